@@ -1,0 +1,221 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func checkPercentiles(t *testing.T, name string, p Percentiles, count int64) {
+	t.Helper()
+	if p.Count != count {
+		t.Errorf("%s: %d latency samples, want %d", name, p.Count, count)
+	}
+	if p.P50 <= 0 {
+		t.Errorf("%s: p50 %s, want > 0", name, p.P50)
+	}
+	if !(p.P50 <= p.P90 && p.P90 <= p.P99 && p.P99 <= p.P999 && p.P999 <= p.Max) {
+		t.Errorf("%s: percentiles out of order: %+v", name, p)
+	}
+}
+
+func TestWorkloadsKfake(t *testing.T) {
+	addrs, stop := StartKfake(4)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var progress bytes.Buffer
+	opts := Options{
+		Brokers:    addrs,
+		Topic:      "bench-test",
+		Partitions: 4,
+		Records:    20_000,
+		RecordSize: 1024,
+		Progress:   ProgressPrinter(&progress, false),
+	}
+	prod, err := Produce(ctx, opts)
+	if err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	t.Log(prod)
+	if prod.Records != 20_000 || prod.Bytes != 20_000*1024 {
+		t.Errorf("produce: %d records, %d bytes; want 20000, %d", prod.Records, prod.Bytes, 20_000*1024)
+	}
+	if prod.Elapsed <= 0 || prod.RecordsPerSec <= 0 || prod.MBPerSec <= 0 {
+		t.Errorf("produce: bad throughput %+v", prod)
+	}
+	checkPercentiles(t, "produce", prod.Latency, 20_000)
+
+	cons, err := Consume(ctx, opts)
+	if err != nil {
+		t.Fatalf("consume: %v", err)
+	}
+	t.Log(cons)
+	if cons.Records != prod.Records || cons.Bytes != prod.Bytes {
+		t.Errorf("consume: %d records, %d bytes; produced %d, %d", cons.Records, cons.Bytes, prod.Records, prod.Bytes)
+	}
+	if cons.Elapsed <= 0 || cons.MBPerSec <= 0 {
+		t.Errorf("consume: bad throughput %+v", cons)
+	}
+
+	// Asking for more records than the topic holds fails at once.
+	tooMany := opts
+	tooMany.Records = 30_000
+	if _, err := Consume(ctx, tooMany); err == nil {
+		t.Error("consume of more records than produced: no error")
+	}
+
+	lopts := opts
+	lopts.Records = 0
+	lopts.Duration = time.Second
+	lopts.Rate = 5000
+	lat, err := Latency(ctx, lopts)
+	if err != nil {
+		t.Fatalf("latency: %v", err)
+	}
+	t.Log(lat)
+	// 5000 records/s for 1s.
+	if lat.Records != 5000 {
+		t.Errorf("latency: %d records received, want 5000", lat.Records)
+	}
+	checkPercentiles(t, "latency", lat.Latency, lat.Records)
+	// The pace must hold: the last record is scheduled at 0.9998s.
+	if lat.Elapsed < time.Second-time.Millisecond || lat.Elapsed > 3*time.Second {
+		t.Errorf("latency: run took %s, want about 1s", lat.Elapsed)
+	}
+
+	// Count-bounded latency run.
+	lopts.Duration = 0
+	lopts.Records = 500
+	lat, err = Latency(ctx, lopts)
+	if err != nil {
+		t.Fatalf("latency by count: %v", err)
+	}
+	if lat.Records != 500 {
+		t.Errorf("latency by count: %d records, want 500", lat.Records)
+	}
+	checkPercentiles(t, "latency by count", lat.Latency, 500)
+
+	for _, w := range []string{"produce", "consume", "latency"} {
+		if !strings.Contains(progress.String(), w) || !strings.Contains(progress.String(), "done") {
+			t.Errorf("progress output lacks a final %s line:\n%s", w, progress.String())
+		}
+	}
+
+	js, err := json.Marshal(prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`"records":20000`, `"mb_per_sec"`, `"p99_ns"`} {
+		if !strings.Contains(string(js), k) {
+			t.Errorf("JSON %s lacks %s", js, k)
+		}
+	}
+}
+
+func TestNoBrokers(t *testing.T) {
+	if _, err := Produce(context.Background(), Options{}); err == nil {
+		t.Error("produce without brokers: no error")
+	}
+}
+
+func TestComputePercentiles(t *testing.T) {
+	s := make([]time.Duration, 1000)
+	for i := range s {
+		s[len(s)-1-i] = time.Duration(i + 1) // 1000..1, unsorted
+	}
+	p := computePercentiles(s)
+	want := Percentiles{Count: 1000, Mean: 500, P50: 500, P90: 900, P99: 990, P999: 999, Max: 1000}
+	if p != want {
+		t.Errorf("got %+v, want %+v", p, want)
+	}
+	if p := computePercentiles([]time.Duration{7}); p.P50 != 7 || p.P999 != 7 || p.Max != 7 {
+		t.Errorf("one sample: %+v", p)
+	}
+	if p := computePercentiles(nil); p.Count != 0 {
+		t.Errorf("no samples: %+v", p)
+	}
+}
+
+func TestProgressPrinter(t *testing.T) {
+	var term, plain bytes.Buffer
+	pt, pp := ProgressPrinter(&term, true), ProgressPrinter(&plain, false)
+	for i := 1; i <= 20; i++ {
+		p := Progress{Workload: "produce", Records: int64(i * 100), Bytes: int64(i * 100 * 1024),
+			Target: 2000, Elapsed: time.Duration(i) * 250 * time.Millisecond}
+		pt(p)
+		pp(p)
+	}
+	done := Progress{Workload: "produce", Records: 2000, Bytes: 2000 * 1024, Target: 2000,
+		Elapsed: 5 * time.Second, Done: true}
+	pt(done)
+	pp(done)
+
+	if got := strings.Count(term.String(), "\r"); got != 21 {
+		t.Errorf("terminal: %d line rewrites, want 21", got)
+	}
+	if got := strings.Count(term.String(), "\n"); got != 1 {
+		t.Errorf("terminal: %d newlines, want 1 (the final line)", got)
+	}
+	lines := strings.Split(strings.TrimSpace(plain.String()), "\n")
+	// One line every 2s of a 5s run, plus the final one.
+	if len(lines) != 3 || strings.Contains(plain.String(), "\r") {
+		t.Errorf("plain: want 3 lines without \\r, got %q", plain.String())
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, "2000/2000") || !strings.Contains(last, "done") {
+		t.Errorf("plain: final line %q", last)
+	}
+}
+
+// TestCompareKfake runs the full-size comparison: 1,000,000 records of 1 KiB
+// to 8 partitions (acks=all, idempotent, linger 5ms), consumed back, then
+// end-to-end latency at 5,000 records/s with linger 0 for 10s. The baseline
+// is an in-process kfake cluster. It runs only when asked:
+//
+//	SHOAL_BENCH=1 go test -run TestCompareKfake -v ./bench/                 # kfake vs kfake
+//	SHOAL_BENCH_TARGET=127.0.0.1:9092 go test -run TestCompareKfake -v ./bench/
+func TestCompareKfake(t *testing.T) {
+	targetAddr := os.Getenv("SHOAL_BENCH_TARGET")
+	if targetAddr == "" && os.Getenv("SHOAL_BENCH") != "1" {
+		t.Skip("set SHOAL_BENCH=1 (kfake vs kfake) or SHOAL_BENCH_TARGET=host:port to run the full comparison")
+	}
+	baseline, stop := StartKfake(DefaultPartitions)
+	defer stop()
+	target := ParseBrokers(targetAddr)
+	if len(target) == 0 {
+		var stopTarget func()
+		target, stopTarget = StartKfake(DefaultPartitions)
+		defer stopTarget()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+
+	opts := Options{
+		Partitions: 8,
+		Records:    1_000_000,
+		RecordSize: 1024,
+		Linger:     5 * time.Millisecond,
+		Rate:       5000,
+		Duration:   10 * time.Second,
+	}
+	if testing.Verbose() {
+		opts.Progress = ProgressPrinter(os.Stderr, false)
+	}
+	var out strings.Builder
+	cmp, err := Compare(ctx, baseline, target, opts, &out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, run := range map[string]Run{"baseline": cmp.Baseline, "target": cmp.Target} {
+		if run.Produce.Records != 1_000_000 || run.Consume.Records != 1_000_000 {
+			t.Errorf("%s: produced %d, consumed %d, want 1000000", name, run.Produce.Records, run.Consume.Records)
+		}
+		checkPercentiles(t, name+" e2e", run.Latency.Latency, run.Latency.Records)
+	}
+}

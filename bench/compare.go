@@ -1,0 +1,135 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Run holds the results of the three workloads against one cluster.
+type Run struct {
+	Brokers []string `json:"brokers"`
+	Produce Result   `json:"produce"`
+	Consume Result   `json:"consume"`
+	Latency Result   `json:"latency"`
+}
+
+// Comparison is the outcome of Compare.
+type Comparison struct {
+	Baseline Run `json:"baseline"`
+	Target   Run `json:"target"`
+}
+
+// Compare runs the produce, consume and latency workloads against the
+// baseline cluster and then against the target cluster with the same
+// options and client settings, and writes a table of every figure and the
+// ratio target/baseline to w.
+//
+// opts.Records, RecordSize, Partitions and Linger shape the produce and
+// consume runs; the latency run uses opts.Rate and opts.Duration (default
+// 10s) with linger 0. If opts.Topic is empty a fresh topic name is chosen.
+// The topics a run creates are deleted once its cluster is done, which also
+// frees the memory of an in-process baseline.
+func Compare(ctx context.Context, baseline, target []string, opts Options, w io.Writer) (Comparison, error) {
+	if opts.Topic == "" {
+		opts.Topic = fmt.Sprintf("%s-%d", DefaultTopic, time.Now().UnixNano())
+	}
+	o := opts.withDefaults()
+	fmt.Fprintf(w, "workloads: produce %d x %d B to %d partitions (acks=all, idempotent, linger %s, no compression);"+
+		" consume them back; e2e latency at %d records/s for %s (linger 0)\n",
+		o.Records, o.RecordSize, o.Partitions, o.Linger, o.Rate, latencyDuration(o))
+
+	var cmp Comparison
+	var err error
+	if cmp.Baseline, err = runAll(ctx, baseline, o); err != nil {
+		return cmp, fmt.Errorf("baseline %s: %w", strings.Join(baseline, ","), err)
+	}
+	runtime.GC()
+	if cmp.Target, err = runAll(ctx, target, o); err != nil {
+		return cmp, fmt.Errorf("target %s: %w", strings.Join(target, ","), err)
+	}
+	cmp.WriteTable(w)
+	return cmp, nil
+}
+
+func latencyDuration(o Options) time.Duration {
+	if o.Duration > 0 {
+		return o.Duration
+	}
+	return DefaultDuration
+}
+
+func runAll(ctx context.Context, brokers []string, o Options) (Run, error) {
+	run := Run{Brokers: brokers}
+	o.Brokers = brokers
+	latencyOpts := o
+	latencyOpts.Topic = o.Topic + "-latency"
+	latencyOpts.Linger = -1 // none
+	latencyOpts.Records = 0
+	latencyOpts.Duration = latencyDuration(o)
+	defer deleteTopics(brokers, o.Topic, latencyOpts.Topic)
+
+	var err error
+	if run.Produce, err = Produce(ctx, o); err != nil {
+		return run, fmt.Errorf("produce: %w", err)
+	}
+	if run.Consume, err = Consume(ctx, o); err != nil {
+		return run, fmt.Errorf("consume: %w", err)
+	}
+	if run.Latency, err = Latency(ctx, latencyOpts); err != nil {
+		return run, fmt.Errorf("latency: %w", err)
+	}
+	return run, nil
+}
+
+// deleteTopics removes the topics of a finished run, on a best-effort basis.
+func deleteTopics(brokers []string, topics ...string) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+}
+
+// WriteTable writes every figure of both runs and the ratio target/baseline.
+// For throughput a ratio above 1 means the target is faster; for latency a
+// ratio below 1 means it is faster.
+func (c Comparison) WriteTable(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "workload\tfigure\tbaseline\ttarget\ttarget/baseline\t\n")
+	row := func(workload, figure string, b, t float64, format string) {
+		ratio := "-"
+		if b != 0 {
+			ratio = fmt.Sprintf("%.2fx", t/b)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t"+format+"\t"+format+"\t%s\t\n", workload, figure, b, t, ratio)
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	lat := func(workload string, b, t Percentiles) {
+		row(workload, "p50 ms", ms(b.P50), ms(t.P50), "%.3f")
+		row(workload, "p90 ms", ms(b.P90), ms(t.P90), "%.3f")
+		row(workload, "p99 ms", ms(b.P99), ms(t.P99), "%.3f")
+		row(workload, "p99.9 ms", ms(b.P999), ms(t.P999), "%.3f")
+		row(workload, "max ms", ms(b.Max), ms(t.Max), "%.3f")
+	}
+	b, t := c.Baseline, c.Target
+	row("produce", "records/s", b.Produce.RecordsPerSec, t.Produce.RecordsPerSec, "%.0f")
+	row("produce", "MB/s", b.Produce.MBPerSec, t.Produce.MBPerSec, "%.1f")
+	lat("produce", b.Produce.Latency, t.Produce.Latency)
+	row("consume", "records/s", b.Consume.RecordsPerSec, t.Consume.RecordsPerSec, "%.0f")
+	row("consume", "MB/s", b.Consume.MBPerSec, t.Consume.MBPerSec, "%.1f")
+	row("e2e", "records/s", b.Latency.RecordsPerSec, t.Latency.RecordsPerSec, "%.0f")
+	lat("e2e", b.Latency.Latency, t.Latency.Latency)
+	tw.Flush()
+	fmt.Fprintf(w, "baseline: %s\ntarget:   %s\n", strings.Join(b.Brokers, ","), strings.Join(t.Brokers, ","))
+}

@@ -1,0 +1,272 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// epoch is the origin of the send stamps. Producer and consumer run in this
+// process, so both read the same monotonic clock.
+var epoch = time.Now()
+
+func sinceEpoch() int64 { return int64(time.Since(epoch)) }
+
+// Latency measures end-to-end latency at a paced rate of o.Rate records per
+// second with acks=all and o.Linger (default 0). It sends for o.Duration
+// (default 10s) or until o.Records records when only that is given; with
+// both set the run ends at whichever comes first.
+//
+// Record i is scheduled at start + i/Rate. The producer sleeps until that
+// time and stamps the record with it; the consumer, started before the first
+// send at the end of every partition, computes receive time minus scheduled
+// time. Measuring from the schedule rather than the actual send keeps a
+// stalled producer from hiding the stall (coordinated omission). A few
+// warm-up records go through first, so that connections, metadata and the
+// producer id are in place before the clock starts.
+func Latency(ctx context.Context, o Options) (Result, error) {
+	maxRecords, duration := int64(o.Records), o.Duration
+	if maxRecords < 0 {
+		maxRecords = 0
+	}
+	if maxRecords == 0 && duration <= 0 {
+		duration = DefaultDuration
+	}
+	linger := max(o.Linger, 0)
+	o = o.withDefaults()
+	if err := o.validate(); err != nil {
+		return Result{}, err
+	}
+	size := max(o.RecordSize, latencyHeaderBytes)
+	runID := rand.Uint64() | 1
+
+	partitions, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions)
+	if err != nil {
+		return Result{}, err
+	}
+	offsets, err := endOffsets(ctx, o.Brokers, o.Topic)
+	if err != nil {
+		return Result{}, err
+	}
+
+	consumer, err := kgo.NewClient(append(consumerOpts(o),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.Topic: offsets}),
+		kgo.FetchMaxWait(time.Second),
+	)...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer consumer.Close()
+	producer, err := kgo.NewClient(append(producerOpts(o, linger),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	)...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer producer.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var failure firstError
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
+			cancel()
+		}
+	}
+
+	// The consumer goroutine. A stamp of 0 marks a warm-up record.
+	var (
+		lat         = newRecorder(int(min(max(int64(duration.Seconds()+1)*int64(o.Rate), maxRecords), 1<<24)))
+		received    counter
+		warmed      atomic.Int64
+		lastReceive atomic.Int64 // since epoch
+		consumed    = make(chan struct{})
+	)
+	go func() {
+		defer close(consumed)
+		for ctx.Err() == nil {
+			fetches := consumer.PollFetches(ctx)
+			now := sinceEpoch()
+			fetches.EachError(func(t string, p int32, err error) {
+				if ctx.Err() == nil {
+					failure.set(fmt.Errorf("fetching %s[%d]: %w", t, p, err))
+					cancel()
+				}
+			})
+			var n, b int64
+			fetches.EachRecord(func(r *kgo.Record) {
+				if len(r.Value) < latencyHeaderBytes || binary.LittleEndian.Uint64(r.Value[8:]) != runID {
+					return // not ours
+				}
+				stamp := int64(binary.LittleEndian.Uint64(r.Value))
+				if stamp == 0 {
+					warmed.Add(1)
+					return
+				}
+				lat.record(time.Duration(now - stamp))
+				n++
+				b += int64(len(r.Key) + len(r.Value))
+			})
+			if n > 0 {
+				lastReceive.Store(now)
+				received.add(n, b)
+			}
+		}
+	}()
+
+	template := payload(size)
+	binary.LittleEndian.PutUint64(template[8:], runID)
+	newValue := func(stamp int64) []byte {
+		v := make([]byte, size)
+		copy(v, template)
+		binary.LittleEndian.PutUint64(v, uint64(stamp))
+		return v
+	}
+
+	// Warm up: one record to every partition, and wait for all of them.
+	for p := range partitions {
+		producer.Produce(ctx, &kgo.Record{Topic: o.Topic, Partition: int32(p), Value: newValue(0)}, promise)
+	}
+	if err := waitFor(ctx, 30*time.Second, func() bool { return warmed.Load() >= int64(partitions) }); err != nil {
+		return Result{}, firstOf(failure.get(), fmt.Errorf("warm-up records not received: %w", err))
+	}
+
+	var (
+		sent     int64
+		timer    = time.NewTimer(time.Hour)
+		start    = time.Now()
+		interval = float64(time.Second) / float64(o.Rate)
+	)
+	defer timer.Stop()
+	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
+	go progressLoop(o.Progress, func() Progress {
+		return Progress{Workload: "latency", Records: received.records.Load(), Bytes: received.bytes.Load(),
+			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
+	}, stopProgress, progressDone)
+	defer func() {
+		select {
+		case <-stopProgress:
+		default:
+			close(stopProgress)
+		}
+		<-progressDone
+	}()
+
+send:
+	for i := int64(0); maxRecords == 0 || i < maxRecords; i++ {
+		offset := time.Duration(float64(i) * interval)
+		if duration > 0 && offset >= duration {
+			break
+		}
+		sched := start.Add(offset)
+		if wait := time.Until(sched); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				break send
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		producer.Produce(ctx, &kgo.Record{
+			Topic:     o.Topic,
+			Partition: int32(i % int64(partitions)),
+			Value:     newValue(int64(sched.Sub(epoch))),
+		}, promise)
+		sent++
+	}
+
+	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
+	if err == nil {
+		// A record can be read before its producer sees the ack; collect
+		// every ack so that closing the producer fails nothing.
+		err = producer.Flush(ctx)
+	}
+	cancel()
+	<-consumed
+	close(stopProgress)
+	<-progressDone
+
+	res := Result{
+		Workload: "latency",
+		Records:  received.records.Load(),
+		Bytes:    received.bytes.Load(),
+		Latency:  lat.percentiles(),
+	}
+	if last := lastReceive.Load(); last > 0 {
+		res.Elapsed = time.Duration(last) - start.Sub(epoch)
+	}
+	res.finish()
+	if o.Progress != nil {
+		o.Progress(Progress{Workload: "latency", Records: res.Records, Bytes: res.Bytes, Target: maxRecords,
+			Total: duration, Elapsed: res.Elapsed, Done: true})
+	}
+	if ferr := failure.get(); ferr != nil {
+		return res, ferr
+	}
+	if err != nil {
+		return res, fmt.Errorf("received %d of %d records: %w", res.Records, sent, err)
+	}
+	if res.Records != sent {
+		return res, fmt.Errorf("received %d records, sent %d", res.Records, sent)
+	}
+	return res, nil
+}
+
+// endOffsets returns the end offset of every partition of topic.
+func endOffsets(ctx context.Context, brokers []string, topic string) (map[int32]kgo.Offset, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing end offsets of %q: %w", topic, err)
+	}
+	out := make(map[int32]kgo.Offset)
+	ends.Each(func(e kadm.ListedOffset) {
+		out[e.Partition] = kgo.NewOffset().At(e.Offset)
+	})
+	return out, nil
+}
+
+// waitFor polls cond every millisecond until it holds, ctx ends or limit
+// passes.
+func waitFor(ctx context.Context, limit time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(limit)
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func firstOf(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
