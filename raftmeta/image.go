@@ -1,0 +1,385 @@
+package raftmeta
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Image is the metadata state machine: the result of applying every
+// committed record up to Applied.
+//
+// An Image is immutable once published. Applying records builds a new Image
+// that shares every unchanged Broker and Topic (and every unchanged map) with
+// its predecessor, so readers hold an *Image without locks and a change
+// costs a copy of the maps it touches, not of the whole image. Callers must
+// not modify an Image or anything reachable from it.
+type Image struct {
+	ClusterID string
+	// Applied is the raft index of the last entry applied.
+	Applied uint64
+	Brokers map[int32]*Broker
+	// Topics holds live topics by name; deleted topics are removed at once.
+	Topics   map[string]*Topic
+	TopicIDs map[[16]byte]string
+	// NextProducerID is the first producer id not yet handed out.
+	NextProducerID int64
+}
+
+// Endpoint is one advertised listener of a broker.
+type Endpoint struct {
+	Listener         string
+	Host             string
+	Port             int32
+	SecurityProtocol string
+}
+
+// Broker is a registered broker.
+type Broker struct {
+	ID            int32
+	IncarnationID [16]byte
+	Endpoints     []Endpoint
+	Rack          string
+	// Epoch is the raft index of the broker's latest registration.
+	Epoch  int64
+	Fenced bool
+}
+
+// Topic is a live topic.
+type Topic struct {
+	Name string
+	ID   [16]byte
+	// Configs holds only the topic's overrides; never nil.
+	Configs map[string]string
+	// Partitions is indexed by partition id.
+	Partitions []PartitionState
+}
+
+// PartitionState is the replication state of one partition.
+type PartitionState struct {
+	Replicas       []int32
+	ISR            []int32
+	Leader         int32
+	LeaderEpoch    int32
+	PartitionEpoch int32
+}
+
+// NoLeader is PartitionState.Leader for a partition without a leader.
+const NoLeader int32 = -1
+
+func newImage(clusterID string) *Image {
+	return &Image{
+		ClusterID: clusterID,
+		Brokers:   map[int32]*Broker{},
+		Topics:    map[string]*Topic{},
+		TopicIDs:  map[[16]byte]string{},
+	}
+}
+
+// Topic returns the live topic named name, or nil.
+func (img *Image) Topic(name string) *Topic { return img.Topics[name] }
+
+// TopicByID returns the live topic with id, or nil.
+func (img *Image) TopicByID(id [16]byte) *Topic {
+	name, ok := img.TopicIDs[id]
+	if !ok {
+		return nil
+	}
+	return img.Topics[name]
+}
+
+// UnfencedBrokers returns the ids of unfenced brokers in increasing order.
+func (img *Image) UnfencedBrokers() []int32 {
+	var ids []int32
+	for id, b := range img.Brokers {
+		if !b.Fenced {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// ReplicationFactor returns the number of replicas of partition 0, which all
+// partitions share unless reassigned.
+func (t *Topic) ReplicationFactor() int16 {
+	if len(t.Partitions) == 0 {
+		return 0
+	}
+	return int16(len(t.Partitions[0].Replicas))
+}
+
+// apply returns the image after applying the records of the entry at index.
+// The records of an entry apply atomically: if one is invalid against the
+// image, none is applied and the returned image differs from img only in
+// Applied. The validation here is a second line of defence; the controller
+// only proposes records it decided against the latest image, so a rejection
+// means two decisions raced. apply never modifies img.
+func (img *Image) apply(index uint64, recs []Record) (*Image, error) {
+	b := imageBuilder{next: *img}
+	b.next.Applied = index
+	for _, r := range recs {
+		if err := b.apply(index, r); err != nil {
+			unchanged := *img
+			unchanged.Applied = index
+			return &unchanged, err
+		}
+	}
+	return &b.next, nil
+}
+
+// imageBuilder applies records to a shallow copy of an image, copying each
+// map the first time it is written so the source image stays untouched.
+type imageBuilder struct {
+	next                               Image
+	ownBrokers, ownTopics, ownTopicIDs bool
+}
+
+func (b *imageBuilder) brokers() map[int32]*Broker {
+	if !b.ownBrokers {
+		b.next.Brokers = maps.Clone(b.next.Brokers)
+		b.ownBrokers = true
+	}
+	return b.next.Brokers
+}
+
+func (b *imageBuilder) topics() map[string]*Topic {
+	if !b.ownTopics {
+		b.next.Topics = maps.Clone(b.next.Topics)
+		b.ownTopics = true
+	}
+	return b.next.Topics
+}
+
+func (b *imageBuilder) topicIDs() map[[16]byte]string {
+	if !b.ownTopicIDs {
+		b.next.TopicIDs = maps.Clone(b.next.TopicIDs)
+		b.ownTopicIDs = true
+	}
+	return b.next.TopicIDs
+}
+
+// topicForUpdate returns a copy of the topic with id that replaces it in the
+// image being built; the copy shares Configs and Partitions with the old
+// topic until the caller replaces them.
+func (b *imageBuilder) topicForUpdate(id [16]byte) (*Topic, error) {
+	t := b.next.TopicByID(id)
+	if t == nil {
+		return nil, errorf(kerr.UnknownTopicID, "no topic with id %x", id)
+	}
+	c := *t
+	b.topics()[c.Name] = &c
+	return &c, nil
+}
+
+func (b *imageBuilder) apply(index uint64, r Record) error {
+	switch r := r.(type) {
+	case *RegisterBroker:
+		if r.ID < 0 {
+			return errorf(kerr.InvalidRequest, "invalid broker id %d", r.ID)
+		}
+		b.brokers()[r.ID] = &Broker{
+			ID:            r.ID,
+			IncarnationID: r.IncarnationID,
+			Endpoints:     slices.Clone(r.Endpoints),
+			Rack:          r.Rack,
+			Epoch:         int64(index),
+		}
+
+	case *CreateTopic:
+		if r.ID == ([16]byte{}) {
+			return errorf(kerr.InvalidRequest, "topic %q has the zero id", r.Name)
+		}
+		if _, ok := b.next.Topics[r.Name]; ok {
+			return errorf(kerr.TopicAlreadyExists, "topic %q already exists", r.Name)
+		}
+		if _, ok := b.next.TopicIDs[r.ID]; ok {
+			return errorf(kerr.TopicAlreadyExists, "topic id %x is in use", r.ID)
+		}
+		if len(r.Partitions) == 0 {
+			return errorf(kerr.InvalidPartitions, "topic %q has no partitions", r.Name)
+		}
+		b.topics()[r.Name] = &Topic{
+			Name:       r.Name,
+			ID:         r.ID,
+			Configs:    cloneConfigs(r.Configs),
+			Partitions: clonePartitions(r.Partitions),
+		}
+		b.topicIDs()[r.ID] = r.Name
+
+	case *DeleteTopic:
+		t := b.next.TopicByID(r.ID)
+		if t == nil {
+			return errorf(kerr.UnknownTopicID, "no topic with id %x", r.ID)
+		}
+		delete(b.topics(), t.Name)
+		delete(b.topicIDs(), t.ID)
+
+	case *CreatePartitions:
+		t, err := b.topicForUpdate(r.TopicID)
+		if err != nil {
+			return err
+		}
+		ps := make([]PartitionState, 0, len(t.Partitions)+len(r.New))
+		ps = append(ps, t.Partitions...)
+		t.Partitions = append(ps, clonePartitions(r.New)...)
+
+	case *AlterTopicConfigs:
+		t, err := b.topicForUpdate(r.TopicID)
+		if err != nil {
+			return err
+		}
+		c := cloneConfigs(t.Configs)
+		for _, k := range r.Delete {
+			delete(c, k)
+		}
+		maps.Copy(c, r.Set)
+		t.Configs = c
+
+	case *AllocateProducerIDs:
+		if r.First != b.next.NextProducerID {
+			return errorf(kerr.UnknownServerError, "producer id block starts at %d, expected %d", r.First, b.next.NextProducerID)
+		}
+		if r.Count <= 0 || r.First+r.Count < r.First {
+			return errorf(kerr.InvalidRequest, "invalid producer id block [%d, +%d)", r.First, r.Count)
+		}
+		b.next.NextProducerID = r.First + r.Count
+
+	case *ChangePartition:
+		t, err := b.topicForUpdate(r.TopicID)
+		if err != nil {
+			return err
+		}
+		if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+			return errorf(kerr.UnknownTopicOrPartition, "topic %q has no partition %d", t.Name, r.Partition)
+		}
+		old := t.Partitions[r.Partition]
+		if r.PartitionEpoch <= old.PartitionEpoch || r.LeaderEpoch < old.LeaderEpoch {
+			return errorf(kerr.FencedLeaderEpoch, "stale change of %s-%d: partition epoch %d (have %d), leader epoch %d (have %d)",
+				t.Name, r.Partition, r.PartitionEpoch, old.PartitionEpoch, r.LeaderEpoch, old.LeaderEpoch)
+		}
+		np := PartitionState{
+			Replicas:       old.Replicas,
+			ISR:            slices.Clone(r.ISR),
+			Leader:         r.Leader,
+			LeaderEpoch:    r.LeaderEpoch,
+			PartitionEpoch: r.PartitionEpoch,
+		}
+		if r.Replicas != nil {
+			np.Replicas = slices.Clone(r.Replicas)
+		}
+		ps := slices.Clone(t.Partitions)
+		ps[r.Partition] = np
+		t.Partitions = ps
+
+	default:
+		return fmt.Errorf("raftmeta: cannot apply record %T", r)
+	}
+	return nil
+}
+
+// cloneConfigs returns a copy that is never nil, the form Topic.Configs uses.
+func cloneConfigs(m map[string]string) map[string]string {
+	c := make(map[string]string, len(m))
+	maps.Copy(c, m)
+	return c
+}
+
+// clonePartitions deep-copies partition states, normalising empty replica
+// and ISR lists to nil as decoding does.
+func clonePartitions(ps []PartitionState) []PartitionState {
+	if len(ps) == 0 {
+		return nil
+	}
+	c := make([]PartitionState, len(ps))
+	for i, p := range ps {
+		c[i] = PartitionState{
+			Replicas:       cloneInt32s(p.Replicas),
+			ISR:            cloneInt32s(p.ISR),
+			Leader:         p.Leader,
+			LeaderEpoch:    p.LeaderEpoch,
+			PartitionEpoch: p.PartitionEpoch,
+		}
+	}
+	return c
+}
+
+func cloneInt32s(v []int32) []int32 {
+	if len(v) == 0 {
+		return nil
+	}
+	return slices.Clone(v)
+}
+
+// Snapshot encoding. A snapshot is the whole image, written in a fixed order
+// (brokers by id, topics by name) so equal images encode to equal bytes.
+//
+//	version         byte (snapshotVersion)
+//	clusterID       string
+//	applied         uvarint
+//	nextProducerID  varint
+//	brokers         uvarint count × (id, incarnation, endpoints, rack, epoch, fenced)
+//	topics          uvarint count × (name, id, configs, partitions)
+const snapshotVersion = 1
+
+func encodeImage(img *Image) []byte {
+	e := &encoder{}
+	e.u8(snapshotVersion)
+	e.str(img.ClusterID)
+	e.uvarint(img.Applied)
+	e.varint(img.NextProducerID)
+
+	ids := slices.Sorted(maps.Keys(img.Brokers))
+	e.uvarint(uint64(len(ids)))
+	for _, id := range ids {
+		br := img.Brokers[id]
+		e.i32(br.ID)
+		e.uuid(br.IncarnationID)
+		encodeEndpoints(e, br.Endpoints)
+		e.str(br.Rack)
+		e.varint(br.Epoch)
+		e.bool(br.Fenced)
+	}
+
+	names := slices.Sorted(maps.Keys(img.Topics))
+	e.uvarint(uint64(len(names)))
+	for _, name := range names {
+		t := img.Topics[name]
+		e.str(t.Name)
+		e.uuid(t.ID)
+		e.strMap(t.Configs)
+		encodePartitions(e, t.Partitions)
+	}
+	return e.b
+}
+
+func decodeImage(b []byte) (*Image, error) {
+	d := &decoder{b: b}
+	if v := d.u8(); v != snapshotVersion {
+		if d.err != nil {
+			return nil, d.err
+		}
+		return nil, fmt.Errorf("raftmeta: unknown snapshot version %d", v)
+	}
+	img := newImage(d.str())
+	img.Applied = d.uvarint()
+	img.NextProducerID = d.varint()
+	for range d.count() {
+		br := &Broker{ID: d.i32(), IncarnationID: d.uuid(), Endpoints: decodeEndpoints(d), Rack: d.str(), Epoch: d.varint(), Fenced: d.bool()}
+		img.Brokers[br.ID] = br
+	}
+	for range d.count() {
+		t := &Topic{Name: d.str(), ID: d.uuid(), Configs: d.strMap(), Partitions: decodePartitions(d)}
+		img.Topics[t.Name] = t
+		img.TopicIDs[t.ID] = t.Name
+	}
+	if err := d.done(); err != nil {
+		return nil, err
+	}
+	if len(d.b) != 0 {
+		return nil, corruptf("%d trailing bytes after snapshot", len(d.b))
+	}
+	return img, nil
+}
