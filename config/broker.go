@@ -1,0 +1,416 @@
+package config
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// BrokerDefs are the broker keys shoal understands. An unknown key stops
+// start-up: a typo in a properties file must not silently fall back to a
+// default.
+var BrokerDefs = []Def{
+	{Name: "node.id", Type: Int, Default: "1", Doc: "This node's id in the cluster.", Check: atLeast(0)},
+	{Name: "process.roles", Type: List, Default: "broker,controller", Doc: "broker, controller, or both.", Check: listOf("broker", "controller")},
+	{Name: "controller.quorum.voters", Type: List, Default: "1@127.0.0.1:9093", Doc: "The controller quorum: id@host:port, comma separated."},
+	{Name: "listeners", Type: List, Default: "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", Doc: "Listeners as NAME://host:port."},
+	{Name: "advertised.listeners", Type: List, Default: "", Doc: "Listeners as clients should reach them; defaults to listeners."},
+	{Name: "controller.listener.names", Type: List, Default: "CONTROLLER", Doc: "Listener names used by the controller quorum."},
+	{Name: "inter.broker.listener.name", Type: String, Default: "PLAINTEXT", Doc: "Listener brokers use to reach each other."},
+	{Name: "listener.security.protocol.map", Type: List, Default: "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", Doc: "Listener name to security protocol."},
+	{Name: "cluster.id", Type: String, Default: "", Doc: "Cluster id; generated on first start when empty."},
+	{Name: "broker.rack", Type: String, Default: "", Doc: "Rack of this broker."},
+	{Name: "log.dirs", Type: List, Default: "./shoal-data", Doc: "Directories holding partition data; metadata lives in the first."},
+	{Name: "log.dir", Type: String, Default: "", Doc: "Single data directory, used when log.dirs is not set."},
+	{Name: "metadata.log.dir", Type: String, Default: "", Doc: "Directory of the metadata log; defaults to <first log dir>/__cluster_metadata."},
+	{Name: "num.partitions", Type: Int, Default: "1", Doc: "Default partition count of new topics.", Check: atLeast(1)},
+	{Name: "default.replication.factor", Type: Short, Default: "1", Doc: "Default replication factor of new topics.", Check: atLeast(1)},
+	{Name: "min.insync.replicas", Type: Int, Default: "1", Doc: "Replicas that must acknowledge an acks=all write.", Check: atLeast(1)},
+	{Name: "auto.create.topics.enable", Type: Boolean, Default: "true", Doc: "Create a topic when a client asks for metadata of a missing one."},
+	{Name: "delete.topic.enable", Type: Boolean, Default: "true", Doc: "Allow DeleteTopics."},
+	{Name: "log.retention.ms", Type: Long, Default: "", Doc: "Retention time; overrides log.retention.minutes and log.retention.hours.", Check: atLeast(-1)},
+	{Name: "log.retention.minutes", Type: Int, Default: "", Doc: "Retention time in minutes.", Check: atLeast(-1)},
+	{Name: "log.retention.hours", Type: Int, Default: "168", Doc: "Retention time in hours.", Check: atLeast(-1)},
+	{Name: "log.retention.bytes", Type: Long, Default: "-1", Doc: "Retention size per partition.", Check: atLeast(-1)},
+	{Name: "log.retention.check.interval.ms", Type: Long, Default: "300000", Doc: "How often retention runs.", Check: atLeast(1)},
+	{Name: "log.segment.bytes", Type: Int, Default: "1073741824", Doc: "Segment size.", Check: atLeast(14)},
+	{Name: "log.roll.ms", Type: Long, Default: "", Doc: "Segment age before a roll; overrides log.roll.hours.", Check: atLeast(1)},
+	{Name: "log.roll.hours", Type: Int, Default: "168", Doc: "Segment age before a roll, in hours.", Check: atLeast(1)},
+	{Name: "log.index.interval.bytes", Type: Int, Default: "4096", Doc: "Bytes between offset index entries.", Check: atLeast(0)},
+	{Name: "log.index.size.max.bytes", Type: Int, Default: "10485760", Doc: "Maximum index file size.", Check: atLeast(4)},
+	{Name: "log.flush.interval.messages", Type: Long, Default: maxLong, Doc: "Messages appended before a partition is fsynced.", Check: atLeast(1)},
+	{Name: "log.flush.interval.ms", Type: Long, Default: "", Doc: "Time before a partition's appends are fsynced; unset means never forced.", Check: atLeast(0)},
+	{Name: "log.flush.scheduler.interval.ms", Type: Long, Default: "1000", Doc: "How often flush.ms is checked.", Check: atLeast(1)},
+	{Name: "log.message.timestamp.type", Type: String, Default: "CreateTime", Doc: "CreateTime or LogAppendTime.", Check: oneOf("CreateTime", "LogAppendTime")},
+	{Name: "log.cleanup.policy", Type: List, Default: "delete", Doc: "delete, compact, or both.", Check: listOf("delete", "compact")},
+	{Name: "log.cleaner.delete.retention.ms", Type: Long, Default: "86400000", Doc: "How long tombstones are kept.", Check: atLeast(0)},
+	{Name: "compression.type", Type: String, Default: "producer", Doc: "Compression of stored batches; only producer (keep as sent) is supported.", Check: oneOf("producer")},
+	{Name: "message.max.bytes", Type: Int, Default: "1048588", Doc: "Largest record batch accepted.", Check: atLeast(0)},
+	{Name: "socket.request.max.bytes", Type: Int, Default: "104857600", Doc: "Largest request frame accepted.", Check: atLeast(1)},
+	{Name: "unclean.leader.election.enable", Type: Boolean, Default: "false", Doc: "Allow out-of-sync replicas to become leader."},
+	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health); empty disables it."},
+}
+
+var brokerIndex = index(BrokerDefs)
+
+// BrokerDef returns the definition of a broker key, or nil.
+func BrokerDef(name string) *Def { return brokerIndex[name] }
+
+// Values is a set of broker key/value settings, already validated.
+type Values map[string]string
+
+// ParseProperties reads a Java-style properties file: key=value or key:value
+// lines, # and ! comments, backslash line continuation.
+func ParseProperties(r io.Reader) (map[string]string, error) {
+	out := map[string]string{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	var pending string
+	lineNo := 0
+	for sc.Scan() {
+		lineNo++
+		line := strings.TrimSpace(sc.Text())
+		if pending == "" && (line == "" || line[0] == '#' || line[0] == '!') {
+			continue
+		}
+		if strings.HasSuffix(line, `\`) {
+			pending += strings.TrimSuffix(line, `\`)
+			continue
+		}
+		line = pending + line
+		pending = ""
+		i := strings.IndexAny(line, "=:")
+		if i < 0 {
+			return nil, fmt.Errorf("line %d: %q is not key=value", lineNo, line)
+		}
+		out[strings.TrimSpace(line[:i])] = strings.TrimSpace(line[i+1:])
+	}
+	return out, sc.Err()
+}
+
+// EnvPrefix prefixes environment variables that set broker keys:
+// SHOAL_LOG_DIRS sets log.dirs.
+const EnvPrefix = "SHOAL_"
+
+// envName maps a key to its environment variable.
+func envName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// Load merges the layers of broker configuration, each beating the one
+// before: defaults, the properties file (path may be empty), SHOAL_* variables
+// from environ, then --set overrides. Every key must be known and every value
+// valid; the first problem is returned as one line naming the key.
+func Load(path string, environ []string, overrides []string) (*Broker, error) {
+	vals := map[string]string{}
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		props, err := ParseProperties(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		for k, v := range props {
+			if BrokerDef(k) == nil {
+				return nil, fmt.Errorf("config file %s: unknown config key %q", path, k)
+			}
+			vals[k] = v
+		}
+	}
+	envKeys := map[string]string{}
+	for _, d := range BrokerDefs {
+		envKeys[envName(d.Name)] = d.Name
+	}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, EnvPrefix) {
+			continue
+		}
+		if key, ok := envKeys[k]; ok {
+			vals[key] = v
+		} else if !nonConfigEnv[k] {
+			return nil, fmt.Errorf("environment variable %s names no config key", k)
+		}
+	}
+	for _, kv := range overrides {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--set %q: want key=value", kv)
+		}
+		k = strings.TrimSpace(k)
+		if BrokerDef(k) == nil {
+			return nil, fmt.Errorf("--set: unknown config key %q", k)
+		}
+		vals[k] = strings.TrimSpace(v)
+	}
+	return NewBroker(vals)
+}
+
+// nonConfigEnv are SHOAL_ variables that belong to the CLI, not to serve.
+var nonConfigEnv = map[string]bool{"SHOAL_BOOTSTRAP_SERVER": true, "SHOAL_BENCH": true, "SHOAL_BENCH_TARGET": true}
+
+// Listener is one parsed entry of listeners.
+type Listener struct {
+	Name string
+	Host string
+	Port int32
+	// SecurityProtocol comes from listener.security.protocol.map.
+	SecurityProtocol string
+}
+
+// Addr is host:port.
+func (l Listener) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))) }
+
+// Broker is a validated broker configuration.
+type Broker struct {
+	// Set holds the keys that were set explicitly (file, env or flag).
+	Set Values
+
+	NodeID                 int32
+	Roles                  []string
+	Voters                 map[int32]string
+	Listeners              []Listener
+	AdvertisedListeners    []Listener
+	ControllerListeners    []string
+	InterBrokerListener    string
+	ClusterID              string
+	Rack                   string
+	LogDirs                []string
+	MetadataDir            string
+	NumPartitions          int32
+	DefaultReplication     int16
+	MinInsyncReplicas      int32
+	AutoCreateTopics       bool
+	DeleteTopicEnable      bool
+	RetentionCheckInterval time.Duration
+	FlushCheckInterval     time.Duration
+	MessageMaxBytes        int32
+	SocketRequestMaxBytes  int32
+	AdminAddr              string
+}
+
+// Value returns the effective string value of a broker key (set or default)
+// and whether it was set explicitly.
+func (b *Broker) Value(key string) (string, bool) {
+	if v, ok := b.Set[key]; ok {
+		return v, true
+	}
+	if d := BrokerDef(key); d != nil {
+		return d.Default, false
+	}
+	return "", false
+}
+
+func (b *Broker) int64(key string) int64 {
+	v, _ := b.Value(key)
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}
+
+func (b *Broker) bool(key string) bool {
+	v, _ := b.Value(key)
+	return v == "true"
+}
+
+// HasRole reports whether process.roles includes role.
+func (b *Broker) HasRole(role string) bool {
+	for _, r := range b.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Listener returns the listener with the given name.
+func (b *Broker) Listener(name string) (Listener, bool) {
+	for _, l := range b.Listeners {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Listener{}, false
+}
+
+// ClientListeners are the listeners that serve the Kafka API (all but the
+// controller's), with their advertised form.
+func (b *Broker) ClientListeners() (bind, advertised []Listener) {
+	for _, l := range b.Listeners {
+		if contains(b.ControllerListeners, l.Name) {
+			continue
+		}
+		adv := l
+		for _, a := range b.AdvertisedListeners {
+			if a.Name == l.Name {
+				adv = a
+			}
+		}
+		if adv.Host == "" || adv.Host == "0.0.0.0" || adv.Host == "::" {
+			adv.Host = "127.0.0.1"
+		}
+		bind = append(bind, l)
+		advertised = append(advertised, adv)
+	}
+	return bind, advertised
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// NewBroker validates explicitly set keys and derives the typed config.
+func NewBroker(set map[string]string) (*Broker, error) {
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d := BrokerDef(k)
+		if d == nil {
+			return nil, fmt.Errorf("unknown config key %q", k)
+		}
+		if set[k] == "" && d.Type != String && d.Type != List {
+			return nil, fmt.Errorf("%s: empty value", k)
+		}
+		if set[k] != "" {
+			if err := d.Validate(set[k]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	b := &Broker{Set: set}
+	b.NodeID = int32(b.int64("node.id"))
+	roles, _ := b.Value("process.roles")
+	b.Roles = splitList(roles)
+	if len(b.Roles) == 0 {
+		return nil, fmt.Errorf("process.roles: must name broker, controller or both")
+	}
+	protoMap := map[string]string{}
+	pm, _ := b.Value("listener.security.protocol.map")
+	for _, e := range splitList(pm) {
+		name, proto, ok := strings.Cut(e, ":")
+		if !ok {
+			return nil, fmt.Errorf("listener.security.protocol.map: %q is not NAME:PROTOCOL", e)
+		}
+		if proto != "PLAINTEXT" {
+			return nil, fmt.Errorf("listener.security.protocol.map: security protocol %s is not supported (only PLAINTEXT)", proto)
+		}
+		protoMap[name] = proto
+	}
+	var err error
+	lv, _ := b.Value("listeners")
+	if b.Listeners, err = parseListeners("listeners", lv, protoMap); err != nil {
+		return nil, err
+	}
+	av, _ := b.Value("advertised.listeners")
+	if b.AdvertisedListeners, err = parseListeners("advertised.listeners", av, protoMap); err != nil {
+		return nil, err
+	}
+	cl, _ := b.Value("controller.listener.names")
+	b.ControllerListeners = splitList(cl)
+	b.InterBrokerListener, _ = b.Value("inter.broker.listener.name")
+	if b.HasRole("broker") {
+		if bind, _ := b.ClientListeners(); len(bind) == 0 {
+			return nil, fmt.Errorf("listeners: a broker needs at least one listener that is not in controller.listener.names")
+		}
+	}
+	vv, _ := b.Value("controller.quorum.voters")
+	b.Voters = map[int32]string{}
+	for _, e := range splitList(vv) {
+		id, addr, ok := strings.Cut(e, "@")
+		n, perr := strconv.ParseInt(id, 10, 32)
+		if !ok || perr != nil || n < 0 {
+			return nil, fmt.Errorf("controller.quorum.voters: %q is not id@host:port", e)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("controller.quorum.voters: %q: %v", e, err)
+		}
+		b.Voters[int32(n)] = addr
+	}
+	if len(b.Voters) == 0 {
+		return nil, fmt.Errorf("controller.quorum.voters: empty")
+	}
+	if b.HasRole("controller") {
+		if _, ok := b.Voters[b.NodeID]; !ok {
+			return nil, fmt.Errorf("controller.quorum.voters: node.id %d has the controller role but is not a voter", b.NodeID)
+		}
+	}
+	b.ClusterID, _ = b.Value("cluster.id")
+	b.Rack, _ = b.Value("broker.rack")
+	dirs, dirsSet := b.Value("log.dirs")
+	if one, ok := b.Set["log.dir"]; ok && !dirsSet {
+		dirs = one
+	}
+	b.LogDirs = splitList(dirs)
+	if len(b.LogDirs) == 0 {
+		return nil, fmt.Errorf("log.dirs: empty")
+	}
+	b.MetadataDir, _ = b.Value("metadata.log.dir")
+	if b.MetadataDir == "" {
+		b.MetadataDir = b.LogDirs[0] + string(os.PathSeparator) + "__cluster_metadata"
+	}
+	b.NumPartitions = int32(b.int64("num.partitions"))
+	b.DefaultReplication = int16(b.int64("default.replication.factor"))
+	b.MinInsyncReplicas = int32(b.int64("min.insync.replicas"))
+	b.AutoCreateTopics = b.bool("auto.create.topics.enable")
+	b.DeleteTopicEnable = b.bool("delete.topic.enable")
+	b.RetentionCheckInterval = time.Duration(b.int64("log.retention.check.interval.ms")) * time.Millisecond
+	b.FlushCheckInterval = time.Duration(b.int64("log.flush.scheduler.interval.ms")) * time.Millisecond
+	b.MessageMaxBytes = int32(b.int64("message.max.bytes"))
+	b.SocketRequestMaxBytes = int32(b.int64("socket.request.max.bytes"))
+	b.AdminAddr, _ = b.Value("admin.addr")
+	return b, nil
+}
+
+func parseListeners(key, v string, protoMap map[string]string) ([]Listener, error) {
+	var out []Listener
+	for _, e := range splitList(v) {
+		name, hp, ok := strings.Cut(e, "://")
+		if !ok {
+			return nil, fmt.Errorf("%s: %q is not NAME://host:port", key, e)
+		}
+		host, port, err := net.SplitHostPort(hp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %v", key, e, err)
+		}
+		p, err := strconv.ParseUint(port, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: bad port", key, e)
+		}
+		proto, ok := protoMap[name]
+		if !ok {
+			// Kafka lets the listener name be the protocol itself.
+			if name != "PLAINTEXT" {
+				return nil, fmt.Errorf("%s: listener %s has no entry in listener.security.protocol.map", key, name)
+			}
+			proto = "PLAINTEXT"
+		}
+		out = append(out, Listener{Name: name, Host: host, Port: int32(p), SecurityProtocol: proto})
+	}
+	return out, nil
+}

@@ -1,0 +1,170 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// TopicDefs are the per-topic keys. Each takes its default from the broker
+// key named in BrokerKey, as in Kafka, so a broker-wide setting such as
+// log.retention.hours changes every topic that does not override it.
+var TopicDefs = []Def{
+	{Name: "cleanup.policy", Type: List, BrokerKey: "log.cleanup.policy", Check: listOf("delete", "compact")},
+	{Name: "retention.ms", Type: Long, BrokerKey: "log.retention.ms", Check: atLeast(-1)},
+	{Name: "retention.bytes", Type: Long, BrokerKey: "log.retention.bytes", Check: atLeast(-1)},
+	{Name: "segment.bytes", Type: Int, BrokerKey: "log.segment.bytes", Check: atLeast(14)},
+	{Name: "segment.ms", Type: Long, BrokerKey: "log.roll.ms", Check: atLeast(1)},
+	{Name: "segment.index.bytes", Type: Int, BrokerKey: "log.index.size.max.bytes", Check: atLeast(4)},
+	{Name: "index.interval.bytes", Type: Int, BrokerKey: "log.index.interval.bytes", Check: atLeast(0)},
+	{Name: "flush.messages", Type: Long, BrokerKey: "log.flush.interval.messages", Check: atLeast(1)},
+	{Name: "flush.ms", Type: Long, BrokerKey: "log.flush.interval.ms", Check: atLeast(0)},
+	{Name: "max.message.bytes", Type: Int, BrokerKey: "message.max.bytes", Check: atLeast(0)},
+	{Name: "message.timestamp.type", Type: String, BrokerKey: "log.message.timestamp.type", Check: oneOf("CreateTime", "LogAppendTime")},
+	{Name: "min.insync.replicas", Type: Int, BrokerKey: "min.insync.replicas", Check: atLeast(1)},
+	{Name: "delete.retention.ms", Type: Long, BrokerKey: "log.cleaner.delete.retention.ms", Check: atLeast(0)},
+	{Name: "compression.type", Type: String, BrokerKey: "compression.type", Check: oneOf("producer")},
+	{Name: "unclean.leader.election.enable", Type: Boolean, BrokerKey: "unclean.leader.election.enable"},
+}
+
+var topicIndex = index(TopicDefs)
+
+// TopicDef returns the definition of a topic key, or nil.
+func TopicDef(name string) *Def { return topicIndex[name] }
+
+// ValidateTopicConfig checks one topic key and value. A nil value means "reset
+// to default" and is valid for every known key.
+func ValidateTopicConfig(name string, value *string) error {
+	d := TopicDef(name)
+	if d == nil {
+		return fmt.Errorf("unknown topic config %q", name)
+	}
+	if value == nil {
+		return nil
+	}
+	return d.Validate(*value)
+}
+
+// Source tells where an effective value comes from, with Kafka's
+// DescribeConfigs codes.
+type Source int8
+
+// Kafka's ConfigSource codes.
+const (
+	SourceDynamicTopic Source = 1
+	SourceStaticBroker Source = 4
+	SourceDefault      Source = 5
+)
+
+// Entry is one effective config value.
+type Entry struct {
+	Name   string
+	Value  string
+	Source Source
+	Type   Type
+	Doc    string
+}
+
+// TopicDefault is the value a topic key takes when the topic does not
+// override it, and whether a broker key set it.
+func (b *Broker) TopicDefault(name string) (string, Source) {
+	d := TopicDef(name)
+	if d == nil {
+		return "", SourceDefault
+	}
+	switch name {
+	case "retention.ms":
+		return b.retentionMs()
+	case "segment.ms":
+		if v, ok := b.Set["log.roll.ms"]; ok {
+			return v, SourceStaticBroker
+		}
+		v, set := b.Value("log.roll.hours")
+		return strconv.FormatInt(atoi(v)*3600_000, 10), sourceOf(set)
+	case "flush.ms":
+		if v, ok := b.Set["log.flush.interval.ms"]; ok {
+			return v, SourceStaticBroker
+		}
+		return maxLong, SourceDefault
+	}
+	v, set := b.Value(d.BrokerKey)
+	return v, sourceOf(set)
+}
+
+func (b *Broker) retentionMs() (string, Source) {
+	if v, ok := b.Set["log.retention.ms"]; ok {
+		return v, SourceStaticBroker
+	}
+	if v, ok := b.Set["log.retention.minutes"]; ok {
+		if n := atoi(v); n >= 0 {
+			return strconv.FormatInt(n*60_000, 10), SourceStaticBroker
+		}
+		return "-1", SourceStaticBroker
+	}
+	v, set := b.Value("log.retention.hours")
+	if n := atoi(v); n >= 0 {
+		return strconv.FormatInt(n*3600_000, 10), sourceOf(set)
+	}
+	return "-1", sourceOf(set)
+}
+
+func sourceOf(set bool) Source {
+	if set {
+		return SourceStaticBroker
+	}
+	return SourceDefault
+}
+
+func atoi(v string) int64 {
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}
+
+// TopicConfig is the effective configuration of one topic: its overrides
+// over the broker's defaults.
+type TopicConfig map[string]Entry
+
+// EffectiveTopicConfig resolves every topic key for a topic with the given
+// overrides.
+func (b *Broker) EffectiveTopicConfig(overrides map[string]string) TopicConfig {
+	out := make(TopicConfig, len(TopicDefs))
+	for i := range TopicDefs {
+		d := &TopicDefs[i]
+		e := Entry{Name: d.Name, Type: d.Type, Doc: d.Doc}
+		if v, ok := overrides[d.Name]; ok {
+			e.Value, e.Source = v, SourceDynamicTopic
+		} else {
+			e.Value, e.Source = b.TopicDefault(d.Name)
+		}
+		out[d.Name] = e
+	}
+	return out
+}
+
+// Int64 returns a numeric key's value.
+func (c TopicConfig) Int64(name string) int64 { return atoi(c[name].Value) }
+
+// String returns a key's value.
+func (c TopicConfig) String(name string) string { return c[name].Value }
+
+// Sorted returns the entries ordered by name.
+func (c TopicConfig) Sorted() []Entry {
+	out := make([]Entry, 0, len(c))
+	for _, e := range c {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// BrokerEntries lists every broker key's effective value, for DescribeConfigs
+// on the BROKER resource.
+func (b *Broker) BrokerEntries() []Entry {
+	out := make([]Entry, 0, len(BrokerDefs))
+	for i := range BrokerDefs {
+		d := &BrokerDefs[i]
+		v, set := b.Value(d.Name)
+		out = append(out, Entry{Name: d.Name, Value: v, Source: sourceOf(set), Type: d.Type, Doc: d.Doc})
+	}
+	return out
+}
