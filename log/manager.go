@@ -1,0 +1,482 @@
+package log
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ManagerConfig configures a Manager.
+type ManagerConfig struct {
+	Dirs   []string // log.dirs
+	Logger *slog.Logger
+}
+
+// Manager owns every partition log on this broker, spread over the log dirs.
+type Manager struct {
+	logger  *slog.Logger
+	dirs    []*logDir
+	flusher flusher
+
+	mu     sync.RWMutex
+	parts  map[partKey]*Partition
+	closed bool
+}
+
+type partKey struct {
+	topic string
+	index int32
+}
+
+type logDir struct {
+	path string
+	lock *os.File
+}
+
+// ErrInvalidTopic reports a topic name that cannot name a directory.
+var ErrInvalidTopic = errors.New("log: invalid topic name")
+
+// Open prepares every log dir (creating it, taking its lock file) and loads
+// every partition found in them. Partitions of a dir without a clean-shutdown
+// marker are recovered (see recovery.go). Loaded partitions use
+// DefaultPartitionConfig until the broker calls SetConfig.
+func Open(cfg ManagerConfig) (*Manager, error) {
+	if len(cfg.Dirs) == 0 {
+		return nil, errors.New("log: no log dirs")
+	}
+	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}}
+	if m.logger == nil {
+		m.logger = slog.Default()
+	}
+	type job struct {
+		dir, path string
+		topic     string
+		index     int32
+		clean     bool
+	}
+	var jobs []job
+	for _, d := range cfg.Dirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			m.releaseLocks()
+			return nil, err
+		}
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			m.releaseLocks()
+			return nil, err
+		}
+		lf, err := lockDir(abs)
+		if err != nil {
+			m.releaseLocks()
+			return nil, err
+		}
+		m.dirs = append(m.dirs, &logDir{path: abs, lock: lf})
+		_, err = os.Stat(filepath.Join(abs, cleanShutdownFile))
+		clean := err == nil
+		ents, err := os.ReadDir(abs)
+		if err != nil {
+			m.releaseLocks()
+			return nil, err
+		}
+		for _, de := range ents {
+			if !de.IsDir() {
+				continue
+			}
+			path := filepath.Join(abs, de.Name())
+			if strings.HasSuffix(de.Name(), deleteDirSuffix) {
+				// A deletion interrupted by a crash: finish it.
+				if err := os.RemoveAll(path); err != nil {
+					m.logger.Warn("removing deleted partition dir", "dir", path, "error", err)
+				}
+				continue
+			}
+			topic, index, ok := parsePartitionDir(de.Name())
+			if !ok {
+				m.logger.Warn("ignoring unrecognised directory in log dir", "dir", path)
+				continue
+			}
+			jobs = append(jobs, job{dir: abs, path: path, topic: topic, index: index, clean: clean})
+		}
+	}
+
+	// Load partitions in parallel: recovery is mostly reading files.
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		errs  []error
+		sem   = make(chan struct{}, max(2, runtime.NumCPU()))
+		found = map[partKey]string{}
+	)
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			p, err := loadPartition(m, j.path, j.topic, j.index, j.clean)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("loading %s: %w", j.path, err))
+				return
+			}
+			k := partKey{j.topic, j.index}
+			if other, dup := found[k]; dup {
+				errs = append(errs, fmt.Errorf("%w: %s and %s", ErrDuplicatePartition, other, j.path))
+			}
+			found[k] = j.path
+			m.parts[k] = p
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		for _, p := range m.parts {
+			_ = p.close(false, false)
+		}
+		m.releaseLocks()
+		return nil, errors.Join(errs...)
+	}
+	// The markers are consumed: from now on a crash must trigger recovery.
+	for _, d := range m.dirs {
+		if err := os.Remove(filepath.Join(d.path, cleanShutdownFile)); err == nil {
+			_ = syncDir(d.path)
+		}
+	}
+	return m, nil
+}
+
+// lockDir takes an exclusive lock on the dir's lock file so two brokers (or
+// two Managers) never share a log dir.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("log dir %s is in use: %w", dir, err)
+	}
+	return f, nil
+}
+
+func (m *Manager) releaseLocks() {
+	for _, d := range m.dirs {
+		if d.lock != nil {
+			_ = syscall.Flock(int(d.lock.Fd()), syscall.LOCK_UN)
+			_ = d.lock.Close()
+			d.lock = nil
+		}
+	}
+}
+
+// parsePartitionDir splits "<topic>-<partition>". Topics may contain '-', so
+// the partition is what follows the last one.
+func parsePartitionDir(name string) (string, int32, bool) {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseInt(name[i+1:], 10, 32)
+	if err != nil || n < 0 {
+		return "", 0, false
+	}
+	return name[:i], int32(n), true
+}
+
+func partitionDirName(topic string, index int32) string {
+	return fmt.Sprintf("%s-%d", topic, index)
+}
+
+// validTopic accepts Kafka's legal topic names, which are also safe path
+// components.
+func validTopic(t string) bool {
+	if t == "" || t == "." || t == ".." || len(t) > 249 {
+		return false
+	}
+	for _, c := range t {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Partition returns the partition's log, or nil if this broker has none.
+func (m *Manager) Partition(topic string, partition int32) *Partition {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.parts[partKey{topic, partition}]
+}
+
+// Partitions returns every partition, ordered by topic and index.
+func (m *Manager) Partitions() []*Partition {
+	m.mu.RLock()
+	ps := make([]*Partition, 0, len(m.parts))
+	for _, p := range m.parts {
+		ps = append(ps, p)
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(ps, func(a, b *Partition) int {
+		if c := strings.Compare(a.topic, b.topic); c != 0 {
+			return c
+		}
+		return int(a.index) - int(b.index)
+	})
+	return ps
+}
+
+// CreatePartition returns the partition's log, creating it if needed. It is
+// idempotent for the same topic id; a different topic id means the topic was
+// deleted and recreated, so the old log is deleted first. New partitions go
+// to the log dir holding the fewest partitions.
+func (m *Manager) CreatePartition(topic string, partition int32, topicID [16]byte, cfg PartitionConfig) (*Partition, error) {
+	if !validTopic(topic) || partition < 0 {
+		return nil, fmt.Errorf("%w: %q/%d", ErrInvalidTopic, topic, partition)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	k := partKey{topic, partition}
+	if p := m.parts[k]; p != nil {
+		if p.topicID == topicID {
+			p.SetConfig(cfg)
+			return p, nil
+		}
+		m.logger.Info("topic id changed, deleting old partition log", "dir", p.dir)
+		if err := m.deleteLocked(p); err != nil {
+			return nil, err
+		}
+	}
+	counts := map[string]int{}
+	for _, p := range m.parts {
+		counts[filepath.Dir(p.dir)]++
+	}
+	dir := m.dirs[0].path
+	for _, d := range m.dirs[1:] {
+		if counts[d.path] < counts[dir] {
+			dir = d.path
+		}
+	}
+	path := filepath.Join(dir, partitionDirName(topic, partition))
+	p, err := createPartition(m, path, topic, partition, topicID, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m.parts[k] = p
+	return p, nil
+}
+
+// createPartition makes a fresh partition directory with one empty segment.
+func createPartition(m *Manager, path, topic string, index int32, topicID [16]byte, cfg PartitionConfig) (*Partition, error) {
+	if err := os.RemoveAll(path); err != nil { // leftovers of a failed create
+		return nil, err
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Partition, error) {
+		_ = os.RemoveAll(path)
+		return nil, fmt.Errorf("%w: creating %s: %v", ErrStorage, path, err)
+	}
+	if err := writeFileAtomic(filepath.Join(path, partitionMetadataFile), encodePartitionMetadata(topicID)); err != nil {
+		return fail(err)
+	}
+	seg, err := createSegment(path, 0)
+	if err != nil {
+		return fail(err)
+	}
+	if err := syncDir(path); err != nil {
+		_ = seg.closeFiles()
+		return fail(err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		_ = seg.closeFiles()
+		return fail(err)
+	}
+	p := newPartition(m, path, topic, index, topicID)
+	p.SetConfig(cfg)
+	p.segs = []*segment{seg}
+	return p, nil
+}
+
+func newPartition(m *Manager, dir, topic string, index int32, topicID [16]byte) *Partition {
+	p := &Partition{
+		topic: topic, index: index, topicID: topicID, dir: dir, m: m,
+		logger:    m.logger.With("topic", topic, "partition", index),
+		producers: newProducerState(),
+		waitCh:    make(chan struct{}),
+		lastFlush: time.Now(),
+	}
+	p.SetConfig(DefaultPartitionConfig())
+	return p
+}
+
+// DeletePartition closes the partition's log, wakes its waiters and removes
+// its files. Deleting an absent partition is not an error.
+func (m *Manager) DeletePartition(topic string, partition int32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := m.parts[partKey{topic, partition}]
+	if p == nil {
+		return nil
+	}
+	return m.deleteLocked(p)
+}
+
+// deleteLocked renames the directory to a "-delete" name first, so a crash
+// mid-removal never leaves a half-deleted directory that loads as a log.
+func (m *Manager) deleteLocked(p *Partition) error {
+	delete(m.parts, partKey{p.topic, p.index})
+	_ = p.close(false, true)
+	var suffix [8]byte
+	_, _ = rand.Read(suffix[:])
+	gone := p.dir + "." + hex.EncodeToString(suffix[:]) + deleteDirSuffix
+	if err := os.Rename(p.dir, gone); err != nil {
+		return fmt.Errorf("%w: deleting %s: %v", ErrStorage, p.dir, err)
+	}
+	_ = syncDir(filepath.Dir(p.dir))
+	if err := os.RemoveAll(gone); err != nil {
+		return fmt.Errorf("%w: deleting %s: %v", ErrStorage, gone, err)
+	}
+	return nil
+}
+
+// EnforceRetention applies segment.ms rolling, retention.ms and
+// retention.bytes to every partition. The broker calls it periodically
+// (log.retention.check.interval.ms).
+func (m *Manager) EnforceRetention(now time.Time) {
+	for _, p := range m.Partitions() {
+		if err := p.enforceRetention(now); err != nil {
+			p.logger.Error("retention", "error", err)
+		}
+	}
+}
+
+// FlushIfDue fsyncs partitions whose flush.ms has elapsed and refreshes
+// recovery checkpoints. The broker calls it periodically.
+func (m *Manager) FlushIfDue(now time.Time) {
+	for _, p := range m.Partitions() {
+		if err := p.flushIfDue(now); err != nil {
+			p.logger.Error("periodic flush", "error", err)
+		}
+	}
+}
+
+// DirInfo describes one log dir for DescribeLogDirs.
+type DirInfo struct {
+	Path        string
+	TotalBytes  int64
+	UsableBytes int64
+	Partitions  []PartitionInfo
+	Err         error // set when the file system could not be queried
+}
+
+// PartitionInfo is one partition's entry in DirInfo.
+type PartitionInfo struct {
+	Topic     string
+	Partition int32
+	Size      int64
+	// OffsetLag is 0: there is no future (moving) replica.
+}
+
+// Dirs reports each log dir's capacity and partitions.
+func (m *Manager) Dirs() []DirInfo {
+	ps := m.Partitions()
+	out := make([]DirInfo, 0, len(m.dirs))
+	for _, d := range m.dirs {
+		di := DirInfo{Path: d.path}
+		var st syscall.Statfs_t
+		if err := syscall.Statfs(d.path, &st); err != nil {
+			di.Err = err
+		} else {
+			di.TotalBytes = int64(st.Blocks) * int64(st.Bsize)
+			di.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
+		}
+		for _, p := range ps {
+			if filepath.Dir(p.dir) == d.path {
+				di.Partitions = append(di.Partitions, PartitionInfo{Topic: p.topic, Partition: p.index, Size: p.Size()})
+			}
+		}
+		out = append(out, di)
+	}
+	return out
+}
+
+// Close flushes and fsyncs every partition, writes their checkpoints and the
+// clean-shutdown markers, and releases the dir locks. A dir whose partitions
+// did not all close cleanly gets no marker, so the next Open recovers it.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	ps := make([]*Partition, 0, len(m.parts))
+	for _, p := range m.parts {
+		ps = append(ps, p)
+	}
+	m.mu.Unlock()
+
+	failed := map[string]bool{}
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, maxParallelFsyncs)
+	for _, p := range ps {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := p.close(true, false); err != nil {
+				mu.Lock()
+				failed[filepath.Dir(p.dir)] = true
+				errs = append(errs, fmt.Errorf("closing %s: %w", p.dir, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	m.flusher.close()
+	for _, d := range m.dirs {
+		if failed[d.path] {
+			continue
+		}
+		if err := writeFileAtomic(filepath.Join(d.path, cleanShutdownFile), nil); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.releaseLocks()
+	return errors.Join(errs...)
+}
+
+// crash closes every file without flushing, checkpointing or writing
+// clean-shutdown markers: the state a killed process leaves. For tests.
+func (m *Manager) crash() {
+	m.mu.Lock()
+	m.closed = true
+	ps := make([]*Partition, 0, len(m.parts))
+	for _, p := range m.parts {
+		ps = append(ps, p)
+	}
+	m.mu.Unlock()
+	for _, p := range ps {
+		_ = p.close(false, false)
+	}
+	m.flusher.close()
+	m.releaseLocks()
+}

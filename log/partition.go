@@ -1,0 +1,695 @@
+package log
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Partition is one partition's log.
+//
+// Concurrency: one writer at a time, many readers.
+//   - appendMu serializes writers (Append, rolls) and guards the producer
+//     state and leader epoch history writes.
+//   - flushMu serializes fsync rounds, segment deletion and checkpoint writes,
+//     so a segment is never closed under a running fsync.
+//   - mu guards the segment list, offsets and in-memory indexes. Writers hold
+//     it only to publish an append (after the bytes are in the file), so
+//     readers wait at most for that publish, never for disk writes.
+//
+// Lock order: appendMu, then flushMu, then mu.
+//
+// Invariants (under mu): len(segs) >= 1; segments are ordered by base and
+// each base >= the previous segment's next offset; leo == last segment's next;
+// logStart <= hw <= leo; recoveryPoint <= leo and every byte of every batch
+// below recoveryPoint has been fsynced.
+type Partition struct {
+	topic   string
+	index   int32
+	topicID [16]byte
+	dir     string
+	m       *Manager
+	logger  *slog.Logger
+	cfg     atomic.Pointer[PartitionConfig]
+
+	appendMu  sync.Mutex
+	producers *producerState // appendMu
+
+	flushMu     sync.Mutex
+	lastCkpt    offsetsCheckpoint // flushMu: what the checkpoint file holds
+	lastCkptAt  time.Time         // flushMu
+	filesClosed bool              // flushMu and mu
+
+	mu            sync.RWMutex
+	segs          []*segment
+	leo           int64
+	hw            int64
+	logStart      int64
+	recoveryPoint int64
+	epochs        []epochEntry // written with appendMu and mu held
+	unflushedMsgs int64
+	lastFlush     time.Time
+	waitCh        chan struct{}
+	closed        bool
+	deleted       bool
+}
+
+// Topic returns the topic name.
+func (p *Partition) Topic() string { return p.topic }
+
+// Index returns the partition number.
+func (p *Partition) Index() int32 { return p.index }
+
+// TopicID returns the topic id stored in partition.metadata.
+func (p *Partition) TopicID() [16]byte { return p.topicID }
+
+// Dir returns the partition's directory.
+func (p *Partition) Dir() string { return p.dir }
+
+// Config returns the partition's current config.
+func (p *Partition) Config() PartitionConfig { return *p.cfg.Load() }
+
+// SetConfig replaces the partition's config; it applies to the next append,
+// roll and retention pass.
+func (p *Partition) SetConfig(cfg PartitionConfig) {
+	c := cfg.sanitized()
+	p.cfg.Store(&c)
+}
+
+func (p *Partition) active() *segment { return p.segs[len(p.segs)-1] }
+
+// closedErr is the error for a partition that is no longer open. mu held.
+func (p *Partition) closedErr() error {
+	if p.deleted {
+		return ErrPartitionDeleted
+	}
+	return ErrClosed
+}
+
+// AppendResult describes a stored (or deduplicated) batch.
+type AppendResult struct {
+	BaseOffset     int64
+	LastOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+	Duplicate      bool // a retry of a batch already stored; nothing was appended
+}
+
+// Append stores one batch that passed ValidateProduceBatch. It assigns offsets
+// by writing baseOffset = LEO and partitionLeaderEpoch = leaderEpoch into b in
+// place (both outside the CRC), so the stored bytes are the producer's. With
+// message.timestamp.type=LogAppendTime it also stamps maxTimestamp and the
+// timestamp-type attribute, which are inside the CRC, and recomputes the CRC.
+//
+// Append takes ownership of b. It returns once the bytes are written to the
+// segment file (page cache), not fsynced: see Sync.
+func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.Time) (AppendResult, error) {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.mu.RLock()
+	closed, logStart, base := p.closed, p.logStart, p.leo
+	var closedErr error
+	if closed {
+		closedErr = p.closedErr()
+	}
+	p.mu.RUnlock()
+	if closed {
+		return AppendResult{}, closedErr
+	}
+	if len(b) != h.Size() || len(b) < BatchHeaderSize {
+		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes, header says %d", ErrCorruptMessage, len(b), h.Size())
+	}
+	if dup, err := p.producers.check(h); err != nil {
+		return AppendResult{}, err
+	} else if dup != nil {
+		return AppendResult{BaseOffset: dup.BaseOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, LogStartOffset: logStart, Duplicate: true}, nil
+	}
+	cfg := p.cfg.Load()
+	if base+int64(h.LastOffsetDelta) < base || base+int64(h.LastOffsetDelta) == math.MaxInt64 {
+		return AppendResult{}, fmt.Errorf("%w: offset overflow", ErrInvalidRecord)
+	}
+
+	patchBatch(b, base, leaderEpoch)
+	h.BaseOffset, h.PartitionLeaderEpoch = base, leaderEpoch
+	res := AppendResult{BaseOffset: base, LastOffset: h.LastOffset(), LogAppendTime: -1, LogStartOffset: logStart}
+	if cfg.MessageTimestampType == TimestampLogAppendTime {
+		res.LogAppendTime = now.UnixMilli()
+		setLogAppendTime(b, &h, res.LogAppendTime)
+	}
+
+	if p.shouldRoll(cfg, len(b), h, now) {
+		if err := p.roll(); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	seg := p.segs[len(p.segs)-1] // only writers change segs, and we are the writer
+	pos := seg.size
+	if _, err := seg.log.WriteAt(b, pos); err != nil {
+		// Cut back whatever part of the batch reached the file, so the next
+		// append starts at a batch boundary.
+		_ = seg.log.Truncate(pos)
+		p.logger.Error("segment write failed", "partition", p.dir, "error", err)
+		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if n := len(p.epochs); leaderEpoch >= 0 && (n == 0 || leaderEpoch > p.epochs[n-1].Epoch) {
+		es := append(append([]epochEntry(nil), p.epochs...), epochEntry{Epoch: leaderEpoch, Start: base})
+		if err := writeFileAtomic(filepath.Join(p.dir, leaderEpochFile), encodeEpochs(es)); err != nil {
+			_ = seg.log.Truncate(pos)
+			return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+		p.mu.Lock()
+		p.epochs = es
+		p.mu.Unlock()
+	}
+	p.producers.update(h)
+
+	p.mu.Lock()
+	seg.trackBatch(h, pos, int64(cfg.IndexIntervalBytes), now.UnixMilli())
+	p.leo = seg.next
+	p.unflushedMsgs += int64(h.NumRecords)
+	p.mu.Unlock()
+	return res, nil
+}
+
+// shouldRoll decides whether the batch goes into a new segment. An empty
+// active segment never rolls, so any batch fits somewhere.
+func (p *Partition) shouldRoll(cfg *PartitionConfig, size int, h BatchHeader, now time.Time) bool {
+	seg := p.segs[len(p.segs)-1]
+	if seg.size == 0 {
+		return false
+	}
+	return seg.size+int64(size) > cfg.SegmentBytes ||
+		now.UnixMilli()-seg.rollAt >= cfg.SegmentMs ||
+		seg.indexFull(cfg.SegmentIndexBytes) ||
+		h.LastOffset()-seg.base > math.MaxInt32 ||
+		seg.size+int64(size) > math.MaxInt32 // positions are uint32 in the index
+}
+
+// roll starts a new active segment at LEO. Called with appendMu held. The
+// producer state is snapshotted at the new base so recovery after a crash
+// replays at most one segment of headers.
+func (p *Partition) roll() error {
+	base := p.leo
+	seg, err := createSegment(p.dir, base)
+	if err != nil {
+		return fmt.Errorf("%w: roll: %v", ErrStorage, err)
+	}
+	if err := syncDir(p.dir); err != nil {
+		_ = seg.remove()
+		return fmt.Errorf("%w: roll: %v", ErrStorage, err)
+	}
+	if err := p.producers.writeSnapshot(p.dir, base); err != nil {
+		p.logger.Warn("producer snapshot failed", "partition", p.dir, "error", err)
+	}
+	p.mu.Lock()
+	p.active().maybeTimeEntry()
+	p.segs = append(p.segs, seg)
+	p.mu.Unlock()
+	return nil
+}
+
+// LogStartOffset is the first offset a reader may fetch.
+func (p *Partition) LogStartOffset() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.logStart
+}
+
+// LogEndOffset is the offset the next appended record gets.
+func (p *Partition) LogEndOffset() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.leo
+}
+
+// HighWatermark is the offset below which records are committed.
+func (p *Partition) HighWatermark() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.hw
+}
+
+// RecoveryPoint is the offset below which everything is fsynced.
+func (p *Partition) RecoveryPoint() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.recoveryPoint
+}
+
+// SetHighWatermark moves the HW forward, clamped to LEO; it never moves back.
+// Waiters are woken when it moves.
+func (p *Partition) SetHighWatermark(hw int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hw = min(hw, p.leo)
+	if hw <= p.hw || p.closed {
+		return
+	}
+	p.hw = hw
+	close(p.waitCh)
+	p.waitCh = make(chan struct{})
+}
+
+// Wait returns a channel closed the next time the HW moves or the partition
+// is closed or deleted. Callers take the channel before checking the HW, so
+// a move between the check and the wait is not missed.
+func (p *Partition) Wait() <-chan struct{} {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.waitCh
+}
+
+// ReadResult carries whole stored batches back to back.
+type ReadResult struct {
+	Data           []byte
+	HighWatermark  int64
+	LogStartOffset int64
+}
+
+// Read returns whole batches starting with the batch that contains offset, up
+// to maxBytes in total, and only batches starting below maxOffset (the broker
+// passes the HW). With minOneBatch the first batch is returned even if it is
+// larger than maxBytes (KIP-74), so a consumer can always make progress.
+// Batches come from one segment per call.
+func (p *Partition) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (ReadResult, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return ReadResult{}, p.closedErr()
+	}
+	res := ReadResult{HighWatermark: p.hw, LogStartOffset: p.logStart}
+	if offset < p.logStart || offset > p.leo {
+		return res, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, p.logStart, p.leo)
+	}
+	maxOffset = min(maxOffset, p.leo)
+	if offset >= maxOffset {
+		return res, nil
+	}
+	for i := p.segmentFor(offset); i < len(p.segs); i++ {
+		seg := p.segs[i]
+		if offset >= seg.next {
+			continue // offset lies past this segment's last batch
+		}
+		data, err := seg.read(offset, maxBytes, maxOffset, minOneBatch)
+		if err != nil {
+			return res, err
+		}
+		res.Data = data
+		return res, nil
+	}
+	return res, nil
+}
+
+// segmentFor returns the index of the last segment whose base is <= offset
+// (0 if offset is below all). mu held.
+func (p *Partition) segmentFor(offset int64) int {
+	i := sort.Search(len(p.segs), func(i int) bool { return p.segs[i].base > offset })
+	return max(i-1, 0)
+}
+
+// read implements Read within one segment. Partition.mu is held (read).
+func (s *segment) read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) ([]byte, error) {
+	start := lookupOffset(s.index, s.base, offset)
+	sc := newHeaderScanner(s.log, start, s.size)
+	var first BatchHeader
+	for {
+		h, pos, err := sc.next()
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: segment %d at %d: %v", ErrStorage, s.base, pos, err)
+		}
+		if h.LastOffset() >= offset {
+			first, start = h, pos
+			break
+		}
+	}
+	if first.BaseOffset >= maxOffset {
+		return nil, nil
+	}
+	want := min(int64(max(maxBytes, 0)), s.size-start)
+	if int64(first.Size()) > want {
+		if !minOneBatch {
+			return nil, nil
+		}
+		want = int64(first.Size())
+	}
+	buf := make([]byte, want)
+	if _, err := s.log.ReadAt(buf, start); err != nil {
+		return nil, fmt.Errorf("%w: segment %d read at %d: %v", ErrStorage, s.base, start, err)
+	}
+	// Keep whole batches below maxOffset. The first batch is known to fit.
+	end := first.Size()
+	for end+BatchHeaderSize <= len(buf) {
+		h, err := ParseBatchHeader(buf[end:])
+		if err != nil || h.BaseOffset >= maxOffset || end+h.Size() > len(buf) {
+			break
+		}
+		end += h.Size()
+	}
+	return buf[:end:end], nil
+}
+
+// OffsetForTimestamp finds the first record at or after the log start whose
+// timestamp is >= ts: the time index picks the segment and a starting batch,
+// batch headers skip batches whose max timestamp is lower, and the first
+// candidate batch is decoded for the exact record.
+func (p *Partition) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return -1, -1, false, p.closedErr()
+	}
+	for _, seg := range p.segs {
+		if seg.maxTs < ts || seg.next <= p.logStart {
+			continue
+		}
+		from := max(lookupTime(seg.tindex, seg.base, ts), p.logStart)
+		sc := newHeaderScanner(seg.log, lookupOffset(seg.index, seg.base, from), seg.size)
+		for {
+			h, pos, err := sc.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return -1, -1, false, fmt.Errorf("%w: %v", ErrStorage, err)
+			}
+			if h.LastOffset() < p.logStart || h.MaxTimestamp < ts {
+				continue
+			}
+			batch := make([]byte, h.Size())
+			if _, err := seg.log.ReadAt(batch, pos); err != nil {
+				return -1, -1, false, fmt.Errorf("%w: %v", ErrStorage, err)
+			}
+			_, recs, err := DecodeRecords(batch)
+			if err != nil {
+				return -1, -1, false, err
+			}
+			for _, r := range recs {
+				if r.Offset >= p.logStart && r.Timestamp >= ts {
+					return r.Offset, r.Timestamp, true, nil
+				}
+			}
+		}
+	}
+	return -1, -1, false, nil
+}
+
+// MaxTimestamp returns the offset and timestamp of the record with the
+// largest timestamp (the earliest such record on ties), or (-1, -1) when the
+// log holds no records.
+func (p *Partition) MaxTimestamp() (offset int64, timestamp int64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return -1, -1
+	}
+	var best *segment
+	for _, seg := range p.segs {
+		if seg.maxTs >= 0 && seg.next > p.logStart && (best == nil || seg.maxTs > best.maxTs) {
+			best = seg
+		}
+	}
+	if best == nil {
+		return -1, -1
+	}
+	sc := newHeaderScanner(best.log, lookupOffset(best.index, best.base, best.maxTsBase), best.size)
+	for {
+		h, pos, err := sc.next()
+		if err != nil {
+			return best.maxTsBase, best.maxTs
+		}
+		if h.BaseOffset != best.maxTsBase {
+			continue
+		}
+		batch := make([]byte, h.Size())
+		if _, err := best.log.ReadAt(batch, pos); err != nil {
+			return h.BaseOffset, best.maxTs
+		}
+		if _, recs, err := DecodeRecords(batch); err == nil {
+			for _, r := range recs {
+				if r.Timestamp == best.maxTs {
+					return r.Offset, r.Timestamp
+				}
+			}
+		}
+		return h.BaseOffset, best.maxTs
+	}
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch <= the
+// requested one and the start offset of the epoch after it (LEO for the
+// latest epoch). (-1, -1) when the epoch is unknown or above every epoch.
+func (p *Partition) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset int64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := len(p.epochs)
+	if epoch < 0 || n == 0 {
+		return -1, -1
+	}
+	if p.epochs[n-1].Epoch == epoch {
+		return epoch, p.leo
+	}
+	// First entry with a higher epoch.
+	i := sort.Search(n, func(i int) bool { return p.epochs[i].Epoch > epoch })
+	if i == n {
+		return -1, -1
+	}
+	if i == 0 {
+		// Older than anything we know: Kafka answers the requested epoch with
+		// the start of the first known one.
+		return epoch, p.epochs[0].Start
+	}
+	return p.epochs[i-1].Epoch, p.epochs[i].Start
+}
+
+// LeaderEpochs returns a copy of the epoch history (epoch, start offset).
+func (p *Partition) LeaderEpochs() []epochEntry {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return append([]epochEntry(nil), p.epochs...)
+}
+
+// Size is the total bytes of the partition's segments.
+func (p *Partition) Size() int64 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var n int64
+	for _, s := range p.segs {
+		n += s.size
+	}
+	return n
+}
+
+// DeleteRecordsBefore moves the log start offset to offset (-1 = HW) and
+// deletes segments wholly below it. offset > HW is out of range; an offset at
+// or below the current start changes nothing.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.mu.Lock()
+	if p.closed {
+		err := p.closedErr()
+		p.mu.Unlock()
+		return -1, err
+	}
+	if offset == -1 {
+		offset = p.hw
+	}
+	if offset < 0 || offset > p.hw {
+		start := p.logStart
+		p.mu.Unlock()
+		return start, fmt.Errorf("%w: delete before %d with high watermark %d", ErrOffsetOutOfRange, offset, p.hw)
+	}
+	if offset <= p.logStart {
+		start := p.logStart
+		p.mu.Unlock()
+		return start, nil
+	}
+	p.logStart = offset
+	p.truncateEpochsFromStartLocked()
+	var gone []*segment
+	for len(p.segs) > 1 && p.segs[0].next <= p.logStart && p.segs[1].base <= p.logStart {
+		gone = append(gone, p.segs[0])
+		p.segs = p.segs[1:]
+	}
+	start := p.logStart
+	p.mu.Unlock()
+	p.removeSegments(gone)
+	return start, p.writeCheckpointLocked(true)
+}
+
+// truncateEpochsFromStartLocked drops epoch entries wholly below the log
+// start, moving the start of the one that spans it. mu held (write); the file
+// is rewritten by the next checkpoint write.
+func (p *Partition) truncateEpochsFromStartLocked() {
+	i := 0
+	for i+1 < len(p.epochs) && p.epochs[i+1].Start <= p.logStart {
+		i++
+	}
+	if len(p.epochs) == 0 {
+		return
+	}
+	es := append([]epochEntry(nil), p.epochs[i:]...)
+	if es[0].Start < p.logStart {
+		es[0].Start = p.logStart
+	}
+	p.epochs = es
+}
+
+// removeSegments deletes segments already unlinked from the list. flushMu
+// held, so no fsync runs on them; no reader holds them since they left the
+// list under mu.
+func (p *Partition) removeSegments(gone []*segment) {
+	for _, s := range gone {
+		if err := s.remove(); err != nil {
+			p.logger.Warn("removing segment", "partition", p.dir, "base", s.base, "error", err)
+		}
+	}
+}
+
+// writeCheckpointLocked persists log start, recovery point, HW and the epoch
+// history if they changed (or force). flushMu held.
+func (p *Partition) writeCheckpointLocked(force bool) error {
+	p.mu.RLock()
+	c := offsetsCheckpoint{LogStartOffset: p.logStart, RecoveryPoint: p.recoveryPoint, HighWatermark: p.hw}
+	es := append([]epochEntry(nil), p.epochs...)
+	p.mu.RUnlock()
+	if c == p.lastCkpt && !force {
+		return nil
+	}
+	if err := writeFileAtomic(filepath.Join(p.dir, offsetsCheckpointFile), c.encode()); err != nil {
+		return fmt.Errorf("%w: checkpoint: %v", ErrStorage, err)
+	}
+	if c.LogStartOffset != p.lastCkpt.LogStartOffset || force {
+		if err := writeFileAtomic(filepath.Join(p.dir, leaderEpochFile), encodeEpochs(es)); err != nil {
+			return fmt.Errorf("%w: checkpoint: %v", ErrStorage, err)
+		}
+	}
+	p.lastCkpt = c
+	p.lastCkptAt = time.Now()
+	return nil
+}
+
+// enforceRetention applies segment.ms rolling and time/size retention.
+func (p *Partition) enforceRetention(now time.Time) error {
+	cfg := p.cfg.Load()
+	p.appendMu.Lock()
+	p.mu.RLock()
+	a := p.active()
+	due := !p.closed && a.size > 0 && now.UnixMilli()-a.rollAt >= cfg.SegmentMs
+	p.mu.RUnlock()
+	var err error
+	if due {
+		err = p.roll()
+	}
+	p.appendMu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	var total int64
+	for _, s := range p.segs {
+		total += s.size
+	}
+	excess := int64(-1)
+	if cfg.RetentionBytes >= 0 {
+		excess = total - cfg.RetentionBytes
+	}
+	nowMs := now.UnixMilli()
+	var gone []*segment
+	for len(p.segs) > 1 {
+		s := p.segs[0]
+		if s.next > p.hw {
+			break // never delete uncommitted data
+		}
+		expired := cfg.RetentionMs >= 0 && nowMs-segmentTimestamp(s) > cfg.RetentionMs
+		tooBig := excess >= 0 && excess-s.size >= 0
+		belowStart := s.next <= p.logStart
+		if !expired && !tooBig && !belowStart {
+			break
+		}
+		excess -= s.size
+		gone = append(gone, s)
+		p.segs = p.segs[1:]
+	}
+	moved := false
+	if len(gone) > 0 && p.segs[0].base > p.logStart {
+		p.logStart = p.segs[0].base
+		p.hw = max(p.hw, p.logStart)
+		p.truncateEpochsFromStartLocked()
+		moved = true
+	}
+	p.mu.Unlock()
+	if len(gone) > 0 {
+		p.logger.Info("retention deleted segments", "partition", p.dir, "segments", len(gone), "logStartOffset", p.LogStartOffset())
+	}
+	p.removeSegments(gone)
+	if moved {
+		return p.writeCheckpointLocked(false)
+	}
+	return nil
+}
+
+// segmentTimestamp is what retention.ms compares: the largest timestamp in
+// the segment, or the file's modification time when it holds none.
+func segmentTimestamp(s *segment) int64 {
+	if s.maxTs >= 0 {
+		return s.maxTs
+	}
+	if st, err := s.log.Stat(); err == nil {
+		return st.ModTime().UnixMilli()
+	}
+	return math.MaxInt64
+}
+
+// close shuts the partition down. A clean close makes everything durable and
+// writes the state a restart needs (indexes, producer snapshot, checkpoints)
+// so it can skip recovery; an unclean one only closes files, as a crash would.
+func (p *Partition) close(clean, deleted bool) error {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	if p.filesClosed {
+		return nil
+	}
+	var err error
+	if clean {
+		p.mu.Lock()
+		p.active().maybeTimeEntry()
+		p.mu.Unlock()
+		err = p.flushLocked()
+		if err == nil {
+			err = p.producers.writeSnapshot(p.dir, p.LogEndOffset())
+		}
+		if err == nil {
+			err = p.writeCheckpointLocked(true)
+		}
+	}
+	p.mu.Lock()
+	p.closed, p.deleted, p.filesClosed = true, deleted, true
+	close(p.waitCh)
+	segs := p.segs
+	p.mu.Unlock()
+	for _, s := range segs {
+		if e := s.closeFiles(); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}

@@ -1,0 +1,263 @@
+package log
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Idempotent producer state, as Kafka's ProducerStateManager keeps it for
+// non-transactional idempotent producers.
+//
+// Per producer id the partition remembers the current epoch and the last
+// maxCachedBatches batches (sequence range and the offsets they got). A
+// retried batch that matches one of them is answered with the original offsets
+// and not appended again; anything else must continue the sequence.
+//
+// A producer id the partition has never seen may start at any sequence
+// (Kafka >= 2.5 behaviour: its state may have expired or been deleted with old
+// segments, and rejecting it with UNKNOWN_PRODUCER_ID made clients reset
+// needlessly). ErrUnknownProducerID is therefore never returned by Append.
+
+const maxCachedBatches = 5
+
+type batchMeta struct {
+	FirstSeq, LastSeq      int32
+	BaseOffset, LastOffset int64
+}
+
+type producerEntry struct {
+	Epoch         int16
+	LastTimestamp int64
+	Batches       []batchMeta // oldest first, at most maxCachedBatches
+}
+
+type producerState struct {
+	m map[int64]*producerEntry
+}
+
+func newProducerState() *producerState { return &producerState{m: map[int64]*producerEntry{}} }
+
+// lastSeqOf is the sequence of the batch's last record; sequences wrap from
+// MaxInt32 to 0.
+func lastSeqOf(h BatchHeader) int32 {
+	return int32((int64(h.BaseSequence) + int64(h.LastOffsetDelta)) % (math.MaxInt32 + 1))
+}
+
+func nextSeq(seq int32) int32 {
+	if seq == math.MaxInt32 {
+		return 0
+	}
+	return seq + 1
+}
+
+// check decides what to do with a batch from an idempotent producer: append it
+// (nil, nil), answer it as a duplicate (meta, nil) or reject it.
+func (s *producerState) check(h BatchHeader) (*batchMeta, error) {
+	if h.ProducerID < 0 {
+		return nil, nil
+	}
+	e := s.m[h.ProducerID]
+	if e == nil {
+		return nil, nil
+	}
+	switch {
+	case h.ProducerEpoch < e.Epoch:
+		return nil, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.Epoch)
+	case h.ProducerEpoch > e.Epoch:
+		if h.BaseSequence != 0 {
+			return nil, fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, got %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
+		}
+		return nil, nil
+	}
+	last := lastSeqOf(h)
+	for i := range e.Batches {
+		if b := &e.Batches[i]; b.FirstSeq == h.BaseSequence && b.LastSeq == last {
+			dup := *b
+			return &dup, nil
+		}
+	}
+	if len(e.Batches) == 0 {
+		return nil, nil
+	}
+	if want := nextSeq(e.Batches[len(e.Batches)-1].LastSeq); h.BaseSequence != want {
+		return nil, fmt.Errorf("%w: producer %d epoch %d expected sequence %d, got %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, want, h.BaseSequence)
+	}
+	return nil, nil
+}
+
+// update records an appended batch (which carries its final offsets). It is
+// also how recovery replays batch headers, so it must accept whatever check
+// accepted and never fail.
+func (s *producerState) update(h BatchHeader) {
+	if h.ProducerID < 0 {
+		return
+	}
+	e := s.m[h.ProducerID]
+	if e == nil {
+		e = &producerEntry{Epoch: h.ProducerEpoch}
+		s.m[h.ProducerID] = e
+	}
+	if h.ProducerEpoch != e.Epoch {
+		e.Epoch = h.ProducerEpoch
+		e.Batches = e.Batches[:0]
+	}
+	if len(e.Batches) == maxCachedBatches {
+		copy(e.Batches, e.Batches[1:])
+		e.Batches = e.Batches[:maxCachedBatches-1]
+	}
+	e.Batches = append(e.Batches, batchMeta{FirstSeq: h.BaseSequence, LastSeq: lastSeqOf(h), BaseOffset: h.BaseOffset, LastOffset: h.LastOffset()})
+	e.LastTimestamp = h.MaxTimestamp
+}
+
+// Snapshot file "%020d.snapshot" named by the offset it is valid at: the state
+// after every batch below that offset. Layout (big endian):
+//
+//	version int16 (0) | count int32 |
+//	count × (producerId int64 | epoch int16 | lastTimestamp int64 | n int8 | n × (firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64)) |
+//	crc32c uint32 of everything before it
+func (s *producerState) encode() []byte {
+	ids := make([]int64, 0, len(s.m))
+	for id := range s.m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b := binary.BigEndian.AppendUint16(nil, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
+	for _, id := range ids {
+		e := s.m[id]
+		b = binary.BigEndian.AppendUint64(b, uint64(id))
+		b = binary.BigEndian.AppendUint16(b, uint16(e.Epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.LastTimestamp))
+		b = append(b, byte(len(e.Batches)))
+		for _, m := range e.Batches {
+			b = binary.BigEndian.AppendUint32(b, uint32(m.FirstSeq))
+			b = binary.BigEndian.AppendUint32(b, uint32(m.LastSeq))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.BaseOffset))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.LastOffset))
+		}
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeProducerState(b []byte) (*producerState, error) {
+	bad := fmt.Errorf("malformed producer snapshot")
+	if len(b) < 10 {
+		return nil, bad
+	}
+	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
+	if crc32.Checksum(body, castagnoli) != sum || binary.BigEndian.Uint16(body) != 0 {
+		return nil, bad
+	}
+	n := int(binary.BigEndian.Uint32(body[2:]))
+	body = body[6:]
+	const entryMin = 8 + 2 + 8 + 1
+	if n < 0 || n > len(body)/entryMin {
+		return nil, bad
+	}
+	s := &producerState{m: make(map[int64]*producerEntry, n)}
+	for range n {
+		if len(body) < entryMin {
+			return nil, bad
+		}
+		id := int64(binary.BigEndian.Uint64(body))
+		e := &producerEntry{
+			Epoch:         int16(binary.BigEndian.Uint16(body[8:])),
+			LastTimestamp: int64(binary.BigEndian.Uint64(body[10:])),
+		}
+		k := int(body[18])
+		body = body[entryMin:]
+		if k > maxCachedBatches || len(body) < k*24 {
+			return nil, bad
+		}
+		for range k {
+			e.Batches = append(e.Batches, batchMeta{
+				FirstSeq:   int32(binary.BigEndian.Uint32(body)),
+				LastSeq:    int32(binary.BigEndian.Uint32(body[4:])),
+				BaseOffset: int64(binary.BigEndian.Uint64(body[8:])),
+				LastOffset: int64(binary.BigEndian.Uint64(body[16:])),
+			})
+			body = body[24:]
+		}
+		s.m[id] = e
+	}
+	if len(body) != 0 {
+		return nil, bad
+	}
+	return s, nil
+}
+
+// listSnapshots returns the offsets of the snapshot files in dir, ascending.
+func listSnapshots(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var offs []int64
+	for _, de := range ents {
+		name, ok := strings.CutSuffix(de.Name(), snapshotSuffix)
+		if !ok {
+			continue
+		}
+		if off, err := strconv.ParseInt(name, 10, 64); err == nil {
+			offs = append(offs, off)
+		}
+	}
+	slices.Sort(offs)
+	return offs, nil
+}
+
+// writeSnapshot persists the state at offset and prunes older snapshots,
+// keeping the newest keepSnapshots so a torn newest one has a fallback.
+func (s *producerState) writeSnapshot(dir string, offset int64) error {
+	if err := writeFileAtomic(segmentPath(dir, offset, snapshotSuffix), s.encode()); err != nil {
+		return err
+	}
+	const keepSnapshots = 2
+	offs, err := listSnapshots(dir)
+	if err != nil {
+		return err
+	}
+	var older []int64
+	for _, o := range offs {
+		if o < offset {
+			older = append(older, o)
+		}
+	}
+	for len(older) > keepSnapshots-1 {
+		_ = os.Remove(segmentPath(dir, older[0], snapshotSuffix))
+		older = older[1:]
+	}
+	return nil
+}
+
+// loadLatestSnapshot returns the newest readable snapshot at or below limit
+// and deletes the ones above it (they describe truncated data).
+func loadLatestSnapshot(dir string, limit int64) (*producerState, int64, bool) {
+	offs, err := listSnapshots(dir)
+	if err != nil {
+		return nil, 0, false
+	}
+	for i := len(offs) - 1; i >= 0; i-- {
+		path := segmentPath(dir, offs[i], snapshotSuffix)
+		if offs[i] > limit {
+			_ = os.Remove(path)
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		if s, err := decodeProducerState(b); err == nil {
+			return s, offs[i], true
+		}
+		_ = os.Remove(filepath.Clean(path))
+	}
+	return nil, 0, false
+}
