@@ -1,0 +1,202 @@
+package raftmeta
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/google/uuid"
+)
+
+// Controller is the active controller: it decides requests against the
+// latest image (see Decider) and proposes the resulting records through the
+// Node. It answers only on the raft leader.
+//
+// Decisions are serialised: mu is held from reading the image to the
+// proposal being applied, so every decision sees the effect of the one
+// before it and two requests cannot, say, both create the same topic.
+// Metadata changes are rare enough that one at a time is not a bottleneck.
+type Controller struct {
+	n  *Node
+	d  Decider
+	mu sync.Mutex
+}
+
+// NewController returns the controller for n. validateConfig checks a topic
+// config key and value (nil value: the key is being deleted); nil accepts
+// everything.
+func NewController(n *Node, validateConfig func(name string, value *string) error) *Controller {
+	return &Controller{n: n, d: Decider{
+		ValidateConfig: validateConfig,
+		NewTopicID:     func() [16]byte { return uuid.New() },
+		PlacementStart: rand.IntN,
+	}}
+}
+
+// begin takes the decision lock and returns the image to decide against,
+// once this node is leader and has applied everything it knows committed
+// (a new leader may still be applying its predecessor's entries).
+func (c *Controller) begin(ctx context.Context) (*Image, error) {
+	if !c.n.IsLeader() {
+		return nil, ErrNotController
+	}
+	c.mu.Lock()
+	img, err := c.n.WaitFor(ctx, func(img *Image) bool { return img.Applied >= c.n.CommitIndex() })
+	if err != nil {
+		c.mu.Unlock()
+		return nil, err
+	}
+	return img, nil
+}
+
+// CreateTopics creates topics. All topics that pass validation are created
+// in one raft entry. With validateOnly nothing is proposed and results carry
+// no topic id.
+func (c *Controller) CreateTopics(ctx context.Context, reqs []CreateTopicRequest, def Defaults, validateOnly bool) []CreateTopicResult {
+	img, err := c.begin(ctx)
+	if err != nil {
+		return failCreateTopics(reqs, err)
+	}
+	defer c.mu.Unlock()
+	recs, results := c.d.CreateTopics(img, reqs, def)
+	if validateOnly {
+		for i := range results {
+			results[i].ID = [16]byte{}
+		}
+		return results
+	}
+	if len(recs) == 0 {
+		return results
+	}
+	if _, err := c.n.Propose(ctx, recs...); err != nil {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i] = CreateTopicResult{Name: results[i].Name, Err: err}
+			}
+		}
+	}
+	return results
+}
+
+func failCreateTopics(reqs []CreateTopicRequest, err error) []CreateTopicResult {
+	results := make([]CreateTopicResult, len(reqs))
+	for i, r := range reqs {
+		results[i] = CreateTopicResult{Name: r.Name, Err: err}
+	}
+	return results
+}
+
+// DeleteTopics deletes topics by name and by id; see Decider.DeleteTopics
+// for the order of results.
+func (c *Controller) DeleteTopics(ctx context.Context, names []string, ids [][16]byte) []DeleteTopicResult {
+	img, err := c.begin(ctx)
+	if err != nil {
+		results := make([]DeleteTopicResult, 0, len(names)+len(ids))
+		for _, name := range names {
+			results = append(results, DeleteTopicResult{Name: name, Err: err})
+		}
+		for _, id := range ids {
+			results = append(results, DeleteTopicResult{ID: id, Err: err})
+		}
+		return results
+	}
+	defer c.mu.Unlock()
+	recs, results := c.d.DeleteTopics(img, names, ids)
+	if len(recs) == 0 {
+		return results
+	}
+	if _, err := c.n.Propose(ctx, recs...); err != nil {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i].Err = err
+			}
+		}
+	}
+	return results
+}
+
+// CreatePartitions grows topics; the i-th error is the outcome of reqs[i].
+func (c *Controller) CreatePartitions(ctx context.Context, reqs []CreatePartitionsRequest, validateOnly bool) []error {
+	errs := make([]error, len(reqs))
+	img, err := c.begin(ctx)
+	if err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	defer c.mu.Unlock()
+	recs, errs := c.d.CreatePartitions(img, reqs)
+	if validateOnly || len(recs) == 0 {
+		return errs
+	}
+	if _, err := c.n.Propose(ctx, recs...); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	return errs
+}
+
+// AlterTopicConfigs sets and deletes config overrides of one topic. The
+// broker turns a full-replacement AlterConfigs into set plus delete of every
+// other override.
+func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set map[string]string, del []string, validateOnly bool) error {
+	img, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.mu.Unlock()
+	recs, err := c.d.AlterTopicConfigs(img, topic, set, del)
+	if err != nil || validateOnly {
+		return err
+	}
+	_, err = c.n.Propose(ctx, recs...)
+	return err
+}
+
+// AllocateProducerIDs hands brokerID the next count producer ids and
+// returns the first.
+func (c *Controller) AllocateProducerIDs(ctx context.Context, brokerID int32, count int64) (int64, error) {
+	img, err := c.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.mu.Unlock()
+	recs, first, err := c.d.AllocateProducerIDs(img, brokerID, count)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := c.n.Propose(ctx, recs...); err != nil {
+		return 0, err
+	}
+	return first, nil
+}
+
+// RegisterBroker registers b from its ID, IncarnationID, Endpoints and Rack;
+// the epoch is assigned (the raft index of the registration) and the broker
+// unfenced.
+func (c *Controller) RegisterBroker(ctx context.Context, b Broker) error {
+	_, err := c.RegisterBrokerEpoch(ctx, b)
+	return err
+}
+
+// RegisterBrokerEpoch is RegisterBroker returning the broker epoch assigned.
+func (c *Controller) RegisterBrokerEpoch(ctx context.Context, b Broker) (int64, error) {
+	img, err := c.begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer c.mu.Unlock()
+	recs, err := c.d.RegisterBroker(img, b)
+	if err != nil {
+		return 0, err
+	}
+	after, err := c.n.Propose(ctx, recs...)
+	if err != nil {
+		return 0, err
+	}
+	return after.Brokers[b.ID].Epoch, nil
+}

@@ -1,0 +1,469 @@
+package raftmeta
+
+import (
+	"errors"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// The active controller's decisions. Each is a pure function of the current
+// image and a request: it returns the records to propose and a per-item
+// outcome, and it performs no I/O. Controller runs them against the latest
+// image and proposes the records; tests run them directly.
+//
+// Messages follow Kafka's wording where clients or operators are likely to
+// match on them.
+
+// MaxPartitions bounds the partition count of one topic.
+const MaxPartitions = 100000
+
+// maxTopicNameLen is Kafka's limit: 255 minus room for a partition suffix
+// in directory names.
+const maxTopicNameLen = 249
+
+// Decider holds what decisions need besides the image: config validation
+// supplied by the broker, and the sources of randomness, injected so tests
+// are deterministic.
+type Decider struct {
+	// ValidateConfig checks one topic config override; value nil means the
+	// key is being deleted. nil accepts everything.
+	ValidateConfig func(name string, value *string) error
+	// NewTopicID returns a fresh topic id. It must never return the zero id.
+	NewTopicID func() [16]byte
+	// PlacementStart returns an offset in [0, n) at which round-robin
+	// replica placement over n brokers begins.
+	PlacementStart func(n int) int
+}
+
+// CreateTopicRequest is one topic of a CreateTopics request.
+type CreateTopicRequest struct {
+	Name string
+	// NumPartitions is -1 for the default.
+	NumPartitions int32
+	// ReplicationFactor is -1 for the default.
+	ReplicationFactor int16
+	// Assignments maps partition id to replicas; when set, NumPartitions and
+	// ReplicationFactor must be -1.
+	Assignments map[int32][]int32
+	Configs     map[string]*string
+}
+
+// CreateTopicResult is the outcome for one topic.
+type CreateTopicResult struct {
+	Name              string
+	ID                [16]byte
+	NumPartitions     int32
+	ReplicationFactor int16
+	Err               error
+}
+
+// Defaults are the broker's num.partitions and default.replication.factor.
+type Defaults struct {
+	NumPartitions     int32
+	ReplicationFactor int16
+}
+
+// DeleteTopicResult is the outcome for one topic of a DeleteTopics request.
+// Name and ID are both filled in when the topic was found.
+type DeleteTopicResult struct {
+	Name string
+	ID   [16]byte
+	Err  error
+}
+
+// CreatePartitionsRequest asks to grow a topic to Count partitions.
+// Assignments, if set, holds the replicas of each new partition.
+type CreatePartitionsRequest struct {
+	Topic       string
+	Count       int32
+	Assignments [][]int32
+}
+
+// ValidateTopicName applies Kafka's rules for topic names.
+func ValidateTopicName(name string) error {
+	switch {
+	case name == "":
+		return errorf(kerr.InvalidTopicException, "Topic name is illegal, it can't be empty")
+	case name == "." || name == "..":
+		return errorf(kerr.InvalidTopicException, "Topic name cannot be \".\" or \"..\"")
+	case len(name) > maxTopicNameLen:
+		return errorf(kerr.InvalidTopicException, "Topic name is illegal, it can't be longer than %d characters, topic name: %s", maxTopicNameLen, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return errorf(kerr.InvalidTopicException, "Topic name %q is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// collisionKey is the name under which '.' and '_' are indistinguishable:
+// Kafka's metric names replace '.' with '_', so two topics that differ only
+// there would share metrics and are not allowed to coexist.
+func collisionKey(name string) string { return strings.ReplaceAll(name, ".", "_") }
+
+// CreateTopics decides a CreateTopics request. All successful topics go
+// into the returned records, to be proposed as one entry.
+func (d *Decider) CreateTopics(img *Image, reqs []CreateTopicRequest, def Defaults) ([]Record, []CreateTopicResult) {
+	results := make([]CreateTopicResult, len(reqs))
+	count := map[string]int{}
+	for _, r := range reqs {
+		count[r.Name]++
+	}
+	// Collision keys of existing topics and of those accepted so far in
+	// this request.
+	taken := map[string]string{}
+	for name := range img.Topics {
+		taken[collisionKey(name)] = name
+	}
+	var recs []Record
+	for i, r := range reqs {
+		res := &results[i]
+		res.Name = r.Name
+		if count[r.Name] > 1 {
+			res.Err = errorf(kerr.InvalidRequest, "Duplicate topic name.")
+			continue
+		}
+		if err := ValidateTopicName(r.Name); err != nil {
+			res.Err = err
+			continue
+		}
+		if _, ok := img.Topics[r.Name]; ok {
+			res.Err = errorf(kerr.TopicAlreadyExists, "Topic '%s' already exists.", r.Name)
+			continue
+		}
+		if other, ok := taken[collisionKey(r.Name)]; ok {
+			res.Err = errorf(kerr.InvalidTopicException, "Topic '%s' collides with existing topic: %s", r.Name, other)
+			continue
+		}
+		parts, err := d.topicPartitions(img, r, def)
+		if err != nil {
+			res.Err = err
+			continue
+		}
+		configs, err := d.topicConfigs(r.Configs)
+		if err != nil {
+			res.Err = err
+			continue
+		}
+		id := d.NewTopicID()
+		for id == ([16]byte{}) || img.TopicIDs[id] != "" {
+			id = d.NewTopicID()
+		}
+		taken[collisionKey(r.Name)] = r.Name
+		res.ID = id
+		res.NumPartitions = int32(len(parts))
+		res.ReplicationFactor = int16(len(parts[0].Replicas))
+		recs = append(recs, &CreateTopic{Name: r.Name, ID: id, Configs: configs, Partitions: parts})
+	}
+	return recs, results
+}
+
+func (d *Decider) topicPartitions(img *Image, r CreateTopicRequest, def Defaults) ([]PartitionState, error) {
+	if len(r.Assignments) > 0 {
+		if r.NumPartitions != -1 {
+			return nil, errorf(kerr.InvalidRequest, "A manual partition assignment was specified, but numPartitions was not set to -1.")
+		}
+		if r.ReplicationFactor != -1 {
+			return nil, errorf(kerr.InvalidRequest, "A manual partition assignment was specified, but replicationFactor was not set to -1.")
+		}
+		if len(r.Assignments) > MaxPartitions {
+			return nil, errorf(kerr.InvalidPartitions, "Number of partitions %d exceeds the limit of %d.", len(r.Assignments), MaxPartitions)
+		}
+		assign := make([][]int32, len(r.Assignments))
+		for p, replicas := range r.Assignments {
+			if p < 0 || int(p) >= len(assign) {
+				return nil, errorf(kerr.InvalidReplicaAssignment, "Partitions should be numbered consecutively from 0, but the assignment includes partition %d of %d.", p, len(r.Assignments))
+			}
+			assign[p] = replicas
+		}
+		return manualPartitions(img, assign, 0, -1)
+	}
+
+	np, rf := r.NumPartitions, r.ReplicationFactor
+	if np == -1 {
+		np = def.NumPartitions
+	}
+	if rf == -1 {
+		rf = def.ReplicationFactor
+	}
+	if np <= 0 {
+		return nil, errorf(kerr.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
+	}
+	if np > MaxPartitions {
+		return nil, errorf(kerr.InvalidPartitions, "Number of partitions %d exceeds the limit of %d.", np, MaxPartitions)
+	}
+	if rf <= 0 {
+		return nil, errorf(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
+	}
+	return d.placePartitions(img, int(np), 0, int(rf))
+}
+
+// placePartitions chooses replicas for partitions first..first+count-1
+// across the unfenced brokers, Kafka's rack-unaware way: the first replica
+// of consecutive partitions walks the brokers round-robin from a random
+// start, and the followers are shifted by an amount that grows each time
+// the walk wraps, so the followers of one broker's leaders spread over the
+// other brokers. The leader is the first replica; the ISR is all replicas.
+func (d *Decider) placePartitions(img *Image, count, first, rf int) ([]PartitionState, error) {
+	brokers := img.UnfencedBrokers()
+	nb := len(brokers)
+	if rf > nb {
+		return nil, errorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, nb)
+	}
+	start := d.PlacementStart(nb)
+	shift := start
+	parts := make([]PartitionState, count)
+	for i := range parts {
+		p := first + i
+		if p > 0 && p%nb == 0 {
+			shift++
+		}
+		lead := (p + start) % nb
+		replicas := make([]int32, rf)
+		replicas[0] = brokers[lead]
+		for j := 1; j < rf; j++ {
+			replicas[j] = brokers[(lead+1+(shift+j-1)%(nb-1))%nb]
+		}
+		parts[i] = PartitionState{Replicas: replicas, ISR: slices.Clone(replicas), Leader: replicas[0]}
+	}
+	return parts, nil
+}
+
+// manualPartitions validates an explicit assignment for partitions first..
+// and builds their states. rf, if not -1, is the replica count every
+// partition must have; otherwise they must agree with each other. The ISR
+// is the unfenced replicas and the leader the first of them.
+func manualPartitions(img *Image, assign [][]int32, first int, rf int) ([]PartitionState, error) {
+	parts := make([]PartitionState, len(assign))
+	for i, replicas := range assign {
+		p := first + i
+		if len(replicas) == 0 {
+			return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
+		}
+		if rf == -1 {
+			rf = len(replicas)
+		} else if len(replicas) != rf {
+			return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes a partition with %d replica(s), but this is not consistent with previous partitions, which have %d replica(s).", len(replicas), rf)
+		}
+		seen := map[int32]bool{}
+		var isr []int32
+		for _, b := range replicas {
+			if seen[b] {
+				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", b)
+			}
+			seen[b] = true
+			br, ok := img.Brokers[b]
+			if !ok {
+				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", b)
+			}
+			if !br.Fenced {
+				isr = append(isr, b)
+			}
+		}
+		if len(isr) == 0 {
+			return nil, errorf(kerr.InvalidReplicaAssignment, "All brokers specified in the manual partition assignment for partition %d are fenced.", p)
+		}
+		parts[i] = PartitionState{Replicas: slices.Clone(replicas), ISR: isr, Leader: isr[0]}
+	}
+	return parts, nil
+}
+
+func (d *Decider) topicConfigs(in map[string]*string) (map[string]string, error) {
+	out := make(map[string]string, len(in))
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		v := in[k]
+		if v == nil {
+			return nil, errorf(kerr.InvalidConfig, "Null value not supported for topic configs: %s", k)
+		}
+		if err := d.validateConfig(k, v); err != nil {
+			return nil, err
+		}
+		out[k] = *v
+	}
+	return out, nil
+}
+
+// validateConfig runs the broker's check and gives its failure a Kafka code
+// (INVALID_CONFIG) unless it already has one.
+func (d *Decider) validateConfig(name string, value *string) error {
+	if d.ValidateConfig == nil {
+		return nil
+	}
+	err := d.ValidateConfig(name, value)
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var k *kerr.Error
+	if errors.As(err, &k) {
+		return &Error{Code: k, Message: err.Error()}
+	}
+	return &Error{Code: kerr.InvalidConfig, Message: err.Error()}
+}
+
+// DeleteTopics decides a DeleteTopics request naming topics by name and by
+// id. Results list the names first, then the ids, in request order. A topic
+// named twice (including once by name and once by id) is deleted once; the
+// later mentions fail with INVALID_REQUEST.
+func (d *Decider) DeleteTopics(img *Image, names []string, ids [][16]byte) ([]Record, []DeleteTopicResult) {
+	results := make([]DeleteTopicResult, 0, len(names)+len(ids))
+	deleting := map[[16]byte]bool{}
+	var recs []Record
+	del := func(res DeleteTopicResult, t *Topic, dup string) DeleteTopicResult {
+		res.Name, res.ID = t.Name, t.ID
+		if deleting[t.ID] {
+			res.Err = errorf(kerr.InvalidRequest, "%s", dup)
+			return res
+		}
+		deleting[t.ID] = true
+		recs = append(recs, &DeleteTopic{ID: t.ID})
+		return res
+	}
+	for _, name := range names {
+		res := DeleteTopicResult{Name: name}
+		t := img.Topic(name)
+		if t == nil {
+			res.Err = errorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+		} else {
+			res = del(res, t, "Duplicate topic name.")
+		}
+		results = append(results, res)
+	}
+	for _, id := range ids {
+		res := DeleteTopicResult{ID: id}
+		t := img.TopicByID(id)
+		switch {
+		case id == [16]byte{}:
+			res.Err = errorf(kerr.InvalidRequest, "Invalid topic id 0.")
+		case t == nil:
+			res.Err = errorf(kerr.UnknownTopicID, "This server does not host this topic ID.")
+		default:
+			res = del(res, t, "Duplicate topic id.")
+		}
+		results = append(results, res)
+	}
+	return recs, results
+}
+
+// CreatePartitions decides a CreatePartitions request; errs[i] is the
+// outcome of reqs[i].
+func (d *Decider) CreatePartitions(img *Image, reqs []CreatePartitionsRequest) ([]Record, []error) {
+	errs := make([]error, len(reqs))
+	count := map[string]int{}
+	for _, r := range reqs {
+		count[r.Topic]++
+	}
+	var recs []Record
+	for i, r := range reqs {
+		if count[r.Topic] > 1 {
+			errs[i] = errorf(kerr.InvalidRequest, "Duplicate topic name.")
+			continue
+		}
+		rec, err := d.createPartitions(img, r)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	return recs, errs
+}
+
+func (d *Decider) createPartitions(img *Image, r CreatePartitionsRequest) (Record, error) {
+	t := img.Topic(r.Topic)
+	if t == nil {
+		return nil, errorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+	}
+	have := int32(len(t.Partitions))
+	switch {
+	case r.Count < have:
+		return nil, errorf(kerr.InvalidPartitions, "The topic %s currently has %d partition(s); %d would not be an increase.", r.Topic, have, r.Count)
+	case r.Count == have:
+		return nil, errorf(kerr.InvalidPartitions, "Topic already has %d partition(s).", have)
+	case r.Count > MaxPartitions:
+		return nil, errorf(kerr.InvalidPartitions, "Number of partitions %d exceeds the limit of %d.", r.Count, MaxPartitions)
+	}
+	add := int(r.Count - have)
+	var parts []PartitionState
+	var err error
+	if r.Assignments != nil {
+		if len(r.Assignments) != add {
+			return nil, errorf(kerr.InvalidReplicaAssignment, "Attempted to add %d additional partition(s), but only %d assignment(s) were specified.", add, len(r.Assignments))
+		}
+		parts, err = manualPartitions(img, r.Assignments, int(have), -1)
+	} else {
+		parts, err = d.placePartitions(img, add, int(have), int(t.ReplicationFactor()))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &CreatePartitions{TopicID: t.ID, New: parts}, nil
+}
+
+// AlterTopicConfigs decides an incremental change of a topic's config
+// overrides.
+func (d *Decider) AlterTopicConfigs(img *Image, topic string, set map[string]string, del []string) ([]Record, error) {
+	t := img.Topic(topic)
+	if t == nil {
+		return nil, errorf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", topic)
+	}
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		if slices.Contains(del, k) {
+			return nil, errorf(kerr.InvalidRequest, "Config %s is both set and deleted.", k)
+		}
+		v := set[k]
+		if err := d.validateConfig(k, &v); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range del {
+		if err := d.validateConfig(k, nil); err != nil {
+			return nil, err
+		}
+	}
+	return []Record{&AlterTopicConfigs{TopicID: t.ID, Set: maps.Clone(set), Delete: slices.Clone(del)}}, nil
+}
+
+// AllocateProducerIDs decides the next block of count producer ids for a
+// registered broker.
+func (d *Decider) AllocateProducerIDs(img *Image, brokerID int32, count int64) ([]Record, int64, error) {
+	if _, ok := img.Brokers[brokerID]; !ok {
+		return nil, 0, errorf(kerr.BrokerIDNotRegistered, "Broker %d is not registered.", brokerID)
+	}
+	if count <= 0 {
+		return nil, 0, errorf(kerr.InvalidRequest, "Producer id block size must be positive, got %d.", count)
+	}
+	first := img.NextProducerID
+	if first > math.MaxInt64-count {
+		return nil, 0, errorf(kerr.UnknownServerError, "Exhausted all producer ids.")
+	}
+	return []Record{&AllocateProducerIDs{BrokerID: brokerID, First: first, Count: count}}, first, nil
+}
+
+// RegisterBroker decides a broker registration. Re-registration with a new
+// incarnation (a restart) is accepted and bumps the broker epoch.
+func (d *Decider) RegisterBroker(img *Image, b Broker) ([]Record, error) {
+	if b.ID < 0 {
+		return nil, errorf(kerr.InvalidRequest, "Invalid broker id %d.", b.ID)
+	}
+	seen := map[string]bool{}
+	for _, ep := range b.Endpoints {
+		if seen[ep.Listener] {
+			return nil, errorf(kerr.InvalidRequest, "Listener %s is registered twice.", ep.Listener)
+		}
+		seen[ep.Listener] = true
+		if ep.Port < 0 || ep.Port > 65535 {
+			return nil, errorf(kerr.InvalidRequest, "Listener %s has invalid port %d.", ep.Listener, ep.Port)
+		}
+	}
+	return []Record{&RegisterBroker{ID: b.ID, IncarnationID: b.IncarnationID, Endpoints: slices.Clone(b.Endpoints), Rack: b.Rack}}, nil
+}

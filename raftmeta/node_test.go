@@ -1,0 +1,170 @@
+package raftmeta
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func startNode(t testing.TB, dir string, snapEvery uint64) *Node {
+	t.Helper()
+	n, err := Start(Config{
+		NodeID:        1,
+		Dir:           dir,
+		Voters:        map[int32]string{1: "127.0.0.1:9093"},
+		Logger:        testLogger(t),
+		TickInterval:  10 * time.Millisecond,
+		SnapshotEvery: snapEvery,
+		ClusterID:     "test-cluster",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.WaitLeader(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func mustRegister(t *testing.T, c *Controller, id int32) {
+	t.Helper()
+	err := c.RegisterBroker(testCtx(t), Broker{
+		ID:            id,
+		IncarnationID: [16]byte{byte(id), 1},
+		Endpoints:     []Endpoint{{Listener: "PLAINTEXT", Host: "localhost", Port: 9092 + id, SecurityProtocol: "PLAINTEXT"}},
+		Rack:          "r1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNodeSingleVoterLeader(t *testing.T) {
+	n := startNode(t, t.TempDir(), 0)
+	defer n.Close()
+	if !n.IsLeader() || n.LeaderID() != 1 {
+		t.Fatalf("leader=%v id=%d", n.IsLeader(), n.LeaderID())
+	}
+	if n.Term() < 2 {
+		t.Fatalf("term %d", n.Term())
+	}
+	img := n.Image()
+	if img.ClusterID != "test-cluster" {
+		t.Fatalf("cluster id %q", img.ClusterID)
+	}
+}
+
+// exercise drives a node through every kind of change and returns the
+// resulting image.
+func exercise(t *testing.T, n *Node, topics int) *Image {
+	t.Helper()
+	ctx := testCtx(t)
+	c := NewController(n, nil)
+	mustRegister(t, c, 1)
+	for i := range topics {
+		name := "t" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		res := c.CreateTopics(ctx, []CreateTopicRequest{{Name: name, NumPartitions: 3, ReplicationFactor: 1,
+			Configs: map[string]*string{"retention.ms": new("1000")}}}, Defaults{NumPartitions: 1, ReplicationFactor: 1}, false)
+		if res[0].Err != nil {
+			t.Fatal(res[0].Err)
+		}
+		if err := c.AlterTopicConfigs(ctx, name, map[string]string{"cleanup.policy": "compact"}, []string{"retention.ms"}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if errs := c.CreatePartitions(ctx, []CreatePartitionsRequest{{Topic: "taa", Count: 5}}, false); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	for range 3 {
+		if _, err := c.AllocateProducerIDs(ctx, 1, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := c.DeleteTopics(ctx, []string{"tba"}, nil); topics > 1 && r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	return n.Image()
+}
+
+func TestNodeRestartRestoresImage(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		snapEvery uint64
+	}{{"log-only", 0}, {"snapshots", 7}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			n := startNode(t, dir, tc.snapEvery)
+			before := exercise(t, n, 30)
+			if before.NextProducerID != 3000 {
+				t.Fatalf("NextProducerID %d", before.NextProducerID)
+			}
+			if len(before.Topics) != 29 || len(before.Topics["taa"].Partitions) != 5 {
+				t.Fatalf("unexpected image: %d topics", len(before.Topics))
+			}
+			first, _ := n.st.FirstIndex()
+			if tc.snapEvery > 0 && first <= 2 {
+				t.Fatalf("log not compacted: first index %d", first)
+			}
+			if err := n.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			n2 := startNode(t, dir, tc.snapEvery)
+			defer n2.Close()
+			after := n2.Image()
+			// A restarted leader appends an empty entry of its new term,
+			// so only Applied may move.
+			if after.Applied != before.Applied+1 {
+				t.Fatalf("applied %d after restart, want %d", after.Applied, before.Applied+1)
+			}
+			b, a := *before, *after
+			b.Applied, a.Applied = 0, 0
+			if !reflect.DeepEqual(b, a) {
+				t.Fatalf("image differs after restart:\nbefore %+v\nafter  %+v", before, after)
+			}
+			// The restarted node keeps working and its epoch moves on.
+			c := NewController(n2, nil)
+			mustRegister(t, c, 1)
+			if got := n2.Image().Brokers[1].Epoch; got <= before.Brokers[1].Epoch {
+				t.Fatalf("epoch did not advance: %d -> %d", before.Brokers[1].Epoch, got)
+			}
+		})
+	}
+}
+
+func TestProposeAfterClose(t *testing.T) {
+	n := startNode(t, t.TempDir(), 0)
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := n.Propose(testCtx(t), &RegisterBroker{ID: 1})
+	if !errors.Is(err, ErrClosed) || !errors.Is(err, kerr.NotController) {
+		t.Fatalf("got %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+}
