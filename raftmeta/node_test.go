@@ -134,9 +134,16 @@ func TestNodeRestartRestoresImage(t *testing.T) {
 
 			n2 := startNode(t, dir, tc.snapEvery)
 			defer n2.Close()
-			after := n2.Image()
-			// A restarted leader appends an empty entry of its new term,
-			// so only Applied may move.
+			// Start returns with everything committed before the restart
+			// applied. A restarted leader then appends an empty entry of its
+			// new term, so only Applied may move, by one.
+			if got := n2.Image().Applied; got < before.Applied {
+				t.Fatalf("applied %d after restart, want >= %d", got, before.Applied)
+			}
+			after, err := n2.WaitFor(testCtx(t), func(img *Image) bool { return img.Applied > before.Applied })
+			if err != nil {
+				t.Fatal(err)
+			}
 			if after.Applied != before.Applied+1 {
 				t.Fatalf("applied %d after restart, want %d", after.Applied, before.Applied+1)
 			}
