@@ -146,16 +146,19 @@ func (o Options) validate() error {
 }
 
 // Client settings shared by every workload, so that a comparison between two
-// clusters runs the very same client. They favour throughput: batches of up
-// to 1 MB (Kafka's default message.max.bytes), enough buffered records to
-// keep every partition's batch full while earlier batches are in flight, and
-// fetches large enough that the consumer is not limited by round trips.
-const (
-	batchMaxBytes     = 1_000_000
-	maxBufferedBytes  = 256 << 20
-	maxBufferedRecord = 1_000_000
-	fetchMaxBytes     = 64 << 20
-	fetchPartBytes    = 8 << 20
+// clusters runs the very same client. Batches go up to 1 MB (Kafka's default
+// message.max.bytes). The producer buffers up to 50,000 records or 64 MiB:
+// enough to keep a full batch ready for every partition while earlier ones
+// are in flight, without queueing so deep that the produce latency measures
+// the client's own buffer. Fetches ask for up to 1 MiB a partition and 50 MiB
+// a request, the Kafka defaults. They are variables only so that tests can
+// explore other settings.
+var (
+	batchMaxBytes     int32 = 1_000_000
+	maxBufferedBytes        = 64 << 20
+	maxBufferedRecord       = 50_000
+	fetchMaxBytes     int32 = 50 << 20
+	fetchPartBytes    int32 = 1 << 20
 )
 
 func producerOpts(o Options, linger time.Duration) []kgo.Opt {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -107,6 +108,9 @@ func availableRecords(ctx context.Context, brokers []string, topic string) (int6
 	if err == nil {
 		err = starts.Error()
 	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return 0, fmt.Errorf("topic %q does not exist", topic)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("listing start offsets of %q: %w", topic, err)
 	}
@@ -118,7 +122,7 @@ func availableRecords(ctx context.Context, brokers []string, topic string) (int6
 		return 0, fmt.Errorf("listing end offsets of %q: %w", topic, err)
 	}
 	if len(ends[topic]) == 0 {
-		return 0, errors.New("topic " + topic + " does not exist")
+		return 0, fmt.Errorf("topic %q does not exist", topic)
 	}
 	var total int64
 	ends.Each(func(e kadm.ListedOffset) {
