@@ -397,7 +397,7 @@ func (d *Decider) createPartitions(img *Image, r CreatePartitionsRequest) (Recor
 	var err error
 	if r.Assignments != nil {
 		if len(r.Assignments) != add {
-			return nil, errorf(kerr.InvalidReplicaAssignment, "Attempted to add %d additional partition(s), but only %d assignment(s) were specified.", add, len(r.Assignments))
+			return nil, errorf(kerr.InvalidReplicaAssignment, "Attempted to add %d additional partition(s), but %d assignment(s) were specified.", add, len(r.Assignments))
 		}
 		parts, err = manualPartitions(img, r.Assignments, int(have), -1)
 	} else {
