@@ -386,7 +386,10 @@ func TestLeaderEpochs(t *testing.T) {
 	mustAppend(t, p, simpleBatch(t, 2, 0, "v"), 1) // epoch 1 at 0
 	mustAppend(t, p, simpleBatch(t, 2, 0, "v"), 1)
 	mustAppend(t, p, simpleBatch(t, 2, 0, "v"), 4) // epoch 4 at 4
-	for _, c := range []struct{ ask, e int32; off int64 }{{0, 0, 0}, {1, 1, 4}, {2, 1, 4}, {3, 1, 4}, {4, 4, 6}, {5, -1, -1}} {
+	for _, c := range []struct {
+		ask, e int32
+		off    int64
+	}{{0, 0, 0}, {1, 1, 4}, {2, 1, 4}, {3, 1, 4}, {4, 4, 6}, {5, -1, -1}} {
 		if e, o := p.EndOffsetForEpoch(c.ask); e != c.e || o != c.off {
 			t.Errorf("EndOffsetForEpoch(%d) = %d, %d; want %d, %d", c.ask, e, o, c.e, c.off)
 		}

@@ -1,0 +1,123 @@
+package log
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestIdempotentProducer(t *testing.T) {
+	dir := t.TempDir()
+	m := openManager(t, dir)
+	p, _ := m.CreatePartition("t", 0, testTopicID, smallSegments())
+	const pid = 42
+
+	// An unknown producer may start at any sequence.
+	r0 := mustAppend(t, p, idemBatch(t, 3, pid, 0, 10), 0) // seq 10..12
+	r1 := mustAppend(t, p, idemBatch(t, 2, pid, 0, 13), 0) // seq 13..14
+	if r0.BaseOffset != 0 || r1.BaseOffset != 3 {
+		t.Fatalf("%+v %+v", r0, r1)
+	}
+	// A retry of either is answered with the original offsets, nothing appended.
+	d, err := appendCopy(p, idemBatch(t, 3, pid, 0, 10), 0)
+	if err != nil || !d.Duplicate || d.BaseOffset != 0 || d.LastOffset != 2 || p.LogEndOffset() != 5 {
+		t.Fatalf("dup: %+v %v", d, err)
+	}
+	// Gaps and repeats that match no cached batch are out of order.
+	for _, seq := range []int32{16, 14, 0} {
+		if _, err := appendCopy(p, idemBatch(t, 1, pid, 0, seq), 0); !errors.Is(err, ErrOutOfOrderSequence) {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+	}
+	// Non-idempotent batches are never checked.
+	mustAppend(t, p, simpleBatch(t, 1, 0, "x"), 0)
+	mustAppend(t, p, simpleBatch(t, 1, 0, "x"), 0)
+
+	// Only the last five batches are remembered.
+	for i := range 6 {
+		mustAppend(t, p, idemBatch(t, 1, pid, 0, int32(15+i)), 0)
+	}
+	if _, err := appendCopy(p, idemBatch(t, 1, pid, 0, 15), 0); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("evicted batch: %v", err)
+	}
+	if d, _ := appendCopy(p, idemBatch(t, 1, pid, 0, 16), 0); !d.Duplicate {
+		t.Fatal("fifth newest batch not deduplicated")
+	}
+
+	// A new epoch must start at 0; then the old epoch is fenced.
+	if _, err := appendCopy(p, idemBatch(t, 1, pid, 1, 5), 0); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("new epoch at 5: %v", err)
+	}
+	mustAppend(t, p, idemBatch(t, 2, pid, 1, 0), 0)
+	if _, err := appendCopy(p, idemBatch(t, 1, pid, 0, 21), 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("fenced epoch: %v", err)
+	}
+	leo := p.LogEndOffset()
+
+	check := func(p *Partition) {
+		t.Helper()
+		if d, err := appendCopy(p, idemBatch(t, 2, pid, 1, 0), 0); err != nil || !d.Duplicate || d.LastOffset != leo-1 {
+			t.Fatalf("dup after restart: %+v %v", d, err)
+		}
+		if _, err := appendCopy(p, idemBatch(t, 1, pid, 0, 0), 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+			t.Fatalf("fencing after restart: %v", err)
+		}
+		if _, err := appendCopy(p, idemBatch(t, 1, pid, 1, 3), 0); !errors.Is(err, ErrOutOfOrderSequence) {
+			t.Fatalf("gap after restart: %v", err)
+		}
+	}
+	check(p)
+
+	// Clean restart: from the snapshot written at close.
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = openManager(t, dir)
+	check(m.Partition("t", 0))
+	p = m.Partition("t", 0)
+	r := mustAppend(t, p, idemBatch(t, 1, pid, 1, 2), 0)
+	leo = r.LastOffset + 1
+
+	// Crash: no snapshot at LEO; state comes from the last roll snapshot plus
+	// the headers after it.
+	m.crash()
+	m = openManager(t, dir)
+	defer m.Close()
+	p = m.Partition("t", 0)
+	if d, err := appendCopy(p, idemBatch(t, 1, pid, 1, 2), 0); err != nil || !d.Duplicate || d.BaseOffset != leo-1 {
+		t.Fatalf("dup after crash: %+v %v", d, err)
+	}
+	mustAppend(t, p, idemBatch(t, 1, pid, 1, 3), 0)
+}
+
+func TestSequenceWraparound(t *testing.T) {
+	m, p, _ := newTestPartition(t, DefaultPartitionConfig())
+	defer m.Close()
+	mustAppend(t, p, idemBatch(t, 2, 7, 0, math.MaxInt32-1), 0) // MaxInt32-1, MaxInt32
+	mustAppend(t, p, idemBatch(t, 1, 7, 0, 0), 0)
+	if _, err := appendCopy(p, idemBatch(t, 1, 7, 0, 2), 0); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatal(err)
+	}
+}
+
+func TestProducerSnapshotCodec(t *testing.T) {
+	s := newProducerState()
+	for i := range 7 {
+		s.update(BatchHeader{ProducerID: int64(i % 3), ProducerEpoch: 1, BaseSequence: int32(i), BaseOffset: int64(i), MaxTimestamp: 9})
+	}
+	b := s.encode()
+	got, err := decodeProducerState(b)
+	if err != nil || len(got.m) != 3 || len(got.m[0].Batches) != 3 {
+		t.Fatalf("%v %+v", err, got)
+	}
+	for i := range b {
+		c := append([]byte(nil), b...)
+		c[i] ^= 0x40
+		if _, err := decodeProducerState(c); err == nil {
+			t.Fatalf("corruption at %d accepted", i)
+		}
+		if _, err := decodeProducerState(b[:i]); err == nil {
+			t.Fatalf("truncation at %d accepted", i)
+		}
+	}
+}
