@@ -1,0 +1,64 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const apiVersionsKey = 18
+
+// apiTable lists every API this broker implements with the versions it
+// accepts. ApiVersions advertises exactly this table, so a client never
+// sends what we cannot answer. Minimums follow Kafka 4.x, which dropped the
+// pre-0.11 message formats.
+func (s *Server) apiTable() map[int16]api {
+	return map[int16]api{
+		0:  {min: 3, max: 13, ordered: s.handleProduce},
+		1:  {min: 4, max: 18, handle: handler(s.handleFetch)},
+		2:  {min: 1, max: 11, handle: handler(s.handleListOffsets)},
+		3:  {min: 0, max: 13, handle: handler(s.handleMetadata)},
+		18: {min: 0, max: 4, handle: handler(s.handleApiVersions)},
+		19: {min: 2, max: 7, handle: handler(s.handleCreateTopics)},
+		20: {min: 1, max: 6, handle: handler(s.handleDeleteTopics)},
+		21: {min: 0, max: 2, handle: handler(s.handleDeleteRecords)},
+		22: {min: 0, max: 5, handle: handler(s.handleInitProducerID)},
+		23: {min: 2, max: 4, handle: handler(s.handleOffsetForLeaderEpoch)},
+		32: {min: 1, max: 4, handle: handler(s.handleDescribeConfigs)},
+		33: {min: 0, max: 2, handle: handler(s.handleAlterConfigs)},
+		35: {min: 1, max: 4, handle: handler(s.handleDescribeLogDirs)},
+		37: {min: 0, max: 3, handle: handler(s.handleCreatePartitions)},
+		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
+		60: {min: 0, max: 1, handle: handler(s.handleDescribeCluster)},
+	}
+}
+
+func (s *Server) apiVersionKeys() []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(s.apis))
+	for k, a := range s.apis {
+		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: a.min, MaxVersion: a.max})
+	}
+	sortBy(keys, func(k kmsg.ApiVersionsResponseApiKey) int16 { return k.ApiKey })
+	return keys
+}
+
+func (s *Server) handleApiVersions(_ context.Context, _ *reqCtx, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+	resp.ApiKeys = s.apiVersionKeys()
+	resp.FinalizedFeaturesEpoch = -1
+	return resp, nil
+}
+
+// unsupportedApiVersions answers an ApiVersions request of a version we do
+// not know: a v0 body with UNSUPPORTED_VERSION and our table (KIP-511).
+func (s *Server) unsupportedApiVersions(h requestHeader) []byte {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	resp.ApiKeys = s.apiVersionKeys()
+	b := encodeResponse(h.correlationID, resp)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}

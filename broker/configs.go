@@ -1,0 +1,268 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/config"
+)
+
+// Kafka's ConfigResource types.
+const (
+	resourceTopic  = 2
+	resourceBroker = 4
+)
+
+func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	img := s.meta.Image()
+	for _, rr := range req.Resources {
+		out := kmsg.NewDescribeConfigsResponseResource()
+		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+		var entries []config.Entry
+		readOnly := false
+		switch rr.ResourceType {
+		case resourceTopic:
+			t := img.Topics[rr.ResourceName]
+			if t == nil {
+				out.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				break
+			}
+			entries = s.cfg.EffectiveTopicConfig(t.Configs).Sorted()
+		case resourceBroker:
+			if err := s.checkBrokerResource(rr.ResourceName); err != nil {
+				out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+				break
+			}
+			entries = s.cfg.BrokerEntries()
+			readOnly = true
+		default:
+			out.ErrorCode = kerr.InvalidRequest.Code
+			out.ErrorMessage = strPtr(fmt.Sprintf("resource type %d is not supported", rr.ResourceType))
+		}
+		for _, e := range entries {
+			if rr.ConfigNames != nil && !contains(rr.ConfigNames, e.Name) {
+				continue
+			}
+			c := kmsg.NewDescribeConfigsResponseResourceConfig()
+			c.Name = e.Name
+			c.Value = strPtr(e.Value)
+			c.ReadOnly = readOnly
+			c.Source = kmsg.ConfigSource(e.Source)
+			c.ConfigType = kmsg.ConfigType(e.Type)
+			if req.IncludeDocumentation && e.Doc != "" {
+				c.Documentation = strPtr(e.Doc)
+			}
+			if req.IncludeSynonyms {
+				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+				syn.Name, syn.Value, syn.Source = e.Name, strPtr(e.Value), kmsg.ConfigSource(e.Source)
+				c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+			}
+			out.Configs = append(out.Configs, c)
+		}
+		resp.Resources = append(resp.Resources, out)
+	}
+	return resp, nil
+}
+
+// checkBrokerResource accepts this broker's id or "" (the cluster default).
+func (s *Server) checkBrokerResource(name string) error {
+	if name == "" {
+		return nil
+	}
+	id, err := strconv.ParseInt(name, 10, 32)
+	if err != nil || int32(id) != s.cfg.NodeID {
+		return fmt.Errorf("%w: broker %q is not this broker (%d)", kerr.InvalidRequest, name, s.cfg.NodeID)
+	}
+	return nil
+}
+
+func strPtr(s string) *string { return &s }
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// errStaticBroker answers attempts to change broker configs, which shoal
+// reads only at start-up.
+var errStaticBroker = fmt.Errorf("%w: broker configs are static in shoal; set them in server.properties, SHOAL_* or --set", kerr.InvalidRequest)
+
+// alterTopic applies a set/delete change to one topic's overrides.
+func (s *Server) alterTopic(ctx context.Context, name string, set map[string]string, del []string, validateOnly bool) error {
+	for k, v := range set {
+		if err := config.ValidateTopicConfig(k, &v); err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+	}
+	for _, k := range del {
+		if err := config.ValidateTopicConfig(k, nil); err != nil {
+			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
+		}
+	}
+	return s.ctrl.AlterTopicConfigs(ctx, name, set, del, validateOnly)
+}
+
+func (s *Server) handleAlterConfigs(ctx context.Context, _ *reqCtx, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	img := s.meta.Image()
+	for _, rr := range req.Resources {
+		out := kmsg.NewAlterConfigsResponseResource()
+		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case resourceTopic:
+			t := img.Topics[rr.ResourceName]
+			if t == nil {
+				err = kerr.UnknownTopicOrPartition
+				break
+			}
+			// AlterConfigs replaces the whole set of overrides.
+			set := map[string]string{}
+			for _, c := range rr.Configs {
+				if c.Value != nil {
+					set[c.Name] = *c.Value
+				}
+			}
+			var del []string
+			for k := range t.Configs {
+				if _, ok := set[k]; !ok {
+					del = append(del, k)
+				}
+			}
+			err = s.alterTopic(ctx, rr.ResourceName, set, del, req.ValidateOnly)
+		case resourceBroker:
+			err = errStaticBroker
+		default:
+			err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rr.ResourceType)
+		}
+		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, out)
+	}
+	return resp, nil
+}
+
+// Kafka's IncrementalAlterConfigs operations.
+const (
+	opSet      = 0
+	opDelete   = 1
+	opAppend   = 2
+	opSubtract = 3
+)
+
+func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, _ *reqCtx, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	img := s.meta.Image()
+	for _, rr := range req.Resources {
+		out := kmsg.NewIncrementalAlterConfigsResponseResource()
+		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+		var err error
+		switch rr.ResourceType {
+		case resourceTopic:
+			t := img.Topics[rr.ResourceName]
+			if t == nil {
+				err = kerr.UnknownTopicOrPartition
+				break
+			}
+			var set map[string]string
+			var del []string
+			set, del, err = s.incrementalChanges(t.Configs, rr.Configs)
+			if err == nil {
+				err = s.alterTopic(ctx, rr.ResourceName, set, del, req.ValidateOnly)
+			}
+		case resourceBroker:
+			err = errStaticBroker
+		default:
+			err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rr.ResourceType)
+		}
+		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, out)
+	}
+	return resp, nil
+}
+
+// incrementalChanges turns SET/DELETE/APPEND/SUBTRACT operations into the
+// overrides to set and delete. APPEND and SUBTRACT work on list keys, on the
+// topic's effective value.
+func (s *Server) incrementalChanges(current map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, []string, error) {
+	set := map[string]string{}
+	var del []string
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if seen[op.Name] {
+			return nil, nil, fmt.Errorf("%w: config %s appears twice", kerr.InvalidRequest, op.Name)
+		}
+		seen[op.Name] = true
+		d := config.TopicDef(op.Name)
+		if d == nil {
+			return nil, nil, fmt.Errorf("%w: unknown topic config %q", kerr.InvalidConfig, op.Name)
+		}
+		switch op.Op {
+		case opSet:
+			if op.Value == nil {
+				return nil, nil, fmt.Errorf("%w: SET %s needs a value", kerr.InvalidRequest, op.Name)
+			}
+			set[op.Name] = *op.Value
+		case opDelete:
+			del = append(del, op.Name)
+		case opAppend, opSubtract:
+			if d.Type != config.List {
+				return nil, nil, fmt.Errorf("%w: %s is not a list", kerr.InvalidConfig, op.Name)
+			}
+			cur, ok := current[op.Name]
+			if !ok {
+				cur, _ = s.cfg.TopicDefault(op.Name)
+			}
+			set[op.Name] = editList(cur, deref(op.Value), op.Op == opAppend)
+		default:
+			return nil, nil, fmt.Errorf("%w: unknown operation %d", kerr.InvalidRequest, op.Op)
+		}
+	}
+	return set, del, nil
+}
+
+// editList appends or removes the comma-separated items of change.
+func editList(cur, change string, add bool) string {
+	var items []string
+	for _, e := range strings.Split(cur, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			items = append(items, e)
+		}
+	}
+	for _, c := range strings.Split(change, ",") {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		if add {
+			if !contains(items, c) {
+				items = append(items, c)
+			}
+			continue
+		}
+		kept := items[:0]
+		for _, e := range items {
+			if e != c {
+				kept = append(kept, e)
+			}
+		}
+		items = kept
+	}
+	return strings.Join(items, ",")
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,274 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// maxInFlight bounds how many requests of one connection are decoded and
+// handled at once. Kafka clients pipeline a handful (kgo: 5 produce requests
+// per broker, plus fetches and admin calls); past this the reader stops
+// reading, which pushes back on the client through TCP.
+const maxInFlight = 32
+
+// requestHeader is the Kafka request header (v1 for non-flexible requests, v2
+// with tagged fields for flexible ones).
+type requestHeader struct {
+	key           int16
+	version       int16
+	correlationID int32
+	clientID      string
+}
+
+// errMalformed marks input that breaks the framing; the connection closes.
+var errMalformed = errors.New("malformed request")
+
+// parseHeader reads the fixed header fields and returns the rest of the
+// frame: the tagged fields of a flexible header are skipped once the caller
+// knows, from the API's version table, whether the request is flexible.
+func parseHeader(frame []byte) (requestHeader, []byte, error) {
+	var h requestHeader
+	if len(frame) < 10 {
+		return h, nil, fmt.Errorf("%w: %d-byte frame is shorter than a request header", errMalformed, len(frame))
+	}
+	h.key = int16(binary.BigEndian.Uint16(frame[0:]))
+	h.version = int16(binary.BigEndian.Uint16(frame[2:]))
+	h.correlationID = int32(binary.BigEndian.Uint32(frame[4:]))
+	n := int16(binary.BigEndian.Uint16(frame[8:]))
+	rest := frame[10:]
+	if n > 0 {
+		if int(n) > len(rest) {
+			return h, nil, fmt.Errorf("%w: client id length %d exceeds the frame", errMalformed, n)
+		}
+		h.clientID = string(rest[:n])
+		rest = rest[n:]
+	}
+	return h, rest, nil
+}
+
+// skipTags skips a tagged-field section (KIP-482): a uvarint count, then for
+// each a uvarint tag, a uvarint size and that many bytes.
+func skipTags(b []byte) ([]byte, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 {
+		return nil, fmt.Errorf("%w: bad tagged field count", errMalformed)
+	}
+	b = b[w:]
+	for i := uint64(0); i < n; i++ {
+		if _, w = binary.Uvarint(b); w <= 0 {
+			return nil, fmt.Errorf("%w: bad tag", errMalformed)
+		}
+		b = b[w:]
+		size, w := binary.Uvarint(b)
+		if w <= 0 || size > uint64(len(b)-w) {
+			return nil, fmt.Errorf("%w: bad tag size", errMalformed)
+		}
+		b = b[w+int(size):]
+	}
+	return b, nil
+}
+
+// conn serves one client connection. One goroutine reads frames and starts a
+// handler for each; a second writes the responses strictly in request order,
+// as Kafka clients require, while the handlers themselves run concurrently
+// (a long-polling fetch does not hold up a metadata request behind it).
+type conn struct {
+	srv *Server
+	// listener is the name of the listener the client connected to.
+	listener string
+	nc       net.Conn
+	log      *slog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	// pending carries, in request order, the slot each response will be
+	// delivered to; its capacity is the in-flight bound.
+	pending chan *slot
+}
+
+// slot receives the encoded response of one request; nil means no response
+// (acks=0 produce) and a closed channel without value means close the
+// connection.
+type slot struct {
+	done chan []byte
+}
+
+func newConn(s *Server, nc net.Conn, listener string) *conn {
+	ctx, cancel := context.WithCancel(s.ctx)
+	return &conn{
+		srv:      s,
+		listener: listener,
+		nc:       nc,
+		log:      s.log.With("remote", nc.RemoteAddr().String()),
+		ctx:      ctx,
+		cancel:   cancel,
+		pending:  make(chan *slot, maxInFlight),
+	}
+}
+
+func (c *conn) serve() {
+	defer c.nc.Close()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop()
+	}()
+	err := c.readLoop()
+	close(c.pending)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+		c.log.Warn("closing connection", "err", err)
+	}
+	<-writerDone
+	c.cancel()
+}
+
+func (c *conn) readLoop() error {
+	r := bufio.NewReaderSize(c.nc, 64*1024)
+	var sizeBuf [4]byte
+	for {
+		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+			return err
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 0 || size > c.srv.cfg.SocketRequestMaxBytes {
+			return fmt.Errorf("%w: frame of %d bytes exceeds socket.request.max.bytes (%d)", errMalformed, size, c.srv.cfg.SocketRequestMaxBytes)
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return err
+		}
+		sl := &slot{done: make(chan []byte, 1)}
+		select {
+		case c.pending <- sl:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+		if err := c.dispatch(frame, sl); err != nil {
+			close(sl.done)
+			return err
+		}
+	}
+}
+
+func (c *conn) writeLoop() {
+	w := bufio.NewWriterSize(c.nc, 64*1024)
+	for sl := range c.pending {
+		resp, ok := <-sl.done
+		var err error
+		if ok && resp != nil {
+			_, err = w.Write(resp)
+		}
+		// Flush when nothing else is ready, so pipelined responses share
+		// a syscall.
+		if ok && err == nil && len(c.pending) == 0 {
+			err = w.Flush()
+		}
+		if !ok || err != nil {
+			// Abandon the connection: unblock the reader and drain the
+			// slots it already queued.
+			c.cancel()
+			c.nc.Close()
+			for range c.pending {
+			}
+			return
+		}
+	}
+	w.Flush()
+}
+
+// dispatch decodes one frame and runs its handler. Decoding happens on the
+// reader goroutine so a malformed frame closes the connection before any
+// later frame is read. Produce's append runs here too (see handleProduce):
+// appends of one connection must reach the log in the order they were sent,
+// or an idempotent producer's pipelined batches would look out of sequence.
+func (c *conn) dispatch(frame []byte, sl *slot) error {
+	h, body, err := parseHeader(frame)
+	if err != nil {
+		return err
+	}
+	api, ok := c.srv.apis[h.key]
+	if !ok || h.version < api.min || h.version > api.max {
+		if h.key == apiVersionsKey {
+			// KIP-511: answer an unknown ApiVersions version with v0 and
+			// the error, so the client can retry with a version we know.
+			sl.done <- c.srv.unsupportedApiVersions(h)
+			return nil
+		}
+		return fmt.Errorf("%w: %s v%d is not supported", errMalformed, kmsg.NameForKey(h.key), h.version)
+	}
+	req := kmsg.RequestForKey(h.key)
+	req.SetVersion(h.version)
+	if req.IsFlexible() {
+		if body, err = skipTags(body); err != nil {
+			return err
+		}
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return fmt.Errorf("%w: decoding %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
+	}
+	rc := &reqCtx{conn: c, header: h}
+	if api.ordered != nil {
+		finish, err := api.ordered(c.ctx, rc, req)
+		if err != nil {
+			return err
+		}
+		go c.complete(sl, rc, req, func() (kmsg.Response, error) { return finish() })
+		return nil
+	}
+	go c.complete(sl, rc, req, func() (kmsg.Response, error) { return api.handle(c.ctx, rc, req) })
+	return nil
+}
+
+// complete runs a handler and delivers its encoded response to the slot.
+func (c *conn) complete(sl *slot, rc *reqCtx, req kmsg.Request, run func() (kmsg.Response, error)) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panic", "api", kmsg.NameForKey(req.Key()), "panic", r)
+			close(sl.done)
+		}
+	}()
+	start := c.srv.now()
+	resp, err := run()
+	c.srv.metrics.observe(req.Key(), c.srv.now().Sub(start))
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			c.log.Warn("request failed", "api", kmsg.NameForKey(req.Key()), "err", err)
+		}
+		close(sl.done)
+		return
+	}
+	if resp == nil {
+		sl.done <- nil
+		return
+	}
+	resp.SetVersion(req.GetVersion())
+	sl.done <- encodeResponse(rc.header.correlationID, resp)
+}
+
+// encodeResponse frames a response: size, correlation id, the tagged-field
+// byte of a flexible response header (ApiVersions always uses header v0),
+// then the body.
+func encodeResponse(correlationID int32, resp kmsg.Response) []byte {
+	buf := make([]byte, 8, 256)
+	binary.BigEndian.PutUint32(buf[4:], uint32(correlationID))
+	if resp.IsFlexible() && resp.Key() != apiVersionsKey {
+		buf = append(buf, 0)
+	}
+	buf = resp.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	return buf
+}
+
+// reqCtx is what a handler knows about the request besides its body.
+type reqCtx struct {
+	conn   *conn
+	header requestHeader
+}

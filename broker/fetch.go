@@ -1,0 +1,168 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// handleFetch answers a Fetch, long-polling until MinBytes are available or
+// MaxWait passes. Fetch sessions (KIP-227) are not kept: every response has
+// session id 0, which tells clients to send full fetch requests.
+func (s *Server) handleFetch(ctx context.Context, _ *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, error) {
+	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
+	var timer *time.Timer
+	for {
+		resp, size, errored, wake := s.readFetch(req)
+		if size >= int(req.MinBytes) || errored || maxWait == 0 || len(wake) == 0 {
+			return resp, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(maxWait)
+			defer timer.Stop()
+		}
+		switch waitAny(ctx, timer.C, wake) {
+		case waitTimeout:
+			// Read once more: data may have arrived together with the
+			// deadline.
+			resp, _, _, _ = s.readFetch(req)
+			return resp, nil
+		case waitCanceled:
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// readFetch reads every requested partition once. It returns the response,
+// the record bytes in it, whether any partition failed, and the channels that
+// signal new data for the partitions read (taken before reading, so data
+// appended after the read is never missed).
+func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool, []<-chan struct{}) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	img := s.meta.Image()
+	budget := int(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 1 << 30
+	}
+	size := 0
+	errored := false
+	var wake []<-chan struct{}
+	for _, rt := range req.Topics {
+		var t *raftmeta.Topic
+		if req.Version >= 13 {
+			t = topicByID(img, rt.TopicID)
+		} else {
+			t = img.Topics[rt.Topic]
+		}
+		respTopic := kmsg.NewFetchResponseTopic()
+		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			pr := kmsg.NewFetchResponseTopicPartition()
+			pr.Partition = rp.Partition
+			if t == nil && req.Version >= 13 {
+				pr.ErrorCode = kerr.UnknownTopicID.Code
+			} else {
+				ch, n, err := s.readPartition(req, t, rp, &pr, budget, size == 0)
+				if err != nil {
+					pr.ErrorCode = errorCode(err)
+					pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = -1, -1, -1
+				} else {
+					size += n
+					budget -= n
+					wake = append(wake, ch)
+					if t != nil {
+						s.metrics.fetched(t.Name, n)
+					}
+				}
+			}
+			if pr.ErrorCode != 0 {
+				errored = true
+			}
+			respTopic.Partitions = append(respTopic.Partitions, pr)
+		}
+		resp.Topics = append(resp.Topics, respTopic)
+	}
+	return resp, size, errored, wake
+}
+
+// readPartition fills one partition's part of a fetch response.
+func (s *Server) readPartition(req *kmsg.FetchRequest, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, budget int, first bool) (<-chan struct{}, int, error) {
+	p, ps, kerrv := s.leaderPartition(t, rp.Partition)
+	if kerrv != nil {
+		return nil, 0, kerrv
+	}
+	if kerrv := checkLeaderEpoch(rp.CurrentLeaderEpoch, ps); kerrv != nil {
+		return nil, 0, kerrv
+	}
+	ch := p.Wait()
+	hw := p.HighWatermark()
+	pr.HighWatermark = hw
+	pr.LastStableOffset = hw
+	pr.LogStartOffset = p.LogStartOffset()
+	pr.PreferredReadReplica = -1
+	maxBytes := min(int(rp.PartitionMaxBytes), budget)
+	if maxBytes <= 0 && !first {
+		return ch, 0, nil
+	}
+	res, err := p.Read(rp.FetchOffset, int32(max(maxBytes, 0)), hw, first)
+	if err != nil {
+		if errors.Is(err, log.ErrOffsetOutOfRange) {
+			return nil, 0, kerr.OffsetOutOfRange
+		}
+		return nil, 0, err
+	}
+	pr.HighWatermark = res.HighWatermark
+	pr.LastStableOffset = res.HighWatermark
+	pr.LogStartOffset = res.LogStartOffset
+	pr.RecordBatches = res.Data
+	return ch, len(res.Data), nil
+}
+
+// checkLeaderEpoch applies KIP-320: a client that knows a newer epoch than
+// ours is ahead of our metadata; one with an older epoch is fenced.
+func checkLeaderEpoch(current int32, ps raftmeta.PartitionState) *kerr.Error {
+	switch {
+	case current < 0:
+		return nil
+	case current > ps.LeaderEpoch:
+		return kerr.UnknownLeaderEpoch
+	case current < ps.LeaderEpoch:
+		return kerr.FencedLeaderEpoch
+	}
+	return nil
+}
+
+type waitResult int
+
+const (
+	waitWoken waitResult = iota
+	waitTimeout
+	waitCanceled
+)
+
+// waitAny blocks until one of the channels fires, the timer fires or ctx ends.
+func waitAny(ctx context.Context, timer <-chan time.Time, chans []<-chan struct{}) waitResult {
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+	)
+	for _, ch := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	switch i, _, _ := reflect.Select(cases); i {
+	case 0:
+		return waitTimeout
+	case 1:
+		return waitCanceled
+	default:
+		return waitWoken
+	}
+}

@@ -1,0 +1,123 @@
+package broker
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+func (s *Server) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	img := s.meta.Image()
+	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	autoCreate := s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+
+	if !all {
+		// Create missing topics first, all in one controller round.
+		var create []raftmeta.CreateTopicRequest
+		for _, rt := range req.Topics {
+			if rt.Topic != nil && img.Topics[*rt.Topic] == nil && autoCreate {
+				create = append(create, raftmeta.CreateTopicRequest{Name: *rt.Topic, NumPartitions: -1, ReplicationFactor: -1})
+			}
+		}
+		createErrs := map[string]error{}
+		if len(create) > 0 {
+			for _, r := range s.ctrl.CreateTopics(ctx, create, s.topicDefaults(), false) {
+				if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+					createErrs[r.Name] = r.Err
+				}
+			}
+			img = s.meta.Image()
+		}
+		for _, rt := range req.Topics {
+			var t *raftmeta.Topic
+			if rt.Topic != nil {
+				t = img.Topics[*rt.Topic]
+			} else {
+				t = topicByID(img, rt.TopicID)
+			}
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+			switch {
+			case t != nil:
+				s.describeTopic(&mt, t)
+			case rt.Topic == nil:
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+			case createErrs[*rt.Topic] != nil:
+				mt.ErrorCode = errorCode(createErrs[*rt.Topic])
+			default:
+				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+		}
+	} else {
+		for _, t := range img.Topics {
+			mt := kmsg.NewMetadataResponseTopic()
+			s.describeTopic(&mt, t)
+			resp.Topics = append(resp.Topics, mt)
+		}
+		sortBy(resp.Topics, func(t kmsg.MetadataResponseTopic) string { return *t.Topic })
+	}
+
+	resp.Brokers = s.brokerList(img, rc.conn.listener)
+	cid := img.ClusterID
+	resp.ClusterID = &cid
+	resp.ControllerID = s.meta.LeaderID()
+	return resp, nil
+}
+
+func (s *Server) describeTopic(mt *kmsg.MetadataResponseTopic, t *raftmeta.Topic) {
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = isInternalTopic(t.Name)
+	for i, ps := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = int32(i)
+		mp.Leader = ps.Leader
+		mp.LeaderEpoch = ps.LeaderEpoch
+		mp.Replicas = ps.Replicas
+		mp.ISR = ps.ISR
+		if ps.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+}
+
+// brokerList returns the unfenced brokers with their endpoint on the named
+// listener (clients must reach every broker through the listener they used).
+func (s *Server) brokerList(img *raftmeta.Image, listener string) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	for _, b := range img.Brokers {
+		if b.Fenced {
+			continue
+		}
+		for _, ep := range b.Endpoints {
+			if ep.Listener != listener {
+				continue
+			}
+			mb := kmsg.NewMetadataResponseBroker()
+			mb.NodeID, mb.Host, mb.Port = b.ID, ep.Host, ep.Port
+			if b.Rack != "" {
+				rack := b.Rack
+				mb.Rack = &rack
+			}
+			out = append(out, mb)
+		}
+	}
+	sortBy(out, func(b kmsg.MetadataResponseBroker) int32 { return b.NodeID })
+	return out
+}
+
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__share_group_state" || name == "__transaction_state"
+}
+
+func (s *Server) topicDefaults() raftmeta.Defaults {
+	return raftmeta.Defaults{NumPartitions: s.cfg.NumPartitions, ReplicationFactor: s.cfg.DefaultReplication}
+}

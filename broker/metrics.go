@@ -1,0 +1,101 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// metrics are the broker's Prometheus series. Each Server has its own
+// registry so several servers can run in one process (tests).
+type metrics struct {
+	reg       *prometheus.Registry
+	latency   *prometheus.HistogramVec
+	bytesIn   *prometheus.CounterVec
+	recordsIn *prometheus.CounterVec
+	bytesOut  *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "shoal_request_duration_seconds",
+			Help:    "Time from decoding a request to its response being ready, by API.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 18),
+		}, []string{"api"}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_topic_bytes_in_total", Help: "Record batch bytes appended, by topic.",
+		}, []string{"topic"}),
+		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_topic_records_in_total", Help: "Records appended, by topic.",
+		}, []string{"topic"}),
+		bytesOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shoal_topic_bytes_out_total", Help: "Record batch bytes returned by Fetch, by topic.",
+		}, []string{"topic"}),
+	}
+	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) observe(key int16, d time.Duration) {
+	m.latency.WithLabelValues(kmsg.NameForKey(key)).Observe(d.Seconds())
+}
+
+func (m *metrics) produced(topic string, bytes, records int) {
+	m.bytesIn.WithLabelValues(topic).Add(float64(bytes))
+	m.recordsIn.WithLabelValues(topic).Add(float64(records))
+}
+
+func (m *metrics) fetched(topic string, bytes int) {
+	if bytes > 0 {
+		m.bytesOut.WithLabelValues(topic).Add(float64(bytes))
+	}
+}
+
+// adminServer serves /metrics, /healthz and /readyz over HTTP.
+type adminServer struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+func startAdmin(s *Server) (*adminServer, error) {
+	ln, err := net.Listen("tcp", s.cfg.AdminAddr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.meta.LeaderID() < 0 {
+			http.Error(w, "metadata quorum has no leader", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin listener", "err", err)
+		}
+	}()
+	return a, nil
+}
+
+func (a *adminServer) addr() string { return a.ln.Addr().String() }
+
+func (a *adminServer) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	a.srv.Shutdown(ctx)
+}

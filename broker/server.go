@@ -1,0 +1,290 @@
+// Package broker is shoal's Kafka listener: it accepts client connections,
+// frames and decodes requests with kmsg, and answers each API from the log
+// (partition data) and the metadata image (topics, brokers, configs).
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// Server is one shoal node: its metadata quorum member, its partition logs
+// and its Kafka listeners.
+type Server struct {
+	cfg  *config.Broker
+	log  *slog.Logger
+	logs *log.Manager
+	meta *raftmeta.Node
+	ctrl *raftmeta.Controller
+	now  func() time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	apis      map[int16]api
+	listeners []net.Listener
+	// advertised are the client listeners as clients should reach them.
+	advertised []config.Listener
+	metrics    *metrics
+	admin      *adminServer
+	pids       producerIDs
+	// replicaMu serializes changes to the set of local replicas.
+	replicaMu sync.Mutex
+	// topicConfigs caches each topic version's log config (see
+	// topicPartitionConfig).
+	topicConfigs sync.Map
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Options are the parts of a Server a caller may replace (tests use them).
+type Options struct {
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Start opens the node's storage, joins the metadata quorum, registers as a
+// broker and starts listening. With the default configuration it is a
+// complete single-node cluster.
+func Start(cfg *config.Broker, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		cfg:     cfg,
+		log:     opts.Logger,
+		now:     opts.Now,
+		ctx:     ctx,
+		cancel:  cancel,
+		metrics: newMetrics(),
+	}
+	s.apis = s.apiTable()
+	if err := s.start(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start() error {
+	for _, d := range s.cfg.LogDirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("log.dirs: %w", err)
+		}
+	}
+	clusterID, err := s.clusterID()
+	if err != nil {
+		return err
+	}
+	s.meta, err = raftmeta.Start(raftmeta.Config{
+		NodeID:    s.cfg.NodeID,
+		Dir:       s.cfg.MetadataDir,
+		Voters:    s.cfg.Voters,
+		Logger:    s.log.With("component", "raft"),
+		ClusterID: clusterID,
+	})
+	if err != nil {
+		return fmt.Errorf("metadata quorum: %w", err)
+	}
+	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
+	s.logs, err = log.Open(log.ManagerConfig{Dirs: s.cfg.LogDirs, Logger: s.log.With("component", "log")})
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	waitCtx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	if err := s.meta.WaitLeader(waitCtx); err != nil {
+		return fmt.Errorf("metadata quorum has no leader: %w", err)
+	}
+	bind, adv := s.cfg.ClientListeners()
+	s.advertised = adv
+	for _, l := range bind {
+		ln, err := net.Listen("tcp", l.Addr())
+		if err != nil {
+			return fmt.Errorf("listeners: %w", err)
+		}
+		s.listeners = append(s.listeners, ln)
+	}
+	// With port 0 the advertised port is the one the OS picked.
+	for i, ln := range s.listeners {
+		if s.advertised[i].Port == 0 {
+			s.advertised[i].Port = int32(ln.Addr().(*net.TCPAddr).Port)
+		}
+	}
+	if err := s.register(waitCtx); err != nil {
+		return err
+	}
+	s.reconcile()
+	s.wg.Add(2)
+	go s.watchMetadata()
+	go s.housekeeping()
+	if s.cfg.AdminAddr != "" {
+		if s.admin, err = startAdmin(s); err != nil {
+			return fmt.Errorf("admin.addr: %w", err)
+		}
+	}
+	for i, ln := range s.listeners {
+		s.wg.Add(1)
+		go s.accept(ln, s.advertised[i].Name)
+	}
+	s.log.Info("shoal started", "node.id", s.cfg.NodeID, "listeners", s.Addrs(), "cluster.id", s.meta.Image().ClusterID)
+	return nil
+}
+
+// clusterID returns the configured cluster id or a new random one (used only
+// when the metadata log is brand new; afterwards the image's wins).
+func (s *Server) clusterID() (string, error) {
+	if s.cfg.ClusterID != "" {
+		return s.cfg.ClusterID, nil
+	}
+	u := uuid.New()
+	return base64URL(u[:]), nil
+}
+
+// register records this broker and its endpoints in the metadata log.
+func (s *Server) register(ctx context.Context) error {
+	b := raftmeta.Broker{ID: s.cfg.NodeID, IncarnationID: uuid.New(), Rack: s.cfg.Rack}
+	for _, l := range s.advertised {
+		b.Endpoints = append(b.Endpoints, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol})
+	}
+	if err := s.ctrl.RegisterBroker(ctx, b); err != nil {
+		return fmt.Errorf("broker registration: %w", err)
+	}
+	return nil
+}
+
+// Addrs returns the bound client listener addresses.
+func (s *Server) Addrs() []string {
+	out := make([]string, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.Addr().String()
+	}
+	return out
+}
+
+// AdminAddr returns the bound admin HTTP address, or "".
+func (s *Server) AdminAddr() string {
+	if s.admin == nil {
+		return ""
+	}
+	return s.admin.addr()
+}
+
+func (s *Server) accept(ln net.Listener, listener string) {
+	defer s.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("accept", "err", err)
+			}
+			return
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			newConn(s, nc, listener).serve()
+		}()
+	}
+}
+
+// watchMetadata applies every new metadata image to the local replicas.
+func (s *Server) watchMetadata() {
+	defer s.wg.Done()
+	for {
+		ch := s.meta.Changed()
+		s.reconcile()
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// housekeeping runs retention and time-based flushes on their intervals.
+func (s *Server) housekeeping() {
+	defer s.wg.Done()
+	retention := time.NewTicker(s.cfg.RetentionCheckInterval)
+	flush := time.NewTicker(s.cfg.FlushCheckInterval)
+	defer retention.Stop()
+	defer flush.Stop()
+	for {
+		select {
+		case <-retention.C:
+			s.logs.EnforceRetention(s.now())
+		case <-flush.C:
+			s.logs.FlushIfDue(s.now())
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// Close stops listening, ends connections, and closes the logs (flushing
+// and checkpointing them) and the metadata node.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel()
+		for _, ln := range s.listeners {
+			ln.Close()
+		}
+		if s.admin != nil {
+			s.admin.close()
+		}
+		s.wg.Wait()
+		var errs []error
+		if s.logs != nil {
+			errs = append(errs, s.logs.Close())
+		}
+		if s.meta != nil {
+			errs = append(errs, s.meta.Close())
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// DataDir is the first log dir, for tools that want to look at files.
+func (s *Server) DataDir() string { return filepath.Clean(s.cfg.LogDirs[0]) }
+
+// api is one implemented Kafka API: its version range and handler.
+type api struct {
+	min, max int16
+	// handle runs concurrently with other requests of the connection.
+	handle func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, error)
+	// ordered, when set instead of handle, runs its first part on the
+	// connection's reader (in request order) and returns the rest, which
+	// runs concurrently.
+	ordered func(context.Context, *reqCtx, kmsg.Request) (func() (kmsg.Response, error), error)
+}
+
+// handler adapts a typed handler to the api table.
+func handler[R kmsg.Request](f func(context.Context, *reqCtx, R) (kmsg.Response, error)) func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, error) {
+	return func(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, error) {
+		return f(ctx, rc, req.(R))
+	}
+}

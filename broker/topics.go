@@ -1,0 +1,135 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+func (s *Server) handleCreateTopics(ctx context.Context, _ *reqCtx, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	reqs := make([]raftmeta.CreateTopicRequest, 0, len(req.Topics))
+	for _, rt := range req.Topics {
+		ct := raftmeta.CreateTopicRequest{Name: rt.Topic, NumPartitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor}
+		if len(rt.ReplicaAssignment) > 0 {
+			ct.Assignments = make(map[int32][]int32, len(rt.ReplicaAssignment))
+			for _, a := range rt.ReplicaAssignment {
+				ct.Assignments[a.Partition] = a.Replicas
+			}
+		}
+		if len(rt.Configs) > 0 {
+			ct.Configs = make(map[string]*string, len(rt.Configs))
+			for _, c := range rt.Configs {
+				ct.Configs[c.Name] = c.Value
+			}
+		}
+		reqs = append(reqs, ct)
+	}
+	results := s.ctrl.CreateTopics(ctx, reqs, s.topicDefaults(), req.ValidateOnly)
+	for _, r := range results {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic = r.Name
+		if r.Err != nil {
+			rt.ErrorCode = errorCode(r.Err)
+			rt.ErrorMessage = errorMessage(r.Err)
+			rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		} else {
+			rt.TopicID = r.ID
+			rt.NumPartitions, rt.ReplicationFactor = r.NumPartitions, r.ReplicationFactor
+			overrides := map[string]string{}
+			for name, v := range reqs[indexOfTopic(reqs, r.Name)].Configs {
+				if v != nil {
+					overrides[name] = *v
+				}
+			}
+			for _, e := range s.cfg.EffectiveTopicConfig(overrides).Sorted() {
+				c := kmsg.NewCreateTopicsResponseTopicConfig()
+				c.Name = e.Name
+				v := e.Value
+				c.Value = &v
+				c.Source = int8(e.Source)
+				rt.Configs = append(rt.Configs, c)
+			}
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+func indexOfTopic(reqs []raftmeta.CreateTopicRequest, name string) int {
+	for i, r := range reqs {
+		if r.Name == name {
+			return i
+		}
+	}
+	return 0
+}
+
+func (s *Server) handleDeleteTopics(ctx context.Context, _ *reqCtx, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	var names []string
+	var ids [][16]byte
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			if t.Topic != nil {
+				names = append(names, *t.Topic)
+			} else {
+				ids = append(ids, t.TopicID)
+			}
+		}
+	} else {
+		names = req.TopicNames
+	}
+	if !s.cfg.DeleteTopicEnable {
+		for _, n := range names {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			n := n
+			rt.Topic = &n
+			rt.ErrorCode = kerr.TopicDeletionDisabled.Code
+			resp.Topics = append(resp.Topics, rt)
+		}
+		for _, id := range ids {
+			rt := kmsg.NewDeleteTopicsResponseTopic()
+			rt.TopicID = id
+			rt.ErrorCode = kerr.TopicDeletionDisabled.Code
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil
+	}
+	for _, r := range s.ctrl.DeleteTopics(ctx, names, ids) {
+		rt := kmsg.NewDeleteTopicsResponseTopic()
+		if r.Name != "" {
+			n := r.Name
+			rt.Topic = &n
+		}
+		rt.TopicID = r.ID
+		rt.ErrorCode = errorCode(r.Err)
+		rt.ErrorMessage = errorMessage(r.Err)
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+func (s *Server) handleCreatePartitions(ctx context.Context, _ *reqCtx, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	reqs := make([]raftmeta.CreatePartitionsRequest, 0, len(req.Topics))
+	for _, rt := range req.Topics {
+		cp := raftmeta.CreatePartitionsRequest{Topic: rt.Topic, Count: rt.Count}
+		for _, a := range rt.Assignment {
+			cp.Assignments = append(cp.Assignments, a.Replicas)
+		}
+		reqs = append(reqs, cp)
+	}
+	errs := s.ctrl.CreatePartitions(ctx, reqs, req.ValidateOnly)
+	for i, rt := range req.Topics {
+		r := kmsg.NewCreatePartitionsResponseTopic()
+		r.Topic = rt.Topic
+		r.ErrorCode = errorCode(errs[i])
+		r.ErrorMessage = errorMessage(errs[i])
+		resp.Topics = append(resp.Topics, r)
+	}
+	return resp, nil
+}

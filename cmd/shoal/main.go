@@ -1,0 +1,49 @@
+// Command shoal is the one shoal binary: the broker (serve) and the tools
+// that talk to it.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "shoal:", err)
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:                 "shoal",
+		Usage:                "a Kafka-compatible log and work queue",
+		EnableBashCompletion: true,
+		// Errors are printed once, by main, as one line.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:    "bootstrap-server",
+				Usage:   "broker address(es), comma separated",
+				Value:   "127.0.0.1:9092",
+				EnvVars: []string{"SHOAL_BOOTSTRAP_SERVER"},
+			},
+			&cli.StringFlag{
+				Name:  "output",
+				Usage: "output format: table or json",
+				Value: "table",
+			},
+		},
+		Commands: []*cli.Command{
+			serveCommand(),
+			benchCommand(),
+		},
+	}
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/shoalmq/shoal/broker"
+	"github.com/shoalmq/shoal/config"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run a shoal node (with no flags: a single-node cluster on 127.0.0.1:9092, data in ./shoal-data)",
+		UsageText: `shoal serve
+shoal serve --config server.properties
+shoal serve --set log.dirs=/var/lib/shoal --set listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "server.properties file with Kafka's key names"},
+			&cli.StringSliceFlag{Name: "set", Usage: "override one key: --set key=value (repeatable; beats SHOAL_* variables and the file)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: func(c *cli.Context) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+				return cli.Exit(fmt.Sprintf("--log-level: %v", err), 2)
+			}
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			cfg, err := config.Load(c.String("config"), os.Environ(), c.StringSlice("set"))
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			srv, err := broker.Start(cfg, broker.Options{Logger: logger})
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			s := <-sig
+			logger.Info("shutting down", "signal", s.String())
+			if err := srv.Close(); err != nil {
+				return cli.Exit(fmt.Sprintf("shutdown: %v", err), 1)
+			}
+			logger.Info("stopped cleanly")
+			return nil
+		},
+	}
+}
