@@ -1,0 +1,454 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// shoalBin is the binary built once by TestMain.
+var shoalBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	root, err := filepath.Abs("..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		fmt.Fprintln(os.Stderr, "integration: module root not found:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "shoal-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	shoalBin = filepath.Join(dir, "shoal")
+	build := exec.Command("go", "build", "-o", shoalBin, "./cmd/shoal")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "integration: building shoal: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// Timeouts used across the suite. They bound waits on conditions; nothing
+// sleeps for them.
+const (
+	startTimeout = 30 * time.Second
+	stopTimeout  = 20 * time.Second
+	opTimeout    = 20 * time.Second
+)
+
+// nodeOpts configure a node beyond the ports and data directory the harness
+// picks.
+type nodeOpts struct {
+	// set are extra key=value pairs passed as --set flags, after the
+	// harness's own (so they win).
+	set []string
+	// env are extra KEY=VALUE environment variables.
+	env []string
+	// configFile, when not empty, is written to a properties file passed
+	// with --config.
+	configFile string
+	// noAdmin disables the HTTP admin listener.
+	noAdmin bool
+}
+
+// node is one shoal process. Restart keeps its ports and data directory.
+type node struct {
+	t    *testing.T
+	opts nodeOpts
+
+	dataDir    string
+	configPath string
+	clientPort int
+	ctrlPort   int
+	adminAddr  string
+
+	output *lockedBuffer
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	exitErr error
+	starts  int
+}
+
+// startNode starts a single-node cluster and waits until it serves metadata
+// with a registered broker and an elected controller.
+func startNode(t *testing.T, opts nodeOpts) *node {
+	t.Helper()
+	n := &node{
+		t:          t,
+		opts:       opts,
+		dataDir:    t.TempDir(),
+		clientPort: freePort(t),
+		ctrlPort:   freePort(t),
+		output:     &lockedBuffer{},
+	}
+	if !opts.noAdmin {
+		n.adminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	}
+	if opts.configFile != "" {
+		n.configPath = filepath.Join(t.TempDir(), "server.properties")
+		if err := os.WriteFile(n.configPath, []byte(opts.configFile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Registered after TempDir, so it runs before the directories are
+	// removed: the process must be gone first.
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			t.Logf("shoal output (node on %s):\n%s", n.Addr(), n.output.String())
+		}
+	})
+	n.start()
+	return n
+}
+
+// Addr is the Kafka client listener.
+func (n *node) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort)) }
+
+// AdminAddr is the HTTP admin listener ("" when disabled).
+func (n *node) AdminAddr() string { return n.adminAddr }
+
+// Output returns everything the process(es) wrote so far.
+func (n *node) Output() string { return n.output.String() }
+
+func (n *node) args() []string {
+	ctrl := "127.0.0.1:" + strconv.Itoa(n.ctrlPort)
+	args := []string{"serve"}
+	if n.configPath != "" {
+		args = append(args, "--config", n.configPath)
+	}
+	set := []string{
+		"node.id=1",
+		"listeners=PLAINTEXT://" + n.Addr() + ",CONTROLLER://" + ctrl,
+		"controller.quorum.voters=1@" + ctrl,
+		"log.dirs=" + filepath.Join(n.dataDir, "data"),
+		"admin.addr=" + n.adminAddr,
+	}
+	set = append(set, n.opts.set...)
+	for _, kv := range set {
+		args = append(args, "--set", kv)
+	}
+	return args
+}
+
+func (n *node) start() {
+	t := n.t
+	t.Helper()
+	n.mu.Lock()
+	if n.cmd != nil {
+		n.mu.Unlock()
+		t.Fatal("node already running")
+	}
+	n.starts++
+	fmt.Fprintf(n.output, "----- start #%d: shoal %s\n", n.starts, strings.Join(n.args(), " "))
+	cmd := exec.Command(shoalBin, n.args()...)
+	cmd.Env = childEnv(n.opts.env)
+	cmd.Stdout = n.output
+	cmd.Stderr = n.output
+	if err := cmd.Start(); err != nil {
+		n.mu.Unlock()
+		t.Fatalf("starting shoal: %v", err)
+	}
+	exited := make(chan struct{})
+	n.cmd, n.exited, n.exitErr = cmd, exited, nil
+	n.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		n.mu.Lock()
+		n.exitErr = err
+		n.mu.Unlock()
+		close(exited)
+	}()
+	n.waitReady(exited)
+}
+
+// waitReady polls Metadata until the node lists itself as a broker and names
+// a controller, failing at once if the process exits.
+func (n *node) waitReady(exited chan struct{}) {
+	t := n.t
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.RetryTimeout(time.Second),
+		kgo.DialTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(startTimeout)
+	var last string
+	for {
+		select {
+		case <-exited:
+			t.Fatalf("shoal exited during start-up: %v\n%s", n.exitError(), n.Output())
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		m, err := adm.BrokerMetadata(ctx)
+		cancel()
+		switch {
+		case err != nil:
+			last = err.Error()
+		case len(m.Brokers) == 0:
+			last = "no brokers in metadata"
+		case m.Controller < 0:
+			last = "no controller in metadata"
+		default:
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shoal not ready after %v: %s", startTimeout, last)
+		}
+		select {
+		case <-exited:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (n *node) exitError() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.exitErr
+}
+
+// Alive reports whether the process is running.
+func (n *node) Alive() bool {
+	n.mu.Lock()
+	exited := n.exited
+	n.mu.Unlock()
+	if exited == nil {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// signal sends sig and waits for the process to exit, returning its exit
+// error (nil for exit status 0).
+func (n *node) signal(sig syscall.Signal, timeout time.Duration) error {
+	t := n.t
+	t.Helper()
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	if cmd == nil {
+		t.Fatal("node is not running")
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("signal %v: %v", sig, err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("shoal did not exit within %v of %v", timeout, sig)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.cmd = nil
+	return n.exitErr
+}
+
+// Kill9 kills the process with SIGKILL and waits for it.
+func (n *node) Kill9() {
+	n.t.Helper()
+	fmt.Fprintf(n.output, "----- SIGKILL\n")
+	n.signal(syscall.SIGKILL, stopTimeout)
+}
+
+// Stop sends SIGTERM and asserts a clean exit (status 0).
+func (n *node) Stop() {
+	n.t.Helper()
+	fmt.Fprintf(n.output, "----- SIGTERM\n")
+	if err := n.signal(syscall.SIGTERM, stopTimeout); err != nil {
+		n.t.Fatalf("shoal did not exit cleanly on SIGTERM: %v", err)
+	}
+}
+
+// Restart starts the process again with the same ports and data directory.
+func (n *node) Restart() {
+	n.t.Helper()
+	n.start()
+}
+
+// kill is the cleanup path: SIGKILL if still running, no assertions.
+func (n *node) kill() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.cmd = nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Kill()
+	<-exited
+}
+
+// Client returns a kgo client seeded with this node, closed when the test
+// ends. opts come after the harness defaults.
+func (n *node) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	all := append([]kgo.Opt{
+		kgo.SeedBrokers(n.Addr()),
+		kgo.MetadataMinAge(100 * time.Millisecond),
+	}, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Admin returns a kadm client over a fresh kgo client.
+func (n *node) Admin(t *testing.T) *kadm.Client {
+	t.Helper()
+	return kadm.NewClient(n.Client(t))
+}
+
+// childEnv is the test's environment without any SHOAL_ variable (shoal
+// rejects unknown ones), plus extra.
+func childEnv(extra []string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "SHOAL_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// freePort asks the kernel for a free loopback port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// lockedBuffer collects process output from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor polls cond until it reports true or timeout passes; on timeout the
+// test fails with what and cond's last explanation.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, why := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %s", timeout, what, why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ctxT is a context bounded by d and cancelled when the test ends.
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// topicName derives a unique, valid topic name from the test name.
+func topicName(t *testing.T, suffix string) string {
+	name := strings.NewReplacer("/", ".", " ", "_").Replace(t.Name())
+	if suffix != "" {
+		name += "-" + suffix
+	}
+	return name
+}
+
+// createTopic creates a topic through kadm and fails the test on error.
+func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) kadm.CreateTopicResponse {
+	t.Helper()
+	resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, 1, configs, topic)
+	if err != nil {
+		t.Fatalf("create topic %s: %v", topic, err)
+	}
+	if resp.Err != nil {
+		t.Fatalf("create topic %s: %v (%s)", topic, resp.Err, resp.ErrMessage)
+	}
+	return resp
+}
+
+func strp(s string) *string { return &s }
+
+// consumeN reads exactly want records from cl (which must already be
+// assigned partitions), failing on fetch errors or timeout.
+func consumeN(t *testing.T, cl *kgo.Client, want int, timeout time.Duration) []*kgo.Record {
+	t.Helper()
+	ctx := ctxT(t, timeout)
+	var out []*kgo.Record
+	for len(out) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records before timeout", len(out), want)
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			t.Errorf("fetch %s/%d: %v", topic, p, err)
+		})
+		if t.Failed() {
+			t.FailNow()
+		}
+		out = append(out, fs.Records()...)
+	}
+	if len(out) > want {
+		t.Fatalf("consumed %d records, want %d", len(out), want)
+	}
+	return out
+}

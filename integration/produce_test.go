@@ -1,0 +1,275 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// codecHook records the compression codecs of produced and fetched batches.
+type codecHook struct {
+	mu       sync.Mutex
+	produced map[uint8]int
+	fetched  map[uint8]int
+}
+
+func newCodecHook() *codecHook {
+	return &codecHook{produced: map[uint8]int{}, fetched: map[uint8]int{}}
+}
+
+func (h *codecHook) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
+	h.mu.Lock()
+	h.produced[m.CompressionType]++
+	h.mu.Unlock()
+}
+
+func (h *codecHook) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.FetchBatchMetrics) {
+	h.mu.Lock()
+	h.fetched[m.CompressionType]++
+	h.mu.Unlock()
+}
+
+func TestProduceConsumeRoundTrip(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{})
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 3, nil)
+
+	codecs := []struct {
+		name  string
+		id    uint8
+		codec kgo.CompressionCodec
+	}{
+		{"none", 0, kgo.NoCompression()},
+		{"gzip", 1, kgo.GzipCompression()},
+		{"snappy", 2, kgo.SnappyCompression()},
+		{"lz4", 3, kgo.Lz4Compression()},
+		{"zstd", 4, kgo.ZstdCompression()},
+	}
+	const perPartition = 60
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+
+	type sent struct {
+		key, value []byte
+		headers    []kgo.RecordHeader
+		ts         time.Time
+		offset     int64
+	}
+	want := map[int32][]*sent{}
+	hook := newCodecHook()
+
+	for ci, c := range codecs {
+		cl := n.Client(t,
+			kgo.ProducerBatchCompression(c.codec),
+			kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.ProducerLinger(5*time.Millisecond),
+			kgo.WithHooks(hook),
+		)
+		var (
+			wg   sync.WaitGroup
+			mu   sync.Mutex
+			errs []error
+		)
+		for p := int32(0); p < 3; p++ {
+			for i := 0; i < perPartition; i++ {
+				s := &sent{
+					key: []byte(fmt.Sprintf("%s-p%d-k%03d", c.name, p, i)),
+					// Repetitive text so every codec actually shrinks the batch.
+					value: []byte(strings.Repeat(fmt.Sprintf("value %s %d %d; ", c.name, p, i), 8+i%5)),
+					headers: []kgo.RecordHeader{
+						{Key: "codec", Value: []byte(c.name)},
+						{Key: "index", Value: []byte(fmt.Sprint(i))},
+						{Key: "empty", Value: []byte{}},
+					},
+					ts: base.Add(time.Duration(ci*1000000+int(p)*10000+i*7) * time.Millisecond),
+				}
+				want[p] = append(want[p], s)
+				r := &kgo.Record{
+					Topic:     topic,
+					Partition: p,
+					Key:       s.key,
+					Value:     s.value,
+					Headers:   s.headers,
+					Timestamp: s.ts,
+				}
+				wg.Add(1)
+				cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+					defer wg.Done()
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						errs = append(errs, err)
+						return
+					}
+					s.offset = r.Offset
+				})
+			}
+		}
+		if err := cl.Flush(ctxT(t, opTimeout)); err != nil {
+			t.Fatalf("%s: flush: %v", c.name, err)
+		}
+		wg.Wait()
+		if len(errs) > 0 {
+			t.Fatalf("%s: %d produce errors, first: %v", c.name, len(errs), errs[0])
+		}
+	}
+
+	// Every offset the producer was told must be the next one in its
+	// partition, in produce order.
+	for p, ss := range want {
+		for i, s := range ss {
+			if s.offset != int64(i) {
+				t.Fatalf("partition %d: record %d acknowledged at offset %d, want %d", p, i, s.offset, i)
+			}
+		}
+	}
+
+	consumer := n.Client(t,
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.WithHooks(hook),
+	)
+	total := 3 * perPartition * len(codecs)
+	recs := consumeN(t, consumer, total, opTimeout)
+
+	got := map[int32][]*kgo.Record{}
+	for _, r := range recs {
+		got[r.Partition] = append(got[r.Partition], r)
+	}
+	for p := int32(0); p < 3; p++ {
+		if len(got[p]) != len(want[p]) {
+			t.Fatalf("partition %d: consumed %d records, want %d", p, len(got[p]), len(want[p]))
+		}
+		for i, r := range got[p] {
+			w := want[p][i]
+			if r.Offset != int64(i) {
+				t.Fatalf("partition %d: record %d has offset %d (offsets must be contiguous from 0)", p, i, r.Offset)
+			}
+			if !bytes.Equal(r.Key, w.key) {
+				t.Fatalf("partition %d offset %d: key %q, want %q", p, r.Offset, r.Key, w.key)
+			}
+			if !bytes.Equal(r.Value, w.value) {
+				t.Fatalf("partition %d offset %d: value %q, want %q", p, r.Offset, r.Value, w.value)
+			}
+			if !r.Timestamp.Equal(w.ts) {
+				t.Fatalf("partition %d offset %d: timestamp %v, want %v", p, r.Offset, r.Timestamp, w.ts)
+			}
+			if r.Attrs.TimestampType() != 0 {
+				t.Fatalf("partition %d offset %d: timestamp type %d, want 0 (CreateTime)", p, r.Offset, r.Attrs.TimestampType())
+			}
+			if len(r.Headers) != len(w.headers) {
+				t.Fatalf("partition %d offset %d: %d headers, want %d", p, r.Offset, len(r.Headers), len(w.headers))
+			}
+			for j, h := range r.Headers {
+				if h.Key != w.headers[j].Key || !bytes.Equal(h.Value, w.headers[j].Value) {
+					t.Fatalf("partition %d offset %d: header %d is %q=%q, want %q=%q",
+						p, r.Offset, j, h.Key, h.Value, w.headers[j].Key, w.headers[j].Value)
+				}
+			}
+		}
+	}
+
+	// The broker keeps batches as the producer compressed them
+	// (compression.type=producer), so every codec comes back on fetch.
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	for _, c := range codecs {
+		if hook.produced[c.id] == 0 {
+			t.Errorf("no batch was produced with %s (produced codecs: %v)", c.name, hook.produced)
+		}
+		if hook.fetched[c.id] == 0 {
+			t.Errorf("no batch compressed with %s was fetched (fetched codecs: %v)", c.name, hook.fetched)
+		}
+	}
+}
+
+// fetchWrites counts Fetch requests written by a client.
+type fetchWrites struct{ n atomic.Int64 }
+
+func (f *fetchWrites) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == 1 && err == nil {
+		f.n.Add(1)
+	}
+}
+
+func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{})
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 1, nil)
+
+	const maxWait = 20 * time.Second
+	fw := &fetchWrites{}
+	consumer := n.Client(t,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchMaxWait(maxWait),
+		kgo.WithHooks(fw),
+	)
+
+	type polled struct {
+		recs []*kgo.Record
+		errs []error
+		at   time.Time
+	}
+	results := make(chan polled, 1)
+	pollCtx := ctxT(t, 2*maxWait)
+	go func() {
+		for {
+			fs := consumer.PollFetches(pollCtx)
+			var p polled
+			fs.EachError(func(_ string, _ int32, err error) { p.errs = append(p.errs, err) })
+			p.recs = fs.Records()
+			p.at = time.Now()
+			if len(p.recs) > 0 || len(p.errs) > 0 || pollCtx.Err() != nil {
+				results <- p
+				return
+			}
+		}
+	}()
+
+	// The consumer's first fetch is on the wire; give the broker a moment to
+	// park it, and check that it does park: a broker that ignored MaxWait
+	// would be answered with empty fetches over and over.
+	waitFor(t, opTimeout, "the consumer's first fetch", func() (bool, string) {
+		return fw.n.Load() > 0, "no Fetch written yet"
+	})
+	idleStart := fw.n.Load()
+	select {
+	case p := <-results:
+		t.Fatalf("poll returned before anything was produced: %d records, errors %v", len(p.recs), p.errs)
+	case <-time.After(time.Second):
+	}
+	if extra := fw.n.Load() - idleStart; extra > 2 {
+		t.Fatalf("%d fetches were answered within 1s on an empty partition with MaxWait %v: the broker is not long-polling", extra, maxWait)
+	}
+
+	producer := n.Client(t)
+	producedAt := time.Now()
+	if err := producer.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Topic: topic, Value: []byte("wake up")}).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+
+	select {
+	case p := <-results:
+		if len(p.errs) > 0 {
+			t.Fatalf("fetch errors: %v", p.errs)
+		}
+		if len(p.recs) != 1 || string(p.recs[0].Value) != "wake up" {
+			t.Fatalf("got %d records, want the one produced", len(p.recs))
+		}
+		if d := p.at.Sub(producedAt); d > 3*time.Second {
+			t.Fatalf("record arrived %v after produce; a parked fetch must wake on new data, not wait out MaxWait %v", d, maxWait)
+		} else {
+			t.Logf("record arrived %v after produce", d)
+		}
+	case <-time.After(maxWait):
+		t.Fatalf("record not received within %v of producing", maxWait)
+	}
+}
