@@ -142,13 +142,14 @@ func (p *Partition) NeedsFlush() bool {
 func (p *Partition) flush() error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
-	return p.flushLocked()
+	return p.flushLocked(false)
 }
 
 // flushLocked writes pending index entries and fsyncs dirty segments, then
 // advances the recovery point to the LEO captured at the start. flushMu held;
-// mu is held only to capture and to publish, not across the fsyncs.
-func (p *Partition) flushLocked() error {
+// mu is held only to capture and to publish, not across the fsyncs. With
+// allIndexes the active segment's index files are fsynced too (clean close).
+func (p *Partition) flushLocked(allIndexes bool) error {
 	p.mu.RLock()
 	if p.filesClosed {
 		err := p.closedErr()
@@ -157,8 +158,8 @@ func (p *Partition) flushLocked() error {
 	}
 	target, msgs := p.leo, p.unflushedMsgs
 	var states []flushState
-	for _, s := range p.segs {
-		if fs, ok := s.captureFlush(); ok {
+	for i, s := range p.segs {
+		if fs, ok := s.captureFlush(allIndexes || i < len(p.segs)-1); ok {
 			states = append(states, fs)
 		}
 	}
@@ -174,6 +175,11 @@ func (p *Partition) flushLocked() error {
 		s.flushedSize, s.idxDone, s.tidxDone = fs.size, fs.newIdxDone, fs.newTidx
 		if fs.truncIdx {
 			s.indexFilesTruncated = false
+		}
+		if fs.syncIndex {
+			s.indexUnsynced = false
+		} else if len(fs.idx) > 0 || len(fs.tidx) > 0 || fs.truncIdx {
+			s.indexUnsynced = true
 		}
 	}
 	p.mu.Lock()

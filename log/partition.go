@@ -673,7 +673,7 @@ func (p *Partition) close(clean, deleted bool) error {
 		p.mu.Lock()
 		p.active().maybeTimeEntry()
 		p.mu.Unlock()
-		err = p.flushLocked()
+		err = p.flushLocked(true)
 		if err == nil {
 			err = p.producers.writeSnapshot(p.dir, p.LogEndOffset())
 		}

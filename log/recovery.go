@@ -55,11 +55,15 @@ func loadPartition(m *Manager, dir, topic string, index int32, clean bool) (*Par
 		return nil, err
 	}
 	// Segments before firstScan are trusted; from it on they are verified.
+	// The segment holding the recovery point is always verified. Strictly
+	// below: when the recovery point equals a segment's base, the segment
+	// before it may have been the active one at that flush, whose indexes were
+	// not fsynced, so it is verified too.
 	firstScan := len(bases)
 	if !clean {
 		firstScan = 0
 		for i, b := range bases {
-			if b <= ck.RecoveryPoint {
+			if b < ck.RecoveryPoint {
 				firstScan = i
 			}
 		}
@@ -154,7 +158,7 @@ func loadPartition(m *Manager, dir, topic string, index int32, clean bool) (*Par
 	if !clean {
 		// Make the verified data and rebuilt indexes durable now, so the
 		// recovery point moves past them and the next crash starts from here.
-		if err := p.flushLocked(); err != nil {
+		if err := p.flushLocked(true); err != nil {
 			closeAll(p.segs)
 			return nil, err
 		}

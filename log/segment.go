@@ -47,6 +47,7 @@ type segment struct {
 	idxDone, tidxDone   int   // entries already in the index files
 	flushedSize         int64 // bytes of log known durable
 	indexFilesTruncated bool
+	indexUnsynced       bool // index bytes written but not yet fsynced
 }
 
 // createSegment makes a new empty segment (and its empty index files).
@@ -184,7 +185,14 @@ type flushState struct {
 
 // captureFlush copies what must be written for this segment. Called with
 // flushMu and mu.RLock held.
-func (s *segment) captureFlush() (flushState, bool) {
+//
+// Index files are fsynced only when syncIndex is set: for inactive segments
+// and at close. The active segment's indexes need not be durable because
+// recovery always rebuilds the indexes of the segment holding the recovery
+// point, and a segment's indexes are fsynced (here) before a later recovery
+// point can leave that segment behind. That saves two of three fsyncs per
+// Sync of the active segment.
+func (s *segment) captureFlush(syncIndex bool) (flushState, bool) {
 	fs := flushState{seg: s, size: s.size, idxStart: s.idxDone, tidxStart: s.tidxDone, truncIdx: s.indexFilesTruncated}
 	if s.idxDone < len(s.index) {
 		fs.idx = append([]offsetEntry(nil), s.index[s.idxDone:]...)
@@ -195,8 +203,9 @@ func (s *segment) captureFlush() (flushState, bool) {
 	fs.newIdxDone = len(s.index)
 	fs.newTidx = len(s.tindex)
 	fs.syncLog = s.size != s.flushedSize
-	fs.syncIndex = len(fs.idx) > 0 || len(fs.tidx) > 0 || fs.truncIdx
-	return fs, fs.syncLog || fs.syncIndex
+	writes := len(fs.idx) > 0 || len(fs.tidx) > 0 || fs.truncIdx
+	fs.syncIndex = syncIndex && (writes || s.indexUnsynced)
+	return fs, fs.syncLog || writes || fs.syncIndex
 }
 
 // writeFlush writes the captured index tail and fsyncs. Called with flushMu
