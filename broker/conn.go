@@ -190,41 +190,60 @@ func (c *conn) writeLoop() {
 // appends of one connection must reach the log in the order they were sent,
 // or an idempotent producer's pipelined batches would look out of sequence.
 func (c *conn) dispatch(frame []byte, sl *slot) error {
-	h, body, err := parseHeader(frame)
+	h, req, err := c.srv.decodeRequest(frame)
+	if errors.Is(err, errUnsupportedApiVersions) {
+		// KIP-511: answer an unknown ApiVersions version with v0 and the
+		// error, so the client can retry with a version we know.
+		sl.done <- c.srv.unsupportedApiVersions(h)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	api, ok := c.srv.apis[h.key]
-	if !ok || h.version < api.min || h.version > api.max {
-		if h.key == apiVersionsKey {
-			// KIP-511: answer an unknown ApiVersions version with v0 and
-			// the error, so the client can retry with a version we know.
-			sl.done <- c.srv.unsupportedApiVersions(h)
-			return nil
-		}
-		return fmt.Errorf("%w: %s v%d is not supported", errMalformed, kmsg.NameForKey(h.key), h.version)
-	}
-	req := kmsg.RequestForKey(h.key)
-	req.SetVersion(h.version)
-	if req.IsFlexible() {
-		if body, err = skipTags(body); err != nil {
-			return err
-		}
-	}
-	if err := req.ReadFrom(body); err != nil {
-		return fmt.Errorf("%w: decoding %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
-	}
 	rc := &reqCtx{conn: c, header: h}
+	api := c.srv.apis[h.key]
 	if api.ordered != nil {
 		finish, err := api.ordered(c.ctx, rc, req)
 		if err != nil {
 			return err
 		}
-		go c.complete(sl, rc, req, func() (kmsg.Response, error) { return finish() })
+		go c.complete(sl, rc, req, finish)
 		return nil
 	}
 	go c.complete(sl, rc, req, func() (kmsg.Response, error) { return api.handle(c.ctx, rc, req) })
 	return nil
+}
+
+// errUnsupportedApiVersions marks an ApiVersions request of a version we do
+// not know, which gets an answer rather than a closed connection.
+var errUnsupportedApiVersions = errors.New("unsupported ApiVersions version")
+
+// decodeRequest parses a frame into its header and kmsg request. Any API or
+// version outside the api table, and any body kmsg cannot decode, is an
+// error: the caller closes the connection, as Kafka does.
+func (s *Server) decodeRequest(frame []byte) (requestHeader, kmsg.Request, error) {
+	h, body, err := parseHeader(frame)
+	if err != nil {
+		return h, nil, err
+	}
+	api, ok := s.apis[h.key]
+	if !ok || h.version < api.min || h.version > api.max {
+		if h.key == apiVersionsKey {
+			return h, nil, errUnsupportedApiVersions
+		}
+		return h, nil, fmt.Errorf("%w: %s (key %d) v%d is not supported", errMalformed, kmsg.NameForKey(h.key), h.key, h.version)
+	}
+	req := kmsg.RequestForKey(h.key)
+	req.SetVersion(h.version)
+	if req.IsFlexible() {
+		if body, err = skipTags(body); err != nil {
+			return h, nil, err
+		}
+	}
+	if err := req.ReadFrom(body); err != nil {
+		return h, nil, fmt.Errorf("%w: decoding %s v%d: %v", errMalformed, kmsg.NameForKey(h.key), h.version, err)
+	}
+	return h, req, nil
 }
 
 // complete runs a handler and delivers its encoded response to the slot.
@@ -257,7 +276,7 @@ func (c *conn) complete(sl *slot, rc *reqCtx, req kmsg.Request, run func() (kmsg
 // byte of a flexible response header (ApiVersions always uses header v0),
 // then the body.
 func encodeResponse(correlationID int32, resp kmsg.Response) []byte {
-	buf := make([]byte, 8, 256)
+	buf := make([]byte, 8, 256+recordBytes(resp))
 	binary.BigEndian.PutUint32(buf[4:], uint32(correlationID))
 	if resp.IsFlexible() && resp.Key() != apiVersionsKey {
 		buf = append(buf, 0)
@@ -265,6 +284,20 @@ func encodeResponse(correlationID int32, resp kmsg.Response) []byte {
 	buf = resp.AppendTo(buf)
 	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
 	return buf
+}
+
+// recordBytes is the size of the record data a response carries, so its
+// buffer is allocated once instead of growing by copies.
+func recordBytes(resp kmsg.Response) int {
+	n := 0
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		for i := range f.Topics {
+			for j := range f.Topics[i].Partitions {
+				n += len(f.Topics[i].Partitions[j].RecordBatches) + 64
+			}
+		}
+	}
+	return n
 }
 
 // reqCtx is what a handler knows about the request besides its body.
