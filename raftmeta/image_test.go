@@ -1,0 +1,133 @@
+package raftmeta
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+func mustApply(t *testing.T, img *Image, index uint64, recs ...Record) *Image {
+	t.Helper()
+	next, err := img.apply(index, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return next
+}
+
+func TestImageCopyOnWrite(t *testing.T) {
+	idA, idB := [16]byte{1}, [16]byte{2}
+	v1 := mustApply(t, newImage("c"), 2,
+		&RegisterBroker{ID: 1},
+		&CreateTopic{Name: "a", ID: idA, Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
+		&CreateTopic{Name: "b", ID: idB, Configs: map[string]string{"x": "1"}, Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
+	)
+	snapshot := encodeImage(v1)
+
+	v2 := mustApply(t, v1, 3,
+		&AlterTopicConfigs{TopicID: idB, Set: map[string]string{"y": "2"}, Delete: []string{"x"}},
+		&CreatePartitions{TopicID: idB, New: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
+		&ChangePartition{TopicID: idB, Partition: 0, ISR: []int32{1}, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1},
+		&AllocateProducerIDs{BrokerID: 1, First: 0, Count: 10},
+	)
+	v3 := mustApply(t, v2, 4, &DeleteTopic{ID: idA})
+
+	// Older versions are untouched.
+	if got := encodeImage(v1); string(got) != string(snapshot) {
+		t.Fatal("applying changed an earlier image")
+	}
+	if v1.Topics["b"].Configs["x"] != "1" || len(v1.Topics["b"].Partitions) != 1 || v1.NextProducerID != 0 {
+		t.Fatal("earlier image modified")
+	}
+	if _, ok := v2.Topics["a"]; !ok {
+		t.Fatal("delete reached an earlier image")
+	}
+	// Unchanged topics are shared, changed ones are not.
+	if v2.Topics["a"] != v1.Topics["a"] {
+		t.Fatal("unchanged topic was copied")
+	}
+	if v2.Topics["b"] == v1.Topics["b"] {
+		t.Fatal("changed topic is shared")
+	}
+	if v3.Topics["b"] != v2.Topics["b"] {
+		t.Fatal("unchanged topic was copied")
+	}
+	// And the new state is what the records say.
+	b := v3.Topics["b"]
+	if !reflect.DeepEqual(b.Configs, map[string]string{"y": "2"}) || len(b.Partitions) != 2 || b.Partitions[0].LeaderEpoch != 1 || b.Partitions[0].PartitionEpoch != 1 {
+		t.Fatalf("topic b: %+v", b)
+	}
+	if v3.TopicByID(idA) != nil || v3.Topic("a") != nil || len(v3.TopicIDs) != 1 || v3.NextProducerID != 10 || v3.Applied != 4 {
+		t.Fatalf("image: %+v", v3)
+	}
+	if v1.Brokers[1].Epoch != 2 {
+		t.Fatalf("broker epoch %d, want the registration's index", v1.Brokers[1].Epoch)
+	}
+}
+
+// The records of one entry apply all or nothing.
+func TestImageApplyIsAtomic(t *testing.T) {
+	v1 := mustApply(t, newImage("c"), 2, &RegisterBroker{ID: 1})
+	v2, err := v1.apply(3, []Record{
+		&CreateTopic{Name: "a", ID: [16]byte{1}, Partitions: []PartitionState{{Replicas: []int32{1}}}},
+		&AllocateProducerIDs{BrokerID: 1, First: 0, Count: 5},
+		&DeleteTopic{ID: [16]byte{9}},
+	})
+	if !errors.Is(err, kerr.UnknownTopicID) {
+		t.Fatalf("got %v", err)
+	}
+	if v2.Applied != 3 || len(v2.Topics) != 0 || v2.NextProducerID != 0 {
+		t.Fatalf("partial apply: %+v", v2)
+	}
+}
+
+func TestImageApplyRejects(t *testing.T) {
+	id := [16]byte{1}
+	base := mustApply(t, newImage("c"), 2,
+		&RegisterBroker{ID: 1},
+		&CreateTopic{Name: "a", ID: id, Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 3, PartitionEpoch: 5}}},
+		&AllocateProducerIDs{BrokerID: 1, First: 0, Count: 100},
+	)
+	for _, tc := range []struct {
+		name string
+		rec  Record
+		want *kerr.Error
+	}{
+		{"same name", &CreateTopic{Name: "a", ID: [16]byte{2}, Partitions: []PartitionState{{}}}, kerr.TopicAlreadyExists},
+		{"same id", &CreateTopic{Name: "b", ID: id, Partitions: []PartitionState{{}}}, kerr.TopicAlreadyExists},
+		{"zero id", &CreateTopic{Name: "b", Partitions: []PartitionState{{}}}, kerr.InvalidRequest},
+		{"no partitions", &CreateTopic{Name: "b", ID: [16]byte{2}}, kerr.InvalidPartitions},
+		{"stale producer block", &AllocateProducerIDs{BrokerID: 1, First: 0, Count: 100}, kerr.UnknownServerError},
+		{"empty producer block", &AllocateProducerIDs{BrokerID: 1, First: 100, Count: 0}, kerr.InvalidRequest},
+		{"unknown topic", &AlterTopicConfigs{TopicID: [16]byte{7}}, kerr.UnknownTopicID},
+		{"unknown partition", &ChangePartition{TopicID: id, Partition: 1, PartitionEpoch: 6, LeaderEpoch: 3}, kerr.UnknownTopicOrPartition},
+		{"stale partition epoch", &ChangePartition{TopicID: id, Partition: 0, PartitionEpoch: 5, LeaderEpoch: 4}, kerr.FencedLeaderEpoch},
+		{"stale leader epoch", &ChangePartition{TopicID: id, Partition: 0, PartitionEpoch: 6, LeaderEpoch: 2}, kerr.FencedLeaderEpoch},
+		{"negative broker", &RegisterBroker{ID: -1}, kerr.InvalidRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := base.apply(3, []Record{tc.rec}); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestImageSnapshotRoundTrip(t *testing.T) {
+	img := mustApply(t, newImage("cluster-1"), 5,
+		&RegisterBroker{ID: 1, IncarnationID: [16]byte{4}, Rack: "r", Endpoints: []Endpoint{{Listener: "L", Host: "h", Port: 1, SecurityProtocol: "PLAINTEXT"}}},
+		&RegisterBroker{ID: 2},
+		&CreateTopic{Name: "a", ID: [16]byte{1}, Configs: map[string]string{"k": "v"}, Partitions: []PartitionState{{Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 3}}},
+		&CreateTopic{Name: "b", ID: [16]byte{2}, Partitions: []PartitionState{{Replicas: []int32{2}, Leader: NoLeader}}},
+		&AllocateProducerIDs{BrokerID: 1, First: 0, Count: 7},
+	)
+	got, err := decodeImage(encodeImage(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(img, got) {
+		t.Fatalf("round trip:\n in %+v\nout %+v", img, got)
+	}
+}
