@@ -219,3 +219,34 @@ func TestCompareKfake(t *testing.T) {
 		checkPercentiles(t, name+" e2e", run.Latency.Latency, run.Latency.Records)
 	}
 }
+
+func TestPacer(t *testing.T) {
+	p := newPacer()
+	defer p.close()
+	lags := make([]time.Duration, 0, 1000)
+	start := time.Now()
+	for i := range 1000 {
+		sched := start.Add(time.Duration(i) * 200 * time.Microsecond)
+		if err := p.sleepUntil(context.Background(), sched); err != nil {
+			t.Fatal(err)
+		}
+		lag := time.Since(sched)
+		if lag < 0 {
+			t.Fatalf("woke %s before the schedule", -lag)
+		}
+		lags = append(lags, lag)
+	}
+	lat := computePercentiles(lags)
+	t.Logf("pacer lag: %s", lat)
+	// The runtime's timers alone give a median lag of about half a
+	// millisecond on an idle machine; allow for a loaded one.
+	if lat.P50 > 5*time.Millisecond {
+		t.Errorf("median pacer lag %s", lat.P50)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.sleepUntil(ctx, time.Now().Add(time.Hour)); err == nil {
+		t.Error("sleep with a cancelled context: no error")
+	}
+}

@@ -140,11 +140,10 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 
 	var (
 		sent     int64
-		timer    = time.NewTimer(time.Hour)
+		pace     = newPacer()
 		start    = time.Now()
 		interval = float64(time.Second) / float64(o.Rate)
 	)
-	defer timer.Stop()
 	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
 	go progressLoop(o.Progress, func() Progress {
 		return Progress{Workload: "latency", Records: received.records.Load(), Bytes: received.bytes.Load(),
@@ -159,22 +158,13 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		<-progressDone
 	}()
 
-send:
 	for i := int64(0); maxRecords == 0 || i < maxRecords; i++ {
 		offset := time.Duration(float64(i) * interval)
 		if duration > 0 && offset >= duration {
 			break
 		}
 		sched := start.Add(offset)
-		if wait := time.Until(sched); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				break send
-			}
-		}
-		if ctx.Err() != nil {
+		if pace.sleepUntil(ctx, sched) != nil {
 			break
 		}
 		producer.Produce(ctx, &kgo.Record{
@@ -184,6 +174,7 @@ send:
 		}, promise)
 		sent++
 	}
+	pace.close()
 
 	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
 	if err == nil {
