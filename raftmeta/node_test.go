@@ -175,3 +175,154 @@ func TestProposeAfterClose(t *testing.T) {
 		t.Fatalf("second close: %v", err)
 	}
 }
+
+func TestChangedAndWatch(t *testing.T) {
+	n := startNode(t, t.TempDir(), 0)
+	defer n.Close()
+	ctx := testCtx(t)
+	img, changed := n.Watch()
+	done := make(chan *Image)
+	go func() {
+		select {
+		case <-changed:
+			done <- n.Image()
+		case <-ctx.Done():
+			done <- nil
+		}
+	}()
+	after, err := n.Propose(ctx, &RegisterBroker{ID: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := <-done
+	if seen == nil || seen.Applied <= img.Applied {
+		t.Fatal("Changed was not closed by the apply")
+	}
+	if n.Image().Applied < after.Applied || after.Brokers[4] == nil || img.Brokers[4] != nil {
+		t.Fatal("image not replaced correctly")
+	}
+}
+
+// An entry whose records do not apply is committed but changes nothing, and
+// its proposer learns why.
+func TestProposeRejectedEntry(t *testing.T) {
+	n := startNode(t, t.TempDir(), 0)
+	defer n.Close()
+	ctx := testCtx(t)
+	if _, err := n.Propose(ctx, &RegisterBroker{ID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before := n.Image()
+	img, err := n.Propose(ctx, &AllocateProducerIDs{BrokerID: 1, First: 0, Count: 5}, &DeleteTopic{ID: [16]byte{1}})
+	if !errors.Is(err, kerr.UnknownTopicID) || img != nil {
+		t.Fatalf("got %v, %v", img, err)
+	}
+	now := n.Image()
+	if now.NextProducerID != 0 || now.Applied <= before.Applied {
+		t.Fatalf("rejected entry applied partly: %+v", now)
+	}
+	if _, err := n.Propose(ctx); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("empty proposal: %v", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := n.Propose(cancelled, &RegisterBroker{ID: 2}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// Close while proposals are in flight: every Propose returns, with success
+// or ErrClosed, and none hangs.
+func TestCloseWithProposalsInFlight(t *testing.T) {
+	n := startNode(t, t.TempDir(), 0)
+	ctx := testCtx(t)
+	errs := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			for {
+				if _, err := n.Propose(ctx, &RegisterBroker{ID: int32(i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	// Let some proposals through before closing.
+	for range 3 {
+		select {
+		case <-n.Changed():
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, ErrClosed) {
+				t.Fatalf("got %v", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("a proposal hung after Close")
+		}
+	}
+	select {
+	case <-n.Done():
+	default:
+		t.Fatal("Done not closed")
+	}
+}
+
+// With a small SnapshotEvery, the log is compacted behind each snapshot and
+// a restart rebuilds the image from the snapshot plus the entries after it.
+func TestSnapshotCompactsLog(t *testing.T) {
+	dir := t.TempDir()
+	n := startNode(t, dir, 5)
+	ctx := testCtx(t)
+	c := NewController(n, nil)
+	mustRegister(t, c, 1)
+	for range 12 {
+		if _, err := c.AllocateProducerIDs(ctx, 1, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, _ := n.st.Snapshot()
+	first, _ := n.st.FirstIndex()
+	last, _ := n.st.LastIndex()
+	img := n.Image()
+	if si := snap.GetMetadata().GetIndex(); si < 10 || first != si+1 || last-si >= 5 || last != img.Applied {
+		t.Fatalf("snapshot at %d, log [%d, %d], applied %d", si, first, last, img.Applied)
+	}
+	// The snapshot is the image at its index.
+	snapImg, err := decodeImage(snap.GetData())
+	if err != nil || snapImg.Applied != snap.GetMetadata().GetIndex() || snapImg.NextProducerID > img.NextProducerID || snapImg.NextProducerID < 8 {
+		t.Fatalf("snapshot image %+v, %v", snapImg, err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2 := startNode(t, dir, 5)
+	defer n2.Close()
+	if got := n2.Image(); got.NextProducerID != 12 || got.Brokers[1] == nil || got.Applied < img.Applied {
+		t.Fatalf("restored %+v", got)
+	}
+}
+
+func BenchmarkPropose(b *testing.B) {
+	n := startNode(b, b.TempDir(), 0)
+	defer n.Close()
+	ctx := context.Background()
+	if _, err := n.Propose(ctx, &RegisterBroker{ID: 1}); err != nil {
+		b.Fatal(err)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := n.Propose(ctx, &RegisterBroker{ID: 1}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
