@@ -98,7 +98,7 @@ type conn struct {
 // (acks=0 produce) and a closed channel without value means close the
 // connection.
 type slot struct {
-	done chan []byte
+	done chan net.Buffers
 }
 
 func newConn(s *Server, nc net.Conn, listener string) *conn {
@@ -145,7 +145,7 @@ func (c *conn) readLoop() error {
 		if _, err := io.ReadFull(r, frame); err != nil {
 			return err
 		}
-		sl := &slot{done: make(chan []byte, 1)}
+		sl := &slot{done: make(chan net.Buffers, 1)}
 		select {
 		case c.pending <- sl:
 		case <-c.ctx.Done():
@@ -163,8 +163,16 @@ func (c *conn) writeLoop() {
 	for sl := range c.pending {
 		resp, ok := <-sl.done
 		var err error
-		if ok && resp != nil {
-			_, err = w.Write(resp)
+		switch {
+		case !ok || len(resp) == 0:
+		case len(resp) == 1:
+			_, err = w.Write(resp[0])
+		default:
+			// A fetch response with its record data in place: write
+			// what is buffered, then all pieces in one writev.
+			if err = w.Flush(); err == nil {
+				_, err = resp.WriteTo(c.nc)
+			}
 		}
 		// Flush when nothing else is ready, so pipelined responses share
 		// a syscall.
@@ -194,7 +202,7 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 	if errors.Is(err, errUnsupportedApiVersions) {
 		// KIP-511: answer an unknown ApiVersions version with v0 and the
 		// error, so the client can retry with a version we know.
-		sl.done <- c.srv.unsupportedApiVersions(h)
+		sl.done <- net.Buffers{c.srv.unsupportedApiVersions(h)}
 		return nil
 	}
 	if err != nil {
@@ -269,14 +277,18 @@ func (c *conn) complete(sl *slot, rc *reqCtx, req kmsg.Request, run func() (kmsg
 		return
 	}
 	resp.SetVersion(req.GetVersion())
-	sl.done <- encodeResponse(rc.header.correlationID, resp)
+	if f, ok := resp.(*kmsg.FetchResponse); ok {
+		sl.done <- c.srv.fetchEncoder.encode(rc.header.correlationID, f)
+		return
+	}
+	sl.done <- net.Buffers{encodeResponse(rc.header.correlationID, resp)}
 }
 
 // encodeResponse frames a response: size, correlation id, the tagged-field
 // byte of a flexible response header (ApiVersions always uses header v0),
 // then the body.
 func encodeResponse(correlationID int32, resp kmsg.Response) []byte {
-	buf := make([]byte, 8, 256+recordBytes(resp))
+	buf := make([]byte, 8, 256)
 	binary.BigEndian.PutUint32(buf[4:], uint32(correlationID))
 	if resp.IsFlexible() && resp.Key() != apiVersionsKey {
 		buf = append(buf, 0)
@@ -284,20 +296,6 @@ func encodeResponse(correlationID int32, resp kmsg.Response) []byte {
 	buf = resp.AppendTo(buf)
 	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
 	return buf
-}
-
-// recordBytes is the size of the record data a response carries, so its
-// buffer is allocated once instead of growing by copies.
-func recordBytes(resp kmsg.Response) int {
-	n := 0
-	if f, ok := resp.(*kmsg.FetchResponse); ok {
-		for i := range f.Topics {
-			for j := range f.Topics[i].Partitions {
-				n += len(f.Topics[i].Partitions[j].RecordBatches) + 64
-			}
-		}
-	}
-	return n
 }
 
 // reqCtx is what a handler knows about the request besides its body.

@@ -41,8 +41,10 @@ type Server struct {
 	// advertised are the client listeners as clients should reach them.
 	advertised []config.Listener
 	metrics    *metrics
-	admin      *adminServer
-	pids       producerIDs
+	// fetchEncoder writes fetch responses with their record data in place.
+	fetchEncoder *fetchEncoder
+	admin        *adminServer
+	pids         producerIDs
 	// replicaMu serializes changes to the set of local replicas.
 	replicaMu sync.Mutex
 	// topicConfigs caches each topic version's log config (see
@@ -77,6 +79,8 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		metrics: newMetrics(),
+
+		fetchEncoder: newFetchEncoder(),
 	}
 	s.apis = s.apiTable()
 	if err := s.start(); err != nil {
