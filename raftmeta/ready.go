@@ -24,6 +24,7 @@ func (n *Node) run() {
 			n.rn.Tick()
 		case p := <-n.proposeC:
 			n.propose(p)
+			n.proposeMore()
 		case m := <-n.stepC:
 			// Errors here are stale or foreign messages; raft has
 			// already ignored them.
@@ -40,6 +41,21 @@ func (n *Node) run() {
 	n.loopErr = err
 	n.failPending(ErrClosed)
 }
+
+// proposeMore takes the proposals already waiting, so that they share one
+// Ready and one fsync instead of paying for one each.
+func (n *Node) proposeMore() {
+	for range maxProposalsPerReady - 1 {
+		select {
+		case p := <-n.proposeC:
+			n.propose(p)
+		default:
+			return
+		}
+	}
+}
+
+const maxProposalsPerReady = 256
 
 func (n *Node) propose(p *proposal) {
 	if n.rn.BasicStatus().RaftState != raft.StateLeader {
