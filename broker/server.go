@@ -104,7 +104,7 @@ func (s *Server) start() error {
 		NodeID:    s.cfg.NodeID,
 		Dir:       s.cfg.MetadataDir,
 		Voters:    s.cfg.Voters,
-		Logger:    s.log.With("component", "raft"),
+		Logger:    s.log,
 		ClusterID: clusterID,
 	})
 	if err != nil {
