@@ -49,20 +49,24 @@ func TestConfigErrors(t *testing.T) {
 	t.Parallel()
 	// Valid settings for everything else, on free ports, so a broker that
 	// wrongly accepted the bad key would start without disturbing anything.
-	base := func(t *testing.T) []string {
+	// They go in a properties file; extra lines are appended to it.
+	baseFile := func(t *testing.T, extra string) string {
 		ctrl := "127.0.0.1:" + strconv.Itoa(freePort(t))
-		return []string{
+		props := strings.Join([]string{
+			"# written by the test",
 			"listeners=PLAINTEXT://127.0.0.1:" + strconv.Itoa(freePort(t)) + ",CONTROLLER://" + ctrl,
 			"controller.quorum.voters=1@" + ctrl,
 			"log.dirs=" + filepath.Join(t.TempDir(), "data"),
 			"admin.addr=",
+		}, "\n") + "\n" + extra
+		file := filepath.Join(t.TempDir(), "server.properties")
+		if err := os.WriteFile(file, []byte(props), 0o644); err != nil {
+			t.Fatal(err)
 		}
+		return file
 	}
 	serveArgs := func(file string, set ...string) []string {
-		args := []string{"serve"}
-		if file != "" {
-			args = append(args, "--config", file)
-		}
+		args := []string{"serve", "--config", file}
 		for _, kv := range set {
 			args = append(args, "--set", kv)
 		}
@@ -90,28 +94,34 @@ func TestConfigErrors(t *testing.T) {
 
 	t.Run("UnknownFlagKey", func(t *testing.T) {
 		t.Parallel()
-		expectOneLineError(t, []string{"bogus.key"}, nil, serveArgs("", append(base(t), "bogus.key=1")...))
+		expectOneLineError(t, []string{"bogus.key"}, nil, serveArgs(baseFile(t, ""), "bogus.key=1"))
 	})
 	t.Run("BadValue", func(t *testing.T) {
 		t.Parallel()
-		expectOneLineError(t, []string{"num.partitions"}, nil, serveArgs("", append(base(t), "num.partitions=abc")...))
+		expectOneLineError(t, []string{"num.partitions"}, nil, serveArgs(baseFile(t, ""), "num.partitions=abc"))
 	})
 	t.Run("ValueBelowMinimum", func(t *testing.T) {
 		t.Parallel()
-		expectOneLineError(t, []string{"num.partitions"}, nil, serveArgs("", append(base(t), "num.partitions=0")...))
+		expectOneLineError(t, []string{"num.partitions"}, nil, serveArgs(baseFile(t, ""), "num.partitions=0"))
 	})
 	t.Run("BadEnvValue", func(t *testing.T) {
 		t.Parallel()
-		expectOneLineError(t, []string{"SHOAL_NUM_PARTITIONS", "num.partitions"}, []string{"SHOAL_NUM_PARTITIONS=three"}, serveArgs("", base(t)...))
+		expectOneLineError(t, []string{"SHOAL_NUM_PARTITIONS", "num.partitions"}, []string{"SHOAL_NUM_PARTITIONS=three"}, serveArgs(baseFile(t, "")))
 	})
 	t.Run("UnknownFileKey", func(t *testing.T) {
 		t.Parallel()
-		file := filepath.Join(t.TempDir(), "server.properties")
-		props := "# a comment\n" + strings.Join(base(t), "\n") + "\nnum.partitions=2\nbogus.file.key=1\n"
-		if err := os.WriteFile(file, []byte(props), 0o644); err != nil {
-			t.Fatal(err)
+		file := baseFile(t, "num.partitions=2\nbogus.file.key=1\n")
+		expectOneLineError(t, []string{"bogus.file.key"}, nil, []string{"serve", "--config", file})
+	})
+
+	// A --set value may contain commas (listeners is a list): the flag
+	// carries one key=value, never several.
+	t.Run("ListValueInFlag", func(t *testing.T) {
+		t.Parallel()
+		n := startNode(t, nodeOpts{listenersAsFlags: true})
+		if _, err := n.Admin(t).ListBrokers(ctxT(t, opTimeout)); err != nil {
+			t.Fatalf("list brokers: %v", err)
 		}
-		expectOneLineError(t, []string{"bogus.file.key"}, nil, serveArgs(file))
 	})
 
 	// SHOAL_NUM_PARTITIONS beats the file; --set beats SHOAL_NUM_PARTITIONS.

@@ -74,6 +74,9 @@ type nodeOpts struct {
 	configFile string
 	// noAdmin disables the HTTP admin listener.
 	noAdmin bool
+	// listenersAsFlags passes listeners and controller.quorum.voters as
+	// --set flags instead of in the harness's properties file.
+	listenersAsFlags bool
 }
 
 // node is one shoal process. Restart keeps its ports and data directory.
@@ -111,9 +114,15 @@ func startNode(t *testing.T, opts nodeOpts) *node {
 	if !opts.noAdmin {
 		n.adminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
 	}
-	if opts.configFile != "" {
+	// The list-valued keys (listeners, controller.quorum.voters) go in a
+	// properties file by default; opts.configFile is appended after them.
+	props := opts.configFile
+	if !opts.listenersAsFlags {
+		props = strings.Join(n.listenerSettings(), "\n") + "\n" + props
+	}
+	if props != "" {
 		n.configPath = filepath.Join(t.TempDir(), "server.properties")
-		if err := os.WriteFile(n.configPath, []byte(opts.configFile), 0o644); err != nil {
+		if err := os.WriteFile(n.configPath, []byte(props), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,10 +132,35 @@ func startNode(t *testing.T, opts nodeOpts) *node {
 		n.kill()
 		if t.Failed() {
 			t.Logf("shoal output (node on %s):\n%s", n.Addr(), n.output.String())
+			t.Logf("data directory:\n%s", n.listDataDir())
 		}
 	})
 	n.start()
 	return n
+}
+
+// listDataDir lists the partition files under the data directory (not the
+// metadata log) with their sizes, for failure reports.
+func (n *node) listDataDir() string {
+	var b strings.Builder
+	root := filepath.Join(n.dataDir, "data")
+	filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			if strings.HasPrefix(rel, "__cluster_metadata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			fmt.Fprintf(&b, "  %-70s %10d\n", rel, info.Size())
+		}
+		return nil
+	})
+	return b.String()
 }
 
 // Addr is the Kafka client listener.
@@ -138,18 +172,26 @@ func (n *node) AdminAddr() string { return n.adminAddr }
 // Output returns everything the process(es) wrote so far.
 func (n *node) Output() string { return n.output.String() }
 
-func (n *node) args() []string {
+func (n *node) listenerSettings() []string {
 	ctrl := "127.0.0.1:" + strconv.Itoa(n.ctrlPort)
+	return []string{
+		"listeners=PLAINTEXT://" + n.Addr() + ",CONTROLLER://" + ctrl,
+		"controller.quorum.voters=1@" + ctrl,
+	}
+}
+
+func (n *node) args() []string {
 	args := []string{"serve"}
 	if n.configPath != "" {
 		args = append(args, "--config", n.configPath)
 	}
 	set := []string{
 		"node.id=1",
-		"listeners=PLAINTEXT://" + n.Addr() + ",CONTROLLER://" + ctrl,
-		"controller.quorum.voters=1@" + ctrl,
 		"log.dirs=" + filepath.Join(n.dataDir, "data"),
 		"admin.addr=" + n.adminAddr,
+	}
+	if n.opts.listenersAsFlags {
+		set = append(set, n.listenerSettings()...)
 	}
 	set = append(set, n.opts.set...)
 	for _, kv := range set {
@@ -271,9 +313,19 @@ func (n *node) signal(sig syscall.Signal, timeout time.Duration) error {
 	select {
 	case <-exited:
 	case <-time.After(timeout):
-		cmd.Process.Kill()
-		<-exited
-		t.Fatalf("shoal did not exit within %v of %v", timeout, sig)
+		// SIGQUIT makes the Go runtime print every goroutine's stack into
+		// the captured output before the process dies.
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		n.mu.Lock()
+		n.cmd = nil
+		n.mu.Unlock()
+		t.Fatalf("shoal did not exit within %v of %v (goroutine dump in the output below)", timeout, sig)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -233,7 +233,8 @@ func TestDeleteRecordsAndRetention(t *testing.T) {
 			"retention.ms":  strp("60000"),
 		})
 		const valueSize = 500
-		producer := n.Client(t, kgo.ProducerBatchMaxBytes(4096))
+		// Uncompressed and small batches, so segments fill and roll.
+		producer := n.Client(t, kgo.ProducerBatchMaxBytes(4096), kgo.ProducerBatchCompression(kgo.NoCompression()))
 		ctx := ctxT(t, opTimeout)
 		old := time.Now().Add(-2 * time.Hour)
 		const numOld, numNew = 200, 5
@@ -260,7 +261,7 @@ func TestDeleteRecordsAndRetention(t *testing.T) {
 		minStart := int64(numOld - 2*16384/valueSize)
 		var start int64
 		waitFor(t, 30*time.Second, "retention to delete the expired segments", func() (bool, string) {
-			lo, err := adm.ListStartOffsets(ctx, topic)
+			lo, err := adm.ListStartOffsets(ctxT(t, 5*time.Second), topic)
 			if err != nil {
 				return false, err.Error()
 			}
@@ -274,7 +275,7 @@ func TestDeleteRecordsAndRetention(t *testing.T) {
 			}
 			return start >= minStart, fmt.Sprintf("start offset %d, want >= %d", start, minStart)
 		})
-		ends, err := adm.ListEndOffsets(ctx, topic)
+		ends, err := adm.ListEndOffsets(ctxT(t, opTimeout), topic)
 		if err != nil {
 			t.Fatalf("list end offsets: %v", err)
 		}

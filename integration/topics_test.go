@@ -320,7 +320,9 @@ func TestTopicAdmin(t *testing.T) {
 				}
 			})
 		}
-		res := producer.ProduceSync(ctx, &kgo.Record{Topic: byID, Value: []byte("new")})
+		// A client that produced to the old topic refuses the new id
+		// (by design), so a fresh client writes to the new topic.
+		res := n.Client(t).ProduceSync(ctx, &kgo.Record{Topic: byID, Value: []byte("new")})
 		if err := res.FirstErr(); err != nil {
 			t.Fatalf("produce to recreated topic: %v", err)
 		}
