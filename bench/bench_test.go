@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/shoalmq/shoal/bench/baseline"
 	"os"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func checkPercentiles(t *testing.T, name string, p Percentiles, count int64) {
 }
 
 func TestWorkloadsKfake(t *testing.T) {
-	addrs, stop := StartKfake(4)
+	addrs, stop := baseline.StartKfake(4)
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -184,12 +185,12 @@ func TestCompareKfake(t *testing.T) {
 	if targetAddr == "" && os.Getenv("SHOAL_BENCH") != "1" {
 		t.Skip("set SHOAL_BENCH=1 (kfake vs kfake) or SHOAL_BENCH_TARGET=host:port to run the full comparison")
 	}
-	baseline, stop := StartKfake(DefaultPartitions)
+	base, stop := baseline.StartKfake(DefaultPartitions)
 	defer stop()
 	target := ParseBrokers(targetAddr)
 	if len(target) == 0 {
 		var stopTarget func()
-		target, stopTarget = StartKfake(DefaultPartitions)
+		target, stopTarget = baseline.StartKfake(DefaultPartitions)
 		defer stopTarget()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
@@ -207,7 +208,7 @@ func TestCompareKfake(t *testing.T) {
 		opts.Progress = ProgressPrinter(os.Stderr, false)
 	}
 	var out strings.Builder
-	cmp, err := Compare(ctx, baseline, target, opts, &out)
+	cmp, err := Compare(ctx, base, target, opts, &out)
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,7 @@
-package bench
+// Package baseline starts the in-process kfake cluster that shoal's
+// whole-system benchmarks measure against. It lives apart from package bench
+// so that only tests link kfake, not the shoal binary.
+package baseline
 
 import (
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -10,14 +13,14 @@ import (
 // a loopback port). stop shuts it down.
 func StartKfake(partitions int) (addrs []string, stop func()) {
 	if partitions <= 0 {
-		partitions = DefaultPartitions
+		partitions = 8
 	}
 	c, err := kfake.NewCluster(
 		kfake.NumBrokers(1),
 		kfake.DefaultNumPartitions(partitions),
 	)
 	if err != nil {
-		panic("bench: starting kfake: " + err.Error())
+		panic("baseline: starting kfake: " + err.Error())
 	}
 	return c.ListenAddrs(), c.Close
 }
