@@ -44,6 +44,11 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			serveCommand(),
 			benchCommand(),
+			clusterCommand(),
+			topicCommand(),
+			produceCommand(),
+			consumeCommand(),
+			logCommand(),
 		},
 	}
 }

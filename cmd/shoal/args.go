@@ -1,0 +1,138 @@
+package main
+
+import (
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// positionalArgs returns a command's positional arguments, applying any
+// flags that follow them. urfave/cli v2 stops parsing flags at the first
+// positional argument, so "shoal topic create orders --partitions 3" would
+// otherwise see "--partitions" and "3" as topic names. A "--" ends flag
+// parsing; everything after it is positional.
+//
+// Every action that takes positional arguments calls this before reading
+// any flag.
+func positionalArgs(c *cli.Context) ([]string, error) {
+	raw := c.Args().Slice()
+	var pos []string
+	for i := 0; i < len(raw); i++ {
+		a := raw[i]
+		if a == "--" {
+			pos = append(pos, raw[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' || isNegativeNumber(a) {
+			pos = append(pos, a)
+			continue
+		}
+		name := strings.TrimLeft(a, "-")
+		value, hasValue := "", false
+		if k, v, ok := strings.Cut(name, "="); ok {
+			name, value, hasValue = k, v, true
+		}
+		f := lookupFlag(c.Command.Flags, name)
+		if f == nil {
+			return nil, usageError("%s: flag provided but not defined: %s (see 'shoal %s --help')", cmdName(c), a, cmdName(c))
+		}
+		if name == "help" || name == "h" {
+			_ = cli.ShowCommandHelp(c.Lineage()[1], c.Command.Name)
+			os.Exit(0)
+		}
+		if isBoolFlag(f) {
+			if !hasValue {
+				value = "true"
+			}
+		} else if !hasValue {
+			if i+1 >= len(raw) {
+				return nil, usageError("%s: flag needs an argument: %s", cmdName(c), a)
+			}
+			i++
+			value = raw[i]
+		}
+		if err := c.Set(name, value); err != nil {
+			return nil, usageError("%s: invalid value %q for flag %s: %v", cmdName(c), value, a, err)
+		}
+	}
+	return pos, nil
+}
+
+// isNegativeNumber tells a positional like "-5" from a flag.
+func isNegativeNumber(s string) bool {
+	if len(s) < 2 || s[0] != '-' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func lookupFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+func isBoolFlag(f cli.Flag) bool {
+	_, ok := f.(*cli.BoolFlag)
+	return ok
+}
+
+// Global flags that may also follow a subcommand ("shoal topic list
+// --output json"). Each leaf command carries hidden copies; globalString
+// prefers a copy given on the command line, then the app's own flag
+// (which also reads its environment variable and default).
+var globalFlagNames = []string{"bootstrap-server", "output"}
+
+// leaf finishes a leaf command: hidden copies of the global flags and
+// one-line usage errors.
+func leaf(cmd *cli.Command) *cli.Command {
+	for _, name := range globalFlagNames {
+		cmd.Flags = append(cmd.Flags, &cli.StringFlag{Name: name, Hidden: true})
+	}
+	cmd.OnUsageError = onUsageError
+	return cmd
+}
+
+// globalString reads a global flag, wherever on the command line it was
+// given.
+func globalString(c *cli.Context, name string) string {
+	lineage := c.Lineage()
+	for _, cc := range lineage {
+		for _, n := range cc.LocalFlagNames() {
+			if n == name {
+				return cc.String(name)
+			}
+		}
+	}
+	// Not given anywhere: the outermost definition is the app's own flag.
+	for i := len(lineage) - 1; i >= 0; i-- {
+		if cc := lineage[i]; cc.Command != nil && lookupFlag(cc.Command.Flags, name) != nil {
+			return cc.String(name)
+		}
+	}
+	return ""
+}
+
+// cmdName is the command's path without the program name, for messages:
+// "topic create".
+func cmdName(c *cli.Context) string {
+	name := c.Command.HelpName
+	if name == "" {
+		name = c.Command.Name
+	}
+	if app := c.App.Name; app != "" {
+		name = strings.TrimPrefix(name, app+" ")
+	}
+	return name
+}

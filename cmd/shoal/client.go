@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/urfave/cli/v2"
+)
+
+// Timeouts for the client commands. Admin commands are bounded as a whole;
+// the first contact with the cluster is bounded more tightly so an
+// unreachable broker is reported in seconds.
+const (
+	dialTimeout    = 3 * time.Second
+	connectTimeout = 5 * time.Second
+	adminTimeout   = 30 * time.Second
+)
+
+// Exit codes: 1 for a failed operation, 2 for a bad command line.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError is a bad command line: one line, exit code 2.
+func usageError(format string, args ...any) error {
+	return cli.Exit(fmt.Sprintf(format, args...), exitUsage)
+}
+
+// failure is a failed operation: one line, exit code 1.
+func failure(format string, args ...any) error {
+	return cli.Exit(oneLine(fmt.Sprintf(format, args...)), exitFailure)
+}
+
+// oneLine folds a message onto a single line.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// onUsageError turns urfave/cli's flag parsing errors into one line on
+// stderr (no help dump) with the usage exit code.
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	return usageError("%s: %v (see 'shoal %s --help')", cmdName(c), err, cmdName(c))
+}
+
+// seedBrokers splits the global --bootstrap-server flag.
+func seedBrokers(c *cli.Context) ([]string, error) {
+	var seeds []string
+	for _, s := range strings.Split(globalString(c, "bootstrap-server"), ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return nil, usageError("--bootstrap-server: %q is not host:port", s)
+		}
+		seeds = append(seeds, s)
+	}
+	if len(seeds) == 0 {
+		return nil, usageError("--bootstrap-server: no broker address given")
+	}
+	return seeds, nil
+}
+
+// connect creates a client for the cluster named by --bootstrap-server
+// and checks that a broker answers, so an unreachable cluster fails fast
+// with one line instead of a stream of retries.
+func connect(c *cli.Context, extra ...kgo.Opt) (*kgo.Client, *kadm.Client, error) {
+	seeds, err := seedBrokers(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.DialTimeout(dialTimeout),
+		kgo.RequestTimeoutOverhead(5 * time.Second),
+		kgo.RetryTimeout(15 * time.Second),
+		kgo.ClientID("shoal-cli"),
+	}
+	opts = append(opts, extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, nil, usageError("client: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(c.Context, connectTimeout)
+	defer cancel()
+	if err := cl.Ping(ctx); err != nil {
+		cl.Close()
+		if ctx.Err() != nil {
+			return nil, nil, failure("cannot reach broker at %s: no answer within %s", strings.Join(seeds, ","), connectTimeout)
+		}
+		return nil, nil, failure("cannot reach broker at %s: %s", strings.Join(seeds, ","), describeErr(err))
+	}
+	return cl, kadm.NewClient(cl), nil
+}
+
+// adminContext bounds one admin command.
+func adminContext(c *cli.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Context, adminTimeout)
+}
+
+// describeErr renders an error from the client on one line, preferring
+// Kafka's error names ("TOPIC_ALREADY_EXISTS: ...") and the broker's
+// message when there is one.
+func describeErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out waiting for the broker"
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Message + ": " + ke.Description
+	}
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "unable to dial: ")
+	return oneLine(msg)
+}
+
+// describeErrMsg is describeErr plus the broker's own error message, when
+// the response carried one.
+func describeErrMsg(err error, brokerMsg string) string {
+	s := describeErr(err)
+	if brokerMsg != "" && !strings.Contains(s, brokerMsg) {
+		s += " (" + oneLine(brokerMsg) + ")"
+	}
+	return s
+}

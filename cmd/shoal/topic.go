@@ -1,0 +1,722 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/urfave/cli/v2"
+)
+
+func topicCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "topic",
+		Usage: "create, list, describe, alter and delete topics",
+		UsageText: `shoal topic create orders --partitions 6 --config retention.ms=86400000
+shoal topic list
+shoal topic describe orders
+shoal topic alter orders --set retention.ms=3600000 --delete cleanup.policy
+shoal topic add-partitions orders --total 12
+shoal topic delete orders`,
+		Action:       unknownSubcommand,
+		OnUsageError: onUsageError,
+		Subcommands: []*cli.Command{
+			topicCreateCommand(),
+			topicListCommand(),
+			topicDescribeCommand(),
+			topicAlterCommand(),
+			topicAddPartitionsCommand(),
+			topicDeleteCommand(),
+		},
+	}
+}
+
+// intFlagValue reads an integer flag given as a string, so a bad value is
+// reported with the flag's name in one line.
+func intFlagValue(c *cli.Context, name string, min, max int64) (int64, error) {
+	s := c.String(name)
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, usageError("--%s: %q is not an integer", name, s)
+	}
+	if n < min || n > max {
+		return 0, usageError("--%s: %d is out of range [%d, %d]", name, n, min, max)
+	}
+	return n, nil
+}
+
+// formatTopicID renders a topic id as Kafka does (URL-safe base64, no
+// padding); the zero id prints as "-".
+func formatTopicID(id kadm.TopicID) string {
+	if id == (kadm.TopicID{}) {
+		return "-"
+	}
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+// oneTopicArg returns the single topic name argument of a command.
+func oneTopicArg(c *cli.Context) (string, error) {
+	args, err := positionalArgs(c)
+	if err != nil {
+		return "", err
+	}
+	switch len(args) {
+	case 0:
+		return "", usageError("%s: missing topic name (usage: %s)", cmdName(c), firstLine(c.Command.UsageText))
+	case 1:
+		name := args[0]
+		if name == "" {
+			return "", usageError("%s: empty topic name", cmdName(c))
+		}
+		return name, nil
+	default:
+		return "", usageError("%s: expected one topic name, got %d arguments: %s", cmdName(c), len(args), strings.Join(args, " "))
+	}
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}
+
+// topicMetadata loads one topic's metadata, failing clearly if it does
+// not exist.
+func topicMetadata(ctx context.Context, adm *kadm.Client, name string) (kadm.TopicDetail, error) {
+	tds, err := adm.ListTopicsWithInternal(ctx, name)
+	if err != nil {
+		return kadm.TopicDetail{}, failure("topic %q: %s", name, describeErr(err))
+	}
+	td, ok := tds[name]
+	if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+		return kadm.TopicDetail{}, failure("topic %q does not exist", name)
+	}
+	if td.Err != nil {
+		return kadm.TopicDetail{}, failure("topic %q: %s", name, describeErr(td.Err))
+	}
+	return td, nil
+}
+
+// replicationFactor is the largest replica count over the partitions.
+func replicationFactor(td kadm.TopicDetail) int {
+	rf := 0
+	for _, p := range td.Partitions {
+		rf = max(rf, len(p.Replicas))
+	}
+	return rf
+}
+
+// ---- create
+
+func topicCreateCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "create",
+		Usage: "create a topic",
+		UsageText: `shoal topic create NAME [--partitions N] [--replication-factor N] [--config key=value ...] [--if-not-exists]
+
+example: shoal topic create orders --partitions 6 --config retention.ms=86400000 --config cleanup.policy=delete`,
+		OnUsageError: onUsageError,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "partitions", Aliases: []string{"p"}, Value: "-1", Usage: "number of partitions (-1: the broker's num.partitions)"},
+			&cli.StringFlag{Name: "replication-factor", Aliases: []string{"r"}, Value: "-1", Usage: "replicas per partition (-1: the broker's default.replication.factor)"},
+			&cli.StringSliceFlag{Name: "config", Aliases: []string{"c"}, Usage: "topic config key=value (repeatable)"},
+			&cli.BoolFlag{Name: "if-not-exists", Usage: "succeed without change if the topic already exists"},
+		},
+		Action: topicCreate,
+	})
+}
+
+func topicCreate(c *cli.Context) error {
+	name, err := oneTopicArg(c)
+	if err != nil {
+		return err
+	}
+	parts, err := intFlagValue(c, "partitions", -1, 1<<31-1)
+	if err != nil {
+		return err
+	}
+	if parts == 0 {
+		return usageError("--partitions: must be at least 1 (or -1 for the broker default)")
+	}
+	rf, err := intFlagValue(c, "replication-factor", -1, 1<<15-1)
+	if err != nil {
+		return err
+	}
+	if rf == 0 {
+		return usageError("--replication-factor: must be at least 1 (or -1 for the broker default)")
+	}
+	cfgs, _, err := parseKeyValues("config", c.StringSlice("config"))
+	if err != nil {
+		return err
+	}
+	out, err := outputMode(c)
+	if err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	configs := make(map[string]*string, len(cfgs))
+	for k, v := range cfgs {
+		configs[k] = kmsg.StringPtr(v)
+	}
+	resps, err := adm.CreateTopics(ctx, int32(parts), int16(rf), configs, name)
+	if err != nil {
+		return failure("create topic %q: %s", name, describeErr(err))
+	}
+	resp, ok := resps[name]
+	if !ok {
+		return failure("create topic %q: the broker did not answer for it", name)
+	}
+	existed := false
+	if resp.Err != nil {
+		if errors.Is(resp.Err, kerr.TopicAlreadyExists) && c.Bool("if-not-exists") {
+			existed = true
+		} else {
+			return failure("create topic %q: %s", name, describeErrMsg(resp.Err, resp.ErrMessage))
+		}
+	}
+	w := c.App.Writer
+	if out == outputJSON {
+		return writeJSON(w, struct {
+			Name              string `json:"name"`
+			ID                string `json:"id,omitempty"`
+			Created           bool   `json:"created"`
+			Partitions        int32  `json:"partitions,omitempty"`
+			ReplicationFactor int16  `json:"replication_factor,omitempty"`
+		}{name, idOrEmpty(resp.ID, existed), !existed, resp.NumPartitions, resp.ReplicationFactor})
+	}
+	if existed {
+		fmt.Fprintf(w, "topic %q already exists\n", name)
+		return nil
+	}
+	fmt.Fprintf(w, "created topic %q (partitions: %d, replication factor: %d, id: %s)\n",
+		name, resp.NumPartitions, resp.ReplicationFactor, formatTopicID(resp.ID))
+	return nil
+}
+
+func idOrEmpty(id kadm.TopicID, skip bool) string {
+	if skip || id == (kadm.TopicID{}) {
+		return ""
+	}
+	return formatTopicID(id)
+}
+
+// ---- list
+
+func topicListCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:         "list",
+		Aliases:      []string{"ls"},
+		Usage:        "list topics",
+		UsageText:    "shoal topic list [--internal]\n\nexample: shoal --output json topic list",
+		OnUsageError: onUsageError,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "internal", Usage: "include internal topics (__consumer_offsets, ...)"},
+		},
+		Action: topicList,
+	})
+}
+
+type topicSummary struct {
+	Name              string `json:"name"`
+	ID                string `json:"id"`
+	Partitions        int    `json:"partitions"`
+	ReplicationFactor int    `json:"replication_factor"`
+	Internal          bool   `json:"internal"`
+}
+
+func topicList(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return usageError("topic list: unexpected argument %q", c.Args().First())
+	}
+	out, err := outputMode(c)
+	if err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	tds, err := adm.ListTopicsWithInternal(ctx)
+	if err != nil {
+		return failure("list topics: %s", describeErr(err))
+	}
+	list := []topicSummary{}
+	for _, name := range tds.Names() {
+		td := tds[name]
+		if td.IsInternal && !c.Bool("internal") {
+			continue
+		}
+		if td.Err != nil {
+			return failure("list topics: topic %q: %s", name, describeErr(td.Err))
+		}
+		list = append(list, topicSummary{
+			Name:              name,
+			ID:                formatTopicID(td.ID),
+			Partitions:        len(td.Partitions),
+			ReplicationFactor: replicationFactor(td),
+			Internal:          td.IsInternal,
+		})
+	}
+	w := c.App.Writer
+	if out == outputJSON {
+		return writeJSON(w, list)
+	}
+	t := newTable(w, "NAME", "PARTITIONS", "REPLICATION-FACTOR", "ID")
+	for _, s := range list {
+		name := s.Name
+		if s.Internal {
+			name += " (internal)"
+		}
+		t.row(name, s.Partitions, s.ReplicationFactor, s.ID)
+	}
+	return t.flush()
+}
+
+// ---- describe
+
+func topicDescribeCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "describe",
+		Usage: "show a topic's partitions (leader, replicas, ISR, offsets) and configs",
+		UsageText: `shoal topic describe NAME... [--all-configs]
+
+example: shoal topic describe orders
+         shoal --output json topic describe orders --all-configs`,
+		OnUsageError: onUsageError,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "all-configs", Usage: "list every config, not only the topic's overrides"},
+		},
+		Action: topicDescribe,
+	})
+}
+
+type partitionDescription struct {
+	Partition      int32   `json:"partition"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leader_epoch"`
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	LogStartOffset int64   `json:"log_start_offset"`
+	HighWatermark  int64   `json:"high_watermark"`
+	Error          string  `json:"error,omitempty"`
+}
+
+type configDescription struct {
+	Name      string  `json:"name"`
+	Value     *string `json:"value"`
+	Source    string  `json:"source"`
+	Sensitive bool    `json:"sensitive"`
+}
+
+type topicDescription struct {
+	Name              string                 `json:"name"`
+	ID                string                 `json:"id"`
+	Internal          bool                   `json:"internal"`
+	ReplicationFactor int                    `json:"replication_factor"`
+	Partitions        []partitionDescription `json:"partitions"`
+	Configs           []configDescription    `json:"configs"`
+}
+
+func topicDescribe(c *cli.Context) error {
+	names, err := positionalArgs(c)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return usageError("topic describe: missing topic name (usage: %s)", firstLine(c.Command.UsageText))
+	}
+	out, err := outputMode(c)
+	if err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	var descs []topicDescription
+	for _, name := range names {
+		d, err := describeTopic(ctx, adm, name, c.Bool("all-configs"))
+		if err != nil {
+			return err
+		}
+		descs = append(descs, d)
+	}
+	w := c.App.Writer
+	if out == outputJSON {
+		if len(descs) == 1 {
+			return writeJSON(w, descs[0])
+		}
+		return writeJSON(w, descs)
+	}
+	for i, d := range descs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		internal := ""
+		if d.Internal {
+			internal = "  (internal)"
+		}
+		fmt.Fprintf(w, "Topic: %s  ID: %s  Partitions: %d  Replication factor: %d%s\n\n",
+			d.Name, d.ID, len(d.Partitions), d.ReplicationFactor, internal)
+		t := newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK")
+		for _, p := range d.Partitions {
+			start, hw := strconv.FormatInt(p.LogStartOffset, 10), strconv.FormatInt(p.HighWatermark, 10)
+			if p.Error != "" {
+				start, hw = "?", "? ("+p.Error+")"
+			}
+			t.row(p.Partition, p.Leader, p.LeaderEpoch, joinInt32s(p.Replicas), joinInt32s(p.ISR), start, hw)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		if len(d.Configs) == 0 {
+			fmt.Fprintln(w, "Configs: none set on the topic (all defaults; see --all-configs)")
+			continue
+		}
+		fmt.Fprintln(w, "Configs:")
+		t = newTable(w, "  NAME", "VALUE", "SOURCE")
+		for _, cfg := range d.Configs {
+			v := "null"
+			if cfg.Sensitive {
+				v = "(sensitive)"
+			} else if cfg.Value != nil {
+				v = *cfg.Value
+			}
+			t.row("  "+cfg.Name, v, cfg.Source)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func describeTopic(ctx context.Context, adm *kadm.Client, name string, allConfigs bool) (topicDescription, error) {
+	td, err := topicMetadata(ctx, adm, name)
+	if err != nil {
+		return topicDescription{}, err
+	}
+	starts, err := adm.ListStartOffsets(ctx, name)
+	if err != nil {
+		return topicDescription{}, failure("topic %q: listing start offsets: %s", name, describeErr(err))
+	}
+	ends, err := adm.ListEndOffsets(ctx, name)
+	if err != nil {
+		return topicDescription{}, failure("topic %q: listing end offsets: %s", name, describeErr(err))
+	}
+	d := topicDescription{
+		Name:              name,
+		ID:                formatTopicID(td.ID),
+		Internal:          td.IsInternal,
+		ReplicationFactor: replicationFactor(td),
+		Partitions:        []partitionDescription{},
+		Configs:           []configDescription{},
+	}
+	for _, p := range td.Partitions.Sorted() {
+		pd := partitionDescription{
+			Partition:      p.Partition,
+			Leader:         p.Leader,
+			LeaderEpoch:    p.LeaderEpoch,
+			Replicas:       nonNil(p.Replicas),
+			ISR:            nonNil(p.ISR),
+			LogStartOffset: -1,
+			HighWatermark:  -1,
+		}
+		if p.Err != nil {
+			pd.Error = describeErr(p.Err)
+		}
+		if o, ok := starts.Lookup(name, p.Partition); ok {
+			if o.Err != nil {
+				pd.Error = describeErr(o.Err)
+			} else {
+				pd.LogStartOffset = o.Offset
+			}
+		}
+		if o, ok := ends.Lookup(name, p.Partition); ok {
+			if o.Err != nil {
+				pd.Error = describeErr(o.Err)
+			} else {
+				pd.HighWatermark = o.Offset
+			}
+		}
+		d.Partitions = append(d.Partitions, pd)
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, name)
+	if err != nil {
+		return topicDescription{}, failure("topic %q: describing configs: %s", name, describeErr(err))
+	}
+	rc, err := rcs.On(name, nil)
+	if err != nil {
+		return topicDescription{}, failure("topic %q: describing configs: %s", name, describeErr(err))
+	}
+	if rc.Err != nil {
+		return topicDescription{}, failure("topic %q: describing configs: %s", name, describeErrMsg(rc.Err, rc.ErrMessage))
+	}
+	for _, cfg := range rc.Configs {
+		if !allConfigs && cfg.Source != kmsg.ConfigSourceDynamicTopicConfig {
+			continue
+		}
+		d.Configs = append(d.Configs, configDescription{
+			Name:      cfg.Key,
+			Value:     cfg.Value,
+			Source:    configSourceName(cfg.Source),
+			Sensitive: cfg.Sensitive,
+		})
+	}
+	sort.Slice(d.Configs, func(i, j int) bool { return d.Configs[i].Name < d.Configs[j].Name })
+	return d, nil
+}
+
+func nonNil(xs []int32) []int32 {
+	if xs == nil {
+		return []int32{}
+	}
+	return xs
+}
+
+// configSourceName is Kafka's name for a config source.
+func configSourceName(s kmsg.ConfigSource) string {
+	switch s {
+	case kmsg.ConfigSourceDynamicTopicConfig:
+		return "DYNAMIC_TOPIC_CONFIG"
+	case kmsg.ConfigSourceDynamicBrokerConfig:
+		return "DYNAMIC_BROKER_CONFIG"
+	case kmsg.ConfigSourceDynamicDefaultBrokerConfig:
+		return "DYNAMIC_DEFAULT_BROKER_CONFIG"
+	case kmsg.ConfigSourceStaticBrokerConfig:
+		return "STATIC_BROKER_CONFIG"
+	case kmsg.ConfigSourceDefaultConfig:
+		return "DEFAULT_CONFIG"
+	case kmsg.ConfigSourceDynamicBrokerLoggerConfig:
+		return "DYNAMIC_BROKER_LOGGER_CONFIG"
+	default:
+		return "UNKNOWN"
+	}
+}
+
+// ---- alter
+
+func topicAlterCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "alter",
+		Usage: "set or remove a topic's config overrides (IncrementalAlterConfigs)",
+		UsageText: `shoal topic alter NAME [--set key=value ...] [--delete key ...]
+
+example: shoal topic alter orders --set retention.ms=3600000 --set max.message.bytes=2097152 --delete cleanup.policy`,
+		OnUsageError: onUsageError,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "set", Usage: "set a config: key=value (repeatable)"},
+			&cli.StringSliceFlag{Name: "delete", Usage: "remove a config override, back to the default (repeatable)"},
+		},
+		Action: topicAlter,
+	})
+}
+
+func topicAlter(c *cli.Context) error {
+	name, err := oneTopicArg(c)
+	if err != nil {
+		return err
+	}
+	set, order, err := parseKeyValues("set", c.StringSlice("set"))
+	if err != nil {
+		return err
+	}
+	del := c.StringSlice("delete")
+	if len(set) == 0 && len(del) == 0 {
+		return usageError("topic alter: nothing to change; give --set key=value and/or --delete key")
+	}
+	var alters []kadm.AlterConfig
+	for _, k := range order {
+		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kmsg.StringPtr(set[k])})
+	}
+	for _, k := range del {
+		if k == "" || strings.Contains(k, "=") {
+			return usageError("--delete: %q is not a config name", k)
+		}
+		if _, both := set[k]; both {
+			return usageError("topic alter: %q is both set and deleted", k)
+		}
+		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+	}
+	if _, err := outputMode(c); err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	resps, err := adm.AlterTopicConfigs(ctx, alters, name)
+	if err != nil {
+		return failure("alter topic %q: %s", name, describeErr(err))
+	}
+	for _, r := range resps {
+		if r.Err != nil {
+			if errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+				return failure("alter topic %q: topic does not exist", name)
+			}
+			return failure("alter topic %q: %s", name, describeErrMsg(r.Err, r.ErrMessage))
+		}
+	}
+	var parts []string
+	for _, k := range order {
+		parts = append(parts, k+"="+set[k])
+	}
+	for _, k := range del {
+		parts = append(parts, "-"+k)
+	}
+	fmt.Fprintf(c.App.Writer, "altered topic %q: %s\n", name, strings.Join(parts, " "))
+	return nil
+}
+
+// ---- add-partitions
+
+func topicAddPartitionsCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "add-partitions",
+		Usage: "raise a topic's partition count",
+		UsageText: `shoal topic add-partitions NAME --total N
+
+example: shoal topic add-partitions orders --total 12`,
+		OnUsageError: onUsageError,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "total", Usage: "the new total number of partitions (required)"},
+		},
+		Action: topicAddPartitions,
+	})
+}
+
+func topicAddPartitions(c *cli.Context) error {
+	name, err := oneTopicArg(c)
+	if err != nil {
+		return err
+	}
+	if !c.IsSet("total") {
+		return usageError("topic add-partitions: --total N is required")
+	}
+	total, err := intFlagValue(c, "total", 1, 1<<31-1)
+	if err != nil {
+		return err
+	}
+	if _, err := outputMode(c); err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	td, err := topicMetadata(ctx, adm, name)
+	if err != nil {
+		return err
+	}
+	if cur := int64(len(td.Partitions)); total <= cur {
+		return failure("add partitions to %q: it already has %d partitions; --total must be more than that", name, cur)
+	}
+	resps, err := adm.UpdatePartitions(ctx, int(total), name)
+	if err != nil {
+		return failure("add partitions to %q: %s", name, describeErr(err))
+	}
+	if r, ok := resps[name]; ok && r.Err != nil {
+		return failure("add partitions to %q: %s", name, describeErrMsg(r.Err, r.ErrMessage))
+	}
+	fmt.Fprintf(c.App.Writer, "topic %q now has %d partitions (was %d)\n", name, total, len(td.Partitions))
+	return nil
+}
+
+// ---- delete
+
+func topicDeleteCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "delete",
+		Usage: "delete topics and all their records",
+		UsageText: `shoal topic delete NAME... [--if-exists]
+
+example: shoal topic delete orders payments`,
+		OnUsageError: onUsageError,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "if-exists", Usage: "succeed for topics that do not exist"},
+		},
+		Action: topicDelete,
+	})
+}
+
+func topicDelete(c *cli.Context) error {
+	names, err := positionalArgs(c)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return usageError("topic delete: missing topic name (usage: %s)", firstLine(c.Command.UsageText))
+	}
+	for _, n := range names {
+		if n == "" {
+			return usageError("topic delete: empty topic name")
+		}
+	}
+	if _, err := outputMode(c); err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	resps, err := adm.DeleteTopics(ctx, names...)
+	if err != nil {
+		return failure("delete topics: %s", describeErr(err))
+	}
+	var failed []string
+	for _, n := range names {
+		r, ok := resps[n]
+		switch {
+		case !ok:
+			failed = append(failed, fmt.Sprintf("%q: no answer from the broker", n))
+		case errors.Is(r.Err, kerr.UnknownTopicOrPartition):
+			if c.Bool("if-exists") {
+				fmt.Fprintf(c.App.Writer, "topic %q does not exist\n", n)
+			} else {
+				failed = append(failed, fmt.Sprintf("%q does not exist", n))
+			}
+		case r.Err != nil:
+			failed = append(failed, fmt.Sprintf("%q: %s", n, describeErrMsg(r.Err, r.ErrMessage)))
+		default:
+			fmt.Fprintf(c.App.Writer, "deleted topic %q\n", n)
+		}
+	}
+	if len(failed) > 0 {
+		return failure("delete topic %s", strings.Join(failed, "; "))
+	}
+	return nil
+}
