@@ -146,18 +146,21 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 	}
 	defer stopProducers()
 
-	waitFor(t, opTimeout, "3000 acknowledged records", func() (bool, string) {
-		c := acks.count.Load()
-		return c >= 3000, fmt.Sprintf("%d acknowledged", c)
-	})
-	n.Kill9()
+	// Three crashes, each while both producers have records in flight.
+	for round := 1; round <= 3; round++ {
+		target := acks.count.Load() + 2000
+		waitFor(t, opTimeout, fmt.Sprintf("%d acknowledged records", target), func() (bool, string) {
+			c := acks.count.Load()
+			return c >= target, fmt.Sprintf("%d acknowledged", c)
+		})
+		n.Kill9()
+		t.Logf("crash %d after %d acknowledged records", round, acks.count.Load())
+		n.Restart()
+	}
 	ackedAtKill := acks.count.Load()
-	t.Logf("killed after %d acknowledged records", ackedAtKill)
-	n.Restart()
-
-	waitFor(t, opTimeout, "producing to resume after restart", func() (bool, string) {
+	waitFor(t, opTimeout, "producing to resume after the last restart", func() (bool, string) {
 		c := acks.count.Load()
-		return c >= ackedAtKill+1000, fmt.Sprintf("%d acknowledged, %d at kill", c, ackedAtKill)
+		return c >= ackedAtKill+1000, fmt.Sprintf("%d acknowledged, %d at the last crash", c, ackedAtKill)
 	})
 	stopProducers()
 	if err := producer.Flush(ctxT(t, time.Minute)); err != nil {
