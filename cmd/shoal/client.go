@@ -129,9 +129,18 @@ func describeErr(err error) string {
 // describeErrMsg is describeErr plus the broker's own error message, when
 // the response carried one.
 func describeErrMsg(err error, brokerMsg string) string {
-	s := describeErr(err)
-	if brokerMsg != "" && !strings.Contains(s, brokerMsg) {
-		s += " (" + oneLine(brokerMsg) + ")"
+	brokerMsg = oneLine(brokerMsg)
+	var ke *kerr.Error
+	if brokerMsg == "" || !errors.As(err, &ke) {
+		return describeErr(err)
 	}
-	return s
+	// Brokers often repeat the error's own name and description first.
+	for _, p := range []string{ke.Message + ": " + ke.Description, ke.Message} {
+		brokerMsg = strings.TrimPrefix(brokerMsg, p)
+		brokerMsg = strings.TrimSpace(strings.TrimPrefix(brokerMsg, ":"))
+	}
+	if brokerMsg == "" {
+		return describeErr(err)
+	}
+	return ke.Message + ": " + brokerMsg
 }

@@ -191,9 +191,9 @@ func logDump(c *cli.Context) error {
 	if d.json {
 		if err := d.emitJSON(struct {
 			Summary  bool          `json:"summary"`
-			Files    int           `json:"files"`
-			Batches  int64         `json:"batches"`
-			Records  int64         `json:"records"`
+			Files    int           `json:"total_files"`
+			Batches  int64         `json:"total_batches"`
+			Records  int64         `json:"total_records"`
 			Problems []dumpProblem `json:"problems"`
 		}{true, d.files, d.batches, d.recordCount, append([]dumpProblem{}, d.problems...)}); err != nil {
 			return err

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The tests in this package run the real shoal binary: TestMain builds it,
+// starts one broker with it, and every test drives the client commands
+// against that broker, checking their output with kadm/kgo.
+var (
+	shoalBin   string // the built binary
+	brokerAddr string // the broker's client listener
+	logDir     string // the broker's log.dirs
+)
+
+const (
+	startTimeout = 60 * time.Second
+	cmdTimeout   = 30 * time.Second
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "shoal-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	shoalBin = filepath.Join(dir, "shoal")
+	build := exec.Command("go", "build", "-o", shoalBin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building shoal: %v\n%s", err, out)
+		return 1
+	}
+
+	stop, err := startBroker(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting broker:", err)
+		return 1
+	}
+	code := m.Run()
+	if err := stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping broker:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// freePort returns a port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startBroker runs "shoal serve" on free ports and waits until it serves
+// metadata with a registered broker and an elected controller.
+func startBroker(dir string) (stop func() error, err error) {
+	clientPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	ctrlPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(clientPort))
+	ctrl := net.JoinHostPort("127.0.0.1", strconv.Itoa(ctrlPort))
+	logDir = filepath.Join(dir, "data")
+
+	// The list-valued keys go in a properties file: serve's --set is a
+	// string slice flag, which splits its values at commas.
+	props := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(props, []byte(
+		"listeners=PLAINTEXT://"+brokerAddr+",CONTROLLER://"+ctrl+"\n"+
+			"controller.quorum.voters=1@"+ctrl+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	out, err := os.Create(filepath.Join(dir, "broker.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(shoalBin, "serve", "--config", props,
+		"--set", "node.id=1",
+		"--set", "log.dirs="+logDir,
+		"--set", "admin.addr=")
+	cmd.Env = testEnv()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop = func() error {
+		defer out.Close()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-exited:
+			return err
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			return errors.New("broker did not stop within 20s of SIGTERM")
+		}
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.DialTimeout(time.Second), kgo.RetryTimeout(time.Second))
+	if err != nil {
+		_ = stop()
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(startTimeout)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		md, err := adm.BrokerMetadata(ctx)
+		cancel()
+		if err == nil && len(md.Brokers) > 0 && md.Controller >= 0 {
+			return stop, nil
+		}
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(out.Name())
+			return nil, fmt.Errorf("broker exited (%v):\n%s", err, b)
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			_ = stop()
+			b, _ := os.ReadFile(out.Name())
+			return nil, fmt.Errorf("broker not ready within %s (last error: %v):\n%s", startTimeout, err, b)
+		}
+	}
+}
+
+// testEnv is the environment without SHOAL_* variables, so the caller's
+// settings cannot leak into the tests.
+func testEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SHOAL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// result is one run of the binary.
+type result struct {
+	stdout, stderr string
+	code           int
+	took           time.Duration
+}
+
+// shoal runs the binary against the test broker.
+func shoal(t *testing.T, args ...string) result {
+	t.Helper()
+	return shoalIn(t, "", append([]string{"--bootstrap-server", brokerAddr}, args...)...)
+}
+
+// shoalIn runs the binary with stdin and exactly the given arguments.
+func shoalIn(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shoalBin, args...)
+	cmd.Env = testEnv()
+	cmd.Stdin = strings.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}
+	if ctx.Err() != nil {
+		t.Fatalf("shoal %s: still running after %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), cmdTimeout, r.stdout, r.stderr)
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("shoal %s: %v", strings.Join(args, " "), err)
+	}
+	return r
+}
+
+// ok runs the binary and fails the test unless it exits 0.
+func ok(t *testing.T, args ...string) result {
+	t.Helper()
+	r := shoal(t, args...)
+	if r.code != 0 {
+		t.Fatalf("shoal %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// fails runs the binary and checks it fails with one line on stderr that
+// contains want.
+func fails(t *testing.T, r result, want string) {
+	t.Helper()
+	if r.code == 0 {
+		t.Fatalf("exit 0, want failure\nstdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+	msg := strings.TrimSuffix(r.stderr, "\n")
+	if msg == "" || strings.Contains(msg, "\n") {
+		t.Fatalf("want exactly one line on stderr, got:\n%s", r.stderr)
+	}
+	if !strings.HasPrefix(msg, "shoal: ") {
+		t.Errorf("stderr %q does not start with %q", msg, "shoal: ")
+	}
+	if strings.Contains(msg, "goroutine ") || strings.Contains(msg, "panic") {
+		t.Fatalf("stderr looks like a crash: %s", msg)
+	}
+	if !strings.Contains(msg, want) {
+		t.Fatalf("stderr %q does not contain %q", msg, want)
+	}
+}
+
+func testAdmin(t *testing.T) (*kgo.Client, *kadm.Client) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.DialTimeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, kadm.NewClient(cl)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// topicName makes a topic name unique to the test.
+func topicName(t *testing.T, suffix string) string {
+	name := strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
+	return strings.ToLower(name) + "-" + suffix
+}
+
+func createTopic(t *testing.T, name string, partitions int, configs ...string) {
+	t.Helper()
+	args := []string{"topic", "create", name, "--partitions", strconv.Itoa(partitions)}
+	for _, c := range configs {
+		args = append(args, "--config", c)
+	}
+	ok(t, args...)
+}
+
+type kadmConfig = kadm.Config
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+type kadmListedOffset = kadm.ListedOffset
