@@ -160,12 +160,40 @@ func (c *conn) readLoop() error {
 
 func (c *conn) writeLoop() {
 	w := bufio.NewWriterSize(c.nc, 64*1024)
-	for sl := range c.pending {
-		resp, ok := <-sl.done
-		var err error
-		switch {
-		case !ok || len(resp) == 0:
-		case len(resp) == 1:
+	var err error
+	for {
+		// Flush whenever the next thing to write is not ready yet, so a
+		// response never waits in the buffer behind a slow one (a long
+		// poll) while pipelined ready responses still share a syscall.
+		var sl *slot
+		ok := true
+		select {
+		case sl, ok = <-c.pending:
+		default:
+			if err = w.Flush(); err == nil {
+				sl, ok = <-c.pending
+			}
+		}
+		if err != nil || !ok {
+			break
+		}
+		var resp net.Buffers
+		select {
+		case resp, ok = <-sl.done:
+		default:
+			if err = w.Flush(); err == nil {
+				resp, ok = <-sl.done
+			}
+		}
+		if err != nil || !ok {
+			if err == nil {
+				err = errAbandon
+			}
+			break
+		}
+		switch len(resp) {
+		case 0: // no response (acks=0)
+		case 1:
 			_, err = w.Write(resp[0])
 		default:
 			// A fetch response with its record data in place: write
@@ -174,23 +202,24 @@ func (c *conn) writeLoop() {
 				_, err = resp.WriteTo(c.nc)
 			}
 		}
-		// Flush when nothing else is ready, so pipelined responses share
-		// a syscall.
-		if ok && err == nil && len(c.pending) == 0 {
-			err = w.Flush()
-		}
-		if !ok || err != nil {
-			// Abandon the connection: unblock the reader and drain the
-			// slots it already queued.
-			c.cancel()
-			c.nc.Close()
-			for range c.pending {
-			}
-			return
+		if err != nil {
+			break
 		}
 	}
-	w.Flush()
+	if err == nil {
+		w.Flush()
+		return
+	}
+	// Abandon the connection: unblock the reader and drain the slots it
+	// already queued.
+	c.cancel()
+	c.nc.Close()
+	for range c.pending {
+	}
 }
+
+// errAbandon marks a handler that asked for the connection to be closed.
+var errAbandon = errors.New("connection abandoned by handler")
 
 // dispatch decodes one frame and runs its handler. Decoding happens on the
 // reader goroutine so a malformed frame closes the connection before any

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -34,6 +35,13 @@ shoal serve --set log.dirs=/var/lib/shoal --set listeners=PLAINTEXT://0.0.0.0:90
 			cfg, err := config.Load(c.String("config"), os.Environ(), c.StringSlice("set"))
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
+			}
+			if os.Getenv("GOGC") == "" {
+				// The broker's live heap is small and its garbage is
+				// per-request buffers: collecting at 5x the live heap
+				// instead of 2x cuts GC pauses off the latency tail for a
+				// few tens of MB.
+				debug.SetGCPercent(400)
 			}
 			srv, err := broker.Start(cfg, broker.Options{Logger: logger})
 			if err != nil {
