@@ -90,6 +90,12 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 					},
 					ts: base.Add(time.Duration(ci*1000000+int(p)*10000+i*7) * time.Millisecond),
 				}
+				switch i {
+				case 0: // null key and value (a tombstone)
+					s.key, s.value = nil, nil
+				case 1: // empty, not null
+					s.key, s.value = []byte{}, []byte{}
+				}
 				want[p] = append(want[p], s)
 				r := &kgo.Record{
 					Topic:     topic,
@@ -151,6 +157,9 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 			w := want[p][i]
 			if r.Offset != int64(i) {
 				t.Fatalf("partition %d: record %d has offset %d (offsets must be contiguous from 0)", p, i, r.Offset)
+			}
+			if (r.Key == nil) != (w.key == nil) || (r.Value == nil) != (w.value == nil) {
+				t.Fatalf("partition %d offset %d: null key/value %v/%v, want %v/%v", p, r.Offset, r.Key == nil, r.Value == nil, w.key == nil, w.value == nil)
 			}
 			if !bytes.Equal(r.Key, w.key) {
 				t.Fatalf("partition %d offset %d: key %q, want %q", p, r.Offset, r.Key, w.key)

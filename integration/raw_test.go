@@ -187,6 +187,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // recordBatch encodes an uncompressed, non-idempotent v2 record batch with
 // one record per value, all with timestamp ts and no key or headers.
 func recordBatch(ts int64, values ...[]byte) []byte {
+	return producerBatch(-1, -1, -1, ts, values...)
+}
+
+// producerBatch is recordBatch with the idempotent producer fields set.
+func producerBatch(producerID int64, epoch int16, firstSeq int32, ts int64, values ...[]byte) []byte {
 	var recs []byte
 	for i, v := range values {
 		body := []byte{0} // attributes
@@ -205,9 +210,9 @@ func recordBatch(ts int64, values ...[]byte) []byte {
 		LastOffsetDelta:      int32(len(values) - 1),
 		FirstTimestamp:       ts,
 		MaxTimestamp:         ts,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
+		ProducerID:           producerID,
+		ProducerEpoch:        epoch,
+		FirstSequence:        firstSeq,
 		NumRecords:           int32(len(values)),
 		Records:              recs,
 	}
