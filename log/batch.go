@@ -1,11 +1,3 @@
-// Package log is shoal's partitioned log: per partition a directory of
-// segments holding Kafka record batches (magic v2) exactly as producers sent
-// them, sparse offset and time indexes, idempotent producer state, leader
-// epoch history, retention, crash recovery and group-committed fsync.
-//
-// The package works on raw batch bytes and never decodes protocol structs:
-// the broker hands it one validated batch per partition, and Fetch gets whole
-// stored batches back without re-encoding.
 package log
 
 import (

@@ -114,6 +114,7 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 	defer p.appendMu.Unlock()
 	p.mu.RLock()
 	closed, logStart, base := p.closed, p.logStart, p.leo
+	newEpoch := leaderEpoch >= 0 && (len(p.epochs) == 0 || leaderEpoch > p.epochs[len(p.epochs)-1].Epoch)
 	var closedErr error
 	if closed {
 		closedErr = p.closedErr()
@@ -148,7 +149,11 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 			return AppendResult{}, err
 		}
 	}
-	seg := p.segs[len(p.segs)-1] // only writers change segs, and we are the writer
+	// Retention may drop old segments concurrently, so the list is read
+	// under mu; the active segment itself only changes under appendMu.
+	p.mu.RLock()
+	seg := p.active()
+	p.mu.RUnlock()
 	pos := seg.size
 	if _, err := seg.log.WriteAt(b, pos); err != nil {
 		// Cut back whatever part of the batch reached the file, so the next
@@ -157,15 +162,11 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 		p.logger.Error("segment write failed", "partition", p.dir, "error", err)
 		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	if n := len(p.epochs); leaderEpoch >= 0 && (n == 0 || leaderEpoch > p.epochs[n-1].Epoch) {
-		es := append(append([]epochEntry(nil), p.epochs...), epochEntry{Epoch: leaderEpoch, Start: base})
-		if err := writeFileAtomic(filepath.Join(p.dir, leaderEpochFile), encodeEpochs(es)); err != nil {
+	if newEpoch {
+		if err := p.recordEpoch(leaderEpoch, base); err != nil {
 			_ = seg.log.Truncate(pos)
-			return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
+			return AppendResult{}, err
 		}
-		p.mu.Lock()
-		p.epochs = es
-		p.mu.Unlock()
 	}
 	p.producers.update(h)
 
@@ -177,10 +178,33 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 	return res, nil
 }
 
+// recordEpoch adds a leader epoch starting at start and persists the history
+// before the batch that starts it is published. appendMu held; flushMu is
+// taken because checkpoint writes (retention, DeleteRecords) also rewrite the
+// file and must not interleave with this one.
+func (p *Partition) recordEpoch(epoch int32, start int64) error {
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	p.mu.Lock()
+	prev := p.epochs
+	es := append(append([]epochEntry(nil), prev...), epochEntry{Epoch: epoch, Start: start})
+	p.epochs = es
+	p.mu.Unlock()
+	if err := writeFileAtomic(filepath.Join(p.dir, leaderEpochFile), encodeEpochs(es)); err != nil {
+		p.mu.Lock()
+		p.epochs = prev
+		p.mu.Unlock()
+		return fmt.Errorf("%w: leader epoch checkpoint: %v", ErrStorage, err)
+	}
+	return nil
+}
+
 // shouldRoll decides whether the batch goes into a new segment. An empty
 // active segment never rolls, so any batch fits somewhere.
 func (p *Partition) shouldRoll(cfg *PartitionConfig, size int, h BatchHeader, now time.Time) bool {
-	seg := p.segs[len(p.segs)-1]
+	p.mu.RLock()
+	seg := p.active()
+	p.mu.RUnlock()
 	if seg.size == 0 {
 		return false
 	}

@@ -1,0 +1,29 @@
+// Package log is shoal's partitioned log: per partition a directory of
+// segments holding Kafka record batches (magic v2) exactly as producers sent
+// them, sparse offset and time indexes, idempotent producer state, leader
+// epoch history, retention, crash recovery and group-committed fsync.
+//
+// The package works on raw batch bytes and never decodes protocol structs:
+// the broker hands it one validated batch per partition (ValidateProduceBatch,
+// then Partition.Append), and Fetch gets whole stored batches back
+// (Partition.Read) without re-encoding.
+//
+// On-disk layout of one partition, <logdir>/<topic>-<partition>/:
+//
+//	00000000000000000000.log        batches back to back, named by base offset
+//	00000000000000000000.index      offset index: (relative offset, position) every index.interval.bytes
+//	00000000000000000000.timeindex  time index: (max timestamp so far, relative offset of its batch)
+//	00000000000000001234.snapshot   idempotent producer state valid at offset 1234
+//	leader-epoch-checkpoint         epoch -> start offset, Kafka's text format
+//	offsets.checkpoint              log start offset, recovery point, high watermark
+//	partition.metadata              topic id, Kafka's format
+//
+// Each log dir also holds a .lock file (flock) and, after a clean Close, a
+// clean-shutdown marker that lets the next Open skip verification.
+//
+// Durability: Append writes to the page cache. Sync (group commit across all
+// partitions of a Manager), NeedsFlush (flush.messages) and FlushIfDue
+// (flush.ms) decide when data is fsynced; the recovery point records how far
+// it is. Everything past the recovery point is verified batch by batch after
+// a crash (see recovery.go).
+package log
