@@ -340,7 +340,7 @@ func (p *Partition) segmentFor(offset int64) int {
 // read implements Read within one segment. Partition.mu is held (read).
 func (s *segment) read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) ([]byte, error) {
 	start := lookupOffset(s.index, s.base, offset)
-	sc := newHeaderScanner(s.log, start, s.size)
+	sc := newHeaderScanner(s.log, start, s.size, lookupWindow)
 	var first BatchHeader
 	for {
 		h, pos, err := sc.next()
@@ -396,7 +396,7 @@ func (p *Partition) OffsetForTimestamp(ts int64) (offset int64, timestamp int64,
 			continue
 		}
 		from := max(lookupTime(seg.tindex, seg.base, ts), p.logStart)
-		sc := newHeaderScanner(seg.log, lookupOffset(seg.index, seg.base, from), seg.size)
+		sc := newHeaderScanner(seg.log, lookupOffset(seg.index, seg.base, from), seg.size, lookupWindow)
 		for {
 			h, pos, err := sc.next()
 			if err == io.EOF {
@@ -444,7 +444,7 @@ func (p *Partition) MaxTimestamp() (offset int64, timestamp int64) {
 	if best == nil {
 		return -1, -1
 	}
-	sc := newHeaderScanner(best.log, lookupOffset(best.index, best.base, best.maxTsBase), best.size)
+	sc := newHeaderScanner(best.log, lookupOffset(best.index, best.base, best.maxTsBase), best.size, lookupWindow)
 	for {
 		h, pos, err := sc.next()
 		if err != nil {

@@ -228,7 +228,7 @@ func (p *Partition) loadTrusted(s *segment, indexInterval int64) error {
 	if n := len(idx); n > 0 {
 		pos = int64(idx[n-1].pos)
 	}
-	sc := newHeaderScanner(s.log, pos, s.size)
+	sc := newHeaderScanner(s.log, pos, s.size, lookupWindow)
 	next, lastBase := s.base, int64(-1)
 	maxTs, maxTsBase := int64(-1), int64(-1)
 	for first := true; ; first = false {
@@ -287,7 +287,7 @@ func (p *Partition) recoverSegment(s *segment, expect int64, indexInterval int64
 	fileSize := st.Size()
 	s.resetIndexes()
 	s.next = max(s.base, expect)
-	sc := newHeaderScanner(s.log, 0, fileSize)
+	sc := newHeaderScanner(s.log, 0, fileSize, scanWindow)
 	var reason string
 	var badPos int64
 	for {
@@ -346,7 +346,7 @@ func (p *Partition) rebuildProducerState() error {
 		if s.next <= from || s.size == 0 {
 			continue
 		}
-		sc := newHeaderScanner(s.log, lookupOffset(s.index, s.base, from), s.size)
+		sc := newHeaderScanner(s.log, lookupOffset(s.index, s.base, from), s.size, scanWindow)
 		for {
 			h, _, err := sc.next()
 			if err == io.EOF {

@@ -258,8 +258,15 @@ type headerScanner struct {
 	bufLen int
 }
 
-func newHeaderScanner(f io.ReaderAt, pos, end int64) *headerScanner {
-	return &headerScanner{f: f, pos: pos, end: end, buf: make([]byte, 32<<10), bufPos: -1}
+// Window sizes: reads look at a few headers after an index entry (an index
+// interval's worth), recovery streams whole segments.
+const (
+	lookupWindow = 4 << 10
+	scanWindow   = 64 << 10
+)
+
+func newHeaderScanner(f io.ReaderAt, pos, end int64, window int) *headerScanner {
+	return &headerScanner{f: f, pos: pos, end: end, buf: make([]byte, window), bufPos: -1}
 }
 
 // errShortBatch reports a header or body running past the scan end.
