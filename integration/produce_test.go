@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // codecHook records the compression codecs of produced and fetched batches.
@@ -280,5 +281,74 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 		}
 	case <-time.After(maxWait):
 		t.Fatalf("record not received within %v of producing", maxWait)
+	}
+}
+
+// TestProduceAcks covers acks=1 and acks=0: both store the records, and an
+// acks=0 request gets no response at all (the next response on the
+// connection belongs to the next request).
+func TestProduceAcks(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{})
+	adm := n.Admin(t)
+	topic := topicName(t, "")
+	id := createTopic(t, adm, topic, 1, nil).ID
+
+	produce := func(cl *kgo.Client, prefix string, count int) {
+		t.Helper()
+		for i := 0; i < count; i++ {
+			cl.Produce(context.Background(), &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("%s-%d", prefix, i))}, nil)
+		}
+		if err := cl.Flush(ctxT(t, opTimeout)); err != nil {
+			t.Fatalf("%s: flush: %v", prefix, err)
+		}
+	}
+	leader := n.Client(t, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	res := leader.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Topic: topic, Value: []byte("acks1-first")})
+	if err := res.FirstErr(); err != nil || res[0].Record.Offset != 0 {
+		t.Fatalf("acks=1: offset %d, err %v", res[0].Record.Offset, err)
+	}
+	produce(leader, "acks1", 49)
+	none := n.Client(t, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	produce(none, "acks0", 50)
+
+	var want []string
+	want = append(want, "acks1-first")
+	for i := 0; i < 49; i++ {
+		want = append(want, fmt.Sprintf("acks1-%d", i))
+	}
+	for i := 0; i < 50; i++ {
+		want = append(want, fmt.Sprintf("acks0-%d", i))
+	}
+	// acks=0 has no acknowledgement to wait for: wait for the records.
+	waitFor(t, opTimeout, "all acks=0 records to be stored", func() (bool, string) {
+		ends, err := adm.ListEndOffsets(ctxT(t, opTimeout), topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		o, _ := ends.Lookup(topic, 0)
+		return o.Offset == int64(len(want)), fmt.Sprintf("end offset %d", o.Offset)
+	})
+	consumer := n.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	for i, r := range consumeN(t, consumer, len(want), opTimeout) {
+		if r.Offset != int64(i) || string(r.Value) != want[i] {
+			t.Fatalf("offset %d: %q, want %q at offset %d", r.Offset, r.Value, want[i], i)
+		}
+	}
+
+	rc := dialRaw(t, n.Addr())
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = 0
+	req.TimeoutMillis = 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = recordBatch(time.Now().UnixMilli(), []byte("raw acks=0"))
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	rc.send(req, -1)
+	// request checks the correlation id of the next frame.
+	if r := rc.request(kmsg.NewPtrApiVersionsRequest(), 0).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
+		t.Fatalf("ApiVersions after an acks=0 produce: error %d", r.ErrorCode)
 	}
 }
