@@ -52,13 +52,14 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 
-	stop, err := startBroker(dir)
+	b, err := startBroker(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting broker:", err)
 		return 1
 	}
+	brokerAddr, logDir = b.addr, b.logDir
 	code := m.Run()
-	if err := stop(); err != nil {
+	if err := b.stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping broker:", err)
 		if code == 0 {
 			code = 1
@@ -77,9 +78,17 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// startBroker runs "shoal serve" on free ports and waits until it serves
-// metadata with a registered broker and an elected controller.
-func startBroker(dir string) (stop func() error, err error) {
+// testBroker is one "shoal serve" process.
+type testBroker struct {
+	addr   string
+	logDir string
+	stop   func() error // SIGTERM, then wait for a clean exit
+}
+
+// startBroker runs "shoal serve" with its data under dir, on free ports,
+// and waits until it serves metadata with a registered broker and an
+// elected controller.
+func startBroker(dir string) (*testBroker, error) {
 	clientPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -88,15 +97,17 @@ func startBroker(dir string) (stop func() error, err error) {
 	if err != nil {
 		return nil, err
 	}
-	brokerAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(clientPort))
+	b := &testBroker{
+		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(clientPort)),
+		logDir: filepath.Join(dir, "data"),
+	}
 	ctrl := net.JoinHostPort("127.0.0.1", strconv.Itoa(ctrlPort))
-	logDir = filepath.Join(dir, "data")
 
 	// The list-valued keys go in a properties file: serve's --set is a
 	// string slice flag, which splits its values at commas.
 	props := filepath.Join(dir, "server.properties")
 	if err := os.WriteFile(props, []byte(
-		"listeners=PLAINTEXT://"+brokerAddr+",CONTROLLER://"+ctrl+"\n"+
+		"listeners=PLAINTEXT://"+b.addr+",CONTROLLER://"+ctrl+"\n"+
 			"controller.quorum.voters=1@"+ctrl+"\n"), 0o644); err != nil {
 		return nil, err
 	}
@@ -106,7 +117,7 @@ func startBroker(dir string) (stop func() error, err error) {
 	}
 	cmd := exec.Command(shoalBin, "serve", "--config", props,
 		"--set", "node.id=1",
-		"--set", "log.dirs="+logDir,
+		"--set", "log.dirs="+b.logDir,
 		"--set", "admin.addr=")
 	cmd.Env = testEnv()
 	cmd.Stdout, cmd.Stderr = out, out
@@ -116,7 +127,7 @@ func startBroker(dir string) (stop func() error, err error) {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	stop = func() error {
+	b.stop = func() error {
 		defer out.Close()
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -129,9 +140,9 @@ func startBroker(dir string) (stop func() error, err error) {
 		}
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.DialTimeout(time.Second), kgo.RetryTimeout(time.Second))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr), kgo.DialTimeout(time.Second), kgo.RetryTimeout(time.Second))
 	if err != nil {
-		_ = stop()
+		_ = b.stop()
 		return nil, err
 	}
 	defer cl.Close()
@@ -144,18 +155,18 @@ func startBroker(dir string) (stop func() error, err error) {
 		md, err := adm.BrokerMetadata(ctx)
 		cancel()
 		if err == nil && len(md.Brokers) > 0 && md.Controller >= 0 {
-			return stop, nil
+			return b, nil
 		}
 		select {
 		case err := <-exited:
-			b, _ := os.ReadFile(out.Name())
-			return nil, fmt.Errorf("broker exited (%v):\n%s", err, b)
+			log, _ := os.ReadFile(out.Name())
+			return nil, fmt.Errorf("broker exited (%v):\n%s", err, log)
 		case <-tick.C:
 		}
 		if time.Now().After(deadline) {
-			_ = stop()
-			b, _ := os.ReadFile(out.Name())
-			return nil, fmt.Errorf("broker not ready within %s (last error: %v):\n%s", startTimeout, err, b)
+			_ = b.stop()
+			log, _ := os.ReadFile(out.Name())
+			return nil, fmt.Errorf("broker not ready within %s (last error: %v):\n%s", startTimeout, err, log)
 		}
 	}
 }

@@ -3,10 +3,12 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -169,4 +171,129 @@ func TestLogDump(t *testing.T) {
 
 	fails(t, shoal(t, "log", "dump", filepath.Join(t.TempDir(), "missing.log")), "no such file")
 	fails(t, shoal(t, "log", "dump", t.TempDir()), "no .log segment files")
+}
+
+// TestLogDumpSegments dumps a partition that rolled several segments, with
+// index entries the broker wrote itself.
+func TestLogDumpSegments(t *testing.T) {
+	name := topicName(t, "t")
+	createTopic(t, name, 1, "segment.bytes=400", "index.interval.bytes=1")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := 0; i < 30; i++ {
+		r := &kgo.Record{Topic: name, Value: []byte(strings.Repeat("v", 60) + itoa(int64(i)))}
+		if err := cl.ProduceSync(testCtx(t), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	partDir := filepath.Join(logDir, name+"-0")
+	segs, _ := filepath.Glob(filepath.Join(partDir, "*.log"))
+	if len(segs) < 3 {
+		t.Fatalf("want several segments, have %v", segs)
+	}
+	r := ok(t, "--output", "json", "log", "dump", partDir)
+	batches, summary := parseDumpJSON(t, r.stdout)
+	if len(batches) != 30 || len(summary.Problems) != 0 {
+		t.Fatalf("%d batches, problems %+v", len(batches), summary.Problems)
+	}
+	for i, b := range batches {
+		if b.BaseOffset != int64(i) {
+			t.Fatalf("batch %d has base offset %d", i, b.BaseOffset)
+		}
+	}
+	r = ok(t, "log", "dump", partDir)
+	if !strings.Contains(r.stdout, "entries checked") {
+		t.Fatalf("no index checked:\n%s", r.stdout)
+	}
+
+	// Two segments out of order: swap the contents of the first two.
+	dir := t.TempDir()
+	first, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := os.ReadFile(segs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(segs[0])), second, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(segs[1])), first, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fails(t, shoal(t, "log", "dump", dir), "is not above the last offset")
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestLogDumpIndexes dumps the segments of a broker that has shut down,
+// so every index the broker keeps is on disk, and checks them all.
+func TestLogDumpIndexes(t *testing.T) {
+	b, err := startBroker(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = b.stop()
+		}
+	}()
+	name := "indexed"
+	r := shoalIn(t, "", "--bootstrap-server", b.addr, "topic", "create", name, "--partitions", "1",
+		"--config", "segment.bytes=2000", "--config", "index.interval.bytes=100")
+	if r.code != 0 {
+		t.Fatalf("create: %s", r.stderr)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	base := time.Now().Add(-time.Hour)
+	for i := 0; i < 60; i++ {
+		r := &kgo.Record{Topic: name, Value: []byte(strings.Repeat("v", 50)), Timestamp: base.Add(time.Duration(i) * time.Second)}
+		if err := cl.ProduceSync(testCtx(t), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	stopped = true
+	if err := b.stop(); err != nil {
+		t.Fatalf("stopping the broker: %v", err)
+	}
+
+	partDir := filepath.Join(b.logDir, name+"-0")
+	r = shoalIn(t, "", "log", "dump", partDir)
+	if r.code != 0 {
+		t.Fatalf("dump: exit %d: %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	lines := grepLines(r.stdout, "entries checked")
+	if !strings.Contains(r.stdout, "60 batch(es), 60 record(s), 0 problem(s)") {
+		t.Fatalf("dump summary:\n%s", r.stdout)
+	}
+	checked := 0
+	for _, l := range strings.Split(lines, "\n") {
+		var n int
+		if i := strings.LastIndex(l, ": "); i >= 0 {
+			fmt.Sscanf(l[i+2:], "%d entries checked", &n)
+		}
+		checked += n
+	}
+	if checked == 0 {
+		t.Fatalf("no index entries on disk after a clean shutdown:\n%s", lines)
+	}
+	t.Logf("%d index entries checked:\n%s", checked, lines)
 }

@@ -161,7 +161,11 @@ func produce(c *cli.Context) error {
 	)
 	var progress *progressReporter
 	if path != "" && path != "-" {
-		progress = startProgress(errOut, fileIsTerminal(os.Stderr), counter, total, &stats)
+		tty, interval := fileIsTerminal(os.Stderr), plainProgressInterval
+		if tty {
+			interval = ttyProgressInterval
+		}
+		progress = startProgress(errOut, tty, interval, counter, total, &stats)
 	}
 	report := func(line int64, err error) {
 		errMu.Lock()
@@ -324,12 +328,15 @@ type progressReporter struct {
 	finished chan struct{}
 }
 
-func startProgress(w io.Writer, tty bool, in *countingReader, total int64, st *produceStats) *progressReporter {
+// Progress intervals: a terminal line is redrawn often; plain lines (a
+// log file, a CI console) come less often.
+const (
+	ttyProgressInterval   = 250 * time.Millisecond
+	plainProgressInterval = 2 * time.Second
+)
+
+func startProgress(w io.Writer, tty bool, interval time.Duration, in *countingReader, total int64, st *produceStats) *progressReporter {
 	p := &progressReporter{w: w, tty: tty, done: make(chan struct{}), finished: make(chan struct{})}
-	interval := 5 * time.Second
-	if tty {
-		interval = 250 * time.Millisecond
-	}
 	go func() {
 		defer close(p.finished)
 		t := time.NewTicker(interval)

@@ -169,7 +169,7 @@ func TestConsumeFromTime(t *testing.T) {
 	check("-3h", "old-a", "old-b", "old-c", "new-a", "new-b", "new-c")
 	check("@"+itoa(now.Add(-30*time.Minute).UnixMilli()), "new-a", "new-b", "new-c")
 	check("@"+now.Add(-30*time.Minute).UTC().Format(time.RFC3339), "new-a", "new-b", "new-c")
-	check("@"+itoa(now.Add(time.Hour).UnixMilli()))
+	check("@" + itoa(now.Add(time.Hour).UnixMilli()))
 
 	// %T prints the record's own timestamp.
 	r := ok(t, "consume", name, "--from", "-5m", "--exit-at-end", "--format", `%T`)
@@ -257,5 +257,33 @@ func TestConsumeFollow(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatal("consume did not exit within 10s of SIGINT")
+	}
+}
+
+// TestProduceReportsFailures checks that every failed record is reported
+// with its line and that the exit status says so.
+func TestProduceReportsFailures(t *testing.T) {
+	name := topicName(t, "t")
+	createTopic(t, name, 1, "max.message.bytes=200")
+	big := strings.Repeat("x", 1000)
+	r := shoalIn(t, big+"\n"+big+"\n"+big+"\n", "--bootstrap-server", brokerAddr, "produce", name)
+	if r.code != exitFailure {
+		t.Fatalf("exit %d, want %d\n%s", r.code, exitFailure, r.stderr)
+	}
+	for _, want := range []string{
+		"line 1: record failed: MESSAGE_TOO_LARGE",
+		"line 2: record failed: MESSAGE_TOO_LARGE",
+		"line 3: record failed: MESSAGE_TOO_LARGE",
+		"produced 0 records",
+		"3 failed",
+		"shoal: produce: 3 of 3 records failed",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	// Small records still go through.
+	if r := shoalIn(t, "small\n", "--bootstrap-server", brokerAddr, "produce", name); r.code != 0 {
+		t.Fatalf("small record: exit %d: %s", r.code, r.stderr)
 	}
 }
