@@ -431,6 +431,13 @@ func TestGracefulRestart(t *testing.T) {
 		t.Fatalf("produce: %v", err)
 	}
 
+	// A log start offset moved by DeleteRecords survives a clean restart.
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topicB, Partition: 0, At: 100})
+	if dr, err := adm.DeleteRecords(ctxT(t, opTimeout), offs); err != nil || dr.Error() != nil {
+		t.Fatalf("delete records: %v %v", err, dr.Error())
+	}
+
 	before, err := adm.ListTopics(ctxT(t, opTimeout), topicA, topicB)
 	if err != nil {
 		t.Fatalf("list topics: %v", err)
@@ -462,6 +469,13 @@ func TestGracefulRestart(t *testing.T) {
 		if len(a.Partitions) != len(b.Partitions) {
 			t.Errorf("topic %s: %d partitions after restart, %d before", name, len(a.Partitions), len(b.Partitions))
 		}
+	}
+	starts, err := adm.ListStartOffsets(ctxT(t, opTimeout), topicB)
+	if err != nil {
+		t.Fatalf("list start offsets: %v", err)
+	}
+	if o, _ := starts.Lookup(topicB, 0); o.Offset != 100 {
+		t.Errorf("log start offset of %s after restart: %d, want 100 (set by DeleteRecords)", topicB, o.Offset)
 	}
 	cfgAfter := describeDynamic(t, adm, topicA, topicB)
 	for k, v := range cfgBefore {
