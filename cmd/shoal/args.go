@@ -52,7 +52,9 @@ func positionalArgs(c *cli.Context) ([]string, error) {
 			i++
 			value = raw[i]
 		}
-		if err := c.Set(name, value); err != nil {
+		// Aliases have their own storage in the flag set; the canonical
+		// name is the one the actions read.
+		if err := c.Set(f.Names()[0], value); err != nil {
 			return nil, usageError("%s: invalid value %q for flag %s: %v", cmdName(c), value, a, err)
 		}
 	}
@@ -135,4 +137,25 @@ func cmdName(c *cli.Context) string {
 		name = strings.TrimPrefix(name, app+" ")
 	}
 	return name
+}
+
+// listValue collects every occurrence of a repeatable flag as given.
+// cli.StringSliceFlag would split values at commas, which breaks config
+// values such as cleanup.policy=compact,delete.
+type listValue struct{ vals []string }
+
+func (l *listValue) Set(s string) error { l.vals = append(l.vals, s); return nil }
+func (l *listValue) String() string     { return strings.Join(l.vals, " ") }
+
+// listFlag is a repeatable flag that keeps commas in its values.
+func listFlag(name string, aliases []string, usage string) cli.Flag {
+	return &cli.GenericFlag{Name: name, Aliases: aliases, Usage: usage, Value: &listValue{}}
+}
+
+// listFlagValues returns a listFlag's values.
+func listFlagValues(c *cli.Context, name string) []string {
+	if l, ok := c.Generic(name).(*listValue); ok {
+		return l.vals
+	}
+	return nil
 }

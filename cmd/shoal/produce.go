@@ -38,7 +38,7 @@ examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read lines from PATH instead of standard input (shows progress on stderr)"},
 			&cli.StringFlag{Name: "key-separator", Aliases: []string{"K"}, Usage: `split each line into key and value at the first SEP ("\t" for a tab)`},
-			&cli.StringSliceFlag{Name: "header", Aliases: []string{"H"}, Usage: "add a header key=value to every record (repeatable)"},
+			listFlag("header", []string{"H"}, "add a header key=value to every record (repeatable)"),
 			&cli.StringFlag{Name: "partition", Aliases: []string{"p"}, Usage: "produce every record to partition N (default: the client's key-hash / sticky partitioner)"},
 			&cli.StringFlag{Name: "acks", Value: "all", Usage: "acknowledgements to wait for: all, 1 or 0"},
 			&cli.StringFlag{Name: "compression", Aliases: []string{"z"}, Value: "none", Usage: "batch compression: none, gzip, snappy, lz4 or zstd"},
@@ -102,7 +102,7 @@ func produce(c *cli.Context) error {
 	if c.IsSet("key-separator") && sep == "" {
 		return usageError("--key-separator: must not be empty")
 	}
-	hdrMap, hdrOrder, err := parseKeyValues("header", c.StringSlice("header"))
+	hdrMap, hdrOrder, err := parseKeyValues("header", listFlagValues(c, "header"))
 	if err != nil {
 		return err
 	}

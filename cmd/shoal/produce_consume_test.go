@@ -287,3 +287,30 @@ func TestProduceReportsFailures(t *testing.T) {
 		t.Fatalf("small record: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestFlagForms checks short aliases and flags after positional arguments,
+// and that repeatable key=value flags keep commas in their values.
+func TestFlagForms(t *testing.T) {
+	name := topicName(t, "t")
+	ok(t, "topic", "create", name, "-p", "1", "-c", "cleanup.policy=compact,delete", "--config=retention.ms=5000000")
+	wantConfig(t, name, "cleanup.policy", "compact,delete")
+	wantConfig(t, name, "retention.ms", "5000000")
+
+	r := shoalIn(t, "k:v\n", "--bootstrap-server", brokerAddr, "produce", name, "-K", ":", "-H", "list=a,b,c", "--header=x=y")
+	if r.code != 0 {
+		t.Fatalf("produce: %s", r.stderr)
+	}
+	for _, args := range [][]string{
+		{"consume", name, "-e", "-F", `%k %s %h\n`},
+		{"consume", "-e", "-F", `%k %s %h\n`, name},
+		{"consume", name, "--exit-at-end=true", "--format=%k %s %h\\n"},
+		{"consume", name, "-o", "earliest", "-n", "1", "--format", `%k %s %h\n`},
+		{"consume", name, "--output", "json", "-n", "1", "--format", `%k %s %h\n`},
+	} {
+		if r := ok(t, args...); r.stdout != "k v list=a,b,c,x=y\n" {
+			t.Errorf("%v: %q", args, r.stdout)
+		}
+	}
+	// A "--" after the topic ends the flags.
+	fails(t, shoal(t, "consume", name, "--", "-e"), "expected one topic name")
+}

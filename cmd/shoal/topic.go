@@ -125,7 +125,7 @@ example: shoal topic create orders --partitions 6 --config retention.ms=86400000
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "partitions", Aliases: []string{"p"}, Value: "-1", Usage: "number of partitions (-1: the broker's num.partitions)"},
 			&cli.StringFlag{Name: "replication-factor", Aliases: []string{"r"}, Value: "-1", Usage: "replicas per partition (-1: the broker's default.replication.factor)"},
-			&cli.StringSliceFlag{Name: "config", Aliases: []string{"c"}, Usage: "topic config key=value (repeatable)"},
+			listFlag("config", []string{"c"}, "topic config key=value (repeatable)"),
 			&cli.BoolFlag{Name: "if-not-exists", Usage: "succeed without change if the topic already exists"},
 		},
 		Action: topicCreate,
@@ -151,7 +151,7 @@ func topicCreate(c *cli.Context) error {
 	if rf == 0 {
 		return usageError("--replication-factor: must be at least 1 (or -1 for the broker default)")
 	}
-	cfgs, _, err := parseKeyValues("config", c.StringSlice("config"))
+	cfgs, _, err := parseKeyValues("config", listFlagValues(c, "config"))
 	if err != nil {
 		return err
 	}
@@ -527,8 +527,8 @@ func topicAlterCommand() *cli.Command {
 example: shoal topic alter orders --set retention.ms=3600000 --set max.message.bytes=2097152 --delete cleanup.policy`,
 		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "set", Usage: "set a config: key=value (repeatable)"},
-			&cli.StringSliceFlag{Name: "delete", Usage: "remove a config override, back to the default (repeatable)"},
+			listFlag("set", nil, "set a config: key=value (repeatable)"),
+			listFlag("delete", nil, "remove a config override, back to the default (repeatable)"),
 		},
 		Action: topicAlter,
 	})
@@ -539,11 +539,11 @@ func topicAlter(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	set, order, err := parseKeyValues("set", c.StringSlice("set"))
+	set, order, err := parseKeyValues("set", listFlagValues(c, "set"))
 	if err != nil {
 		return err
 	}
-	del := c.StringSlice("delete")
+	del := listFlagValues(c, "delete")
 	if len(set) == 0 && len(del) == 0 {
 		return usageError("topic alter: nothing to change; give --set key=value and/or --delete key")
 	}
