@@ -100,15 +100,15 @@ func readOffsetsCheckpoint(dir string) (offsetsCheckpoint, bool, error) {
 	return c, true, nil
 }
 
-// epochEntry says leader epoch Epoch started at offset Start.
-type epochEntry struct {
+// EpochEntry says leader epoch Epoch started at offset Start.
+type EpochEntry struct {
 	Epoch int32
 	Start int64
 }
 
 // Leader epoch checkpoint, in Kafka's text format: version, count, then
 // "epoch startOffset" lines.
-func encodeEpochs(es []epochEntry) []byte {
+func encodeEpochs(es []EpochEntry) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "0\n%d\n", len(es))
 	for _, e := range es {
@@ -117,7 +117,7 @@ func encodeEpochs(es []epochEntry) []byte {
 	return b.Bytes()
 }
 
-func readEpochs(dir string) ([]epochEntry, error) {
+func readEpochs(dir string) ([]EpochEntry, error) {
 	b, err := os.ReadFile(filepath.Join(dir, leaderEpochFile))
 	if os.IsNotExist(err) {
 		return nil, nil
@@ -137,9 +137,9 @@ func readEpochs(dir string) ([]epochEntry, error) {
 	if err != nil || n != len(lines)-2 {
 		return nil, fmt.Errorf("malformed %s count", leaderEpochFile)
 	}
-	es := make([]epochEntry, 0, n)
+	es := make([]EpochEntry, 0, n)
 	for _, l := range lines[2:] {
-		var e epochEntry
+		var e EpochEntry
 		if _, err := fmt.Sscanf(l, "%d %d", &e.Epoch, &e.Start); err != nil {
 			return nil, fmt.Errorf("malformed %s line %q", leaderEpochFile, l)
 		}

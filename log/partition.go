@@ -52,7 +52,7 @@ type Partition struct {
 	hw            int64
 	logStart      int64
 	recoveryPoint int64
-	epochs        []epochEntry // written with appendMu and mu held
+	epochs        []EpochEntry // written with appendMu and mu held
 	unflushedMsgs int64
 	lastFlush     time.Time
 	waitCh        chan struct{}
@@ -187,7 +187,7 @@ func (p *Partition) recordEpoch(epoch int32, start int64) error {
 	defer p.flushMu.Unlock()
 	p.mu.Lock()
 	prev := p.epochs
-	es := append(append([]epochEntry(nil), prev...), epochEntry{Epoch: epoch, Start: start})
+	es := append(append([]EpochEntry(nil), prev...), EpochEntry{Epoch: epoch, Start: start})
 	p.epochs = es
 	p.mu.Unlock()
 	if err := writeFileAtomic(filepath.Join(p.dir, leaderEpochFile), encodeEpochs(es)); err != nil {
@@ -495,10 +495,10 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset
 }
 
 // LeaderEpochs returns a copy of the epoch history (epoch, start offset).
-func (p *Partition) LeaderEpochs() []epochEntry {
+func (p *Partition) LeaderEpochs() []EpochEntry {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return append([]epochEntry(nil), p.epochs...)
+	return append([]EpochEntry(nil), p.epochs...)
 }
 
 // Size is the total bytes of the partition's segments.
@@ -561,7 +561,7 @@ func (p *Partition) truncateEpochsFromStartLocked() {
 	if len(p.epochs) == 0 {
 		return
 	}
-	es := append([]epochEntry(nil), p.epochs[i:]...)
+	es := append([]EpochEntry(nil), p.epochs[i:]...)
 	if es[0].Start < p.logStart {
 		es[0].Start = p.logStart
 	}
@@ -584,7 +584,7 @@ func (p *Partition) removeSegments(gone []*segment) {
 func (p *Partition) writeCheckpointLocked(force bool) error {
 	p.mu.RLock()
 	c := offsetsCheckpoint{LogStartOffset: p.logStart, RecoveryPoint: p.recoveryPoint, HighWatermark: p.hw}
-	es := append([]epochEntry(nil), p.epochs...)
+	es := append([]EpochEntry(nil), p.epochs...)
 	p.mu.RUnlock()
 	if c == p.lastCkpt && !force {
 		return nil
