@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -271,10 +272,13 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// topicName makes a topic name unique to the test.
+var topicSeq atomic.Int64
+
+// topicName makes a topic name unique to the test and the run (the broker
+// outlives a test run with -count).
 func topicName(t *testing.T, suffix string) string {
 	name := strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
-	return strings.ToLower(name) + "-" + suffix
+	return strings.ToLower(name) + "-" + suffix + "-" + itoa(topicSeq.Add(1))
 }
 
 func createTopic(t *testing.T, name string, partitions int, configs ...string) {
