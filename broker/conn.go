@@ -116,6 +116,12 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 
 func (c *conn) serve() {
 	defer c.nc.Close()
+	// Closing the socket is what unblocks the reader when the server
+	// shuts down (or the writer gives up).
+	go func() {
+		<-c.ctx.Done()
+		c.nc.Close()
+	}()
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)

@@ -57,12 +57,18 @@ func (s *Server) reconcile() {
 			parts[int32(i)] = true
 			p := s.logs.Partition(t.Name, int32(i))
 			if p == nil || p.TopicID() != t.ID {
-				if _, err := s.logs.CreatePartition(t.Name, int32(i), t.ID, cfg); err != nil {
+				var err error
+				if p, err = s.logs.CreatePartition(t.Name, int32(i), t.ID, cfg); err != nil {
 					s.log.Error("creating partition", "topic", t.Name, "partition", i, "err", err)
+					continue
 				}
-				continue
 			}
 			p.SetConfig(cfg)
+			// A recovered log may hold acknowledged data above its last
+			// checkpointed HW; a leader alone in its ISR owns all of it.
+			if ps.Leader == s.cfg.NodeID {
+				s.advanceHighWatermark(p, ps)
+			}
 		}
 		want[t.Name] = parts
 	}

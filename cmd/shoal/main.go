@@ -26,6 +26,8 @@ func newApp() *cli.App {
 		Name:                 "shoal",
 		Usage:                "a Kafka-compatible log and work queue",
 		EnableBashCompletion: true,
+		// --set listeners=A://h:p,B://h:p carries commas in its value.
+		DisableSliceFlagSeparator: true,
 		// Errors are printed once, by main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Flags: []cli.Flag{
