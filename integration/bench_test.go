@@ -1,0 +1,62 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/shoalmq/shoal/bench"
+	"github.com/shoalmq/shoal/bench/baseline"
+)
+
+// TestBenchAgainstKfake is the whole-system benchmark: the same franz-go
+// workloads against a real shoal process (writing to disk) and against
+// franz-go's in-process kfake broker, in one run, with the ratio printed.
+// It takes minutes and a quiet machine, so it runs only when asked:
+//
+//	SHOAL_BENCH=1 go test -run TestBenchAgainstKfake -v -timeout 30m ./integration/
+//
+// SHOAL_BENCH_RECORDS scales the produce/consume workload (default 1,000,000)
+// and SHOAL_BENCH_SET adds one broker setting (e.g. log.flush.interval.messages=1).
+func TestBenchAgainstKfake(t *testing.T) {
+	if os.Getenv("SHOAL_BENCH") != "1" {
+		t.Skip("set SHOAL_BENCH=1 to run the whole-system benchmark")
+	}
+	records := 1_000_000
+	if v := os.Getenv("SHOAL_BENCH_RECORDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("SHOAL_BENCH_RECORDS: %v", err)
+		}
+		records = n
+	}
+	var set []string
+	if v := os.Getenv("SHOAL_BENCH_SET"); v != "" {
+		set = append(set, v)
+	}
+	n := startNode(t, nodeOpts{set: set, noAdmin: true})
+	base, stop := baseline.StartKfake(8)
+	defer stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	cmp, err := bench.Compare(ctx, base, []string{n.Addr()}, bench.Options{
+		Partitions: 8,
+		Records:    records,
+		RecordSize: 1024,
+		Linger:     5 * time.Millisecond,
+		Rate:       5000,
+		Duration:   10 * time.Second,
+	}, &out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmp.Target.Produce.Records != int64(records) || cmp.Target.Consume.Records != int64(records) {
+		t.Fatalf("shoal moved %d/%d records, want %d", cmp.Target.Produce.Records, cmp.Target.Consume.Records, records)
+	}
+}
