@@ -63,6 +63,7 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 		}
 		respTopic := kmsg.NewFetchResponseTopic()
 		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
+		respTopic.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
 		for _, rp := range rt.Partitions {
 			pr := kmsg.NewFetchResponseTopicPartition()
 			pr.Partition = rp.Partition

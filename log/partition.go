@@ -341,6 +341,7 @@ func (p *Partition) segmentFor(offset int64) int {
 func (s *segment) read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) ([]byte, error) {
 	start := lookupOffset(s.index, s.base, offset)
 	sc := newHeaderScanner(s.log, start, s.size, lookupWindow)
+	defer sc.release()
 	var first BatchHeader
 	for {
 		h, pos, err := sc.next()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 const (
@@ -266,7 +267,31 @@ const (
 )
 
 func newHeaderScanner(f io.ReaderAt, pos, end int64, window int) *headerScanner {
-	return &headerScanner{f: f, pos: pos, end: end, buf: make([]byte, window), bufPos: -1}
+	var buf []byte
+	if window == lookupWindow {
+		buf = *lookupBufs.Get().(*[]byte)
+	} else {
+		buf = make([]byte, window)
+	}
+	return &headerScanner{f: f, pos: pos, end: end, buf: buf, bufPos: -1}
+}
+
+// lookupBufs recycles lookup windows: every fetch makes one scanner per
+// partition, and on the long-poll path those buffers were most of the
+// broker's garbage.
+var lookupBufs = sync.Pool{New: func() any {
+	b := make([]byte, lookupWindow)
+	return &b
+}}
+
+// release returns a lookup window to the pool. The scanner must not be used
+// afterwards; scanners never released are simply collected.
+func (sc *headerScanner) release() {
+	if len(sc.buf) == lookupWindow {
+		b := sc.buf
+		sc.buf = nil
+		lookupBufs.Put(&b)
+	}
 }
 
 // errShortBatch reports a header or body running past the scan end.
