@@ -604,12 +604,16 @@ func (p *Partition) writeCheckpointLocked(force bool) error {
 }
 
 // enforceRetention applies segment.ms rolling and time/size retention.
+// An active segment that is wholly committed and past retention.ms is rolled
+// first, as Kafka does, so that retention can delete it: otherwise a quiet
+// topic would keep its last segment forever.
 func (p *Partition) enforceRetention(now time.Time) error {
 	cfg := p.cfg.Load()
 	p.appendMu.Lock()
 	p.mu.RLock()
 	a := p.active()
-	due := !p.closed && a.size > 0 && now.UnixMilli()-a.rollAt >= cfg.SegmentMs
+	expired := cfg.RetentionMs >= 0 && a.next <= p.hw && now.UnixMilli()-segmentTimestamp(a) > cfg.RetentionMs
+	due := !p.closed && a.size > 0 && (now.UnixMilli()-a.rollAt >= cfg.SegmentMs || expired)
 	p.mu.RUnlock()
 	var err error
 	if due {

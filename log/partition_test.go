@@ -457,3 +457,28 @@ func TestSyncGroupCommit(t *testing.T) {
 		t.Fatalf("sync after close: %v", err)
 	}
 }
+
+// A quiet topic whose last records expired loses them too: the expired
+// active segment is rolled and deleted, and appends continue at the LEO.
+func TestRetentionDeletesExpiredActiveSegment(t *testing.T) {
+	cfg := DefaultPartitionConfig()
+	cfg.RetentionMs = 1000
+	m := openManager(t, t.TempDir())
+	p, _ := m.CreatePartition("t", 0, testTopicID, cfg)
+	for i := range 3 {
+		mustAppend(t, p, simpleBatch(t, 2, int64(i*100), "v"), 0)
+	}
+	leo := p.LogEndOffset()
+	m.EnforceRetention(time.UnixMilli(5000))
+	if p.LogStartOffset() != 0 {
+		t.Fatal("retention deleted data above the HW")
+	}
+	p.SetHighWatermark(leo)
+	m.EnforceRetention(time.UnixMilli(5000))
+	if p.LogStartOffset() != leo || p.LogEndOffset() != leo {
+		t.Fatalf("log start %d, end %d; want both %d", p.LogStartOffset(), p.LogEndOffset(), leo)
+	}
+	if res := mustAppend(t, p, simpleBatch(t, 1, 6000, "w"), 0); res.BaseOffset != leo {
+		t.Fatalf("next append at %d, want %d", res.BaseOffset, leo)
+	}
+}
