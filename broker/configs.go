@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/raftmeta"
 )
 
 // Kafka's ConfigResource types.
@@ -97,8 +98,26 @@ func contains(xs []string, x string) bool {
 // reads only at start-up.
 var errStaticBroker = fmt.Errorf("%w: broker configs are static in shoal; set them in server.properties, SHOAL_* or --set", kerr.InvalidRequest)
 
-// alterTopic applies a set/delete change to one topic's overrides.
-func (s *Server) alterTopic(ctx context.Context, name string, set map[string]string, del []string, validateOnly bool) error {
+// alterResource applies a config change to one resource. changes turns the
+// topic's current overrides into the keys to set and delete; only topics
+// can change, broker configs being static.
+func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype int8, name string, validateOnly bool,
+	changes func(current map[string]string) (map[string]string, []string, error)) error {
+	switch rtype {
+	case resourceTopic:
+	case resourceBroker:
+		return errStaticBroker
+	default:
+		return fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rtype)
+	}
+	t := img.Topics[name]
+	if t == nil {
+		return kerr.UnknownTopicOrPartition
+	}
+	set, del, err := changes(t.Configs)
+	if err != nil {
+		return err
+	}
 	for k, v := range set {
 		if err := config.ValidateTopicConfig(k, &v); err != nil {
 			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
@@ -118,33 +137,23 @@ func (s *Server) handleAlterConfigs(ctx context.Context, _ *reqCtx, req *kmsg.Al
 	for _, rr := range req.Resources {
 		out := kmsg.NewAlterConfigsResponseResource()
 		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case resourceTopic:
-			t := img.Topics[rr.ResourceName]
-			if t == nil {
-				err = kerr.UnknownTopicOrPartition
-				break
-			}
-			// AlterConfigs replaces the whole set of overrides.
-			set := map[string]string{}
-			for _, c := range rr.Configs {
-				if c.Value != nil {
-					set[c.Name] = *c.Value
+		err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly,
+			func(current map[string]string) (map[string]string, []string, error) {
+				// AlterConfigs replaces the whole set of overrides.
+				set := map[string]string{}
+				for _, c := range rr.Configs {
+					if c.Value != nil {
+						set[c.Name] = *c.Value
+					}
 				}
-			}
-			var del []string
-			for k := range t.Configs {
-				if _, ok := set[k]; !ok {
-					del = append(del, k)
+				var del []string
+				for k := range current {
+					if _, ok := set[k]; !ok {
+						del = append(del, k)
+					}
 				}
-			}
-			err = s.alterTopic(ctx, rr.ResourceName, set, del, req.ValidateOnly)
-		case resourceBroker:
-			err = errStaticBroker
-		default:
-			err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rr.ResourceType)
-		}
+				return set, del, nil
+			})
 		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, out)
 	}
@@ -165,25 +174,10 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, _ *reqCtx, r
 	for _, rr := range req.Resources {
 		out := kmsg.NewIncrementalAlterConfigsResponseResource()
 		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-		var err error
-		switch rr.ResourceType {
-		case resourceTopic:
-			t := img.Topics[rr.ResourceName]
-			if t == nil {
-				err = kerr.UnknownTopicOrPartition
-				break
-			}
-			var set map[string]string
-			var del []string
-			set, del, err = s.incrementalChanges(t.Configs, rr.Configs)
-			if err == nil {
-				err = s.alterTopic(ctx, rr.ResourceName, set, del, req.ValidateOnly)
-			}
-		case resourceBroker:
-			err = errStaticBroker
-		default:
-			err = fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rr.ResourceType)
-		}
+		err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly,
+			func(current map[string]string) (map[string]string, []string, error) {
+				return s.incrementalChanges(current, rr.Configs)
+			})
 		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, out)
 	}
