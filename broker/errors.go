@@ -25,6 +25,11 @@ var logErrors = []struct {
 	{log.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{log.ErrUnknownProducerID, kerr.UnknownProducerID},
 	{log.ErrInvalidTimestamp, kerr.InvalidTimestamp},
+	{log.ErrStorage, kerr.KafkaStorageError},
+	// A partition deleted or closed under a request: the client refreshes
+	// its metadata and finds out which.
+	{log.ErrPartitionDeleted, kerr.UnknownTopicOrPartition},
+	{log.ErrClosed, kerr.NotLeaderForPartition},
 }
 
 // errorCode returns the Kafka error code for err: its own if it carries one,

@@ -48,7 +48,7 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	img := s.meta.Image()
 	budget := int(req.MaxBytes)
-	if req.Version < 3 || budget <= 0 {
+	if budget <= 0 {
 		budget = 1 << 30
 	}
 	size := 0

@@ -23,7 +23,7 @@ type produceSync struct {
 // handleProduce validates and appends on the connection's reader, in request
 // order, and returns the part that may wait (an fsync the durability
 // settings ask for) to run concurrently.
-func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (func() (kmsg.Response, error), error) {
+func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (kmsg.Response, func() (kmsg.Response, error), error) {
 	req := r.(*kmsg.ProduceRequest)
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	img := s.meta.Image()
@@ -33,7 +33,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (f
 	if req.TransactionID != nil {
 		// Transactions are not implemented; InitProducerID never hands out
 		// a transactional producer, so a client cannot legitimately get here.
-		return nil, fmt.Errorf("%w: transactional produce is not supported", errMalformed)
+		return nil, nil, fmt.Errorf("%w: transactional produce is not supported", errMalformed)
 	}
 	for _, rt := range req.Topics {
 		var t *raftmeta.Topic
@@ -72,15 +72,18 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (f
 		// No response for acks=0; Kafka closes the connection on an error
 		// so the producer notices and refreshes its metadata.
 		if failed {
-			return nil, errors.New("acks=0 produce failed; closing the connection")
+			return nil, nil, errors.New("acks=0 produce failed; closing the connection")
 		}
-		return func() (kmsg.Response, error) { return nil, nil }, nil
+		return nil, nil, nil
+	}
+	if len(syncs) == 0 {
+		return resp, nil, nil
 	}
 	// The response partitions are addressed after the slices stop growing.
 	for i := range syncs {
 		syncs[i].resp = findProducePartition(resp, syncs[i].p)
 	}
-	return func() (kmsg.Response, error) {
+	return nil, func() (kmsg.Response, error) {
 		for _, ps := range syncs {
 			if err := ps.p.Sync(ps.lastOffset); err != nil {
 				ps.resp.ErrorCode = kerr.KafkaStorageError.Code

@@ -280,10 +280,10 @@ type api struct {
 	min, max int16
 	// handle runs concurrently with other requests of the connection.
 	handle func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, error)
-	// ordered, when set instead of handle, runs its first part on the
-	// connection's reader (in request order) and returns the rest, which
-	// runs concurrently.
-	ordered func(context.Context, *reqCtx, kmsg.Request) (func() (kmsg.Response, error), error)
+	// ordered, when set instead of handle, runs on the connection's reader
+	// (in request order). It returns either the response (nil: none) or,
+	// when it must wait, a function that finishes concurrently.
+	ordered func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, func() (kmsg.Response, error), error)
 }
 
 // handler adapts a typed handler to the api table.

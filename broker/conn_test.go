@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// oneRecordBatch encodes a v2 record batch holding one record.
+func oneRecordBatch(value string) []byte {
+	var rec []byte
+	rec = append(rec, 0)               // attributes
+	rec = binary.AppendVarint(rec, 0)  // timestamp delta
+	rec = binary.AppendVarint(rec, 0)  // offset delta
+	rec = binary.AppendVarint(rec, -1) // null key
+	rec = binary.AppendVarint(rec, int64(len(value)))
+	rec = append(rec, value...)
+	rec = binary.AppendVarint(rec, 0) // no headers
+	body := binary.AppendVarint(nil, int64(len(rec)))
+	body = append(body, rec...)
+
+	now := time.Now().UnixMilli()
+	b := make([]byte, 61, 61+len(body))
+	binary.BigEndian.PutUint32(b[8:], uint32(49+len(body))) // length after this field
+	b[16] = 2                                               // magic
+	binary.BigEndian.PutUint64(b[27:], uint64(now))         // base timestamp
+	binary.BigEndian.PutUint64(b[35:], uint64(now))         // max timestamp
+	binary.BigEndian.PutUint64(b[43:], ^uint64(0))          // producer id -1
+	binary.BigEndian.PutUint16(b[51:], 0xffff)              // producer epoch -1
+	binary.BigEndian.PutUint32(b[53:], 0xffffffff)          // base sequence -1
+	binary.BigEndian.PutUint32(b[57:], 1)                   // record count
+	b = append(b, body...)
+	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return b
+}
+
+func writeRequest(t *testing.T, c net.Conn, corr int32, req kmsg.Request, version int16) {
+	t.Helper()
+	frame := frameOf(req, version)
+	binary.BigEndian.PutUint32(frame[4:], uint32(corr))
+	if _, err := c.Write(binary.BigEndian.AppendUint32(nil, uint32(len(frame)))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readCorrelation(t *testing.T, c net.Conn) (int32, []byte) {
+	t.Helper()
+	var size [4]byte
+	if _, err := io.ReadFull(c, size[:]); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatal(err)
+	}
+	return int32(binary.BigEndian.Uint32(buf)), buf[4:]
+}
+
+// A long-polling fetch must not hold up the requests behind it on the same
+// connection (they are handled concurrently), yet responses come back in
+// request order: here the produce queued behind the fetch is what wakes it.
+func TestConnectionHandlesConcurrentlyAnswersInOrder(t *testing.T) {
+	s := startTestServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(testClient(t, s))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ordered"); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", s.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.MaxWaitMillis = 10_000
+	fetch.MinBytes = 1
+	fetch.MaxBytes = 1 << 20
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	fetch.Topics = []kmsg.FetchRequestTopic{{Topic: "ordered", Partitions: []kmsg.FetchRequestTopicPartition{fp}}}
+	writeRequest(t, c, 1, fetch, 11)
+
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks = -1
+	produce.TimeoutMillis = 5000
+	produce.Topics = []kmsg.ProduceRequestTopic{{Topic: "ordered", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: oneRecordBatch("wake")}}}}
+	start := time.Now()
+	writeRequest(t, c, 2, produce, 9)
+
+	corr, body := readCorrelation(t, c)
+	if corr != 1 {
+		t.Fatalf("first response has correlation id %d, want the fetch's (1)", corr)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("fetch answered after %v: the produce behind it was not handled while it waited", waited)
+	}
+	fr := kmsg.NewPtrFetchResponse()
+	fr.SetVersion(11)
+	if err := fr.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if p := fr.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.HighWatermark != 1 || len(p.RecordBatches) == 0 {
+		t.Fatalf("fetch partition: error %d, HW %d, %d record bytes", p.ErrorCode, p.HighWatermark, len(p.RecordBatches))
+	}
+	if corr, _ := readCorrelation(t, c); corr != 2 {
+		t.Fatalf("second response has correlation id %d, want the produce's (2)", corr)
+	}
+}
