@@ -1,6 +1,9 @@
 package log
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 // PartitionConfig holds the topic configs the log honours, with Kafka's names
 // in the comments. Every field is a real value: zero means zero (a retention
@@ -18,7 +21,21 @@ type PartitionConfig struct {
 	MaxMessageBytes      int32  // max.message.bytes: largest batch accepted
 	MessageTimestampType string // message.timestamp.type: "CreateTime" or "LogAppendTime"
 	FileDeleteDelayMs    int64  // file.delete.delay.ms: accepted, segments are deleted at once (readers never see a removed segment)
+
+	// Log compaction (see compact.go).
+	CleanupPolicy          string  // cleanup.policy: "delete", "compact" or "compact,delete"; empty means "delete"
+	DeleteRetentionMs      int64   // delete.retention.ms: how long a cleaned tombstone stays readable
+	MinCompactionLagMs     int64   // min.compaction.lag.ms: records younger than this are not compacted
+	MaxCompactionLagMs     int64   // max.compaction.lag.ms: a dirty record older than this forces a pass
+	MinCleanableDirtyRatio float64 // min.cleanable.dirty.ratio: dirty share of the cleanable bytes that triggers a pass
 }
+
+// Cleanup policies.
+const (
+	CleanupDelete        = "delete"
+	CleanupCompact       = "compact"
+	CleanupCompactDelete = "compact,delete"
+)
 
 // Timestamp types.
 const (
@@ -40,6 +57,12 @@ func DefaultPartitionConfig() PartitionConfig {
 		MaxMessageBytes:      1048588,
 		MessageTimestampType: TimestampCreateTime,
 		FileDeleteDelayMs:    60000,
+
+		CleanupPolicy:          CleanupDelete,
+		DeleteRetentionMs:      24 * 3600 * 1000,
+		MinCompactionLagMs:     0,
+		MaxCompactionLagMs:     math.MaxInt64,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -58,5 +81,58 @@ func (c PartitionConfig) sanitized() PartitionConfig {
 	if c.SegmentMs <= 0 {
 		c.SegmentMs = 1
 	}
+	c.CleanupPolicy = normalizePolicy(c.CleanupPolicy)
+	if c.MaxCompactionLagMs <= 0 {
+		c.MaxCompactionLagMs = math.MaxInt64
+	}
+	if c.MinCompactionLagMs < 0 {
+		c.MinCompactionLagMs = 0
+	}
 	return c
+}
+
+// normalizePolicy turns a cleanup.policy list in any order and spacing into
+// one of the three canonical values. Unknown entries are ignored (the config
+// layer rejects them); a list naming neither policy means "delete".
+func normalizePolicy(s string) string {
+	var del, compact bool
+	for _, f := range strings.Split(s, ",") {
+		switch strings.ToLower(strings.TrimSpace(f)) {
+		case CleanupDelete:
+			del = true
+		case CleanupCompact:
+			compact = true
+		}
+	}
+	switch {
+	case compact && del:
+		return CleanupCompactDelete
+	case compact:
+		return CleanupCompact
+	default:
+		return CleanupDelete
+	}
+}
+
+// compact reports whether the log cleaner works on the partition.
+func (c *PartitionConfig) compact() bool {
+	return c.CleanupPolicy == CleanupCompact || c.CleanupPolicy == CleanupCompactDelete
+}
+
+// deletes reports whether retention.ms and retention.bytes delete segments.
+// With "compact" alone they do not (Kafka applies retention only when the
+// policy names delete).
+func (c *PartitionConfig) deletes() bool {
+	return c.CleanupPolicy != CleanupCompact
+}
+
+// rollMs is how old the active segment may get before it rolls: segment.ms,
+// or max.compaction.lag.ms if smaller on a compacted topic, so that a dirty
+// record never waits in the active segment (which is never cleaned) longer
+// than the lag allows. Kafka's LogConfig.maxSegmentMs does the same.
+func (c *PartitionConfig) rollMs() int64 {
+	if c.compact() && c.MaxCompactionLagMs > 0 && c.MaxCompactionLagMs < c.SegmentMs {
+		return c.MaxCompactionLagMs
+	}
+	return c.SegmentMs
 }

@@ -22,8 +22,14 @@ import (
 //   - mu guards the segment list, offsets and in-memory indexes. Writers hold
 //     it only to publish an append (after the bytes are in the file), so
 //     readers wait at most for that publish, never for disk writes.
+//   - cleanMu serializes log cleaner passes and guards the cleaner checkpoint
+//     (see compact.go).
 //
-// Lock order: appendMu, then flushMu, then mu.
+// Lock order: cleanMu, then appendMu, then flushMu, then mu.
+//
+// Readers access segment files only while holding mu (read), and a segment
+// leaves the list only under mu (write) before its files are closed, so a
+// reader never touches a closed or replaced file.
 //
 // Invariants (under mu): len(segs) >= 1; segments are ordered by base and
 // each base >= the previous segment's next offset; leo == last segment's next;
@@ -40,6 +46,9 @@ type Partition struct {
 
 	appendMu  sync.Mutex
 	producers *producerState // appendMu
+
+	cleanMu sync.Mutex
+	cleaner *cleanerCheckpoint // cleanMu; nil until the first pass loads it
 
 	flushMu     sync.Mutex
 	lastCkpt    offsetsCheckpoint // flushMu: what the checkpoint file holds
@@ -126,12 +135,17 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 	if len(b) != h.Size() || len(b) < BatchHeaderSize {
 		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes, header says %d", ErrCorruptMessage, len(b), h.Size())
 	}
+	cfg := p.cfg.Load()
+	if cfg.compact() {
+		if err := checkKeyed(b, h); err != nil {
+			return AppendResult{}, err
+		}
+	}
 	if dup, err := p.producers.check(h); err != nil {
 		return AppendResult{}, err
 	} else if dup != nil {
 		return AppendResult{BaseOffset: dup.BaseOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, LogStartOffset: logStart, Duplicate: true}, nil
 	}
-	cfg := p.cfg.Load()
 	if base+int64(h.LastOffsetDelta) < base || base+int64(h.LastOffsetDelta) == math.MaxInt64 {
 		return AppendResult{}, fmt.Errorf("%w: offset overflow", ErrInvalidRecord)
 	}
@@ -209,7 +223,7 @@ func (p *Partition) shouldRoll(cfg *PartitionConfig, size int, h BatchHeader, no
 		return false
 	}
 	return seg.size+int64(size) > cfg.SegmentBytes ||
-		now.UnixMilli()-seg.rollAt >= cfg.SegmentMs ||
+		now.UnixMilli()-seg.rollAt >= cfg.rollMs() ||
 		seg.indexFull(cfg.SegmentIndexBytes) ||
 		h.LastOffset()-seg.base > math.MaxInt32 ||
 		seg.size+int64(size) > math.MaxInt32 // positions are uint32 in the index
@@ -606,14 +620,16 @@ func (p *Partition) writeCheckpointLocked(force bool) error {
 // enforceRetention applies segment.ms rolling and time/size retention.
 // An active segment that is wholly committed and past retention.ms is rolled
 // first, as Kafka does, so that retention can delete it: otherwise a quiet
-// topic would keep its last segment forever.
+// topic would keep its last segment forever. With cleanup.policy=compact
+// (without delete) only rolling and DeleteRecords' log start apply.
 func (p *Partition) enforceRetention(now time.Time) error {
 	cfg := p.cfg.Load()
+	del := cfg.deletes()
 	p.appendMu.Lock()
 	p.mu.RLock()
 	a := p.active()
-	expired := cfg.RetentionMs >= 0 && a.next <= p.hw && now.UnixMilli()-segmentTimestamp(a) > cfg.RetentionMs
-	due := !p.closed && a.size > 0 && (now.UnixMilli()-a.rollAt >= cfg.SegmentMs || expired)
+	expired := del && cfg.RetentionMs >= 0 && a.next <= p.hw && now.UnixMilli()-segmentTimestamp(a) > cfg.RetentionMs
+	due := !p.closed && a.size > 0 && (now.UnixMilli()-a.rollAt >= cfg.rollMs() || expired)
 	p.mu.RUnlock()
 	var err error
 	if due {
@@ -636,7 +652,7 @@ func (p *Partition) enforceRetention(now time.Time) error {
 		total += s.size
 	}
 	excess := int64(-1)
-	if cfg.RetentionBytes >= 0 {
+	if del && cfg.RetentionBytes >= 0 {
 		excess = total - cfg.RetentionBytes
 	}
 	nowMs := now.UnixMilli()
@@ -646,7 +662,7 @@ func (p *Partition) enforceRetention(now time.Time) error {
 		if s.next > p.hw {
 			break // never delete uncommitted data
 		}
-		expired := cfg.RetentionMs >= 0 && nowMs-segmentTimestamp(s) > cfg.RetentionMs
+		expired := del && cfg.RetentionMs >= 0 && nowMs-segmentTimestamp(s) > cfg.RetentionMs
 		tooBig := excess >= 0 && excess-s.size >= 0
 		belowStart := s.next <= p.logStart
 		if !expired && !tooBig && !belowStart {

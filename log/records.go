@@ -324,3 +324,58 @@ func xerialDecode(in []byte, limit int) ([]byte, error) {
 	}
 	return out, nil
 }
+
+var zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+	e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		panic(err) // only invalid options fail
+	}
+	return e
+})
+
+// xerialBlockSize is the block size of the Java client's xerial framing.
+const xerialBlockSize = 32 << 10
+
+// compress encodes a batch's records with codec, the inverse of decompress.
+// With xerial, snappy output uses the Java client's framing.
+func compress(codec int8, xerial bool, raw []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	switch codec {
+	case CompressionNone:
+		return raw, nil
+	case CompressionGzip:
+		w := gzip.NewWriter(&buf)
+		if _, err := w.Write(raw); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+	case CompressionLZ4:
+		w := lz4.NewWriter(&buf)
+		if _, err := w.Write(raw); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+	case CompressionZstd:
+		return zstdEncoder().EncodeAll(raw, nil), nil
+	case CompressionSnappy:
+		if !xerial {
+			return snappy.Encode(nil, raw), nil
+		}
+		buf.Write(xerialMagic)
+		buf.Write([]byte{0, 0, 0, 1, 0, 0, 0, 1}) // version 1, compatible version 1
+		for len(raw) > 0 {
+			n := min(len(raw), xerialBlockSize)
+			blk := snappy.Encode(nil, raw[:n])
+			buf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(blk))))
+			buf.Write(blk)
+			raw = raw[n:]
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown compression codec %d", ErrCorruptMessage, codec)
+	}
+	return buf.Bytes(), nil
+}

@@ -50,6 +50,10 @@ func loadPartition(m *Manager, dir, topic string, index int32, clean bool) (*Par
 		epochs = nil
 	}
 
+	rebuild, err := completeCleaning(dir)
+	if err != nil {
+		return nil, err
+	}
 	bases, err := scanSegmentFiles(dir)
 	if err != nil {
 		return nil, err
@@ -76,7 +80,7 @@ func loadPartition(m *Manager, dir, topic string, index int32, clean bool) (*Par
 			closeAll(segs)
 			return nil, err
 		}
-		expect, verify := base, i >= firstScan
+		expect, verify := base, i >= firstScan || rebuild[base]
 		if n := len(segs); n > 0 {
 			expect = max(base, segs[n-1].next)
 			// Overlapping segments can only come from damage; verify them.
