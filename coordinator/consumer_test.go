@@ -1,0 +1,398 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// consumerFakeTopics is a TopicsView over a plain map. Topic ids are the
+// name's bytes after a generation byte, so a re-created topic gets a new id.
+type consumerFakeTopics struct {
+	parts map[string]int32
+	ids   map[string][16]byte
+	gen   byte
+}
+
+func newConsumerFakeTopics() *consumerFakeTopics {
+	return &consumerFakeTopics{parts: map[string]int32{}, ids: map[string][16]byte{}}
+}
+
+func (f *consumerFakeTopics) set(name string, n int32) {
+	if _, ok := f.ids[name]; !ok {
+		f.gen++
+		var id [16]byte
+		id[0] = f.gen
+		copy(id[1:], name)
+		f.ids[name] = id
+	}
+	f.parts[name] = n
+}
+
+func (f *consumerFakeTopics) del(name string) {
+	delete(f.parts, name)
+	delete(f.ids, name)
+}
+
+func (f *consumerFakeTopics) TopicByName(name string) ([16]byte, int32, bool) {
+	n, ok := f.parts[name]
+	return f.ids[name], n, ok
+}
+
+func (f *consumerFakeTopics) TopicByID(id [16]byte) (string, int32, bool) {
+	for name, tid := range f.ids {
+		if tid == id {
+			return name, f.parts[name], true
+		}
+	}
+	return "", 0, false
+}
+
+func (f *consumerFakeTopics) TopicNames() []string {
+	var out []string
+	for name := range f.parts {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// consumerTopicName names a topic id for printing, even a deleted one.
+func (f *consumerFakeTopics) name(id [16]byte) string {
+	if name, _, ok := f.TopicByID(id); ok {
+		return name
+	}
+	return "?" + strings.TrimRight(string(id[1:]), "\x00")
+}
+
+type consumerHarness struct {
+	g      *ConsumerGroup
+	cfg    ConsumerConfig
+	topics *consumerFakeTopics
+	base   time.Time
+	now    time.Time
+}
+
+func TestConsumerDataDriven(t *testing.T) {
+	datadriven.Walk(t, "testdata/consumer", func(t *testing.T, path string) {
+		h := &consumerHarness{
+			cfg:    DefaultConsumerConfig(),
+			topics: newConsumerFakeTopics(),
+			base:   time.Unix(1_700_000_000, 0),
+		}
+		h.now = h.base
+		h.g = NewConsumerGroup("g", h.cfg)
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return h.run(t, d)
+		})
+	})
+}
+
+func consumerArg(d *datadriven.TestData, key string) (string, bool) {
+	a, ok := d.Arg(key)
+	if !ok {
+		return "", false
+	}
+	return strings.Join(a.Vals, ","), true
+}
+
+func (h *consumerHarness) at(t *testing.T, d *datadriven.TestData) {
+	if v, ok := consumerArg(d, "at"); ok {
+		dur, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.now = h.base.Add(dur)
+	}
+}
+
+func (h *consumerHarness) run(t *testing.T, d *datadriven.TestData) string {
+	h.at(t, d)
+	switch d.Cmd {
+	case "new-group":
+		h.cfg = DefaultConsumerConfig()
+		if v, ok := consumerArg(d, "session"); ok {
+			h.cfg.SessionTimeout, _ = time.ParseDuration(v)
+		}
+		if v, ok := consumerArg(d, "max-size"); ok {
+			h.cfg.MaxSize, _ = strconv.Atoi(v)
+		}
+		if v, ok := consumerArg(d, "assignors"); ok {
+			h.cfg.Assignors = strings.Split(v, ",")
+		}
+		h.g = NewConsumerGroup("g", h.cfg)
+		return h.groupLine()
+
+	case "topics", "add-partitions", "create-topic":
+		for _, a := range d.CmdArgs {
+			if a.Key == "at" {
+				continue
+			}
+			n, err := strconv.Atoi(strings.Join(a.Vals, ","))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.topics.set(a.Key, int32(n))
+		}
+		h.g.OnMetadata(h.now, h.topics)
+		return h.groupLine()
+
+	case "delete-topic":
+		for _, a := range d.CmdArgs {
+			if a.Key != "at" {
+				h.topics.del(a.Key)
+			}
+		}
+		h.g.OnMetadata(h.now, h.topics)
+		return h.groupLine()
+
+	case "heartbeat":
+		req := h.request(t, d)
+		resp := h.g.Heartbeat(h.now, req, h.topics)
+		return h.formatResponse(resp) + "\n" + h.groupLine()
+
+	case "tick":
+		h.g.Tick(h.now, h.topics)
+		return h.groupLine()
+
+	case "deadline":
+		dl := h.g.NextDeadline()
+		if dl.IsZero() {
+			return "none"
+		}
+		return dl.Sub(h.base).String()
+
+	case "members":
+		return h.members()
+
+	case "describe":
+		return h.describe()
+
+	case "subscribed":
+		return strings.Join(h.g.Subscribed(h.topics), ",")
+
+	case "commit", "fetch":
+		member, _ := consumerArg(d, "member")
+		es, _ := consumerArg(d, "epoch")
+		epoch, _ := strconv.Atoi(es)
+		var err error
+		if d.Cmd == "commit" {
+			err = h.g.ValidateOffsetCommit(member, int32(epoch))
+		} else {
+			err = h.g.ValidateOffsetFetch(member, int32(epoch))
+		}
+		if err == nil {
+			return "ok"
+		}
+		var ke *kerr.Error
+		if !errors.As(err, &ke) {
+			t.Fatalf("not a kerr.Error: %v", err)
+		}
+		return ke.Message
+
+	case "dirty":
+		return strconv.FormatBool(h.g.TakeDirty())
+
+	case "restart":
+		h.g.TakeDirty()
+		snap := h.g.Snapshot()
+		g, err := RestoreConsumerGroup("g", h.cfg, snap, h.now)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		if again := g.Snapshot(); string(again) != string(snap) {
+			t.Fatalf("snapshot does not round trip")
+		}
+		h.g = g
+		return fmt.Sprintf("restored %d bytes\n%s", len(snap), h.groupLine())
+	}
+	t.Fatalf("unknown command %q", d.Cmd)
+	return ""
+}
+
+// request builds a heartbeat. Defaults: version 1, group "g", epoch 0; at
+// epoch 0 a 30s rebalance timeout and an empty owned list, otherwise -1 and
+// null (a keepalive).
+func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.ConsumerGroupHeartbeatRequest {
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Version = 1
+	req.Group = "g"
+	if v, ok := consumerArg(d, "version"); ok {
+		n, _ := strconv.Atoi(v)
+		req.Version = int16(n)
+	}
+	if v, ok := consumerArg(d, "group"); ok {
+		req.Group = v
+	}
+	req.MemberID, _ = consumerArg(d, "member")
+	if v, ok := consumerArg(d, "epoch"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.MemberEpoch = int32(n)
+	}
+	req.RebalanceTimeoutMillis = -1
+	if req.MemberEpoch == 0 {
+		req.RebalanceTimeoutMillis = 30000
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	}
+	if v, ok := consumerArg(d, "rebalance"); ok {
+		if v == "-1" {
+			req.RebalanceTimeoutMillis = -1
+		} else {
+			dur, err := time.ParseDuration(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.RebalanceTimeoutMillis = int32(dur / time.Millisecond)
+		}
+	}
+	str := func(key string) *string {
+		if v, ok := consumerArg(d, key); ok {
+			return &v
+		}
+		return nil
+	}
+	req.InstanceID = str("instance")
+	req.RackID = str("rack")
+	req.ServerAssignor = str("assignor")
+	req.SubscribedTopicRegex = str("regex")
+	if v, ok := consumerArg(d, "subscribe"); ok {
+		req.SubscribedTopicNames = []string{}
+		if v != "" {
+			req.SubscribedTopicNames = strings.Split(v, ",")
+		}
+	}
+	if v, ok := consumerArg(d, "owned"); ok {
+		switch v {
+		case "null":
+			req.Topics = nil
+		case "":
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		default:
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+			for _, tp := range strings.Split(v, ";") {
+				name, ps, _ := strings.Cut(tp, ":")
+				id, _, ok := h.topics.TopicByName(name)
+				if !ok {
+					copy(id[1:], name)
+				}
+				rt := kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: id}
+				for _, p := range strings.Split(ps, ",") {
+					n, err := strconv.Atoi(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rt.Partitions = append(rt.Partitions, int32(n))
+				}
+				req.Topics = append(req.Topics, rt)
+			}
+		}
+	}
+	return req
+}
+
+func (h *consumerHarness) formatAssignment(a map[[16]byte][]int32) string {
+	if len(a) == 0 {
+		return "[]"
+	}
+	var parts []string
+	for id, ps := range a {
+		if len(ps) == 0 {
+			continue
+		}
+		var nums []string
+		for _, p := range ps {
+			nums = append(nums, strconv.Itoa(int(p)))
+		}
+		parts = append(parts, h.topics.name(id)+":"+strings.Join(nums, ","))
+	}
+	if len(parts) == 0 {
+		return "[]"
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, " ")
+}
+
+func (h *consumerHarness) formatResponse(resp *kmsg.ConsumerGroupHeartbeatResponse) string {
+	if resp.ErrorCode != 0 {
+		msg := ""
+		if resp.ErrorMessage != nil {
+			msg = *resp.ErrorMessage
+		}
+		return fmt.Sprintf("error %s: %s", kerr.ErrorForCode(resp.ErrorCode).(*kerr.Error).Message, msg)
+	}
+	id := "<null>"
+	if resp.MemberID != nil {
+		id = *resp.MemberID
+	}
+	s := fmt.Sprintf("%s epoch=%d interval=%d", id, resp.MemberEpoch, resp.HeartbeatIntervalMillis)
+	if resp.Assignment == nil {
+		return s + " assignment=unchanged"
+	}
+	a := make(map[[16]byte][]int32)
+	for _, t := range resp.Assignment.Topics {
+		a[t.TopicID] = t.Partitions
+	}
+	return s + " assignment=" + h.formatAssignment(a)
+}
+
+func (h *consumerHarness) groupLine() string {
+	return fmt.Sprintf("group epoch=%d assignment-epoch=%d state=%s", h.g.groupEpoch, h.g.assignmentEpoch, h.g.State())
+}
+
+// members prints the internal view: reconciliation state and pending
+// revocations, which Describe does not show.
+func (h *consumerHarness) members() string {
+	var b strings.Builder
+	b.WriteString(h.groupLine())
+	for _, id := range h.g.consumerMemberIDs() {
+		m := h.g.members[id]
+		fmt.Fprintf(&b, "\n%s epoch=%d prev=%d %s assigned=%s pending=%s target=%s",
+			id, m.epoch, m.prevEpoch, m.state, h.formatAssignment(m.assigned),
+			h.formatAssignment(m.pending), h.formatAssignment(h.g.target[id]))
+	}
+	return b.String()
+}
+
+func (h *consumerHarness) describe() string {
+	dg := h.g.Describe(h.topics, false)
+	var b strings.Builder
+	fmt.Fprintf(&b, "group=%s state=%s epoch=%d assignment-epoch=%d assignor=%s ops=%d",
+		dg.Group, dg.State, dg.Epoch, dg.AssignmentEpoch, dg.AssignorName, dg.AuthorizedOperations)
+	opt := func(s *string) string {
+		if s == nil {
+			return "-"
+		}
+		return *s
+	}
+	da := func(a kmsg.Assignment) string {
+		var parts []string
+		for _, tp := range a.TopicPartitions {
+			var nums []string
+			for _, p := range tp.Partitions {
+				nums = append(nums, strconv.Itoa(int(p)))
+			}
+			parts = append(parts, tp.Topic+":"+strings.Join(nums, ","))
+		}
+		if len(parts) == 0 {
+			return "[]"
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, m := range dg.Members {
+		fmt.Fprintf(&b, "\n%s epoch=%d instance=%s rack=%s topics=%s regex=%s type=%d assignment=%s target=%s",
+			m.MemberID, m.MemberEpoch, opt(m.InstanceID), opt(m.RackID), strings.Join(m.SubscribedTopics, ","),
+			opt(m.SubscribedTopicRegex), m.MemberType, da(m.Assignment), da(m.TargetAssignment))
+	}
+	return b.String()
+}
