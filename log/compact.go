@@ -179,13 +179,13 @@ type cleanSeg struct {
 
 // cleanPlan is the cleanable range of one pass.
 type cleanPlan struct {
-	segs       []cleanSeg
-	end        int64 // first uncleanable offset
-	firstDirty int64
-	dirtyBytes int64
-	totalBytes int64
+	segs        []cleanSeg
+	end         int64 // first uncleanable offset
+	firstDirty  int64
+	dirtyBytes  int64
+	totalBytes  int64
 	oldestDirty int64 // earliest first-batch max timestamp of a dirty segment; MaxInt64 if none
-	lastOf     map[int64]int64
+	lastOf      map[int64]int64
 }
 
 func (p *Partition) compact(now time.Time, force bool) error {
