@@ -3,6 +3,8 @@ package coordinator
 import (
 	"errors"
 	"fmt"
+	"math/rand"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -395,4 +397,106 @@ func (h *consumerHarness) describe() string {
 			opt(m.SubscribedTopicRegex), m.MemberType, da(m.Assignment), da(m.TargetAssignment))
 	}
 	return b.String()
+}
+
+// consumerBuildGroup returns a group with static and dynamic members, a
+// regex subscription and a revocation in flight.
+func consumerBuildGroup(t *testing.T) (*ConsumerGroup, *consumerFakeTopics, time.Time) {
+	topics := newConsumerFakeTopics()
+	topics.set("a", 4)
+	topics.set("t1", 2)
+	now := time.Unix(1_700_000_000, 0)
+	g := NewConsumerGroup("g", DefaultConsumerConfig())
+	hb := func(member string, epoch int32, mod func(r *kmsg.ConsumerGroupHeartbeatRequest)) {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.MemberEpoch = 1, "g", member, epoch
+		if epoch == 0 {
+			req.RebalanceTimeoutMillis = 30000
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		}
+		if mod != nil {
+			mod(req)
+		}
+		if resp := g.Heartbeat(now, req, topics); resp.ErrorCode != 0 {
+			t.Fatalf("heartbeat %s: %d %v", member, resp.ErrorCode, *resp.ErrorMessage)
+		}
+	}
+	inst, rack, re, asg := "i1", "r1", "t.*", "range"
+	hb("m1", 0, func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+		r.SubscribedTopicNames = []string{"a"}
+		r.InstanceID, r.RackID, r.ServerAssignor = &inst, &rack, &asg
+	})
+	hb("m2", 0, func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+		r.SubscribedTopicNames = []string{"a"}
+		r.SubscribedTopicRegex = &re
+	})
+	hb("m1", 1, nil)
+	return g, topics, now
+}
+
+func TestConsumerSnapshotCorrupt(t *testing.T) {
+	g, _, now := consumerBuildGroup(t)
+	snap := g.Snapshot()
+	back, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), snap, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(back.Snapshot()) != string(snap) {
+		t.Fatal("round trip differs")
+	}
+	// Every strict prefix is refused, never a panic.
+	for i := 0; i < len(snap); i++ {
+		if _, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), snap[:i], now); err == nil {
+			t.Fatalf("prefix of %d bytes accepted", i)
+		}
+	}
+	if _, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), append(append([]byte(nil), snap...), 0), now); err == nil {
+		t.Fatal("trailing byte accepted")
+	}
+	// Random corruption: errors or a consistent group, never a panic.
+	r := rand.New(rand.NewSource(4))
+	for i := 0; i < 5000; i++ {
+		b := append([]byte(nil), snap...)
+		for j := 0; j < 1+r.Intn(4); j++ {
+			b[2+r.Intn(len(b)-2)] = byte(r.Intn(256))
+		}
+		if g2, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), b, now); err == nil {
+			_ = g2.Snapshot()
+			_ = g2.State()
+		}
+	}
+	// A huge claimed count cannot make the decoder allocate.
+	huge := []byte{consumerSnapMagic, consumerSnapVersion, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}
+	if _, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), huge, now); err == nil {
+		t.Fatal("huge count accepted")
+	}
+	if _, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), []byte{consumerSnapMagic, 9}, now); err == nil {
+		t.Fatal("unknown version accepted")
+	}
+}
+
+func TestConsumerDirtyAndDescribe(t *testing.T) {
+	g, topics, now := consumerBuildGroup(t)
+	if !g.TakeDirty() || g.TakeDirty() {
+		t.Fatal("TakeDirty should report once")
+	}
+	// Keepalives and ticks before any deadline change nothing durable.
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Version, req.Group, req.MemberID, req.MemberEpoch = 1, "g", "m1", 1
+	g.Heartbeat(now.Add(time.Second), req, topics)
+	g.Tick(now.Add(2*time.Second), topics)
+	g.OnMetadata(now.Add(2*time.Second), topics)
+	if g.TakeDirty() {
+		t.Fatal("keepalive marked the group dirty")
+	}
+	d := g.Describe(topics, true)
+	if d.AuthorizedOperations != consumerGroupOps || d.AssignorName != "range" || len(d.Members) != 2 {
+		t.Fatalf("describe: %+v", d)
+	}
+	if d.Members[1].SubscribedTopicRegex == nil || *d.Members[1].SubscribedTopicRegex != "t.*" {
+		t.Fatalf("regex not described: %+v", d.Members[1])
+	}
+	if got := g.Subscribed(topics); !reflect.DeepEqual(got, []string{"a", "t1"}) {
+		t.Fatalf("subscribed: %v", got)
+	}
 }
