@@ -331,8 +331,11 @@ func (p *Partition) Read(offset int64, maxBytes int32, maxOffset int64, minOneBa
 	}
 	for i := p.segmentFor(offset); i < len(p.segs); i++ {
 		seg := p.segs[i]
-		if offset >= seg.next {
-			continue // offset lies past this segment's last batch
+		if offset >= seg.next || seg.size == 0 {
+			// Offset lies past this segment's last batch, or the segment is
+			// empty (its next is its base, which may lie above offset when
+			// the offsets below it were compacted away).
+			continue
 		}
 		data, err := seg.read(offset, maxBytes, maxOffset, minOneBatch)
 		if err != nil {
