@@ -455,9 +455,15 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 	}
 	m.sessionDeadline = now.Add(g.cfg.SessionTimeout)
 
-	// Resolve regexes seen for the first time and fold metadata changes in.
-	if g.consumerRefreshNew(topics) {
-		changed = true
+	// Resolve regexes seen for the first time. The metadata fingerprint is
+	// rechecked when the subscription changed or on a full request; plain
+	// keepalives rely on OnMetadata, which the caller invokes whenever
+	// topics change, so they stay O(1) in the group size.
+	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
+	if g.consumerResolveNew(m, topics) || changed || full || req.MemberEpoch == 0 {
+		if g.consumerUpdateMetaHash(topics) {
+			changed = true
+		}
 	}
 	if changed {
 		g.consumerBump()
@@ -476,7 +482,6 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 	resp.MemberID = &id
 	resp.MemberEpoch = m.epoch
 	resp.HeartbeatIntervalMillis = int32(g.cfg.HeartbeatInterval / time.Millisecond)
-	full := req.RebalanceTimeoutMillis != -1 && (req.SubscribedTopicNames != nil || req.SubscribedTopicRegex != nil) && req.Topics != nil
 	if req.MemberEpoch == 0 || full || !consumerEqualAssignment(before, m.assigned) {
 		resp.Assignment = consumerWireAssignment(m.assigned)
 	}
@@ -844,16 +849,18 @@ func consumerResolve(re string, topics TopicsView) []string {
 	return consumerSortedUnique(out)
 }
 
-// consumerRefreshNew resolves regexes not seen before and reports whether the
-// subscribed metadata changed since the target was last computed.
-func (g *ConsumerGroup) consumerRefreshNew(topics TopicsView) bool {
-	for _, re := range g.consumerRegexesInUse() {
-		if _, ok := g.regexes[re]; !ok {
-			g.regexes[re] = consumerResolve(re, topics)
-			g.dirty = true
-		}
+// consumerResolveNew resolves the member's regex if no resolution of it is
+// cached and reports whether it did.
+func (g *ConsumerGroup) consumerResolveNew(m *consumerMember, topics TopicsView) bool {
+	if m.regex == nil {
+		return false
 	}
-	return g.consumerUpdateMetaHash(topics)
+	if _, ok := g.regexes[*m.regex]; ok {
+		return false
+	}
+	g.regexes[*m.regex] = consumerResolve(*m.regex, topics)
+	g.dirty = true
+	return true
 }
 
 // consumerRefresh re-resolves every regex and reports whether the subscribed
