@@ -1,12 +1,15 @@
 // Package log is shoal's partitioned log: per partition a directory of
 // segments holding Kafka record batches (magic v2) exactly as producers sent
 // them, sparse offset and time indexes, idempotent producer state, leader
-// epoch history, retention, crash recovery and group-committed fsync.
+// epoch history, retention, log compaction, crash recovery and group-committed
+// fsync.
 //
 // The package works on raw batch bytes and never decodes protocol structs:
 // the broker hands it one validated batch per partition (ValidateProduceBatch,
 // then Partition.Append), and Fetch gets whole stored batches back
-// (Partition.Read) without re-encoding.
+// (Partition.Read) without re-encoding. The log cleaner (cleanup.policy=compact,
+// see compact.go) is the one place that rewrites batches: it drops records,
+// keeping every survivor at its original offset.
 //
 // On-disk layout of one partition, <logdir>/<topic>-<partition>/:
 //
@@ -17,6 +20,8 @@
 //	leader-epoch-checkpoint         epoch -> start offset, Kafka's text format
 //	offsets.checkpoint              log start offset, recovery point, high watermark
 //	partition.metadata              topic id, Kafka's format
+//	cleaner-offset-checkpoint       first dirty offset and pending tombstone delete horizon (compacted topics)
+//	*.cleaned, *.swap               a cleaning pass in flight; Open discards or completes them
 //
 // Each log dir also holds a .lock file (flock) and, after a clean Close, a
 // clean-shutdown marker that lets the next Open skip verification.
@@ -26,4 +31,10 @@
 // (flush.ms) decide when data is fsynced; the recovery point records how far
 // it is. Everything past the recovery point is verified batch by batch after
 // a crash (see recovery.go).
+//
+// Compaction: the broker calls Manager.Compact periodically
+// (log.cleaner.backoff.ms); it cleans partitions whose dirty share reaches
+// min.cleanable.dirty.ratio, whose oldest dirty record passed
+// max.compaction.lag.ms, or whose cleaned tombstones reached their delete
+// horizon. Partition.CompactNow forces a pass.
 package log
