@@ -500,3 +500,159 @@ func TestConsumerDirtyAndDescribe(t *testing.T) {
 		t.Fatalf("subscribed: %v", got)
 	}
 }
+
+// consumerSimClient behaves like a cooperative client: it adopts every
+// assignment it is sent (dropping revoked partitions at once) and reports
+// its owned set in a full request whenever that set changed.
+type consumerSimClient struct {
+	id       string
+	epoch    int32
+	owned    map[consumerTP]bool
+	revoking map[consumerTP]bool // still owned while its revoke callback runs
+	reported bool
+	subs     []string
+}
+
+func TestConsumerSimulationNoDoubleOwnership(t *testing.T) {
+	for seed := int64(1); seed <= 30; seed++ {
+		r := rand.New(rand.NewSource(seed))
+		topics := newConsumerFakeTopics()
+		topics.set("a", int32(1+r.Intn(8)))
+		topics.set("b", int32(1+r.Intn(8)))
+		cfg := DefaultConsumerConfig()
+		if seed%2 == 0 {
+			cfg.Assignors = []string{"range"}
+		}
+		g := NewConsumerGroup("g", cfg)
+		now := time.Unix(1_700_000_000, 0)
+		var clients []*consumerSimClient
+		nextID := 0
+
+		send := func(c *consumerSimClient, full bool) {
+			if len(c.revoking) > 0 && r.Intn(3) == 0 {
+				for tp := range c.revoking {
+					delete(c.owned, tp)
+				}
+				c.revoking = nil
+				c.reported = false
+			}
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Version, req.Group, req.MemberID, req.MemberEpoch = 1, "g", c.id, c.epoch
+			if c.epoch == 0 || full || !c.reported {
+				req.RebalanceTimeoutMillis = 60000
+				req.SubscribedTopicNames = c.subs
+				req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+				if c.epoch != 0 {
+					byTopic := map[[16]byte][]int32{}
+					for tp := range c.owned {
+						byTopic[tp.topic] = append(byTopic[tp.topic], tp.part)
+					}
+					for id, ps := range byTopic {
+						req.Topics = append(req.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: id, Partitions: ps})
+					}
+				}
+				c.reported = true
+			}
+			resp := g.Heartbeat(now, req, topics)
+			switch kerr.ErrorForCode(resp.ErrorCode) {
+			case nil:
+			case kerr.FencedMemberEpoch:
+				c.epoch, c.owned, c.revoking = 0, map[consumerTP]bool{}, nil
+				return
+			default:
+				t.Fatalf("seed %d: unexpected error %v: %s", seed, kerr.ErrorForCode(resp.ErrorCode), *resp.ErrorMessage)
+			}
+			c.epoch = resp.MemberEpoch
+			if resp.Assignment != nil {
+				owned := map[consumerTP]bool{}
+				for _, tp := range resp.Assignment.Topics {
+					for _, p := range tp.Partitions {
+						owned[consumerTP{tp.TopicID, p}] = true
+					}
+				}
+				// Newly assigned partitions are taken at once; revoked ones
+				// stay owned until the client's revoke callback finishes.
+				c.revoking = map[consumerTP]bool{}
+				for tp := range c.owned {
+					if !owned[tp] {
+						c.revoking[tp] = true
+						owned[tp] = true
+					}
+				}
+				if len(c.revoking) == 0 && !reflect.DeepEqual(owned, c.owned) {
+					c.reported = false
+				}
+				c.owned = owned
+			}
+			// Nobody may own a partition another client still owns.
+			seen := map[consumerTP]string{}
+			for _, o := range clients {
+				for tp := range o.owned {
+					if prev, ok := seen[tp]; ok {
+						t.Fatalf("seed %d: %x/%d owned by %s and %s", seed, tp.topic, tp.part, prev, o.id)
+					}
+					seen[tp] = o.id
+				}
+			}
+		}
+
+		for step := 0; step < 400; step++ {
+			now = now.Add(100 * time.Millisecond)
+			switch k := r.Intn(20); {
+			case k == 0 && len(clients) < 6:
+				nextID++
+				subs := [][]string{{"a"}, {"b"}, {"a", "b"}}[r.Intn(3)]
+				c := &consumerSimClient{id: fmt.Sprintf("c%d", nextID), owned: map[consumerTP]bool{}, subs: subs}
+				clients = append(clients, c)
+				send(c, true)
+			case k == 1 && len(clients) > 0:
+				i := r.Intn(len(clients))
+				c := clients[i]
+				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+				req.Version, req.Group, req.MemberID, req.MemberEpoch = 1, "g", c.id, -1
+				g.Heartbeat(now, req, topics)
+				clients = append(clients[:i], clients[i+1:]...)
+			case k == 2:
+				name := []string{"a", "b"}[r.Intn(2)]
+				_, n, _ := topics.TopicByName(name)
+				if n < 16 {
+					topics.set(name, n+1)
+					g.OnMetadata(now, topics)
+				}
+			case k == 3 && len(clients) > 0:
+				c := clients[r.Intn(len(clients))]
+				c.subs = [][]string{{"a"}, {"b"}, {"a", "b"}}[r.Intn(3)]
+				send(c, true)
+			default:
+				if len(clients) > 0 {
+					send(clients[r.Intn(len(clients))], r.Intn(5) == 0)
+				}
+			}
+		}
+		// Let everyone settle: the group becomes Stable and every subscribed
+		// partition is owned.
+		for round := 0; round < 30; round++ {
+			for _, c := range clients {
+				send(c, false)
+			}
+		}
+		if len(clients) == 0 {
+			continue
+		}
+		if st := g.State(); st != "Stable" {
+			t.Fatalf("seed %d: group did not settle: %s", seed, st)
+		}
+		owned := 0
+		for _, c := range clients {
+			owned += len(c.owned)
+		}
+		want := 0
+		for _, name := range g.Subscribed(topics) {
+			_, n, _ := topics.TopicByName(name)
+			want += int(n)
+		}
+		if owned != want {
+			t.Fatalf("seed %d: %d partitions owned, want %d", seed, owned, want)
+		}
+	}
+}
