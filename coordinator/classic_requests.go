@@ -111,7 +111,7 @@ func (g *ClassicGroup) joinExistingMember(j classicJoin) {
 		g.sendJoin(j.reply, classicJoinError(j.req.Version, kerr.InconsistentGroupProtocol, id))
 		return
 	}
-	if _, ok := g.pending[id]; ok && g.members[id] == nil {
+	if _, ok := g.pending[id]; ok && g.members[id] == nil && j.instance == "" {
 		g.addMemberAndRebalance(j, id)
 		return
 	}
