@@ -15,7 +15,7 @@ const apiVersionsKey = 18
 // sends what we cannot answer. Minimums follow Kafka 4.x, which dropped the
 // pre-0.11 message formats.
 func (s *Server) apiTable() map[int16]api {
-	return map[int16]api{
+	t := map[int16]api{
 		0:  {min: 3, max: 13, ordered: s.handleProduce},
 		1:  {min: 4, max: 18, handle: handler(s.handleFetch)},
 		2:  {min: 1, max: 11, handle: handler(s.handleListOffsets)},
@@ -32,7 +32,26 @@ func (s *Server) apiTable() map[int16]api {
 		37: {min: 0, max: 3, handle: handler(s.handleCreatePartitions)},
 		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
 		60: {min: 0, max: 1, handle: handler(s.handleDescribeCluster)},
+
+		8:  {min: 2, max: 10, handle: handler(s.handleOffsetCommit)},
+		9:  {min: 1, max: 10, handle: handler(s.handleOffsetFetch)},
+		10: {min: 0, max: 5, handle: handler(s.handleFindCoordinator)},
+		11: {min: 2, max: 9, handle: handler(s.handleJoinGroup)},
+		12: {min: 0, max: 4, handle: handler(s.handleHeartbeat)},
+		13: {min: 0, max: 5, handle: handler(s.handleLeaveGroup)},
+		14: {min: 0, max: 5, handle: handler(s.handleSyncGroup)},
+		15: {min: 0, max: 6, handle: handler(s.handleDescribeGroups)},
+		16: {min: 0, max: 5, handle: handler(s.handleListGroups)},
+		42: {min: 0, max: 2, handle: handler(s.handleDeleteGroups)},
+		47: {min: 0, max: 0, handle: handler(s.handleOffsetDelete)},
 	}
+	// Without "consumer" in group.coordinator.rebalance.protocols the
+	// KIP-848 APIs are not advertised, so clients fall back to classic.
+	if s.cfg == nil || s.groupProtocolEnabled("consumer") {
+		t[68] = api{min: 0, max: 1, handle: handler(s.handleConsumerGroupHeartbeat)}
+		t[69] = api{min: 0, max: 1, handle: handler(s.handleConsumerGroupDescribe)}
+	}
+	return t
 }
 
 func (s *Server) apiVersionKeys() []kmsg.ApiVersionsResponseApiKey {

@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"net"
 	"testing"
@@ -15,30 +14,7 @@ import (
 
 // oneRecordBatch encodes a v2 record batch holding one record.
 func oneRecordBatch(value string) []byte {
-	var rec []byte
-	rec = append(rec, 0)               // attributes
-	rec = binary.AppendVarint(rec, 0)  // timestamp delta
-	rec = binary.AppendVarint(rec, 0)  // offset delta
-	rec = binary.AppendVarint(rec, -1) // null key
-	rec = binary.AppendVarint(rec, int64(len(value)))
-	rec = append(rec, value...)
-	rec = binary.AppendVarint(rec, 0) // no headers
-	body := binary.AppendVarint(nil, int64(len(rec)))
-	body = append(body, rec...)
-
-	now := time.Now().UnixMilli()
-	b := make([]byte, 61, 61+len(body))
-	binary.BigEndian.PutUint32(b[8:], uint32(49+len(body))) // length after this field
-	b[16] = 2                                               // magic
-	binary.BigEndian.PutUint64(b[27:], uint64(now))         // base timestamp
-	binary.BigEndian.PutUint64(b[35:], uint64(now))         // max timestamp
-	binary.BigEndian.PutUint64(b[43:], ^uint64(0))          // producer id -1
-	binary.BigEndian.PutUint16(b[51:], 0xffff)              // producer epoch -1
-	binary.BigEndian.PutUint32(b[53:], 0xffffffff)          // base sequence -1
-	binary.BigEndian.PutUint32(b[57:], 1)                   // record count
-	b = append(b, body...)
-	binary.BigEndian.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
+	return encodeBatch([]batchRecord{{Value: []byte(value)}}, time.Now())
 }
 
 func writeRequest(t *testing.T, c net.Conn, corr int32, req kmsg.Request, version int16) {

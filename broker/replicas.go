@@ -21,6 +21,12 @@ func partitionConfig(tc config.TopicConfig) log.PartitionConfig {
 		FlushMs:              tc.Int64("flush.ms"),
 		MaxMessageBytes:      int32(tc.Int64("max.message.bytes")),
 		MessageTimestampType: tc.String("message.timestamp.type"),
+
+		CleanupPolicy:          tc.String("cleanup.policy"),
+		DeleteRetentionMs:      tc.Int64("delete.retention.ms"),
+		MinCompactionLagMs:     tc.Int64("min.compaction.lag.ms"),
+		MaxCompactionLagMs:     tc.Int64("max.compaction.lag.ms"),
+		MinCleanableDirtyRatio: tc.Float64("min.cleanable.dirty.ratio"),
 	}
 }
 

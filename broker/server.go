@@ -45,6 +45,7 @@ type Server struct {
 	fetchEncoder *fetchEncoder
 	admin        *adminServer
 	pids         producerIDs
+	groups       *groupCoordinator
 	// replicaMu serializes changes to the set of local replicas.
 	replicaMu sync.Mutex
 	// topicConfigs caches each topic version's log config (see
@@ -115,6 +116,9 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
 	}
+	if s.groups, err = newGroupCoordinator(s); err != nil {
+		return err
+	}
 	waitCtx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	if err := s.meta.WaitLeader(waitCtx); err != nil {
@@ -138,7 +142,7 @@ func (s *Server) start() error {
 	if err := s.register(waitCtx); err != nil {
 		return err
 	}
-	s.reconcile()
+	s.applyImage()
 	s.wg.Add(2)
 	go s.watchMetadata()
 	go s.housekeeping()
@@ -220,7 +224,7 @@ func (s *Server) watchMetadata() {
 	defer s.wg.Done()
 	for {
 		ch := s.meta.Changed()
-		s.reconcile()
+		s.applyImage()
 		select {
 		case <-ch:
 		case <-s.ctx.Done():
@@ -229,15 +233,27 @@ func (s *Server) watchMetadata() {
 	}
 }
 
-// housekeeping runs retention and time-based flushes on their intervals.
+// applyImage brings local replicas, then the group coordinators they host,
+// in line with the newest metadata image.
+func (s *Server) applyImage() {
+	s.reconcile()
+	s.groups.reconcile(s.meta.Image())
+}
+
+// housekeeping runs retention, time-based flushes and compaction on their
+// intervals.
 func (s *Server) housekeeping() {
 	defer s.wg.Done()
 	retention := time.NewTicker(s.cfg.RetentionCheckInterval)
 	flush := time.NewTicker(s.cfg.FlushCheckInterval)
+	cleaner := time.NewTicker(s.cfg.CleanerBackoff)
 	defer retention.Stop()
 	defer flush.Stop()
+	defer cleaner.Stop()
 	for {
 		select {
+		case <-cleaner.C:
+			s.logs.Compact(s.now())
 		case <-retention.C:
 			s.logs.EnforceRetention(s.now())
 		case <-flush.C:
@@ -261,6 +277,9 @@ func (s *Server) Close() error {
 		}
 		s.wg.Wait()
 		var errs []error
+		if s.groups != nil {
+			errs = append(errs, s.groups.close())
+		}
 		if s.logs != nil {
 			errs = append(errs, s.logs.Close())
 		}

@@ -79,3 +79,53 @@ func TestProduceConsume(t *testing.T) {
 		})
 	}
 }
+
+func TestConsumerGroupConsumesAndCommits(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []kgo.Opt
+	}{
+		{"classic", []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer())}},
+		{"consumer", []kgo.Opt{kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startTestServer(t, "group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=3")
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			adm := kadm.NewClient(testClient(t, s))
+			if _, err := adm.CreateTopic(ctx, 4, 1, nil, "gt"); err != nil {
+				t.Fatal(err)
+			}
+			prod := testClient(t, s, kgo.DefaultProduceTopic("gt"))
+			const n = 400
+			for i := 0; i < n; i++ {
+				if err := prod.ProduceSync(ctx, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte("v")}).FirstErr(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			opts := append([]kgo.Opt{kgo.ConsumerGroup("g-" + tc.name), kgo.ConsumeTopics("gt"),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit()}, tc.opts...)
+			cons := testClient(t, s, opts...)
+			got := 0
+			for got < n {
+				fs := cons.PollFetches(ctx)
+				if ctx.Err() != nil {
+					t.Fatalf("consumed %d of %d: %v", got, n, fs.Errors())
+				}
+				got += fs.NumRecords()
+			}
+			if err := cons.CommitUncommittedOffsets(ctx); err != nil {
+				t.Fatal(err)
+			}
+			offs, err := adm.FetchOffsets(ctx, "g-"+tc.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var total int64
+			offs.Each(func(o kadm.OffsetResponse) { total += o.At })
+			if total != n {
+				t.Fatalf("committed offsets sum to %d, want %d", total, n)
+			}
+		})
+	}
+}

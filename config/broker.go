@@ -50,10 +50,29 @@ var BrokerDefs = []Def{
 	{Name: "log.message.timestamp.type", Type: String, Default: "CreateTime", Doc: "CreateTime or LogAppendTime.", Check: oneOf("CreateTime", "LogAppendTime")},
 	{Name: "log.cleanup.policy", Type: List, Default: "delete", Doc: "delete, compact, or both.", Check: listOf("delete", "compact")},
 	{Name: "log.cleaner.delete.retention.ms", Type: Long, Default: "86400000", Doc: "How long tombstones are kept.", Check: atLeast(0)},
+	{Name: "log.cleaner.min.compaction.lag.ms", Type: Long, Default: "0", Doc: "Age below which records are never compacted.", Check: atLeast(0)},
+	{Name: "log.cleaner.max.compaction.lag.ms", Type: Long, Default: maxLong, Doc: "Age at which a dirty record makes its log eligible for compaction.", Check: atLeast(1)},
+	{Name: "log.cleaner.min.cleanable.ratio", Type: Double, Default: "0.5", Doc: "Dirty share of a log that triggers compaction.", Check: ratio},
+	{Name: "log.cleaner.backoff.ms", Type: Long, Default: "15000", Doc: "How often the cleaner looks for logs to compact.", Check: atLeast(1)},
 	{Name: "compression.type", Type: String, Default: "producer", Doc: "Compression of stored batches; only producer (keep as sent) is supported.", Check: oneOf("producer")},
 	{Name: "message.max.bytes", Type: Int, Default: "1048588", Doc: "Largest record batch accepted.", Check: atLeast(0)},
 	{Name: "socket.request.max.bytes", Type: Int, Default: "104857600", Doc: "Largest request frame accepted.", Check: atLeast(1)},
 	{Name: "unclean.leader.election.enable", Type: Boolean, Default: "false", Doc: "Allow out-of-sync replicas to become leader."},
+	{Name: "offsets.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __consumer_offsets (fixed once the topic exists).", Check: atLeast(1)},
+	{Name: "offsets.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __consumer_offsets, capped by the live brokers.", Check: atLeast(1)},
+	{Name: "offsets.topic.segment.bytes", Type: Int, Default: "104857600", Doc: "Segment size of __consumer_offsets.", Check: atLeast(14)},
+	{Name: "offsets.retention.minutes", Type: Int, Default: "10080", Doc: "How long offsets of a group without members are kept.", Check: atLeast(1)},
+	{Name: "offsets.retention.check.interval.ms", Type: Long, Default: "600000", Doc: "How often old offsets are expired.", Check: atLeast(1)},
+	{Name: "offset.metadata.max.bytes", Type: Int, Default: "4096", Doc: "Largest metadata string of a committed offset.", Check: atLeast(0)},
+	{Name: "group.min.session.timeout.ms", Type: Int, Default: "6000", Doc: "Smallest session timeout a classic member may ask for.", Check: atLeast(1)},
+	{Name: "group.max.session.timeout.ms", Type: Int, Default: "1800000", Doc: "Largest session timeout a classic member may ask for.", Check: atLeast(1)},
+	{Name: "group.initial.rebalance.delay.ms", Type: Int, Default: "3000", Doc: "How long a new classic group waits for more members before its first rebalance.", Check: atLeast(0)},
+	{Name: "group.max.size", Type: Int, Default: "2147483647", Doc: "Most members of a classic group.", Check: atLeast(1)},
+	{Name: "group.consumer.session.timeout.ms", Type: Int, Default: "45000", Doc: "Session timeout of consumer-protocol members.", Check: atLeast(1)},
+	{Name: "group.consumer.heartbeat.interval.ms", Type: Int, Default: "5000", Doc: "Heartbeat interval of consumer-protocol members.", Check: atLeast(1)},
+	{Name: "group.consumer.max.size", Type: Int, Default: "2147483647", Doc: "Most members of a consumer-protocol group.", Check: atLeast(1)},
+	{Name: "group.consumer.assignors", Type: List, Default: "uniform,range", Doc: "Server-side assignors; the first is the default.", Check: listOf("uniform", "range")},
+	{Name: "group.coordinator.rebalance.protocols", Type: List, Default: "classic,consumer", Doc: "Group protocols served.", Check: listOf("classic", "consumer", "share")},
 	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health); empty disables it."},
 }
 
@@ -193,9 +212,30 @@ type Broker struct {
 	DeleteTopicEnable      bool
 	RetentionCheckInterval time.Duration
 	FlushCheckInterval     time.Duration
+	CleanerBackoff         time.Duration
 	MessageMaxBytes        int32
 	SocketRequestMaxBytes  int32
 	AdminAddr              string
+
+	OffsetsTopicPartitions  int32
+	OffsetsTopicReplication int16
+	OffsetsRetentionCheck   time.Duration
+	// GroupProtocols is group.coordinator.rebalance.protocols.
+	GroupProtocols []string
+}
+
+// Millis returns a numeric key's value as a duration in milliseconds.
+func (b *Broker) Millis(key string) time.Duration {
+	return time.Duration(b.int64(key)) * time.Millisecond
+}
+
+// Int returns a numeric key's value.
+func (b *Broker) Int(key string) int64 { return b.int64(key) }
+
+// List returns a list key's values.
+func (b *Broker) List(key string) []string {
+	v, _ := b.Value(key)
+	return splitList(v)
 }
 
 // Value returns the effective string value of a broker key (set or default)
@@ -381,9 +421,14 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.DeleteTopicEnable = b.bool("delete.topic.enable")
 	b.RetentionCheckInterval = time.Duration(b.int64("log.retention.check.interval.ms")) * time.Millisecond
 	b.FlushCheckInterval = time.Duration(b.int64("log.flush.scheduler.interval.ms")) * time.Millisecond
+	b.CleanerBackoff = b.Millis("log.cleaner.backoff.ms")
 	b.MessageMaxBytes = int32(b.int64("message.max.bytes"))
 	b.SocketRequestMaxBytes = int32(b.int64("socket.request.max.bytes"))
 	b.AdminAddr, _ = b.Value("admin.addr")
+	b.OffsetsTopicPartitions = int32(b.int64("offsets.topic.num.partitions"))
+	b.OffsetsTopicReplication = int16(b.int64("offsets.topic.replication.factor"))
+	b.OffsetsRetentionCheck = b.Millis("offsets.retention.check.interval.ms")
+	b.GroupProtocols = b.List("group.coordinator.rebalance.protocols")
 	return b, nil
 }
 

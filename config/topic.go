@@ -23,11 +23,22 @@ var TopicDefs = []Def{
 	{Name: "message.timestamp.type", Type: String, BrokerKey: "log.message.timestamp.type", Check: oneOf("CreateTime", "LogAppendTime")},
 	{Name: "min.insync.replicas", Type: Int, BrokerKey: "min.insync.replicas", Check: atLeast(1)},
 	{Name: "delete.retention.ms", Type: Long, BrokerKey: "log.cleaner.delete.retention.ms", Check: atLeast(0)},
+	{Name: "min.compaction.lag.ms", Type: Long, BrokerKey: "log.cleaner.min.compaction.lag.ms", Check: atLeast(0)},
+	{Name: "max.compaction.lag.ms", Type: Long, BrokerKey: "log.cleaner.max.compaction.lag.ms", Check: atLeast(1)},
+	{Name: "min.cleanable.dirty.ratio", Type: Double, BrokerKey: "log.cleaner.min.cleanable.ratio", Check: ratio},
 	{Name: "compression.type", Type: String, BrokerKey: "compression.type", Check: oneOf("producer")},
 	{Name: "unclean.leader.election.enable", Type: Boolean, BrokerKey: "unclean.leader.election.enable"},
 }
 
 var topicIndex = index(TopicDefs)
+
+func ratio(v string) error {
+	f, _ := strconv.ParseFloat(v, 64)
+	if f < 0 || f > 1 {
+		return fmt.Errorf("%s is not between 0 and 1", v)
+	}
+	return nil
+}
 
 // TopicDef returns the definition of a topic key, or nil.
 func TopicDef(name string) *Def { return topicIndex[name] }
@@ -143,6 +154,12 @@ func (b *Broker) EffectiveTopicConfig(overrides map[string]string) TopicConfig {
 
 // Int64 returns a numeric key's value.
 func (c TopicConfig) Int64(name string) int64 { return atoi(c[name].Value) }
+
+// Float64 returns a decimal key's value.
+func (c TopicConfig) Float64(name string) float64 {
+	f, _ := strconv.ParseFloat(c[name].Value, 64)
+	return f
+}
 
 // String returns a key's value.
 func (c TopicConfig) String(name string) string { return c[name].Value }

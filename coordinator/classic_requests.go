@@ -85,7 +85,12 @@ func (g *ClassicGroup) joinNewMember(j classicJoin) {
 		g.sendJoin(j.reply, classicJoinError(j.req.Version, kerr.InconsistentGroupProtocol, ""))
 		return
 	}
-	id := j.clientID + "-" + g.newUUID()
+	// Kafka names a member after its group.instance.id, or its client id.
+	prefix := j.clientID
+	if j.instance != "" {
+		prefix = j.instance
+	}
+	id := prefix + "-" + g.newUUID()
 	if j.instance != "" {
 		if old := g.static[j.instance]; old != "" {
 			g.replaceStaticMember(j, g.members[old], id)

@@ -1,0 +1,584 @@
+package coordinator
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Config bounds the groups of a shard; Kafka's names and defaults.
+type Config struct {
+	Classic  ClassicConfig
+	Consumer ConsumerConfig
+	// OffsetsRetention is offsets.retention.minutes (7 days): how long an
+	// offset of a group without members is kept after its last commit.
+	OffsetsRetention time.Duration
+	// MaxMetadataSize is offset.metadata.max.bytes (4096).
+	MaxMetadataSize int
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		Classic:          DefaultClassicConfig(),
+		Consumer:         DefaultConsumerConfig(),
+		OffsetsRetention: 7 * 24 * time.Hour,
+		MaxMetadataSize:  4096,
+	}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// group is one group id's state: classic or consumer protocol, never both.
+type group struct {
+	classic  *ClassicGroup
+	consumer *ConsumerGroup
+}
+
+func (g *group) empty() bool {
+	if g.classic != nil {
+		return g.classic.IsEmpty()
+	}
+	return g.consumer.IsEmpty()
+}
+
+// Shard holds the groups and offsets of one __consumer_offsets partition.
+//
+// Invariant: every change to durable state is either already in out or is
+// reported by a group's TakeDirty; Drain turns both into records, so
+// replaying every drained record in order rebuilds an equivalent shard.
+type Shard struct {
+	cfg     Config
+	groups  map[string]*group
+	offsets map[string]map[topicPartition]OffsetValue
+	out     []Record
+	touched map[string]bool
+}
+
+// NewShard returns an empty shard.
+func NewShard(cfg Config) *Shard {
+	return &Shard{
+		cfg:     cfg,
+		groups:  map[string]*group{},
+		offsets: map[string]map[topicPartition]OffsetValue{},
+		touched: map[string]bool{},
+	}
+}
+
+// Replay applies one record read back from the shard's partition (or its
+// materialized copy), in log order.
+func (s *Shard) Replay(now time.Time, r Record) error {
+	k, err := decodeKey(r.Key)
+	if err != nil {
+		return err
+	}
+	switch k.version {
+	case keyOffsetCommit:
+		tp := topicPartition{k.topic, k.partition}
+		if r.Value == nil {
+			s.deleteOffset(k.group, tp)
+			return nil
+		}
+		v, err := decodeOffsetValue(r.Value)
+		if err != nil {
+			return err
+		}
+		s.setOffset(k.group, tp, v)
+	case keyClassicGroup:
+		if r.Value == nil {
+			delete(s.groups, k.group)
+			return nil
+		}
+		g, err := RestoreClassicGroup(k.group, s.cfg.Classic, r.Value, now)
+		if err != nil {
+			return err
+		}
+		s.groups[k.group] = &group{classic: g}
+	case keyConsumerGroup:
+		if r.Value == nil {
+			delete(s.groups, k.group)
+			return nil
+		}
+		g, err := RestoreConsumerGroup(k.group, s.cfg.Consumer, r.Value, now)
+		if err != nil {
+			return err
+		}
+		s.groups[k.group] = &group{consumer: g}
+	}
+	return nil
+}
+
+// Drain returns the records for every durable change since the last Drain.
+func (s *Shard) Drain() []Record {
+	ids := make([]string, 0, len(s.touched))
+	for id := range s.touched {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		g := s.groups[id]
+		switch {
+		case g == nil:
+		case g.classic != nil && g.classic.TakeDirty():
+			s.out = append(s.out, Record{Key: groupKey(keyClassicGroup, id), Value: g.classic.Snapshot()})
+		case g.consumer != nil && g.consumer.TakeDirty():
+			s.out = append(s.out, Record{Key: groupKey(keyConsumerGroup, id), Value: g.consumer.Snapshot()})
+		}
+	}
+	clear(s.touched)
+	out := s.out
+	s.out = nil
+	return out
+}
+
+func (s *Shard) setOffset(group string, tp topicPartition, v OffsetValue) {
+	m := s.offsets[group]
+	if m == nil {
+		m = map[topicPartition]OffsetValue{}
+		s.offsets[group] = m
+	}
+	m[tp] = v
+}
+
+func (s *Shard) deleteOffset(group string, tp topicPartition) {
+	if m := s.offsets[group]; m != nil {
+		delete(m, tp)
+		if len(m) == 0 {
+			delete(s.offsets, group)
+		}
+	}
+}
+
+// classicFor returns the classic group a classic request addresses,
+// creating it when create is set. A consumer-protocol group that still has
+// members answers INCONSISTENT_GROUP_PROTOCOL, as Kafka does without a
+// migration policy; an empty one is replaced.
+func (s *Shard) classicFor(id string, create bool) (*ClassicGroup, *kerr.Error) {
+	g := s.groups[id]
+	if g != nil && g.consumer != nil {
+		if !g.consumer.IsEmpty() || !create {
+			return nil, kerr.InconsistentGroupProtocol
+		}
+		g = nil
+	}
+	if g == nil {
+		if !create {
+			return nil, kerr.UnknownMemberID
+		}
+		g = &group{classic: NewClassicGroup(id, s.cfg.Classic)}
+		s.groups[id] = g
+	}
+	s.touched[id] = true
+	return g.classic, nil
+}
+
+// JoinGroup handles a classic JoinGroup; the response comes through reply,
+// possibly from a later call on the shard.
+func (s *Shard) JoinGroup(now time.Time, req *kmsg.JoinGroupRequest, reply func(*kmsg.JoinGroupResponse)) {
+	if req.Group == "" {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		resp.Generation = -1
+		reply(resp)
+		return
+	}
+	g, kerrv := s.classicFor(req.Group, true)
+	if kerrv != nil {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode = kerrv.Code
+		resp.Generation = -1
+		resp.MemberID = req.MemberID
+		reply(resp)
+		return
+	}
+	g.Join(now, req, reply)
+}
+
+// SyncGroup handles a classic SyncGroup.
+func (s *Shard) SyncGroup(now time.Time, req *kmsg.SyncGroupRequest, reply func(*kmsg.SyncGroupResponse)) {
+	g, kerrv := s.classicFor(req.Group, false)
+	if kerrv != nil {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerrv.Code
+		reply(resp)
+		return
+	}
+	g.Sync(now, req, reply)
+}
+
+// Heartbeat handles a classic Heartbeat.
+func (s *Shard) Heartbeat(now time.Time, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
+	g, kerrv := s.classicFor(req.Group, false)
+	if kerrv != nil {
+		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerrv.Code
+		return resp
+	}
+	return g.Heartbeat(now, req)
+}
+
+// LeaveGroup handles a classic LeaveGroup.
+func (s *Shard) LeaveGroup(now time.Time, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
+	g, kerrv := s.classicFor(req.Group, false)
+	if kerrv != nil {
+		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = kerrv.Code
+		return resp
+	}
+	return g.Leave(now, req)
+}
+
+// ConsumerHeartbeat handles a KIP-848 ConsumerGroupHeartbeat. Only a join
+// (member epoch 0) creates a group; a classic group with members is not
+// converted (GROUP_ID_NOT_FOUND, as Kafka answers without migration).
+func (s *Shard) ConsumerHeartbeat(now time.Time, req *kmsg.ConsumerGroupHeartbeatRequest, topics TopicsView) *kmsg.ConsumerGroupHeartbeatResponse {
+	fail := func(e *kerr.Error, msg string) *kmsg.ConsumerGroupHeartbeatResponse {
+		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode = e.Code
+		if msg != "" {
+			resp.ErrorMessage = &msg
+		}
+		return resp
+	}
+	if req.Group == "" {
+		return fail(kerr.InvalidRequest, "GroupId can't be empty.")
+	}
+	g := s.groups[req.Group]
+	if g != nil && g.classic != nil {
+		if !g.classic.IsEmpty() {
+			return fail(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
+		}
+		g = nil
+	}
+	if g == nil {
+		if req.MemberEpoch != 0 {
+			return fail(kerr.GroupIDNotFound, "Group "+req.Group+" not found.")
+		}
+		g = &group{consumer: NewConsumerGroup(req.Group, s.cfg.Consumer)}
+		s.groups[req.Group] = g
+	}
+	s.touched[req.Group] = true
+	return g.consumer.Heartbeat(now, req, topics)
+}
+
+// OffsetCommit handles an OffsetCommit for one group. Topic ids (v10+) are
+// resolved through topics.
+func (s *Shard) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest, topics TopicsView) *kmsg.OffsetCommitResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	var groupErr error
+	g := s.groups[req.Group]
+	switch {
+	case req.Group == "":
+		groupErr = kerr.InvalidGroupID
+	case g == nil:
+		// Kafka keeps offsets of a group no member ever joined ("simple"
+		// consumers, admin tools) only when the commit claims no generation.
+		if req.Generation >= 0 {
+			groupErr = kerr.IllegalGeneration
+		}
+	case g.classic != nil:
+		groupErr = g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID)
+	default:
+		groupErr = g.consumer.ValidateOffsetCommit(req.MemberID, req.Generation)
+	}
+	for _, rt := range req.Topics {
+		ot := kmsg.NewOffsetCommitResponseTopic()
+		ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
+		name := rt.Topic
+		known := true
+		if req.Version >= 10 {
+			name, _, known = topics.TopicByID(rt.TopicID)
+		}
+		for _, rp := range rt.Partitions {
+			op := kmsg.NewOffsetCommitResponseTopicPartition()
+			op.Partition = rp.Partition
+			switch {
+			case groupErr != nil:
+				op.ErrorCode = kerrCode(groupErr)
+			case !known:
+				op.ErrorCode = kerr.UnknownTopicID.Code
+			case rp.Metadata != nil && len(*rp.Metadata) > s.cfg.MaxMetadataSize:
+				op.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			default:
+				v := OffsetValue{Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, CommitTimestamp: now.UnixMilli()}
+				if rp.Metadata != nil {
+					v.Metadata = *rp.Metadata
+				}
+				s.setOffset(req.Group, topicPartition{name, rp.Partition}, v)
+				s.out = append(s.out, Record{Key: offsetKey(req.Group, name, rp.Partition), Value: v.encode()})
+			}
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp
+}
+
+// FetchTopic names the partitions an OffsetFetch asks for.
+type FetchTopic struct {
+	Topic      string
+	Partitions []int32
+}
+
+// OffsetFetch returns a group's committed offsets for the given topics (nil:
+// every committed offset). memberID/memberEpoch are checked when set (v9+).
+// A partition without a commit answers offset -1, as Kafka does.
+func (s *Shard) OffsetFetch(groupID, memberID string, memberEpoch int32, topics []FetchTopic) ([]kmsg.OffsetFetchResponseGroupTopic, error) {
+	if g := s.groups[groupID]; g != nil && (memberID != "" || memberEpoch >= 0) {
+		var err error
+		if g.classic != nil {
+			err = g.classic.ValidateOffsetFetch(memberID, memberEpoch)
+		} else {
+			err = g.consumer.ValidateOffsetFetch(memberID, memberEpoch)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	committed := s.offsets[groupID]
+	if topics == nil {
+		byTopic := map[string][]int32{}
+		for tp := range committed {
+			byTopic[tp.topic] = append(byTopic[tp.topic], tp.partition)
+		}
+		for t, ps := range byTopic {
+			sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+			topics = append(topics, FetchTopic{Topic: t, Partitions: ps})
+		}
+		sort.Slice(topics, func(i, j int) bool { return topics[i].Topic < topics[j].Topic })
+	}
+	out := make([]kmsg.OffsetFetchResponseGroupTopic, 0, len(topics))
+	for _, t := range topics {
+		ot := kmsg.NewOffsetFetchResponseGroupTopic()
+		ot.Topic = t.Topic
+		for _, p := range t.Partitions {
+			op := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+			op.Partition = p
+			op.Offset, op.LeaderEpoch = -1, -1
+			if v, ok := committed[topicPartition{t.Topic, p}]; ok {
+				op.Offset, op.LeaderEpoch = v.Offset, v.LeaderEpoch
+				md := v.Metadata
+				op.Metadata = &md
+			}
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		out = append(out, ot)
+	}
+	return out, nil
+}
+
+// OffsetDelete deletes committed offsets of a group. Partitions of a topic
+// the group's members still consume answer GROUP_SUBSCRIBED_TO_TOPIC.
+func (s *Shard) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics TopicsView) *kmsg.OffsetDeleteResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	g := s.groups[req.Group]
+	if g == nil && s.offsets[req.Group] == nil {
+		resp.ErrorCode = kerr.GroupIDNotFound.Code
+		return resp
+	}
+	subscribed := map[string]bool{}
+	if g != nil && !g.empty() {
+		var names []string
+		if g.classic != nil {
+			names = g.classic.Subscribed()
+		} else {
+			names = g.consumer.Subscribed(topics)
+		}
+		for _, n := range names {
+			subscribed[n] = true
+		}
+	}
+	for _, rt := range req.Topics {
+		ot := kmsg.NewOffsetDeleteResponseTopic()
+		ot.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			op := kmsg.NewOffsetDeleteResponseTopicPartition()
+			op.Partition = rp.Partition
+			if subscribed[rt.Topic] {
+				op.ErrorCode = kerr.GroupSubscribedToTopic.Code
+			} else if _, ok := s.offsets[req.Group][topicPartition{rt.Topic, rp.Partition}]; ok {
+				s.deleteOffset(req.Group, topicPartition{rt.Topic, rp.Partition})
+				s.out = append(s.out, Record{Key: offsetKey(req.Group, rt.Topic, rp.Partition)})
+			}
+			ot.Partitions = append(ot.Partitions, op)
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
+	return resp
+}
+
+// DescribeGroup describes a group for DescribeGroups. A missing group is
+// reported Dead without an error, as Kafka does.
+func (s *Shard) DescribeGroup(id string) kmsg.DescribeGroupsResponseGroup {
+	g := s.groups[id]
+	switch {
+	case g == nil:
+		d := kmsg.NewDescribeGroupsResponseGroup()
+		d.Group, d.State = id, "Dead"
+		return d
+	case g.classic != nil:
+		return g.classic.Describe()
+	default:
+		d := kmsg.NewDescribeGroupsResponseGroup()
+		d.Group, d.State, d.ProtocolType = id, g.consumer.State(), "consumer"
+		return d
+	}
+}
+
+// ConsumerDescribe describes a consumer-protocol group.
+func (s *Shard) ConsumerDescribe(id string, topics TopicsView, authorizedOps bool) kmsg.ConsumerGroupDescribeResponseGroup {
+	g := s.groups[id]
+	if g == nil || g.consumer == nil {
+		d := kmsg.NewConsumerGroupDescribeResponseGroup()
+		d.Group = id
+		d.ErrorCode = kerr.GroupIDNotFound.Code
+		msg := "Group " + id + " not found."
+		if g != nil {
+			msg = "Group " + id + " is not a consumer group."
+		}
+		d.ErrorMessage = &msg
+		return d
+	}
+	return g.consumer.Describe(topics, authorizedOps)
+}
+
+// ListGroups lists the shard's groups, filtered by state and type names
+// (case-insensitive; empty filters match everything).
+func (s *Shard) ListGroups(states, types []string) []kmsg.ListGroupsResponseGroup {
+	match := func(filter []string, v string) bool {
+		if len(filter) == 0 {
+			return true
+		}
+		for _, f := range filter {
+			if strings.EqualFold(f, v) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []kmsg.ListGroupsResponseGroup
+	for id, g := range s.groups {
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group = id
+		if g.classic != nil {
+			lg.ProtocolType, lg.GroupState, lg.GroupType = g.classic.ProtocolType(), g.classic.State(), "classic"
+		} else {
+			lg.ProtocolType, lg.GroupState, lg.GroupType = "consumer", g.consumer.State(), "consumer"
+		}
+		if match(states, lg.GroupState) && match(types, lg.GroupType) {
+			out = append(out, lg)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Group < out[j].Group })
+	return out
+}
+
+// DeleteGroup deletes an empty group and its offsets.
+func (s *Shard) DeleteGroup(id string) error {
+	g := s.groups[id]
+	if g == nil && s.offsets[id] == nil {
+		return kerr.GroupIDNotFound
+	}
+	if g != nil && !g.empty() {
+		return kerr.NonEmptyGroup
+	}
+	if g != nil {
+		version := keyConsumerGroup
+		if g.classic != nil {
+			version = keyClassicGroup
+			g.classic.MarkDead(kerr.GroupIDNotFound)
+		}
+		delete(s.groups, id)
+		s.out = append(s.out, Record{Key: groupKey(version, id)})
+	}
+	for tp := range s.offsets[id] {
+		s.out = append(s.out, Record{Key: offsetKey(id, tp.topic, tp.partition)})
+	}
+	delete(s.offsets, id)
+	return nil
+}
+
+// Tick fires the groups' expired timers.
+func (s *Shard) Tick(now time.Time, topics TopicsView) {
+	for id, g := range s.groups {
+		d := s.groupDeadline(g)
+		if d.IsZero() || d.After(now) {
+			continue
+		}
+		if g.classic != nil {
+			g.classic.Tick(now)
+		} else {
+			g.consumer.Tick(now, topics)
+		}
+		s.touched[id] = true
+	}
+}
+
+func (s *Shard) groupDeadline(g *group) time.Time {
+	if g.classic != nil {
+		return g.classic.NextDeadline()
+	}
+	return g.consumer.NextDeadline()
+}
+
+// NextDeadline is the earliest group timer; zero if none.
+func (s *Shard) NextDeadline() time.Time {
+	var next time.Time
+	for _, g := range s.groups {
+		if d := s.groupDeadline(g); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	return next
+}
+
+// OnMetadata tells consumer groups that topics changed.
+func (s *Shard) OnMetadata(now time.Time, topics TopicsView) {
+	for id, g := range s.groups {
+		if g.consumer != nil {
+			g.consumer.OnMetadata(now, topics)
+			s.touched[id] = true
+		}
+	}
+}
+
+// ExpireOffsets drops offsets of groups without members once they are
+// older than the retention (offsets.retention.minutes). The runtime calls it
+// every offsets.retention.check.interval.ms.
+func (s *Shard) ExpireOffsets(now time.Time) {
+	cutoff := now.Add(-s.cfg.OffsetsRetention).UnixMilli()
+	for id, m := range s.offsets {
+		if g := s.groups[id]; g != nil && !g.empty() {
+			continue
+		}
+		for tp, v := range m {
+			if v.CommitTimestamp < cutoff {
+				s.deleteOffset(id, tp)
+				s.out = append(s.out, Record{Key: offsetKey(id, tp.topic, tp.partition)})
+			}
+		}
+	}
+}
+
+// Unload ends the shard's groups when this node stops coordinating them:
+// pending joins and syncs answer NOT_COORDINATOR so clients look again.
+func (s *Shard) Unload() {
+	for _, g := range s.groups {
+		if g.classic != nil {
+			g.classic.MarkDead(kerr.NotCoordinator)
+		}
+	}
+}
+
+func kerrCode(err error) int16 {
+	if ke, ok := err.(*kerr.Error); ok {
+		return ke.Code
+	}
+	return kerr.UnknownServerError.Code
+}
