@@ -339,6 +339,16 @@ func encodeResponse(correlationID int32, resp kmsg.Response) []byte {
 	return buf
 }
 
+// remoteHost is the client's address without the port, as Kafka reports
+// members' hosts.
+func (c *conn) remoteHost() string {
+	host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String())
+	if err != nil {
+		return c.nc.RemoteAddr().String()
+	}
+	return "/" + host
+}
+
 // reqCtx is what a handler knows about the request besides its body.
 type reqCtx struct {
 	conn   *conn

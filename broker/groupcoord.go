@@ -175,6 +175,8 @@ func (gc *groupCoordinator) load(part int32, p *log.Partition) (*shardRuntime, e
 	sr := &shardRuntime{gc: gc, partition: part, p: p, shard: shard,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go sr.timerLoop()
+	// Topics may have changed while the groups were elsewhere.
+	sr.onMetadata(imageTopics{gc.srv.meta.Image()})
 	return sr, nil
 }
 

@@ -117,10 +117,11 @@ func awaitReply[R any](ctx context.Context, ch chan R) (R, error) {
 	}
 }
 
-func (s *Server) handleJoinGroup(ctx context.Context, _ *reqCtx, req *kmsg.JoinGroupRequest) (kmsg.Response, error) {
+func (s *Server) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.JoinGroupRequest) (kmsg.Response, error) {
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
+	host := rc.conn.remoteHost()
 	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
-		sh.JoinGroup(s.now(), req, func(r *kmsg.JoinGroupResponse) { ch <- r })
+		sh.JoinGroup(s.now(), rc.header.clientID, host, req, func(r *kmsg.JoinGroupResponse) { ch <- r })
 	}); kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode, resp.Generation, resp.MemberID = kerrv.Code, -1, req.MemberID
@@ -159,10 +160,13 @@ func (s *Server) handleLeaveGroup(_ context.Context, _ *reqCtx, req *kmsg.LeaveG
 	return resp, nil
 }
 
-func (s *Server) handleConsumerGroupHeartbeat(_ context.Context, _ *reqCtx, req *kmsg.ConsumerGroupHeartbeatRequest) (kmsg.Response, error) {
+func (s *Server) handleConsumerGroupHeartbeat(_ context.Context, rc *reqCtx, req *kmsg.ConsumerGroupHeartbeatRequest) (kmsg.Response, error) {
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
 	topics := imageTopics{s.meta.Image()}
-	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.ConsumerHeartbeat(s.now(), req, topics) }); kerrv != nil {
+	host := rc.conn.remoteHost()
+	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
+		resp = sh.ConsumerHeartbeat(s.now(), rc.header.clientID, host, req, topics)
+	}); kerrv != nil {
 		resp = req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 		resp.ErrorCode = kerrv.Code
 	}

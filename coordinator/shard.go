@@ -179,8 +179,9 @@ func (s *Shard) classicFor(id string, create bool) (*ClassicGroup, *kerr.Error) 
 }
 
 // JoinGroup handles a classic JoinGroup; the response comes through reply,
-// possibly from a later call on the shard.
-func (s *Shard) JoinGroup(now time.Time, req *kmsg.JoinGroupRequest, reply func(*kmsg.JoinGroupResponse)) {
+// possibly from a later call on the shard. clientID and clientHost are what
+// DescribeGroups reports for the member.
+func (s *Shard) JoinGroup(now time.Time, clientID, clientHost string, req *kmsg.JoinGroupRequest, reply func(*kmsg.JoinGroupResponse)) {
 	if req.Group == "" {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode = kerr.InvalidGroupID.Code
@@ -197,7 +198,7 @@ func (s *Shard) JoinGroup(now time.Time, req *kmsg.JoinGroupRequest, reply func(
 		reply(resp)
 		return
 	}
-	g.Join(now, req, reply)
+	g.JoinFrom(now, clientID, clientHost, req, reply)
 }
 
 // SyncGroup handles a classic SyncGroup.
@@ -237,7 +238,8 @@ func (s *Shard) LeaveGroup(now time.Time, req *kmsg.LeaveGroupRequest) *kmsg.Lea
 // ConsumerHeartbeat handles a KIP-848 ConsumerGroupHeartbeat. Only a join
 // (member epoch 0) creates a group; a classic group with members is not
 // converted (GROUP_ID_NOT_FOUND, as Kafka answers without migration).
-func (s *Shard) ConsumerHeartbeat(now time.Time, req *kmsg.ConsumerGroupHeartbeatRequest, topics TopicsView) *kmsg.ConsumerGroupHeartbeatResponse {
+// clientID and clientHost are what DescribeGroups reports for the member.
+func (s *Shard) ConsumerHeartbeat(now time.Time, clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest, topics TopicsView) *kmsg.ConsumerGroupHeartbeatResponse {
 	fail := func(e *kerr.Error, msg string) *kmsg.ConsumerGroupHeartbeatResponse {
 		resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 		resp.ErrorCode = e.Code
@@ -264,7 +266,7 @@ func (s *Shard) ConsumerHeartbeat(now time.Time, req *kmsg.ConsumerGroupHeartbea
 		s.groups[req.Group] = g
 	}
 	s.touched[req.Group] = true
-	return g.consumer.Heartbeat(now, req, topics)
+	return g.consumer.HeartbeatFrom(now, clientID, clientHost, req, topics)
 }
 
 // OffsetCommit handles an OffsetCommit for one group. Topic ids (v10+) are
