@@ -499,3 +499,152 @@ func FuzzClassicRestore(f *testing.F) {
 		}
 	})
 }
+
+// TestClassicRandomized drives a group with random requests from a few
+// clients (some static) and checks invariants after every step: each
+// parked reply is answered at most once and all are answered once the
+// group dies, the generation never goes back, the leader is a member, and
+// every snapshot restores.
+func TestClassicRandomized(t *testing.T) {
+	states := map[string]int{}
+	for seed := int64(1); seed <= 40; seed++ {
+		rng := rand.New(rand.NewSource(seed))
+		cfg := DefaultClassicConfig()
+		cfg.InitialRebalanceDelay = time.Duration(rng.Intn(3)) * time.Second
+		cfg.MaxSize = 2 + rng.Intn(4)
+		g := NewClassicGroup("g", cfg)
+		n := 0
+		g.newUUID = func() string { n++; return strconv.Itoa(n) }
+		now := classicT0
+		type client struct {
+			name, member, instance string
+			gen                    int32
+		}
+		clients := make([]*client, 6)
+		for i := range clients {
+			clients[i] = &client{name: fmt.Sprintf("c%d", i)}
+			if i%2 == 0 {
+				clients[i].instance = fmt.Sprintf("i%d", i)
+			}
+		}
+		parked := 0
+		var lastGen int32
+		for step := 0; step < 400; step++ {
+			now = now.Add(time.Duration(rng.Intn(4000)) * time.Millisecond)
+			c := clients[rng.Intn(len(clients))]
+			var inst *string
+			if c.instance != "" {
+				inst = &c.instance
+			}
+			switch op := rng.Intn(10); {
+			case op < 3:
+				req := kmsg.NewPtrJoinGroupRequest()
+				req.Version = 9
+				req.MemberID = c.member
+				req.InstanceID = inst
+				req.ProtocolType = "consumer"
+				req.SessionTimeoutMillis = int32(6000 + rng.Intn(10000))
+				req.RebalanceTimeoutMillis = int32(1000 + rng.Intn(20000))
+				for _, name := range []string{"range", "roundrobin"}[:1+rng.Intn(2)] {
+					p := kmsg.NewJoinGroupRequestProtocol()
+					p.Name = name
+					p.Metadata = classicMeta([]string{"t"}, strconv.Itoa(rng.Intn(2)))
+					req.Protocols = append(req.Protocols, p)
+				}
+				parked++
+				done := false
+				g.JoinFrom(now, c.name, "h", req, func(r *kmsg.JoinGroupResponse) {
+					if done {
+						t.Fatalf("seed %d: join answered twice", seed)
+					}
+					done = true
+					parked--
+					switch r.ErrorCode {
+					case 0:
+						c.member, c.gen = r.MemberID, r.Generation
+					case kerr.MemberIDRequired.Code:
+						c.member = r.MemberID
+					case kerr.UnknownMemberID.Code, kerr.FencedInstanceID.Code:
+						c.member = ""
+					}
+				})
+			case op < 5:
+				req := kmsg.NewPtrSyncGroupRequest()
+				req.MemberID = c.member
+				req.InstanceID = inst
+				req.Generation = c.gen
+				for _, o := range clients {
+					if o.member != "" && rng.Intn(2) == 0 {
+						a := kmsg.NewSyncGroupRequestGroupAssignment()
+						a.MemberID = o.member
+						a.MemberAssignment = []byte(o.name)
+						req.GroupAssignment = append(req.GroupAssignment, a)
+					}
+				}
+				parked++
+				done := false
+				g.Sync(now, req, func(r *kmsg.SyncGroupResponse) {
+					if done {
+						t.Fatalf("seed %d: sync answered twice", seed)
+					}
+					done = true
+					parked--
+				})
+			case op < 7:
+				req := kmsg.NewPtrHeartbeatRequest()
+				req.MemberID = c.member
+				req.InstanceID = inst
+				req.Generation = c.gen
+				g.Heartbeat(now, req)
+			case op < 8:
+				req := kmsg.NewPtrLeaveGroupRequest()
+				req.Version = 5
+				m := kmsg.NewLeaveGroupRequestMember()
+				m.MemberID = c.member
+				if rng.Intn(2) == 0 {
+					m.MemberID = ""
+					m.InstanceID = inst
+				}
+				req.Members = append(req.Members, m)
+				g.Leave(now, req)
+			default:
+				if d := g.NextDeadline(); !d.IsZero() && d.After(now) && rng.Intn(2) == 0 {
+					now = d
+				}
+				g.Tick(now)
+				if d := g.NextDeadline(); !d.IsZero() && !d.After(now) {
+					t.Fatalf("seed %d: deadline %v not after tick at %v", seed, d, now)
+				}
+			}
+			if g.generation < lastGen {
+				t.Fatalf("seed %d: generation went back", seed)
+			}
+			lastGen = g.generation
+			states[g.State()]++
+			if len(g.members) > 0 && g.members[g.leader] == nil {
+				t.Fatalf("seed %d: leader %q is not a member", seed, g.leader)
+			}
+			if len(g.members) != len(g.order) {
+				t.Fatalf("seed %d: order out of sync", seed)
+			}
+			for inst, id := range g.static {
+				if m := g.members[id]; m == nil || m.instanceID != inst {
+					t.Fatalf("seed %d: static map broken for %s", seed, inst)
+				}
+			}
+			if _, err := RestoreClassicGroup("g", cfg, g.Snapshot(), now); err != nil {
+				t.Fatalf("seed %d: restore: %v", seed, err)
+			}
+		}
+		g.MarkDead(nil)
+		if parked != 0 {
+			t.Fatalf("seed %d: %d replies never answered", seed, parked)
+		}
+	}
+	for _, st := range []string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable"} {
+		if states[st] == 0 {
+			t.Errorf("no step ended in %s: %v", st, states)
+		}
+	}
+	t.Logf("steps per state: %v", states)
+}
