@@ -672,8 +672,8 @@ func init() {
 }
 
 // runHelperConsumer joins the group and consumes until killed, printing
-// "assigned p,p,...", "revoked ...", "lost ..." and "consumed p offset"
-// lines (the first offset it consumed of each partition).
+// "assigned p,p,...", "revoked ...", "lost ..." and, for every record it
+// consumes, "record partition offset value".
 func runHelperConsumer(out io.Writer) int {
 	var mu sync.Mutex
 	say := func(format string, args ...any) {
@@ -720,15 +720,11 @@ func runHelperConsumer(out io.Writer) int {
 		say("error %v", err)
 		return 1
 	}
-	seen := map[int32]bool{}
 	for {
 		fs := cl.PollRecords(context.Background(), 1000)
 		fs.EachError(func(t string, p int32, err error) { say("error %s/%d: %v", t, p, err) })
 		for _, r := range fs.Records() {
-			if !seen[r.Partition] {
-				seen[r.Partition] = true
-				say("consumed %d %d", r.Partition, r.Offset)
-			}
+			say("record %d %d %s", r.Partition, r.Offset, r.Value)
 		}
 	}
 }
@@ -798,6 +794,19 @@ func (h *helperProc) line(s string) {
 			ps = append(ps, int32(p))
 		}
 		h.l.event(h.name, kind, ps)
+	case "record":
+		f := strings.SplitN(rest, " ", 3)
+		if len(f) != 3 {
+			h.l.note("%s: bad line %q", h.name, s)
+			return
+		}
+		p, err1 := strconv.Atoi(f[0])
+		o, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil {
+			h.l.note("%s: bad line %q", h.name, s)
+			return
+		}
+		h.l.consumedRecords(h.name, []*kgo.Record{{Topic: h.l.topic, Partition: int32(p), Offset: o, Value: []byte(f[2])}})
 	default:
 		h.l.note("%s: %s", h.name, s)
 	}
