@@ -451,9 +451,11 @@ func (m *member) kill() {
 	m.stopPolling()
 	m.dialer.cutAll()
 	m.l.event(m.name, "gone", nil)
-	go m.close()
+	m.closeOnce.Do(func() { go m.cl.Close() })
 }
 
+// close closes the client (once); a killed member's client is already
+// closing in the background and is not waited for.
 func (m *member) close() {
 	m.closeOnce.Do(func() {
 		m.cancel()
@@ -540,8 +542,9 @@ func (p *keyedProducer) fill(t *testing.T, count int) {
 }
 
 // start produces perTick records every tick in the background until
-// finish.
-func (p *keyedProducer) start(perTick int, tick time.Duration) {
+// finish (or the end of the test).
+func (p *keyedProducer) start(t *testing.T, perTick int, tick time.Duration) {
+	t.Cleanup(p.halt)
 	p.stop, p.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(p.done)
@@ -564,11 +567,7 @@ func (p *keyedProducer) start(perTick int, tick time.Duration) {
 // flight.
 func (p *keyedProducer) finish(t *testing.T) {
 	t.Helper()
-	if p.stop != nil {
-		close(p.stop)
-		<-p.done
-		p.stop = nil
-	}
+	p.halt()
 	if err := p.cl.Flush(ctxT(t, opTimeout)); err != nil {
 		t.Fatalf("flush: %v", err)
 	}
@@ -576,6 +575,15 @@ func (p *keyedProducer) finish(t *testing.T) {
 	defer p.mu.Unlock()
 	if len(p.failed) > 0 {
 		t.Fatalf("%d produces failed, first: %s", len(p.failed), p.failed[0])
+	}
+}
+
+// halt stops the background producer, if running.
+func (p *keyedProducer) halt() {
+	if p.stop != nil {
+		close(p.stop)
+		<-p.done
+		p.stop = nil
 	}
 }
 
