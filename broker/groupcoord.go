@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -38,6 +36,7 @@ type groupCoordinator struct {
 // shardRuntime owns one loaded shard.
 type shardRuntime struct {
 	gc        *groupCoordinator
+	ip        *internalPartition
 	partition int32
 	p         *log.Partition
 
@@ -125,54 +124,14 @@ func (gc *groupCoordinator) reconcile(img *raftmeta.Image) {
 // store covers, then starts its timer.
 func (gc *groupCoordinator) load(part int32, p *log.Partition) (*shardRuntime, error) {
 	now := gc.srv.now()
+	ip := &internalPartition{srv: gc.srv, topic: offsetsTopic, part: part, p: p, store: gc.store}
 	shard := coordinator.NewShard(gc.cfg)
-	applied, err := gc.store.Load(part, func(r coordinator.Record) error { return shard.Replay(now, r) })
+	err := ip.load(func() { shard = coordinator.NewShard(gc.cfg) },
+		func(r coordinator.Record) error { return shard.Replay(now, r) })
 	if err != nil {
 		return nil, err
 	}
-	if applied >= p.HighWatermark() {
-		// The store is ahead of the log (the log lost its tail): start
-		// over from the log alone.
-		if err := gc.store.Drop(part); err != nil {
-			return nil, err
-		}
-		shard, applied = coordinator.NewShard(gc.cfg), -1
-	}
-	from := max(applied+1, p.LogStartOffset())
-	var tail []coordinator.Record
-	last := applied
-	for from < p.HighWatermark() {
-		res, err := p.Read(from, 1<<20, p.HighWatermark(), true)
-		if err != nil {
-			return nil, fmt.Errorf("replaying %s-%d at %d: %w", offsetsTopic, part, from, err)
-		}
-		if len(res.Data) == 0 {
-			break
-		}
-		for b := res.Data; len(b) > 0; {
-			h, recs, err := log.DecodeRecords(b)
-			if err != nil {
-				return nil, fmt.Errorf("replaying %s-%d: %w", offsetsTopic, part, err)
-			}
-			for _, r := range recs {
-				cr := coordinator.Record{Key: r.Key, Value: r.Value}
-				if err := shard.Replay(now, cr); err != nil {
-					gc.srv.log.Warn("skipping undecodable group record", "partition", part, "offset", r.Offset, "err", err)
-					continue
-				}
-				tail = append(tail, cr)
-			}
-			last = h.LastOffset()
-			from = last + 1
-			b = b[h.Size():]
-		}
-	}
-	if len(tail) > 0 {
-		if err := gc.store.Apply(part, last, tail); err != nil {
-			return nil, err
-		}
-	}
-	sr := &shardRuntime{gc: gc, partition: part, p: p, shard: shard,
+	sr := &shardRuntime{gc: gc, ip: ip, partition: part, p: p, shard: shard,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go sr.timerLoop()
 	// Topics may have changed while the groups were elsewhere.
@@ -219,36 +178,7 @@ func (sr *shardRuntime) do(fn func(*coordinator.Shard)) error {
 }
 
 func (sr *shardRuntime) appendLocked(recs []coordinator.Record) error {
-	if len(recs) == 0 {
-		return nil
-	}
-	img := sr.gc.srv.meta.Image()
-	t := img.Topics[offsetsTopic]
-	if t == nil || int(sr.partition) >= len(t.Partitions) {
-		sr.failed = kerr.NotCoordinator
-		return sr.failed
-	}
-	ps := t.Partitions[sr.partition]
-	now := sr.gc.srv.now()
-	brs := make([]batchRecord, len(recs))
-	for i, r := range recs {
-		brs[i] = batchRecord{Key: r.Key, Value: r.Value}
-	}
-	batch := encodeBatch(brs, now)
-	h, err := log.ParseBatchHeader(batch)
-	if err == nil {
-		var res log.AppendResult
-		if res, err = sr.p.Append(batch, h, ps.LeaderEpoch, now); err == nil {
-			sr.gc.srv.advanceHighWatermark(sr.p, ps)
-			if sr.p.NeedsFlush() {
-				err = sr.p.Sync(res.LastOffset)
-			}
-			if err == nil {
-				err = sr.gc.store.Apply(sr.partition, res.LastOffset, recs)
-			}
-		}
-	}
-	if err != nil {
+	if err := sr.ip.append(recs); err != nil {
 		sr.gc.srv.log.Error("group coordinator append failed; unloading", "partition", sr.partition, "err", err)
 		sr.failed = err
 		return kerr.NotCoordinator
@@ -310,27 +240,6 @@ func (sr *shardRuntime) unload() {
 // ensureOffsetsTopic creates __consumer_offsets the first time a client
 // looks for a coordinator, as Kafka does.
 func (gc *groupCoordinator) ensureOffsetsTopic(ctx context.Context) error {
-	if gc.srv.meta.Image().Topics[offsetsTopic] != nil {
-		return nil
-	}
-	gc.creating.Lock()
-	defer gc.creating.Unlock()
-	img := gc.srv.meta.Image()
-	if img.Topics[offsetsTopic] != nil {
-		return nil
-	}
-	rf := min(gc.srv.cfg.OffsetsTopicReplication, int16(len(img.UnfencedBrokers())))
-	cfgs := map[string]*string{
-		"cleanup.policy":   strPtr("compact"),
-		"compression.type": strPtr("producer"),
-		"segment.bytes":    strPtr(fmt.Sprint(gc.srv.cfg.Int("offsets.topic.segment.bytes"))),
-	}
-	res := gc.srv.ctrl.CreateTopics(ctx, []raftmeta.CreateTopicRequest{{
-		Name: offsetsTopic, NumPartitions: gc.srv.cfg.OffsetsTopicPartitions, ReplicationFactor: max(rf, 1), Configs: cfgs,
-	}}, gc.srv.topicDefaults(), false)
-	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return err
-	}
-	gc.reconcile(gc.srv.meta.Image())
-	return nil
+	c := gc.srv.cfg
+	return gc.srv.ensureInternalTopic(ctx, &gc.creating, offsetsTopic, c.OffsetsTopicPartitions, c.OffsetsTopicReplication, c.Int("offsets.topic.segment.bytes"))
 }

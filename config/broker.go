@@ -72,7 +72,17 @@ var BrokerDefs = []Def{
 	{Name: "group.consumer.heartbeat.interval.ms", Type: Int, Default: "5000", Doc: "Heartbeat interval of consumer-protocol members.", Check: atLeast(1)},
 	{Name: "group.consumer.max.size", Type: Int, Default: "2147483647", Doc: "Most members of a consumer-protocol group.", Check: atLeast(1)},
 	{Name: "group.consumer.assignors", Type: List, Default: "uniform,range", Doc: "Server-side assignors; the first is the default.", Check: listOf("uniform", "range")},
-	{Name: "group.coordinator.rebalance.protocols", Type: List, Default: "classic,consumer", Doc: "Group protocols served.", Check: listOf("classic", "consumer", "share")},
+	{Name: "group.coordinator.rebalance.protocols", Type: List, Default: "classic,consumer,share", Doc: "Group protocols served.", Check: listOf("classic", "consumer", "share")},
+	{Name: "group.share.session.timeout.ms", Type: Int, Default: "45000", Doc: "Session timeout of share group members.", Check: atLeast(1)},
+	{Name: "group.share.heartbeat.interval.ms", Type: Int, Default: "5000", Doc: "Heartbeat interval of share group members.", Check: atLeast(1)},
+	{Name: "group.share.max.size", Type: Int, Default: "200", Doc: "Most members of a share group.", Check: atLeast(1)},
+	{Name: "group.share.record.lock.duration.ms", Type: Int, Default: "30000", Doc: "How long a share consumer holds a record before it is offered again.", Check: between(1000, 3600000)},
+	{Name: "group.share.delivery.count.limit", Type: Int, Default: "5", Doc: "Deliveries of a record before it is archived (and dead-lettered).", Check: between(2, 10)},
+	{Name: "group.share.partition.max.record.locks", Type: Int, Default: "2000", Doc: "Most in-flight records per share partition.", Check: between(100, 10000)},
+	{Name: "group.share.max.share.sessions", Type: Int, Default: "2000", Doc: "Most share sessions on this broker.", Check: atLeast(1)},
+	{Name: "share.coordinator.state.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __share_group_state.", Check: atLeast(1)},
+	{Name: "share.coordinator.state.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __share_group_state, capped by the live brokers.", Check: atLeast(1)},
+	{Name: "errors.deadletterqueue.topic.name.prefix", Type: String, Default: "dlq.", Doc: "Prefix every dead-letter topic name must have (KIP-1191)."},
 	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health); empty disables it."},
 }
 

@@ -28,6 +28,7 @@ var TopicDefs = []Def{
 	{Name: "min.cleanable.dirty.ratio", Type: Double, BrokerKey: "log.cleaner.min.cleanable.ratio", Check: ratio},
 	{Name: "compression.type", Type: String, BrokerKey: "compression.type", Check: oneOf("producer")},
 	{Name: "unclean.leader.election.enable", Type: Boolean, BrokerKey: "unclean.leader.election.enable"},
+	{Name: "errors.deadletterqueue.group.enable", Type: Boolean, Default: "false", Doc: "Whether share groups may use this topic as their dead-letter topic (KIP-1191)."},
 }
 
 var topicIndex = index(TopicDefs)
@@ -63,6 +64,7 @@ type Source int8
 // Kafka's ConfigSource codes.
 const (
 	SourceDynamicTopic Source = 1
+	SourceDynamicGroup Source = 8
 	SourceStaticBroker Source = 4
 	SourceDefault      Source = 5
 )
@@ -97,6 +99,9 @@ func (b *Broker) TopicDefault(name string) (string, Source) {
 			return v, SourceStaticBroker
 		}
 		return maxLong, SourceDefault
+	}
+	if d.BrokerKey == "" {
+		return d.Default, SourceDefault
 	}
 	v, set := b.Value(d.BrokerKey)
 	return v, sourceOf(set)

@@ -1,0 +1,154 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// GroupDefs are the per-group keys set with IncrementalAlterConfigs on the
+// GROUP resource. Each defaults to the broker key in BrokerKey.
+var GroupDefs = []Def{
+	{Name: "consumer.session.timeout.ms", Type: Int, BrokerKey: "group.consumer.session.timeout.ms", Check: atLeast(1)},
+	{Name: "consumer.heartbeat.interval.ms", Type: Int, BrokerKey: "group.consumer.heartbeat.interval.ms", Check: atLeast(1)},
+	{Name: "share.session.timeout.ms", Type: Int, BrokerKey: "group.share.session.timeout.ms", Check: atLeast(1)},
+	{Name: "share.heartbeat.interval.ms", Type: Int, BrokerKey: "group.share.heartbeat.interval.ms", Check: atLeast(1)},
+	{Name: "share.record.lock.duration.ms", Type: Int, BrokerKey: "group.share.record.lock.duration.ms", Check: between(1000, 3600000)},
+	{Name: "share.delivery.count.limit", Type: Int, BrokerKey: "group.share.delivery.count.limit", Check: between(2, 10)},
+	{Name: "share.auto.offset.reset", Type: String, Default: "latest", Check: autoOffsetReset,
+		Doc: "Where a share group starts in a partition it has no state for: latest, earliest or by_duration:<ISO-8601 duration>."},
+	{Name: "share.isolation.level", Type: String, Default: "read_uncommitted", Check: oneOf("read_uncommitted", "read_committed")},
+	{Name: "share.release.backoff.ms", Type: Int, Default: "0", Check: atLeast(0),
+		Doc: "How long a RELEASEd record waits before it can be delivered again (shoal extension for retry pipelines)."},
+	{Name: "errors.deadletterqueue.topic.name", Type: String, Default: "",
+		Doc: "Topic that rejected records and records over the delivery limit are copied to (KIP-1191)."},
+}
+
+var groupIndex = index(GroupDefs)
+
+// GroupDef returns the definition of a group key, or nil.
+func GroupDef(name string) *Def { return groupIndex[name] }
+
+// ValidateGroupConfig checks one group key and value (nil: reset).
+func ValidateGroupConfig(name string, value *string) error {
+	d := GroupDef(name)
+	if d == nil {
+		return fmt.Errorf("unknown group config %q", name)
+	}
+	if value == nil {
+		return nil
+	}
+	return d.Validate(*value)
+}
+
+func between(lo, hi int64) func(string) error {
+	return func(v string) error {
+		n := atoi(v)
+		if n < lo || n > hi {
+			return fmt.Errorf("value %d is outside [%d, %d]", n, lo, hi)
+		}
+		return nil
+	}
+}
+
+func autoOffsetReset(v string) error {
+	if v == "latest" || v == "earliest" {
+		return nil
+	}
+	if d, ok := strings.CutPrefix(v, "by_duration:"); ok {
+		if _, err := ParseISODuration(d); err != nil {
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("%q is not latest, earliest or by_duration:<ISO-8601 duration>", v)
+}
+
+// ParseISODuration parses the ISO-8601 durations Kafka accepts for
+// by_duration: PnDTnHnMnS (days, hours, minutes, seconds; no negatives).
+func ParseISODuration(s string) (time.Duration, error) {
+	bad := fmt.Errorf("%q is not an ISO-8601 duration such as PT1H or P1DT30M", s)
+	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
+	if !ok || rest == "" {
+		return 0, bad
+	}
+	var d time.Duration
+	inTime := false
+	num := ""
+	for _, c := range rest {
+		switch {
+		case c >= '0' && c <= '9' || c == '.':
+			num += string(c)
+		case c == 'T':
+			if inTime || num != "" {
+				return 0, bad
+			}
+			inTime = true
+		default:
+			if num == "" {
+				return 0, bad
+			}
+			var unit time.Duration
+			switch {
+			case c == 'D' && !inTime:
+				unit = 24 * time.Hour
+			case c == 'H' && inTime:
+				unit = time.Hour
+			case c == 'M' && inTime:
+				unit = time.Minute
+			case c == 'S' && inTime:
+				unit = time.Second
+			default:
+				return 0, bad
+			}
+			var f float64
+			if _, err := fmt.Sscanf(num, "%g", &f); err != nil || f < 0 {
+				return 0, bad
+			}
+			d += time.Duration(f * float64(unit))
+			num = ""
+		}
+	}
+	if num != "" {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// GroupConfig is the effective configuration of one group.
+type GroupConfig map[string]Entry
+
+// EffectiveGroupConfig resolves every group key for a group's overrides.
+func (b *Broker) EffectiveGroupConfig(overrides map[string]string) GroupConfig {
+	out := make(GroupConfig, len(GroupDefs))
+	for i := range GroupDefs {
+		d := &GroupDefs[i]
+		e := Entry{Name: d.Name, Type: d.Type, Doc: d.Doc}
+		switch v, ok := overrides[d.Name]; {
+		case ok:
+			e.Value, e.Source = v, SourceDynamicGroup
+		case d.BrokerKey != "":
+			var set bool
+			e.Value, set = b.Value(d.BrokerKey)
+			e.Source = sourceOf(set)
+		default:
+			e.Value, e.Source = d.Default, SourceDefault
+		}
+		out[d.Name] = e
+	}
+	return out
+}
+
+// Int64 returns a numeric key's value.
+func (c GroupConfig) Int64(name string) int64 { return atoi(c[name].Value) }
+
+// Millis returns a numeric key's value as milliseconds.
+func (c GroupConfig) Millis(name string) time.Duration {
+	return time.Duration(c.Int64(name)) * time.Millisecond
+}
+
+// String returns a key's value.
+func (c GroupConfig) String(name string) string { return c[name].Value }
+
+// Sorted returns the entries ordered by name.
+func (c GroupConfig) Sorted() []Entry { return TopicConfig(c).Sorted() }
