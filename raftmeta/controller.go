@@ -157,6 +157,30 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set ma
 	return err
 }
 
+// SetGroupConfigValidator installs the check of consumer group config
+// overrides used by AlterGroupConfigs: f gets a key and value (nil value:
+// the key is being deleted); nil, the default, accepts everything.
+func (c *Controller) SetGroupConfigValidator(f func(name string, value *string) error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.d.ValidateGroupConfig = f
+}
+
+// AlterGroupConfigs sets and deletes config overrides of one consumer group.
+func (c *Controller) AlterGroupConfigs(ctx context.Context, group string, set map[string]string, del []string, validateOnly bool) error {
+	img, err := c.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.mu.Unlock()
+	recs, err := c.d.AlterGroupConfigs(img, group, set, del)
+	if err != nil || validateOnly {
+		return err
+	}
+	_, err = c.n.Propose(ctx, recs...)
+	return err
+}
+
 // AllocateProducerIDs hands brokerID the next count producer ids and
 // returns the first.
 func (c *Controller) AllocateProducerIDs(ctx context.Context, brokerID int32, count int64) (int64, error) {

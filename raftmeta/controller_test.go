@@ -3,6 +3,7 @@ package raftmeta
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -77,6 +78,53 @@ func TestControllerOneEntryPerRequest(t *testing.T) {
 }
 
 func res0ID(img *Image, name string) [16]byte { return img.Topic(name).ID }
+
+func TestControllerGroupConfigs(t *testing.T) {
+	n := startNode(t, t.TempDir(), 0)
+	defer n.Close()
+	ctx := testCtx(t)
+	c := NewController(n, testValidateConfig)
+
+	// Without a validator every key is accepted.
+	if err := c.AlterGroupConfigs(ctx, "g", map[string]string{"anything": "1"}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	c.SetGroupConfigValidator(testValidateGroupConfig)
+	if err := c.AlterGroupConfigs(ctx, "g", map[string]string{"anything": "2"}, nil, false); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if err := c.AlterGroupConfigs(ctx, "g", map[string]string{"consumer.session.timeout.ms": "x"}, nil, false); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("bad value: %v", err)
+	}
+	if err := c.AlterGroupConfigs(ctx, "", map[string]string{"consumer.session.timeout.ms": "45000"}, nil, false); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("empty group: %v", err)
+	}
+
+	before := n.Image()
+	if err := c.AlterGroupConfigs(ctx, "g", map[string]string{"consumer.session.timeout.ms": "45000"}, nil, true); err != nil {
+		t.Fatal(err)
+	}
+	if n.Image().Applied != before.Applied {
+		t.Fatal("validate-only proposed")
+	}
+	if err := c.AlterGroupConfigs(ctx, "g", map[string]string{"consumer.session.timeout.ms": "45000"}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Image().GroupConfig("g"); !maps.Equal(got, map[string]string{"anything": "1", "consumer.session.timeout.ms": "45000"}) {
+		t.Fatalf("group configs %v", got)
+	}
+	// The validator vets deletions too; with it removed, anything goes.
+	if err := c.AlterGroupConfigs(ctx, "g", nil, []string{"anything"}, false); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("delete unknown key: %v", err)
+	}
+	c.SetGroupConfigValidator(nil)
+	if err := c.AlterGroupConfigs(ctx, "g", nil, []string{"anything", "consumer.session.timeout.ms"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Image().GroupConfig("g"); got != nil {
+		t.Fatalf("group configs %v after deleting all", got)
+	}
+}
 
 // Concurrent requests are decided one after another, so of many attempts to
 // create one topic exactly one wins, and producer id blocks never overlap.

@@ -32,6 +32,9 @@ type Decider struct {
 	// ValidateConfig checks one topic config override; value nil means the
 	// key is being deleted. nil accepts everything.
 	ValidateConfig func(name string, value *string) error
+	// ValidateGroupConfig checks one consumer group config override, like
+	// ValidateConfig does for topics. nil accepts everything.
+	ValidateGroupConfig func(name string, value *string) error
 	// NewTopicID returns a fresh topic id. It must never return the zero id.
 	NewTopicID func() [16]byte
 	// PlacementStart returns an offset in [0, n) at which round-robin
@@ -289,13 +292,18 @@ func (d *Decider) topicConfigs(in map[string]*string) (map[string]string, error)
 	return out, nil
 }
 
-// validateConfig runs the broker's check and gives its failure a Kafka code
-// (INVALID_CONFIG) unless it already has one.
+// validateConfig runs the broker's check of a topic config.
 func (d *Decider) validateConfig(name string, value *string) error {
-	if d.ValidateConfig == nil {
+	return validateWith(d.ValidateConfig, name, value)
+}
+
+// validateWith runs check, if any, and gives its failure a Kafka code
+// (INVALID_CONFIG) unless it already has one.
+func validateWith(check func(name string, value *string) error, name string, value *string) error {
+	if check == nil {
 		return nil
 	}
-	err := d.ValidateConfig(name, value)
+	err := check(name, value)
 	if err == nil {
 		return nil
 	}
@@ -431,6 +439,31 @@ func (d *Decider) AlterTopicConfigs(img *Image, topic string, set map[string]str
 		}
 	}
 	return []Record{&AlterTopicConfigs{TopicID: t.ID, Set: maps.Clone(set), Delete: slices.Clone(del)}}, nil
+}
+
+// AlterGroupConfigs decides an incremental change of a consumer group's
+// config overrides. The group need not exist anywhere: overrides may be set
+// ahead of the group's first member. A change that alters nothing still
+// yields a record.
+func (d *Decider) AlterGroupConfigs(img *Image, group string, set map[string]string, del []string) ([]Record, error) {
+	if group == "" {
+		return nil, errorf(kerr.InvalidRequest, "group id can't be empty")
+	}
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		if slices.Contains(del, k) {
+			return nil, errorf(kerr.InvalidRequest, "Config %s is both set and deleted.", k)
+		}
+		v := set[k]
+		if err := validateWith(d.ValidateGroupConfig, k, &v); err != nil {
+			return nil, err
+		}
+	}
+	for _, k := range del {
+		if err := validateWith(d.ValidateGroupConfig, k, nil); err != nil {
+			return nil, err
+		}
+	}
+	return []Record{&AlterGroupConfigs{Group: group, Set: maps.Clone(set), Delete: slices.Clone(del)}}, nil
 }
 
 // AllocateProducerIDs decides the next block of count producer ids for a

@@ -36,7 +36,8 @@ type decisionHarness struct {
 func newDecisionHarness() *decisionHarness {
 	h := &decisionHarness{img: newImage("c1"), index: 1}
 	h.d = Decider{
-		ValidateConfig: testValidateConfig,
+		ValidateConfig:      testValidateConfig,
+		ValidateGroupConfig: testValidateGroupConfig,
 		NewTopicID: func() [16]byte {
 			h.nextID++
 			return [16]byte{15: h.nextID}
@@ -61,6 +62,21 @@ func testValidateConfig(name string, value *string) error {
 		}
 	default:
 		return fmt.Errorf("Unknown topic config name: %s", name)
+	}
+	return nil
+}
+
+// testValidateGroupConfig knows Kafka's consumer group configs.
+func testValidateGroupConfig(name string, value *string) error {
+	switch name {
+	case "consumer.session.timeout.ms", "consumer.heartbeat.interval.ms":
+		if value != nil {
+			if _, err := strconv.ParseInt(*value, 10, 32); err != nil {
+				return fmt.Errorf("Invalid value %s for configuration %s: Not a number of type INT", *value, name)
+			}
+		}
+	default:
+		return fmt.Errorf("Unknown group config name: %s", name)
 	}
 	return nil
 }
@@ -204,22 +220,18 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 	case "alter-configs":
 		var topic string
 		td.ScanArgs(t, "topic", &topic)
-		set := map[string]string{}
-		var del []string
-		for _, line := range lines(td.Input) {
-			op, kv, _ := strings.Cut(line, " ")
-			switch op {
-			case "set":
-				k, v, _ := strings.Cut(kv, "=")
-				set[k] = v
-			case "delete":
-				del = append(del, kv)
-			default:
-				t.Fatalf("bad line %q", line)
-			}
-		}
+		set, del := configChanges(t, td.Input)
 		var err error
 		recs, err = h.d.AlterTopicConfigs(h.img, topic, set, del)
+		fmt.Fprintf(&out, "%s\n", errString(err))
+
+	case "alter-group-configs":
+		// Without a group argument the group id is empty.
+		var group string
+		td.MaybeScanArgs(t, "group", &group)
+		set, del := configChanges(t, td.Input)
+		var err error
+		recs, err = h.d.AlterGroupConfigs(h.img, group, set, del)
 		fmt.Fprintf(&out, "%s\n", errString(err))
 
 	case "allocate-pids":
@@ -253,6 +265,26 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 		h.apply(t, recs)
 	}
 	return out.String()
+}
+
+// configChanges parses "set k=v" and "delete k" lines.
+func configChanges(t *testing.T, input string) (map[string]string, []string) {
+	t.Helper()
+	set := map[string]string{}
+	var del []string
+	for _, line := range lines(input) {
+		op, kv, _ := strings.Cut(line, " ")
+		switch op {
+		case "set":
+			k, v, _ := strings.Cut(kv, "=")
+			set[k] = v
+		case "delete":
+			del = append(del, kv)
+		default:
+			t.Fatalf("bad line %q", line)
+		}
+	}
+	return set, del
 }
 
 // topicName splits the leading topic name off a line; a name with spaces
@@ -366,6 +398,8 @@ func fmtRecord(r Record) string {
 		return fmt.Sprintf("AlterTopicConfigs id=%s set=%s delete=%v", fmtID(r.TopicID), fmtConfigs(r.Set), r.Delete)
 	case *AllocateProducerIDs:
 		return fmt.Sprintf("AllocateProducerIDs broker=%d first=%d count=%d", r.BrokerID, r.First, r.Count)
+	case *AlterGroupConfigs:
+		return fmt.Sprintf("AlterGroupConfigs group=%s set=%s delete=%v", r.Group, fmtConfigs(r.Set), r.Delete)
 	case *ChangePartition:
 		return fmt.Sprintf("ChangePartition id=%s p=%d replicas=%v isr=%v l=%d le=%d pe=%d", fmtID(r.TopicID), r.Partition, r.Replicas, r.ISR, r.Leader, r.LeaderEpoch, r.PartitionEpoch)
 	}
@@ -389,6 +423,9 @@ func fmtImage(img *Image) string {
 			}
 			fmt.Fprintf(&out, "  %d: %s\n", i, fmtPartitions([]PartitionState{p}))
 		}
+	}
+	for _, g := range slices.Sorted(maps.Keys(img.GroupConfigs)) {
+		fmt.Fprintf(&out, "group %s configs=%s\n", g, fmtConfigs(img.GroupConfigs[g]))
 	}
 	return out.String()
 }

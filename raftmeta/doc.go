@@ -11,9 +11,10 @@
 //     the Ready loop. It persists each Ready, hands messages to a Transport,
 //     applies committed entries to the image and answers proposals. Every
 //     SnapshotEvery entries it snapshots the image and compacts the log.
-//   - Image (image.go) is the state machine: brokers, topics, partitions and
-//     producer-id allocation. Each applied entry yields a new immutable Image
-//     sharing unchanged parts with the previous one; readers never lock.
+//   - Image (image.go) is the state machine: brokers, topics, partitions,
+//     producer-id allocation and consumer group config overrides. Each
+//     applied entry yields a new immutable Image sharing unchanged parts
+//     with the previous one; readers never lock.
 //   - Records (records.go, codec.go) are the versioned binary changes an
 //     entry carries; one entry's records apply atomically.
 //   - Decider (decisions.go) turns requests into records against an image,

@@ -26,6 +26,9 @@ type Image struct {
 	TopicIDs map[[16]byte]string
 	// NextProducerID is the first producer id not yet handed out.
 	NextProducerID int64
+	// GroupConfigs holds consumer groups' config overrides by group id. A
+	// group without overrides has no entry, so no inner map is empty.
+	GroupConfigs map[string]map[string]string
 }
 
 // Endpoint is one advertised listener of a broker.
@@ -71,10 +74,11 @@ const NoLeader int32 = -1
 
 func newImage(clusterID string) *Image {
 	return &Image{
-		ClusterID: clusterID,
-		Brokers:   map[int32]*Broker{},
-		Topics:    map[string]*Topic{},
-		TopicIDs:  map[[16]byte]string{},
+		ClusterID:    clusterID,
+		Brokers:      map[int32]*Broker{},
+		Topics:       map[string]*Topic{},
+		TopicIDs:     map[[16]byte]string{},
+		GroupConfigs: map[string]map[string]string{},
 	}
 }
 
@@ -89,6 +93,10 @@ func (img *Image) TopicByID(id [16]byte) *Topic {
 	}
 	return img.Topics[name]
 }
+
+// GroupConfig returns the config overrides of a consumer group, or nil if
+// it has none. Callers must not modify the map.
+func (img *Image) GroupConfig(group string) map[string]string { return img.GroupConfigs[group] }
 
 // UnfencedBrokers returns the ids of unfenced brokers in increasing order.
 func (img *Image) UnfencedBrokers() []int32 {
@@ -133,8 +141,8 @@ func (img *Image) apply(index uint64, recs []Record) (*Image, error) {
 // imageBuilder applies records to a shallow copy of an image, copying each
 // map the first time it is written so the source image stays untouched.
 type imageBuilder struct {
-	next                               Image
-	ownBrokers, ownTopics, ownTopicIDs bool
+	next                                                Image
+	ownBrokers, ownTopics, ownTopicIDs, ownGroupConfigs bool
 }
 
 func (b *imageBuilder) brokers() map[int32]*Broker {
@@ -159,6 +167,17 @@ func (b *imageBuilder) topicIDs() map[[16]byte]string {
 		b.ownTopicIDs = true
 	}
 	return b.next.TopicIDs
+}
+
+func (b *imageBuilder) groupConfigs() map[string]map[string]string {
+	if !b.ownGroupConfigs {
+		b.next.GroupConfigs = maps.Clone(b.next.GroupConfigs)
+		if b.next.GroupConfigs == nil {
+			b.next.GroupConfigs = map[string]map[string]string{}
+		}
+		b.ownGroupConfigs = true
+	}
+	return b.next.GroupConfigs
 }
 
 // topicForUpdate returns a copy of the topic with id that replaces it in the
@@ -238,6 +257,21 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 		maps.Copy(c, r.Set)
 		t.Configs = c
 
+	case *AlterGroupConfigs:
+		if r.Group == "" {
+			return errorf(kerr.InvalidRequest, "group id can't be empty")
+		}
+		c := cloneConfigs(b.next.GroupConfigs[r.Group])
+		for _, k := range r.Delete {
+			delete(c, k)
+		}
+		maps.Copy(c, r.Set)
+		if len(c) == 0 {
+			delete(b.groupConfigs(), r.Group)
+		} else {
+			b.groupConfigs()[r.Group] = c
+		}
+
 	case *AllocateProducerIDs:
 		if r.First != b.next.NextProducerID {
 			return errorf(kerr.UnknownServerError, "producer id block starts at %d, expected %d", r.First, b.next.NextProducerID)
@@ -314,7 +348,8 @@ func cloneInt32s(v []int32) []int32 {
 }
 
 // Snapshot encoding. A snapshot is the whole image, written in a fixed order
-// (brokers by id, topics by name) so equal images encode to equal bytes.
+// (brokers by id, topics by name, groups by id) so equal images encode to
+// equal bytes.
 //
 //	version         byte (snapshotVersion)
 //	clusterID       string
@@ -322,7 +357,10 @@ func cloneInt32s(v []int32) []int32 {
 //	nextProducerID  varint
 //	brokers         uvarint count × (id, incarnation, endpoints, rack, epoch, fenced)
 //	topics          uvarint count × (name, id, configs, partitions)
-const snapshotVersion = 1
+//	groupConfigs    uvarint count × (group, configs)   since version 2
+//
+// Version 1 is version 2 without group configs; it is still read.
+const snapshotVersion = 2
 
 func encodeImage(img *Image) []byte {
 	e := &encoder{}
@@ -352,12 +390,20 @@ func encodeImage(img *Image) []byte {
 		e.strMap(t.Configs)
 		encodePartitions(e, t.Partitions)
 	}
+
+	groups := slices.Sorted(maps.Keys(img.GroupConfigs))
+	e.uvarint(uint64(len(groups)))
+	for _, g := range groups {
+		e.str(g)
+		e.strMap(img.GroupConfigs[g])
+	}
 	return e.b
 }
 
 func decodeImage(b []byte) (*Image, error) {
 	d := &decoder{b: b}
-	if v := d.u8(); v != snapshotVersion {
+	v := d.u8()
+	if v < 1 || v > snapshotVersion {
 		if d.err != nil {
 			return nil, d.err
 		}
@@ -374,6 +420,15 @@ func decodeImage(b []byte) (*Image, error) {
 		t := &Topic{Name: d.str(), ID: d.uuid(), Configs: d.strMap(), Partitions: decodePartitions(d)}
 		img.Topics[t.Name] = t
 		img.TopicIDs[t.ID] = t.Name
+	}
+	if v >= 2 {
+		for range d.count() {
+			g, c := d.str(), d.strMap()
+			if len(c) == 0 {
+				return nil, corruptf("group %q has an empty config override map", g)
+			}
+			img.GroupConfigs[g] = c
+		}
 	}
 	if err := d.done(); err != nil {
 		return nil, err

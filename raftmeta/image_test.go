@@ -106,6 +106,7 @@ func TestImageApplyRejects(t *testing.T) {
 		{"stale partition epoch", &ChangePartition{TopicID: id, Partition: 0, PartitionEpoch: 5, LeaderEpoch: 4}, kerr.FencedLeaderEpoch},
 		{"stale leader epoch", &ChangePartition{TopicID: id, Partition: 0, PartitionEpoch: 6, LeaderEpoch: 2}, kerr.FencedLeaderEpoch},
 		{"negative broker", &RegisterBroker{ID: -1}, kerr.InvalidRequest},
+		{"empty group", &AlterGroupConfigs{Set: map[string]string{"k": "v"}}, kerr.InvalidRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := base.apply(3, []Record{tc.rec}); !errors.Is(err, tc.want) {
@@ -122,12 +123,91 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 		&CreateTopic{Name: "a", ID: [16]byte{1}, Configs: map[string]string{"k": "v"}, Partitions: []PartitionState{{Replicas: []int32{1, 2}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 3}}},
 		&CreateTopic{Name: "b", ID: [16]byte{2}, Partitions: []PartitionState{{Replicas: []int32{2}, Leader: NoLeader}}},
 		&AllocateProducerIDs{BrokerID: 1, First: 0, Count: 7},
+		&AlterGroupConfigs{Group: "g1", Set: map[string]string{"consumer.session.timeout.ms": "45000", "consumer.heartbeat.interval.ms": "5000"}},
+		&AlterGroupConfigs{Group: "g2", Set: map[string]string{"consumer.session.timeout.ms": "60000"}},
 	)
+	if len(img.GroupConfigs) != 2 {
+		t.Fatalf("group configs %v", img.GroupConfigs)
+	}
 	got, err := decodeImage(encodeImage(img))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(img, got) {
 		t.Fatalf("round trip:\n in %+v\nout %+v", img, got)
+	}
+}
+
+// A version 1 snapshot, written before group configs existed, is version 2
+// without the trailing group section and still decodes.
+func TestImageDecodesVersion1Snapshot(t *testing.T) {
+	img := mustApply(t, newImage("cluster-1"), 3,
+		&RegisterBroker{ID: 1},
+		&CreateTopic{Name: "a", ID: [16]byte{1}, Configs: map[string]string{"k": "v"}, Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
+	)
+	b := encodeImage(img)
+	if b[0] != 2 || b[len(b)-1] != 0 {
+		t.Fatalf("unexpected layout: version %d, last byte %d", b[0], b[len(b)-1])
+	}
+	v1 := append([]byte{1}, b[1:len(b)-1]...)
+	got, err := decodeImage(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(img, got) {
+		t.Fatalf("version 1:\n in %+v\nout %+v", img, got)
+	}
+	if _, err := decodeImage(append([]byte{snapshotVersion + 1}, b[1:]...)); err == nil {
+		t.Fatal("a newer snapshot version decoded")
+	}
+}
+
+func TestImageGroupConfigs(t *testing.T) {
+	v1 := mustApply(t, newImage("c"), 2,
+		&AlterGroupConfigs{Group: "a", Set: map[string]string{"x": "1", "y": "2"}},
+		&AlterGroupConfigs{Group: "b", Set: map[string]string{"x": "3"}},
+	)
+	snapshot := encodeImage(v1)
+	v2 := mustApply(t, v1, 3,
+		&AlterGroupConfigs{Group: "a", Set: map[string]string{"z": "4"}, Delete: []string{"x", "missing"}},
+	)
+	v3 := mustApply(t, v2, 4,
+		&AlterGroupConfigs{Group: "b", Delete: []string{"x"}},
+		&AlterGroupConfigs{Group: "c", Delete: []string{"x"}},
+	)
+
+	if got := encodeImage(v1); string(got) != string(snapshot) {
+		t.Fatal("applying changed an earlier image")
+	}
+	if !reflect.DeepEqual(v1.GroupConfig("a"), map[string]string{"x": "1", "y": "2"}) {
+		t.Fatalf("v1 group a: %v", v1.GroupConfig("a"))
+	}
+	if !reflect.DeepEqual(v2.GroupConfig("a"), map[string]string{"y": "2", "z": "4"}) {
+		t.Fatalf("v2 group a: %v", v2.GroupConfig("a"))
+	}
+	// Unchanged overrides are shared, changed ones are not.
+	if reflect.ValueOf(v2.GroupConfigs["b"]).Pointer() != reflect.ValueOf(v1.GroupConfigs["b"]).Pointer() {
+		t.Fatal("unchanged group overrides were copied")
+	}
+	if reflect.ValueOf(v2.GroupConfigs["a"]).Pointer() == reflect.ValueOf(v1.GroupConfigs["a"]).Pointer() {
+		t.Fatal("changed group overrides are shared")
+	}
+	// Removing the last override removes the group; removing from a group
+	// without overrides adds nothing.
+	if v3.GroupConfig("b") != nil || v3.GroupConfig("c") != nil || len(v3.GroupConfigs) != 1 {
+		t.Fatalf("v3 groups: %v", v3.GroupConfigs)
+	}
+	if v2.GroupConfig("b") == nil {
+		t.Fatal("removal reached an earlier image")
+	}
+	if v3.GroupConfig("nope") != nil {
+		t.Fatal("unknown group has overrides")
+	}
+	got, err := decodeImage(encodeImage(v3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(v3, got) {
+		t.Fatalf("round trip:\n in %+v\nout %+v", v3, got)
 	}
 }

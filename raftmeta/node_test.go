@@ -84,6 +84,19 @@ func exercise(t *testing.T, n *Node, topics int) *Image {
 	ctx := testCtx(t)
 	c := NewController(n, nil)
 	mustRegister(t, c, 1)
+	// Group overrides early on, so that snapshots taken later hold them.
+	if err := c.AlterGroupConfigs(ctx, "g1", map[string]string{"consumer.session.timeout.ms": "45000", "consumer.heartbeat.interval.ms": "5000"}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AlterGroupConfigs(ctx, "g1", nil, []string{"consumer.heartbeat.interval.ms"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AlterGroupConfigs(ctx, "g2", map[string]string{"consumer.session.timeout.ms": "60000"}, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AlterGroupConfigs(ctx, "g2", nil, []string{"consumer.session.timeout.ms"}, false); err != nil {
+		t.Fatal(err)
+	}
 	for i := range topics {
 		name := "t" + string(rune('a'+i%26)) + string(rune('a'+i/26))
 		res := c.CreateTopics(ctx, []CreateTopicRequest{{Name: name, NumPartitions: 3, ReplicationFactor: 1,
@@ -124,6 +137,10 @@ func TestNodeRestartRestoresImage(t *testing.T) {
 			if len(before.Topics) != 29 || len(before.Topics["taa"].Partitions) != 5 {
 				t.Fatalf("unexpected image: %d topics", len(before.Topics))
 			}
+			wantGroups := map[string]map[string]string{"g1": {"consumer.session.timeout.ms": "45000"}}
+			if !reflect.DeepEqual(before.GroupConfigs, wantGroups) {
+				t.Fatalf("group configs %v", before.GroupConfigs)
+			}
 			first, _ := n.st.FirstIndex()
 			if tc.snapEvery > 0 && first <= 2 {
 				t.Fatalf("log not compacted: first index %d", first)
@@ -151,6 +168,9 @@ func TestNodeRestartRestoresImage(t *testing.T) {
 			b.Applied, a.Applied = 0, 0
 			if !reflect.DeepEqual(b, a) {
 				t.Fatalf("image differs after restart:\nbefore %+v\nafter  %+v", before, after)
+			}
+			if !reflect.DeepEqual(after.GroupConfig("g1"), wantGroups["g1"]) || after.GroupConfig("g2") != nil {
+				t.Fatalf("group configs after restart %v", after.GroupConfigs)
 			}
 			// The restarted node keeps working and its epoch moves on.
 			c := NewController(n2, nil)

@@ -28,6 +28,7 @@ const (
 	typeAlterTopicConfigs   recordType = 5
 	typeAllocateProducerIDs recordType = 6
 	typeChangePartition     recordType = 7
+	typeAlterGroupConfigs   recordType = 8
 )
 
 // recordVersion is written after the type byte of every record. A record body
@@ -74,6 +75,15 @@ type AlterTopicConfigs struct {
 	Delete  []string
 }
 
+// AlterGroupConfigs changes a consumer group's config overrides
+// incrementally. Groups need not exist in the image: overrides are kept by
+// group id, and a group left with no overrides is dropped.
+type AlterGroupConfigs struct {
+	Group  string
+	Set    map[string]string
+	Delete []string
+}
+
 // AllocateProducerIDs hands the block [First, First+Count) to a broker. First
 // must equal the image's NextProducerID when the record is applied, which
 // makes a block allocated from a stale image fail instead of overlapping.
@@ -104,6 +114,7 @@ func (*CreatePartitions) recordType() recordType    { return typeCreatePartition
 func (*AlterTopicConfigs) recordType() recordType   { return typeAlterTopicConfigs }
 func (*AllocateProducerIDs) recordType() recordType { return typeAllocateProducerIDs }
 func (*ChangePartition) recordType() recordType     { return typeChangePartition }
+func (*AlterGroupConfigs) recordType() recordType   { return typeAlterGroupConfigs }
 
 func (r *RegisterBroker) encode(e *encoder) {
 	e.i32(r.ID)
@@ -128,6 +139,12 @@ func (r *CreatePartitions) encode(e *encoder) {
 
 func (r *AlterTopicConfigs) encode(e *encoder) {
 	e.uuid(r.TopicID)
+	e.strMap(r.Set)
+	e.strs(r.Delete)
+}
+
+func (r *AlterGroupConfigs) encode(e *encoder) {
+	e.str(r.Group)
 	e.strMap(r.Set)
 	e.strs(r.Delete)
 }
@@ -244,6 +261,8 @@ func decodeRecord(d *decoder) (Record, error) {
 		cp.LeaderEpoch = bd.i32()
 		cp.PartitionEpoch = bd.i32()
 		r = cp
+	case typeAlterGroupConfigs:
+		r = &AlterGroupConfigs{Group: bd.str(), Set: bd.strMap(), Delete: bd.strs()}
 	default:
 		return nil, corruptf("unknown record type %d", typ)
 	}

@@ -18,6 +18,8 @@ func sampleRecords() []Record {
 		&CreatePartitions{TopicID: id, New: []PartitionState{{Replicas: []int32{5}, ISR: []int32{5}, Leader: 5}}},
 		&AlterTopicConfigs{TopicID: id, Set: map[string]string{"a": "b"}, Delete: []string{"c", "d"}},
 		&AlterTopicConfigs{TopicID: id, Set: map[string]string{}},
+		&AlterGroupConfigs{Group: "g", Set: map[string]string{"consumer.session.timeout.ms": "45000"}, Delete: []string{"consumer.heartbeat.interval.ms"}},
+		&AlterGroupConfigs{Group: "g", Set: map[string]string{}},
 		&AllocateProducerIDs{BrokerID: 1, First: 1 << 40, Count: 1000},
 		&ChangePartition{TopicID: id, Partition: 4, ISR: []int32{1}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 3},
 		&ChangePartition{TopicID: id, Partition: 0, Replicas: []int32{3, 4}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 1, PartitionEpoch: 1},
