@@ -1,0 +1,1016 @@
+// Package queue is the share-partition state machine of share groups
+// (KIP-932): which records of one (share group, topic-partition) are in
+// flight, in which state, held by which member and until when.
+//
+// A SharePartition is a pure, single-threaded state machine in the style of
+// etcd raft: the caller serializes calls and passes the current time; the
+// package reads no clock, starts no goroutine and does no I/O. The runtime
+// reads the log, persists PersistedState through the share coordinator and
+// arms one timer per broker from NextDeadline.
+//
+// The in-flight records [SPSO, SPEO] are always covered, without holes, by
+// entries of a btree keyed by first offset. An entry is a run of records
+// sharing state, delivery count, owner and deadline; entries are split where
+// records diverge and merged again when neighbours become equal.
+package queue
+
+import (
+	"time"
+
+	"github.com/google/btree"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// State is a record's delivery state; the values are the DeliveryState ids the
+// share coordinator persists.
+type State int8
+
+const (
+	Available    State = 0
+	Acquired     State = 1
+	Acknowledged State = 2
+	Archived     State = 4
+)
+
+func (s State) String() string {
+	switch s {
+	case Available:
+		return "available"
+	case Acquired:
+		return "acquired"
+	case Acknowledged:
+		return "acknowledged"
+	case Archived:
+		return "archived"
+	}
+	return "state(" + itoa(int64(s)) + ")"
+}
+
+func (s State) terminal() bool { return s == Acknowledged || s == Archived }
+
+// Config holds the share-group settings the state machine applies.
+type Config struct {
+	// LockDuration is share.record.lock.duration.ms (default 30s).
+	LockDuration time.Duration
+	// DeliveryLimit is the delivery count at which a record whose attempt
+	// ends (release, lock expiry) is archived instead of made available
+	// (share.delivery.count.limit, default 5).
+	DeliveryLimit int
+	// MaxInFlight bounds SPEO-SPSO+1 when new records are brought in
+	// (group.share.partition.max.record.locks, default 2000).
+	MaxInFlight int
+	// ReleaseBackoff keeps a RELEASEd record unavailable this long before
+	// it can be acquired again (0: immediately). Lock expiry and
+	// ReleaseMember do not apply it.
+	ReleaseBackoff time.Duration
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{LockDuration: 30 * time.Second, DeliveryLimit: 5, MaxInFlight: 2000}
+}
+
+func (c Config) sanitized() Config {
+	d := DefaultConfig()
+	if c.LockDuration <= 0 {
+		c.LockDuration = d.LockDuration
+	}
+	if c.DeliveryLimit <= 0 {
+		c.DeliveryLimit = d.DeliveryLimit
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.ReleaseBackoff < 0 {
+		c.ReleaseBackoff = 0
+	}
+	return c
+}
+
+// Span is one stored record batch as read from the log: its first and last
+// offset. Offsets between consecutive spans have no record (compaction).
+type Span struct{ First, Last int64 }
+
+// AcquiredRange is a run of offsets handed to a member, with the delivery
+// count after this acquisition.
+type AcquiredRange struct {
+	First, Last   int64
+	DeliveryCount int16
+}
+
+// AckType is an acknowledgement type of ShareFetch/ShareAcknowledge.
+type AckType int8
+
+const (
+	AckGap     AckType = 0
+	AckAccept  AckType = 1
+	AckRelease AckType = 2
+	AckReject  AckType = 3
+	AckRenew   AckType = 4
+)
+
+func (t AckType) String() string {
+	switch t {
+	case AckGap:
+		return "gap"
+	case AckAccept:
+		return "accept"
+	case AckRelease:
+		return "release"
+	case AckReject:
+		return "reject"
+	case AckRenew:
+		return "renew"
+	}
+	return "ack(" + itoa(int64(t)) + ")"
+}
+
+// AckBatch is one acknowledgement batch: one type for the whole range or one
+// per offset.
+type AckBatch struct {
+	First, Last int64
+	Types       []AckType
+}
+
+// Reasons reported in ArchivedRange.
+const (
+	ReasonRejected      = "rejected"
+	ReasonDeliveryLimit = "delivery limit"
+)
+
+// ArchivedRange reports records that just became ARCHIVED because they were
+// rejected or reached the delivery limit, so the runtime can dead-letter
+// them. GAP acks, compaction gaps and log-start truncation are not reported.
+type ArchivedRange struct {
+	First, Last   int64
+	DeliveryCount int16
+	Reason        string
+}
+
+// PersistedState is what the share coordinator stores: SPSO (-1: never
+// initialized), the state epoch and the in-flight records that are not
+// AVAILABLE or were delivered before. ACQUIRED is stored as AVAILABLE with
+// its delivery count (locks are not durable).
+type PersistedState struct {
+	StartOffset int64
+	StateEpoch  int32
+	Batches     []StateBatch
+}
+
+// StateBatch is a persisted run of records with one state and count.
+type StateBatch struct {
+	First, Last   int64
+	State         State
+	DeliveryCount int16
+}
+
+// Counts are the in-flight records by state.
+type Counts struct {
+	Available, Acquired, Acknowledged, Archived int64
+	// OverLimit counts the archived records that were archived because
+	// they reached the delivery limit.
+	OverLimit int64
+}
+
+// entry is a run [first, last] of records that share everything else.
+type entry struct {
+	first, last int64
+	state       State
+	count       int16
+	overLimit   bool   // archived because of the delivery limit
+	owner       string // holder while Acquired
+	// deadline is the lock deadline while Acquired, or the end of the
+	// release backoff while Available, in Unix nanoseconds; 0 if none.
+	deadline int64
+}
+
+func (e *entry) size() int64 { return e.last - e.first + 1 }
+
+func (e *entry) sameAs(o *entry) bool {
+	return e.state == o.state && e.count == o.count && e.overLimit == o.overLimit &&
+		e.owner == o.owner && e.deadline == o.deadline
+}
+
+// acquirable reports whether e may be handed out at now.
+func (e *entry) acquirable(now int64) bool {
+	return e.state == Available && (e.deadline == 0 || e.deadline <= now)
+}
+
+type deadlineKey struct{ at, first int64 }
+
+// SharePartition is the delivery state of one share-partition.
+type SharePartition struct {
+	cfg        Config
+	start, end int64 // SPSO, SPEO; end = start-1 when nothing is in flight
+	logStart   int64 // highest log start offset seen
+	epoch      int32
+	dirty      bool
+
+	entries   *btree.BTreeG[*entry]
+	deadlines *btree.BTreeG[deadlineKey]
+	counts    Counts
+
+	pivot   entry
+	scratch []*entry // isolate's result
+	cands   []entry  // Acquire's candidates
+}
+
+const btreeDegree = 16
+
+// New returns a share-partition whose SPSO is startOffset, nothing in flight.
+func New(cfg Config, startOffset int64) *SharePartition {
+	if startOffset < 0 {
+		startOffset = 0
+	}
+	return &SharePartition{
+		cfg:      cfg.sanitized(),
+		start:    startOffset,
+		end:      startOffset - 1,
+		logStart: -1,
+		entries: btree.NewG(btreeDegree, func(a, b *entry) bool {
+			return a.first < b.first
+		}),
+		deadlines: btree.NewG(btreeDegree, func(a, b deadlineKey) bool {
+			return a.at < b.at || a.at == b.at && a.first < b.first
+		}),
+	}
+}
+
+// Restore rebuilds a share-partition from its persisted state. Every record
+// comes back AVAILABLE (with its count) or terminal; records whose count
+// already reached the delivery limit are archived (they could only have been
+// acquired when the state was written, and their attempt ended with the
+// leader). Offsets between persisted batches are AVAILABLE and never
+// delivered. A StartOffset of -1 is taken as 0: the runtime should compute the
+// first SPSO from share.auto.offset.reset and call New instead.
+func Restore(cfg Config, st PersistedState) *SharePartition {
+	sp := New(cfg, st.StartOffset)
+	sp.epoch = st.StateEpoch
+	batches := append([]StateBatch(nil), st.Batches...)
+	sortBatches(batches)
+	next := sp.start
+	for _, b := range batches {
+		if b.Last < next || b.Last < b.First {
+			continue
+		}
+		first := max(b.First, next)
+		if first > next {
+			sp.add(&entry{first: next, last: first - 1, state: Available})
+		}
+		e := &entry{first: first, last: b.Last, state: b.State, count: max(b.DeliveryCount, 0)}
+		switch b.State {
+		case Available, Acquired:
+			e.state = Available
+			if int(e.count) >= sp.cfg.DeliveryLimit {
+				e.state, e.overLimit = Archived, true
+			}
+		case Acknowledged:
+		default:
+			e.state = Archived
+		}
+		sp.add(e)
+		next = b.Last + 1
+	}
+	sp.end = next - 1
+	if sp.entries.Len() > 0 {
+		sp.coalesce(sp.start, sp.end)
+		sp.advanceStart()
+	}
+	sp.dirty = false
+	return sp
+}
+
+// SetConfig changes the settings; they apply to locks and attempts from now on.
+func (sp *SharePartition) SetConfig(cfg Config) { sp.cfg = cfg.sanitized() }
+
+// Config returns the settings in force.
+func (sp *SharePartition) Config() Config { return sp.cfg }
+
+// StartOffset is the SPSO.
+func (sp *SharePartition) StartOffset() int64 { return sp.start }
+
+// EndOffset is the SPEO: the last offset brought in flight, SPSO-1 if none.
+func (sp *SharePartition) EndOffset() int64 {
+	if sp.end < sp.start-1 {
+		return sp.start - 1
+	}
+	return sp.end
+}
+
+// StateEpoch is the epoch of the persisted state, bumped by Reset.
+func (sp *SharePartition) StateEpoch() int32 { return sp.epoch }
+
+// TakeDirty reports whether the durable state changed since the last call.
+func (sp *SharePartition) TakeDirty() bool {
+	d := sp.dirty
+	sp.dirty = false
+	return d
+}
+
+// Counts returns the in-flight records by state.
+func (sp *SharePartition) Counts() Counts { return sp.counts }
+
+// Owner returns the member holding offset and its lock deadline; ok is false
+// if the record is not ACQUIRED.
+func (sp *SharePartition) Owner(offset int64) (member string, deadline time.Time, ok bool) {
+	e := sp.find(offset)
+	if e == nil || e.state != Acquired {
+		return "", time.Time{}, false
+	}
+	return e.owner, time.Unix(0, e.deadline), true
+}
+
+// NextFetchOffset is where the runtime should read the log from: the first
+// AVAILABLE in-flight record past its release backoff, else SPEO+1 if the
+// window admits new records, else -1 (nothing to read).
+func (sp *SharePartition) NextFetchOffset(now time.Time) int64 {
+	if sp.counts.Available > 0 {
+		t := now.UnixNano()
+		found := int64(-1)
+		sp.entries.Ascend(func(e *entry) bool {
+			if e.acquirable(t) {
+				found = e.first
+				return false
+			}
+			return true
+		})
+		if found >= 0 {
+			return found
+		}
+	}
+	if sp.windowRoom() > 0 {
+		return sp.end + 1
+	}
+	return -1
+}
+
+// windowRoom is how many new records the in-flight window still admits.
+func (sp *SharePartition) windowRoom() int64 {
+	return int64(sp.cfg.MaxInFlight) - (sp.end - sp.start + 1)
+}
+
+// NextDeadline is the earliest lock deadline or release-backoff end; zero if
+// there is none.
+func (sp *SharePartition) NextDeadline() time.Time {
+	k, ok := sp.deadlines.Min()
+	if !ok {
+		return time.Time{}
+	}
+	return time.Unix(0, k.at)
+}
+
+// Acquire hands records to member from the spans the runtime read (starting
+// at NextFetchOffset, whole batches, sorted). Only AVAILABLE in-flight records
+// past their backoff and new records beyond SPEO (while the window has room)
+// are acquired. maxRecords is the budget: with recordLimitMode false whole
+// batches are taken and the budget is checked at batch boundaries; with
+// recordLimitMode true it is a hard limit and batches are split. Ranges are
+// cut after about batchSize records (at batch boundaries unless
+// recordLimitMode). Offsets missing between spans are compaction gaps: they
+// are never handed out, and are archived (without a report) when AVAILABLE
+// in flight or when they precede new records.
+func (sp *SharePartition) Acquire(now time.Time, member string, spans []Span, maxRecords, batchSize int, recordLimitMode bool) []AcquiredRange {
+	if maxRecords <= 0 || len(spans) == 0 {
+		return nil
+	}
+	t := now.UnixNano()
+	lockEnd := t + int64(sp.cfg.LockDuration)
+	rb := rangeBuilder{batchSize: int64(batchSize), strict: recordLimitMode}
+	budget := int64(maxRecords)
+	var taken int64
+	touchedLo, touchedHi := int64(-1), int64(-2)
+	touch := func(a, z int64) {
+		if touchedLo > touchedHi || a < touchedLo {
+			touchedLo = a
+		}
+		if z > touchedHi {
+			touchedHi = z
+		}
+	}
+	prevLast, havePrev := int64(0), false
+
+spans:
+	for _, s := range spans {
+		if havePrev && s.First <= prevLast {
+			s.First = prevLast + 1 // tolerate overlap
+		}
+		if s.Last < s.First {
+			continue
+		}
+		if taken >= budget {
+			break
+		}
+		if havePrev && s.First > prevLast+1 {
+			sp.archiveGap(prevLast+1, min(s.First-1, sp.end))
+		}
+		havePrev, prevLast = true, s.Last
+
+		lo := max(s.First, sp.start)
+		if lo > s.Last {
+			continue
+		}
+		// Records already in flight.
+		if lo <= sp.end {
+			hi := min(s.Last, sp.end)
+			cands := sp.cands[:0]
+			sp.ascendFrom(lo, func(e *entry) bool {
+				if e.first > hi {
+					return false
+				}
+				if e.acquirable(t) {
+					cands = append(cands, *e)
+				}
+				return true
+			})
+			sp.cands = cands[:0]
+			for _, c := range cands {
+				a, z := max(c.first, lo), min(c.last, hi)
+				if recordLimitMode {
+					z = min(z, a+budget-taken-1)
+				}
+				count := c.count
+				if count < 1<<15-1 {
+					count++
+				}
+				for _, e := range sp.isolate(a, z) {
+					sp.modify(e, func(e *entry) {
+						e.state, e.count, e.owner, e.deadline, e.overLimit = Acquired, count, member, lockEnd, false
+					})
+				}
+				rb.add(a, z, count)
+				touch(a, z)
+				taken += z - a + 1
+				if recordLimitMode && taken >= budget {
+					break spans
+				}
+			}
+		}
+		// New records beyond SPEO.
+		if s.Last > sp.end {
+			a := max(lo, sp.end+1)
+			if sp.windowRoom() <= 0 {
+				break
+			}
+			if a > sp.end+1 {
+				sp.appendEntry(&entry{first: sp.end + 1, last: a - 1, state: Archived})
+				sp.dirty = true
+				sp.advanceStart()
+				if sp.windowRoom() <= 0 {
+					break
+				}
+			}
+			z := s.Last
+			if recordLimitMode {
+				z = min(z, a+min(sp.windowRoom(), budget-taken)-1)
+			}
+			sp.appendEntry(&entry{first: a, last: z, state: Acquired, count: 1, owner: member, deadline: lockEnd})
+			rb.add(a, z, 1)
+			touch(a, z)
+			taken += z - a + 1
+			if z < s.Last {
+				break
+			}
+		}
+		rb.batchEnd()
+	}
+	if touchedLo <= touchedHi {
+		sp.coalesce(touchedLo, touchedHi)
+	}
+	sp.advanceStart()
+	return rb.out
+}
+
+// appendEntry adds e right after SPEO and moves SPEO to its end.
+func (sp *SharePartition) appendEntry(e *entry) {
+	if sp.entries.Len() == 0 {
+		sp.start = e.first
+	}
+	sp.add(e)
+	sp.end = e.last
+}
+
+// archiveGap archives the AVAILABLE in-flight records in [a, z], which the log
+// no longer has.
+func (sp *SharePartition) archiveGap(a, z int64) {
+	a = max(a, sp.start)
+	if a > z {
+		return
+	}
+	var runs [][2]int64
+	sp.ascendFrom(a, func(e *entry) bool {
+		if e.first > z {
+			return false
+		}
+		if e.state == Available {
+			runs = append(runs, [2]int64{max(e.first, a), min(e.last, z)})
+		}
+		return true
+	})
+	for _, r := range runs {
+		for _, e := range sp.isolate(r[0], r[1]) {
+			sp.modify(e, func(e *entry) { e.state, e.deadline = Archived, 0 })
+		}
+		sp.coalesce(r[0], r[1])
+		sp.dirty = true
+	}
+}
+
+// rangeBuilder assembles AcquiredRanges from acquired pieces in offset order.
+type rangeBuilder struct {
+	out       []AcquiredRange
+	open      bool // the last range may still grow
+	batchSize int64
+	strict    bool // cut exactly at batchSize (record-limit mode)
+}
+
+func (rb *rangeBuilder) add(first, last int64, count int16) {
+	for first <= last {
+		if rb.open {
+			cur := &rb.out[len(rb.out)-1]
+			if cur.Last+1 == first && cur.DeliveryCount == count {
+				if !rb.strict || rb.batchSize <= 0 {
+					cur.Last = last
+					return
+				}
+				room := rb.batchSize - (cur.Last - cur.First + 1)
+				if room > 0 {
+					take := min(room, last-first+1)
+					cur.Last += take
+					first += take
+					continue
+				}
+			}
+		}
+		z := last
+		if rb.strict && rb.batchSize > 0 {
+			z = min(last, first+rb.batchSize-1)
+		}
+		rb.out = append(rb.out, AcquiredRange{First: first, Last: z, DeliveryCount: count})
+		rb.open = true
+		first = z + 1
+	}
+}
+
+// batchEnd marks a producer-batch boundary: in batch mode the current range
+// is closed once it holds batchSize records.
+func (rb *rangeBuilder) batchEnd() {
+	if rb.strict || rb.batchSize <= 0 || !rb.open {
+		return
+	}
+	cur := rb.out[len(rb.out)-1]
+	if cur.Last-cur.First+1 >= rb.batchSize {
+		rb.open = false
+	}
+}
+
+// archivedList accumulates Archived reports, merging contiguous equal ones.
+type archivedList []ArchivedRange
+
+func (l *archivedList) add(first, last int64, count int16, reason string) {
+	if n := len(*l); n > 0 {
+		p := &(*l)[n-1]
+		if p.Last+1 == first && p.DeliveryCount == count && p.Reason == reason {
+			p.Last = last
+			return
+		}
+	}
+	*l = append(*l, ArchivedRange{First: first, Last: last, DeliveryCount: count, Reason: reason})
+}
+
+// Acknowledge applies one partition's acknowledgement batches for member,
+// all or nothing. Malformed batches (A.10.2) and offsets beyond SPEO give
+// kerr.InvalidRequest; records not ACQUIRED by member with a live lock give
+// kerr.InvalidRecordState. Parts below SPSO are ignored. RENEW is accepted
+// only when renew is set. It returns the records archived by REJECT or by a
+// RELEASE at the delivery limit.
+func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []AckBatch, renew bool) ([]ArchivedRange, error) {
+	for i, b := range batches {
+		if b.First < 0 || b.First > b.Last || len(b.Types) == 0 ||
+			len(b.Types) > 1 && int64(len(b.Types)) != b.Last-b.First+1 {
+			return nil, kerr.InvalidRequest
+		}
+		if i > 0 && b.First <= batches[i-1].Last {
+			return nil, kerr.InvalidRequest
+		}
+		for _, ty := range b.Types {
+			if ty < AckGap || ty > AckRenew || ty == AckRenew && !renew {
+				return nil, kerr.InvalidRequest
+			}
+		}
+	}
+	t := now.UnixNano()
+	for _, b := range batches {
+		if b.Last < sp.start {
+			continue
+		}
+		if b.Last > sp.end {
+			return nil, kerr.InvalidRequest
+		}
+		var err error
+		sp.ascendFrom(max(b.First, sp.start), func(e *entry) bool {
+			if e.first > b.Last {
+				return false
+			}
+			if e.state != Acquired || e.owner != member || e.deadline <= t {
+				err = kerr.InvalidRecordState
+				return false
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	var arch archivedList
+	durable := false
+	for _, b := range batches {
+		if b.Last < sp.start {
+			continue
+		}
+		a := max(b.First, sp.start)
+		if len(b.Types) == 1 {
+			durable = sp.applyAck(t, a, b.Last, b.Types[0], &arch) || durable
+			continue
+		}
+		for a <= b.Last {
+			ty := b.Types[a-b.First]
+			z := a
+			for z < b.Last && b.Types[z+1-b.First] == ty {
+				z++
+			}
+			durable = sp.applyAck(t, a, z, ty, &arch) || durable
+			a = z + 1
+		}
+	}
+	if durable {
+		sp.dirty = true
+	}
+	sp.advanceStart()
+	return arch, nil
+}
+
+// applyAck applies one validated ack type to [a, z] and reports whether the
+// change is durable (everything but RENEW).
+func (sp *SharePartition) applyAck(t, a, z int64, ty AckType, arch *archivedList) bool {
+	switch ty {
+	case AckRelease:
+		backoff := int64(0)
+		if sp.cfg.ReleaseBackoff > 0 {
+			backoff = t + int64(sp.cfg.ReleaseBackoff)
+		}
+		sp.endAttempt(a, z, backoff, arch)
+		return true
+	case AckRenew:
+		lockEnd := t + int64(sp.cfg.LockDuration)
+		for _, e := range sp.isolate(a, z) {
+			sp.modify(e, func(e *entry) { e.deadline = lockEnd })
+		}
+		sp.coalesce(a, z)
+		return false
+	}
+	for _, e := range sp.isolate(a, z) {
+		sp.modify(e, func(e *entry) {
+			e.owner, e.deadline = "", 0
+			switch ty {
+			case AckAccept:
+				e.state = Acknowledged
+			case AckReject:
+				e.state = Archived
+				arch.add(e.first, e.last, e.count, ReasonRejected)
+			default: // GAP
+				e.state = Archived
+			}
+		})
+	}
+	sp.coalesce(a, z)
+	return true
+}
+
+// endAttempt ends the delivery attempt of the ACQUIRED records in [a, z]
+// (release, lock expiry, member gone): AVAILABLE again (until backoff, in
+// Unix nanoseconds, when non-zero), or ARCHIVED at the delivery limit or
+// below the log start.
+func (sp *SharePartition) endAttempt(a, z, backoff int64, arch *archivedList) {
+	if a < sp.logStart && sp.logStart <= z {
+		sp.splitAt(sp.logStart)
+	}
+	for _, e := range sp.isolate(a, z) {
+		if e.state != Acquired {
+			continue
+		}
+		sp.modify(e, func(e *entry) {
+			e.owner, e.deadline = "", 0
+			switch {
+			case e.last < sp.logStart:
+				e.state = Archived
+			case int(e.count) >= sp.cfg.DeliveryLimit:
+				e.state, e.overLimit = Archived, true
+				arch.add(e.first, e.last, e.count, ReasonDeliveryLimit)
+			default:
+				e.state, e.deadline = Available, backoff
+			}
+		})
+	}
+	sp.coalesce(a, z)
+}
+
+// ReleaseMember releases every record member holds (its share session closed
+// or its connection dropped) like a RELEASE without backoff: the delivery
+// count is kept and records at the limit are archived.
+func (sp *SharePartition) ReleaseMember(now time.Time, member string) []ArchivedRange {
+	var runs [][2]int64
+	sp.entries.Ascend(func(e *entry) bool {
+		if e.state == Acquired && e.owner == member {
+			if n := len(runs); n > 0 && runs[n-1][1]+1 == e.first {
+				runs[n-1][1] = e.last
+			} else {
+				runs = append(runs, [2]int64{e.first, e.last})
+			}
+		}
+		return true
+	})
+	if len(runs) == 0 {
+		return nil
+	}
+	var arch archivedList
+	for _, r := range runs {
+		sp.endAttempt(r[0], r[1], 0, &arch)
+	}
+	sp.dirty = true
+	sp.advanceStart()
+	return arch
+}
+
+// Tick expires the locks whose deadline is at or before now (AVAILABLE again,
+// or ARCHIVED at the delivery limit) and ends the release backoffs that are
+// over. It returns the records archived and whether any record became
+// AVAILABLE.
+func (sp *SharePartition) Tick(now time.Time) (archived []ArchivedRange, available bool) {
+	t := now.UnixNano()
+	var due []int64
+	sp.deadlines.Ascend(func(k deadlineKey) bool {
+		if k.at > t {
+			return false
+		}
+		due = append(due, k.first)
+		return true
+	})
+	if len(due) == 0 {
+		return nil, false
+	}
+	var arch archivedList
+	for _, first := range due {
+		e := sp.find(first)
+		if e == nil || e.first != first || e.deadline == 0 || e.deadline > t {
+			continue // merged away by an earlier step
+		}
+		if e.state == Acquired {
+			before := sp.counts.Available
+			sp.endAttempt(e.first, e.last, 0, &arch)
+			available = available || sp.counts.Available > before
+			sp.dirty = true
+			continue
+		}
+		a, z := e.first, e.last
+		sp.modify(e, func(e *entry) { e.deadline = 0 })
+		sp.coalesce(a, z)
+		available = true
+	}
+	sp.advanceStart()
+	return arch, available
+}
+
+// OnLogStart tells the share-partition that the log now starts at logStart.
+// AVAILABLE records below it are archived and SPSO moves up to the first
+// record that is neither terminal nor ACQUIRED; ACQUIRED records below it stay
+// until acknowledged, and are archived if their attempt ends otherwise.
+func (sp *SharePartition) OnLogStart(logStart int64) {
+	if logStart <= sp.logStart {
+		return
+	}
+	sp.logStart = logStart
+	if logStart <= sp.start {
+		return
+	}
+	if sp.entries.Len() == 0 {
+		sp.start, sp.end = logStart, logStart-1
+		sp.dirty = true
+		return
+	}
+	sp.archiveGap(sp.start, min(logStart-1, sp.end))
+	if logStart > sp.end+1 {
+		sp.appendEntry(&entry{first: sp.end + 1, last: logStart - 1, state: Archived})
+		sp.coalesce(sp.end, sp.end)
+	}
+	sp.dirty = true
+	sp.advanceStart()
+}
+
+// Reset moves SPSO to offset and forgets everything in flight
+// (AlterShareGroupOffsets); the state epoch is bumped.
+func (sp *SharePartition) Reset(offset int64) {
+	if offset < 0 {
+		offset = 0
+	}
+	sp.entries.Clear(false)
+	sp.deadlines.Clear(false)
+	sp.counts = Counts{}
+	sp.start, sp.end = offset, offset-1
+	sp.epoch++
+	sp.dirty = true
+}
+
+// Persisted returns the durable state: SPSO, state epoch and the in-flight
+// records that are terminal or were delivered before (ACQUIRED as AVAILABLE).
+func (sp *SharePartition) Persisted() PersistedState {
+	st := PersistedState{StartOffset: sp.start, StateEpoch: sp.epoch}
+	sp.entries.Ascend(func(e *entry) bool {
+		s := e.state
+		if s == Acquired {
+			s = Available
+		}
+		if s == Available && e.count == 0 {
+			return true
+		}
+		if n := len(st.Batches); n > 0 {
+			p := &st.Batches[n-1]
+			if p.Last+1 == e.first && p.State == s && p.DeliveryCount == e.count {
+				p.Last = e.last
+				return true
+			}
+		}
+		st.Batches = append(st.Batches, StateBatch{First: e.first, Last: e.last, State: s, DeliveryCount: e.count})
+		return true
+	})
+	return st
+}
+
+// advanceStart moves SPSO over the terminal entries at the front.
+func (sp *SharePartition) advanceStart() {
+	for {
+		e, ok := sp.entries.Min()
+		if !ok || !e.state.terminal() {
+			return
+		}
+		sp.remove(e)
+		sp.start = e.last + 1
+		sp.dirty = true
+	}
+}
+
+// add inserts e into the tree and the deadline index and counts it.
+func (sp *SharePartition) add(e *entry) {
+	sp.entries.ReplaceOrInsert(e)
+	if e.deadline != 0 {
+		sp.deadlines.ReplaceOrInsert(deadlineKey{e.deadline, e.first})
+	}
+	sp.tally(e, 1)
+}
+
+// remove takes e out of the tree and the deadline index and uncounts it.
+func (sp *SharePartition) remove(e *entry) {
+	sp.entries.Delete(e)
+	if e.deadline != 0 {
+		sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
+	}
+	sp.tally(e, -1)
+}
+
+// modify changes e in place (never its first offset) keeping the indexes right.
+func (sp *SharePartition) modify(e *entry, f func(*entry)) {
+	if e.deadline != 0 {
+		sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
+	}
+	sp.tally(e, -1)
+	f(e)
+	if e.deadline != 0 {
+		sp.deadlines.ReplaceOrInsert(deadlineKey{e.deadline, e.first})
+	}
+	sp.tally(e, 1)
+}
+
+func (sp *SharePartition) tally(e *entry, sign int64) {
+	n := sign * e.size()
+	switch e.state {
+	case Available:
+		sp.counts.Available += n
+	case Acquired:
+		sp.counts.Acquired += n
+	case Acknowledged:
+		sp.counts.Acknowledged += n
+	case Archived:
+		sp.counts.Archived += n
+		if e.overLimit {
+			sp.counts.OverLimit += n
+		}
+	}
+}
+
+// find returns the entry holding offset, or nil.
+func (sp *SharePartition) find(offset int64) *entry {
+	var found *entry
+	sp.pivot.first = offset
+	sp.entries.DescendLessOrEqual(&sp.pivot, func(e *entry) bool {
+		found = e
+		return false
+	})
+	if found == nil || found.last < offset {
+		return nil
+	}
+	return found
+}
+
+// ascendFrom visits entries in offset order starting with the one holding
+// offset (or the first after it).
+func (sp *SharePartition) ascendFrom(offset int64, f func(*entry) bool) {
+	from := offset
+	if e := sp.find(offset); e != nil {
+		from = e.first
+	}
+	sp.entries.AscendGreaterOrEqual(&entry{first: from}, f)
+}
+
+// splitAt makes an entry start at offset if offset is inside one.
+func (sp *SharePartition) splitAt(offset int64) {
+	e := sp.find(offset)
+	if e == nil || e.first == offset {
+		return
+	}
+	right := *e
+	right.first = offset
+	sp.modify(e, func(e *entry) { e.last = offset - 1 })
+	sp.add(&right)
+}
+
+// isolate splits entries so that [a, z] is covered by whole entries and
+// returns them in order. The slice is only valid until the next call.
+func (sp *SharePartition) isolate(a, z int64) []*entry {
+	sp.splitAt(a)
+	sp.splitAt(z + 1)
+	out := sp.scratch[:0]
+	sp.entries.AscendGreaterOrEqual(&entry{first: a}, func(e *entry) bool {
+		if e.first > z {
+			return false
+		}
+		out = append(out, e)
+		return true
+	})
+	sp.scratch = out[:0]
+	return out
+}
+
+// coalesce merges equal neighbours among the entries touching [a-1, z+1].
+func (sp *SharePartition) coalesce(a, z int64) {
+	var prev *entry
+	var drop []*entry
+	sp.ascendFrom(a-1, func(e *entry) bool {
+		if e.first > z+1 {
+			return false
+		}
+		if prev != nil && prev.last+1 == e.first && prev.sameAs(e) {
+			drop = append(drop, e)
+			prev.last = e.last // counts unchanged: same records, same state
+			return true
+		}
+		prev = e
+		return true
+	})
+	for _, e := range drop {
+		sp.entries.Delete(e)
+		if e.deadline != 0 {
+			sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
+		}
+	}
+}
+
+func sortBatches(b []StateBatch) {
+	// insertion sort: persisted batches are normally already sorted
+	for i := 1; i < len(b); i++ {
+		for j := i; j > 0 && b[j].First < b[j-1].First; j-- {
+			b[j], b[j-1] = b[j-1], b[j]
+		}
+	}
+}
+
+func itoa(v int64) string {
+	if v == 0 {
+		return "0"
+	}
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	var buf [20]byte
+	i := len(buf)
+	for v > 0 {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+	}
+	if neg {
+		i--
+		buf[i] = '-'
+	}
+	return string(buf[i:])
+}
