@@ -248,6 +248,21 @@ func checkDescribed(t *testing.T, adm *kadm.Client, l *ownLedger, group string, 
 func TestStaticMemberRestart(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, nodeOpts{set: groupNodeSettings})
+	for _, c := range []struct {
+		name     string
+		balancer kgo.GroupBalancer
+	}{
+		{"cooperative-sticky", kgo.CooperativeStickyBalancer()},
+		{"range", kgo.RangeBalancer()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			runStaticRestart(t, n, c.balancer)
+		})
+	}
+}
+
+func runStaticRestart(t *testing.T, n *node, balancer kgo.GroupBalancer) {
 	adm := n.Admin(t)
 	topic := topicName(t, "")
 	group := topic + "-group"
@@ -265,7 +280,7 @@ func TestStaticMemberRestart(t *testing.T) {
 		return []kgo.Opt{
 			kgo.InstanceID(id),
 			kgo.SessionTimeout(10 * time.Second),
-			kgo.Balancers(kgo.CooperativeStickyBalancer()),
+			kgo.Balancers(balancer),
 		}
 	}
 
@@ -339,8 +354,21 @@ func TestStaticMemberRestart(t *testing.T) {
 			t.Errorf("member %s has no instance id", dm.MemberID)
 			continue
 		}
-		if *dm.InstanceID == "static-b" && dm.MemberID != memberB2 {
+		if *dm.InstanceID != "static-b" {
+			continue
+		}
+		if dm.MemberID != memberB2 {
 			t.Errorf("static-b is member %q, the restarted client is %q", dm.MemberID, memberB2)
+		}
+		var got []int32
+		if a, ok := dm.Assigned.AsConsumer(); ok {
+			for _, at := range a.Topics {
+				got = append(got, at.Partitions...)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, bParts) {
+			t.Errorf("DescribeGroups: static-b is assigned %v, want its old %v", got, bParts)
 		}
 	}
 	a.leave(t)
