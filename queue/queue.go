@@ -240,7 +240,8 @@ func New(cfg Config, startOffset int64) *SharePartition {
 // comes back AVAILABLE (with its count) or terminal; records whose count
 // already reached the delivery limit are archived (they could only have been
 // acquired when the state was written, and their attempt ended with the
-// leader). Offsets between persisted batches are AVAILABLE and never
+// leader); TakeDirty then reports true so the state is written back. Offsets
+// between persisted batches are AVAILABLE and never
 // delivered. A StartOffset of -1 is taken as 0: the runtime should compute the
 // first SPSO from share.auto.offset.reset and call New instead.
 func Restore(cfg Config, st PersistedState) *SharePartition {
@@ -249,6 +250,7 @@ func Restore(cfg Config, st PersistedState) *SharePartition {
 	batches := append([]StateBatch(nil), st.Batches...)
 	sortBatches(batches)
 	next := sp.start
+	archivedAtLoad := false
 	for _, b := range batches {
 		if b.Last < next || b.Last < b.First {
 			continue
@@ -263,6 +265,7 @@ func Restore(cfg Config, st PersistedState) *SharePartition {
 			e.state = Available
 			if int(e.count) >= sp.cfg.DeliveryLimit {
 				e.state, e.overLimit = Archived, true
+				archivedAtLoad = true
 			}
 		case Acknowledged:
 		default:
@@ -276,7 +279,9 @@ func Restore(cfg Config, st PersistedState) *SharePartition {
 		sp.coalesce(sp.start, sp.end)
 		sp.advanceStart()
 	}
-	sp.dirty = false
+	// dirty (set by advanceStart or archivedAtLoad) when the loaded state
+	// differs from what was persisted and should be written back.
+	sp.dirty = sp.dirty || archivedAtLoad
 	return sp
 }
 

@@ -277,7 +277,12 @@ func scanPositional(t *testing.T, d *datadriven.TestData) int64 {
 }
 
 func parseRange(s string) (int64, int64, error) {
-	a, z, ok := strings.Cut(s, "-")
+	// the separator is the first '-' after the first character, so that
+	// negative offsets can be written: -1--1
+	a, z, ok := s, "", false
+	if i := strings.Index(s[min(1, len(s)):], "-"); i >= 0 {
+		a, z, ok = s[:i+1], s[i+2:], true
+	}
 	first, err := strconv.ParseInt(a, 10, 64)
 	if err != nil {
 		return 0, 0, fmt.Errorf("bad range %q", s)
