@@ -136,9 +136,20 @@ func runBalancerScenario(t *testing.T, n *node, c balancerCase) {
 	// m1 (the first member, the leader of a classic group) dies: its
 	// partitions move once its session times out.
 	mark = l.mark()
+	deadID, deadGen := m1.cl.GroupMetadata()
 	m1.kill()
 	settle("m1 died", m3)
 	only("m1 died", mark, "revoked", m3)
+
+	// The dead member's commits are refused once it is out of the group
+	// (a zombie must not move offsets back under the new owner).
+	code := rawCommit(t, n, group, deadID, deadGen, nil, topic, 0, 0)
+	t.Logf("commit from the expired member: %v", kerr.ErrorForCode(code))
+	switch code {
+	case kerr.UnknownMemberID.Code, kerr.IllegalGeneration.Code, kerr.StaleMemberEpoch.Code, kerr.FencedMemberEpoch.Code:
+	default:
+		t.Errorf("commit from the expired member %s (generation %d): error %d (%v), want it fenced (UNKNOWN_MEMBER_ID)", deadID, deadGen, code, kerr.ErrorForCode(code))
+	}
 
 	p.finish(t)
 	ends := endOffsets(t, adm, topic)
@@ -341,6 +352,11 @@ func runStaticRestart(t *testing.T, n *node, balancer kgo.GroupBalancer) {
 	if memberB2 == memberB {
 		t.Errorf("restarted member kept member id %q; a replacement gets a new one", memberB2)
 	}
+	// The replaced incarnation is fenced.
+	instance := "static-b"
+	if code := rawCommit(t, n, group, memberB, genB, &instance, topic, bParts[0], 0); code != kerr.FencedInstanceID.Code {
+		t.Errorf("commit from the replaced member %s of static-b: error %d (%v), want FENCED_INSTANCE_ID", memberB, code, kerr.ErrorForCode(code))
+	}
 	ds, err := adm.DescribeGroups(ctxT(t, opTimeout), group)
 	if err != nil {
 		t.Fatalf("describe: %v", err)
@@ -374,6 +390,31 @@ func runStaticRestart(t *testing.T, n *node, balancer kgo.GroupBalancer) {
 	a.leave(t)
 	b2.leave(t)
 	l.check(t)
+}
+
+// rawCommit sends OffsetCommit v9 for one partition as the given member and
+// returns the partition's error code.
+func rawCommit(t *testing.T, n *node, group, memberID string, generation int32, instanceID *string, topic string, partition int32, offset int64) int16 {
+	t.Helper()
+	rc := dialRaw(t, n.Addr())
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group = group
+	req.Generation = generation
+	req.MemberID = memberID
+	req.InstanceID = instanceID
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition = partition
+	rp.Offset = offset
+	rp.LeaderEpoch = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := rc.request(req, 9).(*kmsg.OffsetCommitResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("OffsetCommit response: %d topics, want 1 with 1 partition", len(resp.Topics))
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
 }
 
 func groupState(t *testing.T, adm *kadm.Client, group string) string {
