@@ -1,0 +1,363 @@
+package queue
+
+import (
+	"fmt"
+	"math/rand"
+	"sort"
+	"testing"
+	"time"
+)
+
+// testLog is a log of record batches with compaction gaps between some of
+// them; hw is how far it has been produced.
+type testLog struct {
+	spans []Span
+	hw    int64 // offsets < hw are readable
+}
+
+func newTestLog(rng *rand.Rand, n int64) *testLog {
+	l := &testLog{}
+	off := int64(0)
+	for off < n {
+		if rng.Intn(8) == 0 {
+			off += int64(1 + rng.Intn(3)) // compacted away
+		}
+		size := int64(1 + rng.Intn(8))
+		l.spans = append(l.spans, Span{off, off + size - 1})
+		off += size
+	}
+	return l
+}
+
+// read returns up to maxBatches whole batches holding offsets >= from and
+// below the high watermark.
+func (l *testLog) read(from int64, maxBatches int) []Span {
+	i := sort.Search(len(l.spans), func(i int) bool { return l.spans[i].Last >= from })
+	var out []Span
+	for ; i < len(l.spans) && len(out) < maxBatches; i++ {
+		if l.spans[i].Last >= l.hw {
+			break
+		}
+		out = append(out, l.spans[i])
+	}
+	return out
+}
+
+func (l *testLog) exists(off int64) bool {
+	i := sort.Search(len(l.spans), func(i int) bool { return l.spans[i].Last >= off })
+	return i < len(l.spans) && l.spans[i].First <= off
+}
+
+type hold struct {
+	member   string
+	deadline time.Time
+}
+
+// TestRandomized drives a share-partition with several members acquiring,
+// acknowledging, renewing, releasing and letting locks expire at random, and
+// checks after every step that no offset is held by two members, SPSO never
+// moves back, an accepted record is never handed out again and gap offsets
+// are never handed out. At the end every record is drained to a terminal
+// state.
+func TestRandomized(t *testing.T) {
+	seeds := 30
+	if testing.Short() {
+		seeds = 5
+	}
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000) })
+	}
+}
+
+func runRandomized(t *testing.T, seed int64, steps int) {
+	rng := rand.New(rand.NewSource(seed))
+	const total = 1500
+	lg := newTestLog(rng, total)
+	cfg := Config{
+		LockDuration:   time.Duration(5+rng.Intn(20)) * time.Second,
+		DeliveryLimit:  2 + rng.Intn(4),
+		MaxInFlight:    20 + rng.Intn(200),
+		ReleaseBackoff: time.Duration(rng.Intn(3)) * time.Second,
+	}
+	sp := New(cfg, 0)
+	members := []string{"a", "b", "c", "d"}
+	now := base
+	held := map[int64]hold{}     // model of live locks
+	accepted := map[int64]bool{} // offsets ever accepted
+	terminal := map[int64]bool{} // offsets archived or accepted by an ack we made
+	lastStart := sp.StartOffset()
+
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf("seed %d: "+format+"\nstate:\n%s", append([]any{seed}, append(args, printState(sp))...)...)
+	}
+	expire := func() {
+		for o, h := range held {
+			if !h.deadline.After(now) {
+				delete(held, o)
+			}
+		}
+	}
+	heldBy := func(m string) []int64 {
+		var offs []int64
+		for o, h := range held {
+			if h.member == m && h.deadline.After(now) {
+				offs = append(offs, o)
+			}
+		}
+		sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+		return offs
+	}
+	acquire := func(m string, all bool) {
+		nf := sp.NextFetchOffset(now)
+		if nf < 0 {
+			return
+		}
+		maxBatches := 1 + rng.Intn(20)
+		if all {
+			maxBatches = len(lg.spans)
+		}
+		spans := lg.read(nf, maxBatches)
+		maxRecords, batch := 1+rng.Intn(60), 1+rng.Intn(30)
+		strict := rng.Intn(2) == 0
+		if all {
+			maxRecords, batch, strict = total*2, total*2, false
+		}
+		got := sp.Acquire(now, m, spans, maxRecords, batch, strict)
+		n := int64(0)
+		prev := int64(-1)
+		for _, r := range got {
+			if r.First > r.Last || r.First <= prev {
+				fail("bad ranges %v", got)
+			}
+			prev = r.Last
+			if r.DeliveryCount < 1 || int(r.DeliveryCount) > cfg.DeliveryLimit {
+				fail("range %v has delivery count out of [1, %d]", r, cfg.DeliveryLimit)
+			}
+			for o := r.First; o <= r.Last; o++ {
+				n++
+				if !lg.exists(o) {
+					fail("offset %d handed out but not in the log", o)
+				}
+				if accepted[o] {
+					fail("accepted offset %d acquired again by %s", o, m)
+				}
+				if terminal[o] {
+					fail("terminal offset %d acquired again by %s", o, m)
+				}
+				if h, ok := held[o]; ok && h.deadline.After(now) {
+					fail("offset %d acquired by %s while held by %s", o, m, h.member)
+				}
+				held[o] = hold{m, now.Add(cfg.LockDuration)}
+			}
+		}
+		if strict && n > int64(maxRecords) {
+			fail("record-limit mode acquired %d > %d", n, maxRecords)
+		}
+	}
+	// ack acknowledges some of m's records; all valid, so it must succeed.
+	ack := func(m string) {
+		offs := heldBy(m)
+		if len(offs) == 0 {
+			return
+		}
+		var batches []AckBatch
+		renew := rng.Intn(5) == 0
+		for i := 0; i < len(offs); {
+			j := i
+			for j+1 < len(offs) && offs[j+1] == offs[j]+1 && rng.Intn(6) != 0 {
+				j++
+			}
+			if rng.Intn(3) != 0 {
+				b := AckBatch{First: offs[i], Last: offs[j]}
+				if rng.Intn(3) == 0 {
+					for o := offs[i]; o <= offs[j]; o++ {
+						b.Types = append(b.Types, randType(rng, renew))
+					}
+				} else {
+					b.Types = []AckType{randType(rng, renew)}
+				}
+				batches = append(batches, b)
+			}
+			i = j + 1
+		}
+		if _, err := sp.Acknowledge(now, m, batches, renew); err != nil {
+			fail("valid ack %v by %s failed: %v", batches, m, err)
+		}
+		for _, b := range batches {
+			for o := b.First; o <= b.Last; o++ {
+				ty := b.Types[0]
+				if len(b.Types) > 1 {
+					ty = b.Types[o-b.First]
+				}
+				switch ty {
+				case AckAccept:
+					accepted[o] = true
+					terminal[o] = true
+					delete(held, o)
+				case AckReject, AckGap:
+					terminal[o] = true
+					delete(held, o)
+				case AckRelease:
+					delete(held, o)
+				case AckRenew:
+					held[o] = hold{m, now.Add(cfg.LockDuration)}
+				}
+			}
+		}
+	}
+	// badAck must fail and change nothing.
+	badAck := func(m string) {
+		var victim int64 = -1
+		for o, h := range held {
+			if h.member != m && h.deadline.After(now) {
+				victim = o
+				break
+			}
+		}
+		if victim < 0 {
+			return
+		}
+		before, beforeCounts := sp.Persisted(), sp.Counts()
+		mine := heldBy(m)
+		var batches []AckBatch
+		if len(mine) > 0 && mine[0] < victim {
+			batches = append(batches, AckBatch{First: mine[0], Last: mine[0], Types: []AckType{AckAccept}})
+		}
+		batches = append(batches, AckBatch{First: victim, Last: victim, Types: []AckType{AckAccept}})
+		if _, err := sp.Acknowledge(now, m, batches, false); err == nil {
+			fail("ack of %d by %s succeeded while held by %s", victim, m, held[victim].member)
+		}
+		after := sp.Persisted()
+		if fmt.Sprint(before) != fmt.Sprint(after) || beforeCounts != sp.Counts() {
+			fail("failed ack changed state: %v -> %v", before, after)
+		}
+	}
+
+	for step := 0; step < steps; step++ {
+		now = now.Add(time.Duration(rng.Intn(1500)) * time.Millisecond)
+		if lg.hw < total && rng.Intn(3) == 0 {
+			lg.hw = min(total, lg.hw+int64(rng.Intn(40)))
+		}
+		m := members[rng.Intn(len(members))]
+		switch r := rng.Intn(100); {
+		case r < 40:
+			acquire(m, false)
+		case r < 75:
+			ack(m)
+		case r < 80:
+			badAck(m)
+		case r < 83:
+			sp.ReleaseMember(now, m)
+			for o, h := range held {
+				if h.member == m {
+					delete(held, o)
+				}
+			}
+		case r < 84:
+			// retention just above SPSO; acquired records stay acquired
+			sp.OnLogStart(sp.StartOffset() + int64(rng.Intn(5)))
+		default:
+			sp.Tick(now)
+			expire()
+		}
+		if err := checkInvariants(sp); err != nil {
+			fail("step %d: %v", step, err)
+		}
+		if sp.StartOffset() < lastStart {
+			fail("SPSO moved back from %d to %d", lastStart, sp.StartOffset())
+		}
+		lastStart = sp.StartOffset()
+		for o, h := range held {
+			if !h.deadline.After(now) {
+				continue
+			}
+			if who, dl, ok := sp.Owner(o); !ok || who != h.member || !dl.Equal(h.deadline) {
+				fail("offset %d: model holder %s until %s, state says %s %s %t", o, h.member, h.deadline.Sub(base), who, dl.Sub(base), ok)
+			}
+		}
+	}
+
+	// Drain: all records produced, locks expire, one member accepts everything.
+	end := lg.spans[len(lg.spans)-1].Last + 1
+	lg.hw = end
+	for round := 0; ; round++ {
+		if round > 100 {
+			fail("not drained")
+		}
+		now = now.Add(time.Hour)
+		sp.Tick(now)
+		expire()
+		acquire("z", true)
+		offs := heldBy("z")
+		if len(offs) > 0 {
+			var batches []AckBatch
+			for _, o := range offs {
+				batches = append(batches, AckBatch{First: o, Last: o, Types: []AckType{AckAccept}})
+			}
+			if _, err := sp.Acknowledge(now, "z", batches, false); err != nil {
+				fail("drain ack: %v", err)
+			}
+			for _, o := range offs {
+				accepted[o] = true
+				delete(held, o)
+			}
+		}
+		if err := checkInvariants(sp); err != nil {
+			fail("drain: %v", err)
+		}
+		if sp.StartOffset() >= end {
+			break
+		}
+	}
+	if c := sp.Counts(); c != (Counts{}) {
+		fail("records left in flight: %+v", c)
+	}
+}
+
+func randType(rng *rand.Rand, renew bool) AckType {
+	switch r := rng.Intn(10); {
+	case r < 5:
+		return AckAccept
+	case r < 8:
+		return AckRelease
+	case r < 9:
+		return AckReject
+	default:
+		if renew {
+			return AckRenew
+		}
+		return AckGap
+	}
+}
+
+// BenchmarkAcquireAccept measures acquiring 500 records in batches of 16
+// (1 KiB records in 16 KiB batches) and accepting them, as one consumer does.
+func BenchmarkAcquireAccept(b *testing.B) {
+	const batch, perFetch = 16, 500
+	sp := New(DefaultConfig(), 0)
+	now := base
+	spans := make([]Span, 0, perFetch/batch+1)
+	acks := make([]AckBatch, 0, 4)
+	b.ReportAllocs()
+	b.ResetTimer()
+	records := 0
+	for i := 0; i < b.N; i++ {
+		now = now.Add(time.Millisecond)
+		from := sp.NextFetchOffset(now)
+		spans = spans[:0]
+		for off := from; off < from+perFetch+batch; off += batch {
+			spans = append(spans, Span{off, off + batch - 1})
+		}
+		got := sp.Acquire(now, "member", spans, perFetch, perFetch, false)
+		acks = acks[:0]
+		for _, r := range got {
+			acks = append(acks, AckBatch{First: r.First, Last: r.Last, Types: []AckType{AckAccept}})
+			records += int(r.Last - r.First + 1)
+		}
+		if _, err := sp.Acknowledge(now, "member", acks, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
