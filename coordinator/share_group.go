@@ -198,6 +198,19 @@ func (g *ShareGroup) HeartbeatFrom(now time.Time, clientID, clientHost string, r
 	return resp
 }
 
+// ValidateShareGroupHeartbeat applies the request checks HeartbeatFrom
+// starts with (Kafka's INVALID_REQUEST rules, in Kafka's order), so a caller
+// can run them before looking the group up. It returns nil for a valid
+// request, else the error response.
+func ValidateShareGroupHeartbeat(req *kmsg.ShareGroupHeartbeatRequest) *kmsg.ShareGroupHeartbeatResponse {
+	err := sgValidate(req)
+	if err == nil {
+		return nil
+	}
+	msg := err.msg
+	return &kmsg.ShareGroupHeartbeatResponse{Version: req.Version, ErrorCode: err.err.Code, ErrorMessage: &msg}
+}
+
 // sgValidate applies Kafka's request checks, in Kafka's order, before any
 // state is touched.
 func sgValidate(req *kmsg.ShareGroupHeartbeatRequest) *sgError {

@@ -191,9 +191,13 @@ func (h *shareHarness) run(t *testing.T, d *datadriven.TestData) string {
 
 	case "heartbeat":
 		req := h.request(t, d)
+		v := ValidateShareGroupHeartbeat(req)
 		client, _ := shareArg(d, "client")
 		host, _ := shareArg(d, "host")
 		resp := h.g.HeartbeatFrom(h.now, client, host, req, h.topics)
+		if (v == nil) != (resp.ErrorCode != kerr.InvalidRequest.Code) || (v != nil && *v.ErrorMessage != *resp.ErrorMessage) {
+			t.Fatalf("ValidateShareGroupHeartbeat disagrees with HeartbeatFrom: %+v vs %+v", v, resp)
+		}
 		return h.formatResponse(resp) + "\n" + h.groupLine()
 
 	case "heartbeat-all":
