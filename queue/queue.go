@@ -15,6 +15,9 @@
 package queue
 
 import (
+	"cmp"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/btree"
@@ -43,7 +46,7 @@ func (s State) String() string {
 	case Archived:
 		return "archived"
 	}
-	return "state(" + itoa(int64(s)) + ")"
+	return "state(" + strconv.Itoa(int(s)) + ")"
 }
 
 func (s State) terminal() bool { return s == Acknowledged || s == Archived }
@@ -122,7 +125,7 @@ func (t AckType) String() string {
 	case AckRenew:
 		return "renew"
 	}
-	return "ack(" + itoa(int64(t)) + ")"
+	return "ack(" + strconv.Itoa(int(t)) + ")"
 }
 
 // AckBatch is one acknowledgement batch: one type for the whole range or one
@@ -247,8 +250,8 @@ func New(cfg Config, startOffset int64) *SharePartition {
 func Restore(cfg Config, st PersistedState) *SharePartition {
 	sp := New(cfg, st.StartOffset)
 	sp.epoch = st.StateEpoch
-	batches := append([]StateBatch(nil), st.Batches...)
-	sortBatches(batches)
+	batches := slices.Clone(st.Batches)
+	slices.SortStableFunc(batches, func(a, b StateBatch) int { return cmp.Compare(a.First, b.First) })
 	next := sp.start
 	archivedAtLoad := false
 	for _, b := range batches {
@@ -987,35 +990,4 @@ func (sp *SharePartition) coalesce(a, z int64) {
 			sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
 		}
 	}
-}
-
-func sortBatches(b []StateBatch) {
-	// insertion sort: persisted batches are normally already sorted
-	for i := 1; i < len(b); i++ {
-		for j := i; j > 0 && b[j].First < b[j-1].First; j-- {
-			b[j], b[j-1] = b[j-1], b[j]
-		}
-	}
-}
-
-func itoa(v int64) string {
-	if v == 0 {
-		return "0"
-	}
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	var buf [20]byte
-	i := len(buf)
-	for v > 0 {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	if neg {
-		i--
-		buf[i] = '-'
-	}
-	return string(buf[i:])
 }
