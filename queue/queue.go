@@ -298,12 +298,7 @@ func (sp *SharePartition) Config() Config { return sp.cfg }
 func (sp *SharePartition) StartOffset() int64 { return sp.start }
 
 // EndOffset is the SPEO: the last offset brought in flight, SPSO-1 if none.
-func (sp *SharePartition) EndOffset() int64 {
-	if sp.end < sp.start-1 {
-		return sp.start - 1
-	}
-	return sp.end
-}
+func (sp *SharePartition) EndOffset() int64 { return sp.end }
 
 // StateEpoch is the epoch of the persisted state, bumped by Reset.
 func (sp *SharePartition) StateEpoch() int32 { return sp.epoch }
