@@ -64,6 +64,8 @@ func runBalancerScenario(t *testing.T, n *node, c balancerCase) {
 	p := newKeyedProducer(t, n, topic, 0)
 	p.fill(t, 6000)
 	l := newOwnLedger(topic)
+	// GROUPTEST_REPORT=1 logs every member's partition changes even when
+	// the test passes.
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("GROUPTEST_REPORT") != "" {
 			l.report(t)
