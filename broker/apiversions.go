@@ -51,6 +51,20 @@ func (s *Server) apiTable() map[int16]api {
 		t[68] = api{min: 0, max: 1, handle: handler(s.handleConsumerGroupHeartbeat)}
 		t[69] = api{min: 0, max: 1, handle: handler(s.handleConsumerGroupDescribe)}
 	}
+	if s.cfg == nil || s.groupProtocolEnabled("share") {
+		t[76] = api{min: 1, max: 1, handle: handler(s.handleShareGroupHeartbeat)}
+		t[77] = api{min: 1, max: 1, handle: handler(s.handleShareGroupDescribe)}
+		t[78] = api{min: 1, max: 2, handle: handler(s.handleShareFetch)}
+		t[79] = api{min: 1, max: 2, handle: handler(s.handleShareAcknowledge)}
+		t[83] = api{min: 0, max: 0, handle: handler(s.handleInitializeShareGroupState)}
+		t[84] = api{min: 0, max: 0, handle: handler(s.handleReadShareGroupState)}
+		t[85] = api{min: 0, max: 1, handle: handler(s.handleWriteShareGroupState)}
+		t[86] = api{min: 0, max: 0, handle: handler(s.handleDeleteShareGroupState)}
+		t[87] = api{min: 0, max: 1, handle: handler(s.handleReadShareGroupStateSummary)}
+		t[90] = api{min: 0, max: 1, handle: handler(s.handleDescribeShareGroupOffsets)}
+		t[91] = api{min: 0, max: 0, handle: handler(s.handleAlterShareGroupOffsets)}
+		t[92] = api{min: 0, max: 0, handle: handler(s.handleDeleteShareGroupOffsets)}
+	}
 	return t
 }
 

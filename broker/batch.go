@@ -4,11 +4,14 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"time"
+
+	"github.com/shoalmq/shoal/log"
 )
 
 // batchRecord is one record the broker writes itself (group state, offsets).
 type batchRecord struct {
 	Key, Value []byte // nil Value: a tombstone
+	Headers    []log.RecordHeader
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -24,7 +27,11 @@ func encodeBatch(recs []batchRecord, now time.Time) []byte {
 		rec = binary.AppendVarint(rec, int64(i)) // offset delta
 		rec = appendVarintBytes(rec, r.Key)
 		rec = appendVarintBytes(rec, r.Value)
-		rec = binary.AppendVarint(rec, 0) // headers
+		rec = binary.AppendVarint(rec, int64(len(r.Headers)))
+		for _, h := range r.Headers {
+			rec = appendVarintBytes(rec, []byte(h.Key))
+			rec = appendVarintBytes(rec, h.Value)
+		}
 		body = binary.AppendVarint(body, int64(len(rec)))
 		body = append(body, rec...)
 	}

@@ -17,6 +17,7 @@ import (
 const (
 	resourceTopic  = 2
 	resourceBroker = 4
+	resourceGroup  = 32
 )
 
 func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
@@ -35,6 +36,12 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 				break
 			}
 			entries = s.cfg.EffectiveTopicConfig(t.Configs).Sorted()
+		case resourceGroup:
+			if rr.ResourceName == "" {
+				out.ErrorCode = kerr.InvalidRequest.Code
+				break
+			}
+			entries = s.cfg.EffectiveGroupConfig(img.GroupConfig(rr.ResourceName)).Sorted()
 		case resourceBroker:
 			if err := s.checkBrokerResource(rr.ResourceName); err != nil {
 				out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
@@ -105,6 +112,12 @@ func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype i
 	changes func(current map[string]string) (map[string]string, []string, error)) error {
 	switch rtype {
 	case resourceTopic:
+	case resourceGroup:
+		set, del, err := changes(img.GroupConfig(name))
+		if err != nil {
+			return err
+		}
+		return s.ctrl.AlterGroupConfigs(ctx, name, set, del, validateOnly)
 	case resourceBroker:
 		return errStaticBroker
 	default:
@@ -174,9 +187,13 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, _ *reqCtx, r
 	for _, rr := range req.Resources {
 		out := kmsg.NewIncrementalAlterConfigsResponseResource()
 		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+		lookup, defaults := config.TopicDef, s.cfg.TopicDefault
+		if rr.ResourceType == resourceGroup {
+			lookup, defaults = config.GroupDef, s.groupDefault
+		}
 		err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly,
 			func(current map[string]string) (map[string]string, []string, error) {
-				return s.incrementalChanges(current, rr.Configs)
+				return incrementalChanges(current, rr.Configs, lookup, defaults)
 			})
 		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, out)
@@ -187,7 +204,8 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, _ *reqCtx, r
 // incrementalChanges turns SET/DELETE/APPEND/SUBTRACT operations into the
 // overrides to set and delete. APPEND and SUBTRACT work on list keys, on the
 // topic's effective value.
-func (s *Server) incrementalChanges(current map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, []string, error) {
+func incrementalChanges(current map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig,
+	lookup func(string) *config.Def, defaults func(string) (string, config.Source)) (map[string]string, []string, error) {
 	set := map[string]string{}
 	var del []string
 	seen := map[string]bool{}
@@ -196,9 +214,9 @@ func (s *Server) incrementalChanges(current map[string]string, ops []kmsg.Increm
 			return nil, nil, fmt.Errorf("%w: config %s appears twice", kerr.InvalidRequest, op.Name)
 		}
 		seen[op.Name] = true
-		d := config.TopicDef(op.Name)
+		d := lookup(op.Name)
 		if d == nil {
-			return nil, nil, fmt.Errorf("%w: unknown topic config %q", kerr.InvalidConfig, op.Name)
+			return nil, nil, fmt.Errorf("%w: unknown config %q", kerr.InvalidConfig, op.Name)
 		}
 		switch op.Op {
 		case opSet:
@@ -214,7 +232,7 @@ func (s *Server) incrementalChanges(current map[string]string, ops []kmsg.Increm
 			}
 			cur, ok := current[op.Name]
 			if !ok {
-				cur, _ = s.cfg.TopicDefault(op.Name)
+				cur, _ = defaults(op.Name)
 			}
 			set[op.Name] = editList(cur, deref(op.Value), op.Op == opAppend)
 		default:
@@ -259,4 +277,10 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// groupDefault is a group key's value when the group does not override it.
+func (s *Server) groupDefault(name string) (string, config.Source) {
+	e := s.cfg.EffectiveGroupConfig(nil)[name]
+	return e.Value, e.Source
 }

@@ -134,6 +134,10 @@ func (c *conn) serve() {
 	}
 	<-writerDone
 	c.cancel()
+	// A share session lives as long as the connection that opened it.
+	if c.srv.shares != nil {
+		c.srv.shares.onConnClose(c)
+	}
 }
 
 func (c *conn) readLoop() error {

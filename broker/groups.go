@@ -71,18 +71,19 @@ func (s *Server) handleFindCoordinator(ctx context.Context, rc *reqCtx, req *kms
 }
 
 func (s *Server) findCoordinator(ctx context.Context, rc *reqCtx, kind int8, key string, out *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
-	if kind != coordinatorGroup {
+	if key == "" || (kind != coordinatorGroup && kind != coordinatorShare) {
 		return kerr.InvalidRequest
 	}
-	if key == "" {
-		return kerr.InvalidRequest
+	topic, ensure := offsetsTopic, s.groups.ensureOffsetsTopic
+	if kind == coordinatorShare {
+		topic, ensure = shareStateTopic, s.shareState.ensureTopic
 	}
-	if err := s.groups.ensureOffsetsTopic(ctx); err != nil {
-		s.log.Warn("creating "+offsetsTopic, "err", err)
+	if err := ensure(ctx); err != nil {
+		s.log.Warn("creating "+topic, "err", err)
 		return kerr.CoordinatorNotAvailable
 	}
 	img := s.meta.Image()
-	t := img.Topics[offsetsTopic]
+	t := img.Topics[topic]
 	ps := t.Partitions[coordinator.GroupPartition(key, int32(len(t.Partitions)))]
 	for _, b := range s.brokerList(img, rc.conn.listener) {
 		if b.NodeID == ps.Leader {
@@ -323,7 +324,7 @@ func (s *Server) handleListGroups(_ context.Context, _ *reqCtx, req *kmsg.ListGr
 	return resp, nil
 }
 
-func (s *Server) handleDeleteGroups(_ context.Context, _ *reqCtx, req *kmsg.DeleteGroupsRequest) (kmsg.Response, error) {
+func (s *Server) handleDeleteGroups(ctx context.Context, _ *reqCtx, req *kmsg.DeleteGroupsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	for _, id := range req.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
@@ -333,6 +334,9 @@ func (s *Server) handleDeleteGroups(_ context.Context, _ *reqCtx, req *kmsg.Dele
 			rg.ErrorCode = kerrv.Code
 		} else {
 			rg.ErrorCode = errorCode(derr)
+		}
+		if rg.ErrorCode == 0 {
+			s.deleteShareState(ctx, id)
 		}
 		resp.Groups = append(resp.Groups, rg)
 	}

@@ -21,6 +21,7 @@ type metrics struct {
 	bytesIn   *prometheus.CounterVec
 	recordsIn *prometheus.CounterVec
 	bytesOut  *prometheus.CounterVec
+	dlq       *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -41,7 +42,10 @@ func newMetrics() *metrics {
 			Name: "shoal_topic_bytes_out_total", Help: "Record batch bytes returned by Fetch, by topic.",
 		}, []string{"topic"}),
 	}
-	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut,
+	m.dlq = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shoal_share_dead_lettered_records_total", Help: "Share records archived towards a dead-letter topic, by source topic.",
+	}, []string{"topic"})
+	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut, m.dlq,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -53,6 +57,10 @@ func (m *metrics) observe(key int16, d time.Duration) {
 func (m *metrics) produced(topic string, bytes, records int) {
 	m.bytesIn.WithLabelValues(topic).Add(float64(bytes))
 	m.recordsIn.WithLabelValues(topic).Add(float64(records))
+}
+
+func (m *metrics) deadLettered(topic string, records int) {
+	m.dlq.WithLabelValues(topic).Add(float64(records))
 }
 
 func (m *metrics) fetched(topic string, bytes int) {

@@ -46,6 +46,8 @@ type Server struct {
 	admin        *adminServer
 	pids         producerIDs
 	groups       *groupCoordinator
+	shareState   *shareCoordinator
+	shares       *shareManager
 	// replicaMu serializes changes to the set of local replicas.
 	replicaMu sync.Mutex
 	// topicConfigs caches each topic version's log config (see
@@ -112,6 +114,7 @@ func (s *Server) start() error {
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
+	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
 	s.logs, err = log.Open(log.ManagerConfig{Dirs: s.cfg.LogDirs, Logger: s.log.With("component", "log")})
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
@@ -119,6 +122,10 @@ func (s *Server) start() error {
 	if s.groups, err = newGroupCoordinator(s); err != nil {
 		return err
 	}
+	if s.shareState, err = newShareCoordinator(s); err != nil {
+		return err
+	}
+	s.shares = newShareManager(s)
 	waitCtx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	if err := s.meta.WaitLeader(waitCtx); err != nil {
@@ -237,7 +244,10 @@ func (s *Server) watchMetadata() {
 // in line with the newest metadata image.
 func (s *Server) applyImage() {
 	s.reconcile()
-	s.groups.reconcile(s.meta.Image())
+	img := s.meta.Image()
+	s.groups.reconcile(img)
+	s.shareState.reconcile(img)
+	s.shares.reconcile(img)
 }
 
 // housekeeping runs retention, time-based flushes and compaction on their
@@ -277,8 +287,14 @@ func (s *Server) Close() error {
 		}
 		s.wg.Wait()
 		var errs []error
+		if s.shares != nil {
+			s.shares.close()
+		}
 		if s.groups != nil {
 			errs = append(errs, s.groups.close())
+		}
+		if s.shareState != nil {
+			errs = append(errs, s.shareState.close())
 		}
 		if s.logs != nil {
 			errs = append(errs, s.logs.Close())

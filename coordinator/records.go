@@ -33,6 +33,7 @@ const (
 	keyOffsetCommit  int16 = 1
 	keyClassicGroup  int16 = 0x5301
 	keyConsumerGroup int16 = 0x5302
+	keyShareGroup    int16 = 0x5304
 )
 
 var errBadRecord = errors.New("coordinator: malformed record")
@@ -91,7 +92,7 @@ func decodeKey(b []byte) (decodedKey, error) {
 			return decodedKey{}, fmt.Errorf("%w: offset key: %v", errBadRecord, err)
 		}
 		return decodedKey{version: v, group: k.Group, topic: k.Topic, partition: k.Partition}, nil
-	case keyClassicGroup, keyConsumerGroup:
+	case keyClassicGroup, keyConsumerGroup, keyShareGroup:
 		if len(b) < 4 || int(binary.BigEndian.Uint16(b[2:])) != len(b)-4 {
 			return decodedKey{}, fmt.Errorf("%w: group key", errBadRecord)
 		}

@@ -13,6 +13,7 @@ import (
 type Config struct {
 	Classic  ClassicConfig
 	Consumer ConsumerConfig
+	Share    ShareConfig
 	// OffsetsRetention is offsets.retention.minutes (7 days): how long an
 	// offset of a group without members is kept after its last commit.
 	OffsetsRetention time.Duration
@@ -25,6 +26,7 @@ func DefaultConfig() Config {
 	return Config{
 		Classic:          DefaultClassicConfig(),
 		Consumer:         DefaultConsumerConfig(),
+		Share:            DefaultShareConfig(),
 		OffsetsRetention: 7 * 24 * time.Hour,
 		MaxMetadataSize:  4096,
 	}
@@ -35,17 +37,31 @@ type topicPartition struct {
 	partition int32
 }
 
-// group is one group id's state: classic or consumer protocol, never both.
+// group is one group id's state: exactly one of classic, consumer or share.
 type group struct {
 	classic  *ClassicGroup
 	consumer *ConsumerGroup
+	share    *ShareGroup
 }
 
 func (g *group) empty() bool {
-	if g.classic != nil {
+	switch {
+	case g.classic != nil:
 		return g.classic.IsEmpty()
+	case g.consumer != nil:
+		return g.consumer.IsEmpty()
 	}
-	return g.consumer.IsEmpty()
+	return g.share.IsEmpty()
+}
+
+func (g *group) nextDeadline() time.Time {
+	switch {
+	case g.classic != nil:
+		return g.classic.NextDeadline()
+	case g.consumer != nil:
+		return g.consumer.NextDeadline()
+	}
+	return g.share.NextDeadline()
 }
 
 // Shard holds the groups and offsets of one __consumer_offsets partition.
@@ -110,6 +126,16 @@ func (s *Shard) Replay(now time.Time, r Record) error {
 			return err
 		}
 		s.groups[k.group] = &group{consumer: g}
+	case keyShareGroup:
+		if r.Value == nil {
+			delete(s.groups, k.group)
+			return nil
+		}
+		g, err := RestoreShareGroup(k.group, s.cfg.Share, r.Value, now)
+		if err != nil {
+			return err
+		}
+		s.groups[k.group] = &group{share: g}
 	}
 	return nil
 }
@@ -129,6 +155,8 @@ func (s *Shard) Drain() []Record {
 			s.out = append(s.out, Record{Key: groupKey(keyClassicGroup, id), Value: g.classic.Snapshot()})
 		case g.consumer != nil && g.consumer.TakeDirty():
 			s.out = append(s.out, Record{Key: groupKey(keyConsumerGroup, id), Value: g.consumer.Snapshot()})
+		case g.share != nil && g.share.TakeDirty():
+			s.out = append(s.out, Record{Key: groupKey(keyShareGroup, id), Value: g.share.Snapshot()})
 		}
 	}
 	clear(s.touched)
@@ -161,8 +189,8 @@ func (s *Shard) deleteOffset(group string, tp topicPartition) {
 // migration policy; an empty one is replaced.
 func (s *Shard) classicFor(id string, create bool) (*ClassicGroup, *kerr.Error) {
 	g := s.groups[id]
-	if g != nil && g.consumer != nil {
-		if !g.consumer.IsEmpty() || !create {
+	if g != nil && g.classic == nil {
+		if !g.empty() || !create || g.share != nil {
 			return nil, kerr.InconsistentGroupProtocol
 		}
 		g = nil
@@ -252,8 +280,8 @@ func (s *Shard) ConsumerHeartbeat(now time.Time, clientID, clientHost string, re
 		return fail(kerr.InvalidRequest, "GroupId can't be empty.")
 	}
 	g := s.groups[req.Group]
-	if g != nil && g.classic != nil {
-		if !g.classic.IsEmpty() {
+	if g != nil && g.consumer == nil {
+		if !g.empty() || g.share != nil {
 			return fail(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
 		}
 		g = nil
@@ -286,8 +314,10 @@ func (s *Shard) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest, topic
 		}
 	case g.classic != nil:
 		groupErr = g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID)
-	default:
+	case g.consumer != nil:
 		groupErr = g.consumer.ValidateOffsetCommit(req.MemberID, req.Generation)
+	default:
+		groupErr = kerr.GroupIDNotFound // share groups keep no committed offsets
 	}
 	for _, rt := range req.Topics {
 		ot := kmsg.NewOffsetCommitResponseTopic()
@@ -334,9 +364,10 @@ type FetchTopic struct {
 func (s *Shard) OffsetFetch(groupID, memberID string, memberEpoch int32, topics []FetchTopic) ([]kmsg.OffsetFetchResponseGroupTopic, error) {
 	if g := s.groups[groupID]; g != nil && (memberID != "" || memberEpoch >= 0) {
 		var err error
-		if g.classic != nil {
+		switch {
+		case g.classic != nil:
 			err = g.classic.ValidateOffsetFetch(memberID, memberEpoch)
-		} else {
+		case g.consumer != nil:
 			err = g.consumer.ValidateOffsetFetch(memberID, memberEpoch)
 		}
 		if err != nil {
@@ -387,10 +418,13 @@ func (s *Shard) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics TopicsView) *
 	subscribed := map[string]bool{}
 	if g != nil && !g.empty() {
 		var names []string
-		if g.classic != nil {
+		switch {
+		case g.classic != nil:
 			names = g.classic.Subscribed()
-		} else {
+		case g.consumer != nil:
 			names = g.consumer.Subscribed(topics)
+		default:
+			names = g.share.Subscribed(topics)
 		}
 		for _, n := range names {
 			subscribed[n] = true
@@ -426,9 +460,13 @@ func (s *Shard) DescribeGroup(id string) kmsg.DescribeGroupsResponseGroup {
 		return d
 	case g.classic != nil:
 		return g.classic.Describe()
-	default:
+	case g.consumer != nil:
 		d := kmsg.NewDescribeGroupsResponseGroup()
 		d.Group, d.State, d.ProtocolType = id, g.consumer.State(), "consumer"
+		return d
+	default:
+		d := kmsg.NewDescribeGroupsResponseGroup()
+		d.Group, d.State, d.ProtocolType = id, g.share.State(), "share"
 		return d
 	}
 }
@@ -468,10 +506,13 @@ func (s *Shard) ListGroups(states, types []string) []kmsg.ListGroupsResponseGrou
 	for id, g := range s.groups {
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = id
-		if g.classic != nil {
+		switch {
+		case g.classic != nil:
 			lg.ProtocolType, lg.GroupState, lg.GroupType = g.classic.ProtocolType(), g.classic.State(), "classic"
-		} else {
+		case g.consumer != nil:
 			lg.ProtocolType, lg.GroupState, lg.GroupType = "consumer", g.consumer.State(), "consumer"
+		default:
+			lg.ProtocolType, lg.GroupState, lg.GroupType = "share", g.share.State(), "share"
 		}
 		if match(states, lg.GroupState) && match(types, lg.GroupType) {
 			out = append(out, lg)
@@ -492,9 +533,12 @@ func (s *Shard) DeleteGroup(id string) error {
 	}
 	if g != nil {
 		version := keyConsumerGroup
-		if g.classic != nil {
+		switch {
+		case g.classic != nil:
 			version = keyClassicGroup
 			g.classic.MarkDead(kerr.GroupIDNotFound)
+		case g.share != nil:
+			version = keyShareGroup
 		}
 		delete(s.groups, id)
 		s.out = append(s.out, Record{Key: groupKey(version, id)})
@@ -509,31 +553,27 @@ func (s *Shard) DeleteGroup(id string) error {
 // Tick fires the groups' expired timers.
 func (s *Shard) Tick(now time.Time, topics TopicsView) {
 	for id, g := range s.groups {
-		d := s.groupDeadline(g)
+		d := g.nextDeadline()
 		if d.IsZero() || d.After(now) {
 			continue
 		}
-		if g.classic != nil {
+		switch {
+		case g.classic != nil:
 			g.classic.Tick(now)
-		} else {
+		case g.consumer != nil:
 			g.consumer.Tick(now, topics)
+		default:
+			g.share.Tick(now, topics)
 		}
 		s.touched[id] = true
 	}
-}
-
-func (s *Shard) groupDeadline(g *group) time.Time {
-	if g.classic != nil {
-		return g.classic.NextDeadline()
-	}
-	return g.consumer.NextDeadline()
 }
 
 // NextDeadline is the earliest group timer; zero if none.
 func (s *Shard) NextDeadline() time.Time {
 	var next time.Time
 	for _, g := range s.groups {
-		if d := s.groupDeadline(g); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+		if d := g.nextDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
 			next = d
 		}
 	}
@@ -543,10 +583,15 @@ func (s *Shard) NextDeadline() time.Time {
 // OnMetadata tells consumer groups that topics changed.
 func (s *Shard) OnMetadata(now time.Time, topics TopicsView) {
 	for id, g := range s.groups {
-		if g.consumer != nil {
+		switch {
+		case g.consumer != nil:
 			g.consumer.OnMetadata(now, topics)
-			s.touched[id] = true
+		case g.share != nil:
+			g.share.OnMetadata(now, topics)
+		default:
+			continue
 		}
+		s.touched[id] = true
 	}
 }
 
@@ -583,4 +628,75 @@ func kerrCode(err error) int16 {
 		return ke.Code
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// ShareHeartbeat handles a ShareGroupHeartbeat. Only a join (epoch 0)
+// creates a group; an id held by another group type is GROUP_ID_NOT_FOUND.
+func (s *Shard) ShareHeartbeat(now time.Time, clientID, clientHost string, req *kmsg.ShareGroupHeartbeatRequest, topics TopicsView, overrides func(*ShareGroup)) *kmsg.ShareGroupHeartbeatResponse {
+	fail := func(e *kerr.Error, msg string) *kmsg.ShareGroupHeartbeatResponse {
+		resp := req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
+		resp.ErrorCode = e.Code
+		resp.ErrorMessage = &msg
+		return resp
+	}
+	if resp := ValidateShareGroupHeartbeat(req); resp != nil {
+		return resp
+	}
+	g := s.groups[req.GroupID]
+	if g != nil && g.share == nil {
+		if !g.empty() {
+			return fail(kerr.GroupIDNotFound, "Group "+req.GroupID+" is not a share group.")
+		}
+		g = nil
+	}
+	if g == nil {
+		if req.MemberEpoch != 0 {
+			return fail(kerr.GroupIDNotFound, "Group "+req.GroupID+" not found.")
+		}
+		g = &group{share: NewShareGroup(req.GroupID, s.cfg.Share)}
+		s.groups[req.GroupID] = g
+	}
+	if overrides != nil {
+		overrides(g.share)
+	}
+	s.touched[req.GroupID] = true
+	return g.share.HeartbeatFrom(now, clientID, clientHost, req, topics)
+}
+
+// ShareDescribe describes a share group.
+func (s *Shard) ShareDescribe(id string, topics TopicsView, authorizedOps bool) kmsg.ShareGroupDescribeResponseGroup {
+	g := s.groups[id]
+	if g == nil || g.share == nil {
+		d := kmsg.NewShareGroupDescribeResponseGroup()
+		d.GroupID = id
+		d.ErrorCode = kerr.GroupIDNotFound.Code
+		msg := "Group " + id + " not found."
+		if g != nil {
+			msg = "Group " + id + " is not a share group."
+		}
+		d.ErrorMessage = &msg
+		return d
+	}
+	return g.share.Describe(topics, authorizedOps)
+}
+
+// ShareGroupInfo reports whether id is a share group and whether it has
+// members (share offset admin APIs need both).
+func (s *Shard) ShareGroupInfo(id string) (exists, empty bool, otherType bool) {
+	g := s.groups[id]
+	if g == nil {
+		return false, true, false
+	}
+	if g.share == nil {
+		return false, g.empty(), true
+	}
+	return true, g.share.IsEmpty(), false
+}
+
+// ShareMembers lists a share group's members.
+func (s *Shard) ShareMembers(id string) []ShareMember {
+	if g := s.groups[id]; g != nil && g.share != nil {
+		return g.share.Members()
+	}
+	return nil
 }

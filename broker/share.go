@@ -1,0 +1,386 @@
+package broker
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/queue"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// shareManager holds, on the partition leader, the share partitions of every
+// share group fetching from it, the share sessions of its members, and the
+// one timer structure that expires their record locks.
+type shareManager struct {
+	srv *Server
+
+	mu       sync.Mutex
+	parts    map[coordinator.ShareKey]*sharePart
+	sessions map[sessionKey]*shareSession
+
+	timers *deadlines
+}
+
+// sharePart is one share partition: the pure state machine plus the I/O
+// around it. mu orders every change and the enqueueing of its persistence.
+type sharePart struct {
+	key   coordinator.ShareKey
+	topic string
+	p     *log.Partition
+
+	mu        sync.Mutex
+	sp        *queue.SharePartition
+	changed   chan struct{} // closed when records may have become available
+	dlqTopic  string
+	groupName string
+}
+
+// sessionKey identifies a share session: (group, member) on this broker.
+type sessionKey struct{ group, member string }
+
+type shareSession struct {
+	epoch int32
+	conn  *conn
+	parts map[topicPart]bool
+}
+
+type topicPart struct {
+	id        [16]byte
+	partition int32
+}
+
+func newShareManager(s *Server) *shareManager {
+	m := &shareManager{
+		srv:      s,
+		parts:    map[coordinator.ShareKey]*sharePart{},
+		sessions: map[sessionKey]*shareSession{},
+	}
+	m.timers = newDeadlines(m.fire)
+	return m
+}
+
+func (m *shareManager) close() { m.timers.close() }
+
+// shareConfig is the queue configuration of a group.
+func (s *Server) shareConfig(gc config.GroupConfig) queue.Config {
+	cfg := queue.DefaultConfig()
+	cfg.LockDuration = gc.Millis("share.record.lock.duration.ms")
+	cfg.DeliveryLimit = int(gc.Int64("share.delivery.count.limit"))
+	cfg.MaxInFlight = int(s.cfg.Int("group.share.partition.max.record.locks"))
+	cfg.ReleaseBackoff = gc.Millis("share.release.backoff.ms")
+	return cfg
+}
+
+// part returns the share partition of a group on a partition this node
+// leads, loading it from the share coordinator the first time.
+func (m *shareManager) part(ctx context.Context, group string, t *raftmeta.Topic, partition int32) (*sharePart, *kerr.Error) {
+	p, ps, kerrv := m.srv.leaderPartition(t, partition)
+	if kerrv != nil {
+		return nil, kerrv
+	}
+	key := coordinator.ShareKey{Group: group, TopicID: t.ID, Partition: partition}
+	m.mu.Lock()
+	sp := m.parts[key]
+	m.mu.Unlock()
+	if sp != nil && sp.p == p {
+		return sp, nil
+	}
+	if err := m.srv.shareState.ensureTopic(ctx); err != nil {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	st, found, kerrv := m.srv.shareState.read(key)
+	if kerrv != nil {
+		return nil, kerrv
+	}
+	gc := m.srv.cfg.EffectiveGroupConfig(m.srv.meta.Image().GroupConfig(group))
+	qcfg := m.srv.shareConfig(gc)
+	var q *queue.SharePartition
+	if found && st.StartOffset >= 0 {
+		q = queue.Restore(qcfg, st.PersistedState)
+	} else {
+		start, err := m.initialOffset(p, gc.String("share.auto.offset.reset"))
+		if err != nil {
+			return nil, kerr.KafkaStorageError
+		}
+		q = queue.New(qcfg, start)
+		init := coordinator.ShareState{LeaderEpoch: ps.LeaderEpoch}
+		init.PersistedState = q.Persisted()
+		if found {
+			init.StateEpoch = st.StateEpoch
+		}
+		if err := m.srv.shareState.write(ctx, key, &init); err != nil {
+			return nil, kerr.CoordinatorNotAvailable
+		}
+	}
+	q.OnLogStart(p.LogStartOffset())
+	sp = &sharePart{key: key, topic: t.Name, p: p, sp: q, changed: make(chan struct{}), groupName: group, dlqTopic: gc.String("errors.deadletterqueue.topic.name")}
+	m.mu.Lock()
+	if cur := m.parts[key]; cur != nil && cur.p == p {
+		sp = cur // another request loaded it first
+	} else {
+		m.parts[key] = sp
+	}
+	m.mu.Unlock()
+	return sp, nil
+}
+
+// initialOffset applies share.auto.offset.reset to a share partition with no
+// state: latest (the high watermark), earliest (the log start) or
+// by_duration (the first record at or after now minus the duration).
+func (m *shareManager) initialOffset(p *log.Partition, reset string) (int64, error) {
+	switch {
+	case reset == "earliest":
+		return p.LogStartOffset(), nil
+	case strings.HasPrefix(reset, "by_duration:"):
+		d, err := config.ParseISODuration(strings.TrimPrefix(reset, "by_duration:"))
+		if err != nil {
+			return 0, err
+		}
+		off, _, found, err := p.OffsetForTimestamp(m.srv.now().Add(-d).UnixMilli())
+		if err != nil {
+			return 0, err
+		}
+		if found {
+			return off, nil
+		}
+	}
+	return p.HighWatermark(), nil
+}
+
+// persist enqueues the share partition's state if it changed. Called with
+// sp.mu held, so states reach the writer in the order they happened; the
+// caller waits on the returned channel after unlocking.
+func (m *shareManager) persistLocked(sp *sharePart) <-chan error {
+	if !sp.sp.TakeDirty() {
+		return nil
+	}
+	_, ps, _ := m.srv.leaderPartition(m.srv.meta.Image().Topics[sp.topic], sp.key.Partition)
+	st := coordinator.ShareState{LeaderEpoch: ps.LeaderEpoch}
+	st.PersistedState = sp.sp.Persisted()
+	return m.srv.shareState.enqueue(sp.key, &st)
+}
+
+// wakeLocked tells parked fetches that records may be available, and
+// re-arms the partition's timer. sp.mu held.
+func (m *shareManager) wakeLocked(sp *sharePart) {
+	close(sp.changed)
+	sp.changed = make(chan struct{})
+	m.timers.schedule(sp, sp.sp.NextDeadline())
+}
+
+// fire runs when a share partition's earliest deadline passes: expired
+// locks return records, and the change is persisted.
+func (m *shareManager) fire(sp *sharePart) {
+	now := m.srv.now()
+	sp.mu.Lock()
+	archived, available := sp.sp.Tick(now)
+	done := m.persistLocked(sp)
+	if available || len(archived) > 0 || done != nil {
+		m.wakeLocked(sp)
+	} else {
+		m.timers.schedule(sp, sp.sp.NextDeadline())
+	}
+	sp.mu.Unlock()
+	m.deadLetter(sp, archived)
+	if done != nil {
+		if err := <-done; err != nil {
+			m.srv.log.Warn("persisting share state after lock expiry", "group", sp.key.Group, "topic", sp.topic, "partition", sp.key.Partition, "err", err)
+		}
+	}
+}
+
+// releaseSession releases what a closed session's member holds on its
+// partitions (session close, connection drop).
+func (m *shareManager) releaseSession(key sessionKey, sess *shareSession) {
+	now := m.srv.now()
+	var waits []<-chan error
+	for tp := range sess.parts {
+		m.mu.Lock()
+		sp := m.parts[coordinator.ShareKey{Group: key.group, TopicID: tp.id, Partition: tp.partition}]
+		m.mu.Unlock()
+		if sp == nil {
+			continue
+		}
+		sp.mu.Lock()
+		archived := sp.sp.ReleaseMember(now, key.member)
+		if done := m.persistLocked(sp); done != nil {
+			waits = append(waits, done)
+		}
+		m.wakeLocked(sp)
+		sp.mu.Unlock()
+		m.deadLetter(sp, archived)
+	}
+	for _, w := range waits {
+		<-w
+	}
+}
+
+// onConnClose drops the share sessions bound to a closed connection.
+func (m *shareManager) onConnClose(c *conn) {
+	m.mu.Lock()
+	var gone []sessionKey
+	var sessions []*shareSession
+	for k, sess := range m.sessions {
+		if sess.conn == c {
+			gone = append(gone, k)
+			sessions = append(sessions, sess)
+			delete(m.sessions, k)
+		}
+	}
+	m.mu.Unlock()
+	for i, k := range gone {
+		m.releaseSession(k, sessions[i])
+	}
+}
+
+// reconcile drops share partitions whose log partition this node no longer
+// leads (or that was deleted) and applies group config changes.
+func (m *shareManager) reconcile(img *raftmeta.Image) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, sp := range m.parts {
+		t := img.Topics[sp.topic]
+		if t == nil || t.ID != k.TopicID || int(k.Partition) >= len(t.Partitions) || t.Partitions[k.Partition].Leader != m.srv.cfg.NodeID {
+			delete(m.parts, k)
+			m.timers.schedule(sp, time.Time{})
+			continue
+		}
+		gc := m.srv.cfg.EffectiveGroupConfig(img.GroupConfig(k.Group))
+		sp.mu.Lock()
+		sp.sp.SetConfig(m.srv.shareConfig(gc))
+		sp.dlqTopic = gc.String("errors.deadletterqueue.topic.name")
+		sp.mu.Unlock()
+	}
+}
+
+// drop forgets a share partition's in-memory state (offsets altered or
+// deleted by an admin): the next fetch reloads it.
+func (m *shareManager) drop(key coordinator.ShareKey) {
+	m.mu.Lock()
+	sp := m.parts[key]
+	delete(m.parts, key)
+	m.mu.Unlock()
+	if sp != nil {
+		m.timers.schedule(sp, time.Time{})
+		sp.mu.Lock()
+		m.wakeLocked(sp)
+		sp.mu.Unlock()
+	}
+}
+
+// loaded returns the in-memory share partition of key, if any.
+func (m *shareManager) loaded(key coordinator.ShareKey) *sharePart {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.parts[key]
+}
+
+// deadlines is the broker's one timer structure for share partitions: a
+// heap of (deadline, partition) served by one goroutine. Entries are lazily
+// invalidated: a partition's current deadline is in due, and a popped entry
+// that no longer matches is skipped.
+type deadlines struct {
+	fire func(*sharePart)
+
+	mu   sync.Mutex
+	h    deadlineHeap
+	due  map[*sharePart]time.Time
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+type deadlineEntry struct {
+	at time.Time
+	sp *sharePart
+}
+
+type deadlineHeap []deadlineEntry
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadlineEntry)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func newDeadlines(fire func(*sharePart)) *deadlines {
+	d := &deadlines{fire: fire, due: map[*sharePart]time.Time{}, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go d.loop()
+	return d
+}
+
+// schedule sets sp's next deadline; the zero time cancels it.
+func (d *deadlines) schedule(sp *sharePart, at time.Time) {
+	d.mu.Lock()
+	if at.IsZero() {
+		delete(d.due, sp)
+	} else if cur, ok := d.due[sp]; !ok || !cur.Equal(at) {
+		d.due[sp] = at
+		heap.Push(&d.h, deadlineEntry{at, sp})
+	}
+	d.mu.Unlock()
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (d *deadlines) loop() {
+	defer close(d.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		var fire []*sharePart
+		now := time.Now()
+		for d.h.Len() > 0 && !d.h[0].at.After(now) {
+			e := heap.Pop(&d.h).(deadlineEntry)
+			if cur, ok := d.due[e.sp]; ok && cur.Equal(e.at) {
+				delete(d.due, e.sp)
+				fire = append(fire, e.sp)
+			}
+		}
+		wait := time.Hour
+		if d.h.Len() > 0 {
+			wait = d.h[0].at.Sub(now)
+		}
+		d.mu.Unlock()
+		for _, sp := range fire {
+			d.fire(sp)
+		}
+		if len(fire) > 0 {
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-d.stop:
+			return
+		case <-d.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+func (d *deadlines) close() {
+	close(d.stop)
+	<-d.done
+}
+
+// String names a share partition in logs.
+func (sp *sharePart) String() string {
+	return fmt.Sprintf("%s/%s-%d", sp.key.Group, sp.topic, sp.key.Partition)
+}

@@ -1,0 +1,112 @@
+package coordinator
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/shoalmq/shoal/queue"
+)
+
+// The share coordinator's records in __share_group_state: one per share
+// partition (group, topic id, partition), holding the whole persisted state
+// (start offset, state epoch, in-flight batches). Compaction keeps the
+// newest; a tombstone deletes the state (DeleteShareGroupState).
+const (
+	keyShareState   int16 = 0x5303
+	shareStateValue int16 = 0
+)
+
+// ShareKey names one share partition.
+type ShareKey struct {
+	Group     string
+	TopicID   [16]byte
+	Partition int32
+}
+
+// String is the key's identity as Kafka hashes it onto __share_group_state
+// partitions ("group:topicId:partition").
+func (k ShareKey) String() string {
+	return fmt.Sprintf("%s:%x:%d", k.Group, k.TopicID, k.Partition)
+}
+
+// EncodeShareKey encodes a share state record key.
+func EncodeShareKey(k ShareKey) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(keyShareState))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(k.Group)))
+	b = append(b, k.Group...)
+	b = append(b, k.TopicID[:]...)
+	return binary.BigEndian.AppendUint32(b, uint32(k.Partition))
+}
+
+// DecodeShareKey decodes a share state record key.
+func DecodeShareKey(b []byte) (ShareKey, error) {
+	var k ShareKey
+	if len(b) < 4 || int16(binary.BigEndian.Uint16(b)) != keyShareState {
+		return k, fmt.Errorf("%w: not a share state key", errBadRecord)
+	}
+	n := int(binary.BigEndian.Uint16(b[2:]))
+	if len(b) != 4+n+16+4 {
+		return k, fmt.Errorf("%w: share state key of %d bytes", errBadRecord, len(b))
+	}
+	k.Group = string(b[4 : 4+n])
+	copy(k.TopicID[:], b[4+n:])
+	k.Partition = int32(binary.BigEndian.Uint32(b[4+n+16:]))
+	return k, nil
+}
+
+// ShareState is a share partition's durable state plus the leader epoch of
+// the writer (WriteShareGroupState fences older leaders with it).
+type ShareState struct {
+	queue.PersistedState
+	LeaderEpoch int32
+}
+
+// EncodeShareState encodes a share state record value.
+func EncodeShareState(st ShareState) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(shareStateValue))
+	b = binary.BigEndian.AppendUint64(b, uint64(st.StartOffset))
+	b = binary.BigEndian.AppendUint32(b, uint32(st.StateEpoch))
+	b = binary.BigEndian.AppendUint32(b, uint32(st.LeaderEpoch))
+	b = binary.AppendUvarint(b, uint64(len(st.Batches)))
+	for _, sb := range st.Batches {
+		b = binary.BigEndian.AppendUint64(b, uint64(sb.First))
+		b = binary.BigEndian.AppendUint64(b, uint64(sb.Last))
+		b = append(b, byte(sb.State))
+		b = binary.BigEndian.AppendUint16(b, uint16(sb.DeliveryCount))
+	}
+	return b
+}
+
+// DecodeShareState decodes a share state record value.
+func DecodeShareState(b []byte) (ShareState, error) {
+	var st ShareState
+	const head = 2 + 8 + 4 + 4
+	if len(b) < head || int16(binary.BigEndian.Uint16(b)) != shareStateValue {
+		return st, fmt.Errorf("%w: share state value", errBadRecord)
+	}
+	st.StartOffset = int64(binary.BigEndian.Uint64(b[2:]))
+	st.StateEpoch = int32(binary.BigEndian.Uint32(b[10:]))
+	st.LeaderEpoch = int32(binary.BigEndian.Uint32(b[14:]))
+	n, w := binary.Uvarint(b[head:])
+	rest := b[head+max(w, 0):]
+	const per = 8 + 8 + 1 + 2
+	if w <= 0 || n > uint64(len(rest)/per) || uint64(len(rest)) != n*per {
+		return st, fmt.Errorf("%w: share state batches", errBadRecord)
+	}
+	st.Batches = make([]queue.StateBatch, n)
+	for i := range st.Batches {
+		r := rest[i*per:]
+		st.Batches[i] = queue.StateBatch{
+			First:         int64(binary.BigEndian.Uint64(r)),
+			Last:          int64(binary.BigEndian.Uint64(r[8:])),
+			State:         queue.State(r[16]),
+			DeliveryCount: int16(binary.BigEndian.Uint16(r[17:])),
+		}
+	}
+	return st, nil
+}
+
+// SharePartitionFor maps a share key to its __share_group_state partition.
+func SharePartitionFor(k ShareKey, partitions int32) int32 {
+	return GroupPartition(k.String(), partitions)
+}
