@@ -99,12 +99,11 @@ func (m *shareManager) session(rc *reqCtx, group, member string, epoch int32, fe
 		if sess == nil && len(m.sessions) >= int(m.srv.cfg.Int("group.share.max.share.sessions")) {
 			return nil, false, kerr.ShareSessionLimitReached
 		}
-		old := sess
+		// A fresh session replaces any old one of the member. Its records
+		// stay acquired: clients reopen sessions after transient errors
+		// while still processing what they hold.
 		sess = &shareSession{epoch: 0, conn: rc.conn, parts: map[topicPart]bool{}}
 		m.sessions[key] = sess
-		if old != nil {
-			go m.releaseSession(key, old)
-		}
 		return sess, false, nil
 	case sess == nil:
 		return nil, false, kerr.ShareSessionNotFound
