@@ -1,0 +1,59 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+var updateDocs = flag.Bool("update-docs", false, "rewrite docs/configuration.md from the config definitions")
+
+// renderDocs renders every broker, topic and group key with its type,
+// default and meaning.
+func renderDocs() string {
+	var b strings.Builder
+	b.WriteString("# Configuration\n\n")
+	b.WriteString("Generated from `config/` by `go test ./config -run TestConfigurationDocs -update-docs`; the test fails when this file and the code disagree.\n\n")
+	b.WriteString("Broker keys come from `server.properties` (`shoal serve --config`), `SHOAL_<KEY>` environment variables (upper case, dots to underscores) and `--set key=value`, each beating the one before. An unknown key or a bad value stops start-up.\n\n")
+	table := func(title, intro string, defs []Def, def func(Def) string) {
+		fmt.Fprintf(&b, "## %s\n\n%s\n\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n", title, intro)
+		for _, d := range defs {
+			doc := d.Doc
+			if doc == "" && d.BrokerKey != "" {
+				doc = "Defaults to the broker's `" + d.BrokerKey + "`."
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | `%s` | %s |\n", d.Name, typeName(d.Type), def(d), doc)
+		}
+		b.WriteString("\n")
+	}
+	table("Broker", "Read at start-up; DescribeConfigs on the BROKER resource shows them.", BrokerDefs, func(d Def) string { return d.Default })
+	defaults, _ := NewBroker(map[string]string{})
+	topicDefault := func(d Def) string { v, _ := defaults.TopicDefault(d.Name); return v }
+	table("Topic", "Set at CreateTopics or with (Incremental)AlterConfigs on the TOPIC resource (`shoal topic alter`).", TopicDefs, topicDefault)
+	groupDefault := func(d Def) string { return defaults.EffectiveGroupConfig(nil)[d.Name].Value }
+	table("Group", "Set with IncrementalAlterConfigs on the GROUP resource (`shoal share config`).", GroupDefs, groupDefault)
+	return b.String()
+}
+
+func typeName(t Type) string {
+	return map[Type]string{Boolean: "boolean", String: "string", Int: "int", Short: "short", Long: "long", Double: "double", List: "list", Class: "class", Password: "password"}[t]
+}
+
+func TestConfigurationDocs(t *testing.T) {
+	const path = "../docs/configuration.md"
+	want := renderDocs()
+	if *updateDocs {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./config -run TestConfigurationDocs -update-docs)", err)
+	}
+	if string(got) != want {
+		t.Fatal("docs/configuration.md is out of date: run go test ./config -run TestConfigurationDocs -update-docs")
+	}
+}
