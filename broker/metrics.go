@@ -76,6 +76,7 @@ type adminServer struct {
 }
 
 func startAdmin(s *Server) (*adminServer, error) {
+	s.metrics.reg.MustRegister(newStateCollector(s))
 	ln, err := net.Listen("tcp", s.cfg.AdminAddr)
 	if err != nil {
 		return nil, err

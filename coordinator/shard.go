@@ -700,3 +700,12 @@ func (s *Shard) ShareMembers(id string) []ShareMember {
 	}
 	return nil
 }
+
+// EachOffset calls fn for every committed offset of the shard (metrics).
+func (s *Shard) EachOffset(fn func(group, topic string, partition int32, offset int64)) {
+	for g, m := range s.offsets {
+		for tp, v := range m {
+			fn(g, tp.topic, tp.partition, v.Offset)
+		}
+	}
+}

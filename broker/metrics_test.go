@@ -1,0 +1,64 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// /metrics reports the bytes a topic took in and a group's lag.
+func TestMetricsReportTrafficAndGroupLag(t *testing.T) {
+	s := startTestServer(t, "group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(testClient(t, s))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "metered"); err != nil {
+		t.Fatal(err)
+	}
+	prod := testClient(t, s, kgo.DefaultProduceTopic("metered"))
+	for i := 0; i < 50; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The group commits offset 20 of 50: its lag is 30.
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "metered", Partition: 0, At: 20, LeaderEpoch: -1})
+	if _, err := adm.CommitOffsets(ctx, "lagging", offs); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + s.AdminAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	value := func(re string) float64 {
+		m := regexp.MustCompile(re + ` ([0-9.e+]+)`).FindSubmatch(body)
+		if m == nil {
+			t.Fatalf("no %s in /metrics", re)
+		}
+		v, _ := strconv.ParseFloat(string(m[1]), 64)
+		return v
+	}
+	if v := value(`shoal_topic_bytes_in_total\{topic="metered"\}`); v <= 0 {
+		t.Errorf("bytes in = %v", v)
+	}
+	if v := value(`shoal_topic_records_in_total\{topic="metered"\}`); v != 50 {
+		t.Errorf("records in = %v, want 50", v)
+	}
+	if v := value(`shoal_group_lag\{group="lagging",partition="0",topic="metered"\}`); v != 30 {
+		t.Errorf("group lag = %v, want 30", v)
+	}
+	if v := value(`shoal_raft_leader`); v != 1 {
+		t.Errorf("raft leader = %v, want 1", v)
+	}
+}
