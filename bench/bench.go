@@ -62,6 +62,9 @@ type Options struct {
 	Rate int
 	// Duration is how long Latency sends for.
 	Duration time.Duration
+	// Workers is the number of share-group consumers of Share and
+	// ShareLatency (default DefaultWorkers).
+	Workers int
 	// Progress, if set, is called periodically with the state of the run and
 	// once more with Done set when the workload finishes.
 	Progress func(Progress)
@@ -79,6 +82,9 @@ type Result struct {
 	// end-to-end latency (Latency: scheduled send to receipt). It is zero for
 	// Consume.
 	Latency Percentiles `json:"latency"`
+	// Duplicates counts records a share workload was handed more than once
+	// (the records themselves are counted once in Records).
+	Duplicates int64 `json:"duplicates,omitempty"`
 }
 
 func (r *Result) finish() {
