@@ -25,6 +25,8 @@ func consumeCommand() *cli.Command {
 		Usage: "print a topic's records",
 		UsageText: `shoal consume TOPIC [--from earliest|latest|OFFSET|-N|@TIMESTAMP|-DURATION] [--partition N ...]
               [--max-records N] [--exit-at-end] [--format STRING]
+       shoal consume TOPIC --group GROUP [--from earliest|latest] [--max-records N] [--exit-at-end]
+       shoal consume TOPIC --share-group GROUP [--max-records N]
 
 --from (default earliest), per partition:
   earliest       the log start offset
@@ -41,10 +43,22 @@ null), %S value length, %% a percent sign, \n newline, \t tab, \\ backslash.
 
 Without --max-records or --exit-at-end it follows the topic until interrupted.
 
+--group GROUP joins a consumer group: the broker assigns partitions, each
+starts at the group's committed offset (or at --from earliest|latest when
+there is none), and the offset after every printed record is committed.
+
+--share-group GROUP joins a share group (a queue): records are delivered to
+one member at a time and each printed record is acknowledged (ACCEPT);
+records received but not printed (past --max-records) are released for
+redelivery. Where a share group starts is its share.auto.offset.reset
+config (default latest; see 'shoal share config').
+
 examples:
   shoal consume orders --from earliest --exit-at-end
   shoal consume orders --from -1h --format '%p/%o %T %k=%s\n'
-  shoal consume orders --partition 0 --from 100 --max-records 10`,
+  shoal consume orders --partition 0 --from 100 --max-records 10
+  shoal consume orders --group billing --max-records 100
+  shoal consume jobs --share-group workers --max-records 10`,
 		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "from", Aliases: []string{"o"}, Value: "earliest", Usage: "where to start in each partition (see above)"},
@@ -52,6 +66,8 @@ examples:
 			&cli.StringFlag{Name: "max-records", Aliases: []string{"n"}, Usage: "stop after printing N records"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: `%s\n`, Usage: "how to print each record (see above)"},
 			&cli.BoolFlag{Name: "exit-at-end", Aliases: []string{"e"}, Usage: "stop at the high watermarks seen at start"},
+			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "consume as a member of this consumer group, committing offsets"},
+			&cli.StringFlag{Name: "share-group", Usage: "consume as a member of this share group, acknowledging each record"},
 		},
 		Action: consume,
 	})
@@ -166,12 +182,39 @@ func consume(c *cli.Context) error {
 	}
 	exitAtEnd := c.Bool("exit-at-end")
 
+	if c.IsSet("group") || c.IsSet("share-group") {
+		gc := groupConsume{topic: topic, maxRecords: maxRecords, format: format, exitAtEnd: exitAtEnd}
+		switch {
+		case c.IsSet("group") && c.IsSet("share-group"):
+			return usageError("consume: give --group or --share-group, not both")
+		case len(wantParts) > 0:
+			return usageError("consume: --partition cannot be used with a group (the group assigns partitions)")
+		case c.IsSet("group"):
+			if gc.group = c.String("group"); gc.group == "" {
+				return usageError("consume: --group: empty group name")
+			}
+			if c.IsSet("from") && from.kind != "earliest" && from.kind != "latest" {
+				return usageError("consume: with --group, --from is where to start without a committed offset: earliest or latest")
+			}
+			gc.reset = from.kind
+			return consumeGroup(c, gc)
+		default:
+			if gc.group = c.String("share-group"); gc.group == "" {
+				return usageError("consume: --share-group: empty group name")
+			}
+			if c.IsSet("from") {
+				return usageError("consume: --from cannot be used with --share-group (set the group's share.auto.offset.reset with 'shoal share config')")
+			}
+			if exitAtEnd {
+				return usageError("consume: --exit-at-end cannot be used with --share-group (a share group has no end to reach); use --max-records")
+			}
+			return consumeShare(c, gc)
+		}
+	}
+
 	// Resolve the assignment with an admin client: which partitions, from
-	// which offsets, and (with --exit-at-end) up to which offsets.
-	//
-	// Consumer groups will plug in here: with a group the broker assigns
-	// partitions and committed offsets decide where to start, so this
-	// resolution is skipped and the client joins the group instead.
+	// which offsets, and (with --exit-at-end) up to which offsets. With a
+	// group (above) the broker assigns partitions instead.
 	cl, adm, err := connect(c)
 	if err != nil {
 		return err

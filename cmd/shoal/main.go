@@ -50,6 +50,8 @@ func newApp() *cli.App {
 			topicCommand(),
 			produceCommand(),
 			consumeCommand(),
+			groupCommand(),
+			shareCommand(),
 			logCommand(),
 		},
 	}

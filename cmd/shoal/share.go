@@ -1,0 +1,575 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/urfave/cli/v2"
+)
+
+func shareCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "share",
+		Usage: "list, describe, reset, configure and delete share groups (queues)",
+		UsageText: `shoal share list
+shoal share describe workers
+shoal share config workers --set share.auto.offset.reset=earliest
+shoal share reset-offsets workers --topic jobs --to-earliest --execute
+shoal share delete workers`,
+		Action:       unknownSubcommand,
+		OnUsageError: onUsageError,
+		Subcommands: []*cli.Command{
+			shareListCommand(),
+			shareDescribeCommand(),
+			shareResetCommand(),
+			shareDeleteCommand(),
+			shareConfigCommand(),
+		},
+	}
+}
+
+// ---- list
+
+func shareListCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:      "list",
+		Aliases:   []string{"ls"},
+		Usage:     "list share groups",
+		UsageText: "shoal share list\n\nexample: shoal --output json share list",
+		Action:    func(c *cli.Context) error { return listGroupsAction(c, "share") },
+	})
+}
+
+// ---- describe
+
+func shareDescribeCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "describe",
+		Usage: "show a share group's members and, per partition, its start offset and lag",
+		UsageText: `shoal share describe GROUP
+
+START-OFFSET is the share-partition start offset: every record before it
+has been acknowledged or archived. LAG counts the records from there to the
+log end offset that are not yet acknowledged.
+
+example: shoal share describe workers`,
+		Action: shareDescribe,
+	})
+}
+
+type sharePartitionInfo struct {
+	Topic       string `json:"topic"`
+	Partition   int32  `json:"partition"`
+	StartOffset int64  `json:"start_offset"` // -1: the group has no state
+	LogEnd      int64  `json:"log_end_offset"`
+	Lag         int64  `json:"lag"` // -1: unknown
+	Error       string `json:"error,omitempty"`
+}
+
+type shareDescription struct {
+	Group       string               `json:"group"`
+	State       string               `json:"state"`
+	GroupEpoch  int32                `json:"group_epoch"`
+	Coordinator int32                `json:"coordinator"`
+	Members     []groupMemberInfo    `json:"members"`
+	Offsets     []sharePartitionInfo `json:"offsets"`
+	TotalLag    int64                `json:"total_lag"`
+}
+
+func shareDescribe(c *cli.Context) error {
+	args, err := groupArgs(c, false)
+	if err != nil {
+		return err
+	}
+	group := args[0]
+	out, err := outputMode(c)
+	if err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	d, err := describeShareGroup(ctx, adm, group)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	if out == outputJSON {
+		return writeJSON(w, d)
+	}
+	fmt.Fprintf(w, "share group %s (state %s, epoch %d, coordinator %d, %d members)\n", d.Group, orDash(d.State), d.GroupEpoch, d.Coordinator, len(d.Members))
+	if len(d.Members) > 0 {
+		fmt.Fprintln(w)
+		t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
+		for _, m := range d.Members {
+			t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w)
+	t := newTable(w, "TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG")
+	for _, o := range d.Offsets {
+		lag := dash(o.Lag)
+		if o.Error != "" {
+			lag = o.Error
+		}
+		t.row(o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag)
+	}
+	return t.flush()
+}
+
+func describeShareGroup(ctx context.Context, adm *kadm.Client, group string) (shareDescription, error) {
+	d := shareDescription{Group: group, Members: []groupMemberInfo{}, Offsets: []sharePartitionInfo{}}
+	dgs, err := adm.DescribeShareGroups(ctx, group)
+	if err != nil {
+		return d, failure("describe share group %q: %s", group, describeErr(err))
+	}
+	g, ok := dgs[group]
+	if !ok {
+		return d, failure("describe share group %q: the broker did not answer for it", group)
+	}
+	if errors.Is(g.Err, kerr.GroupIDNotFound) || g.GroupState == "Dead" {
+		return d, failure("share group %q does not exist", group)
+	}
+	if g.Err != nil {
+		return d, failure("describe share group %q: %s", group, describeErr(g.Err))
+	}
+	d.State, d.GroupEpoch, d.Coordinator = g.GroupState, g.GroupEpoch, g.Coordinator.NodeID
+	for _, m := range g.Members {
+		d.Members = append(d.Members, groupMemberInfo{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Assignment: fromTopicsSet(m.Assignment)})
+	}
+
+	offs, err := adm.DescribeShareGroupOffsets(ctx, group)
+	if err != nil {
+		return d, failure("describe share group %q: offsets: %s", group, describeErr(err))
+	}
+	og, ok := offs[group]
+	if ok && og.Err != nil && !errors.Is(og.Err, kerr.GroupIDNotFound) {
+		return d, failure("describe share group %q: offsets: %s", group, describeErr(og.Err))
+	}
+	var topics []string
+	for t := range og.Offsets {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	bounds, err := topicBounds(ctx, adm, topics...)
+	if err != nil {
+		return d, failure("describe share group %q: %v", group, err)
+	}
+	for _, t := range topics {
+		for p, o := range og.Offsets[t] {
+			pi := sharePartitionInfo{Topic: t, Partition: p, StartOffset: o.StartOffset, LogEnd: -1, Lag: o.Lag}
+			if end, ok := bounds[t].end[p]; ok {
+				pi.LogEnd = end
+			}
+			if o.Err != nil {
+				pi.Error = describeErr(o.Err)
+			}
+			if pi.Lag > 0 {
+				d.TotalLag += pi.Lag
+			}
+			d.Offsets = append(d.Offsets, pi)
+		}
+	}
+	sort.Slice(d.Offsets, func(i, j int) bool {
+		a, b := d.Offsets[i], d.Offsets[j]
+		if a.Topic != b.Topic {
+			return a.Topic < b.Topic
+		}
+		return a.Partition < b.Partition
+	})
+	return d, nil
+}
+
+// ---- reset-offsets
+
+func shareResetCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "reset-offsets",
+		Usage: "move a share group's start offsets on a topic",
+		UsageText: `shoal share reset-offsets GROUP --topic T (--to-earliest | --to-latest | --to-offset N)
+              [--partition N ...] [--dry-run | --execute]
+
+Without --execute only the plan is printed. The group must have no active
+members (AlterShareGroupOffsets).
+
+example: shoal share reset-offsets workers --topic jobs --to-earliest --execute`,
+		Flags:  resetFlags(false),
+		Action: shareReset,
+	})
+}
+
+func shareReset(c *cli.Context) error {
+	group, topic, parts, target, execute, err := resetCommon(c, false)
+	if err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	lg, found, err := findGroup(ctx, cl, group)
+	if err != nil {
+		return failure("reset offsets of share group %q: %s", group, describeErr(err))
+	}
+	if found && lg.Type != "share" {
+		return failure("group %q is a %s group (see 'shoal group reset-offsets')", group, lg.Type)
+	}
+	current := map[int32]int64{}
+	if found {
+		offs, err := adm.DescribeShareGroupOffsets(ctx, group)
+		if err != nil {
+			return failure("reset offsets of share group %q: %s", group, describeErr(err))
+		}
+		for p, o := range offs[group].Offsets[topic] {
+			if o.Err == nil && o.StartOffset >= 0 {
+				current[p] = o.StartOffset
+			}
+		}
+	}
+	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
+	if err != nil {
+		return err
+	}
+	res := resetResult{Group: group, Plan: plan}
+	if execute {
+		if found {
+			dgs, err := adm.DescribeShareGroups(ctx, group)
+			if err == nil {
+				if g, ok := dgs[group]; ok && g.Err == nil && len(g.Members) > 0 {
+					return failure("share group %q is not empty (state %s, %d members): stop its consumers before --execute", group, g.GroupState, len(g.Members))
+				}
+			}
+		}
+		offs := kadm.Offsets{}
+		for _, r := range plan {
+			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
+		}
+		resps, err := adm.AlterShareGroupOffsets(ctx, group, offs)
+		if err != nil {
+			if errors.Is(err, kerr.NonEmptyGroup) {
+				return failure("share group %q is not empty: stop its consumers before --execute", group)
+			}
+			return failure("reset offsets of share group %q: %s", group, describeErr(err))
+		}
+		if err := resps.Error(); err != nil {
+			return failure("reset offsets of share group %q: %s", group, describeErr(err))
+		}
+		res.Executed = true
+	}
+	return printReset(c, res)
+}
+
+// ---- delete
+
+func shareDeleteCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "delete",
+		Usage: "delete share groups, or one topic's state in a share group",
+		UsageText: `shoal share delete GROUP... [--topic T]
+
+With --topic, only the group's state for that topic is deleted
+(DeleteShareGroupOffsets); the group must have no members either way.
+
+examples:
+  shoal share delete workers
+  shoal share delete workers --topic jobs`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "topic", Aliases: []string{"t"}, Usage: "delete only this topic's offsets in the group"},
+		},
+		Action: shareDelete,
+	})
+}
+
+func shareDelete(c *cli.Context) error {
+	groups, err := groupArgs(c, true)
+	if err != nil {
+		return err
+	}
+	topic := strings.TrimSpace(c.String("topic"))
+	if topic != "" && len(groups) != 1 {
+		return usageError("%s: --topic takes exactly one group", cmdName(c))
+	}
+	out, err := outputMode(c)
+	if err != nil {
+		return err
+	}
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+	if topic == "" {
+		return deleteGroups(c, ctx, adm, groups, out)
+	}
+	resps, err := adm.DeleteShareGroupOffsets(ctx, groups[0], topic)
+	if err != nil {
+		if errors.Is(err, kerr.NonEmptyGroup) {
+			return failure("share group %q is not empty: stop its consumers first", groups[0])
+		}
+		return failure("delete offsets of share group %q: %s", groups[0], describeErr(err))
+	}
+	if err := resps.Error(); err != nil {
+		return failure("delete offsets of share group %q topic %q: %s", groups[0], topic, describeErr(err))
+	}
+	if out == outputJSON {
+		return writeJSON(c.App.Writer, struct {
+			Group   string `json:"group"`
+			Topic   string `json:"topic"`
+			Deleted bool   `json:"deleted"`
+		}{groups[0], topic, true})
+	}
+	fmt.Fprintf(c.App.Writer, "deleted the offsets of share group %q on topic %q\n", groups[0], topic)
+	return nil
+}
+
+// ---- config
+
+func shareConfigCommand() *cli.Command {
+	return leaf(&cli.Command{
+		Name:  "config",
+		Usage: "show or change a share group's configs",
+		UsageText: `shoal share config GROUP [--set key=value ...] [--delete key ...]
+
+Group configs (resource type GROUP): share.auto.offset.reset
+(latest|earliest|by_duration:PT1H), share.record.lock.duration.ms,
+share.delivery.count.limit, share.release.backoff.ms,
+errors.deadletterqueue.topic.name, ... With no --set or --delete it prints
+the group's configs.
+
+examples:
+  shoal share config workers
+  shoal share config workers --set share.auto.offset.reset=earliest --set share.release.backoff.ms=500`,
+		Flags: []cli.Flag{
+			listFlag("set", []string{"s"}, "set a config key=value (repeatable)"),
+			listFlag("delete", []string{"d"}, "reset a config key to its default (repeatable)"),
+		},
+		Action: shareConfig,
+	})
+}
+
+type groupConfigEntry struct {
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	Source    string `json:"source"`
+	Sensitive bool   `json:"sensitive,omitempty"`
+}
+
+func shareConfig(c *cli.Context) error {
+	args, err := groupArgs(c, false)
+	if err != nil {
+		return err
+	}
+	group := args[0]
+	sets, order, err := parseKeyValues("set", listFlagValues(c, "set"))
+	if err != nil {
+		return err
+	}
+	dels := listFlagValues(c, "delete")
+	out, err := outputMode(c)
+	if err != nil {
+		return err
+	}
+	cl, _, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := adminContext(c)
+	defer cancel()
+
+	if len(sets) > 0 || len(dels) > 0 {
+		if err := alterGroupConfigs(ctx, cl, group, sets, order, dels); err != nil {
+			return err
+		}
+	}
+	entries, err := describeGroupConfigs(ctx, cl, group)
+	if err != nil {
+		return err
+	}
+	w := c.App.Writer
+	if out == outputJSON {
+		return writeJSON(w, struct {
+			Group   string             `json:"group"`
+			Configs []groupConfigEntry `json:"configs"`
+		}{group, entries})
+	}
+	if len(sets) > 0 || len(dels) > 0 {
+		fmt.Fprintf(w, "updated configs of group %q\n", group)
+	}
+	t := newTable(w, "KEY", "VALUE", "SOURCE")
+	for _, e := range entries {
+		t.row(e.Name, e.Value, e.Source)
+	}
+	return t.flush()
+}
+
+func alterGroupConfigs(ctx context.Context, cl *kgo.Client, group string, sets map[string]string, order, dels []string) error {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType = kmsg.ConfigResourceTypeGroupConfig
+	res.ResourceName = group
+	for _, k := range order {
+		cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		cfg.Name, cfg.Value, cfg.Op = k, kmsg.StringPtr(sets[k]), kmsg.IncrementalAlterConfigOpSet
+		res.Configs = append(res.Configs, cfg)
+	}
+	for _, k := range dels {
+		cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		cfg.Name, cfg.Op = k, kmsg.IncrementalAlterConfigOpDelete
+		res.Configs = append(res.Configs, cfg)
+	}
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return failure("alter configs of group %q: %s", group, describeErr(err))
+	}
+	for _, r := range resp.Resources {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			msg := ""
+			if r.ErrorMessage != nil {
+				msg = *r.ErrorMessage
+			}
+			return failure("alter configs of group %q: %s", group, describeErrMsg(err, msg))
+		}
+	}
+	return nil
+}
+
+func describeGroupConfigs(ctx context.Context, cl *kgo.Client, group string) ([]groupConfigEntry, error) {
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType = kmsg.ConfigResourceTypeGroupConfig
+	res.ResourceName = group
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, failure("describe configs of group %q: %s", group, describeErr(err))
+	}
+	entries := []groupConfigEntry{}
+	for _, r := range resp.Resources {
+		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+			msg := ""
+			if r.ErrorMessage != nil {
+				msg = *r.ErrorMessage
+			}
+			return nil, failure("describe configs of group %q: %s", group, describeErrMsg(err, msg))
+		}
+		for _, cfg := range r.Configs {
+			v := ""
+			if cfg.Value != nil {
+				v = *cfg.Value
+			}
+			entries = append(entries, groupConfigEntry{Name: cfg.Name, Value: v, Source: groupConfigSource(cfg.Source), Sensitive: cfg.IsSensitive})
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name < entries[j].Name })
+	return entries, nil
+}
+
+// groupConfigSource is Kafka's name for a group config's source.
+func groupConfigSource(s kmsg.ConfigSource) string {
+	if s == kmsg.ConfigSourceGroupConfig {
+		return "GROUP_CONFIG"
+	}
+	return configSourceName(s)
+}
+
+// ---- consume --share-group
+
+// consumeShare prints records delivered to this member of a share group.
+// Each printed record is acknowledged with ACCEPT; records received but
+// not printed (past --max-records) are released for redelivery.
+func consumeShare(c *cli.Context, gc groupConsume) error {
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := adminContext(c)
+	_, err = topicMetadata(ctx, adm, gc.topic)
+	cancel()
+	cl.Close()
+	if err != nil {
+		return err
+	}
+	opts := []kgo.Opt{
+		kgo.ShareGroup(gc.group),
+		kgo.ConsumeTopics(gc.topic),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}
+	if gc.maxRecords > 0 && gc.maxRecords < 500 {
+		opts = append(opts, kgo.ShareMaxRecords(int32(gc.maxRecords)))
+	}
+	consumer, _, err := connect(c, opts...)
+	if err != nil {
+		return err
+	}
+	defer consumer.Close() // releases anything unacknowledged and leaves the group
+
+	sigCtx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	w := bufio.NewWriterSize(c.App.Writer, 64<<10)
+	defer w.Flush()
+
+	var printed int64
+	for {
+		fetches := consumer.PollFetches(sigCtx)
+		if sigCtx.Err() != nil {
+			return nil
+		}
+		if err := pollErrors(c, w, fetches); err != nil {
+			w.Flush()
+			return err
+		}
+		var accepted, released []*kgo.Record
+		fetches.EachRecord(func(r *kgo.Record) {
+			if gc.maxRecords > 0 && printed >= gc.maxRecords {
+				released = append(released, r)
+				return
+			}
+			gc.format.write(w, r)
+			accepted = append(accepted, r)
+			printed++
+		})
+		if err := w.Flush(); err != nil {
+			consumer.MarkAcks(kgo.AckRelease, accepted...)
+			return failure("writing output: %v", err)
+		}
+		consumer.MarkAcks(kgo.AckAccept, accepted...)
+		consumer.MarkAcks(kgo.AckRelease, released...)
+		if gc.maxRecords > 0 && printed >= gc.maxRecords {
+			fctx, fcancel := context.WithTimeout(c.Context, adminTimeout)
+			err := consumer.FlushAcks(fctx)
+			fcancel()
+			if err != nil {
+				return failure("consume %q: acknowledging records of share group %q: %s", gc.topic, gc.group, describeErr(err))
+			}
+			return nil
+		}
+	}
+}
