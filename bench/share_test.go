@@ -54,3 +54,67 @@ func TestShareKfake(t *testing.T) {
 		t.Errorf("second share run: %d records, %d duplicates; want 20000, 0", again.Records, again.Duplicates)
 	}
 }
+
+func TestShareLatencyKfake(t *testing.T) {
+	addrs, stop := baseline.StartKfake(4)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var progress bytes.Buffer
+	res, err := ShareLatency(ctx, Options{
+		Brokers:    addrs,
+		Topic:      "bench-share-latency-test",
+		Partitions: 4,
+		RecordSize: 1024,
+		Workers:    4,
+		Rate:       5000,
+		Duration:   time.Second,
+		Progress:   ProgressPrinter(&progress, false),
+	})
+	if err != nil {
+		t.Fatalf("share latency: %v", err)
+	}
+	t.Log(res)
+	if res.Records != 5000 || res.Duplicates != 0 {
+		t.Errorf("share latency: %d records, %d duplicates; want 5000, 0", res.Records, res.Duplicates)
+	}
+	checkPercentiles(t, "share latency", res.Latency, res.Records)
+	if res.Elapsed < time.Second-time.Millisecond || res.Elapsed > 3*time.Second {
+		t.Errorf("share latency: run took %s, want about 1s", res.Elapsed)
+	}
+	if !strings.Contains(progress.String(), "share-e2e") || !strings.Contains(progress.String(), "done") {
+		t.Errorf("progress output lacks a final share-e2e line:\n%s", progress.String())
+	}
+}
+
+func TestCompareShareKfake(t *testing.T) {
+	base, stopBase := baseline.StartKfake(4)
+	defer stopBase()
+	target, stopTarget := baseline.StartKfake(4)
+	defer stopTarget()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var out strings.Builder
+	cmp, err := CompareShare(ctx, base, target, Options{
+		Records:  5_000,
+		Workers:  4,
+		Rate:     2000,
+		Duration: 500 * time.Millisecond,
+	}, &out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, run := range map[string]ShareRun{"baseline": cmp.Baseline, "target": cmp.Target} {
+		if run.Share.Records != 5_000 || run.Latency.Records != 1_000 {
+			t.Errorf("%s: drained %d, e2e %d; want 5000, 1000", name, run.Share.Records, run.Latency.Records)
+		}
+	}
+	for _, s := range []string{"share", "share-e2e", "p99 ms", "target/baseline"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("table lacks %q", s)
+		}
+	}
+}

@@ -1,0 +1,292 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// shareWarmupWait bounds the warm-up of ShareLatency: every consumer in the
+// group with an assignment and a warm-up record received from every
+// partition.
+const shareWarmupWait = 30 * time.Second
+
+// ShareLatency measures end-to-end latency through a share group: records
+// are sent at a paced rate of o.Rate records per second (acks=all, linger
+// o.Linger, default 0) to o.Partitions partitions (default 4) and read by
+// o.Workers share consumers (default 16) of one new group, each of which
+// ACCEPTs what it gets. The latency of a record is the time from its
+// scheduled send (stamped in the value, as in Latency) to its first
+// delivery to a consumer. It sends for o.Duration (default 10s) or until
+// o.Records records when only that is given.
+//
+// The group starts at the end of the topic. Before the clock starts every
+// consumer must hold an assignment and every partition must have delivered
+// a warm-up record, so that joining the group is not measured.
+func ShareLatency(ctx context.Context, o Options) (Result, error) {
+	maxRecords, duration := int64(max(o.Records, 0)), o.Duration
+	if maxRecords == 0 && duration <= 0 {
+		duration = DefaultDuration
+	}
+	linger := max(o.Linger, 0)
+	o = o.withShareDefaults()
+	if err := o.validate(); err != nil {
+		return Result{}, err
+	}
+	size := max(o.RecordSize, latencyHeaderBytes)
+	runID := rand.Uint64() | 1
+
+	partitions, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions)
+	if err != nil {
+		return Result{}, err
+	}
+	group := shareGroupName(o.Topic)
+	if err := setGroupConfig(ctx, o.Brokers, group, "share.auto.offset.reset", "latest"); err != nil {
+		return Result{}, err
+	}
+	defer deleteGroup(o.Brokers, group)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		acks    ackTracker
+		failure firstError
+	)
+	clients, err := newShareClients(o, group, &acks, kgo.FetchMaxWait(time.Second))
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { closeAll(clients) }()
+	producer, err := kgo.NewClient(append(producerOpts(o, linger),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	)...)
+	if err != nil {
+		return Result{}, err
+	}
+	defer producer.Close()
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
+			cancel()
+		}
+	}
+
+	// The consumers. A stamp of 0 marks a warm-up record.
+	var (
+		lat         = newRecorder(int(min(max(int64(duration.Seconds()+1)*int64(o.Rate), maxRecords), 1<<24)))
+		received    counter
+		duplicates  atomic.Int64
+		lastReceive atomic.Int64 // since epoch
+		warmed      = make([]atomic.Bool, partitions)
+		seenMu      sync.Mutex
+		seen        = make(map[[2]int64]struct{})
+		workers     sync.WaitGroup
+	)
+	handle := func(fetches kgo.Fetches) {
+		now := sinceEpoch()
+		var n, b, dups int64
+		seenMu.Lock()
+		fetches.EachRecord(func(r *kgo.Record) {
+			if len(r.Value) < latencyHeaderBytes || binary.LittleEndian.Uint64(r.Value[8:]) != runID {
+				return // not ours
+			}
+			stamp := int64(binary.LittleEndian.Uint64(r.Value))
+			if stamp == 0 {
+				if int(r.Partition) < len(warmed) {
+					warmed[r.Partition].Store(true)
+				}
+				return
+			}
+			key := [2]int64{int64(r.Partition), r.Offset}
+			if _, ok := seen[key]; ok {
+				dups++
+				return
+			}
+			seen[key] = struct{}{}
+			lat.record(time.Duration(now - stamp))
+			n++
+			b += int64(len(r.Key) + len(r.Value))
+		})
+		seenMu.Unlock()
+		if dups > 0 {
+			duplicates.Add(dups)
+		}
+		if n > 0 {
+			lastReceive.Store(now)
+			received.add(n, b)
+		}
+	}
+	for _, cl := range clients {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			if err := pollShare(ctx, cl, handle); err != nil {
+				failure.set(err)
+				cancel()
+			}
+		}()
+	}
+	stopWorkers := func() {
+		cancel()
+		workers.Wait()
+	}
+	defer stopWorkers()
+
+	template := payload(size)
+	binary.LittleEndian.PutUint64(template[8:], runID)
+	newValue := func(stamp int64) []byte {
+		v := make([]byte, size)
+		copy(v, template)
+		binary.LittleEndian.PutUint64(v, uint64(stamp))
+		return v
+	}
+
+	// Warm up. The group's share partitions start at the end of the log
+	// when first fetched, so a warm-up record sent before that is never
+	// delivered: send one to every partition not yet heard from, again and
+	// again, until all are.
+	warmupErr := warmUpShare(ctx, o, group, func() bool {
+		cold := false
+		for p := range warmed {
+			if !warmed[p].Load() {
+				cold = true
+				producer.Produce(ctx, &kgo.Record{Topic: o.Topic, Partition: int32(p), Value: newValue(0)}, promise)
+			}
+		}
+		return !cold
+	})
+	if warmupErr != nil {
+		return Result{}, firstOf(failure.get(), fmt.Errorf("share group warm-up: %w", warmupErr))
+	}
+
+	var (
+		sent     int64
+		pace     = newPacer()
+		start    = time.Now()
+		interval = float64(time.Second) / float64(o.Rate)
+	)
+	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
+	go progressLoop(o.Progress, func() Progress {
+		return Progress{Workload: "share-e2e", Records: received.records.Load(), Bytes: received.bytes.Load(),
+			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
+	}, stopProgress, progressDone)
+	defer func() {
+		select {
+		case <-stopProgress:
+		default:
+			close(stopProgress)
+		}
+		<-progressDone
+	}()
+
+	for i := int64(0); maxRecords == 0 || i < maxRecords; i++ {
+		offset := time.Duration(float64(i) * interval)
+		if duration > 0 && offset >= duration {
+			break
+		}
+		sched := start.Add(offset)
+		if pace.sleepUntil(ctx, sched) != nil {
+			break
+		}
+		producer.Produce(ctx, &kgo.Record{
+			Topic:     o.Topic,
+			Partition: int32(i % int64(partitions)),
+			Value:     newValue(int64(sched.Sub(epoch))),
+		}, promise)
+		sent++
+	}
+	pace.close()
+
+	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
+	if err == nil {
+		err = producer.Flush(ctx)
+	}
+	stopWorkers()
+	close(stopProgress)
+	<-progressDone
+	if err == nil {
+		// Hand the last acknowledgements to the broker before leaving.
+		flushCtx, cancelFlush := context.WithTimeout(context.Background(), shareSettleTimeout)
+		err = flushAll(flushCtx, clients)
+		cancelFlush()
+	}
+
+	res := Result{
+		Workload:   "share-e2e",
+		Records:    received.records.Load(),
+		Bytes:      received.bytes.Load(),
+		Latency:    lat.percentiles(),
+		Duplicates: duplicates.Load(),
+	}
+	if last := lastReceive.Load(); last > 0 {
+		res.Elapsed = time.Duration(last) - start.Sub(epoch)
+	}
+	res.finish()
+	if o.Progress != nil {
+		o.Progress(Progress{Workload: "share-e2e", Records: res.Records, Bytes: res.Bytes, Target: maxRecords,
+			Total: duration, Elapsed: res.Elapsed, Done: true})
+	}
+	if ferr := failure.get(); ferr != nil {
+		return res, ferr
+	}
+	if err != nil {
+		return res, fmt.Errorf("received %d of %d records: %w", res.Records, sent, err)
+	}
+	if res.Records != sent {
+		return res, fmt.Errorf("received %d records, sent %d", res.Records, sent)
+	}
+	if aerr := acks.err.get(); aerr != nil {
+		return res, fmt.Errorf("%d acknowledgements failed, first: %w", acks.failed.Load(), aerr)
+	}
+	return res, nil
+}
+
+// warmUpShare waits until all o.Workers consumers of group hold an
+// assignment and then until round, called every 50ms, reports every
+// partition warm.
+func warmUpShare(ctx context.Context, o Options, group string, round func() bool) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	deadline := time.Now().Add(shareWarmupWait)
+	joined := false
+	for {
+		if !joined {
+			described, err := adm.DescribeShareGroups(ctx, group)
+			if err == nil {
+				if g, ok := described[group]; ok && g.Err == nil && len(g.Members) >= o.Workers {
+					joined = true
+					for _, m := range g.Members {
+						if len(m.Assignment) == 0 {
+							joined = false
+						}
+					}
+				}
+			}
+		}
+		if joined && round() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if !joined {
+				return fmt.Errorf("fewer than %d consumers with an assignment after %s", o.Workers, shareWarmupWait)
+			}
+			return fmt.Errorf("warm-up records not received after %s", shareWarmupWait)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
