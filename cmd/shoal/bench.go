@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +20,7 @@ func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
 		Usage: "measure produce and consume throughput and end-to-end latency of a cluster",
-		UsageText: `shoal [--bootstrap-server host:port] bench <produce|consume|latency> [options]
+		UsageText: `shoal [--bootstrap-server host:port] bench <produce|consume|latency|share> [options]
 
 Examples:
    # 1,000,000 records of 1 KiB to 8 partitions, acks=all, idempotent, linger 5ms
@@ -31,7 +30,10 @@ Examples:
    shoal bench consume --records 1000000
 
    # end-to-end latency at 5,000 records/s for 10s, as JSON
-   shoal bench latency --rate 5000 --duration 10s --json`,
+   shoal bench latency --rate 5000 --duration 10s --json
+
+   # 16 share consumers drain 1,000,000 records from 4 partitions, then share-group e2e latency
+   shoal bench share --records 1000000 --workers 16 --rate 5000`,
 		Description: "Each command prints records/s, MB/s (1 MB = 2^20 bytes) and latency percentiles, with a live\n" +
 			"progress line on stderr. The topic is created with replication factor 1 if it is missing.",
 		Subcommands: []*cli.Command{
@@ -68,6 +70,29 @@ Examples:
 				},
 				Action: benchAction(bench.Latency),
 			},
+			{
+				Name: "share",
+				Usage: "drain a topic with a share group (queue) ACCEPTing each record, then measure end-to-end latency " +
+					"through a share group",
+				UsageText: "shoal bench share [--topic shoal-bench] [--partitions 4] [--records 1000000] [--record-size 1024]\n" +
+					"                  [--workers 16] [--rate 5000] [--duration 10s] [--json]",
+				Description: "The topic is filled up to --records records if it holds fewer; then --workers share consumers in a\n" +
+					"new share group read every record it holds from the earliest offset and ACCEPT each one. Throughput\n" +
+					"is timed from the first records handed out to the broker's confirmation of the last acknowledgement;\n" +
+					"each record is counted once and records handed out again are reported as duplicates. Then records\n" +
+					"are sent at --rate for --duration (acks=all, linger 0) and the latency from the scheduled send to the\n" +
+					"delivery to a share consumer is reported.",
+				Flags: []cli.Flag{
+					topicFlag(),
+					&cli.IntFlag{Name: "partitions", Value: bench.DefaultSharePartitions, Usage: "partitions of the topic if it has to be created"},
+					recordsFlag("records to drain; the topic is filled up to this many"), recordSizeFlag(),
+					&cli.IntFlag{Name: "workers", Value: bench.DefaultWorkers, Usage: "share consumers in the group"},
+					&cli.IntFlag{Name: "rate", Value: bench.DefaultRate, Usage: "records per second of the latency part"},
+					&cli.DurationFlag{Name: "duration", Value: bench.DefaultDuration, Usage: "how long the latency part sends"},
+					jsonFlag(),
+				},
+				Action: shareAction,
+			},
 		},
 	}
 }
@@ -101,33 +126,10 @@ type workload func(context.Context, bench.Options) (bench.Result, error)
 func benchAction(run workload) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		name := "bench " + c.Command.Name
-		brokers := bench.ParseBrokers(c.String("bootstrap-server"))
-		if len(brokers) == 0 {
-			return cli.Exit(name+": no --bootstrap-server given", 1)
+		opts, err := benchOptions(c)
+		if err != nil {
+			return err
 		}
-		opts := bench.Options{
-			Brokers:    brokers,
-			Topic:      c.String("topic"),
-			Partitions: c.Int("partitions"),
-			Records:    c.Int("records"),
-			RecordSize: c.Int("record-size"),
-			Linger:     c.Duration("linger"),
-			Rate:       c.Int("rate"),
-			Duration:   c.Duration("duration"),
-			Progress:   bench.ProgressPrinter(c.App.ErrWriter, isTerminal(c.App.ErrWriter)),
-		}
-		if opts.Linger == 0 {
-			opts.Linger = -1 // an explicit 0 means no linger, not the default
-		}
-		for _, f := range []string{"partitions", "records", "record-size", "rate"} {
-			if c.IsSet(f) && c.Int(f) <= 0 {
-				return cli.Exit(fmt.Sprintf("%s: --%s must be positive", name, f), 1)
-			}
-		}
-		if c.IsSet("duration") && c.Duration("duration") <= 0 {
-			return cli.Exit(name+": --duration must be positive", 1)
-		}
-
 		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		res, err := run(ctx, opts)
@@ -135,13 +137,75 @@ func benchAction(run workload) cli.ActionFunc {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), 1)
 		}
 		if c.Bool("json") {
-			enc := json.NewEncoder(c.App.Writer)
-			enc.SetIndent("", "  ")
-			return enc.Encode(res)
+			return writeJSON(c.App.Writer, res)
 		}
 		printResult(c.App.Writer, res)
 		return nil
 	}
+}
+
+// shareAction is `shoal bench share`: the drain, then the end-to-end latency
+// through a share group on the same topic.
+func shareAction(c *cli.Context) error {
+	name := "bench " + c.Command.Name
+	opts, err := benchOptions(c)
+	if err != nil {
+		return err
+	}
+	opts.Linger = 0 // the default linger for filling the topic; the latency part sends without
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var run bench.ShareRun
+	if run.Share, err = bench.Share(ctx, opts); err != nil {
+		return cli.Exit(fmt.Sprintf("%s: drain: %v", name, err), 1)
+	}
+	latencyOpts := opts
+	latencyOpts.Records = 0 // the latency part is bounded by --duration
+	if latencyOpts.Duration <= 0 {
+		latencyOpts.Duration = bench.DefaultDuration
+	}
+	if run.Latency, err = bench.ShareLatency(ctx, latencyOpts); err != nil {
+		return cli.Exit(fmt.Sprintf("%s: latency: %v", name, err), 1)
+	}
+	if c.Bool("json") {
+		return writeJSON(c.App.Writer, run)
+	}
+	printResult(c.App.Writer, run.Share)
+	printResult(c.App.Writer, run.Latency)
+	return nil
+}
+
+// benchOptions builds the workload options from the command's flags.
+func benchOptions(c *cli.Context) (bench.Options, error) {
+	name := "bench " + c.Command.Name
+	brokers := bench.ParseBrokers(c.String("bootstrap-server"))
+	if len(brokers) == 0 {
+		return bench.Options{}, cli.Exit(name+": no --bootstrap-server given", 1)
+	}
+	opts := bench.Options{
+		Brokers:    brokers,
+		Topic:      c.String("topic"),
+		Partitions: c.Int("partitions"),
+		Records:    c.Int("records"),
+		RecordSize: c.Int("record-size"),
+		Linger:     c.Duration("linger"),
+		Rate:       c.Int("rate"),
+		Duration:   c.Duration("duration"),
+		Workers:    c.Int("workers"),
+		Progress:   bench.ProgressPrinter(c.App.ErrWriter, isTerminal(c.App.ErrWriter)),
+	}
+	if opts.Linger == 0 {
+		opts.Linger = -1 // an explicit 0 means no linger, not the default
+	}
+	for _, f := range []string{"partitions", "records", "record-size", "rate", "workers"} {
+		if c.IsSet(f) && c.Int(f) <= 0 {
+			return bench.Options{}, cli.Exit(fmt.Sprintf("%s: --%s must be positive", name, f), 1)
+		}
+	}
+	if c.IsSet("duration") && c.Duration("duration") <= 0 {
+		return bench.Options{}, cli.Exit(name+": --duration must be positive", 1)
+	}
+	return opts, nil
 }
 
 func printResult(w io.Writer, r bench.Result) {
@@ -151,6 +215,9 @@ func printResult(w io.Writer, r bench.Result) {
 	if r.Latency.Count > 0 {
 		fmt.Fprintf(w, "  latency     %s  (mean %.3fms, %d samples)\n", r.Latency,
 			float64(r.Latency.Mean)/float64(time.Millisecond), r.Latency.Count)
+	}
+	if r.Workload == "share" || r.Workload == "share-e2e" {
+		fmt.Fprintf(w, "  duplicates  %d\n", r.Duplicates)
 	}
 }
 
