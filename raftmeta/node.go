@@ -28,11 +28,18 @@ type Config struct {
 	NodeID int32
 	// Dir is the metadata directory; the raft store lives in Dir/raft.
 	Dir string
-	// Voters is controller.quorum.voters: node id -> host:port. Only the ids
-	// matter today: they form the initial voter set of a brand-new log. Empty
-	// means a quorum of this node alone.
+	// Voters is controller.quorum.voters: node id -> host:port. The ids form
+	// the initial voter set of a brand-new log (the addresses are the
+	// transport's business). Empty means a quorum of this node alone.
 	Voters map[int32]string
-	Logger *slog.Logger
+	// Learners are the ids of nodes that follow the log without voting:
+	// brokers with process.roles=broker. They are part of the initial
+	// membership of a brand-new log, like Voters, so every node must be
+	// formatted with the same Voters and Learners; a learner is never
+	// elected. A node whose id is in neither set may still start: it follows
+	// the log once the leader sends to it, and never campaigns.
+	Learners []int32
+	Logger   *slog.Logger
 	// TickInterval is the raft tick; elections take 10 ticks, heartbeats 1.
 	// Default 100ms.
 	TickInterval time.Duration
@@ -79,6 +86,7 @@ type Node struct {
 	proposeC chan *proposal
 	stepC    chan *pb.Message
 	reportC  chan func(*raft.RawNode)
+	queryC   chan func(*raft.RawNode)
 	stopC    chan struct{}
 	doneC    chan struct{} // closed when the Ready loop has exited
 	loopErr  error         // why the loop exited, if it failed; read after doneC
@@ -88,12 +96,16 @@ type Node struct {
 
 	pub    atomic.Pointer[published]
 	status atomic.Pointer[status]
+	// snapshotsReceived counts snapshots installed from the leader.
+	snapshotsReceived atomic.Int64
 
 	// Owned by the Ready loop.
 	rn        *raft.RawNode
 	seq       uint64
 	pending   map[uint64]*proposal
 	confState *pb.ConfState
+	// contact is when a message from each peer (raft id) last arrived.
+	contact map[uint64]time.Time
 }
 
 // published is an image together with the channel closed when it is
@@ -153,9 +165,17 @@ func Start(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("raftmeta: invalid voter id %d", id)
 		}
 	}
+	for _, id := range cfg.Learners {
+		if id < 0 {
+			return nil, fmt.Errorf("raftmeta: invalid learner id %d", id)
+		}
+		if _, ok := cfg.Voters[id]; ok {
+			return nil, fmt.Errorf("raftmeta: node %d is both a voter and a learner", id)
+		}
+	}
 	if cfg.Transport == nil {
-		if len(cfg.Voters) > 1 {
-			return nil, errors.New("raftmeta: a quorum of several voters needs a Transport")
+		if len(cfg.Voters) > 1 || len(cfg.Learners) > 0 {
+			return nil, errors.New("raftmeta: a quorum of several members needs a Transport")
 		}
 		cfg.Transport = noopTransport{}
 	}
@@ -188,10 +208,15 @@ func start(cfg Config, log *slog.Logger, st *storage) (*Node, error) {
 		for _, id := range slices.Sorted(maps.Keys(cfg.Voters)) {
 			cs.Voters = append(cs.Voters, raftID(id))
 		}
+		for _, id := range slices.Sorted(slices.Values(cfg.Learners)) {
+			if r := raftID(id); !slices.Contains(cs.Learners, r) {
+				cs.Learners = append(cs.Learners, r)
+			}
+		}
 		if err := st.bootstrap(cs, encodeImage(img)); err != nil {
 			return nil, fmt.Errorf("raftmeta: bootstrap: %w", err)
 		}
-		log.Info("created metadata log", "cluster_id", clusterID, "voters", slices.Sorted(maps.Keys(cfg.Voters)))
+		log.Info("created metadata log", "cluster_id", clusterID, "voters", slices.Sorted(maps.Keys(cfg.Voters)), "learners", cfg.Learners)
 	}
 
 	snap, _ := st.Snapshot()
@@ -236,7 +261,9 @@ func start(cfg Config, log *slog.Logger, st *storage) (*Node, error) {
 		proposer:  randomUint64(),
 		proposeC:  make(chan *proposal),
 		stepC:     make(chan *pb.Message, 256),
-		reportC:   make(chan func(*raft.RawNode), 16),
+		reportC:   make(chan func(*raft.RawNode), 256),
+		queryC:    make(chan func(*raft.RawNode)),
+		contact:   map[uint64]time.Time{},
 		stopC:     make(chan struct{}),
 		doneC:     make(chan struct{}),
 		rn:        rn,
@@ -246,6 +273,11 @@ func start(cfg Config, log *slog.Logger, st *storage) (*Node, error) {
 	hs := st.hardState()
 	n.pub.Store(&published{img: img, changed: make(chan struct{})})
 	n.status.Store(&status{term: hs.GetTerm(), commit: hs.GetCommit(), changed: make(chan struct{})})
+
+	// A transport that delivers inbound messages needs to know where to.
+	if s, ok := cfg.Transport.(interface{ SetNode(MessageHandler) }); ok {
+		s.SetNode(n)
+	}
 
 	// A sole voter needs no election timeout: nobody else can win.
 	if len(cs.GetVoters()) == 1 && cs.GetVoters()[0] == raftID(cfg.NodeID) && len(cs.GetVotersOutgoing()) == 0 {
@@ -313,6 +345,11 @@ func (n *Node) IsLeader() bool { return n.status.Load().isLeader }
 
 // LeaderID returns the node id of the current leader, or -1 if unknown.
 func (n *Node) LeaderID() int32 { return nodeID(n.status.Load().leader) }
+
+// SnapshotsReceived returns how many snapshots this node has installed
+// from a leader since it started (a follower too far behind the compacted
+// log catches up that way).
+func (n *Node) SnapshotsReceived() int64 { return n.snapshotsReceived.Load() }
 
 // Term returns the current raft term.
 func (n *Node) Term() uint64 { return n.status.Load().term }

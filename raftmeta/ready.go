@@ -26,9 +26,12 @@ func (n *Node) run() {
 			n.propose(p)
 			n.proposeMore()
 		case m := <-n.stepC:
+			n.contact[m.GetFrom()] = time.Now()
 			// Errors here are stale or foreign messages; raft has
 			// already ignored them.
 			_ = n.rn.Step(m)
+		case f := <-n.queryC:
+			f(n.rn)
 		case f := <-n.reportC:
 			f(n.rn)
 		case <-n.stopC:
@@ -144,6 +147,8 @@ func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
 	}
 	img.Applied = snap.GetMetadata().GetIndex()
 	n.confState = proto.CloneOf(snap.GetMetadata().GetConfState())
+	n.snapshotsReceived.Add(1)
+	n.log.Info("metadata snapshot received from the leader", "index", img.Applied)
 	n.publish(img)
 	return nil
 }

@@ -1,0 +1,586 @@
+package raftmeta
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// TCPTransport carries raft messages between quorum members over TCP, on
+// the controller listener.
+//
+// Each peer gets one outbound connection, fed by a bounded queue and written
+// by its own goroutine, so a slow or dead peer never holds up the Ready loop
+// or the other peers. A message is dropped, and raft told the peer is
+// unreachable, when the queue is full or the peer is known to be down; raft
+// retries on its own schedule. A lost connection is redialled with
+// exponential backoff.
+//
+// Inbound, the listener accepts connections from peers and hands every
+// message to Node.Step.
+//
+// Wire format. A connection opens with a hello from the dialling side:
+//
+//	magic    4 bytes "SRFT"
+//	version  1 byte  (1)
+//	from     int32 big endian: the sender's node id
+//	to       int32 big endian: the node id it meant to reach
+//
+// followed by frames, each a uint32 big-endian length and that many bytes of
+// a marshalled raftpb.Message. Connections from ids that are not peers, or
+// meant for another node, are closed after the hello; frames whose message
+// does not come from the hello's node or is not addressed to this node are
+// dropped. A frame longer than MaxFrameBytes closes the connection: the
+// length is checked before anything is allocated.
+type TCPTransport struct {
+	cfg TCPTransportConfig
+	log *slog.Logger
+	ln  net.Listener
+
+	mu      sync.Mutex
+	peers   map[int32]*peer
+	inbound map[int32]net.Conn // latest accepted connection per peer
+	conns   map[net.Conn]struct{}
+	closed  bool
+
+	handler atomic.Pointer[handlerBox]
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// TCPTransportConfig configures a TCPTransport.
+type TCPTransportConfig struct {
+	// NodeID is this node's id.
+	NodeID int32
+	// ListenAddr is the host:port to accept peers on, e.g. the controller
+	// listener. Port 0 picks a free port (see Addr).
+	ListenAddr string
+	// Peers maps the other quorum members (voters and learners) to their
+	// controller listener addresses. An entry for NodeID itself is ignored.
+	Peers  map[int32]string
+	Logger *slog.Logger
+
+	// MaxFrameBytes bounds one inbound message, snapshots included.
+	// Default 256 MiB.
+	MaxFrameBytes int
+	// QueueSize is the number of messages buffered per peer. Default 4096.
+	QueueSize int
+	// DialTimeout bounds one connection attempt. Default 2s.
+	DialTimeout time.Duration
+	// WriteTimeout bounds writing one frame. Default 10s.
+	WriteTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between connection attempts
+	// to a peer. Defaults 20ms and 1s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// MessageHandler is what a TCPTransport delivers to: a Node.
+type MessageHandler interface {
+	Step(ctx context.Context, m *pb.Message) error
+	ReportUnreachable(nodeID int32)
+	ReportSnapshot(nodeID int32, ok bool)
+}
+
+type handlerBox struct{ h MessageHandler }
+
+const (
+	defaultMaxFrameBytes = 256 << 20
+	defaultPeerQueue     = 4096
+	transportVersion     = 1
+	helloLen             = 4 + 1 + 4 + 4
+	helloTimeout         = 5 * time.Second
+)
+
+var transportMagic = [4]byte{'S', 'R', 'F', 'T'}
+
+// NewTCPTransport starts listening on cfg.ListenAddr. Messages that arrive
+// before SetNode are dropped; Start calls SetNode for the node it starts.
+func NewTCPTransport(cfg TCPTransportConfig) (*TCPTransport, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = defaultMaxFrameBytes
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = defaultPeerQueue
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = 2 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 20 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(time.Second, cfg.MinBackoff)
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("raftmeta: controller listener: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &TCPTransport{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "raftmeta-transport", "node", cfg.NodeID),
+		ln:      ln,
+		peers:   map[int32]*peer{},
+		inbound: map[int32]net.Conn{},
+		conns:   map[net.Conn]struct{}{},
+		ctx:     ctx,
+		cancel:  cancel,
+	}
+	for id, addr := range cfg.Peers {
+		t.SetPeer(id, addr)
+	}
+	t.wg.Add(1)
+	go t.accept()
+	return t, nil
+}
+
+// Addr returns the address the transport listens on.
+func (t *TCPTransport) Addr() net.Addr { return t.ln.Addr() }
+
+// SetNode connects the transport to the node that receives inbound
+// messages and outcome reports. Start calls it.
+func (t *TCPTransport) SetNode(h MessageHandler) { t.handler.Store(&handlerBox{h}) }
+
+func (t *TCPTransport) node() MessageHandler {
+	if b := t.handler.Load(); b != nil {
+		return b.h
+	}
+	return nil
+}
+
+// SetPeer adds a peer or changes its address; the connection to a changed
+// address is re-established.
+func (t *TCPTransport) SetPeer(id int32, addr string) {
+	if id == t.cfg.NodeID || id < 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	if p, ok := t.peers[id]; ok {
+		if p.addr == addr {
+			return
+		}
+		p.stop()
+	}
+	p := &peer{
+		t:     t,
+		id:    id,
+		addr:  addr,
+		queue: make(chan outMsg, t.cfg.QueueSize),
+		stopC: make(chan struct{}),
+	}
+	t.peers[id] = p
+	t.wg.Add(1)
+	go p.run()
+}
+
+// RemovePeer stops sending to id and refuses its connections.
+func (t *TCPTransport) RemovePeer(id int32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.peers[id]; ok {
+		p.stop()
+		delete(t.peers, id)
+	}
+	if c, ok := t.inbound[id]; ok {
+		c.Close()
+		delete(t.inbound, id)
+	}
+}
+
+func (t *TCPTransport) isPeer(id int32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.peers[id]
+	return ok
+}
+
+// Close stops the listener, every connection and every sender, and waits
+// for their goroutines. Queued messages are dropped.
+func (t *TCPTransport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	t.cancel()
+	err := t.ln.Close()
+	for _, p := range t.peers {
+		p.stop()
+	}
+	for c := range t.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	return err
+}
+
+// Send implements Transport. It marshals each message on the caller's
+// goroutine (the Ready loop), so nothing raft owns is read later, and queues
+// the frame for its peer without blocking.
+func (t *TCPTransport) Send(msgs []*pb.Message) {
+	for _, m := range msgs {
+		to := nodeID(m.GetTo())
+		isSnap := m.GetType() == pb.MessageType_MsgSnap
+		t.mu.Lock()
+		p := t.peers[to]
+		t.mu.Unlock()
+		if p == nil {
+			t.log.Debug("dropping message to unknown peer", "to", to, "type", m.GetType())
+			t.unreachable(to, isSnap)
+			continue
+		}
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.log.Error("cannot marshal raft message", "to", to, "type", m.GetType(), "err", err)
+			t.unreachable(to, isSnap)
+			continue
+		}
+		if !p.enqueue(outMsg{frame: b, snap: isSnap}) {
+			t.unreachable(to, isSnap)
+		}
+	}
+}
+
+// unreachable reports a message that was not delivered.
+func (t *TCPTransport) unreachable(to int32, snap bool) {
+	h := t.node()
+	if h == nil {
+		return
+	}
+	h.ReportUnreachable(to)
+	if snap {
+		h.ReportSnapshot(to, false)
+	}
+}
+
+type outMsg struct {
+	frame []byte
+	snap  bool
+}
+
+// peer is the outbound side of one peer.
+type peer struct {
+	t     *TCPTransport
+	id    int32
+	addr  string
+	queue chan outMsg
+	stopC chan struct{}
+	once  sync.Once
+	// down is set while the peer cannot be reached; Send drops rather than
+	// queueing stale messages behind a dead connection.
+	down atomic.Bool
+}
+
+func (p *peer) stop() { p.once.Do(func() { close(p.stopC) }) }
+
+func (p *peer) enqueue(m outMsg) bool {
+	if p.down.Load() {
+		return false
+	}
+	select {
+	case p.queue <- m:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *peer) run() {
+	defer p.t.wg.Done()
+	backoff := p.t.cfg.MinBackoff
+	for {
+		conn, err := p.dial()
+		if err != nil {
+			if !p.down.Swap(true) {
+				p.t.log.Info("metadata peer unreachable", "peer", p.id, "addr", p.addr, "err", err)
+			}
+			p.dropQueued()
+			if !p.wait(backoff) {
+				return
+			}
+			backoff = min(2*backoff, p.t.cfg.MaxBackoff)
+			continue
+		}
+		if p.down.Swap(false) {
+			p.t.log.Info("metadata peer reachable again", "peer", p.id)
+		}
+		backoff = p.t.cfg.MinBackoff
+		err = p.write(conn)
+		conn.Close()
+		if err == nil { // stopped
+			return
+		}
+		p.down.Store(true)
+		p.t.log.Info("metadata peer connection lost", "peer", p.id, "err", err)
+		if h := p.t.node(); h != nil {
+			h.ReportUnreachable(p.id)
+		}
+		p.dropQueued()
+		if !p.wait(p.t.cfg.MinBackoff) {
+			return
+		}
+	}
+}
+
+func (p *peer) wait(d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-p.stopC:
+		return false
+	}
+}
+
+// dropQueued discards what was queued for a connection that failed, telling
+// raft about snapshots among it.
+func (p *peer) dropQueued() {
+	for {
+		select {
+		case m := <-p.queue:
+			if m.snap {
+				p.t.unreachable(p.id, true)
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (p *peer) dial() (net.Conn, error) {
+	d := net.Dialer{Timeout: p.t.cfg.DialTimeout}
+	ctx, cancel := context.WithCancel(p.t.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.stopC:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	var hello [helloLen]byte
+	copy(hello[:4], transportMagic[:])
+	hello[4] = transportVersion
+	binary.BigEndian.PutUint32(hello[5:9], uint32(p.t.cfg.NodeID))
+	binary.BigEndian.PutUint32(hello[9:13], uint32(p.id))
+	conn.SetWriteDeadline(time.Now().Add(p.t.cfg.WriteTimeout))
+	if _, err := conn.Write(hello[:]); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// write sends queued frames until stopped (nil) or the connection fails.
+// Frames are buffered and flushed when the queue runs dry.
+func (p *peer) write(conn net.Conn) error {
+	// Detect a peer that closed its side, so that the next message is not
+	// lost into a dead socket first.
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, conn)
+		if err == nil {
+			err = io.EOF
+		}
+		readErr <- err
+	}()
+	bw := bufio.NewWriterSize(conn, 64<<10)
+	var hdr [4]byte
+	var snaps int // snapshots written but not yet flushed
+	flush := func() error {
+		if bw.Buffered() == 0 {
+			return nil
+		}
+		conn.SetWriteDeadline(time.Now().Add(p.t.cfg.WriteTimeout))
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		for ; snaps > 0; snaps-- {
+			if h := p.t.node(); h != nil {
+				h.ReportSnapshot(p.id, true)
+			}
+		}
+		return nil
+	}
+	fail := func(err error) error {
+		for ; snaps > 0; snaps-- {
+			p.t.unreachable(p.id, true)
+		}
+		return err
+	}
+	for {
+		var m outMsg
+		select {
+		case m = <-p.queue:
+		default:
+			if err := flush(); err != nil {
+				return fail(err)
+			}
+			select {
+			case m = <-p.queue:
+			case err := <-readErr:
+				return fail(err)
+			case <-p.stopC:
+				return nil
+			}
+		}
+		if m.snap {
+			snaps++
+		}
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(m.frame)))
+		conn.SetWriteDeadline(time.Now().Add(p.t.cfg.WriteTimeout))
+		if _, err := bw.Write(hdr[:]); err != nil {
+			return fail(err)
+		}
+		if _, err := bw.Write(m.frame); err != nil {
+			return fail(err)
+		}
+		if m.snap {
+			// Report a snapshot once it has left this process.
+			if err := flush(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+}
+
+func (t *TCPTransport) accept() {
+	defer t.wg.Done()
+	for {
+		conn, err := t.ln.Accept()
+		if err != nil {
+			if t.ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			t.log.Warn("controller listener accept failed", "err", err)
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-t.ctx.Done():
+				return
+			}
+			continue
+		}
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			conn.Close()
+			return
+		}
+		t.conns[conn] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.serve(conn)
+	}
+}
+
+// serve reads one inbound connection.
+func (t *TCPTransport) serve(conn net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		conn.Close()
+		t.mu.Lock()
+		delete(t.conns, conn)
+		t.mu.Unlock()
+	}()
+	br := bufio.NewReaderSize(conn, 64<<10)
+	conn.SetReadDeadline(time.Now().Add(helloTimeout))
+	var hello [helloLen]byte
+	if _, err := io.ReadFull(br, hello[:]); err != nil {
+		return
+	}
+	from := int32(binary.BigEndian.Uint32(hello[5:9]))
+	to := int32(binary.BigEndian.Uint32(hello[9:13]))
+	if [4]byte(hello[:4]) != transportMagic || hello[4] != transportVersion {
+		t.log.Warn("closing controller connection: not a raft transport hello", "remote", conn.RemoteAddr())
+		return
+	}
+	if to != t.cfg.NodeID || !t.isPeer(from) {
+		t.log.Warn("closing controller connection from an unknown node", "remote", conn.RemoteAddr(), "from", from, "to", to)
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	// A peer that reconnects replaces its previous connection.
+	t.mu.Lock()
+	if old, ok := t.inbound[from]; ok {
+		old.Close()
+	}
+	t.inbound[from] = conn
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		if t.inbound[from] == conn {
+			delete(t.inbound, from)
+		}
+		t.mu.Unlock()
+	}()
+
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint32(hdr[:])
+		if uint64(n) > uint64(t.cfg.MaxFrameBytes) {
+			t.log.Warn("closing controller connection: frame too large", "from", from, "bytes", n, "max", t.cfg.MaxFrameBytes)
+			return
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return
+		}
+		m := &pb.Message{}
+		if err := proto.Unmarshal(buf, m); err != nil {
+			t.log.Warn("closing controller connection: undecodable frame", "from", from, "err", err)
+			return
+		}
+		if m.GetFrom() != raftID(from) || m.GetTo() != raftID(t.cfg.NodeID) {
+			t.log.Debug("dropping misaddressed raft message", "from", from, "msg_from", nodeID(m.GetFrom()), "msg_to", nodeID(m.GetTo()))
+			continue
+		}
+		h := t.node()
+		if h == nil {
+			continue
+		}
+		if err := h.Step(t.ctx, m); err != nil {
+			if t.ctx.Err() != nil {
+				return
+			}
+			// The node is closed; keep draining so the peer's sender does
+			// not stall, until the transport closes too.
+		}
+	}
+}
