@@ -1,0 +1,396 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// groupResourceType is the IncrementalAlterConfigs resource type of groups
+// (KIP-848 / KIP-932 group configs).
+const groupResourceType = kmsg.ConfigResourceType(32)
+
+// startShareNode starts a node with a short share heartbeat interval, so new
+// members get their assignment quickly, plus extra broker settings.
+func startShareNode(t *testing.T, extra ...string) *node {
+	t.Helper()
+	set := append([]string{
+		"group.share.heartbeat.interval.ms=500",
+		"group.share.session.timeout.ms=10000",
+	}, extra...)
+	return startNode(t, nodeOpts{set: set})
+}
+
+// setGroupConfigs sets group configs ("name=value") with
+// IncrementalAlterConfigs on resource type GROUP and fails on any error.
+func setGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv ...string) {
+	t.Helper()
+	if err := trySetGroupConfigs(ctxT(t, opTimeout), cl, group, kv...); err != nil {
+		t.Fatalf("set group configs %v on %s: %v", kv, group, err)
+	}
+}
+
+func trySetGroupConfigs(ctx context.Context, cl *kgo.Client, group string, kv ...string) error {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType = groupResourceType
+	res.ResourceName = group
+	for _, s := range kv {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("bad setting %q", s)
+		}
+		c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		c.Name = k
+		c.Op = kmsg.IncrementalAlterConfigOpSet
+		c.Value = kmsg.StringPtr(v)
+		res.Configs = append(res.Configs, c)
+	}
+	req.Resources = append(req.Resources, res)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if len(resp.Resources) != 1 {
+		return fmt.Errorf("%d resources in the response, want 1", len(resp.Resources))
+	}
+	r := resp.Resources[0]
+	if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+		return fmt.Errorf("%v (%s)", err, strOr(r.ErrorMessage))
+	}
+	return nil
+}
+
+func strOr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// shareStartOffsets returns the share-partition start offsets of group on
+// topic, from DescribeShareGroupOffsets (all partitions of the topic).
+func shareStartOffsets(ctx context.Context, cl *kgo.Client, group, topic string, partitions int32) (map[int32]int64, error) {
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+	g.GroupID = group
+	rt := kmsg.NewDescribeShareGroupOffsetsRequestGroupTopic()
+	rt.Topic = topic
+	for p := int32(0); p < partitions; p++ {
+		rt.Partitions = append(rt.Partitions, p)
+	}
+	g.Topics = append(g.Topics, rt)
+	req.Groups = append(req.Groups, g)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	for _, rg := range resp.Groups {
+		if rg.GroupID != group {
+			continue
+		}
+		if err := kerr.ErrorForCode(rg.ErrorCode); err != nil {
+			return nil, fmt.Errorf("group %s: %v (%s)", group, err, strOr(rg.ErrorMessage))
+		}
+		for _, tt := range rg.Topics {
+			if tt.Topic != topic {
+				continue
+			}
+			for _, p := range tt.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					return nil, fmt.Errorf("%s/%d: %v (%s)", topic, p.Partition, err, strOr(p.ErrorMessage))
+				}
+				out[p.Partition] = p.StartOffset
+			}
+		}
+	}
+	return out, nil
+}
+
+// waitStartOffsets waits until every partition's share-partition start
+// offset equals want (typically the high watermarks: everything consumed).
+func waitStartOffsets(t *testing.T, cl *kgo.Client, group, topic string, want map[int32]int64, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, "share start offsets "+fmtInt64s(want), func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		got, err := shareStartOffsets(ctx, cl, group, topic, int32(len(want)))
+		if err != nil {
+			return false, err.Error()
+		}
+		for p, w := range want {
+			if got[p] != w {
+				return false, "start offsets " + fmtInt64s(got)
+			}
+		}
+		return true, ""
+	})
+}
+
+func fmtInt64s(m map[int32]int64) string {
+	ps := make([]int32, 0, len(m))
+	for p := range m {
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	var b strings.Builder
+	for _, p := range ps {
+		fmt.Fprintf(&b, "%d:%d ", p, m[p])
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// highWatermarks lists the end offsets of topic through a plain client.
+func highWatermarks(t *testing.T, n *node, topic string) map[int32]int64 {
+	t.Helper()
+	return endOffsets(t, n.Admin(t), topic)
+}
+
+// produceSpread produces count records to topic round-robin over partitions
+// (record i goes to partition i % partitions, value "i"), failing on any
+// produce error.
+func produceSpread(t *testing.T, n *node, topic string, partitions int32, count int) {
+	t.Helper()
+	produceChunked(t, n, topic, partitions, count, 0)
+}
+
+// produceChunked is produceSpread in synchronous rounds of chunk records
+// (0: all at once), which caps the size of the stored batches.
+func produceChunked(t *testing.T, n *node, topic string, partitions int32, count, chunk int) {
+	t.Helper()
+	if chunk <= 0 {
+		chunk = count
+	}
+	cl := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond),
+		kgo.MaxBufferedRecords(20000))
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	ctx := ctxT(t, 2*time.Minute)
+	for i := 0; i < count; i++ {
+		if i > 0 && i%chunk == 0 {
+			wg.Wait()
+		}
+		wg.Add(1)
+		r := &kgo.Record{Topic: topic, Partition: int32(i) % partitions, Value: []byte(strconv.Itoa(i))}
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		t.Fatalf("producing %d records to %s: %v", count, topic, first)
+	}
+}
+
+// shareClient returns a share-group consumer of topic, closed when the test
+// ends.
+func shareClient(t *testing.T, n *node, group, topic string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	all := append([]kgo.Opt{
+		kgo.ShareGroup(group),
+		kgo.ConsumeTopics(topic),
+	}, opts...)
+	return n.Client(t, all...)
+}
+
+// ackResults counts what ShareAckCallback reports.
+type ackResults struct {
+	mu     sync.Mutex
+	ok     int
+	failed []string
+}
+
+func (a *ackResults) callback(_ *kgo.Client, rs kgo.ShareAckResults) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range rs {
+		if r.Err != nil {
+			a.failed = append(a.failed, fmt.Sprintf("%s/%d: %v", r.Topic, r.Partition, r.Err))
+		} else {
+			a.ok++
+		}
+	}
+}
+
+func (a *ackResults) snapshot() (int, []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ok, append([]string(nil), a.failed...)
+}
+
+// closeAll closes clients concurrently (each Close leaves the share group
+// and may take a round trip or two).
+func closeAll(cls ...*kgo.Client) {
+	var wg sync.WaitGroup
+	for _, cl := range cls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl.Close()
+		}()
+	}
+	wg.Wait()
+}
+
+// ---------------------------------------------------------------------------
+// A share worker in a child process
+// ---------------------------------------------------------------------------
+
+// The test binary, started with shareWorkerEnv set, runs the worker from init
+// and exits before TestMain (so it does not rebuild shoal).
+const (
+	shareWorkerEnv      = "SHARETEST_WORKER"
+	shareWorkerAddrEnv  = "SHARETEST_ADDR"
+	shareWorkerTopicEnv = "SHARETEST_TOPIC"
+	shareWorkerGroupEnv = "SHARETEST_GROUP"
+)
+
+func init() {
+	if os.Getenv(shareWorkerEnv) == "" {
+		return
+	}
+	os.Exit(runShareWorker())
+}
+
+// runShareWorker joins the share group, polls once until it gets records,
+// prints "record partition offset deliverycount" for each, then "holding",
+// and then holds them without acknowledging until it is killed.
+func runShareWorker() int {
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(os.Getenv(shareWorkerAddrEnv)),
+		kgo.ClientID("share-worker"),
+		kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.ShareGroup(os.Getenv(shareWorkerGroupEnv)),
+		kgo.ConsumeTopics(os.Getenv(shareWorkerTopicEnv)),
+	)
+	if err != nil {
+		fmt.Printf("error %v\n", err)
+		return 1
+	}
+	for {
+		fs := cl.PollFetches(context.Background())
+		fs.EachError(func(t string, p int32, err error) { fmt.Printf("error %s/%d: %v\n", t, p, err) })
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		var b strings.Builder
+		for _, r := range recs {
+			fmt.Fprintf(&b, "record %d %d %d\n", r.Partition, r.Offset, r.DeliveryCount())
+		}
+		b.WriteString("holding\n")
+		os.Stdout.WriteString(b.String())
+		select {} // "processing" forever: never polls or acks again
+	}
+}
+
+// shareWorkerProc is a running child share worker.
+type shareWorkerProc struct {
+	cmd     *exec.Cmd
+	stderr  *lockedBuffer
+	exited  chan struct{}
+	mu      sync.Mutex
+	records map[[2]int64]int32 // (partition, offset) -> delivery count
+	other   []string
+	holding chan struct{}
+}
+
+func startShareWorker(t *testing.T, n *node, group, topic string) *shareWorkerProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(),
+		shareWorkerEnv+"=1",
+		shareWorkerAddrEnv+"="+n.Addr(),
+		shareWorkerTopicEnv+"="+topic,
+		shareWorkerGroupEnv+"="+group,
+	)
+	w := &shareWorkerProc{
+		cmd:     cmd,
+		stderr:  &lockedBuffer{},
+		exited:  make(chan struct{}),
+		records: map[[2]int64]int32{},
+		holding: make(chan struct{}),
+	}
+	cmd.Stderr = w.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting share worker: %v", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			w.line(sc.Text())
+		}
+		cmd.Wait()
+		close(w.exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-w.exited
+		if t.Failed() {
+			w.mu.Lock()
+			t.Logf("share worker stdout (other lines): %q\nstderr:\n%s", w.other, w.stderr.String())
+			w.mu.Unlock()
+		}
+	})
+	return w
+}
+
+func (w *shareWorkerProc) line(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s == "holding" {
+		close(w.holding)
+		return
+	}
+	var p, o, dc int64
+	if _, err := fmt.Sscanf(s, "record %d %d %d", &p, &o, &dc); err != nil {
+		w.other = append(w.other, s)
+		return
+	}
+	w.records[[2]int64{p, o}] = int32(dc)
+}
+
+func (w *shareWorkerProc) held() map[[2]int64]int32 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[[2]int64]int32, len(w.records))
+	for k, v := range w.records {
+		out[k] = v
+	}
+	return out
+}
+
+func (w *shareWorkerProc) kill9() {
+	w.cmd.Process.Kill()
+	<-w.exited
+}
+
+func kadmOf(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
