@@ -328,3 +328,117 @@ func TestClusterThreeVoters(t *testing.T) {
 		t.Fatalf("%d brokers", len(img.Brokers))
 	}
 }
+
+// A voter that starts only after the log was compacted catches up from the
+// leader's snapshot.
+func TestClusterLateJoiner(t *testing.T) {
+	ctx := testCtx(t)
+	c := newTestCluster(t, []int32{1, 2, 3}, nil, 5)
+	c.start(1)
+	c.start(2)
+	leader := c.waitLeader(ctx)
+	clusterPropose(t, ctx, leader, 15, 0)
+	if first, _ := leader.st.FirstIndex(); first <= 2 {
+		t.Fatalf("log not compacted: first index %d", first)
+	}
+	n := c.start(3)
+	leader = c.waitLeader(ctx)
+	img := c.waitConverged(ctx, leader)
+	if len(img.Brokers) != 15 || n.SnapshotsReceived() == 0 {
+		t.Fatalf("late joiner: %d brokers, %d snapshots received", len(img.Brokers), n.SnapshotsReceived())
+	}
+	// It keeps following afterwards, and restarts from its own state.
+	clusterPropose(t, ctx, leader, 3, 20)
+	c.waitConverged(ctx, leader)
+	c.stop(3)
+	c.start(3)
+	img = c.waitConverged(ctx, c.waitLeader(ctx))
+	if len(img.Brokers) != 18 {
+		t.Fatalf("%d brokers", len(img.Brokers))
+	}
+}
+
+// neverFor fails the test if cond holds at any status or image change
+// within d.
+func (c *testCluster) neverFor(ctx context.Context, d time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		cctx, ccancel := context.WithCancel(wctx)
+		ch := c.changed(cctx)
+		if cond() {
+			ccancel()
+			c.t.Fatal(what)
+		}
+		select {
+		case <-ch:
+			ccancel()
+			if wctx.Err() != nil {
+				return
+			}
+		case <-wctx.Done():
+			ccancel()
+			return
+		}
+	}
+}
+
+// A learner follows the log and is never elected, even when it is the only
+// member left running.
+func TestClusterLearner(t *testing.T) {
+	ctx := testCtx(t)
+	c := newTestCluster(t, []int32{1, 2, 3}, []int32{4}, 6)
+	for _, id := range []int32{1, 2, 3, 4} {
+		c.start(id)
+	}
+	learner := c.nodes[4]
+	leader := c.waitLeader(ctx)
+	clusterPropose(t, ctx, leader, 10, 0)
+	img := c.waitConverged(ctx, leader)
+	if len(img.Brokers) != 10 {
+		t.Fatalf("%d brokers", len(img.Brokers))
+	}
+	qs, err := leader.QuorumStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(qs.Voters) != 3 || len(qs.Learners) != 1 || qs.Learners[0].NodeID != 4 {
+		t.Fatalf("quorum status %+v", qs)
+	}
+	if _, err := learner.Propose(ctx, &RegisterBroker{ID: 50}); !errors.Is(err, ErrNotController) {
+		t.Fatalf("propose on a learner: %v", err)
+	}
+
+	// Leader changes never pick the learner.
+	for range 2 {
+		c.stop(leader.cfg.NodeID)
+		leader = c.waitLeader(ctx)
+		if leader == learner {
+			t.Fatal("the learner was elected")
+		}
+		c.start(c.missingVoter())
+		leader = c.waitLeader(ctx)
+	}
+	clusterPropose(t, ctx, leader, 2, 20)
+	c.waitConverged(ctx, leader)
+
+	// With every voter gone the learner waits; it never campaigns.
+	for _, id := range []int32{1, 2, 3} {
+		c.stop(id)
+	}
+	c.neverFor(ctx, 3*electionTicks*clusterTick, "the learner became leader", learner.IsLeader)
+	if st, err := learner.QuorumStatus(ctx); err != nil || st.IsLeader || st.Term != learner.Term() {
+		t.Fatalf("learner status %+v, %v", st, err)
+	}
+}
+
+func (c *testCluster) missingVoter() int32 {
+	for _, id := range slices.Sorted(maps.Keys(c.voters)) {
+		if c.nodes[id] == nil {
+			return id
+		}
+	}
+	c.t.Fatal("no voter is stopped")
+	return -1
+}

@@ -1,0 +1,265 @@
+package raftmeta
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// recorder is a MessageHandler that records what a transport delivers.
+type recorder struct {
+	mu          sync.Mutex
+	msgs        []*pb.Message
+	unreachable map[int32]int
+	snaps       map[int32][]bool
+	notify      chan struct{}
+}
+
+func newRecorder() *recorder {
+	return &recorder{unreachable: map[int32]int{}, snaps: map[int32][]bool{}, notify: make(chan struct{}, 1)}
+}
+
+func (r *recorder) poke() {
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (r *recorder) Step(_ context.Context, m *pb.Message) error {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+	r.poke()
+	return nil
+}
+
+func (r *recorder) ReportUnreachable(id int32) {
+	r.mu.Lock()
+	r.unreachable[id]++
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *recorder) ReportSnapshot(id int32, ok bool) {
+	r.mu.Lock()
+	r.snaps[id] = append(r.snaps[id], ok)
+	r.mu.Unlock()
+	r.poke()
+}
+
+// waitFor waits until cond holds over the recorder, re-checking on every
+// delivery or report.
+func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond func(r *recorder) bool) {
+	t.Helper()
+	for {
+		r.mu.Lock()
+		ok := cond(r)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.notify:
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+func newTestTransport(t *testing.T, id int32, addr string, peers map[int32]string, h MessageHandler) *TCPTransport {
+	t.Helper()
+	tr, err := NewTCPTransport(TCPTransportConfig{
+		NodeID: id, ListenAddr: addr, Peers: peers, Logger: testLogger(t),
+		MaxFrameBytes: 4096, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h != nil {
+		tr.SetNode(h)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func heartbeat(from, to int32, term uint64) *pb.Message {
+	return &pb.Message{Type: pb.MessageType_MsgHeartbeat.Enum(), From: new(raftID(from)), To: new(raftID(to)), Term: new(term)}
+}
+
+// rawConn dials tr and sends a hello claiming to be from.
+func rawConn(t *testing.T, tr *TCPTransport, from, to int32) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", tr.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	var hello [helloLen]byte
+	copy(hello[:], transportMagic[:])
+	hello[4] = transportVersion
+	binary.BigEndian.PutUint32(hello[5:], uint32(from))
+	binary.BigEndian.PutUint32(hello[9:], uint32(to))
+	if _, err := conn.Write(hello[:]); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+func writeFrame(t *testing.T, conn net.Conn, m *pb.Message) {
+	t.Helper()
+	b, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := binary.BigEndian.AppendUint32(nil, uint32(len(b)))
+	if _, err := conn.Write(append(frame, b...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectClosed waits for the transport to close conn.
+func expectClosed(t *testing.T, conn net.Conn) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := io.Copy(io.Discard, conn); err != nil || n != 0 {
+		t.Fatalf("connection not closed cleanly: read %d bytes, %v", n, err)
+	}
+}
+
+func TestTransportDelivers(t *testing.T) {
+	ctx := testCtx(t)
+	r1, r2 := newRecorder(), newRecorder()
+	t1 := newTestTransport(t, 1, "127.0.0.1:0", nil, r1)
+	t2 := newTestTransport(t, 2, "127.0.0.1:0", map[int32]string{1: t1.Addr().String()}, r2)
+	t1.SetPeer(2, t2.Addr().String())
+
+	t1.Send([]*pb.Message{heartbeat(1, 2, 5), heartbeat(1, 2, 6)})
+	t2.Send([]*pb.Message{heartbeat(2, 1, 7)})
+	r2.waitFor(t, ctx, "two messages at node 2", func(r *recorder) bool { return len(r.msgs) == 2 })
+	r1.waitFor(t, ctx, "one message at node 1", func(r *recorder) bool { return len(r.msgs) == 1 })
+	if r2.msgs[0].GetTerm() != 5 || r2.msgs[1].GetTerm() != 6 || r1.msgs[0].GetTerm() != 7 {
+		t.Fatal("messages reordered or altered")
+	}
+
+	// A message to a node that is not a peer is dropped and reported.
+	t1.Send([]*pb.Message{heartbeat(1, 9, 1)})
+	r1.waitFor(t, ctx, "unreachable report", func(r *recorder) bool { return r.unreachable[9] == 1 })
+
+	// A snapshot is reported once sent.
+	snap := &pb.Message{Type: pb.MessageType_MsgSnap.Enum(), From: new(raftID(1)), To: new(raftID(2)), Term: new(uint64(8)),
+		Snapshot: &pb.Snapshot{Data: []byte("image"), Metadata: &pb.SnapshotMetadata{Index: new(uint64(10)), Term: new(uint64(8))}}}
+	t1.Send([]*pb.Message{snap})
+	r1.waitFor(t, ctx, "snapshot report", func(r *recorder) bool { return len(r.snaps[2]) == 1 })
+	if !r1.snaps[2][0] {
+		t.Fatal("snapshot reported as failed")
+	}
+	r2.waitFor(t, ctx, "snapshot at node 2", func(r *recorder) bool { return len(r.msgs) == 3 })
+	if string(r2.msgs[2].GetSnapshot().GetData()) != "image" {
+		t.Fatal("snapshot altered")
+	}
+}
+
+func TestTransportRejectsUnknownPeersAndBadFrames(t *testing.T) {
+	ctx := testCtx(t)
+	r := newRecorder()
+	tr := newTestTransport(t, 1, "127.0.0.1:0", map[int32]string{2: "127.0.0.1:1"}, r)
+
+	// A hello from a node that is not a peer, or meant for another node,
+	// closes the connection.
+	expectClosed(t, rawConn(t, tr, 7, 1))
+	expectClosed(t, rawConn(t, tr, 2, 3))
+
+	// Not a hello at all.
+	junk, err := net.Dial("tcp", tr.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer junk.Close()
+	junk.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	expectClosed(t, junk)
+
+	// From a peer, messages claiming another sender or addressed to another
+	// node are dropped; the rest are delivered.
+	conn := rawConn(t, tr, 2, 1)
+	writeFrame(t, conn, heartbeat(7, 1, 1))
+	writeFrame(t, conn, heartbeat(2, 5, 2))
+	writeFrame(t, conn, heartbeat(2, 1, 3))
+	r.waitFor(t, ctx, "the good message", func(r *recorder) bool { return len(r.msgs) >= 1 })
+	if r.count() != 1 || r.msgs[0].GetTerm() != 3 {
+		t.Fatalf("delivered %v", r.msgs)
+	}
+
+	// A frame over MaxFrameBytes closes the connection before its body is
+	// read.
+	if _, err := conn.Write(binary.BigEndian.AppendUint32(nil, 4097)); err != nil {
+		t.Fatal(err)
+	}
+	expectClosed(t, conn)
+
+	// An undecodable frame closes the connection too.
+	conn = rawConn(t, tr, 2, 1)
+	conn.Write(append(binary.BigEndian.AppendUint32(nil, 3), 0xff, 0xff, 0xff))
+	expectClosed(t, conn)
+	if r.count() != 1 {
+		t.Fatalf("delivered %d messages", r.count())
+	}
+}
+
+// A peer that restarts is reconnected to; while it is down, sends are
+// dropped and reported unreachable.
+func TestTransportReconnects(t *testing.T) {
+	ctx := testCtx(t)
+	r1, r2 := newRecorder(), newRecorder()
+	t1 := newTestTransport(t, 1, "127.0.0.1:0", nil, r1)
+	t2 := newTestTransport(t, 2, "127.0.0.1:0", map[int32]string{1: t1.Addr().String()}, r2)
+	addr2 := t2.Addr().String()
+	t1.SetPeer(2, addr2)
+
+	t1.Send([]*pb.Message{heartbeat(1, 2, 1)})
+	r2.waitFor(t, ctx, "first message", func(r *recorder) bool { return len(r.msgs) == 1 })
+
+	t2.Close()
+	// Keep sending, as raft would, until the transport notices.
+	sendUntil(t, ctx, t1, r1, "unreachable report", func(r *recorder) bool { return r.unreachable[2] > 0 })
+
+	r2b := newRecorder()
+	newTestTransport(t, 2, addr2, map[int32]string{1: t1.Addr().String()}, r2b)
+	sendUntil(t, ctx, t1, r2b, "a message after the restart", func(r *recorder) bool { return len(r.msgs) > 0 })
+}
+
+// sendUntil sends heartbeats from 1 to 2 every few milliseconds until cond
+// holds over rec.
+func sendUntil(t *testing.T, ctx context.Context, tr *TCPTransport, rec *recorder, what string, cond func(*recorder) bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rec.mu.Lock()
+		ok := cond(rec)
+		rec.mu.Unlock()
+		if ok {
+			return
+		}
+		tr.Send([]*pb.Message{heartbeat(1, 2, 2)})
+		select {
+		case <-tick.C:
+		case <-rec.notify:
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
