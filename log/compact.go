@@ -330,6 +330,9 @@ type cleaner struct {
 func (c *cleaner) eachBatch(s cleanSeg, fn func(h BatchHeader, b []byte) error) error {
 	sc := newHeaderScanner(s.seg.log, 0, s.size, scanWindow)
 	for {
+		if c.p.cleanAbort.Load() > 0 {
+			return errCleanAborted // a truncation is waiting for cleanMu
+		}
 		h, pos, err := sc.next()
 		if err == io.EOF {
 			return nil

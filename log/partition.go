@@ -47,8 +47,9 @@ type Partition struct {
 	appendMu  sync.Mutex
 	producers *producerState // appendMu
 
-	cleanMu sync.Mutex
-	cleaner *cleanerCheckpoint // cleanMu; nil until the first pass loads it
+	cleanMu    sync.Mutex
+	cleaner    *cleanerCheckpoint // cleanMu; nil until the first pass loads it
+	cleanAbort atomic.Int32       // > 0 while a truncation waits for cleanMu; a pass gives up
 
 	flushMu     sync.Mutex
 	lastCkpt    offsetsCheckpoint // flushMu: what the checkpoint file holds
