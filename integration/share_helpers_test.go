@@ -394,3 +394,33 @@ func (w *shareWorkerProc) kill9() {
 }
 
 func kadmOf(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
+
+// describeShareGroup describes one share group with ShareGroupDescribe,
+// failing on a request error (not on a group error, which is returned).
+func describeShareGroup(t *testing.T, cl *kgo.Client, group string) kmsg.ShareGroupDescribeResponseGroup {
+	t.Helper()
+	req := kmsg.NewPtrShareGroupDescribeRequest()
+	req.GroupIDs = []string{group}
+	resp, err := req.RequestWith(ctxT(t, opTimeout), cl)
+	if err != nil {
+		t.Fatalf("describe share group %s: %v", group, err)
+	}
+	if len(resp.Groups) != 1 || resp.Groups[0].GroupID != group {
+		t.Fatalf("describe share group %s: %d groups in the response", group, len(resp.Groups))
+	}
+	return resp.Groups[0]
+}
+
+// assignedCount is how many members of a described group have partitions.
+func assignedCount(g kmsg.ShareGroupDescribeResponseGroup) int {
+	n := 0
+	for _, m := range g.Members {
+		for _, tp := range m.Assignment.TopicPartitions {
+			if len(tp.Partitions) > 0 {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
