@@ -80,10 +80,10 @@ Examples:
 					"new share group read every record it holds from the earliest offset and ACCEPT each one. Throughput\n" +
 					"is timed from the first records handed out to the broker's confirmation of the last acknowledgement;\n" +
 					"each record is counted once and records handed out again are reported as duplicates. Then records\n" +
-					"are sent at --rate for --duration (acks=all, linger 0) and the latency from the scheduled send to the\n" +
-					"delivery to a share consumer is reported.",
+					"are sent to <topic>-e2e at --rate for --duration (acks=all, linger 0) and the latency from the scheduled\n" +
+					"send to the delivery to a share consumer is reported.",
 				Flags: []cli.Flag{
-					topicFlag(),
+					&cli.StringFlag{Name: "topic", Value: bench.DefaultTopic, Usage: "topic to drain; the latency part uses <topic>-e2e"},
 					&cli.IntFlag{Name: "partitions", Value: bench.DefaultSharePartitions, Usage: "partitions of the topic if it has to be created"},
 					recordsFlag("records to drain; the topic is filled up to this many"), recordSizeFlag(),
 					&cli.IntFlag{Name: "workers", Value: bench.DefaultWorkers, Usage: "share consumers in the group"},
@@ -159,7 +159,10 @@ func shareAction(c *cli.Context) error {
 	if run.Share, err = bench.Share(ctx, opts); err != nil {
 		return cli.Exit(fmt.Sprintf("%s: drain: %v", name, err), 1)
 	}
+	// The latency part has a topic of its own, so that its records do not
+	// add to what the next drain of --topic finds.
 	latencyOpts := opts
+	latencyOpts.Topic = opts.Topic + "-e2e"
 	latencyOpts.Records = 0 // the latency part is bounded by --duration
 	if latencyOpts.Duration <= 0 {
 		latencyOpts.Duration = bench.DefaultDuration
