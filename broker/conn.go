@@ -322,6 +322,7 @@ func (c *conn) complete(sl *slot, rc *reqCtx, req kmsg.Request, run func() (kmsg
 		return
 	}
 	resp.SetVersion(req.GetVersion())
+	c.srv.metrics.responseErrors(resp)
 	if f, ok := resp.(*kmsg.FetchResponse); ok {
 		sl.done <- c.srv.fetchEncoder.encode(rc.header.correlationID, f)
 		return

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,7 @@ type metrics struct {
 	recordsIn *prometheus.CounterVec
 	bytesOut  *prometheus.CounterVec
 	dlq       *prometheus.CounterVec
+	errors    *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -45,7 +47,10 @@ func newMetrics() *metrics {
 	m.dlq = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shoal_share_dead_lettered_records_total", Help: "Share records archived towards a dead-letter topic, by source topic.",
 	}, []string{"topic"})
-	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut, m.dlq,
+	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shoal_response_errors_total", Help: "Error codes in responses (top-level and per partition), by API and Kafka error code.",
+	}, []string{"api", "code"})
+	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut, m.dlq, m.errors,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -57,6 +62,12 @@ func (m *metrics) observe(key int16, d time.Duration) {
 func (m *metrics) produced(topic string, bytes, records int) {
 	m.bytesIn.WithLabelValues(topic).Add(float64(bytes))
 	m.recordsIn.WithLabelValues(topic).Add(float64(records))
+}
+
+func (m *metrics) responseErrors(resp kmsg.Response) {
+	errorCodes(resp, func(code int16) {
+		m.errors.WithLabelValues(kmsg.NameForKey(resp.Key()), strconv.Itoa(int(code))).Inc()
+	})
 }
 
 func (m *metrics) deadLettered(topic string, records int) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // /metrics reports the bytes a topic took in and a group's lag.
@@ -60,5 +61,22 @@ func TestMetricsReportTrafficAndGroupLag(t *testing.T) {
 	}
 	if v := value(`shoal_raft_leader`); v != 1 {
 		t.Errorf("raft leader = %v, want 1", v)
+	}
+}
+
+func TestErrorCodesFindsNestedCodes(t *testing.T) {
+	resp := kmsg.NewPtrProduceResponse()
+	resp.Topics = []kmsg.ProduceResponseTopic{{Partitions: []kmsg.ProduceResponseTopicPartition{{ErrorCode: 3}, {ErrorCode: 0}, {ErrorCode: 87}}}}
+	var got []int16
+	errorCodes(resp, func(c int16) { got = append(got, c) })
+	if len(got) != 2 || got[0] != 3 || got[1] != 87 {
+		t.Fatalf("codes %v, want [3 87]", got)
+	}
+	g := kmsg.NewPtrJoinGroupResponse()
+	g.ErrorCode = 79
+	got = nil
+	errorCodes(g, func(c int16) { got = append(got, c) })
+	if len(got) != 1 || got[0] != 79 {
+		t.Fatalf("codes %v, want [79]", got)
 	}
 }
