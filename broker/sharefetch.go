@@ -15,6 +15,9 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
+// shareReadBytes bounds one share partition's log read per fetch pass.
+const shareReadBytes = 1 << 20
+
 // nextSessionEpoch is the share session epoch after n (Int32Max wraps to 1).
 func nextSessionEpoch(n int32) int32 {
 	if n == 1<<31-1 {
@@ -256,9 +259,12 @@ func (s *Server) acquireShared(ctx context.Context, req *kmsg.ShareFetchRequest,
 		return nil
 	}
 	batchSize := max(int(req.BatchSize), 1)
-	perPartBytes := int32(1 << 20)
+	// Read at most shareReadBytes per partition and pass: a share fetch
+	// hands out MaxRecords (500 by default), far less than the 50 MiB
+	// MaxBytes clients send, and reading the rest would be thrown away.
+	perPartBytes := int32(shareReadBytes)
 	if req.MaxBytes > 0 {
-		perPartBytes = max(req.MaxBytes/int32(len(parts)), 1)
+		perPartBytes = min(max(req.MaxBytes/int32(len(parts)), 1), shareReadBytes)
 	}
 	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	var timer *time.Timer
