@@ -208,16 +208,33 @@ func (d *Decider) topicPartitions(img *Image, r CreateTopicRequest, def Defaults
 }
 
 // placePartitions chooses replicas for partitions first..first+count-1
-// across the unfenced brokers, Kafka's rack-unaware way: the first replica
-// of consecutive partitions walks the brokers round-robin from a random
-// start, and the followers are shifted by an amount that grows each time
-// the walk wraps, so the followers of one broker's leaders spread over the
-// other brokers. The leader is the first replica; the ISR is all replicas.
+// across the unfenced brokers. The first replica (the leader) of
+// consecutive partitions walks the brokers round-robin from a random start,
+// and the followers are shifted by an amount that grows each time the walk
+// wraps, so the followers of one broker's leaders spread over the other
+// brokers. The leader is the first replica; the ISR is all replicas.
+//
+// When the brokers sit in two or more racks (broker.rack), the walk goes
+// over the brokers interleaved by rack (first broker of each rack, then the
+// second of each, ...), so consecutive leaders land in different racks, and
+// each follower is the next broker along the shifted walk whose rack the
+// partition does not use yet, until every rack is used.
 func (d *Decider) placePartitions(img *Image, count, first, rf int) ([]PartitionState, error) {
 	brokers := img.UnfencedBrokers()
 	nb := len(brokers)
 	if rf > nb {
 		return nil, errorf(kerr.InvalidReplicationFactor, "Unable to replicate the partition %d time(s): The target replication factor of %d cannot be reached because only %d broker(s) are registered.", rf, rf, nb)
+	}
+	rackOf := map[int32]string{}
+	racks := map[string][]int32{}
+	for _, id := range brokers {
+		r := img.Brokers[id].Rack
+		rackOf[id] = r
+		racks[r] = append(racks[r], id)
+	}
+	rackAware := len(racks) > 1
+	if rackAware {
+		brokers = interleaveRacks(racks)
 	}
 	start := d.PlacementStart(nb)
 	shift := start
@@ -230,12 +247,60 @@ func (d *Decider) placePartitions(img *Image, count, first, rf int) ([]Partition
 		lead := (p + start) % nb
 		replicas := make([]int32, rf)
 		replicas[0] = brokers[lead]
-		for j := 1; j < rf; j++ {
-			replicas[j] = brokers[(lead+1+(shift+j-1)%(nb-1))%nb]
+		if !rackAware {
+			for j := 1; j < rf; j++ {
+				replicas[j] = brokers[(lead+1+(shift+j-1)%(nb-1))%nb]
+			}
+		} else {
+			used := map[string]bool{rackOf[replicas[0]]: true}
+			for j := 1; j < rf; j++ {
+				replicas[j] = nextFollower(brokers, lead, shift+j-1, replicas[:j], used, rackOf, len(racks))
+				used[rackOf[replicas[j]]] = true
+			}
 		}
 		parts[i] = PartitionState{Replicas: replicas, ISR: slices.Clone(replicas), Leader: replicas[0]}
 	}
 	return parts, nil
+}
+
+// interleaveRacks orders brokers rack by rack: the lowest id of each rack
+// (racks in name order), then the second lowest of each, and so on.
+func interleaveRacks(racks map[string][]int32) []int32 {
+	names := slices.Sorted(maps.Keys(racks))
+	var out []int32
+	for round := 0; ; round++ {
+		added := false
+		for _, r := range names {
+			if ids := racks[r]; round < len(ids) {
+				out = append(out, ids[round])
+				added = true
+			}
+		}
+		if !added {
+			return out
+		}
+	}
+}
+
+// nextFollower walks the brokers other than the leader's position, starting
+// at offset, and returns the first one not yet chosen whose rack is unused,
+// or, once every rack is used, the first one not yet chosen.
+func nextFollower(brokers []int32, lead, offset int, chosen []int32, used map[string]bool, rackOf map[int32]string, nracks int) int32 {
+	nb := len(brokers)
+	var fallback int32 = -1
+	for k := range nb - 1 {
+		b := brokers[(lead+1+(offset+k)%(nb-1))%nb]
+		if slices.Contains(chosen, b) {
+			continue
+		}
+		if len(used) >= nracks || !used[rackOf[b]] {
+			return b
+		}
+		if fallback < 0 {
+			fallback = b
+		}
+	}
+	return fallback
 }
 
 // manualPartitions validates an explicit assignment for partitions first..
@@ -483,7 +548,13 @@ func (d *Decider) AllocateProducerIDs(img *Image, brokerID int32, count int64) (
 }
 
 // RegisterBroker decides a broker registration. Re-registration with a new
-// incarnation (a restart) is accepted and bumps the broker epoch.
+// incarnation (a restart) is accepted and bumps the broker epoch. The
+// registration unfences the broker; partitions without a leader whose ISR
+// holds it get it as leader. A restart of a broker that was never fenced
+// first moves leadership away from it as fencing would, since the new
+// incarnation may lack records the old one acknowledged; where it was the
+// last ISR member it leads again, with a new leader epoch. Unclean election
+// is never used here (a heartbeat of a fenced broker may use it).
 func (d *Decider) RegisterBroker(img *Image, b Broker) ([]Record, error) {
 	if b.ID < 0 {
 		return nil, errorf(kerr.InvalidRequest, "Invalid broker id %d.", b.ID)
@@ -498,5 +569,6 @@ func (d *Decider) RegisterBroker(img *Image, b Broker) ([]Record, error) {
 			return nil, errorf(kerr.InvalidRequest, "Listener %s has invalid port %d.", ep.Listener, ep.Port)
 		}
 	}
-	return []Record{&RegisterBroker{ID: b.ID, IncarnationID: b.IncarnationID, Endpoints: slices.Clone(b.Endpoints), Rack: b.Rack}}, nil
+	recs := []Record{&RegisterBroker{ID: b.ID, IncarnationID: b.IncarnationID, Endpoints: slices.Clone(b.Endpoints), Rack: b.Rack}}
+	return append(recs, registerElections(img, b, nil)...), nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 )
@@ -26,7 +27,8 @@ func TestDecisions(t *testing.T) {
 }
 
 type decisionHarness struct {
-	img    *Image
+	img      *Image
+	lastSeen map[int32]time.Time
 	index  uint64
 	nextID byte
 	start  int
@@ -34,7 +36,7 @@ type decisionHarness struct {
 }
 
 func newDecisionHarness() *decisionHarness {
-	h := &decisionHarness{img: newImage("c1"), index: 1}
+	h := &decisionHarness{img: newImage("c1"), index: 1, lastSeen: map[int32]time.Time{}}
 	h.d = Decider{
 		ValidateConfig:      testValidateConfig,
 		ValidateGroupConfig: testValidateGroupConfig,
@@ -81,6 +83,17 @@ func testValidateGroupConfig(name string, value *string) error {
 	return nil
 }
 
+// unclean reads the unclean=topic,topic argument: the topics whose
+// unclean.leader.election.enable is true; "*" is every topic.
+func (h *decisionHarness) unclean(t *testing.T, td *datadriven.TestData) UncleanFunc {
+	var v string
+	if !td.MaybeScanArgs(t, "unclean", &v) {
+		return nil
+	}
+	topics := strings.Split(v, ",")
+	return func(topic string) bool { return slices.Contains(topics, topic) || slices.Contains(topics, "*") }
+}
+
 func (h *decisionHarness) apply(t *testing.T, recs []Record) {
 	t.Helper()
 	if len(recs) == 0 {
@@ -106,6 +119,9 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 			f := fields(line)
 			id := int32(atoi(t, f["id"]))
 			b := Broker{ID: id, IncarnationID: [16]byte{byte(id)}, Rack: f["rack"]}
+			if inc, ok := f["incarnation"]; ok {
+				b.IncarnationID[1] = byte(atoi(t, inc))
+			}
 			if l, ok := f["listener"]; ok {
 				for _, l := range strings.Split(l, ",") {
 					b.Endpoints = append(b.Endpoints, Endpoint{Listener: l, Host: "h", Port: 9092, SecurityProtocol: "PLAINTEXT"})
@@ -117,16 +133,105 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 		}
 
 	case "fence":
-		// Not a decision yet: stands in for a future fencing record.
+		// Fences the listed brokers at once, as session expiry would.
+		var ids string
+		td.ScanArgs(t, "ids", &ids)
+		recs = h.d.FenceBrokers(h.img, int32s(t, ids), h.unclean(t, td))
+
+	case "seen":
+		// seen id=1 at=0: the broker's last heartbeat, in milliseconds.
+		for _, line := range lines(td.Input) {
+			f := fields(line)
+			h.lastSeen[int32(atoi(t, f["id"]))] = time.UnixMilli(int64(atoi(t, f["at"])))
+		}
+		return "ok"
+
+	case "fence-expired":
+		var now, timeout int
+		td.ScanArgs(t, "now", &now)
+		td.ScanArgs(t, "timeout", &timeout)
+		recs = h.d.FenceExpired(h.img, h.lastSeen, time.UnixMilli(int64(now)), time.Duration(timeout)*time.Millisecond, h.unclean(t, td))
+		if len(recs) == 0 {
+			out.WriteString("nothing expired\n")
+		}
+
+	case "heartbeat":
 		var id int
 		td.ScanArgs(t, "id", &id)
-		next := *h.img
-		next.Brokers = maps.Clone(next.Brokers)
-		b := *next.Brokers[int32(id)]
-		b.Fenced = true
-		next.Brokers[int32(id)] = &b
-		h.img = &next
-		return "ok"
+		epoch := int64(-1)
+		if b := h.img.Brokers[int32(id)]; b != nil {
+			epoch = b.Epoch
+		}
+		td.MaybeScanArgs(t, "epoch", &epoch)
+		var fenced bool
+		var err error
+		recs, fenced, err = h.d.BrokerHeartbeat(h.img, int32(id), epoch, h.unclean(t, td))
+		fmt.Fprintf(&out, "%s fenced=%v\n", errString(err), fenced)
+
+	case "controlled-shutdown":
+		var id int
+		td.ScanArgs(t, "id", &id)
+		epoch := int64(-1)
+		td.MaybeScanArgs(t, "epoch", &epoch)
+		var err error
+		recs, err = h.d.ControlledShutdown(h.img, int32(id), epoch, h.unclean(t, td))
+		fmt.Fprintf(&out, "%s\n", errString(err))
+
+	case "alter-partition":
+		// alter-partition broker=1 [epoch=E]
+		// <topic>/<partition> le=0 pe=0 isr=1,2
+		var broker int
+		td.ScanArgs(t, "broker", &broker)
+		req := AlterPartitionRequest{BrokerID: int32(broker), BrokerEpoch: -1}
+		td.MaybeScanArgs(t, "epoch", &req.BrokerEpoch)
+		for _, line := range lines(td.Input) {
+			tp, rest, _ := strings.Cut(line, " ")
+			topic, part, _ := strings.Cut(tp, "/")
+			f := fields(rest)
+			it := AlterPartitionItem{Topic: topic, Partition: int32(atoi(t, part)),
+				LeaderEpoch: int32(atoi(t, f["le"])), PartitionEpoch: int32(atoi(t, f["pe"])), NewISR: int32s(t, f["isr"])}
+			if strings.HasPrefix(topic, "#") {
+				it.Topic = ""
+				it.TopicID = [16]byte{15: byte(atoi(t, topic[1:]))}
+			}
+			req.Partitions = append(req.Partitions, it)
+		}
+		var results []AlterPartitionResult
+		var err error
+		recs, results, err = h.d.AlterPartition(h.img, req)
+		if err != nil {
+			fmt.Fprintf(&out, "%s\n", errString(err))
+		}
+		for _, r := range results {
+			if r.Err != nil {
+				fmt.Fprintf(&out, "%s/%d: %s\n", r.Topic, r.Partition, errString(r.Err))
+			} else {
+				fmt.Fprintf(&out, "%s/%d: ok %s\n", r.Topic, r.Partition, fmtPartitions([]PartitionState{r.State}))
+			}
+		}
+
+	case "elect-leaders":
+		// elect-leaders type=preferred|unclean, one <topic>/<partition> per
+		// line; no lines means every partition.
+		var typ string
+		td.ScanArgs(t, "type", &typ)
+		et := PreferredElection
+		if typ == "unclean" {
+			et = UncleanElection
+		}
+		var parts []TopicPartition
+		for _, line := range lines(td.Input) {
+			topic, part, _ := strings.Cut(line, "/")
+			parts = append(parts, TopicPartition{Topic: topic, Partition: int32(atoi(t, part))})
+		}
+		var results []ElectLeadersResult
+		recs, results = h.d.ElectLeaders(h.img, et, parts)
+		for _, r := range results {
+			fmt.Fprintf(&out, "%s/%d: %s\n", r.Topic, r.Partition, errString(r.Err))
+		}
+		if len(results) == 0 {
+			out.WriteString("no results\n")
+		}
 
 	case "create-topics":
 		def := Defaults{NumPartitions: 1, ReplicationFactor: 1}
@@ -400,6 +505,10 @@ func fmtRecord(r Record) string {
 		return fmt.Sprintf("AllocateProducerIDs broker=%d first=%d count=%d", r.BrokerID, r.First, r.Count)
 	case *AlterGroupConfigs:
 		return fmt.Sprintf("AlterGroupConfigs group=%s set=%s delete=%v", r.Group, fmtConfigs(r.Set), r.Delete)
+	case *FenceBroker:
+		return fmt.Sprintf("FenceBroker id=%d epoch=%d", r.ID, r.Epoch)
+	case *UnfenceBroker:
+		return fmt.Sprintf("UnfenceBroker id=%d epoch=%d", r.ID, r.Epoch)
 	case *ChangePartition:
 		return fmt.Sprintf("ChangePartition id=%s p=%d replicas=%v isr=%v l=%d le=%d pe=%d", fmtID(r.TopicID), r.Partition, r.Replicas, r.ISR, r.Leader, r.LeaderEpoch, r.PartitionEpoch)
 	}

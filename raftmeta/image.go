@@ -207,6 +207,16 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 			Epoch:         int64(index),
 		}
 
+	case *FenceBroker:
+		if err := b.setFenced(r.ID, r.Epoch, true); err != nil {
+			return err
+		}
+
+	case *UnfenceBroker:
+		if err := b.setFenced(r.ID, r.Epoch, false); err != nil {
+			return err
+		}
+
 	case *CreateTopic:
 		if r.ID == ([16]byte{}) {
 			return errorf(kerr.InvalidRequest, "topic %q has the zero id", r.Name)
@@ -311,6 +321,20 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 	default:
 		return fmt.Errorf("raftmeta: cannot apply record %T", r)
 	}
+	return nil
+}
+
+func (b *imageBuilder) setFenced(id int32, epoch int64, fenced bool) error {
+	br, ok := b.next.Brokers[id]
+	if !ok {
+		return errorf(kerr.BrokerIDNotRegistered, "broker %d is not registered", id)
+	}
+	if br.Epoch != epoch {
+		return errorf(kerr.StaleBrokerEpoch, "broker %d has epoch %d, not %d", id, br.Epoch, epoch)
+	}
+	c := *br
+	c.Fenced = fenced
+	b.brokers()[id] = &c
 	return nil
 }
 

@@ -106,6 +106,9 @@ func TestImageApplyRejects(t *testing.T) {
 		{"stale partition epoch", &ChangePartition{TopicID: id, Partition: 0, PartitionEpoch: 5, LeaderEpoch: 4}, kerr.FencedLeaderEpoch},
 		{"stale leader epoch", &ChangePartition{TopicID: id, Partition: 0, PartitionEpoch: 6, LeaderEpoch: 2}, kerr.FencedLeaderEpoch},
 		{"negative broker", &RegisterBroker{ID: -1}, kerr.InvalidRequest},
+		{"fence unknown broker", &FenceBroker{ID: 9, Epoch: 2}, kerr.BrokerIDNotRegistered},
+		{"fence stale epoch", &FenceBroker{ID: 1, Epoch: 1}, kerr.StaleBrokerEpoch},
+		{"unfence stale epoch", &UnfenceBroker{ID: 1, Epoch: 3}, kerr.StaleBrokerEpoch},
 		{"empty group", &AlterGroupConfigs{Set: map[string]string{"k": "v"}}, kerr.InvalidRequest},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,6 +29,8 @@ const (
 	typeAllocateProducerIDs recordType = 6
 	typeChangePartition     recordType = 7
 	typeAlterGroupConfigs   recordType = 8
+	typeFenceBroker         recordType = 9
+	typeUnfenceBroker       recordType = 10
 )
 
 // recordVersion is written after the type byte of every record. A record body
@@ -107,7 +109,25 @@ type ChangePartition struct {
 	PartitionEpoch int32
 }
 
+// FenceBroker fences a registered broker: its session expired, or it shut
+// down in a controlled way. A fenced broker gets no new replicas and is
+// never elected leader. Epoch must be the broker's current epoch, so a fence
+// decided before a re-registration does not hit the new incarnation.
+type FenceBroker struct {
+	ID    int32
+	Epoch int64
+}
+
+// UnfenceBroker unfences a broker that heartbeats again with its current
+// epoch.
+type UnfenceBroker struct {
+	ID    int32
+	Epoch int64
+}
+
 func (*RegisterBroker) recordType() recordType      { return typeRegisterBroker }
+func (*FenceBroker) recordType() recordType         { return typeFenceBroker }
+func (*UnfenceBroker) recordType() recordType       { return typeUnfenceBroker }
 func (*CreateTopic) recordType() recordType         { return typeCreateTopic }
 func (*DeleteTopic) recordType() recordType         { return typeDeleteTopic }
 func (*CreatePartitions) recordType() recordType    { return typeCreatePartitions }
@@ -121,6 +141,16 @@ func (r *RegisterBroker) encode(e *encoder) {
 	e.uuid(r.IncarnationID)
 	encodeEndpoints(e, r.Endpoints)
 	e.str(r.Rack)
+}
+
+func (r *FenceBroker) encode(e *encoder) {
+	e.i32(r.ID)
+	e.varint(r.Epoch)
+}
+
+func (r *UnfenceBroker) encode(e *encoder) {
+	e.i32(r.ID)
+	e.varint(r.Epoch)
 }
 
 func (r *CreateTopic) encode(e *encoder) {
@@ -263,6 +293,10 @@ func decodeRecord(d *decoder) (Record, error) {
 		r = cp
 	case typeAlterGroupConfigs:
 		r = &AlterGroupConfigs{Group: bd.str(), Set: bd.strMap(), Delete: bd.strs()}
+	case typeFenceBroker:
+		r = &FenceBroker{ID: bd.i32(), Epoch: bd.varint()}
+	case typeUnfenceBroker:
+		r = &UnfenceBroker{ID: bd.i32(), Epoch: bd.varint()}
 	default:
 		return nil, corruptf("unknown record type %d", typ)
 	}

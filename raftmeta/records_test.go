@@ -11,6 +11,8 @@ func sampleRecords() []Record {
 		&RegisterBroker{ID: 3, IncarnationID: id, Rack: "rack-a",
 			Endpoints: []Endpoint{{Listener: "PLAINTEXT", Host: "h1", Port: 9092, SecurityProtocol: "PLAINTEXT"}, {Listener: "SSL", Host: "h1", Port: 9093, SecurityProtocol: "SSL"}}},
 		&RegisterBroker{ID: 0},
+		&FenceBroker{ID: 3, Epoch: 1 << 33},
+		&UnfenceBroker{ID: 0, Epoch: 7},
 		&CreateTopic{Name: "orders", ID: id, Configs: map[string]string{"retention.ms": "1", "cleanup.policy": "compact"},
 			Partitions: []PartitionState{{Replicas: []int32{1, 2}, ISR: []int32{2}, Leader: 2, LeaderEpoch: 7, PartitionEpoch: 9}, {Replicas: []int32{2, 1}, ISR: []int32{2, 1}, Leader: -1}}},
 		&CreateTopic{Name: "empty-configs", ID: id, Configs: map[string]string{}, Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
