@@ -29,10 +29,10 @@ func TestDecisions(t *testing.T) {
 type decisionHarness struct {
 	img      *Image
 	lastSeen map[int32]time.Time
-	index  uint64
-	nextID byte
-	start  int
-	d      Decider
+	index    uint64
+	nextID   byte
+	start    int
+	d        Decider
 }
 
 func newDecisionHarness() *decisionHarness {
