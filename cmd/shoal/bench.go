@@ -33,7 +33,10 @@ Examples:
    shoal bench latency --rate 5000 --duration 10s --json
 
    # 16 share consumers drain 1,000,000 records from 4 partitions, then share-group e2e latency
-   shoal bench share --records 1000000 --workers 16 --rate 5000`,
+   shoal bench share --records 1000000 --workers 16 --rate 5000
+
+   # what one loopback TCP stream moves on this machine
+   shoal bench net`,
 		Description: "Each command prints records/s, MB/s (1 MB = 2^20 bytes) and latency percentiles, with a live\n" +
 			"progress line on stderr. The topic is created with replication factor 1 if it is missing.",
 		Subcommands: []*cli.Command{
@@ -92,6 +95,28 @@ Examples:
 					jsonFlag(),
 				},
 				Action: shareAction,
+			},
+			{
+				Name:      "net",
+				Usage:     "measure one loopback TCP stream on this machine: the ceiling the other figures run under",
+				UsageText: "shoal bench net [--bytes 4294967296] [--chunk 1048576] [--json]",
+				Flags: []cli.Flag{
+					&cli.Int64Flag{Name: "bytes", Value: 4 << 30, Usage: "bytes to stream"},
+					&cli.IntFlag{Name: "chunk", Value: 1 << 20, Usage: "bytes per write"},
+					jsonFlag(),
+				},
+				Action: func(c *cli.Context) error {
+					res, err := bench.Net(c.Context, c.Int64("bytes"), c.Int("chunk"))
+					if err != nil {
+						return cli.Exit(fmt.Sprintf("bench net: %v", err), 1)
+					}
+					res.Workload = "net"
+					if c.Bool("json") {
+						return writeJSON(c.App.Writer, res)
+					}
+					printResult(c.App.Writer, res)
+					return nil
+				},
 			},
 		},
 	}
