@@ -37,4 +37,13 @@
 // min.cleanable.dirty.ratio, whose oldest dirty record passed
 // max.compaction.lag.ms, or whose cleaned tombstones reached their delete
 // horizon. Partition.CompactNow forces a pass.
+//
+// Replication (see replica.go): the leader serves follower fetches with
+// Partition.ReadForReplica (up to the LEO); a follower stores what it fetched
+// with Partition.AppendReplicated, byte for byte, deriving indexes, leader
+// epochs and producer state as the leader did, and follows the leader's HW
+// with Partition.SetHighWatermarkFollower. After a leader change it truncates
+// to the new leader's epoch boundary (Partition.LatestEpoch, the leader's
+// Partition.EndOffsetForEpoch, then Partition.TruncateTo), or restarts its
+// log at the leader's log start (Partition.TruncateFullyAndStartAt).
 package log

@@ -55,6 +55,7 @@ type Partition struct {
 	lastCkpt    offsetsCheckpoint // flushMu: what the checkpoint file holds
 	lastCkptAt  time.Time         // flushMu
 	filesClosed bool              // flushMu and mu
+	failed      bool              // flushMu: taken offline by a failed truncation (see replica.go)
 
 	mu            sync.RWMutex
 	segs          []*segment
@@ -715,6 +716,10 @@ func (p *Partition) close(clean, deleted bool) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
 	if p.filesClosed {
+		if p.failed && clean {
+			// No clean shutdown marker: the next Open must recover it.
+			return fmt.Errorf("%w: partition went offline after a failed truncation", ErrStorage)
+		}
 		return nil
 	}
 	var err error

@@ -91,7 +91,13 @@ func (p *Partition) SetHighWatermarkFollower(hw int64) {
 // Every whole batch is checked first: length, magic 2, CRC-32C, offsets that
 // start at the LEO and continue without a gap (the first batch's base offset
 // must equal the LEO), and partition leader epochs that never decrease. Any
-// failure returns an error and appends nothing. Topics with a compact
+// failure returns an error and appends nothing.
+//
+// A follower that restarted its log at the leader's log start offset
+// (TruncateFullyAndStartAt) may be sent a first batch that begins below it,
+// when the leader's log start lies inside that batch. That append fails with
+// ErrUnexpectedAppendOffset; as Kafka's followers do, the broker then
+// restarts the log at the batch's base offset and appends again. Topics with a compact
 // cleanup policy accept forward gaps, at the start and between batches,
 // because the leader's cleaner drops whole batches; offsets must still
 // increase. A partial batch at the end of batches (a fetch response may cut
@@ -444,8 +450,9 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 // failLocked takes the partition offline after a file operation left the
 // in-memory state and the files out of step: every later call fails and the
 // files are closed without the clean shutdown state (snapshot, checkpoint)
-// being written, so the next Open recovers the partition from its files.
-// appendMu and flushMu held.
+// being written, and Manager.Close leaves the dir without its clean shutdown
+// marker, so the next Open recovers the partition from its files. appendMu
+// and flushMu held.
 func (p *Partition) failLocked(cause error) error {
 	p.logger.Error("partition offline after a failed truncation", "partition", p.dir, "error", cause)
 	p.mu.Lock()
@@ -453,7 +460,7 @@ func (p *Partition) failLocked(cause error) error {
 		p.closed = true
 		close(p.waitCh)
 	}
-	p.filesClosed = true
+	p.filesClosed, p.failed = true, true
 	segs := p.segs
 	p.mu.Unlock()
 	for _, s := range segs {

@@ -1055,3 +1055,115 @@ func TestTruncateConcurrentReaders(t *testing.T) {
 	wg.Wait()
 	sameReplica(t, leader, follower)
 }
+
+// TestTruncateCompactedTopic: truncation lowers the cleaner checkpoint, and
+// a truncation racing a cleaning pass leaves a consistent log.
+func TestTruncateCompactedTopic(t *testing.T) {
+	cfg := compactConfig()
+	for round := range 6 {
+		dir := t.TempDir()
+		m := openManager(t, dir)
+		p, _ := m.CreatePartition("c", 0, testTopicID, cfg)
+		for i := range 120 {
+			mustAppend(t, p, kvBatch(t, int64(1000+i), CompressionNone, kvs(k(fmt.Sprint("key", i%7), fmt.Sprint(i)))), 1)
+		}
+		p.SetHighWatermark(p.LogEndOffset())
+		target := p.LogEndOffset() / 2
+		if round == 0 {
+			if err := p.CompactNow(testNow); err != nil {
+				t.Fatal(err)
+			}
+			if p.FirstDirtyOffset() <= target {
+				t.Fatalf("first dirty %d, want above %d", p.FirstDirtyOffset(), target)
+			}
+		} else {
+			done := make(chan error, 1)
+			go func() { done <- p.CompactNow(testNow) }()
+			for range round * 50 {
+				p.LogEndOffset() // let the pass get going
+			}
+			defer func() {
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		leo, err := p.TruncateTo(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.FirstDirtyOffset() > leo {
+			t.Fatalf("first dirty %d above the new LEO %d", p.FirstDirtyOffset(), leo)
+		}
+		if c, err := readCleanerCheckpoint(p.Dir()); err == nil && c.firstDirty > leo {
+			t.Fatalf("cleaner checkpoint %d above the new LEO %d", c.firstDirty, leo)
+		}
+		if p.LogEndOffset() != leo || p.HighWatermark() != leo {
+			t.Fatalf("LEO %d HW %d, want %d", p.LogEndOffset(), p.HighWatermark(), leo)
+		}
+		recs := consume(t, p)
+		for _, r := range recs {
+			if r.off >= leo {
+				t.Fatalf("record %d survived truncation to %d", r.off, leo)
+			}
+		}
+		checkIndexes(t, p)
+		m.crash()
+		m = openManager(t, dir)
+		p = m.Partition("c", 0)
+		p.SetConfig(cfg)
+		if p.LogEndOffset() != leo || !reflect.DeepEqual(consume(t, p), recs) {
+			t.Fatalf("after a crash: LEO %d (want %d) or records differ", p.LogEndOffset(), leo)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestTruncateFailureTakesPartitionOffline: a file operation failing
+// mid-truncation takes the partition offline, the dir gets no clean shutdown
+// marker, and the next Open recovers a consistent log.
+func TestTruncateFailureTakesPartitionOffline(t *testing.T) {
+	cfg := smallSegments()
+	src, all := buildSource(t, cfg)
+	dir := t.TempDir()
+	copyTree(t, src, dir)
+	m := openManager(t, dir)
+	p := m.Partition("tr", 0)
+	p.SetConfig(cfg)
+	p.mu.RLock()
+	last := p.segs[len(p.segs)-1]
+	p.mu.RUnlock()
+	_ = last.log.Close() // its removal will fail
+	offset := all[5].h.BaseOffset
+	if _, err := p.TruncateTo(offset); !errors.Is(err, ErrStorage) {
+		t.Fatalf("TruncateTo with a failing removal: %v", err)
+	}
+	if _, err := p.Read(0, 100, math.MaxInt64, true); !errors.Is(err, ErrClosed) {
+		t.Fatalf("read from an offline partition: %v", err)
+	}
+	if _, err := p.AppendReplicated(nil, testNow); !errors.Is(err, ErrClosed) {
+		t.Fatalf("append to an offline partition: %v", err)
+	}
+	if err := m.Close(); err == nil {
+		t.Fatal("Close reported success with an offline partition")
+	}
+	if _, err := os.Stat(filepath.Join(dir, cleanShutdownFile)); !os.IsNotExist(err) {
+		t.Fatalf("clean shutdown marker written: %v", err)
+	}
+	m = openManager(t, dir)
+	defer m.Close()
+	p = m.Partition("tr", 0)
+	p.SetConfig(cfg)
+	keep, leo := truncatedAt(all, p.LogEndOffset())
+	if leo < 0 {
+		t.Fatalf("reopened at LEO %d, not a batch end", p.LogEndOffset())
+	}
+	checkPrefix(t, p, keep, leo)
+	want, wantLEO := truncated(all, offset)
+	if got, err := p.TruncateTo(offset); err != nil || got != wantLEO {
+		t.Fatalf("TruncateTo again: %d %v", got, err)
+	}
+	checkPrefix(t, p, want, wantLEO)
+}
