@@ -240,9 +240,9 @@ func TestShareNoRecordHeldByTwoWorkers(t *testing.T) {
 					end := marked
 					// AcquisitionDeadline is measured from when the client
 					// decoded the response; the broker's deadline is a bit
-					// earlier. A second of slack keeps the bound safe.
+					// earlier. Some slack keeps the bound safe.
 					expired := false
-					if dl := r.AcquisitionDeadline().Add(-time.Second); dl.Before(end) {
+					if dl := r.AcquisitionDeadline().Add(-1500 * time.Millisecond); dl.Before(end) {
 						end, expired = dl, true
 					}
 					action := "accept"
@@ -289,13 +289,18 @@ func TestShareNoRecordHeldByTwoWorkers(t *testing.T) {
 					expired++
 				}
 			}
+			// Every acquisition bumps the count, so the counts of one
+			// record's deliveries are distinct. (Receive order can differ:
+			// a worker busy past the lock polls its buffered, already
+			// expired records late; and a worker that never polls its
+			// buffered records again leaves a gap in the counts seen.)
+			sort.Slice(ds, func(i, j int) bool { return ds[i].count < ds[j].count })
 			maxCount[ds[len(ds)-1].count]++
-			sort.Slice(ds, func(i, j int) bool { return ds[i].received.Before(ds[j].received) })
 			for i := range ds {
-				if i > 0 && ds[i].count <= ds[i-1].count {
+				if i > 0 && ds[i].count == ds[i-1].count {
 					badCounts++
 					if badCounts <= 5 {
-						t.Errorf("%d/%d: delivery counts do not increase: %s", p, o, fmtDeliveries(ds))
+						t.Errorf("%d/%d: delivery counts not distinct: %s", p, o, fmtDeliveries(ds))
 					}
 				}
 				for j := i + 1; j < len(ds); j++ {
