@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -20,6 +21,14 @@ type Controller struct {
 	n  *Node
 	d  Decider
 	mu sync.Mutex
+
+	// Broker sessions, guarded by mu. They live in the active controller's
+	// memory, not in the log: a new leader starts every session afresh.
+	now          func() time.Time
+	sessionTerm  uint64              // the term the sessions belong to
+	lastSeen     map[int32]time.Time // last heartbeat or registration
+	shuttingDown map[int32]int64     // broker -> epoch that shut down
+	unclean      UncleanFunc
 }
 
 // NewController returns the controller for n. validateConfig checks a topic
@@ -30,7 +39,7 @@ func NewController(n *Node, validateConfig func(name string, value *string) erro
 		ValidateConfig: validateConfig,
 		NewTopicID:     func() [16]byte { return uuid.New() },
 		PlacementStart: rand.IntN,
-	}}
+	}, now: time.Now}
 }
 
 // begin takes the decision lock and returns the image to decide against,
@@ -222,5 +231,8 @@ func (c *Controller) RegisterBrokerEpoch(ctx context.Context, b Broker) (int64, 
 	if err != nil {
 		return 0, err
 	}
+	c.sessions()
+	c.lastSeen[b.ID] = c.now()
+	delete(c.shuttingDown, b.ID)
 	return after.Brokers[b.ID].Epoch, nil
 }
