@@ -35,9 +35,9 @@ func (g *ClassicGroup) Snapshot() []byte {
 		b[1] |= classicFlagRebalancing
 	}
 	b = binary.AppendVarint(b, int64(g.generation))
-	b = classicAppendString(b, g.protocolType)
-	b = classicAppendString(b, g.protocol)
-	b = classicAppendString(b, g.leader)
+	b = snapAppendString(b, g.protocolType)
+	b = snapAppendString(b, g.protocol)
+	b = snapAppendString(b, g.leader)
 	var ms []*classicMember
 	g.each(func(m *classicMember) {
 		if m.inGeneration {
@@ -46,88 +46,24 @@ func (g *ClassicGroup) Snapshot() []byte {
 	})
 	b = binary.AppendUvarint(b, uint64(len(ms)))
 	for _, m := range ms {
-		b = classicAppendString(b, m.id)
-		b = classicAppendString(b, m.instanceID)
-		b = classicAppendString(b, m.clientID)
-		b = classicAppendString(b, m.clientHost)
+		b = snapAppendString(b, m.id)
+		b = snapAppendString(b, m.instanceID)
+		b = snapAppendString(b, m.clientID)
+		b = snapAppendString(b, m.clientHost)
 		b = binary.AppendVarint(b, m.sessionTimeout.Milliseconds())
 		b = binary.AppendVarint(b, m.rebalanceTimeout.Milliseconds())
-		b = classicAppendBytes(b, m.metadata(g.protocol))
-		b = classicAppendBytes(b, m.assignment)
+		b = snapAppendBytes(b, m.metadata(g.protocol))
+		b = snapAppendBytes(b, m.assignment)
 	}
 	return b
 }
 
-func classicAppendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func classicAppendBytes(b, v []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(v)))
-	return append(b, v...)
-}
-
-// classicReader decodes a snapshot; every length is checked against what
-// is left, so a corrupt snapshot cannot make it allocate more than its own
-// size.
-type classicReader struct {
-	b   []byte
-	err error
-}
-
-func (r *classicReader) fail() {
-	if r.err == nil {
-		r.err = errClassicSnapshot
-	}
-}
-
-func (r *classicReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *classicReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *classicReader) bytes() []byte {
-	n := r.uvarint()
-	if r.err != nil {
-		return nil
-	}
-	if n > uint64(len(r.b)) {
-		r.fail()
-		return nil
-	}
-	v := append([]byte(nil), r.b[:n]...)
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *classicReader) string() string { return string(r.bytes()) }
-
-func (r *classicReader) millis() time.Duration {
-	v := r.varint()
+// classicReadMillis reads a duration in milliseconds, bounded to keep a
+// corrupt snapshot from producing absurd timeouts.
+func classicReadMillis(d *snapDecoder) time.Duration {
+	v := d.varint()
 	if v < 0 || v > classicMaxSnapshotMillis {
-		r.fail()
+		d.fail("milliseconds")
 		return 0
 	}
 	return time.Duration(v) * time.Millisecond
@@ -146,35 +82,32 @@ func RestoreClassicGroup(id string, cfg ClassicConfig, b []byte, now time.Time) 
 		return nil, fmt.Errorf("coordinator: classic group snapshot version %d unknown", b[0])
 	}
 	flags := b[1]
-	r := &classicReader{b: b[2:]}
+	r := &snapDecoder{b: b[2:]}
 	g := NewClassicGroup(id, cfg)
 	gen := r.varint()
 	if gen < 0 || gen > 1<<31-1 {
-		r.fail()
+		r.fail("generation")
 	}
 	g.generation = int32(gen)
 	g.protocolType = r.string()
 	g.protocol = r.string()
 	leader := r.string()
-	n := r.uvarint()
-	if n > uint64(len(r.b)) {
-		r.fail()
-	}
-	for i := uint64(0); i < n && r.err == nil; i++ {
+	n := r.count()
+	for i := 0; i < n && r.err == nil; i++ {
 		m := &classicMember{inGeneration: true}
 		m.id = r.string()
 		m.instanceID = r.string()
 		m.clientID = r.string()
 		m.clientHost = r.string()
-		m.sessionTimeout = r.millis()
-		m.rebalanceTimeout = r.millis()
+		m.sessionTimeout = classicReadMillis(r)
+		m.rebalanceTimeout = classicReadMillis(r)
 		md := r.bytes()
 		m.assignment = r.bytes()
 		if r.err != nil {
 			break
 		}
 		if m.id == "" || g.members[m.id] != nil || (m.instanceID != "" && g.static[m.instanceID] != "") {
-			r.fail()
+			r.fail("member")
 			break
 		}
 		m.protocolType = g.protocolType
@@ -188,11 +121,8 @@ func RestoreClassicGroup(id string, cfg ClassicConfig, b []byte, now time.Time) 
 			g.static[m.instanceID] = m.id
 		}
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail()
-	}
-	if r.err != nil {
-		return nil, r.err
+	if r.err != nil || len(r.b) != 0 {
+		return nil, errClassicSnapshot
 	}
 	if len(g.members) == 0 {
 		g.state = classicEmpty

@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -9,6 +8,7 @@ import (
 	"hash/fnv"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -146,7 +146,7 @@ func consumerNormalizeConfig(cfg ConsumerConfig) ConsumerConfig {
 	var names []string
 	for _, n := range cfg.Assignors {
 		n = strings.TrimSpace(n)
-		if assignByName(n) != nil && !consumerContains(names, n) {
+		if assignByName(n) != nil && !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
@@ -278,7 +278,7 @@ func (g *ConsumerGroup) consumerValidate(req *kmsg.ConsumerGroupHeartbeatRequest
 	case req.MemberEpoch < consumerStaticLeaveEpoch:
 		return consumerErrf(kerr.InvalidRequest, "MemberEpoch is invalid.")
 	}
-	if req.ServerAssignor != nil && !consumerContains(g.cfg.Assignors, *req.ServerAssignor) {
+	if req.ServerAssignor != nil && !slices.Contains(g.cfg.Assignors, *req.ServerAssignor) {
 		return consumerErrf(kerr.UnsupportedAssignor, "ServerAssignor %s is not supported. Supported assignors: %s.",
 			*req.ServerAssignor, strings.Join(g.cfg.Assignors, ", "))
 	}
@@ -439,8 +439,8 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 		changed = true
 	}
 	if req.SubscribedTopicNames != nil {
-		names := consumerSortedUnique(req.SubscribedTopicNames)
-		if m.names == nil || !consumerEqualStrings(m.names, names) {
+		names := sortedUniqueStrings(req.SubscribedTopicNames)
+		if m.names == nil || !slices.Equal(m.names, names) {
 			m.names = names
 			changed = true
 		}
@@ -482,7 +482,7 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 	resp.MemberID = &id
 	resp.MemberEpoch = m.epoch
 	resp.HeartbeatIntervalMillis = int32(g.cfg.HeartbeatInterval / time.Millisecond)
-	if req.MemberEpoch == 0 || full || !consumerEqualAssignment(before, m.assigned) {
+	if req.MemberEpoch == 0 || full || !equalAssignment(before, m.assigned) {
 		resp.Assignment = consumerWireAssignment(m.assigned)
 	}
 	return nil
@@ -670,7 +670,7 @@ func (g *ConsumerGroup) consumerNextAssignment(now time.Time, m *consumerMember,
 	if len(revoke) > 0 && g.consumerOwnsAny(revoke, owned, topics) {
 		// Revoke first: the member keeps its epoch and only the partitions
 		// that stay; the revoked ones remain held until it confirms.
-		if m.state != consumerUnrevoked || !consumerEqualAssignment(m.pending, revoke) {
+		if m.state != consumerUnrevoked || !equalAssignment(m.pending, revoke) {
 			m.rebalanceDeadline = now.Add(time.Duration(m.rebalanceTimeout) * time.Millisecond)
 		}
 		m.state = consumerUnrevoked
@@ -701,7 +701,7 @@ func (g *ConsumerGroup) consumerNextAssignment(now time.Time, m *consumerMember,
 // consumerSetHoldings replaces a member's assigned and pending partitions and
 // keeps the partition owner index in step.
 func (g *ConsumerGroup) consumerSetHoldings(m *consumerMember, assigned, pending consumerAssignment) {
-	if !consumerEqualAssignment(m.assigned, assigned) || !consumerEqualAssignment(m.pending, pending) {
+	if !equalAssignment(m.assigned, assigned) || !equalAssignment(m.pending, pending) {
 		g.dirty = true
 	}
 	for _, a := range []consumerAssignment{m.assigned, m.pending} {
@@ -767,13 +767,13 @@ func (g *ConsumerGroup) consumerMemberTopics(m *consumerMember) []string {
 	if m.regex != nil {
 		names = append(names, g.regexes[*m.regex]...)
 	}
-	return consumerSortedUnique(names)
+	return sortedUniqueStrings(names)
 }
 
 // consumerComputeTarget runs the group's assignor for the current group epoch.
 func (g *ConsumerGroup) consumerComputeTarget(topics TopicsView) {
 	spec := AssignmentSpec{Topics: make(map[[16]byte]int32)}
-	ids := g.consumerMemberIDs()
+	ids := sortedKeys(g.members)
 	for _, id := range ids {
 		m := g.members[id]
 		am := AssignMember{ID: id, Current: g.target[id]}
@@ -801,15 +801,6 @@ func (g *ConsumerGroup) consumerComputeTarget(topics TopicsView) {
 	g.target = target
 	g.assignmentEpoch = g.groupEpoch
 	g.dirty = true
-}
-
-func (g *ConsumerGroup) consumerMemberIDs() []string {
-	ids := make([]string, 0, len(g.members))
-	for id := range g.members {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 // consumerRegexesInUse lists the distinct regexes members subscribe with and
@@ -846,7 +837,7 @@ func consumerResolve(re string, topics TopicsView) []string {
 			out = append(out, name)
 		}
 	}
-	return consumerSortedUnique(out)
+	return sortedUniqueStrings(out)
 }
 
 // consumerResolveNew resolves the member's regex if no resolution of it is
@@ -868,7 +859,7 @@ func (g *ConsumerGroup) consumerResolveNew(m *consumerMember, topics TopicsView)
 func (g *ConsumerGroup) consumerRefresh(topics TopicsView) bool {
 	for _, re := range g.consumerRegexesInUse() {
 		res := consumerResolve(re, topics)
-		if old, ok := g.regexes[re]; !ok || !consumerEqualStrings(old, res) {
+		if old, ok := g.regexes[re]; !ok || !slices.Equal(old, res) {
 			g.regexes[re] = res
 			g.dirty = true
 		}
@@ -900,7 +891,7 @@ func (g *ConsumerGroup) consumerMetaHash(topics TopicsView) uint64 {
 		names = append(names, g.regexes[re]...)
 		fmt.Fprintf(h, "re %q %q\n", re, g.regexes[re])
 	}
-	for _, name := range consumerSortedUnique(names) {
+	for _, name := range sortedUniqueStrings(names) {
 		id, n, ok := topics.TopicByName(name)
 		if ok {
 			fmt.Fprintf(h, "t %q %x %d\n", name, id, n)
@@ -918,7 +909,7 @@ func (g *ConsumerGroup) consumerMetaHash(topics TopicsView) uint64 {
 // partitions are freed and the group epoch moves on.
 func (g *ConsumerGroup) Tick(now time.Time, topics TopicsView) {
 	removed := false
-	for _, id := range g.consumerMemberIDs() {
+	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
 		expired := !now.Before(m.sessionDeadline)
 		if m.state == consumerUnrevoked && !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline) {
@@ -976,7 +967,7 @@ func (g *ConsumerGroup) Subscribed(topics TopicsView) []string {
 			names = append(names, consumerResolve(*m.regex, topics)...)
 		}
 	}
-	return consumerSortedUnique(names)
+	return sortedUniqueStrings(names)
 }
 
 // ---- describe ----
@@ -998,7 +989,7 @@ func (g *ConsumerGroup) Describe(topics TopicsView, includeAuthorizedOps bool) k
 	if includeAuthorizedOps {
 		out.AuthorizedOperations = consumerGroupOps
 	}
-	for _, id := range g.consumerMemberIDs() {
+	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
 		dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
 		dm.MemberID = m.id
@@ -1020,7 +1011,7 @@ func (g *ConsumerGroup) Describe(topics TopicsView, includeAuthorizedOps bool) k
 func consumerDescribeAssignment(a consumerAssignment, topics TopicsView) kmsg.Assignment {
 	var out kmsg.Assignment
 	out.TopicPartitions = []kmsg.AssignmentTopicPartition{}
-	for _, t := range consumerSortedTopics(a) {
+	for _, t := range sortedTopicIDs(a) {
 		tp := kmsg.AssignmentTopicPartition{TopicID: t, Partitions: append([]int32(nil), a[t]...)}
 		if name, _, ok := topics.TopicByID(t); ok {
 			tp.Topic = name
@@ -1068,41 +1059,6 @@ func (g *ConsumerGroup) ValidateOffsetFetch(memberID string, memberEpoch int32) 
 
 // ---- small helpers ----
 
-func consumerContains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func consumerSortedUnique(ss []string) []string {
-	out := append([]string{}, ss...)
-	sort.Strings(out)
-	j := 0
-	for i, s := range out {
-		if i > 0 && s == out[j-1] {
-			continue
-		}
-		out[j] = s
-		j++
-	}
-	return out[:j]
-}
-
-func consumerEqualStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func consumerCopyPtr(s *string) *string {
 	if s == nil {
 		return nil
@@ -1115,47 +1071,11 @@ func consumerCopyPtr(s *string) *string {
 func consumerNormalize(a consumerAssignment) consumerAssignment {
 	out := make(consumerAssignment, len(a))
 	for t, ps := range a {
-		if len(ps) == 0 {
-			continue
+		if len(ps) > 0 {
+			out[t] = sortedUniquePartitions(ps)
 		}
-		s := assignSortedCopy(ps)
-		j := 0
-		for i, p := range s {
-			if i > 0 && p == s[j-1] {
-				continue
-			}
-			s[j] = p
-			j++
-		}
-		out[t] = s[:j]
 	}
 	return out
-}
-
-func consumerEqualAssignment(a, b consumerAssignment) bool {
-	n := 0
-	for t, ps := range a {
-		if len(ps) == 0 {
-			continue
-		}
-		n++
-		qs := b[t]
-		if len(ps) != len(qs) {
-			return false
-		}
-		for i := range ps {
-			if ps[i] != qs[i] {
-				return false
-			}
-		}
-	}
-	m := 0
-	for _, qs := range b {
-		if len(qs) > 0 {
-			m++
-		}
-	}
-	return n == m
 }
 
 // consumerSubset reports whether every owned partition is in a.
@@ -1175,21 +1095,10 @@ func consumerSubset(owned map[consumerTP]bool, a consumerAssignment) bool {
 	return true
 }
 
-func consumerSortedTopics(a consumerAssignment) [][16]byte {
-	ts := make([][16]byte, 0, len(a))
-	for t, ps := range a {
-		if len(ps) > 0 {
-			ts = append(ts, t)
-		}
-	}
-	sort.Slice(ts, func(i, j int) bool { return bytes.Compare(ts[i][:], ts[j][:]) < 0 })
-	return ts
-}
-
 func consumerWireAssignment(a consumerAssignment) *kmsg.ConsumerGroupHeartbeatResponseAssignment {
 	out := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
 	out.Topics = []kmsg.ConsumerGroupHeartbeatResponseAssignmentTopic{}
-	for _, t := range consumerSortedTopics(a) {
+	for _, t := range sortedTopicIDs(a) {
 		wt := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
 		wt.TopicID = t
 		wt.Partitions = append([]int32(nil), a[t]...)

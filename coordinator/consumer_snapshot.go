@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"sort"
 	"time"
 )
 
@@ -35,26 +33,22 @@ func (g *ConsumerGroup) Snapshot() []byte {
 	b = binary.AppendVarint(b, int64(g.assignmentEpoch))
 	b = binary.BigEndian.AppendUint64(b, g.metaHash)
 
-	res := make([]string, 0, len(g.regexes))
-	for re := range g.regexes {
-		res = append(res, re)
-	}
-	sort.Strings(res)
+	res := sortedKeys(g.regexes)
 	b = binary.AppendUvarint(b, uint64(len(res)))
 	for _, re := range res {
-		b = consumerAppendString(b, re)
-		b = consumerAppendStrings(b, g.regexes[re])
+		b = snapAppendString(b, re)
+		b = snapAppendStrings(b, g.regexes[re])
 	}
 
-	ids := g.consumerMemberIDs()
+	ids := sortedKeys(g.members)
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	for _, id := range ids {
 		m := g.members[id]
-		b = consumerAppendString(b, m.id)
-		b = consumerAppendOptString(b, m.instanceID)
-		b = consumerAppendOptString(b, m.rackID)
-		b = consumerAppendString(b, m.clientID)
-		b = consumerAppendString(b, m.clientHost)
+		b = snapAppendString(b, m.id)
+		b = snapAppendOptString(b, m.instanceID)
+		b = snapAppendOptString(b, m.rackID)
+		b = snapAppendString(b, m.clientID)
+		b = snapAppendString(b, m.clientHost)
 		b = binary.AppendVarint(b, int64(m.rebalanceTimeout))
 		b = binary.AppendVarint(b, int64(m.epoch))
 		b = binary.AppendVarint(b, int64(m.prevEpoch))
@@ -63,13 +57,13 @@ func (g *ConsumerGroup) Snapshot() []byte {
 			b = append(b, 0)
 		} else {
 			b = append(b, 1)
-			b = consumerAppendStrings(b, m.names)
+			b = snapAppendStrings(b, m.names)
 		}
-		b = consumerAppendOptString(b, m.regex)
-		b = consumerAppendOptString(b, m.assignor)
-		b = consumerAppendAssignment(b, m.assigned)
-		b = consumerAppendAssignment(b, m.pending)
-		b = consumerAppendAssignment(b, g.target[id])
+		b = snapAppendOptString(b, m.regex)
+		b = snapAppendOptString(b, m.assignor)
+		b = snapAppendAssignment(b, m.assigned)
+		b = snapAppendAssignment(b, m.pending)
+		b = snapAppendAssignment(b, g.target[id])
 	}
 	return b
 }
@@ -84,7 +78,7 @@ func RestoreConsumerGroup(id string, cfg ConsumerConfig, b []byte, now time.Time
 	if b[1] != consumerSnapVersion {
 		return nil, fmt.Errorf("consumer group snapshot: unsupported version %d", b[1])
 	}
-	d := &consumerDecoder{b: b[2:]}
+	d := &snapDecoder{b: b[2:], maxCount: consumerSnapMaxList}
 	g := NewConsumerGroup(id, cfg)
 	g.groupEpoch = d.int32()
 	g.assignmentEpoch = d.int32()
@@ -147,182 +141,4 @@ func RestoreConsumerGroup(id string, cfg ConsumerConfig, b []byte, now time.Time
 	}
 	g.dirty = false
 	return g, nil
-}
-
-func consumerAppendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func consumerAppendOptString(b []byte, s *string) []byte {
-	if s == nil {
-		return append(b, 0)
-	}
-	return consumerAppendString(append(b, 1), *s)
-}
-
-func consumerAppendStrings(b []byte, ss []string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ss)))
-	for _, s := range ss {
-		b = consumerAppendString(b, s)
-	}
-	return b
-}
-
-func consumerAppendAssignment(b []byte, a consumerAssignment) []byte {
-	ts := consumerSortedTopics(a)
-	b = binary.AppendUvarint(b, uint64(len(ts)))
-	for _, t := range ts {
-		b = append(b, t[:]...)
-		b = binary.AppendUvarint(b, uint64(len(a[t])))
-		for _, p := range a[t] {
-			b = binary.AppendVarint(b, int64(p))
-		}
-	}
-	return b
-}
-
-// consumerDecoder reads the snapshot encoding. Every length is checked against
-// the bytes left, so a corrupt input cannot make it allocate more than the
-// input's size; the first error sticks.
-type consumerDecoder struct {
-	b   []byte
-	err error
-}
-
-func (d *consumerDecoder) fail(what string) {
-	if d.err == nil {
-		d.err = fmt.Errorf("truncated or invalid %s", what)
-	}
-}
-
-func (d *consumerDecoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *consumerDecoder) int32() int32 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 || v < math.MinInt32 || v > math.MaxInt32 {
-		d.fail("int32")
-		return 0
-	}
-	d.b = d.b[n:]
-	return int32(v)
-}
-
-func (d *consumerDecoder) uint64() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) < 8 {
-		d.fail("uint64")
-		return 0
-	}
-	v := binary.BigEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
-
-func (d *consumerDecoder) byte() byte {
-	if d.err != nil {
-		return 0
-	}
-	if len(d.b) < 1 {
-		d.fail("byte")
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *consumerDecoder) flag() bool {
-	switch d.byte() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	d.fail("presence flag")
-	return false
-}
-
-// count reads a list length; each element takes at least one byte.
-func (d *consumerDecoder) count() int {
-	n := d.uvarint()
-	if d.err == nil && (n > uint64(len(d.b)) || n > consumerSnapMaxList) {
-		d.fail("list length")
-		return 0
-	}
-	return int(n)
-}
-
-func (d *consumerDecoder) string() string {
-	n := d.uvarint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("string")
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
-}
-
-func (d *consumerDecoder) optString() *string {
-	if !d.flag() {
-		return nil
-	}
-	s := d.string()
-	return &s
-}
-
-func (d *consumerDecoder) strings() []string {
-	n := d.count()
-	out := make([]string, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		out = append(out, d.string())
-	}
-	return out
-}
-
-func (d *consumerDecoder) assignment() consumerAssignment {
-	n := d.count()
-	out := make(consumerAssignment, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		if len(d.b) < 16 {
-			d.fail("topic id")
-			break
-		}
-		var t [16]byte
-		copy(t[:], d.b[:16])
-		d.b = d.b[16:]
-		np := d.count()
-		ps := make([]int32, 0, np)
-		for j := 0; j < np && d.err == nil; j++ {
-			p := d.int32()
-			if p < 0 {
-				d.fail("partition")
-			}
-			ps = append(ps, p)
-		}
-		if np > 0 {
-			out[t] = ps
-		}
-	}
-	return consumerNormalize(out)
 }

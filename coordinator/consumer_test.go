@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,69 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// consumerFakeTopics is a TopicsView over a plain map. Topic ids are the
-// name's bytes after a generation byte, so a re-created topic gets a new id.
-type consumerFakeTopics struct {
-	parts map[string]int32
-	ids   map[string][16]byte
-	gen   byte
-}
-
-func newConsumerFakeTopics() *consumerFakeTopics {
-	return &consumerFakeTopics{parts: map[string]int32{}, ids: map[string][16]byte{}}
-}
-
-func (f *consumerFakeTopics) set(name string, n int32) {
-	if _, ok := f.ids[name]; !ok {
-		f.gen++
-		var id [16]byte
-		id[0] = f.gen
-		copy(id[1:], name)
-		f.ids[name] = id
-	}
-	f.parts[name] = n
-}
-
-func (f *consumerFakeTopics) del(name string) {
-	delete(f.parts, name)
-	delete(f.ids, name)
-}
-
-func (f *consumerFakeTopics) TopicByName(name string) ([16]byte, int32, bool) {
-	n, ok := f.parts[name]
-	return f.ids[name], n, ok
-}
-
-func (f *consumerFakeTopics) TopicByID(id [16]byte) (string, int32, bool) {
-	for name, tid := range f.ids {
-		if tid == id {
-			return name, f.parts[name], true
-		}
-	}
-	return "", 0, false
-}
-
-func (f *consumerFakeTopics) TopicNames() []string {
-	var out []string
-	for name := range f.parts {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// consumerTopicName names a topic id for printing, even a deleted one.
-func (f *consumerFakeTopics) name(id [16]byte) string {
-	if name, _, ok := f.TopicByID(id); ok {
-		return name
-	}
-	return "?" + strings.TrimRight(string(id[1:]), "\x00")
-}
-
 type consumerHarness struct {
 	g      *ConsumerGroup
 	cfg    ConsumerConfig
-	topics *consumerFakeTopics
+	topics *fakeTopics
 	base   time.Time
 	now    time.Time
 }
@@ -87,7 +27,7 @@ func TestConsumerDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata/consumer", func(t *testing.T, path string) {
 		h := &consumerHarness{
 			cfg:    DefaultConsumerConfig(),
-			topics: newConsumerFakeTopics(),
+			topics: newFakeTopics(),
 			base:   time.Unix(1_700_000_000, 0),
 		}
 		h.now = h.base
@@ -303,28 +243,6 @@ func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Co
 	return req
 }
 
-func (h *consumerHarness) formatAssignment(a map[[16]byte][]int32) string {
-	if len(a) == 0 {
-		return "[]"
-	}
-	var parts []string
-	for id, ps := range a {
-		if len(ps) == 0 {
-			continue
-		}
-		var nums []string
-		for _, p := range ps {
-			nums = append(nums, strconv.Itoa(int(p)))
-		}
-		parts = append(parts, h.topics.name(id)+":"+strings.Join(nums, ","))
-	}
-	if len(parts) == 0 {
-		return "[]"
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, " ")
-}
-
 func (h *consumerHarness) formatResponse(resp *kmsg.ConsumerGroupHeartbeatResponse) string {
 	if resp.ErrorCode != 0 {
 		msg := ""
@@ -345,7 +263,7 @@ func (h *consumerHarness) formatResponse(resp *kmsg.ConsumerGroupHeartbeatRespon
 	for _, t := range resp.Assignment.Topics {
 		a[t.TopicID] = t.Partitions
 	}
-	return s + " assignment=" + h.formatAssignment(a)
+	return s + " assignment=" + h.topics.format(a)
 }
 
 func (h *consumerHarness) groupLine() string {
@@ -357,11 +275,11 @@ func (h *consumerHarness) groupLine() string {
 func (h *consumerHarness) members() string {
 	var b strings.Builder
 	b.WriteString(h.groupLine())
-	for _, id := range h.g.consumerMemberIDs() {
+	for _, id := range sortedKeys(h.g.members) {
 		m := h.g.members[id]
 		fmt.Fprintf(&b, "\n%s epoch=%d prev=%d %s assigned=%s pending=%s target=%s",
-			id, m.epoch, m.prevEpoch, m.state, h.formatAssignment(m.assigned),
-			h.formatAssignment(m.pending), h.formatAssignment(h.g.target[id]))
+			id, m.epoch, m.prevEpoch, m.state, h.topics.format(m.assigned),
+			h.topics.format(m.pending), h.topics.format(h.g.target[id]))
 	}
 	return b.String()
 }
@@ -401,8 +319,8 @@ func (h *consumerHarness) describe() string {
 
 // consumerBuildGroup returns a group with static and dynamic members, a
 // regex subscription and a revocation in flight.
-func consumerBuildGroup(t *testing.T) (*ConsumerGroup, *consumerFakeTopics, time.Time) {
-	topics := newConsumerFakeTopics()
+func consumerBuildGroup(t *testing.T) (*ConsumerGroup, *fakeTopics, time.Time) {
+	topics := newFakeTopics()
 	topics.set("a", 4)
 	topics.set("t1", 2)
 	now := time.Unix(1_700_000_000, 0)
@@ -516,7 +434,7 @@ type consumerSimClient struct {
 func TestConsumerSimulationNoDoubleOwnership(t *testing.T) {
 	for seed := int64(1); seed <= 30; seed++ {
 		r := rand.New(rand.NewSource(seed))
-		topics := newConsumerFakeTopics()
+		topics := newFakeTopics()
 		topics.set("a", int32(1+r.Intn(8)))
 		topics.set("b", int32(1+r.Intn(8)))
 		cfg := DefaultConsumerConfig()

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 )
 
@@ -105,7 +106,7 @@ func sgSimpleAssign(members []sgAssignMember, parts map[[16]byte]int32) map[stri
 	for i, m := range ms {
 		a := make(sgAssignment, len(out[i]))
 		for t, ps := range out[i] {
-			a[t] = sgSortedUniqueParts(ps)
+			a[t] = sortedUniquePartitions(ps)
 		}
 		res[m.id] = a
 	}
@@ -143,7 +144,7 @@ func sgAssignClass(ms []sgAssignMember, mi []int, ps []sgTP, load []int, out []m
 			}
 		}
 		sort.Ints(held[k])
-		held[k] = sgUniqueInts(held[k])
+		held[k] = slices.Compact(held[k])
 		for _, j := range held[k] {
 			holders[j]++
 		}
@@ -238,30 +239,4 @@ func sgAssignClass(ms []sgAssignMember, mi []int, ps []sgTP, load []int, out []m
 			return
 		}
 	}
-}
-
-func sgUniqueInts(s []int) []int {
-	j := 0
-	for i, v := range s {
-		if i > 0 && v == s[j-1] {
-			continue
-		}
-		s[j] = v
-		j++
-	}
-	return s[:j]
-}
-
-func sgSortedUniqueParts(ps []int32) []int32 {
-	s := append([]int32(nil), ps...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	j := 0
-	for i, v := range s {
-		if i > 0 && v == s[j-1] {
-			continue
-		}
-		s[j] = v
-		j++
-	}
-	return s[:j]
 }

@@ -1,10 +1,10 @@
 package coordinator
 
 import (
-	"bytes"
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -307,8 +307,8 @@ func (g *ShareGroup) sgHeartbeat(now time.Time, clientID, clientHost string, req
 		g.dirty = true
 	}
 	if req.SubscribedTopicNames != nil {
-		names := sgSortedUnique(req.SubscribedTopicNames)
-		if !sgEqualStrings(m.names, names) {
+		names := sortedUniqueStrings(req.SubscribedTopicNames)
+		if !slices.Equal(m.names, names) {
 			g.sgSetNames(m, names)
 			changed = true
 		}
@@ -347,7 +347,7 @@ func (g *ShareGroup) sgReconcile(m *sgMember) bool {
 		g.dirty = true
 	}
 	t := g.target[m.id]
-	if sgEqualAssignment(m.assigned, t) {
+	if equalAssignment(m.assigned, t) {
 		return false
 	}
 	m.assigned = sgCopyAssignment(t)
@@ -402,7 +402,7 @@ func (g *ShareGroup) sgBumpAndAssign(topics TopicsView) {
 // sgAssign runs the simple assignor for the current group epoch.
 func (g *ShareGroup) sgAssign(topics TopicsView) {
 	parts := make(map[[16]byte]int32)
-	ids := g.sgMemberIDs()
+	ids := sortedKeys(g.members)
 	in := make([]sgAssignMember, 0, len(ids))
 	for _, id := range ids {
 		m := g.members[id]
@@ -425,15 +425,6 @@ func (g *ShareGroup) sgAssign(topics TopicsView) {
 	g.target = target
 	g.assignmentEpoch = g.groupEpoch
 	g.dirty = true
-}
-
-func (g *ShareGroup) sgMemberIDs() []string {
-	ids := make([]string, 0, len(g.members))
-	for id := range g.members {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 func (g *ShareGroup) sgSubscribedNames() []string {
@@ -484,7 +475,7 @@ func (g *ShareGroup) sgMetaHash(topics TopicsView) uint64 {
 func (g *ShareGroup) Tick(now time.Time, topics TopicsView) {
 	timeout := g.sessionTimeout()
 	removed := false
-	for _, id := range g.sgMemberIDs() {
+	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
 		if !now.Before(m.lastSeen.Add(timeout)) {
 			g.sgRemove(m)
@@ -535,7 +526,7 @@ func (g *ShareGroup) Subscribed(topics TopicsView) []string {
 // last given.
 func (g *ShareGroup) Members() []ShareMember {
 	out := make([]ShareMember, 0, len(g.members))
-	for _, id := range g.sgMemberIDs() {
+	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
 		out = append(out, ShareMember{
 			ID:         m.id,
@@ -567,7 +558,7 @@ func (g *ShareGroup) Describe(topics TopicsView, includeAuthorizedOps bool) kmsg
 		out.AuthorizedOperations = math.MinInt32
 	}
 	out.Members = []kmsg.ShareGroupDescribeResponseGroupMember{}
-	for _, id := range g.sgMemberIDs() {
+	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
 		dm := kmsg.NewShareGroupDescribeResponseGroupMember()
 		dm.MemberID = m.id
@@ -580,7 +571,7 @@ func (g *ShareGroup) Describe(topics TopicsView, includeAuthorizedOps bool) kmsg
 		dm.ClientHost = m.clientHost
 		dm.SubscribedTopicNames = append([]string{}, m.names...)
 		dm.Assignment.TopicPartitions = []kmsg.ShareGroupDescribeResponseGroupMemberAssignmentTopicPartition{}
-		for _, t := range sgSortedTopics(m.assigned) {
+		for _, t := range sortedTopicIDs(m.assigned) {
 			name, _, ok := topics.TopicByID(t)
 			if !ok {
 				continue
@@ -601,24 +592,13 @@ func (g *ShareGroup) Describe(topics TopicsView, includeAuthorizedOps bool) kmsg
 func sgWireAssignment(a sgAssignment) *kmsg.ShareGroupHeartbeatResponseAssignment {
 	out := &kmsg.ShareGroupHeartbeatResponseAssignment{}
 	out.TopicPartitions = []kmsg.ShareGroupHeartbeatResponseAssignmentTopicPartition{}
-	for _, t := range sgSortedTopics(a) {
+	for _, t := range sortedTopicIDs(a) {
 		tp := kmsg.NewShareGroupHeartbeatResponseAssignmentTopicPartition()
 		tp.TopicID = t
 		tp.Partitions = append([]int32(nil), a[t]...)
 		out.TopicPartitions = append(out.TopicPartitions, tp)
 	}
 	return out
-}
-
-func sgSortedTopics(a sgAssignment) [][16]byte {
-	ts := make([][16]byte, 0, len(a))
-	for t, ps := range a {
-		if len(ps) > 0 {
-			ts = append(ts, t)
-		}
-	}
-	sort.Slice(ts, func(i, j int) bool { return bytes.Compare(ts[i][:], ts[j][:]) < 0 })
-	return ts
 }
 
 func sgCopyAssignment(a sgAssignment) sgAssignment {
@@ -629,55 +609,4 @@ func sgCopyAssignment(a sgAssignment) sgAssignment {
 		}
 	}
 	return out
-}
-
-func sgEqualAssignment(a, b sgAssignment) bool {
-	n := 0
-	for t, ps := range a {
-		if len(ps) == 0 {
-			continue
-		}
-		n++
-		qs := b[t]
-		if len(ps) != len(qs) {
-			return false
-		}
-		for i := range ps {
-			if ps[i] != qs[i] {
-				return false
-			}
-		}
-	}
-	for _, qs := range b {
-		if len(qs) > 0 {
-			n--
-		}
-	}
-	return n == 0
-}
-
-func sgSortedUnique(ss []string) []string {
-	out := append([]string{}, ss...)
-	sort.Strings(out)
-	j := 0
-	for i, s := range out {
-		if i > 0 && s == out[j-1] {
-			continue
-		}
-		out[j] = s
-		j++
-	}
-	return out[:j]
-}
-
-func sgEqualStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -15,88 +15,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// shareFakeTopics is a TopicsView over a plain map. A topic id is a
-// generation byte followed by the name, so a re-created topic gets a new id.
-type shareFakeTopics struct {
-	parts map[string]int32
-	ids   map[string][16]byte
-	gen   byte
-}
-
-func newShareFakeTopics() *shareFakeTopics {
-	return &shareFakeTopics{parts: map[string]int32{}, ids: map[string][16]byte{}}
-}
-
-func (f *shareFakeTopics) set(name string, n int32) {
-	if _, ok := f.ids[name]; !ok {
-		f.gen++
-		var id [16]byte
-		id[0] = f.gen
-		copy(id[1:], name)
-		f.ids[name] = id
-	}
-	f.parts[name] = n
-}
-
-func (f *shareFakeTopics) del(name string) {
-	delete(f.parts, name)
-	delete(f.ids, name)
-}
-
-func (f *shareFakeTopics) TopicByName(name string) ([16]byte, int32, bool) {
-	n, ok := f.parts[name]
-	return f.ids[name], n, ok
-}
-
-func (f *shareFakeTopics) TopicByID(id [16]byte) (string, int32, bool) {
-	for name, tid := range f.ids {
-		if tid == id {
-			return name, f.parts[name], true
-		}
-	}
-	return "", 0, false
-}
-
-func (f *shareFakeTopics) TopicNames() []string {
-	out := make([]string, 0, len(f.parts))
-	for name := range f.parts {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// name names a topic id for printing, even a deleted one.
-func (f *shareFakeTopics) name(id [16]byte) string {
-	if name, _, ok := f.TopicByID(id); ok {
-		return name
-	}
-	return "?" + strings.TrimRight(string(id[1:]), "\x00")
-}
-
-func (f *shareFakeTopics) format(a map[[16]byte][]int32) string {
-	var parts []string
-	for id, ps := range a {
-		if len(ps) == 0 {
-			continue
-		}
-		var nums []string
-		for _, p := range ps {
-			nums = append(nums, strconv.Itoa(int(p)))
-		}
-		parts = append(parts, f.name(id)+":"+strings.Join(nums, ","))
-	}
-	if len(parts) == 0 {
-		return "[]"
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, " ")
-}
-
 type shareHarness struct {
 	g      *ShareGroup
 	cfg    ShareConfig
-	topics *shareFakeTopics
+	topics *fakeTopics
 	base   time.Time
 	now    time.Time
 }
@@ -105,7 +27,7 @@ func TestShareGroupDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata/share", func(t *testing.T, path string) {
 		h := &shareHarness{
 			cfg:    DefaultShareConfig(),
-			topics: newShareFakeTopics(),
+			topics: newFakeTopics(),
 			base:   time.Unix(1_700_000_000, 0),
 		}
 		h.now = h.base
@@ -324,7 +246,7 @@ func (h *shareHarness) groupLine() string {
 func (h *shareHarness) members() string {
 	var b strings.Builder
 	b.WriteString(h.groupLine())
-	for _, id := range h.g.sgMemberIDs() {
+	for _, id := range sortedKeys(h.g.members) {
 		m := h.g.members[id]
 		fmt.Fprintf(&b, "\n%s epoch=%d prev=%d topics=[%s] assigned=%s target=%s",
 			id, m.epoch, m.prevEpoch, strings.Join(m.names, ","),
@@ -340,7 +262,7 @@ func (h *shareHarness) coverage() string {
 	b.WriteString(h.groupLine())
 	holders := make(map[string][]string)
 	counts := make(map[string]int)
-	for _, id := range h.g.sgMemberIDs() {
+	for _, id := range sortedKeys(h.g.members) {
 		for t, ps := range h.g.target[id] {
 			for _, p := range ps {
 				key := fmt.Sprintf("%s:%d", h.topics.name(t), p)
@@ -359,7 +281,7 @@ func (h *shareHarness) coverage() string {
 		}
 	}
 	var cs []string
-	for _, id := range h.g.sgMemberIDs() {
+	for _, id := range sortedKeys(h.g.members) {
 		cs = append(cs, fmt.Sprintf("%s=%d", id, counts[id]))
 	}
 	fmt.Fprintf(&b, "\ncounts %s", strings.Join(cs, " "))
@@ -419,7 +341,7 @@ func shareCheckInvariants(t *testing.T, g *ShareGroup, topics TopicsView) {
 		if m.epoch > g.assignmentEpoch {
 			t.Fatalf("member %s epoch %d beyond assignment epoch %d", id, m.epoch, g.assignmentEpoch)
 		}
-		if m.epoch == g.assignmentEpoch && !sgEqualAssignment(m.assigned, g.target[id]) {
+		if m.epoch == g.assignmentEpoch && !equalAssignment(m.assigned, g.target[id]) {
 			t.Fatalf("member %s at the assignment epoch does not have its target", id)
 		}
 		mine := make(map[[16]byte]bool)
@@ -495,7 +417,7 @@ func shareHeartbeatReq(member string, epoch int32, subscribe ...string) *kmsg.Sh
 // corruption of a snapshot to RestoreShareGroup: errors are fine, panics
 // are not, and whatever restores must snapshot again.
 func TestShareGroupRestoreCorrupt(t *testing.T) {
-	topics := newShareFakeTopics()
+	topics := newFakeTopics()
 	topics.set("a", 3)
 	topics.set("b", 2)
 	g := NewShareGroup("g", DefaultShareConfig())
@@ -529,7 +451,7 @@ func TestShareGroupRestoreCorrupt(t *testing.T) {
 
 // TestShareGroupDirty checks that a pure keepalive changes nothing durable.
 func TestShareGroupDirty(t *testing.T) {
-	topics := newShareFakeTopics()
+	topics := newFakeTopics()
 	topics.set("a", 2)
 	g := NewShareGroup("g", DefaultShareConfig())
 	now := time.Unix(1_700_000_000, 0)
@@ -556,7 +478,7 @@ func TestShareGroupDirty(t *testing.T) {
 func TestShareGroupRandom(t *testing.T) {
 	for seed := int64(0); seed < 20; seed++ {
 		rng := rand.New(rand.NewSource(seed))
-		topics := newShareFakeTopics()
+		topics := newFakeTopics()
 		names := []string{"a", "b", "c", "d"}
 		for _, n := range names[:2] {
 			topics.set(n, int32(1+rng.Intn(4)))
@@ -603,7 +525,7 @@ func TestShareGroupRandom(t *testing.T) {
 				case 0:
 					epochs[id] = resp.MemberEpoch
 					m := g.members[id]
-					if !sgEqualAssignment(m.assigned, g.target[id]) || m.epoch != g.assignmentEpoch {
+					if !equalAssignment(m.assigned, g.target[id]) || m.epoch != g.assignmentEpoch {
 						t.Fatalf("seed %d: member %s not reconciled after heartbeat", seed, id)
 					}
 				case kerr.UnknownMemberID.Code, kerr.FencedMemberEpoch.Code:

@@ -1,0 +1,230 @@
+package coordinator
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+)
+
+// Building blocks of the group snapshot encodings: a string or byte slice is
+// a uvarint length and the bytes; an optional string is a presence byte (0/1)
+// followed by the string; a string list is a count and the strings; an
+// assignment is a topic count and per topic 16 id bytes, a partition count
+// and the partitions (varints).
+
+func snapAppendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func snapAppendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+func snapAppendOptString(b []byte, s *string) []byte {
+	if s == nil {
+		return append(b, 0)
+	}
+	return snapAppendString(append(b, 1), *s)
+}
+
+func snapAppendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = snapAppendString(b, s)
+	}
+	return b
+}
+
+func snapAppendAssignment(b []byte, a map[[16]byte][]int32) []byte {
+	ts := sortedTopicIDs(a)
+	b = binary.AppendUvarint(b, uint64(len(ts)))
+	for _, t := range ts {
+		b = append(b, t[:]...)
+		b = binary.AppendUvarint(b, uint64(len(a[t])))
+		for _, p := range a[t] {
+			b = binary.AppendVarint(b, int64(p))
+		}
+	}
+	return b
+}
+
+// snapDecoder reads the snapshot encodings. Every length is checked against
+// the bytes left (each list element takes at least one byte), so a corrupt
+// input cannot make it allocate more than the input's size; the first error
+// sticks.
+type snapDecoder struct {
+	b   []byte
+	err error
+	// maxCount, if positive, caps every list length.
+	maxCount uint64
+}
+
+func (d *snapDecoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("truncated or invalid %s", what)
+	}
+}
+
+func (d *snapDecoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDecoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDecoder) int32() int32 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 || v < math.MinInt32 || v > math.MaxInt32 {
+		d.fail("int32")
+		return 0
+	}
+	d.b = d.b[n:]
+	return int32(v)
+}
+
+func (d *snapDecoder) uint64() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 8 {
+		d.fail("uint64")
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *snapDecoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) < 1 {
+		d.fail("byte")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *snapDecoder) flag() bool {
+	if d.err != nil {
+		return false
+	}
+	if len(d.b) < 1 || d.b[0] > 1 {
+		d.fail("presence flag")
+		return false
+	}
+	v := d.b[0] == 1
+	d.b = d.b[1:]
+	return v
+}
+
+// count reads a list length.
+func (d *snapDecoder) count() int {
+	n := d.uvarint()
+	if d.err == nil && (n > uint64(len(d.b)) || (d.maxCount > 0 && n > d.maxCount)) {
+		d.fail("list length")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *snapDecoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("string")
+		return nil
+	}
+	v := append([]byte(nil), d.b[:n]...)
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *snapDecoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.fail("string")
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *snapDecoder) optString() *string {
+	if !d.flag() {
+		return nil
+	}
+	s := d.string()
+	return &s
+}
+
+func (d *snapDecoder) strings() []string {
+	n := d.count()
+	out := make([]string, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.string())
+	}
+	return out
+}
+
+// assignment reads an assignment; partitions come back sorted and
+// duplicate-free, and topics without partitions are left out.
+func (d *snapDecoder) assignment() map[[16]byte][]int32 {
+	n := d.count()
+	out := make(map[[16]byte][]int32, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		if len(d.b) < 16 {
+			d.fail("topic id")
+			break
+		}
+		var t [16]byte
+		copy(t[:], d.b[:16])
+		d.b = d.b[16:]
+		np := d.count()
+		ps := make([]int32, 0, np)
+		for j := 0; j < np && d.err == nil; j++ {
+			p := d.int32()
+			if p < 0 {
+				d.fail("partition")
+			}
+			ps = append(ps, p)
+		}
+		if np > 0 {
+			out[t] = sortedUniquePartitions(ps)
+		}
+	}
+	return out
+}
