@@ -454,6 +454,10 @@ func (s *Shard) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics TopicsView) *
 func (s *Shard) DescribeGroup(id string) kmsg.DescribeGroupsResponseGroup {
 	g := s.groups[id]
 	switch {
+	case g == nil && s.offsets[id] != nil:
+		d := kmsg.NewDescribeGroupsResponseGroup()
+		d.Group, d.State = id, "Empty"
+		return d
 	case g == nil:
 		d := kmsg.NewDescribeGroupsResponseGroup()
 		d.Group, d.State = id, "Dead"
@@ -503,6 +507,15 @@ func (s *Shard) ListGroups(states, types []string) []kmsg.ListGroupsResponseGrou
 		return false
 	}
 	var out []kmsg.ListGroupsResponseGroup
+	// A group known only by its committed offsets (a "simple" consumer
+	// or an admin commit) is an Empty classic group, as Kafka lists it.
+	for id := range s.offsets {
+		if s.groups[id] == nil && match(states, "Empty") && match(types, "classic") {
+			lg := kmsg.NewListGroupsResponseGroup()
+			lg.Group, lg.GroupState, lg.GroupType = id, "Empty", "classic"
+			out = append(out, lg)
+		}
+	}
 	for id, g := range s.groups {
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group = id

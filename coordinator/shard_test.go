@@ -1,0 +1,49 @@
+package coordinator
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// A group that only committed offsets (no member ever joined) is listed and
+// described as an Empty classic group, and survives a replay.
+func TestOffsetOnlyGroupIsListedEmpty(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = "simple", -1
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}}}
+	if resp := s.OffsetCommit(now, req, nil); resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("commit: %+v", resp)
+	}
+	recs := s.Drain()
+	check := func(s *Shard) {
+		t.Helper()
+		ls := s.ListGroups(nil, []string{"classic"})
+		if len(ls) != 1 || ls[0].Group != "simple" || ls[0].GroupState != "Empty" {
+			t.Fatalf("listed %+v", ls)
+		}
+		if len(s.ListGroups([]string{"Stable"}, nil)) != 0 {
+			t.Fatal("an offsets-only group matched the Stable filter")
+		}
+		if d := s.DescribeGroup("simple"); d.State != "Empty" {
+			t.Fatalf("described %+v", d)
+		}
+	}
+	check(s)
+	replayed := NewShard(DefaultConfig())
+	for _, r := range recs {
+		if err := replayed.Replay(now, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(replayed)
+	if err := replayed.DeleteGroup("simple"); err != nil {
+		t.Fatal(err)
+	}
+	if ls := replayed.ListGroups(nil, nil); len(ls) != 0 {
+		t.Fatalf("after delete: %+v", ls)
+	}
+}
