@@ -248,22 +248,31 @@ func payload(n int) []byte {
 	return b
 }
 
-// progressLoop calls fn every progressInterval until stop is closed, then
-// returns. snapshot builds the Progress to report.
-func progressLoop(fn func(Progress), snapshot func() Progress, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	if fn == nil {
-		return
-	}
-	t := time.NewTicker(progressInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
+// startProgress reports snapshot() to fn (if not nil) every
+// progressInterval until the returned stop is called. stop waits for the
+// reporting goroutine to end and may be called more than once.
+func startProgress(fn func(Progress), snapshot func() Progress) (stop func()) {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		if fn == nil {
 			return
-		case <-t.C:
-			fn(snapshot())
 		}
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				fn(snapshot())
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-done
 	}
 }
 

@@ -39,26 +39,41 @@ type Comparison struct {
 // The topics a run creates are deleted once its cluster is done, which also
 // frees the memory of an in-process baseline.
 func Compare(ctx context.Context, baseline, target []string, opts Options, w io.Writer) (Comparison, error) {
-	if opts.Topic == "" {
-		opts.Topic = fmt.Sprintf("%s-%d", DefaultTopic, time.Now().UnixNano())
-	}
-	o := opts.withDefaults()
+	o := withFreshTopic(opts).withDefaults()
 	fmt.Fprintf(w, "workloads: produce %d x %d B to %d partitions (acks=all, idempotent, linger %s, no compression);"+
 		" consume them back; e2e latency at %d records/s for %s (linger 0)\n",
 		o.Records, o.RecordSize, o.Partitions, o.Linger, o.Rate, latencyDuration(o))
 
 	var cmp Comparison
 	var err error
-	releaseMemory()
-	if cmp.Baseline, err = runAll(ctx, baseline, o); err != nil {
-		return cmp, fmt.Errorf("baseline %s: %w", strings.Join(baseline, ","), err)
-	}
-	releaseMemory()
-	if cmp.Target, err = runAll(ctx, target, o); err != nil {
-		return cmp, fmt.Errorf("target %s: %w", strings.Join(target, ","), err)
+	if cmp.Baseline, cmp.Target, err = runBothSides(ctx, baseline, target, o, runAll); err != nil {
+		return cmp, err
 	}
 	cmp.WriteTable(w)
 	return cmp, nil
+}
+
+// withFreshTopic gives o a new topic name unless it names one.
+func withFreshTopic(o Options) Options {
+	if o.Topic == "" {
+		o.Topic = fmt.Sprintf("%s-%d", DefaultTopic, time.Now().UnixNano())
+	}
+	return o
+}
+
+// runBothSides runs the workloads of run against the baseline cluster and
+// then against the target cluster, each from freshly released memory.
+func runBothSides[R any](ctx context.Context, baseline, target []string, o Options,
+	run func(context.Context, []string, Options) (R, error)) (b, t R, err error) {
+	releaseMemory()
+	if b, err = run(ctx, baseline, o); err != nil {
+		return b, t, fmt.Errorf("baseline %s: %w", strings.Join(baseline, ","), err)
+	}
+	releaseMemory()
+	if t, err = run(ctx, target, o); err != nil {
+		return b, t, fmt.Errorf("target %s: %w", strings.Join(target, ","), err)
+	}
+	return b, t, nil
 }
 
 // releaseMemory returns this process's free heap to the operating system, so
@@ -78,14 +93,22 @@ func latencyDuration(o Options) time.Duration {
 	return DefaultDuration
 }
 
+// latencyOptions derives the options of a comparison's latency run from
+// o: its own topic (o.Topic plus suffix), no linger, and a fixed duration
+// rather than a record count.
+func latencyOptions(o Options, topicSuffix string) Options {
+	lo := o
+	lo.Topic = o.Topic + topicSuffix
+	lo.Linger = -1 // none
+	lo.Records = 0
+	lo.Duration = latencyDuration(o)
+	return lo
+}
+
 func runAll(ctx context.Context, brokers []string, o Options) (Run, error) {
 	run := Run{Brokers: brokers}
 	o.Brokers = brokers
-	latencyOpts := o
-	latencyOpts.Topic = o.Topic + "-latency"
-	latencyOpts.Linger = -1 // none
-	latencyOpts.Records = 0
-	latencyOpts.Duration = latencyDuration(o)
+	latencyOpts := latencyOptions(o, "-latency")
 	defer deleteTopics(brokers, o.Topic, latencyOpts.Topic)
 
 	var err error
@@ -103,6 +126,12 @@ func runAll(ctx context.Context, brokers []string, o Options) (Run, error) {
 
 // deleteTopics removes the topics of a finished run, on a best-effort basis.
 func deleteTopics(brokers []string, topics ...string) {
+	cleanUp(brokers, func(ctx context.Context, adm *kadm.Client) { _, _ = adm.DeleteTopics(ctx, topics...) })
+}
+
+// cleanUp runs a best-effort clean-up through a new admin client, bounded to
+// ten seconds, whatever the run's context did.
+func cleanUp(brokers []string, do func(context.Context, *kadm.Client)) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		return
@@ -110,38 +139,58 @@ func deleteTopics(brokers []string, topics ...string) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, _ = kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+	do(ctx, kadm.NewClient(cl))
 }
 
 // WriteTable writes every figure of both runs and the ratio target/baseline.
 // For throughput a ratio above 1 means the target is faster; for latency a
 // ratio below 1 means it is faster.
 func (c Comparison) WriteTable(w io.Writer) {
+	tab := newComparisonTable(w)
+	b, t := c.Baseline, c.Target
+	tab.row("produce", "records/s", b.Produce.RecordsPerSec, t.Produce.RecordsPerSec, "%.0f")
+	tab.row("produce", "MB/s", b.Produce.MBPerSec, t.Produce.MBPerSec, "%.1f")
+	tab.percentiles("produce", b.Produce.Latency, t.Produce.Latency)
+	tab.row("consume", "records/s", b.Consume.RecordsPerSec, t.Consume.RecordsPerSec, "%.0f")
+	tab.row("consume", "MB/s", b.Consume.MBPerSec, t.Consume.MBPerSec, "%.1f")
+	tab.row("e2e", "records/s", b.Latency.RecordsPerSec, t.Latency.RecordsPerSec, "%.0f")
+	tab.percentiles("e2e", b.Latency.Latency, t.Latency.Latency)
+	tab.end(b.Brokers, t.Brokers)
+}
+
+// comparisonTable is the table WriteTable writes: per figure, the baseline
+// and target values and their ratio.
+type comparisonTable struct {
+	w  io.Writer
+	tw *tabwriter.Writer
+}
+
+func newComparisonTable(w io.Writer) comparisonTable {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "workload\tfigure\tbaseline\ttarget\ttarget/baseline\t\n")
-	row := func(workload, figure string, b, t float64, format string) {
-		ratio := "-"
-		if b != 0 {
-			ratio = fmt.Sprintf("%.2fx", t/b)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t"+format+"\t"+format+"\t%s\t\n", workload, figure, b, t, ratio)
+	return comparisonTable{w: w, tw: tw}
+}
+
+func (c comparisonTable) row(workload, figure string, b, t float64, format string) {
+	ratio := "-"
+	if b != 0 {
+		ratio = fmt.Sprintf("%.2fx", t/b)
 	}
+	fmt.Fprintf(c.tw, "%s\t%s\t"+format+"\t"+format+"\t%s\t\n", workload, figure, b, t, ratio)
+}
+
+// percentiles writes a row per latency percentile, in milliseconds.
+func (c comparisonTable) percentiles(workload string, b, t Percentiles) {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	lat := func(workload string, b, t Percentiles) {
-		row(workload, "p50 ms", ms(b.P50), ms(t.P50), "%.3f")
-		row(workload, "p90 ms", ms(b.P90), ms(t.P90), "%.3f")
-		row(workload, "p99 ms", ms(b.P99), ms(t.P99), "%.3f")
-		row(workload, "p99.9 ms", ms(b.P999), ms(t.P999), "%.3f")
-		row(workload, "max ms", ms(b.Max), ms(t.Max), "%.3f")
-	}
-	b, t := c.Baseline, c.Target
-	row("produce", "records/s", b.Produce.RecordsPerSec, t.Produce.RecordsPerSec, "%.0f")
-	row("produce", "MB/s", b.Produce.MBPerSec, t.Produce.MBPerSec, "%.1f")
-	lat("produce", b.Produce.Latency, t.Produce.Latency)
-	row("consume", "records/s", b.Consume.RecordsPerSec, t.Consume.RecordsPerSec, "%.0f")
-	row("consume", "MB/s", b.Consume.MBPerSec, t.Consume.MBPerSec, "%.1f")
-	row("e2e", "records/s", b.Latency.RecordsPerSec, t.Latency.RecordsPerSec, "%.0f")
-	lat("e2e", b.Latency.Latency, t.Latency.Latency)
-	tw.Flush()
-	fmt.Fprintf(w, "baseline: %s\ntarget:   %s\n", strings.Join(b.Brokers, ","), strings.Join(t.Brokers, ","))
+	c.row(workload, "p50 ms", ms(b.P50), ms(t.P50), "%.3f")
+	c.row(workload, "p90 ms", ms(b.P90), ms(t.P90), "%.3f")
+	c.row(workload, "p99 ms", ms(b.P99), ms(t.P99), "%.3f")
+	c.row(workload, "p99.9 ms", ms(b.P999), ms(t.P999), "%.3f")
+	c.row(workload, "max ms", ms(b.Max), ms(t.Max), "%.3f")
+}
+
+// end flushes the table and names the two clusters under it.
+func (c comparisonTable) end(baseline, target []string) {
+	c.tw.Flush()
+	fmt.Fprintf(c.w, "baseline: %s\ntarget:   %s\n", strings.Join(baseline, ","), strings.Join(target, ","))
 }

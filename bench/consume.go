@@ -39,19 +39,11 @@ func Consume(ctx context.Context, o Options) (Result, error) {
 	}
 	defer cl.Close()
 
-	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
-	go progressLoop(o.Progress, func() Progress {
+	stopProgress := startProgress(o.Progress, func() Progress {
 		return Progress{Workload: "consume", Records: got.records.Load(), Bytes: got.bytes.Load(),
 			Target: n, Elapsed: time.Since(start)}
-	}, stopProgress, progressDone)
-	defer func() {
-		select {
-		case <-stopProgress:
-		default:
-			close(stopProgress)
-		}
-		<-progressDone
-	}()
+	})
+	defer stopProgress()
 
 	var (
 		records, bytes int64
@@ -83,8 +75,7 @@ func Consume(ctx context.Context, o Options) (Result, error) {
 		bytes += batchBytes
 		got.add(batchRecords, batchBytes)
 	}
-	close(stopProgress)
-	<-progressDone
+	stopProgress()
 
 	res := Result{Workload: "consume", Records: records, Bytes: bytes, Elapsed: end.Sub(start)}
 	res.finish()

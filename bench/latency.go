@@ -31,19 +31,12 @@ func sinceEpoch() int64 { return int64(time.Since(epoch)) }
 // warm-up records go through first, so that connections, metadata and the
 // producer id are in place before the clock starts.
 func Latency(ctx context.Context, o Options) (Result, error) {
-	maxRecords, duration := int64(o.Records), o.Duration
-	if maxRecords < 0 {
-		maxRecords = 0
-	}
-	if maxRecords == 0 && duration <= 0 {
-		duration = DefaultDuration
-	}
+	maxRecords, duration := latencyLimits(o)
 	linger := max(o.Linger, 0)
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return Result{}, err
 	}
-	size := max(o.RecordSize, latencyHeaderBytes)
 	runID := rand.Uint64() | 1
 
 	partitions, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions)
@@ -83,7 +76,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 
 	// The consumer goroutine. A stamp of 0 marks a warm-up record.
 	var (
-		lat         = newRecorder(int(min(max(int64(duration.Seconds()+1)*int64(o.Rate), maxRecords), 1<<24)))
+		lat         = newLatencyRecorder(o.Rate, maxRecords, duration)
 		received    counter
 		warmed      atomic.Int64
 		lastReceive atomic.Int64 // since epoch
@@ -102,10 +95,10 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 			})
 			var n, b int64
 			fetches.EachRecord(func(r *kgo.Record) {
-				if len(r.Value) < latencyHeaderBytes || binary.LittleEndian.Uint64(r.Value[8:]) != runID {
-					return // not ours
+				stamp, ours := readStamp(r, runID)
+				if !ours {
+					return
 				}
-				stamp := int64(binary.LittleEndian.Uint64(r.Value))
 				if stamp == 0 {
 					warmed.Add(1)
 					return
@@ -121,14 +114,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		}
 	}()
 
-	template := payload(size)
-	binary.LittleEndian.PutUint64(template[8:], runID)
-	newValue := func(stamp int64) []byte {
-		v := make([]byte, size)
-		copy(v, template)
-		binary.LittleEndian.PutUint64(v, uint64(stamp))
-		return v
-	}
+	newValue := stampedValues(o.RecordSize, runID)
 
 	// Warm up: one record to every partition, and wait for all of them.
 	for p := range partitions {
@@ -138,26 +124,88 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, firstOf(failure.get(), fmt.Errorf("warm-up records not received: %w", err))
 	}
 
+	start := time.Now()
+	stopProgress := startProgress(o.Progress, func() Progress {
+		return Progress{Workload: "latency", Records: received.records.Load(), Bytes: received.bytes.Load(),
+			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
+	})
+	defer stopProgress()
+	sent := sendPaced(ctx, producer, o.Topic, partitions, o.Rate, start, maxRecords, duration, newValue, promise)
+
+	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
+	if err == nil {
+		// A record can be read before its producer sees the ack; collect
+		// every ack so that closing the producer fails nothing.
+		err = producer.Flush(ctx)
+	}
+	cancel()
+	<-consumed
+	stopProgress()
+
+	res := finishLatency(o, Result{
+		Workload: "latency",
+		Records:  received.records.Load(),
+		Bytes:    received.bytes.Load(),
+		Latency:  lat.percentiles(),
+	}, lastReceive.Load(), start, maxRecords, duration)
+	return res, latencyError(res, sent, failure.get(), err)
+}
+
+// latencyLimits returns how many records a latency run sends at most (0 for
+// no limit) and for how long (0 for no limit): o.Duration, or until
+// o.Records records when only that is given, DefaultDuration when neither is.
+func latencyLimits(o Options) (maxRecords int64, duration time.Duration) {
+	maxRecords, duration = int64(max(o.Records, 0)), o.Duration
+	if maxRecords == 0 && duration <= 0 {
+		duration = DefaultDuration
+	}
+	return maxRecords, duration
+}
+
+// newLatencyRecorder sizes a recorder for the samples a run at rate records
+// per second can produce.
+func newLatencyRecorder(rate int, maxRecords int64, duration time.Duration) *recorder {
+	return newRecorder(int(min(max(int64(duration.Seconds()+1)*int64(rate), maxRecords), 1<<24)))
+}
+
+// stampedValues returns a function that builds record values of
+// max(size, latencyHeaderBytes) bytes carrying a send stamp and runID (see
+// readStamp).
+func stampedValues(size int, runID uint64) func(stamp int64) []byte {
+	size = max(size, latencyHeaderBytes)
+	template := payload(size)
+	binary.LittleEndian.PutUint64(template[8:], runID)
+	return func(stamp int64) []byte {
+		v := make([]byte, size)
+		copy(v, template)
+		binary.LittleEndian.PutUint64(v, uint64(stamp))
+		return v
+	}
+}
+
+// readStamp returns the send stamp of a value built by stampedValues for
+// runID; ours is false for any other record.
+func readStamp(r *kgo.Record, runID uint64) (stamp int64, ours bool) {
+	if len(r.Value) < latencyHeaderBytes || binary.LittleEndian.Uint64(r.Value[8:]) != runID {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint64(r.Value)), true
+}
+
+// sendPaced sends record i at start + i/rate, round robin over the
+// partitions, with the value newValue builds for the scheduled time (since
+// epoch). Measuring from the schedule rather than the actual send keeps a
+// stalled producer from hiding the stall (coordinated omission). It stops
+// after maxRecords records or when the schedule passes duration (a zero
+// limit does not apply), or when ctx ends, and returns how many it sent.
+func sendPaced(ctx context.Context, producer *kgo.Client, topic string, partitions, rate int, start time.Time,
+	maxRecords int64, duration time.Duration, newValue func(stamp int64) []byte, promise func(*kgo.Record, error)) int64 {
 	var (
 		sent     int64
 		pace     = newPacer()
-		start    = time.Now()
-		interval = float64(time.Second) / float64(o.Rate)
+		interval = float64(time.Second) / float64(rate)
 	)
-	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
-	go progressLoop(o.Progress, func() Progress {
-		return Progress{Workload: "latency", Records: received.records.Load(), Bytes: received.bytes.Load(),
-			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
-	}, stopProgress, progressDone)
-	defer func() {
-		select {
-		case <-stopProgress:
-		default:
-			close(stopProgress)
-		}
-		<-progressDone
-	}()
-
+	defer pace.close()
 	for i := int64(0); maxRecords == 0 || i < maxRecords; i++ {
 		offset := time.Duration(float64(i) * interval)
 		if duration > 0 && offset >= duration {
@@ -168,49 +216,43 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 			break
 		}
 		producer.Produce(ctx, &kgo.Record{
-			Topic:     o.Topic,
+			Topic:     topic,
 			Partition: int32(i % int64(partitions)),
 			Value:     newValue(int64(sched.Sub(epoch))),
 		}, promise)
 		sent++
 	}
-	pace.close()
+	return sent
+}
 
-	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
-	if err == nil {
-		// A record can be read before its producer sees the ack; collect
-		// every ack so that closing the producer fails nothing.
-		err = producer.Flush(ctx)
-	}
-	cancel()
-	<-consumed
-	close(stopProgress)
-	<-progressDone
-
-	res := Result{
-		Workload: "latency",
-		Records:  received.records.Load(),
-		Bytes:    received.bytes.Load(),
-		Latency:  lat.percentiles(),
-	}
-	if last := lastReceive.Load(); last > 0 {
-		res.Elapsed = time.Duration(last) - start.Sub(epoch)
+// finishLatency completes the result of a latency run whose last record
+// arrived at lastReceive (since epoch; 0 if none did) and reports it as done.
+func finishLatency(o Options, res Result, lastReceive int64, start time.Time, maxRecords int64, duration time.Duration) Result {
+	if lastReceive > 0 {
+		res.Elapsed = time.Duration(lastReceive) - start.Sub(epoch)
 	}
 	res.finish()
 	if o.Progress != nil {
-		o.Progress(Progress{Workload: "latency", Records: res.Records, Bytes: res.Bytes, Target: maxRecords,
+		o.Progress(Progress{Workload: res.Workload, Records: res.Records, Bytes: res.Bytes, Target: maxRecords,
 			Total: duration, Elapsed: res.Elapsed, Done: true})
 	}
-	if ferr := failure.get(); ferr != nil {
-		return res, ferr
+	return res
+}
+
+// latencyError is the error of a latency run that sent sent records: the
+// run's first failure, then waitErr (the wait for the records to arrive),
+// then a count that does not match.
+func latencyError(res Result, sent int64, failure, waitErr error) error {
+	if failure != nil {
+		return failure
 	}
-	if err != nil {
-		return res, fmt.Errorf("received %d of %d records: %w", res.Records, sent, err)
+	if waitErr != nil {
+		return fmt.Errorf("received %d of %d records: %w", res.Records, sent, waitErr)
 	}
 	if res.Records != sent {
-		return res, fmt.Errorf("received %d records, sent %d", res.Records, sent)
+		return fmt.Errorf("received %d records, sent %d", res.Records, sent)
 	}
-	return res, nil
+	return nil
 }
 
 // endOffsets returns the end offset of every partition of topic.

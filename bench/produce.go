@@ -63,11 +63,10 @@ func Produce(ctx context.Context, o Options) (Result, error) {
 	}
 
 	start = time.Now()
-	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
-	go progressLoop(o.Progress, func() Progress {
+	stopProgress := startProgress(o.Progress, func() Progress {
 		return Progress{Workload: "produce", Records: acked.records.Load(), Bytes: acked.bytes.Load(),
 			Target: n, Elapsed: time.Since(start)}
-	}, stopProgress, progressDone)
+	})
 
 	for i := int64(0); i < n; i++ {
 		if ctx.Err() != nil {
@@ -82,8 +81,7 @@ func Produce(ctx context.Context, o Options) (Result, error) {
 	case <-ctx.Done():
 		failure.set(ctx.Err())
 	}
-	close(stopProgress)
-	<-progressDone
+	stopProgress()
 
 	res := Result{
 		Workload: "produce",

@@ -129,19 +129,11 @@ func Share(ctx context.Context, o Options) (Result, error) {
 		}
 		return time.Since(start)
 	}
-	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
-	go progressLoop(o.Progress, func() Progress {
+	stopProgress := startProgress(o.Progress, func() Progress {
 		return Progress{Workload: "share", Records: tracker.got.records.Load(), Bytes: tracker.got.bytes.Load(),
 			Target: tracker.total, Elapsed: elapsed()}
-	}, stopProgress, progressDone)
-	defer func() {
-		select {
-		case <-stopProgress:
-		default:
-			close(stopProgress)
-		}
-		<-progressDone
-	}()
+	})
+	defer stopProgress()
 
 	drainErr := tracker.wait(pollCtx, shareStallTimeout)
 	stopPolling()
@@ -158,8 +150,7 @@ func Share(ctx context.Context, o Options) (Result, error) {
 		return tracker.result(0), fmt.Errorf("flushing acknowledgements: %w", err)
 	}
 	end := acks.last.Load()
-	close(stopProgress)
-	<-progressDone
+	stopProgress()
 
 	res := tracker.result(time.Duration(end - tracker.firstFetch.Load()))
 	if o.Progress != nil {
@@ -465,14 +456,7 @@ func setGroupConfig(ctx context.Context, brokers []string, group, key, value str
 
 // deleteGroup removes a finished run's share group, on a best-effort basis.
 func deleteGroup(brokers []string, group string) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, _ = kadm.NewClient(cl).DeleteGroups(ctx, group)
+	cleanUp(brokers, func(ctx context.Context, adm *kadm.Client) { _, _ = adm.DeleteGroups(ctx, group) })
 }
 
 // waitShareOffsets waits until the share group's start offset has reached

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -31,16 +30,12 @@ const shareWarmupWait = 30 * time.Second
 // consumer must hold an assignment and every partition must have delivered
 // a warm-up record, so that joining the group is not measured.
 func ShareLatency(ctx context.Context, o Options) (Result, error) {
-	maxRecords, duration := int64(max(o.Records, 0)), o.Duration
-	if maxRecords == 0 && duration <= 0 {
-		duration = DefaultDuration
-	}
+	maxRecords, duration := latencyLimits(o)
 	linger := max(o.Linger, 0)
 	o = o.withShareDefaults()
 	if err := o.validate(); err != nil {
 		return Result{}, err
 	}
-	size := max(o.RecordSize, latencyHeaderBytes)
 	runID := rand.Uint64() | 1
 
 	partitions, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions)
@@ -80,7 +75,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 
 	// The consumers. A stamp of 0 marks a warm-up record.
 	var (
-		lat         = newRecorder(int(min(max(int64(duration.Seconds()+1)*int64(o.Rate), maxRecords), 1<<24)))
+		lat         = newLatencyRecorder(o.Rate, maxRecords, duration)
 		received    counter
 		duplicates  atomic.Int64
 		lastReceive atomic.Int64 // since epoch
@@ -94,10 +89,10 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		var n, b, dups int64
 		seenMu.Lock()
 		fetches.EachRecord(func(r *kgo.Record) {
-			if len(r.Value) < latencyHeaderBytes || binary.LittleEndian.Uint64(r.Value[8:]) != runID {
-				return // not ours
+			stamp, ours := readStamp(r, runID)
+			if !ours {
+				return
 			}
-			stamp := int64(binary.LittleEndian.Uint64(r.Value))
 			if stamp == 0 {
 				if int(r.Partition) < len(warmed) {
 					warmed[r.Partition].Store(true)
@@ -139,14 +134,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 	}
 	defer stopWorkers()
 
-	template := payload(size)
-	binary.LittleEndian.PutUint64(template[8:], runID)
-	newValue := func(stamp int64) []byte {
-		v := make([]byte, size)
-		copy(v, template)
-		binary.LittleEndian.PutUint64(v, uint64(stamp))
-		return v
-	}
+	newValue := stampedValues(o.RecordSize, runID)
 
 	// Warm up. The group's share partitions start at the end of the log
 	// when first fetched, so a warm-up record sent before that is never
@@ -166,51 +154,20 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, firstOf(failure.get(), fmt.Errorf("share group warm-up: %w", warmupErr))
 	}
 
-	var (
-		sent     int64
-		pace     = newPacer()
-		start    = time.Now()
-		interval = float64(time.Second) / float64(o.Rate)
-	)
-	stopProgress, progressDone := make(chan struct{}), make(chan struct{})
-	go progressLoop(o.Progress, func() Progress {
+	start := time.Now()
+	stopProgress := startProgress(o.Progress, func() Progress {
 		return Progress{Workload: "share-e2e", Records: received.records.Load(), Bytes: received.bytes.Load(),
 			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
-	}, stopProgress, progressDone)
-	defer func() {
-		select {
-		case <-stopProgress:
-		default:
-			close(stopProgress)
-		}
-		<-progressDone
-	}()
-
-	for i := int64(0); maxRecords == 0 || i < maxRecords; i++ {
-		offset := time.Duration(float64(i) * interval)
-		if duration > 0 && offset >= duration {
-			break
-		}
-		sched := start.Add(offset)
-		if pace.sleepUntil(ctx, sched) != nil {
-			break
-		}
-		producer.Produce(ctx, &kgo.Record{
-			Topic:     o.Topic,
-			Partition: int32(i % int64(partitions)),
-			Value:     newValue(int64(sched.Sub(epoch))),
-		}, promise)
-		sent++
-	}
-	pace.close()
+	})
+	defer stopProgress()
+	sent := sendPaced(ctx, producer, o.Topic, partitions, o.Rate, start, maxRecords, duration, newValue, promise)
 
 	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
 	if err == nil {
 		err = producer.Flush(ctx)
 	}
 	stopWorkers()
-	close(stopProgress)
-	<-progressDone
+	stopProgress()
 	if err == nil {
 		// Hand the last acknowledgements to the broker before leaving.
 		flushCtx, cancelFlush := context.WithTimeout(context.Background(), shareSettleTimeout)
@@ -218,29 +175,15 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		cancelFlush()
 	}
 
-	res := Result{
+	res := finishLatency(o, Result{
 		Workload:   "share-e2e",
 		Records:    received.records.Load(),
 		Bytes:      received.bytes.Load(),
 		Latency:    lat.percentiles(),
 		Duplicates: duplicates.Load(),
-	}
-	if last := lastReceive.Load(); last > 0 {
-		res.Elapsed = time.Duration(last) - start.Sub(epoch)
-	}
-	res.finish()
-	if o.Progress != nil {
-		o.Progress(Progress{Workload: "share-e2e", Records: res.Records, Bytes: res.Bytes, Target: maxRecords,
-			Total: duration, Elapsed: res.Elapsed, Done: true})
-	}
-	if ferr := failure.get(); ferr != nil {
-		return res, ferr
-	}
-	if err != nil {
-		return res, fmt.Errorf("received %d of %d records: %w", res.Records, sent, err)
-	}
-	if res.Records != sent {
-		return res, fmt.Errorf("received %d records, sent %d", res.Records, sent)
+	}, lastReceive.Load(), start, maxRecords, duration)
+	if err := latencyError(res, sent, failure.get(), err); err != nil {
+		return res, err
 	}
 	if aerr := acks.err.get(); aerr != nil {
 		return res, fmt.Errorf("%d acknowledgements failed, first: %w", acks.failed.Load(), aerr)
