@@ -442,3 +442,79 @@ func (c *testCluster) missingVoter() int32 {
 	c.t.Fatal("no voter is stopped")
 	return -1
 }
+
+// addMember gives the cluster a transport for a new node id, known to every
+// running member's transport, without adding it to the configured
+// membership.
+func (c *testCluster) addMember(id int32) {
+	c.t.Helper()
+	c.dirs[id] = c.t.TempDir()
+	tr, err := NewTCPTransport(TCPTransportConfig{NodeID: id, ListenAddr: "127.0.0.1:0", Peers: maps.Clone(c.addrs), Logger: testLogger(c.t)})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.addrs[id] = tr.Addr().String()
+	c.trans[id] = tr
+	for other, otr := range c.trans {
+		if other != id {
+			otr.SetPeer(id, c.addrs[id])
+		}
+	}
+}
+
+// A broker that was not in the initial membership joins as a learner
+// through a configuration change and catches up from a snapshot.
+func TestClusterAddLearner(t *testing.T) {
+	ctx := testCtx(t)
+	c := newTestCluster(t, []int32{1, 2, 3}, nil, 5)
+	for _, id := range []int32{1, 2, 3} {
+		c.start(id)
+	}
+	leader := c.waitLeader(ctx)
+	clusterPropose(t, ctx, leader, 12, 0)
+
+	c.addMember(5)
+	n5 := c.start(5)
+	if err := n5.AddLearner(ctx, 5); !errors.Is(err, ErrNotController) {
+		t.Fatalf("AddLearner on a non-leader: %v", err)
+	}
+	if err := leader.AddLearner(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.AddLearner(ctx, 5); err != nil {
+		t.Fatalf("adding a member again: %v", err)
+	}
+	img := c.waitConverged(ctx, leader)
+	if len(img.Brokers) != 12 || n5.SnapshotsReceived() == 0 {
+		t.Fatalf("new learner: %d brokers, %d snapshots received", len(img.Brokers), n5.SnapshotsReceived())
+	}
+	qs, err := leader.QuorumStatus(ctx)
+	if err != nil || len(qs.Learners) != 1 || qs.Learners[0].NodeID != 5 || len(qs.Voters) != 3 {
+		t.Fatalf("quorum status %+v, %v", qs, err)
+	}
+	if err := leader.RemoveLearner(ctx, leader.cfg.NodeID); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("removing a voter: %v", err)
+	}
+
+	// The learner survives a leader change and a restart of its own.
+	c.stop(leader.cfg.NodeID)
+	leader = c.waitLeader(ctx)
+	if leader == n5 {
+		t.Fatal("the learner was elected")
+	}
+	c.stop(5)
+	c.start(5)
+	clusterPropose(t, ctx, leader, 3, 20)
+	img = c.waitConverged(ctx, leader)
+	if len(img.Brokers) != 15 {
+		t.Fatalf("%d brokers", len(img.Brokers))
+	}
+
+	if err := leader.RemoveLearner(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	qs, err = leader.QuorumStatus(ctx)
+	if err != nil || len(qs.Learners) != 0 {
+		t.Fatalf("quorum status after removal %+v, %v", qs, err)
+	}
+}

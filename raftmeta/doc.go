@@ -17,13 +17,32 @@
 //     with the previous one; readers never lock.
 //   - Records (records.go, codec.go) are the versioned binary changes an
 //     entry carries; one entry's records apply atomically.
-//   - Decider (decisions.go) turns requests into records against an image,
-//     with no I/O; Controller (controller.go) runs decisions one at a time
-//     on the leader and proposes their records.
+//   - TCPTransport (transport_tcp.go) carries raft messages between quorum
+//     members: one outbound connection and bounded queue per peer,
+//     length-prefixed frames, a hello that names the sender so frames from
+//     unknown nodes are refused.
+//   - Decider (decisions.go, decisions_cluster.go) turns requests into
+//     records against an image, with no I/O: topics and configs, and the
+//     cluster's liveness (fencing on session expiry, unfencing on heartbeat,
+//     controlled shutdown, AlterPartition, leader elections, rack-aware
+//     placement). Controller (controller.go, controller_cluster.go) runs
+//     decisions one at a time on the leader and proposes their records; it
+//     keeps broker sessions in memory and fences expired ones (Run).
+//
+// Membership: voters come from controller.quorum.voters; brokers that only
+// follow the log (process.roles=broker) are raft learners, never elected.
+// Learners are either part of the initial membership (Config.Learners, the
+// same on every node) or added later by the leader with AddLearner, a
+// configuration change in the log. A leader sends its latest snapshot to a
+// member whose log ends before the compacted prefix; after a membership
+// change every node snapshots at once, so that snapshot includes the new
+// member.
 //
 // A brand-new log is bootstrapped with a snapshot at index 1 holding the
-// voter set (controller.quorum.voters) and the cluster id, so every voter
-// formatted alike starts from identical state. Restart restores the image
+// voter set (controller.quorum.voters), the configured learners and the
+// cluster id, so every node formatted alike starts from identical state.
+// Every node must be given the same cluster id: a node that makes up its
+// own would diverge from the others. Restart restores the image
 // from the latest snapshot and re-applies the committed entries after it
 // before Start returns.
 //

@@ -36,8 +36,9 @@ type Config struct {
 	// brokers with process.roles=broker. They are part of the initial
 	// membership of a brand-new log, like Voters, so every node must be
 	// formatted with the same Voters and Learners; a learner is never
-	// elected. A node whose id is in neither set may still start: it follows
-	// the log once the leader sends to it, and never campaigns.
+	// elected. A node whose id is in neither set may still start: it never
+	// campaigns, and follows the log once the leader adds it with
+	// AddLearner.
 	Learners []int32
 	Logger   *slog.Logger
 	// TickInterval is the raft tick; elections take 10 ticks, heartbeats 1.
@@ -96,6 +97,8 @@ type Node struct {
 
 	pub    atomic.Pointer[published]
 	status atomic.Pointer[status]
+	// members is the applied membership, for readers outside the loop.
+	members atomic.Pointer[pb.ConfState]
 	// snapshotsReceived counts snapshots installed from the leader.
 	snapshotsReceived atomic.Int64
 
@@ -271,6 +274,7 @@ func start(cfg Config, log *slog.Logger, st *storage) (*Node, error) {
 		confState: cs,
 	}
 	hs := st.hardState()
+	n.members.Store(cs)
 	n.pub.Store(&published{img: img, changed: make(chan struct{})})
 	n.status.Store(&status{term: hs.GetTerm(), commit: hs.GetCommit(), changed: make(chan struct{})})
 

@@ -147,6 +147,7 @@ func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
 	}
 	img.Applied = snap.GetMetadata().GetIndex()
 	n.confState = proto.CloneOf(snap.GetMetadata().GetConfState())
+	n.members.Store(n.confState)
 	n.snapshotsReceived.Add(1)
 	n.log.Info("metadata snapshot received from the leader", "index", img.Applied)
 	n.publish(img)
@@ -167,6 +168,10 @@ func (n *Node) applyCommitted(ents []*pb.Entry) error {
 		r proposalResult
 	}
 	var answers []answer
+	// A membership change is followed by a snapshot, so that a member it
+	// adds can be sent one whose membership includes it (raft refuses a
+	// snapshot that does not).
+	confChanged := false
 	for _, e := range ents {
 		idx := e.GetIndex()
 		if idx <= img.Applied {
@@ -218,6 +223,8 @@ func (n *Node) applyCommitted(ents []*pb.Entry) error {
 				cc = c
 			}
 			n.confState = n.rn.ApplyConfChange(cc)
+			n.members.Store(n.confState)
+			confChanged = true
 			if err := n.st.setConfState(n.confState); err != nil {
 				return fmt.Errorf("raftmeta: persist membership: %w", err)
 			}
@@ -230,7 +237,7 @@ func (n *Node) applyCommitted(ents []*pb.Entry) error {
 	for _, a := range answers {
 		a.p.done <- a.r
 	}
-	return n.maybeSnapshot(img)
+	return n.maybeSnapshot(img, confChanged)
 }
 
 func (n *Node) publish(img *Image) {
@@ -243,12 +250,12 @@ func (n *Node) publish(img *Image) {
 }
 
 // maybeSnapshot snapshots the image and compacts the log once SnapshotEvery
-// entries have been applied since the last snapshot. The image is small
+// entries have been applied since the last snapshot, or when forced. The image is small
 // and encoding it is synchronous; metadata rates make that cheap enough not
 // to need a background writer.
-func (n *Node) maybeSnapshot(img *Image) error {
+func (n *Node) maybeSnapshot(img *Image, force bool) error {
 	first, _ := n.st.FirstIndex()
-	if img.Applied+1-first < n.cfg.SnapshotEvery {
+	if img.Applied+1-first < n.cfg.SnapshotEvery && !(force && img.Applied >= first) {
 		return nil
 	}
 	if err := n.st.snapshotAndCompact(img.Applied, n.confState, encodeImage(img)); err != nil {

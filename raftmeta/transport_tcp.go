@@ -68,6 +68,9 @@ type TCPTransportConfig struct {
 	// ListenAddr is the host:port to accept peers on, e.g. the controller
 	// listener. Port 0 picks a free port (see Addr).
 	ListenAddr string
+	// Listener, if set, is used instead of listening on ListenAddr; the
+	// transport closes it.
+	Listener net.Listener
 	// Peers maps the other quorum members (voters and learners) to their
 	// controller listener addresses. An entry for NodeID itself is ignored.
 	Peers  map[int32]string
@@ -130,9 +133,13 @@ func NewTCPTransport(cfg TCPTransportConfig) (*TCPTransport, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(time.Second, cfg.MinBackoff)
 	}
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return nil, fmt.Errorf("raftmeta: controller listener: %w", err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", cfg.ListenAddr)
+		if err != nil {
+			return nil, fmt.Errorf("raftmeta: controller listener: %w", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &TCPTransport{

@@ -82,8 +82,22 @@ func (r *recorder) count() int {
 
 func newTestTransport(t *testing.T, id int32, addr string, peers map[int32]string, h MessageHandler) *TCPTransport {
 	t.Helper()
+	return newTestTransportOn(t, id, addr, nil, peers, h)
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func newTestTransportOn(t *testing.T, id int32, addr string, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport {
+	t.Helper()
 	tr, err := NewTCPTransport(TCPTransportConfig{
-		NodeID: id, ListenAddr: addr, Peers: peers, Logger: testLogger(t),
+		NodeID: id, ListenAddr: addr, Listener: ln, Peers: peers, Logger: testLogger(t),
 		MaxFrameBytes: 4096, MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -142,10 +156,12 @@ func expectClosed(t *testing.T, conn net.Conn) {
 
 func TestTransportDelivers(t *testing.T) {
 	ctx := testCtx(t)
+	// Both know each other from the start, so no first message is lost to
+	// a hello the other side does not recognise yet.
 	r1, r2 := newRecorder(), newRecorder()
-	t1 := newTestTransport(t, 1, "127.0.0.1:0", nil, r1)
-	t2 := newTestTransport(t, 2, "127.0.0.1:0", map[int32]string{1: t1.Addr().String()}, r2)
-	t1.SetPeer(2, t2.Addr().String())
+	ln1, ln2 := listen(t), listen(t)
+	t1 := newTestTransportOn(t, 1, "", ln1, map[int32]string{2: ln2.Addr().String()}, r1)
+	t2 := newTestTransportOn(t, 2, "", ln2, map[int32]string{1: ln1.Addr().String()}, r2)
 
 	t1.Send([]*pb.Message{heartbeat(1, 2, 5), heartbeat(1, 2, 6)})
 	t2.Send([]*pb.Message{heartbeat(2, 1, 7)})
@@ -224,10 +240,10 @@ func TestTransportRejectsUnknownPeersAndBadFrames(t *testing.T) {
 func TestTransportReconnects(t *testing.T) {
 	ctx := testCtx(t)
 	r1, r2 := newRecorder(), newRecorder()
-	t1 := newTestTransport(t, 1, "127.0.0.1:0", nil, r1)
-	t2 := newTestTransport(t, 2, "127.0.0.1:0", map[int32]string{1: t1.Addr().String()}, r2)
-	addr2 := t2.Addr().String()
-	t1.SetPeer(2, addr2)
+	ln1, ln2 := listen(t), listen(t)
+	addr2 := ln2.Addr().String()
+	t1 := newTestTransportOn(t, 1, "", ln1, map[int32]string{2: addr2}, r1)
+	t2 := newTestTransportOn(t, 2, "", ln2, map[int32]string{1: ln1.Addr().String()}, r2)
 
 	t1.Send([]*pb.Message{heartbeat(1, 2, 1)})
 	r2.waitFor(t, ctx, "first message", func(r *recorder) bool { return len(r.msgs) == 1 })
