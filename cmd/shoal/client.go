@@ -107,6 +107,20 @@ func adminContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.Context, adminTimeout)
 }
 
+// connectAdmin connects as connect does and bounds the admin work that
+// follows with adminContext. closeAdmin ends both.
+func connectAdmin(c *cli.Context) (cl *kgo.Client, adm *kadm.Client, ctx context.Context, closeAdmin func(), err error) {
+	cl, adm, err = connect(c)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, cancel := adminContext(c)
+	return cl, adm, ctx, func() {
+		cancel()
+		cl.Close()
+	}, nil
+}
+
 // describeErr renders an error from the client on one line, preferring
 // Kafka's error names ("TOPIC_ALREADY_EXISTS: ...") and the broker's
 // message when there is one.

@@ -21,11 +21,10 @@ shoal --bootstrap-server 10.0.0.1:9092 --output json cluster describe`,
 		OnUsageError: onUsageError,
 		Subcommands: []*cli.Command{
 			leaf(&cli.Command{
-				Name:         "describe",
-				Usage:        "show the cluster id, the active controller and the brokers",
-				UsageText:    "shoal cluster describe\nshoal --output json cluster describe",
-				OnUsageError: onUsageError,
-				Action:       clusterDescribe,
+				Name:      "describe",
+				Usage:     "show the cluster id, the active controller and the brokers",
+				UsageText: "shoal cluster describe\nshoal --output json cluster describe",
+				Action:    clusterDescribe,
 			}),
 		},
 	}
@@ -62,13 +61,11 @@ func clusterDescribe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, _, err := connect(c)
+	cl, _, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	req := kmsg.NewPtrDescribeClusterRequest()
 	resp, err := req.RequestWith(ctx, cl)

@@ -59,7 +59,6 @@ examples:
   shoal consume orders --partition 0 --from 100 --max-records 10
   shoal consume orders --group billing --max-records 100
   shoal consume jobs --share-group workers --max-records 10`,
-		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "from", Aliases: []string{"o"}, Value: "earliest", Usage: "where to start in each partition (see above)"},
 			&cli.StringSliceFlag{Name: "partition", Aliases: []string{"p"}, Usage: "consume only partition N (repeatable, or comma separated; default all)"},
@@ -215,14 +214,12 @@ func consume(c *cli.Context) error {
 	// Resolve the assignment with an admin client: which partitions, from
 	// which offsets, and (with --exit-at-end) up to which offsets. With a
 	// group (above) the broker assigns partitions instead.
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := adminContext(c)
 	plan, err := planConsume(ctx, adm, topic, wantParts, from)
-	cancel()
-	cl.Close()
+	closeAdmin()
 	if err != nil {
 		return err
 	}
@@ -262,23 +259,9 @@ func consume(c *cli.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		var fatal error
-		fetches.EachError(func(t string, p int32, err error) {
-			var dl *kgo.ErrDataLoss
-			switch {
-			case errors.Is(err, context.Canceled), errors.Is(err, kgo.ErrClientClosed):
-			case errors.As(err, &dl):
-				w.Flush()
-				fmt.Fprintf(c.App.ErrWriter, "warning: partition %d: %v\n", p, err)
-			default:
-				if fatal == nil {
-					fatal = failure("consume %q partition %d: %s", t, p, describeErr(err))
-				}
-			}
-		})
-		if fatal != nil {
+		if err := pollErrors(c, w, fetches); err != nil {
 			w.Flush()
-			return fatal
+			return err
 		}
 		stopNow := false
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -513,4 +496,24 @@ func (f recordFormat) write(w io.Writer, r *kgo.Record) {
 			w.Write(strconv.AppendInt(num[:0], n, 10))
 		}
 	}
+}
+
+// pollErrors turns a poll's errors into one failure; data-loss notices
+// are warnings and a closed client is not an error.
+func pollErrors(c *cli.Context, w *bufio.Writer, fetches kgo.Fetches) error {
+	var fatal error
+	fetches.EachError(func(t string, p int32, err error) {
+		var dl *kgo.ErrDataLoss
+		switch {
+		case errors.Is(err, context.Canceled), errors.Is(err, kgo.ErrClientClosed):
+		case errors.As(err, &dl):
+			w.Flush()
+			fmt.Fprintf(c.App.ErrWriter, "warning: partition %d: %v\n", p, err)
+		default:
+			if fatal == nil {
+				fatal = failure("consume %q partition %d: %s", t, p, describeErr(err))
+			}
+		}
+	})
+	return fatal
 }

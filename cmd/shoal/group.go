@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sort"
@@ -248,13 +249,11 @@ func listGroupsAction(c *cli.Context, typ string) error {
 	if err != nil {
 		return err
 	}
-	cl, _, err := connect(c)
+	cl, _, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 	gs, err := listGroups(ctx, cl, types...)
 	if err != nil {
 		return failure("list groups: %s", describeErr(err))
@@ -328,13 +327,11 @@ func groupDescribe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	d, err := describeGroup(ctx, cl, adm, group)
 	if err != nil {
@@ -345,20 +342,27 @@ func groupDescribe(c *cli.Context) error {
 		return writeJSON(w, d)
 	}
 	fmt.Fprintf(w, "group %s (type %s, state %s, coordinator %d, %d members)\n", d.Group, d.Type, orDash(d.State), d.Coordinator, len(d.Members))
-	if len(d.Members) > 0 {
-		fmt.Fprintln(w)
-		t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
-		for _, m := range d.Members {
-			t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
-		}
-		if err := t.flush(); err != nil {
-			return err
-		}
+	if err := writeMembers(w, d.Members); err != nil {
+		return err
 	}
 	fmt.Fprintln(w)
 	t := newTable(w, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
 	for _, o := range d.Offsets {
 		t.row(o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID))
+	}
+	return t.flush()
+}
+
+// writeMembers prints a group's members table, after a blank line, if it
+// has members.
+func writeMembers(w io.Writer, members []groupMemberInfo) error {
+	if len(members) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w)
+	t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
+	for _, m := range members {
+		t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
 	}
 	return t.flush()
 }
@@ -731,13 +735,11 @@ func groupReset(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	lg, found, err := findGroup(ctx, cl, group)
 	if err != nil {
@@ -841,13 +843,11 @@ func groupDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 	return deleteGroups(c, ctx, adm, groups, out)
 }
 
@@ -905,45 +905,23 @@ type groupConsume struct {
 	exitAtEnd    bool
 }
 
-// pollErrors turns a poll's errors into one failure; data-loss notices
-// are warnings and a closed client is not an error.
-func pollErrors(c *cli.Context, w *bufio.Writer, fetches kgo.Fetches) error {
-	var fatal error
-	fetches.EachError(func(t string, p int32, err error) {
-		var dl *kgo.ErrDataLoss
-		switch {
-		case errors.Is(err, context.Canceled), errors.Is(err, kgo.ErrClientClosed):
-		case errors.As(err, &dl):
-			w.Flush()
-			fmt.Fprintf(c.App.ErrWriter, "warning: partition %d: %v\n", p, err)
-		default:
-			if fatal == nil {
-				fatal = failure("consume %q partition %d: %s", t, p, describeErr(err))
-			}
-		}
-	})
-	return fatal
-}
-
 // consumeGroup prints a topic's records as a member of a consumer group,
 // committing the offset after each printed record once it is written out.
 // With --exit-at-end it stops when every partition has reached the end
 // offset it had at start, counting from the group's committed offsets;
 // that assumes this member is assigned every partition.
 func consumeGroup(c *cli.Context, gc groupConsume) error {
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := adminContext(c)
 	_, err = topicMetadata(ctx, adm, gc.topic)
 	done := map[int32]bool{}
 	var ends map[int32]int64
 	if err == nil && gc.exitAtEnd {
 		ends, err = groupConsumeEnds(ctx, adm, gc, done)
 	}
-	cancel()
-	cl.Close()
+	closeAdmin()
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,6 @@ examples:
   shoal log dump shoal-data/orders-0
   shoal log dump --records shoal-data/orders-0/00000000000000000000.log
   shoal --output json log dump shoal-data/orders-0    (one JSON object per batch)`,
-		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "records", Aliases: []string{"r"}, Usage: "print every record of every batch"},
 		},

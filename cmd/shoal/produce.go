@@ -34,7 +34,6 @@ the exit status is non-zero if any record failed.
 examples:
   echo hello | shoal produce greetings
   shoal produce orders --file orders.txt --key-separator : --header source=import --compression zstd`,
-		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "read lines from PATH instead of standard input (shows progress on stderr)"},
 			&cli.StringFlag{Name: "key-separator", Aliases: []string{"K"}, Usage: `split each line into key and value at the first SEP ("\t" for a tab)`},

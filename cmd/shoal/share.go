@@ -98,13 +98,11 @@ func shareDescribe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	d, err := describeShareGroup(ctx, adm, group)
 	if err != nil {
@@ -115,15 +113,8 @@ func shareDescribe(c *cli.Context) error {
 		return writeJSON(w, d)
 	}
 	fmt.Fprintf(w, "share group %s (state %s, epoch %d, coordinator %d, %d members)\n", d.Group, orDash(d.State), d.GroupEpoch, d.Coordinator, len(d.Members))
-	if len(d.Members) > 0 {
-		fmt.Fprintln(w)
-		t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
-		for _, m := range d.Members {
-			t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
-		}
-		if err := t.flush(); err != nil {
-			return err
-		}
+	if err := writeMembers(w, d.Members); err != nil {
+		return err
 	}
 	fmt.Fprintln(w)
 	t := newTable(w, "TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG")
@@ -223,13 +214,11 @@ func shareReset(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	lg, found, err := findGroup(ctx, cl, group)
 	if err != nil {
@@ -317,13 +306,11 @@ func shareDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 	if topic == "" {
 		return deleteGroups(c, ctx, adm, groups, out)
 	}
@@ -395,13 +382,11 @@ func shareConfig(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, _, err := connect(c)
+	cl, _, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	if len(sets) > 0 || len(dels) > 0 {
 		if err := alterGroupConfigs(ctx, cl, group, sets, order, dels); err != nil {
@@ -506,14 +491,12 @@ func groupConfigSource(s kmsg.ConfigSource) string {
 // Each printed record is acknowledged with ACCEPT; records received but
 // not printed (past --max-records) are released for redelivery.
 func consumeShare(c *cli.Context, gc groupConsume) error {
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := adminContext(c)
 	_, err = topicMetadata(ctx, adm, gc.topic)
-	cancel()
-	cl.Close()
+	closeAdmin()
 	if err != nil {
 		return err
 	}

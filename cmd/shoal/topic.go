@@ -121,7 +121,6 @@ func topicCreateCommand() *cli.Command {
 		UsageText: `shoal topic create NAME [--partitions N] [--replication-factor N] [--config key=value ...] [--if-not-exists]
 
 example: shoal topic create orders --partitions 6 --config retention.ms=86400000 --config cleanup.policy=delete`,
-		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "partitions", Aliases: []string{"p"}, Value: "-1", Usage: "number of partitions (-1: the broker's num.partitions)"},
 			&cli.StringFlag{Name: "replication-factor", Aliases: []string{"r"}, Value: "-1", Usage: "replicas per partition (-1: the broker's default.replication.factor)"},
@@ -159,13 +158,11 @@ func topicCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	configs := make(map[string]*string, len(cfgs))
 	for k, v := range cfgs {
@@ -217,11 +214,10 @@ func idOrEmpty(id kadm.TopicID, skip bool) string {
 
 func topicListCommand() *cli.Command {
 	return leaf(&cli.Command{
-		Name:         "list",
-		Aliases:      []string{"ls"},
-		Usage:        "list topics",
-		UsageText:    "shoal topic list [--internal]\n\nexample: shoal --output json topic list",
-		OnUsageError: onUsageError,
+		Name:      "list",
+		Aliases:   []string{"ls"},
+		Usage:     "list topics",
+		UsageText: "shoal topic list [--internal]\n\nexample: shoal --output json topic list",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "internal", Usage: "include internal topics (__consumer_offsets, ...)"},
 		},
@@ -245,13 +241,11 @@ func topicList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	tds, err := adm.ListTopicsWithInternal(ctx)
 	if err != nil {
@@ -299,7 +293,6 @@ func topicDescribeCommand() *cli.Command {
 
 example: shoal topic describe orders
          shoal --output json topic describe orders --all-configs`,
-		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all-configs", Usage: "list every config, not only the topic's overrides"},
 		},
@@ -346,13 +339,11 @@ func topicDescribe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	var descs []topicDescription
 	for _, name := range names {
@@ -525,7 +516,6 @@ func topicAlterCommand() *cli.Command {
 		UsageText: `shoal topic alter NAME [--set key=value ...] [--delete key ...]
 
 example: shoal topic alter orders --set retention.ms=3600000 --set max.message.bytes=2097152 --delete cleanup.policy`,
-		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			listFlag("set", nil, "set a config: key=value (repeatable)"),
 			listFlag("delete", nil, "remove a config override, back to the default (repeatable)"),
@@ -563,13 +553,11 @@ func topicAlter(c *cli.Context) error {
 	if _, err := outputMode(c); err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	resps, err := adm.AlterTopicConfigs(ctx, alters, name)
 	if err != nil {
@@ -603,7 +591,6 @@ func topicAddPartitionsCommand() *cli.Command {
 		UsageText: `shoal topic add-partitions NAME --total N
 
 example: shoal topic add-partitions orders --total 12`,
-		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "total", Usage: "the new total number of partitions (required)"},
 		},
@@ -626,13 +613,11 @@ func topicAddPartitions(c *cli.Context) error {
 	if _, err := outputMode(c); err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	td, err := topicMetadata(ctx, adm, name)
 	if err != nil {
@@ -661,7 +646,6 @@ func topicDeleteCommand() *cli.Command {
 		UsageText: `shoal topic delete NAME... [--if-exists]
 
 example: shoal topic delete orders payments`,
-		OnUsageError: onUsageError,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "if-exists", Usage: "succeed for topics that do not exist"},
 		},
@@ -685,13 +669,11 @@ func topicDelete(c *cli.Context) error {
 	if _, err := outputMode(c); err != nil {
 		return err
 	}
-	cl, adm, err := connect(c)
+	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	ctx, cancel := adminContext(c)
-	defer cancel()
+	defer closeAdmin()
 
 	resps, err := adm.DeleteTopics(ctx, names...)
 	if err != nil {
