@@ -83,6 +83,15 @@ var BrokerDefs = []Def{
 	{Name: "share.coordinator.state.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __share_group_state.", Check: atLeast(1)},
 	{Name: "share.coordinator.state.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __share_group_state, capped by the live brokers.", Check: atLeast(1)},
 	{Name: "errors.deadletterqueue.topic.name.prefix", Type: String, Default: "dlq.", Doc: "Prefix every dead-letter topic name must have (KIP-1191)."},
+	{Name: "broker.session.timeout.ms", Type: Int, Default: "9000", Doc: "How long the active controller waits for a broker's heartbeat before fencing it.", Check: atLeast(1)},
+	{Name: "broker.heartbeat.interval.ms", Type: Int, Default: "2000", Doc: "How often a broker heartbeats to the active controller.", Check: atLeast(1)},
+	{Name: "replica.lag.time.max.ms", Type: Long, Default: "30000", Doc: "A follower that has not caught up with the leader for this long leaves the ISR.", Check: atLeast(1)},
+	{Name: "replica.fetch.max.bytes", Type: Int, Default: "1048576", Doc: "Bytes a follower asks for per partition in one fetch (at least one batch is returned).", Check: atLeast(0)},
+	{Name: "replica.fetch.response.max.bytes", Type: Int, Default: "10485760", Doc: "Bytes a follower asks for in one whole fetch response.", Check: atLeast(0)},
+	{Name: "replica.fetch.wait.max.ms", Type: Int, Default: "500", Doc: "How long a follower's fetch waits at the leader for new data.", Check: atLeast(0)},
+	{Name: "replica.fetch.backoff.ms", Type: Int, Default: "1000", Doc: "How long a follower waits before retrying a partition whose fetch failed.", Check: atLeast(0)},
+	{Name: "auto.leader.rebalance.enable", Type: Boolean, Default: "true", Doc: "Periodically move leadership back to each partition's preferred (first) replica."},
+	{Name: "leader.imbalance.check.interval.seconds", Type: Long, Default: "300", Doc: "How often the active controller looks for partitions not led by their preferred replica.", Check: atLeast(1)},
 	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health); empty disables it."},
 }
 
