@@ -33,6 +33,13 @@ func (s *Server) apiTable() map[int16]api {
 		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
 		60: {min: 0, max: 1, handle: handler(s.handleDescribeCluster)},
 
+		// Between nodes: the controller's RPCs and the quorum's state.
+		55: {min: 0, max: 2, handle: handler(s.handleDescribeQuorum)},
+		56: {min: 0, max: 3, handle: handler(s.handleAlterPartition)},
+		62: {min: 0, max: 4, handle: handler(s.handleBrokerRegistration)},
+		63: {min: 0, max: 2, handle: handler(s.handleBrokerHeartbeat)},
+		67: {min: 0, max: 0, handle: handler(s.handleAllocateProducerIDs)},
+
 		8:  {min: 2, max: 10, handle: handler(s.handleOffsetCommit)},
 		9:  {min: 1, max: 10, handle: handler(s.handleOffsetFetch)},
 		10: {min: 0, max: 5, handle: handler(s.handleFindCoordinator)},

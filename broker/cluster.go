@@ -96,12 +96,12 @@ func (s *Server) handleInitProducerID(ctx context.Context, _ *reqCtx, req *kmsg.
 	s.pids.mu.Lock()
 	defer s.pids.mu.Unlock()
 	if s.pids.next >= s.pids.end {
-		first, err := s.ctrl.AllocateProducerIDs(ctx, s.cfg.NodeID, producerIDBlock)
+		first, n, err := s.allocateProducerIDs(ctx)
 		if err != nil {
 			resp.ErrorCode = errorCode(err)
 			return resp, nil
 		}
-		s.pids.next, s.pids.end = first, first+producerIDBlock
+		s.pids.next, s.pids.end = first, first+n
 	}
 	resp.ProducerID, resp.ProducerEpoch = s.pids.next, 0
 	s.pids.next++

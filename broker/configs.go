@@ -144,7 +144,10 @@ func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype i
 	return s.ctrl.AlterTopicConfigs(ctx, name, set, del, validateOnly)
 }
 
-func (s *Server) handleAlterConfigs(ctx context.Context, _ *reqCtx, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
+func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
+	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
+		return resp, nil
+	}
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	img := s.meta.Image()
 	for _, rr := range req.Resources {
@@ -181,7 +184,10 @@ const (
 	opSubtract = 3
 )
 
-func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, _ *reqCtx, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
+func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
+	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
+		return resp, nil
+	}
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	img := s.meta.Image()
 	for _, rr := range req.Resources {

@@ -47,6 +47,10 @@ func (s *Server) handleFetch(ctx context.Context, _ *reqCtx, req *kmsg.FetchRequ
 func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool, []<-chan struct{}) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	img := s.meta.Image()
+	replica := req.ReplicaID
+	if req.Version >= 15 {
+		replica = req.ReplicaState.ID
+	}
 	budget := int(req.MaxBytes)
 	if budget <= 0 {
 		budget = 1 << 30
@@ -70,10 +74,12 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			if t == nil && req.Version >= 13 {
 				pr.ErrorCode = kerr.UnknownTopicID.Code
 			} else {
-				ch, n, err := s.readPartition(req, t, rp, &pr, budget, size == 0)
+				ch, n, err := s.readPartition(req, replica, t, rp, &pr, budget, size == 0)
 				if err != nil {
 					pr.ErrorCode = errorCode(err)
-					pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = -1, -1, -1
+					if replica < 0 || !errors.Is(err, kerr.OffsetOutOfRange) {
+						pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = -1, -1, -1
+					}
 				} else {
 					size += n
 					budget -= n
@@ -94,13 +100,20 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 }
 
 // readPartition fills one partition's part of a fetch response.
-func (s *Server) readPartition(req *kmsg.FetchRequest, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, budget int, first bool) (<-chan struct{}, int, error) {
+func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, budget int, first bool) (<-chan struct{}, int, error) {
 	p, ps, kerrv := s.leaderPartition(t, rp.Partition)
 	if kerrv != nil {
 		return nil, 0, kerrv
 	}
 	if kerrv := checkLeaderEpoch(rp.CurrentLeaderEpoch, ps); kerrv != nil {
 		return nil, 0, kerrv
+	}
+	if replica >= 0 {
+		maxBytes := min(int(rp.PartitionMaxBytes), budget)
+		if maxBytes <= 0 && first {
+			maxBytes = 1
+		}
+		return s.readForFollower(replica, t, rp, pr, p, ps, maxBytes)
 	}
 	ch := p.Wait()
 	hw := p.HighWatermark()

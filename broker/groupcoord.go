@@ -108,7 +108,7 @@ func (gc *groupCoordinator) reconcile(img *raftmeta.Image) {
 			continue
 		}
 		p, _, kerrv := gc.srv.leaderPartition(t, part)
-		if kerrv != nil {
+		if kerrv != nil || !gc.srv.leaderCaughtUp(p) {
 			continue
 		}
 		sr, err := gc.load(part, p)

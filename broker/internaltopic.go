@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -77,6 +78,10 @@ func (ip *internalPartition) load(reset func(), apply func(coordinator.Record) e
 	return nil
 }
 
+// internalWriteTimeout bounds how long a coordinator write waits for the
+// ISR, like offsets.commit.timeout.ms.
+const internalWriteTimeout = 5 * time.Second
+
 // append writes records as one batch, waits until it is committed (and
 // fsynced where the durability settings ask), then materializes them.
 func (ip *internalPartition) append(recs []coordinator.Record) error {
@@ -102,7 +107,17 @@ func (ip *internalPartition) append(recs []coordinator.Record) error {
 	if err != nil {
 		return err
 	}
+	ip.srv.notifyAppend(ip.p)
 	ip.srv.advanceHighWatermark(ip.p, ps)
+	if ip.p.HighWatermark() <= res.LastOffset {
+		// Written with acks=all: the state is kept only once the ISR has it.
+		ctx, cancel := context.WithTimeout(ip.srv.ctx, internalWriteTimeout)
+		err := ip.srv.waitReplicated(ctx, ip.p, ip.topic, ip.part, res.LastOffset)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	if ip.p.NeedsFlush() {
 		if err := ip.p.Sync(res.LastOffset); err != nil {
 			return err
@@ -132,9 +147,9 @@ func (s *Server) ensureInternalTopic(ctx context.Context, mu interface {
 		"compression.type": strPtr("producer"),
 		"segment.bytes":    strPtr(fmt.Sprint(segmentBytes)),
 	}
-	res := s.ctrl.CreateTopics(ctx, []raftmeta.CreateTopicRequest{{
+	res := s.createTopicsViaController(ctx, []raftmeta.CreateTopicRequest{{
 		Name: name, NumPartitions: partitions, ReplicationFactor: max(rf, 1), Configs: cfgs,
-	}}, s.topicDefaults(), false)
+	}})
 	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return err
 	}

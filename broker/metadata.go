@@ -26,7 +26,7 @@ func (s *Server) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 		}
 		createErrs := map[string]error{}
 		if len(create) > 0 {
-			for _, r := range s.ctrl.CreateTopics(ctx, create, s.topicDefaults(), false) {
+			for _, r := range s.createTopicsViaController(ctx, create) {
 				if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 					createErrs[r.Name] = r.Err
 				}

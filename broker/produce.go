@@ -13,11 +13,15 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-// produceSync is an append whose acknowledgement waits for an fsync.
+// produceSync is an append whose acknowledgement waits: for an fsync the
+// durability settings ask for, and (acks=all) for the ISR to replicate it.
 type produceSync struct {
 	p          *log.Partition
 	lastOffset int64
 	resp       *kmsg.ProduceResponseTopicPartition
+	flush      bool
+	replicate  bool
+	minISR     int
 }
 
 // handleProduce validates and appends on the connection's reader, in request
@@ -47,7 +51,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (k
 		for _, rp := range rt.Partitions {
 			pr := kmsg.NewProduceResponseTopicPartition()
 			pr.Partition = rp.Partition
-			res, p, err := s.appendOne(t, rp, now)
+			res, p, err := s.appendOne(t, rp, req.Acks, now)
 			if err != nil {
 				failed = true
 				pr.ErrorCode = errorCode(err)
@@ -60,8 +64,14 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (k
 				pr.LogAppendTime = res.LogAppendTime
 				pr.LogStartOffset = res.LogStartOffset
 				s.metrics.produced(t.Name, len(rp.Records), int(res.LastOffset-res.BaseOffset+1))
-				if req.Acks != 0 && p.NeedsFlush() {
-					syncs = append(syncs, produceSync{p: p, lastOffset: res.LastOffset})
+				ps := produceSync{p: p, lastOffset: res.LastOffset, flush: req.Acks != 0 && p.NeedsFlush()}
+				if req.Acks == -1 && p.HighWatermark() <= res.LastOffset {
+					// Wait for the ISR (a retried duplicate too: its
+					// first attempt may not be committed yet).
+					ps.replicate, ps.minISR = true, s.minInsyncReplicas(t)
+				}
+				if ps.flush || ps.replicate {
+					syncs = append(syncs, ps)
 				}
 			}
 			respTopic.Partitions = append(respTopic.Partitions, pr)
@@ -83,11 +93,29 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (k
 	for i := range syncs {
 		syncs[i].resp = findProducePartition(resp, syncs[i].p)
 	}
+	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
 	return nil, func() (kmsg.Response, error) {
+		ctx, cancel := context.WithTimeout(s.ctx, timeout)
+		defer cancel()
 		for _, ps := range syncs {
-			if err := ps.p.Sync(ps.lastOffset); err != nil {
-				ps.resp.ErrorCode = kerr.KafkaStorageError.Code
-				ps.resp.ErrorMessage = errorMessage(err)
+			if ps.replicate {
+				if err := s.waitReplicated(ctx, ps.p, ps.p.Topic(), ps.p.Index(), ps.lastOffset); err != nil {
+					ps.resp.ErrorCode = errorCode(err)
+					ps.resp.ErrorMessage = nil
+					continue
+				}
+				// Committed, but by fewer replicas than asked for.
+				if t := s.meta.Image().Topics[ps.p.Topic()]; t != nil && int(ps.p.Index()) < len(t.Partitions) &&
+					len(t.Partitions[ps.p.Index()].ISR) < ps.minISR {
+					ps.resp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+					continue
+				}
+			}
+			if ps.flush {
+				if err := ps.p.Sync(ps.lastOffset); err != nil {
+					ps.resp.ErrorCode = kerr.KafkaStorageError.Code
+					ps.resp.ErrorMessage = errorMessage(err)
+				}
 			}
 		}
 		return resp, nil
@@ -110,10 +138,13 @@ func findProducePartition(resp *kmsg.ProduceResponse, p *log.Partition) *kmsg.Pr
 }
 
 // appendOne validates and appends one partition's batch.
-func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, now time.Time) (log.AppendResult, *log.Partition, error) {
+func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, acks int16, now time.Time) (log.AppendResult, *log.Partition, error) {
 	p, ps, kerrv := s.leaderPartition(t, rp.Partition)
 	if kerrv != nil {
 		return log.AppendResult{}, nil, kerrv
+	}
+	if acks == -1 && len(ps.ISR) < s.minInsyncReplicas(t) {
+		return log.AppendResult{}, nil, kerr.NotEnoughReplicas
 	}
 	h, err := log.ValidateProduceBatch(rp.Records, int(s.topicPartitionConfig(t).MaxMessageBytes))
 	if err != nil {
@@ -123,14 +154,9 @@ func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartiti
 	if err != nil {
 		return res, nil, err
 	}
+	if !res.Duplicate {
+		s.notifyAppend(p)
+	}
 	s.advanceHighWatermark(p, ps)
 	return res, p, nil
-}
-
-// advanceHighWatermark moves the HW to the minimum log end offset of the
-// ISR. While the ISR is only this leader, that is its own log end offset.
-func (s *Server) advanceHighWatermark(p *log.Partition, ps raftmeta.PartitionState) {
-	if len(ps.ISR) == 1 && ps.ISR[0] == s.cfg.NodeID {
-		p.SetHighWatermark(p.LogEndOffset())
-	}
 }

@@ -52,7 +52,9 @@ func (s *Server) reconcile() {
 	defer s.replicaMu.Unlock()
 	img := s.meta.Image()
 	s.topicConfigs.Clear()
+	s.cluster.minISR.Clear()
 	want := map[string]map[int32]bool{}
+	follow := map[fetchKey]fetchAssign{}
 	for _, t := range img.Topics {
 		cfg := s.topicPartitionConfig(t)
 		parts := map[int32]bool{}
@@ -74,12 +76,21 @@ func (s *Server) reconcile() {
 			// checkpointed HW; a leader alone in its ISR owns all of it.
 			if ps.Leader == s.cfg.NodeID {
 				s.advanceHighWatermark(p, ps)
+				continue
+			}
+			s.cluster.leaders.Delete(p)
+			if ps.Leader >= 0 {
+				follow[fetchKey{t.Name, int32(i)}] = fetchAssign{p: p, topicID: t.ID, leader: ps.Leader, epoch: ps.LeaderEpoch}
 			}
 		}
 		want[t.Name] = parts
 	}
+	// Fetchers stop appending to partitions this node now leads or no
+	// longer holds before anything else happens to them.
+	s.updateFetchers(follow)
 	for _, p := range s.logs.Partitions() {
 		if !want[p.Topic()][p.Index()] {
+			s.cluster.leaders.Delete(p)
 			if err := s.logs.DeletePartition(p.Topic(), p.Index()); err != nil {
 				s.log.Error("deleting partition", "topic", p.Topic(), "partition", p.Index(), "err", err)
 			}

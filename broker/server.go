@@ -48,6 +48,14 @@ type Server struct {
 	groups       *groupCoordinator
 	shareState   *shareCoordinator
 	shares       *shareManager
+	// transport carries raft messages to the other quorum members
+	// (multi-node quorums only).
+	transport *raftmeta.TCPTransport
+	// cluster holds the replication and controller-client state.
+	cluster *clusterState
+	// started is set once start succeeded; Close then shuts down in a
+	// controlled way.
+	started bool
 	// replicaMu serializes changes to the set of local replicas.
 	replicaMu sync.Mutex
 	// topicConfigs caches each topic version's log config (see
@@ -82,6 +90,7 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		ctx:     ctx,
 		cancel:  cancel,
 		metrics: newMetrics(),
+		cluster: newClusterState(),
 
 		fetchEncoder: newFetchEncoder(),
 	}
@@ -103,13 +112,20 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
-	s.meta, err = raftmeta.Start(raftmeta.Config{
+	mcfg := raftmeta.Config{
 		NodeID:    s.cfg.NodeID,
 		Dir:       s.cfg.MetadataDir,
 		Voters:    s.cfg.Voters,
 		Logger:    s.log,
 		ClusterID: clusterID,
-	})
+	}
+	if s.multiNode() {
+		if s.transport, err = s.startTransport(); err != nil {
+			return err
+		}
+		mcfg.Transport = s.transport
+	}
+	s.meta, err = raftmeta.Start(mcfg)
 	if err != nil {
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
@@ -153,6 +169,13 @@ func (s *Server) start() error {
 	s.wg.Add(2)
 	go s.watchMetadata()
 	go s.housekeeping()
+	if s.multiNode() {
+		s.wg.Add(4)
+		go s.runController()
+		go s.leaderRebalanceLoop()
+		go s.heartbeatLoop()
+		go s.isrLoop()
+	}
 	if s.cfg.AdminAddr != "" {
 		if s.admin, err = startAdmin(s); err != nil {
 			return fmt.Errorf("admin.addr: %w", err)
@@ -162,6 +185,7 @@ func (s *Server) start() error {
 		s.wg.Add(1)
 		go s.accept(ln, s.advertised[i].Name)
 	}
+	s.started = true
 	s.log.Info("shoal started", "node.id", s.cfg.NodeID, "listeners", s.Addrs(), "cluster.id", s.meta.Image().ClusterID)
 	return nil
 }
@@ -171,6 +195,11 @@ func (s *Server) start() error {
 func (s *Server) clusterID() (string, error) {
 	if s.cfg.ClusterID != "" {
 		return s.cfg.ClusterID, nil
+	}
+	if s.multiNode() {
+		// Every voter formats its own log, so they must agree on the id
+		// without talking: derive it from the voter set.
+		return votersClusterID(s.cfg.Voters), nil
 	}
 	u := uuid.New()
 	return base64URL(u[:]), nil
@@ -182,9 +211,11 @@ func (s *Server) register(ctx context.Context) error {
 	for _, l := range s.advertised {
 		b.Endpoints = append(b.Endpoints, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol})
 	}
-	if err := s.ctrl.RegisterBroker(ctx, b); err != nil {
+	epoch, err := s.registerWithController(ctx, b)
+	if err != nil {
 		return fmt.Errorf("broker registration: %w", err)
 	}
+	s.cluster.brokerEpoch.Store(epoch)
 	return nil
 }
 
@@ -234,6 +265,9 @@ func (s *Server) watchMetadata() {
 		s.applyImage()
 		select {
 		case <-ch:
+		case <-s.cluster.coordKick:
+			// A partition's HW caught up: a coordinator may load now.
+			s.cluster.coordPending.Store(false)
 		case <-s.ctx.Done():
 			return
 		}
@@ -278,6 +312,9 @@ func (s *Server) housekeeping() {
 // and checkpointing them) and the metadata node.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
+		if s.started && s.multiNode() {
+			s.controlledShutdown(5 * time.Second)
+		}
 		s.cancel()
 		for _, ln := range s.listeners {
 			ln.Close()
@@ -286,6 +323,7 @@ func (s *Server) Close() error {
 			s.admin.close()
 		}
 		s.wg.Wait()
+		s.stopFetchers()
 		var errs []error
 		if s.shares != nil {
 			s.shares.close()
@@ -301,6 +339,9 @@ func (s *Server) Close() error {
 		}
 		if s.meta != nil {
 			errs = append(errs, s.meta.Close())
+		}
+		if s.transport != nil {
+			errs = append(errs, s.transport.Close())
 		}
 		s.closeErr = errors.Join(errs...)
 	})

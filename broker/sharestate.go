@@ -96,7 +96,7 @@ func (sc *shareCoordinator) reconcile(img *raftmeta.Image) {
 			continue
 		}
 		p, _, kerrv := sc.srv.leaderPartition(t, part)
-		if kerrv != nil {
+		if kerrv != nil || !sc.srv.leaderCaughtUp(p) {
 			continue
 		}
 		sp := &shareStatePart{

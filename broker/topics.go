@@ -9,7 +9,10 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-func (s *Server) handleCreateTopics(ctx context.Context, _ *reqCtx, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
+func (s *Server) handleCreateTopics(ctx context.Context, rc *reqCtx, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
+	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
+		return resp, nil
+	}
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	reqs := make([]raftmeta.CreateTopicRequest, 0, len(req.Topics))
 	for _, rt := range req.Topics {
@@ -68,7 +71,10 @@ func indexOfTopic(reqs []raftmeta.CreateTopicRequest, name string) int {
 	return 0
 }
 
-func (s *Server) handleDeleteTopics(ctx context.Context, _ *reqCtx, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
+func (s *Server) handleDeleteTopics(ctx context.Context, rc *reqCtx, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
+	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
+		return resp, nil
+	}
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	var names []string
 	var ids [][16]byte
@@ -113,7 +119,10 @@ func (s *Server) handleDeleteTopics(ctx context.Context, _ *reqCtx, req *kmsg.De
 	return resp, nil
 }
 
-func (s *Server) handleCreatePartitions(ctx context.Context, _ *reqCtx, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
+func (s *Server) handleCreatePartitions(ctx context.Context, rc *reqCtx, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
+	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
+		return resp, nil
+	}
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	reqs := make([]raftmeta.CreatePartitionsRequest, 0, len(req.Topics))
 	for _, rt := range req.Topics {

@@ -1,0 +1,253 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// Broker sessions: every node heartbeats to the active controller, which
+// fences a broker whose heartbeats stop (broker.session.timeout.ms) and
+// moves its leaderships away.
+
+// runController fences expired brokers while this node is the active
+// controller.
+func (s *Server) runController() {
+	defer s.wg.Done()
+	s.ctrl.Run(s.ctx, s.cfg.Millis("broker.session.timeout.ms"), func(topic string) bool {
+		t := s.meta.Image().Topics[topic]
+		if t == nil {
+			return false
+		}
+		return s.cfg.EffectiveTopicConfig(t.Configs).String("unclean.leader.election.enable") == "true"
+	})
+}
+
+// heartbeatLoop renews this broker's session every
+// broker.heartbeat.interval.ms, registering again when the controller no
+// longer knows this broker's epoch.
+func (s *Server) heartbeatLoop() {
+	defer s.wg.Done()
+	interval := s.cfg.Millis("broker.heartbeat.interval.ms")
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.cluster.stopHeartbeats:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, max(interval, time.Second))
+		_, err := s.heartbeat(ctx, false)
+		if errors.Is(err, kerr.StaleBrokerEpoch) || errors.Is(err, kerr.BrokerIDNotRegistered) {
+			s.log.Warn("broker epoch no longer current; registering again", "err", err)
+			if err := s.register(ctx); err != nil && s.ctx.Err() == nil {
+				s.log.Warn("registering again failed", "err", err)
+			}
+		} else if err != nil && s.ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			s.log.Debug("heartbeat failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// heartbeat sends one heartbeat (or, with shutdown, the controlled
+// shutdown request) and returns whether this broker is fenced.
+func (s *Server) heartbeat(ctx context.Context, shutdown bool) (bool, error) {
+	id, epoch := s.cfg.NodeID, s.cluster.brokerEpoch.Load()
+	var fenced bool
+	err := s.withController(ctx, func() error {
+		var err error
+		if shutdown {
+			fenced, err = true, s.ctrl.ControlledShutdown(ctx, id, epoch)
+			return err
+		}
+		fenced, err = s.ctrl.Heartbeat(ctx, id, epoch)
+		return err
+	}, func(leader int32) error {
+		req := kmsg.NewPtrBrokerHeartbeatRequest()
+		req.SetVersion(s.peerVersion(63))
+		req.BrokerID, req.BrokerEpoch = id, epoch
+		req.CurrentMetadataOffset = int64(s.meta.Image().Applied)
+		req.WantShutdown = shutdown
+		r, err := s.ctrlPeer(leader, laneHeartbeat).request(ctx, req)
+		if err != nil {
+			return err
+		}
+		resp := r.(*kmsg.BrokerHeartbeatResponse)
+		fenced = resp.IsFenced
+		return codeErr(resp.ErrorCode)
+	})
+	return fenced, err
+}
+
+func (s *Server) handleBrokerHeartbeat(ctx context.Context, _ *reqCtx, req *kmsg.BrokerHeartbeatRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+	resp.IsCaughtUp = true
+	if req.WantShutdown {
+		if err := s.ctrl.ControlledShutdown(ctx, req.BrokerID, req.BrokerEpoch); err != nil {
+			resp.ErrorCode = errorCode(err)
+			return resp, nil
+		}
+		resp.IsFenced, resp.ShouldShutdown = true, true
+		return resp, nil
+	}
+	fenced, err := s.ctrl.Heartbeat(ctx, req.BrokerID, req.BrokerEpoch)
+	resp.IsFenced = fenced
+	resp.ErrorCode = errorCode(err)
+	return resp, nil
+}
+
+// alterPartition asks the controller to change ISRs of partitions this node
+// leads.
+func (s *Server) alterPartition(ctx context.Context, items []raftmeta.AlterPartitionItem) ([]raftmeta.AlterPartitionResult, error) {
+	areq := raftmeta.AlterPartitionRequest{BrokerID: s.cfg.NodeID, BrokerEpoch: s.cluster.brokerEpoch.Load(), Partitions: items}
+	var results []raftmeta.AlterPartitionResult
+	err := s.withController(ctx, func() error {
+		var err error
+		results, err = s.ctrl.AlterPartition(ctx, areq)
+		return err
+	}, func(leader int32) error {
+		req := kmsg.NewPtrAlterPartitionRequest()
+		req.SetVersion(2)
+		req.BrokerID, req.BrokerEpoch = areq.BrokerID, areq.BrokerEpoch
+		for _, it := range items {
+			rt := kmsg.NewAlterPartitionRequestTopic()
+			rt.TopicID = it.TopicID
+			rp := kmsg.NewAlterPartitionRequestTopicPartition()
+			rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = it.Partition, it.LeaderEpoch, it.PartitionEpoch, it.NewISR
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		r, err := s.ctrlPeer(leader, laneISR).request(ctx, req)
+		if err != nil {
+			return err
+		}
+		resp := r.(*kmsg.AlterPartitionResponse)
+		if err := codeErr(resp.ErrorCode); err != nil {
+			return err
+		}
+		results = results[:0]
+		for _, rt := range resp.Topics {
+			for _, rp := range rt.Partitions {
+				results = append(results, raftmeta.AlterPartitionResult{TopicID: rt.TopidID, Partition: rp.Partition, Err: codeErr(rp.ErrorCode),
+					State: raftmeta.PartitionState{ISR: rp.ISR, Leader: rp.LeaderID, LeaderEpoch: rp.LeaderEpoch, PartitionEpoch: rp.PartitionEpoch}})
+			}
+		}
+		return nil
+	})
+	return results, err
+}
+
+func (s *Server) handleAlterPartition(ctx context.Context, _ *reqCtx, req *kmsg.AlterPartitionRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
+	areq := raftmeta.AlterPartitionRequest{BrokerID: req.BrokerID, BrokerEpoch: req.BrokerEpoch}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			it := raftmeta.AlterPartitionItem{TopicID: rt.TopicID, Topic: rt.Topic, Partition: rp.Partition, LeaderEpoch: rp.LeaderEpoch, PartitionEpoch: rp.PartitionEpoch, NewISR: rp.NewISR}
+			if req.Version >= 3 {
+				it.NewISR = nil
+				for _, e := range rp.NewEpochISR {
+					it.NewISR = append(it.NewISR, e.BrokerID)
+				}
+			}
+			areq.Partitions = append(areq.Partitions, it)
+		}
+	}
+	results, err := s.ctrl.AlterPartition(ctx, areq)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	for _, r := range results {
+		rt := kmsg.NewAlterPartitionResponseTopic()
+		rt.Topic, rt.TopidID = r.Topic, r.TopicID
+		rp := kmsg.NewAlterPartitionResponseTopicPartition()
+		rp.Partition = r.Partition
+		rp.ErrorCode = errorCode(r.Err)
+		rp.LeaderID, rp.LeaderEpoch, rp.ISR, rp.PartitionEpoch = r.State.Leader, r.State.LeaderEpoch, r.State.ISR, r.State.PartitionEpoch
+		rt.Partitions = append(rt.Partitions, rp)
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}
+
+// controlledShutdown asks the controller to move leadership away from this
+// node and waits, briefly, until the metadata shows none left here.
+func (s *Server) controlledShutdown(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	close(s.cluster.stopHeartbeats)
+	if _, err := s.heartbeat(ctx, true); err != nil {
+		s.log.Warn("controlled shutdown failed; stopping anyway", "err", err)
+		return
+	}
+	self := s.cfg.NodeID
+	_, err := s.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
+		for _, t := range img.Topics {
+			for _, ps := range t.Partitions {
+				if ps.Leader == self && len(ps.ISR) > 1 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if err != nil {
+		s.log.Warn("leadership did not move away before shutdown", "err", err)
+		return
+	}
+	s.log.Info("controlled shutdown: leadership moved to other replicas")
+}
+
+// leaderRebalanceLoop moves leadership back to each partition's preferred
+// (first) replica every leader.imbalance.check.interval.seconds while this
+// node is the active controller (auto.leader.rebalance.enable).
+func (s *Server) leaderRebalanceLoop() {
+	defer s.wg.Done()
+	if v, _ := s.cfg.Value("auto.leader.rebalance.enable"); v != "true" {
+		return
+	}
+	t := time.NewTicker(time.Duration(s.cfg.Int("leader.imbalance.check.interval.seconds")) * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !s.meta.IsLeader() || !s.imbalanced(s.meta.Image()) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		if _, err := s.ctrl.ElectLeaders(ctx, raftmeta.PreferredElection, nil); err != nil && s.ctx.Err() == nil {
+			s.log.Info("preferred leader election failed", "err", err)
+		}
+		cancel()
+	}
+}
+
+// imbalanced reports whether some partition is led by another replica than
+// its preferred one while the preferred one is in the ISR and unfenced.
+func (s *Server) imbalanced(img *raftmeta.Image) bool {
+	for _, t := range img.Topics {
+		for _, ps := range t.Partitions {
+			if len(ps.Replicas) == 0 || ps.Leader == ps.Replicas[0] {
+				continue
+			}
+			pref := ps.Replicas[0]
+			if b := img.Brokers[pref]; b != nil && !b.Fenced && slices.Contains(ps.ISR, pref) {
+				return true
+			}
+		}
+	}
+	return false
+}
