@@ -1,0 +1,410 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// clusterSettings make failure detection fast enough for tests: a dead
+// broker is fenced after 4s, a stuck follower leaves the ISR after 5s.
+var clusterSettings = []string{
+	"broker.session.timeout.ms=4000",
+	"broker.heartbeat.interval.ms=300",
+	"replica.lag.time.max.ms=5000",
+	"replica.fetch.wait.max.ms=200",
+	"offsets.topic.num.partitions=3",
+	"share.coordinator.state.topic.num.partitions=3",
+	"group.initial.rebalance.delay.ms=0",
+}
+
+// cluster is several shoal processes forming one quorum: every node has
+// the broker and controller roles.
+type cluster struct {
+	t     *testing.T
+	nodes []*node
+}
+
+// startCluster starts n nodes (ids 1..n) with a common voter set and waits
+// until every one serves metadata listing all n brokers. set are extra
+// --set flags for every node.
+func startCluster(t *testing.T, n int, set ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t}
+	for i := 0; i < n; i++ {
+		nd := &node{
+			t:          t,
+			dataDir:    t.TempDir(),
+			clientPort: freePort(t),
+			ctrlPort:   freePort(t),
+			output:     &lockedBuffer{},
+		}
+		nd.adminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+		c.nodes = append(c.nodes, nd)
+	}
+	var voters []string
+	for i, nd := range c.nodes {
+		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, nd.ctrlPort))
+	}
+	for i, nd := range c.nodes {
+		opts := nodeOpts{set: append([]string{
+			"node.id=" + strconv.Itoa(i+1),
+			"controller.quorum.voters=" + strings.Join(voters, ","),
+		}, append(slices.Clone(clusterSettings), set...)...)}
+		nd.opts = opts
+		props := strings.Join(nd.listenerSettings(), "\n") + "\n"
+		nd.configPath = filepath.Join(t.TempDir(), "server.properties")
+		if err := os.WriteFile(nd.configPath, []byte(props), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		nd := nd
+		t.Cleanup(func() {
+			nd.kill()
+			if t.Failed() {
+				t.Logf("shoal output (node %d on %s):\n%s", nd.id(), nd.Addr(), nd.output.String())
+			}
+		})
+	}
+	for _, nd := range c.nodes {
+		nd.launch()
+	}
+	for _, nd := range c.nodes {
+		nd.mu.Lock()
+		exited := nd.exited
+		nd.mu.Unlock()
+		nd.waitReady(exited)
+	}
+	c.waitBrokers(c.nodes...)
+	return c
+}
+
+// id is the node's node.id.
+func (n *node) id() int32 {
+	for _, kv := range n.opts.set {
+		if v, ok := strings.CutPrefix(kv, "node.id="); ok {
+			id, _ := strconv.Atoi(v)
+			return int32(id)
+		}
+	}
+	return 1
+}
+
+// launch starts the process without waiting for it to serve (a cluster
+// node cannot serve before a quorum of its peers runs).
+func (n *node) launch() {
+	t := n.t
+	t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		t.Fatal("node already running")
+	}
+	n.starts++
+	fmt.Fprintf(n.output, "----- start #%d: shoal %s\n", n.starts, strings.Join(n.args(), " "))
+	cmd := exec.Command(shoalBin, n.args()...)
+	cmd.Env = childEnv(nil)
+	cmd.Stdout = n.output
+	cmd.Stderr = n.output
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting shoal: %v", err)
+	}
+	exited := make(chan struct{})
+	n.cmd, n.exited, n.exitErr = cmd, exited, nil
+	go func() {
+		err := cmd.Wait()
+		n.mu.Lock()
+		n.exitErr = err
+		n.mu.Unlock()
+		close(exited)
+	}()
+}
+
+// node returns the node with the given id.
+func (c *cluster) node(id int32) *node { return c.nodes[id-1] }
+
+// alive returns the running nodes.
+func (c *cluster) alive() []*node {
+	var out []*node
+	for _, n := range c.nodes {
+		if n.Alive() {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Client returns a kgo client seeded with every running node.
+func (c *cluster) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	var seeds []string
+	for _, n := range c.nodes {
+		seeds = append(seeds, n.Addr())
+	}
+	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)}, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// adminOn returns an admin client that talks only to n.
+func adminOn(t *testing.T, n *node) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100*time.Millisecond), kgo.DialTimeout(time.Second), kgo.RetryTimeout(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
+// waitBrokers waits until every node in want lists exactly the nodes of
+// want as its (unfenced) brokers.
+func (c *cluster) waitBrokers(want ...*node) {
+	c.t.Helper()
+	var ids []int32
+	for _, n := range want {
+		ids = append(ids, n.id())
+	}
+	slices.Sort(ids)
+	for _, n := range want {
+		adm := adminOn(c.t, n)
+		waitFor(c.t, startTimeout, fmt.Sprintf("node %d to list brokers %v", n.id(), ids), func() (bool, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			m, err := adm.BrokerMetadata(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			got := m.Brokers.NodeIDs()
+			slices.Sort(got)
+			return slices.Equal(got, ids) && m.Controller >= 0, fmt.Sprintf("brokers %v, controller %d", got, m.Controller)
+		})
+	}
+}
+
+// partitionState is one partition as a node's metadata reports it.
+type partitionState struct {
+	leader   int32
+	epoch    int32
+	replicas []int32
+	isr      []int32
+}
+
+// partitionOn reads a partition's metadata from node n.
+func partitionOn(t *testing.T, adm *kadm.Client, topic string, p int32) (partitionState, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	m, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return partitionState{}, err
+	}
+	td, ok := m.Topics[topic]
+	if !ok || td.Err != nil {
+		return partitionState{}, fmt.Errorf("topic %s: %v", topic, td.Err)
+	}
+	pd, ok := td.Partitions[p]
+	if !ok {
+		return partitionState{}, fmt.Errorf("no partition %d", p)
+	}
+	return partitionState{leader: pd.Leader, epoch: pd.LeaderEpoch, replicas: pd.Replicas, isr: pd.ISR}, nil
+}
+
+// waitPartition waits until the partition's metadata on node n satisfies
+// cond and returns it.
+func (c *cluster) waitPartition(n *node, topic string, p int32, what string, cond func(partitionState) bool) partitionState {
+	c.t.Helper()
+	adm := adminOn(c.t, n)
+	var st partitionState
+	waitFor(c.t, 40*time.Second, what, func() (bool, string) {
+		var err error
+		st, err = partitionOn(c.t, adm, topic, p)
+		if err != nil {
+			return false, err.Error()
+		}
+		return cond(st), fmt.Sprintf("%+v", st)
+	})
+	return st
+}
+
+// partitionLog returns the concatenated segment data of a partition in a
+// node's data directory.
+func (n *node) partitionLog(topic string, p int32) ([]byte, error) {
+	dir := filepath.Join(n.dataDir, "data", fmt.Sprintf("%s-%d", topic, p))
+	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(segs)
+	var all []byte
+	for _, s := range segs {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, b...)
+	}
+	return all, nil
+}
+
+// waitIdenticalLogs waits until the partition's segment bytes are the same
+// on every given node (followers catch up asynchronously).
+func waitIdenticalLogs(t *testing.T, topic string, p int32, nodes ...*node) {
+	t.Helper()
+	waitFor(t, 40*time.Second, fmt.Sprintf("identical replicas of %s-%d", topic, p), func() (bool, string) {
+		var first []byte
+		var sizes []string
+		same := true
+		for i, n := range nodes {
+			b, err := n.partitionLog(topic, p)
+			if err != nil {
+				return false, err.Error()
+			}
+			sizes = append(sizes, fmt.Sprintf("node %d: %d bytes", n.id(), len(b)))
+			if i == 0 {
+				first = b
+			} else if !bytes.Equal(first, b) {
+				same = false
+			}
+		}
+		return same && len(first) > 0, strings.Join(sizes, ", ")
+	})
+}
+
+// clusterAcks records the values a producer got acknowledgements for, per
+// partition, in acknowledgement order.
+type clusterAcks struct {
+	mu    sync.Mutex
+	acked map[int32][]string
+}
+
+func newClusterAcks() *clusterAcks { return &clusterAcks{acked: map[int32][]string{}} }
+
+func (a *clusterAcks) add(p int32, v string) {
+	a.mu.Lock()
+	a.acked[p] = append(a.acked[p], v)
+	a.mu.Unlock()
+}
+
+func (a *clusterAcks) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, vs := range a.acked {
+		n += len(vs)
+	}
+	return n
+}
+
+// checkAcked reads every partition of topic from the start to its end
+// and checks that every acknowledged value is there exactly once, in the
+// order it was acknowledged, and that no value appears twice.
+func checkAcked(t *testing.T, c *cluster, topic string, acks *clusterAcks) {
+	t.Helper()
+	cl := c.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	adm := kadm.NewClient(cl)
+	var ends kadm.ListedOffsets
+	waitFor(t, opTimeout, "end offsets", func() (bool, string) {
+		var err error
+		ends, err = adm.ListEndOffsets(ctxT(t, 5*time.Second), topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
+	got := map[int32][]string{}
+	done := func() bool {
+		for p, end := range want {
+			if int64(len(got[p])) < end {
+				return false
+			}
+		}
+		return true
+	}
+	ctx := ctxT(t, 60*time.Second)
+	next := map[int32]int64{}
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s back: timed out (have %v, want %v)", topic, lens(got), want)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset != next[r.Partition] {
+				t.Errorf("partition %d: offset %d after %d (gap or repeat)", r.Partition, r.Offset, next[r.Partition]-1)
+			}
+			next[r.Partition] = r.Offset + 1
+			got[r.Partition] = append(got[r.Partition], string(r.Value))
+		})
+	}
+	acks.mu.Lock()
+	defer acks.mu.Unlock()
+	for p, vs := range acks.acked {
+		pos := map[string]int{}
+		for i, v := range got[p] {
+			if _, dup := pos[v]; dup {
+				t.Errorf("partition %d: value %q stored twice", p, v)
+			}
+			pos[v] = i
+		}
+		last := -1
+		for _, v := range vs {
+			i, ok := pos[v]
+			if !ok {
+				t.Errorf("partition %d: acknowledged value %q is missing", p, v)
+				continue
+			}
+			if i <= last {
+				t.Errorf("partition %d: acknowledged value %q out of order", p, v)
+			}
+			last = i
+		}
+	}
+}
+
+func lens(m map[int32][]string) map[int32]int {
+	out := map[int32]int{}
+	for k, v := range m {
+		out[k] = len(v)
+	}
+	return out
+}
+
+// controllerOn asks node n itself (not whichever broker a client picks)
+// which node is the active controller.
+func controllerOn(t *testing.T, n *node) (int32, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DialTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		return -1, err
+	}
+	return resp.(*kmsg.MetadataResponse).ControllerID, nil
+}

@@ -1,0 +1,184 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// clusterProducer produces numbered records to partition 0 of topic with an
+// idempotent acks=all producer until stop is closed, recording every
+// acknowledged one.
+func clusterProducer(t *testing.T, c *cluster, topic string, acks *clusterAcks, stop <-chan struct{}) (wait func()) {
+	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(time.Millisecond), kgo.RequestTimeoutOverhead(5*time.Second))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		seq := 0
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			recs := make([]*kgo.Record, 20)
+			for i := range recs {
+				recs[i] = &kgo.Record{Partition: 0, Value: []byte(fmt.Sprintf("v-%07d", seq))}
+				seq++
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			res := cl.ProduceSync(ctx, recs...)
+			cancel()
+			for _, r := range res {
+				if r.Err == nil {
+					acks.add(r.Record.Partition, string(r.Record.Value))
+				}
+			}
+		}
+	}()
+	return wg.Wait
+}
+
+func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
+	c := startCluster(t, 3)
+	topic := topicName(t, "")
+	adm := kadm.NewClient(c.Client(t))
+	resp, err := adm.CreateTopic(ctxT(t, opTimeout), 1, 3, map[string]*string{"min.insync.replicas": strp("2")}, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
+
+	acks := newClusterAcks()
+	stop := make(chan struct{})
+	wait := clusterProducer(t, c, topic, acks, stop)
+	stopped := false
+	defer func() {
+		if !stopped {
+			close(stop)
+			wait()
+		}
+	}()
+	waitFor(t, opTimeout, "records acknowledged before the kill", func() (bool, string) {
+		return acks.count() >= 2000, fmt.Sprint(acks.count())
+	})
+	victim := c.node(st.leader)
+	victim.Kill9()
+	before := acks.count()
+	t.Logf("killed leader %d after %d acknowledged records", st.leader, before)
+	survivor := c.alive()[0]
+	c.waitPartition(survivor, topic, 0, "a new leader", func(s partitionState) bool {
+		return s.leader > 0 && s.leader != st.leader
+	})
+	waitFor(t, 60*time.Second, "producing to continue on the new leader", func() (bool, string) {
+		return acks.count() >= before+2000, fmt.Sprint(acks.count())
+	})
+	close(stop)
+	wait()
+	stopped = true
+
+	// The old leader comes back as a follower, truncates what it had
+	// beyond the new leader's epoch boundary and catches up.
+	victim.Restart()
+	c.waitPartition(survivor, topic, 0, "the old leader back in the ISR", func(s partitionState) bool { return len(s.isr) == 3 })
+	checkAcked(t, c, topic, acks)
+	waitIdenticalLogs(t, topic, 0, c.nodes...)
+}
+
+func TestClusterSurvivesControllerKill(t *testing.T) {
+	c := startCluster(t, 3)
+	adm := adminOn(t, c.nodes[0])
+	var ctrl int32 = -1
+	waitFor(t, opTimeout, "a controller", func() (bool, string) {
+		m, err := adm.BrokerMetadata(ctxT(t, 2*time.Second))
+		if err != nil {
+			return false, err.Error()
+		}
+		ctrl = m.Controller
+		return ctrl > 0, fmt.Sprint(ctrl)
+	})
+	c.node(ctrl).Kill9()
+	survivors := c.alive()
+	for _, n := range survivors {
+		waitFor(t, opTimeout, fmt.Sprintf("node %d to name a new controller", n.id()), func() (bool, string) {
+			id, err := controllerOn(t, n)
+			if err != nil {
+				return false, err.Error()
+			}
+			return id > 0 && id != ctrl, fmt.Sprint(id)
+		})
+	}
+	// Admin requests work through either survivor: the controller's own
+	// listener and a forwarding node.
+	for i, n := range survivors {
+		topic := topicName(t, fmt.Sprint(i))
+		sadm := adminOn(t, n)
+		waitFor(t, opTimeout, "CreateTopics on node "+fmt.Sprint(n.id()), func() (bool, string) {
+			resp, err := sadm.CreateTopic(ctxT(t, 5*time.Second), 2, 2, nil, topic)
+			switch {
+			case err != nil:
+				return false, err.Error()
+			case errors.Is(resp.Err, kerr.TopicAlreadyExists):
+				return true, ""
+			case resp.Err != nil:
+				return false, resp.Err.Error()
+			}
+			return true, ""
+		})
+		cl := c.Client(t, kgo.DefaultProduceTopic(topic))
+		if err := cl.ProduceSync(ctxT(t, 30*time.Second), &kgo.Record{Value: []byte("after the controller died")}).FirstErr(); err != nil {
+			t.Fatalf("produce to %s: %v", topic, err)
+		}
+	}
+}
+
+func TestClusterRefusesBelowMinISR(t *testing.T) {
+	c := startCluster(t, 3)
+	topic := topicName(t, "")
+	adm := kadm.NewClient(c.Client(t))
+	resp, err := adm.CreateTopic(ctxT(t, opTimeout), 1, 3, map[string]*string{"min.insync.replicas": strp("3")}, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
+	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite(), kgo.RecordRetries(0),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce := func(v string) error {
+		return cl.ProduceSync(ctxT(t, 20*time.Second), &kgo.Record{Partition: 0, Value: []byte(v)}).FirstErr()
+	}
+	if err := produce("all in sync"); err != nil {
+		t.Fatalf("produce with a full ISR: %v", err)
+	}
+	var follower int32
+	for _, r := range st.replicas {
+		if r != st.leader {
+			follower = r
+			break
+		}
+	}
+	c.node(follower).Kill9()
+	c.waitPartition(c.node(st.leader), topic, 0, "the ISR to shrink", func(s partitionState) bool {
+		return len(s.isr) == 2 && !slices.Contains(s.isr, follower)
+	})
+	if err := produce("one replica down"); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("produce with 2 of 3 in sync and min.insync.replicas=3: got %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	c.node(follower).Restart()
+	c.waitPartition(c.node(st.leader), topic, 0, "the ISR to grow back", func(s partitionState) bool { return len(s.isr) == 3 })
+	waitFor(t, opTimeout, "acks=all to succeed again", func() (bool, string) {
+		if err := produce("back in sync"); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+}
