@@ -210,7 +210,7 @@ func (s *Server) readForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetch
 	st.mu.Unlock()
 	s.advanceHighWatermark(p, ps)
 	hw := p.HighWatermark()
-	if !slices.Contains(ps.ISR, replica) && fo >= hw && fo >= epochStart(p, ps.LeaderEpoch) {
+	if !slices.Contains(ps.ISR, replica) && fo >= hw && fo >= epochStart(p, ps.LeaderEpoch) && s.eligible(replica) {
 		s.expandISR(t, rp.Partition, ps, replica, st)
 	}
 	pr.HighWatermark, pr.LastStableOffset = hw, hw
@@ -227,6 +227,14 @@ func (s *Server) readForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetch
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
 	return ch, len(res.Data), nil
+}
+
+// eligible reports whether a replica may join an ISR: it is registered and
+// unfenced (a broker shutting down is fenced, and keeps fetching until it
+// stops).
+func (s *Server) eligible(replica int32) bool {
+	b := s.meta.Image().Brokers[replica]
+	return b != nil && !b.Fenced
 }
 
 // epochStart is the offset at which this leader's epoch began in its log
