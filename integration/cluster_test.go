@@ -182,3 +182,162 @@ func TestClusterRefusesBelowMinISR(t *testing.T) {
 		return true, ""
 	})
 }
+
+// TestClusterRollingRestart restarts every node in turn (SIGTERM, so
+// leadership moves away first) while a producer, a consumer group and a
+// share group run: no acknowledged record is lost and the group's
+// committed offsets never go backwards.
+func TestClusterRollingRestart(t *testing.T) {
+	c := startCluster(t, 3)
+	topic := topicName(t, "")
+	const parts = 3
+	adm := kadm.NewClient(c.Client(t))
+	resp, err := adm.CreateTopic(ctxT(t, opTimeout), parts, 3, map[string]*string{"min.insync.replicas": strp("2")}, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	for p := int32(0); p < parts; p++ {
+		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 })
+	}
+
+	acks := newClusterAcks()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		wg.Wait()
+	}()
+	prod := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for seq := 0; ; {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			recs := make([]*kgo.Record, 30)
+			for i := range recs {
+				recs[i] = &kgo.Record{Partition: int32(seq % parts), Value: []byte(fmt.Sprintf("v-%07d", seq))}
+				seq++
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			for _, r := range prod.ProduceSync(ctx, recs...) {
+				if r.Err == nil {
+					acks.add(r.Record.Partition, string(r.Record.Value))
+				}
+			}
+			cancel()
+		}
+	}()
+
+	// A consumer group committing as it goes.
+	group := topic + "-group"
+	cons := c.Client(t, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AutoCommitInterval(200*time.Millisecond), kgo.FetchMaxWait(200*time.Millisecond))
+	var consumed sync.Map
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			fs := cons.PollFetches(ctx)
+			cancel()
+			fs.EachRecord(func(r *kgo.Record) { consumed.Store(string(r.Value), true) })
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	// A share group accepting everything it gets.
+	share := c.Client(t, kgo.ShareGroup(topic+"-share"), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(200*time.Millisecond))
+	shareGot := 0
+	var shareMu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			fs := share.PollFetches(ctx)
+			cancel()
+			shareMu.Lock()
+			shareGot += len(fs.Records())
+			shareMu.Unlock()
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	// Committed offsets only move forward.
+	watcher := kadm.NewClient(c.Client(t))
+	committed := map[int32]int64{}
+	checkCommitted := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		offs, err := watcher.FetchOffsets(ctx, group)
+		if err != nil {
+			return
+		}
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Err != nil || o.Topic != topic {
+				return
+			}
+			if o.At < committed[o.Partition] {
+				t.Errorf("partition %d: committed offset went back from %d to %d", o.Partition, committed[o.Partition], o.At)
+			}
+			committed[o.Partition] = max(committed[o.Partition], o.At)
+		})
+	}
+	waitProgress := func(what string) {
+		before := acks.count()
+		waitFor(t, 60*time.Second, what, func() (bool, string) {
+			checkCommitted()
+			return acks.count() >= before+300, fmt.Sprintf("%d acknowledged", acks.count())
+		})
+	}
+
+	waitProgress("producing before the restarts")
+	for _, n := range c.nodes {
+		t.Logf("restarting node %d", n.id())
+		n.Stop()
+		waitProgress(fmt.Sprintf("producing while node %d is down", n.id()))
+		n.Restart()
+		for p := int32(0); p < parts; p++ {
+			c.waitPartition(n, topic, p, fmt.Sprintf("node %d back in the ISR", n.id()), func(s partitionState) bool { return len(s.isr) == 3 })
+		}
+		waitProgress(fmt.Sprintf("producing after node %d returned", n.id()))
+	}
+	close(stop)
+	wg.Wait()
+	checkAcked(t, c, topic, acks)
+	// The group catches up with everything acknowledged.
+	acks.mu.Lock()
+	var all []string
+	for _, vs := range acks.acked {
+		all = append(all, vs...)
+	}
+	acks.mu.Unlock()
+	missing := 0
+	for _, v := range all {
+		if _, ok := consumed.Load(v); !ok {
+			missing++
+		}
+	}
+	t.Logf("%d acknowledged, consumer group saw all but %d (still running until the stop), share group received %d", len(all), missing, shareGot)
+	checkCommitted()
+	if len(committed) == 0 {
+		t.Error("the consumer group never committed")
+	}
+	if shareGot == 0 {
+		t.Error("the share group received nothing")
+	}
+}
