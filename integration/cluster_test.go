@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // clusterProducer produces numbered records to partition 0 of topic with an
@@ -118,6 +119,23 @@ func TestClusterSurvivesControllerKill(t *testing.T) {
 			return id > 0 && id != ctrl, fmt.Sprint(id)
 		})
 	}
+	// DescribeQuorum names the new leader and all three voters.
+	waitFor(t, opTimeout, "DescribeQuorum to show the new leader", func() (bool, string) {
+		req := kmsg.NewPtrDescribeQuorumRequest()
+		rt := kmsg.NewDescribeQuorumRequestTopic()
+		rt.Topic = "__cluster_metadata"
+		rt.Partitions = []kmsg.DescribeQuorumRequestTopicPartition{kmsg.NewDescribeQuorumRequestTopicPartition()}
+		req.Topics = append(req.Topics, rt)
+		r, err := req.RequestWith(ctxT(t, 5*time.Second), c.Client(t, kgo.SeedBrokers(survivors[0].Addr())))
+		if err != nil {
+			return false, err.Error()
+		}
+		if r.ErrorCode != 0 || len(r.Topics) != 1 || len(r.Topics[0].Partitions) != 1 {
+			return false, fmt.Sprintf("%+v", r)
+		}
+		qp := r.Topics[0].Partitions[0]
+		return qp.LeaderID > 0 && qp.LeaderID != ctrl && len(qp.CurrentVoters) == 3, fmt.Sprintf("leader %d, %d voters", qp.LeaderID, len(qp.CurrentVoters))
+	})
 	// Admin requests work through either survivor: the controller's own
 	// listener and a forwarding node.
 	for i, n := range survivors {
