@@ -85,7 +85,7 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 					budget -= n
 					wake = append(wake, ch)
 					if t != nil {
-						s.metrics.fetched(t.Name, n)
+						s.metrics.fetched(t.Name, pr.RecordBatches)
 					}
 				}
 			}

@@ -7,23 +7,29 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/log"
 )
 
 // metrics are the broker's Prometheus series. Each Server has its own
 // registry so several servers can run in one process (tests).
 type metrics struct {
-	reg       *prometheus.Registry
-	latency   *prometheus.HistogramVec
-	bytesIn   *prometheus.CounterVec
-	recordsIn *prometheus.CounterVec
-	bytesOut  *prometheus.CounterVec
-	dlq       *prometheus.CounterVec
-	errors    *prometheus.CounterVec
+	reg        *prometheus.Registry
+	latency    *prometheus.HistogramVec
+	bytesIn    *prometheus.CounterVec
+	recordsIn  *prometheus.CounterVec
+	bytesOut   *prometheus.CounterVec
+	dlq        *prometheus.CounterVec
+	errors     *prometheus.CounterVec
+	isr        *prometheus.CounterVec
+	recordsOut *prometheus.CounterVec
+	expired    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -50,7 +56,16 @@ func newMetrics() *metrics {
 	m.errors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shoal_response_errors_total", Help: "Error codes in responses (top-level and per partition), by API and Kafka error code.",
 	}, []string{"api", "code"})
-	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut, m.dlq, m.errors,
+	m.isr = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shoal_isr_changes_total", Help: "ISR changes this node made as partition leader, by kind (shrink, expand).",
+	}, []string{"kind"})
+	m.recordsOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shoal_topic_records_out_total", Help: "Records returned by Fetch, by topic.",
+	}, []string{"topic"})
+	m.expired = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "shoal_share_expired_locks_total", Help: "Share records whose acquisition lock expired before an acknowledgement.",
+	})
+	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut, m.dlq, m.errors, m.isr, m.recordsOut, m.expired,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -70,14 +85,39 @@ func (m *metrics) responseErrors(resp kmsg.Response) {
 	})
 }
 
+func (m *metrics) isrChange(what string) {
+	kind := "expand"
+	if strings.Contains(what, "shrink") {
+		kind = "shrink"
+	}
+	m.isr.WithLabelValues(kind).Inc()
+}
+
+func (m *metrics) expiredLocks(n int64) {
+	if n > 0 {
+		m.expired.Add(float64(n))
+	}
+}
+
 func (m *metrics) deadLettered(topic string, records int) {
 	m.dlq.WithLabelValues(topic).Add(float64(records))
 }
 
-func (m *metrics) fetched(topic string, bytes int) {
-	if bytes > 0 {
-		m.bytesOut.WithLabelValues(topic).Add(float64(bytes))
+func (m *metrics) fetched(topic string, data []byte) {
+	if len(data) == 0 {
+		return
 	}
+	m.bytesOut.WithLabelValues(topic).Add(float64(len(data)))
+	records := 0
+	for b := data; len(b) >= log.BatchHeaderSize; {
+		h, err := log.ParseBatchHeader(b)
+		if err != nil || h.Size() > len(b) {
+			break
+		}
+		records += int(h.NumRecords)
+		b = b[h.Size():]
+	}
+	m.recordsOut.WithLabelValues(topic).Add(float64(records))
 }
 
 // adminServer serves /metrics, /healthz and /readyz over HTTP.

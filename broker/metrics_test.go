@@ -30,6 +30,14 @@ func TestMetricsReportTrafficAndGroupLag(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	cons := testClient(t, s, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"metered": {0: kgo.NewOffset().AtStart()}}))
+	for got := 0; got < 50; {
+		fs := cons.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 50", got)
+		}
+		got += fs.NumRecords()
+	}
 	// The group commits offset 20 of 50: its lag is 30.
 	offs := kadm.Offsets{}
 	offs.Add(kadm.Offset{Topic: "metered", Partition: 0, At: 20, LeaderEpoch: -1})
@@ -55,6 +63,9 @@ func TestMetricsReportTrafficAndGroupLag(t *testing.T) {
 	}
 	if v := value(`shoal_topic_records_in_total\{topic="metered"\}`); v != 50 {
 		t.Errorf("records in = %v, want 50", v)
+	}
+	if v := value(`shoal_topic_records_out_total\{topic="metered"\}`); v < 50 {
+		t.Errorf("records out = %v, want at least 50", v)
 	}
 	if v := value(`shoal_group_lag\{group="lagging",partition="0",topic="metered"\}`); v != 30 {
 		t.Errorf("group lag = %v, want 30", v)

@@ -286,6 +286,7 @@ func (s *Server) sendISRChange(item raftmeta.AlterPartitionItem, what string) {
 		return
 	}
 	s.log.Info(what, "topic", item.Topic, "partition", item.Partition, "isr", item.NewISR)
+	s.metrics.isrChange(what)
 	s.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
 		t := img.TopicByID(item.TopicID)
 		return t == nil || int(item.Partition) >= len(t.Partitions) || t.Partitions[item.Partition].PartitionEpoch > item.PartitionEpoch

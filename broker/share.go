@@ -182,7 +182,11 @@ func (m *shareManager) wakeLocked(sp *sharePart) {
 func (m *shareManager) fire(sp *sharePart) {
 	now := m.srv.now()
 	sp.mu.Lock()
+	held := sp.sp.Counts().Acquired
 	archived, available := sp.sp.Tick(now)
+	// Tick only expires locks, so the drop in acquired records is the
+	// number whose lock ran out.
+	m.srv.metrics.expiredLocks(held - sp.sp.Counts().Acquired)
 	done := m.persistLocked(sp)
 	if available || len(archived) > 0 || done != nil {
 		m.wakeLocked(sp)
