@@ -98,14 +98,13 @@ func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
 
 func TestClusterSurvivesControllerKill(t *testing.T) {
 	c := startCluster(t, 3)
-	adm := adminOn(t, c.nodes[0])
 	var ctrl int32 = -1
 	waitFor(t, opTimeout, "a controller", func() (bool, string) {
-		m, err := adm.BrokerMetadata(ctxT(t, 2*time.Second))
+		id, err := controllerOn(t, c.nodes[0])
 		if err != nil {
 			return false, err.Error()
 		}
-		ctrl = m.Controller
+		ctrl = id
 		return ctrl > 0, fmt.Sprint(ctrl)
 	})
 	c.node(ctrl).Kill9()
@@ -168,7 +167,12 @@ func TestClusterRefusesBelowMinISR(t *testing.T) {
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create topic: %v %v", err, resp.Err)
 	}
-	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
+	// The producer below does not retry, so every node it may ask for
+	// metadata must know the topic already.
+	var st partitionState
+	for _, n := range c.nodes {
+		st = c.waitPartition(n, topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
+	}
 	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite(), kgo.RecordRetries(0),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	produce := func(v string) error {
