@@ -101,11 +101,8 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 
 // readPartition fills one partition's part of a fetch response.
 func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, budget int, first bool) (<-chan struct{}, int, error) {
-	p, ps, kerrv := s.leaderPartition(t, rp.Partition)
+	p, ps, kerrv := s.leaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 	if kerrv != nil {
-		return nil, 0, kerrv
-	}
-	if kerrv := checkLeaderEpoch(rp.CurrentLeaderEpoch, ps); kerrv != nil {
 		return nil, 0, kerrv
 	}
 	if replica >= 0 {
@@ -137,6 +134,16 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
 	return ch, len(res.Data), nil
+}
+
+// leaderPartitionAt is leaderPartition for a request that names the leader
+// epoch it expects (KIP-320).
+func (s *Server) leaderPartitionAt(t *raftmeta.Topic, idx, currentEpoch int32) (*log.Partition, raftmeta.PartitionState, *kerr.Error) {
+	p, ps, kerrv := s.leaderPartition(t, idx)
+	if kerrv == nil {
+		kerrv = checkLeaderEpoch(currentEpoch, ps)
+	}
+	return p, ps, kerrv
 }
 
 // checkLeaderEpoch applies KIP-320: a client that knows a newer epoch than

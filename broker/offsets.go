@@ -26,10 +26,7 @@ func (s *Server) handleListOffsets(_ context.Context, _ *reqCtx, req *kmsg.ListO
 			op := kmsg.NewListOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.Timestamp, op.Offset = -1, -1
-			p, ps, kerrv := s.leaderPartition(t, rp.Partition)
-			if kerrv == nil {
-				kerrv = checkLeaderEpoch(rp.CurrentLeaderEpoch, ps)
-			}
+			p, ps, kerrv := s.leaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				op.ErrorCode = kerrv.Code
 				ot.Partitions = append(ot.Partitions, op)
@@ -101,10 +98,7 @@ func (s *Server) handleOffsetForLeaderEpoch(_ context.Context, _ *reqCtx, req *k
 			op := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.LeaderEpoch, op.EndOffset = -1, -1
-			p, ps, kerrv := s.leaderPartition(t, rp.Partition)
-			if kerrv == nil {
-				kerrv = checkLeaderEpoch(rp.CurrentLeaderEpoch, ps)
-			}
+			p, _, kerrv := s.leaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				op.ErrorCode = kerrv.Code
 			} else {
