@@ -3,7 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,6 +23,12 @@ import (
 // controller.
 func (s *Server) runController() {
 	defer s.wg.Done()
+	probing := make(chan struct{})
+	go func() {
+		defer close(probing)
+		s.probeBrokers()
+	}()
+	defer func() { <-probing }()
 	s.ctrl.Run(s.ctx, s.cfg.Millis("broker.session.timeout.ms"), func(topic string) bool {
 		t := s.meta.Image().Topics[topic]
 		if t == nil {
@@ -27,6 +36,81 @@ func (s *Server) runController() {
 		}
 		return s.cfg.EffectiveTopicConfig(t.Configs).String("unclean.leader.election.enable") == "true"
 	})
+}
+
+// probeBrokers lets the active controller fence a broker whose process is
+// gone without waiting out its session: it dials the brokers that look gone
+// (their heartbeat connection to this node closed, their heartbeats are
+// late, or this node just took over as controller) and fences those whose
+// listener refuses the connection. A refusal proves nothing is listening;
+// anything else (a timeout, an unreachable host) is left to the session
+// timeout, as in Kafka.
+func (s *Server) probeBrokers() {
+	interval := s.cfg.Millis("broker.heartbeat.interval.ms")
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
+	var wasLeader bool
+	var lastLate time.Time
+	for {
+		var probes []raftmeta.BrokerProbe
+		select {
+		case <-s.ctx.Done():
+			return
+		case p := <-s.ctrl.Suspects():
+			probes = append(probes, p)
+		case <-check.C:
+		}
+		leader := s.meta.IsLeader()
+		switch {
+		case !leader:
+		case !wasLeader:
+			probes = append(probes, s.ctrl.UnfencedBrokers()...)
+		case time.Since(lastLate) >= interval:
+			lastLate = time.Now()
+			probes = append(probes, s.ctrl.LateBrokers(interval+interval/2)...)
+		}
+		wasLeader = leader
+		if leader && len(probes) > 0 {
+			s.probe(probes)
+		}
+	}
+}
+
+// probe dials each broker (other than this one) concurrently and fences the
+// ones that refuse.
+func (s *Server) probe(probes []raftmeta.BrokerProbe) {
+	img := s.meta.Image()
+	var wg sync.WaitGroup
+	seen := map[int32]bool{}
+	for _, p := range probes {
+		if p.ID == s.cfg.NodeID || seen[p.ID] {
+			continue
+		}
+		seen[p.ID] = true
+		addr, err := s.peerAddr(img, p.ID)
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := net.Dialer{Timeout: 500 * time.Millisecond}
+			nc, err := d.DialContext(s.ctx, "tcp", addr)
+			if err == nil {
+				nc.Close()
+				return
+			}
+			if !errors.Is(err, syscall.ECONNREFUSED) {
+				return
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+			defer cancel()
+			if _, err := s.ctrl.FenceGone(ctx, p); err != nil && s.ctx.Err() == nil {
+				s.log.Info("fencing a gone broker failed", "broker", p.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // heartbeatLoop renews this broker's session every
@@ -89,7 +173,7 @@ func (s *Server) heartbeat(ctx context.Context, shutdown bool) (bool, error) {
 	return fenced, err
 }
 
-func (s *Server) handleBrokerHeartbeat(ctx context.Context, _ *reqCtx, req *kmsg.BrokerHeartbeatRequest) (kmsg.Response, error) {
+func (s *Server) handleBrokerHeartbeat(ctx context.Context, rc *reqCtx, req *kmsg.BrokerHeartbeatRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 	resp.IsCaughtUp = true
 	if req.WantShutdown {
@@ -101,6 +185,9 @@ func (s *Server) handleBrokerHeartbeat(ctx context.Context, _ *reqCtx, req *kmsg
 		return resp, nil
 	}
 	fenced, err := s.ctrl.Heartbeat(ctx, req.BrokerID, req.BrokerEpoch)
+	if err == nil {
+		rc.conn.heartbeatFrom.Store(&raftmeta.BrokerProbe{ID: req.BrokerID, Epoch: req.BrokerEpoch})
+	}
 	resp.IsFenced = fenced
 	resp.ErrorCode = errorCode(err)
 	return resp, nil

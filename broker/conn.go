@@ -9,8 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/raftmeta"
 )
 
 // maxInFlight bounds how many requests of one connection are decoded and
@@ -92,6 +95,11 @@ type conn struct {
 	// pending carries, in request order, the slot each response will be
 	// delivered to; its capacity is the in-flight bound.
 	pending chan *slot
+
+	// heartbeatFrom is the broker whose heartbeats arrive on this
+	// connection, if any: the controller checks that broker is still
+	// running when the connection closes.
+	heartbeatFrom atomic.Pointer[raftmeta.BrokerProbe]
 }
 
 // slot receives the encoded response of one request; nil means no response
@@ -137,6 +145,9 @@ func (c *conn) serve() {
 	// A share session lives as long as the connection that opened it.
 	if c.srv.shares != nil {
 		c.srv.shares.onConnClose(c)
+	}
+	if p := c.heartbeatFrom.Load(); p != nil && c.srv.ctrl != nil && c.srv.ctx.Err() == nil {
+		c.srv.ctrl.Suspect(*p)
 	}
 }
 

@@ -16,11 +16,14 @@ import (
 // handleFetch answers a Fetch, long-polling until MinBytes are available or
 // MaxWait passes. Fetch sessions (KIP-227) are not kept: every response has
 // session id 0, which tells clients to send full fetch requests.
-func (s *Server) handleFetch(ctx context.Context, _ *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, error) {
+func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, error) {
 	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	var timer *time.Timer
 	for {
 		resp, size, errored, wake := s.readFetch(req)
+		if errored {
+			s.fetchHints(resp, rc.conn.listener)
+		}
 		if size >= int(req.MinBytes) || errored || maxWait == 0 || len(wake) == 0 {
 			return resp, nil
 		}

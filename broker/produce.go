@@ -87,6 +87,9 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (k
 		return nil, nil, nil
 	}
 	if len(syncs) == 0 {
+		if failed {
+			s.produceHints(resp, rc.conn.listener)
+		}
 		return resp, nil, nil
 	}
 	// The response partitions are addressed after the slices stop growing.
@@ -118,6 +121,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (k
 				}
 			}
 		}
+		s.produceHints(resp, rc.conn.listener)
 		return resp, nil
 	}, nil
 }

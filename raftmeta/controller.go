@@ -29,6 +29,9 @@ type Controller struct {
 	lastSeen     map[int32]time.Time // last heartbeat or registration
 	shuttingDown map[int32]int64     // broker -> epoch that shut down
 	unclean      UncleanFunc
+
+	// suspects are brokers that may have died (see Suspect).
+	suspects chan BrokerProbe
 }
 
 // NewController returns the controller for n. validateConfig checks a topic
@@ -39,7 +42,7 @@ func NewController(n *Node, validateConfig func(name string, value *string) erro
 		ValidateConfig: validateConfig,
 		NewTopicID:     func() [16]byte { return uuid.New() },
 		PlacementStart: rand.IntN,
-	}, now: time.Now}
+	}, now: time.Now, suspects: make(chan BrokerProbe, 64)}
 }
 
 // begin takes the decision lock and returns the image to decide against,

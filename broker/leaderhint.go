@@ -1,0 +1,113 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// Leader hints (KIP-951): a Produce (v10+) or Fetch (v16+) partition that
+// fails because this node does not lead it names the leader the latest
+// metadata knows, and the response carries that leader's endpoint. Clients
+// then move to the new leader at once instead of waiting for a metadata
+// refresh, which franz-go rate-limits to one per metadata.min.age (5 s by
+// default): without the hint a controlled shutdown would stall producers
+// for seconds.
+type leaderHints struct {
+	s       *Server
+	img     *raftmeta.Image
+	leaders map[int32]bool
+}
+
+func (s *Server) newLeaderHints() *leaderHints {
+	return &leaderHints{s: s, img: s.meta.Image()}
+}
+
+// hint returns the current leader and epoch of partition idx of topic for a
+// partition answered with code, or ok=false when there is nothing to tell:
+// another error, an unknown partition, no leader, or this node itself.
+func (h *leaderHints) hint(code int16, topic string, idx int32) (leader, epoch int32, ok bool) {
+	if code != kerr.NotLeaderForPartition.Code && code != kerr.FencedLeaderEpoch.Code {
+		return -1, -1, false
+	}
+	t := h.img.Topics[topic]
+	if t == nil || idx < 0 || int(idx) >= len(t.Partitions) {
+		return -1, -1, false
+	}
+	ps := t.Partitions[idx]
+	if ps.Leader < 0 || ps.Leader == h.s.cfg.NodeID {
+		return -1, -1, false
+	}
+	if h.leaders == nil {
+		h.leaders = map[int32]bool{}
+	}
+	h.leaders[ps.Leader] = true
+	return ps.Leader, ps.LeaderEpoch, true
+}
+
+// endpoints lists, on listener, the brokers hint named.
+func (h *leaderHints) endpoints(listener string) []kmsg.MetadataResponseBroker {
+	if len(h.leaders) == 0 {
+		return nil
+	}
+	var out []kmsg.MetadataResponseBroker
+	for _, b := range h.s.brokerList(h.img, listener) {
+		if h.leaders[b.NodeID] {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// produceHints adds leader hints to a produce response's failed partitions.
+func (s *Server) produceHints(resp *kmsg.ProduceResponse, listener string) {
+	if resp.Version < 10 {
+		return
+	}
+	h := s.newLeaderHints()
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		topic := rt.Topic
+		if resp.Version >= 13 {
+			if t := topicByID(h.img, rt.TopicID); t != nil {
+				topic = t.Name
+			}
+		}
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			if id, epoch, ok := h.hint(rp.ErrorCode, topic, rp.Partition); ok {
+				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
+			}
+		}
+	}
+	for _, b := range h.endpoints(listener) {
+		resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+	}
+}
+
+// fetchHints adds leader hints to a fetch response's failed partitions.
+func (s *Server) fetchHints(resp *kmsg.FetchResponse, listener string) {
+	if resp.Version < 16 {
+		return
+	}
+	h := s.newLeaderHints()
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		topic := rt.Topic
+		if resp.Version >= 13 {
+			if t := topicByID(h.img, rt.TopicID); t != nil {
+				topic = t.Name
+			}
+		}
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			if id, epoch, ok := h.hint(rp.ErrorCode, topic, rp.Partition); ok {
+				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
+			}
+		}
+	}
+	for _, b := range h.endpoints(listener) {
+		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+	}
+}
