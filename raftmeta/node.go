@@ -99,6 +99,8 @@ type Node struct {
 	status atomic.Pointer[status]
 	// members is the applied membership, for readers outside the loop.
 	members atomic.Pointer[pb.ConfState]
+	// addrsPub is a copy of addrs for readers outside the loop.
+	addrsPub atomic.Pointer[map[int32]string]
 	// snapshotsReceived counts snapshots installed from the leader.
 	snapshotsReceived atomic.Int64
 
@@ -107,6 +109,8 @@ type Node struct {
 	seq       uint64
 	pending   map[uint64]*proposal
 	confState *pb.ConfState
+	// addrs are the addresses of learners added with one (membership.go).
+	addrs map[int32]string
 	// contact is when a message from each peer (raft id) last arrived.
 	contact map[uint64]time.Time
 }
@@ -223,7 +227,7 @@ func start(cfg Config, log *slog.Logger, st *storage) (*Node, error) {
 	}
 
 	snap, _ := st.Snapshot()
-	img, err := decodeImage(snap.GetData())
+	img, addrs, err := decodeSnapshot(snap.GetData())
 	if err != nil {
 		return nil, fmt.Errorf("raftmeta: restore snapshot: %w", err)
 	}
@@ -282,6 +286,9 @@ func start(cfg Config, log *slog.Logger, st *storage) (*Node, error) {
 	if s, ok := cfg.Transport.(interface{ SetNode(MessageHandler) }); ok {
 		s.SetNode(n)
 	}
+	// The transport learns the learners' addresses the snapshot knows;
+	// the entries re-applied below teach it later changes.
+	n.setAddrs(addrs)
 
 	// A sole voter needs no election timeout: nobody else can win.
 	if len(cs.GetVoters()) == 1 && cs.GetVoters()[0] == raftID(cfg.NodeID) && len(cs.GetVotersOutgoing()) == 0 {

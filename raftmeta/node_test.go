@@ -316,7 +316,7 @@ func TestSnapshotCompactsLog(t *testing.T) {
 		t.Fatalf("snapshot at %d, log [%d, %d], applied %d", si, first, last, img.Applied)
 	}
 	// The snapshot is the image at its index.
-	snapImg, err := decodeImage(snap.GetData())
+	snapImg, _, err := decodeSnapshot(snap.GetData())
 	if err != nil || snapImg.Applied != snap.GetMetadata().GetIndex() || snapImg.NextProducerID > img.NextProducerID || snapImg.NextProducerID < 8 {
 		t.Fatalf("snapshot image %+v, %v", snapImg, err)
 	}

@@ -141,13 +141,14 @@ func (n *Node) updateStatus(rd raft.Ready) {
 
 // restoreSnapshot replaces the image with one received from the leader.
 func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
-	img, err := decodeImage(snap.GetData())
+	img, addrs, err := decodeSnapshot(snap.GetData())
 	if err != nil {
 		return fmt.Errorf("raftmeta: restore snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
 	}
 	img.Applied = snap.GetMetadata().GetIndex()
 	n.confState = proto.CloneOf(snap.GetMetadata().GetConfState())
 	n.members.Store(n.confState)
+	n.setAddrs(addrs)
 	n.snapshotsReceived.Add(1)
 	n.log.Info("metadata snapshot received from the leader", "index", img.Applied)
 	n.publish(img)
@@ -222,8 +223,7 @@ func (n *Node) applyCommitted(ents []*pb.Entry) error {
 				}
 				cc = c
 			}
-			n.confState = n.rn.ApplyConfChange(cc)
-			n.members.Store(n.confState)
+			n.applyConfChange(cc)
 			confChanged = true
 			if err := n.st.setConfState(n.confState); err != nil {
 				return fmt.Errorf("raftmeta: persist membership: %w", err)
@@ -258,7 +258,7 @@ func (n *Node) maybeSnapshot(img *Image, force bool) error {
 	if img.Applied+1-first < n.cfg.SnapshotEvery && !(force && img.Applied >= first) {
 		return nil
 	}
-	if err := n.st.snapshotAndCompact(img.Applied, n.confState, encodeImage(img)); err != nil {
+	if err := n.st.snapshotAndCompact(img.Applied, n.confState, encodeSnapshot(img, n.addrs)); err != nil {
 		return fmt.Errorf("raftmeta: snapshot at %d: %w", img.Applied, err)
 	}
 	n.log.Debug("metadata snapshot taken", "index", img.Applied)

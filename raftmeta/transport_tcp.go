@@ -28,7 +28,15 @@ import (
 // exponential backoff.
 //
 // Inbound, the listener accepts connections from peers and hands every
-// message to Node.Step.
+// message to Node.Step. The listener may be shared with the Kafka
+// protocol: a connection that does not open with the hello's magic is
+// handed to TCPTransportConfig.Foreign (the controller listener answers
+// the brokers' controller RPCs that way). The other way round, a Kafka
+// listener that sees a connection open with the magic (PeekHello) passes
+// it to ServeConn: that is how a learner, which has no controller
+// listener, receives the leader's messages on its broker listener. The
+// magic cannot start a Kafka request: read as a request size it is far
+// above any socket.request.max.bytes.
 //
 // Wire format. A connection opens with a hello from the dialling side:
 //
@@ -66,7 +74,9 @@ type TCPTransportConfig struct {
 	// NodeID is this node's id.
 	NodeID int32
 	// ListenAddr is the host:port to accept peers on, e.g. the controller
-	// listener. Port 0 picks a free port (see Addr).
+	// listener. Port 0 picks a free port (see Addr). Empty, with no
+	// Listener, means no listener of its own: inbound connections arrive
+	// only through ServeConn.
 	ListenAddr string
 	// Listener, if set, is used instead of listening on ListenAddr; the
 	// transport closes it.
@@ -75,6 +85,13 @@ type TCPTransportConfig struct {
 	// controller listener addresses. An entry for NodeID itself is ignored.
 	Peers  map[int32]string
 	Logger *slog.Logger
+	// Foreign, if set, serves the listener's connections that do not open
+	// with the transport's hello (Kafka requests on the controller
+	// listener), replaying the bytes already read. It runs on the
+	// connection's goroutine and should return when the connection is
+	// closed; Close closes it. Without Foreign such connections are
+	// closed.
+	Foreign func(net.Conn)
 
 	// MaxFrameBytes bounds one inbound message, snapshots included.
 	// Default 256 MiB.
@@ -134,7 +151,7 @@ func NewTCPTransport(cfg TCPTransportConfig) (*TCPTransport, error) {
 		cfg.MaxBackoff = max(time.Second, cfg.MinBackoff)
 	}
 	ln := cfg.Listener
-	if ln == nil {
+	if ln == nil && cfg.ListenAddr != "" {
 		var err error
 		ln, err = net.Listen("tcp", cfg.ListenAddr)
 		if err != nil {
@@ -155,13 +172,46 @@ func NewTCPTransport(cfg TCPTransportConfig) (*TCPTransport, error) {
 	for id, addr := range cfg.Peers {
 		t.SetPeer(id, addr)
 	}
-	t.wg.Add(1)
-	go t.accept()
+	if ln != nil {
+		t.wg.Add(1)
+		go t.accept()
+	}
 	return t, nil
 }
 
-// Addr returns the address the transport listens on.
-func (t *TCPTransport) Addr() net.Addr { return t.ln.Addr() }
+// Addr returns the address the transport listens on, nil without a
+// listener.
+func (t *TCPTransport) Addr() net.Addr {
+	if t.ln == nil {
+		return nil
+	}
+	return t.ln.Addr()
+}
+
+// ServeConn serves an inbound connection accepted elsewhere whose first
+// bytes are the transport's hello (see PeekHello), as if it had arrived on
+// the transport's own listener. It returns at once; Close closes the
+// connection.
+func (t *TCPTransport) ServeConn(conn net.Conn) {
+	if !t.track(conn) {
+		conn.Close()
+		return
+	}
+	go t.serve(conn)
+}
+
+// track registers an inbound connection so Close closes it and waits for
+// its goroutine; false once the transport is closed.
+func (t *TCPTransport) track(conn net.Conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.conns[conn] = struct{}{}
+	t.wg.Add(1)
+	return true
+}
 
 // SetNode connects the transport to the node that receives inbound
 // messages and outcome reports. Start calls it.
@@ -234,7 +284,10 @@ func (t *TCPTransport) Close() error {
 	}
 	t.closed = true
 	t.cancel()
-	err := t.ln.Close()
+	var err error
+	if t.ln != nil {
+		err = t.ln.Close()
+	}
 	for _, p := range t.peers {
 		p.stop()
 	}
@@ -501,15 +554,10 @@ func (t *TCPTransport) accept() {
 			}
 			continue
 		}
-		t.mu.Lock()
-		if t.closed {
-			t.mu.Unlock()
+		if !t.track(conn) {
 			conn.Close()
 			return
 		}
-		t.conns[conn] = struct{}{}
-		t.wg.Add(1)
-		t.mu.Unlock()
 		go t.serve(conn)
 	}
 }
@@ -525,6 +573,13 @@ func (t *TCPTransport) serve(conn net.Conn) {
 	}()
 	br := bufio.NewReaderSize(conn, 64<<10)
 	conn.SetReadDeadline(time.Now().Add(helloTimeout))
+	if magic, err := br.Peek(len(transportMagic)); err != nil {
+		return
+	} else if [4]byte(magic) != transportMagic && t.cfg.Foreign != nil {
+		conn.SetReadDeadline(time.Time{})
+		t.cfg.Foreign(&bufferedConn{Conn: conn, r: br})
+		return
+	}
 	var hello [helloLen]byte
 	if _, err := io.ReadFull(br, hello[:]); err != nil {
 		return
@@ -591,3 +646,17 @@ func (t *TCPTransport) serve(conn net.Conn) {
 		}
 	}
 }
+
+// bufferedConn is a connection whose first bytes were read into r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// PeekHello reports whether conn opens with the transport's hello, without
+// consuming anything: the connection is handed on intact either way. It
+// waits for the first bytes; close conn or set a read deadline to stop
+// it. Where peeking is not supported it reports false.
+func PeekHello(conn net.Conn) (bool, error) { return peekHello(conn) }
