@@ -17,7 +17,7 @@ import (
 // default.
 var BrokerDefs = []Def{
 	{Name: "node.id", Type: Int, Default: "1", Doc: "This node's id in the cluster.", Check: atLeast(0)},
-	{Name: "process.roles", Type: List, Default: "broker,controller", Doc: "broker, controller, or both.", Check: listOf("broker", "controller")},
+	{Name: "process.roles", Type: List, Default: "broker,controller", Doc: "broker, controller, or both. A broker-only node follows the metadata log as a raft learner and must not be in controller.quorum.voters; a controller-only node must be a voter and has only controller listeners.", Check: listOf("broker", "controller")},
 	{Name: "controller.quorum.voters", Type: List, Default: "1@127.0.0.1:9093", Doc: "The controller quorum: id@host:port, comma separated."},
 	{Name: "listeners", Type: List, Default: "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093", Doc: "Listeners as NAME://host:port."},
 	{Name: "advertised.listeners", Type: List, Default: "", Doc: "Listeners as clients should reach them; defaults to listeners."},
@@ -397,6 +397,10 @@ func NewBroker(set map[string]string) (*Broker, error) {
 		if bind, _ := b.ClientListeners(); len(bind) == 0 {
 			return nil, fmt.Errorf("listeners: a broker needs at least one listener that is not in controller.listener.names")
 		}
+	} else if bind, _ := b.ClientListeners(); len(bind) > 0 {
+		// As in Kafka: a controller-only node serves no clients, only the
+		// controller listener (raft and the brokers' controller RPCs).
+		return nil, fmt.Errorf("listeners: %s is not in controller.listener.names, but process.roles=controller serves no clients", bind[0].Name)
 	}
 	vv, _ := b.Value("controller.quorum.voters")
 	b.Voters = map[int32]string{}
@@ -418,6 +422,10 @@ func NewBroker(set map[string]string) (*Broker, error) {
 		if _, ok := b.Voters[b.NodeID]; !ok {
 			return nil, fmt.Errorf("controller.quorum.voters: node.id %d has the controller role but is not a voter", b.NodeID)
 		}
+	} else if _, ok := b.Voters[b.NodeID]; ok {
+		// A broker-only node follows the log as a learner; a voter that
+		// never runs would count against the quorum forever.
+		return nil, fmt.Errorf("controller.quorum.voters: node.id %d has process.roles=broker and must not be a voter", b.NodeID)
 	}
 	b.ClusterID, _ = b.Value("cluster.id")
 	b.Rack, _ = b.Value("broker.rack")
