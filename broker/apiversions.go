@@ -30,6 +30,7 @@ func (s *Server) apiTable() map[int16]api {
 		33: {min: 0, max: 2, handle: handler(s.handleAlterConfigs)},
 		35: {min: 1, max: 4, handle: handler(s.handleDescribeLogDirs)},
 		37: {min: 0, max: 3, handle: handler(s.handleCreatePartitions)},
+		43: {min: 0, max: 2, handle: handler(s.handleElectLeaders)},
 		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
 		60: {min: 0, max: 1, handle: handler(s.handleDescribeCluster)},
 
