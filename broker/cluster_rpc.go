@@ -35,6 +35,10 @@ var errNoPeerAddress = errors.New("node has no registered endpoint")
 type peerClient struct {
 	srv *Server
 	to  int32
+	// ctrl sends to the node's controller listener (its address in
+	// controller.quorum.voters) instead of its registered broker
+	// endpoint: the active controller need not be a broker.
+	ctrl bool
 
 	mu   sync.Mutex
 	nc   net.Conn
@@ -45,6 +49,23 @@ type peerClient struct {
 
 func newPeerClient(s *Server, to int32) *peerClient {
 	return &peerClient{srv: s, to: to}
+}
+
+// newControllerClient is a connection to voter to's controller listener.
+func newControllerClient(s *Server, to int32) *peerClient {
+	return &peerClient{srv: s, to: to, ctrl: true}
+}
+
+// target is where the client dials: the controller listener of a voter,
+// or the inter-broker endpoint of a broker.
+func (pc *peerClient) target() (string, error) {
+	if pc.ctrl {
+		if a, ok := pc.srv.cfg.Voters[pc.to]; ok {
+			return a, nil
+		}
+		return "", fmt.Errorf("node %d is not in controller.quorum.voters: %w", pc.to, errNoPeerAddress)
+	}
+	return pc.srv.peerAddr(pc.srv.meta.Image(), pc.to)
 }
 
 // peerAddr is the inter-broker endpoint of node id in the image.
@@ -79,7 +100,7 @@ func (pc *peerClient) dropLocked() {
 // request sends req (at the version it carries) and returns the response.
 // Any failure closes the connection; the next request dials again.
 func (pc *peerClient) request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	addr, err := pc.srv.peerAddr(pc.srv.meta.Image(), pc.to)
+	addr, err := pc.target()
 	if err != nil {
 		return nil, err
 	}
@@ -178,21 +199,53 @@ func (s *Server) peerVersion(key int16) int16 {
 	return s.apis[key].max
 }
 
-// multiNode reports whether the quorum has more than one voter: only then
-// do nodes talk to each other.
-func (s *Server) multiNode() bool { return len(s.cfg.Voters) > 1 }
+// multiNode reports whether this node is part of a cluster of several:
+// more than one voter, or a node with one role only (its other half runs
+// elsewhere). Only then do nodes talk to each other.
+func (s *Server) multiNode() bool {
+	return len(s.cfg.Voters) > 1 || !s.isBroker() || !s.isController()
+}
 
-// startTransport listens for raft messages on the controller listener.
-func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
-	listen := s.cfg.Voters[s.cfg.NodeID]
+// isBroker reports whether this node serves clients and holds partitions
+// (process.roles has broker).
+func (s *Server) isBroker() bool { return s.cfg.HasRole("broker") }
+
+// isController reports whether this node is a voter of the metadata quorum
+// (process.roles has controller).
+func (s *Server) isController() bool { return s.cfg.HasRole("controller") }
+
+// controllerListenerName names the controller listener, for connections
+// served on it.
+func (s *Server) controllerListenerName() string {
 	for _, l := range s.cfg.Listeners {
 		if slices.Contains(s.cfg.ControllerListeners, l.Name) {
-			listen = l.Addr()
-			break
+			return l.Name
 		}
 	}
-	if listen == "" {
-		return nil, fmt.Errorf("listeners: node %d needs a controller listener to reach the quorum", s.cfg.NodeID)
+	if len(s.cfg.ControllerListeners) > 0 {
+		return s.cfg.ControllerListeners[0]
+	}
+	return "CONTROLLER"
+}
+
+// startTransport starts the raft transport. A voter listens on its
+// controller listener, which also answers the brokers' controller RPCs in
+// the Kafka protocol (Foreign). A broker-only node (a learner) has no
+// controller listener: it dials the voters, and receives the leader's
+// messages on its broker listeners (see accept).
+func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
+	var listen string
+	if s.isController() {
+		listen = s.cfg.Voters[s.cfg.NodeID]
+		for _, l := range s.cfg.Listeners {
+			if slices.Contains(s.cfg.ControllerListeners, l.Name) {
+				listen = l.Addr()
+				break
+			}
+		}
+		if listen == "" {
+			return nil, fmt.Errorf("listeners: node %d needs a controller listener to reach the quorum", s.cfg.NodeID)
+		}
 	}
 	peers := map[int32]string{}
 	for id, addr := range s.cfg.Voters {
@@ -200,11 +253,13 @@ func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
 			peers[id] = addr
 		}
 	}
+	name := s.controllerListenerName()
 	tr, err := raftmeta.NewTCPTransport(raftmeta.TCPTransportConfig{
 		NodeID:     s.cfg.NodeID,
 		ListenAddr: listen,
 		Peers:      peers,
 		Logger:     s.log.With("component", "raft-transport"),
+		Foreign:    func(nc net.Conn) { s.serveKafka(nc, name) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controller listener: %w", err)

@@ -3,7 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
+	"maps"
 	"net"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -15,8 +18,16 @@ import (
 // Talking to the active controller. Every node runs a raftmeta.Controller,
 // but only the raft leader's decides. A node that is not the leader reaches
 // it with Kafka's inter-broker RPCs (BrokerRegistration, BrokerHeartbeat,
-// AlterPartition, AllocateProducerIDs) on the leader's client listener, and
-// relays admin requests (CreateTopics, configs, ...) there unchanged.
+// AlterPartition, AllocateProducerIDs) on the leader's controller listener
+// (its address in controller.quorum.voters, where the raft transport hands
+// Kafka connections to the server), and relays admin requests
+// (CreateTopics, configs, ...) there unchanged. The leader is always a
+// voter, so this works whether or not it is also a broker.
+//
+// A broker-only node does not know the leader before it has joined the
+// quorum (raft tells a learner who leads only once the leader replicates
+// to it), so until then it asks the voters in turn; the ones that do not
+// lead answer NOT_CONTROLLER.
 
 // controller lanes: requests on one lane wait for each other, so heartbeats
 // never queue behind a slow admin request.
@@ -39,7 +50,7 @@ func (s *Server) ctrlPeer(id int32, lane int) *peerClient {
 	if pcs == nil {
 		pcs = make([]*peerClient, numLanes)
 		for i := range pcs {
-			pcs[i] = newPeerClient(s, id)
+			pcs[i] = newControllerClient(s, id)
 		}
 		c.ctrlPeers[id] = pcs
 	}
@@ -69,11 +80,17 @@ var errPeerProtocol = errors.New("peer connection failed")
 // moving or unreachable, until ctx ends.
 func (s *Server) withController(ctx context.Context, local func() error, remote func(leader int32) error) error {
 	var last error = raftmeta.ErrNotController
+	attempt := 0
 	for {
 		var err error
+		leader := s.meta.LeaderID()
+		if leader < 0 && !s.isController() {
+			leader = s.guessController(attempt)
+		}
+		attempt++
 		if s.meta.IsLeader() {
 			err = local()
-		} else if leader := s.meta.LeaderID(); leader >= 0 && leader != s.cfg.NodeID {
+		} else if leader >= 0 && leader != s.cfg.NodeID {
 			err = remote(leader)
 			if err != nil && !errors.As(err, new(*kerr.Error)) && ctx.Err() == nil {
 				err = errors.Join(errPeerProtocol, err)
@@ -94,6 +111,16 @@ func (s *Server) withController(ctx context.Context, local func() error, remote 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// guessController picks the voter to ask on the given attempt, going
+// round the voters in id order.
+func (s *Server) guessController(attempt int) int32 {
+	ids := slices.Sorted(maps.Keys(s.cfg.Voters))
+	if len(ids) == 0 {
+		return -1
+	}
+	return ids[attempt%len(ids)]
 }
 
 // codeErr turns a response error code into an error (nil for 0).
@@ -301,6 +328,22 @@ func (s *Server) handleBrokerRegistration(ctx context.Context, _ *reqCtx, req *k
 	for _, l := range req.Listeners {
 		b.Endpoints = append(b.Endpoints, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: int32(l.Port), SecurityProtocol: "PLAINTEXT"})
 	}
+	// A broker that is not a voter (process.roles=broker) follows the
+	// metadata log as a learner. Registering is how it joins: it becomes
+	// a learner, reachable for raft at its inter-broker endpoint (whose
+	// listener hands raft connections to its transport), before its
+	// registration is committed, so the registration reaches it. Both
+	// steps are idempotent, so a restarted broker joins the same way.
+	if !s.meta.IsVoter(b.ID) {
+		addr, err := s.endpointAddr(b.Endpoints)
+		if err == nil {
+			err = s.meta.AddLearnerAt(ctx, b.ID, addr)
+		}
+		if err != nil {
+			resp.ErrorCode = errorCode(err)
+			return resp, nil
+		}
+	}
 	epoch, err := s.ctrl.RegisterBrokerEpoch(ctx, b)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
@@ -308,6 +351,21 @@ func (s *Server) handleBrokerRegistration(ctx context.Context, _ *reqCtx, req *k
 	}
 	resp.BrokerEpoch = epoch
 	return resp, nil
+}
+
+// endpointAddr picks the inter-broker endpoint among a broker's endpoints,
+// as peerAddr does.
+func (s *Server) endpointAddr(eps []raftmeta.Endpoint) (string, error) {
+	if len(eps) == 0 {
+		return "", &raftmeta.Error{Code: kerr.InvalidRequest, Message: "a broker registration without listeners"}
+	}
+	ep := eps[0]
+	for _, e := range eps {
+		if e.Listener == s.cfg.InterBrokerListener {
+			ep = e
+		}
+	}
+	return net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port))), nil
 }
 
 func (s *Server) handleAllocateProducerIDs(ctx context.Context, _ *reqCtx, req *kmsg.AllocateProducerIDsRequest) (kmsg.Response, error) {

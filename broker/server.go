@@ -56,6 +56,13 @@ type Server struct {
 	// started is set once start succeeded; Close then shuts down in a
 	// controlled way.
 	started bool
+	// ready is closed when start has succeeded: Kafka connections accepted
+	// earlier (the listeners run during start, for the raft connections
+	// they may carry) wait for it before their first request is read.
+	ready chan struct{}
+	// connMu orders s.wg.Add for connections handed over by the raft
+	// transport before Close's s.wg.Wait (see serveKafka).
+	connMu sync.Mutex
 	// replicaMu serializes changes to the set of local replicas.
 	replicaMu sync.Mutex
 	// topicConfigs caches each topic version's log config (see
@@ -91,6 +98,7 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		cancel:  cancel,
 		metrics: newMetrics(),
 		cluster: newClusterState(),
+		ready:   make(chan struct{}),
 
 		fetchEncoder: newFetchEncoder(),
 	}
@@ -102,6 +110,18 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 	return s, nil
 }
 
+// start brings the node up. The order matters:
+//
+//  1. the raft transport and the metadata node (a brand-new log is
+//     bootstrapped with the voters; a broker-only node is no member yet);
+//  2. a voter waits for a leader; a broker-only node cannot know one before
+//     it joins;
+//  3. the client listeners start accepting: raft connections they carry
+//     are served at once, Kafka ones wait until start is done (ready);
+//  4. a broker registers with the active controller. For a broker-only
+//     node that is also how it joins the quorum as a learner, and it then
+//     waits until its own log has caught up with its registration;
+//  5. the background loops for its roles, then ready.
 func (s *Server) start() error {
 	for _, d := range s.cfg.LogDirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -144,9 +164,12 @@ func (s *Server) start() error {
 	s.shares = newShareManager(s)
 	waitCtx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
-	if err := s.meta.WaitLeader(waitCtx); err != nil {
-		return fmt.Errorf("metadata quorum has no leader: %w", err)
+	if s.isController() {
+		if err := s.meta.WaitLeader(waitCtx); err != nil {
+			return fmt.Errorf("metadata quorum has no leader: %w", err)
+		}
 	}
+	// A controller-only node has no client listeners (config checks).
 	bind, adv := s.cfg.ClientListeners()
 	s.advertised = adv
 	for _, l := range bind {
@@ -162,31 +185,62 @@ func (s *Server) start() error {
 			s.advertised[i].Port = int32(ln.Addr().(*net.TCPAddr).Port)
 		}
 	}
-	if err := s.register(waitCtx); err != nil {
-		return err
+	for i, ln := range s.listeners {
+		s.wg.Add(1)
+		go s.accept(ln, s.advertised[i].Name)
+	}
+	if s.isBroker() {
+		if err := s.register(waitCtx); err != nil {
+			return err
+		}
+		if !s.isController() {
+			if err := s.waitCaughtUp(waitCtx); err != nil {
+				return err
+			}
+		}
 	}
 	s.applyImage()
 	s.wg.Add(2)
 	go s.watchMetadata()
 	go s.housekeeping()
 	if s.multiNode() {
-		s.wg.Add(4)
-		go s.runController()
-		go s.leaderRebalanceLoop()
-		go s.heartbeatLoop()
-		go s.isrLoop()
+		if s.isController() {
+			s.wg.Add(2)
+			go s.runController()
+			go s.leaderRebalanceLoop()
+		}
+		if s.isBroker() {
+			s.wg.Add(2)
+			go s.heartbeatLoop()
+			go s.isrLoop()
+		}
 	}
 	if s.cfg.AdminAddr != "" {
 		if s.admin, err = startAdmin(s); err != nil {
 			return fmt.Errorf("admin.addr: %w", err)
 		}
 	}
-	for i, ln := range s.listeners {
-		s.wg.Add(1)
-		go s.accept(ln, s.advertised[i].Name)
-	}
 	s.started = true
-	s.log.Info("shoal started", "node.id", s.cfg.NodeID, "listeners", s.Addrs(), "cluster.id", s.meta.Image().ClusterID)
+	close(s.ready)
+	s.log.Info("shoal started", "node.id", s.cfg.NodeID, "process.roles", s.cfg.Roles, "listeners", s.Addrs(), "cluster.id", s.meta.Image().ClusterID)
+	return nil
+}
+
+// waitCaughtUp waits until this broker-only node's metadata log holds its
+// own registration: it has joined the quorum as a learner and caught up at
+// least that far, so it starts from a current image and knows the leader.
+func (s *Server) waitCaughtUp(ctx context.Context) error {
+	self, epoch := s.cfg.NodeID, s.cluster.brokerEpoch.Load()
+	_, err := s.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
+		b := img.Brokers[self]
+		return b != nil && b.Epoch >= epoch
+	})
+	if err == nil {
+		err = s.meta.WaitLeader(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("metadata log did not catch up after joining the quorum: %w", err)
+	}
 	return nil
 }
 
@@ -252,9 +306,58 @@ func (s *Server) accept(ln net.Listener, listener string) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			newConn(s, nc, listener).serve()
+			s.serveAccepted(nc, listener)
 		}()
 	}
+}
+
+// serveAccepted serves one connection of a client listener. A connection
+// that opens with the raft transport's hello is a voter replicating the
+// metadata log to this node (a learner's raft address is its inter-broker
+// endpoint), handed to the transport; anything else is a Kafka client.
+func (s *Server) serveAccepted(nc net.Conn, listener string) {
+	if s.transport != nil {
+		stop := context.AfterFunc(s.ctx, func() { nc.Close() })
+		isRaft, err := raftmeta.PeekHello(nc)
+		if !stop() || err != nil {
+			nc.Close()
+			return
+		}
+		if isRaft {
+			s.transport.ServeConn(nc)
+			return
+		}
+	}
+	select {
+	case <-s.ready:
+	case <-s.ctx.Done():
+		nc.Close()
+		return
+	}
+	newConn(s, nc, listener).serve()
+}
+
+// serveKafka serves a Kafka connection that arrived on the controller
+// listener (brokers' controller RPCs and relayed admin requests), once
+// start is done. It runs on the transport's goroutine for the connection;
+// s.wg tracks it too, so Close waits for it before closing the logs.
+func (s *Server) serveKafka(nc net.Conn, listener string) {
+	s.connMu.Lock()
+	if s.ctx.Err() != nil {
+		s.connMu.Unlock()
+		nc.Close()
+		return
+	}
+	s.wg.Add(1)
+	s.connMu.Unlock()
+	defer s.wg.Done()
+	select {
+	case <-s.ready:
+	case <-s.ctx.Done():
+		nc.Close()
+		return
+	}
+	newConn(s, nc, listener).serve()
 }
 
 // watchMetadata applies every new metadata image to the local replicas.
@@ -312,10 +415,14 @@ func (s *Server) housekeeping() {
 // and checkpointing them) and the metadata node.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
-		if s.started && s.multiNode() {
+		if s.started && s.multiNode() && s.isBroker() {
 			s.controlledShutdown(5 * time.Second)
 		}
 		s.cancel()
+		// After this no serveKafka adds to s.wg (it checks s.ctx under
+		// connMu), so the Wait below covers every connection.
+		s.connMu.Lock()
+		s.connMu.Unlock()
 		for _, ln := range s.listeners {
 			ln.Close()
 		}

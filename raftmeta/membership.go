@@ -2,9 +2,11 @@ package raftmeta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.etcd.io/raft/v3"
@@ -86,9 +88,23 @@ func (n *Node) AddLearnerAt(ctx context.Context, id int32, addr string) error {
 	if err := n.proposeConfChange(ctx, cc); err != nil {
 		return err
 	}
-	_, err := n.WaitFor(ctx, func(*Image) bool { return done() })
-	return err
+	// raft accepts a change proposed while another is still unapplied but
+	// turns it into an empty entry, so it may never take effect: wait a
+	// bounded time, then let the caller retry (a retry after the change
+	// did apply is a no-op).
+	wctx, cancel := context.WithTimeout(ctx, confChangeWait)
+	defer cancel()
+	if _, err := n.WaitFor(wctx, func(*Image) bool { return done() }); err != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+			return err
+		}
+		return errorf(kerr.NotController, "membership change adding node %d did not take effect; retry", id)
+	}
+	return nil
 }
+
+// confChangeWait bounds the wait for a membership change to apply.
+const confChangeWait = 3 * time.Second
 
 // RemoveLearner removes a learner from the quorum. Voters cannot be removed
 // this way.
