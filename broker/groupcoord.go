@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -23,9 +22,11 @@ const offsetsTopic = "__consumer_offsets"
 // partition (and the materialized store) before the call's response goes
 // out.
 type groupCoordinator struct {
-	srv   *Server
-	store *coordinator.Store
-	cfg   coordinator.Config
+	srv *Server
+	// st materializes the records of __consumer_offsets: those this node
+	// appends as coordinator, and those it replicates as a follower.
+	st  *internalStore
+	cfg coordinator.Config
 
 	mu     sync.Mutex
 	shards map[int32]*shardRuntime
@@ -50,7 +51,7 @@ type shardRuntime struct {
 }
 
 func newGroupCoordinator(s *Server) (*groupCoordinator, error) {
-	store, err := coordinator.OpenStore(filepath.Join(s.cfg.LogDirs[0], "__coordinator_state"), s.log)
+	st, err := newInternalStore(s, offsetsTopic, "__coordinator_state")
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +67,7 @@ func newGroupCoordinator(s *Server) (*groupCoordinator, error) {
 	cfg.Consumer.Assignors = c.List("group.consumer.assignors")
 	cfg.OffsetsRetention = time.Duration(c.Int("offsets.retention.minutes")) * time.Minute
 	cfg.MaxMetadataSize = int(c.Int("offset.metadata.max.bytes"))
-	return &groupCoordinator{srv: s, store: store, cfg: cfg, shards: map[int32]*shardRuntime{}}, nil
+	return &groupCoordinator{srv: s, st: st, cfg: cfg, shards: map[int32]*shardRuntime{}}, nil
 }
 
 // close unloads every shard and closes the store.
@@ -76,13 +77,15 @@ func (gc *groupCoordinator) close() error {
 	gc.shards = map[int32]*shardRuntime{}
 	gc.mu.Unlock()
 	for _, sr := range shards {
+		gc.st.release(sr.ip)
 		sr.unload()
 	}
-	return gc.store.Close()
+	return gc.st.close()
 }
 
 // reconcile loads the shards of partitions this node now leads and unloads
-// the others. Called with every new metadata image.
+// the others, whose replicas (where this node holds one) the store then
+// materializes as a follower. Called with every new metadata image.
 func (gc *groupCoordinator) reconcile(img *raftmeta.Image) {
 	t := img.Topics[offsetsTopic]
 	lead := map[int32]bool{}
@@ -98,9 +101,11 @@ func (gc *groupCoordinator) reconcile(img *raftmeta.Image) {
 	for part, sr := range gc.shards {
 		if t == nil || !lead[part] || sr.p.TopicID() != t.ID {
 			delete(gc.shards, part)
+			gc.st.release(sr.ip)
 			go sr.unload()
 		}
 	}
+	gc.st.follow(gc.srv.followedPartitions(img, offsetsTopic))
 	topics := imageTopics{img}
 	for part := range lead {
 		if sr := gc.shards[part]; sr != nil {
@@ -124,7 +129,7 @@ func (gc *groupCoordinator) reconcile(img *raftmeta.Image) {
 // store covers, then starts its timer.
 func (gc *groupCoordinator) load(part int32, p *log.Partition) (*shardRuntime, error) {
 	now := gc.srv.now()
-	ip := &internalPartition{srv: gc.srv, topic: offsetsTopic, part: part, p: p, store: gc.store}
+	ip := &internalPartition{srv: gc.srv, topic: offsetsTopic, part: part, p: p, st: gc.st}
 	shard := coordinator.NewShard(gc.cfg)
 	err := ip.load(func() { shard = coordinator.NewShard(gc.cfg) },
 		func(r coordinator.Record) error { return shard.Replay(now, r) })

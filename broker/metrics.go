@@ -30,6 +30,7 @@ type metrics struct {
 	isr        *prometheus.CounterVec
 	recordsOut *prometheus.CounterVec
 	expired    prometheus.Counter
+	replayed   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -65,7 +66,10 @@ func newMetrics() *metrics {
 	m.expired = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shoal_share_expired_locks_total", Help: "Share records whose acquisition lock expired before an acknowledgement.",
 	})
-	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut, m.dlq, m.errors, m.isr, m.recordsOut, m.expired,
+	m.replayed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "shoal_coordinator_load_replayed_records_total", Help: "Records coordinator loads replayed from the log tail above their materialized store, by internal topic.",
+	}, []string{"topic"})
+	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut, m.dlq, m.errors, m.isr, m.recordsOut, m.expired, m.replayed,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -96,6 +100,14 @@ func (m *metrics) isrChange(what string) {
 func (m *metrics) expiredLocks(n int64) {
 	if n > 0 {
 		m.expired.Add(float64(n))
+	}
+}
+
+// coordinatorLoaded counts the records a coordinator load replayed from
+// the log (the label exists from the first load on, even at zero).
+func (m *metrics) coordinatorLoaded(topic string, records int) {
+	if m != nil {
+		m.replayed.WithLabelValues(topic).Add(float64(records))
 	}
 }
 

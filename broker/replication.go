@@ -665,6 +665,7 @@ func (f *replicaFetcher) truncateTo(k fetchKey, fp *fetchPart, leaderEpoch int32
 	if err != nil {
 		return err
 	}
+	f.srv.logTruncated(p)
 	f.srv.log.Info("truncated follower log to the leader's epoch boundary", "topic", k.topic, "partition", k.idx, "from", leo, "to", newEnd, "leader", f.leader)
 	return nil
 }
@@ -760,6 +761,7 @@ func (f *replicaFetcher) applyPartition(k fetchKey, fp *fetchPart, rp *kmsg.Fetc
 				s.log.Error("restarting follower log", "topic", k.topic, "partition", k.idx, "err", err)
 				f.backoff(fp)
 			}
+			s.logTruncated(p)
 			return
 		}
 		// This replica is ahead of the leader: find the epoch boundary
@@ -777,6 +779,7 @@ func (f *replicaFetcher) applyPartition(k fetchKey, fp *fetchPart, rp *kmsg.Fetc
 			// batch that begins below it: restart at that batch.
 			if h, herr := log.ParseBatchHeader(rp.RecordBatches); herr == nil && h.BaseOffset < p.LogEndOffset() {
 				if err = p.TruncateFullyAndStartAt(h.BaseOffset); err == nil {
+					s.logTruncated(p)
 					_, err = p.AppendReplicated(rp.RecordBatches, now)
 				}
 			}
@@ -792,5 +795,19 @@ func (f *replicaFetcher) applyPartition(k fetchKey, fp *fetchPart, rp *kmsg.Fetc
 	}
 	if rp.HighWatermark >= 0 {
 		p.SetHighWatermarkFollower(min(rp.HighWatermark, p.LogEndOffset()))
+	}
+	if is := s.internalStore(k.topic); is != nil {
+		// The coordinator store follows this replica up to its HW, in
+		// bulk on its own goroutine: the fetch path only signals.
+		is.wake()
+	}
+}
+
+// logTruncated tells the store materializing an internal partition that
+// its follower log was cut, so a store holding records the log lost is
+// rebuilt.
+func (s *Server) logTruncated(p *log.Partition) {
+	if is := s.internalStore(p.Topic()); is != nil {
+		is.truncated(p)
 	}
 }

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,8 +20,10 @@ const shareStateTopic = "__share_group_state"
 // share state RPCs (Initialize/Read/Write/Delete/ReadSummary). Writes are
 // group-committed: concurrent writers of one state partition share a batch.
 type shareCoordinator struct {
-	srv   *Server
-	store *coordinator.Store
+	srv *Server
+	// st materializes the records of __share_group_state: those this node
+	// appends as coordinator, and those it replicates as a follower.
+	st *internalStore
 
 	creating sync.Mutex
 	mu       sync.Mutex
@@ -50,11 +51,11 @@ type stateWrite struct {
 }
 
 func newShareCoordinator(s *Server) (*shareCoordinator, error) {
-	store, err := coordinator.OpenStore(filepath.Join(s.cfg.LogDirs[0], "__share_state"), s.log)
+	st, err := newInternalStore(s, shareStateTopic, "__share_state")
 	if err != nil {
 		return nil, err
 	}
-	return &shareCoordinator{srv: s, store: store, parts: map[int32]*shareStatePart{}}, nil
+	return &shareCoordinator{srv: s, st: st, parts: map[int32]*shareStatePart{}}, nil
 }
 
 func (sc *shareCoordinator) close() error {
@@ -63,9 +64,10 @@ func (sc *shareCoordinator) close() error {
 	sc.parts = map[int32]*shareStatePart{}
 	sc.mu.Unlock()
 	for _, sp := range parts {
+		sc.st.release(sp.ip)
 		sp.shutdown()
 	}
-	return sc.store.Close()
+	return sc.st.close()
 }
 
 func (sc *shareCoordinator) ensureTopic(ctx context.Context) error {
@@ -76,7 +78,9 @@ func (sc *shareCoordinator) ensureTopic(ctx context.Context) error {
 		c.Int("offsets.topic.segment.bytes"))
 }
 
-// reconcile loads the state partitions this node leads and drops others.
+// reconcile loads the state partitions this node leads and drops others,
+// whose replicas (where this node holds one) the store then materializes as
+// a follower.
 func (sc *shareCoordinator) reconcile(img *raftmeta.Image) {
 	t := img.Topics[shareStateTopic]
 	sc.mu.Lock()
@@ -84,9 +88,11 @@ func (sc *shareCoordinator) reconcile(img *raftmeta.Image) {
 	for part, sp := range sc.parts {
 		if t == nil || int(part) >= len(t.Partitions) || t.Partitions[part].Leader != sc.srv.cfg.NodeID || sp.ip.p.TopicID() != t.ID {
 			delete(sc.parts, part)
+			sc.st.release(sp.ip)
 			go sp.shutdown()
 		}
 	}
+	sc.st.follow(sc.srv.followedPartitions(img, shareStateTopic))
 	if t == nil {
 		return
 	}
@@ -100,7 +106,7 @@ func (sc *shareCoordinator) reconcile(img *raftmeta.Image) {
 			continue
 		}
 		sp := &shareStatePart{
-			ip:     &internalPartition{srv: sc.srv, topic: shareStateTopic, part: part, p: p, store: sc.store},
+			ip:     &internalPartition{srv: sc.srv, topic: shareStateTopic, part: part, p: p, st: sc.st},
 			states: map[coordinator.ShareKey]coordinator.ShareState{},
 			kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		}

@@ -68,18 +68,28 @@ func (s *Store) Apply(partition int32, lastOffset int64, recs []Record) error {
 	return b.Commit(pebble.NoSync)
 }
 
+// Applied returns the last log offset a partition's materialized records
+// cover (-1: none).
+func (s *Store) Applied(partition int32) (int64, error) {
+	v, closer, err := s.db.Get(storeKey(partition, kindApplied, nil))
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		return -1, nil
+	case err != nil:
+		return -1, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return -1, nil
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
 // Load calls fn for every materialized record of a partition and returns
 // the last log offset they cover (-1: none).
 func (s *Store) Load(partition int32, fn func(Record) error) (int64, error) {
-	applied := int64(-1)
-	v, closer, err := s.db.Get(storeKey(partition, kindApplied, nil))
-	switch {
-	case err == nil:
-		if len(v) == 8 {
-			applied = int64(binary.BigEndian.Uint64(v))
-		}
-		closer.Close()
-	case !errors.Is(err, pebble.ErrNotFound):
+	applied, err := s.Applied(partition)
+	if err != nil {
 		return -1, err
 	}
 	lower := storeKey(partition, kindRecord, nil)
