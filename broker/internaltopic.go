@@ -68,6 +68,11 @@ type storePart struct {
 	owner *internalPartition
 }
 
+// materializeEvery spaces a store's materialization passes: reports from
+// the fetcher that arrive meanwhile are served by one pass, so a follower
+// writes its store in a few larger batches rather than once per fetch.
+const materializeEvery = 20 * time.Millisecond
+
 // materializeChunk bounds how many log bytes one materialization step of a
 // partition reads (and writes as one store batch) while holding the
 // partition, so a coordinator taking over never waits for a long catch-up.
@@ -217,19 +222,28 @@ func (is *internalStore) truncated(p *log.Partition) {
 	}
 }
 
-// run materializes followed partitions whenever the fetcher reports
-// progress (and once a second in case a report was missed).
+// run materializes followed partitions when the fetcher reports progress
+// (at most every materializeEvery, and once a second in case a report was
+// missed).
 func (is *internalStore) run() {
 	defer close(is.done)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	pause := time.NewTimer(0)
+	defer pause.Stop()
 	for {
+		select {
+		case <-is.stop:
+			return
+		case <-pause.C:
+		}
 		select {
 		case <-is.stop:
 			return
 		case <-is.kick:
 		case <-tick.C:
 		}
+		pause.Reset(materializeEvery)
 		is.mu.Lock()
 		parts := make(map[int32]*storePart, len(is.parts))
 		for idx, sp := range is.parts {

@@ -237,6 +237,7 @@ func TestClusterCoordFailoverReplaysOnlyTheTail(t *testing.T) {
 		wg.Wait()
 	}()
 	const before = 3000
+	began := time.Now()
 	waitFor(t, 120*time.Second, "offset commits before the kill", func() (bool, string) {
 		return commits.Load() >= before, fmt.Sprint(commits.Load())
 	})
@@ -251,7 +252,8 @@ func TestClusterCoordFailoverReplaysOnlyTheTail(t *testing.T) {
 	victim := c.node(victimID)
 	victim.Kill9()
 	atKill := commits.Load()
-	t.Logf("killed node %d after %d commits; __consumer_offsets-%d holds %d records", victimID, atKill, offPart, written)
+	t.Logf("killed node %d after %d commits (%.0f/s); __consumer_offsets-%d holds %d records", victimID, atKill,
+		float64(atKill)/time.Since(began).Seconds(), offPart, written)
 
 	// Commits resume on the new coordinator.
 	waitFor(t, 60*time.Second, "commits on the new coordinator", func() (bool, string) {
