@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/coordinator"
@@ -28,6 +29,11 @@ type shareManager struct {
 	sessions map[sessionKey]*shareSession
 
 	timers *deadlines
+
+	// peers are the connections to the share coordinators on other nodes
+	// (the leaders of __share_group_state partitions), by node id.
+	peersMu sync.Mutex
+	peers   map[int32]*peerClient
 }
 
 // sharePart is one share partition: the pure state machine plus the I/O
@@ -42,6 +48,20 @@ type sharePart struct {
 	changed   chan struct{} // closed when records may have become available
 	dlqTopic  string
 	groupName string
+
+	// remote orders the writes of this partition's state to a share
+	// coordinator on another node.
+	remote remoteStateWriter
+}
+
+// remoteStateWriter sends one share partition's states to a remote share
+// coordinator one at a time, always the newest: a write that is durable
+// makes every older state of the partition durable too.
+type remoteStateWriter struct {
+	mu      sync.Mutex
+	pending *coordinator.ShareState
+	waiters []chan error
+	running bool
 }
 
 // sessionKey identifies a share session: (group, member) on this broker.
@@ -63,6 +83,7 @@ func newShareManager(s *Server) *shareManager {
 		srv:      s,
 		parts:    map[coordinator.ShareKey]*sharePart{},
 		sessions: map[sessionKey]*shareSession{},
+		peers:    map[int32]*peerClient{},
 	}
 	m.timers = newDeadlines(m.fire)
 	return m
@@ -97,7 +118,7 @@ func (m *shareManager) part(ctx context.Context, group string, t *raftmeta.Topic
 	if err := m.srv.shareState.ensureTopic(ctx); err != nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
-	st, found, kerrv := m.srv.shareState.read(key)
+	st, found, kerrv := m.readState(ctx, key)
 	if kerrv != nil {
 		return nil, kerrv
 	}
@@ -117,7 +138,7 @@ func (m *shareManager) part(ctx context.Context, group string, t *raftmeta.Topic
 		if found {
 			init.StateEpoch = st.StateEpoch
 		}
-		if err := m.srv.shareState.write(ctx, key, &init); err != nil {
+		if err := m.writeState(ctx, key, &init); err != nil {
 			return nil, kerr.CoordinatorNotAvailable
 		}
 	}
@@ -166,7 +187,174 @@ func (m *shareManager) persistLocked(sp *sharePart) <-chan error {
 	_, ps, _ := m.srv.leaderPartition(m.srv.meta.Image().Topics[sp.topic], sp.key.Partition)
 	st := coordinator.ShareState{LeaderEpoch: ps.LeaderEpoch}
 	st.PersistedState = sp.sp.Persisted()
+	if _, kerrv := m.srv.shareState.partFor(sp.key); kerrv == kerr.NotCoordinator {
+		return m.enqueueRemote(sp, &st)
+	}
 	return m.srv.shareState.enqueue(sp.key, &st)
+}
+
+// The share coordinator of a share partition is the leader of its
+// __share_group_state partition. When that is another node, the partition's
+// leader reads and writes its state there with ReadShareGroupState and
+// WriteShareGroupState.
+
+// stateCoordinator is the node leading key's __share_group_state partition.
+func (m *shareManager) stateCoordinator(key coordinator.ShareKey) (int32, *kerr.Error) {
+	t := m.srv.meta.Image().Topics[shareStateTopic]
+	if t == nil || len(t.Partitions) == 0 {
+		return -1, kerr.CoordinatorNotAvailable
+	}
+	leader := t.Partitions[coordinator.SharePartitionFor(key, int32(len(t.Partitions)))].Leader
+	if leader < 0 {
+		return -1, kerr.CoordinatorNotAvailable
+	}
+	return leader, nil
+}
+
+// peer returns the connection to node id's share coordinator.
+func (m *shareManager) peer(id int32) *peerClient {
+	m.peersMu.Lock()
+	defer m.peersMu.Unlock()
+	pc := m.peers[id]
+	if pc == nil {
+		pc = newPeerClient(m.srv, id)
+		m.peers[id] = pc
+	}
+	return pc
+}
+
+// remoteTimeout bounds one share state RPC to another node.
+const remoteTimeout = 10 * time.Second
+
+// readState returns key's persisted state from its share coordinator, here
+// or on another node.
+func (m *shareManager) readState(ctx context.Context, key coordinator.ShareKey) (coordinator.ShareState, bool, *kerr.Error) {
+	st, found, kerrv := m.srv.shareState.read(key)
+	if kerrv != kerr.NotCoordinator {
+		return st, found, kerrv
+	}
+	leader, kerrv := m.stateCoordinator(key)
+	if kerrv != nil {
+		return st, false, kerrv
+	}
+	if leader == m.srv.cfg.NodeID {
+		return st, false, kerr.CoordinatorLoadInProgress
+	}
+	req := kmsg.NewPtrReadShareGroupStateRequest()
+	req.SetVersion(m.srv.peerVersion(req.Key()))
+	req.GroupID = key.Group
+	rt := kmsg.NewReadShareGroupStateRequestTopic()
+	rt.TopicID = key.TopicID
+	rp := kmsg.NewReadShareGroupStateRequestTopicPartition()
+	rp.Partition = key.Partition
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	r, err := m.peer(leader).request(ctx, req)
+	if err != nil {
+		return st, false, kerr.CoordinatorNotAvailable
+	}
+	resp := r.(*kmsg.ReadShareGroupStateResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return st, false, kerr.CoordinatorNotAvailable
+	}
+	op := resp.Topics[0].Partitions[0]
+	if op.ErrorCode != 0 {
+		if e, ok := kerr.ErrorForCode(op.ErrorCode).(*kerr.Error); ok {
+			return st, false, e
+		}
+		return st, false, kerr.UnknownServerError
+	}
+	st.StateEpoch, st.StartOffset = op.StateEpoch, op.StartOffset
+	for _, b := range op.StateBatches {
+		st.Batches = append(st.Batches, stateBatchOf(b.FirstOffset, b.LastOffset, b.DeliveryState, b.DeliveryCount))
+	}
+	return st, op.StartOffset >= 0, nil
+}
+
+// writeState persists key's state with its share coordinator, here or on
+// another node, and waits until it is durable.
+func (m *shareManager) writeState(ctx context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error {
+	if _, kerrv := m.srv.shareState.partFor(key); kerrv != kerr.NotCoordinator {
+		return m.srv.shareState.write(ctx, key, st)
+	}
+	return m.writeRemote(ctx, key, st)
+}
+
+// writeRemote sends one WriteShareGroupState to key's share coordinator on
+// another node.
+func (m *shareManager) writeRemote(ctx context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error {
+	leader, kerrv := m.stateCoordinator(key)
+	if kerrv != nil {
+		return kerrv
+	}
+	if leader == m.srv.cfg.NodeID {
+		return kerr.CoordinatorLoadInProgress
+	}
+	req := kmsg.NewPtrWriteShareGroupStateRequest()
+	req.SetVersion(m.srv.peerVersion(req.Key()))
+	req.GroupID = key.Group
+	rt := kmsg.NewWriteShareGroupStateRequestTopic()
+	rt.TopicID = key.TopicID
+	rp := kmsg.NewWriteShareGroupStateRequestTopicPartition()
+	rp.Partition = key.Partition
+	rp.StateEpoch, rp.LeaderEpoch, rp.StartOffset = st.StateEpoch, st.LeaderEpoch, st.StartOffset
+	for _, b := range st.Batches {
+		sb := kmsg.NewWriteShareGroupStateRequestTopicPartitionStateBatch()
+		sb.FirstOffset, sb.LastOffset, sb.DeliveryState, sb.DeliveryCount = b.First, b.Last, int8(b.State), b.DeliveryCount
+		rp.StateBatches = append(rp.StateBatches, sb)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
+	defer cancel()
+	r, err := m.peer(leader).request(ctx, req)
+	if err != nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	resp := r.(*kmsg.WriteShareGroupStateResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return kerr.CoordinatorNotAvailable
+	}
+	return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+}
+
+// enqueueRemote queues sp's newest state for its remote share coordinator
+// (sp.mu held, so states are queued in the order they happened) and returns
+// the channel its durability is reported on.
+func (m *shareManager) enqueueRemote(sp *sharePart, st *coordinator.ShareState) <-chan error {
+	done := make(chan error, 1)
+	w := &sp.remote
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending = st
+	w.waiters = append(w.waiters, done)
+	if !w.running {
+		w.running = true
+		go m.remoteWriteLoop(sp)
+	}
+	return done
+}
+
+// remoteWriteLoop writes sp's newest pending state until none is left.
+func (m *shareManager) remoteWriteLoop(sp *sharePart) {
+	w := &sp.remote
+	for {
+		w.mu.Lock()
+		st, waiters := w.pending, w.waiters
+		w.pending, w.waiters = nil, nil
+		if st == nil {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		err := m.writeRemote(m.srv.ctx, sp.key, st)
+		for _, done := range waiters {
+			done <- err
+		}
+	}
 }
 
 // wakeLocked tells parked fetches that records may be available, and

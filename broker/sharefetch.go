@@ -504,22 +504,86 @@ func (m *shareManager) deadLetter(sp *sharePart, archived []queue.ArchivedRange)
 		return
 	}
 	part := sp.key.Partition % int32(len(t.Partitions))
+	if err := m.appendDeadLetters(dlq, part, encodeBatch(out, m.srv.now())); err != nil {
+		m.srv.log.Error("writing dead-letter records", "topic", dlq, "partition", part, "records", len(out), "err", err)
+	}
+}
+
+// dlqWriteTimeout bounds how long writing dead-letter records may take,
+// moves of the partition's leadership included.
+const dlqWriteTimeout = 10 * time.Second
+
+// appendDeadLetters writes a batch to a partition of a dead-letter topic
+// with acks=all: appended here when this node leads the partition, else
+// produced to its leader; retried while the leadership moves.
+func (m *shareManager) appendDeadLetters(dlq string, part int32, batch []byte) error {
+	ctx, cancel := context.WithTimeout(m.srv.ctx, dlqWriteTimeout)
+	defer cancel()
+	for {
+		err := m.appendDeadLettersOnce(ctx, dlq, part, batch)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		var ke *kerr.Error
+		if errors.As(err, &ke) && !ke.Retriable {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, part int32, batch []byte) error {
+	t := m.srv.meta.Image().Topics[dlq]
+	if t == nil || int(part) >= len(t.Partitions) {
+		return kerr.UnknownTopicOrPartition
+	}
+	leader := t.Partitions[part].Leader
+	switch {
+	case leader < 0:
+		return kerr.LeaderNotAvailable
+	case leader != m.srv.cfg.NodeID:
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(m.srv.peerVersion(req.Key()))
+		req.Acks = -1
+		req.TimeoutMillis = int32(dlqWriteTimeout / time.Millisecond)
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.TopicID = dlq, t.ID
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = part, batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		r, err := m.peer(leader).request(ctx, req)
+		if err != nil {
+			return err
+		}
+		resp := r.(*kmsg.ProduceResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			return kerr.UnknownServerError
+		}
+		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+	}
 	p, ps, kerrv := m.srv.leaderPartition(t, part)
 	if kerrv != nil {
-		m.srv.log.Warn("dead-letter topic partition not led here", "topic", dlq, "partition", part, "err", kerrv)
-		return
+		return kerrv
 	}
-	now := m.srv.now()
-	batch := encodeBatch(out, now)
 	h, err := log.ParseBatchHeader(batch)
-	if err == nil {
-		_, err = p.Append(batch, h, ps.LeaderEpoch, now)
-	}
 	if err != nil {
-		m.srv.log.Error("writing dead-letter records", "topic", dlq, "err", err)
-		return
+		return err
 	}
+	res, err := p.Append(batch, h, ps.LeaderEpoch, m.srv.now())
+	if err != nil {
+		return err
+	}
+	m.srv.notifyAppend(p)
 	m.srv.advanceHighWatermark(p, ps)
+	if p.HighWatermark() > res.LastOffset {
+		return nil
+	}
+	return m.srv.waitReplicated(ctx, p, dlq, part, res.LastOffset)
 }
 
 func archivedCount(as []queue.ArchivedRange) int {
