@@ -14,7 +14,7 @@ func (s *Server) handleDescribeCluster(_ context.Context, rc *reqCtx, req *kmsg.
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
 	img := s.meta.Image()
 	resp.ClusterID = img.ClusterID
-	resp.ControllerID = s.meta.LeaderID()
+	resp.ControllerID = s.clientControllerID(img)
 	resp.ClusterAuthorizedOperations = math.MinInt32
 	for _, b := range s.brokerList(img, rc.conn.listener) {
 		db := kmsg.NewDescribeClusterResponseBroker()

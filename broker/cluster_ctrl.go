@@ -3,10 +3,8 @@ package broker
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -94,13 +92,7 @@ func (s *Server) probe(probes []raftmeta.BrokerProbe) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d := net.Dialer{Timeout: 500 * time.Millisecond}
-			nc, err := d.DialContext(s.ctx, "tcp", addr)
-			if err == nil {
-				nc.Close()
-				return
-			}
-			if !errors.Is(err, syscall.ECONNREFUSED) {
+			if !processGone(s.ctx, addr) {
 				return
 			}
 			ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
@@ -293,6 +285,10 @@ func (s *Server) controlledShutdown(timeout time.Duration) {
 		return
 	}
 	s.log.Info("controlled shutdown: leadership moved to other replicas")
+	// Let clients learn where their partitions went before the listeners
+	// close.
+	s.lastLeaderHint.mark()
+	s.lastLeaderHint.waitQuiet(ctx, 200*time.Millisecond)
 }
 
 // leaderRebalanceLoop moves leadership back to each partition's preferred

@@ -136,6 +136,9 @@ func (c *conn) serve() {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
+	// The peer may be gone: say so before waiting for the writer, which
+	// may be behind a long poll.
+	c.peerClosed()
 	close(c.pending)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
 		c.log.Warn("closing connection", "err", err)
@@ -146,9 +149,7 @@ func (c *conn) serve() {
 	if c.srv.shares != nil {
 		c.srv.shares.onConnClose(c)
 	}
-	if p := c.heartbeatFrom.Load(); p != nil && c.srv.ctrl != nil && c.srv.ctx.Err() == nil {
-		c.srv.ctrl.Suspect(*p)
-	}
+
 }
 
 func (c *conn) readLoop() error {
@@ -369,4 +370,12 @@ func (c *conn) remoteHost() string {
 type reqCtx struct {
 	conn   *conn
 	header requestHeader
+}
+
+// peerClosed asks the controller to check on the broker whose heartbeats
+// came over this connection: it may be gone.
+func (c *conn) peerClosed() {
+	if p := c.heartbeatFrom.Load(); p != nil && c.srv.ctrl != nil && c.srv.ctx.Err() == nil {
+		c.srv.ctrl.Suspect(*p)
+	}
 }

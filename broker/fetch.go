@@ -50,10 +50,7 @@ func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool, []<-chan struct{}) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	img := s.meta.Image()
-	replica := req.ReplicaID
-	if req.Version >= 15 {
-		replica = req.ReplicaState.ID
-	}
+	replica := fetchReplica(req)
 	budget := int(req.MaxBytes)
 	if budget <= 0 {
 		budget = 1 << 30
@@ -189,4 +186,13 @@ func waitAny(ctx context.Context, timer <-chan time.Time, chans []<-chan struct{
 	default:
 		return waitWoken
 	}
+}
+
+// fetchReplica is the follower broker a fetch comes from, or -1 for a
+// consumer.
+func fetchReplica(req *kmsg.FetchRequest) int32 {
+	if req.Version >= 15 {
+		return req.ReplicaState.ID
+	}
+	return req.ReplicaID
 }

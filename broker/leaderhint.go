@@ -1,6 +1,10 @@
 package broker
 
 import (
+	"context"
+	"sync/atomic"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -43,6 +47,7 @@ func (h *leaderHints) hint(code int16, topic string, idx int32) (leader, epoch i
 		h.leaders = map[int32]bool{}
 	}
 	h.leaders[ps.Leader] = true
+	h.s.lastLeaderHint.mark()
 	return ps.Leader, ps.LeaderEpoch, true
 }
 
@@ -109,5 +114,31 @@ func (s *Server) fetchHints(resp *kmsg.FetchResponse, listener string) {
 	}
 	for _, b := range h.endpoints(listener) {
 		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+	}
+}
+
+// hintClock remembers when a leader hint was last given.
+type hintClock struct{ ns atomic.Int64 }
+
+func (c *hintClock) mark() { c.ns.Store(time.Now().UnixNano()) }
+
+// waitQuiet waits until no hint has been given for quiet, or ctx ends. A
+// broker that handed its leaderships away calls it before closing its
+// listeners: clients still sending it produce and fetch requests are told
+// where the partitions went instead of seeing the connection drop, which
+// would cost them a retry backoff and a metadata refresh.
+func (c *hintClock) waitQuiet(ctx context.Context, quiet time.Duration) {
+	for {
+		idle := time.Since(time.Unix(0, c.ns.Load()))
+		if idle >= quiet {
+			return
+		}
+		t := time.NewTimer(quiet - idle)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
 }

@@ -11,6 +11,20 @@ import (
 )
 
 func (s *Server) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataRequest) (kmsg.Response, error) {
+	resp := s.metadata(ctx, rc, req)
+	if req.Topics == nil || !s.multiNode() {
+		return resp, nil
+	}
+	if gone := s.goneLeaders(ctx, s.meta.Image(), resp); len(gone) > 0 {
+		s.waitFenced(ctx, gone)
+		resp = s.metadata(ctx, rc, req)
+	}
+	return resp, nil
+}
+
+// metadata answers a Metadata request from the latest image, creating
+// missing topics first when allowed.
+func (s *Server) metadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := s.meta.Image()
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
@@ -66,8 +80,20 @@ func (s *Server) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 	resp.Brokers = s.brokerList(img, rc.conn.listener)
 	cid := img.ClusterID
 	resp.ClusterID = &cid
-	resp.ControllerID = s.meta.LeaderID()
-	return resp, nil
+	resp.ControllerID = s.clientControllerID(img)
+	return resp
+}
+
+// clientControllerID is the controller id to tell clients: the active
+// controller when it is a broker they can reach, otherwise this node, which
+// forwards admin requests to the controller (as Kafka brokers do when the
+// controllers are a separate quorum).
+func (s *Server) clientControllerID(img *raftmeta.Image) int32 {
+	id := s.meta.LeaderID()
+	if b := img.Brokers[id]; b != nil && !b.Fenced {
+		return id
+	}
+	return s.cfg.NodeID
 }
 
 func (s *Server) describeTopic(mt *kmsg.MetadataResponseTopic, t *raftmeta.Topic) {

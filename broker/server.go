@@ -43,11 +43,14 @@ type Server struct {
 	metrics    *metrics
 	// fetchEncoder writes fetch responses with their record data in place.
 	fetchEncoder *fetchEncoder
-	admin        *adminServer
-	pids         producerIDs
-	groups       *groupCoordinator
-	shareState   *shareCoordinator
-	shares       *shareManager
+	// lastLeaderHint is when (unix ns) a client was last told that a
+	// partition it asked for is led elsewhere (see leaderHints).
+	lastLeaderHint hintClock
+	admin          *adminServer
+	pids           producerIDs
+	groups         *groupCoordinator
+	shareState     *shareCoordinator
+	shares         *shareManager
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport

@@ -72,8 +72,14 @@ func TestBenchClusterFailover(t *testing.T) {
 	for round := 0; round < rounds; round++ {
 		for _, sc := range scenarios {
 			part, victim := c.pickLeader(t, topic, 3, sc.controller)
-			gap := measureWriteGap(t, c, topic, part, func() { sc.disrupt(victim) })
-			t.Logf("round %d, %s: node %d led partition %d; writes stopped for %s", round+1, sc.name, victim.id(), part, gap.Round(time.Millisecond))
+			moved := make(chan time.Duration, 1)
+			gap := measureWriteGap(t, c, topic, part, func() {
+				t0 := time.Now()
+				sc.disrupt(victim)
+				go func() { moved <- c.leaderMovedAfter(t, topic, part, victim.id(), t0) }()
+			})
+			t.Logf("round %d, %s: node %d led partition %d; metadata named a new leader after %s; writes stopped for %s",
+				round+1, sc.name, victim.id(), part, (<-moved).Round(time.Millisecond), gap.Round(time.Millisecond))
 			results[sc.name] = append(results[sc.name], gap)
 			victim.Restart()
 			for p := int32(0); p < 3; p++ {
@@ -117,6 +123,26 @@ func (c *cluster) pickLeader(t *testing.T, topic string, partitions int32, contr
 	return part, c.node(leader)
 }
 
+// leaderMovedAfter polls a surviving node's metadata until the partition
+// has a leader other than old and returns the time since t0.
+func (c *cluster) leaderMovedAfter(t *testing.T, topic string, part, old int32, t0 time.Time) time.Duration {
+	var survivor *node
+	for _, n := range c.nodes {
+		if n.id() != old {
+			survivor = n
+			break
+		}
+	}
+	adm := adminOn(t, survivor)
+	for time.Since(t0) < time.Minute {
+		if st, err := partitionOn(t, adm, topic, part); err == nil && st.leader > 0 && st.leader != old {
+			return time.Since(t0)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return time.Since(t0)
+}
+
 // measureWriteGap produces to partition part one record at a time with a
 // default-configured idempotent acks=all client, runs disrupt once the
 // producer is going, and returns the longest time between two successful
@@ -127,7 +153,8 @@ func measureWriteGap(t *testing.T, c *cluster, topic string, part int32, disrupt
 	for _, n := range c.nodes {
 		seeds = append(seeds, n.Addr())
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner())}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
