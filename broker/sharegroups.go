@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"maps"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -52,30 +53,28 @@ func (s *Server) shareGroupInfo(group string) (exists, empty, other bool, kerrv 
 	return
 }
 
-// liveStartOffset is a share partition's start offset and in-flight counts:
-// from memory when this node serves it, else from the persisted state.
-func (s *Server) liveStartOffset(key coordinator.ShareKey, st coordinator.ShareState) (int64, queue.Counts) {
-	if sp := s.shares.loaded(key); sp != nil {
-		sp.mu.Lock()
-		defer sp.mu.Unlock()
-		return sp.sp.StartOffset(), sp.sp.Counts()
+// liveProgress is, from memory, the start offset of a share partition this
+// node serves and the number of records past it whose delivery is
+// complete; ok is false when the partition is not loaded here.
+func (s *Server) liveProgress(key coordinator.ShareKey) (start, complete int64, ok bool) {
+	sp := s.shares.loaded(key)
+	if sp == nil {
+		return 0, 0, false
 	}
-	var c queue.Counts
-	for _, b := range st.Batches {
-		n := b.Last - b.First + 1
-		switch b.State {
-		case queue.Acknowledged:
-			c.Acknowledged += n
-		case queue.Archived:
-			c.Archived += n
-		default:
-			c.Available += n
-		}
-	}
-	return st.StartOffset, c
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	c := sp.sp.Counts()
+	return sp.sp.StartOffset(), int64(c.Acknowledged + c.Archived), true
 }
 
-func (s *Server) handleDescribeShareGroupOffsets(_ context.Context, _ *reqCtx, req *kmsg.DescribeShareGroupOffsetsRequest) (kmsg.Response, error) {
+// handleDescribeShareGroupOffsets reports the start offsets of a share
+// group's partitions. Their state lives with the share coordinators of
+// several nodes: each is asked with ReadShareGroupStateSummary. When the
+// request names no topics, the group's partitions are those any share
+// coordinator has state for, found by asking about every partition of every
+// topic (see candidateKeys); a share coordinator that cannot answer then
+// fails the group with its retriable error, as the answer would be partial.
+func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx, req *kmsg.DescribeShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
 	img := s.meta.Image()
 	for _, rg := range req.Groups {
@@ -90,18 +89,33 @@ func (s *Server) handleDescribeShareGroupOffsets(_ context.Context, _ *reqCtx, r
 			resp.Groups = append(resp.Groups, og)
 			continue
 		}
-		states := s.shareState.statesOf(rg.GroupID)
 		type want struct {
 			topic string
 			parts []int32
 		}
-		var wants []want
+		var (
+			wants []want
+			sums  map[coordinator.ShareKey]stateSummary
+		)
 		if rg.Topics == nil {
+			sums = s.stateSummaries(ctx, rg.GroupID, candidateKeys(img, rg.GroupID))
 			byTopic := map[string][]int32{}
-			for k := range states {
+			for k, sum := range sums {
+				if sum.err != nil {
+					kerrv = sum.err
+					break
+				}
+				if !sum.found {
+					continue
+				}
 				if t := topicByID(img, k.TopicID); t != nil {
 					byTopic[t.Name] = append(byTopic[t.Name], k.Partition)
 				}
+			}
+			if kerrv != nil {
+				og.ErrorCode = kerrv.Code
+				resp.Groups = append(resp.Groups, og)
+				continue
 			}
 			for name, ps := range byTopic {
 				sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
@@ -109,9 +123,18 @@ func (s *Server) handleDescribeShareGroupOffsets(_ context.Context, _ *reqCtx, r
 			}
 			sort.Slice(wants, func(i, j int) bool { return wants[i].topic < wants[j].topic })
 		} else {
-			for _, t := range rg.Topics {
-				wants = append(wants, want{t.Topic, t.Partitions})
+			var keys []coordinator.ShareKey
+			for _, rt := range rg.Topics {
+				wants = append(wants, want{rt.Topic, rt.Partitions})
+				if t := img.Topics[rt.Topic]; t != nil {
+					for _, part := range rt.Partitions {
+						if part >= 0 && int(part) < len(t.Partitions) {
+							keys = append(keys, shareKeyOf(rg.GroupID, t, part))
+						}
+					}
+				}
 			}
+			sums = s.stateSummaries(ctx, rg.GroupID, keys)
 		}
 		for _, w := range wants {
 			ot := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
@@ -124,18 +147,25 @@ func (s *Server) handleDescribeShareGroupOffsets(_ context.Context, _ *reqCtx, r
 				op := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 				op.Partition = part
 				op.StartOffset, op.LeaderEpoch, op.Lag = -1, -1, -1
-				if t == nil || int(part) >= len(t.Partitions) {
+				if t == nil || part < 0 || int(part) >= len(t.Partitions) {
 					op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 					ot.Partitions = append(ot.Partitions, op)
 					continue
 				}
 				key := shareKeyOf(rg.GroupID, t, part)
-				if st, ok := states[key]; ok {
-					start, counts := s.liveStartOffset(key, st)
+				sum := sums[key]
+				switch {
+				case sum.err != nil:
+					op.ErrorCode = sum.err.Code
+				case sum.found:
+					start, complete := sum.startOffset, int64(sum.complete)
+					if ls, lc, ok := s.liveProgress(key); ok {
+						start, complete = ls, lc
+					}
 					op.StartOffset = start
 					op.LeaderEpoch = t.Partitions[part].LeaderEpoch
-					if p := s.logs.Partition(t.Name, part); p != nil && start >= 0 {
-						op.Lag = max(p.HighWatermark()-start-counts.Acknowledged-counts.Archived, 0)
+					if p := s.logs.Partition(t.Name, part); p != nil && start >= 0 && complete >= 0 {
+						op.Lag = max(p.HighWatermark()-start-complete, 0)
 					}
 				}
 				ot.Partitions = append(ot.Partitions, op)
@@ -147,6 +177,11 @@ func (s *Server) handleDescribeShareGroupOffsets(_ context.Context, _ *reqCtx, r
 	return resp, nil
 }
 
+// handleAlterShareGroupOffsets sets the start offsets of an empty share
+// group's partitions: each state is initialized afresh (no record states,
+// the next state epoch) on its share coordinator, and the partitions'
+// leaders forget their in-memory share partitions so that the next fetch
+// starts from the new offset.
 func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, req *kmsg.AlterShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterShareGroupOffsetsResponse)
 	_, empty, other, kerrv := s.shareGroupInfo(req.GroupID)
@@ -162,6 +197,44 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 		return resp, nil
 	}
 	img := s.meta.Image()
+	starts := map[coordinator.ShareKey]int64{}
+	var keys []coordinator.ShareKey
+	for _, rt := range req.Topics {
+		if t := img.Topics[rt.Topic]; t != nil {
+			for _, rp := range rt.Partitions {
+				if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+					continue
+				}
+				key := shareKeyOf(req.GroupID, t, rp.Partition)
+				if _, dup := starts[key]; !dup {
+					keys = append(keys, key)
+				}
+				starts[key] = rp.StartOffset
+			}
+		}
+	}
+	errs := map[coordinator.ShareKey]*kerr.Error{}
+	states := map[coordinator.ShareKey]coordinator.ShareState{}
+	var altered []coordinator.ShareKey
+	for k, sum := range s.stateSummaries(ctx, req.GroupID, keys) {
+		if sum.err != nil {
+			errs[k] = sum.err
+			continue
+		}
+		var st coordinator.ShareState
+		st.StartOffset, st.StateEpoch = starts[k], sum.stateEpoch+1
+		states[k] = st
+		altered = append(altered, k)
+	}
+	if len(altered) > 0 {
+		s.forgetShareParts(ctx, req.GroupID, altered)
+		maps.Copy(errs, s.initializeStates(ctx, req.GroupID, states))
+		for k, e := range s.forgetShareParts(ctx, req.GroupID, altered) {
+			if errs[k] == nil {
+				errs[k] = e
+			}
+		}
+	}
 	for _, rt := range req.Topics {
 		ot := kmsg.NewAlterShareGroupOffsetsResponseTopic()
 		ot.Topic = rt.Topic
@@ -172,17 +245,11 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
-			if t == nil || int(rp.Partition) >= len(t.Partitions) {
+			if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				ot.Partitions = append(ot.Partitions, op)
-				continue
+			} else if e := errs[shareKeyOf(req.GroupID, t, rp.Partition)]; e != nil {
+				op.ErrorCode = e.Code
 			}
-			key := shareKeyOf(req.GroupID, t, rp.Partition)
-			cur, _, _ := s.shareState.read(key)
-			st := coordinator.ShareState{LeaderEpoch: t.Partitions[rp.Partition].LeaderEpoch}
-			st.StartOffset, st.StateEpoch = rp.StartOffset, cur.StateEpoch+1
-			s.shares.drop(key)
-			op.ErrorCode = errorCode(s.shareState.write(ctx, key, &st))
 			ot.Partitions = append(ot.Partitions, op)
 		}
 		resp.Topics = append(resp.Topics, ot)
@@ -190,8 +257,23 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	return resp, nil
 }
 
-func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, _ *reqCtx, req *kmsg.DeleteShareGroupOffsetsRequest) (kmsg.Response, error) {
+// handleDeleteShareGroupOffsets deletes the state of an empty share group
+// on the named topics, on every share coordinator holding some.
+//
+// Between nodes it has a second use: sent by another node (inter-broker
+// client id), it only makes this node, as leader of the topics'
+// partitions, forget the group's in-memory share partitions of those
+// topics after that node changed their persisted state (forgetShareParts).
+func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, req *kmsg.DeleteShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
+	if isInterBroker(rc) {
+		names := make([]string, 0, len(req.Topics))
+		for _, rt := range req.Topics {
+			names = append(names, rt.Topic)
+		}
+		s.forgetLocal(s.meta.Image(), req.GroupID, names)
+		return resp, nil
+	}
 	exists, empty, _, kerrv := s.shareGroupInfo(req.GroupID)
 	switch {
 	case kerrv != nil:
@@ -205,7 +287,15 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, _ *reqCtx, r
 		return resp, nil
 	}
 	img := s.meta.Image()
-	states := s.shareState.statesOf(req.GroupID)
+	var keys []coordinator.ShareKey
+	for _, rt := range req.Topics {
+		if t := img.Topics[rt.Topic]; t != nil {
+			for p := range t.Partitions {
+				keys = append(keys, shareKeyOf(req.GroupID, t, int32(p)))
+			}
+		}
+	}
+	errs := s.deleteGroupStates(ctx, req.GroupID, keys)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
 		ot.Topic = rt.Topic
@@ -216,13 +306,10 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, _ *reqCtx, r
 			continue
 		}
 		ot.TopicID = t.ID
-		for key := range states {
-			if key.TopicID != t.ID {
-				continue
-			}
-			s.shares.drop(key)
-			if err := s.shareState.write(ctx, key, nil); err != nil {
-				ot.ErrorCode = errorCode(err)
+		for p := range t.Partitions {
+			if e := errs[shareKeyOf(req.GroupID, t, int32(p))]; e != nil {
+				ot.ErrorCode = e.Code
+				break
 			}
 		}
 		resp.Topics = append(resp.Topics, ot)
@@ -230,13 +317,49 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, _ *reqCtx, r
 	return resp, nil
 }
 
-// deleteShareState removes every share partition state of a deleted group.
-func (s *Server) deleteShareState(ctx context.Context, group string) {
-	for key := range s.shareState.statesOf(group) {
-		s.shares.drop(key)
-		if err := s.shareState.write(ctx, key, nil); err != nil {
-			s.log.Warn("deleting share state", "group", group, "err", err)
+// deleteGroupStates deletes whatever state group has among keys, on every
+// share coordinator, and makes the partitions' leaders forget it. It
+// returns the keys that failed, with their errors.
+func (s *Server) deleteGroupStates(ctx context.Context, group string, keys []coordinator.ShareKey) map[coordinator.ShareKey]*kerr.Error {
+	errs := map[coordinator.ShareKey]*kerr.Error{}
+	var found []coordinator.ShareKey
+	for k, sum := range s.stateSummaries(ctx, group, keys) {
+		switch {
+		case sum.err != nil:
+			errs[k] = sum.err
+		case sum.found:
+			found = append(found, k)
 		}
+	}
+	if len(found) == 0 {
+		return errs
+	}
+	s.forgetShareParts(ctx, group, found)
+	for k, e := range s.deleteStates(ctx, group, found) {
+		if e != nil {
+			errs[k] = e
+		}
+	}
+	for k, e := range s.forgetShareParts(ctx, group, found) {
+		if e != nil && errs[k] == nil {
+			errs[k] = e
+		}
+	}
+	return errs
+}
+
+// deleteShareState removes every share partition state of a deleted group,
+// on every share coordinator.
+func (s *Server) deleteShareState(ctx context.Context, group string) {
+	var failed int
+	var last *kerr.Error
+	for _, e := range s.deleteGroupStates(ctx, group, candidateKeys(s.meta.Image(), group)) {
+		if e != nil {
+			failed, last = failed+1, e
+		}
+	}
+	if failed > 0 {
+		s.log.Warn("deleting share state", "group", group, "partitions_failed", failed, "err", last)
 	}
 }
 

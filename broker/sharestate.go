@@ -2,12 +2,14 @@ package broker
 
 import (
 	"context"
+	"math"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -207,27 +209,6 @@ func (sc *shareCoordinator) write(ctx context.Context, key coordinator.ShareKey,
 	}
 }
 
-// statesOf lists the persisted states of one group.
-func (sc *shareCoordinator) statesOf(group string) map[coordinator.ShareKey]coordinator.ShareState {
-	out := map[coordinator.ShareKey]coordinator.ShareState{}
-	sc.mu.Lock()
-	parts := make([]*shareStatePart, 0, len(sc.parts))
-	for _, sp := range sc.parts {
-		parts = append(parts, sp)
-	}
-	sc.mu.Unlock()
-	for _, sp := range parts {
-		sp.mu.Lock()
-		for k, st := range sp.states {
-			if k.Group == group {
-				out[k] = st
-			}
-		}
-		sp.mu.Unlock()
-	}
-	return out
-}
-
 // writeLoop is the group commit: it takes every queued change, keeps the
 // newest per key, appends them as one batch and reports to every writer.
 func (sp *shareStatePart) writeLoop() {
@@ -342,12 +323,28 @@ func (s *Server) handleReadShareGroupStateSummary(_ context.Context, _ *reqCtx, 
 				op.ErrorCode = kerrv.Code
 			case ok:
 				op.StateEpoch, op.StartOffset, op.LeaderEpoch = st.StateEpoch, st.StartOffset, st.LeaderEpoch
+				op.DeliveryCompleteCount = deliveryComplete(st)
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp, nil
+}
+
+// deliveryComplete counts the records at or past a state's start offset
+// whose delivery is complete (acknowledged or archived).
+func deliveryComplete(st coordinator.ShareState) int32 {
+	var n int64
+	for _, b := range st.Batches {
+		if b.State != queue.Acknowledged && b.State != queue.Archived {
+			continue
+		}
+		if first := max(b.First, st.StartOffset); b.Last >= first {
+			n += b.Last - first + 1
+		}
+	}
+	return int32(min(n, math.MaxInt32))
 }
 
 func (s *Server) handleWriteShareGroupState(ctx context.Context, _ *reqCtx, req *kmsg.WriteShareGroupStateRequest) (kmsg.Response, error) {
