@@ -181,6 +181,14 @@ func (s *Server) readForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetch
 	}
 	now := s.now()
 	fo := rp.FetchOffset
+	// The wake-up channel is taken before the log end offset is read: an
+	// append in between then wakes this fetch instead of leaving it parked
+	// with the data unread until the long poll ends (with acks=all, the
+	// producer may be waiting on exactly that data and append nothing more).
+	st := s.leaderStateFor(p, ps)
+	st.mu.Lock()
+	ch := st.appended
+	st.mu.Unlock()
 	leo := p.LogEndOffset()
 	pr.LogStartOffset = p.LogStartOffset()
 	pr.HighWatermark = p.HighWatermark()
@@ -189,7 +197,6 @@ func (s *Server) readForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetch
 	if fo > leo || fo < pr.LogStartOffset {
 		return nil, 0, kerr.OffsetOutOfRange
 	}
-	st := s.leaderStateFor(p, ps)
 	st.mu.Lock()
 	f := st.followers[replica]
 	if f == nil {
@@ -206,7 +213,6 @@ func (s *Server) readForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetch
 		}
 	}
 	f.lastFetchTime, f.lastFetchLeaderLEO = now, leo
-	ch := st.appended
 	st.mu.Unlock()
 	s.advanceHighWatermark(p, ps)
 	hw := p.HighWatermark()

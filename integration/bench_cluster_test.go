@@ -248,15 +248,21 @@ func TestBenchClusterReplication(t *testing.T) {
 		}
 		records = n
 	}
-	c := startCluster(t, 3, defaultClusterSettings...)
+	set := slices.Clone(defaultClusterSettings)
+	if v := os.Getenv("SHOAL_BENCH_SET"); v != "" {
+		set = append(set, v)
+	}
+	c := startCluster(t, 3, set...)
 	var seeds []string
 	for _, n := range c.nodes {
 		seeds = append(seeds, n.Addr())
 	}
 	adm := kadm.NewClient(c.Client(t))
 	const partitions = 6
+	runs := 0
 	run := func(rf int16) bench.Result {
-		topic := topicName(t, fmt.Sprintf("rf%d", rf))
+		runs++
+		topic := topicName(t, fmt.Sprintf("rf%d-%d", rf, runs))
 		resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, rf, map[string]*string{"min.insync.replicas": strp(strconv.Itoa(int(min(rf, 2))))}, topic)
 		if err != nil || resp.Err != nil {
 			t.Fatalf("create topic: %v %v", err, resp.Err)
