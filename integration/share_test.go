@@ -190,6 +190,10 @@ func TestShareNoRecordHeldByTwoWorkers(t *testing.T) {
 	var wg sync.WaitGroup
 	var cls []*kgo.Client
 	acks := make([]ackResults, len(kinds))
+	// The other workers start once the stalling one holds records, so it
+	// cannot find the topic drained before its first fetch.
+	stalled := make(chan struct{})
+	var stalledOnce sync.Once
 	for w, kind := range kinds {
 		opts := []kgo.Opt{kgo.ShareMaxRecords(20), kgo.ShareAckCallback(acks[w].callback)}
 		if w%2 == 1 {
@@ -203,6 +207,14 @@ func TestShareNoRecordHeldByTwoWorkers(t *testing.T) {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(int64(w)))
 			polls := 0
+			if kind != "stall" {
+				select {
+				case <-stalled:
+				case <-ctx.Done():
+				case <-time.After(30 * time.Second):
+					t.Error("the stalling worker received nothing in 30s")
+				}
+			}
 			for ctx.Err() == nil {
 				fs := cl.PollFetches(ctx)
 				received := time.Now()
@@ -211,6 +223,9 @@ func TestShareNoRecordHeldByTwoWorkers(t *testing.T) {
 					continue
 				}
 				polls++
+				if kind == "stall" {
+					stalledOnce.Do(func() { close(stalled) })
+				}
 				switch {
 				case kind == "slow":
 					time.Sleep(time.Duration(20+rng.Intn(80)) * time.Millisecond)
