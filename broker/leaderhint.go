@@ -25,17 +25,25 @@ type leaderHints struct {
 }
 
 func (s *Server) newLeaderHints() *leaderHints {
-	return &leaderHints{s: s, img: s.meta.Image()}
+	return &leaderHints{s: s}
 }
 
 // hint returns the current leader and epoch of partition idx of topic for a
 // partition answered with code, or ok=false when there is nothing to tell:
 // another error, an unknown partition, no leader, or this node itself.
-func (h *leaderHints) hint(code int16, topic string, idx int32) (leader, epoch int32, ok bool) {
+func (h *leaderHints) hint(code int16, topic string, topicID [16]byte, idx int32) (leader, epoch int32, ok bool) {
 	if code != kerr.NotLeaderForPartition.Code && code != kerr.FencedLeaderEpoch.Code {
 		return -1, -1, false
 	}
+	// The image is read only once a partition needs a hint, so a response
+	// without failed partitions costs nothing.
+	if h.img == nil {
+		h.img = h.s.meta.Image()
+	}
 	t := h.img.Topics[topic]
+	if topic == "" {
+		t = topicByID(h.img, topicID)
+	}
 	if t == nil || idx < 0 || int(idx) >= len(t.Partitions) {
 		return -1, -1, false
 	}
@@ -73,15 +81,9 @@ func (s *Server) produceHints(resp *kmsg.ProduceResponse, listener string) {
 	h := s.newLeaderHints()
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		topic := rt.Topic
-		if resp.Version >= 13 {
-			if t := topicByID(h.img, rt.TopicID); t != nil {
-				topic = t.Name
-			}
-		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			if id, epoch, ok := h.hint(rp.ErrorCode, topic, rp.Partition); ok {
+			if id, epoch, ok := h.hint(rp.ErrorCode, rt.Topic, rt.TopicID, rp.Partition); ok {
 				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
 			}
 		}
@@ -99,15 +101,9 @@ func (s *Server) fetchHints(resp *kmsg.FetchResponse, listener string) {
 	h := s.newLeaderHints()
 	for i := range resp.Topics {
 		rt := &resp.Topics[i]
-		topic := rt.Topic
-		if resp.Version >= 13 {
-			if t := topicByID(h.img, rt.TopicID); t != nil {
-				topic = t.Name
-			}
-		}
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			if id, epoch, ok := h.hint(rp.ErrorCode, topic, rp.Partition); ok {
+			if id, epoch, ok := h.hint(rp.ErrorCode, rt.Topic, rt.TopicID, rp.Partition); ok {
 				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
 			}
 		}
