@@ -87,6 +87,8 @@ type conn struct {
 	srv *Server
 	// listener is the name of the listener the client connected to.
 	listener string
+	// apis are the APIs served on that listener (see apiTables).
+	apis map[int16]api
 	nc       net.Conn
 	log      *slog.Logger
 	ctx      context.Context
@@ -114,6 +116,7 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 	return &conn{
 		srv:      s,
 		listener: listener,
+		apis:     s.apis.forListener(s, listener),
 		nc:       nc,
 		log:      s.log.With("remote", nc.RemoteAddr().String()),
 		ctx:      ctx,
@@ -249,18 +252,18 @@ var errAbandon = errors.New("connection abandoned by handler")
 // appends of one connection must reach the log in the order they were sent,
 // or an idempotent producer's pipelined batches would look out of sequence.
 func (c *conn) dispatch(frame []byte, sl *slot) error {
-	h, req, err := c.srv.decodeRequest(frame)
+	h, req, err := decodeRequest(c.apis, frame)
 	if errors.Is(err, errUnsupportedApiVersions) {
 		// KIP-511: answer an unknown ApiVersions version with v0 and the
 		// error, so the client can retry with a version we know.
-		sl.done <- net.Buffers{c.srv.unsupportedApiVersions(h)}
+		sl.done <- net.Buffers{unsupportedApiVersions(h, c.apis)}
 		return nil
 	}
 	if err != nil {
 		return err
 	}
 	rc := &reqCtx{conn: c, header: h}
-	api := c.srv.apis[h.key]
+	api := c.apis[h.key]
 	if api.ordered != nil {
 		resp, finish, err := api.ordered(c.ctx, rc, req)
 		if err != nil {
@@ -284,14 +287,14 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 var errUnsupportedApiVersions = errors.New("unsupported ApiVersions version")
 
 // decodeRequest parses a frame into its header and kmsg request. Any API or
-// version outside the api table, and any body kmsg cannot decode, is an
-// error: the caller closes the connection, as Kafka does.
-func (s *Server) decodeRequest(frame []byte) (requestHeader, kmsg.Request, error) {
+// version outside the listener's api table, and any body kmsg cannot
+// decode, is an error: the caller closes the connection, as Kafka does.
+func decodeRequest(apis map[int16]api, frame []byte) (requestHeader, kmsg.Request, error) {
 	h, body, err := parseHeader(frame)
 	if err != nil {
 		return h, nil, err
 	}
-	api, ok := s.apis[h.key]
+	api, ok := apis[h.key]
 	if !ok || h.version < api.min || h.version > api.max {
 		if h.key == apiVersionsKey {
 			return h, nil, errUnsupportedApiVersions

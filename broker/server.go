@@ -36,7 +36,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	apis      map[int16]api
+	apis      apiTables
 	listeners []net.Listener
 	// advertised are the client listeners as clients should reach them.
 	advertised []config.Listener
@@ -105,7 +105,7 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 
 		fetchEncoder: newFetchEncoder(),
 	}
-	s.apis = s.apiTable()
+	s.apis = s.newAPITables()
 	if err := s.start(); err != nil {
 		s.Close()
 		return nil, err
