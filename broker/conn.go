@@ -88,11 +88,11 @@ type conn struct {
 	// listener is the name of the listener the client connected to.
 	listener string
 	// apis are the APIs served on that listener (see apiTables).
-	apis map[int16]api
-	nc       net.Conn
-	log      *slog.Logger
-	ctx      context.Context
-	cancel   context.CancelFunc
+	apis   map[int16]api
+	nc     net.Conn
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// pending carries, in request order, the slot each response will be
 	// delivered to; its capacity is the in-flight bound.
