@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -98,6 +99,12 @@ type conn struct {
 	// delivered to; its capacity is the in-flight bound.
 	pending chan *slot
 
+	// inFlight counts requests read and not yet answered; lastActive
+	// (unix ns) is when a request last arrived or a response was last
+	// written. Together they decide when the connection is idle.
+	inFlight   atomic.Int64
+	lastActive atomic.Int64
+
 	// heartbeatFrom is the broker whose heartbeats arrive on this
 	// connection, if any: the controller checks that broker is still
 	// running when the connection closes.
@@ -109,11 +116,14 @@ type conn struct {
 // connection.
 type slot struct {
 	done chan net.Buffers
+	// held is the request memory charged for the request (see reqmem.go),
+	// released once its response is written or abandoned.
+	held int64
 }
 
 func newConn(s *Server, nc net.Conn, listener string) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{
+	c := &conn{
 		srv:      s,
 		listener: listener,
 		apis:     s.apis.forListener(s, listener),
@@ -123,6 +133,8 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 		cancel:   cancel,
 		pending:  make(chan *slot, maxInFlight),
 	}
+	c.lastActive.Store(s.now().UnixNano())
+	return c
 }
 
 func (c *conn) serve() {
@@ -155,25 +167,57 @@ func (c *conn) serve() {
 
 }
 
+// readLoop reads frames and dispatches them until the connection fails or
+// the broker ends it: past connections.max.idle.ms with nothing in flight,
+// or when a frame takes longer than socket.request.read.timeout.ms to
+// arrive. Each frame is charged to the broker's request memory before its
+// body is read (see reqmem.go), and released when its response is written.
 func (c *conn) readLoop() error {
 	r := bufio.NewReaderSize(c.nc, 64*1024)
-	var sizeBuf [4]byte
+	cfg := c.srv.cfg
 	for {
-		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+		size, started, err := c.readSize(r)
+		if err != nil {
 			return err
 		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 0 || size > c.srv.cfg.SocketRequestMaxBytes {
-			return fmt.Errorf("%w: frame of %d bytes exceeds socket.request.max.bytes (%d)", errMalformed, size, c.srv.cfg.SocketRequestMaxBytes)
+		if size < 0 || size > cfg.SocketRequestMaxBytes {
+			return fmt.Errorf("%w: frame of %d bytes exceeds socket.request.max.bytes (%d)", errMalformed, size, cfg.SocketRequestMaxBytes)
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
+		held := int64(size)
+		if err := c.srv.reqMem.acquire(c.ctx, held); err != nil {
 			return err
 		}
-		sl := &slot{done: make(chan net.Buffers, 1)}
+		// The time spent waiting for memory is the broker's, not the
+		// client's: the deadline counts from here.
+		if now := time.Now(); now.After(started) {
+			started = now
+		}
+		c.nc.SetReadDeadline(started.Add(cfg.RequestReadTimeout))
+		frame, err := readFrame(r, int(size))
+		if err == nil {
+			var extra int64
+			if extra, err = c.decodeCharge(frame); err == nil {
+				err = c.srv.reqMem.acquire(c.ctx, extra)
+				if err == nil {
+					held += extra
+				}
+			}
+		}
+		if err != nil {
+			c.srv.reqMem.release(held)
+			if isTimeout(err) {
+				c.srv.metrics.conns.closed.WithLabelValues(closedReadTimeout).Inc()
+				return fmt.Errorf("%w: a %d-byte request did not arrive within socket.request.read.timeout.ms (%v)", errClosedByBroker, size, cfg.RequestReadTimeout)
+			}
+			return err
+		}
+		c.lastActive.Store(time.Now().UnixNano())
+		sl := &slot{done: make(chan net.Buffers, 1), held: held}
+		c.inFlight.Add(1)
 		select {
 		case c.pending <- sl:
 		case <-c.ctx.Done():
+			c.finished(sl)
 			return c.ctx.Err()
 		}
 		if err := c.dispatch(frame, sl); err != nil {
@@ -181,6 +225,117 @@ func (c *conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// errClosedByBroker marks a connection the broker ended for a limit (idle,
+// slow request); the error says which.
+var errClosedByBroker = errors.New("connection closed by the broker")
+
+// readSize reads the next frame's 4-byte size. Before its first byte
+// arrives the connection is idle: it is closed after connections.max.idle.ms
+// with no request in flight and nothing written. Once a byte has arrived
+// the frame has started, and the rest of it must arrive within
+// socket.request.read.timeout.ms. started is when the first byte came.
+func (c *conn) readSize(r *bufio.Reader) (size int32, started time.Time, err error) {
+	cfg := c.srv.cfg
+	var buf [4]byte
+	n := 0
+	for n < 4 {
+		var deadline time.Time
+		switch {
+		case n > 0:
+			deadline = started.Add(cfg.RequestReadTimeout)
+		case cfg.ConnectionsMaxIdle > 0:
+			deadline = time.Unix(0, c.lastActive.Load()).Add(cfg.ConnectionsMaxIdle)
+		}
+		c.nc.SetReadDeadline(deadline)
+		m, err := r.Read(buf[n:])
+		if m > 0 && n == 0 {
+			started = time.Now()
+		}
+		n += m
+		if err == nil {
+			continue
+		}
+		if !isTimeout(err) {
+			return 0, started, err
+		}
+		if n > 0 {
+			c.srv.metrics.conns.closed.WithLabelValues(closedReadTimeout).Inc()
+			return 0, started, fmt.Errorf("%w: a request did not arrive within socket.request.read.timeout.ms (%v)", errClosedByBroker, cfg.RequestReadTimeout)
+		}
+		// Idle only if nothing is in flight and nothing was written
+		// meanwhile (a long poll answering counts as activity).
+		idleSince := time.Unix(0, c.lastActive.Load())
+		if c.inFlight.Load() == 0 && time.Since(idleSince) >= cfg.ConnectionsMaxIdle {
+			c.srv.metrics.conns.closed.WithLabelValues(closedIdle).Inc()
+			return 0, started, fmt.Errorf("%w: idle for connections.max.idle.ms (%v)", errClosedByBroker, cfg.ConnectionsMaxIdle)
+		}
+		if c.inFlight.Load() > 0 {
+			// Busy: look again after another idle period.
+			c.lastActive.Store(time.Now().UnixNano())
+		}
+	}
+	return int32(binary.BigEndian.Uint32(buf[:])), started, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// frameChunk is the most a frame's buffer grows by before the bytes that
+// fill it have arrived: a client that announces a large frame and sends
+// little of it holds little memory.
+const frameChunk = 256 << 10
+
+// readFrame reads a size-byte frame, growing its buffer (doubling, at most
+// frameChunk ahead of the bytes received) as the bytes arrive.
+func readFrame(r io.Reader, size int) ([]byte, error) {
+	buf := make([]byte, min(size, frameChunk))
+	off := 0
+	for {
+		n, err := io.ReadFull(r, buf[off:])
+		off += n
+		if err != nil {
+			return nil, err
+		}
+		if off == size {
+			return buf, nil
+		}
+		grown := make([]byte, min(size, len(buf)+max(len(buf), frameChunk)))
+		copy(grown, buf)
+		buf = grown
+	}
+}
+
+// decodeCharge is what decoding frame may allocate beyond the frame (see
+// reqmem.go). A frame too short for a header is left to the decoder.
+func (c *conn) decodeCharge(frame []byte) (int64, error) {
+	h, body, err := parseHeader(frame)
+	if err != nil {
+		return 0, nil
+	}
+	api, ok := c.apis[h.key]
+	if !ok || h.version < api.min || h.version > api.max {
+		return 0, nil
+	}
+	req := kmsg.RequestForKey(h.key)
+	req.SetVersion(h.version)
+	if req.IsFlexible() {
+		if body, err = skipTags(body); err != nil {
+			return 0, err
+		}
+	}
+	return decodeCharge(h.key, h.version, body, int64(c.srv.cfg.SocketRequestMaxBytes))
+}
+
+// finished releases what a request held once its response is written or
+// abandoned.
+func (c *conn) finished(sl *slot) {
+	c.srv.reqMem.release(sl.held)
+	c.inFlight.Add(-1)
+	c.lastActive.Store(time.Now().UnixNano())
 }
 
 func (c *conn) writeLoop() {
@@ -211,6 +366,7 @@ func (c *conn) writeLoop() {
 			}
 		}
 		if err != nil || !ok {
+			c.finished(sl)
 			if err == nil {
 				err = errAbandon
 			}
@@ -227,6 +383,7 @@ func (c *conn) writeLoop() {
 				_, err = resp.WriteTo(c.nc)
 			}
 		}
+		c.finished(sl)
 		if err != nil {
 			break
 		}
@@ -239,7 +396,8 @@ func (c *conn) writeLoop() {
 	// already queued.
 	c.cancel()
 	c.nc.Close()
-	for range c.pending {
+	for sl := range c.pending {
+		c.finished(sl)
 	}
 }
 

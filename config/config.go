@@ -85,6 +85,16 @@ func atLeast(min int64) func(string) error {
 	}
 }
 
+// minusOneOrAtLeast allows -1 (Kafka's "no limit") or min and above.
+func minusOneOrAtLeast(min int64) func(string) error {
+	return func(v string) error {
+		if n, _ := strconv.ParseInt(v, 10, 64); n != -1 && n < min {
+			return fmt.Errorf("value %d is neither -1 nor at least %d", n, min)
+		}
+		return nil
+	}
+}
+
 func oneOf(allowed ...string) func(string) error {
 	return func(v string) error {
 		for _, a := range allowed {
