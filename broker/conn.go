@@ -183,6 +183,17 @@ func (c *conn) readLoop() error {
 		if size < 0 || size > cfg.SocketRequestMaxBytes {
 			return fmt.Errorf("%w: frame of %d bytes exceeds socket.request.max.bytes (%d)", errMalformed, size, cfg.SocketRequestMaxBytes)
 		}
+		// Refuse what the header alone condemns (an API this listener
+		// does not serve, a frame too large to decode safely) before
+		// reserving or reading the body.
+		c.nc.SetReadDeadline(started.Add(cfg.RequestReadTimeout))
+		head, err := r.Peek(min(int(size), 10))
+		if err == nil {
+			err = c.checkHeader(head, size)
+		}
+		if err != nil {
+			return c.readFailed(err, size)
+		}
 		held := int64(size)
 		if err := c.srv.reqMem.acquire(c.ctx, held); err != nil {
 			return err
@@ -205,11 +216,7 @@ func (c *conn) readLoop() error {
 		}
 		if err != nil {
 			c.srv.reqMem.release(held)
-			if isTimeout(err) {
-				c.srv.metrics.conns.closed.WithLabelValues(closedReadTimeout).Inc()
-				return fmt.Errorf("%w: a %d-byte request did not arrive within socket.request.read.timeout.ms (%v)", errClosedByBroker, size, cfg.RequestReadTimeout)
-			}
-			return err
+			return c.readFailed(err, size)
 		}
 		c.lastActive.Store(time.Now().UnixNano())
 		sl := &slot{done: make(chan net.Buffers, 1), held: held}
@@ -225,6 +232,41 @@ func (c *conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// readFailed is the error that ends the connection when reading a frame of
+// size bytes failed with err, counting a read timeout.
+func (c *conn) readFailed(err error, size int32) error {
+	if !isTimeout(err) {
+		return err
+	}
+	c.srv.metrics.conns.closed.WithLabelValues(closedReadTimeout).Inc()
+	return fmt.Errorf("%w: a %d-byte request did not arrive within socket.request.read.timeout.ms (%v)", errClosedByBroker, size, c.srv.cfg.RequestReadTimeout)
+}
+
+// checkHeader refuses a frame from its first bytes: an API or version this
+// listener does not serve (decodeRequest would refuse it after reading it
+// all) or, for APIs other than Produce, a size whose worst-case decode
+// exceeds socket.request.max.bytes. ApiVersions is always let through: an
+// unknown version of it gets an answer (KIP-511).
+func (c *conn) checkHeader(head []byte, size int32) error {
+	if len(head) < 4 {
+		return nil // too short for a header: decodeRequest says so
+	}
+	key, version := int16(binary.BigEndian.Uint16(head)), int16(binary.BigEndian.Uint16(head[2:]))
+	if key == apiVersionsKey {
+		return nil
+	}
+	api, ok := c.apis[key]
+	if !ok || version < api.min || version > api.max {
+		return fmt.Errorf("%w: %s (key %d) v%d is not supported", errMalformed, kmsg.NameForKey(key), key, version)
+	}
+	if key == 0 {
+		return nil // walked once read (see produceCharge)
+	}
+	// The frame's size bounds its body's.
+	_, err := expansionCharge(key, int(size), int64(c.srv.cfg.SocketRequestMaxBytes))
+	return err
 }
 
 // errClosedByBroker marks a connection the broker ended for a limit (idle,
@@ -284,15 +326,11 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// frameChunk is the most a frame's buffer grows by before the bytes that
-// fill it have arrived: a client that announces a large frame and sends
-// little of it holds little memory.
-const frameChunk = 256 << 10
-
-// readFrame reads a size-byte frame, growing its buffer (doubling, at most
-// frameChunk ahead of the bytes received) as the bytes arrive.
+// readFrame reads a size-byte frame into a buffer that starts at 64 KiB and
+// doubles as the bytes arrive, so a client that announces a large frame and
+// sends little of it holds little memory (at most twice what it sent).
 func readFrame(r io.Reader, size int) ([]byte, error) {
-	buf := make([]byte, min(size, frameChunk))
+	buf := make([]byte, min(size, 64<<10))
 	off := 0
 	for {
 		n, err := io.ReadFull(r, buf[off:])
@@ -303,7 +341,7 @@ func readFrame(r io.Reader, size int) ([]byte, error) {
 		if off == size {
 			return buf, nil
 		}
-		grown := make([]byte, min(size, len(buf)+max(len(buf), frameChunk)))
+		grown := make([]byte, min(size, 2*len(buf)))
 		copy(grown, buf)
 		buf = grown
 	}

@@ -97,12 +97,18 @@ func decodeCharge(key, version int16, body []byte, maxExpansion int64) (int64, e
 	if key == 0 {
 		return produceCharge(version, body)
 	}
-	f := expansionOf(key)
-	if charge := int64(len(body)) * f; charge > maxExpansion {
+	return expansionCharge(key, len(body), maxExpansion)
+}
+
+// expansionCharge charges an n-byte body of an API other than Produce its
+// worst-case decode expansion, refusing it past maxExpansion.
+func expansionCharge(key int16, n int, maxExpansion int64) (int64, error) {
+	charge := int64(n) * expansionOf(key)
+	if charge > maxExpansion {
 		return 0, fmt.Errorf("%w: a %d-byte %s request could need %d bytes to decode, over socket.request.max.bytes (%d)",
-			errMalformed, len(body), kmsg.NameForKey(key), charge, maxExpansion)
+			errMalformed, n, kmsg.NameForKey(key), charge, maxExpansion)
 	}
-	return int64(len(body)) * f, nil
+	return charge, nil
 }
 
 // Go sizes of a produce request's array elements.

@@ -100,6 +100,14 @@ func startBystanders(t *testing.T, n *node, name string) *bystanders {
 	go b.produce(prodCtx, prod)
 	go b.consume(ctx, cons)
 	go b.measureSelfLag(ctx)
+	// Both clients are connected and working before the test starts its
+	// hostile input: the consumer has the warm-up record.
+	waitFor(t, opTimeout, "bystander consumer to start", func() (bool, string) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		_, ok := b.consumed[0]
+		return ok, "warm-up record not consumed yet"
+	})
 	return b
 }
 
