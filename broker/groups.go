@@ -33,7 +33,7 @@ func (v imageTopics) TopicByID(id [16]byte) (string, int32, bool) {
 func (v imageTopics) TopicNames() []string {
 	out := make([]string, 0, len(v.img.Topics))
 	for name := range v.img.Topics {
-		if !isInternalTopic(name) {
+		if !raftmeta.IsInternalTopic(name) {
 			out = append(out, name)
 		}
 	}

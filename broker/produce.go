@@ -188,7 +188,7 @@ const producerIDCatchUp = time.Second
 
 // appendOne validates and appends one partition's batch.
 func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, now time.Time) (log.AppendResult, *log.Partition, error) {
-	if t != nil && isInternalTopic(t.Name) {
+	if t != nil && raftmeta.IsInternalTopic(t.Name) {
 		// Only the broker writes its internal topics (Kafka's ReplicaManager
 		// refuses client appends the same way).
 		return log.AppendResult{}, nil, &raftmeta.Error{Code: kerr.InvalidTopicException, Message: "Cannot append to internal topic " + t.Name}

@@ -154,6 +154,7 @@ func (s *Server) start() error {
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
+	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
 	s.logs, err = log.Open(log.ManagerConfig{Dirs: s.cfg.LogDirs, Logger: s.log.With("component", "log")})
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
