@@ -362,7 +362,6 @@ var (
 		// streaming decodes on the caller's goroutine.
 		d, err := zstd.NewReader(nil,
 			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(maxZstdWindow),
 			zstd.WithDecoderMaxMemory(uint64(MaxDecompressedBatchBytes)))
 		if err != nil {
