@@ -92,6 +92,20 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			if pr.ErrorCode != 0 {
 				errored = true
 			}
+			if pr.RecordBatches == nil {
+				// Kafka answers a partition without data, or with an
+				// error, with an empty record set. The field is
+				// nullable in the schema, but librdkafka rejects the
+				// whole response on a null set and kafka-python fails
+				// on it.
+				pr.RecordBatches = []byte{}
+			}
+			if req.IsolationLevel == 1 {
+				// read_committed gets an aborted-transaction list,
+				// empty while transactions are not implemented; Kafka
+				// sends null only to read_uncommitted fetches.
+				pr.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
 			respTopic.Partitions = append(respTopic.Partitions, pr)
 		}
 		resp.Topics = append(resp.Topics, respTopic)

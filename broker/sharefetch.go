@@ -231,6 +231,11 @@ func (o *shareFetchOut) partition(tp topicPart) *kmsg.ShareFetchResponseTopicPar
 	p := kmsg.NewShareFetchResponseTopicPartition()
 	p.Partition = tp.partition
 	p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = -1, -1
+	// An empty record set rather than null: Kafka sends null when nothing
+	// was acquired and the schema allows it, but an empty set is what
+	// every client's record-set parser accepts (Fetch's null set breaks
+	// librdkafka).
+	p.Records = []byte{}
 	o.resp.Topics[ti].Partitions = append(o.resp.Topics[ti].Partitions, p)
 	o.index[tp] = [2]int{ti, len(o.resp.Topics[ti].Partitions) - 1}
 	return &o.resp.Topics[ti].Partitions[len(o.resp.Topics[ti].Partitions)-1]
