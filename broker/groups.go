@@ -30,12 +30,13 @@ func (v imageTopics) TopicByID(id [16]byte) (string, int32, bool) {
 	return t.Name, int32(len(t.Partitions)), true
 }
 
+// TopicNames lists every topic, internal ones included: Kafka matches a
+// consumer group's regex subscription against all of them, so a pattern
+// that names __consumer_offsets is assigned it.
 func (v imageTopics) TopicNames() []string {
 	out := make([]string, 0, len(v.img.Topics))
 	for name := range v.img.Topics {
-		if !isInternalTopic(name) {
-			out = append(out, name)
-		}
+		out = append(out, name)
 	}
 	return out
 }
