@@ -13,10 +13,10 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// MaxDecompressedBatchBytes bounds how far one batch may inflate when the log
-// decodes it (ListOffsets by timestamp, dump tools). A hostile batch that
-// claims to inflate beyond it is reported as corrupt instead of exhausting
-// memory.
+// MaxDecompressedBatchBytes bounds how far one batch may inflate: produce
+// validation refuses a batch whose records claim more (see validate.go), and
+// decoding (ListOffsets by timestamp, compaction, dump tools) reports one as
+// corrupt instead of exhausting memory.
 var MaxDecompressedBatchBytes = 64 << 20
 
 // Record is one decoded record of a batch. Key, Value and header values alias
