@@ -352,3 +352,37 @@ func TestProduceAcks(t *testing.T) {
 		t.Fatalf("ApiVersions after an acks=0 produce: error %d", r.ErrorCode)
 	}
 }
+
+// TestProduceAcksZeroFailureClosesConnection sends an acks=0 produce that
+// fails (a partition the topic does not have): Kafka answers nothing and
+// closes the connection so the producer refreshes its metadata. The broker
+// must only drop that connection: other clients keep being served.
+func TestProduceAcksZeroFailureClosesConnection(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{})
+	adm := n.Admin(t)
+	topic := topicName(t, "")
+	id := createTopic(t, adm, topic, 1, nil).ID
+
+	rc := dialRaw(t, n.Addr())
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = 0
+	req.TimeoutMillis = 10000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition = 7
+	rp.Records = recordBatch(time.Now().UnixMilli(), []byte("to nowhere"))
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	rc.send(req, -1)
+	rc.expectClosed("a failed acks=0 produce", opTimeout)
+
+	if !n.Alive() {
+		t.Fatalf("broker exited after a failed acks=0 produce:\n%s", n.Output())
+	}
+	cl := n.Client(t, kgo.DefaultProduceTopic(topic))
+	if err := cl.ProduceSync(ctxT(t, opTimeout), kgo.StringRecord("after")).FirstErr(); err != nil {
+		t.Fatalf("produce after a failed acks=0 produce: %v\n%s", err, n.Output())
+	}
+}
