@@ -34,6 +34,10 @@ type requestHeader struct {
 // errMalformed marks input that breaks the framing; the connection closes.
 var errMalformed = errors.New("malformed request")
 
+// errUnsupportedVersion marks a request for an API or version this broker
+// does not serve; the connection closes, as in Kafka.
+var errUnsupportedVersion = errors.New("unsupported version")
+
 // parseHeader reads the fixed header fields and returns the rest of the
 // frame: the tagged fields of a flexible header are skipped once the caller
 // knows, from the API's version table, whether the request is flexible.
@@ -140,9 +144,7 @@ func (c *conn) serve() {
 	// may be behind a long poll.
 	c.peerClosed()
 	close(c.pending)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
-		c.log.Warn("closing connection", "err", err)
-	}
+	c.logClosed(err)
 	<-writerDone
 	c.cancel()
 	// A share session lives as long as the connection that opened it.
@@ -296,7 +298,7 @@ func (s *Server) decodeRequest(frame []byte) (requestHeader, kmsg.Request, error
 		if h.key == apiVersionsKey {
 			return h, nil, errUnsupportedApiVersions
 		}
-		return h, nil, fmt.Errorf("%w: %s (key %d) v%d is not supported", errMalformed, kmsg.NameForKey(h.key), h.key, h.version)
+		return h, nil, fmt.Errorf("%w: %s (key %d) v%d is not supported", errUnsupportedVersion, kmsg.NameForKey(h.key), h.key, h.version)
 	}
 	req := kmsg.RequestForKey(h.key)
 	req.SetVersion(h.version)
@@ -321,7 +323,9 @@ func (c *conn) complete(sl *slot, rc *reqCtx, req kmsg.Request, run func() (kmsg
 	}()
 	start := c.srv.now()
 	resp, err := run()
-	c.srv.metrics.observe(req.Key(), c.srv.now().Sub(start))
+	latency := c.srv.now().Sub(start)
+	c.srv.metrics.observe(req.Key(), latency)
+	c.logRequest(rc, resp, latency)
 	if err != nil {
 		if !errors.Is(err, context.Canceled) {
 			c.log.Warn("request failed", "api", kmsg.NameForKey(req.Key()), "err", err)
