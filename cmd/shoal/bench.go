@@ -30,7 +30,7 @@ Examples:
    shoal bench consume --records 1000000
 
    # end-to-end latency at 5,000 records/s for 10s, as JSON
-   shoal bench latency --rate 5000 --duration 10s --json
+   shoal bench latency --rate 5000 --duration 10s --output json
 
    # 16 share consumers drain 1,000,000 records from 4 partitions, then share-group e2e latency
    shoal bench share --records 1000000 --workers 16 --rate 5000
@@ -40,7 +40,7 @@ Examples:
 		Description: "Each command prints records/s, MB/s (1 MB = 2^20 bytes) and latency percentiles, with a live\n" +
 			"progress line on stderr. The topic is created with replication factor 1 if it is missing.",
 		Subcommands: []*cli.Command{
-			{
+			leaf(&cli.Command{
 				Name:      "produce",
 				Usage:     "produce records (acks=all, idempotent, no compression) and report throughput and produce latency",
 				UsageText: "shoal bench produce [--topic shoal-bench] [--partitions 8] [--records 1000000] [--record-size 1024] [--linger 5ms] [--json]",
@@ -49,8 +49,8 @@ Examples:
 					lingerFlag(bench.DefaultLinger, "producer linger"), jsonFlag(),
 				},
 				Action: benchAction(bench.Produce),
-			},
-			{
+			}),
+			leaf(&cli.Command{
 				Name:      "consume",
 				Usage:     "read records from the start of every partition (no group) and report throughput",
 				UsageText: "shoal bench consume [--topic shoal-bench] [--records 1000000] [--json]",
@@ -58,8 +58,8 @@ Examples:
 					topicFlag(), recordsFlag("number of records to read; the topic must hold at least this many"), jsonFlag(),
 				},
 				Action: benchAction(bench.Consume),
-			},
-			{
+			}),
+			leaf(&cli.Command{
 				Name:  "latency",
 				Usage: "send records at a fixed rate and report end-to-end latency (send to receipt) percentiles",
 				UsageText: "shoal bench latency [--topic shoal-bench] [--partitions 8] [--rate 5000] [--duration 10s]\n" +
@@ -72,8 +72,8 @@ Examples:
 					lingerFlag(0, "producer linger"), jsonFlag(),
 				},
 				Action: benchAction(bench.Latency),
-			},
-			{
+			}),
+			leaf(&cli.Command{
 				Name: "share",
 				Usage: "drain a topic with a share group (queue) ACCEPTing each record, then measure end-to-end latency " +
 					"through a share group",
@@ -95,8 +95,8 @@ Examples:
 					jsonFlag(),
 				},
 				Action: shareAction,
-			},
-			{
+			}),
+			leaf(&cli.Command{
 				Name:      "net",
 				Usage:     "measure one loopback TCP stream on this machine: the ceiling the other figures run under",
 				UsageText: "shoal bench net [--bytes 4294967296] [--chunk 1048576] [--json]",
@@ -111,13 +111,17 @@ Examples:
 						return cli.Exit(fmt.Sprintf("bench net: %v", err), 1)
 					}
 					res.Workload = "net"
-					if c.Bool("json") {
+					asJSON, err := benchJSON(c)
+					if err != nil {
+						return err
+					}
+					if asJSON {
 						return writeJSON(c.App.Writer, res)
 					}
 					printResult(c.App.Writer, res)
 					return nil
 				},
-			},
+			}),
 		},
 	}
 }
@@ -143,7 +147,14 @@ func lingerFlag(def time.Duration, usage string) cli.Flag {
 }
 
 func jsonFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"}
+	return &cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout (same as --output json)"}
+}
+
+// benchJSON reports whether the result goes out as JSON: the global
+// --output json, or bench's own older --json.
+func benchJSON(c *cli.Context) (bool, error) {
+	out, err := outputMode(c)
+	return out == outputJSON || c.Bool("json"), err
 }
 
 type workload func(context.Context, bench.Options) (bench.Result, error)
@@ -151,6 +162,10 @@ type workload func(context.Context, bench.Options) (bench.Result, error)
 func benchAction(run workload) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		name := "bench " + c.Command.Name
+		asJSON, err := benchJSON(c)
+		if err != nil {
+			return err
+		}
 		opts, err := benchOptions(c)
 		if err != nil {
 			return err
@@ -161,7 +176,7 @@ func benchAction(run workload) cli.ActionFunc {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), 1)
 		}
-		if c.Bool("json") {
+		if asJSON {
 			return writeJSON(c.App.Writer, res)
 		}
 		printResult(c.App.Writer, res)
@@ -173,6 +188,10 @@ func benchAction(run workload) cli.ActionFunc {
 // through a share group on the same topic.
 func shareAction(c *cli.Context) error {
 	name := "bench " + c.Command.Name
+	asJSON, err := benchJSON(c)
+	if err != nil {
+		return err
+	}
 	opts, err := benchOptions(c)
 	if err != nil {
 		return err
@@ -195,7 +214,7 @@ func shareAction(c *cli.Context) error {
 	if run.Latency, err = bench.ShareLatency(ctx, latencyOpts); err != nil {
 		return cli.Exit(fmt.Sprintf("%s: latency: %v", name, err), 1)
 	}
-	if c.Bool("json") {
+	if asJSON {
 		return writeJSON(c.App.Writer, run)
 	}
 	printResult(c.App.Writer, run.Share)
@@ -206,7 +225,7 @@ func shareAction(c *cli.Context) error {
 // benchOptions builds the workload options from the command's flags.
 func benchOptions(c *cli.Context) (bench.Options, error) {
 	name := "bench " + c.Command.Name
-	brokers := bench.ParseBrokers(c.String("bootstrap-server"))
+	brokers := bench.ParseBrokers(globalString(c, "bootstrap-server"))
 	if len(brokers) == 0 {
 		return bench.Options{}, cli.Exit(name+": no --bootstrap-server given", 1)
 	}

@@ -43,6 +43,14 @@ func newApp() *cli.App {
 				Value: "table",
 			},
 		},
+		// "shoal bogus" names the unknown command, as "shoal topic bogus"
+		// does; with no command at all it shows the help.
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return usageError("unknown command %q (see 'shoal --help')", c.Args().First())
+		},
 		Commands: []*cli.Command{
 			serveCommand(),
 			benchCommand(),
