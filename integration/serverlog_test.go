@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -248,5 +250,56 @@ func TestServerLogLeaderChange(t *testing.T) {
 	})
 	if got := changes(); len(got) != 1 || !strings.Contains(got[0], fmt.Sprintf("previous_leader=%d", old.id())) {
 		t.Fatalf("leader change lines, want one naming the previous leader %d:\n%s", old.id(), strings.Join(got, "\n"))
+	}
+}
+
+// TestLockedDataDirSaysSo: a second shoal serve on a data directory in use
+// stops at once with one line naming the directory and the holder's pid,
+// before it opens the metadata log or anything else in it.
+func TestLockedDataDirSaysSo(t *testing.T) {
+	n := startNode(t, nodeOpts{})
+	dataDir := filepath.Join(n.dataDir, "data")
+	ctrl := freePort(t)
+	ctx := ctxT(t, opTimeout)
+	cmd := exec.CommandContext(ctx, shoalBin, "serve",
+		"--set", "log.dirs="+dataDir,
+		"--set", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", freePort(t), ctrl),
+		"--set", fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", ctrl),
+		"--set", "admin.addr=")
+	cmd.Env = childEnv(nil)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second serve on %s started:\n%s", dataDir, out)
+	}
+	n.mu.Lock()
+	pid := n.cmd.Process.Pid
+	n.mu.Unlock()
+	want := fmt.Sprintf("%s is in use by another shoal process (pid %d); is one already running?", dataDir, pid)
+	if !strings.Contains(string(out), want) {
+		t.Errorf("second serve said:\n%s\nwant a line with: %s", out, want)
+	}
+	for _, deeper := range []string{"pebble", "raftmeta", "metadata quorum"} {
+		if strings.Contains(string(out), deeper) {
+			t.Errorf("second serve got as far as %s before noticing the lock:\n%s", deeper, out)
+		}
+	}
+}
+
+// TestProduceWithoutAutoCreateSaysHow: with auto.create.topics.enable=false
+// produce to a missing topic fails with one line saying how to create it.
+func TestProduceWithoutAutoCreateSaysHow(t *testing.T) {
+	n := startNode(t, nodeOpts{set: []string{"auto.create.topics.enable=false"}})
+	ctx := ctxT(t, opTimeout)
+	cmd := exec.CommandContext(ctx, shoalBin, "--bootstrap-server", n.Addr(), "produce", "no-such-topic")
+	cmd.Env = childEnv(nil)
+	cmd.Stdin = strings.NewReader("hi\n")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("produce to a missing topic succeeded with auto-creation off:\n%s", out)
+	}
+	for _, want := range []string{`topic "no-such-topic" does not exist`, "auto.create.topics.enable=false", "shoal topic create no-such-topic"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("produce said:\n%s\nwant: %s", out, want)
+		}
 	}
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -186,5 +189,50 @@ func TestProduceTooLargeNamesLimit(t *testing.T) {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("error does not name %s:\n%s", want, r.stderr)
 		}
+	}
+}
+
+// TestConsumeInterruptReportsCount: a consume that follows the topic says,
+// on Ctrl-C, how many records it printed.
+func TestConsumeInterruptReportsCount(t *testing.T) {
+	topic := topicName(t, "t")
+	createTopic(t, topic, 1)
+	if r := shoalIn(t, "a\nb\n", "--bootstrap-server", brokerAddr, "produce", topic); r.code != 0 {
+		t.Fatalf("produce: %s", r.stderr)
+	}
+	cmd := exec.Command(shoalBin, "--bootstrap-server", brokerAddr, "consume", topic)
+	cmd.Env = testEnv()
+	var stdout, stderr syncBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(cmdTimeout)
+	for stdout.String() != "a\nb\n" {
+		if time.Now().After(deadline) {
+			t.Fatalf("consume printed %q within %v, want both records", stdout.String(), cmdTimeout)
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("consume exited on its own: %v: %s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("consume after SIGINT: %v: %s", err, stderr.String())
+		}
+	case <-time.After(cmdTimeout):
+		t.Fatal("consume did not exit after SIGINT")
+	}
+	if !strings.Contains(stderr.String(), "consumed 2 records") {
+		t.Errorf("stderr after Ctrl-C: %q, want the count of records read", stderr.String())
 	}
 }
