@@ -32,7 +32,7 @@ func (s *Server) apiTable() map[int16]api {
 		37: {min: 0, max: 3, handle: handler(s.handleCreatePartitions)},
 		43: {min: 0, max: 2, handle: handler(s.handleElectLeaders)},
 		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
-		60: {min: 0, max: 1, handle: handler(s.handleDescribeCluster)},
+		60: {min: 0, max: 2, handle: handler(s.handleDescribeCluster)},
 
 		// Between nodes: the controller's RPCs and the quorum's state.
 		55: {min: 0, max: 2, handle: handler(s.handleDescribeQuorum)},

@@ -216,7 +216,8 @@ func TestServerLogRequestsAndClosedConnections(t *testing.T) {
 }
 
 // TestServerLogLeaderChange: when a partition's leader stops, the cluster's
-// logs name the move once, on the controller that decided it.
+// logs name the move once, on the controller that decided it, and shoal
+// cluster describe shows the stopped broker as fenced.
 func TestServerLogLeaderChange(t *testing.T) {
 	c := startCluster(t, 3, "auto.leader.rebalance.enable=false")
 	topic := topicName(t, "")
@@ -250,6 +251,37 @@ func TestServerLogLeaderChange(t *testing.T) {
 	})
 	if got := changes(); len(got) != 1 || !strings.Contains(got[0], fmt.Sprintf("previous_leader=%d", old.id())) {
 		t.Fatalf("leader change lines, want one naming the previous leader %d:\n%s", old.id(), strings.Join(got, "\n"))
+	}
+
+	// shoal cluster describe shows the stopped broker fenced, not gone.
+	cmd := exec.CommandContext(ctxT(t, opTimeout), shoalBin, "--bootstrap-server", observer.Addr(), "--output", "json", "cluster", "describe")
+	cmd.Env = childEnv(nil)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("cluster describe: %v", err)
+	}
+	var desc struct {
+		Brokers []struct {
+			ID     int32 `json:"id"`
+			Fenced bool  `json:"fenced"`
+		} `json:"brokers"`
+	}
+	if err := json.Unmarshal(out, &desc); err != nil {
+		t.Fatalf("cluster describe --output json: %v: %s", err, out)
+	}
+	shown := false
+	for _, b := range desc.Brokers {
+		if b.ID == old.id() {
+			shown = true
+			if !b.Fenced {
+				t.Errorf("stopped broker %d not shown fenced: %s", b.ID, out)
+			}
+		} else if b.Fenced {
+			t.Errorf("running broker %d shown fenced: %s", b.ID, out)
+		}
+	}
+	if !shown || len(desc.Brokers) != 3 {
+		t.Errorf("cluster describe lists %d brokers, want all 3 with the stopped one fenced: %s", len(desc.Brokers), out)
 	}
 }
 
