@@ -236,3 +236,25 @@ func TestConsumeInterruptReportsCount(t *testing.T) {
 		t.Errorf("stderr after Ctrl-C: %q, want the count of records read", stderr.String())
 	}
 }
+
+// TestBenchDeletesItsTopic: a bench run leaves no shoal-bench* topic
+// behind unless --keep-topic, which a later bench consume reads and then
+// deletes.
+func TestBenchDeletesItsTopic(t *testing.T) {
+	topic := "shoal-bench-" + topicName(t, "")
+	exists := func() bool {
+		return strings.Contains(ok(t, "topic", "list").stdout, topic)
+	}
+	ok(t, "bench", "produce", "--topic", topic, "--records", "100", "--partitions", "1")
+	if exists() {
+		t.Fatalf("bench produce left %s behind", topic)
+	}
+	ok(t, "bench", "produce", "--topic", topic, "--records", "100", "--partitions", "1", "--keep-topic")
+	if !exists() {
+		t.Fatalf("bench produce --keep-topic did not keep %s", topic)
+	}
+	ok(t, "bench", "consume", "--topic", topic, "--records", "100")
+	if exists() {
+		t.Fatalf("bench consume left %s behind", topic)
+	}
+}
