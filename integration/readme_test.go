@@ -22,6 +22,9 @@ import (
 // runs in order: the single node, the tour, then the cluster.
 var readmeSections = []string{"Set up", "Five-minute tour", "A three-node cluster"}
 
+// trailingComment is a shell comment at the end of a README line.
+var trailingComment = regexp.MustCompile(`\s+#.*$`)
+
 // readmeCommandTimeout bounds each command of the README; every one of
 // them must return by itself.
 const readmeCommandTimeout = 30 * time.Second
@@ -134,7 +137,10 @@ func TestReadmeCommands(t *testing.T) {
 			case assignRE.MatchString(line):
 				vars = append(vars, cmdLine)
 			case strings.HasPrefix(line, "./shoal serve"):
-				s := startReadmeServer(t, dir, env, vars, strings.TrimSuffix(strings.TrimSpace(cmdLine), "&"))
+				// Run in the foreground of its own shell, so the test
+				// holds the process: no trailing comment or "&".
+				serve := strings.TrimSpace(trailingComment.ReplaceAllString(cmdLine, ""))
+				s := startReadmeServer(t, dir, env, vars, strings.TrimSpace(strings.TrimSuffix(serve, "&")))
 				servers = append(servers, s)
 				started = append(started, s)
 			case strings.HasPrefix(line, "./shoal "), strings.Contains(line, "| ./shoal "):
@@ -154,6 +160,7 @@ func TestReadmeCommands(t *testing.T) {
 type readmeServer struct {
 	line   string
 	cmd    *exec.Cmd
+	cancel context.CancelFunc // kills its process group
 	out    *lockedBuffer
 	exited chan struct{}
 }
@@ -162,8 +169,11 @@ func startReadmeServer(t *testing.T, dir string, env, vars []string, line string
 	t.Helper()
 	script := strings.Join(append(append([]string{}, vars...), "exec "+line), "\n")
 	s := &readmeServer{line: line, out: &lockedBuffer{}, exited: make(chan struct{})}
-	s.cmd = exec.Command("bash", "-c", script)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.cmd = exec.CommandContext(ctx, "bash", "-c", script)
 	s.cmd.Dir, s.cmd.Env = dir, env
+	inOwnGroup(s.cmd)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", line, err)
@@ -187,8 +197,18 @@ func (s *readmeServer) stop(t *testing.T) {
 }
 
 func (s *readmeServer) kill() {
-	s.cmd.Process.Kill()
+	s.cancel()
 	<-s.exited
+}
+
+// inOwnGroup runs cmd in a process group of its own, killed as a whole on
+// Cancel (a context's end), and bounds how long Wait waits for output
+// after that: a README line that leaves a process behind cannot hang the
+// test.
+func inOwnGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 }
 
 // waitReadmeBrokers waits until the cluster at bootstrap lists n brokers
@@ -233,6 +253,7 @@ func runReadmeCommand(t *testing.T, dir string, env, vars []string, line, cmdLin
 	script := strings.Join(append(append([]string{"set -o pipefail"}, vars...), cmdLine), "\n")
 	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir, cmd.Env = dir, env
+	inOwnGroup(cmd)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	switch {
