@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // readmeSections are the README sections whose shell blocks a newcomer
@@ -211,16 +211,12 @@ func inOwnGroup(cmd *exec.Cmd) {
 	cmd.WaitDelay = 5 * time.Second
 }
 
-// waitReadmeBrokers waits until the cluster at bootstrap lists n brokers
-// and a controller, failing at once if a server exits.
+// waitReadmeBrokers waits until the broker at bootstrap lists n brokers
+// and a controller, failing at once if a server exits. Each poll asks the
+// seed broker itself with a fresh client: kgo answers Metadata requests
+// from its own cache for a while.
 func waitReadmeBrokers(t *testing.T, bootstrap string, n int, servers []*readmeServer) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.RetryTimeout(time.Second), kgo.DialTimeout(time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	waitFor(t, startTimeout, fmt.Sprintf("%d brokers from the README's serve lines", n), func() (bool, string) {
 		for _, s := range servers {
 			select {
@@ -229,18 +225,26 @@ func waitReadmeBrokers(t *testing.T, bootstrap string, n int, servers []*readmeS
 			default:
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DialTimeout(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		m, err := adm.BrokerMetadata(ctx)
+		req := kmsg.NewPtrMetadataRequest()
+		req.Topics = []kmsg.MetadataRequestTopic{}
+		resp, err := cl.SeedBrokers()[0].Request(ctx, req)
 		if err != nil {
 			return false, err.Error()
 		}
+		m := resp.(*kmsg.MetadataResponse)
 		ids := make([]int, 0, len(m.Brokers))
 		for _, b := range m.Brokers {
 			ids = append(ids, int(b.NodeID))
 		}
 		sort.Ints(ids)
-		return len(m.Brokers) >= n && m.Controller >= 0, fmt.Sprintf("brokers %v, controller %d", ids, m.Controller)
+		return len(m.Brokers) >= n && m.ControllerID >= 0, fmt.Sprintf("brokers %v, controller %d", ids, m.ControllerID)
 	})
 }
 
