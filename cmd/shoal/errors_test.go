@@ -36,6 +36,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"produce", name, "--compression", "brotli"}, "--compression"},
 		{[]string{"produce", name, "--header", "nokv"}, "--header"},
 		{[]string{"log", "dump"}, "missing PATH"},
+		{[]string{"serve", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"--bogus", "topic", "list"}, "flag provided but not defined: -bogus"},
+		{[]string{"bench", "produce", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"bogus"}, `unknown command "bogus"`},
+		{[]string{"consume", name, "--format", "json"}, "--format"},
 	} {
 		start := time.Now()
 		r := shoal(t, c.args...)

@@ -30,6 +30,9 @@ func newApp() *cli.App {
 		DisableSliceFlagSeparator: true,
 		// Errors are printed once, by main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError("%v (see 'shoal --help')", err)
+		},
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:    "bootstrap-server",

@@ -16,8 +16,9 @@ import (
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "serve",
-		Usage: "run a shoal node (with no flags: a single-node cluster on 127.0.0.1:9092, data in ./shoal-data)",
+		Name:         "serve",
+		OnUsageError: onUsageError,
+		Usage:        "run a shoal node (with no flags: a single-node cluster on 127.0.0.1:9092, data in ./shoal-data)",
 		UsageText: `shoal serve
 shoal serve --config server.properties
 shoal serve --set log.dirs=/var/lib/shoal --set listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093`,
