@@ -576,7 +576,7 @@ func topicAlter(c *cli.Context) error {
 	for _, r := range resps {
 		if r.Err != nil {
 			if errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
-				return failure("alter topic %q: topic %q does not exist", name, name)
+				return failure("topic %q does not exist", name)
 			}
 			return failure("alter topic %q: %s", name, describeErrMsg(r.Err, r.ErrMessage))
 		}
