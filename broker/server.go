@@ -174,6 +174,7 @@ func (s *Server) start() error {
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
+	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
 	if s.groups, err = newGroupCoordinator(s); err != nil {
 		return err
 	}

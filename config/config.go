@@ -40,6 +40,9 @@ type Def struct {
 	// BrokerKey names the broker key whose value is this topic key's default
 	// (log.retention.ms for retention.ms). Empty for broker keys.
 	BrokerKey string
+	// Internal keys are accepted and applied but not listed by
+	// DescribeConfigs (Kafka's internal configs).
+	Internal bool
 }
 
 // Validate checks that v parses as d's type and passes d's Check.

@@ -111,6 +111,8 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 	var out strings.Builder
 	validateOnly := td.HasArg("validate-only")
 	td.MaybeScanArgs(t, "start", &h.start)
+	// max-broker-partitions sets the cap for this and later commands.
+	td.MaybeScanArgs(t, "max-broker-partitions", &h.d.MaxBrokerPartitions)
 	var recs []Record
 
 	switch td.Cmd {
