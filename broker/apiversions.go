@@ -104,7 +104,7 @@ func (s *Server) clientAPIs() map[int16]api {
 		37: {min: 0, max: 3, handle: handler(s.handleCreatePartitions)},
 		43: {min: 0, max: 2, handle: handler(s.handleElectLeaders)},
 		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
-		60: {min: 0, max: 1, handle: handler(s.handleDescribeCluster)},
+		60: {min: 0, max: 2, handle: handler(s.handleDescribeCluster)},
 		// The quorum's state: an admin API Kafka serves on brokers
 		// (which forward it) and controllers alike.
 		55: {min: 0, max: 2, handle: handler(s.handleDescribeQuorum)},

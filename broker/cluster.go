@@ -16,9 +16,11 @@ func (s *Server) handleDescribeCluster(_ context.Context, rc *reqCtx, req *kmsg.
 	resp.ClusterID = img.ClusterID
 	resp.ControllerID = s.clientControllerID(img)
 	resp.ClusterAuthorizedOperations = math.MinInt32
-	for _, b := range s.brokerList(img, rc.conn.listener) {
+	brokers, fenced := s.listBrokers(img, rc.conn.listener, req.IncludeFencedBrokers)
+	for _, b := range brokers {
 		db := kmsg.NewDescribeClusterResponseBroker()
 		db.NodeID, db.Host, db.Port, db.Rack = b.NodeID, b.Host, b.Port, b.Rack
+		db.IsFenced = fenced[b.NodeID]
 		resp.Brokers = append(resp.Brokers, db)
 	}
 	return resp, nil

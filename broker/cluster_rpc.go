@@ -258,7 +258,7 @@ func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
 		NodeID:     s.cfg.NodeID,
 		ListenAddr: listen,
 		Peers:      peers,
-		Logger:     s.log.With("component", "raft-transport"),
+		Logger:     s.log,
 		Foreign:    func(nc net.Conn) { s.serveKafka(nc, name) },
 	})
 	if err != nil {

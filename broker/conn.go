@@ -35,6 +35,10 @@ type requestHeader struct {
 // errMalformed marks input that breaks the framing; the connection closes.
 var errMalformed = errors.New("malformed request")
 
+// errUnsupportedVersion marks a request for an API or version this broker
+// does not serve; the connection closes, as in Kafka.
+var errUnsupportedVersion = errors.New("unsupported version")
+
 // parseHeader reads the fixed header fields and returns the rest of the
 // frame: the tagged fields of a flexible header are skipped once the caller
 // knows, from the API's version table, whether the request is flexible.
@@ -156,9 +160,7 @@ func (c *conn) serve() {
 	// may be behind a long poll.
 	c.peerClosed()
 	close(c.pending)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
-		c.log.Warn("closing connection", "err", err)
-	}
+	c.logClosed(err)
 	<-writerDone
 	c.cancel()
 	// A share session lives as long as the connection that opened it.
@@ -242,7 +244,7 @@ func (c *conn) readFailed(err error, size int32) error {
 		return err
 	}
 	c.srv.metrics.conns.closed.WithLabelValues(closedReadTimeout).Inc()
-	return fmt.Errorf("%w: a %d-byte request did not arrive within socket.request.read.timeout.ms (%v)", errClosedByBroker, size, c.srv.cfg.RequestReadTimeout)
+	return fmt.Errorf("%w: a %d-byte request did not arrive within socket.request.read.timeout.ms (%v)", errRequestReadTimeout, size, c.srv.cfg.RequestReadTimeout)
 }
 
 // checkHeader refuses a frame from its first bytes: an API or version this
@@ -270,9 +272,14 @@ func (c *conn) checkHeader(head []byte, size int32) error {
 	return err
 }
 
-// errClosedByBroker marks a connection the broker ended for a limit (idle,
-// slow request); the error says which.
-var errClosedByBroker = errors.New("connection closed by the broker")
+// errIdleTimeout and errRequestReadTimeout mark a connection the broker
+// ended for a limit: no request for connections.max.idle.ms, or a request
+// that started arriving and did not finish within
+// socket.request.read.timeout.ms.
+var (
+	errIdleTimeout        = errors.New("connection idle")
+	errRequestReadTimeout = errors.New("request read timed out")
+)
 
 // readSize reads the next frame's 4-byte size. Before its first byte
 // arrives the connection is idle: it is closed after connections.max.idle.ms
@@ -305,14 +312,14 @@ func (c *conn) readSize(r *bufio.Reader) (size int32, started time.Time, err err
 		}
 		if n > 0 {
 			c.srv.metrics.conns.closed.WithLabelValues(closedReadTimeout).Inc()
-			return 0, started, fmt.Errorf("%w: a request did not arrive within socket.request.read.timeout.ms (%v)", errClosedByBroker, cfg.RequestReadTimeout)
+			return 0, started, fmt.Errorf("%w: a request did not arrive within socket.request.read.timeout.ms (%v)", errRequestReadTimeout, cfg.RequestReadTimeout)
 		}
 		// Idle only if nothing is in flight and nothing was written
 		// meanwhile (a long poll answering counts as activity).
 		idleSince := time.Unix(0, c.lastActive.Load())
 		if c.inFlight.Load() == 0 && time.Since(idleSince) >= cfg.ConnectionsMaxIdle {
 			c.srv.metrics.conns.closed.WithLabelValues(closedIdle).Inc()
-			return 0, started, fmt.Errorf("%w: idle for connections.max.idle.ms (%v)", errClosedByBroker, cfg.ConnectionsMaxIdle)
+			return 0, started, fmt.Errorf("%w for connections.max.idle.ms (%v)", errIdleTimeout, cfg.ConnectionsMaxIdle)
 		}
 		if c.inFlight.Load() > 0 {
 			// Busy: look again after another idle period.
@@ -546,7 +553,7 @@ func decodeRequest(apis map[int16]api, frame []byte) (requestHeader, kmsg.Reques
 		if h.key == apiVersionsKey {
 			return h, nil, errUnsupportedApiVersions
 		}
-		return h, nil, fmt.Errorf("%w: %s (key %d) v%d is not supported", errMalformed, kmsg.NameForKey(h.key), h.key, h.version)
+		return h, nil, fmt.Errorf("%w: %s (key %d) v%d is not supported", errUnsupportedVersion, kmsg.NameForKey(h.key), h.key, h.version)
 	}
 	req := kmsg.RequestForKey(h.key)
 	req.SetVersion(h.version)
@@ -563,7 +570,9 @@ func decodeRequest(apis map[int16]api, frame []byte) (requestHeader, kmsg.Reques
 
 // deliver encodes a response into its slot (nil: no response).
 func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, resp kmsg.Response) {
-	c.srv.metrics.observe(req.Key(), c.srv.now().Sub(start))
+	latency := c.srv.now().Sub(start)
+	c.srv.metrics.observe(req.Key(), latency)
+	c.logRequest(rc, resp, latency)
 	if resp == nil {
 		sl.done <- nil
 		return

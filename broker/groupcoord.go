@@ -51,7 +51,7 @@ type shardRuntime struct {
 }
 
 func newGroupCoordinator(s *Server) (*groupCoordinator, error) {
-	st, err := newInternalStore(s, offsetsTopic, "__coordinator_state")
+	st, err := newInternalStore(s, offsetsTopic, groupStateDir)
 	if err != nil {
 		return nil, err
 	}

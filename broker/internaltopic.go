@@ -78,6 +78,14 @@ const materializeEvery = 20 * time.Millisecond
 // partition, so a coordinator taking over never waits for a long catch-up.
 const materializeChunk = 4 << 20
 
+// The materialized coordinator stores live in the first log dir, beside
+// the partitions; the log manager is told to leave them alone (see
+// ownDirs).
+const (
+	groupStateDir = "__coordinator_state"
+	shareStateDir = "__share_state"
+)
+
 func newInternalStore(s *Server, topic, dir string) (*internalStore, error) {
 	return openInternalStore(topic, filepath.Join(s.cfg.LogDirs[0], dir), s.log, s.metrics)
 }
@@ -415,7 +423,7 @@ func (ip *internalPartition) load(reset func(), apply func(coordinator.Record) e
 		return fmt.Errorf("replaying %s-%d: %w", ip.topic, ip.part, err)
 	}
 	is.metrics.coordinatorLoaded(ip.topic, replayed)
-	is.log.Info("coordinator partition loaded", "topic", ip.topic, "partition", ip.part,
+	is.log.Debug("coordinator partition loaded", "topic", ip.topic, "partition", ip.part,
 		"stored_records", stored, "replayed_records", replayed, "replayed_from", from, "high_watermark", hw,
 		"took", time.Since(began).Round(time.Microsecond))
 	if last > applied {

@@ -131,10 +131,21 @@ func (s *Server) describeTopic(mt *kmsg.MetadataResponseTopic, t *raftmeta.Topic
 // brokerList returns the unfenced brokers with their endpoint on the named
 // listener (clients must reach every broker through the listener they used).
 func (s *Server) brokerList(img *raftmeta.Image, listener string) []kmsg.MetadataResponseBroker {
-	var out []kmsg.MetadataResponseBroker
+	out, _ := s.listBrokers(img, listener, false)
+	return out
+}
+
+// listBrokers lists the brokers with an endpoint on listener, fenced ones
+// too when includeFenced is set (DescribeCluster v2, KIP-1073); fenced
+// holds the ids of those.
+func (s *Server) listBrokers(img *raftmeta.Image, listener string, includeFenced bool) (out []kmsg.MetadataResponseBroker, fenced map[int32]bool) {
+	fenced = map[int32]bool{}
 	for _, b := range img.Brokers {
 		if b.Fenced {
-			continue
+			if !includeFenced {
+				continue
+			}
+			fenced[b.ID] = true
 		}
 		for _, ep := range b.Endpoints {
 			if ep.Listener != listener {
@@ -150,7 +161,7 @@ func (s *Server) brokerList(img *raftmeta.Image, listener string) []kmsg.Metadat
 		}
 	}
 	sortBy(out, func(b kmsg.MetadataResponseBroker) int32 { return b.NodeID })
-	return out
+	return out, fenced
 }
 
 func (s *Server) topicDefaults() raftmeta.Defaults {

@@ -291,7 +291,8 @@ func (s *Server) sendISRChange(item raftmeta.AlterPartitionItem, what string) {
 		}
 		return
 	}
-	s.log.Info(what, "topic", item.Topic, "partition", item.Partition, "isr", item.NewISR)
+	// The active controller logs the change at INFO once it is applied.
+	s.log.Debug(what, "topic", item.Topic, "partition", item.Partition, "isr", item.NewISR)
 	s.metrics.isrChange(what)
 	s.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
 		t := img.TopicByID(item.TopicID)

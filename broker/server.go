@@ -25,12 +25,17 @@ import (
 // Server is one shoal node: its metadata quorum member, its partition logs
 // and its Kafka listeners.
 type Server struct {
-	cfg  *config.Broker
-	log  *slog.Logger
-	logs *log.Manager
-	meta *raftmeta.Node
-	ctrl *raftmeta.Controller
-	now  func() time.Time
+	cfg *config.Broker
+	log *slog.Logger
+	// requestLog and connLog are the request and connection loggers (see
+	// requestlog.go); connLimit rate-limits connLog's close lines.
+	requestLog *slog.Logger
+	connLog    *slog.Logger
+	connLimit  logLimiter
+	logs       *log.Manager
+	meta       *raftmeta.Node
+	ctrl       *raftmeta.Controller
+	now        func() time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -99,14 +104,17 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:     cfg,
-		log:     opts.Logger,
-		now:     opts.Now,
-		ctx:     ctx,
-		cancel:  cancel,
-		metrics: newMetrics(),
-		cluster: newClusterState(),
-		ready:   make(chan struct{}),
+		cfg: cfg,
+		log: opts.Logger,
+		now: opts.Now,
+
+		requestLog: opts.Logger.With("component", "request"),
+		connLog:    opts.Logger.With("component", "conn"),
+		ctx:        ctx,
+		cancel:     cancel,
+		metrics:    newMetrics(),
+		cluster:    newClusterState(),
+		ready:      make(chan struct{}),
 
 		fetchEncoder: newFetchEncoder(),
 	}
@@ -122,6 +130,7 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 
 // start brings the node up. The order matters:
 //
+//  0. the partition logs (taking the log dirs' locks);
 //  1. the raft transport and the metadata node (a brand-new log is
 //     bootstrapped with the voters; a broker-only node is no member yet);
 //  2. a voter waits for a leader; a broker-only node cannot know one before
@@ -137,6 +146,17 @@ func (s *Server) start() error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("log.dirs: %w", err)
 		}
+	}
+	// The partition logs open first: their lock files are what tells a
+	// second process that this data directory is taken, before it opens
+	// the metadata log or anything else in it.
+	var err error
+	s.logs, err = log.Open(log.ManagerConfig{Dirs: s.cfg.LogDirs, Logger: s.log.With("component", "log"), OwnDirs: s.ownDirs()})
+	if errors.Is(err, log.ErrDirInUse) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
 	}
 	clusterID, err := s.clusterID()
 	if err != nil {
@@ -162,10 +182,6 @@ func (s *Server) start() error {
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
-	s.logs, err = log.Open(log.ManagerConfig{Dirs: s.cfg.LogDirs, Logger: s.log.With("component", "log")})
-	if err != nil {
-		return fmt.Errorf("log: %w", err)
-	}
 	if s.groups, err = newGroupCoordinator(s); err != nil {
 		return err
 	}
@@ -233,8 +249,31 @@ func (s *Server) start() error {
 	}
 	s.started = true
 	close(s.ready)
-	s.log.Info("shoal started", "node.id", s.cfg.NodeID, "process.roles", s.cfg.Roles, "listeners", s.Addrs(), "cluster.id", s.meta.Image().ClusterID)
+	s.logStarted()
 	return nil
+}
+
+// logStarted writes the start-up summary: what an operator needs to reach
+// and identify this node, in one line.
+func (s *Server) logStarted() {
+	listeners := make([]string, 0, len(s.listeners)+1)
+	for i, ln := range s.listeners {
+		listeners = append(listeners, s.advertised[i].Name+"://"+ln.Addr().String())
+	}
+	controller := "in-process (single-node quorum)"
+	if s.transport != nil {
+		controller = s.cfg.Voters[s.cfg.NodeID]
+		if controller == "" {
+			controller = "none (learner)"
+		}
+	}
+	admin := s.AdminAddr()
+	if admin == "" {
+		admin = "disabled"
+	}
+	s.log.Info("shoal started", "node.id", s.cfg.NodeID, "process.roles", s.cfg.Roles,
+		"listeners", listeners, "controller.listener", controller, "log.dirs", s.cfg.LogDirs,
+		"admin.addr", admin, "cluster.id", s.meta.Image().ClusterID)
 }
 
 // waitCaughtUp waits until this broker-only node's metadata log holds its
@@ -255,8 +294,10 @@ func (s *Server) waitCaughtUp(ctx context.Context) error {
 	return nil
 }
 
-// clusterID returns the configured cluster id or a new random one (used only
-// when the metadata log is brand new; afterwards the image's wins).
+// clusterID returns the id a brand-new metadata log is created with: the
+// configured cluster.id, one derived from the voters in a cluster, or ""
+// on a single node (raftmeta makes one up). An existing log keeps its own,
+// so a restart never sees a different id.
 func (s *Server) clusterID() (string, error) {
 	if s.cfg.ClusterID != "" {
 		return s.cfg.ClusterID, nil
@@ -266,8 +307,21 @@ func (s *Server) clusterID() (string, error) {
 		// without talking: derive it from the voter set.
 		return votersClusterID(s.cfg.Voters), nil
 	}
-	u := uuid.New()
-	return base64URL(u[:]), nil
+	// A single node: raftmeta makes up an id when it creates the metadata
+	// log, and the log keeps it from then on.
+	return "", nil
+}
+
+// ownDirs names the directories this node keeps inside its log dirs that
+// are not partitions: the metadata log and the coordinator stores.
+func (s *Server) ownDirs() []string {
+	dirs := []string{groupStateDir, shareStateDir}
+	for _, d := range s.cfg.LogDirs {
+		if filepath.Dir(filepath.Clean(s.cfg.MetadataDir)) == filepath.Clean(d) {
+			dirs = append(dirs, filepath.Base(s.cfg.MetadataDir))
+		}
+	}
+	return dirs
 }
 
 // register records this broker and its endpoints in the metadata log.

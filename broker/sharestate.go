@@ -53,7 +53,7 @@ type stateWrite struct {
 }
 
 func newShareCoordinator(s *Server) (*shareCoordinator, error) {
-	st, err := newInternalStore(s, shareStateTopic, "__share_state")
+	st, err := newInternalStore(s, shareStateTopic, shareStateDir)
 	if err != nil {
 		return nil, err
 	}

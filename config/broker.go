@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"fmt"
+	"github.com/shoalmq/shoal/logging"
 	"io"
 	"net"
 	"os"
@@ -101,6 +102,8 @@ var BrokerDefs = []Def{
 	{Name: "leader.imbalance.check.interval.seconds", Type: Long, Default: "300", Doc: "How often the active controller looks for partitions not led by their preferred replica.", Check: atLeast(1)},
 	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health); empty disables it. It has no authentication: a wildcard address (0.0.0.0, ::) logs a warning at start-up."},
 	{Name: "admin.pprof.enable", Type: Boolean, Default: "false", Doc: "Serve Go profiles and heap and goroutine dumps at /debug/pprof/ on the admin listener."},
+	{Name: "log.level", Type: String, Default: "info", Doc: "Server log level: a default level, then optional component=level overrides, comma separated (info,request=debug,raftmeta=warn). Levels: debug, info, warn, error. Components: request (one line per request at debug), conn (closed connections), raftmeta, raft-transport, log, coordinator.", Check: func(v string) error { _, err := logging.ParseLevels(v); return err }},
+	{Name: "log.format", Type: String, Default: "text", Doc: "Server log line format: text (key=value) or json (one object per line).", Check: oneOf("text", "json")},
 }
 
 var brokerIndex = index(BrokerDefs)
@@ -257,6 +260,8 @@ type Broker struct {
 	MaxConnectionsPerIPOverrides map[string]int
 	AdminAddr                    string
 	AdminPprof                   bool
+	LogLevel                     logging.Levels
+	LogFormat                    string
 
 	OffsetsTopicPartitions  int32
 	OffsetsTopicReplication int16
@@ -516,6 +521,11 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	}
 	b.AdminAddr, _ = b.Value("admin.addr")
 	b.AdminPprof = b.bool("admin.pprof.enable")
+	level, _ := b.Value("log.level")
+	if b.LogLevel, err = logging.ParseLevels(level); err != nil {
+		return nil, err
+	}
+	b.LogFormat, _ = b.Value("log.format")
 	b.OffsetsTopicPartitions = int32(b.int64("offsets.topic.num.partitions"))
 	b.OffsetsTopicReplication = int16(b.int64("offsets.topic.replication.factor"))
 	b.OffsetsRetentionCheck = b.Millis("offsets.retention.check.interval.ms")

@@ -17,7 +17,7 @@ var GroupDefs = []Def{
 	{Name: "share.delivery.count.limit", Type: Int, BrokerKey: "group.share.delivery.count.limit", Check: between(2, 10)},
 	{Name: "share.auto.offset.reset", Type: String, Default: "latest", Check: autoOffsetReset,
 		Doc: "Where a share group starts in a partition it has no state for: latest, earliest or by_duration:<ISO-8601 duration>."},
-	{Name: "share.isolation.level", Type: String, Default: "read_uncommitted", Check: oneOf("read_uncommitted", "read_committed")},
+	{Name: "share.isolation.level", Type: String, Default: "read_uncommitted", Doc: "Which records a share group delivers: read_uncommitted delivers every record up to the high watermark; read_committed stops at the last stable offset and skips records of aborted transactions (KIP-932). Without transactional producers the two deliver the same records.", Check: oneOf("read_uncommitted", "read_committed")},
 	{Name: "share.release.backoff.ms", Type: Int, Default: "0", Check: atLeast(0),
 		Doc: "How long a RELEASEd record waits before it can be delivered again (shoal extension for retry pipelines)."},
 	{Name: "errors.deadletterqueue.topic.name", Type: String, Default: "",

@@ -201,6 +201,12 @@ func TestHostileIdleAndSlowConnections(t *testing.T) {
 
 	waitMetric(t, n, `shoal_connections_closed_by_broker_total{reason="idle"}`, 1)
 	waitMetric(t, n, `shoal_connections_closed_by_broker_total{reason="request_read_timeout"}`, 2)
+	// The operator's log names each reason.
+	for _, reason := range []string{`reason="idle timeout"`, `reason="request read timeout"`} {
+		waitFor(t, opTimeout, "a closed-connection line with "+reason, func() (bool, string) {
+			return strings.Contains(n.Output(), reason), "not logged yet"
+		})
+	}
 	b.check(100)
 }
 

@@ -21,6 +21,10 @@ import (
 type ManagerConfig struct {
 	Dirs   []string // log.dirs
 	Logger *slog.Logger
+	// OwnDirs are names of directories in a log dir that belong to the
+	// broker (metadata log, coordinator stores), not partitions: they are
+	// skipped without a warning.
+	OwnDirs []string
 }
 
 // Manager owns every partition log on this broker, spread over the log dirs.
@@ -76,7 +80,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 			m.releaseLocks()
 			return nil, err
 		}
-		lf, err := lockDir(abs)
+		lf, err := lockDir(abs, d)
 		if err != nil {
 			m.releaseLocks()
 			return nil, err
@@ -99,6 +103,9 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 				if err := os.RemoveAll(path); err != nil {
 					m.logger.Warn("removing deleted partition dir", "dir", path, "error", err)
 				}
+				continue
+			}
+			if slices.Contains(cfg.OwnDirs, de.Name()) {
 				continue
 			}
 			topic, index, ok := parsePartitionDir(de.Name())
@@ -156,16 +163,32 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	return m, nil
 }
 
+// ErrDirInUse reports a log dir locked by another process.
+var ErrDirInUse = errors.New("log dir in use")
+
 // lockDir takes an exclusive lock on the dir's lock file so two brokers (or
-// two Managers) never share a log dir.
-func lockDir(dir string) (*os.File, error) {
+// two Managers) never share a log dir, and writes this process's pid into
+// it so the one that finds the dir locked can name the holder. name is the
+// dir as the user configured it, for the message.
+func lockDir(dir, name string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder := "another shoal process"
+		// A pid is a few digits: read no more than that.
+		var buf [20]byte
+		if n, _ := f.ReadAt(buf[:], 0); n > 0 {
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(buf[:n]))); perr == nil {
+				holder = fmt.Sprintf("another shoal process (pid %d)", pid)
+			}
+		}
 		f.Close()
-		return nil, fmt.Errorf("log dir %s is in use: %w", dir, err)
+		return nil, fmt.Errorf("%w: %s is in use by %s; is one already running?", ErrDirInUse, name, holder)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f, nil
 }

@@ -80,7 +80,7 @@ func (c *Controller) CreateTopics(ctx context.Context, reqs []CreateTopicRequest
 	if len(recs) == 0 {
 		return results
 	}
-	if _, err := c.n.Propose(ctx, recs...); err != nil {
+	if _, err := c.propose(ctx, img, recs...); err != nil {
 		for i := range results {
 			if results[i].Err == nil {
 				results[i] = CreateTopicResult{Name: results[i].Name, Err: err}
@@ -117,7 +117,7 @@ func (c *Controller) DeleteTopics(ctx context.Context, names []string, ids [][16
 	if len(recs) == 0 {
 		return results
 	}
-	if _, err := c.n.Propose(ctx, recs...); err != nil {
+	if _, err := c.propose(ctx, img, recs...); err != nil {
 		for i := range results {
 			if results[i].Err == nil {
 				results[i].Err = err
@@ -142,7 +142,7 @@ func (c *Controller) CreatePartitions(ctx context.Context, reqs []CreatePartitio
 	if validateOnly || len(recs) == 0 {
 		return errs
 	}
-	if _, err := c.n.Propose(ctx, recs...); err != nil {
+	if _, err := c.propose(ctx, img, recs...); err != nil {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
@@ -165,7 +165,7 @@ func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set ma
 	if err != nil || validateOnly {
 		return err
 	}
-	_, err = c.n.Propose(ctx, recs...)
+	_, err = c.propose(ctx, img, recs...)
 	return err
 }
 
@@ -197,7 +197,7 @@ func (c *Controller) AlterGroupConfigs(ctx context.Context, group string, set ma
 	if err != nil || validateOnly {
 		return err
 	}
-	_, err = c.n.Propose(ctx, recs...)
+	_, err = c.propose(ctx, img, recs...)
 	return err
 }
 
@@ -213,7 +213,7 @@ func (c *Controller) AllocateProducerIDs(ctx context.Context, brokerID int32, co
 	if err != nil {
 		return 0, err
 	}
-	if _, err := c.n.Propose(ctx, recs...); err != nil {
+	if _, err := c.propose(ctx, img, recs...); err != nil {
 		return 0, err
 	}
 	return first, nil
@@ -238,7 +238,7 @@ func (c *Controller) RegisterBrokerEpoch(ctx context.Context, b Broker) (int64, 
 	if err != nil {
 		return 0, err
 	}
-	after, err := c.n.Propose(ctx, recs...)
+	after, err := c.propose(ctx, img, recs...)
 	if err != nil {
 		return 0, err
 	}

@@ -62,7 +62,7 @@ func (c *Controller) Heartbeat(ctx context.Context, id int32, epoch int64) (fenc
 		delete(c.shuttingDown, id)
 	}
 	if len(recs) > 0 {
-		if _, err := c.n.Propose(ctx, recs...); err != nil {
+		if _, err := c.propose(ctx, img, recs...); err != nil {
 			return true, err
 		}
 	}
@@ -83,7 +83,7 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 		return nil, err
 	}
 	if len(recs) > 0 {
-		if _, err := c.n.Propose(ctx, recs...); err != nil {
+		if _, err := c.propose(ctx, img, recs...); err != nil {
 			return nil, err
 		}
 	}
@@ -105,7 +105,7 @@ func (c *Controller) ControlledShutdown(ctx context.Context, id int32, epoch int
 		return err
 	}
 	if len(recs) > 0 {
-		if _, err := c.n.Propose(ctx, recs...); err != nil {
+		if _, err := c.propose(ctx, img, recs...); err != nil {
 			return err
 		}
 	}
@@ -124,7 +124,7 @@ func (c *Controller) ElectLeaders(ctx context.Context, typ ElectionType, parts [
 	defer c.mu.Unlock()
 	recs, results := c.d.ElectLeaders(img, typ, parts)
 	if len(recs) > 0 {
-		if _, err := c.n.Propose(ctx, recs...); err != nil {
+		if _, err := c.propose(ctx, img, recs...); err != nil {
 			return nil, err
 		}
 	}
@@ -148,7 +148,7 @@ func (c *Controller) FenceExpired(ctx context.Context, sessionTimeout time.Durat
 			c.n.log.Warn("fencing broker: session expired", "broker", f.ID, "epoch", f.Epoch, "timeout", sessionTimeout)
 		}
 	}
-	_, err = c.n.Propose(ctx, recs...)
+	_, err = c.propose(ctx, img, recs...)
 	return err
 }
 

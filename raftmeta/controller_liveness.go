@@ -82,7 +82,7 @@ func (c *Controller) FenceGone(ctx context.Context, p BrokerProbe) (bool, error)
 		return false, nil
 	}
 	c.n.log.Warn("fencing broker: its process is gone (connection refused)", "broker", p.ID, "epoch", p.Epoch)
-	if _, err := c.n.Propose(ctx, recs...); err != nil {
+	if _, err := c.propose(ctx, img, recs...); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -161,7 +161,7 @@ func NewTCPTransport(cfg TCPTransportConfig) (*TCPTransport, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &TCPTransport{
 		cfg:     cfg,
-		log:     cfg.Logger.With("component", "raftmeta-transport", "node", cfg.NodeID),
+		log:     cfg.Logger.With("component", "raft-transport", "node", cfg.NodeID),
 		ln:      ln,
 		peers:   map[int32]*peer{},
 		inbound: map[int32]net.Conn{},

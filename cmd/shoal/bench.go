@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/urfave/cli/v2"
 
 	"github.com/shoalmq/shoal/bench"
@@ -26,11 +29,12 @@ Examples:
    # 1,000,000 records of 1 KiB to 8 partitions, acks=all, idempotent, linger 5ms
    shoal --bootstrap-server 127.0.0.1:9092 bench produce --records 1000000 --record-size 1024
 
-   # read them back
+   # keep the topic, then read it back (consume deletes it after)
+   shoal bench produce --records 1000000 --keep-topic
    shoal bench consume --records 1000000
 
    # end-to-end latency at 5,000 records/s for 10s, as JSON
-   shoal bench latency --rate 5000 --duration 10s --json
+   shoal bench latency --rate 5000 --duration 10s --output json
 
    # 16 share consumers drain 1,000,000 records from 4 partitions, then share-group e2e latency
    shoal bench share --records 1000000 --workers 16 --rate 5000
@@ -38,34 +42,38 @@ Examples:
    # what one loopback TCP stream moves on this machine
    shoal bench net`,
 		Description: "Each command prints records/s, MB/s (1 MB = 2^20 bytes) and latency percentiles, with a live\n" +
-			"progress line on stderr. The topic is created with replication factor 1 if it is missing.",
+			"progress line on stderr. The topic is created with replication factor 1 if it is missing, and a\n" +
+			"shoal-bench* topic is deleted after the run unless --keep-topic (produce --keep-topic, then consume).",
 		Subcommands: []*cli.Command{
-			{
+			leaf(&cli.Command{
 				Name:      "produce",
 				Usage:     "produce records (acks=all, idempotent) and report throughput and produce latency",
 				UsageText: "shoal bench produce [--topic shoal-bench] [--partitions 8] [--records 1000000] [--record-size 1024] [--linger 5ms] [--compression none] [--json]",
 				Flags: []cli.Flag{
+					keepTopicFlag(),
 					topicFlag(), partitionsFlag(), recordsFlag("number of records to produce"), recordSizeFlag(),
 					lingerFlag(bench.DefaultLinger, "producer linger"), jsonFlag(),
 					&cli.StringFlag{Name: "compression", Value: "none", Usage: "producer batch codec: none, gzip, snappy, lz4 or zstd"},
 				},
 				Action: benchAction(bench.Produce),
-			},
-			{
+			}),
+			leaf(&cli.Command{
 				Name:      "consume",
 				Usage:     "read records from the start of every partition (no group) and report throughput",
 				UsageText: "shoal bench consume [--topic shoal-bench] [--records 1000000] [--json]",
 				Flags: []cli.Flag{
+					keepTopicFlag(),
 					topicFlag(), recordsFlag("number of records to read; the topic must hold at least this many"), jsonFlag(),
 				},
 				Action: benchAction(bench.Consume),
-			},
-			{
+			}),
+			leaf(&cli.Command{
 				Name:  "latency",
 				Usage: "send records at a fixed rate and report end-to-end latency (send to receipt) percentiles",
 				UsageText: "shoal bench latency [--topic shoal-bench] [--partitions 8] [--rate 5000] [--duration 10s]\n" +
 					"                    [--records N] [--record-size 1024] [--linger 0s] [--json]",
 				Flags: []cli.Flag{
+					keepTopicFlag(),
 					topicFlag(), partitionsFlag(), recordSizeFlag(),
 					&cli.IntFlag{Name: "rate", Value: bench.DefaultRate, Usage: "records per second"},
 					&cli.DurationFlag{Name: "duration", Value: bench.DefaultDuration, Usage: "how long to send"},
@@ -73,8 +81,8 @@ Examples:
 					lingerFlag(0, "producer linger"), jsonFlag(),
 				},
 				Action: benchAction(bench.Latency),
-			},
-			{
+			}),
+			leaf(&cli.Command{
 				Name: "share",
 				Usage: "drain a topic with a share group (queue) ACCEPTing each record, then measure end-to-end latency " +
 					"through a share group",
@@ -87,6 +95,7 @@ Examples:
 					"are sent to <topic>-e2e at --rate for --duration (acks=all, linger 0) and the latency from the scheduled\n" +
 					"send to the delivery to a share consumer is reported.",
 				Flags: []cli.Flag{
+					keepTopicFlag(),
 					&cli.StringFlag{Name: "topic", Value: bench.DefaultTopic, Usage: "topic to drain; the latency part uses <topic>-e2e"},
 					&cli.IntFlag{Name: "partitions", Value: bench.DefaultSharePartitions, Usage: "partitions of the topic if it has to be created"},
 					recordsFlag("records to drain; the topic is filled up to this many"), recordSizeFlag(),
@@ -96,8 +105,8 @@ Examples:
 					jsonFlag(),
 				},
 				Action: shareAction,
-			},
-			{
+			}),
+			leaf(&cli.Command{
 				Name:      "net",
 				Usage:     "measure one loopback TCP stream on this machine: the ceiling the other figures run under",
 				UsageText: "shoal bench net [--bytes 4294967296] [--chunk 1048576] [--json]",
@@ -112,13 +121,17 @@ Examples:
 						return cli.Exit(fmt.Sprintf("bench net: %v", err), 1)
 					}
 					res.Workload = "net"
-					if c.Bool("json") {
+					asJSON, err := benchJSON(c)
+					if err != nil {
+						return err
+					}
+					if asJSON {
 						return writeJSON(c.App.Writer, res)
 					}
 					printResult(c.App.Writer, res)
 					return nil
 				},
-			},
+			}),
 		},
 	}
 }
@@ -143,8 +156,48 @@ func lingerFlag(def time.Duration, usage string) cli.Flag {
 	return &cli.DurationFlag{Name: "linger", Value: def, Usage: usage}
 }
 
+func keepTopicFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "keep-topic", Usage: "keep a " + bench.DefaultTopic + "* topic after the run (for a later 'shoal bench consume'); other topics are always kept"}
+}
+
+// dropBenchTopics deletes, unless --keep-topic, the topics of a run that
+// are the bench's own (named shoal-bench...), so a benchmark leaves the
+// cluster as it found it. A topic the user named otherwise holds their
+// data and is never deleted.
+func dropBenchTopics(c *cli.Context, brokers []string, topics ...string) {
+	if c.Bool("keep-topic") {
+		return
+	}
+	var own []string
+	for _, t := range topics {
+		if strings.HasPrefix(t, bench.DefaultTopic) {
+			own = append(own, t)
+		}
+	}
+	if len(own) == 0 {
+		return
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, own...); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: deleting %s: %s\n", strings.Join(own, ", "), describeErr(err))
+	}
+}
+
 func jsonFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"}
+	return &cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout (same as --output json)"}
+}
+
+// benchJSON reports whether the result goes out as JSON: the global
+// --output json, or bench's own older --json.
+func benchJSON(c *cli.Context) (bool, error) {
+	out, err := outputMode(c)
+	return out == outputJSON || c.Bool("json"), err
 }
 
 type workload func(context.Context, bench.Options) (bench.Result, error)
@@ -152,6 +205,10 @@ type workload func(context.Context, bench.Options) (bench.Result, error)
 func benchAction(run workload) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		name := "bench " + c.Command.Name
+		asJSON, err := benchJSON(c)
+		if err != nil {
+			return err
+		}
 		opts, err := benchOptions(c)
 		if err != nil {
 			return err
@@ -159,10 +216,11 @@ func benchAction(run workload) cli.ActionFunc {
 		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		res, err := run(ctx, opts)
+		dropBenchTopics(c, opts.Brokers, opts.Topic)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), 1)
 		}
-		if c.Bool("json") {
+		if asJSON {
 			return writeJSON(c.App.Writer, res)
 		}
 		printResult(c.App.Writer, res)
@@ -174,6 +232,10 @@ func benchAction(run workload) cli.ActionFunc {
 // through a share group on the same topic.
 func shareAction(c *cli.Context) error {
 	name := "bench " + c.Command.Name
+	asJSON, err := benchJSON(c)
+	if err != nil {
+		return err
+	}
 	opts, err := benchOptions(c)
 	if err != nil {
 		return err
@@ -183,6 +245,7 @@ func shareAction(c *cli.Context) error {
 	defer stop()
 	var run bench.ShareRun
 	if run.Share, err = bench.Share(ctx, opts); err != nil {
+		dropBenchTopics(c, opts.Brokers, opts.Topic)
 		return cli.Exit(fmt.Sprintf("%s: drain: %v", name, err), 1)
 	}
 	// The latency part has a topic of its own, so that its records do not
@@ -193,10 +256,12 @@ func shareAction(c *cli.Context) error {
 	if latencyOpts.Duration <= 0 {
 		latencyOpts.Duration = bench.DefaultDuration
 	}
-	if run.Latency, err = bench.ShareLatency(ctx, latencyOpts); err != nil {
+	run.Latency, err = bench.ShareLatency(ctx, latencyOpts)
+	dropBenchTopics(c, opts.Brokers, opts.Topic, latencyOpts.Topic)
+	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: latency: %v", name, err), 1)
 	}
-	if c.Bool("json") {
+	if asJSON {
 		return writeJSON(c.App.Writer, run)
 	}
 	printResult(c.App.Writer, run.Share)
@@ -207,7 +272,7 @@ func shareAction(c *cli.Context) error {
 // benchOptions builds the workload options from the command's flags.
 func benchOptions(c *cli.Context) (bench.Options, error) {
 	name := "bench " + c.Command.Name
-	brokers := bench.ParseBrokers(c.String("bootstrap-server"))
+	brokers := bench.ParseBrokers(globalString(c, "bootstrap-server"))
 	if len(brokers) == 0 {
 		return bench.Options{}, cli.Exit(name+": no --bootstrap-server given", 1)
 	}

@@ -54,6 +54,9 @@ type clusterBroker struct {
 	Host string  `json:"host"`
 	Port int32   `json:"port"`
 	Rack *string `json:"rack"`
+	// Fenced: registered but not heartbeating (stopped or unreachable);
+	// it leads no partitions until it is back.
+	Fenced bool `json:"fenced"`
 }
 
 type clusterInfo struct {
@@ -81,6 +84,7 @@ func clusterDescribe(c *cli.Context) error {
 	defer closeAdmin()
 
 	req := kmsg.NewPtrDescribeClusterRequest()
+	req.IncludeFencedBrokers = true // a dead broker shows as fenced, not missing
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return failure("describe cluster: %s", describeErr(err))
@@ -94,7 +98,7 @@ func clusterDescribe(c *cli.Context) error {
 	}
 	info := clusterInfo{ClusterID: resp.ClusterID, ControllerID: resp.ControllerID, Brokers: []clusterBroker{}}
 	for _, b := range resp.Brokers {
-		info.Brokers = append(info.Brokers, clusterBroker{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+		info.Brokers = append(info.Brokers, clusterBroker{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.IsFenced})
 	}
 	sort.Slice(info.Brokers, func(i, j int) bool { return info.Brokers[i].ID < info.Brokers[j].ID })
 	// The quorum is extra detail: a broker that cannot describe it still
@@ -110,13 +114,17 @@ func clusterDescribe(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "Cluster ID:    %s\n", info.ClusterID)
 	fmt.Fprintf(w, "Controller ID: %d\n\n", info.ControllerID)
-	t := newTable(w, "BROKER", "ADDRESS", "RACK")
+	t := newTable(w, "BROKER", "ADDRESS", "RACK", "STATUS")
 	for _, b := range info.Brokers {
 		rack := "-"
 		if b.Rack != nil && *b.Rack != "" {
 			rack = *b.Rack
 		}
-		t.row(b.ID, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), rack)
+		status := "active"
+		if b.Fenced {
+			status = "fenced"
+		}
+		t.row(b.ID, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), rack, status)
 	}
 	if err := t.flush(); err != nil {
 		return err

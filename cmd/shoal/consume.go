@@ -24,9 +24,9 @@ func consumeCommand() *cli.Command {
 		Name:  "consume",
 		Usage: "print a topic's records",
 		UsageText: `shoal consume TOPIC [--from earliest|latest|OFFSET|-N|@TIMESTAMP|-DURATION] [--partition N ...]
-              [--max-records N] [--exit-at-end] [--format STRING]
-       shoal consume TOPIC --group GROUP [--from earliest|latest] [--max-records N] [--exit-at-end]
-       shoal consume TOPIC --share-group GROUP [--max-records N]
+              [--max-records N] [--exit-at-end] [--format STRING | --output json [--encoding E]]
+shoal consume TOPIC --group GROUP [--from earliest|latest] [--max-records N] [--exit-at-end]
+shoal consume TOPIC --share-group GROUP [--max-records N]
 
 --from (default earliest), per partition:
   earliest       the log start offset
@@ -37,11 +37,17 @@ func consumeCommand() *cli.Command {
                  milliseconds (@1700000000000) or RFC 3339 (@2024-05-01T12:00:00Z)
   -DURATION      the same, that long ago: -90s, -15m, -1h, -2d
 
+--output json prints one JSON object per record instead: topic, partition,
+offset, timestamp (ms), key, value and headers, with bytes as --encoding
+says (utf8, base64 or hex).
+
 --format (default "%s\n"): %t topic, %p partition, %o offset, %k key,
 %s value, %T timestamp (ms), %h headers (k=v,k=v), %K key length (-1 for
 null), %S value length, %% a percent sign, \n newline, \t tab, \\ backslash.
 
-Without --max-records or --exit-at-end it follows the topic until interrupted.
+Without --max-records or --exit-at-end it follows the topic until interrupted
+(Ctrl-C), then says on stderr how many records it printed. --max-records N
+waits until N records arrive.
 
 --group GROUP joins a consumer group: the broker assigns partitions, each
 starts at the group's committed offset (or at --from earliest|latest when
@@ -66,6 +72,7 @@ examples:
 			&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: `%s\n`, Usage: "how to print each record (see above)"},
 			&cli.BoolFlag{Name: "exit-at-end", Aliases: []string{"e"}, Usage: "stop at the high watermarks seen at start"},
 			&cli.StringFlag{Name: "group", Aliases: []string{"g"}, Usage: "consume as a member of this consumer group, committing offsets"},
+			&cli.StringFlag{Name: "encoding", Value: encodingUTF8, Usage: "with --output json: how keys, values and header values are written: utf8, base64 or hex"},
 			&cli.StringFlag{Name: "share-group", Usage: "consume as a member of this share group, acknowledging each record"},
 		},
 		Action: consume,
@@ -175,7 +182,7 @@ func consume(c *cli.Context) error {
 			return err
 		}
 	}
-	format, err := compileFormat(c.String("format"))
+	format, err := recordWriterFor(c)
 	if err != nil {
 		return err
 	}
@@ -257,6 +264,7 @@ func consume(c *cli.Context) error {
 	for {
 		fetches := consumer.PollFetches(ctx)
 		if ctx.Err() != nil {
+			reportInterrupted(c, w, printed)
 			return nil
 		}
 		if err := pollErrors(c, w, fetches); err != nil {
@@ -402,6 +410,7 @@ type formatPart struct {
 
 func compileFormat(s string) (recordFormat, error) {
 	var f recordFormat
+	directives := 0
 	var lit strings.Builder
 	flushLit := func() {
 		if lit.Len() > 0 {
@@ -444,6 +453,7 @@ func compileFormat(s string) (recordFormat, error) {
 			case 't', 'p', 'o', 'k', 's', 'T', 'h', 'K', 'S':
 				flushLit()
 				f = append(f, formatPart{verb: v})
+				directives++
 			default:
 				return nil, usageError("--format: unknown directive %%%c (known: %%t %%p %%o %%k %%s %%T %%h %%K %%S %%%%)", v)
 			}
@@ -452,6 +462,11 @@ func compileFormat(s string) (recordFormat, error) {
 		}
 	}
 	flushLit()
+	if directives == 0 {
+		// "--format json" is someone asking for a format by name, not a
+		// template that prints the same text for every record.
+		return nil, usageError("--format: %q prints no record field (use %%s for the value, %%k the key, ...; JSON is --output json)", s)
+	}
 	return f, nil
 }
 

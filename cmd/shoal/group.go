@@ -901,7 +901,7 @@ type groupConsume struct {
 	topic, group string
 	reset        string // consumer groups: earliest or latest
 	maxRecords   int64  // -1: no limit
-	format       recordFormat
+	format       recordWriter
 	exitAtEnd    bool
 }
 
@@ -954,6 +954,7 @@ func consumeGroup(c *cli.Context, gc groupConsume) error {
 	for {
 		fetches := consumer.PollFetches(sigCtx)
 		if sigCtx.Err() != nil {
+			reportInterrupted(c, w, printed)
 			return nil
 		}
 		if err := pollErrors(c, w, fetches); err != nil {

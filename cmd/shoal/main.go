@@ -30,6 +30,9 @@ func newApp() *cli.App {
 		DisableSliceFlagSeparator: true,
 		// Errors are printed once, by main, as one line.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError("%v (see 'shoal --help')", err)
+		},
 		Flags: []cli.Flag{
 			&cli.StringFlag{
 				Name:    "bootstrap-server",
@@ -42,6 +45,14 @@ func newApp() *cli.App {
 				Usage: "output format: table or json",
 				Value: "table",
 			},
+		},
+		// "shoal bogus" names the unknown command, as "shoal topic bogus"
+		// does; with no command at all it shows the help.
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() == 0 {
+				return cli.ShowAppHelp(c)
+			}
+			return usageError("unknown command %q (see 'shoal --help')", c.Args().First())
 		},
 		Commands: []*cli.Command{
 			serveCommand(),

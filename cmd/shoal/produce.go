@@ -15,7 +15,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/urfave/cli/v2"
 )
 
@@ -63,7 +66,17 @@ func produce(c *cli.Context) error {
 	}
 	topic := args[0]
 
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(30 * time.Second)}
+	out, err := outputMode(c)
+	if err != nil {
+		return err
+	}
+	opts := []kgo.Opt{
+		kgo.DefaultProduceTopic(topic), kgo.RecordDeliveryTimeout(30 * time.Second),
+		// The broker's limit (max.message.bytes) decides what is too
+		// large, and the error then names it; kgo's own 1 MB default
+		// would refuse records the topic accepts.
+		kgo.ProducerBatchMaxBytes(maxProduceBatchBytes),
+	}
 	switch strings.ToLower(c.String("acks")) {
 	case "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
@@ -137,17 +150,16 @@ func produce(c *cli.Context) error {
 	defer cl.Close()
 	{
 		ctx, cancel := adminContext(c)
-		td, err := topicMetadata(ctx, adm, topic)
+		parts, err := produceTopicPartitions(ctx, cl, topic)
 		cancel()
 		if err != nil {
 			return err
 		}
-		if partition >= 0 {
-			if _, ok := td.Partitions[partition]; !ok {
-				return failure("produce: topic %q has no partition %d (it has %d)", topic, partition, len(td.Partitions))
-			}
+		if partition >= int32(parts) {
+			return failure("produce: topic %q has no partition %d (it has %d)", topic, partition, parts)
 		}
 	}
+	tooLarge := tooLargeExplainer(c, adm, topic)
 
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -172,7 +184,7 @@ func produce(c *cli.Context) error {
 		if progress != nil {
 			progress.clearLine()
 		}
-		fmt.Fprintf(errOut, "line %d: record failed: %s\n", line, describeErr(err))
+		fmt.Fprintf(errOut, "line %d: record failed: %s\n", line, tooLarge(err))
 	}
 
 	lines := readLines(counter)
@@ -233,8 +245,20 @@ loop:
 	elapsed := time.Since(started)
 	sent, acked, failed := stats.sent.Load(), stats.acked.Load(), stats.failed.Load()
 	rate := float64(acked) / max(elapsed.Seconds(), 1e-3)
-	fmt.Fprintf(errOut, "produced %d records to %q in %s (%.0f records/s), %d failed\n",
-		acked, topic, elapsed.Round(time.Millisecond), rate, failed)
+	if out == outputJSON {
+		if err := writeJSON(c.App.Writer, struct {
+			Topic     string  `json:"topic"`
+			Produced  int64   `json:"produced"`
+			Failed    int64   `json:"failed"`
+			ElapsedMs int64   `json:"elapsed_ms"`
+			PerSecond float64 `json:"records_per_second"`
+		}{topic, acked, failed, elapsed.Milliseconds(), rate}); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(errOut, "produced %d records to %q in %s (%.0f records/s), %d failed\n",
+			acked, topic, elapsed.Round(time.Millisecond), rate, failed)
+	}
 
 	switch {
 	case readErr != nil:
@@ -400,4 +424,78 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// maxProduceBatchBytes is the producer's batch limit: far above any
+// topic's usual max.message.bytes, below the broker's default
+// socket.request.max.bytes (100 MiB).
+const maxProduceBatchBytes = 64 << 20
+
+// produceTopicPartitions returns the topic's partition count, asking for
+// it as Kafka's console producer does: a Metadata request that lets the
+// broker create the topic when auto.create.topics.enable is on. A new
+// topic may take a moment to get a leader, so it retries until ctx ends.
+func produceTopicPartitions(ctx context.Context, cl *kgo.Client, topic string) (int, error) {
+	for {
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		req.AllowAutoTopicCreation = true
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return 0, failure("produce: topic %q: %s", topic, describeErr(err))
+		}
+		if len(resp.Topics) != 1 {
+			return 0, failure("produce: topic %q: the broker answered for %d topics", topic, len(resp.Topics))
+		}
+		t := resp.Topics[0]
+		err = kerr.ErrorForCode(t.ErrorCode)
+		switch {
+		case err == nil && len(t.Partitions) > 0:
+			return len(t.Partitions), nil
+		case errors.Is(err, kerr.UnknownTopicOrPartition):
+			return 0, failure("topic %q does not exist, and the broker does not create topics on use (auto.create.topics.enable=false); create it with 'shoal topic create %s'", topic, topic)
+		case err != nil && !kerr.IsRetriable(err):
+			return 0, failure("produce: topic %q: %s", topic, describeErr(err))
+		}
+		select {
+		case <-ctx.Done():
+			return 0, failure("produce: topic %q: no leader yet: %s", topic, describeErr(ctx.Err()))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// tooLargeExplainer returns describeErr, except that MESSAGE_TOO_LARGE
+// names the limit the record broke and the config that sets it: the
+// topic's max.message.bytes (the broker's message.max.bytes by default).
+// The limit is looked up once, at the first such error.
+func tooLargeExplainer(c *cli.Context, adm *kadm.Client, topic string) func(error) string {
+	var (
+		once  sync.Once
+		limit string
+	)
+	return func(err error) string {
+		if !errors.Is(err, kerr.MessageTooLarge) {
+			return describeErr(err)
+		}
+		once.Do(func() {
+			ctx, cancel := adminContext(c)
+			defer cancel()
+			limit = "?"
+			rcs, derr := adm.DescribeTopicConfigs(ctx, topic)
+			if derr != nil {
+				return
+			}
+			if rc, derr := rcs.On(topic, nil); derr == nil {
+				for _, cfg := range rc.Configs {
+					if cfg.Key == "max.message.bytes" && cfg.Value != nil {
+						limit = *cfg.Value
+					}
+				}
+			}
+		})
+		return fmt.Sprintf("MESSAGE_TOO_LARGE: the record's batch exceeds the topic's max.message.bytes (%s bytes); raise it with 'shoal topic alter %s --set max.message.bytes=N' (the broker-wide default is message.max.bytes)", limit, topic)
+	}
 }

@@ -305,12 +305,14 @@ func TestFlagForms(t *testing.T) {
 		{"consume", "-e", "-F", `%k %s %h\n`, name},
 		{"consume", name, "--exit-at-end=true", "--format=%k %s %h\\n"},
 		{"consume", name, "-o", "earliest", "-n", "1", "--format", `%k %s %h\n`},
-		{"consume", name, "--output", "json", "-n", "1", "--format", `%k %s %h\n`},
 	} {
 		if r := ok(t, args...); r.stdout != "k v list=a,b,c,x=y\n" {
 			t.Errorf("%v: %q", args, r.stdout)
 		}
 	}
+	// --output json prints JSON records: a --format beside it is a
+	// contradiction, not silently ignored.
+	fails(t, shoal(t, "consume", name, "--output", "json", "-n", "1", "--format", `%k %s %h\n`), "not both")
 	// A "--" after the topic ends the flags.
 	fails(t, shoal(t, "consume", name, "--", "-e"), "expected one topic name")
 }

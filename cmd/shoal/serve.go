@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -12,27 +11,32 @@ import (
 
 	"github.com/shoalmq/shoal/broker"
 	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/logging"
 )
 
 func serveCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "serve",
-		Usage: "run a shoal node (with no flags: a single-node cluster on 127.0.0.1:9092, data in ./shoal-data)",
+		Name:         "serve",
+		OnUsageError: onUsageError,
+		Usage:        "run a shoal node (with no flags: a single-node cluster on 127.0.0.1:9092, data in ./shoal-data)",
 		UsageText: `shoal serve
 shoal serve --config server.properties
 shoal serve --set log.dirs=/var/lib/shoal --set listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093 --set advertised.listeners=PLAINTEXT://broker1.example.com:9092`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "server.properties file with Kafka's key names"},
 			&cli.StringSliceFlag{Name: "set", Usage: "override one key: --set key=value (repeatable; beats SHOAL_* variables and the file)"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-level", Usage: "shorthand for --set log.level=...: debug, info, warn or error, with component=level overrides (info,request=debug)"},
 		},
 		Action: func(c *cli.Context) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-				return cli.Exit(fmt.Sprintf("--log-level: %v", err), 2)
+			sets := c.StringSlice("set")
+			if c.IsSet("log-level") {
+				sets = append(sets, "log.level="+c.String("log-level"))
 			}
-			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			cfg, err := config.Load(c.String("config"), os.Environ(), c.StringSlice("set"))
+			cfg, err := config.Load(c.String("config"), os.Environ(), sets)
+			if err != nil {
+				return cli.Exit(err.Error(), 2)
+			}
+			logger, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
 			}

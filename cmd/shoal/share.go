@@ -523,6 +523,7 @@ func consumeShare(c *cli.Context, gc groupConsume) error {
 	for {
 		fetches := consumer.PollFetches(sigCtx)
 		if sigCtx.Err() != nil {
+			reportInterrupted(c, w, printed)
 			return nil
 		}
 		if err := pollErrors(c, w, fetches); err != nil {

@@ -67,6 +67,13 @@ func oneTopicArg(c *cli.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if lookupFlag(c.Command.Flags, "topic") != nil && c.IsSet("topic") {
+		// Kafka's tools name the topic with --topic.
+		if len(args) > 0 {
+			return "", usageError("%s: give the topic as an argument or with --topic, not both", cmdName(c))
+		}
+		args = []string{c.String("topic")}
+	}
 	switch len(args) {
 	case 0:
 		return "", usageError("%s: missing topic name (usage: %s)", cmdName(c), firstLine(c.Command.UsageText))
@@ -122,6 +129,7 @@ func topicCreateCommand() *cli.Command {
 
 example: shoal topic create orders --partitions 6 --config retention.ms=86400000 --config cleanup.policy=delete`,
 		Flags: []cli.Flag{
+			topicNameFlag(),
 			&cli.StringFlag{Name: "partitions", Aliases: []string{"p"}, Value: "-1", Usage: "number of partitions (-1: the broker's num.partitions)"},
 			&cli.StringFlag{Name: "replication-factor", Aliases: []string{"r"}, Value: "-1", Usage: "replicas per partition (-1: the broker's default.replication.factor)"},
 			listFlag("config", []string{"c"}, "topic config key=value (repeatable)"),
@@ -517,6 +525,7 @@ func topicAlterCommand() *cli.Command {
 
 example: shoal topic alter orders --set retention.ms=3600000 --set max.message.bytes=2097152 --delete cleanup.policy`,
 		Flags: []cli.Flag{
+			topicNameFlag(),
 			listFlag("set", nil, "set a config: key=value (repeatable)"),
 			listFlag("delete", nil, "remove a config override, back to the default (repeatable)"),
 		},
@@ -550,7 +559,8 @@ func topicAlter(c *cli.Context) error {
 		}
 		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 	}
-	if _, err := outputMode(c); err != nil {
+	out, err := outputMode(c)
+	if err != nil {
 		return err
 	}
 	_, adm, ctx, closeAdmin, err := connectAdmin(c)
@@ -566,10 +576,21 @@ func topicAlter(c *cli.Context) error {
 	for _, r := range resps {
 		if r.Err != nil {
 			if errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
-				return failure("alter topic %q: topic does not exist", name)
+				return failure("topic %q does not exist", name)
 			}
 			return failure("alter topic %q: %s", name, describeErrMsg(r.Err, r.ErrMessage))
 		}
+	}
+	if out == outputJSON {
+		setOut := map[string]string{}
+		for _, k := range order {
+			setOut[k] = set[k]
+		}
+		return writeJSON(c.App.Writer, struct {
+			Topic   string            `json:"topic"`
+			Set     map[string]string `json:"set"`
+			Deleted []string          `json:"deleted"`
+		}{name, setOut, append([]string{}, del...)})
 	}
 	var parts []string
 	for _, k := range order {
@@ -592,6 +613,7 @@ func topicAddPartitionsCommand() *cli.Command {
 
 example: shoal topic add-partitions orders --total 12`,
 		Flags: []cli.Flag{
+			topicNameFlag(),
 			&cli.StringFlag{Name: "total", Usage: "the new total number of partitions (required)"},
 		},
 		Action: topicAddPartitions,
@@ -610,7 +632,8 @@ func topicAddPartitions(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := outputMode(c); err != nil {
+	out, err := outputMode(c)
+	if err != nil {
 		return err
 	}
 	_, adm, ctx, closeAdmin, err := connectAdmin(c)
@@ -632,6 +655,13 @@ func topicAddPartitions(c *cli.Context) error {
 	}
 	if r, ok := resps[name]; ok && r.Err != nil {
 		return failure("add partitions to %q: %s", name, describeErrMsg(r.Err, r.ErrMessage))
+	}
+	if out == outputJSON {
+		return writeJSON(c.App.Writer, struct {
+			Topic      string `json:"topic"`
+			Partitions int64  `json:"partitions"`
+			Previous   int    `json:"previous_partitions"`
+		}{name, total, len(td.Partitions)})
 	}
 	fmt.Fprintf(c.App.Writer, "topic %q now has %d partitions (was %d)\n", name, total, len(td.Partitions))
 	return nil
@@ -666,7 +696,8 @@ func topicDelete(c *cli.Context) error {
 			return usageError("topic delete: empty topic name")
 		}
 	}
-	if _, err := outputMode(c); err != nil {
+	out, err := outputMode(c)
+	if err != nil {
 		return err
 	}
 	_, adm, ctx, closeAdmin, err := connectAdmin(c)
@@ -679,26 +710,55 @@ func topicDelete(c *cli.Context) error {
 	if err != nil {
 		return failure("delete topics: %s", describeErr(err))
 	}
+	// deleteResult is one topic's outcome in --output json.
+	type deleteResult struct {
+		Topic   string `json:"topic"`
+		Deleted bool   `json:"deleted"`
+		Error   string `json:"error,omitempty"`
+	}
 	var failed []string
+	var results []deleteResult
+	say := func(format string, args ...any) {
+		if out != outputJSON {
+			fmt.Fprintf(c.App.Writer, format, args...)
+		}
+	}
 	for _, n := range names {
 		r, ok := resps[n]
+		res := deleteResult{Topic: n}
 		switch {
 		case !ok:
-			failed = append(failed, fmt.Sprintf("%q: no answer from the broker", n))
+			res.Error = "no answer from the broker"
+			failed = append(failed, fmt.Sprintf("%q: %s", n, res.Error))
 		case errors.Is(r.Err, kerr.UnknownTopicOrPartition):
+			res.Error = fmt.Sprintf("topic %q does not exist", n)
 			if c.Bool("if-exists") {
-				fmt.Fprintf(c.App.Writer, "topic %q does not exist\n", n)
+				say("topic %q does not exist\n", n)
 			} else {
-				failed = append(failed, fmt.Sprintf("%q does not exist", n))
+				failed = append(failed, res.Error)
 			}
 		case r.Err != nil:
-			failed = append(failed, fmt.Sprintf("%q: %s", n, describeErrMsg(r.Err, r.ErrMessage)))
+			res.Error = describeErrMsg(r.Err, r.ErrMessage)
+			failed = append(failed, fmt.Sprintf("%q: %s", n, res.Error))
 		default:
-			fmt.Fprintf(c.App.Writer, "deleted topic %q\n", n)
+			res.Deleted = true
+			say("deleted topic %q\n", n)
+		}
+		results = append(results, res)
+	}
+	if out == outputJSON {
+		if err := writeJSON(c.App.Writer, results); err != nil {
+			return err
 		}
 	}
 	if len(failed) > 0 {
-		return failure("delete topic %s", strings.Join(failed, "; "))
+		return failure("delete topics: %s", strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// topicNameFlag is --topic, the Kafka tools' way of naming the topic a
+// command works on, accepted beside the positional NAME.
+func topicNameFlag() cli.Flag {
+	return &cli.StringFlag{Name: "topic", Usage: "the topic (same as the NAME argument, as Kafka's tools spell it)"}
 }

@@ -48,7 +48,7 @@ func TestFormat(t *testing.T) {
 	for _, c := range []struct{ format, want string }{
 		{`%s\n`, "v\x00w\n"},
 		{`%t/%p/%o %T [%k] %K %S %h\t100%%\\`, "t/3/42 1234 [k] 1 3 a=1,b=\t100%\\"},
-		{`plain`, "plain"},
+		{`plain %s`, "plain v\x00w"},
 	} {
 		f, err := compileFormat(c.format)
 		if err != nil {
@@ -67,7 +67,7 @@ func TestFormat(t *testing.T) {
 	if b.String() != "-1 -1" {
 		t.Errorf("null key and value lengths: %q", b.String())
 	}
-	for _, bad := range []string{`%`, `%x`, `abc%`} {
+	for _, bad := range []string{`%`, `%x`, `abc%`, `json`, `plain\n`} {
 		if _, err := compileFormat(bad); err == nil {
 			t.Errorf("compileFormat(%q) accepted", bad)
 		}
