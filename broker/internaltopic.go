@@ -456,30 +456,12 @@ func (ip *internalPartition) append(recs []coordinator.Record) error {
 	for i, r := range recs {
 		brs[i] = batchRecord{Key: r.Key, Value: r.Value}
 	}
-	batch := encodeBatch(brs, now)
-	h, err := log.ParseBatchHeader(batch)
+	// Written with acks=all: the state is kept only once the ISR has it.
+	ctx, cancel := context.WithTimeout(ip.srv.ctx, internalWriteTimeout)
+	defer cancel()
+	res, err := ip.srv.appendCommitted(ctx, ip.p, ps, encodeBatch(brs, now), now)
 	if err != nil {
 		return err
-	}
-	res, err := ip.p.Append(batch, h, ps.LeaderEpoch, now)
-	if err != nil {
-		return err
-	}
-	ip.srv.notifyAppend(ip.p)
-	ip.srv.advanceHighWatermark(ip.p, ps)
-	if ip.p.HighWatermark() <= res.LastOffset {
-		// Written with acks=all: the state is kept only once the ISR has it.
-		ctx, cancel := context.WithTimeout(ip.srv.ctx, internalWriteTimeout)
-		err := ip.srv.waitReplicated(ctx, ip.p, ip.topic, ip.part, res.LastOffset)
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
-	if ip.p.NeedsFlush() {
-		if err := ip.p.Sync(res.LastOffset); err != nil {
-			return err
-		}
 	}
 	return ip.st.applyOwned(ip, res.LastOffset, recs)
 }

@@ -13,15 +13,11 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-// produceSync is an append whose acknowledgement waits: for an fsync the
-// durability settings ask for, and (acks=all) for the ISR to replicate it.
-type produceSync struct {
-	p          *log.Partition
-	lastOffset int64
-	resp       *kmsg.ProduceResponseTopicPartition
-	flush      bool
-	replicate  bool
-	minISR     int
+// produceWait is a partition's append whose acknowledgement waits (for the
+// ISR, an fsync), with the response partition it answers in.
+type produceWait struct {
+	la   leaderAppend
+	resp *kmsg.ProduceResponseTopicPartition
 }
 
 // handleProduce validates and appends in request order (appends of one
@@ -33,7 +29,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	img := s.meta.Image()
 	now := s.now()
-	var syncs []produceSync
+	var waits []produceWait
 	failed := false
 	if refusal := produceRefusal(req); refusal != nil {
 		// Kafka refuses the whole request before any append: every
@@ -56,7 +52,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 		for _, rp := range rt.Partitions {
 			pr := kmsg.NewProduceResponseTopicPartition()
 			pr.Partition = rp.Partition
-			res, p, err := s.appendOne(t, rp, req, now)
+			la, err := s.appendOne(t, rp, req, now)
 			if err != nil {
 				failed = true
 				pr.ErrorCode = errorCode(err)
@@ -65,18 +61,13 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 					s.log.Debug("produce rejected", "topic", t.Name, "partition", rp.Partition, "err", err)
 				}
 			} else {
+				res := la.res
 				pr.BaseOffset = res.BaseOffset
 				pr.LogAppendTime = res.LogAppendTime
 				pr.LogStartOffset = res.LogStartOffset
 				s.metrics.produced(t.Name, len(rp.Records), int(res.LastOffset-res.BaseOffset+1))
-				ps := produceSync{p: p, lastOffset: res.LastOffset, flush: req.Acks != 0 && p.NeedsFlush()}
-				if req.Acks == -1 && p.HighWatermark() <= res.LastOffset {
-					// Wait for the ISR (a retried duplicate too: its
-					// first attempt may not be committed yet).
-					ps.replicate, ps.minISR = true, s.minInsyncReplicas(t)
-				}
-				if ps.flush || ps.replicate {
-					syncs = append(syncs, ps)
+				if la.pending() {
+					waits = append(waits, produceWait{la: la})
 				}
 			}
 			respTopic.Partitions = append(respTopic.Partitions, pr)
@@ -91,44 +82,38 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 		}
 		return nil, nil, nil
 	}
-	if len(syncs) == 0 {
+	if len(waits) == 0 {
 		if failed {
 			s.produceHints(resp, rc.conn.listener)
 		}
 		return resp, nil, nil
 	}
 	// The response partitions are addressed after the slices stop growing.
-	for i := range syncs {
-		syncs[i].resp = findProducePartition(resp, syncs[i].p)
+	for i := range waits {
+		waits[i].resp = findProducePartition(resp, waits[i].la.p)
 	}
 	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
 	return nil, func() (kmsg.Response, error) {
 		ctx, cancel := context.WithTimeout(s.ctx, timeout)
 		defer cancel()
-		for _, ps := range syncs {
-			if ps.replicate {
-				if err := s.waitReplicated(ctx, ps.p, ps.p.Topic(), ps.p.Index(), ps.lastOffset); err != nil {
-					ps.resp.ErrorCode = errorCode(err)
-					ps.resp.ErrorMessage = nil
-					continue
-				}
-				// Committed, but by fewer replicas than asked for.
-				if t := s.meta.Image().Topics[ps.p.Topic()]; t != nil && int(ps.p.Index()) < len(t.Partitions) &&
-					len(t.Partitions[ps.p.Index()].ISR) < ps.minISR {
-					ps.resp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
-					continue
-				}
-			}
-			if ps.flush {
-				if err := ps.p.Sync(ps.lastOffset); err != nil {
-					ps.resp.ErrorCode = kerr.KafkaStorageError.Code
-					ps.resp.ErrorMessage = errorMessage(err)
-				}
+		for _, w := range waits {
+			if err := s.awaitAppend(ctx, w.la); err != nil {
+				w.resp.ErrorCode = errorCode(err)
+				w.resp.ErrorMessage = storageErrorMessage(err)
 			}
 		}
 		s.produceHints(resp, rc.conn.listener)
 		return resp, nil
 	}, nil
+}
+
+// storageErrorMessage is the message a failed produce wait answers with:
+// the cause of a failed fsync, none for a replication wait that failed.
+func storageErrorMessage(err error) *string {
+	if errorCode(err) != kerr.KafkaStorageError.Code {
+		return nil
+	}
+	return errorMessage(err)
 }
 
 func findProducePartition(resp *kmsg.ProduceResponse, p *log.Partition) *kmsg.ProduceResponseTopicPartition {
@@ -187,43 +172,39 @@ func failProduce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code *ker
 // image to learn of a producer id block another node has just been given.
 const producerIDCatchUp = time.Second
 
-// appendOne validates and appends one partition's batch.
-func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, now time.Time) (log.AppendResult, *log.Partition, error) {
+// appendOne validates one partition's batch and appends it on the
+// leader-append path.
+func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, now time.Time) (leaderAppend, error) {
 	if t != nil && raftmeta.IsInternalTopic(t.Name) {
 		// Only the broker writes its internal topics (Kafka's ReplicaManager
 		// refuses client appends the same way).
-		return log.AppendResult{}, nil, &raftmeta.Error{Code: kerr.InvalidTopicException, Message: "Cannot append to internal topic " + t.Name}
+		return leaderAppend{}, &raftmeta.Error{Code: kerr.InvalidTopicException, Message: "Cannot append to internal topic " + t.Name}
 	}
 	p, ps, kerrv := s.leaderPartition(t, rp.Partition)
 	if kerrv != nil {
-		return log.AppendResult{}, nil, kerrv
+		return leaderAppend{}, kerrv
 	}
-	if req.Acks == -1 && len(ps.ISR) < s.minInsyncReplicas(t) {
-		return log.AppendResult{}, nil, kerr.NotEnoughReplicas
+	minISR := 0
+	if req.Acks == -1 {
+		if minISR = s.minInsyncReplicas(t); len(ps.ISR) < minISR {
+			return leaderAppend{}, kerr.NotEnoughReplicas
+		}
 	}
 	h, err := log.ValidateProduceBatch(rp.Records, int(s.topicPartitionConfig(t).MaxMessageBytes))
 	if err != nil {
-		return log.AppendResult{}, nil, err
+		return leaderAppend{}, err
 	}
 	if h.Transactional() {
 		// Transactions are not implemented, so no transaction is ever
 		// ongoing: Kafka's answer for a transactional batch outside one.
-		return log.AppendResult{}, nil, &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
+		return leaderAppend{}, &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
 	}
 	if h.ProducerID >= 0 {
 		if err := s.checkProducerIDIssued(h.ProducerID); err != nil {
-			return log.AppendResult{}, nil, err
+			return leaderAppend{}, err
 		}
 	}
-	res, err := p.Append(rp.Records, h, ps.LeaderEpoch, now)
-	if err != nil {
-		return res, nil, err
-	}
-	if !res.Duplicate {
-		s.notifyAppend(p)
-	}
-	s.advanceHighWatermark(p, ps)
-	return res, p, nil
+	return s.appendAsLeader(p, ps, rp.Records, h, now, req.Acks, minISR)
 }
 
 // checkProducerIDIssued refuses a producer id the cluster never handed out

@@ -36,6 +36,13 @@ func startTestServer(t *testing.T, set ...string) *Server {
 	return s
 }
 
+// testContext is a context that ends after d or when the test does.
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func testClient(t *testing.T, s *Server, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Addrs()...)}, opts...)...)

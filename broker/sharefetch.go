@@ -602,20 +602,8 @@ func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, pa
 	if kerrv != nil {
 		return kerrv
 	}
-	h, err := log.ParseBatchHeader(batch)
-	if err != nil {
-		return err
-	}
-	res, err := p.Append(batch, h, ps.LeaderEpoch, m.srv.now())
-	if err != nil {
-		return err
-	}
-	m.srv.notifyAppend(p)
-	m.srv.advanceHighWatermark(p, ps)
-	if p.HighWatermark() > res.LastOffset {
-		return nil
-	}
-	return m.srv.waitReplicated(ctx, p, dlq, part, res.LastOffset)
+	_, err := m.srv.appendCommitted(ctx, p, ps, batch, m.srv.now())
+	return err
 }
 
 func archivedCount(as []queue.ArchivedRange) int {
