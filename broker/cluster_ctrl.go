@@ -165,26 +165,6 @@ func (s *Server) heartbeat(ctx context.Context, shutdown bool) (bool, error) {
 	return fenced, err
 }
 
-func (s *Server) handleBrokerHeartbeat(ctx context.Context, rc *reqCtx, req *kmsg.BrokerHeartbeatRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
-	resp.IsCaughtUp = true
-	if req.WantShutdown {
-		if err := s.ctrl.ControlledShutdown(ctx, req.BrokerID, req.BrokerEpoch); err != nil {
-			resp.ErrorCode = errorCode(err)
-			return resp, nil
-		}
-		resp.IsFenced, resp.ShouldShutdown = true, true
-		return resp, nil
-	}
-	fenced, err := s.ctrl.Heartbeat(ctx, req.BrokerID, req.BrokerEpoch)
-	if err == nil {
-		rc.conn.heartbeatFrom.Store(&raftmeta.BrokerProbe{ID: req.BrokerID, Epoch: req.BrokerEpoch})
-	}
-	resp.IsFenced = fenced
-	resp.ErrorCode = errorCode(err)
-	return resp, nil
-}
-
 // alterPartition asks the controller to change ISRs of partitions this node
 // leads.
 func (s *Server) alterPartition(ctx context.Context, items []raftmeta.AlterPartitionItem) ([]raftmeta.AlterPartitionResult, error) {
@@ -224,39 +204,6 @@ func (s *Server) alterPartition(ctx context.Context, items []raftmeta.AlterParti
 		return nil
 	})
 	return results, err
-}
-
-func (s *Server) handleAlterPartition(ctx context.Context, _ *reqCtx, req *kmsg.AlterPartitionRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
-	areq := raftmeta.AlterPartitionRequest{BrokerID: req.BrokerID, BrokerEpoch: req.BrokerEpoch}
-	for _, rt := range req.Topics {
-		for _, rp := range rt.Partitions {
-			it := raftmeta.AlterPartitionItem{TopicID: rt.TopicID, Topic: rt.Topic, Partition: rp.Partition, LeaderEpoch: rp.LeaderEpoch, PartitionEpoch: rp.PartitionEpoch, NewISR: rp.NewISR}
-			if req.Version >= 3 {
-				it.NewISR = nil
-				for _, e := range rp.NewEpochISR {
-					it.NewISR = append(it.NewISR, e.BrokerID)
-				}
-			}
-			areq.Partitions = append(areq.Partitions, it)
-		}
-	}
-	results, err := s.ctrl.AlterPartition(ctx, areq)
-	if err != nil {
-		resp.ErrorCode = errorCode(err)
-		return resp, nil
-	}
-	for _, r := range results {
-		rt := kmsg.NewAlterPartitionResponseTopic()
-		rt.Topic, rt.TopidID = r.Topic, r.TopicID
-		rp := kmsg.NewAlterPartitionResponseTopicPartition()
-		rp.Partition = r.Partition
-		rp.ErrorCode = errorCode(r.Err)
-		rp.LeaderID, rp.LeaderEpoch, rp.ISR, rp.PartitionEpoch = r.State.Leader, r.State.LeaderEpoch, r.State.ISR, r.State.PartitionEpoch
-		rt.Partitions = append(rt.Partitions, rp)
-		resp.Topics = append(resp.Topics, rt)
-	}
-	return resp, nil
 }
 
 // controlledShutdown asks the controller to move leadership away from this

@@ -314,45 +314,6 @@ func (s *Server) allocateProducerIDs(ctx context.Context) (int64, int64, error) 
 // active controller; elsewhere NOT_CONTROLLER sends the caller to look
 // again.
 
-func (s *Server) handleBrokerRegistration(ctx context.Context, _ *reqCtx, req *kmsg.BrokerRegistrationRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
-	resp.BrokerEpoch = -1
-	if req.ClusterID != s.meta.Image().ClusterID {
-		resp.ErrorCode = kerr.InconsistentClusterID.Code
-		return resp, nil
-	}
-	b := raftmeta.Broker{ID: req.BrokerID, IncarnationID: req.IncarnationID}
-	if req.Rack != nil {
-		b.Rack = *req.Rack
-	}
-	for _, l := range req.Listeners {
-		b.Endpoints = append(b.Endpoints, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: int32(l.Port), SecurityProtocol: "PLAINTEXT"})
-	}
-	// A broker that is not a voter (process.roles=broker) follows the
-	// metadata log as a learner. Registering is how it joins: it becomes
-	// a learner, reachable for raft at its inter-broker endpoint (whose
-	// listener hands raft connections to its transport), before its
-	// registration is committed, so the registration reaches it. Both
-	// steps are idempotent, so a restarted broker joins the same way.
-	if !s.meta.IsVoter(b.ID) {
-		addr, err := s.endpointAddr(b.Endpoints)
-		if err == nil {
-			err = s.meta.AddLearnerAt(ctx, b.ID, addr)
-		}
-		if err != nil {
-			resp.ErrorCode = errorCode(err)
-			return resp, nil
-		}
-	}
-	epoch, err := s.ctrl.RegisterBrokerEpoch(ctx, b)
-	if err != nil {
-		resp.ErrorCode = errorCode(err)
-		return resp, nil
-	}
-	resp.BrokerEpoch = epoch
-	return resp, nil
-}
-
 // endpointAddr picks the inter-broker endpoint among a broker's endpoints,
 // as peerAddr does.
 func (s *Server) endpointAddr(eps []raftmeta.Endpoint) (string, error) {
@@ -366,69 +327,6 @@ func (s *Server) endpointAddr(eps []raftmeta.Endpoint) (string, error) {
 		}
 	}
 	return net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port))), nil
-}
-
-func (s *Server) handleAllocateProducerIDs(ctx context.Context, _ *reqCtx, req *kmsg.AllocateProducerIDsRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
-	first, err := s.ctrl.AllocateProducerIDs(ctx, req.BrokerID, producerIDBlock)
-	if err != nil {
-		resp.ErrorCode = errorCode(err)
-		return resp, nil
-	}
-	resp.ProducerIDStart, resp.ProducerIDLen = first, producerIDBlock
-	return resp, nil
-}
-
-func (s *Server) handleDescribeQuorum(ctx context.Context, rc *reqCtx, req *kmsg.DescribeQuorumRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
-	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
-	st, err := s.meta.QuorumStatus(ctx)
-	if err != nil {
-		resp.ErrorCode = errorCode(err)
-		return resp, nil
-	}
-	rt := kmsg.NewDescribeQuorumResponseTopic()
-	rt.Topic = "__cluster_metadata"
-	rp := kmsg.NewDescribeQuorumResponseTopicPartition()
-	rp.LeaderID = st.LeaderID
-	rp.LeaderEpoch = int32(st.Term)
-	rp.HighWatermark = int64(st.CommitIndex)
-	state := func(r raftmeta.ReplicaStatus) kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
-		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
-		rs.ReplicaID, rs.LogEndOffset = r.NodeID, r.MatchIndex
-		rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = -1, -1
-		if !r.LastContact.IsZero() {
-			rs.LastFetchTimestamp = r.LastContact.UnixMilli()
-			rs.LastCaughtUpTimestamp = rs.LastFetchTimestamp
-		}
-		return rs
-	}
-	for _, v := range st.Voters {
-		rp.CurrentVoters = append(rp.CurrentVoters, state(v))
-	}
-	for _, l := range st.Learners {
-		rp.Observers = append(rp.Observers, state(l))
-	}
-	rt.Partitions = append(rt.Partitions, rp)
-	resp.Topics = append(resp.Topics, rt)
-	for _, v := range st.Voters {
-		n := kmsg.NewDescribeQuorumResponseNode()
-		n.NodeID = v.NodeID
-		if addr, ok := s.cfg.Voters[v.NodeID]; ok {
-			host, port, err := net.SplitHostPort(addr)
-			if err == nil {
-				l := kmsg.NewDescribeQuorumResponseNodeListener()
-				l.Name, l.Host = "CONTROLLER", host
-				p, _ := parsePort(port)
-				l.Port = p
-				n.Listeners = append(n.Listeners, l)
-			}
-		}
-		resp.Nodes = append(resp.Nodes, n)
-	}
-	return resp, nil
 }
 
 func parsePort(s string) (uint16, error) {

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/queue"
@@ -280,58 +279,6 @@ func (sp *shareStatePart) shutdown() {
 // The share coordinator RPCs. Brokers that lead share partitions call these
 // on the share coordinator; on one node the calls stay in process.
 
-func (s *Server) handleReadShareGroupState(_ context.Context, _ *reqCtx, req *kmsg.ReadShareGroupStateRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.ReadShareGroupStateResponse)
-	for _, rt := range req.Topics {
-		ot := kmsg.NewReadShareGroupStateResponseTopic()
-		ot.TopicID = rt.TopicID
-		for _, rp := range rt.Partitions {
-			op := kmsg.NewReadShareGroupStateResponseTopicPartition()
-			op.Partition = rp.Partition
-			op.StartOffset = -1
-			st, ok, kerrv := s.shareState.read(coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition})
-			switch {
-			case kerrv != nil:
-				op.ErrorCode = kerrv.Code
-			case ok:
-				op.StateEpoch, op.StartOffset = st.StateEpoch, st.StartOffset
-				for _, b := range st.Batches {
-					sb := kmsg.NewReadShareGroupStateResponseTopicPartitionStateBatch()
-					sb.FirstOffset, sb.LastOffset, sb.DeliveryState, sb.DeliveryCount = b.First, b.Last, int8(b.State), b.DeliveryCount
-					op.StateBatches = append(op.StateBatches, sb)
-				}
-			}
-			ot.Partitions = append(ot.Partitions, op)
-		}
-		resp.Topics = append(resp.Topics, ot)
-	}
-	return resp, nil
-}
-
-func (s *Server) handleReadShareGroupStateSummary(_ context.Context, _ *reqCtx, req *kmsg.ReadShareGroupStateSummaryRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.ReadShareGroupStateSummaryResponse)
-	for _, rt := range req.Topics {
-		ot := kmsg.NewReadShareGroupStateSummaryResponseTopic()
-		ot.TopicID = rt.TopicID
-		for _, rp := range rt.Partitions {
-			op := kmsg.NewReadShareGroupStateSummaryResponseTopicPartition()
-			op.Partition = rp.Partition
-			op.StartOffset, op.LeaderEpoch = -1, -1
-			st, ok, kerrv := s.shareState.read(coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition})
-			switch {
-			case kerrv != nil:
-				op.ErrorCode = kerrv.Code
-			case ok:
-				op.StateEpoch, op.StartOffset, op.LeaderEpoch = st.StateEpoch, st.StartOffset, st.LeaderEpoch
-				op.DeliveryCompleteCount = deliveryComplete(st)
-			}
-			ot.Partitions = append(ot.Partitions, op)
-		}
-		resp.Topics = append(resp.Topics, ot)
-	}
-	return resp, nil
-}
-
 // deliveryComplete counts the records at or past a state's start offset
 // whose delivery is complete (acknowledged or archived).
 func deliveryComplete(st coordinator.ShareState) int32 {
@@ -345,87 +292,4 @@ func deliveryComplete(st coordinator.ShareState) int32 {
 		}
 	}
 	return int32(min(n, math.MaxInt32))
-}
-
-func (s *Server) handleWriteShareGroupState(ctx context.Context, _ *reqCtx, req *kmsg.WriteShareGroupStateRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.WriteShareGroupStateResponse)
-	type pending struct {
-		op   *kmsg.WriteShareGroupStateResponseTopicPartition
-		done <-chan error
-	}
-	var waits []pending
-	for _, rt := range req.Topics {
-		ot := kmsg.NewWriteShareGroupStateResponseTopic()
-		ot.TopicID = rt.TopicID
-		ot.Partitions = make([]kmsg.WriteShareGroupStateResponseTopicPartition, len(rt.Partitions))
-		resp.Topics = append(resp.Topics, ot)
-	}
-	for i, rt := range req.Topics {
-		for j, rp := range rt.Partitions {
-			op := &resp.Topics[i].Partitions[j]
-			*op = kmsg.NewWriteShareGroupStateResponseTopicPartition()
-			op.Partition = rp.Partition
-			key := coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}
-			st := coordinator.ShareState{LeaderEpoch: rp.LeaderEpoch}
-			st.StartOffset, st.StateEpoch = rp.StartOffset, rp.StateEpoch
-			if st.StartOffset < 0 {
-				// -1 keeps the stored start offset.
-				if cur, ok, _ := s.shareState.read(key); ok {
-					st.StartOffset = cur.StartOffset
-				}
-			}
-			for _, b := range rp.StateBatches {
-				st.Batches = append(st.Batches, stateBatchOf(b.FirstOffset, b.LastOffset, b.DeliveryState, b.DeliveryCount))
-			}
-			waits = append(waits, pending{op, s.shareState.enqueue(key, &st)})
-		}
-	}
-	for _, w := range waits {
-		select {
-		case err := <-w.done:
-			w.op.ErrorCode = errorCode(err)
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	return resp, nil
-}
-
-func (s *Server) handleInitializeShareGroupState(ctx context.Context, _ *reqCtx, req *kmsg.InitializeShareGroupStateRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.InitializeShareGroupStateResponse)
-	for _, rt := range req.Topics {
-		ot := kmsg.NewInitializeShareGroupStateResponseTopic()
-		ot.TopicID = rt.TopicID
-		for _, rp := range rt.Partitions {
-			op := kmsg.NewInitializeShareGroupStateResponseTopicPartition()
-			op.Partition = rp.Partition
-			key := coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}
-			st := coordinator.ShareState{}
-			st.StartOffset, st.StateEpoch = rp.StartOffset, rp.StateEpoch
-			if cur, ok, _ := s.shareState.read(key); ok && cur.StateEpoch > rp.StateEpoch {
-				op.ErrorCode = kerr.FencedStateEpoch.Code
-			} else {
-				op.ErrorCode = errorCode(s.shareState.write(ctx, key, &st))
-			}
-			ot.Partitions = append(ot.Partitions, op)
-		}
-		resp.Topics = append(resp.Topics, ot)
-	}
-	return resp, nil
-}
-
-func (s *Server) handleDeleteShareGroupState(ctx context.Context, _ *reqCtx, req *kmsg.DeleteShareGroupStateRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.DeleteShareGroupStateResponse)
-	for _, rt := range req.Topics {
-		ot := kmsg.NewDeleteShareGroupStateResponseTopic()
-		ot.TopicID = rt.TopicID
-		for _, rp := range rt.Partitions {
-			op := kmsg.NewDeleteShareGroupStateResponseTopicPartition()
-			op.Partition = rp.Partition
-			op.ErrorCode = errorCode(s.shareState.write(ctx, coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}, nil))
-			ot.Partitions = append(ot.Partitions, op)
-		}
-		resp.Topics = append(resp.Topics, ot)
-	}
-	return resp, nil
 }

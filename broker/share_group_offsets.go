@@ -12,40 +12,6 @@ import (
 	"github.com/shoalmq/shoal/queue"
 )
 
-func (s *Server) handleShareGroupHeartbeat(ctx context.Context, rc *reqCtx, req *kmsg.ShareGroupHeartbeatRequest) (kmsg.Response, error) {
-	var resp *kmsg.ShareGroupHeartbeatResponse
-	if err := s.shareState.ensureTopic(ctx); err != nil {
-		s.log.Warn("creating "+shareStateTopic, "err", err)
-	}
-	img := s.meta.Image()
-	topics := imageTopics{img}
-	gc := s.cfg.EffectiveGroupConfig(img.GroupConfig(req.GroupID))
-	host := rc.conn.remoteHost()
-	if kerrv := s.onShard(req.GroupID, func(sh *coordinator.Shard) {
-		resp = sh.ShareHeartbeat(s.now(), rc.header.clientID, host, req, topics, func(g *coordinator.ShareGroup) {
-			g.SetOverrides(gc.Millis("share.session.timeout.ms"), gc.Millis("share.heartbeat.interval.ms"))
-		})
-	}); kerrv != nil {
-		resp = req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
-		resp.ErrorCode = kerrv.Code
-	}
-	return resp, nil
-}
-
-func (s *Server) handleShareGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ShareGroupDescribeRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
-	topics := imageTopics{s.meta.Image()}
-	for _, id := range req.GroupIDs {
-		var d kmsg.ShareGroupDescribeResponseGroup
-		if kerrv := s.onShard(id, func(sh *coordinator.Shard) { d = sh.ShareDescribe(id, topics, req.IncludeAuthorizedOperations) }); kerrv != nil {
-			d = kmsg.NewShareGroupDescribeResponseGroup()
-			d.GroupID, d.ErrorCode = id, kerrv.Code
-		}
-		resp.Groups = append(resp.Groups, d)
-	}
-	return resp, nil
-}
-
 // shareGroupInfo asks the group's coordinator whether it is a share group
 // and whether it has members.
 func (s *Server) shareGroupInfo(group string) (exists, empty, other bool, kerrv *kerr.Error) {

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/coordinator"
+)
+
+// handleJoinGroup registers the join in connection order; the wait for the
+// rebalance to answer is the request's wait.
+func (s *Server) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.JoinGroupRequest) (kmsg.Response, waitFunc, error) {
+	ch := make(chan *kmsg.JoinGroupResponse, 1)
+	host := rc.conn.remoteHost()
+	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
+		sh.JoinGroup(s.now(), rc.header.clientID, host, req, func(r *kmsg.JoinGroupResponse) { ch <- r })
+	}); kerrv != nil {
+		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+		resp.ErrorCode, resp.Generation, resp.MemberID = kerrv.Code, -1, req.MemberID
+		return resp, nil, nil
+	}
+	return awaitReply(ctx, ch)
+}
+
+// handleSyncGroup is handleJoinGroup's counterpart for SyncGroup.
+func (s *Server) handleSyncGroup(ctx context.Context, _ *reqCtx, req *kmsg.SyncGroupRequest) (kmsg.Response, waitFunc, error) {
+	ch := make(chan *kmsg.SyncGroupResponse, 1)
+	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
+		sh.SyncGroup(s.now(), req, func(r *kmsg.SyncGroupResponse) { ch <- r })
+	}); kerrv != nil {
+		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
+		resp.ErrorCode = kerrv.Code
+		return resp, nil, nil
+	}
+	return awaitReply(ctx, ch)
+}
+
+func (s *Server) handleHeartbeat(_ context.Context, _ *reqCtx, req *kmsg.HeartbeatRequest) (kmsg.Response, error) {
+	var resp *kmsg.HeartbeatResponse
+	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.Heartbeat(s.now(), req) }); kerrv != nil {
+		resp = req.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerrv.Code
+	}
+	return resp, nil
+}
+
+func (s *Server) handleLeaveGroup(_ context.Context, _ *reqCtx, req *kmsg.LeaveGroupRequest) (kmsg.Response, error) {
+	var resp *kmsg.LeaveGroupResponse
+	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.LeaveGroup(s.now(), req) }); kerrv != nil {
+		resp = req.ResponseKind().(*kmsg.LeaveGroupResponse)
+		resp.ErrorCode = kerrv.Code
+	}
+	return resp, nil
+}

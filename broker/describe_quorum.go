@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"context"
+	"net"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+func (s *Server) handleDescribeQuorum(ctx context.Context, rc *reqCtx, req *kmsg.DescribeQuorumRequest) (kmsg.Response, error) {
+	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
+		return resp, nil
+	}
+	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	st, err := s.meta.QuorumStatus(ctx)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	rt := kmsg.NewDescribeQuorumResponseTopic()
+	rt.Topic = "__cluster_metadata"
+	rp := kmsg.NewDescribeQuorumResponseTopicPartition()
+	rp.LeaderID = st.LeaderID
+	rp.LeaderEpoch = int32(st.Term)
+	rp.HighWatermark = int64(st.CommitIndex)
+	state := func(r raftmeta.ReplicaStatus) kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
+		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		rs.ReplicaID, rs.LogEndOffset = r.NodeID, r.MatchIndex
+		rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = -1, -1
+		if !r.LastContact.IsZero() {
+			rs.LastFetchTimestamp = r.LastContact.UnixMilli()
+			rs.LastCaughtUpTimestamp = rs.LastFetchTimestamp
+		}
+		return rs
+	}
+	for _, v := range st.Voters {
+		rp.CurrentVoters = append(rp.CurrentVoters, state(v))
+	}
+	for _, l := range st.Learners {
+		rp.Observers = append(rp.Observers, state(l))
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	resp.Topics = append(resp.Topics, rt)
+	for _, v := range st.Voters {
+		n := kmsg.NewDescribeQuorumResponseNode()
+		n.NodeID = v.NodeID
+		if addr, ok := s.cfg.Voters[v.NodeID]; ok {
+			host, port, err := net.SplitHostPort(addr)
+			if err == nil {
+				l := kmsg.NewDescribeQuorumResponseNodeListener()
+				l.Name, l.Host = "CONTROLLER", host
+				p, _ := parsePort(port)
+				l.Port = p
+				n.Listeners = append(n.Listeners, l)
+			}
+		}
+		resp.Nodes = append(resp.Nodes, n)
+	}
+	return resp, nil
+}

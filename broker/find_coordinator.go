@@ -1,0 +1,64 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/coordinator"
+)
+
+// Coordinator key types of FindCoordinator.
+const (
+	coordinatorGroup = 0
+	coordinatorTxn   = 1
+	coordinatorShare = 2
+)
+
+func (s *Server) handleFindCoordinator(ctx context.Context, rc *reqCtx, req *kmsg.FindCoordinatorRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	keys := req.CoordinatorKeys
+	if req.Version < 4 {
+		keys = []string{req.CoordinatorKey}
+	}
+	for _, key := range keys {
+		c := kmsg.NewFindCoordinatorResponseCoordinator()
+		c.Key = key
+		c.NodeID, c.Port = -1, -1
+		if err := s.findCoordinator(ctx, rc, req.CoordinatorType, key, &c); err != nil {
+			c.ErrorCode = err.Code
+			c.ErrorMessage = strPtr(err.Description)
+		}
+		resp.Coordinators = append(resp.Coordinators, c)
+	}
+	if req.Version < 4 {
+		c := resp.Coordinators[0]
+		resp.ErrorCode, resp.ErrorMessage, resp.NodeID, resp.Host, resp.Port = c.ErrorCode, c.ErrorMessage, c.NodeID, c.Host, c.Port
+	}
+	return resp, nil
+}
+
+func (s *Server) findCoordinator(ctx context.Context, rc *reqCtx, kind int8, key string, out *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
+	if key == "" || (kind != coordinatorGroup && kind != coordinatorShare) {
+		return kerr.InvalidRequest
+	}
+	topic, ensure := offsetsTopic, s.groups.ensureOffsetsTopic
+	if kind == coordinatorShare {
+		topic, ensure = shareStateTopic, s.shareState.ensureTopic
+	}
+	if err := ensure(ctx); err != nil {
+		s.log.Warn("creating "+topic, "err", err)
+		return kerr.CoordinatorNotAvailable
+	}
+	img := s.meta.Image()
+	t := img.Topics[topic]
+	ps := t.Partitions[coordinator.GroupPartition(key, int32(len(t.Partitions)))]
+	for _, b := range s.brokerList(img, rc.conn.listener) {
+		if b.NodeID == ps.Leader {
+			out.NodeID, out.Host, out.Port = b.NodeID, b.Host, b.Port
+			return nil
+		}
+	}
+	return kerr.CoordinatorNotAvailable
+}

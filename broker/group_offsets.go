@@ -1,0 +1,113 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/coordinator"
+)
+
+func (s *Server) handleOffsetCommit(_ context.Context, _ *reqCtx, req *kmsg.OffsetCommitRequest) (kmsg.Response, error) {
+	var resp *kmsg.OffsetCommitResponse
+	topics := imageTopics{s.meta.Image()}
+	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.OffsetCommit(s.now(), req, topics) }); kerrv != nil {
+		resp = req.ResponseKind().(*kmsg.OffsetCommitResponse)
+		for _, rt := range req.Topics {
+			ot := kmsg.NewOffsetCommitResponseTopic()
+			ot.Topic, ot.TopicID = rt.Topic, rt.TopicID
+			for _, rp := range rt.Partitions {
+				op := kmsg.NewOffsetCommitResponseTopicPartition()
+				op.Partition, op.ErrorCode = rp.Partition, kerrv.Code
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			resp.Topics = append(resp.Topics, ot)
+		}
+	}
+	return resp, nil
+}
+
+func (s *Server) handleOffsetFetch(_ context.Context, _ *reqCtx, req *kmsg.OffsetFetchRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	img := s.meta.Image()
+	groups := req.Groups
+	if req.Version < 8 {
+		g := kmsg.NewOffsetFetchRequestGroup()
+		g.Group = req.Group
+		if req.Topics != nil {
+			g.Topics = make([]kmsg.OffsetFetchRequestGroupTopic, 0, len(req.Topics))
+			for _, t := range req.Topics {
+				g.Topics = append(g.Topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
+			}
+		}
+		groups = []kmsg.OffsetFetchRequestGroup{g}
+	}
+	for _, rg := range groups {
+		og := kmsg.NewOffsetFetchResponseGroup()
+		og.Group = rg.Group
+		var fetch []coordinator.FetchTopic
+		if rg.Topics != nil {
+			fetch = make([]coordinator.FetchTopic, 0, len(rg.Topics))
+			for _, t := range rg.Topics {
+				name := t.Topic
+				if req.Version >= 10 {
+					if tt := topicByID(img, t.TopicID); tt != nil {
+						name = tt.Name
+					}
+				}
+				fetch = append(fetch, coordinator.FetchTopic{Topic: name, Partitions: t.Partitions})
+			}
+		}
+		memberID, epoch := "", int32(-1)
+		if rg.MemberID != nil {
+			memberID, epoch = *rg.MemberID, rg.MemberEpoch
+		}
+		var topics []kmsg.OffsetFetchResponseGroupTopic
+		var ferr error
+		kerrv := s.onShard(rg.Group, func(sh *coordinator.Shard) {
+			topics, ferr = sh.OffsetFetch(rg.Group, memberID, epoch, fetch)
+		})
+		switch {
+		case kerrv != nil:
+			og.ErrorCode = kerrv.Code
+		case ferr != nil:
+			og.ErrorCode = errorCode(ferr)
+		default:
+			if req.Version >= 10 {
+				for i := range topics {
+					if t := img.Topics[topics[i].Topic]; t != nil {
+						topics[i].TopicID = t.ID
+					}
+				}
+			}
+			og.Topics = topics
+		}
+		resp.Groups = append(resp.Groups, og)
+	}
+	if req.Version < 8 {
+		g := resp.Groups[0]
+		resp.Groups = nil
+		resp.ErrorCode = g.ErrorCode
+		for _, t := range g.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rt.Partitions = append(rt.Partitions, kmsg.OffsetFetchResponseTopicPartition{
+					Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, Metadata: p.Metadata, ErrorCode: p.ErrorCode,
+				})
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+	}
+	return resp, nil
+}
+
+func (s *Server) handleOffsetDelete(_ context.Context, _ *reqCtx, req *kmsg.OffsetDeleteRequest) (kmsg.Response, error) {
+	var resp *kmsg.OffsetDeleteResponse
+	topics := imageTopics{s.meta.Image()}
+	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.OffsetDelete(req, topics) }); kerrv != nil {
+		resp = req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+		resp.ErrorCode = kerrv.Code
+	}
+	return resp, nil
+}

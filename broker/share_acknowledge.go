@@ -1,0 +1,70 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// handleShareAcknowledge applies the acknowledgements and the session
+// change in connection order; waiting for the acknowledgements to be
+// persisted is the request's wait.
+func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *kmsg.ShareAcknowledgeRequest) (kmsg.Response, waitFunc, error) {
+	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
+	group, member := deref(req.GroupID), deref(req.MemberID)
+	if group == "" || member == "" {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil, nil
+	}
+	sess, closing, kerrv := s.shares.session(rc, group, member, req.ShareSessionEpoch, false)
+	if kerrv != nil {
+		resp.ErrorCode = kerrv.Code
+		return resp, nil, nil
+	}
+	img := s.meta.Image()
+	gc := s.cfg.EffectiveGroupConfig(img.GroupConfig(group))
+	resp.AcquisitionLockTimeoutMillis = int32(gc.Int64("share.record.lock.duration.ms"))
+	type pending struct {
+		rp  *kmsg.ShareAcknowledgeResponseTopicPartition
+		res ackResult
+	}
+	var waits []pending
+	resp.Topics = make([]kmsg.ShareAcknowledgeResponseTopic, len(req.Topics))
+	for i, t := range req.Topics {
+		rt := &resp.Topics[i]
+		*rt = kmsg.NewShareAcknowledgeResponseTopic()
+		rt.TopicID = t.TopicID
+		rt.Partitions = make([]kmsg.ShareAcknowledgeResponseTopicPartition, len(t.Partitions))
+		for j, p := range t.Partitions {
+			rp := &rt.Partitions[j]
+			*rp = kmsg.NewShareAcknowledgeResponseTopicPartition()
+			rp.Partition = p.Partition
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = -1, -1
+			if len(p.AcknowledgementBatches) == 0 {
+				continue
+			}
+			batches := make([]kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch, len(p.AcknowledgementBatches))
+			for k, b := range p.AcknowledgementBatches {
+				batches[k] = kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: b.FirstOffset, LastOffset: b.LastOffset, AcknowledgeTypes: b.AcknowledgeTypes}
+			}
+			waits = append(waits, pending{rp, s.acknowledge(ctx, group, member, topicByID(img, t.TopicID), p.Partition, ackBatches(batches), req.IsRenewAck)})
+		}
+	}
+	if closing {
+		s.shares.releaseSession(sessionKey{group, member}, sess)
+	} else {
+		s.shares.mu.Lock()
+		sess.epoch = nextSessionEpoch(req.ShareSessionEpoch)
+		s.shares.mu.Unlock()
+	}
+	if len(waits) == 0 {
+		return resp, nil, nil
+	}
+	return nil, func() (kmsg.Response, error) {
+		for i := range waits {
+			waits[i].rp.ErrorCode = waits[i].res.settle(ctx)
+		}
+		return resp, nil
+	}, nil
+}
