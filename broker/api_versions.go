@@ -1,5 +1,11 @@
 package broker
 
+// ApiVersions (key 18), v0-v4 on every listener, and the API tables.
+//
+// Each listener (client, inter-broker, controller) serves its own table and
+// advertises exactly it; an unsupported ApiVersions version is answered v0
+// with UNSUPPORTED_VERSION and the table, as Kafka does.
+
 import (
 	"context"
 	"encoding/binary"

@@ -1,5 +1,15 @@
 package broker
 
+// The classic group membership APIs, on every listener:
+// JoinGroup (key 11) v2-v9, SyncGroup (key 14) v0-v5, Heartbeat (key 12) v0-v4,
+// LeaveGroup (key 13) v0-v5.
+//
+// Each handler runs the request on the group's coordinator shard
+// (coordinator.Shard, see groupcoord.go); JoinGroup and SyncGroup answer when
+// the rebalance does, which is the request's wait, so the connection keeps
+// reading meanwhile. Eager and cooperative rebalancing and static members
+// (KIP-345) are the shard's.
+
 import (
 	"context"
 

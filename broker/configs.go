@@ -1,5 +1,13 @@
 package broker
 
+// The config APIs, on every listener: DescribeConfigs (key 32) v1-v4,
+// AlterConfigs (key 33) v0-v2, IncrementalAlterConfigs (key 44) v0-v1.
+//
+// Topic, broker and group resources, with Kafka's config names, sources and
+// defaults (config/). Alterations are relayed to the active controller.
+// Deviation: broker configs are static (read at start-up), so altering one
+// answers INVALID_REQUEST.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,12 @@
 package broker
 
+// The KIP-848 consumer group APIs, on every listener when
+// group.coordinator.rebalance.protocols lists "consumer":
+// ConsumerGroupHeartbeat (key 68) v0-v1, ConsumerGroupDescribe (key 69) v0-v1.
+//
+// Each runs on the group's coordinator shard with the topics of the current
+// metadata image (server-side assignors, regex subscriptions).
+
 import (
 	"context"
 

@@ -1,5 +1,13 @@
 package broker
 
+// The controller RPCs, served only on the controller listener (see
+// api_versions.go): AlterPartition (key 56) v0-v3, BrokerRegistration (key 62)
+// v0-v4, BrokerHeartbeat (key 63) v0-v2, AllocateProducerIDs (key 67) v0.
+//
+// Brokers send them to the active controller (registration, liveness and
+// fencing, ISR changes, producer-id blocks); each handler hands the request to
+// the controller (s.ctrl), which decides and commits through raft.
+
 import (
 	"context"
 

@@ -1,5 +1,10 @@
 package broker
 
+// DeleteRecords (key 21), v0-v2 on every listener.
+//
+// Moves a partition's log start offset forward on its leader. Internal topics
+// refuse it with INVALID_TOPIC_EXCEPTION, as Kafka's ReplicaManager does.
+
 import (
 	"context"
 

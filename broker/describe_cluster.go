@@ -1,5 +1,13 @@
 package broker
 
+// DescribeCluster (key 60), v0-v2 on every listener.
+//
+// The cluster id, the controller id clients should use (clientControllerID)
+// and the brokers with an endpoint on the listener asked through, fenced ones
+// too when v2 asks (KIP-1073). Authorized operations are not computed
+// (no authorizer yet): they are answered as Kafka's "not requested" value,
+// math.MinInt32.
+
 import (
 	"context"
 	"math"

@@ -1,5 +1,11 @@
 package broker
 
+// DescribeLogDirs (key 35), v1-v4 on every listener.
+//
+// Every log directory of this node with its total and usable bytes, and the
+// size of each (requested) partition in it. Deviation: offset lag and future
+// (reassignment) replicas are not reported: shoal has no intra-broker moves.
+
 import (
 	"context"
 	"path/filepath"

@@ -1,5 +1,12 @@
 package broker
 
+// DescribeQuorum (key 55), v0-v2 on every listener; relayed to the active
+// controller, which answers from its etcd raft status.
+//
+// Deviation: the quorum is etcd raft, not KRaft: the leader epoch is the raft
+// term, offsets are raft indexes, and the last fetch and caught-up times are
+// the last contact the leader saw.
+
 import (
 	"context"
 	"net"

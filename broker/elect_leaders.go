@@ -1,5 +1,8 @@
 package broker
 
+// ElectLeaders (key 43), v0-v2 on every listener; relayed to the active
+// controller.
+
 import (
 	"context"
 	"errors"

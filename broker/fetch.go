@@ -1,5 +1,14 @@
 package broker
 
+// Fetch (key 1), v4-v18 on every listener.
+//
+// Reads each partition once in connection order and long-polls for MinBytes
+// until MaxWait; a follower broker's fetch (replica id set) reads to the LEO
+// and records its progress for the HW and ISR (replication.go).
+// KIP-320 leader epochs are checked. Deviations: fetch sessions (KIP-227) are
+// not kept (session id 0, so clients send full requests); no transactions, so
+// no aborted-transaction list.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,13 @@
 package broker
 
+// FindCoordinator (key 10), v0-v5 on every listener.
+//
+// Group (key type 0) and share (key type 2) coordinators: the leader of the
+// __consumer_offsets or __share_group_state partition the key hashes to,
+// creating the internal topic on first use as Kafka does. Batched keys from
+// v4. Deviation: transaction coordinators (key type 1) answer INVALID_REQUEST,
+// transactions not being implemented.
+
 import (
 	"context"
 

@@ -1,5 +1,14 @@
 package broker
 
+// The group offset APIs, on every listener: OffsetCommit (key 8)
+// v2-v10, OffsetFetch (key 9) v1-v10, OffsetDelete (key 47) v0.
+//
+// Committed offsets live on the group's coordinator shard, written to
+// __consumer_offsets through the leader-append path and materialized in pebble
+// (groupcoord.go, internaltopic.go). OffsetFetch v8+ batches groups; v10 names
+// topics by id. A shard that is not (yet) this node's answers NOT_COORDINATOR
+// or COORDINATOR_LOAD_IN_PROGRESS on every partition.
+
 import (
 	"context"
 

@@ -1,5 +1,12 @@
 package broker
 
+// The group admin APIs, on every listener: DescribeGroups (key 15)
+// v0-v6, ListGroups (key 16) v0-v5, DeleteGroups (key 42) v0-v2; and the
+// helpers every group handler shares (onShard, awaitReply, imageTopics).
+//
+// ListGroups lists the groups of the shards this node coordinates, as each
+// Kafka broker does; clients ask every broker.
+
 import (
 	"context"
 	"strings"

@@ -1,5 +1,13 @@
 package broker
 
+// InitProducerID (key 22), v0-v5 on every listener.
+//
+// Hands out idempotent producer ids from blocks the controller allocates
+// (AllocateProducerIDs), each with epoch 0. Deviation: transactions are not
+// implemented, so a request with a transactional id is answered
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED instead of an id the transaction APIs
+// could not honour.
+
 import (
 	"context"
 	"sync"

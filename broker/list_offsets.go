@@ -1,5 +1,12 @@
 package broker
 
+// ListOffsets (key 2), v1-v11 on every listener.
+//
+// Earliest, earliest-local, latest (the HW), max-timestamp and by-timestamp
+// lookups on the leader, with KIP-320 leader-epoch checks. Deviations: no
+// tiered storage, so latest-tiered answers offset -1; no transactions, so
+// isolation level read_committed reads up to the HW as read_uncommitted does.
+
 import (
 	"context"
 

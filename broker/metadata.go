@@ -1,5 +1,12 @@
 package broker
 
+// Metadata (key 3), v0-v13 on every listener.
+//
+// Brokers with an endpoint on the listener asked through, topics and partition
+// leaders from the latest metadata image, auto-creating missing topics when
+// allowed. Deviation: at most ten topics are auto-created per request (see
+// maxAutoCreatePerRequest).
+
 import (
 	"context"
 	"errors"

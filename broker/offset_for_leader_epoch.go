@@ -1,5 +1,11 @@
 package broker
 
+// OffsetForLeaderEpoch (key 23), v2-v4 on every listener.
+//
+// The end offset of a leader epoch on the partition's leader (KIP-101/279),
+// used by clients after a leader change to detect log truncation; the
+// current leader epoch is checked (KIP-320).
+
 import (
 	"context"
 

@@ -1,5 +1,16 @@
 package broker
 
+// Produce (key 0), v3-v13 on every listener.
+//
+// Validates each batch (magic 2, CRC-32C, sizes, idempotent sequence, an
+// issued producer id) and appends it in request order on the leader-append
+// path (leaderappend.go); acks=all waits for the ISR and, with flush.messages,
+// for an fsync, off the connection's read loop. The whole request is refused
+// for bad acks or transactional batches without a transactional id.
+// Deviations: transactions are not implemented, so a transactional batch is
+// answered INVALID_TXN_STATE; client appends to internal topics are refused
+// with INVALID_TOPIC_EXCEPTION, as Kafka's ReplicaManager does.
+
 import (
 	"context"
 	"errors"

@@ -1,5 +1,11 @@
 package broker
 
+// ShareAcknowledge (key 79), v1-v2 on every listener when share groups are enabled.
+//
+// Applies acknowledgements (accept, release, reject) and the session
+// change in connection order; the wait for the new state to be persisted on
+// the share coordinator is the request's wait.
+
 import (
 	"context"
 

@@ -1,5 +1,12 @@
 package broker
 
+// The share group membership APIs (KIP-932), on every listener when
+// group.coordinator.rebalance.protocols lists "share":
+// ShareGroupHeartbeat (key 76) v1, ShareGroupDescribe (key 77) v1.
+//
+// Each runs on the group's coordinator shard, which assigns partitions to
+// members; v0 (the KIP's early access) is not served.
+
 import (
 	"context"
 

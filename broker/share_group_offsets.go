@@ -1,5 +1,14 @@
 package broker
 
+// The share group offset admin APIs (KIP-932), on every listener when
+// share groups are enabled: DescribeShareGroupOffsets (key 90) v0-v1,
+// AlterShareGroupOffsets (key 91) v0, DeleteShareGroupOffsets (key 92) v0.
+//
+// The offsets (share-partition start offsets) live with the share
+// coordinators of several nodes; these handlers ask each with the share-state
+// RPCs (share_group_state.go). DeleteShareGroupOffsets is also sent between
+// nodes to drop a leader's in-memory share partitions.
+
 import (
 	"context"
 	"maps"

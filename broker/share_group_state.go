@@ -1,5 +1,14 @@
 package broker
 
+// The share-state RPCs (KIP-932), served only on the inter-broker listener
+// (see api_versions.go): InitializeShareGroupState (key 83) v0,
+// ReadShareGroupState (key 84) v0, WriteShareGroupState (key 85) v0-v1,
+// DeleteShareGroupState (key 86) v0, ReadShareGroupStateSummary (key 87) v0-v1.
+//
+// A share-partition leader on another node sends them to the share
+// coordinator, the leader of the __share_group_state partition the key
+// hashes to; its state store is sharestate.go's.
+
 import (
 	"context"
 

@@ -1,5 +1,12 @@
 package broker
 
+// The topic admin APIs, on every listener: CreateTopics (key 19) v2-v7,
+// DeleteTopics (key 20) v1-v6, CreatePartitions (key 37) v0-v3.
+//
+// A node that is not the active controller relays the request to it
+// unchanged (forwardAdmin, forward.go), as Kafka brokers forward admin
+// requests; the controller validates and commits through raft.
+
 import (
 	"context"
 
