@@ -114,6 +114,7 @@ type ConsumerGroup struct {
 	owners          map[consumerTP]string // partition -> member holding it (assigned or pending revocation)
 	regexes         map[string][]string   // regex -> resolved topic names
 	metaHash        uint64                // fingerprint of the subscribed metadata last assigned from
+	timers          consumerTimers        // members' timers (consumer_timers.go)
 
 	// What changed since the last takeRecords: the group's own fields
 	// (epochs, fingerprint, regexes) and the members whose record must be
@@ -218,6 +219,13 @@ func (g *ConsumerGroup) HeartbeatFrom(now time.Time, clientID, clientHost string
 		} else {
 			err = g.consumerHeartbeat(now, clientID, clientHost, req, resp, topics)
 		}
+	}
+	id := req.MemberID
+	if resp.MemberID != nil {
+		id = *resp.MemberID
+	}
+	if m, ok := g.members[id]; ok {
+		g.armTimer(m)
 	}
 	if err != nil {
 		ke, ok := err.(*consumerError)
@@ -936,23 +944,6 @@ func (g *ConsumerGroup) Tick(now time.Time, topics TopicsView) {
 		g.consumerRefresh(topics)
 		g.consumerComputeTarget(topics)
 	}
-}
-
-// NextDeadline is when Tick next has work to do; zero when there is none.
-func (g *ConsumerGroup) NextDeadline() time.Time {
-	var next time.Time
-	consider := func(d time.Time) {
-		if !d.IsZero() && (next.IsZero() || d.Before(next)) {
-			next = d
-		}
-	}
-	for _, m := range g.members {
-		consider(m.sessionDeadline)
-		if m.state == consumerUnrevoked {
-			consider(m.rebalanceDeadline)
-		}
-	}
-	return next
 }
 
 // OnMetadata re-resolves regex subscriptions against changed topic metadata

@@ -110,6 +110,7 @@ func newBenchGroup(members int) *benchGroup {
 	for id, m := range bg.g.members {
 		m.epoch = bg.g.assignmentEpoch
 		bg.g.consumerSetHoldings(m, bg.g.target[id], nil)
+		bg.g.armTimer(m)
 		c := &benchClient{id: id, epoch: m.epoch, next: bg.now.Add(time.Duration(bg.rng.Int63n(int64(interval))))}
 		bg.clients[id] = c
 		heap.Push(&bg.queue, c)
@@ -335,4 +336,48 @@ func TestConsumerRebalanceWritesPerMember(t *testing.T) {
 	if wrote == 0 {
 		t.Fatal("no member record written during the rebalance")
 	}
+}
+
+// TestConsumerNextDeadlineTracksMembers checks the timer heap against a scan
+// of every member through joins, revocations and leaves: NextDeadline is
+// the earliest session deadline, or rebalance deadline of a revoking
+// member.
+func TestConsumerNextDeadlineTracksMembers(t *testing.T) {
+	bg := newBenchGroup(100)
+	scan := func() time.Time {
+		var next time.Time
+		for _, m := range bg.g.members {
+			if d := m.nextTimer(); next.IsZero() || d.Before(next) {
+				next = d
+			}
+		}
+		return next
+	}
+	check := func(what string) {
+		t.Helper()
+		if got, want := bg.g.NextDeadline(), scan(); !got.Equal(want) {
+			t.Fatalf("%s: NextDeadline %v, members say %v", what, got, want)
+		}
+	}
+	check("fixture")
+	for round := range 3 {
+		bg.startJoin(t)
+		check("join")
+		for range 150 {
+			bg.step(t, bg.g.assignmentEpoch)
+			check(fmt.Sprintf("round %d", round))
+		}
+		bg.leave(t)
+		check("leave")
+	}
+	// A member that stops heartbeating is expired at its deadline.
+	for bg.g.NextDeadline().After(bg.now) {
+		bg.now = bg.g.NextDeadline()
+	}
+	before := len(bg.g.members)
+	bg.shard.Tick(bg.now, bg.topics)
+	if len(bg.g.members) != before-1 {
+		t.Fatalf("%d members after the first deadline, want %d", len(bg.g.members), before-1)
+	}
+	check("expiry")
 }

@@ -223,6 +223,7 @@ func (g *ConsumerGroup) restoreMember(d *snapDecoder, want string, now time.Time
 	g.members[m.id] = m
 	g.consumerSetHoldings(m, assigned, pending)
 	g.target[m.id] = target
+	g.armTimer(m)
 	clear(g.dirtyMembers)
 	return nil
 }
