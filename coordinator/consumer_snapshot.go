@@ -61,8 +61,20 @@ func (g *ConsumerGroup) takeRecords(out []Record) []Record {
 		}
 		out = append(out, r)
 	}
-	clear(g.dirtyMembers)
+	g.clearDirtyMembers()
 	return out
+}
+
+// clearDirtyMembers empties dirtyMembers. A cleared Go map keeps its
+// buckets and iterating it stays proportional to them, so the map a new
+// target assignment filled with every member is replaced rather than
+// cleared: otherwise every later heartbeat would walk 10,000 empty slots.
+func (g *ConsumerGroup) clearDirtyMembers() {
+	if len(g.dirtyMembers) > 64 {
+		g.dirtyMembers = make(map[string]bool)
+		return
+	}
+	clear(g.dirtyMembers)
 }
 
 func (g *ConsumerGroup) encodeHeader() []byte {
@@ -156,7 +168,7 @@ func (g *ConsumerGroup) restoreMemberRecord(memberID string, b []byte, now time.
 		if m, ok := g.members[memberID]; ok {
 			g.consumerRemove(m)
 		}
-		clear(g.dirtyMembers)
+		g.clearDirtyMembers()
 		return nil
 	}
 	if len(b) < consumerMemberHeaderBytes || b[0] != consumerMemberMagic {
@@ -224,6 +236,6 @@ func (g *ConsumerGroup) restoreMember(d *snapDecoder, want string, now time.Time
 	g.consumerSetHoldings(m, assigned, pending)
 	g.target[m.id] = target
 	g.armTimer(m)
-	clear(g.dirtyMembers)
+	g.clearDirtyMembers()
 	return nil
 }
