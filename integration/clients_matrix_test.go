@@ -203,6 +203,9 @@ func runMatrix(t *testing.T, n *node, d matrixDriver) {
 		waitBalanced(t, "two members after one left", live)
 	})
 	step(stepDescribeGroup, func(t *testing.T) {
+		if live == nil {
+			t.Fatal("no members to describe: the rebalance step failed")
+		}
 		g := d.describeGroup(t, rgroup)
 		want := len(live)
 		if g.Members != want || (want > 0 && g.State != "Stable") {
