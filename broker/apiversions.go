@@ -11,8 +11,8 @@ import (
 const apiVersionsKey = 18
 
 // apiTable lists every API this broker implements with the versions it
-// accepts. ApiVersions advertises exactly this table, so a client never
-// sends what we cannot answer. Minimums follow Kafka 4.x, which dropped the
+// accepts. ApiVersions advertises exactly this table (one exception: see
+// apiVersionKeys), so a client never sends what we cannot answer. Minimums follow Kafka 4.x, which dropped the
 // pre-0.11 message formats.
 func (s *Server) apiTable() map[int16]api {
 	t := map[int16]api{
@@ -76,10 +76,24 @@ func (s *Server) apiTable() map[int16]api {
 	return t
 }
 
+// produceKey is the Produce API.
+const produceKey = 0
+
+// apiVersionKeys is the ApiVersions answer: the api table, except that
+// Produce is advertised from v0 although v0-v2 requests are refused (they
+// close the connection, like any version outside the table). Kafka 4.0 does
+// the same (KAFKA-18659): librdkafka before 2.10 decides whether a broker
+// supports gzip, snappy and lz4 by asking whether it accepts Produce v0, and
+// otherwise sends those batches uncompressed. Clients pick the highest
+// common version, so none ever sends v0-v2 because of this.
 func (s *Server) apiVersionKeys() []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(s.apis))
 	for k, a := range s.apis {
-		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: a.min, MaxVersion: a.max})
+		lowest := a.min
+		if k == produceKey {
+			lowest = 0
+		}
+		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: lowest, MaxVersion: a.max})
 	}
 	sortBy(keys, func(k kmsg.ApiVersionsResponseApiKey) int16 { return k.ApiKey })
 	return keys
