@@ -340,12 +340,24 @@ func readAllKgo(t *testing.T, n *node, topic string) []*kgo.Record {
 	cl := n.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	defer cl.Close()
-	return consumeN(t, cl, want, opTimeout)
+	// Not consumeN: that stops at once when t has already failed, and the
+	// scenario goes on after a failed step.
+	ctx := ctxT(t, opTimeout)
+	var out []*kgo.Record
+	for len(out) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d of %d records of %s before timeout", len(out), want, topic)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
+		out = append(out, fs.Records()...)
+	}
+	return out
 }
 
 // checkStored compares what the broker holds (got, read by kgo) with what was
 // produced: every record once, key, value, headers and timestamp intact, in
-// batches compressed with codec.
+// batches compressed with codec (or, for a few, not compressed at all).
 func checkStored(t *testing.T, got []*kgo.Record, want []mRecord, codec string, checkTs bool) {
 	t.Helper()
 	byKey := map[string]*kgo.Record{}
@@ -362,6 +374,7 @@ func checkStored(t *testing.T, got []*kgo.Record, want []mRecord, codec string, 
 		t.Fatalf("broker holds %d records of codec %s, want %d", len(byKey), codec, len(want))
 	}
 	wantCodec := map[string]byte{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}[codec]
+	compressed := 0
 	for _, w := range want {
 		r := byKey[w.Key]
 		if r == nil {
@@ -374,9 +387,19 @@ func checkStored(t *testing.T, got []*kgo.Record, want []mRecord, codec string, 
 		if checkTs && g.TimestampMs != w.TimestampMs {
 			t.Fatalf("stored %v with timestamp %d, want %d", g, g.TimestampMs, w.TimestampMs)
 		}
-		if c := r.Attrs.CompressionType(); c != wantCodec {
+		switch c := r.Attrs.CompressionType(); c {
+		case wantCodec:
+			compressed++
+		case 0:
+		default:
 			t.Fatalf("record %v stored in a batch with compression %d, want %s (%d)", g, c, codec, wantCodec)
 		}
+	}
+	// A client may send a batch uncompressed when compressing would not
+	// shrink it (librdkafka does, for its first, small batches); most
+	// records must still come compressed.
+	if wantCodec != 0 && compressed < len(want)/2 {
+		t.Fatalf("%d of %d records stored compressed with %s", compressed, len(want), codec)
 	}
 }
 
