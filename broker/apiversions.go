@@ -16,8 +16,8 @@ const apiVersionsKey = 18
 // pre-0.11 message formats.
 func (s *Server) apiTable() map[int16]api {
 	t := map[int16]api{
-		0:  {min: 3, max: 13, ordered: s.handleProduce},
-		1:  {min: 4, max: 18, handle: handler(s.handleFetch)},
+		0:  {min: 3, max: 13, handle: waiting(s.handleProduce)},
+		1:  {min: 4, max: 18, handle: waiting(s.handleFetch)},
 		2:  {min: 1, max: 11, handle: handler(s.handleListOffsets)},
 		3:  {min: 0, max: 13, handle: handler(s.handleMetadata)},
 		18: {min: 0, max: 4, handle: handler(s.handleApiVersions)},
@@ -44,10 +44,10 @@ func (s *Server) apiTable() map[int16]api {
 		8:  {min: 2, max: 10, handle: handler(s.handleOffsetCommit)},
 		9:  {min: 1, max: 10, handle: handler(s.handleOffsetFetch)},
 		10: {min: 0, max: 5, handle: handler(s.handleFindCoordinator)},
-		11: {min: 2, max: 9, handle: handler(s.handleJoinGroup)},
+		11: {min: 2, max: 9, handle: waiting(s.handleJoinGroup)},
 		12: {min: 0, max: 4, handle: handler(s.handleHeartbeat)},
 		13: {min: 0, max: 5, handle: handler(s.handleLeaveGroup)},
-		14: {min: 0, max: 5, handle: handler(s.handleSyncGroup)},
+		14: {min: 0, max: 5, handle: waiting(s.handleSyncGroup)},
 		15: {min: 0, max: 6, handle: handler(s.handleDescribeGroups)},
 		16: {min: 0, max: 5, handle: handler(s.handleListGroups)},
 		42: {min: 0, max: 2, handle: handler(s.handleDeleteGroups)},
@@ -62,8 +62,8 @@ func (s *Server) apiTable() map[int16]api {
 	if s.cfg == nil || s.groupProtocolEnabled("share") {
 		t[76] = api{min: 1, max: 1, handle: handler(s.handleShareGroupHeartbeat)}
 		t[77] = api{min: 1, max: 1, handle: handler(s.handleShareGroupDescribe)}
-		t[78] = api{min: 1, max: 2, handle: handler(s.handleShareFetch)}
-		t[79] = api{min: 1, max: 2, handle: handler(s.handleShareAcknowledge)}
+		t[78] = api{min: 1, max: 2, handle: waiting(s.handleShareFetch)}
+		t[79] = api{min: 1, max: 2, handle: waiting(s.handleShareAcknowledge)}
 		t[83] = api{min: 0, max: 0, handle: handler(s.handleInitializeShareGroupState)}
 		t[84] = api{min: 0, max: 0, handle: handler(s.handleReadShareGroupState)}
 		t[85] = api{min: 0, max: 1, handle: handler(s.handleWriteShareGroupState)}

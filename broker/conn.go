@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -79,10 +80,11 @@ func skipTags(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-// conn serves one client connection. One goroutine reads frames and starts a
-// handler for each; a second writes the responses strictly in request order,
-// as Kafka clients require, while the handlers themselves run concurrently
-// (a long-polling fetch does not hold up a metadata request behind it).
+// conn serves one client connection. One goroutine reads frames and runs
+// their handlers in request order (see dispatch); a second writes the
+// responses strictly in request order, as Kafka clients require. Only the
+// waiting tail of a request (a long poll, acks=all) runs apart, so a
+// long-polling fetch does not hold up the requests behind it.
 type conn struct {
 	srv *Server
 	// listener is the name of the listener the client connected to.
@@ -243,11 +245,29 @@ func (c *conn) writeLoop() {
 // errAbandon marks a handler that asked for the connection to be closed.
 var errAbandon = errors.New("connection abandoned by handler")
 
-// dispatch decodes one frame and runs its handler. Decoding happens on the
-// reader goroutine so a malformed frame closes the connection before any
-// later frame is read. Produce's append runs here too (see handleProduce):
-// appends of one connection must reach the log in the order they were sent,
-// or an idempotent producer's pipelined batches would look out of sequence.
+// dispatch decodes one frame and runs its handler, on the reader goroutine.
+// Decoding happens here so a malformed frame closes the connection before
+// any later frame is read.
+//
+// Ordering rule. A connection's requests take effect in the order they were
+// sent, and their responses go back in that order: Kafka processes one
+// request of a connection at a time, and clients rely on it (an idempotent
+// producer's pipelined batches, commits sent without awaiting the previous
+// one, create-then-delete of a topic). So every handler runs here, one at a
+// time; a handler that blocks blocks its connection, as in Kafka.
+//
+// A handler may instead return a wait function, which runs on its own
+// goroutine while the reader moves on to the next request. A wait may only
+// wait: for the replication or fsync of what the handler already appended
+// (acks=all produce, share acknowledgements being persisted), for a
+// rebalance to answer a JoinGroup or SyncGroup the handler already
+// registered, or for data a long-polling Fetch or ShareFetch is parked on.
+// It must not change state a later request of the connection can observe;
+// the one exception is the long poll's own read, which sees what later
+// requests appended (a produce behind a fetch wakes it) and, for a share
+// fetch, acquires records only this response hands out. The response of a
+// request with a wait still goes out in request order: the writer waits
+// for its slot before writing later responses.
 func (c *conn) dispatch(frame []byte, sl *slot) error {
 	h, req, err := c.srv.decodeRequest(frame)
 	if errors.Is(err, errUnsupportedApiVersions) {
@@ -260,23 +280,55 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 		return err
 	}
 	rc := &reqCtx{conn: c, header: h}
-	api := c.srv.apis[h.key]
-	if api.ordered != nil {
-		resp, finish, err := api.ordered(c.ctx, rc, req)
-		if err != nil {
-			return err
-		}
-		if finish == nil {
-			// Nothing to wait for: answer from the reader, saving a
-			// goroutine hand-off on the produce latency path.
-			c.complete(sl, rc, req, func() (kmsg.Response, error) { return resp, nil })
-			return nil
-		}
-		go c.complete(sl, rc, req, finish)
+	start := c.srv.now()
+	resp, wait, err := c.handle(rc, req)
+	if err != nil {
+		// Stop reading: Kafka closes the connection without
+		// processing what follows (an acks=0 produce that failed).
+		close(sl.done)
+		return fmt.Errorf("%s: %w", kmsg.NameForKey(h.key), err)
+	}
+	if wait == nil {
+		// Nothing to wait for: answer from the reader, saving a
+		// goroutine hand-off on the produce latency path.
+		c.deliver(sl, rc, req, start, resp)
 		return nil
 	}
-	go c.complete(sl, rc, req, func() (kmsg.Response, error) { return api.handle(c.ctx, rc, req) })
+	go c.finish(sl, rc, req, start, wait)
 	return nil
+}
+
+// handle runs a request's handler; a panic becomes an error that closes the
+// connection.
+func (c *conn) handle(rc *reqCtx, req kmsg.Request) (resp kmsg.Response, wait waitFunc, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panic", "api", kmsg.NameForKey(req.Key()), "panic", r)
+			resp, wait, err = nil, nil, fmt.Errorf("handler panic: %v", r)
+		}
+	}()
+	return c.srv.apis[rc.header.key].handle(c.ctx, rc, req)
+}
+
+// finish runs a request's wait and delivers the response to its slot; an
+// error (or panic) closes the connection once the responses before it are
+// written.
+func (c *conn) finish(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, wait waitFunc) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panic", "api", kmsg.NameForKey(req.Key()), "panic", r)
+			close(sl.done)
+		}
+	}()
+	resp, err := wait()
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			c.log.Warn("request failed", "api", kmsg.NameForKey(req.Key()), "err", err)
+		}
+		close(sl.done)
+		return
+	}
+	c.deliver(sl, rc, req, start, resp)
 }
 
 // errUnsupportedApiVersions marks an ApiVersions request of a version we do
@@ -311,24 +363,9 @@ func (s *Server) decodeRequest(frame []byte) (requestHeader, kmsg.Request, error
 	return h, req, nil
 }
 
-// complete runs a handler and delivers its encoded response to the slot.
-func (c *conn) complete(sl *slot, rc *reqCtx, req kmsg.Request, run func() (kmsg.Response, error)) {
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("handler panic", "api", kmsg.NameForKey(req.Key()), "panic", r)
-			close(sl.done)
-		}
-	}()
-	start := c.srv.now()
-	resp, err := run()
+// deliver encodes a response into its slot (nil: no response).
+func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, resp kmsg.Response) {
 	c.srv.metrics.observe(req.Key(), c.srv.now().Sub(start))
-	if err != nil {
-		if !errors.Is(err, context.Canceled) {
-			c.log.Warn("request failed", "api", kmsg.NameForKey(req.Key()), "err", err)
-		}
-		close(sl.done)
-		return
-	}
 	if resp == nil {
 		sl.done <- nil
 		return

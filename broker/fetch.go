@@ -14,33 +14,45 @@ import (
 )
 
 // handleFetch answers a Fetch, long-polling until MinBytes are available or
-// MaxWait passes. Fetch sessions (KIP-227) are not kept: every response has
-// session id 0, which tells clients to send full fetch requests.
-func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, error) {
+// MaxWait passes: the first read runs in connection order, the long poll
+// is the request's wait. Fetch sessions (KIP-227) are not kept: every
+// response has session id 0, which tells clients to send full fetch
+// requests.
+func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, waitFunc, error) {
 	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
-	var timer *time.Timer
-	for {
-		resp, size, errored, wake := s.readFetch(req)
-		if errored {
-			s.fetchHints(resp, rc.conn.listener)
-		}
-		if size >= int(req.MinBytes) || errored || maxWait == 0 || len(wake) == 0 {
-			return resp, nil
-		}
-		if timer == nil {
-			timer = time.NewTimer(maxWait)
-			defer timer.Stop()
-		}
-		switch waitAny(ctx, timer.C, wake) {
-		case waitTimeout:
-			// Read once more: data may have arrived together with the
-			// deadline.
-			resp, _, _, _ = s.readFetch(req)
-			return resp, nil
-		case waitCanceled:
-			return nil, ctx.Err()
-		}
+	resp, wake, done := s.readFetchOnce(rc, req)
+	if done || maxWait == 0 {
+		return resp, nil, nil
 	}
+	return nil, func() (kmsg.Response, error) {
+		timer := time.NewTimer(maxWait)
+		defer timer.Stop()
+		for {
+			switch waitAny(ctx, timer.C, wake) {
+			case waitTimeout:
+				// Read once more: data may have arrived together
+				// with the deadline.
+				resp, _, _ := s.readFetchOnce(rc, req)
+				return resp, nil
+			case waitCanceled:
+				return nil, ctx.Err()
+			}
+			if resp, wake, done = s.readFetchOnce(rc, req); done {
+				return resp, nil
+			}
+		}
+	}, nil
+}
+
+// readFetchOnce reads a fetch's partitions and reports whether the response
+// is final: MinBytes are there, a partition failed, or nothing can wake a
+// long poll.
+func (s *Server) readFetchOnce(rc *reqCtx, req *kmsg.FetchRequest) (*kmsg.FetchResponse, []<-chan struct{}, bool) {
+	resp, size, errored, wake := s.readFetch(req)
+	if errored {
+		s.fetchHints(resp, rc.conn.listener)
+	}
+	return resp, wake, size >= int(req.MinBytes) || errored || len(wake) == 0
 }
 
 // readFetch reads every requested partition once. It returns the response,
@@ -91,6 +103,20 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			}
 			if pr.ErrorCode != 0 {
 				errored = true
+			}
+			if pr.RecordBatches == nil {
+				// Kafka answers a partition without data, or with an
+				// error, with an empty record set. The field is
+				// nullable in the schema, but librdkafka rejects the
+				// whole response on a null set and kafka-python fails
+				// on it.
+				pr.RecordBatches = []byte{}
+			}
+			if req.IsolationLevel == 1 {
+				// read_committed gets an aborted-transaction list,
+				// empty while transactions are not implemented; Kafka
+				// sends null only to read_uncommitted fetches.
+				pr.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}
 			respTopic.Partitions = append(respTopic.Partitions, pr)
 		}

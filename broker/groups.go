@@ -30,12 +30,13 @@ func (v imageTopics) TopicByID(id [16]byte) (string, int32, bool) {
 	return t.Name, int32(len(t.Partitions)), true
 }
 
+// TopicNames lists every topic, internal ones included: Kafka matches a
+// consumer group's regex subscription against all of them, so a pattern
+// that names __consumer_offsets is assigned it.
 func (v imageTopics) TopicNames() []string {
 	out := make([]string, 0, len(v.img.Topics))
 	for name := range v.img.Topics {
-		if !isInternalTopic(name) {
-			out = append(out, name)
-		}
+		out = append(out, name)
 	}
 	return out
 }
@@ -107,18 +108,27 @@ func (s *Server) onShard(group string, fn func(*coordinator.Shard)) *kerr.Error 
 	return nil
 }
 
-// awaitReply waits for a deferred group response (JoinGroup, SyncGroup).
-func awaitReply[R any](ctx context.Context, ch chan R) (R, error) {
+// awaitReply returns a deferred group response (JoinGroup, SyncGroup) if
+// the group has answered already, or else the wait for it.
+func awaitReply[R kmsg.Response](ctx context.Context, ch chan R) (kmsg.Response, waitFunc, error) {
 	select {
 	case r := <-ch:
-		return r, nil
-	case <-ctx.Done():
-		var zero R
-		return zero, ctx.Err()
+		return r, nil, nil
+	default:
 	}
+	return nil, func() (kmsg.Response, error) {
+		select {
+		case r := <-ch:
+			return r, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}, nil
 }
 
-func (s *Server) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.JoinGroupRequest) (kmsg.Response, error) {
+// handleJoinGroup registers the join in connection order; the wait for the
+// rebalance to answer is the request's wait.
+func (s *Server) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.JoinGroupRequest) (kmsg.Response, waitFunc, error) {
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
 	host := rc.conn.remoteHost()
 	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
@@ -126,19 +136,20 @@ func (s *Server) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.Join
 	}); kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode, resp.Generation, resp.MemberID = kerrv.Code, -1, req.MemberID
-		return resp, nil
+		return resp, nil, nil
 	}
 	return awaitReply(ctx, ch)
 }
 
-func (s *Server) handleSyncGroup(ctx context.Context, _ *reqCtx, req *kmsg.SyncGroupRequest) (kmsg.Response, error) {
+// handleSyncGroup is handleJoinGroup's counterpart for SyncGroup.
+func (s *Server) handleSyncGroup(ctx context.Context, _ *reqCtx, req *kmsg.SyncGroupRequest) (kmsg.Response, waitFunc, error) {
 	ch := make(chan *kmsg.SyncGroupResponse, 1)
 	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
 		sh.SyncGroup(s.now(), req, func(r *kmsg.SyncGroupResponse) { ch <- r })
 	}); kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 		resp.ErrorCode = kerrv.Code
-		return resp, nil
+		return resp, nil, nil
 	}
 	return awaitReply(ctx, ch)
 }

@@ -24,11 +24,12 @@ type produceSync struct {
 	minISR     int
 }
 
-// handleProduce validates and appends on the connection's reader, in request
-// order, and returns the part that may wait (an fsync the durability
-// settings ask for) to run concurrently.
-func (s *Server) handleProduce(_ context.Context, rc *reqCtx, r kmsg.Request) (kmsg.Response, func() (kmsg.Response, error), error) {
-	req := r.(*kmsg.ProduceRequest)
+// handleProduce validates and appends in request order (appends of one
+// connection must reach the log in the order they were sent, or an
+// idempotent producer's pipelined batches would look out of sequence), and
+// returns the part that may wait (the ISR for acks=all, an fsync the
+// durability settings ask for) to run concurrently.
+func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceRequest) (kmsg.Response, waitFunc, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	img := s.meta.Image()
 	now := s.now()

@@ -464,17 +464,29 @@ func (s *Server) DataDir() string { return filepath.Clean(s.cfg.LogDirs[0]) }
 // api is one implemented Kafka API: its version range and handler.
 type api struct {
 	min, max int16
-	// handle runs concurrently with other requests of the connection.
-	handle func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, error)
-	// ordered, when set instead of handle, runs on the connection's reader
-	// (in request order). It returns either the response (nil: none) or,
-	// when it must wait, a function that finishes concurrently.
-	ordered func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, func() (kmsg.Response, error), error)
+	// handle runs in connection order (see conn.dispatch). It returns the
+	// response (nil: none), or, when the request must wait for something
+	// that cannot reorder it against the connection's later requests, a
+	// wait that produces the response concurrently.
+	handle func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, waitFunc, error)
 }
 
-// handler adapts a typed handler to the api table.
-func handler[R kmsg.Request](f func(context.Context, *reqCtx, R) (kmsg.Response, error)) func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, error) {
-	return func(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, error) {
+// waitFunc is the asynchronous tail of a request: it waits (for the ISR, a
+// long poll, a rebalance) and returns the response.
+type waitFunc func() (kmsg.Response, error)
+
+// handler adapts a typed handler that answers without waiting to the api
+// table.
+func handler[R kmsg.Request](f func(context.Context, *reqCtx, R) (kmsg.Response, error)) func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, waitFunc, error) {
+	return func(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, waitFunc, error) {
+		resp, err := f(ctx, rc, req.(R))
+		return resp, nil, err
+	}
+}
+
+// waiting adapts a typed handler that may hand back a wait to the api table.
+func waiting[R kmsg.Request](f func(context.Context, *reqCtx, R) (kmsg.Response, waitFunc, error)) func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, waitFunc, error) {
+	return func(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, waitFunc, error) {
 		return f(ctx, rc, req.(R))
 	}
 }

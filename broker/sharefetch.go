@@ -119,11 +119,15 @@ func (m *shareManager) session(rc *reqCtx, group, member string, epoch int32, fe
 	return sess, false, nil
 }
 
-func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg.Response, error) {
+// handleShareFetch applies the session change and the piggybacked
+// acknowledgements and makes a first acquisition pass in connection order;
+// waiting for the acknowledgements to be persisted and long-polling for
+// records to acquire are the request's wait.
+func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.ShareFetchRequest) (kmsg.Response, waitFunc, error) {
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
-	fail := func(e *kerr.Error) (kmsg.Response, error) {
+	fail := func(e *kerr.Error) (kmsg.Response, waitFunc, error) {
 		resp.ErrorCode = e.Code
-		return resp, nil
+		return resp, nil, nil
 	}
 	group, member := deref(req.GroupID), deref(req.MemberID)
 	if group == "" || member == "" {
@@ -184,22 +188,34 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 			}{topicPart{t.TopicID, p.Partition}, r})
 		}
 	}
-	for i := range acks {
-		out.partition(acks[i].tp).AcknowledgeErrorCode = acks[i].res.settle(ctx)
-	}
+	var poll func() error
 	if closing {
 		s.shares.releaseSession(sessionKey{group, member}, sess)
-		return resp, nil
+	} else {
+		if !req.IsRenewAck {
+			poll = s.acquireShared(ctx, req, group, member, sess, out)
+		}
+		s.shares.mu.Lock()
+		sess.epoch = nextSessionEpoch(req.ShareSessionEpoch)
+		s.shares.mu.Unlock()
 	}
-	if !req.IsRenewAck {
-		if err := s.acquireShared(ctx, req, group, member, sess, out); err != nil {
-			return nil, err
+	settle := func() {
+		for i := range acks {
+			out.partition(acks[i].tp).AcknowledgeErrorCode = acks[i].res.settle(ctx)
 		}
 	}
-	s.shares.mu.Lock()
-	sess.epoch = nextSessionEpoch(req.ShareSessionEpoch)
-	s.shares.mu.Unlock()
-	return resp, nil
+	if len(acks) == 0 && poll == nil {
+		return resp, nil, nil
+	}
+	return nil, func() (kmsg.Response, error) {
+		settle()
+		if poll != nil {
+			if err := poll(); err != nil {
+				return nil, err
+			}
+		}
+		return resp, nil
+	}, nil
 }
 
 // shareFetchOut builds a ShareFetch response, one entry per partition.
@@ -231,14 +247,20 @@ func (o *shareFetchOut) partition(tp topicPart) *kmsg.ShareFetchResponseTopicPar
 	p := kmsg.NewShareFetchResponseTopicPartition()
 	p.Partition = tp.partition
 	p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = -1, -1
+	// An empty record set rather than null: Kafka sends null when nothing
+	// was acquired and the schema allows it, but an empty set is what
+	// every client's record-set parser accepts (Fetch's null set breaks
+	// librdkafka).
+	p.Records = []byte{}
 	o.resp.Topics[ti].Partitions = append(o.resp.Topics[ti].Partitions, p)
 	o.index[tp] = [2]int{ti, len(o.resp.Topics[ti].Partitions) - 1}
 	return &o.resp.Topics[ti].Partitions[len(o.resp.Topics[ti].Partitions)-1]
 }
 
-// acquireShared acquires records across the session's partitions, parking
-// until something is acquirable or MaxWait passes.
-func (s *Server) acquireShared(ctx context.Context, req *kmsg.ShareFetchRequest, group, member string, sess *shareSession, out *shareFetchOut) error {
+// acquireShared makes a first pass acquiring records across the session's
+// partitions. If it got none and the request may wait, it returns the long
+// poll, which parks until something is acquirable or MaxWait passes.
+func (s *Server) acquireShared(ctx context.Context, req *kmsg.ShareFetchRequest, group, member string, sess *shareSession, out *shareFetchOut) (poll func() error) {
 	s.shares.mu.Lock()
 	parts := make([]topicPart, 0, len(sess.parts))
 	for tp := range sess.parts {
@@ -267,21 +289,23 @@ func (s *Server) acquireShared(ctx context.Context, req *kmsg.ShareFetchRequest,
 		perPartBytes = min(max(req.MaxBytes/int32(len(parts)), 1), shareReadBytes)
 	}
 	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
-	var timer *time.Timer
-	for {
-		got, wake := s.acquireOnce(ctx, req, group, member, parts, maxRecords, batchSize, perPartBytes, out)
-		if got > 0 || maxWait == 0 {
-			return nil
-		}
-		if timer == nil {
-			timer = time.NewTimer(maxWait)
-			defer timer.Stop()
-		}
-		switch waitAny(ctx, timer.C, wake) {
-		case waitTimeout:
-			return nil
-		case waitCanceled:
-			return ctx.Err()
+	got, wake := s.acquireOnce(ctx, req, group, member, parts, maxRecords, batchSize, perPartBytes, out)
+	if got > 0 || maxWait == 0 {
+		return nil
+	}
+	return func() error {
+		timer := time.NewTimer(maxWait)
+		defer timer.Stop()
+		for {
+			switch waitAny(ctx, timer.C, wake) {
+			case waitTimeout:
+				return nil
+			case waitCanceled:
+				return ctx.Err()
+			}
+			if got, wake = s.acquireOnce(ctx, req, group, member, parts, maxRecords, batchSize, perPartBytes, out); got > 0 {
+				return nil
+			}
 		}
 	}
 }
@@ -375,17 +399,20 @@ func (s *Server) acquireFrom(sp *sharePart, member string, maxRecords, batchSize
 	return keep, ranges, ch
 }
 
-func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *kmsg.ShareAcknowledgeRequest) (kmsg.Response, error) {
+// handleShareAcknowledge applies the acknowledgements and the session
+// change in connection order; waiting for the acknowledgements to be
+// persisted is the request's wait.
+func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *kmsg.ShareAcknowledgeRequest) (kmsg.Response, waitFunc, error) {
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
 	group, member := deref(req.GroupID), deref(req.MemberID)
 	if group == "" || member == "" {
 		resp.ErrorCode = kerr.InvalidRequest.Code
-		return resp, nil
+		return resp, nil, nil
 	}
 	sess, closing, kerrv := s.shares.session(rc, group, member, req.ShareSessionEpoch, false)
 	if kerrv != nil {
 		resp.ErrorCode = kerrv.Code
-		return resp, nil
+		return resp, nil, nil
 	}
 	img := s.meta.Image()
 	gc := s.cfg.EffectiveGroupConfig(img.GroupConfig(group))
@@ -416,17 +443,22 @@ func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *km
 			waits = append(waits, pending{rp, s.acknowledge(ctx, group, member, topicByID(img, t.TopicID), p.Partition, ackBatches(batches), req.IsRenewAck)})
 		}
 	}
-	for i := range waits {
-		waits[i].rp.ErrorCode = waits[i].res.settle(ctx)
-	}
 	if closing {
 		s.shares.releaseSession(sessionKey{group, member}, sess)
-		return resp, nil
+	} else {
+		s.shares.mu.Lock()
+		sess.epoch = nextSessionEpoch(req.ShareSessionEpoch)
+		s.shares.mu.Unlock()
 	}
-	s.shares.mu.Lock()
-	sess.epoch = nextSessionEpoch(req.ShareSessionEpoch)
-	s.shares.mu.Unlock()
-	return resp, nil
+	if len(waits) == 0 {
+		return resp, nil, nil
+	}
+	return nil, func() (kmsg.Response, error) {
+		for i := range waits {
+			waits[i].rp.ErrorCode = waits[i].res.settle(ctx)
+		}
+		return resp, nil
+	}, nil
 }
 
 // Dead-letter record headers (KIP-1191 style): where the record came from

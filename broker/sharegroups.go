@@ -178,13 +178,20 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 }
 
 // handleAlterShareGroupOffsets sets the start offsets of an empty share
-// group's partitions: each state is initialized afresh (no record states,
+// group's partitions, creating the group if it does not exist: each state is initialized afresh (no record states,
 // the next state epoch) on its share coordinator, and the partitions'
 // leaders forget their in-memory share partitions so that the next fetch
 // starts from the new offset.
 func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, req *kmsg.AlterShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterShareGroupOffsetsResponse)
-	_, empty, other, kerrv := s.shareGroupInfo(req.GroupID)
+	// The group may not exist yet, nor __share_group_state: positioning a
+	// share group before its first worker starts creates both, as in
+	// Kafka.
+	if err := s.shareState.ensureTopic(ctx); err != nil {
+		s.log.Warn("creating "+shareStateTopic, "err", err)
+	}
+	var empty, other bool
+	kerrv := s.onShard(req.GroupID, func(sh *coordinator.Shard) { empty, other = sh.EnsureShareGroup(req.GroupID) })
 	switch {
 	case kerrv != nil:
 		resp.ErrorCode = kerrv.Code

@@ -39,6 +39,9 @@ func (s *Server) handleCreateTopics(ctx context.Context, rc *reqCtx, req *kmsg.C
 			rt.ErrorCode = errorCode(r.Err)
 			rt.ErrorMessage = errorMessage(r.Err)
 			rt.NumPartitions, rt.ReplicationFactor = -1, -1
+			// Kafka answers a failed topic with an empty config
+			// list, never null.
+			rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 		} else {
 			rt.TopicID = r.ID
 			rt.NumPartitions, rt.ReplicationFactor = r.NumPartitions, r.ReplicationFactor

@@ -21,7 +21,7 @@ import (
 type TopicsView interface {
 	TopicByName(name string) (id [16]byte, partitions int32, ok bool)
 	TopicByID(id [16]byte) (name string, partitions int32, ok bool)
-	TopicNames() []string // all non-internal topics, for regex subscriptions
+	TopicNames() []string // every topic, internal ones included, for regex subscriptions
 }
 
 // ConsumerConfig holds the broker settings of consumer-protocol groups, with

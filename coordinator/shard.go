@@ -706,6 +706,21 @@ func (s *Shard) ShareGroupInfo(id string) (exists, empty bool, otherType bool) {
 	return true, g.share.IsEmpty(), false
 }
 
+// EnsureShareGroup is ShareGroupInfo for a request that may create the
+// group: when id names no group, an empty share group is created (and
+// persisted with the next Drain). Kafka (4.2) lets AlterShareGroupOffsets
+// position a share group this way before its first member joins.
+func (s *Shard) EnsureShareGroup(id string) (empty, otherType bool) {
+	if s.groups[id] == nil {
+		g := NewShareGroup(id, s.cfg.Share)
+		g.dirty = true
+		s.groups[id] = &group{share: g}
+		s.touched[id] = true
+	}
+	_, empty, otherType = s.ShareGroupInfo(id)
+	return empty, otherType
+}
+
 // ShareMembers lists a share group's members.
 func (s *Shard) ShareMembers(id string) []ShareMember {
 	if g := s.groups[id]; g != nil && g.share != nil {

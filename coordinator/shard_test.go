@@ -47,3 +47,27 @@ func TestOffsetOnlyGroupIsListedEmpty(t *testing.T) {
 		t.Fatalf("after delete: %+v", ls)
 	}
 }
+
+// EnsureShareGroup creates an empty share group for a new id, persisted by
+// the next Drain.
+func TestEnsureShareGroupCreatesEmptyGroup(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	if empty, other := s.EnsureShareGroup("queue"); !empty || other {
+		t.Fatalf("new group: empty %v, other type %v; want an empty share group", empty, other)
+	}
+	replayed := NewShard(DefaultConfig())
+	for _, r := range s.Drain() {
+		if err := replayed.Replay(now, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, sh := range map[string]*Shard{"created": s, "replayed": replayed} {
+		if exists, empty, other := sh.ShareGroupInfo("queue"); !exists || !empty || other {
+			t.Errorf("%s: exists %v, empty %v, other type %v; want an empty share group", name, exists, empty, other)
+		}
+		if d := sh.ShareDescribe("queue", nil, false); d.ErrorCode != 0 || d.GroupState != "Empty" {
+			t.Errorf("%s: described with error %d, state %q", name, d.ErrorCode, d.GroupState)
+		}
+	}
+}

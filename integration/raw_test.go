@@ -100,7 +100,29 @@ func (rc *rawConn) send(req kmsg.Request, v int16) int32 {
 // response.
 func (rc *rawConn) request(req kmsg.Request, v int16) kmsg.Response {
 	rc.t.Helper()
-	corr := rc.send(req, v)
+	return rc.receive(req, rc.send(req, v))
+}
+
+// pipeline writes every request on the connection before reading any
+// response, as clients that do not await each request do, then reads the
+// responses, which must come back in request order.
+func (rc *rawConn) pipeline(reqs ...kmsg.Request) []kmsg.Response {
+	rc.t.Helper()
+	corrs := make([]int32, len(reqs))
+	for i, req := range reqs {
+		corrs[i] = rc.send(req, -1)
+	}
+	out := make([]kmsg.Response, len(reqs))
+	for i, req := range reqs {
+		out[i] = rc.receive(req, corrs[i])
+	}
+	return out
+}
+
+// receive reads and decodes the response to req, sent with correlation id
+// corr.
+func (rc *rawConn) receive(req kmsg.Request, corr int32) kmsg.Response {
+	rc.t.Helper()
 	body, err := rc.readFrame(opTimeout)
 	if err != nil {
 		rc.t.Fatalf("reading %s v%d response: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)

@@ -282,3 +282,61 @@ func deleteShareOffsets(t *testing.T, cl *kgo.Client, group, topic string) (int1
 	}
 	return resp.ErrorCode, perTopic
 }
+
+// TestAlterShareGroupOffsetsCreatesGroup positions a share group that does
+// not exist yet, as Kafka 4.2 allows so operators can set where a group
+// starts before its first worker does: the group is created empty with
+// those start offsets, survives a restart, and its first worker starts
+// there.
+func TestAlterShareGroupOffsetsCreatesGroup(t *testing.T) {
+	t.Parallel()
+	const partitions = 2
+	n := startShareNode(t)
+	topic := topicName(t, "")
+	group := topic + "-g"
+	admin := n.Client(t)
+	createTopic(t, kadmOf(admin), topic, partitions, nil)
+	produceSpread(t, n, topic, partitions, 20) // 10 records per partition
+
+	start := map[int32]int64{0: 7, 1: 4}
+	if code, perPart := alterShareOffsets(t, admin, group, topic, start); code != 0 || perPart != "" {
+		t.Fatalf("AlterShareGroupOffsets on a new group: error %d, partitions %s", code, perPart)
+	}
+	check := func(when string) {
+		t.Helper()
+		got, err := shareStartOffsets(ctxT(t, opTimeout), admin, group, topic, partitions)
+		if err != nil {
+			t.Fatalf("%s: DescribeShareGroupOffsets: %v", when, err)
+		}
+		if fmtInt64s(got) != fmtInt64s(start) {
+			t.Errorf("%s: start offsets %s, want %s", when, fmtInt64s(got), fmtInt64s(start))
+		}
+		if d := describeShareGroup(t, admin, group); d.ErrorCode != 0 || d.GroupState != "Empty" {
+			t.Errorf("%s: ShareGroupDescribe: error %d, state %q; want an Empty group", when, d.ErrorCode, d.GroupState)
+		}
+	}
+	check("right after the alter")
+	n.Kill9()
+	n.Restart()
+	check("after kill -9 and a restart")
+
+	// The first worker picks up where the alter put the group, not at the
+	// end of the log (share.auto.offset.reset defaults to latest).
+	worker := shareClient(t, n, group, topic)
+	recs := map[int32][]int64{}
+	waitFor(t, opTimeout, "the records after the start offsets", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		worker.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			recs[r.Partition] = append(recs[r.Partition], r.Offset)
+		})
+		return len(recs[0]) >= 3 && len(recs[1]) >= 6, fmt.Sprint(recs)
+	})
+	for p, offs := range recs {
+		for _, o := range offs {
+			if o < start[p] {
+				t.Errorf("partition %d: delivered offset %d, before the start offset %d", p, o, start[p])
+			}
+		}
+	}
+}
