@@ -19,7 +19,10 @@ func TestClientMatrixKafkaGo(t *testing.T) {
 	runMatrix(t, n, &kafkaGoDriver{n: n})
 }
 
-type kafkaGoDriver struct{ n *node }
+type kafkaGoDriver struct {
+	unsupportedSteps
+	n *node
+}
 
 func (d *kafkaGoDriver) skip(step string) string {
 	switch step {
@@ -77,10 +80,6 @@ func (d *kafkaGoDriver) produce(t *testing.T, topic, codec string, recs []mRecor
 	if err := w.WriteMessages(ctxT(t, opTimeout), msgs...); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-}
-
-func (d *kafkaGoDriver) produceIdempotent(t *testing.T, _ string, _ []mRecord) {
-	t.Fatal("kafka-go has no idempotent producer")
 }
 
 // errorLog collects what a kafka-go client reports through its ErrorLogger.
@@ -349,10 +348,6 @@ func (d *kafkaGoDriver) describeTopicConfig(t *testing.T, topic, key string) str
 	}
 	t.Fatalf("%s not described", key)
 	return ""
-}
-
-func (d *kafkaGoDriver) deleteRecords(t *testing.T, _ string, _ int32, _ int64) {
-	t.Fatal("kafka-go has no DeleteRecords API")
 }
 
 func (d *kafkaGoDriver) deleteTopic(t *testing.T, topic string) {

@@ -31,7 +31,10 @@ func TestClientMatrixKafkaPython(t *testing.T) {
 	runMatrix(t, n, &kafkaPythonDriver{n: n})
 }
 
-type kafkaPythonDriver struct{ n *node }
+type kafkaPythonDriver struct {
+	unsupportedSteps
+	n *node
+}
 
 func (d *kafkaPythonDriver) skip(step string) string {
 	switch step {
@@ -78,10 +81,6 @@ func (d *kafkaPythonDriver) createTopic(t *testing.T, topic string, partitions i
 
 func (d *kafkaPythonDriver) produce(t *testing.T, topic, codec string, recs []mRecord) {
 	d.run(t, "produce", map[string]any{"topic": topic, "codec": codec, "records": recs}, &struct{}{})
-}
-
-func (d *kafkaPythonDriver) produceIdempotent(t *testing.T, _ string, _ []mRecord) {
-	t.Fatal("kafka-python 2.0 has no idempotent producer")
 }
 
 func (d *kafkaPythonDriver) consumeGroup(t *testing.T, group, topic string, ends map[int32]int64) []mRecord {
@@ -190,10 +189,6 @@ func (d *kafkaPythonDriver) describeTopicConfig(t *testing.T, topic, key string)
 	var v string
 	d.run(t, "describe_config", map[string]any{"topic": topic, "key": key}, &v)
 	return v
-}
-
-func (d *kafkaPythonDriver) deleteRecords(t *testing.T, _ string, _ int32, _ int64) {
-	t.Fatal("kafka-python 2.0 has no DeleteRecords API")
 }
 
 func (d *kafkaPythonDriver) deleteTopic(t *testing.T, topic string) {

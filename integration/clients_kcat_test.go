@@ -26,7 +26,10 @@ func TestClientMatrixKcat(t *testing.T) {
 	runMatrix(t, n, &kcatDriver{n: n})
 }
 
-type kcatDriver struct{ n *node }
+type kcatDriver struct {
+	unsupportedSteps
+	n *node
+}
 
 func (d *kcatDriver) skip(step string) string {
 	switch step {
@@ -61,10 +64,6 @@ func (d *kcatDriver) run(t *testing.T, stdin string, args ...string) string {
 		t.Fatalf("kcat %v: %v\n%s", args, err, lastLines(stderr.String(), 15))
 	}
 	return stdout.String()
-}
-
-func (d *kcatDriver) createTopic(t *testing.T, _ string, _ int32, _ map[string]string) {
-	t.Fatal("kcat cannot create topics")
 }
 
 // produce writes one "key<TAB>value" line per record; headers are given on
@@ -129,11 +128,6 @@ func (d *kcatDriver) consumeGroup(t *testing.T, group, topic string, _ map[int32
 		out = append(out, r)
 	}
 	return out
-}
-
-func (d *kcatDriver) committed(t *testing.T, _, _ string) map[int32]int64 {
-	t.Fatal("kcat cannot fetch committed offsets")
-	return nil
 }
 
 // kcatRebalanced matches the line kcat -G prints on stderr after each
@@ -209,16 +203,6 @@ func (m *kcatMember) assigned() []int32 {
 
 func (m *kcatMember) close() { stopProcess(m.cmd, m.done, &m.once) }
 
-func (d *kcatDriver) describeGroup(t *testing.T, _ string) mGroup {
-	t.Fatal("kcat cannot describe groups")
-	return mGroup{}
-}
-
-func (d *kcatDriver) listGroups(t *testing.T) []string {
-	t.Fatal("kcat cannot list groups")
-	return nil
-}
-
 // kcatOffset matches a line of kcat -Q's answer: "topic [N] offset O".
 var kcatOffset = regexp.MustCompile(`\[(\d+)\]\s+offset\s+(-?\d+)`)
 
@@ -234,17 +218,4 @@ func (d *kcatDriver) offsetsForTime(t *testing.T, topic string, partitions int32
 		out[int32(p)] = o
 	}
 	return out
-}
-
-func (d *kcatDriver) describeTopicConfig(t *testing.T, _, _ string) string {
-	t.Fatal("kcat cannot describe configs")
-	return ""
-}
-
-func (d *kcatDriver) deleteRecords(t *testing.T, _ string, _ int32, _ int64) {
-	t.Fatal("kcat cannot delete records")
-}
-
-func (d *kcatDriver) deleteTopic(t *testing.T, _ string) {
-	t.Fatal("kcat cannot delete topics")
 }

@@ -108,6 +108,35 @@ type matrixDriver interface {
 	deleteTopic(t *testing.T, topic string)
 }
 
+// unsupportedSteps, embedded in a driver, stands in for the steps its skip
+// names, which the scenario never calls.
+type unsupportedSteps struct{}
+
+func notSupported(t *testing.T) {
+	t.Helper()
+	t.Fatal("the client cannot do this step; its skip must name it")
+}
+
+func (unsupportedSteps) createTopic(t *testing.T, _ string, _ int32, _ map[string]string) {
+	notSupported(t)
+}
+func (unsupportedSteps) produceIdempotent(t *testing.T, _ string, _ []mRecord) { notSupported(t) }
+func (unsupportedSteps) committed(t *testing.T, _, _ string) map[int32]int64 {
+	notSupported(t)
+	return nil
+}
+func (unsupportedSteps) describeGroup(t *testing.T, _ string) mGroup {
+	notSupported(t)
+	return mGroup{}
+}
+func (unsupportedSteps) listGroups(t *testing.T) []string { notSupported(t); return nil }
+func (unsupportedSteps) describeTopicConfig(t *testing.T, _, _ string) string {
+	notSupported(t)
+	return ""
+}
+func (unsupportedSteps) deleteRecords(t *testing.T, _ string, _ int32, _ int64) { notSupported(t) }
+func (unsupportedSteps) deleteTopic(t *testing.T, _ string)                     { notSupported(t) }
+
 // matrixMember is one running group member.
 type matrixMember interface {
 	// assigned is the member's current assignment of the topic as the
