@@ -79,7 +79,7 @@ func (d *franzDriver) consumeGroup(t *testing.T, group, topic string, ends map[i
 		}
 		return true
 	}
-	ctx := ctxT(t, opTimeout)
+	ctx := ctxT(t, matrixConsumeTimeout)
 	for !caughtUp() {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {

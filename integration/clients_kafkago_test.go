@@ -128,7 +128,8 @@ func (d *kafkaGoDriver) consumeGroup(t *testing.T, group, topic string, ends map
 		}
 		return true
 	}
-	ctx := ctxT(t, opTimeout)
+	ctx := ctxT(t, matrixConsumeTimeout)
+	var uncommitted []kafka.Message
 	for !caughtUp() {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -136,8 +137,12 @@ func (d *kafkaGoDriver) consumeGroup(t *testing.T, group, topic string, ends map
 		}
 		out = append(out, fromKafkaGo(m))
 		next[int32(m.Partition)] = m.Offset + 1
-		if err := r.CommitMessages(ctx, m); err != nil {
-			t.Fatalf("commit: %v", err)
+		uncommitted = append(uncommitted, m)
+		if len(uncommitted) == matrixCommitEvery || caughtUp() {
+			if err := r.CommitMessages(ctx, uncommitted...); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			uncommitted = uncommitted[:0]
 		}
 	}
 	// Caught up: keep fetching for a second; nothing may arrive.

@@ -57,7 +57,7 @@ func (d *kafkaPythonDriver) run(t *testing.T, op string, args map[string]any, ou
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctxT(t, 40*time.Second), kafkaPython, kafkaPythonScript, op)
+	cmd := exec.CommandContext(ctxT(t, matrixConsumeTimeout), kafkaPython, kafkaPythonScript, op)
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

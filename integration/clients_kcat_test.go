@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // TestClientMatrixKcat runs the client matrix with kcat (Debian's package,
@@ -56,7 +55,7 @@ func (d *kcatDriver) setsTimestamps() bool { return false }
 // run runs kcat with args and stdin, returning its standard output.
 func (d *kcatDriver) run(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(ctxT(t, 40*time.Second), "kcat", append([]string{"-b", d.n.Addr()}, args...)...)
+	cmd := exec.CommandContext(ctxT(t, matrixConsumeTimeout), "kcat", append([]string{"-b", d.n.Addr()}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"slices"
 	"sync"
 	"testing"
@@ -144,7 +145,15 @@ func (d *librdkafkaDriver) consumeGroup(t *testing.T, group, topic string, ends 
 	// end offset: librdkafka fetched there and found nothing more.
 	atEnd := map[int32]bool{}
 	var clientErrs []string
-	deadline := time.Now().Add(opTimeout)
+	// commit commits the offsets of the messages Poll returned so far
+	// (librdkafka stores them as it hands them out).
+	commit := func() {
+		var kerr kafka.Error
+		if _, err := c.Commit(); err != nil && !(errors.As(err, &kerr) && kerr.Code() == kafka.ErrNoOffset) {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	deadline := time.Now().Add(matrixConsumeTimeout)
 	for len(atEnd) < len(ends) {
 		if time.Now().After(deadline) {
 			t.Fatalf("consumed %d records, end of partition reached on %v of %v, before timeout; client errors: %v",
@@ -153,11 +162,12 @@ func (d *librdkafkaDriver) consumeGroup(t *testing.T, group, topic string, ends 
 		switch ev := c.Poll(100).(type) {
 		case *kafka.Message:
 			out = append(out, fromLibrdkafka(ev))
-			if _, err := c.CommitMessage(ev); err != nil {
-				t.Fatalf("commit: %v", err)
+			if len(out)%matrixCommitEvery == 0 {
+				commit()
 			}
 		case kafka.PartitionEOF:
 			if int64(ev.Offset) >= ends[ev.Partition] {
+				commit()
 				atEnd[ev.Partition] = true
 			}
 		case kafka.Error:

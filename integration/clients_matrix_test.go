@@ -28,6 +28,14 @@ const matrixRecordsPerCodec = 1000
 // matrixPartitions is the partition count of the scenario's topics.
 const matrixPartitions = 3
 
+// matrixCommitEvery is how many records a consumer that commits by hand
+// processes between commits (it commits at the end of the log too).
+const matrixCommitEvery = 250
+
+// matrixConsumeTimeout bounds a consume step: a few seconds unloaded, with
+// room for a loaded 2-core CI machine running the race detector.
+const matrixConsumeTimeout = time.Minute
+
 // matrixRetentionMs is set on the scenario topic at creation so describe
 // configs has a non-default value to find.
 const matrixRetentionMs = "86400000"

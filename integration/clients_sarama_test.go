@@ -180,7 +180,7 @@ func (d *saramaDriver) consumeGroup(t *testing.T, group, topic string, ends map[
 		consumed <- err
 	}()
 	var clientErrs []error
-	deadline := time.After(opTimeout)
+	deadline := time.After(matrixConsumeTimeout)
 	// Caught up, keep the session fetching for a second more: any error
 	// the client reports then is an answer to a fetch at the end.
 	var idle <-chan time.Time
