@@ -58,6 +58,10 @@ type Options struct {
 	RecordSize int
 	// Linger is the producer linger. A negative value means no linger.
 	Linger time.Duration
+	// Compression is the producer's batch codec: none (the default), gzip,
+	// snappy, lz4 or zstd. The broker inflates every batch to validate it,
+	// so this measures that cost end to end.
+	Compression string
 	// Rate is the paced send rate of Latency, in records per second.
 	Rate int
 	// Duration is how long Latency sends for.
@@ -167,12 +171,26 @@ var (
 	fetchPartBytes    int32 = 1 << 20
 )
 
+// codecs are the --compression choices.
+var codecs = map[string]kgo.CompressionCodec{
+	"":       kgo.NoCompression(),
+	"none":   kgo.NoCompression(),
+	"gzip":   kgo.GzipCompression(),
+	"snappy": kgo.SnappyCompression(),
+	"lz4":    kgo.Lz4Compression(),
+	"zstd":   kgo.ZstdCompression(),
+}
+
+// ValidCompression reports whether name is a codec Options.Compression
+// accepts.
+func ValidCompression(name string) bool { _, ok := codecs[name]; return ok }
+
 func producerOpts(o Options, linger time.Duration) []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SeedBrokers(o.Brokers...),
 		kgo.DefaultProduceTopic(o.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		kgo.ProducerBatchCompression(codecs[o.Compression]),
 		kgo.ProducerLinger(linger),
 		kgo.ProducerBatchMaxBytes(batchMaxBytes),
 		kgo.MaxBufferedBytes(maxBufferedBytes),

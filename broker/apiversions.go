@@ -3,6 +3,8 @@ package broker
 import (
 	"context"
 	"encoding/binary"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,11 +12,82 @@ import (
 
 const apiVersionsKey = 18
 
-// apiTable lists every API this broker implements with the versions it
-// accepts. ApiVersions advertises exactly this table (one exception: see
-// apiVersionKeys), so a client never sends what we cannot answer. Minimums follow Kafka 4.x, which dropped the
-// pre-0.11 message formats.
-func (s *Server) apiTable() map[int16]api {
+// apiTables are the APIs served on each kind of listener. Kafka serves
+// each API only on the listeners its message definition names ("listeners":
+// broker, controller), and so does shoal:
+//
+//   - client: every broker listener. What clients use.
+//   - interBroker: the listener named by inter.broker.listener.name, which
+//     other shoal nodes dial. The client APIs plus the share-state RPCs a
+//     share-partition leader sends its share coordinator.
+//   - controller: the controller listener (whose connections the raft
+//     transport hands over). The client APIs (admin requests are relayed
+//     there unchanged) plus the controller RPCs a broker sends the active
+//     controller: registration, heartbeats, ISR changes, producer-id
+//     blocks. Served anywhere else, one unauthenticated client could fence
+//     a broker or re-point its endpoint.
+//
+// ApiVersions on a connection advertises exactly its listener's table (one
+// exception, Produce v0-v2: see apiVersionKeys), so a
+// client never sends what it cannot be answered, and never learns of RPCs
+// its listener does not serve.
+type apiTables struct {
+	client, interBroker, controller map[int16]api
+	// all is the union: the versions this node sends its peers.
+	all map[int16]api
+}
+
+// Keys of the controller RPCs (listeners: controller only).
+const (
+	alterPartitionKey      = 56
+	brokerRegistrationKey  = 62
+	brokerHeartbeatKey     = 63
+	allocateProducerIDsKey = 67
+)
+
+// newAPITables builds the tables from this node's configuration.
+func (s *Server) newAPITables() apiTables {
+	client := s.clientAPIs()
+	t := apiTables{client: client, interBroker: maps.Clone(client), controller: maps.Clone(client), all: maps.Clone(client)}
+	ctrl := map[int16]api{
+		alterPartitionKey:      {min: 0, max: 3, handle: handler(s.handleAlterPartition)},
+		brokerRegistrationKey:  {min: 0, max: 4, handle: handler(s.handleBrokerRegistration)},
+		brokerHeartbeatKey:     {min: 0, max: 2, handle: handler(s.handleBrokerHeartbeat)},
+		allocateProducerIDsKey: {min: 0, max: 0, handle: handler(s.handleAllocateProducerIDs)},
+	}
+	maps.Copy(t.controller, ctrl)
+	maps.Copy(t.all, ctrl)
+	if s.cfg == nil || s.groupProtocolEnabled("share") {
+		share := map[int16]api{
+			83: {min: 0, max: 0, handle: handler(s.handleInitializeShareGroupState)},
+			84: {min: 0, max: 0, handle: handler(s.handleReadShareGroupState)},
+			85: {min: 0, max: 1, handle: handler(s.handleWriteShareGroupState)},
+			86: {min: 0, max: 0, handle: handler(s.handleDeleteShareGroupState)},
+			87: {min: 0, max: 1, handle: handler(s.handleReadShareGroupStateSummary)},
+		}
+		maps.Copy(t.interBroker, share)
+		maps.Copy(t.all, share)
+	}
+	return t
+}
+
+// forListener is the table of a listener by name.
+func (t apiTables) forListener(s *Server, listener string) map[int16]api {
+	switch {
+	case s.cfg == nil:
+		return t.client
+	case slices.Contains(s.cfg.ControllerListeners, listener):
+		return t.controller
+	case listener == s.cfg.InterBrokerListener:
+		return t.interBroker
+	}
+	return t.client
+}
+
+// clientAPIs lists every API a broker listener serves to clients, with the
+// versions it accepts. Minimums follow Kafka 4.x, which dropped the pre-0.11
+// message formats.
+func (s *Server) clientAPIs() map[int16]api {
 	t := map[int16]api{
 		0:  {min: 3, max: 13, handle: waiting(s.handleProduce)},
 		1:  {min: 4, max: 18, handle: waiting(s.handleFetch)},
@@ -33,13 +106,9 @@ func (s *Server) apiTable() map[int16]api {
 		43: {min: 0, max: 2, handle: handler(s.handleElectLeaders)},
 		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
 		60: {min: 0, max: 1, handle: handler(s.handleDescribeCluster)},
-
-		// Between nodes: the controller's RPCs and the quorum's state.
+		// The quorum's state: an admin API Kafka serves on brokers
+		// (which forward it) and controllers alike.
 		55: {min: 0, max: 2, handle: handler(s.handleDescribeQuorum)},
-		56: {min: 0, max: 3, handle: handler(s.handleAlterPartition)},
-		62: {min: 0, max: 4, handle: handler(s.handleBrokerRegistration)},
-		63: {min: 0, max: 2, handle: handler(s.handleBrokerHeartbeat)},
-		67: {min: 0, max: 0, handle: handler(s.handleAllocateProducerIDs)},
 
 		8:  {min: 2, max: 10, handle: handler(s.handleOffsetCommit)},
 		9:  {min: 1, max: 10, handle: handler(s.handleOffsetFetch)},
@@ -64,11 +133,6 @@ func (s *Server) apiTable() map[int16]api {
 		t[77] = api{min: 1, max: 1, handle: handler(s.handleShareGroupDescribe)}
 		t[78] = api{min: 1, max: 2, handle: waiting(s.handleShareFetch)}
 		t[79] = api{min: 1, max: 2, handle: waiting(s.handleShareAcknowledge)}
-		t[83] = api{min: 0, max: 0, handle: handler(s.handleInitializeShareGroupState)}
-		t[84] = api{min: 0, max: 0, handle: handler(s.handleReadShareGroupState)}
-		t[85] = api{min: 0, max: 1, handle: handler(s.handleWriteShareGroupState)}
-		t[86] = api{min: 0, max: 0, handle: handler(s.handleDeleteShareGroupState)}
-		t[87] = api{min: 0, max: 1, handle: handler(s.handleReadShareGroupStateSummary)}
 		t[90] = api{min: 0, max: 1, handle: handler(s.handleDescribeShareGroupOffsets)}
 		t[91] = api{min: 0, max: 0, handle: handler(s.handleAlterShareGroupOffsets)}
 		t[92] = api{min: 0, max: 0, handle: handler(s.handleDeleteShareGroupOffsets)}
@@ -79,16 +143,16 @@ func (s *Server) apiTable() map[int16]api {
 // produceKey is the Produce API.
 const produceKey = 0
 
-// apiVersionKeys is the ApiVersions answer: the api table, except that
+// apiVersionKeys advertises the APIs of one listener's table, except that
 // Produce is advertised from v0 although v0-v2 requests are refused (they
 // close the connection, like any version outside the table). Kafka 4.0 does
 // the same (KAFKA-18659): librdkafka before 2.10 decides whether a broker
 // supports gzip, snappy and lz4 by asking whether it accepts Produce v0, and
 // otherwise sends those batches uncompressed. Clients pick the highest
 // common version, so none ever sends v0-v2 because of this.
-func (s *Server) apiVersionKeys() []kmsg.ApiVersionsResponseApiKey {
-	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(s.apis))
-	for k, a := range s.apis {
+func apiVersionKeys(apis map[int16]api) []kmsg.ApiVersionsResponseApiKey {
+	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
+	for k, a := range apis {
 		lowest := a.min
 		if k == produceKey {
 			lowest = 0
@@ -99,20 +163,20 @@ func (s *Server) apiVersionKeys() []kmsg.ApiVersionsResponseApiKey {
 	return keys
 }
 
-func (s *Server) handleApiVersions(_ context.Context, _ *reqCtx, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
+func (s *Server) handleApiVersions(_ context.Context, rc *reqCtx, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = s.apiVersionKeys()
+	resp.ApiKeys = apiVersionKeys(rc.conn.apis)
 	resp.FinalizedFeaturesEpoch = -1
 	return resp, nil
 }
 
 // unsupportedApiVersions answers an ApiVersions request of a version we do
 // not know: a v0 body with UNSUPPORTED_VERSION and our table (KIP-511).
-func (s *Server) unsupportedApiVersions(h requestHeader) []byte {
+func unsupportedApiVersions(h requestHeader, apis map[int16]api) []byte {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(0)
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = s.apiVersionKeys()
+	resp.ApiKeys = apiVersionKeys(apis)
 	b := encodeResponse(h.correlationID, resp)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
 	return b

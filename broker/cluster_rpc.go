@@ -196,7 +196,7 @@ func isInterBroker(rc *reqCtx) bool {
 // peerVersion is the version this node sends of an API: the highest it
 // serves itself, which every node of the same build serves too.
 func (s *Server) peerVersion(key int16) int16 {
-	return s.apis[key].max
+	return s.apis.all[key].max
 }
 
 // multiNode reports whether this node is part of a cluster of several:

@@ -89,14 +89,22 @@ type conn struct {
 	srv *Server
 	// listener is the name of the listener the client connected to.
 	listener string
-	nc       net.Conn
-	log      *slog.Logger
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// apis are the APIs served on that listener (see apiTables).
+	apis   map[int16]api
+	nc     net.Conn
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// pending carries, in request order, the slot each response will be
 	// delivered to; its capacity is the in-flight bound.
 	pending chan *slot
+
+	// inFlight counts requests read and not yet answered; lastActive
+	// (unix ns) is when a request last arrived or a response was last
+	// written. Together they decide when the connection is idle.
+	inFlight   atomic.Int64
+	lastActive atomic.Int64
 
 	// heartbeatFrom is the broker whose heartbeats arrive on this
 	// connection, if any: the controller checks that broker is still
@@ -109,19 +117,25 @@ type conn struct {
 // connection.
 type slot struct {
 	done chan net.Buffers
+	// held is the request memory charged for the request (see reqmem.go),
+	// released once its response is written or abandoned.
+	held int64
 }
 
 func newConn(s *Server, nc net.Conn, listener string) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
-	return &conn{
+	c := &conn{
 		srv:      s,
 		listener: listener,
+		apis:     s.apis.forListener(s, listener),
 		nc:       nc,
 		log:      s.log.With("remote", nc.RemoteAddr().String()),
 		ctx:      ctx,
 		cancel:   cancel,
 		pending:  make(chan *slot, maxInFlight),
 	}
+	c.lastActive.Store(s.now().UnixNano())
+	return c
 }
 
 func (c *conn) serve() {
@@ -154,25 +168,64 @@ func (c *conn) serve() {
 
 }
 
+// readLoop reads frames and dispatches them until the connection fails or
+// the broker ends it: past connections.max.idle.ms with nothing in flight,
+// or when a frame takes longer than socket.request.read.timeout.ms to
+// arrive. Each frame is charged to the broker's request memory before its
+// body is read (see reqmem.go), and released when its response is written.
 func (c *conn) readLoop() error {
 	r := bufio.NewReaderSize(c.nc, 64*1024)
-	var sizeBuf [4]byte
+	cfg := c.srv.cfg
 	for {
-		if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
+		size, started, err := c.readSize(r)
+		if err != nil {
 			return err
 		}
-		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-		if size < 0 || size > c.srv.cfg.SocketRequestMaxBytes {
-			return fmt.Errorf("%w: frame of %d bytes exceeds socket.request.max.bytes (%d)", errMalformed, size, c.srv.cfg.SocketRequestMaxBytes)
+		if size < 0 || size > cfg.SocketRequestMaxBytes {
+			return fmt.Errorf("%w: frame of %d bytes exceeds socket.request.max.bytes (%d)", errMalformed, size, cfg.SocketRequestMaxBytes)
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(r, frame); err != nil {
+		// Refuse what the header alone condemns (an API this listener
+		// does not serve, a frame too large to decode safely) before
+		// reserving or reading the body.
+		c.nc.SetReadDeadline(started.Add(cfg.RequestReadTimeout))
+		head, err := r.Peek(min(int(size), 10))
+		if err == nil {
+			err = c.checkHeader(head, size)
+		}
+		if err != nil {
+			return c.readFailed(err, size)
+		}
+		held := int64(size)
+		if err := c.srv.reqMem.acquire(c.ctx, held); err != nil {
 			return err
 		}
-		sl := &slot{done: make(chan net.Buffers, 1)}
+		// The time spent waiting for memory is the broker's, not the
+		// client's: the deadline counts from here.
+		if now := time.Now(); now.After(started) {
+			started = now
+		}
+		c.nc.SetReadDeadline(started.Add(cfg.RequestReadTimeout))
+		frame, err := readFrame(r, int(size))
+		if err == nil {
+			var extra int64
+			if extra, err = c.decodeCharge(frame); err == nil {
+				err = c.srv.reqMem.acquire(c.ctx, extra)
+				if err == nil {
+					held += extra
+				}
+			}
+		}
+		if err != nil {
+			c.srv.reqMem.release(held)
+			return c.readFailed(err, size)
+		}
+		c.lastActive.Store(time.Now().UnixNano())
+		sl := &slot{done: make(chan net.Buffers, 1), held: held}
+		c.inFlight.Add(1)
 		select {
 		case c.pending <- sl:
 		case <-c.ctx.Done():
+			c.finished(sl)
 			return c.ctx.Err()
 		}
 		if err := c.dispatch(frame, sl); err != nil {
@@ -180,6 +233,148 @@ func (c *conn) readLoop() error {
 			return err
 		}
 	}
+}
+
+// readFailed is the error that ends the connection when reading a frame of
+// size bytes failed with err, counting a read timeout.
+func (c *conn) readFailed(err error, size int32) error {
+	if !isTimeout(err) {
+		return err
+	}
+	c.srv.metrics.conns.closed.WithLabelValues(closedReadTimeout).Inc()
+	return fmt.Errorf("%w: a %d-byte request did not arrive within socket.request.read.timeout.ms (%v)", errClosedByBroker, size, c.srv.cfg.RequestReadTimeout)
+}
+
+// checkHeader refuses a frame from its first bytes: an API or version this
+// listener does not serve (decodeRequest would refuse it after reading it
+// all) or, for APIs other than Produce, a size whose worst-case decode
+// exceeds socket.request.max.bytes. ApiVersions is always let through: an
+// unknown version of it gets an answer (KIP-511).
+func (c *conn) checkHeader(head []byte, size int32) error {
+	if len(head) < 4 {
+		return nil // too short for a header: decodeRequest says so
+	}
+	key, version := int16(binary.BigEndian.Uint16(head)), int16(binary.BigEndian.Uint16(head[2:]))
+	if key == apiVersionsKey {
+		return nil
+	}
+	api, ok := c.apis[key]
+	if !ok || version < api.min || version > api.max {
+		return fmt.Errorf("%w: %s (key %d) v%d is not supported", errMalformed, kmsg.NameForKey(key), key, version)
+	}
+	if key == 0 {
+		return nil // walked once read (see produceCharge)
+	}
+	// The frame's size bounds its body's.
+	_, err := expansionCharge(key, int(size), int64(c.srv.cfg.SocketRequestMaxBytes))
+	return err
+}
+
+// errClosedByBroker marks a connection the broker ended for a limit (idle,
+// slow request); the error says which.
+var errClosedByBroker = errors.New("connection closed by the broker")
+
+// readSize reads the next frame's 4-byte size. Before its first byte
+// arrives the connection is idle: it is closed after connections.max.idle.ms
+// with no request in flight and nothing written. Once a byte has arrived
+// the frame has started, and the rest of it must arrive within
+// socket.request.read.timeout.ms. started is when the first byte came.
+func (c *conn) readSize(r *bufio.Reader) (size int32, started time.Time, err error) {
+	cfg := c.srv.cfg
+	var buf [4]byte
+	n := 0
+	for n < 4 {
+		var deadline time.Time
+		switch {
+		case n > 0:
+			deadline = started.Add(cfg.RequestReadTimeout)
+		case cfg.ConnectionsMaxIdle > 0:
+			deadline = time.Unix(0, c.lastActive.Load()).Add(cfg.ConnectionsMaxIdle)
+		}
+		c.nc.SetReadDeadline(deadline)
+		m, err := r.Read(buf[n:])
+		if m > 0 && n == 0 {
+			started = time.Now()
+		}
+		n += m
+		if err == nil {
+			continue
+		}
+		if !isTimeout(err) {
+			return 0, started, err
+		}
+		if n > 0 {
+			c.srv.metrics.conns.closed.WithLabelValues(closedReadTimeout).Inc()
+			return 0, started, fmt.Errorf("%w: a request did not arrive within socket.request.read.timeout.ms (%v)", errClosedByBroker, cfg.RequestReadTimeout)
+		}
+		// Idle only if nothing is in flight and nothing was written
+		// meanwhile (a long poll answering counts as activity).
+		idleSince := time.Unix(0, c.lastActive.Load())
+		if c.inFlight.Load() == 0 && time.Since(idleSince) >= cfg.ConnectionsMaxIdle {
+			c.srv.metrics.conns.closed.WithLabelValues(closedIdle).Inc()
+			return 0, started, fmt.Errorf("%w: idle for connections.max.idle.ms (%v)", errClosedByBroker, cfg.ConnectionsMaxIdle)
+		}
+		if c.inFlight.Load() > 0 {
+			// Busy: look again after another idle period.
+			c.lastActive.Store(time.Now().UnixNano())
+		}
+	}
+	return int32(binary.BigEndian.Uint32(buf[:])), started, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// readFrame reads a size-byte frame into a buffer that starts at 64 KiB and
+// doubles as the bytes arrive, so a client that announces a large frame and
+// sends little of it holds little memory (at most twice what it sent).
+func readFrame(r io.Reader, size int) ([]byte, error) {
+	buf := make([]byte, min(size, 64<<10))
+	off := 0
+	for {
+		n, err := io.ReadFull(r, buf[off:])
+		off += n
+		if err != nil {
+			return nil, err
+		}
+		if off == size {
+			return buf, nil
+		}
+		grown := make([]byte, min(size, 2*len(buf)))
+		copy(grown, buf)
+		buf = grown
+	}
+}
+
+// decodeCharge is what decoding frame may allocate beyond the frame (see
+// reqmem.go). A frame too short for a header is left to the decoder.
+func (c *conn) decodeCharge(frame []byte) (int64, error) {
+	h, body, err := parseHeader(frame)
+	if err != nil {
+		return 0, nil
+	}
+	api, ok := c.apis[h.key]
+	if !ok || h.version < api.min || h.version > api.max {
+		return 0, nil
+	}
+	req := kmsg.RequestForKey(h.key)
+	req.SetVersion(h.version)
+	if req.IsFlexible() {
+		if body, err = skipTags(body); err != nil {
+			return 0, err
+		}
+	}
+	return decodeCharge(h.key, h.version, body, int64(c.srv.cfg.SocketRequestMaxBytes))
+}
+
+// finished releases what a request held once its response is written or
+// abandoned.
+func (c *conn) finished(sl *slot) {
+	c.srv.reqMem.release(sl.held)
+	c.inFlight.Add(-1)
+	c.lastActive.Store(time.Now().UnixNano())
 }
 
 func (c *conn) writeLoop() {
@@ -210,6 +405,7 @@ func (c *conn) writeLoop() {
 			}
 		}
 		if err != nil || !ok {
+			c.finished(sl)
 			if err == nil {
 				err = errAbandon
 			}
@@ -226,6 +422,7 @@ func (c *conn) writeLoop() {
 				_, err = resp.WriteTo(c.nc)
 			}
 		}
+		c.finished(sl)
 		if err != nil {
 			break
 		}
@@ -238,7 +435,8 @@ func (c *conn) writeLoop() {
 	// already queued.
 	c.cancel()
 	c.nc.Close()
-	for range c.pending {
+	for sl := range c.pending {
+		c.finished(sl)
 	}
 }
 
@@ -269,11 +467,11 @@ var errAbandon = errors.New("connection abandoned by handler")
 // request with a wait still goes out in request order: the writer waits
 // for its slot before writing later responses.
 func (c *conn) dispatch(frame []byte, sl *slot) error {
-	h, req, err := c.srv.decodeRequest(frame)
+	h, req, err := decodeRequest(c.apis, frame)
 	if errors.Is(err, errUnsupportedApiVersions) {
 		// KIP-511: answer an unknown ApiVersions version with v0 and the
 		// error, so the client can retry with a version we know.
-		sl.done <- net.Buffers{c.srv.unsupportedApiVersions(h)}
+		sl.done <- net.Buffers{unsupportedApiVersions(h, c.apis)}
 		return nil
 	}
 	if err != nil {
@@ -285,7 +483,7 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 	if err != nil {
 		// Stop reading: Kafka closes the connection without
 		// processing what follows (an acks=0 produce that failed).
-		close(sl.done)
+		// The reader closes the slot.
 		return fmt.Errorf("%s: %w", kmsg.NameForKey(h.key), err)
 	}
 	if wait == nil {
@@ -307,7 +505,7 @@ func (c *conn) handle(rc *reqCtx, req kmsg.Request) (resp kmsg.Response, wait wa
 			resp, wait, err = nil, nil, fmt.Errorf("handler panic: %v", r)
 		}
 	}()
-	return c.srv.apis[rc.header.key].handle(c.ctx, rc, req)
+	return c.apis[rc.header.key].handle(c.ctx, rc, req)
 }
 
 // finish runs a request's wait and delivers the response to its slot; an
@@ -336,14 +534,14 @@ func (c *conn) finish(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, w
 var errUnsupportedApiVersions = errors.New("unsupported ApiVersions version")
 
 // decodeRequest parses a frame into its header and kmsg request. Any API or
-// version outside the api table, and any body kmsg cannot decode, is an
-// error: the caller closes the connection, as Kafka does.
-func (s *Server) decodeRequest(frame []byte) (requestHeader, kmsg.Request, error) {
+// version outside the listener's api table, and any body kmsg cannot
+// decode, is an error: the caller closes the connection, as Kafka does.
+func decodeRequest(apis map[int16]api, frame []byte) (requestHeader, kmsg.Request, error) {
 	h, body, err := parseHeader(frame)
 	if err != nil {
 		return h, nil, err
 	}
-	api, ok := s.apis[h.key]
+	api, ok := apis[h.key]
 	if !ok || h.version < api.min || h.version > api.max {
 		if h.key == apiVersionsKey {
 			return h, nil, errUnsupportedApiVersions

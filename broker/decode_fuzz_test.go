@@ -25,7 +25,7 @@ func frameOf(req kmsg.Request, version int16) []byte {
 // return a request or an error, never panic, whatever the bytes claim.
 func FuzzDecodeRequest(f *testing.F) {
 	s := &Server{}
-	s.apis = s.apiTable()
+	apis := s.newAPITables().all
 	topic := "t"
 	meta := kmsg.NewPtrMetadataRequest()
 	meta.Topics = []kmsg.MetadataRequestTopic{{Topic: &topic}}
@@ -48,7 +48,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add([]byte{0, 18, 0, 99, 0, 0, 0, 1, 255, 255})
 	f.Add([]byte{0, 3, 0, 12, 0, 0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		h, req, err := s.decodeRequest(frame)
+		h, req, err := decodeRequest(apis, frame)
 		if err == nil && (req == nil || req.Key() != h.key || req.GetVersion() != h.version) {
 			t.Fatalf("decoded %v for header %+v", req, h)
 		}
@@ -57,7 +57,7 @@ func FuzzDecodeRequest(f *testing.F) {
 
 func TestDecodeRequestRejects(t *testing.T) {
 	s := &Server{}
-	s.apis = s.apiTable()
+	apis := s.newAPITables().all
 	for name, frame := range map[string][]byte{
 		"short":               {0, 3},
 		"client id too long":  {0, 3, 0, 1, 0, 0, 0, 1, 0x7f, 0xff},
@@ -65,11 +65,11 @@ func TestDecodeRequestRejects(t *testing.T) {
 		"produce v0 (pre-v2)": frameOf(kmsg.NewPtrProduceRequest(), 0),
 		"truncated body":      frameOf(kmsg.NewPtrCreateTopicsRequest(), 4)[:12],
 	} {
-		if _, _, err := s.decodeRequest(frame); err == nil {
+		if _, _, err := decodeRequest(apis, frame); err == nil {
 			t.Errorf("%s: decoded without error", name)
 		}
 	}
-	if _, _, err := s.decodeRequest([]byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0}); err != errUnsupportedApiVersions {
+	if _, _, err := decodeRequest(apis, []byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0}); err != errUnsupportedApiVersions {
 		t.Errorf("ApiVersions v99: %v, want errUnsupportedApiVersions", err)
 	}
 }

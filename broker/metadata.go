@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,8 +23,19 @@ func (s *Server) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 	return resp, nil
 }
 
+// maxAutoCreatePerRequest bounds the topics one Metadata request may
+// auto-create. Kafka creates every missing topic a request names (bounded
+// only by the controller mutation quota, off by default); one request naming
+// thousands of names would then create thousands of topics. Here the first
+// ten are created and the rest answer UNKNOWN_TOPIC_OR_PARTITION, which
+// clients retry after their metadata backoff, so a producer starting on
+// many new topics still gets all of them, ten per round trip, while the
+// creation rate stays bounded. Auto-created topics also pass every
+// CreateTopics limit (partitions per request and per broker).
+const maxAutoCreatePerRequest = 10
+
 // metadata answers a Metadata request from the latest image, creating
-// missing topics first when allowed.
+// missing topics first when allowed (see maxAutoCreatePerRequest).
 func (s *Server) metadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := s.meta.Image()
@@ -34,7 +46,8 @@ func (s *Server) metadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataReq
 		// Create missing topics first, all in one controller round.
 		var create []raftmeta.CreateTopicRequest
 		for _, rt := range req.Topics {
-			if rt.Topic != nil && img.Topics[*rt.Topic] == nil && autoCreate {
+			if rt.Topic != nil && img.Topics[*rt.Topic] == nil && autoCreate &&
+				len(create) < maxAutoCreatePerRequest && !slices.ContainsFunc(create, func(c raftmeta.CreateTopicRequest) bool { return c.Name == *rt.Topic }) {
 				create = append(create, raftmeta.CreateTopicRequest{Name: *rt.Topic, NumPartitions: -1, ReplicationFactor: -1})
 			}
 		}
@@ -100,7 +113,7 @@ func (s *Server) describeTopic(mt *kmsg.MetadataResponseTopic, t *raftmeta.Topic
 	name := t.Name
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	mt.IsInternal = isInternalTopic(t.Name)
+	mt.IsInternal = raftmeta.IsInternalTopic(t.Name)
 	for i, ps := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = int32(i)
@@ -138,10 +151,6 @@ func (s *Server) brokerList(img *raftmeta.Image, listener string) []kmsg.Metadat
 	}
 	sortBy(out, func(b kmsg.MetadataResponseBroker) int32 { return b.NodeID })
 	return out
-}
-
-func isInternalTopic(name string) bool {
-	return name == "__consumer_offsets" || name == "__share_group_state" || name == "__transaction_state"
 }
 
 func (s *Server) topicDefaults() raftmeta.Defaults {

@@ -31,6 +31,7 @@ type metrics struct {
 	recordsOut *prometheus.CounterVec
 	expired    prometheus.Counter
 	replayed   *prometheus.CounterVec
+	conns      *connMetrics
 }
 
 func newMetrics() *metrics {
@@ -71,6 +72,7 @@ func newMetrics() *metrics {
 	}, []string{"topic"})
 	m.reg.MustRegister(m.latency, m.bytesIn, m.recordsIn, m.bytesOut, m.dlq, m.errors, m.isr, m.recordsOut, m.expired, m.replayed,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.conns = newConnMetrics(m.reg)
 	return m
 }
 
@@ -146,8 +148,17 @@ func startAdmin(s *Server) (*adminServer, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+			s.log.Warn("admin.addr listens on every interface; its HTTP endpoints have no authentication", "admin.addr", s.cfg.AdminAddr, "admin.pprof.enable", s.cfg.AdminPprof)
+		}
+	}
+	// Profiles and heap dumps reveal memory contents and cost CPU: off
+	// unless asked for.
+	if s.cfg.AdminPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})

@@ -3,7 +3,10 @@ package broker
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/raftmeta"
 )
 
 // Special ListOffsets timestamps.
@@ -73,12 +76,19 @@ func (s *Server) handleDeleteRecords(_ context.Context, _ *reqCtx, req *kmsg.Del
 			op.Partition = rp.Partition
 			op.LowWatermark = -1
 			p, _, kerrv := s.leaderPartition(t, rp.Partition)
-			if kerrv != nil {
+			switch {
+			case raftmeta.IsInternalTopic(rt.Topic):
+				// As Kafka's ReplicaManager: the coordinators' state is
+				// not the client's to truncate.
+				op.ErrorCode = kerr.InvalidTopicException.Code
+			case kerrv != nil:
 				op.ErrorCode = kerrv.Code
-			} else if lso, err := p.DeleteRecordsBefore(rp.Offset); err != nil {
-				op.ErrorCode = errorCode(err)
-			} else {
-				op.LowWatermark = lso
+			default:
+				if lso, err := p.DeleteRecordsBefore(rp.Offset); err != nil {
+					op.ErrorCode = errorCode(err)
+				} else {
+					op.LowWatermark = lso
+				}
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}

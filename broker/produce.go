@@ -35,10 +35,14 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 	now := s.now()
 	var syncs []produceSync
 	failed := false
-	if req.TransactionID != nil {
-		// Transactions are not implemented; InitProducerID never hands out
-		// a transactional producer, so a client cannot legitimately get here.
-		return nil, nil, fmt.Errorf("%w: transactional produce is not supported", errMalformed)
+	if refusal := produceRefusal(req); refusal != nil {
+		// Kafka refuses the whole request before any append: every
+		// partition carries the error (and acks=0 closes the connection).
+		failProduce(req, resp, refusal)
+		if req.Acks == 0 {
+			return nil, nil, fmt.Errorf("acks=0 produce refused: %w", refusal)
+		}
+		return resp, nil, nil
 	}
 	for _, rt := range req.Topics {
 		var t *raftmeta.Topic
@@ -52,7 +56,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 		for _, rp := range rt.Partitions {
 			pr := kmsg.NewProduceResponseTopicPartition()
 			pr.Partition = rp.Partition
-			res, p, err := s.appendOne(t, rp, req.Acks, now)
+			res, p, err := s.appendOne(t, rp, req, now)
 			if err != nil {
 				failed = true
 				pr.ErrorCode = errorCode(err)
@@ -142,18 +146,74 @@ func findProducePartition(resp *kmsg.ProduceResponse, p *log.Partition) *kmsg.Pr
 	return nil
 }
 
+// produceRefusal is the error Kafka answers for the whole request before
+// looking at any partition, or nil: acks other than -1, 0 and 1
+// (INVALID_REQUIRED_ACKS), and transactional batches from a producer that
+// named no transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+func produceRefusal(req *kmsg.ProduceRequest) *kerr.Error {
+	if req.Acks != -1 && req.Acks != 0 && req.Acks != 1 {
+		return kerr.InvalidRequiredAcks
+	}
+	if req.TransactionID != nil {
+		return nil
+	}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if h, err := log.ParseBatchHeader(rp.Records); err == nil && h.Transactional() {
+				return kerr.TransactionalIDAuthorizationFailed
+			}
+		}
+	}
+	return nil
+}
+
+// failProduce answers every partition of req with code.
+func failProduce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code *kerr.Error) {
+	for _, rt := range req.Topics {
+		respTopic := kmsg.NewProduceResponseTopic()
+		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			pr := kmsg.NewProduceResponseTopicPartition()
+			pr.Partition = rp.Partition
+			pr.ErrorCode = code.Code
+			pr.BaseOffset, pr.LogAppendTime, pr.LogStartOffset = -1, -1, -1
+			respTopic.Partitions = append(respTopic.Partitions, pr)
+		}
+		resp.Topics = append(resp.Topics, respTopic)
+	}
+}
+
+// producerIDCatchUp bounds how long a produce waits for this node's metadata
+// image to learn of a producer id block another node has just been given.
+const producerIDCatchUp = time.Second
+
 // appendOne validates and appends one partition's batch.
-func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, acks int16, now time.Time) (log.AppendResult, *log.Partition, error) {
+func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, now time.Time) (log.AppendResult, *log.Partition, error) {
+	if t != nil && raftmeta.IsInternalTopic(t.Name) {
+		// Only the broker writes its internal topics (Kafka's ReplicaManager
+		// refuses client appends the same way).
+		return log.AppendResult{}, nil, &raftmeta.Error{Code: kerr.InvalidTopicException, Message: "Cannot append to internal topic " + t.Name}
+	}
 	p, ps, kerrv := s.leaderPartition(t, rp.Partition)
 	if kerrv != nil {
 		return log.AppendResult{}, nil, kerrv
 	}
-	if acks == -1 && len(ps.ISR) < s.minInsyncReplicas(t) {
+	if req.Acks == -1 && len(ps.ISR) < s.minInsyncReplicas(t) {
 		return log.AppendResult{}, nil, kerr.NotEnoughReplicas
 	}
 	h, err := log.ValidateProduceBatch(rp.Records, int(s.topicPartitionConfig(t).MaxMessageBytes))
 	if err != nil {
 		return log.AppendResult{}, nil, err
+	}
+	if h.Transactional() {
+		// Transactions are not implemented, so no transaction is ever
+		// ongoing: Kafka's answer for a transactional batch outside one.
+		return log.AppendResult{}, nil, &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
+	}
+	if h.ProducerID >= 0 {
+		if err := s.checkProducerIDIssued(h.ProducerID); err != nil {
+			return log.AppendResult{}, nil, err
+		}
 	}
 	res, err := p.Append(rp.Records, h, ps.LeaderEpoch, now)
 	if err != nil {
@@ -164,4 +224,23 @@ func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartiti
 	}
 	s.advanceHighWatermark(p, ps)
 	return res, p, nil
+}
+
+// checkProducerIDIssued refuses a producer id the cluster never handed out
+// (UNKNOWN_PRODUCER_ID, on which clients fetch a new one): its sequence and
+// epoch checks would start from whatever the client claims. Ids are handed
+// out in blocks recorded in the metadata image; a block given to another
+// node moments ago may not have reached this node's image yet, so a higher
+// id waits briefly for it.
+func (s *Server) checkProducerIDIssued(pid int64) error {
+	issued := func(img *raftmeta.Image) bool { return pid < img.NextProducerID }
+	if issued(s.meta.Image()) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, producerIDCatchUp)
+	defer cancel()
+	if _, err := s.meta.WaitFor(ctx, issued); err != nil {
+		return &raftmeta.Error{Code: kerr.UnknownProducerID, Message: fmt.Sprintf("producer id %d was never issued", pid)}
+	}
+	return nil
 }

@@ -10,8 +10,12 @@ import (
 
 // partitionConfig turns a topic's effective configuration into the log's.
 func partitionConfig(tc config.TopicConfig) log.PartitionConfig {
+	segmentBytes := tc.Int64("segment.bytes")
+	if tc.String("internal.segment.bytes") != "" {
+		segmentBytes = tc.Int64("internal.segment.bytes")
+	}
 	return log.PartitionConfig{
-		SegmentBytes:         tc.Int64("segment.bytes"),
+		SegmentBytes:         segmentBytes,
 		SegmentMs:            tc.Int64("segment.ms"),
 		SegmentIndexBytes:    int32(tc.Int64("segment.index.bytes")),
 		IndexIntervalBytes:   int32(tc.Int64("index.interval.bytes")),

@@ -141,7 +141,7 @@ func (s *Server) advanceHighWatermark(p *log.Partition, ps raftmeta.PartitionSta
 	}
 	if hw > p.HighWatermark() {
 		p.SetHighWatermark(hw)
-		if isInternalTopic(p.Topic()) && s.cluster.coordPending.Load() {
+		if raftmeta.IsInternalTopic(p.Topic()) && s.cluster.coordPending.Load() {
 			select {
 			case s.cluster.coordKick <- struct{}{}:
 			default:

@@ -36,11 +36,16 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	apis      map[int16]api
+	apis      apiTables
 	listeners []net.Listener
 	// advertised are the client listeners as clients should reach them.
 	advertised []config.Listener
 	metrics    *metrics
+	// reqMem bounds the memory held by requests (queued.max.request.bytes).
+	reqMem *requestMemory
+	// limits counts client connections against max.connections and
+	// max.connections.per.ip.
+	limits *connLimits
 	// fetchEncoder writes fetch responses with their record data in place.
 	fetchEncoder *fetchEncoder
 	// lastLeaderHint is when (unix ns) a client was last told that a
@@ -105,7 +110,9 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 
 		fetchEncoder: newFetchEncoder(),
 	}
-	s.apis = s.apiTable()
+	s.apis = s.newAPITables()
+	s.reqMem = newRequestMemory(cfg.QueuedMaxRequestBytes, s.metrics.conns.queuedBytes)
+	s.limits = newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerIPOverrides, s.log)
 	if err := s.start(); err != nil {
 		s.Close()
 		return nil, err
@@ -154,6 +161,7 @@ func (s *Server) start() error {
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
+	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
 	s.logs, err = log.Open(log.ManagerConfig{Dirs: s.cfg.LogDirs, Logger: s.log.With("component", "log")})
 	if err != nil {
 		return fmt.Errorf("log: %w", err)
@@ -293,25 +301,38 @@ func (s *Server) AdminAddr() string {
 	return s.admin.addr()
 }
 
+// accept serves a client listener until it is closed (see acceptLoop).
 func (s *Server) accept(ln net.Listener, listener string) {
 	defer s.wg.Done()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Error("accept", "err", err)
-			}
+	sleep := func(d time.Duration) bool {
+		select {
+		case <-time.After(d):
+			return true
+		case <-s.ctx.Done():
+			return false
+		}
+	}
+	acceptLoop(ln, s.log.With("listener", listener), s.metrics.conns, sleep, func(nc net.Conn) {
+		ip := remoteIP(nc)
+		if reason := s.limits.acquire(ip); reason != "" {
+			// Closed at once, before a byte is read: a refused client
+			// costs a file descriptor for microseconds.
+			s.metrics.conns.refused.WithLabelValues(reason).Inc()
+			nc.Close()
 			return
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		s.metrics.conns.open.Inc()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.metrics.conns.open.Dec()
+			defer s.limits.release(ip)
 			s.serveAccepted(nc, listener)
 		}()
-	}
+	})
 }
 
 // serveAccepted serves one connection of a client listener. A connection

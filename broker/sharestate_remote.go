@@ -366,7 +366,7 @@ func (s *Server) forgetLocal(img *raftmeta.Image, group string, topics []string)
 func candidateKeys(img *raftmeta.Image, group string) []coordinator.ShareKey {
 	var keys []coordinator.ShareKey
 	for name, t := range img.Topics {
-		if isInternalTopic(name) {
+		if raftmeta.IsInternalTopic(name) {
 			continue
 		}
 		for p := range t.Partitions {

@@ -34,12 +34,13 @@ var BrokerDefs = []Def{
 	{Name: "min.insync.replicas", Type: Int, Default: "1", Doc: "Replicas that must acknowledge an acks=all write.", Check: atLeast(1)},
 	{Name: "auto.create.topics.enable", Type: Boolean, Default: "true", Doc: "Create a topic when a client asks for metadata of a missing one."},
 	{Name: "delete.topic.enable", Type: Boolean, Default: "true", Doc: "Allow DeleteTopics."},
+	{Name: "max.broker.partitions", Type: Int, Default: "", Doc: "Most partition replicas one broker may hold (KIP-578's name). A CreateTopics or CreatePartitions that would place more on any broker fails with POLICY_VIOLATION before anything is created; internal topics count but are never refused. Unset: derived from the open-file limit, a quarter of it kept for connections and older segments and three descriptors per partition (20000 files: 5000 partitions); no cap where the limit cannot be read.", Check: atLeast(1)},
 	{Name: "log.retention.ms", Type: Long, Default: "", Doc: "Retention time; overrides log.retention.minutes and log.retention.hours.", Check: atLeast(-1)},
 	{Name: "log.retention.minutes", Type: Int, Default: "", Doc: "Retention time in minutes.", Check: atLeast(-1)},
 	{Name: "log.retention.hours", Type: Int, Default: "168", Doc: "Retention time in hours.", Check: atLeast(-1)},
 	{Name: "log.retention.bytes", Type: Long, Default: "-1", Doc: "Retention size per partition.", Check: atLeast(-1)},
 	{Name: "log.retention.check.interval.ms", Type: Long, Default: "300000", Doc: "How often retention runs.", Check: atLeast(1)},
-	{Name: "log.segment.bytes", Type: Int, Default: "1073741824", Doc: "Segment size.", Check: atLeast(14)},
+	{Name: "log.segment.bytes", Type: Int, Default: "1073741824", Doc: "Segment size; at least 1 MiB (1048576), Kafka 4's bound (KIP-1030).", Check: atLeast(MinSegmentBytes)},
 	{Name: "log.roll.ms", Type: Long, Default: "", Doc: "Segment age before a roll; overrides log.roll.hours.", Check: atLeast(1)},
 	{Name: "log.roll.hours", Type: Int, Default: "168", Doc: "Segment age before a roll, in hours.", Check: atLeast(1)},
 	{Name: "log.index.interval.bytes", Type: Int, Default: "4096", Doc: "Bytes between offset index entries.", Check: atLeast(0)},
@@ -57,10 +58,16 @@ var BrokerDefs = []Def{
 	{Name: "compression.type", Type: String, Default: "producer", Doc: "Compression of stored batches; only producer (keep as sent) is supported.", Check: oneOf("producer")},
 	{Name: "message.max.bytes", Type: Int, Default: "1048588", Doc: "Largest record batch accepted.", Check: atLeast(0)},
 	{Name: "socket.request.max.bytes", Type: Int, Default: "104857600", Doc: "Largest request frame accepted.", Check: atLeast(1)},
+	{Name: "queued.max.request.bytes", Type: Long, Default: "104857600", Doc: "Bytes of request frames held by the whole broker at once (being read, decoded or handled); -1 is unbounded. A connection whose next request does not fit waits, without reading, until memory is released. Frames up to 64 KiB never wait. Kafka's default is -1; shoal bounds it by default so a few oversized requests cannot exhaust memory.", Check: minusOneOrAtLeast(1)},
+	{Name: "socket.request.read.timeout.ms", Type: Long, Default: "30000", Doc: "How long a request frame may take to arrive once its first byte has; a slower connection is closed (a slowloris client holds nothing longer).", Check: atLeast(1)},
+	{Name: "connections.max.idle.ms", Type: Long, Default: "600000", Doc: "A client connection with no request in flight and no bytes sent either way for this long is closed; -1 never closes one.", Check: minusOneOrAtLeast(1)},
+	{Name: "max.connections", Type: Int, Default: "2147483647", Doc: "Client connections the broker holds at once, over all client listeners; a new connection past it is closed at once. The controller listener is not counted.", Check: atLeast(0)},
+	{Name: "max.connections.per.ip", Type: Int, Default: "2147483647", Doc: "Client connections from one IP address at once; a new connection past it is closed at once.", Check: atLeast(0)},
+	{Name: "max.connections.per.ip.overrides", Type: String, Default: "", Doc: "Per-IP or per-hostname exceptions to max.connections.per.ip, as host:count pairs separated by commas, e.g. 10.0.0.5:200,monitor.example.com:5.", Check: func(v string) error { _, err := ParseConnectionOverrides(v); return err }},
 	{Name: "unclean.leader.election.enable", Type: Boolean, Default: "false", Doc: "Allow out-of-sync replicas to become leader."},
 	{Name: "offsets.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __consumer_offsets (fixed once the topic exists).", Check: atLeast(1)},
 	{Name: "offsets.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __consumer_offsets, capped by the live brokers.", Check: atLeast(1)},
-	{Name: "offsets.topic.segment.bytes", Type: Int, Default: "104857600", Doc: "Segment size of __consumer_offsets.", Check: atLeast(14)},
+	{Name: "offsets.topic.segment.bytes", Type: Int, Default: "104857600", Doc: "Segment size of __consumer_offsets; at least 1 MiB, as for every topic's segment.bytes.", Check: atLeast(MinSegmentBytes)},
 	{Name: "offsets.retention.minutes", Type: Int, Default: "10080", Doc: "How long offsets of a group without members are kept.", Check: atLeast(1)},
 	{Name: "offsets.retention.check.interval.ms", Type: Long, Default: "600000", Doc: "How often old offsets are expired.", Check: atLeast(1)},
 	{Name: "offset.metadata.max.bytes", Type: Int, Default: "4096", Doc: "Largest metadata string of a committed offset.", Check: atLeast(0)},
@@ -92,7 +99,8 @@ var BrokerDefs = []Def{
 	{Name: "replica.fetch.backoff.ms", Type: Int, Default: "1000", Doc: "How long a follower waits before retrying a partition whose fetch failed.", Check: atLeast(0)},
 	{Name: "auto.leader.rebalance.enable", Type: Boolean, Default: "true", Doc: "Periodically move leadership back to each partition's preferred (first) replica."},
 	{Name: "leader.imbalance.check.interval.seconds", Type: Long, Default: "300", Doc: "How often the active controller looks for partitions not led by their preferred replica.", Check: atLeast(1)},
-	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health); empty disables it."},
+	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health); empty disables it. It has no authentication: a wildcard address (0.0.0.0, ::) logs a warning at start-up."},
+	{Name: "admin.pprof.enable", Type: Boolean, Default: "false", Doc: "Serve Go profiles and heap and goroutine dumps at /debug/pprof/ on the admin listener."},
 }
 
 var brokerIndex = index(BrokerDefs)
@@ -234,7 +242,21 @@ type Broker struct {
 	CleanerBackoff         time.Duration
 	MessageMaxBytes        int32
 	SocketRequestMaxBytes  int32
-	AdminAddr              string
+	// QueuedMaxRequestBytes is queued.max.request.bytes; <= 0 is
+	// unbounded.
+	QueuedMaxRequestBytes int64
+	// RequestReadTimeout is socket.request.read.timeout.ms.
+	RequestReadTimeout time.Duration
+	// ConnectionsMaxIdle is connections.max.idle.ms; 0 never closes an
+	// idle connection.
+	ConnectionsMaxIdle  time.Duration
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// MaxConnectionsPerIPOverrides maps a host (IP or name) to its own
+	// limit.
+	MaxConnectionsPerIPOverrides map[string]int
+	AdminAddr                    string
+	AdminPprof                   bool
 
 	OffsetsTopicPartitions  int32
 	OffsetsTopicReplication int16
@@ -313,13 +335,33 @@ func (b *Broker) ClientListeners() (bind, advertised []Listener) {
 				adv = a
 			}
 		}
-		if adv.Host == "" || adv.Host == "0.0.0.0" || adv.Host == "::" {
-			adv.Host = "127.0.0.1"
+		if adv.Host == "" {
+			// As Kafka: no host means this machine's name.
+			adv.Host, _ = os.Hostname()
 		}
 		bind = append(bind, l)
 		advertised = append(advertised, adv)
 	}
 	return bind, advertised
+}
+
+// ParseConnectionOverrides parses max.connections.per.ip.overrides:
+// host:count pairs separated by commas (an IPv6 host in brackets).
+func ParseConnectionOverrides(v string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, e := range splitList(v) {
+		i := strings.LastIndexByte(e, ':')
+		if i <= 0 {
+			return nil, fmt.Errorf("%q is not host:count", e)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(e[i+1:]), 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: count must be a non-negative integer", e)
+		}
+		host := strings.Trim(strings.TrimSpace(e[:i]), "[]")
+		out[host] = int(n)
+	}
+	return out, nil
 }
 
 func contains(xs []string, x string) bool {
@@ -394,8 +436,16 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.ControllerListeners = splitList(cl)
 	b.InterBrokerListener, _ = b.Value("inter.broker.listener.name")
 	if b.HasRole("broker") {
-		if bind, _ := b.ClientListeners(); len(bind) == 0 {
+		bind, adv := b.ClientListeners()
+		if len(bind) == 0 {
 			return nil, fmt.Errorf("listeners: a broker needs at least one listener that is not in controller.listener.names")
+		}
+		for _, a := range adv {
+			if ip := net.ParseIP(a.Host); ip != nil && ip.IsUnspecified() {
+				// Kafka refuses it too: clients would be told to
+				// connect to an address that reaches no one.
+				return nil, fmt.Errorf("advertised.listeners: listener %s would advertise the non-routable meta-address %s; set advertised.listeners to an address clients can reach (or leave the host empty to advertise this machine's hostname)", a.Name, a.Host)
+			}
 		}
 	} else if bind, _ := b.ClientListeners(); len(bind) > 0 {
 		// As in Kafka: a controller-only node serves no clients, only the
@@ -451,7 +501,21 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.CleanerBackoff = b.Millis("log.cleaner.backoff.ms")
 	b.MessageMaxBytes = int32(b.int64("message.max.bytes"))
 	b.SocketRequestMaxBytes = int32(b.int64("socket.request.max.bytes"))
+	b.QueuedMaxRequestBytes = b.int64("queued.max.request.bytes")
+	b.RequestReadTimeout = b.Millis("socket.request.read.timeout.ms")
+	if b.ConnectionsMaxIdle = b.Millis("connections.max.idle.ms"); b.ConnectionsMaxIdle < 0 {
+		b.ConnectionsMaxIdle = 0
+	}
+	b.MaxConnections = int(b.int64("max.connections"))
+	b.MaxConnectionsPerIP = int(b.int64("max.connections.per.ip"))
+	ov, _ := b.Value("max.connections.per.ip.overrides")
+	b.MaxConnectionsPerIPOverrides, _ = ParseConnectionOverrides(ov)
+	if b.MaxConnectionsPerIP == 0 && len(b.MaxConnectionsPerIPOverrides) == 0 {
+		// As Kafka: 0 refuses everyone unless some host is let in.
+		return nil, fmt.Errorf("max.connections.per.ip: 0 needs max.connections.per.ip.overrides, or no client could connect")
+	}
 	b.AdminAddr, _ = b.Value("admin.addr")
+	b.AdminPprof = b.bool("admin.pprof.enable")
 	b.OffsetsTopicPartitions = int32(b.int64("offsets.topic.num.partitions"))
 	b.OffsetsTopicReplication = int16(b.int64("offsets.topic.replication.factor"))
 	b.OffsetsRetentionCheck = b.Millis("offsets.retention.check.interval.ms")

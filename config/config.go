@@ -40,6 +40,9 @@ type Def struct {
 	// BrokerKey names the broker key whose value is this topic key's default
 	// (log.retention.ms for retention.ms). Empty for broker keys.
 	BrokerKey string
+	// Internal keys are accepted and applied but not listed by
+	// DescribeConfigs (Kafka's internal configs).
+	Internal bool
 }
 
 // Validate checks that v parses as d's type and passes d's Check.
@@ -80,6 +83,16 @@ func atLeast(min int64) func(string) error {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		if n < min {
 			return fmt.Errorf("value %d is below the minimum %d", n, min)
+		}
+		return nil
+	}
+}
+
+// minusOneOrAtLeast allows -1 (Kafka's "no limit") or min and above.
+func minusOneOrAtLeast(min int64) func(string) error {
+	return func(v string) error {
+		if n, _ := strconv.ParseInt(v, 10, 64); n != -1 && n < min {
+			return fmt.Errorf("value %d is neither -1 nor at least %d", n, min)
 		}
 		return nil
 	}

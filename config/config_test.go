@@ -1,6 +1,8 @@
 package config
 
 import (
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,6 +48,14 @@ func TestLoadRejectsBadInput(t *testing.T) {
 		{set: []string{"listeners=SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"}, want: "listeners"},
 		{set: []string{"node.id=2"}, want: "controller.quorum.voters"},
 		{set: []string{"noequals"}, want: "key=value"},
+		{set: []string{"listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093"}, want: "advertised.listeners"},
+		{set: []string{"listeners=PLAINTEXT://[::]:9092,CONTROLLER://127.0.0.1:9093"}, want: "advertised.listeners"},
+		{set: []string{"advertised.listeners=PLAINTEXT://0.0.0.0:9092"}, want: "advertised.listeners"},
+		{set: []string{"max.connections.per.ip.overrides=10.0.0.1"}, want: "max.connections.per.ip.overrides"},
+		{set: []string{"max.connections.per.ip.overrides=10.0.0.1:-2"}, want: "max.connections.per.ip.overrides"},
+		{set: []string{"max.connections.per.ip=0"}, want: "max.connections.per.ip"},
+		{set: []string{"queued.max.request.bytes=0"}, want: "queued.max.request.bytes"},
+		{set: []string{"connections.max.idle.ms=0"}, want: "connections.max.idle.ms"},
 		{env: []string{"SHOAL_NOT_A_KEY=1"}, want: "SHOAL_NOT_A_KEY"},
 	} {
 		_, err := Load("", tc.env, tc.set)
@@ -72,6 +82,42 @@ func TestDefaultsAreASingleNodeCluster(t *testing.T) {
 	}
 	if cfg.LogDirs[0] != "./shoal-data" {
 		t.Errorf("log.dirs = %v", cfg.LogDirs)
+	}
+}
+
+// A listener bound to every interface is advertised only with an explicit
+// routable address; an empty host advertises the machine's hostname, as
+// Kafka does.
+func TestWildcardListenerAdvertisement(t *testing.T) {
+	cfg, err := Load("", nil, []string{"listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093", "advertised.listeners=PLAINTEXT://broker1.example.com:9092"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bind, adv := cfg.ClientListeners()
+	if bind[0].Host != "0.0.0.0" || adv[0].Host != "broker1.example.com" {
+		t.Errorf("bind %+v advertised %+v", bind, adv)
+	}
+	cfg, err = Load("", nil, []string{"listeners=PLAINTEXT://:9092,CONTROLLER://127.0.0.1:9093"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if _, adv := cfg.ClientListeners(); adv[0].Host != host || host == "" {
+		t.Errorf("advertised %+v, want the hostname %q", adv, host)
+	}
+}
+
+func TestConnectionLimitKeys(t *testing.T) {
+	cfg, err := Load("", nil, []string{"max.connections.per.ip=0", "max.connections.per.ip.overrides=127.0.0.1:3, [::1]:4,monitor.example.com:0", "connections.max.idle.ms=-1", "queued.max.request.bytes=-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"127.0.0.1": 3, "::1": 4, "monitor.example.com": 0}
+	if !maps.Equal(cfg.MaxConnectionsPerIPOverrides, want) {
+		t.Errorf("overrides %v, want %v", cfg.MaxConnectionsPerIPOverrides, want)
+	}
+	if cfg.ConnectionsMaxIdle != 0 || cfg.QueuedMaxRequestBytes != -1 || cfg.MaxConnections != math.MaxInt32 {
+		t.Errorf("idle %v queued %d max %d", cfg.ConnectionsMaxIdle, cfg.QueuedMaxRequestBytes, cfg.MaxConnections)
 	}
 }
 

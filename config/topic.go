@@ -13,7 +13,8 @@ var TopicDefs = []Def{
 	{Name: "cleanup.policy", Type: List, BrokerKey: "log.cleanup.policy", Check: listOf("delete", "compact")},
 	{Name: "retention.ms", Type: Long, BrokerKey: "log.retention.ms", Check: atLeast(-1)},
 	{Name: "retention.bytes", Type: Long, BrokerKey: "log.retention.bytes", Check: atLeast(-1)},
-	{Name: "segment.bytes", Type: Int, BrokerKey: "log.segment.bytes", Check: atLeast(14)},
+	{Name: "segment.bytes", Type: Int, BrokerKey: "log.segment.bytes", Doc: "Defaults to the broker's `log.segment.bytes`; at least 1 MiB (1048576), Kafka 4's bound (KIP-1030).", Check: atLeast(MinSegmentBytes)},
+	{Name: "internal.segment.bytes", Type: Int, Internal: true, Doc: "Kafka 4's internal key for tests: when set, the segment size, without segment.bytes' 1 MiB minimum. Not listed by DescribeConfigs.", Check: atLeast(legacyRecordOverhead)},
 	{Name: "segment.ms", Type: Long, BrokerKey: "log.roll.ms", Check: atLeast(1)},
 	{Name: "segment.index.bytes", Type: Int, BrokerKey: "log.index.size.max.bytes", Check: atLeast(4)},
 	{Name: "index.interval.bytes", Type: Int, BrokerKey: "log.index.interval.bytes", Check: atLeast(0)},
@@ -32,6 +33,15 @@ var TopicDefs = []Def{
 }
 
 var topicIndex = index(TopicDefs)
+
+// MinSegmentBytes is the smallest segment.bytes (and log.segment.bytes)
+// Kafka 4 accepts (KIP-1030): smaller segments only multiply files and
+// descriptors.
+const MinSegmentBytes = 1 << 20
+
+// legacyRecordOverhead is Kafka's lower bound for internal.segment.bytes,
+// the overhead of a v0 record (LegacyRecord.RECORD_OVERHEAD_V0).
+const legacyRecordOverhead = 14
 
 func ratio(v string) error {
 	f, _ := strconv.ParseFloat(v, 64)
@@ -169,10 +179,14 @@ func (c TopicConfig) Float64(name string) float64 {
 // String returns a key's value.
 func (c TopicConfig) String(name string) string { return c[name].Value }
 
-// Sorted returns the entries ordered by name.
+// Sorted returns the entries ordered by name, leaving out internal keys
+// (as Kafka's DescribeConfigs does).
 func (c TopicConfig) Sorted() []Entry {
 	out := make([]Entry, 0, len(c))
 	for _, e := range c {
+		if d := TopicDef(e.Name); d != nil && d.Internal {
+			continue
+		}
 		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -18,7 +18,7 @@ func TestCompactedTopicKeepsLatestPerKey(t *testing.T) {
 	topic := topicName(t, "")
 	createTopic(t, adm, topic, 1, map[string]*string{
 		"cleanup.policy":            strp("compact"),
-		"segment.bytes":             strp("4096"),
+		"internal.segment.bytes":    strp("4096"),
 		"min.cleanable.dirty.ratio": strp("0.01"),
 	})
 	producer := n.Client(t, kgo.DefaultProduceTopic(topic))

@@ -322,7 +322,7 @@ func TestCrashRecoveryKeepsLookupsWorking(t *testing.T) {
 	n := startNode(t, nodeOpts{})
 	adm := n.Admin(t)
 	topic := topicName(t, "")
-	createTopic(t, adm, topic, 1, map[string]*string{"segment.bytes": strp("16384")})
+	createTopic(t, adm, topic, 1, map[string]*string{"internal.segment.bytes": strp("16384")})
 
 	const total = 400
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)

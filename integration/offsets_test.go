@@ -229,8 +229,8 @@ func TestDeleteRecordsAndRetention(t *testing.T) {
 	t.Run("Retention", func(t *testing.T) {
 		topic := topicName(t, "")
 		createTopic(t, adm, topic, 1, map[string]*string{
-			"segment.bytes": strp("16384"),
-			"retention.ms":  strp("60000"),
+			"internal.segment.bytes": strp("16384"),
+			"retention.ms":           strp("60000"),
 		})
 		const valueSize = 500
 		// Uncompressed and small batches, so segments fill and roll.

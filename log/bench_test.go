@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // benchBatch is ~16 KiB: 16 records of 1 KiB values.
@@ -113,4 +115,57 @@ func BenchmarkRead(b *testing.B) {
 	}
 	b.SetBytes(total / int64(max(b.N, 1)))
 	_ = math.MaxInt64
+}
+
+// BenchmarkValidateProduceBatch measures what validating a produced batch
+// costs per codec, as the log sees a produce. "baseline" checks the header
+// and CRC and appends (what produce did before records were inflated and
+// walked); "full" runs ValidateProduceBatch and appends. Metrics:
+// x-baseline is full's time over baseline's in the same run, validate-ns the
+// validation alone.
+func BenchmarkValidateProduceBatch(b *testing.B) {
+	recs := make([]testRec, 16)
+	for i := range recs {
+		// Compressible but not trivial: a key and ~1 KiB of text.
+		recs[i] = testRec{key: []byte(fmt.Sprintf("key-%d", i)), value: []byte(strings.Repeat(fmt.Sprintf("record %d payload; ", i), 60)), tsDelta: int64(i)}
+	}
+	for _, c := range produceCodecs {
+		batch := buildBatch(b, batchSpec{recs: recs, baseTs: testNow.UnixMilli(), codec: c.codec, xerial: c.xerial})
+		b.Run(c.name, func(b *testing.B) {
+			m := openManager(b, b.TempDir())
+			defer m.Close()
+			p, _ := m.CreatePartition("bench", 0, testTopicID, benchConfig())
+			buf := bytes.Clone(batch)
+			run := func(validate func() (BatchHeader, error)) (total, validating time.Duration) {
+				start := time.Now()
+				for range b.N {
+					t0 := time.Now()
+					h, err := validate()
+					validating += time.Since(t0)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := p.Append(buf, h, 0, testNow); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return time.Since(start), validating
+			}
+			base, _ := run(func() (BatchHeader, error) {
+				h, err := ParseBatchHeader(buf)
+				if err == nil && batchCRC(buf) != h.CRC {
+					err = ErrCorruptMessage
+				}
+				return h, err
+			})
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			full, validating := run(func() (BatchHeader, error) { return ValidateProduceBatch(buf, 1<<20) })
+			b.StopTimer()
+			b.ReportMetric(float64(full)/float64(max(base, 1)), "x-baseline")
+			b.ReportMetric(float64(validating.Nanoseconds())/float64(b.N), "validate-ns")
+			b.ReportMetric(float64(len(encodeRecords(recs))), "inflated-bytes")
+		})
+	}
 }

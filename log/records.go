@@ -13,10 +13,10 @@ import (
 	"github.com/pierrec/lz4/v4"
 )
 
-// MaxDecompressedBatchBytes bounds how far one batch may inflate when the log
-// decodes it (ListOffsets by timestamp, dump tools). A hostile batch that
-// claims to inflate beyond it is reported as corrupt instead of exhausting
-// memory.
+// MaxDecompressedBatchBytes bounds how far one batch may inflate: produce
+// validation refuses a batch whose records claim more (see validate.go), and
+// decoding (ListOffsets by timestamp, compaction, dump tools) reports one as
+// corrupt instead of exhausting memory.
 var MaxDecompressedBatchBytes = 64 << 20
 
 // Record is one decoded record of a batch. Key, Value and header values alias
@@ -259,10 +259,7 @@ func decompress(codec int8, in []byte) ([]byte, error) {
 		}
 		return out, nil
 	case CompressionSnappy:
-		if bytes.HasPrefix(in, xerialMagic) {
-			return xerialDecode(in, limit)
-		}
-		return snappyBlock(in, nil, limit)
+		return inflateSnappy(in, nil, int64(limit))
 	default:
 		return nil, fmt.Errorf("%w: unknown compression codec %d", ErrCorruptMessage, codec)
 	}
@@ -278,51 +275,6 @@ func readLimited(r io.Reader, limit int, codec string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s payload inflates past %d bytes", ErrCorruptMessage, codec, limit)
 	}
 	return buf.Bytes(), nil
-}
-
-// snappyBlock decodes one raw snappy block, appending to dst, after checking
-// the block's declared length against the limit (the length is attacker
-// controlled; the decoder would allocate it up front).
-func snappyBlock(in, dst []byte, limit int) ([]byte, error) {
-	n, err := snappy.DecodedLen(in)
-	if err != nil {
-		return nil, fmt.Errorf("%w: snappy: %v", ErrCorruptMessage, err)
-	}
-	if n > limit-len(dst) {
-		return nil, fmt.Errorf("%w: snappy payload inflates past %d bytes", ErrCorruptMessage, limit)
-	}
-	out, err := snappy.Decode(nil, in)
-	if err != nil {
-		return nil, fmt.Errorf("%w: snappy: %v", ErrCorruptMessage, err)
-	}
-	return append(dst, out...), nil
-}
-
-// xerialDecode decodes the xerial framing: 8 byte magic, version int32,
-// compatible version int32, then blocks of int32 length + raw snappy block.
-func xerialDecode(in []byte, limit int) ([]byte, error) {
-	const headerLen = 16
-	if len(in) < headerLen {
-		return nil, fmt.Errorf("%w: short xerial snappy header", ErrCorruptMessage)
-	}
-	in = in[headerLen:]
-	var out []byte
-	for len(in) > 0 {
-		if len(in) < 4 {
-			return nil, fmt.Errorf("%w: short xerial snappy block length", ErrCorruptMessage)
-		}
-		l := binary.BigEndian.Uint32(in)
-		in = in[4:]
-		if int64(l) > int64(len(in)) {
-			return nil, fmt.Errorf("%w: xerial snappy block of %d bytes with %d left", ErrCorruptMessage, l, len(in))
-		}
-		var err error
-		if out, err = snappyBlock(in[:l], out, limit); err != nil {
-			return nil, err
-		}
-		in = in[l:]
-	}
-	return out, nil
 }
 
 var zstdEncoder = sync.OnceValue(func() *zstd.Encoder {

@@ -178,6 +178,14 @@ func (c *Controller) SetGroupConfigValidator(f func(name string, value *string) 
 	c.d.ValidateGroupConfig = f
 }
 
+// SetMaxBrokerPartitions installs the cap on partition replicas per broker
+// (see Decider.MaxBrokerPartitions); 0, the default, is no cap.
+func (c *Controller) SetMaxBrokerPartitions(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.d.MaxBrokerPartitions = n
+}
+
 // AlterGroupConfigs sets and deletes config overrides of one consumer group.
 func (c *Controller) AlterGroupConfigs(ctx context.Context, group string, set map[string]string, del []string, validateOnly bool) error {
 	img, err := c.begin(ctx)

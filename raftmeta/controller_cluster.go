@@ -92,7 +92,7 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 
 // ControlledShutdown moves leadership and ISR membership away from a broker
 // that is about to stop, and fences it; its heartbeats do not unfence it
-// until it registers again. epoch -1 skips the broker epoch check.
+// until it registers again. epoch must be the broker's current epoch.
 func (c *Controller) ControlledShutdown(ctx context.Context, id int32, epoch int64) error {
 	img, err := c.begin(ctx)
 	if err != nil {

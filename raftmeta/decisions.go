@@ -21,6 +21,18 @@ import (
 // MaxPartitions bounds the partition count of one topic.
 const MaxPartitions = 100000
 
+// MaxPartitionsPerRequest bounds the partitions one CreateTopics or
+// CreatePartitions request may add, across all its topics: Kafka 4's
+// MAX_PARTITIONS_PER_BATCH. A request over it fails as a whole with
+// POLICY_VIOLATION before any placement work.
+const MaxPartitionsPerRequest = 10000
+
+// IsInternalTopic reports whether name is one of Kafka's internal topics,
+// which only the brokers write, grow or delete.
+func IsInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__share_group_state" || name == "__transaction_state"
+}
+
 // maxTopicNameLen is Kafka's limit: 255 minus room for a partition suffix
 // in directory names.
 const maxTopicNameLen = 249
@@ -40,6 +52,72 @@ type Decider struct {
 	// PlacementStart returns an offset in [0, n) at which round-robin
 	// replica placement over n brokers begins.
 	PlacementStart func(n int) int
+	// MaxBrokerPartitions caps the partition replicas one broker may hold
+	// (max.broker.partitions); a client's create or partition increase that
+	// would put more on any broker fails with POLICY_VIOLATION. Internal
+	// topics count towards it but are never refused by it: the brokers
+	// need them. 0 means no cap.
+	MaxBrokerPartitions int
+}
+
+// brokerLoad counts partition replicas per broker, to hold creations to
+// MaxBrokerPartitions.
+type brokerLoad map[int32]int
+
+func loadOf(img *Image) brokerLoad {
+	l := brokerLoad{}
+	for _, t := range img.Topics {
+		for _, p := range t.Partitions {
+			for _, b := range p.Replicas {
+				l[b]++
+			}
+		}
+	}
+	return l
+}
+
+// admit adds parts to the load if no broker then exceeds max (0: no cap),
+// or reports the first broker that would.
+func (l brokerLoad) admit(parts []PartitionState, max int, enforce bool) error {
+	add := map[int32]int{}
+	for _, p := range parts {
+		for _, b := range p.Replicas {
+			add[b]++
+		}
+	}
+	if enforce && max > 0 {
+		for _, b := range slices.Sorted(maps.Keys(add)) {
+			if l[b]+add[b] > max {
+				return errorf(kerr.PolicyViolation, "Broker %d holds %d partition replicas; %d more would exceed max.broker.partitions %d.", b, l[b], add[b], max)
+			}
+		}
+	}
+	for b, n := range add {
+		l[b] += n
+	}
+	return nil
+}
+
+// requestedPartitions is how many partitions a CreateTopics request asks
+// for in total, counting defaults; invalid counts add nothing (they fail on
+// their own).
+func requestedPartitions(reqs []CreateTopicRequest, def Defaults) int64 {
+	var total int64
+	for _, r := range reqs {
+		switch {
+		case len(r.Assignments) > 0:
+			total += int64(len(r.Assignments))
+		case r.NumPartitions == -1:
+			total += int64(max(def.NumPartitions, 0))
+		case r.NumPartitions > 0:
+			total += int64(r.NumPartitions)
+		}
+	}
+	return total
+}
+
+func errTooManyPartitions() *Error {
+	return errorf(kerr.PolicyViolation, "Excessively large number of partitions per request.")
 }
 
 // CreateTopicRequest is one topic of a CreateTopics request.
@@ -114,10 +192,17 @@ func collisionKey(name string) string { return strings.ReplaceAll(name, ".", "_"
 // into the returned records, to be proposed as one entry.
 func (d *Decider) CreateTopics(img *Image, reqs []CreateTopicRequest, def Defaults) ([]Record, []CreateTopicResult) {
 	results := make([]CreateTopicResult, len(reqs))
+	if requestedPartitions(reqs, def) > MaxPartitionsPerRequest {
+		for i, r := range reqs {
+			results[i] = CreateTopicResult{Name: r.Name, Err: errTooManyPartitions()}
+		}
+		return nil, results
+	}
 	count := map[string]int{}
 	for _, r := range reqs {
 		count[r.Name]++
 	}
+	load := loadOf(img)
 	// Collision keys of existing topics and of those accepted so far in
 	// this request.
 	taken := map[string]string{}
@@ -151,6 +236,10 @@ func (d *Decider) CreateTopics(img *Image, reqs []CreateTopicRequest, def Defaul
 		}
 		configs, err := d.topicConfigs(r.Configs)
 		if err != nil {
+			res.Err = err
+			continue
+		}
+		if err := load.admit(parts, d.MaxBrokerPartitions, !IsInternalTopic(r.Name)); err != nil {
 			res.Err = err
 			continue
 		}
@@ -404,9 +493,12 @@ func (d *Decider) DeleteTopics(img *Image, names []string, ids [][16]byte) ([]Re
 	for _, name := range names {
 		res := DeleteTopicResult{Name: name}
 		t := img.Topic(name)
-		if t == nil {
+		switch {
+		case t == nil:
 			res.Err = errorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
-		} else {
+		case IsInternalTopic(name):
+			res.Name, res.ID, res.Err = t.Name, t.ID, errInternalTopic("delete", name)
+		default:
 			res = del(res, t, "Duplicate topic name.")
 		}
 		results = append(results, res)
@@ -419,6 +511,8 @@ func (d *Decider) DeleteTopics(img *Image, names []string, ids [][16]byte) ([]Re
 			res.Err = errorf(kerr.InvalidRequest, "Invalid topic id 0.")
 		case t == nil:
 			res.Err = errorf(kerr.UnknownTopicID, "This server does not host this topic ID.")
+		case IsInternalTopic(t.Name):
+			res.Name, res.Err = t.Name, errInternalTopic("delete", t.Name)
 		default:
 			res = del(res, t, "Duplicate topic id.")
 		}
@@ -431,17 +525,30 @@ func (d *Decider) DeleteTopics(img *Image, names []string, ids [][16]byte) ([]Re
 // outcome of reqs[i].
 func (d *Decider) CreatePartitions(img *Image, reqs []CreatePartitionsRequest) ([]Record, []error) {
 	errs := make([]error, len(reqs))
+	var added int64
+	for _, r := range reqs {
+		if t := img.Topic(r.Topic); t != nil && int(r.Count) > len(t.Partitions) {
+			added += int64(int(r.Count) - len(t.Partitions))
+		}
+	}
+	if added > MaxPartitionsPerRequest {
+		for i := range errs {
+			errs[i] = errTooManyPartitions()
+		}
+		return nil, errs
+	}
 	count := map[string]int{}
 	for _, r := range reqs {
 		count[r.Topic]++
 	}
+	load := loadOf(img)
 	var recs []Record
 	for i, r := range reqs {
 		if count[r.Topic] > 1 {
 			errs[i] = errorf(kerr.InvalidRequest, "Duplicate topic name.")
 			continue
 		}
-		rec, err := d.createPartitions(img, r)
+		rec, err := d.createPartitions(img, r, load)
 		if err != nil {
 			errs[i] = err
 			continue
@@ -451,10 +558,15 @@ func (d *Decider) CreatePartitions(img *Image, reqs []CreatePartitionsRequest) (
 	return recs, errs
 }
 
-func (d *Decider) createPartitions(img *Image, r CreatePartitionsRequest) (Record, error) {
+func (d *Decider) createPartitions(img *Image, r CreatePartitionsRequest, load brokerLoad) (Record, error) {
 	t := img.Topic(r.Topic)
 	if t == nil {
 		return nil, errorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
+	}
+	if IsInternalTopic(t.Name) {
+		// The coordinators map groups onto the internal topics' partitions
+		// by count; more partitions would move every group's state.
+		return nil, errInternalTopic("add partitions to", t.Name)
 	}
 	have := int32(len(t.Partitions))
 	switch {
@@ -479,7 +591,17 @@ func (d *Decider) createPartitions(img *Image, r CreatePartitionsRequest) (Recor
 	if err != nil {
 		return nil, err
 	}
+	if err := load.admit(parts, d.MaxBrokerPartitions, true); err != nil {
+		return nil, err
+	}
 	return &CreatePartitions{TopicID: t.ID, New: parts}, nil
+}
+
+// errInternalTopic refuses a client operation on an internal topic with
+// INVALID_TOPIC_EXCEPTION, the error Kafka gives for appends to and record
+// deletion from internal topics.
+func errInternalTopic(op, name string) *Error {
+	return errorf(kerr.InvalidTopicException, "Cannot %s internal topic %s.", op, name)
 }
 
 // AlterTopicConfigs decides an incremental change of a topic's config

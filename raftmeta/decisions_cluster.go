@@ -221,14 +221,15 @@ func (d *Decider) BrokerHeartbeat(img *Image, id int32, epoch int64, unclean Unc
 
 // ControlledShutdown decides a broker's request to shut down: leadership
 // moves to other ISR members, the broker leaves every ISR it is not the
-// last member of, and it is fenced so that nothing new lands on it. epoch
-// -1 skips the epoch check.
+// last member of, and it is fenced so that nothing new lands on it. The
+// epoch must be the broker's current one: no value skips the check, or
+// anyone who can reach the controller could fence any broker.
 func (d *Decider) ControlledShutdown(img *Image, id int32, epoch int64, unclean UncleanFunc) ([]Record, error) {
 	b, ok := img.Brokers[id]
 	if !ok {
 		return nil, errorf(kerr.BrokerIDNotRegistered, "Broker %d is not registered.", id)
 	}
-	if epoch >= 0 && b.Epoch != epoch {
+	if b.Epoch != epoch {
 		return nil, errorf(kerr.StaleBrokerEpoch, "Expected broker epoch %d, but got broker epoch %d.", b.Epoch, epoch)
 	}
 	l := liveness{img: img, down: map[int32]bool{id: true}}
@@ -263,7 +264,7 @@ func registerElections(img *Image, b Broker, unclean UncleanFunc) []Record {
 // asking to change ISRs.
 type AlterPartitionRequest struct {
 	BrokerID int32
-	// BrokerEpoch is the leader's broker epoch; -1 skips the check.
+	// BrokerEpoch is the leader's broker epoch, which must be current.
 	BrokerEpoch int64
 	Partitions  []AlterPartitionItem
 }
@@ -295,7 +296,7 @@ type AlterPartitionResult struct {
 // no results.
 func (d *Decider) AlterPartition(img *Image, req AlterPartitionRequest) ([]Record, []AlterPartitionResult, error) {
 	b, ok := img.Brokers[req.BrokerID]
-	if !ok || (req.BrokerEpoch >= 0 && b.Epoch != req.BrokerEpoch) {
+	if !ok || b.Epoch != req.BrokerEpoch {
 		return nil, nil, errorf(kerr.StaleBrokerEpoch, "Broker %d epoch %d is not current.", req.BrokerID, req.BrokerEpoch)
 	}
 	l := liveness{img: img}

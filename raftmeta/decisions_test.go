@@ -111,6 +111,8 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 	var out strings.Builder
 	validateOnly := td.HasArg("validate-only")
 	td.MaybeScanArgs(t, "start", &h.start)
+	// max-broker-partitions sets the cap for this and later commands.
+	td.MaybeScanArgs(t, "max-broker-partitions", &h.d.MaxBrokerPartitions)
 	var recs []Record
 
 	switch td.Cmd {
@@ -158,10 +160,7 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 	case "heartbeat":
 		var id int
 		td.ScanArgs(t, "id", &id)
-		epoch := int64(-1)
-		if b := h.img.Brokers[int32(id)]; b != nil {
-			epoch = b.Epoch
-		}
+		epoch := h.brokerEpoch(int32(id))
 		td.MaybeScanArgs(t, "epoch", &epoch)
 		var fenced bool
 		var err error
@@ -171,7 +170,7 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 	case "controlled-shutdown":
 		var id int
 		td.ScanArgs(t, "id", &id)
-		epoch := int64(-1)
+		epoch := h.brokerEpoch(int32(id))
 		td.MaybeScanArgs(t, "epoch", &epoch)
 		var err error
 		recs, err = h.d.ControlledShutdown(h.img, int32(id), epoch, h.unclean(t, td))
@@ -182,7 +181,7 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 		// <topic>/<partition> le=0 pe=0 isr=1,2
 		var broker int
 		td.ScanArgs(t, "broker", &broker)
-		req := AlterPartitionRequest{BrokerID: int32(broker), BrokerEpoch: -1}
+		req := AlterPartitionRequest{BrokerID: int32(broker), BrokerEpoch: h.brokerEpoch(int32(broker))}
 		td.MaybeScanArgs(t, "epoch", &req.BrokerEpoch)
 		for _, line := range lines(td.Input) {
 			tp, rest, _ := strings.Cut(line, " ")
@@ -537,4 +536,13 @@ func fmtImage(img *Image) string {
 		fmt.Fprintf(&out, "group %s configs=%s\n", g, fmtConfigs(img.GroupConfigs[g]))
 	}
 	return out.String()
+}
+
+// brokerEpoch is broker id's current epoch in the harness's image, or -1
+// when it is not registered: what a well-behaved broker sends.
+func (h *decisionHarness) brokerEpoch(id int32) int64 {
+	if b := h.img.Brokers[id]; b != nil {
+		return b.Epoch
+	}
+	return -1
 }

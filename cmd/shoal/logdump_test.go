@@ -177,7 +177,7 @@ func TestLogDump(t *testing.T) {
 // index entries the broker wrote itself.
 func TestLogDumpSegments(t *testing.T) {
 	name := topicName(t, "t")
-	createTopic(t, name, 1, "segment.bytes=400", "index.interval.bytes=1")
+	createTopic(t, name, 1, "internal.segment.bytes=400", "index.interval.bytes=1")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr))
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ func TestLogDumpIndexes(t *testing.T) {
 	}()
 	name := "indexed"
 	r := shoalIn(t, "", "--bootstrap-server", b.addr, "topic", "create", name, "--partitions", "1",
-		"--config", "segment.bytes=2000", "--config", "index.interval.bytes=100")
+		"--config", "internal.segment.bytes=2000", "--config", "index.interval.bytes=100")
 	if r.code != 0 {
 		t.Fatalf("create: %s", r.stderr)
 	}

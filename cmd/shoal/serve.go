@@ -20,7 +20,7 @@ func serveCommand() *cli.Command {
 		Usage: "run a shoal node (with no flags: a single-node cluster on 127.0.0.1:9092, data in ./shoal-data)",
 		UsageText: `shoal serve
 shoal serve --config server.properties
-shoal serve --set log.dirs=/var/lib/shoal --set listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093`,
+shoal serve --set log.dirs=/var/lib/shoal --set listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093 --set advertised.listeners=PLAINTEXT://broker1.example.com:9092`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "server.properties file with Kafka's key names"},
 			&cli.StringSliceFlag{Name: "set", Usage: "override one key: --set key=value (repeatable; beats SHOAL_* variables and the file)"},
