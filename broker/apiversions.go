@@ -28,9 +28,9 @@ const apiVersionsKey = 18
 //     a broker or re-point its endpoint.
 //
 // ApiVersions on a connection advertises exactly its listener's table (one
-// exception, Produce v0-v2: see apiVersionKeys), so a
-// client never sends what it cannot be answered, and never learns of RPCs
-// its listener does not serve.
+// exception, Produce v0-v2: see apiVersionKeys), so a client never sends
+// what it cannot be answered, and never learns of RPCs its listener does not
+// serve.
 type apiTables struct {
 	client, interBroker, controller map[int16]api
 	// all is the union: the versions this node sends its peers.
