@@ -33,9 +33,10 @@ const apiVersionsKey = 18
 //     blocks. Served anywhere else, one unauthenticated client could fence
 //     a broker or re-point its endpoint.
 //
-// ApiVersions on a connection advertises exactly its listener's table, so a
-// client never sends what it cannot be answered, and never learns of RPCs
-// its listener does not serve.
+// ApiVersions on a connection advertises exactly its listener's table (one
+// exception, Produce v0-v2: see apiVersionKeys), so a client never sends
+// what it cannot be answered, and never learns of RPCs its listener does not
+// serve.
 type apiTables struct {
 	client, interBroker, controller map[int16]api
 	// all is the union: the versions this node sends its peers.
@@ -145,11 +146,24 @@ func (s *Server) clientAPIs() map[int16]api {
 	return t
 }
 
-// apiVersionKeys advertises the APIs of one listener's table.
+// produceKey is the Produce API.
+const produceKey = 0
+
+// apiVersionKeys advertises the APIs of one listener's table, except that
+// Produce is advertised from v0 although v0-v2 requests are refused (they
+// close the connection, like any version outside the table). Kafka 4.0 does
+// the same (KAFKA-18659): librdkafka before 2.10 decides whether a broker
+// supports gzip, snappy and lz4 by asking whether it accepts Produce v0, and
+// otherwise sends those batches uncompressed. Clients pick the highest
+// common version, so none ever sends v0-v2 because of this.
 func apiVersionKeys(apis map[int16]api) []kmsg.ApiVersionsResponseApiKey {
 	keys := make([]kmsg.ApiVersionsResponseApiKey, 0, len(apis))
 	for k, a := range apis {
-		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: a.min, MaxVersion: a.max})
+		lowest := a.min
+		if k == produceKey {
+			lowest = 0
+		}
+		keys = append(keys, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: lowest, MaxVersion: a.max})
 	}
 	sortBy(keys, func(k kmsg.ApiVersionsResponseApiKey) int16 { return k.ApiKey })
 	return keys

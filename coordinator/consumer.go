@@ -114,8 +114,17 @@ type ConsumerGroup struct {
 	owners          map[consumerTP]string // partition -> member holding it (assigned or pending revocation)
 	regexes         map[string][]string   // regex -> resolved topic names
 	metaHash        uint64                // fingerprint of the subscribed metadata last assigned from
+	timers          consumerTimers        // members' timers (consumer_timers.go)
 
-	dirty bool
+	// What changed since the last takeRecords: the group's own fields
+	// (epochs, fingerprint, regexes) and the members whose record must be
+	// rewritten, or deleted when they are gone. Durable state is one
+	// record for the group and one per member, so a heartbeat that moves
+	// one member writes that member alone, not the whole group: a
+	// rebalance of n members writes O(n) bytes, not O(n^2).
+	dirtyHeader  bool
+	dirtyMembers map[string]bool
+
 	idSeq uint64
 }
 
@@ -129,6 +138,8 @@ func NewConsumerGroup(id string, cfg ConsumerConfig) *ConsumerGroup {
 		target:  make(map[string]consumerAssignment),
 		owners:  make(map[consumerTP]string),
 		regexes: make(map[string][]string),
+
+		dirtyMembers: make(map[string]bool),
 	}
 }
 
@@ -184,13 +195,9 @@ func (g *ConsumerGroup) State() string {
 	return "Stable"
 }
 
-// TakeDirty reports whether durable state changed since the last call, and
-// clears the flag.
-func (g *ConsumerGroup) TakeDirty() bool {
-	d := g.dirty
-	g.dirty = false
-	return d
-}
+// markMember records that member id's durable state changed (or that it
+// was removed).
+func (g *ConsumerGroup) markMember(id string) { g.dirtyMembers[id] = true }
 
 // ---- heartbeat ----
 
@@ -212,6 +219,13 @@ func (g *ConsumerGroup) HeartbeatFrom(now time.Time, clientID, clientHost string
 		} else {
 			err = g.consumerHeartbeat(now, clientID, clientHost, req, resp, topics)
 		}
+	}
+	id := req.MemberID
+	if resp.MemberID != nil {
+		id = *resp.MemberID
+	}
+	if m, ok := g.members[id]; ok {
+		g.armTimer(m)
 	}
 	if err != nil {
 		ke, ok := err.(*consumerError)
@@ -349,7 +363,7 @@ func (g *ConsumerGroup) consumerLeave(now time.Time, req *kmsg.ConsumerGroupHear
 		m.state = consumerStable
 		m.rebalanceDeadline = time.Time{}
 		m.sessionDeadline = now.Add(g.cfg.SessionTimeout)
-		g.dirty = true
+		g.markMember(m.id)
 		return nil
 	}
 	g.consumerRemove(m)
@@ -419,19 +433,19 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 	if req.RackID != nil && (m.rackID == nil || *m.rackID != *req.RackID) {
 		r := *req.RackID
 		m.rackID = &r
-		g.dirty = true
+		g.markMember(m.id)
 	}
 	if clientID != "" && clientID != m.clientID {
 		m.clientID = clientID
-		g.dirty = true
+		g.markMember(m.id)
 	}
 	if clientHost != "" && clientHost != m.clientHost {
 		m.clientHost = clientHost
-		g.dirty = true
+		g.markMember(m.id)
 	}
 	if req.RebalanceTimeoutMillis != -1 && req.RebalanceTimeoutMillis != m.rebalanceTimeout {
 		m.rebalanceTimeout = req.RebalanceTimeoutMillis
-		g.dirty = true
+		g.markMember(m.id)
 	}
 	if req.ServerAssignor != nil && (m.assignor == nil || *m.assignor != *req.ServerAssignor) {
 		a := *req.ServerAssignor
@@ -466,6 +480,7 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 		}
 	}
 	if changed {
+		g.markMember(m.id)
 		g.consumerBump()
 	}
 	if g.groupEpoch > g.assignmentEpoch {
@@ -528,7 +543,8 @@ func (g *ConsumerGroup) consumerJoin(memberID string, req *kmsg.ConsumerGroupHea
 			g.members[memberID] = m
 			g.static[inst] = memberID
 			g.consumerSetHoldings(m, assigned, nil)
-			g.dirty = true
+			g.markMember(old.id)
+			g.markMember(memberID)
 			return m, false, nil
 		}
 		if m, ok := g.members[memberID]; ok {
@@ -536,7 +552,7 @@ func (g *ConsumerGroup) consumerJoin(memberID string, req *kmsg.ConsumerGroupHea
 				i := inst
 				m.instanceID = &i
 				g.static[inst] = memberID
-				g.dirty = true
+				g.markMember(memberID)
 			} else if *m.instanceID != inst {
 				return nil, false, consumerErrf(kerr.FencedInstanceID, "Member %s already has instance id %s.", memberID, *m.instanceID)
 			}
@@ -557,7 +573,7 @@ func (g *ConsumerGroup) consumerJoin(memberID string, req *kmsg.ConsumerGroupHea
 		g.static[i] = memberID
 	}
 	g.members[memberID] = m
-	g.dirty = true
+	g.markMember(memberID)
 	return m, true, nil
 }
 
@@ -675,7 +691,7 @@ func (g *ConsumerGroup) consumerNextAssignment(now time.Time, m *consumerMember,
 		}
 		m.state = consumerUnrevoked
 		g.consumerSetHoldings(m, consumerNormalize(keep), consumerNormalize(revoke))
-		g.dirty = true
+		g.markMember(m.id)
 		return
 	}
 	for t, ps := range add {
@@ -688,11 +704,11 @@ func (g *ConsumerGroup) consumerNextAssignment(now time.Time, m *consumerMember,
 	if m.epoch != g.assignmentEpoch {
 		m.prevEpoch = m.epoch
 		m.epoch = g.assignmentEpoch
-		g.dirty = true
+		g.markMember(m.id)
 	}
 	if m.state != newState {
 		m.state = newState
-		g.dirty = true
+		g.markMember(m.id)
 	}
 	m.rebalanceDeadline = time.Time{}
 	g.consumerSetHoldings(m, consumerNormalize(keep), nil)
@@ -702,7 +718,7 @@ func (g *ConsumerGroup) consumerNextAssignment(now time.Time, m *consumerMember,
 // keeps the partition owner index in step.
 func (g *ConsumerGroup) consumerSetHoldings(m *consumerMember, assigned, pending consumerAssignment) {
 	if !equalAssignment(m.assigned, assigned) || !equalAssignment(m.pending, pending) {
-		g.dirty = true
+		g.markMember(m.id)
 	}
 	for _, a := range []consumerAssignment{m.assigned, m.pending} {
 		for t, ps := range a {
@@ -728,7 +744,7 @@ func (g *ConsumerGroup) consumerSetHoldings(m *consumerMember, assigned, pending
 
 func (g *ConsumerGroup) consumerBump() {
 	g.groupEpoch++
-	g.dirty = true
+	g.dirtyHeader = true
 }
 
 // consumerRemove drops a member and frees everything it held.
@@ -739,7 +755,7 @@ func (g *ConsumerGroup) consumerRemove(m *consumerMember) {
 	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
 		delete(g.static, *m.instanceID)
 	}
-	g.dirty = true
+	g.markMember(m.id)
 }
 
 // consumerGroupAssignor is the assignor most members ask for (ties go to the
@@ -797,10 +813,13 @@ func (g *ConsumerGroup) consumerComputeTarget(topics TopicsView) {
 	target := make(map[string]consumerAssignment, len(ids))
 	for _, id := range ids {
 		target[id] = consumerNormalize(consumerAssignment(result[id]))
+		if !equalAssignment(target[id], g.target[id]) {
+			g.markMember(id)
+		}
 	}
 	g.target = target
 	g.assignmentEpoch = g.groupEpoch
-	g.dirty = true
+	g.dirtyHeader = true
 }
 
 // consumerRegexesInUse lists the distinct regexes members subscribe with and
@@ -815,7 +834,7 @@ func (g *ConsumerGroup) consumerRegexesInUse() []string {
 	for re := range g.regexes {
 		if !use[re] {
 			delete(g.regexes, re)
-			g.dirty = true
+			g.dirtyHeader = true
 		}
 	}
 	out := make([]string, 0, len(use))
@@ -850,7 +869,7 @@ func (g *ConsumerGroup) consumerResolveNew(m *consumerMember, topics TopicsView)
 		return false
 	}
 	g.regexes[*m.regex] = consumerResolve(*m.regex, topics)
-	g.dirty = true
+	g.dirtyHeader = true
 	return true
 }
 
@@ -861,7 +880,7 @@ func (g *ConsumerGroup) consumerRefresh(topics TopicsView) bool {
 		res := consumerResolve(re, topics)
 		if old, ok := g.regexes[re]; !ok || !slices.Equal(old, res) {
 			g.regexes[re] = res
-			g.dirty = true
+			g.dirtyHeader = true
 		}
 	}
 	return g.consumerUpdateMetaHash(topics)
@@ -873,7 +892,7 @@ func (g *ConsumerGroup) consumerUpdateMetaHash(topics TopicsView) bool {
 		return false
 	}
 	g.metaHash = h
-	g.dirty = true
+	g.dirtyHeader = true
 	return true
 }
 
@@ -925,23 +944,6 @@ func (g *ConsumerGroup) Tick(now time.Time, topics TopicsView) {
 		g.consumerRefresh(topics)
 		g.consumerComputeTarget(topics)
 	}
-}
-
-// NextDeadline is when Tick next has work to do; zero when there is none.
-func (g *ConsumerGroup) NextDeadline() time.Time {
-	var next time.Time
-	consider := func(d time.Time) {
-		if !d.IsZero() && (next.IsZero() || d.Before(next)) {
-			next = d
-		}
-	}
-	for _, m := range g.members {
-		consider(m.sessionDeadline)
-		if m.state == consumerUnrevoked {
-			consider(m.rebalanceDeadline)
-		}
-	}
-	return next
 }
 
 // OnMetadata re-resolves regex subscriptions against changed topic metadata

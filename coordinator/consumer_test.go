@@ -1,10 +1,12 @@
 package coordinator
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -141,20 +143,20 @@ func (h *consumerHarness) run(t *testing.T, d *datadriven.TestData) string {
 		return ke.Message
 
 	case "dirty":
-		return strconv.FormatBool(h.g.TakeDirty())
+		return strconv.FormatBool(len(h.g.takeRecords(nil)) > 0)
 
 	case "restart":
-		h.g.TakeDirty()
-		snap := h.g.Snapshot()
-		g, err := RestoreConsumerGroup("g", h.cfg, snap, h.now)
+		h.g.takeRecords(nil)
+		recs := consumerAllRecords(h.g)
+		g, err := consumerReplay(h.cfg, recs, h.now)
 		if err != nil {
 			return "error: " + err.Error()
 		}
-		if again := g.Snapshot(); string(again) != string(snap) {
-			t.Fatalf("snapshot does not round trip")
+		if again := consumerAllRecords(g); !reflect.DeepEqual(again, recs) {
+			t.Fatalf("records do not round trip")
 		}
 		h.g = g
-		return fmt.Sprintf("restored %d bytes\n%s", len(snap), h.groupLine())
+		return fmt.Sprintf("restored %d records\n%s", len(recs), h.groupLine())
 	}
 	t.Fatalf("unknown command %q", d.Cmd)
 	return ""
@@ -352,51 +354,89 @@ func consumerBuildGroup(t *testing.T) (*ConsumerGroup, *fakeTopics, time.Time) {
 	return g, topics, now
 }
 
+// consumerAllRecords is every record of g's current state, as if all of it
+// had changed.
+func consumerAllRecords(g *ConsumerGroup) []Record {
+	g.dirtyHeader = true
+	for id := range g.members {
+		g.markMember(id)
+	}
+	return g.takeRecords(nil)
+}
+
+// consumerReplay rebuilds group "g" from records the way a coordinator
+// loads it.
+func consumerReplay(cfg ConsumerConfig, recs []Record, now time.Time) (*ConsumerGroup, error) {
+	sc := DefaultConfig()
+	sc.Consumer = cfg
+	s := NewShard(sc)
+	for _, r := range recs {
+		if err := s.Replay(now, r); err != nil {
+			return nil, err
+		}
+	}
+	g := s.consumerFor("g")
+	if g == nil {
+		return nil, errors.New("no consumer group g")
+	}
+	return g, nil
+}
+
 func TestConsumerSnapshotCorrupt(t *testing.T) {
 	g, _, now := consumerBuildGroup(t)
-	snap := g.Snapshot()
-	back, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), snap, now)
+	recs := consumerAllRecords(g)
+	back, err := consumerReplay(DefaultConsumerConfig(), recs, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(back.Snapshot()) != string(snap) {
+	if !reflect.DeepEqual(consumerAllRecords(back), recs) {
 		t.Fatal("round trip differs")
 	}
-	// Every strict prefix is refused, never a panic.
-	for i := 0; i < len(snap); i++ {
-		if _, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), snap[:i], now); err == nil {
-			t.Fatalf("prefix of %d bytes accepted", i)
+	for ri, rec := range recs {
+		with := func(v []byte) []Record {
+			out := slices.Clone(recs)
+			out[ri] = Record{Key: rec.Key, Value: v}
+			return out
 		}
-	}
-	if _, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), append(append([]byte(nil), snap...), 0), now); err == nil {
-		t.Fatal("trailing byte accepted")
-	}
-	// Random corruption: errors or a consistent group, never a panic.
-	r := rand.New(rand.NewSource(4))
-	for i := 0; i < 5000; i++ {
-		b := append([]byte(nil), snap...)
-		for j := 0; j < 1+r.Intn(4); j++ {
-			b[2+r.Intn(len(b)-2)] = byte(r.Intn(256))
+		// Every strict prefix is refused, never a panic.
+		for i := 0; i < len(rec.Value); i++ {
+			if _, err := consumerReplay(DefaultConsumerConfig(), with(rec.Value[:i:i]), now); err == nil {
+				t.Fatalf("record %d: prefix of %d bytes accepted", ri, i)
+			}
 		}
-		if g2, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), b, now); err == nil {
-			_ = g2.Snapshot()
-			_ = g2.State()
+		if _, err := consumerReplay(DefaultConsumerConfig(), with(append(slices.Clone(rec.Value), 0)), now); err == nil {
+			t.Fatalf("record %d: trailing byte accepted", ri)
+		}
+		// Random corruption: errors or a consistent group, never a panic.
+		r := rand.New(rand.NewSource(4))
+		for i := 0; i < 2000; i++ {
+			b := slices.Clone(rec.Value)
+			for j := 0; j < 1+r.Intn(4); j++ {
+				b[2+r.Intn(len(b)-2)] = byte(r.Intn(256))
+			}
+			if g2, err := consumerReplay(DefaultConsumerConfig(), with(b), now); err == nil {
+				_ = consumerAllRecords(g2)
+				_ = g2.State()
+			}
 		}
 	}
 	// A huge claimed count cannot make the decoder allocate.
 	huge := []byte{consumerSnapMagic, consumerSnapVersion, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}
-	if _, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), huge, now); err == nil {
+	if _, err := consumerReplay(DefaultConsumerConfig(), []Record{{Key: groupKey(keyConsumerGroup, "g"), Value: huge}}, now); err == nil {
 		t.Fatal("huge count accepted")
 	}
-	if _, err := RestoreConsumerGroup("g", DefaultConsumerConfig(), []byte{consumerSnapMagic, 9}, now); err == nil {
+	if _, err := consumerReplay(DefaultConsumerConfig(), []Record{{Key: groupKey(keyConsumerGroup, "g"), Value: []byte{consumerSnapMagic, 9}}}, now); err == nil {
 		t.Fatal("unknown version accepted")
+	}
+	if _, err := consumerReplay(DefaultConsumerConfig(), []Record{{Key: memberKey("g", "m1"), Value: []byte{consumerMemberMagic, 9}}}, now); err == nil {
+		t.Fatal("unknown member version accepted")
 	}
 }
 
 func TestConsumerDirtyAndDescribe(t *testing.T) {
 	g, topics, now := consumerBuildGroup(t)
-	if !g.TakeDirty() || g.TakeDirty() {
-		t.Fatal("TakeDirty should report once")
+	if len(g.takeRecords(nil)) == 0 || len(g.takeRecords(nil)) != 0 {
+		t.Fatal("takeRecords should report changes once")
 	}
 	// Keepalives and ticks before any deadline change nothing durable.
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
@@ -404,8 +444,8 @@ func TestConsumerDirtyAndDescribe(t *testing.T) {
 	g.Heartbeat(now.Add(time.Second), req, topics)
 	g.Tick(now.Add(2*time.Second), topics)
 	g.OnMetadata(now.Add(2*time.Second), topics)
-	if g.TakeDirty() {
-		t.Fatal("keepalive marked the group dirty")
+	if recs := g.takeRecords(nil); len(recs) != 0 {
+		t.Fatalf("keepalive wrote %d records", len(recs))
 	}
 	d := g.Describe(topics, true)
 	if d.AuthorizedOperations != consumerGroupOps || d.AssignorName != "range" || len(d.Members) != 2 {
@@ -572,5 +612,26 @@ func TestConsumerSimulationNoDoubleOwnership(t *testing.T) {
 		if owned != want {
 			t.Fatalf("seed %d: %d partitions owned, want %d", seed, owned, want)
 		}
+	}
+}
+
+// TestConsumerRestoresWholeGroupRecord: a log written when a consumer group
+// was one record (version 1: the group's fields and every member) still
+// loads.
+func TestConsumerRestoresWholeGroupRecord(t *testing.T) {
+	g, _, now := consumerBuildGroup(t)
+	want := consumerAllRecords(g)
+	whole := g.encodeHeader()
+	whole[1] = consumerSnapVersionWhole
+	whole = binary.AppendUvarint(whole, uint64(len(g.members)))
+	for _, id := range sortedKeys(g.members) {
+		whole = g.appendMember(whole, g.members[id])
+	}
+	back, err := consumerReplay(DefaultConsumerConfig(), []Record{{Key: groupKey(keyConsumerGroup, "g"), Value: whole}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := consumerAllRecords(back); !reflect.DeepEqual(got, want) {
+		t.Fatal("version 1 record restored a different group")
 	}
 }

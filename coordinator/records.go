@@ -30,10 +30,11 @@ type Record struct {
 // versions, chosen far from Kafka's (0-2 for classic metadata, 3-16 for the
 // KIP-848 records) so no tool mistakes one for the other.
 const (
-	keyOffsetCommit  int16 = 1
-	keyClassicGroup  int16 = 0x5301
-	keyConsumerGroup int16 = 0x5302
-	keyShareGroup    int16 = 0x5304
+	keyOffsetCommit   int16 = 1
+	keyClassicGroup   int16 = 0x5301
+	keyConsumerGroup  int16 = 0x5302
+	keyShareGroup     int16 = 0x5304
+	keyConsumerMember int16 = 0x5305
 )
 
 var errBadRecord = errors.New("coordinator: malformed record")
@@ -72,10 +73,19 @@ func groupKey(version int16, group string) []byte {
 	return append(b, group...)
 }
 
+// memberKey encodes the key of a consumer group member's record: the group
+// key followed by the member id, length first.
+func memberKey(group, member string) []byte {
+	b := groupKey(keyConsumerMember, group)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(member)))
+	return append(b, member...)
+}
+
 // decodedKey is a parsed record key.
 type decodedKey struct {
 	version   int16
 	group     string
+	member    string
 	topic     string
 	partition int32
 }
@@ -97,6 +107,16 @@ func decodeKey(b []byte) (decodedKey, error) {
 			return decodedKey{}, fmt.Errorf("%w: group key", errBadRecord)
 		}
 		return decodedKey{version: v, group: string(b[4:])}, nil
+	case keyConsumerMember:
+		if len(b) < 4 {
+			return decodedKey{}, fmt.Errorf("%w: member key", errBadRecord)
+		}
+		gl := int(binary.BigEndian.Uint16(b[2:]))
+		rest := b[4:]
+		if len(rest) < gl+2 || int(binary.BigEndian.Uint16(rest[gl:])) != len(rest)-gl-2 {
+			return decodedKey{}, fmt.Errorf("%w: member key", errBadRecord)
+		}
+		return decodedKey{version: v, group: string(rest[:gl]), member: string(rest[gl+2:])}, nil
 	}
 	return decodedKey{}, fmt.Errorf("%w: unknown key version %d", errBadRecord, v)
 }

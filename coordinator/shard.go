@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -121,11 +122,24 @@ func (s *Shard) Replay(now time.Time, r Record) error {
 			delete(s.groups, k.group)
 			return nil
 		}
-		g, err := RestoreConsumerGroup(k.group, s.cfg.Consumer, r.Value, now)
+		g, err := restoreConsumerGroupRecord(s.consumerFor(k.group), k.group, s.cfg.Consumer, r.Value, now)
 		if err != nil {
 			return err
 		}
 		s.groups[k.group] = &group{consumer: g}
+	case keyConsumerMember:
+		g := s.consumerFor(k.group)
+		if g == nil {
+			if r.Value == nil {
+				return nil
+			}
+			if s.groups[k.group] != nil {
+				return fmt.Errorf("%w: consumer member record for group %q of another type", errBadRecord, k.group)
+			}
+			g = NewConsumerGroup(k.group, s.cfg.Consumer)
+			s.groups[k.group] = &group{consumer: g}
+		}
+		return g.restoreMemberRecord(k.member, r.Value, now)
 	case keyShareGroup:
 		if r.Value == nil {
 			delete(s.groups, k.group)
@@ -153,8 +167,8 @@ func (s *Shard) Drain() []Record {
 		case g == nil:
 		case g.classic != nil && g.classic.TakeDirty():
 			s.out = append(s.out, Record{Key: groupKey(keyClassicGroup, id), Value: g.classic.Snapshot()})
-		case g.consumer != nil && g.consumer.TakeDirty():
-			s.out = append(s.out, Record{Key: groupKey(keyConsumerGroup, id), Value: g.consumer.Snapshot()})
+		case g.consumer != nil:
+			s.out = g.consumer.takeRecords(s.out)
 		case g.share != nil && g.share.TakeDirty():
 			s.out = append(s.out, Record{Key: groupKey(keyShareGroup, id), Value: g.share.Snapshot()})
 		}
@@ -181,6 +195,14 @@ func (s *Shard) deleteOffset(group string, tp topicPartition) {
 			delete(s.offsets, group)
 		}
 	}
+}
+
+// consumerFor returns the consumer group id, nil if there is none.
+func (s *Shard) consumerFor(id string) *ConsumerGroup {
+	if g := s.groups[id]; g != nil {
+		return g.consumer
+	}
+	return nil
 }
 
 // classicFor returns the classic group a classic request addresses,

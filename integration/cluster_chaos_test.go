@@ -341,8 +341,13 @@ func (r *chaosRun) controller() int32 {
 // startProducer produces numbered values round-robin over the partitions
 // with an idempotent acks=all producer, recording every acknowledged one.
 func (r *chaosRun) startProducer(stop <-chan struct{}, wg *sync.WaitGroup) {
+	// kgo retries a record it has sent until its delivery timeout, which
+	// is unbounded by default; the context only fails records not yet
+	// sent. Bound it, or a cluster that never recovers would block the
+	// producer (and the test's clean-up waiting on it) forever.
 	cl := r.c.Client(r.t, kgo.DefaultProduceTopic(r.topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(5*time.Millisecond), kgo.RequestTimeoutOverhead(5*time.Second))
+		kgo.ProducerLinger(5*time.Millisecond), kgo.RequestTimeoutOverhead(5*time.Second),
+		kgo.RecordDeliveryTimeout(30*time.Second))
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -25,6 +25,9 @@ type testCluster struct {
 	addrs     map[int32]string
 	nodes     map[int32]*Node
 	trans     map[int32]*TCPTransport
+	// tick is the members' raft tick; clusterTick unless a test needs
+	// elections slower than it can wait for.
+	tick time.Duration
 }
 
 const clusterTick = 20 * time.Millisecond
@@ -40,6 +43,7 @@ func newTestCluster(t *testing.T, voters []int32, learners []int32, snapEvery ui
 		addrs:     map[int32]string{},
 		nodes:     map[int32]*Node{},
 		trans:     map[int32]*TCPTransport{},
+		tick:      clusterTick,
 	}
 	for _, id := range slices.Concat(voters, learners) {
 		c.dirs[id] = t.TempDir()
@@ -96,7 +100,7 @@ func (c *testCluster) start(id int32) *Node {
 		Voters:        c.voters,
 		Learners:      c.learners,
 		Logger:        testLogger(c.t),
-		TickInterval:  clusterTick,
+		TickInterval:  c.tick,
 		SnapshotEvery: c.snapEvery,
 		ClusterID:     "cluster-test",
 		Transport:     tr,

@@ -55,6 +55,18 @@ type Config struct {
 	Transport Transport
 }
 
+// Election timing. A follower campaigns after 10-20 ticks (1-2 s at the
+// default tick) without hearing from its leader; the leader heartbeats
+// every tick. The timeout is deliberately not shorter: the Ready loop that
+// sends heartbeats also fsyncs the raft log, and on a loaded two-core
+// machine an fsync or a scheduling stall can take a few hundred
+// milliseconds, so a 300-500 ms timeout would start elections against a
+// healthy leader. Pre-vote and check-quorum keep such an election from
+// deposing the leader when only one follower lost touch, but not when the
+// stall is the leader's own. A leader whose process died is replaced
+// without waiting for the timeout at all (leader_gone.go); the timeout only
+// matters for a host that vanishes, where brokers are fenced after
+// broker.session.timeout.ms anyway.
 const (
 	defaultTickInterval  = 100 * time.Millisecond
 	defaultSnapshotEvery = 10000
@@ -113,6 +125,9 @@ type Node struct {
 	addrs map[int32]string
 	// contact is when a message from each peer (raft id) last arrived.
 	contact map[uint64]time.Time
+	// gone is the leader this node found gone and campaigns to replace
+	// (leader_gone.go).
+	gone goneLeader
 }
 
 // published is an image together with the channel closed when it is

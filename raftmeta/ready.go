@@ -22,6 +22,7 @@ func (n *Node) run() {
 		select {
 		case <-ticker.C:
 			n.rn.Tick()
+			n.tickLeaderGone(n.rn)
 		case p := <-n.proposeC:
 			n.propose(p)
 			n.proposeMore()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -112,6 +113,9 @@ type MessageHandler interface {
 	Step(ctx context.Context, m *pb.Message) error
 	ReportUnreachable(nodeID int32)
 	ReportSnapshot(nodeID int32, ok bool)
+	// PeerGone reports that the peer's process is gone: nothing is
+	// connected from it and its listener refuses connections.
+	PeerGone(nodeID int32)
 }
 
 type handlerBox struct{ h MessageHandler }
@@ -380,6 +384,7 @@ func (p *peer) run() {
 				p.t.log.Info("metadata peer unreachable", "peer", p.id, "addr", p.addr, "err", err)
 			}
 			p.dropQueued()
+			p.reportGone(err)
 			if !p.wait(backoff) {
 				return
 			}
@@ -404,6 +409,28 @@ func (p *peer) run() {
 		if !p.wait(p.t.cfg.MinBackoff) {
 			return
 		}
+	}
+}
+
+// reportGone tells the node the peer's process is gone when a dial was
+// refused and no connection from the peer is open. A refusal proves that
+// nothing listens on the peer's address, and a live process keeps its
+// connection to this node open (it dials every peer), so the two together
+// say the process died or stopped, not that the network is slow. A host
+// that vanishes (timeouts, not refusals) is never reported: raft's election
+// timeout handles it.
+func (p *peer) reportGone(dialErr error) {
+	if !errors.Is(dialErr, syscall.ECONNREFUSED) {
+		return
+	}
+	p.t.mu.Lock()
+	_, connected := p.t.inbound[p.id]
+	p.t.mu.Unlock()
+	if connected {
+		return
+	}
+	if h := p.t.node(); h != nil {
+		h.PeerGone(p.id)
 	}
 }
 

@@ -19,11 +19,12 @@ type recorder struct {
 	msgs        []*pb.Message
 	unreachable map[int32]int
 	snaps       map[int32][]bool
+	gone        map[int32]int
 	notify      chan struct{}
 }
 
 func newRecorder() *recorder {
-	return &recorder{unreachable: map[int32]int{}, snaps: map[int32][]bool{}, notify: make(chan struct{}, 1)}
+	return &recorder{unreachable: map[int32]int{}, snaps: map[int32][]bool{}, gone: map[int32]int{}, notify: make(chan struct{}, 1)}
 }
 
 func (r *recorder) poke() {
@@ -51,6 +52,13 @@ func (r *recorder) ReportUnreachable(id int32) {
 func (r *recorder) ReportSnapshot(id int32, ok bool) {
 	r.mu.Lock()
 	r.snaps[id] = append(r.snaps[id], ok)
+	r.mu.Unlock()
+	r.poke()
+}
+
+func (r *recorder) PeerGone(id int32) {
+	r.mu.Lock()
+	r.gone[id]++
 	r.mu.Unlock()
 	r.poke()
 }
@@ -278,4 +286,29 @@ func sendUntil(t *testing.T, ctx context.Context, tr *TCPTransport, rec *recorde
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// TestTransportReportsPeerGone: a peer whose process stops (its connection
+// closes and its listener refuses) is reported gone; a running one is not.
+func TestTransportReportsPeerGone(t *testing.T) {
+	ctx := testCtx(t)
+	r1, r2 := newRecorder(), newRecorder()
+	ln1, ln2 := listen(t), listen(t)
+	t1 := newTestTransportOn(t, 1, "", ln1, map[int32]string{2: ln2.Addr().String()}, r1)
+	t2 := newTestTransportOn(t, 2, "", ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+
+	// Both directions connected, as between two running quorum members.
+	t1.Send([]*pb.Message{heartbeat(1, 2, 1)})
+	t2.Send([]*pb.Message{heartbeat(2, 1, 1)})
+	r2.waitFor(t, ctx, "a message from 1", func(r *recorder) bool { return len(r.msgs) > 0 })
+	r1.waitFor(t, ctx, "a message from 2", func(r *recorder) bool { return len(r.msgs) > 0 })
+	r1.mu.Lock()
+	early := r1.gone[2]
+	r1.mu.Unlock()
+	if early != 0 {
+		t.Fatalf("running peer reported gone %d times", early)
+	}
+
+	t2.Close()
+	r1.waitFor(t, ctx, "peer 2 reported gone", func(r *recorder) bool { return r.gone[2] > 0 })
 }
