@@ -1,6 +1,7 @@
 package broker
 
-// Produce (key 0), v3-v13 on every listener.
+// Produce (key 0), v3-v13 on every listener (advertised from v0, as Kafka 4.0
+// does for old librdkafka: see apiVersionKeys).
 //
 // Validates each batch (magic 2, CRC-32C, sizes, idempotent sequence, an
 // issued producer id) and appends it in request order on the leader-append
