@@ -32,6 +32,10 @@ type requestHeader struct {
 	clientID      string
 }
 
+// minHeaderBytes is the shortest request header: api key, version,
+// correlation id and the client id's length.
+const minHeaderBytes = 10
+
 // errMalformed marks input that breaks the framing; the connection closes.
 var errMalformed = errors.New("malformed request")
 
@@ -44,7 +48,7 @@ var errUnsupportedVersion = errors.New("unsupported version")
 // knows, from the API's version table, whether the request is flexible.
 func parseHeader(frame []byte) (requestHeader, []byte, error) {
 	var h requestHeader
-	if len(frame) < 10 {
+	if len(frame) < minHeaderBytes {
 		return h, nil, fmt.Errorf("%w: %d-byte frame is shorter than a request header", errMalformed, len(frame))
 	}
 	h.key = int16(binary.BigEndian.Uint16(frame[0:]))
@@ -253,7 +257,7 @@ func (c *conn) readFailed(err error, size int32) error {
 // exceeds socket.request.max.bytes. ApiVersions is always let through: an
 // unknown version of it gets an answer (KIP-511).
 func (c *conn) checkHeader(head []byte, size int32) error {
-	if len(head) < 4 {
+	if len(head) < 4 || size < minHeaderBytes {
 		return nil // too short for a header: decodeRequest says so
 	}
 	key, version := int16(binary.BigEndian.Uint16(head)), int16(binary.BigEndian.Uint16(head[2:]))
@@ -262,7 +266,7 @@ func (c *conn) checkHeader(head []byte, size int32) error {
 	}
 	api, ok := c.apis[key]
 	if !ok || version < api.min || version > api.max {
-		return fmt.Errorf("%w: %s (key %d) v%d is not supported", errMalformed, kmsg.NameForKey(key), key, version)
+		return fmt.Errorf("%w: %s (key %d) v%d is not supported", errUnsupportedVersion, kmsg.NameForKey(key), key, version)
 	}
 	if key == 0 {
 		return nil // walked once read (see produceCharge)
