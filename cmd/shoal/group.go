@@ -865,14 +865,14 @@ func deleteGroups(c *cli.Context, ctx context.Context, adm *kadm.Client, groups 
 		case !ok:
 			res.Error = "no answer from the broker"
 		case errors.Is(r.Err, kerr.GroupIDNotFound):
-			res.Error = "group does not exist"
+			res.Error = fmt.Sprintf("group %q does not exist", g)
 		case errors.Is(r.Err, kerr.NonEmptyGroup):
-			res.Error = "group is not empty: stop its consumers first"
+			res.Error = fmt.Sprintf("group %q is not empty: stop its consumers first", g)
 		case r.Err != nil:
-			res.Error = describeErr(r.Err)
+			res.Error = fmt.Sprintf("group %q: %s", g, describeErr(r.Err))
 		}
 		if res.Error != "" {
-			failed = append(failed, fmt.Sprintf("%q: %s", g, res.Error))
+			failed = append(failed, res.Error)
 		}
 		results = append(results, res)
 	}

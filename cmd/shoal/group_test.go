@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -207,7 +208,7 @@ func TestGroupDescribeResetDelete(t *testing.T) {
 	if r = ok(t, "group", "list"); containsLineWith(r.stdout, group) {
 		t.Fatalf("group still listed after delete:\n%s", r.stdout)
 	}
-	fails(t, shoal(t, "group", "delete", group), "does not exist")
+	fails(t, shoal(t, "group", "delete", group), fmt.Sprintf("group %q does not exist", group))
 }
 
 func TestConsumeGroup(t *testing.T) {
