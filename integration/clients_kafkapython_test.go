@@ -1,16 +1,11 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"os/exec"
-	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // kafkaPython is Debian's interpreter, the one python3-kafka installs into
@@ -95,75 +90,15 @@ func (d *kafkaPythonDriver) committed(t *testing.T, group, topic string) map[int
 	return got
 }
 
-// kafkaPythonMember is a Python process in the group; it prints its
-// assignment as a JSON list whenever it changes and leaves on SIGTERM.
-type kafkaPythonMember struct {
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	done   chan struct{}
-	once   sync.Once
-
-	mu    sync.Mutex
-	owned []int32
-}
-
 func (d *kafkaPythonDriver) startMember(t *testing.T, group, topic string) matrixMember {
 	in, _ := json.Marshal(map[string]any{"addr": d.n.Addr(), "group": group, "topic": topic})
-	m := &kafkaPythonMember{stderr: &lockedBuffer{}, done: make(chan struct{})}
-	m.cmd = exec.Command(kafkaPython, kafkaPythonScript, "member")
-	m.cmd.Stdin = bytes.NewReader(in)
-	m.cmd.Stderr = m.stderr
-	stdout, err := m.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(m.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var owned []int32
-			if json.Unmarshal(sc.Bytes(), &owned) == nil {
-				m.mu.Lock()
-				m.owned = owned
-				m.mu.Unlock()
-			}
-		}
-		m.cmd.Wait()
-		// A member that is gone owns nothing.
-		m.mu.Lock()
-		m.owned = nil
-		m.mu.Unlock()
-	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("kafka-python member stderr:\n%s", lastLines(m.stderr.String(), 15))
-		}
-	})
-	return m
-}
-
-func (m *kafkaPythonMember) assigned() []int32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.owned)
-}
-
-func (m *kafkaPythonMember) close() { stopProcess(m.cmd, m.done, &m.once) }
-
-// stopProcess asks a member process to leave (SIGTERM), waits for done (its
-// reader's end) and kills it if it has not gone within the stop timeout.
-func stopProcess(cmd *exec.Cmd, done chan struct{}, once *sync.Once) {
-	once.Do(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(stopTimeout):
-			cmd.Process.Kill()
-			<-done
-		}
+	cmd := exec.Command(kafkaPython, kafkaPythonScript, "member")
+	cmd.Stdin = bytes.NewReader(in)
+	// The member prints its assignment as a JSON list whenever it
+	// changes, and leaves on SIGTERM.
+	return startProcessMember(t, "kafka-python", cmd, false, func(line string) ([]int32, bool) {
+		var owned []int32
+		return owned, json.Unmarshal([]byte(line), &owned) == nil
 	})
 }
 

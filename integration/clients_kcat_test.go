@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -136,71 +134,26 @@ var kcatRebalanced = regexp.MustCompile(`^% Group \S+ rebalanced \(memberid [^)]
 // kcatPartition matches one "topic [N]" of that line.
 var kcatPartition = regexp.MustCompile(`\[(\d+)\]`)
 
-type kcatMember struct {
-	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	done   chan struct{}
-	once   sync.Once
-
-	mu    sync.Mutex
-	owned []int32
-}
-
 func (d *kcatDriver) startMember(t *testing.T, group, topic string) matrixMember {
-	m := &kcatMember{stderr: &lockedBuffer{}, done: make(chan struct{})}
-	m.cmd = exec.Command("kcat", "-b", d.n.Addr(), "-G", group,
+	cmd := exec.Command("kcat", "-b", d.n.Addr(), "-G", group,
 		"-X", "session.timeout.ms=6000", "-X", "heartbeat.interval.ms=300", "-X", "fetch.wait.max.ms=200", topic)
-	m.cmd.Stdout = io.Discard
-	pipe, err := m.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(m.done)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			line := sc.Text()
-			m.stderr.Write([]byte(line + "\n"))
-			g := kcatRebalanced.FindStringSubmatch(line)
-			if g == nil {
-				continue
-			}
-			var parts []int32
-			for _, p := range kcatPartition.FindAllStringSubmatch(g[2], -1) {
-				n, _ := strconv.Atoi(p[1])
-				parts = append(parts, int32(n))
-			}
-			m.mu.Lock()
-			if g[1] == "assigned" {
-				m.owned = parts
-			} else {
-				m.owned = nil
-			}
-			m.mu.Unlock()
+	cmd.Stdout = io.Discard
+	return startProcessMember(t, "kcat", cmd, true, func(line string) ([]int32, bool) {
+		g := kcatRebalanced.FindStringSubmatch(line)
+		if g == nil {
+			return nil, false
 		}
-		m.cmd.Wait()
-		m.mu.Lock()
-		m.owned = nil
-		m.mu.Unlock()
-	}()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("kcat member stderr:\n%s", lastLines(m.stderr.String(), 15))
+		if g[1] != "assigned" {
+			return nil, true
 		}
+		var parts []int32
+		for _, p := range kcatPartition.FindAllStringSubmatch(g[2], -1) {
+			n, _ := strconv.Atoi(p[1])
+			parts = append(parts, int32(n))
+		}
+		return parts, true
 	})
-	return m
 }
-
-func (m *kcatMember) assigned() []int32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Sorted(slices.Values(m.owned))
-}
-
-func (m *kcatMember) close() { stopProcess(m.cmd, m.done, &m.once) }
 
 // kcatOffset matches a line of kcat -Q's answer: "topic [N] offset O".
 var kcatOffset = regexp.MustCompile(`\[(\d+)\]\s+offset\s+(-?\d+)`)
