@@ -424,7 +424,12 @@ func controllerOn(t *testing.T, n *node) (int32, error) {
 // which a client refreshes only every metadata.max.age.ms, so a client
 // that first asked before the last broker registered keeps missing it.
 func metadataOn(t *testing.T, n *node) (*kmsg.MetadataResponse, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DialTimeout(time.Second))
+	return metadataAt(t, n.Addr())
+}
+
+// metadataAt is metadataOn for any broker address.
+func metadataAt(t *testing.T, addr string) (*kmsg.MetadataResponse, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // readmeSections are the README sections whose shell blocks a newcomer
@@ -225,20 +222,10 @@ func waitReadmeBrokers(t *testing.T, bootstrap string, n int, servers []*readmeS
 			default:
 			}
 		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.DialTimeout(time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		req := kmsg.NewPtrMetadataRequest()
-		req.Topics = []kmsg.MetadataRequestTopic{}
-		resp, err := cl.SeedBrokers()[0].Request(ctx, req)
+		m, err := metadataAt(t, bootstrap)
 		if err != nil {
 			return false, err.Error()
 		}
-		m := resp.(*kmsg.MetadataResponse)
 		ids := make([]int, 0, len(m.Brokers))
 		for _, b := range m.Brokers {
 			ids = append(ids, int(b.NodeID))
