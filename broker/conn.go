@@ -127,7 +127,7 @@ type slot struct {
 	done chan net.Buffers
 	// held is the request memory charged for the request (see reqmem.go),
 	// released once its response is written or abandoned.
-	held int64
+	held reservation
 }
 
 func newConn(s *Server, nc net.Conn, listener string) *conn {
@@ -201,8 +201,8 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return c.readFailed(err, size)
 		}
-		held := int64(size)
-		if err := c.srv.reqMem.acquire(c.ctx, held); err != nil {
+		var held reservation
+		if err := c.srv.reqMem.acquire(c.ctx, &held, int64(size)); err != nil {
 			return err
 		}
 		// The time spent waiting for memory is the broker's, not the
@@ -215,14 +215,11 @@ func (c *conn) readLoop() error {
 		if err == nil {
 			var extra int64
 			if extra, err = c.decodeCharge(frame); err == nil {
-				err = c.srv.reqMem.acquire(c.ctx, extra)
-				if err == nil {
-					held += extra
-				}
+				err = c.srv.reqMem.acquire(c.ctx, &held, extra)
 			}
 		}
 		if err != nil {
-			c.srv.reqMem.release(held)
+			c.srv.reqMem.release(&held)
 			return c.readFailed(err, size)
 		}
 		c.lastActive.Store(time.Now().UnixNano())
@@ -383,7 +380,7 @@ func (c *conn) decodeCharge(frame []byte) (int64, error) {
 // finished releases what a request held once its response is written or
 // abandoned.
 func (c *conn) finished(sl *slot) {
-	c.srv.reqMem.release(sl.held)
+	c.srv.reqMem.release(&sl.held)
 	c.inFlight.Add(-1)
 	c.lastActive.Store(time.Now().UnixNano())
 }

@@ -48,17 +48,28 @@ func newRequestMemory(limit int64, gauge interface{ Set(float64) }) *requestMemo
 	return &requestMemory{limit: limit, gauge: gauge, freed: make(chan struct{})}
 }
 
-// acquire charges n bytes, waiting until they fit under the limit. A charge
-// larger than the whole limit is let in when no other large charge is held
-// (as Kafka's memory pool lets one allocation overshoot), so it cannot wait
-// forever. It fails only when ctx ends.
-func (p *requestMemory) acquire(ctx context.Context, n int64) error {
+// reservation is what one request holds of the budget: every byte, and of
+// those the ones charged as large. A request is charged in steps (its frame
+// before it is read, then what decoding it may add), so admission and
+// release work on the whole reservation, never on one step alone.
+type reservation struct {
+	n, large int64
+}
+
+// acquire adds n bytes to r, waiting until they fit under the limit. A
+// request whose charge exceeds what is left is let in when no other
+// request holds a large charge (as Kafka's memory pool lets one allocation
+// overshoot), so it cannot wait forever, even for memory it holds itself.
+// It fails only when ctx ends; r is unchanged then.
+func (p *requestMemory) acquire(ctx context.Context, r *reservation, n int64) error {
 	for {
 		p.mu.Lock()
-		if n <= smallRequest || p.limit <= 0 || p.used+n <= p.limit || p.large == 0 {
+		if n <= smallRequest || p.limit <= 0 || p.used+n <= p.limit || p.large == r.large {
 			p.used += n
+			r.n += n
 			if n > smallRequest {
 				p.large += n
+				r.large += n
 			}
 			p.gauge.Set(float64(p.used))
 			p.mu.Unlock()
@@ -74,16 +85,15 @@ func (p *requestMemory) acquire(ctx context.Context, n int64) error {
 	}
 }
 
-// release returns a charge acquire took.
-func (p *requestMemory) release(n int64) {
-	if n == 0 {
+// release returns all that r holds and empties it.
+func (p *requestMemory) release(r *reservation) {
+	if r.n == 0 {
 		return
 	}
 	p.mu.Lock()
-	p.used -= n
-	if n > smallRequest {
-		p.large -= n
-	}
+	p.used -= r.n
+	p.large -= r.large
+	*r = reservation{}
 	p.gauge.Set(float64(p.used))
 	close(p.freed)
 	p.freed = make(chan struct{})

@@ -97,20 +97,24 @@ func TestProduceChargeWalksCounts(t *testing.T) {
 func TestRequestMemoryWaits(t *testing.T) {
 	p := newRequestMemory(1<<20, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}))
 	ctx := context.Background()
-	if err := p.acquire(ctx, 900<<10); err != nil {
+	var first, small, waiter, huge reservation
+	if err := p.acquire(ctx, &first, 900<<10); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.acquire(ctx, smallRequest); err != nil { // small: never waits
+	if err := p.acquire(ctx, &small, smallRequest); err != nil { // small: never waits
 		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := p.acquire(cctx, &waiter, 512<<10); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a large request that must wait, with a cancelled context: %v", err)
+	}
+	if waiter != (reservation{}) {
+		t.Fatalf("a failed acquire left %+v reserved", waiter)
 	}
 	got := make(chan error, 1)
-	go func() { got <- p.acquire(ctx, 512<<10) }()
-	select {
-	case err := <-got:
-		t.Fatalf("a large request did not wait for memory: %v", err)
-	case <-time.After(50 * time.Millisecond):
-	}
-	p.release(900 << 10)
+	go func() { got <- p.acquire(ctx, &waiter, 512<<10) }()
+	p.release(&first)
 	select {
 	case err := <-got:
 		if err != nil {
@@ -121,13 +125,41 @@ func TestRequestMemoryWaits(t *testing.T) {
 	}
 	// Larger than the whole budget: admitted once no other large request
 	// holds memory.
-	p.release(512 << 10)
-	if err := p.acquire(ctx, 4<<20); err != nil {
+	p.release(&waiter)
+	if err := p.acquire(ctx, &huge, 4<<20); err != nil {
 		t.Fatal(err)
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if err := p.acquire(cctx, 512<<10); !errors.Is(err, context.Canceled) {
-		t.Fatalf("acquire with a cancelled context: %v", err)
+	p.release(&huge)
+	p.release(&small)
+	if p.used != 0 || p.large != 0 {
+		t.Fatalf("after every release: used %d, large %d", p.used, p.large)
+	}
+}
+
+// A request charged in two steps (its frame, then its decode) whose total
+// exceeds the budget is admitted when it is the only large holder: it must
+// not wait for memory it holds itself. And two small steps that add up to a
+// large reservation release exactly what they took.
+func TestRequestMemoryStepsOfOneRequest(t *testing.T) {
+	p := newRequestMemory(1<<20, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var r reservation
+	if err := p.acquire(ctx, &r, 900<<10); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.acquire(ctx, &r, 512<<10); err != nil {
+		t.Fatalf("the second step of one request waited for its own memory: %v", err)
+	}
+	p.release(&r)
+	if err := p.acquire(ctx, &r, smallRequest); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.acquire(ctx, &r, smallRequest); err != nil {
+		t.Fatal(err)
+	}
+	p.release(&r)
+	if p.used != 0 || p.large != 0 {
+		t.Fatalf("after releasing: used %d, large %d", p.used, p.large)
 	}
 }
