@@ -151,6 +151,15 @@ func restoreConsumerGroupRecord(g *ConsumerGroup, id string, cfg ConsumerConfig,
 				return nil, err
 			}
 		}
+		// Rewrite the group in today's format (a group record and one
+		// record per member) at the next Drain: until then the whole
+		// record stays the latest value of the group's key, and once
+		// compaction drops the tombstones of members who left since, a
+		// load would bring them back from it.
+		g.dirtyHeader = true
+		for id := range g.members {
+			g.markMember(id)
+		}
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("consumer group record: %w", d.err)

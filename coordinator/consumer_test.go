@@ -634,4 +634,24 @@ func TestConsumerRestoresWholeGroupRecord(t *testing.T) {
 	if got := consumerAllRecords(back); !reflect.DeepEqual(got, want) {
 		t.Fatal("version 1 record restored a different group")
 	}
+
+	// The shard rewrites it in today's format at its next Drain, so the
+	// whole record stops being the group key's latest value: the group
+	// loads from the rewritten records alone.
+	sc := DefaultConfig()
+	s := NewShard(sc)
+	if err := s.Replay(now, Record{Key: groupKey(keyConsumerGroup, "g"), Value: whole}); err != nil {
+		t.Fatal(err)
+	}
+	rewritten := s.Drain()
+	if len(rewritten) != len(want) {
+		t.Fatalf("drain after loading a version 1 record: %d records, want %d (group and members)", len(rewritten), len(want))
+	}
+	again, err := consumerReplay(DefaultConsumerConfig(), rewritten, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := consumerAllRecords(again); !reflect.DeepEqual(got, want) {
+		t.Fatal("the rewritten records restore a different group")
+	}
 }

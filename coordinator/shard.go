@@ -127,6 +127,9 @@ func (s *Shard) Replay(now time.Time, r Record) error {
 			return err
 		}
 		s.groups[k.group] = &group{consumer: g}
+		if g.dirtyHeader {
+			s.touched[k.group] = true // an old format to rewrite
+		}
 	case keyConsumerMember:
 		g := s.consumerFor(k.group)
 		if g == nil {
