@@ -231,7 +231,11 @@ func checkBatchRecords(codec int8, payload []byte, n int32) error {
 	switch codec {
 	case CompressionGzip:
 		zr := gzipReaders.Get().(*gzip.Reader)
-		defer gzipReaders.Put(zr)
+		defer func() {
+			// A pooled reader must not keep the producer's payload alive.
+			in.Reset(nil)
+			gzipReaders.Put(zr)
+		}()
 		if err := zr.Reset(in); err != nil {
 			return corrupt("gzip: %v", err)
 		}
