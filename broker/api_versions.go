@@ -8,7 +8,6 @@ package broker
 
 import (
 	"context"
-	"encoding/binary"
 	"maps"
 	"slices"
 
@@ -183,7 +182,5 @@ func unsupportedApiVersions(h requestHeader, apis map[int16]api) []byte {
 	resp.SetVersion(0)
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
 	resp.ApiKeys = apiVersionKeys(apis)
-	b := encodeResponse(h.correlationID, resp)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	return b
+	return encodeResponse(h.correlationID, resp)
 }

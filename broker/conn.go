@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -265,7 +266,7 @@ func (c *conn) checkHeader(head []byte, size int32) error {
 	if !ok || version < api.min || version > api.max {
 		return fmt.Errorf("%w: %s (key %d) v%d is not supported", errUnsupportedVersion, kmsg.NameForKey(key), key, version)
 	}
-	if key == 0 {
+	if key == produceKey {
 		return nil // walked once read (see produceCharge)
 	}
 	// The frame's size bounds its body's.
@@ -367,15 +368,33 @@ func (c *conn) decodeCharge(frame []byte) (int64, error) {
 	if !ok || h.version < api.min || h.version > api.max {
 		return 0, nil
 	}
-	req := kmsg.RequestForKey(h.key)
-	req.SetVersion(h.version)
-	if req.IsFlexible() {
+	if v, ok := flexibleSince()[h.key]; ok && h.version >= v {
 		if body, err = skipTags(body); err != nil {
 			return 0, err
 		}
 	}
 	return decodeCharge(h.key, h.version, body, int64(c.srv.cfg.SocketRequestMaxBytes))
 }
+
+// flexibleSince maps each API key kmsg knows to its first flexible version
+// (KIP-482), so charging a request needs no throwaway request struct.
+var flexibleSince = sync.OnceValue(func() map[int16]int16 {
+	m := make(map[int16]int16)
+	for k := int16(0); k <= kmsg.MaxKey; k++ {
+		req := kmsg.RequestForKey(k)
+		if req == nil {
+			continue
+		}
+		for v := int16(0); v <= req.MaxVersion(); v++ {
+			req.SetVersion(v)
+			if req.IsFlexible() {
+				m[k] = v
+				break
+			}
+		}
+	}
+	return m
+})
 
 // finished releases what a request held once its response is written or
 // abandoned.

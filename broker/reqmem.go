@@ -104,7 +104,7 @@ func (p *requestMemory) release(r *reservation) {
 // allocate beyond the frame itself, or an error when the body cannot be a
 // valid request or would expand past maxExpansion.
 func decodeCharge(key, version int16, body []byte, maxExpansion int64) (int64, error) {
-	if key == 0 {
+	if key == produceKey {
 		return produceCharge(version, body)
 	}
 	return expansionCharge(key, len(body), maxExpansion)
