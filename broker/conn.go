@@ -111,7 +111,8 @@ type conn struct {
 
 	// inFlight counts requests read and not yet answered; lastActive
 	// (unix ns) is when a request last arrived or a response was last
-	// written. Together they decide when the connection is idle.
+	// written, by the wall clock the socket deadlines use. Together they
+	// decide when the connection is idle.
 	inFlight   atomic.Int64
 	lastActive atomic.Int64
 
@@ -143,7 +144,7 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 		cancel:   cancel,
 		pending:  make(chan *slot, maxInFlight),
 	}
-	c.lastActive.Store(s.now().UnixNano())
+	c.lastActive.Store(time.Now().UnixNano())
 	return c
 }
 
