@@ -15,15 +15,13 @@ func (c *Controller) CreateACLs(ctx context.Context, bindings []acl.Binding) []C
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.CreateACLs(img, bindings)
-	if len(recs) > 0 {
-		if _, err := c.propose(ctx, img, recs...); err != nil {
-			for i := range results {
-				if results[i].Err == nil {
-					results[i].Err = err
-				}
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i].Err = err
 			}
 		}
-	}
+	})
 	return results
 }
 
@@ -35,15 +33,13 @@ func (c *Controller) DeleteACLs(ctx context.Context, filters []acl.Filter) []Del
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.DeleteACLs(img, filters)
-	if len(recs) > 0 {
-		if _, err := c.propose(ctx, img, recs...); err != nil {
-			for i := range results {
-				if results[i].Err == nil {
-					results[i] = DeleteACLsResult{Err: err}
-				}
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i] = DeleteACLsResult{Err: err}
 			}
 		}
-	}
+	})
 	return results
 }
 
@@ -63,16 +59,25 @@ func (c *Controller) AlterScramCredentials(ctx context.Context, deletions []Scra
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.AlterScramCredentials(img, deletions, upsertions)
-	if len(recs) > 0 {
-		if _, err := c.propose(ctx, img, recs...); err != nil {
-			for i := range results {
-				if results[i].Err == nil {
-					results[i].Err = err
-				}
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i].Err = err
 			}
 		}
-	}
+	})
 	return results
+}
+
+// proposeOr proposes recs, if there are any, and hands a failure to fail,
+// which marks the items that had succeeded so far.
+func (c *Controller) proposeOr(ctx context.Context, img *Image, recs []Record, fail func(error)) {
+	if len(recs) == 0 {
+		return
+	}
+	if _, err := c.propose(ctx, img, recs...); err != nil {
+		fail(err)
+	}
 }
 
 func deletionUsers(ds []ScramDeletion) []string {

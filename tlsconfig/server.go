@@ -249,12 +249,7 @@ func load(s Settings) (*material, error) {
 	if trustPEM != nil {
 		pool := x509.NewCertPool()
 		n := 0
-		for rest := trustPEM; ; {
-			var blk *pem.Block
-			blk, rest = pem.Decode(rest)
-			if blk == nil {
-				break
-			}
+		for _, blk := range pemBlocks(trustPEM) {
 			if blk.Type != "CERTIFICATE" {
 				continue
 			}
@@ -280,22 +275,12 @@ func load(s Settings) (*material, error) {
 // an unencrypted key needs none.
 func keyPair(chainPEM, keyPEM []byte) (*tls.Certificate, error) {
 	var certs, keys []byte
-	for rest := chainPEM; ; {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
+	for _, blk := range pemBlocks(chainPEM) {
 		if blk.Type == "CERTIFICATE" {
 			certs = append(certs, pem.EncodeToMemory(blk)...)
 		}
 	}
-	for rest := keyPEM; ; {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
+	for _, blk := range pemBlocks(keyPEM) {
 		switch {
 		case blk.Type == "ENCRYPTED PRIVATE KEY" || blk.Headers["Proc-Type"] == "4,ENCRYPTED":
 			return nil, errors.New("the key store's private key is encrypted (ssl.key.password), which is not supported: " +
@@ -315,4 +300,17 @@ func keyPair(chainPEM, keyPEM []byte) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
 	return &cert, nil
+}
+
+// pemBlocks returns every PEM block in b, skipping text between them.
+func pemBlocks(b []byte) []*pem.Block {
+	var out []*pem.Block
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return out
+		}
+		out = append(out, blk)
+	}
 }
