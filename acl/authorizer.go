@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"net"
 	"slices"
 	"strings"
 )
@@ -122,7 +123,7 @@ func (a *Authorizer) Authorize(principal Principal, host string, op Operation, r
 	if a.superUsers[principal.String()] {
 		return Decision{Allowed: true, Rule: RuleSuperUser}
 	}
-	m := matcher{principal: principal.String(), host: host, op: op, res: res}
+	m := matcher{principal: principal.String(), host: host, hostIP: net.ParseIP(host), op: op, res: res}
 	if ix := a.byType[res.Type]; ix != nil {
 		m.section(ix.literal[res.Name], PatternLiteral, res.Name)
 		for _, n := range ix.prefixLens {
@@ -152,8 +153,11 @@ func (a *Authorizer) Authorize(principal Principal, host string, op Operation, r
 // matcher accumulates the outcome of the ACLs that match one resource.
 type matcher struct {
 	principal, host string
-	op              Operation
-	res             Resource
+	// hostIP is host parsed, so an ACL naming the same address in another
+	// spelling ("0:0:0:0:0:0:0:1", as Java prints it, for "::1") matches.
+	hostIP net.IP
+	op     Operation
+	res    Resource
 
 	resourceHasACLs bool
 	allowed, denied bool
@@ -186,7 +190,7 @@ func (m *matcher) result(e Entry) Permission {
 	if e.Principal != m.principal && e.Principal != WildcardPrincipal {
 		return PermissionUnknown
 	}
-	if e.Host != Wildcard && e.Host != m.host {
+	if e.Host != Wildcard && e.Host != m.host && (m.hostIP == nil || !m.hostIP.Equal(net.ParseIP(e.Host))) {
 		return PermissionUnknown
 	}
 	if e.Operation != OpAll && e.Operation != m.op {
@@ -209,4 +213,49 @@ func Implies(granted, op Operation) bool {
 		return granted == OpAlterConfigs
 	}
 	return false
+}
+
+// AuditMessage is the authorizer log line of one decision, worded like
+// Kafka's kafka.authorizer.logger so existing log searches keep working.
+// Denied requests are logged at info level, allowed ones at debug.
+func AuditMessage(principal Principal, host string, op Operation, res Resource, api string, d Decision) string {
+	verdict := "Denied"
+	if d.Allowed {
+		verdict = "Allowed"
+	}
+	var rule string
+	switch d.Rule {
+	case RuleSuperUser:
+		rule = "SuperUser"
+	case RuleDefaultAllow:
+		rule = "DefaultAllow"
+	case RuleDefaultDeny:
+		rule = "DefaultDeny"
+	default:
+		rule = "MatchingAcl(acl=" + d.ACL.String() + ")"
+	}
+	return "Principal = " + principal.String() + " is " + verdict + " operation = " + op.String() +
+		" from host = " + host + " on resource = " + resourceTypeName(res.Type) + ":LITERAL:" + res.Name +
+		" for request = " + api + " based on rule " + rule
+}
+
+// resourceTypeName spells a resource type as Kafka's audit log does
+// (SecurityUtils.resourceTypeName): Topic, Group, Cluster, TransactionalId,
+// DelegationToken, User.
+func resourceTypeName(t ResourceType) string {
+	switch t {
+	case ResourceTopic:
+		return "Topic"
+	case ResourceGroup:
+		return "Group"
+	case ResourceCluster:
+		return "Cluster"
+	case ResourceTransactionalID:
+		return "TransactionalId"
+	case ResourceDelegationToken:
+		return "DelegationToken"
+	case ResourceUser:
+		return "User"
+	}
+	return t.String()
 }

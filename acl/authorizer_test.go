@@ -2,6 +2,7 @@ package acl
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -87,6 +88,10 @@ func TestAuthorize(t *testing.T) {
 			principal: alice, host: hostA, op: OpRead, res: topicFoo, want: true},
 		{name: "other host", acls: []Binding{allow(ResourceTopic, PatternLiteral, "foo", "User:alice", hostA, OpRead)},
 			principal: alice, host: hostB, op: OpRead, res: topicFoo, want: false},
+		{name: "IPv6 host in Java's spelling", acls: []Binding{allow(ResourceTopic, PatternLiteral, "foo", "User:alice", "0:0:0:0:0:0:0:1", OpRead)},
+			principal: alice, host: "::1", op: OpRead, res: topicFoo, want: true},
+		{name: "host that is not an address matches exactly", acls: []Binding{allow(ResourceTopic, PatternLiteral, "foo", "User:alice", "client-1", OpRead)},
+			principal: alice, host: "client-1", op: OpRead, res: topicFoo, want: true},
 		{name: "deny from one host only", acls: []Binding{
 			allow(ResourceTopic, PatternLiteral, "foo", "User:alice", "*", OpRead),
 			deny(ResourceTopic, PatternLiteral, "foo", "User:alice", hostB, OpRead)},
@@ -311,5 +316,19 @@ func TestParse(t *testing.T) {
 	p, err := ParsePrincipal("User:CN=a:b")
 	if err != nil || p.Type != "User" || p.Name != "CN=a:b" {
 		t.Fatalf("ParsePrincipal = %v, %v", p, err)
+	}
+}
+
+func TestAuditMessage(t *testing.T) {
+	b := deny(ResourceTopic, PatternLiteral, "foo", "User:alice", "*", OpRead)
+	d := New([]Binding{b}, Config{}).Authorize(alice, hostA, OpRead, Resource{ResourceTopic, "foo"})
+	got := AuditMessage(alice, hostA, OpRead, Resource{ResourceTopic, "foo"}, "Fetch", d)
+	want := "Principal = User:alice is Denied operation = READ from host = 10.0.0.1 on resource = Topic:LITERAL:foo for request = Fetch based on rule MatchingAcl(acl=" + b.String() + ")"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	d = New(nil, Config{}).Authorize(alice, hostA, OpWrite, Resource{ResourceCluster, ClusterName})
+	if got := AuditMessage(alice, hostA, OpWrite, Resource{ResourceCluster, ClusterName}, "Produce", d); !strings.HasSuffix(got, "Cluster:LITERAL:kafka-cluster for request = Produce based on rule DefaultDeny") {
+		t.Fatal(got)
 	}
 }
