@@ -126,13 +126,14 @@ func TestSecurityJAASLookup(t *testing.T) {
 		set       []string
 		plainUser string // a user PLAIN must know; "" expects an error
 	}{
-		"unprefixed":                             {[]string{"sasl.jaas.config", plainJAAS}, "alice"},
-		"listener prefix":                        {[]string{"listener.name.sasl_ssl.sasl.jaas.config", plainJAAS}, "alice"},
-		"mechanism prefix beats the other":       {[]string{"sasl.jaas.config", strings.Replace(plainJAAS, "alice", "zed", 1), "listener.name.sasl_ssl.plain.sasl.jaas.config", plainJAAS}, "alice"},
-		"unprefixed SCRAM module is not PLAIN's": {[]string{"sasl.jaas.config", scram}, ""},
-		"wrong module under the PLAIN key":       {[]string{"listener.name.sasl_ssl.plain.sasl.jaas.config", scram}, ""},
-		"unparsable":                             {[]string{"listener.name.sasl_ssl.plain.sasl.jaas.config", "Plain required"}, ""},
-		"no users":                               {[]string{"sasl.jaas.config", `org.apache.kafka.common.security.plain.PlainLoginModule required username="a" password="b";`}, ""},
+		"unprefixed":                                     {[]string{"sasl.jaas.config", plainJAAS}, "alice"},
+		"listener prefix":                                {[]string{"listener.name.sasl_ssl.sasl.jaas.config", plainJAAS}, "alice"},
+		"mechanism prefix beats the other":               {[]string{"sasl.jaas.config", strings.Replace(plainJAAS, "alice", "zed", 1), "listener.name.sasl_ssl.plain.sasl.jaas.config", plainJAAS}, "alice"},
+		"unprefixed SCRAM module is not PLAIN's":         {[]string{"sasl.jaas.config", scram}, ""},
+		"a listener's SCRAM module is skipped for PLAIN": {[]string{"listener.name.sasl_ssl.sasl.jaas.config", scram, "sasl.jaas.config", plainJAAS}, "alice"},
+		"wrong module under the PLAIN key":               {[]string{"listener.name.sasl_ssl.plain.sasl.jaas.config", scram}, ""},
+		"unparsable":                                     {[]string{"listener.name.sasl_ssl.plain.sasl.jaas.config", "Plain required"}, ""},
+		"no users":                                       {[]string{"sasl.jaas.config", `org.apache.kafka.common.security.plain.PlainLoginModule required username="a" password="b";`}, ""},
 	} {
 		b, err := NewBroker(with(base, tc.set...))
 		if tc.plainUser == "" {

@@ -202,6 +202,30 @@ func TestScram(t *testing.T) {
 	}
 }
 
+// A SCRAM client may ask to act as another user (an authzid); Kafka
+// refuses any authzid other than the user's own.
+func TestScramAuthzID(t *testing.T) {
+	m, _ := NewScram(ScramSHA256, scramStore(t, ScramSHA256, "alice", "pw"))
+	for authz, ok := range map[string]bool{"": true, "alice": true, "admin": false} {
+		client, _ := scram.SHA256.NewClient("alice", "pw", authz)
+		conv := client.NewConversation()
+		x := m.Start()
+		first, _ := conv.Step("")
+		s1, err := x.Step([]byte(first))
+		if err != nil {
+			t.Fatal(err)
+		}
+		final, _ := conv.Step(string(s1))
+		_, err = x.Step([]byte(final))
+		if ok != (err == nil) {
+			t.Errorf("authzid %q: err = %v", authz, err)
+		}
+		if p, _ := x.Outcome(); ok && p != "alice" {
+			t.Errorf("authzid %q: principal %q", authz, p)
+		}
+	}
+}
+
 func TestScramGarbage(t *testing.T) {
 	m, _ := NewScram(ScramSHA256, scramStore(t, ScramSHA256, "u", "p"))
 	for _, in := range []string{"", "x", "n,,n=u", "p=tls-unique,,n=u,r=abc", strings.Repeat("a", 5000)} {
