@@ -329,6 +329,11 @@ func TestProtocolsAndCiphers(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr12, results12 := serve(t, srv12)
+	tls13, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.enabled.protocols": "TLSv1.3"}))
+	if err := dial(addr12, tls13.ClientConfig("localhost")); err == nil {
+		t.Fatal("a TLSv1.3-only client connected to a TLSv1.2-only listener")
+	}
+	<-results12
 	cli, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.enabled.protocols": "TLSv1.2",
 		"ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}))
 	if err := dial(addr12, cli.ClientConfig("localhost")); err == nil {
@@ -402,6 +407,7 @@ func TestMappingRules(t *testing.T) {
 		{`RULE:^CN=([^,]*)$/$1x/`, "CN=a", "ax", false},
 		{`RULE:^CN=([^,]*)$/\$$1/`, "CN=a", "$a", false},
 		{`RULE:^CN=admin$/root/`, "CN=alice", "", true},
+		{`RULE:CN=admin/root/`, "CN=admin,OU=x", "", true}, // the pattern must match the whole name, as Java's matches()
 		{`RULE:^CN=(.*)$/$1/ , RULE:^x$/y/`, "CN=a", "a", false},
 	} {
 		rs, err := ParseMappingRules(tc.rules)
