@@ -345,3 +345,7 @@ func TestSessionLifetime(t *testing.T) {
 		}
 	}
 }
+
+func scramClient(user, pass string) (*scram.Client, error) {
+	return scram.SHA256.NewClient(user, pass, "")
+}
