@@ -108,3 +108,41 @@ func FuzzOAuthBearerExchange(f *testing.F) {
 	m := NewOAuthBearer(&TokenValidator{Keys: keys, Now: func() time.Time { return time.Unix(0, 0) }})
 	f.Fuzz(func(t *testing.T, a, b []byte) { fuzzExchange(t, m, a, b) })
 }
+
+// FuzzSession drives a session with an arbitrary sequence of requests and
+// checks that it never panics, never admits a request before a principal
+// exists, and stays closed once it asked for the connection to close.
+func FuzzSession(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3}, []byte("\x00alice\x00a-pw"))
+	f.Add([]byte{2, 0, 2, 2, 1}, []byte("x"))
+	f.Fuzz(func(t *testing.T, ops, payload []byte) {
+		s := NewSession([]Mechanism{NewPlain(map[string]string{"alice": "a-pw"})}, time.Minute, 64)
+		now := time.Unix(0, 0)
+		closed := false
+		for _, op := range ops {
+			now = now.Add(time.Duration(op) * time.Second)
+			switch op % 4 {
+			case 0:
+				mech := PLAIN
+				if op&0x80 != 0 {
+					mech = string(payload)
+				}
+				s.Handshake(mech)
+			case 1:
+				if r := s.Authenticate(payload, now); r.Close {
+					closed = true
+				}
+			case 2:
+				key := int16(op % 100)
+				if s.Admit(key, now) && s.Principal() == "" && key != keyApiVersions && key != keySaslHandshake && key != keySaslAuthenticate {
+					t.Fatalf("API %d admitted without a principal", key)
+				}
+			case 3:
+				payload = []byte("\x00alice\x00a-pw")
+			}
+			if closed && s.Admit(keyApiVersions, now) {
+				t.Fatal("a closed session admitted a request")
+			}
+		}
+	})
+}
