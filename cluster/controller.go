@@ -188,6 +188,19 @@ func (c *ControllerClient) send(ctx context.Context, lane Lane, leader int32, re
 	return c.peers.Peers(lane).Request(ctx, leader, req)
 }
 
+// callController sends a controller RPC to leader and returns its response
+// with the error its top-level error code stands for (errorCode reads it).
+// The response is nil only when it did not arrive.
+func callController[R kmsg.Response](ctx context.Context, c *ControllerClient, lane Lane, leader int32, req kmsg.Request, errorCode func(R) int16) (R, error) {
+	r, err := c.send(ctx, lane, leader, req)
+	if err != nil {
+		var none R
+		return none, err
+	}
+	resp := r.(R)
+	return resp, kerr.ErrorForCode(errorCode(resp))
+}
+
 // ForwardAdmin relays an admin request to the active controller when this
 // node is not it, returning the controller's response. It returns false
 // when the request should be handled here: this node is the controller or
@@ -265,12 +278,8 @@ func (c *ControllerClient) Register(ctx context.Context, endpoints []raftmeta.En
 			l.SecurityProtocol = securityProtocolID(e.SecurityProtocol)
 			req.Listeners = append(req.Listeners, l)
 		}
-		r, err := c.send(ctx, laneControllerHeartbeat, leader, req)
+		resp, err := callController(ctx, c, laneControllerHeartbeat, leader, req, func(r *kmsg.BrokerRegistrationResponse) int16 { return r.ErrorCode })
 		if err != nil {
-			return err
-		}
-		resp := r.(*kmsg.BrokerRegistrationResponse)
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 			return err
 		}
 		epoch = resp.BrokerEpoch
@@ -365,12 +374,8 @@ func (c *ControllerClient) AllocateProducerIDs(ctx context.Context, count int64)
 		req := kmsg.NewPtrAllocateProducerIDsRequest()
 		req.SetVersion(c.cfg.Version(req.Key()))
 		req.BrokerID, req.BrokerEpoch = c.cfg.NodeID, c.brokerEpoch.Load()
-		r, err := c.send(ctx, laneControllerAdmin, leader, req)
+		resp, err := callController(ctx, c, laneControllerAdmin, leader, req, func(r *kmsg.AllocateProducerIDsResponse) int16 { return r.ErrorCode })
 		if err != nil {
-			return err
-		}
-		resp := r.(*kmsg.AllocateProducerIDsResponse)
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 			return err
 		}
 		first, n = resp.ProducerIDStart, int64(resp.ProducerIDLen)
@@ -402,12 +407,8 @@ func (c *ControllerClient) AlterPartition(ctx context.Context, items []raftmeta.
 			rt.Partitions = append(rt.Partitions, rp)
 			req.Topics = append(req.Topics, rt)
 		}
-		r, err := c.send(ctx, laneControllerISR, leader, req)
+		resp, err := callController(ctx, c, laneControllerISR, leader, req, func(r *kmsg.AlterPartitionResponse) int16 { return r.ErrorCode })
 		if err != nil {
-			return err
-		}
-		resp := r.(*kmsg.AlterPartitionResponse)
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 			return err
 		}
 		results = results[:0]

@@ -64,13 +64,11 @@ func (c *ControllerClient) heartbeat(ctx context.Context, shutdown bool) (bool, 
 		req.BrokerID, req.BrokerEpoch = id, epoch
 		req.CurrentMetadataOffset = int64(c.meta.Image().Applied)
 		req.WantShutdown = shutdown
-		r, err := c.send(ctx, laneControllerHeartbeat, leader, req)
-		if err != nil {
-			return err
+		resp, err := callController(ctx, c, laneControllerHeartbeat, leader, req, func(r *kmsg.BrokerHeartbeatResponse) int16 { return r.ErrorCode })
+		if resp != nil {
+			fenced = resp.IsFenced
 		}
-		resp := r.(*kmsg.BrokerHeartbeatResponse)
-		fenced = resp.IsFenced
-		return kerr.ErrorForCode(resp.ErrorCode)
+		return err
 	})
 	return fenced, err
 }
