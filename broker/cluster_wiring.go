@@ -59,7 +59,6 @@ func (s *Server) startCluster() {
 		SessionTimeout:      s.cfg.Millis("broker.session.timeout.ms"),
 		TopicDefaults:       s.topicDefaults(),
 		Version:             s.peerVersion,
-		Now:                 s.now,
 		Logger:              s.log,
 	}, s.meta, s.ctrl, s.peers)
 }

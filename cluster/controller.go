@@ -77,9 +77,7 @@ type Config struct {
 	// Version is the version this node sends of an API: the highest it
 	// serves itself, which every node of the same build serves too.
 	Version func(key int16) int16
-	// Now is the node's clock.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Logger  *slog.Logger
 }
 
 // ControllerClient is this node's client of the active controller. When

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -51,7 +50,6 @@ func testClient(t *testing.T, self int32, isController bool, meta Metadata) *Con
 		IsController: isController,
 		MultiNode:    true,
 		Version:      func(int16) int16 { return 0 },
-		Now:          time.Now,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}, meta, nil, nil)
 }

@@ -35,7 +35,11 @@ func (c *ControllerClient) RunHeartbeats(ctx context.Context) {
 		_, err := c.heartbeat(hbCtx, false)
 		if errors.Is(err, kerr.StaleBrokerEpoch) || errors.Is(err, kerr.BrokerIDNotRegistered) {
 			c.cfg.Logger.Warn("broker epoch no longer current; registering again", "err", err)
-			if err := c.Register(hbCtx, *c.endpoints.Load()); err != nil && ctx.Err() == nil {
+			var eps []raftmeta.Endpoint
+			if p := c.endpoints.Load(); p != nil {
+				eps = *p
+			}
+			if err := c.Register(hbCtx, eps); err != nil && ctx.Err() == nil {
 				c.cfg.Logger.Warn("registering again failed", "err", err)
 			}
 		} else if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
