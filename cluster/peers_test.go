@@ -27,7 +27,7 @@ type responder struct {
 	answer    func(key, version int16, corr int32) []byte
 }
 
-func startResponder(t *testing.T, answer func(key, version int16, corr int32) []byte) *responder {
+func startResponder(t testing.TB, answer func(key, version int16, corr int32) []byte) *responder {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -272,5 +272,21 @@ func TestPeersRequestReturnsWhenTheContextEnds(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("a cancelled request took %s to return", d)
+	}
+}
+
+// BenchmarkPeersRequest measures one round trip on a warm connection.
+func BenchmarkPeersRequest(b *testing.B) {
+	r := startResponder(b, metadataAnswer)
+	pool := testPool(r)
+	defer pool.Close()
+	peers := pool.Peers(LaneReplication)
+	req := metadataRequest()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := peers.Request(ctx, 2, req); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
