@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -18,28 +19,54 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-// fakeMeta is a metadata member whose leader the test sets.
+// fakeMeta is a metadata member whose leader and image the test sets.
 type fakeMeta struct {
 	leader   atomic.Int32
 	isLeader atomic.Bool
-	img      *raftmeta.Image
+
+	mu      sync.Mutex
+	img     *raftmeta.Image
+	changed chan struct{}
 }
 
 func newFakeMeta(leader int32) *fakeMeta {
-	m := &fakeMeta{img: &raftmeta.Image{Brokers: map[int32]*raftmeta.Broker{}, Topics: map[string]*raftmeta.Topic{}}}
+	m := &fakeMeta{img: &raftmeta.Image{Brokers: map[int32]*raftmeta.Broker{}, Topics: map[string]*raftmeta.Topic{}}, changed: make(chan struct{})}
 	m.leader.Store(leader)
 	return m
 }
 
-func (m *fakeMeta) Image() *raftmeta.Image { return m.img }
-func (m *fakeMeta) IsLeader() bool         { return m.isLeader.Load() }
-func (m *fakeMeta) LeaderID() int32        { return m.leader.Load() }
+// setImage publishes img and wakes the waiters.
+func (m *fakeMeta) setImage(img *raftmeta.Image) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.img = img
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+func (m *fakeMeta) Image() *raftmeta.Image {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.img
+}
+
+func (m *fakeMeta) IsLeader() bool  { return m.isLeader.Load() }
+func (m *fakeMeta) LeaderID() int32 { return m.leader.Load() }
+
 func (m *fakeMeta) WaitFor(ctx context.Context, cond func(*raftmeta.Image) bool) (*raftmeta.Image, error) {
-	if cond(m.img) {
-		return m.img, nil
+	for {
+		m.mu.Lock()
+		img, changed := m.img, m.changed
+		m.mu.Unlock()
+		if cond(img) {
+			return img, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	<-ctx.Done()
-	return nil, ctx.Err()
 }
 
 func testClient(t *testing.T, self int32, isController bool, meta Metadata) *ControllerClient {
