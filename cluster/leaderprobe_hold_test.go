@@ -33,6 +33,18 @@ func imageWithBroker(addr string, fenced bool) *raftmeta.Image {
 		Endpoints: []raftmeta.Endpoint{{Listener: "PLAINTEXT", Host: host, Port: int32(p)}}}}}
 }
 
+// refusingAddr is a loopback address nothing listens on.
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 func probeClient(meta Metadata, session time.Duration) *ControllerClient {
 	return NewControllerClient(Config{NodeID: 1, SessionTimeout: session, InterBrokerListener: "PLAINTEXT",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, meta, nil, nil)
@@ -41,12 +53,7 @@ func probeClient(meta Metadata, session time.Duration) *ControllerClient {
 // A Metadata answer naming a leader whose listener refuses connections is
 // held until the metadata log fences that leader, and no longer.
 func TestAwaitGoneLeadersHoldsUntilTheLeaderIsFenced(t *testing.T) {
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := closed.Addr().String()
-	closed.Close()
+	addr := refusingAddr(t)
 
 	meta := newFakeMeta(1)
 	meta.setImage(imageWithBroker(addr, false))
@@ -67,12 +74,7 @@ func TestAwaitGoneLeadersHoldsUntilTheLeaderIsFenced(t *testing.T) {
 
 // The hold is bounded by the broker session timeout.
 func TestAwaitGoneLeadersGivesUpAfterTheSessionTimeout(t *testing.T) {
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := closed.Addr().String()
-	closed.Close()
+	addr := refusingAddr(t)
 	meta := newFakeMeta(1)
 	meta.setImage(imageWithBroker(addr, false))
 	c := probeClient(meta, 150*time.Millisecond)
@@ -88,12 +90,7 @@ func TestAwaitGoneLeadersGivesUpAfterTheSessionTimeout(t *testing.T) {
 // Live, fenced and local leaders are answered at once.
 func TestAwaitGoneLeadersAnswersAtOnceOtherwise(t *testing.T) {
 	live := startResponder(t, metadataAnswer)
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone := closed.Addr().String()
-	closed.Close()
+	gone := refusingAddr(t)
 	for _, tc := range []struct {
 		name   string
 		img    *raftmeta.Image
