@@ -411,7 +411,7 @@ type fetchPart struct {
 type replicaFetcher struct {
 	srv    *Server
 	leader int32
-	peers  cluster.Peers
+	conn   *cluster.Conn
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -484,7 +484,7 @@ func (s *Server) stopFetchers() {
 
 func (s *Server) newReplicaFetcher(leader int32) *replicaFetcher {
 	ctx, cancel := context.WithCancel(s.ctx)
-	f := &replicaFetcher{srv: s, leader: leader, peers: s.peers.Peers(cluster.LaneReplication), ctx: ctx, cancel: cancel,
+	f := &replicaFetcher{srv: s, leader: leader, conn: s.peers.Dial(leader), ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), kick: make(chan struct{}, 1), parts: map[fetchKey]*fetchPart{}}
 	go f.run()
 	return f
@@ -511,6 +511,7 @@ func (f *replicaFetcher) sleep(d time.Duration) bool {
 
 func (f *replicaFetcher) run() {
 	defer close(f.done)
+	defer f.conn.Close()
 	s := f.srv
 	for f.ctx.Err() == nil {
 		now := s.now()
@@ -604,7 +605,7 @@ func (f *replicaFetcher) truncate(keys []fetchKey) error {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
-	r, err := f.peers.Request(ctx, f.leader, req)
+	r, err := f.conn.Request(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -716,7 +717,7 @@ func (f *replicaFetcher) fetch(keys []fetchKey) error {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
 	defer cancel()
-	r, err := f.peers.Request(ctx, f.leader, req)
+	r, err := f.conn.Request(ctx, req)
 	if err != nil {
 		return err
 	}

@@ -38,19 +38,17 @@ func IsInterBrokerClientID(clientID string) bool {
 // ErrNoPeerAddress means the target node has no registered endpoint yet.
 var ErrNoPeerAddress = errors.New("node has no registered endpoint")
 
-// Lane separates the connections to one node by purpose: requests on one
-// lane wait for each other, requests on different lanes do not, so a
-// follower's long-polling fetch never holds up a share-state write, and a
-// heartbeat never queues behind a slow admin request.
+// Lane separates the pool's connections to one node by purpose: requests
+// on one lane wait for each other, requests on different lanes do not, so
+// a share-state write never queues behind a slow admin request, and a
+// heartbeat never behind either. (A follower's fetcher, whose long polls
+// would hold up anything behind them, has a connection of its own: Dial.)
 type Lane uint8
 
 const (
-	// LaneReplication carries a follower's Fetch and
-	// OffsetForLeaderEpoch requests to a partition leader.
-	LaneReplication Lane = iota
 	// LaneShare carries share-state RPCs to a share coordinator and
 	// dead-letter writes to a partition leader.
-	LaneShare
+	LaneShare Lane = iota
 
 	// The controller lanes dial a voter's controller listener (its
 	// address in controller.quorum.voters) instead of its broker
@@ -58,11 +56,15 @@ const (
 	laneControllerAdmin
 	laneControllerHeartbeat
 	laneControllerISR
-	numLanes
+
+	// laneOwn marks a Conn's route: a broker endpoint, outside the map.
+	laneOwn
 )
 
 // toController reports whether the lane dials controller listeners.
-func (l Lane) toController() bool { return l >= laneControllerAdmin }
+func (l Lane) toController() bool {
+	return l == laneControllerAdmin || l == laneControllerHeartbeat || l == laneControllerISR
+}
 
 // PoolConfig is what the peer client needs to know about this node and
 // where the others are.
@@ -85,7 +87,8 @@ type PoolConfig struct {
 // Pool is this node's one Kafka-protocol client to other nodes: every
 // runtime that reaches another node (follower fetchers, the share runtime,
 // the controller client) sends through it. It keeps one connection per
-// node and lane, dialled on first use and again after any failure.
+// node and lane, dialled on first use and again after any failure, and
+// hands out connections their owner alone uses (Dial).
 type Pool struct {
 	cfg PoolConfig
 	// formatter frames requests with this node's inter-broker client id.
@@ -136,6 +139,34 @@ func (p *Pool) Close() {
 		pc.dropLocked()
 		pc.mu.Unlock()
 	}
+}
+
+// Conn is a connection to one node's inter-broker endpoint that its owner
+// alone uses: a follower's fetcher, whose long-polling fetches must wait
+// behind nothing and must hold up nothing. It dials on first use and again
+// after a failure.
+type Conn struct {
+	pool *Pool
+	pc   peerConn
+}
+
+// Dial returns a connection of the caller's own to node; nothing is dialled
+// before its first request. The caller closes it.
+func (p *Pool) Dial(node int32) *Conn {
+	return &Conn{pool: p, pc: peerConn{route: route{node: node, lane: laneOwn}}}
+}
+
+// Request sends req, at the version it carries, and returns the response,
+// as Peers.Request does.
+func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	return c.pc.request(ctx, c.pool, req)
+}
+
+// Close drops the connection.
+func (c *Conn) Close() {
+	c.pc.mu.Lock()
+	defer c.pc.mu.Unlock()
+	c.pc.dropLocked()
 }
 
 func (p *Pool) conn(r route) *peerConn {

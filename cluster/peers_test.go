@@ -157,13 +157,43 @@ func TestPeersRequestOverOneConnectionPerLane(t *testing.T) {
 	if n := r.accepts.Load(); n != 1 {
 		t.Fatalf("three requests on one lane took %d connections", n)
 	}
-	// Another lane to the same node has a connection of its own.
-	if _, err := pool.Peers(LaneReplication).Request(ctx, 2, metadataRequest()); err != nil {
+	// Another lane has a connection of its own (node 5 is a voter at the
+	// same address).
+	if _, err := pool.Peers(laneControllerAdmin).Request(ctx, 5, metadataRequest()); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.accepts.Load(); n != 2 {
 		t.Fatalf("two lanes took %d connections, want 2", n)
 	}
+}
+
+// A Conn is its owner's alone: it shares no connection with the lanes, and
+// after Close the next request dials again.
+func TestPeersDialGivesAConnectionOfItsOwn(t *testing.T) {
+	r := startResponder(t, metadataAnswer)
+	pool := testPool(r)
+	defer pool.Close()
+	ctx := context.Background()
+	if _, err := pool.Peers(LaneShare).Request(ctx, 2, metadataRequest()); err != nil {
+		t.Fatal(err)
+	}
+	conn := pool.Dial(2)
+	for range 2 {
+		if _, err := conn.Request(ctx, metadataRequest()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.accepts.Load(); n != 2 {
+		t.Fatalf("a lane and an own connection took %d connections, want 2", n)
+	}
+	conn.Close()
+	if _, err := conn.Request(ctx, metadataRequest()); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.accepts.Load(); n != 3 {
+		t.Fatalf("a closed connection's next request made %d connections in all, want 3", n)
+	}
+	conn.Close()
 }
 
 func TestPeersControllerLanesDialTheVoterAddress(t *testing.T) {
@@ -275,17 +305,19 @@ func TestPeersRequestReturnsWhenTheContextEnds(t *testing.T) {
 	}
 }
 
-// BenchmarkPeersRequest measures one round trip on a warm connection.
+// BenchmarkPeersRequest measures one round trip on a warm connection, as a
+// follower's fetcher makes them.
 func BenchmarkPeersRequest(b *testing.B) {
 	r := startResponder(b, metadataAnswer)
 	pool := testPool(r)
 	defer pool.Close()
-	peers := pool.Peers(LaneReplication)
+	conn := pool.Dial(2)
+	defer conn.Close()
 	req := metadataRequest()
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := peers.Request(ctx, 2, req); err != nil {
+		if _, err := conn.Request(ctx, req); err != nil {
 			b.Fatal(err)
 		}
 	}
