@@ -534,6 +534,9 @@ func NewBroker(set map[string]string) (*Broker, error) {
 			// without the security it was configured with.
 			return nil, fmt.Errorf("listener %s: security protocol %s is not served yet (only %s)", l.Name, l.SecurityProtocol, strings.Join(servedProtocols, ", "))
 		}
+		if err := b.checkPeerProtocol(l); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
 }
