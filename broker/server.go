@@ -51,6 +51,8 @@ type Server struct {
 	// limits counts client connections against max.connections and
 	// max.connections.per.ip.
 	limits *connLimits
+	// sec is the listeners' TLS and SASL and the authorizer.
+	sec *security
 	// fetchEncoder writes fetch responses with their record data in place.
 	fetchEncoder *fetchEncoder
 	// lastLeaderHint is when (unix ns) a client was last told that a
@@ -200,6 +202,9 @@ func (s *Server) start() error {
 		if err := s.meta.WaitLeader(waitCtx); err != nil {
 			return fmt.Errorf("metadata quorum has no leader: %w", err)
 		}
+	}
+	if s.sec, err = newSecurity(s.cfg, s.log, s.meta.Image); err != nil {
+		return err
 	}
 	// A controller-only node has no client listeners (config checks).
 	bind, adv := s.cfg.ClientListeners()
