@@ -153,4 +153,3 @@ func mirrorPartitionErrors(req, resp reflect.Value, code int16) {
 		respTopics.Set(reflect.Append(respTopics, out))
 	}
 }
-
