@@ -168,12 +168,17 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
+	bootstrap, err := bootstrapRecords(s.cfg.MetadataDir)
+	if err != nil {
+		return fmt.Errorf("metadata bootstrap: %w", err)
+	}
 	mcfg := raftmeta.Config{
 		NodeID:    s.cfg.NodeID,
 		Dir:       s.cfg.MetadataDir,
 		Voters:    s.cfg.Voters,
 		Logger:    s.log,
 		ClusterID: clusterID,
+		Bootstrap: bootstrap,
 	}
 	if s.multiNode() {
 		if s.transport, err = s.startTransport(); err != nil {
