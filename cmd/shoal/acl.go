@@ -379,4 +379,3 @@ func aclDelete(c *cli.Context) error {
 	}
 	return printACLs(c, out, deleted)
 }
-
