@@ -193,6 +193,11 @@ func (s *Server) start() error {
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
+	// Before the peer client, which dials TLS inter-broker listeners with
+	// it, and before the listeners.
+	if s.sec, err = newSecurity(s.cfg, s.log, s.meta.Image); err != nil {
+		return err
+	}
 	s.startCluster()
 	if s.groups, err = newGroupCoordinator(s); err != nil {
 		return err
@@ -207,9 +212,6 @@ func (s *Server) start() error {
 		if err := s.meta.WaitLeader(waitCtx); err != nil {
 			return fmt.Errorf("metadata quorum has no leader: %w", err)
 		}
-	}
-	if s.sec, err = newSecurity(s.cfg, s.log, s.meta.Image); err != nil {
-		return err
 	}
 	// A controller-only node has no client listeners (config checks).
 	bind, adv := s.cfg.ClientListeners()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -64,19 +65,16 @@ var securityDocCertCommands = [][]string{
 // securityDocSAN is san.ext: the names clients reach the broker by.
 const securityDocSAN = "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
 
-// secureNode is a running node set up as docs/security.md describes.
-type secureNode struct {
-	*node
-	certDir string
-	caPool  *x509.CertPool
-}
-
-func startSecureNode(t *testing.T) *secureNode {
+// makeCertificates runs docs/security.md's openssl commands in a new
+// directory: a CA (ca.pem) and a key store for the broker
+// (server-keystore.pem, its certificate and key), valid for localhost and
+// 127.0.0.1.
+func makeCertificates(t *testing.T) (dir string, ca *x509.CertPool) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("openssl is not installed")
 	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "san.ext"), []byte(securityDocSAN), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +101,21 @@ func startSecureNode(t *testing.T) *secureNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(caPEM)
+	ca = x509.NewCertPool()
+	ca.AppendCertsFromPEM(caPEM)
+	return dir, ca
+}
+
+// secureNode is a running node set up as docs/security.md describes.
+type secureNode struct {
+	*node
+	certDir string
+	caPool  *x509.CertPool
+}
+
+func startSecureNode(t *testing.T) *secureNode {
+	t.Helper()
+	dir, pool := makeCertificates(t)
 	writeClientProperties(t, dir, "admin", "admin-secret")
 
 	sn := &secureNode{certDir: dir, caPool: pool}
@@ -339,4 +350,40 @@ func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 			t.Fatalf("no authorizer audit line for the denial in the broker's log")
 		}
 	})
+}
+
+// Three nodes whose client and inter-broker listener is SSL: followers
+// replicate over TLS (the peer client dials with the listener's trust
+// store), so a topic with three replicas gets all three in its ISR and
+// clients read back what they wrote.
+func TestSecurityClusterInterBrokerTLS(t *testing.T) {
+	t.Parallel()
+	dir, pool := makeCertificates(t)
+	c := startClusterWith(t, 3, nodeOpts{
+		clientListener: "SSL",
+		configFile: fmt.Sprintf(`listener.security.protocol.map=SSL:SSL,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=%[1]s/server-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=%[1]s/ca.pem
+`, dir),
+		clientOpts: []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool})},
+	})
+	topic := topicName(t, "tls-replicated")
+	adm := kadm.NewClient(c.Client(t))
+	ctx := ctxT(t, opTimeout)
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Client(t, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("r%d", i))}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	c.waitPartition(c.nodes[0], topic, 0, "all three replicas in the ISR", func(ps partitionState) bool { return len(ps.isr) == 3 })
+	if got := consumeN(t, cl, 10, opTimeout); len(got) != 10 {
+		t.Fatalf("consumed %d of 10", len(got))
+	}
 }
