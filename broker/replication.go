@@ -803,18 +803,14 @@ func (f *replicaFetcher) applyPartition(k fetchKey, fp *fetchPart, rp *kmsg.Fetc
 	if rp.HighWatermark >= 0 {
 		p.SetHighWatermarkFollower(min(rp.HighWatermark, p.LogEndOffset()))
 	}
-	if is := s.internalStore(k.topic); is != nil {
-		// The coordinator store follows this replica up to its HW, in
-		// bulk on its own goroutine: the fetch path only signals.
-		is.wake()
-	}
+	// A coordinator store follows this replica up to its HW, in bulk on
+	// its own goroutine: the fetch path only signals.
+	s.coord.FollowerAdvanced(k.topic)
 }
 
 // logTruncated tells the store materializing an internal partition that
 // its follower log was cut, so a store holding records the log lost is
 // rebuilt.
 func (s *Server) logTruncated(p *log.Partition) {
-	if is := s.internalStore(p.Topic()); is != nil {
-		is.truncated(p)
-	}
+	s.coord.FollowerTruncated(p)
 }

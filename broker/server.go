@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
@@ -58,9 +59,9 @@ type Server struct {
 	lastLeaderHint hintClock
 	admin          *adminServer
 	pids           producerIDs
-	groups         *groupCoordinator
-	shareState     *shareCoordinator
-	shares         *shareManager
+	// coord runs the group and share coordinators on their internal topics.
+	coord  *coordruntime.Runtime
+	shares *shareManager
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
@@ -182,10 +183,7 @@ func (s *Server) start() error {
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
-	if s.groups, err = newGroupCoordinator(s); err != nil {
-		return err
-	}
-	if s.shareState, err = newShareCoordinator(s); err != nil {
+	if s.coord, err = coordruntime.New(coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
 		return err
 	}
 	s.shares = newShareManager(s)
@@ -315,7 +313,7 @@ func (s *Server) clusterID() (string, error) {
 // ownDirs names the directories this node keeps inside its log dirs that
 // are not partitions: the metadata log and the coordinator stores.
 func (s *Server) ownDirs() []string {
-	dirs := []string{groupStateDir, shareStateDir}
+	dirs := coordruntime.Dirs()
 	for _, d := range s.cfg.LogDirs {
 		if filepath.Dir(filepath.Clean(s.cfg.MetadataDir)) == filepath.Clean(d) {
 			dirs = append(dirs, filepath.Base(s.cfg.MetadataDir))
@@ -460,8 +458,7 @@ func (s *Server) watchMetadata() {
 func (s *Server) applyImage() {
 	s.reconcile()
 	img := s.meta.Image()
-	s.groups.reconcile(img)
-	s.shareState.reconcile(img)
+	s.coord.Reconcile(img)
 	s.shares.reconcile(img)
 }
 
@@ -513,11 +510,8 @@ func (s *Server) Close() error {
 		if s.shares != nil {
 			s.shares.close()
 		}
-		if s.groups != nil {
-			errs = append(errs, s.groups.close())
-		}
-		if s.shareState != nil {
-			errs = append(errs, s.shareState.close())
+		if s.coord != nil {
+			errs = append(errs, s.coord.Close())
 		}
 		if s.logs != nil {
 			errs = append(errs, s.logs.Close())

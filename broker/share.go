@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -115,7 +116,7 @@ func (m *shareManager) part(ctx context.Context, group string, t *raftmeta.Topic
 	if sp != nil && sp.p == p {
 		return sp, nil
 	}
-	if err := m.srv.shareState.ensureTopic(ctx); err != nil {
+	if err := m.srv.coord.ShareState.EnsureTopic(ctx); err != nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
 	st, found, kerrv := m.readState(ctx, key)
@@ -187,10 +188,10 @@ func (m *shareManager) persistLocked(sp *sharePart) <-chan error {
 	_, ps, _ := m.srv.leaderPartition(m.srv.meta.Image().Topics[sp.topic], sp.key.Partition)
 	st := coordinator.ShareState{LeaderEpoch: ps.LeaderEpoch}
 	st.PersistedState = sp.sp.Persisted()
-	if _, kerrv := m.srv.shareState.partFor(sp.key); kerrv == kerr.NotCoordinator {
+	if kerrv := m.srv.coord.ShareState.Lookup(sp.key); kerrv == kerr.NotCoordinator {
 		return m.enqueueRemote(sp, &st)
 	}
-	return m.srv.shareState.enqueue(sp.key, &st)
+	return m.srv.coord.ShareState.Enqueue(sp.key, &st)
 }
 
 // The share coordinator of a share partition is the leader of its
@@ -200,7 +201,7 @@ func (m *shareManager) persistLocked(sp *sharePart) <-chan error {
 
 // stateCoordinator is the node leading key's __share_group_state partition.
 func (m *shareManager) stateCoordinator(key coordinator.ShareKey) (int32, *kerr.Error) {
-	t := m.srv.meta.Image().Topics[shareStateTopic]
+	t := m.srv.meta.Image().Topics[coordruntime.ShareStateTopic]
 	if t == nil || len(t.Partitions) == 0 {
 		return -1, kerr.CoordinatorNotAvailable
 	}
@@ -229,7 +230,7 @@ const remoteTimeout = 10 * time.Second
 // readState returns key's persisted state from its share coordinator, here
 // or on another node.
 func (m *shareManager) readState(ctx context.Context, key coordinator.ShareKey) (coordinator.ShareState, bool, *kerr.Error) {
-	st, found, kerrv := m.srv.shareState.read(key)
+	st, found, kerrv := m.srv.coord.ShareState.Read(key)
 	if kerrv != kerr.NotCoordinator {
 		return st, found, kerrv
 	}
@@ -276,8 +277,8 @@ func (m *shareManager) readState(ctx context.Context, key coordinator.ShareKey) 
 // writeState persists key's state with its share coordinator, here or on
 // another node, and waits until it is durable.
 func (m *shareManager) writeState(ctx context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error {
-	if _, kerrv := m.srv.shareState.partFor(key); kerrv != kerr.NotCoordinator {
-		return m.srv.shareState.write(ctx, key, st)
+	if kerrv := m.srv.coord.ShareState.Lookup(key); kerrv != kerr.NotCoordinator {
+		return m.srv.coord.ShareState.Write(ctx, key, st)
 	}
 	return m.writeRemote(ctx, key, st)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -55,7 +56,7 @@ func kerrOf(code int16) *kerr.Error {
 // no coordinator go to failed. Without a __share_group_state topic no key
 // has state: every key goes to none.
 func (s *Server) byStateNode(keys []coordinator.ShareKey) (nodes map[int32][]coordinator.ShareKey, failed map[coordinator.ShareKey]*kerr.Error, none bool) {
-	if s.meta.Image().Topics[shareStateTopic] == nil {
+	if s.meta.Image().Topics[coordruntime.ShareStateTopic] == nil {
 		return nil, nil, true
 	}
 	nodes = map[int32][]coordinator.ShareKey{}
