@@ -24,16 +24,17 @@
 //	internalTopic.creating   creating the topic; held across the controller call
 //	internalTopic.mu         the loaded shards; held across a load and a refresh
 //	groupShard.mu            one group shard: its state machine and its appends
-//	                         (the log append, the wait for the ISR, the fsync)
-//	shareStatePart.mu        one state partition's states (leaf under the above)
-//	storePart.mu             one partition's store entries and role
-//	log.Partition locks      (log/partition.go), and the replica runtime's
-//	                         leader state, both inside Appender.AppendCommitted
+//	                         (the log append, the wait for the ISR, the fsync,
+//	                         then the materialization)
+//	storePart.mu             one partition's store entries and role; held while
+//	                         a load or a follower pass reads the log
+//	log.Partition locks      (log/partition.go); with the replica runtime's
+//	                         leader state, taken inside Appender.AppendCommitted
 //
-// internalStore.mu and shareStatePart.qmu are leaves: held only to look up
-// or swap a map or queue, with nothing taken under them. A share state
-// write takes no shard lock across its append: the write loop appends
-// (storePart.mu inside) and then takes shareStatePart.mu to publish.
+// internalStore.mu, shareStatePart.mu and shareStatePart.qmu are leaves:
+// held only to look up or swap a map or a queue, with nothing taken under
+// them. The share state writer holds no lock across its append: it takes
+// the queue under qmu, appends, then publishes the states under mu.
 package coordruntime
 
 import (
