@@ -25,7 +25,9 @@ type storeHarness struct {
 	replayed atomic.Int64
 }
 
-func newStoreHarness(t *testing.T) *storeHarness {
+// testLogs opens a log manager in a temporary directory, closed when the
+// test ends (after what the test registers later).
+func testLogs(t *testing.T) (*log.Manager, *slog.Logger) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logs, err := log.Open(log.ManagerConfig{Dirs: []string{t.TempDir()}, Logger: logger})
@@ -33,13 +35,27 @@ func newStoreHarness(t *testing.T) *storeHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logs.Close() })
+	return logs, logger
+}
+
+// createCompacted creates a compacted partition, as internal topics are.
+func createCompacted(t *testing.T, logs *log.Manager, topic string, idx int32, id [16]byte) *log.Partition {
+	t.Helper()
 	cfg := log.DefaultPartitionConfig()
 	cfg.CleanupPolicy = "compact"
-	p, err := logs.CreatePartition(OffsetsTopic, 0, [16]byte{1}, cfg)
+	p, err := logs.CreatePartition(topic, idx, id, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func newStoreHarness(t *testing.T) *storeHarness {
+	t.Helper()
+	logs, logger := testLogs(t)
+	p := createCompacted(t, logs, OffsetsTopic, 0, [16]byte{1})
 	h := &storeHarness{t: t, p: p, env: &Env{Now: time.Now, Logger: logger}}
+	var err error
 	h.is, err = openInternalStore(OffsetsTopic, t.TempDir(), logger, func(_ string, n int) { h.replayed.Add(int64(n)) })
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package coordruntime
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,11 +40,7 @@ const self = 1
 
 func newNode(t *testing.T) *node {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	logs, err := log.Open(log.ManagerConfig{Dirs: []string{t.TempDir()}, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
+	logs, logger := testLogs(t)
 	n := &node{t: t, logs: logs, img: &raftmeta.Image{
 		Brokers: map[int32]*raftmeta.Broker{self: {ID: self}, 2: {ID: 2}},
 		Topics:  map[string]*raftmeta.Topic{}, TopicIDs: map[[16]byte]string{},
@@ -55,6 +49,7 @@ func newNode(t *testing.T) *node {
 	cfg := Config{Dir: t.TempDir(), Groups: coordinator.DefaultConfig(), OffsetsRetentionCheck: time.Hour,
 		OffsetsTopic:    TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20},
 		ShareStateTopic: TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20}}
+	var err error
 	n.rt, err = New(cfg, Env{NodeID: self, Image: n.image, Now: time.Now, Logger: logger,
 		Appender: n, Replicas: n, Topics: n, Loaded: func(_ string, k int) { n.replayed.Add(int64(k)) }})
 	if err != nil {
@@ -64,7 +59,6 @@ func newNode(t *testing.T) *node {
 		if err := n.rt.Close(); err != nil {
 			t.Error(err)
 		}
-		logs.Close()
 	})
 	return n
 }
@@ -143,13 +137,7 @@ func (n *node) Replica(topic string, idx int32) *log.Partition {
 	if p := n.logs.Partition(topic, idx); p != nil {
 		return p
 	}
-	cfg := log.DefaultPartitionConfig()
-	cfg.CleanupPolicy = "compact"
-	p, err := n.logs.CreatePartition(topic, idx, t.ID, cfg)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	return p
+	return createCompacted(n.t, n.logs, topic, idx, t.ID)
 }
 
 func (n *node) CreateTopic(_ context.Context, req raftmeta.CreateTopicRequest) error {
