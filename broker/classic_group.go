@@ -5,10 +5,10 @@ package broker
 // LeaveGroup (key 13) v0-v5.
 //
 // Each handler runs the request on the group's coordinator shard
-// (coordinator.Shard, see groupcoord.go); JoinGroup and SyncGroup answer when
-// the rebalance does, which is the request's wait, so the connection keeps
-// reading meanwhile. Eager and cooperative rebalancing and static members
-// (KIP-345) are the shard's.
+// (coordinator.Shard, run by coordruntime.Groups); JoinGroup and SyncGroup
+// answer when the rebalance does, which is the request's wait, so the
+// connection keeps reading meanwhile. Eager and cooperative rebalancing and
+// static members (KIP-345) are the shard's.
 
 import (
 	"context"

@@ -5,7 +5,7 @@ package broker
 //
 // Committed offsets live on the group's coordinator shard, written to
 // __consumer_offsets through the leader-append path and materialized in pebble
-// (groupcoord.go, internaltopic.go). OffsetFetch v8+ batches groups; v10 names
+// (coordruntime.Groups). OffsetFetch v8+ batches groups; v10 names
 // topics by id. A shard that is not (yet) this node's answers NOT_COORDINATOR
 // or COORDINATOR_LOAD_IN_PROGRESS on every partition.
 
