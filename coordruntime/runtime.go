@@ -160,7 +160,9 @@ type Runtime struct {
 	env    *Env
 	cancel context.CancelFunc
 
-	Groups     *Groups
+	// Groups serves the group APIs' shards on __consumer_offsets.
+	Groups *Groups
+	// ShareState serves share-partition state on __share_group_state.
 	ShareState *ShareCoordinator
 }
 
