@@ -183,7 +183,7 @@ func (s *Server) start() error {
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
-	if s.coord, err = coordruntime.New(coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
+	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
 		return err
 	}
 	s.shares = newShareManager(s)

@@ -95,7 +95,8 @@ type Env struct {
 	// the log (the metrics).
 	Loaded func(topic string, records int)
 
-	// ctx ends when the runtime closes: writes in flight give up.
+	// ctx ends with the node or when the runtime closes: writes in
+	// flight give up.
 	ctx context.Context
 }
 
@@ -157,7 +158,6 @@ func Dirs() []string { return []string{groupStateDir, shareStateDir} }
 // Runtime is the node's coordinator runtime: the group coordinator and the
 // share coordinator.
 type Runtime struct {
-	env    *Env
 	cancel context.CancelFunc
 
 	// Groups serves the group APIs' shards on __consumer_offsets.
@@ -167,17 +167,18 @@ type Runtime struct {
 }
 
 // New opens the stores and returns the runtime, with nothing loaded until
-// the first Reconcile.
-func New(cfg Config, env Env) (*Runtime, error) {
+// the first Reconcile. Writes in flight give up when ctx (the node's
+// lifetime) ends, or at Close.
+func New(ctx context.Context, cfg Config, env Env) (*Runtime, error) {
 	var cancel context.CancelFunc
-	env.ctx, cancel = context.WithCancel(context.Background())
-	rt := &Runtime{env: &env, cancel: cancel}
+	env.ctx, cancel = context.WithCancel(ctx)
+	rt := &Runtime{cancel: cancel}
 	var err error
-	if rt.Groups, err = newGroups(rt.env, cfg); err != nil {
+	if rt.Groups, err = newGroups(&env, cfg); err != nil {
 		cancel()
 		return nil, err
 	}
-	if rt.ShareState, err = newShareCoordinator(rt.env, cfg); err != nil {
+	if rt.ShareState, err = newShareCoordinator(&env, cfg); err != nil {
 		cancel()
 		return nil, errors.Join(err, rt.Groups.topic.close())
 	}

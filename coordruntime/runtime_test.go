@@ -50,7 +50,7 @@ func newNode(t *testing.T) *node {
 		OffsetsTopic:    TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20},
 		ShareStateTopic: TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20}}
 	var err error
-	n.rt, err = New(cfg, Env{NodeID: self, Image: n.image, Now: time.Now, Logger: logger,
+	n.rt, err = New(context.Background(), cfg, Env{NodeID: self, Image: n.image, Now: time.Now, Logger: logger,
 		Appender: n, Replicas: n, Topics: n, Loaded: func(_ string, k int) { n.replayed.Add(int64(k)) }})
 	if err != nil {
 		t.Fatal(err)
