@@ -50,7 +50,7 @@ func (n coordNode) Replica(topic string, idx int32) *log.Partition {
 }
 
 func (n coordNode) CreateTopic(ctx context.Context, req raftmeta.CreateTopicRequest) error {
-	res := n.s.createTopicsViaController(ctx, []raftmeta.CreateTopicRequest{req})
+	res := n.s.controller.CreateTopics(ctx, []raftmeta.CreateTopicRequest{req})
 	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return err
 	}
