@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -16,6 +17,24 @@ import (
 // Broker sessions: every node heartbeats to the active controller, which
 // fences a broker whose heartbeats stop (broker.session.timeout.ms) and
 // moves its leaderships away.
+
+// clusterState is what a node keeps about the other nodes as a client of
+// the controller.
+type clusterState struct {
+	mu        sync.Mutex
+	ctrlPeers map[int32][]*peerClient
+
+	// brokerEpoch is this broker's epoch from its latest registration.
+	brokerEpoch    atomic.Int64
+	stopHeartbeats chan struct{}
+}
+
+func newClusterState() *clusterState {
+	return &clusterState{
+		ctrlPeers:      map[int32][]*peerClient{},
+		stopHeartbeats: make(chan struct{}),
+	}
+}
 
 // runController fences expired brokers while this node is the active
 // controller.

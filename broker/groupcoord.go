@@ -112,8 +112,8 @@ func (gc *groupCoordinator) reconcile(img *raftmeta.Image) {
 			sr.onMetadata(topics)
 			continue
 		}
-		p, _, kerrv := gc.srv.leaderPartition(t, part)
-		if kerrv != nil || !gc.srv.leaderCaughtUp(p) {
+		p, _, kerrv := gc.srv.replicas.LeaderPartition(t, part)
+		if kerrv != nil || !gc.srv.replicas.LeaderCaughtUp(p) {
 			continue
 		}
 		sr, err := gc.load(part, p)

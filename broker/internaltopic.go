@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -459,7 +460,7 @@ func (ip *internalPartition) append(recs []coordinator.Record) error {
 	// Written with acks=all: the state is kept only once the ISR has it.
 	ctx, cancel := context.WithTimeout(ip.srv.ctx, internalWriteTimeout)
 	defer cancel()
-	res, err := ip.srv.appendCommitted(ctx, ip.p, ps, encodeBatch(brs, now), now)
+	res, err := ip.srv.replicas.AppendCommitted(ctx, ip.p, ps, encodeBatch(brs, now), now)
 	if err != nil {
 		return err
 	}
@@ -475,7 +476,7 @@ func (s *Server) followedPartitions(img *raftmeta.Image, topic string) map[int32
 		return out
 	}
 	for i, ps := range t.Partitions {
-		if ps.Leader == s.cfg.NodeID || !s.isReplica(ps) {
+		if ps.Leader == s.cfg.NodeID || !slices.Contains(ps.Replicas, s.cfg.NodeID) {
 			continue
 		}
 		if p := s.logs.Partition(topic, int32(i)); p != nil && p.TopicID() == t.ID {

@@ -20,6 +20,7 @@ import (
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
+	"github.com/shoalmq/shoal/replica"
 )
 
 // Server is one shoal node: its metadata quorum member, its partition logs
@@ -64,8 +65,12 @@ type Server struct {
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
-	// cluster holds the replication and controller-client state.
+	// cluster holds the controller-client state.
 	cluster *clusterState
+	// replicas is the replica manager: the local replicas, their
+	// leadership, HW and ISR, the follower fetchers and the leader-append
+	// path.
+	replicas *replica.Manager
 	// started is set once start succeeded; Close then shuts down in a
 	// controlled way.
 	started bool
@@ -76,11 +81,6 @@ type Server struct {
 	// connMu orders s.wg.Add for connections handed over by the raft
 	// transport before Close's s.wg.Wait (see serveKafka).
 	connMu sync.Mutex
-	// replicaMu serializes changes to the set of local replicas.
-	replicaMu sync.Mutex
-	// topicConfigs caches each topic version's log config (see
-	// topicPartitionConfig).
-	topicConfigs sync.Map
 
 	closeOnce sync.Once
 	closeErr  error
@@ -181,7 +181,18 @@ func (s *Server) start() error {
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
-	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
+	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
+	s.replicas = replica.New(s.ctx, replica.Config{
+		Broker:     s.cfg,
+		Logs:       s.logs,
+		Meta:       s.meta,
+		Controller: replicaController{s},
+		Peers:      replicaPeers{s},
+		Internal:   internalLogs{s},
+		ISRChanged: s.metrics.isrChange,
+		Logger:     s.log,
+		Now:        s.now,
+	})
 	if s.groups, err = newGroupCoordinator(s); err != nil {
 		return err
 	}
@@ -237,9 +248,9 @@ func (s *Server) start() error {
 			go s.leaderRebalanceLoop()
 		}
 		if s.isBroker() {
-			s.wg.Add(2)
+			s.wg.Add(1)
 			go s.heartbeatLoop()
-			go s.isrLoop()
+			s.replicas.StartISRLoop()
 		}
 	}
 	if s.cfg.AdminAddr != "" {
@@ -446,9 +457,9 @@ func (s *Server) watchMetadata() {
 		s.applyImage()
 		select {
 		case <-ch:
-		case <-s.cluster.coordKick:
+		case <-s.replicas.CoordinatorRetry():
 			// A partition's HW caught up: a coordinator may load now.
-			s.cluster.coordPending.Store(false)
+			s.replicas.CoordinatorRetried()
 		case <-s.ctx.Done():
 			return
 		}
@@ -458,7 +469,7 @@ func (s *Server) watchMetadata() {
 // applyImage brings local replicas, then the group coordinators they host,
 // in line with the newest metadata image.
 func (s *Server) applyImage() {
-	s.reconcile()
+	s.replicas.Reconcile()
 	img := s.meta.Image()
 	s.groups.reconcile(img)
 	s.shareState.reconcile(img)
@@ -508,7 +519,9 @@ func (s *Server) Close() error {
 			s.admin.close()
 		}
 		s.wg.Wait()
-		s.stopFetchers()
+		if s.replicas != nil {
+			s.replicas.Close()
+		}
 		var errs []error
 		if s.shares != nil {
 			s.shares.close()

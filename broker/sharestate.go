@@ -102,8 +102,8 @@ func (sc *shareCoordinator) reconcile(img *raftmeta.Image) {
 		if ps.Leader != sc.srv.cfg.NodeID || sc.parts[part] != nil {
 			continue
 		}
-		p, _, kerrv := sc.srv.leaderPartition(t, part)
-		if kerrv != nil || !sc.srv.leaderCaughtUp(p) {
+		p, _, kerrv := sc.srv.replicas.LeaderPartition(t, part)
+		if kerrv != nil || !sc.srv.replicas.LeaderCaughtUp(p) {
 			continue
 		}
 		sp := &shareStatePart{
