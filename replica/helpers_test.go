@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,23 +103,12 @@ func (c *testController) AlterPartition(_ context.Context, items []raftmeta.Alte
 
 func (c *testController) BrokerEpoch() int64 { return 1 }
 
-// testClock is a clock the test moves.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// testClock is a clock the test moves: nanoseconds since the epoch.
+type testClock struct{ ns atomic.Int64 }
 
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
+func (c *testClock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
 
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // testNode is a Manager on node 1 over real logs in a temporary directory.
 type testNode struct {
@@ -157,7 +147,8 @@ func newTestNode(t *testing.T, replicas, isr []int32, topicConfigs map[string]st
 	}
 	meta := newTestMeta(img)
 	ctrl := &testController{meta: meta, altered: make(chan raftmeta.AlterPartitionItem, 8)}
-	clock := &testClock{now: time.Unix(1_700_000_000, 0)}
+	clock := &testClock{}
+	clock.ns.Store(time.Unix(1_700_000_000, 0).UnixNano())
 	m := New(context.Background(), Config{Broker: cfg, Logs: logs, Meta: meta, Controller: ctrl, Now: clock.Now})
 	t.Cleanup(m.Close)
 	m.Reconcile()
