@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -123,19 +124,6 @@ type testNode struct {
 // topic configs.
 func newTestNode(t *testing.T, replicas, isr []int32, topicConfigs map[string]string) *testNode {
 	t.Helper()
-	dir := t.TempDir()
-	if strings.Contains(dir, ",") {
-		t.Fatalf("log dir %q would be read as a list: name the test without commas", dir)
-	}
-	cfg, err := config.NewBroker(map[string]string{"node.id": "1", "log.dirs": dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs, err := log.Open(log.ManagerConfig{Dirs: cfg.LogDirs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { logs.Close() })
 	if topicConfigs == nil {
 		topicConfigs = map[string]string{}
 	}
@@ -145,11 +133,30 @@ func newTestNode(t *testing.T, replicas, isr []int32, topicConfigs map[string]st
 		Topics:   map[string]*raftmeta.Topic{"t": {Name: "t", ID: id, Configs: topicConfigs, Partitions: []raftmeta.PartitionState{{Replicas: replicas, ISR: isr, Leader: 1, LeaderEpoch: 1}}}},
 		TopicIDs: map[[16]byte]string{id: "t"},
 	}
-	meta := newTestMeta(img)
+	return startTestNode(t, 1, newTestMeta(img), nil)
+}
+
+// startTestNode starts node id over its own logs in a temporary directory,
+// reading meta; peers reaches the other nodes (nil: none reachable).
+func startTestNode(t *testing.T, id int32, meta *testMeta, peers Peers) *testNode {
+	t.Helper()
+	dir := t.TempDir()
+	if strings.Contains(dir, ",") {
+		t.Fatalf("log dir %q would be read as a list: name the test without commas", dir)
+	}
+	cfg, err := config.NewBroker(map[string]string{"node.id": strconv.Itoa(int(id)), "process.roles": "broker", "controller.quorum.voters": "9@127.0.0.1:1", "log.dirs": dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := log.Open(log.ManagerConfig{Dirs: cfg.LogDirs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
 	ctrl := &testController{meta: meta, altered: make(chan raftmeta.AlterPartitionItem, 8)}
 	clock := &testClock{}
 	clock.ns.Store(time.Unix(1_700_000_000, 0).UnixNano())
-	m := New(context.Background(), Config{Broker: cfg, Logs: logs, Meta: meta, Controller: ctrl, Now: clock.Now})
+	m := New(context.Background(), Config{Broker: cfg, Logs: logs, Meta: meta, Controller: ctrl, Peers: peers, Now: clock.Now})
 	t.Cleanup(m.Close)
 	m.Reconcile()
 	return &testNode{m: m, meta: meta, ctrl: ctrl, clock: clock}
