@@ -21,7 +21,7 @@ type fetchKey struct {
 	idx   int32
 }
 
-// fetchAssign is what reconcile wants fetched: a partition, its leader and
+// fetchAssign is what Reconcile wants fetched: a partition, its leader and
 // the leader epoch.
 type fetchAssign struct {
 	p       *log.Partition
@@ -30,6 +30,7 @@ type fetchAssign struct {
 	epoch   int32
 }
 
+// fetchPart is one partition a fetcher copies.
 type fetchPart struct {
 	p       *log.Partition
 	topicID [16]byte
@@ -40,6 +41,9 @@ type fetchPart struct {
 	retryAt   time.Time
 }
 
+// fetcher copies the partitions this node follows from one leader: it
+// truncates each to the leader's epoch boundary, then fetches them all in
+// one Fetch at a time.
 type fetcher struct {
 	m      *Manager
 	leader int32
@@ -81,7 +85,7 @@ func (m *Manager) updateFetchers(want map[fetchKey]fetchAssign) {
 		}
 		f := m.fetchers[a.leader]
 		if f == nil {
-			f = m.newReplicaFetcher(a.leader)
+			f = m.newFetcher(a.leader)
 			m.fetchers[a.leader] = f
 		}
 		f.mu.Lock()
@@ -112,7 +116,9 @@ func (m *Manager) stopFetchers() {
 	}
 }
 
-func (m *Manager) newReplicaFetcher(leader int32) *fetcher {
+// newFetcher starts the fetcher of the partitions led by leader, on its own
+// connection to it.
+func (m *Manager) newFetcher(leader int32) *fetcher {
 	ctx, cancel := context.WithCancel(m.ctx)
 	f := &fetcher{m: m, leader: leader, peer: m.peers.Dial(leader), ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), kick: make(chan struct{}, 1), parts: map[fetchKey]*fetchPart{}}
