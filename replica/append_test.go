@@ -134,3 +134,19 @@ func TestAppendReplicationOutcomes(t *testing.T) {
 		t.Fatalf("wait after the ISR shrank to the leader: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
 	}
 }
+
+// BenchmarkAppendAsLeader is the in-order half of a produce on a leader
+// alone in its ISR, acks=1: the log append, the follower wake-up and the HW.
+func BenchmarkAppendAsLeader(b *testing.B) {
+	n := newTestNode(b, []int32{1}, []int32{1}, nil)
+	p, ps := n.leader(b)
+	batch, h := testBatch(b, 10)
+	now := n.clock.Now()
+	b.ReportAllocs()
+	b.SetBytes(int64(len(batch)))
+	for b.Loop() {
+		if _, err := n.m.AppendAsLeader(p, ps, batch, h, now, 1, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -122,7 +122,7 @@ type testNode struct {
 // newTestNode starts node 1 of a cluster of brokers 1-3 with one topic
 // "t" of one partition led by node 1 with the given replicas, ISR and
 // topic configs.
-func newTestNode(t *testing.T, replicas, isr []int32, topicConfigs map[string]string) *testNode {
+func newTestNode(t testing.TB, replicas, isr []int32, topicConfigs map[string]string) *testNode {
 	t.Helper()
 	if topicConfigs == nil {
 		topicConfigs = map[string]string{}
@@ -138,7 +138,7 @@ func newTestNode(t *testing.T, replicas, isr []int32, topicConfigs map[string]st
 
 // startTestNode starts node id over its own logs in a temporary directory,
 // reading meta; peers reaches the other nodes (nil: none reachable).
-func startTestNode(t *testing.T, id int32, meta *testMeta, peers Peers) *testNode {
+func startTestNode(t testing.TB, id int32, meta *testMeta, peers Peers) *testNode {
 	t.Helper()
 	dir := t.TempDir()
 	if strings.Contains(dir, ",") {
@@ -163,7 +163,7 @@ func startTestNode(t *testing.T, id int32, meta *testMeta, peers Peers) *testNod
 }
 
 // leader returns the partition node 1 leads and its state.
-func (n *testNode) leader(t *testing.T) (*log.Partition, raftmeta.PartitionState) {
+func (n *testNode) leader(t testing.TB) (*log.Partition, raftmeta.PartitionState) {
 	t.Helper()
 	p, ps, kerrv := n.m.LeaderPartition(n.meta.Image().Topics["t"], 0)
 	if kerrv != nil {
@@ -238,7 +238,7 @@ func (n *testNode) waitISRSettled(t *testing.T) {
 }
 
 // testBatch is a valid v2 record batch of n records, as a producer sends it.
-func testBatch(t *testing.T, n int) ([]byte, log.BatchHeader) {
+func testBatch(t testing.TB, n int) ([]byte, log.BatchHeader) {
 	t.Helper()
 	var recs []byte
 	for i := range n {
