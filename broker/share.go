@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
@@ -30,10 +31,10 @@ type shareManager struct {
 
 	timers *deadlines
 
-	// peers are the connections to the share coordinators on other nodes
-	// (the leaders of __share_group_state partitions), by node id.
-	peersMu sync.Mutex
-	peers   map[int32]*peerClient
+	// peers reaches the share coordinators on other nodes (the leaders of
+	// __share_group_state partitions) and the leaders of dead-letter
+	// partitions.
+	peers cluster.Peers
 }
 
 // sharePart is one share partition: the pure state machine plus the I/O
@@ -83,7 +84,7 @@ func newShareManager(s *Server) *shareManager {
 		srv:      s,
 		parts:    map[coordinator.ShareKey]*sharePart{},
 		sessions: map[sessionKey]*shareSession{},
-		peers:    map[int32]*peerClient{},
+		peers:    s.peers.Peers(cluster.LaneShare),
 	}
 	m.timers = newDeadlines(m.fire)
 	return m
@@ -211,18 +212,6 @@ func (m *shareManager) stateCoordinator(key coordinator.ShareKey) (int32, *kerr.
 	return leader, nil
 }
 
-// peer returns the connection to node id's share coordinator.
-func (m *shareManager) peer(id int32) *peerClient {
-	m.peersMu.Lock()
-	defer m.peersMu.Unlock()
-	pc := m.peers[id]
-	if pc == nil {
-		pc = newPeerClient(m.srv, id)
-		m.peers[id] = pc
-	}
-	return pc
-}
-
 // remoteTimeout bounds one share state RPC to another node.
 const remoteTimeout = 10 * time.Second
 
@@ -251,7 +240,7 @@ func (m *shareManager) readState(ctx context.Context, key coordinator.ShareKey) 
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	r, err := m.peer(leader).request(ctx, req)
+	r, err := m.peers.Request(ctx, leader, req)
 	if err != nil {
 		return st, false, kerr.CoordinatorNotAvailable
 	}
@@ -309,7 +298,7 @@ func (m *shareManager) writeRemote(ctx context.Context, key coordinator.ShareKey
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	r, err := m.peer(leader).request(ctx, req)
+	r, err := m.peers.Request(ctx, leader, req)
 	if err != nil {
 		return kerr.CoordinatorNotAvailable
 	}

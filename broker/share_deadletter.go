@@ -146,7 +146,7 @@ func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, pa
 		rp.Partition, rp.Records = part, batch
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		r, err := m.peer(leader).request(ctx, req)
+		r, err := m.peers.Request(ctx, leader, req)
 		if err != nil {
 			return err
 		}

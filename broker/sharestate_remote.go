@@ -87,7 +87,7 @@ func (s *Server) stateRequest(ctx context.Context, id int32, req kmsg.Request) (
 	req.SetVersion(s.peerVersion(req.Key()))
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	return s.shares.peer(id).request(ctx, req)
+	return s.shares.peers.Request(ctx, id, req)
 }
 
 // eachNode runs fn for every node's keys concurrently and waits for all.
