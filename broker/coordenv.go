@@ -7,7 +7,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -22,24 +21,20 @@ func (s *Server) coordEnv() coordruntime.Env {
 		Image:    s.meta.Image,
 		Now:      s.now,
 		Logger:   s.log,
-		Appender: coordNode{s},
+		Appender: s.replicas,
 		Replicas: coordNode{s},
 		Topics:   coordNode{s},
 		Loaded:   s.metrics.coordinatorLoaded,
 	}
 }
 
-// coordNode adapts the Server to coordruntime's Appender, Replicas and
-// TopicCreator.
+// coordNode adapts the Server to coordruntime's Replicas and TopicCreator;
+// the replica manager is its Appender as is.
 type coordNode struct{ s *Server }
 
-func (n coordNode) AppendCommitted(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error) {
-	return n.s.appendCommitted(ctx, p, ps, batch, now)
-}
-
 func (n coordNode) LeaderReady(t *raftmeta.Topic, idx int32) *log.Partition {
-	p, _, kerrv := n.s.leaderPartition(t, idx)
-	if kerrv != nil || !n.s.leaderCaughtUp(p) {
+	p, _, kerrv := n.s.replicas.LeaderPartition(t, idx)
+	if kerrv != nil || !n.s.replicas.LeaderCaughtUp(p) {
 		return nil
 	}
 	return p

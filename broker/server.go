@@ -21,6 +21,7 @@ import (
 	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
+	"github.com/shoalmq/shoal/replica"
 )
 
 // Server is one shoal node: its metadata quorum member, its partition logs
@@ -65,12 +66,14 @@ type Server struct {
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
-	// cluster holds the replication state.
-	cluster *clusterState
 	// peers is the one client this node reaches other nodes with.
 	peers *cluster.Pool
 	// controller is this node's client of the active controller.
 	controller *cluster.ControllerClient
+	// replicas is the replica manager: the local replicas, their
+	// leadership, HW and ISR, the follower fetchers and the leader-append
+	// path.
+	replicas *replica.Manager
 	// started is set once start succeeded; Close then shuts down in a
 	// controlled way.
 	started bool
@@ -81,11 +84,6 @@ type Server struct {
 	// connMu orders s.wg.Add for connections handed over by the raft
 	// transport before Close's s.wg.Wait (see serveKafka).
 	connMu sync.Mutex
-	// replicaMu serializes changes to the set of local replicas.
-	replicaMu sync.Mutex
-	// topicConfigs caches each topic version's log config (see
-	// topicPartitionConfig).
-	topicConfigs sync.Map
 
 	closeOnce sync.Once
 	closeErr  error
@@ -118,7 +116,6 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		metrics:    newMetrics(),
-		cluster:    newClusterState(),
 		ready:      make(chan struct{}),
 
 		fetchEncoder: newFetchEncoder(),
@@ -186,8 +183,19 @@ func (s *Server) start() error {
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
-	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
+	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
 	s.startCluster()
+	s.replicas = replica.New(s.ctx, replica.Config{
+		Broker:     s.cfg,
+		Logs:       s.logs,
+		Meta:       s.meta,
+		Controller: s.controller,
+		Peers:      replicaPeers{s},
+		Internal:   internalLogs{s},
+		ISRChanged: s.metrics.isrChange,
+		Logger:     s.log,
+		Now:        s.now,
+	})
 	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
 		return err
 	}
@@ -241,8 +249,7 @@ func (s *Server) start() error {
 		}
 		if s.isBroker() {
 			s.goBackground(s.controller.RunHeartbeats)
-			s.wg.Add(1)
-			go s.isrLoop()
+			s.replicas.StartISRLoop()
 		}
 	}
 	if s.cfg.AdminAddr != "" {
@@ -456,9 +463,9 @@ func (s *Server) watchMetadata() {
 		s.applyImage()
 		select {
 		case <-ch:
-		case <-s.cluster.coordKick:
+		case <-s.replicas.CoordinatorRetry():
 			// A partition's HW caught up: a coordinator may load now.
-			s.cluster.coordPending.Store(false)
+			s.replicas.CoordinatorRetried()
 		case <-s.ctx.Done():
 			return
 		}
@@ -468,7 +475,7 @@ func (s *Server) watchMetadata() {
 // applyImage brings local replicas, then the group coordinators they host,
 // in line with the newest metadata image.
 func (s *Server) applyImage() {
-	s.reconcile()
+	s.replicas.Reconcile()
 	img := s.meta.Image()
 	s.coord.Reconcile(img)
 	s.shares.reconcile(img)
@@ -517,7 +524,9 @@ func (s *Server) Close() error {
 			s.admin.close()
 		}
 		s.wg.Wait()
-		s.stopFetchers()
+		if s.replicas != nil {
+			s.replicas.Close()
+		}
 		var errs []error
 		if s.shares != nil {
 			s.shares.close()

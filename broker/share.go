@@ -106,7 +106,7 @@ func (s *Server) shareConfig(gc config.GroupConfig) queue.Config {
 // part returns the share partition of a group on a partition this node
 // leads, loading it from the share coordinator the first time.
 func (m *shareManager) part(ctx context.Context, group string, t *raftmeta.Topic, partition int32) (*sharePart, *kerr.Error) {
-	p, ps, kerrv := m.srv.leaderPartition(t, partition)
+	p, ps, kerrv := m.srv.replicas.LeaderPartition(t, partition)
 	if kerrv != nil {
 		return nil, kerrv
 	}
@@ -186,7 +186,7 @@ func (m *shareManager) persistLocked(sp *sharePart) <-chan error {
 	if !sp.sp.TakeDirty() {
 		return nil
 	}
-	_, ps, _ := m.srv.leaderPartition(m.srv.meta.Image().Topics[sp.topic], sp.key.Partition)
+	_, ps, _ := m.srv.replicas.LeaderPartition(m.srv.meta.Image().Topics[sp.topic], sp.key.Partition)
 	st := coordinator.ShareState{LeaderEpoch: ps.LeaderEpoch}
 	st.PersistedState = sp.sp.Persisted()
 	if kerrv := m.srv.coord.ShareState.Lookup(sp.key); kerrv == kerr.NotCoordinator {

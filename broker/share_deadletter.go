@@ -157,11 +157,11 @@ func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, pa
 		}
 		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
 	}
-	p, ps, kerrv := m.srv.leaderPartition(t, part)
+	p, ps, kerrv := m.srv.replicas.LeaderPartition(t, part)
 	if kerrv != nil {
 		return kerrv
 	}
-	_, err := m.srv.appendCommitted(ctx, p, ps, batch, m.srv.now())
+	_, err := m.srv.replicas.AppendCommitted(ctx, p, ps, batch, m.srv.now())
 	return err
 }
 

@@ -1,6 +1,8 @@
-package broker
+package replica
 
-// maxBrokerPartitions is the cap the controller holds partition replicas
+import "github.com/shoalmq/shoal/config"
+
+// MaxBrokerPartitions is the cap the controller holds partition replicas
 // per broker to: max.broker.partitions when set, otherwise what this
 // process's open-file limit can serve (0: no cap).
 //
@@ -11,9 +13,9 @@ package broker
 // partition for lack of descriptors; refusing it up front leaves nothing
 // half-created. The controller applies its own limit to every broker: nodes
 // of one cluster normally share their limits.
-func (s *Server) maxBrokerPartitions() int {
-	if _, set := s.cfg.Set["max.broker.partitions"]; set {
-		return int(s.cfg.Int("max.broker.partitions"))
+func MaxBrokerPartitions(cfg *config.Broker) int {
+	if _, set := cfg.Set["max.broker.partitions"]; set {
+		return int(cfg.Int("max.broker.partitions"))
 	}
 	return partitionsForFiles(openFileLimit())
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package broker
+package replica
 
 // openFileLimit is unknown here: no descriptor-derived partition cap.
 func openFileLimit() uint64 { return 0 }

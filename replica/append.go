@@ -1,4 +1,4 @@
-package broker
+package replica
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 // topic, and a share group's dead letters, so all of them are committed and
 // made durable by the same rules. It runs in two halves:
 //
-// appendAsLeader, in the caller's order (a connection's appends must reach
+// AppendAsLeader, in the caller's order (a connection's appends must reach
 // the log in the order they were sent, or an idempotent producer's
 // pipelined batches would look out of sequence):
 //  1. log.Partition.Append assigns offsets under the leader epoch of the
@@ -27,7 +27,7 @@ import (
 //  4. Partition.NeedsFlush is read: flush.messages decides whether this
 //     batch must be fsynced before it is acknowledged.
 //
-// awaitAppend, which may run concurrently with later appends:
+// AwaitAppend, which may run concurrently with later appends:
 //  5. with acks=all and the HW not yet past the batch, wait until it is
 //     (a retried duplicate waits too: its first attempt may not be
 //     committed yet), failing when this node stops leading or ctx ends;
@@ -35,15 +35,15 @@ import (
 //     answers NOT_ENOUGH_REPLICAS_AFTER_APPEND;
 //  6. fsync the batch when step 4 asked for it.
 //
-// Invariant: a write is acknowledged only after awaitAppend returned nil,
+// Invariant: a write is acknowledged only after AwaitAppend returned nil,
 // so an acknowledged write is on every ISR member (acks=all) and on disk
 // wherever flush.messages asks.
 
-// leaderAppend is a batch appended on a partition this node leads, with
+// Append is a batch appended on a partition this node leads, with
 // what its acknowledgement still waits for.
-type leaderAppend struct {
-	p   *log.Partition
-	res log.AppendResult
+type Append struct {
+	Partition *log.Partition
+	Result    log.AppendResult
 	// replicate: acks=all and the HW had not passed the batch.
 	replicate bool
 	// minISR is the ISR size the write needs once replicated; 0 skips the
@@ -53,43 +53,43 @@ type leaderAppend struct {
 	flush bool
 }
 
-// pending reports whether the acknowledgement must wait (awaitAppend has
+// Pending reports whether the acknowledgement must wait (AwaitAppend has
 // work to do).
-func (la leaderAppend) pending() bool { return la.replicate || la.flush }
+func (la Append) Pending() bool { return la.replicate || la.flush }
 
-// appendAsLeader runs the in-order half of the leader-append path: append
+// AppendAsLeader runs the in-order half of the leader-append path: append
 // batch (whose header is h) to p, which this node leads as ps says, wake
 // followers and advance the HW. acks is the producer's (0, 1 or -1): acks=0
 // is never fsynced for, only acks=-1 waits for the ISR. minISR (0: not
 // checked) is the ISR size an acks=all write must still have once
 // replicated.
-func (s *Server) appendAsLeader(p *log.Partition, ps raftmeta.PartitionState, batch []byte, h log.BatchHeader, now time.Time, acks int16, minISR int) (leaderAppend, error) {
+func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, batch []byte, h log.BatchHeader, now time.Time, acks int16, minISR int) (Append, error) {
 	res, err := p.Append(batch, h, ps.LeaderEpoch, now)
 	if err != nil {
-		return leaderAppend{}, err
+		return Append{}, err
 	}
 	if !res.Duplicate {
-		s.notifyAppend(p)
+		m.notifyAppend(p)
 	}
-	s.advanceHighWatermark(p, ps)
-	la := leaderAppend{p: p, res: res, flush: acks != 0 && p.NeedsFlush()}
+	m.advanceHighWatermark(p, ps)
+	la := Append{Partition: p, Result: res, flush: acks != 0 && p.NeedsFlush()}
 	if acks == -1 && p.HighWatermark() <= res.LastOffset {
 		la.replicate, la.minISR = true, minISR
 	}
 	return la, nil
 }
 
-// awaitAppend runs the waiting half of the leader-append path: replication
+// AwaitAppend runs the waiting half of the leader-append path: replication
 // to the ISR, then the fsync flush.messages asked for. A failed fsync is
 // KAFKA_STORAGE_ERROR with the cause as its message.
-func (s *Server) awaitAppend(ctx context.Context, la leaderAppend) error {
-	p, last := la.p, la.res.LastOffset
+func (m *Manager) AwaitAppend(ctx context.Context, la Append) error {
+	p, last := la.Partition, la.Result.LastOffset
 	if la.replicate {
-		if err := s.waitReplicated(ctx, p, p.Topic(), p.Index(), last); err != nil {
+		if err := m.waitReplicated(ctx, p, last); err != nil {
 			return err
 		}
 		// Committed, but by fewer replicas than asked for.
-		if t := s.meta.Image().Topics[p.Topic()]; la.minISR > 0 && t != nil && int(p.Index()) < len(t.Partitions) &&
+		if t := m.meta.Image().Topics[p.Topic()]; la.minISR > 0 && t != nil && int(p.Index()) < len(t.Partitions) &&
 			len(t.Partitions[p.Index()].ISR) < la.minISR {
 			return kerr.NotEnoughReplicasAfterAppend
 		}
@@ -102,18 +102,18 @@ func (s *Server) awaitAppend(ctx context.Context, la leaderAppend) error {
 	return nil
 }
 
-// appendCommitted writes a batch the broker encoded itself (a coordinator's
+// AppendCommitted writes a batch the broker encoded itself (a coordinator's
 // records, dead letters) to p, which this node leads as ps says, and
 // returns once it is committed by the ISR and fsynced where flush.messages
 // asks: acks=all without the min.insync.replicas check.
-func (s *Server) appendCommitted(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error) {
+func (m *Manager) AppendCommitted(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error) {
 	h, err := log.ParseBatchHeader(batch)
 	if err != nil {
 		return log.AppendResult{}, err
 	}
-	la, err := s.appendAsLeader(p, ps, batch, h, now, -1, 0)
+	la, err := m.AppendAsLeader(p, ps, batch, h, now, -1, 0)
 	if err != nil {
 		return log.AppendResult{}, err
 	}
-	return la.res, s.awaitAppend(ctx, la)
+	return la.Result, m.AwaitAppend(ctx, la)
 }
