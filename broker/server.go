@@ -20,6 +20,7 @@ import (
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
+	"github.com/shoalmq/shoal/share"
 )
 
 // Server is one shoal node: its metadata quorum member, its partition logs
@@ -60,7 +61,7 @@ type Server struct {
 	pids           producerIDs
 	groups         *groupCoordinator
 	shareState     *shareCoordinator
-	shares         *shareManager
+	shares         *share.Manager
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
@@ -188,7 +189,7 @@ func (s *Server) start() error {
 	if s.shareState, err = newShareCoordinator(s); err != nil {
 		return err
 	}
-	s.shares = newShareManager(s)
+	s.shares = newShareRuntime(s)
 	waitCtx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	if s.isController() {
@@ -462,7 +463,7 @@ func (s *Server) applyImage() {
 	img := s.meta.Image()
 	s.groups.reconcile(img)
 	s.shareState.reconcile(img)
-	s.shares.reconcile(img)
+	s.shares.Reconcile(img)
 }
 
 // housekeeping runs retention, time-based flushes and compaction on their
@@ -511,7 +512,7 @@ func (s *Server) Close() error {
 		s.stopFetchers()
 		var errs []error
 		if s.shares != nil {
-			s.shares.close()
+			s.shares.Close()
 		}
 		if s.groups != nil {
 			errs = append(errs, s.groups.close())

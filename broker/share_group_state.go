@@ -61,7 +61,7 @@ func (s *Server) handleReadShareGroupStateSummary(_ context.Context, _ *reqCtx, 
 				op.ErrorCode = kerrv.Code
 			case ok:
 				op.StateEpoch, op.StartOffset, op.LeaderEpoch = st.StateEpoch, st.StartOffset, st.LeaderEpoch
-				op.DeliveryCompleteCount = deliveryComplete(st)
+				op.DeliveryCompleteCount = st.DeliveryComplete()
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}

@@ -2,18 +2,17 @@ package broker
 
 import (
 	"context"
-	"math"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/shoalmq/shoal/coordinator"
-	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
+	"github.com/shoalmq/shoal/share"
 )
 
 // shareStateTopic holds the durable state of share partitions.
-const shareStateTopic = "__share_group_state"
+const shareStateTopic = share.StateTopic
 
 // shareCoordinator is the share coordinator: it keeps the persisted state
 // of share partitions in __share_group_state (materialized in its own pebble
@@ -274,22 +273,4 @@ func (sp *shareStatePart) failQueued(err error) {
 func (sp *shareStatePart) shutdown() {
 	close(sp.stop)
 	<-sp.done
-}
-
-// The share coordinator RPCs. Brokers that lead share partitions call these
-// on the share coordinator; on one node the calls stay in process.
-
-// deliveryComplete counts the records at or past a state's start offset
-// whose delivery is complete (acknowledged or archived).
-func deliveryComplete(st coordinator.ShareState) int32 {
-	var n int64
-	for _, b := range st.Batches {
-		if b.State != queue.Acknowledged && b.State != queue.Archived {
-			continue
-		}
-		if first := max(b.First, st.StartOffset); b.Last >= first {
-			n += b.Last - first + 1
-		}
-	}
-	return int32(min(n, math.MaxInt32))
 }

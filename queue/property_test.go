@@ -181,7 +181,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			}
 			i = j + 1
 		}
-		if _, err := sp.Acknowledge(now, m, batches, renew); err != nil {
+		if err := sp.Acknowledge(now, m, batches, renew); err != nil {
 			fail("valid ack %v by %s failed: %v", batches, m, err)
 		}
 		for _, b := range batches {
@@ -225,7 +225,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			batches = append(batches, AckBatch{First: mine[0], Last: mine[0], Types: []AckType{AckAccept}})
 		}
 		batches = append(batches, AckBatch{First: victim, Last: victim, Types: []AckType{AckAccept}})
-		if _, err := sp.Acknowledge(now, m, batches, false); err == nil {
+		if err := sp.Acknowledge(now, m, batches, false); err == nil {
 			fail("ack of %d by %s succeeded while held by %s", victim, m, held[victim].member)
 		}
 		after := sp.Persisted()
@@ -295,7 +295,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			for _, o := range offs {
 				batches = append(batches, AckBatch{First: o, Last: o, Types: []AckType{AckAccept}})
 			}
-			if _, err := sp.Acknowledge(now, "z", batches, false); err != nil {
+			if err := sp.Acknowledge(now, "z", batches, false); err != nil {
 				fail("drain ack: %v", err)
 			}
 			for _, o := range offs {
@@ -355,7 +355,7 @@ func BenchmarkAcquireAccept(b *testing.B) {
 			acks = append(acks, AckBatch{First: r.First, Last: r.Last, Types: []AckType{AckAccept}})
 			records += int(r.Last - r.First + 1)
 		}
-		if _, err := sp.Acknowledge(now, "member", acks, false); err != nil {
+		if err := sp.Acknowledge(now, "member", acks, false); err != nil {
 			b.Fatal(err)
 		}
 	}
