@@ -330,9 +330,11 @@ func (sp *SharePartition) StateEpoch() int32 { return sp.epoch }
 // in one value (as etcd raft's Ready): the runtime calls Ready after each
 // operation instead of polling for each output, so no output is forgotten.
 type Ready struct {
-	// Persist is the durable state to write to the share coordinator, nil
-	// when it did not change since the last Ready.
-	Persist *PersistedState
+	// MustPersist reports that the durable state changed since the last
+	// Ready; Persist is then the state to write to the share coordinator
+	// (a value, so taking it costs no allocation beyond its batches).
+	MustPersist bool
+	Persist     PersistedState
 	// Deadline is when Tick next has work to do (the earliest lock
 	// deadline or release-backoff end); zero if there is none.
 	Deadline time.Time
@@ -351,8 +353,7 @@ type Ready struct {
 func (sp *SharePartition) Ready() Ready {
 	rd := Ready{Deadline: sp.nextDeadline(), DeadLetter: []ArchivedRange(sp.archived), Available: sp.available}
 	if sp.dirty {
-		st := sp.Persisted()
-		rd.Persist = &st
+		rd.MustPersist, rd.Persist = true, sp.Persisted()
 	}
 	sp.dirty, sp.archived, sp.available = false, nil, false
 	return rd

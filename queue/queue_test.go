@@ -39,7 +39,7 @@ func TestDataDriven(t *testing.T) {
 // outputs do not hide it.
 func ready(sp *SharePartition, dirty *bool) Ready {
 	rd := sp.Ready()
-	*dirty = *dirty || rd.Persist != nil
+	*dirty = *dirty || rd.MustPersist
 	return rd
 }
 

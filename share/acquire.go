@@ -98,11 +98,20 @@ type AcquireRequest struct {
 	RecordLimit bool
 }
 
+// normalized is r with a batch size of at least 1.
+func (r AcquireRequest) normalized() AcquireRequest {
+	r.BatchSize = max(r.BatchSize, 1)
+	return r
+}
+
 // Acquire makes a first pass acquiring records across the session's
 // partitions into out. If it got none and the request may wait, it returns
 // the long poll, which parks until something is acquirable or MaxWait
 // passes; the caller runs it as the request's wait.
-func (m *Manager) Acquire(ctx context.Context, req AcquireRequest, sess *Session, out Sink) (poll func() error) {
+func (m *Manager) Acquire(ctx context.Context, in AcquireRequest, sess *Session, out Sink) (poll func() error) {
+	// req is never assigned again, so the poll captures a copy rather than
+	// moving it to the heap.
+	req := in.normalized()
 	m.mu.Lock()
 	parts := make([]TopicPart, 0, len(sess.parts))
 	for tp := range sess.parts {
@@ -123,7 +132,6 @@ func (m *Manager) Acquire(ctx context.Context, req AcquireRequest, sess *Session
 		r := int(uint32(req.Epoch)) % len(parts)
 		parts = append(parts[r:], parts[:r]...)
 	}
-	req.BatchSize = max(req.BatchSize, 1)
 	// Read at most readBytes per partition and pass: a share fetch hands
 	// out MaxRecords (500 by default), far less than the 50 MiB MaxBytes
 	// clients send, and reading the rest would be thrown away.
@@ -131,7 +139,7 @@ func (m *Manager) Acquire(ctx context.Context, req AcquireRequest, sess *Session
 	if req.MaxBytes > 0 {
 		perPart = min(max(req.MaxBytes/int32(len(parts)), 1), readBytes)
 	}
-	got, wake := m.acquireOnce(ctx, &req, parts, perPart, out)
+	got, wake := m.acquireOnce(ctx, req, parts, perPart, out)
 	if got > 0 || req.MaxWait <= 0 {
 		return nil
 	}
@@ -145,7 +153,7 @@ func (m *Manager) Acquire(ctx context.Context, req AcquireRequest, sess *Session
 			case waitCanceled:
 				return ctx.Err()
 			}
-			if got, wake = m.acquireOnce(ctx, &req, parts, perPart, out); got > 0 {
+			if got, wake = m.acquireOnce(ctx, req, parts, perPart, out); got > 0 {
 				return nil
 			}
 		}
@@ -154,7 +162,7 @@ func (m *Manager) Acquire(ctx context.Context, req AcquireRequest, sess *Session
 
 // acquireOnce makes one pass over the partitions, returning the records
 // acquired and the channels that signal a change worth another pass.
-func (m *Manager) acquireOnce(ctx context.Context, req *AcquireRequest, parts []TopicPart, perPart int32, out Sink) (int, []<-chan struct{}) {
+func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []TopicPart, perPart int32, out Sink) (int, []<-chan struct{}) {
 	img := m.d.Image()
 	got := 0
 	var wake []<-chan struct{}
@@ -172,7 +180,7 @@ func (m *Manager) acquireOnce(ctx context.Context, req *AcquireRequest, parts []
 		if got >= req.MaxRecords {
 			break
 		}
-		data, ranges, ch := m.acquireFrom(sp, req, req.MaxRecords-got, perPart)
+		data, ranges, ch := m.acquireFrom(sp, &req, req.MaxRecords-got, perPart)
 		wake = append(wake, ch, sp.p.Wait())
 		if len(ranges) == 0 {
 			continue

@@ -235,7 +235,7 @@ func (m *Manager) initialOffset(p *log.Partition, reset string) (int64, error) {
 func (m *Manager) applyLocked(sp *Part, wake bool) (<-chan error, []queue.ArchivedRange) {
 	rd := sp.q.Ready()
 	var done <-chan error
-	if rd.Persist != nil {
+	if rd.MustPersist {
 		done = m.persistLocked(sp, rd.Persist)
 	}
 	if wake || rd.Available || len(rd.DeadLetter) > 0 || done != nil {
@@ -250,8 +250,8 @@ func (m *Manager) applyLocked(sp *Part, wake bool) (<-chan error, []queue.Archiv
 // serving its key. The leader epoch the state is written with comes from
 // the metadata image, not from the replica runtime: a leader lookup may
 // create a partition on disk, which must not happen under sp.mu.
-func (m *Manager) persistLocked(sp *Part, ps *queue.PersistedState) <-chan error {
-	st := coordinator.ShareState{LeaderEpoch: m.leaderEpoch(sp), PersistedState: *ps}
+func (m *Manager) persistLocked(sp *Part, ps queue.PersistedState) <-chan error {
+	st := coordinator.ShareState{LeaderEpoch: m.leaderEpoch(sp), PersistedState: ps}
 	store, kerrv := m.stores.For(sp.key)
 	if kerrv != nil {
 		return failed(kerrv)
