@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"reflect"
 	"slices"
 	"time"
 
@@ -147,10 +146,10 @@ func (m *Manager) Acquire(ctx context.Context, in AcquireRequest, sess *Session,
 		timer := time.NewTimer(req.MaxWait)
 		defer timer.Stop()
 		for {
-			switch waitAny(ctx, timer.C, wake) {
-			case waitTimeout:
+			switch log.WaitAny(ctx, timer.C, wake) {
+			case log.WaitTimeout:
 				return nil
-			case waitCanceled:
+			case log.WaitCanceled:
 				return ctx.Err()
 			}
 			if got, wake = m.acquireOnce(ctx, req, parts, perPart, out); got > 0 {
@@ -245,32 +244,4 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		b = b[h.Size():]
 	}
 	return keep, ranges, ch
-}
-
-type waitResult int
-
-const (
-	waitWoken waitResult = iota
-	waitTimeout
-	waitCanceled
-)
-
-// waitAny waits for the timer, ctx, or any of chans.
-func waitAny(ctx context.Context, timer <-chan time.Time, chans []<-chan struct{}) waitResult {
-	cases := make([]reflect.SelectCase, 0, len(chans)+2)
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-	)
-	for _, ch := range chans {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-	}
-	switch i, _, _ := reflect.Select(cases); i {
-	case 0:
-		return waitTimeout
-	case 1:
-		return waitCanceled
-	default:
-		return waitWoken
-	}
 }

@@ -2,6 +2,8 @@ package share
 
 import (
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,10 +51,7 @@ func CandidateKeys(img *raftmeta.Image, group string) []coordinator.ShareKey {
 // partitions before and after, so that no fetch keeps the old state. It
 // returns each key's error.
 func (m *Manager) ResetStates(ctx context.Context, group string, starts map[coordinator.ShareKey]int64) map[coordinator.ShareKey]*kerr.Error {
-	keys := make([]coordinator.ShareKey, 0, len(starts))
-	for k := range starts {
-		keys = append(keys, k)
-	}
+	keys := slices.Collect(maps.Keys(starts))
 	errs := map[coordinator.ShareKey]*kerr.Error{}
 	states := map[coordinator.ShareKey]coordinator.ShareState{}
 	var altered []coordinator.ShareKey

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -241,10 +243,7 @@ func (s *Stores) Summaries(ctx context.Context, group string, keys []coordinator
 // Initialize sets keys' start offsets with their share coordinators (no
 // record states, the given state epoch) and returns each key's error.
 func (s *Stores) Initialize(ctx context.Context, group string, states map[coordinator.ShareKey]coordinator.ShareState) map[coordinator.ShareKey]*kerr.Error {
-	keys := make([]coordinator.ShareKey, 0, len(states))
-	for k := range states {
-		keys = append(keys, k)
-	}
+	keys := slices.Collect(maps.Keys(states))
 	nodes, failed, none := s.byNode(keys)
 	if none {
 		failed = map[coordinator.ShareKey]*kerr.Error{}

@@ -2,6 +2,8 @@ package share
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -182,10 +184,7 @@ func (r *remoteStore) Summaries(ctx context.Context, group string, keys []coordi
 }
 
 func (r *remoteStore) Initialize(ctx context.Context, group string, states map[coordinator.ShareKey]coordinator.ShareState) map[coordinator.ShareKey]*kerr.Error {
-	keys := make([]coordinator.ShareKey, 0, len(states))
-	for k := range states {
-		keys = append(keys, k)
-	}
+	keys := slices.Collect(maps.Keys(states))
 	req := kmsg.NewPtrInitializeShareGroupStateRequest()
 	req.GroupID = group
 	byTopic(keys, func(tid [16]byte, parts []int32) {
@@ -199,15 +198,13 @@ func (r *remoteStore) Initialize(ctx context.Context, group string, states map[c
 		}
 		req.Topics = append(req.Topics, rt)
 	})
-	answers := map[TopicPart]*kerr.Error{}
-	if resp, err := r.request(ctx, req); err == nil {
+	return r.keyErrors(ctx, keys, req, func(resp kmsg.Response, answer func([16]byte, int32, int16)) {
 		for _, rt := range resp.(*kmsg.InitializeShareGroupStateResponse).Topics {
 			for _, rp := range rt.Partitions {
-				answers[TopicPart{rt.TopicID, rp.Partition}] = kerrOf(rp.ErrorCode)
+				answer(rt.TopicID, rp.Partition, rp.ErrorCode)
 			}
 		}
-	}
-	return collectErrs(keys, answers)
+	})
 }
 
 func (r *remoteStore) Delete(ctx context.Context, group string, keys []coordinator.ShareKey) map[coordinator.ShareKey]*kerr.Error {
@@ -223,15 +220,13 @@ func (r *remoteStore) Delete(ctx context.Context, group string, keys []coordinat
 		}
 		req.Topics = append(req.Topics, rt)
 	})
-	answers := map[TopicPart]*kerr.Error{}
-	if resp, err := r.request(ctx, req); err == nil {
+	return r.keyErrors(ctx, keys, req, func(resp kmsg.Response, answer func([16]byte, int32, int16)) {
 		for _, rt := range resp.(*kmsg.DeleteShareGroupStateResponse).Topics {
 			for _, rp := range rt.Partitions {
-				answers[TopicPart{rt.TopicID, rp.Partition}] = kerrOf(rp.ErrorCode)
+				answer(rt.TopicID, rp.Partition, rp.ErrorCode)
 			}
 		}
-	}
-	return collectErrs(keys, answers)
+	})
 }
 
 // kerrOf is the *kerr.Error of a response error code (nil for 0).
@@ -260,12 +255,18 @@ func byTopic(keys []coordinator.ShareKey, fn func(id [16]byte, parts []int32)) {
 	}
 }
 
-// collectErrs maps keys to their answered errors; a key without an answer
-// (the node could not be asked) gets COORDINATOR_NOT_AVAILABLE.
-func collectErrs(keys []coordinator.ShareKey, answers map[TopicPart]*kerr.Error) map[coordinator.ShareKey]*kerr.Error {
+// keyErrors sends req, which names keys, and maps each key to the error
+// its partition was answered with (read from the response by answers); a
+// key without an answer (the node could not be asked) gets
+// COORDINATOR_NOT_AVAILABLE.
+func (r *remoteStore) keyErrors(ctx context.Context, keys []coordinator.ShareKey, req kmsg.Request, answers func(resp kmsg.Response, answer func(topic [16]byte, partition int32, code int16))) map[coordinator.ShareKey]*kerr.Error {
+	got := map[TopicPart]*kerr.Error{}
+	if resp, err := r.request(ctx, req); err == nil {
+		answers(resp, func(topic [16]byte, partition int32, code int16) { got[TopicPart{topic, partition}] = kerrOf(code) })
+	}
 	out := make(map[coordinator.ShareKey]*kerr.Error, len(keys))
 	for _, k := range keys {
-		e, ok := answers[TopicPart{k.TopicID, k.Partition}]
+		e, ok := got[TopicPart{k.TopicID, k.Partition}]
 		if !ok {
 			e = kerr.CoordinatorNotAvailable
 		}
