@@ -168,3 +168,31 @@ func TestAcknowledgeErrors(t *testing.T) {
 		t.Fatalf("the holder's ack after the failed ones: %v", err)
 	}
 }
+
+// A share partition an admin change made this node forget (Drop) is not
+// fired later: its lock expiry would persist the forgotten state over the
+// one the admin wrote.
+func TestDroppedPartitionIsNotFired(t *testing.T) {
+	h := newHarness(t)
+	topic := h.addTopic("jobs", 1, 1, self, nil)
+	h.addTopic(StateTopic, 2, 1, self, nil)
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest"})
+	h.produce(topic, 0, "a")
+	tp := TopicPart{ID: topic.ID, Partition: 0}
+	if got := h.acquire("g", "m1", h.openSession("g", "m1", tp)); len(got.acquired[tp]) != 1 {
+		t.Fatalf("acquired %v", got.acquired)
+	}
+	key := coordinator.ShareKey{Group: "g", TopicID: topic.ID, Partition: 0}
+	h.m.Drop(key)
+	h.coord.mu.Lock()
+	writes := len(h.coord.writes)
+	h.coord.mu.Unlock()
+	h.clock.advance(time.Hour)
+	h.tick()
+	h.coord.mu.Lock()
+	after := len(h.coord.writes)
+	h.coord.mu.Unlock()
+	if after != writes {
+		t.Fatalf("the dropped partition's lock expiry wrote %d states", after-writes)
+	}
+}
