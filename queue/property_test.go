@@ -264,6 +264,9 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 		if err := checkInvariants(sp); err != nil {
 			fail("step %d: %v", step, err)
 		}
+		if err := checkReady(sp); err != nil {
+			fail("step %d: %v", step, err)
+		}
 		if sp.StartOffset() < lastStart {
 			fail("SPSO moved back from %d to %d", lastStart, sp.StartOffset())
 		}
@@ -313,6 +316,35 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 	if c := sp.Counts(); c != (Counts{}) {
 		fail("records left in flight: %+v", c)
 	}
+}
+
+// checkReady takes sp's outputs and checks them against its state: the
+// state to persist is the current one, the deadline the earliest of the
+// entries', and every record to dead-letter is archived or already past
+// the start offset.
+func checkReady(sp *SharePartition) error {
+	rd := sp.Ready()
+	if rd.MustPersist && fmt.Sprint(rd.Persist) != fmt.Sprint(sp.Persisted()) {
+		return fmt.Errorf("Ready persists %v, state is %v", rd.Persist, sp.Persisted())
+	}
+	var earliest int64
+	sp.entries.Ascend(func(e *entry) bool {
+		if e.deadline != 0 && (earliest == 0 || e.deadline < earliest) {
+			earliest = e.deadline
+		}
+		return true
+	})
+	if want := time.Unix(0, earliest); earliest == 0 && !rd.Deadline.IsZero() || earliest != 0 && !rd.Deadline.Equal(want) {
+		return fmt.Errorf("Ready deadline %v, entries say %v (0: none)", rd.Deadline, earliest)
+	}
+	for _, a := range rd.DeadLetter {
+		for o := a.First; o <= a.Last; o++ {
+			if e := sp.find(o); o >= sp.start && (e == nil || e.state != Archived) {
+				return fmt.Errorf("dead letter %d is not archived", o)
+			}
+		}
+	}
+	return nil
 }
 
 func randType(rng *rand.Rand, renew bool) AckType {

@@ -165,7 +165,7 @@ func (r *fakeReplicas) LeaderPartition(t *raftmeta.Topic, partition int32) (*log
 		if sp.mu.TryLock() {
 			sp.mu.Unlock()
 		} else {
-			r.h.t.Errorf("leader partition %s-%d looked up while share partition %s is locked", t.Name, partition, sp)
+			r.h.t.Errorf("leader partition %s-%d looked up while share partition %s/%d of group %s is locked", t.Name, partition, sp.topic, sp.key.Partition, sp.key.Group)
 		}
 	}
 	r.h.m.mu.Unlock()

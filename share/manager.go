@@ -25,7 +25,6 @@ package share
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -123,7 +122,7 @@ func New(d Deps) *Manager {
 		parts:    map[coordinator.ShareKey]*Part{},
 		sessions: sessions{m: map[SessionKey]*Session{}},
 	}
-	m.stores = newStores(d.Ctx, m.nodeID, d.Image, &localStore{c: d.Coordinator}, d.Peers, d.Log)
+	m.stores = newStores(d.Ctx, m.nodeID, d.Image, &localStore{c: d.Coordinator}, d.Peers)
 	m.timers = newDeadlines(d.Now, m.fire)
 	return m
 }
@@ -375,9 +374,4 @@ func (m *Manager) Stats() []PartStats {
 		out = append(out, st)
 	}
 	return out
-}
-
-// String names a share partition in logs.
-func (sp *Part) String() string {
-	return fmt.Sprintf("%s/%s-%d", sp.key.Group, sp.topic, sp.key.Partition)
 }

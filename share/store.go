@@ -3,7 +3,6 @@ package share
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"maps"
 	"slices"
 	"sync"
@@ -148,14 +147,13 @@ type Stores struct {
 	image func() *raftmeta.Image
 	local StateStore
 	peers Peers
-	log   *slog.Logger
 
 	mu      sync.Mutex
 	remotes map[int32]*remoteStore
 }
 
-func newStores(ctx context.Context, self int32, image func() *raftmeta.Image, local StateStore, peers Peers, log *slog.Logger) *Stores {
-	return &Stores{ctx: ctx, self: self, image: image, local: local, peers: peers, log: log, remotes: map[int32]*remoteStore{}}
+func newStores(ctx context.Context, self int32, image func() *raftmeta.Image, local StateStore, peers Peers) *Stores {
+	return &Stores{ctx: ctx, self: self, image: image, local: local, peers: peers, remotes: map[int32]*remoteStore{}}
 }
 
 // stateCoordinator is the node leading key's __share_group_state partition.
