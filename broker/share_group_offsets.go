@@ -166,18 +166,13 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	}
 	img := s.meta.Image()
 	starts := map[coordinator.ShareKey]int64{}
-	var keys []coordinator.ShareKey
 	for _, rt := range req.Topics {
 		if t := img.Topics[rt.Topic]; t != nil {
 			for _, rp := range rt.Partitions {
 				if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 					continue
 				}
-				key := share.KeyOf(req.GroupID, t, rp.Partition)
-				if _, dup := starts[key]; !dup {
-					keys = append(keys, key)
-				}
-				starts[key] = rp.StartOffset
+				starts[share.KeyOf(req.GroupID, t, rp.Partition)] = rp.StartOffset
 			}
 		}
 	}
