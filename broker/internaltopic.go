@@ -518,7 +518,7 @@ func (s *Server) ensureInternalTopic(ctx context.Context, mu interface {
 		"compression.type": strPtr("producer"),
 		"segment.bytes":    strPtr(fmt.Sprint(segmentBytes)),
 	}
-	res := s.createTopicsViaController(ctx, []raftmeta.CreateTopicRequest{{
+	res := s.controller.CreateTopics(ctx, []raftmeta.CreateTopicRequest{{
 		Name: name, NumPartitions: partitions, ReplicationFactor: max(rf, 1), Configs: cfgs,
 	}})
 	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {

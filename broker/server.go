@@ -14,9 +14,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -65,8 +65,12 @@ type Server struct {
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
-	// cluster holds the replication and controller-client state.
+	// cluster holds the replication state.
 	cluster *clusterState
+	// peers is the one client this node reaches other nodes with.
+	peers *cluster.Pool
+	// controller is this node's client of the active controller.
+	controller *cluster.ControllerClient
 	// started is set once start succeeded; Close then shuts down in a
 	// controlled way.
 	started bool
@@ -183,6 +187,7 @@ func (s *Server) start() error {
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
+	s.startCluster()
 	if s.groups, err = newGroupCoordinator(s); err != nil {
 		return err
 	}
@@ -233,13 +238,13 @@ func (s *Server) start() error {
 	go s.housekeeping()
 	if s.multiNode() {
 		if s.isController() {
-			s.wg.Add(2)
-			go s.runController()
-			go s.leaderRebalanceLoop()
+			active := s.activeController()
+			s.goBackground(active.RunSessions)
+			s.goBackground(active.RunLeaderRebalance)
 		}
 		if s.isBroker() {
-			s.wg.Add(2)
-			go s.heartbeatLoop()
+			s.goBackground(s.controller.RunHeartbeats)
+			s.wg.Add(1)
 			go s.isrLoop()
 		}
 	}
@@ -281,7 +286,7 @@ func (s *Server) logStarted() {
 // own registration: it has joined the quorum as a learner and caught up at
 // least that far, so it starts from a current image and knows the leader.
 func (s *Server) waitCaughtUp(ctx context.Context) error {
-	self, epoch := s.cfg.NodeID, s.cluster.brokerEpoch.Load()
+	self, epoch := s.cfg.NodeID, s.controller.BrokerEpoch()
 	_, err := s.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
 		b := img.Brokers[self]
 		return b != nil && b.Epoch >= epoch
@@ -304,9 +309,7 @@ func (s *Server) clusterID() (string, error) {
 		return s.cfg.ClusterID, nil
 	}
 	if s.multiNode() {
-		// Every voter formats its own log, so they must agree on the id
-		// without talking: derive it from the voter set.
-		return votersClusterID(s.cfg.Voters), nil
+		return cluster.VotersClusterID(s.cfg.Voters), nil
 	}
 	// A single node: raftmeta makes up an id when it creates the metadata
 	// log, and the log keeps it from then on.
@@ -325,18 +328,27 @@ func (s *Server) ownDirs() []string {
 	return dirs
 }
 
-// register records this broker and its endpoints in the metadata log.
+// register records this broker and its advertised endpoints in the
+// metadata log.
 func (s *Server) register(ctx context.Context) error {
-	b := raftmeta.Broker{ID: s.cfg.NodeID, IncarnationID: uuid.New(), Rack: s.cfg.Rack}
+	var eps []raftmeta.Endpoint
 	for _, l := range s.advertised {
-		b.Endpoints = append(b.Endpoints, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol})
+		eps = append(eps, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol})
 	}
-	epoch, err := s.registerWithController(ctx, b)
-	if err != nil {
+	if err := s.controller.Register(ctx, eps); err != nil {
 		return fmt.Errorf("broker registration: %w", err)
 	}
-	s.cluster.brokerEpoch.Store(epoch)
 	return nil
+}
+
+// goBackground runs loop on its own goroutine until the node closes; Close
+// waits for it.
+func (s *Server) goBackground(loop func(context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		loop(s.ctx)
+	}()
 }
 
 // Addrs returns the bound client listener addresses.
@@ -519,6 +531,10 @@ func (s *Server) Close() error {
 		}
 		if s.shareState != nil {
 			errs = append(errs, s.shareState.close())
+		}
+		if s.peers != nil {
+			// After the runtimes that send through it have stopped.
+			s.peers.Close()
 		}
 		if s.logs != nil {
 			errs = append(errs, s.logs.Close())

@@ -7,12 +7,12 @@ package broker
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -28,7 +28,7 @@ func newShareRuntime(s *Server) *share.Manager {
 		Log:         s.log,
 		Replicas:    shareReplicas{s},
 		Coordinator: shareCoordinatorPort{s.shareState},
-		Peers:       &sharePeers{s: s, peers: map[int32]*peerClient{}},
+		Peers:       sharePeers{s: s, peers: s.peers.Peers(cluster.LaneShare)},
 		Metrics:     shareMetrics{s.metrics},
 		EncodeBatch: func(recs []share.Record, now time.Time) []byte {
 			out := make([]batchRecord, len(recs))
@@ -72,24 +72,17 @@ func (c shareCoordinatorPort) Write(ctx context.Context, key coordinator.ShareKe
 	return c.sc.write(ctx, key, st)
 }
 
-// sharePeers sends the share runtime's requests to other nodes, one
-// connection per node, at the version this node serves.
+// sharePeers sends the share runtime's requests (share-state RPCs,
+// dead-letter produces) to other nodes on the peer pool's share lane, at the
+// version this node serves.
 type sharePeers struct {
 	s     *Server
-	mu    sync.Mutex
-	peers map[int32]*peerClient
+	peers cluster.Peers
 }
 
-func (p *sharePeers) Request(ctx context.Context, node int32, req kmsg.Request) (kmsg.Response, error) {
-	p.mu.Lock()
-	pc := p.peers[node]
-	if pc == nil {
-		pc = newPeerClient(p.s, node)
-		p.peers[node] = pc
-	}
-	p.mu.Unlock()
+func (p sharePeers) Request(ctx context.Context, node int32, req kmsg.Request) (kmsg.Response, error) {
 	req.SetVersion(p.s.peerVersion(req.Key()))
-	return pc.request(ctx, req)
+	return p.peers.Request(ctx, node, req)
 }
 
 // shareMetrics are the share runtime's series.
