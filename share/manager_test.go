@@ -2,6 +2,7 @@ package share
 
 import (
 	"context"
+	"maps"
 	"testing"
 	"time"
 
@@ -10,7 +11,22 @@ import (
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
+	"github.com/shoalmq/shoal/raftmeta"
 )
+
+// jobsHarness is a harness with topic "jobs" (one partition, led here, the
+// given records in it) and a local __share_group_state; group g reads from
+// the earliest offset, with the extra group configs.
+func jobsHarness(t *testing.T, groupConfigs map[string]string, records ...string) (*harness, *raftmeta.Topic, TopicPart) {
+	h := newHarness(t)
+	topic := h.addTopic("jobs", 1, 1, self, nil)
+	h.addTopic(StateTopic, 2, 1, self, nil)
+	gc := map[string]string{"share.auto.offset.reset": "earliest"}
+	maps.Copy(gc, groupConfigs)
+	h.setGroupConfig("g", gc)
+	h.produce(topic, 0, records...)
+	return h, topic, TopicPart{ID: topic.ID, Partition: 0}
+}
 
 // openSession opens member's share session on topic partitions of t.
 func (h *harness) openSession(group, member string, tps ...TopicPart) *Session {
@@ -40,12 +56,7 @@ func (h *harness) acquire(group, member string, sess *Session) *collect {
 // persisted with the leader epoch of the image, and no step looks the
 // leader partition up under the share partition's lock.
 func TestLockExpiryRedeliversOnInjectedClock(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest"})
-	h.produce(topic, 0, "a", "b", "c")
-	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h, topic, tp := jobsHarness(t, nil, "a", "b", "c")
 
 	got := h.acquire("g", "m1", h.openSession("g", "m1", tp))
 	if want := [][2]int64{{0, 2}}; len(got.acquired[tp]) != 1 || got.acquired[tp][0] != want[0] {
@@ -89,13 +100,8 @@ func TestLockExpiryRedeliversOnInjectedClock(t *testing.T) {
 // record goes to the group's dead-letter topic with headers saying where it
 // came from and why.
 func TestReleaseAndDeadLetter(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
+	h, topic, tp := jobsHarness(t, map[string]string{"errors.deadletterqueue.topic.name": "dlq.jobs"}, "a", "b")
 	h.addTopic("dlq.jobs", 3, 1, self, map[string]string{"errors.deadletterqueue.group.enable": "true"})
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "errors.deadletterqueue.topic.name": "dlq.jobs"})
-	h.produce(topic, 0, "a", "b")
-	tp := TopicPart{ID: topic.ID, Partition: 0}
 
 	sess := h.openSession("g", "m1", tp)
 	if got := h.acquire("g", "m1", sess); len(got.acquired[tp]) != 1 {
@@ -139,13 +145,8 @@ func TestReleaseAndDeadLetter(t *testing.T) {
 // INVALID_RECORD_STATE and change nothing; an unknown topic is
 // UNKNOWN_TOPIC_ID, a partition led elsewhere NOT_LEADER_OR_FOLLOWER.
 func TestAcknowledgeErrors(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
+	h, topic, tp := jobsHarness(t, nil, "a")
 	away := h.addTopic("away", 4, 1, 2, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest"})
-	h.produce(topic, 0, "a")
-	tp := TopicPart{ID: topic.ID, Partition: 0}
 	if got := h.acquire("g", "m2", h.openSession("g", "m2", tp)); len(got.acquired[tp]) != 1 {
 		t.Fatalf("m2 acquired %v", got.acquired)
 	}
@@ -173,12 +174,7 @@ func TestAcknowledgeErrors(t *testing.T) {
 // fired later: its lock expiry would persist the forgotten state over the
 // one the admin wrote.
 func TestDroppedPartitionIsNotFired(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest"})
-	h.produce(topic, 0, "a")
-	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h, topic, tp := jobsHarness(t, nil, "a")
 	if got := h.acquire("g", "m1", h.openSession("g", "m1", tp)); len(got.acquired[tp]) != 1 {
 		t.Fatalf("acquired %v", got.acquired)
 	}
