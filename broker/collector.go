@@ -67,22 +67,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		})
 	}
 	if s.shares != nil {
-		s.shares.mu.Lock()
-		parts := make([]*sharePart, 0, len(s.shares.parts))
-		for _, sp := range s.shares.parts {
-			parts = append(parts, sp)
-		}
-		s.shares.mu.Unlock()
-		for _, sp := range parts {
-			sp.mu.Lock()
-			counts, start := sp.sp.Counts(), sp.sp.StartOffset()
-			sp.mu.Unlock()
-			part := strconv.Itoa(int(sp.key.Partition))
-			for state, n := range map[string]int64{"available": counts.Available, "acquired": counts.Acquired, "acknowledged": counts.Acknowledged, "archived": counts.Archived} {
-				ch <- prometheus.MustNewConstMetric(c.shareInFlight, prometheus.GaugeValue, float64(n), sp.key.Group, sp.topic, part, state)
+		for _, st := range s.shares.Stats() {
+			part := strconv.Itoa(int(st.Key.Partition))
+			for state, n := range map[string]int64{"available": st.Counts.Available, "acquired": st.Counts.Acquired, "acknowledged": st.Counts.Acknowledged, "archived": st.Counts.Archived} {
+				ch <- prometheus.MustNewConstMetric(c.shareInFlight, prometheus.GaugeValue, float64(n), st.Key.Group, st.Topic, part, state)
 			}
-			lag := sp.p.HighWatermark() - start - counts.Acknowledged - counts.Archived
-			ch <- prometheus.MustNewConstMetric(c.shareLag, prometheus.GaugeValue, float64(max(lag, 0)), sp.key.Group, sp.topic, part)
+			lag := st.HighWatermark - st.StartOffset - st.Counts.Acknowledged - st.Counts.Archived
+			ch <- prometheus.MustNewConstMetric(c.shareLag, prometheus.GaugeValue, float64(max(lag, 0)), st.Key.Group, st.Topic, part)
 		}
 	}
 }

@@ -12,7 +12,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,13 +36,13 @@ func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 		timer := time.NewTimer(maxWait)
 		defer timer.Stop()
 		for {
-			switch waitAny(ctx, timer.C, wake) {
-			case waitTimeout:
+			switch log.WaitAny(ctx, timer.C, wake) {
+			case log.WaitTimeout:
 				// Read once more: data may have arrived together
 				// with the deadline.
 				resp, _, _ := s.readFetchOnce(rc, req)
 				return resp, nil
-			case waitCanceled:
+			case log.WaitCanceled:
 				return nil, ctx.Err()
 			}
 			if resp, wake, done = s.readFetchOnce(rc, req); done {
@@ -169,34 +168,6 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
 	return ch, len(res.Data), nil
-}
-
-type waitResult int
-
-const (
-	waitWoken waitResult = iota
-	waitTimeout
-	waitCanceled
-)
-
-// waitAny blocks until one of the channels fires, the timer fires or ctx ends.
-func waitAny(ctx context.Context, timer <-chan time.Time, chans []<-chan struct{}) waitResult {
-	cases := make([]reflect.SelectCase, 0, len(chans)+2)
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-	)
-	for _, ch := range chans {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-	}
-	switch i, _, _ := reflect.Select(cases); i {
-	case 0:
-		return waitTimeout
-	case 1:
-		return waitCanceled
-	default:
-		return waitWoken
-	}
 }
 
 // fetchReplica is the follower broker a fetch comes from, or -1 for a

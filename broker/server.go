@@ -22,6 +22,7 @@ import (
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 	"github.com/shoalmq/shoal/replica"
+	"github.com/shoalmq/shoal/share"
 )
 
 // Server is one shoal node: its metadata quorum member, its partition logs
@@ -62,7 +63,7 @@ type Server struct {
 	pids           producerIDs
 	// coord runs the group and share coordinators on their internal topics.
 	coord  *coordruntime.Runtime
-	shares *shareManager
+	shares *share.Manager
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
@@ -199,7 +200,7 @@ func (s *Server) start() error {
 	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
 		return err
 	}
-	s.shares = newShareManager(s)
+	s.shares = newShareRuntime(s)
 	waitCtx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	if s.isController() {
@@ -478,7 +479,7 @@ func (s *Server) applyImage() {
 	s.replicas.Reconcile()
 	img := s.meta.Image()
 	s.coord.Reconcile(img)
-	s.shares.reconcile(img)
+	s.shares.Reconcile(img)
 }
 
 // housekeeping runs retention, time-based flushes and compaction on their
@@ -529,7 +530,7 @@ func (s *Server) Close() error {
 		}
 		var errs []error
 		if s.shares != nil {
-			s.shares.close()
+			s.shares.Close()
 		}
 		if s.coord != nil {
 			errs = append(errs, s.coord.Close())

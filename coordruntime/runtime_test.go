@@ -312,8 +312,8 @@ func TestShareStateWriteLoopKeepsNewest(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := shareKey(0), shareKey(1)
-	if kerrv := sc.Lookup(a); kerrv != nil {
-		t.Fatalf("lookup after the topic was created: %v", kerrv)
+	if _, _, kerrv := sc.Read(a); kerrv != nil {
+		t.Fatalf("read after the topic was created: %v", kerrv)
 	}
 
 	// The first write is held in its append while more queue up behind it.

@@ -2,13 +2,11 @@ package coordruntime
 
 import (
 	"context"
-	"math"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/shoalmq/shoal/coordinator"
-	"github.com/shoalmq/shoal/queue"
 )
 
 // ShareStateTopic holds the durable state of share partitions.
@@ -93,13 +91,6 @@ func loadShareStatePart(ip *internalPartition) (*shareStatePart, error) {
 
 // EnsureTopic creates __share_group_state the first time it is needed.
 func (sc *ShareCoordinator) EnsureTopic(ctx context.Context) error { return sc.topic.ensure(ctx) }
-
-// Lookup returns nil when this node serves key's state now, else the error
-// every other method would answer for key.
-func (sc *ShareCoordinator) Lookup(key coordinator.ShareKey) *kerr.Error {
-	_, kerrv := sc.partFor(key)
-	return kerrv
-}
 
 // partFor returns the loaded state partition holding key.
 func (sc *ShareCoordinator) partFor(key coordinator.ShareKey) (*shareStatePart, *kerr.Error) {
@@ -268,20 +259,5 @@ func (sc *ShareCoordinator) Summary(key coordinator.ShareKey) (ShareSummary, boo
 		return ShareSummary{}, false, kerrv
 	}
 	return ShareSummary{StateEpoch: st.StateEpoch, StartOffset: st.StartOffset, LeaderEpoch: st.LeaderEpoch,
-		DeliveryComplete: deliveryComplete(st)}, true, nil
-}
-
-// deliveryComplete counts the records at or past a state's start offset
-// whose delivery is complete (acknowledged or archived).
-func deliveryComplete(st coordinator.ShareState) int32 {
-	var n int64
-	for _, b := range st.Batches {
-		if b.State != queue.Acknowledged && b.State != queue.Archived {
-			continue
-		}
-		if first := max(b.First, st.StartOffset); b.Last >= first {
-			n += b.Last - first + 1
-		}
-	}
-	return int32(min(n, math.MaxInt32))
+		DeliveryComplete: st.DeliveryComplete()}, true, nil
 }

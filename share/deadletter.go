@@ -1,10 +1,12 @@
-package broker
+package share
 
 // Dead-letter writing for share groups (KIP-1191 style): records a share
 // group gives up on (rejected, or past share.delivery.count.limit) are copied
 // with __dlq.errors.* headers to the group's errors.deadletterqueue.topic.name,
 // through the leader-append path when this node leads the target partition
 // and as an acks=all Produce to its leader otherwise. Not a Kafka API.
+// Called with no share partition lock held: it reads the log, appends and
+// waits for the ISR.
 
 import (
 	"context"
@@ -15,7 +17,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 )
@@ -34,7 +35,7 @@ const (
 // deadLetter copies archived records to the group's dead-letter topic, if
 // it has one that is allowed: named with errors.deadletterqueue.topic.name.prefix
 // and configured with errors.deadletterqueue.group.enable=true.
-func (m *shareManager) deadLetter(sp *sharePart, archived []queue.ArchivedRange) {
+func (m *Manager) deadLetter(sp *Part, archived []queue.ArchivedRange) {
 	if len(archived) == 0 {
 		return
 	}
@@ -44,17 +45,17 @@ func (m *shareManager) deadLetter(sp *sharePart, archived []queue.ArchivedRange)
 	if dlq == "" {
 		return
 	}
-	m.srv.metrics.deadLettered(sp.topic, archivedCount(archived))
-	prefix, _ := m.srv.cfg.Value("errors.deadletterqueue.topic.name.prefix")
-	img := m.srv.meta.Image()
+	m.d.Metrics.DeadLettered(sp.topic, archivedCount(archived))
+	prefix, _ := m.d.Config.Value("errors.deadletterqueue.topic.name.prefix")
+	img := m.d.Image()
 	t := img.Topics[dlq]
 	if t == nil || len(dlq) < len(prefix) || dlq[:len(prefix)] != prefix ||
-		m.srv.cfg.EffectiveTopicConfig(t.Configs).String("errors.deadletterqueue.group.enable") != "true" {
-		m.srv.log.Warn("dead-letter topic unusable: it must exist, start with errors.deadletterqueue.topic.name.prefix and set errors.deadletterqueue.group.enable=true",
+		m.d.Config.EffectiveTopicConfig(t.Configs).String("errors.deadletterqueue.group.enable") != "true" {
+		m.d.Log.Warn("dead-letter topic unusable: it must exist, start with errors.deadletterqueue.topic.name.prefix and set errors.deadletterqueue.group.enable=true",
 			"group", sp.key.Group, "topic", dlq, "prefix", prefix)
 		return
 	}
-	var out []coordruntime.BatchRecord
+	var out []Record
 	for _, a := range archived {
 		for off := a.First; off <= a.Last; {
 			res, err := sp.p.Read(off, 1<<20, a.Last+1, true)
@@ -80,7 +81,7 @@ func (m *shareManager) deadLetter(sp *sharePart, archived []queue.ArchivedRange)
 						log.RecordHeader{Key: dlqHeaderCount, Value: []byte(strconv.Itoa(int(a.DeliveryCount)))},
 						log.RecordHeader{Key: dlqHeaderReason, Value: []byte(a.Reason)},
 					)
-					out = append(out, coordruntime.BatchRecord{Key: r.Key, Value: r.Value, Headers: hdrs})
+					out = append(out, Record{Key: r.Key, Value: r.Value, Headers: hdrs})
 				}
 				next = h.LastOffset() + 1
 				b = b[h.Size():]
@@ -95,8 +96,8 @@ func (m *shareManager) deadLetter(sp *sharePart, archived []queue.ArchivedRange)
 		return
 	}
 	part := sp.key.Partition % int32(len(t.Partitions))
-	if err := m.appendDeadLetters(dlq, part, coordruntime.EncodeBatch(out, m.srv.now())); err != nil {
-		m.srv.log.Error("writing dead-letter records", "topic", dlq, "partition", part, "records", len(out), "err", err)
+	if err := m.appendDeadLetters(dlq, part, m.d.EncodeBatch(out, m.d.Now())); err != nil {
+		m.d.Log.Error("writing dead-letter records", "topic", dlq, "partition", part, "records", len(out), "err", err)
 	}
 }
 
@@ -107,8 +108,8 @@ const dlqWriteTimeout = 10 * time.Second
 // appendDeadLetters writes a batch to a partition of a dead-letter topic
 // with acks=all: appended here when this node leads the partition, else
 // produced to its leader; retried while the leadership moves.
-func (m *shareManager) appendDeadLetters(dlq string, part int32, batch []byte) error {
-	ctx, cancel := context.WithTimeout(m.srv.ctx, dlqWriteTimeout)
+func (m *Manager) appendDeadLetters(dlq string, part int32, batch []byte) error {
+	ctx, cancel := context.WithTimeout(m.d.Ctx, dlqWriteTimeout)
 	defer cancel()
 	for {
 		err := m.appendDeadLettersOnce(ctx, dlq, part, batch)
@@ -127,8 +128,8 @@ func (m *shareManager) appendDeadLetters(dlq string, part int32, batch []byte) e
 	}
 }
 
-func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, part int32, batch []byte) error {
-	t := m.srv.meta.Image().Topics[dlq]
+func (m *Manager) appendDeadLettersOnce(ctx context.Context, dlq string, part int32, batch []byte) error {
+	t := m.d.Image().Topics[dlq]
 	if t == nil || int(part) >= len(t.Partitions) {
 		return kerr.UnknownTopicOrPartition
 	}
@@ -136,9 +137,8 @@ func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, pa
 	switch {
 	case leader < 0:
 		return kerr.LeaderNotAvailable
-	case leader != m.srv.cfg.NodeID:
+	case leader != m.nodeID:
 		req := kmsg.NewPtrProduceRequest()
-		req.SetVersion(m.srv.peerVersion(req.Key()))
 		req.Acks = -1
 		req.TimeoutMillis = int32(dlqWriteTimeout / time.Millisecond)
 		rt := kmsg.NewProduceRequestTopic()
@@ -147,7 +147,7 @@ func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, pa
 		rp.Partition, rp.Records = part, batch
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		r, err := m.peers.Request(ctx, leader, req)
+		r, err := m.d.Peers.Request(ctx, leader, req)
 		if err != nil {
 			return err
 		}
@@ -157,11 +157,11 @@ func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, pa
 		}
 		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
 	}
-	p, ps, kerrv := m.srv.replicas.LeaderPartition(t, part)
+	p, ps, kerrv := m.d.Replicas.LeaderPartition(t, part)
 	if kerrv != nil {
 		return kerrv
 	}
-	_, err := m.srv.replicas.AppendCommitted(ctx, p, ps, batch, m.srv.now())
+	_, err := m.d.Replicas.AppendCommitted(ctx, p, ps, batch, m.d.Now())
 	return err
 }
 
