@@ -103,12 +103,19 @@ func TestSequenceWraparound(t *testing.T) {
 func TestProducerSnapshotCodec(t *testing.T) {
 	s := newProducerState()
 	for i := range 7 {
-		s.update(BatchHeader{ProducerID: int64(i % 3), ProducerEpoch: 1, BaseSequence: int32(i), BaseOffset: int64(i), MaxTimestamp: 9})
+		s.update(BatchHeader{ProducerID: int64(i % 3), ProducerEpoch: 1, BaseSequence: int32(i), BaseOffset: int64(i), MaxTimestamp: 9}, nil)
 	}
+	// Producer 7 has an open transaction and a coordinator epoch: both must
+	// survive the round trip, since the LSO after a restart depends on them.
+	s.update(BatchHeader{ProducerID: 7, BaseOffset: 20, Attributes: attrTransactional | attrControl}, &EndTxnMarker{CoordinatorEpoch: 4})
+	s.update(BatchHeader{ProducerID: 7, BaseOffset: 21, Attributes: attrTransactional}, nil)
 	b := s.encode()
 	got, err := decodeProducerState(b)
-	if err != nil || len(got.m) != 3 || len(got.m[0].Batches) != 3 {
+	if err != nil || len(got.m) != 4 || len(got.m[0].Batches) != 3 {
 		t.Fatalf("%v %+v", err, got)
+	}
+	if e := got.m[7]; e.TxnFirstOffset != 21 || e.CoordinatorEpoch != 4 || got.firstUnstable() != 21 {
+		t.Fatalf("producer 7 after round trip: %+v, first unstable %d", e, got.firstUnstable())
 	}
 	for i := range b {
 		c := append([]byte(nil), b...)
