@@ -64,7 +64,8 @@ type Partition struct {
 	segs          []*segment
 	leo           int64
 	hw            int64
-	firstUnstable int64 // first offset of the earliest open transaction, noUnstable if none; written with appendMu and mu held
+	firstUnstable int64          // first offset of the earliest open transaction, noUnstable if none; written with appendMu and mu held
+	unreplicated  []completedTxn // transactions whose marker may still be at or above hw, in marker order (txn.go)
 	logStart      int64
 	recoveryPoint int64
 	epochs        []EpochEntry // written with appendMu and mu held
@@ -192,11 +193,11 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 			return AppendResult{}, err
 		}
 	}
-	aborted, firstUnstable := p.applyProducerBatch(seg, h, marker)
+	txn := p.applyProducerBatch(seg, h, marker)
 
 	p.mu.Lock()
 	seg.trackBatch(h, pos, int64(cfg.IndexIntervalBytes), now.UnixMilli())
-	p.publishTxnLocked(seg, aborted, firstUnstable)
+	p.publishTxnLocked(seg, txn)
 	p.leo = seg.next
 	p.unflushedMsgs += int64(h.NumRecords)
 	p.mu.Unlock()
@@ -301,6 +302,7 @@ func (p *Partition) SetHighWatermark(hw int64) {
 		return
 	}
 	p.hw = hw
+	p.pruneUnreplicatedLocked()
 	close(p.waitCh)
 	p.waitCh = make(chan struct{})
 }

@@ -348,13 +348,20 @@ func (p *Partition) recoverSegment(s *segment, expect int64, indexInterval int64
 // batch. The replay also rebuilds the aborted-transaction index of every
 // segment it covers, and every segment's index loses entries past the
 // segment's end, so the indexes match the log whatever a crash or truncation
-// left in their files. Called before the partition is shared or with
+// left in their files. Transactions completed by a replayed marker at or
+// above the HW stay unstable (see lsoLocked); a marker above the HW but
+// below the snapshot is not known to be one, as in Kafka, whose snapshots do
+// not carry them either. Called before the partition is shared or with
 // appendMu and flushMu held (TruncateTo); mu is taken to publish.
 func (p *Partition) rebuildProducerState() error {
 	state, from, ok := loadLatestSnapshot(p.dir, p.leo)
 	if !ok {
 		state, from = newProducerState(), p.segs[0].base
 	}
+	p.mu.RLock()
+	hw := p.hw
+	p.mu.RUnlock()
+	var unreplicated []completedTxn
 	aborted := make([][]AbortedTxn, len(p.segs))
 	for i, s := range p.segs {
 		limit := s.next
@@ -373,13 +380,17 @@ func (p *Partition) rebuildProducerState() error {
 			if err == io.EOF {
 				break
 			}
+			var done *completedTxn
 			if err == nil && h.Control() && h.BaseOffset >= from {
 				var body []byte
 				if body, err = sc.readBatch(pos, h.Size()); err == nil {
-					err = replayBatch(state, h, body, &aborted[i])
+					done, err = replayBatch(state, h, body, &aborted[i])
 				}
 			} else if err == nil && h.BaseOffset >= from {
-				err = replayBatch(state, h, nil, &aborted[i])
+				done, err = replayBatch(state, h, nil, &aborted[i])
+			}
+			if done != nil && done.last >= hw {
+				unreplicated = append(unreplicated, *done)
 			}
 			if err != nil {
 				sc.release()
@@ -401,24 +412,26 @@ func (p *Partition) rebuildProducerState() error {
 	for i, s := range p.segs {
 		s.aborted = aborted[i]
 	}
-	p.firstUnstable = state.firstUnstable()
+	p.firstUnstable, p.unreplicated = state.firstUnstable(), unreplicated
 	p.mu.Unlock()
 	return nil
 }
 
 // replayBatch applies one replayed batch to state; body holds a control
-// batch's bytes (nil otherwise). An abort appends its index entry to aborted.
-func replayBatch(state *producerState, h BatchHeader, body []byte, aborted *[]AbortedTxn) error {
+// batch's bytes (nil otherwise). It returns the transaction a marker
+// completed; an abort appends its index entry to aborted.
+func replayBatch(state *producerState, h BatchHeader, body []byte, aborted *[]AbortedTxn) (*completedTxn, error) {
 	var marker *EndTxnMarker
 	if body != nil {
 		m, err := ParseMarker(body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		marker = &m
 	}
-	if a := state.applyBatch(h, marker); a != nil {
+	done, a := state.applyBatch(h, marker)
+	if a != nil {
 		*aborted = append(*aborted, *a)
 	}
-	return nil
+	return done, nil
 }

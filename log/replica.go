@@ -81,6 +81,7 @@ func (p *Partition) SetHighWatermarkFollower(hw int64) {
 		return
 	}
 	p.hw = hw
+	p.pruneUnreplicatedLocked()
 	close(p.waitCh)
 	p.waitCh = make(chan struct{})
 }
@@ -218,10 +219,10 @@ func (p *Partition) appendReplicatedBatch(cfg *PartitionConfig, b []byte, h Batc
 			return err
 		}
 	}
-	aborted, firstUnstable := p.applyProducerBatch(seg, h, marker)
+	txn := p.applyProducerBatch(seg, h, marker)
 	p.mu.Lock()
 	seg.trackBatch(h, pos, int64(cfg.IndexIntervalBytes), now.UnixMilli())
-	p.publishTxnLocked(seg, aborted, firstUnstable)
+	p.publishTxnLocked(seg, txn)
 	p.leo = seg.next
 	p.unflushedMsgs += int64(h.NumRecords)
 	p.mu.Unlock()
@@ -443,7 +444,7 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	p.unflushedMsgs = 0
 	close(p.waitCh)
 	p.waitCh = make(chan struct{})
-	p.firstUnstable = noUnstable
+	p.firstUnstable, p.unreplicated = noUnstable, nil
 	p.mu.Unlock()
 	p.producers = newProducerState()
 	if err := p.writeCheckpointLocked(true); err != nil {

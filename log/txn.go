@@ -3,6 +3,7 @@ package log
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -155,10 +156,20 @@ func (p *Partition) LastStableOffset() int64 {
 	return p.lsoLocked()
 }
 
-// lsoLocked computes the LSO. An open transaction whose first records were
-// deleted (DeleteRecords) bounds it at the log start, as in Kafka. mu held.
+// lsoLocked computes the LSO. A transaction stays unstable until the HW
+// passes its marker, not just until the marker is written (Kafka's
+// unreplicated transactions): a marker lost in a leader change would reopen
+// it, and read_committed readers must never have seen its records by then.
+// An open transaction whose first records were deleted (DeleteRecords)
+// bounds it at the log start, as in Kafka. mu held.
 func (p *Partition) lsoLocked() int64 {
-	return min(p.hw, max(p.firstUnstable, p.logStart))
+	first := p.firstUnstable
+	for _, c := range p.unreplicated {
+		if c.last >= p.hw {
+			first = min(first, c.first)
+		}
+	}
+	return min(p.hw, max(first, p.logStart))
 }
 
 // FirstUnstableOffset is the first offset of the earliest open transaction,
@@ -266,31 +277,60 @@ func (p *Partition) collectAbortedLocked(from, upper int64) []AbortedTxn {
 	return out
 }
 
-// applyBatch updates the state for an appended (or replayed) batch and, when
-// it is an abort marker, returns the aborted-transaction index entry.
-func (s *producerState) applyBatch(h BatchHeader, marker *EndTxnMarker) *AbortedTxn {
+// applyBatch updates the state for an appended (or replayed) batch. It
+// returns the transaction a marker completed and, for an abort, its index
+// entry.
+func (s *producerState) applyBatch(h BatchHeader, marker *EndTxnMarker) (*completedTxn, *AbortedTxn) {
 	done := s.update(h, marker)
 	if done == nil || !done.abort {
-		return nil
+		return done, nil
 	}
-	return &AbortedTxn{ProducerID: done.producerID, FirstOffset: done.first, LastOffset: done.last, LastStableOffset: min(s.firstUnstable(), done.last+1)}
+	return done, &AbortedTxn{ProducerID: done.producerID, FirstOffset: done.first, LastOffset: done.last, LastStableOffset: min(s.firstUnstable(), done.last+1)}
+}
+
+// txnUpdate is what an append changes in the partition's transaction state,
+// published under mu by publishTxnLocked.
+type txnUpdate struct {
+	done          *completedTxn // the transaction a marker completed
+	aborted       *AbortedTxn   // its index entry, for an abort
+	firstUnstable int64         // the producer state's, after the batch
 }
 
 // applyProducerBatch updates the producer state for a batch just written at
 // the end of seg and, for an abort marker, writes the aborted transaction to
-// seg's index file. It returns the entry to publish in seg.aborted under mu
-// (nil if none) and the new first unstable offset. appendMu held.
+// seg's index file. appendMu held.
 //
 // The batch is already in the log when this runs, so a failed index write
 // cannot undo it: the entry is still published in memory (reads stay right)
 // and the failure is logged; the file is rewritten by the next recovery
 // replay that covers the segment.
-func (p *Partition) applyProducerBatch(seg *segment, h BatchHeader, marker *EndTxnMarker) (*AbortedTxn, int64) {
-	a := p.producers.applyBatch(h, marker)
+func (p *Partition) applyProducerBatch(seg *segment, h BatchHeader, marker *EndTxnMarker) txnUpdate {
+	done, a := p.producers.applyBatch(h, marker)
 	if a != nil {
 		if err := seg.appendTxnIndex(*a); err != nil {
 			p.logger.Error("transaction index write failed", "partition", p.dir, "segment", seg.base, "error", err)
 		}
 	}
-	return a, p.producers.firstUnstable()
+	return txnUpdate{done: done, aborted: a, firstUnstable: p.producers.firstUnstable()}
+}
+
+// publishTxnLocked makes an append's transaction changes visible to readers:
+// the aborted entry (if any) joins seg's index, a completed transaction stays
+// unstable until the HW passes its marker, and the LSO bound moves.
+// appendMu and mu held.
+func (p *Partition) publishTxnLocked(seg *segment, u txnUpdate) {
+	if u.aborted != nil {
+		seg.aborted = append(seg.aborted, *u.aborted)
+	}
+	if u.done != nil {
+		p.unreplicated = append(p.unreplicated, *u.done)
+	}
+	p.firstUnstable = u.firstUnstable
+	p.pruneUnreplicatedLocked()
+}
+
+// pruneUnreplicatedLocked forgets completed transactions whose marker is
+// below the HW. mu held (write).
+func (p *Partition) pruneUnreplicatedLocked() {
+	p.unreplicated = slices.DeleteFunc(p.unreplicated, func(c completedTxn) bool { return c.last < p.hw })
 }

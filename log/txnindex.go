@@ -100,16 +100,6 @@ func (s *segment) rewriteTxnIndex(as []AbortedTxn) error {
 	return writeFileAtomic(path, encodeAbortedTxns(as))
 }
 
-// publishTxnLocked makes an append's transaction changes visible to readers:
-// the aborted entry (if any) joins seg's index and the LSO bound moves.
-// appendMu and mu held.
-func (p *Partition) publishTxnLocked(seg *segment, aborted *AbortedTxn, firstUnstable int64) {
-	if aborted != nil {
-		seg.aborted = append(seg.aborted, *aborted)
-	}
-	p.firstUnstable = firstUnstable
-}
-
 // keepAbortedBelow returns the entries of as whose marker lies below limit.
 func keepAbortedBelow(as []AbortedTxn, limit int64) []AbortedTxn {
 	i := slices.IndexFunc(as, func(a AbortedTxn) bool { return a.LastOffset >= limit })
