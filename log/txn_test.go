@@ -314,3 +314,95 @@ func TestParseMarkerRejectsGarbage(t *testing.T) {
 		_, _ = ParseMarker(c)
 	}
 }
+
+// TestTxnCompactionKeepsCommittedOverAborted: on a compacted topic a key's
+// committed value survives a later aborted write of the same key (the
+// aborted record is removed, not kept as the newest), an open transaction's
+// segment is not cleaned, and merged segments keep their aborted entries.
+func TestTxnCompactionKeepsCommittedOverAborted(t *testing.T) {
+	m := openManager(t, t.TempDir())
+	defer m.Close()
+	cfg := DefaultPartitionConfig()
+	cfg.CleanupPolicy = CleanupCompact
+	p, err := m.CreatePartition("c", 0, [16]byte{1}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := func(pid int64, seq int32, txn bool, v string) []byte {
+		return buildBatch(t, batchSpec{recs: []testRec{{key: []byte("k"), value: []byte(v)}}, baseTs: 1000, pid: pid, seq: seq, txn: txn})
+	}
+	roll := func() {
+		p.appendMu.Lock()
+		defer p.appendMu.Unlock()
+		if err := p.roll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(t, p, kv(1, 0, true, "committed"), 0) // 0
+	if _, err := p.AppendMarker(1, 0, EndTxnMarker{Commit: true}, 0, testNow); err != nil {
+		t.Fatal(err)
+	}
+	roll()
+	mustAppend(t, p, kv(2, 0, true, "aborted"), 0) // 2
+	if _, err := p.AppendMarker(2, 0, EndTxnMarker{}, 0, testNow); err != nil {
+		t.Fatal(err)
+	}
+	roll()
+	mustAppend(t, p, kv(3, 0, true, "open"), 0) // 4, still open
+	roll()
+	mustAppend(t, p, kv(-1, 0, false, "tail"), 0)
+	p.SetHighWatermark(p.LogEndOffset())
+	if err := p.CompactNow(testNow); err != nil {
+		t.Fatal(err)
+	}
+
+	var values []string
+	var aborted []AbortedTxn
+	for off := p.LogStartOffset(); off < p.LastStableOffset(); {
+		res, err := p.ReadIsolated(off, 1<<20, true, ReadCommitted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Data) == 0 {
+			break
+		}
+		aborted = append(aborted, res.Aborted...)
+		for _, b := range splitBatches(t, res.Data) {
+			h, recs, err := DecodeRecords(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !h.Control() {
+				for _, r := range recs {
+					values = append(values, string(r.Value))
+				}
+			}
+			off = h.LastOffset() + 1
+		}
+	}
+	if !slices.Equal(values, []string{"committed"}) {
+		t.Fatalf("read_committed below the LSO after cleaning sees %q, want [committed]", values)
+	}
+	if len(aborted) != 1 || aborted[0].ProducerID != 2 {
+		t.Fatalf("aborted entries after cleaning: %v", aborted)
+	}
+	p.mu.RLock()
+	for _, s := range p.segs {
+		raw, _ := os.ReadFile(segmentPath(s.dir, s.base, txnIndexSuffix))
+		if onDisk := decodeAbortedTxns(raw); !slices.Equal(onDisk, s.aborted) {
+			t.Errorf("segment %d: .txnindex holds %v, memory %v", s.base, onDisk, s.aborted)
+		}
+	}
+	p.mu.RUnlock()
+	if p.LastStableOffset() != 4 {
+		t.Fatalf("LSO %d, want 4 (producer 3 open)", p.LastStableOffset())
+	}
+	// The open transaction's record was not cleaned.
+	res, err := p.Read(4, 1<<20, p.LogEndOffset(), true)
+	if err != nil || len(res.Data) == 0 {
+		t.Fatalf("open transaction's batch gone: %v", err)
+	}
+	if _, recs, _ := DecodeRecords(splitBatches(t, res.Data)[0]); len(recs) != 1 || string(recs[0].Value) != "open" {
+		t.Fatalf("open transaction's batch cleaned: %v", recs)
+	}
+}
