@@ -625,7 +625,9 @@ func (s *TxnShard) Describe(id string) (TxnDescription, *kerr.Error) {
 
 // TxnListFilter is ListTransactions' filters; empty means all.
 type TxnListFilter struct {
-	States      []TxnState
+	// States are state names as the request carries them. A name Kafka
+	// does not know matches nothing and is reported back.
+	States      []string
 	ProducerIDs []int64
 	// MinDuration (KIP-994, -1 for none): only transactions running for
 	// longer than this.
@@ -639,14 +641,22 @@ type TxnListing struct {
 	State           TxnState
 }
 
-// List answers ListTransactions, sorted by id. Like Kafka, the duration
-// filter compares now with the transaction's start, so an id with no
-// transaction in progress (start -1) passes any duration.
-func (s *TxnShard) List(now time.Time, f TxnListFilter) []TxnListing {
-	var out []TxnListing
+// List answers ListTransactions, sorted by id, with the state names it did
+// not know (UnknownStateFilters). Like Kafka, the duration filter compares
+// now with the transaction's start, so an id with no transaction in progress
+// (start -1) passes any duration.
+func (s *TxnShard) List(now time.Time, f TxnListFilter) (out []TxnListing, unknownStates []string) {
+	var states []TxnState
+	for _, name := range f.States {
+		if st, ok := ParseTxnState(name); ok {
+			states = append(states, st)
+		} else {
+			unknownStates = append(unknownStates, name)
+		}
+	}
 	for _, id := range s.sortedIDs() {
 		m := s.txns[id]
-		if len(f.States) > 0 && !slices.Contains(f.States, m.state) {
+		if len(f.States) > 0 && !slices.Contains(states, m.state) {
 			continue
 		}
 		if len(f.ProducerIDs) > 0 && !slices.Contains(f.ProducerIDs, m.producerID) {
@@ -657,5 +667,5 @@ func (s *TxnShard) List(now time.Time, f TxnListFilter) []TxnListing {
 		}
 		out = append(out, TxnListing{TransactionalID: id, ProducerID: m.producerID, State: m.state})
 	}
-	return out
+	return out, unknownStates
 }
