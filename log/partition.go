@@ -27,6 +27,13 @@ import (
 //
 // Lock order: cleanMu, then appendMu, then flushMu, then mu.
 //
+// Transactions (txn.go, txnindex.go) add no lock: producer state and the
+// .txnindex files are written under appendMu (appends, and the rebuild in
+// TruncateTo, which also holds cleanMu and flushMu) or by the cleaner's swap
+// (cleanMu and flushMu, for segments no append touches); what readers use
+// (firstUnstable, unreplicated, each segment's aborted list) is published
+// under mu.
+//
 // Readers access segment files only while holding mu (read), and a segment
 // leaves the list only under mu (write) before its files are closed, so a
 // reader never touches a closed or replaced file.

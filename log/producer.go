@@ -159,7 +159,7 @@ func checkMarker(e *producerEntry, h BatchHeader, m EndTxnMarker) error {
 // transaction a marker completed. It is also how recovery replays batches,
 // so it must accept whatever check accepted and never fail.
 func (s *producerState) update(h BatchHeader, marker *EndTxnMarker) *completedTxn {
-	if h.ProducerID < 0 {
+	if h.ProducerID < 0 || (h.Control() && marker == nil) {
 		return nil
 	}
 	e := s.m[h.ProducerID]

@@ -423,11 +423,10 @@ func (p *Partition) rebuildProducerState() error {
 func replayBatch(state *producerState, h BatchHeader, body []byte, aborted *[]AbortedTxn) (*completedTxn, error) {
 	var marker *EndTxnMarker
 	if body != nil {
-		m, err := ParseMarker(body)
-		if err != nil {
+		var err error
+		if marker, err = markerOf(body, h); err != nil {
 			return nil, err
 		}
-		marker = &m
 	}
 	done, a := state.applyBatch(h, marker)
 	if a != nil {

@@ -110,9 +110,11 @@ func ParseMarker(b []byte) (EndTxnMarker, error) {
 	return m, nil
 }
 
-// markerOf decodes the marker of b when h is a control batch.
+// markerOf decodes the marker of b when h is a control batch. A control
+// batch without records (a cleaner may empty one, as Kafka's does) carries no
+// marker and changes no producer state.
 func markerOf(b []byte, h BatchHeader) (*EndTxnMarker, error) {
-	if !h.Control() {
+	if !h.Control() || h.NumRecords == 0 {
 		return nil, nil
 	}
 	m, err := ParseMarker(b)
