@@ -43,8 +43,9 @@ import (
 // logStart <= hw <= leo; recoveryPoint <= leo and every byte of every batch
 // below recoveryPoint has been fsynced; firstUnstable equals the producer
 // state's firstUnstable() (it is copied there on every publish, so readers
-// get the LSO without appendMu); every abort marker below leo has exactly one
-// entry in the aborted list of the segment holding it (see txn.go).
+// get the LSO without appendMu); every abort marker below leo has an entry
+// in the aborted list of the segment holding it (see txn.go; a crash inside
+// a cleaner swap may leave it twice, which readers tolerate).
 type Partition struct {
 	topic   string
 	index   int32
