@@ -386,8 +386,8 @@ func (s *TxnShard) AddPartitions(now time.Time, req AddPartitionsRequest) (map[T
 }
 
 // AddOffsets is AddOffsetsToTxn: it adds the group's __consumer_offsets
-// partition (computed by the caller, which knows offsets.topic.num.partitions)
-// to the transaction, so the group coordinator gets the marker that makes the
+// partition (GroupPartition, computed by the caller, which knows
+// offsets.topic.num.partitions) to the transaction, so the group coordinator gets the marker that makes the
 // transactional offset commits visible.
 func (s *TxnShard) AddOffsets(now time.Time, id string, pid int64, epoch int16, offsetsPartition int32) *kerr.Error {
 	_, kerrv := s.AddPartitions(now, AddPartitionsRequest{

@@ -18,6 +18,14 @@ const (
 	txnValueVersion int16 = 1
 )
 
+// TxnStatePartition is the __transaction_state partition that coordinates a
+// transactional id (FindCoordinator with key type 1): Kafka hashes
+// transactional ids exactly as group ids, so an id lands on the partition
+// number it would on Kafka.
+func TxnStatePartition(transactionalID string, partitions int32) int32 {
+	return GroupPartition(transactionalID, partitions)
+}
+
 func txnKey(id string) []byte {
 	k := kmsg.TxnMetadataKey{Version: txnKeyVersion, TransactionalID: id}
 	return k.AppendTo(nil)
