@@ -208,7 +208,7 @@ func scanSegmentFiles(dir string) ([]int64, error) {
 			_ = os.Remove(filepath.Join(dir, name))
 			continue
 		}
-		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if stem, ok := strings.CutSuffix(name, suf); ok {
 				if b, err := strconv.ParseInt(stem, 10, 64); err == nil && !logs[b] {
 					_ = os.Remove(filepath.Join(dir, name))
@@ -221,7 +221,7 @@ func scanSegmentFiles(dir string) ([]int64, error) {
 }
 
 func removeSegmentFiles(dir string, base int64) {
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		_ = os.Remove(segmentPath(dir, base, suf))
 	}
 }

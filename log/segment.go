@@ -68,6 +68,12 @@ func createSegment(dir string, base int64) (*segment, error) {
 		s.closeFiles()
 		return nil, err
 	}
+	// The aborted-transaction index is created with the first abort; one
+	// left by an earlier segment of the same base describes other data.
+	if err = os.Remove(segmentPath(dir, base, txnIndexSuffix)); err != nil && !os.IsNotExist(err) {
+		s.closeFiles()
+		return nil, err
+	}
 	return s, nil
 }
 

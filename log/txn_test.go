@@ -161,6 +161,15 @@ func (h *txnHarness) run(d *datadriven.TestData) string {
 		}
 		return b.String()
 
+	case "plant-txnindex":
+		// A stale index file left where a segment will be created (a
+		// crash between removing a segment's log and its index).
+		stale := encodeAbortedTxns([]AbortedTxn{{ProducerID: 99, FirstOffset: intArg(t, d, "base", 0), LastOffset: intArg(t, d, "base", 0), LastStableOffset: 0}})
+		if err := os.WriteFile(segmentPath(h.p.dir, intArg(t, d, "base", 0), txnIndexSuffix), stale, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return h.state()
+
 	case "producers":
 		ps := h.p.Producers()
 		slices.SortFunc(ps, func(a, b ProducerInfo) int { return int(a.ProducerID - b.ProducerID) })
