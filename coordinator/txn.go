@@ -45,7 +45,7 @@ const (
 	TxnPrepareAbort   TxnState = 3 // abort decided; markers being written
 	TxnCompleteCommit TxnState = 4 // markers written; a new transaction may start
 	TxnCompleteAbort  TxnState = 5
-	TxnDead           TxnState = 6 // the id expired; only its tombstone remains
+	TxnDead           TxnState = 6 // the id expired (Kafka logs it before the tombstone; here it is only read back)
 	// TxnPrepareEpochFence: Kafka's state while an epoch bump that fences
 	// the producer waits for the abort it starts to be logged. Here the
 	// fence and the PrepareAbort record are one step, so no transaction is
@@ -592,7 +592,6 @@ func (s *TxnShard) Tick(now time.Time) {
 		case m.state == TxnOngoing && m.startMs+m.timeout.Milliseconds() < nowMs:
 			s.abort(m, now)
 		case !m.inProgress() && m.lastUpdateMs+s.cfg.IDExpiration.Milliseconds() <= nowMs:
-			m.state = TxnDead
 			delete(s.txns, id)
 			s.out = append(s.out, Record{Key: txnKey(id), Value: nil})
 		}
