@@ -58,23 +58,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.underReplicated, prometheus.GaugeValue, float64(under))
 	ch <- prometheus.MustNewConstMetric(c.offline, prometheus.GaugeValue, float64(offline))
 
-	if s.groups != nil {
-		s.groups.mu.Lock()
-		shards := make([]*shardRuntime, 0, len(s.groups.shards))
-		for _, sr := range s.groups.shards {
-			shards = append(shards, sr)
-		}
-		s.groups.mu.Unlock()
-		for _, sr := range shards {
-			sr.mu.Lock()
-			sr.shard.EachOffset(func(group, topic string, partition int32, offset int64) {
-				if p := s.logs.Partition(topic, partition); p != nil {
-					ch <- prometheus.MustNewConstMetric(c.groupLag, prometheus.GaugeValue, float64(max(p.HighWatermark()-offset, 0)),
-						group, topic, strconv.Itoa(int(partition)))
-				}
-			})
-			sr.mu.Unlock()
-		}
+	if s.coord != nil {
+		s.coord.Groups.EachOffset(func(group, topic string, partition int32, offset int64) {
+			if p := s.logs.Partition(topic, partition); p != nil {
+				ch <- prometheus.MustNewConstMetric(c.groupLag, prometheus.GaugeValue, float64(max(p.HighWatermark()-offset, 0)),
+					group, topic, strconv.Itoa(int(partition)))
+			}
+		})
 	}
 	if s.shares != nil {
 		s.shares.mu.Lock()

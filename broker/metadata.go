@@ -23,8 +23,7 @@ func (s *Server) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 	if req.Topics == nil || !s.multiNode() {
 		return resp, nil
 	}
-	if gone := s.goneLeaders(ctx, s.meta.Image(), resp); len(gone) > 0 {
-		s.waitFenced(ctx, gone)
+	if s.controller.AwaitGoneLeaders(ctx, s.meta.Image(), resp) {
 		resp = s.metadata(ctx, rc, req)
 	}
 	return resp, nil
@@ -60,7 +59,7 @@ func (s *Server) metadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataReq
 		}
 		createErrs := map[string]error{}
 		if len(create) > 0 {
-			for _, r := range s.createTopicsViaController(ctx, create) {
+			for _, r := range s.controller.CreateTopics(ctx, create) {
 				if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 					createErrs[r.Name] = r.Err
 				}

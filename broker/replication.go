@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
@@ -22,15 +23,8 @@ import (
 // and asks the controller (AlterPartition) to drop followers that lag for
 // replica.lag.time.max.ms and to add followers that caught up.
 
-// clusterState is what a node keeps about the other nodes.
+// clusterState is what a node keeps about replication.
 type clusterState struct {
-	mu        sync.Mutex
-	ctrlPeers map[int32][]*peerClient
-
-	// brokerEpoch is this broker's epoch from its latest registration.
-	brokerEpoch    atomic.Int64
-	stopHeartbeats chan struct{}
-
 	fetchMu  sync.Mutex
 	fetchers map[int32]*replicaFetcher
 
@@ -49,10 +43,8 @@ type clusterState struct {
 
 func newClusterState() *clusterState {
 	return &clusterState{
-		ctrlPeers:      map[int32][]*peerClient{},
-		fetchers:       map[int32]*replicaFetcher{},
-		stopHeartbeats: make(chan struct{}),
-		coordKick:      make(chan struct{}, 1),
+		fetchers:  map[int32]*replicaFetcher{},
+		coordKick: make(chan struct{}, 1),
 	}
 }
 
@@ -281,7 +273,7 @@ func (s *Server) expandISR(t *raftmeta.Topic, idx int32, ps raftmeta.PartitionSt
 func (s *Server) sendISRChange(item raftmeta.AlterPartitionItem, what string) {
 	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
 	defer cancel()
-	results, err := s.alterPartition(ctx, []raftmeta.AlterPartitionItem{item})
+	results, err := s.controller.AlterPartition(ctx, []raftmeta.AlterPartitionItem{item})
 	if err == nil && len(results) == 1 {
 		err = results[0].Err
 	}
@@ -419,7 +411,7 @@ type fetchPart struct {
 type replicaFetcher struct {
 	srv    *Server
 	leader int32
-	pc     *peerClient
+	conn   *cluster.Conn
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -492,7 +484,7 @@ func (s *Server) stopFetchers() {
 
 func (s *Server) newReplicaFetcher(leader int32) *replicaFetcher {
 	ctx, cancel := context.WithCancel(s.ctx)
-	f := &replicaFetcher{srv: s, leader: leader, pc: newPeerClient(s, leader), ctx: ctx, cancel: cancel,
+	f := &replicaFetcher{srv: s, leader: leader, conn: s.peers.Dial(leader), ctx: ctx, cancel: cancel,
 		done: make(chan struct{}), kick: make(chan struct{}, 1), parts: map[fetchKey]*fetchPart{}}
 	go f.run()
 	return f
@@ -519,7 +511,7 @@ func (f *replicaFetcher) sleep(d time.Duration) bool {
 
 func (f *replicaFetcher) run() {
 	defer close(f.done)
-	defer f.pc.close()
+	defer f.conn.Close()
 	s := f.srv
 	for f.ctx.Err() == nil {
 		now := s.now()
@@ -613,7 +605,7 @@ func (f *replicaFetcher) truncate(keys []fetchKey) error {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
-	r, err := f.pc.request(ctx, req)
+	r, err := f.conn.Request(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -683,7 +675,7 @@ func (f *replicaFetcher) fetch(keys []fetchKey) error {
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(s.peerVersion(1))
 	req.ReplicaID = s.cfg.NodeID
-	req.ReplicaState.ID, req.ReplicaState.Epoch = s.cfg.NodeID, s.cluster.brokerEpoch.Load()
+	req.ReplicaState.ID, req.ReplicaState.Epoch = s.cfg.NodeID, s.controller.BrokerEpoch()
 	req.MaxWaitMillis = int32(s.cfg.Int("replica.fetch.wait.max.ms"))
 	req.MinBytes = 1
 	req.MaxBytes = int32(s.cfg.Int("replica.fetch.response.max.bytes"))
@@ -725,7 +717,7 @@ func (f *replicaFetcher) fetch(keys []fetchKey) error {
 	}
 	ctx, cancel := context.WithTimeout(f.ctx, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
 	defer cancel()
-	r, err := f.pc.request(ctx, req)
+	r, err := f.conn.Request(ctx, req)
 	if err != nil {
 		return err
 	}
@@ -803,18 +795,14 @@ func (f *replicaFetcher) applyPartition(k fetchKey, fp *fetchPart, rp *kmsg.Fetc
 	if rp.HighWatermark >= 0 {
 		p.SetHighWatermarkFollower(min(rp.HighWatermark, p.LogEndOffset()))
 	}
-	if is := s.internalStore(k.topic); is != nil {
-		// The coordinator store follows this replica up to its HW, in
-		// bulk on its own goroutine: the fetch path only signals.
-		is.wake()
-	}
+	// A coordinator store follows this replica up to its HW, in bulk on
+	// its own goroutine: the fetch path only signals.
+	s.coord.FollowerAdvanced(k.topic)
 }
 
 // logTruncated tells the store materializing an internal partition that
 // its follower log was cut, so a store holding records the log lost is
 // rebuilt.
 func (s *Server) logTruncated(p *log.Partition) {
-	if is := s.internalStore(p.Topic()); is != nil {
-		is.truncated(p)
-	}
+	s.coord.FollowerTruncated(p)
 }

@@ -14,10 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
@@ -58,14 +59,18 @@ type Server struct {
 	lastLeaderHint hintClock
 	admin          *adminServer
 	pids           producerIDs
-	groups         *groupCoordinator
-	shareState     *shareCoordinator
-	shares         *shareManager
+	// coord runs the group and share coordinators on their internal topics.
+	coord  *coordruntime.Runtime
+	shares *shareManager
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
-	// cluster holds the replication and controller-client state.
+	// cluster holds the replication state.
 	cluster *clusterState
+	// peers is the one client this node reaches other nodes with.
+	peers *cluster.Pool
+	// controller is this node's client of the active controller.
+	controller *cluster.ControllerClient
 	// started is set once start succeeded; Close then shuts down in a
 	// controlled way.
 	started bool
@@ -182,10 +187,8 @@ func (s *Server) start() error {
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
-	if s.groups, err = newGroupCoordinator(s); err != nil {
-		return err
-	}
-	if s.shareState, err = newShareCoordinator(s); err != nil {
+	s.startCluster()
+	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
 		return err
 	}
 	s.shares = newShareManager(s)
@@ -232,13 +235,13 @@ func (s *Server) start() error {
 	go s.housekeeping()
 	if s.multiNode() {
 		if s.isController() {
-			s.wg.Add(2)
-			go s.runController()
-			go s.leaderRebalanceLoop()
+			active := s.activeController()
+			s.goBackground(active.RunSessions)
+			s.goBackground(active.RunLeaderRebalance)
 		}
 		if s.isBroker() {
-			s.wg.Add(2)
-			go s.heartbeatLoop()
+			s.goBackground(s.controller.RunHeartbeats)
+			s.wg.Add(1)
 			go s.isrLoop()
 		}
 	}
@@ -280,7 +283,7 @@ func (s *Server) logStarted() {
 // own registration: it has joined the quorum as a learner and caught up at
 // least that far, so it starts from a current image and knows the leader.
 func (s *Server) waitCaughtUp(ctx context.Context) error {
-	self, epoch := s.cfg.NodeID, s.cluster.brokerEpoch.Load()
+	self, epoch := s.cfg.NodeID, s.controller.BrokerEpoch()
 	_, err := s.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
 		b := img.Brokers[self]
 		return b != nil && b.Epoch >= epoch
@@ -303,9 +306,7 @@ func (s *Server) clusterID() (string, error) {
 		return s.cfg.ClusterID, nil
 	}
 	if s.multiNode() {
-		// Every voter formats its own log, so they must agree on the id
-		// without talking: derive it from the voter set.
-		return votersClusterID(s.cfg.Voters), nil
+		return cluster.VotersClusterID(s.cfg.Voters), nil
 	}
 	// A single node: raftmeta makes up an id when it creates the metadata
 	// log, and the log keeps it from then on.
@@ -315,7 +316,7 @@ func (s *Server) clusterID() (string, error) {
 // ownDirs names the directories this node keeps inside its log dirs that
 // are not partitions: the metadata log and the coordinator stores.
 func (s *Server) ownDirs() []string {
-	dirs := []string{groupStateDir, shareStateDir}
+	dirs := coordruntime.Dirs()
 	for _, d := range s.cfg.LogDirs {
 		if filepath.Dir(filepath.Clean(s.cfg.MetadataDir)) == filepath.Clean(d) {
 			dirs = append(dirs, filepath.Base(s.cfg.MetadataDir))
@@ -324,18 +325,27 @@ func (s *Server) ownDirs() []string {
 	return dirs
 }
 
-// register records this broker and its endpoints in the metadata log.
+// register records this broker and its advertised endpoints in the
+// metadata log.
 func (s *Server) register(ctx context.Context) error {
-	b := raftmeta.Broker{ID: s.cfg.NodeID, IncarnationID: uuid.New(), Rack: s.cfg.Rack}
+	var eps []raftmeta.Endpoint
 	for _, l := range s.advertised {
-		b.Endpoints = append(b.Endpoints, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol})
+		eps = append(eps, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol})
 	}
-	epoch, err := s.registerWithController(ctx, b)
-	if err != nil {
+	if err := s.controller.Register(ctx, eps); err != nil {
 		return fmt.Errorf("broker registration: %w", err)
 	}
-	s.cluster.brokerEpoch.Store(epoch)
 	return nil
+}
+
+// goBackground runs loop on its own goroutine until the node closes; Close
+// waits for it.
+func (s *Server) goBackground(loop func(context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		loop(s.ctx)
+	}()
 }
 
 // Addrs returns the bound client listener addresses.
@@ -460,8 +470,7 @@ func (s *Server) watchMetadata() {
 func (s *Server) applyImage() {
 	s.reconcile()
 	img := s.meta.Image()
-	s.groups.reconcile(img)
-	s.shareState.reconcile(img)
+	s.coord.Reconcile(img)
 	s.shares.reconcile(img)
 }
 
@@ -513,11 +522,12 @@ func (s *Server) Close() error {
 		if s.shares != nil {
 			s.shares.close()
 		}
-		if s.groups != nil {
-			errs = append(errs, s.groups.close())
+		if s.coord != nil {
+			errs = append(errs, s.coord.Close())
 		}
-		if s.shareState != nil {
-			errs = append(errs, s.shareState.close())
+		if s.peers != nil {
+			// After the runtimes that send through it have stopped.
+			s.peers.Close()
 		}
 		if s.logs != nil {
 			errs = append(errs, s.logs.Close())

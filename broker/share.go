@@ -11,8 +11,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -30,10 +32,10 @@ type shareManager struct {
 
 	timers *deadlines
 
-	// peers are the connections to the share coordinators on other nodes
-	// (the leaders of __share_group_state partitions), by node id.
-	peersMu sync.Mutex
-	peers   map[int32]*peerClient
+	// peers reaches the share coordinators on other nodes (the leaders of
+	// __share_group_state partitions) and the leaders of dead-letter
+	// partitions.
+	peers cluster.Peers
 }
 
 // sharePart is one share partition: the pure state machine plus the I/O
@@ -83,7 +85,7 @@ func newShareManager(s *Server) *shareManager {
 		srv:      s,
 		parts:    map[coordinator.ShareKey]*sharePart{},
 		sessions: map[sessionKey]*shareSession{},
-		peers:    map[int32]*peerClient{},
+		peers:    s.peers.Peers(cluster.LaneShare),
 	}
 	m.timers = newDeadlines(m.fire)
 	return m
@@ -115,7 +117,7 @@ func (m *shareManager) part(ctx context.Context, group string, t *raftmeta.Topic
 	if sp != nil && sp.p == p {
 		return sp, nil
 	}
-	if err := m.srv.shareState.ensureTopic(ctx); err != nil {
+	if err := m.srv.coord.ShareState.EnsureTopic(ctx); err != nil {
 		return nil, kerr.CoordinatorNotAvailable
 	}
 	st, found, kerrv := m.readState(ctx, key)
@@ -187,10 +189,10 @@ func (m *shareManager) persistLocked(sp *sharePart) <-chan error {
 	_, ps, _ := m.srv.leaderPartition(m.srv.meta.Image().Topics[sp.topic], sp.key.Partition)
 	st := coordinator.ShareState{LeaderEpoch: ps.LeaderEpoch}
 	st.PersistedState = sp.sp.Persisted()
-	if _, kerrv := m.srv.shareState.partFor(sp.key); kerrv == kerr.NotCoordinator {
+	if kerrv := m.srv.coord.ShareState.Lookup(sp.key); kerrv == kerr.NotCoordinator {
 		return m.enqueueRemote(sp, &st)
 	}
-	return m.srv.shareState.enqueue(sp.key, &st)
+	return m.srv.coord.ShareState.Enqueue(sp.key, &st)
 }
 
 // The share coordinator of a share partition is the leader of its
@@ -200,7 +202,7 @@ func (m *shareManager) persistLocked(sp *sharePart) <-chan error {
 
 // stateCoordinator is the node leading key's __share_group_state partition.
 func (m *shareManager) stateCoordinator(key coordinator.ShareKey) (int32, *kerr.Error) {
-	t := m.srv.meta.Image().Topics[shareStateTopic]
+	t := m.srv.meta.Image().Topics[coordruntime.ShareStateTopic]
 	if t == nil || len(t.Partitions) == 0 {
 		return -1, kerr.CoordinatorNotAvailable
 	}
@@ -211,25 +213,13 @@ func (m *shareManager) stateCoordinator(key coordinator.ShareKey) (int32, *kerr.
 	return leader, nil
 }
 
-// peer returns the connection to node id's share coordinator.
-func (m *shareManager) peer(id int32) *peerClient {
-	m.peersMu.Lock()
-	defer m.peersMu.Unlock()
-	pc := m.peers[id]
-	if pc == nil {
-		pc = newPeerClient(m.srv, id)
-		m.peers[id] = pc
-	}
-	return pc
-}
-
 // remoteTimeout bounds one share state RPC to another node.
 const remoteTimeout = 10 * time.Second
 
 // readState returns key's persisted state from its share coordinator, here
 // or on another node.
 func (m *shareManager) readState(ctx context.Context, key coordinator.ShareKey) (coordinator.ShareState, bool, *kerr.Error) {
-	st, found, kerrv := m.srv.shareState.read(key)
+	st, found, kerrv := m.srv.coord.ShareState.Read(key)
 	if kerrv != kerr.NotCoordinator {
 		return st, found, kerrv
 	}
@@ -251,7 +241,7 @@ func (m *shareManager) readState(ctx context.Context, key coordinator.ShareKey) 
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	r, err := m.peer(leader).request(ctx, req)
+	r, err := m.peers.Request(ctx, leader, req)
 	if err != nil {
 		return st, false, kerr.CoordinatorNotAvailable
 	}
@@ -276,8 +266,8 @@ func (m *shareManager) readState(ctx context.Context, key coordinator.ShareKey) 
 // writeState persists key's state with its share coordinator, here or on
 // another node, and waits until it is durable.
 func (m *shareManager) writeState(ctx context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error {
-	if _, kerrv := m.srv.shareState.partFor(key); kerrv != kerr.NotCoordinator {
-		return m.srv.shareState.write(ctx, key, st)
+	if kerrv := m.srv.coord.ShareState.Lookup(key); kerrv != kerr.NotCoordinator {
+		return m.srv.coord.ShareState.Write(ctx, key, st)
 	}
 	return m.writeRemote(ctx, key, st)
 }
@@ -309,7 +299,7 @@ func (m *shareManager) writeRemote(ctx context.Context, key coordinator.ShareKey
 	req.Topics = append(req.Topics, rt)
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	r, err := m.peer(leader).request(ctx, req)
+	r, err := m.peers.Request(ctx, leader, req)
 	if err != nil {
 		return kerr.CoordinatorNotAvailable
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 )
@@ -53,7 +54,7 @@ func (m *shareManager) deadLetter(sp *sharePart, archived []queue.ArchivedRange)
 			"group", sp.key.Group, "topic", dlq, "prefix", prefix)
 		return
 	}
-	var out []batchRecord
+	var out []coordruntime.BatchRecord
 	for _, a := range archived {
 		for off := a.First; off <= a.Last; {
 			res, err := sp.p.Read(off, 1<<20, a.Last+1, true)
@@ -79,7 +80,7 @@ func (m *shareManager) deadLetter(sp *sharePart, archived []queue.ArchivedRange)
 						log.RecordHeader{Key: dlqHeaderCount, Value: []byte(strconv.Itoa(int(a.DeliveryCount)))},
 						log.RecordHeader{Key: dlqHeaderReason, Value: []byte(a.Reason)},
 					)
-					out = append(out, batchRecord{Key: r.Key, Value: r.Value, Headers: hdrs})
+					out = append(out, coordruntime.BatchRecord{Key: r.Key, Value: r.Value, Headers: hdrs})
 				}
 				next = h.LastOffset() + 1
 				b = b[h.Size():]
@@ -94,7 +95,7 @@ func (m *shareManager) deadLetter(sp *sharePart, archived []queue.ArchivedRange)
 		return
 	}
 	part := sp.key.Partition % int32(len(t.Partitions))
-	if err := m.appendDeadLetters(dlq, part, encodeBatch(out, m.srv.now())); err != nil {
+	if err := m.appendDeadLetters(dlq, part, coordruntime.EncodeBatch(out, m.srv.now())); err != nil {
 		m.srv.log.Error("writing dead-letter records", "topic", dlq, "partition", part, "records", len(out), "err", err)
 	}
 }
@@ -146,7 +147,7 @@ func (m *shareManager) appendDeadLettersOnce(ctx context.Context, dlq string, pa
 		rp.Partition, rp.Records = part, batch
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		r, err := m.peer(leader).request(ctx, req)
+		r, err := m.peers.Request(ctx, leader, req)
 		if err != nil {
 			return err
 		}

@@ -18,13 +18,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/queue"
 )
 
 // shareGroupInfo asks the group's coordinator whether it is a share group
 // and whether it has members.
 func (s *Server) shareGroupInfo(group string) (exists, empty, other bool, kerrv *kerr.Error) {
-	kerrv = s.onShard(group, func(sh *coordinator.Shard) { exists, empty, other = sh.ShareGroupInfo(group) })
+	kerrv = s.coord.Groups.Do(group, func(sh *coordinator.Shard) { exists, empty, other = sh.ShareGroupInfo(group) })
 	return
 }
 
@@ -162,11 +163,11 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	// The group may not exist yet, nor __share_group_state: positioning a
 	// share group before its first worker starts creates both, as in
 	// Kafka.
-	if err := s.shareState.ensureTopic(ctx); err != nil {
-		s.log.Warn("creating "+shareStateTopic, "err", err)
+	if err := s.coord.ShareState.EnsureTopic(ctx); err != nil {
+		s.log.Warn("creating "+coordruntime.ShareStateTopic, "err", err)
 	}
 	var empty, other bool
-	kerrv := s.onShard(req.GroupID, func(sh *coordinator.Shard) { empty, other = sh.EnsureShareGroup(req.GroupID) })
+	kerrv := s.coord.Groups.Do(req.GroupID, func(sh *coordinator.Shard) { empty, other = sh.EnsureShareGroup(req.GroupID) })
 	switch {
 	case kerrv != nil:
 		resp.ErrorCode = kerrv.Code

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -55,7 +56,7 @@ func kerrOf(code int16) *kerr.Error {
 // no coordinator go to failed. Without a __share_group_state topic no key
 // has state: every key goes to none.
 func (s *Server) byStateNode(keys []coordinator.ShareKey) (nodes map[int32][]coordinator.ShareKey, failed map[coordinator.ShareKey]*kerr.Error, none bool) {
-	if s.meta.Image().Topics[shareStateTopic] == nil {
+	if s.meta.Image().Topics[coordruntime.ShareStateTopic] == nil {
 		return nil, nil, true
 	}
 	nodes = map[int32][]coordinator.ShareKey{}
@@ -87,7 +88,7 @@ func (s *Server) stateRequest(ctx context.Context, id int32, req kmsg.Request) (
 	req.SetVersion(s.peerVersion(req.Key()))
 	ctx, cancel := context.WithTimeout(ctx, remoteTimeout)
 	defer cancel()
-	return s.shares.peer(id).request(ctx, req)
+	return s.shares.peers.Request(ctx, id, req)
 }
 
 // eachNode runs fn for every node's keys concurrently and waits for all.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,7 +179,7 @@ func Load(path string, environ []string, overrides []string) (*Broker, error) {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
 		for k, v := range props {
-			if BrokerDef(k) == nil {
+			if brokerKeyDef(k) == nil {
 				return nil, fmt.Errorf("config file %s: unknown config key %q", path, k)
 			}
 			vals[k] = v
@@ -205,7 +206,7 @@ func Load(path string, environ []string, overrides []string) (*Broker, error) {
 			return nil, fmt.Errorf("--set %q: want key=value", kv)
 		}
 		k = strings.TrimSpace(k)
-		if BrokerDef(k) == nil {
+		if brokerKeyDef(k) == nil {
 			return nil, fmt.Errorf("--set: unknown config key %q", k)
 		}
 		vals[k] = strings.TrimSpace(v)
@@ -277,6 +278,8 @@ type Broker struct {
 	OffsetsRetentionCheck   time.Duration
 	// GroupProtocols is group.coordinator.rebalance.protocols.
 	GroupProtocols []string
+	// Security is the TLS, SASL and authorization configuration.
+	Security *Security
 }
 
 // Millis returns a numeric key's value as a duration in milliseconds.
@@ -405,7 +408,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		d := BrokerDef(k)
+		d := brokerKeyDef(k)
 		if d == nil {
 			return nil, fmt.Errorf("unknown config key %q", k)
 		}
@@ -425,19 +428,11 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	if len(b.Roles) == 0 {
 		return nil, fmt.Errorf("process.roles: must name broker, controller or both")
 	}
-	protoMap := map[string]string{}
 	pm, _ := b.Value("listener.security.protocol.map")
-	for _, e := range splitList(pm) {
-		name, proto, ok := strings.Cut(e, ":")
-		if !ok {
-			return nil, fmt.Errorf("listener.security.protocol.map: %q is not NAME:PROTOCOL", e)
-		}
-		if proto != "PLAINTEXT" {
-			return nil, fmt.Errorf("listener.security.protocol.map: security protocol %s is not supported (only PLAINTEXT)", proto)
-		}
-		protoMap[name] = proto
+	protoMap, err := parseProtocolMap(pm)
+	if err != nil {
+		return nil, err
 	}
-	var err error
 	lv, _ := b.Value("listeners")
 	if b.Listeners, err = parseListeners("listeners", lv, protoMap); err != nil {
 		return nil, err
@@ -539,6 +534,16 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.OffsetsTopicReplication = int16(b.int64("offsets.topic.replication.factor"))
 	b.OffsetsRetentionCheck = b.Millis("offsets.retention.check.interval.ms")
 	b.GroupProtocols = b.List("group.coordinator.rebalance.protocols")
+	if b.Security, err = b.parseSecurity(); err != nil {
+		return nil, err
+	}
+	for _, l := range b.Listeners {
+		if !slices.Contains(servedProtocols, l.SecurityProtocol) {
+			// The keys are validated above, but a listener must never run
+			// without the security it was configured with.
+			return nil, fmt.Errorf("listener %s: security protocol %s is not served yet (only %s)", l.Name, l.SecurityProtocol, strings.Join(servedProtocols, ", "))
+		}
+	}
 	return b, nil
 }
 
@@ -560,10 +565,10 @@ func parseListeners(key, v string, protoMap map[string]string) ([]Listener, erro
 		proto, ok := protoMap[name]
 		if !ok {
 			// Kafka lets the listener name be the protocol itself.
-			if name != "PLAINTEXT" {
+			if !slices.Contains(securityProtocols, name) {
 				return nil, fmt.Errorf("%s: listener %s has no entry in listener.security.protocol.map", key, name)
 			}
-			proto = "PLAINTEXT"
+			proto = name
 		}
 		out = append(out, Listener{Name: name, Host: host, Port: int32(p), SecurityProtocol: proto})
 	}

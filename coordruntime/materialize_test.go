@@ -1,10 +1,11 @@
-package broker
+package coordruntime
 
 import (
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,11 +19,15 @@ type storeHarness struct {
 	t     *testing.T
 	p     *log.Partition
 	is    *internalStore
-	m     *metrics
+	env   *Env
 	epoch int32
+	// replayed counts the records loads replayed from the log.
+	replayed atomic.Int64
 }
 
-func newStoreHarness(t *testing.T) *storeHarness {
+// testLogs opens a log manager in a temporary directory, closed when the
+// test ends (after what the test registers later).
+func testLogs(t *testing.T) (*log.Manager, *slog.Logger) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logs, err := log.Open(log.ManagerConfig{Dirs: []string{t.TempDir()}, Logger: logger})
@@ -30,30 +35,44 @@ func newStoreHarness(t *testing.T) *storeHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { logs.Close() })
+	return logs, logger
+}
+
+// createCompacted creates a compacted partition, as internal topics are.
+func createCompacted(t *testing.T, logs *log.Manager, topic string, idx int32, id [16]byte) *log.Partition {
+	t.Helper()
 	cfg := log.DefaultPartitionConfig()
 	cfg.CleanupPolicy = "compact"
-	p, err := logs.CreatePartition(offsetsTopic, 0, [16]byte{1}, cfg)
+	p, err := logs.CreatePartition(topic, idx, id, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newMetrics()
-	is, err := openInternalStore(offsetsTopic, t.TempDir(), logger, m)
+	return p
+}
+
+func newStoreHarness(t *testing.T) *storeHarness {
+	t.Helper()
+	logs, logger := testLogs(t)
+	p := createCompacted(t, logs, OffsetsTopic, 0, [16]byte{1})
+	h := &storeHarness{t: t, p: p, env: &Env{Now: time.Now, Logger: logger}}
+	var err error
+	h.is, err = openInternalStore(OffsetsTopic, t.TempDir(), logger, func(_ string, n int) { h.replayed.Add(int64(n)) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { is.close() })
-	return &storeHarness{t: t, p: p, is: is, m: m}
+	t.Cleanup(func() { h.is.close() })
+	return h
 }
 
 // appendKV appends one batch setting each key to value and returns its
 // last offset.
 func (h *storeHarness) appendKV(value string, keys ...string) int64 {
 	h.t.Helper()
-	brs := make([]batchRecord, len(keys))
+	brs := make([]BatchRecord, len(keys))
 	for i, k := range keys {
-		brs[i] = batchRecord{Key: []byte(k), Value: []byte(value)}
+		brs[i] = BatchRecord{Key: []byte(k), Value: []byte(value)}
 	}
-	b := encodeBatch(brs, time.Now())
+	b := EncodeBatch(brs, time.Now())
 	hd, err := log.ParseBatchHeader(b)
 	if err != nil {
 		h.t.Fatal(err)
@@ -96,27 +115,6 @@ func (h *storeHarness) waitApplied(want int64) {
 	}
 }
 
-func (h *storeHarness) replayedMetric() float64 {
-	h.t.Helper()
-	mfs, err := h.m.reg.Gather()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "shoal_coordinator_load_replayed_records_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "topic" && l.GetValue() == offsetsTopic {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // A follower's store materializes replicated records up to the HW and
 // never above it, and a coordinator loading the partition afterwards
 // replays only the records above what the store had.
@@ -153,7 +151,7 @@ func TestInternalStoreFollowerMaterializesBelowHW(t *testing.T) {
 	tail := h.appendKV("tail", "a", "z")
 	h.p.SetHighWatermark(tail + 1)
 
-	ip := &internalPartition{topic: offsetsTopic, part: 0, p: h.p, st: h.is}
+	ip := &internalPartition{env: h.env, topic: OffsetsTopic, part: 0, p: h.p, st: h.is}
 	state := map[string]string{}
 	err := ip.load(func() { clear(state) }, func(r coordinator.Record) error {
 		state[string(r.Key)] = string(r.Value)
@@ -162,7 +160,7 @@ func TestInternalStoreFollowerMaterializesBelowHW(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h.replayedMetric(); got != 2 {
+	if got := h.replayed.Load(); got != 2 {
 		t.Fatalf("load replayed %v records, want the 2 of the tail", got)
 	}
 	if len(state) != 25 || state["a"] != "tail" || state["z"] != "tail" || state["k19"] != "29" || state["d"] != "3" {

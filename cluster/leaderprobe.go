@@ -1,4 +1,4 @@
-package broker
+package cluster
 
 import (
 	"context"
@@ -35,14 +35,28 @@ import (
 // leaderProbeTimeout bounds the dial to one leader.
 const leaderProbeTimeout = 100 * time.Millisecond
 
+// AwaitGoneLeaders holds a Metadata answer while a leader it names is gone:
+// it dials every broker other than this one that resp names as a partition
+// leader in img and, if some refused, waits until the metadata log has
+// fenced them (see waitFenced). It reports whether it waited, in which case
+// the caller answers again from the newer image.
+func (c *ControllerClient) AwaitGoneLeaders(ctx context.Context, img *raftmeta.Image, resp *kmsg.MetadataResponse) bool {
+	gone := c.goneLeaders(ctx, img, resp)
+	if len(gone) == 0 {
+		return false
+	}
+	c.waitFenced(ctx, gone)
+	return true
+}
+
 // goneLeaders dials every broker other than this one that resp names as a
 // partition leader and returns those whose listener refused, with the epoch
 // they are registered at in img.
-func (s *Server) goneLeaders(ctx context.Context, img *raftmeta.Image, resp *kmsg.MetadataResponse) map[int32]int64 {
+func (c *ControllerClient) goneLeaders(ctx context.Context, img *raftmeta.Image, resp *kmsg.MetadataResponse) map[int32]int64 {
 	leaders := map[int32]bool{}
 	for _, t := range resp.Topics {
 		for _, p := range t.Partitions {
-			if p.Leader >= 0 && p.Leader != s.cfg.NodeID {
+			if p.Leader >= 0 && p.Leader != c.cfg.NodeID {
 				leaders[p.Leader] = true
 			}
 		}
@@ -55,7 +69,7 @@ func (s *Server) goneLeaders(ctx context.Context, img *raftmeta.Image, resp *kms
 		if b == nil || b.Fenced {
 			continue
 		}
-		addr, err := s.peerAddr(img, id)
+		addr, err := BrokerAddr(img, id, c.cfg.InterBrokerListener)
 		if err != nil {
 			continue
 		}
@@ -78,10 +92,10 @@ func (s *Server) goneLeaders(ctx context.Context, img *raftmeta.Image, resp *kms
 // passes. The controller fences such a broker within milliseconds of its
 // heartbeat connection closing (see probeBrokers), or once a new controller
 // is elected.
-func (s *Server) waitFenced(ctx context.Context, gone map[int32]int64) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Millis("broker.session.timeout.ms"))
+func (c *ControllerClient) waitFenced(ctx context.Context, gone map[int32]int64) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
 	defer cancel()
-	s.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
+	c.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
 		for id, epoch := range gone {
 			if b := img.Brokers[id]; b != nil && !b.Fenced && b.Epoch == epoch {
 				return false
@@ -105,6 +119,7 @@ func processGone(ctx context.Context, addr string) bool {
 		if err != nil {
 			return errors.Is(err, syscall.ECONNREFUSED)
 		}
+		// A socket deadline is on the wall clock, whatever the node's clock.
 		nc.SetDeadline(time.Now().Add(leaderProbeTimeout))
 		var size [4]byte
 		_, err = nc.Write(req)

@@ -1,4 +1,4 @@
-package coordinator
+package coordruntime
 
 import (
 	"encoding/binary"
@@ -7,13 +7,16 @@ import (
 	"log/slog"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/shoalmq/shoal/coordinator"
 )
 
-// Store is the materialized state of the __consumer_offsets partitions this
-// node holds: every record appended to (or, on a follower, replicated into)
-// a partition is also written here, keyed by partition and record key, so a
-// node that becomes coordinator loads a shard by scanning its keys instead
-// of replaying the whole partition.
+// Store is the materialized state of the partitions of one internal topic
+// (__consumer_offsets, __share_group_state) that this node holds: every
+// record appended to (or, on a follower, replicated into) a partition is
+// also written here, keyed by partition and record key, so a node that
+// becomes coordinator loads a shard by scanning its keys instead of
+// replaying the whole partition.
 //
 // The log stays the source of truth. Each partition's entry for appliedKey
 // records the last log offset written to the store; loading replays the log
@@ -47,7 +50,7 @@ func storeKey(partition int32, kind byte, key []byte) []byte {
 }
 
 // Apply writes records appended at log offsets up to lastOffset.
-func (s *Store) Apply(partition int32, lastOffset int64, recs []Record) error {
+func (s *Store) Apply(partition int32, lastOffset int64, recs []coordinator.Record) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, r := range recs {
@@ -87,7 +90,7 @@ func (s *Store) Applied(partition int32) (int64, error) {
 
 // Load calls fn for every materialized record of a partition and returns
 // the last log offset they cover (-1: none).
-func (s *Store) Load(partition int32, fn func(Record) error) (int64, error) {
+func (s *Store) Load(partition int32, fn func(coordinator.Record) error) (int64, error) {
 	applied, err := s.Applied(partition)
 	if err != nil {
 		return -1, err
@@ -99,7 +102,7 @@ func (s *Store) Load(partition int32, fn func(Record) error) (int64, error) {
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		r := Record{Key: append([]byte(nil), it.Key()[len(lower):]...), Value: append([]byte(nil), it.Value()...)}
+		r := coordinator.Record{Key: append([]byte(nil), it.Key()[len(lower):]...), Value: append([]byte(nil), it.Value()...)}
 		if err := fn(r); err != nil {
 			return -1, err
 		}

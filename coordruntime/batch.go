@@ -1,4 +1,4 @@
-package broker
+package coordruntime
 
 import (
 	"encoding/binary"
@@ -8,17 +8,18 @@ import (
 	"github.com/shoalmq/shoal/log"
 )
 
-// batchRecord is one record the broker writes itself (group state, offsets).
-type batchRecord struct {
+// BatchRecord is one record a node writes itself (group state, offsets,
+// share state, dead letters).
+type BatchRecord struct {
 	Key, Value []byte // nil Value: a tombstone
 	Headers    []log.RecordHeader
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// encodeBatch builds an uncompressed v2 record batch, without producer id,
+// EncodeBatch builds an uncompressed v2 record batch, without producer id,
 // timestamped now. The log assigns its offsets on append.
-func encodeBatch(recs []batchRecord, now time.Time) []byte {
+func EncodeBatch(recs []BatchRecord, now time.Time) []byte {
 	var body []byte
 	for i, r := range recs {
 		var rec []byte

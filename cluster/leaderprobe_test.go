@@ -1,4 +1,4 @@
-package broker
+package cluster
 
 import (
 	"context"
@@ -49,13 +49,7 @@ func TestProcessGone(t *testing.T) {
 	}
 
 	// A port nothing listens on is gone.
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := closed.Addr().String()
-	closed.Close()
-	if !processGone(ctx, addr) {
+	if !processGone(ctx, refusingAddr(t)) {
 		t.Fatal("a closed port was not reported gone")
 	}
 }

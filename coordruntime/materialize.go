@@ -1,11 +1,9 @@
-package broker
+package coordruntime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
-	"github.com/shoalmq/shoal/raftmeta"
 )
 
 // internalPartition is one partition of an internal, compacted topic whose
@@ -21,7 +18,7 @@ import (
 // (__consumer_offsets, __share_group_state) while this node leads it: the
 // log is the source of truth, the store the fast path to load from.
 type internalPartition struct {
-	srv   *Server
+	env   *Env
 	topic string
 	part  int32
 	p     *log.Partition
@@ -39,10 +36,11 @@ type internalPartition struct {
 //     fetch path, so that a load after a leader change here replays only the
 //     short tail the store had not reached yet.
 type internalStore struct {
-	topic   string
-	store   *coordinator.Store
-	log     *slog.Logger
-	metrics *metrics
+	topic string
+	store *Store
+	log   *slog.Logger
+	// loaded, if set, is told how many records each load replayed.
+	loaded func(topic string, records int)
 
 	kick chan struct{}
 	stop chan struct{}
@@ -78,24 +76,12 @@ const materializeEvery = 20 * time.Millisecond
 // partition, so a coordinator taking over never waits for a long catch-up.
 const materializeChunk = 4 << 20
 
-// The materialized coordinator stores live in the first log dir, beside
-// the partitions; the log manager is told to leave them alone (see
-// ownDirs).
-const (
-	groupStateDir = "__coordinator_state"
-	shareStateDir = "__share_state"
-)
-
-func newInternalStore(s *Server, topic, dir string) (*internalStore, error) {
-	return openInternalStore(topic, filepath.Join(s.cfg.LogDirs[0], dir), s.log, s.metrics)
-}
-
-func openInternalStore(topic, dir string, logger *slog.Logger, m *metrics) (*internalStore, error) {
-	store, err := coordinator.OpenStore(dir, logger)
+func openInternalStore(topic, dir string, logger *slog.Logger, loaded func(string, int)) (*internalStore, error) {
+	store, err := OpenStore(dir, logger)
 	if err != nil {
 		return nil, err
 	}
-	is := &internalStore{topic: topic, store: store, log: logger, metrics: m,
+	is := &internalStore{topic: topic, store: store, log: logger, loaded: loaded,
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		parts: map[int32]*storePart{}}
 	go is.run()
@@ -382,7 +368,7 @@ func (ip *internalPartition) load(reset func(), apply func(coordinator.Record) e
 			sp.owner = nil
 		}
 	}()
-	began := time.Now()
+	began := ip.env.Now()
 	stored := 0
 	applied, err := is.store.Load(ip.part, func(r coordinator.Record) error {
 		if err := apply(r); err != nil {
@@ -422,10 +408,12 @@ func (ip *internalPartition) load(reset func(), apply func(coordinator.Record) e
 	if err != nil {
 		return fmt.Errorf("replaying %s-%d: %w", ip.topic, ip.part, err)
 	}
-	is.metrics.coordinatorLoaded(ip.topic, replayed)
+	if is.loaded != nil {
+		is.loaded(ip.topic, replayed)
+	}
 	is.log.Debug("coordinator partition loaded", "topic", ip.topic, "partition", ip.part,
 		"stored_records", stored, "replayed_records", replayed, "replayed_from", from, "high_watermark", hw,
-		"took", time.Since(began).Round(time.Microsecond))
+		"took", ip.env.Now().Sub(began).Round(time.Microsecond))
 	if last > applied {
 		if err := is.store.Apply(ip.part, last, tail); err != nil {
 			sp.read = false
@@ -446,84 +434,22 @@ func (ip *internalPartition) append(recs []coordinator.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	t := ip.srv.meta.Image().Topics[ip.topic]
+	t := ip.env.Image().Topics[ip.topic]
 	if t == nil || int(ip.part) >= len(t.Partitions) || t.ID != ip.p.TopicID() {
 		return kerr.NotCoordinator
 	}
 	ps := t.Partitions[ip.part]
-	now := ip.srv.now()
-	brs := make([]batchRecord, len(recs))
+	now := ip.env.Now()
+	brs := make([]BatchRecord, len(recs))
 	for i, r := range recs {
-		brs[i] = batchRecord{Key: r.Key, Value: r.Value}
+		brs[i] = BatchRecord{Key: r.Key, Value: r.Value}
 	}
 	// Written with acks=all: the state is kept only once the ISR has it.
-	ctx, cancel := context.WithTimeout(ip.srv.ctx, internalWriteTimeout)
+	ctx, cancel := context.WithTimeout(ip.env.ctx, internalWriteTimeout)
 	defer cancel()
-	res, err := ip.srv.appendCommitted(ctx, ip.p, ps, encodeBatch(brs, now), now)
+	res, err := ip.env.Appender.AppendCommitted(ctx, ip.p, ps, EncodeBatch(brs, now), now)
 	if err != nil {
 		return err
 	}
 	return ip.st.applyOwned(ip, res.LastOffset, recs)
-}
-
-// followedPartitions returns the local replicas of topic's partitions
-// that this node holds but does not lead.
-func (s *Server) followedPartitions(img *raftmeta.Image, topic string) map[int32]*log.Partition {
-	out := map[int32]*log.Partition{}
-	t := img.Topics[topic]
-	if t == nil {
-		return out
-	}
-	for i, ps := range t.Partitions {
-		if ps.Leader == s.cfg.NodeID || !s.isReplica(ps) {
-			continue
-		}
-		if p := s.logs.Partition(topic, int32(i)); p != nil && p.TopicID() == t.ID {
-			out[int32(i)] = p
-		}
-	}
-	return out
-}
-
-// internalStore returns the store materializing topic, or nil when topic
-// is not a coordinator's.
-func (s *Server) internalStore(topic string) *internalStore {
-	switch {
-	case topic == offsetsTopic && s.groups != nil:
-		return s.groups.st
-	case topic == shareStateTopic && s.shareState != nil:
-		return s.shareState.st
-	}
-	return nil
-}
-
-// ensureInternalTopic creates an internal compacted topic the first time it
-// is needed, as Kafka does for __consumer_offsets and __share_group_state.
-func (s *Server) ensureInternalTopic(ctx context.Context, mu interface {
-	Lock()
-	Unlock()
-}, name string, partitions int32, rf int16, segmentBytes int64) error {
-	if s.meta.Image().Topics[name] != nil {
-		return nil
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	img := s.meta.Image()
-	if img.Topics[name] != nil {
-		return nil
-	}
-	rf = min(rf, int16(len(img.UnfencedBrokers())))
-	cfgs := map[string]*string{
-		"cleanup.policy":   strPtr("compact"),
-		"compression.type": strPtr("producer"),
-		"segment.bytes":    strPtr(fmt.Sprint(segmentBytes)),
-	}
-	res := s.createTopicsViaController(ctx, []raftmeta.CreateTopicRequest{{
-		Name: name, NumPartitions: partitions, ReplicationFactor: max(rf, 1), Configs: cfgs,
-	}})
-	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return err
-	}
-	s.applyImage()
-	return nil
 }
