@@ -111,6 +111,8 @@ type secureNode struct {
 	*node
 	certDir string
 	caPool  *x509.CertPool
+	// ran are the command lines cli ran, as docs/security.md shows them.
+	ran []string
 }
 
 func startSecureNode(t *testing.T) *secureNode {
@@ -167,6 +169,7 @@ func (sn *secureNode) cli(t *testing.T, user string, args ...string) string {
 	if err != nil {
 		t.Fatalf("shoal %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
+	sn.ran = append(sn.ran, "shoal --command-config "+user+".properties "+strings.Join(args, " "))
 	return string(out)
 }
 
@@ -177,8 +180,8 @@ func (sn *secureNode) cli(t *testing.T, user string, args ...string) string {
 func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 	t.Parallel()
 	sn := startSecureNode(t)
-	topic := topicName(t, "orders")
-	group := "billing-" + topic
+	// The names docs/security.md uses; the node is this test's own.
+	topic, group := "orders", "billing"
 
 	// The administrator (from storage format) adds alice and her ACLs.
 	sn.cli(t, "admin", "user", "scram", "set", "--name", "alice", "--mechanism", "SCRAM-SHA-512", "--password", "alice-secret")
@@ -189,6 +192,9 @@ func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 	var listed []struct {
 		ResourceType, ResourceName, Principal, Operation, Permission string
 	}
+	if err := json.Unmarshal([]byte(sn.cli(t, "admin", "acl", "list", "--principal", "User:alice")), &listed); err == nil {
+		t.Fatal("acl list printed JSON without --output json")
+	}
 	if err := json.Unmarshal([]byte(sn.cli(t, "admin", "acl", "list", "--principal", "User:alice", "--output", "json")), &listed); err != nil {
 		t.Fatal(err)
 	}
@@ -196,6 +202,7 @@ func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 		t.Fatalf("acl list: %d bindings, want 4: %+v", len(listed), listed)
 	}
 	users := sn.cli(t, "admin", "user", "scram", "list", "--output", "json")
+	checkSecurityDoc(t, sn.ran)
 	if !strings.Contains(users, `"alice"`) || !strings.Contains(users, `"admin"`) || strings.Contains(users, "secret") {
 		t.Fatalf("user scram list: %s", users)
 	}
@@ -385,5 +392,38 @@ ssl.truststore.location=%[1]s/ca.pem
 	c.waitPartition(c.nodes[0], topic, 0, "all three replicas in the ISR", func(ps partitionState) bool { return len(ps.isr) == 3 })
 	if got := consumeN(t, cl, 10, opTimeout); len(got) != 10 {
 		t.Fatalf("consumed %d of 10", len(got))
+	}
+}
+
+// checkSecurityDoc fails when docs/security.md no longer shows what the
+// test runs: the openssl commands, the properties files and the shoal
+// command lines (ran, without their --output flags).
+func checkSecurityDoc(t *testing.T, ran []string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "docs", "security.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	want := []string{
+		"printf '" + strings.TrimSuffix(securityDocSAN, "\n") + "\\n' > san.ext",
+		"cat server.pem server.key > server-keystore.pem",
+		"shoal storage format --config server.properties --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'",
+	}
+	for _, args := range securityDocCertCommands {
+		want = append(want, strings.Join(args, " "))
+	}
+	for _, props := range []string{fmt.Sprintf(securityDocServerProperties, "/etc/shoal"), fmt.Sprintf(securityDocClientProperties, "/etc/shoal", "admin", "admin-secret")} {
+		want = append(want, strings.Split(strings.TrimSpace(props), "\n")...)
+	}
+	for _, cmd := range ran {
+		if !strings.Contains(cmd, "--output") {
+			want = append(want, cmd)
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(doc, w+"\n") {
+			t.Errorf("docs/security.md does not show %q", w)
+		}
 	}
 }
