@@ -24,13 +24,19 @@ var notYetChecked = []kmsg.Key{
 	kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata,
 	kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.FindCoordinator,
 	kmsg.JoinGroup, kmsg.Heartbeat, kmsg.LeaveGroup, kmsg.SyncGroup,
-	kmsg.DescribeGroups, kmsg.ListGroups,
-	kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.DeleteRecords, kmsg.InitProducerID,
-	kmsg.OffsetForLeaderEpoch, kmsg.DescribeConfigs, kmsg.AlterConfigs,
-	kmsg.CreatePartitions, kmsg.DeleteGroups, kmsg.IncrementalAlterConfigs,
-	kmsg.OffsetDelete, kmsg.ConsumerGroupHeartbeat, kmsg.ConsumerGroupDescribe,
+	kmsg.ListGroups, kmsg.InitProducerID, kmsg.OffsetForLeaderEpoch, kmsg.OffsetDelete, kmsg.ConsumerGroupHeartbeat, kmsg.ConsumerGroupDescribe,
 	kmsg.ShareGroupHeartbeat, kmsg.ShareGroupDescribe, kmsg.ShareFetch, kmsg.ShareAcknowledge,
 	kmsg.DescribeShareGroupOffsets, kmsg.AlterShareGroupOffsets, kmsg.DeleteShareGroupOffsets,
+}
+
+// itemRefusal is the code an API checked per item answers for the item
+// refusalRequest names.
+var itemRefusal = map[kmsg.Key]int16{
+	kmsg.CreateTopics: kerr.TopicAuthorizationFailed.Code, kmsg.DeleteTopics: kerr.TopicAuthorizationFailed.Code,
+	kmsg.CreatePartitions: kerr.TopicAuthorizationFailed.Code, kmsg.DeleteRecords: kerr.TopicAuthorizationFailed.Code,
+	kmsg.DescribeConfigs: kerr.TopicAuthorizationFailed.Code, kmsg.AlterConfigs: kerr.TopicAuthorizationFailed.Code,
+	kmsg.IncrementalAlterConfigs: kerr.TopicAuthorizationFailed.Code,
+	kmsg.DescribeGroups:          kerr.GroupAuthorizationFailed.Code, kmsg.DeleteGroups: kerr.GroupAuthorizationFailed.Code,
 }
 
 const plainUsersJAAS = `org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_alice="alice-secret";`
@@ -133,6 +139,40 @@ func refusalRequest(key int16) kmsg.Request {
 		d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
 		d.Name, d.Mechanism = "alice", 1
 		r.Deletions = append(r.Deletions, d)
+	case *kmsg.CreateTopicsRequest:
+		t := kmsg.NewCreateTopicsRequestTopic()
+		t.Topic, t.NumPartitions, t.ReplicationFactor = "t", 1, 1
+		r.Topics = append(r.Topics, t)
+	case *kmsg.DeleteTopicsRequest:
+		t := kmsg.NewDeleteTopicsRequestTopic()
+		t.Topic = kmsg.StringPtr("t")
+		r.Topics = append(r.Topics, t)
+		r.TopicNames = append(r.TopicNames, "t")
+	case *kmsg.CreatePartitionsRequest:
+		t := kmsg.NewCreatePartitionsRequestTopic()
+		t.Topic, t.Count = "t", 2
+		r.Topics = append(r.Topics, t)
+	case *kmsg.DeleteRecordsRequest:
+		t := kmsg.NewDeleteRecordsRequestTopic()
+		t.Topic = "t"
+		t.Partitions = append(t.Partitions, kmsg.NewDeleteRecordsRequestTopicPartition())
+		r.Topics = append(r.Topics, t)
+	case *kmsg.DescribeConfigsRequest:
+		res := kmsg.NewDescribeConfigsRequestResource()
+		res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+		r.Resources = append(r.Resources, res)
+	case *kmsg.AlterConfigsRequest:
+		res := kmsg.NewAlterConfigsRequestResource()
+		res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+		r.Resources = append(r.Resources, res)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		res := kmsg.NewIncrementalAlterConfigsRequestResource()
+		res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+		r.Resources = append(r.Resources, res)
+	case *kmsg.DescribeGroupsRequest:
+		r.Groups = append(r.Groups, "g")
+	case *kmsg.DeleteGroupsRequest:
+		r.Groups = append(r.Groups, "g")
 	case *kmsg.DescribeACLsRequest:
 		r.ResourceType, r.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
 		r.Operation, r.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
@@ -208,6 +248,10 @@ func TestEveryAPIRefusesAnUnauthorizedPrincipal(t *testing.T) {
 			}
 			listed := slices.Contains(notYetChecked, kmsg.Key(key))
 			check, gated := wholeRequestChecks()[key]
+			if _, ok := itemGates[key]; ok {
+				// The request names one topic "t" or group "g".
+				gated, check.denied = true, itemRefusal[kmsg.Key(key)]
+			}
 			switch {
 			case gated && listed:
 				t.Errorf("%s is checked now: remove it from notYetChecked", kmsg.NameForKey(key))
@@ -225,6 +269,13 @@ func TestEveryAPIRefusesAnUnauthorizedPrincipal(t *testing.T) {
 			var resp kmsg.Response
 			if rc != nil {
 				resp = rc.roundTrip(req, version)
+			} else if _, perItem := itemGates[key]; perItem {
+				// The gate is the same on every listener; it was
+				// exercised on the client listener.
+				if !checked[key] {
+					t.Errorf("%s is checked per item but served on no listener the test reaches", kmsg.NameForKey(key))
+				}
+				continue
 			} else {
 				// The controller listener is the raft transport's in a
 				// single node: ask the gate directly.
@@ -288,5 +339,48 @@ func TestSASLAuthenticationTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 4*time.Second {
 		t.Fatalf("closed after %v", d)
+	}
+}
+
+// A request naming items the principal may and may not touch: the
+// allowed ones are handled, the others answered TOPIC_AUTHORIZATION_FAILED
+// and never reach the handler.
+func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
+	s := startSecureServer(t)
+	admin := dialRaw(t, s.Addrs()[0])
+	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
+		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	grant := kmsg.NewPtrCreateACLsRequest()
+	c := kmsg.NewCreateACLsRequestCreation()
+	c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed
+	c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", kmsg.ACLOperationCreate, kmsg.ACLPermissionTypeAllow
+	grant.Creations = append(grant.Creations, c)
+	if r := admin.roundTrip(grant, 3).(*kmsg.CreateACLsResponse); len(r.Results) != 1 || r.Results[0].ErrorCode != 0 {
+		t.Fatalf("CreateAcls as admin: %+v", r)
+	}
+
+	alice := dialRaw(t, s.Addrs()[0])
+	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
+		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	for _, name := range []string{"alice-orders", "bob-orders"} {
+		tp := kmsg.NewCreateTopicsRequestTopic()
+		tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 1, 1
+		create.Topics = append(create.Topics, tp)
+	}
+	resp := alice.roundTrip(create, 7).(*kmsg.CreateTopicsResponse)
+	got := map[string]int16{}
+	for _, tp := range resp.Topics {
+		got[tp.Topic] = tp.ErrorCode
+	}
+	if len(got) != 2 || got["alice-orders"] != 0 || got["bob-orders"] != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("CreateTopics as alice: %+v", resp.Topics)
+	}
+	img := s.meta.Image()
+	if img.Topics["alice-orders"] == nil || img.Topics["bob-orders"] != nil {
+		t.Fatalf("topics after the request: alice-orders %v, bob-orders %v", img.Topics["alice-orders"] != nil, img.Topics["bob-orders"] != nil)
 	}
 }

@@ -544,7 +544,12 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 		c.deliver(sl, rc, req, start, denied)
 		return nil
 	}
+	merge := c.authorizeItems(req)
 	resp, wait, err := c.handle(rc, req)
+	if merge != nil && resp != nil {
+		// The APIs checked per item answer without a wait.
+		merge(resp)
+	}
 	if err != nil {
 		// Stop reading: Kafka closes the connection without
 		// processing what follows (an acks=0 produce that failed).
