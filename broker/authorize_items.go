@@ -111,7 +111,9 @@ func gateDeleteTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
 			name = &tp.Name
 		}
 		return c.may(req, acl.OpDelete, acl.ResourceTopic, *name)
-	}, func(t kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopicsResponseTopic { return refuse(t.Topic, t.TopicID) })
+	}, func(t kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopicsResponseTopic {
+		return refuse(t.Topic, t.TopicID)
+	})
 	refused = append(refused, refusedTopics...)
 	if len(refused) == 0 {
 		return nil
