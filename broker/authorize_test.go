@@ -384,3 +384,43 @@ func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
 		t.Fatalf("topics after the request: alice-orders %v, bob-orders %v", img.Topics["alice-orders"] != nil, img.Topics["bob-orders"] != nil)
 	}
 }
+
+// KIP-368: SaslAuthenticate v1+ tells the client its session lifetime
+// (connections.max.reauth.ms); re-authenticating as the same user renews
+// it, as another user fails the connection, and a request after the
+// lifetime without re-authenticating closes the connection.
+func TestSASLReauthentication(t *testing.T) {
+	const life = 400 * time.Millisecond
+	s := startSecureServer(t, "connections.max.reauth.ms=400")
+	c := dialRaw(t, s.Addrs()[0])
+	r := c.plainLogin("alice", "alice-secret")
+	if r.ErrorCode != 0 || r.SessionLifetimeMillis != life.Milliseconds() {
+		t.Fatalf("login: %v, session lifetime %d ms, want %d", kerr.ErrorForCode(r.ErrorCode), r.SessionLifetimeMillis, life.Milliseconds())
+	}
+	if r := c.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 || r.SessionLifetimeMillis != life.Milliseconds() {
+		t.Fatalf("re-authentication: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	renewed := time.Now()
+	if m := c.roundTrip(kmsg.NewPtrMetadataRequest(), 12).(*kmsg.MetadataResponse); len(m.Brokers) != 1 {
+		t.Fatalf("metadata within the session: %+v", m)
+	}
+	// The lifetime is measured by the broker's clock from the renewal;
+	// wait until it has certainly passed.
+	time.Sleep(time.Until(renewed.Add(life + 50*time.Millisecond)))
+	c.corr++
+	writeRequest(t, c.nc, c.corr, kmsg.NewPtrMetadataRequest(), 12)
+	if !c.closed() {
+		t.Fatal("a request after the session lifetime was served")
+	}
+
+	c = dialRaw(t, s.Addrs()[0])
+	if r := c.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
+		t.Fatalf("login: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := c.plainLogin("admin", "admin-secret"); r.ErrorCode != kerr.SaslAuthenticationFailed.Code {
+		t.Fatalf("re-authentication as another user: %v, want SASL_AUTHENTICATION_FAILED", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if !c.closed() {
+		t.Fatal("connection open after re-authenticating as another user")
+	}
+}
