@@ -60,7 +60,8 @@ type Server struct {
 	// partition it asked for is led elsewhere (see leaderHints).
 	lastLeaderHint hintClock
 	admin          *adminServer
-	pids           producerIDs
+	// producerIDs hands out idempotent producer ids (InitProducerID).
+	producerIDs *cluster.ProducerIDs
 	// coord runs the group and share coordinators on their internal topics.
 	coord  *coordruntime.Runtime
 	shares *share.Manager
