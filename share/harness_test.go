@@ -331,4 +331,3 @@ type nopMetrics struct{}
 
 func (nopMetrics) ExpiredLocks(int64)       {}
 func (nopMetrics) DeadLettered(string, int) {}
-
