@@ -1,6 +1,14 @@
-// Package broker is shoal's Kafka listener: it accepts client connections,
-// frames and decodes requests with kmsg, and answers each API from the log
-// (partition data) and the metadata image (topics, brokers, configs).
+// Package broker is shoal's Kafka front end: it accepts connections, frames
+// and decodes requests with kmsg, serves each listener its API table, bounds
+// request memory, and answers each API by calling one runtime (replica/,
+// coordruntime/, share/, cluster/) or reading the metadata image. Server
+// also builds those runtimes when the node starts and closes them when it
+// stops; the runtimes never see it.
+//
+// Lock order: the front end keeps no runtime state, and its locks are
+// leaves (requestMemory.mu, connLimits.mu, logLimiter.mu), except
+// Server.connMu, which only orders a connection's wg.Add before Close's
+// wg.Wait. A handler holds none of them while it calls a runtime.
 package broker
 
 import (

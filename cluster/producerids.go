@@ -21,8 +21,9 @@ type producerIDSource interface {
 // that restarts asks for a new block and never reuses the rest of the old
 // one.
 //
-// mu is a leaf, held across the controller call so that concurrent
-// requests wait for the one allocation instead of each asking for a block.
+// mu is held across the controller call, so that concurrent requests wait
+// for the one allocation instead of each asking for a block; it comes
+// first in the package's lock order (controller.go).
 type ProducerIDs struct {
 	src producerIDSource
 
