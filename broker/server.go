@@ -433,13 +433,7 @@ func (s *Server) serveAccepted(nc net.Conn, listener string) {
 			return
 		}
 	}
-	select {
-	case <-s.ready:
-	case <-s.ctx.Done():
-		nc.Close()
-		return
-	}
-	newConn(s, nc, listener).serve()
+	s.serveWhenReady(nc, listener)
 }
 
 // serveKafka serves a Kafka connection that arrived on the controller
@@ -456,6 +450,13 @@ func (s *Server) serveKafka(nc net.Conn, listener string) {
 	s.wg.Add(1)
 	s.connMu.Unlock()
 	defer s.wg.Done()
+	s.serveWhenReady(nc, listener)
+}
+
+// serveWhenReady serves a Kafka connection once start is done (its first
+// request must see registered listeners and loaded runtimes), or closes it
+// if the node stops first.
+func (s *Server) serveWhenReady(nc net.Conn, listener string) {
 	select {
 	case <-s.ready:
 	case <-s.ctx.Done():
