@@ -56,27 +56,40 @@ func persistedShareStates(t *testing.T, c *cluster, group string, topicID [16]by
 	t.Helper()
 	out := map[int32]int64{}
 	for _, n := range c.alive() {
-		cl := n.Client(t)
-		req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
-		req.GroupID = group
-		rt := kmsg.NewReadShareGroupStateSummaryRequestTopic()
-		rt.TopicID = topicID
-		for p := range partitions {
-			rp := kmsg.NewReadShareGroupStateSummaryRequestTopicPartition()
-			rp.Partition = p
-			rt.Partitions = append(rt.Partitions, rp)
+		for p, start := range shareStateSummary(t, n, group, topicID, partitions) {
+			out[p] = start
 		}
-		req.Topics = append(req.Topics, rt)
-		resp, err := cl.Broker(int(n.id())).Request(ctxT(t, 5*time.Second), req)
-		cl.Close()
-		if err != nil {
-			continue
-		}
-		for _, rt := range resp.(*kmsg.ReadShareGroupStateSummaryResponse).Topics {
-			for _, rp := range rt.Partitions {
-				if rp.ErrorCode == 0 && rp.StartOffset >= 0 {
-					out[rp.Partition] = rp.StartOffset
-				}
+	}
+	return out
+}
+
+// shareStateSummary asks node n for the persisted start offset of each of
+// partitions 0..partitions-1 of a share group's topic
+// (ReadShareGroupStateSummary). It holds only the partitions whose state n
+// coordinates and has; an unreachable node answers nothing.
+func shareStateSummary(t *testing.T, n *node, group string, topicID [16]byte, partitions int32) map[int32]int64 {
+	t.Helper()
+	req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+	req.GroupID = group
+	rt := kmsg.NewReadShareGroupStateSummaryRequestTopic()
+	rt.TopicID = topicID
+	for p := range partitions {
+		rp := kmsg.NewReadShareGroupStateSummaryRequestTopicPartition()
+		rp.Partition = p
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	cl := n.Client(t, kgo.DialTimeout(time.Second))
+	resp, err := cl.Broker(int(n.id())).Request(ctxT(t, 5*time.Second), req)
+	cl.Close()
+	out := map[int32]int64{}
+	if err != nil {
+		return out
+	}
+	for _, rt := range resp.(*kmsg.ReadShareGroupStateSummaryResponse).Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode == 0 && rp.StartOffset >= 0 {
+				out[rp.Partition] = rp.StartOffset
 			}
 		}
 	}

@@ -232,31 +232,8 @@ func shareStateCoordinators(t *testing.T, c *cluster, group string, topicID [16]
 	out := map[int32]int32{}
 	waitFor(t, opTimeout, "the share coordinator of every partition of "+group, func() (bool, string) {
 		for _, n := range c.nodes {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DialTimeout(time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
-			req.GroupID = group
-			rt := kmsg.NewReadShareGroupStateSummaryRequestTopic()
-			rt.TopicID = topicID
-			for p := range partitions {
-				rp := kmsg.NewReadShareGroupStateSummaryRequestTopicPartition()
-				rp.Partition = p
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			req.Topics = append(req.Topics, rt)
-			resp, err := cl.Broker(int(n.id())).Request(ctxT(t, 5*time.Second), req)
-			cl.Close()
-			if err != nil {
-				continue
-			}
-			for _, rt := range resp.(*kmsg.ReadShareGroupStateSummaryResponse).Topics {
-				for _, rp := range rt.Partitions {
-					if rp.ErrorCode == 0 && rp.StartOffset >= 0 {
-						out[rp.Partition] = n.id()
-					}
-				}
+			for p := range shareStateSummary(t, n, group, topicID, partitions) {
+				out[p] = n.id()
 			}
 		}
 		return len(out) == int(partitions), fmt.Sprint(out)

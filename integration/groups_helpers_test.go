@@ -1,14 +1,12 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
@@ -739,48 +737,24 @@ func runHelperConsumer(out io.Writer) int {
 
 // helperProc is a running helper consumer.
 type helperProc struct {
-	cmd    *exec.Cmd
-	l      *ownLedger
-	name   string
-	stderr *lockedBuffer
-	exited chan struct{}
+	*childProc
+	l    *ownLedger
+	name string
 }
 
 // startHelperConsumer starts the test binary as a group member in its own
 // process; its partition changes go into l under name.
 func startHelperConsumer(t *testing.T, n *node, l *ownLedger, name, group, protocol string) *helperProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		groupHelperEnv+"=1",
-		helperAddrEnv+"="+n.Addr(),
-		helperTopicEnv+"="+l.topic,
-		helperGroupEnv+"="+group,
-		helperProtoEnv+"="+protocol,
-	)
-	h := &helperProc{cmd: cmd, l: l, name: name, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = h.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting helper consumer: %v", err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			h.line(sc.Text())
-		}
-		cmd.Wait()
-		close(h.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-h.exited
-		if t.Failed() {
-			t.Logf("helper %s stderr:\n%s", name, h.stderr.String())
-		}
+	h := &helperProc{l: l, name: name}
+	h.childProc = startChild(t, "helper consumer", []string{
+		groupHelperEnv + "=1",
+		helperAddrEnv + "=" + n.Addr(),
+		helperTopicEnv + "=" + l.topic,
+		helperGroupEnv + "=" + group,
+		helperProtoEnv + "=" + protocol,
+	}, h.line, func(stderr string) {
+		t.Logf("helper %s stderr:\n%s", name, stderr)
 	})
 	return h
 }
@@ -822,8 +796,7 @@ func (h *helperProc) line(s string) {
 
 // kill9 kills the helper process and waits for it; it leaves the ledger.
 func (h *helperProc) kill9() {
-	h.cmd.Process.Kill()
-	<-h.exited
+	h.childProc.kill9()
 	h.l.event(h.name, "gone", nil)
 }
 

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -430,6 +431,55 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// childProc is the test binary run again as a helper process, for a client
+// that must be able to die by SIGKILL rather than by Close. It reports on
+// stdout, one line per event.
+type childProc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	exited chan struct{} // closed once stdout is drained and the process reaped
+}
+
+// startChild starts the test binary, running no tests, with env added to
+// this process's environment, and hands each line it prints to line (from
+// one goroutine). When the test ends the child is killed and, if the test
+// failed, report is given what the child wrote to stderr.
+func startChild(t *testing.T, what string, env []string, line func(string), report func(stderr string)) *childProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	p := &childProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", what, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line(sc.Text())
+		}
+		cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill9()
+		if t.Failed() {
+			report(p.stderr.String())
+		}
+	})
+	return p
+}
+
+// kill9 kills the child with SIGKILL and waits until it is gone.
+func (p *childProc) kill9() {
+	p.cmd.Process.Kill()
+	<-p.exited
 }
 
 // waitFor polls cond until it reports true or timeout passes; on timeout the

@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -310,9 +308,7 @@ func runShareWorker() int {
 
 // shareWorkerProc is a running child share worker.
 type shareWorkerProc struct {
-	cmd     *exec.Cmd
-	stderr  *lockedBuffer
-	exited  chan struct{}
+	*childProc
 	mu      sync.Mutex
 	records map[[2]int64]int32 // (partition, offset) -> delivery count
 	other   []string
@@ -321,44 +317,16 @@ type shareWorkerProc struct {
 
 func startShareWorker(t *testing.T, n *node, group, topic string) *shareWorkerProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		shareWorkerEnv+"=1",
-		shareWorkerAddrEnv+"="+n.Addr(),
-		shareWorkerTopicEnv+"="+topic,
-		shareWorkerGroupEnv+"="+group,
-	)
-	w := &shareWorkerProc{
-		cmd:     cmd,
-		stderr:  &lockedBuffer{},
-		exited:  make(chan struct{}),
-		records: map[[2]int64]int32{},
-		holding: make(chan struct{}),
-	}
-	cmd.Stderr = w.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting share worker: %v", err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			w.line(sc.Text())
-		}
-		cmd.Wait()
-		close(w.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-w.exited
-		if t.Failed() {
-			w.mu.Lock()
-			t.Logf("share worker stdout (other lines): %q\nstderr:\n%s", w.other, w.stderr.String())
-			w.mu.Unlock()
-		}
+	w := &shareWorkerProc{records: map[[2]int64]int32{}, holding: make(chan struct{})}
+	w.childProc = startChild(t, "share worker", []string{
+		shareWorkerEnv + "=1",
+		shareWorkerAddrEnv + "=" + n.Addr(),
+		shareWorkerTopicEnv + "=" + topic,
+		shareWorkerGroupEnv + "=" + group,
+	}, w.line, func(stderr string) {
+		w.mu.Lock()
+		t.Logf("share worker stdout (other lines): %q\nstderr:\n%s", w.other, stderr)
+		w.mu.Unlock()
 	})
 	return w
 }
@@ -386,11 +354,6 @@ func (w *shareWorkerProc) held() map[[2]int64]int32 {
 		out[k] = v
 	}
 	return out
-}
-
-func (w *shareWorkerProc) kill9() {
-	w.cmd.Process.Kill()
-	<-w.exited
 }
 
 func kadmOf(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }
