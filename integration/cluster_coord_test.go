@@ -134,13 +134,7 @@ func TestClusterCoordFailoverReplaysOnlyTheTail(t *testing.T) {
 	const parts = 3
 	cl := c.Client(t, kgo.RetryTimeout(30*time.Second))
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), parts, 3, nil, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
-	for p := int32(0); p < parts; p++ {
-		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 })
-	}
+	c.createReplicated(adm, topic, parts, 3, nil)
 
 	// A share group consumes and accepts everything, in small polls so
 	// that it writes share state many times.

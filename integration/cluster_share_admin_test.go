@@ -28,13 +28,7 @@ func TestClusterShareAdmin(t *testing.T) {
 	const parts = 6
 	cl := c.Client(t, kgo.RetryTimeout(30*time.Second))
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), parts, 3, nil, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
-	for p := int32(0); p < parts; p++ {
-		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 })
-	}
+	c.createReplicated(adm, topic, parts, 3, nil)
 	produceSpread(t, c.nodes[0], topic, parts, 10*parts)
 	hwm := endOffsets(t, adm, topic)
 	md, err := adm.Metadata(ctxT(t, opTimeout), topic)

@@ -82,8 +82,11 @@ type ownLedger struct {
 	notes    []string
 }
 
-func newOwnLedger(topic string) *ownLedger {
-	return &ownLedger{
+// newOwnLedger returns an empty ledger of topic that logs its report when
+// the test fails (and, with GROUPTEST_REPORT=1, when it passes: every
+// member's partition changes).
+func newOwnLedger(t *testing.T, topic string) *ownLedger {
+	l := &ownLedger{
 		topic:    topic,
 		owned:    map[string]map[int32]bool{},
 		gone:     map[string]bool{},
@@ -91,6 +94,12 @@ func newOwnLedger(topic string) *ownLedger {
 		count:    map[string]int{},
 		first:    map[string]map[int32]int64{},
 	}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("GROUPTEST_REPORT") != "" {
+			l.report(t)
+		}
+	})
+	return l
 }
 
 // event records kind for member; for assigned it first checks that no other

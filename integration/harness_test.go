@@ -201,12 +201,19 @@ func (n *node) args() []string {
 	return args
 }
 
+// start launches the process and waits until it serves.
 func (n *node) start() {
+	n.waitReady(n.launch())
+}
+
+// launch starts the process without waiting for it to serve and returns
+// the channel closed when it exits.
+func (n *node) launch() chan struct{} {
 	t := n.t
 	t.Helper()
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.cmd != nil {
-		n.mu.Unlock()
 		t.Fatal("node already running")
 	}
 	n.starts++
@@ -216,12 +223,10 @@ func (n *node) start() {
 	cmd.Stdout = n.output
 	cmd.Stderr = n.output
 	if err := cmd.Start(); err != nil {
-		n.mu.Unlock()
 		t.Fatalf("starting shoal: %v", err)
 	}
 	exited := make(chan struct{})
 	n.cmd, n.exited, n.exitErr = cmd, exited, nil
-	n.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
 		n.mu.Lock()
@@ -229,7 +234,7 @@ func (n *node) start() {
 		n.mu.Unlock()
 		close(exited)
 	}()
-	n.waitReady(exited)
+	return exited
 }
 
 // waitReady polls Metadata until the node lists itself as a broker and names
