@@ -73,11 +73,7 @@ func clusterDescribe(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return usageError("cluster describe: unexpected argument %q", c.Args().First())
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -384,11 +380,7 @@ func clusterElectLeaders(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}

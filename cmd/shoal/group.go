@@ -245,11 +245,7 @@ func listGroupsAction(c *cli.Context, typ string) error {
 	default:
 		return usageError("--type: %q is not one of classic, consumer, share", typ)
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -323,11 +319,7 @@ func groupDescribe(c *cli.Context) error {
 		return err
 	}
 	group := args[0]
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -839,11 +831,7 @@ func groupDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}

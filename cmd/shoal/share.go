@@ -94,11 +94,7 @@ func shareDescribe(c *cli.Context) error {
 		return err
 	}
 	group := args[0]
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -302,11 +298,7 @@ func shareDelete(c *cli.Context) error {
 	if topic != "" && len(groups) != 1 {
 		return usageError("%s: --topic takes exactly one group", cmdName(c))
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -378,11 +370,7 @@ func shareConfig(c *cli.Context) error {
 		return err
 	}
 	dels := listFlagValues(c, "delete")
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}

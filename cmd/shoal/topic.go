@@ -162,11 +162,7 @@ func topicCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -245,11 +241,7 @@ func topicList(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return usageError("topic list: unexpected argument %q", c.Args().First())
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -343,11 +335,7 @@ func topicDescribe(c *cli.Context) error {
 	if len(names) == 0 {
 		return usageError("topic describe: missing topic name (usage: %s)", firstLine(c.Command.UsageText))
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -559,11 +547,7 @@ func topicAlter(c *cli.Context) error {
 		}
 		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -632,11 +616,7 @@ func topicAddPartitions(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -696,11 +676,7 @@ func topicDelete(c *cli.Context) error {
 			return usageError("topic delete: empty topic name")
 		}
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
