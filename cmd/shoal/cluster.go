@@ -86,11 +86,7 @@ func clusterDescribe(c *cli.Context) error {
 		return failure("describe cluster: %s", describeErr(err))
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		msg := ""
-		if resp.ErrorMessage != nil {
-			msg = *resp.ErrorMessage
-		}
-		return failure("describe cluster: %s", describeErrMsg(err, msg))
+		return failure("describe cluster: %s", describeErrMsg(err, deref(resp.ErrorMessage)))
 	}
 	info := clusterInfo{ClusterID: resp.ClusterID, ControllerID: resp.ControllerID, Brokers: []clusterBroker{}}
 	for _, b := range resp.Brokers {
@@ -457,12 +453,7 @@ func electResults(resp *kmsg.ElectLeadersResponse) []electResult {
 			out = append(out, r)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
+	sortByTopicPartition(out, func(r electResult) (string, int32) { return r.Topic, r.Partition })
 	return out
 }
 

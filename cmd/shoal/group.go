@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -314,49 +311,59 @@ type groupDescription struct {
 }
 
 func groupDescribe(c *cli.Context) error {
+	return describeOneGroup(c, describeGroup, func(w io.Writer, d groupDescription) error {
+		if err := writeGroupHeader(w, d.Members, "group %s (type %s, state %s, coordinator %d, %d members)", d.Group, d.Type, orDash(d.State), d.Coordinator, len(d.Members)); err != nil {
+			return err
+		}
+		t := newTable(w, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+		for _, o := range d.Offsets {
+			t.row(o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID))
+		}
+		return t.flush()
+	})
+}
+
+// describeOneGroup runs a describe command of the one group named on the
+// command line: describe gathers the description, which is printed as
+// JSON or by print.
+func describeOneGroup[D any](c *cli.Context, describe func(context.Context, *kgo.Client, *kadm.Client, string) (D, error), print func(io.Writer, D) error) error {
 	args, err := groupArgs(c, false)
 	if err != nil {
 		return err
 	}
-	group := args[0]
 	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
 	defer closeAdmin()
 
-	d, err := describeGroup(ctx, cl, adm, group)
+	d, err := describe(ctx, cl, adm, args[0])
 	if err != nil {
 		return err
 	}
-	w := c.App.Writer
 	if out == outputJSON {
-		return writeJSON(w, d)
+		return writeJSON(c.App.Writer, d)
 	}
-	fmt.Fprintf(w, "group %s (type %s, state %s, coordinator %d, %d members)\n", d.Group, d.Type, orDash(d.State), d.Coordinator, len(d.Members))
-	if err := writeMembers(w, d.Members); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	t := newTable(w, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
-	for _, o := range d.Offsets {
-		t.row(o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID))
-	}
-	return t.flush()
+	return print(c.App.Writer, d)
 }
 
-// writeMembers prints a group's members table, after a blank line, if it
-// has members.
-func writeMembers(w io.Writer, members []groupMemberInfo) error {
-	if len(members) == 0 {
-		return nil
+// writeGroupHeader prints the top of a group description: the summary
+// line, the members table after a blank line if there are members, and the
+// blank line before the offsets table.
+func writeGroupHeader(w io.Writer, members []groupMemberInfo, format string, args ...any) error {
+	fmt.Fprintf(w, format+"\n", args...)
+	if len(members) > 0 {
+		fmt.Fprintln(w)
+		t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
+		for _, m := range members {
+			t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(w)
-	t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
-	for _, m := range members {
-		t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
-	}
-	return t.flush()
+	return nil
 }
 
 // describeGroup gathers a classic or consumer group's members and offsets.
@@ -386,15 +393,9 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 	}
 	if lg.Type == "consumer" {
 		dgs, err := adm.DescribeConsumerGroups(ctx, group)
+		g, err := describedGroup(dgs, err, group, func(g kadm.DescribedConsumerGroup) error { return g.Err })
 		if err != nil {
-			return d, failure("describe group %q: %s", group, describeErr(err))
-		}
-		g, ok := dgs[group]
-		if !ok {
-			return d, failure("describe group %q: the broker did not answer for it", group)
-		}
-		if g.Err != nil {
-			return d, failure("describe group %q: %s", group, describeErr(g.Err))
+			return d, err
 		}
 		d.State, d.Protocol = g.State, g.AssignorName
 		for _, m := range g.Members {
@@ -406,15 +407,9 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 		}
 	} else {
 		dgs, err := adm.DescribeGroups(ctx, group)
+		g, err := describedGroup(dgs, err, group, func(g kadm.DescribedGroup) error { return g.Err })
 		if err != nil {
-			return d, failure("describe group %q: %s", group, describeErr(err))
-		}
-		g, ok := dgs[group]
-		if !ok {
-			return d, failure("describe group %q: the broker did not answer for it", group)
-		}
-		if g.Err != nil {
-			return d, failure("describe group %q: %s", group, describeErr(g.Err))
+			return d, err
 		}
 		d.State, d.Protocol = g.State, g.Protocol
 		for _, m := range g.Members {
@@ -488,14 +483,25 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 			d.Offsets = append(d.Offsets, *r)
 		}
 	}
-	sort.Slice(d.Offsets, func(i, j int) bool {
-		a, b := d.Offsets[i], d.Offsets[j]
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		return a.Partition < b.Partition
-	})
+	sortByTopicPartition(d.Offsets, func(o groupPartitionLag) (string, int32) { return o.Topic, o.Partition })
 	return d, nil
+}
+
+// describedGroup picks group's answer from a describe call's result,
+// failing on the call's error, a missing answer or the group's error.
+func describedGroup[G any](answers map[string]G, err error, group string, groupErr func(G) error) (G, error) {
+	var g G
+	if err != nil {
+		return g, failure("describe group %q: %s", group, describeErr(err))
+	}
+	g, ok := answers[group]
+	if !ok {
+		return g, failure("describe group %q: the broker did not answer for it", group)
+	}
+	if err := groupErr(g); err != nil {
+		return g, failure("describe group %q: %s", group, describeErr(err))
+	}
+	return g, nil
 }
 
 // ---- reset-offsets
@@ -933,22 +939,8 @@ func consumeGroup(c *cli.Context, gc groupConsume) error {
 	}
 	defer consumer.Close() // leaves the group
 
-	sigCtx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	w := bufio.NewWriterSize(c.App.Writer, 64<<10)
-	defer w.Flush()
-
 	var printed int64
-	for {
-		fetches := consumer.PollFetches(sigCtx)
-		if sigCtx.Err() != nil {
-			reportInterrupted(c, w, printed)
-			return nil
-		}
-		if err := pollErrors(c, w, fetches); err != nil {
-			w.Flush()
-			return err
-		}
+	return printPolls(c, consumer, &printed, func(w *bufio.Writer, fetches kgo.Fetches) (bool, error) {
 		var toCommit []*kgo.Record
 		stopNow := false
 		fetches.EachRecord(func(r *kgo.Record) {
@@ -970,20 +962,21 @@ func consumeGroup(c *cli.Context, gc groupConsume) error {
 			}
 		})
 		if err := w.Flush(); err != nil {
-			return failure("writing output: %v", err)
+			return true, failure("writing output: %v", err)
 		}
 		if len(toCommit) > 0 {
 			cctx, ccancel := context.WithTimeout(c.Context, adminTimeout)
 			err := consumer.CommitRecords(cctx, toCommit...)
 			ccancel()
 			if err != nil {
-				return failure("consume %q: committing offsets of group %q: %s", gc.topic, gc.group, describeErr(err))
+				return true, failure("consume %q: committing offsets of group %q: %s", gc.topic, gc.group, describeErr(err))
 			}
 		}
 		if stopNow || (gc.exitAtEnd && len(done) == len(ends)) {
-			return nil
+			return true, nil
 		}
-	}
+		return false, nil
+	})
 }
 
 // groupConsumeEnds returns the end offsets of the topic's partitions and

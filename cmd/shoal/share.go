@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
+	"io"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -89,42 +87,23 @@ type shareDescription struct {
 }
 
 func shareDescribe(c *cli.Context) error {
-	args, err := groupArgs(c, false)
-	if err != nil {
-		return err
-	}
-	group := args[0]
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	d, err := describeShareGroup(ctx, adm, group)
-	if err != nil {
-		return err
-	}
-	w := c.App.Writer
-	if out == outputJSON {
-		return writeJSON(w, d)
-	}
-	fmt.Fprintf(w, "share group %s (state %s, epoch %d, coordinator %d, %d members)\n", d.Group, orDash(d.State), d.GroupEpoch, d.Coordinator, len(d.Members))
-	if err := writeMembers(w, d.Members); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	t := newTable(w, "TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG")
-	for _, o := range d.Offsets {
-		lag := dash(o.Lag)
-		if o.Error != "" {
-			lag = o.Error
+	return describeOneGroup(c, describeShareGroup, func(w io.Writer, d shareDescription) error {
+		if err := writeGroupHeader(w, d.Members, "share group %s (state %s, epoch %d, coordinator %d, %d members)", d.Group, orDash(d.State), d.GroupEpoch, d.Coordinator, len(d.Members)); err != nil {
+			return err
 		}
-		t.row(o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag)
-	}
-	return t.flush()
+		t := newTable(w, "TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG")
+		for _, o := range d.Offsets {
+			lag := dash(o.Lag)
+			if o.Error != "" {
+				lag = o.Error
+			}
+			t.row(o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag)
+		}
+		return t.flush()
+	})
 }
 
-func describeShareGroup(ctx context.Context, adm *kadm.Client, group string) (shareDescription, error) {
+func describeShareGroup(ctx context.Context, _ *kgo.Client, adm *kadm.Client, group string) (shareDescription, error) {
 	d := shareDescription{Group: group, Members: []groupMemberInfo{}, Offsets: []sharePartitionInfo{}}
 	dgs, err := adm.DescribeShareGroups(ctx, group)
 	if err != nil {
@@ -177,13 +156,7 @@ func describeShareGroup(ctx context.Context, adm *kadm.Client, group string) (sh
 			d.Offsets = append(d.Offsets, pi)
 		}
 	}
-	sort.Slice(d.Offsets, func(i, j int) bool {
-		a, b := d.Offsets[i], d.Offsets[j]
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		return a.Partition < b.Partition
-	})
+	sortByTopicPartition(d.Offsets, func(o sharePartitionInfo) (string, int32) { return o.Topic, o.Partition })
 	return d, nil
 }
 
@@ -424,11 +397,7 @@ func alterGroupConfigs(ctx context.Context, cl *kgo.Client, group string, sets m
 	}
 	for _, r := range resp.Resources {
 		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			msg := ""
-			if r.ErrorMessage != nil {
-				msg = *r.ErrorMessage
-			}
-			return failure("alter configs of group %q: %s", group, describeErrMsg(err, msg))
+			return failure("alter configs of group %q: %s", group, describeErrMsg(err, deref(r.ErrorMessage)))
 		}
 	}
 	return nil
@@ -447,11 +416,7 @@ func describeGroupConfigs(ctx context.Context, cl *kgo.Client, group string) ([]
 	entries := []groupConfigEntry{}
 	for _, r := range resp.Resources {
 		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			msg := ""
-			if r.ErrorMessage != nil {
-				msg = *r.ErrorMessage
-			}
-			return nil, failure("describe configs of group %q: %s", group, describeErrMsg(err, msg))
+			return nil, failure("describe configs of group %q: %s", group, describeErrMsg(err, deref(r.ErrorMessage)))
 		}
 		for _, cfg := range r.Configs {
 			v := ""
@@ -502,22 +467,8 @@ func consumeShare(c *cli.Context, gc groupConsume) error {
 	}
 	defer consumer.Close() // releases anything unacknowledged and leaves the group
 
-	sigCtx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	w := bufio.NewWriterSize(c.App.Writer, 64<<10)
-	defer w.Flush()
-
 	var printed int64
-	for {
-		fetches := consumer.PollFetches(sigCtx)
-		if sigCtx.Err() != nil {
-			reportInterrupted(c, w, printed)
-			return nil
-		}
-		if err := pollErrors(c, w, fetches); err != nil {
-			w.Flush()
-			return err
-		}
+	return printPolls(c, consumer, &printed, func(w *bufio.Writer, fetches kgo.Fetches) (bool, error) {
 		var accepted, released []*kgo.Record
 		fetches.EachRecord(func(r *kgo.Record) {
 			if gc.maxRecords > 0 && printed >= gc.maxRecords {
@@ -530,7 +481,7 @@ func consumeShare(c *cli.Context, gc groupConsume) error {
 		})
 		if err := w.Flush(); err != nil {
 			consumer.MarkAcks(kgo.AckRelease, accepted...)
-			return failure("writing output: %v", err)
+			return true, failure("writing output: %v", err)
 		}
 		consumer.MarkAcks(kgo.AckAccept, accepted...)
 		consumer.MarkAcks(kgo.AckRelease, released...)
@@ -539,9 +490,10 @@ func consumeShare(c *cli.Context, gc groupConsume) error {
 			err := consumer.FlushAcks(fctx)
 			fcancel()
 			if err != nil {
-				return failure("consume %q: acknowledging records of share group %q: %s", gc.topic, gc.group, describeErr(err))
+				return true, failure("consume %q: acknowledging records of share group %q: %s", gc.topic, gc.group, describeErr(err))
 			}
-			return nil
+			return true, nil
 		}
-	}
+		return false, nil
+	})
 }
