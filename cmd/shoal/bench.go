@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/urfave/cli/v2"
 
 	"github.com/shoalmq/shoal/bench"
@@ -177,14 +175,7 @@ func dropBenchTopics(c *cli.Context, brokers []string, topics ...string) {
 	if len(own) == 0 {
 		return
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, own...); err != nil {
+	if err := bench.DeleteTopics(brokers, own...); err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "warning: deleting %s: %s\n", strings.Join(own, ", "), describeErr(err))
 	}
 }
