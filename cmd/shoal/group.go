@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -462,11 +464,7 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 			r.MemberID, r.ClientID, r.Host = m.MemberID, m.ClientID, m.Host
 		}
 	}
-	var topics []string
-	for t := range rows {
-		topics = append(topics, t)
-	}
-	sort.Strings(topics)
+	topics := slices.Sorted(maps.Keys(rows))
 	bounds, err := topicBounds(ctx, adm, topics...)
 	if err != nil {
 		return d, failure("describe group %q: %v", group, err)
@@ -701,36 +699,37 @@ examples:
 	})
 }
 
-// resetCommon parses what group and share reset-offsets share.
-func resetCommon(c *cli.Context, withTime bool) (group, topic string, parts []int32, target resetTarget, execute bool, err error) {
+// resetLoader looks a group up for reset-offsets: it fails if the group is
+// of the other kind, and returns the group's present offsets on topic
+// (missing: none) and how to apply a plan, which must refuse a group with
+// members.
+type resetLoader func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group, topic string) (current map[int32]int64, apply func(kadm.Offsets) error, err error)
+
+// resetOffsets is reset-offsets for either kind of group: it parses the
+// command line, has load look the group up, plans the reset, applies it
+// with --execute, and prints the plan.
+func resetOffsets(c *cli.Context, load resetLoader) error {
 	args, err := groupArgs(c, false)
 	if err != nil {
-		return
+		return err
 	}
-	group = args[0]
-	topic = strings.TrimSpace(c.String("topic"))
+	group := args[0]
+	topic := strings.TrimSpace(c.String("topic"))
 	if topic == "" {
-		err = usageError("%s: --topic is required", cmdName(c))
-		return
+		return usageError("%s: --topic is required", cmdName(c))
 	}
-	if parts, err = parsePartitions(c.StringSlice("partition")); err != nil {
-		return
+	parts, err := parsePartitions(c.StringSlice("partition"))
+	if err != nil {
+		return err
 	}
-	if target, err = parseResetTarget(c, time.Now()); err != nil {
-		return
+	target, err := parseResetTarget(c, time.Now())
+	if err != nil {
+		return err
 	}
 	if c.Bool("dry-run") && c.Bool("execute") {
-		err = usageError("%s: give --dry-run or --execute, not both", cmdName(c))
-		return
+		return usageError("%s: give --dry-run or --execute, not both", cmdName(c))
 	}
-	execute = c.Bool("execute")
-	_, err = outputMode(c)
-	return
-}
-
-func groupReset(c *cli.Context) error {
-	group, topic, parts, target, execute, err := resetCommon(c, true)
-	if err != nil {
+	if _, err := outputMode(c); err != nil {
 		return err
 	}
 	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
@@ -739,18 +738,47 @@ func groupReset(c *cli.Context) error {
 	}
 	defer closeAdmin()
 
+	current, apply, err := load(ctx, cl, adm, group, topic)
+	if err != nil {
+		return err
+	}
+	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
+	if err != nil {
+		return err
+	}
+	res := resetResult{Group: group, Plan: plan}
+	if c.Bool("execute") {
+		offs := kadm.Offsets{}
+		for _, r := range plan {
+			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
+		}
+		if err := apply(offs); err != nil {
+			return err
+		}
+		res.Executed = true
+	}
+	return printReset(c, res)
+}
+
+func groupReset(c *cli.Context) error {
+	return resetOffsets(c, loadGroupForReset)
+}
+
+// loadGroupForReset is the resetLoader of classic and consumer groups:
+// their committed offsets, and a commit of the plan.
+func loadGroupForReset(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group, topic string) (map[int32]int64, func(kadm.Offsets) error, error) {
 	lg, found, err := findGroup(ctx, cl, group)
 	if err != nil {
-		return failure("reset offsets of group %q: %s", group, describeErr(err))
+		return nil, nil, failure("reset offsets of group %q: %s", group, describeErr(err))
 	}
 	if found && lg.Type == "share" {
-		return failure("group %q is a share group (see 'shoal share reset-offsets')", group)
+		return nil, nil, failure("group %q is a share group (see 'shoal share reset-offsets')", group)
 	}
 	current := map[int32]int64{}
 	if found {
 		committed, err := adm.FetchOffsetsForTopics(ctx, group, topic)
 		if err != nil {
-			return failure("reset offsets of group %q: fetching committed offsets: %s", group, describeErr(err))
+			return nil, nil, failure("reset offsets of group %q: fetching committed offsets: %s", group, describeErr(err))
 		}
 		committed.Each(func(o kadm.OffsetResponse) {
 			if o.Topic == topic && o.Err == nil && o.At >= 0 {
@@ -758,20 +786,11 @@ func groupReset(c *cli.Context) error {
 			}
 		})
 	}
-	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
-	if err != nil {
-		return err
-	}
-	res := resetResult{Group: group, Plan: plan}
-	if execute {
+	apply := func(offs kadm.Offsets) error {
 		if found {
 			if err := requireEmptyGroup(ctx, adm, lg); err != nil {
 				return err
 			}
-		}
-		offs := kadm.Offsets{}
-		for _, r := range plan {
-			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
 		}
 		resps, err := adm.CommitOffsets(ctx, group, offs)
 		if err != nil {
@@ -783,9 +802,9 @@ func groupReset(c *cli.Context) error {
 			}
 			return failure("reset offsets of group %q: %s", group, describeErr(err))
 		}
-		res.Executed = true
+		return nil
 	}
-	return printReset(c, res)
+	return current, apply, nil
 }
 
 // requireEmptyGroup fails unless a classic or consumer group has no

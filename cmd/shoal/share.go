@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -132,11 +134,7 @@ func describeShareGroup(ctx context.Context, _ *kgo.Client, adm *kadm.Client, gr
 	if ok && og.Err != nil && !errors.Is(og.Err, kerr.GroupIDNotFound) {
 		return d, failure("describe share group %q: offsets: %s", group, describeErr(og.Err))
 	}
-	var topics []string
-	for t := range og.Offsets {
-		topics = append(topics, t)
-	}
-	sort.Strings(topics)
+	topics := slices.Sorted(maps.Keys(og.Offsets))
 	bounds, err := topicBounds(ctx, adm, topics...)
 	if err != nil {
 		return d, failure("describe share group %q: %v", group, err)
@@ -179,28 +177,24 @@ example: shoal share reset-offsets workers --topic jobs --to-earliest --execute`
 }
 
 func shareReset(c *cli.Context) error {
-	group, topic, parts, target, execute, err := resetCommon(c, false)
-	if err != nil {
-		return err
-	}
-	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
+	return resetOffsets(c, loadShareGroupForReset)
+}
 
+// loadShareGroupForReset is the resetLoader of share groups: their start
+// offsets, and AlterShareGroupOffsets of the plan.
+func loadShareGroupForReset(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group, topic string) (map[int32]int64, func(kadm.Offsets) error, error) {
 	lg, found, err := findGroup(ctx, cl, group)
 	if err != nil {
-		return failure("reset offsets of share group %q: %s", group, describeErr(err))
+		return nil, nil, failure("reset offsets of share group %q: %s", group, describeErr(err))
 	}
 	if found && lg.Type != "share" {
-		return failure("group %q is a %s group (see 'shoal group reset-offsets')", group, lg.Type)
+		return nil, nil, failure("group %q is a %s group (see 'shoal group reset-offsets')", group, lg.Type)
 	}
 	current := map[int32]int64{}
 	if found {
 		offs, err := adm.DescribeShareGroupOffsets(ctx, group)
 		if err != nil {
-			return failure("reset offsets of share group %q: %s", group, describeErr(err))
+			return nil, nil, failure("reset offsets of share group %q: %s", group, describeErr(err))
 		}
 		for p, o := range offs[group].Offsets[topic] {
 			if o.Err == nil && o.StartOffset >= 0 {
@@ -208,12 +202,7 @@ func shareReset(c *cli.Context) error {
 			}
 		}
 	}
-	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
-	if err != nil {
-		return err
-	}
-	res := resetResult{Group: group, Plan: plan}
-	if execute {
+	apply := func(offs kadm.Offsets) error {
 		if found {
 			dgs, err := adm.DescribeShareGroups(ctx, group)
 			if err == nil {
@@ -221,10 +210,6 @@ func shareReset(c *cli.Context) error {
 					return failure("share group %q is not empty (state %s, %d members): stop its consumers before --execute", group, g.GroupState, len(g.Members))
 				}
 			}
-		}
-		offs := kadm.Offsets{}
-		for _, r := range plan {
-			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
 		}
 		resps, err := adm.AlterShareGroupOffsets(ctx, group, offs)
 		if err != nil {
@@ -236,9 +221,9 @@ func shareReset(c *cli.Context) error {
 		if err := resps.Error(); err != nil {
 			return failure("reset offsets of share group %q: %s", group, describeErr(err))
 		}
-		res.Executed = true
+		return nil
 	}
-	return printReset(c, res)
+	return current, apply, nil
 }
 
 // ---- delete
