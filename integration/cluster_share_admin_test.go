@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestClusterShareAdmin runs the share group admin APIs on a 3-node cluster
@@ -240,44 +239,11 @@ func shareStateCoordinators(t *testing.T, c *cluster, group string, topicID [16]
 // partition.
 func allShareStartOffsets(t *testing.T, cl *kgo.Client, group string) map[string]map[int32]int64 {
 	t.Helper()
-	out, err := tryAllShareStartOffsets(ctxT(t, opTimeout), cl, group)
+	out, err := describeShareStartOffsets(ctxT(t, opTimeout), cl, group, nil)
 	if err != nil {
 		t.Fatalf("describe all share offsets of %s: %v", group, err)
 	}
 	return out
-}
-
-func tryAllShareStartOffsets(ctx context.Context, cl *kgo.Client, group string) (map[string]map[int32]int64, error) {
-	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
-	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
-	g.GroupID = group
-	g.Topics = nil
-	req.Groups = append(req.Groups, g)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]map[int32]int64{}
-	for _, rg := range resp.Groups {
-		if rg.GroupID != group {
-			continue
-		}
-		if err := kerr.ErrorForCode(rg.ErrorCode); err != nil {
-			return nil, fmt.Errorf("group %s: %v (%s)", group, err, strOr(rg.ErrorMessage))
-		}
-		for _, tt := range rg.Topics {
-			for _, p := range tt.Partitions {
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					return nil, fmt.Errorf("%s/%d: %v", tt.Topic, p.Partition, err)
-				}
-				if out[tt.Topic] == nil {
-					out[tt.Topic] = map[int32]int64{}
-				}
-				out[tt.Topic][p.Partition] = p.StartOffset
-			}
-		}
-	}
-	return out, nil
 }
 
 // waitAllShareStartOffsets waits until describing all of the group's topics
@@ -287,7 +253,7 @@ func waitAllShareStartOffsets(t *testing.T, cl *kgo.Client, group, topic string,
 	waitFor(t, 30*time.Second, "all share start offsets of "+group, func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		got, err := tryAllShareStartOffsets(ctx, cl, group)
+		got, err := describeShareStartOffsets(ctx, cl, group, nil)
 		if err != nil {
 			return false, err.Error()
 		}

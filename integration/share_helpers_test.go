@@ -82,21 +82,35 @@ func strOr(s *string) string {
 // shareStartOffsets returns the share-partition start offsets of group on
 // topic, from DescribeShareGroupOffsets (all partitions of the topic).
 func shareStartOffsets(ctx context.Context, cl *kgo.Client, group, topic string, partitions int32) (map[int32]int64, error) {
-	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
-	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
-	g.GroupID = group
 	rt := kmsg.NewDescribeShareGroupOffsetsRequestGroupTopic()
 	rt.Topic = topic
 	for p := int32(0); p < partitions; p++ {
 		rt.Partitions = append(rt.Partitions, p)
 	}
-	g.Topics = append(g.Topics, rt)
+	all, err := describeShareStartOffsets(ctx, cl, group, []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{rt})
+	if err != nil {
+		return nil, err
+	}
+	if all[topic] == nil {
+		return map[int32]int64{}, nil
+	}
+	return all[topic], nil
+}
+
+// describeShareStartOffsets asks DescribeShareGroupOffsets for group's
+// start offsets on topics (null: all of the group's topics) and returns
+// them by topic and partition; a group or partition error fails it.
+func describeShareStartOffsets(ctx context.Context, cl *kgo.Client, group string, topics []kmsg.DescribeShareGroupOffsetsRequestGroupTopic) (map[string]map[int32]int64, error) {
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+	g.GroupID = group
+	g.Topics = topics
 	req.Groups = append(req.Groups, g)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	out := map[int32]int64{}
+	out := map[string]map[int32]int64{}
 	for _, rg := range resp.Groups {
 		if rg.GroupID != group {
 			continue
@@ -105,14 +119,14 @@ func shareStartOffsets(ctx context.Context, cl *kgo.Client, group, topic string,
 			return nil, fmt.Errorf("group %s: %v (%s)", group, err, strOr(rg.ErrorMessage))
 		}
 		for _, tt := range rg.Topics {
-			if tt.Topic != topic {
-				continue
-			}
 			for _, p := range tt.Partitions {
 				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					return nil, fmt.Errorf("%s/%d: %v (%s)", topic, p.Partition, err, strOr(p.ErrorMessage))
+					return nil, fmt.Errorf("%s/%d: %v (%s)", tt.Topic, p.Partition, err, strOr(p.ErrorMessage))
 				}
-				out[p.Partition] = p.StartOffset
+				if out[tt.Topic] == nil {
+					out[tt.Topic] = map[int32]int64{}
+				}
+				out[tt.Topic][p.Partition] = p.StartOffset
 			}
 		}
 	}
