@@ -2,8 +2,10 @@ package integration
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -153,6 +155,19 @@ type matrixMember interface {
 	// close leaves the group and releases the client; later calls do
 	// nothing.
 	close()
+}
+
+// ownedPartitions is a matrix member's assignment as its client reports
+// it. mu also guards the member's other bookkeeping.
+type ownedPartitions struct {
+	mu    sync.Mutex
+	owned []int32
+}
+
+func (o *ownedPartitions) assigned() []int32 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Sorted(slices.Values(o.owned))
 }
 
 // matrixOpts configure the node the matrix runs against: group timing short
