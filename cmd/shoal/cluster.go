@@ -19,23 +19,30 @@ import (
 )
 
 func clusterCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "cluster",
-		Usage: "inspect the cluster and elect partition leaders",
-		UsageText: `shoal cluster describe
+	return commandGroup("cluster", "inspect the cluster and elect partition leaders",
+		`shoal cluster describe
 shoal --bootstrap-server 10.0.0.1:9092 --output json cluster describe
 shoal cluster elect-leaders --topic orders`,
+		leaf(&cli.Command{
+			Name:      "describe",
+			Usage:     "show the cluster id, the active controller, the brokers and the metadata quorum",
+			UsageText: "shoal cluster describe\nshoal --output json cluster describe",
+			Action:    clusterDescribe,
+		}),
+		clusterElectLeadersCommand(),
+	)
+}
+
+// commandGroup is a command that only holds subcommands; run bare or with
+// an unknown subcommand it answers as unknownSubcommand does.
+func commandGroup(name, usage, usageText string, subcommands ...*cli.Command) *cli.Command {
+	return &cli.Command{
+		Name:         name,
+		Usage:        usage,
+		UsageText:    usageText,
 		Action:       unknownSubcommand,
 		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			leaf(&cli.Command{
-				Name:      "describe",
-				Usage:     "show the cluster id, the active controller, the brokers and the metadata quorum",
-				UsageText: "shoal cluster describe\nshoal --output json cluster describe",
-				Action:    clusterDescribe,
-			}),
-			clusterElectLeadersCommand(),
-		},
+		Subcommands:  subcommands,
 	}
 }
 

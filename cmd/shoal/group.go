@@ -21,23 +21,17 @@ import (
 )
 
 func groupCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "group",
-		Usage: "list, describe, reset and delete consumer groups",
-		UsageText: `shoal group list
+	return commandGroup("group", "list, describe, reset and delete consumer groups",
+		`shoal group list
 shoal group describe billing
 shoal group reset-offsets billing --topic orders --to-earliest --dry-run
 shoal group reset-offsets billing --topic orders --by-duration 1h --execute
 shoal group delete billing`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			groupListCommand(),
-			groupDescribeCommand(),
-			groupResetCommand(),
-			groupDeleteCommand(),
-		},
-	}
+		groupListCommand(),
+		groupDescribeCommand(),
+		groupResetCommand(),
+		groupDeleteCommand(),
+	)
 }
 
 // ---- shared helpers (also used by the share commands)

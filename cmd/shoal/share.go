@@ -20,24 +20,18 @@ import (
 )
 
 func shareCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "share",
-		Usage: "list, describe, reset, configure and delete share groups (queues)",
-		UsageText: `shoal share list
+	return commandGroup("share", "list, describe, reset, configure and delete share groups (queues)",
+		`shoal share list
 shoal share describe workers
 shoal share config workers --set share.auto.offset.reset=earliest
 shoal share reset-offsets workers --topic jobs --to-earliest --execute
 shoal share delete workers`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			shareListCommand(),
-			shareDescribeCommand(),
-			shareResetCommand(),
-			shareDeleteCommand(),
-			shareConfigCommand(),
-		},
-	}
+		shareListCommand(),
+		shareDescribeCommand(),
+		shareResetCommand(),
+		shareDeleteCommand(),
+		shareConfigCommand(),
+	)
 }
 
 // ---- list

@@ -16,26 +16,20 @@ import (
 )
 
 func topicCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "topic",
-		Usage: "create, list, describe, alter and delete topics",
-		UsageText: `shoal topic create orders --partitions 6 --config retention.ms=86400000
+	return commandGroup("topic", "create, list, describe, alter and delete topics",
+		`shoal topic create orders --partitions 6 --config retention.ms=86400000
 shoal topic list
 shoal topic describe orders
 shoal topic alter orders --set retention.ms=3600000 --delete cleanup.policy
 shoal topic add-partitions orders --total 12
 shoal topic delete orders`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			topicCreateCommand(),
-			topicListCommand(),
-			topicDescribeCommand(),
-			topicAlterCommand(),
-			topicAddPartitionsCommand(),
-			topicDeleteCommand(),
-		},
-	}
+		topicCreateCommand(),
+		topicListCommand(),
+		topicDescribeCommand(),
+		topicAlterCommand(),
+		topicAddPartitionsCommand(),
+		topicDeleteCommand(),
+	)
 }
 
 // intFlagValue reads an integer flag given as a string, so a bad value is
