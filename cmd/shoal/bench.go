@@ -191,16 +191,22 @@ func benchJSON(c *cli.Context) (bool, error) {
 	return out == outputJSON || c.Bool("json"), err
 }
 
+// benchSetup reads what the workload commands share: whether the result
+// goes out as JSON, and the workload's options.
+func benchSetup(c *cli.Context) (asJSON bool, opts bench.Options, err error) {
+	if asJSON, err = benchJSON(c); err != nil {
+		return false, bench.Options{}, err
+	}
+	opts, err = benchOptions(c)
+	return asJSON, opts, err
+}
+
 type workload func(context.Context, bench.Options) (bench.Result, error)
 
 func benchAction(run workload) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		name := "bench " + c.Command.Name
-		asJSON, err := benchJSON(c)
-		if err != nil {
-			return err
-		}
-		opts, err := benchOptions(c)
+		asJSON, opts, err := benchSetup(c)
 		if err != nil {
 			return err
 		}
@@ -223,11 +229,7 @@ func benchAction(run workload) cli.ActionFunc {
 // through a share group on the same topic.
 func shareAction(c *cli.Context) error {
 	name := "bench " + c.Command.Name
-	asJSON, err := benchJSON(c)
-	if err != nil {
-		return err
-	}
-	opts, err := benchOptions(c)
+	asJSON, opts, err := benchSetup(c)
 	if err != nil {
 		return err
 	}
