@@ -520,6 +520,16 @@ func topicName(t *testing.T, suffix string) string {
 	return name
 }
 
+// startNodeWithTopic starts a node with default options and creates a
+// topic named after the test with the given number of partitions.
+func startNodeWithTopic(t *testing.T, partitions int32) (n *node, adm *kadm.Client, topic string, id kadm.TopicID) {
+	t.Helper()
+	n = startNode(t, nodeOpts{})
+	adm = n.Admin(t)
+	topic = topicName(t, "")
+	return n, adm, topic, createTopic(t, adm, topic, partitions, nil).ID
+}
+
 // createTopic creates a topic through kadm and fails the test on error.
 func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) kadm.CreateTopicResponse {
 	t.Helper()

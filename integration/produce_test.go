@@ -289,10 +289,7 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 // connection belongs to the next request).
 func TestProduceAcks(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	id := createTopic(t, adm, topic, 1, nil).ID
+	n, adm, topic, id := startNodeWithTopic(t, 1)
 
 	produce := func(cl *kgo.Client, prefix string, count int) {
 		t.Helper()
@@ -350,10 +347,7 @@ func TestProduceAcks(t *testing.T) {
 // must only drop that connection: other clients keep being served.
 func TestProduceAcksZeroFailureClosesConnection(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	id := createTopic(t, adm, topic, 1, nil).ID
+	n, _, topic, id := startNodeWithTopic(t, 1)
 
 	rc := dialRaw(t, n.Addr())
 	rc.send(produceRequest(0, topic, id, 7, recordBatch(time.Now().UnixMilli(), []byte("to nowhere"))), -1)
