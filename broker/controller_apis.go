@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -38,8 +39,9 @@ func (s *Server) handleBrokerRegistration(ctx context.Context, _ *reqCtx, req *k
 	// registration is committed, so the registration reaches it. Both
 	// steps are idempotent, so a restarted broker joins the same way.
 	if !s.meta.IsVoter(b.ID) {
-		addr, err := s.endpointAddr(b.Endpoints)
-		if err == nil {
+		addr, ok := cluster.EndpointAddr(b.Endpoints, s.cfg.InterBrokerListener)
+		var err error = &raftmeta.Error{Code: kerr.InvalidRequest, Message: "a broker registration without listeners"}
+		if ok {
 			err = s.meta.AddLearnerAt(ctx, b.ID, addr)
 		}
 		if err != nil {

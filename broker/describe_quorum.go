@@ -10,6 +10,7 @@ package broker
 import (
 	"context"
 	"net"
+	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -58,8 +59,8 @@ func (s *Server) handleDescribeQuorum(ctx context.Context, rc *reqCtx, req *kmsg
 			if err == nil {
 				l := kmsg.NewDescribeQuorumResponseNodeListener()
 				l.Name, l.Host = "CONTROLLER", host
-				p, _ := parsePort(port)
-				l.Port = p
+				p, _ := strconv.ParseUint(port, 10, 16)
+				l.Port = uint16(p)
 				n.Listeners = append(n.Listeners, l)
 			}
 		}

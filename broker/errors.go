@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"encoding/base64"
 	"errors"
 	"sort"
 
@@ -68,4 +67,7 @@ func sortBy[T any, K int16 | int32 | string](xs []T, key func(T) K) {
 	sort.Slice(xs, func(i, j int) bool { return key(xs[i]) < key(xs[j]) })
 }
 
-func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+// codeErr turns a response error code into an error (nil for 0).
+func codeErr(code int16) error {
+	return kerr.ErrorForCode(code)
+}

@@ -37,7 +37,7 @@ func (s *Server) handleInitProducerID(ctx context.Context, _ *reqCtx, req *kmsg.
 	s.pids.mu.Lock()
 	defer s.pids.mu.Unlock()
 	if s.pids.next >= s.pids.end {
-		first, n, err := s.allocateProducerIDs(ctx)
+		first, n, err := s.controller.AllocateProducerIDs(ctx, producerIDBlock)
 		if err != nil {
 			resp.ErrorCode = errorCode(err)
 			return resp, nil

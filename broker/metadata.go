@@ -23,8 +23,7 @@ func (s *Server) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.Metad
 	if req.Topics == nil || !s.multiNode() {
 		return resp, nil
 	}
-	if gone := s.goneLeaders(ctx, s.meta.Image(), resp); len(gone) > 0 {
-		s.waitFenced(ctx, gone)
+	if s.controller.AwaitGoneLeaders(ctx, s.meta.Image(), resp) {
 		resp = s.metadata(ctx, rc, req)
 	}
 	return resp, nil
@@ -60,7 +59,7 @@ func (s *Server) metadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataReq
 		}
 		createErrs := map[string]error{}
 		if len(create) > 0 {
-			for _, r := range s.createTopicsViaController(ctx, create) {
+			for _, r := range s.controller.CreateTopics(ctx, create) {
 				if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 					createErrs[r.Name] = r.Err
 				}
@@ -174,3 +173,6 @@ func (s *Server) listBrokers(img *raftmeta.Image, listener string, includeFenced
 func (s *Server) topicDefaults() raftmeta.Defaults {
 	return raftmeta.Defaults{NumPartitions: s.cfg.NumPartitions, ReplicationFactor: s.cfg.DefaultReplication}
 }
+
+// topicByID resolves a topic id in the image.
+func topicByID(img *raftmeta.Image, id [16]byte) *raftmeta.Topic { return img.TopicByID(id) }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,11 +90,9 @@ func (m *metrics) responseErrors(resp kmsg.Response) {
 	})
 }
 
-func (m *metrics) isrChange(what string) {
-	kind := "expand"
-	if strings.Contains(what, "shrink") {
-		kind = "shrink"
-	}
+// isrChange counts an ISR change this node made as leader: kind is
+// "shrink" or "expand".
+func (m *metrics) isrChange(kind string) {
 	m.isr.WithLabelValues(kind).Inc()
 }
 

@@ -14,12 +14,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
+	"github.com/shoalmq/shoal/replica"
+	"github.com/shoalmq/shoal/share"
 )
 
 // Server is one shoal node: its metadata quorum member, its partition logs
@@ -58,14 +61,20 @@ type Server struct {
 	lastLeaderHint hintClock
 	admin          *adminServer
 	pids           producerIDs
-	groups         *groupCoordinator
-	shareState     *shareCoordinator
-	shares         *shareManager
+	// coord runs the group and share coordinators on their internal topics.
+	coord  *coordruntime.Runtime
+	shares *share.Manager
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
-	// cluster holds the replication and controller-client state.
-	cluster *clusterState
+	// peers is the one client this node reaches other nodes with.
+	peers *cluster.Pool
+	// controller is this node's client of the active controller.
+	controller *cluster.ControllerClient
+	// replicas is the replica manager: the local replicas, their
+	// leadership, HW and ISR, the follower fetchers and the leader-append
+	// path.
+	replicas *replica.Manager
 	// started is set once start succeeded; Close then shuts down in a
 	// controlled way.
 	started bool
@@ -76,11 +85,6 @@ type Server struct {
 	// connMu orders s.wg.Add for connections handed over by the raft
 	// transport before Close's s.wg.Wait (see serveKafka).
 	connMu sync.Mutex
-	// replicaMu serializes changes to the set of local replicas.
-	replicaMu sync.Mutex
-	// topicConfigs caches each topic version's log config (see
-	// topicPartitionConfig).
-	topicConfigs sync.Map
 
 	closeOnce sync.Once
 	closeErr  error
@@ -113,7 +117,6 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		metrics:    newMetrics(),
-		cluster:    newClusterState(),
 		ready:      make(chan struct{}),
 
 		fetchEncoder: newFetchEncoder(),
@@ -181,14 +184,23 @@ func (s *Server) start() error {
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
-	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
-	if s.groups, err = newGroupCoordinator(s); err != nil {
+	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
+	s.startCluster()
+	s.replicas = replica.New(s.ctx, replica.Config{
+		Broker:     s.cfg,
+		Logs:       s.logs,
+		Meta:       s.meta,
+		Controller: s.controller,
+		Peers:      replicaPeers{s},
+		Internal:   internalLogs{s},
+		ISRChanged: s.metrics.isrChange,
+		Logger:     s.log,
+		Now:        s.now,
+	})
+	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
 		return err
 	}
-	if s.shareState, err = newShareCoordinator(s); err != nil {
-		return err
-	}
-	s.shares = newShareManager(s)
+	s.shares = newShareRuntime(s)
 	waitCtx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	if s.isController() {
@@ -232,14 +244,13 @@ func (s *Server) start() error {
 	go s.housekeeping()
 	if s.multiNode() {
 		if s.isController() {
-			s.wg.Add(2)
-			go s.runController()
-			go s.leaderRebalanceLoop()
+			active := s.activeController()
+			s.goBackground(active.RunSessions)
+			s.goBackground(active.RunLeaderRebalance)
 		}
 		if s.isBroker() {
-			s.wg.Add(2)
-			go s.heartbeatLoop()
-			go s.isrLoop()
+			s.goBackground(s.controller.RunHeartbeats)
+			s.replicas.StartISRLoop()
 		}
 	}
 	if s.cfg.AdminAddr != "" {
@@ -280,7 +291,7 @@ func (s *Server) logStarted() {
 // own registration: it has joined the quorum as a learner and caught up at
 // least that far, so it starts from a current image and knows the leader.
 func (s *Server) waitCaughtUp(ctx context.Context) error {
-	self, epoch := s.cfg.NodeID, s.cluster.brokerEpoch.Load()
+	self, epoch := s.cfg.NodeID, s.controller.BrokerEpoch()
 	_, err := s.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
 		b := img.Brokers[self]
 		return b != nil && b.Epoch >= epoch
@@ -303,9 +314,7 @@ func (s *Server) clusterID() (string, error) {
 		return s.cfg.ClusterID, nil
 	}
 	if s.multiNode() {
-		// Every voter formats its own log, so they must agree on the id
-		// without talking: derive it from the voter set.
-		return votersClusterID(s.cfg.Voters), nil
+		return cluster.VotersClusterID(s.cfg.Voters), nil
 	}
 	// A single node: raftmeta makes up an id when it creates the metadata
 	// log, and the log keeps it from then on.
@@ -315,7 +324,7 @@ func (s *Server) clusterID() (string, error) {
 // ownDirs names the directories this node keeps inside its log dirs that
 // are not partitions: the metadata log and the coordinator stores.
 func (s *Server) ownDirs() []string {
-	dirs := []string{groupStateDir, shareStateDir}
+	dirs := coordruntime.Dirs()
 	for _, d := range s.cfg.LogDirs {
 		if filepath.Dir(filepath.Clean(s.cfg.MetadataDir)) == filepath.Clean(d) {
 			dirs = append(dirs, filepath.Base(s.cfg.MetadataDir))
@@ -324,18 +333,27 @@ func (s *Server) ownDirs() []string {
 	return dirs
 }
 
-// register records this broker and its endpoints in the metadata log.
+// register records this broker and its advertised endpoints in the
+// metadata log.
 func (s *Server) register(ctx context.Context) error {
-	b := raftmeta.Broker{ID: s.cfg.NodeID, IncarnationID: uuid.New(), Rack: s.cfg.Rack}
+	var eps []raftmeta.Endpoint
 	for _, l := range s.advertised {
-		b.Endpoints = append(b.Endpoints, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol})
+		eps = append(eps, raftmeta.Endpoint{Listener: l.Name, Host: l.Host, Port: l.Port, SecurityProtocol: l.SecurityProtocol})
 	}
-	epoch, err := s.registerWithController(ctx, b)
-	if err != nil {
+	if err := s.controller.Register(ctx, eps); err != nil {
 		return fmt.Errorf("broker registration: %w", err)
 	}
-	s.cluster.brokerEpoch.Store(epoch)
 	return nil
+}
+
+// goBackground runs loop on its own goroutine until the node closes; Close
+// waits for it.
+func (s *Server) goBackground(loop func(context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		loop(s.ctx)
+	}()
 }
 
 // Addrs returns the bound client listener addresses.
@@ -446,9 +464,9 @@ func (s *Server) watchMetadata() {
 		s.applyImage()
 		select {
 		case <-ch:
-		case <-s.cluster.coordKick:
+		case <-s.replicas.CoordinatorRetry():
 			// A partition's HW caught up: a coordinator may load now.
-			s.cluster.coordPending.Store(false)
+			s.replicas.CoordinatorRetried()
 		case <-s.ctx.Done():
 			return
 		}
@@ -458,11 +476,10 @@ func (s *Server) watchMetadata() {
 // applyImage brings local replicas, then the group coordinators they host,
 // in line with the newest metadata image.
 func (s *Server) applyImage() {
-	s.reconcile()
+	s.replicas.Reconcile()
 	img := s.meta.Image()
-	s.groups.reconcile(img)
-	s.shareState.reconcile(img)
-	s.shares.reconcile(img)
+	s.coord.Reconcile(img)
+	s.shares.Reconcile(img)
 }
 
 // housekeeping runs retention, time-based flushes and compaction on their
@@ -508,16 +525,19 @@ func (s *Server) Close() error {
 			s.admin.close()
 		}
 		s.wg.Wait()
-		s.stopFetchers()
+		if s.replicas != nil {
+			s.replicas.Close()
+		}
 		var errs []error
 		if s.shares != nil {
-			s.shares.close()
+			s.shares.Close()
 		}
-		if s.groups != nil {
-			errs = append(errs, s.groups.close())
+		if s.coord != nil {
+			errs = append(errs, s.coord.Close())
 		}
-		if s.shareState != nil {
-			errs = append(errs, s.shareState.close())
+		if s.peers != nil {
+			// After the runtimes that send through it have stopped.
+			s.peers.Close()
 		}
 		if s.logs != nil {
 			errs = append(errs, s.logs.Close())

@@ -4,8 +4,9 @@ package broker
 // DeleteTopics (key 20) v1-v6, CreatePartitions (key 37) v0-v3.
 //
 // A node that is not the active controller relays the request to it
-// unchanged (forwardAdmin, forward.go), as Kafka brokers forward admin
-// requests; the controller validates and commits through raft.
+// unchanged (cluster.ControllerClient.ForwardAdmin), as Kafka brokers
+// forward admin requests; the controller validates and commits through
+// raft.
 
 import (
 	"context"

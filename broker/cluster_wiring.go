@@ -1,0 +1,168 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/cluster"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// How the front end wires the cluster package (cluster/): this node's roles,
+// the one peer client, the controller client and the active controller's
+// loops, and the front end's own part of forwarding.
+
+// multiNode reports whether this node is part of a cluster of several:
+// more than one voter, or a node with one role only (its other half runs
+// elsewhere). Only then do nodes talk to each other.
+func (s *Server) multiNode() bool {
+	return len(s.cfg.Voters) > 1 || !s.isBroker() || !s.isController()
+}
+
+// isBroker reports whether this node serves clients and holds partitions
+// (process.roles has broker).
+func (s *Server) isBroker() bool { return s.cfg.HasRole("broker") }
+
+// isController reports whether this node is a voter of the metadata quorum
+// (process.roles has controller).
+func (s *Server) isController() bool { return s.cfg.HasRole("controller") }
+
+// peerVersion is the version this node sends of an API: the highest it
+// serves itself, which every node of the same build serves too.
+func (s *Server) peerVersion(key int16) int16 {
+	return s.apis.all[key].max
+}
+
+// startCluster builds the peer client and the controller client once the
+// metadata member and the local controller exist.
+func (s *Server) startCluster() {
+	s.peers = cluster.NewPool(cluster.PoolConfig{
+		NodeID:              s.cfg.NodeID,
+		Voters:              s.cfg.Voters,
+		InterBrokerListener: s.cfg.InterBrokerListener,
+		Image:               s.meta.Image,
+		MaxResponseBytes:    s.cfg.SocketRequestMaxBytes,
+	})
+	s.controller = cluster.NewControllerClient(cluster.Config{
+		NodeID:              s.cfg.NodeID,
+		Rack:                s.cfg.Rack,
+		Voters:              s.cfg.Voters,
+		IsController:        s.isController(),
+		MultiNode:           s.multiNode(),
+		InterBrokerListener: s.cfg.InterBrokerListener,
+		HeartbeatInterval:   s.cfg.Millis("broker.heartbeat.interval.ms"),
+		SessionTimeout:      s.cfg.Millis("broker.session.timeout.ms"),
+		TopicDefaults:       s.topicDefaults(),
+		Version:             s.peerVersion,
+		Logger:              s.log,
+	}, s.meta, s.ctrl, s.peers)
+}
+
+// activeController returns the loops a voter runs while it is the active
+// controller.
+func (s *Server) activeController() *cluster.ActiveController {
+	rebalance, _ := s.cfg.Value("auto.leader.rebalance.enable")
+	return cluster.NewActiveController(cluster.ActiveConfig{
+		NodeID:              s.cfg.NodeID,
+		InterBrokerListener: s.cfg.InterBrokerListener,
+		HeartbeatInterval:   s.cfg.Millis("broker.heartbeat.interval.ms"),
+		SessionTimeout:      s.cfg.Millis("broker.session.timeout.ms"),
+		UncleanLeaderElection: func(topic string) bool {
+			t := s.meta.Image().Topics[topic]
+			if t == nil {
+				return false
+			}
+			return s.cfg.EffectiveTopicConfig(t.Configs).String("unclean.leader.election.enable") == "true"
+		},
+		AutoLeaderRebalance:    rebalance == "true",
+		ImbalanceCheckInterval: time.Duration(s.cfg.Int("leader.imbalance.check.interval.seconds")) * time.Second,
+		Now:                    s.now,
+		Logger:                 s.log,
+	}, s.meta, s.ctrl)
+}
+
+// isInterBroker reports whether a request came from another shoal node.
+func isInterBroker(rc *reqCtx) bool {
+	return rc != nil && cluster.IsInterBrokerClientID(rc.header.clientID)
+}
+
+// forwardAdmin relays an admin request to the active controller when this
+// node is not it (cluster.ControllerClient.ForwardAdmin). A request that
+// came from another node is handled here: it is never forwarded twice.
+func (s *Server) forwardAdmin(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, bool) {
+	if isInterBroker(rc) {
+		return nil, false
+	}
+	return s.controller.ForwardAdmin(ctx, req)
+}
+
+// controlledShutdown asks the controller to move leadership away from this
+// node and, once it has, lets clients learn where their partitions went
+// before the listeners close.
+func (s *Server) controlledShutdown(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if !s.controller.ControlledShutdown(ctx) {
+		return
+	}
+	s.lastLeaderHint.mark()
+	s.lastLeaderHint.waitQuiet(ctx, 200*time.Millisecond)
+}
+
+// controllerListenerName names the controller listener, for connections
+// served on it.
+func (s *Server) controllerListenerName() string {
+	for _, l := range s.cfg.Listeners {
+		if slices.Contains(s.cfg.ControllerListeners, l.Name) {
+			return l.Name
+		}
+	}
+	if len(s.cfg.ControllerListeners) > 0 {
+		return s.cfg.ControllerListeners[0]
+	}
+	return "CONTROLLER"
+}
+
+// startTransport starts the raft transport. A voter listens on its
+// controller listener, which also answers the brokers' controller RPCs in
+// the Kafka protocol (Foreign). A broker-only node (a learner) has no
+// controller listener: it dials the voters, and receives the leader's
+// messages on its broker listeners (see accept).
+func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
+	var listen string
+	if s.isController() {
+		listen = s.cfg.Voters[s.cfg.NodeID]
+		for _, l := range s.cfg.Listeners {
+			if slices.Contains(s.cfg.ControllerListeners, l.Name) {
+				listen = l.Addr()
+				break
+			}
+		}
+		if listen == "" {
+			return nil, fmt.Errorf("listeners: node %d needs a controller listener to reach the quorum", s.cfg.NodeID)
+		}
+	}
+	peers := map[int32]string{}
+	for id, addr := range s.cfg.Voters {
+		if id != s.cfg.NodeID {
+			peers[id] = addr
+		}
+	}
+	name := s.controllerListenerName()
+	tr, err := raftmeta.NewTCPTransport(raftmeta.TCPTransportConfig{
+		NodeID:     s.cfg.NodeID,
+		ListenAddr: listen,
+		Peers:      peers,
+		Logger:     s.log,
+		Foreign:    func(nc net.Conn) { s.serveKafka(nc, name) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("controller listener: %w", err)
+	}
+	return tr, nil
+}
