@@ -96,7 +96,8 @@ func (m *metrics) isrChange(kind string) {
 	m.isr.WithLabelValues(kind).Inc()
 }
 
-func (m *metrics) expiredLocks(n int64) {
+// ExpiredLocks counts record locks that timed out (share.Metrics).
+func (m *metrics) ExpiredLocks(n int64) {
 	if n > 0 {
 		m.expired.Add(float64(n))
 	}
@@ -110,7 +111,9 @@ func (m *metrics) coordinatorLoaded(topic string, records int) {
 	}
 }
 
-func (m *metrics) deadLettered(topic string, records int) {
+// DeadLettered counts records written to a dead-letter topic
+// (share.Metrics).
+func (m *metrics) DeadLettered(topic string, records int) {
 	m.dlq.WithLabelValues(topic).Add(float64(records))
 }
 
