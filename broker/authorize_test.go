@@ -101,13 +101,25 @@ func (c *rawConn) roundTrip(req kmsg.Request, version int16) kmsg.Response {
 // SaslAuthenticate answer.
 func (c *rawConn) plainLogin(user, password string) *kmsg.SASLAuthenticateResponse {
 	c.t.Helper()
+	c.handshake("PLAIN")
+	return c.authenticate([]byte("\x00" + user + "\x00" + password))
+}
+
+// handshake sends SaslHandshake v1 for mechanism, which must be accepted.
+func (c *rawConn) handshake(mechanism string) {
+	c.t.Helper()
 	hs := kmsg.NewPtrSASLHandshakeRequest()
-	hs.Mechanism = "PLAIN"
+	hs.Mechanism = mechanism
 	if r := c.roundTrip(hs, 1).(*kmsg.SASLHandshakeResponse); r.ErrorCode != 0 {
 		c.t.Fatalf("SaslHandshake: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
+}
+
+// authenticate sends one SaslAuthenticate v2 step.
+func (c *rawConn) authenticate(b []byte) *kmsg.SASLAuthenticateResponse {
+	c.t.Helper()
 	au := kmsg.NewPtrSASLAuthenticateRequest()
-	au.SASLAuthBytes = []byte("\x00" + user + "\x00" + password)
+	au.SASLAuthBytes = b
 	return c.roundTrip(au, 2).(*kmsg.SASLAuthenticateResponse)
 }
 
