@@ -41,6 +41,9 @@ func (c *conn) authenticateTLS() error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.sec.authTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			c.srv.metrics.conns.closed.WithLabelValues(closedAuthTimeout).Inc()
+		}
 		return fmt.Errorf("%w: TLS handshake: %v", errAuthentication, err)
 	}
 	c.nc = tc
