@@ -6,8 +6,12 @@ package broker
 // the items a principal may not touch are taken out before the handler
 // runs and answered with Kafka's error, as KafkaApis answers them, while
 // the rest are handled as usual. A handler never sees a refused item.
+// ListGroups names none: its answer is filtered to the groups the
+// principal may describe.
 
 import (
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -29,6 +33,7 @@ var itemGates = map[int16]itemGate{
 	int16(kmsg.IncrementalAlterConfigs): gateIncrementalAlterConfigs,
 	int16(kmsg.DescribeGroups):          gateDescribeGroups,
 	int16(kmsg.DeleteGroups):            gateDeleteGroups,
+	int16(kmsg.ListGroups):              gateListGroups,
 }
 
 // authorizeItems applies req's item gate, if it has one.
@@ -294,5 +299,21 @@ func gateDeleteGroups(c *conn, req kmsg.Request) func(kmsg.Response) {
 	return func(resp kmsg.Response) {
 		x := resp.(*kmsg.DeleteGroupsResponse)
 		x.Groups = append(x.Groups, refused...)
+	}
+}
+
+// gateListGroups leaves out of the answer the groups the principal may not
+// describe, unless it may describe the cluster, as Kafka does; the groups
+// left out are not logged as denials.
+func gateListGroups(c *conn, req kmsg.Request) func(kmsg.Response) {
+	sec, api := c.srv.sec, kmsg.NameForKey(req.Key())
+	if sec.decide(c.principal, c.host, acl.OpDescribe, clusterResource, api, false) {
+		return nil
+	}
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.ListGroupsResponse)
+		x.Groups = slices.DeleteFunc(x.Groups, func(g kmsg.ListGroupsResponseGroup) bool {
+			return !sec.decide(c.principal, c.host, acl.OpDescribe, acl.Resource{Type: acl.ResourceGroup, Name: g.Group}, api, false)
+		})
 	}
 }
