@@ -326,6 +326,7 @@ async function render() {
     main.replaceChildren(h("p", { class: "err", id: "error" }, e.message));
   }
   main.dataset.ready = "1";
+  if (!performance.getEntriesByName("console-ready").length) performance.mark("console-ready");
   // Lists and charts refresh; pages with forms wait for the user.
   if (route[2] !== "messages") {
     timer = setTimeout(refresh, 5000);
