@@ -416,12 +416,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.eval(`[...document.querySelectorAll('#messages [data-k="key"]')].map(e => e.textContent).join(",")`); got != "job-4,job-3" {
 		t.Errorf("dead letters newest first: keys %s, want job-4,job-3", got)
 	}
+	b.screenshot("dlq")
 	b.do("select job-3", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
 		chromedp.Click(chromedp.CSS("#confirm-yes")))
 	if got := b.waitText("#action-result", "the refusal", func(s string) bool { return s != "" }); !strings.Contains(got, "admin.ui.allow.writes") {
 		t.Errorf("redrive with writes off: %q, want a refusal naming admin.ui.allow.writes", got)
 	}
-	b.screenshot("dlq")
 	if ends := highWatermarks(t, n, f.jobs); ends[0] != 10 {
 		t.Errorf("a refused redrive produced: jobs end %d", ends[0])
 	}

@@ -71,7 +71,9 @@ function chart(series, id) {
       `${pad + (W - 2 * pad) * (t1 > t0 ? (p.t - t0) / (t1 - t0) : 1)},${H - pad - (H - 2 * pad) * p.v / vmax}`).join(" "));
     svg.append(pl);
     const last = s.points && s.points.length ? s.points[s.points.length - 1].v : 0;
-    legend.append(h("span", { style: "color:" + s.color }, `${s.name}: ${Number(last.toFixed(1)).toLocaleString("en-US")}`));
+    const label = h("span", {}, `${s.name}: ${Number(last.toFixed(1)).toLocaleString("en-US")}`);
+    label.style.color = s.color; // a property, not a style attribute: the CSP forbids those
+    legend.append(label);
   }
   legend.append(h("span", {}, `max ${Number(vmax.toFixed(1)).toLocaleString("en-US")}`));
   return h("div", {}, svg, legend);
@@ -81,12 +83,12 @@ function chart(series, id) {
 function confirmThen(what, run) {
   const box = h("div", { class: "note", id: "confirm" }, h("p", {}, what));
   const out = h("p", { id: "action-result" });
-  box.append(
-    h("button", { id: "confirm-yes", onclick: async () => {
-      box.querySelectorAll("button").forEach((b) => b.disabled = true);
-      try { out.textContent = await run(); out.className = "ok"; } catch (e) { out.textContent = "Refused: " + e.message; out.className = "bad"; }
-    } }, "Confirm"), " ",
-    h("button", { onclick: () => box.remove() }, "Cancel"), out);
+  const yes = h("button", { id: "confirm-yes", onclick: async () => {
+    yes.disabled = true;
+    try { out.textContent = await run(); out.className = "ok"; } catch (e) { out.textContent = "Refused: " + e.message; out.className = "bad"; }
+  } }, "Confirm");
+  box.append(yes, " ",
+    h("button", { onclick: () => box.remove() }, "Close"), out);
   document.getElementById("confirm")?.remove();
   main.prepend(box);
 }
@@ -177,7 +179,7 @@ async function pageMessages(params) {
   const form = h("form", { class: "bar", id: "browse" },
     field("Topic", topicSel),
     field("Partition", h("input", { name: "partition", id: "f-partition", type: "number", min: 0, value: p.partition || 0, size: 4 })),
-    field("From", h("select", { name: "from", id: "f-from" }, ["end", "offset", "timestamp"].map((x) => h("option", { selected: x === (p.from || "end") }, x)))),
+    field("From", h("select", { name: "from", id: "f-from" }, [["edge", "log end (newest) / start (oldest)"], ["offset", "offset"], ["timestamp", "timestamp"]].map(([x, label]) => h("option", { value: x, selected: x === (p.from || "edge") }, label)))),
     field("Offset / time (ms or ISO)", h("input", { name: "at", id: "f-at", value: p.at || "" })),
     field("Order", h("select", { name: "order", id: "f-order" }, ["newest", "oldest"].map((x) => h("option", { selected: x === (p.order || "newest") }, x)))),
     field("Limit", h("input", { name: "limit", id: "f-limit", type: "number", min: 1, max: 100, value: p.limit || 20, size: 4 })),
@@ -198,7 +200,6 @@ async function pageMessages(params) {
   if (p.header) qs.set("header", p.header);
   if (p.from === "offset" && p.at !== "") qs.set("offset", p.at);
   if (p.from === "timestamp" && p.at) qs.set("timestamp", /^\d+$/.test(p.at) ? p.at : String(Date.parse(p.at)));
-  if (p.from === "end" && (p.order || "newest") === "oldest") qs.set("offset", "0");
   const m = await api("messages?" + qs);
   const isDLQ = m.messages.some((r) => r.headers.some((x) => x.key === "__dlq.errors.topic"));
   const mode = p.as || "text";
