@@ -5,10 +5,10 @@ package broker
 // LeaveGroup (key 13) v0-v5.
 //
 // Each handler runs the request on the group's coordinator shard
-// (coordinator.Shard, see groupcoord.go); JoinGroup and SyncGroup answer when
-// the rebalance does, which is the request's wait, so the connection keeps
-// reading meanwhile. Eager and cooperative rebalancing and static members
-// (KIP-345) are the shard's.
+// (coordinator.Shard, run by coordruntime.Groups); JoinGroup and SyncGroup
+// answer when the rebalance does, which is the request's wait, so the
+// connection keeps reading meanwhile. Eager and cooperative rebalancing and
+// static members (KIP-345) are the shard's.
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 func (s *Server) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.JoinGroupRequest) (kmsg.Response, waitFunc, error) {
 	ch := make(chan *kmsg.JoinGroupResponse, 1)
 	host := rc.conn.remoteHost()
-	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
+	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) {
 		sh.JoinGroup(s.now(), rc.header.clientID, host, req, func(r *kmsg.JoinGroupResponse) { ch <- r })
 	}); kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
@@ -36,7 +36,7 @@ func (s *Server) handleJoinGroup(ctx context.Context, rc *reqCtx, req *kmsg.Join
 // handleSyncGroup is handleJoinGroup's counterpart for SyncGroup.
 func (s *Server) handleSyncGroup(ctx context.Context, _ *reqCtx, req *kmsg.SyncGroupRequest) (kmsg.Response, waitFunc, error) {
 	ch := make(chan *kmsg.SyncGroupResponse, 1)
-	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
+	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) {
 		sh.SyncGroup(s.now(), req, func(r *kmsg.SyncGroupResponse) { ch <- r })
 	}); kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
@@ -48,7 +48,7 @@ func (s *Server) handleSyncGroup(ctx context.Context, _ *reqCtx, req *kmsg.SyncG
 
 func (s *Server) handleHeartbeat(_ context.Context, _ *reqCtx, req *kmsg.HeartbeatRequest) (kmsg.Response, error) {
 	var resp *kmsg.HeartbeatResponse
-	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.Heartbeat(s.now(), req) }); kerrv != nil {
+	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) { resp = sh.Heartbeat(s.now(), req) }); kerrv != nil {
 		resp = req.ResponseKind().(*kmsg.HeartbeatResponse)
 		resp.ErrorCode = kerrv.Code
 	}
@@ -57,7 +57,7 @@ func (s *Server) handleHeartbeat(_ context.Context, _ *reqCtx, req *kmsg.Heartbe
 
 func (s *Server) handleLeaveGroup(_ context.Context, _ *reqCtx, req *kmsg.LeaveGroupRequest) (kmsg.Response, error) {
 	var resp *kmsg.LeaveGroupResponse
-	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.LeaveGroup(s.now(), req) }); kerrv != nil {
+	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) { resp = sh.LeaveGroup(s.now(), req) }); kerrv != nil {
 		resp = req.ResponseKind().(*kmsg.LeaveGroupResponse)
 		resp.ErrorCode = kerrv.Code
 	}

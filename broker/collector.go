@@ -58,41 +58,22 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.underReplicated, prometheus.GaugeValue, float64(under))
 	ch <- prometheus.MustNewConstMetric(c.offline, prometheus.GaugeValue, float64(offline))
 
-	if s.groups != nil {
-		s.groups.mu.Lock()
-		shards := make([]*shardRuntime, 0, len(s.groups.shards))
-		for _, sr := range s.groups.shards {
-			shards = append(shards, sr)
-		}
-		s.groups.mu.Unlock()
-		for _, sr := range shards {
-			sr.mu.Lock()
-			sr.shard.EachOffset(func(group, topic string, partition int32, offset int64) {
-				if p := s.logs.Partition(topic, partition); p != nil {
-					ch <- prometheus.MustNewConstMetric(c.groupLag, prometheus.GaugeValue, float64(max(p.HighWatermark()-offset, 0)),
-						group, topic, strconv.Itoa(int(partition)))
-				}
-			})
-			sr.mu.Unlock()
-		}
+	if s.coord != nil {
+		s.coord.Groups.EachOffset(func(group, topic string, partition int32, offset int64) {
+			if p := s.logs.Partition(topic, partition); p != nil {
+				ch <- prometheus.MustNewConstMetric(c.groupLag, prometheus.GaugeValue, float64(max(p.HighWatermark()-offset, 0)),
+					group, topic, strconv.Itoa(int(partition)))
+			}
+		})
 	}
 	if s.shares != nil {
-		s.shares.mu.Lock()
-		parts := make([]*sharePart, 0, len(s.shares.parts))
-		for _, sp := range s.shares.parts {
-			parts = append(parts, sp)
-		}
-		s.shares.mu.Unlock()
-		for _, sp := range parts {
-			sp.mu.Lock()
-			counts, start := sp.sp.Counts(), sp.sp.StartOffset()
-			sp.mu.Unlock()
-			part := strconv.Itoa(int(sp.key.Partition))
-			for state, n := range map[string]int64{"available": counts.Available, "acquired": counts.Acquired, "acknowledged": counts.Acknowledged, "archived": counts.Archived} {
-				ch <- prometheus.MustNewConstMetric(c.shareInFlight, prometheus.GaugeValue, float64(n), sp.key.Group, sp.topic, part, state)
+		for _, st := range s.shares.Stats() {
+			part := strconv.Itoa(int(st.Key.Partition))
+			for state, n := range map[string]int64{"available": st.Counts.Available, "acquired": st.Counts.Acquired, "acknowledged": st.Counts.Acknowledged, "archived": st.Counts.Archived} {
+				ch <- prometheus.MustNewConstMetric(c.shareInFlight, prometheus.GaugeValue, float64(n), st.Key.Group, st.Topic, part, state)
 			}
-			lag := sp.p.HighWatermark() - start - counts.Acknowledged - counts.Archived
-			ch <- prometheus.MustNewConstMetric(c.shareLag, prometheus.GaugeValue, float64(max(lag, 0)), sp.key.Group, sp.topic, part)
+			lag := st.HighWatermark - st.StartOffset - st.Counts.Acknowledged - st.Counts.Archived
+			ch <- prometheus.MustNewConstMetric(c.shareLag, prometheus.GaugeValue, float64(max(lag, 0)), st.Key.Group, st.Topic, part)
 		}
 	}
 }

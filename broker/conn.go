@@ -171,7 +171,7 @@ func (c *conn) serve() {
 	c.cancel()
 	// A share session lives as long as the connection that opened it.
 	if c.srv.shares != nil {
-		c.srv.shares.onConnClose(c)
+		c.srv.shares.OnConnClose(c)
 	}
 
 }

@@ -10,11 +10,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/coordruntime"
 )
 
 // oneRecordBatch encodes a v2 record batch holding one record.
 func oneRecordBatch(value string) []byte {
-	return encodeBatch([]batchRecord{{Value: []byte(value)}}, time.Now())
+	return coordruntime.EncodeBatch([]coordruntime.BatchRecord{{Value: []byte(value)}}, time.Now())
 }
 
 func writeRequest(t *testing.T, c net.Conn, corr int32, req kmsg.Request, version int16) {

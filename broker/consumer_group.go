@@ -13,13 +13,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 )
 
 func (s *Server) handleConsumerGroupHeartbeat(_ context.Context, rc *reqCtx, req *kmsg.ConsumerGroupHeartbeatRequest) (kmsg.Response, error) {
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
-	topics := imageTopics{s.meta.Image()}
+	topics := coordruntime.ImageTopics(s.meta.Image())
 	host := rc.conn.remoteHost()
-	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) {
+	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) {
 		resp = sh.ConsumerHeartbeat(s.now(), rc.header.clientID, host, req, topics)
 	}); kerrv != nil {
 		resp = req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
@@ -30,10 +31,10 @@ func (s *Server) handleConsumerGroupHeartbeat(_ context.Context, rc *reqCtx, req
 
 func (s *Server) handleConsumerGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ConsumerGroupDescribeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	topics := imageTopics{s.meta.Image()}
+	topics := coordruntime.ImageTopics(s.meta.Image())
 	for _, id := range req.Groups {
 		var d kmsg.ConsumerGroupDescribeResponseGroup
-		if kerrv := s.onShard(id, func(sh *coordinator.Shard) { d = sh.ConsumerDescribe(id, topics, req.IncludeAuthorizedOperations) }); kerrv != nil {
+		if kerrv := s.coord.Groups.Do(id, func(sh *coordinator.Shard) { d = sh.ConsumerDescribe(id, topics, req.IncludeAuthorizedOperations) }); kerrv != nil {
 			d = kmsg.NewConsumerGroupDescribeResponseGroup()
 			d.Group, d.ErrorCode = id, kerrv.Code
 		}

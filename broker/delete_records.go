@@ -25,7 +25,7 @@ func (s *Server) handleDeleteRecords(_ context.Context, _ *reqCtx, req *kmsg.Del
 			op := kmsg.NewDeleteRecordsResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.LowWatermark = -1
-			p, _, kerrv := s.leaderPartition(t, rp.Partition)
+			p, _, kerrv := s.replicas.LeaderPartition(t, rp.Partition)
 			switch {
 			case raftmeta.IsInternalTopic(rt.Topic):
 				// As Kafka's ReplicaManager: the coordinators' state is

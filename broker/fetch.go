@@ -4,7 +4,7 @@ package broker
 //
 // Reads each partition once in connection order and long-polls for MinBytes
 // until MaxWait; a follower broker's fetch (replica id set) reads to the LEO
-// and records its progress for the HW and ISR (replication.go).
+// and records its progress for the HW and ISR (replica.Manager.ReadForFollower).
 // KIP-320 leader epochs are checked. Deviations: fetch sessions (KIP-227) are
 // not kept (session id 0, so clients send full requests); no transactions, so
 // no aborted-transaction list.
@@ -12,7 +12,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"reflect"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,13 +36,13 @@ func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 		timer := time.NewTimer(maxWait)
 		defer timer.Stop()
 		for {
-			switch waitAny(ctx, timer.C, wake) {
-			case waitTimeout:
+			switch log.WaitAny(ctx, timer.C, wake) {
+			case log.WaitTimeout:
 				// Read once more: data may have arrived together
 				// with the deadline.
 				resp, _, _ := s.readFetchOnce(rc, req)
 				return resp, nil
-			case waitCanceled:
+			case log.WaitCanceled:
 				return nil, ctx.Err()
 			}
 			if resp, wake, done = s.readFetchOnce(rc, req); done {
@@ -136,7 +135,7 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 
 // readPartition fills one partition's part of a fetch response.
 func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, budget int, first bool) (<-chan struct{}, int, error) {
-	p, ps, kerrv := s.leaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
+	p, ps, kerrv := s.replicas.LeaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 	if kerrv != nil {
 		return nil, 0, kerrv
 	}
@@ -145,7 +144,7 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 		if maxBytes <= 0 && first {
 			maxBytes = 1
 		}
-		return s.readForFollower(replica, t, rp, pr, p, ps, maxBytes)
+		return s.replicas.ReadForFollower(replica, t, rp, pr, p, ps, maxBytes)
 	}
 	ch := p.Wait()
 	hw := p.HighWatermark()
@@ -169,58 +168,6 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
 	return ch, len(res.Data), nil
-}
-
-// leaderPartitionAt is leaderPartition for a request that names the leader
-// epoch it expects (KIP-320).
-func (s *Server) leaderPartitionAt(t *raftmeta.Topic, idx, currentEpoch int32) (*log.Partition, raftmeta.PartitionState, *kerr.Error) {
-	p, ps, kerrv := s.leaderPartition(t, idx)
-	if kerrv == nil {
-		kerrv = checkLeaderEpoch(currentEpoch, ps)
-	}
-	return p, ps, kerrv
-}
-
-// checkLeaderEpoch applies KIP-320: a client that knows a newer epoch than
-// ours is ahead of our metadata; one with an older epoch is fenced.
-func checkLeaderEpoch(current int32, ps raftmeta.PartitionState) *kerr.Error {
-	switch {
-	case current < 0:
-		return nil
-	case current > ps.LeaderEpoch:
-		return kerr.UnknownLeaderEpoch
-	case current < ps.LeaderEpoch:
-		return kerr.FencedLeaderEpoch
-	}
-	return nil
-}
-
-type waitResult int
-
-const (
-	waitWoken waitResult = iota
-	waitTimeout
-	waitCanceled
-)
-
-// waitAny blocks until one of the channels fires, the timer fires or ctx ends.
-func waitAny(ctx context.Context, timer <-chan time.Time, chans []<-chan struct{}) waitResult {
-	cases := make([]reflect.SelectCase, 0, len(chans)+2)
-	cases = append(cases,
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
-	)
-	for _, ch := range chans {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-	}
-	switch i, _, _ := reflect.Select(cases); i {
-	case 0:
-		return waitTimeout
-	case 1:
-		return waitCanceled
-	default:
-		return waitWoken
-	}
 }
 
 // fetchReplica is the follower broker a fetch comes from, or -1 for a

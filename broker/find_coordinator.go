@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 )
 
 // Coordinator key types of FindCoordinator.
@@ -51,9 +52,9 @@ func (s *Server) findCoordinator(ctx context.Context, rc *reqCtx, kind int8, key
 	if key == "" || (kind != coordinatorGroup && kind != coordinatorShare) {
 		return kerr.InvalidRequest
 	}
-	topic, ensure := offsetsTopic, s.groups.ensureOffsetsTopic
+	topic, ensure := coordruntime.OffsetsTopic, s.coord.Groups.EnsureTopic
 	if kind == coordinatorShare {
-		topic, ensure = shareStateTopic, s.shareState.ensureTopic
+		topic, ensure = coordruntime.ShareStateTopic, s.coord.ShareState.EnsureTopic
 	}
 	if err := ensure(ctx); err != nil {
 		s.log.Warn("creating "+topic, "err", err)

@@ -5,7 +5,7 @@ package broker
 //
 // Committed offsets live on the group's coordinator shard, written to
 // __consumer_offsets through the leader-append path and materialized in pebble
-// (groupcoord.go, internaltopic.go). OffsetFetch v8+ batches groups; v10 names
+// (coordruntime.Groups). OffsetFetch v8+ batches groups; v10 names
 // topics by id. A shard that is not (yet) this node's answers NOT_COORDINATOR
 // or COORDINATOR_LOAD_IN_PROGRESS on every partition.
 
@@ -15,12 +15,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 )
 
 func (s *Server) handleOffsetCommit(_ context.Context, _ *reqCtx, req *kmsg.OffsetCommitRequest) (kmsg.Response, error) {
 	var resp *kmsg.OffsetCommitResponse
-	topics := imageTopics{s.meta.Image()}
-	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.OffsetCommit(s.now(), req, topics) }); kerrv != nil {
+	topics := coordruntime.ImageTopics(s.meta.Image())
+	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) { resp = sh.OffsetCommit(s.now(), req, topics) }); kerrv != nil {
 		resp = req.ResponseKind().(*kmsg.OffsetCommitResponse)
 		for _, rt := range req.Topics {
 			ot := kmsg.NewOffsetCommitResponseTopic()
@@ -73,7 +74,7 @@ func (s *Server) handleOffsetFetch(_ context.Context, _ *reqCtx, req *kmsg.Offse
 		}
 		var topics []kmsg.OffsetFetchResponseGroupTopic
 		var ferr error
-		kerrv := s.onShard(rg.Group, func(sh *coordinator.Shard) {
+		kerrv := s.coord.Groups.Do(rg.Group, func(sh *coordinator.Shard) {
 			topics, ferr = sh.OffsetFetch(rg.Group, memberID, epoch, fetch)
 		})
 		switch {
@@ -113,8 +114,8 @@ func (s *Server) handleOffsetFetch(_ context.Context, _ *reqCtx, req *kmsg.Offse
 
 func (s *Server) handleOffsetDelete(_ context.Context, _ *reqCtx, req *kmsg.OffsetDeleteRequest) (kmsg.Response, error) {
 	var resp *kmsg.OffsetDeleteResponse
-	topics := imageTopics{s.meta.Image()}
-	if kerrv := s.onShard(req.Group, func(sh *coordinator.Shard) { resp = sh.OffsetDelete(req, topics) }); kerrv != nil {
+	topics := coordruntime.ImageTopics(s.meta.Image())
+	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) { resp = sh.OffsetDelete(req, topics) }); kerrv != nil {
 		resp = req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 		resp.ErrorCode = kerrv.Code
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/coordruntime"
 )
 
 // A KIP-848 regex subscription is matched against every topic, internal ones
@@ -26,7 +28,7 @@ func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Group, req.MemberID, req.MemberEpoch = "regex-internal", "regex-internal-member0", 0
 	req.RebalanceTimeoutMillis = 30000
-	req.SubscribedTopicRegex = kmsg.StringPtr(offsetsTopic + "|orders")
+	req.SubscribedTopicRegex = kmsg.StringPtr(coordruntime.OffsetsTopic + "|orders")
 	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 	var assigned, want map[[16]byte]int
 	deadline := time.Now().Add(20 * time.Second)
@@ -51,7 +53,7 @@ func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = map[[16]byte]int{}
-		for _, name := range []string{offsetsTopic, "orders"} {
+		for _, name := range []string{coordruntime.OffsetsTopic, "orders"} {
 			if d, ok := topics[name]; ok {
 				want[d.ID] = len(d.Partitions)
 			}
@@ -63,5 +65,5 @@ func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
 		// catch up.
 		time.Sleep(time.Duration(resp.HeartbeatIntervalMillis) * time.Millisecond / 10)
 	}
-	t.Fatalf("assigned %v (topic id: partitions), want %v: all of %s and orders", assigned, want, offsetsTopic)
+	t.Fatalf("assigned %v (topic id: partitions), want %v: all of %s and orders", assigned, want, coordruntime.OffsetsTopic)
 }

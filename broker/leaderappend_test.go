@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/coordruntime"
 )
 
 // A share acknowledgement that archives a record is answered only after
@@ -102,22 +104,22 @@ func TestInternalTopicWriteHonoursFlushMessages(t *testing.T) {
 	if err := resp.Error(); err != nil {
 		t.Fatal(err)
 	}
-	internal := s.meta.Image().Topics[offsetsTopic]
+	internal := s.meta.Image().Topics[coordruntime.OffsetsTopic]
 	if internal == nil {
-		t.Fatalf("%s not created by the commit", offsetsTopic)
+		t.Fatalf("%s not created by the commit", coordruntime.OffsetsTopic)
 	}
 	written := 0
 	for i := range internal.Partitions {
-		p := s.logs.Partition(offsetsTopic, int32(i))
+		p := s.logs.Partition(coordruntime.OffsetsTopic, int32(i))
 		if p == nil || p.LogEndOffset() == 0 {
 			continue
 		}
 		written++
 		if rp, leo := p.RecoveryPoint(), p.LogEndOffset(); rp != leo {
-			t.Errorf("%s-%d: recovery point %d below log end %d once the commit is answered", offsetsTopic, i, rp, leo)
+			t.Errorf("%s-%d: recovery point %d below log end %d once the commit is answered", coordruntime.OffsetsTopic, i, rp, leo)
 		}
 	}
 	if written == 0 {
-		t.Fatalf("no %s partition holds the commit", offsetsTopic)
+		t.Fatalf("no %s partition holds the commit", coordruntime.OffsetsTopic)
 	}
 }

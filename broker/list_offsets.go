@@ -33,7 +33,7 @@ func (s *Server) handleListOffsets(_ context.Context, _ *reqCtx, req *kmsg.ListO
 			op := kmsg.NewListOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.Timestamp, op.Offset = -1, -1
-			p, ps, kerrv := s.leaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
+			p, ps, kerrv := s.replicas.LeaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				op.ErrorCode = kerrv.Code
 				ot.Partitions = append(ot.Partitions, op)

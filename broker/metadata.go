@@ -173,3 +173,6 @@ func (s *Server) listBrokers(img *raftmeta.Image, listener string, includeFenced
 func (s *Server) topicDefaults() raftmeta.Defaults {
 	return raftmeta.Defaults{NumPartitions: s.cfg.NumPartitions, ReplicationFactor: s.cfg.DefaultReplication}
 }
+
+// topicByID resolves a topic id in the image.
+func topicByID(img *raftmeta.Image, id [16]byte) *raftmeta.Topic { return img.TopicByID(id) }

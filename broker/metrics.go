@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,11 +92,9 @@ func (m *metrics) responseErrors(resp kmsg.Response) {
 	})
 }
 
-func (m *metrics) isrChange(what string) {
-	kind := "expand"
-	if strings.Contains(what, "shrink") {
-		kind = "shrink"
-	}
+// isrChange counts an ISR change this node made as leader: kind is
+// "shrink" or "expand".
+func (m *metrics) isrChange(kind string) {
 	m.isr.WithLabelValues(kind).Inc()
 }
 
@@ -198,14 +195,23 @@ func (a *adminServer) close() {
 }
 
 // startConsole mounts the web console on the admin mux. The console is a
-// Kafka client of this node's first client listener (on loopback when it
-// listens on every interface), so it sees what the Kafka APIs show.
+// Kafka client of this node's first PLAINTEXT client listener (the first
+// listener when none is; on loopback when it listens on every interface),
+// so it sees what the Kafka APIs show. It has no credentials yet: once
+// listeners authenticate, it needs a principal of its own.
 func startConsole(s *Server, mux *http.ServeMux) (*console.Console, error) {
 	if len(s.listeners) == 0 {
 		return nil, nil
 	}
-	bootstrap := s.listeners[0].Addr().String()
-	if tcp, ok := s.listeners[0].Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+	ln := s.listeners[0]
+	for i, l := range s.listeners {
+		if s.advertised[i].SecurityProtocol == "PLAINTEXT" {
+			ln = l
+			break
+		}
+	}
+	bootstrap := ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		bootstrap = net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
 	}
 	ui, err := console.New(console.Config{Bootstrap: bootstrap, Metrics: s.metrics.reg,

@@ -23,7 +23,7 @@ func (s *Server) handleOffsetForLeaderEpoch(_ context.Context, _ *reqCtx, req *k
 			op := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.LeaderEpoch, op.EndOffset = -1, -1
-			p, _, kerrv := s.leaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
+			p, _, kerrv := s.replicas.LeaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				op.ErrorCode = kerrv.Code
 			} else {

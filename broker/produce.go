@@ -5,7 +5,7 @@ package broker
 //
 // Validates each batch (magic 2, CRC-32C, sizes, idempotent sequence, an
 // issued producer id) and appends it in request order on the leader-append
-// path (leaderappend.go); acks=all waits for the ISR and, with flush.messages,
+// path (replica/append.go); acks=all waits for the ISR and, with flush.messages,
 // for an fsync, off the connection's read loop. The whole request is refused
 // for bad acks or transactional batches without a transactional id.
 // Deviations: transactions are not implemented, so a transactional batch is
@@ -23,12 +23,13 @@ import (
 
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
+	"github.com/shoalmq/shoal/replica"
 )
 
 // produceWait is a partition's append whose acknowledgement waits (for the
 // ISR, an fsync), with the response partition it answers in.
 type produceWait struct {
-	la   leaderAppend
+	la   replica.Append
 	resp *kmsg.ProduceResponseTopicPartition
 }
 
@@ -73,12 +74,12 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 					s.log.Debug("produce rejected", "topic", t.Name, "partition", rp.Partition, "err", err)
 				}
 			} else {
-				res := la.res
+				res := la.Result
 				pr.BaseOffset = res.BaseOffset
 				pr.LogAppendTime = res.LogAppendTime
 				pr.LogStartOffset = res.LogStartOffset
 				s.metrics.produced(t.Name, len(rp.Records), int(res.LastOffset-res.BaseOffset+1))
-				if la.pending() {
+				if la.Pending() {
 					waits = append(waits, produceWait{la: la})
 				}
 			}
@@ -102,14 +103,14 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 	}
 	// The response partitions are addressed after the slices stop growing.
 	for i := range waits {
-		waits[i].resp = findProducePartition(resp, waits[i].la.p)
+		waits[i].resp = findProducePartition(resp, waits[i].la.Partition)
 	}
 	timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
 	return nil, func() (kmsg.Response, error) {
 		ctx, cancel := context.WithTimeout(s.ctx, timeout)
 		defer cancel()
 		for _, w := range waits {
-			if err := s.awaitAppend(ctx, w.la); err != nil {
+			if err := s.replicas.AwaitAppend(ctx, w.la); err != nil {
 				w.resp.ErrorCode = errorCode(err)
 				w.resp.ErrorMessage = storageErrorMessage(err)
 			}
@@ -186,37 +187,37 @@ const producerIDCatchUp = time.Second
 
 // appendOne validates one partition's batch and appends it on the
 // leader-append path.
-func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, now time.Time) (leaderAppend, error) {
+func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, now time.Time) (replica.Append, error) {
 	if t != nil && raftmeta.IsInternalTopic(t.Name) {
 		// Only the broker writes its internal topics (Kafka's ReplicaManager
 		// refuses client appends the same way).
-		return leaderAppend{}, &raftmeta.Error{Code: kerr.InvalidTopicException, Message: "Cannot append to internal topic " + t.Name}
+		return replica.Append{}, &raftmeta.Error{Code: kerr.InvalidTopicException, Message: "Cannot append to internal topic " + t.Name}
 	}
-	p, ps, kerrv := s.leaderPartition(t, rp.Partition)
+	p, ps, kerrv := s.replicas.LeaderPartition(t, rp.Partition)
 	if kerrv != nil {
-		return leaderAppend{}, kerrv
+		return replica.Append{}, kerrv
 	}
 	minISR := 0
 	if req.Acks == -1 {
-		if minISR = s.minInsyncReplicas(t); len(ps.ISR) < minISR {
-			return leaderAppend{}, kerr.NotEnoughReplicas
+		if minISR = s.replicas.MinInsyncReplicas(t); len(ps.ISR) < minISR {
+			return replica.Append{}, kerr.NotEnoughReplicas
 		}
 	}
-	h, err := log.ValidateProduceBatch(rp.Records, int(s.topicPartitionConfig(t).MaxMessageBytes))
+	h, err := log.ValidateProduceBatch(rp.Records, int(s.replicas.TopicPartitionConfig(t).MaxMessageBytes))
 	if err != nil {
-		return leaderAppend{}, err
+		return replica.Append{}, err
 	}
 	if h.Transactional() {
 		// Transactions are not implemented, so no transaction is ever
 		// ongoing: Kafka's answer for a transactional batch outside one.
-		return leaderAppend{}, &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
+		return replica.Append{}, &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
 	}
 	if h.ProducerID >= 0 {
 		if err := s.checkProducerIDIssued(h.ProducerID); err != nil {
-			return leaderAppend{}, err
+			return replica.Append{}, err
 		}
 	}
-	return s.appendAsLeader(p, ps, rp.Records, h, now, req.Acks, minISR)
+	return s.replicas.AppendAsLeader(p, ps, rp.Records, h, now, req.Acks, minISR)
 }
 
 // checkProducerIDIssued refuses a producer id the cluster never handed out

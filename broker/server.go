@@ -18,8 +18,11 @@ import (
 
 	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
+	"github.com/shoalmq/shoal/replica"
+	"github.com/shoalmq/shoal/share"
 )
 
 // Server is one shoal node: its metadata quorum member, its partition logs
@@ -58,18 +61,20 @@ type Server struct {
 	lastLeaderHint hintClock
 	admin          *adminServer
 	pids           producerIDs
-	groups         *groupCoordinator
-	shareState     *shareCoordinator
-	shares         *shareManager
+	// coord runs the group and share coordinators on their internal topics.
+	coord  *coordruntime.Runtime
+	shares *share.Manager
 	// transport carries raft messages to the other quorum members
 	// (multi-node quorums only).
 	transport *raftmeta.TCPTransport
-	// cluster holds the replication state.
-	cluster *clusterState
 	// peers is the one client this node reaches other nodes with.
 	peers *cluster.Pool
 	// controller is this node's client of the active controller.
 	controller *cluster.ControllerClient
+	// replicas is the replica manager: the local replicas, their
+	// leadership, HW and ISR, the follower fetchers and the leader-append
+	// path.
+	replicas *replica.Manager
 	// started is set once start succeeded; Close then shuts down in a
 	// controlled way.
 	started bool
@@ -80,11 +85,6 @@ type Server struct {
 	// connMu orders s.wg.Add for connections handed over by the raft
 	// transport before Close's s.wg.Wait (see serveKafka).
 	connMu sync.Mutex
-	// replicaMu serializes changes to the set of local replicas.
-	replicaMu sync.Mutex
-	// topicConfigs caches each topic version's log config (see
-	// topicPartitionConfig).
-	topicConfigs sync.Map
 
 	closeOnce sync.Once
 	closeErr  error
@@ -117,7 +117,6 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		ctx:        ctx,
 		cancel:     cancel,
 		metrics:    newMetrics(),
-		cluster:    newClusterState(),
 		ready:      make(chan struct{}),
 
 		fetchEncoder: newFetchEncoder(),
@@ -185,15 +184,23 @@ func (s *Server) start() error {
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
-	s.ctrl.SetMaxBrokerPartitions(s.maxBrokerPartitions())
+	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
 	s.startCluster()
-	if s.groups, err = newGroupCoordinator(s); err != nil {
+	s.replicas = replica.New(s.ctx, replica.Config{
+		Broker:     s.cfg,
+		Logs:       s.logs,
+		Meta:       s.meta,
+		Controller: s.controller,
+		Peers:      replicaPeers{s},
+		Internal:   internalLogs{s},
+		ISRChanged: s.metrics.isrChange,
+		Logger:     s.log,
+		Now:        s.now,
+	})
+	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
 		return err
 	}
-	if s.shareState, err = newShareCoordinator(s); err != nil {
-		return err
-	}
-	s.shares = newShareManager(s)
+	s.shares = newShareRuntime(s)
 	waitCtx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 	defer cancel()
 	if s.isController() {
@@ -243,8 +250,7 @@ func (s *Server) start() error {
 		}
 		if s.isBroker() {
 			s.goBackground(s.controller.RunHeartbeats)
-			s.wg.Add(1)
-			go s.isrLoop()
+			s.replicas.StartISRLoop()
 		}
 	}
 	if s.cfg.AdminAddr != "" {
@@ -318,7 +324,7 @@ func (s *Server) clusterID() (string, error) {
 // ownDirs names the directories this node keeps inside its log dirs that
 // are not partitions: the metadata log and the coordinator stores.
 func (s *Server) ownDirs() []string {
-	dirs := []string{groupStateDir, shareStateDir}
+	dirs := coordruntime.Dirs()
 	for _, d := range s.cfg.LogDirs {
 		if filepath.Dir(filepath.Clean(s.cfg.MetadataDir)) == filepath.Clean(d) {
 			dirs = append(dirs, filepath.Base(s.cfg.MetadataDir))
@@ -458,9 +464,9 @@ func (s *Server) watchMetadata() {
 		s.applyImage()
 		select {
 		case <-ch:
-		case <-s.cluster.coordKick:
+		case <-s.replicas.CoordinatorRetry():
 			// A partition's HW caught up: a coordinator may load now.
-			s.cluster.coordPending.Store(false)
+			s.replicas.CoordinatorRetried()
 		case <-s.ctx.Done():
 			return
 		}
@@ -470,11 +476,10 @@ func (s *Server) watchMetadata() {
 // applyImage brings local replicas, then the group coordinators they host,
 // in line with the newest metadata image.
 func (s *Server) applyImage() {
-	s.reconcile()
+	s.replicas.Reconcile()
 	img := s.meta.Image()
-	s.groups.reconcile(img)
-	s.shareState.reconcile(img)
-	s.shares.reconcile(img)
+	s.coord.Reconcile(img)
+	s.shares.Reconcile(img)
 }
 
 // housekeeping runs retention, time-based flushes and compaction on their
@@ -520,16 +525,15 @@ func (s *Server) Close() error {
 			s.admin.close()
 		}
 		s.wg.Wait()
-		s.stopFetchers()
+		if s.replicas != nil {
+			s.replicas.Close()
+		}
 		var errs []error
 		if s.shares != nil {
-			s.shares.close()
+			s.shares.Close()
 		}
-		if s.groups != nil {
-			errs = append(errs, s.groups.close())
-		}
-		if s.shareState != nil {
-			errs = append(errs, s.shareState.close())
+		if s.coord != nil {
+			errs = append(errs, s.coord.Close())
 		}
 		if s.peers != nil {
 			// After the runtimes that send through it have stopped.

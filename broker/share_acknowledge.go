@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/share"
 )
 
 // handleShareAcknowledge applies the acknowledgements and the session
@@ -23,7 +25,7 @@ func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *km
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil, nil
 	}
-	sess, closing, kerrv := s.shares.session(rc, group, member, req.ShareSessionEpoch, false)
+	sess, closing, kerrv := s.shares.OpenSession(group, member, req.ShareSessionEpoch, false, rc.conn)
 	if kerrv != nil {
 		resp.ErrorCode = kerrv.Code
 		return resp, nil, nil
@@ -33,7 +35,7 @@ func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *km
 	resp.AcquisitionLockTimeoutMillis = int32(gc.Int64("share.record.lock.duration.ms"))
 	type pending struct {
 		rp  *kmsg.ShareAcknowledgeResponseTopicPartition
-		res ackResult
+		res share.Ack
 	}
 	var waits []pending
 	resp.Topics = make([]kmsg.ShareAcknowledgeResponseTopic, len(req.Topics))
@@ -54,22 +56,20 @@ func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *km
 			for k, b := range p.AcknowledgementBatches {
 				batches[k] = kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: b.FirstOffset, LastOffset: b.LastOffset, AcknowledgeTypes: b.AcknowledgeTypes}
 			}
-			waits = append(waits, pending{rp, s.acknowledge(ctx, group, member, topicByID(img, t.TopicID), p.Partition, ackBatches(batches), req.IsRenewAck)})
+			waits = append(waits, pending{rp, s.shares.Acknowledge(ctx, group, member, img.TopicByID(t.TopicID), p.Partition, ackBatches(batches), req.IsRenewAck)})
 		}
 	}
 	if closing {
-		s.shares.releaseSession(sessionKey{group, member}, sess)
+		s.shares.ReleaseSession(group, member, sess)
 	} else {
-		s.shares.mu.Lock()
-		sess.epoch = nextSessionEpoch(req.ShareSessionEpoch)
-		s.shares.mu.Unlock()
+		s.shares.EndRequest(sess, req.ShareSessionEpoch)
 	}
 	if len(waits) == 0 {
 		return resp, nil, nil
 	}
 	return nil, func() (kmsg.Response, error) {
 		for i := range waits {
-			waits[i].rp.ErrorCode = waits[i].res.settle(ctx)
+			waits[i].rp.ErrorCode = errorCode(waits[i].res.Settle(ctx))
 		}
 		return resp, nil
 	}, nil

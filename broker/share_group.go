@@ -13,18 +13,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 )
 
 func (s *Server) handleShareGroupHeartbeat(ctx context.Context, rc *reqCtx, req *kmsg.ShareGroupHeartbeatRequest) (kmsg.Response, error) {
 	var resp *kmsg.ShareGroupHeartbeatResponse
-	if err := s.shareState.ensureTopic(ctx); err != nil {
-		s.log.Warn("creating "+shareStateTopic, "err", err)
+	if err := s.coord.ShareState.EnsureTopic(ctx); err != nil {
+		s.log.Warn("creating "+coordruntime.ShareStateTopic, "err", err)
 	}
 	img := s.meta.Image()
-	topics := imageTopics{img}
+	topics := coordruntime.ImageTopics(img)
 	gc := s.cfg.EffectiveGroupConfig(img.GroupConfig(req.GroupID))
 	host := rc.conn.remoteHost()
-	if kerrv := s.onShard(req.GroupID, func(sh *coordinator.Shard) {
+	if kerrv := s.coord.Groups.Do(req.GroupID, func(sh *coordinator.Shard) {
 		resp = sh.ShareHeartbeat(s.now(), rc.header.clientID, host, req, topics, func(g *coordinator.ShareGroup) {
 			g.SetOverrides(gc.Millis("share.session.timeout.ms"), gc.Millis("share.heartbeat.interval.ms"))
 		})
@@ -37,10 +38,10 @@ func (s *Server) handleShareGroupHeartbeat(ctx context.Context, rc *reqCtx, req 
 
 func (s *Server) handleShareGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ShareGroupDescribeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
-	topics := imageTopics{s.meta.Image()}
+	topics := coordruntime.ImageTopics(s.meta.Image())
 	for _, id := range req.GroupIDs {
 		var d kmsg.ShareGroupDescribeResponseGroup
-		if kerrv := s.onShard(id, func(sh *coordinator.Shard) { d = sh.ShareDescribe(id, topics, req.IncludeAuthorizedOperations) }); kerrv != nil {
+		if kerrv := s.coord.Groups.Do(id, func(sh *coordinator.Shard) { d = sh.ShareDescribe(id, topics, req.IncludeAuthorizedOperations) }); kerrv != nil {
 			d = kmsg.NewShareGroupDescribeResponseGroup()
 			d.GroupID, d.ErrorCode = id, kerrv.Code
 		}

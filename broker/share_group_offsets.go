@@ -11,35 +11,22 @@ package broker
 
 import (
 	"context"
-	"maps"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/queue"
+	"github.com/shoalmq/shoal/share"
 )
 
 // shareGroupInfo asks the group's coordinator whether it is a share group
 // and whether it has members.
 func (s *Server) shareGroupInfo(group string) (exists, empty, other bool, kerrv *kerr.Error) {
-	kerrv = s.onShard(group, func(sh *coordinator.Shard) { exists, empty, other = sh.ShareGroupInfo(group) })
+	kerrv = s.coord.Groups.Do(group, func(sh *coordinator.Shard) { exists, empty, other = sh.ShareGroupInfo(group) })
 	return
-}
-
-// liveProgress is, from memory, the start offset of a share partition this
-// node serves and the number of records past it whose delivery is
-// complete; ok is false when the partition is not loaded here.
-func (s *Server) liveProgress(key coordinator.ShareKey) (start, complete int64, ok bool) {
-	sp := s.shares.loaded(key)
-	if sp == nil {
-		return 0, 0, false
-	}
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	c := sp.sp.Counts()
-	return sp.sp.StartOffset(), int64(c.Acknowledged + c.Archived), true
 }
 
 // handleDescribeShareGroupOffsets reports the start offsets of a share
@@ -47,7 +34,7 @@ func (s *Server) liveProgress(key coordinator.ShareKey) (start, complete int64, 
 // several nodes: each is asked with ReadShareGroupStateSummary. When the
 // request names no topics, the group's partitions are those any share
 // coordinator has state for, found by asking about every partition of every
-// topic (see candidateKeys); a share coordinator that cannot answer then
+// topic (see share.CandidateKeys); a share coordinator that cannot answer then
 // fails the group with its retriable error, as the answer would be partial.
 func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx, req *kmsg.DescribeShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
@@ -70,17 +57,17 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 		}
 		var (
 			wants []want
-			sums  map[coordinator.ShareKey]stateSummary
+			sums  map[coordinator.ShareKey]share.Summary
 		)
 		if rg.Topics == nil {
-			sums = s.stateSummaries(ctx, rg.GroupID, candidateKeys(img, rg.GroupID))
+			sums = s.shares.States().Summaries(ctx, rg.GroupID, share.CandidateKeys(img, rg.GroupID))
 			byTopic := map[string][]int32{}
 			for k, sum := range sums {
-				if sum.err != nil {
-					kerrv = sum.err
+				if sum.Err != nil {
+					kerrv = sum.Err
 					break
 				}
-				if !sum.found {
+				if !sum.Found {
 					continue
 				}
 				if t := topicByID(img, k.TopicID); t != nil {
@@ -104,12 +91,12 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 				if t := img.Topics[rt.Topic]; t != nil {
 					for _, part := range rt.Partitions {
 						if part >= 0 && int(part) < len(t.Partitions) {
-							keys = append(keys, shareKeyOf(rg.GroupID, t, part))
+							keys = append(keys, share.KeyOf(rg.GroupID, t, part))
 						}
 					}
 				}
 			}
-			sums = s.stateSummaries(ctx, rg.GroupID, keys)
+			sums = s.shares.States().Summaries(ctx, rg.GroupID, keys)
 		}
 		for _, w := range wants {
 			ot := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
@@ -127,14 +114,14 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 					ot.Partitions = append(ot.Partitions, op)
 					continue
 				}
-				key := shareKeyOf(rg.GroupID, t, part)
+				key := share.KeyOf(rg.GroupID, t, part)
 				sum := sums[key]
 				switch {
-				case sum.err != nil:
-					op.ErrorCode = sum.err.Code
-				case sum.found:
-					start, complete := sum.startOffset, int64(sum.complete)
-					if ls, lc, ok := s.liveProgress(key); ok {
+				case sum.Err != nil:
+					op.ErrorCode = sum.Err.Code
+				case sum.Found:
+					start, complete := sum.StartOffset, int64(sum.Complete)
+					if ls, lc, ok := s.shares.Progress(key); ok {
 						start, complete = ls, lc
 					}
 					op.StartOffset = start
@@ -162,11 +149,11 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	// The group may not exist yet, nor __share_group_state: positioning a
 	// share group before its first worker starts creates both, as in
 	// Kafka.
-	if err := s.shareState.ensureTopic(ctx); err != nil {
-		s.log.Warn("creating "+shareStateTopic, "err", err)
+	if err := s.coord.ShareState.EnsureTopic(ctx); err != nil {
+		s.log.Warn("creating "+coordruntime.ShareStateTopic, "err", err)
 	}
 	var empty, other bool
-	kerrv := s.onShard(req.GroupID, func(sh *coordinator.Shard) { empty, other = sh.EnsureShareGroup(req.GroupID) })
+	kerrv := s.coord.Groups.Do(req.GroupID, func(sh *coordinator.Shard) { empty, other = sh.EnsureShareGroup(req.GroupID) })
 	switch {
 	case kerrv != nil:
 		resp.ErrorCode = kerrv.Code
@@ -180,43 +167,17 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	}
 	img := s.meta.Image()
 	starts := map[coordinator.ShareKey]int64{}
-	var keys []coordinator.ShareKey
 	for _, rt := range req.Topics {
 		if t := img.Topics[rt.Topic]; t != nil {
 			for _, rp := range rt.Partitions {
 				if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 					continue
 				}
-				key := shareKeyOf(req.GroupID, t, rp.Partition)
-				if _, dup := starts[key]; !dup {
-					keys = append(keys, key)
-				}
-				starts[key] = rp.StartOffset
+				starts[share.KeyOf(req.GroupID, t, rp.Partition)] = rp.StartOffset
 			}
 		}
 	}
-	errs := map[coordinator.ShareKey]*kerr.Error{}
-	states := map[coordinator.ShareKey]coordinator.ShareState{}
-	var altered []coordinator.ShareKey
-	for k, sum := range s.stateSummaries(ctx, req.GroupID, keys) {
-		if sum.err != nil {
-			errs[k] = sum.err
-			continue
-		}
-		var st coordinator.ShareState
-		st.StartOffset, st.StateEpoch = starts[k], sum.stateEpoch+1
-		states[k] = st
-		altered = append(altered, k)
-	}
-	if len(altered) > 0 {
-		s.forgetShareParts(ctx, req.GroupID, altered)
-		maps.Copy(errs, s.initializeStates(ctx, req.GroupID, states))
-		for k, e := range s.forgetShareParts(ctx, req.GroupID, altered) {
-			if errs[k] == nil {
-				errs[k] = e
-			}
-		}
-	}
+	errs := s.shares.ResetStates(ctx, req.GroupID, starts)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewAlterShareGroupOffsetsResponseTopic()
 		ot.Topic = rt.Topic
@@ -229,7 +190,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 			op.Partition = rp.Partition
 			if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else if e := errs[shareKeyOf(req.GroupID, t, rp.Partition)]; e != nil {
+			} else if e := errs[share.KeyOf(req.GroupID, t, rp.Partition)]; e != nil {
 				op.ErrorCode = e.Code
 			}
 			ot.Partitions = append(ot.Partitions, op)
@@ -245,7 +206,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 // Between nodes it has a second use: sent by another node (inter-broker
 // client id), it only makes this node, as leader of the topics'
 // partitions, forget the group's in-memory share partitions of those
-// topics after that node changed their persisted state (forgetShareParts).
+// topics after that node changed their persisted state (share.Manager.Forget).
 func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, req *kmsg.DeleteShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
 	if isInterBroker(rc) {
@@ -253,7 +214,7 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, 
 		for _, rt := range req.Topics {
 			names = append(names, rt.Topic)
 		}
-		s.forgetLocal(s.meta.Image(), req.GroupID, names)
+		s.shares.ForgetTopics(req.GroupID, names)
 		return resp, nil
 	}
 	exists, empty, _, kerrv := s.shareGroupInfo(req.GroupID)
@@ -273,11 +234,11 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, 
 	for _, rt := range req.Topics {
 		if t := img.Topics[rt.Topic]; t != nil {
 			for p := range t.Partitions {
-				keys = append(keys, shareKeyOf(req.GroupID, t, int32(p)))
+				keys = append(keys, share.KeyOf(req.GroupID, t, int32(p)))
 			}
 		}
 	}
-	errs := s.deleteGroupStates(ctx, req.GroupID, keys)
+	errs := s.shares.DeleteStates(ctx, req.GroupID, keys)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
 		ot.Topic = rt.Topic
@@ -289,7 +250,7 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, 
 		}
 		ot.TopicID = t.ID
 		for p := range t.Partitions {
-			if e := errs[shareKeyOf(req.GroupID, t, int32(p))]; e != nil {
+			if e := errs[share.KeyOf(req.GroupID, t, int32(p))]; e != nil {
 				ot.ErrorCode = e.Code
 				break
 			}
@@ -299,43 +260,12 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, 
 	return resp, nil
 }
 
-// deleteGroupStates deletes whatever state group has among keys, on every
-// share coordinator, and makes the partitions' leaders forget it. It
-// returns the keys that failed, with their errors.
-func (s *Server) deleteGroupStates(ctx context.Context, group string, keys []coordinator.ShareKey) map[coordinator.ShareKey]*kerr.Error {
-	errs := map[coordinator.ShareKey]*kerr.Error{}
-	var found []coordinator.ShareKey
-	for k, sum := range s.stateSummaries(ctx, group, keys) {
-		switch {
-		case sum.err != nil:
-			errs[k] = sum.err
-		case sum.found:
-			found = append(found, k)
-		}
-	}
-	if len(found) == 0 {
-		return errs
-	}
-	s.forgetShareParts(ctx, group, found)
-	for k, e := range s.deleteStates(ctx, group, found) {
-		if e != nil {
-			errs[k] = e
-		}
-	}
-	for k, e := range s.forgetShareParts(ctx, group, found) {
-		if e != nil && errs[k] == nil {
-			errs[k] = e
-		}
-	}
-	return errs
-}
-
 // deleteShareState removes every share partition state of a deleted group,
 // on every share coordinator.
 func (s *Server) deleteShareState(ctx context.Context, group string) {
 	var failed int
 	var last *kerr.Error
-	for _, e := range s.deleteGroupStates(ctx, group, candidateKeys(s.meta.Image(), group)) {
+	for _, e := range s.shares.DeleteStates(ctx, group, share.CandidateKeys(s.meta.Image(), group)) {
 		if e != nil {
 			failed, last = failed+1, e
 		}

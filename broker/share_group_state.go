@@ -7,12 +7,11 @@ package broker
 //
 // A share-partition leader on another node sends them to the share
 // coordinator, the leader of the __share_group_state partition the key
-// hashes to; its state store is sharestate.go's.
+// hashes to; its state store is coordruntime.ShareCoordinator.
 
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
@@ -27,7 +26,7 @@ func (s *Server) handleReadShareGroupState(_ context.Context, _ *reqCtx, req *km
 			op := kmsg.NewReadShareGroupStateResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.StartOffset = -1
-			st, ok, kerrv := s.shareState.read(coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition})
+			st, ok, kerrv := s.coord.ShareState.Read(coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition})
 			switch {
 			case kerrv != nil:
 				op.ErrorCode = kerrv.Code
@@ -55,13 +54,13 @@ func (s *Server) handleReadShareGroupStateSummary(_ context.Context, _ *reqCtx, 
 			op := kmsg.NewReadShareGroupStateSummaryResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.StartOffset, op.LeaderEpoch = -1, -1
-			st, ok, kerrv := s.shareState.read(coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition})
+			sum, ok, kerrv := s.coord.ShareState.Summary(coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition})
 			switch {
 			case kerrv != nil:
 				op.ErrorCode = kerrv.Code
 			case ok:
-				op.StateEpoch, op.StartOffset, op.LeaderEpoch = st.StateEpoch, st.StartOffset, st.LeaderEpoch
-				op.DeliveryCompleteCount = deliveryComplete(st)
+				op.StateEpoch, op.StartOffset, op.LeaderEpoch = sum.StateEpoch, sum.StartOffset, sum.LeaderEpoch
+				op.DeliveryCompleteCount = sum.DeliveryComplete
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}
@@ -93,14 +92,14 @@ func (s *Server) handleWriteShareGroupState(ctx context.Context, _ *reqCtx, req 
 			st.StartOffset, st.StateEpoch = rp.StartOffset, rp.StateEpoch
 			if st.StartOffset < 0 {
 				// -1 keeps the stored start offset.
-				if cur, ok, _ := s.shareState.read(key); ok {
+				if cur, ok, _ := s.coord.ShareState.Read(key); ok {
 					st.StartOffset = cur.StartOffset
 				}
 			}
 			for _, b := range rp.StateBatches {
 				st.Batches = append(st.Batches, stateBatchOf(b.FirstOffset, b.LastOffset, b.DeliveryState, b.DeliveryCount))
 			}
-			waits = append(waits, pending{op, s.shareState.enqueue(key, &st)})
+			waits = append(waits, pending{op, s.coord.ShareState.Enqueue(key, &st)})
 		}
 	}
 	for _, w := range waits {
@@ -123,13 +122,7 @@ func (s *Server) handleInitializeShareGroupState(ctx context.Context, _ *reqCtx,
 			op := kmsg.NewInitializeShareGroupStateResponseTopicPartition()
 			op.Partition = rp.Partition
 			key := coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}
-			st := coordinator.ShareState{}
-			st.StartOffset, st.StateEpoch = rp.StartOffset, rp.StateEpoch
-			if cur, ok, _ := s.shareState.read(key); ok && cur.StateEpoch > rp.StateEpoch {
-				op.ErrorCode = kerr.FencedStateEpoch.Code
-			} else {
-				op.ErrorCode = errorCode(s.shareState.write(ctx, key, &st))
-			}
+			op.ErrorCode = errorCode(s.coord.ShareState.Initialize(ctx, key, rp.StateEpoch, rp.StartOffset))
 			ot.Partitions = append(ot.Partitions, op)
 		}
 		resp.Topics = append(resp.Topics, ot)
@@ -145,7 +138,7 @@ func (s *Server) handleDeleteShareGroupState(ctx context.Context, _ *reqCtx, req
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewDeleteShareGroupStateResponseTopicPartition()
 			op.Partition = rp.Partition
-			op.ErrorCode = errorCode(s.shareState.write(ctx, coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}, nil))
+			op.ErrorCode = errorCode(s.coord.ShareState.Delete(ctx, coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}))
 			ot.Partitions = append(ot.Partitions, op)
 		}
 		resp.Topics = append(resp.Topics, ot)

@@ -16,7 +16,7 @@ func TestShareStateRPCs(t *testing.T) {
 	s := startTestServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := s.shareState.ensureTopic(ctx); err != nil {
+	if err := s.coord.ShareState.EnsureTopic(ctx); err != nil {
 		t.Fatal(err)
 	}
 	cl := testClient(t, s)

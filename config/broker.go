@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,6 +70,15 @@ var BrokerDefs = []Def{
 	{Name: "offsets.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __consumer_offsets (fixed once the topic exists).", Check: atLeast(1)},
 	{Name: "offsets.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __consumer_offsets, capped by the live brokers.", Check: atLeast(1)},
 	{Name: "offsets.topic.segment.bytes", Type: Int, Default: "104857600", Doc: "Segment size of __consumer_offsets; at least 1 MiB, as for every topic's segment.bytes.", Check: atLeast(MinSegmentBytes)},
+	{Name: "transaction.state.log.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __transaction_state (fixed once the topic exists).", Check: atLeast(1)},
+	{Name: "transaction.state.log.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __transaction_state, capped by the live brokers.", Check: atLeast(1)},
+	{Name: "transaction.state.log.segment.bytes", Type: Int, Default: "104857600", Doc: "Segment size of __transaction_state; at least 1 MiB, as for every topic's segment.bytes.", Check: atLeast(MinSegmentBytes)},
+	{Name: "transaction.state.log.min.isr", Type: Int, Default: "2", Doc: "min.insync.replicas of __transaction_state.", Check: atLeast(1)},
+	{Name: "transaction.state.log.load.buffer.size", Type: Int, Default: "5242880", Doc: "Bytes read at a time while loading a __transaction_state partition.", Check: atLeast(1)},
+	{Name: "transaction.max.timeout.ms", Type: Int, Default: "900000", Doc: "Largest transaction.timeout.ms a producer may ask for; InitProducerId above it fails with INVALID_TRANSACTION_TIMEOUT.", Check: atLeast(1)},
+	{Name: "transactional.id.expiration.ms", Type: Int, Default: "604800000", Doc: "A transactional id with no transaction in progress and no update for this long is removed.", Check: atLeast(1)},
+	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Doc: "How often the transaction coordinator aborts transactions past their timeout.", Check: atLeast(1)},
+	{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: Int, Default: "3600000", Doc: "How often the transaction coordinator removes expired transactional ids.", Check: atLeast(1)},
 	{Name: "offsets.retention.minutes", Type: Int, Default: "10080", Doc: "How long offsets of a group without members are kept.", Check: atLeast(1)},
 	{Name: "offsets.retention.check.interval.ms", Type: Long, Default: "600000", Doc: "How often old offsets are expired.", Check: atLeast(1)},
 	{Name: "offset.metadata.max.bytes", Type: Int, Default: "4096", Doc: "Largest metadata string of a committed offset.", Check: atLeast(0)},
@@ -170,7 +180,7 @@ func Load(path string, environ []string, overrides []string) (*Broker, error) {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
 		for k, v := range props {
-			if BrokerDef(k) == nil {
+			if brokerKeyDef(k) == nil {
 				return nil, fmt.Errorf("config file %s: unknown config key %q", path, k)
 			}
 			vals[k] = v
@@ -197,7 +207,7 @@ func Load(path string, environ []string, overrides []string) (*Broker, error) {
 			return nil, fmt.Errorf("--set %q: want key=value", kv)
 		}
 		k = strings.TrimSpace(k)
-		if BrokerDef(k) == nil {
+		if brokerKeyDef(k) == nil {
 			return nil, fmt.Errorf("--set: unknown config key %q", k)
 		}
 		vals[k] = strings.TrimSpace(v)
@@ -270,6 +280,8 @@ type Broker struct {
 	OffsetsRetentionCheck   time.Duration
 	// GroupProtocols is group.coordinator.rebalance.protocols.
 	GroupProtocols []string
+	// Security is the TLS, SASL and authorization configuration.
+	Security *Security
 }
 
 // Millis returns a numeric key's value as a duration in milliseconds.
@@ -398,7 +410,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		d := BrokerDef(k)
+		d := brokerKeyDef(k)
 		if d == nil {
 			return nil, fmt.Errorf("unknown config key %q", k)
 		}
@@ -418,19 +430,11 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	if len(b.Roles) == 0 {
 		return nil, fmt.Errorf("process.roles: must name broker, controller or both")
 	}
-	protoMap := map[string]string{}
 	pm, _ := b.Value("listener.security.protocol.map")
-	for _, e := range splitList(pm) {
-		name, proto, ok := strings.Cut(e, ":")
-		if !ok {
-			return nil, fmt.Errorf("listener.security.protocol.map: %q is not NAME:PROTOCOL", e)
-		}
-		if proto != "PLAINTEXT" {
-			return nil, fmt.Errorf("listener.security.protocol.map: security protocol %s is not supported (only PLAINTEXT)", proto)
-		}
-		protoMap[name] = proto
+	protoMap, err := parseProtocolMap(pm)
+	if err != nil {
+		return nil, err
 	}
-	var err error
 	lv, _ := b.Value("listeners")
 	if b.Listeners, err = parseListeners("listeners", lv, protoMap); err != nil {
 		return nil, err
@@ -533,6 +537,16 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.OffsetsTopicReplication = int16(b.int64("offsets.topic.replication.factor"))
 	b.OffsetsRetentionCheck = b.Millis("offsets.retention.check.interval.ms")
 	b.GroupProtocols = b.List("group.coordinator.rebalance.protocols")
+	if b.Security, err = b.parseSecurity(); err != nil {
+		return nil, err
+	}
+	for _, l := range b.Listeners {
+		if !slices.Contains(servedProtocols, l.SecurityProtocol) {
+			// The keys are validated above, but a listener must never run
+			// without the security it was configured with.
+			return nil, fmt.Errorf("listener %s: security protocol %s is not served yet (only %s)", l.Name, l.SecurityProtocol, strings.Join(servedProtocols, ", "))
+		}
+	}
 	return b, nil
 }
 
@@ -554,10 +568,10 @@ func parseListeners(key, v string, protoMap map[string]string) ([]Listener, erro
 		proto, ok := protoMap[name]
 		if !ok {
 			// Kafka lets the listener name be the protocol itself.
-			if name != "PLAINTEXT" {
+			if !slices.Contains(securityProtocols, name) {
 				return nil, fmt.Errorf("%s: listener %s has no entry in listener.security.protocol.map", key, name)
 			}
-			proto = "PLAINTEXT"
+			proto = name
 		}
 		out = append(out, Listener{Name: name, Host: host, Port: int32(p), SecurityProtocol: proto})
 	}

@@ -45,7 +45,7 @@ func TestLoadRejectsBadInput(t *testing.T) {
 		{set: []string{"num.partitions=0"}, want: "num.partitions"},
 		{set: []string{"auto.create.topics.enable=yes"}, want: "auto.create.topics.enable"},
 		{set: []string{"listeners=PLAINTEXT://127.0.0.1"}, want: "listeners"},
-		{set: []string{"listeners=SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"}, want: "listeners"},
+		{set: []string{"listeners=SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"}, want: "ssl.keystore.type"},
 		{set: []string{"node.id=2"}, want: "controller.quorum.voters"},
 		{set: []string{"noequals"}, want: "key=value"},
 		{set: []string{"listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093"}, want: "advertised.listeners"},

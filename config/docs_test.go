@@ -29,6 +29,7 @@ func renderDocs() string {
 		b.WriteString("\n")
 	}
 	table("Broker", "Read at start-up; DescribeConfigs on the BROKER resource shows them.", BrokerDefs, func(d Def) string { return d.Default })
+	table("Security", "TLS, SASL and authorization keys, read at start-up. Every `ssl.*` and `sasl.*` key may be set for one listener as `listener.name.<listener>.<key>` (listener name in lower case), and every `sasl.*` key for one mechanism of one listener as `listener.name.<listener>.<mechanism>.<key>`; the most specific wins. DescribeConfigs does not list them.", SecurityDefs, func(d Def) string { return d.Default })
 	defaults, _ := NewBroker(map[string]string{})
 	topicDefault := func(d Def) string { v, _ := defaults.TopicDefault(d.Name); return v }
 	table("Topic", "Set at CreateTopics or with (Incremental)AlterConfigs on the TOPIC resource (`shoal topic alter`).", TopicDefs, topicDefault)

@@ -8,6 +8,10 @@
 // goroutine or does I/O. Every durable change comes out of Drain as a Record
 // to append to the shard's __consumer_offsets partition; replaying those
 // records (Replay) rebuilds the shard, which is how a coordinator loads.
+//
+// Transactions follow the same pattern on __transaction_state: a TxnShard per
+// partition (txn.go) holds the transactional ids and adds marker jobs to its
+// output.
 package coordinator
 
 import (

@@ -1,9 +1,6 @@
 package coordinator
 
 import (
-	"bytes"
-	"io"
-	"log/slog"
 	"testing"
 )
 
@@ -48,39 +45,5 @@ func TestRecordKeysRoundTrip(t *testing.T) {
 	got, err := decodeOffsetValue(v.encode())
 	if err != nil || got != v {
 		t.Fatalf("offset value: %+v %v", got, err)
-	}
-}
-
-func TestStoreApplyLoadDrop(t *testing.T) {
-	st, err := OpenStore(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	a := Record{Key: []byte("a"), Value: []byte("1")}
-	b := Record{Key: []byte("b"), Value: []byte("2")}
-	if err := st.Apply(3, 10, []Record{a, b}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Apply(3, 11, []Record{{Key: []byte("a")}}); err != nil { // tombstone
-		t.Fatal(err)
-	}
-	if err := st.Apply(4, 5, []Record{a}); err != nil {
-		t.Fatal(err)
-	}
-	var got []Record
-	applied, err := st.Load(3, func(r Record) error { got = append(got, r); return nil })
-	if err != nil || applied != 11 || len(got) != 1 || !bytes.Equal(got[0].Key, []byte("b")) {
-		t.Fatalf("load 3: applied %d, %v, %v", applied, got, err)
-	}
-	if err := st.Drop(3); err != nil {
-		t.Fatal(err)
-	}
-	got = nil
-	if applied, _ := st.Load(3, func(r Record) error { got = append(got, r); return nil }); applied != -1 || len(got) != 0 {
-		t.Fatalf("after drop: applied %d, %v", applied, got)
-	}
-	if applied, _ := st.Load(4, func(Record) error { return nil }); applied != 5 {
-		t.Fatalf("partition 4 lost by dropping 3: applied %d", applied)
 	}
 }

@@ -56,19 +56,22 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Errors the broker maps to Kafka error codes.
 var (
-	ErrCorruptMessage       = errors.New("log: corrupt message")               // CORRUPT_MESSAGE (2)
-	ErrUnsupportedMagic     = errors.New("log: unsupported message format")    // UNSUPPORTED_FOR_MESSAGE_FORMAT (43)
-	ErrMessageTooLarge      = errors.New("log: message too large")             // MESSAGE_TOO_LARGE (10)
-	ErrInvalidRecord        = errors.New("log: invalid record")                // INVALID_RECORD (87)
-	ErrOffsetOutOfRange     = errors.New("log: offset out of range")           // OFFSET_OUT_OF_RANGE (1)
-	ErrOutOfOrderSequence   = errors.New("log: out of order sequence number")  // OUT_OF_ORDER_SEQUENCE_NUMBER (45)
-	ErrInvalidProducerEpoch = errors.New("log: invalid producer epoch")        // INVALID_PRODUCER_EPOCH (47)
-	ErrUnknownProducerID    = errors.New("log: unknown producer id")           // UNKNOWN_PRODUCER_ID (59)
-	ErrInvalidTimestamp     = errors.New("log: invalid timestamp")             // INVALID_TIMESTAMP (32)
-	ErrPartitionDeleted     = errors.New("log: partition deleted")             // NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION
-	ErrClosed               = errors.New("log: closed")                        // KAFKA_STORAGE_ERROR or NOT_LEADER_OR_FOLLOWER
-	ErrStorage              = errors.New("log: storage error")                 // KAFKA_STORAGE_ERROR (56)
-	ErrDuplicatePartition   = errors.New("log: partition present in two dirs") // startup failure
+	ErrCorruptMessage       = errors.New("log: corrupt message")              // CORRUPT_MESSAGE (2)
+	ErrUnsupportedMagic     = errors.New("log: unsupported message format")   // UNSUPPORTED_FOR_MESSAGE_FORMAT (43)
+	ErrMessageTooLarge      = errors.New("log: message too large")            // MESSAGE_TOO_LARGE (10)
+	ErrInvalidRecord        = errors.New("log: invalid record")               // INVALID_RECORD (87)
+	ErrOffsetOutOfRange     = errors.New("log: offset out of range")          // OFFSET_OUT_OF_RANGE (1)
+	ErrOutOfOrderSequence   = errors.New("log: out of order sequence number") // OUT_OF_ORDER_SEQUENCE_NUMBER (45)
+	ErrInvalidProducerEpoch = errors.New("log: invalid producer epoch")       // INVALID_PRODUCER_EPOCH (47)
+	ErrUnknownProducerID    = errors.New("log: unknown producer id")          // UNKNOWN_PRODUCER_ID (59)
+	ErrInvalidTimestamp     = errors.New("log: invalid timestamp")            // INVALID_TIMESTAMP (32)
+	ErrInvalidTxnState      = errors.New("log: invalid transaction state")    // INVALID_TXN_STATE (48)
+	// ErrTransactionCoordinatorFenced: TRANSACTION_COORDINATOR_FENCED (52).
+	ErrTransactionCoordinatorFenced = errors.New("log: transaction coordinator fenced")
+	ErrPartitionDeleted             = errors.New("log: partition deleted")             // NOT_LEADER_OR_FOLLOWER / UNKNOWN_TOPIC_OR_PARTITION
+	ErrClosed                       = errors.New("log: closed")                        // KAFKA_STORAGE_ERROR or NOT_LEADER_OR_FOLLOWER
+	ErrStorage                      = errors.New("log: storage error")                 // KAFKA_STORAGE_ERROR (56)
+	ErrDuplicatePartition           = errors.New("log: partition present in two dirs") // startup failure
 )
 
 // BatchHeader is the decoded fixed part of a RecordBatch v2.

@@ -186,6 +186,7 @@ type cleanPlan struct {
 	totalBytes  int64
 	oldestDirty int64 // earliest first-batch max timestamp of a dirty segment; MaxInt64 if none
 	lastOf      map[int64]int64
+	aborted     abortedRanges
 }
 
 func (p *Partition) compact(now time.Time, force bool) error {
@@ -211,7 +212,7 @@ func (p *Partition) compact(now time.Time, force bool) error {
 		}
 	}
 	start := time.Now()
-	c := &cleaner{p: p, cfg: cfg, nowMs: nowMs, lastOf: plan.lastOf, horizon: math.MaxInt64}
+	c := &cleaner{p: p, cfg: cfg, nowMs: nowMs, lastOf: plan.lastOf, aborted: plan.aborted, horizon: math.MaxInt64}
 	if err := c.buildKeyMap(plan.segs); err != nil {
 		if errors.Is(err, errCleanAborted) {
 			return nil
@@ -251,8 +252,11 @@ func (p *Partition) planClean(cfg *PartitionConfig, st *cleanerCheckpoint, now t
 	}
 	lagLimit := now.UnixMilli() - cfg.MinCompactionLagMs
 	firstDirty := max(st.firstDirty, p.segs[0].base)
+	lso := p.lsoLocked()
 	for _, s := range p.segs[:len(p.segs)-1] {
-		if s.next > p.hw {
+		// Only decided data is cleaned: an open transaction's records
+		// may still be aborted, and must not shadow committed ones.
+		if s.next > lso {
 			break
 		}
 		if cfg.MinCompactionLagMs > 0 && s.maxTs > lagLimit {
@@ -277,6 +281,12 @@ func (p *Partition) planClean(cfg *PartitionConfig, st *cleanerCheckpoint, now t
 		plan.end = s.next
 	}
 	plan.firstDirty = firstDirty
+	plan.aborted = abortedRanges{}
+	for _, s := range p.segs {
+		for _, a := range s.aborted {
+			plan.aborted[a.ProducerID] = append(plan.aborted[a.ProducerID], a)
+		}
+	}
 	plan.lastOf = make(map[int64]int64, len(p.producers.m))
 	for id, e := range p.producers.m {
 		if n := len(e.Batches); n > 0 {
@@ -318,6 +328,7 @@ type cleaner struct {
 	nowMs   int64
 	keys    map[string]int64 // key -> offset of its last record in the range
 	lastOf  map[int64]int64  // producer id -> last offset of its last batch
+	aborted abortedRanges    // aborted transactions of the whole log
 	horizon int64            // smallest delete horizon of a kept tombstone
 	buf     []byte
 
@@ -394,8 +405,8 @@ func (c *cleaner) buildKeyMap(segs []cleanSeg) error {
 	c.keys = map[string]int64{}
 	for _, s := range segs {
 		err := c.eachBatch(s, func(h BatchHeader, b []byte) error {
-			if h.Control() {
-				return nil
+			if h.Control() || c.aborted.holds(h) {
+				return nil // an aborted record never shadows a committed one
 			}
 			data, err := decompress(h.Compression(), b[BatchHeaderSize:h.Size()])
 			if err != nil {
@@ -551,6 +562,7 @@ func (c *cleaner) filterBatch(h BatchHeader, b []byte, last bool) (out []byte, s
 	}
 	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	expired := hasHorizon && h.BaseTimestamp <= c.nowMs
+	aborted := c.aborted.holds(h)
 	type kept struct {
 		raw []byte
 		ts  int64
@@ -559,6 +571,9 @@ func (c *cleaner) filterBatch(h BatchHeader, b []byte, last bool) (out []byte, s
 	var tombs, total int
 	err = forRecords(h, data, func(raw []byte, rec *rawRecord) {
 		total++
+		if aborted {
+			return // no reader ever sees it: read_committed drops it, and it shadows nothing
+		}
 		if !rec.keyNull {
 			off := h.BaseOffset + rec.offsetDelta
 			if c.keys[string(rec.key)] > off {
@@ -726,6 +741,19 @@ func (p *Partition) swapCleaned(old []cleanSeg, ns *segment) error {
 		p.logger.Error("log cleaner swap failed; a restart completes it", "partition", dir, "segment", base, "error", err)
 		return fmt.Errorf("%w: cleaner swap: %v", ErrStorage, err)
 	}
+	// The merged segment keeps its inputs' aborted-transaction entries:
+	// markers are never dropped by cleaning, so every entry still names a
+	// marker inside it. The file is written under the first input's name
+	// before the later inputs' files go; a crash between the two leaves an
+	// entry in two files, and both name the same transaction.
+	for _, s := range old {
+		ns.aborted = append(ns.aborted, s.seg.aborted...)
+	}
+	if len(old) > 1 {
+		if err := ns.rewriteTxnIndex(ns.aborted); err != nil {
+			return err // not committed: the caller discards the .cleaned files
+		}
+	}
 	// Step 1: commit.
 	for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
 		if err := os.Rename(segmentPath(dir, base, suf+cleanedSuffix), segmentPath(dir, base, suf+swapSuffix)); err != nil {
@@ -745,7 +773,7 @@ func (p *Partition) swapCleaned(old []cleanSeg, ns *segment) error {
 		}
 	}
 	for _, s := range old[1:] {
-		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if err := os.Remove(segmentPath(dir, s.base, suf)); err != nil && !os.IsNotExist(err) {
 				return fail(err)
 			}
@@ -862,4 +890,22 @@ func swapEnd(path string, base int64) (int64, error) {
 		}
 		end = max(end, h.LastOffset()+1)
 	}
+}
+
+// abortedRanges maps a producer id to its aborted transactions.
+type abortedRanges map[int64][]AbortedTxn
+
+// holds reports whether a data batch belongs to an aborted transaction: it is
+// transactional and lies between the transaction's first offset and its
+// abort marker.
+func (r abortedRanges) holds(h BatchHeader) bool {
+	if !h.Transactional() || h.Control() {
+		return false
+	}
+	for _, a := range r[h.ProducerID] {
+		if a.FirstOffset <= h.BaseOffset && h.BaseOffset < a.LastOffset {
+			return true
+		}
+	}
+	return false
 }

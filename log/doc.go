@@ -1,7 +1,8 @@
 // Package log is shoal's partitioned log: per partition a directory of
 // segments holding Kafka record batches (magic v2) exactly as producers sent
-// them, sparse offset and time indexes, idempotent producer state, leader
-// epoch history, retention, log compaction, crash recovery and group-committed
+// them, sparse offset and time indexes, idempotent and transactional producer
+// state, the last stable offset and aborted-transaction indexes, leader epoch
+// history, retention, log compaction, crash recovery and group-committed
 // fsync.
 //
 // The package works on raw batch bytes and never decodes protocol structs:
@@ -16,7 +17,8 @@
 //	00000000000000000000.log        batches back to back, named by base offset
 //	00000000000000000000.index      offset index: (relative offset, position) every index.interval.bytes
 //	00000000000000000000.timeindex  time index: (max timestamp so far, relative offset of its batch)
-//	00000000000000001234.snapshot   idempotent producer state valid at offset 1234
+//	00000000000000000000.txnindex   aborted transactions whose abort marker is in this segment (Kafka's layout; only when there is one)
+//	00000000000000001234.snapshot   producer state (sequences, open transactions, coordinator epochs) valid at offset 1234
 //	leader-epoch-checkpoint         epoch -> start offset, Kafka's text format
 //	offsets.checkpoint              log start offset, recovery point, high watermark
 //	partition.metadata              topic id, Kafka's format
@@ -37,6 +39,13 @@
 // min.cleanable.dirty.ratio, whose oldest dirty record passed
 // max.compaction.lag.ms, or whose cleaned tombstones reached their delete
 // horizon. Partition.CompactNow forces a pass.
+//
+// Transactions (see txn.go): the transaction coordinator's markers go in
+// through Partition.AppendMarker on the leader. Partition.LastStableOffset is
+// what ListOffsets answers for read_committed, and Partition.ReadIsolated
+// serves Fetch at either isolation level, with the aborted transactions a
+// read_committed consumer must drop. Retention and compaction stop at the
+// LSO; compaction removes aborted transactional records.
 //
 // Replication (see replica.go): the leader serves follower fetches with
 // Partition.ReadForReplica (up to the LEO); a follower stores what it fetched

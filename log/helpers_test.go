@@ -34,6 +34,7 @@ type batchSpec struct {
 	pid    int64
 	epoch  int16
 	seq    int32
+	txn    bool // transactional attribute
 }
 
 func encodeRecords(recs []testRec) []byte {
@@ -105,6 +106,9 @@ func buildBatch(t testing.TB, s batchSpec) []byte {
 	}
 	if pid < 0 {
 		rb.ProducerEpoch, rb.FirstSequence = -1, -1
+	}
+	if s.txn {
+		rb.Attributes |= attrTransactional
 	}
 	rb.Length = int32(BatchHeaderSize - 12 + len(payload))
 	b := rb.AppendTo(nil)

@@ -338,10 +338,11 @@ func createPartition(m *Manager, path, topic string, index int32, topicID [16]by
 func newPartition(m *Manager, dir, topic string, index int32, topicID [16]byte) *Partition {
 	p := &Partition{
 		topic: topic, index: index, topicID: topicID, dir: dir, m: m,
-		logger:    m.logger.With("topic", topic, "partition", index),
-		producers: newProducerState(),
-		waitCh:    make(chan struct{}),
-		lastFlush: time.Now(),
+		logger:        m.logger.With("topic", topic, "partition", index),
+		producers:     newProducerState(),
+		firstUnstable: noUnstable,
+		waitCh:        make(chan struct{}),
+		lastFlush:     time.Now(),
 	}
 	p.SetConfig(DefaultPartitionConfig())
 	return p

@@ -27,6 +27,13 @@ import (
 //
 // Lock order: cleanMu, then appendMu, then flushMu, then mu.
 //
+// Transactions (txn.go, txnindex.go) add no lock: producer state and the
+// .txnindex files are written under appendMu (appends, and the rebuild in
+// TruncateTo, which also holds cleanMu and flushMu) or by the cleaner's swap
+// (cleanMu and flushMu, for segments no append touches); what readers use
+// (firstUnstable, unreplicated, each segment's aborted list) is published
+// under mu.
+//
 // Readers access segment files only while holding mu (read), and a segment
 // leaves the list only under mu (write) before its files are closed, so a
 // reader never touches a closed or replaced file.
@@ -34,7 +41,11 @@ import (
 // Invariants (under mu): len(segs) >= 1; segments are ordered by base and
 // each base >= the previous segment's next offset; leo == last segment's next;
 // logStart <= hw <= leo; recoveryPoint <= leo and every byte of every batch
-// below recoveryPoint has been fsynced.
+// below recoveryPoint has been fsynced; firstUnstable equals the producer
+// state's firstUnstable() (it is copied there on every publish, so readers
+// get the LSO without appendMu); every abort marker below leo has an entry
+// in the aborted list of the segment holding it (see txn.go; a crash inside
+// a cleaner swap may leave it twice, which readers tolerate).
 type Partition struct {
 	topic   string
 	index   int32
@@ -61,6 +72,8 @@ type Partition struct {
 	segs          []*segment
 	leo           int64
 	hw            int64
+	firstUnstable int64          // first offset of the earliest open transaction, noUnstable if none; written with appendMu and mu held
+	unreplicated  []completedTxn // transactions whose marker may still be at or above hw, in marker order (txn.go)
 	logStart      int64
 	recoveryPoint int64
 	epochs        []EpochEntry // written with appendMu and mu held
@@ -143,7 +156,11 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 			return AppendResult{}, err
 		}
 	}
-	if dup, err := p.producers.check(h); err != nil {
+	marker, err := markerOf(b, h)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if dup, err := p.producers.check(h, marker); err != nil {
 		return AppendResult{}, err
 	} else if dup != nil {
 		return AppendResult{BaseOffset: dup.BaseOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, LogStartOffset: logStart, Duplicate: true}, nil
@@ -184,10 +201,11 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 			return AppendResult{}, err
 		}
 	}
-	p.producers.update(h)
+	txn := p.applyProducerBatch(seg, h, marker)
 
 	p.mu.Lock()
 	seg.trackBatch(h, pos, int64(cfg.IndexIntervalBytes), now.UnixMilli())
+	p.publishTxnLocked(seg, txn)
 	p.leo = seg.next
 	p.unflushedMsgs += int64(h.NumRecords)
 	p.mu.Unlock()
@@ -292,6 +310,7 @@ func (p *Partition) SetHighWatermark(hw int64) {
 		return
 	}
 	p.hw = hw
+	p.pruneUnreplicatedLocked()
 	close(p.waitCh)
 	p.waitCh = make(chan struct{})
 }
@@ -307,9 +326,13 @@ func (p *Partition) Wait() <-chan struct{} {
 
 // ReadResult carries whole stored batches back to back.
 type ReadResult struct {
-	Data           []byte
-	HighWatermark  int64
-	LogStartOffset int64
+	Data             []byte
+	HighWatermark    int64
+	LastStableOffset int64
+	LogStartOffset   int64
+	// Aborted lists the aborted transactions overlapping Data, filled only
+	// by a read_committed ReadIsolated.
+	Aborted []AbortedTxn
 }
 
 // Read returns whole batches starting with the batch that contains offset, up
@@ -320,10 +343,15 @@ type ReadResult struct {
 func (p *Partition) Read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (ReadResult, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	return p.readLocked(offset, maxBytes, maxOffset, minOneBatch)
+}
+
+// readLocked implements Read. mu held (read).
+func (p *Partition) readLocked(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (ReadResult, error) {
 	if p.closed {
 		return ReadResult{}, p.closedErr()
 	}
-	res := ReadResult{HighWatermark: p.hw, LogStartOffset: p.logStart}
+	res := ReadResult{HighWatermark: p.hw, LastStableOffset: p.lsoLocked(), LogStartOffset: p.logStart}
 	if offset < p.logStart || offset > p.leo {
 		return res, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, p.logStart, p.leo)
 	}
@@ -664,8 +692,12 @@ func (p *Partition) enforceRetention(now time.Time) error {
 	var gone []*segment
 	for len(p.segs) > 1 {
 		s := p.segs[0]
-		if s.next > p.hw {
-			break // never delete uncommitted data
+		if s.next > p.lsoLocked() {
+			// Never delete uncommitted data, nor a segment holding part
+			// of an open transaction: its abort would need the records'
+			// offsets in the index, and read_committed readers below the
+			// LSO must still find them.
+			break
 		}
 		expired := del && cfg.RetentionMs >= 0 && nowMs-segmentTimestamp(s) > cfg.RetentionMs
 		tooBig := excess >= 0 && excess-s.size >= 0

@@ -36,13 +36,50 @@ type producerEntry struct {
 	Epoch         int16
 	LastTimestamp int64
 	Batches       []batchMeta // oldest first, at most maxCachedBatches
+	// CoordinatorEpoch is the transaction coordinator epoch of the last
+	// marker written for this producer (-1 before any); a marker from an
+	// older coordinator is fenced.
+	CoordinatorEpoch int32
+	// TxnFirstOffset is the first offset of the producer's open transaction
+	// in this partition, -1 when none is open.
+	TxnFirstOffset int64
 }
 
+// producerState is the per-partition producer table.
+//
+// Invariant: ongoing[id] == m[id].TxnFirstOffset for exactly the producers
+// whose TxnFirstOffset >= 0; it exists so the first unstable offset (the
+// lowest first offset of an open transaction, which bounds the last stable
+// offset) costs a pass over open transactions, not over every producer.
 type producerState struct {
-	m map[int64]*producerEntry
+	m       map[int64]*producerEntry
+	ongoing map[int64]int64
 }
 
-func newProducerState() *producerState { return &producerState{m: map[int64]*producerEntry{}} }
+func newProducerState() *producerState {
+	return &producerState{m: map[int64]*producerEntry{}, ongoing: map[int64]int64{}}
+}
+
+// noUnstable is firstUnstable's answer when no transaction is open.
+const noUnstable = math.MaxInt64
+
+// firstUnstable is the lowest first offset of an open transaction, or
+// noUnstable.
+func (s *producerState) firstUnstable() int64 {
+	first := int64(noUnstable)
+	for _, off := range s.ongoing {
+		first = min(first, off)
+	}
+	return first
+}
+
+// completedTxn is a transaction ended by a marker: offsets first..last
+// (last is the marker's offset).
+type completedTxn struct {
+	producerID  int64
+	first, last int64
+	abort       bool
+}
 
 // lastSeqOf is the sequence of the batch's last record; sequences wrap from
 // MaxInt32 to 0.
@@ -58,14 +95,23 @@ func nextSeq(seq int32) int32 {
 }
 
 // check decides what to do with a batch from an idempotent producer: append it
-// (nil, nil), answer it as a duplicate (meta, nil) or reject it.
-func (s *producerState) check(h BatchHeader) (*batchMeta, error) {
+// (nil, nil), answer it as a duplicate (meta, nil) or reject it. marker is
+// the decoded marker of a control batch, nil otherwise.
+func (s *producerState) check(h BatchHeader, marker *EndTxnMarker) (*batchMeta, error) {
 	if h.ProducerID < 0 {
 		return nil, nil
 	}
 	e := s.m[h.ProducerID]
+	if marker != nil {
+		return nil, checkMarker(e, h, *marker)
+	}
 	if e == nil {
 		return nil, nil
+	}
+	// Kafka's ProducerAppendInfo: while a transaction is open the producer
+	// may only write transactional batches until its marker.
+	if e.TxnFirstOffset >= 0 && !h.Transactional() && h.ProducerEpoch == e.Epoch {
+		return nil, fmt.Errorf("%w: producer %d has an open transaction and sent a non-transactional batch", ErrInvalidTxnState, h.ProducerID)
 	}
 	switch {
 	case h.ProducerEpoch < e.Epoch:
@@ -92,21 +138,55 @@ func (s *producerState) check(h BatchHeader) (*batchMeta, error) {
 	return nil, nil
 }
 
-// update records an appended batch (which carries its final offsets). It is
-// also how recovery replays batch headers, so it must accept whatever check
-// accepted and never fail.
-func (s *producerState) update(h BatchHeader) {
-	if h.ProducerID < 0 {
-		return
+// checkMarker fences markers from an older producer epoch or an older
+// transaction coordinator. The marker's epoch may be higher than the
+// producer's: transactions version 2 writes markers with the bumped epoch.
+func checkMarker(e *producerEntry, h BatchHeader, m EndTxnMarker) error {
+	if e == nil {
+		return nil
+	}
+	if h.ProducerEpoch < e.Epoch {
+		return fmt.Errorf("%w: marker for producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.Epoch)
+	}
+	if m.CoordinatorEpoch < e.CoordinatorEpoch {
+		return fmt.Errorf("%w: marker for producer %d from coordinator epoch %d, already saw %d", ErrTransactionCoordinatorFenced, h.ProducerID, m.CoordinatorEpoch, e.CoordinatorEpoch)
+	}
+	return nil
+}
+
+// update records an appended batch (which carries its final offsets); marker
+// is the decoded marker of a control batch, nil otherwise. It reports the
+// transaction a marker completed. It is also how recovery replays batches,
+// so it must accept whatever check accepted and never fail.
+func (s *producerState) update(h BatchHeader, marker *EndTxnMarker) *completedTxn {
+	if h.ProducerID < 0 || (h.Control() && marker == nil) {
+		return nil
 	}
 	e := s.m[h.ProducerID]
 	if e == nil {
-		e = &producerEntry{Epoch: h.ProducerEpoch}
+		e = &producerEntry{Epoch: h.ProducerEpoch, CoordinatorEpoch: -1, TxnFirstOffset: -1}
 		s.m[h.ProducerID] = e
 	}
 	if h.ProducerEpoch != e.Epoch {
 		e.Epoch = h.ProducerEpoch
 		e.Batches = e.Batches[:0]
+	}
+	if marker != nil {
+		// A marker without data in this partition still completes an
+		// (empty) transaction, as in Kafka.
+		done := &completedTxn{producerID: h.ProducerID, first: h.BaseOffset, last: h.BaseOffset, abort: !marker.Commit}
+		if e.TxnFirstOffset >= 0 {
+			done.first = e.TxnFirstOffset
+		}
+		e.TxnFirstOffset = -1
+		delete(s.ongoing, h.ProducerID)
+		e.CoordinatorEpoch = marker.CoordinatorEpoch
+		e.LastTimestamp = h.MaxTimestamp
+		return done
+	}
+	if h.Transactional() && e.TxnFirstOffset < 0 {
+		e.TxnFirstOffset = h.BaseOffset
+		s.ongoing[h.ProducerID] = h.BaseOffset
 	}
 	if len(e.Batches) == maxCachedBatches {
 		copy(e.Batches, e.Batches[1:])
@@ -114,27 +194,39 @@ func (s *producerState) update(h BatchHeader) {
 	}
 	e.Batches = append(e.Batches, batchMeta{FirstSeq: h.BaseSequence, LastSeq: lastSeqOf(h), BaseOffset: h.BaseOffset, LastOffset: h.LastOffset()})
 	e.LastTimestamp = h.MaxTimestamp
+	return nil
 }
 
 // Snapshot file "%020d.snapshot" named by the offset it is valid at: the state
 // after every batch below that offset. Layout (big endian):
 //
-//	version int16 (0) | count int32 |
-//	count × (producerId int64 | epoch int16 | lastTimestamp int64 | n int8 | n × (firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64)) |
+//	version int16 (1) | count int32 |
+//	count × (producerId int64 | epoch int16 | lastTimestamp int64 |
+//	         coordinatorEpoch int32 | txnFirstOffset int64 |
+//	         n int8 | n × (firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64)) |
 //	crc32c uint32 of everything before it
+//
+// Version 0 (before transactions) lacks coordinatorEpoch and txnFirstOffset;
+// it is still read, so a log written before them reopens without a replay.
+// The open transactions it carries are what lets the last stable offset
+// survive a restart whose replay starts after a transaction's first batch.
+const producerSnapshotVersion = 1
+
 func (s *producerState) encode() []byte {
 	ids := make([]int64, 0, len(s.m))
 	for id := range s.m {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	b := binary.BigEndian.AppendUint16(nil, 0)
+	b := binary.BigEndian.AppendUint16(nil, producerSnapshotVersion)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ids)))
 	for _, id := range ids {
 		e := s.m[id]
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.Epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(e.LastTimestamp))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.CoordinatorEpoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.TxnFirstOffset))
 		b = append(b, byte(len(e.Batches)))
 		for _, m := range e.Batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.FirstSeq))
@@ -152,26 +244,39 @@ func decodeProducerState(b []byte) (*producerState, error) {
 		return nil, bad
 	}
 	body, sum := b[:len(b)-4], binary.BigEndian.Uint32(b[len(b)-4:])
-	if crc32.Checksum(body, castagnoli) != sum || binary.BigEndian.Uint16(body) != 0 {
+	version := binary.BigEndian.Uint16(body)
+	if crc32.Checksum(body, castagnoli) != sum || version > producerSnapshotVersion {
 		return nil, bad
 	}
 	n := int(binary.BigEndian.Uint32(body[2:]))
 	body = body[6:]
-	const entryMin = 8 + 2 + 8 + 1
+	entryMin := 8 + 2 + 8 + 1
+	if version >= 1 {
+		entryMin += 4 + 8
+	}
 	if n < 0 || n > len(body)/entryMin {
 		return nil, bad
 	}
-	s := &producerState{m: make(map[int64]*producerEntry, n)}
+	s := &producerState{m: make(map[int64]*producerEntry, n), ongoing: map[int64]int64{}}
 	for range n {
 		if len(body) < entryMin {
 			return nil, bad
 		}
 		id := int64(binary.BigEndian.Uint64(body))
 		e := &producerEntry{
-			Epoch:         int16(binary.BigEndian.Uint16(body[8:])),
-			LastTimestamp: int64(binary.BigEndian.Uint64(body[10:])),
+			Epoch:            int16(binary.BigEndian.Uint16(body[8:])),
+			LastTimestamp:    int64(binary.BigEndian.Uint64(body[10:])),
+			CoordinatorEpoch: -1,
+			TxnFirstOffset:   -1,
 		}
-		k := int(body[18])
+		if version >= 1 {
+			e.CoordinatorEpoch = int32(binary.BigEndian.Uint32(body[18:]))
+			e.TxnFirstOffset = int64(binary.BigEndian.Uint64(body[22:]))
+			if e.TxnFirstOffset >= 0 {
+				s.ongoing[id] = e.TxnFirstOffset
+			}
+		}
+		k := int(body[entryMin-1])
 		body = body[entryMin:]
 		if k > maxCachedBatches || len(body) < k*24 {
 			return nil, bad

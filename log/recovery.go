@@ -80,6 +80,11 @@ func loadPartition(m *Manager, dir, topic string, index int32, clean bool) (*Par
 			closeAll(segs)
 			return nil, err
 		}
+		if err := s.loadTxnIndex(); err != nil {
+			s.closeFiles()
+			closeAll(segs)
+			return nil, fmt.Errorf("%w: transaction index of segment %d: %v", ErrStorage, base, err)
+		}
 		expect, verify := base, i >= firstScan || rebuild[base]
 		if n := len(segs); n > 0 {
 			expect = max(base, segs[n-1].next)
@@ -203,7 +208,7 @@ func scanSegmentFiles(dir string) ([]int64, error) {
 			_ = os.Remove(filepath.Join(dir, name))
 			continue
 		}
-		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if stem, ok := strings.CutSuffix(name, suf); ok {
 				if b, err := strconv.ParseInt(stem, 10, 64); err == nil && !logs[b] {
 					_ = os.Remove(filepath.Join(dir, name))
@@ -216,7 +221,7 @@ func scanSegmentFiles(dir string) ([]int64, error) {
 }
 
 func removeSegmentFiles(dir string, base int64) {
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		_ = os.Remove(segmentPath(dir, base, suf))
 	}
 }
@@ -339,30 +344,93 @@ func (p *Partition) recoverSegment(s *segment, expect int64, indexInterval int64
 }
 
 // rebuildProducerState loads the newest producer snapshot at or below LEO and
-// replays the batch headers after it. Called before the partition is shared.
+// replays the batches after it: headers, plus the marker of each control
+// batch. The replay also rebuilds the aborted-transaction index of every
+// segment it covers, and every segment's index loses entries past the
+// segment's end, so the indexes match the log whatever a crash or truncation
+// left in their files. Transactions completed by a replayed marker at or
+// above the HW stay unstable (see lsoLocked); a marker above the HW but
+// below the snapshot is not known to be one, as in Kafka, whose snapshots do
+// not carry them either. Called before the partition is shared or with
+// appendMu and flushMu held (TruncateTo); mu is taken to publish.
 func (p *Partition) rebuildProducerState() error {
 	state, from, ok := loadLatestSnapshot(p.dir, p.leo)
 	if !ok {
 		state, from = newProducerState(), p.segs[0].base
 	}
-	p.producers = state
-	for _, s := range p.segs {
+	p.mu.RLock()
+	hw := p.hw
+	p.mu.RUnlock()
+	var unreplicated []completedTxn
+	aborted := make([][]AbortedTxn, len(p.segs))
+	for i, s := range p.segs {
+		limit := s.next
+		if s.next > from && s.size > 0 {
+			limit = min(limit, from)
+		}
+		aborted[i] = keepAbortedBelow(s.aborted, limit)
+	}
+	for i, s := range p.segs {
 		if s.next <= from || s.size == 0 {
 			continue
 		}
 		sc := newHeaderScanner(s.log, lookupOffset(s.index, s.base, from), s.size, scanWindow)
 		for {
-			h, _, err := sc.next()
+			h, pos, err := sc.next()
 			if err == io.EOF {
 				break
 			}
+			var done *completedTxn
+			if err == nil && h.Control() && h.BaseOffset >= from {
+				var body []byte
+				if body, err = sc.readBatch(pos, h.Size()); err == nil {
+					done, err = replayBatch(state, h, body, &aborted[i])
+				}
+			} else if err == nil && h.BaseOffset >= from {
+				done, err = replayBatch(state, h, nil, &aborted[i])
+			}
+			if done != nil && done.last >= hw {
+				unreplicated = append(unreplicated, *done)
+			}
 			if err != nil {
+				sc.release()
 				return fmt.Errorf("%w: replaying producer state in segment %d: %v", ErrStorage, s.base, err)
 			}
-			if h.BaseOffset >= from {
-				state.update(h)
-			}
+		}
+		sc.release()
+	}
+	for i, s := range p.segs {
+		if len(aborted[i]) == len(s.aborted) && (s.next <= from || s.size == 0) {
+			continue // nothing dropped, nothing replayed
+		}
+		if err := s.rewriteTxnIndex(aborted[i]); err != nil {
+			return fmt.Errorf("%w: transaction index of segment %d: %v", ErrStorage, s.base, err)
 		}
 	}
+	p.producers = state
+	p.mu.Lock()
+	for i, s := range p.segs {
+		s.aborted = aborted[i]
+	}
+	p.firstUnstable, p.unreplicated = state.firstUnstable(), unreplicated
+	p.mu.Unlock()
 	return nil
+}
+
+// replayBatch applies one replayed batch to state; body holds a control
+// batch's bytes (nil otherwise). It returns the transaction a marker
+// completed; an abort appends its index entry to aborted.
+func replayBatch(state *producerState, h BatchHeader, body []byte, aborted *[]AbortedTxn) (*completedTxn, error) {
+	var marker *EndTxnMarker
+	if body != nil {
+		var err error
+		if marker, err = markerOf(body, h); err != nil {
+			return nil, err
+		}
+	}
+	done, a := state.applyBatch(h, marker)
+	if a != nil {
+		*aborted = append(*aborted, *a)
+	}
+	return done, nil
 }

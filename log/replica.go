@@ -81,6 +81,7 @@ func (p *Partition) SetHighWatermarkFollower(hw int64) {
 		return
 	}
 	p.hw = hw
+	p.pruneUnreplicatedLocked()
 	close(p.waitCh)
 	p.waitCh = make(chan struct{})
 }
@@ -193,6 +194,10 @@ func checkReplicated(b []byte, leo int64, latestEpoch int32, gapsAllowed bool) (
 
 // appendReplicatedBatch writes one checked batch. appendMu held.
 func (p *Partition) appendReplicatedBatch(cfg *PartitionConfig, b []byte, h BatchHeader, now time.Time) error {
+	marker, err := markerOf(b, h)
+	if err != nil {
+		return err
+	}
 	if p.shouldRoll(cfg, len(b), h, now) {
 		if err := p.roll(); err != nil {
 			return err
@@ -214,9 +219,10 @@ func (p *Partition) appendReplicatedBatch(cfg *PartitionConfig, b []byte, h Batc
 			return err
 		}
 	}
-	p.producers.update(h)
+	txn := p.applyProducerBatch(seg, h, marker)
 	p.mu.Lock()
 	seg.trackBatch(h, pos, int64(cfg.IndexIntervalBytes), now.UnixMilli())
+	p.publishTxnLocked(seg, txn)
 	p.leo = seg.next
 	p.unflushedMsgs += int64(h.NumRecords)
 	p.mu.Unlock()
@@ -438,6 +444,7 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	p.unflushedMsgs = 0
 	close(p.waitCh)
 	p.waitCh = make(chan struct{})
+	p.firstUnstable, p.unreplicated = noUnstable, nil
 	p.mu.Unlock()
 	p.producers = newProducerState()
 	if err := p.writeCheckpointLocked(true); err != nil {

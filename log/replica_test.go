@@ -498,7 +498,7 @@ func checkPrefix(t *testing.T, p *Partition, keep []storedBatch, leo int64) {
 	ps := newProducerState()
 	wantTs, wantTsOff := int64(-1), int64(-1)
 	for _, b := range keep {
-		ps.update(b.h)
+		ps.update(b.h, nil)
 		if b.h.MaxTimestamp > wantTs {
 			wantTs = b.h.MaxTimestamp
 			_, recs, err := DecodeRecords(b.b)

@@ -37,11 +37,12 @@ type segment struct {
 	next            int64 // offset after the last batch; base when empty
 	index           []offsetEntry
 	tindex          []timeEntry
-	maxTs           int64 // largest batch max timestamp, -1 when none
-	maxTsBase       int64 // base offset of the batch carrying maxTs
-	lastBatchBase   int64 // base offset of the last batch, -1 when empty
-	bytesSinceIndex int64 // bytes appended since the last offset index entry
-	rollAt          int64 // ms timestamp segment.ms counts from; -1 when empty
+	maxTs           int64        // largest batch max timestamp, -1 when none
+	maxTsBase       int64        // base offset of the batch carrying maxTs
+	lastBatchBase   int64        // base offset of the last batch, -1 when empty
+	bytesSinceIndex int64        // bytes appended since the last offset index entry
+	rollAt          int64        // ms timestamp segment.ms counts from; -1 when empty
+	aborted         []AbortedTxn // the .txnindex entries, in marker order (txnindex.go)
 
 	// Guarded by Partition.flushMu.
 	idxFile, tidxFile   *os.File
@@ -64,6 +65,12 @@ func createSegment(dir string, base int64) (*segment, error) {
 		return nil, err
 	}
 	if s.tidxFile, err = os.OpenFile(segmentPath(dir, base, timeIndexSuffix), flags, 0o644); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	// The aborted-transaction index is created with the first abort; one
+	// left by an earlier segment of the same base describes other data.
+	if err = os.Remove(segmentPath(dir, base, txnIndexSuffix)); err != nil && !os.IsNotExist(err) {
 		s.closeFiles()
 		return nil, err
 	}
@@ -107,7 +114,7 @@ func (s *segment) closeFiles() error {
 // remove closes and deletes the segment's files.
 func (s *segment) remove() error {
 	err := s.closeFiles()
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if e := os.Remove(segmentPath(s.dir, s.base, suf)); e != nil && !os.IsNotExist(e) {
 			err = errors.Join(err, e)
 		}

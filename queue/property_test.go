@@ -181,7 +181,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			}
 			i = j + 1
 		}
-		if _, err := sp.Acknowledge(now, m, batches, renew); err != nil {
+		if err := sp.Acknowledge(now, m, batches, renew); err != nil {
 			fail("valid ack %v by %s failed: %v", batches, m, err)
 		}
 		for _, b := range batches {
@@ -225,7 +225,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			batches = append(batches, AckBatch{First: mine[0], Last: mine[0], Types: []AckType{AckAccept}})
 		}
 		batches = append(batches, AckBatch{First: victim, Last: victim, Types: []AckType{AckAccept}})
-		if _, err := sp.Acknowledge(now, m, batches, false); err == nil {
+		if err := sp.Acknowledge(now, m, batches, false); err == nil {
 			fail("ack of %d by %s succeeded while held by %s", victim, m, held[victim].member)
 		}
 		after := sp.Persisted()
@@ -264,6 +264,9 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 		if err := checkInvariants(sp); err != nil {
 			fail("step %d: %v", step, err)
 		}
+		if err := checkReady(sp); err != nil {
+			fail("step %d: %v", step, err)
+		}
 		if sp.StartOffset() < lastStart {
 			fail("SPSO moved back from %d to %d", lastStart, sp.StartOffset())
 		}
@@ -295,7 +298,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			for _, o := range offs {
 				batches = append(batches, AckBatch{First: o, Last: o, Types: []AckType{AckAccept}})
 			}
-			if _, err := sp.Acknowledge(now, "z", batches, false); err != nil {
+			if err := sp.Acknowledge(now, "z", batches, false); err != nil {
 				fail("drain ack: %v", err)
 			}
 			for _, o := range offs {
@@ -313,6 +316,35 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 	if c := sp.Counts(); c != (Counts{}) {
 		fail("records left in flight: %+v", c)
 	}
+}
+
+// checkReady takes sp's outputs and checks them against its state: the
+// state to persist is the current one, the deadline the earliest of the
+// entries', and every record to dead-letter is archived or already past
+// the start offset.
+func checkReady(sp *SharePartition) error {
+	rd := sp.Ready()
+	if rd.MustPersist && fmt.Sprint(rd.Persist) != fmt.Sprint(sp.Persisted()) {
+		return fmt.Errorf("Ready persists %v, state is %v", rd.Persist, sp.Persisted())
+	}
+	var earliest int64
+	sp.entries.Ascend(func(e *entry) bool {
+		if e.deadline != 0 && (earliest == 0 || e.deadline < earliest) {
+			earliest = e.deadline
+		}
+		return true
+	})
+	if want := time.Unix(0, earliest); earliest == 0 && !rd.Deadline.IsZero() || earliest != 0 && !rd.Deadline.Equal(want) {
+		return fmt.Errorf("Ready deadline %v, entries say %v (0: none)", rd.Deadline, earliest)
+	}
+	for _, a := range rd.DeadLetter {
+		for o := a.First; o <= a.Last; o++ {
+			if e := sp.find(o); o >= sp.start && (e == nil || e.state != Archived) {
+				return fmt.Errorf("dead letter %d is not archived", o)
+			}
+		}
+	}
+	return nil
 }
 
 func randType(rng *rand.Rand, renew bool) AckType {
@@ -355,7 +387,7 @@ func BenchmarkAcquireAccept(b *testing.B) {
 			acks = append(acks, AckBatch{First: r.First, Last: r.Last, Types: []AckType{AckAccept}})
 			records += int(r.Last - r.First + 1)
 		}
-		if _, err := sp.Acknowledge(now, "member", acks, false); err != nil {
+		if err := sp.Acknowledge(now, "member", acks, false); err != nil {
 			b.Fatal(err)
 		}
 	}

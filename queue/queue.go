@@ -4,9 +4,10 @@
 //
 // A SharePartition is a pure, single-threaded state machine in the style of
 // etcd raft: the caller serializes calls and passes the current time; the
-// package reads no clock, starts no goroutine and does no I/O. The runtime
-// reads the log, persists PersistedState through the share coordinator and
-// arms one timer per broker from NextDeadline.
+// package reads no clock, starts no goroutine and does no I/O. After each
+// call the runtime takes the outputs from Ready: the state to persist through
+// the share coordinator, the next deadline for its one deadline heap, and the
+// records to dead-letter. It reads the log itself.
 //
 // The in-flight records [SPSO, SPEO] are always covered, without holes, by
 // entries of a btree keyed by first offset. An entry is a run of records
@@ -16,6 +17,7 @@ package queue
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -160,6 +162,22 @@ type PersistedState struct {
 	Batches     []StateBatch
 }
 
+// DeliveryComplete counts the records at or past the start offset whose
+// delivery is complete (acknowledged or archived), capped at MaxInt32 as
+// ReadShareGroupStateSummary reports it.
+func (st PersistedState) DeliveryComplete() int32 {
+	var n int64
+	for _, b := range st.Batches {
+		if b.State != Acknowledged && b.State != Archived {
+			continue
+		}
+		if first := max(b.First, st.StartOffset); b.Last >= first {
+			n += b.Last - first + 1
+		}
+	}
+	return int32(min(n, math.MaxInt32))
+}
+
 // StateBatch is a persisted run of records with one state and count.
 type StateBatch struct {
 	First, Last   int64
@@ -208,6 +226,11 @@ type SharePartition struct {
 	logStart   int64 // highest log start offset seen
 	epoch      int32
 	dirty      bool
+	// archived and available accumulate what Ready reports until it is
+	// called: records to dead-letter, and whether Tick made records
+	// acquirable.
+	archived  archivedList
+	available bool
 
 	entries   *btree.BTreeG[*entry]
 	deadlines *btree.BTreeG[deadlineKey]
@@ -243,7 +266,7 @@ func New(cfg Config, startOffset int64) *SharePartition {
 // comes back AVAILABLE (with its count) or terminal; records whose count
 // already reached the delivery limit are archived (they could only have been
 // acquired when the state was written, and their attempt ended with the
-// leader); TakeDirty then reports true so the state is written back. Offsets
+// leader); Ready then reports the state to persist, so it is written back. Offsets
 // between persisted batches are AVAILABLE and never
 // delivered. A StartOffset of -1 is taken as 0: the runtime should compute the
 // first SPSO from share.auto.offset.reset and call New instead.
@@ -303,11 +326,37 @@ func (sp *SharePartition) EndOffset() int64 { return sp.end }
 // StateEpoch is the epoch of the persisted state, bumped by Reset.
 func (sp *SharePartition) StateEpoch() int32 { return sp.epoch }
 
-// TakeDirty reports whether the durable state changed since the last call.
-func (sp *SharePartition) TakeDirty() bool {
-	d := sp.dirty
-	sp.dirty = false
-	return d
+// Ready is everything a SharePartition asks of its runtime after a change,
+// in one value (as etcd raft's Ready): the runtime calls Ready after each
+// operation instead of polling for each output, so no output is forgotten.
+type Ready struct {
+	// MustPersist reports that the durable state changed since the last
+	// Ready; Persist is then the state to write to the share coordinator
+	// (a value, so taking it costs no allocation beyond its batches).
+	MustPersist bool
+	Persist     PersistedState
+	// Deadline is when Tick next has work to do (the earliest lock
+	// deadline or release-backoff end); zero if there is none.
+	Deadline time.Time
+	// DeadLetter are the records archived since the last Ready because they
+	// were rejected or reached the delivery limit, for the dead-letter
+	// writer. GAP acks, compaction gaps and log-start truncation are not
+	// reported.
+	DeadLetter []ArchivedRange
+	// Available reports that Tick made records acquirable again (an expired
+	// lock or the end of a release backoff) since the last Ready.
+	Available bool
+}
+
+// Ready returns the outputs accumulated since the last call and clears
+// them. Deadline is the current one, not an accumulation.
+func (sp *SharePartition) Ready() Ready {
+	rd := Ready{Deadline: sp.nextDeadline(), DeadLetter: []ArchivedRange(sp.archived), Available: sp.available}
+	if sp.dirty {
+		rd.MustPersist, rd.Persist = true, sp.Persisted()
+	}
+	sp.dirty, sp.archived, sp.available = false, nil, false
+	return rd
 }
 
 // Counts returns the in-flight records by state.
@@ -352,9 +401,9 @@ func (sp *SharePartition) windowRoom() int64 {
 	return int64(sp.cfg.MaxInFlight) - (sp.end - sp.start + 1)
 }
 
-// NextDeadline is the earliest lock deadline or release-backoff end; zero if
+// nextDeadline is the earliest lock deadline or release-backoff end; zero if
 // there is none.
-func (sp *SharePartition) NextDeadline() time.Time {
+func (sp *SharePartition) nextDeadline() time.Time {
 	k, ok := sp.deadlines.Min()
 	if !ok {
 		return time.Time{}
@@ -584,20 +633,20 @@ func (l *archivedList) add(first, last int64, count int16, reason string) {
 // all or nothing. Malformed batches (A.10.2) and offsets beyond SPEO give
 // kerr.InvalidRequest; records not ACQUIRED by member with a live lock give
 // kerr.InvalidRecordState. Parts below SPSO are ignored. RENEW is accepted
-// only when renew is set. It returns the records archived by REJECT or by a
-// RELEASE at the delivery limit.
-func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []AckBatch, renew bool) ([]ArchivedRange, error) {
+// only when renew is set. The records archived by REJECT or by a RELEASE at
+// the delivery limit are reported by Ready.
+func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []AckBatch, renew bool) error {
 	for i, b := range batches {
 		if b.First < 0 || b.First > b.Last || len(b.Types) == 0 ||
 			len(b.Types) > 1 && int64(len(b.Types)) != b.Last-b.First+1 {
-			return nil, kerr.InvalidRequest
+			return kerr.InvalidRequest
 		}
 		if i > 0 && b.First <= batches[i-1].Last {
-			return nil, kerr.InvalidRequest
+			return kerr.InvalidRequest
 		}
 		for _, ty := range b.Types {
 			if ty < AckGap || ty > AckRenew || ty == AckRenew && !renew {
-				return nil, kerr.InvalidRequest
+				return kerr.InvalidRequest
 			}
 		}
 	}
@@ -607,7 +656,7 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 			continue
 		}
 		if b.Last > sp.end {
-			return nil, kerr.InvalidRequest
+			return kerr.InvalidRequest
 		}
 		var err error
 		sp.ascendFrom(max(b.First, sp.start), func(e *entry) bool {
@@ -621,11 +670,11 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 			return true
 		})
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 
-	var arch archivedList
+	arch := &sp.archived
 	durable := false
 	for _, b := range batches {
 		if b.Last < sp.start {
@@ -633,7 +682,7 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 		}
 		a := max(b.First, sp.start)
 		if len(b.Types) == 1 {
-			durable = sp.applyAck(t, a, b.Last, b.Types[0], &arch) || durable
+			durable = sp.applyAck(t, a, b.Last, b.Types[0], arch) || durable
 			continue
 		}
 		for a <= b.Last {
@@ -642,7 +691,7 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 			for z < b.Last && b.Types[z+1-b.First] == ty {
 				z++
 			}
-			durable = sp.applyAck(t, a, z, ty, &arch) || durable
+			durable = sp.applyAck(t, a, z, ty, arch) || durable
 			a = z + 1
 		}
 	}
@@ -650,7 +699,7 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 		sp.dirty = true
 	}
 	sp.advanceStart()
-	return arch, nil
+	return nil
 }
 
 // applyAck applies one validated ack type to [a, z] and reports whether the
@@ -720,8 +769,8 @@ func (sp *SharePartition) endAttempt(a, z, backoff int64, arch *archivedList) {
 
 // ReleaseMember releases every record member holds (its share session closed
 // or its connection dropped) like a RELEASE without backoff: the delivery
-// count is kept and records at the limit are archived.
-func (sp *SharePartition) ReleaseMember(now time.Time, member string) []ArchivedRange {
+// count is kept and records at the limit are archived (reported by Ready).
+func (sp *SharePartition) ReleaseMember(now time.Time, member string) {
 	var runs [][2]int64
 	sp.entries.Ascend(func(e *entry) bool {
 		if e.state == Acquired && e.owner == member {
@@ -734,22 +783,20 @@ func (sp *SharePartition) ReleaseMember(now time.Time, member string) []Archived
 		return true
 	})
 	if len(runs) == 0 {
-		return nil
+		return
 	}
-	var arch archivedList
 	for _, r := range runs {
-		sp.endAttempt(r[0], r[1], 0, &arch)
+		sp.endAttempt(r[0], r[1], 0, &sp.archived)
 	}
 	sp.dirty = true
 	sp.advanceStart()
-	return arch
 }
 
 // Tick expires the locks whose deadline is at or before now (AVAILABLE again,
 // or ARCHIVED at the delivery limit) and ends the release backoffs that are
-// over. It returns the records archived and whether any record became
+// over. Ready reports the records archived and whether any record became
 // AVAILABLE.
-func (sp *SharePartition) Tick(now time.Time) (archived []ArchivedRange, available bool) {
+func (sp *SharePartition) Tick(now time.Time) {
 	t := now.UnixNano()
 	var due []int64
 	sp.deadlines.Ascend(func(k deadlineKey) bool {
@@ -760,9 +807,9 @@ func (sp *SharePartition) Tick(now time.Time) (archived []ArchivedRange, availab
 		return true
 	})
 	if len(due) == 0 {
-		return nil, false
+		return
 	}
-	var arch archivedList
+	available := false
 	for _, first := range due {
 		e := sp.find(first)
 		if e == nil || e.first != first || e.deadline == 0 || e.deadline > t {
@@ -770,7 +817,7 @@ func (sp *SharePartition) Tick(now time.Time) (archived []ArchivedRange, availab
 		}
 		if e.state == Acquired {
 			before := sp.counts.Available
-			sp.endAttempt(e.first, e.last, 0, &arch)
+			sp.endAttempt(e.first, e.last, 0, &sp.archived)
 			available = available || sp.counts.Available > before
 			sp.dirty = true
 			continue
@@ -781,7 +828,7 @@ func (sp *SharePartition) Tick(now time.Time) (archived []ArchivedRange, availab
 		available = true
 	}
 	sp.advanceStart()
-	return arch, available
+	sp.available = sp.available || available
 }
 
 // OnLogStart tells the share-partition that the log now starts at logStart.

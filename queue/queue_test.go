@@ -18,8 +18,9 @@ var base = time.Unix(1_700_000_000, 0)
 func TestDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var sp *SharePartition
+		var dirty bool
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			out, err := runCmd(t, &sp, d)
+			out, err := runCmd(t, &sp, &dirty, d)
 			if err != nil {
 				d.Fatalf(t, "%v", err)
 			}
@@ -33,7 +34,16 @@ func TestDataDriven(t *testing.T) {
 	})
 }
 
-func runCmd(t *testing.T, spp **SharePartition, d *datadriven.TestData) (string, error) {
+// ready takes sp's outputs; whether state is to be persisted is kept in
+// dirty until the script asks with "dirty", so commands that print other
+// outputs do not hide it.
+func ready(sp *SharePartition, dirty *bool) Ready {
+	rd := sp.Ready()
+	*dirty = *dirty || rd.MustPersist
+	return rd
+}
+
+func runCmd(t *testing.T, spp **SharePartition, dirty *bool, d *datadriven.TestData) (string, error) {
 	sp := *spp
 	if sp == nil && d.Cmd != "new" && d.Cmd != "restore" && d.Cmd != "parse-reset" {
 		return "", errors.New("no share-partition: use new or restore first")
@@ -45,7 +55,7 @@ func runCmd(t *testing.T, spp **SharePartition, d *datadriven.TestData) (string,
 		if d.HasArg("start") {
 			d.ScanArgs(t, "start", &start)
 		}
-		*spp = New(scanConfig(t, d), start)
+		*spp, *dirty = New(scanConfig(t, d), start), false
 		return printState(*spp), nil
 
 	case "restore":
@@ -79,7 +89,7 @@ func runCmd(t *testing.T, spp **SharePartition, d *datadriven.TestData) (string,
 			}
 			st.Batches = append(st.Batches, StateBatch{First: first, Last: last, State: state, DeliveryCount: int16(count)})
 		}
-		*spp = Restore(scanConfig(t, d), st)
+		*spp, *dirty = Restore(scanConfig(t, d), st), false
 		return printState(*spp), nil
 
 	case "config":
@@ -143,7 +153,8 @@ func runCmd(t *testing.T, spp **SharePartition, d *datadriven.TestData) (string,
 			}
 			batches = append(batches, ab)
 		}
-		arch, err := sp.Acknowledge(at, member, batches, d.HasArg("renew"))
+		err := sp.Acknowledge(at, member, batches, d.HasArg("renew"))
+		arch := ready(sp, dirty).DeadLetter
 		if err != nil {
 			var ke *kerr.Error
 			if !errors.As(err, &ke) {
@@ -160,15 +171,16 @@ func runCmd(t *testing.T, spp **SharePartition, d *datadriven.TestData) (string,
 	case "release-member":
 		var member string
 		d.ScanArgs(t, "member", &member)
-		arch := sp.ReleaseMember(scanAt(t, d), member)
-		printArchived(&b, arch)
+		sp.ReleaseMember(scanAt(t, d), member)
+		printArchived(&b, ready(sp, dirty).DeadLetter)
 		b.WriteString(printState(sp))
 		return b.String(), nil
 
 	case "tick":
-		arch, avail := sp.Tick(scanAt(t, d))
-		fmt.Fprintf(&b, "available: %t\n", avail)
-		printArchived(&b, arch)
+		sp.Tick(scanAt(t, d))
+		rd := ready(sp, dirty)
+		fmt.Fprintf(&b, "available: %t\n", rd.Available)
+		printArchived(&b, rd.DeadLetter)
 		b.WriteString(printState(sp))
 		return b.String(), nil
 
@@ -193,21 +205,24 @@ func runCmd(t *testing.T, spp **SharePartition, d *datadriven.TestData) (string,
 
 	case "roundtrip":
 		// Persist, restore with the same config and show the restored state.
-		*spp = Restore(sp.Config(), sp.Persisted())
+		*spp, *dirty = Restore(sp.Config(), sp.Persisted()), false
 		return printState(*spp), nil
 
 	case "next-fetch":
 		return fmt.Sprintf("%d\n", sp.NextFetchOffset(scanAt(t, d))), nil
 
 	case "next-deadline":
-		dl := sp.NextDeadline()
+		dl := ready(sp, dirty).Deadline
 		if dl.IsZero() {
 			return "none\n", nil
 		}
 		return fmt.Sprintf("%s\n", dl.Sub(base)), nil
 
 	case "dirty":
-		return fmt.Sprintf("%t\n", sp.TakeDirty()), nil
+		ready(sp, dirty)
+		out := fmt.Sprintf("%t\n", *dirty)
+		*dirty = false
+		return out, nil
 
 	case "owner":
 		off := scanPositional(t, d)

@@ -49,6 +49,9 @@ type Decider struct {
 	ValidateGroupConfig func(name string, value *string) error
 	// NewTopicID returns a fresh topic id. It must never return the zero id.
 	NewTopicID func() [16]byte
+	// NewACLID returns a fresh ACL id, never the zero id; nil uses
+	// NewTopicID.
+	NewACLID func() [16]byte
 	// PlacementStart returns an offset in [0, n) at which round-robin
 	// replica placement over n brokers begins.
 	PlacementStart func(n int) int

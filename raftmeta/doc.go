@@ -12,7 +12,8 @@
 //     applies committed entries to the image and answers proposals. Every
 //     SnapshotEvery entries it snapshots the image and compacts the log.
 //   - Image (image.go) is the state machine: brokers, topics, partitions,
-//     producer-id allocation and consumer group config overrides. Each
+//     producer-id allocation, consumer group config overrides, and ACLs and
+//     salted SCRAM credentials (security.go). Each
 //     applied entry yields a new immutable Image sharing unchanged parts
 //     with the previous one; readers never lock.
 //   - Records (records.go, codec.go) are the versioned binary changes an
@@ -25,7 +26,9 @@
 //     records against an image, with no I/O: topics and configs, and the
 //     cluster's liveness (fencing on session expiry, unfencing on heartbeat,
 //     controlled shutdown, AlterPartition, leader elections, rack-aware
-//     placement). Controller (controller.go, controller_cluster.go) runs
+//     placement), ACL creation and deletion, and SCRAM credential changes
+//     (security.go). Controller (controller.go, controller_cluster.go,
+//     controller_security.go) runs
 //     decisions one at a time on the leader and proposes their records; it
 //     keeps broker sessions in memory and fences expired ones (Run).
 //
@@ -39,8 +42,10 @@
 // member.
 //
 // A brand-new log is bootstrapped with a snapshot at index 1 holding the
-// voter set (controller.quorum.voters), the configured learners and the
-// cluster id, so every node formatted alike starts from identical state.
+// voter set (controller.quorum.voters), the configured learners, the
+// cluster id and any bootstrap records (Config.Bootstrap: the SCRAM
+// credentials of storage format --add-scram), so every node formatted
+// alike starts from identical state.
 // Every node must be given the same cluster id: a node that makes up its
 // own would diverge from the others. Restart restores the image
 // from the latest snapshot and re-applies the committed entries after it

@@ -2,6 +2,8 @@ package raftmeta
 
 import (
 	"fmt"
+
+	"github.com/shoalmq/shoal/acl"
 	"maps"
 	"slices"
 
@@ -29,6 +31,10 @@ type Image struct {
 	// GroupConfigs holds consumer groups' config overrides by group id. A
 	// group without overrides has no entry, so no inner map is empty.
 	GroupConfigs map[string]map[string]string
+	// ACLs holds the ACL bindings by id.
+	ACLs map[[16]byte]acl.Binding
+	// Scram holds SCRAM credentials by user and mechanism.
+	Scram map[ScramKey]ScramCredential
 }
 
 // Endpoint is one advertised listener of a broker.
@@ -79,6 +85,8 @@ func newImage(clusterID string) *Image {
 		Topics:       map[string]*Topic{},
 		TopicIDs:     map[[16]byte]string{},
 		GroupConfigs: map[string]map[string]string{},
+		ACLs:         map[[16]byte]acl.Binding{},
+		Scram:        map[ScramKey]ScramCredential{},
 	}
 }
 
@@ -143,6 +151,7 @@ func (img *Image) apply(index uint64, recs []Record) (*Image, error) {
 type imageBuilder struct {
 	next                                                Image
 	ownBrokers, ownTopics, ownTopicIDs, ownGroupConfigs bool
+	ownACLs, ownScram                                   bool
 }
 
 func (b *imageBuilder) brokers() map[int32]*Broker {
@@ -319,6 +328,9 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 		t.Partitions = ps
 
 	default:
+		if ok, err := b.applySecurity(r); ok {
+			return err
+		}
 		return fmt.Errorf("raftmeta: cannot apply record %T", r)
 	}
 	return nil
@@ -382,9 +394,11 @@ func cloneInt32s(v []int32) []int32 {
 //	brokers         uvarint count × (id, incarnation, endpoints, rack, epoch, fenced)
 //	topics          uvarint count × (name, id, configs, partitions)
 //	groupConfigs    uvarint count × (group, configs)   since version 2
+//	acls            uvarint count × (id, binding)      since version 3
+//	scram           uvarint count × (user, credential) since version 3
 //
-// Version 1 is version 2 without group configs; it is still read.
-const snapshotVersion = 2
+// Versions 1 and 2 are still read: they lack what later versions added.
+const snapshotVersion = 3
 
 func encodeImage(img *Image) []byte {
 	e := &encoder{}
@@ -421,6 +435,7 @@ func encodeImage(img *Image) []byte {
 		e.str(g)
 		e.strMap(img.GroupConfigs[g])
 	}
+	encodeSecurity(e, img)
 	return e.b
 }
 
@@ -453,6 +468,9 @@ func decodeImage(b []byte) (*Image, error) {
 			}
 			img.GroupConfigs[g] = c
 		}
+	}
+	if v >= 3 {
+		decodeSecurity(d, img)
 	}
 	if err := d.done(); err != nil {
 		return nil, err

@@ -141,24 +141,29 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
-// A version 1 snapshot, written before group configs existed, is version 2
-// without the trailing group section and still decodes.
+// Version 1 and 2 snapshots, written before group configs and before ACLs
+// and SCRAM credentials existed, are version 3 without the trailing
+// sections and still decode.
 func TestImageDecodesVersion1Snapshot(t *testing.T) {
 	img := mustApply(t, newImage("cluster-1"), 3,
 		&RegisterBroker{ID: 1},
 		&CreateTopic{Name: "a", ID: [16]byte{1}, Configs: map[string]string{"k": "v"}, Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
 	)
 	b := encodeImage(img)
-	if b[0] != 2 || b[len(b)-1] != 0 {
-		t.Fatalf("unexpected layout: version %d, last byte %d", b[0], b[len(b)-1])
+	// Version 3 ends with three empty sections: group configs, ACLs and
+	// SCRAM credentials.
+	if b[0] != 3 || string(b[len(b)-3:]) != "\x00\x00\x00" {
+		t.Fatalf("unexpected layout: version %d, last bytes %v", b[0], b[len(b)-3:])
 	}
-	v1 := append([]byte{1}, b[1:len(b)-1]...)
-	got, err := decodeImage(v1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(img, got) {
-		t.Fatalf("version 1:\n in %+v\nout %+v", img, got)
+	for v, cut := range map[byte]int{1: 3, 2: 2} {
+		old := append([]byte{v}, b[1:len(b)-cut]...)
+		got, err := decodeImage(old)
+		if err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+		if !reflect.DeepEqual(img, got) {
+			t.Fatalf("version %d:\n in %+v\nout %+v", v, img, got)
+		}
 	}
 	if _, err := decodeImage(append([]byte{snapshotVersion + 1}, b[1:]...)); err == nil {
 		t.Fatal("a newer snapshot version decoded")

@@ -53,6 +53,11 @@ type Config struct {
 	// Transport carries raft messages to peers. nil is only valid for a
 	// quorum of one voter.
 	Transport Transport
+	// Bootstrap holds records applied to the image of a brand-new log
+	// before anything else, as Kafka's bootstrap metadata carries the SCRAM
+	// credentials of "kafka-storage format --add-scram". Every voter must
+	// be given the same records. An existing log ignores them.
+	Bootstrap []Record
 }
 
 // Election timing. A follower campaigns after 10-20 ticks (1-2 s at the
@@ -224,8 +229,10 @@ func start(cfg Config, log *slog.Logger, st *storage) (*Node, error) {
 		if clusterID == "" {
 			clusterID = newClusterID()
 		}
-		img := newImage(clusterID)
-		img.Applied = 1
+		img, err := newImage(clusterID).apply(1, cfg.Bootstrap)
+		if err != nil {
+			return nil, fmt.Errorf("raftmeta: bootstrap records: %w", err)
+		}
 		cs := &pb.ConfState{AutoLeave: new(false)}
 		for _, id := range slices.Sorted(maps.Keys(cfg.Voters)) {
 			cs.Voters = append(cs.Voters, raftID(id))

@@ -31,6 +31,11 @@ const (
 	typeAlterGroupConfigs   recordType = 8
 	typeFenceBroker         recordType = 9
 	typeUnfenceBroker       recordType = 10
+	// Security records (security.go).
+	typeCreateACL             recordType = 11
+	typeDeleteACL             recordType = 12
+	typeUpsertScramCredential recordType = 13
+	typeDeleteScramCredential recordType = 14
 )
 
 // recordVersion is written after the type byte of every record. A record body
@@ -298,7 +303,10 @@ func decodeRecord(d *decoder) (Record, error) {
 	case typeUnfenceBroker:
 		r = &UnfenceBroker{ID: bd.i32(), Epoch: bd.varint()}
 	default:
-		return nil, corruptf("unknown record type %d", typ)
+		var ok bool
+		if r, ok = decodeSecurityRecord(typ, bd); !ok {
+			return nil, corruptf("unknown record type %d", typ)
+		}
 	}
 	// Trailing bytes in bd are fields from a later compatible writer; they
 	// are ignored on purpose.

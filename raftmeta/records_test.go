@@ -26,6 +26,10 @@ func sampleRecords() []Record {
 		&ChangePartition{TopicID: id, Partition: 4, ISR: []int32{1}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 3},
 		&ChangePartition{TopicID: id, Partition: 0, Replicas: []int32{3, 4}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 1, PartitionEpoch: 1},
 		&ChangePartition{TopicID: id, Partition: 0, Replicas: []int32{}, Leader: NoLeader, LeaderEpoch: 1, PartitionEpoch: 1},
+		&CreateACL{ID: id, Binding: sampleBinding},
+		&DeleteACL{ID: id},
+		&UpsertScramCredential{User: "alice", Credential: sampleCredential},
+		&DeleteScramCredential{User: "alice", Mechanism: ScramSHA512},
 	}
 }
 

@@ -1,6 +1,0 @@
-//go:build !unix
-
-package broker
-
-// openFileLimit is unknown here: no descriptor-derived partition cap.
-func openFileLimit() uint64 { return 0 }

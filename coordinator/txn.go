@@ -1,0 +1,670 @@
+package coordinator
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The transaction coordinator's state machine for one __transaction_state
+// partition (Kafka's TransactionCoordinator and TransactionStateManager,
+// without their I/O).
+//
+// A TxnShard is pure like Shard: callers serialize calls and pass the time;
+// it never reads a clock, starts a goroutine or does I/O. Each call applies
+// its transition at once and queues what must happen outside:
+//   - records for __transaction_state (Drain). The caller appends them and
+//     answers the request only once they are committed; if the append fails
+//     the shard is dropped and reloaded from the log (Replay), so an answer
+//     never reports a transition the log does not hold.
+//   - marker jobs (Drain): WriteTxnMarkers to the leaders of a transaction's
+//     partitions, sent once the PrepareCommit/PrepareAbort record that
+//     queued them is committed. The caller reports written markers with
+//     MarkersWritten; when every partition has its marker the transaction
+//     completes (CompleteCommit/CompleteAbort, another record).
+//
+// Transaction versions: version 1 (EndTxn < v5) keeps the producer epoch
+// across transactions. Version 2 (KIP-890 part 2, EndTxn v5+) bumps the epoch
+// at every commit or abort, so a late produce of the old transaction is
+// fenced at the partition, and partitions are added implicitly by the
+// partition leader's AddPartitionsToTxn when the producer first writes there.
+
+// TxnState is a transaction's state, numbered as Kafka's TransactionState
+// (the numbers are what __transaction_state records hold).
+type TxnState int8
+
+// Kafka's transaction states.
+const (
+	TxnEmpty          TxnState = 0 // no transaction in progress
+	TxnOngoing        TxnState = 1 // partitions added, not yet ended
+	TxnPrepareCommit  TxnState = 2 // commit decided; markers being written
+	TxnPrepareAbort   TxnState = 3 // abort decided; markers being written
+	TxnCompleteCommit TxnState = 4 // markers written; a new transaction may start
+	TxnCompleteAbort  TxnState = 5
+	TxnDead           TxnState = 6 // the id expired (Kafka logs it before the tombstone; here it is only read back)
+	// TxnPrepareEpochFence: Kafka's state while an epoch bump that fences
+	// the producer waits for the abort it starts to be logged. Here the
+	// fence and the PrepareAbort record are one step, so no transaction is
+	// left in it; a record holding it (Kafka never writes one) replays as
+	// PrepareAbort.
+	TxnPrepareEpochFence TxnState = 7
+)
+
+// String is Kafka's name of the state (DescribeTransactions, ListTransactions).
+func (s TxnState) String() string { return kmsg.TransactionState(s).String() }
+
+// ParseTxnState maps a ListTransactions state filter to a state.
+func ParseTxnState(name string) (TxnState, bool) {
+	for s := TxnEmpty; s <= TxnPrepareEpochFence; s++ {
+		if s.String() == name {
+			return s, true
+		}
+	}
+	return 0, false
+}
+
+// TxnConfig holds the coordinator's settings, Kafka's names and defaults.
+type TxnConfig struct {
+	// MaxTimeout is transaction.max.timeout.ms (15 minutes).
+	MaxTimeout time.Duration
+	// IDExpiration is transactional.id.expiration.ms (7 days): an id with
+	// no transaction in progress and no update for this long is removed.
+	IDExpiration time.Duration
+}
+
+// DefaultTxnConfig returns Kafka's defaults.
+func DefaultTxnConfig() TxnConfig {
+	return TxnConfig{MaxTimeout: 15 * time.Minute, IDExpiration: 7 * 24 * time.Hour}
+}
+
+// ProducerIDs hands out producer ids: the broker's blocks of ids allocated by
+// the controller (AllocateProducerIds). An error is answered as
+// COORDINATOR_NOT_AVAILABLE, which clients retry.
+type ProducerIDs interface {
+	NextProducerID() (int64, error)
+}
+
+// TxnPartition is a partition of a transaction.
+type TxnPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// TxnMarkers is a marker job: write a commit or abort marker for the
+// producer to each partition (WriteTxnMarkers to their leaders).
+type TxnMarkers struct {
+	TransactionalID  string
+	ProducerID       int64
+	ProducerEpoch    int16
+	Commit           bool
+	CoordinatorEpoch int32
+	Partitions       []TxnPartition
+}
+
+// txnMeta is one transactional id's state: Kafka's TransactionMetadata.
+//
+// Invariants: partitions is empty in Empty, CompleteCommit and CompleteAbort;
+// pending (partitions still waiting for a marker) is non-empty only in
+// PrepareCommit and PrepareAbort; startMs is -1 exactly when no transaction
+// is in progress (Empty, Complete*).
+type txnMeta struct {
+	id            string
+	producerID    int64
+	prevProducer  int64 // the id before the last rotation, -1 if none
+	nextProducer  int64 // the id after the rotation a v2 end in progress makes, -1 if none
+	epoch         int16
+	lastEpoch     int16 // the epoch before the last InitProducerId bump (KIP-360 retries), -1 if none
+	timeout       time.Duration
+	state         TxnState
+	partitions    map[TxnPartition]bool
+	pending       map[TxnPartition]bool
+	startMs       int64
+	lastUpdateMs  int64
+	clientVersion int16 // transaction version the client uses: 0 or 1 for version 1, 2 for version 2
+}
+
+func (m *txnMeta) inProgress() bool {
+	return m.state == TxnOngoing || m.state == TxnPrepareCommit || m.state == TxnPrepareAbort || m.state == TxnPrepareEpochFence
+}
+
+// epochExhausted: Kafka bumps to a new producer id before the epoch reaches
+// MaxInt16, keeping one epoch in reserve for fencing.
+func epochExhausted(epoch int16) bool { return epoch >= math.MaxInt16-1 }
+
+func (m *txnMeta) sortedPartitions(set map[TxnPartition]bool) []TxnPartition {
+	out := make([]TxnPartition, 0, len(set))
+	for tp := range set {
+		out = append(out, tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Topic != out[j].Topic {
+			return out[i].Topic < out[j].Topic
+		}
+		return out[i].Partition < out[j].Partition
+	})
+	return out
+}
+
+// TxnShard holds the transactional ids of one __transaction_state partition.
+//
+// Invariant: every change to a txnMeta is followed, in the same call, by its
+// record in out, so replaying every drained record in order rebuilds an
+// equivalent shard (marker jobs of Prepare* states are rebuilt by
+// PendingMarkers).
+type TxnShard struct {
+	cfg              TxnConfig
+	ids              ProducerIDs
+	coordinatorEpoch int32
+	txns             map[string]*txnMeta
+	out              []Record
+	markers          []TxnMarkers
+}
+
+// NewTxnShard returns an empty shard. coordinatorEpoch is the leader epoch of
+// the __transaction_state partition; it goes into every marker so partitions
+// fence markers from a deposed coordinator.
+func NewTxnShard(cfg TxnConfig, ids ProducerIDs, coordinatorEpoch int32) *TxnShard {
+	return &TxnShard{cfg: cfg, ids: ids, coordinatorEpoch: coordinatorEpoch, txns: map[string]*txnMeta{}}
+}
+
+// Drain returns the records and marker jobs queued since the last Drain.
+func (s *TxnShard) Drain() ([]Record, []TxnMarkers) {
+	out, markers := s.out, s.markers
+	s.out, s.markers = nil, nil
+	return out, markers
+}
+
+// transition logs m's new state: the record, and for a Prepare* state the
+// marker job for its pending partitions.
+func (s *TxnShard) transition(m *txnMeta, now time.Time) {
+	m.lastUpdateMs = now.UnixMilli()
+	s.out = append(s.out, Record{Key: txnKey(m.id), Value: encodeTxnValue(m)})
+	if m.state == TxnPrepareCommit || m.state == TxnPrepareAbort {
+		s.markers = append(s.markers, s.markerJob(m))
+	}
+}
+
+func (s *TxnShard) markerJob(m *txnMeta) TxnMarkers {
+	return TxnMarkers{
+		TransactionalID: m.id, ProducerID: m.producerID, ProducerEpoch: m.epoch,
+		Commit: m.state == TxnPrepareCommit, CoordinatorEpoch: s.coordinatorEpoch,
+		Partitions: m.sortedPartitions(m.pending),
+	}
+}
+
+// PendingMarkers returns the marker jobs of every transaction waiting for
+// markers: after a load, the new coordinator resends them (partitions accept
+// a repeated marker).
+func (s *TxnShard) PendingMarkers() []TxnMarkers {
+	var out []TxnMarkers
+	for _, id := range s.sortedIDs() {
+		if m := s.txns[id]; len(m.pending) > 0 {
+			out = append(out, s.markerJob(m))
+		}
+	}
+	return out
+}
+
+func (s *TxnShard) sortedIDs() []string {
+	ids := make([]string, 0, len(s.txns))
+	for id := range s.txns {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// InitProducerIDRequest is InitProducerId with a transactional id.
+// ExpectedProducerID/Epoch (KIP-360, -1 when absent) let a producer that lost
+// an answer, or hit a fatal error, recover its id instead of being fenced.
+type InitProducerIDRequest struct {
+	TransactionalID    string
+	Timeout            time.Duration
+	ExpectedProducerID int64
+	ExpectedEpoch      int16
+}
+
+// InitProducerID gives the transactional id a producer id and a new epoch,
+// fencing every producer with an older epoch. An open transaction is aborted
+// first (the producer that left it is a zombie): the answer is then
+// CONCURRENT_TRANSACTIONS, and the client retries until the abort completes.
+func (s *TxnShard) InitProducerID(now time.Time, req InitProducerIDRequest) (int64, int16, *kerr.Error) {
+	if req.Timeout <= 0 || req.Timeout > s.cfg.MaxTimeout {
+		return -1, -1, kerr.InvalidTransactionTimeout
+	}
+	m := s.txns[req.TransactionalID]
+	if m == nil || m.state == TxnDead {
+		pid, err := s.ids.NextProducerID()
+		if err != nil {
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+		m = &txnMeta{id: req.TransactionalID, producerID: pid, prevProducer: -1, nextProducer: -1, epoch: -1, lastEpoch: -1, state: TxnEmpty, startMs: -1}
+		s.txns[req.TransactionalID] = m
+	}
+	if req.ExpectedProducerID >= 0 && !validExpectedProducer(m, req.ExpectedProducerID, req.ExpectedEpoch) {
+		return -1, -1, kerr.ProducerFenced
+	}
+	switch m.state {
+	case TxnPrepareCommit, TxnPrepareAbort, TxnPrepareEpochFence:
+		return -1, -1, kerr.ConcurrentTransactions
+	case TxnOngoing:
+		// Fence the old producer and abort its transaction, as Kafka's
+		// prepareFenceProducerEpoch followed by an abort.
+		s.abort(m, now)
+		return -1, -1, kerr.ConcurrentTransactions
+	}
+	// Empty or Complete*: a new epoch, or a new producer id once the
+	// epoch space is used up (Kafka's prepareProducerIdRotation and
+	// prepareIncrementProducerEpoch). lastEpoch remembers the epoch a
+	// KIP-360 request came from, so its retry gets the same answer.
+	switch {
+	case epochExhausted(m.epoch) && (req.ExpectedProducerID < 0 || req.ExpectedEpoch == m.epoch):
+		pid, err := s.ids.NextProducerID()
+		if err != nil {
+			return -1, -1, kerr.CoordinatorNotAvailable
+		}
+		m.lastEpoch = -1
+		if req.ExpectedProducerID >= 0 {
+			m.lastEpoch = m.epoch
+		}
+		m.prevProducer, m.producerID, m.epoch = m.producerID, pid, 0
+	case !epochExhausted(m.epoch) && (req.ExpectedProducerID < 0 || m.epoch == -1 || req.ExpectedEpoch == m.epoch):
+		m.lastEpoch = m.epoch
+		if req.ExpectedProducerID < 0 {
+			m.lastEpoch = -1
+		}
+		m.epoch++
+	case req.ExpectedEpoch == m.lastEpoch:
+		return m.producerID, m.epoch, nil // a retry: the bump already happened
+	default:
+		return -1, -1, kerr.ProducerFenced
+	}
+	m.state, m.timeout, m.startMs = TxnEmpty, req.Timeout, -1
+	m.partitions = nil
+	s.transition(m, now)
+	return m.producerID, m.epoch, nil
+}
+
+// validExpectedProducer is Kafka's isValidProducerId: a KIP-360 request must
+// name the current producer id, or the previous one when its epoch ran out
+// (a retry after the rotation), unless the id is brand new.
+func validExpectedProducer(m *txnMeta, pid int64, epoch int16) bool {
+	return m.epoch == -1 || pid == m.producerID || (pid == m.prevProducer && epochExhausted(epoch))
+}
+
+// checkProducer answers a request from the producer (pid, epoch): the
+// transactional id must exist and belong to pid, at exactly its epoch.
+func (s *TxnShard) checkProducer(id string, pid int64, epoch int16) (*txnMeta, *kerr.Error) {
+	m := s.txns[id]
+	switch {
+	case m == nil || m.state == TxnDead:
+		return nil, kerr.InvalidProducerIDMapping
+	case m.producerID != pid:
+		return nil, kerr.InvalidProducerIDMapping
+	case epoch != m.epoch:
+		return nil, kerr.ProducerFenced
+	}
+	return m, nil
+}
+
+// AddPartitionsRequest is AddPartitionsToTxn for one transactional id (from
+// the client, transactions version 1, or from a partition leader).
+type AddPartitionsRequest struct {
+	TransactionalID string
+	ProducerID      int64
+	ProducerEpoch   int16
+	Partitions      []TxnPartition
+	// VerifyOnly (KIP-890 part 1, from a partition leader): check that the
+	// partitions are in the ongoing transaction, changing nothing.
+	VerifyOnly bool
+	// V2 marks a transactions-version-2 client (the leader's implicit add).
+	V2 bool
+}
+
+// AddPartitions adds partitions to the producer's transaction, starting one
+// if none is open. The error applies to every partition. A verification
+// answers per partition: INVALID_TXN_STATE for a partition not in the
+// transaction.
+func (s *TxnShard) AddPartitions(now time.Time, req AddPartitionsRequest) (map[TxnPartition]*kerr.Error, *kerr.Error) {
+	m := s.txns[req.TransactionalID]
+	if req.VerifyOnly {
+		// Kafka answers a leader's verification with INVALID_PRODUCER_EPOCH
+		// rather than PRODUCER_FENCED, which the leader passes to the
+		// producer's Produce.
+		if m != nil && m.state != TxnDead && m.producerID == req.ProducerID && m.epoch != req.ProducerEpoch {
+			return nil, kerr.InvalidProducerEpoch
+		}
+	}
+	m, kerrv := s.checkProducer(req.TransactionalID, req.ProducerID, req.ProducerEpoch)
+	if kerrv != nil {
+		return nil, kerrv
+	}
+	if req.VerifyOnly {
+		res := make(map[TxnPartition]*kerr.Error, len(req.Partitions))
+		for _, tp := range req.Partitions {
+			if m.state == TxnOngoing && m.partitions[tp] {
+				res[tp] = nil
+			} else {
+				res[tp] = kerr.InvalidTxnState
+			}
+		}
+		return res, nil
+	}
+	switch m.state {
+	case TxnPrepareCommit, TxnPrepareAbort, TxnPrepareEpochFence:
+		return nil, kerr.ConcurrentTransactions
+	case TxnOngoing:
+		added := false
+		for _, tp := range req.Partitions {
+			if !m.partitions[tp] {
+				m.partitions[tp] = true
+				added = true
+			}
+		}
+		if added {
+			s.transition(m, now)
+		}
+		return nil, nil
+	}
+	// Empty or Complete*: a new transaction starts.
+	m.state, m.startMs = TxnOngoing, now.UnixMilli()
+	m.partitions = make(map[TxnPartition]bool, len(req.Partitions))
+	for _, tp := range req.Partitions {
+		m.partitions[tp] = true
+	}
+	if req.V2 {
+		m.clientVersion = 2
+	} else {
+		m.clientVersion = 1
+	}
+	s.transition(m, now)
+	return nil, nil
+}
+
+// AddOffsets is AddOffsetsToTxn: it adds the group's __consumer_offsets
+// partition (GroupPartition, computed by the caller, which knows
+// offsets.topic.num.partitions) to the transaction, so the group coordinator gets the marker that makes the
+// transactional offset commits visible.
+func (s *TxnShard) AddOffsets(now time.Time, id string, pid int64, epoch int16, offsetsPartition int32) *kerr.Error {
+	_, kerrv := s.AddPartitions(now, AddPartitionsRequest{
+		TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch,
+		Partitions: []TxnPartition{{Topic: "__consumer_offsets", Partition: offsetsPartition}},
+	})
+	return kerrv
+}
+
+// EndTxnRequest is EndTxn.
+type EndTxnRequest struct {
+	TransactionalID string
+	ProducerID      int64
+	ProducerEpoch   int16
+	Commit          bool
+	// V2: EndTxn v5+ (transactions version 2): the epoch is bumped, and the
+	// answer carries the producer id and epoch to use next.
+	V2 bool
+}
+
+// EndTxn commits or aborts the producer's transaction. The answer is due once
+// the Prepare record is committed; the markers follow (see TxnShard). It
+// returns the producer id and epoch the producer continues with (changed
+// only in version 2).
+func (s *TxnShard) EndTxn(now time.Time, req EndTxnRequest) (int64, int16, *kerr.Error) {
+	m := s.txns[req.TransactionalID]
+	if req.V2 && m != nil && m.state != TxnDead && isV2Retry(m, req) {
+		// The producer lost the answer to this very EndTxn: the epoch is
+		// already bumped. The same outcome is success, another is not.
+		if sameOutcome(m.state, req.Commit) {
+			pid, epoch := m.continueWith()
+			return pid, epoch, nil
+		}
+		return -1, -1, kerr.InvalidTxnState
+	}
+	m, kerrv := s.checkProducer(req.TransactionalID, req.ProducerID, req.ProducerEpoch)
+	if kerrv != nil {
+		return -1, -1, kerrv
+	}
+	switch m.state {
+	case TxnOngoing:
+	case TxnPrepareCommit, TxnPrepareAbort:
+		if req.V2 || sameOutcome(m.state, req.Commit) {
+			return -1, -1, kerr.ConcurrentTransactions // a retry while markers are written
+		}
+		return -1, -1, kerr.InvalidTxnState
+	case TxnPrepareEpochFence:
+		return -1, -1, kerr.ConcurrentTransactions
+	case TxnCompleteCommit, TxnCompleteAbort:
+		if !req.V2 {
+			if sameOutcome(m.state, req.Commit) {
+				return m.producerID, m.epoch, nil // a retry of a completed end
+			}
+			return -1, -1, kerr.InvalidTxnState
+		}
+		if req.Commit {
+			return -1, -1, kerr.InvalidTxnState
+		}
+		// Version 2 lets a producer abort without a transaction (it may
+		// have added nothing): the epoch still moves on.
+	case TxnEmpty:
+		if !req.V2 || req.Commit {
+			return -1, -1, kerr.InvalidTxnState
+		}
+	}
+	if req.V2 {
+		m.clientVersion = 2
+	}
+	if kerrv := s.prepareEnd(m, req.Commit, req.V2, now); kerrv != nil {
+		return -1, -1, kerrv
+	}
+	pid, epoch := m.continueWith()
+	return pid, epoch, nil
+}
+
+// continueWith is the producer id and epoch a producer continues with after
+// an end: the id the rotation in progress moves to, or the current ones.
+func (m *txnMeta) continueWith() (int64, int16) {
+	if m.nextProducer >= 0 {
+		return m.nextProducer, 0
+	}
+	return m.producerID, m.epoch
+}
+
+// isV2Retry: a version-2 EndTxn from the epoch before the current one (or
+// from the id before a rotation), while the end it asked for is in progress
+// or done.
+func isV2Retry(m *txnMeta, req EndTxnRequest) bool {
+	switch m.state {
+	case TxnPrepareCommit, TxnPrepareAbort, TxnCompleteCommit, TxnCompleteAbort:
+	default:
+		return false
+	}
+	if m.clientVersion != 2 {
+		return false
+	}
+	return (req.ProducerID == m.producerID && req.ProducerEpoch == m.epoch-1 && m.epoch > 0) ||
+		(req.ProducerID == m.prevProducer && m.producerID != m.prevProducer && m.epoch == 0 && (m.state == TxnCompleteCommit || m.state == TxnCompleteAbort))
+}
+
+func sameOutcome(st TxnState, commit bool) bool {
+	if commit {
+		return st == TxnPrepareCommit || st == TxnCompleteCommit
+	}
+	return st == TxnPrepareAbort || st == TxnCompleteAbort
+}
+
+// prepareEnd moves m to PrepareCommit/PrepareAbort and queues its markers;
+// with no partitions the transaction completes at once. bump raises the
+// epoch first (transactions version 2, and every abort the coordinator
+// starts itself), rotating to a new producer id when the epoch space is
+// used up: the markers then carry the old id at its last epoch, and the
+// completion moves to the new id.
+func (s *TxnShard) prepareEnd(m *txnMeta, commit, bump bool, now time.Time) *kerr.Error {
+	if bump {
+		if epochExhausted(m.epoch) {
+			pid, err := s.ids.NextProducerID()
+			if err != nil {
+				return kerr.CoordinatorNotAvailable
+			}
+			m.nextProducer = pid
+		}
+		if m.epoch < math.MaxInt16 {
+			m.epoch++
+		}
+	}
+	m.state = TxnPrepareAbort
+	if commit {
+		m.state = TxnPrepareCommit
+	}
+	m.pending = make(map[TxnPartition]bool, len(m.partitions))
+	for tp := range m.partitions {
+		m.pending[tp] = true
+	}
+	if len(m.pending) == 0 {
+		// Nothing to mark: the Prepare record is still written, as Kafka
+		// does, and the completion follows in the same step.
+		m.lastUpdateMs = now.UnixMilli()
+		s.out = append(s.out, Record{Key: txnKey(m.id), Value: encodeTxnValue(m)})
+		s.complete(m, now)
+		return nil
+	}
+	s.transition(m, now)
+	return nil
+}
+
+// abort ends an open transaction the producer abandoned (timed out, or a new
+// producer with its id arrived): the epoch is bumped so the old producer is
+// fenced, then the abort proceeds as an EndTxn would.
+func (s *TxnShard) abort(m *txnMeta, now time.Time) {
+	// No rotation here: the epoch epochExhausted keeps in reserve is for
+	// exactly this fence, and the fenced producer's next InitProducerId
+	// rotates. Without a bump prepareEnd cannot fail.
+	if m.epoch < math.MaxInt16 {
+		m.epoch++
+	}
+	_ = s.prepareEnd(m, false, false, now)
+}
+
+// MarkersWritten reports partitions whose marker for (pid, epoch) is written
+// (or whose partition no longer exists). Once every partition has its marker
+// the transaction completes. Reports for another producer or epoch, or for a
+// transaction not waiting for markers, are stale and ignored.
+func (s *TxnShard) MarkersWritten(now time.Time, id string, pid int64, epoch int16, partitions []TxnPartition) {
+	m := s.txns[id]
+	if m == nil || m.producerID != pid || m.epoch != epoch || len(m.pending) == 0 {
+		return
+	}
+	for _, tp := range partitions {
+		delete(m.pending, tp)
+	}
+	if len(m.pending) == 0 {
+		s.complete(m, now)
+	}
+}
+
+// complete moves a transaction whose markers are all written to
+// CompleteCommit/CompleteAbort.
+func (s *TxnShard) complete(m *txnMeta, now time.Time) {
+	if m.state == TxnPrepareCommit {
+		m.state = TxnCompleteCommit
+	} else {
+		m.state = TxnCompleteAbort
+	}
+	if m.nextProducer >= 0 {
+		m.prevProducer, m.producerID, m.nextProducer, m.epoch = m.producerID, m.nextProducer, -1, 0
+	}
+	m.partitions, m.pending, m.startMs = nil, nil, -1
+	s.transition(m, now)
+}
+
+// Tick runs the periodic work of the coordinator: it aborts ongoing
+// transactions past their timeout (transaction.abort.timed.out.transaction.
+// cleanup.interval.ms) and removes transactional ids idle for longer than
+// transactional.id.expiration.ms (transaction.remove.expired.transaction.
+// cleanup.interval.ms), writing a tombstone for each.
+func (s *TxnShard) Tick(now time.Time) {
+	nowMs := now.UnixMilli()
+	for _, id := range s.sortedIDs() {
+		m := s.txns[id]
+		switch {
+		case m.state == TxnOngoing && m.startMs+m.timeout.Milliseconds() < nowMs:
+			s.abort(m, now)
+		case !m.inProgress() && m.lastUpdateMs+s.cfg.IDExpiration.Milliseconds() <= nowMs:
+			delete(s.txns, id)
+			s.out = append(s.out, Record{Key: txnKey(id), Value: nil})
+		}
+	}
+}
+
+// TxnDescription is one transaction as DescribeTransactions shows it.
+type TxnDescription struct {
+	TransactionalID string
+	State           TxnState
+	ProducerID      int64
+	ProducerEpoch   int16
+	Timeout         time.Duration
+	StartMs         int64 // -1 when no transaction is in progress
+	Partitions      []TxnPartition
+}
+
+// Describe answers DescribeTransactions for one id (TRANSACTIONAL_ID_NOT_FOUND
+// when the shard does not hold it).
+func (s *TxnShard) Describe(id string) (TxnDescription, *kerr.Error) {
+	m := s.txns[id]
+	if m == nil {
+		return TxnDescription{}, kerr.TransactionalIDNotFound
+	}
+	return TxnDescription{
+		TransactionalID: id, State: m.state, ProducerID: m.producerID, ProducerEpoch: m.epoch,
+		Timeout: m.timeout, StartMs: m.startMs, Partitions: m.sortedPartitions(m.partitions),
+	}, nil
+}
+
+// TxnListFilter is ListTransactions' filters; empty means all.
+type TxnListFilter struct {
+	// States are state names as the request carries them. A name Kafka
+	// does not know matches nothing and is reported back.
+	States      []string
+	ProducerIDs []int64
+	// MinDuration (KIP-994, -1 for none): only transactions running for
+	// longer than this.
+	MinDuration time.Duration
+}
+
+// TxnListing is one row of ListTransactions.
+type TxnListing struct {
+	TransactionalID string
+	ProducerID      int64
+	State           TxnState
+}
+
+// List answers ListTransactions, sorted by id, with the state names it did
+// not know (UnknownStateFilters). Like Kafka, the duration filter compares
+// now with the transaction's start, so an id with no transaction in progress
+// (start -1) passes any duration.
+func (s *TxnShard) List(now time.Time, f TxnListFilter) (out []TxnListing, unknownStates []string) {
+	var states []TxnState
+	for _, name := range f.States {
+		if st, ok := ParseTxnState(name); ok {
+			states = append(states, st)
+		} else {
+			unknownStates = append(unknownStates, name)
+		}
+	}
+	for _, id := range s.sortedIDs() {
+		m := s.txns[id]
+		if len(f.States) > 0 && !slices.Contains(states, m.state) {
+			continue
+		}
+		if len(f.ProducerIDs) > 0 && !slices.Contains(f.ProducerIDs, m.producerID) {
+			continue
+		}
+		if f.MinDuration >= 0 && now.UnixMilli()-m.startMs <= f.MinDuration.Milliseconds() {
+			continue
+		}
+		out = append(out, TxnListing{TransactionalID: id, ProducerID: m.producerID, State: m.state})
+	}
+	return out, unknownStates
+}

@@ -1,0 +1,401 @@
+package coordruntime
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/queue"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// node is one coordinator runtime over real partition logs and stores in
+// temporary directories, with a metadata image the test sets by hand: the
+// parts of a broker the runtime sees through Env, and nothing else.
+type node struct {
+	t    *testing.T
+	logs *log.Manager
+	rt   *Runtime
+
+	mu  sync.Mutex
+	img *raftmeta.Image
+
+	// replayed counts the records loads replayed from the log.
+	replayed atomic.Int64
+	// hold, when set, blocks the next append until it is closed; entered
+	// is signalled when that append has begun.
+	hold    chan struct{}
+	entered chan struct{}
+}
+
+const self = 1
+
+func newNode(t *testing.T) *node {
+	t.Helper()
+	logs, logger := testLogs(t)
+	n := &node{t: t, logs: logs, img: &raftmeta.Image{
+		Brokers: map[int32]*raftmeta.Broker{self: {ID: self}, 2: {ID: 2}},
+		Topics:  map[string]*raftmeta.Topic{}, TopicIDs: map[[16]byte]string{},
+	}}
+	n.addTopic("orders", 1, 50)
+	cfg := Config{Dir: t.TempDir(), Groups: coordinator.DefaultConfig(), OffsetsRetentionCheck: time.Hour,
+		OffsetsTopic:    TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20},
+		ShareStateTopic: TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20}}
+	var err error
+	n.rt, err = New(context.Background(), cfg, Env{NodeID: self, Image: n.image, Now: time.Now, Logger: logger,
+		Appender: n, Replicas: n, Topics: n, Loaded: func(_ string, k int) { n.replayed.Add(int64(k)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.rt.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return n
+}
+
+func (n *node) image() *raftmeta.Image {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.img
+}
+
+// addTopic adds a topic whose partitions this node leads.
+func (n *node) addTopic(name string, partitions int, id byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t := &raftmeta.Topic{Name: name, ID: [16]byte{id}, Configs: map[string]string{}}
+	for range partitions {
+		t.Partitions = append(t.Partitions, raftmeta.PartitionState{Replicas: []int32{self, 2}, ISR: []int32{self, 2}, Leader: self})
+	}
+	n.img.Topics[name], n.img.TopicIDs[t.ID] = t, name
+}
+
+// setLeader moves the leadership of a partition, with a new leader epoch,
+// and hands the runtime the new image.
+func (n *node) setLeader(topic string, part int32, leader int32) {
+	n.mu.Lock()
+	img := *n.img
+	img.Topics = map[string]*raftmeta.Topic{}
+	for k, v := range n.img.Topics {
+		img.Topics[k] = v
+	}
+	t := *img.Topics[topic]
+	t.Partitions = append([]raftmeta.PartitionState(nil), t.Partitions...)
+	t.Partitions[part].Leader = leader
+	t.Partitions[part].LeaderEpoch++
+	img.Topics[topic] = &t
+	n.img = &img
+	n.mu.Unlock()
+	n.rt.Reconcile(&img)
+}
+
+// AppendCommitted appends as the only replica in sync: the HW follows.
+func (n *node) AppendCommitted(_ context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error) {
+	if n.hold != nil {
+		hold := n.hold
+		n.hold = nil
+		n.entered <- struct{}{}
+		<-hold
+	}
+	h, err := log.ParseBatchHeader(batch)
+	if err != nil {
+		return log.AppendResult{}, err
+	}
+	res, err := p.Append(batch, h, ps.LeaderEpoch, now)
+	if err != nil {
+		return res, err
+	}
+	p.SetHighWatermark(p.LogEndOffset())
+	return res, nil
+}
+
+func (n *node) LeaderReady(t *raftmeta.Topic, idx int32) *log.Partition {
+	if t.Partitions[idx].Leader != self {
+		return nil
+	}
+	p := n.Replica(t.Name, idx)
+	if p.HighWatermark() < p.LogEndOffset() {
+		return nil
+	}
+	return p
+}
+
+// Replica returns the local replica, creating it: this node is a replica
+// of every partition.
+func (n *node) Replica(topic string, idx int32) *log.Partition {
+	t := n.image().Topics[topic]
+	if p := n.logs.Partition(topic, idx); p != nil {
+		return p
+	}
+	return createCompacted(n.t, n.logs, topic, idx, t.ID)
+}
+
+func (n *node) CreateTopic(_ context.Context, req raftmeta.CreateTopicRequest) error {
+	n.addTopic(req.Name, int(req.NumPartitions), byte(len(n.image().Topics)+1))
+	n.rt.Reconcile(n.image())
+	return nil
+}
+
+// waitFor polls cond until it holds or ten seconds pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func (n *node) commit(group string, offset int64) *kerr.Error {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(8)
+	req.Group, req.Generation = group, -1
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, offset
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "orders", Partitions: []kmsg.OffsetCommitRequestTopicPartition{rp}}}
+	var resp *kmsg.OffsetCommitResponse
+	if kerrv := n.rt.Groups.Do(group, func(s *coordinator.Shard) { resp = s.OffsetCommit(time.Now(), req, ImageTopics(n.image())) }); kerrv != nil {
+		return kerrv
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		n.t.Fatalf("commit answered error %d", code)
+	}
+	return nil
+}
+
+// committed returns a group's committed offset of orders-0 (-1: none).
+func (n *node) committed(group string) (int64, *kerr.Error) {
+	off := int64(-1)
+	kerrv := n.rt.Groups.Do(group, func(s *coordinator.Shard) {
+		s.EachOffset(func(g, topic string, partition int32, o int64) {
+			if g == group && topic == "orders" && partition == 0 {
+				off = o
+			}
+		})
+	})
+	return off, kerrv
+}
+
+// A group shard follows the leadership of its __consumer_offsets
+// partition: loaded where it is led, unloaded when leadership moves away
+// (its store then follows the replica), and reloaded with everything the
+// other leader wrote meanwhile when leadership comes back, from the store
+// rather than from the log.
+func TestGroupShardFailover(t *testing.T) {
+	n := newNode(t)
+	if _, kerrv := n.committed("g"); kerrv != kerr.CoordinatorNotAvailable {
+		t.Fatalf("before %s exists: %v, want COORDINATOR_NOT_AVAILABLE", OffsetsTopic, kerrv)
+	}
+	if err := n.rt.Groups.EnsureTopic(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if kerrv := n.commit("g", 42); kerrv != nil {
+		t.Fatal(kerrv)
+	}
+	p := n.logs.Partition(OffsetsTopic, 0)
+	st := n.rt.Groups.topic.store.store
+	if applied, err := st.Applied(0); err != nil || applied != p.LogEndOffset()-1 {
+		t.Fatalf("store applied %d (%v) after a commit, want the log end %d less one", applied, err, p.LogEndOffset())
+	}
+
+	// Node 2 takes over: this node answers NOT_COORDINATOR and follows.
+	n.setLeader(OffsetsTopic, 0, 2)
+	if _, kerrv := n.committed("g"); kerrv != kerr.NotCoordinator {
+		t.Fatalf("after losing leadership: %v, want NOT_COORDINATOR", kerrv)
+	}
+	// What node 2 writes reaches this replica: a commit of 43 by its shard.
+	other := coordinator.NewShard(coordinator.DefaultConfig())
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.SetVersion(8)
+	req.Group, req.Generation = "g", -1
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 43
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "orders", Partitions: []kmsg.OffsetCommitRequestTopicPartition{rp}}}
+	other.OffsetCommit(time.Now(), req, ImageTopics(n.image()))
+	var brs []BatchRecord
+	for _, r := range other.Drain() {
+		brs = append(brs, BatchRecord{Key: r.Key, Value: r.Value})
+	}
+	b := EncodeBatch(brs, time.Now())
+	h, err := log.ParseBatchHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Append(b, h, 1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	p.SetHighWatermarkFollower(p.LogEndOffset())
+	n.rt.FollowerAdvanced(OffsetsTopic)
+	waitFor(t, "the follower store to reach the log end", func() bool {
+		applied, err := st.Applied(0)
+		n.rt.FollowerAdvanced(OffsetsTopic)
+		return err == nil && applied == p.LogEndOffset()-1
+	})
+
+	// Leadership comes back: the shard reloads with node 2's commit, all
+	// of it from the store.
+	n.replayed.Store(0)
+	n.setLeader(OffsetsTopic, 0, self)
+	off, kerrv := n.committed("g")
+	if kerrv != nil || off != 43 {
+		t.Fatalf("after reloading: offset %d (%v), want 43", off, kerrv)
+	}
+	if r := n.replayed.Load(); r != 0 {
+		t.Fatalf("the reload replayed %d records from the log; the follower store had them all", r)
+	}
+}
+
+// A failed append leaves the shard's memory ahead of its log: the shard
+// answers NOT_COORDINATOR until leadership moves and it reloads from the
+// log, without the change that was not written.
+func TestGroupShardFailedAppendUnloads(t *testing.T) {
+	n := newNode(t)
+	if err := n.rt.Groups.EnsureTopic(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if kerrv := n.commit("g", 1); kerrv != nil {
+		t.Fatal(kerrv)
+	}
+	// The image briefly names another topic id, so the append is refused
+	// (any append error does the same).
+	n.mu.Lock()
+	orig := n.img.Topics[OffsetsTopic]
+	replaced := *orig
+	replaced.ID = [16]byte{99}
+	n.img.Topics[OffsetsTopic] = &replaced
+	n.mu.Unlock()
+	if kerrv := n.commit("g", 2); kerrv != kerr.NotCoordinator {
+		t.Fatalf("commit that could not be appended: %v, want NOT_COORDINATOR", kerrv)
+	}
+	n.mu.Lock()
+	n.img.Topics[OffsetsTopic] = orig
+	n.mu.Unlock()
+	if _, kerrv := n.committed("g"); kerrv != kerr.NotCoordinator {
+		t.Fatalf("the failed shard answered: %v, want NOT_COORDINATOR", kerrv)
+	}
+	n.setLeader(OffsetsTopic, 0, 2)
+	n.setLeader(OffsetsTopic, 0, self)
+	if off, kerrv := n.committed("g"); kerrv != nil || off != 1 {
+		t.Fatalf("after reloading: offset %d (%v), want 1, the last commit the log holds", off, kerrv)
+	}
+}
+
+func shareKey(part int32) coordinator.ShareKey {
+	return coordinator.ShareKey{Group: "sg", TopicID: [16]byte{50}, Partition: part}
+}
+
+func shareState(start int64, leaderEpoch int32) *coordinator.ShareState {
+	st := &coordinator.ShareState{LeaderEpoch: leaderEpoch}
+	st.StartOffset, st.StateEpoch = start, 1
+	st.Batches = []queue.StateBatch{{First: start, Last: start + 1, State: queue.Acknowledged, DeliveryCount: 1}}
+	return st
+}
+
+// The share state writer reports every queued change once its batch is
+// durable, and changes queued while a batch is written go out together in
+// the next one with only the newest state of each key, in the order they
+// were queued: what the log and a reload hold is the newest state.
+func TestShareStateWriteLoopKeepsNewest(t *testing.T) {
+	n := newNode(t)
+	sc := n.rt.ShareState
+	if err := sc.EnsureTopic(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := shareKey(0), shareKey(1)
+	if _, _, kerrv := sc.Read(a); kerrv != nil {
+		t.Fatalf("read after the topic was created: %v", kerrv)
+	}
+
+	// The first write is held in its append while more queue up behind it.
+	hold := make(chan struct{})
+	n.hold, n.entered = hold, make(chan struct{}, 1)
+	first := sc.Enqueue(a, shareState(10, 0))
+	<-n.entered
+	var queued []<-chan error
+	for _, start := range []int64{11, 12, 13} {
+		queued = append(queued, sc.Enqueue(a, shareState(start, 0)))
+	}
+	queued = append(queued, sc.Enqueue(b, shareState(100, 0)))
+	close(hold)
+	for i, ch := range append([]<-chan error{first}, queued...) {
+		if err := <-ch; err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	if st, ok, kerrv := sc.Read(a); kerrv != nil || !ok || st.StartOffset != 13 {
+		t.Fatalf("read a: %+v %v %v, want start offset 13", st, ok, kerrv)
+	}
+
+	// The log holds a's first state, then one batch with a's newest and b.
+	p := n.logs.Partition(ShareStateTopic, 0)
+	var got []string
+	if _, _, err := readLog(p, 0, p.HighWatermark(), 0, func(r log.Record) {
+		k, err := coordinator.DecodeShareKey(r.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := coordinator.DecodeShareState(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, k.String()+"@"+strconv.FormatInt(st.StartOffset, 10))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{a.String() + "@10", a.String() + "@13", b.String() + "@100"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Fatalf("log holds %v, want %v", got, want)
+	}
+
+	// An older leader epoch is fenced.
+	if err := <-sc.Enqueue(a, shareState(5, -1)); err != kerr.FencedLeaderEpoch {
+		t.Fatalf("write from an older leader epoch: %v, want FENCED_LEADER_EPOCH", err)
+	}
+
+	// Leadership away and back: the reload has the newest states.
+	n.setLeader(ShareStateTopic, 0, 2)
+	if _, _, kerrv := sc.Read(a); kerrv != kerr.NotCoordinator {
+		t.Fatalf("read after losing leadership: %v, want NOT_COORDINATOR", kerrv)
+	}
+	n.setLeader(ShareStateTopic, 0, self)
+	sum, ok, kerrv := sc.Summary(b)
+	if kerrv != nil || !ok || sum.StartOffset != 100 || sum.DeliveryComplete != 2 {
+		t.Fatalf("summary of b after the reload: %+v %v %v", sum, ok, kerrv)
+	}
+}
+
+// Initialize refuses an older state epoch; Delete removes the state.
+func TestShareStateInitializeAndDelete(t *testing.T) {
+	n := newNode(t)
+	sc := n.rt.ShareState
+	ctx := context.Background()
+	if err := sc.EnsureTopic(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k := shareKey(3)
+	if err := sc.Initialize(ctx, k, 2, 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Initialize(ctx, k, 1, 0); err != kerr.FencedStateEpoch {
+		t.Fatalf("initialize with an older state epoch: %v, want FENCED_STATE_EPOCH", err)
+	}
+	if st, ok, _ := sc.Read(k); !ok || st.StartOffset != 7 || st.StateEpoch != 2 || len(st.Batches) != 0 {
+		t.Fatalf("after initialize: %+v %v", st, ok)
+	}
+	if err := sc.Delete(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, kerrv := sc.Read(k); ok || kerrv != nil {
+		t.Fatalf("after delete: found %v, %v", ok, kerrv)
+	}
+}

@@ -1,0 +1,105 @@
+package raftmeta
+
+import (
+	"context"
+
+	"github.com/shoalmq/shoal/acl"
+)
+
+// CreateACLs decides and proposes CreateAcls. A proposal failure fails
+// every binding that had none.
+func (c *Controller) CreateACLs(ctx context.Context, bindings []acl.Binding) []CreateACLsResult {
+	img, err := c.begin(ctx)
+	if err != nil {
+		return failAll(len(bindings), func(r *CreateACLsResult) { r.Err = err })
+	}
+	defer c.mu.Unlock()
+	recs, results := c.d.CreateACLs(img, bindings)
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i].Err = err
+			}
+		}
+	})
+	return results
+}
+
+// DeleteACLs decides and proposes DeleteAcls.
+func (c *Controller) DeleteACLs(ctx context.Context, filters []acl.Filter) []DeleteACLsResult {
+	img, err := c.begin(ctx)
+	if err != nil {
+		return failAll(len(filters), func(r *DeleteACLsResult) { r.Err = err })
+	}
+	defer c.mu.Unlock()
+	recs, results := c.d.DeleteACLs(img, filters)
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i] = DeleteACLsResult{Err: err}
+			}
+		}
+	})
+	return results
+}
+
+// AlterScramCredentials decides and proposes AlterUserScramCredentials.
+func (c *Controller) AlterScramCredentials(ctx context.Context, deletions []ScramDeletion, upsertions []ScramUpsertion) []ScramResult {
+	img, err := c.begin(ctx)
+	if err != nil {
+		var results []ScramResult
+		seen := map[string]bool{}
+		for _, u := range append(deletionUsers(deletions), upsertionUsers(upsertions)...) {
+			if !seen[u] {
+				seen[u] = true
+				results = append(results, ScramResult{User: u, Err: err})
+			}
+		}
+		return results
+	}
+	defer c.mu.Unlock()
+	recs, results := c.d.AlterScramCredentials(img, deletions, upsertions)
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range results {
+			if results[i].Err == nil {
+				results[i].Err = err
+			}
+		}
+	})
+	return results
+}
+
+// proposeOr proposes recs, if there are any, and hands a failure to fail,
+// which marks the items that had succeeded so far.
+func (c *Controller) proposeOr(ctx context.Context, img *Image, recs []Record, fail func(error)) {
+	if len(recs) == 0 {
+		return
+	}
+	if _, err := c.propose(ctx, img, recs...); err != nil {
+		fail(err)
+	}
+}
+
+func deletionUsers(ds []ScramDeletion) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.User
+	}
+	return out
+}
+
+func upsertionUsers(us []ScramUpsertion) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = u.User
+	}
+	return out
+}
+
+func failAll[T any](n int, set func(*T)) []T {
+	out := make([]T, n)
+	for i := range out {
+		set(&out[i])
+	}
+	return out
+}

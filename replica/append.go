@@ -1,0 +1,119 @@
+package replica
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// The leader-append path. Every write to a partition this node leads goes
+// through it: a client's produce, a coordinator's record on its internal
+// topic, and a share group's dead letters, so all of them are committed and
+// made durable by the same rules. It runs in two halves:
+//
+// AppendAsLeader, in the caller's order (a connection's appends must reach
+// the log in the order they were sent, or an idempotent producer's
+// pipelined batches would look out of sequence):
+//  1. log.Partition.Append assigns offsets under the leader epoch of the
+//     metadata the caller checked this node's leadership in;
+//  2. notifyAppend wakes followers long-polling for new data (not for a
+//     deduplicated retry, which appended nothing);
+//  3. advanceHighWatermark moves the HW to the ISR's smallest log end
+//     offset (at once to the LEO while the ISR is this node alone);
+//  4. Partition.NeedsFlush is read: flush.messages decides whether this
+//     batch must be fsynced before it is acknowledged.
+//
+// AwaitAppend, which may run concurrently with later appends:
+//  5. with acks=all and the HW not yet past the batch, wait until it is
+//     (a retried duplicate waits too: its first attempt may not be
+//     committed yet), failing when this node stops leading or ctx ends;
+//     where min.insync.replicas is checked, an ISR that shrank below it
+//     answers NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+//  6. fsync the batch when step 4 asked for it.
+//
+// Invariant: a write is acknowledged only after AwaitAppend returned nil,
+// so an acknowledged write is on every ISR member (acks=all) and on disk
+// wherever flush.messages asks.
+
+// Append is a batch appended on a partition this node leads, with
+// what its acknowledgement still waits for.
+type Append struct {
+	Partition *log.Partition
+	Result    log.AppendResult
+	// replicate: acks=all and the HW had not passed the batch.
+	replicate bool
+	// minISR is the ISR size the write needs once replicated; 0 skips the
+	// check.
+	minISR int
+	// flush: flush.messages asks for an fsync before the acknowledgement.
+	flush bool
+}
+
+// Pending reports whether the acknowledgement must wait (AwaitAppend has
+// work to do).
+func (la Append) Pending() bool { return la.replicate || la.flush }
+
+// AppendAsLeader runs the in-order half of the leader-append path: append
+// batch (whose header is h) to p, which this node leads as ps says, wake
+// followers and advance the HW. acks is the producer's (0, 1 or -1): acks=0
+// is never fsynced for, only acks=-1 waits for the ISR. minISR (0: not
+// checked) is the ISR size an acks=all write must still have once
+// replicated.
+func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, batch []byte, h log.BatchHeader, now time.Time, acks int16, minISR int) (Append, error) {
+	res, err := p.Append(batch, h, ps.LeaderEpoch, now)
+	if err != nil {
+		return Append{}, err
+	}
+	if !res.Duplicate {
+		m.notifyAppend(p)
+	}
+	m.advanceHighWatermark(p, ps)
+	la := Append{Partition: p, Result: res, flush: acks != 0 && p.NeedsFlush()}
+	if acks == -1 && p.HighWatermark() <= res.LastOffset {
+		la.replicate, la.minISR = true, minISR
+	}
+	return la, nil
+}
+
+// AwaitAppend runs the waiting half of the leader-append path: replication
+// to the ISR, then the fsync flush.messages asked for. A failed fsync is
+// KAFKA_STORAGE_ERROR with the cause as its message.
+func (m *Manager) AwaitAppend(ctx context.Context, la Append) error {
+	p, last := la.Partition, la.Result.LastOffset
+	if la.replicate {
+		if err := m.waitReplicated(ctx, p, last); err != nil {
+			return err
+		}
+		// Committed, but by fewer replicas than asked for.
+		if t := m.meta.Image().Topics[p.Topic()]; la.minISR > 0 && t != nil && int(p.Index()) < len(t.Partitions) &&
+			len(t.Partitions[p.Index()].ISR) < la.minISR {
+			return kerr.NotEnoughReplicasAfterAppend
+		}
+	}
+	if la.flush {
+		if err := p.Sync(last); err != nil {
+			return &raftmeta.Error{Code: kerr.KafkaStorageError, Message: err.Error()}
+		}
+	}
+	return nil
+}
+
+// AppendCommitted writes a batch the broker encoded itself (a coordinator's
+// records, dead letters) to p, which this node leads as ps says, and
+// returns once it is committed by the ISR and fsynced where flush.messages
+// asks: acks=all without the min.insync.replicas check.
+func (m *Manager) AppendCommitted(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error) {
+	h, err := log.ParseBatchHeader(batch)
+	if err != nil {
+		return log.AppendResult{}, err
+	}
+	la, err := m.AppendAsLeader(p, ps, batch, h, now, -1, 0)
+	if err != nil {
+		return log.AppendResult{}, err
+	}
+	return la.Result, m.AwaitAppend(ctx, la)
+}

@@ -1,0 +1,117 @@
+package replica
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// A follower outside the ISR that fetches from the high watermark (and
+// from within this leader's epoch) is added to the ISR; a follower that
+// has not caught up for replica.lag.time.max.ms is dropped from it. Both
+// are decided on the injected clock and sent as AlterPartition.
+func TestISRExpandAndShrink(t *testing.T) {
+	n := newTestNode(t, []int32{1, 2}, []int32{1}, nil)
+	p, ps := n.leader(t)
+	batch, h := testBatch(t, 3)
+	if _, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if p.HighWatermark() != 3 {
+		t.Fatalf("HW %d with the leader alone in the ISR, want its log end 3", p.HighWatermark())
+	}
+
+	// Behind the HW: not in sync yet.
+	n.followerFetch(t, 1)
+	n.noISRChange(t, "follower behind the HW")
+	n.followerFetch(t, 3)
+	if it := n.waitAltered(t); !slices.Equal(it.NewISR, []int32{1, 2}) || it.Partition != 0 || it.PartitionEpoch != 0 {
+		t.Fatalf("expand sent ISR %v for partition %d at partition epoch %d, want [1 2] for 0 at 0", it.NewISR, it.Partition, it.PartitionEpoch)
+	}
+	n.waitISRSettled(t)
+	n.m.Reconcile() // the node applies the image the controller wrote
+
+	// The leader appends, the follower stops fetching: after the lag time
+	// on the node's clock it is dropped, not before.
+	p, ps = n.leader(t)
+	batch, h = testBatch(t, 1)
+	if _, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	lag := n.m.cfg.Millis("replica.lag.time.max.ms")
+	n.clock.advance(lag)
+	n.m.shrinkISRs(lag)
+	n.noISRChange(t, "follower lagging for exactly the lag time")
+	n.clock.advance(time.Millisecond)
+	n.m.shrinkISRs(lag)
+	if it := n.waitAltered(t); !slices.Equal(it.NewISR, []int32{1}) || it.PartitionEpoch != 1 {
+		t.Fatalf("shrink sent ISR %v at partition epoch %d, want [1] at 1", it.NewISR, it.PartitionEpoch)
+	}
+}
+
+// A fenced broker (one shutting down) is not added to an ISR however
+// caught up it is.
+func TestISRExpandSkipsFencedBroker(t *testing.T) {
+	n := newTestNode(t, []int32{1, 2}, []int32{1}, nil)
+	n.meta.publish(func(img *raftmeta.Image) {
+		img.Brokers = map[int32]*raftmeta.Broker{1: {ID: 1}, 2: {ID: 2, Fenced: true}}
+	})
+	n.followerFetch(t, 0)
+	n.noISRChange(t, "fenced follower at the leader's end")
+}
+
+func TestLeaderPartitionAt(t *testing.T) {
+	n := newTestNode(t, []int32{1, 2}, []int32{1, 2}, nil)
+	n.meta.publish(func(img *raftmeta.Image) {
+		img.Topics["t"].Partitions[0].LeaderEpoch = 5
+		img.Topics["t"].Partitions = append(img.Topics["t"].Partitions, raftmeta.PartitionState{Replicas: []int32{1, 2}, ISR: []int32{1, 2}, Leader: 2, LeaderEpoch: 1})
+	})
+	tp := n.meta.Image().Topics["t"]
+	for _, c := range []struct {
+		name      string
+		idx, epoc int32
+		want      error
+	}{
+		{"no epoch named", 0, -1, nil},
+		{"the current epoch", 0, 5, nil},
+		{"a client ahead of this node's metadata", 0, 6, kerr.UnknownLeaderEpoch},
+		{"a client behind", 0, 4, kerr.FencedLeaderEpoch},
+		{"led by another node", 1, -1, kerr.NotLeaderForPartition},
+		{"no such partition", 2, -1, kerr.UnknownTopicOrPartition},
+	} {
+		p, _, kerrv := n.m.LeaderPartitionAt(tp, c.idx, c.epoc)
+		var err error
+		if kerrv != nil {
+			err = kerrv
+		}
+		if !errors.Is(err, c.want) || (c.want == nil && p == nil) {
+			t.Errorf("%s: LeaderPartitionAt = %v, %v; want %v", c.name, p, err, c.want)
+		}
+	}
+}
+
+// Reconcile creates the replicas the image assigns this node and deletes
+// those of a topic that is gone.
+func TestReconcileCreatesAndDeletesReplicas(t *testing.T) {
+	n := newTestNode(t, []int32{1}, []int32{1}, map[string]string{"segment.bytes": "1048576"})
+	p := n.m.logs.Partition("t", 0)
+	if p == nil {
+		t.Fatal("no log for the partition this node leads")
+	}
+	if got := p.Config().SegmentBytes; got != 1048576 {
+		t.Errorf("segment.bytes %d, want the topic's 1048576", got)
+	}
+	n.meta.publish(func(img *raftmeta.Image) {
+		delete(img.TopicIDs, img.Topics["t"].ID)
+		delete(img.Topics, "t")
+	})
+	n.m.Reconcile()
+	if p := n.m.logs.Partition("t", 0); p != nil {
+		t.Error("log of a deleted topic still held")
+	}
+}

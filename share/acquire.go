@@ -1,0 +1,247 @@
+package share
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/queue"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// readBytes bounds one share partition's log read per acquisition pass.
+const readBytes = 1 << 20
+
+// Ack is the outcome of one partition's acknowledgements: an error at once,
+// or the wait for the new state to be durable.
+type Ack struct {
+	err  error
+	wait <-chan error
+}
+
+// Settle waits until the acknowledgements' state change is durable and
+// returns their error (REQUEST_TIMED_OUT when ctx ends first).
+func (a *Ack) Settle(ctx context.Context) error {
+	if a.wait == nil {
+		return a.err
+	}
+	select {
+	case a.err = <-a.wait:
+	case <-ctx.Done():
+		a.err = kerr.RequestTimedOut
+	}
+	a.wait = nil
+	return a.err
+}
+
+// Acknowledge applies one partition's acknowledgements by member of group
+// (renew: the request allows RENEW) and enqueues the state change; the
+// caller settles the result before answering. t is nil for an unknown
+// topic id.
+func (m *Manager) Acknowledge(ctx context.Context, group, member string, t *raftmeta.Topic, partition int32, batches []queue.AckBatch, renew bool) Ack {
+	if t == nil {
+		return Ack{err: kerr.UnknownTopicID}
+	}
+	sp, kerrv := m.part(ctx, group, t, partition)
+	if kerrv != nil {
+		if kerrv == kerr.NotLeaderForPartition {
+			return Ack{err: kerrv}
+		}
+		return Ack{err: kerr.UnknownTopicOrPartition}
+	}
+	sp.mu.Lock()
+	err := sp.q.Acknowledge(m.d.Now(), member, batches, renew)
+	var done <-chan error
+	var archived []queue.ArchivedRange
+	if err == nil {
+		done, archived = m.applyLocked(sp, true)
+	}
+	sp.mu.Unlock()
+	if err != nil {
+		return Ack{err: err}
+	}
+	m.deadLetter(sp, archived)
+	return Ack{wait: done}
+}
+
+// Sink receives what an acquisition pass produced, per partition of the
+// session. The front end implements it over its response, so records go
+// from the log read to the response without another copy.
+type Sink interface {
+	// Failed reports a partition that could not be served (its error code).
+	Failed(tp TopicPart, code int16)
+	// Acquired reports records acquired on a partition: the batches that
+	// hold them and the acquired ranges.
+	Acquired(tp TopicPart, records []byte, ranges []queue.AcquiredRange)
+}
+
+// AcquireRequest is the acquisition part of a ShareFetch.
+type AcquireRequest struct {
+	Group, Member string
+	// Epoch is the session epoch of the request; it rotates which
+	// partition is served first.
+	Epoch      int32
+	MaxRecords int
+	BatchSize  int
+	// MaxBytes is the request's byte budget, spread over the partitions
+	// (0: none).
+	MaxBytes int32
+	MaxWait  time.Duration
+	// RecordLimit is ShareAcquireMode record_limit: MaxRecords is a hard
+	// limit and batches are split.
+	RecordLimit bool
+}
+
+// normalized is r with a batch size of at least 1.
+func (r AcquireRequest) normalized() AcquireRequest {
+	r.BatchSize = max(r.BatchSize, 1)
+	return r
+}
+
+// Acquire makes a first pass acquiring records across the session's
+// partitions into out. If it got none and the request may wait, it returns
+// the long poll, which parks until something is acquirable or MaxWait
+// passes; the caller runs it as the request's wait.
+func (m *Manager) Acquire(ctx context.Context, in AcquireRequest, sess *Session, out Sink) (poll func() error) {
+	// req is never assigned again, so the poll captures a copy rather than
+	// moving it to the heap.
+	req := in.normalized()
+	m.mu.Lock()
+	parts := make([]TopicPart, 0, len(sess.parts))
+	for tp := range sess.parts {
+		parts = append(parts, tp)
+	}
+	m.mu.Unlock()
+	if len(parts) == 0 || req.MaxRecords <= 0 {
+		return nil
+	}
+	// Rotate by session epoch so every partition gets its turn first.
+	if len(parts) > 1 {
+		slices.SortFunc(parts, func(a, b TopicPart) int {
+			if c := bytes.Compare(a.ID[:], b.ID[:]); c != 0 {
+				return c
+			}
+			return int(a.Partition - b.Partition)
+		})
+		r := int(uint32(req.Epoch)) % len(parts)
+		parts = append(parts[r:], parts[:r]...)
+	}
+	// Read at most readBytes per partition and pass: a share fetch hands
+	// out MaxRecords (500 by default), far less than the 50 MiB MaxBytes
+	// clients send, and reading the rest would be thrown away.
+	perPart := int32(readBytes)
+	if req.MaxBytes > 0 {
+		perPart = min(max(req.MaxBytes/int32(len(parts)), 1), readBytes)
+	}
+	got, wake := m.acquireOnce(ctx, req, parts, perPart, out)
+	if got > 0 || req.MaxWait <= 0 {
+		return nil
+	}
+	return func() error {
+		timer := time.NewTimer(req.MaxWait)
+		defer timer.Stop()
+		for {
+			switch log.WaitAny(ctx, timer.C, wake) {
+			case log.WaitTimeout:
+				return nil
+			case log.WaitCanceled:
+				return ctx.Err()
+			}
+			if got, wake = m.acquireOnce(ctx, req, parts, perPart, out); got > 0 {
+				return nil
+			}
+		}
+	}
+}
+
+// acquireOnce makes one pass over the partitions, returning the records
+// acquired and the channels that signal a change worth another pass.
+func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []TopicPart, perPart int32, out Sink) (int, []<-chan struct{}) {
+	img := m.d.Image()
+	got := 0
+	var wake []<-chan struct{}
+	for _, tp := range parts {
+		t := img.TopicByID(tp.ID)
+		if t == nil {
+			out.Failed(tp, kerr.UnknownTopicID.Code)
+			continue
+		}
+		sp, kerrv := m.part(ctx, req.Group, t, tp.Partition)
+		if kerrv != nil {
+			out.Failed(tp, kerrv.Code)
+			continue
+		}
+		if got >= req.MaxRecords {
+			break
+		}
+		data, ranges, ch := m.acquireFrom(sp, &req, req.MaxRecords-got, perPart)
+		wake = append(wake, ch, sp.p.Wait())
+		if len(ranges) == 0 {
+			continue
+		}
+		out.Acquired(tp, data, ranges)
+		for _, r := range ranges {
+			got += int(r.Last - r.First + 1)
+		}
+	}
+	return got, wake
+}
+
+// acquireFrom reads the log where the share partition wants to continue and
+// acquires from what it read. It returns the batches that hold the acquired
+// records, the ranges, and the partition's change channel.
+func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32) ([]byte, []queue.AcquiredRange, <-chan struct{}) {
+	now := m.d.Now()
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	ch := sp.changed
+	sp.q.OnLogStart(sp.p.LogStartOffset())
+	from := sp.q.NextFetchOffset(now)
+	hw := sp.p.HighWatermark()
+	if from < 0 || from >= hw {
+		return nil, nil, ch
+	}
+	res, err := sp.p.Read(from, maxBytes, hw, true)
+	if err != nil {
+		if errors.Is(err, log.ErrOffsetOutOfRange) {
+			sp.q.OnLogStart(sp.p.LogStartOffset())
+		}
+		return nil, nil, ch
+	}
+	var spans []queue.Span
+	for b := res.Data; len(b) >= log.BatchHeaderSize; {
+		h, err := log.ParseBatchHeader(b)
+		if err != nil || h.Size() > len(b) {
+			break
+		}
+		spans = append(spans, queue.Span{First: h.BaseOffset, Last: h.LastOffset()})
+		b = b[h.Size():]
+	}
+	ranges := sp.q.Acquire(now, req.Member, spans, maxRecords, req.BatchSize, req.RecordLimit)
+	if len(ranges) == 0 {
+		return nil, nil, ch
+	}
+	// Acquisition changes nothing durable unless it passed compaction gaps
+	// or the log start moved; what it asks is persisted then, not waited
+	// for, and it has nothing to dead-letter.
+	m.applyLocked(sp, false)
+	// Keep only the batches that overlap an acquired range.
+	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
+	var keep []byte
+	for b := res.Data; len(b) >= log.BatchHeaderSize; {
+		h, err := log.ParseBatchHeader(b)
+		if err != nil || h.Size() > len(b) {
+			break
+		}
+		if h.LastOffset() >= lo && h.BaseOffset <= hi {
+			keep = append(keep, b[:h.Size()]...)
+		}
+		b = b[h.Size():]
+	}
+	return keep, ranges, ch
+}

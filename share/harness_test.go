@@ -1,0 +1,359 @@
+package share
+
+import (
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/queue"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// The share runtime without a socket: real partition logs in a temp dir,
+// the metadata image, clock, share coordinator, peers and replica runtime
+// played by the test.
+
+const self = int32(1)
+
+type harness struct {
+	t        *testing.T
+	clock    *fakeClock
+	logs     *log.Manager
+	img      atomic.Pointer[raftmeta.Image]
+	replicas *fakeReplicas
+	coord    *fakeCoordinator
+	peers    *fakePeers
+	m        *Manager
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	logs, err := log.Open(log.ManagerConfig{Dirs: []string{t.TempDir()}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logs.Close() })
+	cfg, err := config.NewBroker(map[string]string{"node.id": "1", "process.roles": "broker,controller"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, clock: newFakeClock(), logs: logs}
+	h.img.Store(&raftmeta.Image{Topics: map[string]*raftmeta.Topic{}, TopicIDs: map[[16]byte]string{}, GroupConfigs: map[string]map[string]string{}})
+	h.replicas = &fakeReplicas{h: h}
+	h.coord = &fakeCoordinator{states: map[coordinator.ShareKey]coordinator.ShareState{}}
+	h.peers = &fakePeers{}
+	h.m = New(Deps{
+		Ctx: context.Background(), Config: cfg, Image: h.img.Load, Now: h.clock.now,
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Replicas: h.replicas, Coordinator: h.coord, Peers: h.peers, Metrics: nopMetrics{},
+		EncodeBatch: encodeTestBatch,
+	})
+	// The test drives lock expiry itself (tick), on its clock.
+	h.m.timers.close()
+	h.m.timers = newDeadlineHeap(h.clock.now, h.m.fire)
+	return h
+}
+
+// addTopic adds a topic to the image, led by leader with leader epoch 5.
+func (h *harness) addTopic(name string, id byte, partitions int, leader int32, configs map[string]string) *raftmeta.Topic {
+	old := h.img.Load()
+	img := *old
+	img.Topics = map[string]*raftmeta.Topic{}
+	img.TopicIDs = map[[16]byte]string{}
+	for k, v := range old.Topics {
+		img.Topics[k] = v
+	}
+	for k, v := range old.TopicIDs {
+		img.TopicIDs[k] = v
+	}
+	if configs == nil {
+		configs = map[string]string{}
+	}
+	t := &raftmeta.Topic{Name: name, ID: [16]byte{id}, Configs: configs}
+	for range partitions {
+		t.Partitions = append(t.Partitions, raftmeta.PartitionState{Replicas: []int32{leader}, ISR: []int32{leader}, Leader: leader, LeaderEpoch: 5})
+	}
+	img.Topics[name], img.TopicIDs[t.ID] = t, name
+	h.img.Store(&img)
+	return t
+}
+
+func (h *harness) setGroupConfig(group string, cfg map[string]string) {
+	img := *h.img.Load()
+	img.GroupConfigs = map[string]map[string]string{group: cfg}
+	h.img.Store(&img)
+}
+
+// produce appends records with the given values to a partition and makes
+// them visible (high watermark at the end).
+func (h *harness) produce(t *raftmeta.Topic, partition int32, values ...string) {
+	h.t.Helper()
+	p, _, kerrv := h.replicas.LeaderPartition(t, partition)
+	if kerrv != nil {
+		h.t.Fatal(kerrv)
+	}
+	recs := make([]Record, len(values))
+	for i, v := range values {
+		recs[i] = Record{Value: []byte(v)}
+	}
+	b := encodeTestBatch(recs, h.clock.now())
+	hdr, err := log.ParseBatchHeader(b)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := p.Append(b, hdr, 5, h.clock.now()); err != nil {
+		h.t.Fatal(err)
+	}
+	p.SetHighWatermark(p.LogEndOffset())
+}
+
+// tick fires the share partitions whose deadline passed on the clock, as
+// the deadline loop does.
+func (h *harness) tick() {
+	due, _ := h.m.timers.popDue(h.clock.now(), nil)
+	for _, sp := range due {
+		h.m.fire(sp)
+	}
+}
+
+// collect is a Sink that keeps what it is given.
+type collect struct {
+	failed   map[TopicPart]int16
+	acquired map[TopicPart][][2]int64
+	counts   map[int64]int16
+}
+
+func newCollect() *collect {
+	return &collect{failed: map[TopicPart]int16{}, acquired: map[TopicPart][][2]int64{}, counts: map[int64]int16{}}
+}
+
+func (c *collect) Failed(tp TopicPart, code int16) { c.failed[tp] = code }
+func (c *collect) Acquired(tp TopicPart, _ []byte, ranges []queue.AcquiredRange) {
+	for _, r := range ranges {
+		c.acquired[tp] = append(c.acquired[tp], [2]int64{r.First, r.Last})
+		for o := r.First; o <= r.Last; o++ {
+			c.counts[o] = r.DeliveryCount
+		}
+	}
+}
+
+// fakeReplicas leads every partition the image says this node leads, on
+// real logs. It reports a leader lookup made while a share partition's lock
+// is held: a lookup may create a partition on disk.
+type fakeReplicas struct {
+	h *harness
+
+	mu       sync.Mutex
+	appended map[string][][]byte // batches appended, by topic
+}
+
+func (r *fakeReplicas) LeaderPartition(t *raftmeta.Topic, partition int32) (*log.Partition, raftmeta.PartitionState, *kerr.Error) {
+	r.h.m.mu.Lock()
+	for _, sp := range r.h.m.parts {
+		if sp.mu.TryLock() {
+			sp.mu.Unlock()
+		} else {
+			r.h.t.Errorf("leader partition %s-%d looked up while share partition %s/%d of group %s is locked", t.Name, partition, sp.topic, sp.key.Partition, sp.key.Group)
+		}
+	}
+	r.h.m.mu.Unlock()
+	if t == nil || int(partition) >= len(t.Partitions) {
+		return nil, raftmeta.PartitionState{}, kerr.UnknownTopicOrPartition
+	}
+	ps := t.Partitions[partition]
+	if ps.Leader != self {
+		return nil, ps, kerr.NotLeaderForPartition
+	}
+	if p := r.h.logs.Partition(t.Name, partition); p != nil {
+		return p, ps, nil
+	}
+	p, err := r.h.logs.CreatePartition(t.Name, partition, t.ID, log.DefaultPartitionConfig())
+	if err != nil {
+		return nil, ps, kerr.KafkaStorageError
+	}
+	return p, ps, nil
+}
+
+func (r *fakeReplicas) AppendCommitted(_ context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error) {
+	hdr, err := log.ParseBatchHeader(batch)
+	if err != nil {
+		return log.AppendResult{}, err
+	}
+	res, err := p.Append(batch, hdr, ps.LeaderEpoch, now)
+	if err != nil {
+		return res, err
+	}
+	p.SetHighWatermark(p.LogEndOffset())
+	r.mu.Lock()
+	if r.appended == nil {
+		r.appended = map[string][][]byte{}
+	}
+	r.appended[p.Topic()] = append(r.appended[p.Topic()], batch)
+	r.mu.Unlock()
+	return res, nil
+}
+
+// fakeCoordinator is this node's share coordinator, in memory: every write
+// is durable at once.
+type fakeCoordinator struct {
+	mu     sync.Mutex
+	states map[coordinator.ShareKey]coordinator.ShareState
+	writes []coordinator.ShareState
+	reads  int
+}
+
+func (c *fakeCoordinator) EnsureTopic(context.Context) error { return nil }
+
+func (c *fakeCoordinator) Read(key coordinator.ShareKey) (coordinator.ShareState, bool, *kerr.Error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+	st, ok := c.states[key]
+	return st, ok, nil
+}
+
+func (c *fakeCoordinator) Enqueue(key coordinator.ShareKey, st *coordinator.ShareState) <-chan error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st == nil {
+		delete(c.states, key)
+	} else {
+		c.states[key] = *st
+		c.writes = append(c.writes, *st)
+	}
+	return failed(nil)
+}
+
+func (c *fakeCoordinator) Write(_ context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error {
+	return <-c.Enqueue(key, st)
+}
+
+func (c *fakeCoordinator) last() coordinator.ShareState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes[len(c.writes)-1]
+}
+
+// fakePeers answers share-state RPCs as another node's share coordinator
+// would, from its own map, and records who was asked what.
+type fakePeers struct {
+	mu     sync.Mutex
+	states map[coordinator.ShareKey]coordinator.ShareState
+	asked  []int32
+	// gate, when set, holds every request until it is closed.
+	gate chan struct{}
+}
+
+func (p *fakePeers) Request(ctx context.Context, node int32, req kmsg.Request) (kmsg.Response, error) {
+	p.mu.Lock()
+	p.asked = append(p.asked, node)
+	gate := p.gate
+	if p.states == nil {
+		p.states = map[coordinator.ShareKey]coordinator.ShareState{}
+	}
+	p.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch r := req.(type) {
+	case *kmsg.WriteShareGroupStateRequest:
+		resp := r.ResponseKind().(*kmsg.WriteShareGroupStateResponse)
+		for _, rt := range r.Topics {
+			ot := kmsg.NewWriteShareGroupStateResponseTopic()
+			ot.TopicID = rt.TopicID
+			for _, rp := range rt.Partitions {
+				st := coordinator.ShareState{LeaderEpoch: rp.LeaderEpoch}
+				st.StartOffset, st.StateEpoch = rp.StartOffset, rp.StateEpoch
+				p.states[coordinator.ShareKey{Group: r.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}] = st
+				op := kmsg.NewWriteShareGroupStateResponseTopicPartition()
+				op.Partition = rp.Partition
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			resp.Topics = append(resp.Topics, ot)
+		}
+		return resp, nil
+	case *kmsg.ReadShareGroupStateRequest:
+		resp := r.ResponseKind().(*kmsg.ReadShareGroupStateResponse)
+		for _, rt := range r.Topics {
+			ot := kmsg.NewReadShareGroupStateResponseTopic()
+			ot.TopicID = rt.TopicID
+			for _, rp := range rt.Partitions {
+				op := kmsg.NewReadShareGroupStateResponseTopicPartition()
+				op.Partition, op.StartOffset = rp.Partition, -1
+				if st, ok := p.states[coordinator.ShareKey{Group: r.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}]; ok {
+					op.StartOffset, op.StateEpoch = st.StartOffset, st.StateEpoch
+				}
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			resp.Topics = append(resp.Topics, ot)
+		}
+		return resp, nil
+	case *kmsg.ReadShareGroupStateSummaryRequest:
+		resp := r.ResponseKind().(*kmsg.ReadShareGroupStateSummaryResponse)
+		for _, rt := range r.Topics {
+			ot := kmsg.NewReadShareGroupStateSummaryResponseTopic()
+			ot.TopicID = rt.TopicID
+			for _, rp := range rt.Partitions {
+				op := kmsg.NewReadShareGroupStateSummaryResponseTopicPartition()
+				op.Partition, op.StartOffset, op.LeaderEpoch = rp.Partition, -1, -1
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			resp.Topics = append(resp.Topics, ot)
+		}
+		return resp, nil
+	}
+	return nil, kerr.UnsupportedVersion
+}
+
+func (p *fakePeers) state(key coordinator.ShareKey) (coordinator.ShareState, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.states[key]
+	return st, ok
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) ExpiredLocks(int64)       {}
+func (nopMetrics) DeadLettered(string, int) {}
+
+// encodeTestBatch builds an uncompressed v2 batch with kmsg's encoders.
+func encodeTestBatch(recs []Record, now time.Time) []byte {
+	var body []byte
+	for i, r := range recs {
+		rec := kmsg.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+		for _, hd := range r.Headers {
+			rec.Headers = append(rec.Headers, kmsg.Header{Key: hd.Key, Value: hd.Value})
+		}
+		rec.Length = int32(len(rec.AppendTo(nil)) - varintLen(0))
+		body = rec.AppendTo(body)
+	}
+	b := kmsg.RecordBatch{
+		Magic: 2, LastOffsetDelta: int32(len(recs) - 1), FirstTimestamp: now.UnixMilli(), MaxTimestamp: now.UnixMilli(),
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(len(recs)), Records: body,
+	}
+	out := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
+	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
+	return out
+}
+
+func varintLen(v int64) int { return len(binary.AppendVarint(nil, v)) }

@@ -1,0 +1,316 @@
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// material is one loaded generation of certificates: what a handshake
+// uses. It is immutable once built.
+type material struct {
+	cert  *tls.Certificate // nil for a client without a key store
+	roots *x509.CertPool   // nil: system roots (client) or no client CAs (server)
+	// stamps identify the files the material was read from, to notice
+	// changes.
+	stamps []fileStamp
+}
+
+type fileStamp struct {
+	path  string
+	mod   time.Time
+	size  int64
+	valid bool
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{path: path}
+	}
+	return fileStamp{path: path, mod: fi.ModTime(), size: fi.Size(), valid: true}
+}
+
+// Store holds the current certificates of a listener or client and
+// reloads them when their files change. Handshakes read the current
+// material through GetConfigForClient / GetCertificate, so a reload
+// applies to new connections without a restart; established connections
+// keep what they negotiated.
+type Store struct {
+	s          Settings
+	rules      MappingRules
+	auth       tls.ClientAuthType
+	minV, maxV uint16
+	suites     []uint16
+
+	cur atomic.Pointer[material]
+
+	// CheckEvery is how often a handshake may stat the files for changes;
+	// 0 checks at every handshake.
+	CheckEvery time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// OnReloadError, if set, hears why a changed file could not be
+	// loaded; the previous certificates stay in use.
+	OnReloadError func(error)
+
+	mu        sync.Mutex // serializes reloads; guards lastCheck
+	lastCheck time.Time
+}
+
+// DefaultCheckEvery is how often certificate files are checked for
+// changes.
+const DefaultCheckEvery = time.Second
+
+// NewStore validates s and loads its certificates.
+func NewStore(s Settings) (*Store, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	st := &Store{s: s, CheckEvery: DefaultCheckEvery}
+	st.rules, _ = ParseMappingRules(s.PrincipalMappingRules)
+	st.auth, _ = clientAuth(s.ClientAuth)
+	st.minV, st.maxV, _ = protocols(s.EnabledProtocols)
+	st.suites, _ = cipherSuites(s.CipherSuites)
+	m, err := load(s)
+	if err != nil {
+		return nil, err
+	}
+	st.cur.Store(m)
+	return st, nil
+}
+
+// Rules returns the principal mapping rules.
+func (st *Store) Rules() MappingRules { return st.rules }
+
+// Reload reads the files again now, whether or not they changed. On error
+// the previous certificates stay in use.
+func (st *Store) Reload() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m, err := load(st.s)
+	if err != nil {
+		return err
+	}
+	st.cur.Store(m)
+	return nil
+}
+
+// maybeReload reloads if the check interval has passed and a file changed.
+func (st *Store) maybeReload() {
+	now := time.Now
+	if st.Now != nil {
+		now = st.Now
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	t := now()
+	if st.CheckEvery > 0 && !st.lastCheck.IsZero() && t.Sub(st.lastCheck) < st.CheckEvery {
+		return
+	}
+	st.lastCheck = t
+	old := st.cur.Load()
+	changed := false
+	for _, fs := range old.stamps {
+		if stampOf(fs.path) != fs {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		return
+	}
+	m, err := load(st.s)
+	if err != nil {
+		if st.OnReloadError != nil {
+			st.OnReloadError(err)
+		}
+		// The old stamps stay, so a half-written file is retried at the
+		// next check.
+		return
+	}
+	st.cur.Store(m)
+}
+
+// ServerConfig returns the listener's TLS configuration. It needs a key
+// store.
+func (st *Store) ServerConfig() (*tls.Config, error) {
+	if st.cur.Load().cert == nil {
+		return nil, errors.New("an SSL listener needs ssl.keystore.location or ssl.keystore.certificate.chain and ssl.keystore.key")
+	}
+	if st.auth != tls.NoClientCert && st.cur.Load().roots == nil {
+		return nil, fmt.Errorf("ssl.client.auth=%s needs a trust store (ssl.truststore.location)", st.s.ClientAuth)
+	}
+	return &tls.Config{
+		MinVersion: st.minV,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			st.maybeReload()
+			m := st.cur.Load()
+			return &tls.Config{
+				MinVersion:   st.minV,
+				MaxVersion:   st.maxV,
+				CipherSuites: st.suites,
+				Certificates: []tls.Certificate{*m.cert},
+				ClientAuth:   st.auth,
+				ClientCAs:    m.roots,
+			}, nil
+		},
+	}, nil
+}
+
+// ClientConfig returns a client's TLS configuration (inter-broker
+// connections, the command line): the trust store verifies the server, the
+// key store, if any, is the client certificate.
+func (st *Store) ClientConfig(serverName string) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion:   st.minV,
+		MaxVersion:   st.maxV,
+		CipherSuites: st.suites,
+		ServerName:   serverName,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			st.maybeReload()
+			if c := st.cur.Load().cert; c != nil {
+				return c, nil
+			}
+			return &tls.Certificate{}, nil
+		},
+		RootCAs: st.cur.Load().roots,
+	}
+	if st.s.EndpointIdentification == "" {
+		// Kafka's empty ssl.endpoint.identification.algorithm: verify the
+		// chain but not the host name. crypto/tls has no switch for that
+		// alone, so the chain is verified here.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("server sent no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: st.cur.Load().roots, Intermediates: inter})
+			return err
+		}
+	}
+	return cfg
+}
+
+// Principal returns the principal name of a TLS connection: the mapped
+// subject of the client certificate, or "ANONYMOUS" without one, as
+// Kafka's DefaultKafkaPrincipalBuilder does for SSL.
+func (st *Store) Principal(cs tls.ConnectionState) (string, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return "ANONYMOUS", nil
+	}
+	return PrincipalName(cs.PeerCertificates[0], st.rules)
+}
+
+// load reads the key store and trust store of s.
+func load(s Settings) (*material, error) {
+	m := &material{}
+	var chainPEM, keyPEM []byte
+	switch {
+	case s.KeystoreLocation != "":
+		m.stamps = append(m.stamps, stampOf(s.KeystoreLocation))
+		b, err := os.ReadFile(s.KeystoreLocation)
+		if err != nil {
+			return nil, fmt.Errorf("ssl.keystore.location: %w", err)
+		}
+		chainPEM, keyPEM = b, b
+	case s.KeystoreCertificateChain != "":
+		chainPEM, keyPEM = []byte(s.KeystoreCertificateChain), []byte(s.KeystoreKey)
+	}
+	if chainPEM != nil {
+		cert, err := keyPair(chainPEM, keyPEM)
+		if err != nil {
+			return nil, err
+		}
+		m.cert = cert
+	}
+	var trustPEM []byte
+	switch {
+	case s.TruststoreLocation != "":
+		m.stamps = append(m.stamps, stampOf(s.TruststoreLocation))
+		b, err := os.ReadFile(s.TruststoreLocation)
+		if err != nil {
+			return nil, fmt.Errorf("ssl.truststore.location: %w", err)
+		}
+		trustPEM = b
+	case s.TruststoreCertificates != "":
+		trustPEM = []byte(s.TruststoreCertificates)
+	}
+	if trustPEM != nil {
+		pool := x509.NewCertPool()
+		n := 0
+		for _, blk := range pemBlocks(trustPEM) {
+			if blk.Type != "CERTIFICATE" {
+				continue
+			}
+			c, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("trust store: %w", err)
+			}
+			pool.AddCert(c)
+			n++
+		}
+		if n == 0 {
+			return nil, errors.New("trust store holds no PEM certificates")
+		}
+		m.roots = pool
+	}
+	return m, nil
+}
+
+// keyPair builds the certificate from PEM text holding the chain and the
+// private key (possibly the same text). Encrypted keys are refused with a
+// clear error: the standard library cannot decrypt encrypted PKCS#8, and
+// legacy PEM encryption is insecure. ssl.key.password is therefore unused;
+// an unencrypted key needs none.
+func keyPair(chainPEM, keyPEM []byte) (*tls.Certificate, error) {
+	var certs, keys []byte
+	for _, blk := range pemBlocks(chainPEM) {
+		if blk.Type == "CERTIFICATE" {
+			certs = append(certs, pem.EncodeToMemory(blk)...)
+		}
+	}
+	for _, blk := range pemBlocks(keyPEM) {
+		switch {
+		case blk.Type == "ENCRYPTED PRIVATE KEY" || blk.Headers["Proc-Type"] == "4,ENCRYPTED":
+			return nil, errors.New("the key store's private key is encrypted (ssl.key.password), which is not supported: " +
+				"store it unencrypted (openssl pkcs8 -topk8 -nocrypt) and protect the file instead")
+		case blk.Type == "PRIVATE KEY" || blk.Type == "RSA PRIVATE KEY" || blk.Type == "EC PRIVATE KEY":
+			keys = append(keys, pem.EncodeToMemory(blk)...)
+		}
+	}
+	if certs == nil {
+		return nil, errors.New("the key store holds no PEM certificate")
+	}
+	if keys == nil {
+		return nil, errors.New("the key store holds no PEM private key")
+	}
+	cert, err := tls.X509KeyPair(certs, keys)
+	if err != nil {
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	return &cert, nil
+}
+
+// pemBlocks returns every PEM block in b, skipping text between them.
+func pemBlocks(b []byte) []*pem.Block {
+	var out []*pem.Block
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			return out
+		}
+		out = append(out, blk)
+	}
+}

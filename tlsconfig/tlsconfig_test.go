@@ -1,0 +1,428 @@
+package tlsconfig
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+type ca struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pem  []byte
+}
+
+var serial int64
+
+func newCA(t *testing.T, cn string) *ca {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial++
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return &ca{cert: c, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+}
+
+// issue returns a PEM key store (chain then PKCS#8 key) for subject.
+func (c *ca) issue(t *testing.T, subject pkix.Name, server bool) (chain, key []byte) {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial++
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: subject,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	if server {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		tmpl.DNSNames = []string{"localhost"}
+	} else {
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &k.PublicKey, c.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, _ := x509.MarshalPKCS8PrivateKey(k)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})
+}
+
+func write(t *testing.T, dir, name string, parts ...[]byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	var b []byte
+	for _, x := range parts {
+		b = append(b, x...)
+	}
+	// Write to a temporary name and rename, as certificate tooling does, so
+	// a reader never sees half a file.
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// serve accepts TLS connections on loopback and reports each handshake's
+// outcome (the principal, or the error).
+func serve(t *testing.T, st *Store) (addr string, results chan string) {
+	t.Helper()
+	cfg, err := st.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	results = make(chan string, 16)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := c.(*tls.Conn)
+				tc.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := tc.Handshake(); err != nil {
+					results <- "error: " + err.Error()
+					return
+				}
+				p, err := st.Principal(tc.ConnectionState())
+				if err != nil {
+					results <- "error: " + err.Error()
+					return
+				}
+				results <- p
+				tc.Write([]byte("ok"))
+			}()
+		}
+	}()
+	return ln.Addr().String(), results
+}
+
+func dial(addr string, cfg *tls.Config) error {
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	b := make([]byte, 2)
+	_, err = io.ReadFull(c, b)
+	return err
+}
+
+func result(t *testing.T, ch chan string) string {
+	t.Helper()
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("no handshake result")
+		return ""
+	}
+}
+
+func TestMutualTLSAndPrincipal(t *testing.T) {
+	dir := t.TempDir()
+	root := newCA(t, "root")
+	srvChain, srvKey := root.issue(t, pkix.Name{CommonName: "broker"}, true)
+	cliChain, cliKey := root.issue(t, pkix.Name{CommonName: "alice", OrganizationalUnit: []string{"ServiceUsers"}, Organization: []string{"Acme"}, Country: []string{"US"}}, false)
+	trust := write(t, dir, "ca.pem", root.pem)
+
+	srv, err := NewStore(Settings{
+		KeystoreType: "PEM", KeystoreLocation: write(t, dir, "server.pem", srvChain, srvKey),
+		TruststoreType: "PEM", TruststoreLocation: trust, ClientAuth: "required",
+		EnabledProtocols: DefaultEnabledProtocols, EndpointIdentification: "https",
+		PrincipalMappingRules: `RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L, DEFAULT`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, results := serve(t, srv)
+
+	// A client with a certificate, its key store given inline.
+	cli, err := NewStore(Settings{
+		KeystoreType: "PEM", KeystoreCertificateChain: string(cliChain), KeystoreKey: string(cliKey),
+		TruststoreType: "PEM", TruststoreLocation: trust, EnabledProtocols: DefaultEnabledProtocols, EndpointIdentification: "https",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(addr, cli.ClientConfig("127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := result(t, results); got != "alice" {
+		t.Fatalf("principal = %q, want alice", got)
+	}
+
+	// Without a client certificate, required client auth refuses.
+	anon, _ := NewStore(Settings{KeystoreType: "PEM", TruststoreType: "PEM", TruststoreLocation: trust, EnabledProtocols: DefaultEnabledProtocols, EndpointIdentification: "https"})
+	dial(addr, anon.ClientConfig("127.0.0.1"))
+	if got := result(t, results); !strings.HasPrefix(got, "error:") {
+		t.Fatalf("a client without a certificate got %q", got)
+	}
+
+	// A certificate from another CA is refused.
+	other := newCA(t, "other")
+	oc, ok := other.issue(t, pkix.Name{CommonName: "mallory"}, false)
+	mal, _ := NewStore(Settings{KeystoreType: "PEM", KeystoreCertificateChain: string(oc), KeystoreKey: string(ok), TruststoreType: "PEM", TruststoreLocation: trust, EnabledProtocols: DefaultEnabledProtocols, EndpointIdentification: "https"})
+	dial(addr, mal.ClientConfig("127.0.0.1"))
+	if got := result(t, results); !strings.HasPrefix(got, "error:") {
+		t.Fatalf("a certificate from an untrusted CA got %q", got)
+	}
+
+	// A plaintext client on the TLS port gets nowhere.
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("\x00\x00\x00\x0a\x00\x12\x00\x03\x00\x00\x00\x01\x00\x00"))
+	io.ReadAll(c)
+	c.Close()
+	if got := result(t, results); !strings.HasPrefix(got, "error:") {
+		t.Fatalf("a plaintext client got %q", got)
+	}
+}
+
+func TestRequestedClientAuth(t *testing.T) {
+	dir := t.TempDir()
+	root := newCA(t, "root")
+	srvChain, srvKey := root.issue(t, pkix.Name{CommonName: "broker"}, true)
+	trust := write(t, dir, "ca.pem", root.pem)
+	srv, err := NewStore(FromMap(map[string]string{
+		"ssl.keystore.location":   write(t, dir, "server.pem", srvKey, srvChain), // key first: order does not matter
+		"ssl.truststore.location": trust, "ssl.client.auth": "requested",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, results := serve(t, srv)
+	cli, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust}))
+	if err := dial(addr, cli.ClientConfig("localhost")); err != nil {
+		t.Fatal(err)
+	}
+	if got := result(t, results); got != "ANONYMOUS" {
+		t.Fatalf("principal = %q, want ANONYMOUS", got)
+	}
+	// Host name verification: the certificate is for localhost and
+	// 127.0.0.1, not for other.example.
+	if err := dial(addr, cli.ClientConfig("other.example")); err == nil {
+		t.Fatal("host name verification passed for a name not in the certificate")
+	}
+	<-results
+	noHost, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.endpoint.identification.algorithm": ""}))
+	if err := dial(addr, noHost.ClientConfig("other.example")); err != nil {
+		t.Fatalf("with endpoint identification off: %v", err)
+	}
+	<-results
+	// ...but the chain is still verified.
+	otherTrust := write(t, dir, "other.pem", newCA(t, "other").pem)
+	wrongCA, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": otherTrust, "ssl.endpoint.identification.algorithm": ""}))
+	if err := dial(addr, wrongCA.ClientConfig("other.example")); err == nil {
+		t.Fatal("chain verification was skipped with endpoint identification off")
+	}
+}
+
+func TestReloadWhenFilesChange(t *testing.T) {
+	dir := t.TempDir()
+	root := newCA(t, "root")
+	trust := write(t, dir, "ca.pem", root.pem)
+	chain1, key1 := root.issue(t, pkix.Name{CommonName: "broker-1"}, true)
+	ks := write(t, dir, "server.pem", chain1, key1)
+	var now time.Time = time.Unix(1000, 0)
+	srv, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Now = func() time.Time { return now }
+	srv.CheckEvery = time.Second
+	var reloadErrs []error
+	srv.OnReloadError = func(err error) { reloadErrs = append(reloadErrs, err) }
+	addr, results := serve(t, srv)
+	cli, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust}))
+	served := func() string {
+		t.Helper()
+		var cn string
+		cfg := cli.ClientConfig("localhost")
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { cn = cs.PeerCertificates[0].Subject.CommonName; return nil }
+		if err := dial(addr, cfg); err != nil {
+			t.Fatal(err)
+		}
+		result(t, results)
+		return cn
+	}
+	if cn := served(); cn != "broker-1" {
+		t.Fatalf("served %q", cn)
+	}
+	chain2, key2 := root.issue(t, pkix.Name{CommonName: "broker-2"}, true)
+	write(t, dir, "server.pem", chain2, key2, []byte("\n")) // a different size, so the change shows even within one mtime tick
+	// Within the check interval the old certificate is still served.
+	now = now.Add(500 * time.Millisecond)
+	if cn := served(); cn != "broker-1" {
+		t.Fatalf("reloaded before the check interval: %q", cn)
+	}
+	now = now.Add(time.Second)
+	if cn := served(); cn != "broker-2" {
+		t.Fatalf("after the file changed, served %q, want broker-2", cn)
+	}
+	// A broken file keeps the last good certificate and reports why.
+	write(t, dir, "server.pem", []byte("garbage"))
+	now = now.Add(2 * time.Second)
+	if cn := served(); cn != "broker-2" {
+		t.Fatalf("after a broken write, served %q", cn)
+	}
+	if len(reloadErrs) == 0 {
+		t.Fatal("the failed reload was not reported")
+	}
+}
+
+func TestProtocolsAndCiphers(t *testing.T) {
+	dir := t.TempDir()
+	root := newCA(t, "root")
+	chain, key := root.issue(t, pkix.Name{CommonName: "b"}, true)
+	ks := write(t, dir, "s.pem", chain, key)
+	trust := write(t, dir, "ca.pem", root.pem)
+	srv, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks, "ssl.enabled.protocols": "TLSv1.3"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, results := serve(t, srv)
+	old, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.enabled.protocols": "TLSv1.2"}))
+	if err := dial(addr, old.ClientConfig("localhost")); err == nil {
+		t.Fatal("a TLSv1.2-only client connected to a TLSv1.3-only listener")
+	}
+	<-results
+
+	srv12, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks, "ssl.enabled.protocols": "TLSv1.2",
+		"ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr12, results12 := serve(t, srv12)
+	tls13, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.enabled.protocols": "TLSv1.3"}))
+	if err := dial(addr12, tls13.ClientConfig("localhost")); err == nil {
+		t.Fatal("a TLSv1.3-only client connected to a TLSv1.2-only listener")
+	}
+	<-results12
+	cli, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.enabled.protocols": "TLSv1.2",
+		"ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}))
+	if err := dial(addr12, cli.ClientConfig("localhost")); err == nil {
+		t.Fatal("no common cipher suite, yet the handshake succeeded")
+	}
+	<-results12
+	var suite uint16
+	cfg := cli.ClientConfig("localhost")
+	cfg.CipherSuites = nil
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error { suite = cs.CipherSuite; return nil }
+	if err := dial(addr12, cfg); err != nil {
+		t.Fatal(err)
+	}
+	<-results12
+	if suite != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 {
+		t.Fatalf("negotiated %s", tls.CipherSuiteName(suite))
+	}
+}
+
+func TestSettingsValidate(t *testing.T) {
+	dir := t.TempDir()
+	root := newCA(t, "root")
+	chain, key := root.issue(t, pkix.Name{CommonName: "b"}, true)
+	encKey := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1, 2, 3}})
+	for name, m := range map[string]map[string]string{
+		"JKS key store":         {"ssl.keystore.type": "JKS"},
+		"PKCS12 trust store":    {"ssl.truststore.type": "PKCS12"},
+		"location and inline":   {"ssl.keystore.location": "x", "ssl.keystore.certificate.chain": "c", "ssl.keystore.key": "k"},
+		"chain without key":     {"ssl.keystore.certificate.chain": "c"},
+		"client auth":           {"ssl.client.auth": "always"},
+		"unknown protocol":      {"ssl.enabled.protocols": "SSLv3"},
+		"gap in protocols":      {"ssl.enabled.protocols": "TLSv1.1,TLSv1.3"},
+		"no protocols":          {"ssl.enabled.protocols": " , "},
+		"unknown cipher":        {"ssl.cipher.suites": "TLS_RSA_WITH_NULL_MD5"},
+		"bad rule":              {"ssl.principal.mapping.rules": "RULE:^CN=(.*$/$1/"},
+		"endpoint id":           {"ssl.endpoint.identification.algorithm": "ldap"},
+		"missing key store":     {"ssl.keystore.location": filepath.Join(dir, "absent.pem")},
+		"encrypted key":         {"ssl.keystore.certificate.chain": string(chain), "ssl.keystore.key": string(encKey), "ssl.key.password": "pw"},
+		"key store without key": {"ssl.keystore.certificate.chain": string(chain), "ssl.keystore.key": string(chain)},
+		"empty trust store":     {"ssl.truststore.certificates": string(key)},
+	} {
+		if _, err := NewStore(FromMap(m)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	st, err := NewStore(FromMap(map[string]string{"ssl.truststore.location": write(t, dir, "ca.pem", root.pem), "ssl.client.auth": "required"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ServerConfig(); err == nil {
+		t.Fatal("a listener without a key store was configured")
+	}
+	st, _ = NewStore(FromMap(map[string]string{"ssl.keystore.certificate.chain": string(chain), "ssl.keystore.key": string(key), "ssl.client.auth": "required"}))
+	if _, err := st.ServerConfig(); err == nil {
+		t.Fatal("required client auth without a trust store was configured")
+	}
+}
+
+func TestMappingRules(t *testing.T) {
+	for _, tc := range []struct {
+		rules, dn, want string
+		fail            bool
+	}{
+		{"DEFAULT", "CN=alice,OU=eng", "CN=alice,OU=eng", false},
+		{"", "CN=alice", "CN=alice", false},
+		{`RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,DEFAULT`, "CN=svc,OU=ServiceUsers,O=Acme", "svc", false},
+		{`RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/,DEFAULT`, "CN=bob,OU=People", "CN=bob,OU=People", false},
+		{`RULE:^CN=(.*?),OU=(.*?),O=(.*?),L=(.*?),ST=(.*?),C=(.*?)$/$1@$2/L`, "CN=Kafka,OU=Eng,O=Org,L=X,ST=Y,C=US", "kafka@eng", false},
+		{`RULE:^cn=(.*?),ou=(.*?)$/$1/U`, "cn=alice,ou=x", "ALICE", false},
+		{`RULE:^CN=([^,]*)$/user\/$1/`, "CN=a", "user/a", false},
+		{`RULE:^CN=([^,]*)$/$1x/`, "CN=a", "ax", false},
+		{`RULE:^CN=([^,]*)$/\$$1/`, "CN=a", "$a", false},
+		{`RULE:^CN=admin$/root/`, "CN=alice", "", true},
+		{`RULE:CN=admin/root/`, "CN=admin,OU=x", "", true}, // the pattern must match the whole name, as Java's matches()
+		{`RULE:^CN=(.*)$/$1/ , RULE:^x$/y/`, "CN=a", "a", false},
+	} {
+		rs, err := ParseMappingRules(tc.rules)
+		if err != nil {
+			t.Errorf("%q: %v", tc.rules, err)
+			continue
+		}
+		got, err := rs.Apply(tc.dn)
+		if tc.fail != (err != nil) || got != tc.want {
+			t.Errorf("%q on %q = %q, %v; want %q", tc.rules, tc.dn, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"RULE:x", "RULE:x/y", "DEFAULT junk", "RULE:(/x/", "NOPE"} {
+		if _, err := ParseMappingRules(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
