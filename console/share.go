@@ -4,6 +4,9 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -20,7 +23,12 @@ type sharePartitionRow struct {
 	// the start offset not yet acknowledged or archived (-1: unknown).
 	Lag    int64  `json:"lag"`
 	Member string `json:"member,omitempty"`
-	Error  string `json:"error,omitempty"`
+	// States counts the in-flight records by state (available, acquired,
+	// acknowledged, archived) from this node's
+	// shoal_share_in_flight_records; nil when this node does not lead the
+	// partition (its leader's console has them).
+	States map[string]int64 `json:"states"`
+	Error  string           `json:"error,omitempty"`
 }
 
 type shareGroupView struct {
@@ -162,8 +170,9 @@ func (c *Console) groupConfigs(ctx context.Context, group string, names []string
 	return out, nil
 }
 
-// shareCounters copies this node's share counters for the group's topics
-// from the registry.
+// shareCounters copies this node's share metrics for the group from the
+// registry: in-flight records by state per partition, dead-lettered
+// records by source topic, and lock expiries.
 func (c *Console) shareCounters(v *shareGroupView, topics []string) {
 	if c.cfg.Metrics == nil {
 		return
@@ -171,6 +180,14 @@ func (c *Console) shareCounters(v *shareGroupView, topics []string) {
 	fams, err := c.cfg.Metrics.Gather()
 	if err != nil {
 		return
+	}
+	label := func(m *dto.Metric, name string) string {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == name {
+				return l.GetValue()
+			}
+		}
+		return ""
 	}
 	for _, f := range fams {
 		switch f.GetName() {
@@ -180,9 +197,23 @@ func (c *Console) shareCounters(v *shareGroupView, topics []string) {
 			}
 		case "shoal_share_dead_lettered_records_total":
 			for _, m := range f.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "topic" && slices.Contains(topics, l.GetValue()) {
-						v.DeadLettered[l.GetValue()] = m.GetCounter().GetValue()
+				if t := label(m, "topic"); slices.Contains(topics, t) {
+					v.DeadLettered[t] = m.GetCounter().GetValue()
+				}
+			}
+		case "shoal_share_in_flight_records":
+			for _, m := range f.GetMetric() {
+				if label(m, "group") != v.Name {
+					continue
+				}
+				t, p := label(m, "topic"), label(m, "partition")
+				for i := range v.Partitions {
+					row := &v.Partitions[i]
+					if row.Topic == t && strconv.Itoa(int(row.Partition)) == p {
+						if row.States == nil {
+							row.States = map[string]int64{}
+						}
+						row.States[label(m, "state")] = int64(m.GetGauge().GetValue())
 					}
 				}
 			}

@@ -405,7 +405,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := b.number("#share-members"); got != 1 {
 		t.Errorf("share page: %d members, want 1", got)
 	}
-	if !strings.Contains(b.text("#share-limits"), "do not expose") {
+	// The in-flight states, from this node's metrics: job-5..9 held by
+	// the live member.
+	for state, want := range map[string]int64{"available": 0, "acquired": 5, "acknowledged": 0, "archived": 0} {
+		if got := b.number(`[data-k="` + state + `-` + f.jobs + `-0"]`); got != want {
+			t.Errorf("share page: %d records %s, want %d", got, state, want)
+		}
+	}
+	if !strings.Contains(b.text("#share-limits"), "No Kafka API exposes") {
 		t.Errorf("share page does not say what the APIs do not expose")
 	}
 	b.screenshot("share")

@@ -268,13 +268,17 @@ async function pageGroup(name) {
     h("h2", {}, "Committed offsets"), table(["Topic", "Partition", "Committed", "Log end", "Lag", "Member", "Error", ""], offsets, "offsets")];
 }
 
+const shareStates = ["available", "acquired", "acknowledged", "archived"];
+
 async function pageShare(name) {
   const g = await api("sharegroup?name=" + q(name));
   const members = g.members.map((m) => h("tr", {}, cell(m.id), cell(m.clientId), cell(m.clientHost), cell(assignment(m.assignment), "assign-" + m.id)));
   const parts = g.partitions.map((p) => {
     const k = `${p.topic}-${p.partition}`;
     return h("tr", {}, cell(link("#/topic/" + q(p.topic), p.topic)), num(p.partition), num(p.startOffset, "spso-" + k), num(p.end, "end-" + k),
-      num(p.lag, "slag-" + k), num(p.end >= 0 && p.startOffset >= 0 ? p.end - p.startOffset : -1, "window-" + k), cell(p.member || "unassigned"), cell(p.error || ""));
+      num(p.lag, "slag-" + k), num(p.end >= 0 && p.startOffset >= 0 ? p.end - p.startOffset : -1, "window-" + k),
+      ...shareStates.map((st) => p.states ? num(p.states[st] || 0, st + "-" + k) : cell("on its leader", st + "-" + k)),
+      cell(p.member || "unassigned"), cell(p.error || ""));
   });
   const limit = g.configs["share.delivery.count.limit"];
   const dlq = g.deadLetterTopic ? h("p", {}, "Dead-letter topic ",
@@ -291,11 +295,12 @@ async function pageShare(name) {
       h("div", { class: "card" }, h("b", { id: "dead-lettered" }, fmt(Object.values(g.deadLettered).reduce((a, b) => a + b, 0))), "dead-lettered by this node"),
       h("div", { class: "card" }, h("b", { id: "expired-locks" }, fmt(g.expiredLocks)), "lock expiries on this node (all groups)")),
     h("h2", {}, "Partitions"),
-    table(["Topic", "Partition", "Start offset", "Log end", "Lag (not yet done)", "Window (end − start)", "Member", "Error"], parts, "share-partitions"),
+    table(["Topic", "Partition", "Start offset", "Log end", "Lag (not yet done)", "Window (end − start)", "Available", "Acquired", "Acknowledged", "Archived", "Member", "Error"], parts, "share-partitions"),
     h("p", { class: "note", id: "share-limits" },
-      "What Kafka's share-group APIs expose: members and assignments (ShareGroupDescribe), and per partition the start offset and the lag — the records at or after it that are not yet acknowledged or archived (DescribeShareGroupOffsets). ",
-      "They do not expose each in-flight record's state (available, acquired, acknowledged, archived), its delivery count or its lock expiry, so this page cannot list records near the delivery limit. ",
-      "A record stuck below the log end keeps the start offset from moving: compare start offset and log end above, browse from the start offset, and read the dead letters' reason headers below."),
+      "Members, assignments, start offsets and lag come from Kafka's share-group APIs (ShareGroupDescribe, DescribeShareGroupOffsets). ",
+      "The in-flight counts by state come from this node's metrics (shoal_share_in_flight_records), for the partitions it leads. ",
+      "No Kafka API exposes each in-flight record's delivery count or lock expiry, so this page cannot list records near the delivery limit or when their locks run out; ",
+      "the lock expiries counted on this node are above. A record stuck below the log end keeps the start offset from moving: browse from the start offset, and read the dead letters' reason and delivery-count headers below."),
     h("h2", {}, "Dead letters"), dlq,
     h("h2", {}, "Members"), members.length ? table(["Member", "Client", "Host", "Assignment"], members, "share-member-table") : h("p", {}, "no members")];
 }
