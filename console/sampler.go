@@ -142,14 +142,20 @@ func (c *Console) sampleRates() {
 	}
 }
 
-// sampleLag records the total lag of every consumer group.
+// maxLagGroups bounds the consumer groups whose lag one sample reads
+// (three Kafka requests each): the first ones by name.
+const maxLagGroups = 100
+
+// sampleLag records the total lag of the consumer groups.
 func (c *Console) sampleLag(ctx context.Context) {
 	groups, err := c.adm.ListGroupsByType(ctx, []string{"consumer", "classic"})
 	if err != nil {
 		return
 	}
 	now := time.Now().UnixMilli()
-	for name := range groups {
+	listed := groups.Sorted()
+	for _, g := range listed[:min(len(listed), maxLagGroups)] {
+		name := g.Group
 		lags, err := c.groupLag(ctx, name)
 		if err != nil {
 			continue
