@@ -116,7 +116,7 @@ func (c *Console) describeQuorum(ctx context.Context) (*quorumView, error) {
 					leaderEnd = r.LogEndOffset
 				}
 			}
-			view := func(rs []kmsg.DescribeQuorumResponseTopicPartitionReplicaState) []voterView {
+			replicas := func(rs []kmsg.DescribeQuorumResponseTopicPartitionReplicaState) []voterView {
 				out := []voterView{}
 				for _, r := range rs {
 					out = append(out, voterView{ID: r.ReplicaID, LogEndOffset: r.LogEndOffset,
@@ -125,7 +125,7 @@ func (c *Console) describeQuorum(ctx context.Context) (*quorumView, error) {
 				slices.SortFunc(out, func(a, b voterView) int { return int(a.ID - b.ID) })
 				return out
 			}
-			q.Voters, q.Observers = view(p.CurrentVoters), view(p.Observers)
+			q.Voters, q.Observers = replicas(p.CurrentVoters), replicas(p.Observers)
 			return q, nil
 		}
 	}

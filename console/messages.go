@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,8 +22,11 @@ const (
 	maxShown = 64 << 10
 	// browseFetchBytes bounds what one fetch buffers in memory.
 	browseFetchBytes = 4 << 20
-	// browseIdle ends a browse when the partition yields nothing more.
-	browseIdle = time.Second
+	// browseIdle ends a browse when the partition yields nothing more;
+	// the first fetch (which also connects and loads metadata) gets
+	// browseFirst.
+	browseIdle  = time.Second
+	browseFirst = 5 * time.Second
 )
 
 type headerView struct {
@@ -156,13 +160,13 @@ func (c *Console) messages(ctx context.Context, r *http.Request) (any, error) {
 		last, err := c.readRange(ctx, b, from, to, func(rec *kgo.Record) bool {
 			if b.newest {
 				// Keep the newest limit matches: the oldest drops out.
-				v.Messages = append(v.Messages, view(rec))
+				v.Messages = append(v.Messages, messageOf(rec))
 				if len(v.Messages) > b.limit {
 					v.Messages = v.Messages[1:]
 				}
 				return true
 			}
-			v.Messages = append(v.Messages, view(rec))
+			v.Messages = append(v.Messages, messageOf(rec))
 			return len(v.Messages) < b.limit
 		})
 		if err != nil {
@@ -184,8 +188,8 @@ func (c *Console) messages(ctx context.Context, r *http.Request) (any, error) {
 	return v, nil
 }
 
-// view copies what the page shows of a record, bounded by maxShown.
-func view(rec *kgo.Record) messageView {
+// messageOf copies what the page shows of a record, bounded by maxShown.
+func messageOf(rec *kgo.Record) messageView {
 	m := messageView{Offset: rec.Offset, Timestamp: rec.Timestamp.UnixMilli(), KeySize: len(rec.Key), ValueSize: len(rec.Value),
 		Key: bytes.Clone(rec.Key[:min(len(rec.Key), maxShown)]), Value: bytes.Clone(rec.Value[:min(len(rec.Value), maxShown)]),
 		Headers: []headerView{}}
@@ -205,7 +209,8 @@ func view(rec *kgo.Record) messageView {
 // calling keep for every matching record until it returns false. It
 // returns the last offset read (from-1 when none). Offsets missing from
 // the log (compaction, transaction markers) are skipped; the read ends at
-// to, or when the partition yields nothing for browseIdle.
+// to, or when the partition yields nothing for browseIdle (browseFirst
+// for the first fetch).
 func (c *Console) readRange(ctx context.Context, b browse, from, to int64, keep func(*kgo.Record) bool) (int64, error) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Bootstrap), kgo.ClientID("shoal-console-browse"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{b.topic: {b.partition: kgo.NewOffset().At(from)}}),
@@ -216,8 +221,8 @@ func (c *Console) readRange(ctx context.Context, b browse, from, to int64, keep 
 	}
 	defer cl.Close()
 	last := from - 1
-	for {
-		pctx, cancel := context.WithTimeout(ctx, browseIdle)
+	for wait := browseFirst; ; wait = browseIdle {
+		pctx, cancel := context.WithTimeout(ctx, wait)
 		fs := cl.PollRecords(pctx, maxPage)
 		cancel()
 		if ctx.Err() != nil {
@@ -226,7 +231,7 @@ func (c *Console) readRange(ctx context.Context, b browse, from, to int64, keep 
 		got := false
 		var fetchErr error
 		fs.EachError(func(_ string, _ int32, err error) {
-			if err != context.DeadlineExceeded && err != context.Canceled {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				fetchErr = err
 			}
 		})
