@@ -160,6 +160,7 @@ func (b *browser) waitText(sel, what string, ok func(string) bool) string {
 // consoleFixture is the cluster state the console test looks at.
 type consoleFixture struct {
 	orders, jobs, dlq, group, share string
+	group848                        string // a KIP-848 consumer group
 	perPartition                    int
 	committed                       map[int32]int64
 	member                          *kgo.Client
@@ -172,7 +173,7 @@ type consoleFixture struct {
 // them rejected to the dead-letter topic.
 func setUpConsoleCluster(t *testing.T, n *node) consoleFixture {
 	t.Helper()
-	f := consoleFixture{orders: "orders", jobs: "jobs", dlq: "dlq.jobs", group: "billing", share: "workers",
+	f := consoleFixture{orders: "orders", jobs: "jobs", dlq: "dlq.jobs", group: "billing", group848: "audit", share: "workers",
 		perPartition: 10, committed: map[int32]int64{0: 4, 1: 7, 2: 10}}
 	cl := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	adm := kadm.NewClient(cl)
@@ -211,6 +212,14 @@ func setUpConsoleCluster(t *testing.T, n *node) consoleFixture {
 		t.Fatalf("commit: %v", err)
 	}
 
+	// A KIP-848 consumer group that read and committed everything.
+	audit := n.Client(t, kgo.ConsumerGroup(f.group848), kgo.ConsumeTopics(f.orders), kgo.ServerSideBalancer(),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	consumeN(t, audit, 3*f.perPartition, opTimeout)
+	if err := audit.CommitUncommittedOffsets(ctxT(t, opTimeout)); err != nil {
+		t.Fatalf("commit %s: %v", f.group848, err)
+	}
+
 	// A share group: 3 records accepted, 2 rejected (dead-lettered), the
 	// other 5 acquired and held by a live member.
 	setGroupConfigs(t, cl, f.share, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+f.dlq)
@@ -238,6 +247,15 @@ func setUpConsoleCluster(t *testing.T, n *node) consoleFixture {
 		return ends[0] == 2, fmt.Sprintf("dead-letter topic end %d", ends[0])
 	})
 	return f
+}
+
+func mustInt(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return n
 }
 
 func commitSync(t *testing.T, cl *kgo.Client, offsets map[string]map[int32]kgo.EpochOffset) error {
@@ -348,12 +366,49 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("JSON view of offset 4: %q, want it pretty-printed", v)
 	}
 	b.screenshot("messages")
+	// From a timestamp: the first record at or after it, as ListOffsets
+	// finds it; a time after every record leaves nothing to show.
+	lastTs := b.eval(`String(Date.parse(document.querySelector('#messages tr[data-offset="8"] td:nth-child(2)').textContent))`)
+	b.eval(`document.getElementById("f-header").value = "", ""`)
+	b.do("browse from a timestamp", chromedp.SetValue(chromedp.CSS("#f-from"), "timestamp"), chromedp.SetValue(chromedp.CSS("#f-at"), lastTs),
+		chromedp.SetValue(chromedp.CSS("#f-limit"), "1"))
+	b.follow("#f-go", "messages")
+	byTime, err := adm.ListOffsetsAfterMilli(ctx, mustInt(t, lastTs), f.orders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o1, _ := byTime.Lookup(f.orders, 1)
+	if got := b.eval(`[...document.querySelectorAll('#messages tr[data-offset]')].map(e => e.dataset.offset).join(",")`); got != strconv.FormatInt(o1.Offset, 10) {
+		t.Errorf("messages from timestamp %s: offsets %s, ListOffsets says %d", lastTs, got, o1.Offset)
+	}
+	b.do("browse from the future", chromedp.SetValue(chromedp.CSS("#f-at"), strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)))
+	b.follow("#f-go", "messages")
+	if got := b.eval(`String(document.querySelectorAll('#messages tr[data-offset]').length)`); got != "0" {
+		t.Errorf("messages from an hour ahead: %s records shown", got)
+	}
 
 	// Consumer group: members, committed offsets and lag as kadm sees them.
 	b.open("#/groups", "groups")
 	if got := b.text(`#groups tr[data-group="` + f.share + `"] [data-k="type"]`); got != "share" {
 		t.Errorf("groups page: %s type %q", f.share, got)
 	}
+	if got := b.text(`#groups tr[data-group="` + f.group848 + `"] [data-k="type"]`); got != "consumer" {
+		t.Errorf("groups page: %s type %q, want consumer (KIP-848)", f.group848, got)
+	}
+	b.follow(`#groups tr[data-group="`+f.group848+`"] a`, "group")
+	if got := b.text("#group-protocol"); !strings.HasPrefix(got, "consumer / ") {
+		t.Errorf("KIP-848 group page: protocol %q", got)
+	}
+	if got := b.number("#group-members"); got != 1 {
+		t.Errorf("KIP-848 group page: %d members, want 1", got)
+	}
+	for p := 0; p < 3; p++ {
+		k := fmt.Sprintf("%s-%d", f.orders, p)
+		if c, l := b.number(`[data-k="committed-`+k+`"]`), b.number(`[data-k="lag-`+k+`"]`); c != int64(f.perPartition) || l != 0 {
+			t.Errorf("KIP-848 group page: %s committed %d lag %d, want %d and 0", k, c, l, f.perPartition)
+		}
+	}
+	b.open("#/groups", "groups")
 	b.follow(`#groups tr[data-group="`+f.group+`"] a`, "group")
 	lags, err := adm.Lag(ctx, f.group)
 	if err != nil {
