@@ -223,6 +223,8 @@ func setUpConsoleCluster(t *testing.T, n *node) consoleFixture {
 	// A share group: 3 records accepted, 2 rejected (dead-lettered), the
 	// other 5 acquired and held by a live member.
 	setGroupConfigs(t, cl, f.share, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+f.dlq)
+	// The ten jobs are one batch, so one poll acquires them all: a second
+	// poll with records would implicitly accept the unmarked ones.
 	f.shareMember = shareClient(t, n, f.share, f.jobs)
 	var got []*kgo.Record
 	waitFor(t, opTimeout, "the share member to acquire the 10 jobs", func() (bool, string) {
