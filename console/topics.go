@@ -106,7 +106,13 @@ func (c *Console) topic(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, sizes, _ := c.topicSizes(ctx, kadm.TopicsSet{name: nil})
+	// A set naming the topic's partitions: a topic with none listed would
+	// ask DescribeLogDirs for nothing.
+	set := kadm.TopicsSet{}
+	for _, p := range t.Partitions {
+		set.Add(name, p.Partition)
+	}
+	_, sizes, _ := c.topicSizes(ctx, set)
 	v := topicView{Name: name, ID: t.ID.String(), Internal: t.IsInternal, Partitions: []partitionRow{},
 		InRate: c.hist.get("in:" + name), OutRate: c.hist.get("out:" + name)}
 	for _, p := range t.Partitions.Sorted() {

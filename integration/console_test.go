@@ -334,6 +334,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		if got := b.number(fmt.Sprintf(`[data-k="lso-%d"]`, o.Partition)); got != o.Offset {
 			t.Errorf("topic page: partition %d LSO %d, want %d (no transactions)", o.Partition, got, o.Offset)
 		}
+		if got := b.text(fmt.Sprintf(`[data-k="size-%d"]`, o.Partition)); got == "0 B" {
+			t.Errorf("topic page: partition %d size %q after 10 records", o.Partition, got)
+		}
 		if got := b.number(fmt.Sprintf(`[data-k="start-%d"]`, o.Partition)); got != 0 {
 			t.Errorf("topic page: partition %d start %d, want 0", o.Partition, got)
 		}

@@ -149,7 +149,7 @@ async function pageTopic(name) {
     }, id: "delete-" + p.partition }, "Delete below…");
     return h("tr", {}, num(p.partition), num(p.leader, "leader-" + p.partition), cell(p.replicas.join(", ")),
       cell(p.isr.join(", "), "isr-" + p.partition), num(p.start, "start-" + p.partition), num(p.end, "end-" + p.partition),
-      num(p.lso, "lso-" + p.partition), h("td", { class: "n" }, bytes(p.size)),
+      num(p.lso, "lso-" + p.partition), h("td", { class: "n", "data-k": "size-" + p.partition }, bytes(p.size)),
       cell(link(`#/messages?topic=${q(name)}&partition=${p.partition}`, "browse")), h("td", {}, at, " ", del));
   });
   const cfgs = (t.configs || []).map((c) => h("tr", {}, cell(c.name), cell(c.sensitive ? "(sensitive)" : c.value, "cfg-" + c.name), cell(c.source)));
