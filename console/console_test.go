@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -162,5 +163,29 @@ func TestPagesAreEmbedded(t *testing.T) {
 		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 			t.Errorf("GET %s: Content-Security-Policy %q", p, csp)
 		}
+	}
+}
+
+// The rates come from the broker's counters by their registered names.
+func TestSampleRatesReadsTheTopicCounters(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	in := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_topic_records_in_total"}, []string{"topic"})
+	out := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "shoal_topic_records_out_total"}, []string{"topic"})
+	reg.MustRegister(in, out)
+	con, err := New(Config{Bootstrap: "127.0.0.1:1", Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer con.Close()
+	in.WithLabelValues("orders").Add(100)
+	con.sampleRates(10_000)
+	in.WithLabelValues("orders").Add(50)
+	out.WithLabelValues("orders").Add(20)
+	con.sampleRates(12_000)
+	if p, ok := con.hist.last("in:orders"); !ok || p.V != 25 {
+		t.Errorf("produce rate %v %v, want 25/s", p, ok)
+	}
+	if _, ok := con.hist.last("out:orders"); ok {
+		t.Errorf("a consume rate from a counter's first value")
 	}
 }

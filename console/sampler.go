@@ -103,7 +103,7 @@ func (c *Console) sample() {
 	t := time.NewTicker(c.cfg.SampleEvery)
 	defer t.Stop()
 	for {
-		c.sampleRates()
+		c.sampleRates(time.Now().UnixMilli())
 		if time.Since(time.Unix(c.lastSeen.Load(), 0)) < lagIdle {
 			ctx, cancel := context.WithTimeout(c.ctx, requestTimeout)
 			c.sampleLag(ctx)
@@ -117,7 +117,8 @@ func (c *Console) sample() {
 	}
 }
 
-func (c *Console) sampleRates() {
+// sampleRates records the topic counters' values at now (unix ms).
+func (c *Console) sampleRates(now int64) {
 	if c.cfg.Metrics == nil {
 		return
 	}
@@ -126,7 +127,6 @@ func (c *Console) sampleRates() {
 		c.cfg.Log.Debug("console: gathering metrics", "err", err)
 		return
 	}
-	now := time.Now().UnixMilli()
 	for _, f := range fams {
 		prefix, ok := rateCounters[f.GetName()]
 		if !ok {
