@@ -449,8 +449,8 @@ func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
 // it, as another user fails the connection, and a request after the
 // lifetime without re-authenticating closes the connection.
 func TestSASLReauthentication(t *testing.T) {
-	const life = 400 * time.Millisecond
-	s := startSecureServer(t, "connections.max.reauth.ms=400")
+	const life = time.Second
+	s := startSecureServer(t, "connections.max.reauth.ms=1000")
 	c := dialRaw(t, s.Addrs()[0])
 	r := c.plainLogin("alice", "alice-secret")
 	if r.ErrorCode != 0 || r.SessionLifetimeMillis != life.Milliseconds() {
