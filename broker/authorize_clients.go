@@ -98,7 +98,7 @@ func (c *conn) groupRefusal(req kmsg.Request) kmsg.Response {
 		resp.SetVersion(r.Version)
 		for _, t := range r.Topics {
 			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic = t.Topic
+			rt.Topic, rt.TopicID = t.Topic, t.TopicID
 			for _, p := range t.Partitions {
 				rp := kmsg.NewOffsetCommitResponseTopicPartition()
 				rp.Partition, rp.ErrorCode = p.Partition, code
@@ -297,11 +297,12 @@ func gateMetadata(c *conn, req kmsg.Request) func(kmsg.Response) {
 
 func gateOffsetCommit(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.OffsetCommitRequest)
+	img := c.srv.meta.Image()
 	kept, refused := split(r.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
-		return c.may(req, acl.OpRead, acl.ResourceTopic, t.Topic)
+		return c.mayTopic(req, img, acl.OpRead, t.Topic, t.TopicID)
 	}, func(t kmsg.OffsetCommitRequestTopic) kmsg.OffsetCommitResponseTopic {
 		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic = t.Topic
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
 		for _, p := range t.Partitions {
 			rp := kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = p.Partition, topicDenied
