@@ -279,14 +279,8 @@ func TestStaticMemberRestart(t *testing.T) {
 }
 
 func runStaticRestart(t *testing.T, n *node, balancer kgo.GroupBalancer) {
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	group := topic + "-group"
 	const parts = 6
-	createTopic(t, adm, topic, parts, nil)
-	p := newKeyedProducer(t, n, topic, parts)
-	p.fill(t, 600)
-	l := newOwnLedger(t, topic)
+	adm, topic, group, p, l := newSpreadGroupTopic(t, n, parts, 600)
 	static := func(id string) []kgo.Opt {
 		return []kgo.Opt{
 			kgo.InstanceID(id),
@@ -439,14 +433,8 @@ func TestKilledMemberPartitionsMove(t *testing.T) {
 	for _, proto := range []string{"classic", "consumer"} {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
-			adm := n.Admin(t)
-			topic := topicName(t, "")
-			group := topic + "-group"
 			const parts = 6
-			createTopic(t, adm, topic, parts, nil)
-			p := newKeyedProducer(t, n, topic, parts)
-			p.fill(t, 600)
-			l := newOwnLedger(t, topic)
+			adm, topic, group, p, l := newSpreadGroupTopic(t, n, parts, 600)
 
 			h := startHelperConsumer(t, n, l, "helper", group, proto)
 			waitFor(t, 30*time.Second, "helper holds every partition", func() (bool, string) { return l.balanced(parts, "helper") })
