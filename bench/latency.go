@@ -67,12 +67,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var failure firstError
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
-			cancel()
-		}
-	}
+	promise := failOnProduceError(&failure, cancel)
 
 	// The consumer goroutine. A stamp of 0 marks a warm-up record.
 	var (
@@ -124,23 +119,9 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, firstOf(failure.get(), fmt.Errorf("warm-up records not received: %w", err))
 	}
 
-	start := time.Now()
-	stopProgress := startProgress(o.Progress, func() Progress {
-		return Progress{Workload: "latency", Records: received.records.Load(), Bytes: received.bytes.Load(),
-			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
-	})
-	defer stopProgress()
-	sent := sendPaced(ctx, producer, o.Topic, partitions, o.Rate, start, maxRecords, duration, newValue, promise)
-
-	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
-	if err == nil {
-		// A record can be read before its producer sees the ack; collect
-		// every ack so that closing the producer fails nothing.
-		err = producer.Flush(ctx)
-	}
+	start, sent, err := measurePaced(ctx, o, "latency", producer, partitions, maxRecords, duration, &received, newValue, promise)
 	cancel()
 	<-consumed
-	stopProgress()
 
 	res := finishLatency(o, Result{
 		Workload: "latency",
@@ -190,6 +171,42 @@ func readStamp(r *kgo.Record, runID uint64) (stamp int64, ours bool) {
 		return 0, false
 	}
 	return int64(binary.LittleEndian.Uint64(r.Value)), true
+}
+
+// failOnProduceError is the produce promise of a latency run: the first
+// failed record becomes the run's failure and ends the run (cancel).
+func failOnProduceError(failure *firstError, cancel context.CancelFunc) func(*kgo.Record, error) {
+	return func(r *kgo.Record, err error) {
+		if err != nil {
+			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
+			cancel()
+		}
+	}
+}
+
+// measurePaced is the measured phase of a latency run, after the warm-up:
+// it sends at o.Rate with sendPaced (reporting progress as workload), waits
+// until received has counted every record sent, and then for every
+// produce ack. It returns when the schedule started, how many records were
+// sent, and why the wait failed, if it did.
+func measurePaced(ctx context.Context, o Options, workload string, producer *kgo.Client, partitions int,
+	maxRecords int64, duration time.Duration, received *counter, newValue func(stamp int64) []byte,
+	promise func(*kgo.Record, error)) (start time.Time, sent int64, err error) {
+	start = time.Now()
+	stopProgress := startProgress(o.Progress, func() Progress {
+		return Progress{Workload: workload, Records: received.records.Load(), Bytes: received.bytes.Load(),
+			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
+	})
+	defer stopProgress()
+	sent = sendPaced(ctx, producer, o.Topic, partitions, o.Rate, start, maxRecords, duration, newValue, promise)
+
+	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
+	if err == nil {
+		// A record can be read before its producer sees the ack; collect
+		// every ack so that closing the producer fails nothing.
+		err = producer.Flush(ctx)
+	}
+	return start, sent, err
 }
 
 // sendPaced sends record i at start + i/rate, round robin over the

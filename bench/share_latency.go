@@ -66,12 +66,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer producer.Close()
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
-			cancel()
-		}
-	}
+	promise := failOnProduceError(&failure, cancel)
 
 	// The consumers. A stamp of 0 marks a warm-up record.
 	var (
@@ -154,20 +149,8 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, firstOf(failure.get(), fmt.Errorf("share group warm-up: %w", warmupErr))
 	}
 
-	start := time.Now()
-	stopProgress := startProgress(o.Progress, func() Progress {
-		return Progress{Workload: "share-e2e", Records: received.records.Load(), Bytes: received.bytes.Load(),
-			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
-	})
-	defer stopProgress()
-	sent := sendPaced(ctx, producer, o.Topic, partitions, o.Rate, start, maxRecords, duration, newValue, promise)
-
-	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
-	if err == nil {
-		err = producer.Flush(ctx)
-	}
+	start, sent, err := measurePaced(ctx, o, "share-e2e", producer, partitions, maxRecords, duration, &received, newValue, promise)
 	stopWorkers()
-	stopProgress()
 	if err == nil {
 		// Hand the last acknowledgements to the broker before leaving.
 		flushCtx, cancelFlush := context.WithTimeout(context.Background(), shareSettleTimeout)
