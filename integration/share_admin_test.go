@@ -181,17 +181,10 @@ func drainShare(t *testing.T, n *node, admin *kgo.Client, group, topic string, e
 	cl := shareClient(t, n, group, topic)
 	seen := map[[2]int64]int{}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			for _, r := range fs.Records() {
-				seen[[2]int64{int64(r.Partition), r.Offset}]++
-			}
-			cl.MarkAcks(kgo.AckAccept)
-		}
-	}()
+	done := pollShareRecords(ctx, cl, func(r *kgo.Record) {
+		seen[[2]int64{int64(r.Partition), r.Offset}]++
+		cl.MarkAcks(kgo.AckAccept, r)
+	})
 	defer func() {
 		cancel()
 		<-done

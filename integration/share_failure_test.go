@@ -57,16 +57,7 @@ func TestShareKilledWorkerRecordsRedelivered(t *testing.T) {
 	surv := shareClient(t, n, group, topic)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pollDone := make(chan struct{})
-	go func() {
-		defer close(pollDone)
-		for ctx.Err() == nil {
-			fs := surv.PollFetches(ctx)
-			for _, r := range fs.Records() {
-				recs <- r
-			}
-		}
-	}()
+	pollDone := pollShareRecords(ctx, surv, func(r *kgo.Record) { recs <- r })
 	// Give the survivor a chance to fetch (and wrongly get something)
 	// before the kill: wait until it is a member with an assignment.
 	waitFor(t, 10*time.Second, "survivor assigned", func() (bool, string) {

@@ -218,6 +218,23 @@ func produceChunked(t *testing.T, n *node, topic string, partitions int32, count
 	}
 }
 
+// pollShareRecords polls the share consumer cl on a goroutine of its own
+// until ctx ends, handing every delivered record to each (which
+// acknowledges it, where the test wants that); the returned channel closes
+// once polling has stopped.
+func pollShareRecords(ctx context.Context, cl *kgo.Client, each func(*kgo.Record)) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				each(r)
+			}
+		}
+	}()
+	return done
+}
+
 // shareClient returns a share-group consumer of topic, closed when the test
 // ends.
 func shareClient(t *testing.T, n *node, group, topic string, opts ...kgo.Opt) *kgo.Client {
