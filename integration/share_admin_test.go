@@ -284,11 +284,7 @@ func deleteShareOffsets(t *testing.T, cl *kgo.Client, group, topic string) (int1
 func TestAlterShareGroupOffsetsCreatesGroup(t *testing.T) {
 	t.Parallel()
 	const partitions = 2
-	n := startShareNode(t)
-	topic := topicName(t, "")
-	group := topic + "-g"
-	admin := n.Client(t)
-	createTopic(t, kadmOf(admin), topic, partitions, nil)
+	n, topic, group, admin := startShareTopic(t, partitions)
 	produceSpread(t, n, topic, partitions, 20) // 10 records per partition
 
 	start := map[int32]int64{0: 7, 1: 4}

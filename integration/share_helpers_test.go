@@ -32,6 +32,23 @@ func startShareNode(t *testing.T, extra ...string) *node {
 	return startNode(t, nodeOpts{set: set})
 }
 
+// startShareTopic is how most single-node share tests begin: a share node
+// with a fresh topic of partitions partitions, the group to consume it
+// (with groupConfigs, "name=value", set if any are given) and a client for
+// admin requests.
+func startShareTopic(t *testing.T, partitions int32, groupConfigs ...string) (n *node, topic, group string, admin *kgo.Client) {
+	t.Helper()
+	n = startShareNode(t)
+	topic = topicName(t, "")
+	group = topic + "-g"
+	admin = n.Client(t)
+	createTopic(t, kadmOf(admin), topic, partitions, nil)
+	if len(groupConfigs) > 0 {
+		setGroupConfigs(t, admin, group, groupConfigs...)
+	}
+	return n, topic, group, admin
+}
+
 // setGroupConfigs sets group configs ("name=value") with
 // IncrementalAlterConfigs on resource type GROUP and fails on any error.
 func setGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv ...string) {
