@@ -49,9 +49,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer consumer.Close()
-	producer, err := kgo.NewClient(append(producerOpts(o, run.linger),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)...)
+	producer, err := run.newProducer()
 	if err != nil {
 		return Result{}, err
 	}
@@ -156,6 +154,12 @@ func newLatencyRun(ctx context.Context, o Options, withDefaults func(Options) Op
 	var err error
 	run.partitions, err = ensureTopic(ctx, run.o.Brokers, run.o.Topic, run.o.Partitions)
 	return run, err
+}
+
+// newProducer returns the producer of the run: its linger, and the
+// partition of each record chosen by sendPaced.
+func (run latencyRun) newProducer() (*kgo.Client, error) {
+	return kgo.NewClient(append(producerOpts(run.o, run.linger), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 }
 
 // newRecorder sizes a recorder for the samples the run can produce.

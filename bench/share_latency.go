@@ -51,9 +51,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer func() { closeAll(clients) }()
-	producer, err := kgo.NewClient(append(producerOpts(o, run.linger),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)...)
+	producer, err := run.newProducer()
 	if err != nil {
 		return Result{}, err
 	}
