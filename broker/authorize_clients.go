@@ -270,12 +270,11 @@ func gateMetadata(c *conn, req kmsg.Request) func(kmsg.Response) {
 		return *clusterCreate || c.may(req, acl.OpCreate, acl.ResourceTopic, n)
 	}, func(t kmsg.MetadataRequestTopic) kmsg.MetadataResponseTopic {
 		rt := kmsg.NewMetadataResponseTopic()
-		rt.Topic, rt.TopicID, rt.ErrorCode = t.Topic, t.TopicID, topicDenied
+		// Asked by name, the id stays hidden; asked by id, Kafka answers
+		// the id (ids are not secret) and no name.
+		rt.Topic, rt.ErrorCode = t.Topic, topicDenied
 		if t.Topic == nil {
 			rt.TopicID = t.TopicID
-		} else {
-			// Kafka never tells the id of a topic it will not describe.
-			rt.TopicID = [16]byte{}
 		}
 		rt.Partitions = []kmsg.MetadataResponseTopicPartition{}
 		return rt
