@@ -8,9 +8,13 @@ package broker
 // path (replica/append.go); acks=all waits for the ISR and, with flush.messages,
 // for an fsync, off the connection's read loop. The whole request is refused
 // for bad acks or transactional batches without a transactional id.
-// Deviations: transactions are not implemented, so a transactional batch is
-// answered INVALID_TXN_STATE; client appends to internal topics are refused
-// with INVALID_TOPIC_EXCEPTION, as Kafka's ReplicaManager does.
+// Transactional batches open (or continue) the producer's transaction in the
+// partition's producer state; the first one of a transaction in a partition
+// is verified with (transactions version 1) or added to (version 2, Produce
+// v12+) the producer's transaction on its coordinator first (KIP-890); a non-transactional batch of a producer with
+// an open transaction answers INVALID_TXN_STATE. Client appends to internal
+// topics are refused with INVALID_TOPIC_EXCEPTION, as Kafka's ReplicaManager
+// does.
 
 import (
 	"context"
@@ -21,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 	"github.com/shoalmq/shoal/replica"
@@ -207,13 +212,20 @@ func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartiti
 	if err != nil {
 		return replica.Append{}, err
 	}
-	if h.Transactional() {
-		// Transactions are not implemented, so no transaction is ever
-		// ongoing: Kafka's answer for a transactional batch outside one.
-		return replica.Append{}, &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
-	}
 	if h.ProducerID >= 0 {
 		if err := s.checkProducerIDIssued(h.ProducerID); err != nil {
+			return replica.Append{}, err
+		}
+	}
+	if h.Transactional() && h.ProducerID >= 0 && !p.TxnOpen(h.ProducerID, h.ProducerEpoch) {
+		// The producer's first batch of a transaction here (KIP-890): a
+		// version-2 producer (Produce v12+) relies on this node adding
+		// the partition to its transaction; a version-1 producer added
+		// it itself, which its coordinator verifies.
+		v2 := req.Version >= 12
+		code := s.addToTxn(*req.TransactionID, h.ProducerID, h.ProducerEpoch,
+			coordinator.TxnPartition{Topic: t.Name, Partition: rp.Partition}, !v2, v2)
+		if err := produceTxnError(code); err != nil {
 			return replica.Append{}, err
 		}
 	}

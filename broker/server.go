@@ -61,7 +61,8 @@ type Server struct {
 	lastLeaderHint hintClock
 	admin          *adminServer
 	pids           producerIDs
-	// coord runs the group and share coordinators on their internal topics.
+	// coord runs the group, share and transaction coordinators on their
+	// internal topics.
 	coord  *coordruntime.Runtime
 	shares *share.Manager
 	// transport carries raft messages to the other quorum members
@@ -197,7 +198,7 @@ func (s *Server) start() error {
 		Logger:     s.log,
 		Now:        s.now,
 	})
-	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
+	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv(), txnNode{s}, txnNode{s}); err != nil {
 		return err
 	}
 	s.shares = newShareRuntime(s)

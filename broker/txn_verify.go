@@ -1,0 +1,99 @@
+package broker
+
+// A partition leader's questions to a transaction coordinator (KIP-890):
+// before a producer's first transactional batch in a partition, or a
+// transactional offset commit, the leader asks the producer's transaction
+// coordinator, with AddPartitionsToTxn v4+, either to verify that the
+// partition is in the ongoing transaction (transactions version 1: the
+// client added it itself) or to add it (version 2: the client relies on the
+// implicit add). A late batch of a transaction that has since ended is
+// thereby refused instead of opening a transaction nobody will end.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/cluster"
+	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// txnVerifyTimeout bounds a leader's wait for the transaction coordinator.
+const txnVerifyTimeout = 5 * time.Second
+
+// addToTxn asks the coordinator of transactionalID to add (verifyOnly:
+// verify) tp to the producer's transaction, and returns its answer's error
+// code.
+func (s *Server) addToTxn(transactionalID string, producerID int64, epoch int16, tp coordinator.TxnPartition, verifyOnly, v2 bool) int16 {
+	t := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	t.TransactionalID, t.ProducerID, t.ProducerEpoch, t.VerifyOnly = transactionalID, producerID, epoch, verifyOnly
+	t.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: tp.Topic, Partitions: []int32{tp.Partition}}}
+
+	var code int16
+	img := s.meta.Image()
+	state := img.Topics[coordruntime.TxnStateTopic]
+	if state == nil || len(state.Partitions) == 0 {
+		code = kerr.CoordinatorNotAvailable.Code
+	} else if leader := state.Partitions[coordinator.TxnStatePartition(transactionalID, int32(len(state.Partitions)))].Leader; leader == s.cfg.NodeID {
+		code = firstPartitionCode(s.addPartitionsToTxn(t, v2))
+	} else if leader < 0 {
+		code = kerr.CoordinatorNotAvailable.Code
+	} else {
+		code = s.remoteAddToTxn(leader, t)
+	}
+	return code
+}
+
+// remoteAddToTxn sends one transaction's AddPartitionsToTxn to the
+// coordinator's node. The batched form (v4+) has no field for the implicit
+// add of version 2; like Kafka, v5 without VerifyOnly from a broker is that
+// add, so the coordinator's handler learns it from the version.
+func (s *Server) remoteAddToTxn(leader int32, t kmsg.AddPartitionsToTxnRequestTransaction) int16 {
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.SetVersion(s.peerVersion(req.Key()))
+	req.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{t}
+	ctx, cancel := context.WithTimeout(s.ctx, txnVerifyTimeout)
+	defer cancel()
+	kresp, err := s.peers.Peers(cluster.LaneTxn).Request(ctx, leader, req)
+	if err != nil {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	resp := kresp.(*kmsg.AddPartitionsToTxnResponse)
+	if resp.ErrorCode != 0 {
+		return resp.ErrorCode
+	}
+	for _, rt := range resp.Transactions {
+		return firstPartitionCode(rt)
+	}
+	return kerr.UnknownServerError.Code
+}
+
+func firstPartitionCode(t kmsg.AddPartitionsToTxnResponseTransaction) int16 {
+	for _, rt := range t.Topics {
+		for _, rp := range rt.Partitions {
+			return rp.ErrorCode
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// produceTxnError maps a coordinator's answer to what the produce answers,
+// as Kafka's partition leaders do: coordinator trouble becomes the retriable
+// NOT_ENOUGH_REPLICAS that every client retries, a fenced producer
+// INVALID_PRODUCER_EPOCH, anything else INVALID_TXN_STATE.
+func produceTxnError(code int16) error {
+	switch code {
+	case 0:
+		return nil
+	case kerr.CoordinatorNotAvailable.Code, kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code,
+		kerr.ConcurrentTransactions.Code, kerr.RequestTimedOut.Code:
+		return &raftmeta.Error{Code: kerr.NotEnoughReplicas, Message: "the transaction coordinator is not available"}
+	case kerr.InvalidProducerEpoch.Code, kerr.ProducerFenced.Code:
+		return &raftmeta.Error{Code: kerr.InvalidProducerEpoch, Message: "the producer's epoch was fenced by its transaction coordinator"}
+	}
+	return &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
+}

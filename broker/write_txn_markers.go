@@ -1,0 +1,47 @@
+package broker
+
+// WriteTxnMarkers (key 27), v0-v1 on the inter-broker listener only.
+//
+// A transaction coordinator asks the leader of each partition of a
+// transaction to write its commit or abort marker. Each marker is appended
+// on the leader-append path and answered once committed (acks=all), as
+// Kafka does; on __consumer_offsets it also decides the producer's pending
+// transactional offsets. A marker of an older producer epoch than the
+// partition has seen answers INVALID_PRODUCER_EPOCH, one from an older
+// coordinator epoch TRANSACTION_COORDINATOR_FENCED.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/log"
+)
+
+// markerAppendTimeout bounds the wait for a marker's replication.
+const markerAppendTimeout = 10 * time.Second
+
+func (s *Server) handleWriteTxnMarkers(ctx context.Context, _ *reqCtx, req *kmsg.WriteTxnMarkersRequest) (kmsg.Response, error) {
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	ctx, cancel := context.WithTimeout(ctx, markerAppendTimeout)
+	defer cancel()
+	for _, m := range req.Markers {
+		rm := kmsg.NewWriteTxnMarkersResponseMarker()
+		rm.ProducerID = m.ProducerID
+		marker := log.EndTxnMarker{Commit: m.Committed, CoordinatorEpoch: m.CoordinatorEpoch}
+		for _, rt := range m.Topics {
+			ot := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			ot.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				op := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				op.Partition = p
+				op.ErrorCode = errorCode(s.writeTxnMarker(ctx, rt.Topic, p, m.ProducerID, m.ProducerEpoch, marker))
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			rm.Topics = append(rm.Topics, ot)
+		}
+		resp.Markers = append(resp.Markers, rm)
+	}
+	return resp, nil
+}
