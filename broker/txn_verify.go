@@ -37,7 +37,9 @@ func (s *Server) addToTxn(transactionalID string, producerID int64, epoch int16,
 	img := s.meta.Image()
 	state := img.Topics[coordruntime.TxnStateTopic]
 	if state == nil || len(state.Partitions) == 0 {
-		code = kerr.CoordinatorNotAvailable.Code
+		// No transaction coordinator ever ran, so no transaction is
+		// ongoing: the definite answer, not a retriable one.
+		code = kerr.InvalidProducerIDMapping.Code
 	} else if leader := state.Partitions[coordinator.TxnStatePartition(transactionalID, int32(len(state.Partitions)))].Leader; leader == s.cfg.NodeID {
 		code = firstPartitionCode(s.addPartitionsToTxn(t, v2))
 	} else if leader < 0 {
