@@ -63,6 +63,7 @@ func newApp() *cli.App {
 			consumeCommand(),
 			groupCommand(),
 			shareCommand(),
+			txnCommand(),
 			logCommand(),
 		},
 	}
