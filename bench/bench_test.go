@@ -24,11 +24,18 @@ func checkPercentiles(t *testing.T, name string, p Percentiles, count int64) {
 	}
 }
 
-func TestWorkloadsKfake(t *testing.T) {
+// onKfake starts a kfake cluster of 4 brokers for the test and returns its
+// addresses and a context that bounds the test to two minutes.
+func onKfake(t *testing.T) ([]string, context.Context) {
 	addrs, stop := baseline.StartKfake(4)
-	defer stop()
+	t.Cleanup(stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
+	return addrs, ctx
+}
+
+func TestWorkloadsKfake(t *testing.T) {
+	addrs, ctx := onKfake(t)
 
 	var progress bytes.Buffer
 	opts := Options{

@@ -109,7 +109,7 @@ func runAll(ctx context.Context, brokers []string, o Options) (Run, error) {
 	run := Run{Brokers: brokers}
 	o.Brokers = brokers
 	latencyOpts := latencyOptions(o, "-latency")
-	defer deleteTopics(brokers, o.Topic, latencyOpts.Topic)
+	defer DeleteTopics(brokers, o.Topic, latencyOpts.Topic)
 
 	var err error
 	if run.Produce, err = Produce(ctx, o); err != nil {
@@ -124,22 +124,27 @@ func runAll(ctx context.Context, brokers []string, o Options) (Run, error) {
 	return run, nil
 }
 
-// deleteTopics removes the topics of a finished run, on a best-effort basis.
-func deleteTopics(brokers []string, topics ...string) {
-	cleanUp(brokers, func(ctx context.Context, adm *kadm.Client) { _, _ = adm.DeleteTopics(ctx, topics...) })
+// DeleteTopics removes the topics of a finished run. It is a best-effort
+// clean-up, so it runs through a new client, bounded to ten seconds
+// whatever the run's context did; the error is for a warning at most.
+func DeleteTopics(brokers []string, topics ...string) error {
+	return cleanUp(brokers, func(ctx context.Context, adm *kadm.Client) error {
+		_, err := adm.DeleteTopics(ctx, topics...)
+		return err
+	})
 }
 
 // cleanUp runs a best-effort clean-up through a new admin client, bounded to
 // ten seconds, whatever the run's context did.
-func cleanUp(brokers []string, do func(context.Context, *kadm.Client)) {
+func cleanUp(brokers []string, do func(context.Context, *kadm.Client) error) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
-		return
+		return err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	do(ctx, kadm.NewClient(cl))
+	return do(ctx, kadm.NewClient(cl))
 }
 
 // WriteTable writes every figure of both runs and the ratio target/baseline.

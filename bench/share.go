@@ -456,7 +456,10 @@ func setGroupConfig(ctx context.Context, brokers []string, group, key, value str
 
 // deleteGroup removes a finished run's share group, on a best-effort basis.
 func deleteGroup(brokers []string, group string) {
-	cleanUp(brokers, func(ctx context.Context, adm *kadm.Client) { _, _ = adm.DeleteGroups(ctx, group) })
+	_ = cleanUp(brokers, func(ctx context.Context, adm *kadm.Client) error {
+		_, err := adm.DeleteGroups(ctx, group)
+		return err
+	})
 }
 
 // waitShareOffsets waits until the share group's start offset has reached

@@ -2,19 +2,13 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/shoalmq/shoal/bench/baseline"
 )
 
 func TestShareKfake(t *testing.T) {
-	addrs, stop := baseline.StartKfake(4)
-	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	addrs, ctx := onKfake(t)
 
 	var progress bytes.Buffer
 	opts := Options{
@@ -56,10 +50,7 @@ func TestShareKfake(t *testing.T) {
 }
 
 func TestShareLatencyKfake(t *testing.T) {
-	addrs, stop := baseline.StartKfake(4)
-	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	addrs, ctx := onKfake(t)
 
 	var progress bytes.Buffer
 	res, err := ShareLatency(ctx, Options{
@@ -89,12 +80,8 @@ func TestShareLatencyKfake(t *testing.T) {
 }
 
 func TestCompareShareKfake(t *testing.T) {
-	base, stopBase := baseline.StartKfake(4)
-	defer stopBase()
-	target, stopTarget := baseline.StartKfake(4)
-	defer stopTarget()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	base, _ := onKfake(t)
+	target, ctx := onKfake(t)
 
 	var out strings.Builder
 	cmp, err := CompareShare(ctx, base, target, Options{

@@ -61,6 +61,7 @@ func (s *Server) startCluster() {
 		Version:             s.peerVersion,
 		Logger:              s.log,
 	}, s.meta, s.ctrl, s.peers)
+	s.producerIDs = cluster.NewProducerIDs(s.controller)
 }
 
 // activeController returns the loops a voter runs while it is the active

@@ -11,12 +11,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/shoalmq/shoal/coordruntime"
+	"github.com/shoalmq/shoal/log"
 )
 
 // oneRecordBatch encodes a v2 record batch holding one record.
 func oneRecordBatch(value string) []byte {
-	return coordruntime.EncodeBatch([]coordruntime.BatchRecord{{Value: []byte(value)}}, time.Now())
+	return log.EncodeBatch([]log.Record{{Value: []byte(value)}}, time.Now())
 }
 
 func writeRequest(t *testing.T, c net.Conn, corr int32, req kmsg.Request, version int16) {

@@ -32,13 +32,14 @@ func (s *Server) handleConsumerGroupHeartbeat(_ context.Context, rc *reqCtx, req
 func (s *Server) handleConsumerGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ConsumerGroupDescribeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	topics := coordruntime.ImageTopics(s.meta.Image())
-	for _, id := range req.Groups {
-		var d kmsg.ConsumerGroupDescribeResponseGroup
-		if kerrv := s.coord.Groups.Do(id, func(sh *coordinator.Shard) { d = sh.ConsumerDescribe(id, topics, req.IncludeAuthorizedOperations) }); kerrv != nil {
-			d = kmsg.NewConsumerGroupDescribeResponseGroup()
-			d.Group, d.ErrorCode = id, kerrv.Code
-		}
-		resp.Groups = append(resp.Groups, d)
-	}
+	resp.Groups = describeEach(s, req.Groups, func(sh *coordinator.Shard, id string) kmsg.ConsumerGroupDescribeResponseGroup {
+		return sh.ConsumerDescribe(id, topics, req.IncludeAuthorizedOperations)
+	}, consumerDescribeFailed)
 	return resp, nil
+}
+
+func consumerDescribeFailed(id string, code int16) kmsg.ConsumerGroupDescribeResponseGroup {
+	d := kmsg.NewConsumerGroupDescribeResponseGroup()
+	d.Group, d.ErrorCode = id, code
+	return d
 }

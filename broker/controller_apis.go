@@ -113,11 +113,11 @@ func (s *Server) handleAlterPartition(ctx context.Context, _ *reqCtx, req *kmsg.
 
 func (s *Server) handleAllocateProducerIDs(ctx context.Context, _ *reqCtx, req *kmsg.AllocateProducerIDsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
-	first, err := s.ctrl.AllocateProducerIDs(ctx, req.BrokerID, producerIDBlock)
+	first, err := s.ctrl.AllocateProducerIDs(ctx, req.BrokerID, cluster.ProducerIDBlock)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
-	resp.ProducerIDStart, resp.ProducerIDLen = first, producerIDBlock
+	resp.ProducerIDStart, resp.ProducerIDLen = first, cluster.ProducerIDBlock
 	return resp, nil
 }

@@ -1,8 +1,7 @@
 package broker
 
-// The coordinator runtime's view of this node: small adapters from the
-// interfaces coordruntime declares to the replica runtime, the controller
-// client and the metrics.
+// The coordinator runtime's view of this node (coordruntime.Env): the
+// replica manager as it is, and the one adapter topic creation needs.
 
 import (
 	"context"
@@ -11,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/shoalmq/shoal/coordruntime"
-	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -22,29 +20,18 @@ func (s *Server) coordEnv() coordruntime.Env {
 		Now:      s.now,
 		Logger:   s.log,
 		Appender: s.replicas,
-		Replicas: coordNode{s},
-		Topics:   coordNode{s},
+		Replicas: s.replicas,
+		Topics:   coordTopics{s},
 		Loaded:   s.metrics.coordinatorLoaded,
 	}
 }
 
-// coordNode adapts the Server to coordruntime's Replicas and TopicCreator;
-// the replica manager is its Appender as is.
-type coordNode struct{ s *Server }
+// coordTopics is coordruntime's TopicCreator: the controller client creates
+// the topic, then this node applies the image that holds it. The replica
+// manager is the runtime's Appender and Replicas as it is.
+type coordTopics struct{ s *Server }
 
-func (n coordNode) LeaderReady(t *raftmeta.Topic, idx int32) *log.Partition {
-	p, _, kerrv := n.s.replicas.LeaderPartition(t, idx)
-	if kerrv != nil || !n.s.replicas.LeaderCaughtUp(p) {
-		return nil
-	}
-	return p
-}
-
-func (n coordNode) Replica(topic string, idx int32) *log.Partition {
-	return n.s.logs.Partition(topic, idx)
-}
-
-func (n coordNode) CreateTopic(ctx context.Context, req raftmeta.CreateTopicRequest) error {
+func (n coordTopics) CreateTopic(ctx context.Context, req raftmeta.CreateTopicRequest) error {
 	res := n.s.controller.CreateTopics(ctx, []raftmeta.CreateTopicRequest{req})
 	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return err

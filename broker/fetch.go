@@ -80,12 +80,7 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 	errored := false
 	var wake []<-chan struct{}
 	for _, rt := range req.Topics {
-		var t *raftmeta.Topic
-		if req.Version >= 13 {
-			t = topicByID(img, rt.TopicID)
-		} else {
-			t = img.Topics[rt.Topic]
-		}
+		t := requestTopic(img, req.Version >= 13, rt.Topic, rt.TopicID)
 		respTopic := kmsg.NewFetchResponseTopic()
 		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
 		respTopic.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))

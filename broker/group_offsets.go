@@ -63,7 +63,7 @@ func (s *Server) handleOffsetFetch(_ context.Context, _ *reqCtx, req *kmsg.Offse
 			for _, t := range rg.Topics {
 				name := t.Topic
 				if req.Version >= 10 {
-					if tt := topicByID(img, t.TopicID); tt != nil {
+					if tt := img.TopicByID(t.TopicID); tt != nil {
 						name = tt.Name
 					}
 				}

@@ -2,7 +2,7 @@ package broker
 
 // The group admin APIs, on every listener: DescribeGroups (key 15)
 // v0-v6, ListGroups (key 16) v0-v5, DeleteGroups (key 42) v0-v2; and the
-// helper the group handlers share (awaitReply).
+// helpers the group handlers share (awaitReply, describeEach).
 //
 // ListGroups lists the groups of the shards this node coordinates, as each
 // Kafka broker does; clients ask every broker.
@@ -36,16 +36,35 @@ func awaitReply[R kmsg.Response](ctx context.Context, ch chan R) (kmsg.Response,
 
 func (s *Server) handleDescribeGroups(_ context.Context, _ *reqCtx, req *kmsg.DescribeGroupsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	for _, id := range req.Groups {
-		var d kmsg.DescribeGroupsResponseGroup
-		if kerrv := s.coord.Groups.Do(id, func(sh *coordinator.Shard) { d = sh.DescribeGroup(id) }); kerrv != nil {
-			d = kmsg.NewDescribeGroupsResponseGroup()
-			d.Group, d.ErrorCode = id, kerrv.Code
-		}
-		d.AuthorizedOperations = -2147483648
-		resp.Groups = append(resp.Groups, d)
+	resp.Groups = describeEach(s, req.Groups, func(sh *coordinator.Shard, id string) kmsg.DescribeGroupsResponseGroup {
+		return sh.DescribeGroup(id)
+	}, describeFailed)
+	for i := range resp.Groups {
+		resp.Groups[i].AuthorizedOperations = -2147483648
 	}
 	return resp, nil
+}
+
+func describeFailed(id string, code int16) kmsg.DescribeGroupsResponseGroup {
+	d := kmsg.NewDescribeGroupsResponseGroup()
+	d.Group, d.ErrorCode = id, code
+	return d
+}
+
+// describeEach describes each group of a Describe request (classic,
+// consumer or share) from its shard; a group this node cannot answer for
+// (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) gets failed's entry,
+// which carries the code so that the client looks its coordinator up again.
+func describeEach[G any](s *Server, ids []string, describe func(sh *coordinator.Shard, id string) G, failed func(id string, code int16) G) []G {
+	out := make([]G, 0, len(ids))
+	for _, id := range ids {
+		var d G
+		if kerrv := s.coord.Groups.Do(id, func(sh *coordinator.Shard) { d = describe(sh, id) }); kerrv != nil {
+			d = failed(id, kerrv.Code)
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // handleListGroups lists the groups of every shard this node coordinates.

@@ -42,7 +42,7 @@ func (h *leaderHints) hint(code int16, topic string, topicID [16]byte, idx int32
 	}
 	t := h.img.Topics[topic]
 	if topic == "" {
-		t = topicByID(h.img, topicID)
+		t = h.img.TopicByID(topicID)
 	}
 	if t == nil || idx < 0 || int(idx) >= len(t.Partitions) {
 		return -1, -1, false

@@ -71,7 +71,7 @@ func (s *Server) metadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataReq
 			if rt.Topic != nil {
 				t = img.Topics[*rt.Topic]
 			} else {
-				t = topicByID(img, rt.TopicID)
+				t = img.TopicByID(rt.TopicID)
 			}
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
@@ -174,5 +174,12 @@ func (s *Server) topicDefaults() raftmeta.Defaults {
 	return raftmeta.Defaults{NumPartitions: s.cfg.NumPartitions, ReplicationFactor: s.cfg.DefaultReplication}
 }
 
-// topicByID resolves a topic id in the image.
-func topicByID(img *raftmeta.Image, id [16]byte) *raftmeta.Topic { return img.TopicByID(id) }
+// requestTopic finds the topic a Produce or Fetch request names: by id from
+// the version on which the request carries topic ids (v13 for both), else
+// by name. nil: no such topic.
+func requestTopic(img *raftmeta.Image, byID bool, name string, id [16]byte) *raftmeta.Topic {
+	if byID {
+		return img.TopicByID(id)
+	}
+	return img.Topics[name]
+}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/console"
 	"github.com/shoalmq/shoal/log"
 )
 
@@ -96,7 +98,8 @@ func (m *metrics) isrChange(kind string) {
 	m.isr.WithLabelValues(kind).Inc()
 }
 
-func (m *metrics) expiredLocks(n int64) {
+// ExpiredLocks counts record locks that timed out (share.Metrics).
+func (m *metrics) ExpiredLocks(n int64) {
 	if n > 0 {
 		m.expired.Add(float64(n))
 	}
@@ -110,7 +113,9 @@ func (m *metrics) coordinatorLoaded(topic string, records int) {
 	}
 }
 
-func (m *metrics) deadLettered(topic string, records int) {
+// DeadLettered counts records written to a dead-letter topic
+// (share.Metrics).
+func (m *metrics) DeadLettered(topic string, records int) {
 	m.dlq.WithLabelValues(topic).Add(float64(records))
 }
 
@@ -131,10 +136,12 @@ func (m *metrics) fetched(topic string, data []byte) {
 	m.recordsOut.WithLabelValues(topic).Add(float64(records))
 }
 
-// adminServer serves /metrics, /healthz and /readyz over HTTP.
+// adminServer serves /metrics, /healthz, /readyz and the console (/ui/)
+// over HTTP.
 type adminServer struct {
 	ln  net.Listener
 	srv *http.Server
+	ui  *console.Console // nil on a node without a client listener
 }
 
 func startAdmin(s *Server) (*adminServer, error) {
@@ -167,6 +174,10 @@ func startAdmin(s *Server) (*adminServer, error) {
 		w.Write([]byte("ready\n"))
 	})
 	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	if a.ui, err = startConsole(s, mux); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	go func() {
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("admin listener", "err", err)
@@ -181,4 +192,36 @@ func (a *adminServer) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	a.srv.Shutdown(ctx)
+	if a.ui != nil {
+		a.ui.Close()
+	}
+}
+
+// startConsole mounts the web console on the admin mux. The console is a
+// Kafka client of this node's first PLAINTEXT client listener (the first
+// listener when none is; on loopback when it listens on every interface),
+// so it sees what the Kafka APIs show. It has no credentials yet: once
+// listeners authenticate, it needs a principal of its own.
+func startConsole(s *Server, mux *http.ServeMux) (*console.Console, error) {
+	if len(s.listeners) == 0 {
+		return nil, nil
+	}
+	ln := s.listeners[0]
+	for i, l := range s.listeners {
+		if s.advertised[i].SecurityProtocol == "PLAINTEXT" {
+			ln = l
+			break
+		}
+	}
+	bootstrap := ln.Addr().String()
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
+		bootstrap = net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	ui, err := console.New(console.Config{Bootstrap: bootstrap, Metrics: s.metrics.reg,
+		Log: s.log.With("component", "console"), AllowWrites: s.cfg.AdminUIAllowWrites})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	mux.Handle("/ui/", ui)
+	return ui, nil
 }

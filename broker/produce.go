@@ -59,12 +59,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 		return resp, nil, nil
 	}
 	for _, rt := range req.Topics {
-		var t *raftmeta.Topic
-		if req.Version >= 13 {
-			t = topicByID(img, rt.TopicID)
-		} else {
-			t = img.Topics[rt.Topic]
-		}
+		t := requestTopic(img, req.Version >= 13, rt.Topic, rt.TopicID)
 		respTopic := kmsg.NewProduceResponseTopic()
 		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
 		for _, rp := range rt.Partitions {

@@ -1,6 +1,14 @@
-// Package broker is shoal's Kafka listener: it accepts client connections,
-// frames and decodes requests with kmsg, and answers each API from the log
-// (partition data) and the metadata image (topics, brokers, configs).
+// Package broker is shoal's Kafka front end: it accepts connections, frames
+// and decodes requests with kmsg, serves each listener its API table, bounds
+// request memory, and answers each API by calling one runtime (replica/,
+// coordruntime/, share/, cluster/) or reading the metadata image. Server
+// also builds those runtimes when the node starts and closes them when it
+// stops; the runtimes never see it.
+//
+// Lock order: the front end keeps no runtime state, and its locks are
+// leaves (requestMemory.mu, connLimits.mu, logLimiter.mu), except
+// Server.connMu, which only orders a connection's wg.Add before Close's
+// wg.Wait. A handler holds none of them while it calls a runtime.
 package broker
 
 import (
@@ -60,7 +68,9 @@ type Server struct {
 	// partition it asked for is led elsewhere (see leaderHints).
 	lastLeaderHint hintClock
 	admin          *adminServer
-	pids           producerIDs
+	// producerIDs hands out producer ids: to idempotent producers
+	// (InitProducerID) and to the transaction coordinator.
+	producerIDs *cluster.ProducerIDs
 	// coord runs the group, share and transaction coordinators on their
 	// internal topics.
 	coord  *coordruntime.Runtime
@@ -425,13 +435,7 @@ func (s *Server) serveAccepted(nc net.Conn, listener string) {
 			return
 		}
 	}
-	select {
-	case <-s.ready:
-	case <-s.ctx.Done():
-		nc.Close()
-		return
-	}
-	newConn(s, nc, listener).serve()
+	s.serveWhenReady(nc, listener)
 }
 
 // serveKafka serves a Kafka connection that arrived on the controller
@@ -448,6 +452,13 @@ func (s *Server) serveKafka(nc net.Conn, listener string) {
 	s.wg.Add(1)
 	s.connMu.Unlock()
 	defer s.wg.Done()
+	s.serveWhenReady(nc, listener)
+}
+
+// serveWhenReady serves a Kafka connection once start is done (its first
+// request must see registered listeners and loaded runtimes), or closes it
+// if the node stops first.
+func (s *Server) serveWhenReady(nc net.Conn, listener string) {
 	select {
 	case <-s.ready:
 	case <-s.ctx.Done():

@@ -39,13 +39,14 @@ func (s *Server) handleShareGroupHeartbeat(ctx context.Context, rc *reqCtx, req 
 func (s *Server) handleShareGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ShareGroupDescribeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
 	topics := coordruntime.ImageTopics(s.meta.Image())
-	for _, id := range req.GroupIDs {
-		var d kmsg.ShareGroupDescribeResponseGroup
-		if kerrv := s.coord.Groups.Do(id, func(sh *coordinator.Shard) { d = sh.ShareDescribe(id, topics, req.IncludeAuthorizedOperations) }); kerrv != nil {
-			d = kmsg.NewShareGroupDescribeResponseGroup()
-			d.GroupID, d.ErrorCode = id, kerrv.Code
-		}
-		resp.Groups = append(resp.Groups, d)
-	}
+	resp.Groups = describeEach(s, req.GroupIDs, func(sh *coordinator.Shard, id string) kmsg.ShareGroupDescribeResponseGroup {
+		return sh.ShareDescribe(id, topics, req.IncludeAuthorizedOperations)
+	}, shareDescribeFailed)
 	return resp, nil
+}
+
+func shareDescribeFailed(id string, code int16) kmsg.ShareGroupDescribeResponseGroup {
+	d := kmsg.NewShareGroupDescribeResponseGroup()
+	d.GroupID, d.ErrorCode = id, code
+	return d
 }

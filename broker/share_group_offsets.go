@@ -70,7 +70,7 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 				if !sum.Found {
 					continue
 				}
-				if t := topicByID(img, k.TopicID); t != nil {
+				if t := img.TopicByID(k.TopicID); t != nil {
 					byTopic[t.Name] = append(byTopic[t.Name], k.Partition)
 				}
 			}

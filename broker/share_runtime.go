@@ -1,17 +1,15 @@
 package broker
 
-// Wiring of the share runtime (package share). The replica manager and the
-// coordinator runtime's share coordinator serve it as they are; the small
-// adapters below give it the peer RPC client and the metrics.
+// Wiring of the share runtime (package share). The replica manager, the
+// coordinator runtime's share coordinator and the metrics serve it as they
+// are; sharePeers gives it the peer RPC client at this node's versions.
 
 import (
 	"context"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/cluster"
-	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/share"
 )
 
@@ -25,14 +23,7 @@ func newShareRuntime(s *Server) *share.Manager {
 		Replicas:    s.replicas,
 		Coordinator: s.coord.ShareState,
 		Peers:       sharePeers{s: s, peers: s.peers.Peers(cluster.LaneShare)},
-		Metrics:     shareMetrics{s.metrics},
-		EncodeBatch: func(recs []share.Record, now time.Time) []byte {
-			out := make([]coordruntime.BatchRecord, len(recs))
-			for i, r := range recs {
-				out[i] = coordruntime.BatchRecord(r)
-			}
-			return coordruntime.EncodeBatch(out, now)
-		},
+		Metrics:     s.metrics,
 	})
 }
 
@@ -48,9 +39,3 @@ func (p sharePeers) Request(ctx context.Context, node int32, req kmsg.Request) (
 	req.SetVersion(p.s.peerVersion(req.Key()))
 	return p.peers.Request(ctx, node, req)
 }
-
-// shareMetrics are the share runtime's series.
-type shareMetrics struct{ m *metrics }
-
-func (sm shareMetrics) ExpiredLocks(n int64)                   { sm.m.expiredLocks(n) }
-func (sm shareMetrics) DeadLettered(topic string, records int) { sm.m.deadLettered(topic, records) }

@@ -31,7 +31,7 @@ const producerIDWait = 10 * time.Second
 func (n txnNode) NextProducerID() (int64, error) {
 	ctx, cancel := context.WithTimeout(n.s.ctx, producerIDWait)
 	defer cancel()
-	return n.s.nextProducerID(ctx)
+	return n.s.producerIDs.Next(ctx)
 }
 
 // markerWriteTimeout bounds one round of marker writes; what is not done by

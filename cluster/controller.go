@@ -9,8 +9,18 @@
 // It sits between the front end (broker/, which wires it at start) and
 // raftmeta: it imports raftmeta and never broker/.
 //
-// Lock order: ControllerClient has no lock of its own (its state is
-// atomic); the Pool's order is written in peers.go.
+// Lock order (a lock is taken only while holding locks above it):
+//
+//	ProducerIDs.mu       held across a block allocation, so concurrent
+//	                     InitProducerIDs wait for one controller call
+//	raftmeta.Controller  its mu, when this node is the active controller and
+//	                     a call runs locally (withController)
+//	Pool.mu              the map of connections; never held across I/O
+//	peerConn.mu          one connection; held for one whole round trip
+//
+// ControllerClient and ActiveController have no lock of their own (their
+// state is atomic or owned by one goroutine); the leader probe's mutex
+// only collects its goroutines' answers and is a leaf.
 package cluster
 
 import (

@@ -110,7 +110,8 @@ var BrokerDefs = []Def{
 	{Name: "replica.fetch.backoff.ms", Type: Int, Default: "1000", Doc: "How long a follower waits before retrying a partition whose fetch failed.", Check: atLeast(0)},
 	{Name: "auto.leader.rebalance.enable", Type: Boolean, Default: "true", Doc: "Periodically move leadership back to each partition's preferred (first) replica."},
 	{Name: "leader.imbalance.check.interval.seconds", Type: Long, Default: "300", Doc: "How often the active controller looks for partitions not led by their preferred replica.", Check: atLeast(1)},
-	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health); empty disables it. It has no authentication: a wildcard address (0.0.0.0, ::) logs a warning at start-up."},
+	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health, the web console at /ui/); empty disables it. It has no authentication: a wildcard address (0.0.0.0, ::) logs a warning at start-up."},
+	{Name: "admin.ui.allow.writes", Type: Boolean, Default: "false", Doc: "Let the web console at /ui/ on the admin listener delete records, reset consumer group offsets and redrive dead letters (each confirmed in the page and logged). Off: the console is read-only."},
 	{Name: "admin.pprof.enable", Type: Boolean, Default: "false", Doc: "Serve Go profiles and heap and goroutine dumps at /debug/pprof/ on the admin listener."},
 	{Name: "log.level", Type: String, Default: "info", Doc: "Server log level: a default level, then optional component=level overrides, comma separated (info,request=debug,raftmeta=warn). Levels: debug, info, warn, error. Components: request (one line per request at debug), conn (closed connections), raftmeta, raft-transport, log, coordinator.", Check: func(v string) error { _, err := logging.ParseLevels(v); return err }},
 	{Name: "log.format", Type: String, Default: "text", Doc: "Server log line format: text (key=value) or json (one object per line).", Check: oneOf("text", "json")},
@@ -270,6 +271,7 @@ type Broker struct {
 	MaxConnectionsPerIPOverrides map[string]int
 	AdminAddr                    string
 	AdminPprof                   bool
+	AdminUIAllowWrites           bool
 	LogLevel                     logging.Levels
 	LogFormat                    string
 
@@ -525,6 +527,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	}
 	b.AdminAddr, _ = b.Value("admin.addr")
 	b.AdminPprof = b.bool("admin.pprof.enable")
+	b.AdminUIAllowWrites = b.bool("admin.ui.allow.writes")
 	level, _ := b.Value("log.level")
 	if b.LogLevel, err = logging.ParseLevels(level); err != nil {
 		return nil, err

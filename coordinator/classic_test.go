@@ -71,10 +71,8 @@ func classicErr(code int16) string {
 }
 
 func classicStr(d *datadriven.TestData, key, def string) string {
-	for _, a := range d.CmdArgs {
-		if a.Key == key {
-			return strings.Join(a.Vals, ",")
-		}
+	if v, ok := scriptArg(d, key); ok {
+		return v
 	}
 	return def
 }

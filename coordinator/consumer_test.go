@@ -40,21 +40,9 @@ func TestConsumerDataDriven(t *testing.T) {
 	})
 }
 
-func consumerArg(d *datadriven.TestData, key string) (string, bool) {
-	a, ok := d.Arg(key)
-	if !ok {
-		return "", false
-	}
-	return strings.Join(a.Vals, ","), true
-}
-
 func (h *consumerHarness) at(t *testing.T, d *datadriven.TestData) {
-	if v, ok := consumerArg(d, "at"); ok {
-		dur, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.now = h.base.Add(dur)
+	if v, ok := scriptArg(d, "at"); ok {
+		h.now = h.base.Add(scriptDuration(t, v))
 	}
 }
 
@@ -63,38 +51,25 @@ func (h *consumerHarness) run(t *testing.T, d *datadriven.TestData) string {
 	switch d.Cmd {
 	case "new-group":
 		h.cfg = DefaultConsumerConfig()
-		if v, ok := consumerArg(d, "session"); ok {
+		if v, ok := scriptArg(d, "session"); ok {
 			h.cfg.SessionTimeout, _ = time.ParseDuration(v)
 		}
-		if v, ok := consumerArg(d, "max-size"); ok {
+		if v, ok := scriptArg(d, "max-size"); ok {
 			h.cfg.MaxSize, _ = strconv.Atoi(v)
 		}
-		if v, ok := consumerArg(d, "assignors"); ok {
+		if v, ok := scriptArg(d, "assignors"); ok {
 			h.cfg.Assignors = strings.Split(v, ",")
 		}
 		h.g = NewConsumerGroup("g", h.cfg)
 		return h.groupLine()
 
 	case "topics", "add-partitions", "create-topic":
-		for _, a := range d.CmdArgs {
-			if a.Key == "at" {
-				continue
-			}
-			n, err := strconv.Atoi(strings.Join(a.Vals, ","))
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.topics.set(a.Key, int32(n))
-		}
+		h.topics.setFromArgs(t, d)
 		h.g.OnMetadata(h.now, h.topics)
 		return h.groupLine()
 
 	case "delete-topic":
-		for _, a := range d.CmdArgs {
-			if a.Key != "at" {
-				h.topics.del(a.Key)
-			}
-		}
+		h.topics.deleteFromArgs(d)
 		h.g.OnMetadata(h.now, h.topics)
 		return h.groupLine()
 
@@ -108,11 +83,7 @@ func (h *consumerHarness) run(t *testing.T, d *datadriven.TestData) string {
 		return h.groupLine()
 
 	case "deadline":
-		dl := h.g.NextDeadline()
-		if dl.IsZero() {
-			return "none"
-		}
-		return dl.Sub(h.base).String()
+		return deadlineLine(h.g.NextDeadline(), h.base)
 
 	case "members":
 		return h.members()
@@ -124,8 +95,8 @@ func (h *consumerHarness) run(t *testing.T, d *datadriven.TestData) string {
 		return strings.Join(h.g.Subscribed(h.topics), ",")
 
 	case "commit", "fetch":
-		member, _ := consumerArg(d, "member")
-		es, _ := consumerArg(d, "epoch")
+		member, _ := scriptArg(d, "member")
+		es, _ := scriptArg(d, "epoch")
 		epoch, _ := strconv.Atoi(es)
 		var err error
 		if d.Cmd == "commit" {
@@ -169,15 +140,15 @@ func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Co
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Version = 1
 	req.Group = "g"
-	if v, ok := consumerArg(d, "version"); ok {
+	if v, ok := scriptArg(d, "version"); ok {
 		n, _ := strconv.Atoi(v)
 		req.Version = int16(n)
 	}
-	if v, ok := consumerArg(d, "group"); ok {
+	if v, ok := scriptArg(d, "group"); ok {
 		req.Group = v
 	}
-	req.MemberID, _ = consumerArg(d, "member")
-	if v, ok := consumerArg(d, "epoch"); ok {
+	req.MemberID, _ = scriptArg(d, "member")
+	if v, ok := scriptArg(d, "epoch"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			t.Fatal(err)
@@ -189,7 +160,7 @@ func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Co
 		req.RebalanceTimeoutMillis = 30000
 		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 	}
-	if v, ok := consumerArg(d, "rebalance"); ok {
+	if v, ok := scriptArg(d, "rebalance"); ok {
 		if v == "-1" {
 			req.RebalanceTimeoutMillis = -1
 		} else {
@@ -201,7 +172,7 @@ func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Co
 		}
 	}
 	str := func(key string) *string {
-		if v, ok := consumerArg(d, key); ok {
+		if v, ok := scriptArg(d, key); ok {
 			return &v
 		}
 		return nil
@@ -210,13 +181,13 @@ func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Co
 	req.RackID = str("rack")
 	req.ServerAssignor = str("assignor")
 	req.SubscribedTopicRegex = str("regex")
-	if v, ok := consumerArg(d, "subscribe"); ok {
+	if v, ok := scriptArg(d, "subscribe"); ok {
 		req.SubscribedTopicNames = []string{}
 		if v != "" {
 			req.SubscribedTopicNames = strings.Split(v, ",")
 		}
 	}
-	if v, ok := consumerArg(d, "owned"); ok {
+	if v, ok := scriptArg(d, "owned"); ok {
 		switch v {
 		case "null":
 			req.Topics = nil
@@ -246,26 +217,14 @@ func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Co
 }
 
 func (h *consumerHarness) formatResponse(resp *kmsg.ConsumerGroupHeartbeatResponse) string {
-	if resp.ErrorCode != 0 {
-		msg := ""
-		if resp.ErrorMessage != nil {
-			msg = *resp.ErrorMessage
+	var a map[[16]byte][]int32
+	if resp.Assignment != nil {
+		a = make(map[[16]byte][]int32)
+		for _, t := range resp.Assignment.Topics {
+			a[t.TopicID] = t.Partitions
 		}
-		return fmt.Sprintf("error %s: %s", kerr.ErrorForCode(resp.ErrorCode).(*kerr.Error).Message, msg)
 	}
-	id := "<null>"
-	if resp.MemberID != nil {
-		id = *resp.MemberID
-	}
-	s := fmt.Sprintf("%s epoch=%d interval=%d", id, resp.MemberEpoch, resp.HeartbeatIntervalMillis)
-	if resp.Assignment == nil {
-		return s + " assignment=unchanged"
-	}
-	a := make(map[[16]byte][]int32)
-	for _, t := range resp.Assignment.Topics {
-		a[t.TopicID] = t.Partitions
-	}
-	return s + " assignment=" + h.topics.format(a)
+	return h.topics.heartbeatLine(resp.ErrorCode, resp.ErrorMessage, "", resp.MemberID, resp.MemberEpoch, resp.HeartbeatIntervalMillis, a)
 }
 
 func (h *consumerHarness) groupLine() string {

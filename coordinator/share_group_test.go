@@ -40,36 +40,20 @@ func TestShareGroupDataDriven(t *testing.T) {
 	})
 }
 
-func shareArg(d *datadriven.TestData, key string) (string, bool) {
-	a, ok := d.Arg(key)
-	if !ok {
-		return "", false
-	}
-	return strings.Join(a.Vals, ","), true
-}
-
-func shareDuration(t *testing.T, v string) time.Duration {
-	dur, err := time.ParseDuration(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dur
-}
-
 func (h *shareHarness) run(t *testing.T, d *datadriven.TestData) string {
-	if v, ok := shareArg(d, "at"); ok {
-		h.now = h.base.Add(shareDuration(t, v))
+	if v, ok := scriptArg(d, "at"); ok {
+		h.now = h.base.Add(scriptDuration(t, v))
 	}
 	switch d.Cmd {
 	case "new-group":
 		h.cfg = DefaultShareConfig()
-		if v, ok := shareArg(d, "session"); ok {
-			h.cfg.SessionTimeout = shareDuration(t, v)
+		if v, ok := scriptArg(d, "session"); ok {
+			h.cfg.SessionTimeout = scriptDuration(t, v)
 		}
-		if v, ok := shareArg(d, "interval"); ok {
-			h.cfg.HeartbeatInterval = shareDuration(t, v)
+		if v, ok := scriptArg(d, "interval"); ok {
+			h.cfg.HeartbeatInterval = scriptDuration(t, v)
 		}
-		if v, ok := shareArg(d, "max-size"); ok {
+		if v, ok := scriptArg(d, "max-size"); ok {
 			h.cfg.MaxSize, _ = strconv.Atoi(v)
 		}
 		h.g = NewShareGroup("g", h.cfg)
@@ -77,45 +61,32 @@ func (h *shareHarness) run(t *testing.T, d *datadriven.TestData) string {
 
 	case "overrides":
 		var session, interval time.Duration
-		if v, ok := shareArg(d, "session"); ok {
-			session = shareDuration(t, v)
+		if v, ok := scriptArg(d, "session"); ok {
+			session = scriptDuration(t, v)
 		}
-		if v, ok := shareArg(d, "interval"); ok {
-			interval = shareDuration(t, v)
+		if v, ok := scriptArg(d, "interval"); ok {
+			interval = scriptDuration(t, v)
 		}
 		h.g.SetOverrides(session, interval)
 		return h.groupLine()
 
 	case "topics", "add-partitions", "topics-quiet":
-		for _, a := range d.CmdArgs {
-			if a.Key == "at" {
-				continue
-			}
-			n, err := strconv.Atoi(strings.Join(a.Vals, ","))
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.topics.set(a.Key, int32(n))
-		}
+		h.topics.setFromArgs(t, d)
 		if d.Cmd != "topics-quiet" { // topics-quiet: the group is not told
 			h.g.OnMetadata(h.now, h.topics)
 		}
 		return h.groupLine()
 
 	case "delete-topic":
-		for _, a := range d.CmdArgs {
-			if a.Key != "at" {
-				h.topics.del(a.Key)
-			}
-		}
+		h.topics.deleteFromArgs(d)
 		h.g.OnMetadata(h.now, h.topics)
 		return h.groupLine()
 
 	case "heartbeat":
 		req := h.request(t, d)
 		v := ValidateShareGroupHeartbeat(req)
-		client, _ := shareArg(d, "client")
-		host, _ := shareArg(d, "host")
+		client, _ := scriptArg(d, "client")
+		host, _ := scriptArg(d, "host")
 		resp := h.g.HeartbeatFrom(h.now, client, host, req, h.topics)
 		if (v == nil) != (resp.ErrorCode != kerr.InvalidRequest.Code) || (v != nil && *v.ErrorMessage != *resp.ErrorMessage) {
 			t.Fatalf("ValidateShareGroupHeartbeat disagrees with HeartbeatFrom: %+v vs %+v", v, resp)
@@ -138,11 +109,7 @@ func (h *shareHarness) run(t *testing.T, d *datadriven.TestData) string {
 		return h.groupLine()
 
 	case "deadline":
-		dl := h.g.NextDeadline()
-		if dl.IsZero() {
-			return "none"
-		}
-		return dl.Sub(h.base).String()
+		return deadlineLine(h.g.NextDeadline(), h.base)
 
 	case "members":
 		return h.members()
@@ -190,21 +157,21 @@ func (h *shareHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Share
 	req := kmsg.NewPtrShareGroupHeartbeatRequest()
 	req.Version = 1
 	req.GroupID = "g"
-	if v, ok := shareArg(d, "group"); ok {
+	if v, ok := scriptArg(d, "group"); ok {
 		req.GroupID = v
 	}
-	req.MemberID, _ = shareArg(d, "member")
-	if v, ok := shareArg(d, "epoch"); ok {
+	req.MemberID, _ = scriptArg(d, "member")
+	if v, ok := scriptArg(d, "epoch"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			t.Fatal(err)
 		}
 		req.MemberEpoch = int32(n)
 	}
-	if v, ok := shareArg(d, "rack"); ok {
+	if v, ok := scriptArg(d, "rack"); ok {
 		req.RackID = &v
 	}
-	if v, ok := shareArg(d, "subscribe"); ok {
+	if v, ok := scriptArg(d, "subscribe"); ok {
 		req.SubscribedTopicNames = []string{}
 		if v != "" {
 			req.SubscribedTopicNames = strings.Split(v, ",")
@@ -214,26 +181,14 @@ func (h *shareHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Share
 }
 
 func (h *shareHarness) formatResponse(resp *kmsg.ShareGroupHeartbeatResponse) string {
-	if resp.ErrorCode != 0 {
-		msg := "<null>"
-		if resp.ErrorMessage != nil {
-			msg = *resp.ErrorMessage
+	var a map[[16]byte][]int32
+	if resp.Assignment != nil {
+		a = make(map[[16]byte][]int32)
+		for _, tp := range resp.Assignment.TopicPartitions {
+			a[tp.TopicID] = tp.Partitions
 		}
-		return fmt.Sprintf("error %s: %s", kerr.ErrorForCode(resp.ErrorCode).(*kerr.Error).Message, msg)
 	}
-	id := "<null>"
-	if resp.MemberID != nil {
-		id = *resp.MemberID
-	}
-	s := fmt.Sprintf("%s epoch=%d interval=%d", id, resp.MemberEpoch, resp.HeartbeatIntervalMillis)
-	if resp.Assignment == nil {
-		return s + " assignment=unchanged"
-	}
-	a := make(map[[16]byte][]int32)
-	for _, tp := range resp.Assignment.TopicPartitions {
-		a[tp.TopicID] = tp.Partitions
-	}
-	return s + " assignment=" + h.topics.format(a)
+	return h.topics.heartbeatLine(resp.ErrorCode, resp.ErrorMessage, "<null>", resp.MemberID, resp.MemberEpoch, resp.HeartbeatIntervalMillis, a)
 }
 
 func (h *shareHarness) groupLine() string {

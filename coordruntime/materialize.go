@@ -440,14 +440,14 @@ func (ip *internalPartition) append(recs []coordinator.Record) error {
 	}
 	ps := t.Partitions[ip.part]
 	now := ip.env.Now()
-	brs := make([]BatchRecord, len(recs))
+	brs := make([]log.Record, len(recs))
 	for i, r := range recs {
-		brs[i] = BatchRecord{Key: r.Key, Value: r.Value}
+		brs[i] = log.Record{Key: r.Key, Value: r.Value}
 	}
 	// Written with acks=all: the state is kept only once the ISR has it.
 	ctx, cancel := context.WithTimeout(ip.env.ctx, internalWriteTimeout)
 	defer cancel()
-	res, err := ip.env.Appender.AppendCommitted(ctx, ip.p, ps, EncodeBatch(brs, now), now)
+	res, err := ip.env.Appender.AppendCommitted(ctx, ip.p, ps, log.EncodeBatch(brs, now), now)
 	if err != nil {
 		return err
 	}

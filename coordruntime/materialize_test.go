@@ -68,11 +68,11 @@ func newStoreHarness(t *testing.T) *storeHarness {
 // last offset.
 func (h *storeHarness) appendKV(value string, keys ...string) int64 {
 	h.t.Helper()
-	brs := make([]BatchRecord, len(keys))
+	brs := make([]log.Record, len(keys))
 	for i, k := range keys {
-		brs[i] = BatchRecord{Key: []byte(k), Value: []byte(value)}
+		brs[i] = log.Record{Key: []byte(k), Value: []byte(value)}
 	}
-	b := EncodeBatch(brs, time.Now())
+	b := log.EncodeBatch(brs, time.Now())
 	hd, err := log.ParseBatchHeader(b)
 	if err != nil {
 		h.t.Fatal(err)

@@ -231,11 +231,11 @@ func TestGroupShardFailover(t *testing.T) {
 	rp.Partition, rp.Offset = 0, 43
 	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "orders", Partitions: []kmsg.OffsetCommitRequestTopicPartition{rp}}}
 	other.OffsetCommit(time.Now(), req, ImageTopics(n.image()))
-	var brs []BatchRecord
+	var brs []log.Record
 	for _, r := range other.Drain() {
-		brs = append(brs, BatchRecord{Key: r.Key, Value: r.Value})
+		brs = append(brs, log.Record{Key: r.Key, Value: r.Value})
 	}
-	b := EncodeBatch(brs, time.Now())
+	b := log.EncodeBatch(brs, time.Now())
 	h, err := log.ParseBatchHeader(b)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -37,17 +36,8 @@ var defaultClusterSettings = []string{
 // shutdown): the longest gap between two successful acks=all produces of a
 // producer at franz-go's defaults that sends one record after the other.
 func TestBenchClusterFailover(t *testing.T) {
-	if os.Getenv("SHOAL_BENCH") != "1" {
-		t.Skip("set SHOAL_BENCH=1 to run the cluster benchmarks")
-	}
-	rounds := 3
-	if v := os.Getenv("SHOAL_BENCH_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatalf("SHOAL_BENCH_ROUNDS: %v", err)
-		}
-		rounds = n
-	}
+	skipUnlessBench(t, "the cluster benchmarks")
+	rounds := benchEnvInt(t, "SHOAL_BENCH_ROUNDS", 3)
 	c := startCluster(t, 3, defaultClusterSettings...)
 	topic := topicName(t, "")
 	adm := kadm.NewClient(c.Client(t))
@@ -237,21 +227,9 @@ func measureWriteGap(t *testing.T, c *cluster, topic string, part int32, disrupt
 // topic with replication factor 3 against one with replication factor 1 on
 // the same three-node cluster, in one run.
 func TestBenchClusterReplication(t *testing.T) {
-	if os.Getenv("SHOAL_BENCH") != "1" {
-		t.Skip("set SHOAL_BENCH=1 to run the cluster benchmarks")
-	}
-	records := 300_000
-	if v := os.Getenv("SHOAL_BENCH_RECORDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatalf("SHOAL_BENCH_RECORDS: %v", err)
-		}
-		records = n
-	}
-	set := slices.Clone(defaultClusterSettings)
-	if v := os.Getenv("SHOAL_BENCH_SET"); v != "" {
-		set = append(set, v)
-	}
+	skipUnlessBench(t, "the cluster benchmarks")
+	records := benchEnvInt(t, "SHOAL_BENCH_RECORDS", 300_000)
+	set := benchSettings(defaultClusterSettings...)
 	c := startCluster(t, 3, set...)
 	var seeds []string
 	for _, n := range c.nodes {
@@ -263,13 +241,7 @@ func TestBenchClusterReplication(t *testing.T) {
 	run := func(rf int16) bench.Result {
 		runs++
 		topic := topicName(t, fmt.Sprintf("rf%d-%d", rf, runs))
-		resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, rf, map[string]*string{"min.insync.replicas": strp(strconv.Itoa(int(min(rf, 2))))}, topic)
-		if err != nil || resp.Err != nil {
-			t.Fatalf("create topic: %v %v", err, resp.Err)
-		}
-		for p := int32(0); p < partitions; p++ {
-			c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == int(rf) })
-		}
+		c.createReplicated(adm, topic, partitions, rf, map[string]*string{"min.insync.replicas": strp(strconv.Itoa(int(min(rf, 2))))})
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 		defer cancel()
 		res, err := bench.Produce(ctx, bench.Options{Brokers: seeds, Topic: topic, Partitions: partitions, Records: records, RecordSize: 1024, Linger: 5 * time.Millisecond})

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -31,21 +30,9 @@ import (
 // the shoal process taken from its admin listener during the drain and
 // written to file (go tool pprof file).
 func TestBenchShareAgainstKfake(t *testing.T) {
-	if os.Getenv("SHOAL_BENCH") != "1" {
-		t.Skip("set SHOAL_BENCH=1 to run the whole-system share-group benchmark")
-	}
-	records := 1_000_000
-	if v := os.Getenv("SHOAL_BENCH_RECORDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatalf("SHOAL_BENCH_RECORDS: %v", err)
-		}
-		records = n
-	}
-	var set []string
-	if v := os.Getenv("SHOAL_BENCH_SET"); v != "" {
-		set = append(set, v)
-	}
+	skipUnlessBench(t, "the whole-system share-group benchmark")
+	records := benchEnvInt(t, "SHOAL_BENCH_RECORDS", 1_000_000)
+	set := benchSettings()
 	opts := bench.Options{
 		Partitions: 4,
 		Records:    records,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -22,21 +23,9 @@ import (
 // SHOAL_BENCH_RECORDS scales the produce/consume workload (default 1,000,000)
 // and SHOAL_BENCH_SET adds one broker setting (e.g. log.flush.interval.messages=1).
 func TestBenchAgainstKfake(t *testing.T) {
-	if os.Getenv("SHOAL_BENCH") != "1" {
-		t.Skip("set SHOAL_BENCH=1 to run the whole-system benchmark")
-	}
-	records := 1_000_000
-	if v := os.Getenv("SHOAL_BENCH_RECORDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatalf("SHOAL_BENCH_RECORDS: %v", err)
-		}
-		records = n
-	}
-	var set []string
-	if v := os.Getenv("SHOAL_BENCH_SET"); v != "" {
-		set = append(set, v)
-	}
+	skipUnlessBench(t, "the whole-system benchmark")
+	records := benchEnvInt(t, "SHOAL_BENCH_RECORDS", 1_000_000)
+	set := benchSettings()
 	n := startNode(t, nodeOpts{set: set, noAdmin: true})
 	base, stop := baseline.StartKfake(8)
 	defer stop()
@@ -59,4 +48,36 @@ func TestBenchAgainstKfake(t *testing.T) {
 	if cmp.Target.Produce.Records != int64(records) || cmp.Target.Consume.Records != int64(records) {
 		t.Fatalf("shoal moved %d/%d records, want %d", cmp.Target.Produce.Records, cmp.Target.Consume.Records, records)
 	}
+}
+
+// skipUnlessBench skips a whole-system benchmark unless SHOAL_BENCH=1: they
+// take minutes and want a quiet machine.
+func skipUnlessBench(t *testing.T, what string) {
+	if os.Getenv("SHOAL_BENCH") != "1" {
+		t.Skip("set SHOAL_BENCH=1 to run " + what)
+	}
+}
+
+// benchEnvInt is the integer in environment variable name, or def when it
+// is not set.
+func benchEnvInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return n
+}
+
+// benchSettings is base plus the one broker setting SHOAL_BENCH_SET names,
+// if any.
+func benchSettings(base ...string) []string {
+	set := slices.Clone(base)
+	if v := os.Getenv("SHOAL_BENCH_SET"); v != "" {
+		set = append(set, v)
+	}
+	return set
 }

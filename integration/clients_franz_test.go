@@ -115,9 +115,8 @@ func (d *franzDriver) committed(t *testing.T, group, topic string) map[int32]int
 }
 
 type franzMember struct {
-	cl     *kgo.Client
-	mu     sync.Mutex
-	owned  []int32
+	cl *kgo.Client
+	ownedPartitions
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
@@ -156,12 +155,6 @@ func (m *franzMember) drop(parts []int32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.owned = slices.DeleteFunc(m.owned, func(p int32) bool { return slices.Contains(parts, p) })
-}
-
-func (m *franzMember) assigned() []int32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Sorted(slices.Values(m.owned))
 }
 
 func (m *franzMember) close() {

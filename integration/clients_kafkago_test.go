@@ -209,9 +209,8 @@ type kafkaGoMember struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu         sync.Mutex
-	owned      []int32
-	generation int32
+	ownedPartitions
+	generation int32 // guarded by mu
 }
 
 func (d *kafkaGoDriver) startMember(t *testing.T, group, topic string) matrixMember {
@@ -262,12 +261,6 @@ func (d *kafkaGoDriver) startMember(t *testing.T, group, topic string) matrixMem
 		}
 	}()
 	return m
-}
-
-func (m *kafkaGoMember) assigned() []int32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Sorted(slices.Values(m.owned))
 }
 
 func (m *kafkaGoMember) close() {

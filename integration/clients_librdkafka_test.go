@@ -224,9 +224,8 @@ type librdkafkaMember struct {
 	done chan struct{}
 	once sync.Once
 
-	mu    sync.Mutex
-	owned []int32
-	errs  []string
+	ownedPartitions
+	errs []string // guarded by mu
 }
 
 func (d *librdkafkaDriver) startMember(t *testing.T, group, topic string) matrixMember {
@@ -282,12 +281,6 @@ func (d *librdkafkaDriver) startMember(t *testing.T, group, topic string) matrix
 		}
 	}()
 	return m
-}
-
-func (m *librdkafkaMember) assigned() []int32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Sorted(slices.Values(m.owned))
 }
 
 func (m *librdkafkaMember) close() {

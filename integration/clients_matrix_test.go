@@ -2,8 +2,10 @@ package integration
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,6 +157,19 @@ type matrixMember interface {
 	close()
 }
 
+// ownedPartitions is a matrix member's assignment as its client reports
+// it. mu also guards the member's other bookkeeping.
+type ownedPartitions struct {
+	mu    sync.Mutex
+	owned []int32
+}
+
+func (o *ownedPartitions) assigned() []int32 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Sorted(slices.Values(o.owned))
+}
+
 // matrixOpts configure the node the matrix runs against: group timing short
 // enough that joins and rebalances take a fraction of a second.
 var matrixOpts = nodeOpts{set: []string{
@@ -243,11 +258,14 @@ func runMatrix(t *testing.T, n *node, d matrixDriver) {
 		if live == nil {
 			t.Fatal("no members to describe: the rebalance step failed")
 		}
-		g := d.describeGroup(t, rgroup)
+		// Members see their new assignment before the group has heard
+		// them confirm it: a KIP-848 group is Reconciling until then, so
+		// the describe waits for Stable.
 		want := len(live)
-		if g.Members != want || (want > 0 && g.State != "Stable") {
-			t.Errorf("described %+v, want Stable with %d members", g, want)
-		}
+		waitFor(t, 20*time.Second, fmt.Sprintf("group %s Stable with %d members", rgroup, want), func() (bool, string) {
+			g := d.describeGroup(t, rgroup)
+			return g.Members == want && g.State == "Stable", fmt.Sprintf("described %+v", g)
+		})
 		// The consuming group is empty now, all its members gone.
 		if g := d.describeGroup(t, group); g.Members != 0 {
 			t.Errorf("group %s described with %d members after its consumer left", group, g.Members)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"io"
 	"os/exec"
-	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -19,8 +18,7 @@ type processMember struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu    sync.Mutex
-	owned []int32
+	ownedPartitions
 }
 
 // startProcessMember starts cmd and follows its stdout (or, with
@@ -71,12 +69,6 @@ func (m *processMember) setOwned(owned []int32) {
 	m.mu.Lock()
 	m.owned = owned
 	m.mu.Unlock()
-}
-
-func (m *processMember) assigned() []int32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Sorted(slices.Values(m.owned))
 }
 
 // close asks the process to leave the group (SIGTERM) and kills it if it

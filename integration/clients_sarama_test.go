@@ -241,8 +241,7 @@ type saramaMember struct {
 	done   chan struct{}
 	once   sync.Once
 
-	mu    sync.Mutex
-	owned []int32
+	ownedPartitions
 }
 
 func (m *saramaMember) Setup(s sarama.ConsumerGroupSession) error {
@@ -297,12 +296,6 @@ func (d *saramaDriver) startMember(t *testing.T, group, topic string) matrixMemb
 		}
 	}()
 	return m
-}
-
-func (m *saramaMember) assigned() []int32 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Sorted(slices.Values(m.owned))
 }
 
 func (m *saramaMember) close() {

@@ -56,27 +56,40 @@ func persistedShareStates(t *testing.T, c *cluster, group string, topicID [16]by
 	t.Helper()
 	out := map[int32]int64{}
 	for _, n := range c.alive() {
-		cl := n.Client(t)
-		req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
-		req.GroupID = group
-		rt := kmsg.NewReadShareGroupStateSummaryRequestTopic()
-		rt.TopicID = topicID
-		for p := range partitions {
-			rp := kmsg.NewReadShareGroupStateSummaryRequestTopicPartition()
-			rp.Partition = p
-			rt.Partitions = append(rt.Partitions, rp)
+		for p, start := range shareStateSummary(t, n, group, topicID, partitions) {
+			out[p] = start
 		}
-		req.Topics = append(req.Topics, rt)
-		resp, err := cl.Broker(int(n.id())).Request(ctxT(t, 5*time.Second), req)
-		cl.Close()
-		if err != nil {
-			continue
-		}
-		for _, rt := range resp.(*kmsg.ReadShareGroupStateSummaryResponse).Topics {
-			for _, rp := range rt.Partitions {
-				if rp.ErrorCode == 0 && rp.StartOffset >= 0 {
-					out[rp.Partition] = rp.StartOffset
-				}
+	}
+	return out
+}
+
+// shareStateSummary asks node n for the persisted start offset of each of
+// partitions 0..partitions-1 of a share group's topic
+// (ReadShareGroupStateSummary). It holds only the partitions whose state n
+// coordinates and has; an unreachable node answers nothing.
+func shareStateSummary(t *testing.T, n *node, group string, topicID [16]byte, partitions int32) map[int32]int64 {
+	t.Helper()
+	req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+	req.GroupID = group
+	rt := kmsg.NewReadShareGroupStateSummaryRequestTopic()
+	rt.TopicID = topicID
+	for p := range partitions {
+		rp := kmsg.NewReadShareGroupStateSummaryRequestTopicPartition()
+		rp.Partition = p
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	cl := n.Client(t, kgo.DialTimeout(time.Second))
+	resp, err := cl.Broker(int(n.id())).Request(ctxT(t, 5*time.Second), req)
+	cl.Close()
+	out := map[int32]int64{}
+	if err != nil {
+		return out
+	}
+	for _, rt := range resp.(*kmsg.ReadShareGroupStateSummaryResponse).Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode == 0 && rp.StartOffset >= 0 {
+				out[rp.Partition] = rp.StartOffset
 			}
 		}
 	}
@@ -121,13 +134,7 @@ func TestClusterCoordFailoverReplaysOnlyTheTail(t *testing.T) {
 	const parts = 3
 	cl := c.Client(t, kgo.RetryTimeout(30*time.Second))
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), parts, 3, nil, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
-	for p := int32(0); p < parts; p++ {
-		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 })
-	}
+	c.createReplicated(adm, topic, parts, 3, nil)
 
 	// A share group consumes and accepts everything, in small polls so
 	// that it writes share state many times.

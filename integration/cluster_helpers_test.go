@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -39,24 +38,30 @@ type cluster struct {
 	nodes []*node
 }
 
+// unstartedNodes makes n nodes, each with its own data directory and free
+// client, controller and admin ports, none of them running yet.
+func unstartedNodes(t *testing.T, n int) []*node {
+	ports := distinctPorts(t, 3*n)
+	nodes := make([]*node, n)
+	for i := range nodes {
+		nodes[i] = &node{
+			t:          t,
+			dataDir:    t.TempDir(),
+			clientPort: ports[3*i],
+			ctrlPort:   ports[3*i+1],
+			adminAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i+2])),
+			output:     &lockedBuffer{},
+		}
+	}
+	return nodes
+}
+
 // startCluster starts n nodes (ids 1..n) with a common voter set and waits
 // until every one serves metadata listing all n brokers. set are extra
 // --set flags for every node.
 func startCluster(t *testing.T, n int, set ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t}
-	ports := distinctPorts(t, 3*n)
-	for i := 0; i < n; i++ {
-		nd := &node{
-			t:          t,
-			dataDir:    t.TempDir(),
-			clientPort: ports[3*i],
-			ctrlPort:   ports[3*i+1],
-			output:     &lockedBuffer{},
-		}
-		nd.adminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i+2]))
-		c.nodes = append(c.nodes, nd)
-	}
+	c := &cluster{t: t, nodes: unstartedNodes(t, n)}
 	var voters []string
 	for i, nd := range c.nodes {
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, nd.ctrlPort))
@@ -80,17 +85,24 @@ func startCluster(t *testing.T, n int, set ...string) *cluster {
 			}
 		})
 	}
-	for _, nd := range c.nodes {
+	c.launchAndWait(c.nodes, c.nodes)
+	return c
+}
+
+// launchAndWait launches every node of all at once (a cluster node cannot
+// serve before a quorum of its peers runs), then waits until each of
+// brokers serves and lists all of brokers.
+func (c *cluster) launchAndWait(all, brokers []*node) {
+	for _, nd := range all {
 		nd.launch()
 	}
-	for _, nd := range c.nodes {
+	for _, nd := range brokers {
 		nd.mu.Lock()
 		exited := nd.exited
 		nd.mu.Unlock()
 		nd.waitReady(exited)
 	}
-	c.waitBrokers(c.nodes...)
-	return c
+	c.waitBrokers(brokers...)
 }
 
 // distinctPorts returns k free ports, all different: the listeners are held
@@ -119,36 +131,6 @@ func (n *node) id() int32 {
 		}
 	}
 	return 1
-}
-
-// launch starts the process without waiting for it to serve (a cluster
-// node cannot serve before a quorum of its peers runs).
-func (n *node) launch() {
-	t := n.t
-	t.Helper()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.cmd != nil {
-		t.Fatal("node already running")
-	}
-	n.starts++
-	fmt.Fprintf(n.output, "----- start #%d: shoal %s\n", n.starts, strings.Join(n.args(), " "))
-	cmd := exec.Command(shoalBin, n.args()...)
-	cmd.Env = childEnv(nil)
-	cmd.Stdout = n.output
-	cmd.Stderr = n.output
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting shoal: %v", err)
-	}
-	exited := make(chan struct{})
-	n.cmd, n.exited, n.exitErr = cmd, exited, nil
-	go func() {
-		err := cmd.Wait()
-		n.mu.Lock()
-		n.exitErr = err
-		n.mu.Unlock()
-		close(exited)
-	}()
 }
 
 // node returns the node with the given id.
@@ -259,6 +241,19 @@ func (c *cluster) waitPartition(n *node, topic string, p int32, what string, con
 		return cond(st), fmt.Sprintf("%+v", st)
 	})
 	return st
+}
+
+// createReplicated creates a topic through adm and waits until the first
+// node sees every partition with a full ISR of rf replicas.
+func (c *cluster) createReplicated(adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) {
+	c.t.Helper()
+	resp, err := adm.CreateTopic(ctxT(c.t, opTimeout), partitions, rf, configs, topic)
+	if err != nil || resp.Err != nil {
+		c.t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	for p := int32(0); p < partitions; p++ {
+		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == int(rf) })
+	}
 }
 
 // partitionLog returns the concatenated segment data of a partition in a

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,19 +29,7 @@ type rolesCluster struct {
 func startRolesCluster(t *testing.T, voters int, voterRoles string, brokers int) *rolesCluster {
 	t.Helper()
 	total := voters + brokers
-	ports := distinctPorts(t, 3*total)
-	rc := &rolesCluster{cluster: &cluster{t: t}}
-	for i := range total {
-		nd := &node{
-			t:          t,
-			dataDir:    t.TempDir(),
-			clientPort: ports[3*i],
-			ctrlPort:   ports[3*i+1],
-			output:     &lockedBuffer{},
-		}
-		nd.adminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i+2]))
-		rc.all = append(rc.all, nd)
-	}
+	rc := &rolesCluster{cluster: &cluster{t: t}, all: unstartedNodes(t, total)}
 	var quorum []string
 	for i, nd := range rc.all[:voters] {
 		quorum = append(quorum, fmt.Sprintf("%d@127.0.0.1:%d", i+1, nd.ctrlPort))
@@ -77,16 +64,7 @@ func startRolesCluster(t *testing.T, voters int, voterRoles string, brokers int)
 			}
 		})
 	}
-	for _, nd := range rc.all {
-		nd.launch()
-	}
-	for _, nd := range rc.nodes {
-		nd.mu.Lock()
-		exited := nd.exited
-		nd.mu.Unlock()
-		nd.waitReady(exited)
-	}
-	rc.waitBrokers(rc.nodes...)
+	rc.launchAndWait(rc.all, rc.nodes)
 	return rc
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestClusterShareAdmin runs the share group admin APIs on a 3-node cluster
@@ -28,13 +27,7 @@ func TestClusterShareAdmin(t *testing.T) {
 	const parts = 6
 	cl := c.Client(t, kgo.RetryTimeout(30*time.Second))
 	adm := kadm.NewClient(cl)
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), parts, 3, nil, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
-	for p := int32(0); p < parts; p++ {
-		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 })
-	}
+	c.createReplicated(adm, topic, parts, 3, nil)
 	produceSpread(t, c.nodes[0], topic, parts, 10*parts)
 	hwm := endOffsets(t, adm, topic)
 	md, err := adm.Metadata(ctxT(t, opTimeout), topic)
@@ -232,31 +225,8 @@ func shareStateCoordinators(t *testing.T, c *cluster, group string, topicID [16]
 	out := map[int32]int32{}
 	waitFor(t, opTimeout, "the share coordinator of every partition of "+group, func() (bool, string) {
 		for _, n := range c.nodes {
-			cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DialTimeout(time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
-			req.GroupID = group
-			rt := kmsg.NewReadShareGroupStateSummaryRequestTopic()
-			rt.TopicID = topicID
-			for p := range partitions {
-				rp := kmsg.NewReadShareGroupStateSummaryRequestTopicPartition()
-				rp.Partition = p
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			req.Topics = append(req.Topics, rt)
-			resp, err := cl.Broker(int(n.id())).Request(ctxT(t, 5*time.Second), req)
-			cl.Close()
-			if err != nil {
-				continue
-			}
-			for _, rt := range resp.(*kmsg.ReadShareGroupStateSummaryResponse).Topics {
-				for _, rp := range rt.Partitions {
-					if rp.ErrorCode == 0 && rp.StartOffset >= 0 {
-						out[rp.Partition] = n.id()
-					}
-				}
+			for p := range shareStateSummary(t, n, group, topicID, partitions) {
+				out[p] = n.id()
 			}
 		}
 		return len(out) == int(partitions), fmt.Sprint(out)
@@ -269,44 +239,11 @@ func shareStateCoordinators(t *testing.T, c *cluster, group string, topicID [16]
 // partition.
 func allShareStartOffsets(t *testing.T, cl *kgo.Client, group string) map[string]map[int32]int64 {
 	t.Helper()
-	out, err := tryAllShareStartOffsets(ctxT(t, opTimeout), cl, group)
+	out, err := describeShareStartOffsets(ctxT(t, opTimeout), cl, group, nil)
 	if err != nil {
 		t.Fatalf("describe all share offsets of %s: %v", group, err)
 	}
 	return out
-}
-
-func tryAllShareStartOffsets(ctx context.Context, cl *kgo.Client, group string) (map[string]map[int32]int64, error) {
-	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
-	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
-	g.GroupID = group
-	g.Topics = nil
-	req.Groups = append(req.Groups, g)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]map[int32]int64{}
-	for _, rg := range resp.Groups {
-		if rg.GroupID != group {
-			continue
-		}
-		if err := kerr.ErrorForCode(rg.ErrorCode); err != nil {
-			return nil, fmt.Errorf("group %s: %v (%s)", group, err, strOr(rg.ErrorMessage))
-		}
-		for _, tt := range rg.Topics {
-			for _, p := range tt.Partitions {
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					return nil, fmt.Errorf("%s/%d: %v", tt.Topic, p.Partition, err)
-				}
-				if out[tt.Topic] == nil {
-					out[tt.Topic] = map[int32]int64{}
-				}
-				out[tt.Topic][p.Partition] = p.StartOffset
-			}
-		}
-	}
-	return out, nil
 }
 
 // waitAllShareStartOffsets waits until describing all of the group's topics
@@ -316,7 +253,7 @@ func waitAllShareStartOffsets(t *testing.T, cl *kgo.Client, group, topic string,
 	waitFor(t, 30*time.Second, "all share start offsets of "+group, func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		got, err := tryAllShareStartOffsets(ctx, cl, group)
+		got, err := describeShareStartOffsets(ctx, cl, group, nil)
 		if err != nil {
 			return false, err.Error()
 		}

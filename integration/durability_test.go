@@ -254,10 +254,7 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 // with its original offset, writing nothing) and keep checking sequences.
 func TestIdempotentProducerStateSurvivesCrash(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	id := createTopic(t, adm, topic, 1, nil).ID
+	n, adm, topic, id := startNodeWithTopic(t, 1)
 
 	rc := dialRaw(t, n.Addr())
 	init := kmsg.NewPtrInitProducerIDRequest()

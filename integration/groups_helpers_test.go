@@ -1,14 +1,12 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strconv"
@@ -84,8 +82,11 @@ type ownLedger struct {
 	notes    []string
 }
 
-func newOwnLedger(topic string) *ownLedger {
-	return &ownLedger{
+// newOwnLedger returns an empty ledger of topic that logs its report when
+// the test fails (and, with GROUPTEST_REPORT=1, when it passes: every
+// member's partition changes).
+func newOwnLedger(t *testing.T, topic string) *ownLedger {
+	l := &ownLedger{
 		topic:    topic,
 		owned:    map[string]map[int32]bool{},
 		gone:     map[string]bool{},
@@ -93,6 +94,12 @@ func newOwnLedger(topic string) *ownLedger {
 		count:    map[string]int{},
 		first:    map[string]map[int32]int64{},
 	}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("GROUPTEST_REPORT") != "" {
+			l.report(t)
+		}
+	})
+	return l
 }
 
 // event records kind for member; for assigned it first checks that no other
@@ -739,48 +746,24 @@ func runHelperConsumer(out io.Writer) int {
 
 // helperProc is a running helper consumer.
 type helperProc struct {
-	cmd    *exec.Cmd
-	l      *ownLedger
-	name   string
-	stderr *lockedBuffer
-	exited chan struct{}
+	*childProc
+	l    *ownLedger
+	name string
 }
 
 // startHelperConsumer starts the test binary as a group member in its own
 // process; its partition changes go into l under name.
 func startHelperConsumer(t *testing.T, n *node, l *ownLedger, name, group, protocol string) *helperProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		groupHelperEnv+"=1",
-		helperAddrEnv+"="+n.Addr(),
-		helperTopicEnv+"="+l.topic,
-		helperGroupEnv+"="+group,
-		helperProtoEnv+"="+protocol,
-	)
-	h := &helperProc{cmd: cmd, l: l, name: name, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = h.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting helper consumer: %v", err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			h.line(sc.Text())
-		}
-		cmd.Wait()
-		close(h.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-h.exited
-		if t.Failed() {
-			t.Logf("helper %s stderr:\n%s", name, h.stderr.String())
-		}
+	h := &helperProc{l: l, name: name}
+	h.childProc = startChild(t, "helper consumer", []string{
+		groupHelperEnv + "=1",
+		helperAddrEnv + "=" + n.Addr(),
+		helperTopicEnv + "=" + l.topic,
+		helperGroupEnv + "=" + group,
+		helperProtoEnv + "=" + protocol,
+	}, h.line, func(stderr string) {
+		t.Logf("helper %s stderr:\n%s", name, stderr)
 	})
 	return h
 }
@@ -822,8 +805,7 @@ func (h *helperProc) line(s string) {
 
 // kill9 kills the helper process and waits for it; it leaves the ledger.
 func (h *helperProc) kill9() {
-	h.cmd.Process.Kill()
-	<-h.exited
+	h.childProc.kill9()
 	h.l.event(h.name, "gone", nil)
 }
 

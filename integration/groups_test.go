@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -63,14 +62,7 @@ func runBalancerScenario(t *testing.T, n *node, c balancerCase) {
 
 	p := newKeyedProducer(t, n, topic, 0)
 	p.fill(t, 6000)
-	l := newOwnLedger(topic)
-	// GROUPTEST_REPORT=1 logs every member's partition changes even when
-	// the test passes.
-	t.Cleanup(func() {
-		if t.Failed() || os.Getenv("GROUPTEST_REPORT") != "" {
-			l.report(t)
-		}
-	})
+	l := newOwnLedger(t, topic)
 	p.start(t, 5, 10*time.Millisecond)
 
 	names := func(ms []*member) []string {
@@ -283,12 +275,7 @@ func runStaticRestart(t *testing.T, n *node, balancer kgo.GroupBalancer) {
 	createTopic(t, adm, topic, parts, nil)
 	p := newKeyedProducer(t, n, topic, parts)
 	p.fill(t, 600)
-	l := newOwnLedger(topic)
-	t.Cleanup(func() {
-		if t.Failed() {
-			l.report(t)
-		}
-	})
+	l := newOwnLedger(t, topic)
 	static := func(id string) []kgo.Opt {
 		return []kgo.Opt{
 			kgo.InstanceID(id),
@@ -450,12 +437,7 @@ func TestKilledMemberPartitionsMove(t *testing.T) {
 			createTopic(t, adm, topic, parts, nil)
 			p := newKeyedProducer(t, n, topic, parts)
 			p.fill(t, 600)
-			l := newOwnLedger(topic)
-			t.Cleanup(func() {
-				if t.Failed() {
-					l.report(t)
-				}
-			})
+			l := newOwnLedger(t, topic)
 
 			h := startHelperConsumer(t, n, l, "helper", group, proto)
 			waitFor(t, 30*time.Second, "helper holds every partition", func() (bool, string) { return l.balanced(parts, "helper") })
@@ -725,13 +707,7 @@ func TestGroupAdmin(t *testing.T) {
 
 	p := newKeyedProducer(t, n, topicA, parts)
 	p.fill(t, 40)
-	lc, lk := newOwnLedger(topicA), newOwnLedger(topicA)
-	t.Cleanup(func() {
-		if t.Failed() {
-			lc.report(t)
-			lk.report(t)
-		}
-	})
+	lc, lk := newOwnLedger(t, topicA), newOwnLedger(t, topicA)
 	c1 := startMember(t, n, lc, "c1", classicGroup)
 	c2 := startMember(t, n, lc, "c2", classicGroup)
 	serverSide := []kgo.Opt{kgo.Balancers(kgo.RangeBalancer()), kgo.ServerSideBalancer()}

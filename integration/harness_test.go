@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -204,12 +205,19 @@ func (n *node) args() []string {
 	return args
 }
 
+// start launches the process and waits until it serves.
 func (n *node) start() {
+	n.waitReady(n.launch())
+}
+
+// launch starts the process without waiting for it to serve and returns
+// the channel closed when it exits.
+func (n *node) launch() chan struct{} {
 	t := n.t
 	t.Helper()
 	n.mu.Lock()
+	defer n.mu.Unlock()
 	if n.cmd != nil {
-		n.mu.Unlock()
 		t.Fatal("node already running")
 	}
 	n.starts++
@@ -219,12 +227,10 @@ func (n *node) start() {
 	cmd.Stdout = n.output
 	cmd.Stderr = n.output
 	if err := cmd.Start(); err != nil {
-		n.mu.Unlock()
 		t.Fatalf("starting shoal: %v", err)
 	}
 	exited := make(chan struct{})
 	n.cmd, n.exited, n.exitErr = cmd, exited, nil
-	n.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
 		n.mu.Lock()
@@ -232,7 +238,7 @@ func (n *node) start() {
 		n.mu.Unlock()
 		close(exited)
 	}()
-	n.waitReady(exited)
+	return exited
 }
 
 // waitReady polls Metadata until the node lists itself as a broker and names
@@ -436,6 +442,55 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// childProc is the test binary run again as a helper process, for a client
+// that must be able to die by SIGKILL rather than by Close. It reports on
+// stdout, one line per event.
+type childProc struct {
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	exited chan struct{} // closed once stdout is drained and the process reaped
+}
+
+// startChild starts the test binary, running no tests, with env added to
+// this process's environment, and hands each line it prints to line (from
+// one goroutine). When the test ends the child is killed and, if the test
+// failed, report is given what the child wrote to stderr.
+func startChild(t *testing.T, what string, env []string, line func(string), report func(stderr string)) *childProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
+	p := &childProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", what, err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line(sc.Text())
+		}
+		cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill9()
+		if t.Failed() {
+			report(p.stderr.String())
+		}
+	})
+	return p
+}
+
+// kill9 kills the child with SIGKILL and waits until it is gone.
+func (p *childProc) kill9() {
+	p.cmd.Process.Kill()
+	<-p.exited
+}
+
 // waitFor polls cond until it reports true or timeout passes; on timeout the
 // test fails with what and cond's last explanation.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
@@ -467,6 +522,16 @@ func topicName(t *testing.T, suffix string) string {
 		name += "-" + suffix
 	}
 	return name
+}
+
+// startNodeWithTopic starts a node with default options and creates a
+// topic named after the test with the given number of partitions.
+func startNodeWithTopic(t *testing.T, partitions int32) (n *node, adm *kadm.Client, topic string, id kadm.TopicID) {
+	t.Helper()
+	n = startNode(t, nodeOpts{})
+	adm = n.Admin(t)
+	topic = topicName(t, "")
+	return n, adm, topic, createTopic(t, adm, topic, partitions, nil).ID
 }
 
 // createTopic creates a topic through kadm and fails the test on error.

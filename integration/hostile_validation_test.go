@@ -94,14 +94,8 @@ func TestHostileValidation(t *testing.T) {
 		ts := time.Now().UnixMilli()
 		produce := func(acks int16, txnID *string, batch []byte) int16 {
 			t.Helper()
-			req := kmsg.NewPtrProduceRequest()
-			req.Acks, req.TimeoutMillis, req.TransactionID = acks, 10000, txnID
-			rt := kmsg.NewProduceRequestTopic()
-			rt.Topic, rt.TopicID = topic, id
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Records = batch
-			rt.Partitions = append(rt.Partitions, rp)
-			req.Topics = append(req.Topics, rt)
+			req := produceRequest(acks, topic, id, 0, batch)
+			req.TransactionID = txnID
 			resp := rc.request(req, -1).(*kmsg.ProduceResponse)
 			return resp.Topics[0].Partitions[0].ErrorCode
 		}

@@ -289,10 +289,7 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 // connection belongs to the next request).
 func TestProduceAcks(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	id := createTopic(t, adm, topic, 1, nil).ID
+	n, adm, topic, id := startNodeWithTopic(t, 1)
 
 	produce := func(cl *kgo.Client, prefix string, count int) {
 		t.Helper()
@@ -337,16 +334,7 @@ func TestProduceAcks(t *testing.T) {
 	}
 
 	rc := dialRaw(t, n.Addr())
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks = 0
-	req.TimeoutMillis = 10000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic, rt.TopicID = topic, id
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = recordBatch(time.Now().UnixMilli(), []byte("raw acks=0"))
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	rc.send(req, -1)
+	rc.send(produceRequest(0, topic, id, 0, recordBatch(time.Now().UnixMilli(), []byte("raw acks=0"))), -1)
 	// request checks the correlation id of the next frame.
 	if r := rc.request(kmsg.NewPtrApiVersionsRequest(), 0).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
 		t.Fatalf("ApiVersions after an acks=0 produce: error %d", r.ErrorCode)
@@ -359,23 +347,10 @@ func TestProduceAcks(t *testing.T) {
 // must only drop that connection: other clients keep being served.
 func TestProduceAcksZeroFailureClosesConnection(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	id := createTopic(t, adm, topic, 1, nil).ID
+	n, _, topic, id := startNodeWithTopic(t, 1)
 
 	rc := dialRaw(t, n.Addr())
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks = 0
-	req.TimeoutMillis = 10000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic, rt.TopicID = topic, id
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = 7
-	rp.Records = recordBatch(time.Now().UnixMilli(), []byte("to nowhere"))
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	rc.send(req, -1)
+	rc.send(produceRequest(0, topic, id, 7, recordBatch(time.Now().UnixMilli(), []byte("to nowhere"))), -1)
 	rc.expectClosed("a failed acks=0 produce", opTimeout)
 
 	if !n.Alive() {

@@ -244,12 +244,11 @@ func producerBatch(producerID int64, epoch int16, firstSeq int32, ts int64, valu
 	return raw
 }
 
-// produceRaw sends one batch to topic/partition with acks=-1 and returns the
-// partition's error code and base offset.
-func (rc *rawConn) produceRaw(topic string, topicID [16]byte, partition int32, batch []byte) (int16, int64) {
-	rc.t.Helper()
+// produceRequest is a Produce request of one batch to topic/partition,
+// with a 10s timeout.
+func produceRequest(acks int16, topic string, topicID [16]byte, partition int32, batch []byte) *kmsg.ProduceRequest {
 	req := kmsg.NewPtrProduceRequest()
-	req.Acks = -1
+	req.Acks = acks
 	req.TimeoutMillis = 10000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
@@ -259,7 +258,14 @@ func (rc *rawConn) produceRaw(topic string, topicID [16]byte, partition int32, b
 	rp.Records = batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp := rc.request(req, -1).(*kmsg.ProduceResponse)
+	return req
+}
+
+// produceRaw sends one batch to topic/partition with acks=-1 and returns the
+// partition's error code and base offset.
+func (rc *rawConn) produceRaw(topic string, topicID [16]byte, partition int32, batch []byte) (int16, int64) {
+	rc.t.Helper()
+	resp := rc.request(produceRequest(-1, topic, topicID, partition, batch), -1).(*kmsg.ProduceResponse)
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 		rc.t.Fatalf("produce response has %d topics, want 1 with 1 partition", len(resp.Topics))
 	}

@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,21 +82,35 @@ func strOr(s *string) string {
 // shareStartOffsets returns the share-partition start offsets of group on
 // topic, from DescribeShareGroupOffsets (all partitions of the topic).
 func shareStartOffsets(ctx context.Context, cl *kgo.Client, group, topic string, partitions int32) (map[int32]int64, error) {
-	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
-	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
-	g.GroupID = group
 	rt := kmsg.NewDescribeShareGroupOffsetsRequestGroupTopic()
 	rt.Topic = topic
 	for p := int32(0); p < partitions; p++ {
 		rt.Partitions = append(rt.Partitions, p)
 	}
-	g.Topics = append(g.Topics, rt)
+	all, err := describeShareStartOffsets(ctx, cl, group, []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{rt})
+	if err != nil {
+		return nil, err
+	}
+	if all[topic] == nil {
+		return map[int32]int64{}, nil
+	}
+	return all[topic], nil
+}
+
+// describeShareStartOffsets asks DescribeShareGroupOffsets for group's
+// start offsets on topics (null: all of the group's topics) and returns
+// them by topic and partition; a group or partition error fails it.
+func describeShareStartOffsets(ctx context.Context, cl *kgo.Client, group string, topics []kmsg.DescribeShareGroupOffsetsRequestGroupTopic) (map[string]map[int32]int64, error) {
+	req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+	g := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+	g.GroupID = group
+	g.Topics = topics
 	req.Groups = append(req.Groups, g)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	out := map[int32]int64{}
+	out := map[string]map[int32]int64{}
 	for _, rg := range resp.Groups {
 		if rg.GroupID != group {
 			continue
@@ -107,14 +119,14 @@ func shareStartOffsets(ctx context.Context, cl *kgo.Client, group, topic string,
 			return nil, fmt.Errorf("group %s: %v (%s)", group, err, strOr(rg.ErrorMessage))
 		}
 		for _, tt := range rg.Topics {
-			if tt.Topic != topic {
-				continue
-			}
 			for _, p := range tt.Partitions {
 				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					return nil, fmt.Errorf("%s/%d: %v (%s)", topic, p.Partition, err, strOr(p.ErrorMessage))
+					return nil, fmt.Errorf("%s/%d: %v (%s)", tt.Topic, p.Partition, err, strOr(p.ErrorMessage))
 				}
-				out[p.Partition] = p.StartOffset
+				if out[tt.Topic] == nil {
+					out[tt.Topic] = map[int32]int64{}
+				}
+				out[tt.Topic][p.Partition] = p.StartOffset
 			}
 		}
 	}
@@ -310,9 +322,7 @@ func runShareWorker() int {
 
 // shareWorkerProc is a running child share worker.
 type shareWorkerProc struct {
-	cmd     *exec.Cmd
-	stderr  *lockedBuffer
-	exited  chan struct{}
+	*childProc
 	mu      sync.Mutex
 	records map[[2]int64]int32 // (partition, offset) -> delivery count
 	other   []string
@@ -321,44 +331,16 @@ type shareWorkerProc struct {
 
 func startShareWorker(t *testing.T, n *node, group, topic string) *shareWorkerProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(),
-		shareWorkerEnv+"=1",
-		shareWorkerAddrEnv+"="+n.Addr(),
-		shareWorkerTopicEnv+"="+topic,
-		shareWorkerGroupEnv+"="+group,
-	)
-	w := &shareWorkerProc{
-		cmd:     cmd,
-		stderr:  &lockedBuffer{},
-		exited:  make(chan struct{}),
-		records: map[[2]int64]int32{},
-		holding: make(chan struct{}),
-	}
-	cmd.Stderr = w.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting share worker: %v", err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			w.line(sc.Text())
-		}
-		cmd.Wait()
-		close(w.exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-w.exited
-		if t.Failed() {
-			w.mu.Lock()
-			t.Logf("share worker stdout (other lines): %q\nstderr:\n%s", w.other, w.stderr.String())
-			w.mu.Unlock()
-		}
+	w := &shareWorkerProc{records: map[[2]int64]int32{}, holding: make(chan struct{})}
+	w.childProc = startChild(t, "share worker", []string{
+		shareWorkerEnv + "=1",
+		shareWorkerAddrEnv + "=" + n.Addr(),
+		shareWorkerTopicEnv + "=" + topic,
+		shareWorkerGroupEnv + "=" + group,
+	}, w.line, func(stderr string) {
+		w.mu.Lock()
+		t.Logf("share worker stdout (other lines): %q\nstderr:\n%s", w.other, stderr)
+		w.mu.Unlock()
 	})
 	return w
 }
@@ -386,11 +368,6 @@ func (w *shareWorkerProc) held() map[[2]int64]int32 {
 		out[k] = v
 	}
 	return out
-}
-
-func (w *shareWorkerProc) kill9() {
-	w.cmd.Process.Kill()
-	<-w.exited
 }
 
 func kadmOf(cl *kgo.Client) *kadm.Client { return kadm.NewClient(cl) }

@@ -75,6 +75,16 @@ func newTestCluster(t *testing.T, voters []int32, learners []int32, snapEvery ui
 	return c
 }
 
+// startThreeVoters starts a cluster of voters 1, 2 and 3 that snapshot
+// every snapEvery entries and returns it with its leader.
+func startThreeVoters(t *testing.T, ctx context.Context, snapEvery uint64) (*testCluster, *Node) {
+	c := newTestCluster(t, []int32{1, 2, 3}, nil, snapEvery)
+	for _, id := range []int32{1, 2, 3} {
+		c.start(id)
+	}
+	return c, c.waitLeader(ctx)
+}
+
 func (c *testCluster) peersOf(id int32) map[int32]string {
 	m := maps.Clone(c.addrs)
 	delete(m, id)
@@ -94,11 +104,18 @@ func (c *testCluster) start(id int32) *Node {
 		}
 		c.trans[id] = tr
 	}
+	return c.run(id, tr, c.learners)
+}
+
+// run starts member id's node over tr, with the cluster's voters and the
+// given learners as its configured membership.
+func (c *testCluster) run(id int32, tr *TCPTransport, learners []int32) *Node {
+	c.t.Helper()
 	n, err := Start(Config{
 		NodeID:        id,
 		Dir:           c.dirs[id],
 		Voters:        c.voters,
-		Learners:      c.learners,
+		Learners:      learners,
 		Logger:        testLogger(c.t),
 		TickInterval:  c.tick,
 		SnapshotEvery: c.snapEvery,
@@ -232,11 +249,7 @@ func clusterPropose(t *testing.T, ctx context.Context, n *Node, count int, from 
 
 func TestClusterThreeVoters(t *testing.T) {
 	ctx := testCtx(t)
-	c := newTestCluster(t, []int32{1, 2, 3}, nil, 8)
-	for _, id := range []int32{1, 2, 3} {
-		c.start(id)
-	}
-	leader := c.waitLeader(ctx)
+	c, leader := startThreeVoters(t, ctx, 8)
 	clusterPropose(t, ctx, leader, 5, 0)
 	ctrl := NewController(leader, nil)
 	if res := ctrl.CreateTopics(ctx, []CreateTopicRequest{{Name: "t", NumPartitions: 6, ReplicationFactor: 3}}, Defaults{1, 1}, false); res[0].Err != nil {
@@ -470,11 +483,7 @@ func (c *testCluster) addMember(id int32) {
 // through a configuration change and catches up from a snapshot.
 func TestClusterAddLearner(t *testing.T) {
 	ctx := testCtx(t)
-	c := newTestCluster(t, []int32{1, 2, 3}, nil, 5)
-	for _, id := range []int32{1, 2, 3} {
-		c.start(id)
-	}
-	leader := c.waitLeader(ctx)
+	c, leader := startThreeVoters(t, ctx, 5)
 	clusterPropose(t, ctx, leader, 12, 0)
 
 	c.addMember(5)

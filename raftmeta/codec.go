@@ -165,28 +165,22 @@ func (d *decoder) raw(n int) []byte {
 
 func (d *decoder) str() string { return string(d.raw(d.count())) }
 
-// i32s returns nil for an empty list so that decoded values compare equal
-// regardless of whether the writer held nil or an empty slice.
-func (d *decoder) i32s() []int32 {
-	n := d.count()
-	if n == 0 {
-		return nil
-	}
-	v := make([]int32, n)
-	for i := range v {
-		v[i] = d.i32()
-	}
-	return v
-}
+func (d *decoder) i32s() []int32 { return decodeList(d, (*decoder).i32) }
 
-func (d *decoder) strs() []string {
+func (d *decoder) strs() []string { return decodeList(d, (*decoder).str) }
+
+// decodeList reads a count and that many elements with one. It returns nil
+// for an empty list so that decoded values compare equal regardless of
+// whether the writer held nil or an empty slice. count bounds the
+// allocation by the bytes left, as every element takes at least one.
+func decodeList[T any](d *decoder, one func(*decoder) T) []T {
 	n := d.count()
 	if n == 0 {
 		return nil
 	}
-	v := make([]string, n)
+	v := make([]T, n)
 	for i := range v {
-		v[i] = d.str()
+		v[i] = one(d)
 	}
 	return v
 }

@@ -28,10 +28,12 @@ func (f *fakeClock) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func TestControllerSessions(t *testing.T) {
+// startClockedController starts a single-node quorum whose controller runs
+// on a fake clock, with brokers 1, 2 and 3 registered and a topic "t" of
+// three partitions replicated on all of them.
+func startClockedController(t *testing.T) (*Node, *Controller, *fakeClock) {
 	n := startNode(t, t.TempDir(), 0)
-	defer n.Close()
-	ctx := testCtx(t)
+	t.Cleanup(func() { n.Close() })
 	c := NewController(n, nil)
 	clock := &fakeClock{t: time.Unix(1000, 0)}
 	c.now = clock.now
@@ -39,9 +41,15 @@ func TestControllerSessions(t *testing.T) {
 	for id := int32(1); id <= 3; id++ {
 		mustRegister(t, c, id)
 	}
-	if res := c.CreateTopics(ctx, []CreateTopicRequest{{Name: "t", NumPartitions: 3, ReplicationFactor: 3}}, Defaults{1, 1}, false); res[0].Err != nil {
+	if res := c.CreateTopics(testCtx(t), []CreateTopicRequest{{Name: "t", NumPartitions: 3, ReplicationFactor: 3}}, Defaults{1, 1}, false); res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
+	return n, c, clock
+}
+
+func TestControllerSessions(t *testing.T) {
+	n, c, clock := startClockedController(t)
+	ctx := testCtx(t)
 	epoch := func(id int32) int64 { return n.Image().Brokers[id].Epoch }
 	const timeout = 9 * time.Second
 

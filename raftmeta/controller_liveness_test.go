@@ -7,19 +7,8 @@ import (
 )
 
 func TestControllerFenceGone(t *testing.T) {
-	n := startNode(t, t.TempDir(), 0)
-	defer n.Close()
+	n, c, clock := startClockedController(t)
 	ctx := testCtx(t)
-	c := NewController(n, nil)
-	clock := &fakeClock{t: time.Unix(1000, 0)}
-	c.now = clock.now
-	c.d.PlacementStart = func(int) int { return 0 }
-	for id := int32(1); id <= 3; id++ {
-		mustRegister(t, c, id)
-	}
-	if res := c.CreateTopics(ctx, []CreateTopicRequest{{Name: "t", NumPartitions: 3, ReplicationFactor: 3}}, Defaults{1, 1}, false); res[0].Err != nil {
-		t.Fatal(res[0].Err)
-	}
 	epoch := func(id int32) int64 { return n.Image().Brokers[id].Epoch }
 
 	// Late brokers: only those whose last heartbeat is older than asked.

@@ -76,21 +76,7 @@ func (c *testCluster) startLearner(id int32, sl *sharedListener) *Node {
 	}
 	sl.tr.Store(tr)
 	c.trans[id] = tr
-	n, err := Start(Config{
-		NodeID:        id,
-		Dir:           c.dirs[id],
-		Voters:        c.voters,
-		Logger:        testLogger(c.t),
-		TickInterval:  clusterTick,
-		SnapshotEvery: c.snapEvery,
-		ClusterID:     "cluster-test",
-		Transport:     tr,
-	})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	c.nodes[id] = n
-	return n
+	return c.run(id, tr, nil)
 }
 
 // A broker joins as a learner knowing only the voters: the voters learn
@@ -99,11 +85,7 @@ func (c *testCluster) startLearner(id int32, sl *sharedListener) *Node {
 // from a snapshot, survives restarts and never campaigns.
 func TestLearnerJoinsWithItsAddress(t *testing.T) {
 	ctx := testCtx(t)
-	c := newTestCluster(t, []int32{1, 2, 3}, nil, 5)
-	for _, id := range []int32{1, 2, 3} {
-		c.start(id)
-	}
-	leader := c.waitLeader(ctx)
+	c, leader := startThreeVoters(t, ctx, 5)
 	clusterPropose(t, ctx, leader, 12, 0)
 
 	sl := newSharedListener(t)
@@ -192,11 +174,7 @@ func TestLearnerJoinsWithItsAddress(t *testing.T) {
 // Removing a learner drops its address everywhere.
 func TestRemoveLearnerForgetsAddress(t *testing.T) {
 	ctx := testCtx(t)
-	c := newTestCluster(t, []int32{1, 2, 3}, nil, 100)
-	for _, id := range []int32{1, 2, 3} {
-		c.start(id)
-	}
-	leader := c.waitLeader(ctx)
+	c, leader := startThreeVoters(t, ctx, 100)
 	sl := newSharedListener(t)
 	c.startLearner(4, sl)
 	if err := leader.AddLearnerAt(ctx, 4, sl.addr()); err != nil {

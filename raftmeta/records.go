@@ -214,15 +214,9 @@ func encodeEndpoints(e *encoder, eps []Endpoint) {
 }
 
 func decodeEndpoints(d *decoder) []Endpoint {
-	n := d.count()
-	if n == 0 {
-		return nil
-	}
-	eps := make([]Endpoint, n)
-	for i := range eps {
-		eps[i] = Endpoint{Listener: d.str(), Host: d.str(), Port: d.i32(), SecurityProtocol: d.str()}
-	}
-	return eps
+	return decodeList(d, func(d *decoder) Endpoint {
+		return Endpoint{Listener: d.str(), Host: d.str(), Port: d.i32(), SecurityProtocol: d.str()}
+	})
 }
 
 func encodePartitions(e *encoder, ps []PartitionState) {
@@ -237,15 +231,9 @@ func encodePartitions(e *encoder, ps []PartitionState) {
 }
 
 func decodePartitions(d *decoder) []PartitionState {
-	n := d.count()
-	if n == 0 {
-		return nil
-	}
-	ps := make([]PartitionState, n)
-	for i := range ps {
-		ps[i] = PartitionState{Replicas: d.i32s(), ISR: d.i32s(), Leader: d.i32(), LeaderEpoch: d.i32(), PartitionEpoch: d.i32()}
-	}
-	return ps
+	return decodeList(d, func(d *decoder) PartitionState {
+		return PartitionState{Replicas: d.i32s(), ISR: d.i32s(), Leader: d.i32(), LeaderEpoch: d.i32(), PartitionEpoch: d.i32()}
+	})
 }
 
 // encodeRecord writes type, version, body length and body.

@@ -352,24 +352,35 @@ func (m *Manager) MinInsyncReplicas(t *raftmeta.Topic) int {
 	return n
 }
 
-// LeaderCaughtUp reports whether a partition this node leads has a known
-// high watermark: every record in its log is committed. A new leader's
-// coordinators load only then, so they never serve state that could still
-// be truncated; when it has not, CoordinatorRetry fires once an internal
-// partition's HW moves.
-func (m *Manager) LeaderCaughtUp(p *log.Partition) bool {
+// LeaderReady returns this node's log of partition idx of t when this node
+// leads it and has a known high watermark: every record in its log is
+// committed. A new leader's coordinators load only then, so they never
+// serve state that could still be truncated; when it has not,
+// CoordinatorRetry fires once an internal partition's HW moves. Otherwise
+// nil. (coordruntime.Replicas)
+func (m *Manager) LeaderReady(t *raftmeta.Topic, idx int32) *log.Partition {
+	p, _, kerrv := m.LeaderPartition(t, idx)
+	if kerrv != nil {
+		return nil
+	}
 	if p.HighWatermark() >= p.LogEndOffset() {
-		return true
+		return p
 	}
 	m.coordPending.Store(true)
-	return false
+	return nil
+}
+
+// Replica returns this node's replica of a partition, led or followed, or
+// nil. (coordruntime.Replicas)
+func (m *Manager) Replica(topic string, idx int32) *log.Partition {
+	return m.logs.Partition(topic, idx)
 }
 
 // CoordinatorRetry receives when the HW of an internal partition moved
-// after LeaderCaughtUp answered false: the coordinators may load now. The
+// after LeaderReady answered nil: the coordinators may load now. The
 // receiver calls CoordinatorRetried before trying again.
 func (m *Manager) CoordinatorRetry() <-chan struct{} { return m.coordKick }
 
 // CoordinatorRetried clears the pending retry CoordinatorRetry announced;
-// a LeaderCaughtUp that answers false afterwards arms it again.
+// a LeaderReady that answers nil afterwards arms it again.
 func (m *Manager) CoordinatorRetried() { m.coordPending.Store(false) }

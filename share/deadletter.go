@@ -55,7 +55,7 @@ func (m *Manager) deadLetter(sp *Part, archived []queue.ArchivedRange) {
 			"group", sp.key.Group, "topic", dlq, "prefix", prefix)
 		return
 	}
-	var out []Record
+	var out []log.Record
 	for _, a := range archived {
 		for off := a.First; off <= a.Last; {
 			res, err := sp.p.Read(off, 1<<20, a.Last+1, true)
@@ -81,7 +81,7 @@ func (m *Manager) deadLetter(sp *Part, archived []queue.ArchivedRange) {
 						log.RecordHeader{Key: dlqHeaderCount, Value: []byte(strconv.Itoa(int(a.DeliveryCount)))},
 						log.RecordHeader{Key: dlqHeaderReason, Value: []byte(a.Reason)},
 					)
-					out = append(out, Record{Key: r.Key, Value: r.Value, Headers: hdrs})
+					out = append(out, log.Record{Key: r.Key, Value: r.Value, Headers: hdrs})
 				}
 				next = h.LastOffset() + 1
 				b = b[h.Size():]
@@ -96,7 +96,7 @@ func (m *Manager) deadLetter(sp *Part, archived []queue.ArchivedRange) {
 		return
 	}
 	part := sp.key.Partition % int32(len(t.Partitions))
-	if err := m.appendDeadLetters(dlq, part, m.d.EncodeBatch(out, m.d.Now())); err != nil {
+	if err := m.appendDeadLetters(dlq, part, log.EncodeBatch(out, m.d.Now())); err != nil {
 		m.d.Log.Error("writing dead-letter records", "topic", dlq, "partition", part, "records", len(out), "err", err)
 	}
 }

@@ -2,8 +2,6 @@ package share
 
 import (
 	"context"
-	"encoding/binary"
-	"hash/crc32"
 	"io"
 	"log/slog"
 	"sync"
@@ -58,7 +56,6 @@ func newHarness(t *testing.T) *harness {
 		Ctx: context.Background(), Config: cfg, Image: h.img.Load, Now: h.clock.now,
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Replicas: h.replicas, Coordinator: h.coord, Peers: h.peers, Metrics: nopMetrics{},
-		EncodeBatch: encodeTestBatch,
 	})
 	// The test drives lock expiry itself (tick), on its clock.
 	h.m.timers.close()
@@ -104,11 +101,11 @@ func (h *harness) produce(t *raftmeta.Topic, partition int32, values ...string) 
 	if kerrv != nil {
 		h.t.Fatal(kerrv)
 	}
-	recs := make([]Record, len(values))
+	recs := make([]log.Record, len(values))
 	for i, v := range values {
-		recs[i] = Record{Value: []byte(v)}
+		recs[i] = log.Record{Value: []byte(v)}
 	}
-	b := encodeTestBatch(recs, h.clock.now())
+	b := log.EncodeBatch(recs, h.clock.now())
 	hdr, err := log.ParseBatchHeader(b)
 	if err != nil {
 		h.t.Fatal(err)
@@ -334,26 +331,3 @@ type nopMetrics struct{}
 
 func (nopMetrics) ExpiredLocks(int64)       {}
 func (nopMetrics) DeadLettered(string, int) {}
-
-// encodeTestBatch builds an uncompressed v2 batch with kmsg's encoders.
-func encodeTestBatch(recs []Record, now time.Time) []byte {
-	var body []byte
-	for i, r := range recs {
-		rec := kmsg.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
-		for _, hd := range r.Headers {
-			rec.Headers = append(rec.Headers, kmsg.Header{Key: hd.Key, Value: hd.Value})
-		}
-		rec.Length = int32(len(rec.AppendTo(nil)) - varintLen(0))
-		body = rec.AppendTo(body)
-	}
-	b := kmsg.RecordBatch{
-		Magic: 2, LastOffsetDelta: int32(len(recs) - 1), FirstTimestamp: now.UnixMilli(), MaxTimestamp: now.UnixMilli(),
-		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(len(recs)), Records: body,
-	}
-	out := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
-	binary.BigEndian.PutUint32(out[17:], crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return out
-}
-
-func varintLen(v int64) int { return len(binary.AppendVarint(nil, v)) }

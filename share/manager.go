@@ -77,14 +77,6 @@ type Deps struct {
 	Coordinator Coordinator
 	Peers       Peers
 	Metrics     Metrics
-	// EncodeBatch builds an uncompressed record batch of recs (dead letters).
-	EncodeBatch func(recs []Record, now time.Time) []byte
-}
-
-// Record is one record the share runtime writes (a dead letter).
-type Record struct {
-	Key, Value []byte
-	Headers    []log.RecordHeader
 }
 
 // Manager holds, on the partition leader, the share partitions of every

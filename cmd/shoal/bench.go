@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/urfave/cli/v2"
 
 	"github.com/shoalmq/shoal/bench"
@@ -177,14 +175,7 @@ func dropBenchTopics(c *cli.Context, brokers []string, topics ...string) {
 	if len(own) == 0 {
 		return
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := kadm.NewClient(cl).DeleteTopics(ctx, own...); err != nil {
+	if err := bench.DeleteTopics(brokers, own...); err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "warning: deleting %s: %s\n", strings.Join(own, ", "), describeErr(err))
 	}
 }
@@ -200,16 +191,22 @@ func benchJSON(c *cli.Context) (bool, error) {
 	return out == outputJSON || c.Bool("json"), err
 }
 
+// benchSetup reads what the workload commands share: whether the result
+// goes out as JSON, and the workload's options.
+func benchSetup(c *cli.Context) (asJSON bool, opts bench.Options, err error) {
+	if asJSON, err = benchJSON(c); err != nil {
+		return false, bench.Options{}, err
+	}
+	opts, err = benchOptions(c)
+	return asJSON, opts, err
+}
+
 type workload func(context.Context, bench.Options) (bench.Result, error)
 
 func benchAction(run workload) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		name := "bench " + c.Command.Name
-		asJSON, err := benchJSON(c)
-		if err != nil {
-			return err
-		}
-		opts, err := benchOptions(c)
+		asJSON, opts, err := benchSetup(c)
 		if err != nil {
 			return err
 		}
@@ -232,11 +229,7 @@ func benchAction(run workload) cli.ActionFunc {
 // through a share group on the same topic.
 func shareAction(c *cli.Context) error {
 	name := "bench " + c.Command.Name
-	asJSON, err := benchJSON(c)
-	if err != nil {
-		return err
-	}
-	opts, err := benchOptions(c)
+	asJSON, opts, err := benchSetup(c)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -232,6 +233,18 @@ func ok(t *testing.T, args ...string) result {
 		t.Fatalf("shoal %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
 	return r
+}
+
+// okJSON runs the binary as ok does and decodes its output, which must be
+// one JSON value, into a T.
+func okJSON[T any](t *testing.T, args ...string) T {
+	t.Helper()
+	r := ok(t, args...)
+	var v T
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatalf("shoal %s: %v\n%s", strings.Join(args, " "), err, r.stdout)
+	}
+	return v
 }
 
 // fails runs the binary and checks it fails with one line on stderr that

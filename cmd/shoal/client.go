@@ -121,6 +121,16 @@ func connectAdmin(c *cli.Context) (cl *kgo.Client, adm *kadm.Client, ctx context
 	}, nil
 }
 
+// startAdmin checks --output and then connects as connectAdmin does, so
+// that a bad --output is a usage error before any broker is contacted.
+func startAdmin(c *cli.Context) (out string, cl *kgo.Client, adm *kadm.Client, ctx context.Context, closeAdmin func(), err error) {
+	if out, err = outputMode(c); err != nil {
+		return "", nil, nil, nil, nil, err
+	}
+	cl, adm, ctx, closeAdmin, err = connectAdmin(c)
+	return out, cl, adm, ctx, closeAdmin, err
+}
+
 // describeErr renders an error from the client on one line, preferring
 // Kafka's error names ("TOPIC_ALREADY_EXISTS: ...") and the broker's
 // message when there is one.

@@ -19,23 +19,30 @@ import (
 )
 
 func clusterCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "cluster",
-		Usage: "inspect the cluster and elect partition leaders",
-		UsageText: `shoal cluster describe
+	return commandGroup("cluster", "inspect the cluster and elect partition leaders",
+		`shoal cluster describe
 shoal --bootstrap-server 10.0.0.1:9092 --output json cluster describe
 shoal cluster elect-leaders --topic orders`,
+		leaf(&cli.Command{
+			Name:      "describe",
+			Usage:     "show the cluster id, the active controller, the brokers and the metadata quorum",
+			UsageText: "shoal cluster describe\nshoal --output json cluster describe",
+			Action:    clusterDescribe,
+		}),
+		clusterElectLeadersCommand(),
+	)
+}
+
+// commandGroup is a command that only holds subcommands; run bare or with
+// an unknown subcommand it answers as unknownSubcommand does.
+func commandGroup(name, usage, usageText string, subcommands ...*cli.Command) *cli.Command {
+	return &cli.Command{
+		Name:         name,
+		Usage:        usage,
+		UsageText:    usageText,
 		Action:       unknownSubcommand,
 		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			leaf(&cli.Command{
-				Name:      "describe",
-				Usage:     "show the cluster id, the active controller, the brokers and the metadata quorum",
-				UsageText: "shoal cluster describe\nshoal --output json cluster describe",
-				Action:    clusterDescribe,
-			}),
-			clusterElectLeadersCommand(),
-		},
+		Subcommands:  subcommands,
 	}
 }
 
@@ -73,11 +80,7 @@ func clusterDescribe(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return usageError("cluster describe: unexpected argument %q", c.Args().First())
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -90,11 +93,7 @@ func clusterDescribe(c *cli.Context) error {
 		return failure("describe cluster: %s", describeErr(err))
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		msg := ""
-		if resp.ErrorMessage != nil {
-			msg = *resp.ErrorMessage
-		}
-		return failure("describe cluster: %s", describeErrMsg(err, msg))
+		return failure("describe cluster: %s", describeErrMsg(err, deref(resp.ErrorMessage)))
 	}
 	info := clusterInfo{ClusterID: resp.ClusterID, ControllerID: resp.ControllerID, Brokers: []clusterBroker{}}
 	for _, b := range resp.Brokers {
@@ -384,11 +383,7 @@ func clusterElectLeaders(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -465,12 +460,7 @@ func electResults(resp *kmsg.ElectLeadersResponse) []electResult {
 			out = append(out, r)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
+	sortByTopicPartition(out, func(r electResult) (string, int32) { return r.Topic, r.Partition })
 	return out
 }
 

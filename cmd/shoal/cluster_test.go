@@ -120,11 +120,7 @@ func TestElectLeadersCommand(t *testing.T) {
 			t.Errorf("partition %d not reported as not needing an election:\n%s", p, r.stdout)
 		}
 	}
-	r = ok(t, "cluster", "elect-leaders", "--type", "unclean", "--topic", name, "--partition", "1", "--output", "json")
-	var res electOutput
-	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
-	}
+	res := okJSON[electOutput](t, "cluster", "elect-leaders", "--type", "unclean", "--topic", name, "--partition", "1", "--output", "json")
 	want := electResult{Topic: name, Partition: 1, Result: "not_needed", Error: "ELECTION_NOT_NEEDED", Message: res.Results[0].Message}
 	if res.Type != "unclean" || len(res.Results) != 1 || res.Results[0] != want {
 		t.Fatalf("unclean election of partition 1: %+v", res)

@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -231,12 +228,6 @@ func consume(c *cli.Context) error {
 		return err
 	}
 
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	w := bufio.NewWriterSize(c.App.Writer, 64<<10)
-	defer w.Flush()
-
 	done := map[int32]bool{}
 	offsets := map[int32]kgo.Offset{}
 	for _, p := range plan.partitions {
@@ -261,16 +252,7 @@ func consume(c *cli.Context) error {
 	defer consumer.Close()
 
 	var printed int64
-	for {
-		fetches := consumer.PollFetches(ctx)
-		if ctx.Err() != nil {
-			reportInterrupted(c, w, printed)
-			return nil
-		}
-		if err := pollErrors(c, w, fetches); err != nil {
-			w.Flush()
-			return err
-		}
+	return printPolls(c, consumer, &printed, func(w *bufio.Writer, fetches kgo.Fetches) (bool, error) {
 		stopNow := false
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if stopNow || done[fp.Partition] {
@@ -296,13 +278,13 @@ func consume(c *cli.Context) error {
 			}
 		})
 		if err := w.Flush(); err != nil {
-			return failure("writing output: %v", err)
+			return true, failure("writing output: %v", err)
 		}
 		if stopNow {
-			return nil
+			return true, nil
 		}
 		if exitAtEnd && len(done) == len(plan.partitions) {
-			return nil
+			return true, nil
 		}
 		if exitAtEnd {
 			var paused []int32
@@ -311,7 +293,8 @@ func consume(c *cli.Context) error {
 			}
 			consumer.PauseFetchPartitions(map[string][]int32{topic: paused})
 		}
-	}
+		return false, nil
+	})
 }
 
 // consumePlan is the resolved assignment of a consume run.

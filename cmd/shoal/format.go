@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"unicode"
@@ -122,4 +124,13 @@ func parseKeyValues(flag string, kvs []string) (map[string]string, []string, err
 		m[k] = v
 	}
 	return m, order, nil
+}
+
+// sortByTopicPartition sorts rows by topic, then partition.
+func sortByTopicPartition[T any](rows []T, key func(T) (topic string, partition int32)) {
+	slices.SortFunc(rows, func(a, b T) int {
+		ta, pa := key(a)
+		tb, pb := key(b)
+		return cmp.Or(strings.Compare(ta, tb), cmp.Compare(pa, pb))
+	})
 }

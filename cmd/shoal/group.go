@@ -6,12 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -22,23 +21,17 @@ import (
 )
 
 func groupCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "group",
-		Usage: "list, describe, reset and delete consumer groups",
-		UsageText: `shoal group list
+	return commandGroup("group", "list, describe, reset and delete consumer groups",
+		`shoal group list
 shoal group describe billing
 shoal group reset-offsets billing --topic orders --to-earliest --dry-run
 shoal group reset-offsets billing --topic orders --by-duration 1h --execute
 shoal group delete billing`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			groupListCommand(),
-			groupDescribeCommand(),
-			groupResetCommand(),
-			groupDeleteCommand(),
-		},
-	}
+		groupListCommand(),
+		groupDescribeCommand(),
+		groupResetCommand(),
+		groupDeleteCommand(),
+	)
 }
 
 // ---- shared helpers (also used by the share commands)
@@ -245,11 +238,7 @@ func listGroupsAction(c *cli.Context, typ string) error {
 	default:
 		return usageError("--type: %q is not one of classic, consumer, share", typ)
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -318,53 +307,59 @@ type groupDescription struct {
 }
 
 func groupDescribe(c *cli.Context) error {
+	return describeOneGroup(c, describeGroup, func(w io.Writer, d groupDescription) error {
+		if err := writeGroupHeader(w, d.Members, "group %s (type %s, state %s, coordinator %d, %d members)", d.Group, d.Type, orDash(d.State), d.Coordinator, len(d.Members)); err != nil {
+			return err
+		}
+		t := newTable(w, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
+		for _, o := range d.Offsets {
+			t.row(o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID))
+		}
+		return t.flush()
+	})
+}
+
+// describeOneGroup runs a describe command of the one group named on the
+// command line: describe gathers the description, which is printed as
+// JSON or by print.
+func describeOneGroup[D any](c *cli.Context, describe func(context.Context, *kgo.Client, *kadm.Client, string) (D, error), print func(io.Writer, D) error) error {
 	args, err := groupArgs(c, false)
 	if err != nil {
 		return err
 	}
-	group := args[0]
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
 	defer closeAdmin()
 
-	d, err := describeGroup(ctx, cl, adm, group)
+	d, err := describe(ctx, cl, adm, args[0])
 	if err != nil {
 		return err
 	}
-	w := c.App.Writer
 	if out == outputJSON {
-		return writeJSON(w, d)
+		return writeJSON(c.App.Writer, d)
 	}
-	fmt.Fprintf(w, "group %s (type %s, state %s, coordinator %d, %d members)\n", d.Group, d.Type, orDash(d.State), d.Coordinator, len(d.Members))
-	if err := writeMembers(w, d.Members); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	t := newTable(w, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
-	for _, o := range d.Offsets {
-		t.row(o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID))
-	}
-	return t.flush()
+	return print(c.App.Writer, d)
 }
 
-// writeMembers prints a group's members table, after a blank line, if it
-// has members.
-func writeMembers(w io.Writer, members []groupMemberInfo) error {
-	if len(members) == 0 {
-		return nil
+// writeGroupHeader prints the top of a group description: the summary
+// line, the members table after a blank line if there are members, and the
+// blank line before the offsets table.
+func writeGroupHeader(w io.Writer, members []groupMemberInfo, format string, args ...any) error {
+	fmt.Fprintf(w, format+"\n", args...)
+	if len(members) > 0 {
+		fmt.Fprintln(w)
+		t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
+		for _, m := range members {
+			t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(w)
-	t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
-	for _, m := range members {
-		t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
-	}
-	return t.flush()
+	return nil
 }
 
 // describeGroup gathers a classic or consumer group's members and offsets.
@@ -394,15 +389,9 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 	}
 	if lg.Type == "consumer" {
 		dgs, err := adm.DescribeConsumerGroups(ctx, group)
+		g, err := describedGroup(dgs, err, group, func(g kadm.DescribedConsumerGroup) error { return g.Err })
 		if err != nil {
-			return d, failure("describe group %q: %s", group, describeErr(err))
-		}
-		g, ok := dgs[group]
-		if !ok {
-			return d, failure("describe group %q: the broker did not answer for it", group)
-		}
-		if g.Err != nil {
-			return d, failure("describe group %q: %s", group, describeErr(g.Err))
+			return d, err
 		}
 		d.State, d.Protocol = g.State, g.AssignorName
 		for _, m := range g.Members {
@@ -414,15 +403,9 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 		}
 	} else {
 		dgs, err := adm.DescribeGroups(ctx, group)
+		g, err := describedGroup(dgs, err, group, func(g kadm.DescribedGroup) error { return g.Err })
 		if err != nil {
-			return d, failure("describe group %q: %s", group, describeErr(err))
-		}
-		g, ok := dgs[group]
-		if !ok {
-			return d, failure("describe group %q: the broker did not answer for it", group)
-		}
-		if g.Err != nil {
-			return d, failure("describe group %q: %s", group, describeErr(g.Err))
+			return d, err
 		}
 		d.State, d.Protocol = g.State, g.Protocol
 		for _, m := range g.Members {
@@ -475,11 +458,7 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 			r.MemberID, r.ClientID, r.Host = m.MemberID, m.ClientID, m.Host
 		}
 	}
-	var topics []string
-	for t := range rows {
-		topics = append(topics, t)
-	}
-	sort.Strings(topics)
+	topics := slices.Sorted(maps.Keys(rows))
 	bounds, err := topicBounds(ctx, adm, topics...)
 	if err != nil {
 		return d, failure("describe group %q: %v", group, err)
@@ -496,14 +475,25 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 			d.Offsets = append(d.Offsets, *r)
 		}
 	}
-	sort.Slice(d.Offsets, func(i, j int) bool {
-		a, b := d.Offsets[i], d.Offsets[j]
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		return a.Partition < b.Partition
-	})
+	sortByTopicPartition(d.Offsets, func(o groupPartitionLag) (string, int32) { return o.Topic, o.Partition })
 	return d, nil
+}
+
+// describedGroup picks group's answer from a describe call's result,
+// failing on the call's error, a missing answer or the group's error.
+func describedGroup[G any](answers map[string]G, err error, group string, groupErr func(G) error) (G, error) {
+	var g G
+	if err != nil {
+		return g, failure("describe group %q: %s", group, describeErr(err))
+	}
+	g, ok := answers[group]
+	if !ok {
+		return g, failure("describe group %q: the broker did not answer for it", group)
+	}
+	if err := groupErr(g); err != nil {
+		return g, failure("describe group %q: %s", group, describeErr(err))
+	}
+	return g, nil
 }
 
 // ---- reset-offsets
@@ -703,36 +693,37 @@ examples:
 	})
 }
 
-// resetCommon parses what group and share reset-offsets share.
-func resetCommon(c *cli.Context, withTime bool) (group, topic string, parts []int32, target resetTarget, execute bool, err error) {
+// resetLoader looks a group up for reset-offsets: it fails if the group is
+// of the other kind, and returns the group's present offsets on topic
+// (missing: none) and how to apply a plan, which must refuse a group with
+// members.
+type resetLoader func(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group, topic string) (current map[int32]int64, apply func(kadm.Offsets) error, err error)
+
+// resetOffsets is reset-offsets for either kind of group: it parses the
+// command line, has load look the group up, plans the reset, applies it
+// with --execute, and prints the plan.
+func resetOffsets(c *cli.Context, load resetLoader) error {
 	args, err := groupArgs(c, false)
 	if err != nil {
-		return
+		return err
 	}
-	group = args[0]
-	topic = strings.TrimSpace(c.String("topic"))
+	group := args[0]
+	topic := strings.TrimSpace(c.String("topic"))
 	if topic == "" {
-		err = usageError("%s: --topic is required", cmdName(c))
-		return
+		return usageError("%s: --topic is required", cmdName(c))
 	}
-	if parts, err = parsePartitions(c.StringSlice("partition")); err != nil {
-		return
+	parts, err := parsePartitions(c.StringSlice("partition"))
+	if err != nil {
+		return err
 	}
-	if target, err = parseResetTarget(c, time.Now()); err != nil {
-		return
+	target, err := parseResetTarget(c, time.Now())
+	if err != nil {
+		return err
 	}
 	if c.Bool("dry-run") && c.Bool("execute") {
-		err = usageError("%s: give --dry-run or --execute, not both", cmdName(c))
-		return
+		return usageError("%s: give --dry-run or --execute, not both", cmdName(c))
 	}
-	execute = c.Bool("execute")
-	_, err = outputMode(c)
-	return
-}
-
-func groupReset(c *cli.Context) error {
-	group, topic, parts, target, execute, err := resetCommon(c, true)
-	if err != nil {
+	if _, err := outputMode(c); err != nil {
 		return err
 	}
 	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
@@ -741,18 +732,47 @@ func groupReset(c *cli.Context) error {
 	}
 	defer closeAdmin()
 
+	current, apply, err := load(ctx, cl, adm, group, topic)
+	if err != nil {
+		return err
+	}
+	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
+	if err != nil {
+		return err
+	}
+	res := resetResult{Group: group, Plan: plan}
+	if c.Bool("execute") {
+		offs := kadm.Offsets{}
+		for _, r := range plan {
+			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
+		}
+		if err := apply(offs); err != nil {
+			return err
+		}
+		res.Executed = true
+	}
+	return printReset(c, res)
+}
+
+func groupReset(c *cli.Context) error {
+	return resetOffsets(c, loadGroupForReset)
+}
+
+// loadGroupForReset is the resetLoader of classic and consumer groups:
+// their committed offsets, and a commit of the plan.
+func loadGroupForReset(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group, topic string) (map[int32]int64, func(kadm.Offsets) error, error) {
 	lg, found, err := findGroup(ctx, cl, group)
 	if err != nil {
-		return failure("reset offsets of group %q: %s", group, describeErr(err))
+		return nil, nil, failure("reset offsets of group %q: %s", group, describeErr(err))
 	}
 	if found && lg.Type == "share" {
-		return failure("group %q is a share group (see 'shoal share reset-offsets')", group)
+		return nil, nil, failure("group %q is a share group (see 'shoal share reset-offsets')", group)
 	}
 	current := map[int32]int64{}
 	if found {
 		committed, err := adm.FetchOffsetsForTopics(ctx, group, topic)
 		if err != nil {
-			return failure("reset offsets of group %q: fetching committed offsets: %s", group, describeErr(err))
+			return nil, nil, failure("reset offsets of group %q: fetching committed offsets: %s", group, describeErr(err))
 		}
 		committed.Each(func(o kadm.OffsetResponse) {
 			if o.Topic == topic && o.Err == nil && o.At >= 0 {
@@ -760,20 +780,11 @@ func groupReset(c *cli.Context) error {
 			}
 		})
 	}
-	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
-	if err != nil {
-		return err
-	}
-	res := resetResult{Group: group, Plan: plan}
-	if execute {
+	apply := func(offs kadm.Offsets) error {
 		if found {
 			if err := requireEmptyGroup(ctx, adm, lg); err != nil {
 				return err
 			}
-		}
-		offs := kadm.Offsets{}
-		for _, r := range plan {
-			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
 		}
 		resps, err := adm.CommitOffsets(ctx, group, offs)
 		if err != nil {
@@ -785,9 +796,9 @@ func groupReset(c *cli.Context) error {
 			}
 			return failure("reset offsets of group %q: %s", group, describeErr(err))
 		}
-		res.Executed = true
+		return nil
 	}
-	return printReset(c, res)
+	return current, apply, nil
 }
 
 // requireEmptyGroup fails unless a classic or consumer group has no
@@ -839,11 +850,7 @@ func groupDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -945,22 +952,8 @@ func consumeGroup(c *cli.Context, gc groupConsume) error {
 	}
 	defer consumer.Close() // leaves the group
 
-	sigCtx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	w := bufio.NewWriterSize(c.App.Writer, 64<<10)
-	defer w.Flush()
-
 	var printed int64
-	for {
-		fetches := consumer.PollFetches(sigCtx)
-		if sigCtx.Err() != nil {
-			reportInterrupted(c, w, printed)
-			return nil
-		}
-		if err := pollErrors(c, w, fetches); err != nil {
-			w.Flush()
-			return err
-		}
+	return printPolls(c, consumer, &printed, func(w *bufio.Writer, fetches kgo.Fetches) (bool, error) {
 		var toCommit []*kgo.Record
 		stopNow := false
 		fetches.EachRecord(func(r *kgo.Record) {
@@ -982,20 +975,21 @@ func consumeGroup(c *cli.Context, gc groupConsume) error {
 			}
 		})
 		if err := w.Flush(); err != nil {
-			return failure("writing output: %v", err)
+			return true, failure("writing output: %v", err)
 		}
 		if len(toCommit) > 0 {
 			cctx, ccancel := context.WithTimeout(c.Context, adminTimeout)
 			err := consumer.CommitRecords(cctx, toCommit...)
 			ccancel()
 			if err != nil {
-				return failure("consume %q: committing offsets of group %q: %s", gc.topic, gc.group, describeErr(err))
+				return true, failure("consume %q: committing offsets of group %q: %s", gc.topic, gc.group, describeErr(err))
 			}
 		}
 		if stopNow || (gc.exitAtEnd && len(done) == len(ends)) {
-			return nil
+			return true, nil
 		}
-	}
+		return false, nil
+	})
 }
 
 // groupConsumeEnds returns the end offsets of the topic's partitions and

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -114,11 +113,7 @@ func TestGroupDescribeResetDelete(t *testing.T) {
 	if !containsLineWith(r.stdout, group) {
 		t.Fatalf("group list lacks %s:\n%s", group, r.stdout)
 	}
-	var listed []listedGroup
-	r = ok(t, "--output", "json", "group", "list")
-	if err := json.Unmarshal([]byte(r.stdout), &listed); err != nil {
-		t.Fatal(err)
-	}
+	listed := okJSON[[]listedGroup](t, "--output", "json", "group", "list")
 	found := false
 	for _, g := range listed {
 		if g.Group == group {
@@ -129,14 +124,10 @@ func TestGroupDescribeResetDelete(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Fatalf("json group list lacks %s: %s", group, r.stdout)
+		t.Fatalf("json group list lacks %s: %+v", group, listed)
 	}
 
-	var d groupDescription
-	r = ok(t, "--output", "json", "group", "describe", group)
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatal(err)
-	}
+	d := okJSON[groupDescription](t, "--output", "json", "group", "describe", group)
 	if len(d.Members) != 1 || d.Members[0].ClientID != "lag-test" || d.Members[0].Host == "" {
 		t.Fatalf("members: %+v", d.Members)
 	}
@@ -184,11 +175,7 @@ func TestGroupDescribeResetDelete(t *testing.T) {
 	ok(t, "group", "reset-offsets", group, "--topic", topic, "--by-duration", "1h", "--execute")
 	wantOffsets(t, "after --by-duration", committedOffsets(t, adm, group, topic), map[int32]int64{0: 0, 1: 0})
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	r = ok(t, "--output", "json", "group", "reset-offsets", group, "--topic", topic, "--to-datetime", future, "--execute")
-	var res resetResult
-	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
-		t.Fatal(err)
-	}
+	res := okJSON[resetResult](t, "--output", "json", "group", "reset-offsets", group, "--topic", topic, "--to-datetime", future, "--execute")
 	if !res.Executed || len(res.Plan) != 2 {
 		t.Fatalf("json reset: %+v", res)
 	}
@@ -245,18 +232,8 @@ func TestConsumeGroup(t *testing.T) {
 	fails(t, shoal(t, "consume", topic, "--group", group, "--partition", "0"), "--partition")
 	fails(t, shoal(t, "consume", topic, "--group", group, "--share-group", group), "not both")
 
-	d := describeGroupJSON(t, group)
+	d := okJSON[groupDescription](t, "--output", "json", "group", "describe", group)
 	if len(d.Offsets) != 1 || d.Offsets[0].Committed != 10 || d.Offsets[0].Lag != 0 {
 		t.Fatalf("describe after consume: %+v", d.Offsets)
 	}
-}
-
-func describeGroupJSON(t *testing.T, group string) groupDescription {
-	t.Helper()
-	var d groupDescription
-	r := ok(t, "--output", "json", "group", "describe", group)
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }

@@ -18,15 +18,11 @@ import (
 )
 
 func logCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "log",
-		Usage: "inspect log segment files on disk",
-		UsageText: `shoal log dump /var/lib/shoal/orders-0
+	return commandGroup("log", "inspect log segment files on disk",
+		`shoal log dump /var/lib/shoal/orders-0
 shoal log dump --records /var/lib/shoal/orders-0/00000000000000000000.log`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  []*cli.Command{logDumpCommand()},
-	}
+		logDumpCommand(),
+	)
 }
 
 func logDumpCommand() *cli.Command {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,11 +65,7 @@ func TestProduceFileConsume(t *testing.T) {
 	}
 
 	// topic describe shows the offsets.
-	r = ok(t, "--output", "json", "topic", "describe", name)
-	var d topicDescription
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatal(err)
-	}
+	d := okJSON[topicDescription](t, "--output", "json", "topic", "describe", name)
 	if d.Partitions[0].HighWatermark != 0 || d.Partitions[1].HighWatermark != 5 || d.Partitions[1].LogStartOffset != 0 {
 		t.Fatalf("offsets after producing: %+v", d.Partitions)
 	}

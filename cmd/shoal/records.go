@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/urfave/cli/v2"
@@ -108,6 +111,31 @@ func recordWriterFor(c *cli.Context) (recordWriter, error) {
 		return nil, usageError("consume: --encoding applies to --output json")
 	}
 	return compileFormat(c.String("format"))
+}
+
+// printPolls polls consumer and hands each poll's fetches to print, which
+// writes records to the buffered stdout w and counts them in *printed,
+// until print reports it is done or fails, a poll fails, or Ctrl-C or
+// SIGTERM arrives (then the count printed so far is reported on stderr).
+func printPolls(c *cli.Context, consumer *kgo.Client, printed *int64, print func(w *bufio.Writer, fetches kgo.Fetches) (done bool, err error)) error {
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	w := bufio.NewWriterSize(c.App.Writer, 64<<10)
+	defer w.Flush()
+	for {
+		fetches := consumer.PollFetches(ctx)
+		if ctx.Err() != nil {
+			reportInterrupted(c, w, *printed)
+			return nil
+		}
+		if err := pollErrors(c, w, fetches); err != nil {
+			w.Flush()
+			return err
+		}
+		if done, err := print(w, fetches); done || err != nil {
+			return err
+		}
+	}
 }
 
 // reportInterrupted tells the user, on stderr, how many records a consume

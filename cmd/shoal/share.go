@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
+	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -20,24 +20,18 @@ import (
 )
 
 func shareCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "share",
-		Usage: "list, describe, reset, configure and delete share groups (queues)",
-		UsageText: `shoal share list
+	return commandGroup("share", "list, describe, reset, configure and delete share groups (queues)",
+		`shoal share list
 shoal share describe workers
 shoal share config workers --set share.auto.offset.reset=earliest
 shoal share reset-offsets workers --topic jobs --to-earliest --execute
 shoal share delete workers`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			shareListCommand(),
-			shareDescribeCommand(),
-			shareResetCommand(),
-			shareDeleteCommand(),
-			shareConfigCommand(),
-		},
-	}
+		shareListCommand(),
+		shareDescribeCommand(),
+		shareResetCommand(),
+		shareDeleteCommand(),
+		shareConfigCommand(),
+	)
 }
 
 // ---- list
@@ -89,46 +83,23 @@ type shareDescription struct {
 }
 
 func shareDescribe(c *cli.Context) error {
-	args, err := groupArgs(c, false)
-	if err != nil {
-		return err
-	}
-	group := args[0]
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	d, err := describeShareGroup(ctx, adm, group)
-	if err != nil {
-		return err
-	}
-	w := c.App.Writer
-	if out == outputJSON {
-		return writeJSON(w, d)
-	}
-	fmt.Fprintf(w, "share group %s (state %s, epoch %d, coordinator %d, %d members)\n", d.Group, orDash(d.State), d.GroupEpoch, d.Coordinator, len(d.Members))
-	if err := writeMembers(w, d.Members); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	t := newTable(w, "TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG")
-	for _, o := range d.Offsets {
-		lag := dash(o.Lag)
-		if o.Error != "" {
-			lag = o.Error
+	return describeOneGroup(c, describeShareGroup, func(w io.Writer, d shareDescription) error {
+		if err := writeGroupHeader(w, d.Members, "share group %s (state %s, epoch %d, coordinator %d, %d members)", d.Group, orDash(d.State), d.GroupEpoch, d.Coordinator, len(d.Members)); err != nil {
+			return err
 		}
-		t.row(o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag)
-	}
-	return t.flush()
+		t := newTable(w, "TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG")
+		for _, o := range d.Offsets {
+			lag := dash(o.Lag)
+			if o.Error != "" {
+				lag = o.Error
+			}
+			t.row(o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag)
+		}
+		return t.flush()
+	})
 }
 
-func describeShareGroup(ctx context.Context, adm *kadm.Client, group string) (shareDescription, error) {
+func describeShareGroup(ctx context.Context, _ *kgo.Client, adm *kadm.Client, group string) (shareDescription, error) {
 	d := shareDescription{Group: group, Members: []groupMemberInfo{}, Offsets: []sharePartitionInfo{}}
 	dgs, err := adm.DescribeShareGroups(ctx, group)
 	if err != nil {
@@ -157,11 +128,7 @@ func describeShareGroup(ctx context.Context, adm *kadm.Client, group string) (sh
 	if ok && og.Err != nil && !errors.Is(og.Err, kerr.GroupIDNotFound) {
 		return d, failure("describe share group %q: offsets: %s", group, describeErr(og.Err))
 	}
-	var topics []string
-	for t := range og.Offsets {
-		topics = append(topics, t)
-	}
-	sort.Strings(topics)
+	topics := slices.Sorted(maps.Keys(og.Offsets))
 	bounds, err := topicBounds(ctx, adm, topics...)
 	if err != nil {
 		return d, failure("describe share group %q: %v", group, err)
@@ -181,13 +148,7 @@ func describeShareGroup(ctx context.Context, adm *kadm.Client, group string) (sh
 			d.Offsets = append(d.Offsets, pi)
 		}
 	}
-	sort.Slice(d.Offsets, func(i, j int) bool {
-		a, b := d.Offsets[i], d.Offsets[j]
-		if a.Topic != b.Topic {
-			return a.Topic < b.Topic
-		}
-		return a.Partition < b.Partition
-	})
+	sortByTopicPartition(d.Offsets, func(o sharePartitionInfo) (string, int32) { return o.Topic, o.Partition })
 	return d, nil
 }
 
@@ -210,28 +171,24 @@ example: shoal share reset-offsets workers --topic jobs --to-earliest --execute`
 }
 
 func shareReset(c *cli.Context) error {
-	group, topic, parts, target, execute, err := resetCommon(c, false)
-	if err != nil {
-		return err
-	}
-	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
+	return resetOffsets(c, loadShareGroupForReset)
+}
 
+// loadShareGroupForReset is the resetLoader of share groups: their start
+// offsets, and AlterShareGroupOffsets of the plan.
+func loadShareGroupForReset(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group, topic string) (map[int32]int64, func(kadm.Offsets) error, error) {
 	lg, found, err := findGroup(ctx, cl, group)
 	if err != nil {
-		return failure("reset offsets of share group %q: %s", group, describeErr(err))
+		return nil, nil, failure("reset offsets of share group %q: %s", group, describeErr(err))
 	}
 	if found && lg.Type != "share" {
-		return failure("group %q is a %s group (see 'shoal group reset-offsets')", group, lg.Type)
+		return nil, nil, failure("group %q is a %s group (see 'shoal group reset-offsets')", group, lg.Type)
 	}
 	current := map[int32]int64{}
 	if found {
 		offs, err := adm.DescribeShareGroupOffsets(ctx, group)
 		if err != nil {
-			return failure("reset offsets of share group %q: %s", group, describeErr(err))
+			return nil, nil, failure("reset offsets of share group %q: %s", group, describeErr(err))
 		}
 		for p, o := range offs[group].Offsets[topic] {
 			if o.Err == nil && o.StartOffset >= 0 {
@@ -239,12 +196,7 @@ func shareReset(c *cli.Context) error {
 			}
 		}
 	}
-	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
-	if err != nil {
-		return err
-	}
-	res := resetResult{Group: group, Plan: plan}
-	if execute {
+	apply := func(offs kadm.Offsets) error {
 		if found {
 			dgs, err := adm.DescribeShareGroups(ctx, group)
 			if err == nil {
@@ -252,10 +204,6 @@ func shareReset(c *cli.Context) error {
 					return failure("share group %q is not empty (state %s, %d members): stop its consumers before --execute", group, g.GroupState, len(g.Members))
 				}
 			}
-		}
-		offs := kadm.Offsets{}
-		for _, r := range plan {
-			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
 		}
 		resps, err := adm.AlterShareGroupOffsets(ctx, group, offs)
 		if err != nil {
@@ -267,9 +215,9 @@ func shareReset(c *cli.Context) error {
 		if err := resps.Error(); err != nil {
 			return failure("reset offsets of share group %q: %s", group, describeErr(err))
 		}
-		res.Executed = true
+		return nil
 	}
-	return printReset(c, res)
+	return current, apply, nil
 }
 
 // ---- delete
@@ -302,11 +250,7 @@ func shareDelete(c *cli.Context) error {
 	if topic != "" && len(groups) != 1 {
 		return usageError("%s: --topic takes exactly one group", cmdName(c))
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -378,11 +322,7 @@ func shareConfig(c *cli.Context) error {
 		return err
 	}
 	dels := listFlagValues(c, "delete")
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -436,11 +376,7 @@ func alterGroupConfigs(ctx context.Context, cl *kgo.Client, group string, sets m
 	}
 	for _, r := range resp.Resources {
 		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			msg := ""
-			if r.ErrorMessage != nil {
-				msg = *r.ErrorMessage
-			}
-			return failure("alter configs of group %q: %s", group, describeErrMsg(err, msg))
+			return failure("alter configs of group %q: %s", group, describeErrMsg(err, deref(r.ErrorMessage)))
 		}
 	}
 	return nil
@@ -459,11 +395,7 @@ func describeGroupConfigs(ctx context.Context, cl *kgo.Client, group string) ([]
 	entries := []groupConfigEntry{}
 	for _, r := range resp.Resources {
 		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			msg := ""
-			if r.ErrorMessage != nil {
-				msg = *r.ErrorMessage
-			}
-			return nil, failure("describe configs of group %q: %s", group, describeErrMsg(err, msg))
+			return nil, failure("describe configs of group %q: %s", group, describeErrMsg(err, deref(r.ErrorMessage)))
 		}
 		for _, cfg := range r.Configs {
 			v := ""
@@ -514,22 +446,8 @@ func consumeShare(c *cli.Context, gc groupConsume) error {
 	}
 	defer consumer.Close() // releases anything unacknowledged and leaves the group
 
-	sigCtx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	w := bufio.NewWriterSize(c.App.Writer, 64<<10)
-	defer w.Flush()
-
 	var printed int64
-	for {
-		fetches := consumer.PollFetches(sigCtx)
-		if sigCtx.Err() != nil {
-			reportInterrupted(c, w, printed)
-			return nil
-		}
-		if err := pollErrors(c, w, fetches); err != nil {
-			w.Flush()
-			return err
-		}
+	return printPolls(c, consumer, &printed, func(w *bufio.Writer, fetches kgo.Fetches) (bool, error) {
 		var accepted, released []*kgo.Record
 		fetches.EachRecord(func(r *kgo.Record) {
 			if gc.maxRecords > 0 && printed >= gc.maxRecords {
@@ -542,7 +460,7 @@ func consumeShare(c *cli.Context, gc groupConsume) error {
 		})
 		if err := w.Flush(); err != nil {
 			consumer.MarkAcks(kgo.AckRelease, accepted...)
-			return failure("writing output: %v", err)
+			return true, failure("writing output: %v", err)
 		}
 		consumer.MarkAcks(kgo.AckAccept, accepted...)
 		consumer.MarkAcks(kgo.AckRelease, released...)
@@ -551,9 +469,10 @@ func consumeShare(c *cli.Context, gc groupConsume) error {
 			err := consumer.FlushAcks(fctx)
 			fcancel()
 			if err != nil {
-				return failure("consume %q: acknowledging records of share group %q: %s", gc.topic, gc.group, describeErr(err))
+				return true, failure("consume %q: acknowledging records of share group %q: %s", gc.topic, gc.group, describeErr(err))
 			}
-			return nil
+			return true, nil
 		}
-	}
+		return false, nil
+	})
 }

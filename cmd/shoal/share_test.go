@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -23,16 +22,6 @@ func shareStart(t *testing.T, adm *kadm.Client, group, topic string) map[int32]i
 		}
 	}
 	return out
-}
-
-func describeShareJSON(t *testing.T, group string) shareDescription {
-	t.Helper()
-	var d shareDescription
-	r := ok(t, "--output", "json", "share", "describe", group)
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 func TestShareDescribeResetDelete(t *testing.T) {
@@ -71,7 +60,7 @@ func TestShareDescribeResetDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d := describeShareJSON(t, group)
+	d := okJSON[shareDescription](t, "--output", "json", "share", "describe", group)
 	if len(d.Members) != 1 || d.Members[0].ClientID != "share-test" {
 		t.Fatalf("members: %+v", d.Members)
 	}
@@ -109,7 +98,7 @@ func TestShareDescribeResetDelete(t *testing.T) {
 
 	ok(t, "share", "reset-offsets", group, "--topic", topic, "--to-offset", "2", "--partition", "0", "--execute")
 	wantOffsets(t, "after --to-offset", shareStart(t, adm, group, topic), map[int32]int64{0: 2, 1: 4})
-	d = describeShareJSON(t, group)
+	d = okJSON[shareDescription](t, "--output", "json", "share", "describe", group)
 	if d.TotalLag != 4 {
 		t.Fatalf("lag after reset: %+v", d.Offsets)
 	}
@@ -154,7 +143,7 @@ func TestConsumeShareGroup(t *testing.T) {
 		t.Fatalf("second run: %q", r.stdout)
 	}
 	wantOffsets(t, "after all accepted", shareStart(t, adm, group, topic), map[int32]int64{0: 8})
-	d := describeShareJSON(t, group)
+	d := okJSON[shareDescription](t, "--output", "json", "share", "describe", group)
 	if len(d.Offsets) != 1 || d.Offsets[0].Lag != 0 {
 		t.Fatalf("describe after consume: %+v", d.Offsets)
 	}

@@ -16,26 +16,20 @@ import (
 )
 
 func topicCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "topic",
-		Usage: "create, list, describe, alter and delete topics",
-		UsageText: `shoal topic create orders --partitions 6 --config retention.ms=86400000
+	return commandGroup("topic", "create, list, describe, alter and delete topics",
+		`shoal topic create orders --partitions 6 --config retention.ms=86400000
 shoal topic list
 shoal topic describe orders
 shoal topic alter orders --set retention.ms=3600000 --delete cleanup.policy
 shoal topic add-partitions orders --total 12
 shoal topic delete orders`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			topicCreateCommand(),
-			topicListCommand(),
-			topicDescribeCommand(),
-			topicAlterCommand(),
-			topicAddPartitionsCommand(),
-			topicDeleteCommand(),
-		},
-	}
+		topicCreateCommand(),
+		topicListCommand(),
+		topicDescribeCommand(),
+		topicAlterCommand(),
+		topicAddPartitionsCommand(),
+		topicDeleteCommand(),
+	)
 }
 
 // intFlagValue reads an integer flag given as a string, so a bad value is
@@ -162,11 +156,7 @@ func topicCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -245,11 +235,7 @@ func topicList(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return usageError("topic list: unexpected argument %q", c.Args().First())
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -343,11 +329,7 @@ func topicDescribe(c *cli.Context) error {
 	if len(names) == 0 {
 		return usageError("topic describe: missing topic name (usage: %s)", firstLine(c.Command.UsageText))
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -559,11 +541,7 @@ func topicAlter(c *cli.Context) error {
 		}
 		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -632,11 +610,7 @@ func topicAddPartitions(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -696,11 +670,7 @@ func topicDelete(c *cli.Context) error {
 			return usageError("topic delete: empty topic name")
 		}
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}

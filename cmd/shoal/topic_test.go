@@ -75,11 +75,7 @@ func TestTopicLifecycle(t *testing.T) {
 	if !containsLineWith(r.stdout, name, "3", "1") {
 		t.Fatalf("topic list lacks %s with 3 partitions, RF 1:\n%s", name, r.stdout)
 	}
-	r = ok(t, "--output", "json", "topic", "list")
-	var list []topicSummary
-	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
-	}
+	list := okJSON[[]topicSummary](t, "--output", "json", "topic", "list")
 	found := false
 	for _, s := range list {
 		if s.Name == name {
@@ -90,7 +86,7 @@ func TestTopicLifecycle(t *testing.T) {
 		}
 	}
 	if !found {
-		t.Fatalf("%s not in JSON list:\n%s", name, r.stdout)
+		t.Fatalf("%s not in JSON list: %+v", name, list)
 	}
 
 	// alter: set one, change one, remove one.
@@ -116,11 +112,7 @@ func TestTopicLifecycle(t *testing.T) {
 	fails(t, shoal(t, "topic", "add-partitions", name, "--total", "4"), "already has 5 partitions")
 
 	// describe: JSON with partitions and only the overrides.
-	r = ok(t, "--output", "json", "topic", "describe", name)
-	var d topicDescription
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatalf("%v\n%s", err, r.stdout)
-	}
+	d := okJSON[topicDescription](t, "--output", "json", "topic", "describe", name)
 	if d.Name != name || len(d.Partitions) != 5 || d.ReplicationFactor != 1 {
 		t.Fatalf("described %+v", d)
 	}
@@ -132,11 +124,7 @@ func TestTopicLifecycle(t *testing.T) {
 	if len(d.Configs) != 1 || d.Configs[0].Name != "retention.ms" || *d.Configs[0].Value != "3600000" || d.Configs[0].Source != "DYNAMIC_TOPIC_CONFIG" {
 		t.Fatalf("configs %+v, want only retention.ms=3600000", d.Configs)
 	}
-	r = ok(t, "--output", "json", "topic", "describe", name, "--all-configs")
-	d = topicDescription{}
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatal(err)
-	}
+	d = okJSON[topicDescription](t, "--output", "json", "topic", "describe", name, "--all-configs")
 	if len(d.Configs) < 5 {
 		t.Fatalf("--all-configs lists %d configs", len(d.Configs))
 	}

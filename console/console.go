@@ -1,0 +1,225 @@
+// Package console serves shoal's web console: a few static pages embedded
+// in the binary plus a small JSON API under /ui/api/.
+//
+// The console reads the cluster the way an external console would: as a
+// Kafka client of the node's own client listener (kadm/kgo), and from the
+// node's Prometheus registry for rates. It never reaches into the broker's
+// runtimes, so it sees exactly what the Kafka APIs expose (and, once the
+// client listener enforces ACLs, only what its principal may see).
+package console
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+//go:embed ui
+var assets embed.FS
+
+// Config is what a Console needs from the node that serves it.
+type Config struct {
+	// Bootstrap is a client listener address of the node ("host:port").
+	Bootstrap string
+	// Metrics is the node's registry, sampled for produce/consume rates.
+	Metrics prometheus.Gatherer
+	// Log records every state-changing action.
+	Log *slog.Logger
+	// AllowWrites enables delete records, offset resets and redrive
+	// (admin.ui.allow.writes).
+	AllowWrites bool
+	// SampleEvery is the period of the rate and lag samples (default 2s).
+	SampleEvery time.Duration
+}
+
+// requestTimeout bounds every Kafka round trip an API call makes, so a
+// stuck broker makes the page show an error instead of hanging.
+const requestTimeout = 10 * time.Second
+
+// Console is an http.Handler for everything under /ui/.
+type Console struct {
+	cfg    Config
+	cl     *kgo.Client
+	adm    *kadm.Client
+	mux    *http.ServeMux
+	hist   *history
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// startSampling starts the sampler on the first API call: a console
+	// nobody opens costs nothing.
+	startSampling sync.Once
+	// lastSeen is the unix time of the latest API call; lag sampling
+	// (which costs Kafka requests) pauses when nobody has looked for a
+	// while.
+	lastSeen atomic.Int64
+
+	// redriven remembers the dead letters already redriven by this
+	// process, so a double submit does not produce them twice.
+	redrivenMu sync.Mutex
+	redriven   map[recordRef]bool
+}
+
+// New returns a console that connects lazily to cfg.Bootstrap.
+func New(cfg Config) (*Console, error) {
+	if cfg.SampleEvery <= 0 {
+		cfg.SampleEvery = 2 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Bootstrap), kgo.ClientID("shoal-console"),
+		kgo.RequestTimeoutOverhead(requestTimeout),
+		// Redrive produces to the partition a dead letter came from.
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Console{
+		cfg: cfg, cl: cl, adm: kadm.NewClient(cl), mux: http.NewServeMux(),
+		hist: newHistory(historyPoints), ctx: ctx, cancel: cancel,
+		redriven: map[recordRef]bool{},
+	}
+	static, _ := fs.Sub(assets, "ui")
+	c.mux.Handle("GET /ui/", http.StripPrefix("/ui/", http.FileServerFS(static)))
+	c.mux.HandleFunc("GET /ui/api/settings", c.api(func(context.Context, *http.Request) (any, error) {
+		return map[string]bool{"allowWrites": cfg.AllowWrites}, nil
+	}))
+	c.mux.HandleFunc("GET /ui/api/cluster", c.api(c.cluster))
+	c.mux.HandleFunc("GET /ui/api/topics", c.api(c.topics))
+	c.mux.HandleFunc("GET /ui/api/topic", c.api(c.topic))
+	c.mux.HandleFunc("GET /ui/api/messages", c.api(c.messages))
+	c.mux.HandleFunc("GET /ui/api/groups", c.api(c.groups))
+	c.mux.HandleFunc("GET /ui/api/group", c.api(c.group))
+	c.mux.HandleFunc("GET /ui/api/sharegroup", c.api(c.shareGroup))
+	c.mux.HandleFunc("POST /ui/api/delete-records", c.write(c.deleteRecords))
+	c.mux.HandleFunc("POST /ui/api/reset-offsets", c.write(c.resetOffsets))
+	c.mux.HandleFunc("POST /ui/api/redrive", c.write(c.redrive))
+	return c, nil
+}
+
+// ServeHTTP serves the pages and the API.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:")
+	w.Header().Set("X-Frame-Options", "DENY")
+	c.mux.ServeHTTP(w, r)
+}
+
+// Close stops the sampler and the Kafka client.
+func (c *Console) Close() {
+	c.cancel()
+	c.wg.Wait()
+	c.cl.Close()
+}
+
+// apiError is an error with the HTTP status the API answers with.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(msg string) error { return &apiError{http.StatusBadRequest, msg} }
+
+// api wraps a read-only JSON endpoint.
+func (c *Console) api(fn func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c.seen()
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		v, err := fn(ctx, r)
+		reply(w, v, err)
+	}
+}
+
+// maxWriteBody bounds the JSON body of a write action.
+const maxWriteBody = 64 << 10
+
+// write wraps a state-changing endpoint: refused unless writes are
+// allowed, and only from the console's own pages. The custom header makes
+// a cross-site form or fetch impossible without a CORS preflight, which
+// this server never grants.
+func (c *Console) write(fn func(ctx context.Context, r *http.Request, body []byte) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c.seen()
+		if !c.cfg.AllowWrites {
+			reply(w, nil, &apiError{http.StatusForbidden, "writes are disabled: set admin.ui.allow.writes=true to allow them"})
+			return
+		}
+		if r.Header.Get("X-Shoal-Console") != "1" {
+			reply(w, nil, &apiError{http.StatusForbidden, "missing X-Shoal-Console header"})
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWriteBody))
+		if err != nil {
+			reply(w, nil, badRequest("request body: "+err.Error()))
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
+		defer cancel()
+		v, err := fn(ctx, r, body)
+		reply(w, v, err)
+	}
+}
+
+func (c *Console) seen() {
+	c.lastSeen.Store(time.Now().Unix())
+	c.startSampling.Do(func() {
+		c.wg.Add(1)
+		go c.sample()
+	})
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err != nil {
+		status := http.StatusBadGateway
+		var ae *apiError
+		if errors.As(err, &ae) {
+			status = ae.status
+		}
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		return
+	}
+	json.NewEncoder(w).Encode(v)
+}
+
+// queryInt parses an integer query parameter, def when absent.
+func queryInt(r *http.Request, name string, def int64) (int64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, badRequest(name + ": not an integer")
+	}
+	return n, nil
+}
+
+// errString is err's text, "" for nil: JSON carries errors as strings.
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
