@@ -27,8 +27,29 @@ const txnVerifyTimeout = 5 * time.Second
 
 // addToTxn asks the coordinator of transactionalID to add (verifyOnly:
 // verify) tp to the producer's transaction, and returns its answer's error
-// code.
+// code. CONCURRENT_TRANSACTIONS, the previous transaction still writing its
+// markers (a version-2 producer starts the next one at once), is retried
+// here with add.partitions.to.txn.retry.backoff.ms, doubling, for up to
+// add.partitions.to.txn.retry.backoff.max.ms, as Kafka's leaders do: the
+// markers take moments, a client's own retry backoff far longer.
 func (s *Server) addToTxn(transactionalID string, producerID int64, epoch int16, tp coordinator.TxnPartition, verifyOnly, v2 bool) int16 {
+	backoff := s.cfg.Millis("add.partitions.to.txn.retry.backoff.ms")
+	deadline := s.now().Add(s.cfg.Millis("add.partitions.to.txn.retry.backoff.max.ms"))
+	for {
+		code := s.addToTxnOnce(transactionalID, producerID, epoch, tp, verifyOnly, v2)
+		if code != kerr.ConcurrentTransactions.Code || !s.now().Add(backoff).Before(deadline) {
+			return code
+		}
+		select {
+		case <-time.After(backoff):
+		case <-s.ctx.Done():
+			return code
+		}
+		backoff *= 2
+	}
+}
+
+func (s *Server) addToTxnOnce(transactionalID string, producerID int64, epoch int16, tp coordinator.TxnPartition, verifyOnly, v2 bool) int16 {
 	t := kmsg.NewAddPartitionsToTxnRequestTransaction()
 	t.TransactionalID, t.ProducerID, t.ProducerEpoch, t.VerifyOnly = transactionalID, producerID, epoch, verifyOnly
 	t.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: tp.Topic, Partitions: []int32{tp.Partition}}}

@@ -148,12 +148,14 @@ func (t *Txns) Each(fn func(*coordinator.TxnShard)) {
 func (sh *txnShard) do(fn func(*coordinator.TxnShard)) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	select {
+	case <-sh.stop:
+		// Unloading: the partition has (or is about to have) another
+		// coordinator, which this one must not write after.
+		return kerr.NotCoordinator
+	default:
+	}
 	if sh.failed != nil {
-		select {
-		case <-sh.stop:
-			return kerr.NotCoordinator
-		default:
-		}
 		if err := sh.replay(); err != nil {
 			sh.t.env.Logger.Error("reloading transaction coordinator", "partition", sh.ip.part, "err", err)
 			return kerr.NotCoordinator
