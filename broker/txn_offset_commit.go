@@ -30,7 +30,7 @@ func (s *Server) handleTxnOffsetCommit(_ context.Context, _ *reqCtx, req *kmsg.T
 		// Transactions version 2: the client sends no AddOffsetsToTxn;
 		// the group's offsets partition is added here.
 		tp := coordinator.TxnPartition{Topic: offsets.Name, Partition: coordinator.GroupPartition(req.Group, int32(len(offsets.Partitions)))}
-		if code := s.addToTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp, false, true); code != 0 {
+		if code := s.addToTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []coordinator.TxnPartition{tp}, false, true)[tp]; code != 0 {
 			return txnOffsetCommitError(req, kerr.TypedErrorForCode(code)), nil
 		}
 	}

@@ -26,56 +26,67 @@ import (
 const txnVerifyTimeout = 5 * time.Second
 
 // addToTxn asks the coordinator of transactionalID to add (verifyOnly:
-// verify) tp to the producer's transaction, and returns its answer's error
-// code. CONCURRENT_TRANSACTIONS, the previous transaction still writing its
-// markers (a version-2 producer starts the next one at once), is retried
-// here with add.partitions.to.txn.retry.backoff.ms, doubling, for up to
+// verify) partitions to the producer's transaction, and returns its answer's
+// error code per partition. CONCURRENT_TRANSACTIONS, the previous
+// transaction still writing its markers (a version-2 producer starts the
+// next one at once), is retried here with
+// add.partitions.to.txn.retry.backoff.ms, doubling, for up to
 // add.partitions.to.txn.retry.backoff.max.ms, as Kafka's leaders do: the
 // markers take moments, a client's own retry backoff far longer.
-func (s *Server) addToTxn(transactionalID string, producerID int64, epoch int16, tp coordinator.TxnPartition, verifyOnly, v2 bool) int16 {
+func (s *Server) addToTxn(transactionalID string, producerID int64, epoch int16, partitions []coordinator.TxnPartition, verifyOnly, v2 bool) map[coordinator.TxnPartition]int16 {
+	t := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	t.TransactionalID, t.ProducerID, t.ProducerEpoch, t.VerifyOnly = transactionalID, producerID, epoch, verifyOnly
+	for _, tp := range partitions {
+		if n := len(t.Topics); n == 0 || t.Topics[n-1].Topic != tp.Topic {
+			t.Topics = append(t.Topics, kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: tp.Topic})
+		}
+		last := &t.Topics[len(t.Topics)-1]
+		last.Partitions = append(last.Partitions, tp.Partition)
+	}
 	backoff := s.cfg.Millis("add.partitions.to.txn.retry.backoff.ms")
 	deadline := s.now().Add(s.cfg.Millis("add.partitions.to.txn.retry.backoff.max.ms"))
 	for {
-		code := s.addToTxnOnce(transactionalID, producerID, epoch, tp, verifyOnly, v2)
-		if code != kerr.ConcurrentTransactions.Code || !s.now().Add(backoff).Before(deadline) {
-			return code
+		codes := s.addToTxnOnce(t, v2)
+		retry := false
+		for _, code := range codes {
+			retry = retry || code == kerr.ConcurrentTransactions.Code
+		}
+		if !retry || !s.now().Add(backoff).Before(deadline) {
+			return codes
 		}
 		select {
 		case <-time.After(backoff):
 		case <-s.ctx.Done():
-			return code
+			return codes
 		}
 		backoff *= 2
 	}
 }
 
-func (s *Server) addToTxnOnce(transactionalID string, producerID int64, epoch int16, tp coordinator.TxnPartition, verifyOnly, v2 bool) int16 {
-	t := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	t.TransactionalID, t.ProducerID, t.ProducerEpoch, t.VerifyOnly = transactionalID, producerID, epoch, verifyOnly
-	t.Topics = []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: tp.Topic, Partitions: []int32{tp.Partition}}}
-
-	var code int16
-	img := s.meta.Image()
-	state := img.Topics[coordruntime.TxnStateTopic]
+// addToTxnOnce sends the request to the coordinator once: handled here when
+// this node coordinates the id, else sent to the node that does.
+func (s *Server) addToTxnOnce(t kmsg.AddPartitionsToTxnRequestTransaction, v2 bool) map[coordinator.TxnPartition]int16 {
+	state := s.meta.Image().Topics[coordruntime.TxnStateTopic]
 	if state == nil || len(state.Partitions) == 0 {
 		// No transaction coordinator ever ran, so no transaction is
 		// ongoing: the definite answer, not a retriable one.
-		code = kerr.InvalidProducerIDMapping.Code
-	} else if leader := state.Partitions[coordinator.TxnStatePartition(transactionalID, int32(len(state.Partitions)))].Leader; leader == s.cfg.NodeID {
-		code = firstPartitionCode(s.addPartitionsToTxn(t, v2))
-	} else if leader < 0 {
-		code = kerr.CoordinatorNotAvailable.Code
-	} else {
-		code = s.remoteAddToTxn(leader, t)
+		return allCodes(t, kerr.InvalidProducerIDMapping.Code)
 	}
-	return code
+	leader := state.Partitions[coordinator.TxnStatePartition(t.TransactionalID, int32(len(state.Partitions)))].Leader
+	switch {
+	case leader == s.cfg.NodeID:
+		return partitionCodes(s.addPartitionsToTxn(t, v2))
+	case leader < 0:
+		return allCodes(t, kerr.CoordinatorNotAvailable.Code)
+	}
+	return s.remoteAddToTxn(leader, t)
 }
 
 // remoteAddToTxn sends one transaction's AddPartitionsToTxn to the
 // coordinator's node. The batched form (v4+) has no field for the implicit
 // add of version 2; like Kafka, v5 without VerifyOnly from a broker is that
 // add, so the coordinator's handler learns it from the version.
-func (s *Server) remoteAddToTxn(leader int32, t kmsg.AddPartitionsToTxnRequestTransaction) int16 {
+func (s *Server) remoteAddToTxn(leader int32, t kmsg.AddPartitionsToTxnRequestTransaction) map[coordinator.TxnPartition]int16 {
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.SetVersion(s.peerVersion(req.Key()))
 	req.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{t}
@@ -83,25 +94,39 @@ func (s *Server) remoteAddToTxn(leader int32, t kmsg.AddPartitionsToTxnRequestTr
 	defer cancel()
 	kresp, err := s.peers.Peers(cluster.LaneTxn).Request(ctx, leader, req)
 	if err != nil {
-		return kerr.CoordinatorNotAvailable.Code
+		return allCodes(t, kerr.CoordinatorNotAvailable.Code)
 	}
 	resp := kresp.(*kmsg.AddPartitionsToTxnResponse)
 	if resp.ErrorCode != 0 {
-		return resp.ErrorCode
+		return allCodes(t, resp.ErrorCode)
 	}
 	for _, rt := range resp.Transactions {
-		return firstPartitionCode(rt)
-	}
-	return kerr.UnknownServerError.Code
-}
-
-func firstPartitionCode(t kmsg.AddPartitionsToTxnResponseTransaction) int16 {
-	for _, rt := range t.Topics {
-		for _, rp := range rt.Partitions {
-			return rp.ErrorCode
+		if rt.TransactionalID == t.TransactionalID {
+			return partitionCodes(rt)
 		}
 	}
-	return kerr.UnknownServerError.Code
+	return allCodes(t, kerr.UnknownServerError.Code)
+}
+
+// allCodes answers every partition of t with code.
+func allCodes(t kmsg.AddPartitionsToTxnRequestTransaction, code int16) map[coordinator.TxnPartition]int16 {
+	out := map[coordinator.TxnPartition]int16{}
+	for _, rt := range t.Topics {
+		for _, p := range rt.Partitions {
+			out[coordinator.TxnPartition{Topic: rt.Topic, Partition: p}] = code
+		}
+	}
+	return out
+}
+
+func partitionCodes(t kmsg.AddPartitionsToTxnResponseTransaction) map[coordinator.TxnPartition]int16 {
+	out := map[coordinator.TxnPartition]int16{}
+	for _, rt := range t.Topics {
+		for _, rp := range rt.Partitions {
+			out[coordinator.TxnPartition{Topic: rt.Topic, Partition: rp.Partition}] = rp.ErrorCode
+		}
+	}
+	return out
 }
 
 // produceTxnError maps a coordinator's answer to what the produce answers,
