@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// pipelineEnv, set to a broker address, makes the test binary run
+// pipelineEnv, set to broker addresses (comma-separated), makes the test binary run
 // runPipeline instead of the tests; the other pipelineEnv* variables name
 // its topics, group and transactional id.
 const (
@@ -38,7 +38,7 @@ const (
 func runPipeline(broker string) int {
 	in, out, group := os.Getenv(pipelineEnvIn), os.Getenv(pipelineEnvOut), os.Getenv(pipelineEnvGroup)
 	sess, err := kgo.NewGroupTransactSession(
-		kgo.SeedBrokers(broker),
+		kgo.SeedBrokers(strings.Split(broker, ",")...),
 		kgo.TransactionalID(group+"-txn"),
 		kgo.ConsumerGroup(group),
 		kgo.ConsumeTopics(in),
@@ -89,10 +89,10 @@ type pipelineProcess struct {
 	done      chan struct{}
 }
 
-func startPipeline(t *testing.T, n *node, in, out, group string) *pipelineProcess {
+func startPipeline(t *testing.T, seeds []string, in, out, group string) *pipelineProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), pipelineEnv+"="+n.Addr(), pipelineEnvIn+"="+in, pipelineEnvOut+"="+out, pipelineEnvGroup+"="+group)
+	cmd.Env = append(os.Environ(), pipelineEnv+"="+strings.Join(seeds, ","), pipelineEnvIn+"="+in, pipelineEnvOut+"="+out, pipelineEnvGroup+"="+group)
 	pp := &pipelineProcess{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = pp.stderr
 	stdout, err := cmd.StdoutPipe()
@@ -135,6 +135,7 @@ func readRawLog(t *testing.T, cl *kgo.Client, topic string, partition int32) []r
 	if err != nil {
 		t.Fatal(err)
 	}
+	leader := cl.Broker(int(details[topic].Partitions[partition].Leader))
 	var out []rawEntry
 	ctx := ctxT(t, opTimeout)
 	for offset := int64(0); ; {
@@ -146,7 +147,7 @@ func readRawLog(t *testing.T, cl *kgo.Client, topic string, partition int32) []r
 		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = partition, offset, 1<<20, -1
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		kresp, err := req.RequestWith(ctx, cl)
+		kresp, err := req.RequestWith(ctx, leader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,14 +195,14 @@ func readRawLog(t *testing.T, cl *kgo.Client, topic string, partition int32) []r
 // readCommitted reads every partition of topic with read_committed up to
 // the last stable offsets, which must be the ends of the partitions (no
 // transaction open).
-func readCommitted(t *testing.T, n *node, topic string, partitions int32) []eosRead {
+func readCommitted(t *testing.T, client clientFunc, topic string, partitions int32) []eosRead {
 	t.Helper()
-	adm := n.Admin(t)
+	adm := kadm.NewClient(client(t))
 	lso, err := adm.ListCommittedOffsets(ctxT(t, opTimeout), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl := n.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl := client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	// Read until every partition's position passes its last data record:
 	// each partition ends with a marker at LSO-1.
@@ -230,6 +231,10 @@ func readCommitted(t *testing.T, n *node, topic string, partitions int32) []eosR
 	return out
 }
 
+// clientFunc makes a kgo client of a node or a cluster (node.Client,
+// cluster.Client).
+type clientFunc func(*testing.T, ...kgo.Opt) *kgo.Client
+
 // The exactly-once pipeline A -> B survives kill -9 of the pipeline process
 // at random points: a read_committed reader of B sees every input's output
 // exactly once, in per-partition order, and never a record of an aborted
@@ -237,12 +242,23 @@ func readCommitted(t *testing.T, n *node, topic string, partitions int32) []eosR
 func TestTxnExactlyOncePipelineKill9(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, txnOpts)
+	runEOSPipeline(t, []string{n.Addr()}, n.Client, 1, func(int, *pipelineProcess) {})
+}
+
+// runEOSPipeline runs the pipeline over fresh topics of rf replicas,
+// kill -9'ing the pipeline process three times at random moments, with
+// disrupt called before each restart (it may kill brokers too), then checks
+// exactly-once.
+func runEOSPipeline(t *testing.T, seeds []string, client clientFunc, rf int16, disrupt func(round int, pp *pipelineProcess)) {
 	in, out := topicName(t, "a"), topicName(t, "b")
 	const partitions, perPartition = 3, 500
-	adm := n.Admin(t)
-	createTopic(t, adm, in, partitions, nil)
-	createTopic(t, adm, out, partitions, nil)
-	prod := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := kadm.NewClient(client(t, kgo.RetryTimeout(30*time.Second)))
+	for _, topic := range []string{in, out} {
+		if _, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, rf, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod := client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	var recs []*kgo.Record
 	for p := range int32(partitions) {
 		for i := range perPartition {
@@ -254,17 +270,18 @@ func TestTxnExactlyOncePipelineKill9(t *testing.T) {
 	}
 
 	group := topicName(t, "g")
-	pp := startPipeline(t, n, in, out, group)
-	for kill := range 3 {
+	pp := startPipeline(t, seeds, in, out, group)
+	for round := range 3 {
 		// Let it commit a few transactions, then kill it at a random
 		// moment of the next ones.
 		target := pp.committed.Load() + 3
-		waitFor(t, opTimeout, fmt.Sprintf("pipeline run %d commits", kill), func() (bool, string) {
+		waitFor(t, 60*time.Second, fmt.Sprintf("pipeline run %d commits", round), func() (bool, string) {
 			return pp.committed.Load() >= target, fmt.Sprintf("%d transactions committed", pp.committed.Load())
 		})
 		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond) // a random point, not a wait for a condition
+		disrupt(round, pp)
 		pp.kill9()
-		pp = startPipeline(t, n, in, out, group)
+		pp = startPipeline(t, seeds, in, out, group)
 	}
 
 	inputs := map[int32]int64{}
@@ -272,7 +289,7 @@ func TestTxnExactlyOncePipelineKill9(t *testing.T) {
 		inputs[p] = perPartition
 	}
 	committed := map[int32]int64{}
-	waitFor(t, 60*time.Second, "the pipeline commits every input offset", func() (bool, string) {
+	waitFor(t, 90*time.Second, "the pipeline commits every input offset", func() (bool, string) {
 		offs, err := adm.FetchOffsets(ctxT(t, opTimeout), group)
 		if err != nil {
 			return false, err.Error()
@@ -287,15 +304,13 @@ func TestTxnExactlyOncePipelineKill9(t *testing.T) {
 	})
 	pp.kill9()
 
-	// Every transaction the last kill left open is aborted by the next
-	// InitProducerId or its timeout; here the pipeline was idle when
-	// killed, so the logs are complete.
-	raw := n.Client(t)
+	// The pipeline was idle when killed, so every transaction has ended.
+	raw := client(t)
 	logs := map[int32][]rawEntry{}
 	for p := range int32(partitions) {
 		logs[p] = readRawLog(t, raw, out, p)
 	}
-	read := readCommitted(t, n, out, partitions)
+	read := readCommitted(t, client, out, partitions)
 	if bad := checkEOS(inputs, committed, logs, read, true); len(bad) > 0 {
 		t.Fatalf("%d violations, first: %v", len(bad), bad[:min(len(bad), 10)])
 	}
@@ -308,4 +323,49 @@ func TestTxnExactlyOncePipelineKill9(t *testing.T) {
 		}
 	}
 	t.Logf("%d outputs read exactly once; %d aborted transactions' markers in the log", len(read), aborted)
+}
+
+// The pipeline on three nodes: besides the pipeline process, the node
+// coordinating its transactional id is kill -9'd (and restarted) in the
+// first round, so the transactions move to a new coordinator.
+func TestTxnExactlyOncePipelineClusterKill9(t *testing.T) {
+	c := startCluster(t, 3, "transaction.state.log.num.partitions=3", "transaction.state.log.min.isr=2")
+	var seeds []string
+	for _, nd := range c.nodes {
+		seeds = append(seeds, nd.Addr())
+	}
+	runEOSPipeline(t, seeds, c.Client, 3, func(round int, pp *pipelineProcess) {
+		adm := kadm.NewClient(c.Client(t))
+		var victim int32 = -1
+		switch round {
+		case 0:
+			fc := adm.FindTxnCoordinators(ctxT(t, opTimeout), pipelineGroup(pp)+"-txn")
+			for _, r := range fc {
+				if r.Err == nil {
+					victim = r.NodeID
+				}
+			}
+		default:
+			return
+		}
+		if victim < 1 {
+			t.Fatalf("round %d: no node to kill", round)
+		}
+		nd := c.node(victim)
+		nd.Kill9()
+		nd.Restart()
+		c.waitBrokers(c.nodes...)
+	})
+}
+
+// pipelineGroup is the group a pipeline process was started with.
+func pipelineGroup(pp *pipelineProcess) string { return envOf(pp.cmd.Env, pipelineEnvGroup) }
+
+func envOf(env []string, key string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
