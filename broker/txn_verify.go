@@ -46,20 +46,24 @@ func (s *Server) addToTxn(transactionalID string, producerID int64, epoch int16,
 	backoff := s.cfg.Millis("add.partitions.to.txn.retry.backoff.ms")
 	deadline := s.now().Add(s.cfg.Millis("add.partitions.to.txn.retry.backoff.max.ms"))
 	for {
+		// A local coordinator says when the transaction changed, which
+		// is when a retry may succeed (nil, blocking forever: remote).
+		changed := s.coord.Txns.Changed(t.TransactionalID)
 		codes := s.addToTxnOnce(t, v2)
 		retry := false
 		for _, code := range codes {
 			retry = retry || code == kerr.ConcurrentTransactions.Code
 		}
-		if !retry || !s.now().Add(backoff).Before(deadline) {
+		if !retry || !s.now().Before(deadline) {
 			return codes
 		}
 		select {
+		case <-changed:
 		case <-time.After(backoff):
+			backoff *= 2
 		case <-s.ctx.Done():
 			return codes
 		}
-		backoff *= 2
 	}
 }
 

@@ -60,6 +60,10 @@ type txnShard struct {
 	shard  *coordinator.TxnShard
 	epoch  int32 // the coordinator epoch: the partition's leader epoch at load
 	failed error // an append failed: the shard reloads from the log before the next call
+	// changed is closed (and replaced) whenever a call wrote records, so
+	// a partition leader waiting for a transaction to finish its markers
+	// retries at once instead of after a backoff (Txns.Changed).
+	changed chan struct{}
 
 	stop chan struct{}
 	done chan struct{}
@@ -87,7 +91,7 @@ func (t *Txns) EnsureTopic(ctx context.Context) error {
 // partition's leader epoch, resends the markers of transactions that were
 // waiting for them, and starts the timeout loop.
 func (t *Txns) load(ip *internalPartition) (*txnShard, error) {
-	sh := &txnShard{t: t, ip: ip, stop: make(chan struct{}), done: make(chan struct{})}
+	sh := &txnShard{t: t, ip: ip, changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	if err := sh.replay(); err != nil {
 		return nil, err
 	}
@@ -171,7 +175,25 @@ func (sh *txnShard) do(fn func(*coordinator.TxnShard)) error {
 	for _, job := range jobs {
 		sh.sendMarkers(job)
 	}
+	if len(recs) > 0 {
+		close(sh.changed)
+		sh.changed = make(chan struct{})
+	}
 	return nil
+}
+
+// Changed returns a channel closed at the next change the shard
+// coordinating transactionalID writes, or nil when this node does not
+// coordinate it. Taken before a call that may answer
+// CONCURRENT_TRANSACTIONS, it tells when retrying may succeed.
+func (t *Txns) Changed(transactionalID string) <-chan struct{} {
+	sh, kerrv := t.topic.shardFor(func(n int32) int32 { return coordinator.TxnStatePartition(transactionalID, n) })
+	if kerrv != nil {
+		return nil
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.changed
 }
 
 // Marker retries back off from markerRetryMin to markerRetryMax.
