@@ -110,6 +110,8 @@ func (s *Server) clientAPIs() map[int16]api {
 		2:  {min: 1, max: 11, handle: handler(s.handleListOffsets)},
 		3:  {min: 0, max: 13, handle: handler(s.handleMetadata)},
 		18: {min: 0, max: 4, handle: handler(s.handleApiVersions)},
+		17: {min: 1, max: 1, handle: handler(s.handleSaslHandshake)},
+		36: {min: 0, max: 2, handle: handler(s.handleSaslAuthenticate)},
 		19: {min: 2, max: 7, handle: handler(s.handleCreateTopics)},
 		20: {min: 1, max: 6, handle: handler(s.handleDeleteTopics)},
 		21: {min: 0, max: 2, handle: handler(s.handleDeleteRecords)},
@@ -122,6 +124,11 @@ func (s *Server) clientAPIs() map[int16]api {
 		43: {min: 0, max: 2, handle: handler(s.handleElectLeaders)},
 		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
 		60: {min: 0, max: 2, handle: handler(s.handleDescribeCluster)},
+		29: {min: 1, max: 3, handle: handler(s.handleDescribeACLs)},
+		30: {min: 1, max: 3, handle: handler(s.handleCreateACLs)},
+		31: {min: 1, max: 3, handle: handler(s.handleDeleteACLs)},
+		50: {min: 0, max: 0, handle: handler(s.handleDescribeUserScramCredentials)},
+		51: {min: 0, max: 0, handle: handler(s.handleAlterUserScramCredentials)},
 		// The quorum's state: an admin API Kafka serves on brokers
 		// (which forward it) and controllers alike.
 		55: {min: 0, max: 2, handle: handler(s.handleDescribeQuorum)},

@@ -47,6 +47,7 @@ func (s *Server) startCluster() {
 		InterBrokerListener: s.cfg.InterBrokerListener,
 		Image:               s.meta.Image,
 		MaxResponseBytes:    s.cfg.SocketRequestMaxBytes,
+		DialBroker:          s.sec.interBrokerDialer(s.cfg.InterBrokerListener),
 	})
 	s.controller = cluster.NewControllerClient(cluster.Config{
 		NodeID:              s.cfg.NodeID,

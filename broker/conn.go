@@ -15,7 +15,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/acl"
 	"github.com/shoalmq/shoal/raftmeta"
+	"github.com/shoalmq/shoal/sasl"
 )
 
 // maxInFlight bounds how many requests of one connection are decoded and
@@ -120,6 +122,23 @@ type conn struct {
 	// connection, if any: the controller checks that broker is still
 	// running when the connection closes.
 	heartbeatFrom atomic.Pointer[raftmeta.BrokerProbe]
+
+	// auth is the listener's security. sasl is the connection's SASL
+	// session on a SASL listener (reader goroutine only). principal is who
+	// the connection authenticated as (ANONYMOUS without authentication);
+	// it is set on the reader goroutine before any request that could
+	// read it is dispatched, and re-authentication cannot change it.
+	// host is the peer's IP, as ACLs name hosts.
+	auth      *listenerAuth
+	sasl      *sasl.Session
+	principal acl.Principal
+	host      string
+	// authenticated is set once the first SASL exchange succeeds (the
+	// authentication timer reads it).
+	authenticated atomic.Bool
+	// closeAfterAnswer asks dispatch to stop reading once the current
+	// answer is delivered: a failed authentication.
+	closeAfterAnswer bool
 }
 
 // slot receives the encoded response of one request; nil means no response
@@ -143,13 +162,24 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 		ctx:      ctx,
 		cancel:   cancel,
 		pending:  make(chan *slot, maxInFlight),
+
+		auth:      s.sec.listener(listener),
+		principal: acl.Anonymous,
+		host:      hostOf(nc),
 	}
+	c.newSASLSession()
 	c.lastActive.Store(time.Now().UnixNano())
 	return c
 }
 
 func (c *conn) serve() {
 	defer c.nc.Close()
+	if err := c.authenticateTLS(); err != nil {
+		c.logClosed(err)
+		c.cancel()
+		return
+	}
+	defer c.startAuthTimer()()
 	// Closing the socket is what unblocks the reader when the server
 	// shuts down (or the writer gives up).
 	go func() {
@@ -260,6 +290,9 @@ func (c *conn) checkHeader(head []byte, size int32) error {
 		return nil // too short for a header: decodeRequest says so
 	}
 	key, version := int16(binary.BigEndian.Uint16(head)), int16(binary.BigEndian.Uint16(head[2:]))
+	if err := c.admitRequest(key, size); err != nil {
+		return err
+	}
 	if key == apiVersionsKey {
 		return nil
 	}
@@ -507,7 +540,16 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 	}
 	rc := &reqCtx{conn: c, header: h}
 	start := c.srv.now()
+	if denied := c.authorizeRequest(rc, req); denied != nil {
+		c.deliver(sl, rc, req, start, denied)
+		return nil
+	}
+	merge := c.authorizeItems(req)
 	resp, wait, err := c.handle(rc, req)
+	if merge != nil && resp != nil {
+		// The APIs checked per item answer without a wait.
+		merge(resp)
+	}
 	if err != nil {
 		// Stop reading: Kafka closes the connection without
 		// processing what follows (an acks=0 produce that failed).
@@ -518,6 +560,11 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 		// Nothing to wait for: answer from the reader, saving a
 		// goroutine hand-off on the produce latency path.
 		c.deliver(sl, rc, req, start, resp)
+		if c.closeAfterAnswer {
+			// The answer is in its slot; the writer sends it before
+			// the connection closes.
+			return errAuthentication
+		}
 		return nil
 	}
 	go c.finish(sl, rc, req, start, wait)

@@ -156,7 +156,7 @@ func newConnMetrics(reg *prometheus.Registry) *connMetrics {
 			Name: "shoal_connections_refused_total", Help: "Client connections closed at once because a limit was reached, by limit (max_connections, max_connections_per_ip).",
 		}, []string{"reason"}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_connections_closed_by_broker_total", Help: "Client connections the broker closed, by reason (idle: connections.max.idle.ms; request_read_timeout: a frame slower than socket.request.read.timeout.ms).",
+			Name: "shoal_connections_closed_by_broker_total", Help: "Client connections the broker closed, by reason (idle: connections.max.idle.ms; request_read_timeout: a frame slower than socket.request.read.timeout.ms; authentication_timeout: no TLS and SASL authentication within it).",
 		}, []string{"reason"}),
 		open: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shoal_client_connections", Help: "Open client connections.",

@@ -87,6 +87,8 @@ func closeReason(err error) string {
 		return "idle timeout"
 	case errors.Is(err, errRequestReadTimeout):
 		return "request read timeout"
+	case errors.Is(err, errAuthentication):
+		return "authentication"
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	}

@@ -62,6 +62,8 @@ type Server struct {
 	// limits counts client connections against max.connections and
 	// max.connections.per.ip.
 	limits *connLimits
+	// sec is the listeners' TLS and SASL and the authorizer.
+	sec *security
 	// fetchEncoder writes fetch responses with their record data in place.
 	fetchEncoder *fetchEncoder
 	// lastLeaderHint is when (unix ns) a client was last told that a
@@ -176,12 +178,17 @@ func (s *Server) start() error {
 	if err != nil {
 		return err
 	}
+	bootstrap, err := bootstrapRecords(s.cfg.MetadataDir)
+	if err != nil {
+		return fmt.Errorf("metadata bootstrap: %w", err)
+	}
 	mcfg := raftmeta.Config{
 		NodeID:    s.cfg.NodeID,
 		Dir:       s.cfg.MetadataDir,
 		Voters:    s.cfg.Voters,
 		Logger:    s.log,
 		ClusterID: clusterID,
+		Bootstrap: bootstrap,
 	}
 	if s.multiNode() {
 		if s.transport, err = s.startTransport(); err != nil {
@@ -196,6 +203,11 @@ func (s *Server) start() error {
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
+	// Before the peer client, which dials TLS inter-broker listeners with
+	// it, and before the listeners.
+	if s.sec, err = newSecurity(s.cfg, s.log, s.meta.Image); err != nil {
+		return err
+	}
 	s.startCluster()
 	s.replicas = replica.New(s.ctx, replica.Config{
 		Broker:     s.cfg,

@@ -86,6 +86,10 @@ type PoolConfig struct {
 	// a corrupt or hostile size prefix must not make this node allocate
 	// without bound.
 	MaxResponseBytes int32
+	// DialBroker, if set, connects to another broker's inter-broker
+	// listener: the front end supplies it when that listener speaks TLS.
+	// Connections to the controller listener are always plain TCP.
+	DialBroker func(ctx context.Context, addr string) (net.Conn, error)
 }
 
 // Pool is this node's one Kafka-protocol client to other nodes: every
@@ -247,6 +251,24 @@ func (pc *peerConn) dropLocked() {
 // peerDialTimeout bounds connecting to another node.
 const peerDialTimeout = 2 * time.Second
 
+// dial connects to addr, the target of r, bounded by peerDialTimeout.
+func (p *Pool) dial(ctx context.Context, r route, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, peerDialTimeout)
+	defer cancel()
+	if p.cfg.DialBroker != nil && !r.lane.toController() {
+		return p.cfg.DialBroker(ctx, addr)
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	return nc, nil
+}
+
 func (pc *peerConn) request(ctx context.Context, p *Pool, req kmsg.Request) (kmsg.Response, error) {
 	addr, err := p.target(pc.route)
 	if err != nil {
@@ -259,13 +281,9 @@ func (pc *peerConn) request(ctx context.Context, p *Pool, req kmsg.Request) (kms
 		pc.dropLocked()
 	}
 	if pc.nc == nil {
-		d := net.Dialer{Timeout: peerDialTimeout}
-		nc, err := d.DialContext(ctx, "tcp", addr)
+		nc, err := p.dial(ctx, pc.route, addr)
 		if err != nil {
 			return nil, err
-		}
-		if tc, ok := nc.(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
 		}
 		pc.nc, pc.r, pc.addr = nc, bufio.NewReaderSize(nc, 64*1024), addr
 	}

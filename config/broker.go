@@ -61,7 +61,7 @@ var BrokerDefs = []Def{
 	{Name: "message.max.bytes", Type: Int, Default: "1048588", Doc: "Largest record batch accepted.", Check: atLeast(0)},
 	{Name: "socket.request.max.bytes", Type: Int, Default: "104857600", Doc: "Largest request frame accepted.", Check: atLeast(1)},
 	{Name: "queued.max.request.bytes", Type: Long, Default: "104857600", Doc: "Bytes of request frames held by the whole broker at once (being read, decoded or handled); -1 is unbounded. A connection whose next request does not fit waits, without reading, until memory is released. Frames up to 64 KiB never wait. Kafka's default is -1; shoal bounds it by default so a few oversized requests cannot exhaust memory.", Check: minusOneOrAtLeast(1)},
-	{Name: "socket.request.read.timeout.ms", Type: Long, Default: "30000", Doc: "How long a request frame may take to arrive once its first byte has; a slower connection is closed (a slowloris client holds nothing longer).", Check: atLeast(1)},
+	{Name: "socket.request.read.timeout.ms", Type: Long, Default: "30000", Doc: "How long a request frame may take to arrive once its first byte has; a slower connection is closed (a slowloris client holds nothing longer). It also bounds how long a new connection on a TLS or SASL listener may take to complete its TLS handshake and SASL authentication.", Check: atLeast(1)},
 	{Name: "connections.max.idle.ms", Type: Long, Default: "600000", Doc: "A client connection with no request in flight and no bytes sent either way for this long is closed; -1 never closes one.", Check: minusOneOrAtLeast(1)},
 	{Name: "max.connections", Type: Int, Default: "2147483647", Doc: "Client connections the broker holds at once, over all client listeners; a new connection past it is closed at once. The controller listener is not counted.", Check: atLeast(0)},
 	{Name: "max.connections.per.ip", Type: Int, Default: "2147483647", Doc: "Client connections from one IP address at once; a new connection past it is closed at once.", Check: atLeast(0)},
@@ -547,6 +547,9 @@ func NewBroker(set map[string]string) (*Broker, error) {
 			// The keys are validated above, but a listener must never run
 			// without the security it was configured with.
 			return nil, fmt.Errorf("listener %s: security protocol %s is not served yet (only %s)", l.Name, l.SecurityProtocol, strings.Join(servedProtocols, ", "))
+		}
+		if err := b.checkPeerProtocol(l); err != nil {
+			return nil, err
 		}
 	}
 	return b, nil

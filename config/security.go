@@ -69,10 +69,20 @@ const oauthValidatorHandler = "org.apache.kafka.common.security.oauthbearer.OAut
 // Kafka's security protocols.
 var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
 
-// servedProtocols are the security protocols the broker serves; a
-// listener configured with another one stops start-up. TLS and SASL are
-// configured and validated here before the front end serves them.
-var servedProtocols = []string{"PLAINTEXT"}
+// servedProtocols are the security protocols the broker serves on client
+// listeners; a listener configured with another one stops start-up.
+var servedProtocols = securityProtocols
+
+// servedPeerProtocols are the security protocols served on the listeners
+// nodes use among themselves (inter-broker and controller) in a cluster of
+// several nodes: the raft transport that shares the controller listener
+// speaks no TLS, and the peer client authenticates with TLS only (no SASL
+// client yet). A listener must never run with less security than it was
+// configured with, so anything else stops start-up.
+var servedPeerProtocols = map[string][]string{
+	"inter-broker": {"PLAINTEXT", "SSL"},
+	"controller":   {"PLAINTEXT"},
+}
 
 // brokerKeyDef returns the definition of any broker key: a plain broker
 // key, a security key, or a security key with a listener (and mechanism)
@@ -372,4 +382,27 @@ func (b *Broker) oauthSettings(listener string) (*OAuthSettings, error) {
 		return nil, fmt.Errorf("sasl.oauthbearer.sub.claim.name must not be empty")
 	}
 	return o, nil
+}
+
+// checkPeerProtocol refuses, in a cluster of several nodes, a security
+// protocol the nodes cannot yet speak to each other on l (see
+// servedPeerProtocols). A single node dials no peer, so any protocol is
+// served there.
+func (b *Broker) checkPeerProtocol(l Listener) error {
+	if len(b.Voters) <= 1 && b.HasRole("broker") && b.HasRole("controller") {
+		return nil
+	}
+	role := ""
+	switch {
+	case slices.Contains(b.ControllerListeners, l.Name):
+		role = "controller"
+	case l.Name == b.InterBrokerListener:
+		role = "inter-broker"
+	default:
+		return nil
+	}
+	if served := servedPeerProtocols[role]; !slices.Contains(served, l.SecurityProtocol) {
+		return fmt.Errorf("listener %s: security protocol %s is not served yet on the %s listener of a multi-node cluster (only %s)", l.Name, l.SecurityProtocol, role, strings.Join(served, ", "))
+	}
+	return nil
 }

@@ -10,15 +10,6 @@ import (
 	"github.com/shoalmq/shoal/acl"
 )
 
-// serveAll lets NewBroker accept every security protocol for the length
-// of a test, so the key validation can be tested before the front end
-// serves TLS and SASL.
-func serveAll(t *testing.T) {
-	old := servedProtocols
-	servedProtocols = securityProtocols
-	t.Cleanup(func() { servedProtocols = old })
-}
-
 const plainJAAS = `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";`
 
 func secureBase(t *testing.T) map[string]string {
@@ -78,7 +69,6 @@ func TestSecurityDefaults(t *testing.T) {
 }
 
 func TestSecurityListeners(t *testing.T) {
-	serveAll(t)
 	b, err := NewBroker(secureBase(t))
 	if err != nil {
 		t.Fatal(err)
@@ -111,15 +101,28 @@ func TestSecurityListeners(t *testing.T) {
 	}
 }
 
-func TestSecurityNotServedYet(t *testing.T) {
-	_, err := NewBroker(secureBase(t))
-	if err == nil || !strings.Contains(err.Error(), "not served yet") {
-		t.Fatalf("err = %v, want a refusal to run SASL_SSL unserved", err)
+// A single node serves every protocol on every listener; a cluster of
+// several refuses what its nodes cannot yet speak to each other.
+func TestSecurityPeerProtocols(t *testing.T) {
+	if _, err := NewBroker(secureBase(t)); err != nil {
+		t.Fatalf("single node: %v", err)
+	}
+	voters := "1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293"
+	if _, err := NewBroker(with(secureBase(t), "controller.quorum.voters", voters)); err != nil {
+		t.Fatalf("cluster with an SSL inter-broker listener: %v", err)
+	}
+	for name, protoMap := range map[string]string{
+		"inter-broker": "INTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT",
+		"controller":   "INTERNAL:SSL,CONTROLLER:SSL",
+	} {
+		_, err := NewBroker(with(secureBase(t), "controller.quorum.voters", voters, "listener.security.protocol.map", protoMap, "listener.name.internal.sasl.enabled.mechanisms", "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"))
+		if err == nil || !strings.Contains(err.Error(), "not served yet on the "+name) {
+			t.Errorf("%s: err = %v, want a refusal", name, err)
+		}
 	}
 }
 
 func TestSecurityJAASLookup(t *testing.T) {
-	serveAll(t)
 	scram := `org.apache.kafka.common.security.scram.ScramLoginModule required username="b" password="p";`
 	base := with(secureBase(t), "listener.name.sasl_ssl.plain.sasl.jaas.config", "<unset>", "sasl.enabled.mechanisms", "PLAIN,SCRAM-SHA-256")
 	for name, tc := range map[string]struct {
@@ -153,7 +156,6 @@ func TestSecurityJAASLookup(t *testing.T) {
 }
 
 func TestSecurityErrors(t *testing.T) {
-	serveAll(t)
 	base := secureBase(t)
 	for name, kv := range map[string][]string{
 		"GSSAPI default":              {"sasl.enabled.mechanisms", "<unset>"},
@@ -196,7 +198,6 @@ func TestSecurityErrors(t *testing.T) {
 // TestSecurityFromPropertiesFile loads an operator's Kafka security section
 // unchanged through Load.
 func TestSecurityFromPropertiesFile(t *testing.T) {
-	serveAll(t)
 	dir := t.TempDir()
 	ks := filepath.Join(dir, "broker.pem")
 	os.WriteFile(ks, []byte("x"), 0o600)

@@ -61,18 +61,26 @@ func unstartedNodes(t *testing.T, n int) []*node {
 // --set flags for every node.
 func startCluster(t *testing.T, n int, set ...string) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, nodeOpts{set: set})
+}
+
+// startClusterWith starts a cluster as startCluster does, every node with
+// base's settings (set, configFile, clientListener and clientOpts).
+func startClusterWith(t *testing.T, n int, base nodeOpts) *cluster {
+	t.Helper()
 	c := &cluster{t: t, nodes: unstartedNodes(t, n)}
 	var voters []string
 	for i, nd := range c.nodes {
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, nd.ctrlPort))
 	}
 	for i, nd := range c.nodes {
-		opts := nodeOpts{set: append([]string{
+		opts := base
+		opts.set = append([]string{
 			"node.id=" + strconv.Itoa(i+1),
 			"controller.quorum.voters=" + strings.Join(voters, ","),
-		}, append(slices.Clone(clusterSettings), set...)...)}
+		}, append(slices.Clone(clusterSettings), base.set...)...)
 		nd.opts = opts
-		props := strings.Join(nd.listenerSettings(), "\n") + "\n"
+		props := strings.Join(nd.listenerSettings(), "\n") + "\n" + base.configFile
 		nd.configPath = filepath.Join(t.TempDir(), "server.properties")
 		if err := os.WriteFile(nd.configPath, []byte(props), 0o644); err != nil {
 			t.Fatal(err)
@@ -154,7 +162,8 @@ func (c *cluster) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	for _, n := range c.nodes {
 		seeds = append(seeds, n.Addr())
 	}
-	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)}, opts...)
+	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)}, c.nodes[0].opts.clientOpts...)
+	all = append(all, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +175,7 @@ func (c *cluster) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 // adminOn returns an admin client that talks only to n.
 func adminOn(t *testing.T, n *node) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100*time.Millisecond), kgo.DialTimeout(time.Second), kgo.RetryTimeout(2*time.Second))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second), kgo.RetryTimeout(2 * time.Second)}, n.opts.clientOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,12 +428,12 @@ func controllerOn(t *testing.T, n *node) (int32, error) {
 // which a client refreshes only every metadata.max.age.ms, so a client
 // that first asked before the last broker registered keeps missing it.
 func metadataOn(t *testing.T, n *node) (*kmsg.MetadataResponse, error) {
-	return metadataAt(t, n.Addr())
+	return metadataAt(t, n.Addr(), n.opts.clientOpts...)
 }
 
 // metadataAt is metadataOn for any broker address.
-func metadataAt(t *testing.T, addr string) (*kmsg.MetadataResponse, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
+func metadataAt(t *testing.T, addr string, opts ...kgo.Opt) (*kmsg.MetadataResponse, error) {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,6 +82,15 @@ type nodeOpts struct {
 	// listenersAsFlags passes listeners and controller.quorum.voters as
 	// --set flags instead of in the harness's properties file.
 	listenersAsFlags bool
+	// clientListener names the client listener (default PLAINTEXT);
+	// configFile maps it to its security protocol.
+	clientListener string
+	// clientOpts are what a client needs to reach the client listener
+	// (TLS, SASL); the readiness check and Client use them.
+	clientOpts []kgo.Opt
+	// beforeFirstStart runs once the node's ports and files are chosen,
+	// before the process first starts (shoal storage format).
+	beforeFirstStart func(n *node)
 }
 
 // node is one shoal process. Restart keeps its ports and data directory.
@@ -140,6 +149,9 @@ func startNode(t *testing.T, opts nodeOpts) *node {
 			t.Logf("data directory:\n%s", n.listDataDir())
 		}
 	})
+	if opts.beforeFirstStart != nil {
+		opts.beforeFirstStart(n)
+	}
 	n.start()
 	return n
 }
@@ -179,8 +191,12 @@ func (n *node) Output() string { return n.output.String() }
 
 func (n *node) listenerSettings() []string {
 	ctrl := "127.0.0.1:" + strconv.Itoa(n.ctrlPort)
+	name := n.opts.clientListener
+	if name == "" {
+		name = "PLAINTEXT"
+	}
 	return []string{
-		"listeners=PLAINTEXT://" + n.Addr() + ",CONTROLLER://" + ctrl,
+		"listeners=" + name + "://" + n.Addr() + ",CONTROLLER://" + ctrl,
 		"controller.quorum.voters=1@" + ctrl,
 	}
 }
@@ -246,8 +262,8 @@ func (n *node) launch() chan struct{} {
 func (n *node) waitReady(exited chan struct{}) {
 	t := n.t
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.RetryTimeout(time.Second),
-		kgo.DialTimeout(time.Second))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.RetryTimeout(time.Second),
+		kgo.DialTimeout(time.Second)}, n.opts.clientOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +401,8 @@ func (n *node) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	all := append([]kgo.Opt{
 		kgo.SeedBrokers(n.Addr()),
 		kgo.MetadataMinAge(100 * time.Millisecond),
-	}, opts...)
+	}, n.opts.clientOpts...)
+	all = append(all, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		t.Fatal(err)

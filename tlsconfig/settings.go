@@ -76,10 +76,14 @@ func FromMap(m map[string]string) Settings {
 
 // Validate checks everything that can be checked without reading files.
 func (s Settings) Validate() error {
-	if t := strings.ToUpper(s.KeystoreType); t != "PEM" {
+	// A store's type matters only where there is a store: Kafka's JKS
+	// default must not refuse a listener that uses no trust store.
+	hasKeystore := s.KeystoreLocation != "" || s.KeystoreCertificateChain != ""
+	hasTruststore := s.TruststoreLocation != "" || s.TruststoreCertificates != ""
+	if t := strings.ToUpper(s.KeystoreType); t != "PEM" && hasKeystore {
 		return fmt.Errorf("ssl.keystore.type=%s is not supported: convert the key store to PEM", s.KeystoreType)
 	}
-	if t := strings.ToUpper(s.TruststoreType); t != "PEM" {
+	if t := strings.ToUpper(s.TruststoreType); t != "PEM" && hasTruststore {
 		return fmt.Errorf("ssl.truststore.type=%s is not supported: convert the trust store to PEM", s.TruststoreType)
 	}
 	if s.KeystoreLocation != "" && (s.KeystoreCertificateChain != "" || s.KeystoreKey != "") {

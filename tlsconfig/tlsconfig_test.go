@@ -359,8 +359,8 @@ func TestSettingsValidate(t *testing.T) {
 	chain, key := root.issue(t, pkix.Name{CommonName: "b"}, true)
 	encKey := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1, 2, 3}})
 	for name, m := range map[string]map[string]string{
-		"JKS key store":         {"ssl.keystore.type": "JKS"},
-		"PKCS12 trust store":    {"ssl.truststore.type": "PKCS12"},
+		"JKS key store":         {"ssl.keystore.type": "JKS", "ssl.keystore.location": "x"},
+		"PKCS12 trust store":    {"ssl.truststore.type": "PKCS12", "ssl.truststore.location": "x"},
 		"location and inline":   {"ssl.keystore.location": "x", "ssl.keystore.certificate.chain": "c", "ssl.keystore.key": "k"},
 		"chain without key":     {"ssl.keystore.certificate.chain": "c"},
 		"client auth":           {"ssl.client.auth": "always"},
@@ -378,6 +378,11 @@ func TestSettingsValidate(t *testing.T) {
 		if _, err := NewStore(FromMap(m)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// Kafka's JKS defaults do not refuse settings that use no store of
+	// that kind.
+	if err := FromMap(map[string]string{"ssl.keystore.type": "JKS", "ssl.truststore.type": "JKS"}).Validate(); err != nil {
+		t.Errorf("JKS types without stores: %v", err)
 	}
 	st, err := NewStore(FromMap(map[string]string{"ssl.truststore.location": write(t, dir, "ca.pem", root.pem), "ssl.client.auth": "required"}))
 	if err != nil {

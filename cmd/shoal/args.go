@@ -94,7 +94,7 @@ func isBoolFlag(f cli.Flag) bool {
 // --output json"). Each leaf command carries hidden copies; globalString
 // prefers a copy given on the command line, then the app's own flag
 // (which also reads its environment variable and default).
-var globalFlagNames = []string{"bootstrap-server", "output"}
+var globalFlagNames = []string{"bootstrap-server", "output", "command-config"}
 
 // leaf finishes a leaf command: hidden copies of the global flags and
 // one-line usage errors.

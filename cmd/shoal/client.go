@@ -85,6 +85,11 @@ func connect(c *cli.Context, extra ...kgo.Opt) (*kgo.Client, *kadm.Client, error
 		kgo.RetryTimeout(15 * time.Second),
 		kgo.ClientID("shoal-cli"),
 	}
+	sec, err := commandConfigOpts(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, sec...)
 	opts = append(opts, extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

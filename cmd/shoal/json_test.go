@@ -88,6 +88,13 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 		{"bench latency", "", []string{"bench", "latency", "--topic", bt + "-lat", "--rate", "200", "--duration", "500ms"}},
 		{"bench share", "", []string{"bench", "share", "--topic", bt + "-share", "--records", "200", "--workers", "2", "--rate", "200", "--duration", "500ms"}},
 		{"bench net", "", []string{"bench", "net", "--bytes", "1048576"}},
+		{"acl create", "", []string{"acl", "create", "--allow-principal", "User:alice", "--operation", "READ", "--topic", topic}},
+		{"acl list", "", []string{"acl", "list", "--principal", "User:alice"}},
+		{"acl delete", "", []string{"acl", "delete", "--allow-principal", "User:alice", "--topic", topic}},
+		{"user scram set", "", []string{"user", "scram", "set", "--name", "alice", "--password", "alice-secret"}},
+		{"user scram list", "", []string{"user", "scram", "list"}},
+		{"user scram delete", "", []string{"user", "scram", "delete", "--name", "alice"}},
+		{"storage format", "", []string{"storage", "format", "--set", "log.dirs=" + t.TempDir(), "--add-scram", "SCRAM-SHA-256=[name=admin,password=admin-secret]"}},
 		{"topic delete", "", []string{"topic", "delete", topic, other}},
 	}
 	covered := map[string]bool{}

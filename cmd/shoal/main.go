@@ -41,6 +41,11 @@ func newApp() *cli.App {
 				EnvVars: []string{"SHOAL_BOOTSTRAP_SERVER"},
 			},
 			&cli.StringFlag{
+				Name:    "command-config",
+				Usage:   "Kafka client properties for TLS and SASL (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location, ...)",
+				EnvVars: []string{"SHOAL_COMMAND_CONFIG"},
+			},
+			&cli.StringFlag{
 				Name:  "output",
 				Usage: "output format: table or json",
 				Value: "table",
@@ -65,6 +70,9 @@ func newApp() *cli.App {
 			shareCommand(),
 			txnCommand(),
 			logCommand(),
+			storageCommand(),
+			aclCommand(),
+			userCommand(),
 		},
 	}
 }

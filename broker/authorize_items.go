@@ -1,0 +1,319 @@
+package broker
+
+// Per-item authorization of the admin APIs at the front end: CreateTopics,
+// DeleteTopics, CreatePartitions, DeleteRecords, the three config APIs,
+// DescribeGroups and DeleteGroups name their resources in the request, so
+// the items a principal may not touch are taken out before the handler
+// runs and answered with Kafka's error, as KafkaApis answers them, while
+// the rest are handled as usual. A handler never sees a refused item.
+// ListGroups names none: its answer is filtered to the groups the
+// principal may describe.
+
+import (
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/acl"
+)
+
+// itemGate takes the refused items out of req and returns what adds their
+// answers to the response, or nil when every item may go on.
+type itemGate func(c *conn, req kmsg.Request) (merge func(kmsg.Response))
+
+// itemGates are the APIs checked per item in front of their handlers.
+var itemGates = map[int16]itemGate{
+	int16(kmsg.CreateTopics):            gateCreateTopics,
+	int16(kmsg.DeleteTopics):            gateDeleteTopics,
+	int16(kmsg.CreatePartitions):        gateCreatePartitions,
+	int16(kmsg.DeleteRecords):           gateDeleteRecords,
+	int16(kmsg.DescribeConfigs):         gateDescribeConfigs,
+	int16(kmsg.AlterConfigs):            gateAlterConfigs,
+	int16(kmsg.IncrementalAlterConfigs): gateIncrementalAlterConfigs,
+	int16(kmsg.DescribeGroups):          gateDescribeGroups,
+	int16(kmsg.DeleteGroups):            gateDeleteGroups,
+	int16(kmsg.ListGroups):              gateListGroups,
+}
+
+// authorizeItems applies req's item gate, if it has one.
+func (c *conn) authorizeItems(req kmsg.Request) func(kmsg.Response) {
+	gate := itemGates[req.Key()]
+	if gate == nil || c.srv.sec == nil || !c.srv.sec.enforce {
+		return nil
+	}
+	return gate(c, req)
+}
+
+// may reports whether the connection's principal may perform op on the
+// resource, logging the decision.
+func (c *conn) may(req kmsg.Request, op acl.Operation, t acl.ResourceType, name string) bool {
+	return c.srv.sec.authorize(c.principal, c.host, op, acl.Resource{Type: t, Name: name}, kmsg.NameForKey(req.Key()))
+}
+
+// split keeps the items allowed and turns the others into answers.
+func split[T, R any](items []T, allowed func(T) bool, refuse func(T) R) (kept []T, refused []R) {
+	kept = make([]T, 0, len(items))
+	for _, it := range items {
+		if allowed(it) {
+			kept = append(kept, it)
+		} else {
+			refused = append(refused, refuse(it))
+		}
+	}
+	return kept, refused
+}
+
+// authFailed is the message Kafka gives with an authorization error.
+var authFailed = kmsg.StringPtr("Authorization failed.")
+
+func gateCreateTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.CreateTopicsRequest)
+	// CLUSTER CREATE allows every topic; without it each needs TOPIC
+	// CREATE. Kafka does not log the cluster check's denial.
+	if c.srv.sec.decide(c.principal, c.host, acl.OpCreate, clusterResource, "CreateTopics", false) {
+		return nil
+	}
+	kept, refused := split(r.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
+		return c.may(req, acl.OpCreate, acl.ResourceTopic, t.Topic)
+	}, func(t kmsg.CreateTopicsRequestTopic) kmsg.CreateTopicsResponseTopic {
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, kerr.TopicAuthorizationFailed.Code, authFailed
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
+		return rt
+	})
+	if len(refused) == 0 {
+		return nil
+	}
+	r.Topics = kept
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.CreateTopicsResponse)
+		x.Topics = append(x.Topics, refused...)
+	}
+}
+
+func gateDeleteTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.DeleteTopicsRequest)
+	img := c.srv.meta.Image()
+	refuse := func(name *string, id [16]byte) kmsg.DeleteTopicsResponseTopic {
+		rt := kmsg.NewDeleteTopicsResponseTopic()
+		rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = name, id, kerr.TopicAuthorizationFailed.Code, authFailed
+		return rt
+	}
+	// Without DELETE a topic is refused whether or not it exists, so the
+	// answer does not tell who may not delete it whether it is there.
+	keptNames, refused := split(r.TopicNames, func(n string) bool {
+		return c.may(req, acl.OpDelete, acl.ResourceTopic, n)
+	}, func(n string) kmsg.DeleteTopicsResponseTopic { return refuse(kmsg.StringPtr(n), [16]byte{}) })
+	keptTopics, refusedTopics := split(r.Topics, func(t kmsg.DeleteTopicsRequestTopic) bool {
+		name := t.Topic
+		if name == nil {
+			tp := img.TopicByID(t.TopicID)
+			if tp == nil {
+				return true // UNKNOWN_TOPIC_ID from the handler
+			}
+			name = &tp.Name
+		}
+		return c.may(req, acl.OpDelete, acl.ResourceTopic, *name)
+	}, func(t kmsg.DeleteTopicsRequestTopic) kmsg.DeleteTopicsResponseTopic {
+		return refuse(t.Topic, t.TopicID)
+	})
+	refused = append(refused, refusedTopics...)
+	if len(refused) == 0 {
+		return nil
+	}
+	r.TopicNames, r.Topics = keptNames, keptTopics
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.DeleteTopicsResponse)
+		x.Topics = append(x.Topics, refused...)
+	}
+}
+
+func gateCreatePartitions(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.CreatePartitionsRequest)
+	kept, refused := split(r.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
+		return c.may(req, acl.OpAlter, acl.ResourceTopic, t.Topic)
+	}, func(t kmsg.CreatePartitionsRequestTopic) kmsg.CreatePartitionsResponseTopic {
+		rt := kmsg.NewCreatePartitionsResponseTopic()
+		rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, kerr.TopicAuthorizationFailed.Code, authFailed
+		return rt
+	})
+	if len(refused) == 0 {
+		return nil
+	}
+	r.Topics = kept
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.CreatePartitionsResponse)
+		x.Topics = append(x.Topics, refused...)
+	}
+}
+
+func gateDeleteRecords(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.DeleteRecordsRequest)
+	kept, refused := split(r.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool {
+		return c.may(req, acl.OpDelete, acl.ResourceTopic, t.Topic)
+	}, func(t kmsg.DeleteRecordsRequestTopic) kmsg.DeleteRecordsResponseTopic {
+		rt := kmsg.NewDeleteRecordsResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewDeleteRecordsResponseTopicPartition()
+			rp.Partition, rp.LowWatermark, rp.ErrorCode = p.Partition, -1, kerr.TopicAuthorizationFailed.Code
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		return rt
+	})
+	if len(refused) == 0 {
+		return nil
+	}
+	r.Topics = kept
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.DeleteRecordsResponse)
+		x.Topics = append(x.Topics, refused...)
+	}
+}
+
+// configAccess is what a config resource needs for op (DESCRIBE_CONFIGS
+// or ALTER_CONFIGS) and the code a refusal answers; ok is false for a
+// resource type the handler refuses by itself.
+func configAccess(t kmsg.ConfigResourceType) (rt acl.ResourceType, denied int16, ok bool) {
+	switch t {
+	case kmsg.ConfigResourceTypeTopic:
+		return acl.ResourceTopic, kerr.TopicAuthorizationFailed.Code, true
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return acl.ResourceGroup, kerr.GroupAuthorizationFailed.Code, true
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, kmsg.ConfigResourceTypeClientMetrics:
+		return acl.ResourceCluster, kerr.ClusterAuthorizationFailed.Code, true
+	}
+	return 0, 0, false
+}
+
+// configAllowed checks one config resource.
+func (c *conn) configAllowed(req kmsg.Request, op acl.Operation, t kmsg.ConfigResourceType, name string) (allowed bool, denied int16) {
+	rt, denied, ok := configAccess(t)
+	if !ok {
+		return true, 0
+	}
+	if rt == acl.ResourceCluster {
+		name = acl.ClusterName
+	}
+	return c.may(req, op, rt, name), denied
+}
+
+func gateDescribeConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.DescribeConfigsRequest)
+	kept, refused := split(r.Resources, func(res kmsg.DescribeConfigsRequestResource) bool {
+		ok, _ := c.configAllowed(req, acl.OpDescribeConfigs, res.ResourceType, res.ResourceName)
+		return ok
+	}, func(res kmsg.DescribeConfigsRequestResource) kmsg.DescribeConfigsResponseResource {
+		_, code, _ := configAccess(res.ResourceType)
+		rr := kmsg.NewDescribeConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
+		rr.Configs = []kmsg.DescribeConfigsResponseResourceConfig{}
+		return rr
+	})
+	if len(refused) == 0 {
+		return nil
+	}
+	r.Resources = kept
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.DescribeConfigsResponse)
+		x.Resources = append(x.Resources, refused...)
+	}
+}
+
+func gateAlterConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.AlterConfigsRequest)
+	kept, refused := split(r.Resources, func(res kmsg.AlterConfigsRequestResource) bool {
+		ok, _ := c.configAllowed(req, acl.OpAlterConfigs, res.ResourceType, res.ResourceName)
+		return ok
+	}, func(res kmsg.AlterConfigsRequestResource) kmsg.AlterConfigsResponseResource {
+		_, code, _ := configAccess(res.ResourceType)
+		rr := kmsg.NewAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
+		return rr
+	})
+	if len(refused) == 0 {
+		return nil
+	}
+	r.Resources = kept
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.AlterConfigsResponse)
+		x.Resources = append(x.Resources, refused...)
+	}
+}
+
+func gateIncrementalAlterConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.IncrementalAlterConfigsRequest)
+	kept, refused := split(r.Resources, func(res kmsg.IncrementalAlterConfigsRequestResource) bool {
+		ok, _ := c.configAllowed(req, acl.OpAlterConfigs, res.ResourceType, res.ResourceName)
+		return ok
+	}, func(res kmsg.IncrementalAlterConfigsRequestResource) kmsg.IncrementalAlterConfigsResponseResource {
+		_, code, _ := configAccess(res.ResourceType)
+		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
+		return rr
+	})
+	if len(refused) == 0 {
+		return nil
+	}
+	r.Resources = kept
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.IncrementalAlterConfigsResponse)
+		x.Resources = append(x.Resources, refused...)
+	}
+}
+
+func gateDescribeGroups(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.DescribeGroupsRequest)
+	kept, refused := split(r.Groups, func(g string) bool {
+		return c.may(req, acl.OpDescribe, acl.ResourceGroup, g)
+	}, func(g string) kmsg.DescribeGroupsResponseGroup {
+		rg := kmsg.NewDescribeGroupsResponseGroup()
+		rg.Group, rg.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+		return rg
+	})
+	if len(refused) == 0 {
+		return nil
+	}
+	r.Groups = kept
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.DescribeGroupsResponse)
+		x.Groups = append(x.Groups, refused...)
+	}
+}
+
+func gateDeleteGroups(c *conn, req kmsg.Request) func(kmsg.Response) {
+	r := req.(*kmsg.DeleteGroupsRequest)
+	kept, refused := split(r.Groups, func(g string) bool {
+		return c.may(req, acl.OpDelete, acl.ResourceGroup, g)
+	}, func(g string) kmsg.DeleteGroupsResponseGroup {
+		rg := kmsg.NewDeleteGroupsResponseGroup()
+		rg.Group, rg.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
+		return rg
+	})
+	if len(refused) == 0 {
+		return nil
+	}
+	r.Groups = kept
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.DeleteGroupsResponse)
+		x.Groups = append(x.Groups, refused...)
+	}
+}
+
+// gateListGroups leaves out of the answer the groups the principal may not
+// describe, unless it may describe the cluster, as Kafka does; the groups
+// left out are not logged as denials.
+func gateListGroups(c *conn, req kmsg.Request) func(kmsg.Response) {
+	sec, api := c.srv.sec, kmsg.NameForKey(req.Key())
+	if sec.decide(c.principal, c.host, acl.OpDescribe, clusterResource, api, false) {
+		return nil
+	}
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.ListGroupsResponse)
+		x.Groups = slices.DeleteFunc(x.Groups, func(g kmsg.ListGroupsResponseGroup) bool {
+			return !sec.decide(c.principal, c.host, acl.OpDescribe, acl.Resource{Type: acl.ResourceGroup, Name: g.Group}, api, false)
+		})
+	}
+}
