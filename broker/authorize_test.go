@@ -27,6 +27,8 @@ var notYetChecked = []kmsg.Key{
 	kmsg.InitProducerID, kmsg.OffsetForLeaderEpoch, kmsg.OffsetDelete, kmsg.ConsumerGroupHeartbeat, kmsg.ConsumerGroupDescribe,
 	kmsg.ShareGroupHeartbeat, kmsg.ShareGroupDescribe, kmsg.ShareFetch, kmsg.ShareAcknowledge,
 	kmsg.DescribeShareGroupOffsets, kmsg.AlterShareGroupOffsets, kmsg.DeleteShareGroupOffsets,
+	kmsg.AddPartitionsToTxn, kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.TxnOffsetCommit,
+	kmsg.DescribeProducers, kmsg.DescribeTransactions, kmsg.ListTransactions,
 }
 
 // itemRefusal is the code an API checked per item answers for the item
@@ -204,6 +206,10 @@ func refusalRequest(key int16) kmsg.Request {
 		t := kmsg.NewDeleteShareGroupStateRequestTopic()
 		t.Partitions = append(t.Partitions, kmsg.NewDeleteShareGroupStateRequestTopicPartition())
 		r.Topics = append(r.Topics, t)
+	case *kmsg.WriteTxnMarkersRequest:
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.Topics = append(m.Topics, kmsg.WriteTxnMarkersRequestMarkerTopic{Topic: "t", Partitions: []int32{0}})
+		r.Markers = append(r.Markers, m)
 	case *kmsg.ReadShareGroupStateSummaryRequest:
 		t := kmsg.NewReadShareGroupStateSummaryRequestTopic()
 		t.Partitions = append(t.Partitions, kmsg.NewReadShareGroupStateSummaryRequestTopicPartition())

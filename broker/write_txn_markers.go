@@ -23,25 +23,32 @@ import (
 const markerAppendTimeout = 10 * time.Second
 
 func (s *Server) handleWriteTxnMarkers(ctx context.Context, _ *reqCtx, req *kmsg.WriteTxnMarkersRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	ctx, cancel := context.WithTimeout(ctx, markerAppendTimeout)
 	defer cancel()
+	return writeTxnMarkersAnswer(req, func(topic string, partition int32, m kmsg.WriteTxnMarkersRequestMarker) int16 {
+		marker := log.EndTxnMarker{Commit: m.Committed, CoordinatorEpoch: m.CoordinatorEpoch}
+		return errorCode(s.writeTxnMarker(ctx, topic, partition, m.ProducerID, m.ProducerEpoch, marker))
+	}), nil
+}
+
+// writeTxnMarkersAnswer answers every partition of every marker of req, in
+// order, with the code write returns for it (a refusal: one code for all).
+func writeTxnMarkersAnswer(req *kmsg.WriteTxnMarkersRequest, write func(topic string, partition int32, m kmsg.WriteTxnMarkersRequestMarker) int16) *kmsg.WriteTxnMarkersResponse {
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	for _, m := range req.Markers {
 		rm := kmsg.NewWriteTxnMarkersResponseMarker()
 		rm.ProducerID = m.ProducerID
-		marker := log.EndTxnMarker{Commit: m.Committed, CoordinatorEpoch: m.CoordinatorEpoch}
 		for _, rt := range m.Topics {
 			ot := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
 			ot.Topic = rt.Topic
 			for _, p := range rt.Partitions {
 				op := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
-				op.Partition = p
-				op.ErrorCode = errorCode(s.writeTxnMarker(ctx, rt.Topic, p, m.ProducerID, m.ProducerEpoch, marker))
+				op.Partition, op.ErrorCode = p, write(rt.Topic, p, m)
 				ot.Partitions = append(ot.Partitions, op)
 			}
 			rm.Topics = append(rm.Topics, ot)
 		}
 		resp.Markers = append(resp.Markers, rm)
 	}
-	return resp, nil
+	return resp
 }
