@@ -152,6 +152,15 @@ example: shoal txn abort --topic orders --partition 0 --start-offset 1200`,
 	})
 }
 
+// abortedTxn is what txn abort reports.
+type abortedTxn struct {
+	Topic         string `json:"topic"`
+	Partition     int32  `json:"partition"`
+	ProducerID    int64  `json:"producer_id"`
+	ProducerEpoch int16  `json:"producer_epoch"`
+	StartOffset   int64  `json:"start_offset"`
+}
+
 func txnAbort(c *cli.Context) error {
 	if args, err := positionalArgs(c); err != nil {
 		return err
@@ -159,6 +168,10 @@ func txnAbort(c *cli.Context) error {
 		return usageError("%s: unexpected argument %q", cmdName(c), args[0])
 	}
 	topic, partition, start := c.String("topic"), int32(c.Int("partition")), c.Int64("start-offset")
+	out, err := outputMode(c)
+	if err != nil {
+		return err
+	}
 	_, adm, ctx, closeAdmin, err := connectAdmin(c)
 	if err != nil {
 		return err
@@ -194,6 +207,10 @@ func txnAbort(c *cli.Context) error {
 		}
 		if r, ok := resps[pr.ProducerID].Topics[topic].Partitions[partition]; ok && r.Err != nil {
 			return failure("write abort marker: %s", describeErr(r.Err))
+		}
+		if out == outputJSON {
+			return writeJSON(c.App.Writer, abortedTxn{Topic: topic, Partition: partition, ProducerID: pr.ProducerID,
+				ProducerEpoch: pr.ProducerEpoch, StartOffset: start})
 		}
 		fmt.Fprintf(c.App.Writer, "aborted the transaction of producer %d (epoch %d) from offset %d in %s/%d\n",
 			pr.ProducerID, pr.ProducerEpoch, start, topic, partition)

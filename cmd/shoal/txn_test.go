@@ -8,25 +8,34 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// A hanging transaction (its producer went away without ending it) shows in
-// txn list and describe, holds the partition's last stable offset back, and
-// txn abort ends it in the partition, as kafka-transactions.sh --abort does.
-func TestTxnListDescribeAbort(t *testing.T) {
-	topic := topicName(t, "t")
+// openHangingTxn creates a topic with one partition and leaves a
+// transaction open in it, with one record at offset 0; it returns the
+// topic and the transactional id.
+func openHangingTxn(t *testing.T, suffix string) (string, string) {
+	t.Helper()
+	topic := topicName(t, suffix)
 	createTopic(t, topic, 1)
 	id := topic + "-tx"
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokerAddr), kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
-	ctx := testCtx(t)
+	t.Cleanup(cl.Close)
 	if err := cl.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("hanging")}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("hanging")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	return topic, id
+}
+
+// A hanging transaction (its producer went away without ending it) shows in
+// txn list and describe, holds the partition's last stable offset back, and
+// txn abort ends it in the partition, as kafka-transactions.sh --abort does.
+func TestTxnListDescribeAbort(t *testing.T) {
+	topic, id := openHangingTxn(t, "t")
+	ctx := testCtx(t)
 
 	var listed []listedTxn
 	if err := json.Unmarshal([]byte(ok(t, "--output", "json", "txn", "list", "--state", "Ongoing").stdout), &listed); err != nil {
