@@ -17,6 +17,9 @@ import (
 
 const apiVersionsKey = 18
 
+// transactionVersion is the transaction.version feature level finalized.
+const transactionVersion = 2
+
 // apiTables are the APIs served on each kind of listener. Kafka serves
 // each API only on the listeners its message definition names ("listeners":
 // broker, controller), and so does shoal:
@@ -24,7 +27,8 @@ const apiVersionsKey = 18
 //   - client: every broker listener. What clients use.
 //   - interBroker: the listener named by inter.broker.listener.name, which
 //     other shoal nodes dial. The client APIs plus the share-state RPCs a
-//     share-partition leader sends its share coordinator.
+//     share-partition leader sends its share coordinator and the
+//     WriteTxnMarkers a transaction coordinator sends partition leaders.
 //   - controller: the controller listener (whose connections the raft
 //     transport hands over). The client APIs (admin requests are relayed
 //     there unchanged) plus the controller RPCs a broker sends the active
@@ -50,6 +54,9 @@ const (
 	allocateProducerIDsKey = 67
 )
 
+// writeTxnMarkersKey is WriteTxnMarkers, served on the inter-broker listener.
+const writeTxnMarkersKey = 27
+
 // newAPITables builds the tables from this node's configuration.
 func (s *Server) newAPITables() apiTables {
 	client := s.clientAPIs()
@@ -62,6 +69,10 @@ func (s *Server) newAPITables() apiTables {
 	}
 	maps.Copy(t.controller, ctrl)
 	maps.Copy(t.all, ctrl)
+	// A transaction coordinator's markers to partition leaders: Kafka
+	// serves WriteTxnMarkers to brokers only.
+	t.interBroker[writeTxnMarkersKey] = api{min: 0, max: 1, handle: handler(s.handleWriteTxnMarkers)}
+	t.all[writeTxnMarkersKey] = t.interBroker[writeTxnMarkersKey]
 	if s.cfg == nil || s.groupProtocolEnabled("share") {
 		share := map[int16]api{
 			83: {min: 0, max: 0, handle: handler(s.handleInitializeShareGroupState)},
@@ -133,6 +144,15 @@ func (s *Server) clientAPIs() map[int16]api {
 		16: {min: 0, max: 5, handle: handler(s.handleListGroups)},
 		42: {min: 0, max: 2, handle: handler(s.handleDeleteGroups)},
 		47: {min: 0, max: 0, handle: handler(s.handleOffsetDelete)},
+
+		// Transactions.
+		24: {min: 0, max: 5, handle: handler(s.handleAddPartitionsToTxn)},
+		25: {min: 0, max: 4, handle: handler(s.handleAddOffsetsToTxn)},
+		26: {min: 0, max: 5, handle: handler(s.handleEndTxn)},
+		28: {min: 0, max: 5, handle: handler(s.handleTxnOffsetCommit)},
+		61: {min: 0, max: 0, handle: handler(s.handleDescribeProducers)},
+		65: {min: 0, max: 0, handle: handler(s.handleDescribeTransactions)},
+		66: {min: 0, max: 1, handle: handler(s.handleListTransactions)},
 	}
 	// Without "consumer" in group.coordinator.rebalance.protocols the
 	// KIP-848 APIs are not advertised, so clients fall back to classic.
@@ -179,6 +199,15 @@ func (s *Server) handleApiVersions(_ context.Context, rc *reqCtx, req *kmsg.ApiV
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	resp.ApiKeys = apiVersionKeys(rc.conn.apis)
 	resp.FinalizedFeaturesEpoch = -1
+	if req.Version >= 3 {
+		// transaction.version 2 (KIP-890 part 2): clients that know it
+		// (Kafka 4.x, franz-go) bump the epoch at every EndTxn and rely on
+		// the implicit adds of Produce v12+ and TxnOffsetCommit v5+;
+		// others keep version 1.
+		resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "transaction.version", MinVersion: 0, MaxVersion: transactionVersion}}
+		resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{{Name: "transaction.version", MinVersionLevel: transactionVersion, MaxVersionLevel: transactionVersion}}
+		resp.FinalizedFeaturesEpoch = 0
+	}
 	return resp, nil
 }
 

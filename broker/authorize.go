@@ -103,6 +103,9 @@ func refusedResponse(req kmsg.Request, code int16) kmsg.Response {
 			r.Results = append(r.Results, res)
 		}
 		return r
+	case *kmsg.WriteTxnMarkersResponse:
+		*r = *writeTxnMarkersAnswer(req.(*kmsg.WriteTxnMarkersRequest), func(string, int32, kmsg.WriteTxnMarkersRequestMarker) int16 { return code })
+		return r
 	case *kmsg.ElectLeadersResponse:
 		if r.Version >= 1 {
 			r.ErrorCode = code

@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalmq/shoal/coordinator"
 )
 
 // stateCollector turns the broker's state into gauges at scrape time, so
@@ -14,6 +16,7 @@ type stateCollector struct {
 	raftTerm, raftCommit, raftLeader  *prometheus.Desc
 	underReplicated, offline          *prometheus.Desc
 	groupLag, shareInFlight, shareLag *prometheus.Desc
+	txnOpen, txnOldest, lsoLag        *prometheus.Desc
 }
 
 func newStateCollector(s *Server) *stateCollector {
@@ -27,11 +30,14 @@ func newStateCollector(s *Server) *stateCollector {
 		groupLag:        prometheus.NewDesc("shoal_group_lag", "High watermark minus committed offset, by group, topic and partition.", []string{"group", "topic", "partition"}, nil),
 		shareInFlight:   prometheus.NewDesc("shoal_share_in_flight_records", "In-flight records of share partitions led here, by state.", []string{"group", "topic", "partition", "state"}, nil),
 		shareLag:        prometheus.NewDesc("shoal_share_lag", "Records of a share partition not yet acknowledged or archived.", []string{"group", "topic", "partition"}, nil),
+		txnOpen:         prometheus.NewDesc("shoal_transactions_open", "Transactions in progress on the transaction coordinators of this node, by state (Ongoing, PrepareCommit, PrepareAbort).", []string{"state"}, nil),
+		txnOldest:       prometheus.NewDesc("shoal_transaction_oldest_age_seconds", "Age of the oldest transaction in progress on the transaction coordinators of this node (0: none).", nil, nil),
+		lsoLag:          prometheus.NewDesc("shoal_partition_lso_lag", "High watermark minus last stable offset of a partition led here, for partitions with an open transaction: records read_committed consumers cannot read yet.", []string{"topic", "partition"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.raftTerm, c.raftCommit, c.raftLeader, c.underReplicated, c.offline, c.groupLag, c.shareInFlight, c.shareLag} {
+	for _, d := range []*prometheus.Desc{c.raftTerm, c.raftCommit, c.raftLeader, c.underReplicated, c.offline, c.groupLag, c.shareInFlight, c.shareLag, c.txnOpen, c.txnOldest, c.lsoLag} {
 		ch <- d
 	}
 }
@@ -66,6 +72,19 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		})
 	}
+	if s.coord != nil {
+		c.collectTxns(ch)
+	}
+	for _, p := range s.logs.Partitions() {
+		if p.FirstUnstableOffset() < 0 {
+			continue
+		}
+		if t := img.Topics[p.Topic()]; t == nil || int(p.Index()) >= len(t.Partitions) || t.Partitions[p.Index()].Leader != s.cfg.NodeID {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(c.lsoLag, prometheus.GaugeValue, float64(max(p.HighWatermark()-p.LastStableOffset(), 0)),
+			p.Topic(), strconv.Itoa(int(p.Index())))
+	}
 	if s.shares != nil {
 		for _, st := range s.shares.Stats() {
 			part := strconv.Itoa(int(st.Key.Partition))
@@ -76,4 +95,32 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(c.shareLag, prometheus.GaugeValue, float64(max(lag, 0)), st.Key.Group, st.Topic, part)
 		}
 	}
+}
+
+// inProgressStates are the states of a transaction in progress.
+var inProgressStates = []string{"Ongoing", "PrepareCommit", "PrepareAbort"}
+
+// collectTxns counts the transactions in progress and the age of the
+// oldest.
+func (c *stateCollector) collectTxns(ch chan<- prometheus.Metric) {
+	now := c.srv.now()
+	counts := map[string]int{}
+	oldest := int64(-1)
+	c.srv.coord.Txns.Each(func(sh *coordinator.TxnShard) {
+		rows, _ := sh.List(now, coordinator.TxnListFilter{States: inProgressStates, MinDuration: -1})
+		for _, r := range rows {
+			counts[r.State.String()]++
+			if d, err := sh.Describe(r.TransactionalID); err == nil && d.StartMs >= 0 && (oldest < 0 || d.StartMs < oldest) {
+				oldest = d.StartMs
+			}
+		}
+	})
+	for _, st := range inProgressStates {
+		ch <- prometheus.MustNewConstMetric(c.txnOpen, prometheus.GaugeValue, float64(counts[st]), st)
+	}
+	age := 0.0
+	if oldest >= 0 {
+		age = max(float64(now.UnixMilli()-oldest)/1000, 0)
+	}
+	ch <- prometheus.MustNewConstMetric(c.txnOldest, prometheus.GaugeValue, age)
 }

@@ -22,6 +22,8 @@ var logErrors = []struct {
 	{log.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{log.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{log.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{log.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{log.ErrTransactionCoordinatorFenced, kerr.TransactionCoordinatorFenced},
 	{log.ErrUnknownProducerID, kerr.UnknownProducerID},
 	{log.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{log.ErrStorage, kerr.KafkaStorageError},
@@ -63,7 +65,7 @@ func errorMessage(err error) *string {
 	return &m
 }
 
-func sortBy[T any, K int16 | int32 | string](xs []T, key func(T) K) {
+func sortBy[T any, K int16 | int32 | int64 | string](xs []T, key func(T) K) {
 	sort.Slice(xs, func(i, j int) bool { return key(xs[i]) < key(xs[j]) })
 }
 

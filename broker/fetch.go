@@ -5,9 +5,10 @@ package broker
 // Reads each partition once in connection order and long-polls for MinBytes
 // until MaxWait; a follower broker's fetch (replica id set) reads to the LEO
 // and records its progress for the HW and ISR (replica.Manager.ReadForFollower).
-// KIP-320 leader epochs are checked. Deviations: fetch sessions (KIP-227) are
-// not kept (session id 0, so clients send full requests); no transactions, so
-// no aborted-transaction list.
+// KIP-320 leader epochs are checked. read_committed (isolation level 1)
+// reads up to the last stable offset and carries the aborted transactions
+// among the batches read. Deviation: fetch sessions (KIP-227) are not kept
+// (session id 0, so clients send full requests).
 
 import (
 	"context"
@@ -115,10 +116,9 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 				// on it.
 				pr.RecordBatches = []byte{}
 			}
-			if req.IsolationLevel == 1 {
-				// read_committed gets an aborted-transaction list,
-				// empty while transactions are not implemented; Kafka
-				// sends null only to read_uncommitted fetches.
+			if req.IsolationLevel == 1 && pr.AbortedTransactions == nil {
+				// Kafka sends a null aborted list only to
+				// read_uncommitted fetches.
 				pr.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 			}
 			respTopic.Partitions = append(respTopic.Partitions, pr)
@@ -142,16 +142,17 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 		return s.replicas.ReadForFollower(replica, t, rp, pr, p, ps, maxBytes)
 	}
 	ch := p.Wait()
-	hw := p.HighWatermark()
-	pr.HighWatermark = hw
-	pr.LastStableOffset = hw
+	pr.HighWatermark = p.HighWatermark()
+	pr.LastStableOffset = p.LastStableOffset()
 	pr.LogStartOffset = p.LogStartOffset()
 	pr.PreferredReadReplica = -1
 	maxBytes := min(int(rp.PartitionMaxBytes), budget)
 	if maxBytes <= 0 && !first {
 		return ch, 0, nil
 	}
-	res, err := p.Read(rp.FetchOffset, int32(max(maxBytes, 0)), hw, first)
+	// read_uncommitted reads up to the HW; read_committed up to the LSO,
+	// with the aborted transactions among what it read.
+	res, err := p.ReadIsolated(rp.FetchOffset, int32(max(maxBytes, 0)), first, log.IsolationLevel(req.IsolationLevel))
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			return nil, 0, kerr.OffsetOutOfRange
@@ -159,9 +160,13 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 		return nil, 0, err
 	}
 	pr.HighWatermark = res.HighWatermark
-	pr.LastStableOffset = res.HighWatermark
+	pr.LastStableOffset = res.LastStableOffset
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
+	for _, a := range res.Aborted {
+		pr.AbortedTransactions = append(pr.AbortedTransactions,
+			kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
+	}
 	return ch, len(res.Data), nil
 }
 

@@ -2,11 +2,10 @@ package broker
 
 // FindCoordinator (key 10), v0-v5 on every listener.
 //
-// Group (key type 0) and share (key type 2) coordinators: the leader of the
-// __consumer_offsets or __share_group_state partition the key hashes to,
-// creating the internal topic on first use as Kafka does. Batched keys from
-// v4. Deviation: transaction coordinators (key type 1) answer INVALID_REQUEST,
-// transactions not being implemented.
+// Group (key type 0), transaction (key type 1) and share (key type 2)
+// coordinators: the leader of the __consumer_offsets, __transaction_state or
+// __share_group_state partition the key hashes to, creating the internal
+// topic on first use as Kafka does. Batched keys from v4.
 
 import (
 	"context"
@@ -49,12 +48,20 @@ func (s *Server) handleFindCoordinator(ctx context.Context, rc *reqCtx, req *kms
 }
 
 func (s *Server) findCoordinator(ctx context.Context, rc *reqCtx, kind int8, key string, out *kmsg.FindCoordinatorResponseCoordinator) *kerr.Error {
-	if key == "" || (kind != coordinatorGroup && kind != coordinatorShare) {
+	if key == "" {
 		return kerr.InvalidRequest
 	}
-	topic, ensure := coordruntime.OffsetsTopic, s.coord.Groups.EnsureTopic
-	if kind == coordinatorShare {
+	var topic string
+	var ensure func(context.Context) error
+	switch kind {
+	case coordinatorGroup:
+		topic, ensure = coordruntime.OffsetsTopic, s.coord.Groups.EnsureTopic
+	case coordinatorTxn:
+		topic, ensure = coordruntime.TxnStateTopic, s.coord.Txns.EnsureTopic
+	case coordinatorShare:
 		topic, ensure = coordruntime.ShareStateTopic, s.coord.ShareState.EnsureTopic
+	default:
+		return kerr.InvalidRequest
 	}
 	if err := ensure(ctx); err != nil {
 		s.log.Warn("creating "+topic, "err", err)
@@ -62,6 +69,8 @@ func (s *Server) findCoordinator(ctx context.Context, rc *reqCtx, kind int8, key
 	}
 	img := s.meta.Image()
 	t := img.Topics[topic]
+	// Transactional ids hash to their partition as group ids do
+	// (coordinator.TxnStatePartition).
 	ps := t.Partitions[coordinator.GroupPartition(key, int32(len(t.Partitions)))]
 	for _, b := range s.brokerList(img, rc.conn.listener) {
 		if b.NodeID == ps.Leader {

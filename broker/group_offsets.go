@@ -7,11 +7,13 @@ package broker
 // __consumer_offsets through the leader-append path and materialized in pebble
 // (coordruntime.Groups). OffsetFetch v8+ batches groups; v10 names
 // topics by id. A shard that is not (yet) this node's answers NOT_COORDINATOR
-// or COORDINATOR_LOAD_IN_PROGRESS on every partition.
+// or COORDINATOR_LOAD_IN_PROGRESS on every partition. RequireStable (v7+)
+// answers UNSTABLE_OFFSET_COMMIT for an offset a transaction has pending.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
@@ -76,6 +78,9 @@ func (s *Server) handleOffsetFetch(_ context.Context, _ *reqCtx, req *kmsg.Offse
 		var ferr error
 		kerrv := s.coord.Groups.Do(rg.Group, func(sh *coordinator.Shard) {
 			topics, ferr = sh.OffsetFetch(rg.Group, memberID, epoch, fetch)
+			if req.RequireStable {
+				markUnstable(sh, rg.Group, topics)
+			}
 		})
 		switch {
 		case kerrv != nil:
@@ -110,6 +115,22 @@ func (s *Server) handleOffsetFetch(_ context.Context, _ *reqCtx, req *kmsg.Offse
 		}
 	}
 	return resp, nil
+}
+
+// markUnstable answers UNSTABLE_OFFSET_COMMIT for the partitions whose
+// offset a transaction has pending (OffsetFetch with RequireStable, KIP-447):
+// the consumer retries until the transaction ends, so it never starts from
+// an offset its predecessor's commit is about to move.
+func markUnstable(sh *coordinator.Shard, group string, topics []kmsg.OffsetFetchResponseGroupTopic) {
+	for i := range topics {
+		for j := range topics[i].Partitions {
+			p := &topics[i].Partitions[j]
+			if sh.PendingTxnOffset(group, topics[i].Topic, p.Partition) {
+				p.ErrorCode = kerr.UnstableOffsetCommit.Code
+				p.Offset = -1
+			}
+		}
+	}
 }
 
 func (s *Server) handleOffsetDelete(_ context.Context, _ *reqCtx, req *kmsg.OffsetDeleteRequest) (kmsg.Response, error) {

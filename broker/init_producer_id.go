@@ -2,26 +2,28 @@ package broker
 
 // InitProducerID (key 22), v0-v5 on every listener.
 //
-// Hands out idempotent producer ids, each with epoch 0, from the blocks the
-// controller allocates (cluster.ProducerIDs). Deviation: transactions are not
-// implemented, so a request with a transactional id is answered
-// TRANSACTIONAL_ID_AUTHORIZATION_FAILED instead of an id the transaction APIs
-// could not honour.
+// Without a transactional id: an idempotent producer id, with epoch 0, from
+// the blocks the controller allocates (cluster.ProducerIDs). With one: the
+// transaction coordinator of the id (coordruntime.Txns) bumps its epoch,
+// fencing older producers, with the transaction timeout checked against
+// transaction.max.timeout.ms and, from v3, the producer id and epoch the
+// client had (KIP-360) to recover instead of being fenced.
 
 import (
 	"context"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/coordinator"
 )
 
 func (s *Server) handleInitProducerID(ctx context.Context, _ *reqCtx, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if req.TransactionalID != nil {
-		// Transactions are not implemented yet; say so instead of handing
-		// out an id the transaction APIs could not honour.
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		s.initTransactionalProducer(req, resp)
 		return resp, nil
 	}
 	id, err := s.producerIDs.Next(ctx)
@@ -31,4 +33,29 @@ func (s *Server) handleInitProducerID(ctx context.Context, _ *reqCtx, req *kmsg.
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp, nil
+}
+
+func (s *Server) initTransactionalProducer(req *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
+	id := *req.TransactionalID
+	if id == "" {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return
+	}
+	ireq := coordinator.InitProducerIDRequest{
+		TransactionalID: id, Timeout: time.Duration(req.TransactionTimeoutMillis) * time.Millisecond,
+		ExpectedProducerID: -1, ExpectedEpoch: -1,
+	}
+	if req.Version >= 3 {
+		ireq.ExpectedProducerID, ireq.ExpectedEpoch = req.ProducerID, req.ProducerEpoch
+	}
+	var kerrv *kerr.Error
+	if err := s.coord.Txns.Do(id, func(sh *coordinator.TxnShard) {
+		resp.ProducerID, resp.ProducerEpoch, kerrv = sh.InitProducerID(s.now(), ireq)
+	}); err != nil {
+		kerrv = err
+	}
+	if kerrv != nil {
+		resp.ErrorCode = kerrv.Code
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
+	}
 }

@@ -2,10 +2,10 @@ package broker
 
 // ListOffsets (key 2), v1-v11 on every listener.
 //
-// Earliest, earliest-local, latest (the HW), max-timestamp and by-timestamp
-// lookups on the leader, with KIP-320 leader-epoch checks. Deviations: no
-// tiered storage, so latest-tiered answers offset -1; no transactions, so
-// isolation level read_committed reads up to the HW as read_uncommitted does.
+// Earliest, earliest-local, latest (the HW; the last stable offset for
+// read_committed), max-timestamp and by-timestamp lookups on the leader, with
+// KIP-320 leader-epoch checks. Deviation: no tiered storage, so
+// latest-tiered answers offset -1.
 
 import (
 	"context"
@@ -40,7 +40,13 @@ func (s *Server) handleListOffsets(_ context.Context, _ *reqCtx, req *kmsg.ListO
 				continue
 			}
 			op.LeaderEpoch = ps.LeaderEpoch
+			// What a consumer of this isolation level may fetch: up to
+			// the HW, or up to the LSO for read_committed (Kafka's
+			// lastFetchableOffset), for "latest" and lookups alike.
 			hw := p.HighWatermark()
+			if req.IsolationLevel == 1 {
+				hw = p.LastStableOffset()
+			}
 			switch rp.Timestamp {
 			case latestTimestamp:
 				op.Offset = hw

@@ -92,6 +92,70 @@ func TestErrorCodesFindsNestedCodes(t *testing.T) {
 	}
 }
 
+// /metrics reports an open transaction, its age, and the LSO lag it causes
+// in its partition; all of it goes once the transaction commits.
+func TestMetricsReportOpenTransactions(t *testing.T) {
+	s := startTestServer(t, "transaction.state.log.num.partitions=1", "offsets.topic.num.partitions=1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(testClient(t, s))
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "txns"); err != nil {
+		t.Fatal(err)
+	}
+	prod := testClient(t, s, kgo.DefaultProduceTopic("txns"), kgo.TransactionalID("metered-tx"))
+	if err := prod.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scrape := func() string {
+		resp, err := http.Get("http://" + s.AdminAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	value := func(body, re string) (float64, bool) {
+		m := regexp.MustCompile(re + ` ([0-9.e+-]+)`).FindStringSubmatch(body)
+		if m == nil {
+			return 0, false
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v, true
+	}
+	body := scrape()
+	if v, _ := value(body, `shoal_transactions_open\{state="Ongoing"\}`); v != 1 {
+		t.Errorf("open Ongoing transactions = %v, want 1", v)
+	}
+	if v, ok := value(body, `shoal_transaction_oldest_age_seconds`); !ok || v < 0 {
+		t.Errorf("oldest transaction age = %v (reported %v)", v, ok)
+	}
+	if v, _ := value(body, `shoal_partition_lso_lag\{partition="0",topic="txns"\}`); v != 3 {
+		t.Errorf("LSO lag = %v, want 3", v)
+	}
+	if err := prod.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		body = scrape()
+		ongoing, _ := value(body, `shoal_transactions_open\{state="Ongoing"\}`)
+		preparing, _ := value(body, `shoal_transactions_open\{state="PrepareCommit"\}`)
+		open := ongoing + preparing
+		_, lagged := value(body, `shoal_partition_lso_lag\{partition="0",topic="txns"\}`)
+		if open == 0 && !lagged {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the commit: open %v, LSO lag still reported %v", open, lagged)
+		}
+	}
+}
+
 // With admin.auth credentials, the admin listener answers 401 to a
 // request without them for everything but the health probes, accepts the
 // bearer token and the basic-auth pair, and serves no profiles unless

@@ -8,9 +8,13 @@ package broker
 // path (replica/append.go); acks=all waits for the ISR and, with flush.messages,
 // for an fsync, off the connection's read loop. The whole request is refused
 // for bad acks or transactional batches without a transactional id.
-// Deviations: transactions are not implemented, so a transactional batch is
-// answered INVALID_TXN_STATE; client appends to internal topics are refused
-// with INVALID_TOPIC_EXCEPTION, as Kafka's ReplicaManager does.
+// Transactional batches open (or continue) the producer's transaction in the
+// partition's producer state; the first one of a transaction in a partition
+// is verified with (transactions version 1) or added to (version 2, Produce
+// v12+) the producer's transaction on its coordinator first (KIP-890); a non-transactional batch of a producer with
+// an open transaction answers INVALID_TXN_STATE. Client appends to internal
+// topics are refused with INVALID_TOPIC_EXCEPTION, as Kafka's ReplicaManager
+// does.
 
 import (
 	"context"
@@ -21,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 	"github.com/shoalmq/shoal/replica"
@@ -53,6 +58,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 		}
 		return resp, nil, nil
 	}
+	txnErrs := s.addProduceToTxn(req, img)
 	for _, rt := range req.Topics {
 		t := requestTopic(img, req.Version >= 13, rt.Topic, rt.TopicID)
 		respTopic := kmsg.NewProduceResponseTopic()
@@ -60,7 +66,7 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 		for _, rp := range rt.Partitions {
 			pr := kmsg.NewProduceResponseTopicPartition()
 			pr.Partition = rp.Partition
-			la, err := s.appendOne(t, rp, req, now)
+			la, err := s.appendOne(t, rp, req, txnErrs, now)
 			if err != nil {
 				failed = true
 				pr.ErrorCode = errorCode(err)
@@ -113,6 +119,52 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 		s.produceHints(resp, rc.conn.listener)
 		return resp, nil
 	}, nil
+}
+
+// addProduceToTxn handles the first transactional batches of a transaction
+// in the request's partitions that this node leads (KIP-890): a version-2
+// producer (Produce v12+) relies on this node adding the partitions to its
+// transaction; a version-1 producer added them itself, which its
+// coordinator verifies. One request to the coordinator covers every such
+// partition of the produce. It returns the error each refused partition
+// answers with.
+func (s *Server) addProduceToTxn(req *kmsg.ProduceRequest, img *raftmeta.Image) map[coordinator.TxnPartition]error {
+	if req.TransactionID == nil {
+		return nil
+	}
+	type producer struct {
+		id    int64
+		epoch int16
+	}
+	pending := map[producer][]coordinator.TxnPartition{}
+	for _, rt := range req.Topics {
+		t := requestTopic(img, req.Version >= 13, rt.Topic, rt.TopicID)
+		for _, rp := range rt.Partitions {
+			p, _, kerrv := s.replicas.LeaderPartition(t, rp.Partition)
+			if kerrv != nil {
+				continue // appendOne answers it
+			}
+			h, err := log.ParseBatchHeader(rp.Records)
+			if err != nil || !h.Transactional() || h.ProducerID < 0 || p.TxnOpen(h.ProducerID, h.ProducerEpoch) {
+				continue
+			}
+			k := producer{h.ProducerID, h.ProducerEpoch}
+			pending[k] = append(pending[k], coordinator.TxnPartition{Topic: t.Name, Partition: rp.Partition})
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	v2 := req.Version >= 12
+	out := map[coordinator.TxnPartition]error{}
+	for k, parts := range pending {
+		for tp, code := range s.addToTxn(*req.TransactionID, k.id, k.epoch, parts, !v2, v2) {
+			if err := produceTxnError(code); err != nil {
+				out[tp] = err
+			}
+		}
+	}
+	return out
 }
 
 // storageErrorMessage is the message a failed produce wait answers with:
@@ -182,7 +234,7 @@ const producerIDCatchUp = time.Second
 
 // appendOne validates one partition's batch and appends it on the
 // leader-append path.
-func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, now time.Time) (replica.Append, error) {
+func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, txnErrs map[coordinator.TxnPartition]error, now time.Time) (replica.Append, error) {
 	if t != nil && raftmeta.IsInternalTopic(t.Name) {
 		// Only the broker writes its internal topics (Kafka's ReplicaManager
 		// refuses client appends the same way).
@@ -202,15 +254,13 @@ func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartiti
 	if err != nil {
 		return replica.Append{}, err
 	}
-	if h.Transactional() {
-		// Transactions are not implemented, so no transaction is ever
-		// ongoing: Kafka's answer for a transactional batch outside one.
-		return replica.Append{}, &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
-	}
 	if h.ProducerID >= 0 {
 		if err := s.checkProducerIDIssued(h.ProducerID); err != nil {
 			return replica.Append{}, err
 		}
+	}
+	if err := txnErrs[coordinator.TxnPartition{Topic: t.Name, Partition: rp.Partition}]; err != nil {
+		return replica.Append{}, err
 	}
 	return s.replicas.AppendAsLeader(p, ps, rp.Records, h, now, req.Acks, minISR)
 }

@@ -70,9 +70,11 @@ type Server struct {
 	// partition it asked for is led elsewhere (see leaderHints).
 	lastLeaderHint hintClock
 	admin          *adminServer
-	// producerIDs hands out idempotent producer ids (InitProducerID).
+	// producerIDs hands out producer ids: to idempotent producers
+	// (InitProducerID) and to the transaction coordinator.
 	producerIDs *cluster.ProducerIDs
-	// coord runs the group and share coordinators on their internal topics.
+	// coord runs the group, share and transaction coordinators on their
+	// internal topics.
 	coord  *coordruntime.Runtime
 	shares *share.Manager
 	// transport carries raft messages to the other quorum members
@@ -218,7 +220,7 @@ func (s *Server) start() error {
 		Logger:     s.log,
 		Now:        s.now,
 	})
-	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv()); err != nil {
+	if s.coord, err = coordruntime.New(s.ctx, coordruntime.ConfigFrom(s.cfg), s.coordEnv(), txnNode{s}, txnNode{s}); err != nil {
 		return err
 	}
 	s.shares = newShareRuntime(s)

@@ -50,6 +50,10 @@ const (
 	// dead-letter writes to a partition leader.
 	LaneShare Lane = iota
 
+	// LaneTxn carries a transaction coordinator's WriteTxnMarkers to
+	// partition leaders.
+	LaneTxn
+
 	// The controller lanes dial a voter's controller listener (its
 	// address in controller.quorum.voters) instead of its broker
 	// endpoint: the active controller need not be a broker.

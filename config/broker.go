@@ -78,6 +78,8 @@ var BrokerDefs = []Def{
 	{Name: "transaction.max.timeout.ms", Type: Int, Default: "900000", Doc: "Largest transaction.timeout.ms a producer may ask for; InitProducerId above it fails with INVALID_TRANSACTION_TIMEOUT.", Check: atLeast(1)},
 	{Name: "transactional.id.expiration.ms", Type: Int, Default: "604800000", Doc: "A transactional id with no transaction in progress and no update for this long is removed.", Check: atLeast(1)},
 	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Doc: "How often the transaction coordinator aborts transactions past their timeout.", Check: atLeast(1)},
+	{Name: "add.partitions.to.txn.retry.backoff.ms", Type: Int, Default: "20", Doc: "First backoff of a partition leader retrying, while the producer's previous transaction is still writing its markers, to add a partition to the producer's transaction.", Check: atLeast(1)},
+	{Name: "add.partitions.to.txn.retry.backoff.max.ms", Type: Int, Default: "100", Doc: "How long in total a partition leader retries adding a partition to a transaction before answering the producer with a retriable error.", Check: atLeast(1)},
 	{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: Int, Default: "3600000", Doc: "How often the transaction coordinator removes expired transactional ids.", Check: atLeast(1)},
 	{Name: "offsets.retention.minutes", Type: Int, Default: "10080", Doc: "How long offsets of a group without members are kept.", Check: atLeast(1)},
 	{Name: "offsets.retention.check.interval.ms", Type: Long, Default: "600000", Doc: "How often old offsets are expired.", Check: atLeast(1)},

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 	"strings"
@@ -74,6 +75,9 @@ type Shard struct {
 	cfg     Config
 	groups  map[string]*group
 	offsets map[string]map[topicPartition]OffsetValue
+	// pending holds transactional offset commits awaiting their marker,
+	// by producer id (txn_offsets.go).
+	pending map[int64]pendingOffsets
 	out     []Record
 	touched map[string]bool
 }
@@ -91,6 +95,9 @@ func NewShard(cfg Config) *Shard {
 // Replay applies one record read back from the shard's partition (or its
 // materialized copy), in log order.
 func (s *Shard) Replay(now time.Time, r Record) error {
+	if len(r.Key) >= 2 && int16(binary.BigEndian.Uint16(r.Key)) == keyTxnOffset {
+		return s.replayTxnOffset(r)
+	}
 	k, err := decodeKey(r.Key)
 	if err != nil {
 		return err

@@ -89,6 +89,28 @@ func (g *Groups) Do(group string, fn func(*coordinator.Shard)) *kerr.Error {
 	return nil
 }
 
+// CompleteTxnOffsets applies a transaction marker, committed to partition
+// part of __consumer_offsets, to the pending transactional offsets of the
+// producer on that partition's shard (coordinator.Shard.CompleteTxnOffsets).
+// An error means the shard is not loaded here: the transaction coordinator
+// retries the marker, and the repeated marker applies the offsets.
+func (g *Groups) CompleteTxnOffsets(part int32, producerID int64, commit bool) *kerr.Error {
+	if part < 0 {
+		return kerr.UnknownTopicOrPartition
+	}
+	sh, kerrv := g.topic.shardFor(func(n int32) int32 { return min(part, n-1) })
+	if kerrv != nil {
+		return kerrv
+	}
+	if sh.ip.part != part {
+		return kerr.UnknownTopicOrPartition
+	}
+	if err := sh.do(func(s *coordinator.Shard) { s.CompleteTxnOffsets(producerID, commit) }); err != nil {
+		return kerr.NotCoordinator
+	}
+	return nil
+}
+
 // ListGroups lists the groups of every shard this node coordinates that
 // match the filters (ListGroups' StatesFilter and TypesFilter).
 func (g *Groups) ListGroups(states, types []string) []kmsg.ListGroupsResponseGroup {

@@ -1,7 +1,8 @@
 // Package coordruntime runs the coordinators that keep their state in
 // internal, compacted topics: the group coordinator on __consumer_offsets
-// (groups.go) and the share coordinator on __share_group_state
-// (sharestate.go). Both are users of one machinery, internalTopic:
+// (groups.go), the share coordinator on __share_group_state (sharestate.go)
+// and the transaction coordinator on __transaction_state (txn.go). All are
+// users of one machinery, internalTopic:
 //
 //   - for each partition of its topic this node leads (and has committed
 //     up to its log end), load the partition's records into a shard: first
@@ -23,7 +24,8 @@
 //
 //	internalTopic.creating   creating the topic; held across the controller call
 //	internalTopic.mu         the loaded shards; held across a load and a refresh
-//	groupShard.mu            one group shard: its state machine and its appends
+//	groupShard.mu, txnShard.mu
+//	                         one group or transaction shard: its state machine and its appends
 //	                         (the log append, the wait for the ISR, the fsync,
 //	                         then the materialization)
 //	storePart.mu             one partition's store entries and role; held while
@@ -110,6 +112,7 @@ type Config struct {
 	OffsetsRetentionCheck time.Duration
 	OffsetsTopic          TopicSpec
 	ShareStateTopic       TopicSpec
+	Txns                  TxnConfig
 }
 
 // TopicSpec is how an internal topic is created.
@@ -117,6 +120,9 @@ type TopicSpec struct {
 	Partitions        int32
 	ReplicationFactor int16
 	SegmentBytes      int64
+	// MinISR, if set, is the topic's min.insync.replicas, capped at the
+	// replication factor it gets.
+	MinISR int
 }
 
 // ConfigFrom reads the runtime's configuration from the broker's.
@@ -141,6 +147,15 @@ func ConfigFrom(c *config.Broker) Config {
 			ReplicationFactor: c.OffsetsTopicReplication, SegmentBytes: segment},
 		ShareStateTopic: TopicSpec{Partitions: int32(c.Int("share.coordinator.state.topic.num.partitions")),
 			ReplicationFactor: int16(c.Int("share.coordinator.state.topic.replication.factor")), SegmentBytes: segment},
+		Txns: TxnConfig{
+			State: coordinator.TxnConfig{MaxTimeout: c.Millis("transaction.max.timeout.ms"),
+				IDExpiration: c.Millis("transactional.id.expiration.ms")},
+			AbortInterval: c.Millis("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+			Topic: TopicSpec{Partitions: int32(c.Int("transaction.state.log.num.partitions")),
+				ReplicationFactor: int16(c.Int("transaction.state.log.replication.factor")),
+				SegmentBytes:      c.Int("transaction.state.log.segment.bytes"),
+				MinISR:            int(c.Int("transaction.state.log.min.isr"))},
+		},
 	}
 }
 
@@ -149,14 +164,15 @@ func ConfigFrom(c *config.Broker) Config {
 const (
 	groupStateDir = "__coordinator_state"
 	shareStateDir = "__share_state"
+	txnStateDir   = "__txn_state"
 )
 
 // Dirs names the directories the runtime keeps inside the first log dir,
 // which the log manager must not take for partitions.
-func Dirs() []string { return []string{groupStateDir, shareStateDir} }
+func Dirs() []string { return []string{groupStateDir, shareStateDir, txnStateDir} }
 
-// Runtime is the node's coordinator runtime: the group coordinator and the
-// share coordinator.
+// Runtime is the node's coordinator runtime: the group coordinator, the
+// share coordinator and the transaction coordinator.
 type Runtime struct {
 	cancel context.CancelFunc
 
@@ -164,12 +180,15 @@ type Runtime struct {
 	Groups *Groups
 	// ShareState serves share-partition state on __share_group_state.
 	ShareState *ShareCoordinator
+	// Txns is the transaction coordinator on __transaction_state.
+	Txns *Txns
 }
 
 // New opens the stores and returns the runtime, with nothing loaded until
 // the first Reconcile. Writes in flight give up when ctx (the node's
-// lifetime) ends, or at Close.
-func New(ctx context.Context, cfg Config, env Env) (*Runtime, error) {
+// lifetime) ends, or at Close. The transaction coordinator takes producer
+// ids from ids and writes its markers through markers.
+func New(ctx context.Context, cfg Config, env Env, ids coordinator.ProducerIDs, markers MarkerWriter) (*Runtime, error) {
 	var cancel context.CancelFunc
 	env.ctx, cancel = context.WithCancel(ctx)
 	rt := &Runtime{cancel: cancel}
@@ -182,6 +201,10 @@ func New(ctx context.Context, cfg Config, env Env) (*Runtime, error) {
 		cancel()
 		return nil, errors.Join(err, rt.Groups.topic.close())
 	}
+	if rt.Txns, err = newTxns(&env, cfg, ids, markers); err != nil {
+		cancel()
+		return nil, errors.Join(err, rt.Groups.topic.close(), rt.ShareState.topic.close())
+	}
 	return rt, nil
 }
 
@@ -190,12 +213,13 @@ func New(ctx context.Context, cfg Config, env Env) (*Runtime, error) {
 func (rt *Runtime) Reconcile(img *raftmeta.Image) {
 	rt.Groups.topic.reconcile(img)
 	rt.ShareState.topic.reconcile(img)
+	rt.Txns.topic.reconcile(img)
 }
 
 // Close unloads every shard and closes the stores. Writes in flight fail.
 func (rt *Runtime) Close() error {
 	rt.cancel()
-	return errors.Join(rt.Groups.topic.close(), rt.ShareState.topic.close())
+	return errors.Join(rt.Groups.topic.close(), rt.ShareState.topic.close(), rt.Txns.topic.close())
 }
 
 // FollowerAdvanced tells the runtime that the replica fetcher stored
@@ -223,6 +247,8 @@ func (rt *Runtime) store(topic string) *internalStore {
 		return rt.Groups.topic.store
 	case ShareStateTopic:
 		return rt.ShareState.topic.store
+	case TxnStateTopic:
+		return rt.Txns.topic.store
 	}
 	return nil
 }
@@ -372,8 +398,8 @@ func (it *internalTopic[S]) close() error {
 }
 
 // ensure creates the topic the first time it is needed, as Kafka does for
-// __consumer_offsets and __share_group_state: compacted, with the
-// replication factor capped at the brokers there are.
+// its internal topics: compacted, with the replication factor (and
+// min.insync.replicas) capped at the brokers there are.
 func (it *internalTopic[S]) ensure(ctx context.Context) error {
 	if it.env.Image().Topics[it.name] != nil {
 		return nil
@@ -389,6 +415,9 @@ func (it *internalTopic[S]) ensure(ctx context.Context) error {
 		"cleanup.policy":   ptr("compact"),
 		"compression.type": ptr("producer"),
 		"segment.bytes":    ptr(fmt.Sprint(it.spec.SegmentBytes)),
+	}
+	if it.spec.MinISR > 0 {
+		cfgs["min.insync.replicas"] = ptr(fmt.Sprint(min(it.spec.MinISR, int(max(rf, 1)))))
 	}
 	return it.env.Topics.CreateTopic(ctx, raftmeta.CreateTopicRequest{
 		Name: it.name, NumPartitions: it.spec.Partitions, ReplicationFactor: max(rf, 1), Configs: cfgs,

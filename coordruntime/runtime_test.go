@@ -34,6 +34,13 @@ type node struct {
 	// is signalled when that append has begun.
 	hold    chan struct{}
 	entered chan struct{}
+
+	// nextPID hands out producer ids; markers records the marker jobs the
+	// transaction coordinator sent, and failMarkers makes writing them fail.
+	nextPID     atomic.Int64
+	markersMu   sync.Mutex
+	markers     []coordinator.TxnMarkers
+	failMarkers atomic.Bool
 }
 
 const self = 1
@@ -48,10 +55,12 @@ func newNode(t *testing.T) *node {
 	n.addTopic("orders", 1, 50)
 	cfg := Config{Dir: t.TempDir(), Groups: coordinator.DefaultConfig(), OffsetsRetentionCheck: time.Hour,
 		OffsetsTopic:    TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20},
-		ShareStateTopic: TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20}}
+		ShareStateTopic: TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20},
+		Txns: TxnConfig{State: coordinator.DefaultTxnConfig(), AbortInterval: time.Hour,
+			Topic: TopicSpec{Partitions: 1, ReplicationFactor: 1, SegmentBytes: 1 << 20}}}
 	var err error
 	n.rt, err = New(context.Background(), cfg, Env{NodeID: self, Image: n.image, Now: time.Now, Logger: logger,
-		Appender: n, Replicas: n, Topics: n, Loaded: func(_ string, k int) { n.replayed.Add(int64(k)) }})
+		Appender: n, Replicas: n, Topics: n, Loaded: func(_ string, k int) { n.replayed.Add(int64(k)) }}, n, n)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -211,6 +211,17 @@ func (p *Partition) Producers() []ProducerInfo {
 	return out
 }
 
+// TxnOpen reports whether the producer has an open transaction in the
+// partition at exactly this epoch: its next transactional batch continues
+// that transaction, so the leader need not ask the transaction coordinator
+// about it again (KIP-890).
+func (p *Partition) TxnOpen(producerID int64, epoch int16) bool {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	e := p.producers.m[producerID]
+	return e != nil && e.Epoch == epoch && e.TxnFirstOffset >= 0
+}
+
 // IsolationLevel is Fetch's and ListOffsets' isolation_level.
 type IsolationLevel int8
 

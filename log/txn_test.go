@@ -415,3 +415,27 @@ func TestTxnCompactionKeepsCommittedOverAborted(t *testing.T) {
 		t.Fatalf("open transaction's batch cleaned: %v", recs)
 	}
 }
+
+// TxnOpen: a producer's transaction is open in a partition from its first
+// transactional batch to its marker, at that epoch only.
+func TestTxnOpen(t *testing.T) {
+	m := openManager(t, t.TempDir())
+	defer m.Close()
+	p, err := m.CreatePartition("open", 0, [16]byte{1}, DefaultPartitionConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.TxnOpen(7, 0) {
+		t.Fatal("open before any batch")
+	}
+	mustAppend(t, p, buildBatch(t, batchSpec{recs: []testRec{{value: []byte("x")}}, baseTs: 1000, pid: 7, seq: 0, txn: true}), 0)
+	if !p.TxnOpen(7, 0) || p.TxnOpen(7, 1) || p.TxnOpen(8, 0) {
+		t.Fatalf("after the first batch: open(7,0)=%v open(7,1)=%v open(8,0)=%v", p.TxnOpen(7, 0), p.TxnOpen(7, 1), p.TxnOpen(8, 0))
+	}
+	if _, err := p.AppendMarker(7, 0, EndTxnMarker{Commit: true}, 0, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if p.TxnOpen(7, 0) {
+		t.Fatal("open after its marker")
+	}
+}

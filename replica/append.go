@@ -12,7 +12,7 @@ import (
 
 // The leader-append path. Every write to a partition this node leads goes
 // through it: a client's produce, a coordinator's record on its internal
-// topic, and a share group's dead letters, so all of them are committed and
+// topic, a transaction marker, and a share group's dead letters, so all of them are committed and
 // made durable by the same rules. It runs in two halves:
 //
 // AppendAsLeader, in the caller's order (a connection's appends must reach
@@ -68,6 +68,11 @@ func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, b
 	if err != nil {
 		return Append{}, err
 	}
+	return m.appended(p, ps, res, acks, minISR), nil
+}
+
+// appended runs steps 2-4 of the in-order half for a batch p has taken.
+func (m *Manager) appended(p *log.Partition, ps raftmeta.PartitionState, res log.AppendResult, acks int16, minISR int) Append {
 	if !res.Duplicate {
 		m.notifyAppend(p)
 	}
@@ -76,7 +81,19 @@ func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, b
 	if acks == -1 && p.HighWatermark() <= res.LastOffset {
 		la.replicate, la.minISR = true, minISR
 	}
-	return la, nil
+	return la
+}
+
+// AppendMarker writes a transaction marker for a producer (WriteTxnMarkers)
+// to p, which this node leads as ps says, and returns once it is committed
+// by the ISR: a marker lost in a leader change would leave the
+// transaction open in the partition while its coordinator saw it done.
+func (m *Manager) AppendMarker(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, producerID int64, producerEpoch int16, marker log.EndTxnMarker, now time.Time) error {
+	res, err := p.AppendMarker(producerID, producerEpoch, marker, ps.LeaderEpoch, now)
+	if err != nil {
+		return err
+	}
+	return m.AwaitAppend(ctx, m.appended(p, ps, res, -1, 0))
 }
 
 // AwaitAppend runs the waiting half of the leader-append path: replication

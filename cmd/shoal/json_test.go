@@ -56,6 +56,7 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 	group := "json-group-" + topic
 	share := "json-share-" + topic
 	bt := topicName(t, "bench")
+	txnTopic, txnID := openHangingTxn(t, "json-txn")
 	runs := []struct {
 		cmd   string // the leaf command it covers
 		stdin string
@@ -95,6 +96,9 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 		{"user scram list", "", []string{"user", "scram", "list"}},
 		{"user scram delete", "", []string{"user", "scram", "delete", "--name", "alice"}},
 		{"storage format", "", []string{"storage", "format", "--set", "log.dirs=" + t.TempDir(), "--add-scram", "SCRAM-SHA-256=[name=admin,password=admin-secret]"}},
+		{"txn list", "", []string{"txn", "list"}},
+		{"txn describe", "", []string{"txn", "describe", txnID}},
+		{"txn abort", "", []string{"txn", "abort", "--topic", txnTopic, "--partition", "0", "--start-offset", "0"}},
 		{"topic delete", "", []string{"topic", "delete", topic, other}},
 	}
 	covered := map[string]bool{}

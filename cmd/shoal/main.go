@@ -68,6 +68,7 @@ func newApp() *cli.App {
 			consumeCommand(),
 			groupCommand(),
 			shareCommand(),
+			txnCommand(),
 			logCommand(),
 			storageCommand(),
 			aclCommand(),

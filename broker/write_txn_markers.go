@@ -1,0 +1,54 @@
+package broker
+
+// WriteTxnMarkers (key 27), v0-v1 on the inter-broker listener only.
+//
+// A transaction coordinator asks the leader of each partition of a
+// transaction to write its commit or abort marker. Each marker is appended
+// on the leader-append path and answered once committed (acks=all), as
+// Kafka does; on __consumer_offsets it also decides the producer's pending
+// transactional offsets. A marker of an older producer epoch than the
+// partition has seen answers INVALID_PRODUCER_EPOCH, one from an older
+// coordinator epoch TRANSACTION_COORDINATOR_FENCED.
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/log"
+)
+
+// markerAppendTimeout bounds the wait for a marker's replication.
+const markerAppendTimeout = 10 * time.Second
+
+func (s *Server) handleWriteTxnMarkers(ctx context.Context, _ *reqCtx, req *kmsg.WriteTxnMarkersRequest) (kmsg.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, markerAppendTimeout)
+	defer cancel()
+	return writeTxnMarkersAnswer(req, func(topic string, partition int32, m kmsg.WriteTxnMarkersRequestMarker) int16 {
+		marker := log.EndTxnMarker{Commit: m.Committed, CoordinatorEpoch: m.CoordinatorEpoch}
+		return errorCode(s.writeTxnMarker(ctx, topic, partition, m.ProducerID, m.ProducerEpoch, marker))
+	}), nil
+}
+
+// writeTxnMarkersAnswer answers every partition of every marker of req, in
+// order, with the code write returns for it (a refusal: one code for all).
+func writeTxnMarkersAnswer(req *kmsg.WriteTxnMarkersRequest, write func(topic string, partition int32, m kmsg.WriteTxnMarkersRequestMarker) int16) *kmsg.WriteTxnMarkersResponse {
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	for _, m := range req.Markers {
+		rm := kmsg.NewWriteTxnMarkersResponseMarker()
+		rm.ProducerID = m.ProducerID
+		for _, rt := range m.Topics {
+			ot := kmsg.NewWriteTxnMarkersResponseMarkerTopic()
+			ot.Topic = rt.Topic
+			for _, p := range rt.Partitions {
+				op := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
+				op.Partition, op.ErrorCode = p, write(rt.Topic, p, m)
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			rm.Topics = append(rm.Topics, ot)
+		}
+		resp.Markers = append(resp.Markers, rm)
+	}
+	return resp
+}

@@ -1,0 +1,106 @@
+package coordruntime
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shoalmq/shoal/coordinator"
+)
+
+func (n *node) NextProducerID() (int64, error) { return n.nextPID.Add(1), nil }
+
+// WriteMarkers records the job and reports every partition written, unless
+// failMarkers is set.
+func (n *node) WriteMarkers(_ context.Context, job coordinator.TxnMarkers) []coordinator.TxnPartition {
+	if n.failMarkers.Load() {
+		return nil
+	}
+	n.markersMu.Lock()
+	n.markers = append(n.markers, job)
+	n.markersMu.Unlock()
+	return job.Partitions
+}
+
+func (n *node) sentMarkers() []coordinator.TxnMarkers {
+	n.markersMu.Lock()
+	defer n.markersMu.Unlock()
+	return append([]coordinator.TxnMarkers(nil), n.markers...)
+}
+
+func (n *node) txnState(id string) coordinator.TxnState {
+	var d coordinator.TxnDescription
+	if kerrv := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) { d, _ = s.Describe(id) }); kerrv != nil {
+		n.t.Fatalf("describe: %v", kerrv)
+	}
+	return d.State
+}
+
+// A commit is answered once its PrepareCommit record is committed; the
+// markers follow, and their completion moves the transaction to
+// CompleteCommit. Markers that could not be written when the coordinator's
+// partition moved are resent by the next coordinator, which loads the
+// Prepare record with the new leader epoch as its coordinator epoch.
+func TestTxnCoordinatorMarkersAndFailover(t *testing.T) {
+	n := newNode(t)
+	if err := n.rt.Txns.EnsureTopic(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "transaction coordinator loaded", func() bool {
+		return n.rt.Txns.Do("x", func(*coordinator.TxnShard) {}) == nil
+	})
+	run := func(id string, commit bool) (int64, int16) {
+		t.Helper()
+		var pid int64
+		var epoch int16
+		var kerrv *kerr.Error
+		if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
+			pid, epoch, kerrv = s.InitProducerID(time.Now(), coordinator.InitProducerIDRequest{TransactionalID: id, Timeout: time.Minute, ExpectedProducerID: -1, ExpectedEpoch: -1})
+		}); err != nil || kerrv != nil {
+			t.Fatalf("init: %v %v", err, kerrv)
+		}
+		if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
+			_, kerrv = s.AddPartitions(time.Now(), coordinator.AddPartitionsRequest{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch,
+				Partitions: []coordinator.TxnPartition{{Topic: "orders", Partition: 0}}})
+		}); err != nil || kerrv != nil {
+			t.Fatalf("add: %v %v", err, kerrv)
+		}
+		if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
+			_, _, kerrv = s.EndTxn(time.Now(), coordinator.EndTxnRequest{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch, Commit: commit})
+		}); err != nil || kerrv != nil {
+			t.Fatalf("end: %v %v", err, kerrv)
+		}
+		return pid, epoch
+	}
+	pid, epoch := run("a", true)
+	waitFor(t, "CompleteCommit", func() bool { return n.txnState("a") == coordinator.TxnCompleteCommit })
+	if m := n.sentMarkers(); len(m) != 1 || !m[0].Commit || m[0].ProducerID != pid || m[0].ProducerEpoch != epoch || m[0].CoordinatorEpoch != 0 {
+		t.Fatalf("markers %+v", m)
+	}
+
+	// The next abort's markers cannot be written: the transaction waits in
+	// PrepareAbort, and a failover hands it to the next coordinator.
+	n.failMarkers.Store(true)
+	run("a", false)
+	if st := n.txnState("a"); st != coordinator.TxnPrepareAbort {
+		t.Fatalf("state %v, want PrepareAbort", st)
+	}
+	n.setLeader(TxnStateTopic, 0, 2)
+	if kerrv := n.rt.Txns.Do("a", func(*coordinator.TxnShard) {}); kerrv != kerr.NotCoordinator {
+		t.Fatalf("after losing the partition: %v", kerrv)
+	}
+	n.failMarkers.Store(false)
+	n.setLeader(TxnStateTopic, 0, self)
+	waitFor(t, "CompleteAbort after failover", func() bool {
+		return n.rt.Txns.Do("a", func(*coordinator.TxnShard) {}) == nil && n.txnState("a") == coordinator.TxnCompleteAbort
+	})
+	resent := false
+	for _, m := range n.sentMarkers() {
+		resent = resent || (!m.Commit && m.CoordinatorEpoch == 2)
+	}
+	if !resent {
+		t.Fatalf("markers %+v, want an abort resent at coordinator epoch 2", n.sentMarkers())
+	}
+}

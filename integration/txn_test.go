@@ -1,0 +1,173 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// txnOpts keep the transaction coordinator's topic small, so a test node
+// creates and loads it in moments.
+var txnOpts = nodeOpts{set: []string{
+	"transaction.state.log.num.partitions=3",
+	"offsets.topic.num.partitions=3",
+}}
+
+// produceTxn produces values in one transaction and commits or aborts it.
+func produceTxn(t *testing.T, cl *kgo.Client, topic string, commit bool, values ...string) {
+	t.Helper()
+	ctx := ctxT(t, opTimeout)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range values {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce %s: %v", v, err)
+		}
+	}
+	if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+		t.Fatalf("end transaction (commit %v): %v", commit, err)
+	}
+}
+
+// readIsolated reads a topic's single partition, whose records are all
+// transactional, from the start with the isolation level and returns the
+// values. The read is complete once it passes the last record the level
+// delivers, found in the stored log with its markers (readRawLog).
+func readIsolated(t *testing.T, n *node, topic string, committed bool) []string {
+	t.Helper()
+	iso := kgo.ReadUncommitted()
+	if committed {
+		iso = kgo.ReadCommitted()
+	}
+	raw := readRawLog(t, n.Client(t), topic, 0)
+	outcome, _ := txnOutcomes(raw)
+	last := int64(-1)
+	for _, e := range raw {
+		if !e.Marker && (!committed || outcome[e.Offset]) {
+			last = e.Offset
+		}
+	}
+	cl := n.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	defer cl.Close()
+	var out []string
+	ctx := ctxT(t, opTimeout)
+	for next := int64(0); next <= last; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %v of %s up to %d: stuck at %d", out, topic, last, next)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			out = append(out, string(r.Value))
+			next = r.Offset + 1
+		})
+	}
+	return out
+}
+
+// A committed transaction's records are read by read_committed consumers,
+// an aborted one's are not; read_uncommitted consumers read both, and
+// ListOffsets answers the last stable offset to read_committed.
+func TestTxnCommitAndAbort(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, txnOpts)
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 1, nil)
+	cl := n.Client(t, kgo.TransactionalID(topic+"-tx"), kgo.DefaultProduceTopic(topic))
+	produceTxn(t, cl, topic, true, "c1", "c2")
+	produceTxn(t, cl, topic, false, "a1", "a2")
+	produceTxn(t, cl, topic, true, "c3")
+
+	if got, want := fmt.Sprint(readIsolated(t, n, topic, true)), "[c1 c2 c3]"; got != want {
+		t.Errorf("read_committed read %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(readIsolated(t, n, topic, false)), "[c1 c2 a1 a2 c3]"; got != want {
+		t.Errorf("read_uncommitted read %s, want %s", got, want)
+	}
+
+	// An open transaction holds the LSO back: read_committed latest stays
+	// below its records while read_uncommitted latest passes them.
+	ctx := ctxT(t, opTimeout)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("open")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := n.Admin(t)
+	hw, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lso, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := hw.Lookup(topic, 0)
+	l, _ := lso.Lookup(topic, 0)
+	if l.Offset >= h.Offset {
+		t.Errorf("with a transaction open: LSO %d, HW %d; want LSO below the HW", l.Offset, h.Offset)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, opTimeout, "LSO reaches the HW", func() (bool, string) {
+		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		hw, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		l, _ := lso.Lookup(topic, 0)
+		h, _ := hw.Lookup(topic, 0)
+		return l.Offset == h.Offset, fmt.Sprintf("LSO %d, HW %d", l.Offset, h.Offset)
+	})
+}
+
+// Zombie fencing: a second producer with the same transactional id fences
+// the first; the first's later writes fail and none becomes visible.
+func TestTxnZombieFenced(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, txnOpts)
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 1, nil)
+	id := topic + "-tx"
+	old := n.Client(t, kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic))
+	ctx := ctxT(t, opTimeout)
+	if err := old.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie-before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The new producer's InitProducerId aborts the old transaction and
+	// bumps the epoch.
+	fresh := n.Client(t, kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic))
+	produceTxn(t, fresh, topic, true, "fresh")
+
+	// The zombie keeps writing and tries to commit: it must fail.
+	perr := old.ProduceSync(ctx, &kgo.Record{Value: []byte("zombie-after")}).FirstErr()
+	cerr := old.EndTransaction(ctx, kgo.TryCommit)
+	if perr == nil && cerr == nil {
+		t.Fatal("the fenced producer's produce and commit both succeeded")
+	}
+	for _, err := range []error{perr, cerr} {
+		if err != nil && !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) &&
+			!errors.Is(err, kerr.InvalidProducerIDMapping) && !errors.Is(err, kerr.InvalidTxnState) && !errors.Is(err, context.Canceled) {
+			t.Logf("zombie error: %v", err)
+		}
+	}
+	if got, want := fmt.Sprint(readIsolated(t, n, topic, true)), "[fresh]"; got != want {
+		t.Errorf("read_committed read %s, want %s", got, want)
+	}
+}
