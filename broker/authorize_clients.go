@@ -73,6 +73,10 @@ var requestRefusals = map[int16]func(c *conn, req kmsg.Request) kmsg.Response{
 	int16(kmsg.InitProducerID):         refuseInitProducerID,
 	int16(kmsg.ConsumerGroupHeartbeat): refuseConsumerGroupHeartbeat,
 	int16(kmsg.ShareGroupHeartbeat):    refuseShareGroupHeartbeat,
+	int16(kmsg.EndTxn):                 refuseEndTxn,
+	int16(kmsg.AddOffsetsToTxn):        refuseAddOffsetsToTxn,
+	int16(kmsg.TxnOffsetCommit):        refuseTxnOffsetCommit,
+	int16(kmsg.AddPartitionsToTxn):     refuseAddPartitionsToTxn,
 }
 
 // refuseRequest makes req's whole-request checks: its group's first, as

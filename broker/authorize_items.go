@@ -51,6 +51,11 @@ var itemGates = map[int16]itemGate{
 	int16(kmsg.DescribeShareGroupOffsets): gateDescribeShareGroupOffsets,
 	int16(kmsg.AlterShareGroupOffsets):    gateAlterShareGroupOffsets,
 	int16(kmsg.DeleteShareGroupOffsets):   gateDeleteShareGroupOffsets,
+	// The transaction APIs (authorize_txn.go).
+	int16(kmsg.TxnOffsetCommit):      gateTxnOffsetCommit,
+	int16(kmsg.DescribeProducers):    gateDescribeProducers,
+	int16(kmsg.DescribeTransactions): gateDescribeTransactions,
+	int16(kmsg.ListTransactions):     gateListTransactions,
 }
 
 // authorizeItems applies req's group check and item gate, if it has them.
