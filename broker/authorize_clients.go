@@ -145,7 +145,7 @@ func gateProduce(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.ProduceRequest)
 	img := c.srv.meta.Image()
 	txnDenied := r.TransactionID != nil && !c.may(req, acl.OpWrite, acl.ResourceTransactionalID, *r.TransactionID)
-	kept, refused := split(r.Topics, func(t kmsg.ProduceRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.ProduceRequestTopic) bool {
 		return !txnDenied && c.mayTopic(req, img, acl.OpWrite, t.Topic, t.TopicID)
 	}, func(t kmsg.ProduceRequestTopic) kmsg.ProduceResponseTopic {
 		code := topicDenied
@@ -160,15 +160,7 @@ func gateProduce(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
-	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.ProduceResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
+	}, func(resp kmsg.Response) *[]kmsg.ProduceResponseTopic { return &resp.(*kmsg.ProduceResponse).Topics })
 }
 
 func gateFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
@@ -181,7 +173,7 @@ func gateFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
 	// A follower needs CLUSTER_ACTION; a consumer READ on each topic.
 	follower := replica >= 0
 	followerDenied := follower && !c.may(req, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName)
-	kept, refused := split(r.Topics, func(t kmsg.FetchRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.FetchRequestTopic) bool {
 		if follower {
 			return !followerDenied
 		}
@@ -195,20 +187,12 @@ func gateFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
-	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.FetchResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
+	}, func(resp kmsg.Response) *[]kmsg.FetchResponseTopic { return &resp.(*kmsg.FetchResponse).Topics })
 }
 
 func gateListOffsets(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.ListOffsetsRequest)
-	kept, refused := split(r.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.ListOffsetsRequestTopic) bool {
 		return c.may(req, acl.OpDescribe, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.ListOffsetsRequestTopic) kmsg.ListOffsetsResponseTopic {
 		rt := kmsg.NewListOffsetsResponseTopic()
@@ -219,15 +203,9 @@ func gateListOffsets(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.ListOffsetsResponseTopic {
+		return &resp.(*kmsg.ListOffsetsResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.ListOffsetsResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 // gateMetadata: a topic named without DESCRIBE is answered
@@ -301,7 +279,7 @@ func gateMetadata(c *conn, req kmsg.Request) func(kmsg.Response) {
 func gateOffsetCommit(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.OffsetCommitRequest)
 	img := c.srv.meta.Image()
-	kept, refused := split(r.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
 		return c.mayTopic(req, img, acl.OpRead, t.Topic, t.TopicID)
 	}, func(t kmsg.OffsetCommitRequestTopic) kmsg.OffsetCommitResponseTopic {
 		rt := kmsg.NewOffsetCommitResponseTopic()
@@ -312,15 +290,9 @@ func gateOffsetCommit(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.OffsetCommitResponseTopic {
+		return &resp.(*kmsg.OffsetCommitResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.OffsetCommitResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 // gateOffsetFetch: each group needs DESCRIBE; each topic named needs
@@ -414,7 +386,7 @@ func gateOffsetFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
 
 func gateOffsetDelete(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.OffsetDeleteRequest)
-	kept, refused := split(r.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.OffsetDeleteRequestTopic) bool {
 		return c.may(req, acl.OpRead, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.OffsetDeleteRequestTopic) kmsg.OffsetDeleteResponseTopic {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
@@ -425,15 +397,9 @@ func gateOffsetDelete(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.OffsetDeleteResponseTopic {
+		return &resp.(*kmsg.OffsetDeleteResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.OffsetDeleteResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 // coordinatorAccess is what FindCoordinator needs for a key: a group's
@@ -532,7 +498,7 @@ func gateOffsetForLeaderEpoch(c *conn, req kmsg.Request) func(kmsg.Response) {
 	if c.mayClusterAction(req) {
 		return nil
 	}
-	kept, refused := split(r.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.OffsetForLeaderEpochRequestTopic) bool {
 		return c.may(req, acl.OpDescribe, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.OffsetForLeaderEpochRequestTopic) kmsg.OffsetForLeaderEpochResponseTopic {
 		rt := kmsg.NewOffsetForLeaderEpochResponseTopic()
@@ -543,15 +509,9 @@ func gateOffsetForLeaderEpoch(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.OffsetForLeaderEpochResponseTopic {
+		return &resp.(*kmsg.OffsetForLeaderEpochResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.OffsetForLeaderEpochResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 // unsubscribable returns the subscribed topics the principal may not
@@ -665,7 +625,7 @@ func gateShareGroupDescribe(c *conn, req kmsg.Request) func(kmsg.Response) {
 func gateShareFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.ShareFetchRequest)
 	img := c.srv.meta.Image()
-	kept, refused := split(r.Topics, func(t kmsg.ShareFetchRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.ShareFetchRequestTopic) bool {
 		return c.mayTopic(req, img, acl.OpRead, "", t.TopicID)
 	}, func(t kmsg.ShareFetchRequestTopic) kmsg.ShareFetchResponseTopic {
 		rt := kmsg.NewShareFetchResponseTopic()
@@ -676,21 +636,15 @@ func gateShareFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.ShareFetchResponseTopic {
+		return &resp.(*kmsg.ShareFetchResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.ShareFetchResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 func gateShareAcknowledge(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.ShareAcknowledgeRequest)
 	img := c.srv.meta.Image()
-	kept, refused := split(r.Topics, func(t kmsg.ShareAcknowledgeRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.ShareAcknowledgeRequestTopic) bool {
 		return c.mayTopic(req, img, acl.OpRead, "", t.TopicID)
 	}, func(t kmsg.ShareAcknowledgeRequestTopic) kmsg.ShareAcknowledgeResponseTopic {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()
@@ -701,15 +655,9 @@ func gateShareAcknowledge(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.ShareAcknowledgeResponseTopic {
+		return &resp.(*kmsg.ShareAcknowledgeResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.ShareAcknowledgeResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 // gateDescribeShareGroupOffsets: like OffsetFetch, each group needs
@@ -766,7 +714,7 @@ func gateDescribeShareGroupOffsets(c *conn, req kmsg.Request) func(kmsg.Response
 
 func gateAlterShareGroupOffsets(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.AlterShareGroupOffsetsRequest)
-	kept, refused := split(r.Topics, func(t kmsg.AlterShareGroupOffsetsRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.AlterShareGroupOffsetsRequestTopic) bool {
 		return c.may(req, acl.OpRead, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.AlterShareGroupOffsetsRequestTopic) kmsg.AlterShareGroupOffsetsResponseTopic {
 		rt := kmsg.NewAlterShareGroupOffsetsResponseTopic()
@@ -777,32 +725,20 @@ func gateAlterShareGroupOffsets(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.AlterShareGroupOffsetsResponseTopic {
+		return &resp.(*kmsg.AlterShareGroupOffsetsResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.AlterShareGroupOffsetsResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 func gateDeleteShareGroupOffsets(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DeleteShareGroupOffsetsRequest)
-	kept, refused := split(r.Topics, func(t kmsg.DeleteShareGroupOffsetsRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.DeleteShareGroupOffsetsRequestTopic) bool {
 		return c.may(req, acl.OpRead, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.DeleteShareGroupOffsetsRequestTopic) kmsg.DeleteShareGroupOffsetsResponseTopic {
 		rt := kmsg.NewDeleteShareGroupOffsetsResponseTopic()
 		rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, topicDenied, authFailed
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.DeleteShareGroupOffsetsResponseTopic {
+		return &resp.(*kmsg.DeleteShareGroupOffsetsResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.DeleteShareGroupOffsetsResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }

@@ -94,6 +94,21 @@ func split[T, R any](items []T, allowed func(T) bool, refuse func(T) R) (kept []
 	return kept, refused
 }
 
+// splitGate takes the items not allowed out of *items and returns what
+// appends their refusals to the list answer picks out of the response, or
+// nil when every item is allowed.
+func splitGate[T, R any](items *[]T, allowed func(T) bool, refuse func(T) R, answer func(kmsg.Response) *[]R) func(kmsg.Response) {
+	kept, refused := split(*items, allowed, refuse)
+	if len(refused) == 0 {
+		return nil
+	}
+	*items = kept
+	return func(resp kmsg.Response) {
+		out := answer(resp)
+		*out = append(*out, refused...)
+	}
+}
+
 // authFailed is the message Kafka gives with an authorization error.
 var authFailed = kmsg.StringPtr("Authorization failed.")
 
@@ -104,7 +119,7 @@ func gateCreateTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
 	if c.srv.sec.decide(c.principal, c.host, acl.OpCreate, clusterResource, "CreateTopics", false) {
 		return nil
 	}
-	kept, refused := split(r.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
 		return c.may(req, acl.OpCreate, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.CreateTopicsRequestTopic) kmsg.CreateTopicsResponseTopic {
 		rt := kmsg.NewCreateTopicsResponseTopic()
@@ -112,15 +127,9 @@ func gateCreateTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
 		rt.NumPartitions, rt.ReplicationFactor = -1, -1
 		rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.CreateTopicsResponseTopic {
+		return &resp.(*kmsg.CreateTopicsResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.CreateTopicsResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 func gateDeleteTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
@@ -162,26 +171,20 @@ func gateDeleteTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
 
 func gateCreatePartitions(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.CreatePartitionsRequest)
-	kept, refused := split(r.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.CreatePartitionsRequestTopic) bool {
 		return c.may(req, acl.OpAlter, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.CreatePartitionsRequestTopic) kmsg.CreatePartitionsResponseTopic {
 		rt := kmsg.NewCreatePartitionsResponseTopic()
 		rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, kerr.TopicAuthorizationFailed.Code, authFailed
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.CreatePartitionsResponseTopic {
+		return &resp.(*kmsg.CreatePartitionsResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.CreatePartitionsResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 func gateDeleteRecords(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DeleteRecordsRequest)
-	kept, refused := split(r.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.DeleteRecordsRequestTopic) bool {
 		return c.may(req, acl.OpDelete, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.DeleteRecordsRequestTopic) kmsg.DeleteRecordsResponseTopic {
 		rt := kmsg.NewDeleteRecordsResponseTopic()
@@ -192,15 +195,9 @@ func gateDeleteRecords(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.DeleteRecordsResponseTopic {
+		return &resp.(*kmsg.DeleteRecordsResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.DeleteRecordsResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 // configAccess is what a config resource needs for op (DESCRIBE_CONFIGS
@@ -232,7 +229,7 @@ func (c *conn) configAllowed(req kmsg.Request, op acl.Operation, t kmsg.ConfigRe
 
 func gateDescribeConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DescribeConfigsRequest)
-	kept, refused := split(r.Resources, func(res kmsg.DescribeConfigsRequestResource) bool {
+	return splitGate(&r.Resources, func(res kmsg.DescribeConfigsRequestResource) bool {
 		ok, _ := c.configAllowed(req, acl.OpDescribeConfigs, res.ResourceType, res.ResourceName)
 		return ok
 	}, func(res kmsg.DescribeConfigsRequestResource) kmsg.DescribeConfigsResponseResource {
@@ -241,20 +238,14 @@ func gateDescribeConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
 		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
 		rr.Configs = []kmsg.DescribeConfigsResponseResourceConfig{}
 		return rr
+	}, func(resp kmsg.Response) *[]kmsg.DescribeConfigsResponseResource {
+		return &resp.(*kmsg.DescribeConfigsResponse).Resources
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Resources = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.DescribeConfigsResponse)
-		x.Resources = append(x.Resources, refused...)
-	}
 }
 
 func gateAlterConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.AlterConfigsRequest)
-	kept, refused := split(r.Resources, func(res kmsg.AlterConfigsRequestResource) bool {
+	return splitGate(&r.Resources, func(res kmsg.AlterConfigsRequestResource) bool {
 		ok, _ := c.configAllowed(req, acl.OpAlterConfigs, res.ResourceType, res.ResourceName)
 		return ok
 	}, func(res kmsg.AlterConfigsRequestResource) kmsg.AlterConfigsResponseResource {
@@ -262,20 +253,14 @@ func gateAlterConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
 		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
 		return rr
+	}, func(resp kmsg.Response) *[]kmsg.AlterConfigsResponseResource {
+		return &resp.(*kmsg.AlterConfigsResponse).Resources
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Resources = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.AlterConfigsResponse)
-		x.Resources = append(x.Resources, refused...)
-	}
 }
 
 func gateIncrementalAlterConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.IncrementalAlterConfigsRequest)
-	kept, refused := split(r.Resources, func(res kmsg.IncrementalAlterConfigsRequestResource) bool {
+	return splitGate(&r.Resources, func(res kmsg.IncrementalAlterConfigsRequestResource) bool {
 		ok, _ := c.configAllowed(req, acl.OpAlterConfigs, res.ResourceType, res.ResourceName)
 		return ok
 	}, func(res kmsg.IncrementalAlterConfigsRequestResource) kmsg.IncrementalAlterConfigsResponseResource {
@@ -283,53 +268,35 @@ func gateIncrementalAlterConfigs(c *conn, req kmsg.Request) func(kmsg.Response) 
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
 		return rr
+	}, func(resp kmsg.Response) *[]kmsg.IncrementalAlterConfigsResponseResource {
+		return &resp.(*kmsg.IncrementalAlterConfigsResponse).Resources
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Resources = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.IncrementalAlterConfigsResponse)
-		x.Resources = append(x.Resources, refused...)
-	}
 }
 
 func gateDescribeGroups(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DescribeGroupsRequest)
-	kept, refused := split(r.Groups, func(g string) bool {
+	return splitGate(&r.Groups, func(g string) bool {
 		return c.may(req, acl.OpDescribe, acl.ResourceGroup, g)
 	}, func(g string) kmsg.DescribeGroupsResponseGroup {
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group, rg.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
 		return rg
+	}, func(resp kmsg.Response) *[]kmsg.DescribeGroupsResponseGroup {
+		return &resp.(*kmsg.DescribeGroupsResponse).Groups
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Groups = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.DescribeGroupsResponse)
-		x.Groups = append(x.Groups, refused...)
-	}
 }
 
 func gateDeleteGroups(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DeleteGroupsRequest)
-	kept, refused := split(r.Groups, func(g string) bool {
+	return splitGate(&r.Groups, func(g string) bool {
 		return c.may(req, acl.OpDelete, acl.ResourceGroup, g)
 	}, func(g string) kmsg.DeleteGroupsResponseGroup {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group, rg.ErrorCode = g, kerr.GroupAuthorizationFailed.Code
 		return rg
+	}, func(resp kmsg.Response) *[]kmsg.DeleteGroupsResponseGroup {
+		return &resp.(*kmsg.DeleteGroupsResponse).Groups
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Groups = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.DeleteGroupsResponse)
-		x.Groups = append(x.Groups, refused...)
-	}
 }
 
 // gateListGroups leaves out of the answer the groups the principal may not

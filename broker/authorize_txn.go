@@ -69,19 +69,13 @@ func txnOffsetCommitRefusal(t kmsg.TxnOffsetCommitRequestTopic, code int16) kmsg
 func gateTxnOffsetCommit(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.TxnOffsetCommitRequest)
 	img := c.srv.meta.Image()
-	kept, refused := split(r.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.TxnOffsetCommitRequestTopic) bool {
 		return c.mayTopic(req, img, acl.OpRead, t.Topic, t.TopicID)
 	}, func(t kmsg.TxnOffsetCommitRequestTopic) kmsg.TxnOffsetCommitResponseTopic {
 		return txnOffsetCommitRefusal(t, topicDenied)
+	}, func(resp kmsg.Response) *[]kmsg.TxnOffsetCommitResponseTopic {
+		return &resp.(*kmsg.TxnOffsetCommitResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.TxnOffsetCommitResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 // refuseAddPartitionsToTxn: before v4 (sent by producers) the
@@ -132,7 +126,7 @@ func refuseAddPartitionsToTxn(c *conn, req kmsg.Request) kmsg.Response {
 
 func gateDescribeProducers(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DescribeProducersRequest)
-	kept, refused := split(r.Topics, func(t kmsg.DescribeProducersRequestTopic) bool {
+	return splitGate(&r.Topics, func(t kmsg.DescribeProducersRequestTopic) bool {
 		return c.may(req, acl.OpRead, acl.ResourceTopic, t.Topic)
 	}, func(t kmsg.DescribeProducersRequestTopic) kmsg.DescribeProducersResponseTopic {
 		rt := kmsg.NewDescribeProducersResponseTopic()
@@ -143,34 +137,22 @@ func gateDescribeProducers(c *conn, req kmsg.Request) func(kmsg.Response) {
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		return rt
+	}, func(resp kmsg.Response) *[]kmsg.DescribeProducersResponseTopic {
+		return &resp.(*kmsg.DescribeProducersResponse).Topics
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.Topics = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.DescribeProducersResponse)
-		x.Topics = append(x.Topics, refused...)
-	}
 }
 
 func gateDescribeTransactions(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DescribeTransactionsRequest)
-	kept, refused := split(r.TransactionalIDs, func(id string) bool {
+	return splitGate(&r.TransactionalIDs, func(id string) bool {
 		return c.may(req, acl.OpDescribe, acl.ResourceTransactionalID, id)
 	}, func(id string) kmsg.DescribeTransactionsResponseTransactionState {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID, st.ErrorCode, st.ProducerID, st.ProducerEpoch = id, txnIDDenied, -1, -1
 		return st
+	}, func(resp kmsg.Response) *[]kmsg.DescribeTransactionsResponseTransactionState {
+		return &resp.(*kmsg.DescribeTransactionsResponse).TransactionStates
 	})
-	if len(refused) == 0 {
-		return nil
-	}
-	r.TransactionalIDs = kept
-	return func(resp kmsg.Response) {
-		x := resp.(*kmsg.DescribeTransactionsResponse)
-		x.TransactionStates = append(x.TransactionStates, refused...)
-	}
 }
 
 // gateListTransactions leaves out the transactions the principal may not
