@@ -23,7 +23,7 @@ func newTestLog(rng *rand.Rand, n int64) *testLog {
 			off += int64(1 + rng.Intn(3)) // compacted away
 		}
 		size := int64(1 + rng.Intn(8))
-		l.spans = append(l.spans, Span{off, off + size - 1})
+		l.spans = append(l.spans, Span{First: off, Last: off + size - 1})
 		off += size
 	}
 	return l
@@ -379,7 +379,7 @@ func BenchmarkAcquireAccept(b *testing.B) {
 		from := sp.NextFetchOffset(now)
 		spans = spans[:0]
 		for off := from; off < from+perFetch+batch; off += batch {
-			spans = append(spans, Span{off, off + batch - 1})
+			spans = append(spans, Span{First: off, Last: off + batch - 1})
 		}
 		got := sp.Acquire(now, "member", spans, perFetch, perFetch, false)
 		acks = acks[:0]
