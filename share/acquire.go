@@ -214,7 +214,7 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		}
 		return nil, nil, ch
 	}
-	byKey := sp.q.Config().Ordering == queue.OrderKey
+	keysFrom, keysTo, byKey := sp.q.KeysWanted()
 	var spans []queue.Span
 	for b := res.Data; len(b) >= log.BatchHeaderSize; {
 		h, err := log.ParseBatchHeader(b)
@@ -222,7 +222,7 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 			break
 		}
 		span := queue.Span{First: h.BaseOffset, Last: h.LastOffset()}
-		if byKey && !h.Control() {
+		if byKey && !h.Control() && h.LastOffset() >= keysFrom && h.BaseOffset <= keysTo {
 			span.Keys = batchKeys(b[:h.Size()], h)
 		}
 		spans = append(spans, span)
