@@ -93,8 +93,10 @@ func TestWorkloadsKfake(t *testing.T) {
 	}
 	checkPercentiles(t, "latency", lat.Latency, lat.Records)
 	// The pace must hold: the last record is scheduled at 0.9998s.
-	if lat.Elapsed < time.Second-time.Millisecond || lat.Elapsed > 3*time.Second {
-		t.Errorf("latency: run took %s, want about 1s", lat.Elapsed)
+	// Paced, it cannot end before the last record's slot; how much later
+	// it ends depends on the machine's load, so that is not checked.
+	if lat.Elapsed < time.Second-time.Millisecond {
+		t.Errorf("latency: run took %s, want at least the paced 1s", lat.Elapsed)
 	}
 
 	// Count-bounded latency run.

@@ -31,18 +31,11 @@ func sinceEpoch() int64 { return int64(time.Since(epoch)) }
 // warm-up records go through first, so that connections, metadata and the
 // producer id are in place before the clock starts.
 func Latency(ctx context.Context, o Options) (Result, error) {
-	maxRecords, duration := latencyLimits(o)
-	linger := max(o.Linger, 0)
-	o = o.withDefaults()
-	if err := o.validate(); err != nil {
-		return Result{}, err
-	}
-	runID := rand.Uint64() | 1
-
-	partitions, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions)
+	run, err := newLatencyRun(ctx, o, Options.withDefaults)
 	if err != nil {
 		return Result{}, err
 	}
+	o = run.o
 	offsets, err := endOffsets(ctx, o.Brokers, o.Topic)
 	if err != nil {
 		return Result{}, err
@@ -56,9 +49,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer consumer.Close()
-	producer, err := kgo.NewClient(append(producerOpts(o, linger),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)...)
+	producer, err := run.newProducer()
 	if err != nil {
 		return Result{}, err
 	}
@@ -67,16 +58,11 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var failure firstError
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
-			cancel()
-		}
-	}
+	promise := failOnProduceError(&failure, cancel)
 
 	// The consumer goroutine. A stamp of 0 marks a warm-up record.
 	var (
-		lat         = newLatencyRecorder(o.Rate, maxRecords, duration)
+		lat         = run.newRecorder()
 		received    counter
 		warmed      atomic.Int64
 		lastReceive atomic.Int64 // since epoch
@@ -95,7 +81,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 			})
 			var n, b int64
 			fetches.EachRecord(func(r *kgo.Record) {
-				stamp, ours := readStamp(r, runID)
+				stamp, ours := readStamp(r, run.id)
 				if !ours {
 					return
 				}
@@ -114,58 +100,71 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		}
 	}()
 
-	newValue := stampedValues(o.RecordSize, runID)
+	newValue := stampedValues(o.RecordSize, run.id)
 
 	// Warm up: one record to every partition, and wait for all of them.
-	for p := range partitions {
+	for p := range run.partitions {
 		producer.Produce(ctx, &kgo.Record{Topic: o.Topic, Partition: int32(p), Value: newValue(0)}, promise)
 	}
-	if err := waitFor(ctx, 30*time.Second, func() bool { return warmed.Load() >= int64(partitions) }); err != nil {
+	if err := waitFor(ctx, 30*time.Second, func() bool { return warmed.Load() >= int64(run.partitions) }); err != nil {
 		return Result{}, firstOf(failure.get(), fmt.Errorf("warm-up records not received: %w", err))
 	}
 
-	start := time.Now()
-	stopProgress := startProgress(o.Progress, func() Progress {
-		return Progress{Workload: "latency", Records: received.records.Load(), Bytes: received.bytes.Load(),
-			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
-	})
-	defer stopProgress()
-	sent := sendPaced(ctx, producer, o.Topic, partitions, o.Rate, start, maxRecords, duration, newValue, promise)
-
-	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
-	if err == nil {
-		// A record can be read before its producer sees the ack; collect
-		// every ack so that closing the producer fails nothing.
-		err = producer.Flush(ctx)
-	}
+	start, sent, err := run.measurePaced(ctx, "latency", producer, &received, newValue, promise)
 	cancel()
 	<-consumed
-	stopProgress()
 
-	res := finishLatency(o, Result{
+	res := run.finish(Result{
 		Workload: "latency",
 		Records:  received.records.Load(),
 		Bytes:    received.bytes.Load(),
 		Latency:  lat.percentiles(),
-	}, lastReceive.Load(), start, maxRecords, duration)
+	}, lastReceive.Load(), start)
 	return res, latencyError(res, sent, failure.get(), err)
 }
 
-// latencyLimits returns how many records a latency run sends at most (0 for
-// no limit) and for how long (0 for no limit): o.Duration, or until
-// o.Records records when only that is given, DefaultDuration when neither is.
-func latencyLimits(o Options) (maxRecords int64, duration time.Duration) {
-	maxRecords, duration = int64(max(o.Records, 0)), o.Duration
-	if maxRecords == 0 && duration <= 0 {
-		duration = DefaultDuration
-	}
-	return maxRecords, duration
+// latencyRun is what Latency and ShareLatency settle before they start: the
+// options with their defaults, the limits, the producer linger, the id that
+// marks this run's records, and the partitions of the topic.
+type latencyRun struct {
+	o Options
+	// maxRecords is how many records the run sends at most (0 for no
+	// limit), duration for how long (0 for no limit): o.Duration, or until
+	// o.Records records when only that is given, DefaultDuration when
+	// neither is.
+	maxRecords int64
+	duration   time.Duration
+	linger     time.Duration // o.Linger, default 0 rather than DefaultLinger
+	id         uint64
+	partitions int
 }
 
-// newLatencyRecorder sizes a recorder for the samples a run at rate records
-// per second can produce.
-func newLatencyRecorder(rate int, maxRecords int64, duration time.Duration) *recorder {
-	return newRecorder(int(min(max(int64(duration.Seconds()+1)*int64(rate), maxRecords), 1<<24)))
+// newLatencyRun reads the limits and linger of o, applies withDefaults,
+// validates the result and makes sure the topic exists.
+func newLatencyRun(ctx context.Context, o Options, withDefaults func(Options) Options) (latencyRun, error) {
+	run := latencyRun{maxRecords: int64(max(o.Records, 0)), duration: o.Duration, linger: max(o.Linger, 0)}
+	if run.maxRecords == 0 && run.duration <= 0 {
+		run.duration = DefaultDuration
+	}
+	run.o = withDefaults(o)
+	if err := run.o.validate(); err != nil {
+		return run, err
+	}
+	run.id = rand.Uint64() | 1
+	var err error
+	run.partitions, err = ensureTopic(ctx, run.o.Brokers, run.o.Topic, run.o.Partitions)
+	return run, err
+}
+
+// newProducer returns the producer of the run: its linger, and the
+// partition of each record chosen by sendPaced.
+func (run latencyRun) newProducer() (*kgo.Client, error) {
+	return kgo.NewClient(append(producerOpts(run.o, run.linger), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+}
+
+// newRecorder sizes a recorder for the samples the run can produce.
+func (run latencyRun) newRecorder() *recorder {
+	return newRecorder(int(min(max(int64(run.duration.Seconds()+1)*int64(run.o.Rate), run.maxRecords), 1<<24)))
 }
 
 // stampedValues returns a function that builds record values of
@@ -190,6 +189,41 @@ func readStamp(r *kgo.Record, runID uint64) (stamp int64, ours bool) {
 		return 0, false
 	}
 	return int64(binary.LittleEndian.Uint64(r.Value)), true
+}
+
+// failOnProduceError is the produce promise of a latency run: the first
+// failed record becomes the run's failure and ends the run (cancel).
+func failOnProduceError(failure *firstError, cancel context.CancelFunc) func(*kgo.Record, error) {
+	return func(r *kgo.Record, err error) {
+		if err != nil {
+			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
+			cancel()
+		}
+	}
+}
+
+// measurePaced is the measured phase of a latency run, after the warm-up:
+// it sends at o.Rate with sendPaced (reporting progress as workload), waits
+// until received has counted every record sent, and then for every
+// produce ack. It returns when the schedule started, how many records were
+// sent, and why the wait failed, if it did.
+func (run latencyRun) measurePaced(ctx context.Context, workload string, producer *kgo.Client, received *counter,
+	newValue func(stamp int64) []byte, promise func(*kgo.Record, error)) (start time.Time, sent int64, err error) {
+	start = time.Now()
+	stopProgress := startProgress(run.o.Progress, func() Progress {
+		return Progress{Workload: workload, Records: received.records.Load(), Bytes: received.bytes.Load(),
+			Target: run.maxRecords, Total: run.duration, Elapsed: time.Since(start)}
+	})
+	defer stopProgress()
+	sent = sendPaced(ctx, producer, run.o.Topic, run.partitions, run.o.Rate, start, run.maxRecords, run.duration, newValue, promise)
+
+	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
+	if err == nil {
+		// A record can be read before its producer sees the ack; collect
+		// every ack so that closing the producer fails nothing.
+		err = producer.Flush(ctx)
+	}
+	return start, sent, err
 }
 
 // sendPaced sends record i at start + i/rate, round robin over the
@@ -225,16 +259,17 @@ func sendPaced(ctx context.Context, producer *kgo.Client, topic string, partitio
 	return sent
 }
 
-// finishLatency completes the result of a latency run whose last record
-// arrived at lastReceive (since epoch; 0 if none did) and reports it as done.
-func finishLatency(o Options, res Result, lastReceive int64, start time.Time, maxRecords int64, duration time.Duration) Result {
+// finish completes the result of a latency run whose schedule started at
+// start and whose last record arrived at lastReceive (since epoch; 0 if none
+// did), and reports it as done.
+func (run latencyRun) finish(res Result, lastReceive int64, start time.Time) Result {
 	if lastReceive > 0 {
 		res.Elapsed = time.Duration(lastReceive) - start.Sub(epoch)
 	}
 	res.finish()
-	if o.Progress != nil {
-		o.Progress(Progress{Workload: res.Workload, Records: res.Records, Bytes: res.Bytes, Target: maxRecords,
-			Total: duration, Elapsed: res.Elapsed, Done: true})
+	if run.o.Progress != nil {
+		run.o.Progress(Progress{Workload: res.Workload, Records: res.Records, Bytes: res.Bytes, Target: run.maxRecords,
+			Total: run.duration, Elapsed: res.Elapsed, Done: true})
 	}
 	return res
 }

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,18 +29,11 @@ const shareWarmupWait = 30 * time.Second
 // consumer must hold an assignment and every partition must have delivered
 // a warm-up record, so that joining the group is not measured.
 func ShareLatency(ctx context.Context, o Options) (Result, error) {
-	maxRecords, duration := latencyLimits(o)
-	linger := max(o.Linger, 0)
-	o = o.withShareDefaults()
-	if err := o.validate(); err != nil {
-		return Result{}, err
-	}
-	runID := rand.Uint64() | 1
-
-	partitions, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions)
+	run, err := newLatencyRun(ctx, o, Options.withShareDefaults)
 	if err != nil {
 		return Result{}, err
 	}
+	o = run.o
 	group := shareGroupName(o.Topic)
 	if err := setGroupConfig(ctx, o.Brokers, group, "share.auto.offset.reset", "latest"); err != nil {
 		return Result{}, err
@@ -59,27 +51,20 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer func() { closeAll(clients) }()
-	producer, err := kgo.NewClient(append(producerOpts(o, linger),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()),
-	)...)
+	producer, err := run.newProducer()
 	if err != nil {
 		return Result{}, err
 	}
 	defer producer.Close()
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
-			cancel()
-		}
-	}
+	promise := failOnProduceError(&failure, cancel)
 
 	// The consumers. A stamp of 0 marks a warm-up record.
 	var (
-		lat         = newLatencyRecorder(o.Rate, maxRecords, duration)
+		lat         = run.newRecorder()
 		received    counter
 		duplicates  atomic.Int64
 		lastReceive atomic.Int64 // since epoch
-		warmed      = make([]atomic.Bool, partitions)
+		warmed      = make([]atomic.Bool, run.partitions)
 		seenMu      sync.Mutex
 		seen        = make(map[[2]int64]struct{})
 		workers     sync.WaitGroup
@@ -89,7 +74,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		var n, b, dups int64
 		seenMu.Lock()
 		fetches.EachRecord(func(r *kgo.Record) {
-			stamp, ours := readStamp(r, runID)
+			stamp, ours := readStamp(r, run.id)
 			if !ours {
 				return
 			}
@@ -134,7 +119,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 	}
 	defer stopWorkers()
 
-	newValue := stampedValues(o.RecordSize, runID)
+	newValue := stampedValues(o.RecordSize, run.id)
 
 	// Warm up. The group's share partitions start at the end of the log
 	// when first fetched, so a warm-up record sent before that is never
@@ -154,20 +139,8 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, firstOf(failure.get(), fmt.Errorf("share group warm-up: %w", warmupErr))
 	}
 
-	start := time.Now()
-	stopProgress := startProgress(o.Progress, func() Progress {
-		return Progress{Workload: "share-e2e", Records: received.records.Load(), Bytes: received.bytes.Load(),
-			Target: maxRecords, Total: duration, Elapsed: time.Since(start)}
-	})
-	defer stopProgress()
-	sent := sendPaced(ctx, producer, o.Topic, partitions, o.Rate, start, maxRecords, duration, newValue, promise)
-
-	err = waitFor(ctx, latencyDrainWait, func() bool { return received.records.Load() >= sent })
-	if err == nil {
-		err = producer.Flush(ctx)
-	}
+	start, sent, err := run.measurePaced(ctx, "share-e2e", producer, &received, newValue, promise)
 	stopWorkers()
-	stopProgress()
 	if err == nil {
 		// Hand the last acknowledgements to the broker before leaving.
 		flushCtx, cancelFlush := context.WithTimeout(context.Background(), shareSettleTimeout)
@@ -175,13 +148,13 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		cancelFlush()
 	}
 
-	res := finishLatency(o, Result{
+	res := run.finish(Result{
 		Workload:   "share-e2e",
 		Records:    received.records.Load(),
 		Bytes:      received.bytes.Load(),
 		Latency:    lat.percentiles(),
 		Duplicates: duplicates.Load(),
-	}, lastReceive.Load(), start, maxRecords, duration)
+	}, lastReceive.Load(), start)
 	if err := latencyError(res, sent, failure.get(), err); err != nil {
 		return res, err
 	}

@@ -71,8 +71,10 @@ func TestShareLatencyKfake(t *testing.T) {
 		t.Errorf("share latency: %d records, %d duplicates; want 5000, 0", res.Records, res.Duplicates)
 	}
 	checkPercentiles(t, "share latency", res.Latency, res.Records)
-	if res.Elapsed < time.Second-time.Millisecond || res.Elapsed > 3*time.Second {
-		t.Errorf("share latency: run took %s, want about 1s", res.Elapsed)
+	// Paced, it cannot end before the last record's slot; how much later
+	// it ends depends on the machine's load, so that is not checked.
+	if res.Elapsed < time.Second-time.Millisecond {
+		t.Errorf("share latency: run took %s, want at least the paced 1s", res.Elapsed)
 	}
 	if !strings.Contains(progress.String(), "share-e2e") || !strings.Contains(progress.String(), "done") {
 		t.Errorf("progress output lacks a final share-e2e line:\n%s", progress.String())

@@ -150,16 +150,24 @@ func classicPtr(p *string) string {
 	return *p
 }
 
-func (h *classicHarness) joinReply(label string) func(*kmsg.JoinGroupResponse) {
-	key := "join " + label
+// parkReply counts a reply parked under key in live and returns what its
+// answer calls first: it fails the test if the reply is answered twice.
+func (h *classicHarness) parkReply(key string) (answer func()) {
 	h.live[key]++
 	answered := false
-	return func(r *kmsg.JoinGroupResponse) {
+	return func() {
 		if answered {
 			h.t.Fatalf("%s answered twice", key)
 		}
 		answered = true
 		h.live[key]--
+	}
+}
+
+func (h *classicHarness) joinReply(label string) func(*kmsg.JoinGroupResponse) {
+	answer := h.parkReply("join " + label)
+	return func(r *kmsg.JoinGroupResponse) {
+		answer()
 		fmt.Fprintf(h.out, "> join %s: %s", label, classicErr(r.ErrorCode))
 		if r.MemberID != "" {
 			fmt.Fprintf(h.out, " member=%s", r.MemberID)
@@ -185,15 +193,9 @@ func (h *classicHarness) joinReply(label string) func(*kmsg.JoinGroupResponse) {
 }
 
 func (h *classicHarness) syncReply(label string) func(*kmsg.SyncGroupResponse) {
-	key := "sync " + label
-	h.live[key]++
-	answered := false
+	answer := h.parkReply("sync " + label)
 	return func(r *kmsg.SyncGroupResponse) {
-		if answered {
-			h.t.Fatalf("%s answered twice", key)
-		}
-		answered = true
-		h.live[key]--
+		answer()
 		fmt.Fprintf(h.out, "> sync %s: %s", label, classicErr(r.ErrorCode))
 		if r.ErrorCode == 0 {
 			fmt.Fprintf(h.out, " type=%s proto=%s assignment=%q", classicPtr(r.ProtocolType), classicPtr(r.Protocol), r.MemberAssignment)

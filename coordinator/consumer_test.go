@@ -18,21 +18,14 @@ import (
 )
 
 type consumerHarness struct {
-	g      *ConsumerGroup
-	cfg    ConsumerConfig
-	topics *fakeTopics
-	base   time.Time
-	now    time.Time
+	scriptGroup
+	g   *ConsumerGroup
+	cfg ConsumerConfig
 }
 
 func TestConsumerDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata/consumer", func(t *testing.T, path string) {
-		h := &consumerHarness{
-			cfg:    DefaultConsumerConfig(),
-			topics: newFakeTopics(),
-			base:   time.Unix(1_700_000_000, 0),
-		}
-		h.now = h.base
+		h := &consumerHarness{scriptGroup: newScriptGroup(), cfg: DefaultConsumerConfig()}
 		h.g = NewConsumerGroup("g", h.cfg)
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			return h.run(t, d)
@@ -40,14 +33,11 @@ func TestConsumerDataDriven(t *testing.T) {
 	})
 }
 
-func (h *consumerHarness) at(t *testing.T, d *datadriven.TestData) {
-	if v, ok := scriptArg(d, "at"); ok {
-		h.now = h.base.Add(scriptDuration(t, v))
-	}
-}
-
 func (h *consumerHarness) run(t *testing.T, d *datadriven.TestData) string {
 	h.at(t, d)
+	if out, ok := h.runShared(t, d, h.g, h.groupLine); ok {
+		return out
+	}
 	switch d.Cmd {
 	case "new-group":
 		h.cfg = DefaultConsumerConfig()
@@ -63,27 +53,10 @@ func (h *consumerHarness) run(t *testing.T, d *datadriven.TestData) string {
 		h.g = NewConsumerGroup("g", h.cfg)
 		return h.groupLine()
 
-	case "topics", "add-partitions", "create-topic":
-		h.topics.setFromArgs(t, d)
-		h.g.OnMetadata(h.now, h.topics)
-		return h.groupLine()
-
-	case "delete-topic":
-		h.topics.deleteFromArgs(d)
-		h.g.OnMetadata(h.now, h.topics)
-		return h.groupLine()
-
 	case "heartbeat":
 		req := h.request(t, d)
 		resp := h.g.Heartbeat(h.now, req, h.topics)
 		return h.formatResponse(resp) + "\n" + h.groupLine()
-
-	case "tick":
-		h.g.Tick(h.now, h.topics)
-		return h.groupLine()
-
-	case "deadline":
-		return deadlineLine(h.g.NextDeadline(), h.base)
 
 	case "members":
 		return h.members()
@@ -139,22 +112,11 @@ func (h *consumerHarness) run(t *testing.T, d *datadriven.TestData) string {
 func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.ConsumerGroupHeartbeatRequest {
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Version = 1
-	req.Group = "g"
 	if v, ok := scriptArg(d, "version"); ok {
 		n, _ := strconv.Atoi(v)
 		req.Version = int16(n)
 	}
-	if v, ok := scriptArg(d, "group"); ok {
-		req.Group = v
-	}
-	req.MemberID, _ = scriptArg(d, "member")
-	if v, ok := scriptArg(d, "epoch"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.MemberEpoch = int32(n)
-	}
+	req.Group, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = scriptHeartbeat(t, d)
 	req.RebalanceTimeoutMillis = -1
 	if req.MemberEpoch == 0 {
 		req.RebalanceTimeoutMillis = 30000
@@ -181,12 +143,6 @@ func (h *consumerHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.Co
 	req.RackID = str("rack")
 	req.ServerAssignor = str("assignor")
 	req.SubscribedTopicRegex = str("regex")
-	if v, ok := scriptArg(d, "subscribe"); ok {
-		req.SubscribedTopicNames = []string{}
-		if v != "" {
-			req.SubscribedTopicNames = strings.Split(v, ",")
-		}
-	}
 	if v, ok := scriptArg(d, "owned"); ok {
 		switch v {
 		case "null":
@@ -257,18 +213,11 @@ func (h *consumerHarness) describe() string {
 		return *s
 	}
 	da := func(a kmsg.Assignment) string {
-		var parts []string
+		var words []string
 		for _, tp := range a.TopicPartitions {
-			var nums []string
-			for _, p := range tp.Partitions {
-				nums = append(nums, strconv.Itoa(int(p)))
-			}
-			parts = append(parts, tp.Topic+":"+strings.Join(nums, ","))
+			words = append(words, partitionsWord(tp.Topic, tp.Partitions))
 		}
-		if len(parts) == 0 {
-			return "[]"
-		}
-		return strings.Join(parts, " ")
+		return assignmentWords(words)
 	}
 	for _, m := range dg.Members {
 		fmt.Fprintf(&b, "\n%s epoch=%d instance=%s rack=%s topics=%s regex=%s type=%d assignment=%s target=%s",

@@ -35,6 +35,84 @@ func scriptDuration(t *testing.T, v string) time.Duration {
 	return dur
 }
 
+// scriptGroup is what the consumer and share scripts keep besides their
+// group: the topic view the group sees and the script clock ("at=" moves
+// it, relative to base).
+type scriptGroup struct {
+	topics *fakeTopics
+	base   time.Time
+	now    time.Time
+}
+
+func newScriptGroup() scriptGroup {
+	base := time.Unix(1_700_000_000, 0)
+	return scriptGroup{topics: newFakeTopics(), base: base, now: base}
+}
+
+// at moves the clock to the command's "at=" argument, if it has one.
+func (s *scriptGroup) at(t *testing.T, d *datadriven.TestData) {
+	if v, ok := scriptArg(d, "at"); ok {
+		s.now = s.base.Add(scriptDuration(t, v))
+	}
+}
+
+// scriptedGroup is what ConsumerGroup and ShareGroup both offer to the
+// commands that mean the same for either.
+type scriptedGroup interface {
+	OnMetadata(now time.Time, topics TopicsView)
+	Tick(now time.Time, topics TopicsView)
+	NextDeadline() time.Time
+}
+
+// runShared runs a command that means the same for a consumer and a share
+// group, answering with groupLine after it; ok is false for any other
+// command. "topics", "add-partitions" and "create-topic" set partition
+// counts and tell the group; "topics-quiet" does not tell it.
+func (s *scriptGroup) runShared(t *testing.T, d *datadriven.TestData, g scriptedGroup, groupLine func() string) (out string, ok bool) {
+	switch d.Cmd {
+	case "topics", "add-partitions", "create-topic", "topics-quiet":
+		s.topics.setFromArgs(t, d)
+		if d.Cmd != "topics-quiet" {
+			g.OnMetadata(s.now, s.topics)
+		}
+	case "delete-topic":
+		s.topics.deleteFromArgs(d)
+		g.OnMetadata(s.now, s.topics)
+	case "tick":
+		g.Tick(s.now, s.topics)
+	case "deadline":
+		return deadlineLine(g.NextDeadline(), s.base), true
+	default:
+		return "", false
+	}
+	return groupLine(), true
+}
+
+// scriptHeartbeat reads the arguments every heartbeat command takes: the
+// group ("g" unless given), the member id, the epoch (0 unless given) and
+// the subscribed topic names (null unless given).
+func scriptHeartbeat(t *testing.T, d *datadriven.TestData) (group, member string, epoch int32, subscribe []string) {
+	group = "g"
+	if v, ok := scriptArg(d, "group"); ok {
+		group = v
+	}
+	member, _ = scriptArg(d, "member")
+	if v, ok := scriptArg(d, "epoch"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		epoch = int32(n)
+	}
+	if v, ok := scriptArg(d, "subscribe"); ok {
+		subscribe = []string{}
+		if v != "" {
+			subscribe = strings.Split(v, ",")
+		}
+	}
+	return group, member, epoch, subscribe
+}
+
 // setFromArgs sets the partition count of every topic named by an argument
 // other than "at" ("orders=3").
 func (f *fakeTopics) setFromArgs(t *testing.T, d *datadriven.TestData) {
@@ -152,20 +230,29 @@ func (f *fakeTopics) name(id [16]byte) string {
 
 // format prints an assignment as sorted "topic:p,p" words, "[]" if empty.
 func (f *fakeTopics) format(a map[[16]byte][]int32) string {
-	var parts []string
+	var words []string
 	for id, ps := range a {
-		if len(ps) == 0 {
-			continue
+		if len(ps) > 0 {
+			words = append(words, partitionsWord(f.name(id), ps))
 		}
-		var nums []string
-		for _, p := range ps {
-			nums = append(nums, strconv.Itoa(int(p)))
-		}
-		parts = append(parts, f.name(id)+":"+strings.Join(nums, ","))
 	}
-	if len(parts) == 0 {
+	sort.Strings(words)
+	return assignmentWords(words)
+}
+
+// partitionsWord prints a topic's partitions as "topic:p,p".
+func partitionsWord(topic string, ps []int32) string {
+	nums := make([]string, len(ps))
+	for i, p := range ps {
+		nums[i] = strconv.Itoa(int(p))
+	}
+	return topic + ":" + strings.Join(nums, ",")
+}
+
+// assignmentWords joins partitionsWord words with spaces, "[]" for none.
+func assignmentWords(words []string) string {
+	if len(words) == 0 {
 		return "[]"
 	}
-	sort.Strings(parts)
-	return strings.Join(parts, " ")
+	return strings.Join(words, " ")
 }

@@ -16,21 +16,14 @@ import (
 )
 
 type shareHarness struct {
-	g      *ShareGroup
-	cfg    ShareConfig
-	topics *fakeTopics
-	base   time.Time
-	now    time.Time
+	scriptGroup
+	g   *ShareGroup
+	cfg ShareConfig
 }
 
 func TestShareGroupDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata/share", func(t *testing.T, path string) {
-		h := &shareHarness{
-			cfg:    DefaultShareConfig(),
-			topics: newFakeTopics(),
-			base:   time.Unix(1_700_000_000, 0),
-		}
-		h.now = h.base
+		h := &shareHarness{scriptGroup: newScriptGroup(), cfg: DefaultShareConfig()}
 		h.g = NewShareGroup("g", h.cfg)
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
 			out := h.run(t, d)
@@ -41,8 +34,9 @@ func TestShareGroupDataDriven(t *testing.T) {
 }
 
 func (h *shareHarness) run(t *testing.T, d *datadriven.TestData) string {
-	if v, ok := scriptArg(d, "at"); ok {
-		h.now = h.base.Add(scriptDuration(t, v))
+	h.at(t, d)
+	if out, ok := h.runShared(t, d, h.g, h.groupLine); ok {
+		return out
 	}
 	switch d.Cmd {
 	case "new-group":
@@ -70,18 +64,6 @@ func (h *shareHarness) run(t *testing.T, d *datadriven.TestData) string {
 		h.g.SetOverrides(session, interval)
 		return h.groupLine()
 
-	case "topics", "add-partitions", "topics-quiet":
-		h.topics.setFromArgs(t, d)
-		if d.Cmd != "topics-quiet" { // topics-quiet: the group is not told
-			h.g.OnMetadata(h.now, h.topics)
-		}
-		return h.groupLine()
-
-	case "delete-topic":
-		h.topics.deleteFromArgs(d)
-		h.g.OnMetadata(h.now, h.topics)
-		return h.groupLine()
-
 	case "heartbeat":
 		req := h.request(t, d)
 		v := ValidateShareGroupHeartbeat(req)
@@ -103,13 +85,6 @@ func (h *shareHarness) run(t *testing.T, d *datadriven.TestData) string {
 			b.WriteString(h.formatResponse(resp) + "\n")
 		}
 		return b.String() + h.groupLine()
-
-	case "tick":
-		h.g.Tick(h.now, h.topics)
-		return h.groupLine()
-
-	case "deadline":
-		return deadlineLine(h.g.NextDeadline(), h.base)
 
 	case "members":
 		return h.members()
@@ -156,26 +131,9 @@ func (h *shareHarness) run(t *testing.T, d *datadriven.TestData) string {
 func (h *shareHarness) request(t *testing.T, d *datadriven.TestData) *kmsg.ShareGroupHeartbeatRequest {
 	req := kmsg.NewPtrShareGroupHeartbeatRequest()
 	req.Version = 1
-	req.GroupID = "g"
-	if v, ok := scriptArg(d, "group"); ok {
-		req.GroupID = v
-	}
-	req.MemberID, _ = scriptArg(d, "member")
-	if v, ok := scriptArg(d, "epoch"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.MemberEpoch = int32(n)
-	}
+	req.GroupID, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = scriptHeartbeat(t, d)
 	if v, ok := scriptArg(d, "rack"); ok {
 		req.RackID = &v
-	}
-	if v, ok := scriptArg(d, "subscribe"); ok {
-		req.SubscribedTopicNames = []string{}
-		if v != "" {
-			req.SubscribedTopicNames = strings.Split(v, ",")
-		}
 	}
 	return req
 }
@@ -257,23 +215,15 @@ func (h *shareHarness) describe(ops bool) string {
 		if m.RackID != nil {
 			rack = *m.RackID
 		}
-		var parts []string
+		var words []string
 		for _, tp := range m.Assignment.TopicPartitions {
-			var nums []string
-			for _, p := range tp.Partitions {
-				nums = append(nums, strconv.Itoa(int(p)))
-			}
 			if id, _, _ := h.topics.TopicByName(tp.Topic); id != tp.TopicID {
-				parts = append(parts, "BADID")
+				words = append(words, "BADID")
 			}
-			parts = append(parts, tp.Topic+":"+strings.Join(nums, ","))
-		}
-		a := "[]"
-		if len(parts) > 0 {
-			a = strings.Join(parts, " ")
+			words = append(words, partitionsWord(tp.Topic, tp.Partitions))
 		}
 		fmt.Fprintf(&b, "\n%s epoch=%d client=%s host=%s rack=%s topics=[%s] assignment=%s",
-			m.MemberID, m.MemberEpoch, m.ClientID, m.ClientHost, rack, strings.Join(m.SubscribedTopicNames, ","), a)
+			m.MemberID, m.MemberEpoch, m.ClientID, m.ClientHost, rack, strings.Join(m.SubscribedTopicNames, ","), assignmentWords(words))
 	}
 	return b.String()
 }

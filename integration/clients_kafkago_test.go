@@ -162,17 +162,8 @@ func (d *kafkaGoDriver) consumeGroup(t *testing.T, group, topic string, ends map
 }
 
 func fromKafkaGo(m kafka.Message) mRecord {
-	r := mRecord{
-		Partition:   int32(m.Partition),
-		Offset:      m.Offset,
-		Key:         string(m.Key),
-		Value:       string(m.Value),
-		TimestampMs: m.Time.UnixMilli(),
-	}
-	for _, h := range m.Headers {
-		r.Headers = append(r.Headers, mHeader{h.Key, string(h.Value)})
-	}
-	return r
+	return newMRecord(int32(m.Partition), m.Offset, m.Key, m.Value, m.Time,
+		m.Headers, func(h kafka.Header) (string, []byte) { return h.Key, h.Value })
 }
 
 func (d *kafkaGoDriver) committed(t *testing.T, group, topic string) map[int32]int64 {

@@ -185,17 +185,8 @@ func (d *librdkafkaDriver) consumeGroup(t *testing.T, group, topic string, ends 
 }
 
 func fromLibrdkafka(m *kafka.Message) mRecord {
-	r := mRecord{
-		Partition:   m.TopicPartition.Partition,
-		Offset:      int64(m.TopicPartition.Offset),
-		Key:         string(m.Key),
-		Value:       string(m.Value),
-		TimestampMs: m.Timestamp.UnixMilli(),
-	}
-	for _, h := range m.Headers {
-		r.Headers = append(r.Headers, mHeader{h.Key, string(h.Value)})
-	}
-	return r
+	return newMRecord(m.TopicPartition.Partition, int64(m.TopicPartition.Offset), m.Key, m.Value, m.Timestamp,
+		m.Headers, func(h kafka.Header) (string, []byte) { return h.Key, h.Value })
 }
 
 func (d *librdkafkaDriver) committed(t *testing.T, group, topic string) map[int32]int64 {

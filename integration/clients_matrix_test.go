@@ -459,17 +459,26 @@ func checkStored(t *testing.T, got []*kgo.Record, want []mRecord, codec string, 
 }
 
 func fromKgo(r *kgo.Record) mRecord {
-	m := mRecord{
-		Partition:   r.Partition,
-		Offset:      r.Offset,
-		Key:         string(r.Key),
-		Value:       string(r.Value),
-		TimestampMs: r.Timestamp.UnixMilli(),
+	return newMRecord(r.Partition, r.Offset, r.Key, r.Value, r.Timestamp,
+		r.Headers, func(h kgo.RecordHeader) (string, []byte) { return h.Key, h.Value })
+}
+
+// newMRecord is how each client's driver turns a consumed record into the
+// form the matrix compares; header gives the key and value of one of the
+// client's headers.
+func newMRecord[H any](partition int32, offset int64, key, value []byte, ts time.Time, headers []H, header func(H) (string, []byte)) mRecord {
+	r := mRecord{
+		Partition:   partition,
+		Offset:      offset,
+		Key:         string(key),
+		Value:       string(value),
+		TimestampMs: ts.UnixMilli(),
 	}
-	for _, h := range r.Headers {
-		m.Headers = append(m.Headers, mHeader{h.Key, string(h.Value)})
+	for _, h := range headers {
+		k, v := header(h)
+		r.Headers = append(r.Headers, mHeader{k, string(v)})
 	}
-	return m
+	return r
 }
 
 // checkConsumed asserts got holds each stored record exactly once with

@@ -149,17 +149,8 @@ func (h *saramaConsumer) ConsumeClaim(s sarama.ConsumerGroupSession, claim saram
 }
 
 func fromSarama(m *sarama.ConsumerMessage) mRecord {
-	r := mRecord{
-		Partition:   m.Partition,
-		Offset:      m.Offset,
-		Key:         string(m.Key),
-		Value:       string(m.Value),
-		TimestampMs: m.Timestamp.UnixMilli(),
-	}
-	for _, h := range m.Headers {
-		r.Headers = append(r.Headers, mHeader{string(h.Key), string(h.Value)})
-	}
-	return r
+	return newMRecord(m.Partition, m.Offset, m.Key, m.Value, m.Timestamp,
+		m.Headers, func(h *sarama.RecordHeader) (string, []byte) { return string(h.Key), h.Value })
 }
 
 func (d *saramaDriver) consumeGroup(t *testing.T, group, topic string, ends map[int32]int64) []mRecord {

@@ -492,6 +492,19 @@ type keyedProducer struct {
 	done chan struct{}
 }
 
+// newSpreadGroupTopic creates a fresh topic of parts partitions holding
+// records keyed records spread evenly over them, and returns with it the
+// group to consume it, the producer (for more records and the final check)
+// and an empty ledger of what the group's members own.
+func newSpreadGroupTopic(t *testing.T, n *node, parts int32, records int) (adm *kadm.Client, topic, group string, p *keyedProducer, l *ownLedger) {
+	adm = n.Admin(t)
+	topic = topicName(t, "")
+	createTopic(t, adm, topic, parts, nil)
+	p = newKeyedProducer(t, n, topic, parts)
+	p.fill(t, records)
+	return adm, topic, topic + "-group", p, newOwnLedger(t, topic)
+}
+
 func newKeyedProducer(t *testing.T, n *node, topic string, spread int32) *keyedProducer {
 	opts := []kgo.Opt{kgo.ProducerLinger(5 * time.Millisecond)}
 	if spread > 0 {

@@ -175,12 +175,9 @@ func checkDescribed(t *testing.T, adm *kadm.Client, l *ownLedger, group string, 
 	if c.assignor == "" {
 		waitFor(t, 15*time.Second, "DescribeGroups shows the settled group", func() (bool, string) {
 			ds, err := adm.DescribeGroups(ctxT(t, opTimeout), group)
+			d, err := describedGroup(ds, err, group, func(d kadm.DescribedGroup) error { return d.Err })
 			if err != nil {
 				return false, err.Error()
-			}
-			d := ds[group]
-			if d.Err != nil {
-				return false, d.Err.Error()
 			}
 			if d.State != "Stable" || d.ProtocolType != "consumer" || d.Protocol != c.protocol || len(d.Members) != len(ms) {
 				return false, fmt.Sprintf("state %q protocol type %q protocol %q, %d members; want Stable, consumer, %s, %d",
@@ -195,9 +192,8 @@ func checkDescribed(t *testing.T, adm *kadm.Client, l *ownLedger, group string, 
 				for _, at := range a.Topics {
 					got = append(got, at.Partitions...)
 				}
-				slices.Sort(got)
-				if !slices.Equal(got, want[dm.ClientID]) {
-					return false, fmt.Sprintf("member %s (%s): described assignment %v, client holds %v", dm.ClientID, dm.MemberID, got, want[dm.ClientID])
+				if ok, why := describedHolds(want, dm.ClientID, dm.MemberID, got); !ok {
+					return false, why
 				}
 			}
 			return true, ""
@@ -206,26 +202,21 @@ func checkDescribed(t *testing.T, adm *kadm.Client, l *ownLedger, group string, 
 	}
 	waitFor(t, 15*time.Second, "ConsumerGroupDescribe shows the settled group", func() (bool, string) {
 		ds, err := adm.DescribeConsumerGroups(ctxT(t, opTimeout), group)
+		d, err := describedGroup(ds, err, group, func(d kadm.DescribedConsumerGroup) error { return d.Err })
 		if err != nil {
 			return false, err.Error()
-		}
-		d := ds[group]
-		if d.Err != nil {
-			return false, d.Err.Error()
 		}
 		if d.State != "Stable" || d.AssignorName != c.assignor || len(d.Members) != len(ms) || d.Epoch != d.AssignmentEpoch {
 			return false, fmt.Sprintf("state %q assignor %q, %d members, epoch %d, assignment epoch %d; want Stable, %s, %d, equal epochs",
 				d.State, d.AssignorName, len(d.Members), d.Epoch, d.AssignmentEpoch, c.assignor, len(ms))
 		}
 		for _, dm := range d.Members {
-			got := dm.Assignment.Sorted()
 			var ps []int32
-			for _, tp := range got {
+			for _, tp := range dm.Assignment.Sorted() {
 				ps = append(ps, tp.Partitions...)
 			}
-			slices.Sort(ps)
-			if !slices.Equal(ps, want[dm.ClientID]) {
-				return false, fmt.Sprintf("member %s (%s): described assignment %v, client holds %v", dm.ClientID, dm.MemberID, ps, want[dm.ClientID])
+			if ok, why := describedHolds(want, dm.ClientID, dm.MemberID, ps); !ok {
+				return false, why
 			}
 			if dm.MemberEpoch != d.Epoch {
 				return false, fmt.Sprintf("member %s at epoch %d, group at %d", dm.ClientID, dm.MemberEpoch, d.Epoch)
@@ -245,6 +236,26 @@ func checkDescribed(t *testing.T, adm *kadm.Client, l *ownLedger, group string, 
 			}
 		}
 	}
+}
+
+// describedGroup picks group from a kadm describe answer; the request's
+// error, else the group's own, says why it is not there.
+func describedGroup[D any](ds map[string]D, err error, group string, groupErr func(D) error) (D, error) {
+	d := ds[group]
+	if err == nil {
+		err = groupErr(d)
+	}
+	return d, err
+}
+
+// describedHolds reports whether a described member's partitions are the
+// ones its client holds (want, by client id).
+func describedHolds(want map[string][]int32, clientID, memberID string, described []int32) (bool, string) {
+	slices.Sort(described)
+	if !slices.Equal(described, want[clientID]) {
+		return false, fmt.Sprintf("member %s (%s): described assignment %v, client holds %v", clientID, memberID, described, want[clientID])
+	}
+	return true, ""
 }
 
 // TestStaticMemberRestart restarts a static member within its session
@@ -268,14 +279,8 @@ func TestStaticMemberRestart(t *testing.T) {
 }
 
 func runStaticRestart(t *testing.T, n *node, balancer kgo.GroupBalancer) {
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	group := topic + "-group"
 	const parts = 6
-	createTopic(t, adm, topic, parts, nil)
-	p := newKeyedProducer(t, n, topic, parts)
-	p.fill(t, 600)
-	l := newOwnLedger(t, topic)
+	adm, topic, group, p, l := newSpreadGroupTopic(t, n, parts, 600)
 	static := func(id string) []kgo.Opt {
 		return []kgo.Opt{
 			kgo.InstanceID(id),
@@ -408,13 +413,11 @@ func rawCommit(t *testing.T, n *node, group, memberID string, generation int32, 
 
 func groupState(t *testing.T, adm *kadm.Client, group string) string {
 	ds, err := adm.DescribeGroups(ctxT(t, opTimeout), group)
+	d, err := describedGroup(ds, err, group, func(d kadm.DescribedGroup) error { return d.Err })
 	if err != nil {
 		return "error: " + err.Error()
 	}
-	if d := ds[group]; d.Err != nil {
-		return "error: " + d.Err.Error()
-	}
-	return ds[group].State
+	return d.State
 }
 
 // TestKilledMemberPartitionsMove kills -9 a member running in its own
@@ -430,14 +433,8 @@ func TestKilledMemberPartitionsMove(t *testing.T) {
 	for _, proto := range []string{"classic", "consumer"} {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
-			adm := n.Admin(t)
-			topic := topicName(t, "")
-			group := topic + "-group"
 			const parts = 6
-			createTopic(t, adm, topic, parts, nil)
-			p := newKeyedProducer(t, n, topic, parts)
-			p.fill(t, 600)
-			l := newOwnLedger(t, topic)
+			adm, topic, group, p, l := newSpreadGroupTopic(t, n, parts, 600)
 
 			h := startHelperConsumer(t, n, l, "helper", group, proto)
 			waitFor(t, 30*time.Second, "helper holds every partition", func() (bool, string) { return l.balanced(parts, "helper") })

@@ -181,17 +181,10 @@ func drainShare(t *testing.T, n *node, admin *kgo.Client, group, topic string, e
 	cl := shareClient(t, n, group, topic)
 	seen := map[[2]int64]int{}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			for _, r := range fs.Records() {
-				seen[[2]int64{int64(r.Partition), r.Offset}]++
-			}
-			cl.MarkAcks(kgo.AckAccept)
-		}
-	}()
+	done := pollShareRecords(ctx, cl, func(r *kgo.Record) {
+		seen[[2]int64{int64(r.Partition), r.Offset}]++
+		cl.MarkAcks(kgo.AckAccept, r)
+	})
 	defer func() {
 		cancel()
 		<-done
@@ -291,11 +284,7 @@ func deleteShareOffsets(t *testing.T, cl *kgo.Client, group, topic string) (int1
 func TestAlterShareGroupOffsetsCreatesGroup(t *testing.T) {
 	t.Parallel()
 	const partitions = 2
-	n := startShareNode(t)
-	topic := topicName(t, "")
-	group := topic + "-g"
-	admin := n.Client(t)
-	createTopic(t, kadmOf(admin), topic, partitions, nil)
+	n, topic, group, admin := startShareTopic(t, partitions)
 	produceSpread(t, n, topic, partitions, 20) // 10 records per partition
 
 	start := map[int32]int64{0: 7, 1: 4}

@@ -60,26 +60,19 @@ func TestShareDeliveryLimitDeadLetters(t *testing.T) {
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			for _, r := range fs.Records() {
-				k := string(r.Key)
-				deliveries[k]++
-				switch k {
-				case releaseKey:
-					releaseCounts = append(releaseCounts, r.DeliveryCount())
-					cl.MarkAcks(kgo.AckRelease, r)
-				case rejectKey:
-					cl.MarkAcks(kgo.AckReject, r)
-				default:
-					cl.MarkAcks(kgo.AckAccept, r)
-				}
-			}
+	done := pollShareRecords(ctx, cl, func(r *kgo.Record) {
+		k := string(r.Key)
+		deliveries[k]++
+		switch k {
+		case releaseKey:
+			releaseCounts = append(releaseCounts, r.DeliveryCount())
+			cl.MarkAcks(kgo.AckRelease, r)
+		case rejectKey:
+			cl.MarkAcks(kgo.AckReject, r)
+		default:
+			cl.MarkAcks(kgo.AckAccept, r)
 		}
-	}()
+	})
 
 	// Everything ends terminal: accepted, rejected, or archived at the limit.
 	waitStartOffsets(t, admin, group, topic, map[int32]int64{0: total}, 60*time.Second)

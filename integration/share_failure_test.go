@@ -18,12 +18,7 @@ func TestShareKilledWorkerRecordsRedelivered(t *testing.T) {
 		total = 40
 		lock  = 2 * time.Second
 	)
-	n := startShareNode(t)
-	topic := topicName(t, "")
-	group := topic + "-g"
-	admin := n.Client(t)
-	createTopic(t, kadmOf(admin), topic, 1, nil)
-	setGroupConfigs(t, admin, group, "share.auto.offset.reset=earliest",
+	n, topic, group, admin := startShareTopic(t, 1, "share.auto.offset.reset=earliest",
 		fmt.Sprintf("share.record.lock.duration.ms=%d", lock.Milliseconds()))
 	// Everything is in the log before the worker's first fetch, which
 	// takes it all (the fetch budget is 500 records).
@@ -57,16 +52,7 @@ func TestShareKilledWorkerRecordsRedelivered(t *testing.T) {
 	surv := shareClient(t, n, group, topic)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pollDone := make(chan struct{})
-	go func() {
-		defer close(pollDone)
-		for ctx.Err() == nil {
-			fs := surv.PollFetches(ctx)
-			for _, r := range fs.Records() {
-				recs <- r
-			}
-		}
-	}()
+	pollDone := pollShareRecords(ctx, surv, func(r *kgo.Record) { recs <- r })
 	// Give the survivor a chance to fetch (and wrongly get something)
 	// before the kill: wait until it is a member with an assignment.
 	waitFor(t, 10*time.Second, "survivor assigned", func() (bool, string) {

@@ -32,6 +32,23 @@ func startShareNode(t *testing.T, extra ...string) *node {
 	return startNode(t, nodeOpts{set: set})
 }
 
+// startShareTopic is how most single-node share tests begin: a share node
+// with a fresh topic of partitions partitions, the group to consume it
+// (with groupConfigs, "name=value", set if any are given) and a client for
+// admin requests.
+func startShareTopic(t *testing.T, partitions int32, groupConfigs ...string) (n *node, topic, group string, admin *kgo.Client) {
+	t.Helper()
+	n = startShareNode(t)
+	topic = topicName(t, "")
+	group = topic + "-g"
+	admin = n.Client(t)
+	createTopic(t, kadmOf(admin), topic, partitions, nil)
+	if len(groupConfigs) > 0 {
+		setGroupConfigs(t, admin, group, groupConfigs...)
+	}
+	return n, topic, group, admin
+}
+
 // setGroupConfigs sets group configs ("name=value") with
 // IncrementalAlterConfigs on resource type GROUP and fails on any error.
 func setGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv ...string) {
@@ -216,6 +233,23 @@ func produceChunked(t *testing.T, n *node, topic string, partitions int32, count
 	if first != nil {
 		t.Fatalf("producing %d records to %s: %v", count, topic, first)
 	}
+}
+
+// pollShareRecords polls the share consumer cl on a goroutine of its own
+// until ctx ends, handing every delivered record to each (which
+// acknowledges it, where the test wants that); the returned channel closes
+// once polling has stopped.
+func pollShareRecords(ctx context.Context, cl *kgo.Client, each func(*kgo.Record)) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				each(r)
+			}
+		}
+	}()
+	return done
 }
 
 // shareClient returns a share-group consumer of topic, closed when the test

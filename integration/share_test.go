@@ -25,12 +25,7 @@ func TestShareWorkersEachRecordOnce(t *testing.T) {
 		total      = 100_000
 		workers    = 16
 	)
-	n := startShareNode(t)
-	topic := topicName(t, "")
-	group := topic + "-g"
-	admin := n.Client(t)
-	createTopic(t, kadmOf(admin), topic, partitions, nil)
-	setGroupConfigs(t, admin, group, "share.auto.offset.reset=earliest")
+	n, topic, group, admin := startShareTopic(t, partitions, "share.auto.offset.reset=earliest")
 
 	start := time.Now()
 	produceSpread(t, n, topic, partitions, total)
@@ -164,12 +159,7 @@ func TestShareNoRecordHeldByTwoWorkers(t *testing.T) {
 		total      = 6000
 		lock       = 3 * time.Second
 	)
-	n := startShareNode(t)
-	topic := topicName(t, "")
-	group := topic + "-g"
-	admin := n.Client(t)
-	createTopic(t, kadmOf(admin), topic, partitions, nil)
-	setGroupConfigs(t, admin, group, "share.auto.offset.reset=earliest",
+	n, topic, group, admin := startShareTopic(t, partitions, "share.auto.offset.reset=earliest",
 		fmt.Sprintf("share.record.lock.duration.ms=%d", lock.Milliseconds()))
 	// Small stored batches, so that batches are spread over the workers.
 	produceChunked(t, n, topic, partitions, total, 3*partitions)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -39,31 +40,24 @@ func (e *encoder) str(s string) {
 	e.b = append(e.b, s...)
 }
 
-func (e *encoder) i32s(v []int32) {
+func (e *encoder) i32s(v []int32) { encodeList(e, v, (*encoder).i32) }
+
+func (e *encoder) strs(v []string) { encodeList(e, v, (*encoder).str) }
+
+// encodeList writes a count and every element of v with one; decodeList
+// reads it back.
+func encodeList[T any](e *encoder, v []T, one func(*encoder, T)) {
 	e.uvarint(uint64(len(v)))
 	for _, x := range v {
-		e.i32(x)
-	}
-}
-
-func (e *encoder) strs(v []string) {
-	e.uvarint(uint64(len(v)))
-	for _, s := range v {
-		e.str(s)
+		one(e, x)
 	}
 }
 
 func (e *encoder) strMap(m map[string]string) {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	e.uvarint(uint64(len(keys)))
-	for _, k := range keys {
+	encodeList(e, slices.Sorted(maps.Keys(m)), func(e *encoder, k string) {
 		e.str(k)
 		e.str(m[k])
-	}
+	})
 }
 
 // decoder reads what encoder wrote. The first failure is sticky: later reads
@@ -92,18 +86,14 @@ func (d *decoder) u8() byte {
 
 func (d *decoder) bool() bool { return d.u8() != 0 }
 
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *decoder) uvarint() uint64 { return decodeVarint(d, binary.Uvarint) }
 
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
+func (d *decoder) varint() int64 { return decodeVarint(d, binary.Varint) }
+
+// decodeVarint reads one varint with read (binary.Uvarint or
+// binary.Varint), failing on a truncated or overlong one.
+func decodeVarint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
+	v, n := read(d.b)
 	if n <= 0 {
 		d.fail()
 		return 0

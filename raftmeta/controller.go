@@ -61,6 +61,27 @@ func (c *Controller) begin(ctx context.Context) (*Image, error) {
 	return img, nil
 }
 
+// proposeOr proposes recs, if there are any, and hands a failure to fail,
+// which marks the items that had succeeded so far.
+func (c *Controller) proposeOr(ctx context.Context, img *Image, recs []Record, fail func(error)) {
+	if len(recs) == 0 {
+		return
+	}
+	if _, err := c.propose(ctx, img, recs...); err != nil {
+		fail(err)
+	}
+}
+
+// failAll is the answer to n items when the request as a whole failed: set
+// marks each one.
+func failAll[T any](n int, set func(*T)) []T {
+	out := make([]T, n)
+	for i := range out {
+		set(&out[i])
+	}
+	return out
+}
+
 // CreateTopics creates topics. All topics that pass validation are created
 // in one raft entry. With validateOnly nothing is proposed and results carry
 // no topic id.
@@ -77,16 +98,13 @@ func (c *Controller) CreateTopics(ctx context.Context, reqs []CreateTopicRequest
 		}
 		return results
 	}
-	if len(recs) == 0 {
-		return results
-	}
-	if _, err := c.propose(ctx, img, recs...); err != nil {
+	c.proposeOr(ctx, img, recs, func(err error) {
 		for i := range results {
 			if results[i].Err == nil {
 				results[i] = CreateTopicResult{Name: results[i].Name, Err: err}
 			}
 		}
-	}
+	})
 	return results
 }
 
@@ -114,41 +132,34 @@ func (c *Controller) DeleteTopics(ctx context.Context, names []string, ids [][16
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.DeleteTopics(img, names, ids)
-	if len(recs) == 0 {
-		return results
-	}
-	if _, err := c.propose(ctx, img, recs...); err != nil {
+	c.proposeOr(ctx, img, recs, func(err error) {
 		for i := range results {
 			if results[i].Err == nil {
 				results[i].Err = err
 			}
 		}
-	}
+	})
 	return results
 }
 
 // CreatePartitions grows topics; the i-th error is the outcome of reqs[i].
 func (c *Controller) CreatePartitions(ctx context.Context, reqs []CreatePartitionsRequest, validateOnly bool) []error {
-	errs := make([]error, len(reqs))
 	img, err := c.begin(ctx)
 	if err != nil {
-		for i := range errs {
-			errs[i] = err
-		}
-		return errs
+		return failAll(len(reqs), func(e *error) { *e = err })
 	}
 	defer c.mu.Unlock()
 	recs, errs := c.d.CreatePartitions(img, reqs)
-	if validateOnly || len(recs) == 0 {
+	if validateOnly {
 		return errs
 	}
-	if _, err := c.propose(ctx, img, recs...); err != nil {
+	c.proposeOr(ctx, img, recs, func(err error) {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
 			}
 		}
-	}
+	})
 	return errs
 }
 
@@ -156,17 +167,9 @@ func (c *Controller) CreatePartitions(ctx context.Context, reqs []CreatePartitio
 // broker turns a full-replacement AlterConfigs into set plus delete of every
 // other override.
 func (c *Controller) AlterTopicConfigs(ctx context.Context, topic string, set map[string]string, del []string, validateOnly bool) error {
-	img, err := c.begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.mu.Unlock()
-	recs, err := c.d.AlterTopicConfigs(img, topic, set, del)
-	if err != nil || validateOnly {
-		return err
-	}
-	_, err = c.propose(ctx, img, recs...)
-	return err
+	return c.decideAndPropose(ctx, validateOnly, func(img *Image) ([]Record, error) {
+		return c.d.AlterTopicConfigs(img, topic, set, del)
+	})
 }
 
 // SetGroupConfigValidator installs the check of consumer group config
@@ -188,12 +191,21 @@ func (c *Controller) SetMaxBrokerPartitions(n int) {
 
 // AlterGroupConfigs sets and deletes config overrides of one consumer group.
 func (c *Controller) AlterGroupConfigs(ctx context.Context, group string, set map[string]string, del []string, validateOnly bool) error {
+	return c.decideAndPropose(ctx, validateOnly, func(img *Image) ([]Record, error) {
+		return c.d.AlterGroupConfigs(img, group, set, del)
+	})
+}
+
+// decideAndPropose runs one all-or-nothing decision against the current
+// image and proposes its records, unless it failed or validateOnly asks
+// only for the decision.
+func (c *Controller) decideAndPropose(ctx context.Context, validateOnly bool, decide func(*Image) ([]Record, error)) error {
 	img, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.mu.Unlock()
-	recs, err := c.d.AlterGroupConfigs(img, group, set, del)
+	recs, err := decide(img)
 	if err != nil || validateOnly {
 		return err
 	}

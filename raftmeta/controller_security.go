@@ -69,17 +69,6 @@ func (c *Controller) AlterScramCredentials(ctx context.Context, deletions []Scra
 	return results
 }
 
-// proposeOr proposes recs, if there are any, and hands a failure to fail,
-// which marks the items that had succeeded so far.
-func (c *Controller) proposeOr(ctx context.Context, img *Image, recs []Record, fail func(error)) {
-	if len(recs) == 0 {
-		return
-	}
-	if _, err := c.propose(ctx, img, recs...); err != nil {
-		fail(err)
-	}
-}
-
 func deletionUsers(ds []ScramDeletion) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
@@ -92,14 +81,6 @@ func upsertionUsers(us []ScramUpsertion) []string {
 	out := make([]string, len(us))
 	for i, u := range us {
 		out[i] = u.User
-	}
-	return out
-}
-
-func failAll[T any](n int, set func(*T)) []T {
-	out := make([]T, n)
-	for i := range out {
-		set(&out[i])
 	}
 	return out
 }

@@ -407,9 +407,7 @@ func encodeImage(img *Image) []byte {
 	e.uvarint(img.Applied)
 	e.varint(img.NextProducerID)
 
-	ids := slices.Sorted(maps.Keys(img.Brokers))
-	e.uvarint(uint64(len(ids)))
-	for _, id := range ids {
+	encodeList(e, slices.Sorted(maps.Keys(img.Brokers)), func(e *encoder, id int32) {
 		br := img.Brokers[id]
 		e.i32(br.ID)
 		e.uuid(br.IncarnationID)
@@ -417,24 +415,18 @@ func encodeImage(img *Image) []byte {
 		e.str(br.Rack)
 		e.varint(br.Epoch)
 		e.bool(br.Fenced)
-	}
-
-	names := slices.Sorted(maps.Keys(img.Topics))
-	e.uvarint(uint64(len(names)))
-	for _, name := range names {
+	})
+	encodeList(e, slices.Sorted(maps.Keys(img.Topics)), func(e *encoder, name string) {
 		t := img.Topics[name]
 		e.str(t.Name)
 		e.uuid(t.ID)
 		e.strMap(t.Configs)
 		encodePartitions(e, t.Partitions)
-	}
-
-	groups := slices.Sorted(maps.Keys(img.GroupConfigs))
-	e.uvarint(uint64(len(groups)))
-	for _, g := range groups {
+	})
+	encodeList(e, slices.Sorted(maps.Keys(img.GroupConfigs)), func(e *encoder, g string) {
 		e.str(g)
 		e.strMap(img.GroupConfigs[g])
-	}
+	})
 	encodeSecurity(e, img)
 	return e.b
 }

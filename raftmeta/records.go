@@ -204,13 +204,12 @@ func (r *ChangePartition) encode(e *encoder) {
 }
 
 func encodeEndpoints(e *encoder, eps []Endpoint) {
-	e.uvarint(uint64(len(eps)))
-	for _, ep := range eps {
+	encodeList(e, eps, func(e *encoder, ep Endpoint) {
 		e.str(ep.Listener)
 		e.str(ep.Host)
 		e.i32(ep.Port)
 		e.str(ep.SecurityProtocol)
-	}
+	})
 }
 
 func decodeEndpoints(d *decoder) []Endpoint {
@@ -220,14 +219,13 @@ func decodeEndpoints(d *decoder) []Endpoint {
 }
 
 func encodePartitions(e *encoder, ps []PartitionState) {
-	e.uvarint(uint64(len(ps)))
-	for _, p := range ps {
+	encodeList(e, ps, func(e *encoder, p PartitionState) {
 		e.i32s(p.Replicas)
 		e.i32s(p.ISR)
 		e.i32(p.Leader)
 		e.i32(p.LeaderEpoch)
 		e.i32(p.PartitionEpoch)
-	}
+	})
 }
 
 func decodePartitions(d *decoder) []PartitionState {

@@ -433,12 +433,10 @@ func (d *Decider) AlterScramCredentials(img *Image, deletions []ScramDeletion, u
 // encodeSecurity writes the ACLs (by id) and credentials (by user, then
 // mechanism) of a snapshot.
 func encodeSecurity(e *encoder, img *Image) {
-	ids := slices.SortedFunc(maps.Keys(img.ACLs), compareIDs)
-	e.uvarint(uint64(len(ids)))
-	for _, id := range ids {
+	encodeList(e, slices.SortedFunc(maps.Keys(img.ACLs), compareIDs), func(e *encoder, id [16]byte) {
 		e.uuid(id)
 		encodeBinding(e, img.ACLs[id])
-	}
+	})
 	keys := slices.SortedFunc(maps.Keys(img.Scram), func(a, b ScramKey) int {
 		if a.User != b.User {
 			if a.User < b.User {
@@ -448,11 +446,10 @@ func encodeSecurity(e *encoder, img *Image) {
 		}
 		return int(a.Mechanism) - int(b.Mechanism)
 	})
-	e.uvarint(uint64(len(keys)))
-	for _, k := range keys {
+	encodeList(e, keys, func(e *encoder, k ScramKey) {
 		e.str(k.User)
 		encodeScram(e, img.Scram[k])
-	}
+	})
 }
 
 func decodeSecurity(d *decoder, img *Image) {

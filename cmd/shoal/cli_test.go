@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -245,6 +246,18 @@ func okJSON[T any](t *testing.T, args ...string) T {
 		t.Fatalf("shoal %s: %v\n%s", strings.Join(args, " "), err, r.stdout)
 	}
 	return v
+}
+
+// okJSONListed runs a list command with JSON output and returns the entry
+// of the list that is the one wanted, failing the test if there is none.
+func okJSONListed[T any](t *testing.T, wanted func(T) bool, args ...string) T {
+	t.Helper()
+	list := okJSON[[]T](t, args...)
+	i := slices.IndexFunc(list, wanted)
+	if i < 0 {
+		t.Fatalf("shoal %s lists no such entry: %+v", strings.Join(args, " "), list)
+	}
+	return list[i]
 }
 
 // fails runs the binary and checks it fails with one line on stderr that

@@ -113,18 +113,9 @@ func TestGroupDescribeResetDelete(t *testing.T) {
 	if !containsLineWith(r.stdout, group) {
 		t.Fatalf("group list lacks %s:\n%s", group, r.stdout)
 	}
-	listed := okJSON[[]listedGroup](t, "--output", "json", "group", "list")
-	found := false
-	for _, g := range listed {
-		if g.Group == group {
-			found = true
-			if g.Type != "classic" && g.Type != "consumer" {
-				t.Fatalf("group type %q", g.Type)
-			}
-		}
-	}
-	if !found {
-		t.Fatalf("json group list lacks %s: %+v", group, listed)
+	g := okJSONListed(t, func(g listedGroup) bool { return g.Group == group }, "--output", "json", "group", "list")
+	if g.Type != "classic" && g.Type != "consumer" {
+		t.Fatalf("group type %q", g.Type)
 	}
 
 	d := okJSON[groupDescription](t, "--output", "json", "group", "describe", group)

@@ -84,20 +84,7 @@ type dumpBatch struct {
 	BaseSequence         int32        `json:"base_sequence"`
 	BaseTimestamp        int64        `json:"base_timestamp"`
 	MaxTimestamp         int64        `json:"max_timestamp"`
-	Records              []dumpRecord `json:"records,omitempty"`
-}
-
-type dumpRecord struct {
-	Offset    int64        `json:"offset"`
-	Timestamp int64        `json:"timestamp"`
-	Key       *string      `json:"key"`
-	Value     *string      `json:"value"`
-	Headers   []dumpHeader `json:"headers"`
-}
-
-type dumpHeader struct {
-	Key   string  `json:"key"`
-	Value *string `json:"value"`
+	Records              []recordJSON `json:"records,omitempty"`
 }
 
 // segmentFile is one .log file to dump, with the segment base offset its
@@ -407,7 +394,7 @@ func (d *dumper) printBatch(b dumpBatch) {
 
 // printRecords prints a batch's records (text), or returns them to be
 // emitted with their batch (JSON).
-func (d *dumper) printRecords(recs []shoallog.Record) []dumpRecord {
+func (d *dumper) printRecords(recs []shoallog.Record) []recordJSON {
 	if !d.json {
 		for _, r := range recs {
 			var hs []string
@@ -419,11 +406,11 @@ func (d *dumper) printRecords(recs []shoallog.Record) []dumpRecord {
 		}
 		return nil
 	}
-	out := make([]dumpRecord, 0, len(recs))
+	out := make([]recordJSON, 0, len(recs))
 	for _, r := range recs {
-		dr := dumpRecord{Offset: r.Offset, Timestamp: r.Timestamp, Key: nullableString(r.Key), Value: nullableString(r.Value), Headers: []dumpHeader{}}
+		dr := recordJSON{Offset: r.Offset, Timestamp: r.Timestamp, Key: nullableString(r.Key), Value: nullableString(r.Value), Headers: []headerJSON{}}
 		for _, h := range r.Headers {
-			dr.Headers = append(dr.Headers, dumpHeader{Key: h.Key, Value: nullableString(h.Value)})
+			dr.Headers = append(dr.Headers, headerJSON{Key: h.Key, Value: nullableString(h.Value)})
 		}
 		out = append(out, dr)
 	}

@@ -36,19 +36,25 @@ type jsonRecords struct {
 	encoding string
 }
 
-// jsonRecord is the object printed for a record. A null key or value is
-// JSON null; an empty one is "".
+// jsonRecord is the object consume prints for a record: where it is, then
+// the record as log dump prints it too.
 type jsonRecord struct {
-	Topic     string       `json:"topic"`
-	Partition int32        `json:"partition"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	recordJSON
+}
+
+// recordJSON is a record as consume and log dump print it in JSON. A null
+// key or value is JSON null; an empty one is "".
+type recordJSON struct {
 	Offset    int64        `json:"offset"`
 	Timestamp int64        `json:"timestamp"`
 	Key       *string      `json:"key"`
 	Value     *string      `json:"value"`
-	Headers   []jsonHeader `json:"headers"`
+	Headers   []headerJSON `json:"headers"`
 }
 
-type jsonHeader struct {
+type headerJSON struct {
 	Key   string  `json:"key"`
 	Value *string `json:"value"`
 }
@@ -70,17 +76,15 @@ func (j jsonRecords) encode(b []byte) *string {
 }
 
 func (j jsonRecords) write(w io.Writer, r *kgo.Record) {
-	rec := jsonRecord{
-		Topic:     r.Topic,
-		Partition: r.Partition,
+	rec := jsonRecord{Topic: r.Topic, Partition: r.Partition, recordJSON: recordJSON{
 		Offset:    r.Offset,
 		Timestamp: r.Timestamp.UnixMilli(),
 		Key:       j.encode(r.Key),
 		Value:     j.encode(r.Value),
-		Headers:   make([]jsonHeader, 0, len(r.Headers)),
-	}
+		Headers:   make([]headerJSON, 0, len(r.Headers)),
+	}}
 	for _, h := range r.Headers {
-		rec.Headers = append(rec.Headers, jsonHeader{Key: h.Key, Value: j.encode(h.Value)})
+		rec.Headers = append(rec.Headers, headerJSON{Key: h.Key, Value: j.encode(h.Value)})
 	}
 	// A record of plain fields always marshals.
 	b, _ := json.Marshal(rec)

@@ -75,18 +75,8 @@ func TestTopicLifecycle(t *testing.T) {
 	if !containsLineWith(r.stdout, name, "3", "1") {
 		t.Fatalf("topic list lacks %s with 3 partitions, RF 1:\n%s", name, r.stdout)
 	}
-	list := okJSON[[]topicSummary](t, "--output", "json", "topic", "list")
-	found := false
-	for _, s := range list {
-		if s.Name == name {
-			found = true
-			if s.Partitions != 3 || s.ReplicationFactor != 1 || s.Internal || s.ID == "" {
-				t.Fatalf("listed %+v", s)
-			}
-		}
-	}
-	if !found {
-		t.Fatalf("%s not in JSON list: %+v", name, list)
+	if s := okJSONListed(t, func(s topicSummary) bool { return s.Name == name }, "--output", "json", "topic", "list"); s.Partitions != 3 || s.ReplicationFactor != 1 || s.Internal || s.ID == "" {
+		t.Fatalf("listed %+v", s)
 	}
 
 	// alter: set one, change one, remove one.
