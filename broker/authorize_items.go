@@ -34,15 +34,40 @@ var itemGates = map[int16]itemGate{
 	int16(kmsg.DescribeGroups):          gateDescribeGroups,
 	int16(kmsg.DeleteGroups):            gateDeleteGroups,
 	int16(kmsg.ListGroups):              gateListGroups,
+	// The client APIs (authorize_clients.go).
+	int16(kmsg.Produce):                   gateProduce,
+	int16(kmsg.Fetch):                     gateFetch,
+	int16(kmsg.ListOffsets):               gateListOffsets,
+	int16(kmsg.Metadata):                  gateMetadata,
+	int16(kmsg.OffsetCommit):              gateOffsetCommit,
+	int16(kmsg.OffsetFetch):               gateOffsetFetch,
+	int16(kmsg.OffsetDelete):              gateOffsetDelete,
+	int16(kmsg.FindCoordinator):           gateFindCoordinator,
+	int16(kmsg.OffsetForLeaderEpoch):      gateOffsetForLeaderEpoch,
+	int16(kmsg.ConsumerGroupDescribe):     gateConsumerGroupDescribe,
+	int16(kmsg.ShareGroupDescribe):        gateShareGroupDescribe,
+	int16(kmsg.ShareFetch):                gateShareFetch,
+	int16(kmsg.ShareAcknowledge):          gateShareAcknowledge,
+	int16(kmsg.DescribeShareGroupOffsets): gateDescribeShareGroupOffsets,
+	int16(kmsg.AlterShareGroupOffsets):    gateAlterShareGroupOffsets,
+	int16(kmsg.DeleteShareGroupOffsets):   gateDeleteShareGroupOffsets,
 }
 
-// authorizeItems applies req's item gate, if it has one.
-func (c *conn) authorizeItems(req kmsg.Request) func(kmsg.Response) {
-	gate := itemGates[req.Key()]
-	if gate == nil || c.srv.sec == nil || !c.srv.sec.enforce {
-		return nil
+// authorizeItems applies req's group check and item gate, if it has them.
+// It returns the whole answer of a request refused as a whole, or what
+// adds the refused items' answers to the handler's response. Without an
+// authorizer it costs one branch.
+func (c *conn) authorizeItems(req kmsg.Request) (refused kmsg.Response, merge func(kmsg.Response)) {
+	if c.srv.sec == nil || !c.srv.sec.enforce {
+		return nil, nil
 	}
-	return gate(c, req)
+	if refused := c.refuseRequest(req); refused != nil {
+		return refused, nil
+	}
+	if gate := itemGates[req.Key()]; gate != nil {
+		return nil, gate(c, req)
+	}
+	return nil, nil
 }
 
 // may reports whether the connection's principal may perform op on the

@@ -544,11 +544,26 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 		c.deliver(sl, rc, req, start, denied)
 		return nil
 	}
-	merge := c.authorizeItems(req)
+	refused, merge := c.authorizeItems(req)
+	if refused != nil {
+		c.deliver(sl, rc, req, start, refused)
+		return nil
+	}
 	resp, wait, err := c.handle(rc, req)
-	if merge != nil && resp != nil {
-		// The APIs checked per item answer without a wait.
-		merge(resp)
+	if merge != nil {
+		if wait == nil && resp != nil {
+			merge(resp)
+		} else if wait != nil {
+			// Produce, Fetch and ShareFetch answer after a wait.
+			handlerWait := wait
+			wait = func() (kmsg.Response, error) {
+				resp, err := handlerWait()
+				if resp != nil {
+					merge(resp)
+				}
+				return resp, err
+			}
+		}
 	}
 	if err != nil {
 		// Stop reading: Kafka closes the connection without

@@ -2,18 +2,21 @@ package broker
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/console"
 	"github.com/shoalmq/shoal/log"
 )
@@ -153,8 +156,8 @@ func startAdmin(s *Server) (*adminServer, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	if host, _, err := net.SplitHostPort(ln.Addr().String()); err == nil {
-		if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-			s.log.Warn("admin.addr listens on every interface; its HTTP endpoints have no authentication", "admin.addr", s.cfg.AdminAddr, "admin.pprof.enable", s.cfg.AdminPprof)
+		if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() && !s.cfg.AdminAuth.Enabled() {
+			s.log.Warn("admin.addr listens beyond loopback and its HTTP endpoints have no authentication: set admin.auth.bearer.token or admin.auth.basic.user and admin.auth.basic.password", "admin.addr", s.cfg.AdminAddr, "admin.pprof.enable", s.cfg.AdminPprof)
 		}
 	}
 	// Profiles and heap dumps reveal memory contents and cost CPU: off
@@ -173,7 +176,7 @@ func startAdmin(s *Server) (*adminServer, error) {
 		}
 		w.Write([]byte("ready\n"))
 	})
-	a := &adminServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	a := &adminServer{ln: ln, srv: &http.Server{Handler: requireAdminAuth(s.cfg.AdminAuth, mux), ReadHeaderTimeout: 5 * time.Second}}
 	if a.ui, err = startConsole(s, mux); err != nil {
 		ln.Close()
 		return nil, err
@@ -184,6 +187,45 @@ func startAdmin(s *Server) (*adminServer, error) {
 		}
 	}()
 	return a, nil
+}
+
+// requireAdminAuth answers 401 to a request for anything but the health
+// probes (which orchestrators call without credentials and which reveal
+// nothing) unless it carries a configured credential. Without credentials
+// configured it is next.
+func requireAdminAuth(auth config.AdminAuth, next http.Handler) http.Handler {
+	if !auth.Enabled() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || adminAuthorized(auth, r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if auth.BasicUser != "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="shoal admin"`)
+		} else {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="shoal admin"`)
+		}
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+	})
+}
+
+// adminAuthorized compares in constant time, so the answer's timing does
+// not tell how much of a guess was right.
+func adminAuthorized(auth config.AdminAuth, r *http.Request) bool {
+	same := func(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+	if auth.BearerToken != "" {
+		if h, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && same(h, auth.BearerToken) {
+			return true
+		}
+	}
+	if auth.BasicUser != "" {
+		if u, p, ok := r.BasicAuth(); ok && same(u, auth.BasicUser) && same(p, auth.BasicPassword) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *adminServer) addr() string { return a.ln.Addr().String() }

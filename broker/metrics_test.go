@@ -155,3 +155,53 @@ func TestMetricsReportOpenTransactions(t *testing.T) {
 		}
 	}
 }
+
+// With admin.auth credentials, the admin listener answers 401 to a
+// request without them for everything but the health probes, accepts the
+// bearer token and the basic-auth pair, and serves no profiles unless
+// admin.pprof.enable is set.
+func TestAdminListenerAuthentication(t *testing.T) {
+	s := startTestServer(t, "admin.auth.bearer.token=s3cret-token",
+		"admin.auth.basic.user=prometheus", "admin.auth.basic.password=scrape-pw")
+	get := func(path string, auth func(*http.Request)) int {
+		t.Helper()
+		req, err := http.NewRequest("GET", "http://"+s.AdminAddr()+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != nil {
+			auth(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	bearer := func(tok string) func(*http.Request) {
+		return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+	}
+	basic := func(u, p string) func(*http.Request) {
+		return func(r *http.Request) { r.SetBasicAuth(u, p) }
+	}
+	for _, c := range []struct {
+		path string
+		auth func(*http.Request)
+		want int
+	}{
+		{"/metrics", nil, http.StatusUnauthorized},
+		{"/metrics", bearer("wrong"), http.StatusUnauthorized},
+		{"/metrics", basic("prometheus", "wrong"), http.StatusUnauthorized},
+		{"/ui/", nil, http.StatusUnauthorized},
+		{"/debug/pprof/", nil, http.StatusUnauthorized},
+		{"/metrics", bearer("s3cret-token"), http.StatusOK},
+		{"/metrics", basic("prometheus", "scrape-pw"), http.StatusOK},
+		{"/healthz", nil, http.StatusOK},
+		{"/debug/pprof/", bearer("s3cret-token"), http.StatusNotFound},
+	} {
+		if got := get(c.path, c.auth); got != c.want {
+			t.Errorf("GET %s: %d, want %d", c.path, got, c.want)
+		}
+	}
+}

@@ -112,9 +112,12 @@ var BrokerDefs = []Def{
 	{Name: "replica.fetch.backoff.ms", Type: Int, Default: "1000", Doc: "How long a follower waits before retrying a partition whose fetch failed.", Check: atLeast(0)},
 	{Name: "auto.leader.rebalance.enable", Type: Boolean, Default: "true", Doc: "Periodically move leadership back to each partition's preferred (first) replica."},
 	{Name: "leader.imbalance.check.interval.seconds", Type: Long, Default: "300", Doc: "How often the active controller looks for partitions not led by their preferred replica.", Check: atLeast(1)},
-	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health, the web console at /ui/); empty disables it. It has no authentication: a wildcard address (0.0.0.0, ::) logs a warning at start-up."},
+	{Name: "admin.addr", Type: String, Default: "127.0.0.1:9644", Doc: "Address of the HTTP admin listener (metrics, health, the web console at /ui/); empty disables it. Loopback by default; beyond loopback set admin.auth.bearer.token or admin.auth.basic.user/password, or a warning is logged at start-up."},
 	{Name: "admin.ui.allow.writes", Type: Boolean, Default: "false", Doc: "Let the web console at /ui/ on the admin listener delete records, reset consumer group offsets and redrive dead letters (each confirmed in the page and logged). Off: the console is read-only."},
 	{Name: "admin.pprof.enable", Type: Boolean, Default: "false", Doc: "Serve Go profiles and heap and goroutine dumps at /debug/pprof/ on the admin listener."},
+	{Name: "admin.auth.bearer.token", Type: Password, Default: "", Doc: "When set, the admin listener's /metrics, /ui/ and /debug/pprof/ answer 401 unless the request carries Authorization: Bearer <token> (or the admin.auth.basic credentials); /healthz and /readyz stay open for probes."},
+	{Name: "admin.auth.basic.user", Type: String, Default: "", Doc: "With admin.auth.basic.password, the HTTP basic-auth user the admin listener's /metrics, /ui/ and /debug/pprof/ accept (Prometheus basic_auth)."},
+	{Name: "admin.auth.basic.password", Type: Password, Default: "", Doc: "The password of admin.auth.basic.user."},
 	{Name: "log.level", Type: String, Default: "info", Doc: "Server log level: a default level, then optional component=level overrides, comma separated (info,request=debug,raftmeta=warn). Levels: debug, info, warn, error. Components: request (one line per request at debug), conn (closed connections), raftmeta, raft-transport, log, coordinator.", Check: func(v string) error { _, err := logging.ParseLevels(v); return err }},
 	{Name: "log.format", Type: String, Default: "text", Doc: "Server log line format: text (key=value) or json (one object per line).", Check: oneOf("text", "json")},
 }
@@ -232,6 +235,15 @@ type Listener struct {
 // Addr is host:port.
 func (l Listener) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))) }
 
+// AdminAuth are the credentials the admin listener accepts.
+type AdminAuth struct {
+	BearerToken              string
+	BasicUser, BasicPassword string
+}
+
+// Enabled reports whether any credential is configured.
+func (a AdminAuth) Enabled() bool { return a.BearerToken != "" || a.BasicUser != "" }
+
 // Broker is a validated broker configuration.
 type Broker struct {
 	// Set holds the keys that were set explicitly (file, env or flag).
@@ -274,8 +286,11 @@ type Broker struct {
 	AdminAddr                    string
 	AdminPprof                   bool
 	AdminUIAllowWrites           bool
-	LogLevel                     logging.Levels
-	LogFormat                    string
+	// AdminAuth is what the admin listener's endpoints other than the
+	// health probes require; zero means nothing.
+	AdminAuth AdminAuth
+	LogLevel  logging.Levels
+	LogFormat string
 
 	OffsetsTopicPartitions  int32
 	OffsetsTopicReplication int16
@@ -530,6 +545,12 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.AdminAddr, _ = b.Value("admin.addr")
 	b.AdminPprof = b.bool("admin.pprof.enable")
 	b.AdminUIAllowWrites = b.bool("admin.ui.allow.writes")
+	b.AdminAuth.BearerToken, _ = b.Value("admin.auth.bearer.token")
+	b.AdminAuth.BasicUser, _ = b.Value("admin.auth.basic.user")
+	b.AdminAuth.BasicPassword, _ = b.Value("admin.auth.basic.password")
+	if (b.AdminAuth.BasicUser == "") != (b.AdminAuth.BasicPassword == "") {
+		return nil, fmt.Errorf("admin.auth.basic.user and admin.auth.basic.password go together: set both or neither")
+	}
 	level, _ := b.Value("log.level")
 	if b.LogLevel, err = logging.ParseLevels(level); err != nil {
 		return nil, err

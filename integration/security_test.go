@@ -209,8 +209,10 @@ func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 
 	t.Run("franz-go", func(t *testing.T) {
 		ctx := ctxT(t, opTimeout)
+		// Without a group: alice's group ACL is for librdkafka's consumer,
+		// which must find all ten records.
 		cl, err := kgo.NewClient(append(scramOpts(sn.caPool, "alice", "alice-secret"),
-			kgo.SeedBrokers(sn.Addr()), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(group+"-franz"),
+			kgo.SeedBrokers(sn.Addr()), kgo.ConsumeTopics(topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 		if err != nil {
 			t.Fatal(err)
@@ -425,5 +427,158 @@ func checkSecurityDoc(t *testing.T, ran []string) {
 		if !strings.Contains(doc, w+"\n") {
 			t.Errorf("docs/security.md does not show %q", w)
 		}
+	}
+}
+
+// TestSecurityTopicAndGroupACLs: a user with only READ on one topic and
+// one group consumes it in that group but may not produce to it, sees no
+// other topic in Metadata, and is refused every group it has no READ on;
+// a share group needs READ on the group and on the topic.
+func TestSecurityTopicAndGroupACLs(t *testing.T) {
+	t.Parallel()
+	sn := startSecureNode(t)
+	const readable, hidden, group, shareGroup = "readable", "hidden", "readers", "share-readers"
+	sn.cli(t, "admin", "user", "scram", "set", "--name", "reader", "--mechanism", "SCRAM-SHA-512", "--password", "reader-secret")
+	for _, tp := range []string{readable, hidden} {
+		sn.cli(t, "admin", "topic", "create", tp, "--partitions", "1")
+	}
+	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:reader", "--operation", "READ", "--topic", readable)
+	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:reader", "--operation", "READ", "--group", group)
+	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:reader", "--operation", "READ", "--group", shareGroup)
+
+	admin := sn.Client(t)
+	ctx := ctxT(t, opTimeout)
+	for i := range 3 {
+		if err := admin.ProduceSync(ctx, &kgo.Record{Topic: readable, Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce as admin: %v", err)
+		}
+	}
+	readerClient := func(opts ...kgo.Opt) *kgo.Client {
+		cl, err := kgo.NewClient(append(scramOpts(sn.caPool, "reader", "reader-secret"), append(opts, kgo.SeedBrokers(sn.Addr()))...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+
+	// Consuming in the group it may read works end to end: Metadata,
+	// FindCoordinator, JoinGroup, SyncGroup, OffsetFetch, ListOffsets,
+	// Fetch, OffsetCommit.
+	consumer := readerClient(kgo.ConsumeTopics(readable), kgo.ConsumerGroup(group), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if got := consumeN(t, consumer, 3, opTimeout); len(got) != 3 {
+		t.Fatalf("consumed %d of 3", len(got))
+	}
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit as reader: %v", err)
+	}
+
+	cl := readerClient(kgo.DisableIdempotentWrite(), kgo.RecordRetries(0))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: readable, Value: []byte("x")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce as reader: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+
+	// Metadata: all topics lists only the readable one; the hidden one
+	// named is refused, not reported missing.
+	all, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tp := range all.Topics {
+		names = append(names, *tp.Topic)
+	}
+	if len(names) != 1 || names[0] != readable {
+		t.Fatalf("Metadata of all topics as reader: %v, want [%s]", names, readable)
+	}
+	named := kmsg.NewPtrMetadataRequest()
+	for _, n := range []string{readable, hidden} {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(n)
+		named.Topics = append(named.Topics, rt)
+	}
+	resp, err := named.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]int16{}
+	var hiddenID [16]byte
+	for _, tp := range resp.Topics {
+		codes[*tp.Topic] = tp.ErrorCode
+		if *tp.Topic == hidden {
+			hiddenID = tp.TopicID
+		}
+	}
+	if codes[readable] != 0 || codes[hidden] != kerr.TopicAuthorizationFailed.Code || hiddenID != ([16]byte{}) {
+		t.Fatalf("Metadata of %s and %s as reader: %v, hidden id %x", readable, hidden, codes, hiddenID)
+	}
+
+	// A group without READ: sent straight to the node, the coordinator.
+	broker := cl.SeedBrokers()[0]
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "others", -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = readable
+	ct.Partitions = append(ct.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
+	commit.Topics = append(commit.Topics, ct)
+	if r, err := commit.RequestWith(ctx, broker); err != nil || r.Topics[0].Partitions[0].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("OffsetCommit to a group without READ: %+v, %v", r, err)
+	}
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "others", "consumer", 10000, 10000
+	join.Protocols = append(join.Protocols, kmsg.JoinGroupRequestProtocol{Name: "range"})
+	if r, err := join.RequestWith(ctx, broker); err != nil || r.ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("JoinGroup to a group without READ: %+v, %v", r, err)
+	}
+
+	// A share group needs READ on the group and on its topics.
+	shareHeartbeat := func(group, topic string) *kmsg.ShareGroupHeartbeatResponse {
+		t.Helper()
+		hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+		hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = group, "reader-member-0000000", []string{topic}
+		r, err := hb.RequestWith(ctx, broker)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := shareHeartbeat("others", readable); r.ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("ShareGroupHeartbeat to a group without READ: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if r := shareHeartbeat(shareGroup, hidden); r.ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("ShareGroupHeartbeat subscribing a topic without READ: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	joined := shareHeartbeat(shareGroup, readable)
+	if joined.ErrorCode != 0 {
+		t.Fatalf("ShareGroupHeartbeat with READ on the group and topic: %v", kerr.ErrorForCode(joined.ErrorCode))
+	}
+	adminMeta, err := named.RequestWith(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range adminMeta.Topics {
+		if *tp.Topic == hidden {
+			hiddenID = tp.TopicID
+		}
+	}
+	fetch := kmsg.NewPtrShareFetchRequest()
+	fetch.GroupID, fetch.MemberID, fetch.ShareSessionEpoch = kmsg.StringPtr(shareGroup), joined.MemberID, 0
+	fetch.MaxWaitMillis, fetch.MaxBytes, fetch.MaxRecords, fetch.BatchSize = 0, 1<<20, 100, 100
+	ft := kmsg.NewShareFetchRequestTopic()
+	ft.TopicID = hiddenID
+	ft.Partitions = append(ft.Partitions, kmsg.NewShareFetchRequestTopicPartition())
+	fetch.Topics = append(fetch.Topics, ft)
+	fr, err := fetch.RequestWith(ctx, broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := false
+	for _, tp := range fr.Topics {
+		for _, p := range tp.Partitions {
+			refused = refused || (tp.TopicID == hiddenID && p.ErrorCode == kerr.TopicAuthorizationFailed.Code)
+		}
+	}
+	if fr.ErrorCode != 0 || !refused {
+		t.Fatalf("ShareFetch of a topic without READ: %v, topics %+v", kerr.ErrorForCode(fr.ErrorCode), fr.Topics)
 	}
 }
