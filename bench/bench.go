@@ -69,6 +69,12 @@ type Options struct {
 	// Workers is the number of share-group consumers of Share and
 	// ShareLatency (default DefaultWorkers).
 	Workers int
+	// Keys, when positive, gives produced records one of this many keys
+	// (k0, k1, ...) in turn; zero produces null keys.
+	Keys int
+	// Ordering is the share group's share.delivery.ordering for Share
+	// (empty: the broker default, none).
+	Ordering string
 	// Progress, if set, is called periodically with the state of the run and
 	// once more with Done set when the workload finishes.
 	Progress func(Progress)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -72,7 +73,11 @@ func Produce(ctx context.Context, o Options) (Result, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		cl.Produce(ctx, &kgo.Record{Value: value, Timestamp: time.Now()}, promise)
+		r := &kgo.Record{Value: value, Timestamp: time.Now()}
+		if o.Keys > 0 {
+			r.Key = []byte("k" + strconv.FormatInt(i%int64(o.Keys), 10))
+		}
+		cl.Produce(ctx, r, promise)
 	}
 	// With idempotence the client does not abandon records already sent, so
 	// a cancelled run does not wait for them: closing the client fails them.

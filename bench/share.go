@@ -96,6 +96,11 @@ func Share(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	defer deleteGroup(o.Brokers, group)
+	if o.Ordering != "" {
+		if err := setGroupConfig(ctx, o.Brokers, group, "share.delivery.ordering", o.Ordering); err != nil {
+			return Result{}, err
+		}
+	}
 
 	var (
 		acks    ackTracker

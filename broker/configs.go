@@ -67,7 +67,13 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 			}
 			c := kmsg.NewDescribeConfigsResponseResourceConfig()
 			c.Name = e.Name
-			c.Value = strPtr(e.Value)
+			// As in Kafka, a password-type value is never sent: it is
+			// described as null and sensitive.
+			value := strPtr(e.Value)
+			if e.Type == config.Password {
+				value, c.IsSensitive = nil, true
+			}
+			c.Value = value
 			c.ReadOnly = readOnly
 			c.Source = kmsg.ConfigSource(e.Source)
 			c.ConfigType = kmsg.ConfigType(e.Type)
@@ -76,7 +82,7 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 			}
 			if req.IncludeSynonyms {
 				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				syn.Name, syn.Value, syn.Source = e.Name, strPtr(e.Value), kmsg.ConfigSource(e.Source)
+				syn.Name, syn.Value, syn.Source = e.Name, value, kmsg.ConfigSource(e.Source)
 				c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
 			}
 			out.Configs = append(out.Configs, c)

@@ -150,3 +150,21 @@ func TestTopicDefaultsFollowBrokerKeys(t *testing.T) {
 }
 
 func strPtr(s string) *string { return &s }
+
+// TestDeliveryOrderingValidation checks share.delivery.ordering accepts only
+// Kafka-style lowercase enum values and defaults to none.
+func TestDeliveryOrderingValidation(t *testing.T) {
+	for _, v := range []string{"none", "key"} {
+		if err := ValidateGroupConfig("share.delivery.ordering", &v); err != nil {
+			t.Errorf("%q rejected: %v", v, err)
+		}
+	}
+	for _, v := range []string{"", "KEY", "keys", "partition"} {
+		if err := ValidateGroupConfig("share.delivery.ordering", &v); err == nil {
+			t.Errorf("%q accepted", v)
+		}
+	}
+	if d := GroupDef("share.delivery.ordering"); d == nil || d.Default != "none" {
+		t.Fatalf("default: %+v", d)
+	}
+}

@@ -20,6 +20,8 @@ var GroupDefs = []Def{
 	{Name: "share.isolation.level", Type: String, Default: "read_uncommitted", Doc: "Which records a share group delivers: read_uncommitted delivers every record up to the high watermark; read_committed stops at the last stable offset and skips records of aborted transactions (KIP-932). Without transactional producers the two deliver the same records.", Check: oneOf("read_uncommitted", "read_committed")},
 	{Name: "share.release.backoff.ms", Type: Int, Default: "0", Check: atLeast(0),
 		Doc: "How long a RELEASEd record waits before it can be delivered again (shoal extension for retry pipelines)."},
+	{Name: "share.delivery.ordering", Type: String, Default: "none", Check: oneOf("none", "key"),
+		Doc: "none delivers a partition's records to any worker in any order (Kafka's behaviour); key holds back a record while an earlier record with the same key is in flight, so each key's records are delivered one at a time in offset order (null keys are unordered)."},
 	{Name: "errors.deadletterqueue.topic.name", Type: String, Default: "",
 		Doc: "Topic that rejected records and records over the delivery limit are copied to (KIP-1191)."},
 }

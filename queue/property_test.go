@@ -13,6 +13,21 @@ import (
 type testLog struct {
 	spans []Span
 	hw    int64 // offsets < hw are readable
+	keys  []KeyHash
+}
+
+// withKeys gives each offset one of nkeys keys, or a null key one time in
+// five, and makes read fill Span.Keys.
+func (l *testLog) withKeys(rng *rand.Rand, nkeys int) {
+	l.keys = make([]KeyHash, l.spans[len(l.spans)-1].Last+1)
+	for o := range l.keys {
+		if rng.Intn(5) != 0 {
+			l.keys[o] = KeyHash(1 + rng.Intn(nkeys))
+		}
+	}
+	for i := range l.spans {
+		l.spans[i].Keys = l.keys[l.spans[i].First : l.spans[i].Last+1]
+	}
 }
 
 func newTestLog(rng *rand.Rand, n int64) *testLog {
@@ -23,7 +38,7 @@ func newTestLog(rng *rand.Rand, n int64) *testLog {
 			off += int64(1 + rng.Intn(3)) // compacted away
 		}
 		size := int64(1 + rng.Intn(8))
-		l.spans = append(l.spans, Span{off, off + size - 1})
+		l.spans = append(l.spans, Span{First: off, Last: off + size - 1})
 		off += size
 	}
 	return l
@@ -65,11 +80,27 @@ func TestRandomized(t *testing.T) {
 		seeds = 5
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, false) })
 	}
 }
 
-func runRandomized(t *testing.T, seed int64, steps int) {
+// TestRandomizedKeyOrder runs the same interleavings with
+// share.delivery.ordering=key, a few keys and restarts from the persisted
+// state, and checks besides the per-key invariant: a record is acquired only
+// when every earlier record of its key is done (so never two of one key in
+// flight), and each key's records are accepted in offset order. The drain
+// at the end shows every record is delivered.
+func TestRandomizedKeyOrder(t *testing.T) {
+	seeds := 15
+	if testing.Short() {
+		seeds = 5
+	}
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, true) })
+	}
+}
+
+func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
 	rng := rand.New(rand.NewSource(seed))
 	const total = 1500
 	lg := newTestLog(rng, total)
@@ -79,6 +110,10 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 		MaxInFlight:    20 + rng.Intn(200),
 		ReleaseBackoff: time.Duration(rng.Intn(3)) * time.Second,
 	}
+	if byKey {
+		cfg.Ordering = OrderKey
+		lg.withKeys(rng, 1+rng.Intn(12))
+	}
 	sp := New(cfg, 0)
 	members := []string{"a", "b", "c", "d"}
 	now := base
@@ -86,6 +121,33 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 	accepted := map[int64]bool{} // offsets ever accepted
 	terminal := map[int64]bool{} // offsets archived or accepted by an ack we made
 	lastStart := sp.StartOffset()
+	// takeReady checks sp's outputs and marks its dead letters terminal.
+	var deadLettered []ArchivedRange
+	takeReady := func() error {
+		err := checkReady(sp, &deadLettered)
+		for _, a := range deadLettered {
+			for o := a.First; o <= a.Last; o++ {
+				terminal[o] = true
+				delete(held, o)
+			}
+		}
+		deadLettered = deadLettered[:0]
+		return err
+	}
+	// Key-order model: count is each offset's last delivery count,
+	// logStart the highest log start set; an offset is done once accepted,
+	// rejected, dead-lettered, archived at restart or below the log start.
+	count := map[int64]int16{}
+	logStart := int64(0)
+	lastAccepted := map[KeyHash]int64{}
+	done := func(o int64) bool { return terminal[o] || o < logStart || !lg.exists(o) }
+	// keyOffsets lists each key's offsets from the first not yet done.
+	keyOffsets := map[KeyHash][]int64{}
+	for o, k := range lg.keys {
+		if k != NullKey {
+			keyOffsets[k] = append(keyOffsets[k], int64(o))
+		}
+	}
 
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -148,7 +210,19 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 				if h, ok := held[o]; ok && h.deadline.After(now) {
 					fail("offset %d acquired by %s while held by %s", o, m, h.member)
 				}
+				if k := lg.keys; byKey && k[o] != NullKey {
+					// done only grows, so each key's cursor only moves on.
+					offs := keyOffsets[k[o]]
+					for len(offs) > 0 && done(offs[0]) {
+						offs = offs[1:]
+					}
+					keyOffsets[k[o]] = offs
+					if offs[0] != o {
+						fail("offset %d (key %d) acquired while earlier %d is not done", o, k[o], offs[0])
+					}
+				}
 				held[o] = hold{m, now.Add(cfg.LockDuration)}
+				count[o] = r.DeliveryCount
 			}
 		}
 		if strict && n > int64(maxRecords) {
@@ -195,6 +269,12 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 					accepted[o] = true
 					terminal[o] = true
 					delete(held, o)
+					if k := lg.keys; byKey && k[o] != NullKey {
+						if last, ok := lastAccepted[k[o]]; ok && last > o {
+							fail("key %d: offset %d accepted after %d", k[o], o, last)
+						}
+						lastAccepted[k[o]] = o
+					}
 				case AckReject, AckGap:
 					terminal[o] = true
 					delete(held, o)
@@ -256,7 +336,20 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			}
 		case r < 84:
 			// retention just above SPSO; acquired records stay acquired
-			sp.OnLogStart(sp.StartOffset() + int64(rng.Intn(5)))
+			ls := sp.StartOffset() + int64(rng.Intn(5))
+			sp.OnLogStart(ls)
+			logStart = max(logStart, ls)
+		case r < 86 && byKey:
+			// restart from the persisted state: locks are lost and
+			// records at the delivery limit are archived on load.
+			sp = Restore(cfg, sp.Persisted())
+			sp.OnLogStart(logStart)
+			clear(held)
+			for o, c := range count {
+				if int(c) >= cfg.DeliveryLimit {
+					terminal[o] = true
+				}
+			}
 		default:
 			sp.Tick(now)
 			expire()
@@ -264,7 +357,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 		if err := checkInvariants(sp); err != nil {
 			fail("step %d: %v", step, err)
 		}
-		if err := checkReady(sp); err != nil {
+		if err := takeReady(); err != nil {
 			fail("step %d: %v", step, err)
 		}
 		if sp.StartOffset() < lastStart {
@@ -285,12 +378,15 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 	end := lg.spans[len(lg.spans)-1].Last + 1
 	lg.hw = end
 	for round := 0; ; round++ {
-		if round > 100 {
+		if round > 100 && !byKey || round > total+100 {
 			fail("not drained")
 		}
 		now = now.Add(time.Hour)
 		sp.Tick(now)
 		expire()
+		if err := takeReady(); err != nil {
+			fail("drain: %v", err)
+		}
 		acquire("z", true)
 		offs := heldBy("z")
 		if len(offs) > 0 {
@@ -303,6 +399,7 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 			}
 			for _, o := range offs {
 				accepted[o] = true
+				terminal[o] = true
 				delete(held, o)
 			}
 		}
@@ -321,9 +418,10 @@ func runRandomized(t *testing.T, seed int64, steps int) {
 // checkReady takes sp's outputs and checks them against its state: the
 // state to persist is the current one, the deadline the earliest of the
 // entries', and every record to dead-letter is archived or already past
-// the start offset.
-func checkReady(sp *SharePartition) error {
+// the start offset. The records to dead-letter are appended to dead.
+func checkReady(sp *SharePartition, dead *[]ArchivedRange) error {
 	rd := sp.Ready()
+	*dead = append(*dead, rd.DeadLetter...)
 	if rd.MustPersist && fmt.Sprint(rd.Persist) != fmt.Sprint(sp.Persisted()) {
 		return fmt.Errorf("Ready persists %v, state is %v", rd.Persist, sp.Persisted())
 	}
@@ -379,7 +477,7 @@ func BenchmarkAcquireAccept(b *testing.B) {
 		from := sp.NextFetchOffset(now)
 		spans = spans[:0]
 		for off := from; off < from+perFetch+batch; off += batch {
-			spans = append(spans, Span{off, off + batch - 1})
+			spans = append(spans, Span{First: off, Last: off + batch - 1})
 		}
 		got := sp.Acquire(now, "member", spans, perFetch, perFetch, false)
 		acks = acks[:0]

@@ -68,6 +68,9 @@ type Config struct {
 	// it can be acquired again (0: immediately). Lock expiry and
 	// ReleaseMember do not apply it.
 	ReleaseBackoff time.Duration
+	// Ordering is share.delivery.ordering: with OrderKey a record is held
+	// back while an earlier record with its key is in flight.
+	Ordering Ordering
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -94,7 +97,12 @@ func (c Config) sanitized() Config {
 
 // Span is one stored record batch as read from the log: its first and last
 // offset. Offsets between consecutive spans have no record (compaction).
-type Span struct{ First, Last int64 }
+// Keys holds the key hash of each offset First+i; the runtime fills it only
+// when ordering by key (missing entries count as null keys).
+type Span struct {
+	First, Last int64
+	Keys        []KeyHash
+}
 
 // AcquiredRange is a run of offsets handed to a member, with the delivery
 // count after this acquisition.
@@ -235,6 +243,7 @@ type SharePartition struct {
 	entries   *btree.BTreeG[*entry]
 	deadlines *btree.BTreeG[deadlineKey]
 	counts    Counts
+	keys      keyOrder // key mode only
 
 	pivot   entry
 	scratch []*entry // isolate's result
@@ -253,6 +262,7 @@ func New(cfg Config, startOffset int64) *SharePartition {
 		start:    startOffset,
 		end:      startOffset - 1,
 		logStart: -1,
+		keys:     keyOrder{known: startOffset - 1},
 		entries: btree.NewG(btreeDegree, func(a, b *entry) bool {
 			return a.first < b.first
 		}),
@@ -301,6 +311,7 @@ func Restore(cfg Config, st PersistedState) *SharePartition {
 		next = b.Last + 1
 	}
 	sp.end = next - 1
+	sp.keys.known = sp.start - 1 // keys are not persisted: learned again on reading
 	if sp.entries.Len() > 0 {
 		sp.coalesce(sp.start, sp.end)
 		sp.advanceStart()
@@ -312,7 +323,15 @@ func Restore(cfg Config, st PersistedState) *SharePartition {
 }
 
 // SetConfig changes the settings; they apply to locks and attempts from now on.
-func (sp *SharePartition) SetConfig(cfg Config) { sp.cfg = cfg.sanitized() }
+// Switching the ordering forgets what is known of keys; they are learned
+// again from the next reads.
+func (sp *SharePartition) SetConfig(cfg Config) {
+	cfg = cfg.sanitized()
+	if cfg.Ordering != sp.cfg.Ordering {
+		sp.keys.reset(sp.start - 1)
+	}
+	sp.cfg = cfg
+}
 
 // Config returns the settings in force.
 func (sp *SharePartition) Config() Config { return sp.cfg }
@@ -374,8 +393,13 @@ func (sp *SharePartition) Owner(offset int64) (member string, deadline time.Time
 
 // NextFetchOffset is where the runtime should read the log from: the first
 // AVAILABLE in-flight record past its release backoff, else SPEO+1 if the
-// window admits new records, else -1 (nothing to read).
+// window admits new records, else -1 (nothing to read). Ordering by key, an
+// AVAILABLE record held back by its key does not count, and records whose key
+// is not known yet (after Restore) are read first.
 func (sp *SharePartition) NextFetchOffset(now time.Time) int64 {
+	if sp.cfg.Ordering == OrderKey {
+		return sp.nextFetchByKey(now)
+	}
 	if sp.counts.Available > 0 {
 		t := now.UnixNano()
 		found := int64(-1)
@@ -391,6 +415,31 @@ func (sp *SharePartition) NextFetchOffset(now time.Time) int64 {
 		}
 	}
 	if sp.windowRoom() > 0 {
+		return sp.end + 1
+	}
+	return -1
+}
+
+func (sp *SharePartition) nextFetchByKey(now time.Time) int64 {
+	t := now.UnixNano()
+	found := int64(-1)
+	if sp.counts.Available > 0 {
+		sp.entries.Ascend(func(e *entry) bool {
+			if e.first > sp.keys.known {
+				return false
+			}
+			if e.acquirable(t) {
+				found = sp.firstReady(e)
+			}
+			return found < 0
+		})
+	}
+	switch {
+	case found >= 0:
+		return found
+	case sp.keys.known < sp.end:
+		return sp.keys.known + 1
+	case sp.windowRoom() > 0:
 		return sp.end + 1
 	}
 	return -1
@@ -461,6 +510,10 @@ spans:
 		if lo > s.Last {
 			continue
 		}
+		if sp.cfg.Ordering == OrderKey {
+			sp.learnKeys(&s)
+			sp.bringInHeld(lo, &s)
+		}
 		// Records already in flight.
 		if lo <= sp.end {
 			hi := min(s.Last, sp.end)
@@ -475,30 +528,34 @@ spans:
 				return true
 			})
 			sp.cands = cands[:0]
+			full := false
 			for _, c := range cands {
-				a, z := max(c.first, lo), min(c.last, hi)
-				if recordLimitMode {
-					z = min(z, a+budget-taken-1)
-				}
 				count := c.count
 				if count < 1<<15-1 {
 					count++
 				}
-				for _, e := range sp.isolate(a, z) {
-					sp.modify(e, func(e *entry) {
-						e.state, e.count, e.owner, e.deadline, e.overLimit = Acquired, count, member, lockEnd, false
-					})
-				}
-				rb.add(a, z, count)
-				touch(a, z)
-				taken += z - a + 1
-				if recordLimitMode && taken >= budget {
+				sp.readyRuns(max(c.first, lo), min(c.last, hi), func(a, z int64) bool {
+					if recordLimitMode {
+						z = min(z, a+budget-taken-1)
+					}
+					for _, e := range sp.isolate(a, z) {
+						sp.modify(e, func(e *entry) {
+							e.state, e.count, e.owner, e.deadline, e.overLimit = Acquired, count, member, lockEnd, false
+						})
+					}
+					rb.add(a, z, count)
+					touch(a, z)
+					taken += z - a + 1
+					full = recordLimitMode && taken >= budget
+					return !full
+				})
+				if full {
 					break spans
 				}
 			}
 		}
-		// New records beyond SPEO.
-		if s.Last > sp.end {
+		// New records beyond SPEO (ordering by key, bringInHeld did it).
+		if s.Last > sp.end && sp.cfg.Ordering != OrderKey {
 			a := max(lo, sp.end+1)
 			if sp.windowRoom() <= 0 {
 				break
@@ -532,10 +589,40 @@ spans:
 	return rb.out
 }
 
-// appendEntry adds e right after SPEO and moves SPEO to its end.
+// bringInHeld brings the records of s beyond SPEO (from lo, while the window
+// has room) in flight AVAILABLE and never delivered, registering their keys,
+// so that the in-flight pass of Acquire takes those their keys allow and the
+// rest wait their turn. Nothing is brought in while earlier keys are unknown.
+func (sp *SharePartition) bringInHeld(lo int64, s *Span) {
+	if s.Last <= sp.end || sp.keys.known < sp.end || sp.windowRoom() <= 0 {
+		return
+	}
+	a := max(lo, sp.end+1)
+	if a > sp.end+1 {
+		sp.appendEntry(&entry{first: sp.end + 1, last: a - 1, state: Archived})
+		sp.dirty = true
+		sp.advanceStart()
+		if sp.windowRoom() <= 0 {
+			return
+		}
+	}
+	z := min(s.Last, a+sp.windowRoom()-1)
+	sp.appendEntry(&entry{first: a, last: z, state: Available})
+	sp.coalesce(a, z)
+	for o := a; o <= z; o++ {
+		sp.keys.register(o, keyOf(s, o))
+	}
+}
+
+// appendEntry adds e right after SPEO and moves SPEO to its end; keys are
+// known through the new SPEO if they were through the old one (the caller
+// registers the new records' keys).
 func (sp *SharePartition) appendEntry(e *entry) {
 	if sp.entries.Len() == 0 {
 		sp.start = e.first
+	}
+	if sp.keys.known == sp.end {
+		sp.keys.known = e.last
 	}
 	sp.add(e)
 	sp.end = e.last
@@ -845,6 +932,7 @@ func (sp *SharePartition) OnLogStart(logStart int64) {
 	}
 	if sp.entries.Len() == 0 {
 		sp.start, sp.end = logStart, logStart-1
+		sp.keys.known = sp.end
 		sp.dirty = true
 		return
 	}
@@ -867,6 +955,7 @@ func (sp *SharePartition) Reset(offset int64) {
 	sp.deadlines.Clear(false)
 	sp.counts = Counts{}
 	sp.start, sp.end = offset, offset-1
+	sp.keys.reset(offset - 1)
 	sp.epoch++
 	sp.dirty = true
 }
@@ -905,6 +994,7 @@ func (sp *SharePartition) advanceStart() {
 		}
 		sp.remove(e)
 		sp.start = e.last + 1
+		sp.keys.known = max(sp.keys.known, sp.start-1)
 		sp.dirty = true
 	}
 }
@@ -933,7 +1023,11 @@ func (sp *SharePartition) modify(e *entry, f func(*entry)) {
 		sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
 	}
 	sp.tally(e, -1)
+	wasLive := !e.state.terminal()
 	f(e)
+	if wasLive && e.state.terminal() {
+		sp.keys.forget(e.first, e.last)
+	}
 	if e.deadline != 0 {
 		sp.deadlines.ReplaceOrInsert(deadlineKey{e.deadline, e.first})
 	}

@@ -19,8 +19,15 @@ func TestDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var sp *SharePartition
 		var dirty bool
+		var keys string
 		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			out, err := runCmd(t, &sp, &dirty, d)
+			if d.Cmd == "keys" {
+				// keys: the key of each offset from 0, one character
+				// each, '.' for a null key; acquire passes them in spans.
+				keys = strings.Join(strings.Fields(d.Input), "")
+				return "ok\n"
+			}
+			out, err := runCmd(t, &sp, &dirty, keys, d)
 			if err != nil {
 				d.Fatalf(t, "%v", err)
 			}
@@ -43,7 +50,7 @@ func ready(sp *SharePartition, dirty *bool) Ready {
 	return rd
 }
 
-func runCmd(t *testing.T, spp **SharePartition, dirty *bool, d *datadriven.TestData) (string, error) {
+func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *datadriven.TestData) (string, error) {
 	sp := *spp
 	if sp == nil && d.Cmd != "new" && d.Cmd != "restore" && d.Cmd != "parse-reset" {
 		return "", errors.New("no share-partition: use new or restore first")
@@ -95,7 +102,11 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, d *datadriven.TestD
 	case "config":
 		sp.SetConfig(scanConfig(t, d))
 		c := sp.Config()
-		return fmt.Sprintf("lock=%s limit=%d window=%d backoff=%s\n", c.LockDuration, c.DeliveryLimit, c.MaxInFlight, c.ReleaseBackoff), nil
+		order := ""
+		if c.Ordering == OrderKey {
+			order = " order=key"
+		}
+		return fmt.Sprintf("lock=%s limit=%d window=%d backoff=%s%s\n", c.LockDuration, c.DeliveryLimit, c.MaxInFlight, c.ReleaseBackoff, order), nil
 
 	case "acquire":
 		var member, spansArg string
@@ -115,7 +126,7 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, d *datadriven.TestD
 			if err != nil {
 				return "", err
 			}
-			spans = append(spans, Span{first, last})
+			spans = append(spans, Span{First: first, Last: last, Keys: scriptKeys(keys, first, last)})
 		}
 		got := sp.Acquire(at, member, spans, maxRecords, batch, d.HasArg("strict"))
 		if len(got) == 0 {
@@ -260,7 +271,30 @@ func scanConfig(t *testing.T, d *datadriven.TestData) Config {
 	if d.HasArg("backoff") {
 		c.ReleaseBackoff = scanDuration(t, d, "backoff")
 	}
+	if d.HasArg("order") {
+		var o string
+		d.ScanArgs(t, "order", &o)
+		if o == "key" {
+			c.Ordering = OrderKey
+		}
+	}
 	return c
+}
+
+// scriptKeys is the Keys of span [first, last] from a script's key string.
+func scriptKeys(keys string, first, last int64) []KeyHash {
+	if keys == "" {
+		return nil
+	}
+	out := make([]KeyHash, 0, last-first+1)
+	for o := first; o <= last; o++ {
+		h := NullKey
+		if o >= 0 && o < int64(len(keys)) && keys[o] != '.' {
+			h = KeyHash(keys[o])
+		}
+		out = append(out, h)
+	}
+	return out
 }
 
 func scanDuration(t *testing.T, d *datadriven.TestData, key string) time.Duration {
@@ -430,6 +464,42 @@ func checkInvariants(sp *SharePartition) error {
 	}
 	if deadlines != sp.deadlines.Len() {
 		return fmt.Errorf("deadline index has %d keys, entries %d", sp.deadlines.Len(), deadlines)
+	}
+	return checkKeyInvariants(sp)
+}
+
+// checkKeyInvariants verifies the key index: it holds only non-terminal
+// in-flight records at or below known, each key's list is ascending and
+// agrees with keyed, and only a key's head may be ACQUIRED.
+func checkKeyInvariants(sp *SharePartition) error {
+	ko := &sp.keys
+	if ko.known > sp.end && sp.entries.Len() > 0 {
+		return fmt.Errorf("keys known through %d past SPEO %d", ko.known, sp.end)
+	}
+	n := 0
+	for h, q := range ko.byKey {
+		if len(q) == 0 {
+			return fmt.Errorf("key %d has an empty list", h)
+		}
+		for i, o := range q {
+			n++
+			if i > 0 && q[i-1] >= o {
+				return fmt.Errorf("key %d list %v not ascending", h, q)
+			}
+			if ko.keyed[o] != h {
+				return fmt.Errorf("offset %d listed under key %d, keyed says %d", o, h, ko.keyed[o])
+			}
+			e := sp.find(o)
+			if e == nil || e.state.terminal() || o > ko.known {
+				return fmt.Errorf("offset %d of key %d is not a live known record", o, h)
+			}
+			if i > 0 && e.state == Acquired {
+				return fmt.Errorf("offset %d of key %d acquired behind %d", o, h, q[0])
+			}
+		}
+	}
+	if n != len(ko.keyed) {
+		return fmt.Errorf("keyed has %d offsets, lists %d", len(ko.keyed), n)
 	}
 	return nil
 }

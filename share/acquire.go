@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/fnv"
 	"slices"
 	"time"
 
@@ -213,13 +214,18 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		}
 		return nil, nil, ch
 	}
+	keysFrom, keysTo, byKey := sp.q.KeysWanted()
 	var spans []queue.Span
 	for b := res.Data; len(b) >= log.BatchHeaderSize; {
 		h, err := log.ParseBatchHeader(b)
 		if err != nil || h.Size() > len(b) {
 			break
 		}
-		spans = append(spans, queue.Span{First: h.BaseOffset, Last: h.LastOffset()})
+		span := queue.Span{First: h.BaseOffset, Last: h.LastOffset()}
+		if byKey && !h.Control() && h.LastOffset() >= keysFrom && h.BaseOffset <= keysTo {
+			span.Keys = batchKeys(b[:h.Size()], h)
+		}
+		spans = append(spans, span)
 		b = b[h.Size():]
 	}
 	ranges := sp.q.Acquire(now, req.Member, spans, maxRecords, req.BatchSize, req.RecordLimit)
@@ -244,4 +250,51 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		b = b[h.Size():]
 	}
 	return keep, ranges, ch
+}
+
+// batchKeys hashes the key of each record of one batch, indexed by offset
+// from the batch's base offset, for key-ordered delivery. Only done when the
+// group orders by key: it decodes (and may decompress) the batch the
+// acquisition already read, without reading the log again. A batch that does
+// not decode gives null keys (unordered), as the client could not read it
+// either.
+func batchKeys(batch []byte, h log.BatchHeader) []queue.KeyHash {
+	_, recs, err := log.DecodeRecords(batch)
+	if err != nil {
+		return nil
+	}
+	// Size by the last keyed record, not the batch's offset delta: a
+	// compacted batch may span far more offsets than it holds records.
+	n := int64(0)
+	for _, r := range recs {
+		if i := r.Offset - h.BaseOffset; r.Key != nil && i >= n && i < maxBatchKeys {
+			n = i + 1
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	keys := make([]queue.KeyHash, n)
+	for _, r := range recs {
+		if i := r.Offset - h.BaseOffset; i >= 0 && i < n && r.Key != nil {
+			keys[i] = keyHash(r.Key)
+		}
+	}
+	return keys
+}
+
+// maxBatchKeys bounds the key slice of one batch; a record further than this
+// from its batch's base offset (only possible in a compacted batch) is taken
+// as unkeyed.
+const maxBatchKeys = 1 << 20
+
+// keyHash is the 64-bit FNV-1a hash of a record key, never queue.NullKey.
+// Two keys with one hash are merely delivered in order together.
+func keyHash(key []byte) queue.KeyHash {
+	h := fnv.New64a()
+	h.Write(key)
+	if v := queue.KeyHash(h.Sum64()); v != queue.NullKey {
+		return v
+	}
+	return 1
 }

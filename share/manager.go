@@ -133,6 +133,9 @@ func (m *Manager) queueConfig(gc config.GroupConfig) queue.Config {
 	cfg.DeliveryLimit = int(gc.Int64("share.delivery.count.limit"))
 	cfg.MaxInFlight = int(m.d.Config.Int("group.share.partition.max.record.locks"))
 	cfg.ReleaseBackoff = gc.Millis("share.release.backoff.ms")
+	if gc.String("share.delivery.ordering") == "key" {
+		cfg.Ordering = queue.OrderKey
+	}
 	return cfg
 }
 

@@ -100,6 +100,8 @@ Examples:
 					&cli.IntFlag{Name: "workers", Value: bench.DefaultWorkers, Usage: "share consumers in the group"},
 					&cli.IntFlag{Name: "rate", Value: bench.DefaultRate, Usage: "records per second of the latency part"},
 					&cli.DurationFlag{Name: "duration", Value: bench.DefaultDuration, Usage: "how long the latency part sends"},
+					&cli.IntFlag{Name: "keys", Usage: "records filled into the topic get one of this many keys (default: null keys; 1000 with --compare-ordering)"},
+					&cli.BoolFlag{Name: "compare-ordering", Usage: "instead of drain and latency, drain the same records with share.delivery.ordering=none and then =key, and report both and the ratio"},
 					jsonFlag(),
 				},
 				Action: shareAction,
@@ -236,6 +238,20 @@ func shareAction(c *cli.Context) error {
 	opts.Linger = 0 // the default linger for filling the topic; the latency part sends without
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c.Bool("compare-ordering") {
+		run, err := bench.ShareOrdering(ctx, opts)
+		dropBenchTopics(c, opts.Brokers, opts.Topic)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", name, err), 1)
+		}
+		if asJSON {
+			return writeJSON(c.App.Writer, run)
+		}
+		printResult(c.App.Writer, run.None)
+		printResult(c.App.Writer, run.Key)
+		fmt.Fprintf(c.App.Writer, "ordering key / none: %.2fx\n", run.Ratio)
+		return nil
+	}
 	var run bench.ShareRun
 	if run.Share, err = bench.Share(ctx, opts); err != nil {
 		dropBenchTopics(c, opts.Brokers, opts.Topic)
@@ -281,6 +297,7 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 		Rate:        c.Int("rate"),
 		Duration:    c.Duration("duration"),
 		Workers:     c.Int("workers"),
+		Keys:        c.Int("keys"),
 		Progress:    bench.ProgressPrinter(c.App.ErrWriter, isTerminal(c.App.ErrWriter)),
 	}
 	if opts.Linger == 0 {
@@ -289,7 +306,7 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 	if !bench.ValidCompression(opts.Compression) {
 		return bench.Options{}, cli.Exit(fmt.Sprintf("%s: --compression %q is not none, gzip, snappy, lz4 or zstd", name, opts.Compression), 1)
 	}
-	for _, f := range []string{"partitions", "records", "record-size", "rate", "workers"} {
+	for _, f := range []string{"partitions", "records", "record-size", "rate", "workers", "keys"} {
 		if c.IsSet(f) && c.Int(f) <= 0 {
 			return bench.Options{}, cli.Exit(fmt.Sprintf("%s: --%s must be positive", name, f), 1)
 		}

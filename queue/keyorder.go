@@ -1,0 +1,195 @@
+package queue
+
+// Key-ordered delivery (share.delivery.ordering=key): within a partition a
+// record is acquirable only when no earlier record with the same key is
+// ACQUIRED or AVAILABLE, so each key has at most one record in flight and
+// its records are delivered in offset order across releases, lock expiries
+// and archiving at the delivery limit. Null keys are unordered.
+//
+// The state machine learns keys from the spans Acquire is given and keeps
+// them only for records that are in flight and not terminal: a record's key
+// is forgotten when it is acknowledged or archived, so memory is bounded by
+// the in-flight window (MaxInFlight). Keys are not persisted: after Restore
+// every restored record's key is unknown until the runtime reads it again.
+//
+// Invariants (key mode):
+//   - keyed holds exactly the non-terminal in-flight records at or below
+//     known whose key is not null; byKey[k] lists those of key k in
+//     ascending offset order, and its head is the only one that may be
+//     ACQUIRED or acquired.
+//   - known is the highest offset through which every non-terminal
+//     in-flight record's key is known; records past known are never
+//     acquired and no new record is brought in while known < SPEO, so a key
+//     is never learned out of offset order.
+
+// Ordering is share.delivery.ordering.
+type Ordering int8
+
+const (
+	// OrderNone delivers records in any order to any member (Kafka's
+	// behaviour).
+	OrderNone Ordering = iota
+	// OrderKey keeps at most one record per key in flight.
+	OrderKey
+)
+
+// KeyHash identifies a record key; NullKey is a null key. The runtime hashes
+// keys (two keys with one hash are merely ordered together).
+type KeyHash uint64
+
+// NullKey is the KeyHash of a record with a null key.
+const NullKey KeyHash = 0
+
+// keyOrder is the per-key state of a SharePartition in key mode.
+type keyOrder struct {
+	known int64
+	keyed map[int64]KeyHash
+	byKey map[KeyHash][]int64
+}
+
+func (k *keyOrder) reset(known int64) {
+	k.known = known
+	clear(k.keyed)
+	clear(k.byKey)
+}
+
+// keyOf returns the key hash of offset o of span s (NullKey past its keys).
+func keyOf(s *Span, o int64) KeyHash {
+	if i := o - s.First; i >= 0 && i < int64(len(s.Keys)) {
+		return s.Keys[i]
+	}
+	return NullKey
+}
+
+// register records that the non-terminal in-flight record o has key h.
+// Callers register in ascending offset order per key.
+func (k *keyOrder) register(o int64, h KeyHash) {
+	if h == NullKey {
+		return
+	}
+	if k.keyed == nil {
+		k.keyed, k.byKey = map[int64]KeyHash{}, map[KeyHash][]int64{}
+	}
+	k.keyed[o] = h
+	k.byKey[h] = append(k.byKey[h], o)
+}
+
+// forget drops the keys of records [a, z], which became terminal.
+func (k *keyOrder) forget(a, z int64) {
+	if len(k.keyed) == 0 {
+		return
+	}
+	for o := a; o <= z; o++ {
+		h, ok := k.keyed[o]
+		if !ok {
+			continue
+		}
+		delete(k.keyed, o)
+		q := k.byKey[h]
+		if len(q) == 1 {
+			delete(k.byKey, h)
+			continue
+		}
+		if q[0] == o { // the usual case: the head was acknowledged
+			k.byKey[h] = q[1:]
+			continue
+		}
+		for i, x := range q {
+			if x == o {
+				k.byKey[h] = append(q[:i], q[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// ready reports whether record o may be acquired as far as its key goes.
+func (k *keyOrder) ready(o int64) bool {
+	if o > k.known {
+		return false
+	}
+	h, ok := k.keyed[o]
+	return !ok || k.byKey[h][0] == o
+}
+
+// learnKeys registers the keys of the non-terminal in-flight records of s
+// that are not known yet, provided s continues from known (past terminal
+// records); otherwise an earlier unknown key could be overtaken.
+func (sp *SharePartition) learnKeys(s *Span) {
+	ko := &sp.keys
+	if ko.known >= sp.end || s.Last <= ko.known {
+		return
+	}
+	from := ko.known + 1
+	if s.First > from {
+		blocked := false
+		sp.ascendFrom(from, func(e *entry) bool {
+			if e.first >= s.First {
+				return false
+			}
+			blocked = !e.state.terminal()
+			return !blocked
+		})
+		if blocked {
+			return
+		}
+	}
+	upto := min(s.Last, sp.end)
+	sp.ascendFrom(max(from, s.First), func(e *entry) bool {
+		if e.first > upto {
+			return false
+		}
+		if !e.state.terminal() {
+			for o := max(e.first, s.First); o <= min(e.last, upto); o++ {
+				ko.register(o, keyOf(s, o))
+			}
+		}
+		return true
+	})
+	ko.known = upto
+}
+
+// KeysWanted is the offsets [first, last] whose keys Acquire can use, so the
+// runtime decodes only the batches that overlap them: those whose key is not
+// known yet, up to where the in-flight window ends. Records already known
+// need no key again. ok is false when not ordering by key.
+func (sp *SharePartition) KeysWanted() (first, last int64, ok bool) {
+	if sp.cfg.Ordering != OrderKey {
+		return 0, 0, false
+	}
+	return sp.keys.known + 1, sp.start + int64(sp.cfg.MaxInFlight) - 1, true
+}
+
+// readyRuns calls f for each maximal run of records in [a, z] that may be
+// acquired: all of it unless ordering by key.
+func (sp *SharePartition) readyRuns(a, z int64, f func(a, z int64) bool) {
+	if sp.cfg.Ordering != OrderKey {
+		f(a, z)
+		return
+	}
+	for o := a; o <= z; {
+		if !sp.keys.ready(o) {
+			o++
+			continue
+		}
+		end := o
+		for end < z && sp.keys.ready(end+1) {
+			end++
+		}
+		if !f(o, end) {
+			return
+		}
+		o = end + 1
+	}
+}
+
+// firstReady is the first acquirable record of the acquirable entry e in key
+// mode, or -1.
+func (sp *SharePartition) firstReady(e *entry) int64 {
+	for o := e.first; o <= e.last && o <= sp.keys.known; o++ {
+		if sp.keys.ready(o) {
+			return o
+		}
+	}
+	return -1
+}
