@@ -6,9 +6,9 @@ package broker
 // a refusal is answered with Kafka's error without touching a runtime.
 //
 // The per-resource checks (each topic of a Produce, each group of an
-// OffsetCommit, Metadata's filtering, ...) need the handlers' own loops
-// and are made there; notYetChecked in authorize_test.go lists the APIs
-// whose per-resource checks are still to be made.
+// OffsetCommit, Metadata's filtering, ...) are made next, per item, by
+// authorizeItems (authorize_items.go, authorize_clients.go,
+// authorize_txn.go).
 
 import (
 	"reflect"
