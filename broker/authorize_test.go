@@ -571,3 +571,23 @@ func TestSASLReauthentication(t *testing.T) {
 		t.Fatal("connection open after re-authenticating as another user")
 	}
 }
+
+// Without an authorizer (the default) the front end's checks allocate
+// nothing and pass every request untouched.
+func TestAuthorizationCostsNothingWithoutAnAuthorizer(t *testing.T) {
+	c := &conn{srv: &Server{}}
+	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.Fetch, kmsg.Metadata, kmsg.JoinGroup, kmsg.CreateACLs} {
+		req := refusalRequest(int16(key))
+		allocs := testing.AllocsPerRun(100, func() {
+			if c.authorizeRequest(nil, req) != nil {
+				t.Fatalf("%s refused without an authorizer", kmsg.NameForKey(int16(key)))
+			}
+			if refused, merge := c.authorizeItems(req); refused != nil || merge != nil {
+				t.Fatalf("%s gated without an authorizer", kmsg.NameForKey(int16(key)))
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per request without an authorizer", kmsg.NameForKey(int16(key)), allocs)
+		}
+	}
+}
