@@ -4,8 +4,9 @@
 // The console reads the cluster the way an external console would: as a
 // Kafka client of the node's own client listener (kadm/kgo), and from the
 // node's Prometheus registry for rates. It never reaches into the broker's
-// runtimes, so it sees exactly what the Kafka APIs expose (and, once the
-// client listener enforces ACLs, only what its principal may see).
+// runtimes, so it sees exactly what the Kafka APIs expose, and only what
+// its principal may see: it connects without credentials, so under an
+// authorizer it is ANONYMOUS and sees what ANONYMOUS may describe.
 package console
 
 import (
