@@ -198,11 +198,7 @@ func aclCreate(c *cli.Context) error {
 	if len(bindings) == 0 {
 		return usageError("acl create: name a principal with --allow-principal or --deny-principal")
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -275,11 +271,7 @@ func aclList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -344,11 +336,7 @@ func aclDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, _, ctx, closeAdmin, err := connectAdmin(c)
+	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}

@@ -47,11 +47,7 @@ func txnListCommand() *cli.Command {
 			if len(args) > 0 {
 				return usageError("%s: unexpected argument %q", cmdName(c), args[0])
 			}
-			out, err := outputMode(c)
-			if err != nil {
-				return err
-			}
-			_, adm, ctx, closeAdmin, err := connectAdmin(c)
+			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 			if err != nil {
 				return err
 			}
@@ -100,11 +96,7 @@ func txnDescribeCommand() *cli.Command {
 			if len(args) != 1 || args[0] == "" {
 				return usageError("%s: expected one transactional id (usage: %s)", cmdName(c), firstLine(c.Command.UsageText))
 			}
-			out, err := outputMode(c)
-			if err != nil {
-				return err
-			}
-			_, adm, ctx, closeAdmin, err := connectAdmin(c)
+			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 			if err != nil {
 				return err
 			}
@@ -168,11 +160,7 @@ func txnAbort(c *cli.Context) error {
 		return usageError("%s: unexpected argument %q", cmdName(c), args[0])
 	}
 	topic, partition, start := c.String("topic"), int32(c.Int("partition")), c.Int64("start-offset")
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}

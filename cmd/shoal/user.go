@@ -94,11 +94,7 @@ func scramMechanismArg(c *cli.Context) (kadm.ScramMechanism, error) {
 
 // alterSCRAM sends one AlterUserScramCredentials and reports its outcome.
 func alterSCRAM(c *cli.Context, del []kadm.DeleteSCRAM, up []kadm.UpsertSCRAM, verb string) error {
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	_, adm, ctx, closeAdmin, err := connectAdmin(c)
+	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -140,11 +136,7 @@ example: shoal user scram list alice`,
 			if err != nil {
 				return err
 			}
-			out, err := outputMode(c)
-			if err != nil {
-				return err
-			}
-			_, adm, ctx, closeAdmin, err := connectAdmin(c)
+			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 			if err != nil {
 				return err
 			}
