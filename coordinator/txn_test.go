@@ -42,6 +42,8 @@ type txnHarness struct {
 	epoch int32
 	now   time.Time
 	log   []Record
+	// trace ("new trace") prints every state change, logged or not.
+	trace []TxnTransition
 }
 
 func TestTxnDatadriven(t *testing.T) {
@@ -134,7 +136,10 @@ func (h *txnHarness) run(t *testing.T, d *datadriven.TestData) string {
 		h.ids = &seqProducerIDs{next: txnInt(t, d, "first-pid", 1000)}
 		h.epoch = int32(txnInt(t, d, "coord-epoch", 0))
 		h.s = NewTxnShard(h.cfg, h.ids, h.epoch)
-		h.now, h.log = txnT0, nil
+		h.now, h.log, h.trace = txnT0, nil, nil
+		if d.HasArg("trace") {
+			h.s.OnTransition(func(tr TxnTransition) { h.trace = append(h.trace, tr) })
+		}
 		return "ok\n"
 
 	case "init":
@@ -257,6 +262,10 @@ func (h *txnHarness) run(t *testing.T, d *datadriven.TestData) string {
 	default:
 		d.Fatalf(t, "unknown command %s", d.Cmd)
 	}
+	for _, tr := range h.trace {
+		fmt.Fprintf(&b, "transition %s: %s -> %s pid=%d epoch=%d\n", tr.TransactionalID, tr.From, tr.To, tr.ProducerID, tr.ProducerEpoch)
+	}
+	h.trace = h.trace[:0]
 	recs, markers := h.s.Drain()
 	h.log = append(h.log, recs...)
 	for _, r := range recs {
