@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"time"
@@ -674,6 +675,9 @@ type TxnListFilter struct {
 	// MinDuration (KIP-994, -1 for none): only transactions running for
 	// longer than this.
 	MinDuration time.Duration
+	// IDPattern (KIP-1152, nil for none): only transactional ids it
+	// matches (CompileWholeMatch).
+	IDPattern *regexp.Regexp
 }
 
 // TxnListing is one row of ListTransactions.
@@ -705,6 +709,9 @@ func (s *TxnShard) List(now time.Time, f TxnListFilter) (out []TxnListing, unkno
 			continue
 		}
 		if f.MinDuration >= 0 && now.UnixMilli()-m.startMs <= f.MinDuration.Milliseconds() {
+			continue
+		}
+		if f.IDPattern != nil && !f.IDPattern.MatchString(id) {
 			continue
 		}
 		out = append(out, TxnListing{TransactionalID: id, ProducerID: m.producerID, State: m.state})

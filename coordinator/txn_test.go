@@ -203,6 +203,13 @@ func (h *txnHarness) run(t *testing.T, d *datadriven.TestData) string {
 		if d.HasArg("min-duration") {
 			f.MinDuration = txnDur(t, d, "min-duration", "0s")
 		}
+		if d.HasArg("pattern") {
+			re, err := CompileWholeMatch(txnStr(t, d, "pattern", ""))
+			if err != nil {
+				return fmt.Sprintf("bad pattern: %v\n", err)
+			}
+			f.IDPattern = re
+		}
 		for _, name := range strings.Split(txnStr(t, d, "states", ""), ",") {
 			if name != "" {
 				f.States = append(f.States, name)
