@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // txnOpts keep the transaction coordinator's topic small, so a test node
@@ -272,4 +273,90 @@ func derefOr(s *string, null string) string {
 		return null
 	}
 	return *s
+}
+
+// A transactions-version-1 TxnOffsetCommit (v2 here) is verified with the
+// transaction coordinator (KIP-890), as Kafka does: without AddOffsetsToTxn
+// the group's offsets partition is not in the transaction, and the commit
+// is refused with INVALID_TXN_STATE instead of leaving pending offsets no
+// marker will decide. After AddOffsetsToTxn it is accepted, and the
+// transaction's commit makes it visible.
+func TestTxnOffsetCommitVerified(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, txnOpts)
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 1, nil)
+	// A transactions-version-1 client: TxnOffsetCommit v2, AddPartitionsToTxn
+	// and EndTxn v3.
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 2)
+	versions.SetMaxKeyVersion(int16(kmsg.AddPartitionsToTxn), 3)
+	versions.SetMaxKeyVersion(int16(kmsg.EndTxn), 3)
+	cl := n.Client(t, kgo.MaxVersions(versions))
+	ctx := ctxT(t, opTimeout)
+	txnID, group := topic+"-tx", topic+"-g"
+
+	var pid int64
+	var epoch int16
+	waitFor(t, opTimeout, "InitProducerId", func() (bool, string) {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID, req.TransactionTimeoutMillis = &txnID, 60_000
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, epoch = resp.ProducerID, resp.ProducerEpoch
+		return resp.ErrorCode == 0, fmt.Sprintf("error %d", resp.ErrorCode)
+	})
+	commit := func() int16 {
+		t.Helper()
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, group, pid, epoch
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 5
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	// Not in a transaction at all, then in one without the offsets partition.
+	if code := commit(); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("TxnOffsetCommit outside a transaction: error %d, want INVALID_TXN_STATE", code)
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = txnID, pid, epoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+	if resp, err := add.RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v %+v", err, resp)
+	}
+	if code := commit(); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("TxnOffsetCommit before AddOffsetsToTxn: error %d, want INVALID_TXN_STATE", code)
+	}
+
+	addOffsets := kmsg.NewPtrAddOffsetsToTxnRequest()
+	addOffsets.TransactionalID, addOffsets.ProducerID, addOffsets.ProducerEpoch, addOffsets.Group = txnID, pid, epoch, group
+	if resp, err := addOffsets.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %+v", err, resp)
+	}
+	if code := commit(); code != 0 {
+		t.Fatalf("TxnOffsetCommit after AddOffsetsToTxn: error %d", code)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txnID, pid, epoch, true
+	if resp, err := end.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("EndTxn: %v %+v", err, resp)
+	}
+	waitFor(t, opTimeout, "the committed transaction's offset", func() (bool, string) {
+		offs, err := n.Admin(t).FetchOffsets(ctx, group)
+		if err != nil {
+			return false, err.Error()
+		}
+		o, _ := offs.Lookup(topic, 0)
+		return o.At == 5, fmt.Sprintf("offset %d", o.At)
+	})
 }
