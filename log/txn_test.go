@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -561,10 +560,7 @@ func TestTxnCompactionDropsMarkers(t *testing.T) {
 	if err := mgr.Close(); err != nil {
 		t.Fatal(err)
 	}
-	snaps, _ := filepath.Glob(filepath.Join(p.Dir(), "*"+snapshotSuffix))
-	for _, s := range snaps {
-		os.Remove(s)
-	}
+	removeSnapshots(p.Dir())
 	mgr = openManager(t, dir)
 	defer mgr.Close()
 	p = mgr.Partition("orders", 0)
