@@ -649,16 +649,15 @@ func (c *cleaner) filterMarker(h BatchHeader, b []byte, last bool) (out []byte, 
 		}
 		return out, false, horizon, nil
 	}
-	if covers {
+	m, err := ParseMarker(b)
+	if covers || err != nil {
+		// Data of its transaction is left, or it is no marker shoal
+		// knows: copied as it is.
 		return b, true, horizon, nil
 	}
 	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	switch {
 	case hasHorizon && h.BaseTimestamp <= c.nowMs:
-		m, err := ParseMarker(b)
-		if err != nil {
-			return nil, false, horizon, err
-		}
 		if !m.Commit {
 			c.droppedAborts[h.BaseOffset] = true
 		}
