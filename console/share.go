@@ -61,12 +61,12 @@ var shareGroupConfigs = []string{
 // DescribeShareGroupOffsets and the group's configs. Per-record states
 // (acquired, acknowledged, delivery counts, lock expiries) are not in any
 // Kafka API, so the page says so rather than guessing.
-func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) {
+func (c *Console) shareGroup(ctx context.Context, k *kafkaConn, r *http.Request) (any, error) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		return nil, badRequest("name is required")
 	}
-	described, err := c.adm.DescribeShareGroups(ctx, name)
+	described, err := k.adm.DescribeShareGroups(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) 
 		}
 		v.Members = append(v.Members, mv)
 	}
-	offs, err := c.adm.DescribeShareGroupOffsets(ctx, name)
+	offs, err := k.adm.DescribeShareGroupOffsets(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) 
 	var endErr error
 	ends := map[string]map[int32]int64{}
 	if len(topics) > 0 {
-		listed, err := c.adm.ListEndOffsets(ctx, topics...)
+		listed, err := k.adm.ListEndOffsets(ctx, topics...)
 		endErr = err
 		listed.Each(func(o kadm.ListedOffset) {
 			if ends[o.Topic] == nil {
@@ -128,13 +128,13 @@ func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) 
 		}
 		v.Partitions = append(v.Partitions, row)
 	}
-	v.Configs, err = c.groupConfigs(ctx, name, shareGroupConfigs)
+	v.Configs, err = k.groupConfigs(ctx, name, shareGroupConfigs)
 	if err != nil && v.Error == "" {
 		v.Error = "group configs: " + err.Error()
 	}
 	v.DeadLetterTopic = v.Configs["errors.deadletterqueue.topic.name"]
 	if v.DeadLetterTopic != "" {
-		if _, end, err := c.partitionBounds(ctx, v.DeadLetterTopic, 0); err == nil {
+		if _, end, err := k.partitionBounds(ctx, v.DeadLetterTopic, 0); err == nil {
 			v.DeadLetters = end
 		}
 	}
@@ -147,12 +147,12 @@ func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) 
 const groupResourceType = kmsg.ConfigResourceType(32)
 
 // groupConfigs reads the named configs of a group with DescribeConfigs.
-func (c *Console) groupConfigs(ctx context.Context, group string, names []string) (map[string]string, error) {
+func (k *kafkaConn) groupConfigs(ctx context.Context, group string, names []string) (map[string]string, error) {
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	res := kmsg.NewDescribeConfigsRequestResource()
 	res.ResourceType, res.ResourceName, res.ConfigNames = groupResourceType, group, names
 	req.Resources = append(req.Resources, res)
-	resp, err := req.RequestWith(ctx, c.cl)
+	resp, err := req.RequestWith(ctx, k.cl)
 	if err != nil {
 		return map[string]string{}, err
 	}

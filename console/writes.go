@@ -24,14 +24,14 @@ type deleteRecordsReq struct {
 	Before int64 `json:"before"`
 }
 
-func (c *Console) deleteRecords(ctx context.Context, r *http.Request, body []byte) (any, error) {
+func (c *Console) deleteRecords(ctx context.Context, k *kafkaConn, r *http.Request, body []byte) (any, error) {
 	var req deleteRecordsReq
 	if err := json.Unmarshal(body, &req); err != nil || req.Topic == "" {
 		return nil, badRequest("want {topic, partition, before}")
 	}
 	os := kadm.Offsets{}
 	os.Add(kadm.Offset{Topic: req.Topic, Partition: req.Partition, At: req.Before, LeaderEpoch: -1})
-	resp, err := c.adm.DeleteRecords(ctx, os)
+	resp, err := k.adm.DeleteRecords(ctx, os)
 	if err != nil {
 		return nil, err
 	}
@@ -58,12 +58,12 @@ type resetOffsetsReq struct {
 // resetOffsets commits a new offset for one partition of a consumer
 // group, as kafka-consumer-groups.sh --reset-offsets does: the broker
 // refuses it while the group has active members.
-func (c *Console) resetOffsets(ctx context.Context, r *http.Request, body []byte) (any, error) {
+func (c *Console) resetOffsets(ctx context.Context, k *kafkaConn, r *http.Request, body []byte) (any, error) {
 	var req resetOffsetsReq
 	if err := json.Unmarshal(body, &req); err != nil || req.Group == "" || req.Topic == "" {
 		return nil, badRequest("want {group, topic, partition, to}")
 	}
-	start, end, err := c.partitionBounds(ctx, req.Topic, req.Partition)
+	start, end, err := k.partitionBounds(ctx, req.Topic, req.Partition)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (c *Console) resetOffsets(ctx context.Context, r *http.Request, body []byte
 	}
 	os := kadm.Offsets{}
 	os.Add(kadm.Offset{Topic: req.Topic, Partition: req.Partition, At: at, LeaderEpoch: -1})
-	resp, err := c.adm.CommitOffsets(ctx, req.Group, os)
+	resp, err := k.adm.CommitOffsets(ctx, req.Group, os)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,7 @@ const dlqHeaderPrefix = "__dlq.errors."
 // with their key, value and their own headers, without the __dlq.errors.*
 // ones. Each record is redriven at most once per process: a repeated
 // request skips what was already sent.
-func (c *Console) redrive(ctx context.Context, r *http.Request, body []byte) (any, error) {
+func (c *Console) redrive(ctx context.Context, k *kafkaConn, r *http.Request, body []byte) (any, error) {
 	var req redriveReq
 	if err := json.Unmarshal(body, &req); err != nil || req.Topic == "" || len(req.Offsets) == 0 {
 		return nil, badRequest("want {topic, partition, offsets}")
@@ -133,7 +133,7 @@ func (c *Console) redrive(ctx context.Context, r *http.Request, body []byte) (an
 	}
 	var found []*kgo.Record
 	b := browse{topic: req.Topic, partition: req.Partition}
-	if _, err := c.readRange(ctx, b, lo, hi+1, func(rec *kgo.Record) bool {
+	if _, err := k.readRange(ctx, b, lo, hi+1, func(rec *kgo.Record) bool {
 		if want[rec.Offset] {
 			found = append(found, rec)
 		}
@@ -158,7 +158,7 @@ func (c *Console) redrive(ctx context.Context, r *http.Request, body []byte) (an
 			res.Status = "already redriven"
 		default:
 			res.To = out.Topic + "/" + strconv.Itoa(int(out.Partition))
-			if err := c.cl.ProduceSync(ctx, out).FirstErr(); err != nil {
+			if err := k.cl.ProduceSync(ctx, out).FirstErr(); err != nil {
 				c.unclaimRedrive(ref)
 				res.Status = err.Error()
 			} else {

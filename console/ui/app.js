@@ -5,7 +5,7 @@
 
 const main = document.getElementById("main");
 const statusEl = document.getElementById("status");
-let settings = { allowWrites: false };
+let settings = { allowWrites: false, login: false };
 let timer = null;
 
 // h builds an element: h("td", {class: "n", "data-k": "end-0"}, child...).
@@ -30,8 +30,48 @@ async function api(path, body) {
   };
   const r = await fetch("api/" + path, opts);
   const j = await r.json().catch(() => ({ error: r.statusText }));
+  if (r.status === 401 && settings.login && path !== "login") {
+    // The session ended (or never began): ask for credentials again.
+    settings.user = "";
+    throw new LoginNeeded();
+  }
   if (!r.ok) throw new Error(j.error || r.statusText);
   return j;
+}
+
+class LoginNeeded extends Error {}
+
+// pageLogin asks for Kafka credentials; the console then acts as that
+// user, so the broker's ACLs decide what the pages show.
+function pageLogin() {
+  const user = h("input", { name: "user", id: "login-user", autocomplete: "username", required: true });
+  const pass = h("input", { name: "password", id: "login-password", type: "password", autocomplete: "current-password" });
+  const err = h("p", { id: "login-error", class: "bad" });
+  const form = h("form", { class: "bar", id: "login" },
+    h("label", {}, "User", user), h("label", {}, "Password", pass), h("button", { type: "submit", id: "login-go" }, "Log in"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("login", { user: user.value, password: pass.value });
+      settings = await api("settings");
+      showUser();
+      render();
+    } catch (x) { err.textContent = x.message; }
+  });
+  return [h("h1", {}, "Log in"), h("p", {}, "This cluster authenticates its clients: log in with your Kafka user and password. The console acts as you, so you see and may change what your ACLs allow."), form, err];
+}
+
+// showUser puts the logged-in user and a log-out button in the header.
+function showUser() {
+  const who = document.getElementById("who");
+  if (!settings.login || !settings.user) { who.replaceChildren(); return; }
+  who.replaceChildren(h("span", { id: "user" }, settings.user), " ",
+    h("button", { id: "logout", onclick: async () => {
+      await api("logout", {}).catch(() => {});
+      settings.user = "";
+      showUser();
+      render();
+    } }, "Log out"));
 }
 
 const q = encodeURIComponent;
@@ -323,12 +363,20 @@ async function render() {
   for (const a of document.querySelectorAll("header nav a")) a.className = hash.startsWith(a.getAttribute("href").replace(/s$/, "")) ? "on" : "";
   const route = routes.find(([re]) => re.test(hash)) || routes[0];
   main.removeAttribute("data-ready");
+  const needLogin = () => {
+    main.dataset.page = "login";
+    main.replaceChildren(...pageLogin());
+    main.dataset.ready = "1";
+    showUser();
+  };
+  if (settings.login && !settings.user) return needLogin();
   main.dataset.page = route[2];
   try {
     const content = await route[1](hash.match(route[0]));
     main.replaceChildren(...content.filter(Boolean));
     statusEl.textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
+    if (e instanceof LoginNeeded) return needLogin();
     main.replaceChildren(h("p", { class: "err", id: "error" }, e.message));
   }
   main.dataset.ready = "1";
@@ -347,4 +395,4 @@ function refresh() {
 }
 
 window.addEventListener("hashchange", render);
-api("settings").then((s) => { settings = s; }).catch(() => {}).finally(render);
+api("settings").then((s) => { settings = s; showUser(); }).catch(() => {}).finally(render);
