@@ -83,10 +83,8 @@ type Console struct {
 	// while.
 	lastSeen atomic.Int64
 
-	// redriven remembers the dead letters already redriven by this
-	// process, so a double submit does not produce them twice.
-	redrivenMu sync.Mutex
-	redriven   map[recordRef]bool
+	// redriveMu serializes this console's redrives (see redrive.go).
+	redriveMu sync.Mutex
 }
 
 // New returns a console that connects lazily to cfg.Bootstrap.
@@ -105,7 +103,6 @@ func New(cfg Config) (*Console, error) {
 	c := &Console{
 		cfg: cfg, base: base, sessions: newSessions(), mux: http.NewServeMux(),
 		hist: newHistory(historyPoints), ctx: ctx, cancel: cancel,
-		redriven: map[recordRef]bool{},
 	}
 	if !c.loginRequired() {
 		shared, err := newKafkaConn("", base)

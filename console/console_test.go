@@ -189,3 +189,37 @@ func TestSampleRatesReadsTheTopicCounters(t *testing.T) {
 		t.Errorf("a consume rate from a counter's first value")
 	}
 }
+
+// The redrive progress of a dead-letter partition: a watermark and ranges
+// above it, merged as offsets are added, written to and read back from a
+// committed offset's metadata.
+func TestRedrivenProgressMergesAndRoundTrips(t *testing.T) {
+	d := redriven{}
+	for _, o := range []int64{5, 3, 4, 9, 0, 11, 10} {
+		d = d.add(o)
+	}
+	if d.watermark != 1 || d.metadata() != "3-5,9-11" {
+		t.Fatalf("progress %+v metadata %q, want watermark 1 and 3-5,9-11", d, d.metadata())
+	}
+	for o, want := range map[int64]bool{0: true, 1: false, 2: false, 3: true, 5: true, 6: false, 9: true, 11: true, 12: false} {
+		if d.has(o) != want {
+			t.Errorf("has(%d) = %v, want %v", o, !want, want)
+		}
+	}
+	if d = d.add(1).add(2); d.watermark != 6 || d.metadata() != "9-11" {
+		t.Fatalf("after filling the gap: %+v", d)
+	}
+	// Dead letters below the log start are gone: counted as done.
+	if e := d.from(10); e.watermark != 12 || e.metadata() != "" {
+		t.Fatalf("from log start 10: %+v", e)
+	}
+	back, err := parseRedriven(d.watermark, d.metadata())
+	if err != nil || back.watermark != d.watermark || back.metadata() != d.metadata() {
+		t.Fatalf("round trip of %+v: %+v %v", d, back, err)
+	}
+	for _, bad := range []string{"x", "3-", "5-3", "-1", "1,,2"} {
+		if _, err := parseRedriven(0, bad); err == nil {
+			t.Errorf("metadata %q accepted", bad)
+		}
+	}
+}

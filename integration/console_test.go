@@ -545,8 +545,39 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.do("redrive job-3 again", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
 		chromedp.Click(chromedp.CSS("#confirm-yes")))
 	b.waitText("#action-result", "the repeat to be refused", func(s string) bool { return strings.Contains(s, "already redriven") })
-	if ends := highWatermarks(t, n, f.jobs); ends[0] != 11 {
-		t.Errorf("jobs end %d after one redrive, want 11", ends[0])
+	// Each redrive is a transaction: the record and its commit marker.
+	if ends := highWatermarks(t, n, f.jobs); ends[0] != 12 {
+		t.Errorf("jobs end %d after one redrive, want 12 (job-3 at 10, a commit marker at 11)", ends[0])
+	}
+	// And not after a restart either: the progress is a committed offset.
+	// The same selection plus job-4 redrives only job-4.
+	n.Stop()
+	n.Restart()
+	b.open("#/messages?topic="+f.dlq+"&partition=0", "messages")
+	b.do("redrive job-3 and job-4 after a restart", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)),
+		chromedp.Click(chromedp.CSS(`#messages tr[data-offset="1"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
+		chromedp.Click(chromedp.CSS("#confirm-yes")))
+	if got := b.waitText("#action-result", "the redrive after a restart", func(s string) bool { return s != "" }); !strings.Contains(got, "0: already redriven") || !strings.Contains(got, "1: redriven → "+f.jobs+"/0") {
+		t.Errorf("redrive of job-3 and job-4 after a restart: %q, want job-3 already redriven and job-4 redriven", got)
+	}
+	if ends := highWatermarks(t, n, f.jobs); ends[0] != 14 {
+		t.Errorf("jobs end %d after redriving job-3 once and job-4 once, want 14 (two records, two commit markers)", ends[0])
+	}
+	var redriven []string
+	for _, r := range consumeN(t, n.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.jobs: {0: kgo.NewOffset().At(10)}})), 2, opTimeout) {
+		redriven = append(redriven, string(r.Key))
+	}
+	if strings.Join(redriven, ",") != "job-3,job-4" {
+		t.Errorf("records redriven to %s: %v, want job-3,job-4", f.jobs, redriven)
+	}
+	// Kafka's tools see the progress: everything below 2 redriven.
+	adm = n.Admin(t)
+	progress, err := adm.FetchOffsets(ctx, "shoal-console-redrive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := progress.Lookup(f.dlq, 0); o.At != 2 {
+		t.Errorf("redrive progress of %s/0: committed offset %d, want 2", f.dlq, o.At)
 	}
 	for _, what := range []string{"console: deleted records", "console: reset group offset", "console: redrove dead letter"} {
 		if !strings.Contains(n.Output(), what) {
