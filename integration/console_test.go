@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -615,5 +616,174 @@ func (b *browser) measure() {
 	// tests; the figure above is what to compare.
 	if m.ReadyMs < 0 || m.ReadyMs > 5000 {
 		b.t.Errorf("the console showed its first page's data after %.0f ms", m.ReadyMs)
+	}
+}
+
+// openExpectingError loads a route whose page must show an error, and
+// returns it.
+func (b *browser) openExpectingError(route, page string) string {
+	b.t.Helper()
+	b.do("open "+route, chromedp.Navigate("about:blank"), chromedp.Navigate(b.base+route),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-ready][data-page="`+page+`"]`)))
+	return b.text("#error")
+}
+
+// login fills the console's login form and waits for the page it shows
+// next.
+func (b *browser) login(user, password, page string) {
+	b.t.Helper()
+	b.eval(`document.getElementById("main").removeAttribute("data-ready"), ""`)
+	b.do("log in as "+user, chromedp.WaitVisible(chromedp.CSS("#login-user")),
+		chromedp.SetValue(chromedp.CSS("#login-user"), user), chromedp.SetValue(chromedp.CSS("#login-password"), password),
+		chromedp.Click(chromedp.CSS("#login-go")), chromedp.WaitVisible(chromedp.CSS(`main[data-ready][data-page="`+page+`"]`)))
+	b.noError()
+}
+
+// logout clicks the header's log-out button and waits for the login page.
+func (b *browser) logout() {
+	b.t.Helper()
+	b.eval(`document.getElementById("main").removeAttribute("data-ready"), ""`)
+	b.do("log out", chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS(`main[data-ready][data-page="login"]`)))
+}
+
+// TestConsoleActsAsTheLoggedInUser: on a SASL_SSL listener with an
+// authorizer the console asks each person for their Kafka credentials and
+// acts as them: alice, with READ on one topic, browses it and is refused
+// the other; bob, without READ on the group or WRITE where a redrive
+// writes, sees the broker's authorization errors and changes nothing.
+func TestConsoleActsAsTheLoggedInUser(t *testing.T) {
+	chromiumPath(t)
+	sn := startSecureNode(t, "admin.ui.allow.writes=true")
+	const alpha, beta, dlq, group = "alpha", "beta", "dlq.alpha", "alpha-readers"
+	for _, u := range []string{"alice", "bob"} {
+		sn.cli(t, "admin", "user", "scram", "set", "--name", u, "--mechanism", "SCRAM-SHA-512", "--password", u+"-secret")
+	}
+	for _, tp := range []string{alpha, beta, dlq} {
+		sn.cli(t, "admin", "topic", "create", tp, "--partitions", "1")
+	}
+	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:alice", "--allow-principal", "User:bob", "--operation", "READ", "--topic", alpha, "--topic", dlq)
+	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:bob", "--operation", "DESCRIBE", "--group", group)
+	// What a redrive writes with, as docs/operations.md lists it.
+	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:alice", "--operation", "WRITE", "--topic", alpha)
+	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:alice", "--operation", "READ", "--group", "shoal-console-redrive")
+	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:alice", "--operation", "WRITE", "--transactional-id", "shoal-console-redrive", "--resource-pattern-type", "prefixed")
+
+	admin := sn.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := ctxT(t, 2*time.Minute)
+	var recs []*kgo.Record
+	for i := range 3 {
+		recs = append(recs, &kgo.Record{Topic: alpha, Key: []byte(fmt.Sprint("a-", i))}, &kgo.Record{Topic: beta, Key: []byte(fmt.Sprint("b-", i))})
+	}
+	// Dead letters of alpha, as a share group's dead-letter writer makes them.
+	for i := range 2 {
+		recs = append(recs, &kgo.Record{Topic: dlq, Key: []byte(fmt.Sprint("dead-", i)), Headers: []kgo.RecordHeader{
+			{Key: "__dlq.errors.topic", Value: []byte(alpha)}, {Key: "__dlq.errors.partition", Value: []byte("0")},
+			{Key: "__dlq.errors.reason", Value: []byte("rejected")}}})
+	}
+	if err := admin.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(admin)
+	committed := kadm.Offsets{}
+	committed.Add(kadm.Offset{Topic: alpha, Partition: 0, At: 1, LeaderEpoch: -1})
+	if _, err := adm.CommitOffsets(ctx, group, committed); err != nil {
+		t.Fatal(err)
+	}
+
+	// The session cookie: HttpOnly, SameSite=Strict, expiring, only for
+	// /ui/; a wrong password gets none.
+	loginHTTP := func(user, password string) *http.Response {
+		req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+sn.AdminAddr()+"/ui/api/login",
+			strings.NewReader(fmt.Sprintf(`{"user":%q,"password":%q}`, user, password)))
+		req.Header.Set("X-Shoal-Console", "1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := loginHTTP("alice", "wrong"); resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
+		t.Errorf("login with a wrong password: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	resp := loginHTTP("alice", "alice-secret")
+	if len(resp.Cookies()) != 1 {
+		t.Fatalf("login: %d, cookies %v", resp.StatusCode, resp.Cookies())
+	}
+	if ck := resp.Cookies()[0]; !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.MaxAge <= 0 || ck.Path != "/ui/" {
+		t.Errorf("session cookie %+v: want HttpOnly, SameSite=Strict, a Max-Age and Path=/ui/", ck)
+	}
+	// Without the cookie the API answers 401.
+	if r, err := http.Get("http://" + sn.AdminAddr() + "/ui/api/topics"); err != nil || r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("topics without a session: %v %v", r.StatusCode, err)
+	}
+
+	b := newBrowser(t, sn.node)
+	b.open("#/topics", "login")
+	b.do("a wrong password", chromedp.SetValue(chromedp.CSS("#login-user"), "alice"), chromedp.SetValue(chromedp.CSS("#login-password"), "nope"),
+		chromedp.Click(chromedp.CSS("#login-go")))
+	if got := b.waitText("#login-error", "the login refusal", func(s string) bool { return s != "" }); !strings.Contains(got, "SASL_AUTHENTICATION_FAILED") {
+		t.Errorf("login with a wrong password shows %q", got)
+	}
+	b.login("alice", "alice-secret", "topics")
+	if got := b.text("#user"); got != "alice" {
+		t.Errorf("header shows user %q", got)
+	}
+	if got := b.eval(`document.cookie`); got != "" {
+		t.Errorf("the page's script can read cookies %q: the session cookie must be HttpOnly", got)
+	}
+	listed := b.eval(`[...document.querySelectorAll('#topics tr[data-topic]')].map(e => e.dataset.topic).join(",")`)
+	if listed != alpha+","+dlq {
+		t.Errorf("alice's topics page lists %q, want %s,%s (beta hidden by the authorizer)", listed, alpha, dlq)
+	}
+	b.open("#/messages?topic="+alpha+"&partition=0&order=oldest", "messages")
+	if got := b.eval(`[...document.querySelectorAll('#messages [data-k="key"]')].map(e => e.textContent).join(",")`); got != "a-0,a-1,a-2" {
+		t.Errorf("alice browsing %s: keys %q", alpha, got)
+	}
+	if got := b.openExpectingError("#/messages?topic="+beta+"&partition=0", "messages"); !strings.Contains(got, "TOPIC_AUTHORIZATION_FAILED") {
+		t.Errorf("alice browsing %s: %q, want TOPIC_AUTHORIZATION_FAILED", beta, got)
+	}
+	b.screenshot("login-refused-topic")
+	b.logout()
+
+	// bob may describe the group and read the dead letters, but not
+	// commit the group's offsets nor write where a redrive writes.
+	b.open("#/group/"+group, "login")
+	b.login("bob", "bob-secret", "group")
+	k := alpha + "-0"
+	b.do("reset as bob", chromedp.SetValue(chromedp.CSS("#reset-to-"+k), "latest"),
+		chromedp.Click(chromedp.CSS("#reset-"+k)), chromedp.Click(chromedp.CSS("#confirm-yes")))
+	if got := b.waitText("#action-result", "the reset refusal", func(s string) bool { return s != "" }); !strings.Contains(got, "GROUP_AUTHORIZATION_FAILED") {
+		t.Errorf("bob resetting %s: %q, want GROUP_AUTHORIZATION_FAILED", group, got)
+	}
+	b.open("#/messages?topic="+dlq+"&partition=0", "messages")
+	b.do("redrive as bob", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
+		chromedp.Click(chromedp.CSS("#confirm-yes")))
+	if got := b.waitText("#action-result", "the redrive refusal", func(s string) bool { return s != "" }); !strings.Contains(got, "AUTHORIZATION_FAILED") {
+		t.Errorf("bob redriving: %q, want the broker's authorization error", got)
+	}
+	b.screenshot("login-refused-redrive")
+	fetched, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := fetched.Lookup(alpha, 0); o.At != 1 {
+		t.Errorf("after bob's refused reset: committed %d, want 1", o.At)
+	}
+	if ends := endOffsets(t, adm, alpha); ends[0] != 3 {
+		t.Errorf("after bob's refused redrive: %s end %d, want 3", alpha, ends[0])
+	}
+	b.logout()
+
+	// alice, with the ACLs a redrive needs, redrives.
+	b.open("#/messages?topic="+dlq+"&partition=0", "login")
+	b.login("alice", "alice-secret", "messages")
+	b.do("redrive as alice", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
+		chromedp.Click(chromedp.CSS("#confirm-yes")))
+	if got := b.waitText("#action-result", "alice's redrive", func(s string) bool { return s != "" }); !strings.Contains(got, "0: redriven → "+alpha+"/0") {
+		t.Errorf("alice redriving: %q", got)
+	}
+	if !strings.Contains(sn.Output(), `msg="console: redrove dead letter" component=console user=alice`) {
+		t.Errorf("server log lacks alice's redrive")
 	}
 }
