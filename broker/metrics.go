@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/console"
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/sasl"
 )
@@ -264,6 +265,21 @@ func startConsole(s *Server, mux *http.ServeMux) (*console.Console, error) {
 		cfg.TLS = la.store.SelfClientConfig()
 	}
 	cfg.SASLMechanisms = consoleMechanisms(la)
+	if s.shares != nil {
+		cfg.ShareRecords = func(group, topic string, partition int32, max int) (console.ShareRecords, bool) {
+			t := s.meta.Image().Topic(topic)
+			if t == nil {
+				return console.ShareRecords{}, false
+			}
+			runs, limit, ok := s.shares.Unsettled(coordinator.ShareKey{Group: group, TopicID: t.ID, Partition: partition}, max)
+			out := console.ShareRecords{DeliveryLimit: limit}
+			for _, r := range runs {
+				out.Runs = append(out.Runs, console.UnsettledRun{First: r.First, Last: r.Last, State: r.State.String(),
+					DeliveryCount: int(r.DeliveryCount), Member: r.Owner, Deadline: r.Deadline})
+			}
+			return out, ok
+		}
+	}
 	ui, err := console.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)

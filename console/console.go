@@ -53,6 +53,32 @@ type Config struct {
 	AllowWrites bool
 	// SampleEvery is the period of the rate and lag samples (default 2s).
 	SampleEvery time.Duration
+	// ShareRecords reports the unsettled records of a share partition
+	// this node leads (false when it does not): who holds which records
+	// until when and how often each was delivered. No Kafka API exposes
+	// them; nil leaves them out of the share-group page.
+	ShareRecords func(group, topic string, partition int32, max int) (ShareRecords, bool)
+}
+
+// ShareRecords are a share partition's records delivered at least once and
+// not yet acknowledged or archived, in offset order.
+type ShareRecords struct {
+	Runs []UnsettledRun
+	// DeliveryLimit is the partition's share.delivery.count.limit.
+	DeliveryLimit int
+}
+
+// UnsettledRun is a run of records with one state, delivery count, holder
+// and deadline.
+type UnsettledRun struct {
+	First, Last   int64
+	State         string // "available" or "acquired"
+	DeliveryCount int
+	// Member holds the records while acquired.
+	Member string
+	// Deadline is when the acquisition lock expires (acquired) or the
+	// release backoff ends (available); zero if none.
+	Deadline time.Time
 }
 
 // requestTimeout bounds every Kafka round trip an API call makes, so a
