@@ -696,8 +696,20 @@ func TestConsoleActsAsTheLoggedInUser(t *testing.T) {
 	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:bob", "--operation", "DESCRIBE", "--group", group)
 	// What a redrive writes with, as docs/operations.md lists it.
 	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:alice", "--operation", "WRITE", "--topic", alpha)
-	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:alice", "--operation", "READ", "--group", "shoal-console-redrive")
-	sn.cli(t, "admin", "acl", "create", "--allow-principal", "User:alice", "--operation", "WRITE", "--transactional-id", "shoal-console-redrive", "--resource-pattern-type", "prefixed")
+	redriveACLs := [][]string{
+		{"acl", "create", "--allow-principal", "User:alice", "--operation", "READ", "--group", "shoal-console-redrive"},
+		{"acl", "create", "--allow-principal", "User:alice", "--operation", "WRITE", "--transactional-id", "shoal-console-redrive", "--resource-pattern-type", "prefixed"},
+	}
+	ops, err := os.ReadFile(filepath.Join("..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range redriveACLs {
+		sn.cli(t, "admin", args...)
+		if line := "shoal " + strings.Join(args, " ") + "\n"; !strings.Contains(string(ops), line) {
+			t.Errorf("docs/operations.md does not show %q", line)
+		}
+	}
 
 	admin := sn.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx := ctxT(t, 2*time.Minute)

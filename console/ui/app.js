@@ -395,6 +395,13 @@ const routes = [
   [/^#\/share\/(.+)$/, (m) => pageShare(decodeURIComponent(m[1])), "share"],
 ];
 
+// shown marks the page rendered: data-ready for tests, and the
+// console-ready performance mark (the first time) for the load figures.
+function shown() {
+  main.dataset.ready = "1";
+  if (!performance.getEntriesByName("console-ready").length) performance.mark("console-ready");
+}
+
 async function render() {
   clearTimeout(timer);
   const hash = location.hash || "#/cluster";
@@ -404,7 +411,7 @@ async function render() {
   const needLogin = () => {
     main.dataset.page = "login";
     main.replaceChildren(...pageLogin());
-    main.dataset.ready = "1";
+    shown();
     showUser();
   };
   if (settings.login && !settings.user) return needLogin();
@@ -417,8 +424,7 @@ async function render() {
     if (e instanceof LoginNeeded) return needLogin();
     main.replaceChildren(h("p", { class: "err", id: "error" }, e.message));
   }
-  main.dataset.ready = "1";
-  if (!performance.getEntriesByName("console-ready").length) performance.mark("console-ready");
+  shown();
   // Lists and charts refresh; pages with forms wait for the user.
   if (route[2] !== "messages") {
     timer = setTimeout(refresh, 5000);
