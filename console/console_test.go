@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -221,5 +222,84 @@ func TestRedrivenProgressMergesAndRoundTrips(t *testing.T) {
 		if _, err := parseRedriven(0, bad); err == nil {
 			t.Errorf("metadata %q accepted", bad)
 		}
+	}
+}
+
+// The session table ends idle and old sessions, and past maxSessions the
+// one used least recently, closing their Kafka clients.
+func TestSessionsExpireAndStayBounded(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	s := newSessions()
+	s.now = func() time.Time { return now }
+	defer s.closeAll()
+	conn := func() *kafkaConn {
+		k, err := newKafkaConn("u", []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	first := s.add(conn())
+	var ids []string
+	for range maxSessions - 1 {
+		now = now.Add(time.Second)
+		ids = append(ids, s.add(conn()))
+	}
+	now = now.Add(time.Second)
+	if s.get(first) == nil {
+		t.Fatal("a session of a full table was ended")
+	}
+	// first is now the most recent; the next login ends ids[0].
+	s.add(conn())
+	if len(s.byID) != maxSessions || s.get(ids[0]) != nil || s.get(first) == nil {
+		t.Fatalf("%d sessions; the least recently used must make room", len(s.byID))
+	}
+	now = now.Add(sessionIdle + time.Second)
+	if s.get(first) != nil || len(s.byID) != 0 {
+		t.Fatalf("%d sessions after %v idle", len(s.byID), sessionIdle)
+	}
+	// A session in use still ends after sessionMax.
+	id := s.add(conn())
+	for end := now.Add(sessionMax); now.Before(end); now = now.Add(sessionIdle / 2) {
+		if s.get(id) == nil {
+			t.Fatalf("a session in use ended before %v", sessionMax)
+		}
+	}
+	now = now.Add(time.Second)
+	if s.get(id) != nil {
+		t.Fatalf("a session outlived %v", sessionMax)
+	}
+}
+
+// Without a session cookie, or with an unknown one, a console that needs
+// logins answers 401 to its API, and the settings say to log in.
+func TestAPINeedsALoginWhenTheListenerHasSASL(t *testing.T) {
+	con, err := New(Config{Bootstrap: "127.0.0.1:1", SASLMechanisms: []string{"SCRAM-SHA-512"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer con.Close()
+	for _, cookie := range []string{"", "made-up"} {
+		r := httptest.NewRequest("GET", "/ui/api/topics", nil)
+		if cookie != "" {
+			r.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+		}
+		w := httptest.NewRecorder()
+		con.ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("cookie %q: status %d, want 401", cookie, w.Code)
+		}
+	}
+	w := httptest.NewRecorder()
+	con.ServeHTTP(w, httptest.NewRequest("GET", "/ui/api/settings", nil))
+	if !strings.Contains(w.Body.String(), `"login":true`) || strings.Contains(w.Body.String(), `"user"`) {
+		t.Errorf("settings %s", w.Body)
+	}
+	// A login from another site (no X-Shoal-Console header) is refused
+	// before any Kafka request.
+	w = httptest.NewRecorder()
+	con.ServeHTTP(w, httptest.NewRequest("POST", "/ui/api/login", strings.NewReader(`{"user":"a","password":"b"}`)))
+	if w.Code != http.StatusForbidden {
+		t.Errorf("login without the header: %d", w.Code)
 	}
 }
