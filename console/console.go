@@ -96,6 +96,7 @@ type Console struct {
 	shared   *kafkaConn
 	sessions *sessions
 	mux      *http.ServeMux
+	assets   map[string]*asset
 	hist     *history
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -121,13 +122,18 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	static, _ := fs.Sub(assets, "ui")
+	files, err := loadAssets(static)
+	if err != nil {
+		return nil, err
+	}
 	base := []kgo.Opt{kgo.SeedBrokers(cfg.Bootstrap)}
 	if cfg.TLS != nil {
 		base = append(base, kgo.DialTLSConfig(cfg.TLS))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Console{
-		cfg: cfg, base: base, sessions: newSessions(), mux: http.NewServeMux(),
+		cfg: cfg, base: base, sessions: newSessions(), mux: http.NewServeMux(), assets: files,
 		hist: newHistory(historyPoints), ctx: ctx, cancel: cancel,
 	}
 	if !c.loginRequired() {
@@ -138,8 +144,7 @@ func New(cfg Config) (*Console, error) {
 		}
 		c.shared = shared
 	}
-	static, _ := fs.Sub(assets, "ui")
-	c.mux.Handle("GET /ui/", http.StripPrefix("/ui/", http.FileServerFS(static)))
+	c.mux.HandleFunc("GET /ui/", c.serveAsset)
 	c.mux.HandleFunc("GET /ui/api/settings", c.settings)
 	c.mux.HandleFunc("POST /ui/api/login", c.login)
 	c.mux.HandleFunc("POST /ui/api/logout", c.logout)

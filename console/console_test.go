@@ -1,7 +1,10 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -164,6 +167,36 @@ func TestPagesAreEmbedded(t *testing.T) {
 		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 			t.Errorf("GET %s: Content-Security-Policy %q", p, csp)
 		}
+		plain := w.Body.Bytes()
+
+		// Gzipped for a browser that accepts it, the same bytes inside.
+		r := httptest.NewRequest("GET", p, nil)
+		r.Header.Set("Accept-Encoding", "gzip, deflate, br")
+		w = httptest.NewRecorder()
+		con.ServeHTTP(w, r)
+		zr, err := gzip.NewReader(w.Body)
+		if err != nil || w.Header().Get("Content-Encoding") != "gzip" {
+			t.Fatalf("GET %s with gzip: %v, Content-Encoding %q", p, err, w.Header().Get("Content-Encoding"))
+		}
+		unzipped, _ := io.ReadAll(zr)
+		if !bytes.Equal(unzipped, plain) {
+			t.Errorf("GET %s: the gzipped body differs from the plain one", p)
+		}
+
+		// Revalidation by ETag answers 304 without a body.
+		r = httptest.NewRequest("GET", p, nil)
+		r.Header.Set("Accept-Encoding", "gzip")
+		r.Header.Set("If-None-Match", w.Header().Get("ETag"))
+		w = httptest.NewRecorder()
+		con.ServeHTTP(w, r)
+		if w.Code != http.StatusNotModified || w.Body.Len() != 0 {
+			t.Errorf("GET %s revalidated: %d, %d bytes", p, w.Code, w.Body.Len())
+		}
+	}
+	w := httptest.NewRecorder()
+	con.ServeHTTP(w, httptest.NewRequest("GET", "/ui/nothing.js", nil))
+	if w.Code != http.StatusNotFound {
+		t.Errorf("GET a file that is not there: %d", w.Code)
 	}
 }
 
