@@ -3,13 +3,16 @@
 //
 // The console reads the cluster the way an external console would: as a
 // Kafka client of the node's own client listener (kadm/kgo), and from the
-// node's Prometheus registry for rates. It never reaches into the broker's
-// runtimes, so it sees exactly what the Kafka APIs expose, and only what
-// its principal may see. When the listener it uses authenticates with SASL,
-// each person logs in with their own Kafka credentials and the console
-// acts as them (see session.go), so the broker's authorizer decides what
-// each sees and may change; without SASL it connects without credentials
-// and is whoever the listener makes of such a client (ANONYMOUS).
+// node's Prometheus registry for rates, so it sees what the Kafka APIs
+// expose, and only what its principal may see. When the listener it uses
+// authenticates with SASL, each person logs in with their own Kafka
+// credentials and the console acts as them (see session.go), so the
+// broker's authorizer decides what each sees and may change; without SASL
+// it connects without credentials and is whoever the listener makes of
+// such a client (ANONYMOUS). The one exception is a share partition's
+// records in flight, which no Kafka API exposes: the node hands them over
+// through Config.ShareRecords, and the page shows them only for partitions
+// the person's DescribeShareGroupOffsets answered.
 package console
 
 import (
