@@ -261,7 +261,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		}
 		id := c.sessions.add(k)
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/ui/", MaxAge: int(sessionMax / time.Second),
-			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: overHTTPS(r)})
 		c.cfg.Log.Info("console: logged in", "user", req.User, "mechanism", name, "remote", r.RemoteAddr)
 		reply(w, map[string]string{"user": req.User}, nil)
 		return
@@ -282,6 +282,14 @@ func authenticate(ctx context.Context, k *kafkaConn) error {
 	return kerr.ErrorForCode(resp.ErrorCode)
 }
 
+// overHTTPS: the browser reached the console over HTTPS, directly or
+// through a TLS proxy (X-Forwarded-Proto). Then the cookie is Secure, so
+// the browser never sends it over plain HTTP. Trusting the header can only
+// make the cookie stricter.
+func overHTTPS(r *http.Request) bool {
+	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
+}
+
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("X-Shoal-Console") != "1" {
 		reply(w, nil, &apiError{http.StatusForbidden, "missing X-Shoal-Console header"})
@@ -291,6 +299,6 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 		c.sessions.remove(ck.Value)
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/ui/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: overHTTPS(r)})
 	reply(w, map[string]bool{"ok": true}, nil)
 }
