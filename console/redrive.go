@@ -30,7 +30,9 @@ import (
 // consoles redriving the same partition fence each other instead of both
 // producing. Kafka's own tools show the progress
 // (kafka-consumer-groups --describe --group shoal-console-redrive), and it
-// survives a restart as every committed offset does. The metadata is
+// survives a restart as every committed offset does. (A reader at
+// read_uncommitted also sees the records of an aborted redrive, as Kafka
+// defines that level.) The metadata is
 // bounded by offset.metadata.max.bytes (4096 by default): a selection that
 // would leave more separate ranges than fit is refused.
 //
