@@ -75,7 +75,7 @@ func (s *Server) finishFetch(rc *reqCtx, plan *fetchPlan) *kmsg.FetchResponse {
 		pr := &plan.out[i]
 		results[i] = fetchsession.Result{HighWatermark: pr.HighWatermark, LogStartOffset: pr.LogStartOffset,
 			Errored: pr.ErrorCode != 0,
-			News: len(pr.RecordBatches) > 0 || pr.DivergingEpoch.Epoch >= 0 || pr.PreferredReadReplica >= 0}
+			News:    len(pr.RecordBatches) > 0 || pr.DivergingEpoch.Epoch >= 0 || pr.PreferredReadReplica >= 0}
 		errored = errored || pr.ErrorCode != 0
 	}
 	keep := make([]bool, len(plan.out))
