@@ -17,6 +17,7 @@ package broker
 // fetcher's next fetch sees that, and it is sent after this response.
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -141,4 +142,21 @@ func sessionKey(byID bool, topic string, id [16]byte, partition int32) fetchsess
 		return fetchsession.Key{TopicID: id, Partition: partition}
 	}
 	return fetchsession.Key{Topic: topic, Partition: partition}
+}
+
+// fetchSessionMetrics are the session cache's series, after Kafka's
+// NumIncrementalFetchSessions, NumIncrementalFetchPartitionsCached and
+// IncrementalFetchSessionEvictionsPerSec.
+func fetchSessionMetrics(c *fetchsession.Cache) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_fetch_sessions", Help: "Incremental fetch sessions (KIP-227) kept by this node.",
+		}, func() float64 { return float64(c.Stats().Sessions) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "shoal_fetch_session_partitions", Help: "Partitions held by the incremental fetch sessions.",
+		}, func() float64 { return float64(c.Stats().Partitions) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "shoal_fetch_session_evictions_total", Help: "Fetch sessions evicted to make room for others.",
+		}, func() float64 { return float64(c.Stats().Evictions) }),
+	}
 }

@@ -139,6 +139,7 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		fetchEncoder:  newFetchEncoder(),
 		fetchSessions: fetchsession.New(int(cfg.Int("max.incremental.fetch.session.cache.slots"))),
 	}
+	s.metrics.reg.MustRegister(fetchSessionMetrics(s.fetchSessions)...)
 	s.apis = s.newAPITables()
 	s.reqMem = newRequestMemory(cfg.QueuedMaxRequestBytes, s.metrics.conns.queuedBytes)
 	s.limits = newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerIPOverrides, s.log)
