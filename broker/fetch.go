@@ -44,6 +44,7 @@ func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 				s.readFetchOnce(plan)
 				return s.finishFetch(rc, plan), nil
 			case log.WaitCanceled:
+				plan.release()
 				return nil, ctx.Err()
 			}
 			if wake, done = s.readFetchOnce(plan); done {
@@ -74,7 +75,7 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, []<-chan struct{}) {
 	}
 	size := 0
 	errored := false
-	var wake []<-chan struct{}
+	wake := plan.wake[:0]
 	for i, part := range plan.fetch.Partitions {
 		pr := &plan.out[i]
 		*pr = kmsg.NewFetchResponseTopicPartition()
@@ -115,6 +116,7 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, []<-chan struct{}) {
 			pr.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}
 	}
+	plan.wake = wake
 	return size, errored, wake
 }
 
@@ -138,6 +140,11 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 	pr.PreferredReadReplica = -1
 	maxBytes := min(int(rp.PartitionMaxBytes), budget)
 	if maxBytes <= 0 && !first {
+		return ch, 0, nil
+	}
+	if caughtUp := rp.FetchOffset == pr.HighWatermark || (req.IsolationLevel == 1 && rp.FetchOffset == pr.LastStableOffset); caughtUp && rp.FetchOffset >= pr.LogStartOffset {
+		// Caught up: nothing to read. Most partitions of a consumer of
+		// many are, at every fetch.
 		return ch, 0, nil
 	}
 	// read_uncommitted reads up to the HW; read_committed up to the LSO,

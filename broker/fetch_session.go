@@ -17,6 +17,8 @@ package broker
 // fetcher's next fetch sees that, and it is sent after this response.
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,7 +28,9 @@ import (
 )
 
 // fetchPlan is one Fetch request on its way: what it reads and what it
-// read last. The slices are indexed like fetch.Partitions.
+// read last. The slices are indexed like fetch.Partitions. Plans are
+// pooled (fetchPlans): a consumer of many partitions would otherwise
+// leave a few hundred KiB of garbage per fetch.
 type fetchPlan struct {
 	req   *kmsg.FetchRequest
 	fetch *fetchsession.Fetch
@@ -37,15 +41,50 @@ type fetchPlan struct {
 	refused []int16
 	// out is the last read of each partition.
 	out []kmsg.FetchResponseTopicPartition
+	// wake are the last read's new-data signals.
+	wake []<-chan struct{}
+	// results, keep and parts are finishFetch's and the session's
+	// working space.
+	results []fetchsession.Result
+	keep    []bool
+	parts   []fetchsession.Partition
+}
+
+var fetchPlans = sync.Pool{New: func() any { return new(fetchPlan) }}
+
+// resized returns b with length n and zero elements, reusing its array
+// when large enough.
+func resized[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	b = b[:n]
+	clear(b)
+	return b
+}
+
+// release returns a plan to the pool once its response is made; the
+// response holds copies of what it needs.
+func (plan *fetchPlan) release() {
+	plan.parts = plan.fetch.Partitions[:0]
+	clear(plan.out) // the record data
+	clear(plan.topics)
+	clear(plan.wake)
+	plan.req, plan.fetch = nil, nil
+	fetchPlans.Put(plan)
 }
 
 // planFetch applies a Fetch's session fields, finds the topics of the
 // partitions it reads and checks that the principal may read them.
 func (s *Server) planFetch(rc *reqCtx, req *kmsg.FetchRequest) *fetchPlan {
-	f := s.fetchSessions.Open(s.now(), sessionRequest(req))
+	plan := fetchPlans.Get().(*fetchPlan)
+	sr := sessionRequest(req)
+	sr.Buf = plan.parts
+	f := s.fetchSessions.Open(s.now(), sr)
 	n := len(f.Partitions)
-	plan := &fetchPlan{req: req, fetch: f, topics: make([]*raftmeta.Topic, n), refused: make([]int16, n),
-		out: make([]kmsg.FetchResponseTopicPartition, n)}
+	plan.req, plan.fetch = req, f
+	plan.topics, plan.refused = resized(plan.topics, n), resized(plan.refused, n)
+	plan.out = resized(plan.out, n)
 	img := s.meta.Image()
 	allowed := rc.conn.fetchAllowed(req)
 	for i, p := range f.Partitions {
@@ -65,12 +104,13 @@ func (s *Server) planFetch(rc *reqCtx, req *kmsg.FetchRequest) *fetchPlan {
 	return plan
 }
 
-// finishFetch makes the response from the last read: the session decides
-// which partitions it carries, consecutive partitions of one topic share
-// a topic entry, as in Kafka's responses.
+// finishFetch makes the response from the last read and releases the
+// plan: the session decides which partitions it carries, consecutive
+// partitions of one topic share a topic entry, as in Kafka's responses.
 func (s *Server) finishFetch(rc *reqCtx, plan *fetchPlan) *kmsg.FetchResponse {
 	resp := plan.req.ResponseKind().(*kmsg.FetchResponse)
-	results := make([]fetchsession.Result, len(plan.out))
+	plan.results = resized(plan.results, len(plan.out))
+	results := plan.results
 	errored := false
 	for i := range plan.out {
 		pr := &plan.out[i]
@@ -79,7 +119,8 @@ func (s *Server) finishFetch(rc *reqCtx, plan *fetchPlan) *kmsg.FetchResponse {
 			News:    len(pr.RecordBatches) > 0 || pr.DivergingEpoch.Epoch >= 0 || pr.PreferredReadReplica >= 0}
 		errored = errored || pr.ErrorCode != 0
 	}
-	keep := make([]bool, len(plan.out))
+	plan.keep = resized(plan.keep, len(plan.out))
+	keep := plan.keep
 	resp.SessionID, resp.ErrorCode = plan.fetch.Finish(s.now(), results, keep)
 	var last *kmsg.FetchResponseTopic
 	for i, part := range plan.fetch.Partitions {
@@ -103,6 +144,7 @@ func (s *Server) finishFetch(rc *reqCtx, plan *fetchPlan) *kmsg.FetchResponse {
 	if errored {
 		s.fetchHints(resp, rc.conn.listener)
 	}
+	plan.release()
 	return resp
 }
 

@@ -90,6 +90,9 @@ type Request struct {
 	Partitions []Partition
 	// Forgotten are the partitions an incremental fetch drops.
 	Forgotten []Key
+	// Buf, if large enough, holds an incremental fetch's Partitions, so a
+	// caller that reuses it allocates nothing per fetch.
+	Buf []Partition
 }
 
 // Kind is the kind of fetch a request turned out to be.
@@ -247,7 +250,11 @@ func (c *Cache) Open(now time.Time, r Request) *Fetch {
 	c.touchLocked(s, now)
 	s.epoch = nextEpoch(s.epoch)
 	f.Kind, f.session, f.epoch = Incremental, s, s.epoch
-	f.Partitions = make([]Partition, len(s.order))
+	f.Partitions = r.Buf[:0]
+	if cap(f.Partitions) < len(s.order) {
+		f.Partitions = make([]Partition, len(s.order))
+	}
+	f.Partitions = f.Partitions[:len(s.order)]
 	for i, k := range s.order {
 		f.Partitions[i] = Partition{Key: k, Params: s.parts[k].Params}
 	}
