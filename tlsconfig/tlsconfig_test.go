@@ -1,91 +1,18 @@
 package tlsconfig
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/testcerts"
 )
-
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-var serial int64
-
-func newCA(t *testing.T, cn string) *ca {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &ca{cert: c, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a PEM key store (chain then PKCS#8 key) for subject.
-func (c *ca) issue(t *testing.T, subject pkix.Name, server bool) (chain, key []byte) {
-	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: subject,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		tmpl.DNSNames = []string{"localhost"}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &k.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, _ := x509.MarshalPKCS8PrivateKey(k)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})
-}
-
-func write(t *testing.T, dir, name string, parts ...[]byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	var b []byte
-	for _, x := range parts {
-		b = append(b, x...)
-	}
-	// Write to a temporary name and rename, as certificate tooling does, so
-	// a reader never sees half a file.
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // serve accepts TLS connections on loopback and reports each handshake's
 // outcome (the principal, or the error).
@@ -153,13 +80,13 @@ func result(t *testing.T, ch chan string) string {
 
 func TestMutualTLSAndPrincipal(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	srvChain, srvKey := root.issue(t, pkix.Name{CommonName: "broker"}, true)
-	cliChain, cliKey := root.issue(t, pkix.Name{CommonName: "alice", OrganizationalUnit: []string{"ServiceUsers"}, Organization: []string{"Acme"}, Country: []string{"US"}}, false)
-	trust := write(t, dir, "ca.pem", root.pem)
+	root := testcerts.NewCA(t, "root")
+	srvChain, srvKey := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	cliChain, cliKey := root.Issue(t, pkix.Name{CommonName: "alice", OrganizationalUnit: []string{"ServiceUsers"}, Organization: []string{"Acme"}, Country: []string{"US"}}, testcerts.Client)
+	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
 
 	srv, err := NewStore(Settings{
-		KeystoreType: "PEM", KeystoreLocation: write(t, dir, "server.pem", srvChain, srvKey),
+		KeystoreType: "PEM", KeystoreLocation: testcerts.WriteFile(t, dir, "server.pem", srvChain, srvKey),
 		TruststoreType: "PEM", TruststoreLocation: trust, ClientAuth: "required",
 		EnabledProtocols: DefaultEnabledProtocols, EndpointIdentification: "https",
 		PrincipalMappingRules: `RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L, DEFAULT`,
@@ -192,8 +119,8 @@ func TestMutualTLSAndPrincipal(t *testing.T) {
 	}
 
 	// A certificate from another CA is refused.
-	other := newCA(t, "other")
-	oc, ok := other.issue(t, pkix.Name{CommonName: "mallory"}, false)
+	other := testcerts.NewCA(t, "other")
+	oc, ok := other.Issue(t, pkix.Name{CommonName: "mallory"}, testcerts.Client)
 	mal, _ := NewStore(Settings{KeystoreType: "PEM", KeystoreCertificateChain: string(oc), KeystoreKey: string(ok), TruststoreType: "PEM", TruststoreLocation: trust, EnabledProtocols: DefaultEnabledProtocols, EndpointIdentification: "https"})
 	dial(addr, mal.ClientConfig("127.0.0.1"))
 	if got := result(t, results); !strings.HasPrefix(got, "error:") {
@@ -216,11 +143,11 @@ func TestMutualTLSAndPrincipal(t *testing.T) {
 
 func TestRequestedClientAuth(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	srvChain, srvKey := root.issue(t, pkix.Name{CommonName: "broker"}, true)
-	trust := write(t, dir, "ca.pem", root.pem)
+	root := testcerts.NewCA(t, "root")
+	srvChain, srvKey := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
 	srv, err := NewStore(FromMap(map[string]string{
-		"ssl.keystore.location":   write(t, dir, "server.pem", srvKey, srvChain), // key first: order does not matter
+		"ssl.keystore.location":   testcerts.WriteFile(t, dir, "server.pem", srvKey, srvChain), // key first: order does not matter
 		"ssl.truststore.location": trust, "ssl.client.auth": "requested",
 	}))
 	if err != nil {
@@ -246,7 +173,7 @@ func TestRequestedClientAuth(t *testing.T) {
 	}
 	<-results
 	// ...but the chain is still verified.
-	otherTrust := write(t, dir, "other.pem", newCA(t, "other").pem)
+	otherTrust := testcerts.WriteFile(t, dir, "other.pem", testcerts.NewCA(t, "other").PEM)
 	wrongCA, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": otherTrust, "ssl.endpoint.identification.algorithm": ""}))
 	if err := dial(addr, wrongCA.ClientConfig("other.example")); err == nil {
 		t.Fatal("chain verification was skipped with endpoint identification off")
@@ -255,10 +182,10 @@ func TestRequestedClientAuth(t *testing.T) {
 
 func TestReloadWhenFilesChange(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	trust := write(t, dir, "ca.pem", root.pem)
-	chain1, key1 := root.issue(t, pkix.Name{CommonName: "broker-1"}, true)
-	ks := write(t, dir, "server.pem", chain1, key1)
+	root := testcerts.NewCA(t, "root")
+	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
+	chain1, key1 := root.Issue(t, pkix.Name{CommonName: "broker-1"}, testcerts.Server)
+	ks := testcerts.WriteFile(t, dir, "server.pem", chain1, key1)
 	var now time.Time = time.Unix(1000, 0)
 	srv, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks}))
 	if err != nil {
@@ -284,8 +211,8 @@ func TestReloadWhenFilesChange(t *testing.T) {
 	if cn := served(); cn != "broker-1" {
 		t.Fatalf("served %q", cn)
 	}
-	chain2, key2 := root.issue(t, pkix.Name{CommonName: "broker-2"}, true)
-	write(t, dir, "server.pem", chain2, key2, []byte("\n")) // a different size, so the change shows even within one mtime tick
+	chain2, key2 := root.Issue(t, pkix.Name{CommonName: "broker-2"}, testcerts.Server)
+	testcerts.WriteFile(t, dir, "server.pem", chain2, key2, []byte("\n")) // a different size, so the change shows even within one mtime tick
 	// Within the check interval the old certificate is still served.
 	now = now.Add(500 * time.Millisecond)
 	if cn := served(); cn != "broker-1" {
@@ -296,7 +223,7 @@ func TestReloadWhenFilesChange(t *testing.T) {
 		t.Fatalf("after the file changed, served %q, want broker-2", cn)
 	}
 	// A broken file keeps the last good certificate and reports why.
-	write(t, dir, "server.pem", []byte("garbage"))
+	testcerts.WriteFile(t, dir, "server.pem", []byte("garbage"))
 	now = now.Add(2 * time.Second)
 	if cn := served(); cn != "broker-2" {
 		t.Fatalf("after a broken write, served %q", cn)
@@ -308,10 +235,10 @@ func TestReloadWhenFilesChange(t *testing.T) {
 
 func TestProtocolsAndCiphers(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	chain, key := root.issue(t, pkix.Name{CommonName: "b"}, true)
-	ks := write(t, dir, "s.pem", chain, key)
-	trust := write(t, dir, "ca.pem", root.pem)
+	root := testcerts.NewCA(t, "root")
+	chain, key := root.Issue(t, pkix.Name{CommonName: "b"}, testcerts.Server)
+	ks := testcerts.WriteFile(t, dir, "s.pem", chain, key)
+	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
 	srv, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks, "ssl.enabled.protocols": "TLSv1.3"}))
 	if err != nil {
 		t.Fatal(err)
@@ -355,8 +282,8 @@ func TestProtocolsAndCiphers(t *testing.T) {
 
 func TestSettingsValidate(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	chain, key := root.issue(t, pkix.Name{CommonName: "b"}, true)
+	root := testcerts.NewCA(t, "root")
+	chain, key := root.Issue(t, pkix.Name{CommonName: "b"}, testcerts.Server)
 	encKey := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1, 2, 3}})
 	for name, m := range map[string]map[string]string{
 		"JKS key store":         {"ssl.keystore.type": "JKS", "ssl.keystore.location": "x"},
@@ -384,7 +311,7 @@ func TestSettingsValidate(t *testing.T) {
 	if err := FromMap(map[string]string{"ssl.keystore.type": "JKS", "ssl.truststore.type": "JKS"}).Validate(); err != nil {
 		t.Errorf("JKS types without stores: %v", err)
 	}
-	st, err := NewStore(FromMap(map[string]string{"ssl.truststore.location": write(t, dir, "ca.pem", root.pem), "ssl.client.auth": "required"}))
+	st, err := NewStore(FromMap(map[string]string{"ssl.truststore.location": testcerts.WriteFile(t, dir, "ca.pem", root.PEM), "ssl.client.auth": "required"}))
 	if err != nil {
 		t.Fatal(err)
 	}
