@@ -162,25 +162,16 @@ func (c *cluster) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	for _, n := range c.nodes {
 		seeds = append(seeds, n.Addr())
 	}
-	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)}, c.nodes[0].opts.clientOpts...)
-	all = append(all, opts...)
-	cl, err := kgo.NewClient(all...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return clientWith(t, []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)},
+		c.nodes[0].opts.clientOpts, opts...)
 }
 
 // adminOn returns an admin client that talks only to n.
 func adminOn(t *testing.T, n *node) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second), kgo.RetryTimeout(2 * time.Second)}, n.opts.clientOpts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
+	return kadm.NewClient(clientWith(t,
+		[]kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second), kgo.RetryTimeout(2 * time.Second)},
+		n.opts.clientOpts))
 }
 
 // waitBrokers waits until every node in want lists exactly the nodes of

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -398,12 +399,15 @@ func (n *node) kill() {
 // ends. opts come after the harness defaults.
 func (n *node) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	all := append([]kgo.Opt{
-		kgo.SeedBrokers(n.Addr()),
-		kgo.MetadataMinAge(100 * time.Millisecond),
-	}, n.opts.clientOpts...)
-	all = append(all, opts...)
-	cl, err := kgo.NewClient(all...)
+	return clientWith(t, []kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100 * time.Millisecond)}, n.opts.clientOpts, opts...)
+}
+
+// clientWith returns a kgo client made of defaults (seeds, timeouts), then
+// listener (the TLS or SASL options the nodes' client listener needs), then
+// opts, so a test's own options win. It is closed when the test ends.
+func clientWith(t *testing.T, defaults, listener []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(slices.Concat(defaults, listener, opts)...)
 	if err != nil {
 		t.Fatal(err)
 	}

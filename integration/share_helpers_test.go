@@ -288,6 +288,20 @@ func (a *ackResults) snapshot() (int, []string) {
 	return a.ok, append([]string(nil), a.failed...)
 }
 
+// flushAcksAndClose sends the acknowledgements the share consumers cls
+// still hold, waits until every partition's share-partition start offset
+// reaches hwm (every record acknowledged), and closes them.
+func flushAcksAndClose(t *testing.T, cls []*kgo.Client, admin *kgo.Client, group, topic string, hwm map[int32]int64) {
+	t.Helper()
+	for _, cl := range cls {
+		if err := cl.FlushAcks(ctxT(t, opTimeout)); err != nil {
+			t.Errorf("flush acks: %v", err)
+		}
+	}
+	waitStartOffsets(t, admin, group, topic, hwm, 30*time.Second)
+	closeAll(cls...)
+}
+
 // closeAll closes clients concurrently (each Close leaves the share group
 // and may take a round trip or two).
 func closeAll(cls ...*kgo.Client) {

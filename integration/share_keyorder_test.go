@@ -123,13 +123,7 @@ func TestShareKeyOrderedDelivery(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	for _, cl := range cls {
-		if err := cl.FlushAcks(ctxT(t, opTimeout)); err != nil {
-			t.Errorf("flush acks: %v", err)
-		}
-	}
-	waitStartOffsets(t, admin, group, topic, hwm, 30*time.Second)
-	closeAll(cls...)
+	flushAcksAndClose(t, cls, admin, group, topic, hwm)
 
 	mu.Lock()
 	defer mu.Unlock()
