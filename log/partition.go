@@ -116,6 +116,14 @@ func (p *Partition) closedErr() error {
 	return ErrClosed
 }
 
+// openErr is nil while the partition is open, otherwise closedErr. mu held.
+func (p *Partition) openErr() error {
+	if !p.closed {
+		return nil
+	}
+	return p.closedErr()
+}
+
 // AppendResult describes a stored (or deduplicated) batch.
 type AppendResult struct {
 	BaseOffset     int64
@@ -137,14 +145,10 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.RLock()
-	closed, logStart, base := p.closed, p.logStart, p.leo
-	var closedErr error
-	if closed {
-		closedErr = p.closedErr()
-	}
+	openErr, logStart, base := p.openErr(), p.logStart, p.leo
 	p.mu.RUnlock()
-	if closed {
-		return AppendResult{}, closedErr
+	if openErr != nil {
+		return AppendResult{}, openErr
 	}
 	if len(b) != h.Size() || len(b) < BatchHeaderSize {
 		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes, header says %d", ErrCorruptMessage, len(b), h.Size())

@@ -115,17 +115,13 @@ func (p *Partition) AppendReplicated(batches []byte, now time.Time) (lastOffset 
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.RLock()
-	closed, leo, latest := p.closed, p.leo, int32(-1)
+	openErr, leo, latest := p.openErr(), p.leo, int32(-1)
 	if n := len(p.epochs); n > 0 {
 		latest = p.epochs[n-1].Epoch
 	}
-	var closedErr error
-	if closed {
-		closedErr = p.closedErr()
-	}
 	p.mu.RUnlock()
-	if closed {
-		return leo - 1, closedErr
+	if openErr != nil {
+		return leo - 1, openErr
 	}
 	cfg := p.cfg.Load()
 	hs, err := checkReplicated(batches, leo, latest, cfg.compact())
@@ -253,14 +249,10 @@ func (p *Partition) TruncateTo(offset int64) (int64, error) {
 	// Segments and their fields change only under appendMu or flushMu, both
 	// held, so they are read here without mu.
 	p.mu.RLock()
-	closed, leo, logStart := p.closed, p.leo, p.logStart
-	var closedErr error
-	if closed {
-		closedErr = p.closedErr()
-	}
+	openErr, leo, logStart := p.openErr(), p.leo, p.logStart
 	p.mu.RUnlock()
-	if closed {
-		return -1, closedErr
+	if openErr != nil {
+		return -1, openErr
 	}
 	if offset < logStart || offset > leo {
 		return leo, fmt.Errorf("%w: truncate to %d outside [%d, %d]", ErrOffsetOutOfRange, offset, logStart, leo)
@@ -367,14 +359,10 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	}
 	defer p.lockForRewrite()()
 	p.mu.RLock()
-	closed := p.closed
-	var closedErr error
-	if closed {
-		closedErr = p.closedErr()
-	}
+	openErr := p.openErr()
 	p.mu.RUnlock()
-	if closed {
-		return closedErr
+	if openErr != nil {
+		return openErr
 	}
 
 	ck := offsetsCheckpoint{LogStartOffset: offset, RecoveryPoint: offset, HighWatermark: offset}
