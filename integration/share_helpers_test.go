@@ -408,6 +408,19 @@ func (w *shareWorkerProc) line(s string) {
 	w.records[[2]int64{p, o}] = int32(dc)
 }
 
+// waitHolding waits until the worker holds its records without
+// acknowledging them; the test fails if it exits first or takes over 30s.
+func (w *shareWorkerProc) waitHolding(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.holding:
+	case <-w.exited:
+		t.Fatal("share worker exited before reporting records")
+	case <-time.After(30 * time.Second):
+		t.Fatal("share worker reported no records within 30s")
+	}
+}
+
 func (w *shareWorkerProc) held() map[[2]int64]int32 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
