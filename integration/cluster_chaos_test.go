@@ -233,10 +233,7 @@ func (r *chaosRun) createTopic(adm *kadm.Client, topic string, extra map[string]
 	for k, v := range extra {
 		configs[k] = v
 	}
-	resp, err := adm.CreateTopic(ctxT(r.t, opTimeout), chaosPartitions, 3, configs, topic)
-	if err != nil || resp.Err != nil {
-		r.t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
-	}
+	createTopicRF(r.t, adm, topic, chaosPartitions, 3, configs)
 }
 
 // leaveGroups makes the group clients leave their groups, each bounded in

@@ -247,10 +247,7 @@ func (c *cluster) waitPartition(n *node, topic string, p int32, what string, con
 // node sees every partition with a full ISR of rf replicas.
 func (c *cluster) createReplicated(adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) {
 	c.t.Helper()
-	resp, err := adm.CreateTopic(ctxT(c.t, opTimeout), partitions, rf, configs, topic)
-	if err != nil || resp.Err != nil {
-		c.t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(c.t, adm, topic, partitions, rf, configs)
 	for p := int32(0); p < partitions; p++ {
 		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == int(rf) })
 	}

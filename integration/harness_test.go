@@ -558,7 +558,14 @@ func startNodeWithTopic(t *testing.T, partitions int32) (n *node, adm *kadm.Clie
 // createTopic creates a topic through kadm and fails the test on error.
 func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) kadm.CreateTopicResponse {
 	t.Helper()
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, 1, configs, topic)
+	return createTopicRF(t, adm, topic, partitions, 1, configs)
+}
+
+// createTopicRF is createTopic with rf replicas per partition, for the
+// cluster tests.
+func createTopicRF(t *testing.T, adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) kadm.CreateTopicResponse {
+	t.Helper()
+	resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, rf, configs, topic)
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
