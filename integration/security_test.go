@@ -117,13 +117,26 @@ type secureNode struct {
 
 func startSecureNode(t *testing.T) *secureNode {
 	t.Helper()
+	return startSecureNodeWith(t, nodeOpts{})
+}
+
+// startSecureNodeWith is startSecureNode with extra settings: a second
+// listener (opts.extraListener, mapped to the security protocol of its
+// name) and opts.configFile appended to docs/security.md's properties.
+func startSecureNodeWith(t *testing.T, opts nodeOpts) *secureNode {
+	t.Helper()
 	dir, pool := makeCertificates(t)
 	writeClientProperties(t, dir, "admin", "admin-secret")
 
+	props := fmt.Sprintf(securityDocServerProperties, dir)
+	if opts.extraListener != "" {
+		props = strings.Replace(props, "CONTROLLER:PLAINTEXT", opts.extraListener+":"+opts.extraListener+",CONTROLLER:PLAINTEXT", 1)
+	}
 	sn := &secureNode{certDir: dir, caPool: pool}
 	sn.node = startNode(t, nodeOpts{
 		clientListener: "SASL_SSL",
-		configFile:     fmt.Sprintf(securityDocServerProperties, dir),
+		extraListener:  opts.extraListener,
+		configFile:     props + opts.configFile,
 		clientOpts:     scramOpts(pool, "admin", "admin-secret"),
 		beforeFirstStart: func(n *node) {
 			code, stderr := runShoal(t, nil, "storage", "format", "--config", n.configPath,
