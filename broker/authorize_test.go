@@ -591,3 +591,38 @@ func TestAuthorizationCostsNothingWithoutAnAuthorizer(t *testing.T) {
 		}
 	}
 }
+
+// An acks=0 Produce is never answered, so the only way to tell a producer
+// that it may not write a topic is to close its connection, as Kafka does;
+// a producer that is not told would keep sending into the void.
+func TestAcksZeroProduceToAnUnauthorizedTopicClosesTheConnection(t *testing.T) {
+	s := startSecureServer(t)
+	admin := dialRaw(t, s.Addrs()[0])
+	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
+		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	tp := kmsg.NewCreateTopicsRequestTopic()
+	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = "orders", 1, 1
+	create.Topics = append(create.Topics, tp)
+	if r := admin.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics as admin: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+
+	alice := dialRaw(t, s.Addrs()[0])
+	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
+		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks, produce.TimeoutMillis = 0, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "orders"
+	pt.Partitions = append(pt.Partitions, kmsg.NewProduceRequestTopicPartition())
+	produce.Topics = append(produce.Topics, pt)
+	alice.corr++
+	writeRequest(t, alice.nc, alice.corr, produce, 9)
+	if !alice.closed() {
+		t.Fatal("the connection of an acks=0 produce to a topic alice may not write is still open")
+	}
+}

@@ -550,6 +550,12 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 		return nil
 	}
 	resp, wait, err := c.handle(rc, req)
+	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 && merge != nil && err == nil {
+		// An acks=0 produce is never answered, so a topic the principal
+		// may not write can only be refused by closing the connection,
+		// as Kafka does; the topics it may write were appended.
+		err = errors.New("acks=0 produce to a topic the principal may not write; closing the connection")
+	}
 	if merge != nil {
 		if wait == nil && resp != nil {
 			merge(resp)
