@@ -423,6 +423,8 @@ func checkSecurityDoc(t *testing.T, ran []string) {
 	want := []string{
 		"printf '" + strings.TrimSuffix(securityDocSAN, "\n") + "\\n' > san.ext",
 		"cat server.pem server.key > server-keystore.pem",
+		strings.Join(securityDocEncryptKey, " "),
+		"cat server.pem server-encrypted.key > server-keystore.pem",
 		"shoal storage format --config server.properties --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'",
 	}
 	for _, args := range securityDocCertCommands {
