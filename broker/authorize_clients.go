@@ -8,8 +8,10 @@ package broker
 // under its name; an id the image does not know is left to the handler,
 // which answers UNKNOWN_TOPIC_ID as Kafka does.
 //
-// A fetch session's partitions named in earlier requests are not checked
-// again on each incremental fetch.
+// Fetch sessions (KIP-227) are not kept (fetch.go), so every Fetch names
+// all the partitions it reads and each is checked. A share session keeps
+// the partitions of earlier ShareFetch requests; they are checked again
+// on every request as the acquisition reaches them (readableTopics).
 
 import (
 	"slices"
@@ -622,9 +624,58 @@ func gateShareGroupDescribe(c *conn, req kmsg.Request) func(kmsg.Response) {
 	}
 }
 
+// readableTopics is, under an authorizer, the READ check the partitions
+// of a share session pass on every ShareFetch, remembered for the request
+// (the first acquisition pass and the long poll after it run one after
+// the other, never at once); nil without an authorizer. Kafka checks a
+// session's partitions on each request, not only when they are added.
+func (c *conn) readableTopics(req kmsg.Request) func(topic string) bool {
+	if c.srv.sec == nil || !c.srv.sec.enforce {
+		return nil
+	}
+	decided := map[string]bool{}
+	return func(topic string) bool {
+		ok, seen := decided[topic]
+		if !seen {
+			ok = c.may(req, acl.OpRead, acl.ResourceTopic, topic)
+			decided[topic] = ok
+		}
+		return ok
+	}
+}
+
+// gateShareFetch refuses the topics of the request the principal may not
+// read. A refused topic that is also in the member's session was answered
+// by the acquisition pass (readableTopics) already, so it is not answered
+// twice.
 func gateShareFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.ShareFetchRequest)
 	img := c.srv.meta.Image()
+	refuse := shareFetchTopicGate(c, req, r, img)
+	if refuse == nil {
+		return nil
+	}
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.ShareFetchResponse)
+		answered := map[[16]byte]bool{}
+		for _, t := range x.Topics {
+			answered[t.TopicID] = true
+		}
+		n := len(x.Topics)
+		refuse(resp)
+		kept := x.Topics[:n]
+		for _, t := range x.Topics[n:] {
+			if !answered[t.TopicID] {
+				kept = append(kept, t)
+			}
+		}
+		x.Topics = kept
+	}
+}
+
+// shareFetchTopicGate takes the topics the principal may not read out of
+// r and returns what answers them.
+func shareFetchTopicGate(c *conn, req kmsg.Request, r *kmsg.ShareFetchRequest, img *raftmeta.Image) func(kmsg.Response) {
 	return splitGate(&r.Topics, func(t kmsg.ShareFetchRequestTopic) bool {
 		return c.mayTopic(req, img, acl.OpRead, "", t.TopicID)
 	}, func(t kmsg.ShareFetchRequestTopic) kmsg.ShareFetchResponseTopic {

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net"
 	"slices"
@@ -8,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	kplain "github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/shoalmq/shoal/acl"
 )
@@ -624,5 +629,133 @@ func TestAcksZeroProduceToAnUnauthorizedTopicClosesTheConnection(t *testing.T) {
 	writeRequest(t, alice.nc, alice.corr, produce, 9)
 	if !alice.closed() {
 		t.Fatal("the connection of an acks=0 produce to a topic alice may not write is still open")
+	}
+}
+
+// A share session keeps the partitions named in earlier ShareFetch
+// requests, and later requests name none: the READ check must still be
+// made on each of them, so an ACL removed while a share consumer runs
+// stops its deliveries, as in Kafka.
+func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
+	s := startSecureServer(t)
+	login := plainClients(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := login("admin", "admin-secret")
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	// alice reads the topic in the share group; DESCRIBE on the topic on
+	// its own keeps her heartbeats going once READ is removed.
+	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpRead)
+	for _, b := range []*kadm.ACLBuilder{read,
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("workers").Operations(kadm.OpRead),
+	} {
+		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
+			t.Fatalf("CreateAcls: %v %+v", err, res)
+		}
+	}
+	groupCfg := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "workers"
+	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	cfg.Name, cfg.Op, cfg.Value = "share.auto.offset.reset", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("earliest")
+	res.Configs = append(res.Configs, cfg)
+	groupCfg.Resources = append(groupCfg.Resources, res)
+	if r, err := groupCfg.RequestWith(ctx, admin); err != nil || r.Resources[0].ErrorCode != 0 {
+		t.Fatalf("share.auto.offset.reset=earliest: %v %+v", err, r)
+	}
+	produce := func(v string) {
+		t.Helper()
+		if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+
+	produce("before")
+	alice := login("alice", "alice-secret", kgo.ShareGroup("workers"), kgo.ConsumeTopics("jobs"), kgo.FetchMaxWait(100*time.Millisecond))
+	for got := false; !got; {
+		fs := alice.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("alice got nothing while she may read the topic")
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = got || string(r.Value) == "before" })
+	}
+
+	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("DeleteAcls: %v %+v", err, res)
+	}
+	// A fetch parked before the ACL went may still be answered as it was
+	// authorized; the ones after it are refused.
+	for refused := false; !refused; {
+		fs := alice.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("alice's fetches were never refused after her READ was removed")
+		}
+		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
+	}
+	produce("after")
+	for range 3 {
+		alice.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if string(r.Value) == "after" {
+				t.Fatal("alice's share session handed her a record of a topic she may no longer read")
+			}
+		})
+	}
+}
+
+// plainClients returns what logs a franz-go client in to s with SASL
+// PLAIN.
+func plainClients(t *testing.T, s *Server) func(user, password string, opts ...kgo.Opt) *kgo.Client {
+	return func(user, password string, opts ...kgo.Opt) *kgo.Client {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Addrs()[0]),
+			kgo.SASL(kplain.Auth{User: user, Pass: password}.AsMechanism())}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+}
+
+// A consumer's fetches are authorized one by one: once its READ is
+// removed the next fetch of the partition it was reading is refused.
+func TestFetchRechecksReadOnEveryRequest(t *testing.T) {
+	s := startSecureServer(t)
+	login := plainClients(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := login("admin", "admin-secret")
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "events"); err != nil {
+		t.Fatal(err)
+	}
+	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("events").Operations(kadm.OpRead)
+	if res, err := adm.CreateACLs(ctx, read); err != nil || res[0].Err != nil {
+		t.Fatalf("CreateAcls: %v %+v", err, res)
+	}
+	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	alice := login("alice", "alice-secret", kgo.ConsumeTopics("events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	for got := false; !got; {
+		fs := alice.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("alice got nothing while she may read the topic")
+		}
+		got = fs.NumRecords() > 0
+	}
+	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("DeleteAcls: %v %+v", err, res)
+	}
+	for refused := false; !refused; {
+		fs := alice.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("alice's fetches were never refused after her READ was removed")
+		}
+		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
 	}
 }
