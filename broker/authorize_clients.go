@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/acl"
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -793,3 +794,25 @@ func gateDeleteShareGroupOffsets(c *conn, req kmsg.Request) func(kmsg.Response) 
 		return &resp.(*kmsg.DeleteShareGroupOffsetsResponse).Topics
 	})
 }
+
+// describeScope is, under an authorizer, topics seen by the connection's
+// principal for a KIP-848 regex subscription: the regex resolves only to
+// the topics it may describe (Kafka does not log these checks). Without
+// an authorizer it is topics itself.
+func (c *conn) describeScope(req kmsg.Request, topics coordinator.TopicsView) coordinator.TopicsView {
+	if c.srv.sec == nil || !c.srv.sec.enforce {
+		return topics
+	}
+	sec, principal, host, api := c.srv.sec, c.principal, c.host, kmsg.NameForKey(req.Key())
+	return describableTopics{TopicsView: topics, may: func(topic string) bool {
+		return sec.decide(principal, host, acl.OpDescribe, acl.Resource{Type: acl.ResourceTopic, Name: topic}, api, false)
+	}}
+}
+
+// describableTopics is a coordinator.DescribeScope.
+type describableTopics struct {
+	coordinator.TopicsView
+	may func(topic string) bool
+}
+
+func (v describableTopics) MayDescribe(topic string) bool { return v.may(topic) }

@@ -759,3 +759,88 @@ func TestFetchRechecksReadOnEveryRequest(t *testing.T) {
 		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
 	}
 }
+
+// A KIP-848 regex subscription resolves only to the topics the member's
+// principal may describe, as Kafka's does, also when matching topics are
+// created after it joined.
+func TestRegexSubscriptionMatchesOnlyDescribableTopics(t *testing.T) {
+	s := startSecureServer(t)
+	login := plainClients(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := login("admin", "admin-secret")
+	adm := kadm.NewClient(admin)
+	create := func(topic string) [16]byte {
+		t.Helper()
+		r, err := adm.CreateTopic(ctx, 1, 1, nil, topic)
+		if err == nil {
+			err = r.Err
+		}
+		if err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		return r.ID
+	}
+	ids := map[[16]byte]string{}
+	for _, topic := range []string{"orders-eu", "orders-us"} {
+		ids[create(topic)] = topic
+	}
+	for _, b := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("regex-g").Operations(kadm.OpRead),
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("orders-eu", "orders-jp").Operations(kadm.OpDescribe),
+	} {
+		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
+			t.Fatalf("CreateAcls: %v %+v", err, res)
+		}
+	}
+
+	alice := login("alice", "alice-secret")
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Group, req.MemberID, req.MemberEpoch = "regex-g", "regex-g-member0", 0
+	req.RebalanceTimeoutMillis = 30000
+	req.SubscribedTopicRegex = kmsg.StringPtr("orders-.*")
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	// heartbeatUntil heartbeats as a member does until the assignment is
+	// want, failing at once if it names a topic alice may not describe.
+	heartbeatUntil := func(want ...string) {
+		t.Helper()
+		for {
+			resp, err := req.RequestWith(ctx, alice)
+			if err != nil {
+				t.Fatalf("heartbeat: %v", err)
+			}
+			if resp.ErrorCode != 0 {
+				t.Fatalf("heartbeat: %v", kerr.ErrorForCode(resp.ErrorCode))
+			}
+			req.MemberEpoch = resp.MemberEpoch
+			req.SubscribedTopicRegex, req.Topics = nil, nil
+			if resp.Assignment != nil {
+				var got []string
+				for _, tp := range resp.Assignment.Topics {
+					got = append(got, ids[tp.TopicID])
+				}
+				sort.Strings(got)
+				for _, name := range got {
+					if name != "orders-eu" && name != "orders-jp" {
+						t.Fatalf("alice was assigned %v: %s is a topic she may not describe", got, name)
+					}
+				}
+				if slices.Equal(got, want) {
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("assignment never became %v", want)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	heartbeatUntil("orders-eu")
+	// Topics created while she is a member: the one she may not describe
+	// is created first, so her assignment taking in the other one shows
+	// both were resolved.
+	ids[create("orders-asia")] = "orders-asia"
+	ids[create("orders-jp")] = "orders-jp"
+	heartbeatUntil("orders-eu", "orders-jp")
+}

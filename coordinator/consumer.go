@@ -24,6 +24,17 @@ type TopicsView interface {
 	TopicNames() []string // every topic, internal ones included, for regex subscriptions
 }
 
+// DescribeScope is a TopicsView a heartbeat passes under an authorizer:
+// MayDescribe says whether the principal of the member sending it may
+// describe a topic. A regex subscription resolves only to topics the
+// principal may describe, as Kafka's regex resolution filters them, and
+// the group keeps the check of the last heartbeat of each regex for the
+// resolutions that topic changes bring between heartbeats.
+type DescribeScope interface {
+	TopicsView
+	MayDescribe(topic string) bool
+}
+
 // ConsumerConfig holds the broker settings of consumer-protocol groups, with
 // Kafka's names and defaults.
 type ConsumerConfig struct {
@@ -113,6 +124,11 @@ type ConsumerGroup struct {
 	target          map[string]consumerAssignment
 	owners          map[consumerTP]string // partition -> member holding it (assigned or pending revocation)
 	regexes         map[string][]string   // regex -> resolved topic names
+	// regexScope holds, per regex, the DescribeScope check of the last
+	// heartbeat that subscribed with it (nil or missing: every topic). It
+	// lives in memory only: after a coordinator move the next heartbeat
+	// sets it again.
+	regexScope map[string]func(topic string) bool
 	metaHash        uint64                // fingerprint of the subscribed metadata last assigned from
 	timers          consumerTimers        // members' timers (consumer_timers.go)
 
@@ -463,6 +479,12 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 		re := *req.SubscribedTopicRegex
 		m.regex = &re
 		changed = true
+	}
+	if scope, ok := topics.(DescribeScope); ok && m.regex != nil {
+		if g.regexScope == nil {
+			g.regexScope = map[string]func(string) bool{}
+		}
+		g.regexScope[*m.regex] = scope.MayDescribe
 	}
 	if isNew {
 		changed = true
@@ -834,6 +856,7 @@ func (g *ConsumerGroup) consumerRegexesInUse() []string {
 	for re := range g.regexes {
 		if !use[re] {
 			delete(g.regexes, re)
+			delete(g.regexScope, re)
 			g.dirtyHeader = true
 		}
 	}
@@ -845,14 +868,16 @@ func (g *ConsumerGroup) consumerRegexesInUse() []string {
 	return out
 }
 
-func consumerResolve(re string, topics TopicsView) []string {
+// consumerResolve lists the topics re matches that mayDescribe allows (nil:
+// every topic).
+func consumerResolve(re string, topics TopicsView, mayDescribe func(string) bool) []string {
 	r, err := consumerCompileRegex(re)
 	if err != nil || r == nil {
 		return []string{}
 	}
 	out := []string{}
 	for _, name := range topics.TopicNames() {
-		if r.MatchString(name) {
+		if r.MatchString(name) && (mayDescribe == nil || mayDescribe(name)) {
 			out = append(out, name)
 		}
 	}
@@ -868,7 +893,7 @@ func (g *ConsumerGroup) consumerResolveNew(m *consumerMember, topics TopicsView)
 	if _, ok := g.regexes[*m.regex]; ok {
 		return false
 	}
-	g.regexes[*m.regex] = consumerResolve(*m.regex, topics)
+	g.regexes[*m.regex] = consumerResolve(*m.regex, topics, g.regexScope[*m.regex])
 	g.dirtyHeader = true
 	return true
 }
@@ -877,7 +902,7 @@ func (g *ConsumerGroup) consumerResolveNew(m *consumerMember, topics TopicsView)
 // metadata changed.
 func (g *ConsumerGroup) consumerRefresh(topics TopicsView) bool {
 	for _, re := range g.consumerRegexesInUse() {
-		res := consumerResolve(re, topics)
+		res := consumerResolve(re, topics, g.regexScope[re])
 		if old, ok := g.regexes[re]; !ok || !slices.Equal(old, res) {
 			g.regexes[re] = res
 			g.dirtyHeader = true
@@ -966,7 +991,7 @@ func (g *ConsumerGroup) Subscribed(topics TopicsView) []string {
 		names = append(names, m.names...)
 		if m.regex != nil && !resolved[*m.regex] {
 			resolved[*m.regex] = true
-			names = append(names, consumerResolve(*m.regex, topics)...)
+			names = append(names, consumerResolve(*m.regex, topics, g.regexScope[*m.regex])...)
 		}
 	}
 	return sortedUniqueStrings(names)
