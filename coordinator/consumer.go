@@ -129,8 +129,8 @@ type ConsumerGroup struct {
 	// lives in memory only: after a coordinator move the next heartbeat
 	// sets it again.
 	regexScope map[string]func(topic string) bool
-	metaHash        uint64                // fingerprint of the subscribed metadata last assigned from
-	timers          consumerTimers        // members' timers (consumer_timers.go)
+	metaHash   uint64         // fingerprint of the subscribed metadata last assigned from
+	timers     consumerTimers // members' timers (consumer_timers.go)
 
 	// What changed since the last takeRecords: the group's own fields
 	// (epochs, fingerprint, regexes) and the members whose record must be
