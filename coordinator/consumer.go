@@ -124,13 +124,14 @@ type ConsumerGroup struct {
 	target          map[string]consumerAssignment
 	owners          map[consumerTP]string // partition -> member holding it (assigned or pending revocation)
 	regexes         map[string][]string   // regex -> resolved topic names
+	metaHash        uint64                // fingerprint of the subscribed metadata last assigned from
+	timers          consumerTimers        // members' timers (consumer_timers.go)
+
 	// regexScope holds, per regex, the DescribeScope check of the last
 	// heartbeat that subscribed with it (nil or missing: every topic). It
 	// lives in memory only: after a coordinator move the next heartbeat
 	// sets it again.
 	regexScope map[string]func(topic string) bool
-	metaHash   uint64         // fingerprint of the subscribed metadata last assigned from
-	timers     consumerTimers // members' timers (consumer_timers.go)
 
 	// What changed since the last takeRecords: the group's own fields
 	// (epochs, fingerprint, regexes) and the members whose record must be
