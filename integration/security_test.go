@@ -115,14 +115,15 @@ type secureNode struct {
 	ran []string
 }
 
-func startSecureNode(t *testing.T) *secureNode {
+// set are extra --set settings of the node.
+func startSecureNode(t *testing.T, set ...string) *secureNode {
 	t.Helper()
-	return startSecureNodeWith(t, nodeOpts{})
+	return startSecureNodeWith(t, nodeOpts{set: set})
 }
 
-// startSecureNodeWith is startSecureNode with extra settings: a second
-// listener (opts.extraListener, mapped to the security protocol of its
-// name) and opts.configFile appended to docs/security.md's properties.
+// startSecureNodeWith is startSecureNode with extra settings: opts.set, a
+// second listener (opts.extraListener, mapped to the security protocol of
+// its name) and opts.configFile appended to docs/security.md's properties.
 func startSecureNodeWith(t *testing.T, opts nodeOpts) *secureNode {
 	t.Helper()
 	dir, pool := makeCertificates(t)
@@ -138,6 +139,7 @@ func startSecureNodeWith(t *testing.T, opts nodeOpts) *secureNode {
 		extraListener:  opts.extraListener,
 		configFile:     props + opts.configFile,
 		clientOpts:     scramOpts(pool, "admin", "admin-secret"),
+		set:            opts.set,
 		beforeFirstStart: func(n *node) {
 			code, stderr := runShoal(t, nil, "storage", "format", "--config", n.configPath,
 				"--set", "log.dirs="+filepath.Join(n.dataDir, "data"),
