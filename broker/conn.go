@@ -440,6 +440,12 @@ func (c *conn) finished(sl *slot) {
 
 func (c *conn) writeLoop() {
 	w := bufio.NewWriterSize(c.nc, 64*1024)
+	// writev moves a fetch response's pieces in one syscall on a plain TCP
+	// connection. A TLS connection has no writev: each Write is sealed as
+	// records of its own and sent with a syscall of its own, so the small
+	// pieces between the record data (a length, a partition header) go
+	// through the buffer to share records with their neighbours.
+	_, vectored := c.nc.(*net.TCPConn)
 	var err error
 	for {
 		// Flush whenever the next thing to write is not ready yet, so a
@@ -479,7 +485,13 @@ func (c *conn) writeLoop() {
 		default:
 			// A fetch response with its record data in place: write
 			// what is buffered, then all pieces in one writev.
-			if err = w.Flush(); err == nil {
+			if !vectored {
+				for _, piece := range resp {
+					if _, err = w.Write(piece); err != nil {
+						break
+					}
+				}
+			} else if err = w.Flush(); err == nil {
 				_, err = resp.WriteTo(c.nc)
 			}
 		}
@@ -550,6 +562,12 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 		return nil
 	}
 	resp, wait, err := c.handle(rc, req)
+	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 && merge != nil && err == nil {
+		// An acks=0 produce is never answered, so a topic the principal
+		// may not write can only be refused by closing the connection,
+		// as Kafka does; the topics it may write were appended.
+		err = errors.New("acks=0 produce to a topic the principal may not write; closing the connection")
+	}
 	if merge != nil {
 		if wait == nil && resp != nil {
 			merge(resp)

@@ -25,6 +25,7 @@ var BrokerDefs = []Def{
 	{Name: "advertised.listeners", Type: List, Default: "", Doc: "Listeners as clients should reach them; defaults to listeners."},
 	{Name: "controller.listener.names", Type: List, Default: "CONTROLLER", Doc: "Listener names used by the controller quorum."},
 	{Name: "inter.broker.listener.name", Type: String, Default: "PLAINTEXT", Doc: "Listener brokers use to reach each other."},
+	{Name: "security.inter.broker.protocol", Type: String, Default: "PLAINTEXT", Doc: "Kafka's older way to name the inter-broker listener: the listener named after this security protocol. Set it or inter.broker.listener.name, not both."},
 	{Name: "listener.security.protocol.map", Type: List, Default: "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", Doc: "Listener name to security protocol."},
 	{Name: "cluster.id", Type: String, Default: "", Doc: "Cluster id; generated on first start when empty."},
 	{Name: "broker.rack", Type: String, Default: "", Doc: "Rack of this broker."},
@@ -174,6 +175,7 @@ func envName(key string) string {
 // valid; the first problem is returned as one line naming the key.
 func Load(path string, environ []string, overrides []string) (*Broker, error) {
 	vals := map[string]string{}
+	var ignored []string
 	if path != "" {
 		f, err := os.Open(path)
 		if err != nil {
@@ -185,10 +187,14 @@ func Load(path string, environ []string, overrides []string) (*Broker, error) {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
 		for k, v := range props {
-			if brokerKeyDef(k) == nil {
+			switch {
+			case brokerKeyDef(k) != nil:
+				vals[k] = v
+			case isKafkaOnlyKey(k):
+				ignored = append(ignored, k)
+			default:
 				return nil, fmt.Errorf("config file %s: unknown config key %q", path, k)
 			}
-			vals[k] = v
 		}
 	}
 	envKeys := map[string]string{}
@@ -213,11 +219,21 @@ func Load(path string, environ []string, overrides []string) (*Broker, error) {
 		}
 		k = strings.TrimSpace(k)
 		if brokerKeyDef(k) == nil {
+			if isKafkaOnlyKey(k) {
+				ignored = append(ignored, k)
+				continue
+			}
 			return nil, fmt.Errorf("--set: unknown config key %q", k)
 		}
 		vals[k] = strings.TrimSpace(v)
 	}
-	return NewBroker(vals)
+	b, err := NewBroker(vals)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ignored)
+	b.Ignored = slices.Compact(ignored)
+	return b, nil
 }
 
 // nonConfigEnv are SHOAL_ variables that belong to the CLI, not to serve.
@@ -248,6 +264,9 @@ func (a AdminAuth) Enabled() bool { return a.BearerToken != "" || a.BasicUser !=
 type Broker struct {
 	// Set holds the keys that were set explicitly (file, env or flag).
 	Set Values
+	// Ignored are the Kafka keys that were set but configure nothing in
+	// shoal (kafkaOnlyKeys), for serve to log.
+	Ignored []string
 
 	NodeID                 int32
 	Roles                  []string
@@ -462,7 +481,9 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	}
 	cl, _ := b.Value("controller.listener.names")
 	b.ControllerListeners = splitList(cl)
-	b.InterBrokerListener, _ = b.Value("inter.broker.listener.name")
+	if b.InterBrokerListener, err = interBrokerListener(b); err != nil {
+		return nil, err
+	}
 	if b.HasRole("broker") {
 		bind, adv := b.ClientListeners()
 		if len(bind) == 0 {
@@ -602,4 +623,23 @@ func parseListeners(key, v string, protoMap map[string]string) ([]Listener, erro
 		out = append(out, Listener{Name: name, Host: host, Port: int32(p), SecurityProtocol: proto})
 	}
 	return out, nil
+}
+
+// interBrokerListener is inter.broker.listener.name or, as in Kafka, the
+// listener named after security.inter.broker.protocol when that is set
+// instead; setting both is an error, as it is in Kafka.
+func interBrokerListener(b *Broker) (string, error) {
+	name, nameSet := b.Value("inter.broker.listener.name")
+	proto, protoSet := b.Value("security.inter.broker.protocol")
+	if !protoSet {
+		return name, nil
+	}
+	if nameSet {
+		return "", fmt.Errorf("security.inter.broker.protocol and inter.broker.listener.name are both set: set only one")
+	}
+	proto = strings.ToUpper(strings.TrimSpace(proto))
+	if !slices.Contains(securityProtocols, proto) {
+		return "", fmt.Errorf("security.inter.broker.protocol: %q is not one of %s", proto, strings.Join(securityProtocols, ", "))
+	}
+	return proto, nil
 }

@@ -43,7 +43,7 @@ var SecurityDefs = []Def{
 	{Name: "ssl.keystore.certificate.chain", Type: Password, Default: "", Doc: "The certificate chain as inline PEM, with ssl.keystore.key instead of ssl.keystore.location."},
 	{Name: "ssl.keystore.key", Type: Password, Default: "", Doc: "The private key as inline PEM (unencrypted PKCS#8, PKCS#1 or SEC 1)."},
 	{Name: "ssl.keystore.password", Type: Password, Default: "", Doc: "Accepted for compatibility; PEM key stores have none."},
-	{Name: "ssl.key.password", Type: Password, Default: "", Doc: "Encrypted private keys are not supported (the standard library cannot decrypt encrypted PKCS#8): store the key unencrypted and protect the file."},
+	{Name: "ssl.key.password", Type: Password, Default: "", Doc: "The password of an encrypted PKCS#8 private key in the key store (ENCRYPTED PRIVATE KEY, as openssl pkcs8 -topk8 -v2 aes-256-cbc writes it). Legacy PEM encryption (Proc-Type: 4,ENCRYPTED) is not supported."},
 	{Name: "ssl.truststore.type", Type: String, Default: "JKS", Doc: "Only PEM is supported; Kafka's default, JKS, must be changed where a trust store is used."},
 	{Name: "ssl.truststore.location", Type: String, Default: "", Doc: "PEM file of the certificates trusted to sign client certificates; re-read when it changes."},
 	{Name: "ssl.truststore.certificates", Type: Password, Default: "", Doc: "Trusted certificates as inline PEM, instead of ssl.truststore.location."},

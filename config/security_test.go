@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +232,57 @@ super.users=User:broker;User:admin
 	}
 	if _, err := Load(p, nil, []string{"listener.name.sasl_ssl.bogus.key=1"}); err == nil {
 		t.Fatal("an unknown prefixed key was accepted")
+	}
+}
+
+// Keys Kafka defines that configure nothing in shoal (thread pools, the
+// Java TLS stack, Kerberos) are accepted and reported as ignored, also per
+// listener; a key Kafka does not define is still refused.
+func TestKafkaOnlyKeysAreIgnoredNotFatal(t *testing.T) {
+	dir := t.TempDir()
+	props := `num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+ssl.keymanager.algorithm=SunX509
+listener.name.sasl_ssl.ssl.trustmanager.algorithm=PKIX
+listener.name.sasl_ssl.scram-sha-512.sasl.login.class=x
+`
+	p := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(p, []byte(props), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load(p, nil, []string{"num.io.threads=16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"listener.name.sasl_ssl.scram-sha-512.sasl.login.class", "listener.name.sasl_ssl.ssl.trustmanager.algorithm",
+		"num.io.threads", "num.network.threads", "socket.send.buffer.bytes", "ssl.keymanager.algorithm"}
+	if !slices.Equal(b.Ignored, want) {
+		t.Fatalf("ignored %v, want %v", b.Ignored, want)
+	}
+	for _, typo := range []string{"num.io.thread=8", "ssl.keymanager.algorithmm=SunX509", "listener.name.sasl_ssl.ssl.bogus=1"} {
+		if _, err := Load(p, nil, []string{typo}); err == nil || !strings.Contains(err.Error(), "unknown config key") {
+			t.Errorf("--set %s: %v, want an unknown key error", typo, err)
+		}
+	}
+}
+
+// security.inter.broker.protocol names the inter-broker listener as in
+// Kafka; with inter.broker.listener.name as well it is refused.
+func TestSecurityInterBrokerProtocol(t *testing.T) {
+	set := []string{"listeners=SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+		"listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+		"sasl.enabled.mechanisms=PLAIN", "sasl.mechanism.inter.broker.protocol=PLAIN",
+		`sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="b" password="p" user_b="p";`,
+		"ssl.keystore.type=PEM", "ssl.keystore.location=" + filepath.Join(t.TempDir(), "ks.pem")}
+	b, err := Load("", nil, append(set, "security.inter.broker.protocol=sasl_ssl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.InterBrokerListener != "SASL_SSL" {
+		t.Fatalf("inter-broker listener %q, want SASL_SSL", b.InterBrokerListener)
+	}
+	if _, err := Load("", nil, append(set, "security.inter.broker.protocol=SASL_SSL", "inter.broker.listener.name=SASL_SSL")); err == nil {
+		t.Fatal("both security.inter.broker.protocol and inter.broker.listener.name were accepted")
 	}
 }

@@ -96,6 +96,12 @@ type AcquireRequest struct {
 	// RecordLimit is ShareAcquireMode record_limit: MaxRecords is a hard
 	// limit and batches are split.
 	RecordLimit bool
+	// Readable, when set, is asked on every pass whether the member may
+	// still read a topic of its session; a partition of a topic it may
+	// not answers TOPIC_AUTHORIZATION_FAILED and hands out nothing. The
+	// session keeps partitions named in earlier requests, and an ACL
+	// removed since must take effect on them too, as in Kafka.
+	Readable func(topic string) bool
 }
 
 // normalized is r with a batch size of at least 1.
@@ -170,6 +176,10 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 		t := img.TopicByID(tp.ID)
 		if t == nil {
 			out.Failed(tp, kerr.UnknownTopicID.Code)
+			continue
+		}
+		if req.Readable != nil && !req.Readable(t.Name) {
+			out.Failed(tp, kerr.TopicAuthorizationFailed.Code)
 			continue
 		}
 		sp, kerrv := m.part(ctx, req.Group, t, tp.Partition)
