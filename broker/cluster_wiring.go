@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
@@ -47,7 +48,8 @@ func (s *Server) startCluster() {
 		InterBrokerListener: s.cfg.InterBrokerListener,
 		Image:               s.meta.Image,
 		MaxResponseBytes:    s.cfg.SocketRequestMaxBytes,
-		DialBroker:          s.sec.interBrokerDialer(s.cfg.InterBrokerListener),
+		Broker:              s.sec.peerSecurity(s.cfg.InterBrokerListener, s.sec.interBrokerLogin),
+		Controller:          s.sec.peerSecurity(s.controllerListenerName(), s.sec.controllerLogin),
 	})
 	s.controller = cluster.NewControllerClient(cluster.Config{
 		NodeID:              s.cfg.NodeID,
@@ -162,9 +164,29 @@ func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
 		Peers:      peers,
 		Logger:     s.log,
 		Foreign:    func(nc net.Conn) { s.serveKafka(nc, name) },
+		ServerTLS:  s.sec.listener(name).tls,
+		ClientTLS:  s.raftClientTLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controller listener: %w", err)
 	}
 	return tr, nil
+}
+
+// raftClientTLS is the TLS configuration for dialling a quorum member's
+// raft transport at host, nil for plain TCP: a voter is reached on its
+// controller listener, a learner on its inter-broker listener (see
+// serveAccepted), each verified against that listener's trust store.
+// Raft itself has no SASL: on a SASL_SSL listener its connections are
+// encrypted, and authenticated only where the listener requires client
+// certificates (ssl.client.auth=required).
+func (s *Server) raftClientTLS(peer int32, host string) *tls.Config {
+	listener := s.cfg.InterBrokerListener
+	if _, voter := s.cfg.Voters[peer]; voter {
+		listener = s.controllerListenerName()
+	}
+	if st := s.sec.listener(listener).store; st != nil {
+		return st.ClientConfig(host)
+	}
+	return nil
 }
