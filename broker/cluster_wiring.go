@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/cluster"
@@ -96,13 +97,28 @@ func isInterBroker(rc *reqCtx) bool {
 }
 
 // forwardAdmin relays an admin request to the active controller when this
-// node is not it (cluster.ControllerClient.ForwardAdmin). A request that
-// came from another node is handled here: it is never forwarded twice.
+// node is not it (cluster.ControllerClient.ForwardAdmin), in an Envelope
+// naming the client's principal and address, as whom the controller
+// authorizes it. A request that came from another node, in an Envelope or
+// as the node's own, is handled here: it is never forwarded twice.
 func (s *Server) forwardAdmin(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, bool) {
-	if isInterBroker(rc) {
+	if isInterBroker(rc) || rc.conn.forwarded {
 		return nil, false
 	}
-	return s.controller.ForwardAdmin(ctx, req)
+	c := rc.conn
+	resp, forwarded, err := s.controller.ForwardAdmin(ctx, req, cluster.Origin{
+		PrincipalType: c.principal.Type,
+		PrincipalName: c.principal.Name,
+		Host:          net.ParseIP(c.host),
+		ClientID:      rc.header.clientID,
+	})
+	if err != nil {
+		// As Kafka: the client did nothing wrong, so it is told
+		// UNKNOWN_SERVER_ERROR, and the operator why.
+		c.log.Warn("the controller refused a forwarded request; the node's inter-broker principal needs CLUSTER_ACTION (super.users)", "api", kmsg.NameForKey(req.Key()), "err", err)
+		return refusedResponse(req, kerr.UnknownServerError.Code), true
+	}
+	return resp, forwarded
 }
 
 // controlledShutdown asks the controller to move leadership away from this

@@ -384,8 +384,21 @@ func (pc *peerConn) roundTrip(p *Pool, req kmsg.Request) (kmsg.Response, error) 
 	if _, err := io.ReadFull(pc.r, frame); err != nil {
 		return nil, err
 	}
+	resp, err := decodeResponse(req, frame, corr)
+	if err != nil {
+		return nil, fmt.Errorf("node %d: %w", node, err)
+	}
+	return resp, nil
+}
+
+// decodeResponse decodes a response frame (without its size) to req: the
+// correlation id, which must be corr, the header's tagged fields, the body.
+func decodeResponse(req kmsg.Request, frame []byte, corr int32) (kmsg.Response, error) {
+	if len(frame) < 4 {
+		return nil, fmt.Errorf("a %d-byte response frame", len(frame))
+	}
 	if got := int32(binary.BigEndian.Uint32(frame)); got != corr {
-		return nil, fmt.Errorf("node %d answered correlation id %d, want %d", node, got, corr)
+		return nil, fmt.Errorf("answered correlation id %d, want %d", got, corr)
 	}
 	body := frame[4:]
 	resp := req.ResponseKind()
@@ -404,12 +417,12 @@ func (pc *peerConn) roundTrip(p *Pool, req kmsg.Request) (kmsg.Response, error) 
 			tr.failed = true
 		}
 		if tr.failed {
-			return nil, fmt.Errorf("malformed response header tags from node %d", node)
+			return nil, errors.New("malformed response header tags")
 		}
 		body = tr.b
 	}
 	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decoding %s response from node %d: %w", kmsg.NameForKey(req.Key()), node, err)
+		return nil, fmt.Errorf("decoding %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
 }
