@@ -22,8 +22,8 @@ import (
 // configuration.
 var SecurityDefs = []Def{
 	{Name: "sasl.enabled.mechanisms", Type: List, Default: "GSSAPI", Doc: "SASL mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER. Kafka's default, GSSAPI (Kerberos), is not supported: a SASL listener must set this.", Check: listOf("GSSAPI", sasl.PLAIN, sasl.SCRAMSHA256, sasl.SCRAMSHA512, sasl.OAUTHBEARER)},
-	{Name: "sasl.mechanism.inter.broker.protocol", Type: String, Default: "GSSAPI", Doc: "Mechanism brokers use with each other on a SASL inter-broker listener."},
-	{Name: "sasl.mechanism.controller.protocol", Type: String, Default: "GSSAPI", Doc: "Mechanism used on a SASL controller listener."},
+	{Name: "sasl.mechanism.inter.broker.protocol", Type: String, Default: "GSSAPI", Doc: "Mechanism brokers log in to each other with on a SASL inter-broker listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, as the username and password of that mechanism's JAAS module on the listener (listener.name.<listener>.<mechanism>.sasl.jaas.config)."},
+	{Name: "sasl.mechanism.controller.protocol", Type: String, Default: "GSSAPI", Doc: "Mechanism nodes log in to the controllers with on a SASL controller listener, with the username and password of its JAAS module on that listener, as for sasl.mechanism.inter.broker.protocol."},
 	{Name: "sasl.jaas.config", Type: Password, Default: "", Doc: "JAAS login module of a mechanism, usually set per listener and mechanism as listener.name.<listener>.<mechanism>.sasl.jaas.config; PLAIN reads its users from user_<name>=\"<password>\" options. Without the prefix it applies to every listener whose mechanism's login module it names."},
 	{Name: "sasl.server.callback.handler.class", Type: Class, Default: "", Doc: "For OAUTHBEARER: org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler (JWT validation against sasl.oauthbearer.jwks.endpoint.url), which is also what an empty value means. Kafka's unsecured default validator is not offered."},
 	{Name: "sasl.server.max.receive.size", Type: Int, Default: "524288", Doc: "Largest SASL message accepted before authentication completes.", Check: atLeast(1)},
