@@ -248,18 +248,31 @@ func (b *Broker) parseSecurity(protoMap map[string]string) (*Security, error) {
 		}
 		s.Listeners[l.Name] = ls
 	}
-	// A broker-only node dials the voters' controller listener, which is
-	// not among its own listeners: its security comes from the protocol
-	// map and the listener's keys all the same.
+	// A broker-only node dials the voters' controller listener, and a
+	// controller-only node the brokers' inter-broker listener (raft to
+	// learners, leader probes), neither among its own listeners: their
+	// security comes from the protocol map and the listener's keys all
+	// the same.
 	ctrlName := firstOr(b.ControllerListeners, "")
-	if _, ok := s.Listeners[ctrlName]; !ok && ctrlName != "" {
-		if proto := protoMap[ctrlName]; proto != "" && proto != "PLAINTEXT" {
-			ls, err := b.dialOnlySecurity(Listener{Name: ctrlName, SecurityProtocol: proto}, "sasl.mechanism.controller.protocol")
-			if err != nil {
-				return nil, fmt.Errorf("controller listener %s (%s): %w", ctrlName, proto, err)
-			}
-			s.Listeners[ctrlName] = ls
+	for _, peer := range []struct{ listener, mechKey string }{
+		{ctrlName, "sasl.mechanism.controller.protocol"},
+		{b.InterBrokerListener, "sasl.mechanism.inter.broker.protocol"},
+	} {
+		if _, ok := s.Listeners[peer.listener]; ok || peer.listener == "" {
+			continue
 		}
+		proto := protoMap[peer.listener]
+		if proto == "" && slices.Contains(securityProtocols, peer.listener) {
+			proto = peer.listener // a listener named after its protocol
+		}
+		if proto == "" || proto == "PLAINTEXT" {
+			continue
+		}
+		ls, err := b.dialOnlySecurity(Listener{Name: peer.listener, SecurityProtocol: proto}, peer.mechKey)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s (%s) of the other nodes: %w", peer.listener, proto, err)
+		}
+		s.Listeners[peer.listener] = ls
 	}
 	for _, which := range []struct {
 		key, listener string
@@ -311,9 +324,9 @@ func peerLogin(listener, mech string, mod sasl.Module) (*PeerLogin, error) {
 }
 
 // dialOnlySecurity is the security of a listener this node only dials (the
-// controller listener of a broker-only node): a trust store and, if it
-// has one, a key store for TLS; the mechanism named by mechKey and its
-// JAAS module for SASL.
+// controller listener of a broker-only node, the inter-broker listener of
+// a controller-only one): a trust store and, if it has one, a key store
+// for TLS; the mechanism named by mechKey and its JAAS module for SASL.
 func (b *Broker) dialOnlySecurity(l Listener, mechKey string) (*ListenerSecurity, error) {
 	ls := &ListenerSecurity{Name: l.Name, Protocol: l.SecurityProtocol, DialOnly: true}
 	if l.SecurityProtocol == "SSL" || l.SecurityProtocol == "SASL_SSL" {

@@ -150,6 +150,14 @@ func TestSecurityPeerProtocols(t *testing.T) {
 	if ls := b.Security.Listeners["CONTROLLER"]; ls == nil || !ls.DialOnly || ls.TLS == nil || b.Security.ControllerLogin == nil {
 		t.Errorf("broker-only node: controller listener security %+v, login %+v", ls, b.Security.ControllerLogin)
 	}
+	// A controller-only node dials the brokers' inter-broker listener.
+	controllerOnly := with(sasl, "process.roles", "controller", "listeners", "CONTROLLER://127.0.0.1:9093")
+	if b, err = NewBroker(controllerOnly); err != nil {
+		t.Fatalf("controller-only node: %v", err)
+	}
+	if ls := b.Security.Listeners["INTERNAL"]; ls == nil || !ls.DialOnly || ls.TLS == nil || b.Security.InterBrokerLogin == nil {
+		t.Errorf("controller-only node: inter-broker listener security %+v, login %+v", ls, b.Security.InterBrokerLogin)
+	}
 }
 
 func TestSecurityJAASLookup(t *testing.T) {
