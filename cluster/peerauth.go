@@ -73,7 +73,7 @@ func (pc *peerConn) authenticateLocked(ctx context.Context, p *Pool, mech sasl.M
 	if err != nil {
 		return time.Time{}, err
 	}
-	start := time.Now()
+	start := p.now()
 	for {
 		req := kmsg.NewPtrSASLAuthenticateRequest()
 		req.SetVersion(2)

@@ -103,6 +103,9 @@ type Pool struct {
 
 	mu    sync.Mutex
 	conns map[route]*peerConn
+	// now is the wall clock SASL session lifetimes are measured on, as
+	// the server measures them (tests move it).
+	now func() time.Time
 }
 
 // route names one connection of the pool.
@@ -114,7 +117,7 @@ type route struct {
 // NewPool returns a pool with no connections yet.
 func NewPool(cfg PoolConfig) *Pool {
 	clientID := interBrokerClientPrefix + strconv.Itoa(int(cfg.NodeID))
-	return &Pool{cfg: cfg, formatter: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)), conns: map[route]*peerConn{}}
+	return &Pool{cfg: cfg, formatter: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)), conns: map[route]*peerConn{}, now: time.Now}
 }
 
 // Peers is one lane of a Pool. Runtimes hold a Peers and see only
@@ -290,7 +293,7 @@ func (pc *peerConn) request(ctx context.Context, p *Pool, req kmsg.Request) (kms
 		// The node registered again elsewhere.
 		pc.dropLocked()
 	}
-	if pc.nc != nil && !pc.renewAt.IsZero() && time.Now().After(pc.renewAt) {
+	if pc.nc != nil && !pc.renewAt.IsZero() && p.now().After(pc.renewAt) {
 		// The SASL session is near its end: log in afresh.
 		pc.dropLocked()
 	}
