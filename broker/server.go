@@ -459,6 +459,9 @@ func (s *Server) serveAccepted(nc net.Conn, listener string) {
 			isRaft, err = raftmeta.PeekHello(raw)
 		}
 		if !stop() || err != nil {
+			if errors.Is(err, errAuthentication) {
+				s.logConnClosed(raw, listener, err)
+			}
 			raw.Close()
 			return
 		}
