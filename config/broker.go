@@ -581,7 +581,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.OffsetsTopicReplication = int16(b.int64("offsets.topic.replication.factor"))
 	b.OffsetsRetentionCheck = b.Millis("offsets.retention.check.interval.ms")
 	b.GroupProtocols = b.List("group.coordinator.rebalance.protocols")
-	if b.Security, err = b.parseSecurity(); err != nil {
+	if b.Security, err = b.parseSecurity(protoMap); err != nil {
 		return nil, err
 	}
 	for _, l := range b.Listeners {
@@ -589,9 +589,6 @@ func NewBroker(set map[string]string) (*Broker, error) {
 			// The keys are validated above, but a listener must never run
 			// without the security it was configured with.
 			return nil, fmt.Errorf("listener %s: security protocol %s is not served yet (only %s)", l.Name, l.SecurityProtocol, strings.Join(servedProtocols, ", "))
-		}
-		if err := b.checkPeerProtocol(l); err != nil {
-			return nil, err
 		}
 	}
 	return b, nil
