@@ -122,11 +122,13 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 		}
 		var spans []Span
 		for _, r := range strings.Split(spansArg, ",") {
+			// first-last:skip is a span never to deliver (Span.Skip).
+			r, skip := strings.CutSuffix(r, ":skip")
 			first, last, err := parseRange(r)
 			if err != nil {
 				return "", err
 			}
-			spans = append(spans, Span{First: first, Last: last, Keys: scriptKeys(keys, first, last)})
+			spans = append(spans, Span{First: first, Last: last, Keys: scriptKeys(keys, first, last), Skip: skip})
 		}
 		got := sp.Acquire(at, member, spans, maxRecords, batch, d.HasArg("strict"))
 		if len(got) == 0 {
