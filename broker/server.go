@@ -201,7 +201,7 @@ func (s *Server) start() error {
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
-	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
+	s.ctrl.SetGroupConfigValidator(s.cfg.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
 	// Before the peer client, which dials TLS inter-broker listeners with
 	// it, and before the listeners.

@@ -100,10 +100,28 @@ type Part struct {
 	topic string
 	p     *log.Partition
 
-	mu       sync.Mutex
-	q        *queue.SharePartition
-	changed  chan struct{} // closed when records may have become available
-	dlqTopic string
+	mu      sync.Mutex
+	q       *queue.SharePartition
+	changed chan struct{} // closed when records may have become available
+	// The group's settings the runtime applies around the state machine,
+	// refreshed with it on every metadata change (Reconcile).
+	dlqTopic    string             // errors.deadletterqueue.topic.name
+	isolation   log.IsolationLevel // share.isolation.level
+	recordLimit bool               // share.acquire.mode=record_limit
+	renew       bool               // share.renew.acknowledge.enable
+}
+
+// setConfigLocked applies a group's effective configuration to the share
+// partition; sp.mu held (or sp not yet shared).
+func (sp *Part) setConfigLocked(gc config.GroupConfig, qcfg queue.Config) {
+	sp.q.SetConfig(qcfg)
+	sp.dlqTopic = gc.String("errors.deadletterqueue.topic.name")
+	sp.isolation = log.ReadUncommitted
+	if gc.String("share.isolation.level") == "read_committed" {
+		sp.isolation = log.ReadCommitted
+	}
+	sp.recordLimit = gc.String("share.acquire.mode") == "record_limit"
+	sp.renew = gc.String("share.renew.acknowledge.enable") != "false"
 }
 
 // New starts the share runtime; Close stops it.
@@ -131,7 +149,7 @@ func (m *Manager) queueConfig(gc config.GroupConfig) queue.Config {
 	cfg := queue.DefaultConfig()
 	cfg.LockDuration = gc.Millis("share.record.lock.duration.ms")
 	cfg.DeliveryLimit = int(gc.Int64("share.delivery.count.limit"))
-	cfg.MaxInFlight = int(m.d.Config.Int("group.share.partition.max.record.locks"))
+	cfg.MaxInFlight = int(gc.Int64("share.partition.max.record.locks"))
 	cfg.ReleaseBackoff = gc.Millis("share.release.backoff.ms")
 	if gc.String("share.delivery.ordering") == "key" {
 		cfg.Ordering = queue.OrderKey
@@ -185,7 +203,8 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 		}
 	}
 	q.OnLogStart(p.LogStartOffset())
-	sp = &Part{key: key, topic: t.Name, p: p, q: q, changed: make(chan struct{}), dlqTopic: gc.String("errors.deadletterqueue.topic.name")}
+	sp = &Part{key: key, topic: t.Name, p: p, q: q, changed: make(chan struct{})}
+	sp.setConfigLocked(gc, qcfg)
 	m.mu.Lock()
 	if cur := m.parts[key]; cur != nil && cur.p == p {
 		sp = cur // another request loaded it first
@@ -304,8 +323,7 @@ func (m *Manager) Reconcile(img *raftmeta.Image) {
 		}
 		gc := m.d.Config.EffectiveGroupConfig(img.GroupConfig(k.Group))
 		sp.mu.Lock()
-		sp.q.SetConfig(m.queueConfig(gc))
-		sp.dlqTopic = gc.String("errors.deadletterqueue.topic.name")
+		sp.setConfigLocked(gc, m.queueConfig(gc))
 		sp.mu.Unlock()
 	}
 }

@@ -1,0 +1,288 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// rawShareMember is one share group member speaking ShareFetch and
+// ShareAcknowledge frames itself, so a test controls exactly what each
+// request asks for and sees exactly what it acquired.
+type rawShareMember struct {
+	t             *testing.T
+	rc            *rawConn
+	group, member string
+	topicID       [16]byte
+	epoch         int32
+}
+
+// joinRawShareMember joins member to group, subscribed to topic, and waits
+// until the group takes it.
+func joinRawShareMember(t *testing.T, n *node, group, member, topic string, topicID [16]byte) *rawShareMember {
+	t.Helper()
+	rc := dialRaw(t, n.Addr())
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey, fc.CoordinatorKeys = group, []string{group}
+	rc.request(fc, -1)
+	waitFor(t, opTimeout, "the share group to take "+member, func() (bool, string) {
+		hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+		hb.GroupID, hb.MemberID, hb.MemberEpoch, hb.SubscribedTopicNames = group, member, 0, []string{topic}
+		resp := rc.request(hb, -1).(*kmsg.ShareGroupHeartbeatResponse)
+		return resp.ErrorCode == 0, fmt.Sprintf("error %d", resp.ErrorCode)
+	})
+	return &rawShareMember{t: t, rc: rc, group: group, member: member, topicID: topicID}
+}
+
+// fetch sends one ShareFetch of partition 0 asking for at most maxRecords
+// (ShareAcquireMode batch_optimized) and returns the acquired offsets.
+func (m *rawShareMember) fetch(maxRecords int32) []int64 {
+	m.t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(m.group), kmsg.StringPtr(m.member), m.epoch
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords, req.BatchSize = 100, 1, 1<<20, maxRecords, maxRecords
+	rt := kmsg.NewShareFetchRequestTopic()
+	rt.TopicID = m.topicID
+	rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	resp := m.rc.request(req, -1).(*kmsg.ShareFetchResponse)
+	if resp.ErrorCode != 0 {
+		m.t.Fatalf("share fetch at session epoch %d: error %d", m.epoch, resp.ErrorCode)
+	}
+	m.epoch++
+	var got []int64
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			if p.ErrorCode != 0 {
+				m.t.Fatalf("share fetch: partition error %d", p.ErrorCode)
+			}
+			for _, a := range p.AcquiredRecords {
+				for o := a.FirstOffset; o <= a.LastOffset; o++ {
+					got = append(got, o)
+				}
+			}
+		}
+	}
+	return got
+}
+
+// renew sends a ShareAcknowledge RENEWing offset and returns the
+// partition's error code.
+func (m *rawShareMember) renew(offset int64) int16 {
+	m.t.Helper()
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(m.group), kmsg.StringPtr(m.member), m.epoch
+	req.IsRenewAck = true
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID = m.topicID
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	rp.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: offset, LastOffset: offset, AcknowledgeTypes: []int8{4}}}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := m.rc.request(req, -1).(*kmsg.ShareAcknowledgeResponse)
+	if resp.ErrorCode != 0 {
+		m.t.Fatalf("share acknowledge: error %d", resp.ErrorCode)
+	}
+	m.epoch++
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// TestShareGroupParityConfigs drives the KIP-1240 and KIP-1206 group
+// configs through IncrementalAlterConfigs and raw share members: values
+// outside the broker's group.share.min/max limits are refused with
+// INVALID_CONFIG; share.acquire.mode=record_limit makes MaxRecords a hard
+// limit; share.renew.acknowledge.enable=false refuses RENEW with
+// INVALID_RECORD_STATE; and share.partition.max.record.locks bounds the
+// in-flight records, changed on a live share partition.
+func TestShareGroupParityConfigs(t *testing.T) {
+	t.Parallel()
+	n := startShareNode(t, "group.share.max.delivery.count.limit=8")
+	adm := n.Admin(t)
+	admin := n.Client(t)
+	topic := topicName(t, "")
+	id := createTopic(t, adm, topic, 1, nil).ID
+	rc := dialRaw(t, n.Addr())
+	// 30 batches of 10 records: offsets 0-299.
+	for b := 0; b < 30; b++ {
+		var values [][]byte
+		for i := 0; i < 10; i++ {
+			values = append(values, []byte(fmt.Sprint(b*10+i)))
+		}
+		if code, _ := rc.produceRaw(topic, id, 0, recordBatch(time.Now().UnixMilli(), values...)); code != 0 {
+			t.Fatalf("produce: error %d", code)
+		}
+	}
+
+	for _, kv := range []string{
+		"share.delivery.count.limit=9",          // above group.share.max.delivery.count.limit=8
+		"share.partition.max.record.locks=99",   // below group.share.min.partition.max.record.locks
+		"share.partition.max.record.locks=4001", // above group.share.max.partition.max.record.locks
+		"share.acquire.mode=strict",
+		"share.renew.acknowledge.enable=sometimes",
+	} {
+		err := trySetGroupConfigs(ctxT(t, opTimeout), admin, "bounds", kv)
+		if !errors.Is(err, kerr.InvalidConfig) && (err == nil || !strings.Contains(err.Error(), kerr.InvalidConfig.Message)) {
+			t.Errorf("%s: %v, want INVALID_CONFIG", kv, err)
+		}
+	}
+	setGroupConfigs(t, admin, "bounds", "share.delivery.count.limit=8", "share.partition.max.record.locks=4000")
+
+	// batch_optimized (the default) hands out the whole first batch.
+	setGroupConfigs(t, admin, "batchy", "share.auto.offset.reset=earliest")
+	batchy := joinRawShareMember(t, n, "batchy", "batchy-1", topic, id)
+	var got []int64
+	waitFor(t, opTimeout, "a batch_optimized fetch to acquire", func() (bool, string) {
+		got = batchy.fetch(3)
+		return len(got) > 0, "nothing acquired"
+	})
+	if len(got) != 10 {
+		t.Errorf("batch_optimized with MaxRecords 3 acquired %v, want the whole batch 0-9", got)
+	}
+
+	// record_limit: exactly MaxRecords, the batch split.
+	setGroupConfigs(t, admin, "strict", "share.auto.offset.reset=earliest", "share.acquire.mode=record_limit")
+	strict := joinRawShareMember(t, n, "strict", "strict-1", topic, id)
+	waitFor(t, opTimeout, "a record_limit fetch to acquire", func() (bool, string) {
+		got = strict.fetch(3)
+		return len(got) > 0, "nothing acquired"
+	})
+	if fmt.Sprint(got) != "[0 1 2]" {
+		t.Errorf("record_limit with MaxRecords 3 acquired %v, want [0 1 2]", got)
+	}
+
+	// RENEW is allowed by default and refused once the group turns it off.
+	if code := strict.renew(0); code != 0 {
+		t.Errorf("RENEW with the default share.renew.acknowledge.enable: error %d", code)
+	}
+	setGroupConfigs(t, admin, "strict", "share.renew.acknowledge.enable=false")
+	waitFor(t, opTimeout, "RENEW to be refused", func() (bool, string) {
+		code := strict.renew(1)
+		return code == kerr.InvalidRecordState.Code, fmt.Sprintf("error %d", code)
+	})
+
+	// share.partition.max.record.locks bounds what is in flight, and a
+	// change applies to the live share partition.
+	setGroupConfigs(t, admin, "window", "share.auto.offset.reset=earliest", "share.partition.max.record.locks=100")
+	window := joinRawShareMember(t, n, "window", "window-1", topic, id)
+	held := map[int64]bool{}
+	drain := func(want int) {
+		t.Helper()
+		waitFor(t, opTimeout, fmt.Sprintf("%d records in flight", want), func() (bool, string) {
+			for _, o := range window.fetch(500) {
+				held[o] = true
+			}
+			return len(held) >= want, fmt.Sprintf("%d in flight", len(held))
+		})
+		// Another fetch acquires nothing more: the window is full.
+		for _, o := range window.fetch(500) {
+			held[o] = true
+		}
+		if len(held) != want {
+			t.Fatalf("%d records in flight, want %d", len(held), want)
+		}
+	}
+	drain(100)
+	setGroupConfigs(t, admin, "window", "share.partition.max.record.locks=200")
+	drain(200)
+}
+
+// TestShareReadCommitted has a transactional producer commit one
+// transaction, abort another and leave a third open while a plain producer
+// writes after it: a read_committed share group gets the committed records,
+// never the aborted ones nor the transaction markers, and nothing past the
+// open transaction until it commits; its start offset then reaches the end
+// of the log, markers and aborted records archived.
+func TestShareReadCommitted(t *testing.T) {
+	t.Parallel()
+	n, topic, group, admin := startShareTopic(t, 1, "share.auto.offset.reset=earliest", "share.isolation.level=read_committed")
+	ctx := ctxT(t, 2*opTimeout)
+	txp := n.Client(t, kgo.DefaultProduceTopic(topic), kgo.TransactionalID(topic+"-txn"))
+	plain := n.Client(t, kgo.DefaultProduceTopic(topic))
+	inTxn := func(commit kgo.TransactionEndTry, values ...string) {
+		t.Helper()
+		if err := txp.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range values {
+			if err := txp.ProduceSync(ctx, kgo.StringRecord(v)).FirstErr(); err != nil {
+				t.Fatalf("produce %s: %v", v, err)
+			}
+		}
+		if err := txp.EndTransaction(ctx, commit); err != nil {
+			t.Fatalf("end transaction: %v", err)
+		}
+	}
+	inTxn(kgo.TryCommit, "committed-1", "committed-2")
+	inTxn(kgo.TryAbort, "aborted-1", "aborted-2")
+	// A transaction left open holds back the plain record after it.
+	if err := txp.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txp.ProduceSync(ctx, kgo.StringRecord("late-committed")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r := kgo.StringRecord("plain")
+	if err := plain.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	plainOffset := r.Offset
+
+	seen := make(chan string, 100)
+	cl := shareClient(t, n, group, topic)
+	pctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := pollShareRecords(pctx, cl, func(r *kgo.Record) {
+		seen <- string(r.Value)
+		cl.MarkAcks(kgo.AckAccept, r)
+	})
+	got := map[string]int{}
+	take := func(want int) {
+		t.Helper()
+		waitFor(t, opTimeout, fmt.Sprintf("%d records delivered", want), func() (bool, string) {
+			for {
+				select {
+				case v := <-seen:
+					got[v]++
+					continue
+				default:
+				}
+				break
+			}
+			total := 0
+			for _, c := range got {
+				total += c
+			}
+			return total >= want, fmt.Sprint(got)
+		})
+	}
+	take(2)
+	// The group stops at the open transaction: its start offset is the
+	// transaction's first offset (the aborted records and both markers
+	// behind it archived), the plain record after it not delivered.
+	waitStartOffsets(t, admin, group, topic, map[int32]int64{0: plainOffset - 1}, opTimeout)
+	if got["plain"] != 0 || got["late-committed"] != 0 {
+		t.Fatalf("delivered past the last stable offset: %v", got)
+	}
+	if err := txp.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	take(4)
+	end := highWatermarks(t, n, topic)[0]
+	waitStartOffsets(t, admin, group, topic, map[int32]int64{0: end}, opTimeout)
+	cancel()
+	<-done
+	for len(seen) > 0 {
+		got[<-seen]++
+	}
+	want := map[string]int{"committed-1": 1, "committed-2": 1, "late-committed": 1, "plain": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("delivered %v, want %v", got, want)
+	}
+}
