@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -223,6 +224,48 @@ func TestShareGroupLimits(t *testing.T) {
 	} {
 		if _, err := Load("", nil, set); err == nil {
 			t.Errorf("%v accepted", set)
+		}
+	}
+}
+
+// TestShareAutoOffsetReset checks share.auto.offset.reset against Kafka's
+// rules: latest, earliest, or by_duration with a non-negative ISO-8601
+// duration of days, hours, minutes and seconds.
+func TestShareAutoOffsetReset(t *testing.T) {
+	for in, want := range map[string]string{
+		"latest":                        "latest 0s",
+		"earliest":                      "earliest 0s",
+		"LATEST":                        "latest 0s",
+		"by_duration:PT1H":              "by_duration 1h0m0s",
+		"by_duration:P1D":               "by_duration 24h0m0s",
+		"by_duration:PT30M":             "by_duration 30m0s",
+		"by_duration:P1DT2H3M4.5S":      "by_duration 26h3m4.5s",
+		"by_duration:pt15s":             "by_duration 15s",
+		"by_duration:PT0S":              "by_duration 0s",
+		"by_duration:-PT1H":             "error",
+		"by_duration:PT-1H":             "error",
+		"by_duration:P":                 "error",
+		"by_duration:PT":                "error",
+		"by_duration:PT1":               "error",
+		"by_duration:1H":                "error",
+		"by_duration:P1H":               "error",
+		"by_duration:PT1S2M":            "error",
+		"by_duration:P1W":               "error",
+		"by_duration:":                  "error",
+		"by_duration:PT99999999999999H": "error",
+		"none":                          "error",
+		"by_duration":                   "error",
+	} {
+		kind, d, err := ParseShareAutoOffsetReset(in)
+		got := fmt.Sprintf("%s %s", kind, d)
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("%q: %s, want %s", in, got, want)
+		}
+		if verr := testBroker(t).ValidateGroupConfig("share.auto.offset.reset", &in); (verr == nil) != (want != "error") {
+			t.Errorf("%q: validation %v", in, verr)
 		}
 	}
 }

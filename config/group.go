@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -99,67 +98,8 @@ func between(lo, hi int64) func(string) error {
 }
 
 func autoOffsetReset(v string) error {
-	if v == "latest" || v == "earliest" {
-		return nil
-	}
-	if d, ok := strings.CutPrefix(v, "by_duration:"); ok {
-		if _, err := ParseISODuration(d); err != nil {
-			return err
-		}
-		return nil
-	}
-	return fmt.Errorf("%q is not latest, earliest or by_duration:<ISO-8601 duration>", v)
-}
-
-// ParseISODuration parses the ISO-8601 durations Kafka accepts for
-// by_duration: PnDTnHnMnS (days, hours, minutes, seconds; no negatives).
-func ParseISODuration(s string) (time.Duration, error) {
-	bad := fmt.Errorf("%q is not an ISO-8601 duration such as PT1H or P1DT30M", s)
-	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
-	if !ok || rest == "" {
-		return 0, bad
-	}
-	var d time.Duration
-	inTime := false
-	num := ""
-	for _, c := range rest {
-		switch {
-		case c >= '0' && c <= '9' || c == '.':
-			num += string(c)
-		case c == 'T':
-			if inTime || num != "" {
-				return 0, bad
-			}
-			inTime = true
-		default:
-			if num == "" {
-				return 0, bad
-			}
-			var unit time.Duration
-			switch {
-			case c == 'D' && !inTime:
-				unit = 24 * time.Hour
-			case c == 'H' && inTime:
-				unit = time.Hour
-			case c == 'M' && inTime:
-				unit = time.Minute
-			case c == 'S' && inTime:
-				unit = time.Second
-			default:
-				return 0, bad
-			}
-			var f float64
-			if _, err := fmt.Sscanf(num, "%g", &f); err != nil || f < 0 {
-				return 0, bad
-			}
-			d += time.Duration(f * float64(unit))
-			num = ""
-		}
-	}
-	if num != "" {
-		return 0, bad
-	}
-	return d, nil
+	_, _, err := ParseShareAutoOffsetReset(v)
+	return err
 }
 
 // GroupConfig is the effective configuration of one group.

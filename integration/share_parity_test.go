@@ -286,3 +286,39 @@ func TestShareReadCommitted(t *testing.T) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
 }
+
+// TestShareAutoOffsetResetByDuration starts a share group with
+// share.auto.offset.reset=by_duration:PT1H on a partition whose records
+// were written three hours, two hours and half an hour ago and now: the
+// group starts at the first record of the last hour and delivers only it
+// and the newer one.
+func TestShareAutoOffsetResetByDuration(t *testing.T) {
+	t.Parallel()
+	n, topic, group, admin := startShareTopic(t, 1, "share.auto.offset.reset=by_duration:PT1H")
+	now := time.Now()
+	prod := n.Client(t, kgo.DefaultProduceTopic(topic))
+	for i, age := range []time.Duration{3 * time.Hour, 2 * time.Hour, 30 * time.Minute, 0} {
+		r := &kgo.Record{Value: []byte(fmt.Sprint(i)), Timestamp: now.Add(-age)}
+		if err := prod.ProduceSync(ctxT(t, opTimeout), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := make(chan string, 10)
+	cl := shareClient(t, n, group, topic)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := pollShareRecords(ctx, cl, func(r *kgo.Record) {
+		seen <- string(r.Value)
+		cl.MarkAcks(kgo.AckAccept, r)
+	})
+	waitStartOffsets(t, admin, group, topic, map[int32]int64{0: 4}, opTimeout)
+	cancel()
+	<-done
+	var got []string
+	for len(seen) > 0 {
+		got = append(got, <-seen)
+	}
+	if fmt.Sprint(got) != "[2 3]" {
+		t.Fatalf("delivered %v, want [2 3]", got)
+	}
+}

@@ -26,7 +26,6 @@ package share
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -219,14 +218,14 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 // state: latest (the high watermark), earliest (the log start) or
 // by_duration (the first record at or after now minus the duration).
 func (m *Manager) initialOffset(p *log.Partition, reset string) (int64, error) {
-	switch {
-	case reset == "earliest":
+	kind, d, err := config.ParseShareAutoOffsetReset(reset)
+	if err != nil {
+		return 0, err
+	}
+	switch kind {
+	case config.ResetEarliest:
 		return p.LogStartOffset(), nil
-	case strings.HasPrefix(reset, "by_duration:"):
-		d, err := config.ParseISODuration(strings.TrimPrefix(reset, "by_duration:"))
-		if err != nil {
-			return 0, err
-		}
+	case config.ResetByDuration:
 		off, _, found, err := p.OffsetForTimestamp(m.d.Now().Add(-d).UnixMilli())
 		if err != nil {
 			return 0, err
