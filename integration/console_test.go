@@ -222,7 +222,8 @@ func setUpConsoleCluster(t *testing.T, n *node) consoleFixture {
 
 	// A share group: 3 records accepted, 2 rejected (dead-lettered), the
 	// other 5 acquired and held by a live member.
-	setGroupConfigs(t, cl, f.share, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+f.dlq)
+	setGroupConfigs(t, cl, f.share, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+f.dlq,
+		"errors.deadletterqueue.copy.record.enable=true")
 	// The ten jobs are one batch, so one poll acquires them all: a second
 	// poll with records would implicitly accept the unmarked ones.
 	f.shareMember = shareClient(t, n, f.share, f.jobs)

@@ -322,3 +322,73 @@ func TestShareAutoOffsetResetByDuration(t *testing.T) {
 		t.Fatalf("delivered %v, want [2 3]", got)
 	}
 }
+
+// TestShareDeadLetterAutoCreateNoCopy rejects a record of a group whose
+// dead-letter topic does not exist, on a broker with
+// errors.deadletterqueue.auto.create.topics.enable: the topic is created
+// with errors.deadletterqueue.group.enable=true, and the dead letter, with
+// errors.deadletterqueue.copy.record.enable at its default (false), carries
+// no key, value or original headers, only where it came from and why.
+func TestShareDeadLetterAutoCreateNoCopy(t *testing.T) {
+	t.Parallel()
+	n := startShareNode(t, "errors.deadletterqueue.auto.create.topics.enable=true")
+	admin := n.Client(t)
+	topic := topicName(t, "")
+	dlq, group := "dlq."+topic, topic+"-g"
+	createTopic(t, kadmOf(admin), topic, 1, nil)
+	setGroupConfigs(t, admin, group, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+dlq)
+	prod := n.Client(t, kgo.DefaultProduceTopic(topic))
+	r := &kgo.Record{Key: []byte("k"), Value: []byte("poison"), Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("h")}}}
+	if err := prod.ProduceSync(ctxT(t, opTimeout), r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl := shareClient(t, n, group, topic)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := pollShareRecords(ctx, cl, func(r *kgo.Record) { cl.MarkAcks(kgo.AckReject, r) })
+	waitStartOffsets(t, admin, group, topic, map[int32]int64{0: 1}, opTimeout)
+
+	dl := n.Client(t, kgo.ConsumeTopics(dlq), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := consumeN(t, dl, 1, 30*time.Second)
+	cancel()
+	<-done
+	d := got[0]
+	if d.Key != nil || d.Value != nil {
+		t.Errorf("dead letter copied the record: key %q value %q", d.Key, d.Value)
+	}
+	h := map[string]string{}
+	for _, rh := range d.Headers {
+		h[rh.Key] = string(rh.Value)
+	}
+	if _, ok := h["origin"]; ok {
+		t.Errorf("dead letter copied the record's headers: %v", h)
+	}
+	for k, v := range map[string]string{
+		"__dlq.errors.topic": topic, "__dlq.errors.partition": "0", "__dlq.errors.offset": "0",
+		"__dlq.errors.group": group, "__dlq.errors.delivery.count": "1",
+	} {
+		if h[k] != v {
+			t.Errorf("header %s = %q, want %q (all: %v)", k, h[k], v, h)
+		}
+	}
+	if h["__dlq.errors.message"] == "" {
+		t.Errorf("no __dlq.errors.message header: %v", h)
+	}
+	cfgs, err := kadmOf(admin).DescribeTopicConfigs(ctxT(t, opTimeout), dlq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := cfgs.On(dlq, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled := ""
+	for _, c := range rc.Configs {
+		if c.Key == "errors.deadletterqueue.group.enable" {
+			enabled = c.MaybeValue()
+		}
+	}
+	if enabled != "true" {
+		t.Errorf("auto-created %s has errors.deadletterqueue.group.enable=%q, want true", dlq, enabled)
+	}
+}

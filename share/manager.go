@@ -76,6 +76,9 @@ type Deps struct {
 	Coordinator Coordinator
 	Peers       Peers
 	Metrics     Metrics
+	// Topics creates dead-letter topics on first use
+	// (errors.deadletterqueue.auto.create.topics.enable).
+	Topics TopicCreator
 }
 
 // Manager holds, on the partition leader, the share partitions of every
@@ -105,6 +108,7 @@ type Part struct {
 	// The group's settings the runtime applies around the state machine,
 	// refreshed with it on every metadata change (Reconcile).
 	dlqTopic    string             // errors.deadletterqueue.topic.name
+	dlqCopy     bool               // errors.deadletterqueue.copy.record.enable
 	isolation   log.IsolationLevel // share.isolation.level
 	recordLimit bool               // share.acquire.mode=record_limit
 	renew       bool               // share.renew.acknowledge.enable
@@ -115,6 +119,7 @@ type Part struct {
 func (sp *Part) setConfigLocked(gc config.GroupConfig, qcfg queue.Config) {
 	sp.q.SetConfig(qcfg)
 	sp.dlqTopic = gc.String("errors.deadletterqueue.topic.name")
+	sp.dlqCopy = gc.String("errors.deadletterqueue.copy.record.enable") == "true"
 	sp.isolation = log.ReadUncommitted
 	if gc.String("share.isolation.level") == "read_committed" {
 		sp.isolation = log.ReadCommitted
