@@ -392,3 +392,40 @@ func TestShareDeadLetterAutoCreateNoCopy(t *testing.T) {
 		t.Errorf("auto-created %s has errors.deadletterqueue.group.enable=%q, want true", dlq, enabled)
 	}
 }
+
+// TestClusterShareLag reads share lag (KIP-1226) from DescribeShareGroupOffsets
+// on a 3-node cluster whose topic has one replica per partition, so the
+// group's coordinator holds only some partitions: every partition, local or
+// not, reports its lag (records past the start offset not yet acknowledged).
+func TestClusterShareLag(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, 3, "group.share.heartbeat.interval.ms=500", "group.share.session.timeout.ms=10000")
+	topic := topicName(t, "")
+	const parts = 6
+	cl := c.Client(t, kgo.RetryTimeout(30*time.Second))
+	adm := kadmOf(cl)
+	c.createReplicated(adm, topic, parts, 1, nil)
+	group := topic + "-g"
+	setGroupConfigs(t, cl, group, "share.auto.offset.reset=earliest")
+	produceSpread(t, c.nodes[0], topic, parts, 4*parts)
+	consumeAllShare(t, c, []string{group}, topic, 4*parts)
+	waitShareGroupEmpty(t, cl, group)
+	produceSpread(t, c.nodes[0], topic, parts, 3*parts)
+
+	waitFor(t, opTimeout, "a lag of 3 on every partition", func() (bool, string) {
+		offs, err := adm.DescribeShareGroupOffsets(ctxT(t, opTimeout), group)
+		if err != nil {
+			return false, err.Error()
+		}
+		lags := map[int32]int64{}
+		for p, o := range offs[group].Offsets[topic] {
+			lags[p] = o.Lag
+		}
+		for p := range int32(parts) {
+			if lags[p] != 3 {
+				return false, fmt.Sprintf("lags %v", lags)
+			}
+		}
+		return true, ""
+	})
+}
