@@ -260,15 +260,17 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 	if len(ranges) == 0 {
 		return nil, nil, ch
 	}
-	// Keep only the batches that overlap an acquired range.
+	// Keep only the batches that overlap the acquired ranges, without the
+	// skipped ones between them (markers, aborted transactions): a client
+	// never needs them.
 	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
 	var keep []byte
-	for b := res.Data; len(b) >= log.BatchHeaderSize; {
+	for i, b := 0, res.Data; len(b) >= log.BatchHeaderSize; i++ {
 		h, err := log.ParseBatchHeader(b)
 		if err != nil || h.Size() > len(b) {
 			break
 		}
-		if h.LastOffset() >= lo && h.BaseOffset <= hi {
+		if h.LastOffset() >= lo && h.BaseOffset <= hi && !spans[i].Skip {
 			keep = append(keep, b[:h.Size()]...)
 		}
 		b = b[h.Size():]
