@@ -19,6 +19,20 @@ import (
 	"github.com/shoalmq/shoal/queue"
 )
 
+// Dead-letter record headers. The first six are Kafka's (KIP-1191);
+// DLQHeaderGroupID and DLQHeaderReason are the names shoal wrote before it
+// followed Kafka 4.4, still written so existing readers keep working.
+const (
+	DLQHeaderTopic     = "__dlq.errors.topic"
+	DLQHeaderPartition = "__dlq.errors.partition"
+	DLQHeaderOffset    = "__dlq.errors.offset"
+	DLQHeaderGroup     = "__dlq.errors.group"
+	DLQHeaderCount     = "__dlq.errors.delivery.count"
+	DLQHeaderMessage   = "__dlq.errors.message"
+	DLQHeaderGroupID   = "__dlq.errors.group.id"
+	DLQHeaderReason    = "__dlq.errors.reason"
+)
+
 // deadLetter copies archived records to the group's dead-letter topic, if
 // it has one that may be written (deadLetterTopic).
 func (m *Manager) deadLetter(sp *Part, archived []queue.ArchivedRange) {

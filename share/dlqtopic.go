@@ -22,20 +22,6 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-// Dead-letter record headers. The first six are Kafka's (KIP-1191);
-// dlqHeaderGroupAlias and dlqHeaderReason are the names shoal wrote before
-// it followed Kafka 4.4, still written so existing readers keep working.
-const (
-	dlqHeaderTopic      = "__dlq.errors.topic"
-	dlqHeaderPartition  = "__dlq.errors.partition"
-	dlqHeaderOffset     = "__dlq.errors.offset"
-	dlqHeaderGroup      = "__dlq.errors.group"
-	dlqHeaderCount      = "__dlq.errors.delivery.count"
-	dlqHeaderMessage    = "__dlq.errors.message"
-	dlqHeaderGroupAlias = "__dlq.errors.group.id"
-	dlqHeaderReason     = "__dlq.errors.reason"
-)
-
 // TopicCreator creates a topic through the controller and returns once this
 // node's metadata image holds it (an existing topic is no error).
 type TopicCreator interface {
@@ -98,14 +84,14 @@ func deadLetterRecord(sp *Part, r log.Record, count int16, reason string, copyRe
 	}
 	group := []byte(sp.key.Group)
 	out.Headers = append(out.Headers,
-		log.RecordHeader{Key: dlqHeaderTopic, Value: []byte(sp.topic)},
-		log.RecordHeader{Key: dlqHeaderPartition, Value: []byte(strconv.Itoa(int(sp.key.Partition)))},
-		log.RecordHeader{Key: dlqHeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		log.RecordHeader{Key: dlqHeaderGroup, Value: group},
-		log.RecordHeader{Key: dlqHeaderCount, Value: []byte(strconv.Itoa(int(count)))},
-		log.RecordHeader{Key: dlqHeaderMessage, Value: []byte(message)},
-		log.RecordHeader{Key: dlqHeaderGroupAlias, Value: group},
-		log.RecordHeader{Key: dlqHeaderReason, Value: []byte(reason)},
+		log.RecordHeader{Key: DLQHeaderTopic, Value: []byte(sp.topic)},
+		log.RecordHeader{Key: DLQHeaderPartition, Value: []byte(strconv.Itoa(int(sp.key.Partition)))},
+		log.RecordHeader{Key: DLQHeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		log.RecordHeader{Key: DLQHeaderGroup, Value: group},
+		log.RecordHeader{Key: DLQHeaderCount, Value: []byte(strconv.Itoa(int(count)))},
+		log.RecordHeader{Key: DLQHeaderMessage, Value: []byte(message)},
+		log.RecordHeader{Key: DLQHeaderGroupID, Value: group},
+		log.RecordHeader{Key: DLQHeaderReason, Value: []byte(reason)},
 	)
 	return out
 }

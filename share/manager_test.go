@@ -126,8 +126,8 @@ func TestReleaseAndDeadLetter(t *testing.T) {
 	for _, hd := range recs[0].Headers {
 		hdrs[hd.Key] = string(hd.Value)
 	}
-	if hdrs[dlqHeaderTopic] != "jobs" || hdrs[dlqHeaderPartition] != "0" || hdrs[dlqHeaderOffset] != "1" || hdrs[dlqHeaderGroup] != "g" ||
-		hdrs[dlqHeaderCount] != "1" || hdrs[dlqHeaderMessage] == "" || hdrs[dlqHeaderGroupAlias] != "g" || hdrs[dlqHeaderReason] != queue.ReasonRejected {
+	if hdrs[DLQHeaderTopic] != "jobs" || hdrs[DLQHeaderPartition] != "0" || hdrs[DLQHeaderOffset] != "1" || hdrs[DLQHeaderGroup] != "g" ||
+		hdrs[DLQHeaderCount] != "1" || hdrs[DLQHeaderMessage] == "" || hdrs[DLQHeaderGroupID] != "g" || hdrs[DLQHeaderReason] != queue.ReasonRejected {
 		t.Fatalf("dead-letter headers %v", hdrs)
 	}
 
