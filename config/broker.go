@@ -97,6 +97,8 @@ var BrokerDefs = []Def{
 	{Name: "group.share.heartbeat.interval.ms", Type: Int, Default: "5000", Doc: "Heartbeat interval of share group members.", Check: atLeast(1)},
 	{Name: "group.share.max.size", Type: Int, Default: "200", Doc: "Most members of a share group.", Check: atLeast(1)},
 	{Name: "group.share.record.lock.duration.ms", Type: Int, Default: "30000", Doc: "How long a share consumer holds a record before it is offered again.", Check: between(1000, 3600000)},
+	{Name: "group.share.min.record.lock.duration.ms", Type: Int, Default: "15000", Doc: "Lowest share.record.lock.duration.ms a group may set.", Check: between(1000, 30000)},
+	{Name: "group.share.max.record.lock.duration.ms", Type: Int, Default: "60000", Doc: "Highest share.record.lock.duration.ms a group may set.", Check: between(30000, 3600000)},
 	{Name: "group.share.delivery.count.limit", Type: Int, Default: "5", Doc: "Deliveries of a record before it is archived (and dead-lettered).", Check: between(2, 10)},
 	{Name: "group.share.min.delivery.count.limit", Type: Int, Default: "2", Doc: "Lowest share.delivery.count.limit a group may set (KIP-1240).", Check: between(2, 5)},
 	{Name: "group.share.max.delivery.count.limit", Type: Int, Default: "10", Doc: "Highest share.delivery.count.limit a group may set (KIP-1240).", Check: between(5, 25)},

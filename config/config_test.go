@@ -202,6 +202,9 @@ func TestShareGroupLimits(t *testing.T) {
 		{"share.acquire.mode", "record_limit", true},
 		{"share.acquire.mode", "strict", false},
 		{"errors.deadletterqueue.copy.record.enable", "true", true},
+		{"share.record.lock.duration.ms", "15000", true},
+		{"share.record.lock.duration.ms", "14999", false},
+		{"share.record.lock.duration.ms", "60001", false},
 	} {
 		err := b.ValidateGroupConfig(tc.name, &tc.value)
 		if (err == nil) != tc.ok {
@@ -221,6 +224,7 @@ func TestShareGroupLimits(t *testing.T) {
 		{"group.share.max.delivery.count.limit=5", "group.share.delivery.count.limit=6"},
 		{"group.share.min.delivery.count.limit=5", "group.share.delivery.count.limit=4"},
 		{"group.share.max.partition.max.record.locks=2000", "group.share.partition.max.record.locks=3000"},
+		{"group.share.record.lock.duration.ms=10000"},
 	} {
 		if _, err := Load("", nil, set); err == nil {
 			t.Errorf("%v accepted", set)

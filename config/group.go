@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -12,7 +14,8 @@ var GroupDefs = []Def{
 	{Name: "consumer.heartbeat.interval.ms", Type: Int, BrokerKey: "group.consumer.heartbeat.interval.ms", Check: atLeast(1)},
 	{Name: "share.session.timeout.ms", Type: Int, BrokerKey: "group.share.session.timeout.ms", Check: atLeast(1)},
 	{Name: "share.heartbeat.interval.ms", Type: Int, BrokerKey: "group.share.heartbeat.interval.ms", Check: atLeast(1)},
-	{Name: "share.record.lock.duration.ms", Type: Int, BrokerKey: "group.share.record.lock.duration.ms", Check: between(1000, 3600000)},
+	{Name: "share.record.lock.duration.ms", Type: Int, BrokerKey: "group.share.record.lock.duration.ms", Check: atLeast(1000),
+		Doc: "How long a share consumer holds a record before it is offered again, within the broker's group.share.min/max.record.lock.duration.ms."},
 	{Name: "share.delivery.count.limit", Type: Int, BrokerKey: "group.share.delivery.count.limit", Check: atLeast(2),
 		Doc: "Deliveries of a record before it is archived (and dead-lettered), within the broker's group.share.min/max.delivery.count.limit (KIP-1240)."},
 	{Name: "share.partition.max.record.locks", Type: Int, BrokerKey: "group.share.partition.max.record.locks", Check: atLeast(100),
@@ -37,6 +40,7 @@ var GroupDefs = []Def{
 // groupBounds are the group keys whose values the broker bounds, with the
 // broker keys of the lowest and highest value allowed (KIP-1240).
 var groupBounds = map[string][2]string{
+	"share.record.lock.duration.ms":    {"group.share.min.record.lock.duration.ms", "group.share.max.record.lock.duration.ms"},
 	"share.delivery.count.limit":       {"group.share.min.delivery.count.limit", "group.share.max.delivery.count.limit"},
 	"share.partition.max.record.locks": {"group.share.min.partition.max.record.locks", "group.share.max.partition.max.record.locks"},
 }
@@ -48,7 +52,8 @@ func GroupDef(name string) *Def { return groupIndex[name] }
 
 // ValidateGroupConfig checks one group key and value (nil: reset): its
 // type and range, and, for the keys the broker bounds, that it lies within
-// this broker's limits, with Kafka's wording.
+// this broker's limits, with Kafka's wording (the lock duration's since
+// Kafka 4.0, the others' since KIP-1240).
 func (b *Broker) ValidateGroupConfig(name string, value *string) error {
 	d := GroupDef(name)
 	if d == nil {
@@ -75,7 +80,7 @@ func (b *Broker) ValidateGroupConfig(name string, value *string) error {
 // group.share.* default must lie within its min and max, as Kafka checks at
 // start-up.
 func (b *Broker) checkShareLimits() error {
-	for _, name := range []string{"share.delivery.count.limit", "share.partition.max.record.locks"} {
+	for _, name := range slices.Sorted(maps.Keys(groupBounds)) {
 		lim, def := groupBounds[name], GroupDef(name).BrokerKey
 		if b.int64(def) < b.int64(lim[0]) {
 			return fmt.Errorf("%s must be greater than or equal to %s", def, lim[0])

@@ -290,7 +290,8 @@ func shareConfigCommand() *cli.Command {
 Group configs (resource type GROUP; --delete goes back to the default):
   share.auto.offset.reset          latest | earliest | by_duration:<ISO-8601>, e.g. by_duration:PT1H
   share.isolation.level            read_uncommitted | read_committed (only committed transactions)
-  share.record.lock.duration.ms    how long a worker holds a record
+  share.record.lock.duration.ms    how long a worker holds a record (broker bounds:
+                                   group.share.min/max.record.lock.duration.ms)
   share.delivery.count.limit       deliveries before a record is given up on (broker bounds:
                                    group.share.min/max.delivery.count.limit)
   share.partition.max.record.locks records in flight per partition (broker bounds:
