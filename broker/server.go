@@ -209,7 +209,7 @@ func (s *Server) start() error {
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
-	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
+	s.ctrl.SetGroupConfigValidator(s.cfg.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
 	s.startCluster()
 	s.replicas = replica.New(s.ctx, replica.Config{

@@ -98,12 +98,19 @@ var BrokerDefs = []Def{
 	{Name: "group.share.heartbeat.interval.ms", Type: Int, Default: "5000", Doc: "Heartbeat interval of share group members.", Check: atLeast(1)},
 	{Name: "group.share.max.size", Type: Int, Default: "200", Doc: "Most members of a share group.", Check: atLeast(1)},
 	{Name: "group.share.record.lock.duration.ms", Type: Int, Default: "30000", Doc: "How long a share consumer holds a record before it is offered again.", Check: between(1000, 3600000)},
+	{Name: "group.share.min.record.lock.duration.ms", Type: Int, Default: "15000", Doc: "Lowest share.record.lock.duration.ms a group may set.", Check: between(1000, 30000)},
+	{Name: "group.share.max.record.lock.duration.ms", Type: Int, Default: "60000", Doc: "Highest share.record.lock.duration.ms a group may set.", Check: between(30000, 3600000)},
 	{Name: "group.share.delivery.count.limit", Type: Int, Default: "5", Doc: "Deliveries of a record before it is archived (and dead-lettered).", Check: between(2, 10)},
+	{Name: "group.share.min.delivery.count.limit", Type: Int, Default: "2", Doc: "Lowest share.delivery.count.limit a group may set (KIP-1240).", Check: between(2, 5)},
+	{Name: "group.share.max.delivery.count.limit", Type: Int, Default: "10", Doc: "Highest share.delivery.count.limit a group may set (KIP-1240).", Check: between(5, 25)},
 	{Name: "group.share.partition.max.record.locks", Type: Int, Default: "2000", Doc: "Most in-flight records per share partition.", Check: between(100, 10000)},
+	{Name: "group.share.min.partition.max.record.locks", Type: Int, Default: "100", Doc: "Lowest share.partition.max.record.locks a group may set (KIP-1240).", Check: between(100, 2000)},
+	{Name: "group.share.max.partition.max.record.locks", Type: Int, Default: "4000", Doc: "Highest share.partition.max.record.locks a group may set (KIP-1240).", Check: between(2000, 10000)},
 	{Name: "group.share.max.share.sessions", Type: Int, Default: "2000", Doc: "Most share sessions on this broker.", Check: atLeast(1)},
 	{Name: "share.coordinator.state.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __share_group_state.", Check: atLeast(1)},
 	{Name: "share.coordinator.state.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __share_group_state, capped by the live brokers.", Check: atLeast(1)},
 	{Name: "errors.deadletterqueue.topic.name.prefix", Type: String, Default: "dlq.", Doc: "Prefix every dead-letter topic name must have (KIP-1191)."},
+	{Name: "errors.deadletterqueue.auto.create.topics.enable", Type: Boolean, Default: "false", Doc: "Create a share group's dead-letter topic, with errors.deadletterqueue.group.enable=true, the first time a record is dead-lettered to it when it does not exist (KIP-1191). Off: a missing dead-letter topic is logged and its dead letters dropped."},
 	{Name: "broker.session.timeout.ms", Type: Int, Default: "9000", Doc: "How long the active controller waits for a broker's heartbeat before fencing it.", Check: atLeast(1)},
 	{Name: "broker.heartbeat.interval.ms", Type: Int, Default: "2000", Doc: "How often a broker heartbeats to the active controller.", Check: atLeast(1)},
 	{Name: "replica.lag.time.max.ms", Type: Long, Default: "30000", Doc: "A follower that has not caught up with the leader for this long leaves the ISR.", Check: atLeast(1)},
@@ -460,6 +467,9 @@ func NewBroker(set map[string]string) (*Broker, error) {
 		}
 	}
 	b := &Broker{Set: set}
+	if err := b.checkShareLimits(); err != nil {
+		return nil, err
+	}
 	b.NodeID = int32(b.int64("node.id"))
 	roles, _ := b.Value("process.roles")
 	b.Roles = splitList(roles)
