@@ -54,6 +54,14 @@ const (
 // constant there too.
 const EvictionAge = 120 * time.Second
 
+// MaxPartitions bounds the partitions all sessions hold together. Kafka
+// has no such bound, but an incremental fetch may add partitions, named
+// or made up, without end; past the bound a new session is not made and a
+// session that would grow past it is dropped (FETCH_SESSION_ID_NOT_FOUND),
+// which clients answer with full fetches. At about 150 bytes a partition
+// it is some 150 MB.
+const MaxPartitions = 1_000_000
+
 // Key names a partition in a session: by topic id in a session made with
 // topic ids (Fetch v13+), by topic name otherwise.
 type Key struct {
@@ -159,6 +167,8 @@ type session struct {
 // enough to finish an incremental fetch.
 type Cache struct {
 	maxSlots int
+	// maxPartitions is MaxPartitions (smaller in tests).
+	maxPartitions int
 
 	mu       sync.Mutex
 	sessions map[int32]*session
@@ -170,7 +180,7 @@ type Cache struct {
 // New returns a cache of at most slots sessions (0 disables sessions:
 // every full fetch is answered without one).
 func New(slots int) *Cache {
-	return &Cache{maxSlots: max(slots, 0), sessions: map[int32]*session{}}
+	return &Cache{maxSlots: max(slots, 0), maxPartitions: MaxPartitions, sessions: map[int32]*session{}}
 }
 
 // Stats are the cache's gauges, named after Kafka's metrics.
@@ -237,6 +247,11 @@ func (c *Cache) Open(now time.Time, r Request) *Fetch {
 		return f
 	case s.epoch != r.Epoch:
 		f.Kind, f.Err = Failed, kerr.InvalidFetchSessionEpoch.Code
+		return f
+	}
+	if added := s.added(r.Partitions); added > 0 && c.partitions+added > c.maxPartitions {
+		c.removeLocked(s)
+		f.Kind, f.Err = Failed, kerr.FetchSessionIDNotFound.Code
 		return f
 	}
 	s.update(r.Partitions, r.Forgotten)
@@ -320,6 +335,18 @@ func (cp *cached) respond(r Result) bool {
 	return must
 }
 
+// added counts the partitions of parts the session does not hold yet.
+// Called with s.mu held.
+func (s *session) added(parts []Partition) int {
+	n := 0
+	for _, p := range parts {
+		if s.parts[p.Key] == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // update applies an incremental request's partitions and forgotten
 // partitions. Called with s.mu held.
 func (s *session) update(parts []Partition, forgotten []Key) {
@@ -348,7 +375,8 @@ func (s *session) update(parts []Partition, forgotten []Key) {
 func (c *Cache) create(now time.Time, f *Fetch, results []Result) int32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.maxSlots == 0 || (len(c.sessions) >= c.maxSlots && !c.tryEvict(now, f.privileged, len(f.Partitions))) {
+	if c.maxSlots == 0 || c.partitions+len(f.Partitions) > c.maxPartitions ||
+		(len(c.sessions) >= c.maxSlots && !c.tryEvict(now, f.privileged, len(f.Partitions))) {
 		return 0
 	}
 	s := &session{id: c.newID(), privileged: f.privileged, topicIDs: f.topicIDs, created: now,

@@ -13,7 +13,7 @@ import (
 
 // The scripts in testdata drive a Cache:
 //
-//	new slots=N                       a fresh cache
+//	new slots=N [partitions=P]        a fresh cache (at most P partitions)
 //	open name=F at=SECS [session=S] epoch=E [ids] [follower]
 //	  topic-partition@offset          a partition the request names
 //	  forget topic-partition          a partition it forgets
@@ -51,6 +51,9 @@ func TestScripts(t *testing.T) {
 				var slots int
 				d.ScanArgs(t, "slots", &slots)
 				c = New(slots)
+				if d.HasArg("partitions") {
+					d.ScanArgs(t, "partitions", &c.maxPartitions)
+				}
 				return ""
 			case "open":
 				var fname, sess string
