@@ -167,8 +167,8 @@ func gateProduce(c *conn, req kmsg.Request) func(kmsg.Response) {
 }
 
 // fetchAllowed returns what decides whether a Fetch may read a topic, or
-// nil without an authorizer: a follower needs CLUSTER_ACTION, a consumer
-// READ on each topic. The Fetch handler asks it for every partition of
+// nil without an authorizer: a follower needs CLUSTER_ACTION (whatever the
+// topic), a consumer READ on each topic. The Fetch handler asks it for every partition of
 // the fetch's session (fetch_session.go); each topic is decided, and
 // logged, once per request.
 func (c *conn) fetchAllowed(req *kmsg.FetchRequest) func(topic string) bool {

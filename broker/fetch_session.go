@@ -78,15 +78,21 @@ func (plan *fetchPlan) release() {
 // partitions it reads and checks that the principal may read them.
 func (s *Server) planFetch(rc *reqCtx, req *kmsg.FetchRequest) *fetchPlan {
 	plan := fetchPlans.Get().(*fetchPlan)
+	allowed := rc.conn.fetchAllowed(req)
 	sr := sessionRequest(req)
 	sr.Buf = plan.parts
+	if sr.Privileged && allowed != nil && !allowed("") {
+		// A follower's session may evict a consumer's at any age:
+		// only a principal that may act as a broker gets one. (Kafka
+		// decides it from the replica id alone.)
+		sr.Privileged = false
+	}
 	f := s.fetchSessions.Open(s.now(), sr)
 	n := len(f.Partitions)
 	plan.req, plan.fetch = req, f
 	plan.topics, plan.refused = resized(plan.topics, n), resized(plan.refused, n)
 	plan.out = resized(plan.out, n)
 	img := s.meta.Image()
-	allowed := rc.conn.fetchAllowed(req)
 	for i, p := range f.Partitions {
 		t := requestTopic(img, req.Version >= 13, p.Topic, p.TopicID)
 		plan.topics[i] = t

@@ -283,3 +283,39 @@ func TestFetchSessionEvictedClientRecovers(t *testing.T) {
 	}
 	consumeSessionRounds(t, ctx, s, pcl, ccl, "evict", 3, 5)
 }
+
+// A client that names a replica id without being allowed to act as a
+// broker gets no follower's privilege: it cannot evict a consumer's
+// session to make room for its own.
+func TestFetchSessionFollowerPrivilegeNeedsClusterAction(t *testing.T) {
+	s := startSecureServer(t, "max.incremental.fetch.session.cache.slots=1")
+	admin := dialRaw(t, s.Addrs()[0])
+	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
+		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	tp := kmsg.NewCreateTopicsRequestTopic()
+	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = "t", 1, 1
+	create.Topics = append(create.Topics, tp)
+	if r := admin.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+	if r := admin.roundTrip(sessionFetch(0, 0, "t", [16]byte{}, 0), 12).(*kmsg.FetchResponse); r.SessionID == 0 {
+		t.Fatal("the consumer's full fetch got no session")
+	}
+
+	alice := dialRaw(t, s.Addrs()[0])
+	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
+		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	claim := sessionFetch(0, 0, "t", [16]byte{}, 0)
+	claim.ReplicaID, claim.ReplicaState.ID = 1, 1
+	r := alice.roundTrip(claim, 12).(*kmsg.FetchResponse)
+	if r.SessionID != 0 || r.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("alice as a follower: session %d, error %v", r.SessionID, kerr.ErrorForCode(r.Topics[0].Partitions[0].ErrorCode))
+	}
+	if st := s.fetchSessions.Stats(); st.Sessions != 1 || st.Evictions != 0 {
+		t.Fatalf("cache after alice's fetch: %+v", st)
+	}
+}
