@@ -24,6 +24,7 @@ func newShareRuntime(s *Server) *share.Manager {
 		Coordinator: s.coord.ShareState,
 		Peers:       sharePeers{s: s, peers: s.peers.Peers(cluster.LaneShare)},
 		Metrics:     s.metrics,
+		Topics:      coordTopics{s},
 	})
 }
 

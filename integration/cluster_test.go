@@ -15,12 +15,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// clusterProducer produces numbered records to partition 0 of topic with an
-// idempotent acks=all producer until stop is closed, recording every
-// acknowledged one.
-func clusterProducer(t *testing.T, c *cluster, topic string, acks *clusterAcks, stop <-chan struct{}) (wait func()) {
-	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(time.Millisecond), kgo.RequestTimeoutOverhead(5*time.Second))
+// clusterProducerOpts make a client clusterProducer's producer: to topic,
+// partition by partition, each batch sent at once.
+func clusterProducerOpts(topic string) []kgo.Opt {
+	return []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(time.Millisecond), kgo.RequestTimeoutOverhead(5 * time.Second)}
+}
+
+// clusterProducer produces numbered records to partition 0 with cl (made
+// with clusterProducerOpts), an idempotent acks=all producer, until stop
+// is closed, recording every acknowledged one.
+func clusterProducer(cl *kgo.Client, acks *clusterAcks, stop <-chan struct{}) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -54,15 +59,12 @@ func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
 	c := startCluster(t, 3)
 	topic := topicName(t, "")
 	adm := kadm.NewClient(c.Client(t))
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), 1, 3, map[string]*string{"min.insync.replicas": strp("2")}, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": strp("2")})
 	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
 
 	acks := newClusterAcks()
 	stop := make(chan struct{})
-	wait := clusterProducer(t, c, topic, acks, stop)
+	wait := clusterProducer(c.Client(t, clusterProducerOpts(topic)...), acks, stop)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -163,10 +165,7 @@ func TestClusterRefusesBelowMinISR(t *testing.T) {
 	c := startCluster(t, 3)
 	topic := topicName(t, "")
 	adm := kadm.NewClient(c.Client(t))
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), 1, 3, map[string]*string{"min.insync.replicas": strp("3")}, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": strp("3")})
 	// The producer below does not retry, so every node it may ask for
 	// metadata must know the topic already.
 	var st partitionState

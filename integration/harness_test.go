@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,6 +86,10 @@ type nodeOpts struct {
 	// clientListener names the client listener (default PLAINTEXT);
 	// configFile maps it to its security protocol.
 	clientListener string
+	// extraListener, when not empty, names a second client listener on
+	// a port of its own (ExtraAddr); configFile maps it to its security
+	// protocol.
+	extraListener string
 	// clientOpts are what a client needs to reach the client listener
 	// (TLS, SASL); the readiness check and Client use them.
 	clientOpts []kgo.Opt
@@ -101,6 +106,7 @@ type node struct {
 	dataDir    string
 	configPath string
 	clientPort int
+	extraPort  int
 	ctrlPort   int
 	adminAddr  string
 
@@ -124,6 +130,9 @@ func startNode(t *testing.T, opts nodeOpts) *node {
 		clientPort: freePort(t),
 		ctrlPort:   freePort(t),
 		output:     &lockedBuffer{},
+	}
+	if opts.extraListener != "" {
+		n.extraPort = freePort(t)
 	}
 	if !opts.noAdmin {
 		n.adminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
@@ -183,6 +192,9 @@ func (n *node) listDataDir() string {
 // Addr is the Kafka client listener.
 func (n *node) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort)) }
 
+// ExtraAddr is the second client listener (nodeOpts.extraListener).
+func (n *node) ExtraAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.extraPort)) }
+
 // AdminAddr is the HTTP admin listener ("" when disabled).
 func (n *node) AdminAddr() string { return n.adminAddr }
 
@@ -195,8 +207,12 @@ func (n *node) listenerSettings() []string {
 	if name == "" {
 		name = "PLAINTEXT"
 	}
+	listeners := name + "://" + n.Addr()
+	if n.opts.extraListener != "" {
+		listeners += "," + n.opts.extraListener + "://" + n.ExtraAddr()
+	}
 	return []string{
-		"listeners=" + name + "://" + n.Addr() + ",CONTROLLER://" + ctrl,
+		"listeners=" + listeners + ",CONTROLLER://" + ctrl,
 		"controller.quorum.voters=1@" + ctrl,
 	}
 }
@@ -398,12 +414,15 @@ func (n *node) kill() {
 // ends. opts come after the harness defaults.
 func (n *node) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	all := append([]kgo.Opt{
-		kgo.SeedBrokers(n.Addr()),
-		kgo.MetadataMinAge(100 * time.Millisecond),
-	}, n.opts.clientOpts...)
-	all = append(all, opts...)
-	cl, err := kgo.NewClient(all...)
+	return clientWith(t, []kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100 * time.Millisecond)}, n.opts.clientOpts, opts...)
+}
+
+// clientWith returns a kgo client made of defaults (seeds, timeouts), then
+// listener (the TLS or SASL options the nodes' client listener needs), then
+// opts, so a test's own options win. It is closed when the test ends.
+func clientWith(t *testing.T, defaults, listener []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(slices.Concat(defaults, listener, opts)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,7 +573,14 @@ func startNodeWithTopic(t *testing.T, partitions int32) (n *node, adm *kadm.Clie
 // createTopic creates a topic through kadm and fails the test on error.
 func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) kadm.CreateTopicResponse {
 	t.Helper()
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, 1, configs, topic)
+	return createTopicRF(t, adm, topic, partitions, 1, configs)
+}
+
+// createTopicRF is createTopic with rf replicas per partition, for the
+// cluster tests.
+func createTopicRF(t *testing.T, adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) kadm.CreateTopicResponse {
+	t.Helper()
+	resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, rf, configs, topic)
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}

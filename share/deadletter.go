@@ -1,9 +1,8 @@
 package share
 
-// Dead-letter writing for share groups (KIP-1191 style): records a share
-// group gives up on (rejected, or past share.delivery.count.limit) are copied
-// with __dlq.errors.* headers to the group's errors.deadletterqueue.topic.name,
-// through the leader-append path when this node leads the target partition
+// Dead-letter writing for share groups (KIP-1191): records a share group
+// gives up on (rejected, or past share.delivery.count.limit) are written as
+// dead letters (dlqtopic.go says where and what) through the leader-append path when this node leads the target partition
 // and as an acks=all Produce to its leader otherwise. Not a Kafka API.
 // Called with no share partition lock held: it reads the log, appends and
 // waits for the ISR.
@@ -11,7 +10,6 @@ package share
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,38 +19,38 @@ import (
 	"github.com/shoalmq/shoal/queue"
 )
 
-// Dead-letter record headers (KIP-1191 style): where the record came from
-// and why it was given up on.
+// Dead-letter record headers. The first six are Kafka's (KIP-1191);
+// DLQHeaderGroupID and DLQHeaderReason are the names shoal wrote before it
+// followed Kafka 4.4, still written so existing readers keep working.
 const (
-	dlqHeaderTopic     = "__dlq.errors.topic"
-	dlqHeaderPartition = "__dlq.errors.partition"
-	dlqHeaderOffset    = "__dlq.errors.offset"
-	dlqHeaderGroup     = "__dlq.errors.group.id"
-	dlqHeaderCount     = "__dlq.errors.delivery.count"
-	dlqHeaderReason    = "__dlq.errors.reason"
+	DLQHeaderTopic     = "__dlq.errors.topic"
+	DLQHeaderPartition = "__dlq.errors.partition"
+	DLQHeaderOffset    = "__dlq.errors.offset"
+	DLQHeaderGroup     = "__dlq.errors.group"
+	DLQHeaderCount     = "__dlq.errors.delivery.count"
+	DLQHeaderMessage   = "__dlq.errors.message"
+	DLQHeaderGroupID   = "__dlq.errors.group.id"
+	DLQHeaderReason    = "__dlq.errors.reason"
 )
 
 // deadLetter copies archived records to the group's dead-letter topic, if
-// it has one that is allowed: named with errors.deadletterqueue.topic.name.prefix
-// and configured with errors.deadletterqueue.group.enable=true.
+// it has one that may be written (deadLetterTopic).
 func (m *Manager) deadLetter(sp *Part, archived []queue.ArchivedRange) {
 	if len(archived) == 0 {
 		return
 	}
 	sp.mu.Lock()
-	dlq := sp.dlqTopic
+	dlq, copyRecord := sp.dlqTopic, sp.dlqCopy
 	sp.mu.Unlock()
 	if dlq == "" {
 		return
 	}
 	m.d.Metrics.DeadLettered(sp.topic, archivedCount(archived))
-	prefix, _ := m.d.Config.Value("errors.deadletterqueue.topic.name.prefix")
-	img := m.d.Image()
-	t := img.Topics[dlq]
-	if t == nil || len(dlq) < len(prefix) || dlq[:len(prefix)] != prefix ||
-		m.d.Config.EffectiveTopicConfig(t.Configs).String("errors.deadletterqueue.group.enable") != "true" {
-		m.d.Log.Warn("dead-letter topic unusable: it must exist, start with errors.deadletterqueue.topic.name.prefix and set errors.deadletterqueue.group.enable=true",
-			"group", sp.key.Group, "topic", dlq, "prefix", prefix)
+	ctx, cancel := context.WithTimeout(m.d.Ctx, dlqWriteTimeout)
+	t, err := m.deadLetterTopic(ctx, sp.key.Group, dlq)
+	cancel()
+	if err != nil {
+		m.d.Log.Warn("dead letters dropped", "group", sp.key.Group, "topic", sp.topic, "partition", sp.key.Partition, "err", err)
 		return
 	}
 	var out []log.Record
@@ -72,16 +70,7 @@ func (m *Manager) deadLetter(sp *Part, archived []queue.ArchivedRange) {
 					if r.Offset < a.First || r.Offset > a.Last {
 						continue
 					}
-					hdrs := append([]log.RecordHeader(nil), r.Headers...)
-					hdrs = append(hdrs,
-						log.RecordHeader{Key: dlqHeaderTopic, Value: []byte(sp.topic)},
-						log.RecordHeader{Key: dlqHeaderPartition, Value: []byte(strconv.Itoa(int(sp.key.Partition)))},
-						log.RecordHeader{Key: dlqHeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-						log.RecordHeader{Key: dlqHeaderGroup, Value: []byte(sp.key.Group)},
-						log.RecordHeader{Key: dlqHeaderCount, Value: []byte(strconv.Itoa(int(a.DeliveryCount)))},
-						log.RecordHeader{Key: dlqHeaderReason, Value: []byte(a.Reason)},
-					)
-					out = append(out, log.Record{Key: r.Key, Value: r.Value, Headers: hdrs})
+					out = append(out, deadLetterRecord(sp, r, a.DeliveryCount, a.Reason, copyRecord))
 				}
 				next = h.LastOffset() + 1
 				b = b[h.Size():]
