@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
@@ -89,5 +90,50 @@ func TestKeyOrderedFetchCarriesOnlyAcquiredRecords(t *testing.T) {
 		if err := ack.Settle(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A fetch parked because every record left is held back behind a key in
+// flight is woken by the acknowledgement that lets the key go on, and
+// acquires the successor then, not when its MaxWait runs out.
+func TestKeyOrderedParkedFetchWokenByAcknowledgement(t *testing.T) {
+	h := newHarness(t)
+	topic := h.addTopic("jobs", 1, 1, self, nil)
+	h.addTopic(StateTopic, 2, 1, self, nil)
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
+	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h.produceKeyed("k", "k")
+	a, b := h.openSession("g", "a", tp), h.openSession("g", "b", tp)
+	if got := h.acquire("g", "a", a).acquired[tp]; !slices.Equal(got, [][2]int64{{0, 0}}) {
+		t.Fatalf("a acquired %v, want offset 0 alone", got)
+	}
+
+	const maxWait = time.Minute
+	out := newCollect()
+	poll := h.m.Acquire(context.Background(), AcquireRequest{Group: "g", Member: "b", MaxRecords: 500, BatchSize: 500, MaxWait: maxWait}, b, out)
+	if poll == nil {
+		t.Fatalf("b acquired %v while the key's head is held", out.acquired[tp])
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- poll() }()
+	ack := h.m.Acknowledge(context.Background(), "g", "a", topic, 0,
+		[]queue.AckBatch{{First: 0, Last: 0, Types: []queue.AckType{queue.AckAccept}}}, false)
+	if err := ack.Settle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(maxWait / 2):
+		t.Fatal("the parked fetch was not woken by the acknowledgement")
+	}
+	if waited := time.Since(start); waited >= maxWait {
+		t.Fatalf("the parked fetch returned after %s, its whole MaxWait", waited)
+	}
+	if got := out.acquired[tp]; !slices.Equal(got, [][2]int64{{1, 1}}) {
+		t.Fatalf("b acquired %v after the acknowledgement, want offset 1", got)
 	}
 }
