@@ -264,8 +264,7 @@ func (sc *ShareCoordinator) Initialize(ctx context.Context, key coordinator.Shar
 	if cur, ok, _ := sc.Read(key); ok && cur.StateEpoch > stateEpoch {
 		return kerr.FencedStateEpoch
 	}
-	st := coordinator.ShareState{}
-	st.StartOffset, st.StateEpoch = startOffset, stateEpoch
+	st := coordinator.InitialShareState(startOffset, stateEpoch)
 	return sc.Write(ctx, key, &st)
 }
 
