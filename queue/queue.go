@@ -1304,13 +1304,15 @@ func (sp *SharePartition) NextDeadLetters(max int64) (w DeadLetterWrite, assigne
 }
 
 // DeadLettersWritten reports the outcome of a write from NextDeadLetters:
-// written, its records' dead letters are durable, so they are archived and
-// the sequence moves past them; not written (the dead-letter topic cannot
-// take them), they are archived without one. Records no longer in the write
-// (the group lost its dead-letter topic meanwhile) are left as they are.
-func (sp *SharePartition) DeadLettersWritten(w DeadLetterWrite, written bool) {
-	if written && w.Producer == sp.producer {
-		sp.producer.Sequence = int32((int64(sp.producer.Sequence) + w.Len()) % (math.MaxInt32 + 1))
+// its records' dead letters are durable (written is the number of records
+// the batch held: fewer than the write's when some were gone from the log;
+// 0 when the dead-letter topic could not take them and they are given up
+// on), so they are archived and the sequence moves past the records
+// written. Records no longer in the write (the group lost its dead-letter
+// topic meanwhile) are left as they are.
+func (sp *SharePartition) DeadLettersWritten(w DeadLetterWrite, written int64) {
+	if written > 0 && w.Producer == sp.producer {
+		sp.producer.Sequence = int32((int64(sp.producer.Sequence) + written) % (math.MaxInt32 + 1))
 	}
 	for _, r := range w.Records {
 		lo, hi := max(r.First, sp.start), min(r.Last, sp.end)

@@ -225,7 +225,11 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 
 	case "dlq-written":
 		// dlq-written [failed]: the last dlq-next write is done.
-		sp.DeadLettersWritten(lastWrite, !d.HasArg("failed"))
+		n := lastWrite.Len()
+		if d.HasArg("failed") {
+			n = 0
+		}
+		sp.DeadLettersWritten(lastWrite, n)
 		return printProducer(sp.DeadLetterProducer()) + printState(sp), nil
 
 	case "reset":
