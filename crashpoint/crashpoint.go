@@ -1,7 +1,7 @@
 // Package crashpoint lets crash tests kill a shoal process at a named step
 // of a multi-step operation, the way kill -9 would, without racing a
 // signal against the step: the step calls Hit with its name, and the
-// process kills itself with SIGKILL when SHOAL_CRASH_POINT names that step.
+// process kills itself with SIGKILL when SHOALMQ_CRASH_POINT names that step.
 // With the variable unset (always, outside such tests) Hit is a comparison
 // against the empty string.
 package crashpoint
@@ -12,8 +12,9 @@ import (
 	"syscall"
 )
 
-// Env is the environment variable naming the step to crash at.
-const Env = "SHOAL_CRASH_POINT"
+// Env is the environment variable naming the step to crash at. It is not
+// SHOAL_-prefixed: those variables are broker config keys.
+const Env = "SHOALMQ_CRASH_POINT"
 
 // armed is the step named in the environment when the process started.
 var armed = os.Getenv(Env)
