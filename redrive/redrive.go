@@ -238,7 +238,10 @@ func scanTopic(ctx context.Context, base []kgo.Opt, topic string, partitions []i
 func scanPartition(ctx context.Context, base []kgo.Opt, topic string, p int32, lo, hi int64, each func(*kgo.Record) error) error {
 	opts := append(append([]kgo.Opt(nil), base...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(lo)}}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transaction markers are kept so that the scan sees how far
+		// it got when the range ends with one.
+		kgo.KeepControlRecords())
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
@@ -260,18 +263,13 @@ func scanPartition(ctx context.Context, base []kgo.Opt, topic string, p int32, l
 			return ferr
 		}
 		var stop error
-		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
-			// Past the last stable offset nothing more will come for
-			// this scan (aborted records, markers): done.
-			if fp.LastStableOffset >= 0 && fp.LastStableOffset <= next && len(fp.Records) == 0 {
+		fs.EachRecord(func(r *kgo.Record) {
+			if stop != nil || r.Offset >= hi {
 				next = hi
+				return
 			}
-			for _, r := range fp.Records {
-				if stop != nil || r.Offset >= hi {
-					next = hi
-					return
-				}
-				next = r.Offset + 1
+			next = r.Offset + 1
+			if !r.Attrs.IsControl() {
 				stop = each(r)
 			}
 		})
@@ -411,7 +409,7 @@ func Redrive(ctx context.Context, base []kgo.Opt, dlq string, opt Options) ([]Re
 		return nil, err
 	}
 
-	inTxn := 0
+	var inTxn []int // indexes in results of the open transaction's dead letters
 	commit := func() error {
 		if err := pr.Flush(ctx); err != nil {
 			return err
@@ -419,12 +417,10 @@ func Redrive(ctx context.Context, base []kgo.Opt, dlq string, opt Options) ([]Re
 		if err := pr.EndTransaction(ctx, kgo.TryCommit); err != nil {
 			return err
 		}
-		for i := len(results) - inTxn; i < len(results); i++ {
-			if results[i].Status == "" {
-				results[i].Status = StatusRedriven
-			}
+		for _, i := range inTxn {
+			results[i].Status = StatusRedriven
 		}
-		inTxn = 0
+		inTxn = inTxn[:0]
 		if opt.Progress != nil {
 			opt.Progress(len(results))
 		}
@@ -442,7 +438,7 @@ func Redrive(ctx context.Context, base []kgo.Opt, dlq string, opt Options) ([]Re
 			results = append(results, Result{Partition: l.Partition, Offset: l.Offset, To: to, Status: StatusAlready})
 			return nil
 		}
-		if inTxn == txnRecords {
+		if len(inTxn) == txnRecords {
 			if err := commit(); err != nil {
 				return err
 			}
@@ -456,8 +452,8 @@ func Redrive(ctx context.Context, base []kgo.Opt, dlq string, opt Options) ([]Re
 		pr.Produce(ctx, out, failed)
 		pr.Produce(ctx, &kgo.Record{Topic: MarkerTopic(dlq), Key: []byte(key), Value: mv, Partition: 0}, failed)
 		done[key] = to
+		inTxn = append(inTxn, len(results))
 		results = append(results, Result{Partition: l.Partition, Offset: l.Offset, To: to})
-		inTxn++
 		return produceErr
 	})
 	if err == nil {
@@ -465,7 +461,7 @@ func Redrive(ctx context.Context, base []kgo.Opt, dlq string, opt Options) ([]Re
 	}
 	if err != nil {
 		abort(pr)
-		for i := len(results) - inTxn; i < len(results); i++ {
+		for _, i := range inTxn {
 			results[i].Status = "not redriven: " + err.Error()
 		}
 		return results, err
