@@ -152,7 +152,7 @@ func (s *Server) clientAPIs() map[int16]api {
 		28: {min: 0, max: 5, handle: handler(s.handleTxnOffsetCommit)},
 		61: {min: 0, max: 0, handle: handler(s.handleDescribeProducers)},
 		65: {min: 0, max: 0, handle: handler(s.handleDescribeTransactions)},
-		66: {min: 0, max: 1, handle: handler(s.handleListTransactions)},
+		66: {min: 0, max: 2, handle: handler(s.handleListTransactions)},
 	}
 	// Without "consumer" in group.coordinator.rebalance.protocols the
 	// KIP-848 APIs are not advertised, so clients fall back to classic.

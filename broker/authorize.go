@@ -104,7 +104,9 @@ func refusedResponse(req kmsg.Request, code int16) kmsg.Response {
 		}
 		return r
 	case *kmsg.WriteTxnMarkersResponse:
-		*r = *writeTxnMarkersAnswer(req.(*kmsg.WriteTxnMarkersRequest), func(string, int32, kmsg.WriteTxnMarkersRequestMarker) int16 { return code })
+		*r = *writeTxnMarkersAnswer(req.(*kmsg.WriteTxnMarkersRequest), func(string, int32, kmsg.WriteTxnMarkersRequestMarker) func() int16 {
+			return func() int16 { return code }
+		})
 		return r
 	case *kmsg.ElectLeadersResponse:
 		if r.Version >= 1 {

@@ -18,7 +18,9 @@ import (
 
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/console"
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/sasl"
 )
 
 // metrics are the broker's Prometheus series. Each Server has its own
@@ -240,30 +242,77 @@ func (a *adminServer) close() {
 }
 
 // startConsole mounts the web console on the admin mux. The console is a
-// Kafka client of this node's first PLAINTEXT client listener (the first
-// listener when none is; on loopback when it listens on every interface),
-// so it sees what the Kafka APIs show. It has no credentials yet: once
-// listeners authenticate, it needs a principal of its own.
+// Kafka client of one of this node's client listeners (on loopback when it
+// listens on every interface), so it sees what the Kafka APIs show to its
+// principal. It prefers a listener with a SASL mechanism it can log in
+// with (PLAIN, SCRAM): each person then logs in as themselves and the
+// authorizer decides what they see. Otherwise a PLAINTEXT listener, else
+// the first, without credentials. Over SSL it trusts exactly this node's
+// own certificate.
 func startConsole(s *Server, mux *http.ServeMux) (*console.Console, error) {
 	if len(s.listeners) == 0 {
 		return nil, nil
 	}
-	ln := s.listeners[0]
-	for i, l := range s.listeners {
-		if s.advertised[i].SecurityProtocol == "PLAINTEXT" {
-			ln = l
-			break
-		}
-	}
+	pick := consoleListener(s)
+	ln, la := s.listeners[pick], s.sec.listener(s.advertised[pick].Name)
 	bootstrap := ln.Addr().String()
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		bootstrap = net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
 	}
-	ui, err := console.New(console.Config{Bootstrap: bootstrap, Metrics: s.metrics.reg,
-		Log: s.log.With("component", "console"), AllowWrites: s.cfg.AdminUIAllowWrites})
+	cfg := console.Config{Bootstrap: bootstrap, Metrics: s.metrics.reg,
+		Log: s.log.With("component", "console"), AllowWrites: s.cfg.AdminUIAllowWrites}
+	if la.store != nil {
+		cfg.TLS = la.store.SelfClientConfig()
+	}
+	cfg.SASLMechanisms = consoleMechanisms(la)
+	if s.shares != nil {
+		cfg.ShareRecords = func(group, topic string, partition int32, max int) (console.ShareRecords, bool) {
+			t := s.meta.Image().Topic(topic)
+			if t == nil {
+				return console.ShareRecords{}, false
+			}
+			runs, limit, ok := s.shares.Unsettled(coordinator.ShareKey{Group: group, TopicID: t.ID, Partition: partition}, max)
+			out := console.ShareRecords{DeliveryLimit: limit}
+			for _, r := range runs {
+				out.Runs = append(out.Runs, console.UnsettledRun{First: r.First, Last: r.Last, State: r.State.String(),
+					DeliveryCount: int(r.DeliveryCount), Member: r.Owner, Deadline: r.Deadline})
+			}
+			return out, ok
+		}
+	}
+	ui, err := console.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
 	mux.Handle("/ui/", ui)
 	return ui, nil
+}
+
+// consoleListener is the index of the client listener the console uses.
+func consoleListener(s *Server) int {
+	plaintext := -1
+	for i := range s.listeners {
+		if len(consoleMechanisms(s.sec.listener(s.advertised[i].Name))) > 0 {
+			return i
+		}
+		if plaintext < 0 && s.advertised[i].SecurityProtocol == "PLAINTEXT" {
+			plaintext = i
+		}
+	}
+	return max(plaintext, 0)
+}
+
+// consoleMechanisms are the listener's SASL mechanisms a person can log
+// in to the console with, strongest first (OAUTHBEARER needs a token from
+// an identity provider, not a password).
+func consoleMechanisms(la *listenerAuth) []string {
+	var out []string
+	for _, name := range []string{sasl.SCRAMSHA512, sasl.SCRAMSHA256, sasl.PLAIN} {
+		for _, m := range la.mechs {
+			if m.Name() == name {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
 }

@@ -81,12 +81,17 @@ func (n txnNode) WriteMarkers(ctx context.Context, job coordinator.TxnMarkers) [
 	return done
 }
 
+// writeLocal writes the markers of partitions this node leads: all are
+// appended, then each awaited.
 func (n txnNode) writeLocal(ctx context.Context, job coordinator.TxnMarkers, tps []coordinator.TxnPartition) []coordinator.TxnPartition {
+	marker := log.EndTxnMarker{Commit: job.Commit, CoordinatorEpoch: job.CoordinatorEpoch}
+	finish := make([]func() error, len(tps))
+	for i, tp := range tps {
+		finish[i] = n.s.startTxnMarker(ctx, tp.Topic, tp.Partition, job.ProducerID, job.ProducerEpoch, marker)
+	}
 	var ok []coordinator.TxnPartition
-	for _, tp := range tps {
-		err := n.s.writeTxnMarker(ctx, tp.Topic, tp.Partition, job.ProducerID, job.ProducerEpoch,
-			log.EndTxnMarker{Commit: job.Commit, CoordinatorEpoch: job.CoordinatorEpoch})
-		if err == nil {
+	for i, tp := range tps {
+		if err := finish[i](); err == nil {
 			ok = append(ok, tp)
 		} else {
 			n.s.log.Debug("writing transaction marker", "topic", tp.Topic, "partition", tp.Partition, "producer_id", job.ProducerID, "err", err)
@@ -126,25 +131,34 @@ func (n txnNode) writeRemote(ctx context.Context, leader int32, job coordinator.
 	return ok
 }
 
-// writeTxnMarker writes one marker to a partition this node leads and waits
-// until it is committed. On __consumer_offsets the marker also decides the
-// producer's pending transactional offsets on the group shard.
-func (s *Server) writeTxnMarker(ctx context.Context, topic string, partition int32, producerID int64, epoch int16, marker log.EndTxnMarker) error {
+// startTxnMarker appends one marker to a partition this node leads and
+// returns the function that waits until it is committed. On
+// __consumer_offsets the marker also decides the producer's pending
+// transactional offsets on the group shard, once committed. Every marker of
+// a request or job is started before the first is finished, so their
+// replication waits overlap instead of adding up.
+func (s *Server) startTxnMarker(ctx context.Context, topic string, partition int32, producerID int64, epoch int16, marker log.EndTxnMarker) (finish func() error) {
 	img := s.meta.Image()
 	t := img.Topics[topic]
 	p, ps, kerrv := s.replicas.LeaderPartition(t, partition)
 	if kerrv != nil {
-		return kerrv
+		return func() error { return kerrv }
 	}
-	if err := s.replicas.AppendMarker(ctx, p, ps, producerID, epoch, marker, s.now()); err != nil {
-		return err
+	la, err := s.replicas.AppendMarker(p, ps, producerID, epoch, marker, s.now())
+	if err != nil {
+		return func() error { return err }
 	}
-	if topic == coordruntime.OffsetsTopic {
-		if kerrv := s.coord.Groups.CompleteTxnOffsets(partition, producerID, marker.Commit); kerrv != nil {
-			return kerrv
+	return func() error {
+		if err := s.replicas.AwaitAppend(ctx, la); err != nil {
+			return err
 		}
+		if topic == coordruntime.OffsetsTopic {
+			if kerrv := s.coord.Groups.CompleteTxnOffsets(partition, producerID, marker.Commit); kerrv != nil {
+				return kerrv
+			}
+		}
+		return nil
 	}
-	return nil
 }
 
 // txnOffsetsFenced reports whether the producer of a transactional offset

@@ -6,12 +6,15 @@ package broker
 // pending until the transaction's marker reaches the group's
 // __consumer_offsets partition (coordinator.Shard.TxnOffsetCommit). The group
 // metadata of v3+ (generation, member id, instance id: KIP-447) is checked.
-// v5+ (transactions version 2) adds the group's offsets partition to the
-// transaction on its coordinator, in place of the client's AddOffsetsToTxn.
-// A producer fenced on that partition (a marker of a newer epoch is there)
-// answers INVALID_PRODUCER_EPOCH. Deviation: Kafka 3.6+ also verifies with
-// the transaction coordinator that the offsets partition was added to the
-// transaction (KIP-890); shoal relies on the client's AddOffsetsToTxn.
+// Before the commit, the transaction coordinator is asked about the group's
+// __consumer_offsets partition (KIP-890), as Kafka 3.6+ does for every
+// version: v0-v4 (transactions version 1, whose clients add it with
+// AddOffsetsToTxn) verify that it is in the ongoing transaction, so a commit
+// outside a transaction, or after its end, cannot leave pending offsets that
+// no marker will ever decide (INVALID_TXN_STATE); v5+ (version 2) add it, in
+// place of the client's AddOffsetsToTxn. A producer fenced on that
+// partition (a marker of a newer epoch is there) answers
+// INVALID_PRODUCER_EPOCH.
 
 import (
 	"context"
@@ -26,12 +29,11 @@ import (
 func (s *Server) handleTxnOffsetCommit(_ context.Context, _ *reqCtx, req *kmsg.TxnOffsetCommitRequest) (kmsg.Response, error) {
 	var resp *kmsg.TxnOffsetCommitResponse
 	offsets := s.meta.Image().Topics[coordruntime.OffsetsTopic]
-	if req.Version >= 5 && offsets != nil && len(offsets.Partitions) > 0 {
-		// Transactions version 2: the client sends no AddOffsetsToTxn;
-		// the group's offsets partition is added here.
+	if offsets != nil && len(offsets.Partitions) > 0 {
 		tp := coordinator.TxnPartition{Topic: offsets.Name, Partition: coordinator.GroupPartition(req.Group, int32(len(offsets.Partitions)))}
-		if code := s.addToTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []coordinator.TxnPartition{tp}, false, true)[tp]; code != 0 {
-			return txnOffsetCommitError(req, kerr.TypedErrorForCode(code)), nil
+		v2 := req.Version >= 5
+		if code := s.addToTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []coordinator.TxnPartition{tp}, !v2, v2)[tp]; code != 0 {
+			return txnOffsetCommitError(req, txnOffsetVerifyError(code)), nil
 		}
 	}
 	kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) {
@@ -48,6 +50,21 @@ func (s *Server) handleTxnOffsetCommit(_ context.Context, _ *reqCtx, req *kmsg.T
 		resp = txnOffsetCommitError(req, kerrv)
 	}
 	return resp, nil
+}
+
+// txnOffsetVerifyError is what a TxnOffsetCommit answers when its
+// coordinator refused the offsets partition: Kafka's leaders turn
+// PRODUCER_FENCED into the INVALID_PRODUCER_EPOCH producers expect, and its
+// group coordinator turns errors older clients would not retry into
+// COORDINATOR_NOT_AVAILABLE, which they do.
+func txnOffsetVerifyError(code int16) *kerr.Error {
+	switch code {
+	case kerr.ProducerFenced.Code:
+		return kerr.InvalidProducerEpoch
+	case kerr.NotEnoughReplicas.Code, kerr.UnknownTopicOrPartition.Code, kerr.RequestTimedOut.Code:
+		return kerr.CoordinatorNotAvailable
+	}
+	return kerr.TypedErrorForCode(code)
 }
 
 // txnOffsetCommitError answers every partition of req with one error.

@@ -58,8 +58,8 @@ type clusterView struct {
 
 // cluster answers from Metadata (brokers, controller, partition health)
 // and DescribeQuorum (the metadata quorum and each voter's lag).
-func (c *Console) cluster(ctx context.Context, _ *http.Request) (any, error) {
-	md, err := c.adm.Metadata(ctx)
+func (c *Console) cluster(ctx context.Context, k *kafkaConn, _ *http.Request) (any, error) {
+	md, err := k.adm.Metadata(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -86,18 +86,18 @@ func (c *Console) cluster(ctx context.Context, _ *http.Request) (any, error) {
 			}
 		}
 	}
-	v.Quorum, err = c.describeQuorum(ctx)
+	v.Quorum, err = k.describeQuorum(ctx)
 	v.QuorumError = errString(err)
 	return v, nil
 }
 
-func (c *Console) describeQuorum(ctx context.Context) (*quorumView, error) {
+func (k *kafkaConn) describeQuorum(ctx context.Context) (*quorumView, error) {
 	req := kmsg.NewPtrDescribeQuorumRequest()
 	rt := kmsg.NewDescribeQuorumRequestTopic()
 	rt.Topic = "__cluster_metadata"
 	rt.Partitions = append(rt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, c.cl)
+	resp, err := req.RequestWith(ctx, k.cl)
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +134,8 @@ func (c *Console) describeQuorum(ctx context.Context) (*quorumView, error) {
 
 // topicSizes sums DescribeLogDirs sizes by topic and by partition, over
 // every replica on every broker.
-func (c *Console) topicSizes(ctx context.Context, topics kadm.TopicsSet) (map[string]int64, map[string]map[int32]int64, error) {
-	dirs, err := c.adm.DescribeAllLogDirs(ctx, topics)
+func (k *kafkaConn) topicSizes(ctx context.Context, topics kadm.TopicsSet) (map[string]int64, map[string]map[int32]int64, error) {
+	dirs, err := k.adm.DescribeAllLogDirs(ctx, topics)
 	byTopic := map[string]int64{}
 	byPartition := map[string]map[int32]int64{}
 	dirs.Each(func(d kadm.DescribedLogDir) {

@@ -3,14 +3,21 @@
 //
 // The console reads the cluster the way an external console would: as a
 // Kafka client of the node's own client listener (kadm/kgo), and from the
-// node's Prometheus registry for rates. It never reaches into the broker's
-// runtimes, so it sees exactly what the Kafka APIs expose, and only what
-// its principal may see: it connects without credentials, so under an
-// authorizer it is ANONYMOUS and sees what ANONYMOUS may describe.
+// node's Prometheus registry for rates, so it sees what the Kafka APIs
+// expose, and only what its principal may see. When the listener it uses
+// authenticates with SASL, each person logs in with their own Kafka
+// credentials and the console acts as them (see session.go), so the
+// broker's authorizer decides what each sees and may change; without SASL
+// it connects without credentials and is whoever the listener makes of
+// such a client (ANONYMOUS). The one exception is a share partition's
+// records in flight, which no Kafka API exposes: the node hands them over
+// through Config.ShareRecords, and the page shows them only for partitions
+// the person's DescribeShareGroupOffsets answered.
 package console
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -24,7 +31,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -35,6 +41,12 @@ var assets embed.FS
 type Config struct {
 	// Bootstrap is a client listener address of the node ("host:port").
 	Bootstrap string
+	// TLS dials the listener with TLS (SSL and SASL_SSL listeners).
+	TLS *tls.Config
+	// SASLMechanisms are the listener's SASL mechanisms, in the order the
+	// console tries them at login; empty for a listener without SASL,
+	// where the console needs no login.
+	SASLMechanisms []string
 	// Metrics is the node's registry, sampled for produce/consume rates.
 	Metrics prometheus.Gatherer
 	// Log records every state-changing action.
@@ -44,6 +56,32 @@ type Config struct {
 	AllowWrites bool
 	// SampleEvery is the period of the rate and lag samples (default 2s).
 	SampleEvery time.Duration
+	// ShareRecords reports the unsettled records of a share partition
+	// this node leads (false when it does not): who holds which records
+	// until when and how often each was delivered. No Kafka API exposes
+	// them; nil leaves them out of the share-group page.
+	ShareRecords func(group, topic string, partition int32, max int) (ShareRecords, bool)
+}
+
+// ShareRecords are a share partition's records delivered at least once and
+// not yet acknowledged or archived, in offset order.
+type ShareRecords struct {
+	Runs []UnsettledRun
+	// DeliveryLimit is the partition's share.delivery.count.limit.
+	DeliveryLimit int
+}
+
+// UnsettledRun is a run of records with one state, delivery count, holder
+// and deadline.
+type UnsettledRun struct {
+	First, Last   int64
+	State         string // "available" or "acquired"
+	DeliveryCount int
+	// Member holds the records while acquired.
+	Member string
+	// Deadline is when the acquisition lock expires (acquired) or the
+	// release backoff ends (available); zero if none.
+	Deadline time.Time
 }
 
 // requestTimeout bounds every Kafka round trip an API call makes, so a
@@ -52,14 +90,20 @@ const requestTimeout = 10 * time.Second
 
 // Console is an http.Handler for everything under /ui/.
 type Console struct {
-	cfg    Config
-	cl     *kgo.Client
-	adm    *kadm.Client
-	mux    *http.ServeMux
-	hist   *history
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg Config
+	// base are the options that reach the listener (address, TLS); a
+	// login adds its SASL mechanism.
+	base []kgo.Opt
+	// shared is the one connection of a console without login; nil when
+	// each person logs in (sessions).
+	shared   *kafkaConn
+	sessions *sessions
+	mux      *http.ServeMux
+	assets   map[string]*asset
+	hist     *history
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	// startSampling starts the sampler on the first API call: a console
 	// nobody opens costs nothing.
@@ -69,10 +113,8 @@ type Console struct {
 	// while.
 	lastSeen atomic.Int64
 
-	// redriven remembers the dead letters already redriven by this
-	// process, so a double submit does not produce them twice.
-	redrivenMu sync.Mutex
-	redriven   map[recordRef]bool
+	// redriveMu serializes this console's redrives (see redrive.go).
+	redriveMu sync.Mutex
 }
 
 // New returns a console that connects lazily to cfg.Bootstrap.
@@ -83,24 +125,32 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Bootstrap), kgo.ClientID("shoal-console"),
-		kgo.RequestTimeoutOverhead(requestTimeout),
-		// Redrive produces to the partition a dead letter came from.
-		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	static, _ := fs.Sub(assets, "ui")
+	files, err := loadAssets(static)
 	if err != nil {
 		return nil, err
 	}
+	base := []kgo.Opt{kgo.SeedBrokers(cfg.Bootstrap)}
+	if cfg.TLS != nil {
+		base = append(base, kgo.DialTLSConfig(cfg.TLS))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Console{
-		cfg: cfg, cl: cl, adm: kadm.NewClient(cl), mux: http.NewServeMux(),
+		cfg: cfg, base: base, sessions: newSessions(), mux: http.NewServeMux(), assets: files,
 		hist: newHistory(historyPoints), ctx: ctx, cancel: cancel,
-		redriven: map[recordRef]bool{},
 	}
-	static, _ := fs.Sub(assets, "ui")
-	c.mux.Handle("GET /ui/", http.StripPrefix("/ui/", http.FileServerFS(static)))
-	c.mux.HandleFunc("GET /ui/api/settings", c.api(func(context.Context, *http.Request) (any, error) {
-		return map[string]bool{"allowWrites": cfg.AllowWrites}, nil
-	}))
+	if !c.loginRequired() {
+		shared, err := newKafkaConn("", base)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		c.shared = shared
+	}
+	c.mux.HandleFunc("GET /ui/", c.serveAsset)
+	c.mux.HandleFunc("GET /ui/api/settings", c.settings)
+	c.mux.HandleFunc("POST /ui/api/login", c.login)
+	c.mux.HandleFunc("POST /ui/api/logout", c.logout)
 	c.mux.HandleFunc("GET /ui/api/cluster", c.api(c.cluster))
 	c.mux.HandleFunc("GET /ui/api/topics", c.api(c.topics))
 	c.mux.HandleFunc("GET /ui/api/topic", c.api(c.topic))
@@ -122,11 +172,26 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// Close stops the sampler and the Kafka client.
+// Close stops the sampler and the Kafka clients.
 func (c *Console) Close() {
 	c.cancel()
 	c.wg.Wait()
-	c.cl.Close()
+	if c.shared != nil {
+		c.shared.close()
+	}
+	c.sessions.closeAll()
+}
+
+// settings tells the page what it may offer: actions, and whether to ask
+// for a login (and as whom it is logged in).
+func (c *Console) settings(w http.ResponseWriter, r *http.Request) {
+	v := map[string]any{"allowWrites": c.cfg.AllowWrites, "login": c.loginRequired()}
+	if c.loginRequired() {
+		if k, err := c.conn(r); err == nil {
+			v["user"] = k.user
+		}
+	}
+	reply(w, v, nil)
 }
 
 // apiError is an error with the HTTP status the API answers with.
@@ -140,12 +205,17 @@ func (e *apiError) Error() string { return e.msg }
 func badRequest(msg string) error { return &apiError{http.StatusBadRequest, msg} }
 
 // api wraps a read-only JSON endpoint.
-func (c *Console) api(fn func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
+func (c *Console) api(fn func(ctx context.Context, k *kafkaConn, r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		k, err := c.conn(r)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
 		c.seen()
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
-		v, err := fn(ctx, r)
+		v, err := fn(ctx, k, r)
 		reply(w, v, err)
 	}
 }
@@ -157,7 +227,7 @@ const maxWriteBody = 64 << 10
 // allowed, and only from the console's own pages. The custom header makes
 // a cross-site form or fetch impossible without a CORS preflight, which
 // this server never grants.
-func (c *Console) write(fn func(ctx context.Context, r *http.Request, body []byte) (any, error)) http.HandlerFunc {
+func (c *Console) write(fn func(ctx context.Context, k *kafkaConn, r *http.Request, body []byte) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c.seen()
 		if !c.cfg.AllowWrites {
@@ -168,6 +238,11 @@ func (c *Console) write(fn func(ctx context.Context, r *http.Request, body []byt
 			reply(w, nil, &apiError{http.StatusForbidden, "missing X-Shoal-Console header"})
 			return
 		}
+		k, err := c.conn(r)
+		if err != nil {
+			reply(w, nil, err)
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWriteBody))
 		if err != nil {
 			reply(w, nil, badRequest("request body: "+err.Error()))
@@ -175,7 +250,7 @@ func (c *Console) write(fn func(ctx context.Context, r *http.Request, body []byt
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()
-		v, err := fn(ctx, r, body)
+		v, err := fn(ctx, k, r, body)
 		reply(w, v, err)
 	}
 }

@@ -1,11 +1,15 @@
 package console
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -163,6 +167,36 @@ func TestPagesAreEmbedded(t *testing.T) {
 		if csp := w.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 			t.Errorf("GET %s: Content-Security-Policy %q", p, csp)
 		}
+		plain := w.Body.Bytes()
+
+		// Gzipped for a browser that accepts it, the same bytes inside.
+		r := httptest.NewRequest("GET", p, nil)
+		r.Header.Set("Accept-Encoding", "gzip, deflate, br")
+		w = httptest.NewRecorder()
+		con.ServeHTTP(w, r)
+		zr, err := gzip.NewReader(w.Body)
+		if err != nil || w.Header().Get("Content-Encoding") != "gzip" {
+			t.Fatalf("GET %s with gzip: %v, Content-Encoding %q", p, err, w.Header().Get("Content-Encoding"))
+		}
+		unzipped, _ := io.ReadAll(zr)
+		if !bytes.Equal(unzipped, plain) {
+			t.Errorf("GET %s: the gzipped body differs from the plain one", p)
+		}
+
+		// Revalidation by ETag answers 304 without a body.
+		r = httptest.NewRequest("GET", p, nil)
+		r.Header.Set("Accept-Encoding", "gzip")
+		r.Header.Set("If-None-Match", w.Header().Get("ETag"))
+		w = httptest.NewRecorder()
+		con.ServeHTTP(w, r)
+		if w.Code != http.StatusNotModified || w.Body.Len() != 0 {
+			t.Errorf("GET %s revalidated: %d, %d bytes", p, w.Code, w.Body.Len())
+		}
+	}
+	w := httptest.NewRecorder()
+	con.ServeHTTP(w, httptest.NewRequest("GET", "/ui/nothing.js", nil))
+	if w.Code != http.StatusNotFound {
+		t.Errorf("GET a file that is not there: %d", w.Code)
 	}
 }
 
@@ -187,5 +221,118 @@ func TestSampleRatesReadsTheTopicCounters(t *testing.T) {
 	}
 	if _, ok := con.hist.last("out:orders"); ok {
 		t.Errorf("a consume rate from a counter's first value")
+	}
+}
+
+// The redrive progress of a dead-letter partition: a watermark and ranges
+// above it, merged as offsets are added, written to and read back from a
+// committed offset's metadata.
+func TestRedrivenProgressMergesAndRoundTrips(t *testing.T) {
+	d := redriven{}
+	for _, o := range []int64{5, 3, 4, 9, 0, 11, 10} {
+		d = d.add(o)
+	}
+	if d.watermark != 1 || d.metadata() != "3-5,9-11" {
+		t.Fatalf("progress %+v metadata %q, want watermark 1 and 3-5,9-11", d, d.metadata())
+	}
+	for o, want := range map[int64]bool{0: true, 1: false, 2: false, 3: true, 5: true, 6: false, 9: true, 11: true, 12: false} {
+		if d.has(o) != want {
+			t.Errorf("has(%d) = %v, want %v", o, !want, want)
+		}
+	}
+	if d = d.add(1).add(2); d.watermark != 6 || d.metadata() != "9-11" {
+		t.Fatalf("after filling the gap: %+v", d)
+	}
+	// Dead letters below the log start are gone: counted as done.
+	if e := d.from(10); e.watermark != 12 || e.metadata() != "" {
+		t.Fatalf("from log start 10: %+v", e)
+	}
+	back, err := parseRedriven(d.watermark, d.metadata())
+	if err != nil || back.watermark != d.watermark || back.metadata() != d.metadata() {
+		t.Fatalf("round trip of %+v: %+v %v", d, back, err)
+	}
+	for _, bad := range []string{"x", "3-", "5-3", "-1", "1,,2"} {
+		if _, err := parseRedriven(0, bad); err == nil {
+			t.Errorf("metadata %q accepted", bad)
+		}
+	}
+}
+
+// The session table ends idle and old sessions, and past maxSessions the
+// one used least recently, closing their Kafka clients.
+func TestSessionsExpireAndStayBounded(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	s := newSessions()
+	s.now = func() time.Time { return now }
+	defer s.closeAll()
+	conn := func() *kafkaConn {
+		k, err := newKafkaConn("u", []kgo.Opt{kgo.SeedBrokers("127.0.0.1:1")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	first := s.add(conn())
+	var ids []string
+	for range maxSessions - 1 {
+		now = now.Add(time.Second)
+		ids = append(ids, s.add(conn()))
+	}
+	now = now.Add(time.Second)
+	if s.get(first) == nil {
+		t.Fatal("a session of a full table was ended")
+	}
+	// first is now the most recent; the next login ends ids[0].
+	s.add(conn())
+	if len(s.byID) != maxSessions || s.get(ids[0]) != nil || s.get(first) == nil {
+		t.Fatalf("%d sessions; the least recently used must make room", len(s.byID))
+	}
+	now = now.Add(sessionIdle + time.Second)
+	if s.get(first) != nil || len(s.byID) != 0 {
+		t.Fatalf("%d sessions after %v idle", len(s.byID), sessionIdle)
+	}
+	// A session in use still ends after sessionMax.
+	id := s.add(conn())
+	for end := now.Add(sessionMax); now.Before(end); now = now.Add(sessionIdle / 2) {
+		if s.get(id) == nil {
+			t.Fatalf("a session in use ended before %v", sessionMax)
+		}
+	}
+	now = now.Add(time.Second)
+	if s.get(id) != nil {
+		t.Fatalf("a session outlived %v", sessionMax)
+	}
+}
+
+// Without a session cookie, or with an unknown one, a console that needs
+// logins answers 401 to its API, and the settings say to log in.
+func TestAPINeedsALoginWhenTheListenerHasSASL(t *testing.T) {
+	con, err := New(Config{Bootstrap: "127.0.0.1:1", SASLMechanisms: []string{"SCRAM-SHA-512"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer con.Close()
+	for _, cookie := range []string{"", "made-up"} {
+		r := httptest.NewRequest("GET", "/ui/api/topics", nil)
+		if cookie != "" {
+			r.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+		}
+		w := httptest.NewRecorder()
+		con.ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized {
+			t.Errorf("cookie %q: status %d, want 401", cookie, w.Code)
+		}
+	}
+	w := httptest.NewRecorder()
+	con.ServeHTTP(w, httptest.NewRequest("GET", "/ui/api/settings", nil))
+	if !strings.Contains(w.Body.String(), `"login":true`) || strings.Contains(w.Body.String(), `"user"`) {
+		t.Errorf("settings %s", w.Body)
+	}
+	// A login from another site (no X-Shoal-Console header) is refused
+	// before any Kafka request.
+	w = httptest.NewRecorder()
+	con.ServeHTTP(w, httptest.NewRequest("POST", "/ui/api/login", strings.NewReader(`{"user":"a","password":"b"}`)))
+	if w.Code != http.StatusForbidden {
+		t.Errorf("login without the header: %d", w.Code)
 	}
 }

@@ -23,10 +23,10 @@ type groupsView struct {
 // groupTypes are the group types the console lists, in ListGroups' terms.
 var groupTypes = []string{"consumer", "classic", "share"}
 
-func (c *Console) groups(ctx context.Context, _ *http.Request) (any, error) {
+func (c *Console) groups(ctx context.Context, k *kafkaConn, _ *http.Request) (any, error) {
 	v := groupsView{Groups: []groupRow{}}
 	for _, typ := range groupTypes {
-		listed, err := c.adm.ListGroupsByType(ctx, []string{typ})
+		listed, err := k.adm.ListGroupsByType(ctx, []string{typ})
 		if err != nil {
 			return nil, err
 		}
@@ -76,7 +76,7 @@ type groupView struct {
 
 // group describes a consumer group (KIP-848 or classic) with its
 // committed offsets and lag per partition.
-func (c *Console) group(ctx context.Context, r *http.Request) (any, error) {
+func (c *Console) group(ctx context.Context, k *kafkaConn, r *http.Request) (any, error) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		return nil, badRequest("name is required")
@@ -93,7 +93,7 @@ func (c *Console) group(ctx context.Context, r *http.Request) (any, error) {
 			}
 		}
 	}
-	cgs, err := c.adm.DescribeConsumerGroups(ctx, name)
+	cgs, err := k.adm.DescribeConsumerGroups(ctx, name)
 	if g, ok := cgs[name]; err == nil && ok && g.Err == nil {
 		v.Type, v.State, v.Protocol, v.Epoch = "consumer", g.State, g.AssignorName, g.Epoch
 		for _, m := range g.Members {
@@ -105,7 +105,7 @@ func (c *Console) group(ctx context.Context, r *http.Request) (any, error) {
 			v.Members = append(v.Members, mv)
 		}
 	} else {
-		dgs, err := c.adm.DescribeGroups(ctx, name)
+		dgs, err := k.adm.DescribeGroups(ctx, name)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +128,7 @@ func (c *Console) group(ctx context.Context, r *http.Request) (any, error) {
 			v.Members = append(v.Members, mv)
 		}
 	}
-	lags, err := c.groupLag(ctx, name)
+	lags, err := k.groupLag(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -148,15 +148,15 @@ func (c *Console) group(ctx context.Context, r *http.Request) (any, error) {
 // groupLag is a group's committed offset, end offset and lag for every
 // partition it has committed, sorted by topic and partition. Lag counts
 // from the end offset (read_uncommitted), as kafka-consumer-groups.sh does.
-func (c *Console) groupLag(ctx context.Context, group string) ([]lagRow, error) {
-	commits, err := c.adm.FetchOffsets(ctx, group)
+func (k *kafkaConn) groupLag(ctx context.Context, group string) ([]lagRow, error) {
+	commits, err := k.adm.FetchOffsets(ctx, group)
 	if err != nil {
 		return nil, err
 	}
 	topics := commits.Offsets().TopicsSet().Topics()
 	var ends kadm.ListedOffsets
 	if len(topics) > 0 {
-		if ends, err = c.adm.ListEndOffsets(ctx, topics...); err != nil {
+		if ends, err = k.adm.ListEndOffsets(ctx, topics...); err != nil {
 			return nil, err
 		}
 	}

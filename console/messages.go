@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,18 +122,18 @@ func (b browse) filtered() bool { return b.key != "" || b.header != "" }
 // the timestamp's offset, or the log end) and returns them in reverse.
 // At most one page of matching records is held; the scan is bounded by
 // maxScan records.
-func (c *Console) messages(ctx context.Context, r *http.Request) (any, error) {
+func (c *Console) messages(ctx context.Context, k *kafkaConn, r *http.Request) (any, error) {
 	b, err := parseBrowse(r)
 	if err != nil {
 		return nil, err
 	}
-	start, end, err := c.partitionBounds(ctx, b.topic, b.partition)
+	start, end, err := k.partitionBounds(ctx, b.topic, b.partition)
 	if err != nil {
 		return nil, err
 	}
 	anchor := b.offset
 	if anchor < 0 && b.timestamp >= 0 {
-		if anchor, err = c.offsetAfter(ctx, b.topic, b.partition, b.timestamp, end); err != nil {
+		if anchor, err = k.offsetAfter(ctx, b.topic, b.partition, b.timestamp, end); err != nil {
 			return nil, err
 		}
 	}
@@ -157,7 +158,7 @@ func (c *Console) messages(ctx context.Context, r *http.Request) (any, error) {
 	}
 	v.ScannedFrom, v.ScannedTo = from, from
 	if from < to {
-		last, err := c.readRange(ctx, b, from, to, func(rec *kgo.Record) bool {
+		last, err := k.readRange(ctx, b, from, to, func(rec *kgo.Record) bool {
 			if b.newest {
 				// Keep the newest limit matches: the oldest drops out.
 				v.Messages = append(v.Messages, messageOf(rec))
@@ -205,17 +206,18 @@ func messageOf(rec *kgo.Record) messageView {
 	return m
 }
 
-// readRange consumes [from, to) of a partition with a client of its own,
+// readRange consumes [from, to) of a partition with a client of its own
+// (as the same principal),
 // calling keep for every matching record until it returns false. It
 // returns the last offset read (from-1 when none). Offsets missing from
 // the log (compaction, transaction markers) are skipped; the read ends at
 // to, or when the partition yields nothing for browseIdle (browseFirst
 // for the first fetch).
-func (c *Console) readRange(ctx context.Context, b browse, from, to int64, keep func(*kgo.Record) bool) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.cfg.Bootstrap), kgo.ClientID("shoal-console-browse"),
+func (k *kafkaConn) readRange(ctx context.Context, b browse, from, to int64, keep func(*kgo.Record) bool) (int64, error) {
+	cl, err := kgo.NewClient(append(slices.Clip(k.opts), kgo.ClientID("shoal-console-browse"),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{b.topic: {b.partition: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxBytes(browseFetchBytes), kgo.FetchMaxPartitionBytes(browseFetchBytes),
-		kgo.FetchMaxWait(200*time.Millisecond))
+		kgo.FetchMaxWait(200*time.Millisecond))...)
 	if err != nil {
 		return 0, err
 	}
@@ -258,12 +260,12 @@ func (c *Console) readRange(ctx context.Context, b browse, from, to int64, keep 
 }
 
 // partitionBounds returns a partition's log start and end offsets.
-func (c *Console) partitionBounds(ctx context.Context, topic string, partition int32) (start, end int64, err error) {
-	starts, err := c.adm.ListStartOffsets(ctx, topic)
+func (k *kafkaConn) partitionBounds(ctx context.Context, topic string, partition int32) (start, end int64, err error) {
+	starts, err := k.adm.ListStartOffsets(ctx, topic)
 	if err != nil {
 		return 0, 0, err
 	}
-	ends, err := c.adm.ListEndOffsets(ctx, topic)
+	ends, err := k.adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -283,8 +285,8 @@ func (c *Console) partitionBounds(ctx context.Context, topic string, partition i
 
 // offsetAfter is the first offset whose timestamp is at or after ts (the
 // end when there is none).
-func (c *Console) offsetAfter(ctx context.Context, topic string, partition int32, ts, end int64) (int64, error) {
-	los, err := c.adm.ListOffsetsAfterMilli(ctx, ts, topic)
+func (k *kafkaConn) offsetAfter(ctx context.Context, topic string, partition int32, ts, end int64) (int64, error) {
+	los, err := k.adm.ListOffsetsAfterMilli(ctx, ts, topic)
 	if err != nil {
 		return 0, err
 	}

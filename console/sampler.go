@@ -146,9 +146,18 @@ func (c *Console) sampleRates(now int64) {
 // (three Kafka requests each): the first ones by name.
 const maxLagGroups = 100
 
-// sampleLag records the total lag of the consumer groups.
+// sampleLag records the total lag of the consumer groups. With logins it
+// reads as the person who used the console last, so it samples the groups
+// that person may describe; a page shows a group's samples only to whom
+// the broker lets describe the group.
 func (c *Console) sampleLag(ctx context.Context) {
-	groups, err := c.adm.ListGroupsByType(ctx, []string{"consumer", "classic"})
+	k := c.shared
+	if k == nil {
+		if k = c.sessions.latest(); k == nil {
+			return
+		}
+	}
+	groups, err := k.adm.ListGroupsByType(ctx, []string{"consumer", "classic"})
 	if err != nil {
 		return
 	}
@@ -156,7 +165,7 @@ func (c *Console) sampleLag(ctx context.Context) {
 	listed := groups.Sorted()
 	for _, g := range listed[:min(len(listed), maxLagGroups)] {
 		name := g.Group
-		lags, err := c.groupLag(ctx, name)
+		lags, err := k.groupLag(ctx, name)
 		if err != nil {
 			continue
 		}

@@ -1,16 +1,20 @@
 package console
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -28,7 +32,37 @@ type sharePartitionRow struct {
 	// shoal_share_in_flight_records; nil when this node does not lead the
 	// partition (its leader's console has them).
 	States map[string]int64 `json:"states"`
-	Error  string           `json:"error,omitempty"`
+	// Unsettled are the records delivered and not yet done, from this
+	// node's share-partition state; nil when this node does not lead the
+	// partition. DeliveryLimit is what their delivery counts count to.
+	Unsettled     []unsettledView `json:"unsettled"`
+	DeliveryLimit int             `json:"deliveryLimit,omitempty"`
+	Error         string          `json:"error,omitempty"`
+}
+
+type unsettledView struct {
+	First         int64  `json:"first"`
+	Last          int64  `json:"last"`
+	State         string `json:"state"`
+	DeliveryCount int    `json:"deliveryCount"`
+	Member        string `json:"member,omitempty"`
+	// Deadline is the lock expiry (acquired) or the end of the release
+	// backoff (available), unix milliseconds; 0 if none.
+	Deadline int64 `json:"deadline"`
+}
+
+// deadLetterView is one dead letter of the group, with why it was given
+// up on (the __dlq.errors.* headers).
+type deadLetterView struct {
+	Partition       int32  `json:"partition"`
+	Offset          int64  `json:"offset"`
+	Timestamp       int64  `json:"timestamp"`
+	Key             []byte `json:"key"`
+	SourceTopic     string `json:"sourceTopic"`
+	SourcePartition string `json:"sourcePartition"`
+	SourceOffset    string `json:"sourceOffset"`
+	DeliveryCount   string `json:"deliveryCount"`
+	Reason          string `json:"reason"`
 }
 
 type shareGroupView struct {
@@ -41,8 +75,12 @@ type shareGroupView struct {
 	Configs    map[string]string   `json:"configs"`
 	// DeadLetterTopic is the group's errors.deadletterqueue.topic.name.
 	DeadLetterTopic string `json:"deadLetterTopic,omitempty"`
-	// DeadLetters is the dead-letter topic's end offset on partition 0.
+	// DeadLetters is how many records the dead-letter topic holds (all
+	// groups' and partitions'), -1 when unknown.
 	DeadLetters int64 `json:"deadLetters"`
+	// RecentDeadLetters are this group's newest dead letters.
+	RecentDeadLetters []deadLetterView `json:"recentDeadLetters"`
+	DeadLetterError   string           `json:"deadLetterError,omitempty"`
 	// DeadLettered and ExpiredLocks are this node's counters
 	// (shoal_share_dead_lettered_records_total by source topic, and
 	// shoal_share_expired_locks_total for all groups).
@@ -61,12 +99,12 @@ var shareGroupConfigs = []string{
 // DescribeShareGroupOffsets and the group's configs. Per-record states
 // (acquired, acknowledged, delivery counts, lock expiries) are not in any
 // Kafka API, so the page says so rather than guessing.
-func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) {
+func (c *Console) shareGroup(ctx context.Context, k *kafkaConn, r *http.Request) (any, error) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		return nil, badRequest("name is required")
 	}
-	described, err := c.adm.DescribeShareGroups(ctx, name)
+	described, err := k.adm.DescribeShareGroups(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +130,7 @@ func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) 
 		}
 		v.Members = append(v.Members, mv)
 	}
-	offs, err := c.adm.DescribeShareGroupOffsets(ctx, name)
+	offs, err := k.adm.DescribeShareGroupOffsets(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +145,7 @@ func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) 
 	var endErr error
 	ends := map[string]map[int32]int64{}
 	if len(topics) > 0 {
-		listed, err := c.adm.ListEndOffsets(ctx, topics...)
+		listed, err := k.adm.ListEndOffsets(ctx, topics...)
 		endErr = err
 		listed.Each(func(o kadm.ListedOffset) {
 			if ends[o.Topic] == nil {
@@ -128,18 +166,120 @@ func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) 
 		}
 		v.Partitions = append(v.Partitions, row)
 	}
-	v.Configs, err = c.groupConfigs(ctx, name, shareGroupConfigs)
+	v.Configs, err = k.groupConfigs(ctx, name, shareGroupConfigs)
 	if err != nil && v.Error == "" {
 		v.Error = "group configs: " + err.Error()
 	}
 	v.DeadLetterTopic = v.Configs["errors.deadletterqueue.topic.name"]
+	v.RecentDeadLetters = []deadLetterView{}
 	if v.DeadLetterTopic != "" {
-		if _, end, err := c.partitionBounds(ctx, v.DeadLetterTopic, 0); err == nil {
-			v.DeadLetters = end
-		}
+		v.DeadLetters, v.RecentDeadLetters, err = k.recentDeadLetters(ctx, v.DeadLetterTopic, name)
+		v.DeadLetterError = errString(err)
 	}
 	c.shareCounters(&v, topics)
+	c.unsettled(&v)
 	return v, nil
+}
+
+// maxUnsettledRuns bounds the unsettled runs the page lists per partition.
+const maxUnsettledRuns = 200
+
+// unsettled fills each partition's unsettled records from this node's
+// share state, for the partitions the person may see (those
+// DescribeShareGroupOffsets answered without an error).
+func (c *Console) unsettled(v *shareGroupView) {
+	if c.cfg.ShareRecords == nil {
+		return
+	}
+	for i := range v.Partitions {
+		row := &v.Partitions[i]
+		if row.Error != "" {
+			continue
+		}
+		recs, ok := c.cfg.ShareRecords(v.Name, row.Topic, row.Partition, maxUnsettledRuns)
+		if !ok {
+			continue
+		}
+		row.DeliveryLimit = recs.DeliveryLimit
+		row.Unsettled = []unsettledView{}
+		for _, r := range recs.Runs {
+			u := unsettledView{First: r.First, Last: r.Last, State: r.State, DeliveryCount: r.DeliveryCount, Member: r.Member}
+			if !r.Deadline.IsZero() {
+				u.Deadline = r.Deadline.UnixMilli()
+			}
+			row.Unsettled = append(row.Unsettled, u)
+		}
+	}
+}
+
+const (
+	// maxDeadLetterPartitions and deadLetterScan bound what the share
+	// page reads of a dead-letter topic: the newest deadLetterScan records
+	// of each of the first partitions.
+	maxDeadLetterPartitions = 8
+	deadLetterScan          = 50
+	// maxRecentDeadLetters is how many of the group's newest the page shows.
+	maxRecentDeadLetters = 10
+)
+
+// recentDeadLetters counts the records of a dead-letter topic and returns
+// the group's newest ones among the last records of its partitions.
+func (k *kafkaConn) recentDeadLetters(ctx context.Context, topic, group string) (int64, []deadLetterView, error) {
+	out := []deadLetterView{}
+	starts, err := k.adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return -1, out, err
+	}
+	ends, err := k.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return -1, out, err
+	}
+	if err := ends.Error(); err != nil {
+		return -1, out, err
+	}
+	var parts []kadm.ListedOffset
+	ends.Each(func(o kadm.ListedOffset) { parts = append(parts, o) })
+	slices.SortFunc(parts, func(a, b kadm.ListedOffset) int { return cmp.Compare(a.Partition, b.Partition) })
+	var total int64
+	for _, e := range parts {
+		s, ok := starts.Lookup(topic, e.Partition)
+		if !ok || s.Err != nil {
+			continue
+		}
+		total += e.Offset - s.Offset
+		if e.Partition >= maxDeadLetterPartitions || e.Offset <= s.Offset {
+			continue
+		}
+		b := browse{topic: topic, partition: e.Partition, header: dlqHeaderPrefix + "group.id=" + group}
+		if _, err := k.readRange(ctx, b, max(s.Offset, e.Offset-deadLetterScan), e.Offset, func(rec *kgo.Record) bool {
+			out = append(out, deadLetterOf(rec))
+			return true
+		}); err != nil {
+			return total, out, err
+		}
+	}
+	slices.SortFunc(out, func(a, b deadLetterView) int { return cmp.Compare(b.Timestamp, a.Timestamp) })
+	return total, out[:min(len(out), maxRecentDeadLetters)], nil
+}
+
+func deadLetterOf(rec *kgo.Record) deadLetterView {
+	d := deadLetterView{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp.UnixMilli(),
+		Key: bytes.Clone(rec.Key[:min(len(rec.Key), maxShown)])}
+	for _, h := range rec.Headers {
+		switch strings.TrimPrefix(h.Key, dlqHeaderPrefix) {
+		case "topic":
+			d.SourceTopic = string(h.Value)
+		case "partition":
+			d.SourcePartition = string(h.Value)
+		case "offset":
+			d.SourceOffset = string(h.Value)
+		case "delivery.count":
+			d.DeliveryCount = string(h.Value)
+		case "reason":
+			d.Reason = string(h.Value)
+		}
+	}
+	return d
 }
 
 // groupResourceType is DescribeConfigs' resource type for groups
@@ -147,12 +287,12 @@ func (c *Console) shareGroup(ctx context.Context, r *http.Request) (any, error) 
 const groupResourceType = kmsg.ConfigResourceType(32)
 
 // groupConfigs reads the named configs of a group with DescribeConfigs.
-func (c *Console) groupConfigs(ctx context.Context, group string, names []string) (map[string]string, error) {
+func (k *kafkaConn) groupConfigs(ctx context.Context, group string, names []string) (map[string]string, error) {
 	req := kmsg.NewPtrDescribeConfigsRequest()
 	res := kmsg.NewDescribeConfigsRequestResource()
 	res.ResourceType, res.ResourceName, res.ConfigNames = groupResourceType, group, names
 	req.Resources = append(req.Resources, res)
-	resp, err := req.RequestWith(ctx, c.cl)
+	resp, err := req.RequestWith(ctx, k.cl)
 	if err != nil {
 		return map[string]string{}, err
 	}

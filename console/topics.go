@@ -23,12 +23,12 @@ type topicsView struct {
 	SizeError string     `json:"sizeError,omitempty"`
 }
 
-func (c *Console) topics(ctx context.Context, _ *http.Request) (any, error) {
-	td, err := c.adm.ListTopicsWithInternal(ctx)
+func (c *Console) topics(ctx context.Context, k *kafkaConn, _ *http.Request) (any, error) {
+	td, err := k.adm.ListTopicsWithInternal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sizes, _, sizeErr := c.topicSizes(ctx, nil)
+	sizes, _, sizeErr := k.topicSizes(ctx, nil)
 	v := topicsView{Topics: []topicRow{}, SizeError: errString(sizeErr)}
 	for _, t := range td.Sorted() {
 		row := topicRow{Name: t.Topic, Internal: t.IsInternal, Partitions: len(t.Partitions),
@@ -78,12 +78,12 @@ type topicView struct {
 	OutRate     []point        `json:"outRate"`
 }
 
-func (c *Console) topic(ctx context.Context, r *http.Request) (any, error) {
+func (c *Console) topic(ctx context.Context, k *kafkaConn, r *http.Request) (any, error) {
 	name := r.URL.Query().Get("name")
 	if name == "" {
 		return nil, badRequest("name is required")
 	}
-	td, err := c.adm.ListTopicsWithInternal(ctx, name)
+	td, err := k.adm.ListTopicsWithInternal(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -94,15 +94,15 @@ func (c *Console) topic(ctx context.Context, r *http.Request) (any, error) {
 	if t.Err != nil {
 		return nil, &apiError{http.StatusNotFound, name + ": " + t.Err.Error()}
 	}
-	starts, err := c.adm.ListStartOffsets(ctx, name)
+	starts, err := k.adm.ListStartOffsets(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	ends, err := c.adm.ListEndOffsets(ctx, name)
+	ends, err := k.adm.ListEndOffsets(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	stables, err := c.adm.ListCommittedOffsets(ctx, name)
+	stables, err := k.adm.ListCommittedOffsets(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func (c *Console) topic(ctx context.Context, r *http.Request) (any, error) {
 	for _, p := range t.Partitions {
 		set.Add(name, p.Partition)
 	}
-	_, sizes, _ := c.topicSizes(ctx, set)
+	_, sizes, _ := k.topicSizes(ctx, set)
 	v := topicView{Name: name, ID: t.ID.String(), Internal: t.IsInternal, Partitions: []partitionRow{},
 		InRate: c.hist.get("in:" + name), OutRate: c.hist.get("out:" + name)}
 	for _, p := range t.Partitions.Sorted() {
@@ -130,7 +130,7 @@ func (c *Console) topic(ctx context.Context, r *http.Request) (any, error) {
 		}
 		v.Partitions = append(v.Partitions, row)
 	}
-	rcs, err := c.adm.DescribeTopicConfigs(ctx, name)
+	rcs, err := k.adm.DescribeTopicConfigs(ctx, name)
 	if err == nil {
 		var rc kadm.ResourceConfig
 		rc, err = rcs.On(name, nil)

@@ -311,6 +311,14 @@ func consumerCompileRegex(re string) (*regexp.Regexp, error) {
 	if re == "" {
 		return nil, nil
 	}
+	return CompileWholeMatch(re)
+}
+
+// CompileWholeMatch compiles an RE2 expression a client sent (a topic
+// subscription, a transactional id filter) so that it must match a whole
+// name, as Kafka's re2j matches() does. The error is the expression's own,
+// not the anchored one's.
+func CompileWholeMatch(re string) (*regexp.Regexp, error) {
 	if _, err := regexp.Compile(re); err != nil {
 		return nil, err
 	}

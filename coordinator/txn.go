@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 	"time"
@@ -46,11 +47,12 @@ const (
 	TxnCompleteCommit TxnState = 4 // markers written; a new transaction may start
 	TxnCompleteAbort  TxnState = 5
 	TxnDead           TxnState = 6 // the id expired (Kafka logs it before the tombstone; here it is only read back)
-	// TxnPrepareEpochFence: Kafka's state while an epoch bump that fences
-	// the producer waits for the abort it starts to be logged. Here the
-	// fence and the PrepareAbort record are one step, so no transaction is
-	// left in it; a record holding it (Kafka never writes one) replays as
-	// PrepareAbort.
+	// TxnPrepareEpochFence: the epoch was bumped to fence the producer of
+	// an ongoing transaction (InitProducerId for its id, or its timeout);
+	// the only way on is the abort the fence starts (see fence). As in
+	// Kafka it is never logged: the PrepareAbort record with the bumped
+	// epoch is what makes the fence durable. A record holding it (Kafka
+	// never writes one) replays as PrepareAbort.
 	TxnPrepareEpochFence TxnState = 7
 )
 
@@ -162,6 +164,31 @@ type TxnShard struct {
 	txns             map[string]*txnMeta
 	out              []Record
 	markers          []TxnMarkers
+	onTransition     func(TxnTransition)
+}
+
+// TxnTransition is one state change of a transactional id, logged to
+// __transaction_state or not (PrepareEpochFence never is).
+type TxnTransition struct {
+	TransactionalID string
+	From, To        TxnState
+	ProducerID      int64
+	ProducerEpoch   int16
+}
+
+// OnTransition sets fn to be called, synchronously, at every state change
+// the shard makes (not at Replay): the coordinator logs them, as Kafka logs
+// its "prepare transition" lines, and tests follow transitions that leave
+// no record.
+func (s *TxnShard) OnTransition(fn func(TxnTransition)) { s.onTransition = fn }
+
+// moveTo changes m's state, telling the transition hook.
+func (s *TxnShard) moveTo(m *txnMeta, to TxnState) {
+	from := m.state
+	m.state = to
+	if s.onTransition != nil {
+		s.onTransition(TxnTransition{TransactionalID: m.id, From: from, To: to, ProducerID: m.producerID, ProducerEpoch: m.epoch})
+	}
 }
 
 // NewTxnShard returns an empty shard. coordinatorEpoch is the leader epoch of
@@ -252,9 +279,12 @@ func (s *TxnShard) InitProducerID(now time.Time, req InitProducerIDRequest) (int
 	case TxnPrepareCommit, TxnPrepareAbort, TxnPrepareEpochFence:
 		return -1, -1, kerr.ConcurrentTransactions
 	case TxnOngoing:
-		// Fence the old producer and abort its transaction, as Kafka's
-		// prepareFenceProducerEpoch followed by an abort.
-		s.abort(m, now)
+		// The producer that left the transaction open is a zombie:
+		// fence it and abort its transaction. The new producer retries
+		// and gets its epoch once the abort completes (a second bump,
+		// which rotates the producer id if the fence used the last
+		// epoch).
+		s.fence(m, now)
 		return -1, -1, kerr.ConcurrentTransactions
 	}
 	// Empty or Complete*: a new epoch, or a new producer id once the
@@ -283,8 +313,9 @@ func (s *TxnShard) InitProducerID(now time.Time, req InitProducerIDRequest) (int
 	default:
 		return -1, -1, kerr.ProducerFenced
 	}
-	m.state, m.timeout, m.startMs = TxnEmpty, req.Timeout, -1
+	m.timeout, m.startMs = req.Timeout, -1
 	m.partitions = nil
+	s.moveTo(m, TxnEmpty)
 	s.transition(m, now)
 	return m.producerID, m.epoch, nil
 }
@@ -371,7 +402,7 @@ func (s *TxnShard) AddPartitions(now time.Time, req AddPartitionsRequest) (map[T
 		return nil, nil
 	}
 	// Empty or Complete*: a new transaction starts.
-	m.state, m.startMs = TxnOngoing, now.UnixMilli()
+	m.startMs = now.UnixMilli()
 	m.partitions = make(map[TxnPartition]bool, len(req.Partitions))
 	for _, tp := range req.Partitions {
 		m.partitions[tp] = true
@@ -381,6 +412,7 @@ func (s *TxnShard) AddPartitions(now time.Time, req AddPartitionsRequest) (map[T
 	} else {
 		m.clientVersion = 1
 	}
+	s.moveTo(m, TxnOngoing)
 	s.transition(m, now)
 	return nil, nil
 }
@@ -514,9 +546,10 @@ func (s *TxnShard) prepareEnd(m *txnMeta, commit, bump bool, now time.Time) *ker
 			m.epoch++
 		}
 	}
-	m.state = TxnPrepareAbort
 	if commit {
-		m.state = TxnPrepareCommit
+		s.moveTo(m, TxnPrepareCommit)
+	} else {
+		s.moveTo(m, TxnPrepareAbort)
 	}
 	m.pending = make(map[TxnPartition]bool, len(m.partitions))
 	for tp := range m.partitions {
@@ -534,16 +567,27 @@ func (s *TxnShard) prepareEnd(m *txnMeta, commit, bump bool, now time.Time) *ker
 	return nil
 }
 
-// abort ends an open transaction the producer abandoned (timed out, or a new
-// producer with its id arrived): the epoch is bumped so the old producer is
-// fenced, then the abort proceeds as an EndTxn would.
-func (s *TxnShard) abort(m *txnMeta, now time.Time) {
+// fence ends an ongoing transaction the producer abandoned (it timed out,
+// or a new producer with its id arrived), as Kafka's
+// prepareFenceProducerEpoch followed by the coordinator's own EndTxn: the
+// epoch is bumped and the transaction enters PrepareEpochFence, so every
+// request of the old producer is refused (PRODUCER_FENCED, or
+// CONCURRENT_TRANSACTIONS for a new producer racing the fence); then the
+// coordinator aborts it with the fenced epoch, which is the epoch its abort
+// markers carry, so the zombie's late batches are fenced at the partitions.
+//
+// PrepareEpochFence is not logged: if the PrepareAbort record is not
+// appended, the shard reloads from the log, where the transaction is still
+// Ongoing at the old epoch, and the next InitProducerId or timeout fences it
+// again with a single bump (what Kafka's hasFailedEpochFence ensures).
+func (s *TxnShard) fence(m *txnMeta, now time.Time) {
 	// No rotation here: the epoch epochExhausted keeps in reserve is for
 	// exactly this fence, and the fenced producer's next InitProducerId
 	// rotates. Without a bump prepareEnd cannot fail.
 	if m.epoch < math.MaxInt16 {
 		m.epoch++
 	}
+	s.moveTo(m, TxnPrepareEpochFence)
 	_ = s.prepareEnd(m, false, false, now)
 }
 
@@ -568,9 +612,9 @@ func (s *TxnShard) MarkersWritten(now time.Time, id string, pid int64, epoch int
 // CompleteCommit/CompleteAbort.
 func (s *TxnShard) complete(m *txnMeta, now time.Time) {
 	if m.state == TxnPrepareCommit {
-		m.state = TxnCompleteCommit
+		s.moveTo(m, TxnCompleteCommit)
 	} else {
-		m.state = TxnCompleteAbort
+		s.moveTo(m, TxnCompleteAbort)
 	}
 	if m.nextProducer >= 0 {
 		m.prevProducer, m.producerID, m.nextProducer, m.epoch = m.producerID, m.nextProducer, -1, 0
@@ -590,7 +634,7 @@ func (s *TxnShard) Tick(now time.Time) {
 		m := s.txns[id]
 		switch {
 		case m.state == TxnOngoing && m.startMs+m.timeout.Milliseconds() < nowMs:
-			s.abort(m, now)
+			s.fence(m, now)
 		case !m.inProgress() && m.lastUpdateMs+s.cfg.IDExpiration.Milliseconds() <= nowMs:
 			delete(s.txns, id)
 			s.out = append(s.out, Record{Key: txnKey(id), Value: nil})
@@ -631,6 +675,9 @@ type TxnListFilter struct {
 	// MinDuration (KIP-994, -1 for none): only transactions running for
 	// longer than this.
 	MinDuration time.Duration
+	// IDPattern (KIP-1152, nil for none): only transactional ids it
+	// matches (CompileWholeMatch).
+	IDPattern *regexp.Regexp
 }
 
 // TxnListing is one row of ListTransactions.
@@ -662,6 +709,9 @@ func (s *TxnShard) List(now time.Time, f TxnListFilter) (out []TxnListing, unkno
 			continue
 		}
 		if f.MinDuration >= 0 && now.UnixMilli()-m.startMs <= f.MinDuration.Milliseconds() {
+			continue
+		}
+		if f.IDPattern != nil && !f.IDPattern.MatchString(id) {
 			continue
 		}
 		out = append(out, TxnListing{TransactionalID: id, ProducerID: m.producerID, State: m.state})

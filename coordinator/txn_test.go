@@ -42,6 +42,8 @@ type txnHarness struct {
 	epoch int32
 	now   time.Time
 	log   []Record
+	// trace ("new trace") prints every state change, logged or not.
+	trace []TxnTransition
 }
 
 func TestTxnDatadriven(t *testing.T) {
@@ -134,7 +136,10 @@ func (h *txnHarness) run(t *testing.T, d *datadriven.TestData) string {
 		h.ids = &seqProducerIDs{next: txnInt(t, d, "first-pid", 1000)}
 		h.epoch = int32(txnInt(t, d, "coord-epoch", 0))
 		h.s = NewTxnShard(h.cfg, h.ids, h.epoch)
-		h.now, h.log = txnT0, nil
+		h.now, h.log, h.trace = txnT0, nil, nil
+		if d.HasArg("trace") {
+			h.s.OnTransition(func(tr TxnTransition) { h.trace = append(h.trace, tr) })
+		}
 		return "ok\n"
 
 	case "init":
@@ -198,6 +203,13 @@ func (h *txnHarness) run(t *testing.T, d *datadriven.TestData) string {
 		if d.HasArg("min-duration") {
 			f.MinDuration = txnDur(t, d, "min-duration", "0s")
 		}
+		if d.HasArg("pattern") {
+			re, err := CompileWholeMatch(txnStr(t, d, "pattern", ""))
+			if err != nil {
+				return fmt.Sprintf("bad pattern: %v\n", err)
+			}
+			f.IDPattern = re
+		}
 		for _, name := range strings.Split(txnStr(t, d, "states", ""), ",") {
 			if name != "" {
 				f.States = append(f.States, name)
@@ -257,6 +269,10 @@ func (h *txnHarness) run(t *testing.T, d *datadriven.TestData) string {
 	default:
 		d.Fatalf(t, "unknown command %s", d.Cmd)
 	}
+	for _, tr := range h.trace {
+		fmt.Fprintf(&b, "transition %s: %s -> %s pid=%d epoch=%d\n", tr.TransactionalID, tr.From, tr.To, tr.ProducerID, tr.ProducerEpoch)
+	}
+	h.trace = h.trace[:0]
 	recs, markers := h.s.Drain()
 	h.log = append(h.log, recs...)
 	for _, r := range recs {

@@ -3,6 +3,7 @@ package coordruntime
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -113,6 +114,7 @@ func (sh *txnShard) replay() error {
 	if err != nil {
 		return err
 	}
+	shard.OnTransition(sh.logTransition)
 	sh.shard, sh.epoch, sh.failed = shard, epoch, nil
 	for _, job := range shard.PendingMarkers() {
 		sh.sendMarkers(job)
@@ -121,6 +123,17 @@ func (sh *txnShard) replay() error {
 }
 
 func (sh *txnShard) internal() *internalPartition { return sh.ip }
+
+// logTransition logs a transaction's state change at debug level, as
+// Kafka logs its transitions; the check keeps the hot path free of the
+// call's allocations when debug is off.
+func (sh *txnShard) logTransition(tr coordinator.TxnTransition) {
+	if !sh.t.env.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	sh.t.env.Logger.Debug("transaction state change", "transactional_id", tr.TransactionalID,
+		"from", tr.From.String(), "to", tr.To.String(), "producer_id", tr.ProducerID, "producer_epoch", tr.ProducerEpoch)
+}
 
 // Do runs fn on the shard coordinating transactionalID and returns once the
 // records it produced are committed. A non-nil error is the Kafka error to

@@ -115,7 +115,8 @@ type secureNode struct {
 	ran []string
 }
 
-func startSecureNode(t *testing.T) *secureNode {
+// set are extra --set settings of the node.
+func startSecureNode(t *testing.T, set ...string) *secureNode {
 	t.Helper()
 	dir, pool := makeCertificates(t)
 	writeClientProperties(t, dir, "admin", "admin-secret")
@@ -125,6 +126,7 @@ func startSecureNode(t *testing.T) *secureNode {
 		clientListener: "SASL_SSL",
 		configFile:     fmt.Sprintf(securityDocServerProperties, dir),
 		clientOpts:     scramOpts(pool, "admin", "admin-secret"),
+		set:            set,
 		beforeFirstStart: func(n *node) {
 			code, stderr := runShoal(t, nil, "storage", "format", "--config", n.configPath,
 				"--set", "log.dirs="+filepath.Join(n.dataDir, "data"),

@@ -59,6 +59,16 @@ func runPipeline(broker string) int {
 	}
 	defer sess.Close()
 	ctx := context.Background()
+	// Initialize the producer id before consuming, as a Java pipeline's
+	// initTransactions does: the InitProducerId fences the killed
+	// predecessor and aborts its open transaction at once. franz-go would
+	// otherwise initialize it only at the first produce, after fetching the
+	// group's offsets, which the predecessor's pending offset commit keeps
+	// unstable (UNSTABLE_OFFSET_COMMIT) until its transaction times out.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "pipeline: init producer id:", err)
+		return 1
+	}
 	for {
 		fs := sess.PollRecords(ctx, 10)
 		fs.EachError(func(topic string, p int32, err error) {
@@ -270,6 +280,7 @@ func runEOSPipeline(t *testing.T, seeds []string, client clientFunc, rf int16, d
 	}
 
 	group := topicName(t, "g")
+	start := time.Now()
 	pp := startPipeline(t, seeds, in, out, group)
 	for round := range 3 {
 		// Let it commit a few transactions, then kill it at a random
@@ -278,6 +289,7 @@ func runEOSPipeline(t *testing.T, seeds []string, client clientFunc, rf int16, d
 		waitFor(t, 60*time.Second, fmt.Sprintf("pipeline run %d commits", round), func() (bool, string) {
 			return pp.committed.Load() >= target, fmt.Sprintf("%d transactions committed", pp.committed.Load())
 		})
+		t.Logf("%v: pipeline run %d committed %d transactions", time.Since(start).Round(time.Millisecond), round, pp.committed.Load())
 		time.Sleep(time.Duration(rand.IntN(30)) * time.Millisecond) // a random point, not a wait for a condition
 		disrupt(round, pp)
 		pp.kill9()
@@ -302,6 +314,7 @@ func runEOSPipeline(t *testing.T, seeds []string, client clientFunc, rf int16, d
 		}
 		return done, fmt.Sprintf("committed %v", committed)
 	})
+	t.Logf("%v: every input offset committed", time.Since(start).Round(time.Millisecond))
 	pp.kill9()
 
 	// The pipeline was idle when killed, so every transaction has ended.
@@ -325,9 +338,11 @@ func runEOSPipeline(t *testing.T, seeds []string, client clientFunc, rf int16, d
 	t.Logf("%d outputs read exactly once; %d aborted transactions' markers in the log", len(read), aborted)
 }
 
-// The pipeline on three nodes: besides the pipeline process, the node
-// coordinating its transactional id is kill -9'd (and restarted) in the
-// first round, so the transactions move to a new coordinator.
+// The pipeline on three nodes: besides the pipeline process, a broker is
+// kill -9'd (and restarted) while the pipeline runs in each round: the node
+// coordinating its transactional id, so the transactions move to a new
+// coordinator, then the leader of an output partition, then the leader of
+// an input partition, so markers, produces and fetches move to new leaders.
 func TestTxnExactlyOncePipelineClusterKill9(t *testing.T) {
 	c := startCluster(t, 3, "transaction.state.log.num.partitions=3", "transaction.state.log.min.isr=2")
 	var seeds []string
@@ -345,12 +360,21 @@ func TestTxnExactlyOncePipelineClusterKill9(t *testing.T) {
 					victim = r.NodeID
 				}
 			}
-		default:
-			return
+		case 1, 2:
+			topic := envOf(pp.cmd.Env, pipelineEnvOut)
+			if round == 2 {
+				topic = envOf(pp.cmd.Env, pipelineEnvIn)
+			}
+			md, err := adm.Metadata(ctxT(t, opTimeout), topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			victim = md.Topics[topic].Partitions[int32(round)].Leader
 		}
 		if victim < 1 {
 			t.Fatalf("round %d: no node to kill", round)
 		}
+		t.Logf("round %d kills node %d", round, victim)
 		nd := c.node(victim)
 		nd.Kill9()
 		nd.Restart()

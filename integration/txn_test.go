@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // txnOpts keep the transaction coordinator's topic small, so a test node
@@ -170,4 +174,189 @@ func TestTxnZombieFenced(t *testing.T) {
 	if got, want := fmt.Sprint(readIsolated(t, n, topic, true)), "[fresh]"; got != want {
 		t.Errorf("read_committed read %s, want %s", got, want)
 	}
+}
+
+// ListTransactions filters by transactional id pattern (v2, KIP-1152: the
+// whole id must match; a bad pattern is INVALID_REGULAR_EXPRESSION) and by
+// duration, and DescribeProducers shows an open transaction's first offset,
+// then none once it commits, with the producer's epoch and last sequence.
+func TestTxnListPatternAndDescribeProducers(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, txnOpts)
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 1, nil)
+	produceTxn(t, n.Client(t, kgo.TransactionalID(topic+"-done")), topic, true, "c1")
+	open := n.Client(t, kgo.TransactionalID(topic+"-open"), kgo.DefaultProduceTopic(topic))
+	ctx := ctxT(t, opTimeout)
+	if err := open.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.ProduceSync(ctx, &kgo.Record{Value: []byte("o1")}, &kgo.Record{Value: []byte("o2")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	list := func(pattern *string, durationMs int64) ([]string, int16) {
+		t.Helper()
+		req := kmsg.NewPtrListTransactionsRequest()
+		req.SetVersion(2)
+		req.TransactionalIDPattern, req.DurationFilterMillis = pattern, durationMs
+		resp, err := req.RequestWith(ctx, n.Client(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, s := range resp.TransactionStates {
+			ids = append(ids, s.TransactionalID+"="+s.TransactionState)
+		}
+		slices.Sort(ids)
+		return ids, resp.ErrorCode
+	}
+	both := []string{topic + "-done=CompleteCommit", topic + "-open=Ongoing"}
+	for _, tc := range []struct {
+		pattern  *string
+		duration int64
+		want     []string
+		code     int16
+	}{
+		{nil, -1, both, 0},
+		{kmsg.StringPtr(""), -1, both, 0},
+		{kmsg.StringPtr(topic + "-o.*"), -1, both[1:], 0},
+		{kmsg.StringPtr("open"), -1, nil, 0}, // a substring is not a match
+		{kmsg.StringPtr(topic + "-(done|open)"), -1, both, 0},
+		{kmsg.StringPtr("[unclosed"), -1, nil, kerr.InvalidRegularExpression.Code},
+		// The open transaction is younger than an hour.
+		{kmsg.StringPtr(topic + "-open"), time.Hour.Milliseconds(), nil, 0},
+	} {
+		got, code := list(tc.pattern, tc.duration)
+		if code != tc.code || !slices.Equal(got, tc.want) {
+			t.Errorf("pattern %q duration %d: %v code %d, want %v code %d", derefOr(tc.pattern, "<null>"), tc.duration, got, code, tc.want, tc.code)
+		}
+	}
+
+	describe := func() kadm.DescribedProducer {
+		t.Helper()
+		pid, epoch, err := open.ProducerID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		described, err := n.Admin(t).DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found *kadm.DescribedProducer
+		described.EachProducer(func(p kadm.DescribedProducer) {
+			if p.ProducerID == pid {
+				found = &p
+			}
+		})
+		if found == nil {
+			t.Fatalf("producer %d (epoch %d) not described: %+v", pid, epoch, described)
+		}
+		return *found
+	}
+	// c1 and the commit marker are at 0 and 1: the open transaction
+	// starts at 2.
+	if p := describe(); p.CurrentTxnStartOffset != 2 || p.LastSequence != 1 || p.Leader != n.id() {
+		t.Fatalf("open transaction described as %+v, want start offset 2, last sequence 1", p)
+	}
+	if err := open.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, opTimeout, "the commit marker ends the transaction in the partition", func() (bool, string) {
+		p := describe()
+		return p.CurrentTxnStartOffset == -1 && p.CoordinatorEpoch >= 0, fmt.Sprintf("%+v", p)
+	})
+}
+
+func derefOr(s *string, null string) string {
+	if s == nil {
+		return null
+	}
+	return *s
+}
+
+// A transactions-version-1 TxnOffsetCommit (v2 here) is verified with the
+// transaction coordinator (KIP-890), as Kafka does: without AddOffsetsToTxn
+// the group's offsets partition is not in the transaction, and the commit
+// is refused with INVALID_TXN_STATE instead of leaving pending offsets no
+// marker will decide. After AddOffsetsToTxn it is accepted, and the
+// transaction's commit makes it visible.
+func TestTxnOffsetCommitVerified(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, txnOpts)
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 1, nil)
+	// A transactions-version-1 client: TxnOffsetCommit v2, AddPartitionsToTxn
+	// and EndTxn v3.
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(int16(kmsg.TxnOffsetCommit), 2)
+	versions.SetMaxKeyVersion(int16(kmsg.AddPartitionsToTxn), 3)
+	versions.SetMaxKeyVersion(int16(kmsg.EndTxn), 3)
+	cl := n.Client(t, kgo.MaxVersions(versions))
+	ctx := ctxT(t, opTimeout)
+	txnID, group := topic+"-tx", topic+"-g"
+
+	var pid int64
+	var epoch int16
+	waitFor(t, opTimeout, "InitProducerId", func() (bool, string) {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID, req.TransactionTimeoutMillis = &txnID, 60_000
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return false, err.Error()
+		}
+		pid, epoch = resp.ProducerID, resp.ProducerEpoch
+		return resp.ErrorCode == 0, fmt.Sprintf("error %d", resp.ErrorCode)
+	})
+	commit := func() int16 {
+		t.Helper()
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, group, pid, epoch
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 5
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	// Not in a transaction at all, then in one without the offsets partition.
+	if code := commit(); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("TxnOffsetCommit outside a transaction: error %d, want INVALID_TXN_STATE", code)
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = txnID, pid, epoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: topic, Partitions: []int32{0}}}
+	if resp, err := add.RequestWith(ctx, cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v %+v", err, resp)
+	}
+	if code := commit(); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("TxnOffsetCommit before AddOffsetsToTxn: error %d, want INVALID_TXN_STATE", code)
+	}
+
+	addOffsets := kmsg.NewPtrAddOffsetsToTxnRequest()
+	addOffsets.TransactionalID, addOffsets.ProducerID, addOffsets.ProducerEpoch, addOffsets.Group = txnID, pid, epoch, group
+	if resp, err := addOffsets.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %+v", err, resp)
+	}
+	if code := commit(); code != 0 {
+		t.Fatalf("TxnOffsetCommit after AddOffsetsToTxn: error %d", code)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txnID, pid, epoch, true
+	if resp, err := end.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("EndTxn: %v %+v", err, resp)
+	}
+	waitFor(t, opTimeout, "the committed transaction's offset", func() (bool, string) {
+		offs, err := n.Admin(t).FetchOffsets(ctx, group)
+		if err != nil {
+			return false, err.Error()
+		}
+		o, _ := offs.Lookup(topic, 0)
+		return o.At == 5, fmt.Sprintf("offset %d", o.At)
+	})
 }

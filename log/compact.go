@@ -29,8 +29,18 @@ import (
 // (a group's input stays within segment.bytes, so small cleaned segments are
 // merged). A record survives if it has no key (Kafka rejects those at produce
 // time; they can only predate the policy), or if it is the last record of its
-// key and not a tombstone whose delete horizon has passed. Control batches
-// are copied as they are.
+// key and not a tombstone whose delete horizon has passed. Records of aborted
+// transactions are removed (no reader ever sees them).
+//
+// Transaction markers go as Kafka's cleaner drops them: a pass reads the
+// range in offset order, noting each producer whose transaction (its data
+// batches, committed or aborted, emptied or not) it read; a marker closing a
+// transaction none of whose batches were read has no data left below it.
+// Such a marker is first stamped with a delete horizon, as a tombstone is,
+// so a consumer that read the transaction's data before it was cleaned still
+// finds the marker for delete.retention.ms; a pass at or after the horizon
+// drops it, and with an abort marker its aborted-transaction index entry.
+// A marker still covering data is copied as it is.
 //
 // Tombstones follow KIP-534: when a batch holding a surviving tombstone is
 // cleaned for the first time, its baseTimestamp becomes the delete horizon
@@ -212,7 +222,8 @@ func (p *Partition) compact(now time.Time, force bool) error {
 		}
 	}
 	start := time.Now()
-	c := &cleaner{p: p, cfg: cfg, nowMs: nowMs, lastOf: plan.lastOf, aborted: plan.aborted, horizon: math.MaxInt64}
+	c := &cleaner{p: p, cfg: cfg, nowMs: nowMs, lastOf: plan.lastOf, aborted: plan.aborted, horizon: math.MaxInt64,
+		txnRead: map[int64]bool{}, droppedAborts: map[int64]bool{}}
 	if err := c.buildKeyMap(plan.segs); err != nil {
 		if errors.Is(err, errCleanAborted) {
 			return nil
@@ -329,8 +340,14 @@ type cleaner struct {
 	keys    map[string]int64 // key -> offset of its last record in the range
 	lastOf  map[int64]int64  // producer id -> last offset of its last batch
 	aborted abortedRanges    // aborted transactions of the whole log
-	horizon int64            // smallest delete horizon of a kept tombstone
+	horizon int64            // smallest delete horizon of a kept tombstone or marker
 	buf     []byte
+	// txnRead holds the producers with a transaction whose data batches
+	// this pass read and whose marker it has not reached yet.
+	txnRead map[int64]bool
+	// droppedAborts holds the offsets of the abort markers this pass
+	// dropped: their index entries go with them.
+	droppedAborts map[int64]bool
 
 	bytesIn, bytesOut int64
 	removed           int64
@@ -510,7 +527,7 @@ func (c *cleaner) cleanGroup(g []cleanSeg) error {
 		return fmt.Errorf("%w: cleaning: %v", ErrStorage, err)
 	}
 	ns.flushedSize = ns.size
-	if err := p.swapCleaned(g, ns); err != nil {
+	if err := p.swapCleaned(g, ns, c.droppedAborts); err != nil {
 		if errors.Is(err, errCleanAborted) {
 			discard(ns)
 		}
@@ -554,7 +571,10 @@ func (c *cleaner) writeIndexes(ns *segment, paths [3]string) error {
 func (c *cleaner) filterBatch(h BatchHeader, b []byte, last bool) (out []byte, same bool, horizon int64, err error) {
 	horizon = math.MaxInt64
 	if h.Control() {
-		return b, true, horizon, nil
+		return c.filterMarker(h, b, last)
+	}
+	if h.Transactional() {
+		c.txnRead[h.ProducerID] = true
 	}
 	data, err := decompress(h.Compression(), b[BatchHeaderSize:h.Size()])
 	if err != nil {
@@ -563,11 +583,7 @@ func (c *cleaner) filterBatch(h BatchHeader, b []byte, last bool) (out []byte, s
 	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	expired := hasHorizon && h.BaseTimestamp <= c.nowMs
 	aborted := c.aborted.holds(h)
-	type kept struct {
-		raw []byte
-		ts  int64
-	}
-	var keep []kept
+	var keep []keptRecord
 	var tombs, total int
 	err = forRecords(h, data, func(raw []byte, rec *rawRecord) {
 		total++
@@ -586,7 +602,7 @@ func (c *cleaner) filterBatch(h BatchHeader, b []byte, last bool) (out []byte, s
 				tombs++
 			}
 		}
-		keep = append(keep, kept{raw: raw, ts: h.BaseTimestamp + rec.timestampDelta})
+		keep = append(keep, keptRecord{raw: raw, ts: h.BaseTimestamp + rec.timestampDelta})
 	})
 	if err != nil {
 		return nil, false, horizon, err
@@ -599,19 +615,85 @@ func (c *cleaner) filterBatch(h BatchHeader, b []byte, last bool) (out []byte, s
 		return b, true, horizon, nil
 	}
 	if len(keep) == 0 {
-		if last || (h.ProducerID >= 0 && c.lastOf[h.ProducerID] == h.LastOffset()) {
-			return emptyBatch(h), false, horizon, nil
-		}
-		return nil, false, horizon, nil
+		return c.dropBatch(h, last), false, horizon, nil
 	}
+	return c.rewriteBatch(h, b, keep, tombs > 0)
+}
 
+// keptRecord is a record a cleaned batch keeps, with its timestamp.
+type keptRecord struct {
+	raw []byte
+	ts  int64
+}
+
+// dropBatch is what replaces a batch left with nothing: nothing, or an empty
+// batch when it ends its group or is its producer's last.
+func (c *cleaner) dropBatch(h BatchHeader, last bool) []byte {
+	if last || (h.ProducerID >= 0 && c.lastOf[h.ProducerID] == h.LastOffset()) {
+		return emptyBatch(h)
+	}
+	return nil
+}
+
+// filterMarker applies the marker rule (see the file comment) to a control
+// batch.
+func (c *cleaner) filterMarker(h BatchHeader, b []byte, last bool) (out []byte, same bool, horizon int64, err error) {
+	horizon = math.MaxInt64
+	covers := c.txnRead[h.ProducerID]
+	delete(c.txnRead, h.ProducerID)
+	if h.NumRecords == 0 {
+		// Emptied by an earlier pass: it carries nothing and stays only
+		// while it is needed as its producer's last batch or a group's end.
+		if out = c.dropBatch(h, last); out != nil && bytes.Equal(out, b) {
+			return b, true, horizon, nil
+		}
+		return out, false, horizon, nil
+	}
+	m, err := ParseMarker(b)
+	if covers || err != nil {
+		// Data of its transaction is left, or it is no marker shoal
+		// knows: copied as it is.
+		return b, true, horizon, nil
+	}
+	hasHorizon := h.Attributes&attrDeleteHorizon != 0
+	switch {
+	case hasHorizon && h.BaseTimestamp <= c.nowMs:
+		if !m.Commit {
+			c.droppedAborts[h.BaseOffset] = true
+		}
+		c.removed += int64(h.NumRecords)
+		return c.dropBatch(h, last), false, horizon, nil
+	case hasHorizon:
+		return b, true, h.BaseTimestamp, nil
+	}
+	data, err := decompress(h.Compression(), b[BatchHeaderSize:h.Size()])
+	if err != nil {
+		return nil, false, horizon, err
+	}
+	var keep []keptRecord
+	err = forRecords(h, data, func(raw []byte, rec *rawRecord) {
+		keep = append(keep, keptRecord{raw: raw, ts: h.BaseTimestamp + rec.timestampDelta})
+	})
+	if err != nil || len(keep) == 0 {
+		return b, true, horizon, err
+	}
+	return c.rewriteBatch(h, b, keep, true)
+}
+
+// rewriteBatch writes h's batch with only keep, its records. stamp says the
+// batch keeps something with a delete horizon (a tombstone, an empty
+// transaction's marker): the horizon already set, or now +
+// delete.retention.ms.
+func (c *cleaner) rewriteBatch(h BatchHeader, b []byte, keep []keptRecord, stamp bool) (out []byte, same bool, horizon int64, err error) {
+	horizon = math.MaxInt64
+	hasHorizon := h.Attributes&attrDeleteHorizon != 0
 	nh := h
 	nh.NumRecords = int32(len(keep))
 	nh.Attributes &^= attrDeleteHorizon
 	switch {
-	case tombs > 0 && hasHorizon:
+	case stamp && hasHorizon:
 		nh.Attributes |= attrDeleteHorizon // keep the horizon already set
-	case tombs > 0:
+	case stamp:
 		nh.Attributes |= attrDeleteHorizon
 		nh.BaseTimestamp = c.nowMs + c.cfg.DeleteRetentionMs
 		if nh.BaseTimestamp < c.nowMs { // overflow: delete.retention.ms "forever"
@@ -620,7 +702,7 @@ func (c *cleaner) filterBatch(h BatchHeader, b []byte, last bool) (out []byte, s
 	case hasHorizon:
 		nh.BaseTimestamp = keep[0].ts // horizon gone with the tombstones
 	}
-	if tombs > 0 {
+	if stamp {
 		horizon = nh.BaseTimestamp
 	}
 	if !h.LogAppendTime() {
@@ -714,7 +796,7 @@ func checkKeyed(b []byte, h BatchHeader) error {
 
 // swapCleaned replaces the group old with the cleaned segment ns (files named
 // .cleaned, fsynced) following the protocol above.
-func (p *Partition) swapCleaned(old []cleanSeg, ns *segment) error {
+func (p *Partition) swapCleaned(old []cleanSeg, ns *segment, droppedAborts map[int64]bool) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
 	p.mu.RLock()
@@ -741,15 +823,25 @@ func (p *Partition) swapCleaned(old []cleanSeg, ns *segment) error {
 		p.logger.Error("log cleaner swap failed; a restart completes it", "partition", dir, "segment", base, "error", err)
 		return fmt.Errorf("%w: cleaner swap: %v", ErrStorage, err)
 	}
-	// The merged segment keeps its inputs' aborted-transaction entries:
-	// markers are never dropped by cleaning, so every entry still names a
-	// marker inside it. The file is written under the first input's name
-	// before the later inputs' files go; a crash between the two leaves an
-	// entry in two files, and both name the same transaction.
+	// The merged segment keeps its inputs' aborted-transaction entries but
+	// those whose abort marker the pass dropped (their data went in an
+	// earlier pass), so every entry still names a marker inside it. The
+	// file is written under the first input's name before the later
+	// inputs' files go; a crash between the two leaves an entry in two
+	// files, and both name the same transaction. A crash before the commit
+	// below leaves the old log with entries for dropped markers missing,
+	// which is harmless: none of those transactions has data left.
+	dropped := false
 	for _, s := range old {
-		ns.aborted = append(ns.aborted, s.seg.aborted...)
+		for _, a := range s.seg.aborted {
+			if droppedAborts[a.LastOffset] {
+				dropped = true
+				continue
+			}
+			ns.aborted = append(ns.aborted, a)
+		}
 	}
-	if len(old) > 1 {
+	if len(old) > 1 || dropped {
 		if err := ns.rewriteTxnIndex(ns.aborted); err != nil {
 			return err // not committed: the caller discards the .cleaned files
 		}

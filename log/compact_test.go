@@ -563,10 +563,7 @@ func TestCompactIdempotentProducerAfterReopen(t *testing.T) {
 				t.Fatal(err)
 			}
 			if dropSnapshots {
-				snaps, _ := filepath.Glob(filepath.Join(p.Dir(), "*"+snapshotSuffix))
-				for _, s := range snaps {
-					os.Remove(s)
-				}
+				removeSnapshots(p.Dir())
 			}
 			mgr = openManager(t, dir)
 			defer mgr.Close()

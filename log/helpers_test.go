@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -180,4 +182,13 @@ func splitBatches(t testing.TB, data []byte) [][]byte {
 		data = data[h.Size():]
 	}
 	return out
+}
+
+// removeSnapshots deletes a closed partition's producer snapshots, so its
+// next open rebuilds the producer state from the log alone.
+func removeSnapshots(dir string) {
+	snaps, _ := filepath.Glob(filepath.Join(dir, "*"+snapshotSuffix))
+	for _, s := range snaps {
+		os.Remove(s)
+	}
 }

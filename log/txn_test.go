@@ -5,11 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 )
@@ -437,5 +439,132 @@ func TestTxnOpen(t *testing.T) {
 	}
 	if p.TxnOpen(7, 0) {
 		t.Fatal("open after its marker")
+	}
+}
+
+// TestTxnCompactionDropsMarkers: cleaning drops a transaction's marker once
+// no data of the transaction is left below it, Kafka-style: the pass that
+// removes the last data keeps the marker, the next one stamps it with a
+// delete horizon (now + delete.retention.ms), and a pass at the horizon
+// drops it, with its aborted-transaction index entry. A marker still
+// covering data stays, and the partition reopens with no transaction open.
+func TestTxnCompactionDropsMarkers(t *testing.T) {
+	cfg := DefaultPartitionConfig()
+	cfg.CleanupPolicy = CleanupCompact
+	cfg.DeleteRetentionMs = 60_000
+	mgr, p, dir := newTestPartition(t, cfg)
+	batch := func(pid int64, seq int32, key, v string) []byte {
+		return buildBatch(t, batchSpec{recs: []testRec{{key: []byte(key), value: []byte(v)}}, baseTs: 1000, pid: pid, seq: seq, txn: pid >= 0})
+	}
+	marker := func(pid int64, commit bool) {
+		t.Helper()
+		if _, err := p.AppendMarker(pid, 0, EndTxnMarker{Commit: commit}, 0, testNow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	roll := func() {
+		p.appendMu.Lock()
+		defer p.appendMu.Unlock()
+		if err := p.roll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(t, p, batch(1, 0, "a", "old"), 0) // 0
+	marker(1, true)                              // 1: its data is overwritten below
+	roll()
+	mustAppend(t, p, batch(2, 0, "a", "aborted"), 0) // 2
+	marker(2, false)                                 // 3: its data is aborted
+	roll()
+	mustAppend(t, p, batch(1, 1, "b", "live"), 0) // 4
+	marker(1, true)                               // 5: covers live data
+	mustAppend(t, p, batch(2, 1, "c", "live"), 0) // 6
+	marker(2, true)                               // 7
+	mustAppend(t, p, batch(-1, 0, "a", "new"), 0) // 8
+	roll()
+	mustAppend(t, p, batch(-1, 0, "z", "tail"), 0) // 9, the active segment
+	p.SetHighWatermark(p.LogEndOffset())
+
+	// markers lists the offsets of the markers left, "+" for one with a
+	// delete horizon.
+	markers := func() string {
+		t.Helper()
+		res, err := p.Read(0, 1<<20, math.MaxInt64, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, b := range splitBatches(t, res.Data) {
+			h, _ := ParseBatchHeader(b)
+			if h.Control() && h.NumRecords > 0 {
+				s := fmt.Sprint(h.BaseOffset)
+				if h.Attributes&attrDeleteHorizon != 0 {
+					s += "+"
+				}
+				out = append(out, s)
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	abortedEntries := func() []AbortedTxn {
+		t.Helper()
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		var all []AbortedTxn
+		for _, s := range p.segs {
+			raw, _ := os.ReadFile(segmentPath(s.dir, s.base, txnIndexSuffix))
+			if onDisk := decodeAbortedTxns(raw); !slices.Equal(onDisk, s.aborted) {
+				t.Errorf("segment %d: .txnindex holds %v, memory %v", s.base, onDisk, s.aborted)
+			}
+			all = append(all, s.aborted...)
+		}
+		return all
+	}
+	pass := func(at time.Time, wantMarkers string, wantAborted int) {
+		t.Helper()
+		if err := p.CompactNow(at); err != nil {
+			t.Fatal(err)
+		}
+		if got := markers(); got != wantMarkers {
+			t.Fatalf("after the pass at %v: markers %q, want %q", at.Sub(testNow), got, wantMarkers)
+		}
+		if got := abortedEntries(); len(got) != wantAborted {
+			t.Fatalf("after the pass at %v: aborted entries %v, want %d", at.Sub(testNow), got, wantAborted)
+		}
+	}
+	// The first pass removes the overwritten and the aborted data; their
+	// markers stay, for consumers that read that data.
+	pass(testNow, "1 3 5 7", 1)
+	// The next finds them empty and stamps their horizon.
+	pass(testNow, "1+ 3+ 5 7", 1)
+	if h := p.cleaner.horizon; h != testNow.UnixMilli()+cfg.DeleteRetentionMs {
+		t.Fatalf("pending horizon %d, want %d", h, testNow.UnixMilli()+cfg.DeleteRetentionMs)
+	}
+	pass(testNow.Add(59*time.Second), "1+ 3+ 5 7", 1)
+	// At the horizon they go, the abort's index entry with them.
+	pass(testNow.Add(60*time.Second), "5 7", 0)
+
+	var values []string
+	for _, r := range consume(t, p) {
+		if !strings.HasPrefix(r.key, "\x00") { // not a marker's control record
+			values = append(values, r.key+"="+r.val)
+		}
+	}
+	if want := []string{"b=live", "c=live", "a=new", "z=tail"}; !slices.Equal(values, want) {
+		t.Fatalf("records after cleaning %v, want %v", values, want)
+	}
+	if p.LastStableOffset() != p.LogEndOffset() {
+		t.Fatalf("LSO %d, LEO %d: a transaction looks open", p.LastStableOffset(), p.LogEndOffset())
+	}
+	// Reopened without producer snapshots, the state rebuilt from the
+	// cleaned log has no transaction open.
+	if err := mgr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	removeSnapshots(p.Dir())
+	mgr = openManager(t, dir)
+	defer mgr.Close()
+	p = mgr.Partition("orders", 0)
+	if p.FirstUnstableOffset() != -1 {
+		t.Fatalf("after reopening, a transaction is open at %d", p.FirstUnstableOffset())
 	}
 }

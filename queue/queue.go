@@ -494,6 +494,41 @@ func (sp *SharePartition) Owner(offset int64) (member string, deadline time.Time
 	return e.owner, time.Unix(0, e.deadline), true
 }
 
+// Unsettled is a run of records not yet delivered to the end: AVAILABLE
+// after at least one delivery, or ACQUIRED. It is what an operator asks
+// about when a queue is stuck: who holds what until when, and how close
+// each record is to the delivery limit.
+type Unsettled struct {
+	First, Last   int64
+	State         State
+	DeliveryCount int16
+	// Owner is the member holding the records while ACQUIRED.
+	Owner string
+	// Deadline is the lock deadline while ACQUIRED, or the end of the
+	// release backoff while AVAILABLE; zero if none.
+	Deadline time.Time
+}
+
+// Unsettled returns, in offset order, at most max runs of records that
+// were delivered at least once and are neither acknowledged nor archived.
+func (sp *SharePartition) Unsettled(max int) []Unsettled {
+	var out []Unsettled
+	sp.entries.Ascend(func(e *entry) bool {
+		if len(out) >= max {
+			return false
+		}
+		if e.state == Acquired || e.state == Available && e.count > 0 {
+			u := Unsettled{First: e.first, Last: e.last, State: e.state, DeliveryCount: e.count, Owner: e.owner}
+			if e.deadline != 0 {
+				u.Deadline = time.Unix(0, e.deadline)
+			}
+			out = append(out, u)
+		}
+		return true
+	})
+	return out
+}
+
 // NextFetchOffset is where the runtime should read the log from: the first
 // AVAILABLE in-flight record past its release backoff, else SPEO+1 if the
 // window admits new records, else -1 (nothing to read). Ordering by key, an

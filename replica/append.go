@@ -84,16 +84,19 @@ func (m *Manager) appended(p *log.Partition, ps raftmeta.PartitionState, res log
 	return la
 }
 
-// AppendMarker writes a transaction marker for a producer (WriteTxnMarkers)
-// to p, which this node leads as ps says, and returns once it is committed
-// by the ISR: a marker lost in a leader change would leave the
-// transaction open in the partition while its coordinator saw it done.
-func (m *Manager) AppendMarker(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, producerID int64, producerEpoch int16, marker log.EndTxnMarker, now time.Time) error {
+// AppendMarker runs the in-order half of the leader-append path for a
+// transaction marker of a producer (WriteTxnMarkers) on p, which this node
+// leads as ps says. The caller must then AwaitAppend before reporting the
+// marker written, since a marker lost in a leader change would leave the
+// transaction open in the partition while its coordinator saw it done; a
+// transaction's markers to several partitions are all appended before the
+// first is awaited, so their replication overlaps.
+func (m *Manager) AppendMarker(p *log.Partition, ps raftmeta.PartitionState, producerID int64, producerEpoch int16, marker log.EndTxnMarker, now time.Time) (Append, error) {
 	res, err := p.AppendMarker(producerID, producerEpoch, marker, ps.LeaderEpoch, now)
 	if err != nil {
-		return err
+		return Append{}, err
 	}
-	return m.AwaitAppend(ctx, m.appended(p, ps, res, -1, 0))
+	return m.appended(p, ps, res, -1, 0), nil
 }
 
 // AwaitAppend runs the waiting half of the leader-append path: replication

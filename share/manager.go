@@ -378,6 +378,22 @@ func (m *Manager) Progress(key coordinator.ShareKey) (start, complete int64, ok 
 	return sp.q.StartOffset(), c.Acknowledged + c.Archived, true
 }
 
+// Unsettled reports, from memory, at most max runs of a share partition's
+// records delivered and not yet done (queue.SharePartition.Unsettled), and
+// the delivery limit they count towards; ok is false when the partition
+// is not loaded here (its leader has it).
+func (m *Manager) Unsettled(key coordinator.ShareKey, max int) (runs []queue.Unsettled, deliveryLimit int, ok bool) {
+	m.mu.Lock()
+	sp := m.parts[key]
+	m.mu.Unlock()
+	if sp == nil {
+		return nil, 0, false
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.q.Unsettled(max), sp.q.Config().DeliveryLimit, true
+}
+
 // PartStats is what the metrics report of one loaded share partition.
 type PartStats struct {
 	Key           coordinator.ShareKey

@@ -1,6 +1,7 @@
 package tlsconfig
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -200,6 +201,31 @@ func (st *Store) ClientConfig(serverName string) *tls.Config {
 		}
 	}
 	return cfg
+}
+
+// SelfClientConfig returns the TLS configuration with which the node
+// dials its own listener (the web console does): it trusts exactly the
+// certificate this store serves, so it needs no trust store and no host
+// name that the certificate names, yet accepts no other server. It
+// presents no client certificate: the principal of such a connection is
+// whoever logs in over SASL, never the broker's own identity.
+func (st *Store) SelfClientConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:   st.minV,
+		MaxVersion:   st.maxV,
+		CipherSuites: st.suites,
+		// The chain is checked below, against the served certificate.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			st.maybeReload()
+			own := st.cur.Load().cert
+			if len(cs.PeerCertificates) == 0 || own == nil || len(own.Certificate) == 0 ||
+				!bytes.Equal(cs.PeerCertificates[0].Raw, own.Certificate[0]) {
+				return errors.New("the server's certificate is not this node's own")
+			}
+			return nil
+		},
+	}
 }
 
 // Principal returns the principal name of a TLS connection: the mapped

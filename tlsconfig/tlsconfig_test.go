@@ -431,3 +431,35 @@ func TestMappingRules(t *testing.T) {
 		}
 	}
 }
+
+// A node dialing its own listener trusts the certificate it serves and no
+// other, though no trust store is configured and the certificate names
+// neither the address dialed nor the CA it came from.
+func TestSelfClientConfigTrustsOnlyTheServedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	root := newCA(t, "root")
+	chain, key := root.issue(t, pkix.Name{CommonName: "broker"}, true)
+	srv, err := NewStore(Settings{KeystoreType: "PEM", KeystoreLocation: write(t, dir, "server.pem", chain, key), EnabledProtocols: DefaultEnabledProtocols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, results := serve(t, srv)
+	if err := dial(addr, srv.SelfClientConfig()); err != nil {
+		t.Fatalf("dialing the node's own listener: %v", err)
+	}
+	if got := result(t, results); got != "ANONYMOUS" {
+		t.Fatalf("principal %q: the node presented a certificate of its own", got)
+	}
+
+	// Another server with a certificate from the same CA is refused.
+	otherChain, otherKey := root.issue(t, pkix.Name{CommonName: "impostor"}, true)
+	other, err := NewStore(Settings{KeystoreType: "PEM", KeystoreLocation: write(t, dir, "other.pem", otherChain, otherKey), EnabledProtocols: DefaultEnabledProtocols})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherAddr, otherResults := serve(t, other)
+	if err := dial(otherAddr, srv.SelfClientConfig()); err == nil || !strings.Contains(err.Error(), "not this node's own") {
+		t.Fatalf("dialing another server: %v, want a refusal", err)
+	}
+	result(t, otherResults)
+}

@@ -5,7 +5,11 @@
 
 const main = document.getElementById("main");
 const statusEl = document.getElementById("status");
-let settings = { allowWrites: false };
+let settings = { allowWrites: false, login: false };
+// settingsLoaded settles when the first settings have arrived; they load
+// alongside the first page's data rather than before it.
+const settingsLoaded = fetch("api/settings").then((r) => r.json())
+  .then((s) => { settings = s; showUser(); }).catch(() => {});
 let timer = null;
 
 // h builds an element: h("td", {class: "n", "data-k": "end-0"}, child...).
@@ -28,10 +32,52 @@ async function api(path, body) {
     method: "POST", body: JSON.stringify(body),
     headers: { "Content-Type": "application/json", "X-Shoal-Console": "1" },
   };
-  const r = await fetch("api/" + path, opts);
+  // Every answer is used once the settings are known (they decide the
+  // read-only note and the login), but both travel at once.
+  const [r] = await Promise.all([fetch("api/" + path, opts), settingsLoaded]);
   const j = await r.json().catch(() => ({ error: r.statusText }));
+  if (r.status === 401 && settings.login && path !== "login") {
+    // The session ended (or never began): ask for credentials again.
+    settings.user = "";
+    throw new LoginNeeded();
+  }
   if (!r.ok) throw new Error(j.error || r.statusText);
   return j;
+}
+
+class LoginNeeded extends Error {}
+
+// pageLogin asks for Kafka credentials; the console then acts as that
+// user, so the broker's ACLs decide what the pages show.
+function pageLogin() {
+  const user = h("input", { name: "user", id: "login-user", autocomplete: "username", required: true });
+  const pass = h("input", { name: "password", id: "login-password", type: "password", autocomplete: "current-password" });
+  const err = h("p", { id: "login-error", class: "bad" });
+  const form = h("form", { class: "bar", id: "login" },
+    h("label", {}, "User", user), h("label", {}, "Password", pass), h("button", { type: "submit", id: "login-go" }, "Log in"));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("login", { user: user.value, password: pass.value });
+      settings = await api("settings");
+      showUser();
+      render();
+    } catch (x) { err.textContent = x.message; }
+  });
+  return [h("h1", {}, "Log in"), h("p", {}, "This cluster authenticates its clients: log in with your Kafka user and password. The console acts as you, so you see and may change what your ACLs allow."), form, err];
+}
+
+// showUser puts the logged-in user and a log-out button in the header.
+function showUser() {
+  const who = document.getElementById("who");
+  if (!settings.login || !settings.user) { who.replaceChildren(); return; }
+  who.replaceChildren(h("span", { id: "user" }, settings.user), " ",
+    h("button", { id: "logout", onclick: async () => {
+      await api("logout", {}).catch(() => {});
+      settings.user = "";
+      showUser();
+      render();
+    } }, "Log out"));
 }
 
 const q = encodeURIComponent;
@@ -270,9 +316,27 @@ async function pageGroup(name) {
 
 const shareStates = ["available", "acquired", "acknowledged", "archived"];
 
+// inSeconds says how far away a unix-ms time is: "in 23 s", "3 s ago".
+function inSeconds(ms) {
+  if (!ms) return "–";
+  const s = Math.round((ms - Date.now()) / 1000);
+  return s >= 0 ? `in ${s} s` : `${-s} s ago`;
+}
+const span = (u) => u.first === u.last ? String(u.first) : `${u.first}–${u.last}`;
+
 async function pageShare(name) {
   const g = await api("sharegroup?name=" + q(name));
-  const members = g.members.map((m) => h("tr", {}, cell(m.id), cell(m.clientId), cell(m.clientHost), cell(assignment(m.assignment), "assign-" + m.id)));
+  // What is in flight, from the partitions this node leads.
+  const runs = g.partitions.flatMap((p) => (p.unsettled || []).map((u) => ({ ...u, topic: p.topic, partition: p.partition, limit: p.deliveryLimit })));
+  const known = g.partitions.some((p) => p.unsettled);
+  const size = (u) => u.last - u.first + 1;
+  const nearLimit = (u) => u.limit > 0 && u.deliveryCount >= u.limit - 1;
+  const acquired = runs.filter((u) => u.state === "acquired");
+  const nextExpiry = acquired.reduce((a, u) => (a && a < u.deadline ? a : u.deadline), 0);
+  const holds = (member) => acquired.filter((u) => u.member === member)
+    .map((u) => `${u.topic}/${u.partition} ${span(u)} (${size(u)} records, lock expires ${inSeconds(u.deadline)})`).join("; ") || "nothing";
+
+  const members = g.members.map((m) => h("tr", {}, cell(m.id), cell(m.clientId), cell(m.clientHost), cell(assignment(m.assignment), "assign-" + m.id), cell(holds(m.id), "holds-" + m.id)));
   const parts = g.partitions.map((p) => {
     const k = `${p.topic}-${p.partition}`;
     return h("tr", {}, cell(link("#/topic/" + q(p.topic), p.topic)), num(p.partition), num(p.startOffset, "spso-" + k), num(p.end, "end-" + k),
@@ -280,29 +344,43 @@ async function pageShare(name) {
       ...shareStates.map((st) => p.states ? num(p.states[st] || 0, st + "-" + k) : cell("on its leader", st + "-" + k)),
       cell(p.member || "unassigned"), cell(p.error || ""));
   });
+  const unsettled = runs.map((u) => h("tr", { "data-range": `${u.topic}-${u.partition}-${u.first}-${u.last}` },
+    cell(`${u.topic}/${u.partition}`), cell(span(u), "offsets"), num(size(u), "records"), cell(u.state, "state"),
+    h("td", { "data-k": "deliveries", class: nearLimit(u) ? "bad" : null }, `${u.deliveryCount} / ${u.limit}`,
+      nearLimit(u) ? (u.deliveryCount >= u.limit ? " last attempt: a failure archives it" : " one delivery left") : null),
+    cell(u.member || "–", "member"), cell(u.state === "acquired" ? "lock expires " + inSeconds(u.deadline) : (u.deadline ? "redelivered " + inSeconds(u.deadline) : "ready to redeliver"), "expiry")));
+
   const limit = g.configs["share.delivery.count.limit"];
-  const dlq = g.deadLetterTopic ? h("p", {}, "Dead-letter topic ",
-    link(`#/messages?topic=${q(g.deadLetterTopic)}&partition=0&order=newest`, g.deadLetterTopic), ": ",
-    h("b", { id: "dead-letters" }, fmt(g.deadLetters)), " records. Each carries the __dlq.errors.reason and __dlq.errors.delivery.count headers: browse it to see why a record was given up on, and redrive it from there.")
-    : h("p", {}, "No dead-letter topic: records reaching the delivery limit are archived and dropped (set errors.deadletterqueue.topic.name on the group to keep them).");
+  const dead = g.recentDeadLetters.map((d) => h("tr", { "data-offset": d.offset }, num(d.partition), num(d.offset), cell(new Date(d.timestamp).toISOString()),
+    h("td", { "data-k": "key" }, decode(d.key, "text")), cell(`${d.sourceTopic}/${d.sourcePartition} @ ${d.sourceOffset}`, "source"),
+    cell(d.deliveryCount, "deliveries"), cell(d.reason, "reason")));
+  const dlq = g.deadLetterTopic ? [h("p", {}, "Dead-letter topic ",
+    link(`#/messages?topic=${q(g.deadLetterTopic)}&partition=0&order=newest`, g.deadLetterTopic), " holds ",
+    h("b", { id: "dead-letters" }, fmt(g.deadLetters)), " records; browse it to redrive them. This group's newest:"),
+    g.deadLetterError ? h("p", { class: "err" }, g.deadLetterError) : null,
+    dead.length ? table(["Partition", "Offset", "Dead-lettered", "Key", "From", "Deliveries", "Reason"], dead, "dead-letter-table") : h("p", {}, "none")]
+    : [h("p", {}, "No dead-letter topic: records reaching the delivery limit are archived and dropped (set errors.deadletterqueue.topic.name on the group to keep them).")];
   return [h("h1", {}, "Share group ", h("span", { id: "share-name" }, g.name)),
     g.error ? h("p", { class: "err" }, g.error) : null,
     h("div", { class: "cards" },
       h("div", { class: "card" }, h("b", { id: "share-state" }, g.state), "state"),
       h("div", { class: "card" }, h("b", { id: "share-members" }, g.members.length), "members"),
-      h("div", { class: "card" }, h("b", {}, limit || "–"), "delivery count limit"),
-      h("div", { class: "card" }, h("b", {}, g.configs["share.record.lock.duration.ms"] ? g.configs["share.record.lock.duration.ms"] + " ms" : "–"), "acquisition lock"),
+      h("div", { class: "card" }, h("b", { id: "acquired" }, known ? fmt(acquired.reduce((a, u) => a + size(u), 0)) : "–"), "records held by members"),
+      h("div", { class: "card" }, h("b", { id: "near-limit", class: runs.some(nearLimit) ? "bad" : "ok" }, known ? fmt(runs.filter(nearLimit).reduce((a, u) => a + size(u), 0)) : "–"), `near the delivery limit (${limit || "–"})`),
+      h("div", { class: "card" }, h("b", { id: "next-expiry" }, nextExpiry ? inSeconds(nextExpiry) : "–"), `next lock expiry (locks last ${g.configs["share.record.lock.duration.ms"] || "–"} ms)`),
       h("div", { class: "card" }, h("b", { id: "dead-lettered" }, fmt(Object.values(g.deadLettered).reduce((a, b) => a + b, 0))), "dead-lettered by this node"),
       h("div", { class: "card" }, h("b", { id: "expired-locks" }, fmt(g.expiredLocks)), "lock expiries on this node (all groups)")),
     h("h2", {}, "Partitions"),
     table(["Topic", "Partition", "Start offset", "Log end", "Lag (not yet done)", "Window (end − start)", "Available", "Acquired", "Acknowledged", "Archived", "Member", "Error"], parts, "share-partitions"),
+    h("h2", {}, "Records in flight"),
+    known ? (unsettled.length ? table(["Partition", "Offsets", "Records", "State", "Deliveries / limit", "Held by", "Lock"], unsettled, "unsettled")
+      : h("p", { id: "unsettled" }, "Nothing delivered and unsettled.")) : null,
     h("p", { class: "note", id: "share-limits" },
       "Members, assignments, start offsets and lag come from Kafka's share-group APIs (ShareGroupDescribe, DescribeShareGroupOffsets). ",
-      "The in-flight counts by state come from this node's metrics (shoal_share_in_flight_records), for the partitions it leads. ",
-      "No Kafka API exposes each in-flight record's delivery count or lock expiry, so this page cannot list records near the delivery limit or when their locks run out; ",
-      "the lock expiries counted on this node are above. A record stuck below the log end keeps the start offset from moving: browse from the start offset, and read the dead letters' reason and delivery-count headers below."),
-    h("h2", {}, "Dead letters"), dlq,
-    h("h2", {}, "Members"), members.length ? table(["Member", "Client", "Host", "Assignment"], members, "share-member-table") : h("p", {}, "no members")];
+      "The records in flight (who holds which until when, and how often each was delivered) and the counts by state come from this node's share-partition state, for the partitions it leads: open the leader's console for the others. ",
+      "A record whose delivery count reaches the limit is archived on its next failed attempt (release, reject or lock expiry), and copied to the dead-letter topic with the reason."),
+    h("h2", {}, "Members"), members.length ? table(["Member", "Client", "Host", "Assignment", "Holds"], members, "share-member-table") : h("p", {}, "no members"),
+    h("h2", {}, "Dead letters"), ...dlq];
 }
 
 // ---- router ----
@@ -317,22 +395,36 @@ const routes = [
   [/^#\/share\/(.+)$/, (m) => pageShare(decodeURIComponent(m[1])), "share"],
 ];
 
+// shown marks the page rendered: data-ready for tests, and the
+// console-ready performance mark (the first time) for the load figures.
+function shown() {
+  main.dataset.ready = "1";
+  if (!performance.getEntriesByName("console-ready").length) performance.mark("console-ready");
+}
+
 async function render() {
   clearTimeout(timer);
   const hash = location.hash || "#/cluster";
   for (const a of document.querySelectorAll("header nav a")) a.className = hash.startsWith(a.getAttribute("href").replace(/s$/, "")) ? "on" : "";
   const route = routes.find(([re]) => re.test(hash)) || routes[0];
   main.removeAttribute("data-ready");
+  const needLogin = () => {
+    main.dataset.page = "login";
+    main.replaceChildren(...pageLogin());
+    shown();
+    showUser();
+  };
+  if (settings.login && !settings.user) return needLogin();
   main.dataset.page = route[2];
   try {
     const content = await route[1](hash.match(route[0]));
     main.replaceChildren(...content.filter(Boolean));
     statusEl.textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
+    if (e instanceof LoginNeeded) return needLogin();
     main.replaceChildren(h("p", { class: "err", id: "error" }, e.message));
   }
-  main.dataset.ready = "1";
-  if (!performance.getEntriesByName("console-ready").length) performance.mark("console-ready");
+  shown();
   // Lists and charts refresh; pages with forms wait for the user.
   if (route[2] !== "messages") {
     timer = setTimeout(refresh, 5000);
@@ -347,4 +439,4 @@ function refresh() {
 }
 
 window.addEventListener("hashchange", render);
-api("settings").then((s) => { settings = s; }).catch(() => {}).finally(render);
+render();
