@@ -47,6 +47,9 @@ const MB = 1 << 20
 type Options struct {
 	// Brokers are the bootstrap addresses (host:port).
 	Brokers []string
+	// ClientOpts are added to every client the workload creates: the TLS
+	// dialer and SASL login of a secured listener (--command-config).
+	ClientOpts []kgo.Opt
 	// Topic is created if missing with Partitions partitions and RF 1.
 	Topic      string
 	Partitions int
@@ -191,9 +194,20 @@ var codecs = map[string]kgo.CompressionCodec{
 // accepts.
 func ValidCompression(name string) bool { _, ok := codecs[name]; return ok }
 
+// connectOpts are what every client of a workload needs to reach the
+// cluster: the seed brokers and o.ClientOpts.
+func (o Options) connectOpts() []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(o.Brokers...)}, o.ClientOpts...)
+}
+
+// newAdminClient is a plain client of the cluster for the set-up and
+// bookkeeping around a workload (topics, offsets, group configs).
+func (o Options) newAdminClient() (*kgo.Client, error) {
+	return kgo.NewClient(o.connectOpts()...)
+}
+
 func producerOpts(o Options, linger time.Duration) []kgo.Opt {
-	return []kgo.Opt{
-		kgo.SeedBrokers(o.Brokers...),
+	return append(o.connectOpts(),
 		kgo.DefaultProduceTopic(o.Topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(codecs[o.Compression]),
@@ -201,22 +215,21 @@ func producerOpts(o Options, linger time.Duration) []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(batchMaxBytes),
 		kgo.MaxBufferedBytes(maxBufferedBytes),
 		kgo.MaxBufferedRecords(maxBufferedRecord),
-	}
+	)
 }
 
 func consumerOpts(o Options) []kgo.Opt {
-	return []kgo.Opt{
-		kgo.SeedBrokers(o.Brokers...),
+	return append(o.connectOpts(),
 		kgo.FetchMaxBytes(fetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(fetchPartBytes),
-	}
+	)
 }
 
 // ensureTopic creates the topic with the given number of partitions and
 // replication factor 1 unless it already exists. It returns the topic's
 // partition count.
-func ensureTopic(ctx context.Context, brokers []string, topic string, partitions int) (int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func ensureTopic(ctx context.Context, o Options, topic string, partitions int) (int, error) {
+	cl, err := o.newAdminClient()
 	if err != nil {
 		return 0, err
 	}

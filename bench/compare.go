@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Run holds the results of the three workloads against one cluster.
@@ -109,7 +108,7 @@ func runAll(ctx context.Context, brokers []string, o Options) (Run, error) {
 	run := Run{Brokers: brokers}
 	o.Brokers = brokers
 	latencyOpts := latencyOptions(o, "-latency")
-	defer DeleteTopics(brokers, o.Topic, latencyOpts.Topic)
+	defer DeleteTopics(o, o.Topic, latencyOpts.Topic)
 
 	var err error
 	if run.Produce, err = Produce(ctx, o); err != nil {
@@ -127,8 +126,8 @@ func runAll(ctx context.Context, brokers []string, o Options) (Run, error) {
 // DeleteTopics removes the topics of a finished run. It is a best-effort
 // clean-up, so it runs through a new client, bounded to ten seconds
 // whatever the run's context did; the error is for a warning at most.
-func DeleteTopics(brokers []string, topics ...string) error {
-	return cleanUp(brokers, func(ctx context.Context, adm *kadm.Client) error {
+func DeleteTopics(o Options, topics ...string) error {
+	return cleanUp(o, func(ctx context.Context, adm *kadm.Client) error {
 		_, err := adm.DeleteTopics(ctx, topics...)
 		return err
 	})
@@ -136,8 +135,8 @@ func DeleteTopics(brokers []string, topics ...string) error {
 
 // cleanUp runs a best-effort clean-up through a new admin client, bounded to
 // ten seconds, whatever the run's context did.
-func cleanUp(brokers []string, do func(context.Context, *kadm.Client) error) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func cleanUp(o Options, do func(context.Context, *kadm.Client) error) error {
+	cl, err := o.newAdminClient()
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ func Consume(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	n := int64(o.Records)
-	avail, err := availableRecords(ctx, o.Brokers, o.Topic)
+	avail, err := availableRecords(ctx, o, o.Topic)
 	if err != nil {
 		return Result{}, err
 	}
@@ -88,8 +88,8 @@ func Consume(ctx context.Context, o Options) (Result, error) {
 
 // availableRecords returns the number of records between the start and end
 // offsets of every partition of topic.
-func availableRecords(ctx context.Context, brokers []string, topic string) (int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func availableRecords(ctx context.Context, o Options, topic string) (int64, error) {
+	cl, err := o.newAdminClient()
 	if err != nil {
 		return 0, err
 	}

@@ -36,7 +36,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	o = run.o
-	offsets, err := endOffsets(ctx, o.Brokers, o.Topic)
+	offsets, err := endOffsets(ctx, o, o.Topic)
 	if err != nil {
 		return Result{}, err
 	}
@@ -152,7 +152,7 @@ func newLatencyRun(ctx context.Context, o Options, withDefaults func(Options) Op
 	}
 	run.id = rand.Uint64() | 1
 	var err error
-	run.partitions, err = ensureTopic(ctx, run.o.Brokers, run.o.Topic, run.o.Partitions)
+	run.partitions, err = ensureTopic(ctx, run.o, run.o.Topic, run.o.Partitions)
 	return run, err
 }
 
@@ -291,8 +291,8 @@ func latencyError(res Result, sent int64, failure, waitErr error) error {
 }
 
 // endOffsets returns the end offset of every partition of topic.
-func endOffsets(ctx context.Context, brokers []string, topic string) (map[int32]kgo.Offset, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func endOffsets(ctx context.Context, o Options, topic string) (map[int32]kgo.Offset, error) {
+	cl, err := o.newAdminClient()
 	if err != nil {
 		return nil, err
 	}

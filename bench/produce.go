@@ -21,7 +21,7 @@ func Produce(ctx context.Context, o Options) (Result, error) {
 	if err := o.validate(); err != nil {
 		return Result{}, err
 	}
-	if _, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions); err != nil {
+	if _, err := ensureTopic(ctx, o, o.Topic, o.Partitions); err != nil {
 		return Result{}, err
 	}
 	cl, err := kgo.NewClient(producerOpts(o, o.Linger)...)

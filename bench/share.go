@@ -68,10 +68,10 @@ func Share(ctx context.Context, o Options) (Result, error) {
 	if err := o.validate(); err != nil {
 		return Result{}, err
 	}
-	if _, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions); err != nil {
+	if _, err := ensureTopic(ctx, o, o.Topic, o.Partitions); err != nil {
 		return Result{}, err
 	}
-	avail, err := availableRecords(ctx, o.Brokers, o.Topic)
+	avail, err := availableRecords(ctx, o, o.Topic)
 	if err != nil {
 		return Result{}, err
 	}
@@ -82,7 +82,7 @@ func Share(ctx context.Context, o Options) (Result, error) {
 			return Result{}, fmt.Errorf("filling topic %q: %w", o.Topic, err)
 		}
 	}
-	window, err := offsetWindow(ctx, o.Brokers, o.Topic)
+	window, err := offsetWindow(ctx, o, o.Topic)
 	if err != nil {
 		return Result{}, err
 	}
@@ -92,12 +92,12 @@ func Share(ctx context.Context, o Options) (Result, error) {
 	}
 
 	group := shareGroupName(o.Topic)
-	if err := setGroupConfig(ctx, o.Brokers, group, "share.auto.offset.reset", "earliest"); err != nil {
+	if err := setGroupConfig(ctx, o, group, "share.auto.offset.reset", "earliest"); err != nil {
 		return Result{}, err
 	}
-	defer deleteGroup(o.Brokers, group)
+	defer deleteGroup(o, group)
 	if o.Ordering != "" {
-		if err := setGroupConfig(ctx, o.Brokers, group, "share.delivery.ordering", o.Ordering); err != nil {
+		if err := setGroupConfig(ctx, o, group, "share.delivery.ordering", o.Ordering); err != nil {
 			return Result{}, err
 		}
 	}
@@ -167,7 +167,7 @@ func Share(ctx context.Context, o Options) (Result, error) {
 	if err := acks.err.get(); err != nil {
 		return res, fmt.Errorf("%d acknowledgements failed, first: %w", acks.failed.Load(), err)
 	}
-	if err := waitShareOffsets(settleCtx, o.Brokers, group, o.Topic, window); err != nil {
+	if err := waitShareOffsets(settleCtx, o, group, o.Topic, window); err != nil {
 		return res, err
 	}
 	return res, nil
@@ -178,8 +178,8 @@ type partitionWindow struct{ start, end int64 }
 
 // offsetWindow returns the start and end offsets of every partition of
 // topic, indexed by partition.
-func offsetWindow(ctx context.Context, brokers []string, topic string) ([]partitionWindow, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func offsetWindow(ctx context.Context, o Options, topic string) ([]partitionWindow, error) {
+	cl, err := o.newAdminClient()
 	if err != nil {
 		return nil, err
 	}
@@ -430,8 +430,8 @@ func shareGroupName(topic string) string {
 }
 
 // setGroupConfig sets one config of a group with IncrementalAlterConfigs.
-func setGroupConfig(ctx context.Context, brokers []string, group, key, value string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func setGroupConfig(ctx context.Context, o Options, group, key, value string) error {
+	cl, err := o.newAdminClient()
 	if err != nil {
 		return err
 	}
@@ -460,8 +460,8 @@ func setGroupConfig(ctx context.Context, brokers []string, group, key, value str
 }
 
 // deleteGroup removes a finished run's share group, on a best-effort basis.
-func deleteGroup(brokers []string, group string) {
-	_ = cleanUp(brokers, func(ctx context.Context, adm *kadm.Client) error {
+func deleteGroup(o Options, group string) {
+	_ = cleanUp(o, func(ctx context.Context, adm *kadm.Client) error {
 		_, err := adm.DeleteGroups(ctx, group)
 		return err
 	})
@@ -470,8 +470,8 @@ func deleteGroup(brokers []string, group string) {
 // waitShareOffsets waits until the share group's start offset has reached
 // the end of the window on every partition, that is, until the broker
 // reports every record of the window acknowledged.
-func waitShareOffsets(ctx context.Context, brokers []string, group, topic string, window []partitionWindow) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+func waitShareOffsets(ctx context.Context, o Options, group, topic string, window []partitionWindow) error {
+	cl, err := o.newAdminClient()
 	if err != nil {
 		return err
 	}

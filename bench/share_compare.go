@@ -48,14 +48,14 @@ func runShareAll(ctx context.Context, brokers []string, o Options) (ShareRun, er
 	run := ShareRun{Brokers: brokers}
 	o.Brokers = brokers
 	latencyOpts := latencyOptions(o, "-e2e")
-	defer DeleteTopics(brokers, o.Topic, latencyOpts.Topic)
+	defer DeleteTopics(o, o.Topic, latencyOpts.Topic)
 
 	var err error
 	if run.Share, err = Share(ctx, o); err != nil {
 		return run, fmt.Errorf("share: %w", err)
 	}
 	// Free the drained topic before measuring latency.
-	_ = DeleteTopics(brokers, o.Topic)
+	_ = DeleteTopics(o, o.Topic)
 	releaseMemory()
 	if run.Latency, err = ShareLatency(ctx, latencyOpts); err != nil {
 		return run, fmt.Errorf("share latency: %w", err)

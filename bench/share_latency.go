@@ -35,10 +35,10 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 	}
 	o = run.o
 	group := shareGroupName(o.Topic)
-	if err := setGroupConfig(ctx, o.Brokers, group, "share.auto.offset.reset", "latest"); err != nil {
+	if err := setGroupConfig(ctx, o, group, "share.auto.offset.reset", "latest"); err != nil {
 		return Result{}, err
 	}
-	defer deleteGroup(o.Brokers, group)
+	defer deleteGroup(o, group)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -168,7 +168,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 // assignment and then until round, called every 50ms, reports every
 // partition warm.
 func warmUpShare(ctx context.Context, o Options, group string, round func() bool) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(o.Brokers...))
+	cl, err := o.newAdminClient()
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ func ProduceTxn(ctx context.Context, o Options, txnSize int, transactional bool)
 	if txnSize <= 0 {
 		txnSize = DefaultTxnSize
 	}
-	if _, err := ensureTopic(ctx, o.Brokers, o.Topic, o.Partitions); err != nil {
+	if _, err := ensureTopic(ctx, o, o.Topic, o.Partitions); err != nil {
 		return Result{}, err
 	}
 	workload := "produce-idempotent"

@@ -30,11 +30,11 @@ const transactionVersion = 2
 //     share-partition leader sends its share coordinator and the
 //     WriteTxnMarkers a transaction coordinator sends partition leaders.
 //   - controller: the controller listener (whose connections the raft
-//     transport hands over). The client APIs (admin requests are relayed
-//     there unchanged) plus the controller RPCs a broker sends the active
-//     controller: registration, heartbeats, ISR changes, producer-id
-//     blocks. Served anywhere else, one unauthenticated client could fence
-//     a broker or re-point its endpoint.
+//     transport hands over). The client APIs plus the controller RPCs a
+//     broker sends the active controller: registration, heartbeats, ISR
+//     changes, producer-id blocks, and the Envelope that carries the admin
+//     requests brokers forward. Served anywhere else, one unauthenticated
+//     client could fence a broker or re-point its endpoint.
 //
 // ApiVersions on a connection advertises exactly its listener's table (one
 // exception, Produce v0-v2: see apiVersionKeys), so a client never sends
@@ -42,6 +42,9 @@ const transactionVersion = 2
 // serve.
 type apiTables struct {
 	client, interBroker, controller map[int16]api
+	// forwarded are the client APIs an Envelope may carry (forwardedAPIs):
+	// the table of the connection a forwarded request runs on.
+	forwarded map[int16]api
 	// all is the union: the versions this node sends its peers.
 	all map[int16]api
 }
@@ -66,6 +69,11 @@ func (s *Server) newAPITables() apiTables {
 		brokerRegistrationKey:  {min: 0, max: 4, handle: handler(s.handleBrokerRegistration)},
 		brokerHeartbeatKey:     {min: 0, max: 2, handle: handler(s.handleBrokerHeartbeat)},
 		allocateProducerIDsKey: {min: 0, max: 0, handle: handler(s.handleAllocateProducerIDs)},
+		envelopeKey:            {min: 0, max: 0, handle: waiting(s.handleEnvelope)},
+	}
+	t.forwarded = map[int16]api{}
+	for _, key := range forwardedAPIs {
+		t.forwarded[key] = client[key]
 	}
 	maps.Copy(t.controller, ctrl)
 	maps.Copy(t.all, ctrl)

@@ -8,8 +8,10 @@ package broker
 // under its name; an id the image does not know is left to the handler,
 // which answers UNKNOWN_TOPIC_ID as Kafka does.
 //
-// A fetch session's partitions named in earlier requests are not checked
-// again on each incremental fetch.
+// Fetch sessions (KIP-227) are not kept (fetch.go), so every Fetch names
+// all the partitions it reads and each is checked. A share session keeps
+// the partitions of earlier ShareFetch requests; they are checked again
+// on every request as the acquisition reaches them (readableTopics).
 
 import (
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/acl"
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -622,9 +625,58 @@ func gateShareGroupDescribe(c *conn, req kmsg.Request) func(kmsg.Response) {
 	}
 }
 
+// readableTopics is, under an authorizer, the READ check the partitions
+// of a share session pass on every ShareFetch, remembered for the request
+// (the first acquisition pass and the long poll after it run one after
+// the other, never at once); nil without an authorizer. Kafka checks a
+// session's partitions on each request, not only when they are added.
+func (c *conn) readableTopics(req kmsg.Request) func(topic string) bool {
+	if c.srv.sec == nil || !c.srv.sec.enforce {
+		return nil
+	}
+	decided := map[string]bool{}
+	return func(topic string) bool {
+		ok, seen := decided[topic]
+		if !seen {
+			ok = c.may(req, acl.OpRead, acl.ResourceTopic, topic)
+			decided[topic] = ok
+		}
+		return ok
+	}
+}
+
+// gateShareFetch refuses the topics of the request the principal may not
+// read. A refused topic that is also in the member's session was answered
+// by the acquisition pass (readableTopics) already, so it is not answered
+// twice.
 func gateShareFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.ShareFetchRequest)
 	img := c.srv.meta.Image()
+	refuse := shareFetchTopicGate(c, req, r, img)
+	if refuse == nil {
+		return nil
+	}
+	return func(resp kmsg.Response) {
+		x := resp.(*kmsg.ShareFetchResponse)
+		answered := map[[16]byte]bool{}
+		for _, t := range x.Topics {
+			answered[t.TopicID] = true
+		}
+		n := len(x.Topics)
+		refuse(resp)
+		kept := x.Topics[:n]
+		for _, t := range x.Topics[n:] {
+			if !answered[t.TopicID] {
+				kept = append(kept, t)
+			}
+		}
+		x.Topics = kept
+	}
+}
+
+// shareFetchTopicGate takes the topics the principal may not read out of
+// r and returns what answers them.
+func shareFetchTopicGate(c *conn, req kmsg.Request, r *kmsg.ShareFetchRequest, img *raftmeta.Image) func(kmsg.Response) {
 	return splitGate(&r.Topics, func(t kmsg.ShareFetchRequestTopic) bool {
 		return c.mayTopic(req, img, acl.OpRead, "", t.TopicID)
 	}, func(t kmsg.ShareFetchRequestTopic) kmsg.ShareFetchResponseTopic {
@@ -742,3 +794,25 @@ func gateDeleteShareGroupOffsets(c *conn, req kmsg.Request) func(kmsg.Response) 
 		return &resp.(*kmsg.DeleteShareGroupOffsetsResponse).Topics
 	})
 }
+
+// describeScope is, under an authorizer, topics seen by the connection's
+// principal for a KIP-848 regex subscription: the regex resolves only to
+// the topics it may describe (Kafka does not log these checks). Without
+// an authorizer it is topics itself.
+func (c *conn) describeScope(req kmsg.Request, topics coordinator.TopicsView) coordinator.TopicsView {
+	if c.srv.sec == nil || !c.srv.sec.enforce {
+		return topics
+	}
+	sec, principal, host, api := c.srv.sec, c.principal, c.host, kmsg.NameForKey(req.Key())
+	return describableTopics{TopicsView: topics, may: func(topic string) bool {
+		return sec.decide(principal, host, acl.OpDescribe, acl.Resource{Type: acl.ResourceTopic, Name: topic}, api, false)
+	}}
+}
+
+// describableTopics is a coordinator.DescribeScope.
+type describableTopics struct {
+	coordinator.TopicsView
+	may func(topic string) bool
+}
+
+func (v describableTopics) MayDescribe(topic string) bool { return v.may(topic) }

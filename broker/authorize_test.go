@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net"
 	"slices"
@@ -8,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	kplain "github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/shoalmq/shoal/acl"
 )
@@ -590,4 +595,252 @@ func TestAuthorizationCostsNothingWithoutAnAuthorizer(t *testing.T) {
 			t.Errorf("%s: %v allocations per request without an authorizer", kmsg.NameForKey(int16(key)), allocs)
 		}
 	}
+}
+
+// An acks=0 Produce is never answered, so the only way to tell a producer
+// that it may not write a topic is to close its connection, as Kafka does;
+// a producer that is not told would keep sending into the void.
+func TestAcksZeroProduceToAnUnauthorizedTopicClosesTheConnection(t *testing.T) {
+	s := startSecureServer(t)
+	admin := dialRaw(t, s.Addrs()[0])
+	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
+		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	tp := kmsg.NewCreateTopicsRequestTopic()
+	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = "orders", 1, 1
+	create.Topics = append(create.Topics, tp)
+	if r := admin.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("CreateTopics as admin: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+
+	alice := dialRaw(t, s.Addrs()[0])
+	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
+		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks, produce.TimeoutMillis = 0, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "orders"
+	pt.Partitions = append(pt.Partitions, kmsg.NewProduceRequestTopicPartition())
+	produce.Topics = append(produce.Topics, pt)
+	alice.corr++
+	writeRequest(t, alice.nc, alice.corr, produce, 9)
+	if !alice.closed() {
+		t.Fatal("the connection of an acks=0 produce to a topic alice may not write is still open")
+	}
+}
+
+// A share session keeps the partitions named in earlier ShareFetch
+// requests, and later requests name none: the READ check must still be
+// made on each of them, so an ACL removed while a share consumer runs
+// stops its deliveries, as in Kafka.
+func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
+	s := startSecureServer(t)
+	login := plainClients(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := login("admin", "admin-secret")
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "jobs"); err != nil {
+		t.Fatal(err)
+	}
+	// alice reads the topic in the share group; DESCRIBE on the topic on
+	// its own keeps her heartbeats going once READ is removed.
+	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpRead)
+	for _, b := range []*kadm.ACLBuilder{read,
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpDescribe),
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("workers").Operations(kadm.OpRead),
+	} {
+		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
+			t.Fatalf("CreateAcls: %v %+v", err, res)
+		}
+	}
+	groupCfg := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "workers"
+	cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	cfg.Name, cfg.Op, cfg.Value = "share.auto.offset.reset", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("earliest")
+	res.Configs = append(res.Configs, cfg)
+	groupCfg.Resources = append(groupCfg.Resources, res)
+	if r, err := groupCfg.RequestWith(ctx, admin); err != nil || r.Resources[0].ErrorCode != 0 {
+		t.Fatalf("share.auto.offset.reset=earliest: %v %+v", err, r)
+	}
+	produce := func(v string) {
+		t.Helper()
+		if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "jobs", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+
+	produce("before")
+	alice := login("alice", "alice-secret", kgo.ShareGroup("workers"), kgo.ConsumeTopics("jobs"), kgo.FetchMaxWait(100*time.Millisecond))
+	for got := false; !got; {
+		fs := alice.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("alice got nothing while she may read the topic")
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = got || string(r.Value) == "before" })
+	}
+
+	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("DeleteAcls: %v %+v", err, res)
+	}
+	// A fetch parked before the ACL went may still be answered as it was
+	// authorized; the ones after it are refused.
+	for refused := false; !refused; {
+		fs := alice.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("alice's fetches were never refused after her READ was removed")
+		}
+		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
+	}
+	produce("after")
+	for range 3 {
+		alice.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if string(r.Value) == "after" {
+				t.Fatal("alice's share session handed her a record of a topic she may no longer read")
+			}
+		})
+	}
+}
+
+// plainClients returns what logs a franz-go client in to s with SASL
+// PLAIN.
+func plainClients(t *testing.T, s *Server) func(user, password string, opts ...kgo.Opt) *kgo.Client {
+	return func(user, password string, opts ...kgo.Opt) *kgo.Client {
+		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Addrs()[0]),
+			kgo.SASL(kplain.Auth{User: user, Pass: password}.AsMechanism())}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+}
+
+// A consumer's fetches are authorized one by one: once its READ is
+// removed the next fetch of the partition it was reading is refused.
+func TestFetchRechecksReadOnEveryRequest(t *testing.T) {
+	s := startSecureServer(t)
+	login := plainClients(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := login("admin", "admin-secret")
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "events"); err != nil {
+		t.Fatal(err)
+	}
+	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("events").Operations(kadm.OpRead)
+	if res, err := adm.CreateACLs(ctx, read); err != nil || res[0].Err != nil {
+		t.Fatalf("CreateAcls: %v %+v", err, res)
+	}
+	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	alice := login("alice", "alice-secret", kgo.ConsumeTopics("events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	for got := false; !got; {
+		fs := alice.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("alice got nothing while she may read the topic")
+		}
+		got = fs.NumRecords() > 0
+	}
+	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("DeleteAcls: %v %+v", err, res)
+	}
+	for refused := false; !refused; {
+		fs := alice.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("alice's fetches were never refused after her READ was removed")
+		}
+		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
+	}
+}
+
+// A KIP-848 regex subscription resolves only to the topics the member's
+// principal may describe, as Kafka's does, also when matching topics are
+// created after it joined.
+func TestRegexSubscriptionMatchesOnlyDescribableTopics(t *testing.T) {
+	s := startSecureServer(t)
+	login := plainClients(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := login("admin", "admin-secret")
+	adm := kadm.NewClient(admin)
+	create := func(topic string) [16]byte {
+		t.Helper()
+		r, err := adm.CreateTopic(ctx, 1, 1, nil, topic)
+		if err == nil {
+			err = r.Err
+		}
+		if err != nil {
+			t.Fatalf("create %s: %v", topic, err)
+		}
+		return r.ID
+	}
+	ids := map[[16]byte]string{}
+	for _, topic := range []string{"orders-eu", "orders-us"} {
+		ids[create(topic)] = topic
+	}
+	for _, b := range []*kadm.ACLBuilder{
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("regex-g").Operations(kadm.OpRead),
+		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("orders-eu", "orders-jp").Operations(kadm.OpDescribe),
+	} {
+		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
+			t.Fatalf("CreateAcls: %v %+v", err, res)
+		}
+	}
+
+	alice := login("alice", "alice-secret")
+	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	req.Group, req.MemberID, req.MemberEpoch = "regex-g", "regex-g-member0", 0
+	req.RebalanceTimeoutMillis = 30000
+	req.SubscribedTopicRegex = kmsg.StringPtr("orders-.*")
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	// heartbeatUntil heartbeats as a member does until the assignment is
+	// want, failing at once if it names a topic alice may not describe.
+	heartbeatUntil := func(want ...string) {
+		t.Helper()
+		for {
+			resp, err := req.RequestWith(ctx, alice)
+			if err != nil {
+				t.Fatalf("heartbeat: %v", err)
+			}
+			if resp.ErrorCode != 0 {
+				t.Fatalf("heartbeat: %v", kerr.ErrorForCode(resp.ErrorCode))
+			}
+			req.MemberEpoch = resp.MemberEpoch
+			req.SubscribedTopicRegex, req.Topics = nil, nil
+			if resp.Assignment != nil {
+				var got []string
+				for _, tp := range resp.Assignment.Topics {
+					got = append(got, ids[tp.TopicID])
+				}
+				sort.Strings(got)
+				for _, name := range got {
+					if name != "orders-eu" && name != "orders-jp" {
+						t.Fatalf("alice was assigned %v: %s is a topic she may not describe", got, name)
+					}
+				}
+				if slices.Equal(got, want) {
+					return
+				}
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("assignment never became %v", want)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	heartbeatUntil("orders-eu")
+	// Topics created while she is a member: the one she may not describe
+	// is created first, so her assignment taking in the other one shows
+	// both were resolved.
+	ids[create("orders-asia")] = "orders-asia"
+	ids[create("orders-jp")] = "orders-jp"
+	heartbeatUntil("orders-eu", "orders-jp")
 }

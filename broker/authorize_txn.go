@@ -142,8 +142,36 @@ func gateDescribeProducers(c *conn, req kmsg.Request) func(kmsg.Response) {
 	})
 }
 
+// gateDescribeTransactions answers the transactional ids the principal
+// may not describe with TRANSACTIONAL_ID_AUTHORIZATION_FAILED and, as
+// Kafka does, leaves out of the others the topics the principal may not
+// describe: a transaction's partitions would otherwise name topics that
+// Metadata hides.
 func gateDescribeTransactions(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DescribeTransactionsRequest)
+	refused := describeTransactionsIDGate(c, req, r)
+	return func(resp kmsg.Response) {
+		states := resp.(*kmsg.DescribeTransactionsResponse).TransactionStates
+		mayDescribe := map[string]bool{}
+		for i := range states {
+			states[i].Topics = slices.DeleteFunc(states[i].Topics, func(t kmsg.DescribeTransactionsResponseTransactionStateTopic) bool {
+				ok, seen := mayDescribe[t.Topic]
+				if !seen {
+					ok = c.may(req, acl.OpDescribe, acl.ResourceTopic, t.Topic)
+					mayDescribe[t.Topic] = ok
+				}
+				return !ok
+			})
+		}
+		if refused != nil {
+			refused(resp)
+		}
+	}
+}
+
+// describeTransactionsIDGate takes the transactional ids the principal may
+// not describe out of r and returns what answers them.
+func describeTransactionsIDGate(c *conn, req kmsg.Request, r *kmsg.DescribeTransactionsRequest) func(kmsg.Response) {
 	return splitGate(&r.TransactionalIDs, func(id string) bool {
 		return c.may(req, acl.OpDescribe, acl.ResourceTransactionalID, id)
 	}, func(id string) kmsg.DescribeTransactionsResponseTransactionState {

@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/cluster"
@@ -47,7 +49,8 @@ func (s *Server) startCluster() {
 		InterBrokerListener: s.cfg.InterBrokerListener,
 		Image:               s.meta.Image,
 		MaxResponseBytes:    s.cfg.SocketRequestMaxBytes,
-		DialBroker:          s.sec.interBrokerDialer(s.cfg.InterBrokerListener),
+		Broker:              s.sec.peerSecurity(s.cfg.InterBrokerListener, s.sec.interBrokerLogin),
+		Controller:          s.sec.peerSecurity(s.controllerListenerName(), s.sec.controllerLogin),
 	})
 	s.controller = cluster.NewControllerClient(cluster.Config{
 		NodeID:              s.cfg.NodeID,
@@ -94,13 +97,28 @@ func isInterBroker(rc *reqCtx) bool {
 }
 
 // forwardAdmin relays an admin request to the active controller when this
-// node is not it (cluster.ControllerClient.ForwardAdmin). A request that
-// came from another node is handled here: it is never forwarded twice.
+// node is not it (cluster.ControllerClient.ForwardAdmin), in an Envelope
+// naming the client's principal and address, as whom the controller
+// authorizes it. A request that came from another node, in an Envelope or
+// as the node's own, is handled here: it is never forwarded twice.
 func (s *Server) forwardAdmin(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, bool) {
-	if isInterBroker(rc) {
+	if isInterBroker(rc) || rc.conn.forwarded {
 		return nil, false
 	}
-	return s.controller.ForwardAdmin(ctx, req)
+	c := rc.conn
+	resp, forwarded, err := s.controller.ForwardAdmin(ctx, req, cluster.Origin{
+		PrincipalType: c.principal.Type,
+		PrincipalName: c.principal.Name,
+		Host:          net.ParseIP(c.host),
+		ClientID:      rc.header.clientID,
+	})
+	if err != nil {
+		// As Kafka: the client did nothing wrong, so it is told
+		// UNKNOWN_SERVER_ERROR, and the operator why.
+		c.log.Warn("the controller refused a forwarded request; the node's inter-broker principal needs CLUSTER_ACTION (super.users)", "api", kmsg.NameForKey(req.Key()), "err", err)
+		return refusedResponse(req, kerr.UnknownServerError.Code), true
+	}
+	return resp, forwarded
 }
 
 // controlledShutdown asks the controller to move leadership away from this
@@ -162,9 +180,29 @@ func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
 		Peers:      peers,
 		Logger:     s.log,
 		Foreign:    func(nc net.Conn) { s.serveKafka(nc, name) },
+		ServerTLS:  s.sec.listener(name).tls,
+		ClientTLS:  s.raftClientTLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controller listener: %w", err)
 	}
 	return tr, nil
+}
+
+// raftClientTLS is the TLS configuration for dialling a quorum member's
+// raft transport at host, nil for plain TCP: a voter is reached on its
+// controller listener, a learner on its inter-broker listener (see
+// serveAccepted), each verified against that listener's trust store.
+// Raft itself has no SASL: on a SASL_SSL listener its connections are
+// encrypted, and authenticated only where the listener requires client
+// certificates (ssl.client.auth=required).
+func (s *Server) raftClientTLS(peer int32, host string) *tls.Config {
+	listener := s.cfg.InterBrokerListener
+	if _, voter := s.cfg.Voters[peer]; voter {
+		listener = s.controllerListenerName()
+	}
+	if st := s.sec.listener(listener).store; st != nil {
+		return st.ClientConfig(host)
+	}
+	return nil
 }

@@ -139,6 +139,9 @@ type conn struct {
 	// closeAfterAnswer asks dispatch to stop reading once the current
 	// answer is delivered: a failed authentication.
 	closeAfterAnswer bool
+	// forwarded marks the connection a request carried in an Envelope
+	// runs on (forwardedFor): it is handled here, never forwarded again.
+	forwarded bool
 }
 
 // slot receives the encoded response of one request; nil means no response
@@ -440,6 +443,12 @@ func (c *conn) finished(sl *slot) {
 
 func (c *conn) writeLoop() {
 	w := bufio.NewWriterSize(c.nc, 64*1024)
+	// writev moves a fetch response's pieces in one syscall on a plain TCP
+	// connection. A TLS connection has no writev: each Write is sealed as
+	// records of its own and sent with a syscall of its own, so the small
+	// pieces between the record data (a length, a partition header) go
+	// through the buffer to share records with their neighbours.
+	_, vectored := c.nc.(*net.TCPConn)
 	var err error
 	for {
 		// Flush whenever the next thing to write is not ready yet, so a
@@ -479,7 +488,13 @@ func (c *conn) writeLoop() {
 		default:
 			// A fetch response with its record data in place: write
 			// what is buffered, then all pieces in one writev.
-			if err = w.Flush(); err == nil {
+			if !vectored {
+				for _, piece := range resp {
+					if _, err = w.Write(piece); err != nil {
+						break
+					}
+				}
+			} else if err = w.Flush(); err == nil {
 				_, err = resp.WriteTo(c.nc)
 			}
 		}
@@ -540,31 +555,7 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 	}
 	rc := &reqCtx{conn: c, header: h}
 	start := c.srv.now()
-	if denied := c.authorizeRequest(rc, req); denied != nil {
-		c.deliver(sl, rc, req, start, denied)
-		return nil
-	}
-	refused, merge := c.authorizeItems(req)
-	if refused != nil {
-		c.deliver(sl, rc, req, start, refused)
-		return nil
-	}
-	resp, wait, err := c.handle(rc, req)
-	if merge != nil {
-		if wait == nil && resp != nil {
-			merge(resp)
-		} else if wait != nil {
-			// Produce, Fetch and ShareFetch answer after a wait.
-			handlerWait := wait
-			wait = func() (kmsg.Response, error) {
-				resp, err := handlerWait()
-				if resp != nil {
-					merge(resp)
-				}
-				return resp, err
-			}
-		}
-	}
+	resp, wait, err := c.process(rc, req)
 	if err != nil {
 		// Stop reading: Kafka closes the connection without
 		// processing what follows (an acks=0 produce that failed).
@@ -584,6 +575,44 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 	}
 	go c.finish(sl, rc, req, start, wait)
 	return nil
+}
+
+// process authorizes a request as the connection's principal (the whole
+// request, then its items) and runs its handler on what is allowed. A
+// refusal is the response, without a handler; a partly refused request's
+// response gets the refused items' answers merged in, after the wait for
+// Produce, Fetch and ShareFetch.
+func (c *conn) process(rc *reqCtx, req kmsg.Request) (kmsg.Response, waitFunc, error) {
+	if denied := c.authorizeRequest(rc, req); denied != nil {
+		return denied, nil, nil
+	}
+	refused, merge := c.authorizeItems(req)
+	if refused != nil {
+		return refused, nil, nil
+	}
+	resp, wait, err := c.handle(rc, req)
+	if merge == nil {
+		return resp, wait, err
+	}
+	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 && err == nil {
+		// An acks=0 produce is never answered, so a topic the principal
+		// may not write can only be refused by closing the connection,
+		// as Kafka does; the topics it may write were appended.
+		return nil, nil, errors.New("acks=0 produce to a topic the principal may not write; closing the connection")
+	}
+	if wait == nil && resp != nil {
+		merge(resp)
+	} else if wait != nil {
+		handlerWait := wait
+		wait = func() (kmsg.Response, error) {
+			resp, err := handlerWait()
+			if resp != nil {
+				merge(resp)
+			}
+			return resp, err
+		}
+	}
+	return resp, wait, err
 }
 
 // handle runs a request's handler; a panic becomes an error that closes the

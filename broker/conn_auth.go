@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,32 +30,53 @@ var errAuthentication = errors.New("authentication failed")
 
 // authenticateTLS runs the TLS handshake of an SSL or SASL_SSL listener
 // within the authentication bound, replacing the connection's socket by
-// the TLS one. Without SASL the principal is the client certificate's.
-// A client that speaks plaintext to a TLS port fails here and is closed
-// without a byte of Kafka protocol.
+// the TLS one, unless the connection arrives with its handshake done (the
+// raft transport or serveAccepted ran it to look at the first bytes).
+// Without SASL the principal is the client certificate's. A client that
+// speaks plaintext to a TLS port fails here and is closed without a byte
+// of Kafka protocol.
 func (c *conn) authenticateTLS() error {
 	la := c.auth
 	if la.tls == nil {
 		return nil
 	}
-	tc := tls.Server(c.nc, la.tls)
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.sec.authTimeout)
-	defer cancel()
-	if err := tc.HandshakeContext(ctx); err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			c.srv.metrics.conns.closed.WithLabelValues(closedAuthTimeout).Inc()
+	st, done := c.nc.(tlsState)
+	if !done {
+		tc, err := c.srv.handshakeTLS(c.ctx, c.nc, la)
+		if err != nil {
+			return err
 		}
-		return fmt.Errorf("%w: TLS handshake: %v", errAuthentication, err)
+		c.nc, st = tc, tc
 	}
-	c.nc = tc
 	if la.mechs == nil {
-		p, err := la.tlsPrincipal(tc)
+		p, err := la.tlsPrincipal(st.ConnectionState())
 		if err != nil {
 			return fmt.Errorf("%w: %v", errAuthentication, err)
 		}
 		c.principal = p
 	}
 	return nil
+}
+
+// tlsState is a connection whose TLS handshake has run: a *tls.Conn, or
+// one the raft transport buffered the first bytes of.
+type tlsState interface {
+	ConnectionState() tls.ConnectionState
+}
+
+// handshakeTLS runs the server side of la's TLS handshake on nc within the
+// authentication bound.
+func (s *Server) handshakeTLS(ctx context.Context, nc net.Conn, la *listenerAuth) (*tls.Conn, error) {
+	tc := tls.Server(nc, la.tls)
+	ctx, cancel := context.WithTimeout(ctx, s.sec.authTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			s.metrics.conns.closed.WithLabelValues(closedAuthTimeout).Inc()
+		}
+		return nil, fmt.Errorf("%w: TLS handshake: %v", errAuthentication, err)
+	}
+	return tc, nil
 }
 
 // startAuthTimer closes a SASL connection that has not authenticated

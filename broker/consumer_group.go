@@ -18,7 +18,7 @@ import (
 
 func (s *Server) handleConsumerGroupHeartbeat(_ context.Context, rc *reqCtx, req *kmsg.ConsumerGroupHeartbeatRequest) (kmsg.Response, error) {
 	var resp *kmsg.ConsumerGroupHeartbeatResponse
-	topics := coordruntime.ImageTopics(s.meta.Image())
+	topics := rc.conn.describeScope(req, coordruntime.ImageTopics(s.meta.Image()))
 	host := rc.conn.remoteHost()
 	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) {
 		resp = sh.ConsumerHeartbeat(s.now(), rc.header.clientID, host, req, topics)

@@ -96,21 +96,25 @@ func closeReason(err error) string {
 }
 
 // logClosed logs the end of a connection; see the comment at the top.
-func (c *conn) logClosed(err error) {
+func (c *conn) logClosed(err error) { c.srv.logConnClosed(c.nc, c.listener, err) }
+
+// logConnClosed is conn.logClosed for a connection closed before it
+// became a conn (a failed TLS handshake in serveAccepted).
+func (s *Server) logConnClosed(nc net.Conn, listener string, err error) {
 	reason := closeReason(err)
-	if reason == "" || c.srv.ctx.Err() != nil {
-		c.srv.connLog.Debug("connection closed", "client", c.nc.RemoteAddr().String(), "listener", c.listener, "err", err)
+	if reason == "" || s.ctx.Err() != nil {
+		s.connLog.Debug("connection closed", "client", nc.RemoteAddr().String(), "listener", listener, "err", err)
 		return
 	}
-	suppressed, ok := c.srv.connLimit.allow(c.srv.now())
+	suppressed, ok := s.connLimit.allow(s.now())
 	if !ok {
 		return
 	}
-	attrs := []any{"reason", reason, "client", c.nc.RemoteAddr().String(), "listener", c.listener, "err", err}
+	attrs := []any{"reason", reason, "client", nc.RemoteAddr().String(), "listener", listener, "err", err}
 	if suppressed > 0 {
 		attrs = append(attrs, "suppressed", suppressed)
 	}
-	c.srv.connLog.Info("closed connection", attrs...)
+	s.connLog.Info("closed connection", attrs...)
 }
 
 // closeLogLimit bounds connection-close lines to closeLogBurst per

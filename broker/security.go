@@ -14,7 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
 	"github.com/shoalmq/shoal/acl"
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/raftmeta"
 	"github.com/shoalmq/shoal/sasl"
@@ -52,6 +56,10 @@ type security struct {
 	// audit is the authorizer's log (component "authorizer").
 	audit *slog.Logger
 	meta  func() *raftmeta.Image
+	// interBrokerLogin and controllerLogin are this node's SASL logins to
+	// the inter-broker and controller listeners of other nodes; nil where
+	// those listeners have no SASL.
+	interBrokerLogin, controllerLogin *config.PeerLogin
 	// authorizer caches the authorizer built from one image's ACLs; a new
 	// image builds a new one on the first check that sees it.
 	authorizer atomic.Pointer[imageAuthorizer]
@@ -80,6 +88,7 @@ func newSecurity(cfg *config.Broker, log *slog.Logger, image func() *raftmeta.Im
 	sec.acl = cs.ACL
 	sec.failedAuthDelay = cs.FailedAuthDelay
 	sec.maxReceive = int(cs.MaxReceiveSize)
+	sec.interBrokerLogin, sec.controllerLogin = cs.InterBrokerLogin, cs.ControllerLogin
 	for name, ls := range cs.Listeners {
 		la := &listenerAuth{protocol: ls.Protocol, maxReauth: ls.MaxReauth}
 		if ls.TLS != nil {
@@ -90,10 +99,17 @@ func newSecurity(cfg *config.Broker, log *slog.Logger, image func() *raftmeta.Im
 			st.OnReloadError = func(err error) {
 				log.Warn("TLS certificates changed but could not be loaded; the previous ones stay in use", "listener", name, "err", err)
 			}
-			if la.tls, err = st.ServerConfig(); err != nil {
-				return nil, fmt.Errorf("listener %s: %w", name, err)
-			}
 			la.store = st
+			if !ls.DialOnly {
+				if la.tls, err = st.ServerConfig(); err != nil {
+					return nil, fmt.Errorf("listener %s: %w", name, err)
+				}
+			}
+		}
+		if ls.DialOnly {
+			// Only dialled (peerSecurity): nothing is served on it.
+			sec.listeners[name] = la
+			continue
 		}
 		for _, m := range ls.Mechanisms {
 			mech, err := newMechanism(m, ls, image)
@@ -198,8 +214,8 @@ func (sec *security) current() *acl.Authorizer {
 
 // tlsPrincipal is the principal of a TLS connection without SASL: its
 // client certificate's mapped subject, or ANONYMOUS.
-func (la *listenerAuth) tlsPrincipal(tc *tls.Conn) (acl.Principal, error) {
-	name, err := la.store.Principal(tc.ConnectionState())
+func (la *listenerAuth) tlsPrincipal(cs tls.ConnectionState) (acl.Principal, error) {
+	name, err := la.store.Principal(cs)
 	if err != nil {
 		return acl.Principal{}, err
 	}
@@ -215,29 +231,26 @@ func hostOf(nc net.Conn) string {
 	return nc.RemoteAddr().String()
 }
 
-// interBrokerDialer connects to another broker's inter-broker listener
-// with TLS when that listener is SSL, verifying it against the listener's
-// trust store and presenting its key store as the client certificate (the
-// principal other brokers see); nil means plain TCP. SASL on the
-// inter-broker listener of a cluster is refused by the configuration.
-func (sec *security) interBrokerDialer(listener string) func(ctx context.Context, addr string) (net.Conn, error) {
-	la := sec.listener(listener)
-	if la.store == nil {
-		return nil
+// peerSecurity is how this node connects to listener on other nodes: TLS
+// verified against the listener's trust store, presenting its key store
+// as the client certificate (the principal other nodes see on SSL), and
+// on a SASL listener the login of config.PeerLogin (Kafka's username and
+// password of the listener's JAAS module). Zero means PLAINTEXT.
+func (sec *security) peerSecurity(listener string, login *config.PeerLogin) cluster.PeerSecurity {
+	var ps cluster.PeerSecurity
+	if st := sec.listener(listener).store; st != nil {
+		ps.TLS = st.ClientConfig
 	}
-	return func(ctx context.Context, addr string) (net.Conn, error) {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		d := tls.Dialer{Config: la.store.ClientConfig(host)}
-		nc, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return nil, err
-		}
-		if tc, ok := nc.(*tls.Conn).NetConn().(*net.TCPConn); ok {
-			tc.SetNoDelay(true)
-		}
-		return nc, nil
+	if login == nil {
+		return ps
 	}
+	switch login.Mechanism {
+	case sasl.PLAIN:
+		ps.SASL = plain.Auth{User: login.Username, Pass: login.Password}.AsMechanism()
+	case sasl.SCRAMSHA256:
+		ps.SASL = scram.Auth{User: login.Username, Pass: login.Password}.AsSha256Mechanism()
+	case sasl.SCRAMSHA512:
+		ps.SASL = scram.Auth{User: login.Username, Pass: login.Password}.AsSha512Mechanism()
+	}
+	return ps
 }

@@ -13,6 +13,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -190,6 +191,13 @@ func (s *Server) start() error {
 		ClusterID: clusterID,
 		Bootstrap: bootstrap,
 	}
+	// Before the raft transport, the peer client and the listeners, which
+	// take their TLS and SASL from it. The image it reads SCRAM
+	// credentials and ACLs from is asked for only once connections are
+	// served, after the metadata node has started.
+	if s.sec, err = newSecurity(s.cfg, s.log, func() *raftmeta.Image { return s.meta.Image() }); err != nil {
+		return err
+	}
 	if s.multiNode() {
 		if s.transport, err = s.startTransport(); err != nil {
 			return err
@@ -201,13 +209,8 @@ func (s *Server) start() error {
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
-	s.ctrl.SetGroupConfigValidator(config.ValidateGroupConfig)
+	s.ctrl.SetGroupConfigValidator(s.cfg.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
-	// Before the peer client, which dials TLS inter-broker listeners with
-	// it, and before the listeners.
-	if s.sec, err = newSecurity(s.cfg, s.log, s.meta.Image); err != nil {
-		return err
-	}
 	s.startCluster()
 	s.replicas = replica.New(s.ctx, replica.Config{
 		Broker:     s.cfg,
@@ -436,10 +439,30 @@ func (s *Server) accept(ln net.Listener, listener string) {
 // endpoint), handed to the transport; anything else is a Kafka client.
 func (s *Server) serveAccepted(nc net.Conn, listener string) {
 	if s.transport != nil {
+		la := s.sec.listener(listener)
 		stop := context.AfterFunc(s.ctx, func() { nc.Close() })
-		isRaft, err := raftmeta.PeekHello(nc)
+		raw := nc
+		var isRaft bool
+		var err error
+		if la.tls != nil {
+			// On a TLS listener raft arrives encrypted too: the hello
+			// is looked for after the handshake (within the
+			// authentication bound), and the connection handed on
+			// keeps the handshake's outcome.
+			var tc *tls.Conn
+			if tc, err = s.handshakeTLS(s.ctx, raw, la); err == nil {
+				raw.SetReadDeadline(time.Now().Add(s.sec.authTimeout))
+				isRaft, nc, err = raftmeta.PeekHelloTLS(tc)
+				raw.SetReadDeadline(time.Time{})
+			}
+		} else {
+			isRaft, err = raftmeta.PeekHello(raw)
+		}
 		if !stop() || err != nil {
-			nc.Close()
+			if errors.Is(err, errAuthentication) {
+				s.logConnClosed(raw, listener, err)
+			}
+			raw.Close()
 			return
 		}
 		if isRaft {

@@ -111,6 +111,7 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 				MaxRecords: int(req.MaxRecords), BatchSize: int(req.BatchSize), MaxBytes: req.MaxBytes,
 				MaxWait:     time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond,
 				RecordLimit: req.ShareAcquireMode == 1,
+				Readable:    rc.conn.readableTopics(req),
 			}, sess, out)
 		}
 		s.shares.EndRequest(sess, req.ShareSessionEpoch)

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/queue"
@@ -126,8 +127,8 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 					}
 					op.StartOffset = start
 					op.LeaderEpoch = t.Partitions[part].LeaderEpoch
-					if p := s.logs.Partition(t.Name, part); p != nil && start >= 0 && complete >= 0 {
-						op.Lag = max(p.HighWatermark()-start-complete, 0)
+					if hw := s.highWatermark(ctx, t.Name, part, t.Partitions[part].Leader); hw >= 0 && start >= 0 && complete >= 0 {
+						op.Lag = max(hw-start-complete, 0)
 					}
 				}
 				ot.Partitions = append(ot.Partitions, op)
@@ -137,6 +138,37 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 		resp.Groups = append(resp.Groups, og)
 	}
 	return resp, nil
+}
+
+// highWatermark is a partition's high watermark for share lag (KIP-1226):
+// this node's when it holds a replica, else the leader's, asked with
+// ListOffsets (latest, read_uncommitted) as Kafka's group coordinator asks
+// it; -1 when neither can tell (the lag is then reported unknown).
+func (s *Server) highWatermark(ctx context.Context, topic string, part, leader int32) int64 {
+	if p := s.logs.Partition(topic, part); p != nil {
+		return p.HighWatermark()
+	}
+	if leader < 0 || leader == s.cfg.NodeID {
+		return -1
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = part, -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	req.SetVersion(s.peerVersion(req.Key()))
+	r, err := s.peers.Peers(cluster.LaneShare).Request(ctx, leader, req)
+	if err != nil {
+		return -1
+	}
+	resp := r.(*kmsg.ListOffsetsResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		return -1
+	}
+	return resp.Topics[0].Partitions[0].Offset
 }
 
 // handleAlterShareGroupOffsets sets the start offsets of an empty share

@@ -26,6 +26,7 @@ func newShareRuntime(s *Server) *share.Manager {
 		Metrics:     s.metrics,
 		// producerIDs is wired with the cluster, after the share runtime.
 		NextProducerID: func(ctx context.Context) (int64, error) { return s.producerIDs.Next(ctx) },
+		Topics:         coordTopics{s},
 	})
 }
 

@@ -26,6 +26,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -209,26 +210,90 @@ func callController[R kmsg.Response](ctx context.Context, c *ControllerClient, l
 	return resp, kerr.ErrorForCode(errorCode(resp))
 }
 
+// Origin is the client an admin request is forwarded for: the controller
+// authorizes the request as this principal from this address (Kafka's
+// Envelope, KIP-590), so forwarding changes nothing about what a client
+// may do.
+type Origin struct {
+	PrincipalType, PrincipalName string
+	// Host is the client's address (nil: unknown, sent as 0.0.0.0).
+	Host     net.IP
+	ClientID string
+}
+
+// EnvelopeError is the controller refusing an Envelope as a whole (not
+// the request inside): this node may not forward (its principal lacks
+// CLUSTER_ACTION), or the two disagree on the format. It is a
+// misconfiguration of the cluster, not the client's doing.
+type EnvelopeError struct {
+	Node int32
+	Err  error
+}
+
+func (e *EnvelopeError) Error() string {
+	return fmt.Sprintf("controller %d refused the forwarded request's envelope: %v", e.Node, e.Err)
+}
+
+func (e *EnvelopeError) Unwrap() error { return e.Err }
+
+// envelopedCorrelationID is the correlation id of a request inside an
+// Envelope; the controller answers with it in ResponseData.
+const envelopedCorrelationID = 0
+
+// envelope wraps req, at the version it carries, for o: the request as a
+// client frames it (header and body, with o's client id), the principal
+// as Kafka's DefaultPrincipalData, the address as its 4 or 16 bytes.
+func (o Origin) envelope(req kmsg.Request) *kmsg.EnvelopeRequest {
+	frame := kmsg.NewRequestFormatter(kmsg.FormatterClientID(o.ClientID)).AppendRequest(nil, req, envelopedCorrelationID)
+	principal := kmsg.DefaultPrincipalData{Type: o.PrincipalType, Name: o.PrincipalName}
+	host := o.Host.To4()
+	if host == nil {
+		host = o.Host.To16()
+	}
+	if host == nil {
+		host = net.IPv4zero.To4()
+	}
+	env := kmsg.NewPtrEnvelopeRequest()
+	env.RequestData = frame[4:] // without the size
+	env.RequestPrincipal = principal.AppendTo(nil)
+	env.ClientHostAddress = host
+	return env
+}
+
 // ForwardAdmin relays an admin request to the active controller when this
 // node is not it, returning the controller's response. It returns false
 // when the request should be handled here: this node is the controller or
 // the controller could not be reached (the local controller then answers
 // NOT_CONTROLLER, which clients retry). The caller keeps requests that came
 // from another node: those are never forwarded again.
-func (c *ControllerClient) ForwardAdmin(ctx context.Context, req kmsg.Request) (kmsg.Response, bool) {
+func (c *ControllerClient) ForwardAdmin(ctx context.Context, req kmsg.Request, from Origin) (kmsg.Response, bool, error) {
 	if !c.cfg.MultiNode || c.meta.IsLeader() {
-		return nil, false
+		return nil, false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	env := from.envelope(req)
 	var resp kmsg.Response
 	err := c.withController(ctx, func() error { return errHandleLocally }, func(leader int32) error {
-		r, err := c.send(ctx, laneControllerAdmin, leader, req)
-		resp = r
+		r, err := c.send(ctx, laneControllerAdmin, leader, env)
+		if err != nil {
+			return err
+		}
+		er := r.(*kmsg.EnvelopeResponse)
+		if err := kerr.ErrorForCode(er.ErrorCode); err != nil {
+			if errors.Is(err, kerr.NotController) {
+				return err
+			}
+			return &EnvelopeError{Node: leader, Err: err}
+		}
+		resp, err = decodeResponse(req, er.ResponseData, envelopedCorrelationID)
 		return err
 	})
+	if env := (*EnvelopeError)(nil); errors.As(err, &env) {
+		return nil, true, env
+	}
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
 	// Let this node's image catch up with topics the controller created
 	// or deleted, so a client that asks here next sees the change.
@@ -258,7 +323,7 @@ func (c *ControllerClient) ForwardAdmin(ctx context.Context, req kmsg.Request) (
 		defer cancel2()
 		c.meta.WaitFor(waitCtx, cond)
 	}
-	return resp, true
+	return resp, true, nil
 }
 
 // Register records this broker, reachable at endpoints, with the active

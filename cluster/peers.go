@@ -86,10 +86,9 @@ type PoolConfig struct {
 	// a corrupt or hostile size prefix must not make this node allocate
 	// without bound.
 	MaxResponseBytes int32
-	// DialBroker, if set, connects to another broker's inter-broker
-	// listener: the front end supplies it when that listener speaks TLS.
-	// Connections to the controller listener are always plain TCP.
-	DialBroker func(ctx context.Context, addr string) (net.Conn, error)
+	// Broker and Controller are the TLS and SASL the inter-broker and the
+	// controller listeners ask of a connection; zero is PLAINTEXT.
+	Broker, Controller PeerSecurity
 }
 
 // Pool is this node's one Kafka-protocol client to other nodes: every
@@ -104,6 +103,9 @@ type Pool struct {
 
 	mu    sync.Mutex
 	conns map[route]*peerConn
+	// now is the wall clock SASL session lifetimes are measured on, as
+	// the server measures them (tests move it).
+	now func() time.Time
 }
 
 // route names one connection of the pool.
@@ -115,7 +117,7 @@ type route struct {
 // NewPool returns a pool with no connections yet.
 func NewPool(cfg PoolConfig) *Pool {
 	clientID := interBrokerClientPrefix + strconv.Itoa(int(cfg.NodeID))
-	return &Pool{cfg: cfg, formatter: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)), conns: map[route]*peerConn{}}
+	return &Pool{cfg: cfg, formatter: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)), conns: map[route]*peerConn{}, now: time.Now}
 }
 
 // Peers is one lane of a Pool. Runtimes hold a Peers and see only
@@ -239,6 +241,9 @@ type peerConn struct {
 	corr int32
 	// wbuf is reused for every request frame sent on the connection.
 	wbuf []byte
+	// renewAt is when the connection's SASL session must be renewed
+	// (KIP-368); zero never.
+	renewAt time.Time
 }
 
 func (pc *peerConn) dropLocked() {
@@ -251,12 +256,20 @@ func (pc *peerConn) dropLocked() {
 // peerDialTimeout bounds connecting to another node.
 const peerDialTimeout = 2 * time.Second
 
+// security is what the listener r dials asks of a connection.
+func (p *Pool) security(r route) PeerSecurity {
+	if r.lane.toController() {
+		return p.cfg.Controller
+	}
+	return p.cfg.Broker
+}
+
 // dial connects to addr, the target of r, bounded by peerDialTimeout.
 func (p *Pool) dial(ctx context.Context, r route, addr string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, peerDialTimeout)
 	defer cancel()
-	if p.cfg.DialBroker != nil && !r.lane.toController() {
-		return p.cfg.DialBroker(ctx, addr)
+	if sec := p.security(r); sec.TLS != nil {
+		return DialTLS(ctx, addr, sec.TLS)
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
@@ -280,13 +293,56 @@ func (pc *peerConn) request(ctx context.Context, p *Pool, req kmsg.Request) (kms
 		// The node registered again elsewhere.
 		pc.dropLocked()
 	}
+	if pc.nc != nil && !pc.renewAt.IsZero() && p.now().After(pc.renewAt) {
+		// The SASL session is near its end: log in afresh.
+		pc.dropLocked()
+	}
 	if pc.nc == nil {
-		nc, err := p.dial(ctx, pc.route, addr)
-		if err != nil {
+		if err := pc.connectLocked(ctx, p, addr); err != nil {
 			return nil, err
 		}
-		pc.nc, pc.r, pc.addr = nc, bufio.NewReaderSize(nc, 64*1024), addr
 	}
+	resp, err := pc.exchangeLocked(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// connectLocked dials addr and, on a SASL listener, logs the connection
+// in. pc.mu is held.
+func (pc *peerConn) connectLocked(ctx context.Context, p *Pool, addr string) error {
+	nc, err := p.dial(ctx, pc.route, addr)
+	if err != nil {
+		return err
+	}
+	pc.nc, pc.r, pc.addr, pc.renewAt = nc, bufio.NewReaderSize(nc, 64*1024), addr, time.Time{}
+	mech := p.security(pc.route).SASL
+	if mech == nil {
+		return nil
+	}
+	// The login is bounded like a dial: a node that accepts the
+	// connection but never answers must not hold the lane.
+	authCtx, cancel := context.WithTimeout(ctx, peerDialTimeout)
+	defer cancel()
+	nc.SetDeadline(time.Now().Add(peerDialTimeout))
+	stop := context.AfterFunc(authCtx, func() { nc.SetDeadline(time.Now()) })
+	defer stop()
+	renew, err := pc.authenticateLocked(authCtx, p, mech)
+	if err != nil {
+		pc.dropLocked()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("logging in to node %d: %w", pc.route.node, err)
+	}
+	pc.renewAt = renew
+	return nil
+}
+
+// exchangeLocked sends req and reads its response within ctx; a failure
+// drops the connection. pc.mu is held.
+func (pc *peerConn) exchangeLocked(ctx context.Context, p *Pool, req kmsg.Request) (kmsg.Response, error) {
 	// Socket deadlines are on the wall clock (time.Now), whatever clock
 	// the node is given: the kernel measures them so. The connection's
 	// deadline is pulled to now when ctx ends, so a blocked read returns.
@@ -331,8 +387,21 @@ func (pc *peerConn) roundTrip(p *Pool, req kmsg.Request) (kmsg.Response, error) 
 	if _, err := io.ReadFull(pc.r, frame); err != nil {
 		return nil, err
 	}
+	resp, err := decodeResponse(req, frame, corr)
+	if err != nil {
+		return nil, fmt.Errorf("node %d: %w", node, err)
+	}
+	return resp, nil
+}
+
+// decodeResponse decodes a response frame (without its size) to req: the
+// correlation id, which must be corr, the header's tagged fields, the body.
+func decodeResponse(req kmsg.Request, frame []byte, corr int32) (kmsg.Response, error) {
+	if len(frame) < 4 {
+		return nil, fmt.Errorf("a %d-byte response frame", len(frame))
+	}
 	if got := int32(binary.BigEndian.Uint32(frame)); got != corr {
-		return nil, fmt.Errorf("node %d answered correlation id %d, want %d", node, got, corr)
+		return nil, fmt.Errorf("answered correlation id %d, want %d", got, corr)
 	}
 	body := frame[4:]
 	resp := req.ResponseKind()
@@ -351,12 +420,12 @@ func (pc *peerConn) roundTrip(p *Pool, req kmsg.Request) (kmsg.Response, error) 
 			tr.failed = true
 		}
 		if tr.failed {
-			return nil, fmt.Errorf("malformed response header tags from node %d", node)
+			return nil, errors.New("malformed response header tags")
 		}
 		body = tr.b
 	}
 	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decoding %s response from node %d: %w", kmsg.NameForKey(req.Key()), node, err)
+		return nil, fmt.Errorf("decoding %s response: %w", kmsg.NameForKey(req.Key()), err)
 	}
 	return resp, nil
 }

@@ -25,6 +25,7 @@ var BrokerDefs = []Def{
 	{Name: "advertised.listeners", Type: List, Default: "", Doc: "Listeners as clients should reach them; defaults to listeners."},
 	{Name: "controller.listener.names", Type: List, Default: "CONTROLLER", Doc: "Listener names used by the controller quorum."},
 	{Name: "inter.broker.listener.name", Type: String, Default: "PLAINTEXT", Doc: "Listener brokers use to reach each other."},
+	{Name: "security.inter.broker.protocol", Type: String, Default: "PLAINTEXT", Doc: "Kafka's older way to name the inter-broker listener: the listener named after this security protocol. Set it or inter.broker.listener.name, not both."},
 	{Name: "listener.security.protocol.map", Type: List, Default: "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT", Doc: "Listener name to security protocol."},
 	{Name: "cluster.id", Type: String, Default: "", Doc: "Cluster id; generated on first start when empty."},
 	{Name: "broker.rack", Type: String, Default: "", Doc: "Rack of this broker."},
@@ -97,12 +98,19 @@ var BrokerDefs = []Def{
 	{Name: "group.share.heartbeat.interval.ms", Type: Int, Default: "5000", Doc: "Heartbeat interval of share group members.", Check: atLeast(1)},
 	{Name: "group.share.max.size", Type: Int, Default: "200", Doc: "Most members of a share group.", Check: atLeast(1)},
 	{Name: "group.share.record.lock.duration.ms", Type: Int, Default: "30000", Doc: "How long a share consumer holds a record before it is offered again.", Check: between(1000, 3600000)},
+	{Name: "group.share.min.record.lock.duration.ms", Type: Int, Default: "15000", Doc: "Lowest share.record.lock.duration.ms a group may set.", Check: between(1000, 30000)},
+	{Name: "group.share.max.record.lock.duration.ms", Type: Int, Default: "60000", Doc: "Highest share.record.lock.duration.ms a group may set.", Check: between(30000, 3600000)},
 	{Name: "group.share.delivery.count.limit", Type: Int, Default: "5", Doc: "Deliveries of a record before it is archived (and dead-lettered).", Check: between(2, 10)},
+	{Name: "group.share.min.delivery.count.limit", Type: Int, Default: "2", Doc: "Lowest share.delivery.count.limit a group may set (KIP-1240).", Check: between(2, 5)},
+	{Name: "group.share.max.delivery.count.limit", Type: Int, Default: "10", Doc: "Highest share.delivery.count.limit a group may set (KIP-1240).", Check: between(5, 25)},
 	{Name: "group.share.partition.max.record.locks", Type: Int, Default: "2000", Doc: "Most in-flight records per share partition.", Check: between(100, 10000)},
+	{Name: "group.share.min.partition.max.record.locks", Type: Int, Default: "100", Doc: "Lowest share.partition.max.record.locks a group may set (KIP-1240).", Check: between(100, 2000)},
+	{Name: "group.share.max.partition.max.record.locks", Type: Int, Default: "4000", Doc: "Highest share.partition.max.record.locks a group may set (KIP-1240).", Check: between(2000, 10000)},
 	{Name: "group.share.max.share.sessions", Type: Int, Default: "2000", Doc: "Most share sessions on this broker.", Check: atLeast(1)},
 	{Name: "share.coordinator.state.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __share_group_state.", Check: atLeast(1)},
 	{Name: "share.coordinator.state.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __share_group_state, capped by the live brokers.", Check: atLeast(1)},
 	{Name: "errors.deadletterqueue.topic.name.prefix", Type: String, Default: "dlq.", Doc: "Prefix every dead-letter topic name must have (KIP-1191)."},
+	{Name: "errors.deadletterqueue.auto.create.topics.enable", Type: Boolean, Default: "false", Doc: "Create a share group's dead-letter topic, with errors.deadletterqueue.group.enable=true, the first time a record is dead-lettered to it when it does not exist (KIP-1191). Off: a missing dead-letter topic is logged and its dead letters dropped."},
 	{Name: "broker.session.timeout.ms", Type: Int, Default: "9000", Doc: "How long the active controller waits for a broker's heartbeat before fencing it.", Check: atLeast(1)},
 	{Name: "broker.heartbeat.interval.ms", Type: Int, Default: "2000", Doc: "How often a broker heartbeats to the active controller.", Check: atLeast(1)},
 	{Name: "replica.lag.time.max.ms", Type: Long, Default: "30000", Doc: "A follower that has not caught up with the leader for this long leaves the ISR.", Check: atLeast(1)},
@@ -174,6 +182,7 @@ func envName(key string) string {
 // valid; the first problem is returned as one line naming the key.
 func Load(path string, environ []string, overrides []string) (*Broker, error) {
 	vals := map[string]string{}
+	var ignored []string
 	if path != "" {
 		f, err := os.Open(path)
 		if err != nil {
@@ -185,10 +194,14 @@ func Load(path string, environ []string, overrides []string) (*Broker, error) {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
 		for k, v := range props {
-			if brokerKeyDef(k) == nil {
+			switch {
+			case brokerKeyDef(k) != nil:
+				vals[k] = v
+			case isKafkaOnlyKey(k):
+				ignored = append(ignored, k)
+			default:
 				return nil, fmt.Errorf("config file %s: unknown config key %q", path, k)
 			}
-			vals[k] = v
 		}
 	}
 	envKeys := map[string]string{}
@@ -213,11 +226,21 @@ func Load(path string, environ []string, overrides []string) (*Broker, error) {
 		}
 		k = strings.TrimSpace(k)
 		if brokerKeyDef(k) == nil {
+			if isKafkaOnlyKey(k) {
+				ignored = append(ignored, k)
+				continue
+			}
 			return nil, fmt.Errorf("--set: unknown config key %q", k)
 		}
 		vals[k] = strings.TrimSpace(v)
 	}
-	return NewBroker(vals)
+	b, err := NewBroker(vals)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ignored)
+	b.Ignored = slices.Compact(ignored)
+	return b, nil
 }
 
 // nonConfigEnv are SHOAL_ variables that belong to the CLI, not to serve.
@@ -248,6 +271,9 @@ func (a AdminAuth) Enabled() bool { return a.BearerToken != "" || a.BasicUser !=
 type Broker struct {
 	// Set holds the keys that were set explicitly (file, env or flag).
 	Set Values
+	// Ignored are the Kafka keys that were set but configure nothing in
+	// shoal (kafkaOnlyKeys), for serve to log.
+	Ignored []string
 
 	NodeID                 int32
 	Roles                  []string
@@ -441,6 +467,9 @@ func NewBroker(set map[string]string) (*Broker, error) {
 		}
 	}
 	b := &Broker{Set: set}
+	if err := b.checkShareLimits(); err != nil {
+		return nil, err
+	}
 	b.NodeID = int32(b.int64("node.id"))
 	roles, _ := b.Value("process.roles")
 	b.Roles = splitList(roles)
@@ -462,7 +491,9 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	}
 	cl, _ := b.Value("controller.listener.names")
 	b.ControllerListeners = splitList(cl)
-	b.InterBrokerListener, _ = b.Value("inter.broker.listener.name")
+	if b.InterBrokerListener, err = interBrokerListener(b); err != nil {
+		return nil, err
+	}
 	if b.HasRole("broker") {
 		bind, adv := b.ClientListeners()
 		if len(bind) == 0 {
@@ -560,7 +591,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.OffsetsTopicReplication = int16(b.int64("offsets.topic.replication.factor"))
 	b.OffsetsRetentionCheck = b.Millis("offsets.retention.check.interval.ms")
 	b.GroupProtocols = b.List("group.coordinator.rebalance.protocols")
-	if b.Security, err = b.parseSecurity(); err != nil {
+	if b.Security, err = b.parseSecurity(protoMap); err != nil {
 		return nil, err
 	}
 	for _, l := range b.Listeners {
@@ -568,9 +599,6 @@ func NewBroker(set map[string]string) (*Broker, error) {
 			// The keys are validated above, but a listener must never run
 			// without the security it was configured with.
 			return nil, fmt.Errorf("listener %s: security protocol %s is not served yet (only %s)", l.Name, l.SecurityProtocol, strings.Join(servedProtocols, ", "))
-		}
-		if err := b.checkPeerProtocol(l); err != nil {
-			return nil, err
 		}
 	}
 	return b, nil
@@ -602,4 +630,23 @@ func parseListeners(key, v string, protoMap map[string]string) ([]Listener, erro
 		out = append(out, Listener{Name: name, Host: host, Port: int32(p), SecurityProtocol: proto})
 	}
 	return out, nil
+}
+
+// interBrokerListener is inter.broker.listener.name or, as in Kafka, the
+// listener named after security.inter.broker.protocol when that is set
+// instead; setting both is an error, as it is in Kafka.
+func interBrokerListener(b *Broker) (string, error) {
+	name, nameSet := b.Value("inter.broker.listener.name")
+	proto, protoSet := b.Value("security.inter.broker.protocol")
+	if !protoSet {
+		return name, nil
+	}
+	if nameSet {
+		return "", fmt.Errorf("security.inter.broker.protocol and inter.broker.listener.name are both set: set only one")
+	}
+	proto = strings.ToUpper(strings.TrimSpace(proto))
+	if !slices.Contains(securityProtocols, proto) {
+		return "", fmt.Errorf("security.inter.broker.protocol: %q is not one of %s", proto, strings.Join(securityProtocols, ", "))
+	}
+	return proto, nil
 }

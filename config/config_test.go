@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"os"
@@ -155,16 +156,120 @@ func strPtr(s string) *string { return &s }
 // Kafka-style lowercase enum values and defaults to none.
 func TestDeliveryOrderingValidation(t *testing.T) {
 	for _, v := range []string{"none", "key"} {
-		if err := ValidateGroupConfig("share.delivery.ordering", &v); err != nil {
+		if err := testBroker(t).ValidateGroupConfig("share.delivery.ordering", &v); err != nil {
 			t.Errorf("%q rejected: %v", v, err)
 		}
 	}
 	for _, v := range []string{"", "KEY", "keys", "partition"} {
-		if err := ValidateGroupConfig("share.delivery.ordering", &v); err == nil {
+		if err := testBroker(t).ValidateGroupConfig("share.delivery.ordering", &v); err == nil {
 			t.Errorf("%q accepted", v)
 		}
 	}
 	if d := GroupDef("share.delivery.ordering"); d == nil || d.Default != "none" {
 		t.Fatalf("default: %+v", d)
+	}
+}
+
+// testBroker is a broker configuration with the given --set overrides.
+func testBroker(t *testing.T, set ...string) *Broker {
+	t.Helper()
+	b, err := Load("", nil, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestShareGroupLimits checks the KIP-1240 group configs against the
+// broker's group.share.min/max limits, and that contradictory broker
+// limits stop start-up.
+func TestShareGroupLimits(t *testing.T) {
+	b := testBroker(t, "group.share.max.delivery.count.limit=6", "group.share.min.partition.max.record.locks=200")
+	for _, tc := range []struct {
+		name, value string
+		ok          bool
+	}{
+		{"share.delivery.count.limit", "2", true},
+		{"share.delivery.count.limit", "6", true},
+		{"share.delivery.count.limit", "7", false},
+		{"share.delivery.count.limit", "1", false},
+		{"share.partition.max.record.locks", "200", true},
+		{"share.partition.max.record.locks", "199", false},
+		{"share.partition.max.record.locks", "4000", true},
+		{"share.partition.max.record.locks", "4001", false},
+		{"share.renew.acknowledge.enable", "false", true},
+		{"share.renew.acknowledge.enable", "maybe", false},
+		{"share.acquire.mode", "record_limit", true},
+		{"share.acquire.mode", "strict", false},
+		{"errors.deadletterqueue.copy.record.enable", "true", true},
+		{"share.record.lock.duration.ms", "15000", true},
+		{"share.record.lock.duration.ms", "14999", false},
+		{"share.record.lock.duration.ms", "60001", false},
+	} {
+		err := b.ValidateGroupConfig(tc.name, &tc.value)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s=%s: err %v, want ok=%t", tc.name, tc.value, err, tc.ok)
+		}
+	}
+	if v := "7"; b.ValidateGroupConfig("share.delivery.count.limit", &v) == nil ||
+		!strings.Contains(b.ValidateGroupConfig("share.delivery.count.limit", &v).Error(), "group.share.max.delivery.count.limit") {
+		t.Errorf("out-of-bounds error does not name the broker limit")
+	}
+	if e := testBroker(t).EffectiveGroupConfig(nil); e.String("share.renew.acknowledge.enable") != "true" ||
+		e.String("share.acquire.mode") != "batch_optimized" || e.Int64("share.partition.max.record.locks") != 2000 ||
+		e.String("errors.deadletterqueue.copy.record.enable") != "false" {
+		t.Errorf("defaults: %+v", e)
+	}
+	for _, set := range [][]string{
+		{"group.share.max.delivery.count.limit=5", "group.share.delivery.count.limit=6"},
+		{"group.share.min.delivery.count.limit=5", "group.share.delivery.count.limit=4"},
+		{"group.share.max.partition.max.record.locks=2000", "group.share.partition.max.record.locks=3000"},
+		{"group.share.record.lock.duration.ms=10000"},
+	} {
+		if _, err := Load("", nil, set); err == nil {
+			t.Errorf("%v accepted", set)
+		}
+	}
+}
+
+// TestShareAutoOffsetReset checks share.auto.offset.reset against Kafka's
+// rules: latest, earliest, or by_duration with a non-negative ISO-8601
+// duration of days, hours, minutes and seconds.
+func TestShareAutoOffsetReset(t *testing.T) {
+	for in, want := range map[string]string{
+		"latest":                        "latest 0s",
+		"earliest":                      "earliest 0s",
+		"LATEST":                        "latest 0s",
+		"by_duration:PT1H":              "by_duration 1h0m0s",
+		"by_duration:P1D":               "by_duration 24h0m0s",
+		"by_duration:PT30M":             "by_duration 30m0s",
+		"by_duration:P1DT2H3M4.5S":      "by_duration 26h3m4.5s",
+		"by_duration:pt15s":             "by_duration 15s",
+		"by_duration:PT0S":              "by_duration 0s",
+		"by_duration:-PT1H":             "error",
+		"by_duration:PT-1H":             "error",
+		"by_duration:P":                 "error",
+		"by_duration:PT":                "error",
+		"by_duration:PT1":               "error",
+		"by_duration:1H":                "error",
+		"by_duration:P1H":               "error",
+		"by_duration:PT1S2M":            "error",
+		"by_duration:P1W":               "error",
+		"by_duration:":                  "error",
+		"by_duration:PT99999999999999H": "error",
+		"none":                          "error",
+		"by_duration":                   "error",
+	} {
+		kind, d, err := ParseShareAutoOffsetReset(in)
+		got := fmt.Sprintf("%s %s", kind, d)
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("%q: %s, want %s", in, got, want)
+		}
+		if verr := testBroker(t).ValidateGroupConfig("share.auto.offset.reset", &in); (verr == nil) != (want != "error") {
+			t.Errorf("%q: validation %v", in, verr)
+		}
 	}
 }

@@ -3,7 +3,9 @@ package config
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,7 +18,7 @@ func renderDocs() string {
 	var b strings.Builder
 	b.WriteString("# Configuration\n\n")
 	b.WriteString("Generated from `config/` by `go test ./config -run TestConfigurationDocs -update-docs`; the test fails when this file and the code disagree.\n\n")
-	b.WriteString("Broker keys come from `server.properties` (`shoal serve --config`), `SHOAL_<KEY>` environment variables (upper case, dots to underscores) and `--set key=value`, each beating the one before. An unknown key or a bad value stops start-up.\n\n")
+	b.WriteString("Broker keys come from `server.properties` (`shoal serve --config`), `SHOAL_<KEY>` environment variables (upper case, dots to underscores) and `--set key=value`, each beating the one before. An unknown key or a bad value stops start-up, except the Kafka keys that configure nothing in shoal (listed at the end), which are logged as ignored.\n\n")
 	table := func(title, intro string, defs []Def, def func(Def) string) {
 		fmt.Fprintf(&b, "## %s\n\n%s\n\n| key | type | default | meaning |\n| --- | --- | --- | --- |\n", title, intro)
 		for _, d := range defs {
@@ -35,6 +37,11 @@ func renderDocs() string {
 	table("Topic", "Set at CreateTopics or with (Incremental)AlterConfigs on the TOPIC resource (`shoal topic alter`).", TopicDefs, topicDefault)
 	groupDefault := func(d Def) string { return defaults.EffectiveGroupConfig(nil)[d.Name].Value }
 	table("Group", "Set with IncrementalAlterConfigs on the GROUP resource (`shoal share config`).", GroupDefs, groupDefault)
+	b.WriteString("## Kafka keys that configure nothing here\n\nAccepted in `server.properties` and `--set` (the `ssl.*` and `sasl.*` ones also per listener) so that a Kafka broker's file starts unchanged; `shoal serve` logs each one as ignored.\n\n")
+	ignored := slices.Sorted(maps.Keys(kafkaOnlyKeys))
+	for _, k := range ignored {
+		fmt.Fprintf(&b, "- `%s`\n", k)
+	}
 	return b.String()
 }
 

@@ -2,7 +2,8 @@ package config
 
 import (
 	"fmt"
-	"strings"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -13,8 +14,16 @@ var GroupDefs = []Def{
 	{Name: "consumer.heartbeat.interval.ms", Type: Int, BrokerKey: "group.consumer.heartbeat.interval.ms", Check: atLeast(1)},
 	{Name: "share.session.timeout.ms", Type: Int, BrokerKey: "group.share.session.timeout.ms", Check: atLeast(1)},
 	{Name: "share.heartbeat.interval.ms", Type: Int, BrokerKey: "group.share.heartbeat.interval.ms", Check: atLeast(1)},
-	{Name: "share.record.lock.duration.ms", Type: Int, BrokerKey: "group.share.record.lock.duration.ms", Check: between(1000, 3600000)},
-	{Name: "share.delivery.count.limit", Type: Int, BrokerKey: "group.share.delivery.count.limit", Check: between(2, 10)},
+	{Name: "share.record.lock.duration.ms", Type: Int, BrokerKey: "group.share.record.lock.duration.ms", Check: atLeast(1000),
+		Doc: "How long a share consumer holds a record before it is offered again, within the broker's group.share.min/max.record.lock.duration.ms."},
+	{Name: "share.delivery.count.limit", Type: Int, BrokerKey: "group.share.delivery.count.limit", Check: atLeast(2),
+		Doc: "Deliveries of a record before it is archived (and dead-lettered), within the broker's group.share.min/max.delivery.count.limit (KIP-1240)."},
+	{Name: "share.partition.max.record.locks", Type: Int, BrokerKey: "group.share.partition.max.record.locks", Check: atLeast(100),
+		Doc: "Most in-flight records per share partition of the group, within the broker's group.share.min/max.partition.max.record.locks (KIP-1240)."},
+	{Name: "share.renew.acknowledge.enable", Type: Boolean, Default: "true",
+		Doc: "Whether the group's consumers may RENEW a record's lock (KIP-1222); off, a RENEW is refused with INVALID_RECORD_STATE (KIP-1240)."},
+	{Name: "share.acquire.mode", Type: String, Default: "batch_optimized", Check: oneOf("batch_optimized", "record_limit"),
+		Doc: "batch_optimized hands out whole producer batches, so a ShareFetch may get more than its MaxRecords; record_limit makes MaxRecords a hard limit, splitting batches (KIP-1206). A consumer asking for record_limit in its ShareFetch gets it either way."},
 	{Name: "share.auto.offset.reset", Type: String, Default: "latest", Check: autoOffsetReset,
 		Doc: "Where a share group starts in a partition it has no state for: latest, earliest or by_duration:<ISO-8601 duration>."},
 	{Name: "share.isolation.level", Type: String, Default: "read_uncommitted", Doc: "Which records a share group delivers: read_uncommitted delivers every record up to the high watermark; read_committed stops at the last stable offset and skips records of aborted transactions (KIP-932). Without transactional producers the two deliver the same records.", Check: oneOf("read_uncommitted", "read_committed")},
@@ -23,7 +32,17 @@ var GroupDefs = []Def{
 	{Name: "share.delivery.ordering", Type: String, Default: "none", Check: oneOf("none", "key"),
 		Doc: "none delivers a partition's records to any worker in any order (Kafka's behaviour); key holds back a record while an earlier record with the same key is in flight, so each key's records are delivered one at a time in offset order (null keys are unordered)."},
 	{Name: "errors.deadletterqueue.topic.name", Type: String, Default: "",
-		Doc: "Topic that rejected records and records over the delivery limit are copied to (KIP-1191)."},
+		Doc: "Topic that rejected records and records over the delivery limit are dead-lettered to (KIP-1191); it must start with the broker's errors.deadletterqueue.topic.name.prefix."},
+	{Name: "errors.deadletterqueue.copy.record.enable", Type: Boolean, Default: "false",
+		Doc: "Whether a dead letter carries the record's key, value and headers; off, only the headers saying where it came from and why (KIP-1191)."},
+}
+
+// groupBounds are the group keys whose values the broker bounds, with the
+// broker keys of the lowest and highest value allowed (KIP-1240).
+var groupBounds = map[string][2]string{
+	"share.record.lock.duration.ms":    {"group.share.min.record.lock.duration.ms", "group.share.max.record.lock.duration.ms"},
+	"share.delivery.count.limit":       {"group.share.min.delivery.count.limit", "group.share.max.delivery.count.limit"},
+	"share.partition.max.record.locks": {"group.share.min.partition.max.record.locks", "group.share.max.partition.max.record.locks"},
 }
 
 var groupIndex = index(GroupDefs)
@@ -31,8 +50,11 @@ var groupIndex = index(GroupDefs)
 // GroupDef returns the definition of a group key, or nil.
 func GroupDef(name string) *Def { return groupIndex[name] }
 
-// ValidateGroupConfig checks one group key and value (nil: reset).
-func ValidateGroupConfig(name string, value *string) error {
+// ValidateGroupConfig checks one group key and value (nil: reset): its
+// type and range, and, for the keys the broker bounds, that it lies within
+// this broker's limits, with Kafka's wording (the lock duration's since
+// Kafka 4.0, the others' since KIP-1240).
+func (b *Broker) ValidateGroupConfig(name string, value *string) error {
 	d := GroupDef(name)
 	if d == nil {
 		return fmt.Errorf("unknown group config %q", name)
@@ -40,7 +62,34 @@ func ValidateGroupConfig(name string, value *string) error {
 	if value == nil {
 		return nil
 	}
-	return d.Validate(*value)
+	if err := d.Validate(*value); err != nil {
+		return err
+	}
+	if lim, ok := groupBounds[name]; ok {
+		switch n := atoi(*value); {
+		case n < b.int64(lim[0]):
+			return fmt.Errorf("%s must be greater than or equal to %s (%d)", name, lim[0], b.int64(lim[0]))
+		case n > b.int64(lim[1]):
+			return fmt.Errorf("%s must be less than or equal to %s (%d)", name, lim[1], b.int64(lim[1]))
+		}
+	}
+	return nil
+}
+
+// checkShareLimits refuses broker limits that contradict each other: each
+// group.share.* default must lie within its min and max, as Kafka checks at
+// start-up.
+func (b *Broker) checkShareLimits() error {
+	for _, name := range slices.Sorted(maps.Keys(groupBounds)) {
+		lim, def := groupBounds[name], GroupDef(name).BrokerKey
+		if b.int64(def) < b.int64(lim[0]) {
+			return fmt.Errorf("%s must be greater than or equal to %s", def, lim[0])
+		}
+		if b.int64(lim[1]) < b.int64(def) {
+			return fmt.Errorf("%s must be greater than or equal to %s", lim[1], def)
+		}
+	}
+	return nil
 }
 
 func between(lo, hi int64) func(string) error {
@@ -54,67 +103,8 @@ func between(lo, hi int64) func(string) error {
 }
 
 func autoOffsetReset(v string) error {
-	if v == "latest" || v == "earliest" {
-		return nil
-	}
-	if d, ok := strings.CutPrefix(v, "by_duration:"); ok {
-		if _, err := ParseISODuration(d); err != nil {
-			return err
-		}
-		return nil
-	}
-	return fmt.Errorf("%q is not latest, earliest or by_duration:<ISO-8601 duration>", v)
-}
-
-// ParseISODuration parses the ISO-8601 durations Kafka accepts for
-// by_duration: PnDTnHnMnS (days, hours, minutes, seconds; no negatives).
-func ParseISODuration(s string) (time.Duration, error) {
-	bad := fmt.Errorf("%q is not an ISO-8601 duration such as PT1H or P1DT30M", s)
-	rest, ok := strings.CutPrefix(strings.ToUpper(s), "P")
-	if !ok || rest == "" {
-		return 0, bad
-	}
-	var d time.Duration
-	inTime := false
-	num := ""
-	for _, c := range rest {
-		switch {
-		case c >= '0' && c <= '9' || c == '.':
-			num += string(c)
-		case c == 'T':
-			if inTime || num != "" {
-				return 0, bad
-			}
-			inTime = true
-		default:
-			if num == "" {
-				return 0, bad
-			}
-			var unit time.Duration
-			switch {
-			case c == 'D' && !inTime:
-				unit = 24 * time.Hour
-			case c == 'H' && inTime:
-				unit = time.Hour
-			case c == 'M' && inTime:
-				unit = time.Minute
-			case c == 'S' && inTime:
-				unit = time.Second
-			default:
-				return 0, bad
-			}
-			var f float64
-			if _, err := fmt.Sscanf(num, "%g", &f); err != nil || f < 0 {
-				return 0, bad
-			}
-			d += time.Duration(f * float64(unit))
-			num = ""
-		}
-	}
-	if num != "" {
-		return 0, bad
-	}
-	return d, nil
+	_, _, err := ParseShareAutoOffsetReset(v)
+	return err
 }
 
 // GroupConfig is the effective configuration of one group.

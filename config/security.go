@@ -22,8 +22,8 @@ import (
 // configuration.
 var SecurityDefs = []Def{
 	{Name: "sasl.enabled.mechanisms", Type: List, Default: "GSSAPI", Doc: "SASL mechanisms a SASL listener offers: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER. Kafka's default, GSSAPI (Kerberos), is not supported: a SASL listener must set this.", Check: listOf("GSSAPI", sasl.PLAIN, sasl.SCRAMSHA256, sasl.SCRAMSHA512, sasl.OAUTHBEARER)},
-	{Name: "sasl.mechanism.inter.broker.protocol", Type: String, Default: "GSSAPI", Doc: "Mechanism brokers use with each other on a SASL inter-broker listener."},
-	{Name: "sasl.mechanism.controller.protocol", Type: String, Default: "GSSAPI", Doc: "Mechanism used on a SASL controller listener."},
+	{Name: "sasl.mechanism.inter.broker.protocol", Type: String, Default: "GSSAPI", Doc: "Mechanism brokers log in to each other with on a SASL inter-broker listener: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, as the username and password of that mechanism's JAAS module on the listener (listener.name.<listener>.<mechanism>.sasl.jaas.config)."},
+	{Name: "sasl.mechanism.controller.protocol", Type: String, Default: "GSSAPI", Doc: "Mechanism nodes log in to the controllers with on a SASL controller listener, with the username and password of its JAAS module on that listener, as for sasl.mechanism.inter.broker.protocol."},
 	{Name: "sasl.jaas.config", Type: Password, Default: "", Doc: "JAAS login module of a mechanism, usually set per listener and mechanism as listener.name.<listener>.<mechanism>.sasl.jaas.config; PLAIN reads its users from user_<name>=\"<password>\" options. Without the prefix it applies to every listener whose mechanism's login module it names."},
 	{Name: "sasl.server.callback.handler.class", Type: Class, Default: "", Doc: "For OAUTHBEARER: org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler (JWT validation against sasl.oauthbearer.jwks.endpoint.url), which is also what an empty value means. Kafka's unsecured default validator is not offered."},
 	{Name: "sasl.server.max.receive.size", Type: Int, Default: "524288", Doc: "Largest SASL message accepted before authentication completes.", Check: atLeast(1)},
@@ -43,7 +43,7 @@ var SecurityDefs = []Def{
 	{Name: "ssl.keystore.certificate.chain", Type: Password, Default: "", Doc: "The certificate chain as inline PEM, with ssl.keystore.key instead of ssl.keystore.location."},
 	{Name: "ssl.keystore.key", Type: Password, Default: "", Doc: "The private key as inline PEM (unencrypted PKCS#8, PKCS#1 or SEC 1)."},
 	{Name: "ssl.keystore.password", Type: Password, Default: "", Doc: "Accepted for compatibility; PEM key stores have none."},
-	{Name: "ssl.key.password", Type: Password, Default: "", Doc: "Encrypted private keys are not supported (the standard library cannot decrypt encrypted PKCS#8): store the key unencrypted and protect the file."},
+	{Name: "ssl.key.password", Type: Password, Default: "", Doc: "The password of an encrypted PKCS#8 private key in the key store (ENCRYPTED PRIVATE KEY, as openssl pkcs8 -topk8 -v2 aes-256-cbc writes it). Legacy PEM encryption (Proc-Type: 4,ENCRYPTED) is not supported."},
 	{Name: "ssl.truststore.type", Type: String, Default: "JKS", Doc: "Only PEM is supported; Kafka's default, JKS, must be changed where a trust store is used."},
 	{Name: "ssl.truststore.location", Type: String, Default: "", Doc: "PEM file of the certificates trusted to sign client certificates; re-read when it changes."},
 	{Name: "ssl.truststore.certificates", Type: Password, Default: "", Doc: "Trusted certificates as inline PEM, instead of ssl.truststore.location."},
@@ -69,20 +69,19 @@ const oauthValidatorHandler = "org.apache.kafka.common.security.oauthbearer.OAut
 // Kafka's security protocols.
 var securityProtocols = []string{"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
 
-// servedProtocols are the security protocols the broker serves on client
-// listeners; a listener configured with another one stops start-up.
+// servedProtocols are the security protocols the broker serves on its
+// listeners, the ones nodes use among themselves included: the peer client
+// dials with TLS and logs in with SASL as the listener asks, and the raft
+// transport that shares the controller listener speaks TLS there. A
+// listener configured with another one stops start-up.
 var servedProtocols = securityProtocols
 
-// servedPeerProtocols are the security protocols served on the listeners
-// nodes use among themselves (inter-broker and controller) in a cluster of
-// several nodes: the raft transport that shares the controller listener
-// speaks no TLS, and the peer client authenticates with TLS only (no SASL
-// client yet). A listener must never run with less security than it was
-// configured with, so anything else stops start-up.
-var servedPeerProtocols = map[string][]string{
-	"inter-broker": {"PLAINTEXT", "SSL"},
-	"controller":   {"PLAINTEXT"},
-}
+// peerMechanisms are the SASL mechanisms this node can log in with as a
+// client of another node (sasl.mechanism.inter.broker.protocol,
+// sasl.mechanism.controller.protocol): those whose JAAS module carries a
+// username and password. OAUTHBEARER needs a token endpoint client, which
+// shoal does not have.
+var peerMechanisms = []string{sasl.PLAIN, sasl.SCRAMSHA256, sasl.SCRAMSHA512}
 
 // brokerKeyDef returns the definition of any broker key: a plain broker
 // key, a security key, or a security key with a listener (and mechanism)
@@ -131,6 +130,19 @@ type Security struct {
 	FailedAuthDelay time.Duration
 	// MaxReceiveSize is sasl.server.max.receive.size.
 	MaxReceiveSize int32
+	// InterBrokerLogin and ControllerLogin are how this node logs in to
+	// the inter-broker and controller listeners of other nodes; nil when
+	// that listener has no SASL.
+	InterBrokerLogin, ControllerLogin *PeerLogin
+}
+
+// PeerLogin is the SASL login a node uses as a client of another node, as
+// Kafka takes it: the mechanism from sasl.mechanism.inter.broker.protocol
+// (or sasl.mechanism.controller.protocol) and the username and password
+// options of that mechanism's JAAS module on the listener
+// (listener.name.<listener>.<mechanism>.sasl.jaas.config).
+type PeerLogin struct {
+	Mechanism, Username, Password string
 }
 
 // ListenerSecurity is one listener's security protocol and what it needs.
@@ -147,6 +159,10 @@ type ListenerSecurity struct {
 	OAuth *OAuthSettings
 	// MaxReauth is connections.max.reauth.ms for the listener; 0 never.
 	MaxReauth time.Duration
+	// DialOnly marks a listener this node does not serve but dials on
+	// other nodes (the controller listener of a broker-only node): TLS
+	// may lack a key store, and Mechanisms is the one it logs in with.
+	DialOnly bool
 }
 
 // OAuthSettings are the sasl.oauthbearer.* keys of one listener.
@@ -203,7 +219,7 @@ func parseProtocolMap(v string) (map[string]string, error) {
 }
 
 // parseSecurity validates the security keys against the listeners.
-func (b *Broker) parseSecurity() (*Security, error) {
+func (b *Broker) parseSecurity(protoMap map[string]string) (*Security, error) {
 	s := &Security{Listeners: map[string]*ListenerSecurity{}}
 	switch cls := b.lookup("", "", "authorizer.class.name"); cls {
 	case "":
@@ -232,19 +248,109 @@ func (b *Broker) parseSecurity() (*Security, error) {
 		}
 		s.Listeners[l.Name] = ls
 	}
-	for _, which := range []struct{ key, listener string }{
-		{"sasl.mechanism.inter.broker.protocol", b.InterBrokerListener},
-		{"sasl.mechanism.controller.protocol", firstOr(b.ControllerListeners, "")},
+	// A broker-only node dials the voters' controller listener, and a
+	// controller-only node the brokers' inter-broker listener (raft to
+	// learners, leader probes), neither among its own listeners: their
+	// security comes from the protocol map and the listener's keys all
+	// the same.
+	ctrlName := firstOr(b.ControllerListeners, "")
+	for _, peer := range []struct{ listener, mechKey string }{
+		{ctrlName, "sasl.mechanism.controller.protocol"},
+		{b.InterBrokerListener, "sasl.mechanism.inter.broker.protocol"},
+	} {
+		if _, ok := s.Listeners[peer.listener]; ok || peer.listener == "" {
+			continue
+		}
+		proto := protoMap[peer.listener]
+		if proto == "" && slices.Contains(securityProtocols, peer.listener) {
+			proto = peer.listener // a listener named after its protocol
+		}
+		if proto == "" || proto == "PLAINTEXT" {
+			continue
+		}
+		ls, err := b.dialOnlySecurity(Listener{Name: peer.listener, SecurityProtocol: proto}, peer.mechKey)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s (%s) of the other nodes: %w", peer.listener, proto, err)
+		}
+		s.Listeners[peer.listener] = ls
+	}
+	for _, which := range []struct {
+		key, listener string
+		login         **PeerLogin
+	}{
+		{"sasl.mechanism.inter.broker.protocol", b.InterBrokerListener, &s.InterBrokerLogin},
+		{"sasl.mechanism.controller.protocol", ctrlName, &s.ControllerLogin},
 	} {
 		ls := s.Listeners[which.listener]
 		if ls == nil || ls.Mechanisms == nil {
 			continue
 		}
-		if m := b.lookup("", "", which.key); !slices.Contains(ls.Mechanisms, m) {
+		m := b.lookup("", "", which.key)
+		if !slices.Contains(ls.Mechanisms, m) {
 			return nil, fmt.Errorf("%s=%s: listener %s does not enable it (sasl.enabled.mechanisms=%s)", which.key, m, which.listener, strings.Join(ls.Mechanisms, ","))
 		}
+		if !b.multiNode() {
+			// A single node dials no peer: no login is needed.
+			continue
+		}
+		login, err := peerLogin(which.listener, m, ls.JAAS[m])
+		if err != nil {
+			return nil, fmt.Errorf("%s=%s: %w", which.key, m, err)
+		}
+		*which.login = login
 	}
 	return s, nil
+}
+
+// multiNode reports whether this node talks to other nodes: more than one
+// voter, or a node with one role only.
+func (b *Broker) multiNode() bool {
+	return len(b.Voters) > 1 || !b.HasRole("broker") || !b.HasRole("controller")
+}
+
+// peerLogin is the login of mechanism mech on listener, from its JAAS
+// module's username and password options, as Kafka's inter-broker client
+// reads them.
+func peerLogin(listener, mech string, mod sasl.Module) (*PeerLogin, error) {
+	if !slices.Contains(peerMechanisms, mech) {
+		return nil, fmt.Errorf("nodes cannot log in to each other with %s (only %s)", mech, strings.Join(peerMechanisms, ", "))
+	}
+	l := &PeerLogin{Mechanism: mech, Username: mod.Options["username"], Password: mod.Options["password"]}
+	if l.Username == "" || l.Password == "" {
+		return nil, fmt.Errorf("the node's own login is missing: set username=\"...\" password=\"...\" in listener.name.%s.%s.sasl.jaas.config (%s required username=\"broker\" password=\"...\";)",
+			strings.ToLower(listener), strings.ToLower(mech), loginModules[mech])
+	}
+	return l, nil
+}
+
+// dialOnlySecurity is the security of a listener this node only dials (the
+// controller listener of a broker-only node, the inter-broker listener of
+// a controller-only one): a trust store and, if it has one, a key store
+// for TLS; the mechanism named by mechKey and its JAAS module for SASL.
+func (b *Broker) dialOnlySecurity(l Listener, mechKey string) (*ListenerSecurity, error) {
+	ls := &ListenerSecurity{Name: l.Name, Protocol: l.SecurityProtocol, DialOnly: true}
+	if l.SecurityProtocol == "SSL" || l.SecurityProtocol == "SASL_SSL" {
+		m := map[string]string{}
+		for _, k := range tlsconfig.Keys {
+			m[k] = b.lookup(l.Name, "", k)
+		}
+		ts := tlsconfig.FromMap(m)
+		if err := ts.Validate(); err != nil {
+			return nil, err
+		}
+		ls.TLS = &ts
+	}
+	if l.SecurityProtocol != "SASL_PLAINTEXT" && l.SecurityProtocol != "SASL_SSL" {
+		return ls, nil
+	}
+	mech := b.lookup("", "", mechKey)
+	mod, _, err := b.jaasFor(l.Name, mech)
+	if err != nil {
+		return nil, err
+	}
+	ls.Mechanisms = []string{mech}
+	ls.JAAS = map[string]sasl.Module{mech: mod}
+	return ls, nil
 }
 
 func firstOr(xs []string, def string) string {
@@ -382,27 +488,4 @@ func (b *Broker) oauthSettings(listener string) (*OAuthSettings, error) {
 		return nil, fmt.Errorf("sasl.oauthbearer.sub.claim.name must not be empty")
 	}
 	return o, nil
-}
-
-// checkPeerProtocol refuses, in a cluster of several nodes, a security
-// protocol the nodes cannot yet speak to each other on l (see
-// servedPeerProtocols). A single node dials no peer, so any protocol is
-// served there.
-func (b *Broker) checkPeerProtocol(l Listener) error {
-	if len(b.Voters) <= 1 && b.HasRole("broker") && b.HasRole("controller") {
-		return nil
-	}
-	role := ""
-	switch {
-	case slices.Contains(b.ControllerListeners, l.Name):
-		role = "controller"
-	case l.Name == b.InterBrokerListener:
-		role = "inter-broker"
-	default:
-		return nil
-	}
-	if served := servedPeerProtocols[role]; !slices.Contains(served, l.SecurityProtocol) {
-		return fmt.Errorf("listener %s: security protocol %s is not served yet on the %s listener of a multi-node cluster (only %s)", l.Name, l.SecurityProtocol, role, strings.Join(served, ", "))
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,8 +102,10 @@ func TestSecurityListeners(t *testing.T) {
 	}
 }
 
-// A single node serves every protocol on every listener; a cluster of
-// several refuses what its nodes cannot yet speak to each other.
+// Every protocol is served on the listeners nodes use among themselves
+// too; in a cluster, a SASL one needs the node's own login (the username
+// and password of the mechanism's JAAS module) with a mechanism a node can
+// log in with.
 func TestSecurityPeerProtocols(t *testing.T) {
 	if _, err := NewBroker(secureBase(t)); err != nil {
 		t.Fatalf("single node: %v", err)
@@ -111,14 +114,50 @@ func TestSecurityPeerProtocols(t *testing.T) {
 	if _, err := NewBroker(with(secureBase(t), "controller.quorum.voters", voters)); err != nil {
 		t.Fatalf("cluster with an SSL inter-broker listener: %v", err)
 	}
-	for name, protoMap := range map[string]string{
-		"inter-broker": "INTERNAL:SASL_SSL,CONTROLLER:PLAINTEXT",
-		"controller":   "INTERNAL:SSL,CONTROLLER:SSL",
+	scramLogin := `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";`
+	sasl := with(secureBase(t), "controller.quorum.voters", voters,
+		"listener.security.protocol.map", "INTERNAL:SASL_SSL,CONTROLLER:SASL_SSL",
+		"listener.name.internal.sasl.enabled.mechanisms", "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512",
+		"listener.name.internal.scram-sha-512.sasl.jaas.config", scramLogin,
+		"listener.name.controller.sasl.enabled.mechanisms", "PLAIN", "sasl.mechanism.controller.protocol", "PLAIN",
+		"listener.name.controller.plain.sasl.jaas.config", plainJAAS)
+	b, err := NewBroker(sasl)
+	if err != nil {
+		t.Fatalf("cluster with SASL_SSL inter-broker and controller listeners: %v", err)
+	}
+	if got, want := *b.Security.InterBrokerLogin, (PeerLogin{Mechanism: "SCRAM-SHA-512", Username: "broker", Password: "broker-secret"}); got != want {
+		t.Errorf("inter-broker login %+v, want %+v", got, want)
+	}
+	if got, want := *b.Security.ControllerLogin, (PeerLogin{Mechanism: "PLAIN", Username: "admin", Password: "admin-secret"}); got != want {
+		t.Errorf("controller login %+v, want %+v", got, want)
+	}
+	for name, kv := range map[string][]string{
+		"no username":        {"listener.name.internal.scram-sha-512.sasl.jaas.config", `org.apache.kafka.common.security.scram.ScramLoginModule required password="p";`},
+		"no controller JAAS": {"listener.name.controller.plain.sasl.jaas.config", `org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret";`},
+		"OAUTHBEARER login":  {"listener.name.internal.sasl.enabled.mechanisms", "OAUTHBEARER", "sasl.mechanism.inter.broker.protocol", "OAUTHBEARER"},
 	} {
-		_, err := NewBroker(with(secureBase(t), "controller.quorum.voters", voters, "listener.security.protocol.map", protoMap, "listener.name.internal.sasl.enabled.mechanisms", "SCRAM-SHA-512", "sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-512"))
-		if err == nil || !strings.Contains(err.Error(), "not served yet on the "+name) {
-			t.Errorf("%s: err = %v, want a refusal", name, err)
+		if _, err := NewBroker(with(sasl, kv...)); err == nil || !strings.Contains(err.Error(), "sasl.mechanism.") {
+			t.Errorf("%s: err = %v, want a refusal naming the mechanism key", name, err)
 		}
+	}
+	// A broker-only node dials the voters' SASL_SSL controller listener
+	// it does not serve: it needs a trust store and a login, no key store.
+	brokerOnly := with(sasl, "process.roles", "broker", "node.id", "4",
+		"listeners", "SASL_SSL://127.0.0.1:9092,INTERNAL://127.0.0.1:9094",
+		"controller.listener.names", "CONTROLLER", "listener.name.controller.ssl.keystore.location", "<unset>")
+	if b, err = NewBroker(brokerOnly); err != nil {
+		t.Fatalf("broker-only node: %v", err)
+	}
+	if ls := b.Security.Listeners["CONTROLLER"]; ls == nil || !ls.DialOnly || ls.TLS == nil || b.Security.ControllerLogin == nil {
+		t.Errorf("broker-only node: controller listener security %+v, login %+v", ls, b.Security.ControllerLogin)
+	}
+	// A controller-only node dials the brokers' inter-broker listener.
+	controllerOnly := with(sasl, "process.roles", "controller", "listeners", "CONTROLLER://127.0.0.1:9093")
+	if b, err = NewBroker(controllerOnly); err != nil {
+		t.Fatalf("controller-only node: %v", err)
+	}
+	if ls := b.Security.Listeners["INTERNAL"]; ls == nil || !ls.DialOnly || ls.TLS == nil || b.Security.InterBrokerLogin == nil {
+		t.Errorf("controller-only node: inter-broker listener security %+v, login %+v", ls, b.Security.InterBrokerLogin)
 	}
 }
 
@@ -231,5 +270,57 @@ super.users=User:broker;User:admin
 	}
 	if _, err := Load(p, nil, []string{"listener.name.sasl_ssl.bogus.key=1"}); err == nil {
 		t.Fatal("an unknown prefixed key was accepted")
+	}
+}
+
+// Keys Kafka defines that configure nothing in shoal (thread pools, the
+// Java TLS stack, Kerberos) are accepted and reported as ignored, also per
+// listener; a key Kafka does not define is still refused.
+func TestKafkaOnlyKeysAreIgnoredNotFatal(t *testing.T) {
+	dir := t.TempDir()
+	props := `num.network.threads=3
+num.io.threads=8
+socket.send.buffer.bytes=102400
+ssl.keymanager.algorithm=SunX509
+listener.name.sasl_ssl.ssl.trustmanager.algorithm=PKIX
+listener.name.sasl_ssl.scram-sha-512.sasl.login.class=x
+`
+	p := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(p, []byte(props), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Load(p, nil, []string{"num.io.threads=16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"listener.name.sasl_ssl.scram-sha-512.sasl.login.class", "listener.name.sasl_ssl.ssl.trustmanager.algorithm",
+		"num.io.threads", "num.network.threads", "socket.send.buffer.bytes", "ssl.keymanager.algorithm"}
+	if !slices.Equal(b.Ignored, want) {
+		t.Fatalf("ignored %v, want %v", b.Ignored, want)
+	}
+	for _, typo := range []string{"num.io.thread=8", "ssl.keymanager.algorithmm=SunX509", "listener.name.sasl_ssl.ssl.bogus=1"} {
+		if _, err := Load(p, nil, []string{typo}); err == nil || !strings.Contains(err.Error(), "unknown config key") {
+			t.Errorf("--set %s: %v, want an unknown key error", typo, err)
+		}
+	}
+}
+
+// security.inter.broker.protocol names the inter-broker listener as in
+// Kafka; with inter.broker.listener.name as well it is refused.
+func TestSecurityInterBrokerProtocol(t *testing.T) {
+	set := []string{"listeners=SASL_SSL://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+		"listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+		"sasl.enabled.mechanisms=PLAIN", "sasl.mechanism.inter.broker.protocol=PLAIN",
+		`sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="b" password="p" user_b="p";`,
+		"ssl.keystore.type=PEM", "ssl.keystore.location=" + filepath.Join(t.TempDir(), "ks.pem")}
+	b, err := Load("", nil, append(set, "security.inter.broker.protocol=sasl_ssl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.InterBrokerListener != "SASL_SSL" {
+		t.Fatalf("inter-broker listener %q, want SASL_SSL", b.InterBrokerListener)
+	}
+	if _, err := Load("", nil, append(set, "security.inter.broker.protocol=SASL_SSL", "inter.broker.listener.name=SASL_SSL")); err == nil {
+		t.Fatal("both security.inter.broker.protocol and inter.broker.listener.name were accepted")
 	}
 }

@@ -24,6 +24,17 @@ type TopicsView interface {
 	TopicNames() []string // every topic, internal ones included, for regex subscriptions
 }
 
+// DescribeScope is a TopicsView a heartbeat passes under an authorizer:
+// MayDescribe says whether the principal of the member sending it may
+// describe a topic. A regex subscription resolves only to topics the
+// principal may describe, as Kafka's regex resolution filters them, and
+// the group keeps the check of the last heartbeat of each regex for the
+// resolutions that topic changes bring between heartbeats.
+type DescribeScope interface {
+	TopicsView
+	MayDescribe(topic string) bool
+}
+
 // ConsumerConfig holds the broker settings of consumer-protocol groups, with
 // Kafka's names and defaults.
 type ConsumerConfig struct {
@@ -115,6 +126,12 @@ type ConsumerGroup struct {
 	regexes         map[string][]string   // regex -> resolved topic names
 	metaHash        uint64                // fingerprint of the subscribed metadata last assigned from
 	timers          consumerTimers        // members' timers (consumer_timers.go)
+
+	// regexScope holds, per regex, the DescribeScope check of the last
+	// heartbeat that subscribed with it (nil or missing: every topic). It
+	// lives in memory only: after a coordinator move the next heartbeat
+	// sets it again.
+	regexScope map[string]func(topic string) bool
 
 	// What changed since the last takeRecords: the group's own fields
 	// (epochs, fingerprint, regexes) and the members whose record must be
@@ -471,6 +488,12 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 		re := *req.SubscribedTopicRegex
 		m.regex = &re
 		changed = true
+	}
+	if scope, ok := topics.(DescribeScope); ok && m.regex != nil {
+		if g.regexScope == nil {
+			g.regexScope = map[string]func(string) bool{}
+		}
+		g.regexScope[*m.regex] = scope.MayDescribe
 	}
 	if isNew {
 		changed = true
@@ -842,6 +865,7 @@ func (g *ConsumerGroup) consumerRegexesInUse() []string {
 	for re := range g.regexes {
 		if !use[re] {
 			delete(g.regexes, re)
+			delete(g.regexScope, re)
 			g.dirtyHeader = true
 		}
 	}
@@ -853,14 +877,16 @@ func (g *ConsumerGroup) consumerRegexesInUse() []string {
 	return out
 }
 
-func consumerResolve(re string, topics TopicsView) []string {
+// consumerResolve lists the topics re matches that mayDescribe allows (nil:
+// every topic).
+func consumerResolve(re string, topics TopicsView, mayDescribe func(string) bool) []string {
 	r, err := consumerCompileRegex(re)
 	if err != nil || r == nil {
 		return []string{}
 	}
 	out := []string{}
 	for _, name := range topics.TopicNames() {
-		if r.MatchString(name) {
+		if r.MatchString(name) && (mayDescribe == nil || mayDescribe(name)) {
 			out = append(out, name)
 		}
 	}
@@ -876,7 +902,7 @@ func (g *ConsumerGroup) consumerResolveNew(m *consumerMember, topics TopicsView)
 	if _, ok := g.regexes[*m.regex]; ok {
 		return false
 	}
-	g.regexes[*m.regex] = consumerResolve(*m.regex, topics)
+	g.regexes[*m.regex] = consumerResolve(*m.regex, topics, g.regexScope[*m.regex])
 	g.dirtyHeader = true
 	return true
 }
@@ -885,7 +911,7 @@ func (g *ConsumerGroup) consumerResolveNew(m *consumerMember, topics TopicsView)
 // metadata changed.
 func (g *ConsumerGroup) consumerRefresh(topics TopicsView) bool {
 	for _, re := range g.consumerRegexesInUse() {
-		res := consumerResolve(re, topics)
+		res := consumerResolve(re, topics, g.regexScope[re])
 		if old, ok := g.regexes[re]; !ok || !slices.Equal(old, res) {
 			g.regexes[re] = res
 			g.dirtyHeader = true
@@ -974,7 +1000,7 @@ func (g *ConsumerGroup) Subscribed(topics TopicsView) []string {
 		names = append(names, m.names...)
 		if m.regex != nil && !resolved[*m.regex] {
 			resolved[*m.regex] = true
-			names = append(names, consumerResolve(*m.regex, topics)...)
+			names = append(names, consumerResolve(*m.regex, topics, g.regexScope[*m.regex])...)
 		}
 	}
 	return sortedUniqueStrings(names)

@@ -28,26 +28,41 @@ type rolesCluster struct {
 // listener; a broker-only node only its client listener, as in Kafka.
 func startRolesCluster(t *testing.T, voters int, voterRoles string, brokers int) *rolesCluster {
 	t.Helper()
+	return startRolesClusterWith(t, voters, voterRoles, brokers, nodeOpts{})
+}
+
+// startRolesClusterWith is startRolesCluster with every node given base's
+// configFile, clientListener and clientOpts.
+func startRolesClusterWith(t *testing.T, voters int, voterRoles string, brokers int, base nodeOpts) *rolesCluster {
+	t.Helper()
 	total := voters + brokers
 	rc := &rolesCluster{cluster: &cluster{t: t}, all: unstartedNodes(t, total)}
 	var quorum []string
 	for i, nd := range rc.all[:voters] {
 		quorum = append(quorum, fmt.Sprintf("%d@127.0.0.1:%d", i+1, nd.ctrlPort))
 	}
+	clientListener := base.clientListener
+	if clientListener == "" {
+		clientListener = "PLAINTEXT"
+	}
 	for i, nd := range rc.all {
-		roles, listeners := voterRoles, nd.listenerSettings()[0]
+		roles := voterRoles
 		if i >= voters {
-			roles, listeners = "broker", "listeners=PLAINTEXT://"+nd.Addr()
-		} else if voterRoles == "controller" {
-			listeners = "listeners=CONTROLLER://127.0.0.1:" + strconv.Itoa(nd.ctrlPort)
+			roles = "broker"
 		}
-		nd.opts = nodeOpts{set: append([]string{
+		nd.opts = nodeOpts{clientListener: clientListener, clientOpts: base.clientOpts, set: append([]string{
 			"node.id=" + strconv.Itoa(i+1),
 			"process.roles=" + roles,
 			"controller.quorum.voters=" + strings.Join(quorum, ","),
 		}, clusterSettings...)}
+		listeners := nd.listenerSettings()[0]
+		if i >= voters {
+			listeners = "listeners=" + clientListener + "://" + nd.Addr()
+		} else if voterRoles == "controller" {
+			listeners = "listeners=CONTROLLER://127.0.0.1:" + strconv.Itoa(nd.ctrlPort)
+		}
 		nd.configPath = filepath.Join(t.TempDir(), "server.properties")
-		if err := os.WriteFile(nd.configPath, []byte(listeners+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(nd.configPath, []byte(listeners+"\n"+base.configFile), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if i < voters {
@@ -107,7 +122,7 @@ func replicaIDs(rs []kmsg.DescribeQuorumResponseTopicPartitionReplicaState) []in
 // the active controller), with an explicit assignment when given.
 func createTopicOn(t *testing.T, n *node, topic string, partitions int32, rf int16, assign [][]int32) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.DialTimeout(time.Second))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.DialTimeout(time.Second)}, n.opts.clientOpts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

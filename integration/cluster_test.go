@@ -15,12 +15,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// clusterProducer produces numbered records to partition 0 of topic with an
-// idempotent acks=all producer until stop is closed, recording every
-// acknowledged one.
-func clusterProducer(t *testing.T, c *cluster, topic string, acks *clusterAcks, stop <-chan struct{}) (wait func()) {
-	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProducerLinger(time.Millisecond), kgo.RequestTimeoutOverhead(5*time.Second))
+// clusterProducerOpts make a client clusterProducer's producer: to topic,
+// partition by partition, each batch sent at once.
+func clusterProducerOpts(topic string) []kgo.Opt {
+	return []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.ProducerLinger(time.Millisecond), kgo.RequestTimeoutOverhead(5 * time.Second)}
+}
+
+// clusterProducer produces numbered records to partition 0 with cl (made
+// with clusterProducerOpts), an idempotent acks=all producer, until stop
+// is closed, recording every acknowledged one.
+func clusterProducer(cl *kgo.Client, acks *clusterAcks, stop <-chan struct{}) (wait func()) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -62,7 +67,7 @@ func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
 
 	acks := newClusterAcks()
 	stop := make(chan struct{})
-	wait := clusterProducer(t, c, topic, acks, stop)
+	wait := clusterProducer(c.Client(t, clusterProducerOpts(topic)...), acks, stop)
 	stopped := false
 	defer func() {
 		if !stopped {

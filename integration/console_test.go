@@ -224,8 +224,10 @@ func setUpConsoleCluster(t *testing.T, n *node) consoleFixture {
 
 	// A share group: 3 records accepted, 2 rejected (dead-lettered), the
 	// other 5 acquired and held by a live member.
-	// A delivery limit of 2 puts the records in flight one failure from it.
-	setGroupConfigs(t, cl, f.share, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+f.dlq, "share.delivery.count.limit=2")
+	// A delivery limit of 2 puts the records in flight one failure from it;
+	// dead letters carry the job itself, for the redrive below.
+	setGroupConfigs(t, cl, f.share, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+f.dlq, "share.delivery.count.limit=2",
+		"errors.deadletterqueue.copy.record.enable=true")
 	// The ten jobs are one batch, so one poll acquires them all: a second
 	// poll with records would implicitly accept the unmarked ones.
 	f.shareMember = shareClient(t, n, f.share, f.jobs)

@@ -85,6 +85,10 @@ type nodeOpts struct {
 	// clientListener names the client listener (default PLAINTEXT);
 	// configFile maps it to its security protocol.
 	clientListener string
+	// extraListener, when not empty, names a second client listener on
+	// a port of its own (ExtraAddr); configFile maps it to its security
+	// protocol.
+	extraListener string
 	// clientOpts are what a client needs to reach the client listener
 	// (TLS, SASL); the readiness check and Client use them.
 	clientOpts []kgo.Opt
@@ -101,6 +105,7 @@ type node struct {
 	dataDir    string
 	configPath string
 	clientPort int
+	extraPort  int
 	ctrlPort   int
 	adminAddr  string
 
@@ -124,6 +129,9 @@ func startNode(t *testing.T, opts nodeOpts) *node {
 		clientPort: freePort(t),
 		ctrlPort:   freePort(t),
 		output:     &lockedBuffer{},
+	}
+	if opts.extraListener != "" {
+		n.extraPort = freePort(t)
 	}
 	if !opts.noAdmin {
 		n.adminAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
@@ -183,6 +191,9 @@ func (n *node) listDataDir() string {
 // Addr is the Kafka client listener.
 func (n *node) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort)) }
 
+// ExtraAddr is the second client listener (nodeOpts.extraListener).
+func (n *node) ExtraAddr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(n.extraPort)) }
+
 // AdminAddr is the HTTP admin listener ("" when disabled).
 func (n *node) AdminAddr() string { return n.adminAddr }
 
@@ -195,8 +206,12 @@ func (n *node) listenerSettings() []string {
 	if name == "" {
 		name = "PLAINTEXT"
 	}
+	listeners := name + "://" + n.Addr()
+	if n.opts.extraListener != "" {
+		listeners += "," + n.opts.extraListener + "://" + n.ExtraAddr()
+	}
 	return []string{
-		"listeners=" + name + "://" + n.Addr() + ",CONTROLLER://" + ctrl,
+		"listeners=" + listeners + ",CONTROLLER://" + ctrl,
 		"controller.quorum.voters=1@" + ctrl,
 	}
 }

@@ -118,15 +118,28 @@ type secureNode struct {
 // set are extra --set settings of the node.
 func startSecureNode(t *testing.T, set ...string) *secureNode {
 	t.Helper()
+	return startSecureNodeWith(t, nodeOpts{set: set})
+}
+
+// startSecureNodeWith is startSecureNode with extra settings: opts.set, a
+// second listener (opts.extraListener, mapped to the security protocol of
+// its name) and opts.configFile appended to docs/security.md's properties.
+func startSecureNodeWith(t *testing.T, opts nodeOpts) *secureNode {
+	t.Helper()
 	dir, pool := makeCertificates(t)
 	writeClientProperties(t, dir, "admin", "admin-secret")
 
+	props := fmt.Sprintf(securityDocServerProperties, dir)
+	if opts.extraListener != "" {
+		props = strings.Replace(props, "CONTROLLER:PLAINTEXT", opts.extraListener+":"+opts.extraListener+",CONTROLLER:PLAINTEXT", 1)
+	}
 	sn := &secureNode{certDir: dir, caPool: pool}
 	sn.node = startNode(t, nodeOpts{
 		clientListener: "SASL_SSL",
-		configFile:     fmt.Sprintf(securityDocServerProperties, dir),
+		extraListener:  opts.extraListener,
+		configFile:     props + opts.configFile,
 		clientOpts:     scramOpts(pool, "admin", "admin-secret"),
-		set:            set,
+		set:            opts.set,
 		beforeFirstStart: func(n *node) {
 			code, stderr := runShoal(t, nil, "storage", "format", "--config", n.configPath,
 				"--set", "log.dirs="+filepath.Join(n.dataDir, "data"),
@@ -412,6 +425,8 @@ func checkSecurityDoc(t *testing.T, ran []string) {
 	want := []string{
 		"printf '" + strings.TrimSuffix(securityDocSAN, "\n") + "\\n' > san.ext",
 		"cat server.pem server.key > server-keystore.pem",
+		strings.Join(securityDocEncryptKey, " "),
+		"cat server.pem server-encrypted.key > server-keystore.pem",
 		"shoal storage format --config server.properties --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'",
 	}
 	for _, args := range securityDocCertCommands {

@@ -32,7 +32,8 @@ func TestShareDeliveryLimitDeadLetters(t *testing.T) {
 	setGroupConfigs(t, admin, group,
 		"share.auto.offset.reset=earliest",
 		"share.delivery.count.limit="+strconv.Itoa(limit),
-		"errors.deadletterqueue.topic.name="+dlq)
+		"errors.deadletterqueue.topic.name="+dlq,
+		"errors.deadletterqueue.copy.record.enable=true")
 
 	prod := n.Client(t, kgo.DefaultProduceTopic(topic))
 	var recs []*kgo.Record
@@ -127,6 +128,7 @@ func TestShareDeliveryLimitDeadLetters(t *testing.T) {
 			"__dlq.errors.topic":          topic,
 			"__dlq.errors.partition":      "0",
 			"__dlq.errors.offset":         strconv.FormatInt(offsetOf[key], 10),
+			"__dlq.errors.group":          group,
 			"__dlq.errors.group.id":       group,
 			"__dlq.errors.delivery.count": strconv.Itoa(count),
 			"__dlq.errors.reason":         reason,

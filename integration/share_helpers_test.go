@@ -28,6 +28,8 @@ func startShareNode(t *testing.T, extra ...string) *node {
 	set := append([]string{
 		"group.share.heartbeat.interval.ms=500",
 		"group.share.session.timeout.ms=10000",
+		// Tests hold locks for seconds, not Kafka's 15 s minimum.
+		"group.share.min.record.lock.duration.ms=1000",
 	}, extra...)
 	return startNode(t, nodeOpts{set: set})
 }

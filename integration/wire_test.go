@@ -223,6 +223,7 @@ func TestPipelinedCreateDeleteCreateTopic(t *testing.T) {
 const (
 	ackAccept  int8 = 1
 	ackRelease int8 = 2
+	ackRenew   int8 = 4
 )
 
 // TestPipelinedShareAcknowledgementsApplyInOrder sends, back to back on one
@@ -247,49 +248,8 @@ func TestPipelinedShareAcknowledgementsApplyInOrder(t *testing.T) {
 		t.Fatalf("produce: error %d", code)
 	}
 
-	// FindCoordinator creates __consumer_offsets, which holds the group.
-	fc := kmsg.NewPtrFindCoordinatorRequest()
-	fc.CoordinatorKey, fc.CoordinatorKeys = group, []string{group}
-	rc.request(fc, -1)
-	member := "pipelined-share-member"
-	waitFor(t, opTimeout, "the share group to take the member", func() (bool, string) {
-		hb := kmsg.NewPtrShareGroupHeartbeatRequest()
-		hb.GroupID, hb.MemberID, hb.MemberEpoch, hb.SubscribedTopicNames = group, member, 0, []string{topic}
-		resp := rc.request(hb, -1).(*kmsg.ShareGroupHeartbeatResponse)
-		return resp.ErrorCode == 0, fmt.Sprintf("error %d", resp.ErrorCode)
-	})
-
-	epoch := int32(0)
-	// fetch acquires what it can in one ShareFetch and returns the
-	// acquired offsets with their delivery counts.
-	fetch := func() map[int64]int16 {
-		req := kmsg.NewPtrShareFetchRequest()
-		req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(group), kmsg.StringPtr(member), epoch
-		req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords, req.BatchSize = 500, 1, 1<<20, 100, 100
-		rt := kmsg.NewShareFetchRequestTopic()
-		rt.TopicID = id
-		rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
-		req.Topics = append(req.Topics, rt)
-		resp := rc.request(req, -1).(*kmsg.ShareFetchResponse)
-		if resp.ErrorCode != 0 {
-			t.Fatalf("share fetch at session epoch %d: error %d", epoch, resp.ErrorCode)
-		}
-		epoch++
-		got := map[int64]int16{}
-		for _, rt := range resp.Topics {
-			for _, p := range rt.Partitions {
-				if p.ErrorCode != 0 {
-					t.Fatalf("share fetch: partition error %d", p.ErrorCode)
-				}
-				for _, a := range p.AcquiredRecords {
-					for o := a.FirstOffset; o <= a.LastOffset; o++ {
-						got[o] = a.DeliveryCount
-					}
-				}
-			}
-		}
-		return got
-	}
+	m := joinRawShareMember(t, n, group, "pipelined-share-member", topic, id)
+	fetch := func() map[int64]int16 { return m.fetch(100) }
 	acquired := map[int64]int16{}
 	waitFor(t, opTimeout, "every record to be acquired", func() (bool, string) {
 		for o, c := range fetch() {
@@ -298,31 +258,17 @@ func TestPipelinedShareAcknowledgementsApplyInOrder(t *testing.T) {
 		return len(acquired) == records, fmt.Sprintf("acquired %d of %d", len(acquired), records)
 	})
 
-	ack := func(offset int64, typ int8) *kmsg.ShareAcknowledgeRequest {
-		req := kmsg.NewPtrShareAcknowledgeRequest()
-		req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(group), kmsg.StringPtr(member), epoch
-		epoch++
-		rt := kmsg.NewShareAcknowledgeRequestTopic()
-		rt.TopicID = id
-		rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
-		b := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
-		b.FirstOffset, b.LastOffset, b.AcknowledgeTypes = offset, offset, []int8{typ}
-		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, b)
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		return req
-	}
 	// Even offsets: RELEASE, then ACCEPT (which must fail: released).
 	// Odd offsets: ACCEPT, then RELEASE (which must fail: accepted).
 	var reqs []kmsg.Request
 	for o := int64(0); o < records; o++ {
 		if o%2 == 0 {
-			reqs = append(reqs, ack(o, ackRelease), ack(o, ackAccept))
+			reqs = append(reqs, m.ackRequest(o, ackRelease), m.ackRequest(o, ackAccept))
 		} else {
-			reqs = append(reqs, ack(o, ackAccept), ack(o, ackRelease))
+			reqs = append(reqs, m.ackRequest(o, ackAccept), m.ackRequest(o, ackRelease))
 		}
 	}
-	resps := rc.pipeline(reqs...)
+	resps := m.rc.pipeline(reqs...)
 	for i, r := range resps {
 		resp := r.(*kmsg.ShareAcknowledgeResponse)
 		o, second := int64(i/2), i%2 == 1

@@ -133,9 +133,16 @@ func (c Config) sanitized() Config {
 // offset. Offsets between consecutive spans have no record (compaction).
 // Keys holds the key hash of each offset First+i; the runtime fills it only
 // when ordering by key (missing entries count as null keys).
+//
+// Skip marks a span whose records are never delivered: a control batch
+// (transaction markers), or, when the group reads committed records only,
+// a batch of an aborted transaction. Acquire archives them like a
+// compaction gap, without a dead-letter report: they were never records a
+// consumer could process.
 type Span struct {
 	First, Last int64
 	Keys        []KeyHash
+	Skip        bool
 }
 
 // AcquiredRange is a run of offsets handed to a member, with the delivery
@@ -648,6 +655,10 @@ spans:
 		if lo > s.Last {
 			continue
 		}
+		if s.Skip {
+			sp.skipSpan(lo, s.Last)
+			continue
+		}
 		if sp.cfg.Ordering == OrderKey {
 			sp.learnKeys(&s)
 			sp.bringInHeld(lo, &s)
@@ -750,6 +761,22 @@ func (sp *SharePartition) bringInHeld(lo int64, s *Span) {
 	for o := a; o <= z; o++ {
 		sp.keys.register(o, keyOf(s, o))
 	}
+}
+
+// skipSpan archives the records in [lo, hi] that must never be delivered
+// (see Span.Skip): AVAILABLE ones in flight, and new ones beyond SPEO while
+// the window has room (with any gap before lo, as new records are).
+func (sp *SharePartition) skipSpan(lo, hi int64) {
+	sp.archiveGap(lo, min(hi, sp.end))
+	if hi <= sp.end || sp.windowRoom() <= 0 {
+		return
+	}
+	a := sp.end + 1
+	z := min(hi, a+sp.windowRoom()-1)
+	sp.appendEntry(&entry{first: a, last: z, state: Archived})
+	sp.coalesce(a, z)
+	sp.dirty = true
+	sp.advanceStart()
 }
 
 // appendEntry adds e right after SPEO and moves SPEO to its end; keys are

@@ -52,7 +52,7 @@ func ready(sp *SharePartition, dirty *bool) Ready {
 
 func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *datadriven.TestData) (string, error) {
 	sp := *spp
-	if sp == nil && d.Cmd != "new" && d.Cmd != "restore" && d.Cmd != "parse-reset" {
+	if sp == nil && d.Cmd != "new" && d.Cmd != "restore" {
 		return "", errors.New("no share-partition: use new or restore first")
 	}
 	var b strings.Builder
@@ -122,11 +122,13 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 		}
 		var spans []Span
 		for _, r := range strings.Split(spansArg, ",") {
+			// first-last:skip is a span never to deliver (Span.Skip).
+			r, skip := strings.CutSuffix(r, ":skip")
 			first, last, err := parseRange(r)
 			if err != nil {
 				return "", err
 			}
-			spans = append(spans, Span{First: first, Last: last, Keys: scriptKeys(keys, first, last)})
+			spans = append(spans, Span{First: first, Last: last, Keys: scriptKeys(keys, first, last), Skip: skip})
 		}
 		got := sp.Acquire(at, member, spans, maxRecords, batch, d.HasArg("strict"))
 		if len(got) == 0 {
@@ -279,16 +281,6 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 		}
 		return fmt.Sprintf("%s until %s\n", m, dl.Sub(base)), nil
 
-	case "parse-reset":
-		for _, line := range strings.Split(strings.TrimSpace(d.Input), "\n") {
-			kind, dur, err := ParseAutoOffsetReset(line)
-			if err != nil {
-				fmt.Fprintf(&b, "%s -> error\n", line)
-				continue
-			}
-			fmt.Fprintf(&b, "%s -> %s %s\n", line, kind, dur)
-		}
-		return b.String(), nil
 	}
 	return "", fmt.Errorf("unknown command %q", d.Cmd)
 }

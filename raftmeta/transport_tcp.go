@@ -3,6 +3,7 @@ package raftmeta
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -93,6 +94,17 @@ type TCPTransportConfig struct {
 	// closed; Close closes it. Without Foreign such connections are
 	// closed.
 	Foreign func(net.Conn)
+
+	// ServerTLS, if set, is the TLS configuration of the listener: every
+	// connection it accepts runs the handshake before its first byte is
+	// looked at, so raft and the Kafka requests handed to Foreign both
+	// travel encrypted (an SSL or SASL_SSL controller listener). Foreign
+	// then gets the connection after the handshake; it implements
+	// ConnectionState.
+	ServerTLS *tls.Config
+	// ClientTLS, if set, returns the TLS configuration for dialling peer
+	// at host, or nil for plain TCP to that peer.
+	ClientTLS func(peer int32, host string) *tls.Config
 
 	// MaxFrameBytes bounds one inbound message, snapshots included.
 	// Default 256 MiB.
@@ -201,7 +213,7 @@ func (t *TCPTransport) ServeConn(conn net.Conn) {
 		conn.Close()
 		return
 	}
-	go t.serve(conn)
+	go t.serve(conn, false)
 }
 
 // track registers an inbound connection so Close closes it and waits for
@@ -475,6 +487,20 @@ func (p *peer) dial() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.t.cfg.ClientTLS != nil {
+		host, _, _ := net.SplitHostPort(p.addr)
+		if cfg := p.t.cfg.ClientTLS(p.id, host); cfg != nil {
+			tc := tls.Client(conn, cfg)
+			hctx, hcancel := context.WithTimeout(ctx, p.t.cfg.DialTimeout)
+			err := tc.HandshakeContext(hctx)
+			hcancel()
+			if err != nil {
+				conn.Close()
+				return nil, fmt.Errorf("TLS handshake: %w", err)
+			}
+			conn = tc
+		}
+	}
 	var hello [helloLen]byte
 	copy(hello[:4], transportMagic[:])
 	hello[4] = transportVersion
@@ -585,26 +611,39 @@ func (t *TCPTransport) accept() {
 			conn.Close()
 			return
 		}
-		go t.serve(conn)
+		go t.serve(conn, true)
 	}
 }
 
-// serve reads one inbound connection.
-func (t *TCPTransport) serve(conn net.Conn) {
+// serve reads one inbound connection; own says it was accepted on the
+// transport's listener, whose TLS handshake it runs first.
+func (t *TCPTransport) serve(raw net.Conn, own bool) {
 	defer t.wg.Done()
 	defer func() {
-		conn.Close()
+		raw.Close()
 		t.mu.Lock()
-		delete(t.conns, conn)
+		delete(t.conns, raw)
 		t.mu.Unlock()
 	}()
+	conn := raw
+	raw.SetReadDeadline(time.Now().Add(helloTimeout))
+	if own && t.cfg.ServerTLS != nil {
+		tc := tls.Server(raw, t.cfg.ServerTLS)
+		ctx, cancel := context.WithTimeout(t.ctx, helloTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			t.log.Debug("closing controller connection: TLS handshake failed", "remote", raw.RemoteAddr(), "err", err)
+			return
+		}
+		conn = tc
+	}
 	br := bufio.NewReaderSize(conn, 64<<10)
-	conn.SetReadDeadline(time.Now().Add(helloTimeout))
 	if magic, err := br.Peek(len(transportMagic)); err != nil {
 		return
 	} else if [4]byte(magic) != transportMagic && t.cfg.Foreign != nil {
-		conn.SetReadDeadline(time.Time{})
-		t.cfg.Foreign(&bufferedConn{Conn: conn, r: br})
+		raw.SetReadDeadline(time.Time{})
+		t.cfg.Foreign(buffered(conn, br))
 		return
 	}
 	var hello [helloLen]byte
@@ -681,6 +720,40 @@ type bufferedConn struct {
 }
 
 func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// bufferedTLSConn is a bufferedConn over TLS. It keeps the handshake's
+// outcome visible to the server the connection is handed to, which must
+// not run the handshake again and may take a principal from the client
+// certificate.
+type bufferedTLSConn struct {
+	bufferedConn
+	tc *tls.Conn
+}
+
+// ConnectionState is the TLS state of the connection, as tls.Conn's.
+func (c *bufferedTLSConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+
+// buffered wraps conn, whose first bytes r has read.
+func buffered(conn net.Conn, r *bufio.Reader) net.Conn {
+	if tc, ok := conn.(*tls.Conn); ok {
+		return &bufferedTLSConn{bufferedConn: bufferedConn{Conn: tc, r: r}, tc: tc}
+	}
+	return &bufferedConn{Conn: conn, r: r}
+}
+
+// PeekHelloTLS reports whether a connection that has run its TLS
+// handshake opens with the transport's hello, and returns the connection
+// to hand on (to ServeConn or a Kafka server): the bytes looked at are
+// buffered in it, and it implements ConnectionState. It waits for the
+// first bytes; close tc or set a read deadline to stop it.
+func PeekHelloTLS(tc *tls.Conn) (bool, net.Conn, error) {
+	br := bufio.NewReaderSize(tc, 64<<10)
+	magic, err := br.Peek(len(transportMagic))
+	if err != nil {
+		return false, nil, err
+	}
+	return [4]byte(magic) == transportMagic, buffered(tc, br), nil
+}
 
 // PeekHello reports whether conn opens with the transport's hello, without
 // consuming anything: the connection is handed on intact either way. It

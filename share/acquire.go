@@ -57,7 +57,14 @@ func (m *Manager) Acknowledge(ctx context.Context, group, member string, t *raft
 		return Ack{err: kerr.UnknownTopicOrPartition}
 	}
 	sp.mu.Lock()
-	err := sp.q.Acknowledge(m.d.Now(), member, batches, renew)
+	var err error
+	if renew && !sp.renew && hasRenew(batches) {
+		// share.renew.acknowledge.enable=false (KIP-1240): the group
+		// refuses RENEW as Kafka does.
+		err = kerr.InvalidRecordState
+	} else {
+		err = sp.q.Acknowledge(m.d.Now(), member, batches, renew)
+	}
 	var done <-chan error
 	if err == nil {
 		if sp.q.Counts().DeadLettering > 0 {
@@ -70,6 +77,16 @@ func (m *Manager) Acknowledge(ctx context.Context, group, member string, t *raft
 		return Ack{err: err}
 	}
 	return Ack{wait: done}
+}
+
+// hasRenew reports whether any batch carries a RENEW acknowledgement.
+func hasRenew(batches []queue.AckBatch) bool {
+	for _, b := range batches {
+		if slices.Contains(b.Types, queue.AckRenew) {
+			return true
+		}
+	}
+	return false
 }
 
 // Sink receives what an acquisition pass produced, per partition of the
@@ -98,6 +115,12 @@ type AcquireRequest struct {
 	// RecordLimit is ShareAcquireMode record_limit: MaxRecords is a hard
 	// limit and batches are split.
 	RecordLimit bool
+	// Readable, when set, is asked on every pass whether the member may
+	// still read a topic of its session; a partition of a topic it may
+	// not answers TOPIC_AUTHORIZATION_FAILED and hands out nothing. The
+	// session keeps partitions named in earlier requests, and an ACL
+	// removed since must take effect on them too, as in Kafka.
+	Readable func(topic string) bool
 }
 
 // normalized is r with a batch size of at least 1.
@@ -174,6 +197,10 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 			out.Failed(tp, kerr.UnknownTopicID.Code)
 			continue
 		}
+		if req.Readable != nil && !req.Readable(t.Name) {
+			out.Failed(tp, kerr.TopicAuthorizationFailed.Code)
+			continue
+		}
 		sp, kerrv := m.part(ctx, req.Group, t, tp.Partition)
 		if kerrv != nil {
 			out.Failed(tp, kerrv.Code)
@@ -205,11 +232,16 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 	ch := sp.changed
 	sp.q.OnLogStart(sp.p.LogStartOffset())
 	from := sp.q.NextFetchOffset(now)
-	hw := sp.p.HighWatermark()
-	if from < 0 || from >= hw {
+	// read_committed acquires only below the LSO; read_uncommitted up to
+	// the HW.
+	upper := sp.p.HighWatermark()
+	if sp.isolation == log.ReadCommitted {
+		upper = sp.p.LastStableOffset()
+	}
+	if from < 0 || from >= upper {
 		return nil, nil, ch
 	}
-	res, err := sp.p.Read(from, maxBytes, hw, true)
+	res, err := sp.p.ReadIsolated(from, maxBytes, true, sp.isolation)
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			sp.q.OnLogStart(sp.p.LogStartOffset())
@@ -223,35 +255,55 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		if err != nil || h.Size() > len(b) {
 			break
 		}
-		span := queue.Span{First: h.BaseOffset, Last: h.LastOffset()}
-		if byKey && !h.Control() && h.LastOffset() >= keysFrom && h.BaseOffset <= keysTo {
+		span := queue.Span{First: h.BaseOffset, Last: h.LastOffset(), Skip: h.Control() || aborted(h, res.Aborted)}
+		if byKey && !span.Skip && h.LastOffset() >= keysFrom && h.BaseOffset <= keysTo {
 			span.Keys = batchKeys(b[:h.Size()], h)
 		}
 		spans = append(spans, span)
 		b = b[h.Size():]
 	}
-	ranges := sp.q.Acquire(now, req.Member, spans, maxRecords, req.BatchSize, req.RecordLimit)
+	ranges := sp.q.Acquire(now, req.Member, spans, maxRecords, req.BatchSize, req.RecordLimit || sp.recordLimit)
+	// Acquisition changes nothing durable unless it passed compaction gaps,
+	// skipped records never to deliver or saw the log start move; what it
+	// asks is persisted then, not waited for, and it has nothing to
+	// dead-letter. Persisting wakes the parked fetches, this one included,
+	// so a read that only skipped records is followed by the next read.
+	m.applyLocked(sp, false)
 	if len(ranges) == 0 {
 		return nil, nil, ch
 	}
-	// Acquisition changes nothing durable unless it passed compaction gaps
-	// or the log start moved; what it asks is persisted then, not waited
-	// for, and it has nothing to dead-letter.
-	m.applyLocked(sp, false)
-	// Keep only the batches that overlap an acquired range.
+	// Keep only the batches that overlap the acquired ranges, without the
+	// skipped ones between them (markers, aborted transactions): a client
+	// never needs them.
 	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
 	var keep []byte
-	for b := res.Data; len(b) >= log.BatchHeaderSize; {
+	for i, b := 0, res.Data; len(b) >= log.BatchHeaderSize; i++ {
 		h, err := log.ParseBatchHeader(b)
 		if err != nil || h.Size() > len(b) {
 			break
 		}
-		if h.LastOffset() >= lo && h.BaseOffset <= hi {
+		if h.LastOffset() >= lo && h.BaseOffset <= hi && !spans[i].Skip {
 			keep = append(keep, b[:h.Size()]...)
 		}
 		b = b[h.Size():]
 	}
 	return keep, ranges, ch
+}
+
+// aborted reports whether a batch belongs to one of the aborted
+// transactions a read_committed read returned (as a Kafka consumer decides
+// it: same producer, base offset within the transaction's first offset and
+// its abort marker).
+func aborted(h log.BatchHeader, txns []log.AbortedTxn) bool {
+	if !h.Transactional() {
+		return false
+	}
+	for _, a := range txns {
+		if a.ProducerID == h.ProducerID && a.FirstOffset <= h.BaseOffset && h.BaseOffset <= a.LastOffset {
+			return true
+		}
+	}
+	return false
 }
 
 // batchKeys hashes the key of each record of one batch, indexed by offset

@@ -1,8 +1,9 @@
 package share
 
-// Dead-letter writing for share groups (KIP-1191 style): records a share
-// group gives up on (rejected, or past share.delivery.count.limit) are copied
-// with __dlq.errors.* headers to the group's errors.deadletterqueue.topic.name.
+// Dead-letter writing for share groups (KIP-1191): records a share group
+// gives up on (rejected, or past share.delivery.count.limit) are written as
+// dead letters to the group's errors.deadletterqueue.topic.name
+// (dlqtopic.go says which topics may be used and what a dead letter holds).
 // Not a Kafka API.
 //
 // The dead letter is part of the record's durable state, so it is written
@@ -32,7 +33,6 @@ package share
 import (
 	"context"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -43,14 +43,17 @@ import (
 	"github.com/shoalmq/shoal/queue"
 )
 
-// Dead-letter record headers (KIP-1191 style): where the record came from
-// and why it was given up on.
+// Dead-letter record headers. The first six are Kafka's (KIP-1191);
+// DLQHeaderGroupID and DLQHeaderReason are the names shoal wrote before it
+// followed Kafka 4.4, still written so existing readers keep working.
 const (
 	DLQHeaderTopic     = "__dlq.errors.topic"
 	DLQHeaderPartition = "__dlq.errors.partition"
 	DLQHeaderOffset    = "__dlq.errors.offset"
-	DLQHeaderGroup     = "__dlq.errors.group.id"
+	DLQHeaderGroup     = "__dlq.errors.group"
 	DLQHeaderCount     = "__dlq.errors.delivery.count"
+	DLQHeaderMessage   = "__dlq.errors.message"
+	DLQHeaderGroupID   = "__dlq.errors.group.id"
 	DLQHeaderReason    = "__dlq.errors.reason"
 )
 
@@ -255,19 +258,18 @@ func (m *Manager) sendDeadLetters(ctx context.Context, sp *Part, dlq string, w q
 	}
 }
 
-// errUnusableDLQ is a dead-letter topic that does not exist or may not be
-// written by share groups.
-var errUnusableDLQ = errors.New("dead-letter topic unusable: it must exist, start with errors.deadletterqueue.topic.name.prefix and set errors.deadletterqueue.group.enable=true")
-
 // sendDeadLettersOnce makes one attempt: check the topic, read the records
 // from the log, and append them as one idempotent batch to the dead-letter
 // partition sp's partition maps to. It returns the records in the batch.
 func (m *Manager) sendDeadLettersOnce(ctx context.Context, sp *Part, dlq string, w queue.DeadLetterWrite) (int, error) {
-	prefix, _ := m.d.Config.Value("errors.deadletterqueue.topic.name.prefix")
-	t := m.d.Image().Topics[dlq]
-	if dlq == "" || t == nil || len(t.Partitions) == 0 || len(dlq) < len(prefix) || dlq[:len(prefix)] != prefix ||
-		m.d.Config.EffectiveTopicConfig(t.Configs).String("errors.deadletterqueue.group.enable") != "true" {
-		return 0, errUnusableDLQ
+	actx, cancel := context.WithTimeout(ctx, dlqAttemptTimeout)
+	defer cancel()
+	t, err := m.deadLetterTopic(actx, sp.key.Group, dlq)
+	if err != nil {
+		return 0, err
+	}
+	if len(t.Partitions) == 0 {
+		return 0, kerr.LeaderNotAvailable
 	}
 	recs, err := m.deadLetterRecords(sp, w)
 	if err != nil {
@@ -278,8 +280,6 @@ func (m *Manager) sendDeadLettersOnce(ctx context.Context, sp *Part, dlq string,
 	}
 	batch := log.EncodeProducerBatch(recs, m.d.Now(), w.Producer.ID, w.Producer.Epoch, w.Producer.Sequence)
 	part := sp.key.Partition % int32(len(t.Partitions))
-	actx, cancel := context.WithTimeout(ctx, dlqAttemptTimeout)
-	defer cancel()
 	leader := t.Partitions[part].Leader
 	switch {
 	case leader < 0:
@@ -313,9 +313,12 @@ func (m *Manager) sendDeadLettersOnce(ctx context.Context, sp *Part, dlq string,
 }
 
 // deadLetterRecords reads w's records from sp's log and returns their dead
-// letters: key, value and headers as stored, plus the __dlq.errors.*
-// headers. Records no longer in the log (retention) are left out.
+// letters (deadLetterRecord). Records no longer in the log (retention) are
+// left out.
 func (m *Manager) deadLetterRecords(sp *Part, w queue.DeadLetterWrite) ([]log.Record, error) {
+	sp.mu.Lock()
+	copyRecord := sp.dlqCopy
+	sp.mu.Unlock()
 	var out []log.Record
 	for _, a := range w.Records {
 		for off := a.First; off <= a.Last; {
@@ -339,16 +342,7 @@ func (m *Manager) deadLetterRecords(sp *Part, w queue.DeadLetterWrite) ([]log.Re
 					if r.Offset < a.First || r.Offset > a.Last {
 						continue
 					}
-					hdrs := append([]log.RecordHeader(nil), r.Headers...)
-					hdrs = append(hdrs,
-						log.RecordHeader{Key: DLQHeaderTopic, Value: []byte(sp.topic)},
-						log.RecordHeader{Key: DLQHeaderPartition, Value: []byte(strconv.Itoa(int(sp.key.Partition)))},
-						log.RecordHeader{Key: DLQHeaderOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-						log.RecordHeader{Key: DLQHeaderGroup, Value: []byte(sp.key.Group)},
-						log.RecordHeader{Key: DLQHeaderCount, Value: []byte(strconv.Itoa(int(a.DeliveryCount)))},
-						log.RecordHeader{Key: DLQHeaderReason, Value: []byte(a.Reason)},
-					)
-					out = append(out, log.Record{Key: r.Key, Value: r.Value, Headers: hdrs})
+					out = append(out, deadLetterRecord(sp, r, a.DeliveryCount, a.Reason, copyRecord))
 				}
 				next = h.LastOffset() + 1
 				b = b[h.Size():]

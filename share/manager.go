@@ -26,7 +26,6 @@ package share
 import (
 	"context"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -81,6 +80,9 @@ type Deps struct {
 	// producer-id blocks): each share partition owns one for its dead
 	// letters.
 	NextProducerID func(ctx context.Context) (int64, error)
+	// Topics creates dead-letter topics on first use
+	// (errors.deadletterqueue.auto.create.topics.enable).
+	Topics TopicCreator
 }
 
 // Manager holds, on the partition leader, the share partitions of every
@@ -104,10 +106,16 @@ type Part struct {
 	topic string
 	p     *log.Partition
 
-	mu       sync.Mutex
-	q        *queue.SharePartition
-	changed  chan struct{} // closed when records may have become available
-	dlqTopic string
+	mu      sync.Mutex
+	q       *queue.SharePartition
+	changed chan struct{} // closed when records may have become available
+	// The group's settings the runtime applies around the state machine,
+	// refreshed with it on every metadata change (Reconcile).
+	dlqTopic    string             // errors.deadletterqueue.topic.name
+	dlqCopy     bool               // errors.deadletterqueue.copy.record.enable
+	isolation   log.IsolationLevel // share.isolation.level
+	recordLimit bool               // share.acquire.mode=record_limit
+	renew       bool               // share.renew.acknowledge.enable
 	// dlqWriting is set while the dead-letter writer runs (at most one per
 	// share partition, so one write is in flight).
 	dlqWriting bool
@@ -115,6 +123,20 @@ type Part struct {
 	// moved, offsets altered, reloaded): its writer stops, and the Part
 	// that replaces it resends the write in progress.
 	gone bool
+}
+
+// setConfigLocked applies a group's effective configuration to the share
+// partition; sp.mu held (or sp not yet shared).
+func (sp *Part) setConfigLocked(gc config.GroupConfig, qcfg queue.Config) {
+	sp.q.SetConfig(qcfg)
+	sp.dlqTopic = gc.String("errors.deadletterqueue.topic.name")
+	sp.dlqCopy = gc.String("errors.deadletterqueue.copy.record.enable") == "true"
+	sp.isolation = log.ReadUncommitted
+	if gc.String("share.isolation.level") == "read_committed" {
+		sp.isolation = log.ReadCommitted
+	}
+	sp.recordLimit = gc.String("share.acquire.mode") == "record_limit"
+	sp.renew = gc.String("share.renew.acknowledge.enable") != "false"
 }
 
 // New starts the share runtime; Close stops it.
@@ -142,7 +164,7 @@ func (m *Manager) queueConfig(gc config.GroupConfig) queue.Config {
 	cfg := queue.DefaultConfig()
 	cfg.LockDuration = gc.Millis("share.record.lock.duration.ms")
 	cfg.DeliveryLimit = int(gc.Int64("share.delivery.count.limit"))
-	cfg.MaxInFlight = int(m.d.Config.Int("group.share.partition.max.record.locks"))
+	cfg.MaxInFlight = int(gc.Int64("share.partition.max.record.locks"))
 	cfg.ReleaseBackoff = gc.Millis("share.release.backoff.ms")
 	if gc.String("share.delivery.ordering") == "key" {
 		cfg.Ordering = queue.OrderKey
@@ -197,7 +219,8 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 		}
 	}
 	q.OnLogStart(p.LogStartOffset())
-	sp = &Part{key: key, topic: t.Name, p: p, q: q, changed: make(chan struct{}), dlqTopic: gc.String("errors.deadletterqueue.topic.name")}
+	sp = &Part{key: key, topic: t.Name, p: p, q: q, changed: make(chan struct{})}
+	sp.setConfigLocked(gc, qcfg)
 	m.mu.Lock()
 	if cur := m.parts[key]; cur != nil && cur.p == p {
 		sp = cur // another request loaded it first
@@ -219,14 +242,14 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 // state: latest (the high watermark), earliest (the log start) or
 // by_duration (the first record at or after now minus the duration).
 func (m *Manager) initialOffset(p *log.Partition, reset string) (int64, error) {
-	switch {
-	case reset == "earliest":
+	kind, d, err := config.ParseShareAutoOffsetReset(reset)
+	if err != nil {
+		return 0, err
+	}
+	switch kind {
+	case config.ResetEarliest:
 		return p.LogStartOffset(), nil
-	case strings.HasPrefix(reset, "by_duration:"):
-		d, err := config.ParseISODuration(strings.TrimPrefix(reset, "by_duration:"))
-		if err != nil {
-			return 0, err
-		}
+	case config.ResetByDuration:
 		off, _, found, err := p.OffsetForTimestamp(m.d.Now().Add(-d).UnixMilli())
 		if err != nil {
 			return 0, err
@@ -335,11 +358,11 @@ func (m *Manager) Reconcile(img *raftmeta.Image) {
 		gc := m.d.Config.EffectiveGroupConfig(img.GroupConfig(k.Group))
 		sp.mu.Lock()
 		cfg := m.queueConfig(gc)
-		if cfg != sp.q.Config() {
-			sp.q.SetConfig(cfg)
+		changed := cfg != sp.q.Config()
+		sp.setConfigLocked(gc, cfg)
+		if changed {
 			m.applyLocked(sp, true)
 		}
-		sp.dlqTopic = gc.String("errors.deadletterqueue.topic.name")
 		sp.mu.Unlock()
 	}
 }

@@ -98,9 +98,10 @@ func TestLockExpiryRedeliversOnInjectedClock(t *testing.T) {
 
 // Closing a session releases what its member holds at once, and a rejected
 // record goes to the group's dead-letter topic with headers saying where it
-// came from and why.
+// came from and why (Kafka's, and shoal's older names), and with its value
+// as the group asks errors.deadletterqueue.copy.record.enable.
 func TestReleaseAndDeadLetter(t *testing.T) {
-	h, topic, tp := jobsHarness(t, map[string]string{"errors.deadletterqueue.topic.name": "dlq.jobs"}, "a", "b")
+	h, topic, tp := jobsHarness(t, map[string]string{"errors.deadletterqueue.topic.name": "dlq.jobs", "errors.deadletterqueue.copy.record.enable": "true"}, "a", "b")
 	h.addTopic("dlq.jobs", 3, 1, self, map[string]string{"errors.deadletterqueue.group.enable": "true"})
 
 	sess := h.openSession("g", "m1", tp)
@@ -132,7 +133,8 @@ func TestReleaseAndDeadLetter(t *testing.T) {
 	for _, hd := range recs[0].Headers {
 		hdrs[hd.Key] = string(hd.Value)
 	}
-	if hdrs[DLQHeaderTopic] != "jobs" || hdrs[DLQHeaderOffset] != "1" || hdrs[DLQHeaderGroup] != "g" || hdrs[DLQHeaderReason] != queue.ReasonRejected {
+	if hdrs[DLQHeaderTopic] != "jobs" || hdrs[DLQHeaderPartition] != "0" || hdrs[DLQHeaderOffset] != "1" || hdrs[DLQHeaderGroup] != "g" ||
+		hdrs[DLQHeaderCount] != "1" || hdrs[DLQHeaderMessage] == "" || hdrs[DLQHeaderGroupID] != "g" || hdrs[DLQHeaderReason] != queue.ReasonRejected {
 		t.Fatalf("dead-letter headers %v", hdrs)
 	}
 
@@ -219,7 +221,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // the leader answers, the dead letter is written (with the share
 // partition's producer id, sequence 0) and the record archived.
 func TestDeadLetterOffTheAckPath(t *testing.T) {
-	h, topic, tp := jobsHarness(t, map[string]string{"errors.deadletterqueue.topic.name": "dlq.jobs"}, "a", "b")
+	h, topic, tp := jobsHarness(t, map[string]string{"errors.deadletterqueue.topic.name": "dlq.jobs", "errors.deadletterqueue.copy.record.enable": "true"}, "a", "b")
 	h.addTopic("dlq.jobs", 3, 1, 2, map[string]string{"errors.deadletterqueue.group.enable": "true"})
 	h.peers.mu.Lock()
 	gate := make(chan struct{})

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/youmark/pkcs8"
 )
 
 // material is one loaded generation of certificates: what a handshake
@@ -254,7 +256,7 @@ func load(s Settings) (*material, error) {
 		chainPEM, keyPEM = []byte(s.KeystoreCertificateChain), []byte(s.KeystoreKey)
 	}
 	if chainPEM != nil {
-		cert, err := keyPair(chainPEM, keyPEM)
+		cert, err := keyPair(chainPEM, keyPEM, s.KeyPassword)
 		if err != nil {
 			return nil, err
 		}
@@ -295,11 +297,13 @@ func load(s Settings) (*material, error) {
 }
 
 // keyPair builds the certificate from PEM text holding the chain and the
-// private key (possibly the same text). Encrypted keys are refused with a
-// clear error: the standard library cannot decrypt encrypted PKCS#8, and
-// legacy PEM encryption is insecure. ssl.key.password is therefore unused;
-// an unencrypted key needs none.
-func keyPair(chainPEM, keyPEM []byte) (*tls.Certificate, error) {
+// private key (possibly the same text). An encrypted PKCS#8 key
+// ("ENCRYPTED PRIVATE KEY", as openssl pkcs8 -topk8 -v2 writes it) is
+// decrypted with password (ssl.key.password), as Kafka's PEM key stores
+// are; the standard library cannot, so github.com/youmark/pkcs8 does.
+// Legacy OpenSSL PEM encryption (Proc-Type: 4,ENCRYPTED) is refused, as
+// Kafka refuses it: it is insecure. An unencrypted key needs no password.
+func keyPair(chainPEM, keyPEM []byte, password string) (*tls.Certificate, error) {
 	var certs, keys []byte
 	for _, blk := range pemBlocks(chainPEM) {
 		if blk.Type == "CERTIFICATE" {
@@ -308,9 +312,15 @@ func keyPair(chainPEM, keyPEM []byte) (*tls.Certificate, error) {
 	}
 	for _, blk := range pemBlocks(keyPEM) {
 		switch {
-		case blk.Type == "ENCRYPTED PRIVATE KEY" || blk.Headers["Proc-Type"] == "4,ENCRYPTED":
-			return nil, errors.New("the key store's private key is encrypted (ssl.key.password), which is not supported: " +
-				"store it unencrypted (openssl pkcs8 -topk8 -nocrypt) and protect the file instead")
+		case blk.Headers["Proc-Type"] == "4,ENCRYPTED":
+			return nil, errors.New("the key store's private key has legacy PEM encryption (Proc-Type: 4,ENCRYPTED), which is not supported: " +
+				"convert it to encrypted PKCS#8 (openssl pkcs8 -topk8 -v2 aes-256-cbc) or store it unencrypted and protect the file")
+		case blk.Type == "ENCRYPTED PRIVATE KEY":
+			der, err := decryptPKCS8(blk.Bytes, password)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
 		case blk.Type == "PRIVATE KEY" || blk.Type == "RSA PRIVATE KEY" || blk.Type == "EC PRIVATE KEY":
 			keys = append(keys, pem.EncodeToMemory(blk)...)
 		}
@@ -326,6 +336,23 @@ func keyPair(chainPEM, keyPEM []byte) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("key store: %w", err)
 	}
 	return &cert, nil
+}
+
+// decryptPKCS8 decrypts an encrypted PKCS#8 key (PBES2) with password and
+// returns it as unencrypted PKCS#8 DER.
+func decryptPKCS8(der []byte, password string) ([]byte, error) {
+	if password == "" {
+		return nil, errors.New("the key store's private key is encrypted: set ssl.key.password")
+	}
+	key, _, err := pkcs8.ParsePrivateKey(der, []byte(password))
+	if err != nil {
+		return nil, fmt.Errorf("ssl.key.password does not decrypt the key store's private key (%v)", err)
+	}
+	plain, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("the key store's private key: %w", err)
+	}
+	return plain, nil
 }
 
 // pemBlocks returns every PEM block in b, skipping text between them.

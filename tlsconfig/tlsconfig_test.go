@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -429,6 +430,79 @@ func TestMappingRules(t *testing.T) {
 		if _, err := ParseMappingRules(bad); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
+	}
+}
+
+// A key store whose key openssl encrypted as PKCS#8 (PBES2, AES-256-CBC),
+// as operators protect Kafka's PEM key stores, loads with ssl.key.password;
+// without the password, or with a wrong one, the store is refused with an
+// error that names ssl.key.password.
+func TestEncryptedPKCS8KeyStore(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl is not installed")
+	}
+	dir := t.TempDir()
+	root := newCA(t, "root")
+	chain, key := root.issue(t, pkix.Name{CommonName: "broker"}, true)
+	plainPath := write(t, dir, "key.pem", key)
+	encPath := filepath.Join(dir, "key-encrypted.pem")
+	cmd := exec.Command("openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plainPath, "-out", encPath, "-passout", "pass:key-secret")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("openssl pkcs8: %v\n%s", err, out)
+	}
+	enc, err := os.ReadFile(encPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(enc), "ENCRYPTED PRIVATE KEY") {
+		t.Fatalf("openssl wrote no encrypted PKCS#8 key:\n%s", enc)
+	}
+	keystore := write(t, dir, "keystore.pem", chain, enc)
+
+	for name, c := range map[string]struct {
+		settings map[string]string
+		fails    string
+	}{
+		"location":       {map[string]string{"ssl.keystore.location": keystore, "ssl.key.password": "key-secret"}, ""},
+		"inline":         {map[string]string{"ssl.keystore.certificate.chain": string(chain), "ssl.keystore.key": string(enc), "ssl.key.password": "key-secret"}, ""},
+		"no password":    {map[string]string{"ssl.keystore.location": keystore}, "set ssl.key.password"},
+		"wrong password": {map[string]string{"ssl.keystore.location": keystore, "ssl.key.password": "not-it"}, "ssl.key.password does not decrypt"},
+	} {
+		st, err := NewStore(FromMap(c.settings))
+		if c.fails != "" {
+			if err == nil || !strings.Contains(err.Error(), c.fails) {
+				t.Errorf("%s: error %v, want one saying %q", name, err, c.fails)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// A client that trusts the CA completes a handshake with the
+		// decrypted key.
+		srv, err := st.ServerConfig()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		pool := x509.NewCertPool()
+		pool.AddCert(root.cert)
+		handshake(t, srv, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	}
+}
+
+// handshake runs one TLS handshake between server and client over a pipe.
+func handshake(t *testing.T, server, client *tls.Config) {
+	t.Helper()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- tls.Server(a, server).Handshake() }()
+	if err := tls.Client(b, client).Handshake(); err != nil {
+		t.Fatalf("client handshake: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("server handshake: %v", err)
 	}
 }
 

@@ -37,6 +37,9 @@ Examples:
    # 16 share consumers drain 1,000,000 records from 4 partitions, then share-group e2e latency
    shoal bench share --records 1000000 --workers 16 --rate 5000
 
+   # through a SASL_SSL listener, with Kafka client properties (security.protocol, sasl.*, ssl.*)
+   shoal --bootstrap-server 127.0.0.1:9093 --command-config client.properties bench produce
+
    # what one loopback TCP stream moves on this machine
    shoal bench net`,
 		Description: "Each command prints records/s, MB/s (1 MB = 2^20 bytes) and latency percentiles, with a live\n" +
@@ -164,7 +167,7 @@ func keepTopicFlag() cli.Flag {
 // are the bench's own (named shoal-bench...), so a benchmark leaves the
 // cluster as it found it. A topic the user named otherwise holds their
 // data and is never deleted.
-func dropBenchTopics(c *cli.Context, brokers []string, topics ...string) {
+func dropBenchTopics(c *cli.Context, opts bench.Options, topics ...string) {
 	if c.Bool("keep-topic") {
 		return
 	}
@@ -177,7 +180,7 @@ func dropBenchTopics(c *cli.Context, brokers []string, topics ...string) {
 	if len(own) == 0 {
 		return
 	}
-	if err := bench.DeleteTopics(brokers, own...); err != nil {
+	if err := bench.DeleteTopics(opts, own...); err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "warning: deleting %s: %s\n", strings.Join(own, ", "), describeErr(err))
 	}
 }
@@ -215,7 +218,7 @@ func benchAction(run workload) cli.ActionFunc {
 		ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		res, err := run(ctx, opts)
-		dropBenchTopics(c, opts.Brokers, opts.Topic)
+		dropBenchTopics(c, opts, opts.Topic)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), 1)
 		}
@@ -240,7 +243,7 @@ func shareAction(c *cli.Context) error {
 	defer stop()
 	if c.Bool("compare-ordering") {
 		run, err := bench.ShareOrdering(ctx, opts)
-		dropBenchTopics(c, opts.Brokers, opts.Topic)
+		dropBenchTopics(c, opts, opts.Topic)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), 1)
 		}
@@ -254,7 +257,7 @@ func shareAction(c *cli.Context) error {
 	}
 	var run bench.ShareRun
 	if run.Share, err = bench.Share(ctx, opts); err != nil {
-		dropBenchTopics(c, opts.Brokers, opts.Topic)
+		dropBenchTopics(c, opts, opts.Topic)
 		return cli.Exit(fmt.Sprintf("%s: drain: %v", name, err), 1)
 	}
 	// The latency part has a topic of its own, so that its records do not
@@ -266,7 +269,7 @@ func shareAction(c *cli.Context) error {
 		latencyOpts.Duration = bench.DefaultDuration
 	}
 	run.Latency, err = bench.ShareLatency(ctx, latencyOpts)
-	dropBenchTopics(c, opts.Brokers, opts.Topic, latencyOpts.Topic)
+	dropBenchTopics(c, opts, opts.Topic, latencyOpts.Topic)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: latency: %v", name, err), 1)
 	}
@@ -300,6 +303,13 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 		Keys:        c.Int("keys"),
 		Progress:    bench.ProgressPrinter(c.App.ErrWriter, isTerminal(c.App.ErrWriter)),
 	}
+	// The same security settings as every other command: TLS and SASL
+	// from a Kafka client properties file.
+	sec, err := commandConfigOpts(c)
+	if err != nil {
+		return bench.Options{}, err
+	}
+	opts.ClientOpts = sec
 	if opts.Linger == 0 {
 		opts.Linger = -1 // an explicit 0 means no linger, not the default
 	}

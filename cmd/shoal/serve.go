@@ -40,6 +40,9 @@ shoal serve --set log.dirs=/var/lib/shoal --set listeners=PLAINTEXT://0.0.0.0:90
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
 			}
+			for _, k := range cfg.Ignored {
+				logger.Info("Kafka config key configures nothing in shoal; ignored", "key", k)
+			}
 			if os.Getenv("GOGC") == "" {
 				// The broker's live heap is small and its garbage is
 				// per-request buffers: collecting at 5x the live heap

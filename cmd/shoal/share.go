@@ -289,15 +289,31 @@ func shareConfigCommand() *cli.Command {
 		Usage: "show or change a share group's configs",
 		UsageText: `shoal share config GROUP [--set key=value ...] [--delete key ...]
 
-Group configs (resource type GROUP): share.auto.offset.reset
-(latest|earliest|by_duration:PT1H), share.record.lock.duration.ms,
-share.delivery.count.limit, share.release.backoff.ms,
-errors.deadletterqueue.topic.name, ... With no --set or --delete it prints
-the group's configs.
+Group configs (resource type GROUP; --delete goes back to the default):
+  share.auto.offset.reset          latest | earliest | by_duration:<ISO-8601>, e.g. by_duration:PT1H
+  share.isolation.level            read_uncommitted | read_committed (only committed transactions)
+  share.record.lock.duration.ms    how long a worker holds a record (broker bounds:
+                                   group.share.min/max.record.lock.duration.ms)
+  share.delivery.count.limit       deliveries before a record is given up on (broker bounds:
+                                   group.share.min/max.delivery.count.limit)
+  share.partition.max.record.locks records in flight per partition (broker bounds:
+                                   group.share.min/max.partition.max.record.locks)
+  share.acquire.mode               batch_optimized | record_limit (a fetch's max records is exact)
+  share.renew.acknowledge.enable   true | false: whether workers may RENEW a record's lock
+  share.release.backoff.ms         wait before a RELEASEd record is offered again
+  share.delivery.ordering          none | key (one record per key in flight, in offset order)
+  errors.deadletterqueue.topic.name          where given-up records go (dlq.* by default)
+  errors.deadletterqueue.copy.record.enable  true: dead letters carry key, value and headers
+With no --set or --delete it prints the group's configs and where each comes
+from (GROUP_CONFIG, or the broker's default).
 
 examples:
   shoal share config workers
-  shoal share config workers --set share.auto.offset.reset=earliest --set share.release.backoff.ms=500`,
+  shoal share config workers --set share.auto.offset.reset=by_duration:PT30M
+  shoal share config workers --set share.isolation.level=read_committed --set share.acquire.mode=record_limit
+  shoal share config workers --set share.delivery.count.limit=3 --set share.partition.max.record.locks=500
+  shoal share config workers --set errors.deadletterqueue.topic.name=dlq.jobs --set errors.deadletterqueue.copy.record.enable=true
+  shoal --output json share config workers`,
 		Flags: []cli.Flag{
 			listFlag("set", []string{"s"}, "set a config key=value (repeatable)"),
 			listFlag("delete", []string{"d"}, "reset a config key to its default (repeatable)"),

@@ -20,7 +20,8 @@ func TestShareDLQListShowRedrive(t *testing.T) {
 	group := groupName(t)
 	createTopic(t, topic, 1)
 	createTopic(t, dlq, 1, "errors.deadletterqueue.group.enable=true")
-	ok(t, "share", "config", group, "--set", "share.auto.offset.reset=earliest", "--set", "errors.deadletterqueue.topic.name="+dlq)
+	ok(t, "share", "config", group, "--set", "share.auto.offset.reset=earliest", "--set", "errors.deadletterqueue.topic.name="+dlq,
+		"--set", "errors.deadletterqueue.copy.record.enable=true")
 
 	cl, adm := testAdmin(t)
 	ctx := testCtx(t)

@@ -152,3 +152,56 @@ func TestConsumeShareGroup(t *testing.T) {
 	fails(t, shoal(t, "consume", topic, "--share-group", group, "--exit-at-end"), "--max-records")
 	fails(t, shoal(t, "consume", "no-such-topic-"+topic, "--share-group", group, "--max-records", "1"), "does not exist")
 }
+
+// TestShareConfigParityKeys sets the KIP-1240, KIP-1206, KIP-1191 and
+// read_committed group configs with shoal share config, reads them back as
+// JSON with their source, and sees a value outside the broker's limits
+// refused with a message naming the limit.
+func TestShareConfigParityKeys(t *testing.T) {
+	group := groupName(t)
+	sets := map[string]string{
+		"share.delivery.count.limit":                "3",
+		"share.partition.max.record.locks":          "500",
+		"share.renew.acknowledge.enable":            "false",
+		"share.acquire.mode":                        "record_limit",
+		"share.isolation.level":                     "read_committed",
+		"share.auto.offset.reset":                   "by_duration:PT30M",
+		"errors.deadletterqueue.topic.name":         "dlq.jobs",
+		"errors.deadletterqueue.copy.record.enable": "true",
+	}
+	args := []string{"--output", "json", "share", "config", group}
+	for k, v := range sets {
+		args = append(args, "--set", k+"="+v)
+	}
+	type configs struct {
+		Group   string             `json:"group"`
+		Configs []groupConfigEntry `json:"configs"`
+	}
+	got := map[string]groupConfigEntry{}
+	for _, e := range okJSON[configs](t, args...).Configs {
+		got[e.Name] = e
+	}
+	for k, v := range sets {
+		if e := got[k]; e.Value != v || e.Source != "GROUP_CONFIG" {
+			t.Errorf("%s: %+v, want %s from GROUP_CONFIG", k, e, v)
+		}
+	}
+	// The defaults of a group that sets nothing.
+	other := map[string]groupConfigEntry{}
+	for _, e := range okJSON[configs](t, "--output", "json", "share", "config", group+"-other").Configs {
+		other[e.Name] = e
+	}
+	for k, v := range map[string]string{
+		"share.renew.acknowledge.enable": "true", "share.acquire.mode": "batch_optimized",
+		"share.partition.max.record.locks": "2000", "errors.deadletterqueue.copy.record.enable": "false",
+	} {
+		if other[k].Value != v {
+			t.Errorf("default %s: %+v, want %s", k, other[k], v)
+		}
+	}
+	fails(t, shoal(t, "share", "config", group, "--set", "share.delivery.count.limit=11"), "group.share.max.delivery.count.limit")
+	fails(t, shoal(t, "share", "config", group, "--set", "share.partition.max.record.locks=50"), "share.partition.max.record.locks")
+	if r := ok(t, "share", "config", "--help"); !strings.Contains(r.stdout, "share.acquire.mode") || !strings.Contains(r.stdout, "errors.deadletterqueue.copy.record.enable") {
+		t.Errorf("share config --help does not name the new configs:\n%s", r.stdout)
+	}
+}

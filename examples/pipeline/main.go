@@ -94,6 +94,9 @@ func run(bootstrap string, messages int, timeout time.Duration) error {
 		cfg := map[string]string{
 			"share.auto.offset.reset":           "earliest",
 			"errors.deadletterqueue.topic.name": dlq,
+			// Dead letters carry the order itself, not only where it
+			// came from (KIP-1191's default).
+			"errors.deadletterqueue.copy.record.enable": "true",
 		}
 		if st == "enrich" {
 			cfg["share.release.backoff.ms"] = strconv.Itoa(int(releaseBackoff.Milliseconds()))

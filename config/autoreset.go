@@ -1,4 +1,4 @@
-package queue
+package config
 
 import (
 	"fmt"
@@ -8,19 +8,20 @@ import (
 	"time"
 )
 
-// Kinds returned by ParseAutoOffsetReset.
+// Kinds returned by ParseShareAutoOffsetReset.
 const (
 	ResetLatest     = "latest"
 	ResetEarliest   = "earliest"
 	ResetByDuration = "by_duration"
 )
 
-// ParseAutoOffsetReset parses share.auto.offset.reset: "latest", "earliest"
-// or "by_duration:<ISO-8601 duration>" (PnDTnHnMn.nS, as Java's
-// Duration.parse reads it; negative durations are refused). d is only set for
-// by_duration; the first SPSO is then the first offset whose timestamp is at
-// or after now-d (latest if there is none).
-func ParseAutoOffsetReset(v string) (kind string, d time.Duration, err error) {
+// ParseShareAutoOffsetReset parses share.auto.offset.reset: "latest",
+// "earliest" or "by_duration:<ISO-8601 duration>" (PnDTnHnMn.nS, as Java's
+// Duration.parse reads it; negative durations are refused, as Kafka does),
+// case-insensitively. d is only set for by_duration; a share partition then
+// starts at the first offset whose timestamp is at or after now-d (latest if
+// there is none).
+func ParseShareAutoOffsetReset(v string) (kind string, d time.Duration, err error) {
 	s := strings.TrimSpace(v)
 	switch strings.ToLower(s) {
 	case ResetLatest:
