@@ -7,7 +7,10 @@
 // A dead letter is a record on a dead-letter topic carrying the
 // __dlq.errors.* headers the broker adds (share.DLQHeader*): its source
 // topic, partition and offset, the share group, the delivery count and the
-// reason.
+// reason. It holds the record's key, value and headers only when its group
+// sets errors.deadletterqueue.copy.record.enable (Kafka's default is off);
+// a header-only dead letter is redriven from its source record, read again
+// by topic, partition and offset, while retention still keeps it.
 //
 // Once, durably: every redriven dead letter gets a marker record, keyed by
 // its dead-letter partition and offset, on the compacted topic
@@ -45,8 +48,10 @@ const (
 	headerTopic     = HeaderPrefix + "topic"
 	headerPartition = HeaderPrefix + "partition"
 	headerOffset    = HeaderPrefix + "offset"
-	headerGroup     = HeaderPrefix + "group.id"
+	headerGroup     = HeaderPrefix + "group"
+	headerGroupID   = HeaderPrefix + "group.id" // shoal's name before Kafka 4.4's
 	headerCount     = HeaderPrefix + "delivery.count"
+	headerMessage   = HeaderPrefix + "message"
 	headerReason    = HeaderPrefix + "reason"
 )
 
@@ -75,8 +80,12 @@ type Letter struct {
 	Group           string    `json:"group"`
 	DeliveryCount   int       `json:"delivery_count"`
 	Reason          string    `json:"reason"`
-	Key             []byte    `json:"key"`
-	Value           []byte    `json:"value"`
+	Message         string    `json:"message,omitempty"`
+	// Copied reports a dead letter that holds the record (key, value or
+	// headers); one that does not is redriven from its source record.
+	Copied bool   `json:"copied"`
+	Key    []byte `json:"key"`
+	Value  []byte `json:"value"`
 	// Headers are the record's own headers, without the __dlq.errors.* ones.
 	Headers []Header `json:"headers"`
 	// Redriven names where the dead letter was redriven to
@@ -106,6 +115,12 @@ func Parse(r *kgo.Record) (Letter, error) {
 			}
 		case headerGroup:
 			l.Group = v
+		case headerGroupID:
+			if l.Group == "" {
+				l.Group = v
+			}
+		case headerMessage:
+			l.Message = v
 		case headerCount:
 			l.DeliveryCount, _ = strconv.Atoi(v)
 		case headerReason:
@@ -116,6 +131,7 @@ func Parse(r *kgo.Record) (Letter, error) {
 			}
 		}
 	}
+	l.Copied = r.Key != nil || r.Value != nil || len(l.Headers) > 0
 	if l.SourceTopic == "" || l.SourcePartition < 0 {
 		return l, fmt.Errorf("offset %d of partition %d is not a dead letter: no %s and %s headers", r.Offset, r.Partition, headerTopic, headerPartition)
 	}
@@ -128,14 +144,20 @@ type Selector struct {
 	Partitions []int32
 	// From and To bound the offsets, inclusive; To < 0: to the end.
 	From, To int64
+	// Offsets, if any, are the only offsets selected (within the
+	// partitions and bounds above).
+	Offsets []int64
 	// Headers must all match: a key names a record header or one of the
 	// __dlq.errors.* headers (the prefix may be left out: "reason").
 	Headers map[string]string
 }
 
-// match reports whether l is selected (its offset and partition were
+// match reports whether l is selected (its partition and the bounds were
 // checked by the read).
 func (s Selector) match(l Letter) bool {
+	if len(s.Offsets) > 0 && !slices.Contains(s.Offsets, l.Offset) {
+		return false
+	}
 	for k, want := range s.Headers {
 		found := false
 		for _, h := range l.all {
@@ -359,8 +381,10 @@ const txnRecords = 500
 
 // Redrive produces the dead letters of dlq that opt selects again, each
 // once ever (see the package comment): with their key, value and own
-// headers, to their source topic and partition or to opt.To (partitioned by
-// key). It returns one result per selected dead letter.
+// headers (a header-only dead letter's from its source record), to their
+// source topic and partition or to opt.To (partitioned by key). It returns
+// one result per selected dead letter; a header-only one whose source
+// record is gone gets a status saying so and is not redriven.
 func Redrive(ctx context.Context, base []kgo.Opt, dlq string, opt Options) ([]Result, error) {
 	var results []Result
 	if opt.DryRun {
@@ -432,11 +456,28 @@ func Redrive(ctx context.Context, base []kgo.Opt, dlq string, opt Options) ([]Re
 			produceErr = err
 		}
 	}
+	sources := &sourceReader{base: base}
 	err = Scan(ctx, base, dlq, opt.Selector, func(l Letter) error {
 		key := markerKey(l.Partition, l.Offset)
 		if to, ok := done[key]; ok {
 			results = append(results, Result{Partition: l.Partition, Offset: l.Offset, To: to, Status: StatusAlready})
 			return nil
+		}
+		if !l.Copied {
+			src, err := sources.read(ctx, l.SourceTopic, l.SourcePartition, l.SourceOffset)
+			var gone *SourceGoneError
+			if errors.As(err, &gone) {
+				// Nothing to redrive: say so and go on with the others.
+				results = append(results, Result{Partition: l.Partition, Offset: l.Offset, Status: "not redriven: " + gone.Error()})
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("reading the source record of dead letter %d/%d: %w", l.Partition, l.Offset, err)
+			}
+			l.Key, l.Value = src.Key, src.Value
+			for _, h := range src.Headers {
+				l.Headers = append(l.Headers, Header{h.Key, string(h.Value)})
+			}
 		}
 		if len(inTxn) == txnRecords {
 			if err := commit(); err != nil {
