@@ -502,9 +502,11 @@ func (sp *SharePartition) Owner(offset int64) (member string, deadline time.Time
 }
 
 // Unsettled is a run of records not yet delivered to the end: AVAILABLE
-// after at least one delivery, or ACQUIRED. It is what an operator asks
-// about when a queue is stuck: who holds what until when, and how close
-// each record is to the delivery limit.
+// after at least one delivery, ACQUIRED, or DeadLettering (given up on,
+// its dead letter not yet written, so SPSO waits for it). It is what an
+// operator asks about when a queue is stuck: who holds what until when,
+// how close each record is to the delivery limit, and what waits for the
+// dead-letter topic.
 type Unsettled struct {
 	First, Last   int64
 	State         State
@@ -523,6 +525,10 @@ func (sp *SharePartition) Unsettled(max int) []Unsettled {
 	sp.entries.Ascend(func(e *entry) bool {
 		if len(out) >= max {
 			return false
+		}
+		if e.state == DeadLettering {
+			out = append(out, Unsettled{First: e.first, Last: e.last, State: e.state, DeliveryCount: e.count})
+			return true
 		}
 		if e.state == Acquired || e.state == Available && e.count > 0 {
 			u := Unsettled{First: e.first, Last: e.last, State: e.state, DeliveryCount: e.count, Owner: e.owner}
