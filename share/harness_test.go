@@ -134,14 +134,17 @@ type collect struct {
 	failed   map[TopicPart]int16
 	acquired map[TopicPart][][2]int64
 	counts   map[int64]int16
+	batches  map[TopicPart][]byte // the record batches sent
 }
 
 func newCollect() *collect {
-	return &collect{failed: map[TopicPart]int16{}, acquired: map[TopicPart][][2]int64{}, counts: map[int64]int16{}}
+	return &collect{failed: map[TopicPart]int16{}, acquired: map[TopicPart][][2]int64{}, counts: map[int64]int16{},
+		batches: map[TopicPart][]byte{}}
 }
 
 func (c *collect) Failed(tp TopicPart, code int16) { c.failed[tp] = code }
-func (c *collect) Acquired(tp TopicPart, _ []byte, ranges []queue.AcquiredRange) {
+func (c *collect) Acquired(tp TopicPart, records []byte, ranges []queue.AcquiredRange) {
+	c.batches[tp] = append(c.batches[tp], records...)
 	for _, r := range ranges {
 		c.acquired[tp] = append(c.acquired[tp], [2]int64{r.First, r.Last})
 		for o := r.First; o <= r.Last; o++ {

@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -218,40 +216,21 @@ func TestConsumeInterruptReportsCount(t *testing.T) {
 	if r := shoalIn(t, "a\nb\n", "--bootstrap-server", brokerAddr, "produce", topic); r.code != 0 {
 		t.Fatalf("produce: %s", r.stderr)
 	}
-	cmd := exec.Command(shoalBin, "--bootstrap-server", brokerAddr, "consume", topic)
-	cmd.Env = testEnv()
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer cmd.Process.Kill()
+	consume := startShoal(t, "consume", topic)
 	deadline := time.Now().Add(cmdTimeout)
-	for stdout.String() != "a\nb\n" {
+	for consume.stdout.String() != "a\nb\n" {
 		if time.Now().After(deadline) {
-			t.Fatalf("consume printed %q within %v, want both records", stdout.String(), cmdTimeout)
+			t.Fatalf("consume printed %q within %v, want both records", consume.stdout.String(), cmdTimeout)
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("consume exited on its own: %v: %s", err, stderr.String())
+		case err := <-consume.exited:
+			t.Fatalf("consume exited on its own: %v: %s", err, consume.stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("consume after SIGINT: %v: %s", err, stderr.String())
-		}
-	case <-time.After(cmdTimeout):
-		t.Fatal("consume did not exit after SIGINT")
-	}
-	if !strings.Contains(stderr.String(), "consumed 2 records") {
-		t.Errorf("stderr after Ctrl-C: %q, want the count of records read", stderr.String())
+	consume.interrupt(t)
+	if !strings.Contains(consume.stderr.String(), "consumed 2 records") {
+		t.Errorf("stderr after Ctrl-C: %q, want the count of records read", consume.stderr.String())
 	}
 }
 
