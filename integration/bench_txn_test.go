@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,7 +14,15 @@ import (
 // TestBenchTxnAgainstKfake measures transactional produce (transactions of
 // 100 records of 1 KiB) against idempotent produce of the same groups, on a
 // real shoal process and on franz-go's in-process kfake broker (which
-// implements transactions), in one run. It runs only when asked:
+// implements transactions), in one run, in two shapes on 8 partitions:
+//
+//   - one producer writing every partition, a transaction at a time, so
+//     each transaction's EndTxn round trip is on the critical path;
+//   - 4 producers at once, each writing its own pair of partitions, as a
+//     pipeline runs one producer per input partition; every side (shoal
+//     and kfake, idempotent and transactional) runs the same 4.
+//
+// It runs only when asked:
 //
 //	SHOAL_BENCH=1 go test -run TestBenchTxnAgainstKfake -v -timeout 30m ./integration/
 //
@@ -25,10 +35,10 @@ func TestBenchTxnAgainstKfake(t *testing.T) {
 	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
-	run := func(brokers []string, topic string, transactional bool) bench.Result {
+	run := func(brokers []string, topic string, producers int, transactional bool) bench.Result {
 		t.Helper()
 		res, err := bench.ProduceTxn(ctx, bench.Options{Brokers: brokers, Topic: topic, Partitions: 8, Records: records, RecordSize: 1024},
-			bench.DefaultTxnSize, transactional)
+			bench.DefaultTxnSize, producers, transactional)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,13 +47,18 @@ func TestBenchTxnAgainstKfake(t *testing.T) {
 		}
 		return res
 	}
-	shoalIdem := run([]string{n.Addr()}, "bench-idem", false)
-	shoalTxn := run([]string{n.Addr()}, "bench-txn", true)
-	kfakeIdem := run(base, "bench-idem", false)
-	kfakeTxn := run(base, "bench-txn", true)
-	t.Logf("\nshoal %s\nshoal %s\nkfake %s\nkfake %s\n"+
-		"transactional / idempotent on shoal: %.2fx (goal >= 0.7)\n"+
-		"transactional, shoal / kfake: %.2fx (goal >= 1.5)",
-		shoalIdem, shoalTxn, kfakeIdem, kfakeTxn,
-		shoalTxn.RecordsPerSec/shoalIdem.RecordsPerSec, shoalTxn.RecordsPerSec/kfakeTxn.RecordsPerSec)
+	var report strings.Builder
+	for _, producers := range []int{1, 4} {
+		idem, txn := fmt.Sprintf("bench-idem-%d", producers), fmt.Sprintf("bench-txn-%d", producers)
+		shoalIdem := run([]string{n.Addr()}, idem, producers, false)
+		shoalTxn := run([]string{n.Addr()}, txn, producers, true)
+		kfakeIdem := run(base, idem, producers, false)
+		kfakeTxn := run(base, txn, producers, true)
+		fmt.Fprintf(&report, "\n%d producer(s):\nshoal %s\nshoal %s\nkfake %s\nkfake %s\n"+
+			"transactional / idempotent on shoal: %.2fx (goal >= 0.7)\n"+
+			"transactional, shoal / kfake: %.2fx (goal >= 1.5)\n",
+			producers, shoalIdem, shoalTxn, kfakeIdem, kfakeTxn,
+			shoalTxn.RecordsPerSec/shoalIdem.RecordsPerSec, shoalTxn.RecordsPerSec/kfakeTxn.RecordsPerSec)
+	}
+	t.Log(report.String())
 }
