@@ -244,12 +244,6 @@ func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartiti
 	if kerrv != nil {
 		return replica.Append{}, kerrv
 	}
-	minISR := 0
-	if req.Acks == -1 {
-		if minISR = s.replicas.MinInsyncReplicas(t); len(ps.ISR) < minISR {
-			return replica.Append{}, kerr.NotEnoughReplicas
-		}
-	}
 	h, err := log.ValidateProduceBatch(rp.Records, int(s.replicas.TopicPartitionConfig(t).MaxMessageBytes))
 	if err != nil {
 		return replica.Append{}, err
@@ -262,7 +256,7 @@ func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartiti
 	if err := txnErrs[coordinator.TxnPartition{Topic: t.Name, Partition: rp.Partition}]; err != nil {
 		return replica.Append{}, err
 	}
-	return s.replicas.AppendAsLeader(p, ps, rp.Records, h, now, req.Acks, minISR)
+	return s.replicas.AppendAsLeader(p, ps, rp.Records, h, now, req.Acks)
 }
 
 // checkProducerIDIssued refuses a producer id the cluster never handed out

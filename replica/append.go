@@ -18,6 +18,10 @@ import (
 // AppendAsLeader, in the caller's order (a connection's appends must reach
 // the log in the order they were sent, or an idempotent producer's
 // pipelined batches would look out of sequence):
+//  0. checkAppend: an acks=all write (every write the broker encodes
+//     itself is one) is refused with NOT_ENOUGH_REPLICAS while the ISR is
+//     smaller than the topic's min.insync.replicas, so nothing is appended
+//     that could be acknowledged with fewer copies than the topic asks;
 //  1. log.Partition.Append assigns offsets under the leader epoch of the
 //     metadata the caller checked this node's leadership in;
 //  2. notifyAppend wakes followers long-polling for new data (not for a
@@ -31,8 +35,8 @@ import (
 //  5. with acks=all and the HW not yet past the batch, wait until it is
 //     (a retried duplicate waits too: its first attempt may not be
 //     committed yet), failing when this node stops leading or ctx ends;
-//     where min.insync.replicas is checked, an ISR that shrank below it
-//     answers NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+//     an ISR that shrank below min.insync.replicas meanwhile answers
+//     NOT_ENOUGH_REPLICAS_AFTER_APPEND;
 //  6. fsync the batch when step 4 asked for it.
 //
 // Invariant: a write is acknowledged only after AwaitAppend returned nil,
@@ -60,15 +64,40 @@ func (la Append) Pending() bool { return la.replicate || la.flush }
 // AppendAsLeader runs the in-order half of the leader-append path: append
 // batch (whose header is h) to p, which this node leads as ps says, wake
 // followers and advance the HW. acks is the producer's (0, 1 or -1): acks=0
-// is never fsynced for, only acks=-1 waits for the ISR. minISR (0: not
-// checked) is the ISR size an acks=all write must still have once
-// replicated.
-func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, batch []byte, h log.BatchHeader, now time.Time, acks int16, minISR int) (Append, error) {
+// is never fsynced for, only acks=-1 waits for the ISR and is held to
+// min.insync.replicas.
+func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, batch []byte, h log.BatchHeader, now time.Time, acks int16) (Append, error) {
+	minISR, err := m.checkAppend(p, acks)
+	if err != nil {
+		return Append{}, err
+	}
 	res, err := p.Append(batch, h, ps.LeaderEpoch, now)
 	if err != nil {
 		return Append{}, err
 	}
 	return m.appended(p, ps, res, acks, minISR), nil
+}
+
+// checkAppend is step 0 of the leader-append path, the one place every
+// write on a led partition is checked before it reaches the log: an
+// acks=all write needs an ISR of at least min.insync.replicas in the newest
+// metadata (Kafka's Partition.appendRecordsToLeader holds produce and its
+// coordinators' writes to the same rule). It returns the
+// min.insync.replicas the write must still meet once replicated (0: not
+// checked).
+func (m *Manager) checkAppend(p *log.Partition, acks int16) (minISR int, err error) {
+	if acks != -1 {
+		return 0, nil
+	}
+	t := m.meta.Image().Topics[p.Topic()]
+	if t == nil || t.ID != p.TopicID() || int(p.Index()) >= len(t.Partitions) {
+		return 0, kerr.NotLeaderForPartition
+	}
+	minISR = m.minInsyncReplicas(t)
+	if len(t.Partitions[p.Index()].ISR) < minISR {
+		return 0, kerr.NotEnoughReplicas
+	}
+	return minISR, nil
 }
 
 // appended runs steps 2-4 of the in-order half for a batch p has taken.
@@ -92,11 +121,15 @@ func (m *Manager) appended(p *log.Partition, ps raftmeta.PartitionState, res log
 // transaction's markers to several partitions are all appended before the
 // first is awaited, so their replication overlaps.
 func (m *Manager) AppendMarker(p *log.Partition, ps raftmeta.PartitionState, producerID int64, producerEpoch int16, marker log.EndTxnMarker, now time.Time) (Append, error) {
+	minISR, err := m.checkAppend(p, -1)
+	if err != nil {
+		return Append{}, err
+	}
 	res, err := p.AppendMarker(producerID, producerEpoch, marker, ps.LeaderEpoch, now)
 	if err != nil {
 		return Append{}, err
 	}
-	return m.appended(p, ps, res, -1, 0), nil
+	return m.appended(p, ps, res, -1, minISR), nil
 }
 
 // AwaitAppend runs the waiting half of the leader-append path: replication
@@ -125,13 +158,13 @@ func (m *Manager) AwaitAppend(ctx context.Context, la Append) error {
 // AppendCommitted writes a batch the broker encoded itself (a coordinator's
 // records, dead letters) to p, which this node leads as ps says, and
 // returns once it is committed by the ISR and fsynced where flush.messages
-// asks: acks=all without the min.insync.replicas check.
+// asks: acks=all, min.insync.replicas included.
 func (m *Manager) AppendCommitted(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error) {
 	h, err := log.ParseBatchHeader(batch)
 	if err != nil {
 		return log.AppendResult{}, err
 	}
-	la, err := m.AppendAsLeader(p, ps, batch, h, now, -1, 0)
+	la, err := m.AppendAsLeader(p, ps, batch, h, now, -1)
 	if err != nil {
 		return log.AppendResult{}, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -37,7 +38,7 @@ func TestAppendFlushPolicy(t *testing.T) {
 			n := newTestNode(t, []int32{1}, []int32{1}, configs)
 			p, ps := n.leader(t)
 			batch, h := testBatch(t, 1)
-			la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), c.acks, 0)
+			la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), c.acks)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,7 +62,7 @@ func TestAppendFlushesEveryNMessages(t *testing.T) {
 	p, ps := n.leader(t)
 	for i := range 3 {
 		batch, h := testBatch(t, 1)
-		la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1, 0)
+		la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +86,7 @@ func TestAppendWaitsForISR(t *testing.T) {
 	n.followerFetch(t, 0) // the follower is at the leader's end, 0
 	p, ps := n.leader(t)
 	batch, h := testBatch(t, 2)
-	la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), -1, 2)
+	la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,11 +113,11 @@ func TestAppendWaitsForISR(t *testing.T) {
 // REQUEST_TIMED_OUT; one whose ISR shrank below min.insync.replicas while
 // it waited is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 func TestAppendReplicationOutcomes(t *testing.T) {
-	n := newTestNode(t, []int32{1, 2}, []int32{1, 2}, nil)
+	n := newTestNode(t, []int32{1, 2}, []int32{1, 2}, map[string]string{"min.insync.replicas": "2"})
 	n.followerFetch(t, 0)
 	p, ps := n.leader(t)
 	batch, h := testBatch(t, 1)
-	la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), -1, 2)
+	la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +146,65 @@ func BenchmarkAppendAsLeader(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(batch)))
 	for b.Loop() {
-		if _, err := n.m.AppendAsLeader(p, ps, batch, h, now, 1, 0); err != nil {
+		if _, err := n.m.AppendAsLeader(p, ps, batch, h, now, 1); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A write the broker encodes itself (a coordinator's records, dead letters,
+// transaction markers) takes the same min.insync.replicas rule as an
+// acks=all produce: with the ISR below it the leader refuses the write
+// before appending (NOT_ENOUGH_REPLICAS), so an acknowledged coordinator
+// write never rests on one surviving replica.
+func TestInternalAppendsRefusedBelowMinISR(t *testing.T) {
+	n := newTestNode(t, []int32{1, 2}, []int32{1}, map[string]string{"min.insync.replicas": "2"})
+	p, ps := n.leader(t)
+	batch, _ := testBatch(t, 1)
+	if _, err := n.m.AppendCommitted(context.Background(), p, ps, batch, n.clock.Now()); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("AppendCommitted with the ISR below min.insync.replicas: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	if _, err := n.m.AppendMarker(p, ps, 7, 0, log.EndTxnMarker{Commit: true}, n.clock.Now()); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("AppendMarker with the ISR below min.insync.replicas: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	if leo := p.LogEndOffset(); leo != 0 {
+		t.Errorf("log end offset %d after refused writes, want 0: nothing appended", leo)
+	}
+}
+
+// A coordinator write whose ISR shrank below min.insync.replicas while it
+// waited for replication is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND.
+func TestAppendCommittedISRShrankBelowMinISR(t *testing.T) {
+	n := newTestNode(t, []int32{1, 2}, []int32{1, 2}, map[string]string{"min.insync.replicas": "2"})
+	n.followerFetch(t, 0)
+	p, ps := n.leader(t)
+	batch, _ := testBatch(t, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.m.AppendCommitted(context.Background(), p, ps, batch, n.clock.Now())
+		done <- err
+	}()
+	waitLogEnd(t, p, 1)
+	n.meta.publish(func(img *raftmeta.Image) { img.Topics["t"].Partitions[0].ISR = []int32{1} })
+	n.m.Reconcile()
+	select {
+	case err := <-done:
+		if !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+			t.Fatalf("AppendCommitted after the ISR shrank to the leader: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("AppendCommitted still waiting after the ISR shrank to the leader")
+	}
+}
+
+// waitLogEnd waits until p's log ends at leo.
+func waitLogEnd(t *testing.T, p *log.Partition, leo int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.LogEndOffset() != leo {
+		if time.Now().After(deadline) {
+			t.Fatalf("log end offset %d, want %d", p.LogEndOffset(), leo)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -100,7 +100,7 @@ func TestFollowerReplicatesFromLeader(t *testing.T) {
 	follower := startTestNode(t, 2, leader.meta, leaderPeers{leader})
 	p, ps := leader.leader(t)
 	batch, h := testBatch(t, 3)
-	la, err := leader.m.AppendAsLeader(p, ps, batch, h, leader.clock.Now(), -1, 2)
+	la, err := leader.m.AppendAsLeader(p, ps, batch, h, leader.clock.Now(), -1)
 	if err != nil {
 		t.Fatal(err)
 	}

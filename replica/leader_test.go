@@ -19,7 +19,7 @@ func TestISRExpandAndShrink(t *testing.T) {
 	n := newTestNode(t, []int32{1, 2}, []int32{1}, nil)
 	p, ps := n.leader(t)
 	batch, h := testBatch(t, 3)
-	if _, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1, 0); err != nil {
+	if _, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1); err != nil {
 		t.Fatal(err)
 	}
 	if p.HighWatermark() != 3 {
@@ -40,7 +40,7 @@ func TestISRExpandAndShrink(t *testing.T) {
 	// on the node's clock it is dropped, not before.
 	p, ps = n.leader(t)
 	batch, h = testBatch(t, 1)
-	if _, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1, 0); err != nil {
+	if _, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1); err != nil {
 		t.Fatal(err)
 	}
 	lag := n.m.cfg.Millis("replica.lag.time.max.ms")

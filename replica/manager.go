@@ -341,9 +341,9 @@ func (m *Manager) TopicPartitionConfig(t *raftmeta.Topic) log.PartitionConfig {
 	return cfg
 }
 
-// MinInsyncReplicas returns a topic's min.insync.replicas (cached per topic
+// minInsyncReplicas returns a topic's min.insync.replicas (cached per topic
 // version, like TopicPartitionConfig).
-func (m *Manager) MinInsyncReplicas(t *raftmeta.Topic) int {
+func (m *Manager) minInsyncReplicas(t *raftmeta.Topic) int {
 	if v, ok := m.minISR.Load(t); ok {
 		return v.(int)
 	}
