@@ -18,10 +18,15 @@ import (
 // AppendAsLeader, in the caller's order (a connection's appends must reach
 // the log in the order they were sent, or an idempotent producer's
 // pipelined batches would look out of sequence):
-//  0. checkAppend: an acks=all write (every write the broker encodes
-//     itself is one) is refused with NOT_ENOUGH_REPLICAS while the ISR is
-//     smaller than the topic's min.insync.replicas, so nothing is appended
-//     that could be acknowledged with fewer copies than the topic asks;
+//  0. checkAppend, against the newest metadata: a write is refused with
+//     NOT_LEADER_OR_FOLLOWER unless this node still leads the partition at
+//     the leader epoch the caller saw (its records would otherwise carry
+//     an epoch that is not the leader's, and be truncated away by the real
+//     leader's followers); an acks=all write (every write the broker
+//     encodes itself is one) is refused with NOT_ENOUGH_REPLICAS while the
+//     ISR is smaller than the topic's min.insync.replicas, so nothing is
+//     appended that could be acknowledged with fewer copies than the topic
+//     asks;
 //  1. log.Partition.Append assigns offsets under the leader epoch of the
 //     metadata the caller checked this node's leadership in;
 //  2. notifyAppend wakes followers long-polling for new data (not for a
@@ -67,7 +72,7 @@ func (la Append) Pending() bool { return la.replicate || la.flush }
 // is never fsynced for, only acks=-1 waits for the ISR and is held to
 // min.insync.replicas.
 func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, batch []byte, h log.BatchHeader, now time.Time, acks int16) (Append, error) {
-	minISR, err := m.checkAppend(p, acks)
+	minISR, err := m.checkAppend(p, ps, acks)
 	if err != nil {
 		return Append{}, err
 	}
@@ -79,22 +84,27 @@ func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, b
 }
 
 // checkAppend is step 0 of the leader-append path, the one place every
-// write on a led partition is checked before it reaches the log: an
-// acks=all write needs an ISR of at least min.insync.replicas in the newest
-// metadata (Kafka's Partition.appendRecordsToLeader holds produce and its
-// coordinators' writes to the same rule). It returns the
-// min.insync.replicas the write must still meet once replicated (0: not
-// checked).
-func (m *Manager) checkAppend(p *log.Partition, acks int16) (minISR int, err error) {
-	if acks != -1 {
-		return 0, nil
-	}
+// write on a led partition is checked before it reaches the log, against
+// the newest metadata: this node must lead p at ps.LeaderEpoch, the epoch
+// the caller decided to write under, and an acks=all write needs an ISR of
+// at least min.insync.replicas (Kafka's Partition.appendRecordsToLeader
+// holds produce and its coordinators' writes to the same rules). It returns
+// the min.insync.replicas the write must still meet once replicated (0:
+// not checked).
+func (m *Manager) checkAppend(p *log.Partition, ps raftmeta.PartitionState, acks int16) (minISR int, err error) {
 	t := m.meta.Image().Topics[p.Topic()]
 	if t == nil || t.ID != p.TopicID() || int(p.Index()) >= len(t.Partitions) {
 		return 0, kerr.NotLeaderForPartition
 	}
+	cur := t.Partitions[p.Index()]
+	if cur.Leader != m.node || cur.LeaderEpoch != ps.LeaderEpoch {
+		return 0, kerr.NotLeaderForPartition
+	}
+	if acks != -1 {
+		return 0, nil
+	}
 	minISR = m.minInsyncReplicas(t)
-	if len(t.Partitions[p.Index()].ISR) < minISR {
+	if len(cur.ISR) < minISR {
 		return 0, kerr.NotEnoughReplicas
 	}
 	return minISR, nil
@@ -121,7 +131,7 @@ func (m *Manager) appended(p *log.Partition, ps raftmeta.PartitionState, res log
 // transaction's markers to several partitions are all appended before the
 // first is awaited, so their replication overlaps.
 func (m *Manager) AppendMarker(p *log.Partition, ps raftmeta.PartitionState, producerID int64, producerEpoch int16, marker log.EndTxnMarker, now time.Time) (Append, error) {
-	minISR, err := m.checkAppend(p, -1)
+	minISR, err := m.checkAppend(p, ps, -1)
 	if err != nil {
 		return Append{}, err
 	}

@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -113,5 +115,42 @@ func TestReconcileCreatesAndDeletesReplicas(t *testing.T) {
 	n.m.Reconcile()
 	if p := n.m.logs.Partition("t", 0); p != nil {
 		t.Error("log of a deleted topic still held")
+	}
+}
+
+// The leader-append path checks leadership itself, against the newest
+// metadata: a caller holding a partition state from before this node lost
+// the leadership, or from an earlier leader epoch, is refused with
+// NOT_LEADER_OR_FOLLOWER and nothing is appended.
+func TestAppendRefusedWhenNotLeader(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(ps *raftmeta.PartitionState)
+	}{
+		{"leadership moved to another node", func(ps *raftmeta.PartitionState) { ps.Leader, ps.LeaderEpoch = 2, ps.LeaderEpoch+1 }},
+		{"this node leads at a newer epoch", func(ps *raftmeta.PartitionState) { ps.LeaderEpoch++ }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := newTestNode(t, []int32{1, 2}, []int32{1, 2}, nil)
+			p, ps := n.leader(t)
+			n.meta.publish(func(img *raftmeta.Image) { c.edit(&img.Topics["t"].Partitions[0]) })
+			batch, h := testBatch(t, 1)
+			if _, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), 1); !errors.Is(err, kerr.NotLeaderForPartition) {
+				t.Errorf("AppendAsLeader: %v, want NOT_LEADER_OR_FOLLOWER", err)
+			}
+			// Bounded: a write that got past the check would wait for a
+			// follower that never fetches.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if _, err := n.m.AppendCommitted(ctx, p, ps, batch, n.clock.Now()); !errors.Is(err, kerr.NotLeaderForPartition) {
+				t.Errorf("AppendCommitted: %v, want NOT_LEADER_OR_FOLLOWER", err)
+			}
+			if _, err := n.m.AppendMarker(p, ps, 7, 0, log.EndTxnMarker{Commit: true}, n.clock.Now()); !errors.Is(err, kerr.NotLeaderForPartition) {
+				t.Errorf("AppendMarker: %v, want NOT_LEADER_OR_FOLLOWER", err)
+			}
+			if leo := p.LogEndOffset(); leo != 0 {
+				t.Errorf("log end offset %d after refused writes, want 0", leo)
+			}
+		})
 	}
 }
