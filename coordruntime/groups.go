@@ -34,7 +34,7 @@ type groupShard struct {
 
 	mu     sync.Mutex // serializes every call on shard and its appends
 	shard  *coordinator.Shard
-	failed error // set when an append failed: the shard must reload
+	failed error // an append failed: the shard reloads from the log before the next call
 
 	kick chan struct{} // a call may have moved the next deadline
 	stop chan struct{}
@@ -52,22 +52,32 @@ func newGroups(env *Env, cfg Config) (*Groups, error) {
 	return g, nil
 }
 
-// load rebuilds a shard from the store and the log tail above what the
-// store covers, then starts its timer.
+// load builds a shard from the partition, then starts its timer.
 func (g *Groups) load(ip *internalPartition) (*groupShard, error) {
-	now := g.env.Now()
-	shard := coordinator.NewShard(g.cfg)
-	err := ip.load(func() { shard = coordinator.NewShard(g.cfg) },
-		func(r coordinator.Record) error { return shard.Replay(now, r) })
-	if err != nil {
+	sh := &groupShard{g: g, ip: ip,
+		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := sh.replay(); err != nil {
 		return nil, err
 	}
-	sh := &groupShard{g: g, ip: ip, shard: shard,
-		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go sh.timerLoop()
 	// Topics may have changed while the groups were elsewhere.
 	sh.onMetadata(ImageTopics(g.env.Image()))
 	return sh, nil
+}
+
+// replay (re)builds the shard from the store and the log tail above what
+// the store covers. The caller holds sh.mu or owns sh exclusively.
+func (sh *groupShard) replay() error {
+	g := sh.g
+	now := g.env.Now()
+	shard := coordinator.NewShard(g.cfg)
+	err := sh.ip.load(func() { shard = coordinator.NewShard(g.cfg) },
+		func(r coordinator.Record) error { return shard.Replay(now, r) })
+	if err != nil {
+		return err
+	}
+	sh.shard, sh.failed = shard, nil
+	return nil
 }
 
 // EnsureTopic creates __consumer_offsets the first time a client looks for
@@ -134,13 +144,28 @@ func (g *Groups) EachOffset(fn func(group, topic string, partition int32, offset
 func (sh *groupShard) internal() *internalPartition { return sh.ip }
 
 // do runs fn on the shard, appends the records it produced, and returns
-// once they are stored. A failed append marks the shard failed: its memory
-// is ahead of its log, so it answers NOT_COORDINATOR until reloaded.
+// once they are stored. A failed append leaves the shard's memory ahead of
+// its log: the call fails and the shard replays the log before the next
+// one, so a write that failed while this node kept the leadership (an ISR
+// below min.insync.replicas, a slow follower) does not leave the groups
+// without a coordinator until the leadership moves.
 func (sh *groupShard) do(fn func(*coordinator.Shard)) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.failed != nil {
+	select {
+	case <-sh.stop:
+		// Unloading: the partition has (or is about to have) another
+		// coordinator, which this one must not write after.
 		return kerr.NotCoordinator
+	default:
+	}
+	if sh.failed != nil {
+		if err := sh.replay(); err != nil {
+			sh.g.env.Logger.Error("reloading group coordinator", "partition", sh.ip.part, "err", err)
+			return kerr.NotCoordinator
+		}
+		// Topics may have changed while the shard was failed.
+		sh.shard.OnMetadata(sh.g.env.Now(), ImageTopics(sh.g.env.Image()))
 	}
 	fn(sh.shard)
 	err := sh.appendLocked(sh.shard.Drain())
@@ -153,8 +178,11 @@ func (sh *groupShard) do(fn func(*coordinator.Shard)) error {
 
 func (sh *groupShard) appendLocked(recs []coordinator.Record) error {
 	if err := sh.ip.append(recs); err != nil {
-		sh.g.env.Logger.Error("group coordinator append failed; unloading", "partition", sh.ip.part, "err", err)
+		sh.g.env.Logger.Error("group coordinator append failed; reloading", "partition", sh.ip.part, "err", err)
 		sh.failed = err
+		// The groups in memory end here: pending joins and syncs answer
+		// NOT_COORDINATOR rather than wait on a shard about to be replaced.
+		sh.shard.Unload()
 		return kerr.NotCoordinator
 	}
 	return nil

@@ -264,10 +264,11 @@ func TestGroupShardFailover(t *testing.T) {
 	}
 }
 
-// A failed append leaves the shard's memory ahead of its log: the shard
-// answers NOT_COORDINATOR until leadership moves and it reloads from the
-// log, without the change that was not written.
-func TestGroupShardFailedAppendUnloads(t *testing.T) {
+// A failed append leaves the shard's memory ahead of its log: the call
+// fails with NOT_COORDINATOR, and the next call finds the shard reloaded
+// from the log, without the change that was not written, while this node
+// still leads the partition (as the transaction shard does).
+func TestGroupShardFailedAppendReloads(t *testing.T) {
 	n := newNode(t)
 	if err := n.rt.Groups.EnsureTopic(context.Background()); err != nil {
 		t.Fatal(err)
@@ -289,13 +290,14 @@ func TestGroupShardFailedAppendUnloads(t *testing.T) {
 	n.mu.Lock()
 	n.img.Topics[OffsetsTopic] = orig
 	n.mu.Unlock()
-	if _, kerrv := n.committed("g"); kerrv != kerr.NotCoordinator {
-		t.Fatalf("the failed shard answered: %v, want NOT_COORDINATOR", kerrv)
-	}
-	n.setLeader(OffsetsTopic, 0, 2)
-	n.setLeader(OffsetsTopic, 0, self)
 	if off, kerrv := n.committed("g"); kerrv != nil || off != 1 {
-		t.Fatalf("after reloading: offset %d (%v), want 1, the last commit the log holds", off, kerrv)
+		t.Fatalf("after the failed append: offset %d (%v), want 1, the last commit the log holds", off, kerrv)
+	}
+	if kerrv := n.commit("g", 3); kerrv != nil {
+		t.Fatalf("commit on the reloaded shard: %v", kerrv)
+	}
+	if off, kerrv := n.committed("g"); kerrv != nil || off != 3 {
+		t.Fatalf("after a commit on the reloaded shard: offset %d (%v), want 3", off, kerrv)
 	}
 }
 
