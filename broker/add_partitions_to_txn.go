@@ -56,7 +56,7 @@ func (s *Server) addPartitionsToTxn(t kmsg.AddPartitionsToTxnRequestTransaction,
 		tt := img.Topics[rt.Topic]
 		for _, p := range rt.Partitions {
 			tp := coordinator.TxnPartition{Topic: rt.Topic, Partition: p}
-			if tt == nil || p < 0 || int(p) >= len(tt.Partitions) {
+			if !tt.HasPartition(p) {
 				if unknown == nil {
 					unknown = map[coordinator.TxnPartition]bool{}
 				}

@@ -79,7 +79,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if p.FirstUnstableOffset() < 0 {
 			continue
 		}
-		if t := img.Topics[p.Topic()]; t == nil || int(p.Index()) >= len(t.Partitions) || t.Partitions[p.Index()].Leader != s.cfg.NodeID {
+		if t := img.Topics[p.Topic()]; !t.HasPartition(p.Index()) || t.Partitions[p.Index()].Leader != s.cfg.NodeID {
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(c.lsoLag, prometheus.GaugeValue, float64(max(p.HighWatermark()-p.LastStableOffset(), 0)),

@@ -145,7 +145,7 @@ func (s *Server) awaitElections(ctx context.Context, typ raftmeta.ElectionType, 
 // needs waiting for.
 func electionVisible(img *raftmeta.Image, typ raftmeta.ElectionType, tp raftmeta.TopicPartition) bool {
 	t := img.Topic(tp.Topic)
-	if t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions) {
+	if !t.HasPartition(tp.Partition) {
 		return true
 	}
 	p := t.Partitions[tp.Partition]

@@ -44,7 +44,7 @@ func (h *leaderHints) hint(code int16, topic string, topicID [16]byte, idx int32
 	if topic == "" {
 		t = h.img.TopicByID(topicID)
 	}
-	if t == nil || idx < 0 || int(idx) >= len(t.Partitions) {
+	if !t.HasPartition(idx) {
 		return -1, -1, false
 	}
 	ps := t.Partitions[idx]

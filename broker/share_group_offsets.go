@@ -91,7 +91,7 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 				wants = append(wants, want{rt.Topic, rt.Partitions})
 				if t := img.Topics[rt.Topic]; t != nil {
 					for _, part := range rt.Partitions {
-						if part >= 0 && int(part) < len(t.Partitions) {
+						if t.HasPartition(part) {
 							keys = append(keys, share.KeyOf(rg.GroupID, t, part))
 						}
 					}
@@ -110,7 +110,7 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 				op := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 				op.Partition = part
 				op.StartOffset, op.LeaderEpoch, op.Lag = -1, -1, -1
-				if t == nil || part < 0 || int(part) >= len(t.Partitions) {
+				if !t.HasPartition(part) {
 					op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 					ot.Partitions = append(ot.Partitions, op)
 					continue
@@ -202,7 +202,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	for _, rt := range req.Topics {
 		if t := img.Topics[rt.Topic]; t != nil {
 			for _, rp := range rt.Partitions {
-				if rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+				if !t.HasPartition(rp.Partition) {
 					continue
 				}
 				starts[share.KeyOf(req.GroupID, t, rp.Partition)] = rp.StartOffset
@@ -220,7 +220,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
-			if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.Partitions) {
+			if !t.HasPartition(rp.Partition) {
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else if e := errs[share.KeyOf(req.GroupID, t, rp.Partition)]; e != nil {
 				op.ErrorCode = e.Code

@@ -55,7 +55,7 @@ func (n txnNode) WriteMarkers(ctx context.Context, job coordinator.TxnMarkers) [
 	for _, tp := range job.Partitions {
 		t := img.Topics[tp.Topic]
 		switch {
-		case t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions):
+		case !t.HasPartition(tp.Partition):
 			done = append(done, tp)
 		case t.Partitions[tp.Partition].Leader >= 0:
 			leader := t.Partitions[tp.Partition].Leader

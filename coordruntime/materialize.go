@@ -435,7 +435,7 @@ func (ip *internalPartition) append(recs []coordinator.Record) error {
 		return nil
 	}
 	t := ip.env.Image().Topics[ip.topic]
-	if t == nil || int(ip.part) >= len(t.Partitions) || t.ID != ip.p.TopicID() {
+	if !t.HasPartition(ip.part) || t.ID != ip.p.TopicID() {
 		return kerr.NotCoordinator
 	}
 	ps := t.Partitions[ip.part]

@@ -297,7 +297,7 @@ func (it *internalTopic[S]) reconcile(img *raftmeta.Image) {
 	it.mu.Lock()
 	defer it.mu.Unlock()
 	for part, sh := range it.shards {
-		if t == nil || int(part) >= len(t.Partitions) || t.Partitions[part].Leader != it.env.NodeID ||
+		if !t.HasPartition(part) || t.Partitions[part].Leader != it.env.NodeID ||
 			sh.internal().p.TopicID() != t.ID {
 			delete(it.shards, part)
 			it.store.release(sh.internal())

@@ -105,7 +105,7 @@ func (t *Txns) load(ip *internalPartition) (*txnShard, error) {
 func (sh *txnShard) replay() error {
 	t := sh.t
 	epoch := int32(-1)
-	if tp := t.env.Image().Topics[TxnStateTopic]; tp != nil && int(sh.ip.part) < len(tp.Partitions) {
+	if tp := t.env.Image().Topics[TxnStateTopic]; tp.HasPartition(sh.ip.part) {
 		epoch = tp.Partitions[sh.ip.part].LeaderEpoch
 	}
 	shard := coordinator.NewTxnShard(t.cfg.State, t.ids, epoch)
@@ -303,7 +303,7 @@ func (sh *txnShard) unload() {
 // epoch.
 func (t *Txns) refreshEpoch(sh *txnShard, img *raftmeta.Image) {
 	tp := img.Topics[TxnStateTopic]
-	if tp == nil || int(sh.ip.part) >= len(tp.Partitions) {
+	if !tp.HasPartition(sh.ip.part) {
 		return
 	}
 	sh.mu.Lock()

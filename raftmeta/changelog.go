@@ -65,7 +65,7 @@ func logChange(l *slog.Logger, before *Image, r Record) {
 // partition.
 func logPartitionChange(l *slog.Logger, before *Image, r *ChangePartition) {
 	t := before.TopicByID(r.TopicID)
-	if t == nil || int(r.Partition) >= len(t.Partitions) {
+	if !t.HasPartition(r.Partition) {
 		return
 	}
 	old := t.Partitions[r.Partition]

@@ -325,7 +325,7 @@ func (d *Decider) AlterPartition(img *Image, req AlterPartitionRequest) ([]Recor
 			continue
 		}
 		res.TopicID, res.Topic = t.ID, t.Name
-		if it.Partition < 0 || int(it.Partition) >= len(t.Partitions) {
+		if !t.HasPartition(it.Partition) {
 			res.Err = errorf(kerr.UnknownTopicOrPartition, "This server does not host this topic-partition.")
 			continue
 		}
@@ -447,7 +447,7 @@ func (d *Decider) ElectLeaders(img *Image, typ ElectionType, parts []TopicPartit
 		res := ElectLeadersResult{Topic: tp.Topic, Partition: tp.Partition}
 		t := img.Topic(tp.Topic)
 		switch {
-		case t == nil || tp.Partition < 0 || int(tp.Partition) >= len(t.Partitions):
+		case !t.HasPartition(tp.Partition):
 			res.Err = errorf(kerr.UnknownTopicOrPartition, "The partition %s-%d does not exist.", tp.Topic, tp.Partition)
 		case done[tp]:
 			res.Err = errorf(kerr.InvalidRequest, "Duplicate partition %s-%d in the request.", tp.Topic, tp.Partition)

@@ -66,6 +66,13 @@ type Topic struct {
 	Partitions []PartitionState
 }
 
+// HasPartition reports whether the topic has partition p. A nil topic has
+// none, so a missing topic and a missing partition are one case, as Kafka
+// answers both with UNKNOWN_TOPIC_OR_PARTITION.
+func (t *Topic) HasPartition(p int32) bool {
+	return t != nil && p >= 0 && int(p) < len(t.Partitions)
+}
+
 // PartitionState is the replication state of one partition.
 type PartitionState struct {
 	Replicas       []int32
@@ -305,7 +312,7 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 		if err != nil {
 			return err
 		}
-		if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+		if !t.HasPartition(r.Partition) {
 			return errorf(kerr.UnknownTopicOrPartition, "topic %q has no partition %d", t.Name, r.Partition)
 		}
 		old := t.Partitions[r.Partition]

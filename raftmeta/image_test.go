@@ -219,3 +219,26 @@ func TestImageGroupConfigs(t *testing.T) {
 		t.Fatalf("round trip:\n in %+v\nout %+v", v3, got)
 	}
 }
+
+// HasPartition answers the partition-range check every request naming a
+// topic-partition makes: a negative index, one past the topic's partitions
+// and any index of a missing (nil) topic are not partitions.
+func TestTopicHasPartition(t *testing.T) {
+	tp := &Topic{Name: "t", Partitions: make([]PartitionState, 3)}
+	for _, c := range []struct {
+		topic *Topic
+		p     int32
+		want  bool
+	}{
+		{tp, 0, true},
+		{tp, 2, true},
+		{tp, 3, false},
+		{tp, -1, false},
+		{nil, 0, false},
+		{&Topic{Name: "empty"}, 0, false},
+	} {
+		if got := c.topic.HasPartition(c.p); got != c.want {
+			t.Errorf("%v.HasPartition(%d) = %v, want %v", c.topic, c.p, got, c.want)
+		}
+	}
+}

@@ -93,7 +93,7 @@ func (m *Manager) AppendAsLeader(p *log.Partition, ps raftmeta.PartitionState, b
 // not checked).
 func (m *Manager) checkAppend(p *log.Partition, ps raftmeta.PartitionState, acks int16) (minISR int, err error) {
 	t := m.meta.Image().Topics[p.Topic()]
-	if t == nil || t.ID != p.TopicID() || int(p.Index()) >= len(t.Partitions) {
+	if !t.HasPartition(p.Index()) || t.ID != p.TopicID() {
 		return 0, kerr.NotLeaderForPartition
 	}
 	cur := t.Partitions[p.Index()]
@@ -152,7 +152,7 @@ func (m *Manager) AwaitAppend(ctx context.Context, la Append) error {
 			return err
 		}
 		// Committed, but by fewer replicas than asked for.
-		if t := m.meta.Image().Topics[p.Topic()]; la.minISR > 0 && t != nil && int(p.Index()) < len(t.Partitions) &&
+		if t := m.meta.Image().Topics[p.Topic()]; la.minISR > 0 && t.HasPartition(p.Index()) &&
 			len(t.Partitions[p.Index()].ISR) < la.minISR {
 			return kerr.NotEnoughReplicasAfterAppend
 		}

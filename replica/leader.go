@@ -299,7 +299,7 @@ func (m *Manager) sendISRChange(item raftmeta.AlterPartitionItem, kind string) {
 	m.isrDone(kind)
 	m.meta.WaitFor(ctx, func(img *raftmeta.Image) bool {
 		t := img.TopicByID(item.TopicID)
-		return t == nil || int(item.Partition) >= len(t.Partitions) || t.Partitions[item.Partition].PartitionEpoch > item.PartitionEpoch
+		return !t.HasPartition(item.Partition) || t.Partitions[item.Partition].PartitionEpoch > item.PartitionEpoch
 	})
 }
 
@@ -333,7 +333,7 @@ func (m *Manager) shrinkISRs(lag time.Duration) {
 	m.leaders.Range(func(k, v any) bool {
 		p, st := k.(*log.Partition), v.(*leaderState)
 		t := img.Topics[p.Topic()]
-		if t == nil || t.ID != p.TopicID() || int(p.Index()) >= len(t.Partitions) || t.Partitions[p.Index()].Leader != m.node {
+		if !t.HasPartition(p.Index()) || t.ID != p.TopicID() || t.Partitions[p.Index()].Leader != m.node {
 			m.leaders.Delete(k)
 			return true
 		}
@@ -371,7 +371,7 @@ func (m *Manager) waitReplicated(ctx context.Context, p *log.Partition, offset i
 			return nil
 		}
 		t := m.meta.Image().Topics[topic]
-		if t == nil || t.ID != p.TopicID() || int(idx) >= len(t.Partitions) || t.Partitions[idx].Leader != m.node {
+		if !t.HasPartition(idx) || t.ID != p.TopicID() || t.Partitions[idx].Leader != m.node {
 			return kerr.NotLeaderForPartition
 		}
 		select {

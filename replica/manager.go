@@ -281,7 +281,7 @@ func (m *Manager) Reconcile() {
 // but Reconcile has not caught up, so a produce right after CreateTopics
 // does not fail.
 func (m *Manager) LeaderPartition(t *raftmeta.Topic, idx int32) (*log.Partition, raftmeta.PartitionState, *kerr.Error) {
-	if t == nil || idx < 0 || int(idx) >= len(t.Partitions) {
+	if !t.HasPartition(idx) {
 		return nil, raftmeta.PartitionState{}, kerr.UnknownTopicOrPartition
 	}
 	ps := t.Partitions[idx]

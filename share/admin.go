@@ -124,7 +124,7 @@ func (m *Manager) Forget(ctx context.Context, group string, keys []coordinator.S
 	nodes := map[int32][]coordinator.ShareKey{}
 	for _, k := range keys {
 		t := img.TopicByID(k.TopicID)
-		if t == nil || int(k.Partition) >= len(t.Partitions) {
+		if !t.HasPartition(k.Partition) {
 			m.Drop(k)
 			continue
 		}

@@ -310,7 +310,7 @@ func (m *Manager) persistLocked(sp *Part, ps queue.PersistedState) <-chan error 
 // image (0 when the topic is gone).
 func (m *Manager) leaderEpoch(sp *Part) int32 {
 	t := m.d.Image().Topics[sp.topic]
-	if t == nil || int(sp.key.Partition) >= len(t.Partitions) {
+	if !t.HasPartition(sp.key.Partition) {
 		return 0
 	}
 	return t.Partitions[sp.key.Partition].LeaderEpoch
@@ -349,7 +349,7 @@ func (m *Manager) Reconcile(img *raftmeta.Image) {
 	defer m.mu.Unlock()
 	for k, sp := range m.parts {
 		t := img.Topics[sp.topic]
-		if t == nil || t.ID != k.TopicID || int(k.Partition) >= len(t.Partitions) || t.Partitions[k.Partition].Leader != m.nodeID {
+		if !t.HasPartition(k.Partition) || t.ID != k.TopicID || t.Partitions[k.Partition].Leader != m.nodeID {
 			delete(m.parts, k)
 			m.timers.schedule(sp, time.Time{})
 			markGone(sp)
