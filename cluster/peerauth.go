@@ -3,7 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
-		"net"
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
