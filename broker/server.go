@@ -472,7 +472,7 @@ func (s *Server) serveAccepted(nc net.Conn, listener string) {
 			return
 		}
 		if isRaft {
-			s.transport.ServeConn(nc)
+			s.transport.ServeConn(nc, s.raftLogin(listener))
 			return
 		}
 	}
