@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,8 +48,12 @@ type Server struct {
 	connLimit  logLimiter
 	logs       *log.Manager
 	meta       *raftmeta.Node
-	ctrl       *raftmeta.Controller
-	now        func() time.Time
+	// metaStarted is meta once it has started, for what runs before:
+	// the raft transport's logins read SCRAM credentials and ACLs
+	// through it (nil: no image yet).
+	metaStarted atomic.Pointer[raftmeta.Node]
+	ctrl        *raftmeta.Controller
+	now         func() time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -199,9 +204,9 @@ func (s *Server) start() error {
 	}
 	// Before the raft transport, the peer client and the listeners, which
 	// take their TLS and SASL from it. The image it reads SCRAM
-	// credentials and ACLs from is asked for only once connections are
-	// served, after the metadata node has started.
-	if s.sec, err = newSecurity(s.cfg, s.log, func() *raftmeta.Image { return s.meta.Image() }); err != nil {
+	// credentials and ACLs from is nil until the metadata node has
+	// started: only the raft transport's logins can come that early.
+	if s.sec, err = newSecurity(s.cfg, s.log, s.startedImage); err != nil {
 		return err
 	}
 	if s.multiNode() {
@@ -214,6 +219,7 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
+	s.metaStarted.Store(s.meta)
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(s.cfg.ValidateGroupConfig)
 	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
@@ -395,6 +401,15 @@ func (s *Server) Addrs() []string {
 		out[i] = ln.Addr().String()
 	}
 	return out
+}
+
+// startedImage is the newest metadata image, nil before the metadata node
+// has started.
+func (s *Server) startedImage() *raftmeta.Image {
+	if n := s.metaStarted.Load(); n != nil {
+		return n.Image()
+	}
+	return nil
 }
 
 // AdminAddr returns the bound admin HTTP address, or "".
