@@ -155,3 +155,36 @@ func TestRaftConnectionLogsInOnASASLListener(t *testing.T) {
 		}
 	}
 }
+
+// A raft connection's SASL session ends it when its lifetime
+// (connections.max.reauth.ms) runs out, as KIP-368 does for a client that
+// does not re-authenticate: the sending node logs in again on a new one.
+func TestRaftConnectionClosesWhenItsSessionExpires(t *testing.T) {
+	s := startSecureServer(t, "connections.max.reauth.ms=500")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver, err := raftmeta.NewTCPTransport(raftmeta.TCPTransportConfig{
+		NodeID: 2, Listener: ln, Logger: s.log,
+		Peers: map[int32]string{1: "127.0.0.1:1"},
+		Login: s.raftLogin("INTERNAL"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiver.SetNode(make(stepRecorder, 1))
+	t.Cleanup(func() { receiver.Close() })
+
+	c := dialRaw(t, ln.Addr().String())
+	if _, err := c.nc.Write(raftHello(1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	r := c.plainLogin("admin", "admin-secret")
+	if r.ErrorCode != 0 || r.SessionLifetimeMillis <= 0 || r.SessionLifetimeMillis > 500 {
+		t.Fatalf("login: %v, session lifetime %d ms; want a lifetime of at most 500 ms", kerr.ErrorForCode(r.ErrorCode), r.SessionLifetimeMillis)
+	}
+	if !refused(c) {
+		t.Fatal("a raft connection stayed open past its session's lifetime")
+	}
+}
