@@ -67,6 +67,8 @@ type Server struct {
 	sec *security
 	// fetchEncoder writes fetch responses with their record data in place.
 	fetchEncoder *fetchEncoder
+	// quotas measures clients against their byte-rate quotas.
+	quotas *quotaSensors
 	// lastLeaderHint is when (unix ns) a client was last told that a
 	// partition it asked for is led elsewhere (see leaderHints).
 	lastLeaderHint hintClock
@@ -136,6 +138,7 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		fetchEncoder: newFetchEncoder(),
 	}
 	s.apis = s.newAPITables()
+	s.quotas = newQuotaSensors(quotaWindow(cfg))
 	s.reqMem = newRequestMemory(cfg.QueuedMaxRequestBytes, s.metrics.conns.queuedBytes)
 	s.limits = newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerIPOverrides, s.log)
 	if err := s.start(); err != nil {
