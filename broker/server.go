@@ -20,6 +20,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -213,6 +214,7 @@ func (s *Server) start() error {
 	}
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(s.cfg.ValidateGroupConfig)
+	s.ctrl.SetBrokerConfigValidator(config.ValidateDynamicBrokerConfig)
 	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
 	s.startCluster()
 	s.replicas = replica.New(s.ctx, replica.Config{
@@ -523,11 +525,14 @@ func (s *Server) watchMetadata() {
 	}
 }
 
-// applyImage brings local replicas, then the group coordinators they host,
-// in line with the newest metadata image.
+// applyImage brings the dynamic broker configs, the local replicas, then
+// the group coordinators they host, in line with the newest metadata image.
 func (s *Server) applyImage() {
-	s.replicas.Reconcile()
 	img := s.meta.Image()
+	// Dynamic broker configs first: Reconcile re-reads every partition's
+	// log defaults through them.
+	s.cfg.SetDynamic(img.BrokerConfig(strconv.Itoa(int(s.cfg.NodeID))), img.BrokerConfig(""))
+	s.replicas.Reconcile()
 	s.coord.Reconcile(img)
 	s.shares.Reconcile(img)
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -327,6 +328,10 @@ type Broker struct {
 	GroupProtocols []string
 	// Security is the TLS, SASL and authorization configuration.
 	Security *Security
+
+	// dynamic holds the runtime overrides (dynamic.go); nil until the
+	// first metadata image is applied.
+	dynamic atomic.Pointer[dynamicLayer]
 }
 
 // Millis returns a numeric key's value as a duration in milliseconds.
@@ -346,7 +351,7 @@ func (b *Broker) List(key string) []string {
 // Value returns the effective string value of a broker key (set or default)
 // and whether it was set explicitly.
 func (b *Broker) Value(key string) (string, bool) {
-	if v, ok := b.Set[key]; ok {
+	if v, _, ok := b.explicit(key); ok {
 		return v, true
 	}
 	if d := BrokerDef(key); d != nil {
