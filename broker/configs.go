@@ -36,6 +36,9 @@ const (
 func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	img := s.meta.Image()
+	// Describe what this image holds, even before the metadata watcher
+	// has published it: a change is visible as soon as it is applied.
+	s.publishDynamicConfigs(img)
 	for _, rr := range req.Resources {
 		out := kmsg.NewDescribeConfigsResponseResource()
 		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName

@@ -525,13 +525,20 @@ func (s *Server) watchMetadata() {
 	}
 }
 
+// publishDynamicConfigs makes the image's dynamic broker configs (this
+// broker's and the cluster default) the ones in effect, unless newer ones
+// already are.
+func (s *Server) publishDynamicConfigs(img *raftmeta.Image) {
+	s.cfg.SetDynamic(img.Applied, img.BrokerConfig(strconv.Itoa(int(s.cfg.NodeID))), img.BrokerConfig(""))
+}
+
 // applyImage brings the dynamic broker configs, the local replicas, then
 // the group coordinators they host, in line with the newest metadata image.
 func (s *Server) applyImage() {
 	img := s.meta.Image()
 	// Dynamic broker configs first: Reconcile re-reads every partition's
 	// log defaults through them.
-	s.cfg.SetDynamic(img.BrokerConfig(strconv.Itoa(int(s.cfg.NodeID))), img.BrokerConfig(""))
+	s.publishDynamicConfigs(img)
 	s.replicas.Reconcile()
 	s.coord.Reconcile(img)
 	s.shares.Reconcile(img)

@@ -27,16 +27,29 @@ const (
 	SourceDynamicDefaultBroker Source = 3
 )
 
-// dynamicLayer is one published set of dynamic overrides; never modified.
+// dynamicLayer is one published set of dynamic overrides, taken from the
+// metadata image at raft index applied; never modified.
 type dynamicLayer struct {
+	applied         uint64
 	broker, cluster map[string]string
 }
 
 // SetDynamic publishes the dynamic overrides for this broker and the
-// cluster default, replacing the previous ones. Safe to call while other
-// goroutines read the configuration.
-func (b *Broker) SetDynamic(broker, cluster map[string]string) {
-	b.dynamic.Store(&dynamicLayer{broker: maps.Clone(broker), cluster: maps.Clone(cluster)})
+// cluster default as of metadata index applied. A layer older than the one
+// published is ignored, so callers racing with different images never move
+// the configuration back. Safe to call while other goroutines read the
+// configuration.
+func (b *Broker) SetDynamic(applied uint64, broker, cluster map[string]string) {
+	next := &dynamicLayer{applied: applied, broker: maps.Clone(broker), cluster: maps.Clone(cluster)}
+	for {
+		cur := b.dynamic.Load()
+		if cur != nil && cur.applied >= applied {
+			return
+		}
+		if b.dynamic.CompareAndSwap(cur, next) {
+			return
+		}
+	}
 }
 
 // explicit is a key's value when something set it, and what: a dynamic
