@@ -1,86 +1,33 @@
 package broker
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/shoalmq/shoal/internal/testcerts"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// testCA issues certificates for the TLS tests.
-type testCA struct {
-	t    *testing.T
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// describeACLsAs asks s to describe every ACL, as the client that opts
+// make, and returns the response's error code: 0 for a super user,
+// CLUSTER_AUTHORIZATION_FAILED for a principal without DESCRIBE on the
+// cluster. The error is the client's: it never got a response.
+func describeACLsAs(t *testing.T, s *Server, opts ...kgo.Opt) (int16, error) {
+	cl := testClient(t, s, append(opts, kgo.RetryTimeout(time.Second))...)
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return &testCA{t: t, cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a certificate and key for cn, usable by a server on
-// 127.0.0.1 and by a client, as one PEM (chain, then key).
-func (ca *testCA) issue(cn string) []byte {
-	ca.t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	kb, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		ca.t.Fatal(err)
-	}
-	return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})...)
-}
-
-func writeFile(t *testing.T, name string, b []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return resp.ErrorCode, nil
 }
 
 // An SSL listener with ssl.client.auth=required: the client
@@ -88,27 +35,30 @@ func writeFile(t *testing.T, name string, b []byte) string {
 // certificate gets no more than its ACLs allow, a client without a
 // certificate and one that never completes the handshake are closed.
 func TestSSLListenerMutualTLSPrincipal(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testcerts.NewCA(t, "test-ca")
+	dir := t.TempDir()
+	// The broker's certificate serves its listener and, as
+	// inter.broker.listener.name is this listener, authenticates it to itself.
+	brokerChain, brokerKey := ca.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server|testcerts.Client)
 	s := startTestServer(t,
 		"listeners=CLIENT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
 		"listener.security.protocol.map=CLIENT:SSL,CONTROLLER:PLAINTEXT",
 		"inter.broker.listener.name=CLIENT",
 		"ssl.keystore.type=PEM",
-		"ssl.keystore.location="+writeFile(t, "server.pem", ca.issue("broker")),
+		"ssl.keystore.location="+testcerts.WriteFile(t, dir, "server.pem", brokerChain, brokerKey),
 		"ssl.truststore.type=PEM",
-		"ssl.truststore.location="+writeFile(t, "ca.pem", ca.pem),
+		"ssl.truststore.location="+testcerts.WriteFile(t, dir, "ca.pem", ca.PEM),
 		"ssl.client.auth=required",
 		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
 		"super.users=User:CN=admin",
 		"socket.request.read.timeout.ms=500",
 	)
 	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(ca.pem)
+	roots.AppendCertsFromPEM(ca.PEM)
 	clientTLS := func(cn string) *tls.Config {
 		cfg := &tls.Config{RootCAs: roots}
 		if cn != "" {
-			b := ca.issue(cn)
-			pair, err := tls.X509KeyPair(b, b)
+			pair, err := tls.X509KeyPair(ca.Issue(t, pkix.Name{CommonName: cn}, testcerts.Client))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,15 +67,7 @@ func TestSSLListenerMutualTLSPrincipal(t *testing.T) {
 		return cfg
 	}
 	describe := func(cn string) (int16, error) {
-		cl := testClient(t, s, kgo.DialTLSConfig(clientTLS(cn)), kgo.RetryTimeout(time.Second))
-		req := kmsg.NewPtrDescribeACLsRequest()
-		req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
-		req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
-		resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
-		if err != nil {
-			return 0, err
-		}
-		return resp.ErrorCode, nil
+		return describeACLsAs(t, s, kgo.DialTLSConfig(clientTLS(cn)))
 	}
 	if code, err := describe("admin"); err != nil || code != 0 {
 		t.Fatalf("CN=admin: %v %v", err, kerr.ErrorForCode(code))

@@ -43,10 +43,7 @@ func TestBenchClusterFailover(t *testing.T) {
 	adm := kadm.NewClient(c.Client(t))
 	// One partition per node, so some partition's leader is never the
 	// active controller and another's always is.
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), 3, 3, map[string]*string{"min.insync.replicas": strp("2")}, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(t, adm, topic, 3, 3, map[string]*string{"min.insync.replicas": strp("2")})
 
 	type scenario struct {
 		name       string

@@ -154,19 +154,7 @@ func runClusterScenario(t *testing.T, disrupt func(r *chaosRun)) {
 	// the node answering it reports only the share partitions whose state
 	// it coordinates itself.) A record that never gets one is reported by
 	// the checks below rather than by the wait.
-	var hwm map[int32]int64
-	waitFor(t, opTimeout, "end offsets", func() (bool, string) {
-		ends, err := adm.ListEndOffsets(ctxT(t, 5*time.Second), topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err != nil {
-			return false, err.Error()
-		}
-		hwm = map[int32]int64{}
-		ends.Each(func(o kadm.ListedOffset) { hwm[o.Partition] = o.Offset })
-		return true, ""
-	})
+	hwm := waitEndOffsets(t, adm, topic)
 	drainBy := time.Now().Add(90 * time.Second)
 	for {
 		left := r.undecided(hwm)
@@ -246,10 +234,7 @@ func (r *chaosRun) createTopic(adm *kadm.Client, topic string, extra map[string]
 	for k, v := range extra {
 		configs[k] = v
 	}
-	resp, err := adm.CreateTopic(ctxT(r.t, opTimeout), chaosPartitions, 3, configs, topic)
-	if err != nil || resp.Err != nil {
-		r.t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
-	}
+	createTopicRF(r.t, adm, topic, chaosPartitions, 3, configs)
 }
 
 // leaveGroups makes the group clients leave their groups, each bounded in
@@ -523,56 +508,6 @@ func (r *chaosRun) startShareWorker(id int, stop <-chan struct{}, wg *sync.WaitG
 			r.rec.shareEvents(answered...)
 		}
 	}()
-}
-
-// readPartitions reads every partition of topic from the start to its end
-// offset (as of the call).
-func readPartitions(t *testing.T, c *cluster, topic string) map[int32][]*kgo.Record {
-	t.Helper()
-	cl := c.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
-	adm := kadm.NewClient(cl)
-	want := map[int32]int64{}
-	waitFor(t, opTimeout, "end offsets of "+topic, func() (bool, string) {
-		ends, err := adm.ListEndOffsets(ctxT(t, 5*time.Second), topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err != nil {
-			return false, err.Error()
-		}
-		ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
-		return true, ""
-	})
-	got := map[int32][]*kgo.Record{}
-	for p := range want {
-		got[p] = nil
-	}
-	done := func() bool {
-		for p, end := range want {
-			if n := len(got[p]); n > 0 && got[p][n-1].Offset+1 >= end || n == 0 && end == 0 {
-				continue
-			}
-			return false
-		}
-		return true
-	}
-	ctx := ctxT(t, 60*time.Second)
-	for !done() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			have := map[int32]int{}
-			for p, rs := range got {
-				have[p] = len(rs)
-			}
-			t.Fatalf("reading %s back: timed out (have %v records, want end offsets %v)", topic, have, want)
-		}
-		fs.EachRecord(func(rec *kgo.Record) {
-			if rec.Offset < want[rec.Partition] {
-				got[rec.Partition] = append(got[rec.Partition], rec)
-			}
-		})
-	}
-	return got
 }
 
 // deadLetterOrigin is the partition and offset a dead-letter record came

@@ -100,16 +100,12 @@ func shareStateSummary(t *testing.T, n *node, group string, topicID [16]byte, pa
 // internal topic.
 func internalEnds(t *testing.T, adm *kadm.Client, topic string) (ends map[int32]int64, leaders map[int32]int32) {
 	t.Helper()
-	ends, leaders = map[int32]int64{}, map[int32]int32{}
+	leaders = map[int32]int32{}
 	waitFor(t, opTimeout, "end offsets of "+topic, func() (bool, string) {
-		lo, err := adm.ListEndOffsets(ctxT(t, 5*time.Second), topic)
-		if err == nil {
-			err = lo.Error()
-		}
-		if err != nil {
+		var err error
+		if ends, err = listEndOffsets(ctxT(t, 5*time.Second), adm, topic); err != nil {
 			return false, err.Error()
 		}
-		lo.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
 		m, err := adm.Metadata(ctxT(t, 5*time.Second), topic)
 		if err != nil {
 			return false, err.Error()

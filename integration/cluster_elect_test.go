@@ -25,10 +25,7 @@ func TestClusterElectLeaders(t *testing.T) {
 	topic := topicName(t, "")
 	const parts = 6
 	adm := kadm.NewClient(c.Client(t))
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), parts, 3, nil, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(t, adm, topic, parts, 3, nil)
 	preferred := map[int32]int32{}
 	for p := range int32(parts) {
 		st := c.waitPartition(c.nodes[0], topic, p, "a full ISR led by the preferred replica", func(s partitionState) bool {

@@ -162,25 +162,16 @@ func (c *cluster) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	for _, n := range c.nodes {
 		seeds = append(seeds, n.Addr())
 	}
-	all := append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)}, c.nodes[0].opts.clientOpts...)
-	all = append(all, opts...)
-	cl, err := kgo.NewClient(all...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return clientWith(t, []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)},
+		c.nodes[0].opts.clientOpts, opts...)
 }
 
 // adminOn returns an admin client that talks only to n.
 func adminOn(t *testing.T, n *node) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second), kgo.RetryTimeout(2 * time.Second)}, n.opts.clientOpts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return kadm.NewClient(cl)
+	return kadm.NewClient(clientWith(t,
+		[]kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second), kgo.RetryTimeout(2 * time.Second)},
+		n.opts.clientOpts))
 }
 
 // waitBrokers waits until every node in want lists exactly the nodes of
@@ -256,10 +247,7 @@ func (c *cluster) waitPartition(n *node, topic string, p int32, what string, con
 // node sees every partition with a full ISR of rf replicas.
 func (c *cluster) createReplicated(adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) {
 	c.t.Helper()
-	resp, err := adm.CreateTopic(ctxT(c.t, opTimeout), partitions, rf, configs, topic)
-	if err != nil || resp.Err != nil {
-		c.t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(c.t, adm, topic, partitions, rf, configs)
 	for p := int32(0); p < partitions; p++ {
 		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == int(rf) })
 	}
@@ -339,45 +327,14 @@ func (a *clusterAcks) count() int {
 // order it was acknowledged, and that no value appears twice.
 func checkAcked(t *testing.T, c *cluster, topic string, acks *clusterAcks) {
 	t.Helper()
-	cl := c.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
-	adm := kadm.NewClient(cl)
-	var ends kadm.ListedOffsets
-	waitFor(t, opTimeout, "end offsets", func() (bool, string) {
-		var err error
-		ends, err = adm.ListEndOffsets(ctxT(t, 5*time.Second), topic)
-		if err == nil {
-			err = ends.Error()
-		}
-		if err != nil {
-			return false, err.Error()
-		}
-		return true, ""
-	})
-	want := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = o.Offset })
 	got := map[int32][]string{}
-	done := func() bool {
-		for p, end := range want {
-			if int64(len(got[p])) < end {
-				return false
+	for p, recs := range readPartitions(t, c, topic) {
+		for i, r := range recs {
+			if r.Offset != int64(i) {
+				t.Errorf("partition %d: offset %d at position %d (gap or repeat)", p, r.Offset, i)
 			}
+			got[p] = append(got[p], string(r.Value))
 		}
-		return true
-	}
-	ctx := ctxT(t, 60*time.Second)
-	next := map[int32]int64{}
-	for !done() {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s back: timed out (have %v, want %v)", topic, lens(got), want)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			if r.Offset != next[r.Partition] {
-				t.Errorf("partition %d: offset %d after %d (gap or repeat)", r.Partition, r.Offset, next[r.Partition]-1)
-			}
-			next[r.Partition] = r.Offset + 1
-			got[r.Partition] = append(got[r.Partition], string(r.Value))
-		})
 	}
 	acks.mu.Lock()
 	defer acks.mu.Unlock()
@@ -404,12 +361,42 @@ func checkAcked(t *testing.T, c *cluster, topic string, acks *clusterAcks) {
 	}
 }
 
-func lens(m map[int32][]string) map[int32]int {
-	out := map[int32]int{}
-	for k, v := range m {
-		out[k] = len(v)
+// readPartitions reads every partition of topic from the start to its end
+// offset (as of the call).
+func readPartitions(t *testing.T, c *cluster, topic string) map[int32][]*kgo.Record {
+	t.Helper()
+	cl := c.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	want := waitEndOffsets(t, kadm.NewClient(cl), topic)
+	got := map[int32][]*kgo.Record{}
+	for p := range want {
+		got[p] = nil
 	}
-	return out
+	done := func() bool {
+		for p, end := range want {
+			if n := len(got[p]); n > 0 && got[p][n-1].Offset+1 >= end || n == 0 && end == 0 {
+				continue
+			}
+			return false
+		}
+		return true
+	}
+	ctx := ctxT(t, 60*time.Second)
+	for !done() {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			have := map[int32]int{}
+			for p, rs := range got {
+				have[p] = len(rs)
+			}
+			t.Fatalf("reading %s back: timed out (have %v records, want end offsets %v)", topic, have, want)
+		}
+		fs.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset < want[rec.Partition] {
+				got[rec.Partition] = append(got[rec.Partition], rec)
+			}
+		})
+	}
+	return got
 }
 
 // controllerOn asks node n itself (not whichever broker a client picks)

@@ -59,10 +59,7 @@ func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
 	c := startCluster(t, 3)
 	topic := topicName(t, "")
 	adm := kadm.NewClient(c.Client(t))
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), 1, 3, map[string]*string{"min.insync.replicas": strp("2")}, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": strp("2")})
 	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
 
 	acks := newClusterAcks()
@@ -168,10 +165,7 @@ func TestClusterRefusesBelowMinISR(t *testing.T) {
 	c := startCluster(t, 3)
 	topic := topicName(t, "")
 	adm := kadm.NewClient(c.Client(t))
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), 1, 3, map[string]*string{"min.insync.replicas": strp("3")}, topic)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": strp("3")})
 	// The producer below does not retry, so every node it may ask for
 	// metadata must know the topic already.
 	var st partitionState

@@ -610,18 +610,42 @@ func (p *keyedProducer) halt() {
 // endOffsets lists the end offset of every partition of topic.
 func endOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
 	t.Helper()
-	ends, err := adm.ListEndOffsets(ctxT(t, opTimeout), topic)
+	out, err := listEndOffsets(ctxT(t, opTimeout), adm, topic)
 	if err != nil {
 		t.Fatalf("list end offsets: %v", err)
 	}
-	out := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			t.Fatalf("end offset %s/%d: %v", o.Topic, o.Partition, o.Err)
+	return out
+}
+
+// waitEndOffsets is endOffsets for a cluster, where a partition may be
+// between leaders for a while: it asks again until every partition answers.
+func waitEndOffsets(t *testing.T, adm *kadm.Client, topic string) map[int32]int64 {
+	t.Helper()
+	var out map[int32]int64
+	waitFor(t, opTimeout, "end offsets of "+topic, func() (bool, string) {
+		var err error
+		out, err = listEndOffsets(ctxT(t, 5*time.Second), adm, topic)
+		if err != nil {
+			return false, err.Error()
 		}
-		out[o.Partition] = o.Offset
+		return true, ""
 	})
 	return out
+}
+
+// listEndOffsets lists the end offset of every partition of topic, or the
+// first error: the request's or a partition's.
+func listEndOffsets(ctx context.Context, adm *kadm.Client, topic string) (map[int32]int64, error) {
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
 }
 
 // missing returns, per partition, how many acknowledged records below ends

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -413,12 +414,15 @@ func (n *node) kill() {
 // ends. opts come after the harness defaults.
 func (n *node) Client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	all := append([]kgo.Opt{
-		kgo.SeedBrokers(n.Addr()),
-		kgo.MetadataMinAge(100 * time.Millisecond),
-	}, n.opts.clientOpts...)
-	all = append(all, opts...)
-	cl, err := kgo.NewClient(all...)
+	return clientWith(t, []kgo.Opt{kgo.SeedBrokers(n.Addr()), kgo.MetadataMinAge(100 * time.Millisecond)}, n.opts.clientOpts, opts...)
+}
+
+// clientWith returns a kgo client made of defaults (seeds, timeouts), then
+// listener (the TLS or SASL options the nodes' client listener needs), then
+// opts, so a test's own options win. It is closed when the test ends.
+func clientWith(t *testing.T, defaults, listener []kgo.Opt, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(slices.Concat(defaults, listener, opts)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,7 +573,14 @@ func startNodeWithTopic(t *testing.T, partitions int32) (n *node, adm *kadm.Clie
 // createTopic creates a topic through kadm and fails the test on error.
 func createTopic(t *testing.T, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) kadm.CreateTopicResponse {
 	t.Helper()
-	resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, 1, configs, topic)
+	return createTopicRF(t, adm, topic, partitions, 1, configs)
+}
+
+// createTopicRF is createTopic with rf replicas per partition, for the
+// cluster tests.
+func createTopicRF(t *testing.T, adm *kadm.Client, topic string, partitions int32, rf int16, configs map[string]*string) kadm.CreateTopicResponse {
+	t.Helper()
+	resp, err := adm.CreateTopic(ctxT(t, opTimeout), partitions, rf, configs, topic)
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}

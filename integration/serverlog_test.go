@@ -222,9 +222,7 @@ func TestServerLogLeaderChange(t *testing.T) {
 	c := startCluster(t, 3, "auto.leader.rebalance.enable=false")
 	topic := topicName(t, "")
 	adm := kadm.NewClient(c.Client(t))
-	if resp, err := adm.CreateTopic(ctxT(t, opTimeout), 1, 3, nil, topic); err != nil || resp.Err != nil {
-		t.Fatalf("create topic: %v %v", err, resp.Err)
-	}
+	createTopicRF(t, adm, topic, 1, 3, nil)
 	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool {
 		return len(s.isr) == 3 && s.leader > 0
 	})

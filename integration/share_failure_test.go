@@ -25,13 +25,7 @@ func TestShareKilledWorkerRecordsRedelivered(t *testing.T) {
 	produceSpread(t, n, topic, 1, total)
 
 	w := startShareWorker(t, n, group, topic)
-	select {
-	case <-w.holding:
-	case <-w.exited:
-		t.Fatalf("share worker exited before reporting records")
-	case <-time.After(30 * time.Second):
-		t.Fatalf("share worker reported no records within 30s")
-	}
+	w.waitHolding(t)
 	held := w.held()
 	if len(held) == 0 {
 		t.Fatal("share worker reported holding nothing")

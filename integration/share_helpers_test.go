@@ -290,6 +290,20 @@ func (a *ackResults) snapshot() (int, []string) {
 	return a.ok, append([]string(nil), a.failed...)
 }
 
+// flushAcksAndClose sends the acknowledgements the share consumers cls
+// still hold, waits until every partition's share-partition start offset
+// reaches hwm (every record acknowledged), and closes them.
+func flushAcksAndClose(t *testing.T, cls []*kgo.Client, admin *kgo.Client, group, topic string, hwm map[int32]int64) {
+	t.Helper()
+	for _, cl := range cls {
+		if err := cl.FlushAcks(ctxT(t, opTimeout)); err != nil {
+			t.Errorf("flush acks: %v", err)
+		}
+	}
+	waitStartOffsets(t, admin, group, topic, hwm, 30*time.Second)
+	closeAll(cls...)
+}
+
 // closeAll closes clients concurrently (each Close leaves the share group
 // and may take a round trip or two).
 func closeAll(cls ...*kgo.Client) {
@@ -394,6 +408,19 @@ func (w *shareWorkerProc) line(s string) {
 		return
 	}
 	w.records[[2]int64{p, o}] = int32(dc)
+}
+
+// waitHolding waits until the worker holds its records without
+// acknowledging them; the test fails if it exits first or takes over 30s.
+func (w *shareWorkerProc) waitHolding(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.holding:
+	case <-w.exited:
+		t.Fatal("share worker exited before reporting records")
+	case <-time.After(30 * time.Second):
+		t.Fatal("share worker reported no records within 30s")
+	}
 }
 
 func (w *shareWorkerProc) held() map[[2]int64]int32 {

@@ -45,13 +45,7 @@ func TestShareKeyOrderedDelivery(t *testing.T) {
 	hwm := highWatermarks(t, n, topic)
 
 	crashed := startShareWorker(t, n, group, topic)
-	select {
-	case <-crashed.holding:
-	case <-crashed.exited:
-		t.Fatal("share worker exited before reporting records")
-	case <-time.After(30 * time.Second):
-		t.Fatal("share worker reported no records within 30s")
-	}
+	crashed.waitHolding(t)
 	if held := crashed.held(); len(held) > keys {
 		t.Errorf("the first worker got %d records of %d keys: more than one per key in flight", len(held), keys)
 	}
@@ -123,13 +117,7 @@ func TestShareKeyOrderedDelivery(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	for _, cl := range cls {
-		if err := cl.FlushAcks(ctxT(t, opTimeout)); err != nil {
-			t.Errorf("flush acks: %v", err)
-		}
-	}
-	waitStartOffsets(t, admin, group, topic, hwm, 30*time.Second)
-	closeAll(cls...)
+	flushAcksAndClose(t, cls, admin, group, topic, hwm)
 
 	mu.Lock()
 	defer mu.Unlock()

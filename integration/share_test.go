@@ -98,13 +98,7 @@ func TestShareWorkersEachRecordOnce(t *testing.T) {
 	t.Logf("%d deliveries in %v, %d of %d workers got records", seen.Load(), time.Since(start), busy, workers)
 	cancel()
 	wg.Wait()
-	for _, cl := range cls {
-		if err := cl.FlushAcks(ctxT(t, opTimeout)); err != nil {
-			t.Errorf("flush acks: %v", err)
-		}
-	}
-	waitStartOffsets(t, admin, group, topic, hwm, 30*time.Second)
-	closeAll(cls...)
+	flushAcksAndClose(t, cls, admin, group, topic, hwm)
 
 	fetchErrs.Range(func(k, _ any) bool {
 		t.Errorf("fetch error: %v", k)

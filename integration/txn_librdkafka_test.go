@@ -3,10 +3,12 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -18,17 +20,40 @@ import (
 func TestTxnLibrdkafka(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, txnOpts)
+	adm := n.Admin(t)
+	librdkafkaTxn(t, n, n.Addr(), func(topic string) { createTopic(t, adm, topic, 1, nil) })
+}
+
+// The same on three nodes, the topics and the transaction state replicated
+// three times, librdkafka bootstrapping from all of them: the transaction
+// coordinator, the partition leaders and the group coordinator are found
+// and used wherever they are.
+func TestTxnLibrdkafkaCluster(t *testing.T) {
+	c := startCluster(t, 3, "transaction.state.log.num.partitions=3", "transaction.state.log.min.isr=2",
+		"offsets.topic.num.partitions=3")
+	var seeds []string
+	for _, nd := range c.nodes {
+		seeds = append(seeds, nd.Addr())
+	}
+	adm := kadm.NewClient(c.Client(t))
+	librdkafkaTxn(t, c.nodes[0], strings.Join(seeds, ","), func(topic string) { c.createReplicated(adm, topic, 1, 3, nil) })
+}
+
+// librdkafkaTxn runs the pipeline step of TestTxnLibrdkafka against the
+// brokers at bootstrap; n is one of them, create makes a one-partition
+// topic.
+func librdkafkaTxn(t *testing.T, n *node, bootstrap string, create func(topic string)) {
 	in, out := topicName(t, "in"), topicName(t, "out")
 	adm := n.Admin(t)
-	createTopic(t, adm, in, 1, nil)
-	createTopic(t, adm, out, 1, nil)
+	create(in)
+	create(out)
 	if err := n.Client(t).ProduceSync(ctxT(t, opTimeout), &kgo.Record{Topic: in, Value: []byte("i0")}, &kgo.Record{Topic: in, Value: []byte("i1")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 
 	group := topicName(t, "g")
 	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{
-		"bootstrap.servers": n.Addr(), "group.id": group, "auto.offset.reset": "earliest",
+		"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
 		"enable.auto.commit": false, "isolation.level": "read_committed", "fetch.wait.max.ms": 100,
 	})
 	if err != nil {
@@ -48,7 +73,7 @@ func TestTxnLibrdkafka(t *testing.T) {
 		}
 	}
 
-	producer, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": n.Addr(), "transactional.id": out + "-tx"})
+	producer, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "transactional.id": out + "-tx"})
 	if err != nil {
 		t.Fatal(err)
 	}

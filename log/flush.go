@@ -114,14 +114,10 @@ func (f *flusher) close() {
 // Manager are coalesced into shared fsync rounds.
 func (p *Partition) Sync(offset int64) error {
 	p.mu.RLock()
-	closed, done := p.closed, offset < p.recoveryPoint
-	var err error
-	if closed {
-		err = p.closedErr()
-	}
+	openErr, done := p.openErr(), offset < p.recoveryPoint
 	p.mu.RUnlock()
-	if closed {
-		return err
+	if openErr != nil {
+		return openErr
 	}
 	if done {
 		return nil

@@ -116,6 +116,14 @@ func (p *Partition) closedErr() error {
 	return ErrClosed
 }
 
+// openErr is nil while the partition is open, otherwise closedErr. mu held.
+func (p *Partition) openErr() error {
+	if !p.closed {
+		return nil
+	}
+	return p.closedErr()
+}
+
 // AppendResult describes a stored (or deduplicated) batch.
 type AppendResult struct {
 	BaseOffset     int64
@@ -137,15 +145,10 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.RLock()
-	closed, logStart, base := p.closed, p.logStart, p.leo
-	newEpoch := leaderEpoch >= 0 && (len(p.epochs) == 0 || leaderEpoch > p.epochs[len(p.epochs)-1].Epoch)
-	var closedErr error
-	if closed {
-		closedErr = p.closedErr()
-	}
+	openErr, logStart, base := p.openErr(), p.logStart, p.leo
 	p.mu.RUnlock()
-	if closed {
-		return AppendResult{}, closedErr
+	if openErr != nil {
+		return AppendResult{}, openErr
 	}
 	if len(b) != h.Size() || len(b) < BatchHeaderSize {
 		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes, header says %d", ErrCorruptMessage, len(b), h.Size())
@@ -177,28 +180,42 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 		setLogAppendTime(b, &h, res.LogAppendTime)
 	}
 
+	if err := p.writeBatch(cfg, b, h, marker, now); err != nil {
+		return AppendResult{}, err
+	}
+	return res, nil
+}
+
+// writeBatch adds one batch whose offsets and leader epoch are final (a
+// produced batch Append has stamped, or a replicated one) at the end of the
+// log: it rolls the active segment when due, writes the bytes, records a
+// new leader epoch, applies the batch to the producer state, and publishes
+// the new LEO to readers. On a failed write or epoch record it cuts the
+// segment back to where the batch began, so the next append starts at a
+// batch boundary. appendMu held.
+func (p *Partition) writeBatch(cfg *PartitionConfig, b []byte, h BatchHeader, marker *EndTxnMarker, now time.Time) error {
 	if p.shouldRoll(cfg, len(b), h, now) {
 		if err := p.roll(); err != nil {
-			return AppendResult{}, err
+			return err
 		}
 	}
 	// Retention may drop old segments concurrently, so the list is read
-	// under mu; the active segment itself only changes under appendMu.
+	// under mu; the active segment and the epoch history only change under
+	// appendMu.
 	p.mu.RLock()
 	seg := p.active()
+	newEpoch := h.PartitionLeaderEpoch >= 0 && (len(p.epochs) == 0 || h.PartitionLeaderEpoch > p.epochs[len(p.epochs)-1].Epoch)
 	p.mu.RUnlock()
 	pos := seg.size
 	if _, err := seg.log.WriteAt(b, pos); err != nil {
-		// Cut back whatever part of the batch reached the file, so the next
-		// append starts at a batch boundary.
 		_ = seg.log.Truncate(pos)
 		p.logger.Error("segment write failed", "partition", p.dir, "error", err)
-		return AppendResult{}, fmt.Errorf("%w: %v", ErrStorage, err)
+		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	if newEpoch {
-		if err := p.recordEpoch(leaderEpoch, base); err != nil {
+		if err := p.recordEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
 			_ = seg.log.Truncate(pos)
-			return AppendResult{}, err
+			return err
 		}
 	}
 	txn := p.applyProducerBatch(seg, h, marker)
@@ -209,7 +226,7 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 	p.leo = seg.next
 	p.unflushedMsgs += int64(h.NumRecords)
 	p.mu.Unlock()
-	return res, nil
+	return nil
 }
 
 // recordEpoch adds a leader epoch starting at start and persists the history

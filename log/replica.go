@@ -115,17 +115,13 @@ func (p *Partition) AppendReplicated(batches []byte, now time.Time) (lastOffset 
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.mu.RLock()
-	closed, leo, latest := p.closed, p.leo, int32(-1)
+	openErr, leo, latest := p.openErr(), p.leo, int32(-1)
 	if n := len(p.epochs); n > 0 {
 		latest = p.epochs[n-1].Epoch
 	}
-	var closedErr error
-	if closed {
-		closedErr = p.closedErr()
-	}
 	p.mu.RUnlock()
-	if closed {
-		return leo - 1, closedErr
+	if openErr != nil {
+		return leo - 1, openErr
 	}
 	cfg := p.cfg.Load()
 	hs, err := checkReplicated(batches, leo, latest, cfg.compact())
@@ -198,35 +194,25 @@ func (p *Partition) appendReplicatedBatch(cfg *PartitionConfig, b []byte, h Batc
 	if err != nil {
 		return err
 	}
-	if p.shouldRoll(cfg, len(b), h, now) {
-		if err := p.roll(); err != nil {
-			return err
-		}
+	return p.writeBatch(cfg, b, h, marker, now)
+}
+
+// lockForRewrite takes every lock that a rewrite of the log's tail
+// (TruncateTo, TruncateFullyAndStartAt) holds, in the lock order: cleanMu,
+// appendMu, flushMu. A cleaner pass in progress is told to give up first, so
+// the rewrite waits for it to stop rather than to finish. It returns the
+// function that releases them.
+func (p *Partition) lockForRewrite() (unlock func()) {
+	p.cleanAbort.Add(1)
+	p.cleanMu.Lock()
+	p.cleanAbort.Add(-1)
+	p.appendMu.Lock()
+	p.flushMu.Lock()
+	return func() {
+		p.flushMu.Unlock()
+		p.appendMu.Unlock()
+		p.cleanMu.Unlock()
 	}
-	p.mu.RLock()
-	seg := p.active()
-	newEpoch := h.PartitionLeaderEpoch >= 0 && (len(p.epochs) == 0 || h.PartitionLeaderEpoch > p.epochs[len(p.epochs)-1].Epoch)
-	p.mu.RUnlock()
-	pos := seg.size
-	if _, err := seg.log.WriteAt(b, pos); err != nil {
-		_ = seg.log.Truncate(pos)
-		p.logger.Error("segment write failed", "partition", p.dir, "error", err)
-		return fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	if newEpoch {
-		if err := p.recordEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
-			_ = seg.log.Truncate(pos)
-			return err
-		}
-	}
-	txn := p.applyProducerBatch(seg, h, marker)
-	p.mu.Lock()
-	seg.trackBatch(h, pos, int64(cfg.IndexIntervalBytes), now.UnixMilli())
-	p.publishTxnLocked(seg, txn)
-	p.leo = seg.next
-	p.unflushedMsgs += int64(h.NumRecords)
-	p.mu.Unlock()
-	return nil
 }
 
 // TruncateTo removes every batch that holds an offset at or above offset,
@@ -258,26 +244,15 @@ func (p *Partition) appendReplicatedBatch(cfg *PartitionConfig, b []byte, h Batc
 // into a consistent log. If a file operation fails the partition is taken
 // offline (ErrStorage now, ErrClosed afterwards) and a restart recovers it.
 func (p *Partition) TruncateTo(offset int64) (int64, error) {
-	p.cleanAbort.Add(1)
-	p.cleanMu.Lock()
-	p.cleanAbort.Add(-1)
-	defer p.cleanMu.Unlock()
-	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
+	defer p.lockForRewrite()()
 
 	// Segments and their fields change only under appendMu or flushMu, both
 	// held, so they are read here without mu.
 	p.mu.RLock()
-	closed, leo, logStart := p.closed, p.leo, p.logStart
-	var closedErr error
-	if closed {
-		closedErr = p.closedErr()
-	}
+	openErr, leo, logStart := p.openErr(), p.leo, p.logStart
 	p.mu.RUnlock()
-	if closed {
-		return -1, closedErr
+	if openErr != nil {
+		return -1, openErr
 	}
 	if offset < logStart || offset > leo {
 		return leo, fmt.Errorf("%w: truncate to %d outside [%d, %d]", ErrOffsetOutOfRange, offset, logStart, leo)
@@ -382,23 +357,12 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: restart at %d", ErrOffsetOutOfRange, offset)
 	}
-	p.cleanAbort.Add(1)
-	p.cleanMu.Lock()
-	p.cleanAbort.Add(-1)
-	defer p.cleanMu.Unlock()
-	p.appendMu.Lock()
-	defer p.appendMu.Unlock()
-	p.flushMu.Lock()
-	defer p.flushMu.Unlock()
+	defer p.lockForRewrite()()
 	p.mu.RLock()
-	closed := p.closed
-	var closedErr error
-	if closed {
-		closedErr = p.closedErr()
-	}
+	openErr := p.openErr()
 	p.mu.RUnlock()
-	if closed {
-		return closedErr
+	if openErr != nil {
+		return openErr
 	}
 
 	ck := offsetsCheckpoint{LogStartOffset: offset, RecoveryPoint: offset, HighWatermark: offset}

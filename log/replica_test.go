@@ -712,6 +712,23 @@ func TestTruncateCrashMidway(t *testing.T) {
 	}
 }
 
+// leaderAndFollower creates partition 0 of topic in two managers of their
+// own, one to lead and one to follow; both are closed when the test ends.
+func leaderAndFollower(t *testing.T, topic string, cfg PartitionConfig) (leader, follower *Partition) {
+	t.Helper()
+	var ps [2]*Partition
+	for i := range ps {
+		m := openManager(t, t.TempDir())
+		t.Cleanup(func() { m.Close() })
+		p, err := m.CreatePartition(topic, 0, testTopicID, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps[i] = p
+	}
+	return ps[0], ps[1]
+}
+
 // truncatedAt returns the batches below leo, and leo itself if it is a
 // batch end (else -1).
 func truncatedAt(all []storedBatch, leo int64) ([]storedBatch, int64) {
@@ -724,11 +741,7 @@ func truncatedAt(all []storedBatch, leo int64) ([]storedBatch, int64) {
 
 func TestAppendReplicatedRejects(t *testing.T) {
 	cfg := smallSegments()
-	lm, fm := openManager(t, t.TempDir()), openManager(t, t.TempDir())
-	defer lm.Close()
-	defer fm.Close()
-	leader, _ := lm.CreatePartition("x", 0, testTopicID, cfg)
-	follower, _ := fm.CreatePartition("x", 0, testTopicID, cfg)
+	leader, follower := leaderAndFollower(t, "x", cfg)
 	rng := rand.New(rand.NewSource(5))
 	var seq int32
 	workload(t, leader, rng, 10, 3, 1, &seq)
@@ -827,11 +840,7 @@ func readGaps(t *testing.T, p *Partition) [][]byte {
 // gaps; a follower of a compacted topic accepts them.
 func TestAppendReplicatedCompactedGaps(t *testing.T) {
 	cfg := compactConfig()
-	lm, fm := openManager(t, t.TempDir()), openManager(t, t.TempDir())
-	defer lm.Close()
-	defer fm.Close()
-	leader, _ := lm.CreatePartition("c", 0, testTopicID, cfg)
-	follower, _ := fm.CreatePartition("c", 0, testTopicID, cfg)
+	leader, follower := leaderAndFollower(t, "c", cfg)
 	for i := range 60 {
 		mustAppend(t, leader, kvBatch(t, int64(1000+i), CompressionNone, kvs(k(fmt.Sprint("key", i%3), fmt.Sprint(i)))), 1)
 	}
@@ -997,11 +1006,7 @@ func TestTruncateFullyAndStartAt(t *testing.T) {
 // fetch and look up timestamps; run with -race.
 func TestTruncateConcurrentReaders(t *testing.T) {
 	cfg := smallSegments()
-	lm, fm := openManager(t, t.TempDir()), openManager(t, t.TempDir())
-	defer lm.Close()
-	defer fm.Close()
-	leader, _ := lm.CreatePartition("c", 0, testTopicID, cfg)
-	follower, _ := fm.CreatePartition("c", 0, testTopicID, cfg)
+	leader, follower := leaderAndFollower(t, "c", cfg)
 	rng := rand.New(rand.NewSource(8))
 	var seq int32
 	workload(t, leader, rng, 60, 0, 3, &seq)

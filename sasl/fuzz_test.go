@@ -3,6 +3,8 @@ package sasl
 import (
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/testcerts"
 )
 
 func FuzzParseJAAS(f *testing.F) {
@@ -100,8 +102,7 @@ func FuzzScramExchange(f *testing.F) {
 func FuzzOAuthBearerExchange(f *testing.F) {
 	f.Add([]byte("n,,\x01auth=Bearer a.b.c\x01\x01"), []byte("\x01"))
 	f.Add([]byte("n,a=u,\x01x=y\x01auth=Bearer eyJhbGciOiJub25lIn0.e30.\x01\x01"), []byte("x"))
-	is := newIssuerF(f)
-	keys, err := NewJWKS("file://"+is, 0, nil)
+	keys, err := NewJWKS("file://"+testcerts.NewIssuer(f, "k").File(f), 0, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

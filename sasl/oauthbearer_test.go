@@ -1,83 +1,19 @@
 package sasl
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/shoalmq/shoal/internal/testcerts"
 )
-
-// issuer signs tokens with a fresh ES256 key and publishes its JWKS.
-type issuer struct {
-	t    testing.TB
-	priv jwk.Key
-	jwks []byte
-}
-
-func newIssuer(t testing.TB, kid string) *issuer {
-	t.Helper()
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := jwk.Import(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := priv.Set(jwk.KeyIDKey, kid); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := priv.PublicKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	set := jwk.NewSet()
-	if err := set.AddKey(pub); err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &issuer{t: t, priv: priv, jwks: b}
-}
-
-func (is *issuer) token(claims map[string]any) string {
-	is.t.Helper()
-	tok := jwt.New()
-	for k, v := range claims {
-		if err := tok.Set(k, v); err != nil {
-			is.t.Fatal(err)
-		}
-	}
-	b, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256(), is.priv))
-	if err != nil {
-		is.t.Fatal(err)
-	}
-	return string(b)
-}
-
-func (is *issuer) file(t testing.TB) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(p, is.jwks, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 func clientFirst(authz, token string) []byte {
 	h := "n,,"
@@ -89,9 +25,9 @@ func clientFirst(authz, token string) []byte {
 
 func TestOAuthBearer(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	is := newIssuer(t, "k1")
-	stranger := newIssuer(t, "k1") // same kid, other key: a forged signature
-	keys, err := NewJWKS("file://"+is.file(t), 0, nil)
+	is := testcerts.NewIssuer(t, "k1")
+	stranger := testcerts.NewIssuer(t, "k1") // same kid, other key: a forged signature
+	keys, err := NewJWKS("file://"+is.File(t), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,19 +52,19 @@ func TestOAuthBearer(t *testing.T) {
 		ok    bool
 		claim string
 	}{
-		{name: "valid", msg: clientFirst("", is.token(good)), ok: true},
-		{name: "valid with matching authzid", msg: clientFirst("alice", is.token(good)), ok: true},
-		{name: "authzid of someone else", msg: clientFirst("bob", is.token(good))},
-		{name: "expired", msg: clientFirst("", is.token(with("exp", now.Add(-time.Minute))))},
-		{name: "expired within the skew", msg: clientFirst("", is.token(with("exp", now.Add(-10*time.Second)))), ok: true},
-		{name: "no exp", msg: clientFirst("", is.token(with("exp", nil)))},
-		{name: "not yet valid", msg: clientFirst("", is.token(with("nbf", now.Add(time.Hour))))},
-		{name: "wrong audience", msg: clientFirst("", is.token(with("aud", []string{"web"})))},
-		{name: "second expected audience", msg: clientFirst("", is.token(with("aud", []string{"web", "other"}))), ok: true},
-		{name: "no audience", msg: clientFirst("", is.token(with("aud", nil)))},
-		{name: "wrong issuer", msg: clientFirst("", is.token(with("iss", "https://evil")))},
-		{name: "no subject", msg: clientFirst("", is.token(with("sub", nil)))},
-		{name: "badly signed", msg: clientFirst("", stranger.token(good))},
+		{name: "valid", msg: clientFirst("", is.Token(good)), ok: true},
+		{name: "valid with matching authzid", msg: clientFirst("alice", is.Token(good)), ok: true},
+		{name: "authzid of someone else", msg: clientFirst("bob", is.Token(good))},
+		{name: "expired", msg: clientFirst("", is.Token(with("exp", now.Add(-time.Minute))))},
+		{name: "expired within the skew", msg: clientFirst("", is.Token(with("exp", now.Add(-10*time.Second)))), ok: true},
+		{name: "no exp", msg: clientFirst("", is.Token(with("exp", nil)))},
+		{name: "not yet valid", msg: clientFirst("", is.Token(with("nbf", now.Add(time.Hour))))},
+		{name: "wrong audience", msg: clientFirst("", is.Token(with("aud", []string{"web"})))},
+		{name: "second expected audience", msg: clientFirst("", is.Token(with("aud", []string{"web", "other"}))), ok: true},
+		{name: "no audience", msg: clientFirst("", is.Token(with("aud", nil)))},
+		{name: "wrong issuer", msg: clientFirst("", is.Token(with("iss", "https://evil")))},
+		{name: "no subject", msg: clientFirst("", is.Token(with("sub", nil)))},
+		{name: "badly signed", msg: clientFirst("", stranger.Token(good))},
 		{name: "unsigned", msg: clientFirst("", unsignedToken(t, good))},
 		{name: "garbage token", msg: clientFirst("", "not.a.jwt")},
 	} {
@@ -161,7 +97,7 @@ func TestOAuthBearer(t *testing.T) {
 
 	t.Run("expiry gives the session lifetime", func(t *testing.T) {
 		x := m.Start()
-		if _, err := x.Step(clientFirst("", is.token(good))); err != nil {
+		if _, err := x.Step(clientFirst("", is.Token(good))); err != nil {
 			t.Fatal(err)
 		}
 		_, exp := x.Outcome()
@@ -174,7 +110,7 @@ func TestOAuthBearer(t *testing.T) {
 		v2 := *v
 		v2.SubClaim = "client_id"
 		x := NewOAuthBearer(&v2).Start()
-		if _, err := x.Step(clientFirst("", is.token(with("client_id", "svc")))); err != nil {
+		if _, err := x.Step(clientFirst("", is.Token(with("client_id", "svc")))); err != nil {
 			t.Fatal(err)
 		}
 		if p, _ := x.Outcome(); p != "svc" {
@@ -205,47 +141,47 @@ func unsignedToken(t *testing.T, claims map[string]any) string {
 }
 
 func TestJWKSFileReload(t *testing.T) {
-	a, b := newIssuer(t, "a"), newIssuer(t, "b")
-	path := a.file(t)
+	a, b := testcerts.NewIssuer(t, "a"), testcerts.NewIssuer(t, "b")
+	path := a.File(t)
 	keys, err := NewJWKS("file://"+path, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := &TokenValidator{Keys: keys}
 	claims := map[string]any{"sub": "u", "exp": time.Now().Add(time.Hour)}
-	if _, _, err := v.Validate(t.Context(), a.token(claims)); err != nil {
+	if _, _, err := v.Validate(t.Context(), a.Token(claims)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := v.Validate(t.Context(), b.token(claims)); err == nil {
+	if _, _, err := v.Validate(t.Context(), b.Token(claims)); err == nil {
 		t.Fatal("key b is not in the set yet")
 	}
 	// Rotate: the file now holds b's key (bigger, so the change shows even
 	// within one mtime tick).
-	rotated := []byte(strings.Replace(string(b.jwks), `{"keys":[`, `{"keys":[`+strings.TrimSuffix(strings.TrimPrefix(string(a.jwks), `{"keys":[`), "]}")+",", 1))
+	rotated := []byte(strings.Replace(string(b.JWKS), `{"keys":[`, `{"keys":[`+strings.TrimSuffix(strings.TrimPrefix(string(a.JWKS), `{"keys":[`), "]}")+",", 1))
 	if err := os.WriteFile(path, rotated, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := v.Validate(t.Context(), b.token(claims)); err != nil {
+	if _, _, err := v.Validate(t.Context(), b.Token(claims)); err != nil {
 		t.Fatalf("after rotation: %v", err)
 	}
-	if _, _, err := v.Validate(t.Context(), a.token(claims)); err != nil {
+	if _, _, err := v.Validate(t.Context(), a.Token(claims)); err != nil {
 		t.Fatalf("a is still in the rotated set: %v", err)
 	}
 	// A broken file keeps the last good set.
 	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := v.Validate(t.Context(), b.token(claims)); err != nil {
+	if _, _, err := v.Validate(t.Context(), b.Token(claims)); err != nil {
 		t.Fatalf("a broken file must not drop the keys: %v", err)
 	}
 }
 
 func TestJWKSURL(t *testing.T) {
-	is := newIssuer(t, "k")
+	is := testcerts.NewIssuer(t, "k")
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
-		w.Write(is.jwks)
+		w.Write(is.JWKS)
 	}))
 	defer srv.Close()
 	keys, err := NewJWKS(srv.URL, time.Hour, srv.Client())
@@ -254,7 +190,7 @@ func TestJWKSURL(t *testing.T) {
 	}
 	v := &TokenValidator{Keys: keys}
 	for range 3 {
-		if _, _, err := v.Validate(t.Context(), is.token(map[string]any{"sub": "u", "exp": time.Now().Add(time.Hour)})); err != nil {
+		if _, _, err := v.Validate(t.Context(), is.Token(map[string]any{"sub": "u", "exp": time.Now().Add(time.Hour)})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -289,6 +225,3 @@ func TestParseOAuthBearerClientFirst(t *testing.T) {
 }
 
 func encodeB64URL(b []byte) string { return base64.URLEncoding.EncodeToString(b) }
-
-// newIssuerF writes a fresh issuer's JWKS to a file and returns its path.
-func newIssuerF(f *testing.F) string { return newIssuer(f, "k").file(f) }

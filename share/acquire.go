@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/shoalmq/shoal/crashpoint"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -65,15 +66,16 @@ func (m *Manager) Acknowledge(ctx context.Context, group, member string, t *raft
 		err = sp.q.Acknowledge(m.d.Now(), member, batches, renew)
 	}
 	var done <-chan error
-	var archived []queue.ArchivedRange
 	if err == nil {
-		done, archived = m.applyLocked(sp, true)
+		if sp.q.Counts().DeadLettering > 0 {
+			crashpoint.Hit(CrashRejectBeforeState)
+		}
+		done = m.applyLocked(sp, true)
 	}
 	sp.mu.Unlock()
 	if err != nil {
 		return Ack{err: err}
 	}
-	m.deadLetter(sp, archived)
 	return Ack{wait: done}
 }
 
@@ -272,20 +274,43 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 	}
 	// Keep only the batches that overlap the acquired ranges, without the
 	// skipped ones between them (markers, aborted transactions): a client
-	// never needs them.
+	// never needs them. Ordering by key, the acquired records are scattered
+	// (one per key), often a few of a batch of hundreds: those batches are
+	// cut down to the acquired records, or every fetch would carry whole
+	// batches mostly of records the consumer may not have, and throughput
+	// would go to shipping and decoding them.
 	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
+	acquired := rangeCursor{ranges}
 	var keep []byte
 	for i, b := 0, res.Data; len(b) >= log.BatchHeaderSize; i++ {
 		h, err := log.ParseBatchHeader(b)
 		if err != nil || h.Size() > len(b) {
 			break
 		}
-		if h.LastOffset() >= lo && h.BaseOffset <= hi && !spans[i].Skip {
-			keep = append(keep, b[:h.Size()]...)
-		}
+		batch := b[:h.Size()]
 		b = b[h.Size():]
+		if h.LastOffset() < lo || h.BaseOffset > hi || spans[i].Skip {
+			continue
+		}
+		if byKey {
+			if cut, err := log.FilterBatch(batch, acquired.holds); err == nil {
+				batch = cut // nil when it holds no acquired record
+			}
+		}
+		keep = append(keep, batch...)
 	}
 	return keep, ranges, ch
+}
+
+// rangeCursor answers whether offsets, asked in ascending order, are in
+// one of a set of ascending, disjoint acquired ranges.
+type rangeCursor struct{ r []queue.AcquiredRange }
+
+func (c *rangeCursor) holds(o int64) bool {
+	for len(c.r) > 0 && c.r[0].Last < o {
+		c.r = c.r[1:]
+	}
+	return len(c.r) > 0 && c.r[0].First <= o
 }
 
 // aborted reports whether a batch belongs to one of the aborted

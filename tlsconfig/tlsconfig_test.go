@@ -1,15 +1,11 @@
 package tlsconfig
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -17,76 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/testcerts"
 )
-
-type ca struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-var serial int64
-
-func newCA(t *testing.T, cn string) *ca {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return &ca{cert: c, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue returns a PEM key store (chain then PKCS#8 key) for subject.
-func (c *ca) issue(t *testing.T, subject pkix.Name, server bool) (chain, key []byte) {
-	t.Helper()
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial++
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial), Subject: subject,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-		tmpl.DNSNames = []string{"localhost"}
-	} else {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.cert, &k.PublicKey, c.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, _ := x509.MarshalPKCS8PrivateKey(k)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kd})
-}
-
-func write(t *testing.T, dir, name string, parts ...[]byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	var b []byte
-	for _, x := range parts {
-		b = append(b, x...)
-	}
-	// Write to a temporary name and rename, as certificate tooling does, so
-	// a reader never sees half a file.
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
 
 // serve accepts TLS connections on loopback and reports each handshake's
 // outcome (the principal, or the error).
@@ -154,13 +83,13 @@ func result(t *testing.T, ch chan string) string {
 
 func TestMutualTLSAndPrincipal(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	srvChain, srvKey := root.issue(t, pkix.Name{CommonName: "broker"}, true)
-	cliChain, cliKey := root.issue(t, pkix.Name{CommonName: "alice", OrganizationalUnit: []string{"ServiceUsers"}, Organization: []string{"Acme"}, Country: []string{"US"}}, false)
-	trust := write(t, dir, "ca.pem", root.pem)
+	root := testcerts.NewCA(t, "root")
+	srvChain, srvKey := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	cliChain, cliKey := root.Issue(t, pkix.Name{CommonName: "alice", OrganizationalUnit: []string{"ServiceUsers"}, Organization: []string{"Acme"}, Country: []string{"US"}}, testcerts.Client)
+	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
 
 	srv, err := NewStore(Settings{
-		KeystoreType: "PEM", KeystoreLocation: write(t, dir, "server.pem", srvChain, srvKey),
+		KeystoreType: "PEM", KeystoreLocation: testcerts.WriteFile(t, dir, "server.pem", srvChain, srvKey),
 		TruststoreType: "PEM", TruststoreLocation: trust, ClientAuth: "required",
 		EnabledProtocols: DefaultEnabledProtocols, EndpointIdentification: "https",
 		PrincipalMappingRules: `RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L, DEFAULT`,
@@ -193,8 +122,8 @@ func TestMutualTLSAndPrincipal(t *testing.T) {
 	}
 
 	// A certificate from another CA is refused.
-	other := newCA(t, "other")
-	oc, ok := other.issue(t, pkix.Name{CommonName: "mallory"}, false)
+	other := testcerts.NewCA(t, "other")
+	oc, ok := other.Issue(t, pkix.Name{CommonName: "mallory"}, testcerts.Client)
 	mal, _ := NewStore(Settings{KeystoreType: "PEM", KeystoreCertificateChain: string(oc), KeystoreKey: string(ok), TruststoreType: "PEM", TruststoreLocation: trust, EnabledProtocols: DefaultEnabledProtocols, EndpointIdentification: "https"})
 	dial(addr, mal.ClientConfig("127.0.0.1"))
 	if got := result(t, results); !strings.HasPrefix(got, "error:") {
@@ -217,11 +146,11 @@ func TestMutualTLSAndPrincipal(t *testing.T) {
 
 func TestRequestedClientAuth(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	srvChain, srvKey := root.issue(t, pkix.Name{CommonName: "broker"}, true)
-	trust := write(t, dir, "ca.pem", root.pem)
+	root := testcerts.NewCA(t, "root")
+	srvChain, srvKey := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
 	srv, err := NewStore(FromMap(map[string]string{
-		"ssl.keystore.location":   write(t, dir, "server.pem", srvKey, srvChain), // key first: order does not matter
+		"ssl.keystore.location":   testcerts.WriteFile(t, dir, "server.pem", srvKey, srvChain), // key first: order does not matter
 		"ssl.truststore.location": trust, "ssl.client.auth": "requested",
 	}))
 	if err != nil {
@@ -247,7 +176,7 @@ func TestRequestedClientAuth(t *testing.T) {
 	}
 	<-results
 	// ...but the chain is still verified.
-	otherTrust := write(t, dir, "other.pem", newCA(t, "other").pem)
+	otherTrust := testcerts.WriteFile(t, dir, "other.pem", testcerts.NewCA(t, "other").PEM)
 	wrongCA, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": otherTrust, "ssl.endpoint.identification.algorithm": ""}))
 	if err := dial(addr, wrongCA.ClientConfig("other.example")); err == nil {
 		t.Fatal("chain verification was skipped with endpoint identification off")
@@ -256,10 +185,10 @@ func TestRequestedClientAuth(t *testing.T) {
 
 func TestReloadWhenFilesChange(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	trust := write(t, dir, "ca.pem", root.pem)
-	chain1, key1 := root.issue(t, pkix.Name{CommonName: "broker-1"}, true)
-	ks := write(t, dir, "server.pem", chain1, key1)
+	root := testcerts.NewCA(t, "root")
+	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
+	chain1, key1 := root.Issue(t, pkix.Name{CommonName: "broker-1"}, testcerts.Server)
+	ks := testcerts.WriteFile(t, dir, "server.pem", chain1, key1)
 	var now time.Time = time.Unix(1000, 0)
 	srv, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks}))
 	if err != nil {
@@ -285,8 +214,8 @@ func TestReloadWhenFilesChange(t *testing.T) {
 	if cn := served(); cn != "broker-1" {
 		t.Fatalf("served %q", cn)
 	}
-	chain2, key2 := root.issue(t, pkix.Name{CommonName: "broker-2"}, true)
-	write(t, dir, "server.pem", chain2, key2, []byte("\n")) // a different size, so the change shows even within one mtime tick
+	chain2, key2 := root.Issue(t, pkix.Name{CommonName: "broker-2"}, testcerts.Server)
+	testcerts.WriteFile(t, dir, "server.pem", chain2, key2, []byte("\n")) // a different size, so the change shows even within one mtime tick
 	// Within the check interval the old certificate is still served.
 	now = now.Add(500 * time.Millisecond)
 	if cn := served(); cn != "broker-1" {
@@ -297,7 +226,7 @@ func TestReloadWhenFilesChange(t *testing.T) {
 		t.Fatalf("after the file changed, served %q, want broker-2", cn)
 	}
 	// A broken file keeps the last good certificate and reports why.
-	write(t, dir, "server.pem", []byte("garbage"))
+	testcerts.WriteFile(t, dir, "server.pem", []byte("garbage"))
 	now = now.Add(2 * time.Second)
 	if cn := served(); cn != "broker-2" {
 		t.Fatalf("after a broken write, served %q", cn)
@@ -309,10 +238,10 @@ func TestReloadWhenFilesChange(t *testing.T) {
 
 func TestProtocolsAndCiphers(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	chain, key := root.issue(t, pkix.Name{CommonName: "b"}, true)
-	ks := write(t, dir, "s.pem", chain, key)
-	trust := write(t, dir, "ca.pem", root.pem)
+	root := testcerts.NewCA(t, "root")
+	chain, key := root.Issue(t, pkix.Name{CommonName: "b"}, testcerts.Server)
+	ks := testcerts.WriteFile(t, dir, "s.pem", chain, key)
+	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
 	srv, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks, "ssl.enabled.protocols": "TLSv1.3"}))
 	if err != nil {
 		t.Fatal(err)
@@ -356,8 +285,8 @@ func TestProtocolsAndCiphers(t *testing.T) {
 
 func TestSettingsValidate(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	chain, key := root.issue(t, pkix.Name{CommonName: "b"}, true)
+	root := testcerts.NewCA(t, "root")
+	chain, key := root.Issue(t, pkix.Name{CommonName: "b"}, testcerts.Server)
 	encKey := pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: []byte{1, 2, 3}})
 	for name, m := range map[string]map[string]string{
 		"JKS key store":         {"ssl.keystore.type": "JKS", "ssl.keystore.location": "x"},
@@ -385,7 +314,7 @@ func TestSettingsValidate(t *testing.T) {
 	if err := FromMap(map[string]string{"ssl.keystore.type": "JKS", "ssl.truststore.type": "JKS"}).Validate(); err != nil {
 		t.Errorf("JKS types without stores: %v", err)
 	}
-	st, err := NewStore(FromMap(map[string]string{"ssl.truststore.location": write(t, dir, "ca.pem", root.pem), "ssl.client.auth": "required"}))
+	st, err := NewStore(FromMap(map[string]string{"ssl.truststore.location": testcerts.WriteFile(t, dir, "ca.pem", root.PEM), "ssl.client.auth": "required"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,9 +371,9 @@ func TestEncryptedPKCS8KeyStore(t *testing.T) {
 		t.Skip("openssl is not installed")
 	}
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	chain, key := root.issue(t, pkix.Name{CommonName: "broker"}, true)
-	plainPath := write(t, dir, "key.pem", key)
+	root := testcerts.NewCA(t, "root")
+	chain, key := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	plainPath := testcerts.WriteFile(t, dir, "key.pem", key)
 	encPath := filepath.Join(dir, "key-encrypted.pem")
 	cmd := exec.Command("openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", plainPath, "-out", encPath, "-passout", "pass:key-secret")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -457,7 +386,7 @@ func TestEncryptedPKCS8KeyStore(t *testing.T) {
 	if !strings.Contains(string(enc), "ENCRYPTED PRIVATE KEY") {
 		t.Fatalf("openssl wrote no encrypted PKCS#8 key:\n%s", enc)
 	}
-	keystore := write(t, dir, "keystore.pem", chain, enc)
+	keystore := testcerts.WriteFile(t, dir, "keystore.pem", chain, enc)
 
 	for name, c := range map[string]struct {
 		settings map[string]string
@@ -485,7 +414,7 @@ func TestEncryptedPKCS8KeyStore(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		pool := x509.NewCertPool()
-		pool.AddCert(root.cert)
+		pool.AddCert(root.Cert)
 		handshake(t, srv, &tls.Config{RootCAs: pool, ServerName: "localhost"})
 	}
 }
@@ -511,9 +440,9 @@ func handshake(t *testing.T, server, client *tls.Config) {
 // neither the address dialed nor the CA it came from.
 func TestSelfClientConfigTrustsOnlyTheServedCertificate(t *testing.T) {
 	dir := t.TempDir()
-	root := newCA(t, "root")
-	chain, key := root.issue(t, pkix.Name{CommonName: "broker"}, true)
-	srv, err := NewStore(Settings{KeystoreType: "PEM", KeystoreLocation: write(t, dir, "server.pem", chain, key), EnabledProtocols: DefaultEnabledProtocols})
+	root := testcerts.NewCA(t, "root")
+	chain, key := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	srv, err := NewStore(Settings{KeystoreType: "PEM", KeystoreLocation: testcerts.WriteFile(t, dir, "server.pem", chain, key), EnabledProtocols: DefaultEnabledProtocols})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,8 +455,8 @@ func TestSelfClientConfigTrustsOnlyTheServedCertificate(t *testing.T) {
 	}
 
 	// Another server with a certificate from the same CA is refused.
-	otherChain, otherKey := root.issue(t, pkix.Name{CommonName: "impostor"}, true)
-	other, err := NewStore(Settings{KeystoreType: "PEM", KeystoreLocation: write(t, dir, "other.pem", otherChain, otherKey), EnabledProtocols: DefaultEnabledProtocols})
+	otherChain, otherKey := root.Issue(t, pkix.Name{CommonName: "impostor"}, testcerts.Server)
+	other, err := NewStore(Settings{KeystoreType: "PEM", KeystoreLocation: testcerts.WriteFile(t, dir, "other.pem", otherChain, otherKey), EnabledProtocols: DefaultEnabledProtocols})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,19 +149,15 @@ func toACLJSON(b acl.Binding) aclJSON {
 
 // printACLs prints bindings as a table or JSON.
 func printACLs(c *cli.Context, out string, bindings []acl.Binding) error {
-	if out == outputJSON {
-		list := make([]aclJSON, 0, len(bindings))
-		for _, b := range bindings {
-			list = append(list, toACLJSON(b))
-		}
-		return writeJSON(c.App.Writer, list)
-	}
-	t := newTable(c.App.Writer, "RESOURCE-TYPE", "RESOURCE-NAME", "PATTERN", "PRINCIPAL", "HOST", "OPERATION", "PERMISSION")
+	list := make([]aclJSON, 0, len(bindings))
 	for _, b := range bindings {
-		j := toACLJSON(b)
-		t.row(j.ResourceType, j.ResourceName, j.PatternType, j.Principal, j.Host, j.Operation, j.Permission)
+		list = append(list, toACLJSON(b))
 	}
-	return t.flush()
+	return printRows(c.App.Writer, out, list,
+		[]string{"RESOURCE-TYPE", "RESOURCE-NAME", "PATTERN", "PRINCIPAL", "HOST", "OPERATION", "PERMISSION"},
+		func(j aclJSON) []any {
+			return []any{j.ResourceType, j.ResourceName, j.PatternType, j.Principal, j.Host, j.Operation, j.Permission}
+		})
 }
 
 func aclCreate(c *cli.Context) error {

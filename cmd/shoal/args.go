@@ -128,6 +128,19 @@ func globalString(c *cli.Context, name string) string {
 
 // cmdName is the command's path without the program name, for messages:
 // "topic create".
+// noArgs is positionalArgs for a command that takes no positional
+// argument: it refuses the first one given.
+func noArgs(c *cli.Context) error {
+	args, err := positionalArgs(c)
+	if err != nil {
+		return err
+	}
+	if len(args) > 0 {
+		return usageError("%s: unexpected argument %q", cmdName(c), args[0])
+	}
+	return nil
+}
+
 func cmdName(c *cli.Context) string {
 	name := c.Command.HelpName
 	if name == "" {

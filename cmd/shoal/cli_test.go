@@ -236,6 +236,47 @@ func ok(t *testing.T, args ...string) result {
 	return r
 }
 
+// runningShoal is the binary running against the test broker while the
+// test watches its output.
+type runningShoal struct {
+	cmd            *exec.Cmd
+	name           string // "shoal" and the arguments, for messages
+	stdout, stderr syncBuffer
+	exited         chan error // the result of Wait, once it exits
+}
+
+// startShoal starts the binary against the test broker; it is killed when
+// the test ends if it is still running.
+func startShoal(t *testing.T, args ...string) *runningShoal {
+	t.Helper()
+	r := &runningShoal{name: "shoal " + strings.Join(args, " "), exited: make(chan error, 1)}
+	r.cmd = exec.Command(shoalBin, append([]string{"--bootstrap-server", brokerAddr}, args...)...)
+	r.cmd.Env = testEnv()
+	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.exited <- r.cmd.Wait() }()
+	t.Cleanup(func() { r.cmd.Process.Kill() })
+	return r
+}
+
+// interrupt sends SIGINT, as Ctrl-C does, and waits for a clean exit.
+func (r *runningShoal) interrupt(t *testing.T) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-r.exited:
+		if err != nil {
+			t.Fatalf("%s after SIGINT: %v: %s", r.name, err, r.stderr.String())
+		}
+	case <-time.After(cmdTimeout):
+		t.Fatalf("%s did not exit within %v of SIGINT", r.name, cmdTimeout)
+	}
+}
+
 // okJSON runs the binary as ok does and decodes its output, which must be
 // one JSON value, into a T.
 func okJSON[T any](t *testing.T, args ...string) T {

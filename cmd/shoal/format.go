@@ -40,6 +40,20 @@ func writeJSON(w io.Writer, v any) error {
 	return nil
 }
 
+// printRows prints rows as a JSON array under --output json, otherwise as
+// a table under header with cells giving each row's columns: both modes
+// print the same rows, so a script and a reader get one answer.
+func printRows[R any](w io.Writer, out string, rows []R, header []string, cells func(R) []any) error {
+	if out == outputJSON {
+		return writeJSON(w, rows)
+	}
+	t := newTable(w, header...)
+	for _, r := range rows {
+		t.row(cells(r)...)
+	}
+	return t.flush()
+}
+
 // table prints aligned columns.
 type table struct {
 	tw *tabwriter.Writer

@@ -220,12 +220,8 @@ func groupListCommand() *cli.Command {
 }
 
 func listGroupsAction(c *cli.Context, typ string) error {
-	args, err := positionalArgs(c)
-	if err != nil {
+	if err := noArgs(c); err != nil {
 		return err
-	}
-	if len(args) > 0 {
-		return usageError("%s: unexpected argument %q", cmdName(c), args[0])
 	}
 	if c.IsSet("type") {
 		typ = c.String("type")
@@ -250,14 +246,8 @@ func listGroupsAction(c *cli.Context, typ string) error {
 	if gs == nil {
 		gs = []listedGroup{}
 	}
-	if out == outputJSON {
-		return writeJSON(c.App.Writer, gs)
-	}
-	t := newTable(c.App.Writer, "GROUP", "TYPE", "STATE")
-	for _, g := range gs {
-		t.row(g.Group, g.Type, orDash(g.State))
-	}
-	return t.flush()
+	return printRows(c.App.Writer, out, gs, []string{"GROUP", "TYPE", "STATE"},
+		func(g listedGroup) []any { return []any{g.Group, g.Type, orDash(g.State)} })
 }
 
 // ---- describe

@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,6 +53,7 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 	other := topicName(t, "json-add")
 	group := "json-group-" + topic
 	share := "json-share-" + topic
+	dlq := "dlq." + topic
 	bt := topicName(t, "bench")
 	txnTopic, txnID := openHangingTxn(t, "json-txn")
 	runs := []struct {
@@ -103,7 +102,13 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 		{"txn list", "", []string{"txn", "list"}},
 		{"txn describe", "", []string{"txn", "describe", txnID}},
 		{"txn abort", "", []string{"txn", "abort", "--topic", txnTopic, "--partition", "0", "--start-offset", "0"}},
-		{"topic delete", "", []string{"topic", "delete", topic, other}},
+		{"topic create", "", []string{"topic", "create", dlq}},
+		{"produce", "k:v\n", []string{"produce", dlq, "--key-separator", ":", "--header", "__dlq.errors.topic=" + other,
+			"--header", "__dlq.errors.partition=0", "--header", "__dlq.errors.offset=0", "--header", "__dlq.errors.reason=rejected"}},
+		{"share dlq list", "", []string{"share", "dlq", "list", dlq}},
+		{"share dlq show", "", []string{"share", "dlq", "show", dlq, "0", "0"}},
+		{"share dlq redrive", "", []string{"share", "dlq", "redrive", dlq, "--execute"}},
+		{"topic delete", "", []string{"topic", "delete", topic, other, dlq}},
 	}
 	covered := map[string]bool{}
 	for _, r := range runs {
@@ -215,40 +220,21 @@ func TestConsumeInterruptReportsCount(t *testing.T) {
 	if r := shoalIn(t, "a\nb\n", "--bootstrap-server", brokerAddr, "produce", topic); r.code != 0 {
 		t.Fatalf("produce: %s", r.stderr)
 	}
-	cmd := exec.Command(shoalBin, "--bootstrap-server", brokerAddr, "consume", topic)
-	cmd.Env = testEnv()
-	var stdout, stderr syncBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer cmd.Process.Kill()
+	consume := startShoal(t, "consume", topic)
 	deadline := time.Now().Add(cmdTimeout)
-	for stdout.String() != "a\nb\n" {
+	for consume.stdout.String() != "a\nb\n" {
 		if time.Now().After(deadline) {
-			t.Fatalf("consume printed %q within %v, want both records", stdout.String(), cmdTimeout)
+			t.Fatalf("consume printed %q within %v, want both records", consume.stdout.String(), cmdTimeout)
 		}
 		select {
-		case err := <-exited:
-			t.Fatalf("consume exited on its own: %v: %s", err, stderr.String())
+		case err := <-consume.exited:
+			t.Fatalf("consume exited on its own: %v: %s", err, consume.stderr.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("consume after SIGINT: %v: %s", err, stderr.String())
-		}
-	case <-time.After(cmdTimeout):
-		t.Fatal("consume did not exit after SIGINT")
-	}
-	if !strings.Contains(stderr.String(), "consumed 2 records") {
-		t.Errorf("stderr after Ctrl-C: %q, want the count of records read", stderr.String())
+	consume.interrupt(t)
+	if !strings.Contains(consume.stderr.String(), "consumed 2 records") {
+		t.Errorf("stderr after Ctrl-C: %q, want the count of records read", consume.stderr.String())
 	}
 }
 

@@ -457,19 +457,31 @@ const (
 	timeIndexEntrySize   = 12
 )
 
+// readIndex reads the index file at path, whose entries are entrySize
+// bytes, for the offset and time index checks. A missing file leaves
+// nothing to check: ok is false and no problem is reported. An unreadable
+// file (ok false) and a size that leaves a partial entry are problems.
+func (d *dumper) readIndex(path, kind string, entrySize int) (data []byte, ok bool) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false
+	}
+	if err != nil {
+		d.problem(path, 0, "cannot read %s: %v", kind, err)
+		return nil, false
+	}
+	if len(data)%entrySize != 0 {
+		d.problem(path, int64(len(data)), "%s size %d is not a multiple of %d", kind, len(data), entrySize)
+	}
+	return data, true
+}
+
 // checkOffsetIndex verifies that every entry of a segment's offset index
 // names a batch boundary and that batch's base offset.
 func (d *dumper) checkOffsetIndex(path string, base int64, batches []batchPos) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	data, ok := d.readIndex(path, "offset index", offsetIndexEntrySize)
+	if !ok {
 		return
-	}
-	if err != nil {
-		d.problem(path, 0, "cannot read offset index: %v", err)
-		return
-	}
-	if len(data)%offsetIndexEntrySize != 0 {
-		d.problem(path, int64(len(data)), "offset index size %d is not a multiple of %d", len(data), offsetIndexEntrySize)
 	}
 	byPos := make(map[int64]int64, len(batches))
 	for _, b := range batches {
@@ -503,16 +515,9 @@ func (d *dumper) checkOffsetIndex(path string, base int64, batches []batchPos) {
 // names a batch that starts at that offset and whose max timestamp is the
 // entry's timestamp.
 func (d *dumper) checkTimeIndex(path string, base int64, batches []batchPos) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	data, ok := d.readIndex(path, "time index", timeIndexEntrySize)
+	if !ok {
 		return
-	}
-	if err != nil {
-		d.problem(path, 0, "cannot read time index: %v", err)
-		return
-	}
-	if len(data)%timeIndexEntrySize != 0 {
-		d.problem(path, int64(len(data)), "time index size %d is not a multiple of %d", len(data), timeIndexEntrySize)
 	}
 	byBase := make(map[int64]int64, len(batches))
 	for _, b := range batches {

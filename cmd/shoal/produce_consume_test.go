@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -227,32 +226,13 @@ func TestConsumeFollow(t *testing.T) {
 	}
 
 	// Following an idle topic until SIGINT.
-	cmd = exec.Command(shoalBin, "--bootstrap-server", brokerAddr, "consume", name, "--from", "latest")
-	cmd.Env = testEnv()
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	follow := startShoal(t, "consume", name, "--from", "latest")
 	select {
-	case err := <-exited:
-		t.Fatalf("consume exited on its own: %v: %s", err, out.String())
+	case err := <-follow.exited:
+		t.Fatalf("consume exited on its own: %v: %s", err, follow.stderr.String())
 	case <-time.After(500 * time.Millisecond): // it is following
 	}
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("consume after SIGINT: %v: %s", err, out.String())
-		}
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("consume did not exit within 10s of SIGINT")
-	}
+	follow.interrupt(t)
 }
 
 // TestProduceReportsFailures checks that every failed record is reported

@@ -262,19 +262,13 @@ func topicList(c *cli.Context) error {
 			Internal:          td.IsInternal,
 		})
 	}
-	w := c.App.Writer
-	if out == outputJSON {
-		return writeJSON(w, list)
-	}
-	t := newTable(w, "NAME", "PARTITIONS", "REPLICATION-FACTOR", "ID")
-	for _, s := range list {
+	return printRows(c.App.Writer, out, list, []string{"NAME", "PARTITIONS", "REPLICATION-FACTOR", "ID"}, func(s topicSummary) []any {
 		name := s.Name
 		if s.Internal {
 			name += " (internal)"
 		}
-		t.row(name, s.Partitions, s.ReplicationFactor, s.ID)
-	}
-	return t.flush()
+		return []any{name, s.Partitions, s.ReplicationFactor, s.ID}
+	})
 }
 
 // ---- describe

@@ -40,12 +40,8 @@ func txnListCommand() *cli.Command {
 		UsageText: "shoal txn list [--state Ongoing]...\n\nexample: shoal --output json txn list --state Ongoing",
 		Flags:     []cli.Flag{listFlag("state", nil, "only transactions in this state (Empty, Ongoing, PrepareCommit, PrepareAbort, CompleteCommit, CompleteAbort); repeatable")},
 		Action: func(c *cli.Context) error {
-			args, err := positionalArgs(c)
-			if err != nil {
+			if err := noArgs(c); err != nil {
 				return err
-			}
-			if len(args) > 0 {
-				return usageError("%s: unexpected argument %q", cmdName(c), args[0])
 			}
 			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 			if err != nil {
@@ -60,14 +56,8 @@ func txnListCommand() *cli.Command {
 			for _, l := range listed.Sorted() {
 				rows = append(rows, listedTxn{TransactionalID: l.TxnID, ProducerID: l.ProducerID, State: l.State, Coordinator: l.Coordinator})
 			}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, rows)
-			}
-			t := newTable(c.App.Writer, "TRANSACTIONAL_ID", "PRODUCER_ID", "STATE", "COORDINATOR")
-			for _, r := range rows {
-				t.row(r.TransactionalID, r.ProducerID, r.State, r.Coordinator)
-			}
-			return t.flush()
+			return printRows(c.App.Writer, out, rows, []string{"TRANSACTIONAL_ID", "PRODUCER_ID", "STATE", "COORDINATOR"},
+				func(r listedTxn) []any { return []any{r.TransactionalID, r.ProducerID, r.State, r.Coordinator} })
 		},
 	})
 }
@@ -154,10 +144,8 @@ type abortedTxn struct {
 }
 
 func txnAbort(c *cli.Context) error {
-	if args, err := positionalArgs(c); err != nil {
+	if err := noArgs(c); err != nil {
 		return err
-	} else if len(args) > 0 {
-		return usageError("%s: unexpected argument %q", cmdName(c), args[0])
 	}
 	topic, partition, start := c.String("topic"), int32(c.Int("partition")), c.Int64("start-offset")
 	out, _, adm, ctx, closeAdmin, err := startAdmin(c)

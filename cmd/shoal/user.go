@@ -114,14 +114,7 @@ func alterSCRAM(c *cli.Context, del []kadm.DeleteSCRAM, up []kadm.UpsertSCRAM, v
 		}
 		list = append(list, result{r.User, verb})
 	}
-	if out == outputJSON {
-		return writeJSON(c.App.Writer, list)
-	}
-	t := newTable(c.App.Writer, "USER", "RESULT")
-	for _, r := range list {
-		t.row(r.User, r.Result)
-	}
-	return t.flush()
+	return printRows(c.App.Writer, out, list, []string{"USER", "RESULT"}, func(r result) []any { return []any{r.User, r.Result} })
 }
 
 func scramListCommand() *cli.Command {

@@ -1,0 +1,75 @@
+package log
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+)
+
+// TestFilterBatch checks that a filtered batch keeps exactly the chosen
+// records, at their offsets with their keys, values and timestamps, in the
+// original codec, with a valid CRC and the original offset span.
+func TestFilterBatch(t *testing.T) {
+	for _, codec := range []int8{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd} {
+		t.Run(fmt.Sprint(codec), func(t *testing.T) {
+			var recs []testRec
+			for i := range 10 {
+				recs = append(recs, testRec{key: fmt.Appendf(nil, "k%d", i%3), value: fmt.Appendf(nil, "v%d", i), tsDelta: int64(i)})
+			}
+			b := buildBatch(t, batchSpec{recs: recs, baseTs: 1000, codec: codec, pid: 7, epoch: 1, seq: 3})
+			patchBatch(b, 100, 0)
+			orig, _ := ParseBatchHeader(b)
+
+			odd := func(o int64) bool { return o%2 == 1 }
+			out, err := FilterBatch(b, odd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !VerifyBatchCRC(out) {
+				t.Fatal("filtered batch has a bad CRC")
+			}
+			h, got, err := DecodeRecords(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.BaseOffset != 100 || h.LastOffset() != orig.LastOffset() || h.Compression() != codec ||
+				h.ProducerID != 7 || h.BaseSequence != 3 || h.NumRecords != 5 || h.MaxTimestamp != orig.MaxTimestamp {
+				t.Fatalf("header %+v, want the original's offsets, codec and producer with 5 records", h)
+			}
+			if len(got) != 5 {
+				t.Fatalf("%d records, want 5", len(got))
+			}
+			for _, r := range got {
+				i := r.Offset - 100
+				if !odd(r.Offset) || !bytes.Equal(r.Value, fmt.Appendf(nil, "v%d", i)) ||
+					!bytes.Equal(r.Key, fmt.Appendf(nil, "k%d", i%3)) || r.Timestamp != 1000+i {
+					t.Fatalf("record %+v does not match offset %d", r, r.Offset)
+				}
+			}
+
+			if all, err := FilterBatch(b, func(int64) bool { return true }); err != nil || !bytes.Equal(all, b) {
+				t.Fatalf("keeping every record changed the batch (err %v)", err)
+			}
+			if none, err := FilterBatch(b, func(int64) bool { return false }); err != nil || none != nil {
+				t.Fatalf("keeping no record gave %d bytes (err %v), want nil", len(none), err)
+			}
+		})
+	}
+}
+
+// TestFilterBatchCorrupt checks that a batch that does not decode is an
+// error, not a panic.
+func TestFilterBatchCorrupt(t *testing.T) {
+	b := simpleBatch(t, 3, 0, "x")
+	for _, cut := range []int{0, 10, BatchHeaderSize, len(b) - 1} {
+		if _, err := FilterBatch(b[:cut], func(int64) bool { return true }); err == nil {
+			t.Fatalf("a batch cut to %d bytes filtered without error", cut)
+		}
+	}
+	bad := bytes.Clone(b)
+	bad[len(bad)-2] ^= 0xff // inside the last record
+	bad[offRecordCount+3] = 9
+	if _, err := FilterBatch(bad, func(o int64) bool { return o == 0 }); err == nil {
+		t.Fatal("a batch claiming more records than it holds filtered without error")
+	}
+}

@@ -1,0 +1,139 @@
+package share
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/queue"
+)
+
+// produceKeyed appends one batch of records with the given keys (value
+// "v<offset-in-batch>") to partition 0 of the jobs topic.
+func (h *harness) produceKeyed(keys ...string) {
+	h.t.Helper()
+	topic := h.img.Load().Topics["jobs"]
+	p, _, kerrv := h.replicas.LeaderPartition(topic, 0)
+	if kerrv != nil {
+		h.t.Fatal(kerrv)
+	}
+	recs := make([]log.Record, len(keys))
+	for i, k := range keys {
+		recs[i] = log.Record{Key: []byte(k), Value: fmt.Appendf(nil, "v%d", i)}
+	}
+	b := log.EncodeBatch(recs, h.clock.now())
+	hdr, err := log.ParseBatchHeader(b)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := p.Append(b, hdr, 5, h.clock.now()); err != nil {
+		h.t.Fatal(err)
+	}
+	p.SetHighWatermark(p.LogEndOffset())
+}
+
+// sentOffsets decodes the record batches a fetch carries and returns the
+// offsets of their records.
+func sentOffsets(t *testing.T, batches []byte) []int64 {
+	t.Helper()
+	var offs []int64
+	for b := batches; len(b) > 0; {
+		h, recs, err := log.DecodeRecords(b)
+		if err != nil {
+			t.Fatalf("the fetch carries a batch that does not decode: %v", err)
+		}
+		for _, r := range recs {
+			offs = append(offs, r.Offset)
+		}
+		b = b[h.Size():]
+	}
+	return offs
+}
+
+// With share.delivery.ordering=key a fetch acquires one record per key,
+// scattered over a batch; it must carry just those records, not the whole
+// batch, or the consumer receives and decodes the records it may not have
+// with every fetch (records in flight are few, fetches many).
+func TestKeyOrderedFetchCarriesOnlyAcquiredRecords(t *testing.T) {
+	h := newHarness(t)
+	topic := h.addTopic("jobs", 1, 1, self, nil)
+	h.addTopic(StateTopic, 2, 1, self, nil)
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
+	tp := TopicPart{ID: topic.ID, Partition: 0}
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i%4)
+	}
+	h.produceKeyed(keys...)
+	sess := h.openSession("g", "m1", tp)
+
+	for round := range int64(3) {
+		out := h.acquire("g", "m1", sess)
+		want := []int64{4 * round, 4*round + 1, 4*round + 2, 4*round + 3}
+		var acquired []int64
+		for _, r := range out.acquired[tp] {
+			for o := r[0]; o <= r[1]; o++ {
+				acquired = append(acquired, o)
+			}
+		}
+		if !slices.Equal(acquired, want) {
+			t.Fatalf("round %d acquired %v, want %v (one record per key)", round, acquired, want)
+		}
+		if got := sentOffsets(t, out.batches[tp]); !slices.Equal(got, want) {
+			t.Fatalf("round %d: the fetch carries records %v, want only the acquired %v", round, got, want)
+		}
+		ack := h.m.Acknowledge(context.Background(), "g", "m1", h.img.Load().Topics["jobs"], 0,
+			[]queue.AckBatch{{First: want[0], Last: want[3], Types: []queue.AckType{queue.AckAccept}}}, false)
+		if err := ack.Settle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A fetch parked because every record left is held back behind a key in
+// flight is woken by the acknowledgement that lets the key go on, and
+// acquires the successor then, not when its MaxWait runs out.
+func TestKeyOrderedParkedFetchWokenByAcknowledgement(t *testing.T) {
+	h := newHarness(t)
+	topic := h.addTopic("jobs", 1, 1, self, nil)
+	h.addTopic(StateTopic, 2, 1, self, nil)
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
+	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h.produceKeyed("k", "k")
+	a, b := h.openSession("g", "a", tp), h.openSession("g", "b", tp)
+	if got := h.acquire("g", "a", a).acquired[tp]; !slices.Equal(got, [][2]int64{{0, 0}}) {
+		t.Fatalf("a acquired %v, want offset 0 alone", got)
+	}
+
+	const maxWait = time.Minute
+	out := newCollect()
+	poll := h.m.Acquire(context.Background(), AcquireRequest{Group: "g", Member: "b", MaxRecords: 500, BatchSize: 500, MaxWait: maxWait}, b, out)
+	if poll == nil {
+		t.Fatalf("b acquired %v while the key's head is held", out.acquired[tp])
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- poll() }()
+	ack := h.m.Acknowledge(context.Background(), "g", "a", topic, 0,
+		[]queue.AckBatch{{First: 0, Last: 0, Types: []queue.AckType{queue.AckAccept}}}, false)
+	if err := ack.Settle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(maxWait / 2):
+		t.Fatal("the parked fetch was not woken by the acknowledgement")
+	}
+	if waited := time.Since(start); waited >= maxWait {
+		t.Fatalf("the parked fetch returned after %s, its whole MaxWait", waited)
+	}
+	if got := out.acquired[tp]; !slices.Equal(got, [][2]int64{{1, 1}}) {
+		t.Fatalf("b acquired %v after the acknowledgement, want offset 1", got)
+	}
+}
