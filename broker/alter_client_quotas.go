@@ -52,13 +52,19 @@ func (s *Server) handleAlterClientQuotas(ctx context.Context, rc *reqCtx, req *k
 	}
 	for i, e := range req.Entries {
 		out := kmsg.NewAlterClientQuotasResponseEntry()
-		for _, c := range e.Entity {
-			oc := kmsg.NewAlterClientQuotasResponseEntryEntity()
-			oc.Type, oc.Name = c.Type, c.Name
-			out.Entity = append(out.Entity, oc)
-		}
+		out.Entity = answeredEntity(e.Entity)
 		out.ErrorCode, out.ErrorMessage = errorCode(errs[i]), errorMessage(errs[i])
 		resp.Entries = append(resp.Entries, out)
 	}
 	return resp, nil
+}
+
+// answeredEntity echoes a request entry's entity in its response entry.
+func answeredEntity(comps []kmsg.AlterClientQuotasRequestEntryEntity) []kmsg.AlterClientQuotasResponseEntryEntity {
+	out := make([]kmsg.AlterClientQuotasResponseEntryEntity, len(comps))
+	for i, c := range comps {
+		out[i] = kmsg.NewAlterClientQuotasResponseEntryEntity()
+		out[i].Type, out[i].Name = c.Type, c.Name
+	}
+	return out
 }
