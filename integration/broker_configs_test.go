@@ -116,3 +116,45 @@ func TestDynamicBrokerRetention(t *testing.T) {
 		t.Fatalf("after restart: %+v", c)
 	}
 }
+
+// In a cluster, client quotas and broker configs altered through any node
+// reach the active controller and then every node's image: each describes
+// them, a per-broker config only on its own broker.
+func TestClusterQuotasAndBrokerConfigs(t *testing.T) {
+	c := startCluster(t, 3)
+	via := adminOn(t, c.node(2))
+	client := "cluster-client"
+	res, err := via.AlterClientQuotas(ctxT(t, opTimeout), []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: &client}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "consumer_byte_rate", Value: 4096}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter quotas via node 2: %v %+v", err, res)
+	}
+	cluster, own := "3600000", "7200000"
+	for _, a := range []struct {
+		value   *string
+		brokers []int32
+	}{{&cluster, nil}, {&own, []int32{3}}} {
+		rs, err := via.AlterBrokerConfigs(ctxT(t, opTimeout), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.cleaner.delete.retention.ms", Value: a.value}}, a.brokers...)
+		if err != nil || rs[0].Err != nil {
+			t.Fatalf("alter broker configs %v via node 2: %v %+v", a.brokers, err, rs)
+		}
+	}
+	for _, n := range c.nodes {
+		adm := adminOn(t, n)
+		id := n.id()
+		want, src := cluster, kmsg.ConfigSourceDynamicDefaultBrokerConfig
+		if id == 3 {
+			want, src = own, kmsg.ConfigSourceDynamicBrokerConfig
+		}
+		waitFor(t, 10*time.Second, fmt.Sprintf("node %d describes the quota and its config", id), func() (bool, string) {
+			d, err := adm.DescribeClientQuotas(ctxT(t, opTimeout), false, nil)
+			if err != nil || len(d) != 1 {
+				return false, fmt.Sprintf("quotas %v %v", d, err)
+			}
+			cfg, _ := brokerConfig(t, adm, "log.cleaner.delete.retention.ms", id)
+			return cfg.MaybeValue() == want && cfg.Source == src, fmt.Sprintf("%s %v", cfg.MaybeValue(), cfg.Source)
+		})
+	}
+}
