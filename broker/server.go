@@ -556,7 +556,8 @@ func (s *Server) housekeeping() {
 	defer s.wg.Done()
 	retention := time.NewTicker(s.cfg.RetentionCheckInterval)
 	flush := time.NewTicker(s.cfg.FlushCheckInterval)
-	cleaner := time.NewTicker(s.cfg.CleanerBackoff)
+	backoff := s.cfg.CleanerBackoff
+	cleaner := time.NewTicker(backoff)
 	defer retention.Stop()
 	defer flush.Stop()
 	defer cleaner.Stop()
@@ -564,6 +565,12 @@ func (s *Server) housekeeping() {
 		select {
 		case <-cleaner.C:
 			s.logs.Compact(s.now())
+			// log.cleaner.backoff.ms may change at runtime (a dynamic
+			// broker config): the next wait takes the new value.
+			if b := s.cfg.Millis("log.cleaner.backoff.ms"); b != backoff {
+				backoff = b
+				cleaner.Reset(b)
+			}
 		case <-retention.C:
 			s.logs.EnforceRetention(s.now())
 		case <-flush.C:

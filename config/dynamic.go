@@ -17,9 +17,10 @@ import (
 // configuration (file, environment, flags), the key's default.
 //
 // Only keys whose every reader asks for the value at use time may change
-// at runtime; today those are the log defaults of topics (the broker-side
-// synonyms of topic configs), which the replica manager re-reads into every
-// partition on each metadata change.
+// at runtime: the log defaults of topics (the broker-side synonyms of topic
+// configs), which the replica manager re-reads into every partition on each
+// metadata change, and log.cleaner.backoff.ms, which the cleaner re-reads
+// after each pass.
 
 // Kafka's ConfigSource codes for dynamic broker configs.
 const (
@@ -72,9 +73,9 @@ func (b *Broker) explicit(key string) (v string, src Source, ok bool) {
 
 // dynamicKeys are the broker keys that may change at runtime: the topic
 // configs' broker synonyms, with the alternative units of retention and
-// roll time.
+// roll time, and the cleaner's backoff.
 var dynamicKeys = func() map[string]bool {
-	m := map[string]bool{"log.retention.minutes": true, "log.retention.hours": true, "log.roll.hours": true}
+	m := map[string]bool{"log.retention.minutes": true, "log.retention.hours": true, "log.roll.hours": true, "log.cleaner.backoff.ms": true}
 	for _, d := range TopicDefs {
 		if d.BrokerKey != "" {
 			m[d.BrokerKey] = true

@@ -49,6 +49,7 @@ func TestValidateDynamicBrokerConfig(t *testing.T) {
 		{"log.retention.ms", v("1000"), nil},
 		{"log.retention.ms", nil, nil},
 		{"log.cleaner.min.cleanable.ratio", v("0.2"), nil},
+		{"log.cleaner.backoff.ms", v("500"), nil},
 		{"message.max.bytes", v("2000000"), nil},
 		{"log.retention.ms", v("soon"), kerr.InvalidConfig},
 		{"log.segment.bytes", v("100"), kerr.InvalidConfig},
