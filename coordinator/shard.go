@@ -114,29 +114,12 @@ func (s *Shard) Replay(now time.Time, r Record) error {
 			return err
 		}
 		s.setOffset(k.group, tp, v)
-	case keyClassicGroup:
+	case keyClassicGroup, keyConsumerGroup, keyShareGroup:
 		if r.Value == nil {
 			delete(s.groups, k.group)
 			return nil
 		}
-		g, err := RestoreClassicGroup(k.group, s.cfg.Classic, r.Value, now)
-		if err != nil {
-			return err
-		}
-		s.groups[k.group] = &group{classic: g}
-	case keyConsumerGroup:
-		if r.Value == nil {
-			delete(s.groups, k.group)
-			return nil
-		}
-		g, err := restoreConsumerGroupRecord(s.consumerFor(k.group), k.group, s.cfg.Consumer, r.Value, now)
-		if err != nil {
-			return err
-		}
-		s.groups[k.group] = &group{consumer: g}
-		if g.dirtyHeader {
-			s.touched[k.group] = true // an old format to rewrite
-		}
+		return s.replayGroup(k.version, k.group, r.Value, now)
 	case keyConsumerMember:
 		g := s.consumerFor(k.group)
 		if g == nil {
@@ -150,16 +133,30 @@ func (s *Shard) Replay(now time.Time, r Record) error {
 			s.groups[k.group] = &group{consumer: g}
 		}
 		return g.restoreMemberRecord(k.member, r.Value, now)
-	case keyShareGroup:
-		if r.Value == nil {
-			delete(s.groups, k.group)
-			return nil
-		}
-		g, err := RestoreShareGroup(k.group, s.cfg.Share, r.Value, now)
-		if err != nil {
-			return err
-		}
-		s.groups[k.group] = &group{share: g}
+	}
+	return nil
+}
+
+// replayGroup puts in place the group that a group record of kind
+// (keyClassicGroup, keyConsumerGroup or keyShareGroup) carries, replacing
+// any group of that id.
+func (s *Shard) replayGroup(kind int16, id string, value []byte, now time.Time) error {
+	var g group
+	var err error
+	switch kind {
+	case keyClassicGroup:
+		g.classic, err = RestoreClassicGroup(id, s.cfg.Classic, value, now)
+	case keyConsumerGroup:
+		g.consumer, err = restoreConsumerGroupRecord(s.consumerFor(id), id, s.cfg.Consumer, value, now)
+	default:
+		g.share, err = RestoreShareGroup(id, s.cfg.Share, value, now)
+	}
+	if err != nil {
+		return err
+	}
+	s.groups[id] = &g
+	if g.consumer != nil && g.consumer.dirtyHeader {
+		s.touched[id] = true // an old format to rewrite
 	}
 	return nil
 }
