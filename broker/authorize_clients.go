@@ -166,31 +166,28 @@ func gateProduce(c *conn, req kmsg.Request) func(kmsg.Response) {
 	}, func(resp kmsg.Response) *[]kmsg.ProduceResponseTopic { return &resp.(*kmsg.ProduceResponse).Topics })
 }
 
-func gateFetch(c *conn, req kmsg.Request) func(kmsg.Response) {
-	r := req.(*kmsg.FetchRequest)
-	img := c.srv.meta.Image()
-	replica := r.ReplicaID
-	if r.Version >= 15 {
-		replica = r.ReplicaState.ID
+// fetchAllowed returns what decides whether a Fetch may read a topic, or
+// nil without an authorizer: a follower needs CLUSTER_ACTION (whatever the
+// topic), a consumer READ on each topic. The Fetch handler asks it for every partition of
+// the fetch's session (fetch_session.go); each topic is decided, and
+// logged, once per request.
+func (c *conn) fetchAllowed(req *kmsg.FetchRequest) func(topic string) bool {
+	if c.srv.sec == nil || !c.srv.sec.enforce {
+		return nil
 	}
-	// A follower needs CLUSTER_ACTION; a consumer READ on each topic.
-	follower := replica >= 0
-	followerDenied := follower && !c.may(req, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName)
-	return splitGate(&r.Topics, func(t kmsg.FetchRequestTopic) bool {
-		if follower {
-			return !followerDenied
+	if fetchReplica(req) >= 0 {
+		ok := c.may(req, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName)
+		return func(string) bool { return ok }
+	}
+	decided := map[string]bool{}
+	return func(topic string) bool {
+		ok, seen := decided[topic]
+		if !seen {
+			ok = c.may(req, acl.OpRead, acl.ResourceTopic, topic)
+			decided[topic] = ok
 		}
-		return c.mayTopic(req, img, acl.OpRead, t.Topic, t.TopicID)
-	}, func(t kmsg.FetchRequestTopic) kmsg.FetchResponseTopic {
-		rt := kmsg.NewFetchResponseTopic()
-		rt.Topic, rt.TopicID = t.Topic, t.TopicID
-		for _, p := range t.Partitions {
-			rp := kmsg.NewFetchResponseTopicPartition()
-			rp.Partition, rp.ErrorCode, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = p.Partition, topicDenied, -1, -1, -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		return rt
-	}, func(resp kmsg.Response) *[]kmsg.FetchResponseTopic { return &resp.(*kmsg.FetchResponse).Topics })
+		return ok
+	}
 }
 
 func gateListOffsets(c *conn, req kmsg.Request) func(kmsg.Response) {

@@ -36,7 +36,6 @@ var itemGates = map[int16]itemGate{
 	int16(kmsg.ListGroups):              gateListGroups,
 	// The client APIs (authorize_clients.go).
 	int16(kmsg.Produce):                   gateProduce,
-	int16(kmsg.Fetch):                     gateFetch,
 	int16(kmsg.ListOffsets):               gateListOffsets,
 	int16(kmsg.Metadata):                  gateMetadata,
 	int16(kmsg.OffsetCommit):              gateOffsetCommit,

@@ -7,8 +7,9 @@ package broker
 // and records its progress for the HW and ISR (replica.Manager.ReadForFollower).
 // KIP-320 leader epochs are checked. read_committed (isolation level 1)
 // reads up to the last stable offset and carries the aborted transactions
-// among the batches read. Deviation: fetch sessions (KIP-227) are not kept
-// (session id 0, so clients send full requests).
+// among the batches read. Incremental fetch sessions (KIP-227, v7+) are
+// kept by fetch_session.go: what a fetch reads is its session's
+// partitions, and an incremental response carries only those with news.
 
 import (
 	"context"
@@ -23,15 +24,14 @@ import (
 )
 
 // handleFetch answers a Fetch, long-polling until MinBytes are available or
-// MaxWait passes: the first read runs in connection order, the long poll
-// is the request's wait. Fetch sessions (KIP-227) are not kept: every
-// response has session id 0, which tells clients to send full fetch
-// requests.
+// MaxWait passes: the session is applied and the first read runs in
+// connection order, the long poll is the request's wait.
 func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, waitFunc, error) {
 	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
-	resp, wake, done := s.readFetchOnce(rc, req)
+	plan := s.planFetch(rc, req)
+	wake, done := s.readFetchOnce(plan)
 	if done || maxWait == 0 {
-		return resp, nil, nil
+		return s.finishFetch(rc, plan), nil, nil
 	}
 	return nil, func() (kmsg.Response, error) {
 		timer := time.NewTimer(maxWait)
@@ -41,13 +41,14 @@ func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 			case log.WaitTimeout:
 				// Read once more: data may have arrived together
 				// with the deadline.
-				resp, _, _ := s.readFetchOnce(rc, req)
-				return resp, nil
+				s.readFetchOnce(plan)
+				return s.finishFetch(rc, plan), nil
 			case log.WaitCanceled:
+				plan.release()
 				return nil, ctx.Err()
 			}
-			if resp, wake, done = s.readFetchOnce(rc, req); done {
-				return resp, nil
+			if wake, done = s.readFetchOnce(plan); done {
+				return s.finishFetch(rc, plan), nil
 			}
 		}
 	}, nil
@@ -56,21 +57,17 @@ func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 // readFetchOnce reads a fetch's partitions and reports whether the response
 // is final: MinBytes are there, a partition failed, or nothing can wake a
 // long poll.
-func (s *Server) readFetchOnce(rc *reqCtx, req *kmsg.FetchRequest) (*kmsg.FetchResponse, []<-chan struct{}, bool) {
-	resp, size, errored, wake := s.readFetch(req)
-	if errored {
-		s.fetchHints(resp, rc.conn.listener)
-	}
-	return resp, wake, size >= int(req.MinBytes) || errored || len(wake) == 0
+func (s *Server) readFetchOnce(plan *fetchPlan) ([]<-chan struct{}, bool) {
+	size, errored, wake := s.readFetch(plan)
+	return wake, size >= int(plan.req.MinBytes) || errored || len(wake) == 0
 }
 
-// readFetch reads every requested partition once. It returns the response,
-// the record bytes in it, whether any partition failed, and the channels that
-// signal new data for the partitions read (taken before reading, so data
-// appended after the read is never missed).
-func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool, []<-chan struct{}) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	img := s.meta.Image()
+// readFetch reads every partition of the fetch once into plan.out. It
+// returns the record bytes read, whether any partition failed, and the
+// channels that signal new data for the partitions read (taken before
+// reading, so data appended after the read is never missed).
+func (s *Server) readFetch(plan *fetchPlan) (int, bool, []<-chan struct{}) {
+	req := plan.req
 	replica := fetchReplica(req)
 	budget := int(req.MaxBytes)
 	if budget <= 0 {
@@ -78,54 +75,49 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 	}
 	size := 0
 	errored := false
-	var wake []<-chan struct{}
-	for _, rt := range req.Topics {
-		t := requestTopic(img, req.Version >= 13, rt.Topic, rt.TopicID)
-		respTopic := kmsg.NewFetchResponseTopic()
-		respTopic.Topic, respTopic.TopicID = rt.Topic, rt.TopicID
-		respTopic.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, len(rt.Partitions))
-		for _, rp := range rt.Partitions {
-			pr := kmsg.NewFetchResponseTopicPartition()
-			pr.Partition = rp.Partition
-			if t == nil && req.Version >= 13 {
-				pr.ErrorCode = kerr.UnknownTopicID.Code
-			} else {
-				ch, n, err := s.readPartition(req, replica, t, rp, &pr, budget, size == 0)
-				if err != nil {
-					pr.ErrorCode = errorCode(err)
-					if replica < 0 || !errors.Is(err, kerr.OffsetOutOfRange) {
-						pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = -1, -1, -1
-					}
-				} else {
-					size += n
-					budget -= n
-					wake = append(wake, ch)
-					if t != nil {
-						s.metrics.fetched(t.Name, pr.RecordBatches)
-					}
+	wake := plan.wake[:0]
+	for i, part := range plan.fetch.Partitions {
+		pr := &plan.out[i]
+		*pr = kmsg.NewFetchResponseTopicPartition()
+		pr.Partition = part.Partition
+		if code := plan.refused[i]; code != 0 {
+			pr.ErrorCode = code
+			pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = -1, -1, -1
+		} else {
+			rp := kmsg.FetchRequestTopicPartition{Partition: part.Partition, CurrentLeaderEpoch: part.CurrentLeaderEpoch,
+				FetchOffset: part.FetchOffset, LastFetchedEpoch: part.LastFetchedEpoch, LogStartOffset: part.LogStartOffset,
+				PartitionMaxBytes: part.MaxBytes}
+			ch, n, err := s.readPartition(req, replica, plan.topics[i], rp, pr, budget, size == 0)
+			if err != nil {
+				pr.ErrorCode = errorCode(err)
+				if replica < 0 || !errors.Is(err, kerr.OffsetOutOfRange) {
+					pr.HighWatermark, pr.LastStableOffset, pr.LogStartOffset = -1, -1, -1
 				}
+			} else {
+				size += n
+				budget -= n
+				wake = append(wake, ch)
 			}
-			if pr.ErrorCode != 0 {
-				errored = true
-			}
-			if pr.RecordBatches == nil {
-				// Kafka answers a partition without data, or with an
-				// error, with an empty record set. The field is
-				// nullable in the schema, but librdkafka rejects the
-				// whole response on a null set and kafka-python fails
-				// on it.
-				pr.RecordBatches = []byte{}
-			}
-			if req.IsolationLevel == 1 && pr.AbortedTransactions == nil {
-				// Kafka sends a null aborted list only to
-				// read_uncommitted fetches.
-				pr.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
-			}
-			respTopic.Partitions = append(respTopic.Partitions, pr)
 		}
-		resp.Topics = append(resp.Topics, respTopic)
+		if pr.ErrorCode != 0 {
+			errored = true
+		}
+		if pr.RecordBatches == nil {
+			// Kafka answers a partition without data, or with an
+			// error, with an empty record set. The field is
+			// nullable in the schema, but librdkafka rejects the
+			// whole response on a null set and kafka-python fails
+			// on it.
+			pr.RecordBatches = []byte{}
+		}
+		if req.IsolationLevel == 1 && pr.AbortedTransactions == nil {
+			// Kafka sends a null aborted list only to
+			// read_uncommitted fetches.
+			pr.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
 	}
-	return resp, size, errored, wake
+	plan.wake = wake
+	return size, errored, wake
 }
 
 // readPartition fills one partition's part of a fetch response.
@@ -148,6 +140,11 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 	pr.PreferredReadReplica = -1
 	maxBytes := min(int(rp.PartitionMaxBytes), budget)
 	if maxBytes <= 0 && !first {
+		return ch, 0, nil
+	}
+	if caughtUp := rp.FetchOffset == pr.HighWatermark || (req.IsolationLevel == 1 && rp.FetchOffset == pr.LastStableOffset); caughtUp && rp.FetchOffset >= pr.LogStartOffset {
+		// Caught up: nothing to read. Most partitions of a consumer of
+		// many are, at every fetch.
 		return ch, 0, nil
 	}
 	// read_uncommitted reads up to the HW; read_committed up to the LSO,

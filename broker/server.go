@@ -28,6 +28,7 @@ import (
 	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/coordruntime"
+	"github.com/shoalmq/shoal/fetchsession"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 	"github.com/shoalmq/shoal/replica"
@@ -67,6 +68,9 @@ type Server struct {
 	sec *security
 	// fetchEncoder writes fetch responses with their record data in place.
 	fetchEncoder *fetchEncoder
+	// fetchSessions are the incremental fetch sessions (KIP-227) of
+	// consumers and followers fetching from this node.
+	fetchSessions *fetchsession.Cache
 	// lastLeaderHint is when (unix ns) a client was last told that a
 	// partition it asked for is led elsewhere (see leaderHints).
 	lastLeaderHint hintClock
@@ -133,8 +137,10 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 		metrics:    newMetrics(),
 		ready:      make(chan struct{}),
 
-		fetchEncoder: newFetchEncoder(),
+		fetchEncoder:  newFetchEncoder(),
+		fetchSessions: fetchsession.New(int(cfg.Int("max.incremental.fetch.session.cache.slots"))),
 	}
+	s.metrics.reg.MustRegister(fetchSessionMetrics(s.fetchSessions)...)
 	s.apis = s.newAPITables()
 	s.reqMem = newRequestMemory(cfg.QueuedMaxRequestBytes, s.metrics.conns.queuedBytes)
 	s.limits = newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerIPOverrides, s.log)

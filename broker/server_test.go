@@ -16,7 +16,7 @@ import (
 
 // startTestServer runs a single-node server on free loopback ports with its
 // data in a temp dir.
-func startTestServer(t *testing.T, set ...string) *Server {
+func startTestServer(t testing.TB, set ...string) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	base := []string{
@@ -37,13 +37,13 @@ func startTestServer(t *testing.T, set ...string) *Server {
 }
 
 // testContext is a context that ends after d or when the test does.
-func testContext(t *testing.T, d time.Duration) context.Context {
+func testContext(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func testClient(t *testing.T, s *Server, opts ...kgo.Opt) *kgo.Client {
+func testClient(t testing.TB, s *Server, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Addrs()...)}, opts...)...)
 	if err != nil {

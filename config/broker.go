@@ -117,6 +117,7 @@ var BrokerDefs = []Def{
 	{Name: "replica.fetch.max.bytes", Type: Int, Default: "1048576", Doc: "Bytes a follower asks for per partition in one fetch (at least one batch is returned).", Check: atLeast(0)},
 	{Name: "replica.fetch.response.max.bytes", Type: Int, Default: "10485760", Doc: "Bytes a follower asks for in one whole fetch response.", Check: atLeast(0)},
 	{Name: "replica.fetch.wait.max.ms", Type: Int, Default: "500", Doc: "How long a follower's fetch waits at the leader for new data.", Check: atLeast(0)},
+	{Name: "max.incremental.fetch.session.cache.slots", Type: Int, Default: "1000", Doc: "Most incremental fetch sessions (KIP-227) this broker keeps for consumers and followers; 0 turns sessions off (every fetch is a full one). When full, a new session takes a slot only by Kafka's rules: from a session unused for 2 minutes, or from one older than 2 minutes with fewer partitions (a follower's from any consumer's).", Check: atLeast(0)},
 	{Name: "replica.fetch.backoff.ms", Type: Int, Default: "1000", Doc: "How long a follower waits before retrying a partition whose fetch failed.", Check: atLeast(0)},
 	{Name: "auto.leader.rebalance.enable", Type: Boolean, Default: "true", Doc: "Periodically move leadership back to each partition's preferred (first) replica."},
 	{Name: "leader.imbalance.check.interval.seconds", Type: Long, Default: "300", Doc: "How often the active controller looks for partitions not led by their preferred replica.", Check: atLeast(1)},

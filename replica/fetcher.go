@@ -57,6 +57,10 @@ type fetcher struct {
 	// partition removed from the fetcher is never appended to afterwards.
 	mu    sync.Mutex
 	parts map[fetchKey]*fetchPart
+
+	// session is the fetch session with the leader; only run's goroutine
+	// touches it.
+	session leaderSession
 }
 
 // updateFetchers makes the fetchers follow exactly the partitions in want.
@@ -305,7 +309,8 @@ func (f *fetcher) truncateTo(k fetchKey, fp *fetchPart, leaderEpoch int32, endOf
 	return nil
 }
 
-// fetch sends one Fetch for the ready partitions and applies the response.
+// fetch sends one Fetch for the ready partitions, within the fetcher's
+// fetch session with the leader, and applies the response.
 func (f *fetcher) fetch(keys []fetchKey) error {
 	m := f.m
 	req := kmsg.NewPtrFetchRequest()
@@ -315,14 +320,13 @@ func (f *fetcher) fetch(keys []fetchKey) error {
 	req.MaxWaitMillis = int32(m.cfg.Int("replica.fetch.wait.max.ms"))
 	req.MinBytes = 1
 	req.MaxBytes = int32(m.cfg.Int("replica.fetch.response.max.bytes"))
-	req.SessionID, req.SessionEpoch = 0, -1
 	partMax := int32(m.cfg.Int("replica.fetch.max.bytes"))
 	type sentPart struct {
 		epoch int32
 		p     *log.Partition
 	}
 	sent := map[fetchKey]sentPart{}
-	byTopic := map[string]int{}
+	want := map[fetchKey]sessionPart{}
 	names := map[[16]byte]string{}
 	f.mu.Lock()
 	for _, k := range keys {
@@ -330,37 +334,33 @@ func (f *fetcher) fetch(keys []fetchKey) error {
 		if fp == nil || !fp.truncated {
 			continue
 		}
-		i, ok := byTopic[k.topic]
-		if !ok {
-			rt := kmsg.NewFetchRequestTopic()
-			rt.Topic, rt.TopicID = k.topic, fp.topicID
-			req.Topics = append(req.Topics, rt)
-			i = len(req.Topics) - 1
-			byTopic[k.topic] = i
-			names[fp.topicID] = k.topic
-		}
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.CurrentLeaderEpoch = k.idx, fp.epoch
-		rp.FetchOffset, rp.LogStartOffset = fp.p.LogEndOffset(), fp.p.LogStartOffset()
-		rp.LastFetchedEpoch = -1
-		rp.PartitionMaxBytes = partMax
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+		want[k] = sessionPart{topicID: fp.topicID, epoch: fp.epoch, fetchOffset: fp.p.LogEndOffset(), logStart: fp.p.LogStartOffset()}
+		names[fp.topicID] = k.topic
 		sent[k] = sentPart{fp.epoch, fp.p}
 	}
 	f.mu.Unlock()
 	if len(sent) == 0 {
 		return nil
 	}
+	f.session.fill(req, want, partMax)
 	ctx, cancel := context.WithTimeout(f.ctx, time.Duration(req.MaxWaitMillis)*time.Millisecond+10*time.Second)
 	defer cancel()
 	r, err := f.peer.Request(ctx, req)
 	if err != nil {
+		// Whether the leader saw the fetch is unknown: start over.
+		f.session.restart()
 		return err
 	}
 	resp := r.(*kmsg.FetchResponse)
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return err
+	if resp.ErrorCode != 0 {
+		f.session.failed(resp.ErrorCode)
+		if isSessionError(resp.ErrorCode) {
+			// The next fetch is a full one, at once.
+			return nil
+		}
+		return kerr.ErrorForCode(resp.ErrorCode)
 	}
+	f.session.answered(req, resp, want)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := m.now()
