@@ -9,12 +9,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoalmq/shoal/coordruntime"
+	"github.com/shoalmq/shoal/share"
 )
 
-// A share acknowledgement that archives a record is answered only after
-// the record's copy on the dead-letter topic is written; when that topic
-// asks for flush.messages=1, the copy is fsynced by then too, as a produce
-// to it would be.
+// A rejected record is archived (the share-partition start offset passes
+// it) only after its copy on the dead-letter topic is written; when that
+// topic asks for flush.messages=1, the copy is fsynced by then too, as a
+// produce to it would be.
 func TestDeadLetterWriteHonoursFlushMessages(t *testing.T) {
 	s := startTestServer(t)
 	ctx := testContext(t, 30*time.Second)
@@ -73,15 +74,26 @@ func TestDeadLetterWriteHonoursFlushMessages(t *testing.T) {
 	}
 	mu.Unlock()
 
+	key := share.KeyOf(group, s.meta.Image().Topics[topic], 0)
+	for {
+		if start, _, ok := s.shares.Progress(key); ok && start == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the rejected record was never archived")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	p := s.logs.Partition(dlq, 0)
 	if p == nil {
 		t.Fatal("no local log for the dead-letter partition")
 	}
 	if leo := p.LogEndOffset(); leo != 1 {
-		t.Fatalf("dead-letter topic holds %d records once the reject is answered, want 1", leo)
+		t.Fatalf("dead-letter topic holds %d records once the rejected record is archived, want 1", leo)
 	}
 	if rp := p.RecoveryPoint(); rp != 1 {
-		t.Errorf("dead-letter record not fsynced when the reject was answered: recovery point %d, want 1 (flush.messages=1)", rp)
+		t.Errorf("dead-letter record not fsynced when the rejected record was archived: recovery point %d, want 1 (flush.messages=1)", rp)
 	}
 }
 

@@ -32,6 +32,7 @@ func (s *Server) handleReadShareGroupState(_ context.Context, _ *reqCtx, req *km
 				op.ErrorCode = kerrv.Code
 			case ok:
 				op.StateEpoch, op.StartOffset = st.StateEpoch, st.StartOffset
+				coordinator.SetDeadLetterProducer(&op.UnknownTags, st.Producer)
 				for _, b := range st.Batches {
 					sb := kmsg.NewReadShareGroupStateResponseTopicPartitionStateBatch()
 					sb.FirstOffset, sb.LastOffset, sb.DeliveryState, sb.DeliveryCount = b.First, b.Last, int8(b.State), b.DeliveryCount
@@ -90,6 +91,7 @@ func (s *Server) handleWriteShareGroupState(ctx context.Context, _ *reqCtx, req 
 			key := coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}
 			st := coordinator.ShareState{LeaderEpoch: rp.LeaderEpoch}
 			st.StartOffset, st.StateEpoch = rp.StartOffset, rp.StateEpoch
+			st.Producer = coordinator.DeadLetterProducerOf(&rp.UnknownTags)
 			if st.StartOffset < 0 {
 				// -1 keeps the stored start offset.
 				if cur, ok, _ := s.coord.ShareState.Read(key); ok {

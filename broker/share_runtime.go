@@ -24,7 +24,9 @@ func newShareRuntime(s *Server) *share.Manager {
 		Coordinator: s.coord.ShareState,
 		Peers:       sharePeers{s: s, peers: s.peers.Peers(cluster.LaneShare)},
 		Metrics:     s.metrics,
-		Topics:      coordTopics{s},
+		// producerIDs is wired with the cluster, after the share runtime.
+		NextProducerID: func(ctx context.Context) (int64, error) { return s.producerIDs.Next(ctx) },
+		Topics:         coordTopics{s},
 	})
 }
 

@@ -92,32 +92,6 @@ func TestParseBrowseRejectsBadInput(t *testing.T) {
 	}
 }
 
-func TestRedriveRecordRestoresTheOrigin(t *testing.T) {
-	dl := &kgo.Record{Key: []byte("k"), Value: []byte("v"), Headers: []kgo.RecordHeader{
-		{Key: "trace", Value: []byte("t1")},
-		{Key: "__dlq.errors.topic", Value: []byte("jobs")},
-		{Key: "__dlq.errors.partition", Value: []byte("3")},
-		{Key: "__dlq.errors.reason", Value: []byte("rejected")},
-	}}
-	out, err := redriveRecord(dl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.Topic != "jobs" || out.Partition != 3 || string(out.Key) != "k" || string(out.Value) != "v" ||
-		len(out.Headers) != 1 || out.Headers[0].Key != "trace" {
-		t.Fatalf("redriven record %+v", out)
-	}
-	for _, bad := range [][]kgo.RecordHeader{
-		nil,
-		{{Key: "__dlq.errors.topic", Value: []byte("jobs")}},
-		{{Key: "__dlq.errors.topic", Value: []byte("jobs")}, {Key: "__dlq.errors.partition", Value: []byte("x")}},
-	} {
-		if _, err := redriveRecord(&kgo.Record{Headers: bad}); err == nil {
-			t.Errorf("headers %v: redriven", bad)
-		}
-	}
-}
-
 // The write endpoints answer before any Kafka request when writes are off
 // or the request does not come from the console's pages, so these need no
 // broker (the client connects lazily, to a closed port).
@@ -221,40 +195,6 @@ func TestSampleRatesReadsTheTopicCounters(t *testing.T) {
 	}
 	if _, ok := con.hist.last("out:orders"); ok {
 		t.Errorf("a consume rate from a counter's first value")
-	}
-}
-
-// The redrive progress of a dead-letter partition: a watermark and ranges
-// above it, merged as offsets are added, written to and read back from a
-// committed offset's metadata.
-func TestRedrivenProgressMergesAndRoundTrips(t *testing.T) {
-	d := redriven{}
-	for _, o := range []int64{5, 3, 4, 9, 0, 11, 10} {
-		d = d.add(o)
-	}
-	if d.watermark != 1 || d.metadata() != "3-5,9-11" {
-		t.Fatalf("progress %+v metadata %q, want watermark 1 and 3-5,9-11", d, d.metadata())
-	}
-	for o, want := range map[int64]bool{0: true, 1: false, 2: false, 3: true, 5: true, 6: false, 9: true, 11: true, 12: false} {
-		if d.has(o) != want {
-			t.Errorf("has(%d) = %v, want %v", o, !want, want)
-		}
-	}
-	if d = d.add(1).add(2); d.watermark != 6 || d.metadata() != "9-11" {
-		t.Fatalf("after filling the gap: %+v", d)
-	}
-	// Dead letters below the log start are gone: counted as done.
-	if e := d.from(10); e.watermark != 12 || e.metadata() != "" {
-		t.Fatalf("from log start 10: %+v", e)
-	}
-	back, err := parseRedriven(d.watermark, d.metadata())
-	if err != nil || back.watermark != d.watermark || back.metadata() != d.metadata() {
-		t.Fatalf("round trip of %+v: %+v %v", d, back, err)
-	}
-	for _, bad := range []string{"x", "3-", "5-3", "-1", "1,,2"} {
-		if _, err := parseRedriven(0, bad); err == nil {
-			t.Errorf("metadata %q accepted", bad)
-		}
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/redrive"
 )
 
 type sharePartitionRow struct {
@@ -250,7 +252,7 @@ func (k *kafkaConn) recentDeadLetters(ctx context.Context, topic, group string) 
 		if e.Partition >= maxDeadLetterPartitions || e.Offset <= s.Offset {
 			continue
 		}
-		b := browse{topic: topic, partition: e.Partition, header: dlqHeaderPrefix + "group.id=" + group}
+		b := browse{topic: topic, partition: e.Partition, header: redrive.HeaderPrefix + "group.id=" + group}
 		if _, err := k.readRange(ctx, b, max(s.Offset, e.Offset-deadLetterScan), e.Offset, func(rec *kgo.Record) bool {
 			out = append(out, deadLetterOf(rec))
 			return true
@@ -266,7 +268,7 @@ func deadLetterOf(rec *kgo.Record) deadLetterView {
 	d := deadLetterView{Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp.UnixMilli(),
 		Key: bytes.Clone(rec.Key[:min(len(rec.Key), maxShown)])}
 	for _, h := range rec.Headers {
-		switch strings.TrimPrefix(h.Key, dlqHeaderPrefix) {
+		switch strings.TrimPrefix(h.Key, redrive.HeaderPrefix) {
 		case "topic":
 			d.SourceTopic = string(h.Value)
 		case "partition":

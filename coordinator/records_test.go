@@ -1,7 +1,10 @@
 package coordinator
 
 import (
+	"reflect"
 	"testing"
+
+	"github.com/shoalmq/shoal/queue"
 )
 
 // GroupPartition must agree with Kafka's abs(String.hashCode()) % n, so a
@@ -45,5 +48,28 @@ func TestRecordKeysRoundTrip(t *testing.T) {
 	got, err := decodeOffsetValue(v.encode())
 	if err != nil || got != v {
 		t.Fatalf("offset value: %+v %v", got, err)
+	}
+}
+
+// A share state round-trips with its dead-letter producer; a version 0
+// value (written before dead letters were part of the state) has none.
+func TestShareStateValueVersions(t *testing.T) {
+	st := ShareState{LeaderEpoch: 3}
+	st.StartOffset, st.StateEpoch = 10, 2
+	st.Batches = []queue.StateBatch{{First: 10, Last: 12, State: queue.DeadLettering, DeliveryCount: 1}}
+	st.Producer = queue.DeadLetterProducer{ID: 4000, Epoch: 1, Sequence: 17}
+	got, err := DecodeShareState(EncodeShareState(st))
+	if err != nil || !reflect.DeepEqual(got, st) {
+		t.Fatalf("round trip: %+v %v, want %+v", got, err, st)
+	}
+	v0 := EncodeShareState(st)
+	v0 = v0[:len(v0)-deadLetterProducerSize]
+	v0[1] = 0 // version 0
+	got, err = DecodeShareState(v0)
+	if err != nil || got.Producer.ID != -1 || got.StartOffset != 10 || len(got.Batches) != 1 {
+		t.Fatalf("version 0: %+v %v", got, err)
+	}
+	if _, err := DecodeShareState(append(EncodeShareState(st), 0)); err == nil {
+		t.Fatal("a value with a trailing byte decoded")
 	}
 }

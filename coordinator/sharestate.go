@@ -11,10 +11,72 @@ import (
 // partition (group, topic id, partition), holding the whole persisted state
 // (start offset, state epoch, in-flight batches). Compaction keeps the
 // newest; a tombstone deletes the state (DeleteShareGroupState).
+//
+// Value version 1 adds the share partition's dead-letter producer (id,
+// epoch, next sequence) after the batches; version 0 has none (id -1).
 const (
-	keyShareState   int16 = 0x5303
-	shareStateValue int16 = 0
+	keyShareState     int16 = 0x5303
+	shareStateValueV0 int16 = 0
+	shareStateValue   int16 = 1
 )
+
+// DeadLetterProducerTag is the tagged field that carries a share
+// partition's dead-letter producer (EncodeDeadLetterProducer) in a
+// partition of WriteShareGroupState and ReadShareGroupState between shoal
+// nodes. Kafka defines no such field; the number is far above the tags
+// Kafka assigns, and a peer that does not know it skips it.
+const DeadLetterProducerTag uint32 = 10000
+
+// EncodeDeadLetterProducer encodes a dead-letter producer: id, epoch and
+// sequence, big-endian.
+func EncodeDeadLetterProducer(p queue.DeadLetterProducer) []byte {
+	b := binary.BigEndian.AppendUint64(nil, uint64(p.ID))
+	b = binary.BigEndian.AppendUint16(b, uint16(p.Epoch))
+	return binary.BigEndian.AppendUint32(b, uint32(p.Sequence))
+}
+
+// DecodeDeadLetterProducer decodes EncodeDeadLetterProducer's bytes.
+func DecodeDeadLetterProducer(b []byte) (queue.DeadLetterProducer, error) {
+	if len(b) != deadLetterProducerSize {
+		return queue.DeadLetterProducer{ID: -1}, fmt.Errorf("%w: dead-letter producer of %d bytes", errBadRecord, len(b))
+	}
+	return queue.DeadLetterProducer{
+		ID:       int64(binary.BigEndian.Uint64(b)),
+		Epoch:    int16(binary.BigEndian.Uint16(b[8:])),
+		Sequence: int32(binary.BigEndian.Uint32(b[10:])),
+	}, nil
+}
+
+const deadLetterProducerSize = 8 + 2 + 4
+
+// Tags is the tagged fields of a flexible-version Kafka message, as kmsg
+// holds the ones it does not know (UnknownTags).
+type Tags interface {
+	Each(func(key uint32, val []byte))
+	Set(key uint32, val []byte)
+}
+
+// SetDeadLetterProducer puts p in a share-state RPC partition's tags (DeadLetterProducerTag),
+// unless it has no id.
+func SetDeadLetterProducer(tags Tags, p queue.DeadLetterProducer) {
+	if p.ID >= 0 {
+		tags.Set(DeadLetterProducerTag, EncodeDeadLetterProducer(p))
+	}
+}
+
+// DeadLetterProducerOf is the dead-letter producer in a share-state RPC
+// partition's tags (id -1 when there is none, or it does not decode).
+func DeadLetterProducerOf(tags Tags) queue.DeadLetterProducer {
+	p := queue.DeadLetterProducer{ID: -1}
+	tags.Each(func(key uint32, val []byte) {
+		if key == DeadLetterProducerTag {
+			if got, err := DecodeDeadLetterProducer(val); err == nil {
+				p = got
+			}
+		}
+	})
+	return p
+}
 
 // ShareKey names one share partition.
 type ShareKey struct {
@@ -61,6 +123,14 @@ type ShareState struct {
 	LeaderEpoch int32
 }
 
+// InitialShareState is the state InitializeShareGroupState writes: a start
+// offset and state epoch, nothing in flight, no dead-letter producer.
+func InitialShareState(startOffset int64, stateEpoch int32) ShareState {
+	var st ShareState
+	st.StartOffset, st.StateEpoch, st.Producer.ID = startOffset, stateEpoch, -1
+	return st
+}
+
 // EncodeShareState encodes a share state record value.
 func EncodeShareState(st ShareState) []byte {
 	b := binary.BigEndian.AppendUint16(nil, uint16(shareStateValue))
@@ -74,14 +144,30 @@ func EncodeShareState(st ShareState) []byte {
 		b = append(b, byte(sb.State))
 		b = binary.BigEndian.AppendUint16(b, uint16(sb.DeliveryCount))
 	}
-	return b
+	return append(b, EncodeDeadLetterProducer(st.Producer)...)
 }
 
 // DecodeShareState decodes a share state record value.
 func DecodeShareState(b []byte) (ShareState, error) {
 	var st ShareState
+	st.Producer.ID = -1
 	const head = 2 + 8 + 4 + 4
-	if len(b) < head || int16(binary.BigEndian.Uint16(b)) != shareStateValue {
+	if len(b) < head {
+		return st, fmt.Errorf("%w: share state value", errBadRecord)
+	}
+	switch int16(binary.BigEndian.Uint16(b)) {
+	case shareStateValueV0:
+	case shareStateValue:
+		if len(b) < head+deadLetterProducerSize {
+			return st, fmt.Errorf("%w: share state value", errBadRecord)
+		}
+		p, err := DecodeDeadLetterProducer(b[len(b)-deadLetterProducerSize:])
+		if err != nil {
+			return st, err
+		}
+		st.Producer = p
+		b = b[:len(b)-deadLetterProducerSize]
+	default:
 		return st, fmt.Errorf("%w: share state value", errBadRecord)
 	}
 	st.StartOffset = int64(binary.BigEndian.Uint64(b[2:]))

@@ -408,3 +408,48 @@ func TestShareStateInitializeAndDelete(t *testing.T) {
 		t.Fatalf("after delete: found %v, %v", ok, kerrv)
 	}
 }
+
+// A share-state write with an older state epoch than the stored one (a
+// share-partition leader that has not yet seen an AlterShareGroupOffsets,
+// or one that lost a failover) is refused with FENCED_STATE_EPOCH, also
+// when it is queued in the same group commit right behind the newer state:
+// the newer state is what stays.
+func TestShareStateWriteFencesOlderStateEpoch(t *testing.T) {
+	n := newNode(t)
+	sc := n.rt.ShareState
+	ctx := context.Background()
+	if err := sc.EnsureTopic(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k := shareKey(4)
+	if err := sc.Initialize(ctx, k, 2, 7); err != nil {
+		t.Fatal(err)
+	}
+	stale := shareState(3, 0) // state epoch 1
+	if err := <-sc.Enqueue(k, stale); err != kerr.FencedStateEpoch {
+		t.Fatalf("write with an older state epoch: %v, want FENCED_STATE_EPOCH", err)
+	}
+
+	// The same race within one batch: a newer epoch queued, then a stale one.
+	hold := make(chan struct{})
+	n.hold, n.entered = hold, make(chan struct{}, 1)
+	first := sc.Enqueue(shareKey(5), shareState(0, 0))
+	<-n.entered
+	newer := shareState(20, 0)
+	newer.StateEpoch = 3
+	newerDone := sc.Enqueue(k, newer)
+	staleDone := sc.Enqueue(k, stale)
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-newerDone; err != nil {
+		t.Fatalf("write with the newer state epoch: %v", err)
+	}
+	if err := <-staleDone; err != kerr.FencedStateEpoch {
+		t.Fatalf("stale write queued behind a newer one: %v, want FENCED_STATE_EPOCH", err)
+	}
+	if st, ok, _ := sc.Read(k); !ok || st.StateEpoch != 3 || st.StartOffset != 20 {
+		t.Fatalf("after the race: %+v %v, want state epoch 3 at 20", st, ok)
+	}
+}

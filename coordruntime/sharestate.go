@@ -116,23 +116,14 @@ func (sc *ShareCoordinator) Read(key coordinator.ShareKey) (coordinator.ShareSta
 // changes happened (while holding whatever orders them) and wait
 // afterwards, so the writer's last-wins coalescing keeps the newest state.
 // A state from an older leader epoch than the stored one is refused with
-// FENCED_LEADER_EPOCH.
+// FENCED_LEADER_EPOCH, one with an older state epoch with
+// FENCED_STATE_EPOCH (see fenced).
 func (sc *ShareCoordinator) Enqueue(key coordinator.ShareKey, st *coordinator.ShareState) <-chan error {
 	done := make(chan error, 1)
 	sp, kerrv := sc.partFor(key)
 	if kerrv != nil {
 		done <- kerrv
 		return done
-	}
-	if st != nil {
-		// A write from an older leader epoch is fenced.
-		sp.mu.Lock()
-		cur, ok := sp.states[key]
-		sp.mu.Unlock()
-		if ok && st.LeaderEpoch < cur.LeaderEpoch {
-			done <- kerr.FencedLeaderEpoch
-			return done
-		}
 	}
 	sp.qmu.Lock()
 	sp.queue = append(sp.queue, stateWrite{key: key, st: st, done: done})
@@ -172,10 +163,26 @@ func (sp *shareStatePart) writeLoop() {
 		if len(batch) == 0 {
 			continue
 		}
+		// Fence each write against the state it would replace: the
+		// durable one, or the write accepted before it in this batch. A
+		// check at Enqueue alone would let a stale write queued right
+		// behind a newer one land.
+		errs := make([]*kerr.Error, len(batch))
 		latest := map[coordinator.ShareKey]int{}
+		sp.mu.Lock()
 		for i, w := range batch {
-			latest[w.key] = i
+			cur, ok := sp.states[w.key]
+			if j, queued := latest[w.key]; queued {
+				cur, ok = coordinator.ShareState{}, batch[j].st != nil
+				if ok {
+					cur = *batch[j].st
+				}
+			}
+			if errs[i] = fenced(cur, ok, w.st); errs[i] == nil {
+				latest[w.key] = i
+			}
 		}
+		sp.mu.Unlock()
 		recs := make([]coordinator.Record, 0, len(latest))
 		for i, w := range batch {
 			if latest[w.key] != i {
@@ -187,7 +194,10 @@ func (sp *shareStatePart) writeLoop() {
 			}
 			recs = append(recs, r)
 		}
-		err := sp.ip.append(recs)
+		var err error
+		if len(recs) > 0 {
+			err = sp.ip.append(recs)
+		}
 		if err == nil {
 			sp.mu.Lock()
 			for i, w := range batch {
@@ -202,10 +212,34 @@ func (sp *shareStatePart) writeLoop() {
 			}
 			sp.mu.Unlock()
 		}
-		for _, w := range batch {
+		for i, w := range batch {
+			if errs[i] != nil {
+				w.done <- errs[i]
+				continue
+			}
 			w.done <- err
 		}
 	}
+}
+
+// fenced is the error a write of st (nil: a delete) gets over the current
+// state cur (ok: there is one), as Kafka's share coordinator answers
+// WriteShareGroupState: FENCED_STATE_EPOCH for a state from before the
+// last AlterShareGroupOffsets (InitializeShareGroupState with the next state
+// epoch), FENCED_LEADER_EPOCH for a writer from an older leader epoch of the
+// log partition within the same state epoch. A newer state epoch starts the
+// leader epochs afresh (Initialize writes leader epoch 0); a delete is never
+// fenced.
+func fenced(cur coordinator.ShareState, ok bool, st *coordinator.ShareState) *kerr.Error {
+	switch {
+	case st == nil || !ok:
+		return nil
+	case st.StateEpoch < cur.StateEpoch:
+		return kerr.FencedStateEpoch
+	case st.StateEpoch == cur.StateEpoch && st.LeaderEpoch < cur.LeaderEpoch:
+		return kerr.FencedLeaderEpoch
+	}
+	return nil
 }
 
 func (sp *shareStatePart) failQueued(err error) {
@@ -230,8 +264,7 @@ func (sc *ShareCoordinator) Initialize(ctx context.Context, key coordinator.Shar
 	if cur, ok, _ := sc.Read(key); ok && cur.StateEpoch > stateEpoch {
 		return kerr.FencedStateEpoch
 	}
-	st := coordinator.ShareState{}
-	st.StartOffset, st.StateEpoch = startOffset, stateEpoch
+	st := coordinator.InitialShareState(startOffset, stateEpoch)
 	return sc.Write(ctx, key, &st)
 }
 

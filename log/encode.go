@@ -6,11 +6,19 @@ import (
 )
 
 // EncodeBatch builds the uncompressed v2 batch a node writes itself
-// (coordinator records, dead letters): recs' keys, values and headers in
+// (coordinator records): recs' keys, values and headers in
 // order (their Offset and Timestamp are not used), no producer id,
 // timestamped now. Its offsets and leader epoch are placeholders that
 // Partition.Append assigns. recs must not be empty.
 func EncodeBatch(recs []Record, now time.Time) []byte {
+	return EncodeProducerBatch(recs, now, -1, -1, -1)
+}
+
+// EncodeProducerBatch is EncodeBatch written by an idempotent producer:
+// producer id, epoch and the sequence of the first record, so that the
+// leader of the partition answers a resent batch as a duplicate (the
+// dead letters of a share partition).
+func EncodeProducerBatch(recs []Record, now time.Time, producerID int64, producerEpoch int16, baseSequence int32) []byte {
 	var body, rec []byte
 	for i, r := range recs {
 		rec = rec[:0]
@@ -33,9 +41,9 @@ func EncodeBatch(recs []Record, now time.Time) []byte {
 		LastOffsetDelta:      int32(len(recs) - 1),
 		BaseTimestamp:        ms,
 		MaxTimestamp:         ms,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		BaseSequence:         -1,
+		ProducerID:           producerID,
+		ProducerEpoch:        producerEpoch,
+		BaseSequence:         baseSequence,
 		NumRecords:           int32(len(recs)),
 	}, body)
 }

@@ -127,7 +127,7 @@ func (sp *SharePartition) learnKeys(s *Span) {
 			if e.first >= s.First {
 				return false
 			}
-			blocked = !e.state.terminal()
+			blocked = !e.state.settled()
 			return !blocked
 		})
 		if blocked {
@@ -139,7 +139,7 @@ func (sp *SharePartition) learnKeys(s *Span) {
 		if e.first > upto {
 			return false
 		}
-		if !e.state.terminal() {
+		if !e.state.settled() {
 			for o := max(e.first, s.First); o <= min(e.last, upto); o++ {
 				ko.register(o, keyOf(s, o))
 			}

@@ -80,7 +80,24 @@ func TestRandomized(t *testing.T) {
 		seeds = 5
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, false) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, false, false) })
+	}
+}
+
+// TestRandomizedDeadLetters runs the interleavings with a dead-letter
+// topic, writes of dead letters completed at random, and restarts from the
+// persisted state between a write's assignment and its completion. It
+// checks that a restarted partition resends exactly the write in progress
+// (records and sequence), that every record given up on is written exactly
+// once, and that SPSO never passes a record whose dead letter is not
+// written.
+func TestRandomizedDeadLetters(t *testing.T) {
+	seeds := 15
+	if testing.Short() {
+		seeds = 5
+	}
+	for seed := int64(1); seed <= int64(seeds); seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, seed%2 == 0, true) })
 	}
 }
 
@@ -96,11 +113,11 @@ func TestRandomizedKeyOrder(t *testing.T) {
 		seeds = 5
 	}
 	for seed := int64(1); seed <= int64(seeds); seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, true) })
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, true, false) })
 	}
 }
 
-func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
+func runRandomized(t *testing.T, seed int64, steps int, byKey, deadLetter bool) {
 	rng := rand.New(rand.NewSource(seed))
 	const total = 1500
 	lg := newTestLog(rng, total)
@@ -114,13 +131,20 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
 		cfg.Ordering = OrderKey
 		lg.withKeys(rng, 1+rng.Intn(12))
 	}
+	cfg.DeadLetter = deadLetter
 	sp := New(cfg, 0)
+	if deadLetter {
+		sp.SetDeadLetterProducer(7, 0)
+	}
 	members := []string{"a", "b", "c", "d"}
 	now := base
 	held := map[int64]hold{}     // model of live locks
 	accepted := map[int64]bool{} // offsets ever accepted
 	terminal := map[int64]bool{} // offsets archived or accepted by an ack we made
 	lastStart := sp.StartOffset()
+	// Dead-letter model: given up on (reported by Ready), and written (by
+	// completed writes), per offset.
+	givenUp, written := map[int64]bool{}, map[int64]int{}
 	// takeReady checks sp's outputs and marks its dead letters terminal.
 	var deadLettered []ArchivedRange
 	takeReady := func() error {
@@ -128,6 +152,7 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
 		for _, a := range deadLettered {
 			for o := a.First; o <= a.Last; o++ {
 				terminal[o] = true
+				givenUp[o] = true
 				delete(held, o)
 			}
 		}
@@ -152,6 +177,42 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf("seed %d: "+format+"\nstate:\n%s", append([]any{seed}, append(args, printState(sp))...)...)
+	}
+	// The write of dead letters in progress, if any.
+	var inProgress *DeadLetterWrite
+	seq := int64(0)
+	writeDeadLetters := func(complete bool) {
+		w, assigned, ok := sp.NextDeadLetters(int64(1 + rng.Intn(6)))
+		if !ok {
+			if inProgress != nil {
+				fail("the write in progress %v is gone", inProgress.Records)
+			}
+			return
+		}
+		if !assigned && inProgress == nil || assigned && inProgress != nil {
+			fail("write assigned=%t, model in progress %v", assigned, inProgress)
+		}
+		if inProgress != nil && fmt.Sprint(*inProgress) != fmt.Sprint(w) {
+			fail("resent write %v, the one in progress was %v", w, *inProgress)
+		}
+		if int64(w.Producer.Sequence) != seq {
+			fail("write at sequence %d, want %d", w.Producer.Sequence, seq)
+		}
+		inProgress = &w
+		if !complete {
+			return
+		}
+		for _, r := range w.Records {
+			for o := r.First; o <= r.Last; o++ {
+				if !givenUp[o] {
+					fail("offset %d dead-lettered but never given up on", o)
+				}
+				written[o]++
+			}
+		}
+		sp.DeadLettersWritten(w, w.Len())
+		seq += w.Len()
+		inProgress = nil
 	}
 	expire := func() {
 		for o, h := range held {
@@ -339,7 +400,9 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
 			ls := sp.StartOffset() + int64(rng.Intn(5))
 			sp.OnLogStart(ls)
 			logStart = max(logStart, ls)
-		case r < 86 && byKey:
+		case r < 90 && deadLetter:
+			writeDeadLetters(r < 88)
+		case r < 92 && (byKey || deadLetter):
 			// restart from the persisted state: locks are lost and
 			// records at the delivery limit are archived on load.
 			sp = Restore(cfg, sp.Persisted())
@@ -364,6 +427,11 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
 			fail("SPSO moved back from %d to %d", lastStart, sp.StartOffset())
 		}
 		lastStart = sp.StartOffset()
+		for o := range givenUp {
+			if deadLetter && o < sp.StartOffset() && o >= logStart && written[o] == 0 {
+				fail("SPSO %d passed offset %d before its dead letter was written", sp.StartOffset(), o)
+			}
+		}
 		for o, h := range held {
 			if !h.deadline.After(now) {
 				continue
@@ -403,6 +471,9 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
 				delete(held, o)
 			}
 		}
+		for deadLetter && sp.Counts().DeadLettering > 0 {
+			writeDeadLetters(true)
+		}
 		if err := checkInvariants(sp); err != nil {
 			fail("drain: %v", err)
 		}
@@ -412,6 +483,11 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey bool) {
 	}
 	if c := sp.Counts(); c != (Counts{}) {
 		fail("records left in flight: %+v", c)
+	}
+	for o := range givenUp {
+		if deadLetter && written[o] != 1 && o >= logStart {
+			fail("offset %d dead-lettered %d times, want once", o, written[o])
+		}
 	}
 }
 
@@ -437,8 +513,8 @@ func checkReady(sp *SharePartition, dead *[]ArchivedRange) error {
 	}
 	for _, a := range rd.DeadLetter {
 		for o := a.First; o <= a.Last; o++ {
-			if e := sp.find(o); o >= sp.start && (e == nil || e.state != Archived) {
-				return fmt.Errorf("dead letter %d is not archived", o)
+			if e := sp.find(o); o >= sp.start && (e == nil || e.state != Archived && e.state != DeadLettering) {
+				return fmt.Errorf("dead letter %d is neither archived nor waiting for its dead letter", o)
 			}
 		}
 	}

@@ -35,7 +35,30 @@ const (
 	Acquired     State = 1
 	Acknowledged State = 2
 	Archived     State = 4
+	// DeadLettering is a record given up on (rejected, or at the delivery
+	// limit) whose dead letter is not written yet: delivered to no one
+	// again, but not past SPSO until its dead letter is durable and it is
+	// archived (see NextDeadLetters). Not a Kafka state: it exists only
+	// when the group has a dead-letter topic, and only shoal's share
+	// coordinator stores it, as one of the four persisted states
+	// persistedDeadLettering+flags.
+	DeadLettering State = 8
 )
+
+// The persisted DeadLettering states: 8 plus deadLetterLimitBit when the
+// record reached the delivery limit (else it was rejected), plus
+// deadLetterWritingBit when it is part of the dead-letter write in
+// progress.
+const (
+	persistedDeadLettering = 8
+	deadLetterLimitBit     = 1
+	deadLetterWritingBit   = 2
+)
+
+// isDeadLettering reports whether a persisted state is one of DeadLettering's.
+func isDeadLettering(s State) bool {
+	return s >= persistedDeadLettering && s <= persistedDeadLettering|deadLetterLimitBit|deadLetterWritingBit
+}
 
 func (s State) String() string {
 	switch s {
@@ -47,11 +70,18 @@ func (s State) String() string {
 		return "acknowledged"
 	case Archived:
 		return "archived"
+	case DeadLettering:
+		return "dead-lettering"
 	}
 	return "state(" + strconv.Itoa(int(s)) + ")"
 }
 
 func (s State) terminal() bool { return s == Acknowledged || s == Archived }
+
+// settled reports whether a record will never be delivered again: terminal,
+// or waiting only for its dead letter. A settled record no longer holds back
+// later records of its key.
+func (s State) settled() bool { return s.terminal() || s == DeadLettering }
 
 // Config holds the share-group settings the state machine applies.
 type Config struct {
@@ -71,6 +101,10 @@ type Config struct {
 	// Ordering is share.delivery.ordering: with OrderKey a record is held
 	// back while an earlier record with its key is in flight.
 	Ordering Ordering
+	// DeadLetter is set when the group has a dead-letter topic: records
+	// rejected or at the delivery limit become DeadLettering, not Archived,
+	// until the runtime reports their dead letter written.
+	DeadLetter bool
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -175,6 +209,40 @@ type PersistedState struct {
 	StartOffset int64
 	StateEpoch  int32
 	Batches     []StateBatch
+	// Producer is the idempotent producer the share partition writes its
+	// dead letters with.
+	Producer DeadLetterProducer
+}
+
+// DeadLetterProducer is the idempotent producer id a share partition owns
+// for its dead letters, persisted with its state so that a new leader
+// after a crash or failover resends the write in progress with the same
+// id, epoch and sequence, and the dead-letter partition's leader answers it
+// as a duplicate if the first attempt landed. ID is -1 until one is
+// allocated.
+type DeadLetterProducer struct {
+	ID    int64
+	Epoch int16
+	// Sequence is the sequence of the next dead letter: that of the first
+	// record of the write in progress, if there is one.
+	Sequence int32
+}
+
+// DeadLetterWrite is one write of dead letters: the records, in offset
+// order, and the producer id, epoch and sequence of the first record. The
+// runtime writes them as one batch with those producer fields.
+type DeadLetterWrite struct {
+	Records  []ArchivedRange
+	Producer DeadLetterProducer
+}
+
+// Len is the number of records in the write.
+func (w DeadLetterWrite) Len() int64 {
+	var n int64
+	for _, r := range w.Records {
+		n += r.Last - r.First + 1
+	}
+	return n
 }
 
 // DeliveryComplete counts the records at or past the start offset whose
@@ -203,6 +271,8 @@ type StateBatch struct {
 // Counts are the in-flight records by state.
 type Counts struct {
 	Available, Acquired, Acknowledged, Archived int64
+	// DeadLettering counts the records waiting for their dead letter.
+	DeadLettering int64
 	// OverLimit counts the archived records that were archived because
 	// they reached the delivery limit.
 	OverLimit int64
@@ -213,7 +283,8 @@ type entry struct {
 	first, last int64
 	state       State
 	count       int16
-	overLimit   bool   // archived because of the delivery limit
+	overLimit   bool   // archived (or dead-lettering) because of the delivery limit
+	writing     bool   // DeadLettering and part of the dead-letter write in progress
 	owner       string // holder while Acquired
 	// deadline is the lock deadline while Acquired, or the end of the
 	// release backoff while Available, in Unix nanoseconds; 0 if none.
@@ -224,7 +295,7 @@ func (e *entry) size() int64 { return e.last - e.first + 1 }
 
 func (e *entry) sameAs(o *entry) bool {
 	return e.state == o.state && e.count == o.count && e.overLimit == o.overLimit &&
-		e.owner == o.owner && e.deadline == o.deadline
+		e.writing == o.writing && e.owner == o.owner && e.deadline == o.deadline
 }
 
 // acquirable reports whether e may be handed out at now.
@@ -240,6 +311,7 @@ type SharePartition struct {
 	start, end int64 // SPSO, SPEO; end = start-1 when nothing is in flight
 	logStart   int64 // highest log start offset seen
 	epoch      int32
+	producer   DeadLetterProducer
 	dirty      bool
 	// archived and available accumulate what Ready reports until it is
 	// called: records to dead-letter, and whether Tick made records
@@ -269,6 +341,7 @@ func New(cfg Config, startOffset int64) *SharePartition {
 		start:    startOffset,
 		end:      startOffset - 1,
 		logStart: -1,
+		producer: DeadLetterProducer{ID: -1},
 		keys:     keyOrder{known: startOffset - 1},
 		entries: btree.NewG(btreeDegree, func(a, b *entry) bool {
 			return a.first < b.first
@@ -290,6 +363,9 @@ func New(cfg Config, startOffset int64) *SharePartition {
 func Restore(cfg Config, st PersistedState) *SharePartition {
 	sp := New(cfg, st.StartOffset)
 	sp.epoch = st.StateEpoch
+	if st.Producer.ID >= 0 {
+		sp.producer = st.Producer
+	}
 	batches := slices.Clone(st.Batches)
 	slices.SortStableFunc(batches, func(a, b StateBatch) int { return cmp.Compare(a.First, b.First) })
 	next := sp.start
@@ -303,14 +379,25 @@ func Restore(cfg Config, st PersistedState) *SharePartition {
 			sp.add(&entry{first: next, last: first - 1, state: Available})
 		}
 		e := &entry{first: first, last: b.Last, state: b.State, count: max(b.DeliveryCount, 0)}
-		switch b.State {
-		case Available, Acquired:
+		switch {
+		case b.State == Available || b.State == Acquired:
 			e.state = Available
 			if int(e.count) >= sp.cfg.DeliveryLimit {
-				e.state, e.overLimit = Archived, true
+				e.state, e.overLimit = sp.givenUp(), true
+				archivedAtLoad = true
+				if e.state == DeadLettering {
+					sp.archived.add(e.first, e.last, e.count, ReasonDeliveryLimit)
+				}
+			}
+		case b.State == Acknowledged:
+		case isDeadLettering(b.State):
+			e.overLimit = b.State&deadLetterLimitBit != 0
+			e.writing = b.State&deadLetterWritingBit != 0
+			e.state = DeadLettering
+			if !sp.cfg.DeadLetter {
+				e.state, e.writing = Archived, false
 				archivedAtLoad = true
 			}
-		case Acknowledged:
 		default:
 			e.state = Archived
 		}
@@ -332,12 +419,28 @@ func Restore(cfg Config, st PersistedState) *SharePartition {
 // SetConfig changes the settings; they apply to locks and attempts from now on.
 // Switching the ordering forgets what is known of keys; they are learned
 // again from the next reads.
+// A group that no longer has a dead-letter topic archives the records that
+// waited for their dead letter.
 func (sp *SharePartition) SetConfig(cfg Config) {
 	cfg = cfg.sanitized()
 	if cfg.Ordering != sp.cfg.Ordering {
 		sp.keys.reset(sp.start - 1)
 	}
 	sp.cfg = cfg
+	if !cfg.DeadLetter && sp.counts.DeadLettering > 0 {
+		sp.archiveDeadLettering(sp.start, sp.end)
+		sp.dirty = true
+		sp.advanceStart()
+	}
+}
+
+// givenUp is the state of a record given up on: DeadLettering when the
+// group has a dead-letter topic, else Archived.
+func (sp *SharePartition) givenUp() State {
+	if sp.cfg.DeadLetter {
+		return DeadLettering
+	}
+	return Archived
 }
 
 // Config returns the settings in force.
@@ -399,9 +502,11 @@ func (sp *SharePartition) Owner(offset int64) (member string, deadline time.Time
 }
 
 // Unsettled is a run of records not yet delivered to the end: AVAILABLE
-// after at least one delivery, or ACQUIRED. It is what an operator asks
-// about when a queue is stuck: who holds what until when, and how close
-// each record is to the delivery limit.
+// after at least one delivery, ACQUIRED, or DeadLettering (given up on,
+// its dead letter not yet written, so SPSO waits for it). It is what an
+// operator asks about when a queue is stuck: who holds what until when,
+// how close each record is to the delivery limit, and what waits for the
+// dead-letter topic.
 type Unsettled struct {
 	First, Last   int64
 	State         State
@@ -420,6 +525,10 @@ func (sp *SharePartition) Unsettled(max int) []Unsettled {
 	sp.entries.Ascend(func(e *entry) bool {
 		if len(out) >= max {
 			return false
+		}
+		if e.state == DeadLettering {
+			out = append(out, Unsettled{First: e.first, Last: e.last, State: e.state, DeliveryCount: e.count})
+			return true
 		}
 		if e.state == Acquired || e.state == Available && e.count > 0 {
 			u := Unsettled{First: e.first, Last: e.last, State: e.state, DeliveryCount: e.count, Owner: e.owner}
@@ -877,7 +986,7 @@ func (sp *SharePartition) applyAck(t, a, z int64, ty AckType, arch *archivedList
 			case AckAccept:
 				e.state = Acknowledged
 			case AckReject:
-				e.state = Archived
+				e.state = sp.givenUp()
 				arch.add(e.first, e.last, e.count, ReasonRejected)
 			default: // GAP
 				e.state = Archived
@@ -906,7 +1015,7 @@ func (sp *SharePartition) endAttempt(a, z, backoff int64, arch *archivedList) {
 			case e.last < sp.logStart:
 				e.state = Archived
 			case int(e.count) >= sp.cfg.DeliveryLimit:
-				e.state, e.overLimit = Archived, true
+				e.state, e.overLimit = sp.givenUp(), true
 				arch.add(e.first, e.last, e.count, ReasonDeliveryLimit)
 			default:
 				e.state, e.deadline = Available, backoff
@@ -1025,11 +1134,20 @@ func (sp *SharePartition) Reset(offset int64) {
 // Persisted returns the durable state: SPSO, state epoch and the in-flight
 // records that are terminal or were delivered before (ACQUIRED as AVAILABLE).
 func (sp *SharePartition) Persisted() PersistedState {
-	st := PersistedState{StartOffset: sp.start, StateEpoch: sp.epoch}
+	st := PersistedState{StartOffset: sp.start, StateEpoch: sp.epoch, Producer: sp.producer}
 	sp.entries.Ascend(func(e *entry) bool {
 		s := e.state
-		if s == Acquired {
+		switch s {
+		case Acquired:
 			s = Available
+		case DeadLettering:
+			s = persistedDeadLettering
+			if e.overLimit {
+				s |= deadLetterLimitBit
+			}
+			if e.writing {
+				s |= deadLetterWritingBit
+			}
 		}
 		if s == Available && e.count == 0 {
 			return true
@@ -1085,9 +1203,9 @@ func (sp *SharePartition) modify(e *entry, f func(*entry)) {
 		sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
 	}
 	sp.tally(e, -1)
-	wasLive := !e.state.terminal()
+	wasLive := !e.state.settled()
 	f(e)
-	if wasLive && e.state.terminal() {
+	if wasLive && e.state.settled() {
 		sp.keys.forget(e.first, e.last)
 	}
 	if e.deadline != 0 {
@@ -1110,6 +1228,8 @@ func (sp *SharePartition) tally(e *entry, sign int64) {
 		if e.overLimit {
 			sp.counts.OverLimit += n
 		}
+	case DeadLettering:
+		sp.counts.DeadLettering += n
 	}
 }
 
@@ -1188,4 +1308,105 @@ func (sp *SharePartition) coalesce(a, z int64) {
 			sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
 		}
 	}
+}
+
+// SetDeadLetterProducer gives the share partition the idempotent producer
+// id (and epoch) to write its dead letters with, starting at sequence 0.
+// The runtime calls it before the first write, and again if the dead-letter
+// partition refused the current one; it is persisted with the next write's
+// intent.
+func (sp *SharePartition) SetDeadLetterProducer(id int64, epoch int16) {
+	sp.producer = DeadLetterProducer{ID: id, Epoch: epoch}
+	sp.dirty = true
+}
+
+// DeadLetterProducer is the producer dead letters are written with (ID -1:
+// none yet).
+func (sp *SharePartition) DeadLetterProducer() DeadLetterProducer { return sp.producer }
+
+// NextDeadLetters is the dead-letter write to make: the write in progress
+// if there is one (restored after a crash or failover: assigned is false,
+// and it must be sent again exactly as it was), else a new one of at most
+// max records, the lowest DeadLettering offsets first, which it marks as in
+// progress (assigned is true). A new write changes the durable state: the
+// runtime persists it and waits until that is durable before sending, so
+// that whoever resends it after a crash sends the same records with the
+// same sequence. ok is false when nothing waits for a dead letter.
+func (sp *SharePartition) NextDeadLetters(max int64) (w DeadLetterWrite, assigned, ok bool) {
+	w.Producer = sp.producer
+	var arch archivedList
+	sp.entries.Ascend(func(e *entry) bool {
+		if e.state == DeadLettering && e.writing {
+			arch.add(e.first, e.last, e.count, reasonOf(e))
+		}
+		return true
+	})
+	if len(arch) > 0 {
+		w.Records = arch
+		return w, false, true
+	}
+	if sp.counts.DeadLettering == 0 || max <= 0 {
+		return w, false, false
+	}
+	var pick [][2]int64
+	left := max
+	sp.entries.Ascend(func(e *entry) bool {
+		if e.state != DeadLettering {
+			return true
+		}
+		last := min(e.last, e.first+left-1)
+		pick = append(pick, [2]int64{e.first, last})
+		left -= last - e.first + 1
+		return left > 0
+	})
+	for _, r := range pick {
+		for _, e := range sp.isolate(r[0], r[1]) {
+			sp.modify(e, func(e *entry) { e.writing = true })
+			arch.add(e.first, e.last, e.count, reasonOf(e))
+		}
+		sp.coalesce(r[0], r[1])
+	}
+	sp.dirty = true
+	w.Records = arch
+	return w, true, true
+}
+
+// DeadLettersWritten reports the outcome of a write from NextDeadLetters:
+// its records' dead letters are durable (written is the number of records
+// the batch held: fewer than the write's when some were gone from the log;
+// 0 when the dead-letter topic could not take them and they are given up
+// on), so they are archived and the sequence moves past the records
+// written. Records no longer in the write (the group lost its dead-letter
+// topic meanwhile) are left as they are.
+func (sp *SharePartition) DeadLettersWritten(w DeadLetterWrite, written int64) {
+	if written > 0 && w.Producer == sp.producer {
+		sp.producer.Sequence = int32((int64(sp.producer.Sequence) + written) % (math.MaxInt32 + 1))
+	}
+	for _, r := range w.Records {
+		lo, hi := max(r.First, sp.start), min(r.Last, sp.end)
+		if lo > hi {
+			continue
+		}
+		sp.archiveDeadLettering(lo, hi)
+	}
+	sp.dirty = true
+	sp.advanceStart()
+}
+
+// archiveDeadLettering archives the DeadLettering records in [a, z].
+func (sp *SharePartition) archiveDeadLettering(a, z int64) {
+	for _, e := range sp.isolate(a, z) {
+		if e.state == DeadLettering {
+			sp.modify(e, func(e *entry) { e.state, e.writing = Archived, false })
+		}
+	}
+	sp.coalesce(a, z)
+}
+
+// reasonOf is why a DeadLettering record was given up on.
+func reasonOf(e *entry) string {
+	if e.overLimit {
+		return ReasonDeliveryLimit
+	}
+	return ReasonRejected
 }

@@ -69,7 +69,7 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 		// restore start=5 epoch=1 [config args]
 		// <first>-<last> <state> <count>
 		// ...
-		st := PersistedState{}
+		st := PersistedState{Producer: DeadLetterProducer{ID: -1}}
 		d.ScanArgs(t, "start", &st.StartOffset)
 		if d.HasArg("epoch") {
 			d.ScanArgs(t, "epoch", &st.StateEpoch)
@@ -201,6 +201,39 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 		sp.OnLogStart(scanPositional(t, d))
 		return printState(sp), nil
 
+	case "dlq-producer":
+		// dlq-producer id=7 epoch=0
+		var id int64
+		var epoch int
+		d.ScanArgs(t, "id", &id)
+		d.ScanArgs(t, "epoch", &epoch)
+		sp.SetDeadLetterProducer(id, int16(epoch))
+		return printProducer(sp.DeadLetterProducer()), nil
+
+	case "dlq-next":
+		// dlq-next max=2: the write to make, and whether it is new.
+		var max int64
+		d.ScanArgs(t, "max", &max)
+		w, assigned, ok := sp.NextDeadLetters(max)
+		if !ok {
+			return "none\n" + printState(sp), nil
+		}
+		fmt.Fprintf(&b, "write assigned=%t %s", assigned, printProducer(w.Producer))
+		printArchived(&b, w.Records)
+		*spp = sp
+		lastWrite = w
+		b.WriteString(printState(sp))
+		return b.String(), nil
+
+	case "dlq-written":
+		// dlq-written [failed]: the last dlq-next write is done.
+		n := lastWrite.Len()
+		if d.HasArg("failed") {
+			n = 0
+		}
+		sp.DeadLettersWritten(lastWrite, n)
+		return printProducer(sp.DeadLetterProducer()) + printState(sp), nil
+
 	case "reset":
 		sp.Reset(scanPositional(t, d))
 		return printState(sp), nil
@@ -211,6 +244,9 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 	case "persisted":
 		st := sp.Persisted()
 		fmt.Fprintf(&b, "start=%d epoch=%d\n", st.StartOffset, st.StateEpoch)
+		if st.Producer.ID >= 0 {
+			b.WriteString(printProducer(st.Producer))
+		}
 		for _, sb := range st.Batches {
 			fmt.Fprintf(&b, "%d-%d %s %d\n", sb.First, sb.Last, sb.State, sb.DeliveryCount)
 		}
@@ -263,6 +299,7 @@ func scanConfig(t *testing.T, d *datadriven.TestData) Config {
 	if d.HasArg("backoff") {
 		c.ReleaseBackoff = scanDuration(t, d, "backoff")
 	}
+	c.DeadLetter = d.HasArg("dlq")
 	if d.HasArg("order") {
 		var o string
 		d.ScanArgs(t, "order", &o)
@@ -339,7 +376,7 @@ func parseRange(s string) (int64, int64, error) {
 }
 
 func parseState(s string) (State, error) {
-	for _, st := range []State{Available, Acquired, Acknowledged, Archived} {
+	for _, st := range []State{Available, Acquired, Acknowledged, Archived, DeadLettering} {
 		if st.String() == s {
 			return st, nil
 		}
@@ -358,6 +395,13 @@ func parseAckType(s string) (AckType, error) {
 	return AckType(v), err
 }
 
+// lastWrite is the write the last dlq-next command returned.
+var lastWrite DeadLetterWrite
+
+func printProducer(p DeadLetterProducer) string {
+	return fmt.Sprintf("producer id=%d epoch=%d seq=%d\n", p.ID, p.Epoch, p.Sequence)
+}
+
 func printArchived(b *strings.Builder, arch []ArchivedRange) {
 	for _, a := range arch {
 		fmt.Fprintf(b, "archived: %d-%d count=%d (%s)\n", a.First, a.Last, a.DeliveryCount, a.Reason)
@@ -368,7 +412,11 @@ func printState(sp *SharePartition) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "spso=%d speo=%d", sp.StartOffset(), sp.EndOffset())
 	c := sp.Counts()
-	fmt.Fprintf(&b, " | avail=%d acq=%d acked=%d arch=%d overlimit=%d\n", c.Available, c.Acquired, c.Acknowledged, c.Archived, c.OverLimit)
+	fmt.Fprintf(&b, " | avail=%d acq=%d acked=%d arch=%d overlimit=%d", c.Available, c.Acquired, c.Acknowledged, c.Archived, c.OverLimit)
+	if c.DeadLettering > 0 {
+		fmt.Fprintf(&b, " dead-lettering=%d", c.DeadLettering)
+	}
+	b.WriteByte('\n')
 	sp.entries.Ascend(func(e *entry) bool {
 		fmt.Fprintf(&b, "  %d-%d %s count=%d", e.first, e.last, e.state, e.count)
 		if e.owner != "" {
@@ -383,6 +431,9 @@ func printState(sp *SharePartition) string {
 		}
 		if e.overLimit {
 			b.WriteString(" over-limit")
+		}
+		if e.writing {
+			b.WriteString(" writing")
 		}
 		b.WriteByte('\n')
 		return true
@@ -415,7 +466,7 @@ func checkInvariants(sp *SharePartition) error {
 			err = fmt.Errorf("entry %d-%d in state %s has an owner", e.first, e.last, e.state)
 		case e.state.terminal() && e.deadline != 0:
 			err = fmt.Errorf("terminal entry %d-%d has a deadline", e.first, e.last)
-		case e.overLimit && e.state != Archived:
+		case e.overLimit && e.state != Archived && e.state != DeadLettering:
 			err = fmt.Errorf("entry %d-%d over limit but %s", e.first, e.last, e.state)
 		}
 		if err != nil {
@@ -440,6 +491,12 @@ func checkInvariants(sp *SharePartition) error {
 			if e.overLimit {
 				c.OverLimit += e.size()
 			}
+		case DeadLettering:
+			c.DeadLettering += e.size()
+		}
+		if e.writing && e.state != DeadLettering {
+			err = fmt.Errorf("entry %d-%d in state %s is being dead-lettered", e.first, e.last, e.state)
+			return false
 		}
 		next = e.last + 1
 		prev = e

@@ -35,3 +35,31 @@ func TestUnsettledListsHoldersDeadlinesAndCounts(t *testing.T) {
 		t.Errorf("at most one run: %+v", got)
 	}
 }
+
+// Records waiting for their dead letter are unsettled until it is written:
+// an operator sees them as dead-lettering, not as gone.
+func TestUnsettledListsRecordsWaitingForTheirDeadLetter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	sp := New(Config{LockDuration: 30 * time.Second, DeliveryLimit: 3, MaxInFlight: 100, DeadLetter: true}, 0)
+	sp.Acquire(now, "m1", []Span{{First: 0, Last: 4}}, 5, 5, false)
+	if err := sp.Acknowledge(now, "m1", []AckBatch{{First: 0, Last: 1, Types: []AckType{AckAccept}}, {First: 2, Last: 3, Types: []AckType{AckReject}}}, false); err != nil {
+		t.Fatal(err)
+	}
+	got := sp.Unsettled(10)
+	want := []Unsettled{
+		{First: 2, Last: 3, State: DeadLettering, DeliveryCount: 1},
+		{First: 4, Last: 4, State: Acquired, DeliveryCount: 1, Owner: "m1", Deadline: now.Add(30 * time.Second)},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("unsettled %+v, want %+v", got, want)
+	}
+	sp.SetDeadLetterProducer(7, 0)
+	w, _, ok := sp.NextDeadLetters(10)
+	if !ok {
+		t.Fatal("no dead-letter write")
+	}
+	sp.DeadLettersWritten(w, w.Len())
+	if got := sp.Unsettled(10); len(got) != 1 || got[0].State != Acquired {
+		t.Errorf("after the dead letters are written: %+v, want only the acquired record", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/shoalmq/shoal/crashpoint"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -65,15 +66,16 @@ func (m *Manager) Acknowledge(ctx context.Context, group, member string, t *raft
 		err = sp.q.Acknowledge(m.d.Now(), member, batches, renew)
 	}
 	var done <-chan error
-	var archived []queue.ArchivedRange
 	if err == nil {
-		done, archived = m.applyLocked(sp, true)
+		if sp.q.Counts().DeadLettering > 0 {
+			crashpoint.Hit(CrashRejectBeforeState)
+		}
+		done = m.applyLocked(sp, true)
 	}
 	sp.mu.Unlock()
 	if err != nil {
 		return Ack{err: err}
 	}
-	m.deadLetter(sp, archived)
 	return Ack{wait: done}
 }
 

@@ -52,10 +52,14 @@ func newHarness(t *testing.T) *harness {
 	h.replicas = &fakeReplicas{h: h}
 	h.coord = &fakeCoordinator{states: map[coordinator.ShareKey]coordinator.ShareState{}}
 	h.peers = &fakePeers{}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var producerIDs atomic.Int64
 	h.m = New(Deps{
-		Ctx: context.Background(), Config: cfg, Image: h.img.Load, Now: h.clock.now,
+		Ctx: ctx, Config: cfg, Image: h.img.Load, Now: h.clock.now,
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Replicas: h.replicas, Coordinator: h.coord, Peers: h.peers, Metrics: nopMetrics{},
+		NextProducerID: func(context.Context) (int64, error) { return 1000 + producerIDs.Add(1), nil },
 	})
 	// The test drives lock expiry itself (tick), on its clock.
 	h.m.timers.close()
@@ -252,14 +256,20 @@ type fakePeers struct {
 	mu     sync.Mutex
 	states map[coordinator.ShareKey]coordinator.ShareState
 	asked  []int32
-	// gate, when set, holds every request until it is closed.
-	gate chan struct{}
+	// gate, when set, holds every request but Produce until it is closed;
+	// produceGate holds Produce requests.
+	gate, produceGate chan struct{}
+	// produced are the batches of the Produce requests answered.
+	produced [][]byte
 }
 
 func (p *fakePeers) Request(ctx context.Context, node int32, req kmsg.Request) (kmsg.Response, error) {
 	p.mu.Lock()
 	p.asked = append(p.asked, node)
 	gate := p.gate
+	if _, ok := req.(*kmsg.ProduceRequest); ok {
+		gate = p.produceGate
+	}
 	if p.states == nil {
 		p.states = map[coordinator.ShareKey]coordinator.ShareState{}
 	}
@@ -274,6 +284,20 @@ func (p *fakePeers) Request(ctx context.Context, node int32, req kmsg.Request) (
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch r := req.(type) {
+	case *kmsg.ProduceRequest:
+		resp := r.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range r.Topics {
+			ot := kmsg.NewProduceResponseTopic()
+			ot.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				p.produced = append(p.produced, rp.Records)
+				op := kmsg.NewProduceResponseTopicPartition()
+				op.Partition = rp.Partition
+				ot.Partitions = append(ot.Partitions, op)
+			}
+			resp.Topics = append(resp.Topics, ot)
+		}
+		return resp, nil
 	case *kmsg.WriteShareGroupStateRequest:
 		resp := r.ResponseKind().(*kmsg.WriteShareGroupStateResponse)
 		for _, rt := range r.Topics {

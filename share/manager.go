@@ -76,6 +76,10 @@ type Deps struct {
 	Coordinator Coordinator
 	Peers       Peers
 	Metrics     Metrics
+	// NextProducerID allocates a producer id (from the controller's
+	// producer-id blocks): each share partition owns one for its dead
+	// letters.
+	NextProducerID func(ctx context.Context) (int64, error)
 	// Topics creates dead-letter topics on first use
 	// (errors.deadletterqueue.auto.create.topics.enable).
 	Topics TopicCreator
@@ -112,6 +116,13 @@ type Part struct {
 	isolation   log.IsolationLevel // share.isolation.level
 	recordLimit bool               // share.acquire.mode=record_limit
 	renew       bool               // share.renew.acknowledge.enable
+	// dlqWriting is set while the dead-letter writer runs (at most one per
+	// share partition, so one write is in flight).
+	dlqWriting bool
+	// gone is set when the Manager no longer serves this Part (leadership
+	// moved, offsets altered, reloaded): its writer stops, and the Part
+	// that replaces it resends the write in progress.
+	gone bool
 }
 
 // setConfigLocked applies a group's effective configuration to the share
@@ -158,6 +169,7 @@ func (m *Manager) queueConfig(gc config.GroupConfig) queue.Config {
 	if gc.String("share.delivery.ordering") == "key" {
 		cfg.Ordering = queue.OrderKey
 	}
+	cfg.DeadLetter = gc.String("errors.deadletterqueue.topic.name") != ""
 	return cfg
 }
 
@@ -213,9 +225,16 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 	if cur := m.parts[key]; cur != nil && cur.p == p {
 		sp = cur // another request loaded it first
 	} else {
+		if cur != nil {
+			markGone(cur)
+		}
 		m.parts[key] = sp
 	}
 	m.mu.Unlock()
+	// A restored state may hold records still waiting for their dead letter.
+	sp.mu.Lock()
+	m.startDeadLettersLocked(sp)
+	sp.mu.Unlock()
 	return sp, nil
 }
 
@@ -245,11 +264,13 @@ func (m *Manager) initialOffset(p *log.Partition, reset string) (int64, error) {
 // applyLocked carries out what the share partition asks after a change
 // (its queue.Ready), sp.mu held: it enqueues the state to persist (under
 // sp.mu, so states reach the store in the order they happened), re-arms the
-// partition's deadline, and wakes parked fetches when wake is set or the
+// partition's deadline, starts the dead-letter writer when records wait for
+// their dead letter, and wakes parked fetches when wake is set or the
 // change made records available, archived some, or is to be persisted. The
-// caller waits on the returned channel (nil: nothing to persist) and
-// writes the returned dead letters after unlocking.
-func (m *Manager) applyLocked(sp *Part, wake bool) (<-chan error, []queue.ArchivedRange) {
+// caller waits on the returned channel (nil: nothing to persist) after
+// unlocking. Dead letters are written in the background (deadletter.go):
+// no caller waits for the dead-letter topic.
+func (m *Manager) applyLocked(sp *Part, wake bool) <-chan error {
 	rd := sp.q.Ready()
 	var done <-chan error
 	if rd.MustPersist {
@@ -260,7 +281,16 @@ func (m *Manager) applyLocked(sp *Part, wake bool) (<-chan error, []queue.Archiv
 		sp.changed = make(chan struct{})
 	}
 	m.timers.schedule(sp, rd.Deadline)
-	return done, rd.DeadLetter
+	m.startDeadLettersLocked(sp)
+	return done
+}
+
+// markGone marks a Part the Manager no longer serves, so that its
+// dead-letter writer stops. Taken under Manager.mu (then Part.mu).
+func markGone(sp *Part) {
+	sp.mu.Lock()
+	sp.gone = true
+	sp.mu.Unlock()
 }
 
 // persistLocked enqueues a share partition's new state with the store
@@ -303,9 +333,8 @@ func (m *Manager) fire(sp *Part) {
 	// Tick only expires locks, so the drop in acquired records is the
 	// number whose lock ran out.
 	m.d.Metrics.ExpiredLocks(held - sp.q.Counts().Acquired)
-	done, archived := m.applyLocked(sp, false)
+	done := m.applyLocked(sp, false)
 	sp.mu.Unlock()
-	m.deadLetter(sp, archived)
 	if done != nil {
 		if err := <-done; err != nil {
 			m.d.Log.Warn("persisting share state after lock expiry", "group", sp.key.Group, "topic", sp.topic, "partition", sp.key.Partition, "err", err)
@@ -323,11 +352,17 @@ func (m *Manager) Reconcile(img *raftmeta.Image) {
 		if t == nil || t.ID != k.TopicID || int(k.Partition) >= len(t.Partitions) || t.Partitions[k.Partition].Leader != m.nodeID {
 			delete(m.parts, k)
 			m.timers.schedule(sp, time.Time{})
+			markGone(sp)
 			continue
 		}
 		gc := m.d.Config.EffectiveGroupConfig(img.GroupConfig(k.Group))
 		sp.mu.Lock()
-		sp.setConfigLocked(gc, m.queueConfig(gc))
+		cfg := m.queueConfig(gc)
+		changed := cfg != sp.q.Config()
+		sp.setConfigLocked(gc, cfg)
+		if changed {
+			m.applyLocked(sp, true)
+		}
 		sp.mu.Unlock()
 	}
 }
@@ -343,6 +378,7 @@ func (m *Manager) Drop(key coordinator.ShareKey) {
 	if sp != nil {
 		m.timers.schedule(sp, time.Time{})
 		sp.mu.Lock()
+		sp.gone = true
 		close(sp.changed)
 		sp.changed = make(chan struct{})
 		sp.mu.Unlock()

@@ -112,15 +112,22 @@ func TestReleaseAndDeadLetter(t *testing.T) {
 	if err := ack.Settle(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.replicas.mu.Lock()
-	batches := h.replicas.appended["dlq.jobs"]
-	h.replicas.mu.Unlock()
+	var batches [][]byte
+	waitUntil(t, "the dead letter is written", func() bool {
+		h.replicas.mu.Lock()
+		defer h.replicas.mu.Unlock()
+		batches = h.replicas.appended["dlq.jobs"]
+		return len(batches) > 0
+	})
 	if len(batches) != 1 {
 		t.Fatalf("%d dead-letter batches, want 1", len(batches))
 	}
-	_, recs, err := log.DecodeRecords(batches[0])
+	bh, recs, err := log.DecodeRecords(batches[0])
 	if err != nil || len(recs) != 1 || string(recs[0].Value) != "b" {
 		t.Fatalf("dead letters %+v %v, want record b", recs, err)
+	}
+	if bh.ProducerID < 0 || bh.BaseSequence != 0 {
+		t.Fatalf("dead-letter batch from producer %d at sequence %d, want an idempotent producer at 0", bh.ProducerID, bh.BaseSequence)
 	}
 	hdrs := map[string]string{}
 	for _, hd := range recs[0].Headers {
@@ -193,4 +200,73 @@ func TestDroppedPartitionIsNotFired(t *testing.T) {
 	if after != writes {
 		t.Fatalf("the dropped partition's lock expiry wrote %d states", after-writes)
 	}
+}
+
+// waitUntil polls cond until it holds, failing the test after 10 seconds.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A rejection is answered once the record's new state (waiting for its
+// dead letter) is durable, not when the dead letter is written: with the
+// dead-letter partition's leader unreachable the ack still settles, the
+// record is not delivered again and the start offset stays below it. Once
+// the leader answers, the dead letter is written (with the share
+// partition's producer id, sequence 0) and the record archived.
+func TestDeadLetterOffTheAckPath(t *testing.T) {
+	h, topic, tp := jobsHarness(t, map[string]string{"errors.deadletterqueue.topic.name": "dlq.jobs", "errors.deadletterqueue.copy.record.enable": "true"}, "a", "b")
+	h.addTopic("dlq.jobs", 3, 1, 2, map[string]string{"errors.deadletterqueue.group.enable": "true"})
+	h.peers.mu.Lock()
+	gate := make(chan struct{})
+	h.peers.produceGate = gate
+	h.peers.mu.Unlock()
+
+	sess := h.openSession("g", "m1", tp)
+	if got := h.acquire("g", "m1", sess); len(got.acquired[tp]) != 1 {
+		t.Fatalf("acquired %v", got.acquired)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ack := h.m.Acknowledge(ctx, "g", "m1", topic, 0, []queue.AckBatch{{First: 0, Last: 1, Types: []queue.AckType{queue.AckAccept, queue.AckReject}}}, false)
+	if err := ack.Settle(ctx); err != nil {
+		t.Fatalf("ack with the dead-letter leader unreachable: %v", err)
+	}
+	st := h.coord.last()
+	if st.StartOffset != 1 || len(st.Batches) != 1 || st.Batches[0].State&^3 != queue.DeadLettering {
+		t.Fatalf("persisted after the reject %+v, want record 1 waiting for its dead letter", st)
+	}
+	key := coordinator.ShareKey{Group: "g", TopicID: topic.ID, Partition: 0}
+	if start, _, _ := h.m.Progress(key); start != 1 {
+		t.Fatalf("start offset %d before the dead letter is written, want 1", start)
+	}
+	if got := h.acquire("g", "m1", sess); len(got.acquired) != 0 {
+		t.Fatalf("acquired %v: a record waiting for its dead letter was delivered again", got.acquired)
+	}
+
+	close(gate)
+	waitUntil(t, "the record is archived after its dead letter", func() bool {
+		start, _, _ := h.m.Progress(key)
+		return start == 2
+	})
+	h.peers.mu.Lock()
+	produced := h.peers.produced
+	h.peers.mu.Unlock()
+	if len(produced) != 1 {
+		t.Fatalf("%d dead-letter produces, want 1", len(produced))
+	}
+	bh, recs, err := log.DecodeRecords(produced[0])
+	if err != nil || len(recs) != 1 || string(recs[0].Value) != "b" || bh.ProducerID < 0 || bh.BaseSequence != 0 {
+		t.Fatalf("dead letter %+v (producer %d seq %d) %v, want record b from an idempotent producer at 0", recs, bh.ProducerID, bh.BaseSequence, err)
+	}
+	waitUntil(t, "the archived state and the next sequence are persisted", func() bool {
+		st := h.coord.last()
+		return st.StartOffset == 2 && st.Producer.ID == bh.ProducerID && st.Producer.Sequence == 1
+	})
 }

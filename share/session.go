@@ -122,12 +122,11 @@ func (m *Manager) ReleaseSession(group, member string, sess *Session) {
 	for _, sp := range parts {
 		sp.mu.Lock()
 		sp.q.ReleaseMember(now, member)
-		done, archived := m.applyLocked(sp, true)
+		done := m.applyLocked(sp, true)
 		sp.mu.Unlock()
 		if done != nil {
 			waits = append(waits, done)
 		}
-		m.deadLetter(sp, archived)
 	}
 	for _, w := range waits {
 		<-w

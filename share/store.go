@@ -107,8 +107,7 @@ func (l *localStore) Initialize(ctx context.Context, _ string, states map[coordi
 			out[k] = kerr.FencedStateEpoch
 			continue
 		}
-		st := coordinator.ShareState{}
-		st.StartOffset, st.StateEpoch = want.StartOffset, want.StateEpoch
+		st := coordinator.InitialShareState(want.StartOffset, want.StateEpoch)
 		out[k] = kerrOfErr(l.c.Write(ctx, k, &st))
 	}
 	return out

@@ -77,6 +77,7 @@ func (r *remoteStore) Read(ctx context.Context, key coordinator.ShareKey) (coord
 		return st, false, kerrv
 	}
 	st.StateEpoch, st.StartOffset = op.StateEpoch, op.StartOffset
+	st.Producer = coordinator.DeadLetterProducerOf(&op.UnknownTags)
 	for _, b := range op.StateBatches {
 		st.Batches = append(st.Batches, queue.StateBatch{First: b.FirstOffset, Last: b.LastOffset, State: queue.State(b.DeliveryState), DeliveryCount: b.DeliveryCount})
 	}
@@ -96,6 +97,7 @@ func (r *remoteStore) Write(ctx context.Context, key coordinator.ShareKey, st *c
 		sb.FirstOffset, sb.LastOffset, sb.DeliveryState, sb.DeliveryCount = b.First, b.Last, int8(b.State), b.DeliveryCount
 		rp.StateBatches = append(rp.StateBatches, sb)
 	}
+	coordinator.SetDeadLetterProducer(&rp.UnknownTags, st.Producer)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := r.request(ctx, req)

@@ -74,22 +74,11 @@ func seedBrokers(c *cli.Context) ([]string, error) {
 // and checks that a broker answers, so an unreachable cluster fails fast
 // with one line instead of a stream of retries.
 func connect(c *cli.Context, extra ...kgo.Opt) (*kgo.Client, *kadm.Client, error) {
-	seeds, err := seedBrokers(c)
+	opts, err := clientOpts(c)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(seeds...),
-		kgo.DialTimeout(dialTimeout),
-		kgo.RequestTimeoutOverhead(5 * time.Second),
-		kgo.RetryTimeout(15 * time.Second),
-		kgo.ClientID("shoal-cli"),
-	}
-	sec, err := commandConfigOpts(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts = append(opts, sec...)
+	seeds, _ := seedBrokers(c)
 	opts = append(opts, extra...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -105,6 +94,28 @@ func connect(c *cli.Context, extra ...kgo.Opt) (*kgo.Client, *kadm.Client, error
 		return nil, nil, failure("cannot reach broker at %s: %s", strings.Join(seeds, ","), describeErr(err))
 	}
 	return cl, kadm.NewClient(cl), nil
+}
+
+// clientOpts are the options every client of a command starts from: the
+// --bootstrap-server seeds, the --command-config security settings and the
+// commands' timeouts.
+func clientOpts(c *cli.Context) ([]kgo.Opt, error) {
+	seeds, err := seedBrokers(c)
+	if err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.DialTimeout(dialTimeout),
+		kgo.RequestTimeoutOverhead(5 * time.Second),
+		kgo.RetryTimeout(15 * time.Second),
+		kgo.ClientID("shoal-cli"),
+	}
+	sec, err := commandConfigOpts(c)
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, sec...), nil
 }
 
 // adminContext bounds one admin command.

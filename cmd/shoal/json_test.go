@@ -53,6 +53,7 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 	other := topicName(t, "json-add")
 	group := "json-group-" + topic
 	share := "json-share-" + topic
+	dlq := "dlq." + topic
 	bt := topicName(t, "bench")
 	txnTopic, txnID := openHangingTxn(t, "json-txn")
 	runs := []struct {
@@ -97,7 +98,13 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 		{"txn list", "", []string{"txn", "list"}},
 		{"txn describe", "", []string{"txn", "describe", txnID}},
 		{"txn abort", "", []string{"txn", "abort", "--topic", txnTopic, "--partition", "0", "--start-offset", "0"}},
-		{"topic delete", "", []string{"topic", "delete", topic, other}},
+		{"topic create", "", []string{"topic", "create", dlq}},
+		{"produce", "k:v\n", []string{"produce", dlq, "--key-separator", ":", "--header", "__dlq.errors.topic=" + other,
+			"--header", "__dlq.errors.partition=0", "--header", "__dlq.errors.offset=0", "--header", "__dlq.errors.reason=rejected"}},
+		{"share dlq list", "", []string{"share", "dlq", "list", dlq}},
+		{"share dlq show", "", []string{"share", "dlq", "show", dlq, "0", "0"}},
+		{"share dlq redrive", "", []string{"share", "dlq", "redrive", dlq, "--execute"}},
+		{"topic delete", "", []string{"topic", "delete", topic, other, dlq}},
 	}
 	covered := map[string]bool{}
 	for _, r := range runs {

@@ -25,12 +25,14 @@ func shareCommand() *cli.Command {
 shoal share describe workers
 shoal share config workers --set share.auto.offset.reset=earliest
 shoal share reset-offsets workers --topic jobs --to-earliest --execute
-shoal share delete workers`,
+shoal share delete workers
+shoal share dlq list dlq.jobs`,
 		shareListCommand(),
 		shareDescribeCommand(),
 		shareResetCommand(),
 		shareDeleteCommand(),
 		shareConfigCommand(),
+		shareDLQCommand(),
 	)
 }
 

@@ -330,7 +330,8 @@ async function pageShare(name) {
   const runs = g.partitions.flatMap((p) => (p.unsettled || []).map((u) => ({ ...u, topic: p.topic, partition: p.partition, limit: p.deliveryLimit })));
   const known = g.partitions.some((p) => p.unsettled);
   const size = (u) => u.last - u.first + 1;
-  const nearLimit = (u) => u.limit > 0 && u.deliveryCount >= u.limit - 1;
+  const deadLettering = (u) => u.state === "dead-lettering";
+  const nearLimit = (u) => !deadLettering(u) && u.limit > 0 && u.deliveryCount >= u.limit - 1;
   const acquired = runs.filter((u) => u.state === "acquired");
   const nextExpiry = acquired.reduce((a, u) => (a && a < u.deadline ? a : u.deadline), 0);
   const holds = (member) => acquired.filter((u) => u.member === member)
@@ -348,7 +349,8 @@ async function pageShare(name) {
     cell(`${u.topic}/${u.partition}`), cell(span(u), "offsets"), num(size(u), "records"), cell(u.state, "state"),
     h("td", { "data-k": "deliveries", class: nearLimit(u) ? "bad" : null }, `${u.deliveryCount} / ${u.limit}`,
       nearLimit(u) ? (u.deliveryCount >= u.limit ? " last attempt: a failure archives it" : " one delivery left") : null),
-    cell(u.member || "–", "member"), cell(u.state === "acquired" ? "lock expires " + inSeconds(u.deadline) : (u.deadline ? "redelivered " + inSeconds(u.deadline) : "ready to redeliver"), "expiry")));
+    cell(u.member || "–", "member"), cell(deadLettering(u) ? "waiting for its dead letter" : u.state === "acquired" ? "lock expires " + inSeconds(u.deadline) :
+      (u.deadline ? "redelivered " + inSeconds(u.deadline) : "ready to redeliver"), "expiry")));
 
   const limit = g.configs["share.delivery.count.limit"];
   const dead = g.recentDeadLetters.map((d) => h("tr", { "data-offset": d.offset }, num(d.partition), num(d.offset), cell(new Date(d.timestamp).toISOString()),
