@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,12 +16,21 @@ const DefaultTxnSize = 100
 // txnSize, the same way for both modes so the two can be compared:
 //
 //   - transactional: each group is one transaction (begin, produce, flush,
-//     commit), with a transactional id of its own per run;
+//     commit), with a transactional id of its own per producer and run;
 //   - idempotent: each group is produced and flushed, without a
 //     transaction: what the run costs without the transaction protocol.
 //
-// Throughput is timed from the first produce to the last commit (or flush).
-func ProduceTxn(ctx context.Context, o Options, txnSize int, transactional bool) (Result, error) {
+// producers producers (at least 1, at most o.Partitions) run at once, each
+// with a client of its own, as a pipeline runs one producer per input
+// partition: producer i writes partitions i, i+producers, i+2*producers, ...
+// and the records are shared out evenly. Each group goes whole to one of
+// the producer's partitions, the next group to the next one: where
+// franz-go's sticky partitioner would put a group of this size, but the
+// same on every broker compared.
+//
+// Throughput is timed from the first produce to the last commit (or flush)
+// of any producer; a client's connection and producer id are part of it.
+func ProduceTxn(ctx context.Context, o Options, txnSize, producers int, transactional bool) (Result, error) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
 		return Result{}, err
@@ -28,64 +38,120 @@ func ProduceTxn(ctx context.Context, o Options, txnSize int, transactional bool)
 	if txnSize <= 0 {
 		txnSize = DefaultTxnSize
 	}
+	if producers < 1 || producers > o.Partitions {
+		return Result{}, fmt.Errorf("%d producers for %d partitions: want 1 to %d", producers, o.Partitions, o.Partitions)
+	}
 	if _, err := ensureTopic(ctx, o, o.Topic, o.Partitions); err != nil {
 		return Result{}, err
 	}
 	workload := "produce-idempotent"
-	opts := producerOpts(o, o.Linger)
 	if transactional {
 		workload = "produce-transactional"
-		opts = append(opts, kgo.TransactionalID(fmt.Sprintf("%s-%d", o.Topic, time.Now().UnixNano())))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return Result{}, err
+	if producers > 1 {
+		workload = fmt.Sprintf("%s (%d producers)", workload, producers)
 	}
-	defer cl.Close()
+	run := time.Now().UnixNano()
+	clients := make([]*kgo.Client, producers)
+	for i := range clients {
+		opts := append(producerOpts(o, o.Linger), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		if transactional {
+			opts = append(opts, kgo.TransactionalID(fmt.Sprintf("%s-%d-%d", o.Topic, run, i)))
+		}
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return Result{}, err
+		}
+		defer cl.Close()
+		clients[i] = cl
+	}
 
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var (
-		value   = payload(o.RecordSize)
 		acked   counter
 		failure firstError
+		wg      sync.WaitGroup
 	)
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
-			return
-		}
-		acked.add(1, int64(len(r.Value)))
-	}
 	start := time.Now()
 	stopProgress := startProgress(o.Progress, func() Progress {
 		return Progress{Workload: workload, Records: acked.records.Load(), Bytes: acked.bytes.Load(),
 			Target: int64(o.Records), Elapsed: time.Since(start)}
 	})
 	defer stopProgress()
-	for sent := 0; sent < o.Records; {
-		n := min(txnSize, o.Records-sent)
-		if transactional {
-			if err := cl.BeginTransaction(); err != nil {
-				return Result{}, err
+	for i, cl := range clients {
+		p := txnProducer{cl: cl, transactional: transactional, txnSize: txnSize,
+			value: payload(o.RecordSize), acked: &acked, failure: &failure}
+		for part := i; part < o.Partitions; part += producers {
+			p.partitions = append(p.partitions, int32(part))
+		}
+		records := o.Records / producers
+		if i < o.Records%producers {
+			records++
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.run(ctx, records); err != nil {
+				failure.set(err)
+				cancel()
 			}
-		}
-		for range n {
-			cl.Produce(ctx, &kgo.Record{Value: value}, promise)
-		}
-		// A transaction ends only once its records are acknowledged.
-		if err := cl.Flush(ctx); err != nil {
-			return Result{}, err
-		}
-		if transactional {
-			if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
-				return Result{}, fmt.Errorf("committing: %w", err)
-			}
-		}
-		if err := failure.get(); err != nil {
-			return Result{}, err
-		}
-		sent += n
+		}()
+	}
+	wg.Wait()
+	if err := failure.get(); err != nil {
+		return Result{}, err
 	}
 	res := Result{Workload: workload, Records: acked.records.Load(), Bytes: acked.bytes.Load(), Elapsed: time.Since(start)}
 	res.finish()
 	return res, nil
+}
+
+// txnProducer is one producer of ProduceTxn.
+type txnProducer struct {
+	cl            *kgo.Client
+	transactional bool
+	txnSize       int
+	partitions    []int32 // written in turn, a group at a time
+	value         []byte
+	acked         *counter
+	failure       *firstError
+}
+
+// run produces records in groups of txnSize, each group a transaction when
+// transactional.
+func (p txnProducer) run(ctx context.Context, records int) error {
+	promise := func(r *kgo.Record, err error) {
+		if err != nil {
+			p.failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
+			return
+		}
+		p.acked.add(1, int64(len(r.Value)))
+	}
+	for sent, group := 0, 0; sent < records; group++ {
+		n := min(p.txnSize, records-sent)
+		partition := p.partitions[group%len(p.partitions)]
+		if p.transactional {
+			if err := p.cl.BeginTransaction(); err != nil {
+				return err
+			}
+		}
+		for range n {
+			p.cl.Produce(ctx, &kgo.Record{Value: p.value, Partition: partition}, promise)
+		}
+		// A transaction ends only once its records are acknowledged.
+		if err := p.cl.Flush(ctx); err != nil {
+			return err
+		}
+		if p.transactional {
+			if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+				return fmt.Errorf("committing: %w", err)
+			}
+		}
+		if err := p.failure.get(); err != nil {
+			return err
+		}
+		sent += n
+	}
+	return nil
 }
