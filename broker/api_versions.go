@@ -137,6 +137,8 @@ func (s *Server) clientAPIs() map[int16]api {
 		31: {min: 1, max: 3, handle: handler(s.handleDeleteACLs)},
 		50: {min: 0, max: 0, handle: handler(s.handleDescribeUserScramCredentials)},
 		51: {min: 0, max: 0, handle: handler(s.handleAlterUserScramCredentials)},
+		48: {min: 0, max: 1, handle: handler(s.handleDescribeClientQuotas)},
+		49: {min: 0, max: 1, handle: handler(s.handleAlterClientQuotas)},
 		// The quorum's state: an admin API Kafka serves on brokers
 		// (which forward it) and controllers alike.
 		55: {min: 0, max: 2, handle: handler(s.handleDescribeQuorum)},

@@ -103,6 +103,13 @@ func refusedResponse(req kmsg.Request, code int16) kmsg.Response {
 			r.Results = append(r.Results, res)
 		}
 		return r
+	case *kmsg.AlterClientQuotasResponse:
+		for _, e := range req.(*kmsg.AlterClientQuotasRequest).Entries {
+			res := kmsg.NewAlterClientQuotasResponseEntry()
+			res.Entity, res.ErrorCode = answeredEntity(e.Entity), code
+			r.Entries = append(r.Entries, res)
+		}
+		return r
 	case *kmsg.WriteTxnMarkersResponse:
 		*r = *writeTxnMarkersAnswer(req.(*kmsg.WriteTxnMarkersRequest), func(string, int32, kmsg.WriteTxnMarkersRequestMarker) func() int16 {
 			return func() int16 { return code }

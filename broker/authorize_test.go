@@ -161,6 +161,13 @@ func refusalRequest(key int16) kmsg.Request {
 		d := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
 		d.Name, d.Mechanism = "alice", 1
 		r.Deletions = append(r.Deletions, d)
+	case *kmsg.AlterClientQuotasRequest:
+		e := kmsg.NewAlterClientQuotasRequestEntry()
+		c := kmsg.NewAlterClientQuotasRequestEntryEntity()
+		c.Type, c.Name = "client-id", kmsg.StringPtr("c")
+		e.Entity = append(e.Entity, c)
+		e.Ops = append(e.Ops, kmsg.AlterClientQuotasRequestEntryOp{Key: "producer_byte_rate", Value: 1})
+		r.Entries = append(r.Entries, e)
 	case *kmsg.CreateTopicsRequest:
 		t := kmsg.NewCreateTopicsRequestTopic()
 		t.Topic, t.NumPartitions, t.ReplicationFactor = "t", 1, 1

@@ -5,12 +5,17 @@ package broker
 //
 // Topic, broker and group resources, with Kafka's config names, sources and
 // defaults (config/). Alterations are relayed to the active controller.
-// Deviation: broker configs are static (read at start-up), so altering one
-// answers INVALID_REQUEST.
+// BROKER resources are one broker's id or "" for the cluster-wide default;
+// the keys config.IsDynamicBrokerKey names change at runtime (stored in the
+// metadata quorum, applied by every broker as its image changes); any other
+// broker key answers INVALID_REQUEST, "Cannot update these configs
+// dynamically", as in Kafka.
 
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,11 +36,16 @@ const (
 func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.DescribeConfigsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	img := s.meta.Image()
+	// Describe what this image holds, even before the metadata watcher
+	// has published it: a change is visible as soon as it is applied.
+	s.publishDynamicConfigs(img)
 	for _, rr := range req.Resources {
 		out := kmsg.NewDescribeConfigsResponseResource()
 		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []config.Entry
-		readOnly := false
+		// brokerKeys marks a broker's own entries: those that cannot
+		// change at runtime are read-only.
+		brokerKeys := false
 		switch rr.ResourceType {
 		case resourceTopic:
 			t := img.Topics[rr.ResourceName]
@@ -55,8 +65,14 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 				out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 				break
 			}
+			if rr.ResourceName == "" {
+				// As Kafka: the cluster default resource describes only
+				// the dynamic defaults that are set.
+				entries = clusterDefaultEntries(img.BrokerConfig(""))
+				break
+			}
 			entries = s.cfg.BrokerEntries()
-			readOnly = true
+			brokerKeys = true
 		default:
 			out.ErrorCode = kerr.InvalidRequest.Code
 			out.ErrorMessage = strPtr(fmt.Sprintf("resource type %d is not supported", rr.ResourceType))
@@ -74,7 +90,7 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 				value, c.IsSensitive = nil, true
 			}
 			c.Value = value
-			c.ReadOnly = readOnly
+			c.ReadOnly = brokerKeys && !config.IsDynamicBrokerKey(e.Name)
 			c.Source = kmsg.ConfigSource(e.Source)
 			c.ConfigType = kmsg.ConfigType(e.Type)
 			if req.IncludeDocumentation && e.Doc != "" {
@@ -104,6 +120,19 @@ func (s *Server) checkBrokerResource(name string) error {
 	return nil
 }
 
+// clusterDefaultEntries lists the cluster-wide dynamic defaults.
+func clusterDefaultEntries(overrides map[string]string) []config.Entry {
+	out := make([]config.Entry, 0, len(overrides))
+	for _, k := range slices.Sorted(maps.Keys(overrides)) {
+		e := config.Entry{Name: k, Value: overrides[k], Source: config.SourceDynamicDefaultBroker}
+		if d := config.BrokerDef(k); d != nil {
+			e.Type, e.Doc = d.Type, d.Doc
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 func strPtr(s string) *string { return &s }
 
 func contains(xs []string, x string) bool {
@@ -115,13 +144,8 @@ func contains(xs []string, x string) bool {
 	return false
 }
 
-// errStaticBroker answers attempts to change broker configs, which shoal
-// reads only at start-up.
-var errStaticBroker = fmt.Errorf("%w: broker configs are static in shoal; set them in server.properties, SHOAL_* or --set", kerr.InvalidRequest)
-
 // alterResource applies a config change to one resource. changes turns the
-// topic's current overrides into the keys to set and delete; only topics
-// can change, broker configs being static.
+// resource's current overrides into the keys to set and delete.
 func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype int8, name string, validateOnly bool,
 	changes func(current map[string]string) (map[string]string, []string, error)) error {
 	switch rtype {
@@ -133,7 +157,11 @@ func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype i
 		}
 		return s.ctrl.AlterGroupConfigs(ctx, name, set, del, validateOnly)
 	case resourceBroker:
-		return errStaticBroker
+		set, del, err := changes(img.BrokerConfig(name))
+		if err != nil {
+			return err
+		}
+		return s.ctrl.AlterBrokerConfigs(ctx, name, set, del, validateOnly)
 	default:
 		return fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rtype)
 	}
@@ -208,8 +236,11 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 		out := kmsg.NewIncrementalAlterConfigsResponseResource()
 		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
 		lookup, defaults := config.TopicDef, s.cfg.TopicDefault
-		if rr.ResourceType == resourceGroup {
+		switch rr.ResourceType {
+		case resourceGroup:
 			lookup, defaults = config.GroupDef, s.groupDefault
+		case resourceBroker:
+			lookup, defaults = config.BrokerDef, s.brokerDefault
 		}
 		err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly,
 			func(current map[string]string) (map[string]string, []string, error) {
@@ -297,6 +328,13 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// brokerDefault is a broker key's current value, what APPEND and SUBTRACT
+// edit when the resource does not override it.
+func (s *Server) brokerDefault(name string) (string, config.Source) {
+	v, _ := s.cfg.Value(name)
+	return v, config.SourceStaticBroker
 }
 
 // groupDefault is a group key's value when the group does not override it.

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,7 +19,7 @@ func TestDescribeBrokerConfigsHidesPasswords(t *testing.T) {
 	req.IncludeSynonyms = true
 	res := kmsg.NewDescribeConfigsRequestResource()
 	res.ResourceType = kmsg.ConfigResourceTypeBroker
-	res.ResourceName = ""
+	res.ResourceName = strconv.Itoa(int(s.cfg.NodeID))
 	req.Resources = append(req.Resources, res)
 	resp, err := req.RequestWith(testContext(t, 10*time.Second), cl)
 	if err != nil {

@@ -117,6 +117,9 @@ type conn struct {
 	// decide when the connection is idle.
 	inFlight   atomic.Int64
 	lastActive atomic.Int64
+	// mutedUntil (unix ns, wall clock) is when a client throttled by its
+	// quota may send again: the reader takes no request before it.
+	mutedUntil atomic.Int64
 
 	// heartbeatFrom is the broker whose heartbeats arrive on this
 	// connection, if any: the controller checks that broker is still
@@ -218,6 +221,9 @@ func (c *conn) readLoop() error {
 	r := bufio.NewReaderSize(c.nc, 64*1024)
 	cfg := c.srv.cfg
 	for {
+		if err := c.waitMuted(); err != nil {
+			return err
+		}
 		size, started, err := c.readSize(r)
 		if err != nil {
 			return err
@@ -256,6 +262,12 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			c.srv.reqMem.release(&held)
 			return c.readFailed(err, size)
+		}
+		// A throttle set while this frame arrived (a fetch answered
+		// meanwhile) holds it back too.
+		if err := c.waitMuted(); err != nil {
+			c.srv.reqMem.release(&held)
+			return err
 		}
 		c.lastActive.Store(time.Now().UnixNano())
 		sl := &slot{done: make(chan net.Buffers, 1), held: held}
@@ -553,7 +565,7 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 	if err != nil {
 		return err
 	}
-	rc := &reqCtx{conn: c, header: h}
+	rc := &reqCtx{conn: c, header: h, size: len(frame)}
 	start := c.srv.now()
 	resp, wait, err := c.process(rc, req)
 	if err != nil {
@@ -680,22 +692,41 @@ func decodeRequest(apis map[int16]api, frame []byte) (requestHeader, kmsg.Reques
 	return h, req, nil
 }
 
-// deliver encodes a response into its slot (nil: no response).
+// deliver encodes a response into its slot (nil: no response). A Produce
+// or Fetch over its client quota gets throttle_time_ms set, and the
+// connection is muted for that long once the response is in its slot.
 func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, resp kmsg.Response) {
 	latency := c.srv.now().Sub(start)
 	c.srv.metrics.observe(req.Key(), latency)
 	c.logRequest(rc, resp, latency)
 	if resp == nil {
+		throttle := c.throttle(rc, req, rc.size, 0)
 		sl.done <- nil
+		c.mute(throttle)
 		return
 	}
 	resp.SetVersion(req.GetVersion())
 	c.srv.metrics.responseErrors(resp)
 	if f, ok := resp.(*kmsg.FetchResponse); ok {
-		sl.done <- c.srv.fetchEncoder.encode(rc.header.correlationID, f)
+		out := c.srv.fetchEncoder.encode(rc.header.correlationID, f)
+		size := 0
+		for _, b := range out {
+			size += len(b)
+		}
+		throttle := c.throttle(rc, req, rc.size, size)
+		if throttle > 0 {
+			setFetchThrottle(out, f.IsFlexible(), throttle)
+		}
+		sl.done <- out
+		c.mute(throttle)
 		return
 	}
+	throttle := c.throttle(rc, req, rc.size, 0)
+	if t, ok := resp.(kmsg.SetThrottleResponse); ok && throttle > 0 {
+		t.SetThrottle(int32(throttle.Milliseconds()))
+	}
 	sl.done <- net.Buffers{encodeResponse(rc.header.correlationID, resp)}
+	c.mute(throttle)
 }
 
 // encodeResponse frames a response: size, correlation id, the tagged-field
@@ -726,6 +757,9 @@ func (c *conn) remoteHost() string {
 type reqCtx struct {
 	conn   *conn
 	header requestHeader
+	// size is the request frame's length, what a producer's quota
+	// counts.
+	size int
 }
 
 // peerClosed asks the controller to check on the broker whose heartbeats

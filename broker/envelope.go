@@ -45,6 +45,7 @@ var forwardedAPIs = []int16{
 	37, // CreatePartitions
 	43, // ElectLeaders
 	44, // IncrementalAlterConfigs
+	49, // AlterClientQuotas
 	51, // AlterUserScramCredentials
 	55, // DescribeQuorum
 }

@@ -20,7 +20,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,8 +49,12 @@ type Server struct {
 	connLimit  logLimiter
 	logs       *log.Manager
 	meta       *raftmeta.Node
-	ctrl       *raftmeta.Controller
-	now        func() time.Time
+	// metaStarted is meta once it has started, for what runs before:
+	// the raft transport's logins read SCRAM credentials and ACLs
+	// through it (nil: no image yet).
+	metaStarted atomic.Pointer[raftmeta.Node]
+	ctrl        *raftmeta.Controller
+	now         func() time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -68,6 +74,8 @@ type Server struct {
 	sec *security
 	// fetchEncoder writes fetch responses with their record data in place.
 	fetchEncoder *fetchEncoder
+	// quotas measures clients against their byte-rate quotas.
+	quotas *quotaSensors
 	// fetchSessions are the incremental fetch sessions (KIP-227) of
 	// consumers and followers fetching from this node.
 	fetchSessions *fetchsession.Cache
@@ -142,6 +150,7 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 	}
 	s.metrics.reg.MustRegister(fetchSessionMetrics(s.fetchSessions)...)
 	s.apis = s.newAPITables()
+	s.quotas = newQuotaSensors(quotaWindow(cfg))
 	s.reqMem = newRequestMemory(cfg.QueuedMaxRequestBytes, s.metrics.conns.queuedBytes)
 	s.limits = newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerIPOverrides, s.log)
 	if err := s.start(); err != nil {
@@ -199,9 +208,9 @@ func (s *Server) start() error {
 	}
 	// Before the raft transport, the peer client and the listeners, which
 	// take their TLS and SASL from it. The image it reads SCRAM
-	// credentials and ACLs from is asked for only once connections are
-	// served, after the metadata node has started.
-	if s.sec, err = newSecurity(s.cfg, s.log, func() *raftmeta.Image { return s.meta.Image() }); err != nil {
+	// credentials and ACLs from is nil until the metadata node has
+	// started: only the raft transport's logins can come that early.
+	if s.sec, err = newSecurity(s.cfg, s.log, s.startedImage); err != nil {
 		return err
 	}
 	if s.multiNode() {
@@ -214,8 +223,10 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
+	s.metaStarted.Store(s.meta)
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(s.cfg.ValidateGroupConfig)
+	s.ctrl.SetBrokerConfigValidator(config.ValidateDynamicBrokerConfig)
 	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
 	s.startCluster()
 	s.replicas = replica.New(s.ctx, replica.Config{
@@ -397,6 +408,15 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
+// startedImage is the newest metadata image, nil before the metadata node
+// has started.
+func (s *Server) startedImage() *raftmeta.Image {
+	if n := s.metaStarted.Load(); n != nil {
+		return n.Image()
+	}
+	return nil
+}
+
 // AdminAddr returns the bound admin HTTP address, or "".
 func (s *Server) AdminAddr() string {
 	if s.admin == nil {
@@ -472,7 +492,7 @@ func (s *Server) serveAccepted(nc net.Conn, listener string) {
 			return
 		}
 		if isRaft {
-			s.transport.ServeConn(nc)
+			s.transport.ServeConn(nc, s.raftLogin(listener))
 			return
 		}
 	}
@@ -526,11 +546,21 @@ func (s *Server) watchMetadata() {
 	}
 }
 
-// applyImage brings local replicas, then the group coordinators they host,
-// in line with the newest metadata image.
+// publishDynamicConfigs makes the image's dynamic broker configs (this
+// broker's and the cluster default) the ones in effect, unless newer ones
+// already are.
+func (s *Server) publishDynamicConfigs(img *raftmeta.Image) {
+	s.cfg.SetDynamic(img.Applied, img.BrokerConfig(strconv.Itoa(int(s.cfg.NodeID))), img.BrokerConfig(""))
+}
+
+// applyImage brings the dynamic broker configs, the local replicas, then
+// the group coordinators they host, in line with the newest metadata image.
 func (s *Server) applyImage() {
-	s.replicas.Reconcile()
 	img := s.meta.Image()
+	// Dynamic broker configs first: Reconcile re-reads every partition's
+	// log defaults through them.
+	s.publishDynamicConfigs(img)
+	s.replicas.Reconcile()
 	s.coord.Reconcile(img)
 	s.shares.Reconcile(img)
 }
@@ -541,7 +571,8 @@ func (s *Server) housekeeping() {
 	defer s.wg.Done()
 	retention := time.NewTicker(s.cfg.RetentionCheckInterval)
 	flush := time.NewTicker(s.cfg.FlushCheckInterval)
-	cleaner := time.NewTicker(s.cfg.CleanerBackoff)
+	backoff := s.cfg.CleanerBackoff
+	cleaner := time.NewTicker(backoff)
 	defer retention.Stop()
 	defer flush.Stop()
 	defer cleaner.Stop()
@@ -549,6 +580,12 @@ func (s *Server) housekeeping() {
 		select {
 		case <-cleaner.C:
 			s.logs.Compact(s.now())
+			// log.cleaner.backoff.ms may change at runtime (a dynamic
+			// broker config): the next wait takes the new value.
+			if b := s.cfg.Millis("log.cleaner.backoff.ms"); b != backoff {
+				backoff = b
+				cleaner.Reset(b)
+			}
 		case <-retention.C:
 			s.logs.EnforceRetention(s.now())
 		case <-flush.C:

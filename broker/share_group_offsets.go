@@ -20,6 +20,7 @@ import (
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/queue"
+	"github.com/shoalmq/shoal/raftmeta"
 	"github.com/shoalmq/shoal/share"
 )
 
@@ -28,6 +29,18 @@ import (
 func (s *Server) shareGroupInfo(group string) (exists, empty, other bool, kerrv *kerr.Error) {
 	kerrv = s.coord.Groups.Do(group, func(sh *coordinator.Shard) { exists, empty, other = sh.ShareGroupInfo(group) })
 	return
+}
+
+// shareKeyIn is group's share-state key for partition part of the named
+// topic, with the topic's metadata; ok is false when the image has no such
+// partition, which the share offset APIs answer with
+// UNKNOWN_TOPIC_OR_PARTITION.
+func shareKeyIn(img *raftmeta.Image, group, topic string, part int32) (key coordinator.ShareKey, t *raftmeta.Topic, ok bool) {
+	t = img.Topics[topic]
+	if !t.HasPartition(part) {
+		return coordinator.ShareKey{}, t, false
+	}
+	return share.KeyOf(group, t, part), t, true
 }
 
 // handleDescribeShareGroupOffsets reports the start offsets of a share
@@ -89,11 +102,9 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 			var keys []coordinator.ShareKey
 			for _, rt := range rg.Topics {
 				wants = append(wants, want{rt.Topic, rt.Partitions})
-				if t := img.Topics[rt.Topic]; t != nil {
-					for _, part := range rt.Partitions {
-						if t.HasPartition(part) {
-							keys = append(keys, share.KeyOf(rg.GroupID, t, part))
-						}
+				for _, part := range rt.Partitions {
+					if key, _, ok := shareKeyIn(img, rg.GroupID, rt.Topic, part); ok {
+						keys = append(keys, key)
 					}
 				}
 			}
@@ -102,20 +113,19 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 		for _, w := range wants {
 			ot := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
 			ot.Topic = w.topic
-			t := img.Topics[w.topic]
-			if t != nil {
+			if t := img.Topics[w.topic]; t != nil {
 				ot.TopicID = t.ID
 			}
 			for _, part := range w.parts {
 				op := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 				op.Partition = part
 				op.StartOffset, op.LeaderEpoch, op.Lag = -1, -1, -1
-				if !t.HasPartition(part) {
+				key, t, ok := shareKeyIn(img, rg.GroupID, w.topic, part)
+				if !ok {
 					op.ErrorCode = kerr.UnknownTopicOrPartition.Code
 					ot.Partitions = append(ot.Partitions, op)
 					continue
 				}
-				key := share.KeyOf(rg.GroupID, t, part)
 				sum := sums[key]
 				switch {
 				case sum.Err != nil:
@@ -200,12 +210,9 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	img := s.meta.Image()
 	starts := map[coordinator.ShareKey]int64{}
 	for _, rt := range req.Topics {
-		if t := img.Topics[rt.Topic]; t != nil {
-			for _, rp := range rt.Partitions {
-				if !t.HasPartition(rp.Partition) {
-					continue
-				}
-				starts[share.KeyOf(req.GroupID, t, rp.Partition)] = rp.StartOffset
+		for _, rp := range rt.Partitions {
+			if key, _, ok := shareKeyIn(img, req.GroupID, rt.Topic, rp.Partition); ok {
+				starts[key] = rp.StartOffset
 			}
 		}
 	}
@@ -213,16 +220,15 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	for _, rt := range req.Topics {
 		ot := kmsg.NewAlterShareGroupOffsetsResponseTopic()
 		ot.Topic = rt.Topic
-		t := img.Topics[rt.Topic]
-		if t != nil {
+		if t := img.Topics[rt.Topic]; t != nil {
 			ot.TopicID = t.ID
 		}
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
-			if !t.HasPartition(rp.Partition) {
+			if key, _, ok := shareKeyIn(img, req.GroupID, rt.Topic, rp.Partition); !ok {
 				op.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else if e := errs[share.KeyOf(req.GroupID, t, rp.Partition)]; e != nil {
+			} else if e := errs[key]; e != nil {
 				op.ErrorCode = e.Code
 			}
 			ot.Partitions = append(ot.Partitions, op)

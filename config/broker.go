@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,6 +68,8 @@ var BrokerDefs = []Def{
 	{Name: "max.connections", Type: Int, Default: "2147483647", Doc: "Client connections the broker holds at once, over all client listeners; a new connection past it is closed at once. The controller listener is not counted.", Check: atLeast(0)},
 	{Name: "max.connections.per.ip", Type: Int, Default: "2147483647", Doc: "Client connections from one IP address at once; a new connection past it is closed at once.", Check: atLeast(0)},
 	{Name: "max.connections.per.ip.overrides", Type: String, Default: "", Doc: "Per-IP or per-hostname exceptions to max.connections.per.ip, as host:count pairs separated by commas, e.g. 10.0.0.5:200,monitor.example.com:5.", Check: func(v string) error { _, err := ParseConnectionOverrides(v); return err }},
+	{Name: "quota.window.num", Type: Int, Default: "11", Doc: "Samples a client quota's rate is measured over (the current one and the whole ones before it).", Check: atLeast(2)},
+	{Name: "quota.window.size.seconds", Type: Int, Default: "1", Doc: "Length of one client quota sample; a throttled client is told to back off at most this long per response.", Check: atLeast(1)},
 	{Name: "unclean.leader.election.enable", Type: Boolean, Default: "false", Doc: "Allow out-of-sync replicas to become leader."},
 	{Name: "offsets.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __consumer_offsets (fixed once the topic exists).", Check: atLeast(1)},
 	{Name: "offsets.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __consumer_offsets, capped by the live brokers.", Check: atLeast(1)},
@@ -326,6 +329,10 @@ type Broker struct {
 	GroupProtocols []string
 	// Security is the TLS, SASL and authorization configuration.
 	Security *Security
+
+	// dynamic holds the runtime overrides (dynamic.go); nil until the
+	// first metadata image is applied.
+	dynamic atomic.Pointer[dynamicLayer]
 }
 
 // Millis returns a numeric key's value as a duration in milliseconds.
@@ -345,7 +352,7 @@ func (b *Broker) List(key string) []string {
 // Value returns the effective string value of a broker key (set or default)
 // and whether it was set explicitly.
 func (b *Broker) Value(key string) (string, bool) {
-	if v, ok := b.Set[key]; ok {
+	if v, _, ok := b.explicit(key); ok {
 		return v, true
 	}
 	if d := BrokerDef(key); d != nil {

@@ -99,39 +99,49 @@ func (b *Broker) TopicDefault(name string) (string, Source) {
 	case "retention.ms":
 		return b.retentionMs()
 	case "segment.ms":
-		if v, ok := b.Set["log.roll.ms"]; ok {
-			return v, SourceStaticBroker
+		if v, src, ok := b.explicit("log.roll.ms"); ok {
+			return v, src
 		}
-		v, set := b.Value("log.roll.hours")
-		return strconv.FormatInt(atoi(v)*3600_000, 10), sourceOf(set)
+		return b.scaled("log.roll.hours", 3600_000)
 	case "flush.ms":
-		if v, ok := b.Set["log.flush.interval.ms"]; ok {
-			return v, SourceStaticBroker
+		if v, src, ok := b.explicit("log.flush.interval.ms"); ok {
+			return v, src
 		}
 		return maxLong, SourceDefault
 	}
 	if d.BrokerKey == "" {
 		return d.Default, SourceDefault
 	}
-	v, set := b.Value(d.BrokerKey)
-	return v, sourceOf(set)
+	if v, src, ok := b.explicit(d.BrokerKey); ok {
+		return v, src
+	}
+	return BrokerDef(d.BrokerKey).Default, SourceDefault
 }
 
+// retentionMs resolves retention.ms's default as Kafka does: the first of
+// log.retention.ms, log.retention.minutes and log.retention.hours set
+// anywhere (dynamically or statically), else log.retention.hours' default.
 func (b *Broker) retentionMs() (string, Source) {
-	if v, ok := b.Set["log.retention.ms"]; ok {
-		return v, SourceStaticBroker
+	if v, src, ok := b.explicit("log.retention.ms"); ok {
+		return v, src
 	}
-	if v, ok := b.Set["log.retention.minutes"]; ok {
-		if n := atoi(v); n >= 0 {
-			return strconv.FormatInt(n*60_000, 10), SourceStaticBroker
-		}
-		return "-1", SourceStaticBroker
+	if _, _, ok := b.explicit("log.retention.minutes"); ok {
+		return b.scaled("log.retention.minutes", 60_000)
 	}
-	v, set := b.Value("log.retention.hours")
+	return b.scaled("log.retention.hours", 3600_000)
+}
+
+// scaled is a time key in coarser units as milliseconds, -1 (forever)
+// staying -1, with where it came from.
+func (b *Broker) scaled(key string, unit int64) (string, Source) {
+	v, src, ok := b.explicit(key)
+	if !ok {
+		v = BrokerDef(key).Default
+	}
 	if n := atoi(v); n >= 0 {
-		return strconv.FormatInt(n*3600_000, 10), sourceOf(set)
+		return strconv.FormatInt(n*unit, 10), src
 	}
-	return "-1", sourceOf(set)
+	return "-1", src
 }
 
 func sourceOf(set bool) Source {
@@ -199,8 +209,11 @@ func (b *Broker) BrokerEntries() []Entry {
 	out := make([]Entry, 0, len(BrokerDefs))
 	for i := range BrokerDefs {
 		d := &BrokerDefs[i]
-		v, set := b.Value(d.Name)
-		out = append(out, Entry{Name: d.Name, Value: v, Source: sourceOf(set), Type: d.Type, Doc: d.Doc})
+		v, src, set := b.explicit(d.Name)
+		if !set {
+			v = d.Default
+		}
+		out = append(out, Entry{Name: d.Name, Value: v, Source: src, Type: d.Type, Doc: d.Doc})
 	}
 	return out
 }

@@ -2,8 +2,11 @@ package coordinator
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Helpers shared by the consumer and share group state machines. Both keep
@@ -18,6 +21,53 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// groupDescribeOps is the authorized-operations bit set a group describe
+// reports when nothing restricts it: READ, DELETE, DESCRIBE,
+// DESCRIBE_CONFIGS, ALTER_CONFIGS.
+const groupDescribeOps int32 = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
+
+// hashTopicMetadata writes to h, for each of names (sorted and
+// duplicate-free), the topic's id and partition count, or its absence; a
+// nil topics finds none. The text is part of the stored metadata hash of
+// consumer and share groups, so it must not change between versions.
+func hashTopicMetadata(h io.Writer, names []string, topics TopicsView) {
+	for _, name := range names {
+		var (
+			id [16]byte
+			n  int32
+			ok bool
+		)
+		if topics != nil {
+			id, n, ok = topics.TopicByName(name)
+		}
+		if ok {
+			fmt.Fprintf(h, "t %q %x %d\n", name, id, n)
+		} else {
+			fmt.Fprintf(h, "t %q absent\n", name)
+		}
+	}
+}
+
+// setMetaHash stores h in *cur and reports whether it differed; a change
+// sets *dirty, as the group's stored header must be written again.
+func setMetaHash(cur *uint64, dirty *bool, h uint64) bool {
+	if h == *cur {
+		return false
+	}
+	*cur = h
+	*dirty = true
+	return true
+}
+
+// positiveOr returns v, or def where v is not positive: a setting left
+// zero (or set negative) takes Kafka's default.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // sortedUniqueStrings returns a sorted, duplicate-free copy of ss; it is

@@ -162,15 +162,9 @@ func NewConsumerGroup(id string, cfg ConsumerConfig) *ConsumerGroup {
 
 func consumerNormalizeConfig(cfg ConsumerConfig) ConsumerConfig {
 	def := DefaultConsumerConfig()
-	if cfg.SessionTimeout <= 0 {
-		cfg.SessionTimeout = def.SessionTimeout
-	}
-	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = def.HeartbeatInterval
-	}
-	if cfg.MaxSize <= 0 {
-		cfg.MaxSize = def.MaxSize
-	}
+	cfg.SessionTimeout = positiveOr(cfg.SessionTimeout, def.SessionTimeout)
+	cfg.HeartbeatInterval = positiveOr(cfg.HeartbeatInterval, def.HeartbeatInterval)
+	cfg.MaxSize = positiveOr(cfg.MaxSize, def.MaxSize)
 	var names []string
 	for _, n := range cfg.Assignors {
 		n = strings.TrimSpace(n)
@@ -921,13 +915,7 @@ func (g *ConsumerGroup) consumerRefresh(topics TopicsView) bool {
 }
 
 func (g *ConsumerGroup) consumerUpdateMetaHash(topics TopicsView) bool {
-	h := g.consumerMetaHash(topics)
-	if h == g.metaHash {
-		return false
-	}
-	g.metaHash = h
-	g.dirtyHeader = true
-	return true
+	return setMetaHash(&g.metaHash, &g.dirtyHeader, g.consumerMetaHash(topics))
 }
 
 // consumerMetaHash fingerprints what the assignment depends on besides
@@ -944,14 +932,7 @@ func (g *ConsumerGroup) consumerMetaHash(topics TopicsView) uint64 {
 		names = append(names, g.regexes[re]...)
 		fmt.Fprintf(h, "re %q %q\n", re, g.regexes[re])
 	}
-	for _, name := range sortedUniqueStrings(names) {
-		id, n, ok := topics.TopicByName(name)
-		if ok {
-			fmt.Fprintf(h, "t %q %x %d\n", name, id, n)
-		} else {
-			fmt.Fprintf(h, "t %q absent\n", name)
-		}
-	}
+	hashTopicMetadata(h, sortedUniqueStrings(names), topics)
 	return h.Sum64()
 }
 
@@ -1008,10 +989,6 @@ func (g *ConsumerGroup) Subscribed(topics TopicsView) []string {
 
 // ---- describe ----
 
-// consumerGroupOps is the authorized-operations bit set of a group when
-// nothing restricts it: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
-const consumerGroupOps int32 = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
-
 // Describe answers ConsumerGroupDescribe for this group. With
 // includeAuthorizedOps it reports every group operation; a caller that
 // enforces ACLs overwrites AuthorizedOperations.
@@ -1023,7 +1000,7 @@ func (g *ConsumerGroup) Describe(topics TopicsView, includeAuthorizedOps bool) k
 	out.AssignmentEpoch = g.assignmentEpoch
 	out.AssignorName = g.consumerGroupAssignor()
 	if includeAuthorizedOps {
-		out.AuthorizedOperations = consumerGroupOps
+		out.AuthorizedOperations = groupDescribeOps
 	}
 	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
@@ -1067,14 +1044,7 @@ func (g *ConsumerGroup) ValidateOffsetCommit(memberID string, memberEpoch int32)
 	if memberEpoch < 0 && len(g.members) == 0 {
 		return nil
 	}
-	m, ok := g.members[memberID]
-	if !ok {
-		return kerr.UnknownMemberID
-	}
-	if memberEpoch != m.epoch {
-		return kerr.StaleMemberEpoch
-	}
-	return nil
+	return g.checkMemberEpoch(memberID, memberEpoch)
 }
 
 // ValidateOffsetFetch checks an OffsetFetch (v9+) that names a member. An
@@ -1083,6 +1053,13 @@ func (g *ConsumerGroup) ValidateOffsetFetch(memberID string, memberEpoch int32) 
 	if memberID == "" && memberEpoch < 0 {
 		return nil
 	}
+	return g.checkMemberEpoch(memberID, memberEpoch)
+}
+
+// checkMemberEpoch answers UNKNOWN_MEMBER_ID for a member the group does not
+// have and STALE_MEMBER_EPOCH for an epoch other than the member's current
+// one; offset requests accept no other epoch.
+func (g *ConsumerGroup) checkMemberEpoch(memberID string, memberEpoch int32) error {
 	m, ok := g.members[memberID]
 	if !ok {
 		return kerr.UnknownMemberID

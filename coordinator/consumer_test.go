@@ -356,7 +356,7 @@ func TestConsumerDirtyAndDescribe(t *testing.T) {
 		t.Fatalf("keepalive wrote %d records", len(recs))
 	}
 	d := g.Describe(topics, true)
-	if d.AuthorizedOperations != consumerGroupOps || d.AssignorName != "range" || len(d.Members) != 2 {
+	if d.AuthorizedOperations != groupDescribeOps || d.AssignorName != "range" || len(d.Members) != 2 {
 		t.Fatalf("describe: %+v", d)
 	}
 	if d.Members[1].SubscribedTopicRegex == nil || *d.Members[1].SubscribedTopicRegex != "t.*" {

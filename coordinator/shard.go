@@ -114,29 +114,12 @@ func (s *Shard) Replay(now time.Time, r Record) error {
 			return err
 		}
 		s.setOffset(k.group, tp, v)
-	case keyClassicGroup:
+	case keyClassicGroup, keyConsumerGroup, keyShareGroup:
 		if r.Value == nil {
 			delete(s.groups, k.group)
 			return nil
 		}
-		g, err := RestoreClassicGroup(k.group, s.cfg.Classic, r.Value, now)
-		if err != nil {
-			return err
-		}
-		s.groups[k.group] = &group{classic: g}
-	case keyConsumerGroup:
-		if r.Value == nil {
-			delete(s.groups, k.group)
-			return nil
-		}
-		g, err := restoreConsumerGroupRecord(s.consumerFor(k.group), k.group, s.cfg.Consumer, r.Value, now)
-		if err != nil {
-			return err
-		}
-		s.groups[k.group] = &group{consumer: g}
-		if g.dirtyHeader {
-			s.touched[k.group] = true // an old format to rewrite
-		}
+		return s.replayGroup(k.version, k.group, r.Value, now)
 	case keyConsumerMember:
 		g := s.consumerFor(k.group)
 		if g == nil {
@@ -150,16 +133,30 @@ func (s *Shard) Replay(now time.Time, r Record) error {
 			s.groups[k.group] = &group{consumer: g}
 		}
 		return g.restoreMemberRecord(k.member, r.Value, now)
-	case keyShareGroup:
-		if r.Value == nil {
-			delete(s.groups, k.group)
-			return nil
-		}
-		g, err := RestoreShareGroup(k.group, s.cfg.Share, r.Value, now)
-		if err != nil {
-			return err
-		}
-		s.groups[k.group] = &group{share: g}
+	}
+	return nil
+}
+
+// replayGroup puts in place the group that a group record of kind
+// (keyClassicGroup, keyConsumerGroup or keyShareGroup) carries, replacing
+// any group of that id.
+func (s *Shard) replayGroup(kind int16, id string, value []byte, now time.Time) error {
+	var g group
+	var err error
+	switch kind {
+	case keyClassicGroup:
+		g.classic, err = RestoreClassicGroup(id, s.cfg.Classic, value, now)
+	case keyConsumerGroup:
+		g.consumer, err = restoreConsumerGroupRecord(s.consumerFor(id), id, s.cfg.Consumer, value, now)
+	default:
+		g.share, err = RestoreShareGroup(id, s.cfg.Share, value, now)
+	}
+	if err != nil {
+		return err
+	}
+	s.groups[id] = &g
+	if g.consumer != nil && g.consumer.dirtyHeader {
+		s.touched[id] = true // an old format to rewrite
 	}
 	return nil
 }
@@ -187,6 +184,23 @@ func (s *Shard) Drain() []Record {
 	out := s.out
 	s.out = nil
 	return out
+}
+
+// metadataTooLarge reports whether a commit's metadata is over
+// offset.metadata.max.bytes; OffsetCommit and TxnOffsetCommit refuse such a
+// partition with OFFSET_METADATA_TOO_LARGE.
+func (s *Shard) metadataTooLarge(metadata *string) bool {
+	return metadata != nil && len(*metadata) > s.cfg.MaxMetadataSize
+}
+
+// committedValue is what an OffsetCommit or TxnOffsetCommit of one
+// partition stores, stamped with now.
+func committedValue(now time.Time, offset int64, leaderEpoch int32, metadata *string) OffsetValue {
+	v := OffsetValue{Offset: offset, LeaderEpoch: leaderEpoch, CommitTimestamp: now.UnixMilli()}
+	if metadata != nil {
+		v.Metadata = *metadata
+	}
+	return v
 }
 
 func (s *Shard) setOffset(group string, tp topicPartition, v OffsetValue) {
@@ -367,13 +381,10 @@ func (s *Shard) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest, topic
 				op.ErrorCode = kerrCode(groupErr)
 			case !known:
 				op.ErrorCode = kerr.UnknownTopicID.Code
-			case rp.Metadata != nil && len(*rp.Metadata) > s.cfg.MaxMetadataSize:
+			case s.metadataTooLarge(rp.Metadata):
 				op.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 			default:
-				v := OffsetValue{Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, CommitTimestamp: now.UnixMilli()}
-				if rp.Metadata != nil {
-					v.Metadata = *rp.Metadata
-				}
+				v := committedValue(now, rp.Offset, rp.LeaderEpoch, rp.Metadata)
 				s.setOffset(req.Group, topicPartition{name, rp.Partition}, v)
 				s.out = append(s.out, Record{Key: offsetKey(req.Group, name, rp.Partition), Value: v.encode()})
 			}
@@ -513,12 +524,7 @@ func (s *Shard) ConsumerDescribe(id string, topics TopicsView, authorizedOps boo
 	if g == nil || g.consumer == nil {
 		d := kmsg.NewConsumerGroupDescribeResponseGroup()
 		d.Group = id
-		d.ErrorCode = kerr.GroupIDNotFound.Code
-		msg := "Group " + id + " not found."
-		if g != nil {
-			msg = "Group " + id + " is not a consumer group."
-		}
-		d.ErrorMessage = &msg
+		d.ErrorCode, d.ErrorMessage = describeNotFound(id, g != nil, "consumer")
 		return d
 	}
 	return g.consumer.Describe(topics, authorizedOps)
@@ -714,15 +720,22 @@ func (s *Shard) ShareDescribe(id string, topics TopicsView, authorizedOps bool) 
 	if g == nil || g.share == nil {
 		d := kmsg.NewShareGroupDescribeResponseGroup()
 		d.GroupID = id
-		d.ErrorCode = kerr.GroupIDNotFound.Code
-		msg := "Group " + id + " not found."
-		if g != nil {
-			msg = "Group " + id + " is not a share group."
-		}
-		d.ErrorMessage = &msg
+		d.ErrorCode, d.ErrorMessage = describeNotFound(id, g != nil, "share")
 		return d
 	}
 	return g.share.Describe(topics, authorizedOps)
+}
+
+// describeNotFound is the error a ConsumerGroupDescribe or
+// ShareGroupDescribe answers for group id when it is absent, or, if
+// otherType, a group of a type other than kind. Kafka answers both with
+// GROUP_ID_NOT_FOUND and tells them apart only in the message.
+func describeNotFound(id string, otherType bool, kind string) (int16, *string) {
+	msg := "Group " + id + " not found."
+	if otherType {
+		msg = "Group " + id + " is not a " + kind + " group."
+	}
+	return kerr.GroupIDNotFound.Code, &msg
 }
 
 // ShareGroupInfo reports whether id is a share group and whether it has

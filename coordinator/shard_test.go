@@ -71,3 +71,52 @@ func TestEnsureShareGroupCreatesEmptyGroup(t *testing.T) {
 		}
 	}
 }
+
+// Replaying a group record of each kind puts that group in place, and its
+// tombstone (what DeleteGroup writes) takes it out again.
+func TestReplayGroupRecordsAndTombstones(t *testing.T) {
+	now := time.Unix(1000, 0)
+	cfg := DefaultConfig()
+	creations := []Record{
+		{Key: groupKey(keyClassicGroup, "classic"), Value: NewClassicGroup("classic", cfg.Classic).Snapshot()},
+		{Key: groupKey(keyConsumerGroup, "consumer"), Value: NewConsumerGroup("consumer", cfg.Consumer).encodeHeader()},
+		{Key: groupKey(keyShareGroup, "share"), Value: NewShareGroup("share", cfg.Share).Snapshot()},
+	}
+	s := NewShard(cfg)
+	for _, r := range creations {
+		if err := s.Replay(now, r); err != nil {
+			t.Fatalf("replaying %x: %v", r.Key, err)
+		}
+	}
+	types := map[string]string{}
+	for _, g := range s.ListGroups(nil, nil) {
+		types[g.Group] = g.GroupType
+	}
+	want := map[string]string{"classic": "classic", "consumer": "consumer", "share": "share"}
+	if len(types) != len(want) {
+		t.Fatalf("after replay: groups %v, want %v", types, want)
+	}
+	for id, typ := range want {
+		if types[id] != typ {
+			t.Errorf("group %s replayed as type %q, want %q", id, types[id], typ)
+		}
+	}
+	for id := range want {
+		if err := s.DeleteGroup(id); err != nil {
+			t.Fatalf("deleting %s: %v", id, err)
+		}
+	}
+	tombstones := s.Drain()
+	if len(tombstones) != len(want) {
+		t.Fatalf("DeleteGroup wrote %d records, want %d tombstones", len(tombstones), len(want))
+	}
+	replayed := NewShard(cfg)
+	for _, r := range append(creations, tombstones...) {
+		if err := replayed.Replay(now, r); err != nil {
+			t.Fatalf("replaying %x: %v", r.Key, err)
+		}
+	}
+	if ls := replayed.ListGroups(nil, nil); len(ls) != 0 {
+		t.Fatalf("groups left after their tombstones: %+v", ls)
+	}
+}

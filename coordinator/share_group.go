@@ -5,7 +5,6 @@ import (
 	"hash/fnv"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -32,15 +31,9 @@ func DefaultShareConfig() ShareConfig {
 
 func sgNormalizeConfig(cfg ShareConfig) ShareConfig {
 	def := DefaultShareConfig()
-	if cfg.SessionTimeout <= 0 {
-		cfg.SessionTimeout = def.SessionTimeout
-	}
-	if cfg.HeartbeatInterval <= 0 {
-		cfg.HeartbeatInterval = def.HeartbeatInterval
-	}
-	if cfg.MaxSize <= 0 {
-		cfg.MaxSize = def.MaxSize
-	}
+	cfg.SessionTimeout = positiveOr(cfg.SessionTimeout, def.SessionTimeout)
+	cfg.HeartbeatInterval = positiveOr(cfg.HeartbeatInterval, def.HeartbeatInterval)
+	cfg.MaxSize = positiveOr(cfg.MaxSize, def.MaxSize)
 	return cfg
 }
 
@@ -49,10 +42,6 @@ const sgLeaveEpoch int32 = -1
 
 // sgAssignorName is what ShareGroupDescribe reports.
 const sgAssignorName = "simple"
-
-// sgGroupOps is the authorized-operations bit set of a group when nothing
-// restricts it: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
-const sgGroupOps int32 = 1<<3 | 1<<6 | 1<<8 | 1<<10 | 1<<11
 
 type sgMember struct {
 	id         string
@@ -428,43 +417,18 @@ func (g *ShareGroup) sgAssign(topics TopicsView) {
 }
 
 func (g *ShareGroup) sgSubscribedNames() []string {
-	names := make([]string, 0, len(g.subs))
-	for n := range g.subs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return sortedKeys(g.subs)
 }
 
 func (g *ShareGroup) sgUpdateMetaHash(topics TopicsView) bool {
-	h := g.sgMetaHash(topics)
-	if h == g.metaHash {
-		return false
-	}
-	g.metaHash = h
-	g.dirty = true
-	return true
+	return setMetaHash(&g.metaHash, &g.dirty, g.sgMetaHash(topics))
 }
 
 // sgMetaHash fingerprints what the assignment depends on besides membership:
 // every subscribed topic's id and partition count, or its absence.
 func (g *ShareGroup) sgMetaHash(topics TopicsView) uint64 {
 	h := fnv.New64a()
-	for _, name := range g.sgSubscribedNames() {
-		var (
-			id [16]byte
-			n  int32
-			ok bool
-		)
-		if topics != nil {
-			id, n, ok = topics.TopicByName(name)
-		}
-		if ok {
-			fmt.Fprintf(h, "t %q %x %d\n", name, id, n)
-		} else {
-			fmt.Fprintf(h, "t %q absent\n", name)
-		}
-	}
+	hashTopicMetadata(h, g.sgSubscribedNames(), topics)
 	return h.Sum64()
 }
 
@@ -553,7 +517,7 @@ func (g *ShareGroup) Describe(topics TopicsView, includeAuthorizedOps bool) kmsg
 	out.AssignmentEpoch = g.assignmentEpoch
 	out.Assignor = sgAssignorName
 	if includeAuthorizedOps {
-		out.AuthorizedOperations = sgGroupOps
+		out.AuthorizedOperations = groupDescribeOps
 	} else {
 		out.AuthorizedOperations = math.MinInt32
 	}

@@ -144,13 +144,10 @@ func (s *Shard) TxnOffsetCommit(now time.Time, req *kmsg.TxnOffsetCommitRequest)
 			switch {
 			case groupErr != nil:
 				op.ErrorCode = kerrCode(groupErr)
-			case rp.Metadata != nil && len(*rp.Metadata) > s.cfg.MaxMetadataSize:
+			case s.metadataTooLarge(rp.Metadata):
 				op.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 			default:
-				v := OffsetValue{Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch, CommitTimestamp: now.UnixMilli()}
-				if rp.Metadata != nil {
-					v.Metadata = *rp.Metadata
-				}
+				v := committedValue(now, rp.Offset, rp.LeaderEpoch, rp.Metadata)
 				tp := topicPartition{rt.Topic, rp.Partition}
 				s.setPending(req.ProducerID, req.Group, tp, v)
 				s.out = append(s.out, Record{Key: txnOffsetKey(req.Group, rt.Topic, rp.Partition, req.ProducerID), Value: v.encode()})

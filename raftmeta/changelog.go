@@ -48,6 +48,10 @@ func logChange(l *slog.Logger, before *Image, r Record) {
 		l.Info("altered topic configs", "topic", before.TopicIDs[r.TopicID], "set", sortedConfig(r.Set), "deleted", r.Delete)
 	case *AlterGroupConfigs:
 		l.Info("altered group configs", "group", r.Group, "set", sortedConfig(r.Set), "deleted", r.Delete)
+	case *AlterBrokerConfigs:
+		l.Info("altered broker configs", "resource", r.Broker, "set", sortedConfig(r.Set), "deleted", r.Delete)
+	case *AlterClientQuota:
+		l.Info("altered client quota", "entity", r.Entity.String(), "set", r.Set, "removed", r.Remove)
 	case *RegisterBroker:
 		l.Info("broker registered", "broker", r.ID, "rack", r.Rack)
 	case *FenceBroker:

@@ -47,6 +47,9 @@ type Decider struct {
 	// ValidateGroupConfig checks one consumer group config override, like
 	// ValidateConfig does for topics. nil accepts everything.
 	ValidateGroupConfig func(name string, value *string) error
+	// ValidateBrokerConfig checks one dynamic broker config override,
+	// refusing keys that cannot change at runtime. nil accepts everything.
+	ValidateBrokerConfig func(name string, value *string) error
 	// NewTopicID returns a fresh topic id. It must never return the zero id.
 	NewTopicID func() [16]byte
 	// NewACLID returns a fresh ACL id, never the zero id; nil uses

@@ -3,9 +3,11 @@ package raftmeta
 import (
 	"fmt"
 
-	"github.com/shoalmq/shoal/acl"
 	"maps"
 	"slices"
+
+	"github.com/shoalmq/shoal/acl"
+	"github.com/shoalmq/shoal/quota"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -35,6 +37,13 @@ type Image struct {
 	ACLs map[[16]byte]acl.Binding
 	// Scram holds SCRAM credentials by user and mechanism.
 	Scram map[ScramKey]ScramCredential
+	// ClientQuotas holds client quotas by entity; an entity without keys
+	// has no entry.
+	ClientQuotas quota.Quotas
+	// BrokerConfigs holds dynamic broker config overrides by BROKER
+	// resource name: a broker id, or "" for the cluster default. A
+	// resource without overrides has no entry.
+	BrokerConfigs map[string]map[string]string
 }
 
 // Endpoint is one advertised listener of a broker.
@@ -87,13 +96,15 @@ const NoLeader int32 = -1
 
 func newImage(clusterID string) *Image {
 	return &Image{
-		ClusterID:    clusterID,
-		Brokers:      map[int32]*Broker{},
-		Topics:       map[string]*Topic{},
-		TopicIDs:     map[[16]byte]string{},
-		GroupConfigs: map[string]map[string]string{},
-		ACLs:         map[[16]byte]acl.Binding{},
-		Scram:        map[ScramKey]ScramCredential{},
+		ClusterID:     clusterID,
+		Brokers:       map[int32]*Broker{},
+		Topics:        map[string]*Topic{},
+		TopicIDs:      map[[16]byte]string{},
+		GroupConfigs:  map[string]map[string]string{},
+		ACLs:          map[[16]byte]acl.Binding{},
+		Scram:         map[ScramKey]ScramCredential{},
+		ClientQuotas:  quota.Quotas{},
+		BrokerConfigs: map[string]map[string]string{},
 	}
 }
 
@@ -156,9 +167,9 @@ func (img *Image) apply(index uint64, recs []Record) (*Image, error) {
 // imageBuilder applies records to a shallow copy of an image, copying each
 // map the first time it is written so the source image stays untouched.
 type imageBuilder struct {
-	next                                                Image
-	ownBrokers, ownTopics, ownTopicIDs, ownGroupConfigs bool
-	ownACLs, ownScram                                   bool
+	next                                                 Image
+	ownBrokers, ownTopics, ownTopicIDs, ownGroupConfigs  bool
+	ownACLs, ownScram, ownClientQuotas, ownBrokerConfigs bool
 }
 
 func (b *imageBuilder) brokers() map[int32]*Broker {
@@ -276,23 +287,13 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 		if err != nil {
 			return err
 		}
-		c := cloneConfigs(t.Configs)
-		for _, k := range r.Delete {
-			delete(c, k)
-		}
-		maps.Copy(c, r.Set)
-		t.Configs = c
+		t.Configs = applyOverrides(t.Configs, r.Set, r.Delete)
 
 	case *AlterGroupConfigs:
 		if r.Group == "" {
 			return errorf(kerr.InvalidRequest, "group id can't be empty")
 		}
-		c := cloneConfigs(b.next.GroupConfigs[r.Group])
-		for _, k := range r.Delete {
-			delete(c, k)
-		}
-		maps.Copy(c, r.Set)
-		if len(c) == 0 {
+		if c := applyOverrides(b.next.GroupConfigs[r.Group], r.Set, r.Delete); len(c) == 0 {
 			delete(b.groupConfigs(), r.Group)
 		} else {
 			b.groupConfigs()[r.Group] = c
@@ -333,6 +334,12 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 		ps := slices.Clone(t.Partitions)
 		ps[r.Partition] = np
 		t.Partitions = ps
+
+	case *AlterClientQuota:
+		return b.applyClientQuota(r)
+
+	case *AlterBrokerConfigs:
+		return b.applyBrokerConfigs(r)
 
 	default:
 		if ok, err := b.applySecurity(r); ok {
@@ -403,9 +410,11 @@ func cloneInt32s(v []int32) []int32 {
 //	groupConfigs    uvarint count × (group, configs)   since version 2
 //	acls            uvarint count × (id, binding)      since version 3
 //	scram           uvarint count × (user, credential) since version 3
+//	clientQuotas    uvarint count × (entity, values)   since version 4
+//	brokerConfigs   uvarint count × (resource, configs) since version 4
 //
-// Versions 1 and 2 are still read: they lack what later versions added.
-const snapshotVersion = 3
+// Versions 1 to 3 are still read: they lack what later versions added.
+const snapshotVersion = 4
 
 func encodeImage(img *Image) []byte {
 	e := &encoder{}
@@ -435,6 +444,11 @@ func encodeImage(img *Image) []byte {
 		e.strMap(img.GroupConfigs[g])
 	})
 	encodeSecurity(e, img)
+	encodeClientQuotas(e, img.ClientQuotas)
+	encodeList(e, slices.Sorted(maps.Keys(img.BrokerConfigs)), func(e *encoder, r string) {
+		e.str(r)
+		e.strMap(img.BrokerConfigs[r])
+	})
 	return e.b
 }
 
@@ -470,6 +484,18 @@ func decodeImage(b []byte) (*Image, error) {
 	}
 	if v >= 3 {
 		decodeSecurity(d, img)
+	}
+	if v >= 4 {
+		if err := decodeClientQuotas(d, img); err != nil {
+			return nil, err
+		}
+		for range d.count() {
+			r, c := d.str(), d.strMap()
+			if len(c) == 0 {
+				return nil, corruptf("broker resource %q has an empty config override map", r)
+			}
+			img.BrokerConfigs[r] = c
+		}
 	}
 	if err := d.done(); err != nil {
 		return nil, err

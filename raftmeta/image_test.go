@@ -141,21 +141,21 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
-// Version 1 and 2 snapshots, written before group configs and before ACLs
-// and SCRAM credentials existed, are version 3 without the trailing
-// sections and still decode.
+// Version 1 to 3 snapshots, written before group configs, ACLs and SCRAM
+// credentials, and client quotas and broker configs existed, are version 4
+// without the trailing sections and still decode.
 func TestImageDecodesVersion1Snapshot(t *testing.T) {
 	img := mustApply(t, newImage("cluster-1"), 3,
 		&RegisterBroker{ID: 1},
 		&CreateTopic{Name: "a", ID: [16]byte{1}, Configs: map[string]string{"k": "v"}, Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
 	)
 	b := encodeImage(img)
-	// Version 3 ends with three empty sections: group configs, ACLs and
-	// SCRAM credentials.
-	if b[0] != 3 || string(b[len(b)-3:]) != "\x00\x00\x00" {
-		t.Fatalf("unexpected layout: version %d, last bytes %v", b[0], b[len(b)-3:])
+	// Version 4 ends with five empty sections: group configs, ACLs, SCRAM
+	// credentials, client quotas and broker configs.
+	if b[0] != 4 || string(b[len(b)-5:]) != "\x00\x00\x00\x00\x00" {
+		t.Fatalf("unexpected layout: version %d, last bytes %v", b[0], b[len(b)-5:])
 	}
-	for v, cut := range map[byte]int{1: 3, 2: 2} {
+	for v, cut := range map[byte]int{1: 5, 2: 4, 3: 2} {
 		old := append([]byte{v}, b[1:len(b)-cut]...)
 		got, err := decodeImage(old)
 		if err != nil {

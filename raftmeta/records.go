@@ -36,6 +36,9 @@ const (
 	typeDeleteACL             recordType = 12
 	typeUpsertScramCredential recordType = 13
 	typeDeleteScramCredential recordType = 14
+	// Operations records (quotas.go, broker_configs.go).
+	typeAlterClientQuota   recordType = 15
+	typeAlterBrokerConfigs recordType = 16
 )
 
 // recordVersion is written after the type byte of every record. A record body
@@ -288,6 +291,10 @@ func decodeRecord(d *decoder) (Record, error) {
 		r = &FenceBroker{ID: bd.i32(), Epoch: bd.varint()}
 	case typeUnfenceBroker:
 		r = &UnfenceBroker{ID: bd.i32(), Epoch: bd.varint()}
+	case typeAlterClientQuota:
+		r = decodeAlterClientQuota(bd)
+	case typeAlterBrokerConfigs:
+		r = &AlterBrokerConfigs{Broker: bd.str(), Set: bd.strMap(), Delete: bd.strs()}
 	default:
 		var ok bool
 		if r, ok = decodeSecurityRecord(typ, bd); !ok {

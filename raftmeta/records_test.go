@@ -3,6 +3,8 @@ package raftmeta
 import (
 	"reflect"
 	"testing"
+
+	"github.com/shoalmq/shoal/quota"
 )
 
 func sampleRecords() []Record {
@@ -30,6 +32,11 @@ func sampleRecords() []Record {
 		&DeleteACL{ID: id},
 		&UpsertScramCredential{User: "alice", Credential: sampleCredential},
 		&DeleteScramCredential{User: "alice", Mechanism: ScramSHA512},
+		&AlterClientQuota{Entity: quota.Entity{User: quota.Named("alice"), ClientID: quota.DefaultName()},
+			Set: map[string]float64{quota.ProducerByteRate: 1 << 20, quota.RequestPercentage: 12.5}, Remove: []string{quota.ConsumerByteRate}},
+		&AlterClientQuota{Entity: quota.Entity{IP: quota.Named("10.0.0.1")}, Set: map[string]float64{}},
+		&AlterBrokerConfigs{Broker: "", Set: map[string]string{"log.retention.ms": "1000"}, Delete: []string{"log.segment.bytes"}},
+		&AlterBrokerConfigs{Broker: "2", Set: map[string]string{}},
 	}
 }
 

@@ -73,6 +73,8 @@ func newApp() *cli.App {
 			storageCommand(),
 			aclCommand(),
 			userCommand(),
+			quotaCommand(),
+			configCommand(),
 		},
 	}
 }

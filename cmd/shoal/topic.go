@@ -514,26 +514,9 @@ func topicAlter(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	set, order, err := parseKeyValues("set", listFlagValues(c, "set"))
+	ch, err := parseConfigChanges(c, "topic alter")
 	if err != nil {
 		return err
-	}
-	del := listFlagValues(c, "delete")
-	if len(set) == 0 && len(del) == 0 {
-		return usageError("topic alter: nothing to change; give --set key=value and/or --delete key")
-	}
-	var alters []kadm.AlterConfig
-	for _, k := range order {
-		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: kmsg.StringPtr(set[k])})
-	}
-	for _, k := range del {
-		if k == "" || strings.Contains(k, "=") {
-			return usageError("--delete: %q is not a config name", k)
-		}
-		if _, both := set[k]; both {
-			return usageError("topic alter: %q is both set and deleted", k)
-		}
-		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 	}
 	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
@@ -541,7 +524,7 @@ func topicAlter(c *cli.Context) error {
 	}
 	defer closeAdmin()
 
-	resps, err := adm.AlterTopicConfigs(ctx, alters, name)
+	resps, err := adm.AlterTopicConfigs(ctx, ch.alters, name)
 	if err != nil {
 		return failure("alter topic %q: %s", name, describeErr(err))
 	}
@@ -554,24 +537,13 @@ func topicAlter(c *cli.Context) error {
 		}
 	}
 	if out == outputJSON {
-		setOut := map[string]string{}
-		for _, k := range order {
-			setOut[k] = set[k]
-		}
 		return writeJSON(c.App.Writer, struct {
 			Topic   string            `json:"topic"`
 			Set     map[string]string `json:"set"`
 			Deleted []string          `json:"deleted"`
-		}{name, setOut, append([]string{}, del...)})
+		}{name, ch.setMap(), append([]string{}, ch.del...)})
 	}
-	var parts []string
-	for _, k := range order {
-		parts = append(parts, k+"="+set[k])
-	}
-	for _, k := range del {
-		parts = append(parts, "-"+k)
-	}
-	fmt.Fprintf(c.App.Writer, "altered topic %q: %s\n", name, strings.Join(parts, " "))
+	fmt.Fprintf(c.App.Writer, "altered topic %q: %s\n", name, ch.summary())
 	return nil
 }
 
