@@ -61,7 +61,10 @@ import (
 type Appender interface {
 	// AppendCommitted appends batch to p, which this node leads in state
 	// ps, and returns once the batch is committed (on the ISR) and fsynced
-	// where the topic's flush policy asks.
+	// where the topic's flush policy asks. It refuses the batch when this
+	// node no longer leads p at ps's leader epoch (NOT_LEADER_OR_FOLLOWER)
+	// or the ISR is below min.insync.replicas (NOT_ENOUGH_REPLICAS, or
+	// NOT_ENOUGH_REPLICAS_AFTER_APPEND once appended).
 	AppendCommitted(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error)
 }
 

@@ -47,7 +47,8 @@ type Replicas interface {
 	// NOT_LEADER_OR_FOLLOWER or UNKNOWN_TOPIC_OR_PARTITION.
 	LeaderPartition(t *raftmeta.Topic, partition int32) (*log.Partition, raftmeta.PartitionState, *kerr.Error)
 	// AppendCommitted appends a batch the node encoded itself to p, led as
-	// ps says, and returns once the ISR has it and the flush policy is met.
+	// ps says, and returns once the ISR has it and the flush policy is met;
+	// held to min.insync.replicas like an acks=all produce.
 	AppendCommitted(ctx context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error)
 }
 
