@@ -115,6 +115,46 @@ func (c *rawConn) plainLogin(user, password string) *kmsg.SASLAuthenticateRespon
 	return c.authenticate([]byte("\x00" + user + "\x00" + password))
 }
 
+// loggedIn dials s and logs in with PLAIN as user, failing the test if the
+// login is refused.
+func loggedIn(t *testing.T, s *Server, user, password string) *rawConn {
+	t.Helper()
+	c := dialRaw(t, s.Addrs()[0])
+	if r := c.plainLogin(user, password); r.ErrorCode != 0 {
+		t.Fatalf("%s: %v", user, kerr.ErrorForCode(r.ErrorCode))
+	}
+	return c
+}
+
+// createTopic creates topic name with one partition and one replica,
+// failing the test if it is refused.
+func (c *rawConn) createTopic(name string) {
+	c.t.Helper()
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	tp := kmsg.NewCreateTopicsRequestTopic()
+	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 1, 1
+	create.Topics = append(create.Topics, tp)
+	if r := c.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		c.t.Fatalf("CreateTopics %s: %v", name, kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+}
+
+// allow creates the ACL that allows principal op on the resources of type
+// typ that name and pattern match, from any host, failing the test if it
+// is refused.
+func (c *rawConn) allow(typ kmsg.ACLResourceType, name string, pattern kmsg.ACLResourcePatternType, principal string, op kmsg.ACLOperation) {
+	c.t.Helper()
+	grant := kmsg.NewPtrCreateACLsRequest()
+	acl := kmsg.NewCreateACLsRequestCreation()
+	acl.ResourceType, acl.ResourceName, acl.ResourcePatternType = typ, name, pattern
+	acl.Principal, acl.Host, acl.Operation, acl.PermissionType = principal, "*", op, kmsg.ACLPermissionTypeAllow
+	grant.Creations = append(grant.Creations, acl)
+	if r := c.roundTrip(grant, 3).(*kmsg.CreateACLsResponse); len(r.Results) != 1 || r.Results[0].ErrorCode != 0 {
+		c.t.Fatalf("CreateAcls: %+v", r)
+	}
+}
+
 // handshake sends SaslHandshake v1 for mechanism, which must be accepted.
 func (c *rawConn) handshake(mechanism string) {
 	c.t.Helper()
@@ -467,23 +507,10 @@ func TestSASLAuthenticationTimeout(t *testing.T) {
 // and never reach the handler.
 func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
 	s := startSecureServer(t)
-	admin := dialRaw(t, s.Addrs()[0])
-	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
-		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
-	grant := kmsg.NewPtrCreateACLsRequest()
-	c := kmsg.NewCreateACLsRequestCreation()
-	c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed
-	c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", kmsg.ACLOperationCreate, kmsg.ACLPermissionTypeAllow
-	grant.Creations = append(grant.Creations, c)
-	if r := admin.roundTrip(grant, 3).(*kmsg.CreateACLsResponse); len(r.Results) != 1 || r.Results[0].ErrorCode != 0 {
-		t.Fatalf("CreateAcls as admin: %+v", r)
-	}
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.allow(kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationCreate)
 
-	alice := dialRaw(t, s.Addrs()[0])
-	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
-		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
+	alice := loggedIn(t, s, "alice", "alice-secret")
 	create := kmsg.NewPtrCreateTopicsRequest()
 	create.TimeoutMillis = 5000
 	for _, name := range []string{"alice-orders", "bob-orders"} {
@@ -505,10 +532,7 @@ func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
 	}
 
 	// ListGroups: alice sees the groups she may describe; admin all.
-	grant.Creations[0].ResourceType, grant.Creations[0].Operation = kmsg.ACLResourceTypeGroup, kmsg.ACLOperationDescribe
-	if r := admin.roundTrip(grant, 3).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != 0 {
-		t.Fatalf("CreateAcls as admin: %+v", r)
-	}
+	admin.allow(kmsg.ACLResourceTypeGroup, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationDescribe)
 	for _, g := range []string{"alice-g", "bob-g"} {
 		commit := kmsg.NewPtrOffsetCommitRequest()
 		commit.Group, commit.Generation = g, -1
@@ -617,23 +641,10 @@ func TestAuthorizationCostsNothingWithoutAnAuthorizer(t *testing.T) {
 // a producer that is not told would keep sending into the void.
 func TestAcksZeroProduceToAnUnauthorizedTopicClosesTheConnection(t *testing.T) {
 	s := startSecureServer(t)
-	admin := dialRaw(t, s.Addrs()[0])
-	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
-		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	tp := kmsg.NewCreateTopicsRequestTopic()
-	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = "orders", 1, 1
-	create.Topics = append(create.Topics, tp)
-	if r := admin.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
-		t.Fatalf("CreateTopics as admin: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
-	}
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.createTopic("orders")
 
-	alice := dialRaw(t, s.Addrs()[0])
-	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
-		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
+	alice := loggedIn(t, s, "alice", "alice-secret")
 	produce := kmsg.NewPtrProduceRequest()
 	produce.Acks, produce.TimeoutMillis = 0, 5000
 	pt := kmsg.NewProduceRequestTopic()
