@@ -675,14 +675,10 @@ func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
 	// alice reads the topic in the share group; DESCRIBE on the topic on
 	// its own keeps her heartbeats going once READ is removed.
 	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpRead)
-	for _, b := range []*kadm.ACLBuilder{read,
+	createACLs(t, ctx, adm, read,
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpDescribe),
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("workers").Operations(kadm.OpRead),
-	} {
-		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
-			t.Fatalf("CreateAcls: %v %+v", err, res)
-		}
-	}
+	)
 	groupCfg := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()
 	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "workers"
@@ -702,26 +698,13 @@ func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
 
 	produce("before")
 	alice := login("alice", "alice-secret", kgo.ShareGroup("workers"), kgo.ConsumeTopics("jobs"), kgo.FetchMaxWait(100*time.Millisecond))
-	for got := false; !got; {
-		fs := alice.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("alice got nothing while she may read the topic")
-		}
+	pollUntil(t, ctx, alice, "alice got nothing while she may read the topic", func(fs kgo.Fetches) (got bool) {
 		fs.EachRecord(func(r *kgo.Record) { got = got || string(r.Value) == "before" })
-	}
-
-	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
-		t.Fatalf("DeleteAcls: %v %+v", err, res)
-	}
+		return got
+	})
 	// A fetch parked before the ACL went may still be answered as it was
 	// authorized; the ones after it are refused.
-	for refused := false; !refused; {
-		fs := alice.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("alice's fetches were never refused after her READ was removed")
-		}
-		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
-	}
+	revokeAndAwaitRefusal(t, ctx, adm, read, alice)
 	produce("after")
 	for range 3 {
 		alice.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
@@ -730,6 +713,44 @@ func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// createACLs creates each of bs, failing the test if one is refused.
+func createACLs(t *testing.T, ctx context.Context, adm *kadm.Client, bs ...*kadm.ACLBuilder) {
+	t.Helper()
+	for _, b := range bs {
+		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
+			t.Fatalf("CreateAcls: %v %+v", err, res)
+		}
+	}
+}
+
+// pollUntil polls cl until done accepts what one poll returned, failing
+// the test with never if ctx ends first.
+func pollUntil(t *testing.T, ctx context.Context, cl *kgo.Client, never string, done func(kgo.Fetches) bool) {
+	t.Helper()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal(never)
+		}
+		if done(fs) {
+			return
+		}
+	}
+}
+
+// revokeAndAwaitRefusal deletes the ACL read and polls alice until one of
+// her fetches is answered TOPIC_AUTHORIZATION_FAILED.
+func revokeAndAwaitRefusal(t *testing.T, ctx context.Context, adm *kadm.Client, read *kadm.ACLBuilder, alice *kgo.Client) {
+	t.Helper()
+	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("DeleteAcls: %v %+v", err, res)
+	}
+	pollUntil(t, ctx, alice, "alice's fetches were never refused after her READ was removed", func(fs kgo.Fetches) (refused bool) {
+		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
+		return refused
+	})
 }
 
 // plainClients returns what logs a franz-go client in to s with SASL
@@ -759,31 +780,16 @@ func TestFetchRechecksReadOnEveryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("events").Operations(kadm.OpRead)
-	if res, err := adm.CreateACLs(ctx, read); err != nil || res[0].Err != nil {
-		t.Fatalf("CreateAcls: %v %+v", err, res)
-	}
+	createACLs(t, ctx, adm, read)
 	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("before")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	alice := login("alice", "alice-secret", kgo.ConsumeTopics("events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond))
-	for got := false; !got; {
-		fs := alice.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("alice got nothing while she may read the topic")
-		}
-		got = fs.NumRecords() > 0
-	}
-	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
-		t.Fatalf("DeleteAcls: %v %+v", err, res)
-	}
-	for refused := false; !refused; {
-		fs := alice.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("alice's fetches were never refused after her READ was removed")
-		}
-		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
-	}
+	pollUntil(t, ctx, alice, "alice got nothing while she may read the topic", func(fs kgo.Fetches) bool {
+		return fs.NumRecords() > 0
+	})
+	revokeAndAwaitRefusal(t, ctx, adm, read, alice)
 }
 
 // A KIP-848 regex subscription resolves only to the topics the member's
@@ -811,14 +817,10 @@ func TestRegexSubscriptionMatchesOnlyDescribableTopics(t *testing.T) {
 	for _, topic := range []string{"orders-eu", "orders-us"} {
 		ids[create(topic)] = topic
 	}
-	for _, b := range []*kadm.ACLBuilder{
+	createACLs(t, ctx, adm,
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("regex-g").Operations(kadm.OpRead),
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("orders-eu", "orders-jp").Operations(kadm.OpDescribe),
-	} {
-		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
-			t.Fatalf("CreateAcls: %v %+v", err, res)
-		}
-	}
+	)
 
 	alice := login("alice", "alice-secret")
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
