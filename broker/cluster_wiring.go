@@ -10,8 +10,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	kgosasl "github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/shoalmq/shoal/cluster"
+	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -182,6 +184,8 @@ func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
 		Foreign:    func(nc net.Conn) { s.serveKafka(nc, name) },
 		ServerTLS:  s.sec.listener(name).tls,
 		ClientTLS:  s.raftClientTLS,
+		Login:      s.raftLogin(name),
+		ClientSASL: s.raftClientSASL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controller listener: %w", err)
@@ -189,20 +193,31 @@ func (s *Server) startTransport() (*raftmeta.TCPTransport, error) {
 	return tr, nil
 }
 
-// raftClientTLS is the TLS configuration for dialling a quorum member's
-// raft transport at host, nil for plain TCP: a voter is reached on its
-// controller listener, a learner on its inter-broker listener (see
-// serveAccepted), each verified against that listener's trust store.
-// Raft itself has no SASL: on a SASL_SSL listener its connections are
-// encrypted, and authenticated only where the listener requires client
-// certificates (ssl.client.auth=required).
-func (s *Server) raftClientTLS(peer int32, host string) *tls.Config {
-	listener := s.cfg.InterBrokerListener
+// raftPeerListener is the listener a quorum member's raft transport is
+// reached on: a voter's controller listener, a learner's inter-broker
+// listener (see serveAccepted).
+func (s *Server) raftPeerListener(peer int32) (string, *config.PeerLogin) {
 	if _, voter := s.cfg.Voters[peer]; voter {
-		listener = s.controllerListenerName()
+		return s.controllerListenerName(), s.sec.controllerLogin
 	}
+	return s.cfg.InterBrokerListener, s.sec.interBrokerLogin
+}
+
+// raftClientTLS is the TLS configuration for dialling a quorum member's
+// raft transport at host, nil for plain TCP, verified against the trust
+// store of the listener it is reached on.
+func (s *Server) raftClientTLS(peer int32, host string) *tls.Config {
+	listener, _ := s.raftPeerListener(peer)
 	if st := s.sec.listener(listener).store; st != nil {
 		return st.ClientConfig(host)
 	}
 	return nil
+}
+
+// raftClientSASL is the mechanism, with this node's credentials for the
+// listener the peer is reached on, that logs a raft connection in; nil
+// when that listener has no SASL.
+func (s *Server) raftClientSASL(peer int32) kgosasl.Mechanism {
+	listener, login := s.raftPeerListener(peer)
+	return s.sec.peerSecurity(listener, login).SASL
 }

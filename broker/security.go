@@ -154,7 +154,11 @@ func newMechanism(name string, ls *config.ListenerSecurity, image func() *raftme
 type imageCredentials func() *raftmeta.Image
 
 func (f imageCredentials) ScramCredential(user string, mech sasl.ScramMechanism) (sasl.ScramCredential, bool) {
-	c, ok := f().ScramCredential(user, int8(mech))
+	img := f()
+	if img == nil {
+		return sasl.ScramCredential{}, false
+	}
+	c, ok := img.ScramCredential(user, int8(mech))
 	if !ok {
 		return sasl.ScramCredential{}, false
 	}
@@ -201,13 +205,22 @@ func (sec *security) decide(principal acl.Principal, host string, op acl.Operati
 	return false
 }
 
-// current returns the authorizer over the newest image's ACLs.
+// current returns the authorizer over the newest image's ACLs. Before
+// there is an image (a raft login while the node starts) only super.users
+// are allowed, as Kafka's StandardAuthorizer allows no one else until it
+// has loaded the metadata.
 func (sec *security) current() *acl.Authorizer {
 	img := sec.meta()
 	if c := sec.authorizer.Load(); c != nil && c.img == img {
 		return c.az
 	}
-	c := &imageAuthorizer{img: img, az: img.Authorizer(sec.acl)}
+	var az *acl.Authorizer
+	if img == nil {
+		az = acl.New(nil, acl.Config{SuperUsers: sec.acl.SuperUsers})
+	} else {
+		az = img.Authorizer(sec.acl)
+	}
+	c := &imageAuthorizer{img: img, az: az}
 	sec.authorizer.Store(c)
 	return c.az
 }

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -48,8 +49,12 @@ type Server struct {
 	connLimit  logLimiter
 	logs       *log.Manager
 	meta       *raftmeta.Node
-	ctrl       *raftmeta.Controller
-	now        func() time.Time
+	// metaStarted is meta once it has started, for what runs before:
+	// the raft transport's logins read SCRAM credentials and ACLs
+	// through it (nil: no image yet).
+	metaStarted atomic.Pointer[raftmeta.Node]
+	ctrl        *raftmeta.Controller
+	now         func() time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -203,9 +208,9 @@ func (s *Server) start() error {
 	}
 	// Before the raft transport, the peer client and the listeners, which
 	// take their TLS and SASL from it. The image it reads SCRAM
-	// credentials and ACLs from is asked for only once connections are
-	// served, after the metadata node has started.
-	if s.sec, err = newSecurity(s.cfg, s.log, func() *raftmeta.Image { return s.meta.Image() }); err != nil {
+	// credentials and ACLs from is nil until the metadata node has
+	// started: only the raft transport's logins can come that early.
+	if s.sec, err = newSecurity(s.cfg, s.log, s.startedImage); err != nil {
 		return err
 	}
 	if s.multiNode() {
@@ -218,6 +223,7 @@ func (s *Server) start() error {
 	if err != nil {
 		return fmt.Errorf("metadata quorum: %w", err)
 	}
+	s.metaStarted.Store(s.meta)
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(s.cfg.ValidateGroupConfig)
 	s.ctrl.SetBrokerConfigValidator(config.ValidateDynamicBrokerConfig)
@@ -402,6 +408,15 @@ func (s *Server) Addrs() []string {
 	return out
 }
 
+// startedImage is the newest metadata image, nil before the metadata node
+// has started.
+func (s *Server) startedImage() *raftmeta.Image {
+	if n := s.metaStarted.Load(); n != nil {
+		return n.Image()
+	}
+	return nil
+}
+
 // AdminAddr returns the bound admin HTTP address, or "".
 func (s *Server) AdminAddr() string {
 	if s.admin == nil {
@@ -477,7 +492,7 @@ func (s *Server) serveAccepted(nc net.Conn, listener string) {
 			return
 		}
 		if isRaft {
-			s.transport.ServeConn(nc)
+			s.transport.ServeConn(nc, s.raftLogin(listener))
 			return
 		}
 	}

@@ -42,7 +42,7 @@ func newSharedListener(t *testing.T) *sharedListener {
 				defer s.wg.Done()
 				raft, err := PeekHello(conn)
 				if tr := s.tr.Load(); err == nil && raft && tr != nil {
-					tr.ServeConn(conn)
+					tr.ServeConn(conn, nil)
 					return
 				}
 				if err == nil {

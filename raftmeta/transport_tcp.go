@@ -15,8 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	kgosasl "github.com/twmb/franz-go/pkg/sasl"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/shoalmq/shoal/sasl"
 )
 
 // TCPTransport carries raft messages between quorum members over TCP, on
@@ -53,6 +56,16 @@ import (
 // does not come from the hello's node or is not addressed to this node are
 // dropped. A frame longer than MaxFrameBytes closes the connection: the
 // length is checked before anything is allocated.
+//
+// On a SASL listener (SASL_PLAINTEXT, SASL_SSL) the hello is followed by
+// the Kafka protocol's SASL login, SaslHandshake and SaslAuthenticate
+// frames exactly as a Kafka client sends them, and the hello is accepted
+// only once the receiving side's Login has authenticated the sender and
+// found it allowed; the raft frames follow. The hello comes first so that
+// the listener knows the connection for raft before anything else: a
+// Kafka client's login opens with the same frames. A session with a
+// lifetime (KIP-368, connections.max.reauth.ms) ends the connection when
+// it runs out; the dialling side redials, logging in again, before then.
 type TCPTransport struct {
 	cfg TCPTransportConfig
 	log *slog.Logger
@@ -106,6 +119,15 @@ type TCPTransportConfig struct {
 	// at host, or nil for plain TCP to that peer.
 	ClientTLS func(peer int32, host string) *tls.Config
 
+	// Login, if set, authenticates every connection that opens with the
+	// hello on the transport's own listener (a SASL controller
+	// listener); connections handed to ServeConn bring their own.
+	Login Login
+	// ClientSASL, if set, returns the mechanism, with this node's
+	// credentials, that logs a connection to peer in after the hello, or
+	// nil when the peer's listener has no SASL.
+	ClientSASL func(peer int32) kgosasl.Mechanism
+
 	// MaxFrameBytes bounds one inbound message, snapshots included.
 	// Default 256 MiB.
 	MaxFrameBytes int
@@ -131,6 +153,14 @@ type MessageHandler interface {
 }
 
 type handlerBox struct{ h MessageHandler }
+
+// Login authenticates the sender of a raft connection on a SASL listener:
+// it serves the SaslHandshake and SaslAuthenticate requests read from
+// conn (which follow the hello), answers them on conn, and returns nil
+// once the sender has logged in and may speak raft, with the end of its
+// session (zero: none). An error refuses the connection and says why, for
+// the operator.
+type Login func(conn net.Conn) (sessionEnd time.Time, err error)
 
 const (
 	defaultMaxFrameBytes = 256 << 20
@@ -206,14 +236,15 @@ func (t *TCPTransport) Addr() net.Addr {
 
 // ServeConn serves an inbound connection accepted elsewhere whose first
 // bytes are the transport's hello (see PeekHello), as if it had arrived on
-// the transport's own listener. It returns at once; Close closes the
+// the transport's own listener; login, if set, authenticates it first (the
+// listener it arrived on has SASL). It returns at once; Close closes the
 // connection.
-func (t *TCPTransport) ServeConn(conn net.Conn) {
+func (t *TCPTransport) ServeConn(conn net.Conn, login Login) {
 	if !t.track(conn) {
 		conn.Close()
 		return
 	}
-	go t.serve(conn, false)
+	go t.serve(conn, false, login)
 }
 
 // track registers an inbound connection so Close closes it and waits for
@@ -390,7 +421,7 @@ func (p *peer) run() {
 	defer p.t.wg.Done()
 	backoff := p.t.cfg.MinBackoff
 	for {
-		conn, err := p.dial()
+		conn, renewAt, err := p.dial()
 		if err != nil {
 			if !p.down.Swap(true) {
 				p.t.log.Info("metadata peer unreachable", "peer", p.id, "addr", p.addr, "err", err)
@@ -407,10 +438,14 @@ func (p *peer) run() {
 			p.t.log.Info("metadata peer reachable again", "peer", p.id)
 		}
 		backoff = p.t.cfg.MinBackoff
-		err = p.write(conn)
+		err = p.write(conn, renewAt)
 		conn.Close()
 		if err == nil { // stopped
 			return
+		}
+		if errors.Is(err, errSessionRenewal) {
+			// What is queued goes on the new connection.
+			continue
 		}
 		p.down.Store(true)
 		p.t.log.Info("metadata peer connection lost", "peer", p.id, "err", err)
@@ -472,7 +507,10 @@ func (p *peer) dropQueued() {
 	}
 }
 
-func (p *peer) dial() (net.Conn, error) {
+// dial connects to the peer, runs the TLS handshake and the SASL login its
+// listener asks for, and sends the hello. renewAt is when the SASL session
+// must be renewed on a new connection (zero: never).
+func (p *peer) dial() (conn net.Conn, renewAt time.Time, err error) {
 	d := net.Dialer{Timeout: p.t.cfg.DialTimeout}
 	ctx, cancel := context.WithCancel(p.t.ctx)
 	defer cancel()
@@ -483,9 +521,9 @@ func (p *peer) dial() (net.Conn, error) {
 		case <-ctx.Done():
 		}
 	}()
-	conn, err := d.DialContext(ctx, "tcp", p.addr)
+	conn, err = d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	if p.t.cfg.ClientTLS != nil {
 		host, _, _ := net.SplitHostPort(p.addr)
@@ -496,7 +534,7 @@ func (p *peer) dial() (net.Conn, error) {
 			hcancel()
 			if err != nil {
 				conn.Close()
-				return nil, fmt.Errorf("TLS handshake: %w", err)
+				return nil, time.Time{}, fmt.Errorf("TLS handshake: %w", err)
 			}
 			conn = tc
 		}
@@ -509,14 +547,60 @@ func (p *peer) dial() (net.Conn, error) {
 	conn.SetWriteDeadline(time.Now().Add(p.t.cfg.WriteTimeout))
 	if _, err := conn.Write(hello[:]); err != nil {
 		conn.Close()
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return conn, nil
+	renewAt, err = p.login(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return nil, time.Time{}, err
+	}
+	return conn, renewAt, nil
 }
 
-// write sends queued frames until stopped (nil) or the connection fails.
-// Frames are buffered and flushed when the queue runs dry.
-func (p *peer) write(conn net.Conn) error {
+// login logs a new connection in after its hello when the peer's listener
+// has SASL, bounded like a dial, and returns when the session must be
+// renewed (zero: never).
+func (p *peer) login(ctx context.Context, conn net.Conn) (time.Time, error) {
+	if p.t.cfg.ClientSASL == nil {
+		return time.Time{}, nil
+	}
+	mech := p.t.cfg.ClientSASL(p.id)
+	if mech == nil {
+		return time.Time{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.t.cfg.DialTimeout)
+	defer cancel()
+	conn.SetDeadline(time.Now().Add(p.t.cfg.DialTimeout))
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	host, _, _ := net.SplitHostPort(p.addr)
+	// The server writes nothing after the last SaslAuthenticate answer,
+	// so the reader holds nothing the raft side would miss.
+	rt := sasl.FrameRoundTrip(conn, bufio.NewReader(conn), fmt.Sprintf("raft-%d", p.t.cfg.NodeID))
+	renewAt, err := sasl.Login(ctx, rt, mech, host, time.Now())
+	if !stop() || err != nil {
+		if err == nil {
+			err = ctx.Err()
+		}
+		return time.Time{}, fmt.Errorf("SASL login: %w", err)
+	}
+	conn.SetDeadline(time.Time{})
+	return renewAt, nil
+}
+
+// errSessionRenewal ends a connection whose SASL session is due for
+// renewal: the peer is redialled and logs in again.
+var errSessionRenewal = errors.New("SASL session due for renewal")
+
+// write sends queued frames until stopped (nil), the connection fails or
+// renewAt (if set) comes. Frames are buffered and flushed when the queue
+// runs dry.
+func (p *peer) write(conn net.Conn, renewAt time.Time) error {
+	var renew <-chan time.Time
+	if !renewAt.IsZero() {
+		tm := time.NewTimer(time.Until(renewAt))
+		defer tm.Stop()
+		renew = tm.C
+	}
 	// Detect a peer that closed its side, so that the next message is not
 	// lost into a dead socket first.
 	readErr := make(chan error, 1)
@@ -563,6 +647,8 @@ func (p *peer) write(conn net.Conn) error {
 			case m = <-p.queue:
 			case err := <-readErr:
 				return fail(err)
+			case <-renew:
+				return fail(errSessionRenewal)
 			case <-p.stopC:
 				return nil
 			}
@@ -611,13 +697,14 @@ func (t *TCPTransport) accept() {
 			conn.Close()
 			return
 		}
-		go t.serve(conn, true)
+		go t.serve(conn, true, t.cfg.Login)
 	}
 }
 
 // serve reads one inbound connection; own says it was accepted on the
-// transport's listener, whose TLS handshake it runs first.
-func (t *TCPTransport) serve(raw net.Conn, own bool) {
+// transport's listener, whose TLS handshake it runs first. login, if set,
+// authenticates the sender before its hello is accepted.
+func (t *TCPTransport) serve(raw net.Conn, own bool, login Login) {
 	defer t.wg.Done()
 	defer func() {
 		raw.Close()
@@ -656,11 +743,22 @@ func (t *TCPTransport) serve(raw net.Conn, own bool) {
 		t.log.Warn("closing controller connection: not a raft transport hello", "remote", conn.RemoteAddr())
 		return
 	}
+	var sessionEnd time.Time
+	if login != nil {
+		var err error
+		if sessionEnd, err = login(buffered(conn, br)); err != nil {
+			t.log.Warn("closing raft connection: its SASL login was refused; the sending node's controller credentials (sasl.mechanism.controller.protocol and its JAAS login) must be valid here and its principal allowed CLUSTER_ACTION on the cluster (super.users or an ACL)",
+				"remote", conn.RemoteAddr(), "from", from, "err", err)
+			return
+		}
+	}
 	if to != t.cfg.NodeID || !t.isPeer(from) {
 		t.log.Warn("closing controller connection from an unknown node", "remote", conn.RemoteAddr(), "from", from, "to", to)
 		return
 	}
-	conn.SetReadDeadline(time.Time{})
+	// A session with a lifetime ends the connection when it runs out
+	// (KIP-368): the sender logs in again on a new one before then.
+	conn.SetReadDeadline(sessionEnd)
 	// A peer that reconnects replaces its previous connection.
 	t.mu.Lock()
 	if old, ok := t.inbound[from]; ok {
@@ -679,6 +777,9 @@ func (t *TCPTransport) serve(raw net.Conn, own bool) {
 	var hdr [4]byte
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			if !sessionEnd.IsZero() && isTimeout(err) {
+				t.log.Info("closing raft connection: its SASL session expired (connections.max.reauth.ms) without the sender logging in again", "from", from)
+			}
 			return
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
@@ -760,3 +861,9 @@ func PeekHelloTLS(tc *tls.Conn) (bool, net.Conn, error) {
 // waits for the first bytes; close conn or set a read deadline to stop
 // it. Where peeking is not supported it reports false.
 func PeekHello(conn net.Conn) (bool, error) { return peekHello(conn) }
+
+// isTimeout reports whether err is a deadline that passed.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
