@@ -179,15 +179,7 @@ func (c *conn) fetchAllowed(req *kmsg.FetchRequest) func(topic string) bool {
 		ok := c.may(req, acl.OpClusterAction, acl.ResourceCluster, acl.ClusterName)
 		return func(string) bool { return ok }
 	}
-	decided := map[string]bool{}
-	return func(topic string) bool {
-		ok, seen := decided[topic]
-		if !seen {
-			ok = c.may(req, acl.OpRead, acl.ResourceTopic, topic)
-			decided[topic] = ok
-		}
-		return ok
-	}
+	return c.readableTopics(req)
 }
 
 func gateListOffsets(c *conn, req kmsg.Request) func(kmsg.Response) {
@@ -622,11 +614,13 @@ func gateShareGroupDescribe(c *conn, req kmsg.Request) func(kmsg.Response) {
 	}
 }
 
-// readableTopics is, under an authorizer, the READ check the partitions
-// of a share session pass on every ShareFetch, remembered for the request
-// (the first acquisition pass and the long poll after it run one after
-// the other, never at once); nil without an authorizer. Kafka checks a
-// session's partitions on each request, not only when they are added.
+// readableTopics is, under an authorizer, the READ check of a topic for
+// one request, each topic decided (and logged) once; nil without an
+// authorizer. The partitions of a share session pass it on every
+// ShareFetch (the first acquisition pass and the long poll after it run
+// one after the other, never at once), a consumer's Fetch session on every
+// Fetch: Kafka checks a session's partitions on each request, not only
+// when they are added.
 func (c *conn) readableTopics(req kmsg.Request) func(topic string) bool {
 	if c.srv.sec == nil || !c.srv.sec.enforce {
 		return nil

@@ -115,6 +115,46 @@ func (c *rawConn) plainLogin(user, password string) *kmsg.SASLAuthenticateRespon
 	return c.authenticate([]byte("\x00" + user + "\x00" + password))
 }
 
+// loggedIn dials s and logs in with PLAIN as user, failing the test if the
+// login is refused.
+func loggedIn(t *testing.T, s *Server, user, password string) *rawConn {
+	t.Helper()
+	c := dialRaw(t, s.Addrs()[0])
+	if r := c.plainLogin(user, password); r.ErrorCode != 0 {
+		t.Fatalf("%s: %v", user, kerr.ErrorForCode(r.ErrorCode))
+	}
+	return c
+}
+
+// createTopic creates topic name with one partition and one replica,
+// failing the test if it is refused.
+func (c *rawConn) createTopic(name string) {
+	c.t.Helper()
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	tp := kmsg.NewCreateTopicsRequestTopic()
+	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 1, 1
+	create.Topics = append(create.Topics, tp)
+	if r := c.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		c.t.Fatalf("CreateTopics %s: %v", name, kerr.ErrorForCode(r.Topics[0].ErrorCode))
+	}
+}
+
+// allow creates the ACL that allows principal op on the resources of type
+// typ that name and pattern match, from any host, failing the test if it
+// is refused.
+func (c *rawConn) allow(typ kmsg.ACLResourceType, name string, pattern kmsg.ACLResourcePatternType, principal string, op kmsg.ACLOperation) {
+	c.t.Helper()
+	grant := kmsg.NewPtrCreateACLsRequest()
+	acl := kmsg.NewCreateACLsRequestCreation()
+	acl.ResourceType, acl.ResourceName, acl.ResourcePatternType = typ, name, pattern
+	acl.Principal, acl.Host, acl.Operation, acl.PermissionType = principal, "*", op, kmsg.ACLPermissionTypeAllow
+	grant.Creations = append(grant.Creations, acl)
+	if r := c.roundTrip(grant, 3).(*kmsg.CreateACLsResponse); len(r.Results) != 1 || r.Results[0].ErrorCode != 0 {
+		c.t.Fatalf("CreateAcls: %+v", r)
+	}
+}
+
 // handshake sends SaslHandshake v1 for mechanism, which must be accepted.
 func (c *rawConn) handshake(mechanism string) {
 	c.t.Helper()
@@ -467,23 +507,10 @@ func TestSASLAuthenticationTimeout(t *testing.T) {
 // and never reach the handler.
 func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
 	s := startSecureServer(t)
-	admin := dialRaw(t, s.Addrs()[0])
-	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
-		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
-	grant := kmsg.NewPtrCreateACLsRequest()
-	c := kmsg.NewCreateACLsRequestCreation()
-	c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed
-	c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", kmsg.ACLOperationCreate, kmsg.ACLPermissionTypeAllow
-	grant.Creations = append(grant.Creations, c)
-	if r := admin.roundTrip(grant, 3).(*kmsg.CreateACLsResponse); len(r.Results) != 1 || r.Results[0].ErrorCode != 0 {
-		t.Fatalf("CreateAcls as admin: %+v", r)
-	}
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.allow(kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationCreate)
 
-	alice := dialRaw(t, s.Addrs()[0])
-	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
-		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
+	alice := loggedIn(t, s, "alice", "alice-secret")
 	create := kmsg.NewPtrCreateTopicsRequest()
 	create.TimeoutMillis = 5000
 	for _, name := range []string{"alice-orders", "bob-orders"} {
@@ -505,10 +532,7 @@ func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
 	}
 
 	// ListGroups: alice sees the groups she may describe; admin all.
-	grant.Creations[0].ResourceType, grant.Creations[0].Operation = kmsg.ACLResourceTypeGroup, kmsg.ACLOperationDescribe
-	if r := admin.roundTrip(grant, 3).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != 0 {
-		t.Fatalf("CreateAcls as admin: %+v", r)
-	}
+	admin.allow(kmsg.ACLResourceTypeGroup, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationDescribe)
 	for _, g := range []string{"alice-g", "bob-g"} {
 		commit := kmsg.NewPtrOffsetCommitRequest()
 		commit.Group, commit.Generation = g, -1
@@ -617,23 +641,10 @@ func TestAuthorizationCostsNothingWithoutAnAuthorizer(t *testing.T) {
 // a producer that is not told would keep sending into the void.
 func TestAcksZeroProduceToAnUnauthorizedTopicClosesTheConnection(t *testing.T) {
 	s := startSecureServer(t)
-	admin := dialRaw(t, s.Addrs()[0])
-	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
-		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	tp := kmsg.NewCreateTopicsRequestTopic()
-	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = "orders", 1, 1
-	create.Topics = append(create.Topics, tp)
-	if r := admin.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
-		t.Fatalf("CreateTopics as admin: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
-	}
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.createTopic("orders")
 
-	alice := dialRaw(t, s.Addrs()[0])
-	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
-		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
+	alice := loggedIn(t, s, "alice", "alice-secret")
 	produce := kmsg.NewPtrProduceRequest()
 	produce.Acks, produce.TimeoutMillis = 0, 5000
 	pt := kmsg.NewProduceRequestTopic()
@@ -664,14 +675,10 @@ func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
 	// alice reads the topic in the share group; DESCRIBE on the topic on
 	// its own keeps her heartbeats going once READ is removed.
 	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpRead)
-	for _, b := range []*kadm.ACLBuilder{read,
+	createACLs(t, ctx, adm, read,
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpDescribe),
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("workers").Operations(kadm.OpRead),
-	} {
-		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
-			t.Fatalf("CreateAcls: %v %+v", err, res)
-		}
-	}
+	)
 	groupCfg := kmsg.NewPtrIncrementalAlterConfigsRequest()
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()
 	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeGroupConfig, "workers"
@@ -691,26 +698,13 @@ func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
 
 	produce("before")
 	alice := login("alice", "alice-secret", kgo.ShareGroup("workers"), kgo.ConsumeTopics("jobs"), kgo.FetchMaxWait(100*time.Millisecond))
-	for got := false; !got; {
-		fs := alice.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("alice got nothing while she may read the topic")
-		}
+	pollUntil(t, ctx, alice, "alice got nothing while she may read the topic", func(fs kgo.Fetches) (got bool) {
 		fs.EachRecord(func(r *kgo.Record) { got = got || string(r.Value) == "before" })
-	}
-
-	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
-		t.Fatalf("DeleteAcls: %v %+v", err, res)
-	}
+		return got
+	})
 	// A fetch parked before the ACL went may still be answered as it was
 	// authorized; the ones after it are refused.
-	for refused := false; !refused; {
-		fs := alice.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("alice's fetches were never refused after her READ was removed")
-		}
-		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
-	}
+	revokeAndAwaitRefusal(t, ctx, adm, read, alice)
 	produce("after")
 	for range 3 {
 		alice.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
@@ -719,6 +713,44 @@ func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// createACLs creates each of bs, failing the test if one is refused.
+func createACLs(t *testing.T, ctx context.Context, adm *kadm.Client, bs ...*kadm.ACLBuilder) {
+	t.Helper()
+	for _, b := range bs {
+		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
+			t.Fatalf("CreateAcls: %v %+v", err, res)
+		}
+	}
+}
+
+// pollUntil polls cl until done accepts what one poll returned, failing
+// the test with never if ctx ends first.
+func pollUntil(t *testing.T, ctx context.Context, cl *kgo.Client, never string, done func(kgo.Fetches) bool) {
+	t.Helper()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal(never)
+		}
+		if done(fs) {
+			return
+		}
+	}
+}
+
+// revokeAndAwaitRefusal deletes the ACL read and polls alice until one of
+// her fetches is answered TOPIC_AUTHORIZATION_FAILED.
+func revokeAndAwaitRefusal(t *testing.T, ctx context.Context, adm *kadm.Client, read *kadm.ACLBuilder, alice *kgo.Client) {
+	t.Helper()
+	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("DeleteAcls: %v %+v", err, res)
+	}
+	pollUntil(t, ctx, alice, "alice's fetches were never refused after her READ was removed", func(fs kgo.Fetches) (refused bool) {
+		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
+		return refused
+	})
 }
 
 // plainClients returns what logs a franz-go client in to s with SASL
@@ -748,31 +780,16 @@ func TestFetchRechecksReadOnEveryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("events").Operations(kadm.OpRead)
-	if res, err := adm.CreateACLs(ctx, read); err != nil || res[0].Err != nil {
-		t.Fatalf("CreateAcls: %v %+v", err, res)
-	}
+	createACLs(t, ctx, adm, read)
 	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("before")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
 	alice := login("alice", "alice-secret", kgo.ConsumeTopics("events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(100*time.Millisecond))
-	for got := false; !got; {
-		fs := alice.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("alice got nothing while she may read the topic")
-		}
-		got = fs.NumRecords() > 0
-	}
-	if res, err := adm.DeleteACLs(ctx, read); err != nil || len(res) != 1 || res[0].Err != nil {
-		t.Fatalf("DeleteAcls: %v %+v", err, res)
-	}
-	for refused := false; !refused; {
-		fs := alice.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatal("alice's fetches were never refused after her READ was removed")
-		}
-		fs.EachError(func(_ string, _ int32, err error) { refused = refused || errors.Is(err, kerr.TopicAuthorizationFailed) })
-	}
+	pollUntil(t, ctx, alice, "alice got nothing while she may read the topic", func(fs kgo.Fetches) bool {
+		return fs.NumRecords() > 0
+	})
+	revokeAndAwaitRefusal(t, ctx, adm, read, alice)
 }
 
 // A KIP-848 regex subscription resolves only to the topics the member's
@@ -800,14 +817,10 @@ func TestRegexSubscriptionMatchesOnlyDescribableTopics(t *testing.T) {
 	for _, topic := range []string{"orders-eu", "orders-us"} {
 		ids[create(topic)] = topic
 	}
-	for _, b := range []*kadm.ACLBuilder{
+	createACLs(t, ctx, adm,
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("regex-g").Operations(kadm.OpRead),
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("orders-eu", "orders-jp").Operations(kadm.OpDescribe),
-	} {
-		if res, err := adm.CreateACLs(ctx, b); err != nil || res[0].Err != nil {
-			t.Fatalf("CreateAcls: %v %+v", err, res)
-		}
-	}
+	)
 
 	alice := login("alice", "alice-secret")
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()

@@ -139,31 +139,11 @@ func TestFetchSessionCarriesOnlyNews(t *testing.T) {
 // fetch, which names nothing, is answered TOPIC_AUTHORIZATION_FAILED.
 func TestFetchSessionPartitionsAreReauthorized(t *testing.T) {
 	s := startSecureServer(t)
-	admin := dialRaw(t, s.Addrs()[0])
-	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
-		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	tp := kmsg.NewCreateTopicsRequestTopic()
-	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = "secret", 1, 1
-	create.Topics = append(create.Topics, tp)
-	if r := admin.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
-		t.Fatalf("CreateTopics: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
-	}
-	grant := kmsg.NewPtrCreateACLsRequest()
-	c := kmsg.NewCreateACLsRequestCreation()
-	c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "secret", kmsg.ACLResourcePatternTypeLiteral
-	c.Principal, c.Host, c.Operation, c.PermissionType = "User:alice", "*", kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow
-	grant.Creations = append(grant.Creations, c)
-	if r := admin.roundTrip(grant, 3).(*kmsg.CreateACLsResponse); r.Results[0].ErrorCode != 0 {
-		t.Fatalf("CreateAcls: %+v", r)
-	}
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.createTopic("secret")
+	admin.allow(kmsg.ACLResourceTypeTopic, "secret", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationRead)
 
-	alice := dialRaw(t, s.Addrs()[0])
-	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
-		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
+	alice := loggedIn(t, s, "alice", "alice-secret")
 	var id int32
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -289,26 +269,13 @@ func TestFetchSessionEvictedClientRecovers(t *testing.T) {
 // session to make room for its own.
 func TestFetchSessionFollowerPrivilegeNeedsClusterAction(t *testing.T) {
 	s := startSecureServer(t, "max.incremental.fetch.session.cache.slots=1")
-	admin := dialRaw(t, s.Addrs()[0])
-	if r := admin.plainLogin("admin", "admin-secret"); r.ErrorCode != 0 {
-		t.Fatalf("admin: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	tp := kmsg.NewCreateTopicsRequestTopic()
-	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = "t", 1, 1
-	create.Topics = append(create.Topics, tp)
-	if r := admin.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
-		t.Fatalf("CreateTopics: %v", kerr.ErrorForCode(r.Topics[0].ErrorCode))
-	}
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.createTopic("t")
 	if r := admin.roundTrip(sessionFetch(0, 0, "t", [16]byte{}, 0), 12).(*kmsg.FetchResponse); r.SessionID == 0 {
 		t.Fatal("the consumer's full fetch got no session")
 	}
 
-	alice := dialRaw(t, s.Addrs()[0])
-	if r := alice.plainLogin("alice", "alice-secret"); r.ErrorCode != 0 {
-		t.Fatalf("alice: %v", kerr.ErrorForCode(r.ErrorCode))
-	}
+	alice := loggedIn(t, s, "alice", "alice-secret")
 	claim := sessionFetch(0, 0, "t", [16]byte{}, 0)
 	claim.ReplicaID, claim.ReplicaState.ID = 1, 1
 	r := alice.roundTrip(claim, 12).(*kmsg.FetchResponse)

@@ -330,12 +330,8 @@ func peerLogin(listener, mech string, mod sasl.Module) (*PeerLogin, error) {
 func (b *Broker) dialOnlySecurity(l Listener, mechKey string) (*ListenerSecurity, error) {
 	ls := &ListenerSecurity{Name: l.Name, Protocol: l.SecurityProtocol, DialOnly: true}
 	if l.SecurityProtocol == "SSL" || l.SecurityProtocol == "SASL_SSL" {
-		m := map[string]string{}
-		for _, k := range tlsconfig.Keys {
-			m[k] = b.lookup(l.Name, "", k)
-		}
-		ts := tlsconfig.FromMap(m)
-		if err := ts.Validate(); err != nil {
+		ts, err := b.listenerTLS(l)
+		if err != nil {
 			return nil, err
 		}
 		ls.TLS = &ts
@@ -351,6 +347,17 @@ func (b *Broker) dialOnlySecurity(l Listener, mechKey string) (*ListenerSecurity
 	ls.Mechanisms = []string{mech}
 	ls.JAAS = map[string]sasl.Module{mech: mod}
 	return ls, nil
+}
+
+// listenerTLS reads and validates the ssl.* settings of listener l, each
+// from its listener.name.<l>. override or the plain key.
+func (b *Broker) listenerTLS(l Listener) (tlsconfig.Settings, error) {
+	m := map[string]string{}
+	for _, k := range tlsconfig.Keys {
+		m[k] = b.lookup(l.Name, "", k)
+	}
+	ts := tlsconfig.FromMap(m)
+	return ts, ts.Validate()
 }
 
 func firstOr(xs []string, def string) string {
@@ -373,12 +380,8 @@ func (b *Broker) lookupMillis(listener, mech, key string) time.Duration {
 func (b *Broker) listenerSecurity(l Listener) (*ListenerSecurity, error) {
 	ls := &ListenerSecurity{Name: l.Name, Protocol: l.SecurityProtocol}
 	if l.SecurityProtocol == "SSL" || l.SecurityProtocol == "SASL_SSL" {
-		m := map[string]string{}
-		for _, k := range tlsconfig.Keys {
-			m[k] = b.lookup(l.Name, "", k)
-		}
-		ts := tlsconfig.FromMap(m)
-		if err := ts.Validate(); err != nil {
+		ts, err := b.listenerTLS(l)
+		if err != nil {
 			return nil, err
 		}
 		if ts.KeystoreLocation == "" && ts.KeystoreCertificateChain == "" {

@@ -3,8 +3,6 @@ package integration
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -68,23 +66,8 @@ var securityDocEncryptKey = []string{"openssl", "pkcs8", "-topk8", "-v2", "aes-2
 func TestSecurityKafkaServerPropertiesUnchanged(t *testing.T) {
 	t.Parallel()
 	dir, pool := makeCertificates(t)
-	cmd := exec.Command(securityDocEncryptKey[0], securityDocEncryptKey[1:]...)
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(securityDocEncryptKey, " "), err, out)
-	}
-	// cat server.pem server-encrypted.key > server-keystore.pem
-	var ks []byte
-	for _, f := range []string{"server.pem", "server-encrypted.key"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks = append(ks, b...)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "server-keystore.pem"), ks, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	runIn(t, dir, securityDocEncryptKey)
+	writeKeystore(t, dir, "server-encrypted.key")
 
 	n := startNode(t, nodeOpts{
 		clientListener: "SASL_SSL",

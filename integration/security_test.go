@@ -69,6 +69,34 @@ const securityDocSAN = "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
 // directory: a CA (ca.pem) and a key store for the broker
 // (server-keystore.pem, its certificate and key), valid for localhost and
 // 127.0.0.1.
+// runIn runs the command args in dir and fails the test if it fails.
+func runIn(t *testing.T, dir string, args []string) {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// writeKeystore is the documented
+// "cat server.pem KEY > server-keystore.pem" in dir: the broker's
+// certificate followed by its key (key names the key's file).
+func writeKeystore(t *testing.T, dir, key string) {
+	t.Helper()
+	var ks []byte
+	for _, f := range []string{"server.pem", key} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks = append(ks, b...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "server-keystore.pem"), ks, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func makeCertificates(t *testing.T) (dir string, ca *x509.CertPool) {
 	t.Helper()
 	if _, err := exec.LookPath("openssl"); err != nil {
@@ -79,24 +107,9 @@ func makeCertificates(t *testing.T) (dir string, ca *x509.CertPool) {
 		t.Fatal(err)
 	}
 	for _, args := range securityDocCertCommands {
-		cmd := exec.Command(args[0], args[1:]...)
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+		runIn(t, dir, args)
 	}
-	// cat server.pem server.key > server-keystore.pem
-	var ks []byte
-	for _, f := range []string{"server.pem", "server.key"} {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ks = append(ks, b...)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "server-keystore.pem"), ks, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeKeystore(t, dir, "server.key")
 	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
 	if err != nil {
 		t.Fatal(err)

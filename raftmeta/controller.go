@@ -144,23 +144,9 @@ func (c *Controller) DeleteTopics(ctx context.Context, names []string, ids [][16
 
 // CreatePartitions grows topics; the i-th error is the outcome of reqs[i].
 func (c *Controller) CreatePartitions(ctx context.Context, reqs []CreatePartitionsRequest, validateOnly bool) []error {
-	img, err := c.begin(ctx)
-	if err != nil {
-		return failAll(len(reqs), func(e *error) { *e = err })
-	}
-	defer c.mu.Unlock()
-	recs, errs := c.d.CreatePartitions(img, reqs)
-	if validateOnly {
-		return errs
-	}
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
+	return c.decideEachAndPropose(ctx, len(reqs), validateOnly, func(img *Image) ([]Record, []error) {
+		return c.d.CreatePartitions(img, reqs)
 	})
-	return errs
 }
 
 // AlterTopicConfigs sets and deletes config overrides of one topic. The
@@ -211,6 +197,30 @@ func (c *Controller) decideAndPropose(ctx context.Context, validateOnly bool, de
 	}
 	_, err = c.propose(ctx, img, recs...)
 	return err
+}
+
+// decideEachAndPropose is decideAndPropose for a request of n independent
+// items: decide returns one error per item and the records of the items
+// that passed. Those records go into one raft entry, so a failed proposal
+// fails every item that had passed; a failure before deciding fails all n.
+func (c *Controller) decideEachAndPropose(ctx context.Context, n int, validateOnly bool, decide func(*Image) ([]Record, []error)) []error {
+	img, err := c.begin(ctx)
+	if err != nil {
+		return failAll(n, func(e *error) { *e = err })
+	}
+	defer c.mu.Unlock()
+	recs, errs := decide(img)
+	if validateOnly {
+		return errs
+	}
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	})
+	return errs
 }
 
 // AllocateProducerIDs hands brokerID the next count producer ids and

@@ -163,23 +163,9 @@ func (d *Decider) AlterClientQuotas(img *Image, alts []QuotaAlteration) ([]Recor
 // AlterClientQuotas decides and proposes AlterClientQuotas; validateOnly
 // stops after the decision.
 func (c *Controller) AlterClientQuotas(ctx context.Context, alts []QuotaAlteration, validateOnly bool) []error {
-	img, err := c.begin(ctx)
-	if err != nil {
-		return failAll(len(alts), func(e *error) { *e = err })
-	}
-	defer c.mu.Unlock()
-	recs, errs := c.d.AlterClientQuotas(img, alts)
-	if validateOnly {
-		return errs
-	}
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
+	return c.decideEachAndPropose(ctx, len(alts), validateOnly, func(img *Image) ([]Record, []error) {
+		return c.d.AlterClientQuotas(img, alts)
 	})
-	return errs
 }
 
 func encodeClientQuotas(e *encoder, q quota.Quotas) {

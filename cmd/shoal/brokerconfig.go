@@ -85,13 +85,8 @@ example: shoal config set --broker 1 --set log.cleaner.min.cleanable.ratio=0.3 -
 			}
 			defer closeAdmin()
 			resps, err := adm.AlterBrokerConfigs(ctx, ch.alters, brokers...)
-			if err != nil {
-				return failure("alter %s configs: %s", brokerLabel(resource), describeErr(err))
-			}
-			for _, r := range resps {
-				if r.Err != nil {
-					return failure("alter %s configs: %s", brokerLabel(resource), describeErrMsg(r.Err, r.ErrMessage))
-				}
+			if err := alterConfigsFailure(resps, err, "alter "+brokerLabel(resource)+" configs", nil); err != nil {
+				return err
 			}
 			if out == outputJSON {
 				return writeJSON(c.App.Writer, struct {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/urfave/cli/v2"
 )
@@ -42,6 +44,27 @@ func parseConfigChanges(c *cli.Context, cmd string) (configChanges, error) {
 		ch.alters = append(ch.alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
 	}
 	return ch, nil
+}
+
+// alterConfigsFailure is the error of an IncrementalAlterConfigs answer:
+// of the request (err), or of its first refused resource; nil if every
+// resource was altered. what names the alteration in the message
+// ("alter topic \"orders\""); unknown, if not nil, is the error for a
+// resource that does not exist.
+func alterConfigsFailure(resps kadm.AlterConfigsResponses, err error, what string, unknown error) error {
+	if err != nil {
+		return failure("%s: %s", what, describeErr(err))
+	}
+	for _, r := range resps {
+		if r.Err == nil {
+			continue
+		}
+		if unknown != nil && errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			return unknown
+		}
+		return failure("%s: %s", what, describeErrMsg(r.Err, r.ErrMessage))
+	}
+	return nil
 }
 
 // summary renders the changes as key=value and -key, in the order given.

@@ -81,6 +81,22 @@ func dlqStart(c *cli.Context, nargs int) (args []string, out string, base []kgo.
 	return
 }
 
+// dlqSelectStart is dlqStart for the commands that take one dead-letter
+// topic and a selection of its dead letters (list, redrive). The selection
+// flags are checked after connecting: a broker that does not answer is
+// reported first.
+func dlqSelectStart(c *cli.Context) (dlq string, sel redrive.Selector, out string, base []kgo.Opt, ctx context.Context, cancel func(), err error) {
+	args, out, base, ctx, cancel, err := dlqStart(c, 1)
+	if err != nil {
+		return "", sel, out, base, ctx, cancel, err
+	}
+	if sel, err = selectorOf(c); err != nil {
+		cancel()
+		return "", sel, out, base, ctx, nil, err
+	}
+	return args[0], sel, out, base, ctx, cancel, nil
+}
+
 func shareDLQListCommand() *cli.Command {
 	return leaf(&cli.Command{
 		Name:  "list",
@@ -102,16 +118,12 @@ examples:
 }
 
 func shareDLQList(c *cli.Context) error {
-	args, out, base, ctx, cancel, err := dlqStart(c, 1)
+	dlq, sel, out, base, ctx, cancel, err := dlqSelectStart(c)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	sel, err := selectorOf(c)
-	if err != nil {
-		return err
-	}
-	dlq, limit := args[0], c.Int("limit")
+	limit := c.Int("limit")
 	letters := []redrive.Letter{}
 	errLimit := fmt.Errorf("limit reached")
 	err = redrive.List(ctx, base, dlq, sel, func(l redrive.Letter) error {
@@ -224,16 +236,11 @@ examples:
 }
 
 func shareDLQRedrive(c *cli.Context) error {
-	args, out, base, ctx, cancel, err := dlqStart(c, 1)
+	dlq, sel, out, base, ctx, cancel, err := dlqSelectStart(c)
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	sel, err := selectorOf(c)
-	if err != nil {
-		return err
-	}
-	dlq := args[0]
 	opt := redrive.Options{Selector: sel, To: c.String("to-topic"), DryRun: !c.Bool("execute")}
 	// Progress goes to stderr, so that stdout stays the result (JSON
 	// included).

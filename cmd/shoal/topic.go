@@ -525,16 +525,8 @@ func topicAlter(c *cli.Context) error {
 	defer closeAdmin()
 
 	resps, err := adm.AlterTopicConfigs(ctx, ch.alters, name)
-	if err != nil {
-		return failure("alter topic %q: %s", name, describeErr(err))
-	}
-	for _, r := range resps {
-		if r.Err != nil {
-			if errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
-				return failure("topic %q does not exist", name)
-			}
-			return failure("alter topic %q: %s", name, describeErrMsg(r.Err, r.ErrMessage))
-		}
+	if err := alterConfigsFailure(resps, err, fmt.Sprintf("alter topic %q", name), failure("topic %q does not exist", name)); err != nil {
+		return err
 	}
 	if out == outputJSON {
 		return writeJSON(c.App.Writer, struct {
