@@ -164,15 +164,27 @@ type fakeReplicas struct {
 }
 
 func (r *fakeReplicas) LeaderPartition(t *raftmeta.Topic, partition int32) (*log.Partition, raftmeta.PartitionState, *kerr.Error) {
+	// A lock another goroutine holds is released soon; one this goroutine
+	// holds never is. So a lock still held after the deadline is the
+	// caller's (or a deadlock, as bad).
 	r.h.m.mu.Lock()
+	parts := make([]*Part, 0, len(r.h.m.parts))
 	for _, sp := range r.h.m.parts {
-		if sp.mu.TryLock() {
-			sp.mu.Unlock()
-		} else {
-			r.h.t.Errorf("leader partition %s-%d looked up while share partition %s/%d of group %s is locked", t.Name, partition, sp.topic, sp.key.Partition, sp.key.Group)
-		}
+		parts = append(parts, sp)
 	}
 	r.h.m.mu.Unlock()
+	for _, sp := range parts {
+		deadline := time.Now().Add(2 * time.Second)
+		locked := sp.mu.TryLock()
+		for ; !locked && time.Now().Before(deadline); locked = sp.mu.TryLock() {
+			time.Sleep(time.Millisecond)
+		}
+		if !locked {
+			r.h.t.Errorf("leader partition %s-%d looked up while share partition %s/%d of group %s is locked", t.Name, partition, sp.topic, sp.key.Partition, sp.key.Group)
+			continue
+		}
+		sp.mu.Unlock()
+	}
 	if t == nil || int(partition) >= len(t.Partitions) {
 		return nil, raftmeta.PartitionState{}, kerr.UnknownTopicOrPartition
 	}
