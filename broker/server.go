@@ -49,6 +49,8 @@ type Server struct {
 	connLimit  logLimiter
 	logs       *log.Manager
 	meta       *raftmeta.Node
+	// applyMu serializes applyImage.
+	applyMu sync.Mutex
 	// metaStarted is meta once it has started, for what runs before:
 	// the raft transport's logins read SCRAM credentials and ACLs
 	// through it (nil: no image yet).
@@ -555,7 +557,14 @@ func (s *Server) publishDynamicConfigs(img *raftmeta.Image) {
 
 // applyImage brings the dynamic broker configs, the local replicas, then
 // the group coordinators they host, in line with the newest metadata image.
+// Callers are serialized and the image is read under the lock, so images
+// are applied in order: the metadata watcher and a coordinator that has
+// just created its topic both call this, and an older image applied after
+// a newer one would undo what the newer one set up (coordruntime's
+// Reconcile also ignores it; the share runtime relies on this order).
 func (s *Server) applyImage() {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	img := s.meta.Image()
 	// Dynamic broker configs first: Reconcile re-reads every partition's
 	// log defaults through them.

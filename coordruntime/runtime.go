@@ -185,6 +185,11 @@ type Runtime struct {
 	ShareState *ShareCoordinator
 	// Txns is the transaction coordinator on __transaction_state.
 	Txns *Txns
+
+	// reconcileMu serializes Reconcile; reconciled is the Applied index
+	// of the newest image reconciled.
+	reconcileMu sync.Mutex
+	reconciled  uint64
 }
 
 // New opens the stores and returns the runtime, with nothing loaded until
@@ -213,7 +218,19 @@ func New(ctx context.Context, cfg Config, env Env, ids coordinator.ProducerIDs, 
 
 // Reconcile loads the shards of the internal partitions this node now
 // leads and unloads the others. Called with every new metadata image.
+//
+// An image older than one already reconciled is ignored. Images arrive
+// from more than one goroutine (the node's metadata watcher, and a
+// coordinator that has just created its topic), so an older one can come
+// second; applied, it would unload the shards the newer one loaded, and
+// with no newer image to follow they would stay unloaded.
 func (rt *Runtime) Reconcile(img *raftmeta.Image) {
+	rt.reconcileMu.Lock()
+	defer rt.reconcileMu.Unlock()
+	if img.Applied < rt.reconciled {
+		return
+	}
+	rt.reconciled = img.Applied
 	rt.Groups.topic.reconcile(img)
 	rt.ShareState.topic.reconcile(img)
 	rt.Txns.topic.reconcile(img)

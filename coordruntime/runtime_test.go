@@ -2,6 +2,7 @@ package coordruntime
 
 import (
 	"context"
+	"maps"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -453,5 +454,31 @@ func TestShareStateWriteFencesOlderStateEpoch(t *testing.T) {
 	}
 	if st, ok, _ := sc.Read(k); !ok || st.StateEpoch != 3 || st.StartOffset != 20 {
 		t.Fatalf("after the race: %+v %v, want state epoch 3 at 20", st, ok)
+	}
+}
+
+// An image can reach Reconcile after a newer one (two goroutines apply
+// images: the metadata watcher and a coordinator that just created its
+// topic). The older image must not unload the shards the newer one
+// loaded: no newer image may follow to load them again, and the
+// coordinator would answer COORDINATOR_LOAD_IN_PROGRESS for good.
+func TestReconcileIgnoresAnOlderImage(t *testing.T) {
+	n := newNode(t)
+	n.mu.Lock()
+	n.img.Applied = 7
+	older := *n.img
+	older.Topics = maps.Clone(n.img.Topics)
+	n.img.Applied = 8
+	n.mu.Unlock()
+	if err := n.rt.ShareState.EnsureTopic(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	key := coordinator.ShareKey{Group: "g", TopicID: [16]byte{50}, Partition: 0}
+	if _, _, kerrv := n.rt.ShareState.Read(key); kerrv != nil {
+		t.Fatalf("after creating %s: %v", ShareStateTopic, kerrv)
+	}
+	n.rt.Reconcile(&older)
+	if _, _, kerrv := n.rt.ShareState.Read(key); kerrv != nil {
+		t.Fatalf("after reconciling an older image without %s: %v, want the shard still loaded", ShareStateTopic, kerrv)
 	}
 }

@@ -152,6 +152,9 @@ func startNode(t *testing.T, opts nodeOpts) *node {
 	// Registered after TempDir, so it runs before the directories are
 	// removed: the process must be gone first.
 	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("SHOAL_TEST_STACKS") != "" {
+			n.dumpStacks()
+		}
 		n.kill()
 		if t.Failed() {
 			t.Logf("shoal output (node on %s):\n%s", n.Addr(), n.output.String())
@@ -398,6 +401,22 @@ func (n *node) Restart() {
 }
 
 // kill is the cleanup path: SIGKILL if still running, no assertions.
+// dumpStacks has a failed test's node print every goroutine's stack (Go
+// does on SIGQUIT, then exits) into its output: where a node hung.
+func (n *node) dumpStacks() {
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+	}
+}
+
 func (n *node) kill() {
 	n.mu.Lock()
 	cmd, exited := n.cmd, n.exited
