@@ -31,19 +31,24 @@ func writeFileAtomic(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
+	// A half-written temporary file would hold space on a full disk.
+	fail := func(err error) error {
+		_ = os.Remove(tmp)
+		return err
+	}
 	if _, err := f.Write(data); err != nil {
 		f.Close()
-		return err
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return err
+		return fail(err)
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return fail(err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return err
+		return fail(err)
 	}
 	return syncDir(filepath.Dir(path))
 }

@@ -163,7 +163,7 @@ func (p *Partition) flushLocked(allIndexes bool) error {
 	for i := range states {
 		if err := states[i].writeFlush(); err != nil {
 			p.logger.Error("fsync failed", "partition", p.dir, "segment", states[i].seg.base, "error", err)
-			return fmt.Errorf("%w: fsync: %v", ErrStorage, err)
+			return p.storageFailed(fmt.Errorf("%w: fsync: %v", ErrStorage, err))
 		}
 	}
 	for _, fs := range states {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -25,13 +26,17 @@ type ManagerConfig struct {
 	// broker (metadata log, coordinator stores), not partitions: they are
 	// skipped without a warning.
 	OwnDirs []string
+	// OnDirOffline, when set, is called (on its own goroutine) once a log
+	// dir went offline and its partitions' files are closed.
+	OnDirOffline func(DirFailure)
 }
 
 // Manager owns every partition log on this broker, spread over the log dirs.
 type Manager struct {
-	logger  *slog.Logger
-	dirs    []*logDir
-	flusher flusher
+	logger       *slog.Logger
+	dirs         []*logDir // fixed after Open
+	flusher      flusher
+	onDirOffline func(DirFailure)
 
 	mu     sync.RWMutex
 	parts  map[partKey]*Partition
@@ -46,6 +51,9 @@ type partKey struct {
 type logDir struct {
 	path string
 	lock *os.File
+	// offline is set once, by the first write failure in the dir
+	// (logdir.go).
+	offline atomic.Pointer[dirOffline]
 }
 
 // ErrInvalidTopic reports a topic name that cannot name a directory.
@@ -59,7 +67,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	if len(cfg.Dirs) == 0 {
 		return nil, errors.New("log: no log dirs")
 	}
-	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}}
+	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, onDirOffline: cfg.OnDirOffline}
 	if m.logger == nil {
 		m.logger = slog.Default()
 	}
@@ -262,44 +270,62 @@ func (m *Manager) Partitions() []*Partition {
 // CreatePartition returns the partition's log, creating it if needed. It is
 // idempotent for the same topic id; a different topic id means the topic was
 // deleted and recreated, so the old log is deleted first. New partitions go
-// to the log dir holding the fewest partitions.
+// to the online log dir holding the fewest partitions; a failure to create
+// one takes that dir offline.
 func (m *Manager) CreatePartition(topic string, partition int32, topicID [16]byte, cfg PartitionConfig) (*Partition, error) {
 	if !validTopic(topic) || partition < 0 {
 		return nil, fmt.Errorf("%w: %q/%d", ErrInvalidTopic, topic, partition)
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	p, failed, err := m.createLocked(topic, partition, topicID, cfg)
+	m.mu.Unlock()
+	if failed != nil {
+		m.failDir(failed, err)
+	}
+	return p, err
+}
+
+// createLocked implements CreatePartition. m.mu held (write). failed is the
+// dir a storage error came from, for the caller to take offline once m.mu
+// is released.
+func (m *Manager) createLocked(topic string, partition int32, topicID [16]byte, cfg PartitionConfig) (_ *Partition, failed *logDir, _ error) {
 	if m.closed {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	k := partKey{topic, partition}
 	if p := m.parts[k]; p != nil {
 		if p.topicID == topicID {
 			p.SetConfig(cfg)
-			return p, nil
+			return p, nil, nil
 		}
 		m.logger.Info("topic id changed, deleting old partition log", "dir", p.dir)
 		if err := m.deleteLocked(p); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	counts := map[string]int{}
 	for _, p := range m.parts {
 		counts[filepath.Dir(p.dir)]++
 	}
-	dir := m.dirs[0].path
-	for _, d := range m.dirs[1:] {
-		if counts[d.path] < counts[dir] {
-			dir = d.path
+	var dir *logDir
+	for _, d := range m.dirs {
+		if d.offlineErr() == nil && (dir == nil || counts[d.path] < counts[dir.path]) {
+			dir = d
 		}
 	}
-	path := filepath.Join(dir, partitionDirName(topic, partition))
+	if dir == nil {
+		return nil, nil, fmt.Errorf("%w: every log directory is offline", ErrStorage)
+	}
+	path := filepath.Join(dir.path, partitionDirName(topic, partition))
 	p, err := createPartition(m, path, topic, partition, topicID, cfg)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, ErrStorage) {
+			return nil, dir, err
+		}
+		return nil, nil, err
 	}
 	m.parts[k] = p
-	return p, nil
+	return p, nil, nil
 }
 
 // createPartition makes a fresh partition directory with one empty segment.
@@ -405,7 +431,9 @@ type DirInfo struct {
 	TotalBytes  int64
 	UsableBytes int64
 	Partitions  []PartitionInfo
-	Err         error // set when the file system could not be queried
+	// Err is set when the dir is offline (it wraps ErrStorage, and then
+	// the other fields are zero) or its file system could not be queried.
+	Err error
 }
 
 // PartitionInfo is one partition's entry in DirInfo.
@@ -422,6 +450,10 @@ func (m *Manager) Dirs() []DirInfo {
 	out := make([]DirInfo, 0, len(m.dirs))
 	for _, d := range m.dirs {
 		di := DirInfo{Path: d.path}
+		if di.Err = d.offlineErr(); di.Err != nil {
+			out = append(out, di)
+			continue
+		}
 		var st syscall.Statfs_t
 		if err := syscall.Statfs(d.path, &st); err != nil {
 			di.Err = err
@@ -477,7 +509,7 @@ func (m *Manager) Close() error {
 	wg.Wait()
 	m.flusher.close()
 	for _, d := range m.dirs {
-		if failed[d.path] {
+		if failed[d.path] || d.offlineErr() != nil {
 			continue
 		}
 		if err := writeFileAtomic(filepath.Join(d.path, cleanShutdownFile), nil); err != nil {

@@ -82,6 +82,7 @@ type Partition struct {
 	waitCh        chan struct{}
 	closed        bool
 	deleted       bool
+	offline       error // set once, when the log dir went offline (logdir.go); wraps ErrStorage
 }
 
 // Topic returns the topic name.
@@ -110,15 +111,19 @@ func (p *Partition) active() *segment { return p.segs[len(p.segs)-1] }
 
 // closedErr is the error for a partition that is no longer open. mu held.
 func (p *Partition) closedErr() error {
+	if p.offline != nil {
+		return p.offline
+	}
 	if p.deleted {
 		return ErrPartitionDeleted
 	}
 	return ErrClosed
 }
 
-// openErr is nil while the partition is open, otherwise closedErr. mu held.
+// openErr is nil while the partition is open and its dir online,
+// otherwise closedErr. mu held.
 func (p *Partition) openErr() error {
-	if !p.closed {
+	if !p.closed && p.offline == nil {
 		return nil
 	}
 	return p.closedErr()
@@ -208,14 +213,16 @@ func (p *Partition) writeBatch(cfg *PartitionConfig, b []byte, h BatchHeader, ma
 	p.mu.RUnlock()
 	pos := seg.size
 	if _, err := seg.log.WriteAt(b, pos); err != nil {
+		// Cut back any partial bytes; should that fail too, the dir is
+		// offline from here on and recovery cuts the torn batch by its CRC.
 		_ = seg.log.Truncate(pos)
 		p.logger.Error("segment write failed", "partition", p.dir, "error", err)
-		return fmt.Errorf("%w: %v", ErrStorage, err)
+		return p.storageFailed(fmt.Errorf("%w: %v", ErrStorage, err))
 	}
 	if newEpoch {
 		if err := p.recordEpoch(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
 			_ = seg.log.Truncate(pos)
-			return err
+			return p.storageFailed(err)
 		}
 	}
 	txn := p.applyProducerBatch(seg, h, marker)
@@ -273,11 +280,11 @@ func (p *Partition) roll() error {
 	base := p.leo
 	seg, err := createSegment(p.dir, base)
 	if err != nil {
-		return fmt.Errorf("%w: roll: %v", ErrStorage, err)
+		return p.storageFailed(fmt.Errorf("%w: roll: %v", ErrStorage, err))
 	}
 	if err := syncDir(p.dir); err != nil {
 		_ = seg.remove()
-		return fmt.Errorf("%w: roll: %v", ErrStorage, err)
+		return p.storageFailed(fmt.Errorf("%w: roll: %v", ErrStorage, err))
 	}
 	if err := p.producers.writeSnapshot(p.dir, base); err != nil {
 		p.logger.Warn("producer snapshot failed", "partition", p.dir, "error", err)
@@ -365,8 +372,8 @@ func (p *Partition) Read(offset int64, maxBytes int32, maxOffset int64, minOneBa
 
 // readLocked implements Read. mu held (read).
 func (p *Partition) readLocked(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (ReadResult, error) {
-	if p.closed {
-		return ReadResult{}, p.closedErr()
+	if err := p.openErr(); err != nil {
+		return ReadResult{}, err
 	}
 	res := ReadResult{HighWatermark: p.hw, LastStableOffset: p.lsoLocked(), LogStartOffset: p.logStart}
 	if offset < p.logStart || offset > p.leo {
@@ -453,8 +460,8 @@ func (s *segment) read(offset int64, maxBytes int32, maxOffset int64, minOneBatc
 func (p *Partition) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, found bool, err error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if p.closed {
-		return -1, -1, false, p.closedErr()
+	if err := p.openErr(); err != nil {
+		return -1, -1, false, err
 	}
 	for _, seg := range p.segs {
 		if seg.maxTs < ts || seg.next <= p.logStart {
@@ -655,11 +662,11 @@ func (p *Partition) writeCheckpointLocked(force bool) error {
 		return nil
 	}
 	if err := writeFileAtomic(filepath.Join(p.dir, offsetsCheckpointFile), c.encode()); err != nil {
-		return fmt.Errorf("%w: checkpoint: %v", ErrStorage, err)
+		return p.storageFailed(fmt.Errorf("%w: checkpoint: %v", ErrStorage, err))
 	}
 	if c.LogStartOffset != p.lastCkpt.LogStartOffset || force {
 		if err := writeFileAtomic(filepath.Join(p.dir, leaderEpochFile), encodeEpochs(es)); err != nil {
-			return fmt.Errorf("%w: checkpoint: %v", ErrStorage, err)
+			return p.storageFailed(fmt.Errorf("%w: checkpoint: %v", ErrStorage, err))
 		}
 	}
 	p.lastCkpt = c
@@ -759,11 +766,20 @@ func segmentTimestamp(s *segment) int64 {
 // close shuts the partition down. A clean close makes everything durable and
 // writes the state a restart needs (indexes, producer snapshot, checkpoints)
 // so it can skip recovery; an unclean one only closes files, as a crash would.
-func (p *Partition) close(clean, deleted bool) error {
+func (p *Partition) close(clean, deleted bool) (err error) {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
+	p.mu.RLock()
+	offline := p.offline
+	p.mu.RUnlock()
+	if offline != nil && clean {
+		// No clean shutdown marker: the next Open must recover it. Its
+		// files may still be open if closeOffline has not run yet.
+		clean, p.failed = false, true
+		defer func() { err = offline }()
+	}
 	if p.filesClosed {
 		if p.failed && clean {
 			// No clean shutdown marker: the next Open must recover it.
@@ -771,7 +787,6 @@ func (p *Partition) close(clean, deleted bool) error {
 		}
 		return nil
 	}
-	var err error
 	if clean {
 		p.mu.Lock()
 		p.active().maybeTimeEntry()

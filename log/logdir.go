@@ -1,0 +1,149 @@
+package log
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Offline log directories.
+//
+// As in Kafka, an I/O error while writing to a log dir (a failed write,
+// fsync, roll, index or checkpoint write; ENOSPC included) takes the whole
+// directory offline on this broker, not just the partition that hit it: a
+// disk that failed one write cannot be trusted with the next, and a full
+// disk fails every partition on it soon anyway. Every partition in the dir
+// then answers ErrStorage (KAFKA_STORAGE_ERROR) to appends, reads and
+// syncs; Dirs reports the dir with the cause; new partitions go to the
+// other dirs; and the Manager tells its owner (ManagerConfig.OnDirOffline)
+// so that the controller can move leadership to replicas elsewhere. The
+// offline partitions stay in the Manager, so the broker does not recreate
+// them in another dir. The state lasts until the process restarts: Close
+// leaves the dir without its clean-shutdown marker, so the next Open
+// recovers every partition in it from its files, and a failed write was
+// cut back (or is cut by recovery's CRC check) to the last whole batch.
+
+// DirFailure describes a log dir that went offline.
+type DirFailure struct {
+	Path  string
+	Cause error
+	// Partitions are the partitions the dir held; they are offline.
+	Partitions []*Partition
+}
+
+// dirOffline is the failure that took a logDir offline.
+type dirOffline struct {
+	err error // wraps ErrStorage, names the dir and the cause
+}
+
+// offlineErr is the error a dir's partitions answer once it is offline, or
+// nil while it is online.
+func (d *logDir) offlineErr() error {
+	if o := d.offline.Load(); o != nil {
+		return o.err
+	}
+	return nil
+}
+
+// dirOf returns the log dir holding a partition directory. m.dirs does not
+// change after Open, so no lock is needed.
+func (m *Manager) dirOf(partitionDir string) *logDir {
+	parent := filepath.Dir(partitionDir)
+	for _, d := range m.dirs {
+		if d.path == parent {
+			return d
+		}
+	}
+	return nil
+}
+
+// storageFailed takes p's log dir offline when err is a storage error from
+// a write path, and returns err. Callers may hold any of p's locks except
+// mu: the partitions are marked offline at once under their mu, and their
+// files are closed later by a goroutine that takes the other locks.
+func (p *Partition) storageFailed(err error) error {
+	if err != nil && errors.Is(err, ErrStorage) {
+		if d := p.m.dirOf(p.dir); d != nil {
+			p.m.failDir(d, err)
+		}
+	}
+	return err
+}
+
+// failDir takes d offline because of cause; only the first failure counts.
+// It must not be called with m.mu or any partition's mu held.
+func (m *Manager) failDir(d *logDir, cause error) {
+	why := strings.TrimPrefix(cause.Error(), ErrStorage.Error()+": ")
+	off := &dirOffline{err: fmt.Errorf("%w: log directory %s is offline: %s", ErrStorage, d.path, why)}
+	if !d.offline.CompareAndSwap(nil, off) {
+		return
+	}
+	// CreatePartition checks d.offline under m.mu (write), so every
+	// partition it places in d is in this list.
+	m.mu.RLock()
+	var ps []*Partition
+	for _, p := range m.parts {
+		if filepath.Dir(p.dir) == d.path {
+			ps = append(ps, p)
+		}
+	}
+	m.mu.RUnlock()
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		p.markOffline(off.err)
+		names[i] = partitionDirName(p.topic, p.index)
+	}
+	m.logger.Error(fmt.Sprintf("log directory %s is offline: %v; its partitions answer KAFKA_STORAGE_ERROR until this broker restarts; partitions moved: %s",
+		d.path, why, strings.Join(names, ", ")),
+		"dir", d.path, "error", cause, "partitions", len(ps))
+	go func() {
+		for _, p := range ps {
+			p.closeOffline()
+		}
+		if m.onDirOffline != nil {
+			m.onDirOffline(DirFailure{Path: d.path, Cause: cause, Partitions: ps})
+		}
+	}()
+}
+
+// markOffline makes every later append, read and sync of p fail with err.
+// It takes mu only, so it is safe under appendMu or flushMu; closeOffline
+// then closes the partition and wakes its waiters.
+func (p *Partition) markOffline(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.offline == nil {
+		p.offline = err
+	}
+}
+
+// closeOffline closes a partition markOffline took offline, once no append,
+// rewrite or fsync is using its files, and wakes its waiters.
+func (p *Partition) closeOffline() {
+	p.appendMu.Lock()
+	defer p.appendMu.Unlock()
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	if p.filesClosed {
+		return
+	}
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.waitCh)
+	}
+	p.filesClosed, p.failed = true, true
+	segs := p.segs
+	p.mu.Unlock()
+	for _, s := range segs {
+		_ = s.closeFiles()
+	}
+}
+
+// Offline reports whether p's log dir went offline.
+func (p *Partition) Offline() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.offline != nil
+}
