@@ -65,11 +65,12 @@ func (s *Server) newAPITables() apiTables {
 	client := s.clientAPIs()
 	t := apiTables{client: client, interBroker: maps.Clone(client), controller: maps.Clone(client), all: maps.Clone(client)}
 	ctrl := map[int16]api{
-		alterPartitionKey:      {min: 0, max: 3, handle: handler(s.handleAlterPartition)},
-		brokerRegistrationKey:  {min: 0, max: 4, handle: handler(s.handleBrokerRegistration)},
-		brokerHeartbeatKey:     {min: 0, max: 2, handle: handler(s.handleBrokerHeartbeat)},
-		allocateProducerIDsKey: {min: 0, max: 0, handle: handler(s.handleAllocateProducerIDs)},
-		envelopeKey:            {min: 0, max: 0, handle: waiting(s.handleEnvelope)},
+		alterPartitionKey:       {min: 0, max: 3, handle: handler(s.handleAlterPartition)},
+		brokerRegistrationKey:   {min: 0, max: 4, handle: handler(s.handleBrokerRegistration)},
+		brokerHeartbeatKey:      {min: 0, max: 2, handle: handler(s.handleBrokerHeartbeat)},
+		allocateProducerIDsKey:  {min: 0, max: 0, handle: handler(s.handleAllocateProducerIDs)},
+		assignReplicasToDirsKey: {min: 0, max: 0, handle: handler(s.handleAssignReplicasToDirs)},
+		envelopeKey:             {min: 0, max: 0, handle: waiting(s.handleEnvelope)},
 	}
 	t.forwarded = map[int16]api{}
 	for _, key := range forwardedAPIs {

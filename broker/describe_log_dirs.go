@@ -3,14 +3,20 @@ package broker
 // DescribeLogDirs (key 35), v1-v4 on every listener.
 //
 // Every log directory of this node with its total and usable bytes, and the
-// size of each (requested) partition in it. Deviation: offset lag and future
+// size of each (requested) partition in it. A log dir that went offline
+// after an I/O error answers KAFKA_STORAGE_ERROR with no partitions, as in
+// Kafka. Deviation: offset lag and future
 // (reassignment) replicas are not reported: shoal has no intra-broker moves.
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/log"
 )
 
 func (s *Server) handleDescribeLogDirs(_ context.Context, _ *reqCtx, req *kmsg.DescribeLogDirsRequest) (kmsg.Response, error) {
@@ -30,11 +36,18 @@ func (s *Server) handleDescribeLogDirs(_ context.Context, _ *reqCtx, req *kmsg.D
 	for _, d := range s.logs.Dirs() {
 		rd := kmsg.NewDescribeLogDirsResponseDir()
 		rd.Dir = d.Path
-		rd.TotalBytes, rd.UsableBytes = d.TotalBytes, d.UsableBytes
+		if errors.Is(d.Err, log.ErrStorage) {
+			// Offline, as Kafka reports it: the error and no partitions.
+			rd.ErrorCode = kerr.KafkaStorageError.Code
+		} else {
+			rd.TotalBytes, rd.UsableBytes = d.TotalBytes, d.UsableBytes
+		}
 		resp.Dirs = append(resp.Dirs, rd)
 	}
 	for i := range resp.Dirs {
-		byDir[filepath.Clean(resp.Dirs[i].Dir)] = &resp.Dirs[i]
+		if resp.Dirs[i].ErrorCode == 0 {
+			byDir[filepath.Clean(resp.Dirs[i].Dir)] = &resp.Dirs[i]
+		}
 	}
 	topicIdx := map[*kmsg.DescribeLogDirsResponseDir]map[string]int{}
 	for _, p := range s.logs.Partitions() {

@@ -65,7 +65,8 @@ func startCluster(t *testing.T, n int, set ...string) *cluster {
 }
 
 // startClusterWith starts a cluster as startCluster does, every node with
-// base's settings (set, configFile, clientListener and clientOpts).
+// base's settings (set, configFile, clientListener, clientOpts and
+// beforeFirstStart, which may add settings of its node's own).
 func startClusterWith(t *testing.T, n int, base nodeOpts) *cluster {
 	t.Helper()
 	c := &cluster{t: t, nodes: unstartedNodes(t, n)}
@@ -80,6 +81,9 @@ func startClusterWith(t *testing.T, n int, base nodeOpts) *cluster {
 			"controller.quorum.voters=" + strings.Join(voters, ","),
 		}, append(slices.Clone(clusterSettings), base.set...)...)
 		nd.opts = opts
+		if opts.beforeFirstStart != nil {
+			opts.beforeFirstStart(nd)
+		}
 		props := strings.Join(nd.listenerSettings(), "\n") + "\n" + base.configFile
 		nd.configPath = filepath.Join(t.TempDir(), "server.properties")
 		if err := os.WriteFile(nd.configPath, []byte(props), 0o644); err != nil {

@@ -94,9 +94,9 @@ func (m *Manager) failDir(d *logDir, cause error) {
 		p.markOffline(off.err)
 		names[i] = partitionDirName(p.topic, p.index)
 	}
-	m.logger.Error(fmt.Sprintf("log directory %s is offline: %v; its partitions answer KAFKA_STORAGE_ERROR until this broker restarts; partitions moved: %s",
+	m.logger.Error(fmt.Sprintf("log directory %s is offline: %s; its partitions answer KAFKA_STORAGE_ERROR until a restart: %s",
 		d.path, why, strings.Join(names, ", ")),
-		"dir", d.path, "error", cause, "partitions", len(ps))
+		"dir", d.path, "partitions", len(ps))
 	go func() {
 		for _, p := range ps {
 			p.closeOffline()

@@ -249,6 +249,12 @@ func (m *Manager) Reconcile() {
 					continue
 				}
 			}
+			if p.Offline() {
+				// Its log dir failed: nothing to lead or follow with until
+				// a restart, and a fetch could put it back in the ISR.
+				m.leaders.Delete(p)
+				continue
+			}
 			p.SetConfig(cfg)
 			// A recovered log may hold acknowledged data above its last
 			// checkpointed HW; a leader alone in its ISR owns all of it.
