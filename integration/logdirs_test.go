@@ -59,6 +59,16 @@ func TestFullLogDirGoesOffline(t *testing.T) {
 		}
 	}})
 	n1 := c.node(1)
+	// Node 1's report must cross the wire (AssignReplicasToDirs to the
+	// active controller), so node 1 must not be the controller itself.
+	if id, err := controllerOn(t, n1); err != nil || id == 1 {
+		n1.Stop()
+		n1.Restart()
+		waitFor(t, opTimeout, "another node as the active controller", func() (bool, string) {
+			id, err := controllerOn(t, n1)
+			return err == nil && id > 1, fmt.Sprintf("controller %d, %v", id, err)
+		})
+	}
 	cl := c.Client(t)
 	topic := topicName(t, "disk")
 
