@@ -37,7 +37,7 @@ func TestHostileControllerRPCsOnClientListener(t *testing.T) {
 
 	rc := dialRaw(t, n.Addr())
 	rc.negotiate()
-	for _, key := range []int16{56, 62, 63, 67} {
+	for _, key := range []int16{56, 62, 63, 67, 73} {
 		if _, ok := rc.versions[key]; ok {
 			t.Errorf("ApiVersions on the client listener advertises %s (key %d)", kmsg.NameForKey(key), key)
 		}

@@ -162,6 +162,16 @@ func TestFullLogDirGoesOffline(t *testing.T) {
 		t.Fatalf("fetched %d records of the healthy partition, want 20", len(healthyRecs))
 	}
 
+	// Node 1 does not fetch for its offline replicas, so none of them
+	// crept back into an ISR meanwhile (the one no record was produced to
+	// since would have, had it kept fetching).
+	adm := kadm.NewClient(cl)
+	for _, p := range onSpill {
+		if st, err := partitionOn(t, adm, topic, p); err != nil || slices.Contains(st.isr, 1) {
+			t.Fatalf("offline replica of partition %d back in the ISR: %+v %v", p, st, err)
+		}
+	}
+
 	// Free the space and restart node 1: it recovers the dir, catches up
 	// and rejoins the ISRs; led by node 1 again, every acknowledged
 	// record is read from it.
@@ -176,7 +186,6 @@ func TestFullLogDirGoesOffline(t *testing.T) {
 	for _, p := range onSpill {
 		c.waitPartition(c.node(2), topic, p, "node 1 back in the ISR", func(s partitionState) bool { return slices.Contains(s.isr, 1) })
 	}
-	adm := kadm.NewClient(cl)
 	waitFor(t, 20*time.Second, "node 1 leading every partition again", func() (bool, string) {
 		if _, err := adm.ElectLeaders(ctxT(t, 5*time.Second), kadm.ElectPreferredReplica, kadm.TopicsSet{topic: {0: {}, 1: {}, 2: {}, 3: {}}}); err != nil {
 			return false, err.Error()
