@@ -80,6 +80,9 @@ func (c *batchCache) read(sp *Part, from, maxOffset int64, maxBytes int32) ([]lo
 			readSize += len(read[j].data)
 		}
 		if c.bytes+readSize > batchCacheBytes {
+			c.trimFront(sp.q.StartOffset())
+		}
+		if c.bytes+readSize > batchCacheBytes {
 			// Too much to keep: serve this read without caching it.
 			out := append(c.batches[i:i+n:i+n], read...)
 			c.clear()
@@ -88,6 +91,23 @@ func (c *batchCache) read(sp *Part, from, maxOffset int64, maxBytes int32) ([]lo
 		c.batches = append(c.batches, read...)
 		c.bytes += readSize
 	}
+}
+
+// trimFront cuts the records below offset start out of the first batch,
+// which SPSO has passed in part: with large producer batches most of the
+// cache can be records no one needs any more. Its span is kept (Acquire
+// ignores what lies below SPSO).
+func (c *batchCache) trimFront(start int64) {
+	if len(c.batches) == 0 || c.batches[0].span.First >= start || c.batches[0].span.Skip {
+		return
+	}
+	b := &c.batches[0]
+	cut, err := log.FilterBatch(b.data, func(o int64) bool { return o >= start })
+	if err != nil || cut == nil {
+		return
+	}
+	c.bytes -= len(b.data) - len(cut)
+	b.data = cut
 }
 
 // find returns the index of the cached batch holding offset o (or, past a
