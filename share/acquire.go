@@ -283,14 +283,16 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 		maxOffset = limit + 1
 	}
 	byKey := sp.q.Config().Ordering == queue.OrderKey
-	var (
-		batches []logBatch
-		err     error
-	)
+	read := readBatches
 	if byKey {
-		batches, err = sp.cache.read(sp, from, maxOffset, maxBytes)
-	} else {
-		batches, err = readBatches(sp, from, maxOffset, maxBytes)
+		read = sp.cache.read
+	}
+	batches, err := read(sp, from, maxOffset, maxBytes)
+	if err == nil && len(batches) == 0 && maxOffset < math.MaxInt64 {
+		// The batch at from is gone (compacted away) and the next starts
+		// past the limit: read it anyway, or Acquire never sees past the
+		// gap and the records in it are never archived.
+		batches, err = read(sp, from, math.MaxInt64, maxBytes)
 	}
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
