@@ -354,14 +354,16 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 
 	case "reassign":
 		// reassign [unclean=...], one per line:
-		// <topic>/<partition> replicas=2,3  or  <topic>/<partition> cancel
+		// <topic>/<partition> replicas=2,3 [keep-rf]  or  <topic>/<partition> cancel
 		var reqs []ReassignRequest
 		for _, line := range lines(td.Input) {
 			tp, rest, _ := strings.Cut(line, " ")
 			topic, part, _ := strings.Cut(tp, "/")
 			r := ReassignRequest{Topic: topic, Partition: int32(atoi(t, part))}
 			if rest != "cancel" {
-				r.Replicas = int32s(t, fields(rest)["replicas"])
+				f := fields(rest)
+				r.Replicas = int32s(t, f["replicas"])
+				_, r.KeepReplicationFactor = f["keep-rf"]
 			}
 			reqs = append(reqs, r)
 		}

@@ -96,6 +96,10 @@ type ReassignRequest struct {
 	Topic     string
 	Partition int32
 	Replicas  []int32
+	// KeepReplicationFactor refuses a target whose size differs from the
+	// partition's replication factor (KIP-860's
+	// allowReplicationFactorChange=false).
+	KeepReplicationFactor bool
 }
 
 // Reassignment is a partition's reassignment in progress, as
@@ -135,6 +139,8 @@ func (d *Decider) AlterPartitionReassignments(img *Image, reqs []ReassignRequest
 		var err error
 		if r.Replicas == nil {
 			next, err = cancelReassignment(t.Name, r.Partition, old, unclean.allowed(t.Name))
+		} else if rf := len(old.TargetReplicas()); r.KeepReplicationFactor && len(r.Replicas) != rf {
+			err = errorf(kerr.InvalidReplicationFactor, "The replication factor is changed from %d to %d", rf, len(r.Replicas))
 		} else {
 			next, err = startReassignment(img, r.Partition, old, r.Replicas)
 		}
