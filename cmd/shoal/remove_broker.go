@@ -133,14 +133,8 @@ func clusterRemoveBroker(c *cli.Context) error {
 	if err := waitStopped(ctx, cl, errw, id); err != nil {
 		return err
 	}
-	req := kmsg.NewPtrUnregisterBrokerRequest()
-	req.BrokerID = id
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return failure("unregister broker %d: %s", id, describeErr(err))
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return failure("unregister broker %d: %s", id, describeErrMsg(err, deref(resp.ErrorMessage)))
+	if err := unregisterBroker(ctx, cl, id); err != nil {
+		return err
 	}
 	if out == outputJSON {
 		return writeRemoveBroker(w, id, outs, true)
@@ -152,6 +146,31 @@ func clusterRemoveBroker(c *cli.Context) error {
 	}
 	fmt.Fprintf(w, "broker %d unregistered\n", id)
 	return nil
+}
+
+// unregisterBroker sends UnregisterBroker, retrying while the answer is
+// retriable (the stopped broker may have been the active controller, and
+// a new one is being elected).
+func unregisterBroker(ctx context.Context, cl *kgo.Client, id int32) error {
+	for {
+		req := kmsg.NewPtrUnregisterBrokerRequest()
+		req.BrokerID = id
+		resp, err := req.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+			if err == nil {
+				return nil
+			}
+			if !kerr.IsRetriable(err) {
+				return failure("unregister broker %d: %s", id, describeErrMsg(err, deref(resp.ErrorMessage)))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return failure("unregister broker %d: %s", id, describeErr(err))
+		case <-time.After(reassignPoll):
+		}
+	}
 }
 
 // writeRemoveBroker is remove-broker's --output json answer.
