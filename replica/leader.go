@@ -39,8 +39,11 @@ type leaderState struct {
 	epoch     int32
 	followers map[int32]*followerState
 	// appended is closed when the leader appends, waking followers'
-	// long-polling fetches.
-	appended chan struct{}
+	// long-polling fetches; appendedTaken says a fetch holds it, so an
+	// append with no fetch waiting (a leader without followers) neither
+	// closes nor reallocates it.
+	appended      chan struct{}
+	appendedTaken bool
 	// altering is set while an AlterPartition for the partition is in
 	// flight.
 	altering bool
@@ -155,8 +158,11 @@ func (m *Manager) notifyAppend(p *log.Partition) {
 	}
 	st := v.(*leaderState)
 	st.mu.Lock()
-	close(st.appended)
-	st.appended = make(chan struct{})
+	if st.appendedTaken {
+		close(st.appended)
+		st.appended = make(chan struct{})
+		st.appendedTaken = false
+	}
 	st.mu.Unlock()
 }
 
@@ -223,6 +229,7 @@ func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetc
 	st := m.leaderStateFor(p, ps)
 	st.mu.Lock()
 	ch := st.appended
+	st.appendedTaken = true
 	st.mu.Unlock()
 	leo := p.LogEndOffset()
 	pr.LogStartOffset = p.LogStartOffset()
