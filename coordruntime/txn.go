@@ -99,6 +99,7 @@ func (t *Txns) load(ip *internalPartition) (*txnShard, error) {
 	sh := &txnShard{t: t, ip: ip, changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	sh.ctx, sh.cancel = context.WithCancel(t.env.ctx)
 	if err := sh.replay(); err != nil {
+		sh.cancel()
 		return nil, err
 	}
 	go sh.tickLoop()
