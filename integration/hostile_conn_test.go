@@ -397,9 +397,7 @@ func TestHostileOversizedRequests(t *testing.T) {
 	// with that transfer and were measured stalling up to ~500 ms under a
 	// loaded machine's scheduling (with no request waiting on the memory
 	// budget: theirs are under smallRequest), and 1.67 s once with the
-	// machine's load average at 10-15. The bound here is two seconds: a
-	// broker that parks them behind the hostile frames stalls them for as
-	// long as the transfer takes.
+	// machine's load average at 10-15. The bound here is two seconds.
 	b.checkWithin(100, 2*time.Second)
 }
 
