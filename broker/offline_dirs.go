@@ -24,6 +24,9 @@ func (s *Server) onDirOffline(f log.DirFailure) {
 	case <-s.ctx.Done():
 		return
 	}
+	if s.ctx.Err() != nil { // a write failed while shutting down
+		return
+	}
 	s.applyImage()
 	if len(f.Partitions) == 0 {
 		return
