@@ -17,7 +17,9 @@ import (
 	"github.com/shoalmq/shoal/coordinator"
 )
 
-func (s *Server) handleReadShareGroupState(_ context.Context, _ *reqCtx, req *kmsg.ReadShareGroupStateRequest) (kmsg.Response, error) {
+// handleReadShareGroupState serves the leader of each share partition
+// named: its leader epoch is claimed (ShareCoordinator.ReadAsLeader).
+func (s *Server) handleReadShareGroupState(ctx context.Context, _ *reqCtx, req *kmsg.ReadShareGroupStateRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ReadShareGroupStateResponse)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewReadShareGroupStateResponseTopic()
@@ -26,10 +28,10 @@ func (s *Server) handleReadShareGroupState(_ context.Context, _ *reqCtx, req *km
 			op := kmsg.NewReadShareGroupStateResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.StartOffset = -1
-			st, ok, kerrv := s.coord.ShareState.Read(coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition})
+			st, ok, err := s.coord.ShareState.ReadAsLeader(ctx, coordinator.ShareKey{Group: req.GroupID, TopicID: rt.TopicID, Partition: rp.Partition}, rp.LeaderEpoch)
 			switch {
-			case kerrv != nil:
-				op.ErrorCode = kerrv.Code
+			case err != nil:
+				op.ErrorCode = errorCode(err)
 			case ok:
 				op.StateEpoch, op.StartOffset = st.StateEpoch, st.StartOffset
 				coordinator.SetDeadLetterProducer(&op.UnknownTags, st.Producer)

@@ -432,6 +432,9 @@ func TestShareStateWriteFencesOlderStateEpoch(t *testing.T) {
 	if err := <-sc.Enqueue(k, stale); err != kerr.FencedStateEpoch {
 		t.Fatalf("write with an older state epoch: %v, want FENCED_STATE_EPOCH", err)
 	}
+	if st, _, _ := sc.Read(k); st.StateEpoch != 2 || st.StartOffset != 7 {
+		t.Fatalf("a refused write was stored: %+v, want state epoch 2 at 7", st)
+	}
 
 	// The same race within one batch: a newer epoch queued, then a stale one.
 	hold := make(chan struct{})
@@ -480,5 +483,70 @@ func TestReconcileIgnoresAnOlderImage(t *testing.T) {
 	n.rt.Reconcile(&older)
 	if _, _, kerrv := n.rt.ShareState.Read(key); kerrv != nil {
 		t.Fatalf("after reconciling an older image without %s: %v, want the shard still loaded", ShareStateTopic, kerrv)
+	}
+}
+
+// A new leader of a share partition reads its state with its leader epoch
+// (ReadShareGroupState's LeaderEpoch): from then on the previous leader's
+// writes are fenced, so nothing it acknowledges after the new leader read
+// the state can be silently overwritten. The claim reads in write order:
+// a write queued before it is in the state it returns.
+func TestShareStateLeaderClaimFencesThePreviousLeader(t *testing.T) {
+	n := newNode(t)
+	sc := n.rt.ShareState
+	ctx := context.Background()
+	if err := sc.EnsureTopic(ctx); err != nil {
+		t.Fatal(err)
+	}
+	k := shareKey(6)
+	if _, found, err := sc.ReadAsLeader(ctx, k, 3); err != nil || found {
+		t.Fatalf("claim of a key with no state: found %v, %v", found, err)
+	}
+	if err := sc.Write(ctx, k, shareState(10, 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The previous leader (epoch 1) writes; the new one (epoch 2) claims
+	// behind it in the same batch, then the previous leader writes again.
+	hold := make(chan struct{})
+	n.hold, n.entered = hold, make(chan struct{}, 1)
+	first := sc.Enqueue(shareKey(7), shareState(0, 0))
+	<-n.entered
+	before := sc.Enqueue(k, shareState(11, 1))
+	type claimed struct {
+		st    coordinator.ShareState
+		found bool
+		err   error
+	}
+	claimDone := make(chan claimed, 1)
+	go func() {
+		st, found, err := sc.ReadAsLeader(ctx, k, 2)
+		claimDone <- claimed{st, found, err}
+	}()
+	waitFor(t, "the claim to be queued", func() bool {
+		sp, _ := sc.partFor(k)
+		sp.qmu.Lock()
+		defer sp.qmu.Unlock()
+		return len(sp.queue) == 2
+	})
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-before; err != nil {
+		t.Fatalf("previous leader's write queued before the claim: %v", err)
+	}
+	c := <-claimDone
+	if c.err != nil || !c.found || c.st.StartOffset != 11 || c.st.LeaderEpoch != 2 {
+		t.Fatalf("claim at epoch 2: %+v found %v err %v, want the state at 11 with leader epoch 2", c.st, c.found, c.err)
+	}
+	if err := sc.Write(ctx, k, shareState(12, 1)); err != kerr.FencedLeaderEpoch {
+		t.Fatalf("previous leader's write after the claim: %v, want FENCED_LEADER_EPOCH", err)
+	}
+	if _, _, err := sc.ReadAsLeader(ctx, k, 1); err != kerr.FencedLeaderEpoch {
+		t.Fatalf("claim with an older epoch: %v, want FENCED_LEADER_EPOCH", err)
+	}
+	if st, _, _ := sc.Read(k); st.StartOffset != 11 || st.LeaderEpoch != 2 {
+		t.Fatalf("stored state %+v, want start 11 at leader epoch 2", st)
 	}
 }

@@ -42,11 +42,23 @@ type shareStatePart struct {
 	done  chan struct{}
 }
 
-// stateWrite is one queued change; a nil state deletes.
+// stateWrite is one queued change; a nil state deletes. A claim is queued
+// like a write (see ReadAsLeader): it reads the state in write order and
+// may turn into a write of it with a newer leader epoch.
 type stateWrite struct {
-	key  coordinator.ShareKey
-	st   *coordinator.ShareState
-	done chan error
+	key   coordinator.ShareKey
+	st    *coordinator.ShareState
+	claim *stateClaim
+	done  chan error
+}
+
+// stateClaim is a new share-partition leader's read of its state: epoch is
+// its leader epoch; st and found are the answer, set by the writer before
+// done reports.
+type stateClaim struct {
+	epoch int32
+	st    coordinator.ShareState
+	found bool
 }
 
 func newShareCoordinator(env *Env, cfg Config) (*ShareCoordinator, error) {
@@ -135,6 +147,42 @@ func (sc *ShareCoordinator) Enqueue(key coordinator.ShareKey, st *coordinator.Sh
 	return done
 }
 
+// ReadAsLeader is ReadShareGroupState from the leader of the key's share
+// partition at leaderEpoch, as Kafka's share coordinator serves it: an
+// older epoch than the stored one is refused (FENCED_LEADER_EPOCH), and a
+// newer one is stored before the state is returned, so that every later
+// write of the previous leader is fenced. Without that, the previous
+// leader (which keeps serving until its metadata catches up) could
+// acknowledge records after the new leader loaded the state without them,
+// and its write of that state would be silently overwritten.
+//
+// The claim goes through the write queue, so the state returned includes
+// every write queued before it.
+func (sc *ShareCoordinator) ReadAsLeader(ctx context.Context, key coordinator.ShareKey, leaderEpoch int32) (coordinator.ShareState, bool, error) {
+	sp, kerrv := sc.partFor(key)
+	if kerrv != nil {
+		return coordinator.ShareState{}, false, kerrv
+	}
+	c := &stateClaim{epoch: leaderEpoch}
+	done := make(chan error, 1)
+	sp.qmu.Lock()
+	sp.queue = append(sp.queue, stateWrite{key: key, claim: c, done: done})
+	sp.qmu.Unlock()
+	select {
+	case sp.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return coordinator.ShareState{}, false, err
+		}
+		return c.st, c.found, nil
+	case <-ctx.Done():
+		return coordinator.ShareState{}, false, ctx.Err()
+	}
+}
+
 // Write persists a state (nil: deletes it) and waits until it is durable.
 func (sc *ShareCoordinator) Write(ctx context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error {
 	select {
@@ -170,7 +218,8 @@ func (sp *shareStatePart) writeLoop() {
 		errs := make([]*kerr.Error, len(batch))
 		latest := map[coordinator.ShareKey]int{}
 		sp.mu.Lock()
-		for i, w := range batch {
+		for i := range batch {
+			w := &batch[i]
 			cur, ok := sp.states[w.key]
 			if j, queued := latest[w.key]; queued {
 				cur, ok = coordinator.ShareState{}, batch[j].st != nil
@@ -178,14 +227,27 @@ func (sp *shareStatePart) writeLoop() {
 					cur = *batch[j].st
 				}
 			}
+			if w.claim != nil {
+				if errs[i] = claim(w, cur, ok); errs[i] == nil && w.st != nil {
+					latest[w.key] = i
+				}
+				continue
+			}
 			if errs[i] = fenced(cur, ok, w.st); errs[i] == nil {
 				latest[w.key] = i
 			}
 		}
 		sp.mu.Unlock()
+		// isLatest reports whether batch[i] is the write its key keeps. (A
+		// key with no accepted write has no entry; latest's zero value
+		// must not pass for index 0.)
+		isLatest := func(i int) bool {
+			j, ok := latest[batch[i].key]
+			return ok && j == i
+		}
 		recs := make([]coordinator.Record, 0, len(latest))
 		for i, w := range batch {
-			if latest[w.key] != i {
+			if !isLatest(i) {
 				continue
 			}
 			r := coordinator.Record{Key: coordinator.EncodeShareKey(w.key)}
@@ -201,7 +263,7 @@ func (sp *shareStatePart) writeLoop() {
 		if err == nil {
 			sp.mu.Lock()
 			for i, w := range batch {
-				if latest[w.key] != i {
+				if !isLatest(i) {
 					continue
 				}
 				if w.st == nil {
@@ -220,6 +282,23 @@ func (sp *shareStatePart) writeLoop() {
 			w.done <- err
 		}
 	}
+}
+
+// claim answers a claim over the current state cur (ok: there is one):
+// FENCED_LEADER_EPOCH for an older leader epoch than the stored one; for a
+// newer one, the claim becomes a write of cur with that epoch.
+func claim(w *stateWrite, cur coordinator.ShareState, ok bool) *kerr.Error {
+	c := w.claim
+	c.st, c.found = cur, ok
+	switch {
+	case !ok || c.epoch < 0 || c.epoch == cur.LeaderEpoch:
+		return nil
+	case c.epoch < cur.LeaderEpoch:
+		return kerr.FencedLeaderEpoch
+	}
+	c.st.LeaderEpoch = c.epoch
+	w.st = &c.st
+	return nil
 }
 
 // fenced is the error a write of st (nil: a delete) gets over the current

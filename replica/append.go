@@ -55,8 +55,12 @@ type Append struct {
 	Result    log.AppendResult
 	// replicate: acks=all and the HW had not passed the batch.
 	replicate bool
-	// minISR is the ISR size the write needs once replicated; 0 skips the
-	// check.
+	// minISR is the ISR size an acks=all write needs once replicated; 0
+	// skips the check (so does 1: the ISR always holds its leader). It is
+	// checked even when the HW had already passed the batch at append: an
+	// ISR shrink between the append and that look moves the HW too, and
+	// the write is then committed by fewer replicas than asked for, as
+	// Kafka's check at completion answers.
 	minISR int
 	// flush: flush.messages asks for an fsync before the acknowledgement.
 	flush bool
@@ -64,7 +68,7 @@ type Append struct {
 
 // Pending reports whether the acknowledgement must wait (AwaitAppend has
 // work to do).
-func (la Append) Pending() bool { return la.replicate || la.flush }
+func (la Append) Pending() bool { return la.replicate || la.minISR > 0 || la.flush }
 
 // AppendAsLeader runs the in-order half of the leader-append path: append
 // batch (whose header is h) to p, which this node leads as ps says, wake
@@ -117,8 +121,11 @@ func (m *Manager) appended(p *log.Partition, ps raftmeta.PartitionState, res log
 	}
 	m.advanceHighWatermark(p, ps)
 	la := Append{Partition: p, Result: res, flush: acks != 0 && p.NeedsFlush()}
-	if acks == -1 && p.HighWatermark() <= res.LastOffset {
-		la.replicate, la.minISR = true, minISR
+	if acks == -1 {
+		la.replicate = p.HighWatermark() <= res.LastOffset
+		if minISR > 1 {
+			la.minISR = minISR
+		}
 	}
 	return la
 }
@@ -151,11 +158,11 @@ func (m *Manager) AwaitAppend(ctx context.Context, la Append) error {
 		if err := m.waitReplicated(ctx, p, last); err != nil {
 			return err
 		}
-		// Committed, but by fewer replicas than asked for.
-		if t := m.meta.Image().Topics[p.Topic()]; la.minISR > 0 && t.HasPartition(p.Index()) &&
-			len(t.Partitions[p.Index()].ISR) < la.minISR {
-			return kerr.NotEnoughReplicasAfterAppend
-		}
+	}
+	// Committed, but by fewer replicas than asked for.
+	if t := m.meta.Image().Topics[p.Topic()]; la.minISR > 0 && t.HasPartition(p.Index()) &&
+		len(t.Partitions[p.Index()].ISR) < la.minISR {
+		return kerr.NotEnoughReplicasAfterAppend
 	}
 	if la.flush {
 		if err := p.Sync(last); err != nil {

@@ -240,6 +240,22 @@ func (c *fakeCoordinator) Read(key coordinator.ShareKey) (coordinator.ShareState
 	return st, ok, nil
 }
 
+// ReadAsLeader fences and claims as the share coordinator does.
+func (c *fakeCoordinator) ReadAsLeader(_ context.Context, key coordinator.ShareKey, leaderEpoch int32) (coordinator.ShareState, bool, error) {
+	st, ok, _ := c.Read(key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !ok:
+	case leaderEpoch < st.LeaderEpoch:
+		return coordinator.ShareState{}, false, kerr.FencedLeaderEpoch
+	case leaderEpoch > st.LeaderEpoch:
+		st.LeaderEpoch = leaderEpoch
+		c.states[key] = st
+	}
+	return st, ok, nil
+}
+
 func (c *fakeCoordinator) Enqueue(key coordinator.ShareKey, st *coordinator.ShareState) <-chan error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

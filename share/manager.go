@@ -106,6 +106,12 @@ type Part struct {
 	key   coordinator.ShareKey
 	topic string
 	p     *log.Partition
+	// leaderEpoch is the leader epoch of p this node loaded the state
+	// under (and claimed it with). Every state it writes carries it, so
+	// that once a newer leader has claimed the state, the share
+	// coordinator fences these writes: the image's current epoch would be
+	// the new leader's, and pass.
+	leaderEpoch int32
 
 	mu      sync.Mutex
 	q       *queue.SharePartition
@@ -185,7 +191,7 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 	m.mu.Lock()
 	sp := m.parts[key]
 	m.mu.Unlock()
-	if sp != nil && sp.p == p {
+	if sp != nil && sp.p == p && sp.leaderEpoch == ps.LeaderEpoch {
 		return sp, nil
 	}
 	if err := m.d.Coordinator.EnsureTopic(ctx); err != nil {
@@ -195,7 +201,7 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 	if kerrv != nil {
 		return nil, kerrv
 	}
-	st, found, kerrv := store.Read(ctx, key)
+	st, found, kerrv := store.Read(ctx, key, ps.LeaderEpoch)
 	if kerrv != nil {
 		return nil, kerrv
 	}
@@ -220,10 +226,10 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 		}
 	}
 	q.OnLogStart(p.LogStartOffset())
-	sp = &Part{key: key, topic: t.Name, p: p, q: q, changed: make(chan struct{})}
+	sp = &Part{key: key, topic: t.Name, p: p, leaderEpoch: ps.LeaderEpoch, q: q, changed: make(chan struct{})}
 	sp.setConfigLocked(gc, qcfg)
 	m.mu.Lock()
-	if cur := m.parts[key]; cur != nil && cur.p == p {
+	if cur := m.parts[key]; cur != nil && cur.p == p && cur.leaderEpoch == ps.LeaderEpoch {
 		sp = cur // another request loaded it first
 	} else {
 		if cur != nil {
@@ -295,26 +301,14 @@ func markGone(sp *Part) {
 }
 
 // persistLocked enqueues a share partition's new state with the store
-// serving its key. The leader epoch the state is written with comes from
-// the metadata image, not from the replica runtime: a leader lookup may
-// create a partition on disk, which must not happen under sp.mu.
+// serving its key, under the leader epoch the partition was loaded with.
 func (m *Manager) persistLocked(sp *Part, ps queue.PersistedState) <-chan error {
-	st := coordinator.ShareState{LeaderEpoch: m.leaderEpoch(sp), PersistedState: ps}
+	st := coordinator.ShareState{LeaderEpoch: sp.leaderEpoch, PersistedState: ps}
 	store, kerrv := m.stores.For(sp.key)
 	if kerrv != nil {
 		return failed(kerrv)
 	}
 	return store.Enqueue(sp.key, &st)
-}
-
-// leaderEpoch is the leader epoch of sp's log partition in the current
-// image (0 when the topic is gone).
-func (m *Manager) leaderEpoch(sp *Part) int32 {
-	t := m.d.Image().Topics[sp.topic]
-	if !t.HasPartition(sp.key.Partition) {
-		return 0
-	}
-	return t.Partitions[sp.key.Partition].LeaderEpoch
 }
 
 // failed is a channel that reports err.

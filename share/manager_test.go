@@ -3,6 +3,7 @@ package share
 import (
 	"context"
 	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func (h *harness) acquire(group, member string, sess *Session) *collect {
 
 // A record whose lock runs out on the runtime's clock goes back to the
 // queue and to the next member, with its delivery count; the change is
-// persisted with the leader epoch of the image, and no step looks the
+// persisted with the leader epoch it was loaded under, and no step looks the
 // leader partition up under the share partition's lock.
 func TestLockExpiryRedeliversOnInjectedClock(t *testing.T) {
 	h, topic, tp := jobsHarness(t, nil, "a", "b", "c")
@@ -269,4 +270,50 @@ func TestDeadLetterOffTheAckPath(t *testing.T) {
 		st := h.coord.last()
 		return st.StartOffset == 2 && st.Producer.ID == bh.ProducerID && st.Producer.Sequence == 1
 	})
+}
+
+// A share partition writes its state under the leader epoch it was loaded
+// with, not the image's: a node that has lost leadership but not yet
+// applied that keeps writing with its own epoch, which the share
+// coordinator fences once the new leader has claimed the state (with the
+// image's epoch the stale writes would pass). A new leader epoch in the
+// image loads the partition again, claiming the state with that epoch.
+func TestSharePartitionWritesUnderItsLoadEpoch(t *testing.T) {
+	h, topic, tp := jobsHarness(t, nil, "a", "b", "c")
+	sess := h.openSession("g", "m1", tp)
+	if got := h.acquire("g", "m1", sess); len(got.acquired[tp]) != 1 {
+		t.Fatalf("acquired %v, failed %v", got.acquired, got.failed)
+	}
+
+	moved := *topic
+	moved.Partitions = slices.Clone(topic.Partitions)
+	moved.Partitions[0].LeaderEpoch = 6
+	img := *h.img.Load()
+	img.Topics = maps.Clone(img.Topics)
+	img.Topics[topic.Name] = &moved
+	h.img.Store(&img)
+
+	h.clock.advance(30 * time.Second)
+	h.tick()
+	if st := h.coord.last(); st.LeaderEpoch != 5 {
+		t.Fatalf("lock expiry persisted with leader epoch %d, want 5 (the epoch the partition was loaded under)", st.LeaderEpoch)
+	}
+
+	if got := h.acquire("g", "m1", sess); len(got.acquired[tp]) != 1 || got.counts[0] != 2 {
+		t.Fatalf("after the epoch moved: acquired %v (counts %v), want the released records again", got.acquired, got.counts)
+	}
+	key := coordinator.ShareKey{Group: "g", TopicID: topic.ID, Partition: 0}
+	h.coord.mu.Lock()
+	claimed := h.coord.states[key].LeaderEpoch
+	h.coord.mu.Unlock()
+	if claimed != 6 {
+		t.Fatalf("state's leader epoch %d after loading at epoch 6, want 6 (claimed)", claimed)
+	}
+	ack := h.m.Acknowledge(context.Background(), "g", "m1", &moved, 0, []queue.AckBatch{{First: 0, Last: 2, Types: []queue.AckType{queue.AckAccept}}}, false)
+	if err := ack.Settle(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.coord.last(); st.LeaderEpoch != 6 || st.StartOffset != 3 {
+		t.Fatalf("accept persisted %+v, want start offset 3 at leader epoch 6", st)
+	}
 }

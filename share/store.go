@@ -23,8 +23,11 @@ const StateTopic = "__share_group_state"
 // share-state RPCs (remoteStore). Stores.For picks one per key from the
 // metadata image; no caller tries one and falls back to the other.
 type StateStore interface {
-	// Read returns key's persisted state; found is false when it has none.
-	Read(ctx context.Context, key coordinator.ShareKey) (st coordinator.ShareState, found bool, kerrv *kerr.Error)
+	// Read returns key's persisted state for the leader of its share
+	// partition at leaderEpoch; found is false when it has none. The
+	// coordinator stores the epoch if it is newer, fencing the previous
+	// leader's writes, and refuses an older one (FENCED_LEADER_EPOCH).
+	Read(ctx context.Context, key coordinator.ShareKey, leaderEpoch int32) (st coordinator.ShareState, found bool, kerrv *kerr.Error)
 	// Write persists key's state and waits until it is durable.
 	Write(ctx context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error
 	// Enqueue queues key's new state and returns the channel its
@@ -61,6 +64,9 @@ type Coordinator interface {
 	// EnsureTopic creates __share_group_state if it does not exist.
 	EnsureTopic(ctx context.Context) error
 	Read(key coordinator.ShareKey) (coordinator.ShareState, bool, *kerr.Error)
+	// ReadAsLeader is Read by the leader of the key's share partition at
+	// leaderEpoch (StateStore.Read).
+	ReadAsLeader(ctx context.Context, key coordinator.ShareKey, leaderEpoch int32) (coordinator.ShareState, bool, error)
 	// Enqueue queues a state change (nil deletes) for the group commit.
 	Enqueue(key coordinator.ShareKey, st *coordinator.ShareState) <-chan error
 	Write(ctx context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error
@@ -70,8 +76,9 @@ type Coordinator interface {
 // serves.
 type localStore struct{ c Coordinator }
 
-func (l *localStore) Read(_ context.Context, key coordinator.ShareKey) (coordinator.ShareState, bool, *kerr.Error) {
-	return l.c.Read(key)
+func (l *localStore) Read(ctx context.Context, key coordinator.ShareKey, leaderEpoch int32) (coordinator.ShareState, bool, *kerr.Error) {
+	st, found, err := l.c.ReadAsLeader(ctx, key, leaderEpoch)
+	return st, found, kerrOfErr(err)
 }
 
 func (l *localStore) Write(ctx context.Context, key coordinator.ShareKey, st *coordinator.ShareState) error {

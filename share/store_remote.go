@@ -54,14 +54,14 @@ func (r *remoteStore) request(ctx context.Context, req kmsg.Request) (kmsg.Respo
 	return r.peers.Request(ctx, r.node, req)
 }
 
-func (r *remoteStore) Read(ctx context.Context, key coordinator.ShareKey) (coordinator.ShareState, bool, *kerr.Error) {
+func (r *remoteStore) Read(ctx context.Context, key coordinator.ShareKey, leaderEpoch int32) (coordinator.ShareState, bool, *kerr.Error) {
 	var st coordinator.ShareState
 	req := kmsg.NewPtrReadShareGroupStateRequest()
 	req.GroupID = key.Group
 	rt := kmsg.NewReadShareGroupStateRequestTopic()
 	rt.TopicID = key.TopicID
 	rp := kmsg.NewReadShareGroupStateRequestTopicPartition()
-	rp.Partition = key.Partition
+	rp.Partition, rp.LeaderEpoch = key.Partition, leaderEpoch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := r.request(ctx, req)

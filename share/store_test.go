@@ -55,11 +55,11 @@ func TestStoreSelection(t *testing.T) {
 		t.Fatalf("leaderless key: %v, want COORDINATOR_NOT_AVAILABLE", kerrv)
 	}
 
-	if _, _, kerrv := s.Read(context.Background(), remote); kerrv != nil {
+	if _, _, kerrv := s.Read(context.Background(), remote, 0); kerrv != nil {
 		t.Fatal(kerrv)
 	}
 	ls, _ := stores.For(local)
-	if _, _, kerrv := ls.Read(context.Background(), local); kerrv != nil {
+	if _, _, kerrv := ls.Read(context.Background(), local, 0); kerrv != nil {
 		t.Fatal(kerrv)
 	}
 	h.peers.mu.Lock()
