@@ -4,9 +4,10 @@ package broker
 //
 // Commits or aborts the producer's transaction on its transaction
 // coordinator; the answer comes once the PrepareCommit/PrepareAbort record
-// is committed, and the markers follow. v5+ is transactions version 2
-// (KIP-890): the epoch is bumped at every end and the answer carries the
-// producer id and epoch to continue with.
+// is committed and one round of marker writes is done (coordruntime's
+// Txns.End says why); markers that round missed follow in the background.
+// v5+ is transactions version 2 (KIP-890): the epoch is bumped at every end
+// and the answer carries the producer id and epoch to continue with.
 
 import (
 	"context"
@@ -25,7 +26,7 @@ func (s *Server) handleEndTxn(_ context.Context, _ *reqCtx, req *kmsg.EndTxnRequ
 	var kerrv *kerr.Error
 	var pid int64
 	var epoch int16
-	if err := s.coord.Txns.Do(req.TransactionalID, func(sh *coordinator.TxnShard) {
+	if err := s.coord.Txns.End(req.TransactionalID, func(sh *coordinator.TxnShard) {
 		pid, epoch, kerrv = sh.EndTxn(s.now(), ereq)
 	}); err != nil {
 		kerrv = err

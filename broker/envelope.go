@@ -45,9 +45,12 @@ var forwardedAPIs = []int16{
 	37, // CreatePartitions
 	43, // ElectLeaders
 	44, // IncrementalAlterConfigs
+	45, // AlterPartitionReassignments
+	46, // ListPartitionReassignments
 	49, // AlterClientQuotas
 	51, // AlterUserScramCredentials
 	55, // DescribeQuorum
+	64, // UnregisterBroker
 }
 
 func (s *Server) handleEnvelope(_ context.Context, rc *reqCtx, req *kmsg.EnvelopeRequest) (kmsg.Response, waitFunc, error) {

@@ -14,6 +14,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -163,7 +164,7 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 	}
 	// read_uncommitted reads up to the HW; read_committed up to the LSO,
 	// with the aborted transactions among what it read.
-	res, err := p.ReadIsolated(rp.FetchOffset, int32(max(maxBytes, 0)), first, log.IsolationLevel(req.IsolationLevel))
+	res, err := p.ReadIsolated(rp.FetchOffset, int32(max(maxBytes, 0)), math.MaxInt64, first, log.IsolationLevel(req.IsolationLevel))
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			return 0, kerr.OffsetOutOfRange

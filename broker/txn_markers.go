@@ -62,16 +62,24 @@ func (n txnNode) WriteMarkers(ctx context.Context, job coordinator.TxnMarkers) [
 			byLeader[leader] = append(byLeader[leader], tp)
 		}
 	}
+	write := func(leader int32, tps []coordinator.TxnPartition) []coordinator.TxnPartition {
+		if leader == n.s.cfg.NodeID {
+			return n.writeLocal(ctx, job, tps)
+		}
+		return n.writeRemote(ctx, leader, job, tps)
+	}
+	if len(byLeader) == 1 {
+		// One leader, the common case: no goroutine to hand off to.
+		for leader, tps := range byLeader {
+			done = append(done, write(leader, tps)...)
+		}
+		return done
+	}
 	for leader, tps := range byLeader {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ok []coordinator.TxnPartition
-			if leader == n.s.cfg.NodeID {
-				ok = n.writeLocal(ctx, job, tps)
-			} else {
-				ok = n.writeRemote(ctx, leader, job, tps)
-			}
+			ok := write(leader, tps)
 			mu.Lock()
 			done = append(done, ok...)
 			mu.Unlock()

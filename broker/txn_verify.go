@@ -43,8 +43,8 @@ func (s *Server) addToTxn(transactionalID string, producerID int64, epoch int16,
 		last := &t.Topics[len(t.Topics)-1]
 		last.Partitions = append(last.Partitions, tp.Partition)
 	}
-	backoff := s.cfg.Millis("add.partitions.to.txn.retry.backoff.ms")
-	deadline := s.now().Add(s.cfg.Millis("add.partitions.to.txn.retry.backoff.max.ms"))
+	start := s.now()
+	var backoff time.Duration // read at the first retry: most adds need none
 	for {
 		// A local coordinator says when the transaction changed, which
 		// is when a retry may succeed (nil, blocking forever: remote).
@@ -54,8 +54,11 @@ func (s *Server) addToTxn(transactionalID string, producerID int64, epoch int16,
 		for _, code := range codes {
 			retry = retry || code == kerr.ConcurrentTransactions.Code
 		}
-		if !retry || !s.now().Before(deadline) {
+		if !retry || !s.now().Before(start.Add(s.cfg.Millis("add.partitions.to.txn.retry.backoff.max.ms"))) {
 			return codes
+		}
+		if backoff == 0 {
+			backoff = s.cfg.Millis("add.partitions.to.txn.retry.backoff.ms")
 		}
 		select {
 		case <-changed:

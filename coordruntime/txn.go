@@ -67,8 +67,12 @@ type txnShard struct {
 	changed chan struct{}
 
 	stop chan struct{}
-	done chan struct{}
-	jobs sync.WaitGroup // marker senders in flight
+	// ctx ends with stop: marker writes in flight give up when the shard
+	// unloads (the next coordinator resends them).
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	jobs   sync.WaitGroup // marker jobs in flight, inline or in the background
 }
 
 func newTxns(env *Env, cfg Config, ids coordinator.ProducerIDs, markers MarkerWriter) (*Txns, error) {
@@ -93,7 +97,9 @@ func (t *Txns) EnsureTopic(ctx context.Context) error {
 // waiting for them, and starts the timeout loop.
 func (t *Txns) load(ip *internalPartition) (*txnShard, error) {
 	sh := &txnShard{t: t, ip: ip, changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	sh.ctx, sh.cancel = context.WithCancel(t.env.ctx)
 	if err := sh.replay(); err != nil {
+		sh.cancel()
 		return nil, err
 	}
 	go sh.tickLoop()
@@ -117,7 +123,8 @@ func (sh *txnShard) replay() error {
 	shard.OnTransition(sh.logTransition)
 	sh.shard, sh.epoch, sh.failed = shard, epoch, nil
 	for _, job := range shard.PendingMarkers() {
-		sh.sendMarkers(job)
+		sh.jobs.Add(1)
+		go sh.deliverMarkers(job)
 	}
 	return nil
 }
@@ -136,46 +143,80 @@ func (sh *txnShard) logTransition(tr coordinator.TxnTransition) {
 }
 
 // Do runs fn on the shard coordinating transactionalID and returns once the
-// records it produced are committed. A non-nil error is the Kafka error to
-// answer with instead: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS or
+// records it produced are committed. Marker jobs it queued are written in
+// the background. A non-nil error is the Kafka error to answer with
+// instead: NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS or
 // COORDINATOR_NOT_AVAILABLE.
 func (t *Txns) Do(transactionalID string, fn func(*coordinator.TxnShard)) *kerr.Error {
-	sh, kerrv := t.topic.shardFor(func(n int32) int32 { return coordinator.TxnStatePartition(transactionalID, n) })
+	sh, kerrv := t.shardFor(transactionalID)
 	if kerrv != nil {
 		return kerrv
 	}
-	if err := sh.do(fn); err != nil {
+	if err := sh.doInBackground(fn); err != nil {
 		return kerr.NotCoordinator
 	}
 	return nil
+}
+
+// End is Do for EndTxn: the markers of the transaction fn ends are written
+// on the caller's goroutine, and the transaction completed, before it
+// returns, as far as one round of marker writes gets within
+// markerInlineWait; what is left is written in the background.
+//
+// Kafka answers EndTxn once the Prepare record is durable and writes the
+// markers afterwards. The producer's next transaction cannot start before
+// the markers are written anyway (its first AddPartitionsToTxn, or a
+// version-2 producer's first produce, gets CONCURRENT_TRANSACTIONS until
+// then, which clients retry after a backoff), so writing them here costs
+// the producer nothing and saves it that retry. The order the log keeps
+// is Kafka's: Prepare committed, then the markers, then Complete.
+func (t *Txns) End(transactionalID string, fn func(*coordinator.TxnShard)) *kerr.Error {
+	sh, kerrv := t.shardFor(transactionalID)
+	if kerrv != nil {
+		return kerrv
+	}
+	jobs, err := sh.do(fn)
+	if err != nil {
+		return kerr.NotCoordinator
+	}
+	for _, job := range jobs {
+		sh.writeMarkersInline(job)
+	}
+	return nil
+}
+
+func (t *Txns) shardFor(transactionalID string) (*txnShard, *kerr.Error) {
+	return t.topic.shardFor(func(n int32) int32 { return coordinator.TxnStatePartition(transactionalID, n) })
 }
 
 // Each runs fn on every shard this node coordinates, in turn
 // (ListTransactions). fn must not call back.
 func (t *Txns) Each(fn func(*coordinator.TxnShard)) {
 	for _, sh := range t.topic.loaded() {
-		sh.do(fn)
+		sh.doInBackground(fn)
 	}
 }
 
-// do runs fn, appends the records it produced and, once they are committed,
-// starts the marker jobs it queued. A failed append leaves the shard's
-// memory ahead of its log: the call fails and the shard replays the log
-// before the next one.
-func (sh *txnShard) do(fn func(*coordinator.TxnShard)) error {
+// do runs fn and appends the records it produced. It returns the marker
+// jobs fn queued, already counted in sh.jobs, for the caller to write
+// (deliverMarkers or writeMarkersInline) once do has returned: the
+// Prepare records that queued them are committed by then. A failed append
+// leaves the shard's memory ahead of its log: the call fails, its jobs are
+// dropped, and the shard replays the log before the next call.
+func (sh *txnShard) do(fn func(*coordinator.TxnShard)) ([]coordinator.TxnMarkers, error) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	select {
 	case <-sh.stop:
 		// Unloading: the partition has (or is about to have) another
 		// coordinator, which this one must not write after.
-		return kerr.NotCoordinator
+		return nil, kerr.NotCoordinator
 	default:
 	}
 	if sh.failed != nil {
 		if err := sh.replay(); err != nil {
 			sh.t.env.Logger.Error("reloading transaction coordinator", "partition", sh.ip.part, "err", err)
-			return kerr.NotCoordinator
+			return nil, kerr.NotCoordinator
 		}
 	}
 	fn(sh.shard)
@@ -183,16 +224,25 @@ func (sh *txnShard) do(fn func(*coordinator.TxnShard)) error {
 	if err := sh.ip.append(recs); err != nil {
 		sh.t.env.Logger.Error("transaction coordinator append failed; reloading", "partition", sh.ip.part, "err", err)
 		sh.failed = err
-		return kerr.NotCoordinator
+		return nil, kerr.NotCoordinator
 	}
-	for _, job := range jobs {
-		sh.sendMarkers(job)
-	}
+	// Counted under sh.mu, after the stop check: unload waits for them.
+	sh.jobs.Add(len(jobs))
 	if len(recs) > 0 {
 		close(sh.changed)
 		sh.changed = make(chan struct{})
 	}
-	return nil
+	return jobs, nil
+}
+
+// doInBackground is do, with the marker jobs fn queued written by
+// background senders.
+func (sh *txnShard) doInBackground(fn func(*coordinator.TxnShard)) error {
+	jobs, err := sh.do(fn)
+	for _, job := range jobs {
+		go sh.deliverMarkers(job)
+	}
+	return err
 }
 
 // Changed returns a channel closed at the next change the shard
@@ -200,7 +250,7 @@ func (sh *txnShard) do(fn func(*coordinator.TxnShard)) error {
 // coordinate it. Taken before a call that may answer
 // CONCURRENT_TRANSACTIONS, it tells when retrying may succeed.
 func (t *Txns) Changed(transactionalID string) <-chan struct{} {
-	sh, kerrv := t.topic.shardFor(func(n int32) int32 { return coordinator.TxnStatePartition(transactionalID, n) })
+	sh, kerrv := t.shardFor(transactionalID)
 	if kerrv != nil {
 		return nil
 	}
@@ -215,42 +265,66 @@ const (
 	markerRetryMax = time.Second
 )
 
-// sendMarkers writes job's markers on its own goroutine, reporting written
-// partitions to the shard, until every partition is done or the shard
-// unloads (the next coordinator resends what is left). sh.mu held.
-func (sh *txnShard) sendMarkers(job coordinator.TxnMarkers) {
-	sh.jobs.Add(1)
-	go func() {
-		defer sh.jobs.Done()
-		ctx, cancel := context.WithCancel(sh.t.env.ctx)
-		defer cancel()
-		go func() {
-			select {
-			case <-sh.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-		backoff := markerRetryMin
-		for len(job.Partitions) > 0 {
-			done := sh.t.markers.WriteMarkers(ctx, job)
-			if len(done) > 0 {
-				now := sh.t.env.Now()
-				sh.do(func(s *coordinator.TxnShard) {
-					s.MarkersWritten(now, job.TransactionalID, job.ProducerID, job.ProducerEpoch, done)
-				})
-				job.Partitions = without(job.Partitions, done)
-				backoff = markerRetryMin
-				continue
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, markerRetryMax)
+// markerInlineWait bounds the round of marker writes End makes before it
+// answers; a leader that is down or slow leaves its markers to the
+// background sender instead of holding the producer's EndTxn.
+const markerInlineWait = time.Second
+
+// writeMarkersInline makes one round of job's marker writes on the
+// caller's goroutine, completing the transaction if every partition is
+// done, and hands what is left to deliverMarkers. job is counted in
+// sh.jobs.
+func (sh *txnShard) writeMarkersInline(job coordinator.TxnMarkers) {
+	ctx, cancel := context.WithTimeout(sh.ctx, markerInlineWait)
+	job = sh.writeMarkers(ctx, job)
+	cancel()
+	if len(job.Partitions) == 0 || sh.ctx.Err() != nil {
+		sh.jobs.Done()
+		return
+	}
+	go sh.deliverMarkers(job)
+}
+
+// deliverMarkers writes job's markers, reporting written partitions to the
+// shard, until every partition is done or the shard unloads (the next
+// coordinator resends what is left). job is counted in sh.jobs.
+func (sh *txnShard) deliverMarkers(job coordinator.TxnMarkers) {
+	defer sh.jobs.Done()
+	backoff := markerRetryMin
+	for {
+		before := len(job.Partitions)
+		job = sh.writeMarkers(sh.ctx, job)
+		if len(job.Partitions) == 0 {
+			return
 		}
-	}()
+		if len(job.Partitions) < before {
+			backoff = markerRetryMin
+			continue
+		}
+		select {
+		case <-sh.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, markerRetryMax)
+	}
+}
+
+// writeMarkers makes one round of job's marker writes, reports the
+// partitions done to the shard (the last one completes the transaction)
+// and returns the job with the partitions left.
+func (sh *txnShard) writeMarkers(ctx context.Context, job coordinator.TxnMarkers) coordinator.TxnMarkers {
+	done := sh.t.markers.WriteMarkers(ctx, job)
+	if len(done) == 0 {
+		return job
+	}
+	now := sh.t.env.Now()
+	// MarkersWritten queues no marker jobs: nothing to deliver.
+	sh.do(func(s *coordinator.TxnShard) {
+		s.MarkersWritten(now, job.TransactionalID, job.ProducerID, job.ProducerEpoch, done)
+	})
+	job.Partitions = without(job.Partitions, done)
+	return job
 }
 
 func without(all, done []coordinator.TxnPartition) []coordinator.TxnPartition {
@@ -283,7 +357,7 @@ func (sh *txnShard) tickLoop() {
 		case <-tick.C:
 		}
 		now := sh.t.env.Now()
-		sh.do(func(s *coordinator.TxnShard) { s.Tick(now) })
+		sh.doInBackground(func(s *coordinator.TxnShard) { s.Tick(now) })
 	}
 }
 
@@ -291,6 +365,7 @@ func (sh *txnShard) tickLoop() {
 // NOT_COORDINATOR from then on.
 func (sh *txnShard) unload() {
 	close(sh.stop)
+	sh.cancel()
 	<-sh.done
 	sh.jobs.Wait()
 	sh.mu.Lock()

@@ -104,3 +104,54 @@ func TestTxnCoordinatorMarkersAndFailover(t *testing.T) {
 		t.Fatalf("markers %+v, want an abort resent at coordinator epoch 2", n.sentMarkers())
 	}
 }
+
+// End returns with the transaction complete when its markers are written
+// at once; when they are not, it still returns (the Prepare record is
+// committed, which is the answer), and the background sender completes
+// the transaction once the markers can be written.
+func TestTxnEndWritesMarkersBeforeReturning(t *testing.T) {
+	n := newNode(t)
+	if err := n.rt.Txns.EnsureTopic(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "transaction coordinator loaded", func() bool {
+		return n.rt.Txns.Do("x", func(*coordinator.TxnShard) {}) == nil
+	})
+	var pid int64
+	var epoch int16
+	var kerrv *kerr.Error
+	if err := n.rt.Txns.Do("a", func(s *coordinator.TxnShard) {
+		pid, epoch, kerrv = s.InitProducerID(time.Now(), coordinator.InitProducerIDRequest{TransactionalID: "a", Timeout: time.Minute, ExpectedProducerID: -1, ExpectedEpoch: -1})
+	}); err != nil || kerrv != nil {
+		t.Fatalf("init: %v %v", err, kerrv)
+	}
+	end := func(commit bool) {
+		t.Helper()
+		if err := n.rt.Txns.Do("a", func(s *coordinator.TxnShard) {
+			_, kerrv = s.AddPartitions(time.Now(), coordinator.AddPartitionsRequest{TransactionalID: "a", ProducerID: pid, ProducerEpoch: epoch,
+				Partitions: []coordinator.TxnPartition{{Topic: "orders", Partition: 0}, {Topic: "orders", Partition: 1}}})
+		}); err != nil || kerrv != nil {
+			t.Fatalf("add: %v %v", err, kerrv)
+		}
+		if err := n.rt.Txns.End("a", func(s *coordinator.TxnShard) {
+			_, _, kerrv = s.EndTxn(time.Now(), coordinator.EndTxnRequest{TransactionalID: "a", ProducerID: pid, ProducerEpoch: epoch, Commit: commit})
+		}); err != nil || kerrv != nil {
+			t.Fatalf("end: %v %v", err, kerrv)
+		}
+	}
+	end(true)
+	if st := n.txnState("a"); st != coordinator.TxnCompleteCommit {
+		t.Fatalf("right after End: %v, want CompleteCommit", st)
+	}
+	if m := n.sentMarkers(); len(m) != 1 || !m[0].Commit || len(m[0].Partitions) != 2 {
+		t.Fatalf("markers %+v, want one commit job for both partitions", m)
+	}
+
+	n.failMarkers.Store(true)
+	end(false)
+	if st := n.txnState("a"); st != coordinator.TxnPrepareAbort {
+		t.Fatalf("after End with markers failing: %v, want PrepareAbort", st)
+	}
+	n.failMarkers.Store(false)
+	waitFor(t, "CompleteAbort from the background sender", func() bool { return n.txnState("a") == coordinator.TxnCompleteAbort })
+}

@@ -396,8 +396,9 @@ func TestHostileOversizedRequests(t *testing.T) {
 	// at full speed, on a 2-core machine: the bystanders share the CPU
 	// with that transfer and were measured stalling up to ~500 ms under a
 	// loaded machine's scheduling (with no request waiting on the memory
-	// budget: theirs are under smallRequest). The bound here is a second.
-	b.checkWithin(100, time.Second)
+	// budget: theirs are under smallRequest), and 1.67 s once with the
+	// machine's load average at 10-15. The bound here is two seconds.
+	b.checkWithin(100, 2*time.Second)
 }
 
 // TestHostileWildcardListener: listeners on 0.0.0.0 without

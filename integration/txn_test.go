@@ -137,6 +137,65 @@ func TestTxnCommitAndAbort(t *testing.T) {
 	})
 }
 
+// When EndTxn answers, the transaction is complete: its markers are in
+// every partition (the LSO is at the HW, so read_committed readers see the
+// records at once) and the coordinator holds CompleteCommit or
+// CompleteAbort, so the producer's next transaction starts without being
+// told CONCURRENT_TRANSACTIONS. Many transactions in a row, since a
+// coordinator that wrote markers after answering would be caught only in
+// some of them.
+func TestTxnEndAnswersWithMarkersWritten(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, txnOpts)
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 2, nil)
+	id := topic + "-tx"
+	cl := n.Client(t, kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := n.Admin(t)
+	ctx := ctxT(t, opTimeout)
+	for i := range 30 {
+		commit := i%3 != 2
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for p := range int32(2) {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: fmt.Appendf(nil, "%d-%d", i, p)}).FirstErr(); err != nil {
+				t.Fatalf("transaction %d: produce: %v", i, err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatalf("transaction %d: end (commit %v): %v", i, commit, err)
+		}
+		described, err := adm.DescribeTransactions(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "CompleteAbort"
+		if commit {
+			want = "CompleteCommit"
+		}
+		if d, _ := described.On(id, nil); d.State != want {
+			t.Fatalf("transaction %d: right after EndTxn the coordinator holds %s, want %s", i, d.State, want)
+		}
+		hw, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p := range int32(2) {
+			h, _ := hw.Lookup(topic, p)
+			l, _ := lso.Lookup(topic, p)
+			if l.Offset != h.Offset {
+				t.Fatalf("transaction %d: right after EndTxn partition %d has LSO %d, HW %d: a marker is missing", i, p, l.Offset, h.Offset)
+			}
+		}
+	}
+}
+
 // Zombie fencing: a second producer with the same transactional id fences
 // the first; the first's later writes fail and none becomes visible.
 func TestTxnZombieFenced(t *testing.T) {

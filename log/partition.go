@@ -448,6 +448,14 @@ func (s *segment) read(offset int64, maxBytes int32, maxOffset int64, minOneBatc
 		return nil, nil
 	}
 	want := min(int64(max(maxBytes, 0)), s.size-start)
+	if maxOffset < s.next {
+		// Batches at or past maxOffset follow in this segment: read only up
+		// to the first of them, not the whole byte budget, when a caller
+		// asks for a short range of a long log.
+		if end, err := s.positionOf(maxOffset, start); err == nil {
+			want = min(want, end-start)
+		}
+	}
 	if int64(first.Size()) > want {
 		if !minOneBatch {
 			return nil, nil
@@ -468,6 +476,26 @@ func (s *segment) read(offset int64, maxBytes int32, maxOffset int64, minOneBatc
 		end += h.Size()
 	}
 	return buf[:end:end], nil
+}
+
+// positionOf returns the file position of the first batch of the segment
+// at or after from (a batch position) whose base offset is >= offset, or the
+// segment's size when there is none. Partition.mu is held (read).
+func (s *segment) positionOf(offset, from int64) (int64, error) {
+	sc := newHeaderScanner(s.log, max(from, lookupOffset(s.index, s.base, offset)), s.size, lookupWindow)
+	defer sc.release()
+	for {
+		h, pos, err := sc.next()
+		if err == io.EOF {
+			return s.size, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if h.BaseOffset >= offset {
+			return pos, nil
+		}
+	}
 }
 
 // OffsetForTimestamp finds the first record at or after the log start whose

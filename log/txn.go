@@ -234,15 +234,16 @@ const (
 // ReadIsolated is Read for a consumer: with ReadUncommitted it reads up to
 // the HW; with ReadCommitted up to the LSO, and Aborted lists the aborted
 // transactions overlapping the returned batches (what Fetch puts in
-// AbortedTransactions), so the consumer can drop their records.
-func (p *Partition) ReadIsolated(offset int64, maxBytes int32, minOneBatch bool, iso IsolationLevel) (ReadResult, error) {
+// AbortedTransactions), so the consumer can drop their records. maxOffset
+// bounds the read further, as in Read (math.MaxInt64: no further bound).
+func (p *Partition) ReadIsolated(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool, iso IsolationLevel) (ReadResult, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	upper := p.hw
 	if iso == ReadCommitted {
 		upper = p.lsoLocked()
 	}
-	res, err := p.readLocked(offset, maxBytes, upper, minOneBatch)
+	res, err := p.readLocked(offset, maxBytes, min(upper, maxOffset), minOneBatch)
 	if err != nil || iso != ReadCommitted || len(res.Data) == 0 {
 		return res, err
 	}

@@ -148,7 +148,7 @@ func (h *txnHarness) run(d *datadriven.TestData) string {
 		if d.HasArg("committed") {
 			iso = ReadCommitted
 		}
-		res, err := h.p.ReadIsolated(intArg(t, d, "offset", 0), int32(intArg(t, d, "max-bytes", 1<<20)), true, iso)
+		res, err := h.p.ReadIsolated(intArg(t, d, "offset", 0), int32(intArg(t, d, "max-bytes", 1<<20)), math.MaxInt64, true, iso)
 		if err != nil {
 			return fmt.Sprintf("error: %v\n", errName(err))
 		}
@@ -291,8 +291,8 @@ func TestTxnFollowerCopiesMarkers(t *testing.T) {
 	for _, p := range []*Partition{leader, follower} {
 		p.SetHighWatermark(p.LogEndOffset())
 	}
-	lr, _ := leader.ReadIsolated(0, 1<<20, true, ReadCommitted)
-	fr, _ := follower.ReadIsolated(0, 1<<20, true, ReadCommitted)
+	lr, _ := leader.ReadIsolated(0, 1<<20, math.MaxInt64, true, ReadCommitted)
+	fr, _ := follower.ReadIsolated(0, 1<<20, math.MaxInt64, true, ReadCommitted)
 	want := []AbortedTxn{{ProducerID: 1, FirstOffset: 0, LastOffset: 2, LastStableOffset: 1}}
 	if !slices.Equal(lr.Aborted, want) || !slices.Equal(fr.Aborted, want) {
 		t.Fatalf("aborted: leader %v follower %v, want %v", lr.Aborted, fr.Aborted, want)
@@ -370,7 +370,7 @@ func TestTxnCompactionKeepsCommittedOverAborted(t *testing.T) {
 	var values []string
 	var aborted []AbortedTxn
 	for off := p.LogStartOffset(); off < p.LastStableOffset(); {
-		res, err := p.ReadIsolated(off, 1<<20, true, ReadCommitted)
+		res, err := p.ReadIsolated(off, 1<<20, math.MaxInt64, true, ReadCommitted)
 		if err != nil {
 			t.Fatal(err)
 		}

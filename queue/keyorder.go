@@ -22,6 +22,11 @@ package queue
 //     acquired and no new record is brought in while known < SPEO, so a key
 //     is never learned out of offset order.
 
+import (
+	"math"
+	"time"
+)
+
 // Ordering is share.delivery.ordering.
 type Ordering int8
 
@@ -158,6 +163,47 @@ func (sp *SharePartition) KeysWanted() (first, last int64, ok bool) {
 		return 0, 0, false
 	}
 	return sp.keys.known + 1, sp.start + int64(sp.cfg.MaxInFlight) - 1, true
+}
+
+// ReadLimit is the last offset an Acquire can use from a read starting at
+// from (NextFetchOffset's answer): the runtime need not read the log past
+// it. Without key ordering, or while keys are still to be learnt, there is
+// no limit (math.MaxInt64: read as far as the byte budget goes).
+//
+// Ordering by key, the acquirable records are one per key, scattered among
+// records their keys hold back, and a read of the whole window would fetch
+// mostly records no one may have. So when from is an in-flight record the
+// limit is the last acquirable one, and when from is past SPEO it is the
+// last new record the window admits. Acquire brings new records in only
+// from a read past SPEO, so after a read bounded below SPEO the runtime
+// asks again (NextFetchOffset is then past SPEO when the window has room).
+func (sp *SharePartition) ReadLimit(now time.Time, from int64) int64 {
+	if sp.cfg.Ordering != OrderKey || sp.keys.known < sp.end {
+		return math.MaxInt64
+	}
+	if from > sp.end {
+		return sp.end + max(sp.windowRoom(), 0)
+	}
+	return max(sp.lastReady(now.UnixNano()), from)
+}
+
+// lastReady is the last in-flight record that is acquirable now, keys
+// allowing, or -1. It walks the window down from SPEO: O(in-flight).
+func (sp *SharePartition) lastReady(t int64) int64 {
+	found := int64(-1)
+	sp.entries.DescendLessOrEqual(&entry{first: sp.end}, func(e *entry) bool {
+		if !e.acquirable(t) {
+			return true
+		}
+		for o := e.last; o >= e.first; o-- {
+			if sp.keys.ready(o) {
+				found = o
+				return false
+			}
+		}
+		return true
+	})
+	return found
 }
 
 // readyRuns calls f for each maximal run of records in [a, z] that may be

@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -259,6 +260,16 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 
 	case "next-fetch":
 		return fmt.Sprintf("%d\n", sp.NextFetchOffset(scanAt(t, d))), nil
+
+	case "read-limit":
+		// Where a read starting at NextFetchOffset may stop.
+		now := scanAt(t, d)
+		from := sp.NextFetchOffset(now)
+		limit := sp.ReadLimit(now, from)
+		if limit == math.MaxInt64 {
+			return fmt.Sprintf("from=%d limit=none\n", from), nil
+		}
+		return fmt.Sprintf("from=%d limit=%d\n", from, limit), nil
 
 	case "next-deadline":
 		dl := ready(sp, dirty).Deadline

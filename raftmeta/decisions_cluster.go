@@ -342,7 +342,14 @@ func (d *Decider) AlterPartition(img *Image, req AlterPartitionRequest) ([]Recor
 			continue
 		}
 		res.State = next
-		if !slices.Equal(next.ISR, p.ISR) {
+		switch {
+		case slices.Equal(next.ISR, p.ISR):
+		case next.Reassigning():
+			// The ISR change may complete a reassignment (reassign.go).
+			rec := reassignRecord(t, it.Partition, p, next, l)
+			res.State = stateAfter(p, rec)
+			recs = append(recs, rec)
+		default:
 			recs = append(recs, &ChangePartition{TopicID: t.ID, Partition: it.Partition, ISR: slices.Clone(next.ISR),
 				Leader: next.Leader, LeaderEpoch: next.LeaderEpoch, PartitionEpoch: next.PartitionEpoch})
 		}

@@ -352,6 +352,49 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 			fmt.Fprintf(&out, "first=%d\n", first)
 		}
 
+	case "reassign":
+		// reassign [unclean=...], one per line:
+		// <topic>/<partition> replicas=2,3 [keep-rf]  or  <topic>/<partition> cancel
+		var reqs []ReassignRequest
+		for _, line := range lines(td.Input) {
+			tp, rest, _ := strings.Cut(line, " ")
+			topic, part, _ := strings.Cut(tp, "/")
+			r := ReassignRequest{Topic: topic, Partition: int32(atoi(t, part))}
+			if rest != "cancel" {
+				f := fields(rest)
+				r.Replicas = int32s(t, f["replicas"])
+				_, r.KeepReplicationFactor = f["keep-rf"]
+			}
+			reqs = append(reqs, r)
+		}
+		var errs []error
+		recs, errs = h.d.AlterPartitionReassignments(h.img, reqs, h.unclean(t, td))
+		for i, err := range errs {
+			fmt.Fprintf(&out, "%s/%d: %s\n", reqs[i].Topic, reqs[i].Partition, errString(err))
+		}
+
+	case "list-reassignments":
+		// One <topic>/<partition> per line; none lists every partition.
+		var parts []TopicPartition
+		for _, line := range lines(td.Input) {
+			topic, part, _ := strings.Cut(line, "/")
+			parts = append(parts, TopicPartition{Topic: topic, Partition: int32(atoi(t, part))})
+		}
+		for _, r := range h.img.Reassignments(parts) {
+			fmt.Fprintf(&out, "%s/%d: replicas=%v adding=%v removing=%v\n", r.Topic, r.Partition, r.Replicas, r.Adding, r.Removing)
+		}
+		if out.Len() == 0 {
+			out.WriteString("none\n")
+		}
+		return out.String()
+
+	case "unregister":
+		var id int
+		td.ScanArgs(t, "id", &id)
+		var err error
+		recs, err = h.d.UnregisterBroker(h.img, int32(id), h.unclean(t, td))
+		fmt.Fprintf(&out, "%s\n", errString(err))
+
 	case "image":
 		return fmtImage(h.img)
 
@@ -483,7 +526,11 @@ func fmtPartitions(ps []PartitionState) string {
 			parts = append(parts, fmt.Sprintf("... %d partitions", len(ps)))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("r=%v isr=%v l=%d le=%d pe=%d", p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch))
+		s := fmt.Sprintf("r=%v isr=%v l=%d le=%d pe=%d", p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+		if p.Reassigning() {
+			s += fmt.Sprintf(" adding=%v removing=%v", p.Adding, p.Removing)
+		}
+		parts = append(parts, s)
 	}
 	return strings.Join(parts, "; ")
 }
@@ -509,7 +556,13 @@ func fmtRecord(r Record) string {
 	case *UnfenceBroker:
 		return fmt.Sprintf("UnfenceBroker id=%d epoch=%d", r.ID, r.Epoch)
 	case *ChangePartition:
-		return fmt.Sprintf("ChangePartition id=%s p=%d replicas=%v isr=%v l=%d le=%d pe=%d", fmtID(r.TopicID), r.Partition, r.Replicas, r.ISR, r.Leader, r.LeaderEpoch, r.PartitionEpoch)
+		s := fmt.Sprintf("ChangePartition id=%s p=%d replicas=%v isr=%v l=%d le=%d pe=%d", fmtID(r.TopicID), r.Partition, r.Replicas, r.ISR, r.Leader, r.LeaderEpoch, r.PartitionEpoch)
+		if r.Replicas != nil {
+			s += fmt.Sprintf(" adding=%v removing=%v", r.Adding, r.Removing)
+		}
+		return s
+	case *UnregisterBroker:
+		return fmt.Sprintf("UnregisterBroker id=%d epoch=%d", r.ID, r.Epoch)
 	}
 	return fmt.Sprintf("%T", r)
 }

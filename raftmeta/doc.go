@@ -26,8 +26,9 @@
 //     records against an image, with no I/O: topics and configs, and the
 //     cluster's liveness (fencing on session expiry, unfencing on heartbeat,
 //     controlled shutdown, AlterPartition, leader elections, rack-aware
-//     placement), ACL creation and deletion, and SCRAM credential changes
-//     (security.go). Controller (controller.go, controller_cluster.go,
+//     placement), partition reassignment and broker unregistration
+//     (reassign.go), ACL creation and deletion, and SCRAM credential
+//     changes (security.go). Controller (controller.go, controller_cluster.go,
 //     controller_security.go) runs
 //     decisions one at a time on the leader and proposes their records; it
 //     keeps broker sessions in memory and fences expired ones (Run).

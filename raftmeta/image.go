@@ -84,11 +84,55 @@ func (t *Topic) HasPartition(p int32) bool {
 
 // PartitionState is the replication state of one partition.
 type PartitionState struct {
+	// Replicas is every replica, in preference order. While a
+	// reassignment is in progress it is the union of the target replicas
+	// (first, in the target's order) and Removing, so every replica that
+	// holds or is receiving the data is fetched for and may be elected.
 	Replicas       []int32
 	ISR            []int32
 	Leader         int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// Adding are the replicas a reassignment adds and Removing those it
+	// takes away (Kafka's AddingReplicas and RemovingReplicas); both are
+	// empty when no reassignment is in progress. The target replicas are
+	// Replicas without Removing.
+	Adding   []int32
+	Removing []int32
+}
+
+// Reassigning reports whether a reassignment of the partition is in
+// progress.
+func (p PartitionState) Reassigning() bool { return len(p.Adding) > 0 || len(p.Removing) > 0 }
+
+// TargetReplicas is the replica set the partition has once its
+// reassignment, if any, completes.
+func (p PartitionState) TargetReplicas() []int32 {
+	if len(p.Removing) == 0 {
+		return p.Replicas
+	}
+	var out []int32
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.Removing, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// OriginalReplicas is the replica set the partition had before its
+// reassignment, if any, began: what cancelling it returns to.
+func (p PartitionState) OriginalReplicas() []int32 {
+	if len(p.Adding) == 0 {
+		return p.Replicas
+	}
+	var out []int32
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.Adding, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // NoLeader is PartitionState.Leader for a partition without a leader.
@@ -330,6 +374,9 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 		}
 		if r.Replicas != nil {
 			np.Replicas = slices.Clone(r.Replicas)
+			np.Adding, np.Removing = cloneInt32s(r.Adding), cloneInt32s(r.Removing)
+		} else {
+			np.Adding, np.Removing = old.Adding, old.Removing
 		}
 		ps := slices.Clone(t.Partitions)
 		ps[r.Partition] = np
@@ -340,6 +387,16 @@ func (b *imageBuilder) apply(index uint64, r Record) error {
 
 	case *AlterBrokerConfigs:
 		return b.applyBrokerConfigs(r)
+
+	case *UnregisterBroker:
+		br, ok := b.next.Brokers[r.ID]
+		if !ok {
+			return errorf(kerr.BrokerIDNotRegistered, "broker %d is not registered", r.ID)
+		}
+		if br.Epoch != r.Epoch {
+			return errorf(kerr.StaleBrokerEpoch, "broker %d has epoch %d, not %d", r.ID, br.Epoch, r.Epoch)
+		}
+		delete(b.brokers(), r.ID)
 
 	default:
 		if ok, err := b.applySecurity(r); ok {
@@ -385,6 +442,8 @@ func clonePartitions(ps []PartitionState) []PartitionState {
 			Leader:         p.Leader,
 			LeaderEpoch:    p.LeaderEpoch,
 			PartitionEpoch: p.PartitionEpoch,
+			Adding:         cloneInt32s(p.Adding),
+			Removing:       cloneInt32s(p.Removing),
 		}
 	}
 	return c
@@ -412,9 +471,11 @@ func cloneInt32s(v []int32) []int32 {
 //	scram           uvarint count × (user, credential) since version 3
 //	clientQuotas    uvarint count × (entity, values)   since version 4
 //	brokerConfigs   uvarint count × (resource, configs) since version 4
+//	reassignments   uvarint count × (topic id, partition, adding, removing)
+//	                since version 5: the partitions being reassigned
 //
-// Versions 1 to 3 are still read: they lack what later versions added.
-const snapshotVersion = 4
+// Versions 1 to 4 are still read: they lack what later versions added.
+const snapshotVersion = 5
 
 func encodeImage(img *Image) []byte {
 	e := &encoder{}
@@ -449,6 +510,7 @@ func encodeImage(img *Image) []byte {
 		e.str(r)
 		e.strMap(img.BrokerConfigs[r])
 	})
+	encodeReassignments(e, img)
 	return e.b
 }
 
@@ -495,6 +557,11 @@ func decodeImage(b []byte) (*Image, error) {
 				return nil, corruptf("broker resource %q has an empty config override map", r)
 			}
 			img.BrokerConfigs[r] = c
+		}
+	}
+	if v >= 5 {
+		if err := decodeReassignments(d, img); err != nil {
+			return nil, err
 		}
 	}
 	if err := d.done(); err != nil {

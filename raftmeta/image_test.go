@@ -128,7 +128,11 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 		&AllocateProducerIDs{BrokerID: 1, First: 0, Count: 7},
 		&AlterGroupConfigs{Group: "g1", Set: map[string]string{"consumer.session.timeout.ms": "45000", "consumer.heartbeat.interval.ms": "5000"}},
 		&AlterGroupConfigs{Group: "g2", Set: map[string]string{"consumer.session.timeout.ms": "60000"}},
+		&ChangePartition{TopicID: [16]byte{1}, Partition: 0, Replicas: []int32{2, 1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 4, Adding: []int32{2}, Removing: []int32{1}},
 	)
+	if !img.Topics["a"].Partitions[0].Reassigning() {
+		t.Fatal("the reassignment did not apply")
+	}
 	if len(img.GroupConfigs) != 2 {
 		t.Fatalf("group configs %v", img.GroupConfigs)
 	}
@@ -141,21 +145,21 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
-// Version 1 to 3 snapshots, written before group configs, ACLs and SCRAM
-// credentials, and client quotas and broker configs existed, are version 4
-// without the trailing sections and still decode.
+// Version 1 to 4 snapshots, written before group configs, ACLs and SCRAM
+// credentials, client quotas and broker configs, and reassignments existed,
+// are version 5 without the trailing sections and still decode.
 func TestImageDecodesVersion1Snapshot(t *testing.T) {
 	img := mustApply(t, newImage("cluster-1"), 3,
 		&RegisterBroker{ID: 1},
 		&CreateTopic{Name: "a", ID: [16]byte{1}, Configs: map[string]string{"k": "v"}, Partitions: []PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
 	)
 	b := encodeImage(img)
-	// Version 4 ends with five empty sections: group configs, ACLs, SCRAM
-	// credentials, client quotas and broker configs.
-	if b[0] != 4 || string(b[len(b)-5:]) != "\x00\x00\x00\x00\x00" {
-		t.Fatalf("unexpected layout: version %d, last bytes %v", b[0], b[len(b)-5:])
+	// Version 5 ends with six empty sections: group configs, ACLs, SCRAM
+	// credentials, client quotas, broker configs and reassignments.
+	if b[0] != 5 || string(b[len(b)-6:]) != "\x00\x00\x00\x00\x00\x00" {
+		t.Fatalf("unexpected layout: version %d, last bytes %v", b[0], b[len(b)-6:])
 	}
-	for v, cut := range map[byte]int{1: 5, 2: 4, 3: 2} {
+	for v, cut := range map[byte]int{1: 6, 2: 5, 3: 3, 4: 1} {
 		old := append([]byte{v}, b[1:len(b)-cut]...)
 		got, err := decodeImage(old)
 		if err != nil {

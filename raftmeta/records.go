@@ -39,6 +39,8 @@ const (
 	// Operations records (quotas.go, broker_configs.go).
 	typeAlterClientQuota   recordType = 15
 	typeAlterBrokerConfigs recordType = 16
+	// Reassignment records (reassign.go).
+	typeUnregisterBroker recordType = 17
 )
 
 // recordVersion is written after the type byte of every record. A record body
@@ -109,12 +111,19 @@ type AllocateProducerIDs struct {
 type ChangePartition struct {
 	TopicID   [16]byte
 	Partition int32
-	// Replicas is the new replica set; nil leaves it unchanged.
+	// Replicas is the new replica set; nil leaves it, Adding and Removing
+	// unchanged.
 	Replicas       []int32
 	ISR            []int32
 	Leader         int32
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// Adding and Removing are the reassignment in progress once the
+	// record applies (see PartitionState), set together with Replicas:
+	// a replica set change always redefines the reassignment. Kafka's
+	// PartitionChangeRecord carries them the same way.
+	Adding   []int32
+	Removing []int32
 }
 
 // FenceBroker fences a registered broker: its session expired, or it shut
@@ -204,6 +213,12 @@ func (r *ChangePartition) encode(e *encoder) {
 	e.i32(r.Leader)
 	e.i32(r.LeaderEpoch)
 	e.i32(r.PartitionEpoch)
+	// Appended after the original fields, so records written before
+	// reassignments existed (which never change Replicas) still decode.
+	if r.Replicas != nil {
+		e.i32s(r.Adding)
+		e.i32s(r.Removing)
+	}
 }
 
 func encodeEndpoints(e *encoder, eps []Endpoint) {
@@ -284,6 +299,10 @@ func decodeRecord(d *decoder) (Record, error) {
 		cp.Leader = bd.i32()
 		cp.LeaderEpoch = bd.i32()
 		cp.PartitionEpoch = bd.i32()
+		if cp.Replicas != nil && len(bd.b) > 0 {
+			cp.Adding = bd.i32s()
+			cp.Removing = bd.i32s()
+		}
 		r = cp
 	case typeAlterGroupConfigs:
 		r = &AlterGroupConfigs{Group: bd.str(), Set: bd.strMap(), Delete: bd.strs()}
@@ -295,6 +314,8 @@ func decodeRecord(d *decoder) (Record, error) {
 		r = decodeAlterClientQuota(bd)
 	case typeAlterBrokerConfigs:
 		r = &AlterBrokerConfigs{Broker: bd.str(), Set: bd.strMap(), Delete: bd.strs()}
+	case typeUnregisterBroker:
+		r = &UnregisterBroker{ID: bd.i32(), Epoch: bd.varint()}
 	default:
 		var ok bool
 		if r, ok = decodeSecurityRecord(typ, bd); !ok {

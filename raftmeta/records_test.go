@@ -28,6 +28,8 @@ func sampleRecords() []Record {
 		&ChangePartition{TopicID: id, Partition: 4, ISR: []int32{1}, Leader: 1, LeaderEpoch: 2, PartitionEpoch: 3},
 		&ChangePartition{TopicID: id, Partition: 0, Replicas: []int32{3, 4}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 1, PartitionEpoch: 1},
 		&ChangePartition{TopicID: id, Partition: 0, Replicas: []int32{}, Leader: NoLeader, LeaderEpoch: 1, PartitionEpoch: 1},
+		&ChangePartition{TopicID: id, Partition: 1, Replicas: []int32{3, 4, 1}, ISR: []int32{1}, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 2, Adding: []int32{3, 4}, Removing: []int32{1}},
+		&UnregisterBroker{ID: 3, Epoch: 1 << 33},
 		&CreateACL{ID: id, Binding: sampleBinding},
 		&DeleteACL{ID: id},
 		&UpsertScramCredential{User: "alice", Credential: sampleCredential},
@@ -77,6 +79,34 @@ func TestRecordSkipsUnknownTrailingFields(t *testing.T) {
 	}
 	if got := r.(*DeleteTopic).ID; got != ([16]byte{9}) {
 		t.Fatalf("id %x", got)
+	}
+}
+
+// A ChangePartition of a replica set written before reassignments existed
+// has no Adding and Removing fields: it decodes as one without a
+// reassignment in progress.
+func TestChangePartitionWithoutReassignmentFields(t *testing.T) {
+	var body encoder
+	body.uuid([16]byte{7})
+	body.i32(2)
+	body.bool(true)
+	body.i32s([]int32{3, 4})
+	body.i32s([]int32{3})
+	body.i32(3)
+	body.i32(1)
+	body.i32(5)
+	e := &encoder{}
+	e.u8(byte(typeChangePartition))
+	e.u8(recordVersion)
+	e.uvarint(uint64(len(body.b)))
+	e.b = append(e.b, body.b...)
+	r, err := decodeRecord(&decoder{b: e.b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &ChangePartition{TopicID: [16]byte{7}, Partition: 2, Replicas: []int32{3, 4}, ISR: []int32{3}, Leader: 3, LeaderEpoch: 1, PartitionEpoch: 5}
+	if !reflect.DeepEqual(r, want) {
+		t.Fatalf("got %+v, want %+v", r, want)
 	}
 }
 

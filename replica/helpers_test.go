@@ -87,9 +87,18 @@ func cloneImage(img *raftmeta.Image) *raftmeta.Image {
 type testController struct {
 	meta    *testMeta
 	altered chan raftmeta.AlterPartitionItem
+	// hold, if set, keeps every AlterPartition waiting until it is closed.
+	hold chan struct{}
 }
 
-func (c *testController) AlterPartition(_ context.Context, items []raftmeta.AlterPartitionItem) ([]raftmeta.AlterPartitionResult, error) {
+func (c *testController) AlterPartition(ctx context.Context, items []raftmeta.AlterPartitionItem) ([]raftmeta.AlterPartitionResult, error) {
+	if c.hold != nil {
+		select {
+		case <-c.hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	var out []raftmeta.AlterPartitionResult
 	for _, it := range items {
 		c.meta.publish(func(img *raftmeta.Image) {

@@ -29,6 +29,12 @@ import (
 // leaderState is the leader's view of one partition's followers during one
 // leader epoch.
 type leaderState struct {
+	// hwMu serializes moving the high watermark with a follower starting
+	// to join the ISR, so that no HW computed without the joining
+	// follower is set once it has started (Kafka's leaderIsrUpdateLock).
+	// It is taken before the log's locks and before mu.
+	hwMu sync.Mutex
+
 	mu        sync.Mutex
 	epoch     int32
 	followers map[int32]*followerState
@@ -38,6 +44,12 @@ type leaderState struct {
 	// altering is set while an AlterPartition for the partition is in
 	// flight.
 	altering bool
+	// joining is the follower an in-flight expansion adds to the ISR, or
+	// -1. Until the change is decided the high watermark counts it as a
+	// member (Kafka's maximal ISR): the controller may complete a
+	// reassignment in that very change and make the follower leader, so
+	// nothing it lacks may be committed meanwhile.
+	joining int32
 }
 
 type followerState struct {
@@ -117,7 +129,7 @@ func laggingDropped(isr []int32, self int32, followers map[int32]*followerState,
 func (m *Manager) leaderStateFor(p *log.Partition, ps raftmeta.PartitionState) *leaderState {
 	v, ok := m.leaders.Load(p)
 	if !ok {
-		v, _ = m.leaders.LoadOrStore(p, &leaderState{epoch: -1})
+		v, _ = m.leaders.LoadOrStore(p, &leaderState{epoch: -1, joining: -1})
 	}
 	st := v.(*leaderState)
 	st.mu.Lock()
@@ -145,19 +157,39 @@ func (m *Manager) notifyAppend(p *log.Partition) {
 }
 
 // advanceHighWatermark moves the HW to the minimum log end offset of the
-// ISR (isrHighWatermark). While the ISR is only this leader, that is its
-// own log end offset, without looking at followers.
+// ISR (isrHighWatermark), counting a follower that is joining it. While the
+// ISR is only this leader, that is its own log end offset, without looking
+// at followers.
+//
+// The ISR is read from the newest image rather than ps, the state the
+// caller saw: an ISR that has since grown must hold the HW back, and a
+// node that no longer leads the partition must not move it at all.
 func (m *Manager) advanceHighWatermark(p *log.Partition, ps raftmeta.PartitionState) {
+	t := m.meta.Image().Topics[p.Topic()]
+	if !t.HasPartition(p.Index()) || t.ID != p.TopicID() {
+		return
+	}
+	if cur := t.Partitions[p.Index()]; cur.Leader == m.node && cur.LeaderEpoch == ps.LeaderEpoch {
+		ps = cur
+	} else {
+		return
+	}
+	st := m.leaderStateFor(p, ps)
+	st.hwMu.Lock()
+	defer st.hwMu.Unlock()
 	hw := p.LogEndOffset()
-	if len(ps.ISR) != 1 || ps.ISR[0] != m.node {
-		st := m.leaderStateFor(p, ps)
-		st.mu.Lock()
-		var ok bool
-		hw, ok = isrHighWatermark(hw, m.node, ps.ISR, st.followers)
-		st.mu.Unlock()
-		if !ok {
-			return
-		}
+	st.mu.Lock()
+	isr := ps.ISR
+	if st.joining >= 0 && !slices.Contains(isr, st.joining) {
+		isr = append(slices.Clone(isr), st.joining)
+	}
+	ok := true
+	if len(isr) != 1 || isr[0] != m.node {
+		hw, ok = isrHighWatermark(hw, m.node, isr, st.followers)
+	}
+	st.mu.Unlock()
+	if !ok {
+		return
 	}
 	if hw > p.HighWatermark() {
 		p.SetHighWatermark(hw)
@@ -208,7 +240,7 @@ func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetc
 	m.advanceHighWatermark(p, ps)
 	hw := p.HighWatermark()
 	if !slices.Contains(ps.ISR, replica) && fo >= hw && fo >= epochStart(p, ps.LeaderEpoch) && m.eligible(replica) {
-		m.expandISR(t, rp.Partition, ps, replica, st)
+		m.expandISR(p, t, rp.Partition, ps, replica, fo, st)
 	}
 	pr.HighWatermark, pr.LastStableOffset = hw, hw
 	if fo == leo {
@@ -245,14 +277,24 @@ func epochStart(p *log.Partition, epoch int32) int64 {
 	return p.LogEndOffset()
 }
 
-// expandISR asks the controller to add a caught-up follower to the ISR.
-func (m *Manager) expandISR(t *raftmeta.Topic, idx int32, ps raftmeta.PartitionState, replica int32, st *leaderState) {
+// expandISR asks the controller to add a follower that has every record up
+// to fo, at or past the high watermark, to the ISR. From now until the
+// change is decided the HW counts the follower (leaderState.joining); under
+// hwMu, no HW computed without it can be set after the check that it still
+// has everything committed.
+func (m *Manager) expandISR(p *log.Partition, t *raftmeta.Topic, idx int32, ps raftmeta.PartitionState, replica int32, fo int64, st *leaderState) {
+	st.hwMu.Lock()
+	defer st.hwMu.Unlock()
+	if p.HighWatermark() > fo {
+		return
+	}
 	st.mu.Lock()
 	if st.altering {
 		st.mu.Unlock()
 		return
 	}
 	st.altering = true
+	st.joining = replica
 	st.mu.Unlock()
 	newISR := append(slices.Clone(ps.ISR), replica)
 	slices.Sort(newISR)
@@ -268,6 +310,7 @@ func (m *Manager) alterISR(item raftmeta.AlterPartitionItem, kind string, st *le
 		m.sendISRChange(item, kind)
 		st.mu.Lock()
 		st.altering = false
+		st.joining = -1
 		st.mu.Unlock()
 	}()
 }

@@ -56,6 +56,42 @@ func TestISRExpandAndShrink(t *testing.T) {
 	}
 }
 
+// While an ISR expansion is in flight the leader counts the joining
+// follower in its high watermark (Kafka's maximal ISR): the controller may
+// complete a reassignment in that very change and make the follower the
+// leader, so nothing the follower lacks may be acknowledged meanwhile.
+func TestHighWatermarkCountsJoiningFollower(t *testing.T) {
+	n := newTestNode(t, []int32{1, 2}, []int32{1}, nil)
+	n.ctrl.hold = make(chan struct{})
+	p, ps := n.leader(t)
+	batch, h := testBatch(t, 3)
+	if _, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), -1); err != nil {
+		t.Fatal(err)
+	}
+	n.followerFetch(t, 3)
+	if !n.altering(t) {
+		t.Fatal("no ISR expansion in flight after the follower caught up")
+	}
+	batch, h = testBatch(t, 2)
+	la, err := n.m.AppendAsLeader(p, ps, batch, h, n.clock.Now(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hw := p.HighWatermark(); hw != 3 {
+		t.Fatalf("HW %d while follower 2 (at 3) is joining the ISR, want 3", hw)
+	}
+	if !la.Pending() {
+		t.Fatal("an acks=all write the joining follower lacks was acknowledged at once")
+	}
+	n.followerFetch(t, 5)
+	if hw := p.HighWatermark(); hw != 5 {
+		t.Fatalf("HW %d once the joining follower fetched from 5, want 5", hw)
+	}
+	close(n.ctrl.hold)
+	n.waitAltered(t)
+	n.waitISRSettled(t)
+}
+
 // A fenced broker (one shutting down) is not added to an ISR however
 // caught up it is.
 func TestISRExpandSkipsFencedBroker(t *testing.T) {

@@ -22,6 +22,10 @@
 //	                   never appended to afterwards. Under it: the log's
 //	                   locks and InternalLogs.FollowerTruncated (which takes
 //	                   the coordinator store's locks)
+//	leaderState.hwMu   one led partition's high watermark moves and the
+//	                   start of an ISR expansion (advanceHighWatermark,
+//	                   expandISR); held while the log is read and the HW
+//	                   set
 //	log.Partition      its own order (log/partition.go)
 //	leaderState.mu     a leaf: followers' progress of one led partition,
 //	                   never held while calling out

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
+	"math"
 	"slices"
 	"time"
 
@@ -230,6 +231,12 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 // acquires from what it read. It returns the batches that hold the acquired
 // records and the ranges. A non-nil w is registered on the share
 // partition's changes and the log's HW before either is read.
+//
+// Ordering by key, a read stops at the last record the share partition can
+// hand out (queue.SharePartition.ReadLimit), and a second read then brings
+// in the new records the window has room for: reading on to the end of the
+// window would fetch mostly records their keys hold back, a megabyte per
+// fetch for a few dozen records handed out.
 func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32, w *log.Waiter) ([]byte, []queue.AcquiredRange) {
 	now := m.d.Now()
 	sp.mu.Lock()
@@ -239,36 +246,71 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		sp.p.WatchHighWatermark(w)
 	}
 	sp.q.OnLogStart(sp.p.LogStartOffset())
-	from := sp.q.NextFetchOffset(now)
 	// read_committed acquires only below the LSO; read_uncommitted up to
 	// the HW.
 	upper := sp.p.HighWatermark()
 	if sp.isolation == log.ReadCommitted {
 		upper = sp.p.LastStableOffset()
 	}
-	if from < 0 || from >= upper {
-		return nil, nil
+	var (
+		keep   []byte
+		ranges []queue.AcquiredRange
+	)
+	for range maxReadsPerPass {
+		from := sp.q.NextFetchOffset(now)
+		if from < 0 || from >= upper || maxRecords <= 0 || maxBytes <= 0 {
+			break
+		}
+		limit := sp.q.ReadLimit(now, from)
+		data, got, ok := m.readAndAcquire(sp, req, now, from, limit, maxRecords, maxBytes)
+		keep, ranges = append(keep, data...), append(ranges, got...)
+		for _, r := range got {
+			maxRecords -= int(r.Last - r.First + 1)
+		}
+		maxBytes -= int32(len(data))
+		if !ok || limit == math.MaxInt64 {
+			break // the read was not cut short: nothing more to read now
+		}
 	}
-	res, err := sp.p.ReadIsolated(from, maxBytes, true, sp.isolation)
+	return keep, ranges
+}
+
+// maxReadsPerPass bounds the log reads of one share partition per
+// acquisition pass: one read, and when ordering by key a second one past
+// SPEO (see acquireFrom).
+const maxReadsPerPass = 2
+
+// readAndAcquire reads the log from offset from through limit (within
+// maxBytes, whole batches) and acquires from what it read; sp.mu held. It
+// returns the batches holding the acquired records and the ranges; ok is
+// false when the read failed. Ordering by key, the batches come from the
+// share partition's batch cache where it has them.
+func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, from, limit int64, maxRecords int, maxBytes int32) ([]byte, []queue.AcquiredRange, bool) {
+	maxOffset := int64(math.MaxInt64)
+	if limit < math.MaxInt64 {
+		maxOffset = limit + 1
+	}
+	byKey := sp.q.Config().Ordering == queue.OrderKey
+	read := readBatches
+	if byKey {
+		read = sp.cache.read
+	}
+	batches, err := read(sp, from, maxOffset, maxBytes)
+	if err == nil && len(batches) == 0 && maxOffset < math.MaxInt64 {
+		// The batch at from is gone (compacted away) and the next starts
+		// past the limit: read it anyway, or Acquire never sees past the
+		// gap and the records in it are never archived.
+		batches, err = read(sp, from, math.MaxInt64, maxBytes)
+	}
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			sp.q.OnLogStart(sp.p.LogStartOffset())
 		}
-		return nil, nil
+		return nil, nil, false
 	}
-	keysFrom, keysTo, byKey := sp.q.KeysWanted()
-	var spans []queue.Span
-	for b := res.Data; len(b) >= log.BatchHeaderSize; {
-		h, err := log.ParseBatchHeader(b)
-		if err != nil || h.Size() > len(b) {
-			break
-		}
-		span := queue.Span{First: h.BaseOffset, Last: h.LastOffset(), Skip: h.Control() || aborted(h, res.Aborted)}
-		if byKey && !span.Skip && h.LastOffset() >= keysFrom && h.BaseOffset <= keysTo {
-			span.Keys = batchKeys(b[:h.Size()], h)
-		}
-		spans = append(spans, span)
-		b = b[h.Size():]
+	spans := make([]queue.Span, len(batches))
+	for i := range batches {
+		spans[i] = batches[i].span
 	}
 	ranges := sp.q.Acquire(now, req.Member, spans, maxRecords, req.BatchSize, req.RecordLimit || sp.recordLimit)
 	// Acquisition changes nothing durable unless it passed compaction gaps,
@@ -278,7 +320,7 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 	// so a read that only skipped records is followed by the next read.
 	m.applyLocked(sp, false)
 	if len(ranges) == 0 {
-		return nil, nil
+		return nil, nil, true
 	}
 	// Keep only the batches that overlap the acquired ranges, without the
 	// skipped ones between them (markers, aborted transactions): a client
@@ -290,16 +332,11 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
 	acquired := rangeCursor{ranges}
 	var keep []byte
-	for i, b := 0, res.Data; len(b) >= log.BatchHeaderSize; i++ {
-		h, err := log.ParseBatchHeader(b)
-		if err != nil || h.Size() > len(b) {
-			break
-		}
-		batch := b[:h.Size()]
-		b = b[h.Size():]
-		if h.LastOffset() < lo || h.BaseOffset > hi || spans[i].Skip {
+	for _, b := range batches {
+		if b.span.Last < lo || b.span.First > hi || b.span.Skip {
 			continue
 		}
+		batch := b.data
 		if byKey {
 			if cut, err := log.FilterBatch(batch, acquired.holds); err == nil {
 				batch = cut // nil when it holds no acquired record
@@ -307,7 +344,40 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		}
 		keep = append(keep, batch...)
 	}
-	return keep, ranges
+	return keep, ranges, true
+}
+
+// logBatch is one record batch as read from the log, with its span for the
+// share partition: offsets, whether to skip it, and (ordering by key) the
+// key hashes of its records.
+type logBatch struct {
+	data []byte
+	span queue.Span
+}
+
+// readBatches reads whole batches of sp's log from offset from, below
+// maxOffset, within maxBytes; sp.mu held. Ordering by key, it hashes the keys
+// of the batches the share partition does not know the keys of yet.
+func readBatches(sp *Part, from, maxOffset int64, maxBytes int32) ([]logBatch, error) {
+	res, err := sp.p.ReadIsolated(from, maxBytes, maxOffset, true, sp.isolation)
+	if err != nil {
+		return nil, err
+	}
+	keysFrom, keysTo, byKey := sp.q.KeysWanted()
+	var out []logBatch
+	for b := res.Data; len(b) >= log.BatchHeaderSize; {
+		h, err := log.ParseBatchHeader(b)
+		if err != nil || h.Size() > len(b) {
+			break
+		}
+		lb := logBatch{data: b[:h.Size():h.Size()], span: queue.Span{First: h.BaseOffset, Last: h.LastOffset(), Skip: h.Control() || aborted(h, res.Aborted)}}
+		if byKey && !lb.span.Skip && h.LastOffset() >= keysFrom && h.BaseOffset <= keysTo {
+			lb.span.Keys = batchKeys(lb.data, h)
+		}
+		out = append(out, lb)
+		b = b[h.Size():]
+	}
+	return out, nil
 }
 
 // rangeCursor answers whether offsets, asked in ascending order, are in

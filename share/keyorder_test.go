@@ -137,3 +137,72 @@ func TestKeyOrderedParkedFetchWokenByAcknowledgement(t *testing.T) {
 		t.Fatalf("b acquired %v after the acknowledgement, want offset 1", got)
 	}
 }
+
+// cachedSpans returns the offsets of the batches the key-ordered share
+// partition of the jobs topic keeps in its batch cache.
+func (h *harness) cachedSpans() [][2]int64 {
+	h.t.Helper()
+	h.m.mu.Lock()
+	var sp *Part
+	for _, p := range h.m.parts {
+		if p.topic == "jobs" {
+			sp = p
+		}
+	}
+	h.m.mu.Unlock()
+	if sp == nil {
+		h.t.Fatal("no share partition of jobs is loaded")
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	var out [][2]int64
+	for _, b := range sp.cache.batches {
+		out = append(out, [2]int64{b.span.First, b.span.Last})
+	}
+	return out
+}
+
+// Ordering by key, a fetch hands out a few records of each batch and the
+// next fetches come back for the same batches: the share partition keeps
+// the batches it read until SPSO passes them, so they are read from the log
+// once, and the records it hands out from them are the log's.
+func TestKeyOrderedBatchesCachedUntilStartPassesThem(t *testing.T) {
+	h := newHarness(t)
+	topic := h.addTopic("jobs", 1, 1, self, nil)
+	h.addTopic(StateTopic, 2, 1, self, nil)
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
+	tp := TopicPart{ID: topic.ID, Partition: 0}
+	for range 3 {
+		h.produceKeyed("k0", "k1", "k2", "k3", "k0", "k1", "k2", "k3")
+	}
+	sess := h.openSession("g", "m1", tp)
+
+	for round, wantCache := range [][][2]int64{
+		{{0, 7}, {8, 15}, {16, 23}},
+		{{0, 7}, {8, 15}, {16, 23}},
+		{{8, 15}, {16, 23}},
+	} {
+		out := h.acquire("g", "m1", sess)
+		first := int64(4 * round)
+		want := []int64{first, first + 1, first + 2, first + 3}
+		if got := sentOffsets(t, out.batches[tp]); !slices.Equal(got, want) {
+			t.Fatalf("round %d: the fetch carries records %v, want %v", round, got, want)
+		}
+		if got := h.cachedSpans(); !slices.Equal(got, wantCache) {
+			t.Fatalf("round %d: cached batches %v, want %v", round, got, wantCache)
+		}
+		ack := h.m.Acknowledge(context.Background(), "g", "m1", topic, 0,
+			[]queue.AckBatch{{First: first, Last: first + 3, Types: []queue.AckType{queue.AckAccept}}}, false)
+		if err := ack.Settle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Without key ordering the cache is not used, and what it held is
+	// dropped.
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "none"})
+	h.m.Reconcile(h.img.Load())
+	if got := h.cachedSpans(); len(got) != 0 {
+		t.Fatalf("cached batches %v after ordering was turned off, want none", got)
+	}
+}

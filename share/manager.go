@@ -123,6 +123,9 @@ type Part struct {
 	isolation   log.IsolationLevel // share.isolation.level
 	recordLimit bool               // share.acquire.mode=record_limit
 	renew       bool               // share.renew.acknowledge.enable
+	// cache holds the log batches a key-ordered share partition still
+	// needs (batchcache.go).
+	cache batchCache
 	// dlqWriting is set while the dead-letter writer runs (at most one per
 	// share partition, so one write is in flight).
 	dlqWriting bool
@@ -135,12 +138,16 @@ type Part struct {
 // setConfigLocked applies a group's effective configuration to the share
 // partition; sp.mu held (or sp not yet shared).
 func (sp *Part) setConfigLocked(gc config.GroupConfig, qcfg queue.Config) {
+	oldOrdering, oldIsolation := sp.q.Config().Ordering, sp.isolation
 	sp.q.SetConfig(qcfg)
 	sp.dlqTopic = gc.String("errors.deadletterqueue.topic.name")
 	sp.dlqCopy = gc.String("errors.deadletterqueue.copy.record.enable") == "true"
 	sp.isolation = log.ReadUncommitted
 	if gc.String("share.isolation.level") == "read_committed" {
 		sp.isolation = log.ReadCommitted
+	}
+	if sp.isolation != oldIsolation || qcfg.Ordering != oldOrdering {
+		sp.cache.clear() // which batches to skip, and whether keys matter
 	}
 	sp.recordLimit = gc.String("share.acquire.mode") == "record_limit"
 	sp.renew = gc.String("share.renew.acknowledge.enable") != "false"

@@ -19,10 +19,11 @@ import (
 )
 
 func clusterCommand() *cli.Command {
-	return commandGroup("cluster", "inspect the cluster and elect partition leaders",
+	return commandGroup("cluster", "inspect the cluster, elect partition leaders and remove brokers",
 		`shoal cluster describe
 shoal --bootstrap-server 10.0.0.1:9092 --output json cluster describe
-shoal cluster elect-leaders --topic orders`,
+shoal cluster elect-leaders --topic orders
+shoal cluster remove-broker 3`,
 		leaf(&cli.Command{
 			Name:      "describe",
 			Usage:     "show the cluster id, the active controller, the brokers and the metadata quorum",
@@ -30,6 +31,7 @@ shoal cluster elect-leaders --topic orders`,
 			Action:    clusterDescribe,
 		}),
 		clusterElectLeadersCommand(),
+		clusterRemoveBrokerCommand(),
 	)
 }
 

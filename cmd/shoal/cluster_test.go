@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -248,4 +250,63 @@ func TestElectLeadersRequest(t *testing.T) {
 // may span several space-separated fields ("0 ms ago").
 func hasRow(out string, cells ...string) bool {
 	return containsLineWith(out, strings.Fields(strings.Join(cells, " "))...)
+}
+
+// On one broker, topic reassign's plan round trip: --generate over broker 1
+// proposes the current assignment, --execute of it completes at once,
+// --verify reports it completed, and --cancel has nothing to cancel; bad
+// command lines are usage errors; remove-broker refuses an unknown broker.
+func TestTopicReassignCommand(t *testing.T) {
+	name := topicName(t, "reassign")
+	createTopic(t, name, 2)
+	gen := okJSON[struct {
+		Current  reassignPlan `json:"current"`
+		Proposed reassignPlan `json:"proposed"`
+	}](t, "--output", "json", "topic", "reassign", "--generate", "--topics", name, "--brokers", "1")
+	if got := planString(gen.Proposed); got != name+"-0:[1] "+name+"-1:[1]" {
+		t.Fatalf("proposed %s", got)
+	}
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	b, _ := json.Marshal(gen.Proposed)
+	if err := os.WriteFile(plan, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := ok(t, "topic", "reassign", "--execute", "--plan", plan); !hasRow(r.stdout, name, "1", "completed") {
+		t.Errorf("execute:\n%s", r.stdout)
+	}
+	if r := ok(t, "topic", "reassign", "--verify", "--plan", plan); !strings.Contains(r.stdout, "Reassignment of partition "+name+"-0 is completed.") {
+		t.Errorf("verify:\n%s", r.stdout)
+	}
+	r := shoal(t, "topic", "reassign", "--cancel", "--plan", plan)
+	fails(t, r, "topic reassign --cancel: 2 of 2 partitions not cancelled")
+	if !hasRow(r.stdout, name, "0", "failed: NO_REASSIGNMENT_IN_PROGRESS: No ongoing reassignment for partition "+name+"-0.") {
+		t.Errorf("cancel:\n%s", r.stdout)
+	}
+	other := filepath.Join(t.TempDir(), "other.json")
+	if err := os.WriteFile(other, []byte(`{"version":1,"partitions":[{"topic":"`+name+`","partition":0,"replicas":[7]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = shoal(t, "topic", "reassign", "--execute", "--plan", other)
+	fails(t, r, "topic reassign --execute: 1 of 1 partitions failed")
+	if !hasRow(r.stdout, name, "0", "failed: INVALID_REPLICA_ASSIGNMENT: The manual partition assignment includes broker 7, but no such broker is registered.") {
+		t.Errorf("execute onto an unknown broker:\n%s", r.stdout)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topic", "reassign"}, "give exactly one of --generate, --execute, --verify, --cancel"},
+		{[]string{"topic", "reassign", "--execute", "--verify", "--plan", plan}, "give exactly one of"},
+		{[]string{"topic", "reassign", "--execute"}, "--plan FILE is required"},
+		{[]string{"topic", "reassign", "--generate", "--brokers", "1"}, "--topics is required"},
+		{[]string{"topic", "reassign", "--generate", "--topics", name, "--brokers", "x"}, `--brokers: "x" is not a broker id`},
+		{[]string{"cluster", "remove-broker"}, "expected one broker id"},
+	} {
+		r := shoal(t, c.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("shoal %s: exit %d, stderr %q, want usage error %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
+		}
+	}
+	fails(t, shoal(t, "cluster", "remove-broker", "42"), "cluster remove-broker: broker 42 is not registered")
 }

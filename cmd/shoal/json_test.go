@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,6 +57,10 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 	dlq := "dlq." + topic
 	bt := topicName(t, "bench")
 	txnTopic, txnID := openHangingTxn(t, "json-txn")
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(plan, []byte(`{"version":1,"partitions":[{"topic":"`+topic+`","partition":0,"replicas":[1]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	runs := []struct {
 		cmd   string // the leaf command it covers
 		stdin string
@@ -82,6 +87,10 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 		{"share delete", "", []string{"share", "delete", share}},
 		{"cluster describe", "", []string{"cluster", "describe"}},
 		{"cluster elect-leaders", "", []string{"cluster", "elect-leaders", "--topic", topic}},
+		{"topic reassign", "", []string{"topic", "reassign", "--generate", "--topics", topic, "--brokers", "1"}},
+		{"topic reassign", "", []string{"topic", "reassign", "--execute", "--plan", plan}},
+		{"topic reassign", "", []string{"topic", "reassign", "--verify", "--plan", plan}},
+		{"cluster remove-broker", "", []string{"cluster", "remove-broker", "99", "--if-registered"}},
 		{"log dump", "", []string{"log", "dump", filepath.Join(logDir, topic+"-0")}},
 		{"bench produce", "", []string{"bench", "produce", "--topic", bt, "--records", "200", "--partitions", "1"}},
 		{"bench consume", "", []string{"bench", "consume", "--topic", bt, "--records", "200"}},
