@@ -147,14 +147,22 @@ type conn struct {
 	forwarded bool
 }
 
-// slot receives the encoded response of one request; nil means no response
-// (acks=0 produce) and a closed channel without value means close the
-// connection.
+// slot receives the outcome of one request: its encoded response (nil means
+// no response: acks=0 produce), or the wait to run before the response is
+// ready; a closed channel without value means close the connection.
 type slot struct {
-	done chan net.Buffers
+	done chan outcome
 	// held is the request memory charged for the request (see reqmem.go),
 	// released once its response is written or abandoned.
 	held reservation
+}
+
+// outcome is what a slot receives: a response, or a wait that the writer
+// runs when the slot's turn comes and that then delivers the response to
+// the same slot.
+type outcome struct {
+	resp net.Buffers
+	wait func()
 }
 
 func newConn(s *Server, nc net.Conn, listener string) *conn {
@@ -270,7 +278,7 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		c.lastActive.Store(time.Now().UnixNano())
-		sl := &slot{done: make(chan net.Buffers, 1), held: held}
+		sl := &slot{done: make(chan outcome, 1), held: held}
 		c.inFlight.Add(1)
 		select {
 		case c.pending <- sl:
@@ -478,12 +486,24 @@ func (c *conn) writeLoop() {
 		if err != nil || !ok {
 			break
 		}
-		var resp net.Buffers
+		var out outcome
 		select {
-		case resp, ok = <-sl.done:
+		case out, ok = <-sl.done:
 		default:
 			if err = w.Flush(); err == nil {
-				resp, ok = <-sl.done
+				out, ok = <-sl.done
+			}
+		}
+		if err == nil && ok && out.wait != nil {
+			// The slot's request waits (a long poll, acks=all): run
+			// the wait here, with what is buffered sent first, and
+			// write its response as soon as it delivers. The writer
+			// would block on this slot anyway, and a parked fetch
+			// woken by an append goes straight to the socket instead
+			// of through another goroutine.
+			if err = w.Flush(); err == nil {
+				out.wait()
+				out, ok = <-sl.done
 			}
 		}
 		if err != nil || !ok {
@@ -493,7 +513,7 @@ func (c *conn) writeLoop() {
 			}
 			break
 		}
-		switch len(resp) {
+		switch resp := out.resp; len(resp) {
 		case 0: // no response (acks=0)
 		case 1:
 			_, err = w.Write(resp[0])
@@ -542,8 +562,11 @@ var errAbandon = errors.New("connection abandoned by handler")
 // one, create-then-delete of a topic). So every handler runs here, one at a
 // time; a handler that blocks blocks its connection, as in Kafka.
 //
-// A handler may instead return a wait function, which runs on its own
-// goroutine while the reader moves on to the next request. A wait may only
+// A handler may instead return a wait function, which runs on the writer
+// goroutine when the request's turn to be answered comes, while the reader
+// moves on to the next request. (Kafka answers a connection's requests one
+// at a time too: a wait could not end any sooner on a goroutine of its
+// own, since its response is written after those before it.) A wait may only
 // wait: for the replication or fsync of what the handler already appended
 // (acks=all produce, share acknowledgements being persisted), for a
 // rebalance to answer a JoinGroup or SyncGroup the handler already
@@ -559,7 +582,7 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 	if errors.Is(err, errUnsupportedApiVersions) {
 		// KIP-511: answer an unknown ApiVersions version with v0 and the
 		// error, so the client can retry with a version we know.
-		sl.done <- net.Buffers{unsupportedApiVersions(h, c.apis)}
+		sl.done <- outcome{resp: net.Buffers{unsupportedApiVersions(h, c.apis)}}
 		return nil
 	}
 	if err != nil {
@@ -585,7 +608,7 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 		}
 		return nil
 	}
-	go c.finish(sl, rc, req, start, wait)
+	sl.done <- outcome{wait: func() { c.finish(sl, rc, req, start, wait) }}
 	return nil
 }
 
@@ -641,7 +664,9 @@ func (c *conn) handle(rc *reqCtx, req kmsg.Request) (resp kmsg.Response, wait wa
 
 // finish runs a request's wait and delivers the response to its slot; an
 // error (or panic) closes the connection once the responses before it are
-// written.
+// written. It runs on the writer goroutine (see writeLoop), so a wait
+// must never wait for a later request of its own connection to be
+// answered.
 func (c *conn) finish(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, wait waitFunc) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -701,7 +726,7 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 	c.logRequest(rc, resp, latency)
 	if resp == nil {
 		throttle := c.throttle(rc, req, rc.size, 0)
-		sl.done <- nil
+		sl.done <- outcome{}
 		c.mute(throttle)
 		return
 	}
@@ -717,7 +742,7 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 		if throttle > 0 {
 			setFetchThrottle(out, f.IsFlexible(), throttle)
 		}
-		sl.done <- out
+		sl.done <- outcome{resp: out}
 		c.mute(throttle)
 		return
 	}
@@ -725,7 +750,7 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 	if t, ok := resp.(kmsg.SetThrottleResponse); ok && throttle > 0 {
 		t.SetThrottle(int32(throttle.Milliseconds()))
 	}
-	sl.done <- net.Buffers{encodeResponse(rc.header.correlationID, resp)}
+	sl.done <- outcome{resp: net.Buffers{encodeResponse(rc.header.correlationID, resp)}}
 	c.mute(throttle)
 }
 

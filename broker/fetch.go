@@ -27,29 +27,40 @@ import (
 // handleFetch answers a Fetch, long-polling until MinBytes are available or
 // MaxWait passes: the session is applied and the first read runs in
 // connection order, the long poll is the request's wait.
+//
+// A fetch that parks registers one waiter on the partitions it reads
+// (log.Waiter), then reads them again before it sleeps: the registration
+// comes before each partition's HW is read, so an append between that
+// read and the sleep still wakes it. A fetch answered at once registers
+// nothing.
 func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchRequest) (kmsg.Response, waitFunc, error) {
 	maxWait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	plan := s.planFetch(rc, req)
-	wake, done := s.readFetchOnce(plan)
-	if done || maxWait == 0 {
+	if s.readFetchOnce(plan) || maxWait == 0 {
 		return s.finishFetch(rc, plan), nil, nil
 	}
 	return nil, func() (kmsg.Response, error) {
 		timer := time.NewTimer(maxWait)
 		defer timer.Stop()
+		plan.waiter = log.GetWaiter()
+		defer func() {
+			log.PutWaiter(plan.waiter)
+			plan.waiter = nil
+		}()
 		for {
-			switch log.WaitAny(ctx, timer.C, wake) {
-			case log.WaitTimeout:
+			if s.readFetchOnce(plan) {
+				return s.finishFetch(rc, plan), nil
+			}
+			select {
+			case <-plan.waiter.C():
+			case <-timer.C:
 				// Read once more: data may have arrived together
 				// with the deadline.
 				s.readFetchOnce(plan)
 				return s.finishFetch(rc, plan), nil
-			case log.WaitCanceled:
+			case <-ctx.Done():
 				plan.release()
 				return nil, ctx.Err()
-			}
-			if wake, done = s.readFetchOnce(plan); done {
-				return s.finishFetch(rc, plan), nil
 			}
 		}
 	}, nil
@@ -58,16 +69,16 @@ func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 // readFetchOnce reads a fetch's partitions and reports whether the response
 // is final: MinBytes are there, a partition failed, or nothing can wake a
 // long poll.
-func (s *Server) readFetchOnce(plan *fetchPlan) ([]<-chan struct{}, bool) {
-	size, errored, wake := s.readFetch(plan)
-	return wake, size >= int(plan.req.MinBytes) || errored || len(wake) == 0
+func (s *Server) readFetchOnce(plan *fetchPlan) bool {
+	size, errored, watched := s.readFetch(plan)
+	return size >= int(plan.req.MinBytes) || errored || watched == 0
 }
 
 // readFetch reads every partition of the fetch once into plan.out. It
-// returns the record bytes read, whether any partition failed, and the
-// channels that signal new data for the partitions read (taken before
-// reading, so data appended after the read is never missed).
-func (s *Server) readFetch(plan *fetchPlan) (int, bool, []<-chan struct{}) {
+// returns the record bytes read, whether any partition failed, and how
+// many partitions were read (each can wake a long poll). With plan.waiter
+// set, the waiter is registered on each partition before it is read.
+func (s *Server) readFetch(plan *fetchPlan) (int, bool, int) {
 	req := plan.req
 	replica := fetchReplica(req)
 	budget := int(req.MaxBytes)
@@ -76,7 +87,7 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, []<-chan struct{}) {
 	}
 	size := 0
 	errored := false
-	wake := plan.wake[:0]
+	watched := 0
 	for i, part := range plan.fetch.Partitions {
 		pr := &plan.out[i]
 		*pr = kmsg.NewFetchResponseTopicPartition()
@@ -88,7 +99,7 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, []<-chan struct{}) {
 			rp := kmsg.FetchRequestTopicPartition{Partition: part.Partition, CurrentLeaderEpoch: part.CurrentLeaderEpoch,
 				FetchOffset: part.FetchOffset, LastFetchedEpoch: part.LastFetchedEpoch, LogStartOffset: part.LogStartOffset,
 				PartitionMaxBytes: part.MaxBytes}
-			ch, n, err := s.readPartition(req, replica, plan.topics[i], rp, pr, budget, size == 0)
+			n, err := s.readPartition(req, replica, plan.topics[i], rp, pr, budget, size == 0, plan.waiter)
 			if err != nil {
 				pr.ErrorCode = errorCode(err)
 				if replica < 0 || !errors.Is(err, kerr.OffsetOutOfRange) {
@@ -97,7 +108,7 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, []<-chan struct{}) {
 			} else {
 				size += n
 				budget -= n
-				wake = append(wake, ch)
+				watched++
 			}
 		}
 		if pr.ErrorCode != 0 {
@@ -117,45 +128,48 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, []<-chan struct{}) {
 			pr.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}
 	}
-	plan.wake = wake
-	return size, errored, wake
+	return size, errored, watched
 }
 
-// readPartition fills one partition's part of a fetch response.
-func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, budget int, first bool) (<-chan struct{}, int, error) {
+// readPartition fills one partition's part of a fetch response and
+// returns the record bytes read. A non-nil w is registered first on what
+// wakes the read: the HW for a consumer, appends for a follower.
+func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, budget int, first bool, w *log.Waiter) (int, error) {
 	p, ps, kerrv := s.replicas.LeaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 	if kerrv != nil {
-		return nil, 0, kerrv
+		return 0, kerrv
 	}
 	if replica >= 0 {
 		maxBytes := min(int(rp.PartitionMaxBytes), budget)
 		if maxBytes <= 0 && first {
 			maxBytes = 1
 		}
-		return s.replicas.ReadForFollower(replica, t, rp, pr, p, ps, maxBytes)
+		return s.replicas.ReadForFollower(replica, t, rp, pr, p, ps, maxBytes, w)
 	}
-	ch := p.Wait()
+	if w != nil {
+		p.WatchHighWatermark(w)
+	}
 	pr.HighWatermark = p.HighWatermark()
 	pr.LastStableOffset = p.LastStableOffset()
 	pr.LogStartOffset = p.LogStartOffset()
 	pr.PreferredReadReplica = -1
 	maxBytes := min(int(rp.PartitionMaxBytes), budget)
 	if maxBytes <= 0 && !first {
-		return ch, 0, nil
+		return 0, nil
 	}
 	if caughtUp := rp.FetchOffset == pr.HighWatermark || (req.IsolationLevel == 1 && rp.FetchOffset == pr.LastStableOffset); caughtUp && rp.FetchOffset >= pr.LogStartOffset {
 		// Caught up: nothing to read. Most partitions of a consumer of
 		// many are, at every fetch.
-		return ch, 0, nil
+		return 0, nil
 	}
 	// read_uncommitted reads up to the HW; read_committed up to the LSO,
 	// with the aborted transactions among what it read.
 	res, err := p.ReadIsolated(rp.FetchOffset, int32(max(maxBytes, 0)), math.MaxInt64, first, log.IsolationLevel(req.IsolationLevel))
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
-			return nil, 0, kerr.OffsetOutOfRange
+			return 0, kerr.OffsetOutOfRange
 		}
-		return nil, 0, err
+		return 0, err
 	}
 	pr.HighWatermark = res.HighWatermark
 	pr.LastStableOffset = res.LastStableOffset
@@ -165,7 +179,7 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 		pr.AbortedTransactions = append(pr.AbortedTransactions,
 			kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
 	}
-	return ch, len(res.Data), nil
+	return len(res.Data), nil
 }
 
 // fetchReplica is the follower broker a fetch comes from, or -1 for a

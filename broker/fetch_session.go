@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/fetchsession"
+	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -41,8 +42,9 @@ type fetchPlan struct {
 	refused []int16
 	// out is the last read of each partition.
 	out []kmsg.FetchResponseTopicPartition
-	// wake are the last read's new-data signals.
-	wake []<-chan struct{}
+	// waiter is the long poll's wake-up, registered on the partitions
+	// read; nil until the fetch parks.
+	waiter *log.Waiter
 	// results, keep and parts are finishFetch's and the session's
 	// working space.
 	results []fetchsession.Result
@@ -69,7 +71,6 @@ func (plan *fetchPlan) release() {
 	plan.parts = plan.fetch.Partitions[:0]
 	clear(plan.out) // the record data
 	clear(plan.topics)
-	clear(plan.wake)
 	plan.req, plan.fetch = nil, nil
 	fetchPlans.Put(plan)
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -141,6 +142,24 @@ func (m *metrics) fetched(topic string, data []byte) {
 	m.recordsOut.WithLabelValues(topic).Add(float64(records))
 }
 
+// Contention sampling rates while admin.pprof.enable is set: one mutex
+// contention event in mutexProfileFraction, and on average one blocking
+// event per blockProfileRate of time blocked. Both are off by default
+// because they cost a little on every contended lock; sampling this
+// sparsely keeps that cost out of what they are asked to explain.
+const (
+	mutexProfileFraction = 20
+	blockProfileRate     = int(50 * time.Microsecond)
+)
+
+// enableContentionProfiles makes /debug/pprof/mutex and /debug/pprof/block
+// (with ?seconds=N for a window) record something: without it both are
+// empty.
+func enableContentionProfiles() {
+	runtime.SetMutexProfileFraction(mutexProfileFraction)
+	runtime.SetBlockProfileRate(blockProfileRate)
+}
+
 // adminServer serves /metrics, /healthz, /readyz and the console (/ui/)
 // over HTTP.
 type adminServer struct {
@@ -167,6 +186,11 @@ func startAdmin(s *Server) (*adminServer, error) {
 	if s.cfg.AdminPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		// An execution trace is what attributes a latency tail
+		// (scheduler delay, GC, syscalls, network waits).
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		enableContentionProfiles()
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -223,13 +223,53 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 		kgo.WithHooks(fw),
 	)
 
-	type polled struct {
-		recs []*kgo.Record
-		errs []error
-		at   time.Time
+	results := pollUntilRecords(t, consumer, 2*maxWait)
+	expectParked(t, fw, results, maxWait, "before anything was produced")
+	producer := n.Client(t)
+	expectWokenBy(t, producer, results, maxWait, &kgo.Record{Topic: topic, Value: []byte("wake up")})
+}
+
+// A fetch parked on some partitions of a topic is answered when a record
+// arrives on one of them, and not when one arrives on a partition it does
+// not read: the broker wakes exactly the fetches parked on the partition
+// appended to.
+func TestFetchLongPollWakesOnlyForItsPartitions(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{})
+	topic := topicName(t, "")
+	createTopic(t, n.Admin(t), topic, 3, nil)
+
+	const maxWait = 20 * time.Second
+	fw := &fetchWrites{}
+	start := kgo.NewOffset().AtStart()
+	consumer := n.Client(t,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: start, 1: start}}),
+		kgo.FetchMaxWait(maxWait),
+		kgo.WithHooks(fw),
+	)
+	results := pollUntilRecords(t, consumer, 2*maxWait)
+	expectParked(t, fw, results, maxWait, "before anything was produced")
+
+	producer := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err := producer.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Topic: topic, Partition: 2, Value: []byte("elsewhere")}).FirstErr(); err != nil {
+		t.Fatalf("produce to partition 2: %v", err)
 	}
+	expectParked(t, fw, results, maxWait, "after a produce to a partition it does not read")
+	expectWokenBy(t, producer, results, maxWait, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("wake up")})
+}
+
+// polled is what one PollFetches returned, and when.
+type polled struct {
+	recs []*kgo.Record
+	errs []error
+	at   time.Time
+}
+
+// pollUntilRecords polls consumer until a poll returns records or errors
+// (or limit passes) and sends that poll.
+func pollUntilRecords(t *testing.T, consumer *kgo.Client, limit time.Duration) <-chan polled {
 	results := make(chan polled, 1)
-	pollCtx := ctxT(t, 2*maxWait)
+	pollCtx := ctxT(t, limit)
 	go func() {
 		for {
 			fs := consumer.PollFetches(pollCtx)
@@ -243,35 +283,44 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 			}
 		}
 	}()
+	return results
+}
 
-	// The consumer's first fetch is on the wire; give the broker a moment to
-	// park it, and check that it does park: a broker that ignored MaxWait
-	// would be answered with empty fetches over and over.
+// expectParked checks that the consumer's fetch is parked on the broker:
+// its first fetch is on the wire, no poll returns within a second, and the
+// broker answered at most a couple of fetches meanwhile (a broker that
+// ignored MaxWait would answer empty fetches over and over).
+func expectParked(t *testing.T, fw *fetchWrites, results <-chan polled, maxWait time.Duration, when string) {
+	t.Helper()
 	waitFor(t, opTimeout, "the consumer's first fetch", func() (bool, string) {
 		return fw.n.Load() > 0, "no Fetch written yet"
 	})
 	idleStart := fw.n.Load()
 	select {
 	case p := <-results:
-		t.Fatalf("poll returned before anything was produced: %d records, errors %v", len(p.recs), p.errs)
+		t.Fatalf("poll returned %s: %d records, errors %v", when, len(p.recs), p.errs)
 	case <-time.After(time.Second):
 	}
 	if extra := fw.n.Load() - idleStart; extra > 2 {
-		t.Fatalf("%d fetches were answered within 1s on an empty partition with MaxWait %v: the broker is not long-polling", extra, maxWait)
+		t.Fatalf("%d fetches were answered within 1s %s with MaxWait %v: the broker is not long-polling", extra, when, maxWait)
 	}
+}
 
-	producer := n.Client(t)
+// expectWokenBy produces r and checks that the parked poll returns it, and
+// soon: a parked fetch must wake on new data, not wait out MaxWait.
+func expectWokenBy(t *testing.T, producer *kgo.Client, results <-chan polled, maxWait time.Duration, r *kgo.Record) {
+	t.Helper()
+	want := string(r.Value)
 	producedAt := time.Now()
-	if err := producer.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Topic: topic, Value: []byte("wake up")}).FirstErr(); err != nil {
+	if err := producer.ProduceSync(ctxT(t, opTimeout), r).FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-
 	select {
 	case p := <-results:
 		if len(p.errs) > 0 {
 			t.Fatalf("fetch errors: %v", p.errs)
 		}
-		if len(p.recs) != 1 || string(p.recs[0].Value) != "wake up" {
+		if len(p.recs) != 1 || string(p.recs[0].Value) != want {
 			t.Fatalf("got %d records, want the one produced", len(p.recs))
 		}
 		if d := p.at.Sub(producedAt); d > 3*time.Second {

@@ -131,7 +131,7 @@ func (p *Partition) closeOffline() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
-		close(p.waitCh)
+		p.closedLocked()
 	}
 	p.filesClosed, p.failed = true, true
 	segs := p.segs

@@ -79,10 +79,15 @@ type Partition struct {
 	epochs        []EpochEntry // written with appendMu and mu held
 	unflushedMsgs int64
 	lastFlush     time.Time
-	waitCh        chan struct{}
-	closed        bool
-	deleted       bool
-	offline       error // set once, when the log dir went offline (logdir.go); wraps ErrStorage
+	// waitCh is closed (and replaced) when the HW moves or the partition
+	// closes; hwWaiters are woken at the same points. Both are signalled
+	// after the change is published, with mu held (hwWaiters' lock is a
+	// leaf under mu).
+	waitCh    chan struct{}
+	hwWaiters WaitSet
+	closed    bool
+	deleted   bool
+	offline   error // set once, when the log dir went offline (logdir.go); wraps ErrStorage
 }
 
 // Topic returns the topic name.
@@ -335,9 +340,28 @@ func (p *Partition) SetHighWatermark(hw int64) {
 	}
 	p.hw = hw
 	p.pruneUnreplicatedLocked()
+	p.hwMovedLocked()
+}
+
+// hwMovedLocked wakes everything waiting for the HW to move: Wait's
+// channel and the registered waiters. mu held (write).
+func (p *Partition) hwMovedLocked() {
 	close(p.waitCh)
 	p.waitCh = make(chan struct{})
+	p.hwWaiters.WakeAll()
 }
+
+// closedLocked wakes every waiter of a partition that has just closed;
+// they find it closed when they read again. mu held (write).
+func (p *Partition) closedLocked() {
+	close(p.waitCh)
+	p.hwWaiters.WakeAll()
+}
+
+// WatchHighWatermark registers w to be woken the next time the HW moves
+// or the partition closes. Call it before reading the HW, so a move in
+// between is not missed; w.Release unregisters it.
+func (p *Partition) WatchHighWatermark(w *Waiter) { p.hwWaiters.Add(w) }
 
 // Wait returns a channel closed the next time the HW moves or the partition
 // is closed or deleted. Callers take the channel before checking the HW, so
@@ -829,7 +853,7 @@ func (p *Partition) close(clean, deleted bool) (err error) {
 	}
 	p.mu.Lock()
 	p.closed, p.deleted, p.filesClosed = true, deleted, true
-	close(p.waitCh)
+	p.closedLocked()
 	segs := p.segs
 	p.mu.Unlock()
 	for _, s := range segs {

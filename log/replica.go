@@ -82,8 +82,7 @@ func (p *Partition) SetHighWatermarkFollower(hw int64) {
 	}
 	p.hw = hw
 	p.pruneUnreplicatedLocked()
-	close(p.waitCh)
-	p.waitCh = make(chan struct{})
+	p.hwMovedLocked()
 }
 
 // AppendReplicated stores record batches fetched from the leader exactly as
@@ -303,8 +302,7 @@ func (p *Partition) TruncateTo(offset int64) (int64, error) {
 	p.recoveryPoint = ck.RecoveryPoint
 	if p.hw != ck.HighWatermark {
 		p.hw = ck.HighWatermark
-		close(p.waitCh)
-		p.waitCh = make(chan struct{})
+		p.hwMovedLocked()
 	}
 	i := len(p.epochs)
 	for i > 0 && p.epochs[i-1].Start >= newLEO {
@@ -406,8 +404,7 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	p.leo, p.logStart, p.hw, p.recoveryPoint = offset, offset, offset, offset
 	p.epochs = nil
 	p.unflushedMsgs = 0
-	close(p.waitCh)
-	p.waitCh = make(chan struct{})
+	p.hwMovedLocked()
 	p.firstUnstable, p.unreplicated = noUnstable, nil
 	p.mu.Unlock()
 	p.producers = newProducerState()
@@ -429,7 +426,7 @@ func (p *Partition) failLocked(cause error) error {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
-		close(p.waitCh)
+		p.closedLocked()
 	}
 	p.filesClosed, p.failed = true, true
 	segs := p.segs

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -56,8 +57,9 @@ func (lp leaderPeer) Request(ctx context.Context, req kmsg.Request) (kmsg.Respon
 		return resp, nil
 	case *kmsg.FetchRequest:
 		resp := req.ResponseKind().(*kmsg.FetchResponse)
-		var wake <-chan struct{}
-		read := 0
+		w := log.GetWaiter()
+		defer log.PutWaiter(w)
+		read, watched := 0, 0
 		for _, rt := range req.Topics {
 			t := img.Topics[rt.Topic]
 			ft := kmsg.NewFetchResponseTopic()
@@ -69,20 +71,20 @@ func (lp leaderPeer) Request(ctx context.Context, req kmsg.Request) (kmsg.Respon
 				if kerrv != nil {
 					return nil, kerrv
 				}
-				ch, n, err := m.ReadForFollower(req.ReplicaID, t, rp, &pr, p, ps, int(rp.PartitionMaxBytes))
+				n, err := m.ReadForFollower(req.ReplicaID, t, rp, &pr, p, ps, int(rp.PartitionMaxBytes), w)
 				if err != nil {
 					return nil, err
 				}
-				wake, read = ch, read+n
+				read, watched = read+n, watched+1
 				ft.Partitions = append(ft.Partitions, pr)
 			}
 			resp.Topics = append(resp.Topics, ft)
 		}
-		if read == 0 && wake != nil {
+		if read == 0 && watched > 0 {
 			// Nothing new: long-poll until the leader appends, as a
 			// fetch short of MinBytes does; the follower fetches again.
 			select {
-			case <-wake:
+			case <-w.C():
 			case <-time.After(time.Duration(req.MaxWaitMillis) * time.Millisecond):
 			case <-ctx.Done():
 				return nil, ctx.Err()

@@ -38,12 +38,9 @@ type leaderState struct {
 	mu        sync.Mutex
 	epoch     int32
 	followers map[int32]*followerState
-	// appended is closed when the leader appends, waking followers'
-	// long-polling fetches; appendedTaken says a fetch holds it, so an
-	// append with no fetch waiting (a leader without followers) neither
-	// closes nor reallocates it.
-	appended      chan struct{}
-	appendedTaken bool
+	// appended wakes followers' long-polling fetches when the leader
+	// appends (it has a lock of its own, a leaf).
+	appended log.WaitSet
 	// altering is set while an AlterPartition for the partition is in
 	// flight.
 	altering bool
@@ -132,7 +129,7 @@ func laggingDropped(isr []int32, self int32, followers map[int32]*followerState,
 func (m *Manager) leaderStateFor(p *log.Partition, ps raftmeta.PartitionState) *leaderState {
 	v, ok := m.leaders.Load(p)
 	if !ok {
-		v, _ = m.leaders.LoadOrStore(p, &leaderState{epoch: -1, joining: -1, appended: make(chan struct{})})
+		v, _ = m.leaders.LoadOrStore(p, &leaderState{epoch: -1, joining: -1})
 	}
 	st := v.(*leaderState)
 	st.mu.Lock()
@@ -156,14 +153,7 @@ func (m *Manager) notifyAppend(p *log.Partition) {
 	if !ok {
 		return
 	}
-	st := v.(*leaderState)
-	st.mu.Lock()
-	if st.appendedTaken {
-		close(st.appended)
-		st.appended = make(chan struct{})
-		st.appendedTaken = false
-	}
-	st.mu.Unlock()
+	v.(*leaderState).appended.WakeAll()
 }
 
 // advanceHighWatermark moves the HW to the minimum log end offset of the
@@ -215,29 +205,29 @@ func (m *Manager) advanceHighWatermark(p *log.Partition, ps raftmeta.PartitionSt
 // ReadForFollower serves a follower's fetch of one partition this node
 // leads (p, as ps says): records up to the log end offset, and the
 // follower's progress recorded for the HW and the ISR. It returns the
-// channel that wakes the fetch's long poll and the bytes read.
-func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, p *log.Partition, ps raftmeta.PartitionState, maxBytes int) (<-chan struct{}, int, error) {
+// bytes read. A non-nil w (the fetch's long poll) is registered to be
+// woken by the partition's next append.
+func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, p *log.Partition, ps raftmeta.PartitionState, maxBytes int, w *log.Waiter) (int, error) {
 	if !slices.Contains(ps.Replicas, replica) {
-		return nil, 0, kerr.NotLeaderForPartition
+		return 0, kerr.NotLeaderForPartition
 	}
 	now := m.now()
 	fo := rp.FetchOffset
-	// The wake-up channel is taken before the log end offset is read: an
+	// The waiter is registered before the log end offset is read: an
 	// append in between then wakes this fetch instead of leaving it parked
 	// with the data unread until the long poll ends (with acks=all, the
 	// producer may be waiting on exactly that data and append nothing more).
 	st := m.leaderStateFor(p, ps)
-	st.mu.Lock()
-	ch := st.appended
-	st.appendedTaken = true
-	st.mu.Unlock()
+	if w != nil {
+		st.appended.Add(w)
+	}
 	leo := p.LogEndOffset()
 	pr.LogStartOffset = p.LogStartOffset()
 	pr.HighWatermark = p.HighWatermark()
 	pr.LastStableOffset = pr.HighWatermark
 	pr.PreferredReadReplica = -1
 	if fo > leo || fo < pr.LogStartOffset {
-		return nil, 0, kerr.OffsetOutOfRange
+		return 0, kerr.OffsetOutOfRange
 	}
 	st.mu.Lock()
 	f := st.followers[replica]
@@ -254,18 +244,18 @@ func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetc
 	}
 	pr.HighWatermark, pr.LastStableOffset = hw, hw
 	if fo == leo {
-		return ch, 0, nil
+		return 0, nil
 	}
 	res, err := p.ReadForReplica(fo, int32(max(maxBytes, 0)))
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
-			return nil, 0, kerr.OffsetOutOfRange
+			return 0, kerr.OffsetOutOfRange
 		}
-		return nil, 0, err
+		return 0, err
 	}
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
-	return ch, len(res.Data), nil
+	return len(res.Data), nil
 }
 
 // eligible reports whether a replica may join an ISR: it is registered and

@@ -165,33 +165,38 @@ func (m *Manager) Acquire(ctx context.Context, in AcquireRequest, sess *Session,
 	if req.MaxBytes > 0 {
 		perPart = min(max(req.MaxBytes/int32(len(parts)), 1), readBytes)
 	}
-	got, wake := m.acquireOnce(ctx, req, parts, perPart, out)
-	if got > 0 || req.MaxWait <= 0 {
+	if m.acquireOnce(ctx, req, parts, perPart, out, nil) > 0 || req.MaxWait <= 0 {
 		return nil
 	}
 	return func() error {
 		timer := time.NewTimer(req.MaxWait)
 		defer timer.Stop()
+		// One waiter, registered on each share partition's changes and
+		// its log's HW before they are read, so nothing that happens
+		// between a pass and the park is missed.
+		w := log.GetWaiter()
+		defer log.PutWaiter(w)
 		for {
-			switch log.WaitAny(ctx, timer.C, wake) {
-			case log.WaitTimeout:
+			if m.acquireOnce(ctx, req, parts, perPart, out, w) > 0 {
 				return nil
-			case log.WaitCanceled:
-				return ctx.Err()
 			}
-			if got, wake = m.acquireOnce(ctx, req, parts, perPart, out); got > 0 {
+			select {
+			case <-w.C():
+			case <-timer.C:
 				return nil
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
 	}
 }
 
-// acquireOnce makes one pass over the partitions, returning the records
-// acquired and the channels that signal a change worth another pass.
-func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []TopicPart, perPart int32, out Sink) (int, []<-chan struct{}) {
+// acquireOnce makes one pass over the partitions and returns the records
+// acquired. A non-nil w is registered first on what signals a change
+// worth another pass: each share partition's changes and its log's HW.
+func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []TopicPart, perPart int32, out Sink, w *log.Waiter) int {
 	img := m.d.Image()
 	got := 0
-	var wake []<-chan struct{}
 	for _, tp := range parts {
 		t := img.TopicByID(tp.ID)
 		if t == nil {
@@ -210,8 +215,7 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 		if got >= req.MaxRecords {
 			break
 		}
-		data, ranges, ch := m.acquireFrom(sp, &req, req.MaxRecords-got, perPart)
-		wake = append(wake, ch, sp.p.Wait())
+		data, ranges := m.acquireFrom(sp, &req, req.MaxRecords-got, perPart, w)
 		if len(ranges) == 0 {
 			continue
 		}
@@ -220,23 +224,27 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 			got += int(r.Last - r.First + 1)
 		}
 	}
-	return got, wake
+	return got
 }
 
 // acquireFrom reads the log where the share partition wants to continue and
 // acquires from what it read. It returns the batches that hold the acquired
-// records, the ranges, and the partition's change channel.
+// records and the ranges. A non-nil w is registered on the share
+// partition's changes and the log's HW before either is read.
 //
 // Ordering by key, a read stops at the last record the share partition can
 // hand out (queue.SharePartition.ReadLimit), and a second read then brings
 // in the new records the window has room for: reading on to the end of the
 // window would fetch mostly records their keys hold back, a megabyte per
 // fetch for a few dozen records handed out.
-func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32) ([]byte, []queue.AcquiredRange, <-chan struct{}) {
+func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32, w *log.Waiter) ([]byte, []queue.AcquiredRange) {
 	now := m.d.Now()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	ch := sp.changed
+	if w != nil {
+		sp.changed.Add(w)
+		sp.p.WatchHighWatermark(w)
+	}
 	sp.q.OnLogStart(sp.p.LogStartOffset())
 	// read_committed acquires only below the LSO; read_uncommitted up to
 	// the HW.
@@ -264,7 +272,7 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 			break // the read was not cut short: nothing more to read now
 		}
 	}
-	return keep, ranges, ch
+	return keep, ranges
 }
 
 // maxReadsPerPass bounds the log reads of one share partition per

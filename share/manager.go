@@ -115,7 +115,7 @@ type Part struct {
 
 	mu      sync.Mutex
 	q       *queue.SharePartition
-	changed chan struct{} // closed when records may have become available
+	changed log.WaitSet // woken when records may have become available
 	// The group's settings the runtime applies around the state machine,
 	// refreshed with it on every metadata change (Reconcile).
 	dlqTopic    string             // errors.deadletterqueue.topic.name
@@ -233,7 +233,7 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 		}
 	}
 	q.OnLogStart(p.LogStartOffset())
-	sp = &Part{key: key, topic: t.Name, p: p, leaderEpoch: ps.LeaderEpoch, q: q, changed: make(chan struct{})}
+	sp = &Part{key: key, topic: t.Name, p: p, leaderEpoch: ps.LeaderEpoch, q: q}
 	sp.setConfigLocked(gc, qcfg)
 	m.mu.Lock()
 	if cur := m.parts[key]; cur != nil && cur.p == p && cur.leaderEpoch == ps.LeaderEpoch {
@@ -291,8 +291,7 @@ func (m *Manager) applyLocked(sp *Part, wake bool) <-chan error {
 		done = m.persistLocked(sp, rd.Persist)
 	}
 	if wake || rd.Available || len(rd.DeadLetter) > 0 || done != nil {
-		close(sp.changed)
-		sp.changed = make(chan struct{})
+		sp.changed.WakeAll()
 	}
 	m.timers.schedule(sp, rd.Deadline)
 	m.startDeadLettersLocked(sp)
@@ -381,8 +380,7 @@ func (m *Manager) Drop(key coordinator.ShareKey) {
 		m.timers.schedule(sp, time.Time{})
 		sp.mu.Lock()
 		sp.gone = true
-		close(sp.changed)
-		sp.changed = make(chan struct{})
+		sp.changed.WakeAll()
 		sp.mu.Unlock()
 	}
 }
