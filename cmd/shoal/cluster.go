@@ -19,10 +19,11 @@ import (
 )
 
 func clusterCommand() *cli.Command {
-	return commandGroup("cluster", "inspect the cluster, elect partition leaders and remove brokers",
+	return commandGroup("cluster", "inspect the cluster, elect partition leaders, rebalance and remove brokers",
 		`shoal cluster describe
 shoal --bootstrap-server 10.0.0.1:9092 --output json cluster describe
 shoal cluster elect-leaders --topic orders
+shoal cluster rebalance --execute
 shoal cluster remove-broker 3`,
 		leaf(&cli.Command{
 			Name:      "describe",
@@ -31,6 +32,7 @@ shoal cluster remove-broker 3`,
 			Action:    clusterDescribe,
 		}),
 		clusterElectLeadersCommand(),
+		clusterRebalanceCommand(),
 		clusterRemoveBrokerCommand(),
 	)
 }
@@ -88,14 +90,9 @@ func clusterDescribe(c *cli.Context) error {
 	}
 	defer closeAdmin()
 
-	req := kmsg.NewPtrDescribeClusterRequest()
-	req.IncludeFencedBrokers = true // a dead broker shows as fenced, not missing
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := describeCluster(ctx, cl)
 	if err != nil {
-		return failure("describe cluster: %s", describeErr(err))
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return failure("describe cluster: %s", describeErrMsg(err, deref(resp.ErrorMessage)))
+		return err
 	}
 	info := clusterInfo{ClusterID: resp.ClusterID, ControllerID: resp.ControllerID, Brokers: []clusterBroker{}}
 	for _, b := range resp.Brokers {
@@ -132,6 +129,21 @@ func clusterDescribe(c *cli.Context) error {
 	}
 	fmt.Fprintln(w)
 	return printQuorum(w, info.Quorum, info.QuorumError, time.Now())
+}
+
+// describeCluster sends DescribeCluster, fenced brokers included: a dead
+// broker shows as fenced, not missing.
+func describeCluster(ctx context.Context, cl *kgo.Client) (*kmsg.DescribeClusterResponse, error) {
+	req := kmsg.NewPtrDescribeClusterRequest()
+	req.IncludeFencedBrokers = true
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, failure("describe cluster: %s", describeErr(err))
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, failure("describe cluster: %s", describeErrMsg(err, deref(resp.ErrorMessage)))
+	}
+	return resp, nil
 }
 
 // ---- the metadata quorum
@@ -410,19 +422,11 @@ func clusterElectLeaders(c *cli.Context) error {
 		rt.Topic, rt.Partitions = a.topic, parts
 		req.Topics = []kmsg.ElectLeadersRequestTopic{rt}
 	}
-	// kadm's ElectLeaders drops the top-level error code (v1+), which is
-	// the only error a request for every partition can carry.
-	resp, err := req.RequestWith(ctx, cl)
+	results, err := electLeaders(ctx, cl, req)
 	if err != nil {
-		return failure("elect leaders: %s", describeErr(err))
+		return err
 	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return failure("elect leaders: %s", describeErrMsg(err, ""))
-	}
-	if resp.Version < 1 && a.typ != electPreferred {
-		return failure("elect leaders: the broker supports only preferred elections")
-	}
-	res := electOutput{Type: a.typName, Results: electResults(resp)}
+	res := electOutput{Type: a.typName, Results: results}
 
 	w := c.App.Writer
 	if out == outputJSON {
@@ -442,6 +446,23 @@ func clusterElectLeaders(c *cli.Context) error {
 		return failure("elect leaders: %d of %d partitions failed", failed, len(res.Results))
 	}
 	return nil
+}
+
+// electLeaders sends req and returns each partition's result. kadm's
+// ElectLeaders drops the top-level error code (v1+), which is the only
+// error a request for every partition can carry.
+func electLeaders(ctx context.Context, cl *kgo.Client, req *kmsg.ElectLeadersRequest) ([]electResult, error) {
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, failure("elect leaders: %s", describeErr(err))
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return nil, failure("elect leaders: %s", describeErrMsg(err, ""))
+	}
+	if resp.Version < 1 && req.ElectionType != electPreferred {
+		return nil, failure("elect leaders: the broker supports only preferred elections")
+	}
+	return electResults(resp), nil
 }
 
 // electResults flattens a response into results sorted by topic and

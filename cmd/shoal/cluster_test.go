@@ -310,3 +310,37 @@ func TestTopicReassignCommand(t *testing.T) {
 	}
 	fails(t, shoal(t, "cluster", "remove-broker", "42"), "cluster remove-broker: broker 42 is not registered")
 }
+
+// On one broker every replica is where it must be: rebalance proposes
+// nothing, and --execute has nothing to do; contradictory flags are usage
+// errors.
+func TestClusterRebalanceCommand(t *testing.T) {
+	name := topicName(t, "rebalance")
+	createTopic(t, name, 2)
+	for _, args := range [][]string{
+		{"cluster", "rebalance", "--topics", name},
+		{"cluster", "rebalance", "--topics", name, "--execute"},
+	} {
+		if r := ok(t, args...); !strings.Contains(r.stdout, "the cluster is balanced") || !hasRow(r.stdout, "1", "-", "2 -> 2", "2 -> 2") {
+			t.Errorf("shoal %s:\n%s", strings.Join(args, " "), r.stdout)
+		}
+	}
+	res := okJSON[rebalanceOutput](t, "--output", "json", "cluster", "rebalance", "--topics", name)
+	if res.Moves != 0 || len(res.Proposed.Partitions) != 0 || res.Executed || len(res.Brokers) != 1 || res.Brokers[0].Current.Replicas != 2 {
+		t.Errorf("json: %+v", res)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cluster", "rebalance", "--execute", "--dry-run"}, "--execute and --dry-run exclude each other"},
+		{[]string{"cluster", "rebalance", name}, "unexpected argument"},
+		{[]string{"cluster", "rebalance", "--topics", ","}, "--topics: no topic names given"},
+	} {
+		r := shoal(t, c.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("shoal %s: exit %d, stderr %q, want usage error %q", strings.Join(c.args, " "), r.code, r.stderr, c.want)
+		}
+	}
+	fails(t, shoal(t, "cluster", "rebalance", "--topics", "no-such-topic-"+name), `topic "no-such-topic-`+name+`" does not exist`)
+}

@@ -90,6 +90,7 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 		{"topic reassign", "", []string{"topic", "reassign", "--generate", "--topics", topic, "--brokers", "1"}},
 		{"topic reassign", "", []string{"topic", "reassign", "--execute", "--plan", plan}},
 		{"topic reassign", "", []string{"topic", "reassign", "--verify", "--plan", plan}},
+		{"cluster rebalance", "", []string{"cluster", "rebalance", "--topics", topic}},
 		{"cluster remove-broker", "", []string{"cluster", "remove-broker", "99", "--if-registered"}},
 		{"log dump", "", []string{"log", "dump", filepath.Join(logDir, topic+"-0")}},
 		{"bench produce", "", []string{"bench", "produce", "--topic", bt, "--records", "200", "--partitions", "1"}},

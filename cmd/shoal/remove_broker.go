@@ -44,14 +44,9 @@ examples:
 // registeredBrokers describes the cluster's brokers, fenced ones included:
 // id -> fenced.
 func registeredBrokers(ctx context.Context, cl *kgo.Client) (map[int32]bool, error) {
-	req := kmsg.NewPtrDescribeClusterRequest()
-	req.IncludeFencedBrokers = true
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := describeCluster(ctx, cl)
 	if err != nil {
-		return nil, failure("describe cluster: %s", describeErr(err))
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return nil, failure("describe cluster: %s", describeErrMsg(err, deref(resp.ErrorMessage)))
+		return nil, err
 	}
 	out := map[int32]bool{}
 	for _, b := range resp.Brokers {
