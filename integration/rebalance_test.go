@@ -166,3 +166,42 @@ func TestRebalanceOntoEmptyBroker(t *testing.T) {
 	checkAcked(t, c, topic, acks)
 	t.Logf("%d replicas moved; %d acknowledged records read back (%d before the rebalance finished)", res.Moves, acks.count(), moved)
 }
+
+// Racks outrank balance: with node 2 alone in rack b, every RF=2
+// partition keeps a replica there, so rebalance onto node 3 (rack a, like
+// node 1) takes half of node 1's replicas and none of node 2's. The racks
+// come from DescribeCluster (broker.rack).
+func TestRebalanceRackAware(t *testing.T) {
+	racks := map[int32]string{1: "a", 2: "b", 3: "a"}
+	c := startClusterWith(t, 3, nodeOpts{beforeFirstStart: func(n *node) {
+		n.opts.set = append(n.opts.set, "broker.rack="+racks[n.id()])
+	}})
+	cl := c.Client(t)
+	topic := topicName(t, "")
+	c.createAssigned(cl, topic, []int32{1, 2}, []int32{2, 1}, []int32{1, 2}, []int32{2, 1}, []int32{1, 2}, []int32{2, 1})
+	via := c.nonController()
+	res := rebalance(t, via, "--topics", topic, "--execute", "--timeout", "60s")
+	if res.Moves != 3 {
+		t.Errorf("%d replicas moved, want 3: %+v", res.Moves, res.Proposed)
+	}
+	adm := adminOn(t, via)
+	waitFor(t, opTimeout, "each partition on both racks, node 1 and node 3 with three replicas each", func() (bool, string) {
+		var got []string
+		perBroker := map[int32]int{}
+		spans := true
+		for p := range int32(6) {
+			st, err := partitionOn(t, adm, topic, p)
+			if err != nil {
+				return false, err.Error()
+			}
+			rackSet := map[string]bool{}
+			for _, r := range st.replicas {
+				perBroker[r]++
+				rackSet[racks[r]] = true
+			}
+			spans = spans && len(rackSet) == 2 && len(st.replicas) == 2 && st.leader == st.replicas[0]
+			got = append(got, fmt.Sprint(st.replicas))
+		}
+		return spans && perBroker[1] == 3 && perBroker[2] == 6 && perBroker[3] == 3, strings.Join(got, " ")
+	})
+}
