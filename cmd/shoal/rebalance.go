@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -202,7 +203,7 @@ func rebalanceTargets(ctx context.Context, cl *kgo.Client) ([]rebalanceBroker, m
 		brokers = append(brokers, rebalanceBroker{ID: b.NodeID, Rack: deref(b.Rack)})
 		racks[b.NodeID] = b.Rack
 	}
-	slices.SortFunc(brokers, func(a, b rebalanceBroker) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(brokers, func(a, b rebalanceBroker) int { return cmp.Compare(a.ID, b.ID) })
 	return brokers, racks, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -151,5 +152,34 @@ func TestRebalancePlanErrors(t *testing.T) {
 	}
 	if _, err := rebalancePlan(nil, partitionsOf("t", []int32{1})); err == nil {
 		t.Error("no brokers planned")
+	}
+}
+
+// The printed plan shows each broker's counts before and after and each
+// changed partition's current and proposed replicas.
+func TestPrintRebalancePlan(t *testing.T) {
+	parts := partitionsOf("t", []int32{1, 2}, []int32{2, 1}, []int32{1, 2})
+	brokers := []rebalanceBroker{{1, "a"}, {2, "b"}, {3, "c"}}
+	plan, err := rebalancePlan(brokers, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rack := func(s string) *string { return &s }
+	res := rebalanceSummary(brokers, map[int32]*string{1: rack("a"), 2: rack("b"), 3: rack("c")}, parts, plan)
+	if res.Moves != 2 || len(res.Current.Partitions) != len(res.Proposed.Partitions) {
+		t.Fatalf("summary %+v", res)
+	}
+	var b strings.Builder
+	if err := printRebalancePlan(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !hasRow(out, "3", "c", "0 -> 2", "0 -> 1") || !hasRow(out, "TOPIC", "PARTITION", "CURRENT", "PROPOSED") {
+		t.Errorf("printed:\n%s", out)
+	}
+	for i, p := range res.Proposed.Partitions {
+		if !hasRow(out, "t", fmt.Sprint(p.Partition), fmt.Sprint(res.Current.Partitions[i].Replicas), fmt.Sprint(p.Replicas)) {
+			t.Errorf("no row for %s-%d:\n%s", p.Topic, p.Partition, out)
+		}
 	}
 }
