@@ -261,6 +261,8 @@ func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetc
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
 	if listed {
+		// What is read here is sent: a follower's fetch asks for one
+		// byte, so the first read that finds any answers it.
 		m.leaderQuota.Record(float64(len(res.Data)), now)
 	}
 	return len(res.Data), nil
