@@ -310,6 +310,24 @@ type clusterAcks struct {
 
 func newClusterAcks() *clusterAcks { return &clusterAcks{acked: map[int32][]string{}} }
 
+// startClusterLoad runs a clusterProducer on producer until stop is called
+// (at the latest when the test ends) and waits until it has at least n
+// acknowledged records. stop waits for the producer; calling it again does
+// nothing.
+func startClusterLoad(t *testing.T, producer *kgo.Client, n int, what string) (acks *clusterAcks, stop func()) {
+	t.Helper()
+	acks = newClusterAcks()
+	stopCh := make(chan struct{})
+	wait := clusterProducer(producer, acks, stopCh)
+	var once sync.Once
+	stop = func() { once.Do(func() { close(stopCh); wait() }) }
+	t.Cleanup(stop)
+	waitFor(t, opTimeout, "records acknowledged "+what, func() (bool, string) {
+		return acks.count() >= n, fmt.Sprint(acks.count())
+	})
+	return acks, stop
+}
+
 func (a *clusterAcks) add(p int32, v string) {
 	a.mu.Lock()
 	a.acked[p] = append(a.acked[p], v)

@@ -62,19 +62,7 @@ func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
 	createTopicRF(t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": strp("2")})
 	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
 
-	acks := newClusterAcks()
-	stop := make(chan struct{})
-	wait := clusterProducer(c.Client(t, clusterProducerOpts(topic)...), acks, stop)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
-	waitFor(t, opTimeout, "records acknowledged before the kill", func() (bool, string) {
-		return acks.count() >= 2000, fmt.Sprint(acks.count())
-	})
+	acks, stopLoad := startClusterLoad(t, c.Client(t, clusterProducerOpts(topic)...), 2000, "before the kill")
 	victim := c.node(st.leader)
 	victim.Kill9()
 	before := acks.count()
@@ -86,9 +74,7 @@ func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
 	waitFor(t, 60*time.Second, "producing to continue on the new leader", func() (bool, string) {
 		return acks.count() >= before+2000, fmt.Sprint(acks.count())
 	})
-	close(stop)
-	wait()
-	stopped = true
+	stopLoad()
 
 	// The old leader comes back as a follower, truncates what it had
 	// beyond the new leader's epoch boundary and catches up.

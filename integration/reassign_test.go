@@ -122,19 +122,7 @@ func TestReassignBusyPartitionThenKillOldReplica(t *testing.T) {
 		t.Errorf("cancelling with none in progress: %v, want NO_REASSIGNMENT_IN_PROGRESS", got)
 	}
 
-	acks := newClusterAcks()
-	stop := make(chan struct{})
-	wait := clusterProducer(c.Client(t, clusterProducerOpts(topic)...), acks, stop)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
-	waitFor(t, opTimeout, "records acknowledged before the move", func() (bool, string) {
-		return acks.count() >= 2000, fmt.Sprint(acks.count())
-	})
+	acks, stopLoad := startClusterLoad(t, c.Client(t, clusterProducerOpts(topic)...), 2000, "before the move")
 
 	move := kadm.AlterPartitionAssignmentsReq{}
 	move.Assign(topic, 0, []int32{2})
@@ -161,9 +149,7 @@ func TestReassignBusyPartitionThenKillOldReplica(t *testing.T) {
 	waitFor(t, opTimeout, "records acknowledged by node 2", func() (bool, string) {
 		return acks.count() >= moved+1000, fmt.Sprint(acks.count() - moved)
 	})
-	close(stop)
-	wait()
-	stopped = true
+	stopLoad()
 
 	c.node(1).Kill9()
 	checkAcked(t, c, topic, acks)
@@ -180,19 +166,7 @@ func TestRemoveLoadedBroker(t *testing.T) {
 	topic := topicName(t, "")
 	c.createAssigned(cl, topic, []int32{3, 1}, []int32{2, 3}, []int32{1, 2})
 
-	acks := newClusterAcks()
-	stop := make(chan struct{})
-	wait := clusterProducer(c.Client(t, clusterProducerOpts(topic)...), acks, stop)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
-	waitFor(t, opTimeout, "records acknowledged before the removal", func() (bool, string) {
-		return acks.count() >= 2000, fmt.Sprint(acks.count())
-	})
+	acks, stopLoad := startClusterLoad(t, c.Client(t, clusterProducerOpts(topic)...), 2000, "before the removal")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -248,9 +222,7 @@ func TestRemoveLoadedBroker(t *testing.T) {
 		return !slices.Contains(ids, 3) && len(ids) == 2, fmt.Sprint(ids)
 	})
 
-	close(stop)
-	wait()
-	stopped = true
+	stopLoad()
 	checkAcked(t, c, topic, acks)
 	t.Logf("%d acknowledged records read back", acks.count())
 }

@@ -274,20 +274,8 @@ func TestSecurityClusterSASLSSL(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(producer.Close)
-	acks := newClusterAcks()
-	stop := make(chan struct{})
-	wait := clusterProducer(producer, acks, stop)
-	stopped := false
-	defer func() {
-		if !stopped {
-			close(stop)
-			wait()
-		}
-	}()
 	const batch = 300
-	waitFor(t, opTimeout, "records acknowledged before the kill", func() (bool, string) {
-		return acks.count() >= batch, fmt.Sprint(acks.count())
-	})
+	acks, stopLoad := startClusterLoad(t, producer, batch, "before the kill")
 	victim := c.node(st.leader)
 	victim.Kill9()
 	before := acks.count()
@@ -299,9 +287,7 @@ func TestSecurityClusterSASLSSL(t *testing.T) {
 	waitFor(t, opTimeout, "producing to continue on the new leader", func() (bool, string) {
 		return acks.count() >= before+batch, fmt.Sprint(acks.count())
 	})
-	close(stop)
-	wait()
-	stopped = true
+	stopLoad()
 
 	victim.Restart()
 	c.waitPartition(survivor, topic, 0, "the old leader back in the ISR", func(s partitionState) bool { return len(s.isr) == 3 })

@@ -128,17 +128,7 @@ func (p *Partition) closeOffline() {
 	if p.filesClosed {
 		return
 	}
-	p.mu.Lock()
-	if !p.closed {
-		p.closed = true
-		p.closedLocked()
-	}
-	p.filesClosed, p.failed = true, true
-	segs := p.segs
-	p.mu.Unlock()
-	for _, s := range segs {
-		_ = s.closeFiles()
-	}
+	p.closeFailedLocked()
 }
 
 // Offline reports whether p's log dir went offline.

@@ -415,14 +415,10 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	return nil
 }
 
-// failLocked takes the partition offline after a file operation left the
-// in-memory state and the files out of step: every later call fails and the
-// files are closed without the clean shutdown state (snapshot, checkpoint)
-// being written, and Manager.Close leaves the dir without its clean shutdown
-// marker, so the next Open recovers the partition from its files. appendMu
-// and flushMu held.
-func (p *Partition) failLocked(cause error) error {
-	p.logger.Error("partition offline after a failed truncation", "partition", p.dir, "error", cause)
+// closeFailedLocked closes a failed partition (every later call fails) and
+// its files, without the clean shutdown state (snapshot, checkpoint) being
+// written, and wakes its waiters. appendMu and flushMu held.
+func (p *Partition) closeFailedLocked() {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
@@ -434,6 +430,17 @@ func (p *Partition) failLocked(cause error) error {
 	for _, s := range segs {
 		_ = s.closeFiles()
 	}
+}
+
+// failLocked takes the partition offline after a file operation left the
+// in-memory state and the files out of step: every later call fails and the
+// files are closed without the clean shutdown state (snapshot, checkpoint)
+// being written, and Manager.Close leaves the dir without its clean shutdown
+// marker, so the next Open recovers the partition from its files. appendMu
+// and flushMu held.
+func (p *Partition) failLocked(cause error) error {
+	p.logger.Error("partition offline after a failed truncation", "partition", p.dir, "error", cause)
+	p.closeFailedLocked()
 	return fmt.Errorf("%w: %v", ErrStorage, cause)
 }
 

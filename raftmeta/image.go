@@ -107,28 +107,21 @@ func (p PartitionState) Reassigning() bool { return len(p.Adding) > 0 || len(p.R
 
 // TargetReplicas is the replica set the partition has once its
 // reassignment, if any, completes.
-func (p PartitionState) TargetReplicas() []int32 {
-	if len(p.Removing) == 0 {
-		return p.Replicas
-	}
-	var out []int32
-	for _, r := range p.Replicas {
-		if !slices.Contains(p.Removing, r) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func (p PartitionState) TargetReplicas() []int32 { return without(p.Replicas, p.Removing) }
 
 // OriginalReplicas is the replica set the partition had before its
 // reassignment, if any, began: what cancelling it returns to.
-func (p PartitionState) OriginalReplicas() []int32 {
-	if len(p.Adding) == 0 {
-		return p.Replicas
+func (p PartitionState) OriginalReplicas() []int32 { return without(p.Replicas, p.Adding) }
+
+// without returns replicas less those in drop (replicas itself when drop
+// is empty).
+func without(replicas, drop []int32) []int32 {
+	if len(drop) == 0 {
+		return replicas
 	}
 	var out []int32
-	for _, r := range p.Replicas {
-		if !slices.Contains(p.Adding, r) {
+	for _, r := range replicas {
+		if !slices.Contains(drop, r) {
 			out = append(out, r)
 		}
 	}
