@@ -93,3 +93,32 @@ func TestLeaderThrottlesOutOfSyncFollower(t *testing.T) {
 		})
 	}
 }
+
+// The follower leaves a listed partition that has not caught up out of
+// its fetches while follower.replication.throttled.rate is exceeded, for
+// no longer than one sample at a time, and never holds back a caught-up
+// one.
+func TestFollowerThrottleDecision(t *testing.T) {
+	n := newTestNode(t, []int32{1, 2}, []int32{1}, nil)
+	n.m.cfg.SetDynamic(1, map[string]string{followerThrottledRate: "1000"}, nil)
+	now := n.clock.Now()
+	if held, _ := n.m.followerHoldsBack(true, false, now); held {
+		t.Fatal("held back before any byte was fetched")
+	}
+	window := replicationWindow(n.m.cfg)
+	n.m.followerQuota.Record(float64(1000*int(window.Samples)), now)
+	held, wait := n.m.followerHoldsBack(true, false, now)
+	if !held || wait <= 0 || wait > window.Size {
+		t.Fatalf("over the bound: held %v for %v, want held for (0, %v]", held, wait, window.Size)
+	}
+	if held, _ := n.m.followerHoldsBack(true, true, now); held {
+		t.Fatal("a caught-up replica was held back")
+	}
+	if held, _ := n.m.followerHoldsBack(false, false, now); held {
+		t.Fatal("an unlisted partition was held back")
+	}
+	n.clock.advance(time.Duration(window.Samples) * window.Size)
+	if held, _ := n.m.followerHoldsBack(true, false, n.clock.Now()); held {
+		t.Fatal("still held back after a whole window without traffic")
+	}
+}
