@@ -19,8 +19,9 @@ import (
 // Only keys whose every reader asks for the value at use time may change
 // at runtime: the log defaults of topics (the broker-side synonyms of topic
 // configs), which the replica manager re-reads into every partition on each
-// metadata change, and log.cleaner.backoff.ms, which the cleaner re-reads
-// after each pass.
+// metadata change, log.cleaner.backoff.ms, which the cleaner re-reads
+// after each pass, and the replication throttles' rates, which the replica
+// manager reads on every replica fetch.
 
 // Kafka's ConfigSource codes for dynamic broker configs.
 const (
@@ -73,9 +74,11 @@ func (b *Broker) explicit(key string) (v string, src Source, ok bool) {
 
 // dynamicKeys are the broker keys that may change at runtime: the topic
 // configs' broker synonyms, with the alternative units of retention and
-// roll time, and the cleaner's backoff.
+// roll time, the cleaner's backoff, and the replication throttles' rates
+// (read by the replica manager on every fetch).
 var dynamicKeys = func() map[string]bool {
-	m := map[string]bool{"log.retention.minutes": true, "log.retention.hours": true, "log.roll.hours": true, "log.cleaner.backoff.ms": true}
+	m := map[string]bool{"log.retention.minutes": true, "log.retention.hours": true, "log.roll.hours": true, "log.cleaner.backoff.ms": true,
+		"leader.replication.throttled.rate": true, "follower.replication.throttled.rate": true}
 	for _, d := range TopicDefs {
 		if d.BrokerKey != "" {
 			m[d.BrokerKey] = true

@@ -29,6 +29,8 @@ var TopicDefs = []Def{
 	{Name: "min.cleanable.dirty.ratio", Type: Double, BrokerKey: "log.cleaner.min.cleanable.ratio", Check: ratio},
 	{Name: "compression.type", Type: String, BrokerKey: "compression.type", Check: oneOf("producer")},
 	{Name: "unclean.leader.election.enable", Type: Boolean, BrokerKey: "unclean.leader.election.enable"},
+	{Name: "leader.replication.throttled.replicas", Type: List, Default: "", Doc: "Replicas whose leader throttles what it sends them to its broker's leader.replication.throttled.rate, as partition:broker pairs naming the leader's broker (0:101,1:102), or * for every replica of the topic. Followers in the ISR are never throttled by it.", Check: throttledReplicas},
+	{Name: "follower.replication.throttled.replicas", Type: List, Default: "", Doc: "Replicas that throttle their fetches to their broker's follower.replication.throttled.rate while not caught up, as partition:broker pairs (0:101,1:102), or * for every replica of the topic.", Check: throttledReplicas},
 	{Name: "errors.deadletterqueue.group.enable", Type: Boolean, Default: "false", Doc: "Whether share groups may use this topic as their dead-letter topic (KIP-1191)."},
 }
 

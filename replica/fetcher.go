@@ -28,6 +28,9 @@ type fetchAssign struct {
 	topicID [16]byte
 	leader  int32
 	epoch   int32
+	// throttled: the partition is listed for this broker's follower
+	// replication throttle.
+	throttled bool
 }
 
 // fetchPart is one partition a fetcher copies.
@@ -39,6 +42,11 @@ type fetchPart struct {
 	// boundary for this leader epoch.
 	truncated bool
 	retryAt   time.Time
+	// throttled: listed for the follower replication throttle.
+	throttled bool
+	// caughtUp: the last fetch brought the log to the leader's HW; a
+	// caught-up replica is not throttled (Kafka's isReplicaInSync).
+	caughtUp bool
 }
 
 // fetcher copies the partitions this node follows from one leader: it
@@ -79,6 +87,7 @@ func (m *Manager) updateFetchers(want map[fetchKey]fetchAssign) {
 			if a.epoch != fp.epoch {
 				fp.epoch, fp.truncated, fp.retryAt = a.epoch, false, time.Time{}
 			}
+			fp.throttled = a.throttled
 			placed[k] = true
 		}
 		f.mu.Unlock()
@@ -93,7 +102,7 @@ func (m *Manager) updateFetchers(want map[fetchKey]fetchAssign) {
 			m.fetchers[a.leader] = f
 		}
 		f.mu.Lock()
-		f.parts[k] = &fetchPart{p: a.p, topicID: a.topicID, epoch: a.epoch}
+		f.parts[k] = &fetchPart{p: a.p, topicID: a.topicID, epoch: a.epoch, throttled: a.throttled}
 		f.mu.Unlock()
 		f.wake()
 	}
@@ -156,16 +165,23 @@ func (f *fetcher) run() {
 	for f.ctx.Err() == nil {
 		now := m.now()
 		var trunc, ready []fetchKey
+		// idle is how long to wait when nothing is ready: the default
+		// poll, or less when a throttled partition may go sooner.
+		idle := 100 * time.Millisecond
 		f.mu.Lock()
 		for k, fp := range f.parts {
 			if now.Before(fp.retryAt) {
 				continue
 			}
-			if fp.truncated {
-				ready = append(ready, k)
-			} else {
+			if !fp.truncated {
 				trunc = append(trunc, k)
+				continue
 			}
+			if held, wait := m.followerHoldsBack(fp.throttled, fp.caughtUp, now); held {
+				idle = min(idle, max(wait, time.Millisecond))
+				continue
+			}
+			ready = append(ready, k)
 		}
 		f.mu.Unlock()
 		if len(trunc) > 0 {
@@ -180,7 +196,7 @@ func (f *fetcher) run() {
 			}
 		}
 		if len(ready) == 0 {
-			if !f.sleep(100 * time.Millisecond) {
+			if !f.sleep(idle) {
 				return
 			}
 			continue
@@ -428,7 +444,11 @@ func (f *fetcher) applyPartition(k fetchKey, fp *fetchPart, rp *kmsg.FetchRespon
 			return
 		}
 	}
+	if fp.throttled {
+		m.followerQuota.Record(float64(len(rp.RecordBatches)), now)
+	}
 	if rp.HighWatermark >= 0 {
+		fp.caughtUp = p.LogEndOffset() >= rp.HighWatermark
 		p.SetHighWatermarkFollower(min(rp.HighWatermark, p.LogEndOffset()))
 	}
 	if raftmeta.IsInternalTopic(k.topic) {

@@ -246,6 +246,11 @@ func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetc
 	if fo == leo {
 		return 0, nil
 	}
+	listed := m.leaderListed(t, rp.Partition)
+	if m.leaderHoldsBack(listed, slices.Contains(ps.ISR, replica), now) {
+		// Throttled: the follower learns the HW and fetches again.
+		return 0, nil
+	}
 	res, err := p.ReadForReplica(fo, int32(max(maxBytes, 0)))
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
@@ -255,6 +260,11 @@ func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetc
 	}
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
+	if listed {
+		// What is read here is sent: a follower's fetch asks for one
+		// byte, so the first read that finds any answers it.
+		m.leaderQuota.Record(float64(len(res.Data)), now)
+	}
 	return len(res.Data), nil
 }
 

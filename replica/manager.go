@@ -47,6 +47,7 @@ import (
 
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/quota"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -130,6 +131,10 @@ type Manager struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	// leaderQuota and followerQuota are this broker's replication
+	// throttles (throttle.go).
+	leaderQuota, followerQuota *quota.Replication
+
 	// ctx ends when the node stops; wg tracks the manager's goroutines
 	// other than the fetchers (see Close).
 	ctx    context.Context
@@ -176,7 +181,9 @@ func New(ctx context.Context, c Config) *Manager {
 	return &Manager{
 		cfg: c.Broker, node: c.Broker.NodeID, logs: c.Logs, meta: c.Meta, ctrl: c.Controller, peers: c.Peers,
 		internal: c.Internal, isrDone: c.ISRChanged, log: c.Logger, now: c.Now,
-		ctx: ctx, cancel: cancel,
+		leaderQuota:   quota.NewReplication(replicationWindow(c.Broker)),
+		followerQuota: quota.NewReplication(replicationWindow(c.Broker)),
+		ctx:           ctx, cancel: cancel,
 		coordKick: make(chan struct{}, 1),
 		fetchers:  map[int32]*fetcher{},
 	}
@@ -268,7 +275,7 @@ func (m *Manager) Reconcile() {
 			}
 			m.leaders.Delete(p)
 			if ps.Leader >= 0 {
-				follow[fetchKey{t.Name, int32(i)}] = fetchAssign{p: p, topicID: t.ID, leader: ps.Leader, epoch: ps.LeaderEpoch}
+				follow[fetchKey{t.Name, int32(i)}] = fetchAssign{p: p, topicID: t.ID, leader: ps.Leader, epoch: ps.LeaderEpoch, throttled: m.followerListed(t, int32(i))}
 			}
 		}
 		want[t.Name] = parts

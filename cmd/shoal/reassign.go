@@ -43,14 +43,22 @@ that spreads their replicas and leaders evenly over the brokers, moving as
 few replicas as balance allows (with --output json: {"current":..,"proposed":..}).
 --execute starts the plan and waits until every partition has moved, showing
 progress on a terminal (--wait=false returns once it has started).
+--execute --throttle BYTES_PER_SEC limits the replication of the moving
+partitions as Kafka does: it sets leader.replication.throttled.rate and
+follower.replication.throttled.rate on every broker involved and the topics'
+leader/follower.replication.throttled.replicas to the moving replicas.
+Followers already in sync are never throttled.
 --verify reports each partition of the plan: completed, in progress, or
-differing from the plan; it fails unless every partition is completed.
+differing from the plan; it fails unless every partition is completed. Once
+every partition is completed it removes the throttles (unless
+--preserve-throttles).
 --cancel cancels the plan's reassignments still in progress: their added
 replicas are dropped and the replicas return to what they were.
 
 examples:
   shoal --output json topic reassign --generate --topics orders --brokers 2,3 > proposal.json
   shoal topic reassign --execute --plan plan.json --timeout 10m
+  shoal topic reassign --execute --plan plan.json --throttle 50000000 --wait=false
   shoal --output json topic reassign --verify --plan plan.json`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "generate", Usage: "propose a balanced plan for --topics over --brokers"},
@@ -62,6 +70,8 @@ examples:
 			&cli.StringFlag{Name: "plan", Usage: "the plan file (--execute, --verify, --cancel); - reads standard input"},
 			&cli.BoolFlag{Name: "wait", Value: true, Usage: "with --execute, wait until every partition has moved"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "how long --execute waits"},
+			&cli.Int64Flag{Name: "throttle", Value: -1, Usage: "with --execute, limit the moving partitions' replication to this many bytes/s (-1: no throttle)"},
+			&cli.BoolFlag{Name: "preserve-throttles", Usage: "with --verify, keep the replication throttles when the plan is complete"},
 		},
 		Action: topicReassign,
 	})
@@ -105,7 +115,7 @@ func topicReassign(c *cli.Context) error {
 	case "execute":
 		return reassignExecute(c, out, cl, adm, plan)
 	case "verify":
-		return reassignVerify(ctx, c.App.Writer, out, cl, adm, plan)
+		return reassignVerify(ctx, c.App.Writer, out, cl, adm, plan, !c.Bool("preserve-throttles"))
 	default:
 		return reassignCancel(ctx, c.App.Writer, out, adm, plan)
 	}
@@ -293,15 +303,34 @@ func printOutcomes(w io.Writer, outs []reassignOutcome, ok string) error {
 func reassignExecute(c *cli.Context, out string, cl *kgo.Client, adm *kadm.Client, plan reassignPlan) error {
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
+	rate := c.Int64("throttle")
+	if rate < -1 {
+		return usageError("topic reassign --throttle: %d is neither -1 nor a rate in bytes/s", rate)
+	}
+	if rate >= 0 {
+		th, err := setThrottles(ctx, adm, plan, rate)
+		if err != nil {
+			return err
+		}
+		if out != outputJSON {
+			fmt.Fprintf(c.App.Writer, "The inter-broker throttle limit was set to %d B/s on brokers %v for topics %v.\n", rate, th.brokers, th.topics())
+			fmt.Fprintln(c.App.Writer, "Run --verify until the reassignment completes: it removes the throttle.")
+		}
+	}
 	outs, err := executePlan(ctx, c.App.Writer, cl, adm, plan, c.Bool("wait"))
 	if err != nil {
 		return err
 	}
 	if out == outputJSON {
+		var throttle *int64
+		if rate >= 0 {
+			throttle = &rate
+		}
 		if err := writeJSON(c.App.Writer, struct {
 			Partitions []reassignOutcome `json:"partitions"`
 			Completed  bool              `json:"completed"`
-		}{outs, c.Bool("wait") && failedOutcomes(outs) == 0}); err != nil {
+			Throttle   *int64            `json:"throttle"`
+		}{outs, c.Bool("wait") && failedOutcomes(outs) == 0, throttle}); err != nil {
 			return err
 		}
 	} else {
@@ -406,7 +435,9 @@ type verifyResult struct {
 	Status string `json:"status"`
 }
 
-func reassignVerify(ctx context.Context, w io.Writer, out string, cl *kgo.Client, adm *kadm.Client, plan reassignPlan) error {
+// reassignVerify reports the plan's progress; with clear, once every
+// partition is completed, it removes the replication throttles.
+func reassignVerify(ctx context.Context, w io.Writer, out string, cl *kgo.Client, adm *kadm.Client, plan reassignPlan, clear bool) error {
 	busy, err := inProgress(ctx, cl)
 	if err != nil {
 		return failure("list partition reassignments: %s", describeErr(err))
@@ -439,11 +470,18 @@ func reassignVerify(ctx context.Context, w io.Writer, out string, cl *kgo.Client
 		complete = complete && r.Status == "completed"
 		res = append(res, r)
 	}
+	var cleared []int32
+	if complete && clear {
+		if cleared, err = clearThrottles(ctx, adm, topics); err != nil {
+			return err
+		}
+	}
 	if out == outputJSON {
 		if err := writeJSON(w, struct {
-			Partitions []verifyResult `json:"partitions"`
-			Complete   bool           `json:"complete"`
-		}{res, complete}); err != nil {
+			Partitions       []verifyResult `json:"partitions"`
+			Complete         bool           `json:"complete"`
+			ThrottlesCleared bool           `json:"throttles_cleared"`
+		}{res, complete, complete && clear}); err != nil {
 			return err
 		}
 	} else {
@@ -456,6 +494,9 @@ func reassignVerify(ctx context.Context, w io.Writer, out string, cl *kgo.Client
 			default:
 				fmt.Fprintf(w, "There is no active reassignment of partition %s-%d, but replica set is %v rather than %v.\n", r.Topic, r.Partition, r.Replicas, r.Target)
 			}
+		}
+		if complete && clear {
+			fmt.Fprintf(w, "Clearing broker-level throttles on brokers %v\nClearing topic-level throttles on topics %v\n", cleared, topics)
 		}
 	}
 	if !complete {

@@ -1,0 +1,197 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// throttleBytes is the reassignment throttle the test measures, bytes/s.
+const throttleBytes = 3_000_000
+
+// fillPartition writes about bytes of record data to partition 0 of topic
+// and returns the partition's size on broker 1 once it is all there.
+func fillPartition(t *testing.T, c *cluster, adm *kadm.Client, topic string, bytes int) int64 {
+	t.Helper()
+	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(1<<20),
+		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(5*time.Millisecond))
+	value := []byte(strings.Repeat("x", 10_000))
+	for sent := 0; sent < bytes; {
+		var recs []*kgo.Record
+		for range 100 {
+			recs = append(recs, &kgo.Record{Value: value})
+			sent += len(value)
+		}
+		if err := cl.ProduceSync(ctxT(t, 30*time.Second), recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return partitionSize(t, adm, 1, topic)
+}
+
+// partitionSize is the size of partition 0 of topic on broker, as
+// DescribeLogDirs reports it; -1 when the broker holds none.
+func partitionSize(t *testing.T, adm *kadm.Client, broker int32, topic string) int64 {
+	t.Helper()
+	set := kadm.TopicsSet{}
+	set.Add(topic, 0)
+	ds, err := adm.DescribeBrokerLogDirs(ctxT(t, 5*time.Second), broker, set)
+	if err != nil {
+		return -1
+	}
+	p, ok := ds.LookupPartition(topic, 0)
+	if !ok {
+		return -1
+	}
+	return p.Size
+}
+
+// catchUp polls broker 2's copy of partition 0 of topic until it holds
+// total bytes and returns the replication rate measured from the moment it
+// held from (bytes) to the moment it held them all, in bytes/s, and the
+// whole time taken since start.
+func catchUp(t *testing.T, adm *kadm.Client, topic string, total, from int64, start time.Time) (rate float64, took time.Duration) {
+	t.Helper()
+	var fromAt time.Time
+	var fromSize int64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		size := partitionSize(t, adm, 2, topic)
+		now := time.Now()
+		if fromAt.IsZero() && size >= from {
+			fromAt, fromSize = now, size
+		}
+		if size >= total {
+			if now.Equal(fromAt) {
+				return float64(total) / now.Sub(start).Seconds(), now.Sub(start)
+			}
+			return float64(size-fromSize) / now.Sub(fromAt).Seconds(), now.Sub(start)
+		}
+		if now.After(deadline) {
+			t.Fatalf("broker 2 holds %d of %d bytes of %s after 30s", size, total, topic)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runShoalCLI runs the shoal command against n and returns its exit error
+// and output.
+func runShoalCLI(t *testing.T, n *node, args ...string) (error, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, shoalBin, append([]string{"--bootstrap-server", n.Addr()}, args...)...)
+	cmd.Env = childEnv(nil)
+	out, err := cmd.CombinedOutput()
+	return err, string(out)
+}
+
+// A partition moved with `shoal topic reassign --execute --throttle`
+// replicates at the throttle (within 20%, after the first window's
+// burst), the throttle configs are set while it moves and removed by
+// --verify once it is done; the same move without a throttle is much
+// faster.
+func TestReassignThrottled(t *testing.T) {
+	// Two one-second samples: a fresh rate lets at most one second's worth
+	// through before it bites, so the throttle shows within seconds.
+	c := startCluster(t, 2, "replication.quota.window.num=2")
+	cl := c.Client(t)
+	adm := adminOn(t, c.node(1))
+	topic := topicName(t, "throttled")
+	c.createAssigned(cl, topic, []int32{1})
+	total := fillPartition(t, c, adm, topic, 15_000_000)
+
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(plan, []byte(`{"version":1,"partitions":[{"topic":"`+topic+`","partition":0,"replicas":[2]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err, out := runShoalCLI(t, c.node(1), "topic", "reassign", "--execute", "--plan", plan, "--throttle", fmt.Sprint(throttleBytes), "--wait=false"); err != nil {
+		t.Fatalf("reassign --execute: %v\n%s", err, out)
+	}
+	// The throttles are in place while the partition moves.
+	tcs, err := adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"leader.replication.throttled.replicas": "0:1", "follower.replication.throttled.replicas": "0:2"} {
+		if got, err := tcs.On(topic, nil); err != nil || !hasConfig(got.Configs, key, want) {
+			t.Errorf("topic config %s: %v (%v), want %s", key, got.Configs, err, want)
+		}
+	}
+	rate, took := catchUp(t, adm, topic, total, total*3/10, start)
+	t.Logf("throttled at %d B/s: %d bytes moved in %v, %.0f B/s after the first 30%%", throttleBytes, total, took, rate)
+	if rate < throttleBytes*0.8 || rate > throttleBytes*1.2 {
+		t.Errorf("throttled replication ran at %.0f B/s, want within 20%% of %d", rate, throttleBytes)
+	}
+
+	// --verify removes the throttles once the move is complete.
+	var out string
+	waitFor(t, 20*time.Second, "reassign --verify to report the move complete", func() (bool, string) {
+		err, o := runShoalCLI(t, c.node(1), "topic", "reassign", "--verify", "--plan", plan)
+		out = o
+		return err == nil, o
+	})
+	if !strings.Contains(out, "Clearing broker-level throttles on brokers [1 2]") {
+		t.Errorf("verify output:\n%s", out)
+	}
+	tcs, err = adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tcs.On(topic, nil); hasConfig(got.Configs, "leader.replication.throttled.replicas", "0:1") || hasConfig(got.Configs, "follower.replication.throttled.replicas", "0:2") {
+		t.Errorf("topic throttles left after --verify: %v", got.Configs)
+	}
+	for _, b := range []int32{1, 2} {
+		bcs, err := adm.DescribeBrokerConfigs(ctxT(t, 5*time.Second), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rc := range bcs {
+			for _, cv := range rc.Configs {
+				if strings.HasSuffix(cv.Key, ".replication.throttled.rate") && cv.Source == kmsg.ConfigSourceDynamicBrokerConfig {
+					t.Errorf("broker %d still has %s=%v after --verify", b, cv.Key, cv.MaybeValue())
+				}
+			}
+		}
+	}
+
+	// The same move without a throttle.
+	free := topicName(t, "free")
+	c.createAssigned(cl, free, []int32{1})
+	freeTotal := fillPartition(t, c, adm, free, 15_000_000)
+	move := kadm.AlterPartitionAssignmentsReq{}
+	move.Assign(free, 0, []int32{2})
+	start = time.Now()
+	resps, err := adm.AlterPartitionAssignments(ctxT(t, 10*time.Second), move)
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, freeTook := catchUp(t, adm, free, freeTotal, freeTotal, start)
+	freeRate := float64(freeTotal) / freeTook.Seconds()
+	t.Logf("unthrottled: %d bytes moved in %v, %.0f B/s", freeTotal, freeTook, freeRate)
+	if freeRate < 2.5*throttleBytes {
+		t.Errorf("unthrottled replication ran at %.0f B/s, want far above the %d B/s throttle", freeRate, throttleBytes)
+	}
+}
+
+// hasConfig reports whether configs hold key with value want.
+func hasConfig(configs []kadm.Config, key, want string) bool {
+	for _, c := range configs {
+		if c.Key == key && c.MaybeValue() == want {
+			return true
+		}
+	}
+	return false
+}
