@@ -12,14 +12,13 @@ import (
 	"time"
 
 	"github.com/shoalmq/shoal/bench"
-	"github.com/shoalmq/shoal/bench/baseline"
 )
 
 // TestBenchShareAgainstKfake is the whole-system share-group (queue)
 // benchmark: 16 share consumers drain a topic of 4 partitions, ACCEPTing
 // every record, and then the end-to-end latency through a share group at
 // 5,000 records/s, against a real shoal process (persisting every
-// acknowledgement) and against franz-go's in-process kfake broker, with the
+// acknowledgement) and against franz-go's kfake broker in a process of its own, with the
 // ratio printed. It runs only when asked:
 //
 //	SHOAL_BENCH=1 go test -run TestBenchShareAgainstKfake -v -timeout 30m ./integration/
@@ -50,8 +49,7 @@ func TestBenchShareAgainstKfake(t *testing.T) {
 	}
 
 	n := startNode(t, nodeOpts{set: set, noAdmin: true})
-	base, stop := baseline.StartKfake(4)
-	defer stop()
+	base := startKfake(t, 4)
 	var out bytes.Buffer
 	cmp, err := bench.CompareShare(ctx, base, []string{n.Addr()}, opts, &out)
 	t.Log("\n" + out.String())

@@ -15,7 +15,7 @@ import (
 
 // TestBenchAgainstKfake is the whole-system benchmark: the same franz-go
 // workloads against a real shoal process (writing to disk) and against
-// franz-go's in-process kfake broker, in one run, with the ratio printed.
+// franz-go's kfake broker (in a process of its own), in one run, with the ratio printed.
 // It takes minutes and a quiet machine, so it runs only when asked:
 //
 //	SHOAL_BENCH=1 go test -run TestBenchAgainstKfake -v -timeout 30m ./integration/
@@ -27,8 +27,7 @@ func TestBenchAgainstKfake(t *testing.T) {
 	records := benchEnvInt(t, "SHOAL_BENCH_RECORDS", 1_000_000)
 	set := benchSettings()
 	n := startNode(t, nodeOpts{set: set, noAdmin: true})
-	base, stop := baseline.StartKfake(8)
-	defer stop()
+	base := startKfake(t, 8)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
@@ -70,6 +69,18 @@ func benchEnvInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return n
+}
+
+// startKfake runs the kfake baseline in a process of its own, as shoal runs,
+// with topics of the given number of partitions; it stops with the test.
+func startKfake(t *testing.T, partitions int) []string {
+	t.Helper()
+	addrs, stop, err := baseline.StartKfakeProcess(kfakeBin, partitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addrs
 }
 
 // benchSettings is base plus the one broker setting SHOAL_BENCH_SET names,

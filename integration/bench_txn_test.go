@@ -11,12 +11,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoalmq/shoal/bench"
-	"github.com/shoalmq/shoal/bench/baseline"
 )
 
 // TestBenchTxnAgainstKfake measures transactional produce (transactions of
 // 100 records of 1 KiB) against idempotent produce of the same groups, on a
-// real shoal process and on franz-go's in-process kfake broker (which
+// real shoal process and on franz-go's kfake broker in a process of its own (which
 // implements transactions), in one run, in two shapes on 8 partitions:
 //
 //   - one producer writing every partition, a transaction at a time, so
@@ -34,8 +33,7 @@ func TestBenchTxnAgainstKfake(t *testing.T) {
 	skipUnlessBench(t, "the transaction benchmark")
 	records := benchEnvInt(t, "SHOAL_BENCH_RECORDS", 200_000)
 	n := startNode(t, nodeOpts{set: benchSettings(), noAdmin: true})
-	base, stop := baseline.StartKfake(8)
-	defer stop()
+	base := startKfake(t, 8)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	run := func(brokers []string, topic string, producers int, transactional bool) bench.Result {

@@ -25,6 +25,10 @@ import (
 // shoalBin is the binary built once by TestMain.
 var shoalBin string
 
+// kfakeBin is the baseline broker the whole-system benchmarks compare with,
+// built by TestMain only when they run (SHOAL_BENCH=1).
+var kfakeBin string
+
 func TestMain(m *testing.M) {
 	if broker := os.Getenv(pipelineEnv); broker != "" {
 		// This binary re-executed as a pipeline process (txn_eos_test.go).
@@ -55,6 +59,15 @@ func runMain(m *testing.M) int {
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "integration: building shoal: %v\n%s", err, out)
 		return 1
+	}
+	if os.Getenv("SHOAL_BENCH") == "1" {
+		kfakeBin = filepath.Join(dir, "kfakeserver")
+		build := exec.Command("go", "build", "-o", kfakeBin, "./bench/baseline/kfakeserver")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "integration: building kfakeserver: %v\n%s", err, out)
+			return 1
+		}
 	}
 	return m.Run()
 }
