@@ -51,6 +51,22 @@ func startShareTopic(t *testing.T, partitions int32, groupConfigs ...string) (n 
 	return n, topic, group, admin
 }
 
+// setUpDeadLettering creates on n a one-partition topic, its dead-letter
+// topic dlq.<topic> (errors.deadletterqueue.group.enable=true) and the
+// share group that consumes it, set to start at the earliest offset and to
+// dead-letter to dlq, plus groupConfigs ("name=value").
+func setUpDeadLettering(t *testing.T, n *node, groupConfigs ...string) (topic, dlq, group string, admin *kgo.Client) {
+	t.Helper()
+	topic = topicName(t, "")
+	dlq = "dlq." + topic
+	group = topic + "-g"
+	admin = n.Client(t)
+	createTopic(t, kadmOf(admin), topic, 1, nil)
+	createTopic(t, kadmOf(admin), dlq, 1, map[string]*string{"errors.deadletterqueue.group.enable": strp("true")})
+	setGroupConfigs(t, admin, group, append([]string{"share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name=" + dlq}, groupConfigs...)...)
+	return topic, dlq, group, admin
+}
+
 // setGroupConfigs sets group configs ("name=value") with
 // IncrementalAlterConfigs on resource type GROUP and fails on any error.
 func setGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv ...string) {
