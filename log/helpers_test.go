@@ -160,6 +160,14 @@ func mustAppend(t testing.TB, p *Partition, b []byte, epoch int32) AppendResult 
 	return res
 }
 
+// mustCompact runs a cleaning pass on p at testNow.
+func mustCompact(t testing.TB, p *Partition) {
+	t.Helper()
+	if err := p.CompactNow(testNow); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func appendCopy(p *Partition, b []byte, epoch int32) (AppendResult, error) {
 	b = bytes.Clone(b)
 	h, err := ValidateProduceBatch(b, 1<<30)

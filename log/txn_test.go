@@ -363,9 +363,7 @@ func TestTxnCompactionKeepsCommittedOverAborted(t *testing.T) {
 	roll()
 	mustAppend(t, p, kv(-1, 0, false, "tail"), 0)
 	p.SetHighWatermark(p.LogEndOffset())
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 
 	var values []string
 	var aborted []AbortedTxn
