@@ -188,6 +188,8 @@ func waitStartOffsets(t *testing.T, cl *kgo.Client, group, topic string, want ma
 	})
 }
 
+// fmtInt64s renders a value per partition as "p:v" pairs in partition
+// order.
 func fmtInt64s(m map[int32]int64) string {
 	ps := make([]int32, 0, len(m))
 	for p := range m {
@@ -268,6 +270,27 @@ func pollShareRecords(ctx context.Context, cl *kgo.Client, each func(*kgo.Record
 		}
 	}()
 	return done
+}
+
+// acceptValues runs a share consumer of topic in group that accepts every
+// record it gets and sends its value to seen (room for size values) until
+// stop is called, at the latest when the test ends; stop returns once
+// polling has stopped.
+func acceptValues(t *testing.T, n *node, group, topic string, size int) (seen <-chan string, stop func()) {
+	t.Helper()
+	values := make(chan string, size)
+	cl := shareClient(t, n, group, topic)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := pollShareRecords(ctx, cl, func(r *kgo.Record) {
+		values <- string(r.Value)
+		cl.MarkAcks(kgo.AckAccept, r)
+	})
+	stop = func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(stop)
+	return values, stop
 }
 
 // shareClient returns a share-group consumer of topic, closed when the test
