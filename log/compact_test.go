@@ -253,11 +253,7 @@ func TestCompactLatestPerKeyInOffsetOrder(t *testing.T) {
 	fillOverwrites(t, p, &m, 80, 8, CompressionNone, rng)
 	// Roll so every record is in an inactive segment, then put one record
 	// with a fresh key in the active segment.
-	p.appendMu.Lock()
-	if err := p.roll(); err != nil {
-		t.Fatal(err)
-	}
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	m.append(t, p, CompressionNone, 5000, kvs(k("fresh", "x")))
 	p.SetHighWatermark(p.LogEndOffset())
 	mustCompact(t, p)
@@ -283,11 +279,7 @@ func TestCompactTombstones(t *testing.T) {
 	m.append(t, p, CompressionNone, 1000, kvs(k("a", "1"), k("b", "1"), k("c", "1")))
 	m.append(t, p, CompressionGzip, 2000, kvs(tomb("a"), k("b", "2")))
 	m.append(t, p, CompressionNone, 3000, kvs(tomb("c"), k("d", "1")))
-	p.appendMu.Lock()
-	if err := p.roll(); err != nil {
-		t.Fatal(err)
-	}
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	m.append(t, p, CompressionNone, 4000, kvs(k("e", "1")))
 	p.SetHighWatermark(p.LogEndOffset())
 	end := activeBase(p)
@@ -382,11 +374,7 @@ func TestCompactMinCompactionLag(t *testing.T) {
 	for i := range 30 {
 		m.append(t, p, CompressionNone, now-7_200_000+int64(i), kvs(k("a", fmt.Sprint(i)), k("b", fmt.Sprint(i))))
 	}
-	p.appendMu.Lock()
-	if err := p.roll(); err != nil {
-		t.Fatal(err)
-	}
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	young := p.LogEndOffset()
 	for i := range 30 {
 		m.append(t, p, CompressionNone, now-60_000+int64(i), kvs(k("a", fmt.Sprint(100+i)), k("b", fmt.Sprint(100+i))))
@@ -425,9 +413,7 @@ func TestCompactRejectsKeylessRecords(t *testing.T) {
 	}
 	// Records without keys already in the log survive compaction.
 	p.SetConfig(compactConfig())
-	p.appendMu.Lock()
-	_ = p.roll()
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	mustAppend(t, p, kvBatch(t, 1, CompressionNone, kvs(k("a", "2"))), 0)
 	p.SetHighWatermark(p.LogEndOffset())
 	mustCompact(t, p)
@@ -670,9 +656,7 @@ func TestCompactCrashDuringSwap(t *testing.T) {
 	fillOverwrites(t, p, &m, 60, 6, -1, rng)
 	// Tombstones in the cleaned range too.
 	m.append(t, p, CompressionNone, 9000, kvs(tomb("k1"), tomb("k2")))
-	p.appendMu.Lock()
-	_ = p.roll()
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	m.append(t, p, CompressionNone, 9100, kvs(k("tail", "t")))
 	p.SetHighWatermark(p.LogEndOffset())
 	end := activeBase(p)
