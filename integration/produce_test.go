@@ -39,9 +39,7 @@ func (h *codecHook) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m 
 
 func TestProduceConsumeRoundTrip(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 3, nil)
+	n, _, topic, _ := startNodeWithTopic(t, 3)
 
 	codecs := []struct {
 		name  string
@@ -211,9 +209,7 @@ func (f *fetchWrites) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _
 
 func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 1, nil)
+	n, _, topic, _ := startNodeWithTopic(t, 1)
 
 	lp := startLongPoll(t, n, topic, 0)
 	producer := n.Client(t)
@@ -226,9 +222,7 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 // appended to.
 func TestFetchLongPollWakesOnlyForItsPartitions(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 3, nil)
+	n, _, topic, _ := startNodeWithTopic(t, 3)
 
 	lp := startLongPoll(t, n, topic, 0, 1)
 	producer := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
