@@ -71,16 +71,8 @@ func (d *franzDriver) consumeGroup(t *testing.T, group, topic string, ends map[i
 	defer cl.Close()
 	var out []mRecord
 	next := map[int32]int64{}
-	caughtUp := func() bool {
-		for p, e := range ends {
-			if next[p] < e {
-				return false
-			}
-		}
-		return true
-	}
 	ctx := ctxT(t, matrixConsumeTimeout)
-	for !caughtUp() {
+	for !reachedEnds(next, ends) {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			t.Fatalf("consumed %d records, positions %v, before timeout; ends %v", len(out), next, ends)

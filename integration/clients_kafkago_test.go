@@ -120,17 +120,9 @@ func (d *kafkaGoDriver) consumeGroup(t *testing.T, group, topic string, ends map
 	}()
 	var out []mRecord
 	next := map[int32]int64{}
-	caughtUp := func() bool {
-		for p, e := range ends {
-			if next[p] < e {
-				return false
-			}
-		}
-		return true
-	}
 	ctx := ctxT(t, matrixConsumeTimeout)
 	var uncommitted []kafka.Message
-	for !caughtUp() {
+	for !reachedEnds(next, ends) {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
 			t.Fatalf("consumed %d records, positions %v, ends %v: %v; client errors: %v", len(out), next, ends, err, errs.all())
@@ -138,7 +130,7 @@ func (d *kafkaGoDriver) consumeGroup(t *testing.T, group, topic string, ends map
 		out = append(out, fromKafkaGo(m))
 		next[int32(m.Partition)] = m.Offset + 1
 		uncommitted = append(uncommitted, m)
-		if len(uncommitted) == matrixCommitEvery || caughtUp() {
+		if len(uncommitted) == matrixCommitEvery || reachedEnds(next, ends) {
 			if err := r.CommitMessages(ctx, uncommitted...); err != nil {
 				t.Fatalf("commit: %v", err)
 			}

@@ -170,6 +170,18 @@ func (o *ownedPartitions) assigned() []int32 {
 	return slices.Sorted(slices.Values(o.owned))
 }
 
+// reachedEnds reports whether a consumer whose next offset per partition
+// is next has read up to ends on every partition (what consumeGroup waits
+// for).
+func reachedEnds(next, ends map[int32]int64) bool {
+	for p, e := range ends {
+		if next[p] < e {
+			return false
+		}
+	}
+	return true
+}
+
 // matrixOpts configure the node the matrix runs against: group timing short
 // enough that joins and rebalances take a fraction of a second.
 var matrixOpts = nodeOpts{set: []string{

@@ -132,10 +132,7 @@ func (h *saramaConsumer) ConsumeClaim(s sarama.ConsumerGroupSession, claim saram
 			h.mu.Lock()
 			h.out = append(h.out, fromSarama(m))
 			h.next[m.Partition] = m.Offset + 1
-			done := true
-			for p, e := range h.ends {
-				done = done && h.next[p] >= e
-			}
+			done := reachedEnds(h.next, h.ends)
 			h.mu.Unlock()
 			s.MarkMessage(m, "")
 			if len(claim.Messages()) == 0 {

@@ -62,25 +62,7 @@ func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
 	createTopicRF(t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": strp("2")})
 	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
 
-	acks, stopLoad := startClusterLoad(t, c.Client(t, clusterProducerOpts(topic)...), 2000, "before the kill")
-	victim := c.node(st.leader)
-	victim.Kill9()
-	before := acks.count()
-	t.Logf("killed leader %d after %d acknowledged records", st.leader, before)
-	survivor := c.alive()[0]
-	c.waitPartition(survivor, topic, 0, "a new leader", func(s partitionState) bool {
-		return s.leader > 0 && s.leader != st.leader
-	})
-	waitFor(t, 60*time.Second, "producing to continue on the new leader", func() (bool, string) {
-		return acks.count() >= before+2000, fmt.Sprint(acks.count())
-	})
-	stopLoad()
-
-	// The old leader comes back as a follower, truncates what it had
-	// beyond the new leader's epoch boundary and catches up.
-	victim.Restart()
-	c.waitPartition(survivor, topic, 0, "the old leader back in the ISR", func(s partitionState) bool { return len(s.isr) == 3 })
-	checkAcked(t, c, topic, acks)
+	failOverLeader(t, c, topic, st.leader, c.Client(t, clusterProducerOpts(topic)...), 2000, 60*time.Second)
 	waitIdenticalLogs(t, topic, 0, c.nodes...)
 }
 

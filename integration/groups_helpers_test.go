@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -870,15 +869,11 @@ func committed(t *testing.T, adm *kadm.Client, group, topic string) map[int32]ka
 	return out
 }
 
+// fmtOffsets is fmtInt64s of the committed offsets in m.
 func fmtOffsets(m map[int32]kadm.Offset) string {
-	ps := make([]int32, 0, len(m))
-	for p := range m {
-		ps = append(ps, p)
+	at := make(map[int32]int64, len(m))
+	for p, o := range m {
+		at[p] = o.At
 	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
-	var b strings.Builder
-	for _, p := range ps {
-		fmt.Fprintf(&b, "%d:%d ", p, m[p].At)
-	}
-	return b.String()
+	return fmtInt64s(at)
 }

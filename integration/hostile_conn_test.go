@@ -342,16 +342,21 @@ func TestHostileOversizedRequests(t *testing.T) {
 	bomb := metadataBombFrame(bombSize)
 	produceBomb := produceBombFrame(produceBombSize)
 	var wg sync.WaitGroup
-	for range bombs {
-		rc := dialRaw(t, n.Addr())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rc.c.SetWriteDeadline(time.Now().Add(opTimeout))
-			rc.c.Write(bomb) // the broker may close before taking it all
-			rc.expectClosed("Metadata array bomb", opTimeout)
-		}()
+	// sendBombs sends frame, in full, on count connections at once; the
+	// broker must close each.
+	sendBombs := func(count int, frame []byte, what string) {
+		for range count {
+			rc := dialRaw(t, n.Addr())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rc.c.SetWriteDeadline(time.Now().Add(opTimeout))
+				rc.c.Write(frame) // the broker may close before taking it all
+				rc.expectClosed(what, opTimeout)
+			}()
+		}
 	}
+	sendBombs(bombs, bomb, "Metadata array bomb")
 	// Produce frames that announce 100 MB and send 1 MiB: each is held
 	// until the read timeout.
 	for range tricklers {
@@ -368,16 +373,7 @@ func TestHostileOversizedRequests(t *testing.T) {
 	}
 	// Produce, the one API whose frames may be large, is read in full and
 	// walked: bogus partition counts in fully sent frames.
-	for range produceBombs {
-		rc := dialRaw(t, n.Addr())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rc.c.SetWriteDeadline(time.Now().Add(opTimeout))
-			rc.c.Write(produceBomb)
-			rc.expectClosed("Produce array bomb", opTimeout)
-		}()
-	}
+	sendBombs(produceBombs, produceBomb, "Produce array bomb")
 	wg.Wait()
 	after := n.peakRSS()
 	// The bound: what the broker held before, plus three times the

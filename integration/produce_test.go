@@ -39,9 +39,7 @@ func (h *codecHook) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m 
 
 func TestProduceConsumeRoundTrip(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 3, nil)
+	n, _, topic, _ := startNodeWithTopic(t, 3)
 
 	codecs := []struct {
 		name  string
@@ -211,22 +209,11 @@ func (f *fetchWrites) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _
 
 func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 1, nil)
+	n, _, topic, _ := startNodeWithTopic(t, 1)
 
-	const maxWait = 20 * time.Second
-	fw := &fetchWrites{}
-	consumer := n.Client(t,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
-		kgo.FetchMaxWait(maxWait),
-		kgo.WithHooks(fw),
-	)
-
-	results := pollUntilRecords(t, consumer, 2*maxWait)
-	expectParked(t, fw, results, maxWait, "before anything was produced")
+	lp := startLongPoll(t, n, topic, 0)
 	producer := n.Client(t)
-	expectWokenBy(t, producer, results, maxWait, &kgo.Record{Topic: topic, Value: []byte("wake up")})
+	lp.expectWokenBy(producer, &kgo.Record{Topic: topic, Value: []byte("wake up")})
 }
 
 // A fetch parked on some partitions of a topic is answered when a record
@@ -235,27 +222,47 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 // appended to.
 func TestFetchLongPollWakesOnlyForItsPartitions(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nodeOpts{})
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 3, nil)
+	n, _, topic, _ := startNodeWithTopic(t, 3)
 
-	const maxWait = 20 * time.Second
-	fw := &fetchWrites{}
-	start := kgo.NewOffset().AtStart()
-	consumer := n.Client(t,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: start, 1: start}}),
-		kgo.FetchMaxWait(maxWait),
-		kgo.WithHooks(fw),
-	)
-	results := pollUntilRecords(t, consumer, 2*maxWait)
-	expectParked(t, fw, results, maxWait, "before anything was produced")
-
+	lp := startLongPoll(t, n, topic, 0, 1)
 	producer := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err := producer.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Topic: topic, Partition: 2, Value: []byte("elsewhere")}).FirstErr(); err != nil {
 		t.Fatalf("produce to partition 2: %v", err)
 	}
-	expectParked(t, fw, results, maxWait, "after a produce to a partition it does not read")
-	expectWokenBy(t, producer, results, maxWait, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("wake up")})
+	lp.expectParked("after a produce to a partition it does not read")
+	lp.expectWokenBy(producer, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("wake up")})
+}
+
+// longPollWait is the FetchMaxWait of the long-poll tests: far longer than
+// any of their checks, so that an answer within it comes from new data.
+const longPollWait = 20 * time.Second
+
+// longPoll is a consumer polling an empty topic on a goroutine, whose
+// fetches the broker should park.
+type longPoll struct {
+	t       *testing.T
+	fw      *fetchWrites
+	results <-chan polled
+}
+
+// startLongPoll starts a consumer of topic's partitions, from the start,
+// with FetchMaxWait longPollWait, and checks that its fetch is parked
+// before anything is produced.
+func startLongPoll(t *testing.T, n *node, topic string, partitions ...int32) *longPoll {
+	t.Helper()
+	offsets := map[int32]kgo.Offset{}
+	for _, p := range partitions {
+		offsets[p] = kgo.NewOffset().AtStart()
+	}
+	lp := &longPoll{t: t, fw: &fetchWrites{}}
+	consumer := n.Client(t,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.FetchMaxWait(longPollWait),
+		kgo.WithHooks(lp.fw),
+	)
+	lp.results = pollUntilRecords(t, consumer, 2*longPollWait)
+	lp.expectParked("before anything was produced")
+	return lp
 }
 
 // polled is what one PollFetches returned, and when.
@@ -290,25 +297,27 @@ func pollUntilRecords(t *testing.T, consumer *kgo.Client, limit time.Duration) <
 // its first fetch is on the wire, no poll returns within a second, and the
 // broker answered at most a couple of fetches meanwhile (a broker that
 // ignored MaxWait would answer empty fetches over and over).
-func expectParked(t *testing.T, fw *fetchWrites, results <-chan polled, maxWait time.Duration, when string) {
+func (lp *longPoll) expectParked(when string) {
+	t, fw := lp.t, lp.fw
 	t.Helper()
 	waitFor(t, opTimeout, "the consumer's first fetch", func() (bool, string) {
 		return fw.n.Load() > 0, "no Fetch written yet"
 	})
 	idleStart := fw.n.Load()
 	select {
-	case p := <-results:
+	case p := <-lp.results:
 		t.Fatalf("poll returned %s: %d records, errors %v", when, len(p.recs), p.errs)
 	case <-time.After(time.Second):
 	}
 	if extra := fw.n.Load() - idleStart; extra > 2 {
-		t.Fatalf("%d fetches were answered within 1s %s with MaxWait %v: the broker is not long-polling", extra, when, maxWait)
+		t.Fatalf("%d fetches were answered within 1s %s with MaxWait %v: the broker is not long-polling", extra, when, longPollWait)
 	}
 }
 
 // expectWokenBy produces r and checks that the parked poll returns it, and
 // soon: a parked fetch must wake on new data, not wait out MaxWait.
-func expectWokenBy(t *testing.T, producer *kgo.Client, results <-chan polled, maxWait time.Duration, r *kgo.Record) {
+func (lp *longPoll) expectWokenBy(producer *kgo.Client, r *kgo.Record) {
+	t := lp.t
 	t.Helper()
 	want := string(r.Value)
 	producedAt := time.Now()
@@ -316,7 +325,7 @@ func expectWokenBy(t *testing.T, producer *kgo.Client, results <-chan polled, ma
 		t.Fatalf("produce: %v", err)
 	}
 	select {
-	case p := <-results:
+	case p := <-lp.results:
 		if len(p.errs) > 0 {
 			t.Fatalf("fetch errors: %v", p.errs)
 		}
@@ -324,12 +333,12 @@ func expectWokenBy(t *testing.T, producer *kgo.Client, results <-chan polled, ma
 			t.Fatalf("got %d records, want the one produced", len(p.recs))
 		}
 		if d := p.at.Sub(producedAt); d > 3*time.Second {
-			t.Fatalf("record arrived %v after produce; a parked fetch must wake on new data, not wait out MaxWait %v", d, maxWait)
+			t.Fatalf("record arrived %v after produce; a parked fetch must wake on new data, not wait out MaxWait %v", d, longPollWait)
 		} else {
 			t.Logf("record arrived %v after produce", d)
 		}
-	case <-time.After(maxWait):
-		t.Fatalf("record not received within %v of producing", maxWait)
+	case <-time.After(longPollWait):
+		t.Fatalf("record not received within %v of producing", longPollWait)
 	}
 }
 

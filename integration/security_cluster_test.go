@@ -269,29 +269,8 @@ func TestSecurityClusterSASLSSL(t *testing.T) {
 	for _, n := range c.nodes {
 		seeds = append(seeds, n.Addr())
 	}
-	producer, err := kgo.NewClient(append(append([]kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)}, writer...), clusterProducerOpts(topic)...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(producer.Close)
-	const batch = 300
-	acks, stopLoad := startClusterLoad(t, producer, batch, "before the kill")
-	victim := c.node(st.leader)
-	victim.Kill9()
-	before := acks.count()
-	t.Logf("killed leader %d after %d acknowledged records", st.leader, before)
-	survivor := c.alive()[0]
-	c.waitPartition(survivor, topic, 0, "a new leader", func(s partitionState) bool {
-		return s.leader > 0 && s.leader != st.leader
-	})
-	waitFor(t, opTimeout, "producing to continue on the new leader", func() (bool, string) {
-		return acks.count() >= before+batch, fmt.Sprint(acks.count())
-	})
-	stopLoad()
-
-	victim.Restart()
-	c.waitPartition(survivor, topic, 0, "the old leader back in the ISR", func(s partitionState) bool { return len(s.isr) == 3 })
-	checkAcked(t, c, topic, acks)
+	producer := clientWith(t, []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.DialTimeout(time.Second)}, writer, clusterProducerOpts(topic)...)
+	failOverLeader(t, c, topic, st.leader, producer, 300, opTimeout)
 }
 
 // TestSecurityClusterRolesSASLSSL: a controller-only voter and two

@@ -36,12 +36,7 @@ func (sn *secureNode) addUser(t *testing.T, user, password string, opts ...kgo.O
 	if err != nil {
 		t.Fatalf("creating %s: %v", user, err)
 	}
-	cl, err := kgo.NewClient(append(scramOpts(sn.caPool, user, password), append(opts, kgo.SeedBrokers(sn.Addr()))...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
+	return scramClient(t, sn.caPool, sn.Addr(), user, password, opts...)
 }
 
 // DescribeTransactions shows a principal that may describe the
@@ -59,12 +54,7 @@ func TestSecurityDescribeTransactionsHidesUndescribableTopics(t *testing.T) {
 		}
 	}
 	// The administrator's transaction writes to both topics and stays open.
-	producer, err := kgo.NewClient(append(scramOpts(sn.caPool, "admin", "admin-secret"),
-		kgo.SeedBrokers(sn.Addr()), kgo.TransactionalID(txnID))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer producer.Close()
+	producer := scramClient(t, sn.caPool, sn.Addr(), "admin", "admin-secret", kgo.TransactionalID(txnID))
 	if err := producer.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}

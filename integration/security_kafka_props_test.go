@@ -102,12 +102,8 @@ func TestSecurityKafkaServerPropertiesUnchanged(t *testing.T) {
 	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("over SASL_SSL")}).FirstErr(); err != nil {
 		t.Fatalf("produce as admin: %v", err)
 	}
-	consumer, err := kgo.NewClient(append(scramOpts(pool, "admin", "admin-secret"), kgo.SeedBrokers(n.Addr()),
-		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
+	consumer := scramClient(t, pool, n.Addr(), "admin", "admin-secret",
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if got := consumeN(t, consumer, 1, opTimeout); len(got) != 1 || string(got[0].Value) != "over SASL_SSL" {
 		t.Fatalf("consumed %v", got)
 	}
@@ -118,21 +114,12 @@ func TestSecurityKafkaServerPropertiesUnchanged(t *testing.T) {
 	}}); err != nil {
 		t.Fatalf("creating bob: %v", err)
 	}
-	bob, err := kgo.NewClient(append(scramOpts(pool, "bob", "bob-secret"), kgo.SeedBrokers(n.Addr()),
-		kgo.RecordRetries(1))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
+	bob := scramClient(t, pool, n.Addr(), "bob", "bob-secret", kgo.RecordRetries(1))
 	if err := bob.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("no")}).FirstErr(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("produce as bob: %v, want %v", err, kerr.TopicAuthorizationFailed)
 	}
 
-	wrong, err := kgo.NewClient(append(scramOpts(pool, "admin", "wrong"), kgo.SeedBrokers(n.Addr()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wrong.Close()
+	wrong := scramClient(t, pool, n.Addr(), "admin", "wrong")
 	if err := wrong.Ping(ctx); err == nil || !strings.Contains(err.Error(), kerr.SaslAuthenticationFailed.Message) {
 		t.Fatalf("a wrong password: %v, want %s", err, kerr.SaslAuthenticationFailed.Message)
 	}

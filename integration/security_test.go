@@ -182,6 +182,13 @@ func scramOpts(pool *x509.CertPool, user, password string) []kgo.Opt {
 	}
 }
 
+// scramClient returns a client of the SASL_SSL listener at addr logged in
+// as user (scramOpts), closed when the test ends; opts come last.
+func scramClient(t *testing.T, pool *x509.CertPool, addr, user, password string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	return clientWith(t, []kgo.Opt{kgo.SeedBrokers(addr)}, scramOpts(pool, user, password), opts...)
+}
+
 // cli runs a shoal command as user over the secured listener and returns
 // its standard output.
 func (sn *secureNode) cli(t *testing.T, user string, args ...string) string {
@@ -239,13 +246,8 @@ func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 		ctx := ctxT(t, opTimeout)
 		// Without a group: alice's group ACL is for librdkafka's consumer,
 		// which must find all ten records.
-		cl, err := kgo.NewClient(append(scramOpts(sn.caPool, "alice", "alice-secret"),
-			kgo.SeedBrokers(sn.Addr()), kgo.ConsumeTopics(topic),
-			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
+		cl := scramClient(t, sn.caPool, sn.Addr(), "alice", "alice-secret",
+			kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 		for i := range 5 {
 			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("franz-%d", i))}).FirstErr(); err != nil {
 				t.Fatalf("produce as alice: %v", err)
@@ -322,12 +324,8 @@ func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 	})
 
 	t.Run("wrong password", func(t *testing.T) {
-		cl, err := kgo.NewClient(append(scramOpts(sn.caPool, "alice", "wrong"), kgo.SeedBrokers(sn.Addr()))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		err = cl.Ping(ctxT(t, opTimeout))
+		cl := scramClient(t, sn.caPool, sn.Addr(), "alice", "wrong")
+		err := cl.Ping(ctxT(t, opTimeout))
 		if !errors.Is(err, kerr.SaslAuthenticationFailed) {
 			t.Fatalf("ping with a wrong password: %v, want SASL_AUTHENTICATION_FAILED", err)
 		}
@@ -361,11 +359,7 @@ func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 	})
 
 	t.Run("no ACL for an admin API", func(t *testing.T) {
-		cl, err := kgo.NewClient(append(scramOpts(sn.caPool, "alice", "alice-secret"), kgo.SeedBrokers(sn.Addr()))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
+		cl := scramClient(t, sn.caPool, sn.Addr(), "alice", "alice-secret")
 		req := kmsg.NewPtrDescribeACLsRequest()
 		req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
 		req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
@@ -484,12 +478,7 @@ func TestSecurityTopicAndGroupACLs(t *testing.T) {
 		}
 	}
 	readerClient := func(opts ...kgo.Opt) *kgo.Client {
-		cl, err := kgo.NewClient(append(scramOpts(sn.caPool, "reader", "reader-secret"), append(opts, kgo.SeedBrokers(sn.Addr()))...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cl.Close)
-		return cl
+		return scramClient(t, sn.caPool, sn.Addr(), "reader", "reader-secret", opts...)
 	}
 
 	// Consuming in the group it may read works end to end: Metadata,

@@ -32,13 +32,7 @@ func TestShareDeadLetterCrashLoop(t *testing.T) {
 		set: []string{"group.share.heartbeat.interval.ms=500", "group.share.session.timeout.ms=10000"},
 		env: armed(points[0]),
 	})
-	topic := topicName(t, "")
-	dlq := "dlq." + topic
-	group := topic + "-g"
-	admin := n.Client(t)
-	createTopic(t, kadmOf(admin), topic, 1, nil)
-	createTopic(t, kadmOf(admin), dlq, 1, map[string]*string{"errors.deadletterqueue.group.enable": strp("true")})
-	setGroupConfigs(t, admin, group, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+dlq)
+	topic, dlq, group, admin := setUpDeadLettering(t, n)
 
 	// rejectAll runs a share consumer that rejects every record it gets
 	// until stop is called.

@@ -21,14 +21,8 @@ import (
 // redrive finds the others already redriven.
 func TestShareDLQRedriveHeaderOnly(t *testing.T) {
 	n := startShareNode(t)
-	topic := topicName(t, "")
-	dlq := "dlq." + topic
-	group := topic + "-g"
-	admin := n.Client(t)
+	topic, dlq, group, admin := setUpDeadLettering(t, n)
 	adm := kadmOf(admin)
-	createTopic(t, adm, topic, 1, nil)
-	createTopic(t, adm, dlq, 1, map[string]*string{"errors.deadletterqueue.group.enable": strp("true")})
-	setGroupConfigs(t, admin, group, "share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name="+dlq)
 
 	const total = 3
 	prod := n.Client(t, kgo.DefaultProduceTopic(topic))

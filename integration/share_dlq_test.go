@@ -23,16 +23,8 @@ func TestShareDeliveryLimitDeadLetters(t *testing.T) {
 		limit     = 5
 	)
 	n := startShareNode(t)
-	topic := topicName(t, "")
-	dlq := "dlq." + topic
-	group := topic + "-g"
-	admin := n.Client(t)
-	createTopic(t, kadmOf(admin), topic, 1, nil)
-	createTopic(t, kadmOf(admin), dlq, 1, map[string]*string{"errors.deadletterqueue.group.enable": strp("true")})
-	setGroupConfigs(t, admin, group,
-		"share.auto.offset.reset=earliest",
+	topic, dlq, group, admin := setUpDeadLettering(t, n,
 		"share.delivery.count.limit="+strconv.Itoa(limit),
-		"errors.deadletterqueue.topic.name="+dlq,
 		"errors.deadletterqueue.copy.record.enable=true")
 
 	prod := n.Client(t, kgo.DefaultProduceTopic(topic))

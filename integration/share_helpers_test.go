@@ -51,6 +51,22 @@ func startShareTopic(t *testing.T, partitions int32, groupConfigs ...string) (n 
 	return n, topic, group, admin
 }
 
+// setUpDeadLettering creates on n a one-partition topic, its dead-letter
+// topic dlq.<topic> (errors.deadletterqueue.group.enable=true) and the
+// share group that consumes it, set to start at the earliest offset and to
+// dead-letter to dlq, plus groupConfigs ("name=value").
+func setUpDeadLettering(t *testing.T, n *node, groupConfigs ...string) (topic, dlq, group string, admin *kgo.Client) {
+	t.Helper()
+	topic = topicName(t, "")
+	dlq = "dlq." + topic
+	group = topic + "-g"
+	admin = n.Client(t)
+	createTopic(t, kadmOf(admin), topic, 1, nil)
+	createTopic(t, kadmOf(admin), dlq, 1, map[string]*string{"errors.deadletterqueue.group.enable": strp("true")})
+	setGroupConfigs(t, admin, group, append([]string{"share.auto.offset.reset=earliest", "errors.deadletterqueue.topic.name=" + dlq}, groupConfigs...)...)
+	return topic, dlq, group, admin
+}
+
 // setGroupConfigs sets group configs ("name=value") with
 // IncrementalAlterConfigs on resource type GROUP and fails on any error.
 func setGroupConfigs(t *testing.T, cl *kgo.Client, group string, kv ...string) {
@@ -172,6 +188,8 @@ func waitStartOffsets(t *testing.T, cl *kgo.Client, group, topic string, want ma
 	})
 }
 
+// fmtInt64s renders a value per partition as "p:v" pairs in partition
+// order.
 func fmtInt64s(m map[int32]int64) string {
 	ps := make([]int32, 0, len(m))
 	for p := range m {
@@ -252,6 +270,27 @@ func pollShareRecords(ctx context.Context, cl *kgo.Client, each func(*kgo.Record
 		}
 	}()
 	return done
+}
+
+// acceptValues runs a share consumer of topic in group that accepts every
+// record it gets and sends its value to seen (room for size values) until
+// stop is called, at the latest when the test ends; stop returns once
+// polling has stopped.
+func acceptValues(t *testing.T, n *node, group, topic string, size int) (seen <-chan string, stop func()) {
+	t.Helper()
+	values := make(chan string, size)
+	cl := shareClient(t, n, group, topic)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := pollShareRecords(ctx, cl, func(r *kgo.Record) {
+		values <- string(r.Value)
+		cl.MarkAcks(kgo.AckAccept, r)
+	})
+	stop = func() {
+		cancel()
+		<-done
+	}
+	t.Cleanup(stop)
+	return values, stop
 }
 
 // shareClient returns a share-group consumer of topic, closed when the test

@@ -24,12 +24,7 @@ func TestShareKeyOrderedDelivery(t *testing.T) {
 		total      = 400
 		workers    = 3
 	)
-	n := startShareNode(t)
-	topic := topicName(t, "")
-	group := topic + "-g"
-	admin := n.Client(t)
-	createTopic(t, kadmOf(admin), topic, partitions, nil)
-	setGroupConfigs(t, admin, group, "share.auto.offset.reset=earliest", "share.delivery.ordering=key")
+	n, topic, group, admin := startShareTopic(t, partitions, "share.auto.offset.reset=earliest", "share.delivery.ordering=key")
 
 	// Record i has key k<i%keys>, on partition (i%keys)%partitions, so
 	// each partition interleaves keys/partitions keys.

@@ -243,14 +243,7 @@ func TestShareReadCommitted(t *testing.T) {
 	}
 	plainOffset := r.Offset
 
-	seen := make(chan string, 100)
-	cl := shareClient(t, n, group, topic)
-	pctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := pollShareRecords(pctx, cl, func(r *kgo.Record) {
-		seen <- string(r.Value)
-		cl.MarkAcks(kgo.AckAccept, r)
-	})
+	seen, stop := acceptValues(t, n, group, topic, 100)
 	got := map[string]int{}
 	take := func(want int) {
 		t.Helper()
@@ -285,8 +278,7 @@ func TestShareReadCommitted(t *testing.T) {
 	take(4)
 	end := highWatermarks(t, n, topic)[0]
 	waitStartOffsets(t, admin, group, topic, map[int32]int64{0: end}, opTimeout)
-	cancel()
-	<-done
+	stop()
 	for len(seen) > 0 {
 		got[<-seen]++
 	}
@@ -312,17 +304,9 @@ func TestShareAutoOffsetResetByDuration(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	seen := make(chan string, 10)
-	cl := shareClient(t, n, group, topic)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := pollShareRecords(ctx, cl, func(r *kgo.Record) {
-		seen <- string(r.Value)
-		cl.MarkAcks(kgo.AckAccept, r)
-	})
+	seen, stop := acceptValues(t, n, group, topic, 10)
 	waitStartOffsets(t, admin, group, topic, map[int32]int64{0: 4}, opTimeout)
-	cancel()
-	<-done
+	stop()
 	var got []string
 	for len(seen) > 0 {
 		got = append(got, <-seen)

@@ -33,6 +33,16 @@ func topicConfigs(t *testing.T, adm *kadm.Client, topic string) map[string]kadm.
 	return out
 }
 
+// configsAfter fails the test unless resp and err, the answer to an alter
+// of topic's configs, say it was done, and returns the topic's configs.
+func configsAfter(t *testing.T, adm *kadm.Client, topic, what string, resp kadm.AlterConfigsResponses, err error) map[string]kadm.Config {
+	t.Helper()
+	if err != nil || len(resp) != 1 || resp[0].Err != nil {
+		t.Fatalf("%s: %v %+v", what, err, resp)
+	}
+	return topicConfigs(t, adm, topic)
+}
+
 // expectConfig checks a config's value and whether it is set on the topic.
 func expectConfig(t *testing.T, cfgs map[string]kadm.Config, key, value string, dynamic bool) {
 	t.Helper()
@@ -125,18 +135,12 @@ func TestTopicAdmin(t *testing.T) {
 			{Op: kadm.SetConfig, Name: "retention.ms", Value: strp("3600000")},
 			{Op: kadm.SetConfig, Name: "segment.bytes", Value: strp("1048576")},
 		}, topic)
-		if err != nil || len(resp) != 1 || resp[0].Err != nil {
-			t.Fatalf("incremental alter: %v %+v", err, resp)
-		}
-		cfgs := topicConfigs(t, adm, topic)
+		cfgs := configsAfter(t, adm, topic, "incremental alter", resp, err)
 		expectConfig(t, cfgs, "retention.ms", "3600000", true)
 		expectConfig(t, cfgs, "segment.bytes", "1048576", true)
 
 		resp, err = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "retention.ms"}}, topic)
-		if err != nil || len(resp) != 1 || resp[0].Err != nil {
-			t.Fatalf("incremental delete: %v %+v", err, resp)
-		}
-		cfgs = topicConfigs(t, adm, topic)
+		cfgs = configsAfter(t, adm, topic, "incremental delete", resp, err)
 		expectConfig(t, cfgs, "retention.ms", "604800000", false)
 		expectConfig(t, cfgs, "segment.bytes", "1048576", true)
 
@@ -162,10 +166,7 @@ func TestTopicAdmin(t *testing.T) {
 			{Name: "cleanup.policy", Value: strp("delete")},
 			{Name: "retention.bytes", Value: strp("1000000")},
 		}, topic)
-		if err != nil || len(resp) != 1 || resp[0].Err != nil {
-			t.Fatalf("alter configs: %v %+v", err, resp)
-		}
-		cfgs := topicConfigs(t, adm, topic)
+		cfgs := configsAfter(t, adm, topic, "alter configs", resp, err)
 		expectConfig(t, cfgs, "cleanup.policy", "delete", true)
 		expectConfig(t, cfgs, "retention.bytes", "1000000", true)
 		expectConfig(t, cfgs, "segment.bytes", "1073741824", false)

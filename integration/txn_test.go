@@ -106,11 +106,7 @@ func TestTxnCommitAndAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	adm := n.Admin(t)
-	hw, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lso, err := adm.ListCommittedOffsets(ctx, topic)
+	lso, hw, err := stableAndEndOffsets(ctx, adm, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,11 +119,7 @@ func TestTxnCommitAndAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, opTimeout, "LSO reaches the HW", func() (bool, string) {
-		lso, err := adm.ListCommittedOffsets(ctx, topic)
-		if err != nil {
-			return false, err.Error()
-		}
-		hw, err := adm.ListEndOffsets(ctx, topic)
+		lso, hw, err := stableAndEndOffsets(ctx, adm, topic)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -135,6 +127,16 @@ func TestTxnCommitAndAbort(t *testing.T) {
 		h, _ := hw.Lookup(topic, 0)
 		return l.Offset == h.Offset, fmt.Sprintf("LSO %d, HW %d", l.Offset, h.Offset)
 	})
+}
+
+// stableAndEndOffsets lists topic's last stable offsets (what a
+// read_committed consumer may read up to) and high watermarks.
+func stableAndEndOffsets(ctx context.Context, adm *kadm.Client, topic string) (lso, hw kadm.ListedOffsets, err error) {
+	if lso, err = adm.ListCommittedOffsets(ctx, topic); err != nil {
+		return nil, nil, err
+	}
+	hw, err = adm.ListEndOffsets(ctx, topic)
+	return lso, hw, err
 }
 
 // When EndTxn answers, the transaction is complete: its markers are in
@@ -178,11 +180,7 @@ func TestTxnEndAnswersWithMarkersWritten(t *testing.T) {
 		if d, _ := described.On(id, nil); d.State != want {
 			t.Fatalf("transaction %d: right after EndTxn the coordinator holds %s, want %s", i, d.State, want)
 		}
-		hw, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lso, err := adm.ListCommittedOffsets(ctx, topic)
+		lso, hw, err := stableAndEndOffsets(ctx, adm, topic)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -181,9 +181,7 @@ func TestCompactKeepsLastValuePerKey(t *testing.T) {
 			fillOverwrites(t, p, &m, 120, 12, tc.codec, rng)
 			segsBefore := segmentCount(p)
 			end := activeBase(p)
-			if err := p.CompactNow(testNow); err != nil {
-				t.Fatal(err)
-			}
+			mustCompact(t, p)
 			if got := p.FirstDirtyOffset(); got != end {
 				t.Fatalf("first dirty offset %d, want active base %d", got, end)
 			}
@@ -201,9 +199,7 @@ func TestCompactKeepsLastValuePerKey(t *testing.T) {
 			}
 			// Groups are formed by input size, so the second pass merges the
 			// now small cleaned segments.
-			if err := p.CompactNow(testNow); err != nil {
-				t.Fatal(err)
-			}
+			mustCompact(t, p)
 			if n := segmentCount(p); n >= segsBefore/2 {
 				t.Fatalf("%d segments before, %d after: small cleaned segments not merged", segsBefore, n)
 			}
@@ -218,9 +214,7 @@ func TestCompactKeepsLastValuePerKey(t *testing.T) {
 					mtimes[e.Name()] = fi.ModTime()
 				}
 			}
-			if err := p.CompactNow(testNow); err != nil {
-				t.Fatal(err)
-			}
+			mustCompact(t, p)
 			if p.Size() != sizeBefore || segmentCount(p) != segsNow {
 				t.Fatalf("third pass changed the log: %d -> %d bytes", sizeBefore, p.Size())
 			}
@@ -259,16 +253,10 @@ func TestCompactLatestPerKeyInOffsetOrder(t *testing.T) {
 	fillOverwrites(t, p, &m, 80, 8, CompressionNone, rng)
 	// Roll so every record is in an inactive segment, then put one record
 	// with a fresh key in the active segment.
-	p.appendMu.Lock()
-	if err := p.roll(); err != nil {
-		t.Fatal(err)
-	}
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	m.append(t, p, CompressionNone, 5000, kvs(k("fresh", "x")))
 	p.SetHighWatermark(p.LogEndOffset())
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 	got := consume(t, p)
 	last := map[string]logRec{}
 	for _, r := range m.recs {
@@ -291,11 +279,7 @@ func TestCompactTombstones(t *testing.T) {
 	m.append(t, p, CompressionNone, 1000, kvs(k("a", "1"), k("b", "1"), k("c", "1")))
 	m.append(t, p, CompressionGzip, 2000, kvs(tomb("a"), k("b", "2")))
 	m.append(t, p, CompressionNone, 3000, kvs(tomb("c"), k("d", "1")))
-	p.appendMu.Lock()
-	if err := p.roll(); err != nil {
-		t.Fatal(err)
-	}
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	m.append(t, p, CompressionNone, 4000, kvs(k("e", "1")))
 	p.SetHighWatermark(p.LogEndOffset())
 	end := activeBase(p)
@@ -356,9 +340,7 @@ func TestCompactLeavesActiveSegmentAndAboveHW(t *testing.T) {
 		files[segmentPath(p.Dir(), s.base, logSuffix)] = b
 	}
 	p.mu.RUnlock()
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 	for path, before := range files {
 		after, err := os.ReadFile(path)
 		if err != nil || !bytes.Equal(before, after) {
@@ -374,9 +356,7 @@ func TestCompactLeavesActiveSegmentAndAboveHW(t *testing.T) {
 	p.SetHighWatermark(p.LogEndOffset())
 	active := activeBase(p)
 	activeBytes, _ := os.ReadFile(segmentPath(p.Dir(), active, logSuffix))
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 	if after, _ := os.ReadFile(segmentPath(p.Dir(), active, logSuffix)); !bytes.Equal(after, activeBytes) {
 		t.Fatal("active segment changed")
 	}
@@ -394,19 +374,13 @@ func TestCompactMinCompactionLag(t *testing.T) {
 	for i := range 30 {
 		m.append(t, p, CompressionNone, now-7_200_000+int64(i), kvs(k("a", fmt.Sprint(i)), k("b", fmt.Sprint(i))))
 	}
-	p.appendMu.Lock()
-	if err := p.roll(); err != nil {
-		t.Fatal(err)
-	}
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	young := p.LogEndOffset()
 	for i := range 30 {
 		m.append(t, p, CompressionNone, now-60_000+int64(i), kvs(k("a", fmt.Sprint(100+i)), k("b", fmt.Sprint(100+i))))
 	}
 	p.SetHighWatermark(p.LogEndOffset())
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 	if got := p.FirstDirtyOffset(); got != young {
 		t.Fatalf("cleaned up to %d, want %d (start of the young records)", got, young)
 	}
@@ -439,14 +413,10 @@ func TestCompactRejectsKeylessRecords(t *testing.T) {
 	}
 	// Records without keys already in the log survive compaction.
 	p.SetConfig(compactConfig())
-	p.appendMu.Lock()
-	_ = p.roll()
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	mustAppend(t, p, kvBatch(t, 1, CompressionNone, kvs(k("a", "2"))), 0)
 	p.SetHighWatermark(p.LogEndOffset())
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 	recs := consume(t, p)
 	var keylessSeen bool
 	for _, r := range recs {
@@ -466,9 +436,7 @@ func TestCompactReadAtRemovedOffset(t *testing.T) {
 	}
 	p.SetHighWatermark(p.LogEndOffset())
 	end := activeBase(p)
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 	survivors := m.compacted(end, false)
 	alive := map[int64]bool{}
 	for _, r := range survivors {
@@ -550,9 +518,7 @@ func TestCompactIdempotentProducerAfterReopen(t *testing.T) {
 				mustAppend(t, p, kvBatch(t, 2000, CompressionNone, kvs(k("p", fmt.Sprint("later", i)), k("q", "x"))), 0)
 			}
 			p.SetHighWatermark(p.LogEndOffset())
-			if err := p.CompactNow(testNow); err != nil {
-				t.Fatal(err)
-			}
+			mustCompact(t, p)
 			// The producer's last batch stays, empty, with its offsets.
 			res, _ := p.Read(last.BaseOffset, 1, math.MaxInt64, true)
 			h, _ := ParseBatchHeader(res.Data)
@@ -690,9 +656,7 @@ func TestCompactCrashDuringSwap(t *testing.T) {
 	fillOverwrites(t, p, &m, 60, 6, -1, rng)
 	// Tombstones in the cleaned range too.
 	m.append(t, p, CompressionNone, 9000, kvs(tomb("k1"), tomb("k2")))
-	p.appendMu.Lock()
-	_ = p.roll()
-	p.appendMu.Unlock()
+	mustRoll(t, p)
 	m.append(t, p, CompressionNone, 9100, kvs(k("tail", "t")))
 	p.SetHighWatermark(p.LogEndOffset())
 	end := activeBase(p)
@@ -711,9 +675,7 @@ func TestCompactCrashDuringSwap(t *testing.T) {
 	big := cfg
 	big.SegmentBytes = 1 << 20
 	p.SetConfig(big)
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 	newBases, _ := scanSegmentFiles(p.Dir())
 	if len(newBases) != 2 || newBases[0] != oldBases[0] || newBases[1] != end || len(oldBases) < 4 {
 		t.Fatalf("old segments %v, new %v", oldBases, newBases)
@@ -804,9 +766,7 @@ func TestCompactCrashDuringSwap(t *testing.T) {
 			}
 			// And it cleans to the same result afterwards.
 			p.SetConfig(big)
-			if err := p.CompactNow(testNow); err != nil {
-				t.Fatal(err)
-			}
+			mustCompact(t, p)
 			sameRecs(t, st.name+", cleaned again", consume(t, p), newAll)
 		})
 	}
@@ -886,9 +846,7 @@ func TestCompactConcurrentReaders(t *testing.T) {
 		t.Fatal(err)
 	default:
 	}
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 	last := map[string]string{}
 	for _, r := range consume(t, p) {
 		last[r.key] = r.val
@@ -943,9 +901,7 @@ func BenchmarkCompact(b *testing.B) {
 				p.SetHighWatermark(p.LogEndOffset())
 				in = inactive(p)
 				b.StartTimer()
-				if err := p.CompactNow(testNow); err != nil {
-					b.Fatal(err)
-				}
+				mustCompact(b, p)
 				b.StopTimer()
 				out = inactive(p)
 				m.Close()

@@ -160,6 +160,26 @@ func mustAppend(t testing.TB, p *Partition, b []byte, epoch int32) AppendResult 
 	return res
 }
 
+// mustRoll starts a new active segment on p, as an append that does not
+// fit the active one does.
+func mustRoll(t testing.TB, p *Partition) {
+	t.Helper()
+	p.appendMu.Lock()
+	err := p.roll()
+	p.appendMu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustCompact runs a cleaning pass on p at testNow.
+func mustCompact(t testing.TB, p *Partition) {
+	t.Helper()
+	if err := p.CompactNow(testNow); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func appendCopy(p *Partition, b []byte, epoch int32) (AppendResult, error) {
 	b = bytes.Clone(b)
 	h, err := ValidateProduceBatch(b, 1<<30)

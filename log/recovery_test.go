@@ -143,6 +143,21 @@ func buildCrashedLog(t *testing.T) (string, []storedBatch) {
 	return dir, all
 }
 
+// expectBatches checks that p holds exactly the batches want, byte for
+// byte, from offset 0.
+func expectBatches(t *testing.T, p *Partition, want []storedBatch) {
+	t.Helper()
+	got := readAll(t, p, 0)
+	if len(got) != len(want) {
+		t.Fatalf("%d batches, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i].b) {
+			t.Fatalf("batch %d differs", i)
+		}
+	}
+}
+
 // verifyRecovered opens a damaged copy and checks it holds exactly want.
 func verifyRecovered(t *testing.T, dir string, want []storedBatch, wantLEO int64) {
 	t.Helper()
@@ -152,15 +167,7 @@ func verifyRecovered(t *testing.T, dir string, want []storedBatch, wantLEO int64
 	if p.LogEndOffset() != wantLEO {
 		t.Fatalf("LEO %d, want %d", p.LogEndOffset(), wantLEO)
 	}
-	got := readAll(t, p, 0)
-	if len(got) != len(want) {
-		t.Fatalf("%d batches kept, want %d", len(got), len(want))
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], want[i].b) {
-			t.Fatalf("batch %d differs", i)
-		}
-	}
+	expectBatches(t, p, want)
 	for off := int64(0); off < wantLEO; off++ {
 		res, err := p.Read(off, 1, math.MaxInt64, true)
 		if err != nil {

@@ -482,15 +482,7 @@ func checkPrefix(t *testing.T, p *Partition, keep []storedBatch, leo int64) {
 	if p.HighWatermark() > leo || p.RecoveryPoint() > leo {
 		t.Fatalf("HW %d, recovery point %d above LEO %d", p.HighWatermark(), p.RecoveryPoint(), leo)
 	}
-	got := readAll(t, p, 0)
-	if len(got) != len(keep) {
-		t.Fatalf("%d batches, want %d", len(got), len(keep))
-	}
-	for i := range got {
-		if !bytes.Equal(got[i], keep[i].b) {
-			t.Fatalf("batch %d differs", i)
-		}
-	}
+	expectBatches(t, p, keep)
 	checkIndexes(t, p)
 	if es, want := p.LeaderEpochs(), expectedEpochs(keep); !reflect.DeepEqual(es, want) && !(len(es) == 0 && len(want) == 0) {
 		t.Fatalf("epochs %v, want %v", es, want)
@@ -845,9 +837,7 @@ func TestAppendReplicatedCompactedGaps(t *testing.T) {
 		mustAppend(t, leader, kvBatch(t, int64(1000+i), CompressionNone, kvs(k(fmt.Sprint("key", i%3), fmt.Sprint(i)))), 1)
 	}
 	leader.SetHighWatermark(leader.LogEndOffset())
-	if err := leader.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, leader)
 	rng := rand.New(rand.NewSource(6))
 	replicate(t, leader, follower, rng)
 	if got, want := consume(t, follower), consume(t, leader); !reflect.DeepEqual(got, want) {
@@ -1075,9 +1065,7 @@ func TestTruncateCompactedTopic(t *testing.T) {
 		p.SetHighWatermark(p.LogEndOffset())
 		target := p.LogEndOffset() / 2
 		if round == 0 {
-			if err := p.CompactNow(testNow); err != nil {
-				t.Fatal(err)
-			}
+			mustCompact(t, p)
 			if p.FirstDirtyOffset() <= target {
 				t.Fatalf("first dirty %d, want above %d", p.FirstDirtyOffset(), target)
 			}

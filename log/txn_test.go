@@ -100,12 +100,7 @@ func (h *txnHarness) run(d *datadriven.TestData) string {
 		return h.state()
 
 	case "roll":
-		h.p.appendMu.Lock()
-		err := h.p.roll()
-		h.p.appendMu.Unlock()
-		if err != nil {
-			t.Fatal(err)
-		}
+		mustRoll(t, h.p)
 		return h.state()
 
 	case "crash":
@@ -342,30 +337,21 @@ func TestTxnCompactionKeepsCommittedOverAborted(t *testing.T) {
 	kv := func(pid int64, seq int32, txn bool, v string) []byte {
 		return buildBatch(t, batchSpec{recs: []testRec{{key: []byte("k"), value: []byte(v)}}, baseTs: 1000, pid: pid, seq: seq, txn: txn})
 	}
-	roll := func() {
-		p.appendMu.Lock()
-		defer p.appendMu.Unlock()
-		if err := p.roll(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	mustAppend(t, p, kv(1, 0, true, "committed"), 0) // 0
 	if _, err := p.AppendMarker(1, 0, EndTxnMarker{Commit: true}, 0, testNow); err != nil {
 		t.Fatal(err)
 	}
-	roll()
+	mustRoll(t, p)
 	mustAppend(t, p, kv(2, 0, true, "aborted"), 0) // 2
 	if _, err := p.AppendMarker(2, 0, EndTxnMarker{}, 0, testNow); err != nil {
 		t.Fatal(err)
 	}
-	roll()
+	mustRoll(t, p)
 	mustAppend(t, p, kv(3, 0, true, "open"), 0) // 4, still open
-	roll()
+	mustRoll(t, p)
 	mustAppend(t, p, kv(-1, 0, false, "tail"), 0)
 	p.SetHighWatermark(p.LogEndOffset())
-	if err := p.CompactNow(testNow); err != nil {
-		t.Fatal(err)
-	}
+	mustCompact(t, p)
 
 	var values []string
 	var aborted []AbortedTxn
@@ -462,25 +448,18 @@ func TestTxnCompactionDropsMarkers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	roll := func() {
-		p.appendMu.Lock()
-		defer p.appendMu.Unlock()
-		if err := p.roll(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	mustAppend(t, p, batch(1, 0, "a", "old"), 0) // 0
 	marker(1, true)                              // 1: its data is overwritten below
-	roll()
+	mustRoll(t, p)
 	mustAppend(t, p, batch(2, 0, "a", "aborted"), 0) // 2
 	marker(2, false)                                 // 3: its data is aborted
-	roll()
+	mustRoll(t, p)
 	mustAppend(t, p, batch(1, 1, "b", "live"), 0) // 4
 	marker(1, true)                               // 5: covers live data
 	mustAppend(t, p, batch(2, 1, "c", "live"), 0) // 6
 	marker(2, true)                               // 7
 	mustAppend(t, p, batch(-1, 0, "a", "new"), 0) // 8
-	roll()
+	mustRoll(t, p)
 	mustAppend(t, p, batch(-1, 0, "z", "tail"), 0) // 9, the active segment
 	p.SetHighWatermark(p.LogEndOffset())
 
