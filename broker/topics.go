@@ -17,10 +17,7 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-func (s *Server) handleCreateTopics(ctx context.Context, rc *reqCtx, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleCreateTopics(ctx context.Context, _ *reqCtx, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	reqs := make([]raftmeta.CreateTopicRequest, 0, len(req.Topics))
 	for _, rt := range req.Topics {
@@ -82,10 +79,7 @@ func indexOfTopic(reqs []raftmeta.CreateTopicRequest, name string) int {
 	return 0
 }
 
-func (s *Server) handleDeleteTopics(ctx context.Context, rc *reqCtx, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleDeleteTopics(ctx context.Context, _ *reqCtx, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	var names []string
 	var ids [][16]byte
@@ -130,10 +124,7 @@ func (s *Server) handleDeleteTopics(ctx context.Context, rc *reqCtx, req *kmsg.D
 	return resp, nil
 }
 
-func (s *Server) handleCreatePartitions(ctx context.Context, rc *reqCtx, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleCreatePartitions(ctx context.Context, _ *reqCtx, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	reqs := make([]raftmeta.CreatePartitionsRequest, 0, len(req.Topics))
 	for _, rt := range req.Topics {
