@@ -52,9 +52,7 @@ func TestConnectionHandlesConcurrentlyAnswersInOrder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ordered"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "ordered", nil)
 	c, err := net.Dial("tcp", s.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)

@@ -21,9 +21,7 @@ func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
 	defer cancel()
 	cl := testClient(t, s)
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 2, "orders", nil)
 
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Group, req.MemberID, req.MemberEpoch = "regex-internal", "regex-internal-member0", 0

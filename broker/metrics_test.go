@@ -21,9 +21,7 @@ func TestMetricsReportTrafficAndGroupLag(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "metered"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "metered", nil)
 	prod := testClient(t, s, kgo.DefaultProduceTopic("metered"))
 	for i := 0; i < 50; i++ {
 		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
@@ -99,9 +97,7 @@ func TestMetricsReportOpenTransactions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "txns"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "txns", nil)
 	prod := testClient(t, s, kgo.DefaultProduceTopic("txns"), kgo.TransactionalID("metered-tx"))
 	if err := prod.BeginTransaction(); err != nil {
 		t.Fatal(err)
