@@ -101,13 +101,20 @@ func (h *harness) setGroupConfig(group string, cfg map[string]string) {
 // them visible (high watermark at the end).
 func (h *harness) produce(t *raftmeta.Topic, partition int32, values ...string) {
 	h.t.Helper()
-	p, _, kerrv := h.replicas.LeaderPartition(t, partition)
-	if kerrv != nil {
-		h.t.Fatal(kerrv)
-	}
 	recs := make([]log.Record, len(values))
 	for i, v := range values {
 		recs[i] = log.Record{Value: []byte(v)}
+	}
+	h.appendBatch(t, partition, recs)
+}
+
+// appendBatch appends recs as one batch to a partition and makes them
+// visible (high watermark at the end).
+func (h *harness) appendBatch(t *raftmeta.Topic, partition int32, recs []log.Record) {
+	h.t.Helper()
+	p, _, kerrv := h.replicas.LeaderPartition(t, partition)
+	if kerrv != nil {
+		h.t.Fatal(kerrv)
 	}
 	b := log.EncodeBatch(recs, h.clock.now())
 	hdr, err := log.ParseBatchHeader(b)
