@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -17,8 +16,7 @@ import (
 // the pattern assigns it.
 func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s)
 	adm := kadm.NewClient(cl)
 	createTopic(t, ctx, adm, 2, "orders", nil)

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,8 +17,7 @@ import (
 // /metrics reports the bytes a topic took in and a group's lag.
 func TestMetricsReportTrafficAndGroupLag(t *testing.T) {
 	s := startTestServer(t, "group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=1")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
 	createTopic(t, ctx, adm, 1, "metered", nil)
 	prod := testClient(t, s, kgo.DefaultProduceTopic("metered"))
@@ -94,8 +92,7 @@ func TestErrorCodesFindsNestedCodes(t *testing.T) {
 // in its partition; all of it goes once the transaction commits.
 func TestMetricsReportOpenTransactions(t *testing.T) {
 	s := startTestServer(t, "transaction.state.log.num.partitions=1", "offsets.topic.num.partitions=1")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
 	createTopic(t, ctx, adm, 1, "txns", nil)
 	prod := testClient(t, s, kgo.DefaultProduceTopic("txns"), kgo.TransactionalID("metered-tx"))

@@ -70,8 +70,7 @@ func createTopic(t testing.TB, ctx context.Context, adm *kadm.Client, partitions
 
 func TestProduceConsume(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
 	createTopic(t, ctx, adm, 2, "t", nil)
 	prod := testClient(t, s, kgo.DefaultProduceTopic("t"))
@@ -110,8 +109,7 @@ func TestConsumerGroupConsumesAndCommits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startTestServer(t, "group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=3")
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
+			ctx := testContext(t, 30*time.Second)
 			adm := kadm.NewClient(testClient(t, s))
 			createTopic(t, ctx, adm, 4, "gt", nil)
 			prod := testClient(t, s, kgo.DefaultProduceTopic("gt"))

@@ -34,8 +34,7 @@ func setGroupConfig(t *testing.T, cl *kgo.Client, group, key, value string) {
 // get every record, each accepted once.
 func TestShareGroupDeliversEveryRecordOnce(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testContext(t, 60*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
 	createTopic(t, ctx, adm, 2, "jobs", nil)
 	setGroupConfig(t, testClient(t, s), "workers", "share.auto.offset.reset", "earliest")
@@ -89,8 +88,7 @@ func TestShareGroupDeliversEveryRecordOnce(t *testing.T) {
 // UNKNOWN_TOPIC_OR_PARTITION, and still serve the partitions that exist.
 func TestShareGroupOffsetsUnknownPartitions(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s)
 	createTopic(t, ctx, kadm.NewClient(cl), 2, "jobs", nil)
 	const group = "positioned"
