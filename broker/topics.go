@@ -96,32 +96,29 @@ func (s *Server) handleDeleteTopics(ctx context.Context, _ *reqCtx, req *kmsg.De
 	}
 	if !s.cfg.DeleteTopicEnable {
 		for _, n := range names {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			n := n
-			rt.Topic = &n
-			rt.ErrorCode = kerr.TopicDeletionDisabled.Code
-			resp.Topics = append(resp.Topics, rt)
+			resp.Topics = append(resp.Topics, deleteTopicAnswer(kmsg.StringPtr(n), [16]byte{}, kerr.TopicDeletionDisabled.Code, nil))
 		}
 		for _, id := range ids {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.TopicID = id
-			rt.ErrorCode = kerr.TopicDeletionDisabled.Code
-			resp.Topics = append(resp.Topics, rt)
+			resp.Topics = append(resp.Topics, deleteTopicAnswer(nil, id, kerr.TopicDeletionDisabled.Code, nil))
 		}
 		return resp, nil
 	}
 	for _, r := range s.ctrl.DeleteTopics(ctx, names, ids) {
-		rt := kmsg.NewDeleteTopicsResponseTopic()
+		var name *string
 		if r.Name != "" {
-			n := r.Name
-			rt.Topic = &n
+			name = kmsg.StringPtr(r.Name)
 		}
-		rt.TopicID = r.ID
-		rt.ErrorCode = errorCode(r.Err)
-		rt.ErrorMessage = errorMessage(r.Err)
-		resp.Topics = append(resp.Topics, rt)
+		resp.Topics = append(resp.Topics, deleteTopicAnswer(name, r.ID, errorCode(r.Err), errorMessage(r.Err)))
 	}
 	return resp, nil
+}
+
+// deleteTopicAnswer is one topic's answer to DeleteTopics: a topic named
+// by name or (v6+) by id.
+func deleteTopicAnswer(name *string, id [16]byte, code int16, message *string) kmsg.DeleteTopicsResponseTopic {
+	rt := kmsg.NewDeleteTopicsResponseTopic()
+	rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = name, id, code, message
+	return rt
 }
 
 func (s *Server) handleCreatePartitions(ctx context.Context, _ *reqCtx, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
