@@ -15,10 +15,7 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-func (s *Server) handleAlterClientQuotas(ctx context.Context, rc *reqCtx, req *kmsg.AlterClientQuotasRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleAlterClientQuotas(ctx context.Context, _ *reqCtx, req *kmsg.AlterClientQuotasRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterClientQuotasResponse)
 	errs := make([]error, len(req.Entries))
 	var alts []raftmeta.QuotaAlteration

@@ -20,10 +20,7 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-func (s *Server) handleAlterPartitionAssignments(ctx context.Context, rc *reqCtx, req *kmsg.AlterPartitionAssignmentsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleAlterPartitionAssignments(ctx context.Context, _ *reqCtx, req *kmsg.AlterPartitionAssignmentsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = req.Version < 1 || req.AllowReplicationFactorChange
 	var reqs []raftmeta.ReassignRequest

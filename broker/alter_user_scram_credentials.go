@@ -18,10 +18,7 @@ import (
 	"github.com/shoalmq/shoal/sasl"
 )
 
-func (s *Server) handleAlterUserScramCredentials(ctx context.Context, rc *reqCtx, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleAlterUserScramCredentials(ctx context.Context, _ *reqCtx, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
 	// A credential that cannot be derived fails its user before the
 	// controller sees any of that user's alterations, as a user with any

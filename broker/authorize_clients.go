@@ -104,14 +104,7 @@ func (c *conn) groupRefusal(req kmsg.Request) kmsg.Response {
 		resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
 		resp.SetVersion(r.Version)
 		for _, t := range r.Topics {
-			rt := kmsg.NewOffsetCommitResponseTopic()
-			rt.Topic, rt.TopicID = t.Topic, t.TopicID
-			for _, p := range t.Partitions {
-				rp := kmsg.NewOffsetCommitResponseTopicPartition()
-				rp.Partition, rp.ErrorCode = p.Partition, code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
+			resp.Topics = append(resp.Topics, offsetCommitRefusal(t, code))
 		}
 		return resp
 	}
@@ -268,20 +261,26 @@ func gateMetadata(c *conn, req kmsg.Request) func(kmsg.Response) {
 	}
 }
 
+// offsetCommitRefusal answers every partition of t with code: OffsetCommit
+// has no top-level error code.
+func offsetCommitRefusal(t kmsg.OffsetCommitRequestTopic, code int16) kmsg.OffsetCommitResponseTopic {
+	rt := kmsg.NewOffsetCommitResponseTopic()
+	rt.Topic, rt.TopicID = t.Topic, t.TopicID
+	for _, p := range t.Partitions {
+		rp := kmsg.NewOffsetCommitResponseTopicPartition()
+		rp.Partition, rp.ErrorCode = p.Partition, code
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	return rt
+}
+
 func gateOffsetCommit(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.OffsetCommitRequest)
 	img := c.srv.meta.Image()
 	return splitGate(&r.Topics, func(t kmsg.OffsetCommitRequestTopic) bool {
 		return c.mayTopic(req, img, acl.OpRead, t.Topic, t.TopicID)
 	}, func(t kmsg.OffsetCommitRequestTopic) kmsg.OffsetCommitResponseTopic {
-		rt := kmsg.NewOffsetCommitResponseTopic()
-		rt.Topic, rt.TopicID = t.Topic, t.TopicID
-		for _, p := range t.Partitions {
-			rp := kmsg.NewOffsetCommitResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p.Partition, topicDenied
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		return rt
+		return offsetCommitRefusal(t, topicDenied)
 	}, func(resp kmsg.Response) *[]kmsg.OffsetCommitResponseTopic {
 		return &resp.(*kmsg.OffsetCommitResponse).Topics
 	})

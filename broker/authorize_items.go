@@ -135,9 +135,7 @@ func gateDeleteTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.DeleteTopicsRequest)
 	img := c.srv.meta.Image()
 	refuse := func(name *string, id [16]byte) kmsg.DeleteTopicsResponseTopic {
-		rt := kmsg.NewDeleteTopicsResponseTopic()
-		rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = name, id, kerr.TopicAuthorizationFailed.Code, authFailed
-		return rt
+		return deleteTopicAnswer(name, id, kerr.TopicAuthorizationFailed.Code, authFailed)
 	}
 	// Without DELETE a topic is refused whether or not it exists, so the
 	// answer does not tell who may not delete it whether it is there.

@@ -663,15 +663,10 @@ func TestAcksZeroProduceToAnUnauthorizedTopicClosesTheConnection(t *testing.T) {
 // made on each of them, so an ACL removed while a share consumer runs
 // stops its deliveries, as in Kafka.
 func TestShareSessionRechecksReadOnEveryFetch(t *testing.T) {
-	s := startSecureServer(t)
-	login := plainClients(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin := login("admin", "admin-secret")
+	login, admin := secureLogins(t)
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(admin)
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "jobs"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "jobs", nil)
 	// alice reads the topic in the share group; DESCRIBE on the topic on
 	// its own keeps her heartbeats going once READ is removed.
 	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("jobs").Operations(kadm.OpRead)
@@ -753,10 +748,11 @@ func revokeAndAwaitRefusal(t *testing.T, ctx context.Context, adm *kadm.Client, 
 	})
 }
 
-// plainClients returns what logs a franz-go client in to s with SASL
-// PLAIN.
-func plainClients(t *testing.T, s *Server) func(user, password string, opts ...kgo.Opt) *kgo.Client {
-	return func(user, password string, opts ...kgo.Opt) *kgo.Client {
+// secureLogins runs startSecureServer and returns what logs a franz-go
+// client in to it with SASL PLAIN, and a client logged in as admin.
+func secureLogins(t *testing.T) (login func(user, password string, opts ...kgo.Opt) *kgo.Client, admin *kgo.Client) {
+	s := startSecureServer(t)
+	login = func(user, password string, opts ...kgo.Opt) *kgo.Client {
 		cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(s.Addrs()[0]),
 			kgo.SASL(kplain.Auth{User: user, Pass: password}.AsMechanism())}, opts...)...)
 		if err != nil {
@@ -765,20 +761,16 @@ func plainClients(t *testing.T, s *Server) func(user, password string, opts ...k
 		t.Cleanup(cl.Close)
 		return cl
 	}
+	return login, login("admin", "admin-secret")
 }
 
 // A consumer's fetches are authorized one by one: once its READ is
 // removed the next fetch of the partition it was reading is refused.
 func TestFetchRechecksReadOnEveryRequest(t *testing.T) {
-	s := startSecureServer(t)
-	login := plainClients(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin := login("admin", "admin-secret")
+	login, admin := secureLogins(t)
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(admin)
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "events"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "events", nil)
 	read := kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("events").Operations(kadm.OpRead)
 	createACLs(t, ctx, adm, read)
 	if err := admin.ProduceSync(ctx, &kgo.Record{Topic: "events", Value: []byte("before")}).FirstErr(); err != nil {
@@ -796,26 +788,12 @@ func TestFetchRechecksReadOnEveryRequest(t *testing.T) {
 // principal may describe, as Kafka's does, also when matching topics are
 // created after it joined.
 func TestRegexSubscriptionMatchesOnlyDescribableTopics(t *testing.T) {
-	s := startSecureServer(t)
-	login := plainClients(t, s)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	admin := login("admin", "admin-secret")
+	login, admin := secureLogins(t)
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(admin)
-	create := func(topic string) [16]byte {
-		t.Helper()
-		r, err := adm.CreateTopic(ctx, 1, 1, nil, topic)
-		if err == nil {
-			err = r.Err
-		}
-		if err != nil {
-			t.Fatalf("create %s: %v", topic, err)
-		}
-		return r.ID
-	}
 	ids := map[[16]byte]string{}
 	for _, topic := range []string{"orders-eu", "orders-us"} {
-		ids[create(topic)] = topic
+		ids[createTopic(t, ctx, adm, 1, topic, nil)] = topic
 	}
 	createACLs(t, ctx, adm,
 		kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("regex-g").Operations(kadm.OpRead),
@@ -868,7 +846,7 @@ func TestRegexSubscriptionMatchesOnlyDescribableTopics(t *testing.T) {
 	// Topics created while she is a member: the one she may not describe
 	// is created first, so her assignment taking in the other one shows
 	// both were resolved.
-	ids[create("orders-asia")] = "orders-asia"
-	ids[create("orders-jp")] = "orders-jp"
+	ids[createTopic(t, ctx, adm, 1, "orders-asia", nil)] = "orders-asia"
+	ids[createTopic(t, ctx, adm, 1, "orders-jp", nil)] = "orders-jp"
 	heartbeatUntil("orders-eu", "orders-jp")
 }

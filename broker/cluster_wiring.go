@@ -123,6 +123,20 @@ func (s *Server) forwardAdmin(ctx context.Context, rc *reqCtx, req kmsg.Request)
 	return resp, forwarded
 }
 
+// relayed adapts the handler of an admin API the active controller
+// answers: on any other node the request goes to the controller
+// (forwardAdmin) and f never runs. ElectLeaders and the config APIs call
+// forwardAdmin themselves, as they do work of their own around it.
+func relayed[R kmsg.Request](s *Server, f func(context.Context, *reqCtx, R) (kmsg.Response, error)) func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, waitFunc, error) {
+	return func(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, waitFunc, error) {
+		if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
+			return resp, nil, nil
+		}
+		resp, err := f(ctx, rc, req.(R))
+		return resp, nil, err
+	}
+}
+
 // controlledShutdown asks the controller to move leadership away from this
 // node and, once it has, lets clients learn where their partitions went
 // before the listeners close.

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -49,12 +48,9 @@ func readCorrelation(t *testing.T, c net.Conn) (int32, []byte) {
 // request order: here the produce queued behind the fetch is what wakes it.
 func TestConnectionHandlesConcurrentlyAnswersInOrder(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "ordered"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "ordered", nil)
 	c, err := net.Dial("tcp", s.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)

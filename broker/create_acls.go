@@ -13,10 +13,7 @@ import (
 	"github.com/shoalmq/shoal/acl"
 )
 
-func (s *Server) handleCreateACLs(ctx context.Context, rc *reqCtx, req *kmsg.CreateACLsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleCreateACLs(ctx context.Context, _ *reqCtx, req *kmsg.CreateACLsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
 	bindings := make([]acl.Binding, len(req.Creations))
 	for i, c := range req.Creations {

@@ -12,10 +12,7 @@ import (
 	"github.com/shoalmq/shoal/acl"
 )
 
-func (s *Server) handleDeleteACLs(ctx context.Context, rc *reqCtx, req *kmsg.DeleteACLsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleDeleteACLs(ctx context.Context, _ *reqCtx, req *kmsg.DeleteACLsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
 	filters := make([]acl.Filter, len(req.Filters))
 	for i, f := range req.Filters {

@@ -17,10 +17,7 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-func (s *Server) handleDescribeQuorum(ctx context.Context, rc *reqCtx, req *kmsg.DescribeQuorumRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleDescribeQuorum(ctx context.Context, _ *reqCtx, req *kmsg.DescribeQuorumRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
 	st, err := s.meta.QuorumStatus(ctx)
 	if err != nil {

@@ -34,8 +34,8 @@ import (
 const envelopeKey = 58
 
 // forwardedAPIs are the admin requests a broker forwards to the active
-// controller (each handler calls forwardAdmin), the only ones an Envelope
-// may carry.
+// controller (relayed in the API table, or forwardAdmin in the handler),
+// the only ones an Envelope may carry.
 var forwardedAPIs = []int16{
 	19, // CreateTopics
 	20, // DeleteTopics

@@ -56,9 +56,7 @@ func TestFetchSessionCarriesOnlyNews(t *testing.T) {
 	s := startTestServer(t)
 	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 1, nil, "sess"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, kadm.NewClient(cl), 3, "sess", nil)
 	c := dialRaw(t, s.Addrs()[0])
 	full := c.roundTrip(sessionFetch(0, 0, "sess", [16]byte{}, 0, 1, 2), 12).(*kmsg.FetchResponse)
 	id := full.SessionID
@@ -190,9 +188,7 @@ func TestFetchSessionFranzGoConsumes(t *testing.T) {
 	ctx := testContext(t, 60*time.Second)
 	const partitions = 40
 	pcl := testClient(t, s, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kadm.NewClient(pcl).CreateTopic(ctx, partitions, 1, nil, "many"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, kadm.NewClient(pcl), partitions, "many", nil)
 	offsets := map[int32]kgo.Offset{}
 	for p := range int32(partitions) {
 		offsets[p] = kgo.NewOffset().AtStart()
@@ -240,9 +236,7 @@ func TestFetchSessionEvictedClientRecovers(t *testing.T) {
 	s := startTestServer(t, "max.incremental.fetch.session.cache.slots=1")
 	ctx := testContext(t, 60*time.Second)
 	pcl := testClient(t, s, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if _, err := kadm.NewClient(pcl).CreateTopic(ctx, 40, 1, nil, "evict"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, kadm.NewClient(pcl), 40, "evict", nil)
 	offsets := map[int32]kgo.Offset{}
 	for p := range int32(40) {
 		offsets[p] = kgo.NewOffset().AtStart()

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -17,13 +16,10 @@ import (
 // the pattern assigns it.
 func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s)
 	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "orders"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 2, "orders", nil)
 
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Group, req.MemberID, req.MemberEpoch = "regex-internal", "regex-internal-member0", 0

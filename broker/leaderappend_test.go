@@ -21,16 +21,12 @@ func TestDeadLetterWriteHonoursFlushMessages(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	const topic, dlq, group = "jobs", "dlq.jobs", "workers"
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, topic, nil)
 	dlqConfigs := map[string]*string{
 		"flush.messages":                      strPtr("1"),
 		"errors.deadletterqueue.group.enable": strPtr("true"),
 	}
-	if _, err := adm.CreateTopic(ctx, 1, 1, dlqConfigs, dlq); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, dlq, dlqConfigs)
 	setGroupConfig(t, testClient(t, s), group, "share.auto.offset.reset", "earliest")
 	setGroupConfig(t, testClient(t, s), group, "errors.deadletterqueue.topic.name", dlq)
 	prod := testClient(t, s, kgo.DefaultProduceTopic(topic))
@@ -104,9 +100,7 @@ func TestInternalTopicWriteHonoursFlushMessages(t *testing.T) {
 	s := startTestServer(t, "log.flush.interval.messages=1")
 	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "t", nil)
 	offsets := kadm.Offsets{}
 	offsets.Add(kadm.Offset{Topic: "t", Partition: 0, At: 7, LeaderEpoch: -1})
 	resp, err := adm.CommitOffsets(ctx, "committer", offsets)

@@ -14,10 +14,7 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-func (s *Server) handleListPartitionReassignments(ctx context.Context, rc *reqCtx, req *kmsg.ListPartitionReassignmentsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleListPartitionReassignments(ctx context.Context, _ *reqCtx, req *kmsg.ListPartitionReassignmentsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	var parts []raftmeta.TopicPartition
 	if req.Topics != nil {

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,12 +17,9 @@ import (
 // /metrics reports the bytes a topic took in and a group's lag.
 func TestMetricsReportTrafficAndGroupLag(t *testing.T) {
 	s := startTestServer(t, "group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=1")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "metered"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "metered", nil)
 	prod := testClient(t, s, kgo.DefaultProduceTopic("metered"))
 	for i := 0; i < 50; i++ {
 		if err := prod.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
@@ -96,12 +92,9 @@ func TestErrorCodesFindsNestedCodes(t *testing.T) {
 // in its partition; all of it goes once the transaction commits.
 func TestMetricsReportOpenTransactions(t *testing.T) {
 	s := startTestServer(t, "transaction.state.log.num.partitions=1", "offsets.topic.num.partitions=1")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "txns"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 1, "txns", nil)
 	prod := testClient(t, s, kgo.DefaultProduceTopic("txns"), kgo.TransactionalID("metered-tx"))
 	if err := prod.BeginTransaction(); err != nil {
 		t.Fatal(err)

@@ -51,15 +51,11 @@ func refused(c *rawConn) bool {
 	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
-// On a SASL listener the metadata quorum's connections log in like any
-// client, and only a principal allowed CLUSTER_ACTION may speak raft: a
-// hello followed straight by raft frames is closed and nothing reaches
-// the node; so is a wrong password, and a valid login of a principal
-// without CLUSTER_ACTION. A transport that logs in with a super user's
-// credentials gets its messages through.
-func TestRaftConnectionLogsInOnASASLListener(t *testing.T) {
-	s := startSecureServer(t)
-	got := make(stepRecorder, 16)
+// raftReceiver runs the raft transport of node 2 on a listener of its
+// own, logging connections in as s's INTERNAL listener does, and handing
+// what arrives to node; it returns the listener's address.
+func raftReceiver(t *testing.T, s *Server, node stepRecorder) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -73,9 +69,21 @@ func TestRaftConnectionLogsInOnASASLListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	receiver.SetNode(got)
+	receiver.SetNode(node)
 	t.Cleanup(func() { receiver.Close() })
-	addr := ln.Addr().String()
+	return ln.Addr().String()
+}
+
+// On a SASL listener the metadata quorum's connections log in like any
+// client, and only a principal allowed CLUSTER_ACTION may speak raft: a
+// hello followed straight by raft frames is closed and nothing reaches
+// the node; so is a wrong password, and a valid login of a principal
+// without CLUSTER_ACTION. A transport that logs in with a super user's
+// credentials gets its messages through.
+func TestRaftConnectionLogsInOnASASLListener(t *testing.T) {
+	s := startSecureServer(t)
+	got := make(stepRecorder, 16)
+	addr := raftReceiver(t, s, got)
 
 	heartbeat := func(commit uint64) []byte {
 		b, err := proto.Marshal(&pb.Message{Type: pb.MessageType_MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(3), Commit: proto.Uint64(commit)})
@@ -161,22 +169,9 @@ func TestRaftConnectionLogsInOnASASLListener(t *testing.T) {
 // does not re-authenticate: the sending node logs in again on a new one.
 func TestRaftConnectionClosesWhenItsSessionExpires(t *testing.T) {
 	s := startSecureServer(t, "connections.max.reauth.ms=500")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	receiver, err := raftmeta.NewTCPTransport(raftmeta.TCPTransportConfig{
-		NodeID: 2, Listener: ln, Logger: s.log,
-		Peers: map[int32]string{1: "127.0.0.1:1"},
-		Login: s.raftLogin("INTERNAL"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	receiver.SetNode(make(stepRecorder, 1))
-	t.Cleanup(func() { receiver.Close() })
+	addr := raftReceiver(t, s, make(stepRecorder, 1))
 
-	c := dialRaw(t, ln.Addr().String())
+	c := dialRaw(t, addr)
 	if _, err := c.nc.Write(raftHello(1, 2)); err != nil {
 		t.Fatal(err)
 	}

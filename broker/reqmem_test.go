@@ -142,8 +142,7 @@ func TestRequestMemoryWaits(t *testing.T) {
 // large reservation release exactly what they took.
 func TestRequestMemoryStepsOfOneRequest(t *testing.T) {
 	p := newRequestMemory(1<<20, prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"}))
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	ctx := testContext(t, 10*time.Second)
 	var r reservation
 	if err := p.acquire(ctx, &r, 900<<10); err != nil {
 		t.Fatal(err)

@@ -98,26 +98,21 @@ const answerTimeout = 10 * time.Second
 // poll, a rebalance), so that a request left unanswered is a hang and not a
 // patient request.
 func boundWaits(req kmsg.Request) {
+	// Produce and the admin requests that wait for the controller.
+	if r, ok := req.(interface {
+		kmsg.TimeoutRequest
+		kmsg.SetTimeoutRequest
+	}); ok {
+		r.SetTimeout(min(r.Timeout(), 1000))
+	}
 	switch r := req.(type) {
 	case *kmsg.FetchRequest:
 		r.MaxWaitMillis = min(r.MaxWaitMillis, 10)
 	case *kmsg.ShareFetchRequest:
 		r.MaxWaitMillis = min(r.MaxWaitMillis, 10)
-	case *kmsg.ProduceRequest:
-		r.TimeoutMillis = min(r.TimeoutMillis, 1000)
 	case *kmsg.JoinGroupRequest:
 		r.SessionTimeoutMillis = min(r.SessionTimeoutMillis, 1000)
 		r.RebalanceTimeoutMillis = min(r.RebalanceTimeoutMillis, 1000)
-	case *kmsg.CreateTopicsRequest:
-		r.TimeoutMillis = min(r.TimeoutMillis, 1000)
-	case *kmsg.DeleteTopicsRequest:
-		r.TimeoutMillis = min(r.TimeoutMillis, 1000)
-	case *kmsg.CreatePartitionsRequest:
-		r.TimeoutMillis = min(r.TimeoutMillis, 1000)
-	case *kmsg.DeleteRecordsRequest:
-		r.TimeoutMillis = min(r.TimeoutMillis, 1000)
-	case *kmsg.ElectLeadersRequest:
-		r.TimeoutMillis = min(r.TimeoutMillis, 1000)
 	}
 }
 

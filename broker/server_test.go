@@ -53,14 +53,26 @@ func testClient(t testing.TB, s *Server, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// createTopic creates topic with partitions partitions (one replica) and
+// the given configs, failing the test if it is refused; it returns the
+// topic's ID.
+func createTopic(t testing.TB, ctx context.Context, adm *kadm.Client, partitions int32, topic string, configs map[string]*string) [16]byte {
+	t.Helper()
+	r, err := adm.CreateTopic(ctx, partitions, 1, configs, topic)
+	if err == nil {
+		err = r.Err
+	}
+	if err != nil {
+		t.Fatalf("creating %s: %v", topic, err)
+	}
+	return r.ID
+}
+
 func TestProduceConsume(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "t"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 2, "t", nil)
 	prod := testClient(t, s, kgo.DefaultProduceTopic("t"))
 	const n = 200
 	for i := 0; i < n; i++ {
@@ -97,12 +109,9 @@ func TestConsumerGroupConsumesAndCommits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startTestServer(t, "group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=3")
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
+			ctx := testContext(t, 30*time.Second)
 			adm := kadm.NewClient(testClient(t, s))
-			if _, err := adm.CreateTopic(ctx, 4, 1, nil, "gt"); err != nil {
-				t.Fatal(err)
-			}
+			createTopic(t, ctx, adm, 4, "gt", nil)
 			prod := testClient(t, s, kgo.DefaultProduceTopic("gt"))
 			const n = 400
 			for i := 0; i < n; i++ {

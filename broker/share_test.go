@@ -34,12 +34,9 @@ func setGroupConfig(t *testing.T, cl *kgo.Client, group, key, value string) {
 // get every record, each accepted once.
 func TestShareGroupDeliversEveryRecordOnce(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	ctx := testContext(t, 60*time.Second)
 	adm := kadm.NewClient(testClient(t, s))
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "jobs"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, adm, 2, "jobs", nil)
 	setGroupConfig(t, testClient(t, s), "workers", "share.auto.offset.reset", "earliest")
 	prod := testClient(t, s, kgo.DefaultProduceTopic("jobs"))
 	const n = 1000
@@ -91,12 +88,9 @@ func TestShareGroupDeliversEveryRecordOnce(t *testing.T) {
 // UNKNOWN_TOPIC_OR_PARTITION, and still serve the partitions that exist.
 func TestShareGroupOffsetsUnknownPartitions(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s)
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 2, 1, nil, "jobs"); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, ctx, kadm.NewClient(cl), 2, "jobs", nil)
 	const group = "positioned"
 	parts := map[string][]int32{"jobs": {0, 1, 2, -1}, "absent": {0}}
 	known := func(topic string, p int32) bool { return topic == "jobs" && p >= 0 && p < 2 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -14,8 +13,7 @@ import (
 // removes it; Initialize refuses an older state epoch.
 func TestShareStateRPCs(t *testing.T) {
 	s := startTestServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	ctx := testContext(t, 20*time.Second)
 	if err := s.coord.ShareState.EnsureTopic(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -80,6 +80,11 @@ func runSteady(b *testing.B, c net.Conn, req kmsg.Request, version int16) {
 // BenchmarkSteadyProduce: acks=1 produce of one batch of 100 records.
 func BenchmarkSteadyProduce(b *testing.B) {
 	c, batch := steadyServer(b)
+	runSteady(b, c, steadyProduce(batch), 9)
+}
+
+// steadyProduce is an acks=1 produce of batch to partition 0 of "steady".
+func steadyProduce(batch []byte) *kmsg.ProduceRequest {
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = 1, 5000
 	rt := kmsg.NewProduceRequestTopic()
@@ -88,22 +93,14 @@ func BenchmarkSteadyProduce(b *testing.B) {
 	rp.Records = batch
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	runSteady(b, c, req, 9)
+	return req
 }
 
 // BenchmarkSteadyFetch: a sessionless fetch of the same batch of 100
 // records.
 func BenchmarkSteadyFetch(b *testing.B) {
 	c, batch := steadyServer(b)
-	produce := kmsg.NewPtrProduceRequest()
-	produce.Acks, produce.TimeoutMillis = 1, 5000
-	pt := kmsg.NewProduceRequestTopic()
-	pt.Topic = "steady"
-	pp := kmsg.NewProduceRequestTopicPartition()
-	pp.Records = batch
-	pt.Partitions = append(pt.Partitions, pp)
-	produce.Topics = append(produce.Topics, pt)
-	body := frameOf(produce, 9)
+	body := frameOf(steadyProduce(batch), 9)
 	if _, err := c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)); err != nil {
 		b.Fatal(err)
 	}

@@ -17,10 +17,7 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-func (s *Server) handleCreateTopics(ctx context.Context, rc *reqCtx, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleCreateTopics(ctx context.Context, _ *reqCtx, req *kmsg.CreateTopicsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	reqs := make([]raftmeta.CreateTopicRequest, 0, len(req.Topics))
 	for _, rt := range req.Topics {
@@ -82,10 +79,7 @@ func indexOfTopic(reqs []raftmeta.CreateTopicRequest, name string) int {
 	return 0
 }
 
-func (s *Server) handleDeleteTopics(ctx context.Context, rc *reqCtx, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleDeleteTopics(ctx context.Context, _ *reqCtx, req *kmsg.DeleteTopicsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	var names []string
 	var ids [][16]byte
@@ -102,38 +96,32 @@ func (s *Server) handleDeleteTopics(ctx context.Context, rc *reqCtx, req *kmsg.D
 	}
 	if !s.cfg.DeleteTopicEnable {
 		for _, n := range names {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			n := n
-			rt.Topic = &n
-			rt.ErrorCode = kerr.TopicDeletionDisabled.Code
-			resp.Topics = append(resp.Topics, rt)
+			resp.Topics = append(resp.Topics, deleteTopicAnswer(kmsg.StringPtr(n), [16]byte{}, kerr.TopicDeletionDisabled.Code, nil))
 		}
 		for _, id := range ids {
-			rt := kmsg.NewDeleteTopicsResponseTopic()
-			rt.TopicID = id
-			rt.ErrorCode = kerr.TopicDeletionDisabled.Code
-			resp.Topics = append(resp.Topics, rt)
+			resp.Topics = append(resp.Topics, deleteTopicAnswer(nil, id, kerr.TopicDeletionDisabled.Code, nil))
 		}
 		return resp, nil
 	}
 	for _, r := range s.ctrl.DeleteTopics(ctx, names, ids) {
-		rt := kmsg.NewDeleteTopicsResponseTopic()
+		var name *string
 		if r.Name != "" {
-			n := r.Name
-			rt.Topic = &n
+			name = kmsg.StringPtr(r.Name)
 		}
-		rt.TopicID = r.ID
-		rt.ErrorCode = errorCode(r.Err)
-		rt.ErrorMessage = errorMessage(r.Err)
-		resp.Topics = append(resp.Topics, rt)
+		resp.Topics = append(resp.Topics, deleteTopicAnswer(name, r.ID, errorCode(r.Err), errorMessage(r.Err)))
 	}
 	return resp, nil
 }
 
-func (s *Server) handleCreatePartitions(ctx context.Context, rc *reqCtx, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+// deleteTopicAnswer is one topic's answer to DeleteTopics: a topic named
+// by name or (v6+) by id.
+func deleteTopicAnswer(name *string, id [16]byte, code int16, message *string) kmsg.DeleteTopicsResponseTopic {
+	rt := kmsg.NewDeleteTopicsResponseTopic()
+	rt.Topic, rt.TopicID, rt.ErrorCode, rt.ErrorMessage = name, id, code, message
+	return rt
+}
+
+func (s *Server) handleCreatePartitions(ctx context.Context, _ *reqCtx, req *kmsg.CreatePartitionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	reqs := make([]raftmeta.CreatePartitionsRequest, 0, len(req.Topics))
 	for _, rt := range req.Topics {

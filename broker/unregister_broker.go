@@ -14,10 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (s *Server) handleUnregisterBroker(ctx context.Context, rc *reqCtx, req *kmsg.UnregisterBrokerRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
+func (s *Server) handleUnregisterBroker(ctx context.Context, _ *reqCtx, req *kmsg.UnregisterBrokerRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.UnregisterBrokerResponse)
 	err := s.ctrl.UnregisterBroker(ctx, req.BrokerID)
 	resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"math"
-	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -471,12 +470,7 @@ func (g *ClassicGroup) nextTimer() (classicTimer, string, time.Time) {
 	if g.state == classicDead {
 		return kind, id, at
 	}
-	pend := make([]string, 0, len(g.pending))
-	for p := range g.pending {
-		pend = append(pend, p)
-	}
-	sort.Strings(pend)
-	for _, p := range pend {
+	for _, p := range sortedKeys(g.pending) {
 		consider(classicTimerPending, p, g.pending[p])
 	}
 	for _, mid := range g.order {
@@ -594,12 +588,7 @@ func (g *ClassicGroup) Subscribed() []string {
 			set[t] = true
 		}
 	}
-	out := make([]string, 0, len(set))
-	for t := range set {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
+	return sortedKeys(set)
 }
 
 // MarkDead makes the group Dead (DeleteGroups, coordinator unload): parked

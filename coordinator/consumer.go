@@ -9,7 +9,6 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -863,12 +862,7 @@ func (g *ConsumerGroup) consumerRegexesInUse() []string {
 			g.dirtyHeader = true
 		}
 	}
-	out := make([]string, 0, len(use))
-	for re := range use {
-		out = append(out, re)
-	}
-	sort.Strings(out)
-	return out
+	return sortedKeys(use)
 }
 
 // consumerResolve lists the topics re matches that mayDescribe allows (nil:

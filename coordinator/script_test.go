@@ -212,12 +212,7 @@ func (f *fakeTopics) TopicByID(id [16]byte) (string, int32, bool) {
 }
 
 func (f *fakeTopics) TopicNames() []string {
-	out := make([]string, 0, len(f.parts))
-	for name := range f.parts {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
+	return sortedKeys(f.parts)
 }
 
 // name names a topic id for printing, even a deleted one.

@@ -163,12 +163,7 @@ func (s *Shard) replayGroup(kind int16, id string, value []byte, now time.Time) 
 
 // Drain returns the records for every durable change since the last Drain.
 func (s *Shard) Drain() []Record {
-	ids := make([]string, 0, len(s.touched))
-	for id := range s.touched {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
+	for _, id := range sortedKeys(s.touched) {
 		g := s.groups[id]
 		switch {
 		case g == nil:

@@ -113,6 +113,26 @@ func sgSimpleAssign(members []sgAssignMember, parts map[[16]byte]int32) map[stri
 	return res
 }
 
+// evenShares splits total among n takers (total >= n > 0) as evenly as it
+// goes: each gets total/n, and the total%n left over go one each to the
+// takers first in the order first ranks them (stably, by index); first
+// may be nil where n divides total.
+func evenShares(total, n int, first func(a, b int) bool) []int {
+	shares := make([]int, n)
+	order := make([]int, n)
+	for k := range order {
+		order[k] = k
+		shares[k] = total / n
+	}
+	if extra := total % n; extra > 0 {
+		sort.SliceStable(order, func(a, b int) bool { return first(order[a], order[b]) })
+		for _, k := range order[:extra] {
+			shares[k]++
+		}
+	}
+	return shares
+}
+
 func sgIndexKey(idx []int) string {
 	b := make([]byte, 0, 4*len(idx))
 	for _, i := range idx {
@@ -150,42 +170,18 @@ func sgAssignClass(ms []sgAssignMember, mi []int, ps []sgTP, load []int, out []m
 		}
 	}
 
-	quota := make([]int, M)
-	capacity := make([]int, P)
+	var quota, capacity []int
 	if M <= P {
-		for j := range capacity {
-			capacity[j] = 1
-		}
-		base, extra := P/M, P%M
-		order := make([]int, M)
-		for k := range order {
-			order[k] = k
-			quota[k] = base
-		}
-		sort.SliceStable(order, func(a, b int) bool {
-			ka, kb := order[a], order[b]
+		capacity = evenShares(P, P, nil)
+		quota = evenShares(P, M, func(ka, kb int) bool {
 			if la, lb := load[mi[ka]], load[mi[kb]]; la != lb {
 				return la < lb
 			}
 			return len(held[ka]) > len(held[kb])
 		})
-		for _, k := range order[:extra] {
-			quota[k]++
-		}
 	} else {
-		for k := range quota {
-			quota[k] = 1
-		}
-		base, extra := M/P, M%P
-		order := make([]int, P)
-		for j := range order {
-			order[j] = j
-			capacity[j] = base
-		}
-		sort.SliceStable(order, func(a, b int) bool { return holders[order[a]] > holders[order[b]] })
-		for _, j := range order[:extra] {
-			capacity[j]++
-		}
+		quota = evenShares(M, M, nil)
+		capacity = evenShares(M, P, func(ja, jb int) bool { return holders[ja] > holders[jb] })
 	}
 
 	got := make([]map[int]bool, M)

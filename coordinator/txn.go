@@ -228,21 +228,12 @@ func (s *TxnShard) markerJob(m *txnMeta) TxnMarkers {
 // a repeated marker).
 func (s *TxnShard) PendingMarkers() []TxnMarkers {
 	var out []TxnMarkers
-	for _, id := range s.sortedIDs() {
+	for _, id := range sortedKeys(s.txns) {
 		if m := s.txns[id]; len(m.pending) > 0 {
 			out = append(out, s.markerJob(m))
 		}
 	}
 	return out
-}
-
-func (s *TxnShard) sortedIDs() []string {
-	ids := make([]string, 0, len(s.txns))
-	for id := range s.txns {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
 }
 
 // InitProducerIDRequest is InitProducerId with a transactional id.
@@ -630,7 +621,7 @@ func (s *TxnShard) complete(m *txnMeta, now time.Time) {
 // cleanup.interval.ms), writing a tombstone for each.
 func (s *TxnShard) Tick(now time.Time) {
 	nowMs := now.UnixMilli()
-	for _, id := range s.sortedIDs() {
+	for _, id := range sortedKeys(s.txns) {
 		m := s.txns[id]
 		switch {
 		case m.state == TxnOngoing && m.startMs+m.timeout.Milliseconds() < nowMs:
@@ -700,7 +691,7 @@ func (s *TxnShard) List(now time.Time, f TxnListFilter) (out []TxnListing, unkno
 			unknownStates = append(unknownStates, name)
 		}
 	}
-	for _, id := range s.sortedIDs() {
+	for _, id := range sortedKeys(s.txns) {
 		m := s.txns[id]
 		if len(f.States) > 0 && !slices.Contains(states, m.state) {
 			continue

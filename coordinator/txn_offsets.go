@@ -196,12 +196,7 @@ func (s *Shard) validateTxnOffsetCommit(now time.Time, req *kmsg.TxnOffsetCommit
 // for a producer without pending offsets changes nothing.
 func (s *Shard) CompleteTxnOffsets(producerID int64, commit bool) {
 	po := s.pending[producerID]
-	groups := make([]string, 0, len(po))
-	for g := range po {
-		groups = append(groups, g)
-	}
-	sort.Strings(groups)
-	for _, group := range groups {
+	for _, group := range sortedKeys(po) {
 		tps := make([]topicPartition, 0, len(po[group]))
 		for tp := range po[group] {
 			tps = append(tps, tp)

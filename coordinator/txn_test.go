@@ -349,7 +349,7 @@ func (h *txnHarness) dumpOne(s *TxnShard, id string, pending bool) string {
 
 func (h *txnHarness) dump(s *TxnShard, pending bool) string {
 	var b strings.Builder
-	for _, id := range s.sortedIDs() {
+	for _, id := range sortedKeys(s.txns) {
 		b.WriteString(h.dumpOne(s, id, pending))
 	}
 	if b.Len() == 0 {

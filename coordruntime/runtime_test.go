@@ -73,6 +73,16 @@ func newNode(t *testing.T) *node {
 	return n
 }
 
+// shareStateReady creates the share-state topic and returns the share
+// coordinator.
+func (n *node) shareStateReady() *ShareCoordinator {
+	n.t.Helper()
+	if err := n.rt.ShareState.EnsureTopic(context.Background()); err != nil {
+		n.t.Fatal(err)
+	}
+	return n.rt.ShareState
+}
+
 func (n *node) image() *raftmeta.Image {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -319,10 +329,7 @@ func shareState(start int64, leaderEpoch int32) *coordinator.ShareState {
 // were queued: what the log and a reload hold is the newest state.
 func TestShareStateWriteLoopKeepsNewest(t *testing.T) {
 	n := newNode(t)
-	sc := n.rt.ShareState
-	if err := sc.EnsureTopic(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	sc := n.shareStateReady()
 	a, b := shareKey(0), shareKey(1)
 	if _, _, kerrv := sc.Read(a); kerrv != nil {
 		t.Fatalf("read after the topic was created: %v", kerrv)
@@ -389,11 +396,8 @@ func TestShareStateWriteLoopKeepsNewest(t *testing.T) {
 // Initialize refuses an older state epoch; Delete removes the state.
 func TestShareStateInitializeAndDelete(t *testing.T) {
 	n := newNode(t)
-	sc := n.rt.ShareState
+	sc := n.shareStateReady()
 	ctx := context.Background()
-	if err := sc.EnsureTopic(ctx); err != nil {
-		t.Fatal(err)
-	}
 	k := shareKey(3)
 	if err := sc.Initialize(ctx, k, 2, 7); err != nil {
 		t.Fatal(err)
@@ -419,11 +423,8 @@ func TestShareStateInitializeAndDelete(t *testing.T) {
 // the newer state is what stays.
 func TestShareStateWriteFencesOlderStateEpoch(t *testing.T) {
 	n := newNode(t)
-	sc := n.rt.ShareState
+	sc := n.shareStateReady()
 	ctx := context.Background()
-	if err := sc.EnsureTopic(ctx); err != nil {
-		t.Fatal(err)
-	}
 	k := shareKey(4)
 	if err := sc.Initialize(ctx, k, 2, 7); err != nil {
 		t.Fatal(err)
@@ -493,11 +494,8 @@ func TestReconcileIgnoresAnOlderImage(t *testing.T) {
 // a write queued before it is in the state it returns.
 func TestShareStateLeaderClaimFencesThePreviousLeader(t *testing.T) {
 	n := newNode(t)
-	sc := n.rt.ShareState
+	sc := n.shareStateReady()
 	ctx := context.Background()
-	if err := sc.EnsureTopic(ctx); err != nil {
-		t.Fatal(err)
-	}
 	k := shareKey(6)
 	if _, found, err := sc.ReadAsLeader(ctx, k, 3); err != nil || found {
 		t.Fatalf("claim of a key with no state: found %v, %v", found, err)

@@ -137,13 +137,7 @@ func (sc *ShareCoordinator) Enqueue(key coordinator.ShareKey, st *coordinator.Sh
 		done <- kerrv
 		return done
 	}
-	sp.qmu.Lock()
-	sp.queue = append(sp.queue, stateWrite{key: key, st: st, done: done})
-	sp.qmu.Unlock()
-	select {
-	case sp.kick <- struct{}{}:
-	default:
-	}
+	sp.push(stateWrite{key: key, st: st, done: done})
 	return done
 }
 
@@ -165,13 +159,7 @@ func (sc *ShareCoordinator) ReadAsLeader(ctx context.Context, key coordinator.Sh
 	}
 	c := &stateClaim{epoch: leaderEpoch}
 	done := make(chan error, 1)
-	sp.qmu.Lock()
-	sp.queue = append(sp.queue, stateWrite{key: key, claim: c, done: done})
-	sp.qmu.Unlock()
-	select {
-	case sp.kick <- struct{}{}:
-	default:
-	}
+	sp.push(stateWrite{key: key, claim: c, done: done})
 	select {
 	case err := <-done:
 		if err != nil {
@@ -190,6 +178,17 @@ func (sc *ShareCoordinator) Write(ctx context.Context, key coordinator.ShareKey,
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// push queues w for the writer and wakes it.
+func (sp *shareStatePart) push(w stateWrite) {
+	sp.qmu.Lock()
+	sp.queue = append(sp.queue, w)
+	sp.qmu.Unlock()
+	select {
+	case sp.kick <- struct{}{}:
+	default:
 	}
 }
 

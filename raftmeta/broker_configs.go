@@ -84,19 +84,8 @@ func (d *Decider) AlterBrokerConfigs(img *Image, resource string, set map[string
 	if err := validBrokerResource(resource); err != nil {
 		return nil, err
 	}
-	for _, k := range slices.Sorted(maps.Keys(set)) {
-		if slices.Contains(del, k) {
-			return nil, errorf(kerr.InvalidRequest, "Config %s is both set and deleted.", k)
-		}
-		v := set[k]
-		if err := validateWith(d.ValidateBrokerConfig, k, &v); err != nil {
-			return nil, err
-		}
-	}
-	for _, k := range del {
-		if err := validateWith(d.ValidateBrokerConfig, k, nil); err != nil {
-			return nil, err
-		}
+	if err := validateChange(d.ValidateBrokerConfig, set, del); err != nil {
+		return nil, err
 	}
 	return []Record{&AlterBrokerConfigs{Broker: resource, Set: maps.Clone(set), Delete: slices.Clone(del)}}, nil
 }

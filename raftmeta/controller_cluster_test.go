@@ -8,35 +8,19 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shoalmq/shoal/internal/testclock"
 )
-
-// fakeClock is a settable clock for broker sessions.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) advance(d time.Duration) {
-	f.mu.Lock()
-	f.t = f.t.Add(d)
-	f.mu.Unlock()
-}
 
 // startClockedController starts a single-node quorum whose controller runs
 // on a fake clock, with brokers 1, 2 and 3 registered and a topic "t" of
 // three partitions replicated on all of them.
-func startClockedController(t *testing.T) (*Node, *Controller, *fakeClock) {
+func startClockedController(t *testing.T) (*Node, *Controller, *testclock.Clock) {
 	n := startNode(t, t.TempDir(), 0)
 	t.Cleanup(func() { n.Close() })
 	c := NewController(n, nil)
-	clock := &fakeClock{t: time.Unix(1000, 0)}
-	c.now = clock.now
+	clock := testclock.New(time.Unix(1000, 0))
+	c.now = clock.Now
 	c.d.PlacementStart = func(int) int { return 0 }
 	for id := int32(1); id <= 3; id++ {
 		mustRegister(t, c, id)
@@ -54,13 +38,13 @@ func TestControllerSessions(t *testing.T) {
 	const timeout = 9 * time.Second
 
 	// Brokers 2 and 3 heartbeat; 1 does not.
-	clock.advance(5 * time.Second)
+	clock.Advance(5 * time.Second)
 	for _, id := range []int32{2, 3} {
 		if fenced, err := c.Heartbeat(ctx, id, epoch(id)); err != nil || fenced {
 			t.Fatalf("heartbeat %d: fenced=%v err=%v", id, fenced, err)
 		}
 	}
-	clock.advance(4*time.Second + time.Millisecond)
+	clock.Advance(4*time.Second + time.Millisecond)
 	if err := c.FenceExpired(ctx, timeout); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ func TestControllerFenceGone(t *testing.T) {
 	epoch := func(id int32) int64 { return n.Image().Brokers[id].Epoch }
 
 	// Late brokers: only those whose last heartbeat is older than asked.
-	clock.advance(3 * time.Second)
+	clock.Advance(3 * time.Second)
 	for _, id := range []int32{2, 3} {
 		if _, err := c.Heartbeat(ctx, id, epoch(id)); err != nil {
 			t.Fatal(err)

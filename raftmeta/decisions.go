@@ -457,6 +457,27 @@ func (d *Decider) validateConfig(name string, value *string) error {
 	return validateWith(d.ValidateConfig, name, value)
 }
 
+// validateChange checks an incremental change of config overrides with
+// check (see validateWith): a key both set and deleted is refused, then
+// each set value and each deleted key in turn.
+func validateChange(check func(name string, value *string) error, set map[string]string, del []string) error {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		if slices.Contains(del, k) {
+			return errorf(kerr.InvalidRequest, "Config %s is both set and deleted.", k)
+		}
+		v := set[k]
+		if err := validateWith(check, k, &v); err != nil {
+			return err
+		}
+	}
+	for _, k := range del {
+		if err := validateWith(check, k, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // validateWith runs check, if any, and gives its failure a Kafka code
 // (INVALID_CONFIG) unless it already has one.
 func validateWith(check func(name string, value *string) error, name string, value *string) error {
@@ -617,19 +638,8 @@ func (d *Decider) AlterTopicConfigs(img *Image, topic string, set map[string]str
 	if t == nil {
 		return nil, errorf(kerr.UnknownTopicOrPartition, "The topic '%s' does not exist.", topic)
 	}
-	for _, k := range slices.Sorted(maps.Keys(set)) {
-		if slices.Contains(del, k) {
-			return nil, errorf(kerr.InvalidRequest, "Config %s is both set and deleted.", k)
-		}
-		v := set[k]
-		if err := d.validateConfig(k, &v); err != nil {
-			return nil, err
-		}
-	}
-	for _, k := range del {
-		if err := d.validateConfig(k, nil); err != nil {
-			return nil, err
-		}
+	if err := validateChange(d.ValidateConfig, set, del); err != nil {
+		return nil, err
 	}
 	return []Record{&AlterTopicConfigs{TopicID: t.ID, Set: maps.Clone(set), Delete: slices.Clone(del)}}, nil
 }
@@ -642,19 +652,8 @@ func (d *Decider) AlterGroupConfigs(img *Image, group string, set map[string]str
 	if group == "" {
 		return nil, errorf(kerr.InvalidRequest, "group id can't be empty")
 	}
-	for _, k := range slices.Sorted(maps.Keys(set)) {
-		if slices.Contains(del, k) {
-			return nil, errorf(kerr.InvalidRequest, "Config %s is both set and deleted.", k)
-		}
-		v := set[k]
-		if err := validateWith(d.ValidateGroupConfig, k, &v); err != nil {
-			return nil, err
-		}
-	}
-	for _, k := range del {
-		if err := validateWith(d.ValidateGroupConfig, k, nil); err != nil {
-			return nil, err
-		}
+	if err := validateChange(d.ValidateGroupConfig, set, del); err != nil {
+		return nil, err
 	}
 	return []Record{&AlterGroupConfigs{Group: group, Set: maps.Clone(set), Delete: slices.Clone(del)}}, nil
 }

@@ -56,6 +56,9 @@ type partitionWork struct {
 	// elected is set when a leader was (re)chosen, even if the same broker
 	// ended up leading: its epoch must move so followers resync.
 	elected bool
+	// reassigned is set when the replica set or the reassignment in
+	// progress may have changed: the record then carries them.
+	reassigned bool
 }
 
 // removeReplica takes broker b out of leadership and the ISR.
@@ -106,23 +109,28 @@ func (w *partitionWork) elect(l liveness, unclean bool) {
 
 // changeRecord returns the record taking old to w, or nil if nothing
 // changed.
-func (w *partitionWork) changeRecord(t *Topic, i int, old PartitionState) *ChangePartition {
+func (w *partitionWork) changeRecord(t *Topic, partition int32, old PartitionState) *ChangePartition {
 	leaderChanged := w.elected || w.p.Leader != old.Leader
-	if !leaderChanged && slices.Equal(w.p.ISR, old.ISR) {
+	if !leaderChanged && slices.Equal(w.p.ISR, old.ISR) && slices.Equal(w.p.Replicas, old.Replicas) &&
+		slices.Equal(w.p.Adding, old.Adding) && slices.Equal(w.p.Removing, old.Removing) {
 		return nil
 	}
 	le := old.LeaderEpoch
 	if leaderChanged {
 		le++
 	}
-	return &ChangePartition{
+	rec := &ChangePartition{
 		TopicID:        t.ID,
-		Partition:      int32(i),
+		Partition:      partition,
 		ISR:            slices.Clone(w.p.ISR),
 		Leader:         w.p.Leader,
 		LeaderEpoch:    le,
 		PartitionEpoch: old.PartitionEpoch + 1,
 	}
+	if w.reassigned {
+		rec.Replicas, rec.Adding, rec.Removing = slices.Clone(w.p.Replicas), slices.Clone(w.p.Adding), slices.Clone(w.p.Removing)
+	}
+	return rec
 }
 
 // rework runs f over every partition, topics by name and partitions in
@@ -134,7 +142,7 @@ func rework(img *Image, f func(t *Topic, w *partitionWork)) []Record {
 		for i, p := range t.Partitions {
 			w := partitionWork{p: p}
 			f(t, &w)
-			if r := w.changeRecord(t, i, p); r != nil {
+			if r := w.changeRecord(t, int32(i), p); r != nil {
 				recs = append(recs, r)
 			}
 		}
@@ -464,7 +472,7 @@ func (d *Decider) ElectLeaders(img *Image, typ ElectionType, parts []TopicPartit
 			w := partitionWork{p: old}
 			res.Err = electOne(&w, typ, l)
 			if res.Err == nil {
-				recs = append(recs, w.changeRecord(t, int(tp.Partition), old))
+				recs = append(recs, w.changeRecord(t, tp.Partition, old))
 			}
 		}
 		if all && errorsIs(res.Err, kerr.ElectionNotNeeded) {

@@ -493,18 +493,35 @@ func encodeImage(img *Image) []byte {
 		e.strMap(t.Configs)
 		encodePartitions(e, t.Partitions)
 	})
-	encodeList(e, slices.Sorted(maps.Keys(img.GroupConfigs)), func(e *encoder, g string) {
-		e.str(g)
-		e.strMap(img.GroupConfigs[g])
-	})
+	encodeOverrides(e, img.GroupConfigs)
 	encodeSecurity(e, img)
 	encodeClientQuotas(e, img.ClientQuotas)
-	encodeList(e, slices.Sorted(maps.Keys(img.BrokerConfigs)), func(e *encoder, r string) {
-		e.str(r)
-		e.strMap(img.BrokerConfigs[r])
-	})
+	encodeOverrides(e, img.BrokerConfigs)
 	encodeReassignments(e, img)
 	return e.b
+}
+
+// encodeOverrides writes config override maps (of groups or broker
+// resources) by name, in name order.
+func encodeOverrides(e *encoder, overrides map[string]map[string]string) {
+	encodeList(e, slices.Sorted(maps.Keys(overrides)), func(e *encoder, name string) {
+		e.str(name)
+		e.strMap(overrides[name])
+	})
+}
+
+// decodeOverrides reads what encodeOverrides wrote into into; what names
+// the owner in the error. An empty map is corruption: applying records
+// never leaves one.
+func decodeOverrides(d *decoder, into map[string]map[string]string, what string) error {
+	for range d.count() {
+		name, c := d.str(), d.strMap()
+		if len(c) == 0 {
+			return corruptf("%s %q has an empty config override map", what, name)
+		}
+		into[name] = c
+	}
+	return nil
 }
 
 func decodeImage(b []byte) (*Image, error) {
@@ -529,12 +546,8 @@ func decodeImage(b []byte) (*Image, error) {
 		img.TopicIDs[t.ID] = t.Name
 	}
 	if v >= 2 {
-		for range d.count() {
-			g, c := d.str(), d.strMap()
-			if len(c) == 0 {
-				return nil, corruptf("group %q has an empty config override map", g)
-			}
-			img.GroupConfigs[g] = c
+		if err := decodeOverrides(d, img.GroupConfigs, "group"); err != nil {
+			return nil, err
 		}
 	}
 	if v >= 3 {
@@ -544,12 +557,8 @@ func decodeImage(b []byte) (*Image, error) {
 		if err := decodeClientQuotas(d, img); err != nil {
 			return nil, err
 		}
-		for range d.count() {
-			r, c := d.str(), d.strMap()
-			if len(c) == 0 {
-				return nil, corruptf("broker resource %q has an empty config override map", r)
-			}
-			img.BrokerConfigs[r] = c
+		if err := decodeOverrides(d, img.BrokerConfigs, "broker resource"); err != nil {
+			return nil, err
 		}
 	}
 	if v >= 5 {

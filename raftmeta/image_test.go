@@ -17,6 +17,18 @@ func mustApply(t *testing.T, img *Image, index uint64, recs ...Record) *Image {
 	return next
 }
 
+// mustRoundTrip fails the test unless img's snapshot decodes to img.
+func mustRoundTrip(t *testing.T, img *Image) {
+	t.Helper()
+	got, err := decodeImage(encodeImage(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(img, got) {
+		t.Fatalf("snapshot round trip:\n in %+v\nout %+v", img, got)
+	}
+}
+
 func TestImageCopyOnWrite(t *testing.T) {
 	idA, idB := [16]byte{1}, [16]byte{2}
 	v1 := mustApply(t, newImage("c"), 2,
@@ -136,13 +148,7 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 	if len(img.GroupConfigs) != 2 {
 		t.Fatalf("group configs %v", img.GroupConfigs)
 	}
-	got, err := decodeImage(encodeImage(img))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(img, got) {
-		t.Fatalf("round trip:\n in %+v\nout %+v", img, got)
-	}
+	mustRoundTrip(t, img)
 }
 
 // Version 1 to 4 snapshots, written before group configs, ACLs and SCRAM
@@ -215,13 +221,7 @@ func TestImageGroupConfigs(t *testing.T) {
 	if v3.GroupConfig("nope") != nil {
 		t.Fatal("unknown group has overrides")
 	}
-	got, err := decodeImage(encodeImage(v3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(v3, got) {
-		t.Fatalf("round trip:\n in %+v\nout %+v", v3, got)
-	}
+	mustRoundTrip(t, v3)
 }
 
 // HasPartition answers the partition-range check every request naming a

@@ -61,7 +61,7 @@ func (d *Decider) ReplicasOffline(img *Image, id int32, epoch int64, parts []Top
 			old := t.Partitions[i]
 			w := partitionWork{p: old}
 			w.removeReplica(id, l, unclean.allowed(name))
-			if r := w.changeRecord(t, int(i), old); r != nil {
+			if r := w.changeRecord(t, i, old); r != nil {
 				recs = append(recs, r)
 			}
 		}

@@ -35,13 +35,7 @@ func TestImageClientQuotasAndBrokerConfigs(t *testing.T) {
 	if !reflect.DeepEqual(v2.BrokerConfigs, map[string]map[string]string{"": {"log.retention.ms": "1000"}}) {
 		t.Fatalf("v2 broker configs = %v", v2.BrokerConfigs)
 	}
-	got, err := decodeImage(encodeImage(v1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(v1, got) {
-		t.Fatalf("snapshot round trip:\n in %+v\nout %+v", v1, got)
-	}
+	mustRoundTrip(t, v1)
 
 	// A record that slipped past the decider is refused whole.
 	for _, r := range []Record{

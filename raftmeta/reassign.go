@@ -222,33 +222,13 @@ func completeReassignment(p *PartitionState) bool {
 // record taking old to next (nil if nothing changed).
 func reassignRecord(t *Topic, partition int32, old, next PartitionState, l liveness) *ChangePartition {
 	completeReassignment(&next)
-	w := partitionWork{p: next}
+	w := partitionWork{p: next, reassigned: true}
 	if !slices.Contains(next.Replicas, next.Leader) || !slices.Contains(next.ISR, next.Leader) {
 		w.p.Leader = NoLeader
 		w.elected = true
 		w.elect(l, false)
 	}
-	next = w.p
-	leaderChanged := w.elected || next.Leader != old.Leader
-	if !leaderChanged && slices.Equal(next.Replicas, old.Replicas) && slices.Equal(next.ISR, old.ISR) &&
-		slices.Equal(next.Adding, old.Adding) && slices.Equal(next.Removing, old.Removing) {
-		return nil
-	}
-	le := old.LeaderEpoch
-	if leaderChanged {
-		le++
-	}
-	return &ChangePartition{
-		TopicID:        t.ID,
-		Partition:      partition,
-		Replicas:       slices.Clone(next.Replicas),
-		ISR:            slices.Clone(next.ISR),
-		Leader:         next.Leader,
-		LeaderEpoch:    le,
-		PartitionEpoch: old.PartitionEpoch + 1,
-		Adding:         slices.Clone(next.Adding),
-		Removing:       slices.Clone(next.Removing),
-	}
+	return w.changeRecord(t, partition, old)
 }
 
 // stateAfter is p with rec applied, as Image.apply would apply it.

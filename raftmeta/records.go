@@ -252,14 +252,19 @@ func decodePartitions(d *decoder) []PartitionState {
 	})
 }
 
-// encodeRecord writes type, version, body length and body.
+// encodeRecord writes r as frameRecord frames it.
 func encodeRecord(e *encoder, r Record) {
 	var body encoder
 	r.encode(&body)
-	e.u8(byte(r.recordType()))
+	frameRecord(e, r.recordType(), body.b)
+}
+
+// frameRecord writes type, version, body length and body.
+func frameRecord(e *encoder, typ recordType, body []byte) {
+	e.u8(byte(typ))
 	e.u8(recordVersion)
-	e.uvarint(uint64(len(body.b)))
-	e.b = append(e.b, body.b...)
+	e.uvarint(uint64(len(body)))
+	e.b = append(e.b, body...)
 }
 
 func decodeRecord(d *decoder) (Record, error) {

@@ -69,10 +69,7 @@ func TestRecordSkipsUnknownTrailingFields(t *testing.T) {
 	(&DeleteTopic{ID: [16]byte{9}}).encode(&body)
 	body.str("a field from the future")
 	e := &encoder{}
-	e.u8(byte(typeDeleteTopic))
-	e.u8(recordVersion)
-	e.uvarint(uint64(len(body.b)))
-	e.b = append(e.b, body.b...)
+	frameRecord(e, typeDeleteTopic, body.b)
 	r, err := decodeRecord(&decoder{b: e.b})
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +93,7 @@ func TestChangePartitionWithoutReassignmentFields(t *testing.T) {
 	body.i32(1)
 	body.i32(5)
 	e := &encoder{}
-	e.u8(byte(typeChangePartition))
-	e.u8(recordVersion)
-	e.uvarint(uint64(len(body.b)))
-	e.b = append(e.b, body.b...)
+	frameRecord(e, typeChangePartition, body.b)
 	r, err := decodeRecord(&decoder{b: e.b})
 	if err != nil {
 		t.Fatal(err)

@@ -60,13 +60,7 @@ func TestImageSecurityApply(t *testing.T) {
 		t.Fatal("bob is denied")
 	}
 
-	got, err := decodeImage(encodeImage(v1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(v1, got) {
-		t.Fatalf("snapshot round trip:\n in %+v\nout %+v", v1, got)
-	}
+	mustRoundTrip(t, v1)
 }
 
 func TestImageSecurityRejects(t *testing.T) {

@@ -45,14 +45,11 @@ func (s *leaderSession) fill(req *kmsg.FetchRequest, want map[fetchKey]sessionPa
 		if !full && s.parts[k] == w {
 			continue
 		}
-		i, ok := byTopic[k.topic]
-		if !ok {
+		i := topicEntry(&req.Topics, byTopic, k.topic, func() kmsg.FetchRequestTopic {
 			rt := kmsg.NewFetchRequestTopic()
 			rt.Topic, rt.TopicID = k.topic, w.topicID
-			req.Topics = append(req.Topics, rt)
-			i = len(req.Topics) - 1
-			byTopic[k.topic] = i
-		}
+			return rt
+		})
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.CurrentLeaderEpoch = k.idx, w.epoch
 		rp.FetchOffset, rp.LogStartOffset = w.fetchOffset, w.logStart
@@ -68,16 +65,25 @@ func (s *leaderSession) fill(req *kmsg.FetchRequest, want map[fetchKey]sessionPa
 		if _, ok := want[k]; ok {
 			continue
 		}
-		i, ok := forgotten[k.topic]
-		if !ok {
+		i := topicEntry(&req.ForgottenTopics, forgotten, k.topic, func() kmsg.FetchRequestForgottenTopic {
 			ft := kmsg.NewFetchRequestForgottenTopic()
 			ft.Topic, ft.TopicID = k.topic, old.topicID
-			req.ForgottenTopics = append(req.ForgottenTopics, ft)
-			i = len(req.ForgottenTopics) - 1
-			forgotten[k.topic] = i
-		}
+			return ft
+		})
 		req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, k.idx)
 	}
+}
+
+// topicEntry is the index in *list of topic's entry, which index maps; an
+// entry made by add is appended the first time topic is asked for.
+func topicEntry[T any](list *[]T, index map[string]int, topic string, add func() T) int {
+	i, ok := index[topic]
+	if !ok {
+		*list = append(*list, add())
+		i = len(*list) - 1
+		index[topic] = i
+	}
+	return i
 }
 
 // answered records a successful response to a fetch that asked for want.

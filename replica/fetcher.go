@@ -237,14 +237,11 @@ func (f *fetcher) truncate(keys []fetchKey) error {
 			fp.truncated = true
 			continue
 		}
-		i, ok := byTopic[k.topic]
-		if !ok {
+		i := topicEntry(&req.Topics, byTopic, k.topic, func() kmsg.OffsetForLeaderEpochRequestTopic {
 			rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
 			rt.Topic = k.topic
-			req.Topics = append(req.Topics, rt)
-			i = len(req.Topics) - 1
-			byTopic[k.topic] = i
-		}
+			return rt
+		})
 		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
 		rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = k.idx, fp.epoch, epoch
 		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)

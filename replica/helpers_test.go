@@ -7,13 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/internal/testclock"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
@@ -113,19 +113,12 @@ func (c *testController) AlterPartition(ctx context.Context, items []raftmeta.Al
 
 func (c *testController) BrokerEpoch() int64 { return 1 }
 
-// testClock is a clock the test moves: nanoseconds since the epoch.
-type testClock struct{ ns atomic.Int64 }
-
-func (c *testClock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
-
-func (c *testClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // testNode is a Manager on node 1 over real logs in a temporary directory.
 type testNode struct {
 	m     *Manager
 	meta  *testMeta
 	ctrl  *testController
-	clock *testClock
+	clock *testclock.Clock
 }
 
 // newTestNode starts node 1 of a cluster of brokers 1-3 with one topic
@@ -163,8 +156,7 @@ func startTestNode(t testing.TB, id int32, meta *testMeta, peers Peers) *testNod
 	}
 	t.Cleanup(func() { logs.Close() })
 	ctrl := &testController{meta: meta, altered: make(chan raftmeta.AlterPartitionItem, 8)}
-	clock := &testClock{}
-	clock.ns.Store(time.Unix(1_700_000_000, 0).UnixNano())
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	m := New(context.Background(), Config{Broker: cfg, Logs: logs, Meta: meta, Controller: ctrl, Peers: peers, Now: clock.Now})
 	t.Cleanup(m.Close)
 	m.Reconcile()

@@ -46,10 +46,10 @@ func TestISRExpandAndShrink(t *testing.T) {
 		t.Fatal(err)
 	}
 	lag := n.m.cfg.Millis("replica.lag.time.max.ms")
-	n.clock.advance(lag)
+	n.clock.Advance(lag)
 	n.m.shrinkISRs(lag)
 	n.noISRChange(t, "follower lagging for exactly the lag time")
-	n.clock.advance(time.Millisecond)
+	n.clock.Advance(time.Millisecond)
 	n.m.shrinkISRs(lag)
 	if it := n.waitAltered(t); !slices.Equal(it.NewISR, []int32{1}) || it.PartitionEpoch != 1 {
 		t.Fatalf("shrink sent ISR %v at partition epoch %d, want [1] at 1", it.NewISR, it.PartitionEpoch)

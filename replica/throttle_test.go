@@ -86,7 +86,7 @@ func TestLeaderThrottlesOutOfSyncFollower(t *testing.T) {
 				return
 			}
 			window := replicationWindow(n.m.cfg)
-			n.clock.advance(time.Duration(window.Samples) * window.Size)
+			n.clock.Advance(time.Duration(window.Samples) * window.Size)
 			if got := n.fetchAs(t, 2, 0); got == 0 {
 				t.Fatal("after a whole window without traffic the follower is still held back")
 			}
@@ -117,7 +117,7 @@ func TestFollowerThrottleDecision(t *testing.T) {
 	if held, _ := n.m.followerHoldsBack(false, false, now); held {
 		t.Fatal("an unlisted partition was held back")
 	}
-	n.clock.advance(time.Duration(window.Samples) * window.Size)
+	n.clock.Advance(time.Duration(window.Samples) * window.Size)
 	if held, _ := n.m.followerHoldsBack(true, false, n.clock.Now()); held {
 		t.Fatal("still held back after a whole window without traffic")
 	}

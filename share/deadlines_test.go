@@ -1,61 +1,42 @@
 package share
 
 import (
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/testclock"
 )
-
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // The heap gives back exactly the partitions whose current deadline has
 // passed on the clock, in any order, once each; rescheduling replaces a
 // partition's deadline and the zero time cancels it.
 func TestDeadlineHeapPopsWhatIsDue(t *testing.T) {
-	clock := newFakeClock()
-	d := newDeadlineHeap(clock.now, nil)
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
+	d := newDeadlineHeap(clock.Now, nil)
 	a, b, c := &Part{}, &Part{}, &Part{}
-	t0 := clock.now()
+	t0 := clock.Now()
 	d.schedule(a, t0.Add(10*time.Second))
 	d.schedule(b, t0.Add(20*time.Second))
 	d.schedule(c, t0.Add(30*time.Second))
 	d.schedule(b, t0.Add(5*time.Second)) // moved earlier
 	d.schedule(c, time.Time{})           // cancelled
 
-	if due, next := d.popDue(clock.now(), nil); len(due) != 0 || !next.Equal(t0.Add(5*time.Second)) {
+	if due, next := d.popDue(clock.Now(), nil); len(due) != 0 || !next.Equal(t0.Add(5*time.Second)) {
 		t.Fatalf("at start: due %v next %v, want none and +5s", due, next.Sub(t0))
 	}
-	clock.advance(5 * time.Second)
-	if due, next := d.popDue(clock.now(), nil); len(due) != 1 || due[0] != b || !next.Equal(t0.Add(10*time.Second)) {
+	clock.Advance(5 * time.Second)
+	if due, next := d.popDue(clock.Now(), nil); len(due) != 1 || due[0] != b || !next.Equal(t0.Add(10*time.Second)) {
 		t.Fatalf("at +5s: due %v next %v, want b and +10s", due, next.Sub(t0))
 	}
-	clock.advance(time.Hour)
-	due, next := d.popDue(clock.now(), nil)
+	clock.Advance(time.Hour)
+	due, next := d.popDue(clock.Now(), nil)
 	if len(due) != 1 || due[0] != a {
 		t.Fatalf("at +1h5s: due %v, want a only (b fired, b's old entry and c are stale)", due)
 	}
 	if !next.IsZero() {
 		t.Fatalf("nothing left, but next is %v", next.Sub(t0))
 	}
-	if due, _ := d.popDue(clock.now(), nil); len(due) != 0 {
+	if due, _ := d.popDue(clock.Now(), nil); len(due) != 0 {
 		t.Fatalf("fired twice: %v", due)
 	}
 }
@@ -63,19 +44,19 @@ func TestDeadlineHeapPopsWhatIsDue(t *testing.T) {
 // The loop runs on the injected clock: a deadline an hour away fires as
 // soon as the clock is moved past it, not an hour later on the wall clock.
 func TestDeadlineLoopFollowsInjectedClock(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	fired := make(chan *Part, 4)
-	d := newDeadlines(clock.now, func(sp *Part) { fired <- sp })
+	d := newDeadlines(clock.Now, func(sp *Part) { fired <- sp })
 	defer d.close()
 	sp := &Part{}
-	d.schedule(sp, clock.now().Add(time.Hour))
+	d.schedule(sp, clock.Now().Add(time.Hour))
 	select {
 	case <-fired:
 		t.Fatal("fired before the clock reached the deadline")
 	case <-time.After(50 * time.Millisecond):
 	}
-	clock.advance(time.Hour)
-	d.schedule(&Part{}, clock.now().Add(time.Hour)) // any schedule wakes the loop
+	clock.Advance(time.Hour)
+	d.schedule(&Part{}, clock.Now().Add(time.Hour)) // any schedule wakes the loop
 	select {
 	case got := <-fired:
 		if got != sp {

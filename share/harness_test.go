@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/internal/testclock"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -27,7 +28,7 @@ const self = int32(1)
 
 type harness struct {
 	t        *testing.T
-	clock    *fakeClock
+	clock    *testclock.Clock
 	logs     *log.Manager
 	img      atomic.Pointer[raftmeta.Image]
 	replicas *fakeReplicas
@@ -47,7 +48,7 @@ func newHarness(t *testing.T) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, clock: newFakeClock(), logs: logs}
+	h := &harness{t: t, clock: testclock.New(time.Unix(1_700_000_000, 0)), logs: logs}
 	h.img.Store(&raftmeta.Image{Topics: map[string]*raftmeta.Topic{}, TopicIDs: map[[16]byte]string{}, GroupConfigs: map[string]map[string]string{}})
 	h.replicas = &fakeReplicas{h: h}
 	h.coord = &fakeCoordinator{states: map[coordinator.ShareKey]coordinator.ShareState{}}
@@ -56,14 +57,14 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(cancel)
 	var producerIDs atomic.Int64
 	h.m = New(Deps{
-		Ctx: ctx, Config: cfg, Image: h.img.Load, Now: h.clock.now,
+		Ctx: ctx, Config: cfg, Image: h.img.Load, Now: h.clock.Now,
 		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Replicas: h.replicas, Coordinator: h.coord, Peers: h.peers, Metrics: nopMetrics{},
 		NextProducerID: func(context.Context) (int64, error) { return 1000 + producerIDs.Add(1), nil },
 	})
 	// The test drives lock expiry itself (tick), on its clock.
 	h.m.timers.close()
-	h.m.timers = newDeadlineHeap(h.clock.now, h.m.fire)
+	h.m.timers = newDeadlineHeap(h.clock.Now, h.m.fire)
 	return h
 }
 
@@ -101,20 +102,27 @@ func (h *harness) setGroupConfig(group string, cfg map[string]string) {
 // them visible (high watermark at the end).
 func (h *harness) produce(t *raftmeta.Topic, partition int32, values ...string) {
 	h.t.Helper()
-	p, _, kerrv := h.replicas.LeaderPartition(t, partition)
-	if kerrv != nil {
-		h.t.Fatal(kerrv)
-	}
 	recs := make([]log.Record, len(values))
 	for i, v := range values {
 		recs[i] = log.Record{Value: []byte(v)}
 	}
-	b := log.EncodeBatch(recs, h.clock.now())
+	h.appendBatch(t, partition, recs)
+}
+
+// appendBatch appends recs as one batch to a partition and makes them
+// visible (high watermark at the end).
+func (h *harness) appendBatch(t *raftmeta.Topic, partition int32, recs []log.Record) {
+	h.t.Helper()
+	p, _, kerrv := h.replicas.LeaderPartition(t, partition)
+	if kerrv != nil {
+		h.t.Fatal(kerrv)
+	}
+	b := log.EncodeBatch(recs, h.clock.Now())
 	hdr, err := log.ParseBatchHeader(b)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	if _, err := p.Append(b, hdr, 5, h.clock.now()); err != nil {
+	if _, err := p.Append(b, hdr, 5, h.clock.Now()); err != nil {
 		h.t.Fatal(err)
 	}
 	p.SetHighWatermark(p.LogEndOffset())
@@ -123,7 +131,7 @@ func (h *harness) produce(t *raftmeta.Topic, partition int32, values ...string) 
 // tick fires the share partitions whose deadline passed on the clock, as
 // the deadline loop does.
 func (h *harness) tick() {
-	due, _ := h.m.timers.popDue(h.clock.now(), nil)
+	due, _ := h.m.timers.popDue(h.clock.Now(), nil)
 	for _, sp := range due {
 		h.m.fire(sp)
 	}

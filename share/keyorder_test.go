@@ -15,24 +15,11 @@ import (
 // "v<offset-in-batch>") to partition 0 of the jobs topic.
 func (h *harness) produceKeyed(keys ...string) {
 	h.t.Helper()
-	topic := h.img.Load().Topics["jobs"]
-	p, _, kerrv := h.replicas.LeaderPartition(topic, 0)
-	if kerrv != nil {
-		h.t.Fatal(kerrv)
-	}
 	recs := make([]log.Record, len(keys))
 	for i, k := range keys {
 		recs[i] = log.Record{Key: []byte(k), Value: fmt.Appendf(nil, "v%d", i)}
 	}
-	b := log.EncodeBatch(recs, h.clock.now())
-	hdr, err := log.ParseBatchHeader(b)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if _, err := p.Append(b, hdr, 5, h.clock.now()); err != nil {
-		h.t.Fatal(err)
-	}
-	p.SetHighWatermark(p.LogEndOffset())
+	h.appendBatch(h.img.Load().Topics["jobs"], 0, recs)
 }
 
 // sentOffsets decodes the record batches a fetch carries and returns the

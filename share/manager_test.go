@@ -68,12 +68,12 @@ func TestLockExpiryRedeliversOnInjectedClock(t *testing.T) {
 		t.Fatalf("m2 acquired %v while m1 holds every record", got.acquired)
 	}
 
-	h.clock.advance(29 * time.Second)
+	h.clock.Advance(29 * time.Second)
 	h.tick()
 	if got := h.acquire("g", "m2", sess2); len(got.acquired) != 0 {
 		t.Fatalf("m2 acquired %v before the 30s lock ran out", got.acquired)
 	}
-	h.clock.advance(time.Second)
+	h.clock.Advance(time.Second)
 	h.tick()
 	got = h.acquire("g", "m2", sess2)
 	if len(got.acquired[tp]) != 1 || got.acquired[tp][0] != [2]int64{0, 2} || got.counts[0] != 2 {
@@ -193,7 +193,7 @@ func TestDroppedPartitionIsNotFired(t *testing.T) {
 	h.coord.mu.Lock()
 	writes := len(h.coord.writes)
 	h.coord.mu.Unlock()
-	h.clock.advance(time.Hour)
+	h.clock.Advance(time.Hour)
 	h.tick()
 	h.coord.mu.Lock()
 	after := len(h.coord.writes)
@@ -293,7 +293,7 @@ func TestSharePartitionWritesUnderItsLoadEpoch(t *testing.T) {
 	img.Topics[topic.Name] = &moved
 	h.img.Store(&img)
 
-	h.clock.advance(30 * time.Second)
+	h.clock.Advance(30 * time.Second)
 	h.tick()
 	if st := h.coord.last(); st.LeaderEpoch != 5 {
 		t.Fatalf("lock expiry persisted with leader epoch %d, want 5 (the epoch the partition was loaded under)", st.LeaderEpoch)
