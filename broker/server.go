@@ -442,6 +442,9 @@ func (s *Server) accept(ln net.Listener, listener string) {
 	}
 	acceptLoop(ln, s.log.With("listener", listener), s.metrics.conns, sleep, func(nc net.Conn) {
 		ip := remoteIP(nc)
+		if !s.admitConnection(nc, listener, ip, sleep) {
+			return
+		}
 		if reason := s.limits.acquire(ip); reason != "" {
 			// Closed at once, before a byte is read: a refused client
 			// costs a file descriptor for microseconds.
