@@ -54,6 +54,7 @@ func (s *Server) admitConnection(nc net.Conn, listener, ip string, sleep func(ti
 			ok := sleep(d)
 			s.metrics.conns.acceptDelay.Add(time.Since(began).Seconds())
 			if !ok {
+				nc.Close() // the server is closing
 				return false
 			}
 			now = s.now()

@@ -144,9 +144,9 @@ type connMetrics struct {
 	// acceptDelay is how long accept loops waited for
 	// max.connection.creation.rate.
 	acceptDelay prometheus.Counter
-	refused      *prometheus.CounterVec
-	closed       *prometheus.CounterVec
-	open         prometheus.Gauge
+	refused     *prometheus.CounterVec
+	closed      *prometheus.CounterVec
+	open        prometheus.Gauge
 	// queuedBytes is what requestMemory holds.
 	queuedBytes prometheus.Gauge
 }
