@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -8,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/acl"
 	"github.com/shoalmq/shoal/quota"
 )
 
@@ -44,5 +48,32 @@ func TestEnvelopeChargesClientRequestQuota(t *testing.T) {
 	_, r = sendEnvelope(t, s, envelopeOf(list, "User:admin", host), list)
 	if ms := r.(*kmsg.ListPartitionReassignmentsResponse).ThrottleMillis; ms <= 0 {
 		t.Fatalf("forwarded request over its quota answered with throttle %d ms", ms)
+	}
+}
+
+// A response that already carries a throttle (the controller's, on a
+// forwarded admin request) keeps it when the client is within its quotas
+// here, and the client's connection is muted for it.
+func TestDeliverAppliesAnsweredThrottle(t *testing.T) {
+	s := startTestServer(t)
+	c := &conn{srv: s, ctx: context.Background(), log: slog.New(slog.NewTextHandler(io.Discard, nil)), principal: acl.Anonymous}
+	req := kmsg.NewPtrListPartitionReassignmentsRequest()
+	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	resp.ThrottleMillis = 500
+	sl := &slot{done: make(chan outcome, 1)}
+	before := time.Now()
+	c.deliver(sl, &reqCtx{conn: c, header: requestHeader{key: req.Key(), correlationID: 3}}, req, s.now(), resp)
+	out := <-sl.done
+	got := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	got.SetVersion(req.GetVersion())
+	body := out.resp[0][8:] // size, correlation id
+	if got.IsFlexible() {
+		body = body[1:]
+	}
+	if err := got.ReadFrom(body); err != nil || got.ThrottleMillis != 500 {
+		t.Fatalf("answered throttle %d ms (%v), want 500", got.ThrottleMillis, err)
+	}
+	if muted := time.Unix(0, c.mutedUntil.Load()).Sub(before); muted < 500*time.Millisecond {
+		t.Fatalf("muted for %v, want 500ms", muted)
 	}
 }
