@@ -294,20 +294,25 @@ func TestClientQuotaRequestPercentage(t *testing.T) {
 	// After the warm-up (two whole windows may burst), the measured rate
 	// stays near the quota while the client keeps asking.
 	time.Sleep(4 * time.Second)
-	var worst float64
+	var sum, worst float64
+	var samples int
 	series := `shoal_client_quota_rate{entity="clients/busy-client",key="request_percentage"}`
 	for ctx.Err() == nil {
-		worst = max(worst, metricValue(t, n, series))
+		v := metricValue(t, n, series)
+		sum, worst, samples = sum+v, max(worst, v), samples+1
 		time.Sleep(250 * time.Millisecond)
 	}
 	wg.Wait()
-	t.Logf("busy client: %d requests, %d throttled, worst measured %.2f%% of a thread; free client: %d requests, %d throttled",
-		busyN.Load(), busyHook.n.Load(), worst, freeN.Load(), freeHook.n.Load())
+	mean := sum / float64(max(samples, 1))
+	t.Logf("busy client: %d requests, %d throttled, measured %.2f%% of a thread on average (at most %.2f%%); free client: %d requests, %d throttled",
+		busyN.Load(), busyHook.n.Load(), mean, worst, freeN.Load(), freeHook.n.Load())
 	if busyHook.n.Load() == 0 {
 		t.Error("the quoted client never saw throttle_time_ms")
 	}
-	if worst == 0 || worst > 2*quotaPct {
-		t.Errorf("measured request time %.2f%% of a thread, want within twice the %.1f%% quota", worst, quotaPct)
+	// Generous bounds: on a loaded machine one slow request moves the
+	// measure by a good part of so small a quota.
+	if mean < 0.25*quotaPct || mean > 2*quotaPct {
+		t.Errorf("measured request time %.2f%% of a thread on average, want near the %.1f%% quota", mean, quotaPct)
 	}
 	if freeHook.n.Load() != 0 {
 		t.Errorf("the unquoted client was throttled %d times", freeHook.n.Load())
