@@ -108,6 +108,11 @@ func (s *Server) forwardAdmin(ctx context.Context, rc *reqCtx, req kmsg.Request)
 		return nil, false
 	}
 	c := rc.conn
+	// The round trip is the controller's time, not this node's: it is
+	// not counted against the client's request_percentage here (the
+	// controller counts its own and answers with its throttle).
+	began := time.Now()
+	defer func() { rc.remote += time.Since(began) }()
 	resp, forwarded, err := s.controller.ForwardAdmin(ctx, req, cluster.Origin{
 		PrincipalType: c.principal.Type,
 		PrincipalName: c.principal.Name,

@@ -17,6 +17,7 @@ type stateCollector struct {
 	underReplicated, offline          *prometheus.Desc
 	groupLag, shareInFlight, shareLag *prometheus.Desc
 	txnOpen, txnOldest, lsoLag        *prometheus.Desc
+	quotaRate                         *prometheus.Desc
 }
 
 func newStateCollector(s *Server) *stateCollector {
@@ -32,12 +33,13 @@ func newStateCollector(s *Server) *stateCollector {
 		shareLag:        prometheus.NewDesc("shoal_share_lag", "Records of a share partition not yet acknowledged or archived.", []string{"group", "topic", "partition"}, nil),
 		txnOpen:         prometheus.NewDesc("shoal_transactions_open", "Transactions in progress on the transaction coordinators of this node, by state (Ongoing, PrepareCommit, PrepareAbort).", []string{"state"}, nil),
 		txnOldest:       prometheus.NewDesc("shoal_transaction_oldest_age_seconds", "Age of the oldest transaction in progress on the transaction coordinators of this node (0: none).", nil, nil),
+		quotaRate:       prometheus.NewDesc("shoal_client_quota_rate", "Measured rate of each client active within the quota window against a quota it falls under, by quota key and entity (users/<u>/clients/<c>, clients/<c>, ips/<ip>; broker for max.connection.creation.rate), in the key's unit: bytes/s, percent of one thread, connections/s.", []string{"key", "entity"}, nil),
 		lsoLag:          prometheus.NewDesc("shoal_partition_lso_lag", "High watermark minus last stable offset of a partition led here, for partitions with an open transaction: records read_committed consumers cannot read yet.", []string{"topic", "partition"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.raftTerm, c.raftCommit, c.raftLeader, c.underReplicated, c.offline, c.groupLag, c.shareInFlight, c.shareLag, c.txnOpen, c.txnOldest, c.lsoLag} {
+	for _, d := range []*prometheus.Desc{c.raftTerm, c.raftCommit, c.raftLeader, c.underReplicated, c.offline, c.groupLag, c.shareInFlight, c.shareLag, c.txnOpen, c.txnOldest, c.lsoLag, c.quotaRate} {
 		ch <- d
 	}
 }
@@ -84,6 +86,13 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.lsoLag, prometheus.GaugeValue, float64(max(p.HighWatermark()-p.LastStableOffset(), 0)),
 			p.Topic(), strconv.Itoa(int(p.Index())))
+	}
+	for k, rate := range s.quotas.Rates(s.now()) {
+		entity := k.ID.String()
+		if entity == "" {
+			entity = "broker"
+		}
+		ch <- prometheus.MustNewConstMetric(c.quotaRate, prometheus.GaugeValue, rate, k.Key, entity)
 	}
 	if s.shares != nil {
 		for _, st := range s.shares.Stats() {

@@ -589,8 +589,9 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 		return err
 	}
 	rc := &reqCtx{conn: c, header: h, size: len(frame)}
-	start := c.srv.now()
+	start, began := c.srv.now(), time.Now()
 	resp, wait, err := c.process(rc, req)
+	rc.busy += time.Since(began) - rc.remote
 	if err != nil {
 		// Stop reading: Kafka closes the connection without
 		// processing what follows (an acks=0 produce that failed).
@@ -717,40 +718,50 @@ func decodeRequest(apis map[int16]api, frame []byte) (requestHeader, kmsg.Reques
 	return h, req, nil
 }
 
-// deliver encodes a response into its slot (nil: no response). A Produce
-// or Fetch over its client quota gets throttle_time_ms set, and the
-// connection is muted for that long once the response is in its slot.
+// deliver encodes a response into its slot (nil: no response). A request
+// over a client quota gets throttle_time_ms set, and the connection is
+// muted for that long once the response is in its slot (quotas.go).
 func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, resp kmsg.Response) {
 	latency := c.srv.now().Sub(start)
 	c.srv.metrics.observe(req.Key(), latency)
 	c.logRequest(rc, resp, latency)
 	if resp == nil {
-		throttle := c.throttle(rc, req, rc.size, 0)
+		throttle := c.throttle(rc, req, 0, rc.busy)
 		sl.done <- outcome{}
 		c.mute(throttle)
 		return
 	}
+	encoding := time.Now()
 	resp.SetVersion(req.GetVersion())
 	c.srv.metrics.responseErrors(resp)
-	if f, ok := resp.(*kmsg.FetchResponse); ok {
-		out := c.srv.fetchEncoder.encode(rc.header.correlationID, f)
-		size := 0
-		for _, b := range out {
-			size += len(b)
-		}
-		throttle := c.throttle(rc, req, rc.size, size)
-		if throttle > 0 {
+	f, isFetch := resp.(*kmsg.FetchResponse)
+	var out net.Buffers
+	if isFetch {
+		out = c.srv.fetchEncoder.encode(rc.header.correlationID, f)
+	} else {
+		out = net.Buffers{encodeResponse(rc.header.correlationID, resp)}
+	}
+	size := 0
+	for _, b := range out {
+		size += len(b)
+	}
+	throttle := c.throttle(rc, req, size, rc.busy+time.Since(encoding))
+	// A response may already carry a throttle (the controller's, on a
+	// forwarded admin request): the client backs off for the longer.
+	if t, ok := resp.(kmsg.ThrottleResponse); ok {
+		if ms, _ := t.Throttle(); time.Duration(ms)*time.Millisecond >= throttle {
+			throttle = time.Duration(ms) * time.Millisecond
+		} else if isFetch {
 			setFetchThrottle(out, f.IsFlexible(), throttle)
+		} else {
+			// Rare (the client is over its quota and about to be
+			// muted): encoding again costs less than knowing each
+			// response's layout.
+			resp.(kmsg.SetThrottleResponse).SetThrottle(int32(throttle.Milliseconds()))
+			out = net.Buffers{encodeResponse(rc.header.correlationID, resp)}
 		}
-		sl.done <- outcome{resp: out}
-		c.mute(throttle)
-		return
 	}
-	throttle := c.throttle(rc, req, rc.size, 0)
-	if t, ok := resp.(kmsg.SetThrottleResponse); ok && throttle > 0 {
-		t.SetThrottle(int32(throttle.Milliseconds()))
-	}
-	sl.done <- outcome{resp: net.Buffers{encodeResponse(rc.header.correlationID, resp)}}
+	sl.done <- outcome{resp: out}
 	c.mute(throttle)
 }
 
@@ -785,6 +796,11 @@ type reqCtx struct {
 	// size is the request frame's length, what a producer's quota
 	// counts.
 	size int
+	// busy is the time the request took on the connection's goroutines
+	// so far, what request_percentage counts; remote is the part of the
+	// handler's time spent waiting on another node (forwardAdmin), left
+	// out of busy.
+	busy, remote time.Duration
 }
 
 // peerClosed asks the controller to check on the broker whose heartbeats

@@ -17,13 +17,15 @@ package broker
 //     connection of that principal from that address: the same
 //     authorization, the same handler, never forwarded again. Its
 //     response, with the embedded request's correlation id, is
-//     ResponseData.
+//     ResponseData, with throttle_time_ms set when the client is over its
+//     request_percentage (the forwarding broker mutes the client).
 //
 // The sending side is cluster.ControllerClient.ForwardAdmin.
 
 import (
 	"context"
 	"net"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -73,7 +75,9 @@ func (s *Server) handleEnvelope(_ context.Context, rc *reqCtx, req *kmsg.Envelop
 	}
 	from := rc.conn.forwardedFor(acl.Principal{Type: pd.Type, Name: pd.Name}, addr.String())
 	irc := &reqCtx{conn: from, header: h}
+	began := time.Now()
 	innerResp, wait, err := from.process(irc, inner)
+	irc.busy = time.Since(began)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -83,6 +87,14 @@ func (s *Server) handleEnvelope(_ context.Context, rc *reqCtx, req *kmsg.Envelop
 			return resp
 		}
 		r.SetVersion(inner.GetVersion())
+		// As Kafka's controller: the client's request quota is
+		// charged here and the throttle answered, and the forwarding
+		// broker, which serves the client, mutes it.
+		if t, ok := r.(kmsg.SetThrottleResponse); ok {
+			if d := from.throttle(irc, inner, 0, irc.busy); d > 0 {
+				t.SetThrottle(int32(d.Milliseconds()))
+			}
+		}
 		resp.ResponseData = encodeResponse(h.correlationID, r)[4:]
 		return resp
 	}

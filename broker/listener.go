@@ -65,6 +65,7 @@ func acceptLoop(ln net.Listener, log *slog.Logger, m *connMetrics, sleep func(ti
 const (
 	refusedMaxConnections = "max_connections"
 	refusedPerIP          = "max_connections_per_ip"
+	refusedCreationRate   = "connection_creation_rate"
 	closedIdle            = "idle"
 	closedReadTimeout     = "request_read_timeout"
 )
@@ -140,9 +141,12 @@ func remoteIP(nc net.Conn) string {
 // connMetrics count what the connection layer refused or cut off.
 type connMetrics struct {
 	acceptErrors prometheus.Counter
-	refused      *prometheus.CounterVec
-	closed       *prometheus.CounterVec
-	open         prometheus.Gauge
+	// acceptDelay is how long accept loops waited for
+	// max.connection.creation.rate.
+	acceptDelay prometheus.Counter
+	refused     *prometheus.CounterVec
+	closed      *prometheus.CounterVec
+	open        prometheus.Gauge
 	// queuedBytes is what requestMemory holds.
 	queuedBytes prometheus.Gauge
 }
@@ -152,8 +156,11 @@ func newConnMetrics(reg *prometheus.Registry) *connMetrics {
 		acceptErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_accept_errors_total", Help: "Failed accepts of client connections that were retried (out of file descriptors, aborted connections).",
 		}),
+		acceptDelay: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_connection_accept_throttle_seconds_total", Help: "Time accept loops waited before taking a connection because max.connection.creation.rate was exceeded.",
+		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_connections_refused_total", Help: "Client connections closed at once because a limit was reached, by limit (max_connections, max_connections_per_ip).",
+			Name: "shoal_connections_refused_total", Help: "Client connections refused because a limit was reached, by limit (max_connections, max_connections_per_ip: closed at once; connection_creation_rate: the address's client quota, closed after the throttle time).",
 		}, []string{"reason"}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shoal_connections_closed_by_broker_total", Help: "Client connections the broker closed, by reason (idle: connections.max.idle.ms; request_read_timeout: a frame slower than socket.request.read.timeout.ms; authentication_timeout: no TLS and SASL authentication within it).",
@@ -165,6 +172,6 @@ func newConnMetrics(reg *prometheus.Registry) *connMetrics {
 			Name: "shoal_queued_request_bytes", Help: "Bytes of request frames held at once, bounded by queued.max.request.bytes.",
 		}),
 	}
-	reg.MustRegister(m.acceptErrors, m.refused, m.closed, m.open, m.queuedBytes)
+	reg.MustRegister(m.acceptErrors, m.acceptDelay, m.refused, m.closed, m.open, m.queuedBytes)
 	return m
 }

@@ -1,19 +1,28 @@
 package broker
 
-// Client quota enforcement for the byte rates: producer_byte_rate on
-// Produce (the request's size) and consumer_byte_rate on Fetch (the
-// response's size), as Kafka's ClientQuotaManager. Each connection's user
-// and client id pick a quota by Kafka's precedence (quota.Quotas.Lookup);
-// bytes are recorded into that quota's sensor, and when the sensor's rate
-// is over the quota the response carries throttle_time_ms and the
-// connection is muted for that long once the response is handed to the
-// writer (KIP-219: respond first, then stop reading the client's next
-// requests). Follower fetches are never throttled by client quotas.
+// Client quota enforcement of the user/client-id quotas, as Kafka's
+// ClientQuotaManager and ClientRequestQuotaManager: producer_byte_rate on
+// Produce (the request's size), consumer_byte_rate on Fetch and ShareFetch
+// (the response's size), request_percentage on the handling time of every
+// request Kafka does not exempt. Each connection's user and client id pick
+// a quota by Kafka's precedence (quota.Quotas.Lookup); the use is recorded
+// into that quota's sensor (quota.Sensors), and when a sensor's rate is
+// over its quota the response carries throttle_time_ms, the longest of
+// the quotas' throttles, and the connection is muted for that long once
+// the response is handed to the writer (KIP-219: respond first, then stop
+// reading the client's next requests). Follower fetches are never
+// throttled by client quotas. connection_creation_rate is enforced at
+// accept (connquota.go).
+//
+// Handling time is what the request took on the connection's goroutines:
+// the handler on the reader (less any time it spent waiting on another
+// node, as a forwarded admin request does) plus the encoding of its
+// response. The wait of a long poll or an acks=all produce is idle and not
+// counted, as Kafka counts only its threads' time.
 
 import (
 	"encoding/binary"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,87 +31,88 @@ import (
 	"github.com/shoalmq/shoal/quota"
 )
 
-// quotaSensors holds one windowed rate per (quota key, sensor identity).
-// Sensors idle for a whole window measure zero and are dropped, so the map
-// holds only clients active within the last window span.
-type quotaSensors struct {
-	window quota.Window
-
-	mu      sync.Mutex // guards sensors and pruned
-	sensors map[sensorKey]*sensor
-	pruned  time.Time
-}
-
-type sensorKey struct {
-	key    string
-	sensor quota.Entity
-}
-
-type sensor struct {
-	rate *quota.Rate
-	last time.Time
-}
-
-func newQuotaSensors(w quota.Window) *quotaSensors {
-	return &quotaSensors{window: w, sensors: map[sensorKey]*sensor{}}
-}
-
-// span is how long a sample stays in a rate.
-func (q *quotaSensors) span() time.Duration { return time.Duration(q.window.Samples) * q.window.Size }
-
-// record adds bytes to the sensor of m and returns the throttle time.
-func (q *quotaSensors) record(key string, m quota.Match, bytes int, now time.Time) time.Duration {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if now.Sub(q.pruned) > q.span() {
-		for k, s := range q.sensors {
-			if now.Sub(s.last) > q.span() {
-				delete(q.sensors, k)
-			}
-		}
-		q.pruned = now
+// requestTimeExempt reports whether a request's handling time is left out
+// of request_percentage, as Kafka leaves it out: the cluster's own
+// requests (the APIs Kafka marks clusterAction, replica fetches, and
+// anything another shoal node sends), and what Kafka's authenticator
+// answers before a SASL connection has authenticated (SaslHandshake,
+// SaslAuthenticate, and ApiVersions before the login; after it, an
+// ApiVersions counts as any request).
+func (c *conn) requestTimeExempt(rc *reqCtx, req kmsg.Request) bool {
+	if isInterBroker(rc) {
+		return true
 	}
-	k := sensorKey{key, m.Sensor}
-	s := q.sensors[k]
-	if s == nil {
-		s = &sensor{rate: quota.NewRate(q.window)}
-		q.sensors[k] = s
-	}
-	s.last = now
-	return s.rate.ThrottleTime(float64(bytes), m.Value, now)
-}
-
-// throttle records a Produce or Fetch against the connection's quota and
-// returns how long the client must back off (0 when it is within its
-// quota, has none, or the request is not one client quotas cover).
-// requestBytes is the request frame's size; responseBytes is the encoded
-// response's size (Fetch).
-func (c *conn) throttle(rc *reqCtx, req kmsg.Request, requestBytes, responseBytes int) time.Duration {
-	var key string
-	var bytes int
 	switch r := req.(type) {
-	case *kmsg.ProduceRequest:
-		key, bytes = quota.ProducerByteRate, requestBytes
 	case *kmsg.FetchRequest:
-		if fetchReplica(r) >= 0 {
-			return 0
-		}
-		key, bytes = quota.ConsumerByteRate, responseBytes
-	default:
-		return 0
+		return fetchReplica(r) >= 0
+	case *kmsg.ApiVersionsRequest:
+		return c.sasl != nil && !c.authenticated.Load()
 	}
+	return clusterActionAPIs[req.Key()]
+}
+
+// clusterActionAPIs are the API keys Kafka marks clusterAction (one broker
+// or controller asking another), plus the SASL exchange.
+var clusterActionAPIs = map[int16]bool{
+	17: true, // SaslHandshake
+	27: true, // WriteTxnMarkers
+	36: true, // SaslAuthenticate
+	52: true, // Vote
+	53: true, // BeginQuorumEpoch
+	54: true, // EndQuorumEpoch
+	56: true, // AlterPartition
+	58: true, // Envelope
+	62: true, // BrokerRegistration
+	63: true, // BrokerHeartbeat
+	67: true, // AllocateProducerIds
+	83: true, // InitializeShareGroupState
+	84: true, // ReadShareGroupState
+	85: true, // WriteShareGroupState
+	86: true, // DeleteShareGroupState
+	87: true, // ReadShareGroupStateSummary
+}
+
+// percentOfThread is busy as Kafka's request quota counts it: percent of
+// one thread for one second (request_percentage 100 is one whole thread).
+func percentOfThread(busy time.Duration) float64 { return float64(busy) * 100 / float64(time.Second) }
+
+// throttle records one request against every client quota of the
+// connection's user and client id and returns how long the client must
+// back off: the longest throttle of any quota it is over (0 when it is
+// within them or has none), as Kafka takes the larger of the byte-rate and
+// request throttles. Produce counts its request frame against
+// producer_byte_rate; Fetch (not a replica's) and ShareFetch count their
+// encoded response against consumer_byte_rate; every request not exempt
+// counts busy, its handling time, against request_percentage.
+func (c *conn) throttle(rc *reqCtx, req kmsg.Request, responseBytes int, busy time.Duration) time.Duration {
 	quotas := c.srv.meta.Image().ClientQuotas
 	if len(quotas) == 0 {
 		return 0
 	}
-	m, ok := quotas.Lookup(c.principal.Name, rc.header.clientID, key)
-	if !ok {
-		return 0
+	now := c.srv.now()
+	var d time.Duration
+	use := func(key string, v float64) {
+		if m, ok := quotas.Lookup(c.principal.Name, rc.header.clientID, key); ok {
+			d = max(d, c.srv.quotas.Throttle(quota.SensorKey{Key: key, ID: m.Sensor}, v, m.Value, now))
+		}
 	}
-	return c.srv.quotas.record(key, m, bytes, c.srv.now())
+	switch r := req.(type) {
+	case *kmsg.ProduceRequest:
+		use(quota.ProducerByteRate, float64(rc.size))
+	case *kmsg.FetchRequest:
+		if fetchReplica(r) < 0 {
+			use(quota.ConsumerByteRate, float64(responseBytes))
+		}
+	case *kmsg.ShareFetchRequest:
+		use(quota.ConsumerByteRate, float64(responseBytes))
+	}
+	if !c.requestTimeExempt(rc, req) {
+		use(quota.RequestPercentage, percentOfThread(busy))
+	}
+	return d
 }
 
-// setThrottle writes throttle into an encoded Fetch response, whose body
+// setFetchThrottle writes throttle into an encoded Fetch response, whose body
 // starts with throttle_time_ms after the response header (size,
 // correlation id, and from v12 on an empty tagged-field section).
 func setFetchThrottle(resp net.Buffers, flexible bool, throttle time.Duration) {

@@ -89,6 +89,8 @@ func closeReason(err error) string {
 		return "request read timeout"
 	case errors.Is(err, errAuthentication):
 		return "authentication"
+	case errors.Is(err, errConnectionThrottled):
+		return "connection creation rate"
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/shoalmq/shoal/coordruntime"
 	"github.com/shoalmq/shoal/fetchsession"
 	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/quota"
 	"github.com/shoalmq/shoal/raftmeta"
 	"github.com/shoalmq/shoal/replica"
 	"github.com/shoalmq/shoal/share"
@@ -76,8 +77,9 @@ type Server struct {
 	sec *security
 	// fetchEncoder writes fetch responses with their record data in place.
 	fetchEncoder *fetchEncoder
-	// quotas measures clients against their byte-rate quotas.
-	quotas *quotaSensors
+	// quotas measures clients against their quotas (quotas.go,
+	// connquota.go).
+	quotas *quota.Sensors
 	// fetchSessions are the incremental fetch sessions (KIP-227) of
 	// consumers and followers fetching from this node.
 	fetchSessions *fetchsession.Cache
@@ -152,7 +154,7 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 	}
 	s.metrics.reg.MustRegister(fetchSessionMetrics(s.fetchSessions)...)
 	s.apis = s.newAPITables()
-	s.quotas = newQuotaSensors(quotaWindow(cfg))
+	s.quotas = quota.NewSensors(quotaWindow(cfg))
 	s.reqMem = newRequestMemory(cfg.QueuedMaxRequestBytes, s.metrics.conns.queuedBytes)
 	s.limits = newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerIPOverrides, s.log)
 	if err := s.start(); err != nil {
@@ -440,6 +442,9 @@ func (s *Server) accept(ln net.Listener, listener string) {
 	}
 	acceptLoop(ln, s.log.With("listener", listener), s.metrics.conns, sleep, func(nc net.Conn) {
 		ip := remoteIP(nc)
+		if !s.admitConnection(nc, listener, ip, sleep) {
+			return
+		}
 		if reason := s.limits.acquire(ip); reason != "" {
 			// Closed at once, before a byte is read: a refused client
 			// costs a file descriptor for microseconds.

@@ -20,8 +20,9 @@ import (
 // at runtime: the log defaults of topics (the broker-side synonyms of topic
 // configs), which the replica manager re-reads into every partition on each
 // metadata change, log.cleaner.backoff.ms, which the cleaner re-reads
-// after each pass, and the replication throttles' rates, which the replica
-// manager reads on every replica fetch.
+// after each pass, the replication throttles' rates, which the replica
+// manager reads on every replica fetch, and max.connection.creation.rate,
+// which the accept loops read on every connection.
 
 // Kafka's ConfigSource codes for dynamic broker configs.
 const (
@@ -74,11 +75,12 @@ func (b *Broker) explicit(key string) (v string, src Source, ok bool) {
 
 // dynamicKeys are the broker keys that may change at runtime: the topic
 // configs' broker synonyms, with the alternative units of retention and
-// roll time, the cleaner's backoff, and the replication throttles' rates
-// (read by the replica manager on every fetch).
+// roll time, the cleaner's backoff, the replication throttles' rates
+// (read by the replica manager on every fetch) and the broker-wide
+// connection creation rate (read by the accept loops).
 var dynamicKeys = func() map[string]bool {
 	m := map[string]bool{"log.retention.minutes": true, "log.retention.hours": true, "log.roll.hours": true, "log.cleaner.backoff.ms": true,
-		"leader.replication.throttled.rate": true, "follower.replication.throttled.rate": true}
+		"leader.replication.throttled.rate": true, "follower.replication.throttled.rate": true, "max.connection.creation.rate": true}
 	for _, d := range TopicDefs {
 		if d.BrokerKey != "" {
 			m[d.BrokerKey] = true

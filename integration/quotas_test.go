@@ -4,8 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
+	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,5 +237,255 @@ func TestClientQuotaMutesConnection(t *testing.T) {
 	got := rc.request(fetch, -1).(*kmsg.FetchResponse)
 	if got.ThrottleMillis != 1000 || len(got.Topics[0].Partitions[0].RecordBatches) < len(value) {
 		t.Fatalf("fetch: throttle %d ms, %d record bytes; want 1000 ms and the whole batch", got.ThrottleMillis, len(got.Topics[0].Partitions[0].RecordBatches))
+	}
+}
+
+// setClientQuota sets key=value on the client-id entity id and waits until
+// the node describes it.
+func setClientQuota(t *testing.T, adm *kadm.Client, typ, name, key string, value float64) {
+	t.Helper()
+	res, err := adm.AlterClientQuotas(ctxT(t, opTimeout), []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: typ, Name: &name}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: key, Value: value}},
+	}})
+	if err != nil || res[0].Err != nil {
+		t.Fatalf("alter client quotas: %v %+v", err, res)
+	}
+	waitFor(t, 10*time.Second, key+" in DescribeClientQuotas", func() (bool, string) {
+		d, err := adm.DescribeClientQuotas(ctxT(t, opTimeout), true, []kadm.DescribeClientQuotaComponent{{Type: typ, MatchName: &name}})
+		return err == nil && len(d) == 1 && len(d[0].Values) == 1 && d[0].Values[0].Value == value, ""
+	})
+}
+
+// A client with a small request_percentage sending cheap requests back to
+// back is throttled and its requests' handling time held near the quota
+// (the broker's own measure, shoal_client_quota_rate), while an unquoted
+// client on the same broker is never throttled and gets far more done.
+func TestClientQuotaRequestPercentage(t *testing.T) {
+	n := startNode(t, nodeOpts{set: []string{"quota.window.num=3", "quota.window.size.seconds=1"}})
+	adm := n.Admin(t)
+	// A Metadata request takes microseconds: 0.2% of a thread (2 ms a
+	// second) is a few hundred of them a second, well below what one
+	// client sending them back to back asks for.
+	const quotaPct = 0.2
+	setClientQuota(t, adm, "client-id", "busy-client", "request_percentage", quotaPct)
+
+	busyHook, freeHook := &throttleHook{}, &throttleHook{}
+	busy := n.Client(t, kgo.ClientID("busy-client"), kgo.WithHooks(busyHook))
+	free := n.Client(t, kgo.ClientID("free-client"), kgo.WithHooks(freeHook))
+	var busyN, freeN atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range []struct {
+		cl *kgo.Client
+		n  *atomic.Int64
+	}{{busy, &busyN}, {free, &freeN}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if _, err := c.cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err == nil {
+					c.n.Add(1)
+				}
+			}
+		}()
+	}
+	// After the warm-up (two whole windows may burst), the measured rate
+	// stays near the quota while the client keeps asking.
+	time.Sleep(4 * time.Second)
+	var sum, worst float64
+	var samples int
+	series := `shoal_client_quota_rate{entity="clients/busy-client",key="request_percentage"}`
+	for ctx.Err() == nil {
+		v := metricValue(t, n, series)
+		sum, worst, samples = sum+v, max(worst, v), samples+1
+		time.Sleep(250 * time.Millisecond)
+	}
+	wg.Wait()
+	mean := sum / float64(max(samples, 1))
+	t.Logf("busy client: %d requests, %d throttled, measured %.2f%% of a thread on average (at most %.2f%%); free client: %d requests, %d throttled",
+		busyN.Load(), busyHook.n.Load(), mean, worst, freeN.Load(), freeHook.n.Load())
+	if busyHook.n.Load() == 0 {
+		t.Error("the quoted client never saw throttle_time_ms")
+	}
+	// Generous bounds: on a loaded machine one slow request moves the
+	// measure by a good part of so small a quota.
+	if mean < 0.25*quotaPct || mean > 2*quotaPct {
+		t.Errorf("measured request time %.2f%% of a thread on average, want near the %.1f%% quota", mean, quotaPct)
+	}
+	if freeHook.n.Load() != 0 {
+		t.Errorf("the unquoted client was throttled %d times", freeHook.n.Load())
+	}
+	if freeN.Load() < 3*busyN.Load() {
+		t.Errorf("unquoted client %d requests, quoted %d: the quota held back nobody", freeN.Load(), busyN.Load())
+	}
+}
+
+// connectAndAsk opens a connection from the address from to addr, sends
+// ApiVersions and reports whether it was answered (false: the broker
+// closed the connection without an answer).
+func connectAndAsk(from, addr string) (bool, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	req := kmsg.NewPtrApiVersionsRequest()
+	if _, err := c.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("conn-rate")).AppendRequest(nil, req, 1)); err != nil {
+		return false, nil // closed before the write: refused
+	}
+	var size [4]byte
+	_, err = io.ReadFull(c, size[:])
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return false, nil
+	}
+	return false, err
+}
+
+// connMeter opens connections from one address with four dialers, each at
+// most one per pace (so a bystander cannot use up the ephemeral ports),
+// until ctx ends, and counts those answered from `from` (the time the
+// meter starts counting) on, and those the broker closed.
+type connMeter struct {
+	answered, closed atomic.Int64
+	from             time.Time
+}
+
+func (m *connMeter) run(t *testing.T, ctx context.Context, wg *sync.WaitGroup, ip, addr string, pace time.Duration) {
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(pace)
+			defer tick.Stop()
+			for ctx.Err() == nil {
+				select {
+				case <-tick.C:
+				case <-ctx.Done():
+					return
+				}
+				ok, err := connectAndAsk(ip, addr)
+				if err != nil {
+					t.Errorf("connection from %s: %v", ip, err)
+					return
+				}
+				switch {
+				case !ok:
+					m.closed.Add(1)
+				case time.Now().After(m.from) && ctx.Err() == nil:
+					m.answered.Add(1)
+				}
+			}
+		}()
+	}
+}
+
+// A connection_creation_rate quota on an address holds the connections it
+// gets served near the quota, closing the rest after a throttle, while
+// another address is not affected; max.connection.creation.rate, set at
+// runtime, holds the whole broker's accepts near it, delaying connections
+// rather than refusing them.
+func TestConnectionCreationRate(t *testing.T) {
+	n := startNode(t, nodeOpts{set: []string{"quota.window.num=3", "quota.window.size.seconds=1"}})
+	adm := n.Admin(t)
+	const quotaRate = 5
+	setClientQuota(t, adm, "ip", "127.0.0.2", "connection_creation_rate", quotaRate)
+
+	// Measured over 5 s after a 3 s warm-up (two whole windows may burst).
+	measure := func(pace time.Duration, ips ...string) []*connMeter {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		var ms []*connMeter
+		for _, ip := range ips {
+			m := &connMeter{from: start.Add(3 * time.Second)}
+			m.run(t, ctx, &wg, ip, n.Addr(), pace)
+			ms = append(ms, m)
+		}
+		wg.Wait()
+		return ms
+	}
+	rate := func(m *connMeter) float64 { return float64(m.answered.Load()) / 5 }
+	ms := measure(20*time.Millisecond, "127.0.0.2", "127.0.0.3")
+	quoted, other := ms[0], ms[1]
+	t.Logf("ip quota: quoted address %.1f conn/s answered, %d closed; other address %.1f conn/s, %d closed",
+		rate(quoted), quoted.closed.Load(), rate(other), other.closed.Load())
+	if r := rate(quoted); r < 0.5*quotaRate || r > 1.6*quotaRate {
+		t.Errorf("quoted address served %.1f connections/s, want near %d", r, quotaRate)
+	}
+	if quoted.closed.Load() == 0 {
+		t.Error("no connection of the quoted address was closed")
+	}
+	if other.closed.Load() != 0 || rate(other) < 3*quotaRate {
+		t.Errorf("other address: %.1f connections/s, %d closed; want unthrottled", rate(other), other.closed.Load())
+	}
+	if got := metricValue(t, n, `shoal_connections_refused_total{reason="connection_creation_rate"}`); got != float64(quoted.closed.Load()) {
+		t.Errorf("refused counter %v, want %d", got, quoted.closed.Load())
+	}
+
+	// The broker-wide rate, as a cluster-wide dynamic config.
+	v := strconv.Itoa(quotaRate)
+	rs, err := adm.AlterBrokerConfigs(ctxT(t, opTimeout), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.connection.creation.rate", Value: &v}})
+	if err != nil || rs[0].Err != nil {
+		t.Fatalf("set max.connection.creation.rate: %v %+v", err, rs)
+	}
+	waitFor(t, 10*time.Second, "max.connection.creation.rate applied", func() (bool, string) {
+		c, _ := brokerConfig(t, adm, "max.connection.creation.rate")
+		return c.MaybeValue() == v, c.MaybeValue()
+	})
+	wide := measure(time.Millisecond, "127.0.0.3")[0]
+	t.Logf("broker-wide rate: %.1f conn/s answered, %d closed", rate(wide), wide.closed.Load())
+	if r := rate(wide); r < 0.5*quotaRate || r > 1.6*quotaRate {
+		t.Errorf("broker accepted %.1f connections/s, want near %d", r, quotaRate)
+	}
+	if wide.closed.Load() != 0 {
+		t.Errorf("%d connections closed under the broker-wide rate, which delays rather than refuses", wide.closed.Load())
+	}
+	if metricValue(t, n, "shoal_connection_accept_throttle_seconds_total") == 0 {
+		t.Error("no accept throttle time counted")
+	}
+}
+
+// ShareFetch responses count against consumer_byte_rate as Fetch
+// responses do: the share fetch that hands out more than the quota allows
+// is answered with throttle_time_ms and the connection muted for that
+// long.
+func TestClientQuotaThrottlesShareFetch(t *testing.T) {
+	n, topic, group, admin := startShareTopic(t, 1, "share.auto.offset.reset=earliest")
+	adm := kadmOf(admin)
+	td, err := adm.ListTopics(ctxT(t, opTimeout), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := td[topic].ID
+	value := make([]byte, 300_000)
+	if code, _ := dialRaw(t, n.Addr()).produceRaw(topic, [16]byte(id), 0, recordBatch(time.Now().UnixMilli(), value)); code != 0 {
+		t.Fatalf("produce: error %d", code)
+	}
+	// The raw connections' client id.
+	setClientQuota(t, adm, "client-id", "shoal-integration", "consumer_byte_rate", 10_000)
+
+	m := joinRawShareMember(t, n, group, "quoted-1", topic, [16]byte(id))
+	var resp *kmsg.ShareFetchResponse
+	waitFor(t, opTimeout, "the batch acquired", func() (bool, string) {
+		resp = m.fetchResponse(10)
+		return len(resp.Topics) == 1 && len(resp.Topics[0].Partitions) == 1 && len(resp.Topics[0].Partitions[0].AcquiredRecords) > 0, "nothing acquired"
+	})
+	answered := time.Now()
+	// 300 kB over the default 10 s minimum window is 30 kB/s, three times
+	// the quota: the throttle is capped at one window, 1 s.
+	if resp.ThrottleMillis != 1000 || len(resp.Topics[0].Partitions[0].Records) < len(value) {
+		t.Fatalf("share fetch: throttle %d ms, %d record bytes; want 1000 ms and the whole batch", resp.ThrottleMillis, len(resp.Topics[0].Partitions[0].Records))
+	}
+	m.rc.request(kmsg.NewPtrApiVersionsRequest(), -1)
+	if muted := time.Since(answered); muted < 900*time.Millisecond {
+		t.Fatalf("the next request was answered %v after the throttled share fetch; the connection was not muted", muted)
 	}
 }

@@ -46,18 +46,7 @@ func joinRawShareMember(t *testing.T, n *node, group, member, topic string, topi
 // their delivery counts.
 func (m *rawShareMember) fetch(maxRecords int32) map[int64]int16 {
 	m.t.Helper()
-	req := kmsg.NewPtrShareFetchRequest()
-	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(m.group), kmsg.StringPtr(m.member), m.epoch
-	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords, req.BatchSize = 100, 1, 1<<20, maxRecords, maxRecords
-	rt := kmsg.NewShareFetchRequestTopic()
-	rt.TopicID = m.topicID
-	rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
-	req.Topics = append(req.Topics, rt)
-	resp := m.rc.request(req, -1).(*kmsg.ShareFetchResponse)
-	if resp.ErrorCode != 0 {
-		m.t.Fatalf("share fetch at session epoch %d: error %d", m.epoch, resp.ErrorCode)
-	}
-	m.epoch++
+	resp := m.fetchResponse(maxRecords)
 	got := map[int64]int16{}
 	for _, rt := range resp.Topics {
 		for _, p := range rt.Partitions {
@@ -72,6 +61,26 @@ func (m *rawShareMember) fetch(maxRecords int32) map[int64]int16 {
 		}
 	}
 	return got
+}
+
+// fetchResponse sends one ShareFetch of partition 0 asking for at most
+// maxRecords and returns its response, failing the test on a
+// request-level error.
+func (m *rawShareMember) fetchResponse(maxRecords int32) *kmsg.ShareFetchResponse {
+	m.t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(m.group), kmsg.StringPtr(m.member), m.epoch
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords, req.BatchSize = 100, 1, 1<<20, maxRecords, maxRecords
+	rt := kmsg.NewShareFetchRequestTopic()
+	rt.TopicID = m.topicID
+	rt.Partitions = append(rt.Partitions, kmsg.NewShareFetchRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	resp := m.rc.request(req, -1).(*kmsg.ShareFetchResponse)
+	if resp.ErrorCode != 0 {
+		m.t.Fatalf("share fetch at session epoch %d: error %d", m.epoch, resp.ErrorCode)
+	}
+	m.epoch++
+	return resp
 }
 
 // ackRequest is a ShareAcknowledge of one offset of partition 0 with one

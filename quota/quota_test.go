@@ -84,3 +84,59 @@ func TestRateThrottleConverges(t *testing.T) {
 		t.Fatalf("throttled %v under the bound", d)
 	}
 }
+
+// A client whose every request takes 5 ms of a thread, sent back to back
+// and backing off as told, is held to its request_percentage: its
+// requests' time stays near the quota's share of one thread.
+func TestRequestPercentageConverges(t *testing.T) {
+	s := NewSensors(Window{Samples: 11, Size: time.Second})
+	k := SensorKey{Key: RequestPercentage, ID: Entity{ClientID: Named("busy")}}
+	const quota = 10.0 // percent of one thread
+	const busy = 5 * time.Millisecond
+	now := time.Unix(1000, 0)
+	start := now
+	var used time.Duration
+	for now.Sub(start) < 60*time.Second {
+		d := s.Throttle(k, float64(busy)*100/float64(time.Second), quota, now)
+		used += busy
+		now = now.Add(busy + d)
+	}
+	pct := 100 * used.Seconds() / now.Sub(start).Seconds()
+	if pct < 0.9*quota || pct > 1.2*quota {
+		t.Fatalf("request time %.1f%% of a thread with a %.0f%% quota", pct, quota)
+	}
+}
+
+// A connection over its address's rate is refused and not counted, so an
+// address that keeps trying is admitted again at the quota's pace, and
+// another address is not affected.
+func TestSensorsAdmitUnrecordsRefused(t *testing.T) {
+	s := NewSensors(Window{Samples: 3, Size: time.Second})
+	ip := func(a string) SensorKey { return SensorKey{Key: ConnectionCreationRate, ID: Entity{IP: Named(a)}} }
+	now := time.Unix(1000, 0)
+	// Two whole windows of 2/s: four connections pass at once.
+	for i := range 4 {
+		if d := s.Admit(ip("10.0.0.1"), 1, 2, now); d != 0 {
+			t.Fatalf("connection %d throttled %v", i, d)
+		}
+	}
+	for range 10 {
+		if d := s.Admit(ip("10.0.0.1"), 1, 2, now); d <= 0 || d > time.Second {
+			t.Fatalf("fifth connection: throttle %v, want (0, 1s]", d)
+		}
+	}
+	if r := s.Rates(now)[ip("10.0.0.1")]; r != 2 {
+		t.Fatalf("rate %v after refusals, want 2: refused connections were counted", r)
+	}
+	if d := s.Admit(ip("10.0.0.2"), 1, 2, now); d != 0 {
+		t.Fatalf("another address throttled %v", d)
+	}
+	// Once the measured span has grown to 2.5 s, a fifth fits (5 over 2.5 s).
+	if d := s.Admit(ip("10.0.0.1"), 1, 2, now.Add(2500*time.Millisecond)); d != 0 {
+		t.Fatalf("throttled %v once the rate came back", d)
+	}
+	// A zero bound lets nothing through: the longest throttle.
+	if d := s.Admit(SensorKey{Key: "zero"}, 1, 0, now); d != time.Second {
+		t.Fatalf("zero bound: throttle %v, want one sample", d)
+	}
+}

@@ -89,12 +89,18 @@ func (r *Rate) windowSize(now time.Time) time.Duration {
 // off for the rate to come back to bound, as Kafka's QuotaUtils: the
 // excess over the bound, as a share of it, times the window the rate is
 // measured over; capped at one sample's size as Kafka caps it, so one
-// large request never silences a client for longer than a window.
+// large request never silences a client for longer than a window (and a
+// zero bound, which nothing is within, throttles by that much).
 func (r *Rate) ThrottleTime(v, bound float64, now time.Time) time.Duration {
 	r.Record(v, now)
 	rate := r.Measure(now)
-	if rate <= bound || bound <= 0 {
+	if rate <= bound {
 		return 0
+	}
+	if bound <= 0 {
+		// Nothing may pass: the longest throttle, as Kafka's bounded
+		// throttle of an infinite excess.
+		return r.w.Size
 	}
 	ms := math.Round((rate - bound) / bound * float64(r.windowSize(now).Milliseconds()))
 	return min(time.Duration(ms)*time.Millisecond, r.w.Size)

@@ -21,6 +21,7 @@ func quotaCommand() *cli.Command {
 		UsageText: `shoal quota set --client-id slow-producer --set producer_byte_rate=1048576
 shoal quota set --user alice --client-id-default --set consumer_byte_rate=2097152
 shoal quota set --ip 10.0.0.7 --set connection_creation_rate=10
+shoal quota set --client-id busy-client --set request_percentage=0.2
 shoal quota list --user alice`,
 		Action:       unknownSubcommand,
 		OnUsageError: onUsageError,
@@ -75,7 +76,9 @@ func quotaSetCommand() *cli.Command {
 shoal quota set (--ip ADDRESS | --ip-default) --set connection_creation_rate=N
 
 example: shoal quota set --client-id slow-producer --set producer_byte_rate=1048576
-example: shoal quota set --user-default --set consumer_byte_rate=10485760 --delete producer_byte_rate`,
+example: shoal quota set --user-default --set consumer_byte_rate=10485760 --delete producer_byte_rate
+example: shoal quota set --client-id busy-client --set request_percentage=0.2
+example: shoal quota set --ip 127.0.0.2 --set connection_creation_rate=5`,
 		Flags: append(quotaEntityFlags(),
 			listFlag("set", nil, "set a quota: key=value (repeatable)"),
 			listFlag("delete", nil, "remove a quota key (repeatable)"),
