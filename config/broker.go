@@ -581,9 +581,8 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.MaxConnectionsPerIP = int(b.int64("max.connections.per.ip"))
 	ov, _ := b.Value("max.connections.per.ip.overrides")
 	b.MaxConnectionsPerIPOverrides, _ = ParseConnectionOverrides(ov)
-	if b.MaxConnectionsPerIP == 0 && len(b.MaxConnectionsPerIPOverrides) == 0 {
-		// As Kafka: 0 refuses everyone unless some host is let in.
-		return nil, fmt.Errorf("max.connections.per.ip: 0 needs max.connections.per.ip.overrides, or no client could connect")
+	if err := checkPerIP(b.MaxConnectionsPerIP, b.MaxConnectionsPerIPOverrides); err != nil {
+		return nil, err
 	}
 	b.AdminAddr, _ = b.Value("admin.addr")
 	b.AdminPprof = b.bool("admin.pprof.enable")

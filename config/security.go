@@ -53,6 +53,8 @@ var SecurityDefs = []Def{
 	{Name: "ssl.protocol", Type: String, Default: "TLSv1.3", Doc: "Accepted for compatibility; ssl.enabled.protocols decides."},
 	{Name: "ssl.cipher.suites", Type: List, Default: "", Doc: "Cipher suites for TLS 1.2 and below, by IANA name; empty means Go's defaults. TLS 1.3 suites are not configurable."},
 	{Name: "ssl.principal.mapping.rules", Type: String, Default: "DEFAULT", Doc: "How a client certificate's subject becomes the principal name: RULE:pattern/replacement/[LU] entries and DEFAULT, comma separated; the first whose pattern matches the whole subject applies."},
+	{Name: "ssl.allow.dn.changes", Type: Boolean, Default: "false", Doc: "Whether a key store set at runtime (a dynamic listener.name.<listener>.ssl.keystore.* config) may hold a certificate whose subject differs from the one served; by default such a change is refused."},
+	{Name: "ssl.allow.san.changes", Type: Boolean, Default: "false", Doc: "Whether a key store set at runtime may hold a certificate whose subject alternative names differ from the one served; by default such a change is refused."},
 	{Name: "ssl.endpoint.identification.algorithm", Type: String, Default: "https", Doc: "For connections this node makes (inter-broker, controller): https checks the server's host name, empty does not."},
 	{Name: "super.users", Type: String, Default: "", Doc: "Principals allowed everything, separated by semicolons: User:admin;User:broker."},
 	{Name: "authorizer.class.name", Type: String, Default: "", Doc: "Empty (no authorization) or org.apache.kafka.metadata.authorizer.StandardAuthorizer (ACLs in the metadata quorum)."},
@@ -349,12 +351,25 @@ func (b *Broker) dialOnlySecurity(l Listener, mechKey string) (*ListenerSecurity
 	return ls, nil
 }
 
-// listenerTLS reads and validates the ssl.* settings of listener l, each
-// from its listener.name.<l>. override or the plain key.
+// listenerTLS reads and validates the ssl.* settings of listener l as
+// configured at start-up, each from its listener.name.<l>. override or the
+// plain key.
 func (b *Broker) listenerTLS(l Listener) (tlsconfig.Settings, error) {
+	return b.listenerTLSWith(l.Name, nil)
+}
+
+// listenerTLSWith is listenerTLS with dynamic, this broker's dynamic
+// overrides, beating the static configuration for the keys of
+// DynamicSSLKeys.
+func (b *Broker) listenerTLSWith(listener string, dynamic map[string]string) (tlsconfig.Settings, error) {
+	prefix := "listener.name." + strings.ToLower(listener) + "."
 	m := map[string]string{}
 	for _, k := range tlsconfig.Keys {
-		m[k] = b.lookup(l.Name, "", k)
+		if v, ok := dynamic[prefix+k]; ok && slices.Contains(DynamicSSLKeys, k) {
+			m[k] = v
+			continue
+		}
+		m[k] = b.lookup(listener, "", k)
 	}
 	ts := tlsconfig.FromMap(m)
 	return ts, ts.Validate()
