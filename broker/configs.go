@@ -9,7 +9,10 @@ package broker
 // the keys config.IsDynamicBrokerKey names change at runtime (stored in the
 // metadata quorum, applied by every broker as its image changes); any other
 // broker key answers INVALID_REQUEST, "Cannot update these configs
-// dynamically", as in Kafka.
+// dynamically", as in Kafka. A BROKER resource is checked by the broker
+// that receives the request before it goes to the controller
+// (dynamic_listener.go): a broker's own resource only there, where a new
+// TLS key store can be opened and compared with the served one.
 
 import (
 	"context"
@@ -71,7 +74,7 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 				entries = clusterDefaultEntries(img.BrokerConfig(""))
 				break
 			}
-			entries = s.cfg.BrokerEntries()
+			entries = append(s.cfg.BrokerEntries(), s.cfg.DynamicListenerEntries()...)
 			brokerKeys = true
 		default:
 			out.ErrorCode = kerr.InvalidRequest.Code
@@ -125,7 +128,7 @@ func clusterDefaultEntries(overrides map[string]string) []config.Entry {
 	out := make([]config.Entry, 0, len(overrides))
 	for _, k := range slices.Sorted(maps.Keys(overrides)) {
 		e := config.Entry{Name: k, Value: overrides[k], Source: config.SourceDynamicDefaultBroker}
-		if d := config.BrokerDef(k); d != nil {
+		if d := config.BrokerKeyDef(k); d != nil {
 			e.Type, e.Doc = d.Type, d.Doc
 		}
 		out = append(out, e)
@@ -187,35 +190,94 @@ func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype i
 }
 
 func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
-	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	img := s.meta.Image()
-	for _, rr := range req.Resources {
-		out := kmsg.NewAlterConfigsResponseResource()
-		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-		err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly,
-			func(current map[string]string) (map[string]string, []string, error) {
-				// AlterConfigs replaces the whole set of overrides.
-				set := map[string]string{}
-				for _, c := range rr.Configs {
-					if c.Value != nil {
-						set[c.Name] = *c.Value
-					}
+	changes := func(rr kmsg.AlterConfigsRequestResource) func(map[string]string) (map[string]string, []string, error) {
+		return func(current map[string]string) (map[string]string, []string, error) {
+			// AlterConfigs replaces the whole set of overrides.
+			set := map[string]string{}
+			for _, c := range rr.Configs {
+				if c.Value != nil {
+					set[c.Name] = *c.Value
 				}
-				var del []string
-				for k := range current {
-					if _, ok := set[k]; !ok {
-						del = append(del, k)
-					}
+			}
+			var del []string
+			for k := range current {
+				if _, ok := set[k]; !ok {
+					del = append(del, k)
 				}
-				return set, del, nil
-			})
-		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-		resp.Resources = append(resp.Resources, out)
+			}
+			return set, del, nil
+		}
 	}
+	var refused []kmsg.AlterConfigsResponseResource
+	var accepted []brokerAlter
+	if !rc.conn.forwarded {
+		req.Resources = slices.DeleteFunc(req.Resources, func(rr kmsg.AlterConfigsRequestResource) bool {
+			a, err := s.preprocessBroker(img, rr.ResourceType, rr.ResourceName, req.ValidateOnly, changes(rr))
+			if err == nil {
+				accepted = append(accepted, a...)
+				return false
+			}
+			out := kmsg.NewAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+			refused = append(refused, out)
+			return true
+		})
+	}
+	var resp *kmsg.AlterConfigsResponse
+	if len(req.Resources) > 0 {
+		if r, ok := s.forwardAdmin(ctx, rc, req); ok {
+			resp = r.(*kmsg.AlterConfigsResponse)
+		}
+	}
+	if resp == nil {
+		resp = req.ResponseKind().(*kmsg.AlterConfigsResponse)
+		for _, rr := range req.Resources {
+			out := kmsg.NewAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+			err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly, changes(rr))
+			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Resources = append(resp.Resources, out)
+		}
+	}
+	for _, out := range resp.Resources {
+		s.afterBrokerAlter(accepted, int8(out.ResourceType), out.ResourceName, out.ErrorCode)
+	}
+	resp.Resources = append(resp.Resources, refused...)
 	return resp, nil
+}
+
+// preprocessBroker runs the receiving broker's check of a BROKER resource
+// (checkBrokerAlter) and returns the change it would make; other resource
+// types pass unchecked.
+func (s *Server) preprocessBroker(img *raftmeta.Image, rtype kmsg.ConfigResourceType, name string, validateOnly bool,
+	changes func(current map[string]string) (map[string]string, []string, error)) ([]brokerAlter, error) {
+	if rtype != resourceBroker {
+		return nil, nil
+	}
+	set, del, err := changes(img.BrokerConfig(name))
+	if err != nil {
+		return nil, err
+	}
+	a := brokerAlter{name: name, set: set, del: del, validate: validateOnly}
+	if err := s.checkBrokerAlter(img, a); err != nil {
+		return nil, err
+	}
+	return []brokerAlter{a}, nil
+}
+
+// afterBrokerAlter runs once a BROKER resource's change was answered:
+// an accepted one may re-read this broker's TLS stores.
+func (s *Server) afterBrokerAlter(accepted []brokerAlter, rtype int8, name string, code int16) {
+	if rtype != resourceBroker || code != 0 {
+		return
+	}
+	for _, a := range accepted {
+		if a.name == name {
+			s.reloadSameStores(a)
+		}
+	}
 }
 
 // Kafka's IncrementalAlterConfigs operations.
@@ -227,28 +289,55 @@ const (
 )
 
 func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
-	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	img := s.meta.Image()
-	for _, rr := range req.Resources {
-		out := kmsg.NewIncrementalAlterConfigsResponseResource()
-		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+	changes := func(rr kmsg.IncrementalAlterConfigsRequestResource) func(map[string]string) (map[string]string, []string, error) {
 		lookup, defaults := config.TopicDef, s.cfg.TopicDefault
 		switch rr.ResourceType {
 		case resourceGroup:
 			lookup, defaults = config.GroupDef, s.groupDefault
 		case resourceBroker:
-			lookup, defaults = config.BrokerDef, s.brokerDefault
+			lookup, defaults = config.BrokerKeyDef, s.brokerDefault
 		}
-		err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly,
-			func(current map[string]string) (map[string]string, []string, error) {
-				return incrementalChanges(current, rr.Configs, lookup, defaults)
-			})
-		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-		resp.Resources = append(resp.Resources, out)
+		return func(current map[string]string) (map[string]string, []string, error) {
+			return incrementalChanges(current, rr.Configs, lookup, defaults)
+		}
 	}
+	var refused []kmsg.IncrementalAlterConfigsResponseResource
+	var accepted []brokerAlter
+	if !rc.conn.forwarded {
+		req.Resources = slices.DeleteFunc(req.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) bool {
+			a, err := s.preprocessBroker(img, rr.ResourceType, rr.ResourceName, req.ValidateOnly, changes(rr))
+			if err == nil {
+				accepted = append(accepted, a...)
+				return false
+			}
+			out := kmsg.NewIncrementalAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+			refused = append(refused, out)
+			return true
+		})
+	}
+	var resp *kmsg.IncrementalAlterConfigsResponse
+	if len(req.Resources) > 0 {
+		if r, ok := s.forwardAdmin(ctx, rc, req); ok {
+			resp = r.(*kmsg.IncrementalAlterConfigsResponse)
+		}
+	}
+	if resp == nil {
+		resp = req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+		for _, rr := range req.Resources {
+			out := kmsg.NewIncrementalAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+			err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly, changes(rr))
+			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Resources = append(resp.Resources, out)
+		}
+	}
+	for _, out := range resp.Resources {
+		s.afterBrokerAlter(accepted, int8(out.ResourceType), out.ResourceName, out.ErrorCode)
+	}
+	resp.Resources = append(resp.Resources, refused...)
 	return resp, nil
 }
 

@@ -134,6 +134,13 @@ func IsDynamicBrokerKey(name string) bool {
 	return dynamicKeys[name] || ssl
 }
 
+// IsSensitiveBrokerKey reports a broker key whose value is secret (a
+// password, an inline private key): never described, never logged.
+func IsSensitiveBrokerKey(name string) bool {
+	d := brokerKeyDef(name)
+	return d != nil && d.Type == Password
+}
+
 // BrokerKeyDef returns the definition of any broker key, listener-prefixed
 // security keys included, or nil.
 func BrokerKeyDef(name string) *Def { return brokerKeyDef(name) }
@@ -245,4 +252,22 @@ func checkPerIP(perIP int, overrides map[string]int) error {
 		return errors.New("max.connections.per.ip: 0 needs max.connections.per.ip.overrides, or no client could connect")
 	}
 	return nil
+}
+
+// DynamicListenerEntries describes this broker's dynamic per-listener SSL
+// overrides (the keys of DynamicSSLKeys with a listener prefix), which
+// BrokerEntries, listing plain broker keys, does not.
+func (b *Broker) DynamicListenerEntries() []Entry {
+	d := b.dynamic.Load()
+	if d == nil {
+		return nil
+	}
+	var out []Entry
+	for _, k := range slices.Sorted(maps.Keys(d.broker)) {
+		if _, _, ok := ListenerSSLKey(k); ok {
+			def := brokerKeyDef(k)
+			out = append(out, Entry{Name: k, Value: d.broker[k], Source: SourceDynamicBroker, Type: def.Type, Doc: def.Doc})
+		}
+	}
+	return out
 }

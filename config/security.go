@@ -39,7 +39,7 @@ var SecurityDefs = []Def{
 	{Name: "connections.max.reauth.ms", Type: Long, Default: "0", Doc: "Longest a SASL session lasts before the client must re-authenticate (KIP-368); 0 means never (a token's expiry still ends its session).", Check: atLeast(0)},
 	{Name: "connection.failed.authentication.delay.ms", Type: Int, Default: "100", Doc: "How long the broker waits before answering a failed authentication and closing, to slow password guessing.", Check: atLeast(0)},
 	{Name: "ssl.keystore.type", Type: String, Default: "JKS", Doc: "Only PEM is supported; Kafka's default, JKS, must be changed on every SSL listener."},
-	{Name: "ssl.keystore.location", Type: String, Default: "", Doc: "PEM file holding the private key and the certificate chain; re-read when it changes."},
+	{Name: "ssl.keystore.location", Type: String, Default: "", Doc: "PEM file holding the private key and the certificate chain; re-read when it changes, and when the same path is set again at runtime (listener.name.<listener>.ssl.keystore.location)."},
 	{Name: "ssl.keystore.certificate.chain", Type: Password, Default: "", Doc: "The certificate chain as inline PEM, with ssl.keystore.key instead of ssl.keystore.location."},
 	{Name: "ssl.keystore.key", Type: Password, Default: "", Doc: "The private key as inline PEM (unencrypted PKCS#8, PKCS#1 or SEC 1)."},
 	{Name: "ssl.keystore.password", Type: Password, Default: "", Doc: "Accepted for compatibility; PEM key stores have none."},

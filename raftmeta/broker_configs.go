@@ -84,17 +84,21 @@ func (d *Decider) AlterBrokerConfigs(img *Image, resource string, set map[string
 	if err := validBrokerResource(resource); err != nil {
 		return nil, err
 	}
+	var check func(name string, value *string) error
+	if d.ValidateBrokerConfig != nil {
+		check = func(name string, value *string) error { return d.ValidateBrokerConfig(resource, name, value) }
+	}
 	for _, k := range slices.Sorted(maps.Keys(set)) {
 		if slices.Contains(del, k) {
 			return nil, errorf(kerr.InvalidRequest, "Config %s is both set and deleted.", k)
 		}
 		v := set[k]
-		if err := validateWith(d.ValidateBrokerConfig, k, &v); err != nil {
+		if err := validateWith(check, k, &v); err != nil {
 			return nil, err
 		}
 	}
 	for _, k := range del {
-		if err := validateWith(d.ValidateBrokerConfig, k, nil); err != nil {
+		if err := validateWith(check, k, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -102,12 +106,15 @@ func (d *Decider) AlterBrokerConfigs(img *Image, resource string, set map[string
 }
 
 // SetBrokerConfigValidator installs the check of dynamic broker config
-// overrides used by AlterBrokerConfigs (nil value: the key is being
-// deleted); nil, the default, accepts everything.
-func (c *Controller) SetBrokerConfigValidator(f func(name string, value *string) error) {
+// overrides used by AlterBrokerConfigs (resource: a broker id or "" for
+// the cluster default; nil value: the key is being deleted), and which
+// keys' values the change log must not show; nil, the default, accepts
+// everything and hides nothing.
+func (c *Controller) SetBrokerConfigValidator(validate func(resource, name string, value *string) error, sensitive func(name string) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.d.ValidateBrokerConfig = f
+	c.d.ValidateBrokerConfig = validate
+	c.d.SensitiveBrokerConfig = sensitive
 }
 
 // AlterBrokerConfigs sets and deletes dynamic overrides of one BROKER

@@ -85,7 +85,7 @@ func TestDecideAlterClientQuotas(t *testing.T) {
 }
 
 func TestDecideAlterBrokerConfigs(t *testing.T) {
-	d := &Decider{ValidateBrokerConfig: func(name string, _ *string) error {
+	d := &Decider{ValidateBrokerConfig: func(_, name string, _ *string) error {
 		if name == "node.id" {
 			return errorf(kerr.InvalidRequest, "Cannot update these configs dynamically: [node.id]")
 		}
