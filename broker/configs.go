@@ -261,21 +261,21 @@ func (s *Server) preprocessBroker(img *raftmeta.Image, rtype kmsg.ConfigResource
 		return nil, err
 	}
 	a := brokerAlter{name: name, set: set, del: del, validate: validateOnly}
-	if err := s.checkBrokerAlter(img, a); err != nil {
+	if err := s.checkBrokerAlter(img, &a); err != nil {
 		return nil, err
 	}
 	return []brokerAlter{a}, nil
 }
 
 // afterBrokerAlter runs once a BROKER resource's change was answered:
-// an accepted one may re-read this broker's TLS stores.
+// an accepted one may re-read this broker's TLS stores (brokerAlter.reread).
 func (s *Server) afterBrokerAlter(accepted []brokerAlter, rtype int8, name string, code int16) {
 	if rtype != resourceBroker || code != 0 {
 		return
 	}
 	for _, a := range accepted {
 		if a.name == name {
-			s.reloadSameStores(a)
+			s.reread(a)
 		}
 	}
 }

@@ -39,11 +39,16 @@ type brokerAlter struct {
 	set      map[string]string
 	del      []string
 	validate bool // validate only
+	// reread are the TLS listeners whose key or trust store location the
+	// change sets to the one in use: their files are read again once the
+	// change is accepted, Kafka's way to rotate a certificate rewritten
+	// in place. A location that changes is applied with the image.
+	reread []string
 }
 
 // checkBrokerAlter is the receiving broker's check of a change of a BROKER
-// resource (see the file comment).
-func (s *Server) checkBrokerAlter(img *raftmeta.Image, a brokerAlter) error {
+// resource (see the file comment); it fills in a.reread.
+func (s *Server) checkBrokerAlter(img *raftmeta.Image, a *brokerAlter) error {
 	if err := s.checkBrokerResource(a.name); err != nil {
 		return err
 	}
@@ -86,13 +91,19 @@ func (s *Server) checkBrokerAlter(img *raftmeta.Image, a brokerAlter) error {
 		if err != nil {
 			return fmt.Errorf("%w: Validation of dynamic config update of listener %s failed: %v", kerr.InvalidRequest, name, err)
 		}
+		prefix, cur := "listener.name."+l+".", la.store.Settings()
+		ks, setKS := a.set[prefix+"ssl.keystore.location"]
+		tr, setTR := a.set[prefix+"ssl.truststore.location"]
+		if (setKS || setTR) && (!setKS || ks == cur.KeystoreLocation) && (!setTR || tr == cur.TruststoreLocation) {
+			a.reread = append(a.reread, l)
+		}
 	}
 	return nil
 }
 
 // alteredListeners names the listeners (as written in the keys) whose
 // dynamic SSL keys a change sets or deletes.
-func alteredListeners(a brokerAlter) []string {
+func alteredListeners(a *brokerAlter) []string {
 	var out []string
 	add := func(k string) {
 		if l, _, ok := config.ListenerSSLKey(k); ok && !contains(out, l) {
@@ -108,27 +119,18 @@ func alteredListeners(a brokerAlter) []string {
 	return out
 }
 
-// reloadSameStores re-reads the key and trust stores of the listeners
-// whose store location an accepted change of this broker's resource set
-// to the value already in use: Kafka's way to rotate a certificate
-// rewritten in place. A location that changed is applied with the image.
-func (s *Server) reloadSameStores(a brokerAlter) {
-	if a.validate || a.name != s.ownResource() {
+// reread reads again the key and trust stores of the listeners an
+// accepted change names in reread, with the settings in use.
+func (s *Server) reread(a brokerAlter) {
+	if a.validate {
 		return
 	}
-	for _, l := range alteredListeners(a) {
+	for _, l := range a.reread {
 		la, name := s.sec.tlsListener(l)
 		if la == nil {
 			continue
 		}
-		prefix := "listener.name." + l + "."
-		_, ks := a.set[prefix+"ssl.keystore.location"]
-		_, ts := a.set[prefix+"ssl.truststore.location"]
 		cur := la.store.Settings()
-		if !ks && !ts || (ks && a.set[prefix+"ssl.keystore.location"] != cur.KeystoreLocation) ||
-			(ts && a.set[prefix+"ssl.truststore.location"] != cur.TruststoreLocation) {
-			continue
-		}
 		if err := la.store.Update(cur, s.certChanges(name)); err != nil {
 			s.log.Error("re-reading the listener's TLS key and trust stores failed; the previous certificates stay in use", "listener", name, "err", err)
 			continue
