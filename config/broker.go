@@ -311,10 +311,10 @@ type Broker struct {
 	RequestReadTimeout time.Duration
 	// ConnectionsMaxIdle is connections.max.idle.ms; 0 never closes an
 	// idle connection.
-	ConnectionsMaxIdle  time.Duration
-	AdminAddr                    string
-	AdminPprof                   bool
-	AdminUIAllowWrites           bool
+	ConnectionsMaxIdle time.Duration
+	AdminAddr          string
+	AdminPprof         bool
+	AdminUIAllowWrites bool
 	// AdminAuth is what the admin listener's endpoints other than the
 	// health probes require; zero means nothing.
 	AdminAuth AdminAuth

@@ -146,19 +146,18 @@ func TestDynamicListenerKeystore(t *testing.T) {
 	// Refused: each answers INVALID_REQUEST and the new certificate stays.
 	chainOther, keyOther := ca.Issue(t, pkix.Name{CommonName: "someone-else"}, testcerts.Server)
 	ksOther := testcerts.WriteFile(t, dir, "keystore-other.pem", chainOther, keyOther)
-	setOp := func(k, v string) kadm.AlterConfig { return kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: strp(v)} }
 	for _, c := range []struct {
 		what     string
 		resource []int32
 		alters   []kadm.AlterConfig
 		says     string
 	}{
-		{"wrong password", []int32{1}, []kadm.AlterConfig{setOp("listener.name.ssl.ssl.key.password", "not-it")}, "does not decrypt"},
-		{"missing file", []int32{1}, []kadm.AlterConfig{setOp("listener.name.ssl.ssl.keystore.location", filepath.Join(dir, "missing.pem"))}, "no such file"},
-		{"another subject", []int32{1}, []kadm.AlterConfig{setOp("listener.name.ssl.ssl.keystore.location", ksOther),
+		{"wrong password", []int32{1}, []kadm.AlterConfig{setConfig("listener.name.ssl.ssl.key.password", "not-it")}, "does not decrypt"},
+		{"missing file", []int32{1}, []kadm.AlterConfig{setConfig("listener.name.ssl.ssl.keystore.location", filepath.Join(dir, "missing.pem"))}, "no such file"},
+		{"another subject", []int32{1}, []kadm.AlterConfig{setConfig("listener.name.ssl.ssl.keystore.location", ksOther),
 			{Op: kadm.DeleteConfig, Name: "listener.name.ssl.ssl.key.password"}}, "ssl.allow.dn.changes"},
-		{"cluster default", nil, []kadm.AlterConfig{setOp("listener.name.ssl.ssl.keystore.location", ks1)}, "broker id must be specified"},
-		{"no listener prefix", []int32{1}, []kadm.AlterConfig{setOp("ssl.keystore.location", ks1)}, "only per-listener"},
+		{"cluster default", nil, []kadm.AlterConfig{setConfig("listener.name.ssl.ssl.keystore.location", ks1)}, "broker id must be specified"},
+		{"no listener prefix", []int32{1}, []kadm.AlterConfig{setConfig("ssl.keystore.location", ks1)}, "only per-listener"},
 	} {
 		rs, err := adm.AlterBrokerConfigs(ctxT(t, opTimeout), c.alters, c.resource...)
 		if err != nil || len(rs) != 1 {
@@ -212,7 +211,6 @@ func TestDynamicConnectionLimits(t *testing.T) {
 		}
 		return rs[0].Err
 	}
-	setOp := func(k, v string) kadm.AlterConfig { return kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: strp(v)} }
 	const client = "127.0.0.5"
 	var kept []net.Conn
 	for range 3 {
@@ -223,7 +221,7 @@ func TestDynamicConnectionLimits(t *testing.T) {
 		kept = append(kept, c)
 	}
 	// The admin client's own address keeps room through an override.
-	if err := alter([]kadm.AlterConfig{setOp("max.connections.per.ip", "2"), setOp("max.connections.per.ip.overrides", "127.0.0.1:100")}, 1); err != nil {
+	if err := alter([]kadm.AlterConfig{setConfig("max.connections.per.ip", "2"), setConfig("max.connections.per.ip.overrides", "127.0.0.1:100")}, 1); err != nil {
 		t.Fatalf("lower max.connections.per.ip: %v", err)
 	}
 	waitFor(t, 20*time.Second, "a new connection from "+client+" refused", func() (bool, string) {
@@ -239,7 +237,7 @@ func TestDynamicConnectionLimits(t *testing.T) {
 	}
 	// max.connections.per.ip=0 with no override would lock every client
 	// out: refused.
-	if err := alter([]kadm.AlterConfig{setOp("max.connections.per.ip", "0"), {Op: kadm.DeleteConfig, Name: "max.connections.per.ip.overrides"}}, 1); !errors.Is(err, kerr.InvalidConfig) {
+	if err := alter([]kadm.AlterConfig{setConfig("max.connections.per.ip", "0"), {Op: kadm.DeleteConfig, Name: "max.connections.per.ip.overrides"}}, 1); !errors.Is(err, kerr.InvalidConfig) {
 		t.Fatalf("max.connections.per.ip=0 without overrides: %v, want INVALID_CONFIG", err)
 	}
 	if err, out := runShoalCLI(t, n, "config", "set", "--broker", "1", "--set", "max.connections.per.ip.overrides=127.0.0.1:100,"+client+":10"); err != nil {
@@ -278,4 +276,9 @@ func certSerial(t *testing.T, chain []byte) *big.Int {
 		t.Fatal(err)
 	}
 	return c.SerialNumber
+}
+
+// setConfig is a SET of key to value in an alter request.
+func setConfig(key, value string) kadm.AlterConfig {
+	return kadm.AlterConfig{Op: kadm.SetConfig, Name: key, Value: strp(value)}
 }
