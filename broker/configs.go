@@ -190,9 +190,9 @@ func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype i
 }
 
 func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
-	img := s.meta.Image()
-	changes := func(rr kmsg.AlterConfigsRequestResource) func(map[string]string) (map[string]string, []string, error) {
-		return func(current map[string]string) (map[string]string, []string, error) {
+	items := make([]alterItem, len(req.Resources))
+	for i, rr := range req.Resources {
+		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, changes: func(current map[string]string) (map[string]string, []string, error) {
 			// AlterConfigs replaces the whole set of overrides.
 			set := map[string]string{}
 			for _, c := range rr.Configs {
@@ -207,77 +207,119 @@ func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 				}
 			}
 			return set, del, nil
-		}
+		}}
 	}
-	var refused []kmsg.AlterConfigsResponseResource
+	results := s.alterConfigs(ctx, rc, req, req.ValidateOnly, items,
+		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
+		func(r kmsg.Response) (out []alterResult) {
+			for _, x := range r.(*kmsg.AlterConfigsResponse).Resources {
+				out = append(out, alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage})
+			}
+			return out
+		})
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	for _, r := range results {
+		out := kmsg.NewAlterConfigsResponseResource()
+		out.ResourceType, out.ResourceName, out.ErrorCode, out.ErrorMessage = r.rtype, r.name, r.code, r.message
+		resp.Resources = append(resp.Resources, out)
+	}
+	return resp, nil
+}
+
+// alterItem is one resource of an AlterConfigs or IncrementalAlterConfigs
+// request: changes turns the resource's current overrides into the keys
+// to set and delete.
+type alterItem struct {
+	rtype   kmsg.ConfigResourceType
+	name    string
+	changes func(current map[string]string) (map[string]string, []string, error)
+}
+
+// alterResult is the answer for one resource.
+type alterResult struct {
+	rtype   kmsg.ConfigResourceType
+	name    string
+	code    int16
+	message *string
+}
+
+// alterConfigs is the path both alter APIs take. On the broker the client
+// reached, each BROKER resource is checked first (preprocessBroker) and a
+// refused one is dropped from req (keep); the rest is forwarded to the
+// active controller (answered through forwarded) or, on it, applied here.
+// Refusals are answered after the others.
+func (s *Server) alterConfigs(ctx context.Context, rc *reqCtx, req kmsg.Request, validateOnly bool, items []alterItem,
+	keep func(kept []bool), forwarded func(kmsg.Response) []alterResult) []alterResult {
+	img := s.meta.Image()
+	var refused []alterResult
 	var accepted []brokerAlter
 	if !rc.conn.forwarded {
-		req.Resources = slices.DeleteFunc(req.Resources, func(rr kmsg.AlterConfigsRequestResource) bool {
-			a, err := s.preprocessBroker(img, rr.ResourceType, rr.ResourceName, req.ValidateOnly, changes(rr))
-			if err == nil {
-				accepted = append(accepted, a...)
-				return false
+		kept := make([]bool, len(items))
+		var rest []alterItem
+		for i, it := range items {
+			a, err := s.preprocessBroker(img, it)
+			if err != nil {
+				refused = append(refused, alterResult{it.rtype, it.name, errorCode(err), errorMessage(err)})
+				continue
 			}
-			out := kmsg.NewAlterConfigsResponseResource()
-			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-			refused = append(refused, out)
-			return true
-		})
+			accepted = append(accepted, a...)
+			kept[i] = true
+			rest = append(rest, it)
+		}
+		keep(kept)
+		items = rest
 	}
-	var resp *kmsg.AlterConfigsResponse
-	if len(req.Resources) > 0 {
+	var results []alterResult
+	if len(items) > 0 {
 		if r, ok := s.forwardAdmin(ctx, rc, req); ok {
-			resp = r.(*kmsg.AlterConfigsResponse)
+			results = forwarded(r)
+		} else {
+			for _, it := range items {
+				err := s.alterResource(ctx, img, int8(it.rtype), it.name, validateOnly, it.changes)
+				results = append(results, alterResult{it.rtype, it.name, errorCode(err), errorMessage(err)})
+			}
 		}
 	}
-	if resp == nil {
-		resp = req.ResponseKind().(*kmsg.AlterConfigsResponse)
-		for _, rr := range req.Resources {
-			out := kmsg.NewAlterConfigsResponseResource()
-			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-			err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly, changes(rr))
-			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-			resp.Resources = append(resp.Resources, out)
+	for _, r := range results {
+		if r.rtype != resourceBroker || r.code != 0 || validateOnly {
+			continue
+		}
+		for _, a := range accepted {
+			if a.name == r.name {
+				s.reread(a)
+			}
 		}
 	}
-	for _, out := range resp.Resources {
-		s.afterBrokerAlter(accepted, int8(out.ResourceType), out.ResourceName, out.ErrorCode)
-	}
-	resp.Resources = append(resp.Resources, refused...)
-	return resp, nil
+	return append(results, refused...)
 }
 
 // preprocessBroker runs the receiving broker's check of a BROKER resource
 // (checkBrokerAlter) and returns the change it would make; other resource
 // types pass unchecked.
-func (s *Server) preprocessBroker(img *raftmeta.Image, rtype kmsg.ConfigResourceType, name string, validateOnly bool,
-	changes func(current map[string]string) (map[string]string, []string, error)) ([]brokerAlter, error) {
-	if rtype != resourceBroker {
+func (s *Server) preprocessBroker(img *raftmeta.Image, it alterItem) ([]brokerAlter, error) {
+	if it.rtype != resourceBroker {
 		return nil, nil
 	}
-	set, del, err := changes(img.BrokerConfig(name))
+	set, del, err := it.changes(img.BrokerConfig(it.name))
 	if err != nil {
 		return nil, err
 	}
-	a := brokerAlter{name: name, set: set, del: del, validate: validateOnly}
+	a := brokerAlter{name: it.name, set: set, del: del}
 	if err := s.checkBrokerAlter(img, &a); err != nil {
 		return nil, err
 	}
 	return []brokerAlter{a}, nil
 }
 
-// afterBrokerAlter runs once a BROKER resource's change was answered:
-// an accepted one may re-read this broker's TLS stores (brokerAlter.reread).
-func (s *Server) afterBrokerAlter(accepted []brokerAlter, rtype int8, name string, code int16) {
-	if rtype != resourceBroker || code != 0 {
-		return
-	}
-	for _, a := range accepted {
-		if a.name == name {
-			s.reread(a)
+// keepIndexes returns the elements of xs whose index kept marks.
+func keepIndexes[T any](xs []T, kept []bool) []T {
+	out := xs[:0]
+	for i, x := range xs {
+		if kept[i] {
+			out = append(out, x)
 		}
 	}
+	return out
 }
 
 // Kafka's IncrementalAlterConfigs operations.
@@ -289,8 +331,8 @@ const (
 )
 
 func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
-	img := s.meta.Image()
-	changes := func(rr kmsg.IncrementalAlterConfigsRequestResource) func(map[string]string) (map[string]string, []string, error) {
+	items := make([]alterItem, len(req.Resources))
+	for i, rr := range req.Resources {
 		lookup, defaults := config.TopicDef, s.cfg.TopicDefault
 		switch rr.ResourceType {
 		case resourceGroup:
@@ -298,46 +340,24 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 		case resourceBroker:
 			lookup, defaults = config.BrokerKeyDef, s.brokerDefault
 		}
-		return func(current map[string]string) (map[string]string, []string, error) {
+		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, changes: func(current map[string]string) (map[string]string, []string, error) {
 			return incrementalChanges(current, rr.Configs, lookup, defaults)
-		}
+		}}
 	}
-	var refused []kmsg.IncrementalAlterConfigsResponseResource
-	var accepted []brokerAlter
-	if !rc.conn.forwarded {
-		req.Resources = slices.DeleteFunc(req.Resources, func(rr kmsg.IncrementalAlterConfigsRequestResource) bool {
-			a, err := s.preprocessBroker(img, rr.ResourceType, rr.ResourceName, req.ValidateOnly, changes(rr))
-			if err == nil {
-				accepted = append(accepted, a...)
-				return false
+	results := s.alterConfigs(ctx, rc, req, req.ValidateOnly, items,
+		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
+		func(r kmsg.Response) (out []alterResult) {
+			for _, x := range r.(*kmsg.IncrementalAlterConfigsResponse).Resources {
+				out = append(out, alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage})
 			}
-			out := kmsg.NewIncrementalAlterConfigsResponseResource()
-			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-			refused = append(refused, out)
-			return true
+			return out
 		})
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	for _, r := range results {
+		out := kmsg.NewIncrementalAlterConfigsResponseResource()
+		out.ResourceType, out.ResourceName, out.ErrorCode, out.ErrorMessage = r.rtype, r.name, r.code, r.message
+		resp.Resources = append(resp.Resources, out)
 	}
-	var resp *kmsg.IncrementalAlterConfigsResponse
-	if len(req.Resources) > 0 {
-		if r, ok := s.forwardAdmin(ctx, rc, req); ok {
-			resp = r.(*kmsg.IncrementalAlterConfigsResponse)
-		}
-	}
-	if resp == nil {
-		resp = req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-		for _, rr := range req.Resources {
-			out := kmsg.NewIncrementalAlterConfigsResponseResource()
-			out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-			err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly, changes(rr))
-			out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-			resp.Resources = append(resp.Resources, out)
-		}
-	}
-	for _, out := range resp.Resources {
-		s.afterBrokerAlter(accepted, int8(out.ResourceType), out.ResourceName, out.ErrorCode)
-	}
-	resp.Resources = append(resp.Resources, refused...)
 	return resp, nil
 }
 

@@ -35,10 +35,9 @@ import (
 // brokerAlter is one BROKER resource of an alter request, as the
 // overrides it would set and delete.
 type brokerAlter struct {
-	name     string
-	set      map[string]string
-	del      []string
-	validate bool // validate only
+	name string
+	set  map[string]string
+	del  []string
 	// reread are the TLS listeners whose key or trust store location the
 	// change sets to the one in use: their files are read again once the
 	// change is accepted, Kafka's way to rotate a certificate rewritten
@@ -122,9 +121,6 @@ func alteredListeners(a *brokerAlter) []string {
 // reread reads again the key and trust stores of the listeners an
 // accepted change names in reread, with the settings in use.
 func (s *Server) reread(a brokerAlter) {
-	if a.validate {
-		return
-	}
 	for _, l := range a.reread {
 		la, name := s.sec.tlsListener(l)
 		if la == nil {
