@@ -258,6 +258,13 @@ func (s *Server) start() error {
 			return fmt.Errorf("metadata quorum has no leader: %w", err)
 		}
 	}
+	// The dynamic listener configs (key stores, connection limits) the
+	// image holds by now apply before the first connection is accepted;
+	// those it learns later apply with the image (applyImage).
+	s.applyMu.Lock()
+	s.publishDynamicConfigs(s.meta.Image())
+	s.applyDynamicListeners()
+	s.applyMu.Unlock()
 	// A controller-only node has no client listeners (config checks).
 	bind, adv := s.cfg.ClientListeners()
 	s.advertised = adv
