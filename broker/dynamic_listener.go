@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,7 +52,8 @@ func (s *Server) checkBrokerAlter(img *raftmeta.Image, a *brokerAlter) error {
 	if err := s.checkBrokerResource(a.name); err != nil {
 		return err
 	}
-	for k, v := range a.set {
+	for _, k := range slices.Sorted(maps.Keys(a.set)) {
+		v := a.set[k]
 		if err := config.ValidateDynamicBrokerConfig(a.name, k, &v); err != nil {
 			return err
 		}
@@ -115,6 +117,7 @@ func alteredListeners(a *brokerAlter) []string {
 	for _, k := range a.del {
 		add(k)
 	}
+	slices.Sort(out)
 	return out
 }
 
