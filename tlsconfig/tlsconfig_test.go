@@ -558,3 +558,40 @@ func TestUpdateKeyStore(t *testing.T) {
 		t.Fatal("the allowed subject change is not served")
 	}
 }
+
+// A trust store changed at runtime decides the next client certificates:
+// a client of a new CA is refused before the change and accepted after it.
+func TestUpdateTrustStore(t *testing.T) {
+	dir := t.TempDir()
+	root, next := testcerts.NewCA(t, "root"), testcerts.NewCA(t, "next")
+	srvChain, srvKey := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	settings := func(trust string) Settings {
+		return FromMap(map[string]string{"ssl.keystore.location": testcerts.WriteFile(t, dir, "server.pem", srvChain, srvKey),
+			"ssl.truststore.location": trust, "ssl.client.auth": "required"})
+	}
+	srv, err := NewStore(settings(testcerts.WriteFile(t, dir, "root.pem", root.PEM)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, results := serve(t, srv)
+	cc, ck := next.Issue(t, pkix.Name{CommonName: "carol"}, testcerts.Client)
+	cli, err := NewStore(FromMap(map[string]string{"ssl.keystore.certificate.chain": string(cc), "ssl.keystore.key": string(ck),
+		"ssl.truststore.certificates": string(root.PEM)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial(addr, cli.ClientConfig("127.0.0.1"))
+	if got := result(t, results); !strings.HasPrefix(got, "error:") {
+		t.Fatalf("a client of a CA not yet trusted got %q", got)
+	}
+	both := testcerts.WriteFile(t, dir, "both.pem", root.PEM, next.PEM)
+	if err := srv.Update(settings(both), CertChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(addr, cli.ClientConfig("127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := result(t, results); got != "CN=carol" {
+		t.Fatalf("after the trust store changed: %q, want CN=carol", got)
+	}
+}
