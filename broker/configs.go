@@ -211,18 +211,15 @@ func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 	}
 	results := s.alterConfigs(ctx, rc, req, req.ValidateOnly, items,
 		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
-		func(r kmsg.Response) (out []alterResult) {
-			for _, x := range r.(*kmsg.AlterConfigsResponse).Resources {
-				out = append(out, alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage})
-			}
-			return out
+		func(r kmsg.Response) []alterResult {
+			return mapSlice(r.(*kmsg.AlterConfigsResponse).Resources, func(x kmsg.AlterConfigsResponseResource) alterResult {
+				return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
+			})
 		})
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	for _, r := range results {
-		out := kmsg.NewAlterConfigsResponseResource()
-		out.ResourceType, out.ResourceName, out.ErrorCode, out.ErrorMessage = r.rtype, r.name, r.code, r.message
-		resp.Resources = append(resp.Resources, out)
-	}
+	resp.Resources = mapSlice(results, func(r alterResult) kmsg.AlterConfigsResponseResource {
+		return kmsg.AlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message}
+	})
 	return resp, nil
 }
 
@@ -311,6 +308,15 @@ func (s *Server) preprocessBroker(img *raftmeta.Image, it alterItem) ([]brokerAl
 	return []brokerAlter{a}, nil
 }
 
+// mapSlice returns f of each element of xs.
+func mapSlice[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
+}
+
 // keepIndexes returns the elements of xs whose index kept marks.
 func keepIndexes[T any](xs []T, kept []bool) []T {
 	out := xs[:0]
@@ -346,18 +352,15 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 	}
 	results := s.alterConfigs(ctx, rc, req, req.ValidateOnly, items,
 		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
-		func(r kmsg.Response) (out []alterResult) {
-			for _, x := range r.(*kmsg.IncrementalAlterConfigsResponse).Resources {
-				out = append(out, alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage})
-			}
-			return out
+		func(r kmsg.Response) []alterResult {
+			return mapSlice(r.(*kmsg.IncrementalAlterConfigsResponse).Resources, func(x kmsg.IncrementalAlterConfigsResponseResource) alterResult {
+				return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
+			})
 		})
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	for _, r := range results {
-		out := kmsg.NewIncrementalAlterConfigsResponseResource()
-		out.ResourceType, out.ResourceName, out.ErrorCode, out.ErrorMessage = r.rtype, r.name, r.code, r.message
-		resp.Resources = append(resp.Resources, out)
-	}
+	resp.Resources = mapSlice(results, func(r alterResult) kmsg.IncrementalAlterConfigsResponseResource {
+		return kmsg.IncrementalAlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message}
+	})
 	return resp, nil
 }
 
