@@ -9,7 +9,10 @@ package broker
 // the keys config.IsDynamicBrokerKey names change at runtime (stored in the
 // metadata quorum, applied by every broker as its image changes); any other
 // broker key answers INVALID_REQUEST, "Cannot update these configs
-// dynamically", as in Kafka.
+// dynamically", as in Kafka. A BROKER resource is checked by the broker
+// that receives the request before it goes to the controller
+// (dynamic_listener.go): a broker's own resource only there, where a new
+// TLS key store can be opened and compared with the served one.
 
 import (
 	"context"
@@ -71,7 +74,7 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 				entries = clusterDefaultEntries(img.BrokerConfig(""))
 				break
 			}
-			entries = s.cfg.BrokerEntries()
+			entries = append(s.cfg.BrokerEntries(), s.cfg.DynamicListenerEntries()...)
 			brokerKeys = true
 		default:
 			out.ErrorCode = kerr.InvalidRequest.Code
@@ -125,7 +128,7 @@ func clusterDefaultEntries(overrides map[string]string) []config.Entry {
 	out := make([]config.Entry, 0, len(overrides))
 	for _, k := range slices.Sorted(maps.Keys(overrides)) {
 		e := config.Entry{Name: k, Value: overrides[k], Source: config.SourceDynamicDefaultBroker}
-		if d := config.BrokerDef(k); d != nil {
+		if d := config.BrokerKeyDef(k); d != nil {
 			e.Type, e.Doc = d.Type, d.Doc
 		}
 		out = append(out, e)
@@ -187,35 +190,142 @@ func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype i
 }
 
 func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
+	items := make([]alterItem, len(req.Resources))
+	for i, rr := range req.Resources {
+		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, changes: func(current map[string]string) (map[string]string, []string, error) {
+			// AlterConfigs replaces the whole set of overrides.
+			set := map[string]string{}
+			for _, c := range rr.Configs {
+				if c.Value != nil {
+					set[c.Name] = *c.Value
+				}
+			}
+			var del []string
+			for k := range current {
+				if _, ok := set[k]; !ok {
+					del = append(del, k)
+				}
+			}
+			return set, del, nil
+		}}
 	}
-	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	img := s.meta.Image()
-	for _, rr := range req.Resources {
-		out := kmsg.NewAlterConfigsResponseResource()
-		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
-		err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly,
-			func(current map[string]string) (map[string]string, []string, error) {
-				// AlterConfigs replaces the whole set of overrides.
-				set := map[string]string{}
-				for _, c := range rr.Configs {
-					if c.Value != nil {
-						set[c.Name] = *c.Value
-					}
-				}
-				var del []string
-				for k := range current {
-					if _, ok := set[k]; !ok {
-						del = append(del, k)
-					}
-				}
-				return set, del, nil
+	results := s.alterConfigs(ctx, rc, req, req.ValidateOnly, items,
+		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
+		func(r kmsg.Response) []alterResult {
+			return mapSlice(r.(*kmsg.AlterConfigsResponse).Resources, func(x kmsg.AlterConfigsResponseResource) alterResult {
+				return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
 			})
-		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-		resp.Resources = append(resp.Resources, out)
-	}
+		})
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	resp.Resources = mapSlice(results, func(r alterResult) kmsg.AlterConfigsResponseResource {
+		return kmsg.AlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message}
+	})
 	return resp, nil
+}
+
+// alterItem is one resource of an AlterConfigs or IncrementalAlterConfigs
+// request: changes turns the resource's current overrides into the keys
+// to set and delete.
+type alterItem struct {
+	rtype   kmsg.ConfigResourceType
+	name    string
+	changes func(current map[string]string) (map[string]string, []string, error)
+}
+
+// alterResult is the answer for one resource.
+type alterResult struct {
+	rtype   kmsg.ConfigResourceType
+	name    string
+	code    int16
+	message *string
+}
+
+// alterConfigs is the path both alter APIs take. On the broker the client
+// reached, each BROKER resource is checked first (preprocessBroker) and a
+// refused one is dropped from req (keep); the rest is forwarded to the
+// active controller (answered through forwarded) or, on it, applied here.
+// Refusals are answered after the others.
+func (s *Server) alterConfigs(ctx context.Context, rc *reqCtx, req kmsg.Request, validateOnly bool, items []alterItem,
+	keep func(kept []bool), forwarded func(kmsg.Response) []alterResult) []alterResult {
+	img := s.meta.Image()
+	var refused []alterResult
+	var accepted []brokerAlter
+	if !rc.conn.forwarded {
+		kept := make([]bool, len(items))
+		var rest []alterItem
+		for i, it := range items {
+			a, err := s.preprocessBroker(img, it)
+			if err != nil {
+				refused = append(refused, alterResult{it.rtype, it.name, errorCode(err), errorMessage(err)})
+				continue
+			}
+			accepted = append(accepted, a...)
+			kept[i] = true
+			rest = append(rest, it)
+		}
+		keep(kept)
+		items = rest
+	}
+	var results []alterResult
+	if len(items) > 0 {
+		if r, ok := s.forwardAdmin(ctx, rc, req); ok {
+			results = forwarded(r)
+		} else {
+			for _, it := range items {
+				err := s.alterResource(ctx, img, int8(it.rtype), it.name, validateOnly, it.changes)
+				results = append(results, alterResult{it.rtype, it.name, errorCode(err), errorMessage(err)})
+			}
+		}
+	}
+	for _, r := range results {
+		if r.rtype != resourceBroker || r.code != 0 || validateOnly {
+			continue
+		}
+		for _, a := range accepted {
+			if a.name == r.name {
+				s.reread(a)
+			}
+		}
+	}
+	return append(results, refused...)
+}
+
+// preprocessBroker runs the receiving broker's check of a BROKER resource
+// (checkBrokerAlter) and returns the change it would make; other resource
+// types pass unchecked.
+func (s *Server) preprocessBroker(img *raftmeta.Image, it alterItem) ([]brokerAlter, error) {
+	if it.rtype != resourceBroker {
+		return nil, nil
+	}
+	set, del, err := it.changes(img.BrokerConfig(it.name))
+	if err != nil {
+		return nil, err
+	}
+	a := brokerAlter{name: it.name, set: set, del: del}
+	if err := s.checkBrokerAlter(img, &a); err != nil {
+		return nil, err
+	}
+	return []brokerAlter{a}, nil
+}
+
+// mapSlice returns f of each element of xs.
+func mapSlice[T, U any](xs []T, f func(T) U) []U {
+	out := make([]U, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
+}
+
+// keepIndexes returns the elements of xs whose index kept marks.
+func keepIndexes[T any](xs []T, kept []bool) []T {
+	out := xs[:0]
+	for i, x := range xs {
+		if kept[i] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // Kafka's IncrementalAlterConfigs operations.
@@ -227,28 +337,30 @@ const (
 )
 
 func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
-	if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-		return resp, nil
-	}
-	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	img := s.meta.Image()
-	for _, rr := range req.Resources {
-		out := kmsg.NewIncrementalAlterConfigsResponseResource()
-		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
+	items := make([]alterItem, len(req.Resources))
+	for i, rr := range req.Resources {
 		lookup, defaults := config.TopicDef, s.cfg.TopicDefault
 		switch rr.ResourceType {
 		case resourceGroup:
 			lookup, defaults = config.GroupDef, s.groupDefault
 		case resourceBroker:
-			lookup, defaults = config.BrokerDef, s.brokerDefault
+			lookup, defaults = config.BrokerKeyDef, s.brokerDefault
 		}
-		err := s.alterResource(ctx, img, int8(rr.ResourceType), rr.ResourceName, req.ValidateOnly,
-			func(current map[string]string) (map[string]string, []string, error) {
-				return incrementalChanges(current, rr.Configs, lookup, defaults)
-			})
-		out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
-		resp.Resources = append(resp.Resources, out)
+		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, changes: func(current map[string]string) (map[string]string, []string, error) {
+			return incrementalChanges(current, rr.Configs, lookup, defaults)
+		}}
 	}
+	results := s.alterConfigs(ctx, rc, req, req.ValidateOnly, items,
+		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
+		func(r kmsg.Response) []alterResult {
+			return mapSlice(r.(*kmsg.IncrementalAlterConfigsResponse).Resources, func(x kmsg.IncrementalAlterConfigsResponseResource) alterResult {
+				return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
+			})
+		})
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	resp.Resources = mapSlice(results, func(r alterResult) kmsg.IncrementalAlterConfigsResponseResource {
+		return kmsg.IncrementalAlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message}
+	})
 	return resp, nil
 }
 

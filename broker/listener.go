@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoalmq/shoal/config"
 )
 
 // Accepting client connections: the accept loop survives the errors a busy
@@ -71,33 +73,29 @@ const (
 )
 
 // connLimits counts open client connections, overall and per IP, and
-// refuses one past max.connections or its IP's limit.
+// refuses one past max.connections or its IP's limit. The limits may
+// change at runtime (set): connections already open are kept, even past a
+// lowered limit, as Kafka keeps them.
 type connLimits struct {
+	mu         sync.Mutex
 	max, perIP int
-	// overrides are per-IP limits (host names resolved at start-up).
+	// overrides are per-IP limits (host names resolved when set).
 	overrides map[string]int
-
-	mu    sync.Mutex
-	total int
-	byIP  map[string]int
+	total     int
+	byIP      map[string]int
 }
 
-func newConnLimits(max, perIP int, overrides map[string]int, log *slog.Logger) *connLimits {
-	l := &connLimits{max: max, perIP: perIP, overrides: map[string]int{}, byIP: map[string]int{}}
-	for host, n := range overrides {
-		if ip := net.ParseIP(host); ip != nil {
-			l.overrides[ip.String()] = n
-			continue
-		}
-		ips, err := net.LookupIP(host)
-		if err != nil {
-			log.Warn("max.connections.per.ip.overrides: host does not resolve; its override is ignored", "host", host, "err", err)
-		}
-		for _, ip := range ips {
-			l.overrides[ip.String()] = n
-		}
-	}
-	return l
+func newConnLimits() *connLimits {
+	return &connLimits{byIP: map[string]int{}}
+}
+
+// set replaces the limits; host names in the overrides are resolved
+// first, outside the lock.
+func (l *connLimits) set(lim config.ConnectionLimits, log *slog.Logger) {
+	ov := resolveOverrides(lim.Overrides, log)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.max, l.perIP, l.overrides = lim.Max, lim.PerIP, ov
 }
 
 // acquire counts a new connection from ip, or returns the reason it is

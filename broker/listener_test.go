@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/shoalmq/shoal/config"
 )
 
 // failingListener fails its first accepts with errs, then accepts from a
@@ -78,7 +80,8 @@ func TestAcceptLoopSurvivesTemporaryErrors(t *testing.T) {
 }
 
 func TestConnLimits(t *testing.T) {
-	l := newConnLimits(4, 2, map[string]int{"10.0.0.9": 3, "::1": 0}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l := newConnLimits()
+	l.set(config.ConnectionLimits{Max: 4, PerIP: 2, Overrides: "10.0.0.9:3,[::1]:0"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for i, tc := range []struct{ ip, refused string }{
 		{"10.0.0.1", ""}, {"10.0.0.1", ""}, {"10.0.0.1", refusedPerIP},
 		{"::1", refusedPerIP},
@@ -94,5 +97,18 @@ func TestConnLimits(t *testing.T) {
 	}
 	if got := l.acquire("10.0.0.9"); got != refusedMaxConnections {
 		t.Fatalf("at max.connections again: %q", got)
+	}
+	// Limits changed at runtime apply to the next connection; the open
+	// ones stay, even past a lowered limit.
+	l.set(config.ConnectionLimits{Max: 10, PerIP: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if got := l.acquire("10.0.0.9"); got != refusedPerIP {
+		t.Fatalf("10.0.0.9 with its override removed: %q", got)
+	}
+	if got := l.acquire("10.0.0.2"); got != "" {
+		t.Fatalf("a new IP after max.connections was raised: %q", got)
+	}
+	l.release("10.0.0.9")
+	if l.total != 4 || l.byIP["10.0.0.9"] != 2 {
+		t.Fatalf("open connections: total %d, 10.0.0.9 %d", l.total, l.byIP["10.0.0.9"])
 	}
 }

@@ -37,6 +37,9 @@ type listenerAuth struct {
 	// nil on a listener without SASL.
 	mechs     []sasl.Mechanism
 	maxReauth time.Duration
+	// refused are the dynamic TLS settings last found unusable, so the
+	// refusal is logged once (guarded by the server's applyMu).
+	refused *tlsconfig.Settings
 }
 
 // security is a node's connection security and its authorizer.

@@ -73,6 +73,9 @@ type Server struct {
 	// limits counts client connections against max.connections and
 	// max.connections.per.ip.
 	limits *connLimits
+	// appliedLimits are the limits last given to limits (guarded by
+	// applyMu).
+	appliedLimits config.ConnectionLimits
 	// sec is the listeners' TLS and SASL and the authorizer.
 	sec *security
 	// fetchEncoder writes fetch responses with their record data in place.
@@ -156,7 +159,9 @@ func Start(cfg *config.Broker, opts Options) (*Server, error) {
 	s.apis = s.newAPITables()
 	s.quotas = quota.NewSensors(quotaWindow(cfg))
 	s.reqMem = newRequestMemory(cfg.QueuedMaxRequestBytes, s.metrics.conns.queuedBytes)
-	s.limits = newConnLimits(cfg.MaxConnections, cfg.MaxConnectionsPerIP, cfg.MaxConnectionsPerIPOverrides, s.log)
+	s.limits = newConnLimits()
+	s.appliedLimits = cfg.ConnectionLimits()
+	s.limits.set(s.appliedLimits, s.log)
 	if err := s.start(); err != nil {
 		s.Close()
 		return nil, err
@@ -230,7 +235,7 @@ func (s *Server) start() error {
 	s.metaStarted.Store(s.meta)
 	s.ctrl = raftmeta.NewController(s.meta, config.ValidateTopicConfig)
 	s.ctrl.SetGroupConfigValidator(s.cfg.ValidateGroupConfig)
-	s.ctrl.SetBrokerConfigValidator(config.ValidateDynamicBrokerConfig)
+	s.ctrl.SetBrokerConfigValidator(config.ValidateDynamicBrokerConfig, config.IsSensitiveBrokerKey)
 	s.ctrl.SetMaxBrokerPartitions(replica.MaxBrokerPartitions(s.cfg))
 	s.startCluster()
 	s.replicas = replica.New(s.ctx, replica.Config{
@@ -255,6 +260,13 @@ func (s *Server) start() error {
 			return fmt.Errorf("metadata quorum has no leader: %w", err)
 		}
 	}
+	// The dynamic listener configs (key stores, connection limits) the
+	// image holds by now apply before the first connection is accepted;
+	// those it learns later apply with the image (applyImage).
+	s.applyMu.Lock()
+	s.publishDynamicConfigs(s.meta.Image())
+	s.applyDynamicListeners()
+	s.applyMu.Unlock()
 	// A controller-only node has no client listeners (config checks).
 	bind, adv := s.cfg.ClientListeners()
 	s.advertised = adv
@@ -574,6 +586,7 @@ func (s *Server) applyImage() {
 	// Dynamic broker configs first: Reconcile re-reads every partition's
 	// log defaults through them.
 	s.publishDynamicConfigs(img)
+	s.applyDynamicListeners()
 	s.replicas.Reconcile()
 	s.coord.Reconcile(img)
 	s.shares.Reconcile(img)

@@ -65,9 +65,9 @@ var BrokerDefs = []Def{
 	{Name: "queued.max.request.bytes", Type: Long, Default: "104857600", Doc: "Bytes of request frames held by the whole broker at once (being read, decoded or handled); -1 is unbounded. A connection whose next request does not fit waits, without reading, until memory is released. Frames up to 64 KiB never wait. Kafka's default is -1; shoal bounds it by default so a few oversized requests cannot exhaust memory.", Check: minusOneOrAtLeast(1)},
 	{Name: "socket.request.read.timeout.ms", Type: Long, Default: "30000", Doc: "How long a request frame may take to arrive once its first byte has; a slower connection is closed (a slowloris client holds nothing longer). It also bounds how long a new connection on a TLS or SASL listener may take to complete its TLS handshake and SASL authentication.", Check: atLeast(1)},
 	{Name: "connections.max.idle.ms", Type: Long, Default: "600000", Doc: "A client connection with no request in flight and no bytes sent either way for this long is closed; -1 never closes one.", Check: minusOneOrAtLeast(1)},
-	{Name: "max.connections", Type: Int, Default: "2147483647", Doc: "Client connections the broker holds at once, over all client listeners; a new connection past it is closed at once. The controller listener is not counted.", Check: atLeast(0)},
-	{Name: "max.connections.per.ip", Type: Int, Default: "2147483647", Doc: "Client connections from one IP address at once; a new connection past it is closed at once.", Check: atLeast(0)},
-	{Name: "max.connections.per.ip.overrides", Type: String, Default: "", Doc: "Per-IP or per-hostname exceptions to max.connections.per.ip, as host:count pairs separated by commas, e.g. 10.0.0.5:200,monitor.example.com:5.", Check: func(v string) error { _, err := ParseConnectionOverrides(v); return err }},
+	{Name: "max.connections", Type: Int, Default: "2147483647", Doc: "Client connections the broker holds at once, over all client listeners; a new connection past it is closed at once. The controller listener is not counted. Dynamic: a lower value refuses new connections and keeps the open ones.", Check: atLeast(0)},
+	{Name: "max.connections.per.ip", Type: Int, Default: "2147483647", Doc: "Client connections from one IP address at once; a new connection past it is closed at once. Dynamic, as max.connections.", Check: atLeast(0)},
+	{Name: "max.connections.per.ip.overrides", Type: String, Default: "", Doc: "Per-IP or per-hostname exceptions to max.connections.per.ip, as host:count pairs separated by commas, e.g. 10.0.0.5:200,monitor.example.com:5. Dynamic; host names are resolved when the value is applied.", Check: func(v string) error { _, err := ParseConnectionOverrides(v); return err }},
 	{Name: "max.connection.creation.rate", Type: Int, Default: "2147483647", Doc: "New client connections the broker accepts per second over its client listeners (the inter-broker listener is exempt when there are others); past it, accepting waits, so connections are taken late rather than refused. Measured over quota.window.num samples of quota.window.size.seconds. Dynamic: set per broker or cluster-wide with IncrementalAlterConfigs (`shoal config set`).", Check: atLeast(0)},
 	{Name: "quota.window.num", Type: Int, Default: "11", Doc: "Samples a client quota's rate is measured over (the current one and the whole ones before it).", Check: atLeast(2)},
 	{Name: "quota.window.size.seconds", Type: Int, Default: "1", Doc: "Length of one client quota sample; a throttled client is told to back off at most this long per response.", Check: atLeast(1)},
@@ -312,15 +312,10 @@ type Broker struct {
 	RequestReadTimeout time.Duration
 	// ConnectionsMaxIdle is connections.max.idle.ms; 0 never closes an
 	// idle connection.
-	ConnectionsMaxIdle  time.Duration
-	MaxConnections      int
-	MaxConnectionsPerIP int
-	// MaxConnectionsPerIPOverrides maps a host (IP or name) to its own
-	// limit.
-	MaxConnectionsPerIPOverrides map[string]int
-	AdminAddr                    string
-	AdminPprof                   bool
-	AdminUIAllowWrites           bool
+	ConnectionsMaxIdle time.Duration
+	AdminAddr          string
+	AdminPprof         bool
+	AdminUIAllowWrites bool
 	// AdminAuth is what the admin listener's endpoints other than the
 	// health probes require; zero means nothing.
 	AdminAuth AdminAuth
@@ -578,13 +573,12 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	if b.ConnectionsMaxIdle = b.Millis("connections.max.idle.ms"); b.ConnectionsMaxIdle < 0 {
 		b.ConnectionsMaxIdle = 0
 	}
-	b.MaxConnections = int(b.int64("max.connections"))
-	b.MaxConnectionsPerIP = int(b.int64("max.connections.per.ip"))
-	ov, _ := b.Value("max.connections.per.ip.overrides")
-	b.MaxConnectionsPerIPOverrides, _ = ParseConnectionOverrides(ov)
-	if b.MaxConnectionsPerIP == 0 && len(b.MaxConnectionsPerIPOverrides) == 0 {
-		// As Kafka: 0 refuses everyone unless some host is let in.
-		return nil, fmt.Errorf("max.connections.per.ip: 0 needs max.connections.per.ip.overrides, or no client could connect")
+	// The connection limits are read where they are used, as they may
+	// change at runtime (ConnectionLimits).
+	lim := b.ConnectionLimits()
+	ov, _ := ParseConnectionOverrides(lim.Overrides)
+	if err := checkPerIP(lim.PerIP, ov); err != nil {
+		return nil, err
 	}
 	b.AdminAddr, _ = b.Value("admin.addr")
 	b.AdminPprof = b.bool("admin.pprof.enable")

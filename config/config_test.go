@@ -114,12 +114,14 @@ func TestConnectionLimitKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lim := cfg.ConnectionLimits()
+	ov, err := ParseConnectionOverrides(lim.Overrides)
 	want := map[string]int{"127.0.0.1": 3, "::1": 4, "monitor.example.com": 0}
-	if !maps.Equal(cfg.MaxConnectionsPerIPOverrides, want) {
-		t.Errorf("overrides %v, want %v", cfg.MaxConnectionsPerIPOverrides, want)
+	if err != nil || !maps.Equal(ov, want) || lim.PerIP != 0 {
+		t.Errorf("overrides %v (%v) per IP %d, want %v", ov, err, lim.PerIP, want)
 	}
-	if cfg.ConnectionsMaxIdle != 0 || cfg.QueuedMaxRequestBytes != -1 || cfg.MaxConnections != math.MaxInt32 {
-		t.Errorf("idle %v queued %d max %d", cfg.ConnectionsMaxIdle, cfg.QueuedMaxRequestBytes, cfg.MaxConnections)
+	if cfg.ConnectionsMaxIdle != 0 || cfg.QueuedMaxRequestBytes != -1 || lim.Max != math.MaxInt32 {
+		t.Errorf("idle %v queued %d max %d", cfg.ConnectionsMaxIdle, cfg.QueuedMaxRequestBytes, lim.Max)
 	}
 }
 

@@ -30,8 +30,8 @@ func renderDocs() string {
 		}
 		b.WriteString("\n")
 	}
-	table("Broker", "Read at start-up; DescribeConfigs on the BROKER resource shows them.", BrokerDefs, func(d Def) string { return d.Default })
-	table("Security", "TLS, SASL and authorization keys, read at start-up. Every `ssl.*` and `sasl.*` key may be set for one listener as `listener.name.<listener>.<key>` (listener name in lower case), and every `sasl.*` key for one mechanism of one listener as `listener.name.<listener>.<mechanism>.<key>`; the most specific wins. DescribeConfigs does not list them.", SecurityDefs, func(d Def) string { return d.Default })
+	table("Broker", "Read at start-up; DescribeConfigs on the BROKER resource shows them. These also change at runtime, per broker or cluster-wide, with IncrementalAlterConfigs on the BROKER resource (`shoal config set`, see docs/operations.md): "+dynamicList()+".", BrokerDefs, func(d Def) string { return d.Default })
+	table("Security", "TLS, SASL and authorization keys, read at start-up. Every `ssl.*` and `sasl.*` key may be set for one listener as `listener.name.<listener>.<key>` (listener name in lower case), and every `sasl.*` key for one mechanism of one listener as `listener.name.<listener>.<mechanism>.<key>`; the most specific wins. DescribeConfigs does not list them, except the key and trust stores set at runtime: `listener.name.<listener>.<key>` for "+dynamicSSLList()+" may be set per broker (not cluster-wide) with `shoal config set --broker N`, and a new key store must hold a certificate with the served one's subject and subject alternative names unless `ssl.allow.dn.changes` / `ssl.allow.san.changes` are true.", SecurityDefs, func(d Def) string { return d.Default })
 	defaults, _ := NewBroker(map[string]string{})
 	topicDefault := func(d Def) string { v, _ := defaults.TopicDefault(d.Name); return v }
 	table("Topic", "Set at CreateTopics or with (Incremental)AlterConfigs on the TOPIC resource (`shoal topic alter`).", TopicDefs, topicDefault)
@@ -43,6 +43,22 @@ func renderDocs() string {
 		fmt.Fprintf(&b, "- `%s`\n", k)
 	}
 	return b.String()
+}
+
+func dynamicList() string {
+	var out []string
+	for _, k := range DynamicBrokerKeys() {
+		out = append(out, "`"+k+"`")
+	}
+	return strings.Join(out, ", ")
+}
+
+func dynamicSSLList() string {
+	var out []string
+	for _, k := range DynamicSSLKeys {
+		out = append(out, "`"+k+"`")
+	}
+	return strings.Join(out, ", ")
 }
 
 func typeName(t Type) string {

@@ -42,24 +42,57 @@ func TestDynamicBrokerPrecedence(t *testing.T) {
 func TestValidateDynamicBrokerConfig(t *testing.T) {
 	v := func(s string) *string { return &s }
 	for _, tc := range []struct {
-		key   string
-		value *string
-		want  error
+		resource, key string
+		value         *string
+		want          error
 	}{
-		{"log.retention.ms", v("1000"), nil},
-		{"log.retention.ms", nil, nil},
-		{"log.cleaner.min.cleanable.ratio", v("0.2"), nil},
-		{"log.cleaner.backoff.ms", v("500"), nil},
-		{"message.max.bytes", v("2000000"), nil},
-		{"log.retention.ms", v("soon"), kerr.InvalidConfig},
-		{"log.segment.bytes", v("100"), kerr.InvalidConfig},
-		{"no.such.key", v("1"), kerr.InvalidConfig},
-		{"node.id", v("2"), kerr.InvalidRequest},
-		{"listeners", nil, kerr.InvalidRequest},
+		{"", "log.retention.ms", v("1000"), nil},
+		{"", "log.retention.ms", nil, nil},
+		{"", "log.cleaner.min.cleanable.ratio", v("0.2"), nil},
+		{"", "log.cleaner.backoff.ms", v("500"), nil},
+		{"", "message.max.bytes", v("2000000"), nil},
+		{"", "log.retention.ms", v("soon"), kerr.InvalidConfig},
+		{"", "log.segment.bytes", v("100"), kerr.InvalidConfig},
+		{"", "no.such.key", v("1"), kerr.InvalidConfig},
+		{"", "node.id", v("2"), kerr.InvalidRequest},
+		{"", "listeners", nil, kerr.InvalidRequest},
+		{"", "max.connections", v("100"), nil},
+		{"1", "max.connections.per.ip", v("10"), nil},
+		{"", "max.connections.per.ip.overrides", v("10.0.0.1:5,[::1]:2"), nil},
+		{"", "max.connections.per.ip.overrides", v("10.0.0.1"), kerr.InvalidConfig},
+		{"1", "max.connections", v("-1"), kerr.InvalidConfig},
+		// TLS stores: per listener and per broker only, as in Kafka.
+		{"1", "listener.name.ssl.ssl.keystore.location", v("/etc/shoal/ks.pem"), nil},
+		{"1", "listener.name.ssl.ssl.key.password", nil, nil},
+		{"1", "listener.name.ssl.ssl.truststore.certificates", v("-----BEGIN CERTIFICATE-----"), nil},
+		{"", "listener.name.ssl.ssl.keystore.location", v("/etc/shoal/ks.pem"), kerr.InvalidRequest},
+		{"1", "ssl.keystore.location", v("/etc/shoal/ks.pem"), kerr.InvalidRequest},
+		{"1", "listener.name.ssl.ssl.client.auth", v("required"), kerr.InvalidRequest},
+		{"1", "listener.name.SSL.ssl.keystore.location", v("/etc/shoal/ks.pem"), kerr.InvalidConfig},
+		{"1", "listener.name.ssl.ssl.keystore.type", v("JKS"), nil},
 	} {
-		err := ValidateDynamicBrokerConfig(tc.key, tc.value)
+		err := ValidateDynamicBrokerConfig(tc.resource, tc.key, tc.value)
 		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
-			t.Errorf("%s: err = %v, want %v", tc.key, err, tc.want)
+			t.Errorf("%q %s: err = %v, want %v", tc.resource, tc.key, err, tc.want)
 		}
+	}
+}
+
+// The connection limits a change would leave: max.connections.per.ip=0
+// needs an override in some layer.
+func TestCheckConnectionLimits(t *testing.T) {
+	b, err := NewBroker(map[string]string{"max.connections": "50"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CheckConnectionLimits(map[string]string{"max.connections.per.ip": "0"}, nil); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("per IP 0 without overrides: %v", err)
+	}
+	if err := b.CheckConnectionLimits(map[string]string{"max.connections.per.ip": "0"}, map[string]string{"max.connections.per.ip.overrides": "10.0.0.1:4"}); err != nil {
+		t.Fatal(err)
+	}
+	b.SetDynamic(1, map[string]string{"max.connections.per.ip": "3"}, map[string]string{"max.connections": "7", "max.connections.per.ip": "5"})
+	if got := b.ConnectionLimits(); got != (ConnectionLimits{Max: 7, PerIP: 3}) {
+		t.Fatalf("limits %+v", got)
 	}
 }

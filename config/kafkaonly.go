@@ -25,8 +25,6 @@ var kafkaOnlyKeys = map[string]bool{
 	"ssl.provider":                             true,
 	"ssl.secure.random.implementation":         true,
 	"ssl.engine.factory.class":                 true,
-	"ssl.allow.dn.changes":                     true,
-	"ssl.allow.san.changes":                    true,
 	"sasl.kerberos.service.name":               true,
 	"sasl.kerberos.kinit.cmd":                  true,
 	"sasl.kerberos.min.time.before.relogin":    true,

@@ -39,7 +39,7 @@ var SecurityDefs = []Def{
 	{Name: "connections.max.reauth.ms", Type: Long, Default: "0", Doc: "Longest a SASL session lasts before the client must re-authenticate (KIP-368); 0 means never (a token's expiry still ends its session).", Check: atLeast(0)},
 	{Name: "connection.failed.authentication.delay.ms", Type: Int, Default: "100", Doc: "How long the broker waits before answering a failed authentication and closing, to slow password guessing.", Check: atLeast(0)},
 	{Name: "ssl.keystore.type", Type: String, Default: "JKS", Doc: "Only PEM is supported; Kafka's default, JKS, must be changed on every SSL listener."},
-	{Name: "ssl.keystore.location", Type: String, Default: "", Doc: "PEM file holding the private key and the certificate chain; re-read when it changes."},
+	{Name: "ssl.keystore.location", Type: String, Default: "", Doc: "PEM file holding the private key and the certificate chain; re-read when it changes, and when the same path is set again at runtime (listener.name.<listener>.ssl.keystore.location)."},
 	{Name: "ssl.keystore.certificate.chain", Type: Password, Default: "", Doc: "The certificate chain as inline PEM, with ssl.keystore.key instead of ssl.keystore.location."},
 	{Name: "ssl.keystore.key", Type: Password, Default: "", Doc: "The private key as inline PEM (unencrypted PKCS#8, PKCS#1 or SEC 1)."},
 	{Name: "ssl.keystore.password", Type: Password, Default: "", Doc: "Accepted for compatibility; PEM key stores have none."},
@@ -53,6 +53,8 @@ var SecurityDefs = []Def{
 	{Name: "ssl.protocol", Type: String, Default: "TLSv1.3", Doc: "Accepted for compatibility; ssl.enabled.protocols decides."},
 	{Name: "ssl.cipher.suites", Type: List, Default: "", Doc: "Cipher suites for TLS 1.2 and below, by IANA name; empty means Go's defaults. TLS 1.3 suites are not configurable."},
 	{Name: "ssl.principal.mapping.rules", Type: String, Default: "DEFAULT", Doc: "How a client certificate's subject becomes the principal name: RULE:pattern/replacement/[LU] entries and DEFAULT, comma separated; the first whose pattern matches the whole subject applies."},
+	{Name: "ssl.allow.dn.changes", Type: Boolean, Default: "false", Doc: "Whether a key store set at runtime (a dynamic listener.name.<listener>.ssl.keystore.* config) may hold a certificate whose subject differs from the one served; by default such a change is refused."},
+	{Name: "ssl.allow.san.changes", Type: Boolean, Default: "false", Doc: "Whether a key store set at runtime may hold a certificate whose subject alternative names differ from the one served; by default such a change is refused."},
 	{Name: "ssl.endpoint.identification.algorithm", Type: String, Default: "https", Doc: "For connections this node makes (inter-broker, controller): https checks the server's host name, empty does not."},
 	{Name: "super.users", Type: String, Default: "", Doc: "Principals allowed everything, separated by semicolons: User:admin;User:broker."},
 	{Name: "authorizer.class.name", Type: String, Default: "", Doc: "Empty (no authorization) or org.apache.kafka.metadata.authorizer.StandardAuthorizer (ACLs in the metadata quorum)."},
@@ -349,12 +351,25 @@ func (b *Broker) dialOnlySecurity(l Listener, mechKey string) (*ListenerSecurity
 	return ls, nil
 }
 
-// listenerTLS reads and validates the ssl.* settings of listener l, each
-// from its listener.name.<l>. override or the plain key.
+// listenerTLS reads and validates the ssl.* settings of listener l as
+// configured at start-up, each from its listener.name.<l>. override or the
+// plain key.
 func (b *Broker) listenerTLS(l Listener) (tlsconfig.Settings, error) {
+	return b.listenerTLSWith(l.Name, nil)
+}
+
+// listenerTLSWith is listenerTLS with dynamic, this broker's dynamic
+// overrides, beating the static configuration for the keys of
+// DynamicSSLKeys.
+func (b *Broker) listenerTLSWith(listener string, dynamic map[string]string) (tlsconfig.Settings, error) {
+	prefix := "listener.name." + strings.ToLower(listener) + "."
 	m := map[string]string{}
 	for _, k := range tlsconfig.Keys {
-		m[k] = b.lookup(l.Name, "", k)
+		if v, ok := dynamic[prefix+k]; ok && slices.Contains(DynamicSSLKeys, k) {
+			m[k] = v
+			continue
+		}
+		m[k] = b.lookup(listener, "", k)
 	}
 	ts := tlsconfig.FromMap(m)
 	return ts, ts.Validate()

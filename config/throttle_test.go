@@ -45,16 +45,16 @@ func TestReplicaThrottled(t *testing.T) {
 func TestThrottledRatesDynamic(t *testing.T) {
 	for _, k := range []string{"leader.replication.throttled.rate", "follower.replication.throttled.rate"} {
 		v := "1048576"
-		if err := ValidateDynamicBrokerConfig(k, &v); err != nil {
+		if err := ValidateDynamicBrokerConfig("", k, &v); err != nil {
 			t.Errorf("%s=%s refused: %v", k, v, err)
 		}
 		neg := "-1"
-		if err := ValidateDynamicBrokerConfig(k, &neg); !errors.Is(err, kerr.InvalidConfig) {
+		if err := ValidateDynamicBrokerConfig("", k, &neg); !errors.Is(err, kerr.InvalidConfig) {
 			t.Errorf("%s=-1: %v, want INVALID_CONFIG", k, err)
 		}
 	}
 	v := "5"
-	if err := ValidateDynamicBrokerConfig("replication.quota.window.num", &v); !errors.Is(err, kerr.InvalidRequest) {
+	if err := ValidateDynamicBrokerConfig("", "replication.quota.window.num", &v); !errors.Is(err, kerr.InvalidRequest) {
 		t.Errorf("replication.quota.window.num changed at runtime: %v, want INVALID_REQUEST", err)
 	}
 }

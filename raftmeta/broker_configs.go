@@ -84,19 +84,26 @@ func (d *Decider) AlterBrokerConfigs(img *Image, resource string, set map[string
 	if err := validBrokerResource(resource); err != nil {
 		return nil, err
 	}
-	if err := validateChange(d.ValidateBrokerConfig, set, del); err != nil {
+	var check func(name string, value *string) error
+	if d.ValidateBrokerConfig != nil {
+		check = func(name string, value *string) error { return d.ValidateBrokerConfig(resource, name, value) }
+	}
+	if err := validateChange(check, set, del); err != nil {
 		return nil, err
 	}
 	return []Record{&AlterBrokerConfigs{Broker: resource, Set: maps.Clone(set), Delete: slices.Clone(del)}}, nil
 }
 
 // SetBrokerConfigValidator installs the check of dynamic broker config
-// overrides used by AlterBrokerConfigs (nil value: the key is being
-// deleted); nil, the default, accepts everything.
-func (c *Controller) SetBrokerConfigValidator(f func(name string, value *string) error) {
+// overrides used by AlterBrokerConfigs (resource: a broker id or "" for
+// the cluster default; nil value: the key is being deleted), and which
+// keys' values the change log must not show; nil, the default, accepts
+// everything and hides nothing.
+func (c *Controller) SetBrokerConfigValidator(validate func(resource, name string, value *string) error, sensitive func(name string) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.d.ValidateBrokerConfig = f
+	c.d.ValidateBrokerConfig = validate
+	c.d.SensitiveBrokerConfig = sensitive
 }
 
 // AlterBrokerConfigs sets and deletes dynamic overrides of one BROKER

@@ -21,13 +21,14 @@ func (c *Controller) propose(ctx context.Context, before *Image, recs ...Record)
 		return nil, err
 	}
 	for _, r := range recs {
-		logChange(c.n.log, before, r)
+		logChange(c.n.log, before, r, c.d.SensitiveBrokerConfig)
 	}
 	return after, nil
 }
 
-// logChange writes the line for one applied record; see propose.
-func logChange(l *slog.Logger, before *Image, r Record) {
+// logChange writes the line for one applied record; see propose. The
+// values of broker configs sensitive names (nil: none) are not written.
+func logChange(l *slog.Logger, before *Image, r Record, sensitive func(string) bool) {
 	switch r := r.(type) {
 	case *CreateTopic:
 		rf := 0
@@ -49,7 +50,16 @@ func logChange(l *slog.Logger, before *Image, r Record) {
 	case *AlterGroupConfigs:
 		l.Info("altered group configs", "group", r.Group, "set", sortedConfig(r.Set), "deleted", r.Delete)
 	case *AlterBrokerConfigs:
-		l.Info("altered broker configs", "resource", r.Broker, "set", sortedConfig(r.Set), "deleted", r.Delete)
+		set := r.Set
+		if sensitive != nil {
+			set = maps.Clone(set)
+			for k := range set {
+				if sensitive(k) {
+					set[k] = "[hidden]"
+				}
+			}
+		}
+		l.Info("altered broker configs", "resource", r.Broker, "set", sortedConfig(set), "deleted", r.Delete)
 	case *AlterClientQuota:
 		l.Info("altered client quota", "entity", r.Entity.String(), "set", r.Set, "removed", r.Remove)
 	case *RegisterBroker:

@@ -47,9 +47,14 @@ type Decider struct {
 	// ValidateGroupConfig checks one consumer group config override, like
 	// ValidateConfig does for topics. nil accepts everything.
 	ValidateGroupConfig func(name string, value *string) error
-	// ValidateBrokerConfig checks one dynamic broker config override,
-	// refusing keys that cannot change at runtime. nil accepts everything.
-	ValidateBrokerConfig func(name string, value *string) error
+	// ValidateBrokerConfig checks one dynamic broker config override of
+	// a BROKER resource (a broker id, or "" for the cluster default),
+	// refusing keys that cannot change at runtime or not at that level.
+	// nil accepts everything.
+	ValidateBrokerConfig func(resource, name string, value *string) error
+	// SensitiveBrokerConfig reports a broker key whose value (a password,
+	// an inline private key) must not be logged; nil: none is.
+	SensitiveBrokerConfig func(name string) bool
 	// NewTopicID returns a fresh topic id. It must never return the zero id.
 	NewTopicID func() [16]byte
 	// NewACLID returns a fresh ACL id, never the zero id; nil uses

@@ -79,9 +79,12 @@ func TestDecideAlterClientQuotas(t *testing.T) {
 }
 
 func TestDecideAlterBrokerConfigs(t *testing.T) {
-	d := &Decider{ValidateBrokerConfig: func(name string, _ *string) error {
+	d := &Decider{ValidateBrokerConfig: func(resource, name string, _ *string) error {
 		if name == "node.id" {
 			return errorf(kerr.InvalidRequest, "Cannot update these configs dynamically: [node.id]")
+		}
+		if name == "listener.name.ssl.ssl.keystore.location" && resource == "" {
+			return errorf(kerr.InvalidRequest, "Cannot update these configs at default cluster level, broker id must be specified")
 		}
 		return nil
 	}}
@@ -91,6 +94,14 @@ func TestDecideAlterBrokerConfigs(t *testing.T) {
 	}
 	if _, err := d.AlterBrokerConfigs(img, "-1", map[string]string{"log.retention.ms": "2"}, nil); !errors.Is(err, kerr.InvalidRequest) {
 		t.Errorf("bad resource: %v", err)
+	}
+	// The validator sees which resource the key is for.
+	ks := map[string]string{"listener.name.ssl.ssl.keystore.location": "/etc/ks.pem"}
+	if _, err := d.AlterBrokerConfigs(img, "", ks, nil); !errors.Is(err, kerr.InvalidRequest) {
+		t.Errorf("per-broker key as a cluster default: %v", err)
+	}
+	if _, err := d.AlterBrokerConfigs(img, "3", ks, nil); err != nil {
+		t.Errorf("per-broker key for broker 3: %v", err)
 	}
 	recs, err := d.AlterBrokerConfigs(img, "3", map[string]string{"log.retention.ms": "2"}, []string{"log.segment.bytes"})
 	if err != nil || !reflect.DeepEqual(recs, []Record{&AlterBrokerConfigs{Broker: "3", Set: map[string]string{"log.retention.ms": "2"}, Delete: []string{"log.segment.bytes"}}}) {

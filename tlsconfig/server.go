@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +47,11 @@ func stampOf(path string) fileStamp {
 // applies to new connections without a restart; established connections
 // keep what they negotiated.
 type Store struct {
+	// s are the settings served with; Update changes their key and trust
+	// stores (under mu), everything else is fixed at NewStore.
 	s          Settings
+	clientAuth string // s.ClientAuth, readable without mu
+	endpointID string // s.EndpointIdentification, readable without mu
 	rules      MappingRules
 	auth       tls.ClientAuthType
 	minV, maxV uint16
@@ -63,7 +68,7 @@ type Store struct {
 	// loaded; the previous certificates stay in use.
 	OnReloadError func(error)
 
-	mu        sync.Mutex // serializes reloads; guards lastCheck
+	mu        sync.Mutex // serializes reloads; guards s and lastCheck
 	lastCheck time.Time
 }
 
@@ -76,7 +81,7 @@ func NewStore(s Settings) (*Store, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	st := &Store{s: s, CheckEvery: DefaultCheckEvery}
+	st := &Store{s: s, clientAuth: s.ClientAuth, endpointID: s.EndpointIdentification, CheckEvery: DefaultCheckEvery}
 	st.rules, _ = ParseMappingRules(s.PrincipalMappingRules)
 	st.auth, _ = clientAuth(s.ClientAuth)
 	st.minV, st.maxV, _ = protocols(s.EnabledProtocols)
@@ -92,17 +97,126 @@ func NewStore(s Settings) (*Store, error) {
 // Rules returns the principal mapping rules.
 func (st *Store) Rules() MappingRules { return st.rules }
 
-// Reload reads the files again now, whether or not they changed. On error
-// the previous certificates stay in use.
-func (st *Store) Reload() error {
+// CertChanges says which changes of the served certificate a key store
+// set at runtime may bring (ssl.allow.dn.changes, ssl.allow.san.changes).
+type CertChanges struct {
+	DN, SAN bool
+}
+
+// Settings returns the settings the store serves with.
+func (st *Store) Settings() Settings {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	m, err := load(st.s)
+	return st.s
+}
+
+// Check reports whether next could replace the store's settings: they are
+// valid, their stores load, and the new certificate is compatible with
+// the one served (see compatible). It changes nothing.
+func (st *Store) Check(next Settings, allow CertChanges) error {
+	_, err := st.prepare(next, allow)
+	return err
+}
+
+// Update makes next the store's settings and reads its files now, even if
+// neither the settings nor the files changed: that is how an operator
+// rotates a certificate in place, as Kafka reloads a key store whose path
+// is set again. Only the key and trust stores may differ from the current
+// settings; the other keys are fixed at start-up. On error nothing
+// changes and the previous certificates stay in use.
+func (st *Store) Update(next Settings, allow CertChanges) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	m, err := st.prepareLocked(next, allow)
 	if err != nil {
 		return err
 	}
+	st.s = next
 	st.cur.Store(m)
 	return nil
+}
+
+func (st *Store) prepare(next Settings, allow CertChanges) (*material, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.prepareLocked(next, allow)
+}
+
+// prepareLocked validates and loads next against the served material.
+// st.mu is held.
+func (st *Store) prepareLocked(next Settings, allow CertChanges) (*material, error) {
+	if err := next.Validate(); err != nil {
+		return nil, err
+	}
+	cur := st.s
+	cur.KeystoreType, cur.KeystoreLocation, cur.KeystoreCertificateChain, cur.KeystoreKey, cur.KeyPassword = next.KeystoreType, next.KeystoreLocation, next.KeystoreCertificateChain, next.KeystoreKey, next.KeyPassword
+	cur.TruststoreType, cur.TruststoreLocation, cur.TruststoreCertificates = next.TruststoreType, next.TruststoreLocation, next.TruststoreCertificates
+	if cur != next {
+		return nil, errors.New("only the key store and trust store of a listener can change at runtime")
+	}
+	m, err := load(next)
+	if err != nil {
+		return nil, err
+	}
+	if err := compatible(st.cur.Load(), m, allow); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// compatible checks new material against the old as Kafka's SslFactory
+// does before a dynamic change: a key store cannot be added or removed,
+// nor a trust store added, and the certificate keeps its subject and
+// subject alternative names unless allow says otherwise, so clients that
+// verify the broker's identity keep accepting it.
+func compatible(old, next *material, allow CertChanges) error {
+	switch {
+	case old.cert == nil && next.cert != nil:
+		return errors.New("cannot add a key store to a listener that had none")
+	case old.cert != nil && next.cert == nil:
+		return errors.New("cannot remove the key store of a listener that had one")
+	case old.roots == nil && next.roots != nil:
+		return errors.New("cannot add a trust store to a listener that had none")
+	case old.cert == nil:
+		return nil
+	}
+	was, is := leaf(old.cert), leaf(next.cert)
+	if !allow.DN && was.Subject.String() != is.Subject.String() {
+		return fmt.Errorf("the new certificate's subject %q differs from the served %q (set ssl.allow.dn.changes=true to allow it)", is.Subject, was.Subject)
+	}
+	if !allow.SAN && !slices.Equal(sans(was), sans(is)) {
+		return fmt.Errorf("the new certificate's subject alternative names %v differ from the served %v (set ssl.allow.san.changes=true to allow it)", sans(is), sans(was))
+	}
+	return nil
+}
+
+// leaf is the parsed end-entity certificate of c (keyPair has parsed it).
+func leaf(c *tls.Certificate) *x509.Certificate {
+	if c.Leaf != nil {
+		return c.Leaf
+	}
+	l, _ := x509.ParseCertificate(c.Certificate[0])
+	return l
+}
+
+// sans lists a certificate's subject alternative names, sorted, each with
+// its kind.
+func sans(c *x509.Certificate) []string {
+	var out []string
+	for _, n := range c.DNSNames {
+		out = append(out, "DNS:"+n)
+	}
+	for _, ip := range c.IPAddresses {
+		out = append(out, "IP:"+ip.String())
+	}
+	for _, e := range c.EmailAddresses {
+		out = append(out, "email:"+e)
+	}
+	for _, u := range c.URIs {
+		out = append(out, "URI:"+u.String())
+	}
+	slices.Sort(out)
+	return out
 }
 
 // maybeReload reloads if the check interval has passed and a file changed.
@@ -148,7 +262,7 @@ func (st *Store) ServerConfig() (*tls.Config, error) {
 		return nil, errors.New("an SSL listener needs ssl.keystore.location or ssl.keystore.certificate.chain and ssl.keystore.key")
 	}
 	if st.auth != tls.NoClientCert && st.cur.Load().roots == nil {
-		return nil, fmt.Errorf("ssl.client.auth=%s needs a trust store (ssl.truststore.location)", st.s.ClientAuth)
+		return nil, fmt.Errorf("ssl.client.auth=%s needs a trust store (ssl.truststore.location)", st.clientAuth)
 	}
 	return &tls.Config{
 		MinVersion: st.minV,
@@ -185,7 +299,7 @@ func (st *Store) ClientConfig(serverName string) *tls.Config {
 		},
 		RootCAs: st.cur.Load().roots,
 	}
-	if st.s.EndpointIdentification == "" {
+	if st.endpointID == "" {
 		// Kafka's empty ssl.endpoint.identification.algorithm: verify the
 		// chain but not the host name. crypto/tls has no switch for that
 		// alone, so the chain is verified here.

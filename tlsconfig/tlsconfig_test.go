@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -465,4 +466,132 @@ func TestSelfClientConfigTrustsOnlyTheServedCertificate(t *testing.T) {
 		t.Fatalf("dialing another server: %v, want a refusal", err)
 	}
 	result(t, otherResults)
+}
+
+// A listener's key store changed at runtime: Update serves the new
+// certificate to new handshakes, refuses a store that does not load or
+// whose certificate names another subject (unless allowed), keeping the
+// old one, and re-reads an unchanged path, which is how a certificate
+// rewritten in place is picked up at once.
+func TestUpdateKeyStore(t *testing.T) {
+	dir := t.TempDir()
+	root := testcerts.NewCA(t, "root")
+	issue := func(cn string) (chain, key []byte) { return root.Issue(t, pkix.Name{CommonName: cn}, testcerts.Server) }
+	chain1, key1 := issue("broker-1")
+	ks1 := testcerts.WriteFile(t, dir, "ks1.pem", chain1, key1)
+	st, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.CheckEvery = time.Hour // only Update reloads here
+	srv, err := st.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(root.Cert)
+	served := func() []byte {
+		t.Helper()
+		var raw []byte
+		cli := &tls.Config{RootCAs: pool, ServerName: "localhost",
+			VerifyConnection: func(cs tls.ConnectionState) error { raw = cs.PeerCertificates[0].Raw; return nil }}
+		handshake(t, srv, cli)
+		return raw
+	}
+	der := func(chain []byte) []byte { b, _ := pem.Decode(chain); return b.Bytes }
+	if !slices.Equal(served(), der(chain1)) {
+		t.Fatal("not serving the first certificate")
+	}
+	with := func(m map[string]string) Settings { return FromMap(m) }
+
+	chain2, key2 := issue("broker-1")
+	ks2 := testcerts.WriteFile(t, dir, "ks2.pem", chain2, testcerts.Encrypt(t, key2, "secret"))
+	otherCN, otherKey := issue("someone-else")
+	ksOther := testcerts.WriteFile(t, dir, "other.pem", otherCN, otherKey)
+	noSANChain, noSANKey := root.Issue(t, pkix.Name{CommonName: "broker-1"}, testcerts.Client)
+	ksNoSAN := testcerts.WriteFile(t, dir, "nosan.pem", noSANChain, noSANKey)
+	for name, c := range map[string]struct {
+		s     Settings
+		fails string
+	}{
+		"missing file":   {with(map[string]string{"ssl.keystore.location": filepath.Join(dir, "nope.pem")}), "no such file"},
+		"wrong password": {with(map[string]string{"ssl.keystore.location": ks2, "ssl.key.password": "wrong"}), "does not decrypt"},
+		"subject change": {with(map[string]string{"ssl.keystore.location": ksOther}), "ssl.allow.dn.changes"},
+		"SAN change":     {with(map[string]string{"ssl.keystore.location": ksNoSAN}), "ssl.allow.san.changes"},
+		"add trust":      {with(map[string]string{"ssl.keystore.location": ks2, "ssl.key.password": "secret", "ssl.truststore.location": ks1}), "cannot add a trust store"},
+		"client auth":    {with(map[string]string{"ssl.keystore.location": ks2, "ssl.key.password": "secret", "ssl.client.auth": "requested"}), "only the key store and trust store"},
+	} {
+		if err := st.Update(c.s, CertChanges{}); err == nil || !strings.Contains(err.Error(), c.fails) {
+			t.Errorf("%s: %v, want an error saying %q", name, err, c.fails)
+		}
+		if !slices.Equal(served(), der(chain1)) {
+			t.Fatalf("%s: the refused update changed the served certificate", name)
+		}
+	}
+	good := with(map[string]string{"ssl.keystore.location": ks2, "ssl.key.password": "secret"})
+	if err := st.Check(good, CertChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(served(), der(chain1)) {
+		t.Fatal("Check changed the served certificate")
+	}
+	if err := st.Update(good, CertChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(served(), der(chain2)) || st.Settings() != good {
+		t.Fatal("Update did not serve the new key store")
+	}
+	// The same path again re-reads the file.
+	chain3, key3 := issue("broker-1")
+	testcerts.WriteFile(t, dir, "ks2.pem", chain3, testcerts.Encrypt(t, key3, "secret"))
+	if err := st.Update(good, CertChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(served(), der(chain3)) {
+		t.Fatal("setting the same path again did not re-read it")
+	}
+	// A subject change goes through when allowed; SANs are unchanged.
+	if err := st.Update(with(map[string]string{"ssl.keystore.location": ksOther}), CertChanges{DN: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(served(), der(otherCN)) {
+		t.Fatal("the allowed subject change is not served")
+	}
+}
+
+// A trust store changed at runtime decides the next client certificates:
+// a client of a new CA is refused before the change and accepted after it.
+func TestUpdateTrustStore(t *testing.T) {
+	dir := t.TempDir()
+	root, next := testcerts.NewCA(t, "root"), testcerts.NewCA(t, "next")
+	srvChain, srvKey := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	settings := func(trust string) Settings {
+		return FromMap(map[string]string{"ssl.keystore.location": testcerts.WriteFile(t, dir, "server.pem", srvChain, srvKey),
+			"ssl.truststore.location": trust, "ssl.client.auth": "required"})
+	}
+	srv, err := NewStore(settings(testcerts.WriteFile(t, dir, "root.pem", root.PEM)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, results := serve(t, srv)
+	cc, ck := next.Issue(t, pkix.Name{CommonName: "carol"}, testcerts.Client)
+	cli, err := NewStore(FromMap(map[string]string{"ssl.keystore.certificate.chain": string(cc), "ssl.keystore.key": string(ck),
+		"ssl.truststore.certificates": string(root.PEM)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial(addr, cli.ClientConfig("127.0.0.1"))
+	if got := result(t, results); !strings.HasPrefix(got, "error:") {
+		t.Fatalf("a client of a CA not yet trusted got %q", got)
+	}
+	both := testcerts.WriteFile(t, dir, "both.pem", root.PEM, next.PEM)
+	if err := srv.Update(settings(both), CertChanges{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(addr, cli.ClientConfig("127.0.0.1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := result(t, results); got != "CN=carol" {
+		t.Fatalf("after the trust store changed: %q, want CN=carol", got)
+	}
 }

@@ -65,7 +65,9 @@ func configSetCommand() *cli.Command {
 		UsageText: `shoal config set (--broker N | --cluster) [--set key=value ...] [--delete key ...]
 
 example: shoal config set --cluster --set log.retention.ms=1000
-example: shoal config set --broker 1 --set log.cleaner.min.cleanable.ratio=0.3 --delete log.retention.ms`,
+example: shoal config set --broker 1 --set log.cleaner.min.cleanable.ratio=0.3 --delete log.retention.ms
+example: shoal config set --cluster --set max.connections=5
+example: shoal config set --broker 1 --set listener.name.ssl.ssl.keystore.location=/etc/shoal/keystore-2.pem --set listener.name.ssl.ssl.key.password=key-secret`,
 		Flags: append(brokerTargetFlags(),
 			listFlag("set", nil, "set a config: key=value (repeatable)"),
 			listFlag("delete", nil, "remove a dynamic override, back to the static or default value (repeatable)"),

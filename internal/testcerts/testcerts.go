@@ -28,6 +28,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+	"github.com/youmark/pkcs8"
 )
 
 // CA is a self-signed certificate authority.
@@ -97,6 +98,26 @@ func (ca *CA) Issue(t testing.TB, subject pkix.Name, usage Usage) (chain, key []
 		t.Fatal(err)
 	}
 	return pemBlock("CERTIFICATE", der), pemBlock("PRIVATE KEY", kd)
+}
+
+// Encrypt returns key (PKCS#8 PEM, as Issue returns it) encrypted with
+// password as an ENCRYPTED PRIVATE KEY (PBES2, AES-256-CBC), what openssl
+// pkcs8 -topk8 -v2 aes-256-cbc writes.
+func Encrypt(t testing.TB, key []byte, password string) []byte {
+	t.Helper()
+	blk, _ := pem.Decode(key)
+	if blk == nil {
+		t.Fatal("testcerts.Encrypt: no PEM key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := pkcs8.MarshalPrivateKey(k, []byte(password), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pemBlock("ENCRYPTED PRIVATE KEY", der)
 }
 
 // WriteFile writes parts, one after the other, to dir/name and returns the
