@@ -64,7 +64,7 @@ func (m *Manager) dirOf(partitionDir string) *logDir {
 // files are closed later by a goroutine that takes the other locks.
 func (p *Partition) storageFailed(err error) error {
 	if err != nil && errors.Is(err, ErrStorage) {
-		if d := p.m.dirOf(p.dir); d != nil {
+		if d := p.m.dirOf(p.Dir()); d != nil {
 			p.m.failDir(d, err)
 		}
 	}
@@ -84,7 +84,7 @@ func (m *Manager) failDir(d *logDir, cause error) {
 	m.mu.RLock()
 	var ps []*Partition
 	for _, p := range m.parts {
-		if filepath.Dir(p.dir) == d.path {
+		if filepath.Dir(p.Dir()) == d.path {
 			ps = append(ps, p)
 		}
 	}
