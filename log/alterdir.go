@@ -73,9 +73,9 @@ const (
 
 // Steps of a move where a crash test may kill the process (crashpoint).
 const (
-	CrashMoveCopying = "log.move.copying" // future dir holds part of the log
-	CrashMoveMarked  = "log.move.marked"  // future complete and marked, not yet renamed
-	CrashMoveRenamed = "log.move.renamed" // committed; the old dir still exists
+	CrashMoveCopying = "log.move.copying"  // future dir holds part of the log
+	CrashMoveMarked  = "log.move.marked"   // future complete and marked, not yet renamed
+	CrashMoveRenamed = "log.move.renamed"  // committed; the old dir still exists
 	CrashMoveOldGone = "log.move.old-gone" // old dir renamed for deletion, marker still there
 )
 
