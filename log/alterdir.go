@@ -100,6 +100,10 @@ type move struct {
 // to the target of the move in progress changes nothing, and to another
 // dir restarts the move there.
 func (m *Manager) MovePartition(topic string, index int32, dir string) error {
+	if len(futureDirName(topic, index, strings.Repeat("0", 32))) > 255 {
+		// As Kafka: the future dir's name would not fit a file name.
+		return fmt.Errorf("%w: %q is too long to move between log directories", ErrInvalidTopic, topic)
+	}
 	to := m.dirByPath(dir)
 	if to == nil {
 		return fmt.Errorf("%w: %s", ErrLogDirNotFound, dir)
@@ -152,6 +156,11 @@ func (m *Manager) MovePartition(topic string, index int32, dir string) error {
 	return nil
 }
 
+// futureDirName is Kafka's name of a future replica's dir.
+func futureDirName(topic string, index int32, id string) string {
+	return partitionDirName(topic, index) + "." + id + futureDirSuffix
+}
+
 // dirByPath returns the log dir at path, or nil.
 func (m *Manager) dirByPath(path string) *logDir {
 	clean := filepath.Clean(path)
@@ -167,7 +176,7 @@ func (m *Manager) dirByPath(path string) *logDir {
 func (m *Manager) createFuture(p *Partition, to *logDir) (*Partition, error) {
 	var id [16]byte
 	_, _ = rand.Read(id[:])
-	path := filepath.Join(to.path, partitionDirName(p.topic, p.index)+"."+hex.EncodeToString(id[:])+futureDirSuffix)
+	path := filepath.Join(to.path, futureDirName(p.topic, p.index, hex.EncodeToString(id[:])))
 	return createPartition(m, path, p.topic, p.index, p.topicID, p.Config())
 }
 
