@@ -74,11 +74,13 @@ func (b *Broker) explicit(key string) (v string, src Source, ok bool) {
 
 // dynamicKeys are the broker keys that may change at runtime: the topic
 // configs' broker synonyms, with the alternative units of retention and
-// roll time, the cleaner's backoff, and the replication throttles' rates
-// (read by the replica manager on every fetch).
+// roll time, the cleaner's backoff, the replication throttles' rates
+// (read by the replica manager on every fetch) and the throttle of moves
+// between log dirs (read by each copy step).
 var dynamicKeys = func() map[string]bool {
 	m := map[string]bool{"log.retention.minutes": true, "log.retention.hours": true, "log.roll.hours": true, "log.cleaner.backoff.ms": true,
-		"leader.replication.throttled.rate": true, "follower.replication.throttled.rate": true}
+		"leader.replication.throttled.rate": true, "follower.replication.throttled.rate": true,
+		"replica.alter.log.dirs.io.max.bytes.per.second": true}
 	for _, d := range TopicDefs {
 		if d.BrokerKey != "" {
 			m[d.BrokerKey] = true

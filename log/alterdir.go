@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shoalmq/shoal/crashpoint"
@@ -67,8 +69,8 @@ const (
 	// moveChunkBytes is how much one copy step reads.
 	moveChunkBytes = 1 << 20
 	// moveSwapLag is how many offsets behind the copy may be when appends
-	// are paused for the swap, which then copies the rest.
-	moveSwapLag = 10000
+	// are paused for the swap, which then copies the rest unthrottled.
+	moveSwapLag = 100
 )
 
 // Steps of a move where a crash test may kill the process (crashpoint).
@@ -305,9 +307,42 @@ func (mv *move) catchUp(all bool) error {
 			return err
 		}
 		mv.copyingOnce()
+		if !all {
+			mv.m.moveThrottle.wait(len(res.Data), mv.m.moveRate(), mv.cancel)
+		}
 		if !all && len(res.Data) < moveChunkBytes && src.LogEndOffset()-dst.LogEndOffset() < moveSwapLag {
 			return nil
 		}
+	}
+}
+
+// moveThrottle spaces the copy steps of every move so that together they
+// copy at most replica.alter.log.dirs.io.max.bytes.per.second: a step of n
+// bytes books n/rate seconds after the previous booking (or now, if that
+// is over) and waits until its booking ends. The swap's final copy, with
+// appends paused, is not throttled.
+type moveThrottle struct {
+	mu   sync.Mutex
+	next time.Time
+}
+
+func (t *moveThrottle) wait(n int, rate int64, cancel <-chan struct{}) {
+	if rate <= 0 || rate == math.MaxInt64 {
+		return
+	}
+	d := time.Duration(float64(n) / float64(rate) * float64(time.Second))
+	t.mu.Lock()
+	if now := time.Now(); t.next.Before(now) {
+		t.next = now
+	}
+	t.next = t.next.Add(d)
+	until := t.next
+	t.mu.Unlock()
+	timer := time.NewTimer(time.Until(until))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-cancel:
 	}
 }
 

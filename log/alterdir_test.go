@@ -384,3 +384,33 @@ func TestMoveCancelledByClose(t *testing.T) {
 	}
 	wantValues(t, values(t, p), 300)
 }
+
+// TestMoveThrottled copies a log of about 2.4 MB at 1 MB/s
+// (replica.alter.log.dirs.io.max.bytes.per.second): the move must take
+// at least about the time the rate allows. The bound is generous (half)
+// and there is no upper one, so a loaded machine cannot fail it.
+func TestMoveThrottled(t *testing.T) {
+	f := newMoveFixture(t, 0)
+	cfg := f.p.Config()
+	cfg.SegmentBytes = 1 << 20
+	f.p.SetConfig(cfg)
+	big := strings.Repeat("x", 3000)
+	for i := range 800 {
+		recs := []testRec{{value: []byte(fmt.Sprintf("v-%d", i))}, {value: []byte(big)}}
+		mustAppend(t, f.p, buildBatch(t, batchSpec{recs: recs, baseTs: 1000}), 3)
+	}
+	size := f.p.Size()
+	const rate = 1 << 20
+	f.m.moveRate = func() int64 { return rate }
+	start := time.Now()
+	if err := f.m.MovePartition("orders", 0, f.b); err != nil {
+		t.Fatal(err)
+	}
+	waitMoved(t, f.m, f.p, f.b)
+	took := time.Since(start)
+	want := time.Duration(float64(size) / rate * float64(time.Second))
+	t.Logf("moved %d bytes in %v at %d bytes/s (%.0f bytes/s)", size, took, rate, float64(size)/took.Seconds())
+	if took < want/2 {
+		t.Fatalf("moved %d bytes in %v; the throttle allows no less than about %v", size, took, want)
+	}
+}

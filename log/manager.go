@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,6 +28,9 @@ type ManagerConfig struct {
 	// OnDirOffline, when set, is called (on its own goroutine) once a log
 	// dir went offline and its partitions' files are closed.
 	OnDirOffline func(DirFailure)
+	// MoveRate, when set, is replica.alter.log.dirs.io.max.bytes.per.second,
+	// read at each copy step of a move between log dirs.
+	MoveRate func() int64
 }
 
 // Manager owns every partition log on this broker, spread over the log dirs.
@@ -45,7 +49,9 @@ type Manager struct {
 	movesMu sync.Mutex
 	moves   map[partKey]*move
 	// onMoveStep, when set (by tests), is called at each step of a move.
-	onMoveStep func(step string)
+	onMoveStep   func(step string)
+	moveRate     func() int64
+	moveThrottle moveThrottle
 }
 
 type partKey struct {
@@ -73,7 +79,10 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	if len(cfg.Dirs) == 0 {
 		return nil, errors.New("log: no log dirs")
 	}
-	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, moves: map[partKey]*move{}, onDirOffline: cfg.OnDirOffline}
+	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, moves: map[partKey]*move{}, onDirOffline: cfg.OnDirOffline, moveRate: cfg.MoveRate}
+	if m.moveRate == nil {
+		m.moveRate = func() int64 { return math.MaxInt64 }
+	}
 	if m.logger == nil {
 		m.logger = slog.Default()
 	}
