@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/crashpoint"
@@ -28,7 +29,10 @@ type moveSetup struct {
 	stopLoad func()
 }
 
-func startMoveSetup(t *testing.T, env []string, set ...string) *moveSetup {
+// startMoveSetup starts the node (with env and set) and the producer
+// (clusterProducerOpts plus load), and returns once minAcks records are
+// acknowledged.
+func startMoveSetup(t *testing.T, env []string, load []kgo.Opt, minAcks int, set ...string) *moveSetup {
 	t.Helper()
 	c := startClusterWith(t, 1, nodeOpts{env: env, set: set, beforeFirstStart: func(n *node) {
 		n.opts.set = append(n.opts.set, "log.dirs="+filepath.Join(n.dataDir, "data")+","+filepath.Join(n.dataDir, "data2"))
@@ -45,7 +49,7 @@ func startMoveSetup(t *testing.T, env []string, set ...string) *moveSetup {
 	if s.from == "" || s.to == "" {
 		t.Fatalf("partition in %q, other dir %q: %+v", s.from, s.to, d)
 	}
-	s.acks, s.stopLoad = startClusterLoad(t, c.Client(t, clusterProducerOpts(s.topic)...), 5000, "before the move")
+	s.acks, s.stopLoad = startClusterLoad(t, c.Client(t, append(clusterProducerOpts(s.topic), load...)...), minAcks, "before the move")
 	return s
 }
 
@@ -103,13 +107,15 @@ func (s *moveSetup) checkOneCopy(t *testing.T, dir string) {
 
 // TestMovePartitionBetweenLogDirs moves a partition to the node's other
 // log dir with `shoal topic move-dir` while an acks=all producer keeps
-// writing to it. The copy is throttled
-// (replica.alter.log.dirs.io.max.bytes.per.second), so DescribeLogDirs
-// shows the future replica in the target dir while it runs; afterwards the
+// writing to it. The copy starts throttled
+// (replica.alter.log.dirs.io.max.bytes.per.second) below what the producer
+// writes, so DescribeLogDirs shows the future replica in the target dir
+// falling behind; `shoal config set` then raises the throttle (a dynamic
+// key), and the copy catches up and swaps. Afterwards the
 // partition is in the target dir alone, the old dir is gone, and every
 // acknowledged record reads back in order. Bad requests get Kafka's codes.
 func TestMovePartitionBetweenLogDirs(t *testing.T) {
-	s := startMoveSetup(t, nil, "replica.alter.log.dirs.io.max.bytes.per.second=100000")
+	s := startMoveSetup(t, nil, nil, 5000, "replica.alter.log.dirs.io.max.bytes.per.second=20000")
 	if code := s.alterLogDir(t, filepath.Join(s.n.dataDir, "elsewhere")); code != kerr.LogDirNotFound.Code {
 		t.Errorf("unknown dir answered %d, want LOG_DIR_NOT_FOUND", code)
 	}
@@ -121,13 +127,17 @@ func TestMovePartitionBetweenLogDirs(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		code, out := runShoal(t, nil, "--bootstrap-server", s.n.Addr(), "topic", "move-dir", s.topic,
-			"--broker", "1", "--dir", s.to, "--timeout", "12s")
+			"--broker", "1", "--dir", s.to, "--timeout", "13s")
 		done <- result{code, out}
 	}()
 	waitFor(t, opTimeout, "DescribeLogDirs to show the future replica in "+s.to, func() (bool, string) {
 		d := s.dirs(t)
 		return slices.Contains(d.futures[s.to][s.topic], 0) && d.dirOf(s.topic, 0) == s.from, fmt.Sprintf("%+v", d)
 	})
+	if code, out := runShoal(t, nil, "--bootstrap-server", s.n.Addr(), "config", "set", "--broker", "1",
+		"--set", "replica.alter.log.dirs.io.max.bytes.per.second=200000000"); code != 0 {
+		t.Fatalf("raising the throttle: exit %d: %s", code, out)
+	}
 	var r result
 	select {
 	case r = <-done:
@@ -142,7 +152,7 @@ func TestMovePartitionBetweenLogDirs(t *testing.T) {
 	// The producer kept going through the move and after it.
 	after := s.acks.count()
 	waitFor(t, opTimeout, "records acknowledged after the move", func() (bool, string) {
-		return s.acks.count() >= after+2000, fmt.Sprint(s.acks.count())
+		return s.acks.count() >= after+500, fmt.Sprint(s.acks.count())
 	})
 	s.stopLoad()
 	checkAcked(t, s.c, s.topic, s.acks)
@@ -167,7 +177,7 @@ func TestMovePartitionCrash(t *testing.T) {
 		{log.CrashMoveRenamed, true},
 	} {
 		t.Run(tc.point, func(t *testing.T) {
-			s := startMoveSetup(t, []string{crashpoint.Env + "=" + tc.point})
+			s := startMoveSetup(t, []string{crashpoint.Env + "=" + tc.point}, nil, 5000)
 			if code := s.alterLogDir(t, s.to); code != 0 {
 				t.Fatalf("AlterReplicaLogDirs: error %d", code)
 			}

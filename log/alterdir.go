@@ -275,8 +275,12 @@ func (mv *move) catchUp(all bool) error {
 				return err
 			}
 		}
+		chunk := int32(moveChunkBytes)
+		if !all {
+			chunk = mv.m.moveThrottle.chunk(mv.m.moveRate())
+		}
 		next := dst.LogEndOffset()
-		res, err := src.ReadForReplica(next, moveChunkBytes)
+		res, err := src.ReadForReplica(next, chunk)
 		if errors.Is(err, ErrOffsetOutOfRange) && !all {
 			// Retention moved the log start past the copy.
 			if err := restart(src.LogStartOffset()); err != nil {
@@ -310,7 +314,7 @@ func (mv *move) catchUp(all bool) error {
 		if !all {
 			mv.m.moveThrottle.wait(len(res.Data), mv.m.moveRate(), mv.cancel)
 		}
-		if !all && len(res.Data) < moveChunkBytes && src.LogEndOffset()-dst.LogEndOffset() < moveSwapLag {
+		if !all && len(res.Data) < int(chunk) && src.LogEndOffset()-dst.LogEndOffset() < moveSwapLag {
 			return nil
 		}
 	}
@@ -319,11 +323,19 @@ func (mv *move) catchUp(all bool) error {
 // moveThrottle spaces the copy steps of every move so that together they
 // copy at most replica.alter.log.dirs.io.max.bytes.per.second: a step of n
 // bytes books n/rate seconds after the previous booking (or now, if that
-// is over) and waits until its booking ends. The swap's final copy, with
+// is over) and waits until its booking ends. A step reads at most a tenth
+// of a second's worth (chunk), so a booking is short and a new rate (the
+// key is dynamic) applies within about that. The swap's final copy, with
 // appends paused, is not throttled.
 type moveThrottle struct {
 	mu   sync.Mutex
 	next time.Time
+}
+
+// chunk is how much one throttled copy step reads at rate; a read returns
+// at least one whole batch whatever its size.
+func (t *moveThrottle) chunk(rate int64) int32 {
+	return int32(min(moveChunkBytes, max(rate/10, 1)))
 }
 
 func (t *moveThrottle) wait(n int, rate int64, cancel <-chan struct{}) {
