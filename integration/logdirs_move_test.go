@@ -113,7 +113,9 @@ func (s *moveSetup) checkOneCopy(t *testing.T, dir string) {
 // falling behind; `shoal config set` then raises the throttle (a dynamic
 // key), and the copy catches up and swaps. Afterwards the
 // partition is in the target dir alone, the old dir is gone, and every
-// acknowledged record reads back in order. Bad requests get Kafka's codes.
+// acknowledged record reads back in order. Then `shoal topic reassign
+// --execute` with a plan naming the old dir in log_dirs moves it back.
+// Bad requests get Kafka's codes.
 func TestMovePartitionBetweenLogDirs(t *testing.T) {
 	s := startMoveSetup(t, nil, nil, 5000, "replica.alter.log.dirs.io.max.bytes.per.second=20000")
 	if code := s.alterLogDir(t, filepath.Join(s.n.dataDir, "elsewhere")); code != kerr.LogDirNotFound.Code {
@@ -149,7 +151,18 @@ func TestMovePartitionBetweenLogDirs(t *testing.T) {
 	}
 	s.checkOneCopy(t, s.to)
 
-	// The producer kept going through the move and after it.
+	// And back, through a reassignment plan's log_dirs, as Kafka's
+	// kafka-reassign-partitions.sh would send it.
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(plan, []byte(fmt.Sprintf(`{"version":1,"partitions":[{"topic":%q,"partition":0,"replicas":[1],"log_dirs":[%q]}]}`, s.topic, s.from)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := runShoal(t, nil, "--bootstrap-server", s.n.Addr(), "topic", "reassign", "--execute", "--plan", plan, "--timeout", "13s"); code != 0 {
+		t.Fatalf("shoal topic reassign --execute with log_dirs: exit %d: %s", code, out)
+	}
+	s.checkOneCopy(t, s.from)
+
+	// The producer kept going through the moves and after them.
 	after := s.acks.count()
 	waitFor(t, opTimeout, "records acknowledged after the move", func() (bool, string) {
 		return s.acks.count() >= after+500, fmt.Sprint(s.acks.count())
