@@ -163,7 +163,8 @@ func futureDirName(topic string, index int32, id string) string {
 	return partitionDirName(topic, index) + "." + id + futureDirSuffix
 }
 
-// dirByPath returns the log dir at path, or nil.
+// dirByPath returns the log dir at path, or nil. m.dirs does not change
+// after Open, so no lock is needed.
 func (m *Manager) dirByPath(path string) *logDir {
 	clean := filepath.Clean(path)
 	for _, d := range m.dirs {

@@ -49,13 +49,7 @@ func (d *logDir) offlineErr() error {
 // dirOf returns the log dir holding a partition directory. m.dirs does not
 // change after Open, so no lock is needed.
 func (m *Manager) dirOf(partitionDir string) *logDir {
-	parent := filepath.Dir(partitionDir)
-	for _, d := range m.dirs {
-		if d.path == parent {
-			return d
-		}
-	}
-	return nil
+	return m.dirByPath(filepath.Dir(partitionDir))
 }
 
 // storageFailed takes p's log dir offline when err is a storage error from
