@@ -32,8 +32,25 @@ import (
 )
 
 func (s *Server) handleAlterReplicaLogDirs(_ context.Context, _ *reqCtx, req *kmsg.AlterReplicaLogDirsRequest) (kmsg.Response, error) {
-	resp := req.ResponseKind().(*kmsg.AlterReplicaLogDirsResponse)
 	img := s.meta.Image()
+	return alterReplicaLogDirsAnswer(req, func(dir, topic string, idx int32) int16 {
+		err := s.logs.MovePartition(topic, idx, dir)
+		if errors.Is(err, log.ErrNoReplica) {
+			if t := img.Topics[topic]; t == nil || !t.HasPartition(idx) {
+				err = kerr.UnknownTopicOrPartition
+			}
+		}
+		if err != nil {
+			s.log.Warn("AlterReplicaLogDirs refused", "topic", topic, "partition", idx, "dir", dir, "error", err)
+		}
+		return errorCode(err)
+	}), nil
+}
+
+// alterReplicaLogDirsAnswer answers every partition of req with what
+// code returns for it, grouped by topic as Kafka groups them.
+func alterReplicaLogDirsAnswer(req *kmsg.AlterReplicaLogDirsRequest, code func(dir, topic string, partition int32) int16) *kmsg.AlterReplicaLogDirsResponse {
+	resp := req.ResponseKind().(*kmsg.AlterReplicaLogDirsResponse)
 	topicIdx := map[string]int{}
 	for _, d := range req.Dirs {
 		for _, rt := range d.Topics {
@@ -48,19 +65,10 @@ func (s *Server) handleAlterReplicaLogDirs(_ context.Context, _ *reqCtx, req *km
 			for _, idx := range rt.Partitions {
 				op := kmsg.NewAlterReplicaLogDirsResponseTopicPartition()
 				op.Partition = idx
-				err := s.logs.MovePartition(rt.Topic, idx, d.Dir)
-				if errors.Is(err, log.ErrNoReplica) {
-					if t := img.Topics[rt.Topic]; t == nil || !t.HasPartition(idx) {
-						err = kerr.UnknownTopicOrPartition
-					}
-				}
-				if err != nil {
-					s.log.Warn("AlterReplicaLogDirs refused", "topic", rt.Topic, "partition", idx, "dir", d.Dir, "error", err)
-				}
-				op.ErrorCode = errorCode(err)
+				op.ErrorCode = code(d.Dir, rt.Topic, idx)
 				resp.Topics[ti].Partitions = append(resp.Topics[ti].Partitions, op)
 			}
 		}
 	}
-	return resp, nil
+	return resp
 }

@@ -58,15 +58,15 @@ func (s *moveSetup) dirs(t *testing.T) logDirs {
 	return describeLogDirs(t, s.c.Client(t), s.n)
 }
 
-// alterLogDir sends AlterReplicaLogDirs for partition 0 and returns its
-// error code.
-func (s *moveSetup) alterLogDir(t *testing.T, dir string) int16 {
+// alterLogDir sends AlterReplicaLogDirs for partition 0 of topic and
+// returns its error code.
+func (s *moveSetup) alterLogDir(t *testing.T, topic, dir string) int16 {
 	t.Helper()
 	req := kmsg.NewPtrAlterReplicaLogDirsRequest()
 	rd := kmsg.NewAlterReplicaLogDirsRequestDir()
 	rd.Dir = dir
 	rt := kmsg.NewAlterReplicaLogDirsRequestDirTopic()
-	rt.Topic, rt.Partitions = s.topic, []int32{0}
+	rt.Topic, rt.Partitions = topic, []int32{0}
 	rd.Topics = append(rd.Topics, rt)
 	req.Dirs = append(req.Dirs, rd)
 	resp, err := req.RequestWith(ctxT(t, 10*time.Second), s.c.Client(t))
@@ -118,8 +118,11 @@ func (s *moveSetup) checkOneCopy(t *testing.T, dir string) {
 // Bad requests get Kafka's codes.
 func TestMovePartitionBetweenLogDirs(t *testing.T) {
 	s := startMoveSetup(t, nil, nil, 5000, "replica.alter.log.dirs.io.max.bytes.per.second=20000")
-	if code := s.alterLogDir(t, filepath.Join(s.n.dataDir, "elsewhere")); code != kerr.LogDirNotFound.Code {
+	if code := s.alterLogDir(t, s.topic, filepath.Join(s.n.dataDir, "elsewhere")); code != kerr.LogDirNotFound.Code {
 		t.Errorf("unknown dir answered %d, want LOG_DIR_NOT_FOUND", code)
+	}
+	if code := s.alterLogDir(t, s.topic+"-absent", s.to); code != kerr.UnknownTopicOrPartition.Code {
+		t.Errorf("unknown topic answered %d, want UNKNOWN_TOPIC_OR_PARTITION", code)
 	}
 
 	type result struct {
@@ -191,7 +194,7 @@ func TestMovePartitionCrash(t *testing.T) {
 	} {
 		t.Run(tc.point, func(t *testing.T) {
 			s := startMoveSetup(t, []string{crashpoint.Env + "=" + tc.point}, nil, 5000)
-			if code := s.alterLogDir(t, s.to); code != 0 {
+			if code := s.alterLogDir(t, s.topic, s.to); code != 0 {
 				t.Fatalf("AlterReplicaLogDirs: error %d", code)
 			}
 			waitFor(t, opTimeout, "the node to crash at "+tc.point, func() (bool, string) {
