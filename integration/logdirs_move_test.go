@@ -58,7 +58,8 @@ func (s *moveSetup) dirs(t *testing.T) logDirs {
 	return describeLogDirs(t, s.c.Client(t), s.n)
 }
 
-// alterLogDir sends AlterReplicaLogDirs for partition 0 of topic and
+// alterLogDir sends AlterReplicaLogDirs for partition 0 of topic to the
+// node itself (a client would route it by the partition's metadata) and
 // returns its error code.
 func (s *moveSetup) alterLogDir(t *testing.T, topic, dir string) int16 {
 	t.Helper()
@@ -69,11 +70,11 @@ func (s *moveSetup) alterLogDir(t *testing.T, topic, dir string) int16 {
 	rt.Topic, rt.Partitions = topic, []int32{0}
 	rd.Topics = append(rd.Topics, rt)
 	req.Dirs = append(req.Dirs, rd)
-	resp, err := req.RequestWith(ctxT(t, 10*time.Second), s.c.Client(t))
+	resp, err := s.c.Client(t).Broker(int(s.n.id())).Request(ctxT(t, 10*time.Second), req)
 	if err != nil {
 		t.Fatalf("AlterReplicaLogDirs: %v", err)
 	}
-	return resp.Topics[0].Partitions[0].ErrorCode
+	return resp.(*kmsg.AlterReplicaLogDirsResponse).Topics[0].Partitions[0].ErrorCode
 }
 
 // checkOneCopy checks that DescribeLogDirs lists the partition in dir
