@@ -214,8 +214,9 @@ func (mv *move) cancelled() bool {
 	}
 }
 
-// errRecopy: the log was truncated after the copy began; copy again
-// before swapping.
+// errRecopy: the log was truncated after the copy began, or retention
+// moved its start past the copy; copy again before swapping. (The swap's
+// unlock counts as a rewrite, so the next catchUp starts over.)
 var errRecopy = errors.New("log: log rewritten during the copy")
 
 // run copies and swaps; on failure it discards the future replica. A
@@ -282,8 +283,11 @@ func (mv *move) catchUp(all bool) error {
 		}
 		next := dst.LogEndOffset()
 		res, err := src.ReadForReplica(next, chunk)
-		if errors.Is(err, ErrOffsetOutOfRange) && !all {
+		if errors.Is(err, ErrOffsetOutOfRange) {
 			// Retention moved the log start past the copy.
+			if all {
+				return errRecopy
+			}
 			if err := restart(src.LogStartOffset()); err != nil {
 				return err
 			}
