@@ -375,6 +375,11 @@ func (mv *move) copyingOnce() {
 // the move (steps 1-5 above).
 func (mv *move) swap() error {
 	p, f := mv.p, mv.future
+	// Most of the copy goes to disk before appends pause, so that the
+	// fsync under the locks covers only the tail.
+	if err := f.flush(); err != nil {
+		return err
+	}
 	unlock := p.lockForRewrite()
 	defer unlock()
 	if err := mv.catchUp(true); err != nil {
