@@ -128,6 +128,7 @@ func (s *Server) clientAPIs() map[int16]api {
 		23: {min: 2, max: 4, handle: handler(s.handleOffsetForLeaderEpoch)},
 		32: {min: 1, max: 4, handle: handler(s.handleDescribeConfigs)},
 		33: {min: 0, max: 2, handle: handler(s.handleAlterConfigs)},
+		34: {min: 1, max: 2, handle: handler(s.handleAlterReplicaLogDirs)},
 		35: {min: 1, max: 4, handle: handler(s.handleDescribeLogDirs)},
 		37: {min: 0, max: 3, handle: relayed(s, s.handleCreatePartitions)},
 		43: {min: 0, max: 2, handle: handler(s.handleElectLeaders)},

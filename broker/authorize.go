@@ -115,6 +115,9 @@ func refusedResponse(req kmsg.Request, code int16) kmsg.Response {
 			return func() int16 { return code }
 		})
 		return r
+	case *kmsg.AlterReplicaLogDirsResponse:
+		*r = *alterReplicaLogDirsAnswer(req.(*kmsg.AlterReplicaLogDirsRequest), func(string, string, int32) int16 { return code })
+		return r
 	case *kmsg.ElectLeadersResponse:
 		if r.Version >= 1 {
 			r.ErrorCode = code

@@ -221,6 +221,13 @@ func refusalRequest(key int16) kmsg.Request {
 		t := kmsg.NewCreatePartitionsRequestTopic()
 		t.Topic, t.Count = "t", 2
 		r.Topics = append(r.Topics, t)
+	case *kmsg.AlterReplicaLogDirsRequest:
+		d := kmsg.NewAlterReplicaLogDirsRequestDir()
+		d.Dir = "/data"
+		t := kmsg.NewAlterReplicaLogDirsRequestDirTopic()
+		t.Topic, t.Partitions = "t", []int32{0}
+		d.Topics = append(d.Topics, t)
+		r.Dirs = append(r.Dirs, d)
 	case *kmsg.DeleteRecordsRequest:
 		t := kmsg.NewDeleteRecordsRequestTopic()
 		t.Topic = "t"

@@ -5,8 +5,10 @@ package broker
 // Every log directory of this node with its total and usable bytes, and the
 // size of each (requested) partition in it. A log dir that went offline
 // after an I/O error answers KAFKA_STORAGE_ERROR with no partitions, as in
-// Kafka. Deviation: offset lag and future
-// (reassignment) replicas are not reported: shoal has no intra-broker moves.
+// Kafka. While AlterReplicaLogDirs moves a partition, its future replica is
+// listed in the target dir with IsFuture and, as OffsetLag, how many
+// offsets it is behind the current one (Kafka's lag of a future replica);
+// a current replica's OffsetLag is 0.
 
 import (
 	"context"
@@ -50,29 +52,43 @@ func (s *Server) handleDescribeLogDirs(_ context.Context, _ *reqCtx, req *kmsg.D
 		}
 	}
 	topicIdx := map[*kmsg.DescribeLogDirsResponseDir]map[string]int{}
-	for _, p := range s.logs.Partitions() {
-		if !want(p.Topic(), p.Index()) {
-			continue
-		}
-		rd := byDir[filepath.Clean(filepath.Dir(p.Dir()))]
+	add := func(dir, topic string, rp kmsg.DescribeLogDirsResponseDirTopicPartition) {
+		rd := byDir[filepath.Clean(dir)]
 		if rd == nil {
-			continue
+			return
 		}
 		if topicIdx[rd] == nil {
 			topicIdx[rd] = map[string]int{}
 		}
-		ti, ok := topicIdx[rd][p.Topic()]
+		ti, ok := topicIdx[rd][topic]
 		if !ok {
 			rt := kmsg.NewDescribeLogDirsResponseDirTopic()
-			rt.Topic = p.Topic()
+			rt.Topic = topic
 			rd.Topics = append(rd.Topics, rt)
 			ti = len(rd.Topics) - 1
-			topicIdx[rd][p.Topic()] = ti
+			topicIdx[rd][topic] = ti
+		}
+		rd.Topics[ti].Partitions = append(rd.Topics[ti].Partitions, rp)
+	}
+	for _, p := range s.logs.Partitions() {
+		if !want(p.Topic(), p.Index()) {
+			continue
 		}
 		rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 		rp.Partition = p.Index()
 		rp.Size = p.Size()
-		rd.Topics[ti].Partitions = append(rd.Topics[ti].Partitions, rp)
+		add(filepath.Dir(p.Dir()), p.Topic(), rp)
+	}
+	for _, f := range s.logs.Futures() {
+		if !want(f.Topic, f.Partition) {
+			continue
+		}
+		rp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+		rp.Partition = f.Partition
+		rp.Size = f.Size
+		rp.OffsetLag = f.OffsetLag
+		rp.IsFuture = true
+		add(f.Dir, f.Topic, rp)
 	}
 	return resp, nil
 }

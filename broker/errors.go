@@ -27,6 +27,9 @@ var logErrors = []struct {
 	{log.ErrUnknownProducerID, kerr.UnknownProducerID},
 	{log.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{log.ErrStorage, kerr.KafkaStorageError},
+	{log.ErrLogDirNotFound, kerr.LogDirNotFound},
+	{log.ErrNoReplica, kerr.ReplicaNotAvailable},
+	{log.ErrInvalidTopic, kerr.InvalidTopicException},
 	// A partition deleted or closed under a request: the client refreshes
 	// its metadata and finds out which.
 	{log.ErrPartitionDeleted, kerr.UnknownTopicOrPartition},

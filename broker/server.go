@@ -192,7 +192,8 @@ func (s *Server) start() error {
 	// second process that this data directory is taken, before it opens
 	// the metadata log or anything else in it.
 	var err error
-	s.logs, err = log.Open(log.ManagerConfig{Dirs: s.cfg.LogDirs, Logger: s.log.With("component", "log"), OwnDirs: s.ownDirs(), OnDirOffline: s.onDirOffline})
+	s.logs, err = log.Open(log.ManagerConfig{Dirs: s.cfg.LogDirs, Logger: s.log.With("component", "log"), OwnDirs: s.ownDirs(), OnDirOffline: s.onDirOffline,
+		MoveRate: func() int64 { return s.cfg.Int("replica.alter.log.dirs.io.max.bytes.per.second") }})
 	if errors.Is(err, log.ErrDirInUse) {
 		return err
 	}

@@ -86,11 +86,13 @@ func (b *Broker) explicit(key string) (v string, src Source, ok bool) {
 // configs' broker synonyms, with the alternative units of retention and
 // roll time, the cleaner's backoff, the replication throttles' rates
 // (read by the replica manager on every fetch), the broker-wide connection
-// creation rate (read by the accept loops) and the connection limits.
+// creation rate (read by the accept loops), the connection limits and the
+// throttle of moves between log dirs (read by each copy step).
 var dynamicKeys = func() map[string]bool {
 	m := map[string]bool{"log.retention.minutes": true, "log.retention.hours": true, "log.roll.hours": true, "log.cleaner.backoff.ms": true,
 		"leader.replication.throttled.rate": true, "follower.replication.throttled.rate": true, "max.connection.creation.rate": true,
-		"max.connections": true, "max.connections.per.ip": true, "max.connections.per.ip.overrides": true}
+		"max.connections": true, "max.connections.per.ip": true, "max.connections.per.ip.overrides": true,
+		"replica.alter.log.dirs.io.max.bytes.per.second": true}
 	for _, d := range TopicDefs {
 		if d.BrokerKey != "" {
 			m[d.BrokerKey] = true

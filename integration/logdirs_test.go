@@ -202,8 +202,9 @@ func TestFullLogDirGoesOffline(t *testing.T) {
 
 // logDirs is one node's DescribeLogDirs answer.
 type logDirs struct {
-	errs  map[string]int16              // dir -> error code
-	parts map[string]map[string][]int32 // dir -> topic -> partitions
+	errs    map[string]int16              // dir -> error code
+	parts   map[string]map[string][]int32 // dir -> topic -> partitions (current replicas)
+	futures map[string]map[string][]int32 // dir -> topic -> partitions (IsFuture)
 }
 
 func (d logDirs) dirOf(topic string, p int32) string {
@@ -223,14 +224,19 @@ func describeLogDirs(t *testing.T, cl *kgo.Client, n *node) logDirs {
 	if err != nil {
 		t.Fatalf("DescribeLogDirs on node %d: %v", n.id(), err)
 	}
-	out := logDirs{errs: map[string]int16{}, parts: map[string]map[string][]int32{}}
+	out := logDirs{errs: map[string]int16{}, parts: map[string]map[string][]int32{}, futures: map[string]map[string][]int32{}}
 	for _, d := range resp.(*kmsg.DescribeLogDirsResponse).Dirs {
 		dir := filepath.Clean(d.Dir)
 		out.errs[dir] = d.ErrorCode
 		out.parts[dir] = map[string][]int32{}
+		out.futures[dir] = map[string][]int32{}
 		for _, tp := range d.Topics {
 			for _, p := range tp.Partitions {
-				out.parts[dir][tp.Topic] = append(out.parts[dir][tp.Topic], p.Partition)
+				if p.IsFuture {
+					out.futures[dir][tp.Topic] = append(out.futures[dir][tp.Topic], p.Partition)
+				} else {
+					out.parts[dir][tp.Topic] = append(out.parts[dir][tp.Topic], p.Partition)
+				}
 			}
 		}
 	}

@@ -133,7 +133,7 @@ func (c cleanerCheckpoint) encode() []byte {
 // cleanMu held.
 func (p *Partition) cleanerState() *cleanerCheckpoint {
 	if p.cleaner == nil {
-		c, err := readCleanerCheckpoint(p.dir)
+		c, err := readCleanerCheckpoint(p.Dir())
 		if err != nil {
 			if !os.IsNotExist(err) {
 				p.logger.Warn("unreadable cleaner checkpoint, cleaning the whole log", "error", err)
@@ -239,11 +239,11 @@ func (p *Partition) compact(now time.Time, force bool) error {
 		}
 	}
 	next := cleanerCheckpoint{firstDirty: plan.end, horizon: c.horizon}
-	if err := writeFileAtomic(filepath.Join(p.dir, cleanerCheckpointFile), next.encode()); err != nil {
+	if err := writeFileAtomic(filepath.Join(p.Dir(), cleanerCheckpointFile), next.encode()); err != nil {
 		return fmt.Errorf("%w: cleaner checkpoint: %v", ErrStorage, err)
 	}
 	*st = next
-	p.logger.Info("log cleaner pass", "partition", p.dir, "upTo", plan.end,
+	p.logger.Info("log cleaner pass", "partition", p.Dir(), "upTo", plan.end,
 		"bytesIn", c.bytesIn, "bytesOut", c.bytesOut, "recordsRemoved", c.removed,
 		"elapsed", time.Since(start))
 	return nil
@@ -448,9 +448,9 @@ func (c *cleaner) cleanGroup(g []cleanSeg) error {
 	p := c.p
 	base, end := g[0].base, g[len(g)-1].next
 	paths := [3]string{
-		segmentPath(p.dir, base, logSuffix+cleanedSuffix),
-		segmentPath(p.dir, base, indexSuffix+cleanedSuffix),
-		segmentPath(p.dir, base, timeIndexSuffix+cleanedSuffix),
+		segmentPath(p.Dir(), base, logSuffix+cleanedSuffix),
+		segmentPath(p.Dir(), base, indexSuffix+cleanedSuffix),
+		segmentPath(p.Dir(), base, timeIndexSuffix+cleanedSuffix),
 	}
 	discard := func(ns *segment) {
 		_ = ns.closeFiles()
@@ -458,7 +458,7 @@ func (c *cleaner) cleanGroup(g []cleanSeg) error {
 			_ = os.Remove(path)
 		}
 	}
-	ns := &segment{base: base, dir: p.dir, next: base, maxTs: -1, maxTsBase: -1, lastBatchBase: -1, rollAt: -1}
+	ns := &segment{base: base, dir: p.Dir(), next: base, maxTs: -1, maxTsBase: -1, lastBatchBase: -1, rollAt: -1}
 	var err error
 	flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC
 	if ns.log, err = os.OpenFile(paths[0], flags, 0o644); err != nil {
@@ -818,7 +818,7 @@ func (p *Partition) swapCleaned(old []cleanSeg, ns *segment, droppedAborts map[i
 		return errCleanAborted
 	}
 
-	dir, base := p.dir, ns.base
+	dir, base := p.Dir(), ns.base
 	fail := func(err error) error {
 		p.logger.Error("log cleaner swap failed; a restart completes it", "partition", dir, "segment", base, "error", err)
 		return fmt.Errorf("%w: cleaner swap: %v", ErrStorage, err)

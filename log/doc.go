@@ -28,6 +28,13 @@
 // Each log dir also holds a .lock file (flock) and, after a clean Close, a
 // clean-shutdown marker that lets the next Open skip verification.
 //
+// Moving between log dirs (see alterdir.go): Manager.MovePartition copies a
+// partition into <logdir>/<topic>-<partition>.<id>-future/ as a follower
+// would, then swaps it in under the partition's locks (a moved-from marker
+// and the rename of the future dir make the swap atomic for recovery); the
+// *Partition stays the same value, its Dir changes. Manager.Futures lists
+// the moves in progress for DescribeLogDirs.
+//
 // Durability: Append writes to the page cache. Sync (group commit across all
 // partitions of a Manager), NeedsFlush (flush.messages) and FlushIfDue
 // (flush.ms) decide when data is fsynced; the recovery point records how far

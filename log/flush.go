@@ -162,7 +162,7 @@ func (p *Partition) flushLocked(allIndexes bool) error {
 	p.mu.RUnlock()
 	for i := range states {
 		if err := states[i].writeFlush(); err != nil {
-			p.logger.Error("fsync failed", "partition", p.dir, "segment", states[i].seg.base, "error", err)
+			p.logger.Error("fsync failed", "partition", p.Dir(), "segment", states[i].seg.base, "error", err)
 			return p.storageFailed(fmt.Errorf("%w: fsync: %v", ErrStorage, err))
 		}
 	}

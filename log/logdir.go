@@ -49,13 +49,7 @@ func (d *logDir) offlineErr() error {
 // dirOf returns the log dir holding a partition directory. m.dirs does not
 // change after Open, so no lock is needed.
 func (m *Manager) dirOf(partitionDir string) *logDir {
-	parent := filepath.Dir(partitionDir)
-	for _, d := range m.dirs {
-		if d.path == parent {
-			return d
-		}
-	}
-	return nil
+	return m.dirByPath(filepath.Dir(partitionDir))
 }
 
 // storageFailed takes p's log dir offline when err is a storage error from
@@ -64,7 +58,7 @@ func (m *Manager) dirOf(partitionDir string) *logDir {
 // files are closed later by a goroutine that takes the other locks.
 func (p *Partition) storageFailed(err error) error {
 	if err != nil && errors.Is(err, ErrStorage) {
-		if d := p.m.dirOf(p.dir); d != nil {
+		if d := p.m.dirOf(p.Dir()); d != nil {
 			p.m.failDir(d, err)
 		}
 	}
@@ -84,7 +78,7 @@ func (m *Manager) failDir(d *logDir, cause error) {
 	m.mu.RLock()
 	var ps []*Partition
 	for _, p := range m.parts {
-		if filepath.Dir(p.dir) == d.path {
+		if filepath.Dir(p.Dir()) == d.path {
 			ps = append(ps, p)
 		}
 	}

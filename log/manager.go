@@ -1,11 +1,10 @@
 package log
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,6 +28,9 @@ type ManagerConfig struct {
 	// OnDirOffline, when set, is called (on its own goroutine) once a log
 	// dir went offline and its partitions' files are closed.
 	OnDirOffline func(DirFailure)
+	// MoveRate, when set, is replica.alter.log.dirs.io.max.bytes.per.second,
+	// read at each copy step of a move between log dirs.
+	MoveRate func() int64
 }
 
 // Manager owns every partition log on this broker, spread over the log dirs.
@@ -41,6 +43,15 @@ type Manager struct {
 	mu     sync.RWMutex
 	parts  map[partKey]*Partition
 	closed bool
+
+	// movesMu guards moves, the moves to another log dir (alterdir.go).
+	// Lock order: movesMu, then mu.
+	movesMu sync.Mutex
+	moves   map[partKey]*move
+	// onMoveStep, when set (by tests), is called at each step of a move.
+	onMoveStep   func(step string)
+	moveRate     func() int64
+	moveThrottle moveThrottle
 }
 
 type partKey struct {
@@ -61,23 +72,28 @@ var ErrInvalidTopic = errors.New("log: invalid topic name")
 
 // Open prepares every log dir (creating it, taking its lock file) and loads
 // every partition found in them. Partitions of a dir without a clean-shutdown
-// marker are recovered (see recovery.go). Loaded partitions use
+// marker are recovered (see recovery.go); moves to another log dir that a
+// crash interrupted are finished or discarded first (alterdir.go). Loaded partitions use
 // DefaultPartitionConfig until the broker calls SetConfig.
 func Open(cfg ManagerConfig) (*Manager, error) {
 	if len(cfg.Dirs) == 0 {
 		return nil, errors.New("log: no log dirs")
 	}
-	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, onDirOffline: cfg.OnDirOffline}
+	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, moves: map[partKey]*move{}, onDirOffline: cfg.OnDirOffline, moveRate: cfg.MoveRate}
+	if m.moveRate == nil {
+		m.moveRate = func() int64 { return math.MaxInt64 }
+	}
 	if m.logger == nil {
 		m.logger = slog.Default()
 	}
 	type job struct {
-		dir, path string
-		topic     string
-		index     int32
-		clean     bool
+		path  string
+		topic string
+		index int32
+		clean bool
 	}
-	var jobs []job
+	found := map[partKey]*partitionDirs{}
+	clean := map[string]bool{} // by log dir
 	for _, d := range cfg.Dirs {
 		abs, err := filepath.Abs(d)
 		if err != nil {
@@ -95,7 +111,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 		}
 		m.dirs = append(m.dirs, &logDir{path: abs, lock: lf})
 		_, err = os.Stat(filepath.Join(abs, cleanShutdownFile))
-		clean := err == nil
+		clean[abs] = err == nil
 		ents, err := os.ReadDir(abs)
 		if err != nil {
 			m.releaseLocks()
@@ -113,6 +129,14 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 				}
 				continue
 			}
+			if strings.HasSuffix(de.Name(), futureDirSuffix) {
+				// A move to this dir that never committed (alterdir.go).
+				m.logger.Warn("discarding the unfinished copy of a partition being moved to another log directory; the partition stays in its old directory, request the move again", "dir", path)
+				if err := os.RemoveAll(path); err != nil {
+					m.logger.Warn("removing future partition dir", "dir", path, "error", err)
+				}
+				continue
+			}
 			if slices.Contains(cfg.OwnDirs, de.Name()) {
 				continue
 			}
@@ -121,17 +145,34 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 				m.logger.Warn("ignoring unrecognised directory in log dir", "dir", path)
 				continue
 			}
-			jobs = append(jobs, job{dir: abs, path: path, topic: topic, index: index, clean: clean})
+			k := partKey{topic, index}
+			pd := found[k]
+			if pd == nil {
+				pd = &partitionDirs{}
+				found[k] = pd
+			}
+			pd.paths = append(pd.paths, path)
+			if _, err := os.Stat(filepath.Join(path, moveMarkerFile)); err == nil {
+				pd.marked = path
+			}
 		}
+	}
+	chosen, err := m.resolveMoves(found)
+	if err != nil {
+		m.releaseLocks()
+		return nil, err
+	}
+	jobs := make([]job, 0, len(chosen))
+	for k, path := range chosen {
+		jobs = append(jobs, job{path: path, topic: k.topic, index: k.index, clean: clean[filepath.Dir(path)]})
 	}
 
 	// Load partitions in parallel: recovery is mostly reading files.
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		errs  []error
-		sem   = make(chan struct{}, max(2, runtime.NumCPU()))
-		found = map[partKey]string{}
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, max(2, runtime.NumCPU()))
 	)
 	for _, j := range jobs {
 		wg.Add(1)
@@ -146,12 +187,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 				errs = append(errs, fmt.Errorf("loading %s: %w", j.path, err))
 				return
 			}
-			k := partKey{j.topic, j.index}
-			if other, dup := found[k]; dup {
-				errs = append(errs, fmt.Errorf("%w: %s and %s", ErrDuplicatePartition, other, j.path))
-			}
-			found[k] = j.path
-			m.parts[k] = p
+			m.parts[partKey{j.topic, j.index}] = p
 		}()
 	}
 	wg.Wait()
@@ -298,14 +334,14 @@ func (m *Manager) createLocked(topic string, partition int32, topicID [16]byte, 
 			p.SetConfig(cfg)
 			return p, nil, nil
 		}
-		m.logger.Info("topic id changed, deleting old partition log", "dir", p.dir)
+		m.logger.Info("topic id changed, deleting old partition log", "dir", p.Dir())
 		if err := m.deleteLocked(p); err != nil {
 			return nil, nil, err
 		}
 	}
 	counts := map[string]int{}
 	for _, p := range m.parts {
-		counts[filepath.Dir(p.dir)]++
+		counts[filepath.Dir(p.Dir())]++
 	}
 	var dir *logDir
 	for _, d := range m.dirs {
@@ -363,13 +399,14 @@ func createPartition(m *Manager, path, topic string, index int32, topicID [16]by
 
 func newPartition(m *Manager, dir, topic string, index int32, topicID [16]byte) *Partition {
 	p := &Partition{
-		topic: topic, index: index, topicID: topicID, dir: dir, m: m,
+		topic: topic, index: index, topicID: topicID, m: m,
 		logger:        m.logger.With("topic", topic, "partition", index),
 		producers:     newProducerState(),
 		firstUnstable: noUnstable,
 		waitCh:        make(chan struct{}),
 		lastFlush:     time.Now(),
 	}
+	p.dir.Store(&dir)
 	p.SetConfig(DefaultPartitionConfig())
 	return p
 }
@@ -391,17 +428,7 @@ func (m *Manager) DeletePartition(topic string, partition int32) error {
 func (m *Manager) deleteLocked(p *Partition) error {
 	delete(m.parts, partKey{p.topic, p.index})
 	_ = p.close(false, true)
-	var suffix [8]byte
-	_, _ = rand.Read(suffix[:])
-	gone := p.dir + "." + hex.EncodeToString(suffix[:]) + deleteDirSuffix
-	if err := os.Rename(p.dir, gone); err != nil {
-		return fmt.Errorf("%w: deleting %s: %v", ErrStorage, p.dir, err)
-	}
-	_ = syncDir(filepath.Dir(p.dir))
-	if err := os.RemoveAll(gone); err != nil {
-		return fmt.Errorf("%w: deleting %s: %v", ErrStorage, gone, err)
-	}
-	return nil
+	return m.removeDir(p.Dir())
 }
 
 // EnforceRetention applies segment.ms rolling, retention.ms and
@@ -441,7 +468,6 @@ type PartitionInfo struct {
 	Topic     string
 	Partition int32
 	Size      int64
-	// OffsetLag is 0: there is no future (moving) replica.
 }
 
 // Dirs reports each log dir's capacity and partitions.
@@ -462,7 +488,7 @@ func (m *Manager) Dirs() []DirInfo {
 			di.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
 		}
 		for _, p := range ps {
-			if filepath.Dir(p.dir) == d.path {
+			if filepath.Dir(p.Dir()) == d.path {
 				di.Partitions = append(di.Partitions, PartitionInfo{Topic: p.topic, Partition: p.index, Size: p.Size()})
 			}
 		}
@@ -486,6 +512,7 @@ func (m *Manager) Close() error {
 		ps = append(ps, p)
 	}
 	m.mu.Unlock()
+	m.stopMoves()
 
 	failed := map[string]bool{}
 	var errs []error
@@ -500,8 +527,8 @@ func (m *Manager) Close() error {
 			defer func() { <-sem }()
 			if err := p.close(true, false); err != nil {
 				mu.Lock()
-				failed[filepath.Dir(p.dir)] = true
-				errs = append(errs, fmt.Errorf("closing %s: %w", p.dir, err))
+				failed[filepath.Dir(p.Dir())] = true
+				errs = append(errs, fmt.Errorf("closing %s: %w", p.Dir(), err))
 				mu.Unlock()
 			}
 		}()
@@ -530,6 +557,7 @@ func (m *Manager) crash() {
 		ps = append(ps, p)
 	}
 	m.mu.Unlock()
+	m.stopMoves()
 	for _, p := range ps {
 		_ = p.close(false, false)
 	}

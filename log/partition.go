@@ -50,7 +50,7 @@ type Partition struct {
 	topic   string
 	index   int32
 	topicID [16]byte
-	dir     string
+	dir     atomic.Pointer[string] // written only with every lock held (alterdir.go)
 	m       *Manager
 	logger  *slog.Logger
 	cfg     atomic.Pointer[PartitionConfig]
@@ -61,6 +61,7 @@ type Partition struct {
 	cleanMu    sync.Mutex
 	cleaner    *cleanerCheckpoint // cleanMu; nil until the first pass loads it
 	cleanAbort atomic.Int32       // > 0 while a truncation waits for cleanMu; a pass gives up
+	rewrites   atomic.Int64       // rewrites of the log's tail so far (lockForRewrite)
 
 	flushMu     sync.Mutex
 	lastCkpt    offsetsCheckpoint // flushMu: what the checkpoint file holds
@@ -99,8 +100,9 @@ func (p *Partition) Index() int32 { return p.index }
 // TopicID returns the topic id stored in partition.metadata.
 func (p *Partition) TopicID() [16]byte { return p.topicID }
 
-// Dir returns the partition's directory.
-func (p *Partition) Dir() string { return p.dir }
+// Dir returns the partition's directory. It changes when a move to
+// another log dir completes (alterdir.go).
+func (p *Partition) Dir() string { return *p.dir.Load() }
 
 // Config returns the partition's current config.
 func (p *Partition) Config() PartitionConfig { return *p.cfg.Load() }
@@ -221,7 +223,7 @@ func (p *Partition) writeBatch(cfg *PartitionConfig, b []byte, h BatchHeader, ma
 		// Cut back any partial bytes; should that fail too, the dir is
 		// offline from here on and recovery cuts the torn batch by its CRC.
 		_ = seg.log.Truncate(pos)
-		p.logger.Error("segment write failed", "partition", p.dir, "error", err)
+		p.logger.Error("segment write failed", "partition", p.Dir(), "error", err)
 		return p.storageFailed(fmt.Errorf("%w: %v", ErrStorage, err))
 	}
 	if newEpoch {
@@ -253,7 +255,7 @@ func (p *Partition) recordEpoch(epoch int32, start int64) error {
 	es := append(append([]EpochEntry(nil), prev...), EpochEntry{Epoch: epoch, Start: start})
 	p.epochs = es
 	p.mu.Unlock()
-	if err := writeFileAtomic(filepath.Join(p.dir, leaderEpochFile), encodeEpochs(es)); err != nil {
+	if err := writeFileAtomic(filepath.Join(p.Dir(), leaderEpochFile), encodeEpochs(es)); err != nil {
 		p.mu.Lock()
 		p.epochs = prev
 		p.mu.Unlock()
@@ -283,16 +285,16 @@ func (p *Partition) shouldRoll(cfg *PartitionConfig, size int, h BatchHeader, no
 // replays at most one segment of headers.
 func (p *Partition) roll() error {
 	base := p.leo
-	seg, err := createSegment(p.dir, base)
+	seg, err := createSegment(p.Dir(), base)
 	if err != nil {
 		return p.storageFailed(fmt.Errorf("%w: roll: %v", ErrStorage, err))
 	}
-	if err := syncDir(p.dir); err != nil {
+	if err := syncDir(p.Dir()); err != nil {
 		_ = seg.remove()
 		return p.storageFailed(fmt.Errorf("%w: roll: %v", ErrStorage, err))
 	}
-	if err := p.producers.writeSnapshot(p.dir, base); err != nil {
-		p.logger.Warn("producer snapshot failed", "partition", p.dir, "error", err)
+	if err := p.producers.writeSnapshot(p.Dir(), base); err != nil {
+		p.logger.Warn("producer snapshot failed", "partition", p.Dir(), "error", err)
 	}
 	p.mu.Lock()
 	p.active().maybeTimeEntry()
@@ -698,7 +700,7 @@ func (p *Partition) truncateEpochsFromStartLocked() {
 func (p *Partition) removeSegments(gone []*segment) {
 	for _, s := range gone {
 		if err := s.remove(); err != nil {
-			p.logger.Warn("removing segment", "partition", p.dir, "base", s.base, "error", err)
+			p.logger.Warn("removing segment", "partition", p.Dir(), "base", s.base, "error", err)
 		}
 	}
 }
@@ -713,11 +715,11 @@ func (p *Partition) writeCheckpointLocked(force bool) error {
 	if c == p.lastCkpt && !force {
 		return nil
 	}
-	if err := writeFileAtomic(filepath.Join(p.dir, offsetsCheckpointFile), c.encode()); err != nil {
+	if err := writeFileAtomic(filepath.Join(p.Dir(), offsetsCheckpointFile), c.encode()); err != nil {
 		return p.storageFailed(fmt.Errorf("%w: checkpoint: %v", ErrStorage, err))
 	}
 	if c.LogStartOffset != p.lastCkpt.LogStartOffset || force {
-		if err := writeFileAtomic(filepath.Join(p.dir, leaderEpochFile), encodeEpochs(es)); err != nil {
+		if err := writeFileAtomic(filepath.Join(p.Dir(), leaderEpochFile), encodeEpochs(es)); err != nil {
 			return p.storageFailed(fmt.Errorf("%w: checkpoint: %v", ErrStorage, err))
 		}
 	}
@@ -794,7 +796,7 @@ func (p *Partition) enforceRetention(now time.Time) error {
 	}
 	p.mu.Unlock()
 	if len(gone) > 0 {
-		p.logger.Info("retention deleted segments", "partition", p.dir, "segments", len(gone), "logStartOffset", p.LogStartOffset())
+		p.logger.Info("retention deleted segments", "partition", p.Dir(), "segments", len(gone), "logStartOffset", p.LogStartOffset())
 	}
 	p.removeSegments(gone)
 	if moved {
@@ -845,7 +847,7 @@ func (p *Partition) close(clean, deleted bool) (err error) {
 		p.mu.Unlock()
 		err = p.flushLocked(true)
 		if err == nil {
-			err = p.producers.writeSnapshot(p.dir, p.LogEndOffset())
+			err = p.producers.writeSnapshot(p.Dir(), p.LogEndOffset())
 		}
 		if err == nil {
 			err = p.writeCheckpointLocked(true)

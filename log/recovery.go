@@ -354,7 +354,7 @@ func (p *Partition) recoverSegment(s *segment, expect int64, indexInterval int64
 // not carry them either. Called before the partition is shared or with
 // appendMu and flushMu held (TruncateTo); mu is taken to publish.
 func (p *Partition) rebuildProducerState() error {
-	state, from, ok := loadLatestSnapshot(p.dir, p.leo)
+	state, from, ok := loadLatestSnapshot(p.Dir(), p.leo)
 	if !ok {
 		state, from = newProducerState(), p.segs[0].base
 	}

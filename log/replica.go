@@ -197,10 +197,11 @@ func (p *Partition) appendReplicatedBatch(cfg *PartitionConfig, b []byte, h Batc
 }
 
 // lockForRewrite takes every lock that a rewrite of the log's tail
-// (TruncateTo, TruncateFullyAndStartAt) holds, in the lock order: cleanMu,
-// appendMu, flushMu. A cleaner pass in progress is told to give up first, so
-// the rewrite waits for it to stop rather than to finish. It returns the
-// function that releases them.
+// (TruncateTo, TruncateFullyAndStartAt, a move's swap) holds, in the lock
+// order: cleanMu, appendMu, flushMu. A cleaner pass in progress is told to
+// give up first, so the rewrite waits for it to stop rather than to finish.
+// It returns the function that releases them, which first counts the
+// rewrite in rewrites (a move's copy starts again when it moved).
 func (p *Partition) lockForRewrite() (unlock func()) {
 	p.cleanAbort.Add(1)
 	p.cleanMu.Lock()
@@ -208,6 +209,7 @@ func (p *Partition) lockForRewrite() (unlock func()) {
 	p.appendMu.Lock()
 	p.flushMu.Lock()
 	return func() {
+		p.rewrites.Add(1)
 		p.flushMu.Unlock()
 		p.appendMu.Unlock()
 		p.cleanMu.Unlock()
@@ -272,7 +274,7 @@ func (p *Partition) TruncateTo(offset int64) (int64, error) {
 	// whatever happens next, so both go first.
 	if st := p.cleanerState(); st.firstDirty > newLEO {
 		next := cleanerCheckpoint{firstDirty: newLEO, horizon: st.horizon}
-		if err := writeFileAtomic(filepath.Join(p.dir, cleanerCheckpointFile), next.encode()); err != nil {
+		if err := writeFileAtomic(filepath.Join(p.Dir(), cleanerCheckpointFile), next.encode()); err != nil {
 			return leo, fmt.Errorf("%w: cleaner checkpoint: %v", ErrStorage, err)
 		}
 		*st = next
@@ -284,11 +286,11 @@ func (p *Partition) TruncateTo(offset int64) (int64, error) {
 		HighWatermark:  min(p.hw, newLEO),
 	}
 	p.mu.RUnlock()
-	if err := writeFileAtomic(filepath.Join(p.dir, offsetsCheckpointFile), ck.encode()); err != nil {
+	if err := writeFileAtomic(filepath.Join(p.Dir(), offsetsCheckpointFile), ck.encode()); err != nil {
 		return leo, fmt.Errorf("%w: checkpoint: %v", ErrStorage, err)
 	}
 	p.lastCkpt, p.lastCkptAt = ck, time.Now()
-	removeSnapshotsAbove(p.dir, newLEO)
+	removeSnapshotsAbove(p.Dir(), newLEO)
 
 	// Publish the new end: readers stop at it, removed segments leave the
 	// list before their files are touched.
@@ -317,7 +319,7 @@ func (p *Partition) TruncateTo(offset int64) (int64, error) {
 		if err := gone[j].remove(); err != nil {
 			return newLEO, p.failLocked(fmt.Errorf("removing segment %d: %w", gone[j].base, err))
 		}
-		if err := syncDir(p.dir); err != nil {
+		if err := syncDir(p.Dir()); err != nil {
 			return newLEO, p.failLocked(err)
 		}
 	}
@@ -336,7 +338,7 @@ func (p *Partition) TruncateTo(offset int64) (int64, error) {
 	if err := p.rebuildProducerState(); err != nil {
 		return newLEO, p.failLocked(err)
 	}
-	p.logger.Info("truncated log", "partition", p.dir, "requested", offset, "logEndOffset", newLEO,
+	p.logger.Info("truncated log", "partition", p.Dir(), "requested", offset, "logEndOffset", newLEO,
 		"previousLogEndOffset", leo, "segmentsRemoved", len(gone))
 	return newLEO, nil
 }
@@ -364,14 +366,14 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	}
 
 	ck := offsetsCheckpoint{LogStartOffset: offset, RecoveryPoint: offset, HighWatermark: offset}
-	if err := writeFileAtomic(filepath.Join(p.dir, offsetsCheckpointFile), ck.encode()); err != nil {
+	if err := writeFileAtomic(filepath.Join(p.Dir(), offsetsCheckpointFile), ck.encode()); err != nil {
 		return fmt.Errorf("%w: checkpoint: %v", ErrStorage, err)
 	}
 	p.lastCkpt, p.lastCkptAt = ck, time.Now()
-	removeSnapshotsAbove(p.dir, -1)
+	removeSnapshotsAbove(p.Dir(), -1)
 	st := p.cleanerState()
 	next := cleanerCheckpoint{firstDirty: offset, horizon: math.MaxInt64}
-	if err := writeFileAtomic(filepath.Join(p.dir, cleanerCheckpointFile), next.encode()); err != nil {
+	if err := writeFileAtomic(filepath.Join(p.Dir(), cleanerCheckpointFile), next.encode()); err != nil {
 		return p.failLocked(err)
 	}
 	*st = next
@@ -387,14 +389,14 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 			p.mu.Unlock()
 			return p.failLocked(fmt.Errorf("removing segment %d: %w", old[j].base, err))
 		}
-		if err := syncDir(p.dir); err != nil {
+		if err := syncDir(p.Dir()); err != nil {
 			p.mu.Unlock()
 			return p.failLocked(err)
 		}
 	}
-	seg, err := createSegment(p.dir, offset)
+	seg, err := createSegment(p.Dir(), offset)
 	if err == nil {
-		err = syncDir(p.dir)
+		err = syncDir(p.Dir())
 	}
 	if err != nil {
 		p.mu.Unlock()
@@ -411,7 +413,7 @@ func (p *Partition) TruncateFullyAndStartAt(offset int64) error {
 	if err := p.writeCheckpointLocked(true); err != nil {
 		return p.failLocked(err)
 	}
-	p.logger.Info("restarted log", "partition", p.dir, "offset", offset)
+	p.logger.Info("restarted log", "partition", p.Dir(), "offset", offset)
 	return nil
 }
 
@@ -439,7 +441,7 @@ func (p *Partition) closeFailedLocked() {
 // marker, so the next Open recovers the partition from its files. appendMu
 // and flushMu held.
 func (p *Partition) failLocked(cause error) error {
-	p.logger.Error("partition offline after a failed truncation", "partition", p.dir, "error", cause)
+	p.logger.Error("partition offline after a failed truncation", "partition", p.Dir(), "error", cause)
 	p.closeFailedLocked()
 	return fmt.Errorf("%w: %v", ErrStorage, cause)
 }

@@ -322,7 +322,7 @@ func (p *Partition) applyProducerBatch(seg *segment, h BatchHeader, marker *EndT
 	done, a := p.producers.applyBatch(h, marker)
 	if a != nil {
 		if err := seg.appendTxnIndex(*a); err != nil {
-			p.logger.Error("transaction index write failed", "partition", p.dir, "segment", seg.base, "error", err)
+			p.logger.Error("transaction index write failed", "partition", p.Dir(), "segment", seg.base, "error", err)
 		}
 	}
 	return txnUpdate{done: done, aborted: a, firstUnstable: p.producers.firstUnstable()}

@@ -162,7 +162,7 @@ func (h *txnHarness) run(d *datadriven.TestData) string {
 		// A stale index file left where a segment will be created (a
 		// crash between removing a segment's log and its index).
 		stale := encodeAbortedTxns([]AbortedTxn{{ProducerID: 99, FirstOffset: intArg(t, d, "base", 0), LastOffset: intArg(t, d, "base", 0), LastStableOffset: 0}})
-		if err := os.WriteFile(segmentPath(h.p.dir, intArg(t, d, "base", 0), txnIndexSuffix), stale, 0o644); err != nil {
+		if err := os.WriteFile(segmentPath(h.p.Dir(), intArg(t, d, "base", 0), txnIndexSuffix), stale, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return h.state()
@@ -236,7 +236,7 @@ func (h *txnHarness) state() string {
 			fmt.Fprintf(&b, "  MISMATCH: .txnindex holds %v (%d bytes)\n", onDisk, len(raw))
 		}
 	}
-	ents, err := os.ReadDir(p.dir)
+	ents, err := os.ReadDir(p.Dir())
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -90,6 +90,7 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 		{"topic reassign", "", []string{"topic", "reassign", "--generate", "--topics", topic, "--brokers", "1"}},
 		{"topic reassign", "", []string{"topic", "reassign", "--execute", "--plan", plan}},
 		{"topic reassign", "", []string{"topic", "reassign", "--verify", "--plan", plan}},
+		{"topic move-dir", "", []string{"topic", "move-dir", topic, "--broker", "1", "--dir", logDir}},
 		{"cluster rebalance", "", []string{"cluster", "rebalance", "--topics", topic}},
 		{"cluster remove-broker", "", []string{"cluster", "remove-broker", "99", "--if-registered"}},
 		{"log dump", "", []string{"log", "dump", filepath.Join(logDir, topic+"-0")}},

@@ -42,7 +42,10 @@ A plan is kafka-reassign-partitions.sh's JSON:
 that spreads their replicas and leaders evenly over the brokers, moving as
 few replicas as balance allows (with --output json: {"current":..,"proposed":..}).
 --execute starts the plan and waits until every partition has moved, showing
-progress on a terminal (--wait=false returns once it has started).
+progress on a terminal (--wait=false returns once it has started). A plan's
+"log_dirs" (one per replica, "any" or an absolute path) move each named
+replica into that log directory of its broker (AlterReplicaLogDirs), as
+Kafka's tool does; --wait waits for those moves too.
 --execute --throttle BYTES_PER_SEC limits the replication of the moving
 partitions as Kafka does: it sets leader.replication.throttled.rate and
 follower.replication.throttled.rate on every broker involved and the topics'
@@ -58,6 +61,7 @@ replicas are dropped and the replicas return to what they were.
 examples:
   shoal --output json topic reassign --generate --topics orders --brokers 2,3 > proposal.json
   shoal topic reassign --execute --plan plan.json --timeout 10m
+  echo '{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[1],"log_dirs":["/data/b"]}]}' | shoal topic reassign --execute --plan -
   shoal topic reassign --execute --plan plan.json --throttle 50000000 --wait=false
   shoal --output json topic reassign --verify --plan plan.json`,
 		Flags: []cli.Flag{
@@ -353,26 +357,31 @@ func reassignExecute(c *cli.Context, out string, cl *kgo.Client, adm *kadm.Clien
 // a terminal.
 func executePlan(ctx context.Context, w io.Writer, cl *kgo.Client, adm *kadm.Client, plan reassignPlan, wait bool) ([]reassignOutcome, error) {
 	outs, err := alterReassignments(ctx, adm, plan, false)
-	if err != nil || !wait {
+	if err != nil {
 		return outs, err
 	}
-	var started reassignPlan
-	for i, o := range outs {
-		if o.Error == "" {
-			started.Partitions = append(started.Partitions, plan.Partitions[i])
+	if wait {
+		var started reassignPlan
+		for i, o := range outs {
+			if o.Error == "" {
+				started.Partitions = append(started.Partitions, plan.Partitions[i])
+			}
 		}
-	}
-	tty := isTerminal(w)
-	progress := func(done, total int) {
+		tty := isTerminal(w)
+		progress := func(done, total int) {
+			if tty {
+				fmt.Fprintf(w, "\rreassigning: %d of %d partitions moved", done, total)
+			}
+		}
+		err = waitReassigned(ctx, cl, started, progress)
 		if tty {
-			fmt.Fprintf(w, "\rreassigning: %d of %d partitions moved", done, total)
+			fmt.Fprintln(w)
+		}
+		if err != nil {
+			return outs, err
 		}
 	}
-	err = waitReassigned(ctx, cl, started, progress)
-	if tty {
-		fmt.Fprintln(w)
-	}
-	return outs, err
+	return outs, executeDirMoves(ctx, adm, plan, outs, wait)
 }
 
 // inProgress lists the reassignments in progress in the cluster.

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"slices"
 )
 
@@ -11,8 +12,10 @@ import (
 //
 //	{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[2,3]}]}
 //
-// log_dirs, which Kafka accepts per replica, may only say "any": moving
-// replicas between a broker's log directories is not supported.
+// log_dirs names, per replica, the log directory of the broker that the
+// replica must end in (an absolute path), or "any": --execute sends
+// AlterReplicaLogDirs for the named ones, as Kafka's tool does
+// (reassign_dirs.go).
 
 // reassignPlan is a plan file.
 type reassignPlan struct {
@@ -29,7 +32,8 @@ type planPartitions struct {
 }
 
 // parsePlan reads and checks a plan: version 1, every partition named
-// once, replica lists non-empty without repeats, log_dirs only "any".
+// once, replica lists non-empty without repeats, log_dirs "any" or
+// absolute paths, one per replica.
 func parsePlan(b []byte) (reassignPlan, error) {
 	var p reassignPlan
 	if err := json.Unmarshal(b, &p); err != nil {
@@ -60,8 +64,8 @@ func parsePlan(b []byte) (reassignPlan, error) {
 			}
 		}
 		for _, d := range pp.LogDirs {
-			if d != "any" {
-				return p, fmt.Errorf("partition %s-%d: log_dirs other than \"any\" are not supported", pp.Topic, pp.Partition)
+			if d != "any" && !filepath.IsAbs(d) {
+				return p, fmt.Errorf("partition %s-%d: log_dirs entry %q is neither \"any\" nor an absolute path", pp.Topic, pp.Partition, d)
 			}
 		}
 		if pp.LogDirs != nil && len(pp.LogDirs) != len(pp.Replicas) {

@@ -73,9 +73,13 @@ func TestRemovalPlan(t *testing.T) {
 }
 
 func TestParsePlan(t *testing.T) {
-	good := `{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3],"log_dirs":["any","any"]}]}`
-	if p, err := parsePlan([]byte(good)); err != nil || planString(p) != "t-0:[2 3]" {
+	good := `{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3],"log_dirs":["any","/data/b"]}]}`
+	p, err := parsePlan([]byte(good))
+	if err != nil || planString(p) != "t-0:[2 3]" {
 		t.Fatalf("%s: %v %v", good, planString(p), err)
+	}
+	if got := planDirMoves(p.Partitions); len(got) != 1 || got[0] != (dirMove{broker: 3, dir: "/data/b", topic: "t", partition: 0}) {
+		t.Fatalf("moves of %s: %+v", good, got)
 	}
 	for _, bad := range []string{
 		`{"version":2,"partitions":[{"topic":"t","partition":0,"replicas":[1]}]}`,
@@ -83,7 +87,8 @@ func TestParsePlan(t *testing.T) {
 		`{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[]}]}`,
 		`{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,1]}]}`,
 		`{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1]},{"topic":"t","partition":0,"replicas":[2]}]}`,
-		`{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1],"log_dirs":["/data"]}]}`,
+		`{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1],"log_dirs":["data"]}]}`,
+		`{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2],"log_dirs":["/data"]}]}`,
 		`{"version":1,"partitions":[{"topic":"","partition":0,"replicas":[1]}]}`,
 		`not json`,
 	} {

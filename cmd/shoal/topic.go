@@ -16,13 +16,14 @@ import (
 )
 
 func topicCommand() *cli.Command {
-	return commandGroup("topic", "create, list, describe, alter, reassign and delete topics",
+	return commandGroup("topic", "create, list, describe, alter, reassign, move between log directories and delete topics",
 		`shoal topic create orders --partitions 6 --config retention.ms=86400000
 shoal topic list
 shoal topic describe orders
 shoal topic alter orders --set retention.ms=3600000 --delete cleanup.policy
 shoal topic add-partitions orders --total 12
 shoal topic reassign --execute --plan plan.json
+shoal topic move-dir orders --broker 1 --dir /var/lib/shoal/disk2
 shoal topic delete orders`,
 		topicCreateCommand(),
 		topicListCommand(),
@@ -30,6 +31,7 @@ shoal topic delete orders`,
 		topicAlterCommand(),
 		topicAddPartitionsCommand(),
 		topicReassignCommand(),
+		topicMoveDirCommand(),
 		topicDeleteCommand(),
 	)
 }
