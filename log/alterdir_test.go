@@ -148,11 +148,17 @@ func TestMovePartitionWhileAppending(t *testing.T) {
 	)
 	go func() {
 		defer close(done)
+		// The writer is paced: a copy that runs slower than the partition's
+		// writes never catches up (as in Kafka), and on a loaded machine
+		// under the race detector an unpaced loop of one-record appends
+		// can outrun it.
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
 		for {
 			select {
 			case <-stop:
 				return
-			default:
+			case <-tick.C:
 			}
 			mu.Lock()
 			i := written
