@@ -12,11 +12,11 @@ import (
 )
 
 // Store is the materialized state of the partitions of one internal topic
-// (__consumer_offsets, __share_group_state) that this node holds: every
-// record appended to (or, on a follower, replicated into) a partition is
-// also written here, keyed by partition and record key, so a node that
-// becomes coordinator loads a shard by scanning its keys instead of
-// replaying the whole partition.
+// (__consumer_offsets, __share_group_state, __transaction_state) that this
+// node holds: the latest record of every key appended to (or, on a
+// follower, replicated into) a partition is also written here, keyed by
+// partition and record key, so a node that becomes coordinator loads a
+// shard by scanning its keys instead of replaying the whole partition.
 //
 // The log stays the source of truth. Each partition's entry for appliedKey
 // records the last log offset written to the store; loading replays the log
