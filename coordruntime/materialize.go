@@ -238,7 +238,7 @@ func (is *internalStore) run() {
 		for idx, sp := range parts {
 			m, err := is.materialize(idx, sp)
 			if err != nil {
-				is.log.Warn("materializing replicated coordinator records", "topic", is.topic, "partition", idx, "err", err)
+				is.log.Warn("materializing coordinator records", "topic", is.topic, "partition", idx, "err", err)
 			}
 			more = more || m
 		}
