@@ -30,11 +30,18 @@ type internalPartition struct {
 //
 //   - while this node leads a partition, the coordinator that loaded it owns
 //     the partition's entries: load claims them and replays the log tail
-//     above the store, and each append is materialized once committed;
-//   - while this node follows a partition, materialize copies the committed
-//     records the replica fetcher stored into the store, in bulk and off the
-//     fetch path, so that a load after a leader change here replays only the
+//     above the store;
+//   - materialize copies the committed records of the partition's log into
+//     the store, in bulk and off the append and fetch paths: of the
+//     coordinator's own appends while this node leads it, of what the
+//     replica fetcher stored while this node follows it. A load (after a
+//     leader change, or a reload of a failed shard) thereby replays only the
 //     short tail the store had not reached yet.
+//
+// The store is only ever read by a load, which replays the log above it, so
+// its lagging the log by a pass costs a load a few records and nothing else;
+// what it saves is a store commit on every coordinator write, which would
+// sit between each transition and its answer.
 type internalStore struct {
 	topic string
 	store *Store
@@ -62,7 +69,7 @@ type storePart struct {
 	// follow is the local replica while another node leads the partition.
 	follow *log.Partition
 	// owner is the loaded coordinator's partition while this node leads it;
-	// follower materialization stays off while it is set.
+	// materialize then reads the owner's log, never follow.
 	owner *internalPartition
 }
 
@@ -165,7 +172,8 @@ func (is *internalStore) follow(parts map[int32]*log.Partition) {
 }
 
 // release ends ip's ownership of its partition's entries (the coordinator
-// is unloading): an append of it still in flight no longer writes them.
+// is unloading): no pass reads its log from then on, and the follower path
+// takes over once the partition is followed.
 func (is *internalStore) release(ip *internalPartition) {
 	sp := is.part(ip.part)
 	sp.mu.Lock()
@@ -174,24 +182,6 @@ func (is *internalStore) release(ip *internalPartition) {
 	}
 	sp.mu.Unlock()
 	is.wake()
-}
-
-// applyOwned materializes records a coordinator appended at offsets up to
-// lastOffset once they are committed; nothing is written once ip no longer
-// owns the partition (what it misses is replayed from the log).
-func (is *internalStore) applyOwned(ip *internalPartition, lastOffset int64, recs []coordinator.Record) error {
-	sp := is.part(ip.part)
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	if sp.owner != ip {
-		return nil
-	}
-	if err := is.store.Apply(ip.part, lastOffset, recs); err != nil {
-		sp.read = false
-		return err
-	}
-	sp.applied, sp.read = lastOffset, true
-	return nil
 }
 
 // truncated is called after a follower's replica p was truncated (to the
@@ -216,9 +206,9 @@ func (is *internalStore) truncated(p *log.Partition) {
 	}
 }
 
-// run materializes followed partitions when the fetcher reports progress
-// (at most every materializeEvery, and once a second in case a report was
-// missed).
+// run materializes owned and followed partitions when a coordinator
+// appended or the fetcher reports progress (at most every materializeEvery,
+// and once a second in case a report was missed).
 func (is *internalStore) run() {
 	defer close(is.done)
 	tick := time.NewTicker(time.Second)
@@ -248,7 +238,7 @@ func (is *internalStore) run() {
 		for idx, sp := range parts {
 			m, err := is.materialize(idx, sp)
 			if err != nil {
-				is.log.Warn("materializing replicated coordinator records", "topic", is.topic, "partition", idx, "err", err)
+				is.log.Warn("materializing coordinator records", "topic", is.topic, "partition", idx, "err", err)
 			}
 			more = more || m
 		}
@@ -258,14 +248,18 @@ func (is *internalStore) run() {
 	}
 }
 
-// materialize copies a followed partition's committed records above the
-// store's applied offset into the store, at most materializeChunk bytes of
-// log, and reports whether more remain.
+// materialize copies a partition's committed records above the store's
+// applied offset into the store, at most materializeChunk bytes of log, and
+// reports whether more remain. The log is the owner's while a coordinator
+// here leads the partition, else the followed replica's.
 func (is *internalStore) materialize(idx int32, sp *storePart) (bool, error) {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	p := sp.follow
-	if p == nil || sp.owner != nil {
+	if sp.owner != nil {
+		p = sp.owner.p
+	}
+	if p == nil {
 		return false, nil
 	}
 	applied, err := is.appliedLocked(idx, sp)
@@ -428,8 +422,9 @@ func (ip *internalPartition) load(reset func(), apply func(coordinator.Record) e
 // ISR, like offsets.commit.timeout.ms.
 const internalWriteTimeout = 5 * time.Second
 
-// append writes records as one batch, waits until it is committed (and
-// fsynced where the durability settings ask), then materializes them.
+// append writes records as one batch and waits until it is committed (and
+// fsynced where the durability settings ask); the next materialization pass
+// copies them into the store.
 func (ip *internalPartition) append(recs []coordinator.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -447,9 +442,9 @@ func (ip *internalPartition) append(recs []coordinator.Record) error {
 	// Written with acks=all: the state is kept only once the ISR has it.
 	ctx, cancel := context.WithTimeout(ip.env.ctx, internalWriteTimeout)
 	defer cancel()
-	res, err := ip.env.Appender.AppendCommitted(ctx, ip.p, ps, log.EncodeBatch(brs, now), now)
-	if err != nil {
+	if _, err := ip.env.Appender.AppendCommitted(ctx, ip.p, ps, log.EncodeBatch(brs, now), now); err != nil {
 		return err
 	}
-	return ip.st.applyOwned(ip, res.LastOffset, recs)
+	ip.st.wake()
+	return nil
 }

@@ -170,28 +170,34 @@ func TestInternalStoreFollowerMaterializesBelowHW(t *testing.T) {
 		t.Fatalf("applied %d after the load, want %d", applied, tail)
 	}
 
-	// While the coordinator owns the partition the follower path writes
-	// nothing, even when asked directly.
-	h.is.follow(map[int32]*log.Partition{0: h.p})
-	h.appendKV("x", "x")
-	h.p.SetHighWatermark(h.p.LogEndOffset())
+	// While the coordinator owns the partition, its appends are
+	// materialized from its log in the background, never above the HW.
+	x := h.appendKV("x", "x")
 	if _, err := h.is.materialize(0, h.is.part(0)); err != nil {
 		t.Fatal(err)
 	}
 	if _, applied := h.stored(); applied != tail {
-		t.Fatalf("follower path wrote to an owned partition: applied %d, want %d", applied, tail)
+		t.Fatalf("an owned partition was materialized above its HW: applied %d, want %d", applied, tail)
 	}
+	h.p.SetHighWatermark(h.p.LogEndOffset())
+	h.is.wake()
+	h.waitApplied(x)
 
-	// Leadership moves away: a late append of the old coordinator no longer
-	// writes, and the follower path takes over.
+	// Leadership moves away: the old owner's log is no longer read, and the
+	// follower path takes over once the partition is followed.
 	h.is.release(ip)
-	if err := h.is.applyOwned(ip, h.p.LogEndOffset()+100, []coordinator.Record{{Key: []byte("late"), Value: []byte("v")}}); err != nil {
+	y := h.appendKV("y", "y")
+	h.p.SetHighWatermark(h.p.LogEndOffset())
+	if _, err := h.is.materialize(0, h.is.part(0)); err != nil {
 		t.Fatal(err)
 	}
+	if _, applied := h.stored(); applied != x {
+		t.Fatalf("a released partition was materialized: applied %d, want %d", applied, x)
+	}
 	h.is.follow(map[int32]*log.Partition{0: h.p})
-	h.waitApplied(h.p.LogEndOffset() - 1)
+	h.waitApplied(y)
 	got, _ = h.stored()
-	if _, ok := got["late"]; ok || got["x"] != "x" {
+	if got["x"] != "x" || got["y"] != "y" {
 		t.Fatalf("stored %v after the release", got)
 	}
 }

@@ -8,12 +8,13 @@
 //     up to its log end), load the partition's records into a shard: first
 //     what the pebble store has materialized, then the log tail above it;
 //   - serve requests on the loaded shard; what a request changes is
-//     appended through the replica runtime's leader-append path, and once
-//     committed it is materialized into the store before the request is
-//     answered;
-//   - on leadership loss, unload the shard; on a partition this node only
-//     follows, keep the store close behind the replica's high watermark, so
-//     a later load replays a short tail.
+//     appended through the replica runtime's leader-append path and
+//     answered once committed;
+//   - keep the store close behind the partition's high watermark, in bulk
+//     passes off the request path, both while this node leads the
+//     partition and while it only follows it, so a later load replays a
+//     short tail;
+//   - on leadership loss, unload the shard.
 //
 // The state machines are pure and live in coordinator/; this package is the
 // I/O around them. It reaches the rest of the node only through the narrow
@@ -26,10 +27,9 @@
 //	internalTopic.mu         the loaded shards; held across a load and a refresh
 //	groupShard.mu, txnShard.mu
 //	                         one group or transaction shard: its state machine and its appends
-//	                         (the log append, the wait for the ISR, the fsync,
-//	                         then the materialization)
+//	                         (the log append, the wait for the ISR, the fsync)
 //	storePart.mu             one partition's store entries and role; held while
-//	                         a load or a follower pass reads the log
+//	                         a load or a materialization pass reads the log
 //	log.Partition locks      (log/partition.go); with the replica runtime's
 //	                         leader state, taken inside Appender.AppendCommitted
 //

@@ -224,9 +224,11 @@ func TestGroupShardFailover(t *testing.T) {
 	}
 	p := n.logs.Partition(OffsetsTopic, 0)
 	st := n.rt.Groups.topic.store.store
-	if applied, err := st.Applied(0); err != nil || applied != p.LogEndOffset()-1 {
-		t.Fatalf("store applied %d (%v) after a commit, want the log end %d less one", applied, err, p.LogEndOffset())
-	}
+	// The leader's store catches up with its commits in the background.
+	waitFor(t, "the leader's store to reach the log end", func() bool {
+		applied, err := st.Applied(0)
+		return err == nil && applied == p.LogEndOffset()-1
+	})
 
 	// Node 2 takes over: this node answers NOT_COORDINATOR and follows.
 	n.setLeader(OffsetsTopic, 0, 2)

@@ -12,11 +12,11 @@ import (
 )
 
 // Store is the materialized state of the partitions of one internal topic
-// (__consumer_offsets, __share_group_state) that this node holds: every
-// record appended to (or, on a follower, replicated into) a partition is
-// also written here, keyed by partition and record key, so a node that
-// becomes coordinator loads a shard by scanning its keys instead of
-// replaying the whole partition.
+// (__consumer_offsets, __share_group_state, __transaction_state) that this
+// node holds: the latest record of every key appended to (or, on a
+// follower, replicated into) a partition is also written here, keyed by
+// partition and record key, so a node that becomes coordinator loads a
+// shard by scanning its keys instead of replaying the whole partition.
 //
 // The log stays the source of truth. Each partition's entry for appliedKey
 // records the last log offset written to the store; loading replays the log
@@ -49,11 +49,22 @@ func storeKey(partition int32, kind byte, key []byte) []byte {
 	return append(b, key...)
 }
 
-// Apply writes records appended at log offsets up to lastOffset.
+// Apply writes records appended at log offsets up to lastOffset. Only the
+// last record of each key is written: the store keeps a key's latest value,
+// and a materialization pass covers many transitions of the same key (every
+// transaction of a producer rewrites its transactional id three times), so
+// the store writes (and later flushes and compacts) one entry where the log
+// has many.
 func (s *Store) Apply(partition int32, lastOffset int64, recs []coordinator.Record) error {
 	b := s.db.NewBatch()
 	defer b.Close()
-	for _, r := range recs {
+	seen := make(map[string]struct{}, len(recs))
+	for i := len(recs) - 1; i >= 0; i-- {
+		r := recs[i]
+		if _, ok := seen[string(r.Key)]; ok {
+			continue
+		}
+		seen[string(r.Key)] = struct{}{}
 		k := storeKey(partition, kindRecord, r.Key)
 		var err error
 		if r.Value == nil {

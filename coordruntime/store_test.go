@@ -68,3 +68,38 @@ func TestStoreApplyLoadDrop(t *testing.T) {
 		t.Fatalf("partition 4 lost by dropping 3: applied %d", applied)
 	}
 }
+
+// A batch holding several records of a key leaves the last one: a value
+// overwritten, a value then its tombstone, a tombstone then a new value.
+func TestStoreApplyKeepsLastRecordOfKey(t *testing.T) {
+	st, err := OpenStore(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := func(k, v string) coordinator.Record {
+		r := coordinator.Record{Key: []byte(k)}
+		if v != "" {
+			r.Value = []byte(v)
+		}
+		return r
+	}
+	if err := st.Apply(0, 1, []coordinator.Record{rec("gone", "old"), rec("back", "old")}); err != nil {
+		t.Fatal(err)
+	}
+	batch := []coordinator.Record{
+		rec("over", "1"), rec("gone", "2"), rec("back", ""), rec("over", "3"),
+		rec("gone", ""), rec("back", "4"), rec("over", "5"),
+	}
+	if err := st.Apply(0, 8, batch); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	applied, err := st.Load(0, func(r coordinator.Record) error { got[string(r.Key)] = string(r.Value); return nil })
+	if err != nil || applied != 8 {
+		t.Fatalf("load: applied %d, %v", applied, err)
+	}
+	if len(got) != 2 || got["over"] != "5" || got["back"] != "4" {
+		t.Fatalf("stored %v, want over=5 and back=4", got)
+	}
+}
