@@ -22,12 +22,22 @@ const throttleBytes = 3_000_000
 // and returns the partition's size on broker 1 once it is all there.
 func fillPartition(t *testing.T, c *cluster, adm *kadm.Client, topic string, bytes int) int64 {
 	t.Helper()
+	fillTopic(t, c, topic, bytes)
+	return partitionSize(t, adm, 1, topic)
+}
+
+// fillTopic writes about bytes of record data to topic in 10 kB records,
+// spread over its partitions, acks=all.
+func fillTopic(t *testing.T, c *cluster, topic string, bytes int) {
+	t.Helper()
 	cl := c.Client(t, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchMaxBytes(1<<20),
 		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerLinger(5*time.Millisecond))
-	value := []byte(strings.Repeat("x", 10_000))
+	pad := strings.Repeat("x", 10_000-16)
 	for sent := 0; sent < bytes; {
 		var recs []*kgo.Record
 		for range 100 {
+			// Distinct values, so a reader can tell a record stored twice.
+			value := fmt.Appendf(nil, "fill-%011d%s", sent, pad)
 			recs = append(recs, &kgo.Record{Value: value})
 			sent += len(value)
 		}
@@ -35,49 +45,82 @@ func fillPartition(t *testing.T, c *cluster, adm *kadm.Client, topic string, byt
 			t.Fatal(err)
 		}
 	}
-	return partitionSize(t, adm, 1, topic)
 }
 
 // partitionSize is the size of partition 0 of topic on broker, as
 // DescribeLogDirs reports it; -1 when the broker holds none.
 func partitionSize(t *testing.T, adm *kadm.Client, broker int32, topic string) int64 {
 	t.Helper()
+	return replicaBytes(t, adm, broker, topic, 0)
+}
+
+// replicaBytes is the total size of the given partitions of topic on
+// broker, as DescribeLogDirs reports it; -1 when the broker holds none of
+// them.
+func replicaBytes(t *testing.T, adm *kadm.Client, broker int32, topic string, partitions ...int32) int64 {
+	t.Helper()
 	set := kadm.TopicsSet{}
-	set.Add(topic, 0)
+	set.Add(topic, partitions...)
 	ds, err := adm.DescribeBrokerLogDirs(ctxT(t, 5*time.Second), broker, set)
 	if err != nil {
 		return -1
 	}
-	p, ok := ds.LookupPartition(topic, 0)
-	if !ok {
+	total, found := int64(0), false
+	for _, p := range partitions {
+		if d, ok := ds.LookupPartition(topic, p); ok {
+			total += d.Size
+			found = true
+		}
+	}
+	if !found {
 		return -1
 	}
-	return p.Size
+	return total
 }
 
-// catchUp polls broker 2's copy of partition 0 of topic until it holds
-// total bytes and returns the replication rate measured from the moment it
-// held from (bytes) to the moment it held them all, in bytes/s, and the
-// whole time taken since start.
-func catchUp(t *testing.T, adm *kadm.Client, topic string, total, from int64, start time.Time) (rate float64, took time.Duration) {
+// catchUp polls the sizes of new replicas (each replica's size in bytes,
+// or -1) until every one holds total bytes, and returns for each the
+// replication rate measured from the first poll that satisfies from (the
+// replica's size then, the time of the poll) to the moment it held them
+// all, in bytes/s, and the whole time taken since start.
+func catchUp(t *testing.T, total int64, from func(size int64, at time.Time) bool, start time.Time, replicas ...func() int64) (rates []float64, took time.Duration) {
 	t.Helper()
-	var fromAt time.Time
-	var fromSize int64
+	type progress struct {
+		fromAt   time.Time
+		fromSize int64
+		done     bool
+	}
+	ps := make([]progress, len(replicas))
+	rates = make([]float64, len(replicas))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		size := partitionSize(t, adm, 2, topic)
-		now := time.Now()
-		if fromAt.IsZero() && size >= from {
-			fromAt, fromSize = now, size
-		}
-		if size >= total {
-			if now.Equal(fromAt) {
-				return float64(total) / now.Sub(start).Seconds(), now.Sub(start)
+		pending := 0
+		var sizes []int64
+		for i, size := range replicas {
+			if ps[i].done {
+				continue
 			}
-			return float64(size-fromSize) / now.Sub(fromAt).Seconds(), now.Sub(start)
+			s := size()
+			now := time.Now()
+			sizes = append(sizes, s)
+			p := &ps[i]
+			if p.fromAt.IsZero() && from(s, now) {
+				p.fromAt, p.fromSize = now, s
+			}
+			switch {
+			case s < total:
+				pending++
+			case now.Equal(p.fromAt):
+				rates[i], p.done = float64(total)/now.Sub(start).Seconds(), true
+			default:
+				rates[i], p.done = float64(s-p.fromSize)/now.Sub(p.fromAt).Seconds(), true
+			}
 		}
-		if now.After(deadline) {
-			t.Fatalf("broker 2 holds %d of %d bytes of %s after 30s", size, total, topic)
+		if pending == 0 {
+			return rates, time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new replicas hold %v of %d bytes after 30s", sizes, total)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -127,7 +170,8 @@ func TestReassignThrottled(t *testing.T) {
 			t.Errorf("topic config %s: %v (%v), want %s", key, got.Configs, err, want)
 		}
 	}
-	rate, took := catchUp(t, adm, topic, total, total*3/10, start)
+	rates, took := catchUp(t, total, func(size int64, _ time.Time) bool { return size >= total*3/10 }, start, func() int64 { return partitionSize(t, adm, 2, topic) })
+	rate := rates[0]
 	t.Logf("throttled at %d B/s: %d bytes moved in %v, %.0f B/s after the first 30%%", throttleBytes, total, took, rate)
 	if rate < throttleBytes*0.8 || rate > throttleBytes*1.2 {
 		t.Errorf("throttled replication ran at %.0f B/s, want within 20%% of %d", rate, throttleBytes)
@@ -178,7 +222,7 @@ func TestReassignThrottled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, freeTook := catchUp(t, adm, free, freeTotal, freeTotal, start)
+	_, freeTook := catchUp(t, freeTotal, func(size int64, _ time.Time) bool { return size >= freeTotal }, start, func() int64 { return partitionSize(t, adm, 2, free) })
 	freeRate := float64(freeTotal) / freeTook.Seconds()
 	t.Logf("unthrottled: %d bytes moved in %v, %.0f B/s", freeTotal, freeTook, freeRate)
 	if freeRate < 2.5*throttleBytes {
