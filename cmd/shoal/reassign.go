@@ -39,8 +39,11 @@ A plan is kafka-reassign-partitions.sh's JSON:
   {"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[2,3]}]}
 
 --generate prints the current assignment of the topics and a proposed plan
-that spreads their replicas and leaders evenly over the brokers, moving as
-few replicas as balance allows (with --output json: {"current":..,"proposed":..}).
+that spreads their replicas and leaders evenly over the brokers (replica
+counts within one of each other), moving as few replicas as balance allows
+(with --output json: {"current":..,"proposed":..}). When every broker named
+has a broker.rack, each partition's replicas are spread over the racks as
+Kafka's rack-aware assignment does; --disable-rack-aware ignores racks.
 --execute starts the plan and waits until every partition has moved, showing
 progress on a terminal (--wait=false returns once it has started).
 --execute --throttle BYTES_PER_SEC limits the replication of the moving
@@ -66,7 +69,8 @@ examples:
 			&cli.BoolFlag{Name: "verify", Usage: "report the progress of the reassignments of --plan"},
 			&cli.BoolFlag{Name: "cancel", Usage: "cancel the reassignments of --plan still in progress"},
 			&cli.StringFlag{Name: "topics", Usage: "comma-separated topics to plan for (--generate)"},
-			&cli.StringFlag{Name: "brokers", Usage: "comma-separated broker ids to place replicas on (--generate)"},
+			&cli.StringFlag{Name: "brokers", Aliases: []string{"broker-list"}, Usage: "comma-separated broker ids to place replicas on (--generate)"},
+			&cli.BoolFlag{Name: "disable-rack-aware", Usage: "with --generate, ignore the brokers' racks"},
 			&cli.StringFlag{Name: "plan", Usage: "the plan file (--execute, --verify, --cancel); - reads standard input"},
 			&cli.BoolFlag{Name: "wait", Value: true, Usage: "with --execute, wait until every partition has moved"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "how long --execute waits"},
@@ -195,7 +199,7 @@ func reassignGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
+	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -204,7 +208,15 @@ func reassignGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	proposed, err := balancedPlan(parts, brokers)
+	cluster, err := describeCluster(ctx, cl)
+	if err != nil {
+		return err
+	}
+	targets, err := generateTargets(cluster, brokers, c.Bool("disable-rack-aware"))
+	if err != nil {
+		return err
+	}
+	proposed, err := generatePlan(targets, parts)
 	if err != nil {
 		return failure("topic reassign --generate: %v", err)
 	}
@@ -222,6 +234,36 @@ func reassignGenerate(c *cli.Context) error {
 	}
 	fmt.Fprintln(w, "\nProposed partition reassignment configuration")
 	return writeJSON(w, proposed)
+}
+
+// generateTargets is the brokers --generate places replicas on, with
+// their racks from DescribeCluster. As in Kafka's tool, every broker named
+// must exist, and the plan is rack-aware unless disableRack: then either
+// every one of them has a broker.rack or none has.
+func generateTargets(cluster *kmsg.DescribeClusterResponse, ids []int32, disableRack bool) ([]rebalanceBroker, error) {
+	racks := map[int32]string{}
+	for _, b := range cluster.Brokers {
+		racks[b.NodeID] = deref(b.Rack)
+	}
+	var out []rebalanceBroker
+	withRack := 0
+	for _, id := range ids {
+		rack, ok := racks[id]
+		if !ok {
+			return nil, failure("topic reassign --generate: broker %d is not in the cluster (see shoal cluster describe)", id)
+		}
+		if disableRack {
+			rack = ""
+		}
+		if rack != "" {
+			withRack++
+		}
+		out = append(out, rebalanceBroker{ID: id, Rack: rack})
+	}
+	if withRack > 0 && withRack < len(out) {
+		return nil, failure("topic reassign --generate: %d of the %d brokers have no broker.rack; give every broker a rack, or plan without racks with --disable-rack-aware", len(out)-withRack, len(out))
+	}
+	return out, nil
 }
 
 // reassignOutcome is one partition's result of --execute or --cancel.
