@@ -239,3 +239,79 @@ func hasConfig(configs []kadm.Config, key, want string) bool {
 	}
 	return false
 }
+
+// brokerConfigValue is broker's dynamic value of key ("" when unset).
+func brokerConfigValue(t *testing.T, adm *kadm.Client, broker int32, key string) string {
+	t.Helper()
+	rcs, err := adm.DescribeBrokerConfigs(ctxT(t, 5*time.Second), broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range rcs {
+		for _, cv := range rc.Configs {
+			if cv.Key == key && cv.Source == kmsg.ConfigSourceDynamicBrokerConfig {
+				return cv.MaybeValue()
+			}
+		}
+	}
+	return ""
+}
+
+// While a throttled reassignment runs, another --execute is refused
+// unless --additional; --execute --additional of the same plan with a
+// higher --throttle raises every broker's rate and keeps the moving
+// replicas throttled, and the move then completes at the new rate.
+func TestReassignAdditionalChangesThrottle(t *testing.T) {
+	c := startCluster(t, 2, "replication.quota.window.num=2")
+	cl := c.Client(t)
+	adm := adminOn(t, c.node(1))
+	topic := topicName(t, "")
+	c.createAssigned(cl, topic, []int32{1})
+	total := fillPartition(t, c, adm, topic, 6_000_000)
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(plan, []byte(`{"version":1,"partitions":[{"topic":"`+topic+`","partition":0,"replicas":[2]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// At 200 kB/s the move takes half a minute.
+	if err, out := runShoalCLI(t, c.node(1), "topic", "reassign", "--execute", "--plan", plan, "--throttle", "200000", "--wait=false"); err != nil {
+		t.Fatalf("reassign --execute: %v\n%s", err, out)
+	}
+	err, out := runShoalCLI(t, c.node(1), "topic", "reassign", "--execute", "--plan", plan, "--throttle", "50000000", "--wait=false")
+	if err == nil || !strings.Contains(out, "topic reassign --execute: 1 partition reassignments are in progress") || !strings.Contains(out, "--additional") {
+		t.Fatalf("a second --execute during the move: %v\n%s", err, out)
+	}
+	for _, b := range []int32{1, 2} {
+		if got := brokerConfigValue(t, adm, b, "follower.replication.throttled.rate"); got != "200000" {
+			t.Errorf("broker %d: follower.replication.throttled.rate=%q after the refused --execute, want 200000", b, got)
+		}
+	}
+
+	if err, out := runShoalCLI(t, c.node(1), "topic", "reassign", "--execute", "--additional", "--plan", plan, "--throttle", "50000000", "--wait=false"); err != nil {
+		t.Fatalf("reassign --execute --additional: %v\n%s", err, out)
+	}
+	for _, b := range []int32{1, 2} {
+		for _, key := range []string{"leader.replication.throttled.rate", "follower.replication.throttled.rate"} {
+			if got := brokerConfigValue(t, adm, b, key); got != "50000000" {
+				t.Errorf("broker %d: %s=%q after --execute --additional, want 50000000", b, key, got)
+			}
+		}
+	}
+	tcs, err := adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"leader.replication.throttled.replicas": "0:1", "follower.replication.throttled.replicas": "0:2"} {
+		if got, err := tcs.On(topic, nil); err != nil || !hasConfig(got.Configs, key, want) {
+			t.Errorf("topic config %s after --execute --additional: %v (%v), want %s", key, got.Configs, err, want)
+		}
+	}
+	// What is left would take over twenty seconds at the old rate.
+	waitFor(t, 10*time.Second, "the move to complete at the new throttle", func() (bool, string) {
+		size := partitionSize(t, adm, 2, topic)
+		return size >= total, fmt.Sprintf("%d of %d bytes on broker 2", size, total)
+	})
+	waitFor(t, 20*time.Second, "reassign --verify to report the move complete", func() (bool, string) {
+		err, o := runShoalCLI(t, c.node(1), "topic", "reassign", "--verify", "--plan", plan)
+		return err == nil, o
+	})
+}

@@ -51,6 +51,11 @@ partitions as Kafka does: it sets leader.replication.throttled.rate and
 follower.replication.throttled.rate on every broker involved and the topics'
 leader/follower.replication.throttled.replicas to the moving replicas.
 Followers already in sync are never throttled.
+--execute is refused while any reassignment is in progress, unless
+--additional: then the plan starts beside them, and a partition already
+moving to the plan's replicas goes on as it was. --execute --additional
+--throttle with the plan in progress changes the throttle of a running
+reassignment.
 --verify reports each partition of the plan: completed, in progress, or
 differing from the plan; it fails unless every partition is completed. Once
 every partition is completed it removes the throttles (unless
@@ -62,6 +67,7 @@ examples:
   shoal --output json topic reassign --generate --topics orders --brokers 2,3 > proposal.json
   shoal topic reassign --execute --plan plan.json --timeout 10m
   shoal topic reassign --execute --plan plan.json --throttle 50000000 --wait=false
+  shoal topic reassign --execute --additional --plan plan.json --throttle 100000000 --wait=false
   shoal --output json topic reassign --verify --plan plan.json`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "generate", Usage: "propose a balanced plan for --topics over --brokers"},
@@ -72,6 +78,7 @@ examples:
 			&cli.StringFlag{Name: "brokers", Aliases: []string{"broker-list"}, Usage: "comma-separated broker ids to place replicas on (--generate)"},
 			&cli.BoolFlag{Name: "disable-rack-aware", Usage: "with --generate, ignore the brokers' racks"},
 			&cli.StringFlag{Name: "plan", Usage: "the plan file (--execute, --verify, --cancel); - reads standard input"},
+			&cli.BoolFlag{Name: "additional", Usage: "with --execute, start the plan although other reassignments are in progress"},
 			&cli.BoolFlag{Name: "wait", Value: true, Usage: "with --execute, wait until every partition has moved"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "how long --execute waits"},
 			&cli.Int64Flag{Name: "throttle", Value: -1, Usage: "with --execute, limit the moving partitions' replication to this many bytes/s (-1: no throttle)"},
@@ -349,8 +356,15 @@ func reassignExecute(c *cli.Context, out string, cl *kgo.Client, adm *kadm.Clien
 	if rate < -1 {
 		return usageError("topic reassign --throttle: %d is neither -1 nor a rate in bytes/s", rate)
 	}
+	busy, err := inProgress(ctx, cl)
+	if err != nil {
+		return failure("list partition reassignments: %s", describeErr(err))
+	}
+	if len(busy) > 0 && !c.Bool("additional") {
+		return failure("topic reassign --execute: %d partition reassignments are in progress; wait for them (--verify) or cancel them (--cancel), or start this plan beside them with --additional (which, given the plan in progress and --throttle, changes its throttle)", len(busy))
+	}
 	if rate >= 0 {
-		th, err := setThrottles(ctx, adm, plan, rate)
+		th, err := setThrottles(ctx, adm, plan, busy, rate)
 		if err != nil {
 			return err
 		}
