@@ -2,8 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,23 +59,13 @@ func startRolesClusterWith(t *testing.T, voters int, voterRoles string, brokers 
 		} else if voterRoles == "controller" {
 			listeners = "listeners=CONTROLLER://127.0.0.1:" + strconv.Itoa(nd.ctrlPort)
 		}
-		nd.configPath = filepath.Join(t.TempDir(), "server.properties")
-		if err := os.WriteFile(nd.configPath, []byte(listeners+"\n"+base.configFile), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		nd.writeConfig(listeners+"\n"+base.configFile, roles)
 		if i < voters {
 			rc.voters = append(rc.voters, nd)
 		}
 		if i >= voters || voterRoles != "controller" {
 			rc.nodes = append(rc.nodes, nd)
 		}
-		nd := nd
-		t.Cleanup(func() {
-			nd.kill()
-			if t.Failed() {
-				t.Logf("shoal output (node %d, %s):\n%s", nd.id(), roles, nd.output.String())
-			}
-		})
 	}
 	rc.launchAndWait(rc.all, rc.nodes)
 	return rc
