@@ -24,29 +24,14 @@ func TestBrokerJoinsAndReceivesPartitions(t *testing.T) {
 	acks, stopLoad := startClusterLoad(t, c.Client(t, clusterProducerOpts(topic)...), 1000, "before the new broker joins")
 
 	b4 := c.addBroker()
-	waitFor(t, opTimeout, "broker 4 a learner of the quorum", func() (bool, string) {
-		r, err := describeQuorum(t, c.node(1))
-		if err != nil {
-			return false, err.Error()
-		}
-		p := r.Topics[0].Partitions[0]
-		voters, observers := replicaIDs(p.CurrentVoters), replicaIDs(p.Observers)
-		return slices.Equal(voters, []int32{1, 2, 3}) && slices.Equal(observers, []int32{4}), fmt.Sprintf("voters %v, observers %v", voters, observers)
-	})
+	waitQuorum(t, c.node(1), []int32{1, 2, 3}, []int32{4})
 
 	err, out := runShoalCLI(t, c.node(2), "--output", "json", "topic", "reassign", "--generate", "--topics", topic, "--broker-list", "1,2,3,4")
 	if err != nil {
 		t.Fatalf("reassign --generate: %v\n%s", err, out)
 	}
 	var gen struct {
-		Proposed struct {
-			Version    int `json:"version"`
-			Partitions []struct {
-				Topic     string  `json:"topic"`
-				Partition int32   `json:"partition"`
-				Replicas  []int32 `json:"replicas"`
-			} `json:"partitions"`
-		} `json:"proposed"`
+		Proposed planJSON `json:"proposed"`
 	}
 	if err := json.Unmarshal([]byte(out), &gen); err != nil {
 		t.Fatalf("generate output: %v\n%s", err, out)

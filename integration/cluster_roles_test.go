@@ -97,6 +97,21 @@ func describeQuorum(t *testing.T, n *node) (*kmsg.DescribeQuorumResponse, error)
 	return r, nil
 }
 
+// waitQuorum waits until node n reports the metadata quorum's voters and
+// observers (learners) as the given ids, in ascending order.
+func waitQuorum(t *testing.T, n *node, voters, observers []int32) {
+	t.Helper()
+	waitFor(t, opTimeout, fmt.Sprintf("voters %v and learners %v in the quorum", voters, observers), func() (bool, string) {
+		r, err := describeQuorum(t, n)
+		if err != nil {
+			return false, err.Error()
+		}
+		p := r.Topics[0].Partitions[0]
+		v, o := replicaIDs(p.CurrentVoters), replicaIDs(p.Observers)
+		return slices.Equal(v, voters) && slices.Equal(o, observers), fmt.Sprintf("voters %v, observers %v", v, o)
+	})
+}
+
 func replicaIDs(rs []kmsg.DescribeQuorumResponseTopicPartitionReplicaState) []int32 {
 	var out []int32
 	for _, r := range rs {
@@ -192,15 +207,7 @@ func TestClusterRolesBrokerOnly(t *testing.T) {
 	rc := startRolesCluster(t, 3, "broker,controller", 1)
 	b4 := rc.byID(4)
 
-	waitFor(t, opTimeout, "broker 4 a learner of the quorum", func() (bool, string) {
-		r, err := describeQuorum(t, rc.byID(1))
-		if err != nil {
-			return false, err.Error()
-		}
-		p := r.Topics[0].Partitions[0]
-		voters, observers := replicaIDs(p.CurrentVoters), replicaIDs(p.Observers)
-		return slices.Equal(voters, []int32{1, 2, 3}) && slices.Equal(observers, []int32{4}), fmt.Sprintf("voters %v, observers %v", voters, observers)
-	})
+	waitQuorum(t, rc.byID(1), []int32{1, 2, 3}, []int32{4})
 
 	// Four partitions over four brokers: broker 4 leads partition 0 and
 	// follows two others.

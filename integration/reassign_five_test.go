@@ -64,13 +64,7 @@ func TestReassignRF3FiveNodesThrottled(t *testing.T) {
 		}
 	}
 
-	var out string
-	waitFor(t, 30*time.Second, "reassign --verify to report every partition moved", func() (bool, string) {
-		err, o := runShoalCLI(t, c.node(1), "topic", "reassign", "--verify", "--plan", plan)
-		out = o
-		return err == nil, o
-	})
-	if !strings.Contains(out, "Clearing broker-level throttles on brokers [1 2 3 4 5]") {
+	if out := verifyComplete(t, c.node(1), plan, 30*time.Second); !strings.Contains(out, "Clearing broker-level throttles on brokers [1 2 3 4 5]") {
 		t.Errorf("verify output:\n%s", out)
 	}
 	tcs, err := adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)

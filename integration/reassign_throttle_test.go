@@ -137,25 +137,45 @@ func runShoalCLI(t *testing.T, n *node, args ...string) (error, string) {
 	return err, string(out)
 }
 
+// startMoveTest starts a two-node cluster whose throttles measure over
+// two one-second samples (a fresh rate lets at most one second's worth
+// through before it bites, so a throttle shows within seconds), creates a
+// topic with one partition on node 1, fills it with about bytes, and
+// writes the plan moving it to node 2. It returns the partition's size.
+func startMoveTest(t *testing.T, bytes int) (c *cluster, adm *kadm.Client, topic, plan string, total int64) {
+	t.Helper()
+	c = startCluster(t, 2, "replication.quota.window.num=2")
+	adm = adminOn(t, c.node(1))
+	topic = topicName(t, "")
+	c.createAssigned(c.Client(t), topic, []int32{1})
+	total = fillPartition(t, c, adm, topic, bytes)
+	plan = filepath.Join(t.TempDir(), "plan.json")
+	if err := os.WriteFile(plan, []byte(`{"version":1,"partitions":[{"topic":"`+topic+`","partition":0,"replicas":[2]}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return c, adm, topic, plan, total
+}
+
+// verifyComplete runs `shoal topic reassign --verify` until it reports
+// every partition of plan completed, and returns its last output.
+func verifyComplete(t *testing.T, n *node, plan string, timeout time.Duration) string {
+	t.Helper()
+	var out string
+	waitFor(t, timeout, "reassign --verify to report every partition moved", func() (bool, string) {
+		err, o := runShoalCLI(t, n, "topic", "reassign", "--verify", "--plan", plan)
+		out = o
+		return err == nil, o
+	})
+	return out
+}
+
 // A partition moved with `shoal topic reassign --execute --throttle`
 // replicates at the throttle (within 20%, after the first window's
 // burst), the throttle configs are set while it moves and removed by
 // --verify once it is done; the same move without a throttle is much
 // faster.
 func TestReassignThrottled(t *testing.T) {
-	// Two one-second samples: a fresh rate lets at most one second's worth
-	// through before it bites, so the throttle shows within seconds.
-	c := startCluster(t, 2, "replication.quota.window.num=2")
-	cl := c.Client(t)
-	adm := adminOn(t, c.node(1))
-	topic := topicName(t, "throttled")
-	c.createAssigned(cl, topic, []int32{1})
-	total := fillPartition(t, c, adm, topic, 15_000_000)
-
-	plan := filepath.Join(t.TempDir(), "plan.json")
-	if err := os.WriteFile(plan, []byte(`{"version":1,"partitions":[{"topic":"`+topic+`","partition":0,"replicas":[2]}]}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c, adm, topic, plan, total := startMoveTest(t, 15_000_000)
 	start := time.Now()
 	if err, out := runShoalCLI(t, c.node(1), "topic", "reassign", "--execute", "--plan", plan, "--throttle", fmt.Sprint(throttleBytes), "--wait=false"); err != nil {
 		t.Fatalf("reassign --execute: %v\n%s", err, out)
@@ -178,13 +198,7 @@ func TestReassignThrottled(t *testing.T) {
 	}
 
 	// --verify removes the throttles once the move is complete.
-	var out string
-	waitFor(t, 20*time.Second, "reassign --verify to report the move complete", func() (bool, string) {
-		err, o := runShoalCLI(t, c.node(1), "topic", "reassign", "--verify", "--plan", plan)
-		out = o
-		return err == nil, o
-	})
-	if !strings.Contains(out, "Clearing broker-level throttles on brokers [1 2]") {
+	if out := verifyComplete(t, c.node(1), plan, 20*time.Second); !strings.Contains(out, "Clearing broker-level throttles on brokers [1 2]") {
 		t.Errorf("verify output:\n%s", out)
 	}
 	tcs, err = adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
@@ -210,7 +224,7 @@ func TestReassignThrottled(t *testing.T) {
 
 	// The same move without a throttle.
 	free := topicName(t, "free")
-	c.createAssigned(cl, free, []int32{1})
+	c.createAssigned(c.Client(t), free, []int32{1})
 	freeTotal := fillPartition(t, c, adm, free, 15_000_000)
 	move := kadm.AlterPartitionAssignmentsReq{}
 	move.Assign(free, 0, []int32{2})
@@ -262,16 +276,7 @@ func brokerConfigValue(t *testing.T, adm *kadm.Client, broker int32, key string)
 // higher --throttle raises every broker's rate and keeps the moving
 // replicas throttled, and the move then completes at the new rate.
 func TestReassignAdditionalChangesThrottle(t *testing.T) {
-	c := startCluster(t, 2, "replication.quota.window.num=2")
-	cl := c.Client(t)
-	adm := adminOn(t, c.node(1))
-	topic := topicName(t, "")
-	c.createAssigned(cl, topic, []int32{1})
-	total := fillPartition(t, c, adm, topic, 6_000_000)
-	plan := filepath.Join(t.TempDir(), "plan.json")
-	if err := os.WriteFile(plan, []byte(`{"version":1,"partitions":[{"topic":"`+topic+`","partition":0,"replicas":[2]}]}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c, adm, topic, plan, total := startMoveTest(t, 6_000_000)
 	// At 200 kB/s the move takes half a minute.
 	if err, out := runShoalCLI(t, c.node(1), "topic", "reassign", "--execute", "--plan", plan, "--throttle", "200000", "--wait=false"); err != nil {
 		t.Fatalf("reassign --execute: %v\n%s", err, out)
@@ -310,8 +315,5 @@ func TestReassignAdditionalChangesThrottle(t *testing.T) {
 		size := partitionSize(t, adm, 2, topic)
 		return size >= total, fmt.Sprintf("%d of %d bytes on broker 2", size, total)
 	})
-	waitFor(t, 20*time.Second, "reassign --verify to report the move complete", func() (bool, string) {
-		err, o := runShoalCLI(t, c.node(1), "topic", "reassign", "--verify", "--plan", plan)
-		return err == nil, o
-	})
+	verifyComplete(t, c.node(1), plan, 20*time.Second)
 }
