@@ -65,6 +65,7 @@ replicas are dropped and the replicas return to what they were.
 
 examples:
   shoal --output json topic reassign --generate --topics orders --brokers 2,3 > proposal.json
+  shoal topic reassign --generate --topics orders --broker-list 1,2,3,4 --disable-rack-aware
   shoal topic reassign --execute --plan plan.json --timeout 10m
   shoal topic reassign --execute --plan plan.json --throttle 50000000 --wait=false
   shoal topic reassign --execute --additional --plan plan.json --throttle 100000000 --wait=false
