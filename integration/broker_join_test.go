@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 // A broker-only node joins a running three-node cluster under an acks=all
@@ -71,6 +72,18 @@ func TestBrokerJoinsAndReceivesPartitions(t *testing.T) {
 	other := slices.DeleteFunc(slices.Clone(gen.Proposed.Partitions[0].Replicas), func(r int32) bool { return r == 4 })[0]
 	c.node(other).Kill9()
 	c.waitPartition(b4, topic, 0, "broker 4 leading partition 0", func(s partitionState) bool { return s.leader == 4 })
+	// A leader just elected may answer with the high watermark it had as a
+	// follower until it has taken over (as a Kafka leader's may lag after
+	// a failover): wait until its end offset covers every acknowledged
+	// record before reading back up to it.
+	adm := adminOn(t, b4)
+	waitFor(t, opTimeout, "partition 0's end offset on broker 4 to cover the acknowledged records", func() (bool, string) {
+		ends, err := listEndOffsets(ctxT(t, 5*time.Second), adm, topic)
+		if err != nil {
+			return false, err.Error()
+		}
+		return ends[0] >= int64(acks.count()), fmt.Sprintf("end offset %d, %d acknowledged", ends[0], acks.count())
+	})
 	checkAcked(t, c, topic, acks)
 	t.Logf("%d acknowledged records read back from broker 4 (%d before the move completed)", acks.count(), moved)
 }
