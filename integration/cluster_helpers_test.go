@@ -84,21 +84,57 @@ func startClusterWith(t *testing.T, n int, base nodeOpts) *cluster {
 		if opts.beforeFirstStart != nil {
 			opts.beforeFirstStart(nd)
 		}
-		props := strings.Join(nd.listenerSettings(), "\n") + "\n" + base.configFile
-		nd.configPath = filepath.Join(t.TempDir(), "server.properties")
-		if err := os.WriteFile(nd.configPath, []byte(props), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		nd := nd
-		t.Cleanup(func() {
-			nd.kill()
-			if t.Failed() {
-				t.Logf("shoal output (node %d on %s):\n%s", nd.id(), nd.Addr(), nd.output.String())
-			}
-		})
+		nd.writeConfig(strings.Join(nd.listenerSettings(), "\n")+"\n"+base.configFile, "broker,controller")
 	}
 	c.launchAndWait(c.nodes, c.nodes)
 	return c
+}
+
+// writeConfig writes props to the node's properties file, and has the
+// node killed when the test ends and its output (roles in the heading)
+// logged if the test failed.
+func (n *node) writeConfig(props, roles string) {
+	t := n.t
+	n.configPath = filepath.Join(t.TempDir(), "server.properties")
+	if err := os.WriteFile(n.configPath, []byte(props), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			t.Logf("shoal output (node %d, %s, on %s):\n%s", n.id(), roles, n.Addr(), n.output.String())
+		}
+	})
+}
+
+// addBroker starts a broker-only node (process.roles=broker) with the next
+// node id and the first node's settings, set added, into the running
+// cluster: it joins the metadata quorum as a learner and registers, as a
+// machine added to a cluster does. It waits until every running broker
+// lists it.
+func (c *cluster) addBroker(set ...string) *node {
+	c.t.Helper()
+	first := c.nodes[0]
+	nd := unstartedNodes(c.t, 1)[0]
+	id := len(c.nodes) + 1
+	nd.opts = nodeOpts{clientListener: first.opts.clientListener, clientOpts: first.opts.clientOpts,
+		set: []string{"node.id=" + strconv.Itoa(id), "process.roles=broker"}}
+	for _, kv := range first.opts.set {
+		if !strings.HasPrefix(kv, "node.id=") {
+			nd.opts.set = append(nd.opts.set, kv)
+		}
+	}
+	nd.opts.set = append(nd.opts.set, set...)
+	listener := nd.opts.clientListener
+	if listener == "" {
+		listener = "PLAINTEXT"
+	}
+	// A broker-only node has no controller listener, as in Kafka.
+	nd.writeConfig("listeners="+listener+"://"+nd.Addr()+"\n"+first.opts.configFile, "broker")
+	c.nodes = append(c.nodes, nd)
+	nd.waitReady(nd.launch())
+	c.waitBrokers(c.alive()...)
+	return nd
 }
 
 // launchAndWait launches every node of all at once (a cluster node cannot

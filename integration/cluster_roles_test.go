@@ -2,8 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,23 +59,13 @@ func startRolesClusterWith(t *testing.T, voters int, voterRoles string, brokers 
 		} else if voterRoles == "controller" {
 			listeners = "listeners=CONTROLLER://127.0.0.1:" + strconv.Itoa(nd.ctrlPort)
 		}
-		nd.configPath = filepath.Join(t.TempDir(), "server.properties")
-		if err := os.WriteFile(nd.configPath, []byte(listeners+"\n"+base.configFile), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		nd.writeConfig(listeners+"\n"+base.configFile, roles)
 		if i < voters {
 			rc.voters = append(rc.voters, nd)
 		}
 		if i >= voters || voterRoles != "controller" {
 			rc.nodes = append(rc.nodes, nd)
 		}
-		nd := nd
-		t.Cleanup(func() {
-			nd.kill()
-			if t.Failed() {
-				t.Logf("shoal output (node %d, %s):\n%s", nd.id(), roles, nd.output.String())
-			}
-		})
 	}
 	rc.launchAndWait(rc.all, rc.nodes)
 	return rc
@@ -107,6 +95,21 @@ func describeQuorum(t *testing.T, n *node) (*kmsg.DescribeQuorumResponse, error)
 		return nil, fmt.Errorf("describe quorum: %+v", r)
 	}
 	return r, nil
+}
+
+// waitQuorum waits until node n reports the metadata quorum's voters and
+// observers (learners) as the given ids, in ascending order.
+func waitQuorum(t *testing.T, n *node, voters, observers []int32) {
+	t.Helper()
+	waitFor(t, opTimeout, fmt.Sprintf("voters %v and learners %v in the quorum", voters, observers), func() (bool, string) {
+		r, err := describeQuorum(t, n)
+		if err != nil {
+			return false, err.Error()
+		}
+		p := r.Topics[0].Partitions[0]
+		v, o := replicaIDs(p.CurrentVoters), replicaIDs(p.Observers)
+		return slices.Equal(v, voters) && slices.Equal(o, observers), fmt.Sprintf("voters %v, observers %v", v, o)
+	})
 }
 
 func replicaIDs(rs []kmsg.DescribeQuorumResponseTopicPartitionReplicaState) []int32 {
@@ -204,15 +207,7 @@ func TestClusterRolesBrokerOnly(t *testing.T) {
 	rc := startRolesCluster(t, 3, "broker,controller", 1)
 	b4 := rc.byID(4)
 
-	waitFor(t, opTimeout, "broker 4 a learner of the quorum", func() (bool, string) {
-		r, err := describeQuorum(t, rc.byID(1))
-		if err != nil {
-			return false, err.Error()
-		}
-		p := r.Topics[0].Partitions[0]
-		voters, observers := replicaIDs(p.CurrentVoters), replicaIDs(p.Observers)
-		return slices.Equal(voters, []int32{1, 2, 3}) && slices.Equal(observers, []int32{4}), fmt.Sprintf("voters %v, observers %v", voters, observers)
-	})
+	waitQuorum(t, rc.byID(1), []int32{1, 2, 3}, []int32{4})
 
 	// Four partitions over four brokers: broker 4 leads partition 0 and
 	// follows two others.

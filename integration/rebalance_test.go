@@ -14,6 +14,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 )
 
+// planJSON is a reassignment plan in Kafka's JSON.
+type planJSON struct {
+	Version    int `json:"version"`
+	Partitions []struct {
+		Topic     string  `json:"topic"`
+		Partition int32   `json:"partition"`
+		Replicas  []int32 `json:"replicas"`
+	} `json:"partitions"`
+}
+
 // rebalanceJSON is the part of shoal cluster rebalance's --output json
 // answer the test reads.
 type rebalanceJSON struct {
@@ -23,15 +33,9 @@ type rebalanceJSON struct {
 			Replicas int `json:"replicas"`
 		} `json:"proposed"`
 	} `json:"brokers"`
-	Moves    int `json:"moves"`
-	Proposed struct {
-		Partitions []struct {
-			Topic     string  `json:"topic"`
-			Partition int32   `json:"partition"`
-			Replicas  []int32 `json:"replicas"`
-		} `json:"partitions"`
-	} `json:"proposed"`
-	Executed  bool `json:"executed"`
+	Moves     int      `json:"moves"`
+	Proposed  planJSON `json:"proposed"`
+	Executed  bool     `json:"executed"`
 	Elections []struct {
 		Result string `json:"result"`
 	} `json:"elections"`

@@ -26,7 +26,9 @@ import (
 //     target already inside the ISR completes at once.
 //   - A new reassignment of a partition being reassigned starts from the
 //     union: replicas that were being added and are not in the new target
-//     are now being removed.
+//     are now being removed. One that adds no replica keeps those being
+//     added that its target keeps, so resubmitting the reassignment in
+//     progress changes nothing.
 //   - Cancelling returns to the replicas before the reassignment (Replicas
 //     without Adding) and takes the added replicas out of the ISR.
 //   - UnregisterBroker removes a broker from the image, after moving
@@ -174,6 +176,12 @@ func startReassignment(img *Image, partition int32, old PartitionState, target [
 			next.Removing = append(next.Removing, r)
 			next.Replicas = append(next.Replicas, r)
 		}
+	}
+	if len(next.Adding) == 0 {
+		// Nothing new to add: replicas the reassignment in progress was
+		// adding and the target keeps are still catching up (Kafka's
+		// controller keeps the adding replicas when a request adds none).
+		next.Adding = slices.DeleteFunc(slices.Clone(old.Adding), func(r int32) bool { return !slices.Contains(target, r) })
 	}
 	return next, nil
 }

@@ -282,6 +282,8 @@ func TestTopicReassignCommand(t *testing.T) {
 	if !hasRow(r.stdout, name, "0", "failed: NO_REASSIGNMENT_IN_PROGRESS: No ongoing reassignment for partition "+name+"-0.") {
 		t.Errorf("cancel:\n%s", r.stdout)
 	}
+	r = shoal(t, "topic", "reassign", "--generate", "--topics", name, "--broker-list", "1,7")
+	fails(t, r, "topic reassign --generate: broker 7 is not in the cluster")
 	other := filepath.Join(t.TempDir(), "other.json")
 	if err := os.WriteFile(other, []byte(`{"version":1,"partitions":[{"topic":"`+name+`","partition":0,"replicas":[7]}]}`), 0o644); err != nil {
 		t.Fatal(err)

@@ -39,8 +39,11 @@ A plan is kafka-reassign-partitions.sh's JSON:
   {"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[2,3]}]}
 
 --generate prints the current assignment of the topics and a proposed plan
-that spreads their replicas and leaders evenly over the brokers, moving as
-few replicas as balance allows (with --output json: {"current":..,"proposed":..}).
+that spreads their replicas and leaders evenly over the brokers (replica
+counts within one of each other), moving as few replicas as balance allows
+(with --output json: {"current":..,"proposed":..}). When every broker named
+has a broker.rack, each partition's replicas are spread over the racks as
+Kafka's rack-aware assignment does; --disable-rack-aware ignores racks.
 --execute starts the plan and waits until every partition has moved, showing
 progress on a terminal (--wait=false returns once it has started). A plan's
 "log_dirs" (one per replica, "any" or an absolute path) move each named
@@ -51,6 +54,11 @@ partitions as Kafka does: it sets leader.replication.throttled.rate and
 follower.replication.throttled.rate on every broker involved and the topics'
 leader/follower.replication.throttled.replicas to the moving replicas.
 Followers already in sync are never throttled.
+--execute is refused while any reassignment is in progress, unless
+--additional: then the plan starts beside them, and a partition already
+moving to the plan's replicas goes on as it was. --execute --additional
+--throttle with the plan in progress changes the throttle of a running
+reassignment.
 --verify reports each partition of the plan: completed, in progress, or
 differing from the plan; it fails unless every partition is completed. Once
 every partition is completed it removes the throttles (unless
@@ -60,9 +68,11 @@ replicas are dropped and the replicas return to what they were.
 
 examples:
   shoal --output json topic reassign --generate --topics orders --brokers 2,3 > proposal.json
+  shoal topic reassign --generate --topics orders --broker-list 1,2,3,4 --disable-rack-aware
   shoal topic reassign --execute --plan plan.json --timeout 10m
   echo '{"version":1,"partitions":[{"topic":"orders","partition":0,"replicas":[1],"log_dirs":["/data/b"]}]}' | shoal topic reassign --execute --plan -
   shoal topic reassign --execute --plan plan.json --throttle 50000000 --wait=false
+  shoal topic reassign --execute --additional --plan plan.json --throttle 100000000 --wait=false
   shoal --output json topic reassign --verify --plan plan.json`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "generate", Usage: "propose a balanced plan for --topics over --brokers"},
@@ -70,8 +80,10 @@ examples:
 			&cli.BoolFlag{Name: "verify", Usage: "report the progress of the reassignments of --plan"},
 			&cli.BoolFlag{Name: "cancel", Usage: "cancel the reassignments of --plan still in progress"},
 			&cli.StringFlag{Name: "topics", Usage: "comma-separated topics to plan for (--generate)"},
-			&cli.StringFlag{Name: "brokers", Usage: "comma-separated broker ids to place replicas on (--generate)"},
+			&cli.StringFlag{Name: "brokers", Aliases: []string{"broker-list"}, Usage: "comma-separated broker ids to place replicas on (--generate)"},
+			&cli.BoolFlag{Name: "disable-rack-aware", Usage: "with --generate, ignore the brokers' racks"},
 			&cli.StringFlag{Name: "plan", Usage: "the plan file (--execute, --verify, --cancel); - reads standard input"},
+			&cli.BoolFlag{Name: "additional", Usage: "with --execute, start the plan although other reassignments are in progress"},
 			&cli.BoolFlag{Name: "wait", Value: true, Usage: "with --execute, wait until every partition has moved"},
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Minute, Usage: "how long --execute waits"},
 			&cli.Int64Flag{Name: "throttle", Value: -1, Usage: "with --execute, limit the moving partitions' replication to this many bytes/s (-1: no throttle)"},
@@ -199,7 +211,7 @@ func reassignGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
+	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
 	if err != nil {
 		return err
 	}
@@ -208,7 +220,15 @@ func reassignGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	proposed, err := balancedPlan(parts, brokers)
+	cluster, err := describeCluster(ctx, cl)
+	if err != nil {
+		return err
+	}
+	targets, err := generateTargets(cluster, brokers, c.Bool("disable-rack-aware"))
+	if err != nil {
+		return err
+	}
+	proposed, err := generatePlan(targets, parts)
 	if err != nil {
 		return failure("topic reassign --generate: %v", err)
 	}
@@ -226,6 +246,36 @@ func reassignGenerate(c *cli.Context) error {
 	}
 	fmt.Fprintln(w, "\nProposed partition reassignment configuration")
 	return writeJSON(w, proposed)
+}
+
+// generateTargets is the brokers --generate places replicas on, with
+// their racks from DescribeCluster. As in Kafka's tool, every broker named
+// must exist, and the plan is rack-aware unless disableRack: then either
+// every one of them has a broker.rack or none has.
+func generateTargets(cluster *kmsg.DescribeClusterResponse, ids []int32, disableRack bool) ([]rebalanceBroker, error) {
+	racks := map[int32]string{}
+	for _, b := range cluster.Brokers {
+		racks[b.NodeID] = deref(b.Rack)
+	}
+	var out []rebalanceBroker
+	withRack := 0
+	for _, id := range ids {
+		rack, ok := racks[id]
+		if !ok {
+			return nil, failure("topic reassign --generate: broker %d is not in the cluster (see shoal cluster describe)", id)
+		}
+		if disableRack {
+			rack = ""
+		}
+		if rack != "" {
+			withRack++
+		}
+		out = append(out, rebalanceBroker{ID: id, Rack: rack})
+	}
+	if withRack > 0 && withRack < len(out) {
+		return nil, failure("topic reassign --generate: %d of the %d brokers have no broker.rack; give every broker a rack, or plan without racks with --disable-rack-aware", len(out)-withRack, len(out))
+	}
+	return out, nil
 }
 
 // reassignOutcome is one partition's result of --execute or --cancel.
@@ -311,8 +361,15 @@ func reassignExecute(c *cli.Context, out string, cl *kgo.Client, adm *kadm.Clien
 	if rate < -1 {
 		return usageError("topic reassign --throttle: %d is neither -1 nor a rate in bytes/s", rate)
 	}
+	busy, err := inProgress(ctx, cl)
+	if err != nil {
+		return failure("list partition reassignments: %s", describeErr(err))
+	}
+	if len(busy) > 0 && !c.Bool("additional") {
+		return failure("topic reassign --execute: %d partition reassignments are in progress; wait for them (--verify) or cancel them (--cancel), or start this plan beside them with --additional (which, given the plan in progress and --throttle, changes its throttle)", len(busy))
+	}
 	if rate >= 0 {
-		th, err := setThrottles(ctx, adm, plan, rate)
+		th, err := setThrottles(ctx, adm, plan, busy, rate)
 		if err != nil {
 			return err
 		}

@@ -80,86 +80,32 @@ type topicPartition struct {
 	partition int32
 }
 
-// balancedPlan spreads the replicas of parts (their current assignment, in
-// the order given) evenly over brokers, keeping as many current replicas
-// in place as balance allows so little data moves: no broker gets more
-// than its share (total replicas over brokers, rounded up), and no broker
-// leads more than its share of the partitions. Each partition keeps its
-// replication factor. It is deterministic: the same input yields the same
-// plan.
-func balancedPlan(parts []planPartitions, brokers []int32) (reassignPlan, error) {
-	if len(brokers) == 0 {
-		return reassignPlan{}, fmt.Errorf("no brokers to place replicas on")
+// generatePlan is --generate's proposal for parts (the current assignment
+// of the topics) over brokers: the rebalance planner's (rebalance_plan.go),
+// which moves as few replicas as it can while evening out replicas and
+// preferred leaders and, when every broker has a rack, spreading each
+// partition over the racks as Kafka's rack-aware assignment does. Unlike a
+// rebalance's plan it lists every partition, changed or not, as Kafka's
+// --generate does.
+func generatePlan(brokers []rebalanceBroker, parts []planPartitions) (reassignPlan, error) {
+	changed, err := rebalancePlan(brokers, parts)
+	if err != nil {
+		return reassignPlan{}, err
 	}
-	brokers = slices.Compact(slices.Sorted(slices.Values(brokers)))
-	total := 0
-	for _, p := range parts {
-		if len(p.Replicas) > len(brokers) {
-			return reassignPlan{}, fmt.Errorf("partition %s-%d has %d replicas but only %d brokers were given", p.Topic, p.Partition, len(p.Replicas), len(brokers))
-		}
-		total += len(p.Replicas)
-	}
-	n := len(brokers)
-	replicaCap := (total + n - 1) / n
-	leaderCap := (len(parts) + n - 1) / n
-	load := map[int32]int{}
-	leads := map[int32]int{}
-	plan := reassignPlan{Version: 1, Partitions: []planPartitions{}}
-	for _, p := range parts {
-		rf := len(p.Replicas)
-		var chosen []int32
-		for _, r := range p.Replicas {
-			if slices.Contains(brokers, r) && load[r] < replicaCap && len(chosen) < rf {
-				chosen = append(chosen, r)
-			}
-		}
-		for len(chosen) < rf {
-			best := int32(-1)
-			for _, b := range brokers {
-				if slices.Contains(chosen, b) {
-					continue
-				}
-				if best < 0 || load[b] < load[best] || load[b] == load[best] && leads[b] < leads[best] {
-					best = b
-				}
-			}
-			chosen = append(chosen, best)
-		}
-		// The first replica leads: keep it unless it already leads its
-		// share, then hand the lead to the replica leading the fewest.
-		if leads[chosen[0]] >= leaderCap {
-			min := 0
-			for i := range chosen {
-				if leads[chosen[i]] < leads[chosen[min]] {
-					min = i
-				}
-			}
-			chosen[0], chosen[min] = chosen[min], chosen[0]
-		}
-		for _, r := range chosen {
-			load[r]++
-		}
-		leads[chosen[0]]++
-		plan.Partitions = append(plan.Partitions, planPartitions{Topic: p.Topic, Partition: p.Partition, Replicas: chosen})
-	}
-	// Partitions placed early could not know which brokers would end up
-	// leading little: hand a lead to a replica that leads at least two
-	// fewer partitions.
+	return reassignPlan{Version: 1, Partitions: applyPlan(parts, changed)}, nil
+}
+
+// applyPlan is parts with the plan's partitions replaced.
+func applyPlan(parts []planPartitions, plan reassignPlan) []planPartitions {
+	out := slices.Clone(parts)
 	for _, pp := range plan.Partitions {
-		r := pp.Replicas
-		min := 0
-		for i := range r {
-			if leads[r[i]] < leads[r[min]] {
-				min = i
+		for i := range out {
+			if out[i].Topic == pp.Topic && out[i].Partition == pp.Partition {
+				out[i] = pp
 			}
 		}
-		if leads[r[0]]-leads[r[min]] >= 2 {
-			leads[r[0]]--
-			leads[r[min]]++
-			r[0], r[min] = r[min], r[0]
-		}
 	}
-	return plan, nil
+	return out
 }
 
 // removalPlan moves every replica off broker gone: in each partition of

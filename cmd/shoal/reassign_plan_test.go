@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func partitionsOf(topic string, assign ...[]int32) []planPartitions {
@@ -22,27 +24,34 @@ func planString(p reassignPlan) string {
 	return strings.Join(parts, " ")
 }
 
-// The balanced plan of a topic crowded on broker 1 spreads replicas and
-// leaders evenly over the given brokers, keeps replicas that fit in place,
-// and keeps each partition's replication factor.
-func TestBalancedPlan(t *testing.T) {
+// The generated plan of a topic crowded on some brokers spreads replicas
+// and leaders evenly over the given brokers, keeps replicas that fit in
+// place, keeps each partition's replication factor, lists every
+// partition, and, when every broker has a rack, spreads each partition
+// over the racks.
+func TestGeneratePlan(t *testing.T) {
+	racks := []rebalanceBroker{{1, "a"}, {2, "a"}, {3, "b"}, {4, "b"}}
 	for _, c := range []struct {
 		name    string
 		parts   []planPartitions
-		brokers []int32
+		brokers []rebalanceBroker
 		want    string
 	}{
-		{"rf1 all on one broker", partitionsOf("t", []int32{1}, []int32{1}, []int32{1}, []int32{1}), []int32{1, 2},
-			"t-0:[1] t-1:[1] t-2:[2] t-3:[2]"},
-		{"rf2 onto new brokers", partitionsOf("t", []int32{1, 2}, []int32{1, 2}, []int32{2, 1}), []int32{3, 4, 5},
-			"t-0:[4 3] t-1:[5 4] t-2:[3 5]"},
-		{"already balanced stays", partitionsOf("t", []int32{1, 2}, []int32{2, 3}, []int32{3, 1}), []int32{1, 2, 3},
+		{"rf1 all on one broker", partitionsOf("t", []int32{1}, []int32{1}, []int32{1}, []int32{1}), noRacks(1, 2),
+			"t-0:[2] t-1:[2] t-2:[1] t-3:[1]"},
+		{"rf2 onto new brokers", partitionsOf("t", []int32{1, 2}, []int32{1, 2}, []int32{2, 1}), noRacks(3, 4, 5),
+			"t-0:[3 4] t-1:[5 3] t-2:[4 5]"},
+		{"already balanced stays", partitionsOf("t", []int32{1, 2}, []int32{2, 3}, []int32{3, 1}), noRacks(1, 2, 3),
 			"t-0:[1 2] t-1:[2 3] t-2:[3 1]"},
-		{"leaders spread", partitionsOf("t", []int32{1, 2}, []int32{1, 2}, []int32{1, 2}, []int32{1, 2}), []int32{1, 2},
-			"t-0:[1 2] t-1:[1 2] t-2:[2 1] t-3:[2 1]"},
+		{"leaders spread", partitionsOf("t", []int32{1, 2}, []int32{1, 2}, []int32{1, 2}, []int32{1, 2}), noRacks(1, 2),
+			"t-0:[2 1] t-1:[2 1] t-2:[1 2] t-3:[1 2]"},
+		{"a joining broker takes a share", partitionsOf("t", []int32{1, 2}, []int32{2, 3}, []int32{3, 1}), noRacks(1, 2, 3, 4),
+			"t-0:[1 2] t-1:[2 4] t-2:[3 1]"},
+		{"racks: each partition on both", partitionsOf("t", []int32{1, 2}, []int32{2, 1}, []int32{3, 4}, []int32{4, 3}), racks,
+			"t-0:[1 3] t-1:[2 4] t-2:[3 1] t-3:[4 2]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := balancedPlan(c.parts, c.brokers)
+			p, err := generatePlan(c.brokers, c.parts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,8 +60,31 @@ func TestBalancedPlan(t *testing.T) {
 			}
 		})
 	}
-	if _, err := balancedPlan(partitionsOf("t", []int32{1, 2, 3}), []int32{1, 2}); err == nil {
+	if _, err := generatePlan(noRacks(1, 2), partitionsOf("t", []int32{1, 2, 3})); err == nil {
 		t.Fatal("RF 3 over 2 brokers planned")
+	}
+}
+
+// --generate's brokers must exist; racks count only when every one has
+// one, and --disable-rack-aware drops them.
+func TestGenerateTargets(t *testing.T) {
+	cluster := kmsg.NewPtrDescribeClusterResponse()
+	for id, rack := range map[int32]*string{1: kmsg.StringPtr("a"), 2: kmsg.StringPtr("b"), 3: nil} {
+		b := kmsg.NewDescribeClusterResponseBroker()
+		b.NodeID, b.Rack = id, rack
+		cluster.Brokers = append(cluster.Brokers, b)
+	}
+	if got, err := generateTargets(cluster, []int32{2, 1}, false); err != nil || fmt.Sprint(got) != "[{2 b} {1 a}]" {
+		t.Errorf("racked brokers: %v %v", got, err)
+	}
+	if _, err := generateTargets(cluster, []int32{1, 3}, false); err == nil || !strings.Contains(err.Error(), "--disable-rack-aware") {
+		t.Errorf("a broker without a rack among racked ones: %v", err)
+	}
+	if got, err := generateTargets(cluster, []int32{1, 3}, true); err != nil || fmt.Sprint(got) != "[{1 } {3 }]" {
+		t.Errorf("--disable-rack-aware: %v %v", got, err)
+	}
+	if _, err := generateTargets(cluster, []int32{1, 7}, false); err == nil || !strings.Contains(err.Error(), "broker 7 is not in the cluster") {
+		t.Errorf("unknown broker: %v", err)
 	}
 }
 

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/config"
 )
@@ -34,32 +36,68 @@ type reassignThrottles struct {
 	brokers []int32
 }
 
-// planThrottles works out the throttles of the partitions of plan whose
-// replicas change from current, as Kafka does: every current replica of a
-// moving partition may lead it and is leader-throttled; every replica the
-// plan adds is follower-throttled; every broker either side is rate-limited.
-func planThrottles(current []planPartitions, plan reassignPlan) reassignThrottles {
+// partitionMove is where a moving partition's replicas go from and to.
+type partitionMove struct {
+	topicPartition
+	from, to []int32
+}
+
+// planMoves is every move the throttles must cover, as Kafka's tool works
+// them out: each reassignment in progress (busy), from its replicas
+// without those being added to its replicas without those being removed;
+// then each partition of plan whose replicas change, from where it is now
+// (current; for one in progress, where that reassignment started) to the
+// plan's replicas. Moves come in topic and partition order.
+func planMoves(current []planPartitions, busy map[topicPartition]kmsg.ListPartitionReassignmentsResponseTopicPartition, plan reassignPlan) []partitionMove {
+	moves := map[topicPartition]partitionMove{}
+	for tp, r := range busy {
+		moves[tp] = partitionMove{tp, withoutIDs(r.Replicas, r.AddingReplicas), withoutIDs(r.Replicas, r.RemovingReplicas)}
+	}
 	now := map[topicPartition][]int32{}
 	for _, p := range current {
 		now[topicPartition{p.Topic, p.Partition}] = p.Replicas
 	}
-	leader, follower := map[string][][2]int32{}, map[string][][2]int32{}
-	var brokers []int32
 	for _, p := range plan.Partitions {
-		cur := now[topicPartition{p.Topic, p.Partition}]
-		if slices.Equal(cur, p.Replicas) {
+		tp := topicPartition{p.Topic, p.Partition}
+		m, ok := moves[tp]
+		if !ok {
+			m = partitionMove{tp, now[tp], nil}
+		}
+		m.to = p.Replicas
+		if slices.Equal(m.from, m.to) {
+			delete(moves, tp)
 			continue
 		}
-		for _, b := range cur {
-			leader[p.Topic] = append(leader[p.Topic], [2]int32{p.Partition, b})
+		moves[tp] = m
+	}
+	out := slices.Collect(maps.Values(moves))
+	sortByTopicPartition(out, func(m partitionMove) (string, int32) { return m.topic, m.partition })
+	return out
+}
+
+// withoutIDs is ids without those in drop.
+func withoutIDs(ids, drop []int32) []int32 {
+	return slices.DeleteFunc(slices.Clone(ids), func(id int32) bool { return slices.Contains(drop, id) })
+}
+
+// planThrottles works out the throttles of moves as Kafka does: every
+// replica a partition moves from may lead it and is leader-throttled;
+// every replica it moves to and was not on is follower-throttled; every
+// broker either side is rate-limited.
+func planThrottles(moves []partitionMove) reassignThrottles {
+	leader, follower := map[string][][2]int32{}, map[string][][2]int32{}
+	var brokers []int32
+	for _, m := range moves {
+		for _, b := range m.from {
+			leader[m.topic] = append(leader[m.topic], [2]int32{m.partition, b})
 		}
-		for _, b := range p.Replicas {
-			if !slices.Contains(cur, b) {
-				follower[p.Topic] = append(follower[p.Topic], [2]int32{p.Partition, b})
+		for _, b := range m.to {
+			if !slices.Contains(m.from, b) {
+				follower[m.topic] = append(follower[m.topic], [2]int32{m.partition, b})
 			}
 		}
-		brokers = append(brokers, cur...)
-		brokers = append(brokers, p.Replicas...)
+		brokers = append(brokers, m.from...)
+		brokers = append(brokers, m.to...)
 	}
 	slices.Sort(brokers)
 	th := reassignThrottles{leader: map[string]string{}, follower: map[string]string{}, brokers: slices.Compact(brokers)}
@@ -88,8 +126,10 @@ func (th reassignThrottles) topics() []string {
 }
 
 // setThrottles sets a throttle of rate bytes/s for the moving partitions
-// of plan, before they start moving.
-func setThrottles(ctx context.Context, adm *kadm.Client, plan reassignPlan, rate int64) (reassignThrottles, error) {
+// of plan, before they start moving, and for the reassignments already in
+// progress (busy), whose throttled replicas stay listed beside the plan's
+// and whose brokers take the new rate.
+func setThrottles(ctx context.Context, adm *kadm.Client, plan reassignPlan, busy map[topicPartition]kmsg.ListPartitionReassignmentsResponseTopicPartition, rate int64) (reassignThrottles, error) {
 	var topics []string
 	for _, p := range plan.Partitions {
 		if !slices.Contains(topics, p.Topic) {
@@ -100,7 +140,7 @@ func setThrottles(ctx context.Context, adm *kadm.Client, plan reassignPlan, rate
 	if err != nil {
 		return reassignThrottles{}, err
 	}
-	th := planThrottles(current, plan)
+	th := planThrottles(planMoves(current, busy, plan))
 	for _, t := range th.topics() {
 		var alters []kadm.AlterConfig
 		for _, kv := range [][2]string{{leaderThrottledReplicas, th.leader[t]}, {followerThrottledReplicas, th.follower[t]}} {

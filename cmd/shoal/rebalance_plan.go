@@ -9,13 +9,12 @@ import (
 // The plan of shoal cluster rebalance: even out the replicas per broker and
 // the preferred leaders per broker while moving as little data as possible.
 //
-// Unlike balancedPlan (topic reassign --generate), which lays a topic out
-// afresh over a broker list the operator names, a rebalance starts from
-// where the replicas are and only moves the ones that must move: a replica
-// on a broker that is not a placement target, a replica that shares a rack
-// with too many of its partition's others, and then, one at a time, a
-// replica from the most loaded broker to the least loaded one until they
-// differ by at most one.
+// It starts from where the replicas are and only moves the ones that must
+// move (topic reassign --generate plans with it too, over the brokers the
+// operator names): a replica on a broker that is not a placement target, a
+// replica that shares a rack with too many of its partition's others, and
+// then, one at a time, a replica from the most loaded broker to the least
+// loaded one until they differ by at most one.
 
 // rebalanceBroker is a broker the rebalance may place replicas on.
 type rebalanceBroker struct {

@@ -15,19 +15,6 @@ func noRacks(ids ...int32) []rebalanceBroker {
 	return out
 }
 
-// applyPlan is parts with the plan's partitions replaced.
-func applyPlan(parts []planPartitions, plan reassignPlan) []planPartitions {
-	out := slices.Clone(parts)
-	for _, pp := range plan.Partitions {
-		for i := range out {
-			if out[i].Topic == pp.Topic && out[i].Partition == pp.Partition {
-				out[i] = pp
-			}
-		}
-	}
-	return out
-}
-
 // movedReplicas counts replicas that land on a broker their partition did
 // not use before: the data a plan copies.
 func movedReplicas(before, after []planPartitions) int {
