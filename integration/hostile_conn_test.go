@@ -237,9 +237,126 @@ func served(t *testing.T, c net.Conn) bool {
 	return err == nil
 }
 
+// slotWaitsSeries counts connections that waited for a max.connections
+// slot.
+const slotWaitsSeries = "shoal_connection_slot_waits_total"
+
+// pendingRequest sends an ApiVersions on c and returns where the outcome of
+// reading its answer arrives: nil once answered, an error if c was closed.
+func pendingRequest(t *testing.T, c net.Conn) <-chan error {
+	t.Helper()
+	rc := &rawConn{t: t, c: c, r: bufio.NewReader(c)}
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.SetVersion(0)
+	answer := make(chan error, 1)
+	if err := rc.write(kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)); err != nil {
+		answer <- err
+		return answer
+	}
+	go func() {
+		_, err := rc.readFrame(5 * time.Minute)
+		answer <- err
+	}()
+	return answer
+}
+
+// dialUntilWaiting dials from addr from, one connection at a time, each
+// sending a request, until one is left unanswered while the broker counts
+// a connection waiting for a max.connections slot. It returns the
+// connections served before it, the waiting one and where its answer will
+// arrive. More than most served fails the test.
+func dialUntilWaiting(t *testing.T, n *node, from string, most int) (open []net.Conn, waiting net.Conn, answer <-chan error) {
+	t.Helper()
+	waits := metricValue(t, n, slotWaitsSeries)
+	for {
+		if len(open) > most {
+			t.Fatalf("%d connections from %s served and none waits for a slot", len(open), from)
+		}
+		c := dialFrom(t, from, n.Addr())
+		answer := pendingRequest(t, c)
+		answered := false
+		waitFor(t, opTimeout, "a connection from "+from+" served or waiting for a slot", func() (bool, string) {
+			select {
+			case err := <-answer:
+				if err != nil {
+					t.Fatalf("connection %d from %s closed: %v", len(open)+1, from, err)
+				}
+				answered = true
+				return true, ""
+			default:
+			}
+			got := metricValue(t, n, slotWaitsSeries)
+			return got > waits, fmt.Sprintf("unanswered, %s = %v", slotWaitsSeries, got)
+		})
+		if !answered {
+			return open, c, answer
+		}
+		open = append(open, c)
+	}
+}
+
+// waitClientConns waits until the broker holds want client connections.
+func waitClientConns(t *testing.T, n *node, want float64) {
+	t.Helper()
+	waitFor(t, opTimeout, fmt.Sprintf("%v client connections", want), func() (bool, string) {
+		got := metricValue(t, n, "shoal_client_connections")
+		return got == want, fmt.Sprintf("%v open", got)
+	})
+}
+
+// TestHostileMaxConnectionsWait: as Kafka's acceptor, at max.connections a
+// new connection is not closed: it is accepted and left unread until a
+// connection closes, then served; the operator's log says so once. Past
+// max.connections.per.ip a connection is still closed at once.
+func TestHostileMaxConnectionsWait(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{set: []string{
+		"max.connections=2",
+		"max.connections.per.ip=1",
+		"max.connections.per.ip.overrides=127.0.0.11:5",
+	}})
+	waitClientConns(t, n, 0) // the readiness check's client has gone
+
+	held, waiting, answer := dialUntilWaiting(t, n, "127.0.0.11", 2)
+	if len(held) != 2 {
+		t.Fatalf("%d connections served before one waited, want max.connections=2", len(held))
+	}
+	select {
+	case err := <-answer:
+		t.Fatalf("the connection past max.connections ended before a slot was freed: %v", err)
+	default:
+	}
+	held[0].Close()
+	select {
+	case err := <-answer:
+		if err != nil {
+			t.Fatalf("the waiting connection, once a slot was freed: %v, want served", err)
+		}
+	case <-time.After(opTimeout):
+		t.Fatal("the waiting connection was not served after another closed")
+	}
+	if got := strings.Count(n.Output(), "max.connections reached"); got != 1 {
+		t.Fatalf("%d log lines saying max.connections was reached, want 1:\n%s", got, n.Output())
+	}
+
+	// Per IP: with slots free, 127.0.0.12's second connection is closed.
+	held[1].Close()
+	waitClientConns(t, n, 1)
+	if !served(t, dialFrom(t, "127.0.0.12", n.Addr())) {
+		t.Fatal("127.0.0.12's first connection was not served")
+	}
+	waiting.Close()
+	waitClientConns(t, n, 1)
+	refused := &rawConn{t: t, c: dialFrom(t, "127.0.0.12", n.Addr())}
+	refused.r = bufio.NewReader(refused.c)
+	refused.expectClosed("127.0.0.12's second connection, past max.connections.per.ip", opTimeout)
+	waitMetric(t, n, `shoal_connections_refused_total{reason="max_connections_per_ip"}`, 1)
+}
+
 // TestHostileConnectionLimits: past max.connections.per.ip (with an override
-// for one address) and max.connections, new connections are closed at once
-// and counted, while the bystanders' connections keep working.
+// for one address) new connections are closed at once and counted; past
+// max.connections they wait until one closes; the bystanders' connections
+// keep working.
 func TestHostileConnectionLimits(t *testing.T) {
 	t.Parallel()
 	const maxConns = 30
@@ -259,28 +376,25 @@ func TestHostileConnectionLimits(t *testing.T) {
 	}
 	waitMetric(t, n, `shoal_connections_refused_total{reason="max_connections_per_ip"}`, 2)
 
-	// 127.0.0.3 may open 100, but the broker holds maxConns in all.
-	var open []net.Conn
-	refused := 0
-	for range maxConns + 5 {
-		c := dialFrom(t, "127.0.0.3", n.Addr())
-		if served(t, c) {
-			open = append(open, c)
-		} else {
-			refused++
+	// 127.0.0.3 may open 100, but the broker holds maxConns in all: the
+	// next one waits, unanswered but open.
+	open, _, answer := dialUntilWaiting(t, n, "127.0.0.3", maxConns)
+	if len(open) > maxConns-3 {
+		t.Errorf("127.0.0.3 was served %d connections; max.connections=%d with 3 from 127.0.0.2 and the bystanders'", len(open), maxConns)
+	}
+	// Closing a connection frees its slot for the waiting one.
+	open[0].Close()
+	select {
+	case err := <-answer:
+		if err != nil {
+			t.Fatalf("the connection waiting for a slot: %v, want served", err)
 		}
+	case <-time.After(opTimeout):
+		t.Fatal("the connection waiting for a slot was not served after another closed")
 	}
-	if len(open) >= maxConns-3 || refused < 5 {
-		t.Errorf("127.0.0.3 kept %d connections (%d refused); max.connections=%d with 3 from 127.0.0.2 and the bystanders'", len(open), refused, maxConns)
-	}
-	waitMetric(t, n, `shoal_connections_refused_total{reason="max_connections"}`, 5)
-	// Closing connections frees their slots.
-	for _, c := range open {
+	for _, c := range open[1:] {
 		c.Close()
 	}
-	waitFor(t, opTimeout, "a connection after others closed", func() (bool, string) {
-		return served(t, dialFrom(t, "127.0.0.3", n.Addr())), "refused"
-	})
 	b.check(100)
 }
 
