@@ -261,14 +261,7 @@ func TestDynamicConnectionLimits(t *testing.T) {
 	if err := alter([]kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "max.connections"}}); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-answer:
-		if err != nil {
-			t.Fatalf("the connection waiting for a slot: %v, want served once max.connections was removed", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the connection waiting for a slot was not served once max.connections was removed")
-	}
+	expectAnswered(t, answer, "the connection waiting for a slot, once max.connections was removed")
 	if err, out := runShoalCLI(t, n, "config", "set", "--broker", "1", "--delete", "max.connections.per.ip", "--delete", "max.connections.per.ip.overrides"); err != nil {
 		t.Fatalf("config set --delete: %v\n%s", err, out)
 	}

@@ -295,6 +295,20 @@ func dialUntilWaiting(t *testing.T, n *node, from string, most int) (open []net.
 	}
 }
 
+// expectAnswered waits for a pendingRequest's answer, failing the test if
+// the connection was closed instead or no answer came within opTimeout.
+func expectAnswered(t *testing.T, answer <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-answer:
+		if err != nil {
+			t.Fatalf("%s: %v, want served", what, err)
+		}
+	case <-time.After(opTimeout):
+		t.Fatalf("%s: not served within %v", what, opTimeout)
+	}
+}
+
 // waitClientConns waits until the broker holds want client connections.
 func waitClientConns(t *testing.T, n *node, want float64) {
 	t.Helper()
@@ -327,17 +341,12 @@ func TestHostileMaxConnectionsWait(t *testing.T) {
 	default:
 	}
 	held[0].Close()
-	select {
-	case err := <-answer:
-		if err != nil {
-			t.Fatalf("the waiting connection, once a slot was freed: %v, want served", err)
-		}
-	case <-time.After(opTimeout):
-		t.Fatal("the waiting connection was not served after another closed")
-	}
-	if got := strings.Count(n.Output(), "max.connections reached"); got != 1 {
-		t.Fatalf("%d log lines saying max.connections was reached, want 1:\n%s", got, n.Output())
-	}
+	expectAnswered(t, answer, "the waiting connection, once another closed")
+	// One line for the episode, naming what to do.
+	waitFor(t, opTimeout, "the log line saying max.connections was reached", func() (bool, string) {
+		got := strings.Count(n.Output(), "max.connections reached on ")
+		return got == 1 && strings.Contains(n.Output(), "Raise max.connections"), fmt.Sprintf("%d lines", got)
+	})
 
 	// Per IP: with slots free, 127.0.0.12's second connection is closed.
 	held[1].Close()
@@ -384,14 +393,7 @@ func TestHostileConnectionLimits(t *testing.T) {
 	}
 	// Closing a connection frees its slot for the waiting one.
 	open[0].Close()
-	select {
-	case err := <-answer:
-		if err != nil {
-			t.Fatalf("the connection waiting for a slot: %v, want served", err)
-		}
-	case <-time.After(opTimeout):
-		t.Fatal("the connection waiting for a slot was not served after another closed")
-	}
+	expectAnswered(t, answer, "the connection waiting for a slot, once another closed")
 	for _, c := range open[1:] {
 		c.Close()
 	}
