@@ -231,15 +231,7 @@ func TestDirFailureWhileDeletingDoesNotDeadlock(t *testing.T) {
 		// The failing append holds doomed's appendMu: start the deletion
 		// and let it take the Manager's lock before going on.
 		go func() { deleted <- m.DeletePartition("doomed", 0) }()
-		deadline := time.Now().Add(10 * time.Second)
-		for m.mu.TryRLock() {
-			m.mu.RUnlock()
-			if time.Now().After(deadline) {
-				t.Error("DeletePartition never took the Manager's lock")
-				return
-			}
-			runtime.Gosched()
-		}
+		waitManagerLocked(t, m)
 	}
 	appended := make(chan error, 1)
 	go func() {
@@ -281,5 +273,19 @@ func TestDirFailureWhileDeletingDoesNotDeadlock(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the offline dir was never reported")
+	}
+}
+
+// waitManagerLocked waits until a writer holds (or waits for) m.mu, as
+// DeletePartition does while it closes a partition.
+func waitManagerLocked(t *testing.T, m *Manager) {
+	deadline := time.Now().Add(10 * time.Second)
+	for m.mu.TryRLock() {
+		m.mu.RUnlock()
+		if time.Now().After(deadline) {
+			t.Error("DeletePartition never took the Manager's lock")
+			return
+		}
+		runtime.Gosched()
 	}
 }
