@@ -412,22 +412,20 @@ func TestMoveTargetFailureWhileDeletingDoesNotDeadlock(t *testing.T) {
 	f.m.movesMu.Lock()
 	mv := f.m.moves[partKey{"orders", 0}]
 	f.m.movesMu.Unlock()
-	timeout := time.After(20 * time.Second)
-	for done := mv.done; done != nil || deleted != nil; {
-		select {
-		case <-done:
-			done = nil
-		case err := <-deleted:
-			if err != nil {
-				t.Errorf("DeletePartition: %v", err)
-			}
-			deleted = nil
-		case <-timeout:
-			// Deadlocked: the Manager's locks are held forever, so
-			// the cleanup must not close it.
-			f.m = &Manager{closed: true}
-			t.Fatal("a failed move commit during DeletePartition deadlocked")
-		}
+	moved := make(chan error, 1)
+	go func() {
+		<-mv.done
+		moved <- nil
+	}()
+	errs, ok := waitAll(moved, deleted)
+	if !ok {
+		// Deadlocked: the Manager's locks are held forever, so the
+		// cleanup must not close it.
+		f.m = &Manager{closed: true}
+		t.Fatal("a failed move commit during DeletePartition deadlocked")
+	}
+	if errs[1] != nil {
+		t.Errorf("DeletePartition: %v", errs[1])
 	}
 	if f.m.Partition("orders", 0) != nil {
 		t.Fatal("the deleted partition is still in the Manager")

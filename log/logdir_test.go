@@ -238,25 +238,18 @@ func TestDirFailureWhileDeletingDoesNotDeadlock(t *testing.T) {
 		_, err := appendCopy(doomed, batch, 0)
 		appended <- err
 	}()
-	timeout := time.After(20 * time.Second)
-	for range 2 {
-		select {
-		case err := <-appended:
-			if !errors.Is(err, ErrStorage) {
-				t.Errorf("failed append: %v, want ErrStorage", err)
-			}
-			appended = nil
-		case err := <-deleted:
-			if err != nil {
-				t.Errorf("DeletePartition: %v", err)
-			}
-			deleted = nil
-		case <-timeout:
-			// Deadlocked: leave the Manager, its locks are held forever.
-			t.Fatal("a write failure during DeletePartition deadlocked")
-		}
+	errs, ok := waitAll(appended, deleted)
+	if !ok {
+		// Deadlocked: leave the Manager, its locks are held forever.
+		t.Fatal("a write failure during DeletePartition deadlocked")
 	}
 	defer m.Close()
+	if !errors.Is(errs[0], ErrStorage) {
+		t.Errorf("failed append: %v, want ErrStorage", errs[0])
+	}
+	if errs[1] != nil {
+		t.Errorf("DeletePartition: %v", errs[1])
+	}
 	if m.Partition("doomed", 0) != nil {
 		t.Fatal("the deleted partition is still in the Manager")
 	}
@@ -288,4 +281,19 @@ func waitManagerLocked(t *testing.T, m *Manager) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// waitAll waits for one result from each channel, in order; false means
+// they did not all come within 20 seconds (a deadlock).
+func waitAll(chans ...<-chan error) ([]error, bool) {
+	timeout := time.After(20 * time.Second)
+	errs := make([]error, len(chans))
+	for i, ch := range chans {
+		select {
+		case errs[i] = <-ch:
+		case <-timeout:
+			return nil, false
+		}
+	}
+	return errs, true
 }
