@@ -254,7 +254,7 @@ func TestDynamicConnectionLimits(t *testing.T) {
 	if err, out := runShoalCLI(t, n, "config", "set", "--cluster", "--set", "max.connections=5"); err != nil {
 		t.Fatalf("config set --cluster: %v\n%s", err, out)
 	}
-	_, _, answer := dialUntilWaiting(t, n, "127.0.0.6", 10)
+	_, _, answer := dialUntilWaiting(t, n, n.Addr(), "127.0.0.6", 10)
 	if c, _ := brokerConfig(t, adm, "max.connections"); c.MaybeValue() != "5" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
 		t.Fatalf("described cluster default: %+v", c)
 	}

@@ -260,19 +260,19 @@ func pendingRequest(t *testing.T, c net.Conn) <-chan error {
 	return answer
 }
 
-// dialUntilWaiting dials from addr from, one connection at a time, each
+// dialUntilWaiting dials addr from the address from, one connection at a time, each
 // sending a request, until one is left unanswered while the broker counts
 // a connection waiting for a max.connections slot. It returns the
 // connections served before it, the waiting one and where its answer will
 // arrive. More than most served fails the test.
-func dialUntilWaiting(t *testing.T, n *node, from string, most int) (open []net.Conn, waiting net.Conn, answer <-chan error) {
+func dialUntilWaiting(t *testing.T, n *node, addr, from string, most int) (open []net.Conn, waiting net.Conn, answer <-chan error) {
 	t.Helper()
 	waits := metricValue(t, n, slotWaitsSeries)
 	for {
 		if len(open) > most {
 			t.Fatalf("%d connections from %s served and none waits for a slot", len(open), from)
 		}
-		c := dialFrom(t, from, n.Addr())
+		c := dialFrom(t, from, addr)
 		answer := pendingRequest(t, c)
 		answered := false
 		waitFor(t, opTimeout, "a connection from "+from+" served or waiting for a slot", func() (bool, string) {
@@ -331,7 +331,7 @@ func TestHostileMaxConnectionsWait(t *testing.T) {
 	}})
 	waitClientConns(t, n, 0) // the readiness check's client has gone
 
-	held, waiting, answer := dialUntilWaiting(t, n, "127.0.0.11", 2)
+	held, waiting, answer := dialUntilWaiting(t, n, n.Addr(), "127.0.0.11", 2)
 	if len(held) != 2 {
 		t.Fatalf("%d connections served before one waited, want max.connections=2", len(held))
 	}
@@ -362,6 +362,38 @@ func TestHostileMaxConnectionsWait(t *testing.T) {
 	waitMetric(t, n, `shoal_connections_refused_total{reason="max_connections_per_ip"}`, 1)
 }
 
+// TestHostileMaxConnectionsInterBrokerListener: as in Kafka, the
+// inter-broker listener of a broker with another listener never waits for
+// max.connections, so clients filling the broker cannot keep replication
+// out; its connections count, and a client connection waits until the
+// total is below the limit again.
+func TestHostileMaxConnectionsInterBrokerListener(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{
+		extraListener: "EXTERNAL",
+		configFile:    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\ninter.broker.listener.name=PLAINTEXT\n",
+		set:           []string{"max.connections=1"},
+	})
+	waitClientConns(t, n, 0)
+	held, _, answer := dialUntilWaiting(t, n, n.ExtraAddr(), "127.0.0.21", 1)
+	if len(held) != 1 {
+		t.Fatalf("%d connections served on EXTERNAL before one waited, want max.connections=1", len(held))
+	}
+	var inter []net.Conn
+	for i := range 2 {
+		c := dialFrom(t, "127.0.0.22", n.Addr())
+		if !served(t, c) {
+			t.Fatalf("inter-broker listener connection %d not served at max.connections", i+1)
+		}
+		inter = append(inter, c)
+	}
+	waitClientConns(t, n, 3)
+	for _, c := range append(inter, held...) {
+		c.Close()
+	}
+	expectAnswered(t, answer, "the EXTERNAL connection waiting for a slot, once the others closed")
+}
+
 // TestHostileConnectionLimits: past max.connections.per.ip (with an override
 // for one address) new connections are closed at once and counted; past
 // max.connections they wait until one closes; the bystanders' connections
@@ -387,7 +419,7 @@ func TestHostileConnectionLimits(t *testing.T) {
 
 	// 127.0.0.3 may open 100, but the broker holds maxConns in all: the
 	// next one waits, unanswered but open.
-	open, _, answer := dialUntilWaiting(t, n, "127.0.0.3", maxConns)
+	open, _, answer := dialUntilWaiting(t, n, n.Addr(), "127.0.0.3", maxConns)
 	if len(open) > maxConns-3 {
 		t.Errorf("127.0.0.3 was served %d connections; max.connections=%d with 3 from 127.0.0.2 and the bystanders'", len(open), maxConns)
 	}
