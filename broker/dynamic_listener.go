@@ -15,8 +15,9 @@ package broker
 // the reason, and nothing is stored. Every broker then applies the stored
 // overrides as its metadata image changes; new handshakes get the new
 // certificate, established connections keep the session they negotiated,
-// and a lower connection limit refuses new connections without closing
-// open ones.
+// and a lower connection limit applies to new connections (past
+// max.connections they wait, past the per-IP limit they are refused)
+// without closing open ones.
 
 import (
 	"fmt"

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -15,8 +16,19 @@ import (
 
 // Accepting client connections: the accept loop survives the errors a busy
 // or starved process sees (out of file descriptors, a peer that reset
-// before accept), and the connection limits refuse what would exceed
-// max.connections or max.connections.per.ip.
+// before accept), and the connection limits apply max.connections and
+// max.connections.per.ip as Kafka's acceptor does (SocketServer's
+// ConnectionQuotas.inc): at max.connections the listener's accept loop
+// waits for a connection to close, holding the connection it accepted
+// unread while later ones wait in the listen backlog; past its address's
+// limit a connection is closed at once. The inter-broker listener of a
+// broker with other listeners never waits (its connections still count),
+// so a flood of clients cannot keep replication out.
+//
+// Deviations: Kafka's listener-level listener.name.<l>.max.connections is
+// not served, and when inter-broker connections take the total past
+// max.connections Kafka closes the least recently used client connection,
+// while shoal lets the clients' connections fall below it as they close.
 
 // Backoff after a failed accept, as net/http's Server: 5 ms doubling to 1 s.
 const (
@@ -65,17 +77,16 @@ func acceptLoop(ln net.Listener, log *slog.Logger, m *connMetrics, sleep func(ti
 // Reasons a connection is refused or closed by the broker, as metric
 // labels.
 const (
-	refusedMaxConnections = "max_connections"
-	refusedPerIP          = "max_connections_per_ip"
-	refusedCreationRate   = "connection_creation_rate"
-	closedIdle            = "idle"
-	closedReadTimeout     = "request_read_timeout"
+	refusedPerIP        = "max_connections_per_ip"
+	refusedCreationRate = "connection_creation_rate"
+	closedIdle          = "idle"
+	closedReadTimeout   = "request_read_timeout"
 )
 
-// connLimits counts open client connections, overall and per IP, and
-// refuses one past max.connections or its IP's limit. The limits may
-// change at runtime (set): connections already open are kept, even past a
-// lowered limit, as Kafka keeps them.
+// connLimits counts open client connections, overall and per IP: a new
+// one waits while max.connections is reached and is refused past its IP's
+// limit. The limits may change at runtime (set): connections already open
+// are kept, even past a lowered limit, as Kafka keeps them.
 type connLimits struct {
 	mu         sync.Mutex
 	max, perIP int
@@ -83,6 +94,29 @@ type connLimits struct {
 	overrides map[string]int
 	total     int
 	byIP      map[string]int
+	// freed, once a waiter asked for it, is closed when a slot may have
+	// come free (a release, or new limits) and set to nil.
+	freed chan struct{}
+	// full is set while a waiting episode lasts: from the first
+	// connection that had to wait for max.connections until one finds a
+	// slot free on arrival; waited counts the connections that waited in
+	// it.
+	full   bool
+	waited int
+}
+
+// admission is acquire's answer.
+type admission struct {
+	// wait, when not nil, says max.connections is reached: the caller
+	// waits for it to be closed and asks again, with waited set.
+	wait <-chan struct{}
+	// refused is the reason the connection is refused ("" if counted).
+	refused string
+	// began: this connection's wait starts a waiting episode. ended: a
+	// connection found a slot free on arrival, ending the episode in
+	// which ended connections waited.
+	began bool
+	ended int
 }
 
 func newConnLimits() *connLimits {
@@ -96,29 +130,46 @@ func (l *connLimits) set(lim config.ConnectionLimits, log *slog.Logger) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.max, l.perIP, l.overrides = lim.Max, lim.PerIP, ov
+	l.wakeLocked() // a raised limit frees slots
 }
 
-// acquire counts a new connection from ip, or returns the reason it is
-// refused. A nil ip (not TCP) counts only towards max.connections.
-func (l *connLimits) acquire(ip string) (refused string) {
+// acquire counts a new connection from ip, or says why it is not counted:
+// max.connections is reached (wait, unless protected: the inter-broker
+// listener's connections never wait) or ip is at its limit (refused). The
+// per-IP limit is checked only once a slot is free, as Kafka's inc does.
+// waited says the connection has waited already (for the episode's
+// count). An empty ip (not TCP) counts only towards max.connections.
+func (l *connLimits) acquire(ip string, protected, waited bool) (a admission) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total >= l.max {
-		return refusedMaxConnections
+	if !protected && l.total >= l.max {
+		if l.freed == nil {
+			l.freed = make(chan struct{})
+		}
+		if !waited {
+			a.began, l.full = !l.full, true
+			l.waited++
+		}
+		a.wait = l.freed
+		return a
+	}
+	if l.full && !waited && !protected {
+		a.ended, l.full, l.waited = l.waited, false, 0
 	}
 	limit, ok := l.overrides[ip]
 	if !ok {
 		limit = l.perIP
 	}
 	if l.byIP[ip] >= limit {
-		return refusedPerIP
+		a.refused = refusedPerIP
+		return a
 	}
 	l.total++
 	l.byIP[ip]++
-	return ""
+	return a
 }
 
-// release uncounts a connection acquire admitted.
+// release uncounts a connection acquire admitted and wakes a waiter.
 func (l *connLimits) release(ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -126,6 +177,67 @@ func (l *connLimits) release(ip string) {
 	if l.byIP[ip]--; l.byIP[ip] <= 0 {
 		delete(l.byIP, ip)
 	}
+	l.wakeLocked()
+}
+
+// wakeLocked wakes the connections waiting for a slot. mu held.
+func (l *connLimits) wakeLocked() {
+	if l.freed != nil {
+		close(l.freed)
+		l.freed = nil
+	}
+}
+
+// admit counts nc, just accepted on listener from ip, against the
+// connection limits (see the top of this file) and reports whether it is
+// to be served. While max.connections is reached it waits, counted in
+// shoal_connection_slot_waits_total, with the listener's accept loop
+// blocked; the first wait of an episode is logged with what to do, and so
+// is its end. A connection past its IP's limit, or one that waited while
+// the server closes, is closed.
+func (s *Server) admit(nc net.Conn, listener, ip string) bool {
+	protected := s.protectedListener(listener)
+	var began time.Time
+	for {
+		a := s.limits.acquire(ip, protected, !began.IsZero())
+		if a.began {
+			s.log.Warn(fmt.Sprintf("max.connections reached on %s: new client connections wait in the listen backlog until one closes. Raise max.connections (dynamic: shoal config set --cluster --set max.connections=N) or find the clients holding connections (shoal_client_connections, max.connections.per.ip)", listener),
+				"listener", listener, "max.connections", s.limits.limit())
+		}
+		if a.ended > 0 {
+			s.log.Info("max.connections no longer reached; new client connections are accepted at once", "listener", listener, "waited", a.ended)
+		}
+		if a.wait == nil {
+			if !began.IsZero() {
+				s.metrics.conns.slotWait.Add(time.Since(began).Seconds())
+			}
+			if a.refused != "" {
+				// Closed at once, before a byte is read: a refused
+				// client costs a file descriptor for microseconds.
+				s.metrics.conns.refused.WithLabelValues(a.refused).Inc()
+				nc.Close()
+				return false
+			}
+			return true
+		}
+		if began.IsZero() {
+			began = time.Now()
+			s.metrics.conns.slotWaits.Inc()
+		}
+		select {
+		case <-a.wait:
+		case <-s.ctx.Done():
+			nc.Close()
+			return false
+		}
+	}
+}
+
+// limit is max.connections now.
+func (l *connLimits) limit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.max
 }
 
 // remoteIP is a connection's peer IP in canonical form ("" if not TCP).
@@ -142,9 +254,14 @@ type connMetrics struct {
 	// acceptDelay is how long accept loops waited for
 	// max.connection.creation.rate.
 	acceptDelay prometheus.Counter
-	refused     *prometheus.CounterVec
-	closed      *prometheus.CounterVec
-	open        prometheus.Gauge
+	// slotWaits counts connections that waited for a max.connections
+	// slot, slotWait the time accept loops spent waiting (Kafka's
+	// AcceptorBlockedPercent).
+	slotWaits prometheus.Counter
+	slotWait  prometheus.Counter
+	refused   *prometheus.CounterVec
+	closed    *prometheus.CounterVec
+	open      prometheus.Gauge
 	// queuedBytes is what requestMemory holds.
 	queuedBytes prometheus.Gauge
 }
@@ -157,8 +274,14 @@ func newConnMetrics(reg *prometheus.Registry) *connMetrics {
 		acceptDelay: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_connection_accept_throttle_seconds_total", Help: "Time accept loops waited before taking a connection because max.connection.creation.rate was exceeded.",
 		}),
+		slotWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_connection_slot_waits_total", Help: "Client connections accepted while max.connections was reached, which waited unread (with the listener's later connections in the listen backlog) until a connection closed.",
+		}),
+		slotWait: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_connection_slot_wait_seconds_total", Help: "Time accept loops waited for a connection to close because max.connections was reached.",
+		}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_connections_refused_total", Help: "Client connections refused because a limit was reached, by limit (max_connections, max_connections_per_ip: closed at once; connection_creation_rate: the address's client quota, closed after the throttle time).",
+			Name: "shoal_connections_refused_total", Help: "Client connections refused because a limit was reached, by limit (max_connections_per_ip: closed at once; connection_creation_rate: the address's client quota, closed after the throttle time).",
 		}, []string{"reason"}),
 		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shoal_connections_closed_by_broker_total", Help: "Client connections the broker closed, by reason (idle: connections.max.idle.ms; request_read_timeout: a frame slower than socket.request.read.timeout.ms; authentication_timeout: no TLS and SASL authentication within it).",
@@ -170,6 +293,6 @@ func newConnMetrics(reg *prometheus.Registry) *connMetrics {
 			Name: "shoal_queued_request_bytes", Help: "Bytes of request frames held at once, bounded by queued.max.request.bytes.",
 		}),
 	}
-	reg.MustRegister(m.acceptErrors, m.acceptDelay, m.refused, m.closed, m.open, m.queuedBytes)
+	reg.MustRegister(m.acceptErrors, m.acceptDelay, m.slotWaits, m.slotWait, m.refused, m.closed, m.open, m.queuedBytes)
 	return m
 }

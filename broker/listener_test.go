@@ -82,31 +82,63 @@ func TestAcceptLoopSurvivesTemporaryErrors(t *testing.T) {
 func TestConnLimits(t *testing.T) {
 	l := newConnLimits()
 	l.set(config.ConnectionLimits{Max: 4, PerIP: 2, Overrides: "10.0.0.9:3,[::1]:0"}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	for i, tc := range []struct{ ip, refused string }{
-		{"10.0.0.1", ""}, {"10.0.0.1", ""}, {"10.0.0.1", refusedPerIP},
-		{"::1", refusedPerIP},
-		{"10.0.0.9", ""}, {"10.0.0.9", ""}, {"10.0.0.9", refusedMaxConnections},
-	} {
-		if got := l.acquire(tc.ip); got != tc.refused {
-			t.Fatalf("step %d: acquire(%s) = %q, want %q", i, tc.ip, got, tc.refused)
+	counted := func(step, ip string, protected bool) {
+		t.Helper()
+		if a := l.acquire(ip, protected, false); a.wait != nil || a.refused != "" {
+			t.Fatalf("%s: acquire(%s) = %+v, want counted", step, ip, a)
 		}
 	}
+	counted("first", "10.0.0.1", false)
+	counted("second", "10.0.0.1", false)
+	if a := l.acquire("10.0.0.1", false, false); a.refused != refusedPerIP || a.wait != nil {
+		t.Fatalf("third from 10.0.0.1: %+v, want refused for max.connections.per.ip", a)
+	}
+	if a := l.acquire("::1", false, false); a.refused != refusedPerIP {
+		t.Fatalf("::1 with override 0: %+v", a)
+	}
+	counted("fourth", "10.0.0.9", false)
+	counted("fifth", "10.0.0.9", false)
+
+	// At max.connections a connection waits; it is neither refused nor
+	// counted, and the first wait starts an episode.
+	a := l.acquire("10.0.0.9", false, false)
+	if a.wait == nil || a.refused != "" || !a.began {
+		t.Fatalf("at max.connections: %+v, want a wait that begins an episode", a)
+	}
+	if b := l.acquire("10.0.0.2", false, false); b.wait == nil || b.began {
+		t.Fatalf("a second arrival at max.connections: %+v, want a wait within the episode", b)
+	}
+	// The inter-broker listener never waits, and counts.
+	counted("inter-broker", "10.0.0.3", true)
+	if l.total != 5 {
+		t.Fatalf("total %d with the inter-broker connection, want 5", l.total)
+	}
+	select {
+	case <-a.wait:
+		t.Fatal("woken with no slot freed")
+	default:
+	}
+	l.release("10.0.0.3")
 	l.release("10.0.0.1")
-	if got := l.acquire("10.0.0.9"); got != "" {
-		t.Fatalf("after a release: %q", got)
+	<-a.wait // a release wakes the waiters
+	if b := l.acquire("10.0.0.9", false, true); b.wait != nil || b.refused != "" || b.ended != 0 {
+		t.Fatalf("after a release: %+v, want counted within the episode", b)
 	}
-	if got := l.acquire("10.0.0.9"); got != refusedMaxConnections {
-		t.Fatalf("at max.connections again: %q", got)
+	// Full again: the episode goes on.
+	b := l.acquire("10.0.0.2", false, false)
+	if b.wait == nil || b.began {
+		t.Fatalf("at max.connections again: %+v, want a wait within the episode", b)
 	}
-	// Limits changed at runtime apply to the next connection; the open
-	// ones stay, even past a lowered limit.
+	// Limits changed at runtime apply to the next connection and wake
+	// the waiters; the open ones stay, even past a lowered limit.
 	l.set(config.ConnectionLimits{Max: 10, PerIP: 1}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if got := l.acquire("10.0.0.9"); got != refusedPerIP {
-		t.Fatalf("10.0.0.9 with its override removed: %q", got)
+	<-b.wait
+	// The first connection to find a slot free on arrival ends the
+	// episode, reporting the three that waited in it.
+	if c := l.acquire("10.0.0.9", false, false); c.refused != refusedPerIP || c.ended != 3 {
+		t.Fatalf("10.0.0.9 with its override removed: %+v, want refused, ending an episode of 3 waits", c)
 	}
-	if got := l.acquire("10.0.0.2"); got != "" {
-		t.Fatalf("a new IP after max.connections was raised: %q", got)
-	}
+	counted("a new IP after max.connections was raised", "10.0.0.2", false)
 	l.release("10.0.0.9")
 	if l.total != 4 || l.byIP["10.0.0.9"] != 2 {
 		t.Fatalf("open connections: total %d, 10.0.0.9 %d", l.total, l.byIP["10.0.0.9"])

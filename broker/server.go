@@ -458,11 +458,7 @@ func (s *Server) accept(ln net.Listener, listener string) {
 		if !s.admitConnection(nc, listener, ip, sleep) {
 			return
 		}
-		if reason := s.limits.acquire(ip); reason != "" {
-			// Closed at once, before a byte is read: a refused client
-			// costs a file descriptor for microseconds.
-			s.metrics.conns.refused.WithLabelValues(reason).Inc()
-			nc.Close()
+		if !s.admit(nc, listener, ip) {
 			return
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {

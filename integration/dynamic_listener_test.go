@@ -198,8 +198,9 @@ func TestDynamicListenerKeystore(t *testing.T) {
 // TestDynamicConnectionLimits: max.connections.per.ip lowered at runtime
 // refuses new connections from an address at its limit while those open
 // stay served; a per-broker override lets the address in again; a change
-// that would let no client in is refused; removing the overrides restores
-// the static limits.
+// that would let no client in is refused; a connection waiting at a
+// dynamic max.connections is served once the limit is removed; removing
+// the overrides restores the static limits.
 func TestDynamicConnectionLimits(t *testing.T) {
 	n := startNode(t, nodeOpts{})
 	adm := n.Admin(t)
@@ -246,20 +247,21 @@ func TestDynamicConnectionLimits(t *testing.T) {
 	waitFor(t, 20*time.Second, client+" served again under its override", func() (bool, string) {
 		return served(t, dialFrom(t, client, n.Addr())), "refused"
 	})
-	// The cluster-wide max.connections: the new connection past it is
-	// refused, then removing every override restores the static limits.
+	// The cluster-wide max.connections: the new connection past it waits
+	// for a slot, and removing the limit (on the admin client's open
+	// connection) lets it in; then removing every override restores the
+	// static limits.
 	if err, out := runShoalCLI(t, n, "config", "set", "--cluster", "--set", "max.connections=5"); err != nil {
 		t.Fatalf("config set --cluster: %v\n%s", err, out)
 	}
-	waitFor(t, 20*time.Second, "a connection past max.connections refused", func() (bool, string) {
-		return !served(t, dialFrom(t, "127.0.0.6", n.Addr())), "still served"
-	})
+	_, _, answer := dialUntilWaiting(t, n, n.Addr(), "127.0.0.6", 10)
 	if c, _ := brokerConfig(t, adm, "max.connections"); c.MaybeValue() != "5" || c.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
 		t.Fatalf("described cluster default: %+v", c)
 	}
 	if err := alter([]kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "max.connections"}}); err != nil {
 		t.Fatal(err)
 	}
+	expectAnswered(t, answer, "the connection waiting for a slot, once max.connections was removed")
 	if err, out := runShoalCLI(t, n, "config", "set", "--broker", "1", "--delete", "max.connections.per.ip", "--delete", "max.connections.per.ip.overrides"); err != nil {
 		t.Fatalf("config set --delete: %v\n%s", err, out)
 	}

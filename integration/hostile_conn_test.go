@@ -237,9 +237,167 @@ func served(t *testing.T, c net.Conn) bool {
 	return err == nil
 }
 
+// slotWaitsSeries counts connections that waited for a max.connections
+// slot.
+const slotWaitsSeries = "shoal_connection_slot_waits_total"
+
+// pendingRequest sends an ApiVersions on c and returns where the outcome of
+// reading its answer arrives: nil once answered, an error if c was closed.
+func pendingRequest(t *testing.T, c net.Conn) <-chan error {
+	t.Helper()
+	rc := &rawConn{t: t, c: c, r: bufio.NewReader(c)}
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.SetVersion(0)
+	answer := make(chan error, 1)
+	if err := rc.write(kmsg.NewRequestFormatter().AppendRequest(nil, req, 1)); err != nil {
+		answer <- err
+		return answer
+	}
+	go func() {
+		_, err := rc.readFrame(5 * time.Minute)
+		answer <- err
+	}()
+	return answer
+}
+
+// dialUntilWaiting dials addr from the address from, one connection at a time, each
+// sending a request, until one is left unanswered while the broker counts
+// a connection waiting for a max.connections slot. It returns the
+// connections served before it, the waiting one and where its answer will
+// arrive. More than most served fails the test.
+func dialUntilWaiting(t *testing.T, n *node, addr, from string, most int) (open []net.Conn, waiting net.Conn, answer <-chan error) {
+	t.Helper()
+	waits := metricValue(t, n, slotWaitsSeries)
+	for {
+		if len(open) > most {
+			t.Fatalf("%d connections from %s served and none waits for a slot", len(open), from)
+		}
+		c := dialFrom(t, from, addr)
+		answer := pendingRequest(t, c)
+		answered := false
+		waitFor(t, opTimeout, "a connection from "+from+" served or waiting for a slot", func() (bool, string) {
+			select {
+			case err := <-answer:
+				if err != nil {
+					t.Fatalf("connection %d from %s closed: %v", len(open)+1, from, err)
+				}
+				answered = true
+				return true, ""
+			default:
+			}
+			got := metricValue(t, n, slotWaitsSeries)
+			return got > waits, fmt.Sprintf("unanswered, %s = %v", slotWaitsSeries, got)
+		})
+		if !answered {
+			return open, c, answer
+		}
+		open = append(open, c)
+	}
+}
+
+// expectAnswered waits for a pendingRequest's answer, failing the test if
+// the connection was closed instead or no answer came within opTimeout.
+func expectAnswered(t *testing.T, answer <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-answer:
+		if err != nil {
+			t.Fatalf("%s: %v, want served", what, err)
+		}
+	case <-time.After(opTimeout):
+		t.Fatalf("%s: not served within %v", what, opTimeout)
+	}
+}
+
+// waitClientConns waits until the broker holds want client connections.
+func waitClientConns(t *testing.T, n *node, want float64) {
+	t.Helper()
+	waitFor(t, opTimeout, fmt.Sprintf("%v client connections", want), func() (bool, string) {
+		got := metricValue(t, n, "shoal_client_connections")
+		return got == want, fmt.Sprintf("%v open", got)
+	})
+}
+
+// TestHostileMaxConnectionsWait: as Kafka's acceptor, at max.connections a
+// new connection is not closed: it is accepted and left unread until a
+// connection closes, then served; the operator's log says so once. Past
+// max.connections.per.ip a connection is still closed at once.
+func TestHostileMaxConnectionsWait(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{set: []string{
+		"max.connections=2",
+		"max.connections.per.ip=1",
+		"max.connections.per.ip.overrides=127.0.0.11:5",
+	}})
+	waitClientConns(t, n, 0) // the readiness check's client has gone
+
+	held, waiting, answer := dialUntilWaiting(t, n, n.Addr(), "127.0.0.11", 2)
+	if len(held) != 2 {
+		t.Fatalf("%d connections served before one waited, want max.connections=2", len(held))
+	}
+	select {
+	case err := <-answer:
+		t.Fatalf("the connection past max.connections ended before a slot was freed: %v", err)
+	default:
+	}
+	held[0].Close()
+	expectAnswered(t, answer, "the waiting connection, once another closed")
+	// One line for the episode, naming what to do.
+	waitFor(t, opTimeout, "the log line saying max.connections was reached", func() (bool, string) {
+		got := strings.Count(n.Output(), "max.connections reached on ")
+		return got == 1 && strings.Contains(n.Output(), "Raise max.connections"), fmt.Sprintf("%d lines", got)
+	})
+
+	// Per IP: with slots free, 127.0.0.12's second connection is closed.
+	held[1].Close()
+	waitClientConns(t, n, 1)
+	if !served(t, dialFrom(t, "127.0.0.12", n.Addr())) {
+		t.Fatal("127.0.0.12's first connection was not served")
+	}
+	waiting.Close()
+	waitClientConns(t, n, 1)
+	refused := &rawConn{t: t, c: dialFrom(t, "127.0.0.12", n.Addr())}
+	refused.r = bufio.NewReader(refused.c)
+	refused.expectClosed("127.0.0.12's second connection, past max.connections.per.ip", opTimeout)
+	waitMetric(t, n, `shoal_connections_refused_total{reason="max_connections_per_ip"}`, 1)
+}
+
+// TestHostileMaxConnectionsInterBrokerListener: as in Kafka, the
+// inter-broker listener of a broker with another listener never waits for
+// max.connections, so clients filling the broker cannot keep replication
+// out; its connections count, and a client connection waits until the
+// total is below the limit again.
+func TestHostileMaxConnectionsInterBrokerListener(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nodeOpts{
+		extraListener: "EXTERNAL",
+		configFile:    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT\ninter.broker.listener.name=PLAINTEXT\n",
+		set:           []string{"max.connections=1"},
+	})
+	waitClientConns(t, n, 0)
+	held, _, answer := dialUntilWaiting(t, n, n.ExtraAddr(), "127.0.0.21", 1)
+	if len(held) != 1 {
+		t.Fatalf("%d connections served on EXTERNAL before one waited, want max.connections=1", len(held))
+	}
+	var inter []net.Conn
+	for i := range 2 {
+		c := dialFrom(t, "127.0.0.22", n.Addr())
+		if !served(t, c) {
+			t.Fatalf("inter-broker listener connection %d not served at max.connections", i+1)
+		}
+		inter = append(inter, c)
+	}
+	waitClientConns(t, n, 3)
+	for _, c := range append(inter, held...) {
+		c.Close()
+	}
+	expectAnswered(t, answer, "the EXTERNAL connection waiting for a slot, once the others closed")
+}
+
 // TestHostileConnectionLimits: past max.connections.per.ip (with an override
-// for one address) and max.connections, new connections are closed at once
-// and counted, while the bystanders' connections keep working.
+// for one address) new connections are closed at once and counted; past
+// max.connections they wait until one closes; the bystanders' connections
+// keep working.
 func TestHostileConnectionLimits(t *testing.T) {
 	t.Parallel()
 	const maxConns = 30
@@ -259,28 +417,18 @@ func TestHostileConnectionLimits(t *testing.T) {
 	}
 	waitMetric(t, n, `shoal_connections_refused_total{reason="max_connections_per_ip"}`, 2)
 
-	// 127.0.0.3 may open 100, but the broker holds maxConns in all.
-	var open []net.Conn
-	refused := 0
-	for range maxConns + 5 {
-		c := dialFrom(t, "127.0.0.3", n.Addr())
-		if served(t, c) {
-			open = append(open, c)
-		} else {
-			refused++
-		}
+	// 127.0.0.3 may open 100, but the broker holds maxConns in all: the
+	// next one waits, unanswered but open.
+	open, _, answer := dialUntilWaiting(t, n, n.Addr(), "127.0.0.3", maxConns)
+	if len(open) > maxConns-3 {
+		t.Errorf("127.0.0.3 was served %d connections; max.connections=%d with 3 from 127.0.0.2 and the bystanders'", len(open), maxConns)
 	}
-	if len(open) >= maxConns-3 || refused < 5 {
-		t.Errorf("127.0.0.3 kept %d connections (%d refused); max.connections=%d with 3 from 127.0.0.2 and the bystanders'", len(open), refused, maxConns)
-	}
-	waitMetric(t, n, `shoal_connections_refused_total{reason="max_connections"}`, 5)
-	// Closing connections frees their slots.
-	for _, c := range open {
+	// Closing a connection frees its slot for the waiting one.
+	open[0].Close()
+	expectAnswered(t, answer, "the connection waiting for a slot, once another closed")
+	for _, c := range open[1:] {
 		c.Close()
 	}
-	waitFor(t, opTimeout, "a connection after others closed", func() (bool, string) {
-		return served(t, dialFrom(t, "127.0.0.3", n.Addr())), "refused"
-	})
 	b.check(100)
 }
 

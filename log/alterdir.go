@@ -127,8 +127,8 @@ func (m *Manager) MovePartition(topic string, index int32, dir string) error {
 		return fmt.Errorf("%w: partition %s-%d is offline", ErrStorage, topic, index)
 	}
 
-	// Lock order: movesMu, then m.mu (failDir). The move goroutine never
-	// takes movesMu, so stop may wait for it with movesMu held.
+	// Lock order: movesMu, then m.mu (manager.go). The move goroutine
+	// never takes movesMu, so stop may wait for it with movesMu held.
 	m.movesMu.Lock()
 	if mv := m.moves[k]; mv != nil && !mv.finished() {
 		if mv.to == to {
@@ -430,6 +430,12 @@ func (mv *move) swap() error {
 		return mv.storageError(err)
 	}
 	mv.m.moveStep(CrashMoveRenamed)
+	// Committed: p's files are in the target dir now, so its failure must
+	// take p offline.
+	if err := mv.to.place(p); err != nil {
+		p.markOffline(err)
+		return p.failLocked(err)
+	}
 
 	// 3. Switch to the new files. Past the commit a failure takes the
 	// partition offline: the next Open loads the new copy.
@@ -448,6 +454,7 @@ func (mv *move) swap() error {
 	p.recoveryPoint = leo
 	p.unflushedMsgs = 0
 	p.mu.Unlock()
+	mv.m.dirOf(old).leave(p)
 	p.cleaner = nil // the cleaner checkpoint is re-read from the new dir
 	p.lastCkpt, p.lastCkptAt = np.lastCkpt, time.Now()
 	closeAll(oldSegs)

@@ -391,6 +391,61 @@ func TestMoveCancelledByClose(t *testing.T) {
 	wantValues(t, values(t, p), 300)
 }
 
+// TestMoveTargetFailureWhileDeletingDoesNotDeadlock fails the commit of a
+// move (the target dir's rename) while the partition is being deleted: the
+// swap holds every lock of the partition as it takes the target dir
+// offline, and DeletePartition holds the Manager's lock while closing the
+// partition waits for them. Both must finish: the move is abandoned, the
+// partition deleted, the target dir offline.
+func TestMoveTargetFailureWhileDeletingDoesNotDeadlock(t *testing.T) {
+	f := newMoveFixture(t, 50)
+	deleted := make(chan error, 1)
+	f.m.onMoveStep = func(step string) {
+		if step != CrashMoveMarked {
+			return
+		}
+		// The commit's rename fails: its source is gone.
+		futures, _ := filepath.Glob(filepath.Join(f.b, "*"+futureDirSuffix))
+		for _, d := range futures {
+			os.RemoveAll(d)
+		}
+		go func() { deleted <- f.m.DeletePartition("orders", 0) }()
+		waitManagerLocked(t, f.m)
+	}
+	if err := f.m.MovePartition("orders", 0, f.b); err != nil {
+		t.Fatal(err)
+	}
+	f.m.movesMu.Lock()
+	mv := f.m.moves[partKey{"orders", 0}]
+	f.m.movesMu.Unlock()
+	moved := make(chan error, 1)
+	go func() {
+		<-mv.done
+		moved <- nil
+	}()
+	errs, ok := waitAll(moved, deleted)
+	if !ok {
+		// Deadlocked: the Manager's locks are held forever, so the
+		// cleanup must not close it.
+		f.m = &Manager{closed: true}
+		t.Fatal("a failed move commit during DeletePartition deadlocked")
+	}
+	if errs[1] != nil {
+		t.Errorf("DeletePartition: %v", errs[1])
+	}
+	if f.m.Partition("orders", 0) != nil {
+		t.Fatal("the deleted partition is still in the Manager")
+	}
+	for _, d := range f.m.Dirs() {
+		if offline := errors.Is(d.Err, ErrStorage); offline != (d.Path == f.b) {
+			t.Errorf("log dir %s: %v; want only %s offline", d.Path, d.Err, f.b)
+		}
+	}
+	if l := leftovers(t, f.a); len(l) > 0 {
+		t.Errorf("left behind: %v", l)
+	}
+}
+
 // TestMoveThrottled copies a log of about 2.4 MB at 1 MB/s
 // (replica.alter.log.dirs.io.max.bytes.per.second): the move must take
 // at least about the time the rate allows. The bound is generous (half)

@@ -65,28 +65,66 @@ func (p *Partition) storageFailed(err error) error {
 	return err
 }
 
+// place records that p's files are now in d, so that a failure of d takes
+// p offline. It fails with d's offline error once d is offline: failDir
+// has listed d's partitions by then and would miss p.
+func (d *logDir) place(p *Partition) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.offlineErr(); err != nil {
+		return err
+	}
+	d.parts[p] = struct{}{}
+	return nil
+}
+
+// leave records that p's files are no longer in d.
+func (d *logDir) leave(p *Partition) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.parts, p)
+}
+
+// fail takes d offline with off and returns the partitions in it, or false
+// when d was offline already. Setting offline and listing under d.mu, as
+// place checks and adds under it, means every partition placed in d is
+// either listed here or refused by place.
+func (d *logDir) fail(off *dirOffline) ([]*Partition, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.offline.CompareAndSwap(nil, off) {
+		return nil, false
+	}
+	ps := make([]*Partition, 0, len(d.parts))
+	for p := range d.parts {
+		ps = append(ps, p)
+	}
+	sortPartitions(ps)
+	return ps, true
+}
+
 // failDir takes d offline because of cause; only the first failure counts.
-// It must not be called with m.mu or any partition's mu held.
+// It takes no Manager lock, only d.mu and each partition's mu, because it
+// runs under the failing writer's partition locks (appendMu, flushMu, or
+// all of them in a move's swap) while DeletePartition may hold m.mu waiting
+// for those. It must not be called with any partition's mu held.
 func (m *Manager) failDir(d *logDir, cause error) {
 	why := strings.TrimPrefix(cause.Error(), ErrStorage.Error()+": ")
 	off := &dirOffline{err: fmt.Errorf("%w: log directory %s is offline: %s", ErrStorage, d.path, why)}
-	if !d.offline.CompareAndSwap(nil, off) {
+	listed, first := d.fail(off)
+	if !first {
 		return
 	}
-	// CreatePartition checks d.offline under m.mu (write), so every
-	// partition it places in d is in this list.
-	m.mu.RLock()
-	var ps []*Partition
-	for _, p := range m.parts {
-		if filepath.Dir(p.Dir()) == d.path {
-			ps = append(ps, p)
-		}
+	if m.onDirFailing != nil {
+		m.onDirFailing()
 	}
-	m.mu.RUnlock()
-	names := make([]string, len(ps))
-	for i, p := range ps {
-		p.markOffline(off.err)
-		names[i] = partitionDirName(p.topic, p.index)
+	var ps []*Partition
+	var names []string
+	for _, p := range listed {
+		if p.markOffline(off.err) {
+			ps = append(ps, p)
+			names = append(names, partitionDirName(p.topic, p.index))
+		}
 	}
 	m.logger.Error(fmt.Sprintf("log directory %s is offline: %s; its partitions answer KAFKA_STORAGE_ERROR until a restart: %s",
 		d.path, why, strings.Join(names, ", ")),
@@ -103,13 +141,20 @@ func (m *Manager) failDir(d *logDir, cause error) {
 
 // markOffline makes every later append, read and sync of p fail with err.
 // It takes mu only, so it is safe under appendMu or flushMu; closeOffline
-// then closes the partition and wakes its waiters.
-func (p *Partition) markOffline(err error) {
+// then closes the partition and wakes its waiters. A deleted partition is
+// left alone and false returned: its replica is no longer this broker's,
+// so it is not reported offline (DeletePartition closes a partition before
+// it leaves its dir's list).
+func (p *Partition) markOffline(err error) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.deleted {
+		return false
+	}
 	if p.offline == nil {
 		p.offline = err
 	}
+	return true
 }
 
 // closeOffline closes a partition markOffline took offline, once no append,

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 )
@@ -194,4 +196,104 @@ func TestFullDiskNeverCorruptsLog(t *testing.T) {
 	if res.BaseOffset != int64(len(acked)) {
 		t.Fatalf("append after recovery at %d, want %d", res.BaseOffset, len(acked))
 	}
+}
+
+// TestDirFailureWhileDeletingDoesNotDeadlock fails a write to a partition
+// while the same partition is being deleted: the failing append holds the
+// partition's appendMu as it takes the dir offline, and DeletePartition
+// holds the Manager's lock while closing the partition waits for that
+// appendMu. Both must finish; the append answers KAFKA_STORAGE_ERROR, the
+// partition is gone, and the other partition in the dir went offline.
+func TestDirFailureWhileDeletingDoesNotDeadlock(t *testing.T) {
+	dir := t.TempDir()
+	reported := make(chan DirFailure, 1)
+	m, err := Open(ManagerConfig{Dirs: []string{dir}, Logger: testLogger(t), OnDirOffline: func(f DirFailure) { reported <- f }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doomed, err := m.CreatePartition("doomed", 0, testTopicID, DefaultPartitionConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bystander, err := m.CreatePartition("bystander", 0, testTopicID, DefaultPartitionConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := simpleBatch(t, 3, 1000, "v")
+	mustAppend(t, doomed, batch, 0)
+	// The next write fails: its segment file is closed under it.
+	doomed.mu.RLock()
+	_ = doomed.active().log.Close()
+	doomed.mu.RUnlock()
+
+	deleted := make(chan error, 1)
+	m.onDirFailing = func() {
+		// The failing append holds doomed's appendMu: start the deletion
+		// and let it take the Manager's lock before going on.
+		go func() { deleted <- m.DeletePartition("doomed", 0) }()
+		waitManagerLocked(t, m)
+	}
+	appended := make(chan error, 1)
+	go func() {
+		_, err := appendCopy(doomed, batch, 0)
+		appended <- err
+	}()
+	errs, ok := waitAll(appended, deleted)
+	if !ok {
+		// Deadlocked: leave the Manager, its locks are held forever.
+		t.Fatal("a write failure during DeletePartition deadlocked")
+	}
+	defer m.Close()
+	if !errors.Is(errs[0], ErrStorage) {
+		t.Errorf("failed append: %v, want ErrStorage", errs[0])
+	}
+	if errs[1] != nil {
+		t.Errorf("DeletePartition: %v", errs[1])
+	}
+	if m.Partition("doomed", 0) != nil {
+		t.Fatal("the deleted partition is still in the Manager")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "doomed-0")); !os.IsNotExist(err) {
+		t.Fatalf("the deleted partition's dir: %v, want it gone", err)
+	}
+	if _, err := appendCopy(bystander, batch, 0); !errors.Is(err, ErrStorage) {
+		t.Fatalf("append to the other partition of the failed dir: %v, want ErrStorage", err)
+	}
+	select {
+	case f := <-reported:
+		if !slices.Contains(f.Partitions, bystander) {
+			t.Fatalf("reported failure %+v does not name bystander-0", f)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the offline dir was never reported")
+	}
+}
+
+// waitManagerLocked waits until a writer holds (or waits for) m.mu, as
+// DeletePartition does while it closes a partition.
+func waitManagerLocked(t *testing.T, m *Manager) {
+	deadline := time.Now().Add(10 * time.Second)
+	for m.mu.TryRLock() {
+		m.mu.RUnlock()
+		if time.Now().After(deadline) {
+			t.Error("DeletePartition never took the Manager's lock")
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// waitAll waits for one result from each channel, in order; false means
+// they did not all come within 20 seconds (a deadlock).
+func waitAll(chans ...<-chan error) ([]error, bool) {
+	timeout := time.After(20 * time.Second)
+	errs := make([]error, len(chans))
+	for i, ch := range chans {
+		select {
+		case errs[i] = <-ch:
+		case <-timeout:
+			return nil, false
+		}
+	}
+	return errs, true
 }

@@ -40,16 +40,22 @@ type Manager struct {
 	flusher      flusher
 	onDirOffline func(DirFailure)
 
+	// Lock order: movesMu, then mu, then a partition's locks (see
+	// Partition; DeletePartition closes a partition under mu), then a
+	// logDir's mu, a leaf. A write failure under a partition's locks takes
+	// its dir offline through logDir.mu alone (failDir), never mu.
 	mu     sync.RWMutex
 	parts  map[partKey]*Partition
 	closed bool
 
 	// movesMu guards moves, the moves to another log dir (alterdir.go).
-	// Lock order: movesMu, then mu.
 	movesMu sync.Mutex
 	moves   map[partKey]*move
 	// onMoveStep, when set (by tests), is called at each step of a move.
-	onMoveStep   func(step string)
+	onMoveStep func(step string)
+	// onDirFailing, when set (by tests), is called by failDir once it has
+	// taken a dir offline, with the failing writer's locks still held.
+	onDirFailing func()
 	moveRate     func() int64
 	moveThrottle moveThrottle
 }
@@ -62,8 +68,15 @@ type partKey struct {
 type logDir struct {
 	path string
 	lock *os.File
-	// offline is set once, by the first write failure in the dir
-	// (logdir.go).
+	// mu guards parts and the setting of offline (logdir.go). It is a
+	// leaf: nothing is locked under it, so it may be taken under any
+	// other lock.
+	mu sync.Mutex
+	// parts are the partitions whose files are in this dir: placed when
+	// loaded, created or moved here, removed when deleted or moved away.
+	parts map[*Partition]struct{}
+	// offline is set once, by the first write failure in the dir; it is
+	// read without mu.
 	offline atomic.Pointer[dirOffline]
 }
 
@@ -109,7 +122,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 			m.releaseLocks()
 			return nil, err
 		}
-		m.dirs = append(m.dirs, &logDir{path: abs, lock: lf})
+		m.dirs = append(m.dirs, &logDir{path: abs, lock: lf, parts: map[*Partition]struct{}{}})
 		_, err = os.Stat(filepath.Join(abs, cleanShutdownFile))
 		clean[abs] = err == nil
 		ents, err := os.ReadDir(abs)
@@ -188,6 +201,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 				return
 			}
 			m.parts[partKey{j.topic, j.index}] = p
+			_ = m.dirOf(j.path).place(p) // no dir is offline before Open returns
 		}()
 	}
 	wg.Wait()
@@ -294,13 +308,18 @@ func (m *Manager) Partitions() []*Partition {
 		ps = append(ps, p)
 	}
 	m.mu.RUnlock()
+	sortPartitions(ps)
+	return ps
+}
+
+// sortPartitions orders ps by topic and index.
+func sortPartitions(ps []*Partition) {
 	slices.SortFunc(ps, func(a, b *Partition) int {
 		if c := strings.Compare(a.topic, b.topic); c != 0 {
 			return c
 		}
 		return int(a.index) - int(b.index)
 	})
-	return ps
 }
 
 // CreatePartition returns the partition's log, creating it if needed. It is
@@ -358,6 +377,13 @@ func (m *Manager) createLocked(topic string, partition int32, topicID [16]byte, 
 		if errors.Is(err, ErrStorage) {
 			return nil, dir, err
 		}
+		return nil, nil, err
+	}
+	if err := dir.place(p); err != nil {
+		// The dir went offline since it was chosen (failDir takes no
+		// Manager lock). The next create picks another dir.
+		_ = p.close(false, true)
+		_ = os.RemoveAll(path)
 		return nil, nil, err
 	}
 	m.parts[k] = p
@@ -425,9 +451,15 @@ func (m *Manager) DeletePartition(topic string, partition int32) error {
 
 // deleteLocked renames the directory to a "-delete" name first, so a crash
 // mid-removal never leaves a half-deleted directory that loads as a log.
+// m.mu is held across the close, so a partition of the same name is not
+// created until the old directory is gone; the close may wait for a
+// writer whose failure is taking the dir offline, which takes no Manager
+// lock (failDir). Once closed, p's dir no longer changes (a move's swap
+// gives up on a closed partition), so it leaves that dir's list.
 func (m *Manager) deleteLocked(p *Partition) error {
 	delete(m.parts, partKey{p.topic, p.index})
 	_ = p.close(false, true)
+	m.dirOf(p.Dir()).leave(p)
 	return m.removeDir(p.Dir())
 }
 

@@ -25,7 +25,11 @@ import (
 //   - cleanMu serializes log cleaner passes and guards the cleaner checkpoint
 //     (see compact.go).
 //
-// Lock order: cleanMu, then appendMu, then flushMu, then mu.
+// Lock order: cleanMu, then appendMu, then flushMu, then mu. These come
+// after the Manager's locks (movesMu, Manager.mu: DeletePartition closes a
+// partition under Manager.mu) and before logDir.mu, a leaf; a write that
+// fails under appendMu or flushMu takes its dir offline through logDir.mu
+// alone (storageFailed, failDir), never Manager.mu.
 //
 // Transactions (txn.go, txnindex.go) add no lock: producer state and the
 // .txnindex files are written under appendMu (appends, and the rebuild in
