@@ -219,6 +219,11 @@ func (mv *move) cancelled() bool {
 // unlock counts as a rewrite, so the next catchUp starts over.)
 var errRecopy = errors.New("log: log rewritten during the copy")
 
+// errFailedAfterCommit: the move's rename had committed it, so the
+// partition did not stay where it was; it is offline until a restart loads
+// the moved copy.
+var errFailedAfterCommit = errors.New("log: failed after the move was committed")
+
 // run copies and swaps; on failure it discards the future replica. A
 // deleted or closed partition ends the copy with its error.
 func (mv *move) run() {
@@ -234,7 +239,11 @@ func (mv *move) run() {
 		}
 	}
 	if err != nil {
-		if !errors.Is(err, errMoveCancelled) && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrPartitionDeleted) {
+		switch {
+		case errors.Is(err, errMoveCancelled), errors.Is(err, ErrClosed), errors.Is(err, ErrPartitionDeleted):
+		case errors.Is(err, errFailedAfterCommit):
+			mv.p.logger.Error("partition moved to another log directory but not reopened there; it is offline until the broker restarts and loads the moved copy", "to", mv.to.path, "error", err)
+		default:
 			mv.p.logger.Error("moving partition to another log directory failed; it stays where it was", "to", mv.to.path, "error", err)
 		}
 		mv.discard()
@@ -434,7 +443,7 @@ func (mv *move) swap() error {
 	// take p offline.
 	if err := mv.to.place(p); err != nil {
 		p.markOffline(err)
-		return p.failLocked(err)
+		return fmt.Errorf("%w: %w", errFailedAfterCommit, p.failLocked(err))
 	}
 
 	// 3. Switch to the new files. Past the commit a failure takes the
@@ -445,7 +454,7 @@ func (mv *move) swap() error {
 		err = fmt.Errorf("the moved log ends at %d, not %d", np.leo, leo)
 	}
 	if err != nil {
-		return p.failLocked(fmt.Errorf("loading the moved log: %w", err))
+		return fmt.Errorf("%w: %w", errFailedAfterCommit, p.failLocked(fmt.Errorf("loading the moved log: %w", err)))
 	}
 	p.mu.Lock()
 	oldSegs := p.segs

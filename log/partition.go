@@ -71,7 +71,7 @@ type Partition struct {
 	lastCkpt    offsetsCheckpoint // flushMu: what the checkpoint file holds
 	lastCkptAt  time.Time         // flushMu
 	filesClosed bool              // flushMu and mu
-	failed      bool              // flushMu: taken offline by a failed truncation (see replica.go)
+	failed      bool              // flushMu: taken offline by a failed rewrite of its files (truncation, move; see replica.go)
 
 	mu            sync.RWMutex
 	segs          []*segment
@@ -841,7 +841,7 @@ func (p *Partition) close(clean, deleted bool) (err error) {
 	if p.filesClosed {
 		if p.failed && clean {
 			// No clean shutdown marker: the next Open must recover it.
-			return fmt.Errorf("%w: partition went offline after a failed truncation", ErrStorage)
+			return fmt.Errorf("%w: partition went offline after a failed rewrite of its files", ErrStorage)
 		}
 		return nil
 	}

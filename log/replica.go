@@ -441,7 +441,7 @@ func (p *Partition) closeFailedLocked() {
 // marker, so the next Open recovers the partition from its files. appendMu
 // and flushMu held.
 func (p *Partition) failLocked(cause error) error {
-	p.logger.Error("partition offline after a failed truncation", "partition", p.Dir(), "error", cause)
+	p.logger.Error("partition offline: rewriting its log files failed; a restart recovers it from them", "partition", p.Dir(), "error", cause)
 	p.closeFailedLocked()
 	return fmt.Errorf("%w: %v", ErrStorage, cause)
 }
