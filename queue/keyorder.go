@@ -206,32 +206,6 @@ func (sp *SharePartition) lastReady(t int64) int64 {
 	return found
 }
 
-// FairShare is, ordering by key, the most records one fetch should acquire
-// when members members fetch from the share partition, so that each of them
-// gets keys to work on: the keys in flight over twice the members. ok is
-// false when there is no such bound (not ordering by key, or no keyed
-// record in flight).
-//
-// Why: with few keys the keys, not the records, are what the members share
-// (one record per key in flight), and a client holds about two fetches'
-// worth at a time (it fetches again as soon as it hands records to the
-// application, and their acknowledgements ride on the fetch after that). A
-// fetch that brings acknowledgements frees keys and takes their successors
-// in the same pass, before any parked fetch runs, so unbounded the first
-// members took every key and kept them, fetch after fetch, while the others
-// parked until MaxWait, empty: with 1,000 keys and 16 workers, five or six
-// worked. With two fetches' worth of this share each, the members together
-// hold no more than the keys, and a member that holds none finds the keys
-// the others leave.
-func (sp *SharePartition) FairShare(members int) (n int, ok bool) {
-	keys := len(sp.keys.byKey)
-	if sp.cfg.Ordering != OrderKey || keys == 0 {
-		return 0, false
-	}
-	m := 2 * max(members, 1)
-	return (keys + m - 1) / m, true
-}
-
 // readyRuns calls f for each maximal run of records in [a, z] that may be
 // acquired: all of it unless ordering by key.
 func (sp *SharePartition) readyRuns(a, z int64, f func(a, z int64) bool) {

@@ -620,11 +620,7 @@ func (sp *SharePartition) nextDeadline() time.Time {
 // cut after about batchSize records (at batch boundaries unless
 // recordLimitMode). Offsets missing between spans are compaction gaps: they
 // are never handed out, and are archived (without a report) when AVAILABLE
-// in flight or when they precede new records. Ordering by key the budget is
-// a hard limit in either mode: the records taken are scattered, one per key,
-// and there is no batch to finish (the runtime sends them cut out of their
-// batches), while every record over the budget is a key another member
-// could have had (FairShare).
+// in flight or when they precede new records.
 func (sp *SharePartition) Acquire(now time.Time, member string, spans []Span, maxRecords, batchSize int, recordLimitMode bool) []AcquiredRange {
 	if maxRecords <= 0 || len(spans) == 0 {
 		return nil
@@ -633,7 +629,6 @@ func (sp *SharePartition) Acquire(now time.Time, member string, spans []Span, ma
 	lockEnd := t + int64(sp.cfg.LockDuration)
 	rb := rangeBuilder{batchSize: int64(batchSize), strict: recordLimitMode}
 	budget := int64(maxRecords)
-	exact := recordLimitMode || sp.cfg.Ordering == OrderKey
 	var taken int64
 	touchedLo, touchedHi := int64(-1), int64(-2)
 	touch := func(a, z int64) {
@@ -695,7 +690,7 @@ spans:
 					count++
 				}
 				sp.readyRuns(max(c.first, lo), min(c.last, hi), func(a, z int64) bool {
-					if exact {
+					if recordLimitMode {
 						z = min(z, a+budget-taken-1)
 					}
 					for _, e := range sp.isolate(a, z) {
@@ -706,7 +701,7 @@ spans:
 					rb.add(a, z, count)
 					touch(a, z)
 					taken += z - a + 1
-					full = exact && taken >= budget
+					full = recordLimitMode && taken >= budget
 					return !full
 				})
 				if full {

@@ -261,16 +261,6 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 	case "next-fetch":
 		return fmt.Sprintf("%d\n", sp.NextFetchOffset(scanAt(t, d))), nil
 
-	case "fair-share":
-		// How many records one fetch should acquire at most.
-		var members int
-		d.ScanArgs(t, "members", &members)
-		n, ok := sp.FairShare(members)
-		if !ok {
-			return "none\n", nil
-		}
-		return fmt.Sprintf("%d\n", n), nil
-
 	case "read-limit":
 		// Where a read starting at NextFetchOffset may stop.
 		now := scanAt(t, d)

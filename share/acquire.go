@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"hash/fnv"
-	"maps"
 	"math"
 	"slices"
 	"time"
@@ -237,9 +236,7 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 // hand out (queue.SharePartition.ReadLimit), and a second read then brings
 // in the new records the window has room for: reading on to the end of the
 // window would fetch mostly records their keys hold back, a megabyte per
-// fetch for a few dozen records handed out. And a fetch acquires no more
-// than its share of the keys (queue.SharePartition.FairShare) among the
-// members fetching.
+// fetch for a few dozen records handed out.
 func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32, w *log.Waiter) ([]byte, []queue.AcquiredRange) {
 	now := m.d.Now()
 	sp.mu.Lock()
@@ -249,11 +246,6 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		sp.p.WatchHighWatermark(w)
 	}
 	sp.q.OnLogStart(sp.p.LogStartOffset())
-	if sp.q.Config().Ordering == queue.OrderKey {
-		if n, ok := sp.q.FairShare(sp.fetchingLocked(req.Member, now)); ok {
-			maxRecords = min(maxRecords, n)
-		}
-	}
 	// read_committed acquires only below the LSO; read_uncommitted up to
 	// the HW.
 	upper := sp.p.HighWatermark()
@@ -281,23 +273,6 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		}
 	}
 	return keep, ranges
-}
-
-// fetchingLocked notes that member fetches from sp at now and returns how
-// many members fetch from it; sp.mu held. Members not seen for a lock
-// duration are dropped, checked at most once a second so that a fetch costs
-// one map write however many members there are.
-func (sp *Part) fetchingLocked(member string, now time.Time) int {
-	if sp.fetchers == nil {
-		sp.fetchers = map[string]time.Time{}
-	}
-	sp.fetchers[member] = now
-	if now.Sub(sp.fetchersPruned) >= time.Second {
-		horizon := now.Add(-sp.q.Config().LockDuration)
-		maps.DeleteFunc(sp.fetchers, func(_ string, at time.Time) bool { return at.Before(horizon) })
-		sp.fetchersPruned = now
-	}
-	return len(sp.fetchers)
 }
 
 // maxReadsPerPass bounds the log reads of one share partition per

@@ -56,9 +56,7 @@ func sentOffsets(t *testing.T, batches []byte) []int64 {
 // With share.delivery.ordering=key a fetch acquires one record per key,
 // scattered over a batch; it must carry just those records, not the whole
 // batch, or the consumer receives and decodes the records it may not have
-// with every fetch (records in flight are few, fetches many). The first
-// fetch takes every key; then one member fetching takes half the keys a
-// fetch (queue.SharePartition.FairShare).
+// with every fetch (records in flight are few, fetches many).
 func TestKeyOrderedFetchCarriesOnlyAcquiredRecords(t *testing.T) {
 	h := newHarness(t)
 	topic := h.addTopic("jobs", 1, 1, self, nil)
@@ -72,8 +70,9 @@ func TestKeyOrderedFetchCarriesOnlyAcquiredRecords(t *testing.T) {
 	h.produceKeyed(keys...)
 	sess := h.openSession("g", "m1", tp)
 
-	for round, want := range [][]int64{{0, 1, 2, 3}, {4, 5}, {6, 7}} {
+	for round := range int64(3) {
 		out := h.acquire("g", "m1", sess)
+		want := []int64{4 * round, 4*round + 1, 4*round + 2, 4*round + 3}
 		var acquired []int64
 		for _, r := range out.acquired[tp] {
 			for o := r[0]; o <= r[1]; o++ {
@@ -87,7 +86,7 @@ func TestKeyOrderedFetchCarriesOnlyAcquiredRecords(t *testing.T) {
 			t.Fatalf("round %d: the fetch carries records %v, want only the acquired %v", round, got, want)
 		}
 		ack := h.m.Acknowledge(context.Background(), "g", "m1", h.img.Load().Topics["jobs"], 0,
-			[]queue.AckBatch{{First: want[0], Last: want[len(want)-1], Types: []queue.AckType{queue.AckAccept}}}, false)
+			[]queue.AckBatch{{First: want[0], Last: want[3], Types: []queue.AckType{queue.AckAccept}}}, false)
 		if err := ack.Settle(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -178,21 +177,14 @@ func TestKeyOrderedBatchesCachedUntilStartPassesThem(t *testing.T) {
 	}
 	sess := h.openSession("g", "m1", tp)
 
-	// The first fetch takes every key; then one member fetching takes two
-	// of the four keys a fetch (queue.SharePartition.FairShare).
-	all := [][2]int64{{0, 7}, {8, 15}, {16, 23}}
-	for round, step := range []struct {
-		want  []int64
-		cache [][2]int64
-	}{
-		{[]int64{0, 1, 2, 3}, all},
-		{[]int64{4, 5}, all},
-		{[]int64{6, 7}, all},
-		{[]int64{8, 9}, [][2]int64{{8, 15}, {16, 23}}},
+	for round, wantCache := range [][][2]int64{
+		{{0, 7}, {8, 15}, {16, 23}},
+		{{0, 7}, {8, 15}, {16, 23}},
+		{{8, 15}, {16, 23}},
 	} {
 		out := h.acquire("g", "m1", sess)
-		want, wantCache := step.want, step.cache
-		first, last := want[0], want[len(want)-1]
+		first := int64(4 * round)
+		want := []int64{first, first + 1, first + 2, first + 3}
 		if got := sentOffsets(t, out.batches[tp]); !slices.Equal(got, want) {
 			t.Fatalf("round %d: the fetch carries records %v, want %v", round, got, want)
 		}
@@ -200,7 +192,7 @@ func TestKeyOrderedBatchesCachedUntilStartPassesThem(t *testing.T) {
 			t.Fatalf("round %d: cached batches %v, want %v", round, got, wantCache)
 		}
 		ack := h.m.Acknowledge(context.Background(), "g", "m1", topic, 0,
-			[]queue.AckBatch{{First: first, Last: last, Types: []queue.AckType{queue.AckAccept}}}, false)
+			[]queue.AckBatch{{First: first, Last: first + 3, Types: []queue.AckType{queue.AckAccept}}}, false)
 		if err := ack.Settle(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -212,61 +204,5 @@ func TestKeyOrderedBatchesCachedUntilStartPassesThem(t *testing.T) {
 	h.m.Reconcile(h.img.Load())
 	if got := h.cachedSpans(); len(got) != 0 {
 		t.Fatalf("cached batches %v after ordering was turned off, want none", got)
-	}
-}
-
-// acquiredCount is the number of records a fetch acquired on tp.
-func (c *collect) acquiredCount(tp TopicPart) int64 {
-	n := int64(0)
-	for _, r := range c.acquired[tp] {
-		n += r[1] - r[0] + 1
-	}
-	return n
-}
-
-// Ordering by key, a fetch that brings acknowledgements frees keys and takes
-// their successors before any other fetch runs. Unbounded, the member that
-// acknowledged first took every key again, fetch after fetch, and the other
-// members' fetches found nothing: a fetch takes at most its share of the keys
-// in flight among the members fetching, so every member finds keys to work
-// on.
-func TestKeyOrderedFetchLeavesKeysForOtherMembers(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
-	tp := TopicPart{ID: topic.ID, Partition: 0}
-	keys := make([]string, 24) // eight keys, three records each
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k%d", i%8)
-	}
-	h.produceKeyed(keys...)
-	a, b := h.openSession("g", "a", tp), h.openSession("g", "b", tp)
-
-	// The first fetch knows no key yet, so it is not bounded: a takes
-	// every key, and b finds none.
-	if n := h.acquire("g", "a", a).acquiredCount(tp); n != 8 {
-		t.Fatalf("a acquired %d records, want the 8 heads of the keys", n)
-	}
-	if n := h.acquire("g", "b", b).acquiredCount(tp); n != 0 {
-		t.Fatalf("b acquired %d records while a holds every key", n)
-	}
-	ack := h.m.Acknowledge(context.Background(), "g", "a", topic, 0,
-		[]queue.AckBatch{{First: 0, Last: 7, Types: []queue.AckType{queue.AckAccept}}}, false)
-	if err := ack.Settle(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	// Eight keys in flight, two members fetching: 8/(2*2) each, and the
-	// keys a leaves are there for b.
-	if n := h.acquire("g", "a", a).acquiredCount(tp); n != 2 {
-		t.Fatalf("a acquired %d records of eight keys, want its share of 2", n)
-	}
-	if n := h.acquire("g", "b", b).acquiredCount(tp); n != 2 {
-		t.Fatalf("b acquired %d records, want its share of 2", n)
-	}
-	// Once b's session closes, a fetches alone: 8/(2*1).
-	h.m.ReleaseSession("g", "b", b)
-	if n := h.acquire("g", "a", a).acquiredCount(tp); n != 4 {
-		t.Fatalf("a acquired %d records fetching alone, want its share of 4", n)
 	}
 }

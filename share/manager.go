@@ -126,13 +126,6 @@ type Part struct {
 	// cache holds the log batches a key-ordered share partition still
 	// needs (batchcache.go).
 	cache batchCache
-	// fetchers is when each member last fetched from a key-ordered share
-	// partition, the count of members its FairShare divides the keys by.
-	// A member is forgotten when its session closes, or once it has not
-	// fetched for a lock duration (it stopped fetching this partition);
-	// fetchersPruned is when that was last checked.
-	fetchers       map[string]time.Time
-	fetchersPruned time.Time
 	// dlqWriting is set while the dead-letter writer runs (at most one per
 	// share partition, so one write is in flight).
 	dlqWriting bool

@@ -122,7 +122,6 @@ func (m *Manager) ReleaseSession(group, member string, sess *Session) {
 	for _, sp := range parts {
 		sp.mu.Lock()
 		sp.q.ReleaseMember(now, member)
-		delete(sp.fetchers, member)
 		done := m.applyLocked(sp, true)
 		sp.mu.Unlock()
 		if done != nil {
