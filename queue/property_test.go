@@ -420,6 +420,9 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey, deadLetter bool) 
 		if err := checkInvariants(sp); err != nil {
 			fail("step %d: %v", step, err)
 		}
+		if got, want := sp.NextFetchOffset(now), unmemoized(sp).NextFetchOffset(now); got != want {
+			fail("step %d: NextFetchOffset %d from its memo, %d walking the window", step, got, want)
+		}
 		if err := takeReady(); err != nil {
 			fail("step %d: %v", step, err)
 		}
@@ -566,4 +569,11 @@ func BenchmarkAcquireAccept(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+// unmemoized is sp with the memo of its key-ordered walk dropped, so that its
+// next NextFetchOffset walks the window again.
+func unmemoized(sp *SharePartition) *SharePartition {
+	sp.memo = readyMemo{}
+	return sp
 }

@@ -323,6 +323,10 @@ type SharePartition struct {
 	deadlines *btree.BTreeG[deadlineKey]
 	counts    Counts
 	keys      keyOrder // key mode only
+	// changes counts the changes of entries (add, remove, modify), for
+	// the memo of nextFetchByKey.
+	changes uint64
+	memo    readyMemo
 
 	pivot   entry
 	scratch []*entry // isolate's result
@@ -572,18 +576,9 @@ func (sp *SharePartition) NextFetchOffset(now time.Time) int64 {
 }
 
 func (sp *SharePartition) nextFetchByKey(now time.Time) int64 {
-	t := now.UnixNano()
 	found := int64(-1)
 	if sp.counts.Available > 0 {
-		sp.entries.Ascend(func(e *entry) bool {
-			if e.first > sp.keys.known {
-				return false
-			}
-			if e.acquirable(t) {
-				found = sp.firstReady(e)
-			}
-			return found < 0
-		})
+		found = sp.firstReadyInFlight(now.UnixNano())
 	}
 	switch {
 	case found >= 0:
@@ -1181,6 +1176,7 @@ func (sp *SharePartition) advanceStart() {
 
 // add inserts e into the tree and the deadline index and counts it.
 func (sp *SharePartition) add(e *entry) {
+	sp.changes++
 	sp.entries.ReplaceOrInsert(e)
 	if e.deadline != 0 {
 		sp.deadlines.ReplaceOrInsert(deadlineKey{e.deadline, e.first})
@@ -1190,6 +1186,7 @@ func (sp *SharePartition) add(e *entry) {
 
 // remove takes e out of the tree and the deadline index and uncounts it.
 func (sp *SharePartition) remove(e *entry) {
+	sp.changes++
 	sp.entries.Delete(e)
 	if e.deadline != 0 {
 		sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
@@ -1199,6 +1196,7 @@ func (sp *SharePartition) remove(e *entry) {
 
 // modify changes e in place (never its first offset) keeping the indexes right.
 func (sp *SharePartition) modify(e *entry, f func(*entry)) {
+	sp.changes++
 	if e.deadline != 0 {
 		sp.deadlines.Delete(deadlineKey{e.deadline, e.first})
 	}
