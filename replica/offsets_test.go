@@ -1,9 +1,7 @@
 package replica
 
 import (
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -11,24 +9,6 @@ import (
 
 	"github.com/shoalmq/shoal/raftmeta"
 )
-
-// replicatedBatch is a batch of n records at base offset base, written by
-// the leader of epoch, every record stamped ts: a batch as a follower
-// fetches it.
-func replicatedBatch(base int64, epoch int32, n int, ts int64) []byte {
-	var recs []byte
-	for i := range n {
-		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte("v")}
-		r.Length = int32(len(r.AppendTo(nil)) - 1) // less the 1-byte varint of 0
-		recs = r.AppendTo(recs)
-	}
-	b := kmsg.RecordBatch{FirstOffset: base, PartitionLeaderEpoch: epoch, Magic: 2, LastOffsetDelta: int32(n - 1),
-		FirstTimestamp: ts, MaxTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: recs}
-	raw := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
-	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return raw
-}
 
 // A follower elected leader knows only the high watermark its last fetch
 // told it, which may lie below records the previous leader acknowledged.
