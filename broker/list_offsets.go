@@ -42,14 +42,7 @@ func (s *Server) handleListOffsets(_ context.Context, _ *reqCtx, req *kmsg.ListO
 			op.LeaderEpoch = ps.LeaderEpoch
 			q := replica.OffsetQuery{Timestamp: rp.Timestamp, Client: req.ReplicaID == -1, ReadCommitted: req.IsolationLevel == 1}
 			off, ts, err := s.replicas.ListOffset(p, ps, q)
-			switch {
-			case errors.Is(err, kerr.OffsetNotAvailable) && req.Version < 5:
-				// OFFSET_NOT_AVAILABLE came with v5; older clients
-				// retry on this one.
-				op.ErrorCode = kerr.LeaderNotAvailable.Code
-			case err != nil:
-				op.ErrorCode = errorCode(err)
-			default:
+			if op.ErrorCode = listOffsetsCode(err, req.Version); op.ErrorCode == 0 {
 				op.Offset, op.Timestamp = off, ts
 			}
 			ot.Partitions = append(ot.Partitions, op)
@@ -57,4 +50,15 @@ func (s *Server) handleListOffsets(_ context.Context, _ *reqCtx, req *kmsg.ListO
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp, nil
+}
+
+// listOffsetsCode is the error code of one partition's answer at a
+// request version. OFFSET_NOT_AVAILABLE came with v5: older clients (such
+// as kafka-python, which asks with v1 and knows no code 78) are told
+// LEADER_NOT_AVAILABLE, which they retry, as Kafka does.
+func listOffsetsCode(err error, version int16) int16 {
+	if errors.Is(err, kerr.OffsetNotAvailable) && version < 5 {
+		return kerr.LeaderNotAvailable.Code
+	}
+	return errorCode(err)
 }
