@@ -4,22 +4,22 @@ package broker
 //
 // Earliest, earliest-local, latest (the HW; the last stable offset for
 // read_committed), max-timestamp and by-timestamp lookups on the leader, with
-// KIP-320 leader-epoch checks. Deviation: no tiered storage, so
+// KIP-320 leader-epoch checks (replica.Manager.ListOffset). A client's
+// request (replica id -1) sees what it may fetch; a broker's sees the whole
+// log. Right after a leader election, until the new leader's HW reaches the
+// start of its epoch, a client asking for the latest offset (or a time not
+// found below the HW) gets OFFSET_NOT_AVAILABLE, LEADER_NOT_AVAILABLE before
+// v5, as in Kafka; both are retriable. Deviation: no tiered storage, so
 // latest-tiered answers offset -1.
 
 import (
 	"context"
+	"errors"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-// Special ListOffsets timestamps.
-const (
-	latestTimestamp        = -1
-	earliestTimestamp      = -2
-	maxTimestamp           = -3
-	earliestLocalTimestamp = -4
-	latestTieredTimestamp  = -5
+	"github.com/shoalmq/shoal/replica"
 )
 
 func (s *Server) handleListOffsets(_ context.Context, _ *reqCtx, req *kmsg.ListOffsetsRequest) (kmsg.Response, error) {
@@ -40,36 +40,25 @@ func (s *Server) handleListOffsets(_ context.Context, _ *reqCtx, req *kmsg.ListO
 				continue
 			}
 			op.LeaderEpoch = ps.LeaderEpoch
-			// What a consumer of this isolation level may fetch: up to
-			// the HW, or up to the LSO for read_committed (Kafka's
-			// lastFetchableOffset), for "latest" and lookups alike.
-			hw := p.HighWatermark()
-			if req.IsolationLevel == 1 {
-				hw = p.LastStableOffset()
-			}
-			switch rp.Timestamp {
-			case latestTimestamp:
-				op.Offset = hw
-			case earliestTimestamp, earliestLocalTimestamp:
-				op.Offset = p.LogStartOffset()
-			case latestTieredTimestamp:
-				// No tiered storage: nothing is uploaded.
-			case maxTimestamp:
-				if off, ts := p.MaxTimestamp(); off >= 0 && off < hw {
-					op.Offset, op.Timestamp = off, ts
-				}
-			default:
-				off, ts, found, err := p.OffsetForTimestamp(rp.Timestamp)
-				switch {
-				case err != nil:
-					op.ErrorCode = errorCode(err)
-				case found && off < hw:
-					op.Offset, op.Timestamp = off, ts
-				}
+			q := replica.OffsetQuery{Timestamp: rp.Timestamp, Client: req.ReplicaID == -1, ReadCommitted: req.IsolationLevel == 1}
+			off, ts, err := s.replicas.ListOffset(p, ps, q)
+			if op.ErrorCode = listOffsetsCode(err, req.Version); op.ErrorCode == 0 {
+				op.Offset, op.Timestamp = off, ts
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp, nil
+}
+
+// listOffsetsCode is the error code of one partition's answer at a
+// request version. OFFSET_NOT_AVAILABLE came with v5: older clients (such
+// as kafka-python, which asks with v1 and knows no code 78) are told
+// LEADER_NOT_AVAILABLE, which they retry, as Kafka does.
+func listOffsetsCode(err error, version int16) int16 {
+	if errors.Is(err, kerr.OffsetNotAvailable) && version < 5 {
+		return kerr.LeaderNotAvailable.Code
+	}
+	return errorCode(err)
 }

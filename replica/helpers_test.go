@@ -241,19 +241,28 @@ func (n *testNode) waitISRSettled(t *testing.T) {
 // testBatch is a valid v2 record batch of n records, as a producer sends it.
 func testBatch(t testing.TB, n int) ([]byte, log.BatchHeader) {
 	t.Helper()
+	raw := replicatedBatch(0, 0, n, 0)
+	h, err := log.ValidateProduceBatch(raw, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, h
+}
+
+// replicatedBatch is a batch of n records at base offset base, written by
+// the leader of epoch, every record stamped ts: a batch as a follower
+// fetches it.
+func replicatedBatch(base int64, epoch int32, n int, ts int64) []byte {
 	var recs []byte
 	for i := range n {
 		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte("v")}
 		r.Length = int32(len(r.AppendTo(nil)) - 1) // less the 1-byte varint of 0
 		recs = r.AppendTo(recs)
 	}
-	b := kmsg.RecordBatch{Magic: 2, LastOffsetDelta: int32(n - 1), ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: recs}
+	b := kmsg.RecordBatch{FirstOffset: base, PartitionLeaderEpoch: epoch, Magic: 2, LastOffsetDelta: int32(n - 1),
+		FirstTimestamp: ts, MaxTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: recs}
 	raw := b.AppendTo(nil)
 	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
 	binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
-	h, err := log.ValidateProduceBatch(raw, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw, h
+	return raw
 }

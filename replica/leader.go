@@ -277,14 +277,15 @@ func (m *Manager) eligible(replica int32) bool {
 }
 
 // epochStart is the offset at which this leader's epoch began in its log
-// (its log end offset if it has not appended in the epoch yet).
+// (its log end offset if it has not appended in the epoch yet). The log end
+// is read first: an append in the epoch between the two reads starts the
+// epoch at that very offset.
 func epochStart(p *log.Partition, epoch int32) int64 {
-	for _, e := range p.LeaderEpochs() {
-		if e.Epoch == epoch {
-			return e.Start
-		}
+	leo := p.LogEndOffset()
+	if e, start := p.LatestEpoch(); e == epoch {
+		return start
 	}
-	return p.LogEndOffset()
+	return leo
 }
 
 // expandISR asks the controller to add a follower that has every record up

@@ -1,0 +1,82 @@
+package replica
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/raftmeta"
+)
+
+// Offset specs of ListOffsets: a negative timestamp names a position in
+// the log rather than a time.
+const (
+	specLatest        = -1
+	specEarliest      = -2
+	specMaxTimestamp  = -3
+	specEarliestLocal = -4
+	specLatestTiered  = -5
+)
+
+// OffsetQuery is one partition's lookup in a ListOffsets.
+type OffsetQuery struct {
+	// Timestamp is a time in milliseconds or one of the specs above.
+	Timestamp int64
+	// Client is set when a consumer asks (replica id -1). A client sees
+	// what it may fetch: up to the HW, or the last stable offset with
+	// ReadCommitted. Anything else (a broker, the debugging replica id)
+	// sees the whole log, as in Kafka.
+	Client bool
+	// ReadCommitted is a client's isolation level read_committed.
+	ReadCommitted bool
+}
+
+// ListOffset answers q on p, which this node leads as ps says: the offset
+// and the timestamp found with it, -1 each when there is none.
+//
+// A new leader's high watermark is the one it learnt as a follower, which
+// may lie below records the previous leader already acknowledged; it
+// catches up once the ISR has fetched from the start of the new epoch.
+// Until then a client is told OFFSET_NOT_AVAILABLE (retriable) for the
+// latest offset and for a time whose record is not below the HW, rather
+// than an end offset that moved backwards (Kafka's
+// Partition.fetchOffsetForTimestamp). The earliest offsets, and a time
+// found below the HW, are answered meanwhile.
+func (m *Manager) ListOffset(p *log.Partition, ps raftmeta.PartitionState, q OffsetQuery) (offset, timestamp int64, err error) {
+	fetchable := p.LogEndOffset()
+	var notYet error
+	if q.Client {
+		start := epochStart(p, ps.LeaderEpoch)
+		hw := p.HighWatermark()
+		if hw < start {
+			notYet = kerr.OffsetNotAvailable
+		}
+		fetchable = hw
+		if q.ReadCommitted {
+			fetchable = p.LastStableOffset()
+		}
+	}
+	var found bool
+	switch q.Timestamp {
+	case specLatest:
+		if notYet != nil {
+			return -1, -1, notYet
+		}
+		return fetchable, -1, nil
+	case specEarliest, specEarliestLocal:
+		return p.LogStartOffset(), -1, nil
+	case specLatestTiered:
+		// No tiered storage: nothing is uploaded.
+		return -1, -1, nil
+	case specMaxTimestamp:
+		offset, timestamp = p.MaxTimestamp()
+		found = offset >= 0
+	default:
+		if offset, timestamp, found, err = p.OffsetForTimestamp(q.Timestamp); err != nil {
+			return -1, -1, err
+		}
+	}
+	if found && offset < fetchable {
+		return offset, timestamp, nil
+	}
+	return -1, -1, notYet
+}
