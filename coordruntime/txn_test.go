@@ -155,3 +155,75 @@ func TestTxnEndWritesMarkersBeforeReturning(t *testing.T) {
 	n.failMarkers.Store(false)
 	waitFor(t, "CompleteAbort from the background sender", func() bool { return n.txnState("a") == coordinator.TxnCompleteAbort })
 }
+
+// addPartition adds orders-part to id's transaction.
+func (n *node) addPartition(id string, pid int64, epoch int16, part int32) *kerr.Error {
+	var kerrv *kerr.Error
+	if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
+		_, kerrv = s.AddPartitions(time.Now(), coordinator.AddPartitionsRequest{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch,
+			Partitions: []coordinator.TxnPartition{{Topic: "orders", Partition: part}}})
+	}); err != nil {
+		return err
+	}
+	return kerrv
+}
+
+// failover moves the leadership of __transaction_state-0 away and back,
+// and waits until the coordinator has loaded again.
+func (n *node) failover() {
+	n.t.Helper()
+	n.setLeader(TxnStateTopic, 0, 2)
+	n.setLeader(TxnStateTopic, 0, self)
+	waitFor(n.t, "transaction coordinator reloaded", func() bool {
+		return n.rt.Txns.Do("x", func(*coordinator.TxnShard) {}) == nil
+	})
+}
+
+// A coordinator that lost its partition writes nothing more to it, not
+// even a call that was already appending when the leadership moved: the
+// next coordinator has loaded the log without that record, and, being its
+// key's last, the record would win at every later load over what the live
+// coordinator acknowledged. Here the leadership goes away and comes back
+// while the previous coordinator's append waits; its call must fail, and a
+// later load must find the transaction the live coordinator answered for.
+func TestTxnStaleCoordinatorWritesNothingAfterFailover(t *testing.T) {
+	n := newNode(t)
+	if err := n.rt.Txns.EnsureTopic(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "transaction coordinator loaded", func() bool {
+		return n.rt.Txns.Do("x", func(*coordinator.TxnShard) {}) == nil
+	})
+	var pid int64
+	var epoch int16
+	var kerrv *kerr.Error
+	if err := n.rt.Txns.Do("a", func(s *coordinator.TxnShard) {
+		pid, epoch, kerrv = s.InitProducerID(time.Now(), coordinator.InitProducerIDRequest{TransactionalID: "a", Timeout: time.Minute, ExpectedProducerID: -1, ExpectedEpoch: -1})
+	}); err != nil || kerrv != nil {
+		t.Fatalf("init: %v %v", err, kerrv)
+	}
+
+	hold := make(chan struct{})
+	n.hold, n.entered = hold, make(chan struct{}, 1)
+	stale := make(chan *kerr.Error, 1)
+	go func() { stale <- n.addPartition("a", pid, epoch, 0) }()
+	<-n.entered
+	n.failover()
+	if kerrv := n.addPartition("a", pid, epoch, 1); kerrv != nil {
+		t.Fatalf("add on the new coordinator: %v", kerrv)
+	}
+	close(hold)
+	if kerrv := <-stale; kerrv != kerr.NotCoordinator {
+		t.Fatalf("the previous coordinator's add, appended after the failover: %v, want NOT_COORDINATOR", kerrv)
+	}
+
+	n.failover()
+	var d coordinator.TxnDescription
+	if err := n.rt.Txns.Do("a", func(s *coordinator.TxnShard) { d, _ = s.Describe("a") }); err != nil {
+		t.Fatal(err)
+	}
+	if want := (coordinator.TxnPartition{Topic: "orders", Partition: 1}); d.State != coordinator.TxnOngoing ||
+		len(d.Partitions) != 1 || d.Partitions[0] != want {
+		t.Fatalf("reloaded transaction %+v, want Ongoing with %v alone", d, want)
+	}
+}
