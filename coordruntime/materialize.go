@@ -16,8 +16,9 @@ import (
 
 // internalPartition is one partition of an internal, compacted topic whose
 // records a coordinator keeps materialized in a pebble store
-// (__consumer_offsets, __share_group_state) while this node leads it: the
-// log is the source of truth, the store the fast path to load from.
+// (__consumer_offsets, __share_group_state, __transaction_state) while
+// this node leads it: the log is the source of truth, the store the fast
+// path to load from.
 //
 // A shard loaded from it owns the partition for one leader epoch of this
 // node's leadership, leaderEpoch, and loads and writes only while the

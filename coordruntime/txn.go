@@ -86,8 +86,8 @@ func (t *Txns) EnsureTopic(ctx context.Context) error {
 
 // load replays a partition into a new shard whose coordinator epoch is the
 // partition's leader epoch it is loaded for (a new one loads a new shard),
-// resends the markers of transactions that were
-// waiting for them, and starts the timeout loop.
+// resends the markers of transactions that were waiting for them, and
+// starts the timeout loop.
 func (t *Txns) load(ip *internalPartition) (*txnShard, error) {
 	sh := &txnShard{t: t, ip: ip, changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	sh.ctx, sh.cancel = context.WithCancel(t.env.ctx)
