@@ -11,18 +11,46 @@ import (
 
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/raftmeta"
 )
 
 // internalPartition is one partition of an internal, compacted topic whose
 // records a coordinator keeps materialized in a pebble store
-// (__consumer_offsets, __share_group_state) while this node leads it: the
-// log is the source of truth, the store the fast path to load from.
+// (__consumer_offsets, __share_group_state, __transaction_state) while
+// this node leads it: the log is the source of truth, the store the fast
+// path to load from.
+//
+// A shard loaded from it owns the partition for one leader epoch of this
+// node's leadership, leaderEpoch, and loads and writes only while the
+// newest image still names this node leader at that epoch (current). A
+// shard whose partition moved on is unloaded asynchronously, so without
+// the fence a call it was still running, or a marker sender that had not
+// yet seen the unload, could append after the next shard loaded the log:
+// a record that shard never saw, which as its key's last would win at
+// every later load over what the live shard acknowledged.
 type internalPartition struct {
-	env   *Env
-	topic string
-	part  int32
-	p     *log.Partition
-	st    *internalStore
+	env         *Env
+	topic       string
+	part        int32
+	p           *log.Partition
+	st          *internalStore
+	leaderEpoch int32
+}
+
+// current returns the partition's state in the newest image when this
+// node leads it at ip.leaderEpoch, from the topic ip was loaded from;
+// otherwise NOT_COORDINATOR: the partition has (or is about to have)
+// another shard, which this one must not write or load ahead of.
+func (ip *internalPartition) current() (raftmeta.PartitionState, error) {
+	t := ip.env.Image().Topics[ip.topic]
+	if !t.HasPartition(ip.part) || t.ID != ip.p.TopicID() {
+		return raftmeta.PartitionState{}, kerr.NotCoordinator
+	}
+	ps := t.Partitions[ip.part]
+	if ps.Leader != ip.env.NodeID || ps.LeaderEpoch != ip.leaderEpoch {
+		return raftmeta.PartitionState{}, kerr.NotCoordinator
+	}
+	return ps, nil
 }
 
 // internalStore is the pebble store of one internal topic and the one gate
@@ -351,11 +379,19 @@ func readLog(p *log.Partition, from, to int64, maxBytes int, fn func(log.Record)
 // materialized, then the log records above the store's applied offset up
 // to the HW (which it then materializes too). A follower keeps its store
 // close behind its HW, so after a leader change that tail is short.
+//
+// A partition that moved on (current) is not loaded: a shard being
+// unloaded that replays after a failed append must not take the entries
+// back from the next shard. Checked under storePart.mu, which the next
+// shard's load takes too, after the image that moved the partition on.
 func (ip *internalPartition) load(reset func(), apply func(coordinator.Record) error) (err error) {
 	is, p := ip.st, ip.p
 	sp := is.part(ip.part)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	if _, err := ip.current(); err != nil {
+		return err
+	}
 	sp.owner, sp.follow = ip, nil
 	defer func() {
 		if err != nil {
@@ -429,11 +465,13 @@ func (ip *internalPartition) append(recs []coordinator.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	t := ip.env.Image().Topics[ip.topic]
-	if !t.HasPartition(ip.part) || t.ID != ip.p.TopicID() {
-		return kerr.NotCoordinator
+	// The Appender checks ps.LeaderEpoch against the newest metadata
+	// again as it appends: a leader change after this check refuses the
+	// batch there.
+	ps, err := ip.current()
+	if err != nil {
+		return err
 	}
-	ps := t.Partitions[ip.part]
 	now := ip.env.Now()
 	brs := make([]log.Record, len(recs))
 	for i, r := range recs {

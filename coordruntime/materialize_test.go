@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
+	"github.com/shoalmq/shoal/raftmeta"
 )
 
 // storeHarness is one internal partition's log and the store that
@@ -54,7 +55,10 @@ func newStoreHarness(t *testing.T) *storeHarness {
 	t.Helper()
 	logs, logger := testLogs(t)
 	p := createCompacted(t, logs, OffsetsTopic, 0, [16]byte{1})
-	h := &storeHarness{t: t, p: p, env: &Env{Now: time.Now, Logger: logger}}
+	// This node leads the partition at leader epoch 0, which a load checks.
+	img := &raftmeta.Image{Topics: map[string]*raftmeta.Topic{OffsetsTopic: {Name: OffsetsTopic, ID: [16]byte{1},
+		Partitions: []raftmeta.PartitionState{{Replicas: []int32{self}, ISR: []int32{self}, Leader: self}}}}}
+	h := &storeHarness{t: t, p: p, env: &Env{NodeID: self, Image: func() *raftmeta.Image { return img }, Now: time.Now, Logger: logger}}
 	var err error
 	h.is, err = openInternalStore(OffsetsTopic, t.TempDir(), logger, func(_ string, n int) { h.replayed.Add(int64(n)) })
 	if err != nil {

@@ -316,11 +316,15 @@ func (it *internalTopic[S]) reconcile(img *raftmeta.Image) {
 	t := img.Topics[it.name]
 	it.mu.Lock()
 	defer it.mu.Unlock()
+	// A shard is loaded for one leader epoch (internalPartition.current):
+	// a new epoch, even with this node still the leader, loads a new
+	// shard, as Kafka's coordinators reload on a new leader epoch.
 	for part, sh := range it.shards {
+		ip := sh.internal()
 		if !t.HasPartition(part) || t.Partitions[part].Leader != it.env.NodeID ||
-			sh.internal().p.TopicID() != t.ID {
+			t.Partitions[part].LeaderEpoch != ip.leaderEpoch || ip.p.TopicID() != t.ID {
 			delete(it.shards, part)
-			it.store.release(sh.internal())
+			it.store.release(ip)
 			go sh.unload()
 		}
 	}
@@ -343,7 +347,7 @@ func (it *internalTopic[S]) reconcile(img *raftmeta.Image) {
 		if p == nil {
 			continue
 		}
-		sh, err := it.load(&internalPartition{env: it.env, topic: it.name, part: part, p: p, st: it.store})
+		sh, err := it.load(&internalPartition{env: it.env, topic: it.name, part: part, p: p, st: it.store, leaderEpoch: ps.LeaderEpoch})
 		if err != nil {
 			it.env.Logger.Error("loading coordinator", "topic", it.name, "partition", part, "err", err)
 			continue

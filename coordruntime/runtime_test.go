@@ -119,13 +119,21 @@ func (n *node) setLeader(topic string, part int32, leader int32) {
 	n.rt.Reconcile(&img)
 }
 
-// AppendCommitted appends as the only replica in sync: the HW follows.
+// AppendCommitted appends as the only replica in sync: the HW follows. As
+// the replica runtime does, it refuses a batch unless the image names this
+// node leader at ps's leader epoch, holding the image while it appends.
 func (n *node) AppendCommitted(_ context.Context, p *log.Partition, ps raftmeta.PartitionState, batch []byte, now time.Time) (log.AppendResult, error) {
 	if n.hold != nil {
 		hold := n.hold
 		n.hold = nil
 		n.entered <- struct{}{}
 		<-hold
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if t := n.img.Topics[p.Topic()]; !t.HasPartition(p.Index()) || t.Partitions[p.Index()].Leader != self ||
+		t.Partitions[p.Index()].LeaderEpoch != ps.LeaderEpoch {
+		return log.AppendResult{}, kerr.NotLeaderForPartition
 	}
 	h, err := log.ParseBatchHeader(batch)
 	if err != nil {

@@ -2,7 +2,6 @@ package coordruntime
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -10,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/shoalmq/shoal/coordinator"
-	"github.com/shoalmq/shoal/raftmeta"
 )
 
 // TxnStateTopic is Kafka's internal topic holding transaction state.
@@ -35,10 +33,6 @@ type TxnConfig struct {
 	Topic         TopicSpec
 }
 
-// errEpochChanged fails a shard whose partition's leader epoch moved on, so
-// it reloads with the new coordinator epoch.
-var errEpochChanged = errors.New("coordinator epoch changed")
-
 // Txns is the transaction coordinator: one coordinator.TxnShard per
 // __transaction_state partition this node leads. Every call's records are
 // appended (acks=all) before it is answered; marker jobs are sent only once
@@ -59,7 +53,6 @@ type txnShard struct {
 
 	mu     sync.Mutex // serializes every call on shard and its appends
 	shard  *coordinator.TxnShard
-	epoch  int32 // the coordinator epoch: the partition's leader epoch at load
 	failed error // an append failed: the shard reloads from the log before the next call
 	// changed is closed (and replaced) whenever a call wrote records, so
 	// a partition leader waiting for a transaction to finish its markers
@@ -82,7 +75,6 @@ func newTxns(env *Env, cfg Config, ids coordinator.ProducerIDs, markers MarkerWr
 	if err != nil {
 		return nil, err
 	}
-	t.topic.refresh = t.refreshEpoch
 	return t, nil
 }
 
@@ -93,8 +85,9 @@ func (t *Txns) EnsureTopic(ctx context.Context) error {
 }
 
 // load replays a partition into a new shard whose coordinator epoch is the
-// partition's leader epoch, resends the markers of transactions that were
-// waiting for them, and starts the timeout loop.
+// partition's leader epoch it is loaded for (a new one loads a new shard),
+// resends the markers of transactions that were waiting for them, and
+// starts the timeout loop.
 func (t *Txns) load(ip *internalPartition) (*txnShard, error) {
 	sh := &txnShard{t: t, ip: ip, changed: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	sh.ctx, sh.cancel = context.WithCancel(t.env.ctx)
@@ -110,10 +103,7 @@ func (t *Txns) load(ip *internalPartition) (*txnShard, error) {
 // owns sh exclusively.
 func (sh *txnShard) replay() error {
 	t := sh.t
-	epoch := int32(-1)
-	if tp := t.env.Image().Topics[TxnStateTopic]; tp.HasPartition(sh.ip.part) {
-		epoch = tp.Partitions[sh.ip.part].LeaderEpoch
-	}
+	epoch := sh.ip.leaderEpoch
 	shard := coordinator.NewTxnShard(t.cfg.State, t.ids, epoch)
 	err := sh.ip.load(func() { shard = coordinator.NewTxnShard(t.cfg.State, t.ids, epoch) },
 		func(r coordinator.Record) error { return shard.Replay(r) })
@@ -121,7 +111,7 @@ func (sh *txnShard) replay() error {
 		return err
 	}
 	shard.OnTransition(sh.logTransition)
-	sh.shard, sh.epoch, sh.failed = shard, epoch, nil
+	sh.shard, sh.failed = shard, nil
 	for _, job := range shard.PendingMarkers() {
 		sh.jobs.Add(1)
 		go sh.deliverMarkers(job)
@@ -362,28 +352,16 @@ func (sh *txnShard) tickLoop() {
 }
 
 // unload stops the timeout loop and the marker senders; calls fail with
-// NOT_COORDINATOR from then on.
+// NOT_COORDINATOR from then on. sh.mu is taken before waiting for the
+// marker jobs: a call that passed the stop check before stop closed holds
+// it until it has counted its jobs, and none counts any after, so the
+// wait sees every job.
 func (sh *txnShard) unload() {
 	close(sh.stop)
 	sh.cancel()
 	<-sh.done
-	sh.jobs.Wait()
 	sh.mu.Lock()
 	sh.failed = kerr.NotCoordinator
 	sh.mu.Unlock()
-}
-
-// refreshEpoch reloads a shard whose partition got a new leader epoch while
-// this node stayed its leader: its markers must carry the new coordinator
-// epoch.
-func (t *Txns) refreshEpoch(sh *txnShard, img *raftmeta.Image) {
-	tp := img.Topics[TxnStateTopic]
-	if !tp.HasPartition(sh.ip.part) {
-		return
-	}
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if tp.Partitions[sh.ip.part].LeaderEpoch != sh.epoch && sh.failed == nil {
-		sh.failed = errEpochChanged
-	}
+	sh.jobs.Wait()
 }

@@ -30,6 +30,37 @@ func (n *node) sentMarkers() []coordinator.TxnMarkers {
 	return append([]coordinator.TxnMarkers(nil), n.markers...)
 }
 
+// txnsReady creates __transaction_state and waits for its coordinator.
+func (n *node) txnsReady() {
+	n.t.Helper()
+	if err := n.rt.Txns.EnsureTopic(context.Background()); err != nil {
+		n.t.Fatal(err)
+	}
+	n.waitTxnsLoaded()
+}
+
+func (n *node) waitTxnsLoaded() {
+	n.t.Helper()
+	waitFor(n.t, "transaction coordinator loaded", func() bool {
+		return n.rt.Txns.Do("x", func(*coordinator.TxnShard) {}) == nil
+	})
+}
+
+// initProducer runs InitProducerID for id and returns the producer id and
+// epoch.
+func (n *node) initProducer(id string) (int64, int16) {
+	n.t.Helper()
+	var pid int64
+	var epoch int16
+	var kerrv *kerr.Error
+	if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
+		pid, epoch, kerrv = s.InitProducerID(time.Now(), coordinator.InitProducerIDRequest{TransactionalID: id, Timeout: time.Minute, ExpectedProducerID: -1, ExpectedEpoch: -1})
+	}); err != nil || kerrv != nil {
+		n.t.Fatalf("init: %v %v", err, kerrv)
+	}
+	return pid, epoch
+}
+
 func (n *node) txnState(id string) coordinator.TxnState {
 	var d coordinator.TxnDescription
 	if kerrv := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) { d, _ = s.Describe(id) }); kerrv != nil {
@@ -45,28 +76,14 @@ func (n *node) txnState(id string) coordinator.TxnState {
 // Prepare record with the new leader epoch as its coordinator epoch.
 func TestTxnCoordinatorMarkersAndFailover(t *testing.T) {
 	n := newNode(t)
-	if err := n.rt.Txns.EnsureTopic(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "transaction coordinator loaded", func() bool {
-		return n.rt.Txns.Do("x", func(*coordinator.TxnShard) {}) == nil
-	})
+	n.txnsReady()
 	run := func(id string, commit bool) (int64, int16) {
 		t.Helper()
-		var pid int64
-		var epoch int16
+		pid, epoch := n.initProducer(id)
+		if kerrv := n.addPartition(id, pid, epoch, 0); kerrv != nil {
+			t.Fatalf("add: %v", kerrv)
+		}
 		var kerrv *kerr.Error
-		if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
-			pid, epoch, kerrv = s.InitProducerID(time.Now(), coordinator.InitProducerIDRequest{TransactionalID: id, Timeout: time.Minute, ExpectedProducerID: -1, ExpectedEpoch: -1})
-		}); err != nil || kerrv != nil {
-			t.Fatalf("init: %v %v", err, kerrv)
-		}
-		if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
-			_, kerrv = s.AddPartitions(time.Now(), coordinator.AddPartitionsRequest{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch,
-				Partitions: []coordinator.TxnPartition{{Topic: "orders", Partition: 0}}})
-		}); err != nil || kerrv != nil {
-			t.Fatalf("add: %v %v", err, kerrv)
-		}
 		if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
 			_, _, kerrv = s.EndTxn(time.Now(), coordinator.EndTxnRequest{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch, Commit: commit})
 		}); err != nil || kerrv != nil {
@@ -111,22 +128,11 @@ func TestTxnCoordinatorMarkersAndFailover(t *testing.T) {
 // the transaction once the markers can be written.
 func TestTxnEndWritesMarkersBeforeReturning(t *testing.T) {
 	n := newNode(t)
-	if err := n.rt.Txns.EnsureTopic(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "transaction coordinator loaded", func() bool {
-		return n.rt.Txns.Do("x", func(*coordinator.TxnShard) {}) == nil
-	})
-	var pid int64
-	var epoch int16
-	var kerrv *kerr.Error
-	if err := n.rt.Txns.Do("a", func(s *coordinator.TxnShard) {
-		pid, epoch, kerrv = s.InitProducerID(time.Now(), coordinator.InitProducerIDRequest{TransactionalID: "a", Timeout: time.Minute, ExpectedProducerID: -1, ExpectedEpoch: -1})
-	}); err != nil || kerrv != nil {
-		t.Fatalf("init: %v %v", err, kerrv)
-	}
+	n.txnsReady()
+	pid, epoch := n.initProducer("a")
 	end := func(commit bool) {
 		t.Helper()
+		var kerrv *kerr.Error
 		if err := n.rt.Txns.Do("a", func(s *coordinator.TxnShard) {
 			_, kerrv = s.AddPartitions(time.Now(), coordinator.AddPartitionsRequest{TransactionalID: "a", ProducerID: pid, ProducerEpoch: epoch,
 				Partitions: []coordinator.TxnPartition{{Topic: "orders", Partition: 0}, {Topic: "orders", Partition: 1}}})
@@ -154,4 +160,62 @@ func TestTxnEndWritesMarkersBeforeReturning(t *testing.T) {
 	}
 	n.failMarkers.Store(false)
 	waitFor(t, "CompleteAbort from the background sender", func() bool { return n.txnState("a") == coordinator.TxnCompleteAbort })
+}
+
+// addPartition adds orders-part to id's transaction.
+func (n *node) addPartition(id string, pid int64, epoch int16, part int32) *kerr.Error {
+	var kerrv *kerr.Error
+	if err := n.rt.Txns.Do(id, func(s *coordinator.TxnShard) {
+		_, kerrv = s.AddPartitions(time.Now(), coordinator.AddPartitionsRequest{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch,
+			Partitions: []coordinator.TxnPartition{{Topic: "orders", Partition: part}}})
+	}); err != nil {
+		return err
+	}
+	return kerrv
+}
+
+// failover moves the leadership of __transaction_state-0 away and back,
+// and waits until the coordinator has loaded again.
+func (n *node) failover() {
+	n.t.Helper()
+	n.setLeader(TxnStateTopic, 0, 2)
+	n.setLeader(TxnStateTopic, 0, self)
+	n.waitTxnsLoaded()
+}
+
+// A coordinator that lost its partition writes nothing more to it, not
+// even a call that was already appending when the leadership moved: the
+// next coordinator has loaded the log without that record, and, being its
+// key's last, the record would win at every later load over what the live
+// coordinator acknowledged. Here the leadership goes away and comes back
+// while the previous coordinator's append waits; its call must fail, and a
+// later load must find the transaction the live coordinator answered for.
+func TestTxnStaleCoordinatorWritesNothingAfterFailover(t *testing.T) {
+	n := newNode(t)
+	n.txnsReady()
+	pid, epoch := n.initProducer("a")
+
+	hold := make(chan struct{})
+	n.hold, n.entered = hold, make(chan struct{}, 1)
+	stale := make(chan *kerr.Error, 1)
+	go func() { stale <- n.addPartition("a", pid, epoch, 0) }()
+	<-n.entered
+	n.failover()
+	if kerrv := n.addPartition("a", pid, epoch, 1); kerrv != nil {
+		t.Fatalf("add on the new coordinator: %v", kerrv)
+	}
+	close(hold)
+	if kerrv := <-stale; kerrv != kerr.NotCoordinator {
+		t.Fatalf("the previous coordinator's add, appended after the failover: %v, want NOT_COORDINATOR", kerrv)
+	}
+
+	n.failover()
+	var d coordinator.TxnDescription
+	if err := n.rt.Txns.Do("a", func(s *coordinator.TxnShard) { d, _ = s.Describe("a") }); err != nil {
+		t.Fatal(err)
+	}
+	if want := (coordinator.TxnPartition{Topic: "orders", Partition: 1}); d.State != coordinator.TxnOngoing ||
+		len(d.Partitions) != 1 || d.Partitions[0] != want {
+		t.Fatalf("reloaded transaction %+v, want Ongoing with %v alone", d, want)
+	}
 }
