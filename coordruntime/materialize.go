@@ -23,6 +23,10 @@ type internalPartition struct {
 	part  int32
 	p     *log.Partition
 	st    *internalStore
+	// released is set (under the storePart's mu) once the coordinator
+	// unloads: a replay of a failed shard still under way then must not
+	// claim the partition again, as no release would follow that claim.
+	released bool
 }
 
 // internalStore is the pebble store of one internal topic and the one gate
@@ -177,6 +181,7 @@ func (is *internalStore) follow(parts map[int32]*log.Partition) {
 func (is *internalStore) release(ip *internalPartition) {
 	sp := is.part(ip.part)
 	sp.mu.Lock()
+	ip.released = true
 	if sp.owner == ip {
 		sp.owner = nil
 	}
@@ -356,6 +361,9 @@ func (ip *internalPartition) load(reset func(), apply func(coordinator.Record) e
 	sp := is.part(ip.part)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	if ip.released {
+		return kerr.NotCoordinator
+	}
 	sp.owner, sp.follow = ip, nil
 	defer func() {
 		if err != nil {
