@@ -35,6 +35,10 @@ type internalPartition struct {
 	p           *log.Partition
 	st          *internalStore
 	leaderEpoch int32
+	// released is set (under the storePart's mu) once the coordinator
+	// unloads: a replay of a failed shard still under way then must not
+	// claim the partition again, as no release would follow that claim.
+	released bool
 }
 
 // current returns the partition's state in the newest image when this
@@ -205,6 +209,7 @@ func (is *internalStore) follow(parts map[int32]*log.Partition) {
 func (is *internalStore) release(ip *internalPartition) {
 	sp := is.part(ip.part)
 	sp.mu.Lock()
+	ip.released = true
 	if sp.owner == ip {
 		sp.owner = nil
 	}
@@ -389,6 +394,9 @@ func (ip *internalPartition) load(reset func(), apply func(coordinator.Record) e
 	sp := is.part(ip.part)
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	if ip.released {
+		return kerr.NotCoordinator
+	}
 	if _, err := ip.current(); err != nil {
 		return err
 	}

@@ -255,3 +255,33 @@ func TestInternalStoreAheadOfLogIsRebuilt(t *testing.T) {
 		t.Fatalf("stored %v, want %v", got, want)
 	}
 }
+
+// A shard whose append failed replays its partition on its next call,
+// which may already be under way when the leadership moves and the shard
+// is released. That replay must not claim the partition again: a claim
+// made after the release would never be released, and every later pass
+// would read the unloaded coordinator's log instead of the replica this
+// node follows.
+func TestInternalStoreReplayAfterReleaseDoesNotClaim(t *testing.T) {
+	h := newStoreHarness(t)
+	h.appendKV("1", "a")
+	h.p.SetHighWatermark(h.p.LogEndOffset())
+	ip := &internalPartition{env: h.env, topic: OffsetsTopic, part: 0, p: h.p, st: h.is}
+	replay := func() error {
+		return ip.load(func() {}, func(coordinator.Record) error { return nil })
+	}
+	if err := replay(); err != nil {
+		t.Fatal(err)
+	}
+	h.is.release(ip)
+	if err := replay(); err == nil {
+		t.Fatal("a released partition's coordinator loaded it again")
+	}
+	sp := h.is.part(0)
+	sp.mu.Lock()
+	owner := sp.owner
+	sp.mu.Unlock()
+	if owner != nil {
+		t.Fatal("the replay after the release claimed the partition")
+	}
+}

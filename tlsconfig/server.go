@@ -161,7 +161,20 @@ func (st *Store) prepareLocked(next Settings, allow CertChanges) (*material, err
 	if err := compatible(st.cur.Load(), m, allow); err != nil {
 		return nil, err
 	}
+	if err := st.checkClientAuth(m); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// checkClientAuth refuses material without a trust store on a listener
+// that asks for client certificates: crypto/tls would verify them against
+// the system roots instead, trusting every public CA's clients.
+func (st *Store) checkClientAuth(m *material) error {
+	if st.auth != tls.NoClientCert && m.roots == nil {
+		return fmt.Errorf("ssl.client.auth=%s needs a trust store (ssl.truststore.location)", st.clientAuth)
+	}
+	return nil
 }
 
 // compatible checks new material against the old as Kafka's SslFactory
@@ -261,8 +274,8 @@ func (st *Store) ServerConfig() (*tls.Config, error) {
 	if st.cur.Load().cert == nil {
 		return nil, errors.New("an SSL listener needs ssl.keystore.location or ssl.keystore.certificate.chain and ssl.keystore.key")
 	}
-	if st.auth != tls.NoClientCert && st.cur.Load().roots == nil {
-		return nil, fmt.Errorf("ssl.client.auth=%s needs a trust store (ssl.truststore.location)", st.clientAuth)
+	if err := st.checkClientAuth(st.cur.Load()); err != nil {
+		return nil, err
 	}
 	return &tls.Config{
 		MinVersion: st.minV,

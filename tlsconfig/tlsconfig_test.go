@@ -595,3 +595,26 @@ func TestUpdateTrustStore(t *testing.T) {
 		t.Fatalf("after the trust store changed: %q, want CN=carol", got)
 	}
 }
+
+// A listener that requires client certificates keeps a trust store: one
+// removed at runtime would leave crypto/tls verifying client certificates
+// against the system roots, which NewStore's ServerConfig refuses too.
+func TestUpdateKeepsTrustStoreForClientAuth(t *testing.T) {
+	dir := t.TempDir()
+	root := testcerts.NewCA(t, "root")
+	srvChain, srvKey := root.Issue(t, pkix.Name{CommonName: "broker"}, testcerts.Server)
+	ks := testcerts.WriteFile(t, dir, "server.pem", srvChain, srvKey)
+	settings := func(trust string) Settings {
+		return FromMap(map[string]string{"ssl.keystore.location": ks, "ssl.truststore.location": trust, "ssl.client.auth": "required"})
+	}
+	st, err := NewStore(settings(testcerts.WriteFile(t, dir, "root.pem", root.PEM)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Check(settings(""), CertChanges{}); err == nil || !strings.Contains(err.Error(), "needs a trust store") {
+		t.Fatalf("removing the trust store of a listener with ssl.client.auth=required: %v, want refused", err)
+	}
+	if st.Settings().TruststoreLocation == "" {
+		t.Fatal("the refused change was applied")
+	}
+}
