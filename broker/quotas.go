@@ -37,14 +37,17 @@ import (
 // anything another shoal node sends), and what Kafka's authenticator
 // answers before a SASL connection has authenticated (SaslHandshake,
 // SaslAuthenticate, and ApiVersions before the login; after it, an
-// ApiVersions counts as any request).
+// ApiVersions counts as any request). Another node is known by its
+// principal's CLUSTER_ACTION, as Kafka knows it, not by its client id
+// alone: any client may call itself shoal-broker-N, and a user's quota
+// must hold whatever client id it picks.
 func (c *conn) requestTimeExempt(rc *reqCtx, req kmsg.Request) bool {
-	if isInterBroker(rc) {
+	if isInterBroker(rc) && c.mayClusterAction(req) {
 		return true
 	}
 	switch r := req.(type) {
 	case *kmsg.FetchRequest:
-		return fetchReplica(r) >= 0
+		return fetchReplica(r) >= 0 && c.mayClusterAction(req)
 	case *kmsg.ApiVersionsRequest:
 		return c.sasl != nil && !c.authenticated.Load()
 	}

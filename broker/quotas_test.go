@@ -77,3 +77,35 @@ func TestDeliverAppliesAnsweredThrottle(t *testing.T) {
 		t.Fatalf("muted for %v, want 500ms", muted)
 	}
 }
+
+// Only a principal with CLUSTER_ACTION is exempt from request_percentage as
+// another node: a client that merely names itself shoal-broker-N, or sends
+// a fetch with a replica id, is charged like any other.
+func TestRequestTimeExemptNeedsClusterAction(t *testing.T) {
+	s := startSecureServer(t)
+	newConn := func(p acl.Principal) *conn {
+		return &conn{srv: s, ctx: context.Background(), log: slog.New(slog.NewTextHandler(io.Discard, nil)), principal: p}
+	}
+	node := &reqCtx{header: requestHeader{clientID: "shoal-broker-2"}}
+	meta := kmsg.NewPtrMetadataRequest()
+	follower := kmsg.NewPtrFetchRequest()
+	follower.ReplicaID = 2
+	for _, tc := range []struct {
+		who    acl.Principal
+		rc     *reqCtx
+		req    kmsg.Request
+		exempt bool
+	}{
+		{acl.Principal{Type: "User", Name: "alice"}, node, meta, false},
+		{acl.Principal{Type: "User", Name: "alice"}, &reqCtx{}, follower, false},
+		{acl.Principal{Type: "User", Name: "admin"}, node, meta, true},
+		{acl.Principal{Type: "User", Name: "admin"}, &reqCtx{}, follower, true},
+		{acl.Principal{Type: "User", Name: "admin"}, &reqCtx{header: requestHeader{clientID: "admin-tool"}}, meta, false},
+	} {
+		c := newConn(tc.who)
+		tc.rc.conn = c
+		if got := c.requestTimeExempt(tc.rc, tc.req); got != tc.exempt {
+			t.Errorf("%v, client id %q, %s: exempt %v, want %v", tc.who, tc.rc.header.clientID, kmsg.NameForKey(tc.req.Key()), got, tc.exempt)
+		}
+	}
+}
