@@ -433,9 +433,20 @@ func (mv *move) swap() error {
 	if err := os.Rename(fdir, dest); err != nil {
 		return mv.storageError(err)
 	}
-	if err := syncDir(mv.to.path); err != nil {
-		// The rename may or may not survive a crash; either outcome
-		// loads one whole copy. Here the old copy stays in use.
+	syncErr := syncDir(mv.to.path)
+	if mv.m.onMoveSyncDir != nil {
+		syncErr = mv.m.onMoveSyncDir()
+	}
+	if err := syncErr; err != nil {
+		// Not committed: the old copy stays in use and takes appends, so
+		// the renamed copy must not outlive this failure, or with its
+		// marker the next start would load it over those appends. The
+		// marker goes first (without it recovery never prefers the copy:
+		// two unmarked copies stop the start with ErrDuplicatePartition
+		// rather than lose either), then the copy.
+		if rmErr := os.Remove(filepath.Join(dest, moveMarkerFile)); rmErr == nil {
+			_ = os.RemoveAll(dest)
+		}
 		return mv.storageError(err)
 	}
 	mv.m.moveStep(CrashMoveRenamed)

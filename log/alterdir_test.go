@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -474,4 +475,47 @@ func TestMoveThrottled(t *testing.T) {
 	if took < want/2 {
 		t.Fatalf("moved %d bytes in %v; the throttle allows no less than about %v", size, took, want)
 	}
+}
+
+// A move whose commit rename succeeded but whose fsync of the target dir
+// failed is not committed: the old copy stays in use and takes appends, so
+// the renamed copy must be gone, or the next start would load it (it holds
+// the marker) over those appends.
+func TestMoveSyncFailureAfterRenameKeepsTheOldCopy(t *testing.T) {
+	const n = 200
+	f := newMoveFixture(t, n)
+	f.m.onMoveSyncDir = func() error { return syscall.EIO }
+	if err := f.m.MovePartition("orders", 0, f.b); err != nil {
+		t.Fatal(err)
+	}
+	f.m.movesMu.Lock()
+	mv := f.m.moves[partKey{"orders", 0}]
+	f.m.movesMu.Unlock()
+	select {
+	case <-mv.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("move still running after 30s")
+	}
+	if got := filepath.Dir(f.p.Dir()); got != f.a {
+		t.Fatalf("partition in %s after the failed commit, want it in %s", got, f.a)
+	}
+	for i := n; i < n+5; i++ {
+		f.appendOne(t, i)
+	}
+	if err := f.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(ManagerConfig{Dirs: []string{f.a, f.b}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatalf("reopening: %v", err)
+	}
+	defer m.Close()
+	p := m.Partition("orders", 0)
+	if p == nil {
+		t.Fatal("partition lost")
+	}
+	if got := filepath.Dir(p.Dir()); got != f.a {
+		t.Errorf("partition loaded from %s, want %s", got, f.a)
+	}
+	wantValues(t, values(t, p), n+5)
 }

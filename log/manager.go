@@ -53,6 +53,9 @@ type Manager struct {
 	moves   map[partKey]*move
 	// onMoveStep, when set (by tests), is called at each step of a move.
 	onMoveStep func(step string)
+	// onMoveSyncDir, when set (by tests), stands in for the fsync of the
+	// target dir after a move's commit rename and returns its error.
+	onMoveSyncDir func() error
 	// onDirFailing, when set (by tests), is called by failDir once it has
 	// taken a dir offline, with the failing writer's locks still held.
 	onDirFailing func()
