@@ -152,9 +152,15 @@ func (o *shareFetchOut) Failed(tp share.TopicPart, code int16) {
 }
 
 // Acquired adds acquired records to a partition: the batches holding them
-// and the acquired ranges.
+// and the acquired ranges. It clears an error an earlier pass of the same
+// long poll set (the share partition was still loading its state, say):
+// a client ignores the records of a partition that carries an error, so
+// records acquired under a stale error would never reach it and would stay
+// locked, holding back the partition's in-flight window, until their
+// acquisition lock ran out.
 func (o *shareFetchOut) Acquired(tp share.TopicPart, records []byte, ranges []queue.AcquiredRange) {
 	rp := o.partition(tp)
+	rp.ErrorCode = 0
 	rp.Records = append(rp.Records, records...)
 	for _, r := range ranges {
 		rp.AcquiredRecords = append(rp.AcquiredRecords, kmsg.ShareFetchResponseTopicPartitionAcquiredRecord{

@@ -94,7 +94,10 @@ func hasRenew(batches []queue.AckBatch) bool {
 // session. The front end implements it over its response, so records go
 // from the log read to the response without another copy.
 type Sink interface {
-	// Failed reports a partition that could not be served (its error code).
+	// Failed reports a partition that could not be served (its error
+	// code) on one pass. A later pass of the same long poll may still
+	// acquire from it (its state finished loading): Acquired then
+	// supersedes the error.
 	Failed(tp TopicPart, code int16)
 	// Acquired reports records acquired on a partition: the batches that
 	// hold them and the acquired ranges.
