@@ -6,6 +6,7 @@ package main
 // on BROKER resources.
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -81,24 +82,21 @@ example: shoal config set --broker 1 --set listener.name.ssl.ssl.keystore.locati
 			if err != nil {
 				return err
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			resps, err := adm.AlterBrokerConfigs(ctx, ch.alters, brokers...)
-			if err := alterConfigsFailure(resps, err, "alter "+brokerLabel(resource)+" configs", nil); err != nil {
-				return err
-			}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, struct {
-					Broker  string            `json:"broker"`
-					Set     map[string]string `json:"set"`
-					Deleted []string          `json:"deleted"`
-				}{resource, ch.setMap(), append([]string{}, ch.del...)})
-			}
-			fmt.Fprintf(c.App.Writer, "altered %s configs: %s\n", brokerLabel(resource), ch.summary())
-			return nil
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				resps, err := a.adm.AlterBrokerConfigs(ctx, ch.alters, brokers...)
+				if err := alterConfigsFailure(resps, err, "alter "+brokerLabel(resource)+" configs", nil); err != nil {
+					return err
+				}
+				if a.out == outputJSON {
+					return writeJSON(c.App.Writer, struct {
+						Broker  string            `json:"broker"`
+						Set     map[string]string `json:"set"`
+						Deleted []string          `json:"deleted"`
+					}{resource, ch.setMap(), append([]string{}, ch.del...)})
+				}
+				fmt.Fprintf(c.App.Writer, "altered %s configs: %s\n", brokerLabel(resource), ch.summary())
+				return nil
+			})
 		},
 	})
 }
@@ -117,42 +115,39 @@ example: shoal config describe --cluster`,
 			if err != nil {
 				return err
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			rs, err := adm.DescribeBrokerConfigs(ctx, brokers...)
-			if err != nil {
-				return failure("describe %s configs: %s", brokerLabel(resource), describeErr(err))
-			}
-			type entry struct {
-				Name      string  `json:"name"`
-				Value     *string `json:"value"`
-				Source    string  `json:"source"`
-				Sensitive bool    `json:"sensitive"`
-			}
-			list := []entry{}
-			for _, r := range rs {
-				if r.Err != nil {
-					return failure("describe %s configs: %s", brokerLabel(resource), describeErrMsg(r.Err, r.ErrMessage))
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				rs, err := a.adm.DescribeBrokerConfigs(ctx, brokers...)
+				if err != nil {
+					return failure("describe %s configs: %s", brokerLabel(resource), describeErr(err))
 				}
-				for _, cfg := range r.Configs {
-					list = append(list, entry{cfg.Key, cfg.Value, cfg.Source.String(), cfg.Sensitive})
+				type entry struct {
+					Name      string  `json:"name"`
+					Value     *string `json:"value"`
+					Source    string  `json:"source"`
+					Sensitive bool    `json:"sensitive"`
 				}
-			}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, list)
-			}
-			t := newTable(c.App.Writer, "NAME", "VALUE", "SOURCE")
-			for _, e := range list {
-				v := "(sensitive)"
-				if !e.Sensitive {
-					v = deref(e.Value)
+				list := []entry{}
+				for _, r := range rs {
+					if r.Err != nil {
+						return failure("describe %s configs: %s", brokerLabel(resource), describeErrMsg(r.Err, r.ErrMessage))
+					}
+					for _, cfg := range r.Configs {
+						list = append(list, entry{cfg.Key, cfg.Value, cfg.Source.String(), cfg.Sensitive})
+					}
 				}
-				t.row(e.Name, v, e.Source)
-			}
-			return t.flush()
+				if a.out == outputJSON {
+					return writeJSON(c.App.Writer, list)
+				}
+				t := newTable(c.App.Writer, "NAME", "VALUE", "SOURCE")
+				for _, e := range list {
+					v := "(sensitive)"
+					if !e.Sensitive {
+						v = deref(e.Value)
+					}
+					t.row(e.Name, v, e.Source)
+				}
+				return t.flush()
+			})
 		},
 	})
 }

@@ -234,20 +234,17 @@ func listGroupsAction(c *cli.Context, typ string) error {
 	default:
 		return usageError("--type: %q is not one of classic, consumer, share", typ)
 	}
-	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	gs, err := listGroups(ctx, cl, types...)
-	if err != nil {
-		return failure("list groups: %s", describeErr(err))
-	}
-	if gs == nil {
-		gs = []listedGroup{}
-	}
-	return printRows(c.App.Writer, out, gs, []string{"GROUP", "TYPE", "STATE"},
-		func(g listedGroup) []any { return []any{g.Group, g.Type, orDash(g.State)} })
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		gs, err := listGroups(ctx, a.cl, types...)
+		if err != nil {
+			return failure("list groups: %s", describeErr(err))
+		}
+		if gs == nil {
+			gs = []listedGroup{}
+		}
+		return printRows(c.App.Writer, a.out, gs, []string{"GROUP", "TYPE", "STATE"},
+			func(g listedGroup) []any { return []any{g.Group, g.Type, orDash(g.State)} })
+	})
 }
 
 // ---- describe
@@ -317,20 +314,16 @@ func describeOneGroup[D any](c *cli.Context, describe func(context.Context, *kgo
 	if err != nil {
 		return err
 	}
-	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	d, err := describe(ctx, cl, adm, args[0])
-	if err != nil {
-		return err
-	}
-	if out == outputJSON {
-		return writeJSON(c.App.Writer, d)
-	}
-	return print(c.App.Writer, d)
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		d, err := describe(ctx, a.cl, a.adm, args[0])
+		if err != nil {
+			return err
+		}
+		if a.out == outputJSON {
+			return writeJSON(c.App.Writer, d)
+		}
+		return print(c.App.Writer, d)
+	})
 }
 
 // writeGroupHeader prints the top of a group description: the summary
@@ -644,8 +637,7 @@ func resetPlan(ctx context.Context, adm *kadm.Client, topic string, want []int32
 	return plan, nil
 }
 
-func printReset(c *cli.Context, res resetResult) error {
-	out, _ := outputMode(c)
+func printReset(c *cli.Context, out string, res resetResult) error {
 	w := c.App.Writer
 	if out == outputJSON {
 		return writeJSON(w, res)
@@ -713,35 +705,28 @@ func resetOffsets(c *cli.Context, load resetLoader) error {
 	if c.Bool("dry-run") && c.Bool("execute") {
 		return usageError("%s: give --dry-run or --execute, not both", cmdName(c))
 	}
-	if _, err := outputMode(c); err != nil {
-		return err
-	}
-	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	current, apply, err := load(ctx, cl, adm, group, topic)
-	if err != nil {
-		return err
-	}
-	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
-	if err != nil {
-		return err
-	}
-	res := resetResult{Group: group, Plan: plan}
-	if c.Bool("execute") {
-		offs := kadm.Offsets{}
-		for _, r := range plan {
-			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
-		}
-		if err := apply(offs); err != nil {
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		current, apply, err := load(ctx, a.cl, a.adm, group, topic)
+		if err != nil {
 			return err
 		}
-		res.Executed = true
-	}
-	return printReset(c, res)
+		plan, err := resetPlan(ctx, a.adm, topic, parts, target, current)
+		if err != nil {
+			return err
+		}
+		res := resetResult{Group: group, Plan: plan}
+		if c.Bool("execute") {
+			offs := kadm.Offsets{}
+			for _, r := range plan {
+				offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
+			}
+			if err := apply(offs); err != nil {
+				return err
+			}
+			res.Executed = true
+		}
+		return printReset(c, a.out, res)
+	})
 }
 
 func groupReset(c *cli.Context) error {
@@ -840,12 +825,9 @@ func groupDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	return deleteGroups(c, ctx, adm, groups, out)
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		return deleteGroups(c, ctx, a.adm, groups, a.out)
+	})
 }
 
 func deleteGroups(c *cli.Context, ctx context.Context, adm *kadm.Client, groups []string, out string) error {
