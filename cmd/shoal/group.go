@@ -109,12 +109,9 @@ func findGroup(ctx context.Context, cl *kgo.Client, group string) (listedGroup, 
 // groupArgs returns the group names given as arguments (at least one; at
 // most one unless many is set).
 func groupArgs(c *cli.Context, many bool) ([]string, error) {
-	args, err := positionalArgs(c)
+	args, err := someArgs(c, "group name")
 	if err != nil {
 		return nil, err
-	}
-	if len(args) == 0 {
-		return nil, usageError("%s: missing group name (usage: %s)", cmdName(c), firstLine(c.Command.UsageText))
 	}
 	if !many && len(args) > 1 {
 		return nil, usageError("%s: expected one group name, got %d arguments: %s", cmdName(c), len(args), strings.Join(args, " "))

@@ -56,16 +56,13 @@ func registeredBrokers(ctx context.Context, cl *kgo.Client) (map[int32]bool, err
 }
 
 func clusterRemoveBroker(c *cli.Context) error {
-	args, err := positionalArgs(c)
+	arg, err := oneArg(c, "broker id")
 	if err != nil {
 		return err
 	}
-	if len(args) != 1 {
-		return usageError("cluster remove-broker: expected one broker id (usage: %s)", firstLine(c.Command.UsageText))
-	}
-	id64, err := strconv.ParseInt(args[0], 10, 32)
+	id64, err := strconv.ParseInt(arg, 10, 32)
 	if err != nil || id64 < 0 {
-		return usageError("cluster remove-broker: %q is not a broker id", args[0])
+		return usageError("cluster remove-broker: %q is not a broker id", arg)
 	}
 	id := int32(id64)
 	return withAdminTimeout(c, c.Duration("timeout"), func(ctx context.Context, a adminSession) error {

@@ -74,7 +74,7 @@ func oneTopicArg(c *cli.Context) (string, error) {
 	}
 	switch len(args) {
 	case 0:
-		return "", usageError("%s: missing topic name (usage: %s)", cmdName(c), firstLine(c.Command.UsageText))
+		return "", missingArg(c, "topic name")
 	case 1:
 		name := args[0]
 		if name == "" {
@@ -312,12 +312,9 @@ type topicDescription struct {
 }
 
 func topicDescribe(c *cli.Context) error {
-	names, err := positionalArgs(c)
+	names, err := someArgs(c, "topic name")
 	if err != nil {
 		return err
-	}
-	if len(names) == 0 {
-		return usageError("topic describe: missing topic name (usage: %s)", firstLine(c.Command.UsageText))
 	}
 	return withAdmin(c, func(ctx context.Context, a adminSession) error {
 		var descs []topicDescription
@@ -600,12 +597,9 @@ example: shoal topic delete orders payments`,
 }
 
 func topicDelete(c *cli.Context) error {
-	names, err := positionalArgs(c)
+	names, err := someArgs(c, "topic name")
 	if err != nil {
 		return err
-	}
-	if len(names) == 0 {
-		return usageError("topic delete: missing topic name (usage: %s)", firstLine(c.Command.UsageText))
 	}
 	for _, n := range names {
 		if n == "" {
