@@ -17,17 +17,15 @@ import (
 )
 
 func aclCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "acl",
-		Usage: "create, list and delete ACLs (the authorizer must be on: authorizer.class.name)",
-		UsageText: `shoal acl create --allow-principal User:alice --operation READ --operation WRITE --topic orders
+	return commandGroup("acl", "create, list and delete ACLs (the authorizer must be on: authorizer.class.name)",
+		`shoal acl create --allow-principal User:alice --operation READ --operation WRITE --topic orders
 shoal acl create --allow-principal User:alice --operation READ --group orders- --resource-pattern-type prefixed
 shoal acl list --principal User:alice
 shoal acl delete --allow-principal User:alice --topic orders`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  []*cli.Command{aclCreateCommand(), aclListCommand(), aclDeleteCommand()},
-	}
+		aclCreateCommand(),
+		aclListCommand(),
+		aclDeleteCommand(),
+	)
 }
 
 // aclResourceFlags name the resources of a binding or filter.

@@ -13,16 +13,13 @@ import (
 )
 
 func configCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "config",
-		Usage: "change and describe broker configs at runtime (one broker or the cluster-wide default)",
-		UsageText: `shoal config set --cluster --set log.retention.ms=86400000
+	return commandGroup("config", "change and describe broker configs at runtime (one broker or the cluster-wide default)",
+		`shoal config set --cluster --set log.retention.ms=86400000
 shoal config set --broker 1 --set log.segment.bytes=268435456 --delete log.retention.ms
 shoal config describe --broker 1`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  []*cli.Command{configSetCommand(), configDescribeCommand()},
-	}
+		configSetCommand(),
+		configDescribeCommand(),
+	)
 }
 
 func brokerTargetFlags() []cli.Flag {

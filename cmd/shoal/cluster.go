@@ -37,28 +37,6 @@ shoal cluster remove-broker 3`,
 	)
 }
 
-// commandGroup is a command that only holds subcommands; run bare or with
-// an unknown subcommand it answers as unknownSubcommand does.
-func commandGroup(name, usage, usageText string, subcommands ...*cli.Command) *cli.Command {
-	return &cli.Command{
-		Name:         name,
-		Usage:        usage,
-		UsageText:    usageText,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  subcommands,
-	}
-}
-
-// unknownSubcommand is the action of a command group: with no argument it
-// shows the group's help, otherwise it names the unknown subcommand.
-func unknownSubcommand(c *cli.Context) error {
-	if c.Args().Len() == 0 {
-		return cli.ShowSubcommandHelp(c)
-	}
-	return usageError("%s: unknown command %q (see 'shoal %s --help')", cmdName(c), c.Args().First(), cmdName(c))
-}
-
 // clusterBroker is one broker in cluster describe's JSON output.
 type clusterBroker struct {
 	ID   int32   `json:"id"`

@@ -16,18 +16,15 @@ import (
 )
 
 func quotaCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "quota",
-		Usage: "set and list client quotas (producer_byte_rate, consumer_byte_rate, request_percentage, connection_creation_rate)",
-		UsageText: `shoal quota set --client-id slow-producer --set producer_byte_rate=1048576
+	return commandGroup("quota", "set and list client quotas (producer_byte_rate, consumer_byte_rate, request_percentage, connection_creation_rate)",
+		`shoal quota set --client-id slow-producer --set producer_byte_rate=1048576
 shoal quota set --user alice --client-id-default --set consumer_byte_rate=2097152
 shoal quota set --ip 10.0.0.7 --set connection_creation_rate=10
 shoal quota set --client-id busy-client --set request_percentage=0.2
 shoal quota list --user alice`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  []*cli.Command{quotaSetCommand(), quotaListCommand()},
-	}
+		quotaSetCommand(),
+		quotaListCommand(),
+	)
 }
 
 // quotaEntityFlags name an entity: each type by name or as its default.

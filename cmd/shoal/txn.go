@@ -10,20 +10,14 @@ import (
 )
 
 func txnCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "txn",
-		Usage: "list, describe and abort transactions",
-		UsageText: `shoal txn list
+	return commandGroup("txn", "list, describe and abort transactions",
+		`shoal txn list
 shoal txn describe payments-tx
 shoal txn abort --topic orders --partition 0 --start-offset 1200`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			txnListCommand(),
-			txnDescribeCommand(),
-			txnAbortCommand(),
-		},
-	}
+		txnListCommand(),
+		txnDescribeCommand(),
+		txnAbortCommand(),
+	)
 }
 
 type listedTxn struct {

@@ -14,22 +14,13 @@ import (
 )
 
 func userCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "user",
-		Usage: "manage users' SCRAM credentials",
-		UsageText: `shoal user scram set --name alice --mechanism SCRAM-SHA-512 --password alice-secret
+	return commandGroup("user", "manage users' SCRAM credentials",
+		`shoal user scram set --name alice --mechanism SCRAM-SHA-512 --password alice-secret
 shoal user scram list
 shoal user scram delete --name alice --mechanism SCRAM-SHA-512`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{{
-			Name:         "scram",
-			Usage:        "set, list and delete SCRAM-SHA-256 and SCRAM-SHA-512 credentials",
-			Action:       unknownSubcommand,
-			OnUsageError: onUsageError,
-			Subcommands:  []*cli.Command{scramSetCommand(), scramListCommand(), scramDeleteCommand()},
-		}},
-	}
+		commandGroup("scram", "set, list and delete SCRAM-SHA-256 and SCRAM-SHA-512 credentials", "",
+			scramSetCommand(), scramListCommand(), scramDeleteCommand()),
+	)
 }
 
 func scramMechanismFlag() cli.Flag {
