@@ -167,13 +167,11 @@ func waitMovedDir(ctx context.Context, adm *kadm.Client, broker int32, dir, topi
 		if err == nil && movedDir(dirs, dir, topic, parts) {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			if err != nil {
 				return failure("waiting for the move: %s", describeErr(err))
 			}
 			return failure("waiting for the move: timed out; the copy goes on in the broker (see DescribeLogDirs)")
-		case <-time.After(reassignPoll):
 		}
 	}
 }

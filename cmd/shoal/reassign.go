@@ -26,6 +26,17 @@ import (
 // reassignPoll is how often a waiting command asks for progress.
 const reassignPoll = 250 * time.Millisecond
 
+// nextPoll waits reassignPoll before a waiting command asks again; it
+// returns false, at once, when ctx ends first.
+func nextPoll(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(reassignPoll):
+		return true
+	}
+}
+
 func topicReassignCommand() *cli.Command {
 	return leaf(&cli.Command{
 		Name:  "reassign",
@@ -465,13 +476,11 @@ func waitReassigned(ctx context.Context, cl *kgo.Client, plan reassignPlan, prog
 				return nil
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			if err != nil {
 				return failure("waiting for the reassignments: %s", describeErr(err))
 			}
 			return failure("waiting for the reassignments: timed out; see shoal topic reassign --verify")
-		case <-time.After(reassignPoll):
 		}
 	}
 }

@@ -290,10 +290,8 @@ func electPreferredLeaders(ctx context.Context, cl *kgo.Client, plan reassignPla
 			break
 		}
 		pending = retry
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			return nil, failure("cluster rebalance: the replicas moved, but the preferred leader election of %d partitions failed (%s); run shoal cluster elect-leaders later", len(retry), final[topicPartition{retry[0].Topic, retry[0].Partition}].Error)
-		case <-time.After(reassignPoll):
 		}
 	}
 	out := make([]electResult, 0, len(final))

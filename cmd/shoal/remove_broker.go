@@ -148,10 +148,8 @@ func unregisterBroker(ctx context.Context, cl *kgo.Client, id int32) error {
 				return failure("unregister broker %d: %s", id, describeErrMsg(err, deref(resp.ErrorMessage)))
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			return failure("unregister broker %d: %s", id, describeErr(err))
-		case <-time.After(reassignPoll):
 		}
 	}
 }
@@ -183,10 +181,8 @@ func waitStopped(ctx context.Context, cl *kgo.Client, errw io.Writer, id int32) 
 				told = true
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			return failure("cluster remove-broker: broker %d did not stop in time; it stays registered", id)
-		case <-time.After(reassignPoll):
 		}
 	}
 }
