@@ -132,18 +132,13 @@ example: shoal config describe --cluster`,
 						list = append(list, entry{cfg.Key, cfg.Value, cfg.Source.String(), cfg.Sensitive})
 					}
 				}
-				if a.out == outputJSON {
-					return writeJSON(c.App.Writer, list)
-				}
-				t := newTable(c.App.Writer, "NAME", "VALUE", "SOURCE")
-				for _, e := range list {
+				return printRows(c.App.Writer, a.out, list, []string{"NAME", "VALUE", "SOURCE"}, func(e entry) []any {
 					v := "(sensitive)"
 					if !e.Sensitive {
 						v = deref(e.Value)
 					}
-					t.row(e.Name, v, e.Source)
-				}
-				return t.flush()
+					return []any{e.Name, v, e.Source}
+				})
 			})
 		},
 	})

@@ -85,8 +85,7 @@ func clusterDescribe(c *cli.Context) error {
 		}
 		fmt.Fprintf(w, "Cluster ID:    %s\n", info.ClusterID)
 		fmt.Fprintf(w, "Controller ID: %d\n\n", info.ControllerID)
-		t := newTable(w, "BROKER", "ADDRESS", "RACK", "STATUS")
-		for _, b := range info.Brokers {
+		if err := writeTable(w, []string{"BROKER", "ADDRESS", "RACK", "STATUS"}, info.Brokers, func(b clusterBroker) []any {
 			rack := "-"
 			if b.Rack != nil && *b.Rack != "" {
 				rack = *b.Rack
@@ -95,9 +94,8 @@ func clusterDescribe(c *cli.Context) error {
 			if b.Fenced {
 				status = "fenced"
 			}
-			t.row(b.ID, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), rack, status)
-		}
-		if err := t.flush(); err != nil {
+			return []any{b.ID, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), rack, status}
+		}); err != nil {
 			return err
 		}
 		fmt.Fprintln(w)
@@ -248,11 +246,9 @@ func printQuorum(w io.Writer, q *quorumInfo, errMsg string, now time.Time) error
 		return nil
 	}
 	fmt.Fprintf(w, "Metadata quorum: leader %d, epoch %d, high watermark %d\n\n", q.LeaderID, q.LeaderEpoch, q.HighWatermark)
-	t := newTable(w, "NODE", "ROLE", "LOG-END-OFFSET", "LAG", "LAST-FETCH", "LAST-CAUGHT-UP")
-	for _, r := range slices.Concat(q.Voters, q.Observers) {
-		t.row(r.ID, r.Role, int64OrDash(r.LogEndOffset), int64OrDash(r.Lag), ago(r.LastFetchTimestamp, now), ago(r.LastCaughtUpTimestamp, now))
-	}
-	return t.flush()
+	return writeTable(w, []string{"NODE", "ROLE", "LOG-END-OFFSET", "LAG", "LAST-FETCH", "LAST-CAUGHT-UP"}, slices.Concat(q.Voters, q.Observers), func(r quorumReplica) []any {
+		return []any{r.ID, r.Role, int64OrDash(r.LogEndOffset), int64OrDash(r.Lag), ago(r.LastFetchTimestamp, now), ago(r.LastCaughtUpTimestamp, now)}
+	})
 }
 
 func int64OrDash(v *int64) string {
@@ -462,11 +458,9 @@ func printElectResults(w io.Writer, res electOutput) error {
 		fmt.Fprintf(w, "no partition needed a %s election\n", res.Type)
 		return nil
 	}
-	t := newTable(w, "TOPIC", "PARTITION", "RESULT")
-	for _, r := range res.Results {
-		t.row(r.Topic, r.Partition, electResultText(r))
-	}
-	return t.flush()
+	return writeTable(w, []string{"TOPIC", "PARTITION", "RESULT"}, res.Results, func(r electResult) []any {
+		return []any{r.Topic, r.Partition, electResultText(r)}
+	})
 }
 
 func electResultText(r electResult) string {

@@ -295,11 +295,9 @@ func groupDescribe(c *cli.Context) error {
 		if err := writeGroupHeader(w, d.Members, "group %s (type %s, state %s, coordinator %d, %d members)", d.Group, d.Type, orDash(d.State), d.Coordinator, len(d.Members)); err != nil {
 			return err
 		}
-		t := newTable(w, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
-		for _, o := range d.Offsets {
-			t.row(o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID))
-		}
-		return t.flush()
+		return writeTable(w, []string{"TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, d.Offsets, func(o groupPartitionLag) []any {
+			return []any{o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID)}
+		})
 	})
 }
 
@@ -330,11 +328,9 @@ func writeGroupHeader(w io.Writer, members []groupMemberInfo, format string, arg
 	fmt.Fprintf(w, format+"\n", args...)
 	if len(members) > 0 {
 		fmt.Fprintln(w)
-		t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
-		for _, m := range members {
-			t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
-		}
-		if err := t.flush(); err != nil {
+		if err := writeTable(w, []string{"MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT"}, members, func(m groupMemberInfo) []any {
+			return []any{m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment)}
+		}); err != nil {
 			return err
 		}
 	}
@@ -639,11 +635,9 @@ func printReset(c *cli.Context, out string, res resetResult) error {
 	if out == outputJSON {
 		return writeJSON(w, res)
 	}
-	t := newTable(w, "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET")
-	for _, r := range res.Plan {
-		t.row(res.Group, r.Topic, r.Partition, dash(r.Current), r.New)
-	}
-	if err := t.flush(); err != nil {
+	if err := writeTable(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"}, res.Plan, func(r resetRow) []any {
+		return []any{res.Group, r.Topic, r.Partition, dash(r.Current), r.New}
+	}); err != nil {
 		return err
 	}
 	if res.Executed {

@@ -339,8 +339,7 @@ func failedOutcomes(outs []reassignOutcome) int {
 }
 
 func printOutcomes(w io.Writer, outs []reassignOutcome, ok string) error {
-	t := newTable(w, "TOPIC", "PARTITION", "RESULT")
-	for _, o := range outs {
+	return writeTable(w, []string{"TOPIC", "PARTITION", "RESULT"}, outs, func(o reassignOutcome) []any {
 		res := ok
 		if o.Error != "" {
 			res = "failed: " + o.Error
@@ -348,9 +347,8 @@ func printOutcomes(w io.Writer, outs []reassignOutcome, ok string) error {
 				res += ": " + o.Message
 			}
 		}
-		t.row(o.Topic, o.Partition, res)
-	}
-	return t.flush()
+		return []any{o.Topic, o.Partition, res}
+	})
 }
 
 func reassignExecute(c *cli.Context, out string, cl *kgo.Client, adm *kadm.Client, plan reassignPlan) error {

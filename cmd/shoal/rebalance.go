@@ -226,15 +226,13 @@ func rebalanceSummary(brokers []rebalanceBroker, racks map[int32]*string, parts 
 }
 
 func printRebalancePlan(w io.Writer, res rebalanceOutput) error {
-	t := newTable(w, "BROKER", "RACK", "REPLICAS", "LEADERS")
-	for _, b := range res.Brokers {
+	if err := writeTable(w, []string{"BROKER", "RACK", "REPLICAS", "LEADERS"}, res.Brokers, func(b rebalanceBrokerLoad) []any {
 		rack := deref(b.Rack)
 		if rack == "" {
 			rack = "-"
 		}
-		t.row(b.ID, rack, fmt.Sprintf("%d -> %d", b.Current.Replicas, b.Proposed.Replicas), fmt.Sprintf("%d -> %d", b.Current.Leaders, b.Proposed.Leaders))
-	}
-	if err := t.flush(); err != nil {
+		return []any{b.ID, rack, fmt.Sprintf("%d -> %d", b.Current.Replicas, b.Proposed.Replicas), fmt.Sprintf("%d -> %d", b.Current.Leaders, b.Proposed.Leaders)}
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
@@ -242,7 +240,7 @@ func printRebalancePlan(w io.Writer, res rebalanceOutput) error {
 		fmt.Fprintln(w, "the cluster is balanced: no partition needs to change")
 		return nil
 	}
-	t = newTable(w, "TOPIC", "PARTITION", "CURRENT", "PROPOSED")
+	t := newTable(w, "TOPIC", "PARTITION", "CURRENT", "PROPOSED")
 	for i, p := range res.Proposed.Partitions {
 		t.row(p.Topic, p.Partition, fmt.Sprint(res.Current.Partitions[i].Replicas), fmt.Sprint(p.Replicas))
 	}

@@ -89,15 +89,13 @@ func shareDescribe(c *cli.Context) error {
 		if err := writeGroupHeader(w, d.Members, "share group %s (state %s, epoch %d, coordinator %d, %d members)", d.Group, orDash(d.State), d.GroupEpoch, d.Coordinator, len(d.Members)); err != nil {
 			return err
 		}
-		t := newTable(w, "TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG")
-		for _, o := range d.Offsets {
+		return writeTable(w, []string{"TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG"}, d.Offsets, func(o sharePartitionInfo) []any {
 			lag := dash(o.Lag)
 			if o.Error != "" {
 				lag = o.Error
 			}
-			t.row(o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag)
-		}
-		return t.flush()
+			return []any{o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag}
+		})
 	})
 }
 
@@ -357,11 +355,9 @@ func shareConfig(c *cli.Context) error {
 		if len(sets) > 0 || len(dels) > 0 {
 			fmt.Fprintf(w, "updated configs of group %q\n", group)
 		}
-		t := newTable(w, "KEY", "VALUE", "SOURCE")
-		for _, e := range entries {
-			t.row(e.Name, e.Value, e.Source)
-		}
-		return t.flush()
+		return writeTable(w, []string{"KEY", "VALUE", "SOURCE"}, entries, func(e groupConfigEntry) []any {
+			return []any{e.Name, e.Value, e.Source}
+		})
 	})
 }
 

@@ -69,9 +69,7 @@ func storageFormat(c *cli.Context) error {
 			Credentials []string `json:"credentials"`
 		}{cfg.MetadataDir, users})
 	}
-	t := newTable(c.App.Writer, "METADATA-DIR", "CREDENTIAL")
-	for _, u := range users {
-		t.row(cfg.MetadataDir, u)
-	}
-	return t.flush()
+	return writeTable(c.App.Writer, []string{"METADATA-DIR", "CREDENTIAL"}, users, func(u string) []any {
+		return []any{cfg.MetadataDir, u}
+	})
 }
