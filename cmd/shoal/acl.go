@@ -17,17 +17,15 @@ import (
 )
 
 func aclCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "acl",
-		Usage: "create, list and delete ACLs (the authorizer must be on: authorizer.class.name)",
-		UsageText: `shoal acl create --allow-principal User:alice --operation READ --operation WRITE --topic orders
+	return commandGroup("acl", "create, list and delete ACLs (the authorizer must be on: authorizer.class.name)",
+		`shoal acl create --allow-principal User:alice --operation READ --operation WRITE --topic orders
 shoal acl create --allow-principal User:alice --operation READ --group orders- --resource-pattern-type prefixed
 shoal acl list --principal User:alice
 shoal acl delete --allow-principal User:alice --topic orders`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  []*cli.Command{aclCreateCommand(), aclListCommand(), aclDeleteCommand()},
-	}
+		aclCreateCommand(),
+		aclListCommand(),
+		aclDeleteCommand(),
+	)
 }
 
 // aclResourceFlags name the resources of a binding or filter.
@@ -194,29 +192,26 @@ func aclCreate(c *cli.Context) error {
 	if len(bindings) == 0 {
 		return usageError("acl create: name a principal with --allow-principal or --deny-principal")
 	}
-	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	req := kmsg.NewPtrCreateACLsRequest()
-	for _, b := range bindings {
-		cr := kmsg.NewCreateACLsRequestCreation()
-		cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = kmsg.ACLResourceType(b.Pattern.Type), b.Pattern.Name, kmsg.ACLResourcePatternType(b.Pattern.PatternType)
-		cr.Principal, cr.Host = b.Entry.Principal, b.Entry.Host
-		cr.Operation, cr.PermissionType = kmsg.ACLOperation(b.Entry.Operation), kmsg.ACLPermissionType(b.Entry.Permission)
-		req.Creations = append(req.Creations, cr)
-	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return failure("create ACLs: %s", describeErr(err))
-	}
-	for i, r := range resp.Results {
-		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			return failure("create ACL %s: %s", bindings[i], describeErrMsg(err, deref(r.ErrorMessage)))
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		req := kmsg.NewPtrCreateACLsRequest()
+		for _, b := range bindings {
+			cr := kmsg.NewCreateACLsRequestCreation()
+			cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = kmsg.ACLResourceType(b.Pattern.Type), b.Pattern.Name, kmsg.ACLResourcePatternType(b.Pattern.PatternType)
+			cr.Principal, cr.Host = b.Entry.Principal, b.Entry.Host
+			cr.Operation, cr.PermissionType = kmsg.ACLOperation(b.Entry.Operation), kmsg.ACLPermissionType(b.Entry.Permission)
+			req.Creations = append(req.Creations, cr)
 		}
-	}
-	return printACLs(c, out, bindings)
+		resp, err := req.RequestWith(ctx, a.cl)
+		if err != nil {
+			return failure("create ACLs: %s", describeErr(err))
+		}
+		for i, r := range resp.Results {
+			if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+				return failure("create ACL %s: %s", bindings[i], describeErrMsg(err, deref(r.ErrorMessage)))
+			}
+		}
+		return printACLs(c, a.out, bindings)
+	})
 }
 
 // aclFilters builds one filter per resource (or one for any resource)
@@ -267,26 +262,23 @@ func aclList(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	var all []acl.Binding
-	seen := map[acl.Binding]bool{}
-	for _, f := range filters {
-		bs, err := describeACLs(ctx, cl, f)
-		if err != nil {
-			return err
-		}
-		for _, b := range bs {
-			if !seen[b] {
-				seen[b] = true
-				all = append(all, b)
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		var all []acl.Binding
+		seen := map[acl.Binding]bool{}
+		for _, f := range filters {
+			bs, err := describeACLs(ctx, a.cl, f)
+			if err != nil {
+				return err
+			}
+			for _, b := range bs {
+				if !seen[b] {
+					seen[b] = true
+					all = append(all, b)
+				}
 			}
 		}
-	}
-	return printACLs(c, out, all)
+		return printACLs(c, a.out, all)
+	})
 }
 
 func describeACLs(ctx context.Context, cl *kgo.Client, f acl.Filter) ([]acl.Binding, error) {
@@ -332,34 +324,31 @@ func aclDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	req := kmsg.NewPtrDeleteACLsRequest()
-	for _, f := range filters {
-		rf := kmsg.NewDeleteACLsRequestFilter()
-		rf.ResourceType, rf.ResourceName, rf.ResourcePatternType = kmsg.ACLResourceType(f.ResourceType), f.Name, kmsg.ACLResourcePatternType(f.PatternType)
-		rf.Principal, rf.Host = f.Principal, f.Host
-		rf.Operation, rf.PermissionType = kmsg.ACLOperation(f.Operation), kmsg.ACLPermissionType(f.Permission)
-		req.Filters = append(req.Filters, rf)
-	}
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		return failure("delete ACLs: %s", describeErr(err))
-	}
-	var deleted []acl.Binding
-	for _, r := range resp.Results {
-		if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
-			return failure("delete ACLs: %s", describeErrMsg(err, deref(r.ErrorMessage)))
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		req := kmsg.NewPtrDeleteACLsRequest()
+		for _, f := range filters {
+			rf := kmsg.NewDeleteACLsRequestFilter()
+			rf.ResourceType, rf.ResourceName, rf.ResourcePatternType = kmsg.ACLResourceType(f.ResourceType), f.Name, kmsg.ACLResourcePatternType(f.PatternType)
+			rf.Principal, rf.Host = f.Principal, f.Host
+			rf.Operation, rf.PermissionType = kmsg.ACLOperation(f.Operation), kmsg.ACLPermissionType(f.Permission)
+			req.Filters = append(req.Filters, rf)
 		}
-		for _, m := range r.MatchingACLs {
-			deleted = append(deleted, acl.Binding{
-				Pattern: acl.Pattern{Type: acl.ResourceType(m.ResourceType), Name: m.ResourceName, PatternType: acl.PatternType(m.ResourcePatternType)},
-				Entry:   acl.Entry{Principal: m.Principal, Host: m.Host, Operation: acl.Operation(m.Operation), Permission: acl.Permission(m.PermissionType)},
-			})
+		resp, err := req.RequestWith(ctx, a.cl)
+		if err != nil {
+			return failure("delete ACLs: %s", describeErr(err))
 		}
-	}
-	return printACLs(c, out, deleted)
+		var deleted []acl.Binding
+		for _, r := range resp.Results {
+			if err := kerr.ErrorForCode(r.ErrorCode); err != nil {
+				return failure("delete ACLs: %s", describeErrMsg(err, deref(r.ErrorMessage)))
+			}
+			for _, m := range r.MatchingACLs {
+				deleted = append(deleted, acl.Binding{
+					Pattern: acl.Pattern{Type: acl.ResourceType(m.ResourceType), Name: m.ResourceName, PatternType: acl.PatternType(m.ResourcePatternType)},
+					Entry:   acl.Entry{Principal: m.Principal, Host: m.Host, Operation: acl.Operation(m.Operation), Permission: acl.Permission(m.PermissionType)},
+				})
+			}
+		}
+		return printACLs(c, a.out, deleted)
+	})
 }

@@ -106,6 +106,28 @@ func leaf(cmd *cli.Command) *cli.Command {
 	return cmd
 }
 
+// commandGroup is a command that only holds subcommands; run bare or with
+// an unknown subcommand it answers as unknownSubcommand does.
+func commandGroup(name, usage, usageText string, subcommands ...*cli.Command) *cli.Command {
+	return &cli.Command{
+		Name:         name,
+		Usage:        usage,
+		UsageText:    usageText,
+		Action:       unknownSubcommand,
+		OnUsageError: onUsageError,
+		Subcommands:  subcommands,
+	}
+}
+
+// unknownSubcommand is the action of a command group: with no argument it
+// shows the group's help, otherwise it names the unknown subcommand.
+func unknownSubcommand(c *cli.Context) error {
+	if c.Args().Len() == 0 {
+		return cli.ShowSubcommandHelp(c)
+	}
+	return usageError("%s: unknown command %q (see 'shoal %s --help')", cmdName(c), c.Args().First(), cmdName(c))
+}
+
 // globalString reads a global flag, wherever on the command line it was
 // given.
 func globalString(c *cli.Context, name string) string {
@@ -126,8 +148,6 @@ func globalString(c *cli.Context, name string) string {
 	return ""
 }
 
-// cmdName is the command's path without the program name, for messages:
-// "topic create".
 // noArgs is positionalArgs for a command that takes no positional
 // argument: it refuses the first one given.
 func noArgs(c *cli.Context) error {
@@ -141,6 +161,40 @@ func noArgs(c *cli.Context) error {
 	return nil
 }
 
+// oneArg is positionalArgs for a command that takes exactly one positional
+// argument; what names it in the usage error ("topic name").
+func oneArg(c *cli.Context, what string) (string, error) {
+	args, err := positionalArgs(c)
+	if err != nil {
+		return "", err
+	}
+	if len(args) != 1 {
+		return "", usageError("%s: expected one %s (usage: %s)", cmdName(c), what, firstLine(c.Command.UsageText))
+	}
+	return args[0], nil
+}
+
+// someArgs is positionalArgs for a command that takes one or more
+// positional arguments; what names one in the usage error ("topic name").
+func someArgs(c *cli.Context, what string) ([]string, error) {
+	args, err := positionalArgs(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(args) == 0 {
+		return nil, missingArg(c, what)
+	}
+	return args, nil
+}
+
+// missingArg is the usage error of a command given none of the arguments
+// it needs, quoting its usage line.
+func missingArg(c *cli.Context, what string) error {
+	return usageError("%s: missing %s (usage: %s)", cmdName(c), what, firstLine(c.Command.UsageText))
+}
+
+// cmdName is the command's path without the program name, for messages:
+// "topic create".
 func cmdName(c *cli.Context) string {
 	name := c.Command.HelpName
 	if name == "" {

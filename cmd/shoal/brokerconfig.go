@@ -6,22 +6,20 @@ package main
 // on BROKER resources.
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 )
 
 func configCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "config",
-		Usage: "change and describe broker configs at runtime (one broker or the cluster-wide default)",
-		UsageText: `shoal config set --cluster --set log.retention.ms=86400000
+	return commandGroup("config", "change and describe broker configs at runtime (one broker or the cluster-wide default)",
+		`shoal config set --cluster --set log.retention.ms=86400000
 shoal config set --broker 1 --set log.segment.bytes=268435456 --delete log.retention.ms
 shoal config describe --broker 1`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  []*cli.Command{configSetCommand(), configDescribeCommand()},
-	}
+		configSetCommand(),
+		configDescribeCommand(),
+	)
 }
 
 func brokerTargetFlags() []cli.Flag {
@@ -81,24 +79,21 @@ example: shoal config set --broker 1 --set listener.name.ssl.ssl.keystore.locati
 			if err != nil {
 				return err
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			resps, err := adm.AlterBrokerConfigs(ctx, ch.alters, brokers...)
-			if err := alterConfigsFailure(resps, err, "alter "+brokerLabel(resource)+" configs", nil); err != nil {
-				return err
-			}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, struct {
-					Broker  string            `json:"broker"`
-					Set     map[string]string `json:"set"`
-					Deleted []string          `json:"deleted"`
-				}{resource, ch.setMap(), append([]string{}, ch.del...)})
-			}
-			fmt.Fprintf(c.App.Writer, "altered %s configs: %s\n", brokerLabel(resource), ch.summary())
-			return nil
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				resps, err := a.adm.AlterBrokerConfigs(ctx, ch.alters, brokers...)
+				if err := alterConfigsFailure(resps, err, "alter "+brokerLabel(resource)+" configs", nil); err != nil {
+					return err
+				}
+				if a.out == outputJSON {
+					return writeJSON(c.App.Writer, struct {
+						Broker  string            `json:"broker"`
+						Set     map[string]string `json:"set"`
+						Deleted []string          `json:"deleted"`
+					}{resource, ch.setMap(), append([]string{}, ch.del...)})
+				}
+				fmt.Fprintf(c.App.Writer, "altered %s configs: %s\n", brokerLabel(resource), ch.summary())
+				return nil
+			})
 		},
 	})
 }
@@ -117,42 +112,34 @@ example: shoal config describe --cluster`,
 			if err != nil {
 				return err
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			rs, err := adm.DescribeBrokerConfigs(ctx, brokers...)
-			if err != nil {
-				return failure("describe %s configs: %s", brokerLabel(resource), describeErr(err))
-			}
-			type entry struct {
-				Name      string  `json:"name"`
-				Value     *string `json:"value"`
-				Source    string  `json:"source"`
-				Sensitive bool    `json:"sensitive"`
-			}
-			list := []entry{}
-			for _, r := range rs {
-				if r.Err != nil {
-					return failure("describe %s configs: %s", brokerLabel(resource), describeErrMsg(r.Err, r.ErrMessage))
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				rs, err := a.adm.DescribeBrokerConfigs(ctx, brokers...)
+				if err != nil {
+					return failure("describe %s configs: %s", brokerLabel(resource), describeErr(err))
 				}
-				for _, cfg := range r.Configs {
-					list = append(list, entry{cfg.Key, cfg.Value, cfg.Source.String(), cfg.Sensitive})
+				type entry struct {
+					Name      string  `json:"name"`
+					Value     *string `json:"value"`
+					Source    string  `json:"source"`
+					Sensitive bool    `json:"sensitive"`
 				}
-			}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, list)
-			}
-			t := newTable(c.App.Writer, "NAME", "VALUE", "SOURCE")
-			for _, e := range list {
-				v := "(sensitive)"
-				if !e.Sensitive {
-					v = deref(e.Value)
+				list := []entry{}
+				for _, r := range rs {
+					if r.Err != nil {
+						return failure("describe %s configs: %s", brokerLabel(resource), describeErrMsg(r.Err, r.ErrMessage))
+					}
+					for _, cfg := range r.Configs {
+						list = append(list, entry{cfg.Key, cfg.Value, cfg.Source.String(), cfg.Sensitive})
+					}
 				}
-				t.row(e.Name, v, e.Source)
-			}
-			return t.flush()
+				return printRows(c.App.Writer, a.out, list, []string{"NAME", "VALUE", "SOURCE"}, func(e entry) []any {
+					v := "(sensitive)"
+					if !e.Sensitive {
+						v = deref(e.Value)
+					}
+					return []any{e.Name, v, e.Source}
+				})
+			})
 		},
 	})
 }

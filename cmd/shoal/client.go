@@ -137,14 +137,38 @@ func connectAdmin(c *cli.Context) (cl *kgo.Client, adm *kadm.Client, ctx context
 	}, nil
 }
 
-// startAdmin checks --output and then connects as connectAdmin does, so
-// that a bad --output is a usage error before any broker is contacted.
-func startAdmin(c *cli.Context) (out string, cl *kgo.Client, adm *kadm.Client, ctx context.Context, closeAdmin func(), err error) {
-	if out, err = outputMode(c); err != nil {
-		return "", nil, nil, nil, nil, err
+// adminSession is what an admin command works with once connected: the
+// --output mode it prints in, the client for requests kadm does not wrap,
+// and kadm's client over it.
+type adminSession struct {
+	out string
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+// withAdmin runs the work of an admin command, fn, once its command line
+// is parsed: it checks --output first, so that a bad --output is a usage
+// error before any broker is contacted, connects as connect does, and
+// bounds fn by adminTimeout. The client is closed when fn returns.
+func withAdmin(c *cli.Context, fn func(ctx context.Context, a adminSession) error) error {
+	return withAdminTimeout(c, adminTimeout, fn)
+}
+
+// withAdminTimeout is withAdmin for a command that waits on the cluster
+// and so takes its bound from its own --timeout.
+func withAdminTimeout(c *cli.Context, timeout time.Duration, fn func(ctx context.Context, a adminSession) error) error {
+	out, err := outputMode(c)
+	if err != nil {
+		return err
 	}
-	cl, adm, ctx, closeAdmin, err = connectAdmin(c)
-	return out, cl, adm, ctx, closeAdmin, err
+	cl, adm, err := connect(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(c.Context, timeout)
+	defer cancel()
+	return fn(ctx, adminSession{out: out, cl: cl, adm: adm})
 }
 
 // describeErr renders an error from the client on one line, preferring

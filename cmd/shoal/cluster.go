@@ -37,28 +37,6 @@ shoal cluster remove-broker 3`,
 	)
 }
 
-// commandGroup is a command that only holds subcommands; run bare or with
-// an unknown subcommand it answers as unknownSubcommand does.
-func commandGroup(name, usage, usageText string, subcommands ...*cli.Command) *cli.Command {
-	return &cli.Command{
-		Name:         name,
-		Usage:        usage,
-		UsageText:    usageText,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  subcommands,
-	}
-}
-
-// unknownSubcommand is the action of a command group: with no argument it
-// shows the group's help, otherwise it names the unknown subcommand.
-func unknownSubcommand(c *cli.Context) error {
-	if c.Args().Len() == 0 {
-		return cli.ShowSubcommandHelp(c)
-	}
-	return usageError("%s: unknown command %q (see 'shoal %s --help')", cmdName(c), c.Args().First(), cmdName(c))
-}
-
 // clusterBroker is one broker in cluster describe's JSON output.
 type clusterBroker struct {
 	ID   int32   `json:"id"`
@@ -84,51 +62,45 @@ func clusterDescribe(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return usageError("cluster describe: unexpected argument %q", c.Args().First())
 	}
-	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	resp, err := describeCluster(ctx, cl)
-	if err != nil {
-		return err
-	}
-	info := clusterInfo{ClusterID: resp.ClusterID, ControllerID: resp.ControllerID, Brokers: []clusterBroker{}}
-	for _, b := range resp.Brokers {
-		info.Brokers = append(info.Brokers, clusterBroker{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.IsFenced})
-	}
-	sort.Slice(info.Brokers, func(i, j int) bool { return info.Brokers[i].ID < info.Brokers[j].ID })
-	// The quorum is extra detail: a broker that cannot describe it still
-	// gets its brokers listed.
-	info.Quorum, err = describeQuorum(ctx, cl)
-	if err != nil {
-		info.QuorumError = err.Error()
-	}
-
-	w := c.App.Writer
-	if out == outputJSON {
-		return writeJSON(w, info)
-	}
-	fmt.Fprintf(w, "Cluster ID:    %s\n", info.ClusterID)
-	fmt.Fprintf(w, "Controller ID: %d\n\n", info.ControllerID)
-	t := newTable(w, "BROKER", "ADDRESS", "RACK", "STATUS")
-	for _, b := range info.Brokers {
-		rack := "-"
-		if b.Rack != nil && *b.Rack != "" {
-			rack = *b.Rack
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		resp, err := describeCluster(ctx, a.cl)
+		if err != nil {
+			return err
 		}
-		status := "active"
-		if b.Fenced {
-			status = "fenced"
+		info := clusterInfo{ClusterID: resp.ClusterID, ControllerID: resp.ControllerID, Brokers: []clusterBroker{}}
+		for _, b := range resp.Brokers {
+			info.Brokers = append(info.Brokers, clusterBroker{ID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.IsFenced})
 		}
-		t.row(b.ID, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), rack, status)
-	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	return printQuorum(w, info.Quorum, info.QuorumError, time.Now())
+		sort.Slice(info.Brokers, func(i, j int) bool { return info.Brokers[i].ID < info.Brokers[j].ID })
+		// The quorum is extra detail: a broker that cannot describe it still
+		// gets its brokers listed.
+		info.Quorum, err = describeQuorum(ctx, a.cl)
+		if err != nil {
+			info.QuorumError = err.Error()
+		}
+
+		w := c.App.Writer
+		if a.out == outputJSON {
+			return writeJSON(w, info)
+		}
+		fmt.Fprintf(w, "Cluster ID:    %s\n", info.ClusterID)
+		fmt.Fprintf(w, "Controller ID: %d\n\n", info.ControllerID)
+		if err := writeTable(w, []string{"BROKER", "ADDRESS", "RACK", "STATUS"}, info.Brokers, func(b clusterBroker) []any {
+			rack := "-"
+			if b.Rack != nil && *b.Rack != "" {
+				rack = *b.Rack
+			}
+			status := "active"
+			if b.Fenced {
+				status = "fenced"
+			}
+			return []any{b.ID, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), rack, status}
+		}); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		return printQuorum(w, info.Quorum, info.QuorumError, time.Now())
+	})
 }
 
 // describeCluster sends DescribeCluster, fenced brokers included: a dead
@@ -274,11 +246,9 @@ func printQuorum(w io.Writer, q *quorumInfo, errMsg string, now time.Time) error
 		return nil
 	}
 	fmt.Fprintf(w, "Metadata quorum: leader %d, epoch %d, high watermark %d\n\n", q.LeaderID, q.LeaderEpoch, q.HighWatermark)
-	t := newTable(w, "NODE", "ROLE", "LOG-END-OFFSET", "LAG", "LAST-FETCH", "LAST-CAUGHT-UP")
-	for _, r := range slices.Concat(q.Voters, q.Observers) {
-		t.row(r.ID, r.Role, int64OrDash(r.LogEndOffset), int64OrDash(r.Lag), ago(r.LastFetchTimestamp, now), ago(r.LastCaughtUpTimestamp, now))
-	}
-	return t.flush()
+	return writeTable(w, []string{"NODE", "ROLE", "LOG-END-OFFSET", "LAG", "LAST-FETCH", "LAST-CAUGHT-UP"}, slices.Concat(q.Voters, q.Observers), func(r quorumReplica) []any {
+		return []any{r.ID, r.Role, int64OrDash(r.LogEndOffset), int64OrDash(r.Lag), ago(r.LastFetchTimestamp, now), ago(r.LastCaughtUpTimestamp, now)}
+	})
 }
 
 func int64OrDash(v *int64) string {
@@ -393,59 +363,55 @@ func parseElectArgs(c *cli.Context) (electArgs, error) {
 }
 
 func clusterElectLeaders(c *cli.Context) error {
-	a, err := parseElectArgs(c)
+	args, err := parseElectArgs(c)
 	if err != nil {
 		return err
 	}
-	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	req := kmsg.NewPtrElectLeadersRequest()
-	req.ElectionType = a.typ
-	if a.topic != "" {
-		// A topic without partitions would elect nothing: --topic alone
-		// means all of its partitions.
-		parts := a.partitions
-		if len(parts) == 0 {
-			td, err := topicMetadata(ctx, adm, a.topic)
-			if err != nil {
-				return err
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		req := kmsg.NewPtrElectLeadersRequest()
+		req.ElectionType = args.typ
+		if args.topic != "" {
+			// A topic without partitions would elect nothing: --topic alone
+			// means all of its partitions.
+			parts := args.partitions
+			if len(parts) == 0 {
+				td, err := topicMetadata(ctx, a.adm, args.topic)
+				if err != nil {
+					return err
+				}
+				for p := range td.Partitions {
+					parts = append(parts, p)
+				}
 			}
-			for p := range td.Partitions {
-				parts = append(parts, p)
-			}
+			rt := kmsg.NewElectLeadersRequestTopic()
+			rt.Topic, rt.Partitions = args.topic, parts
+			req.Topics = []kmsg.ElectLeadersRequestTopic{rt}
 		}
-		rt := kmsg.NewElectLeadersRequestTopic()
-		rt.Topic, rt.Partitions = a.topic, parts
-		req.Topics = []kmsg.ElectLeadersRequestTopic{rt}
-	}
-	results, err := electLeaders(ctx, cl, req)
-	if err != nil {
-		return err
-	}
-	res := electOutput{Type: a.typName, Results: results}
-
-	w := c.App.Writer
-	if out == outputJSON {
-		if err := writeJSON(w, res); err != nil {
+		results, err := electLeaders(ctx, a.cl, req)
+		if err != nil {
 			return err
 		}
-	} else if err := printElectResults(w, res); err != nil {
-		return err
-	}
-	failed := 0
-	for _, r := range res.Results {
-		if r.Result == "failed" {
-			failed++
+		res := electOutput{Type: args.typName, Results: results}
+
+		w := c.App.Writer
+		if a.out == outputJSON {
+			if err := writeJSON(w, res); err != nil {
+				return err
+			}
+		} else if err := printElectResults(w, res); err != nil {
+			return err
 		}
-	}
-	if failed > 0 {
-		return failure("elect leaders: %d of %d partitions failed", failed, len(res.Results))
-	}
-	return nil
+		failed := 0
+		for _, r := range res.Results {
+			if r.Result == "failed" {
+				failed++
+			}
+		}
+		if failed > 0 {
+			return failure("elect leaders: %d of %d partitions failed", failed, len(res.Results))
+		}
+		return nil
+	})
 }
 
 // electLeaders sends req and returns each partition's result. kadm's
@@ -492,11 +458,9 @@ func printElectResults(w io.Writer, res electOutput) error {
 		fmt.Fprintf(w, "no partition needed a %s election\n", res.Type)
 		return nil
 	}
-	t := newTable(w, "TOPIC", "PARTITION", "RESULT")
-	for _, r := range res.Results {
-		t.row(r.Topic, r.Partition, electResultText(r))
-	}
-	return t.flush()
+	return writeTable(w, []string{"TOPIC", "PARTITION", "RESULT"}, res.Results, func(r electResult) []any {
+		return []any{r.Topic, r.Partition, electResultText(r)}
+	})
 }
 
 func electResultText(r electResult) string {

@@ -157,14 +157,10 @@ func parsePartitions(vals []string) ([]int32, error) {
 }
 
 func consume(c *cli.Context) error {
-	args, err := positionalArgs(c)
+	topic, err := oneArg(c, "topic name")
 	if err != nil {
 		return err
 	}
-	if len(args) != 1 {
-		return usageError("consume: expected one topic name (usage: %s)", firstLine(c.Command.UsageText))
-	}
-	topic := args[0]
 	from, err := parseFrom(c.String("from"), time.Now())
 	if err != nil {
 		return err

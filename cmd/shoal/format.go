@@ -47,6 +47,12 @@ func printRows[R any](w io.Writer, out string, rows []R, header []string, cells 
 	if out == outputJSON {
 		return writeJSON(w, rows)
 	}
+	return writeTable(w, header, rows, cells)
+}
+
+// writeTable prints rows as a table under header, with cells giving each
+// row's columns.
+func writeTable[R any](w io.Writer, header []string, rows []R, cells func(R) []any) error {
 	t := newTable(w, header...)
 	for _, r := range rows {
 		t.row(cells(r)...)

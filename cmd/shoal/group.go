@@ -109,12 +109,9 @@ func findGroup(ctx context.Context, cl *kgo.Client, group string) (listedGroup, 
 // groupArgs returns the group names given as arguments (at least one; at
 // most one unless many is set).
 func groupArgs(c *cli.Context, many bool) ([]string, error) {
-	args, err := positionalArgs(c)
+	args, err := someArgs(c, "group name")
 	if err != nil {
 		return nil, err
-	}
-	if len(args) == 0 {
-		return nil, usageError("%s: missing group name (usage: %s)", cmdName(c), firstLine(c.Command.UsageText))
 	}
 	if !many && len(args) > 1 {
 		return nil, usageError("%s: expected one group name, got %d arguments: %s", cmdName(c), len(args), strings.Join(args, " "))
@@ -234,20 +231,17 @@ func listGroupsAction(c *cli.Context, typ string) error {
 	default:
 		return usageError("--type: %q is not one of classic, consumer, share", typ)
 	}
-	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	gs, err := listGroups(ctx, cl, types...)
-	if err != nil {
-		return failure("list groups: %s", describeErr(err))
-	}
-	if gs == nil {
-		gs = []listedGroup{}
-	}
-	return printRows(c.App.Writer, out, gs, []string{"GROUP", "TYPE", "STATE"},
-		func(g listedGroup) []any { return []any{g.Group, g.Type, orDash(g.State)} })
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		gs, err := listGroups(ctx, a.cl, types...)
+		if err != nil {
+			return failure("list groups: %s", describeErr(err))
+		}
+		if gs == nil {
+			gs = []listedGroup{}
+		}
+		return printRows(c.App.Writer, a.out, gs, []string{"GROUP", "TYPE", "STATE"},
+			func(g listedGroup) []any { return []any{g.Group, g.Type, orDash(g.State)} })
+	})
 }
 
 // ---- describe
@@ -301,11 +295,9 @@ func groupDescribe(c *cli.Context) error {
 		if err := writeGroupHeader(w, d.Members, "group %s (type %s, state %s, coordinator %d, %d members)", d.Group, d.Type, orDash(d.State), d.Coordinator, len(d.Members)); err != nil {
 			return err
 		}
-		t := newTable(w, "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID")
-		for _, o := range d.Offsets {
-			t.row(o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID))
-		}
-		return t.flush()
+		return writeTable(w, []string{"TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"}, d.Offsets, func(o groupPartitionLag) []any {
+			return []any{o.Topic, o.Partition, dash(o.Committed), dash(o.LogEnd), dash(o.Lag), orDash(o.MemberID), orDash(o.Host), orDash(o.ClientID)}
+		})
 	})
 }
 
@@ -317,20 +309,16 @@ func describeOneGroup[D any](c *cli.Context, describe func(context.Context, *kgo
 	if err != nil {
 		return err
 	}
-	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	d, err := describe(ctx, cl, adm, args[0])
-	if err != nil {
-		return err
-	}
-	if out == outputJSON {
-		return writeJSON(c.App.Writer, d)
-	}
-	return print(c.App.Writer, d)
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		d, err := describe(ctx, a.cl, a.adm, args[0])
+		if err != nil {
+			return err
+		}
+		if a.out == outputJSON {
+			return writeJSON(c.App.Writer, d)
+		}
+		return print(c.App.Writer, d)
+	})
 }
 
 // writeGroupHeader prints the top of a group description: the summary
@@ -340,11 +328,9 @@ func writeGroupHeader(w io.Writer, members []groupMemberInfo, format string, arg
 	fmt.Fprintf(w, format+"\n", args...)
 	if len(members) > 0 {
 		fmt.Fprintln(w)
-		t := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT")
-		for _, m := range members {
-			t.row(m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment))
-		}
-		if err := t.flush(); err != nil {
+		if err := writeTable(w, []string{"MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNMENT"}, members, func(m groupMemberInfo) []any {
+			return []any{m.MemberID, orDash(m.ClientID), orDash(m.Host), formatAssignment(m.Assignment)}
+		}); err != nil {
 			return err
 		}
 	}
@@ -644,17 +630,14 @@ func resetPlan(ctx context.Context, adm *kadm.Client, topic string, want []int32
 	return plan, nil
 }
 
-func printReset(c *cli.Context, res resetResult) error {
-	out, _ := outputMode(c)
+func printReset(c *cli.Context, out string, res resetResult) error {
 	w := c.App.Writer
 	if out == outputJSON {
 		return writeJSON(w, res)
 	}
-	t := newTable(w, "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET")
-	for _, r := range res.Plan {
-		t.row(res.Group, r.Topic, r.Partition, dash(r.Current), r.New)
-	}
-	if err := t.flush(); err != nil {
+	if err := writeTable(w, []string{"GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET"}, res.Plan, func(r resetRow) []any {
+		return []any{res.Group, r.Topic, r.Partition, dash(r.Current), r.New}
+	}); err != nil {
 		return err
 	}
 	if res.Executed {
@@ -713,35 +696,28 @@ func resetOffsets(c *cli.Context, load resetLoader) error {
 	if c.Bool("dry-run") && c.Bool("execute") {
 		return usageError("%s: give --dry-run or --execute, not both", cmdName(c))
 	}
-	if _, err := outputMode(c); err != nil {
-		return err
-	}
-	cl, adm, ctx, closeAdmin, err := connectAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	current, apply, err := load(ctx, cl, adm, group, topic)
-	if err != nil {
-		return err
-	}
-	plan, err := resetPlan(ctx, adm, topic, parts, target, current)
-	if err != nil {
-		return err
-	}
-	res := resetResult{Group: group, Plan: plan}
-	if c.Bool("execute") {
-		offs := kadm.Offsets{}
-		for _, r := range plan {
-			offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
-		}
-		if err := apply(offs); err != nil {
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		current, apply, err := load(ctx, a.cl, a.adm, group, topic)
+		if err != nil {
 			return err
 		}
-		res.Executed = true
-	}
-	return printReset(c, res)
+		plan, err := resetPlan(ctx, a.adm, topic, parts, target, current)
+		if err != nil {
+			return err
+		}
+		res := resetResult{Group: group, Plan: plan}
+		if c.Bool("execute") {
+			offs := kadm.Offsets{}
+			for _, r := range plan {
+				offs.Add(kadm.Offset{Topic: r.Topic, Partition: r.Partition, At: r.New, LeaderEpoch: -1})
+			}
+			if err := apply(offs); err != nil {
+				return err
+			}
+			res.Executed = true
+		}
+		return printReset(c, a.out, res)
+	})
 }
 
 func groupReset(c *cli.Context) error {
@@ -840,12 +816,9 @@ func groupDelete(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	return deleteGroups(c, ctx, adm, groups, out)
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		return deleteGroups(c, ctx, a.adm, groups, a.out)
+	})
 }
 
 func deleteGroups(c *cli.Context, ctx context.Context, adm *kadm.Client, groups []string, out string) error {

@@ -145,12 +145,9 @@ func collectSegments(paths []string) ([][]segmentFile, error) {
 }
 
 func logDump(c *cli.Context) error {
-	paths, err := positionalArgs(c)
+	paths, err := someArgs(c, "PATH")
 	if err != nil {
 		return err
-	}
-	if len(paths) == 0 {
-		return usageError("log dump: missing PATH (usage: %s)", firstLine(c.Command.UsageText))
 	}
 	out, err := outputMode(c)
 	if err != nil {

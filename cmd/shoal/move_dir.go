@@ -82,83 +82,79 @@ func topicMoveDir(c *cli.Context) error {
 			parts = append(parts, int32(n))
 		}
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	td, err := topicMetadata(ctx, adm, name)
-	if err != nil {
-		return err
-	}
-	if parts == nil {
-		for _, p := range td.Partitions.Sorted() {
-			if slices.Contains(p.Replicas, int32(broker)) {
-				parts = append(parts, p.Partition)
-			}
-		}
-		if len(parts) == 0 {
-			return failure("topic %q has no replica on broker %d", name, broker)
-		}
-	}
-	set := kadm.TopicsSet{}
-	set.Add(name, parts...)
-	var req kadm.AlterReplicaLogDirsReq
-	req.Add(dir, set)
-	resps, err := adm.AlterBrokerReplicaLogDirs(ctx, int32(broker), req)
-	if err != nil {
-		return failure("move %q to %s on broker %d: %s", name, dir, broker, describeErr(err))
-	}
-	results := make([]moveDirResult, len(parts))
-	var failed, moving []int32
-	for i, p := range parts {
-		results[i] = moveDirResult{Topic: name, Partition: p, Status: "moving"}
-		r, ok := resps[name][p]
-		switch {
-		case !ok:
-			results[i].Error = "no answer from the broker"
-		case r.Err != nil:
-			results[i].Error = describeErr(r.Err)
-		default:
-			moving = append(moving, p)
-			continue
-		}
-		results[i].Status = "failed"
-		failed = append(failed, p)
-	}
-	if c.Bool("wait") && len(moving) > 0 {
-		wctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-		defer cancel()
-		if err := waitMovedDir(wctx, adm, int32(broker), dir, name, moving); err != nil {
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		td, err := topicMetadata(ctx, a.adm, name)
+		if err != nil {
 			return err
 		}
-		for i := range results {
-			if results[i].Status == "moving" {
-				results[i].Status = "moved"
+		if parts == nil {
+			for _, p := range td.Partitions.Sorted() {
+				if slices.Contains(p.Replicas, int32(broker)) {
+					parts = append(parts, p.Partition)
+				}
+			}
+			if len(parts) == 0 {
+				return failure("topic %q has no replica on broker %d", name, broker)
 			}
 		}
-	}
-	if out == outputJSON {
-		if err := writeJSON(c.App.Writer, results); err != nil {
-			return err
+		set := kadm.TopicsSet{}
+		set.Add(name, parts...)
+		var req kadm.AlterReplicaLogDirsReq
+		req.Add(dir, set)
+		resps, err := a.adm.AlterBrokerReplicaLogDirs(ctx, int32(broker), req)
+		if err != nil {
+			return failure("move %q to %s on broker %d: %s", name, dir, broker, describeErr(err))
 		}
-	} else {
-		for _, r := range results {
-			switch r.Status {
-			case "failed":
-				fmt.Fprintf(c.App.Writer, "%s-%d: %s\n", r.Topic, r.Partition, r.Error)
-			case "moving":
-				fmt.Fprintf(c.App.Writer, "%s-%d: moving to %s on broker %d\n", r.Topic, r.Partition, dir, broker)
+		results := make([]moveDirResult, len(parts))
+		var failed, moving []int32
+		for i, p := range parts {
+			results[i] = moveDirResult{Topic: name, Partition: p, Status: "moving"}
+			r, ok := resps[name][p]
+			switch {
+			case !ok:
+				results[i].Error = "no answer from the broker"
+			case r.Err != nil:
+				results[i].Error = describeErr(r.Err)
 			default:
-				fmt.Fprintf(c.App.Writer, "%s-%d: in %s on broker %d\n", r.Topic, r.Partition, dir, broker)
+				moving = append(moving, p)
+				continue
+			}
+			results[i].Status = "failed"
+			failed = append(failed, p)
+		}
+		if c.Bool("wait") && len(moving) > 0 {
+			wctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
+			defer cancel()
+			if err := waitMovedDir(wctx, a.adm, int32(broker), dir, name, moving); err != nil {
+				return err
+			}
+			for i := range results {
+				if results[i].Status == "moving" {
+					results[i].Status = "moved"
+				}
 			}
 		}
-	}
-	if len(failed) > 0 {
-		return failure("move %q to %s on broker %d: %d of %d partitions failed", name, dir, broker, len(failed), len(parts))
-	}
-	return nil
+		if a.out == outputJSON {
+			if err := writeJSON(c.App.Writer, results); err != nil {
+				return err
+			}
+		} else {
+			for _, r := range results {
+				switch r.Status {
+				case "failed":
+					fmt.Fprintf(c.App.Writer, "%s-%d: %s\n", r.Topic, r.Partition, r.Error)
+				case "moving":
+					fmt.Fprintf(c.App.Writer, "%s-%d: moving to %s on broker %d\n", r.Topic, r.Partition, dir, broker)
+				default:
+					fmt.Fprintf(c.App.Writer, "%s-%d: in %s on broker %d\n", r.Topic, r.Partition, dir, broker)
+				}
+			}
+		}
+		if len(failed) > 0 {
+			return failure("move %q to %s on broker %d: %d of %d partitions failed", name, dir, broker, len(failed), len(parts))
+		}
+		return nil
+	})
 }
 
 // waitMovedDir polls DescribeLogDirs until every partition is in dir and
@@ -171,13 +167,11 @@ func waitMovedDir(ctx context.Context, adm *kadm.Client, broker int32, dir, topi
 		if err == nil && movedDir(dirs, dir, topic, parts) {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			if err != nil {
 				return failure("waiting for the move: %s", describeErr(err))
 			}
 			return failure("waiting for the move: timed out; the copy goes on in the broker (see DescribeLogDirs)")
-		case <-time.After(reassignPoll):
 		}
 	}
 }

@@ -57,14 +57,10 @@ type produceStats struct {
 }
 
 func produce(c *cli.Context) error {
-	args, err := positionalArgs(c)
+	topic, err := oneArg(c, "topic name")
 	if err != nil {
 		return err
 	}
-	if len(args) != 1 {
-		return usageError("produce: expected one topic name (usage: %s)", firstLine(c.Command.UsageText))
-	}
-	topic := args[0]
 
 	out, err := outputMode(c)
 	if err != nil {

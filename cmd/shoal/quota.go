@@ -5,6 +5,7 @@ package main
 // DescribeClientQuotas.
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -15,18 +16,15 @@ import (
 )
 
 func quotaCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "quota",
-		Usage: "set and list client quotas (producer_byte_rate, consumer_byte_rate, request_percentage, connection_creation_rate)",
-		UsageText: `shoal quota set --client-id slow-producer --set producer_byte_rate=1048576
+	return commandGroup("quota", "set and list client quotas (producer_byte_rate, consumer_byte_rate, request_percentage, connection_creation_rate)",
+		`shoal quota set --client-id slow-producer --set producer_byte_rate=1048576
 shoal quota set --user alice --client-id-default --set consumer_byte_rate=2097152
 shoal quota set --ip 10.0.0.7 --set connection_creation_rate=10
 shoal quota set --client-id busy-client --set request_percentage=0.2
 shoal quota list --user alice`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands:  []*cli.Command{quotaSetCommand(), quotaListCommand()},
-	}
+		quotaSetCommand(),
+		quotaListCommand(),
+	)
 }
 
 // quotaEntityFlags name an entity: each type by name or as its default.
@@ -112,29 +110,26 @@ example: shoal quota set --ip 127.0.0.2 --set connection_creation_rate=5`,
 			for _, k := range del {
 				ops = append(ops, kadm.AlterClientQuotaOp{Key: k, Remove: true})
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: entity, Ops: ops}})
-			if err != nil {
-				return failure("alter quotas of %s: %s", entityString(entity), describeErr(err))
-			}
-			for _, r := range res {
-				if r.Err != nil {
-					return failure("alter quotas of %s: %s", entityString(entity), describeErrMsg(r.Err, r.ErrMessage))
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				res, err := a.adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{Entity: entity, Ops: ops}})
+				if err != nil {
+					return failure("alter quotas of %s: %s", entityString(entity), describeErr(err))
 				}
-			}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, struct {
-					Entity  string             `json:"entity"`
-					Set     map[string]float64 `json:"set"`
-					Removed []string           `json:"removed"`
-				}{entityString(entity), values, append([]string{}, del...)})
-			}
-			fmt.Fprintf(c.App.Writer, "altered quotas of %s\n", entityString(entity))
-			return nil
+				for _, r := range res {
+					if r.Err != nil {
+						return failure("alter quotas of %s: %s", entityString(entity), describeErrMsg(r.Err, r.ErrMessage))
+					}
+				}
+				if a.out == outputJSON {
+					return writeJSON(c.App.Writer, struct {
+						Entity  string             `json:"entity"`
+						Set     map[string]float64 `json:"set"`
+						Removed []string           `json:"removed"`
+					}{entityString(entity), values, append([]string{}, del...)})
+				}
+				fmt.Fprintf(c.App.Writer, "altered quotas of %s\n", entityString(entity))
+				return nil
+			})
 		},
 	})
 }
@@ -163,42 +158,39 @@ example: shoal quota list --client-id slow-producer`,
 				}
 				filter = append(filter, f)
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			described, err := adm.DescribeClientQuotas(ctx, c.Bool("strict"), filter)
-			if err != nil {
-				return failure("list quotas: %s", describeErr(err))
-			}
-			type quota struct {
-				Entity string             `json:"entity"`
-				Values map[string]float64 `json:"values"`
-			}
-			list := []quota{}
-			for _, d := range described {
-				q := quota{Entity: entityString(d.Entity), Values: map[string]float64{}}
-				for _, v := range d.Values {
-					q.Values[v.Key] = v.Value
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				described, err := a.adm.DescribeClientQuotas(ctx, c.Bool("strict"), filter)
+				if err != nil {
+					return failure("list quotas: %s", describeErr(err))
 				}
-				list = append(list, q)
-			}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, list)
-			}
-			t := newTable(c.App.Writer, "ENTITY", "KEY", "VALUE")
-			for _, q := range list {
-				keys := make([]string, 0, len(q.Values))
-				for k := range q.Values {
-					keys = append(keys, k)
+				type quota struct {
+					Entity string             `json:"entity"`
+					Values map[string]float64 `json:"values"`
 				}
-				slices.Sort(keys)
-				for _, k := range keys {
-					t.row(q.Entity, k, strconv.FormatFloat(q.Values[k], 'f', -1, 64))
+				list := []quota{}
+				for _, d := range described {
+					q := quota{Entity: entityString(d.Entity), Values: map[string]float64{}}
+					for _, v := range d.Values {
+						q.Values[v.Key] = v.Value
+					}
+					list = append(list, q)
 				}
-			}
-			return t.flush()
+				if a.out == outputJSON {
+					return writeJSON(c.App.Writer, list)
+				}
+				t := newTable(c.App.Writer, "ENTITY", "KEY", "VALUE")
+				for _, q := range list {
+					keys := make([]string, 0, len(q.Values))
+					for k := range q.Values {
+						keys = append(keys, k)
+					}
+					slices.Sort(keys)
+					for _, k := range keys {
+						t.row(q.Entity, k, strconv.FormatFloat(q.Values[k], 'f', -1, 64))
+					}
+				}
+				return t.flush()
+			})
 		},
 	})
 }

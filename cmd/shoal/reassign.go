@@ -26,6 +26,17 @@ import (
 // reassignPoll is how often a waiting command asks for progress.
 const reassignPoll = 250 * time.Millisecond
 
+// nextPoll waits reassignPoll before a waiting command asks again; it
+// returns false, at once, when ctx ends first.
+func nextPoll(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(reassignPoll):
+		return true
+	}
+}
+
 func topicReassignCommand() *cli.Command {
 	return leaf(&cli.Command{
 		Name:  "reassign",
@@ -116,25 +127,16 @@ func topicReassign(c *cli.Context) error {
 	if err != nil {
 		return usageError("topic reassign: %s: %v", c.String("plan"), err)
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, adm, err := connect(c)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(c.Context, adminTimeout)
-	defer cancel()
-	switch modes[0] {
-	case "execute":
-		return reassignExecute(c, out, cl, adm, plan)
-	case "verify":
-		return reassignVerify(ctx, c.App.Writer, out, cl, adm, plan, !c.Bool("preserve-throttles"))
-	default:
-		return reassignCancel(ctx, c.App.Writer, out, adm, plan)
-	}
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		switch modes[0] {
+		case "execute":
+			return reassignExecute(c, a.out, a.cl, a.adm, plan)
+		case "verify":
+			return reassignVerify(ctx, c.App.Writer, a.out, a.cl, a.adm, plan, !c.Bool("preserve-throttles"))
+		default:
+			return reassignCancel(ctx, c.App.Writer, a.out, a.adm, plan)
+		}
+	})
 }
 
 func readPlan(path string) (reassignPlan, error) {
@@ -211,41 +213,38 @@ func reassignGenerate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, cl, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	parts, err := currentAssignment(ctx, adm, topics...)
-	if err != nil {
-		return err
-	}
-	cluster, err := describeCluster(ctx, cl)
-	if err != nil {
-		return err
-	}
-	targets, err := generateTargets(cluster, brokers, c.Bool("disable-rack-aware"))
-	if err != nil {
-		return err
-	}
-	proposed, err := generatePlan(targets, parts)
-	if err != nil {
-		return failure("topic reassign --generate: %v", err)
-	}
-	current := reassignPlan{Version: 1, Partitions: parts}
-	w := c.App.Writer
-	if out == outputJSON {
-		return writeJSON(w, struct {
-			Current  reassignPlan `json:"current"`
-			Proposed reassignPlan `json:"proposed"`
-		}{current, proposed})
-	}
-	fmt.Fprintln(w, "Current partition replica assignment")
-	if err := writeJSON(w, current); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, "\nProposed partition reassignment configuration")
-	return writeJSON(w, proposed)
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		parts, err := currentAssignment(ctx, a.adm, topics...)
+		if err != nil {
+			return err
+		}
+		cluster, err := describeCluster(ctx, a.cl)
+		if err != nil {
+			return err
+		}
+		targets, err := generateTargets(cluster, brokers, c.Bool("disable-rack-aware"))
+		if err != nil {
+			return err
+		}
+		proposed, err := generatePlan(targets, parts)
+		if err != nil {
+			return failure("topic reassign --generate: %v", err)
+		}
+		current := reassignPlan{Version: 1, Partitions: parts}
+		w := c.App.Writer
+		if a.out == outputJSON {
+			return writeJSON(w, struct {
+				Current  reassignPlan `json:"current"`
+				Proposed reassignPlan `json:"proposed"`
+			}{current, proposed})
+		}
+		fmt.Fprintln(w, "Current partition replica assignment")
+		if err := writeJSON(w, current); err != nil {
+			return err
+		}
+		fmt.Fprintln(w, "\nProposed partition reassignment configuration")
+		return writeJSON(w, proposed)
+	})
 }
 
 // generateTargets is the brokers --generate places replicas on, with
@@ -340,8 +339,7 @@ func failedOutcomes(outs []reassignOutcome) int {
 }
 
 func printOutcomes(w io.Writer, outs []reassignOutcome, ok string) error {
-	t := newTable(w, "TOPIC", "PARTITION", "RESULT")
-	for _, o := range outs {
+	return writeTable(w, []string{"TOPIC", "PARTITION", "RESULT"}, outs, func(o reassignOutcome) []any {
 		res := ok
 		if o.Error != "" {
 			res = "failed: " + o.Error
@@ -349,9 +347,8 @@ func printOutcomes(w io.Writer, outs []reassignOutcome, ok string) error {
 				res += ": " + o.Message
 			}
 		}
-		t.row(o.Topic, o.Partition, res)
-	}
-	return t.flush()
+		return []any{o.Topic, o.Partition, res}
+	})
 }
 
 func reassignExecute(c *cli.Context, out string, cl *kgo.Client, adm *kadm.Client, plan reassignPlan) error {
@@ -477,13 +474,11 @@ func waitReassigned(ctx context.Context, cl *kgo.Client, plan reassignPlan, prog
 				return nil
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			if err != nil {
 				return failure("waiting for the reassignments: %s", describeErr(err))
 			}
 			return failure("waiting for the reassignments: timed out; see shoal topic reassign --verify")
-		case <-time.After(reassignPoll):
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -95,10 +94,8 @@ func sendDirMoves(ctx context.Context, adm *kadm.Client, moves []dirMove) map[di
 		if len(retry) == 0 {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			retry = nil
-		case <-time.After(reassignPoll):
 		}
 		pending = retry
 	}

@@ -100,90 +100,81 @@ func clusterRebalance(c *cli.Context) error {
 	if c.IsSet("topics") && len(topics) == 0 {
 		return usageError("--topics: no topic names given")
 	}
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, adm, err := connect(c)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-	defer cancel()
-	w := c.App.Writer
+	return withAdminTimeout(c, c.Duration("timeout"), func(ctx context.Context, a adminSession) error {
+		w := c.App.Writer
 
-	brokers, racks, err := rebalanceTargets(ctx, cl)
-	if err != nil {
-		return err
-	}
-	busy, err := inProgress(ctx, cl)
-	if err != nil {
-		return failure("list partition reassignments: %s", describeErr(err))
-	}
-	// A partition being reassigned lists its adding and removing replicas
-	// among its replicas: planning from that would count them twice.
-	blocking := 0
-	for tp := range busy {
-		if len(topics) == 0 || slices.Contains(topics, tp.topic) {
-			blocking++
-		}
-	}
-	if blocking > 0 {
-		return failure("cluster rebalance: %d partition reassignments are in progress; wait for them or cancel them (shoal topic reassign --verify|--cancel) first", blocking)
-	}
-	parts, err := currentAssignment(ctx, adm, topics...)
-	if err != nil {
-		return err
-	}
-	plan, err := rebalancePlan(brokers, parts)
-	if err != nil {
-		return failure("cluster rebalance: %v", err)
-	}
-	res := rebalanceSummary(brokers, racks, parts, plan)
-
-	if c.Bool("execute") && len(plan.Partitions) > 0 {
-		if out != outputJSON {
-			if err := printRebalancePlan(w, res); err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "\nmoving %d replicas of %d partitions\n", res.Moves, len(plan.Partitions))
-		}
-		res.Executed = true
-		res.Partitions, err = executePlan(ctx, w, cl, adm, plan, true)
+		brokers, racks, err := rebalanceTargets(ctx, a.cl)
 		if err != nil {
 			return err
 		}
-		if n := failedOutcomes(res.Partitions); n > 0 {
-			if out == outputJSON {
-				writeJSON(w, res)
-			} else {
-				printOutcomes(w, res.Partitions, "moved")
-			}
-			return failure("cluster rebalance: %d of %d partition reassignments failed", n, len(res.Partitions))
+		busy, err := inProgress(ctx, a.cl)
+		if err != nil {
+			return failure("list partition reassignments: %s", describeErr(err))
 		}
-		if res.Elections, err = electPreferredLeaders(ctx, cl, plan); err != nil {
+		// A partition being reassigned lists its adding and removing replicas
+		// among its replicas: planning from that would count them twice.
+		blocking := 0
+		for tp := range busy {
+			if len(topics) == 0 || slices.Contains(topics, tp.topic) {
+				blocking++
+			}
+		}
+		if blocking > 0 {
+			return failure("cluster rebalance: %d partition reassignments are in progress; wait for them or cancel them (shoal topic reassign --verify|--cancel) first", blocking)
+		}
+		parts, err := currentAssignment(ctx, a.adm, topics...)
+		if err != nil {
 			return err
 		}
-		if out == outputJSON {
+		plan, err := rebalancePlan(brokers, parts)
+		if err != nil {
+			return failure("cluster rebalance: %v", err)
+		}
+		res := rebalanceSummary(brokers, racks, parts, plan)
+
+		if c.Bool("execute") && len(plan.Partitions) > 0 {
+			if a.out != outputJSON {
+				if err := printRebalancePlan(w, res); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "\nmoving %d replicas of %d partitions\n", res.Moves, len(plan.Partitions))
+			}
+			res.Executed = true
+			res.Partitions, err = executePlan(ctx, w, a.cl, a.adm, plan, true)
+			if err != nil {
+				return err
+			}
+			if n := failedOutcomes(res.Partitions); n > 0 {
+				if a.out == outputJSON {
+					writeJSON(w, res)
+				} else {
+					printOutcomes(w, res.Partitions, "moved")
+				}
+				return failure("cluster rebalance: %d of %d partition reassignments failed", n, len(res.Partitions))
+			}
+			if res.Elections, err = electPreferredLeaders(ctx, a.cl, plan); err != nil {
+				return err
+			}
+			if a.out == outputJSON {
+				return writeJSON(w, res)
+			}
+			if err := printOutcomes(w, res.Partitions, "moved"); err != nil {
+				return err
+			}
+			fmt.Fprintln(w)
+			return printElectResults(w, electOutput{Type: "preferred", Results: res.Elections})
+		}
+		if a.out == outputJSON {
 			return writeJSON(w, res)
 		}
-		if err := printOutcomes(w, res.Partitions, "moved"); err != nil {
+		if err := printRebalancePlan(w, res); err != nil {
 			return err
 		}
-		fmt.Fprintln(w)
-		return printElectResults(w, electOutput{Type: "preferred", Results: res.Elections})
-	}
-	if out == outputJSON {
-		return writeJSON(w, res)
-	}
-	if err := printRebalancePlan(w, res); err != nil {
-		return err
-	}
-	if len(plan.Partitions) > 0 {
-		fmt.Fprintf(w, "\n%d replicas to move; run with --execute to apply the plan\n", res.Moves)
-	}
-	return nil
+		if len(plan.Partitions) > 0 {
+			fmt.Fprintf(w, "\n%d replicas to move; run with --execute to apply the plan\n", res.Moves)
+		}
+		return nil
+	})
 }
 
 // rebalanceTargets is every registered broker with its rack (by id). A
@@ -235,15 +226,13 @@ func rebalanceSummary(brokers []rebalanceBroker, racks map[int32]*string, parts 
 }
 
 func printRebalancePlan(w io.Writer, res rebalanceOutput) error {
-	t := newTable(w, "BROKER", "RACK", "REPLICAS", "LEADERS")
-	for _, b := range res.Brokers {
+	if err := writeTable(w, []string{"BROKER", "RACK", "REPLICAS", "LEADERS"}, res.Brokers, func(b rebalanceBrokerLoad) []any {
 		rack := deref(b.Rack)
 		if rack == "" {
 			rack = "-"
 		}
-		t.row(b.ID, rack, fmt.Sprintf("%d -> %d", b.Current.Replicas, b.Proposed.Replicas), fmt.Sprintf("%d -> %d", b.Current.Leaders, b.Proposed.Leaders))
-	}
-	if err := t.flush(); err != nil {
+		return []any{b.ID, rack, fmt.Sprintf("%d -> %d", b.Current.Replicas, b.Proposed.Replicas), fmt.Sprintf("%d -> %d", b.Current.Leaders, b.Proposed.Leaders)}
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintln(w)
@@ -251,7 +240,7 @@ func printRebalancePlan(w io.Writer, res rebalanceOutput) error {
 		fmt.Fprintln(w, "the cluster is balanced: no partition needs to change")
 		return nil
 	}
-	t = newTable(w, "TOPIC", "PARTITION", "CURRENT", "PROPOSED")
+	t := newTable(w, "TOPIC", "PARTITION", "CURRENT", "PROPOSED")
 	for i, p := range res.Proposed.Partitions {
 		t.row(p.Topic, p.Partition, fmt.Sprint(res.Current.Partitions[i].Replicas), fmt.Sprint(p.Replicas))
 	}
@@ -299,10 +288,8 @@ func electPreferredLeaders(ctx context.Context, cl *kgo.Client, plan reassignPla
 			break
 		}
 		pending = retry
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			return nil, failure("cluster rebalance: the replicas moved, but the preferred leader election of %d partitions failed (%s); run shoal cluster elect-leaders later", len(retry), final[topicPartition{retry[0].Topic, retry[0].Partition}].Error)
-		case <-time.After(reassignPoll):
 		}
 	}
 	out := make([]electResult, 0, len(final))

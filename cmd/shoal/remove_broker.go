@@ -56,91 +56,79 @@ func registeredBrokers(ctx context.Context, cl *kgo.Client) (map[int32]bool, err
 }
 
 func clusterRemoveBroker(c *cli.Context) error {
-	args, err := positionalArgs(c)
+	arg, err := oneArg(c, "broker id")
 	if err != nil {
 		return err
 	}
-	if len(args) != 1 {
-		return usageError("cluster remove-broker: expected one broker id (usage: %s)", firstLine(c.Command.UsageText))
-	}
-	id64, err := strconv.ParseInt(args[0], 10, 32)
+	id64, err := strconv.ParseInt(arg, 10, 32)
 	if err != nil || id64 < 0 {
-		return usageError("cluster remove-broker: %q is not a broker id", args[0])
+		return usageError("cluster remove-broker: %q is not a broker id", arg)
 	}
 	id := int32(id64)
-	out, err := outputMode(c)
-	if err != nil {
-		return err
-	}
-	cl, adm, err := connect(c)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
-	defer cancel()
-	w, errw := c.App.Writer, c.App.ErrWriter
+	return withAdminTimeout(c, c.Duration("timeout"), func(ctx context.Context, a adminSession) error {
+		w, errw := c.App.Writer, c.App.ErrWriter
 
-	brokers, err := registeredBrokers(ctx, cl)
-	if err != nil {
-		return err
-	}
-	if _, ok := brokers[id]; !ok {
-		if !c.Bool("if-registered") {
-			return failure("cluster remove-broker: broker %d is not registered", id)
-		}
-		if out == outputJSON {
-			return writeRemoveBroker(w, id, nil, false)
-		}
-		fmt.Fprintf(w, "broker %d is not registered; nothing to do\n", id)
-		return nil
-	}
-	var targets []int32
-	for b, fenced := range brokers {
-		if b != id && !fenced {
-			targets = append(targets, b)
-		}
-	}
-	parts, err := currentAssignment(ctx, adm)
-	if err != nil {
-		return err
-	}
-	plan, err := removalPlan(parts, targets, id)
-	if err != nil {
-		return failure("cluster remove-broker: %v", err)
-	}
-	var outs []reassignOutcome
-	if len(plan.Partitions) > 0 {
-		if out != outputJSON {
-			fmt.Fprintf(w, "moving %d replicas off broker %d\n", len(plan.Partitions), id)
-		}
-		outs, err = executePlan(ctx, w, cl, adm, plan, true)
+		brokers, err := registeredBrokers(ctx, a.cl)
 		if err != nil {
 			return err
 		}
-		if n := failedOutcomes(outs); n > 0 {
-			if out != outputJSON {
-				printOutcomes(w, outs, "moved")
+		if _, ok := brokers[id]; !ok {
+			if !c.Bool("if-registered") {
+				return failure("cluster remove-broker: broker %d is not registered", id)
 			}
-			return failure("cluster remove-broker: %d of %d replica moves failed; broker %d stays registered", n, len(outs), id)
+			if a.out == outputJSON {
+				return writeRemoveBroker(w, id, nil, false)
+			}
+			fmt.Fprintf(w, "broker %d is not registered; nothing to do\n", id)
+			return nil
 		}
-	}
-	if err := waitStopped(ctx, cl, errw, id); err != nil {
-		return err
-	}
-	if err := unregisterBroker(ctx, cl, id); err != nil {
-		return err
-	}
-	if out == outputJSON {
-		return writeRemoveBroker(w, id, outs, true)
-	}
-	if len(outs) > 0 {
-		if err := printOutcomes(w, outs, "moved"); err != nil {
+		var targets []int32
+		for b, fenced := range brokers {
+			if b != id && !fenced {
+				targets = append(targets, b)
+			}
+		}
+		parts, err := currentAssignment(ctx, a.adm)
+		if err != nil {
 			return err
 		}
-	}
-	fmt.Fprintf(w, "broker %d unregistered\n", id)
-	return nil
+		plan, err := removalPlan(parts, targets, id)
+		if err != nil {
+			return failure("cluster remove-broker: %v", err)
+		}
+		var outs []reassignOutcome
+		if len(plan.Partitions) > 0 {
+			if a.out != outputJSON {
+				fmt.Fprintf(w, "moving %d replicas off broker %d\n", len(plan.Partitions), id)
+			}
+			outs, err = executePlan(ctx, w, a.cl, a.adm, plan, true)
+			if err != nil {
+				return err
+			}
+			if n := failedOutcomes(outs); n > 0 {
+				if a.out != outputJSON {
+					printOutcomes(w, outs, "moved")
+				}
+				return failure("cluster remove-broker: %d of %d replica moves failed; broker %d stays registered", n, len(outs), id)
+			}
+		}
+		if err := waitStopped(ctx, a.cl, errw, id); err != nil {
+			return err
+		}
+		if err := unregisterBroker(ctx, a.cl, id); err != nil {
+			return err
+		}
+		if a.out == outputJSON {
+			return writeRemoveBroker(w, id, outs, true)
+		}
+		if len(outs) > 0 {
+			if err := printOutcomes(w, outs, "moved"); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(w, "broker %d unregistered\n", id)
+		return nil
+	})
 }
 
 // unregisterBroker sends UnregisterBroker, retrying while the answer is
@@ -160,10 +148,8 @@ func unregisterBroker(ctx context.Context, cl *kgo.Client, id int32) error {
 				return failure("unregister broker %d: %s", id, describeErrMsg(err, deref(resp.ErrorMessage)))
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			return failure("unregister broker %d: %s", id, describeErr(err))
-		case <-time.After(reassignPoll):
 		}
 	}
 }
@@ -195,10 +181,8 @@ func waitStopped(ctx context.Context, cl *kgo.Client, errw io.Writer, id int32) 
 				told = true
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if !nextPoll(ctx) {
 			return failure("cluster remove-broker: broker %d did not stop in time; it stays registered", id)
-		case <-time.After(reassignPoll):
 		}
 	}
 }

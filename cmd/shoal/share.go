@@ -89,15 +89,13 @@ func shareDescribe(c *cli.Context) error {
 		if err := writeGroupHeader(w, d.Members, "share group %s (state %s, epoch %d, coordinator %d, %d members)", d.Group, orDash(d.State), d.GroupEpoch, d.Coordinator, len(d.Members)); err != nil {
 			return err
 		}
-		t := newTable(w, "TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG")
-		for _, o := range d.Offsets {
+		return writeTable(w, []string{"TOPIC", "PARTITION", "START-OFFSET", "LOG-END-OFFSET", "LAG"}, d.Offsets, func(o sharePartitionInfo) []any {
 			lag := dash(o.Lag)
 			if o.Error != "" {
 				lag = o.Error
 			}
-			t.row(o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag)
-		}
-		return t.flush()
+			return []any{o.Topic, o.Partition, dash(o.StartOffset), dash(o.LogEnd), lag}
+		})
 	})
 }
 
@@ -252,33 +250,30 @@ func shareDelete(c *cli.Context) error {
 	if topic != "" && len(groups) != 1 {
 		return usageError("%s: --topic takes exactly one group", cmdName(c))
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	if topic == "" {
-		return deleteGroups(c, ctx, adm, groups, out)
-	}
-	resps, err := adm.DeleteShareGroupOffsets(ctx, groups[0], topic)
-	if err != nil {
-		if errors.Is(err, kerr.NonEmptyGroup) {
-			return failure("share group %q is not empty: stop its consumers first", groups[0])
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		if topic == "" {
+			return deleteGroups(c, ctx, a.adm, groups, a.out)
 		}
-		return failure("delete offsets of share group %q: %s", groups[0], describeErr(err))
-	}
-	if err := resps.Error(); err != nil {
-		return failure("delete offsets of share group %q topic %q: %s", groups[0], topic, describeErr(err))
-	}
-	if out == outputJSON {
-		return writeJSON(c.App.Writer, struct {
-			Group   string `json:"group"`
-			Topic   string `json:"topic"`
-			Deleted bool   `json:"deleted"`
-		}{groups[0], topic, true})
-	}
-	fmt.Fprintf(c.App.Writer, "deleted the offsets of share group %q on topic %q\n", groups[0], topic)
-	return nil
+		resps, err := a.adm.DeleteShareGroupOffsets(ctx, groups[0], topic)
+		if err != nil {
+			if errors.Is(err, kerr.NonEmptyGroup) {
+				return failure("share group %q is not empty: stop its consumers first", groups[0])
+			}
+			return failure("delete offsets of share group %q: %s", groups[0], describeErr(err))
+		}
+		if err := resps.Error(); err != nil {
+			return failure("delete offsets of share group %q topic %q: %s", groups[0], topic, describeErr(err))
+		}
+		if a.out == outputJSON {
+			return writeJSON(c.App.Writer, struct {
+				Group   string `json:"group"`
+				Topic   string `json:"topic"`
+				Deleted bool   `json:"deleted"`
+			}{groups[0], topic, true})
+		}
+		fmt.Fprintf(c.App.Writer, "deleted the offsets of share group %q on topic %q\n", groups[0], topic)
+		return nil
+	})
 }
 
 // ---- config
@@ -340,36 +335,30 @@ func shareConfig(c *cli.Context) error {
 		return err
 	}
 	dels := listFlagValues(c, "delete")
-	out, cl, _, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	if len(sets) > 0 || len(dels) > 0 {
-		if err := alterGroupConfigs(ctx, cl, group, sets, order, dels); err != nil {
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		if len(sets) > 0 || len(dels) > 0 {
+			if err := alterGroupConfigs(ctx, a.cl, group, sets, order, dels); err != nil {
+				return err
+			}
+		}
+		entries, err := describeGroupConfigs(ctx, a.cl, group)
+		if err != nil {
 			return err
 		}
-	}
-	entries, err := describeGroupConfigs(ctx, cl, group)
-	if err != nil {
-		return err
-	}
-	w := c.App.Writer
-	if out == outputJSON {
-		return writeJSON(w, struct {
-			Group   string             `json:"group"`
-			Configs []groupConfigEntry `json:"configs"`
-		}{group, entries})
-	}
-	if len(sets) > 0 || len(dels) > 0 {
-		fmt.Fprintf(w, "updated configs of group %q\n", group)
-	}
-	t := newTable(w, "KEY", "VALUE", "SOURCE")
-	for _, e := range entries {
-		t.row(e.Name, e.Value, e.Source)
-	}
-	return t.flush()
+		w := c.App.Writer
+		if a.out == outputJSON {
+			return writeJSON(w, struct {
+				Group   string             `json:"group"`
+				Configs []groupConfigEntry `json:"configs"`
+			}{group, entries})
+		}
+		if len(sets) > 0 || len(dels) > 0 {
+			fmt.Fprintf(w, "updated configs of group %q\n", group)
+		}
+		return writeTable(w, []string{"KEY", "VALUE", "SOURCE"}, entries, func(e groupConfigEntry) []any {
+			return []any{e.Name, e.Value, e.Source}
+		})
+	})
 }
 
 func alterGroupConfigs(ctx context.Context, cl *kgo.Client, group string, sets map[string]string, order, dels []string) error {

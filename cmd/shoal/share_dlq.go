@@ -136,14 +136,9 @@ func shareDLQList(c *cli.Context) error {
 	if err != nil && err != errLimit {
 		return failure("listing dead letters of %s: %s", dlq, describeErr(err))
 	}
-	if out == outputJSON {
-		return writeJSON(c.App.Writer, letters)
-	}
-	t := newTable(c.App.Writer, "PARTITION", "OFFSET", "SOURCE", "GROUP", "DELIVERIES", "REASON", "REDRIVEN", "KEY")
-	for _, l := range letters {
-		t.row(l.Partition, l.Offset, source(l), orDash(l.Group), l.DeliveryCount, orDash(l.Reason), orDash(l.Redriven), printable(l.Key))
-	}
-	return t.flush()
+	return printRows(c.App.Writer, out, letters, []string{"PARTITION", "OFFSET", "SOURCE", "GROUP", "DELIVERIES", "REASON", "REDRIVEN", "KEY"}, func(l redrive.Letter) []any {
+		return []any{l.Partition, l.Offset, source(l), orDash(l.Group), l.DeliveryCount, orDash(l.Reason), orDash(l.Redriven), printable(l.Key)}
+	})
 }
 
 // source renders where a dead letter came from: topic/partition@offset.
@@ -252,18 +247,10 @@ func shareDLQRedrive(c *cli.Context) error {
 	if results == nil {
 		results = []redrive.Result{}
 	}
-	if out == outputJSON {
-		if werr := writeJSON(c.App.Writer, results); werr != nil {
-			return werr
-		}
-	} else {
-		t := newTable(c.App.Writer, "PARTITION", "OFFSET", "TO", "STATUS")
-		for _, r := range results {
-			t.row(r.Partition, r.Offset, orDash(r.To), r.Status)
-		}
-		if ferr := t.flush(); ferr != nil {
-			return ferr
-		}
+	if werr := printRows(c.App.Writer, out, results, []string{"PARTITION", "OFFSET", "TO", "STATUS"}, func(r redrive.Result) []any {
+		return []any{r.Partition, r.Offset, orDash(r.To), r.Status}
+	}); werr != nil {
+		return werr
 	}
 	if err != nil {
 		return failure("redriving dead letters of %s: %s", dlq, describeErr(err))

@@ -17,13 +17,9 @@ import (
 )
 
 func storageCommand() *cli.Command {
-	return &cli.Command{
-		Name:         "storage",
-		Usage:        "prepare a node's data directory",
-		UsageText:    `shoal storage format --config server.properties --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{leaf(&cli.Command{
+	return commandGroup("storage", "prepare a node's data directory",
+		`shoal storage format --config server.properties --add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'`,
+		leaf(&cli.Command{
 			Name:  "format",
 			Usage: "store bootstrap SCRAM credentials for the node's first start (refused once its metadata log exists)",
 			UsageText: `shoal storage format [--config server.properties] [--set key=value ...] --add-scram 'MECHANISM=[name=NAME,password=PASSWORD]' ...
@@ -36,8 +32,8 @@ A cluster's voters must get identical credentials: give salt=... (base64) so eve
 				&cli.StringSliceFlag{Name: "add-scram", Usage: "a credential: 'SCRAM-SHA-512=[name=alice,password=alice-secret]' (also iterations=, salt=, saltedpassword=; repeatable)"},
 			},
 			Action: storageFormat,
-		})},
-	}
+		}),
+	)
 }
 
 func storageFormat(c *cli.Context) error {
@@ -73,9 +69,7 @@ func storageFormat(c *cli.Context) error {
 			Credentials []string `json:"credentials"`
 		}{cfg.MetadataDir, users})
 	}
-	t := newTable(c.App.Writer, "METADATA-DIR", "CREDENTIAL")
-	for _, u := range users {
-		t.row(cfg.MetadataDir, u)
-	}
-	return t.flush()
+	return writeTable(c.App.Writer, []string{"METADATA-DIR", "CREDENTIAL"}, users, func(u string) []any {
+		return []any{cfg.MetadataDir, u}
+	})
 }

@@ -74,7 +74,7 @@ func oneTopicArg(c *cli.Context) (string, error) {
 	}
 	switch len(args) {
 	case 0:
-		return "", usageError("%s: missing topic name (usage: %s)", cmdName(c), firstLine(c.Command.UsageText))
+		return "", missingArg(c, "topic name")
 	case 1:
 		name := args[0]
 		if name == "" {
@@ -160,49 +160,45 @@ func topicCreate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	configs := make(map[string]*string, len(cfgs))
-	for k, v := range cfgs {
-		configs[k] = kmsg.StringPtr(v)
-	}
-	resps, err := adm.CreateTopics(ctx, int32(parts), int16(rf), configs, name)
-	if err != nil {
-		return failure("create topic %q: %s", name, describeErr(err))
-	}
-	resp, ok := resps[name]
-	if !ok {
-		return failure("create topic %q: the broker did not answer for it", name)
-	}
-	existed := false
-	if resp.Err != nil {
-		if errors.Is(resp.Err, kerr.TopicAlreadyExists) && c.Bool("if-not-exists") {
-			existed = true
-		} else {
-			return failure("create topic %q: %s", name, describeErrMsg(resp.Err, resp.ErrMessage))
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		configs := make(map[string]*string, len(cfgs))
+		for k, v := range cfgs {
+			configs[k] = kmsg.StringPtr(v)
 		}
-	}
-	w := c.App.Writer
-	if out == outputJSON {
-		return writeJSON(w, struct {
-			Name              string `json:"name"`
-			ID                string `json:"id,omitempty"`
-			Created           bool   `json:"created"`
-			Partitions        int32  `json:"partitions,omitempty"`
-			ReplicationFactor int16  `json:"replication_factor,omitempty"`
-		}{name, idOrEmpty(resp.ID, existed), !existed, resp.NumPartitions, resp.ReplicationFactor})
-	}
-	if existed {
-		fmt.Fprintf(w, "topic %q already exists\n", name)
+		resps, err := a.adm.CreateTopics(ctx, int32(parts), int16(rf), configs, name)
+		if err != nil {
+			return failure("create topic %q: %s", name, describeErr(err))
+		}
+		resp, ok := resps[name]
+		if !ok {
+			return failure("create topic %q: the broker did not answer for it", name)
+		}
+		existed := false
+		if resp.Err != nil {
+			if errors.Is(resp.Err, kerr.TopicAlreadyExists) && c.Bool("if-not-exists") {
+				existed = true
+			} else {
+				return failure("create topic %q: %s", name, describeErrMsg(resp.Err, resp.ErrMessage))
+			}
+		}
+		w := c.App.Writer
+		if a.out == outputJSON {
+			return writeJSON(w, struct {
+				Name              string `json:"name"`
+				ID                string `json:"id,omitempty"`
+				Created           bool   `json:"created"`
+				Partitions        int32  `json:"partitions,omitempty"`
+				ReplicationFactor int16  `json:"replication_factor,omitempty"`
+			}{name, idOrEmpty(resp.ID, existed), !existed, resp.NumPartitions, resp.ReplicationFactor})
+		}
+		if existed {
+			fmt.Fprintf(w, "topic %q already exists\n", name)
+			return nil
+		}
+		fmt.Fprintf(w, "created topic %q (partitions: %d, replication factor: %d, id: %s)\n",
+			name, resp.NumPartitions, resp.ReplicationFactor, formatTopicID(resp.ID))
 		return nil
-	}
-	fmt.Fprintf(w, "created topic %q (partitions: %d, replication factor: %d, id: %s)\n",
-		name, resp.NumPartitions, resp.ReplicationFactor, formatTopicID(resp.ID))
-	return nil
+	})
 }
 
 func idOrEmpty(id kadm.TopicID, skip bool) string {
@@ -239,39 +235,35 @@ func topicList(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return usageError("topic list: unexpected argument %q", c.Args().First())
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	tds, err := adm.ListTopicsWithInternal(ctx)
-	if err != nil {
-		return failure("list topics: %s", describeErr(err))
-	}
-	list := []topicSummary{}
-	for _, name := range tds.Names() {
-		td := tds[name]
-		if td.IsInternal && !c.Bool("internal") {
-			continue
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		tds, err := a.adm.ListTopicsWithInternal(ctx)
+		if err != nil {
+			return failure("list topics: %s", describeErr(err))
 		}
-		if td.Err != nil {
-			return failure("list topics: topic %q: %s", name, describeErr(td.Err))
+		list := []topicSummary{}
+		for _, name := range tds.Names() {
+			td := tds[name]
+			if td.IsInternal && !c.Bool("internal") {
+				continue
+			}
+			if td.Err != nil {
+				return failure("list topics: topic %q: %s", name, describeErr(td.Err))
+			}
+			list = append(list, topicSummary{
+				Name:              name,
+				ID:                formatTopicID(td.ID),
+				Partitions:        len(td.Partitions),
+				ReplicationFactor: replicationFactor(td),
+				Internal:          td.IsInternal,
+			})
 		}
-		list = append(list, topicSummary{
-			Name:              name,
-			ID:                formatTopicID(td.ID),
-			Partitions:        len(td.Partitions),
-			ReplicationFactor: replicationFactor(td),
-			Internal:          td.IsInternal,
+		return printRows(c.App.Writer, a.out, list, []string{"NAME", "PARTITIONS", "REPLICATION-FACTOR", "ID"}, func(s topicSummary) []any {
+			name := s.Name
+			if s.Internal {
+				name += " (internal)"
+			}
+			return []any{name, s.Partitions, s.ReplicationFactor, s.ID}
 		})
-	}
-	return printRows(c.App.Writer, out, list, []string{"NAME", "PARTITIONS", "REPLICATION-FACTOR", "ID"}, func(s topicSummary) []any {
-		name := s.Name
-		if s.Internal {
-			name += " (internal)"
-		}
-		return []any{name, s.Partitions, s.ReplicationFactor, s.ID}
 	})
 }
 
@@ -320,76 +312,69 @@ type topicDescription struct {
 }
 
 func topicDescribe(c *cli.Context) error {
-	names, err := positionalArgs(c)
+	names, err := someArgs(c, "topic name")
 	if err != nil {
 		return err
 	}
-	if len(names) == 0 {
-		return usageError("topic describe: missing topic name (usage: %s)", firstLine(c.Command.UsageText))
-	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	var descs []topicDescription
-	for _, name := range names {
-		d, err := describeTopic(ctx, adm, name, c.Bool("all-configs"))
-		if err != nil {
-			return err
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		var descs []topicDescription
+		for _, name := range names {
+			d, err := describeTopic(ctx, a.adm, name, c.Bool("all-configs"))
+			if err != nil {
+				return err
+			}
+			descs = append(descs, d)
 		}
-		descs = append(descs, d)
-	}
-	w := c.App.Writer
-	if out == outputJSON {
-		if len(descs) == 1 {
-			return writeJSON(w, descs[0])
+		w := c.App.Writer
+		if a.out == outputJSON {
+			if len(descs) == 1 {
+				return writeJSON(w, descs[0])
+			}
+			return writeJSON(w, descs)
 		}
-		return writeJSON(w, descs)
-	}
-	for i, d := range descs {
-		if i > 0 {
+		for i, d := range descs {
+			if i > 0 {
+				fmt.Fprintln(w)
+			}
+			internal := ""
+			if d.Internal {
+				internal = "  (internal)"
+			}
+			fmt.Fprintf(w, "Topic: %s  ID: %s  Partitions: %d  Replication factor: %d%s\n\n",
+				d.Name, d.ID, len(d.Partitions), d.ReplicationFactor, internal)
+			t := newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK")
+			for _, p := range d.Partitions {
+				start, hw := strconv.FormatInt(p.LogStartOffset, 10), strconv.FormatInt(p.HighWatermark, 10)
+				if p.Error != "" {
+					start, hw = "?", "? ("+p.Error+")"
+				}
+				t.row(p.Partition, p.Leader, p.LeaderEpoch, joinInt32s(p.Replicas), joinInt32s(p.ISR), start, hw)
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
 			fmt.Fprintln(w)
-		}
-		internal := ""
-		if d.Internal {
-			internal = "  (internal)"
-		}
-		fmt.Fprintf(w, "Topic: %s  ID: %s  Partitions: %d  Replication factor: %d%s\n\n",
-			d.Name, d.ID, len(d.Partitions), d.ReplicationFactor, internal)
-		t := newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LOG-START-OFFSET", "HIGH-WATERMARK")
-		for _, p := range d.Partitions {
-			start, hw := strconv.FormatInt(p.LogStartOffset, 10), strconv.FormatInt(p.HighWatermark, 10)
-			if p.Error != "" {
-				start, hw = "?", "? ("+p.Error+")"
+			if len(d.Configs) == 0 {
+				fmt.Fprintln(w, "Configs: none set on the topic (all defaults; see --all-configs)")
+				continue
 			}
-			t.row(p.Partition, p.Leader, p.LeaderEpoch, joinInt32s(p.Replicas), joinInt32s(p.ISR), start, hw)
-		}
-		if err := t.flush(); err != nil {
-			return err
-		}
-		fmt.Fprintln(w)
-		if len(d.Configs) == 0 {
-			fmt.Fprintln(w, "Configs: none set on the topic (all defaults; see --all-configs)")
-			continue
-		}
-		fmt.Fprintln(w, "Configs:")
-		t = newTable(w, "  NAME", "VALUE", "SOURCE")
-		for _, cfg := range d.Configs {
-			v := "null"
-			if cfg.Sensitive {
-				v = "(sensitive)"
-			} else if cfg.Value != nil {
-				v = *cfg.Value
+			fmt.Fprintln(w, "Configs:")
+			t = newTable(w, "  NAME", "VALUE", "SOURCE")
+			for _, cfg := range d.Configs {
+				v := "null"
+				if cfg.Sensitive {
+					v = "(sensitive)"
+				} else if cfg.Value != nil {
+					v = *cfg.Value
+				}
+				t.row("  "+cfg.Name, v, cfg.Source)
 			}
-			t.row("  "+cfg.Name, v, cfg.Source)
+			if err := t.flush(); err != nil {
+				return err
+			}
 		}
-		if err := t.flush(); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func describeTopic(ctx context.Context, adm *kadm.Client, name string, allConfigs bool) (topicDescription, error) {
@@ -522,25 +507,21 @@ func topicAlter(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	resps, err := adm.AlterTopicConfigs(ctx, ch.alters, name)
-	if err := alterConfigsFailure(resps, err, fmt.Sprintf("alter topic %q", name), failure("topic %q does not exist", name)); err != nil {
-		return err
-	}
-	if out == outputJSON {
-		return writeJSON(c.App.Writer, struct {
-			Topic   string            `json:"topic"`
-			Set     map[string]string `json:"set"`
-			Deleted []string          `json:"deleted"`
-		}{name, ch.setMap(), append([]string{}, ch.del...)})
-	}
-	fmt.Fprintf(c.App.Writer, "altered topic %q: %s\n", name, ch.summary())
-	return nil
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		resps, err := a.adm.AlterTopicConfigs(ctx, ch.alters, name)
+		if err := alterConfigsFailure(resps, err, fmt.Sprintf("alter topic %q", name), failure("topic %q does not exist", name)); err != nil {
+			return err
+		}
+		if a.out == outputJSON {
+			return writeJSON(c.App.Writer, struct {
+				Topic   string            `json:"topic"`
+				Set     map[string]string `json:"set"`
+				Deleted []string          `json:"deleted"`
+			}{name, ch.setMap(), append([]string{}, ch.del...)})
+		}
+		fmt.Fprintf(c.App.Writer, "altered topic %q: %s\n", name, ch.summary())
+		return nil
+	})
 }
 
 // ---- add-partitions
@@ -572,35 +553,31 @@ func topicAddPartitions(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	td, err := topicMetadata(ctx, adm, name)
-	if err != nil {
-		return err
-	}
-	if cur := int64(len(td.Partitions)); total <= cur {
-		return failure("add partitions to %q: it already has %d partitions; --total must be more than that", name, cur)
-	}
-	resps, err := adm.UpdatePartitions(ctx, int(total), name)
-	if err != nil {
-		return failure("add partitions to %q: %s", name, describeErr(err))
-	}
-	if r, ok := resps[name]; ok && r.Err != nil {
-		return failure("add partitions to %q: %s", name, describeErrMsg(r.Err, r.ErrMessage))
-	}
-	if out == outputJSON {
-		return writeJSON(c.App.Writer, struct {
-			Topic      string `json:"topic"`
-			Partitions int64  `json:"partitions"`
-			Previous   int    `json:"previous_partitions"`
-		}{name, total, len(td.Partitions)})
-	}
-	fmt.Fprintf(c.App.Writer, "topic %q now has %d partitions (was %d)\n", name, total, len(td.Partitions))
-	return nil
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		td, err := topicMetadata(ctx, a.adm, name)
+		if err != nil {
+			return err
+		}
+		if cur := int64(len(td.Partitions)); total <= cur {
+			return failure("add partitions to %q: it already has %d partitions; --total must be more than that", name, cur)
+		}
+		resps, err := a.adm.UpdatePartitions(ctx, int(total), name)
+		if err != nil {
+			return failure("add partitions to %q: %s", name, describeErr(err))
+		}
+		if r, ok := resps[name]; ok && r.Err != nil {
+			return failure("add partitions to %q: %s", name, describeErrMsg(r.Err, r.ErrMessage))
+		}
+		if a.out == outputJSON {
+			return writeJSON(c.App.Writer, struct {
+				Topic      string `json:"topic"`
+				Partitions int64  `json:"partitions"`
+				Previous   int    `json:"previous_partitions"`
+			}{name, total, len(td.Partitions)})
+		}
+		fmt.Fprintf(c.App.Writer, "topic %q now has %d partitions (was %d)\n", name, total, len(td.Partitions))
+		return nil
+	})
 }
 
 // ---- delete
@@ -620,73 +597,66 @@ example: shoal topic delete orders payments`,
 }
 
 func topicDelete(c *cli.Context) error {
-	names, err := positionalArgs(c)
+	names, err := someArgs(c, "topic name")
 	if err != nil {
 		return err
-	}
-	if len(names) == 0 {
-		return usageError("topic delete: missing topic name (usage: %s)", firstLine(c.Command.UsageText))
 	}
 	for _, n := range names {
 		if n == "" {
 			return usageError("topic delete: empty topic name")
 		}
 	}
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-
-	resps, err := adm.DeleteTopics(ctx, names...)
-	if err != nil {
-		return failure("delete topics: %s", describeErr(err))
-	}
-	// deleteResult is one topic's outcome in --output json.
-	type deleteResult struct {
-		Topic   string `json:"topic"`
-		Deleted bool   `json:"deleted"`
-		Error   string `json:"error,omitempty"`
-	}
-	var failed []string
-	var results []deleteResult
-	say := func(format string, args ...any) {
-		if out != outputJSON {
-			fmt.Fprintf(c.App.Writer, format, args...)
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		resps, err := a.adm.DeleteTopics(ctx, names...)
+		if err != nil {
+			return failure("delete topics: %s", describeErr(err))
 		}
-	}
-	for _, n := range names {
-		r, ok := resps[n]
-		res := deleteResult{Topic: n}
-		switch {
-		case !ok:
-			res.Error = "no answer from the broker"
-			failed = append(failed, fmt.Sprintf("%q: %s", n, res.Error))
-		case errors.Is(r.Err, kerr.UnknownTopicOrPartition):
-			res.Error = fmt.Sprintf("topic %q does not exist", n)
-			if c.Bool("if-exists") {
-				say("topic %q does not exist\n", n)
-			} else {
-				failed = append(failed, res.Error)
+		// deleteResult is one topic's outcome in --output json.
+		type deleteResult struct {
+			Topic   string `json:"topic"`
+			Deleted bool   `json:"deleted"`
+			Error   string `json:"error,omitempty"`
+		}
+		var failed []string
+		var results []deleteResult
+		say := func(format string, args ...any) {
+			if a.out != outputJSON {
+				fmt.Fprintf(c.App.Writer, format, args...)
 			}
-		case r.Err != nil:
-			res.Error = describeErrMsg(r.Err, r.ErrMessage)
-			failed = append(failed, fmt.Sprintf("%q: %s", n, res.Error))
-		default:
-			res.Deleted = true
-			say("deleted topic %q\n", n)
 		}
-		results = append(results, res)
-	}
-	if out == outputJSON {
-		if err := writeJSON(c.App.Writer, results); err != nil {
-			return err
+		for _, n := range names {
+			r, ok := resps[n]
+			res := deleteResult{Topic: n}
+			switch {
+			case !ok:
+				res.Error = "no answer from the broker"
+				failed = append(failed, fmt.Sprintf("%q: %s", n, res.Error))
+			case errors.Is(r.Err, kerr.UnknownTopicOrPartition):
+				res.Error = fmt.Sprintf("topic %q does not exist", n)
+				if c.Bool("if-exists") {
+					say("topic %q does not exist\n", n)
+				} else {
+					failed = append(failed, res.Error)
+				}
+			case r.Err != nil:
+				res.Error = describeErrMsg(r.Err, r.ErrMessage)
+				failed = append(failed, fmt.Sprintf("%q: %s", n, res.Error))
+			default:
+				res.Deleted = true
+				say("deleted topic %q\n", n)
+			}
+			results = append(results, res)
 		}
-	}
-	if len(failed) > 0 {
-		return failure("delete topics: %s", strings.Join(failed, "; "))
-	}
-	return nil
+		if a.out == outputJSON {
+			if err := writeJSON(c.App.Writer, results); err != nil {
+				return err
+			}
+		}
+		if len(failed) > 0 {
+			return failure("delete topics: %s", strings.Join(failed, "; "))
+		}
+		return nil
+	})
 }
 
 // topicNameFlag is --topic, the Kafka tools' way of naming the topic a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -9,20 +10,14 @@ import (
 )
 
 func txnCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "txn",
-		Usage: "list, describe and abort transactions",
-		UsageText: `shoal txn list
+	return commandGroup("txn", "list, describe and abort transactions",
+		`shoal txn list
 shoal txn describe payments-tx
 shoal txn abort --topic orders --partition 0 --start-offset 1200`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{
-			txnListCommand(),
-			txnDescribeCommand(),
-			txnAbortCommand(),
-		},
-	}
+		txnListCommand(),
+		txnDescribeCommand(),
+		txnAbortCommand(),
+	)
 }
 
 type listedTxn struct {
@@ -43,21 +38,18 @@ func txnListCommand() *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			listed, err := adm.ListTransactions(ctx, nil, listFlagValues(c, "state"))
-			if err != nil && len(listed) == 0 {
-				return failure("list transactions: %s", describeErr(err))
-			}
-			rows := []listedTxn{}
-			for _, l := range listed.Sorted() {
-				rows = append(rows, listedTxn{TransactionalID: l.TxnID, ProducerID: l.ProducerID, State: l.State, Coordinator: l.Coordinator})
-			}
-			return printRows(c.App.Writer, out, rows, []string{"TRANSACTIONAL_ID", "PRODUCER_ID", "STATE", "COORDINATOR"},
-				func(r listedTxn) []any { return []any{r.TransactionalID, r.ProducerID, r.State, r.Coordinator} })
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				listed, err := a.adm.ListTransactions(ctx, nil, listFlagValues(c, "state"))
+				if err != nil && len(listed) == 0 {
+					return failure("list transactions: %s", describeErr(err))
+				}
+				rows := []listedTxn{}
+				for _, l := range listed.Sorted() {
+					rows = append(rows, listedTxn{TransactionalID: l.TxnID, ProducerID: l.ProducerID, State: l.State, Coordinator: l.Coordinator})
+				}
+				return printRows(c.App.Writer, a.out, rows, []string{"TRANSACTIONAL_ID", "PRODUCER_ID", "STATE", "COORDINATOR"},
+					func(r listedTxn) []any { return []any{r.TransactionalID, r.ProducerID, r.State, r.Coordinator} })
+			})
 		},
 	})
 }
@@ -86,27 +78,24 @@ func txnDescribeCommand() *cli.Command {
 			if len(args) != 1 || args[0] == "" {
 				return usageError("%s: expected one transactional id (usage: %s)", cmdName(c), firstLine(c.Command.UsageText))
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			described, err := adm.DescribeTransactions(ctx, args[0])
-			if err != nil {
-				return failure("describe transaction %s: %s", args[0], describeErr(err))
-			}
-			d := described[args[0]]
-			if d.Err != nil {
-				return failure("describe transaction %s: %s", args[0], describeErr(d.Err))
-			}
-			res := describedTxn{TransactionalID: d.TxnID, State: d.State, ProducerID: d.ProducerID, ProducerEpoch: d.ProducerEpoch,
-				TimeoutMs: d.TimeoutMillis, StartTimestamp: d.StartTimestamp, Coordinator: d.Coordinator, Partitions: fromTopicsSet(d.Topics)}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, res)
-			}
-			t := newTable(c.App.Writer, "TRANSACTIONAL_ID", "STATE", "PRODUCER_ID", "EPOCH", "TIMEOUT_MS", "STARTED", "COORDINATOR", "PARTITIONS")
-			t.row(res.TransactionalID, res.State, res.ProducerID, res.ProducerEpoch, res.TimeoutMs, dash(res.StartTimestamp), res.Coordinator, formatAssignment(res.Partitions))
-			return t.flush()
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				described, err := a.adm.DescribeTransactions(ctx, args[0])
+				if err != nil {
+					return failure("describe transaction %s: %s", args[0], describeErr(err))
+				}
+				d := described[args[0]]
+				if d.Err != nil {
+					return failure("describe transaction %s: %s", args[0], describeErr(d.Err))
+				}
+				res := describedTxn{TransactionalID: d.TxnID, State: d.State, ProducerID: d.ProducerID, ProducerEpoch: d.ProducerEpoch,
+					TimeoutMs: d.TimeoutMillis, StartTimestamp: d.StartTimestamp, Coordinator: d.Coordinator, Partitions: fromTopicsSet(d.Topics)}
+				if a.out == outputJSON {
+					return writeJSON(c.App.Writer, res)
+				}
+				t := newTable(c.App.Writer, "TRANSACTIONAL_ID", "STATE", "PRODUCER_ID", "EPOCH", "TIMEOUT_MS", "STARTED", "COORDINATOR", "PARTITIONS")
+				t.row(res.TransactionalID, res.State, res.ProducerID, res.ProducerEpoch, res.TimeoutMs, dash(res.StartTimestamp), res.Coordinator, formatAssignment(res.Partitions))
+				return t.flush()
+			})
 		},
 	})
 }
@@ -148,52 +137,49 @@ func txnAbort(c *cli.Context) error {
 		return err
 	}
 	topic, partition, start := c.String("topic"), int32(c.Int("partition")), c.Int64("start-offset")
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	var set kadm.TopicsSet
-	set.Add(topic, partition)
-	described, err := adm.DescribeProducers(ctx, set)
-	if err != nil {
-		return failure("describe producers of %s/%d: %s", topic, partition, describeErr(err))
-	}
-	p, ok := described[topic].Partitions[partition]
-	if !ok {
-		return failure("describe producers of %s/%d: no answer for the partition", topic, partition)
-	}
-	if p.Err != nil {
-		return failure("describe producers of %s/%d: %s", topic, partition, describeErr(p.Err))
-	}
-	var open []string
-	for _, pr := range p.ActiveProducers.Sorted() {
-		if pr.CurrentTxnStartOffset < 0 {
-			continue
-		}
-		if pr.CurrentTxnStartOffset != start {
-			open = append(open, fmt.Sprintf("producer %d from offset %d", pr.ProducerID, pr.CurrentTxnStartOffset))
-			continue
-		}
-		marker := kadm.TxnMarkers{ProducerID: pr.ProducerID, ProducerEpoch: pr.ProducerEpoch, CoordinatorEpoch: pr.CoordinatorEpoch}
-		marker.Topics.Add(topic, partition)
-		resps, err := adm.WriteTxnMarkers(ctx, marker)
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		var set kadm.TopicsSet
+		set.Add(topic, partition)
+		described, err := a.adm.DescribeProducers(ctx, set)
 		if err != nil {
-			return failure("write abort marker: %s", describeErr(err))
+			return failure("describe producers of %s/%d: %s", topic, partition, describeErr(err))
 		}
-		if r, ok := resps[pr.ProducerID].Topics[topic].Partitions[partition]; ok && r.Err != nil {
-			return failure("write abort marker: %s", describeErr(r.Err))
+		p, ok := described[topic].Partitions[partition]
+		if !ok {
+			return failure("describe producers of %s/%d: no answer for the partition", topic, partition)
 		}
-		if out == outputJSON {
-			return writeJSON(c.App.Writer, abortedTxn{Topic: topic, Partition: partition, ProducerID: pr.ProducerID,
-				ProducerEpoch: pr.ProducerEpoch, StartOffset: start})
+		if p.Err != nil {
+			return failure("describe producers of %s/%d: %s", topic, partition, describeErr(p.Err))
 		}
-		fmt.Fprintf(c.App.Writer, "aborted the transaction of producer %d (epoch %d) from offset %d in %s/%d\n",
-			pr.ProducerID, pr.ProducerEpoch, start, topic, partition)
-		return nil
-	}
-	if len(open) == 0 {
-		return failure("%s/%d has no open transaction", topic, partition)
-	}
-	return failure("no open transaction of %s/%d starts at offset %s; open: %v", topic, partition, strconv.FormatInt(start, 10), open)
+		var open []string
+		for _, pr := range p.ActiveProducers.Sorted() {
+			if pr.CurrentTxnStartOffset < 0 {
+				continue
+			}
+			if pr.CurrentTxnStartOffset != start {
+				open = append(open, fmt.Sprintf("producer %d from offset %d", pr.ProducerID, pr.CurrentTxnStartOffset))
+				continue
+			}
+			marker := kadm.TxnMarkers{ProducerID: pr.ProducerID, ProducerEpoch: pr.ProducerEpoch, CoordinatorEpoch: pr.CoordinatorEpoch}
+			marker.Topics.Add(topic, partition)
+			resps, err := a.adm.WriteTxnMarkers(ctx, marker)
+			if err != nil {
+				return failure("write abort marker: %s", describeErr(err))
+			}
+			if r, ok := resps[pr.ProducerID].Topics[topic].Partitions[partition]; ok && r.Err != nil {
+				return failure("write abort marker: %s", describeErr(r.Err))
+			}
+			if a.out == outputJSON {
+				return writeJSON(c.App.Writer, abortedTxn{Topic: topic, Partition: partition, ProducerID: pr.ProducerID,
+					ProducerEpoch: pr.ProducerEpoch, StartOffset: start})
+			}
+			fmt.Fprintf(c.App.Writer, "aborted the transaction of producer %d (epoch %d) from offset %d in %s/%d\n",
+				pr.ProducerID, pr.ProducerEpoch, start, topic, partition)
+			return nil
+		}
+		if len(open) == 0 {
+			return failure("%s/%d has no open transaction", topic, partition)
+		}
+		return failure("no open transaction of %s/%d starts at offset %s; open: %v", topic, partition, strconv.FormatInt(start, 10), open)
+	})
 }

@@ -6,6 +6,7 @@ package main
 // broker receives and stores only the salted form.
 
 import (
+	"context"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/urfave/cli/v2"
 
@@ -13,22 +14,13 @@ import (
 )
 
 func userCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "user",
-		Usage: "manage users' SCRAM credentials",
-		UsageText: `shoal user scram set --name alice --mechanism SCRAM-SHA-512 --password alice-secret
+	return commandGroup("user", "manage users' SCRAM credentials",
+		`shoal user scram set --name alice --mechanism SCRAM-SHA-512 --password alice-secret
 shoal user scram list
 shoal user scram delete --name alice --mechanism SCRAM-SHA-512`,
-		Action:       unknownSubcommand,
-		OnUsageError: onUsageError,
-		Subcommands: []*cli.Command{{
-			Name:         "scram",
-			Usage:        "set, list and delete SCRAM-SHA-256 and SCRAM-SHA-512 credentials",
-			Action:       unknownSubcommand,
-			OnUsageError: onUsageError,
-			Subcommands:  []*cli.Command{scramSetCommand(), scramListCommand(), scramDeleteCommand()},
-		}},
-	}
+		commandGroup("scram", "set, list and delete SCRAM-SHA-256 and SCRAM-SHA-512 credentials", "",
+			scramSetCommand(), scramListCommand(), scramDeleteCommand()),
+	)
 }
 
 func scramMechanismFlag() cli.Flag {
@@ -94,27 +86,24 @@ func scramMechanismArg(c *cli.Context) (kadm.ScramMechanism, error) {
 
 // alterSCRAM sends one AlterUserScramCredentials and reports its outcome.
 func alterSCRAM(c *cli.Context, del []kadm.DeleteSCRAM, up []kadm.UpsertSCRAM, verb string) error {
-	out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-	if err != nil {
-		return err
-	}
-	defer closeAdmin()
-	res, err := adm.AlterUserSCRAMs(ctx, del, up)
-	if err != nil {
-		return failure("%s SCRAM credential: %s", verb, describeErr(err))
-	}
-	type result struct {
-		User   string `json:"user"`
-		Result string `json:"result"`
-	}
-	var list []result
-	for _, r := range res.Sorted() {
-		if r.Err != nil {
-			return failure("user %q: %s", r.User, describeErrMsg(r.Err, r.ErrMessage))
+	return withAdmin(c, func(ctx context.Context, a adminSession) error {
+		res, err := a.adm.AlterUserSCRAMs(ctx, del, up)
+		if err != nil {
+			return failure("%s SCRAM credential: %s", verb, describeErr(err))
 		}
-		list = append(list, result{r.User, verb})
-	}
-	return printRows(c.App.Writer, out, list, []string{"USER", "RESULT"}, func(r result) []any { return []any{r.User, r.Result} })
+		type result struct {
+			User   string `json:"user"`
+			Result string `json:"result"`
+		}
+		var list []result
+		for _, r := range res.Sorted() {
+			if r.Err != nil {
+				return failure("user %q: %s", r.User, describeErrMsg(r.Err, r.ErrMessage))
+			}
+			list = append(list, result{r.User, verb})
+		}
+		return printRows(c.App.Writer, a.out, list, []string{"USER", "RESULT"}, func(r result) []any { return []any{r.User, r.Result} })
+	})
 }
 
 func scramListCommand() *cli.Command {
@@ -129,44 +118,41 @@ example: shoal user scram list alice`,
 			if err != nil {
 				return err
 			}
-			out, _, adm, ctx, closeAdmin, err := startAdmin(c)
-			if err != nil {
-				return err
-			}
-			defer closeAdmin()
-			res, err := adm.DescribeUserSCRAMs(ctx, names...)
-			if err != nil {
-				return failure("list SCRAM credentials: %s", describeErr(err))
-			}
-			type cred struct {
-				Mechanism  string `json:"mechanism"`
-				Iterations int32  `json:"iterations"`
-			}
-			type user struct {
-				User        string `json:"user"`
-				Credentials []cred `json:"credentials"`
-			}
-			list := []user{}
-			for _, d := range res.Sorted() {
-				if d.Err != nil {
-					return failure("user %q: %s", d.User, describeErrMsg(d.Err, d.ErrMessage))
+			return withAdmin(c, func(ctx context.Context, a adminSession) error {
+				res, err := a.adm.DescribeUserSCRAMs(ctx, names...)
+				if err != nil {
+					return failure("list SCRAM credentials: %s", describeErr(err))
 				}
-				u := user{User: d.User, Credentials: []cred{}}
-				for _, ci := range d.CredInfos {
-					u.Credentials = append(u.Credentials, cred{ci.Mechanism.String(), ci.Iterations})
+				type cred struct {
+					Mechanism  string `json:"mechanism"`
+					Iterations int32  `json:"iterations"`
 				}
-				list = append(list, u)
-			}
-			if out == outputJSON {
-				return writeJSON(c.App.Writer, list)
-			}
-			t := newTable(c.App.Writer, "USER", "MECHANISM", "ITERATIONS")
-			for _, u := range list {
-				for _, ci := range u.Credentials {
-					t.row(u.User, ci.Mechanism, ci.Iterations)
+				type user struct {
+					User        string `json:"user"`
+					Credentials []cred `json:"credentials"`
 				}
-			}
-			return t.flush()
+				list := []user{}
+				for _, d := range res.Sorted() {
+					if d.Err != nil {
+						return failure("user %q: %s", d.User, describeErrMsg(d.Err, d.ErrMessage))
+					}
+					u := user{User: d.User, Credentials: []cred{}}
+					for _, ci := range d.CredInfos {
+						u.Credentials = append(u.Credentials, cred{ci.Mechanism.String(), ci.Iterations})
+					}
+					list = append(list, u)
+				}
+				if a.out == outputJSON {
+					return writeJSON(c.App.Writer, list)
+				}
+				t := newTable(c.App.Writer, "USER", "MECHANISM", "ITERATIONS")
+				for _, u := range list {
+					for _, ci := range u.Credentials {
+						t.row(u.User, ci.Mechanism, ci.Iterations)
+					}
+				}
+				return t.flush()
+			})
 		},
 	})
 }
