@@ -42,8 +42,9 @@ const transactionVersion = 2
 // serve.
 type apiTables struct {
 	client, interBroker, controller map[int16]api
-	// forwarded are the client APIs an Envelope may carry (forwardedAPIs):
-	// the table of the connection a forwarded request runs on.
+	// forwarded are the client APIs an Envelope may carry, those whose
+	// entry is marked forwarded (relayed, forwarding): the table of the
+	// connection a forwarded request runs on.
 	forwarded map[int16]api
 	// all is the union: the versions this node sends its peers.
 	all map[int16]api
@@ -72,10 +73,8 @@ func (s *Server) newAPITables() apiTables {
 		assignReplicasToDirsKey: {min: 0, max: 0, handle: handler(s.handleAssignReplicasToDirs)},
 		envelopeKey:             {min: 0, max: 0, handle: waiting(s.handleEnvelope)},
 	}
-	t.forwarded = map[int16]api{}
-	for _, key := range forwardedAPIs {
-		t.forwarded[key] = client[key]
-	}
+	t.forwarded = maps.Clone(client)
+	maps.DeleteFunc(t.forwarded, func(_ int16, a api) bool { return !a.forwarded })
 	maps.Copy(t.controller, ctrl)
 	maps.Copy(t.all, ctrl)
 	// A transaction coordinator's markers to partition leaders: Kafka
@@ -121,32 +120,32 @@ func (s *Server) clientAPIs() map[int16]api {
 		18: {min: 0, max: 4, handle: handler(s.handleApiVersions)},
 		17: {min: 1, max: 1, handle: handler(s.handleSaslHandshake)},
 		36: {min: 0, max: 2, handle: handler(s.handleSaslAuthenticate)},
-		19: {min: 2, max: 7, handle: relayed(s, s.handleCreateTopics)},
-		20: {min: 1, max: 6, handle: relayed(s, s.handleDeleteTopics)},
+		19: relayed(s, 2, 7, s.handleCreateTopics),
+		20: relayed(s, 1, 6, s.handleDeleteTopics),
 		21: {min: 0, max: 2, handle: handler(s.handleDeleteRecords)},
 		22: {min: 0, max: 5, handle: handler(s.handleInitProducerID)},
 		23: {min: 2, max: 4, handle: handler(s.handleOffsetForLeaderEpoch)},
 		32: {min: 1, max: 4, handle: handler(s.handleDescribeConfigs)},
-		33: {min: 0, max: 2, handle: handler(s.handleAlterConfigs)},
+		33: forwarding(s, 0, 2, s.handleAlterConfigs),
 		34: {min: 1, max: 2, handle: handler(s.handleAlterReplicaLogDirs)},
 		35: {min: 1, max: 4, handle: handler(s.handleDescribeLogDirs)},
-		37: {min: 0, max: 3, handle: relayed(s, s.handleCreatePartitions)},
-		43: {min: 0, max: 2, handle: handler(s.handleElectLeaders)},
-		44: {min: 0, max: 1, handle: handler(s.handleIncrementalAlterConfigs)},
-		45: {min: 0, max: 1, handle: relayed(s, s.handleAlterPartitionAssignments)},
-		46: {min: 0, max: 0, handle: relayed(s, s.handleListPartitionReassignments)},
-		64: {min: 0, max: 0, handle: relayed(s, s.handleUnregisterBroker)},
+		37: relayed(s, 0, 3, s.handleCreatePartitions),
+		43: forwarding(s, 0, 2, s.handleElectLeaders),
+		44: forwarding(s, 0, 1, s.handleIncrementalAlterConfigs),
+		45: relayed(s, 0, 1, s.handleAlterPartitionAssignments),
+		46: relayed(s, 0, 0, s.handleListPartitionReassignments),
+		64: relayed(s, 0, 0, s.handleUnregisterBroker),
 		60: {min: 0, max: 2, handle: handler(s.handleDescribeCluster)},
 		29: {min: 1, max: 3, handle: handler(s.handleDescribeACLs)},
-		30: {min: 1, max: 3, handle: relayed(s, s.handleCreateACLs)},
-		31: {min: 1, max: 3, handle: relayed(s, s.handleDeleteACLs)},
+		30: relayed(s, 1, 3, s.handleCreateACLs),
+		31: relayed(s, 1, 3, s.handleDeleteACLs),
 		50: {min: 0, max: 0, handle: handler(s.handleDescribeUserScramCredentials)},
-		51: {min: 0, max: 0, handle: relayed(s, s.handleAlterUserScramCredentials)},
+		51: relayed(s, 0, 0, s.handleAlterUserScramCredentials),
 		48: {min: 0, max: 1, handle: handler(s.handleDescribeClientQuotas)},
-		49: {min: 0, max: 1, handle: relayed(s, s.handleAlterClientQuotas)},
+		49: relayed(s, 0, 1, s.handleAlterClientQuotas),
 		// The quorum's state: an admin API Kafka serves on brokers
 		// (which forward it) and controllers alike.
-		55: {min: 0, max: 2, handle: relayed(s, s.handleDescribeQuorum)},
+		55: relayed(s, 0, 2, s.handleDescribeQuorum),
 
 		8:  {min: 2, max: 10, handle: handler(s.handleOffsetCommit)},
 		9:  {min: 1, max: 10, handle: handler(s.handleOffsetFetch)},

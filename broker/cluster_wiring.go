@@ -98,11 +98,19 @@ func isInterBroker(rc *reqCtx) bool {
 	return rc != nil && cluster.IsInterBrokerClientID(rc.header.clientID)
 }
 
+// forwardFunc relays the request being handled to the active controller
+// when this node is not it; ok false means this node answers it.
+type forwardFunc func(ctx context.Context, rc *reqCtx, req kmsg.Request) (resp kmsg.Response, ok bool)
+
 // forwardAdmin relays an admin request to the active controller when this
 // node is not it (cluster.ControllerClient.ForwardAdmin), in an Envelope
 // naming the client's principal and address, as whom the controller
 // authorizes it. A request that came from another node, in an Envelope or
 // as the node's own, is handled here: it is never forwarded twice.
+//
+// Handlers reach it only as the forwardFunc that forwarding passes them,
+// never directly (TestOnlyTheAPITableForwards): the controller accepts in
+// an Envelope exactly the APIs whose table entry forwarding built.
 func (s *Server) forwardAdmin(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, bool) {
 	if isInterBroker(rc) || rc.conn.forwarded {
 		return nil, false
@@ -128,18 +136,28 @@ func (s *Server) forwardAdmin(ctx context.Context, rc *reqCtx, req kmsg.Request)
 	return resp, forwarded
 }
 
-// relayed adapts the handler of an admin API the active controller
-// answers: on any other node the request goes to the controller
-// (forwardAdmin) and f never runs. ElectLeaders and the config APIs call
-// forwardAdmin themselves, as they do work of their own around it.
-func relayed[R kmsg.Request](s *Server, f func(context.Context, *reqCtx, R) (kmsg.Response, error)) func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, waitFunc, error) {
-	return func(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, waitFunc, error) {
-		if resp, ok := s.forwardAdmin(ctx, rc, req); ok {
-			return resp, nil, nil
-		}
-		resp, err := f(ctx, rc, req.(R))
+// forwarding is the API table entry, versions min to max, of an admin API
+// whose handler forwards the request to the active controller itself, as
+// ElectLeaders and the config APIs do around work of their own: f gets
+// the forwardFunc, and the entry is marked forwarded, so the controller's
+// Envelope accepts the API.
+func forwarding[R kmsg.Request](s *Server, min, max int16, f func(context.Context, *reqCtx, R, forwardFunc) (kmsg.Response, error)) api {
+	return api{min: min, max: max, forwarded: true, handle: func(ctx context.Context, rc *reqCtx, req kmsg.Request) (kmsg.Response, waitFunc, error) {
+		resp, err := f(ctx, rc, req.(R), s.forwardAdmin)
 		return resp, nil, err
-	}
+	}}
+}
+
+// relayed is the API table entry, versions min to max, of an admin API the
+// active controller answers: on any other node the request goes to the
+// controller and f never runs.
+func relayed[R kmsg.Request](s *Server, min, max int16, f func(context.Context, *reqCtx, R) (kmsg.Response, error)) api {
+	return forwarding(s, min, max, func(ctx context.Context, rc *reqCtx, req R, forward forwardFunc) (kmsg.Response, error) {
+		if resp, ok := forward(ctx, rc, req); ok {
+			return resp, nil
+		}
+		return f(ctx, rc, req)
+	})
 }
 
 // controlledShutdown asks the controller to move leadership away from this

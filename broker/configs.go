@@ -189,7 +189,7 @@ func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype i
 	return s.ctrl.AlterTopicConfigs(ctx, name, set, del, validateOnly)
 }
 
-func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.AlterConfigsRequest) (kmsg.Response, error) {
+func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.AlterConfigsRequest, forward forwardFunc) (kmsg.Response, error) {
 	items := make([]alterItem, len(req.Resources))
 	for i, rr := range req.Resources {
 		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, changes: func(current map[string]string) (map[string]string, []string, error) {
@@ -209,7 +209,7 @@ func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 			return set, del, nil
 		}}
 	}
-	results := s.alterConfigs(ctx, rc, req, req.ValidateOnly, items,
+	results := s.alterConfigs(ctx, rc, req, forward, req.ValidateOnly, items,
 		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
 		func(r kmsg.Response) []alterResult {
 			return mapSlice(r.(*kmsg.AlterConfigsResponse).Resources, func(x kmsg.AlterConfigsResponseResource) alterResult {
@@ -243,9 +243,10 @@ type alterResult struct {
 // alterConfigs is the path both alter APIs take. On the broker the client
 // reached, each BROKER resource is checked first (preprocessBroker) and a
 // refused one is dropped from req (keep); the rest is forwarded to the
-// active controller (answered through forwarded) or, on it, applied here.
+// active controller (forward, answered through forwarded) or, on it,
+// applied here.
 // Refusals are answered after the others.
-func (s *Server) alterConfigs(ctx context.Context, rc *reqCtx, req kmsg.Request, validateOnly bool, items []alterItem,
+func (s *Server) alterConfigs(ctx context.Context, rc *reqCtx, req kmsg.Request, forward forwardFunc, validateOnly bool, items []alterItem,
 	keep func(kept []bool), forwarded func(kmsg.Response) []alterResult) []alterResult {
 	img := s.meta.Image()
 	var refused []alterResult
@@ -268,7 +269,7 @@ func (s *Server) alterConfigs(ctx context.Context, rc *reqCtx, req kmsg.Request,
 	}
 	var results []alterResult
 	if len(items) > 0 {
-		if r, ok := s.forwardAdmin(ctx, rc, req); ok {
+		if r, ok := forward(ctx, rc, req); ok {
 			results = forwarded(r)
 		} else {
 			for _, it := range items {
@@ -336,7 +337,7 @@ const (
 	opSubtract = 3
 )
 
-func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.IncrementalAlterConfigsRequest) (kmsg.Response, error) {
+func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.IncrementalAlterConfigsRequest, forward forwardFunc) (kmsg.Response, error) {
 	items := make([]alterItem, len(req.Resources))
 	for i, rr := range req.Resources {
 		lookup, defaults := config.TopicDef, s.cfg.TopicDefault
@@ -350,7 +351,7 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 			return incrementalChanges(current, rr.Configs, lookup, defaults)
 		}}
 	}
-	results := s.alterConfigs(ctx, rc, req, req.ValidateOnly, items,
+	results := s.alterConfigs(ctx, rc, req, forward, req.ValidateOnly, items,
 		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
 		func(r kmsg.Response) []alterResult {
 			return mapSlice(r.(*kmsg.IncrementalAlterConfigsResponse).Resources, func(x kmsg.IncrementalAlterConfigsResponseResource) alterResult {

@@ -20,13 +20,13 @@ import (
 // partitions that have none. The active controller decides; other nodes
 // relay the request to it.
 
-func (s *Server) handleElectLeaders(ctx context.Context, rc *reqCtx, req *kmsg.ElectLeadersRequest) (kmsg.Response, error) {
+func (s *Server) handleElectLeaders(ctx context.Context, rc *reqCtx, req *kmsg.ElectLeadersRequest, forward forwardFunc) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ElectLeadersResponse)
 	typ, err := electionType(req)
 	if err != nil {
 		return electLeadersFailed(req, resp, err), nil
 	}
-	if fwd, ok := s.forwardAdmin(ctx, rc, req); ok {
+	if fwd, ok := forward(ctx, rc, req); ok {
 		s.awaitElections(ctx, typ, fwd.(*kmsg.ElectLeadersResponse))
 		return fwd, nil
 	}

@@ -12,7 +12,8 @@ package broker
 //   - a principal that does not decode answers
 //     PRINCIPAL_DESERIALIZATION_FAILURE; an address that is not 4 or 16
 //     bytes, an embedded request that does not decode or is not one a
-//     broker forwards (forwardedAPIs), INVALID_REQUEST;
+//     broker forwards (an API table entry marked forwarded: see relayed
+//     and forwarding), INVALID_REQUEST;
 //   - otherwise the embedded request runs exactly as it would on a
 //     connection of that principal from that address: the same
 //     authorization, the same handler, never forwarded again. Its
@@ -34,26 +35,6 @@ import (
 )
 
 const envelopeKey = 58
-
-// forwardedAPIs are the admin requests a broker forwards to the active
-// controller (relayed in the API table, or forwardAdmin in the handler),
-// the only ones an Envelope may carry.
-var forwardedAPIs = []int16{
-	19, // CreateTopics
-	20, // DeleteTopics
-	30, // CreateAcls
-	31, // DeleteAcls
-	33, // AlterConfigs
-	37, // CreatePartitions
-	43, // ElectLeaders
-	44, // IncrementalAlterConfigs
-	45, // AlterPartitionReassignments
-	46, // ListPartitionReassignments
-	49, // AlterClientQuotas
-	51, // AlterUserScramCredentials
-	55, // DescribeQuorum
-	64, // UnregisterBroker
-}
 
 func (s *Server) handleEnvelope(_ context.Context, rc *reqCtx, req *kmsg.EnvelopeRequest) (kmsg.Response, waitFunc, error) {
 	resp := req.ResponseKind().(*kmsg.EnvelopeResponse)
@@ -110,9 +91,9 @@ func (s *Server) handleEnvelope(_ context.Context, rc *reqCtx, req *kmsg.Envelop
 	}, nil
 }
 
-// decodeForwarded decodes an Envelope's embedded request: one of
-// forwardedAPIs at a version this node serves clients, within the decode
-// bound every request is held to.
+// decodeForwarded decodes an Envelope's embedded request: of an API a
+// broker forwards (apiTables.forwarded), at a version this node serves
+// clients, within the decode bound every request is held to.
 func (s *Server) decodeForwarded(frame []byte) (requestHeader, kmsg.Request, error) {
 	h, body, err := parseHeader(frame)
 	if err != nil {

@@ -678,6 +678,11 @@ type api struct {
 	// that cannot reorder it against the connection's later requests, a
 	// wait that produces the response concurrently.
 	handle func(context.Context, *reqCtx, kmsg.Request) (kmsg.Response, waitFunc, error)
+	// forwarded marks an admin API the active controller answers: a
+	// broker relays it there and the controller's Envelope accepts it.
+	// Only relayed and forwarding set it, and only they hand a handler
+	// the means to forward, so the two sets cannot differ.
+	forwarded bool
 }
 
 // waitFunc is the asynchronous tail of a request: it waits (for the ISR, a
