@@ -2,9 +2,13 @@ package broker
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -122,4 +126,103 @@ func TestEnvelopeRunsAsItsPrincipal(t *testing.T) {
 			t.Errorf("%s: %v, want %v", name, kerr.ErrorForCode(er.ErrorCode), kerr.ErrorForCode(tc.want))
 		}
 	}
+}
+
+// kafkaForwardable are the APIs Kafka's ApiKeys marks forwardable: those
+// a broker relays to the active controller in an Envelope.
+var kafkaForwardable = map[int16]bool{
+	19: true, // CreateTopics
+	20: true, // DeleteTopics
+	30: true, // CreateAcls
+	31: true, // DeleteAcls
+	33: true, // AlterConfigs
+	37: true, // CreatePartitions
+	38: true, // CreateDelegationToken
+	39: true, // RenewDelegationToken
+	40: true, // ExpireDelegationToken
+	43: true, // ElectLeaders
+	44: true, // IncrementalAlterConfigs
+	45: true, // AlterPartitionReassignments
+	46: true, // ListPartitionReassignments
+	49: true, // AlterClientQuotas
+	51: true, // AlterUserScramCredentials
+	55: true, // DescribeQuorum
+	57: true, // UpdateFeatures
+	64: true, // UnregisterBroker
+	67: true, // AllocateProducerIds
+	80: true, // AddRaftVoter
+	81: true, // RemoveRaftVoter
+}
+
+// The controller's Envelope accepts, at every version served, exactly the
+// client APIs a broker relays (their table entry is marked forwarded), and
+// those are the ones Kafka forwards among the APIs clients are served;
+// AllocateProducerIds, which Kafka marks forwardable, is a controller RPC
+// brokers send directly, and never travels in an Envelope.
+func TestEnvelopeAcceptsExactlyTheForwardedAPIs(t *testing.T) {
+	s := startTestServer(t)
+	for key, a := range s.apis.all {
+		client, served := s.apis.client[key]
+		want := served && kafkaForwardable[key]
+		if served && client.forwarded != want {
+			t.Errorf("%s: marked forwarded %v in the API table, Kafka forwards it: %v", kmsg.NameForKey(key), client.forwarded, want)
+		}
+		for v := a.min; v <= a.max; v++ {
+			_, _, err := s.decodeForwarded(frameOf(kmsg.RequestForKey(key), v))
+			if got := err == nil; got != want {
+				t.Errorf("%s v%d: an Envelope accepts it: %v, want %v (%v)", kmsg.NameForKey(key), v, got, want, err)
+			}
+		}
+	}
+}
+
+// Only forwarding hands a handler the means to forward (forwardAdmin) and
+// only it marks an API table entry forwarded, so no handler can relay a
+// request the controller's Envelope refuses, nor the Envelope accept one
+// brokers answer themselves.
+func TestOnlyTheAPITableForwards(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Name.Name == "forwarding" || fn.Body == nil {
+				continue
+			}
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.SelectorExpr:
+					if n.Sel.Name == "forwardAdmin" {
+						t.Errorf("%s: %s calls forwardAdmin; take the forwardFunc forwarding passes", fset.Position(n.Pos()), fn.Name.Name)
+					}
+				case *ast.CompositeLit:
+					// An api literal: named, or elided in a table.
+					if typ, ok := n.Type.(*ast.Ident); n.Type != nil && (!ok || typ.Name != "api") {
+						return true
+					}
+					for _, e := range n.Elts {
+						if kv, ok := e.(*ast.KeyValueExpr); ok && isIdent(kv.Key, "forwarded") && !isIdent(kv.Value, "false") {
+							t.Errorf("%s: %s marks an API forwarded; use relayed or forwarding", fset.Position(kv.Pos()), fn.Name.Name)
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+}
+
+func isIdent(e ast.Expr, name string) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == name
 }
