@@ -92,7 +92,7 @@ func TestCheckConnectionLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.SetDynamic(1, map[string]string{"max.connections.per.ip": "3"}, map[string]string{"max.connections": "7", "max.connections.per.ip": "5"})
-	if got := b.ConnectionLimits(); got != (ConnectionLimits{Max: 7, PerIP: 3}) {
+	if got := b.ConnectionLimits(); !got.Equal(ConnectionLimits{Max: 7, PerIP: 3}) {
 		t.Fatalf("limits %+v", got)
 	}
 }
