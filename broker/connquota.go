@@ -15,16 +15,20 @@ package broker
 //     client retrying at once is slowed down too; the refused connection
 //     is not counted against either rate.
 //
-// Both rates are windowed as client quotas are (quota.window.num samples
+//   - listener.name.<l>.max.connection.creation.rate bounds the
+//     connections one listener accepts per second, the inter-broker
+//     listener too, as Kafka's listener-level rate. Over it, or the
+//     broker-wide rate, the accept loop waits out the longer throttle.
+//
+// The rates are windowed as client quotas are (quota.window.num samples
 // of quota.window.size.seconds), and a throttle is at most one sample.
-// Deviation: Kafka's listener-level listener.name.<l>.max.connection.
-// creation.rate is not served.
 
 import (
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/shoalmq/shoal/quota"
@@ -45,20 +49,30 @@ var errConnectionThrottled = errors.New("connection_creation_rate exceeded")
 // quota: nc is then closed after the throttle, and must not be served.
 func (s *Server) admitConnection(nc net.Conn, listener, ip string, sleep func(time.Duration) bool) bool {
 	now := s.now()
-	brokerWide := quota.SensorKey{Key: maxConnectionCreationRate}
-	counted := false
-	if bound := s.cfg.Int(maxConnectionCreationRate); bound < math.MaxInt32 && !s.protectedListener(listener) {
-		counted = true
-		if d := s.quotas.Throttle(brokerWide, 1, float64(bound), now); d > 0 {
-			began := time.Now()
-			ok := sleep(d)
-			s.metrics.conns.acceptDelay.Add(time.Since(began).Seconds())
-			if !ok {
-				nc.Close() // the server is closing
-				return false
-			}
-			now = s.now()
+	// The listener's own rate, then the broker-wide one; the accept loop
+	// waits out the longer throttle, as Kafka's
+	// recordConnectionAndGetThrottleTimeMs.
+	var counted []quota.SensorKey
+	var d time.Duration
+	throttle := func(key quota.SensorKey, bound int64) {
+		if bound < math.MaxInt32 {
+			counted = append(counted, key)
+			d = max(d, s.quotas.Throttle(key, 1, float64(bound), now))
 		}
+	}
+	throttle(quota.SensorKey{Key: "listener.name." + strings.ToLower(listener) + "." + maxConnectionCreationRate}, s.cfg.ListenerCreationRate(listener))
+	if !s.protectedListener(listener) {
+		throttle(quota.SensorKey{Key: maxConnectionCreationRate}, s.cfg.Int(maxConnectionCreationRate))
+	}
+	if d > 0 {
+		began := time.Now()
+		ok := sleep(d)
+		s.metrics.conns.acceptDelay.Add(time.Since(began).Seconds())
+		if !ok {
+			nc.Close() // the server is closing
+			return false
+		}
+		now = s.now()
 	}
 	img := s.startedImage()
 	if img == nil || ip == "" {
@@ -68,12 +82,12 @@ func (s *Server) admitConnection(nc net.Conn, listener, ip string, sleep func(ti
 	if !ok {
 		return true
 	}
-	d := s.quotas.Admit(quota.SensorKey{Key: quota.ConnectionCreationRate, ID: quota.Entity{IP: quota.Named(ip)}}, 1, bound, now)
+	d = s.quotas.Admit(quota.SensorKey{Key: quota.ConnectionCreationRate, ID: quota.Entity{IP: quota.Named(ip)}}, 1, bound, now)
 	if d == 0 {
 		return true
 	}
-	if counted {
-		s.quotas.Record(brokerWide, -1, now)
+	for _, key := range counted {
+		s.quotas.Record(key, -1, now)
 	}
 	s.metrics.conns.refused.WithLabelValues(refusedCreationRate).Inc()
 	s.logConnClosed(nc, listener, fmt.Errorf("%w: over %v connections/s from %s; closing after %v", errConnectionThrottled, bound, ip, d))

@@ -4,14 +4,17 @@ package broker
 // (listener.name.<listener>.ssl.keystore.location and the other keys of
 // config.DynamicSSLKeys, per broker only) and the connection limits
 // (max.connections, max.connections.per.ip, max.connections.per.ip.overrides,
-// per broker or cluster-wide), changed with (Incremental)AlterConfigs on
+// listener.name.<listener>.max.connections, per broker or cluster-wide),
+// changed with (Incremental)AlterConfigs on
 // a BROKER resource and applied without a restart.
 //
 // As in Kafka (ConfigAdminManager.preprocess), a change of a BROKER
 // resource is checked by the broker that receives it before it goes to
 // the controller: a broker's own resource is altered through that broker
 // only, since only it can open the new key store and compare its
-// certificate with the one it serves. A refusal is INVALID_REQUEST with
+// certificate with the one it serves, and knows its listeners: a
+// listener's own limit for a listener it does not have is refused. A
+// cluster-wide one is accepted, for the brokers that have the listener. A refusal is INVALID_REQUEST with
 // the reason, and nothing is stored. Every broker then applies the stored
 // overrides as its metadata image changes; new handshakes get the new
 // certificate, established connections keep the session they negotiated,
@@ -80,6 +83,11 @@ func (s *Server) checkBrokerAlter(img *raftmeta.Image, a *brokerAlter) error {
 	}
 	if err := s.cfg.CheckConnectionLimits(broker, cluster); err != nil {
 		return err
+	}
+	if a.name != "" {
+		if err := s.cfg.CheckListenerLimits(a.set); err != nil {
+			return err
+		}
 	}
 	for _, l := range alteredListeners(a) {
 		la, name := s.sec.tlsListener(l)
@@ -167,10 +175,10 @@ func (s *Server) applyDynamicListeners() {
 		la.refused = nil
 		s.log.Info("the listener serves new TLS key and trust stores", "listener", name, "keystore", ts.KeystoreLocation, "truststore", ts.TruststoreLocation)
 	}
-	if lim := s.cfg.ConnectionLimits(); lim != s.appliedLimits {
+	if lim := s.cfg.ConnectionLimits(); !lim.Equal(s.appliedLimits) {
 		s.limits.set(lim, s.log)
 		s.appliedLimits = lim
-		s.log.Info("connection limits changed", "max.connections", lim.Max, "max.connections.per.ip", lim.PerIP, "max.connections.per.ip.overrides", lim.Overrides)
+		s.log.Info("connection limits changed", "max.connections", lim.Max, "max.connections.per.ip", lim.PerIP, "max.connections.per.ip.overrides", lim.Overrides, "listener.name.<listener>.max.connections", lim.Listeners)
 	}
 }
 

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -25,8 +28,12 @@ import (
 // broker with other listeners never waits (its connections still count),
 // so a flood of clients cannot keep replication out.
 //
-// Deviations: Kafka's listener-level listener.name.<l>.max.connections is
-// not served, and when inter-broker connections take the total past
+// A listener's own listener.name.<l>.max.connections is checked first, on
+// every listener (the inter-broker one too), as Kafka's
+// connectionSlotAvailable: at it that listener's accept loop waits, while
+// the other listeners go on.
+//
+// Deviation: when inter-broker connections take the total past
 // max.connections Kafka closes the least recently used client connection,
 // while shoal lets the clients' connections fall below it as they close.
 
@@ -83,44 +90,57 @@ const (
 	closedReadTimeout   = "request_read_timeout"
 )
 
-// connLimits counts open client connections, overall and per IP: a new
-// one waits while max.connections is reached and is refused past its IP's
-// limit. The limits may change at runtime (set): connections already open
-// are kept, even past a lowered limit, as Kafka keeps them.
+// connLimits counts open client connections, overall, per listener and
+// per IP: a new one waits while its listener's own max.connections
+// (listener.name.<l>.max.connections) or the broker's max.connections is
+// reached, and is refused past its IP's limit. The limits may change at
+// runtime (set): connections already open are kept, even past a lowered
+// limit, as Kafka keeps them.
+//
+// Invariant: total is the sum of byListener, and of byIP.
 type connLimits struct {
 	mu         sync.Mutex
 	max, perIP int
 	// overrides are per-IP limits (host names resolved when set).
 	overrides map[string]int
-	total     int
-	byIP      map[string]int
+	// listenerMax are the listeners' own limits, by lower-case name; a
+	// listener not in it has none.
+	listenerMax map[string]int
+	total       int
+	byIP        map[string]int
+	byListener  map[string]int
 	// freed, once a waiter asked for it, is closed when a slot may have
 	// come free (a release, or new limits) and set to nil.
 	freed chan struct{}
-	// full is set while a waiting episode lasts: from the first
-	// connection that had to wait for max.connections until one finds a
-	// slot free on arrival; waited counts the connections that waited in
-	// it.
-	full   bool
-	waited int
+	// waiting holds the waiting episodes under way, by the limit reached
+	// (maxConnections, or a listener's lower-case name): each lasts from
+	// the first connection that had to wait for that limit until one
+	// finds it has room on arrival, and counts the connections that
+	// waited in it.
+	waiting map[string]int
 }
+
+// maxConnections keys the broker-wide limit's waiting episode.
+const maxConnections = "max.connections"
 
 // admission is acquire's answer.
 type admission struct {
-	// wait, when not nil, says max.connections is reached: the caller
-	// waits for it to be closed and asks again, with waited set.
-	wait <-chan struct{}
+	// wait, when not nil, says limit (maxConnections, or the listener's
+	// lower-case name for its own limit) is reached: the caller waits for
+	// it to be closed and asks again, with waited set.
+	wait  <-chan struct{}
+	limit string
 	// refused is the reason the connection is refused ("" if counted).
 	refused string
-	// began: this connection's wait starts a waiting episode. ended: a
-	// connection found a slot free on arrival, ending the episode in
-	// which ended connections waited.
+	// began: this connection's wait starts a waiting episode of limit.
+	// ended: the connections that waited in the episodes this one ended
+	// by finding room on arrival, by limit.
 	began bool
-	ended int
+	ended map[string]int
 }
 
 func newConnLimits() *connLimits {
-	return &connLimits{byIP: map[string]int{}}
+	return &connLimits{byIP: map[string]int{}, byListener: map[string]int{}, waiting: map[string]int{}}
 }
 
 // set replaces the limits; host names in the overrides are resolved
@@ -129,32 +149,32 @@ func (l *connLimits) set(lim config.ConnectionLimits, log *slog.Logger) {
 	ov := resolveOverrides(lim.Overrides, log)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.max, l.perIP, l.overrides = lim.Max, lim.PerIP, ov
+	l.max, l.perIP, l.overrides, l.listenerMax = lim.Max, lim.PerIP, ov, lim.Listeners
 	l.wakeLocked() // a raised limit frees slots
 }
 
-// acquire counts a new connection from ip, or says why it is not counted:
-// max.connections is reached (wait, unless protected: the inter-broker
-// listener's connections never wait) or ip is at its limit (refused). The
+// acquire counts a new connection on listener from ip, or says why it is
+// not counted: the listener's own limit is reached (wait), max.connections
+// is reached (wait, unless protected: the inter-broker listener's
+// connections never wait for it), or ip is at its limit (refused). The
 // per-IP limit is checked only once a slot is free, as Kafka's inc does.
-// waited says the connection has waited already (for the episode's
-// count). An empty ip (not TCP) counts only towards max.connections.
-func (l *connLimits) acquire(ip string, protected, waited bool) (a admission) {
+// waited says the connection has waited already (for the episodes'
+// counts). An empty ip (not TCP) counts only towards the other limits.
+func (l *connLimits) acquire(listener, ip string, protected, waited bool) (a admission) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !protected && l.total >= l.max {
-		if l.freed == nil {
-			l.freed = make(chan struct{})
-		}
-		if !waited {
-			a.began, l.full = !l.full, true
-			l.waited++
-		}
-		a.wait = l.freed
-		return a
+	key := strings.ToLower(listener)
+	if n, ok := l.listenerMax[key]; ok && l.byListener[key] >= n {
+		return l.waitLocked(a, key, waited)
 	}
-	if l.full && !waited && !protected {
-		a.ended, l.full, l.waited = l.waited, false, 0
+	if !waited {
+		l.endLocked(&a, key)
+	}
+	if !protected && l.total >= l.max {
+		return l.waitLocked(a, maxConnections, waited)
+	}
+	if !waited && !protected {
+		l.endLocked(&a, maxConnections)
 	}
 	limit, ok := l.overrides[ip]
 	if !ok {
@@ -166,16 +186,50 @@ func (l *connLimits) acquire(ip string, protected, waited bool) (a admission) {
 	}
 	l.total++
 	l.byIP[ip]++
+	l.byListener[key]++
 	return a
 }
 
+// waitLocked makes a wait for limit, counting it in limit's episode
+// unless the connection waited already. mu held.
+func (l *connLimits) waitLocked(a admission, limit string, waited bool) admission {
+	if l.freed == nil {
+		l.freed = make(chan struct{})
+	}
+	if !waited {
+		n, ok := l.waiting[limit]
+		a.began = !ok
+		l.waiting[limit] = n + 1
+	}
+	a.wait, a.limit = l.freed, limit
+	return a
+}
+
+// endLocked ends limit's waiting episode, if one is under way, into
+// a.ended. mu held.
+func (l *connLimits) endLocked(a *admission, limit string) {
+	n, ok := l.waiting[limit]
+	if !ok {
+		return
+	}
+	delete(l.waiting, limit)
+	if a.ended == nil {
+		a.ended = map[string]int{}
+	}
+	a.ended[limit] = n
+}
+
 // release uncounts a connection acquire admitted and wakes a waiter.
-func (l *connLimits) release(ip string) {
+func (l *connLimits) release(listener, ip string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
 	if l.byIP[ip]--; l.byIP[ip] <= 0 {
 		delete(l.byIP, ip)
+	}
+	key := strings.ToLower(listener)
+	if l.byListener[key]--; l.byListener[key] <= 0 {
+		delete(l.byListener, key)
 	}
 	l.wakeLocked()
 }
@@ -190,22 +244,21 @@ func (l *connLimits) wakeLocked() {
 
 // admit counts nc, just accepted on listener from ip, against the
 // connection limits (see the top of this file) and reports whether it is
-// to be served. While max.connections is reached it waits, counted in
-// shoal_connection_slot_waits_total, with the listener's accept loop
-// blocked; the first wait of an episode is logged with what to do, and so
-// is its end. A connection past its IP's limit, or one that waited while
-// the server closes, is closed.
+// to be served. While the listener's own limit or max.connections is
+// reached it waits, counted in shoal_connection_slot_waits_total, with the
+// listener's accept loop blocked; the first wait of an episode is logged
+// with what to do, and so is its end. A connection past its IP's limit,
+// or one that waited while the server closes, is closed.
 func (s *Server) admit(nc net.Conn, listener, ip string) bool {
 	protected := s.protectedListener(listener)
 	var began time.Time
 	for {
-		a := s.limits.acquire(ip, protected, !began.IsZero())
+		a := s.limits.acquire(listener, ip, protected, !began.IsZero())
 		if a.began {
-			s.log.Warn(fmt.Sprintf("max.connections reached on %s: new client connections wait in the listen backlog until one closes. Raise max.connections (dynamic: shoal config set --cluster --set max.connections=N) or find the clients holding connections (shoal_client_connections, max.connections.per.ip)", listener),
-				"listener", listener, "max.connections", s.limits.limit())
+			s.logLimitReached(listener, a.limit)
 		}
-		if a.ended > 0 {
-			s.log.Info("max.connections no longer reached; new client connections are accepted at once", "listener", listener, "waited", a.ended)
+		for _, limit := range slices.Sorted(maps.Keys(a.ended)) {
+			s.log.Info(fmt.Sprintf("%s no longer reached; new connections on %s are accepted at once", limitKey(listener, limit), listener), "listener", listener, "waited", a.ended[limit])
 		}
 		if a.wait == nil {
 			if !began.IsZero() {
@@ -233,11 +286,35 @@ func (s *Server) admit(nc net.Conn, listener, ip string) bool {
 	}
 }
 
-// limit is max.connections now.
-func (l *connLimits) limit() int {
+// limitKey is the config key of a limit admission names.
+func limitKey(listener, limit string) string {
+	if limit == maxConnections {
+		return maxConnections
+	}
+	return "listener.name." + strings.ToLower(listener) + ".max.connections"
+}
+
+// logLimitReached logs the start of a waiting episode with what to do.
+func (s *Server) logLimitReached(listener, limit string) {
+	key := limitKey(listener, limit)
+	if limit == maxConnections {
+		s.log.Warn(fmt.Sprintf("max.connections reached on %s: new client connections wait in the listen backlog until one closes. Raise max.connections (dynamic: shoal config set --cluster --set max.connections=N) or find the clients holding connections (shoal_client_connections, max.connections.per.ip)", listener),
+			"listener", listener, "max.connections", s.limits.limit(""))
+		return
+	}
+	s.log.Warn(fmt.Sprintf("%s reached: new connections on %s wait in its listen backlog until one of its connections closes; other listeners are unaffected. Raise it (dynamic: shoal config set --cluster --set %s=N) or find the clients holding connections (max.connections.per.ip)", key, listener, key),
+		"listener", listener, key, s.limits.limit(limit))
+}
+
+// limit is max.connections now, or with a listener's lower-case name
+// that listener's own limit.
+func (l *connLimits) limit(listener string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.max
+	if listener == "" {
+		return l.max
+	}
+	return l.listenerMax[listener]
 }
 
 // remoteIP is a connection's peer IP in canonical form ("" if not TCP).

@@ -469,7 +469,7 @@ func (s *Server) accept(ln net.Listener, listener string) {
 		go func() {
 			defer s.wg.Done()
 			defer s.metrics.conns.open.Dec()
-			defer s.limits.release(ip)
+			defer s.limits.release(listener, ip)
 			s.serveAccepted(nc, listener)
 		}()
 	})

@@ -503,6 +503,9 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	if b.InterBrokerListener, err = interBrokerListener(b); err != nil {
 		return nil, err
 	}
+	if err := b.checkListenerLimits(set); err != nil {
+		return nil, err
+	}
 	if b.HasRole("broker") {
 		bind, adv := b.ClientListeners()
 		if len(bind) == 0 {

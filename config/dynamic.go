@@ -116,12 +116,47 @@ var DynamicSSLKeys = []string{
 // (listener.name.<listener>.<key>, <key> one of DynamicSSLKeys) into the
 // listener's name, as written in the key (lower case), and the key.
 func ListenerSSLKey(name string) (listener, key string, ok bool) {
+	return listenerKey(name, DynamicSSLKeys)
+}
+
+// ListenerLimitDefs are a listener's own connection limits, as Kafka's
+// listener.name.<listener>.max.connections and
+// listener.name.<listener>.max.connection.creation.rate: checked in
+// addition to the broker-wide ones and, unlike those, on the inter-broker
+// listener too. Each may be set at start-up or at runtime, per broker or
+// cluster-wide.
+var ListenerLimitDefs = []Def{
+	{Name: "listener.name.<listener>.max.connections", Type: Int, Default: "2147483647", Doc: "Connections one listener holds at once, in addition to max.connections; the listener name in lower case. As max.connections, a new connection past it is not refused: the listener stops accepting until one of its connections closes, while other listeners go on. Applies to the inter-broker listener too. The listener must be one of listeners. Dynamic: per broker or cluster-wide.", Check: atLeast(0)},
+	{Name: "listener.name.<listener>.max.connection.creation.rate", Type: Int, Default: "2147483647", Doc: "New connections one listener accepts per second, in addition to max.connection.creation.rate; past it, its accept loop waits. Applies to the inter-broker listener too. The listener must be one of listeners. Dynamic: per broker or cluster-wide.", Check: atLeast(0)},
+}
+
+// listenerLimitKeys are the keys of ListenerLimitDefs without their
+// listener prefix.
+var listenerLimitKeys = []string{"max.connections", "max.connection.creation.rate"}
+
+// ListenerLimitKey splits a listener's own connection limit
+// (listener.name.<listener>.max.connections or
+// listener.name.<listener>.max.connection.creation.rate) into the
+// listener's name, as written in the key (lower case), and the key.
+func ListenerLimitKey(name string) (listener, key string, ok bool) {
+	return listenerKey(name, listenerLimitKeys)
+}
+
+// listenerLimitDef is the definition of a listener's own connection
+// limit named by key without its prefix.
+func listenerLimitDef(key string) *Def {
+	return &ListenerLimitDefs[slices.Index(listenerLimitKeys, key)]
+}
+
+// listenerKey splits listener.name.<listener>.<key>, <key> one of keys,
+// into the listener's name (lower case, as Kafka writes it) and the key.
+func listenerKey(name string, keys []string) (listener, key string, ok bool) {
 	rest, ok := strings.CutPrefix(name, "listener.name.")
 	if !ok {
 		return "", "", false
 	}
 	listener, key, ok = strings.Cut(rest, ".")
-	if !ok || listener == "" || listener != strings.ToLower(listener) || !slices.Contains(DynamicSSLKeys, key) {
+	if !ok || listener == "" || listener != strings.ToLower(listener) || !slices.Contains(keys, key) {
 		return "", "", false
 	}
 	return listener, key, true
@@ -135,7 +170,8 @@ func DynamicBrokerKeys() []string { return slices.Sorted(maps.Keys(dynamicKeys))
 // IsDynamicBrokerKey reports whether a broker key may change at runtime.
 func IsDynamicBrokerKey(name string) bool {
 	_, _, ssl := ListenerSSLKey(name)
-	return dynamicKeys[name] || ssl
+	_, _, limit := ListenerLimitKey(name)
+	return dynamicKeys[name] || ssl || limit
 }
 
 // IsSensitiveBrokerKey reports a broker key whose value is secret (a
@@ -166,7 +202,7 @@ func ValidateDynamicBrokerConfig(resource, name string, value *string) error {
 		return fmt.Errorf("%w: These security configs can be dynamically updated only per-listener using the listener prefix: [%s]", kerr.InvalidRequest, name)
 	}
 	_, _, ssl := ListenerSSLKey(name)
-	if !dynamicKeys[name] && !ssl {
+	if _, _, limit := ListenerLimitKey(name); !dynamicKeys[name] && !ssl && !limit {
 		return fmt.Errorf("%w: Cannot update these configs dynamically: [%s]", kerr.InvalidRequest, name)
 	}
 	if ssl && resource == "" {
@@ -204,12 +240,58 @@ func (b *Broker) CertChangesAllowed(listener string) (dn, san bool) {
 	return b.lookup(listener, "", "ssl.allow.dn.changes") == "true", b.lookup(listener, "", "ssl.allow.san.changes") == "true"
 }
 
-// ConnectionLimits are max.connections, max.connections.per.ip and
-// max.connections.per.ip.overrides as they stand.
+// ConnectionLimits are max.connections, max.connections.per.ip,
+// max.connections.per.ip.overrides and the listeners' own max.connections
+// as they stand.
 type ConnectionLimits struct {
 	Max, PerIP int
 	// Overrides is max.connections.per.ip.overrides as written.
 	Overrides string
+	// Listeners are listener.name.<listener>.max.connections, by
+	// listener name in lower case, for the listeners that have one.
+	Listeners map[string]int
+}
+
+// Equal reports whether two sets of limits are the same.
+func (l ConnectionLimits) Equal(o ConnectionLimits) bool {
+	return l.Max == o.Max && l.PerIP == o.PerIP && l.Overrides == o.Overrides && maps.Equal(l.Listeners, o.Listeners)
+}
+
+// ListenerCreationRate is listener.name.<listener>.max.connection.creation.rate
+// as it stands (math.MaxInt32, its default, when unset).
+func (b *Broker) ListenerCreationRate(listener string) int64 {
+	v, _, ok := b.explicit("listener.name." + strings.ToLower(listener) + ".max.connection.creation.rate")
+	if !ok {
+		v = listenerLimitDef("max.connection.creation.rate").Default
+	}
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}
+
+// checkListenerLimits refuses a listener's own connection limit for a
+// listener this node does not have, as set (a static or dynamic layer).
+func (b *Broker) checkListenerLimits(set map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		if l, _, ok := ListenerLimitKey(k); ok && !b.hasListener(l) {
+			return fmt.Errorf("%s: this node has no listener %s in listeners", k, strings.ToUpper(l))
+		}
+	}
+	return nil
+}
+
+// CheckListenerLimits is checkListenerLimits for a change of this
+// broker's own dynamic configs: INVALID_REQUEST, as Kafka refuses a
+// listener config for a listener the broker does not have.
+func (b *Broker) CheckListenerLimits(set map[string]string) error {
+	if err := b.checkListenerLimits(set); err != nil {
+		return fmt.Errorf("%w: %v", kerr.InvalidRequest, err)
+	}
+	return nil
+}
+
+// hasListener reports whether lower names one of listeners.
+func (b *Broker) hasListener(lower string) bool {
+	return slices.ContainsFunc(b.Listeners, func(l Listener) bool { return strings.EqualFold(l.Name, lower) })
 }
 
 // ConnectionLimits returns the connection limits in effect now.
@@ -227,7 +309,7 @@ func (b *Broker) CheckConnectionLimits(broker, cluster map[string]string) error 
 				return v, true
 			}
 		}
-		return BrokerDef(key).Default, false
+		return brokerKeyDef(key).Default, false
 	})
 	ov, err := ParseConnectionOverrides(l.Overrides)
 	if err != nil {
@@ -246,7 +328,18 @@ func (b *Broker) connectionLimits(value func(string) (string, bool)) ConnectionL
 		return int(n)
 	}
 	ov, _ := value("max.connections.per.ip.overrides")
-	return ConnectionLimits{Max: num("max.connections"), PerIP: num("max.connections.per.ip"), Overrides: ov}
+	lim := ConnectionLimits{Max: num("max.connections"), PerIP: num("max.connections.per.ip"), Overrides: ov}
+	for _, l := range b.Listeners {
+		lower := strings.ToLower(l.Name)
+		if v, ok := value("listener.name." + lower + ".max.connections"); ok {
+			n, _ := strconv.ParseInt(v, 10, 32)
+			if lim.Listeners == nil {
+				lim.Listeners = map[string]int{}
+			}
+			lim.Listeners[lower] = int(n)
+		}
+	}
+	return lim
 }
 
 // checkPerIP refuses max.connections.per.ip=0 without an override: as in
@@ -259,14 +352,27 @@ func checkPerIP(perIP int, overrides map[string]int) error {
 }
 
 // DynamicListenerEntries describes this broker's dynamic per-listener SSL
-// overrides (the keys of DynamicSSLKeys with a listener prefix), which
-// BrokerEntries, listing plain broker keys, does not.
+// overrides (the keys of DynamicSSLKeys with a listener prefix) and the
+// listeners' own connection limits of every listener (set or not, as
+// Kafka lists them), which BrokerEntries, listing plain broker keys, does
+// not.
 func (b *Broker) DynamicListenerEntries() []Entry {
+	var out []Entry
+	for _, l := range b.Listeners {
+		for _, k := range listenerLimitKeys {
+			name := "listener.name." + strings.ToLower(l.Name) + "." + k
+			def := listenerLimitDef(k)
+			v, src, set := b.explicit(name)
+			if !set {
+				v = def.Default
+			}
+			out = append(out, Entry{Name: name, Value: v, Source: src, Type: def.Type, Doc: def.Doc})
+		}
+	}
 	d := b.dynamic.Load()
 	if d == nil {
-		return nil
+		return out
 	}
-	var out []Entry
 	for _, k := range slices.Sorted(maps.Keys(d.broker)) {
 		if _, _, ok := ListenerSSLKey(k); ok {
 			def := brokerKeyDef(k)

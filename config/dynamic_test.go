@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"maps"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -70,6 +72,12 @@ func TestValidateDynamicBrokerConfig(t *testing.T) {
 		{"1", "listener.name.ssl.ssl.client.auth", v("required"), kerr.InvalidRequest},
 		{"1", "listener.name.SSL.ssl.keystore.location", v("/etc/shoal/ks.pem"), kerr.InvalidConfig},
 		{"1", "listener.name.ssl.ssl.keystore.type", v("JKS"), nil},
+		// A listener's own limits: per broker or cluster-wide.
+		{"1", "listener.name.external.max.connections", v("5"), nil},
+		{"", "listener.name.external.max.connection.creation.rate", v("20"), nil},
+		{"", "listener.name.external.max.connections", v("-1"), kerr.InvalidConfig},
+		{"1", "listener.name.EXTERNAL.max.connections", v("5"), kerr.InvalidConfig},
+		{"1", "listener.name.external.max.connections.per.ip", v("5"), kerr.InvalidConfig},
 	} {
 		err := ValidateDynamicBrokerConfig(tc.resource, tc.key, tc.value)
 		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
@@ -92,7 +100,58 @@ func TestCheckConnectionLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.SetDynamic(1, map[string]string{"max.connections.per.ip": "3"}, map[string]string{"max.connections": "7", "max.connections.per.ip": "5"})
-	if got := b.ConnectionLimits(); got != (ConnectionLimits{Max: 7, PerIP: 3}) {
+	if got := b.ConnectionLimits(); !got.Equal(ConnectionLimits{Max: 7, PerIP: 3}) {
 		t.Fatalf("limits %+v", got)
+	}
+}
+
+// A listener's own limits: read by listener, refused at start-up or in a
+// broker's own change for a listener the node does not have, and
+// described for every listener.
+func TestListenerConnectionLimits(t *testing.T) {
+	base := map[string]string{
+		"listeners":                      "PLAINTEXT://127.0.0.1:9092,EXTERNAL://127.0.0.1:9094",
+		"listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+	}
+	with := func(k, v string) map[string]string {
+		m := maps.Clone(base)
+		m[k] = v
+		return m
+	}
+	if _, err := NewBroker(with("listener.name.internal.max.connections", "5")); err == nil || !strings.Contains(err.Error(), "no listener INTERNAL") {
+		t.Fatalf("a limit for a listener not in listeners: %v, want refused", err)
+	}
+	b, err := NewBroker(with("listener.name.external.max.connections", "5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.ConnectionLimits(); got.Listeners["external"] != 5 || len(got.Listeners) != 1 {
+		t.Fatalf("listener limits %v", got.Listeners)
+	}
+	if err := b.CheckListenerLimits(map[string]string{"listener.name.internal.max.connections": "1"}); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("dynamic limit for a listener not in listeners: %v, want INVALID_REQUEST", err)
+	}
+	if got := b.ListenerCreationRate("EXTERNAL"); got != 2147483647 {
+		t.Fatalf("creation rate unset: %d", got)
+	}
+	b.SetDynamic(1, map[string]string{"listener.name.external.max.connections": "1"}, map[string]string{"listener.name.external.max.connection.creation.rate": "20", "listener.name.plaintext.max.connections": "9"})
+	if got := b.ConnectionLimits(); !got.Equal(ConnectionLimits{Max: 2147483647, PerIP: 2147483647, Listeners: map[string]int{"external": 1, "plaintext": 9}}) {
+		t.Fatalf("limits %+v", got)
+	}
+	if got := b.ListenerCreationRate("EXTERNAL"); got != 20 {
+		t.Fatalf("creation rate %d, want the cluster default 20", got)
+	}
+	entries := map[string]Entry{}
+	for _, e := range b.DynamicListenerEntries() {
+		entries[e.Name] = e
+	}
+	for name, want := range map[string]Entry{
+		"listener.name.external.max.connections":               {Value: "1", Source: SourceDynamicBroker},
+		"listener.name.external.max.connection.creation.rate":  {Value: "20", Source: SourceDynamicDefaultBroker},
+		"listener.name.plaintext.max.connection.creation.rate": {Value: "2147483647", Source: SourceDefault},
+	} {
+		if e := entries[name]; e.Value != want.Value || e.Source != want.Source {
+			t.Errorf("%s described as %q (source %d), want %q (source %d)", name, e.Value, e.Source, want.Value, want.Source)
+		}
 	}
 }

@@ -106,6 +106,9 @@ func brokerKeyDef(key string) *Def {
 	if d := securityIndex[rest]; d != nil && listenerScoped(rest) {
 		return d
 	}
+	if slices.Contains(listenerLimitKeys, rest) {
+		return listenerLimitDef(rest)
+	}
 	mech, rest, ok := strings.Cut(rest, ".")
 	if !ok || !slices.Contains([]string{"plain", "scram-sha-256", "scram-sha-512", "oauthbearer", "gssapi"}, mech) {
 		return nil
