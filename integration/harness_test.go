@@ -53,19 +53,22 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	shoalBin = filepath.Join(dir, "shoal")
-	build := exec.Command("go", "build", "-o", shoalBin, "./cmd/shoal")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "integration: building shoal: %v\n%s", err, out)
+	build := func(name, pkg string) (string, bool) {
+		bin := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "integration: building %s: %v\n%s", name, err, out)
+			return "", false
+		}
+		return bin, true
+	}
+	var ok bool
+	if shoalBin, ok = build("shoal", "./cmd/shoal"); !ok {
 		return 1
 	}
 	if os.Getenv("SHOAL_BENCH") == "1" {
-		kfakeBin = filepath.Join(dir, "kfakeserver")
-		build := exec.Command("go", "build", "-o", kfakeBin, "./bench/baseline/kfakeserver")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "integration: building kfakeserver: %v\n%s", err, out)
+		if kfakeBin, ok = build("kfakeserver", "./bench/baseline/kfakeserver"); !ok {
 			return 1
 		}
 	}
