@@ -79,19 +79,7 @@ func TestClientQuotaThrottlesProducer(t *testing.T) {
 
 	const quotaRate = 1 << 20
 	slowID := "slow-producer"
-	res, err := adm.AlterClientQuotas(ctxT(t, opTimeout), []kadm.AlterClientQuotaEntry{{
-		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: &slowID}},
-		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: quotaRate}},
-	}})
-	if err != nil || res[0].Err != nil {
-		t.Fatalf("alter client quotas: %v %+v", err, res)
-	}
-	// Every broker applies the quota from its metadata image: wait until
-	// this one describes it.
-	waitFor(t, 10*time.Second, "quota in DescribeClientQuotas", func() (bool, string) {
-		d, err := adm.DescribeClientQuotas(ctxT(t, opTimeout), true, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchName: &slowID}})
-		return err == nil && len(d) == 1 && len(d[0].Values) == 1 && d[0].Values[0].Value == quotaRate, ""
-	})
+	setClientQuota(t, adm, "client-id", slowID, "producer_byte_rate", quotaRate)
 
 	slowHook, fastHook := &throttleHook{}, &throttleHook{}
 	// Uncompressed, incompressible values: the quota counts request bytes
@@ -242,7 +230,7 @@ func TestClientQuotaMutesConnection(t *testing.T) {
 	}
 }
 
-// setClientQuota sets key=value on the client-id entity id and waits until
+// setClientQuota sets key=value on the entity typ/name and waits until
 // the node describes it.
 func setClientQuota(t *testing.T, adm *kadm.Client, typ, name, key string, value float64) {
 	t.Helper()
