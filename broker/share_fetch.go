@@ -10,6 +10,7 @@ package broker
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -109,9 +110,10 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 			poll = s.shares.Acquire(ctx, share.AcquireRequest{
 				Group: group, Member: member, Epoch: req.ShareSessionEpoch,
 				MaxRecords: int(req.MaxRecords), BatchSize: int(req.BatchSize), MaxBytes: req.MaxBytes,
-				MaxWait:     time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond,
-				RecordLimit: req.ShareAcquireMode == 1,
-				Readable:    rc.conn.readableTopics(req),
+				MaxWait:      time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond,
+				Acknowledged: len(acks) > 0,
+				RecordLimit:  req.ShareAcquireMode == 1,
+				Readable:     rc.conn.readableTopics(req),
 			}, sess, out)
 		}
 		s.shares.EndRequest(sess, req.ShareSessionEpoch)
@@ -161,7 +163,12 @@ func (o *shareFetchOut) Failed(tp share.TopicPart, code int16) {
 func (o *shareFetchOut) Acquired(tp share.TopicPart, records []byte, ranges []queue.AcquiredRange) {
 	rp := o.partition(tp)
 	rp.ErrorCode = 0
-	rp.Records = append(rp.Records, records...)
+	switch {
+	case len(rp.Records) == 0 && len(records) > 0:
+		rp.Records = slices.Clip(records) // the share runtime's, never written again
+	default:
+		rp.Records = append(rp.Records, records...)
+	}
 	for _, r := range ranges {
 		rp.AcquiredRecords = append(rp.AcquiredRecords, kmsg.ShareFetchResponseTopicPartitionAcquiredRecord{
 			FirstOffset: r.First, LastOffset: r.Last, DeliveryCount: r.DeliveryCount,

@@ -13,49 +13,135 @@ import (
 // one. b itself is returned when every record is kept or b is a control
 // batch, and nil when none is. A batch that does not decode is an error.
 func FilterBatch(b []byte, keep func(offset int64) bool) ([]byte, error) {
+	h, data, err := batchData(b)
+	switch {
+	case err != nil:
+		return nil, err
+	case h.Control():
+		return b[:h.Size()], nil
+	}
+	x, err := indexRecords(h, data)
+	if err != nil {
+		return nil, err
+	}
+	return x.filter(b, h, data, keep)
+}
+
+// RecordIndex is where each record of one v2 batch starts and its offset,
+// for filtering the same batch many times: FilterBatch finds the records by
+// decoding three varints of each, and a key-ordered share partition cuts
+// each batch of its window down to a few records on every fetch, so the
+// varints of a thousand-record batch were decoded again and again.
+type RecordIndex struct {
+	// pos[i] is where record i starts in the batch's record data (after
+	// inflating); pos[n] is the data's length.
+	pos []int32
+	// delta[i] is record i's offset delta; nil when it is i for every
+	// record (a batch compaction never cut).
+	delta []int32
+}
+
+// IndexBatch indexes the records of the v2 batch b. A control batch gets an
+// empty index (RecordIndex.Filter returns it whole); a batch that does not
+// decode is an error.
+func IndexBatch(b []byte) (RecordIndex, error) {
+	h, data, err := batchData(b)
+	if err != nil || h.Control() {
+		return RecordIndex{}, err
+	}
+	return indexRecords(h, data)
+}
+
+// Filter is FilterBatch for b, the batch x indexes.
+func (x RecordIndex) Filter(b []byte, keep func(offset int64) bool) ([]byte, error) {
+	h, data, err := batchData(b)
+	switch {
+	case err != nil:
+		return nil, err
+	case h.Control():
+		return b[:h.Size()], nil
+	}
+	if len(x.pos) != int(h.NumRecords)+1 || int(x.pos[len(x.pos)-1]) != len(data) {
+		return nil, fmt.Errorf("%w: record index of another batch", ErrCorruptMessage)
+	}
+	return x.filter(b, h, data, keep)
+}
+
+// batchData parses b's header and returns its record data, inflated.
+func batchData(b []byte) (BatchHeader, []byte, error) {
 	h, err := ParseBatchHeader(b)
 	if err != nil {
-		return nil, err
+		return h, nil, err
 	}
 	if h.Size() > len(b) {
-		return nil, ErrCorruptMessage
+		return h, nil, ErrCorruptMessage
 	}
 	if h.Control() {
-		return b[:h.Size()], nil
+		return h, nil, nil
 	}
 	data, err := decompress(h.Compression(), b[BatchHeaderSize:h.Size()])
-	if err != nil {
-		return nil, err
+	return h, data, err
+}
+
+// indexRecords walks the records of data, the record data of the batch h
+// heads. Records are skipped by their length prefix, not parsed: their
+// contents were checked when produced.
+func indexRecords(h BatchHeader, data []byte) (RecordIndex, error) {
+	if h.NumRecords < 0 || int(h.NumRecords) > len(data) {
+		return RecordIndex{}, fmt.Errorf("%w: %d records in %d bytes", ErrCorruptMessage, h.NumRecords, len(data))
 	}
-	// Only the offset of each record is needed: records are skipped by
-	// their length prefix, not parsed (their contents were checked when
-	// produced), and the kept ones are copied once, in runs.
-	type run struct{ from, to int }
-	var runs []run
-	kept, size := int32(0), 0
+	x := RecordIndex{pos: make([]int32, h.NumRecords+1)}
 	pos := 0
-	for i := int32(0); i < h.NumRecords; i++ {
+	for i := range h.NumRecords {
 		n, off, ok := recordAt(data[pos:])
 		if !ok {
-			return nil, fmt.Errorf("%w: record %d of the batch at %d", ErrCorruptMessage, i, h.BaseOffset)
+			return RecordIndex{}, fmt.Errorf("%w: record %d of the batch at %d", ErrCorruptMessage, i, h.BaseOffset)
 		}
-		if keep(h.BaseOffset + off) {
-			if k := len(runs); k > 0 && runs[k-1].to == pos {
-				runs[k-1].to = pos + n
-			} else {
-				runs = append(runs, run{pos, pos + n})
+		if off != int64(i) && x.delta == nil {
+			x.delta = make([]int32, h.NumRecords)
+			for j := range i {
+				x.delta[j] = j
 			}
-			kept++
-			size += n
 		}
+		if x.delta != nil {
+			x.delta[i] = int32(off)
+		}
+		x.pos[i] = int32(pos)
 		pos += n
 	}
-	switch {
-	case pos != len(data):
-		return nil, fmt.Errorf("%w: %d bytes after the last record", ErrCorruptMessage, len(data)-pos)
-	case kept == h.NumRecords:
+	if pos != len(data) {
+		return RecordIndex{}, fmt.Errorf("%w: %d bytes after the last record", ErrCorruptMessage, len(data)-pos)
+	}
+	x.pos[h.NumRecords] = int32(pos)
+	return x, nil
+}
+
+// filter builds the cut batch: the kept records are copied once, in runs.
+func (x RecordIndex) filter(b []byte, h BatchHeader, data []byte, keep func(offset int64) bool) ([]byte, error) {
+	type run struct{ from, to int32 }
+	var runs []run
+	kept, size := int32(0), 0
+	for i := range h.NumRecords {
+		off := int64(i)
+		if x.delta != nil {
+			off = int64(x.delta[i])
+		}
+		if !keep(h.BaseOffset + off) {
+			continue
+		}
+		from, to := x.pos[i], x.pos[i+1]
+		if k := len(runs); k > 0 && runs[k-1].to == from {
+			runs[k-1].to = to
+		} else {
+			runs = append(runs, run{from, to})
+		}
+		kept++
+		size += int(to - from)
+	}
+	switch kept {
+	case h.NumRecords:
 		return b[:h.Size()], nil
-	case kept == 0:
+	case 0:
 		return nil, nil
 	}
 	recs := make([]byte, 0, size)

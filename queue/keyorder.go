@@ -13,10 +13,10 @@ package queue
 // every restored record's key is unknown until the runtime reads it again.
 //
 // Invariants (key mode):
-//   - keyed holds exactly the non-terminal in-flight records at or below
+//   - slots hold exactly the non-terminal in-flight records at or below
 //     known whose key is not null; byKey[k] lists those of key k in
 //     ascending offset order, and its head is the only one that may be
-//     ACQUIRED or acquired.
+//     ACQUIRED or acquired, and the only one whose slot is not blocked.
 //   - known is the highest offset through which every non-terminal
 //     in-flight record's key is known; records past known are never
 //     acquired and no new record is brought in while known < SPEO, so a key
@@ -24,6 +24,7 @@ package queue
 
 import (
 	"math"
+	"slices"
 	"time"
 )
 
@@ -48,18 +49,42 @@ const NullKey KeyHash = 0
 // keyOrder is the per-key state of a SharePartition in key mode.
 type keyOrder struct {
 	known int64
-	keyed map[int64]KeyHash
+	// slots[o-base] is what is known of record o's key; records below
+	// base, or past the last slot, have none registered. The slots span
+	// the in-flight window at most: forget drops the leading empty ones.
+	//
+	// Why a slice and not a map of offsets: ready is asked of every
+	// held-back record of the window on each acquisition pass, and with
+	// a thousand keys in flight the map lookups were most of a pass.
+	base  int64
+	slots []keySlot
 	byKey map[KeyHash][]int64
-	// changes counts the changes of keyed and byKey, for the memo of
+	// changes counts the changes of slots and byKey, for the memo of
 	// nextFetchByKey.
 	changes uint64
+}
+
+// keySlot is a registered record's key and whether an earlier record of the
+// same key holds it back (it is not the head of its key's list).
+type keySlot struct {
+	h       KeyHash // NullKey: none registered
+	blocked bool
 }
 
 func (k *keyOrder) reset(known int64) {
 	k.changes++
 	k.known = known
-	clear(k.keyed)
+	clear(k.slots)
+	k.base, k.slots = known+1, k.slots[:0]
 	clear(k.byKey)
+}
+
+// slot returns record o's slot, or nil when none is registered.
+func (k *keyOrder) slot(o int64) *keySlot {
+	if i := o - k.base; i >= 0 && i < int64(len(k.slots)) && k.slots[i].h != NullKey {
+		return &k.slots[i]
+	}
+	return nil
 }
 
 // keyOf returns the key hash of offset o of span s (NullKey past its keys).
@@ -71,47 +96,60 @@ func keyOf(s *Span, o int64) KeyHash {
 }
 
 // register records that the non-terminal in-flight record o has key h.
-// Callers register in ascending offset order per key.
+// Callers register in ascending offset order, past every record registered
+// before (learnKeys only moves known forward).
 func (k *keyOrder) register(o int64, h KeyHash) {
 	if h == NullKey {
 		return
 	}
 	k.changes++
-	if k.keyed == nil {
-		k.keyed, k.byKey = map[int64]KeyHash{}, map[KeyHash][]int64{}
+	if k.byKey == nil {
+		k.byKey = map[KeyHash][]int64{}
 	}
-	k.keyed[o] = h
-	k.byKey[h] = append(k.byKey[h], o)
+	if len(k.slots) == 0 {
+		k.base = o
+	}
+	for k.base+int64(len(k.slots)) <= o {
+		k.slots = append(k.slots, keySlot{})
+	}
+	q := k.byKey[h]
+	k.slots[o-k.base] = keySlot{h: h, blocked: len(q) > 0}
+	k.byKey[h] = append(q, o)
 }
 
-// forget drops the keys of records [a, z], which became terminal.
+// forget drops the keys of records [a, z], which became terminal; the next
+// record of a key whose head is dropped is no longer held back.
 func (k *keyOrder) forget(a, z int64) {
-	if len(k.keyed) == 0 {
+	if len(k.slots) == 0 {
 		return
 	}
 	k.changes++
-	for o := a; o <= z; o++ {
-		h, ok := k.keyed[o]
-		if !ok {
+	for o := max(a, k.base); o <= min(z, k.base+int64(len(k.slots))-1); o++ {
+		s := &k.slots[o-k.base]
+		h := s.h
+		if h == NullKey {
 			continue
 		}
-		delete(k.keyed, o)
+		*s = keySlot{}
 		q := k.byKey[h]
-		if len(q) == 1 {
+		switch {
+		case len(q) == 1:
 			delete(k.byKey, h)
-			continue
-		}
-		if q[0] == o { // the usual case: the head was acknowledged
+		case q[0] == o: // the usual case: the head was acknowledged
 			k.byKey[h] = q[1:]
-			continue
-		}
-		for i, x := range q {
-			if x == o {
+			k.slots[q[1]-k.base].blocked = false
+		default:
+			if i := slices.Index(q, o); i > 0 {
 				k.byKey[h] = append(q[:i], q[i+1:]...)
-				break
 			}
 		}
 	}
+	n := 0
+	for n < len(k.slots) && k.slots[n].h == NullKey {
+		n++
+	}
+	k.base += int64(n)
+	k.slots = k.slots[n:]
 }
 
 // ready reports whether record o may be acquired as far as its key goes.
@@ -119,8 +157,8 @@ func (k *keyOrder) ready(o int64) bool {
 	if o > k.known {
 		return false
 	}
-	h, ok := k.keyed[o]
-	return !ok || k.byKey[h][0] == o
+	s := k.slot(o)
+	return s == nil || !s.blocked
 }
 
 // learnKeys registers the keys of the non-terminal in-flight records of s

@@ -322,7 +322,10 @@ type SharePartition struct {
 	entries   *btree.BTreeG[*entry]
 	deadlines *btree.BTreeG[deadlineKey]
 	counts    Counts
-	keys      keyOrder // key mode only
+	// held counts the ACQUIRED records of each member (owners with none
+	// are deleted), so that a member's holdings are known without a walk.
+	held map[string]int64
+	keys keyOrder // key mode only
 	// changes counts the changes of entries (add, remove, modify), for
 	// the memo of nextFetchByKey.
 	changes uint64
@@ -346,6 +349,7 @@ func New(cfg Config, startOffset int64) *SharePartition {
 		end:      startOffset - 1,
 		logStart: -1,
 		producer: DeadLetterProducer{ID: -1},
+		held:     map[string]int64{},
 		keys:     keyOrder{known: startOffset - 1},
 		entries: btree.NewG(btreeDegree, func(a, b *entry) bool {
 			return a.first < b.first
@@ -504,6 +508,9 @@ func (sp *SharePartition) Owner(offset int64) (member string, deadline time.Time
 	}
 	return e.owner, time.Unix(0, e.deadline), true
 }
+
+// Held returns how many records member holds ACQUIRED.
+func (sp *SharePartition) Held(member string) int64 { return sp.held[member] }
 
 // Unsettled is a run of records not yet delivered to the end: AVAILABLE
 // after at least one delivery, ACQUIRED, or DeadLettering (given up on,
@@ -1120,6 +1127,7 @@ func (sp *SharePartition) Reset(offset int64) {
 	sp.entries.Clear(false)
 	sp.deadlines.Clear(false)
 	sp.counts = Counts{}
+	clear(sp.held)
 	sp.start, sp.end = offset, offset-1
 	sp.keys.reset(offset - 1)
 	sp.epoch++
@@ -1219,6 +1227,11 @@ func (sp *SharePartition) tally(e *entry, sign int64) {
 		sp.counts.Available += n
 	case Acquired:
 		sp.counts.Acquired += n
+		if h := sp.held[e.owner] + n; h != 0 {
+			sp.held[e.owner] = h
+		} else {
+			delete(sp.held, e.owner)
+		}
 	case Acknowledged:
 		sp.counts.Acknowledged += n
 	case Archived:

@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"strings"
@@ -453,13 +454,15 @@ func printState(sp *SharePartition) string {
 }
 
 // checkInvariants verifies the structure: entries cover [SPSO, SPEO] without
-// holes or overlap, the first one is not terminal, neighbours differ, counts
-// and the deadline index agree with the entries.
+// holes or overlap, the first one is not terminal, neighbours differ, counts,
+// the records held by each member and the deadline index agree with the
+// entries.
 func checkInvariants(sp *SharePartition) error {
 	var err error
 	next := sp.start
 	var prev *entry
 	var c Counts
+	held := map[string]int64{}
 	deadlines := 0
 	sp.entries.Ascend(func(e *entry) bool {
 		switch {
@@ -495,6 +498,7 @@ func checkInvariants(sp *SharePartition) error {
 			c.Available += e.size()
 		case Acquired:
 			c.Acquired += e.size()
+			held[e.owner] += e.size()
 		case Acknowledged:
 			c.Acknowledged += e.size()
 		case Archived:
@@ -525,12 +529,16 @@ func checkInvariants(sp *SharePartition) error {
 	if deadlines != sp.deadlines.Len() {
 		return fmt.Errorf("deadline index has %d keys, entries %d", sp.deadlines.Len(), deadlines)
 	}
+	if !maps.Equal(held, sp.held) {
+		return fmt.Errorf("records held by member %v, entries say %v", sp.held, held)
+	}
 	return checkKeyInvariants(sp)
 }
 
 // checkKeyInvariants verifies the key index: it holds only non-terminal
 // in-flight records at or below known, each key's list is ascending and
-// agrees with keyed, and only a key's head may be ACQUIRED.
+// agrees with the slots (only its head is not blocked), and only a key's
+// head may be ACQUIRED.
 func checkKeyInvariants(sp *SharePartition) error {
 	ko := &sp.keys
 	if ko.known > sp.end && sp.entries.Len() > 0 {
@@ -546,8 +554,8 @@ func checkKeyInvariants(sp *SharePartition) error {
 			if i > 0 && q[i-1] >= o {
 				return fmt.Errorf("key %d list %v not ascending", h, q)
 			}
-			if ko.keyed[o] != h {
-				return fmt.Errorf("offset %d listed under key %d, keyed says %d", o, h, ko.keyed[o])
+			if s := ko.slot(o); s == nil || s.h != h || s.blocked != (i > 0) {
+				return fmt.Errorf("offset %d listed under key %d at %d, its slot says %+v", o, h, i, s)
 			}
 			e := sp.find(o)
 			if e == nil || e.state.terminal() || o > ko.known {
@@ -558,8 +566,17 @@ func checkKeyInvariants(sp *SharePartition) error {
 			}
 		}
 	}
-	if n != len(ko.keyed) {
-		return fmt.Errorf("keyed has %d offsets, lists %d", len(ko.keyed), n)
+	registered := 0
+	for _, s := range ko.slots {
+		if s.h != NullKey {
+			registered++
+		}
+	}
+	if n != registered {
+		return fmt.Errorf("%d slots registered, lists hold %d", registered, n)
+	}
+	if len(ko.slots) > 0 && ko.slots[0].h == NullKey {
+		return fmt.Errorf("slots start with an empty one at %d", ko.base)
 	}
 	return nil
 }

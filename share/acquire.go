@@ -116,6 +116,8 @@ type AcquireRequest struct {
 	// (0: none).
 	MaxBytes int32
 	MaxWait  time.Duration
+	// Acknowledged is set when the request carried acknowledgements.
+	Acknowledged bool
 	// RecordLimit is ShareAcquireMode record_limit: MaxRecords is a hard
 	// limit and batches are split.
 	RecordLimit bool
@@ -168,11 +170,13 @@ func (m *Manager) Acquire(ctx context.Context, in AcquireRequest, sess *Session,
 	if req.MaxBytes > 0 {
 		perPart = min(max(req.MaxBytes/int32(len(parts)), 1), readBytes)
 	}
-	if m.acquireOnce(ctx, req, parts, perPart, out, nil) > 0 || req.MaxWait <= 0 {
+	got, holding := m.acquireOnce(ctx, req, parts, perPart, out, nil)
+	wait := m.longPollWait(sess, req, holding && got == 0)
+	if got > 0 || wait <= 0 {
 		return nil
 	}
 	return func() error {
-		timer := time.NewTimer(req.MaxWait)
+		timer := time.NewTimer(wait)
 		defer timer.Stop()
 		// One waiter, registered on each share partition's changes and
 		// its log's HW before they are read, so nothing that happens
@@ -180,7 +184,7 @@ func (m *Manager) Acquire(ctx context.Context, in AcquireRequest, sess *Session,
 		w := log.GetWaiter()
 		defer log.PutWaiter(w)
 		for {
-			if m.acquireOnce(ctx, req, parts, perPart, out, w) > 0 {
+			if got, _ := m.acquireOnce(ctx, req, parts, perPart, out, w); got > 0 {
 				return nil
 			}
 			select {
@@ -197,9 +201,8 @@ func (m *Manager) Acquire(ctx context.Context, in AcquireRequest, sess *Session,
 // acquireOnce makes one pass over the partitions and returns the records
 // acquired. A non-nil w is registered first on what signals a change
 // worth another pass: each share partition's changes and its log's HW.
-func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []TopicPart, perPart int32, out Sink, w *log.Waiter) int {
+func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []TopicPart, perPart int32, out Sink, w *log.Waiter) (got int, holding bool) {
 	img := m.d.Image()
-	got := 0
 	for _, tp := range parts {
 		t := img.TopicByID(tp.ID)
 		if t == nil {
@@ -218,7 +221,8 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 		if got >= req.MaxRecords {
 			break
 		}
-		data, ranges := m.acquireFrom(sp, &req, req.MaxRecords-got, perPart, w)
+		data, ranges, holds := m.acquireFrom(sp, &req, req.MaxRecords-got, perPart, w)
+		holding = holding || holds
 		if len(ranges) == 0 {
 			continue
 		}
@@ -227,7 +231,7 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 			got += int(r.Last - r.First + 1)
 		}
 	}
-	return got
+	return got, holding
 }
 
 // acquireFrom reads the log where the share partition wants to continue and
@@ -240,10 +244,11 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 // in the new records the window has room for: reading on to the end of the
 // window would fetch mostly records their keys hold back, a megabyte per
 // fetch for a few dozen records handed out.
-func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32, w *log.Waiter) ([]byte, []queue.AcquiredRange) {
+func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32, w *log.Waiter) (_ []byte, _ []queue.AcquiredRange, holdsKeys bool) {
 	now := m.d.Now()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
+	holdsKeys = sp.q.Config().Ordering == queue.OrderKey && sp.q.Held(req.Member) > 0
 	if w != nil {
 		sp.changed.Add(w)
 		sp.p.WatchHighWatermark(w)
@@ -266,7 +271,7 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		}
 		limit := sp.q.ReadLimit(now, from)
 		data, got, ok := m.readAndAcquire(sp, req, now, from, limit, maxRecords, maxBytes)
-		keep, ranges = append(keep, data...), append(ranges, got...)
+		keep, ranges = appendBatches(keep, data), append(ranges, got...)
 		for _, r := range got {
 			maxRecords -= int(r.Last - r.First + 1)
 		}
@@ -275,8 +280,46 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 			break // the read was not cut short: nothing more to read now
 		}
 	}
-	return keep, ranges
+	return keep, ranges, holdsKeys
 }
+
+// longPollWait is how long a ShareFetch that acquired nothing may wait:
+// MaxWait, unless the member holds records of a key-ordered share partition.
+//
+// Why: ordering by key, the records a member holds block their keys until
+// it acknowledges them, and a client sends acknowledgements on its next
+// request; most clients (franz-go among them) send the next ShareFetch as
+// soon as they hand records to the application, before it has processed
+// them, and send nothing else until that fetch returns. Parked for
+// MaxWait, such a fetch would keep the member's keys blocked (and every
+// record behind them from every member) until some other member's
+// acknowledgement freed a key it could take. So the first such poll
+// returns at once, letting the client's next request carry the
+// acknowledgements; a member that still acknowledges nothing (slow
+// processing) waits twice as long on each poll after (heldPollBase,
+// doubling, up to MaxWait), so it costs a few round trips, not a busy
+// loop. A poll that holds nothing, or a request with acknowledgements,
+// starts the count again.
+func (m *Manager) longPollWait(sess *Session, req AcquireRequest, holding bool) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !holding || req.Acknowledged {
+		sess.heldPolls = 0
+	}
+	if !holding || req.MaxWait <= 0 {
+		return req.MaxWait
+	}
+	n := sess.heldPolls
+	sess.heldPolls++
+	if n == 0 {
+		return 0
+	}
+	return min(req.MaxWait, heldPollBase<<min(n-1, 16))
+}
+
+// heldPollBase is the wait of the second long poll in a row of a member
+// holding key-ordered records without acknowledging any (longPollWait).
+const heldPollBase = 250 * time.Microsecond
 
 // maxReadsPerPass bounds the log reads of one share partition per
 // acquisition pass: one read, and when ordering by key a second one past
@@ -335,19 +378,30 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
 	acquired := rangeCursor{ranges}
 	var keep []byte
-	for _, b := range batches {
+	for i := range batches {
+		b := &batches[i]
 		if b.span.Last < lo || b.span.First > hi || b.span.Skip {
 			continue
 		}
 		batch := b.data
 		if byKey {
-			if cut, err := log.FilterBatch(batch, acquired.holds); err == nil {
+			if cut, err := b.cut(acquired.holds); err == nil {
 				batch = cut // nil when it holds no acquired record
 			}
 		}
-		keep = append(keep, batch...)
+		keep = appendBatches(keep, batch)
 	}
 	return keep, ranges, true
+}
+
+// appendBatches appends batches to dst, taking them without a copy when dst
+// is empty: neither the log's read buffers nor the batch cache's batches
+// are written again once read, so a response may hold them.
+func appendBatches(dst, batches []byte) []byte {
+	if len(dst) == 0 {
+		return slices.Clip(batches)
+	}
+	return append(dst, batches...)
 }
 
 // logBatch is one record batch as read from the log, with its span for the
@@ -356,6 +410,22 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 type logBatch struct {
 	data []byte
 	span queue.Span
+	// index locates data's records once it has been cut (ordering by
+	// key); a cached batch is cut on fetch after fetch.
+	index *log.RecordIndex
+}
+
+// cut returns b's batch holding only the records keep reports (see
+// log.FilterBatch), indexing its records the first time.
+func (b *logBatch) cut(keep func(offset int64) bool) ([]byte, error) {
+	if b.index == nil {
+		x, err := log.IndexBatch(b.data)
+		if err != nil {
+			return nil, err
+		}
+		b.index = &x
+	}
+	return b.index.Filter(b.data, keep)
 }
 
 // readBatches reads whole batches of sp's log from offset from, below

@@ -102,12 +102,12 @@ func (c *batchCache) trimFront(start int64) {
 		return
 	}
 	b := &c.batches[0]
-	cut, err := log.FilterBatch(b.data, func(o int64) bool { return o >= start })
-	if err != nil || cut == nil {
+	cut, err := b.cut(func(o int64) bool { return o >= start })
+	if err != nil || cut == nil || len(cut) == len(b.data) {
 		return
 	}
 	c.bytes -= len(b.data) - len(cut)
-	b.data = cut
+	b.data, b.index = cut, nil
 }
 
 // find returns the index of the cached batch holding offset o (or, past a

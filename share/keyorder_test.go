@@ -193,3 +193,67 @@ func TestKeyOrderedBatchesCachedUntilStartPassesThem(t *testing.T) {
 		t.Fatalf("cached batches %v after ordering was turned off, want none", got)
 	}
 }
+
+// A member holding records of a key-ordered partition blocks their keys
+// until it acknowledges them, and clients send acknowledgements on their
+// next request: its ShareFetch must not park for MaxWait. The first such
+// poll returns at once; a member that goes on holding without
+// acknowledging waits longer each time, up to MaxWait, so a slow worker
+// costs a few round trips, not a busy loop; acknowledging, or holding
+// nothing, starts again. Without key ordering, and for a member holding
+// nothing, the poll waits as Kafka's does.
+func TestKeyOrderedHolderIsNotParked(t *testing.T) {
+	h := newHarness(t)
+	topic := h.addTopic("jobs", 1, 1, self, nil)
+	h.addTopic(StateTopic, 2, 1, self, nil)
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
+	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h.produceKeyed("k", "k", "k")
+	m1, m2 := h.openSession("g", "m1", tp), h.openSession("g", "m2", tp)
+	if got := h.acquire("g", "m1", m1); len(got.acquired[tp]) != 1 || got.acquired[tp][0] != [2]int64{0, 0} {
+		t.Fatalf("m1 acquired %v, want offset 0 alone (one record per key)", got.acquired[tp])
+	}
+
+	const maxWait = 5 * time.Second
+	fetch := func(member string, sess *Session, acked bool) (poll func() error) {
+		return h.m.Acquire(context.Background(), AcquireRequest{Group: "g", Member: member, MaxRecords: 500, BatchSize: 500,
+			MaxWait: maxWait, Acknowledged: acked}, sess, newCollect())
+	}
+	if fetch("m1", m1, false) != nil {
+		t.Fatal("m1, holding the key every other record waits on, was parked")
+	}
+	if fetch("m2", m2, false) == nil {
+		t.Fatal("m2, holding nothing, was not parked")
+	}
+
+	req := AcquireRequest{MaxWait: maxWait}
+	var waits []time.Duration
+	for range 18 {
+		waits = append(waits, h.m.longPollWait(m1, req, true))
+	}
+	want := []time.Duration{heldPollBase, 2 * heldPollBase, 4 * heldPollBase}
+	if !slices.Equal(waits[:3], want) || waits[len(waits)-1] != maxWait {
+		t.Fatalf("m1's waits while it holds without acknowledging: %v; want %v ... %v", waits, want, maxWait)
+	}
+	req.Acknowledged = true
+	if w := h.m.longPollWait(m1, req, true); w != 0 {
+		t.Fatalf("a request with acknowledgements waits %v, want 0", w)
+	}
+	req.Acknowledged = false
+	h.m.longPollWait(m1, req, true)
+	if w := h.m.longPollWait(m1, req, false); w != maxWait {
+		t.Fatalf("holding nothing, m1 waits %v, want MaxWait", w)
+	}
+	if w := h.m.longPollWait(m1, req, true); w != 0 {
+		t.Fatalf("after a poll holding nothing, m1 waits %v, want 0", w)
+	}
+
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "none"})
+	h.m.Reconcile(h.img.Load())
+	if got := h.acquire("g", "m1", m1); len(got.acquired[tp]) != 1 || got.acquired[tp][0] != [2]int64{1, 2} {
+		t.Fatalf("without key ordering m1 acquired %v, want the rest of the key's records", got.acquired[tp])
+	}
+	if fetch("m1", m1, false) == nil {
+		t.Fatal("without key ordering a member holding records was not parked")
+	}
+}

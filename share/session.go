@@ -23,6 +23,10 @@ type Session struct {
 	epoch int32
 	owner any
 	parts map[TopicPart]bool
+	// heldPolls counts the member's consecutive long polls cut short
+	// because it held records of a key-ordered share partition and
+	// acknowledged none in between (see heldPollWait).
+	heldPolls int
 }
 
 // sessions are the share sessions of one broker, keyed by member, and the
