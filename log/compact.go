@@ -755,9 +755,15 @@ func emptyBatch(h BatchHeader) []byte {
 // length and CRC.
 func encodeBatch(h BatchHeader, payload []byte) []byte {
 	b := make([]byte, BatchHeaderSize, BatchHeaderSize+len(payload))
+	return sealBatch(append(b, payload...), h)
+}
+
+// sealBatch writes h's fields into the header space at the start of b, whose
+// payload follows it, with b's length and CRC, and returns b.
+func sealBatch(b []byte, h BatchHeader) []byte {
 	be := binary.BigEndian
 	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
-	be.PutUint32(b[offLength:], uint32(BatchHeaderSize-lengthFieldEnd+len(payload)))
+	be.PutUint32(b[offLength:], uint32(len(b)-lengthFieldEnd))
 	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
 	b[offMagic] = 2
 	be.PutUint16(b[offAttributes:], uint16(h.Attributes))
@@ -768,7 +774,6 @@ func encodeBatch(h BatchHeader, payload []byte) []byte {
 	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
 	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
 	be.PutUint32(b[offRecordCount:], uint32(h.NumRecords))
-	b = append(b, payload...)
 	be.PutUint32(b[offCRC:], batchCRC(b))
 	return b
 }

@@ -144,16 +144,24 @@ func (x RecordIndex) filter(b []byte, h BatchHeader, data []byte, keep func(offs
 	case 0:
 		return nil, nil
 	}
-	recs := make([]byte, 0, size)
+	nh := h
+	nh.NumRecords = kept
+	// Uncompressed, the records go straight into the new batch.
+	at := 0
+	if h.Compression() == CompressionNone {
+		at = BatchHeaderSize
+	}
+	recs := make([]byte, at, at+size)
 	for _, r := range runs {
 		recs = append(recs, data[r.from:r.to]...)
+	}
+	if at > 0 {
+		return sealBatch(recs, nh), nil
 	}
 	payload, err := compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), recs)
 	if err != nil {
 		return nil, err
 	}
-	nh := h
-	nh.NumRecords = kept
 	return encodeBatch(nh, payload), nil
 }
 
