@@ -61,15 +61,35 @@ func (c *Controller) begin(ctx context.Context) (*Image, error) {
 	return img, nil
 }
 
+// proposeAny proposes recs, if there are any: a decision that changes
+// nothing needs no raft entry.
+func (c *Controller) proposeAny(ctx context.Context, img *Image, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	_, err := c.propose(ctx, img, recs...)
+	return err
+}
+
 // proposeOr proposes recs, if there are any, and hands a failure to fail,
 // which marks the items that had succeeded so far.
 func (c *Controller) proposeOr(ctx context.Context, img *Image, recs []Record, fail func(error)) {
-	if len(recs) == 0 {
-		return
-	}
-	if _, err := c.propose(ctx, img, recs...); err != nil {
+	if err := c.proposeAny(ctx, img, recs); err != nil {
 		fail(err)
 	}
+}
+
+// proposeResults is proposeOr for results that only carry an error when
+// they fail: a failed proposal becomes the error of every result that had
+// none. errOf points at a result's error.
+func proposeResults[T any](ctx context.Context, c *Controller, img *Image, recs []Record, results []T, errOf func(*T) *error) {
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range results {
+			if e := errOf(&results[i]); *e == nil {
+				*e = err
+			}
+		}
+	})
 }
 
 // failAll is the answer to n items when the request as a whole failed: set
@@ -132,13 +152,7 @@ func (c *Controller) DeleteTopics(ctx context.Context, names []string, ids [][16
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.DeleteTopics(img, names, ids)
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range results {
-			if results[i].Err == nil {
-				results[i].Err = err
-			}
-		}
-	})
+	proposeResults(ctx, c, img, recs, results, func(r *DeleteTopicResult) *error { return &r.Err })
 	return results
 }
 
@@ -213,13 +227,7 @@ func (c *Controller) decideEachAndPropose(ctx context.Context, n int, validateOn
 	if validateOnly {
 		return errs
 	}
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-	})
+	proposeResults(ctx, c, img, recs, errs, func(e *error) *error { return e })
 	return errs
 }
 

@@ -15,13 +15,7 @@ func (c *Controller) CreateACLs(ctx context.Context, bindings []acl.Binding) []C
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.CreateACLs(img, bindings)
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range results {
-			if results[i].Err == nil {
-				results[i].Err = err
-			}
-		}
-	})
+	proposeResults(ctx, c, img, recs, results, func(r *CreateACLsResult) *error { return &r.Err })
 	return results
 }
 
@@ -59,13 +53,7 @@ func (c *Controller) AlterScramCredentials(ctx context.Context, deletions []Scra
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.AlterScramCredentials(img, deletions, upsertions)
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range results {
-			if results[i].Err == nil {
-				results[i].Err = err
-			}
-		}
-	})
+	proposeResults(ctx, c, img, recs, results, func(r *ScramResult) *error { return &r.Err })
 	return results
 }
 
