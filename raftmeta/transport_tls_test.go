@@ -1,45 +1,31 @@
 package raftmeta
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"testing"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/shoalmq/shoal/internal/testcerts"
 )
 
-// testTLS returns a server configuration with a self-signed certificate
-// for 127.0.0.1 and a client configuration that trusts it.
+// testTLS returns a server configuration with a certificate for 127.0.0.1
+// and a client configuration that trusts its issuer.
 func testTLS(t *testing.T) (server *tls.Config, client func(peer int32, host string) *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "node"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
+	ca := testcerts.NewCA(t, "raft ca")
+	chain, key := ca.Issue(t, pkix.Name{CommonName: "node"}, testcerts.Server)
+	cert, err := tls.X509KeyPair(chain, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	pool.AddCert(ca.Cert)
+	server = &tls.Config{Certificates: []tls.Certificate{cert}}
 	return server, func(_ int32, host string) *tls.Config { return &tls.Config{RootCAs: pool, ServerName: host} }
 }
 
