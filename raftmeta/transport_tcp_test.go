@@ -118,6 +118,31 @@ func newTestTransportOn(t *testing.T, id int32, addr string, ln net.Listener, pe
 	return tr
 }
 
+// transportFunc makes the transport of node id on ln, which knows peers
+// and hands what it receives to h.
+type transportFunc func(id int32, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport
+
+// transportPair starts nodes 1 and 2 with start, each on a listener of its
+// own and knowing the other from the start, so no first message is lost to
+// a hello the other side does not recognise yet. r1 and r2 record what
+// each receives.
+func transportPair(t *testing.T, start transportFunc) (t1, t2 *TCPTransport, r1, r2 *recorder) {
+	t.Helper()
+	r1, r2 = newRecorder(), newRecorder()
+	ln1, ln2 := listen(t), listen(t)
+	t1 = start(1, ln1, map[int32]string{2: ln2.Addr().String()}, r1)
+	t2 = start(2, ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+	return t1, t2, r1, r2
+}
+
+// tcpPair is transportPair of newTestTransportOn's transports.
+func tcpPair(t *testing.T) (t1, t2 *TCPTransport, r1, r2 *recorder) {
+	t.Helper()
+	return transportPair(t, func(id int32, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport {
+		return newTestTransportOn(t, id, "", ln, peers, h)
+	})
+}
+
 func heartbeat(from, to int32, term uint64) *pb.Message {
 	return &pb.Message{Type: pb.MessageType_MsgHeartbeat.Enum(), From: new(raftID(from)), To: new(raftID(to)), Term: new(term)}
 }
@@ -164,12 +189,7 @@ func expectClosed(t *testing.T, conn net.Conn) {
 
 func TestTransportDelivers(t *testing.T) {
 	ctx := testCtx(t)
-	// Both know each other from the start, so no first message is lost to
-	// a hello the other side does not recognise yet.
-	r1, r2 := newRecorder(), newRecorder()
-	ln1, ln2 := listen(t), listen(t)
-	t1 := newTestTransportOn(t, 1, "", ln1, map[int32]string{2: ln2.Addr().String()}, r1)
-	t2 := newTestTransportOn(t, 2, "", ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+	t1, t2, r1, r2 := tcpPair(t)
 
 	t1.Send([]*pb.Message{heartbeat(1, 2, 5), heartbeat(1, 2, 6)})
 	t2.Send([]*pb.Message{heartbeat(2, 1, 7)})
@@ -292,10 +312,7 @@ func sendUntil(t *testing.T, ctx context.Context, tr *TCPTransport, rec *recorde
 // closes and its listener refuses) is reported gone; a running one is not.
 func TestTransportReportsPeerGone(t *testing.T) {
 	ctx := testCtx(t)
-	r1, r2 := newRecorder(), newRecorder()
-	ln1, ln2 := listen(t), listen(t)
-	t1 := newTestTransportOn(t, 1, "", ln1, map[int32]string{2: ln2.Addr().String()}, r1)
-	t2 := newTestTransportOn(t, 2, "", ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+	t1, t2, r1, r2 := tcpPair(t)
 
 	// Both directions connected, as between two running quorum members.
 	t1.Send([]*pb.Message{heartbeat(1, 2, 1)})

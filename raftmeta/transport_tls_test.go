@@ -36,7 +36,7 @@ func TestTransportOverTLS(t *testing.T) {
 	ctx := testCtx(t)
 	serverTLS, clientTLS := testTLS(t)
 	foreign := make(chan bool, 1)
-	start := func(id int32, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport {
+	t1, t2, r1, r2 := transportPair(t, func(id int32, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport {
 		tr, err := NewTCPTransport(TCPTransportConfig{
 			NodeID: id, Listener: ln, Peers: peers, Logger: testLogger(t),
 			MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -53,11 +53,7 @@ func TestTransportOverTLS(t *testing.T) {
 		tr.SetNode(h)
 		t.Cleanup(func() { tr.Close() })
 		return tr
-	}
-	r1, r2 := newRecorder(), newRecorder()
-	ln1, ln2 := listen(t), listen(t)
-	t1 := start(1, ln1, map[int32]string{2: ln2.Addr().String()}, r1)
-	t2 := start(2, ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+	})
 	t1.Send([]*pb.Message{heartbeat(1, 2, 5)})
 	t2.Send([]*pb.Message{heartbeat(2, 1, 6)})
 	r2.waitFor(t, ctx, "a message at node 2", func(r *recorder) bool { return len(r.msgs) == 1 })
@@ -73,7 +69,7 @@ func TestTransportOverTLS(t *testing.T) {
 	}
 
 	// A TLS client speaking something else goes to Foreign.
-	kc, err := tls.Dial("tcp", ln2.Addr().String(), clientTLS(2, "127.0.0.1"))
+	kc, err := tls.Dial("tcp", t2.Addr().String(), clientTLS(2, "127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}
