@@ -177,13 +177,9 @@ func topicBounds(ctx context.Context, adm *kadm.Client, topics ...string) (map[s
 	if len(topics) == 0 {
 		return out, nil
 	}
-	starts, err := adm.ListStartOffsets(ctx, topics...)
+	starts, ends, err := listStartsEnds(ctx, adm, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("listing start offsets: %s", describeErr(err))
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %s", describeErr(err))
+		return nil, err
 	}
 	for _, t := range topics {
 		out[t] = offsetBounds{start: map[int32]int64{}, end: map[int32]int64{}}
@@ -199,6 +195,17 @@ func topicBounds(ctx context.Context, adm *kadm.Client, topics ...string) (map[s
 		}
 	})
 	return out, nil
+}
+
+// listStartsEnds lists the log start and end offsets of topics' partitions.
+func listStartsEnds(ctx context.Context, adm *kadm.Client, topics ...string) (starts, ends kadm.ListedOffsets, err error) {
+	if starts, err = adm.ListStartOffsets(ctx, topics...); err != nil {
+		return nil, nil, fmt.Errorf("listing start offsets: %s", describeErr(err))
+	}
+	if ends, err = adm.ListEndOffsets(ctx, topics...); err != nil {
+		return nil, nil, fmt.Errorf("listing end offsets: %s", describeErr(err))
+	}
+	return starts, ends, nil
 }
 
 // ---- list
