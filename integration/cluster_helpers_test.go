@@ -293,6 +293,14 @@ func (c *cluster) createReplicated(adm *kadm.Client, topic string, partitions in
 	}
 }
 
+// createLedPartition creates topic with one partition on three replicas and
+// returns its state once the first node sees a leader and a full ISR.
+func (c *cluster) createLedPartition(topic string, configs map[string]*string) partitionState {
+	c.t.Helper()
+	createTopicRF(c.t, kadm.NewClient(c.Client(c.t)), topic, 1, 3, configs)
+	return c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
+}
+
 // partitionLog returns the concatenated segment data of a partition in a
 // node's data directory.
 func (n *node) partitionLog(topic string, p int32) ([]byte, error) {
