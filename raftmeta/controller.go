@@ -215,20 +215,27 @@ func (c *Controller) decideAndPropose(ctx context.Context, validateOnly bool, de
 
 // decideEachAndPropose is decideAndPropose for a request of n independent
 // items: decide returns one error per item and the records of the items
-// that passed. Those records go into one raft entry, so a failed proposal
-// fails every item that had passed; a failure before deciding fails all n.
+// that passed.
 func (c *Controller) decideEachAndPropose(ctx context.Context, n int, validateOnly bool, decide func(*Image) ([]Record, []error)) []error {
+	return decideEach(ctx, c, n, validateOnly, decide, func(e *error) *error { return e })
+}
+
+// decideEach decides a request of n independent items, whose results carry
+// an error (errOf points at it), and proposes the records of the items that
+// passed. Those records go into one raft entry, so a failed proposal fails
+// every item that had passed; a failure before deciding fails all n.
+func decideEach[T any](ctx context.Context, c *Controller, n int, validateOnly bool, decide func(*Image) ([]Record, []T), errOf func(*T) *error) []T {
 	img, err := c.begin(ctx)
 	if err != nil {
-		return failAll(n, func(e *error) { *e = err })
+		return failAll(n, func(r *T) { *errOf(r) = err })
 	}
 	defer c.mu.Unlock()
-	recs, errs := decide(img)
+	recs, results := decide(img)
 	if validateOnly {
-		return errs
+		return results
 	}
-	proposeResults(ctx, c, img, recs, errs, func(e *error) *error { return e })
-	return errs
+	proposeResults(ctx, c, img, recs, results, errOf)
+	return results
 }
 
 // AllocateProducerIDs hands brokerID the next count producer ids and
