@@ -186,25 +186,11 @@ func (b *imageBuilder) applySecurity(r Record) (ok bool, err error) {
 }
 
 func (b *imageBuilder) acls() map[[16]byte]acl.Binding {
-	if !b.ownACLs {
-		b.next.ACLs = maps.Clone(b.next.ACLs)
-		if b.next.ACLs == nil {
-			b.next.ACLs = map[[16]byte]acl.Binding{}
-		}
-		b.ownACLs = true
-	}
-	return b.next.ACLs
+	return own(&b.next.ACLs, &b.ownACLs)
 }
 
 func (b *imageBuilder) scram() map[ScramKey]ScramCredential {
-	if !b.ownScram {
-		b.next.Scram = maps.Clone(b.next.Scram)
-		if b.next.Scram == nil {
-			b.next.Scram = map[ScramKey]ScramCredential{}
-		}
-		b.ownScram = true
-	}
-	return b.next.Scram
+	return own(&b.next.Scram, &b.ownScram)
 }
 
 // validScram checks a credential as Kafka's ScramControlManager does.
