@@ -113,14 +113,7 @@ func decodeScram(d *decoder) ScramCredential {
 }
 
 // i8 reads a value written with i32 that must fit a Kafka int8 enum.
-func (d *decoder) i8() int8 {
-	v := d.i32()
-	if int32(int8(v)) != v {
-		d.fail()
-		return 0
-	}
-	return int8(v)
-}
+func (d *decoder) i8() int8 { return narrow[int8](d, d.i32()) }
 
 func (d *decoder) bytes() []byte {
 	s := d.str()

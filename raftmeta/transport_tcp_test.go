@@ -67,6 +67,14 @@ func (r *recorder) PeerGone(id int32) {
 // delivery or report.
 func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond func(r *recorder) bool) {
 	t.Helper()
+	r.until(t, ctx, what, cond, nil, nil)
+}
+
+// until waits until cond holds over the recorder, re-checking on every
+// delivery or report and every tick (nil: none); each, if set, runs before
+// every wait.
+func (r *recorder) until(t *testing.T, ctx context.Context, what string, cond func(r *recorder) bool, tick <-chan time.Time, each func()) {
+	t.Helper()
 	for {
 		r.mu.Lock()
 		ok := cond(r)
@@ -74,7 +82,11 @@ func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond 
 		if ok {
 			return
 		}
+		if each != nil {
+			each()
+		}
 		select {
+		case <-tick:
 		case <-r.notify:
 		case <-ctx.Done():
 			t.Fatalf("timed out waiting for %s", what)
@@ -291,21 +303,7 @@ func sendUntil(t *testing.T, ctx context.Context, tr *TCPTransport, rec *recorde
 	t.Helper()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		rec.mu.Lock()
-		ok := cond(rec)
-		rec.mu.Unlock()
-		if ok {
-			return
-		}
-		tr.Send([]*pb.Message{heartbeat(1, 2, 2)})
-		select {
-		case <-tick.C:
-		case <-rec.notify:
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	rec.until(t, ctx, what, cond, tick.C, func() { tr.Send([]*pb.Message{heartbeat(1, 2, 2)}) })
 }
 
 // TestTransportReportsPeerGone: a peer whose process stops (its connection
