@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // clusterSettings make failure detection fast enough for tests: a dead
@@ -50,7 +52,7 @@ func unstartedNodes(t *testing.T, n int) []*node {
 			clientPort: ports[3*i],
 			ctrlPort:   ports[3*i+1],
 			adminAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i+2])),
-			output:     &lockedBuffer{},
+			output:     &syncbuf.Buffer{},
 		}
 	}
 	return nodes
