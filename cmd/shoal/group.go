@@ -378,11 +378,7 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 		}
 		d.State, d.Protocol = g.State, g.AssignorName
 		for _, m := range g.Members {
-			mi := groupMemberInfo{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Assignment: fromTopicsSet(m.Assignment)}
-			if m.InstanceID != nil {
-				mi.InstanceID = *m.InstanceID
-			}
-			d.Members = append(d.Members, mi)
+			d.Members = append(d.Members, groupMemberInfo{MemberID: m.MemberID, InstanceID: deref(m.InstanceID), ClientID: m.ClientID, Host: m.ClientHost, Assignment: fromTopicsSet(m.Assignment)})
 		}
 	} else {
 		dgs, err := adm.DescribeGroups(ctx, group)
@@ -392,10 +388,7 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 		}
 		d.State, d.Protocol = g.State, g.Protocol
 		for _, m := range g.Members {
-			mi := groupMemberInfo{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Assignment: []topicPartitions{}}
-			if m.InstanceID != nil {
-				mi.InstanceID = *m.InstanceID
-			}
+			mi := groupMemberInfo{MemberID: m.MemberID, InstanceID: deref(m.InstanceID), ClientID: m.ClientID, Host: m.ClientHost, Assignment: []topicPartitions{}}
 			if a, ok := m.Assigned.AsConsumer(); ok {
 				set := kadm.TopicsSet{}
 				for _, t := range a.Topics {
