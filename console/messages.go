@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -259,13 +260,20 @@ func (k *kafkaConn) readRange(ctx context.Context, b browse, from, to int64, kee
 	}
 }
 
+// startsEnds lists the log start and end offsets of topic's partitions.
+func (k *kafkaConn) startsEnds(ctx context.Context, topic string) (starts, ends kadm.ListedOffsets, err error) {
+	if starts, err = k.adm.ListStartOffsets(ctx, topic); err != nil {
+		return nil, nil, err
+	}
+	if ends, err = k.adm.ListEndOffsets(ctx, topic); err != nil {
+		return nil, nil, err
+	}
+	return starts, ends, nil
+}
+
 // partitionBounds returns a partition's log start and end offsets.
 func (k *kafkaConn) partitionBounds(ctx context.Context, topic string, partition int32) (start, end int64, err error) {
-	starts, err := k.adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return 0, 0, err
-	}
-	ends, err := k.adm.ListEndOffsets(ctx, topic)
+	starts, ends, err := k.startsEnds(ctx, topic)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -228,11 +228,7 @@ const (
 // the group's newest ones among the last records of its partitions.
 func (k *kafkaConn) recentDeadLetters(ctx context.Context, topic, group string) (int64, []deadLetterView, error) {
 	out := []deadLetterView{}
-	starts, err := k.adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return -1, out, err
-	}
-	ends, err := k.adm.ListEndOffsets(ctx, topic)
+	starts, ends, err := k.startsEnds(ctx, topic)
 	if err != nil {
 		return -1, out, err
 	}

@@ -94,11 +94,7 @@ func (c *Console) topic(ctx context.Context, k *kafkaConn, r *http.Request) (any
 	if t.Err != nil {
 		return nil, &apiError{http.StatusNotFound, name + ": " + t.Err.Error()}
 	}
-	starts, err := k.adm.ListStartOffsets(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	ends, err := k.adm.ListEndOffsets(ctx, name)
+	starts, ends, err := k.startsEnds(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -67,82 +67,73 @@ func (d *snapDecoder) fail(what string) {
 	}
 }
 
-func (d *snapDecoder) uvarint() uint64 {
+// take consumes the next n bytes, or fails as what when fewer are left.
+func (d *snapDecoder) take(n uint64, what string) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) {
+		d.fail(what)
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// snapVarint reads a varint with read (binary.Uvarint or binary.Varint);
+// one that is truncated or not within fits fails as what.
+func snapVarint[T int64 | uint64](d *snapDecoder, what string, read func([]byte) (T, int), fits func(T) bool) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("varint")
+	v, n := read(d.b)
+	if n <= 0 || !fits(v) {
+		d.fail(what)
 		return 0
 	}
 	d.b = d.b[n:]
 	return v
+}
+
+func anyValue[T any](T) bool { return true }
+
+func (d *snapDecoder) uvarint() uint64 {
+	return snapVarint(d, "varint", binary.Uvarint, anyValue)
 }
 
 func (d *snapDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
+	return snapVarint(d, "varint", binary.Varint, anyValue)
 }
 
 func (d *snapDecoder) int32() int32 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 || v < math.MinInt32 || v > math.MaxInt32 {
-		d.fail("int32")
-		return 0
-	}
-	d.b = d.b[n:]
-	return int32(v)
+	return int32(snapVarint(d, "int32", binary.Varint, func(v int64) bool { return v >= math.MinInt32 && v <= math.MaxInt32 }))
 }
 
 func (d *snapDecoder) uint64() uint64 {
-	if d.err != nil {
-		return 0
+	if v := d.take(8, "uint64"); v != nil {
+		return binary.BigEndian.Uint64(v)
 	}
-	if len(d.b) < 8 {
-		d.fail("uint64")
-		return 0
-	}
-	v := binary.BigEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
+	return 0
 }
 
 func (d *snapDecoder) byte() byte {
-	if d.err != nil {
-		return 0
+	if v := d.take(1, "byte"); v != nil {
+		return v[0]
 	}
-	if len(d.b) < 1 {
-		d.fail("byte")
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
+	return 0
 }
 
 func (d *snapDecoder) flag() bool {
-	if d.err != nil {
+	v := d.take(1, "presence flag")
+	if v == nil {
 		return false
 	}
-	if len(d.b) < 1 || d.b[0] > 1 {
+	if v[0] > 1 {
 		d.fail("presence flag")
 		return false
 	}
-	v := d.b[0] == 1
-	d.b = d.b[1:]
-	return v
+	return v[0] == 1
 }
 
 // count reads a list length.
@@ -156,31 +147,11 @@ func (d *snapDecoder) count() int {
 }
 
 func (d *snapDecoder) bytes() []byte {
-	n := d.uvarint()
-	if d.err != nil {
-		return nil
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("string")
-		return nil
-	}
-	v := append([]byte(nil), d.b[:n]...)
-	d.b = d.b[n:]
-	return v
+	return append([]byte(nil), d.take(d.uvarint(), "string")...)
 }
 
 func (d *snapDecoder) string() string {
-	n := d.uvarint()
-	if d.err != nil {
-		return ""
-	}
-	if n > uint64(len(d.b)) {
-		d.fail("string")
-		return ""
-	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
+	return string(d.take(d.uvarint(), "string"))
 }
 
 func (d *snapDecoder) optString() *string {
@@ -206,13 +177,11 @@ func (d *snapDecoder) assignment() map[[16]byte][]int32 {
 	n := d.count()
 	out := make(map[[16]byte][]int32, n)
 	for i := 0; i < n && d.err == nil; i++ {
-		if len(d.b) < 16 {
-			d.fail("topic id")
+		id := d.take(16, "topic id")
+		if id == nil {
 			break
 		}
-		var t [16]byte
-		copy(t[:], d.b[:16])
-		d.b = d.b[16:]
+		t := [16]byte(id)
 		np := d.count()
 		ps := make([]int32, 0, np)
 		for j := 0; j < np && d.err == nil; j++ {

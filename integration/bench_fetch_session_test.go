@@ -75,10 +75,10 @@ func TestBenchFetchSessions(t *testing.T) {
 		want := busy
 		switch {
 		case m == full:
-			req = benchFetch(topic, -1, 0, allPartitions(partitions), isBusy, batch)
+			req = benchFetch(topic, -1, 0, partitionNumbers(partitions), isBusy, batch)
 			want = partitions
 		case m.session == 0:
-			req = benchFetch(topic, 0, 0, allPartitions(partitions), isBusy, batch)
+			req = benchFetch(topic, 0, 0, partitionNumbers(partitions), isBusy, batch)
 			want = partitions
 		default:
 			req = benchFetch(topic, m.epoch, m.session, busyParts, isBusy, batch)
@@ -141,14 +141,6 @@ func benchFetch(topic string, epoch, id int32, parts []int32, busy map[int32]boo
 	}
 	req.Topics = append(req.Topics, rt)
 	return req
-}
-
-func allPartitions(n int) []int32 {
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = int32(i)
-	}
-	return out
 }
 
 // processCPU is a process's user plus system CPU time so far.

@@ -8,13 +8,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // processMember is a group member run as a subprocess (kafka-python, kcat)
 // that reports its assignment in lines of its output.
 type processMember struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan struct{}
 	once   sync.Once
 
@@ -27,7 +29,7 @@ type processMember struct {
 // process has exited owns nothing.
 func startProcessMember(t *testing.T, name string, cmd *exec.Cmd, fromStderr bool, parse func(line string) (owned []int32, ok bool)) *processMember {
 	t.Helper()
-	m := &processMember{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	m := &processMember{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	var out io.Reader
 	var err error
 	if fromStderr {

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,9 +46,7 @@ func latestOffsetOn(cl *kgo.Client, n *node, topic string) (int64, int16, error)
 func TestNewLeaderEndOffsetNeverBelowAcknowledged(t *testing.T) {
 	c := startCluster(t, 3)
 	topic := topicName(t, "")
-	adm := kadm.NewClient(c.Client(t))
-	createTopicRF(t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": strp("2")})
-	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
+	st := c.createLedPartition(topic, map[string]*string{"min.insync.replicas": strp("2")})
 
 	// One client on each node that survives, connected before the kill.
 	var survivors []*node

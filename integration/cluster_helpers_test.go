@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // clusterSettings make failure detection fast enough for tests: a dead
@@ -50,7 +52,7 @@ func unstartedNodes(t *testing.T, n int) []*node {
 			clientPort: ports[3*i],
 			ctrlPort:   ports[3*i+1],
 			adminAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[3*i+2])),
-			output:     &lockedBuffer{},
+			output:     &syncbuf.Buffer{},
 		}
 	}
 	return nodes
@@ -291,6 +293,14 @@ func (c *cluster) createReplicated(adm *kadm.Client, topic string, partitions in
 	for p := int32(0); p < partitions; p++ {
 		c.waitPartition(c.nodes[0], topic, p, "a full ISR", func(s partitionState) bool { return len(s.isr) == int(rf) })
 	}
+}
+
+// createLedPartition creates topic with one partition on three replicas and
+// returns its state once the first node sees a leader and a full ISR.
+func (c *cluster) createLedPartition(topic string, configs map[string]*string) partitionState {
+	c.t.Helper()
+	createTopicRF(c.t, kadm.NewClient(c.Client(c.t)), topic, 1, 3, configs)
+	return c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
 }
 
 // partitionLog returns the concatenated segment data of a partition in a

@@ -58,9 +58,7 @@ func clusterProducer(cl *kgo.Client, acks *clusterAcks, stop <-chan struct{}) (w
 func TestClusterReplicatesAndSurvivesLeaderKill(t *testing.T) {
 	c := startCluster(t, 3)
 	topic := topicName(t, "")
-	adm := kadm.NewClient(c.Client(t))
-	createTopicRF(t, adm, topic, 1, 3, map[string]*string{"min.insync.replicas": strp("2")})
-	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool { return len(s.isr) == 3 && s.leader > 0 })
+	st := c.createLedPartition(topic, map[string]*string{"min.insync.replicas": strp("2")})
 
 	failOverLeader(t, c, topic, st.leader, c.Client(t, clusterProducerOpts(topic)...), 2000, 60*time.Second)
 	waitIdenticalLogs(t, topic, 0, c.nodes...)

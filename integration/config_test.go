@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // runShoal runs the binary to completion (it must exit within timeout) and
@@ -26,7 +28,7 @@ func runShoal(t *testing.T, env []string, args ...string) (int, string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, shoalBin, args...)
 	cmd.Env = childEnv(env)
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	cmd.Stdout = io.Discard
 	err := cmd.Run()

@@ -17,6 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // groupNodeSettings are broker settings that keep group tests fast: no
@@ -335,7 +337,7 @@ type member struct {
 	cl     *kgo.Client
 	l      *ownLedger
 	dialer *cutDialer
-	logs   *lockedBuffer
+	logs   *syncbuf.Buffer
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -347,7 +349,7 @@ type member struct {
 // after the defaults (balancer, timeouts, commit interval).
 func startMember(t *testing.T, n *node, l *ownLedger, name, group string, opts ...kgo.Opt) *member {
 	t.Helper()
-	m := &member{name: name, l: l, dialer: &cutDialer{}, logs: &lockedBuffer{}, done: make(chan struct{})}
+	m := &member{name: name, l: l, dialer: &cutDialer{}, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	all := []kgo.Opt{
 		kgo.SeedBrokers(n.Addr()),
 		kgo.ClientID(name),

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // shoalBin is the binary built once by TestMain.
@@ -126,7 +127,7 @@ type node struct {
 	ctrlPort   int
 	adminAddr  string
 
-	output *lockedBuffer
+	output *syncbuf.Buffer
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -145,7 +146,7 @@ func startNode(t *testing.T, opts nodeOpts) *node {
 		dataDir:    t.TempDir(),
 		clientPort: freePort(t),
 		ctrlPort:   freePort(t),
-		output:     &lockedBuffer{},
+		output:     &syncbuf.Buffer{},
 	}
 	if opts.extraListener != "" {
 		n.extraPort = freePort(t)
@@ -495,30 +496,12 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// lockedBuffer collects process output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // childProc is the test binary run again as a helper process, for a client
 // that must be able to die by SIGKILL rather than by Close. It reports on
 // stdout, one line per event.
 type childProc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	exited chan struct{} // closed once stdout is drained and the process reaped
 }
 
@@ -530,7 +513,7 @@ func startChild(t *testing.T, what string, env []string, line func(string), repo
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env...)
-	p := &childProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &childProc{cmd: cmd, stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

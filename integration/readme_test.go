@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // readmeSections are the README sections whose shell blocks a newcomer
@@ -158,14 +160,14 @@ type readmeServer struct {
 	line   string
 	cmd    *exec.Cmd
 	cancel context.CancelFunc // kills its process group
-	out    *lockedBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 }
 
 func startReadmeServer(t *testing.T, dir string, env, vars []string, line string) *readmeServer {
 	t.Helper()
 	script := strings.Join(append(append([]string{}, vars...), "exec "+line), "\n")
-	s := &readmeServer{line: line, out: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &readmeServer{line: line, out: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.cmd = exec.CommandContext(ctx, "bash", "-c", script)

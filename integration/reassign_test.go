@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // createAssigned creates topic with an explicit replica assignment (one
@@ -173,7 +175,7 @@ func TestRemoveLoadedBroker(t *testing.T) {
 	via := c.nonController(3)
 	cmd := exec.CommandContext(ctx, shoalBin, "--bootstrap-server", via.Addr(), "--output", "json", "cluster", "remove-broker", "3", "--timeout", "50s")
 	cmd.Env = childEnv(nil)
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -181,15 +181,7 @@ func TestReassignThrottled(t *testing.T) {
 		t.Fatalf("reassign --execute: %v\n%s", err, out)
 	}
 	// The throttles are in place while the partition moves.
-	tcs, err := adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for key, want := range map[string]string{"leader.replication.throttled.replicas": "0:1", "follower.replication.throttled.replicas": "0:2"} {
-		if got, err := tcs.On(topic, nil); err != nil || !hasConfig(got.Configs, key, want) {
-			t.Errorf("topic config %s: %v (%v), want %s", key, got.Configs, err, want)
-		}
-	}
+	checkMoveThrottled(t, adm, topic, "")
 	rates, took := catchUp(t, total, func(size int64, _ time.Time) bool { return size >= total*3/10 }, start, func() int64 { return partitionSize(t, adm, 2, topic) })
 	rate := rates[0]
 	t.Logf("throttled at %d B/s: %d bytes moved in %v, %.0f B/s after the first 30%%", throttleBytes, total, took, rate)
@@ -201,7 +193,7 @@ func TestReassignThrottled(t *testing.T) {
 	if out := verifyComplete(t, c.node(1), plan, 20*time.Second); !strings.Contains(out, "Clearing broker-level throttles on brokers [1 2]") {
 		t.Errorf("verify output:\n%s", out)
 	}
-	tcs, err = adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
+	tcs, err := adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,19 +293,26 @@ func TestReassignAdditionalChangesThrottle(t *testing.T) {
 			}
 		}
 	}
-	tcs, err := adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for key, want := range map[string]string{"leader.replication.throttled.replicas": "0:1", "follower.replication.throttled.replicas": "0:2"} {
-		if got, err := tcs.On(topic, nil); err != nil || !hasConfig(got.Configs, key, want) {
-			t.Errorf("topic config %s after --execute --additional: %v (%v), want %s", key, got.Configs, err, want)
-		}
-	}
+	checkMoveThrottled(t, adm, topic, " after --execute --additional")
 	// What is left would take over twenty seconds at the old rate.
 	waitFor(t, 10*time.Second, "the move to complete at the new throttle", func() (bool, string) {
 		size := partitionSize(t, adm, 2, topic)
 		return size >= total, fmt.Sprintf("%d of %d bytes on broker 2", size, total)
 	})
 	verifyComplete(t, c.node(1), plan, 20*time.Second)
+}
+
+// checkMoveThrottled checks that topic's throttled replica configs name the
+// move of partition 0 from broker 1 to broker 2; when says at which step.
+func checkMoveThrottled(t *testing.T, adm *kadm.Client, topic, when string) {
+	t.Helper()
+	tcs, err := adm.DescribeTopicConfigs(ctxT(t, 5*time.Second), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"leader.replication.throttled.replicas": "0:1", "follower.replication.throttled.replicas": "0:2"} {
+		if got, err := tcs.On(topic, nil); err != nil || !hasConfig(got.Configs, key, want) {
+			t.Errorf("topic config %s%s: %v (%v), want %s", key, when, got.Configs, err, want)
+		}
+	}
 }

@@ -23,6 +23,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // The set-up docs/security.md walks through, step by step: a CA and a
@@ -198,7 +200,7 @@ func (sn *secureNode) cli(t *testing.T, user string, args ...string) string {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, shoalBin, full...)
 	cmd.Env = childEnv(nil)
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -221,11 +221,7 @@ func TestServerLogRequestsAndClosedConnections(t *testing.T) {
 func TestServerLogLeaderChange(t *testing.T) {
 	c := startCluster(t, 3, "auto.leader.rebalance.enable=false")
 	topic := topicName(t, "")
-	adm := kadm.NewClient(c.Client(t))
-	createTopicRF(t, adm, topic, 1, 3, nil)
-	st := c.waitPartition(c.nodes[0], topic, 0, "a full ISR", func(s partitionState) bool {
-		return len(s.isr) == 3 && s.leader > 0
-	})
+	st := c.createLedPartition(topic, nil)
 	old := c.node(st.leader)
 	old.Stop()
 	var observer *node

@@ -1,16 +1,13 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,47 +90,26 @@ func runPipeline(broker string) int {
 
 // pipelineProcess is one run of runPipeline in a child process.
 type pipelineProcess struct {
-	cmd       *exec.Cmd
-	stderr    *lockedBuffer
+	*childProc
 	committed atomic.Int64
-	done      chan struct{}
 }
 
 func startPipeline(t *testing.T, seeds []string, in, out, group string) *pipelineProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), pipelineEnv+"="+strings.Join(seeds, ","), pipelineEnvIn+"="+in, pipelineEnvOut+"="+out, pipelineEnvGroup+"="+group)
-	pp := &pipelineProcess{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = pp.stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		defer close(pp.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "committed") {
-				pp.committed.Add(1)
-			}
+	pp := &pipelineProcess{}
+	pp.childProc = startChild(t, "pipeline", []string{
+		pipelineEnv + "=" + strings.Join(seeds, ","),
+		pipelineEnvIn + "=" + in,
+		pipelineEnvOut + "=" + out,
+		pipelineEnvGroup + "=" + group,
+	}, func(line string) {
+		if strings.HasPrefix(line, "committed") {
+			pp.committed.Add(1)
 		}
-		cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		pp.kill9()
-		if t.Failed() {
-			t.Logf("pipeline stderr:\n%s", lastLines(pp.stderr.String(), 20))
-		}
+	}, func(stderr string) {
+		t.Logf("pipeline stderr:\n%s", lastLines(stderr, 20))
 	})
 	return pp
-}
-
-func (pp *pipelineProcess) kill9() {
-	pp.cmd.Process.Signal(syscall.SIGKILL)
-	<-pp.done
 }
 
 // readRawLog reads a partition's whole log with read_uncommitted Fetch

@@ -55,14 +55,7 @@ func applyOverrides(current map[string]string, set map[string]string, del []stri
 }
 
 func (b *imageBuilder) brokerConfigs() map[string]map[string]string {
-	if !b.ownBrokerConfigs {
-		b.next.BrokerConfigs = maps.Clone(b.next.BrokerConfigs)
-		if b.next.BrokerConfigs == nil {
-			b.next.BrokerConfigs = map[string]map[string]string{}
-		}
-		b.ownBrokerConfigs = true
-	}
-	return b.next.BrokerConfigs
+	return own(&b.next.BrokerConfigs, &b.ownBrokerConfigs)
 }
 
 func (b *imageBuilder) applyBrokerConfigs(r *AlterBrokerConfigs) error {

@@ -102,14 +102,16 @@ func decodeVarint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
 	return v
 }
 
-func (d *decoder) i32() int32 {
-	v := d.varint()
-	if int64(int32(v)) != v {
+// narrow returns v as T, failing the decoder when v does not fit in T.
+func narrow[T int8 | int32, V int32 | int64](d *decoder, v V) T {
+	if V(T(v)) != v {
 		d.fail()
 		return 0
 	}
-	return int32(v)
+	return T(v)
 }
+
+func (d *decoder) i32() int32 { return narrow[int32](d, d.varint()) }
 
 func (d *decoder) u64() uint64 {
 	if len(d.b) < 8 {

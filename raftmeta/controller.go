@@ -61,15 +61,35 @@ func (c *Controller) begin(ctx context.Context) (*Image, error) {
 	return img, nil
 }
 
+// proposeAny proposes recs, if there are any: a decision that changes
+// nothing needs no raft entry.
+func (c *Controller) proposeAny(ctx context.Context, img *Image, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	_, err := c.propose(ctx, img, recs...)
+	return err
+}
+
 // proposeOr proposes recs, if there are any, and hands a failure to fail,
 // which marks the items that had succeeded so far.
 func (c *Controller) proposeOr(ctx context.Context, img *Image, recs []Record, fail func(error)) {
-	if len(recs) == 0 {
-		return
-	}
-	if _, err := c.propose(ctx, img, recs...); err != nil {
+	if err := c.proposeAny(ctx, img, recs); err != nil {
 		fail(err)
 	}
+}
+
+// proposeResults is proposeOr for results that only carry an error when
+// they fail: a failed proposal becomes the error of every result that had
+// none. errOf points at a result's error.
+func proposeResults[T any](ctx context.Context, c *Controller, img *Image, recs []Record, results []T, errOf func(*T) *error) {
+	c.proposeOr(ctx, img, recs, func(err error) {
+		for i := range results {
+			if e := errOf(&results[i]); *e == nil {
+				*e = err
+			}
+		}
+	})
 }
 
 // failAll is the answer to n items when the request as a whole failed: set
@@ -132,13 +152,7 @@ func (c *Controller) DeleteTopics(ctx context.Context, names []string, ids [][16
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.DeleteTopics(img, names, ids)
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range results {
-			if results[i].Err == nil {
-				results[i].Err = err
-			}
-		}
-	})
+	proposeResults(ctx, c, img, recs, results, func(r *DeleteTopicResult) *error { return &r.Err })
 	return results
 }
 
@@ -201,26 +215,27 @@ func (c *Controller) decideAndPropose(ctx context.Context, validateOnly bool, de
 
 // decideEachAndPropose is decideAndPropose for a request of n independent
 // items: decide returns one error per item and the records of the items
-// that passed. Those records go into one raft entry, so a failed proposal
-// fails every item that had passed; a failure before deciding fails all n.
+// that passed.
 func (c *Controller) decideEachAndPropose(ctx context.Context, n int, validateOnly bool, decide func(*Image) ([]Record, []error)) []error {
+	return decideEach(ctx, c, n, validateOnly, decide, func(e *error) *error { return e })
+}
+
+// decideEach decides a request of n independent items, whose results carry
+// an error (errOf points at it), and proposes the records of the items that
+// passed. Those records go into one raft entry, so a failed proposal fails
+// every item that had passed; a failure before deciding fails all n.
+func decideEach[T any](ctx context.Context, c *Controller, n int, validateOnly bool, decide func(*Image) ([]Record, []T), errOf func(*T) *error) []T {
 	img, err := c.begin(ctx)
 	if err != nil {
-		return failAll(n, func(e *error) { *e = err })
+		return failAll(n, func(r *T) { *errOf(r) = err })
 	}
 	defer c.mu.Unlock()
-	recs, errs := decide(img)
+	recs, results := decide(img)
 	if validateOnly {
-		return errs
+		return results
 	}
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-	})
-	return errs
+	proposeResults(ctx, c, img, recs, results, errOf)
+	return results
 }
 
 // AllocateProducerIDs hands brokerID the next count producer ids and

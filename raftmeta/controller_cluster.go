@@ -61,10 +61,8 @@ func (c *Controller) Heartbeat(ctx context.Context, id int32, epoch int64) (fenc
 		}
 		delete(c.shuttingDown, id)
 	}
-	if len(recs) > 0 {
-		if _, err := c.propose(ctx, img, recs...); err != nil {
-			return true, err
-		}
+	if err := c.proposeAny(ctx, img, recs); err != nil {
+		return true, err
 	}
 	return fenced, nil
 }
@@ -82,10 +80,8 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) > 0 {
-		if _, err := c.propose(ctx, img, recs...); err != nil {
-			return nil, err
-		}
+	if err := c.proposeAny(ctx, img, recs); err != nil {
+		return nil, err
 	}
 	return results, nil
 }
@@ -104,10 +100,8 @@ func (c *Controller) ControlledShutdown(ctx context.Context, id int32, epoch int
 	if err != nil {
 		return err
 	}
-	if len(recs) > 0 {
-		if _, err := c.propose(ctx, img, recs...); err != nil {
-			return err
-		}
+	if err := c.proposeAny(ctx, img, recs); err != nil {
+		return err
 	}
 	c.shuttingDown[id] = img.Brokers[id].Epoch
 	return nil
@@ -123,10 +117,8 @@ func (c *Controller) ElectLeaders(ctx context.Context, typ ElectionType, parts [
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.ElectLeaders(img, typ, parts)
-	if len(recs) > 0 {
-		if _, err := c.propose(ctx, img, recs...); err != nil {
-			return nil, err
-		}
+	if err := c.proposeAny(ctx, img, recs); err != nil {
+		return nil, err
 	}
 	return results, nil
 }

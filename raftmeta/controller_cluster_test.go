@@ -16,9 +16,7 @@ import (
 // on a fake clock, with brokers 1, 2 and 3 registered and a topic "t" of
 // three partitions replicated on all of them.
 func startClockedController(t *testing.T) (*Node, *Controller, *testclock.Clock) {
-	n := startNode(t, t.TempDir(), 0)
-	t.Cleanup(func() { n.Close() })
-	c := NewController(n, nil)
+	n, c := startController(t, nil)
 	clock := testclock.New(time.Unix(1000, 0))
 	c.now = clock.Now
 	c.d.PlacementStart = func(int) int { return 0 }

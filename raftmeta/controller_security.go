@@ -9,20 +9,9 @@ import (
 // CreateACLs decides and proposes CreateAcls. A proposal failure fails
 // every binding that had none.
 func (c *Controller) CreateACLs(ctx context.Context, bindings []acl.Binding) []CreateACLsResult {
-	img, err := c.begin(ctx)
-	if err != nil {
-		return failAll(len(bindings), func(r *CreateACLsResult) { r.Err = err })
-	}
-	defer c.mu.Unlock()
-	recs, results := c.d.CreateACLs(img, bindings)
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range results {
-			if results[i].Err == nil {
-				results[i].Err = err
-			}
-		}
-	})
-	return results
+	return decideEach(ctx, c, len(bindings), false, func(img *Image) ([]Record, []CreateACLsResult) {
+		return c.d.CreateACLs(img, bindings)
+	}, func(r *CreateACLsResult) *error { return &r.Err })
 }
 
 // DeleteACLs decides and proposes DeleteAcls.
@@ -59,13 +48,7 @@ func (c *Controller) AlterScramCredentials(ctx context.Context, deletions []Scra
 	}
 	defer c.mu.Unlock()
 	recs, results := c.d.AlterScramCredentials(img, deletions, upsertions)
-	c.proposeOr(ctx, img, recs, func(err error) {
-		for i := range results {
-			if results[i].Err == nil {
-				results[i].Err = err
-			}
-		}
-	})
+	proposeResults(ctx, c, img, recs, results, func(r *ScramResult) *error { return &r.Err })
 	return results
 }
 

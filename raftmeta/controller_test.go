@@ -13,10 +13,8 @@ import (
 )
 
 func TestControllerOneEntryPerRequest(t *testing.T) {
-	n := startNode(t, t.TempDir(), 0)
-	defer n.Close()
+	n, c := startController(t, testValidateConfig)
 	ctx := testCtx(t)
-	c := NewController(n, testValidateConfig)
 	mustRegister(t, c, 1)
 
 	before, err := n.WaitFor(ctx, func(img *Image) bool { return img.Applied >= n.CommitIndex() })
@@ -80,10 +78,8 @@ func TestControllerOneEntryPerRequest(t *testing.T) {
 func res0ID(img *Image, name string) [16]byte { return img.Topic(name).ID }
 
 func TestControllerGroupConfigs(t *testing.T) {
-	n := startNode(t, t.TempDir(), 0)
-	defer n.Close()
+	n, c := startController(t, testValidateConfig)
 	ctx := testCtx(t)
-	c := NewController(n, testValidateConfig)
 
 	// Without a validator every key is accepted.
 	if err := c.AlterGroupConfigs(ctx, "g", map[string]string{"anything": "1"}, nil, false); err != nil {
@@ -129,10 +125,8 @@ func TestControllerGroupConfigs(t *testing.T) {
 // Concurrent requests are decided one after another, so of many attempts to
 // create one topic exactly one wins, and producer id blocks never overlap.
 func TestControllerSerialisesDecisions(t *testing.T) {
-	n := startNode(t, t.TempDir(), 0)
-	defer n.Close()
+	n, c := startController(t, nil)
 	ctx := testCtx(t)
-	c := NewController(n, nil)
 	mustRegister(t, c, 1)
 
 	const workers = 8

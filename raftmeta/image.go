@@ -209,39 +209,34 @@ type imageBuilder struct {
 	ownACLs, ownScram, ownClientQuotas, ownBrokerConfigs bool
 }
 
-func (b *imageBuilder) brokers() map[int32]*Broker {
-	if !b.ownBrokers {
-		b.next.Brokers = maps.Clone(b.next.Brokers)
-		b.ownBrokers = true
+// own returns the builder's own copy of the image map *m, cloned the first
+// time it is asked for (*owned records that). A nil map becomes an empty
+// one, ready to be written.
+func own[M ~map[K]V, K comparable, V any](m *M, owned *bool) M {
+	if !*owned {
+		*m = maps.Clone(*m)
+		if *m == nil {
+			*m = M{}
+		}
+		*owned = true
 	}
-	return b.next.Brokers
+	return *m
+}
+
+func (b *imageBuilder) brokers() map[int32]*Broker {
+	return own(&b.next.Brokers, &b.ownBrokers)
 }
 
 func (b *imageBuilder) topics() map[string]*Topic {
-	if !b.ownTopics {
-		b.next.Topics = maps.Clone(b.next.Topics)
-		b.ownTopics = true
-	}
-	return b.next.Topics
+	return own(&b.next.Topics, &b.ownTopics)
 }
 
 func (b *imageBuilder) topicIDs() map[[16]byte]string {
-	if !b.ownTopicIDs {
-		b.next.TopicIDs = maps.Clone(b.next.TopicIDs)
-		b.ownTopicIDs = true
-	}
-	return b.next.TopicIDs
+	return own(&b.next.TopicIDs, &b.ownTopicIDs)
 }
 
 func (b *imageBuilder) groupConfigs() map[string]map[string]string {
-	if !b.ownGroupConfigs {
-		b.next.GroupConfigs = maps.Clone(b.next.GroupConfigs)
-		if b.next.GroupConfigs == nil {
-			b.next.GroupConfigs = map[string]map[string]string{}
-		}
-		b.ownGroupConfigs = true
-	}
-	return b.next.GroupConfigs
+	return own(&b.next.GroupConfigs, &b.ownGroupConfigs)
 }
 
 // topicForUpdate returns a copy of the topic with id that replaces it in the

@@ -49,6 +49,15 @@ func startNode(t testing.TB, dir string, snapEvery uint64) *Node {
 	return n
 }
 
+// startController starts a single-node quorum, closed when the test ends,
+// and its controller, which checks topic configs with validateConfig.
+func startController(t *testing.T, validateConfig func(name string, value *string) error) (*Node, *Controller) {
+	t.Helper()
+	n := startNode(t, t.TempDir(), 0)
+	t.Cleanup(func() { n.Close() })
+	return n, NewController(n, validateConfig)
+}
+
 func mustRegister(t *testing.T, c *Controller, id int32) {
 	t.Helper()
 	err := c.RegisterBroker(testCtx(t), Broker{

@@ -81,10 +81,8 @@ func (c *Controller) ReplicasOffline(ctx context.Context, id int32, epoch int64,
 	if err != nil {
 		return nil, err
 	}
-	if len(recs) > 0 {
-		if _, err := c.propose(ctx, img, recs...); err != nil {
-			return nil, err
-		}
+	if err := c.proposeAny(ctx, img, recs); err != nil {
+		return nil, err
 	}
 	return errs, nil
 }

@@ -78,14 +78,7 @@ func decodeQuotaValues(d *decoder) map[string]float64 {
 }
 
 func (b *imageBuilder) clientQuotas() map[quota.Entity]map[string]float64 {
-	if !b.ownClientQuotas {
-		b.next.ClientQuotas = maps.Clone(b.next.ClientQuotas)
-		if b.next.ClientQuotas == nil {
-			b.next.ClientQuotas = quota.Quotas{}
-		}
-		b.ownClientQuotas = true
-	}
-	return b.next.ClientQuotas
+	return own(&b.next.ClientQuotas, &b.ownClientQuotas)
 }
 
 func (b *imageBuilder) applyClientQuota(r *AlterClientQuota) error {

@@ -113,14 +113,7 @@ func decodeScram(d *decoder) ScramCredential {
 }
 
 // i8 reads a value written with i32 that must fit a Kafka int8 enum.
-func (d *decoder) i8() int8 {
-	v := d.i32()
-	if int32(int8(v)) != v {
-		d.fail()
-		return 0
-	}
-	return int8(v)
-}
+func (d *decoder) i8() int8 { return narrow[int8](d, d.i32()) }
 
 func (d *decoder) bytes() []byte {
 	s := d.str()
@@ -186,25 +179,11 @@ func (b *imageBuilder) applySecurity(r Record) (ok bool, err error) {
 }
 
 func (b *imageBuilder) acls() map[[16]byte]acl.Binding {
-	if !b.ownACLs {
-		b.next.ACLs = maps.Clone(b.next.ACLs)
-		if b.next.ACLs == nil {
-			b.next.ACLs = map[[16]byte]acl.Binding{}
-		}
-		b.ownACLs = true
-	}
-	return b.next.ACLs
+	return own(&b.next.ACLs, &b.ownACLs)
 }
 
 func (b *imageBuilder) scram() map[ScramKey]ScramCredential {
-	if !b.ownScram {
-		b.next.Scram = maps.Clone(b.next.Scram)
-		if b.next.Scram == nil {
-			b.next.Scram = map[ScramKey]ScramCredential{}
-		}
-		b.ownScram = true
-	}
-	return b.next.Scram
+	return own(&b.next.Scram, &b.ownScram)
 }
 
 // validScram checks a credential as Kafka's ScramControlManager does.

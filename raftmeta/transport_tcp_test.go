@@ -67,6 +67,14 @@ func (r *recorder) PeerGone(id int32) {
 // delivery or report.
 func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond func(r *recorder) bool) {
 	t.Helper()
+	r.until(t, ctx, what, cond, nil, nil)
+}
+
+// until waits until cond holds over the recorder, re-checking on every
+// delivery or report and every tick (nil: none); each, if set, runs before
+// every wait.
+func (r *recorder) until(t *testing.T, ctx context.Context, what string, cond func(r *recorder) bool, tick <-chan time.Time, each func()) {
+	t.Helper()
 	for {
 		r.mu.Lock()
 		ok := cond(r)
@@ -74,7 +82,11 @@ func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond 
 		if ok {
 			return
 		}
+		if each != nil {
+			each()
+		}
 		select {
+		case <-tick:
 		case <-r.notify:
 		case <-ctx.Done():
 			t.Fatalf("timed out waiting for %s", what)
@@ -116,6 +128,31 @@ func newTestTransportOn(t *testing.T, id int32, addr string, ln net.Listener, pe
 	}
 	t.Cleanup(func() { tr.Close() })
 	return tr
+}
+
+// transportFunc makes the transport of node id on ln, which knows peers
+// and hands what it receives to h.
+type transportFunc func(id int32, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport
+
+// transportPair starts nodes 1 and 2 with start, each on a listener of its
+// own and knowing the other from the start, so no first message is lost to
+// a hello the other side does not recognise yet. r1 and r2 record what
+// each receives.
+func transportPair(t *testing.T, start transportFunc) (t1, t2 *TCPTransport, r1, r2 *recorder) {
+	t.Helper()
+	r1, r2 = newRecorder(), newRecorder()
+	ln1, ln2 := listen(t), listen(t)
+	t1 = start(1, ln1, map[int32]string{2: ln2.Addr().String()}, r1)
+	t2 = start(2, ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+	return t1, t2, r1, r2
+}
+
+// tcpPair is transportPair of newTestTransportOn's transports.
+func tcpPair(t *testing.T) (t1, t2 *TCPTransport, r1, r2 *recorder) {
+	t.Helper()
+	return transportPair(t, func(id int32, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport {
+		return newTestTransportOn(t, id, "", ln, peers, h)
+	})
 }
 
 func heartbeat(from, to int32, term uint64) *pb.Message {
@@ -164,12 +201,7 @@ func expectClosed(t *testing.T, conn net.Conn) {
 
 func TestTransportDelivers(t *testing.T) {
 	ctx := testCtx(t)
-	// Both know each other from the start, so no first message is lost to
-	// a hello the other side does not recognise yet.
-	r1, r2 := newRecorder(), newRecorder()
-	ln1, ln2 := listen(t), listen(t)
-	t1 := newTestTransportOn(t, 1, "", ln1, map[int32]string{2: ln2.Addr().String()}, r1)
-	t2 := newTestTransportOn(t, 2, "", ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+	t1, t2, r1, r2 := tcpPair(t)
 
 	t1.Send([]*pb.Message{heartbeat(1, 2, 5), heartbeat(1, 2, 6)})
 	t2.Send([]*pb.Message{heartbeat(2, 1, 7)})
@@ -271,31 +303,14 @@ func sendUntil(t *testing.T, ctx context.Context, tr *TCPTransport, rec *recorde
 	t.Helper()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for {
-		rec.mu.Lock()
-		ok := cond(rec)
-		rec.mu.Unlock()
-		if ok {
-			return
-		}
-		tr.Send([]*pb.Message{heartbeat(1, 2, 2)})
-		select {
-		case <-tick.C:
-		case <-rec.notify:
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
+	rec.until(t, ctx, what, cond, tick.C, func() { tr.Send([]*pb.Message{heartbeat(1, 2, 2)}) })
 }
 
 // TestTransportReportsPeerGone: a peer whose process stops (its connection
 // closes and its listener refuses) is reported gone; a running one is not.
 func TestTransportReportsPeerGone(t *testing.T) {
 	ctx := testCtx(t)
-	r1, r2 := newRecorder(), newRecorder()
-	ln1, ln2 := listen(t), listen(t)
-	t1 := newTestTransportOn(t, 1, "", ln1, map[int32]string{2: ln2.Addr().String()}, r1)
-	t2 := newTestTransportOn(t, 2, "", ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+	t1, t2, r1, r2 := tcpPair(t)
 
 	// Both directions connected, as between two running quorum members.
 	t1.Send([]*pb.Message{heartbeat(1, 2, 1)})

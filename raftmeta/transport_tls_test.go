@@ -1,45 +1,31 @@
 package raftmeta
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"testing"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/shoalmq/shoal/internal/testcerts"
 )
 
-// testTLS returns a server configuration with a self-signed certificate
-// for 127.0.0.1 and a client configuration that trusts it.
+// testTLS returns a server configuration with a certificate for 127.0.0.1
+// and a client configuration that trusts its issuer.
 func testTLS(t *testing.T) (server *tls.Config, client func(peer int32, host string) *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "node"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
+	ca := testcerts.NewCA(t, "raft ca")
+	chain, key := ca.Issue(t, pkix.Name{CommonName: "node"}, testcerts.Server)
+	cert, err := tls.X509KeyPair(chain, key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	pool.AddCert(ca.Cert)
+	server = &tls.Config{Certificates: []tls.Certificate{cert}}
 	return server, func(_ int32, host string) *tls.Config { return &tls.Config{RootCAs: pool, ServerName: host} }
 }
 
@@ -50,7 +36,7 @@ func TestTransportOverTLS(t *testing.T) {
 	ctx := testCtx(t)
 	serverTLS, clientTLS := testTLS(t)
 	foreign := make(chan bool, 1)
-	start := func(id int32, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport {
+	t1, t2, r1, r2 := transportPair(t, func(id int32, ln net.Listener, peers map[int32]string, h MessageHandler) *TCPTransport {
 		tr, err := NewTCPTransport(TCPTransportConfig{
 			NodeID: id, Listener: ln, Peers: peers, Logger: testLogger(t),
 			MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -67,11 +53,7 @@ func TestTransportOverTLS(t *testing.T) {
 		tr.SetNode(h)
 		t.Cleanup(func() { tr.Close() })
 		return tr
-	}
-	r1, r2 := newRecorder(), newRecorder()
-	ln1, ln2 := listen(t), listen(t)
-	t1 := start(1, ln1, map[int32]string{2: ln2.Addr().String()}, r1)
-	t2 := start(2, ln2, map[int32]string{1: ln1.Addr().String()}, r2)
+	})
 	t1.Send([]*pb.Message{heartbeat(1, 2, 5)})
 	t2.Send([]*pb.Message{heartbeat(2, 1, 6)})
 	r2.waitFor(t, ctx, "a message at node 2", func(r *recorder) bool { return len(r.msgs) == 1 })
@@ -87,7 +69,7 @@ func TestTransportOverTLS(t *testing.T) {
 	}
 
 	// A TLS client speaking something else goes to Foreign.
-	kc, err := tls.Dial("tcp", ln2.Addr().String(), clientTLS(2, "127.0.0.1"))
+	kc, err := tls.Dial("tcp", t2.Addr().String(), clientTLS(2, "127.0.0.1"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -367,16 +367,26 @@ func (st *Store) Principal(cs tls.ConnectionState) (string, error) {
 	return PrincipalName(cs.PeerCertificates[0], st.rules)
 }
 
+// readStore reads the store file at path, which setting names, and stamps
+// it so that a change to the file is noticed.
+func (m *material) readStore(setting, path string) ([]byte, error) {
+	m.stamps = append(m.stamps, stampOf(path))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", setting, err)
+	}
+	return b, nil
+}
+
 // load reads the key store and trust store of s.
 func load(s Settings) (*material, error) {
 	m := &material{}
 	var chainPEM, keyPEM []byte
 	switch {
 	case s.KeystoreLocation != "":
-		m.stamps = append(m.stamps, stampOf(s.KeystoreLocation))
-		b, err := os.ReadFile(s.KeystoreLocation)
+		b, err := m.readStore("ssl.keystore.location", s.KeystoreLocation)
 		if err != nil {
-			return nil, fmt.Errorf("ssl.keystore.location: %w", err)
+			return nil, err
 		}
 		chainPEM, keyPEM = b, b
 	case s.KeystoreCertificateChain != "":
@@ -392,10 +402,9 @@ func load(s Settings) (*material, error) {
 	var trustPEM []byte
 	switch {
 	case s.TruststoreLocation != "":
-		m.stamps = append(m.stamps, stampOf(s.TruststoreLocation))
-		b, err := os.ReadFile(s.TruststoreLocation)
+		b, err := m.readStore("ssl.truststore.location", s.TruststoreLocation)
 		if err != nil {
-			return nil, fmt.Errorf("ssl.truststore.location: %w", err)
+			return nil, err
 		}
 		trustPEM = b
 	case s.TruststoreCertificates != "":

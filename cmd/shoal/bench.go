@@ -128,11 +128,7 @@ Examples:
 					if err != nil {
 						return err
 					}
-					if asJSON {
-						return writeJSON(c.App.Writer, res)
-					}
-					printResult(c.App.Writer, res)
-					return nil
+					return writeBench(c, asJSON, res, res)
 				},
 			}),
 		},
@@ -222,11 +218,7 @@ func benchAction(run workload) cli.ActionFunc {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", name, err), 1)
 		}
-		if asJSON {
-			return writeJSON(c.App.Writer, res)
-		}
-		printResult(c.App.Writer, res)
-		return nil
+		return writeBench(c, asJSON, res, res)
 	}
 }
 
@@ -273,11 +265,18 @@ func shareAction(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: latency: %v", name, err), 1)
 	}
+	return writeBench(c, asJSON, run, run.Share, run.Latency)
+}
+
+// writeBench writes run as JSON with --output json, and its results as
+// text otherwise.
+func writeBench(c *cli.Context, asJSON bool, run any, results ...bench.Result) error {
 	if asJSON {
 		return writeJSON(c.App.Writer, run)
 	}
-	printResult(c.App.Writer, run.Share)
-	printResult(c.App.Writer, run.Latency)
+	for _, r := range results {
+		printResult(c.App.Writer, r)
+	}
 	return nil
 }
 

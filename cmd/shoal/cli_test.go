@@ -20,6 +20,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 // The tests in this package run the real shoal binary: TestMain builds it,
@@ -241,7 +243,7 @@ func ok(t *testing.T, args ...string) result {
 type runningShoal struct {
 	cmd            *exec.Cmd
 	name           string // "shoal" and the arguments, for messages
-	stdout, stderr syncBuffer
+	stdout, stderr syncbuf.Buffer
 	exited         chan error // the result of Wait, once it exits
 }
 

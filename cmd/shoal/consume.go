@@ -318,13 +318,9 @@ func planConsume(ctx context.Context, adm *kadm.Client, topic string, want []int
 		}
 		plan.partitions = want
 	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
+	starts, ends, err := listStartsEnds(ctx, adm, topic)
 	if err != nil {
-		return consumePlan{}, failure("consume %q: listing start offsets: %s", topic, describeErr(err))
-	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return consumePlan{}, failure("consume %q: listing end offsets: %s", topic, describeErr(err))
+		return consumePlan{}, failure("consume %q: %s", topic, err)
 	}
 	var byTime kadm.ListedOffsets
 	if from.kind == "time" {

@@ -177,13 +177,9 @@ func topicBounds(ctx context.Context, adm *kadm.Client, topics ...string) (map[s
 	if len(topics) == 0 {
 		return out, nil
 	}
-	starts, err := adm.ListStartOffsets(ctx, topics...)
+	starts, ends, err := listStartsEnds(ctx, adm, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("listing start offsets: %s", describeErr(err))
-	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("listing end offsets: %s", describeErr(err))
+		return nil, err
 	}
 	for _, t := range topics {
 		out[t] = offsetBounds{start: map[int32]int64{}, end: map[int32]int64{}}
@@ -199,6 +195,17 @@ func topicBounds(ctx context.Context, adm *kadm.Client, topics ...string) (map[s
 		}
 	})
 	return out, nil
+}
+
+// listStartsEnds lists the log start and end offsets of topics' partitions.
+func listStartsEnds(ctx context.Context, adm *kadm.Client, topics ...string) (starts, ends kadm.ListedOffsets, err error) {
+	if starts, err = adm.ListStartOffsets(ctx, topics...); err != nil {
+		return nil, nil, fmt.Errorf("listing start offsets: %s", describeErr(err))
+	}
+	if ends, err = adm.ListEndOffsets(ctx, topics...); err != nil {
+		return nil, nil, fmt.Errorf("listing end offsets: %s", describeErr(err))
+	}
+	return starts, ends, nil
 }
 
 // ---- list
@@ -371,11 +378,7 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 		}
 		d.State, d.Protocol = g.State, g.AssignorName
 		for _, m := range g.Members {
-			mi := groupMemberInfo{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Assignment: fromTopicsSet(m.Assignment)}
-			if m.InstanceID != nil {
-				mi.InstanceID = *m.InstanceID
-			}
-			d.Members = append(d.Members, mi)
+			d.Members = append(d.Members, groupMemberInfo{MemberID: m.MemberID, InstanceID: deref(m.InstanceID), ClientID: m.ClientID, Host: m.ClientHost, Assignment: fromTopicsSet(m.Assignment)})
 		}
 	} else {
 		dgs, err := adm.DescribeGroups(ctx, group)
@@ -385,10 +388,7 @@ func describeGroup(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group 
 		}
 		d.State, d.Protocol = g.State, g.Protocol
 		for _, m := range g.Members {
-			mi := groupMemberInfo{MemberID: m.MemberID, ClientID: m.ClientID, Host: m.ClientHost, Assignment: []topicPartitions{}}
-			if m.InstanceID != nil {
-				mi.InstanceID = *m.InstanceID
-			}
+			mi := groupMemberInfo{MemberID: m.MemberID, InstanceID: deref(m.InstanceID), ClientID: m.ClientID, Host: m.ClientHost, Assignment: []topicPartitions{}}
 			if a, ok := m.Assigned.AsConsumer(); ok {
 				set := kadm.TopicsSet{}
 				for _, t := range a.Topics {

@@ -454,43 +454,43 @@ const (
 	timeIndexEntrySize   = 12
 )
 
-// readIndex reads the index file at path, whose entries are entrySize
-// bytes, for the offset and time index checks. A missing file leaves
-// nothing to check: ok is false and no problem is reported. An unreadable
-// file (ok false) and a size that leaves a partial entry are problems.
-func (d *dumper) readIndex(path, kind string, entrySize int) (data []byte, ok bool) {
+// eachIndexEntry reads the index file at path, whose entries are
+// entrySize bytes, hands check each entry with its number and position,
+// and says how many it checked. A missing file leaves nothing to check
+// and is no problem; an unreadable file and a size that leaves a partial
+// entry are problems.
+func (d *dumper) eachIndexEntry(path, kind string, entrySize int, check func(i int, at int64, e []byte)) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, false
+		return
 	}
 	if err != nil {
 		d.problem(path, 0, "cannot read %s: %v", kind, err)
-		return nil, false
+		return
 	}
 	if len(data)%entrySize != 0 {
 		d.problem(path, int64(len(data)), "%s size %d is not a multiple of %d", kind, len(data), entrySize)
 	}
-	return data, true
+	n := len(data) / entrySize
+	for i := 0; i < n; i++ {
+		check(i, int64(i*entrySize), data[i*entrySize:])
+	}
+	if !d.json {
+		fmt.Fprintf(d.w, "%s %s: %d entries checked\n", kind, path, n)
+	}
 }
 
 // checkOffsetIndex verifies that every entry of a segment's offset index
 // names a batch boundary and that batch's base offset.
 func (d *dumper) checkOffsetIndex(path string, base int64, batches []batchPos) {
-	data, ok := d.readIndex(path, "offset index", offsetIndexEntrySize)
-	if !ok {
-		return
-	}
 	byPos := make(map[int64]int64, len(batches))
 	for _, b := range batches {
 		byPos[b.pos] = b.base
 	}
-	n := len(data) / offsetIndexEntrySize
 	var prevRel, prevPos int64 = -1, -1
-	for i := 0; i < n; i++ {
-		e := data[i*offsetIndexEntrySize:]
+	d.eachIndexEntry(path, "offset index", offsetIndexEntrySize, func(i int, at int64, e []byte) {
 		rel := int64(binary.BigEndian.Uint32(e))
 		fpos := int64(binary.BigEndian.Uint32(e[4:]))
-		at := int64(i * offsetIndexEntrySize)
 		if rel <= prevRel || fpos <= prevPos {
 			d.problem(path, at, "offset index entry %d (offset %d -> position %d) does not increase", i, base+rel, fpos)
 		}
@@ -502,31 +502,21 @@ func (d *dumper) checkOffsetIndex(path string, base int64, batches []batchPos) {
 		case got != base+rel:
 			d.problem(path, at, "offset index entry %d: position %d holds the batch at offset %d, the index says %d", i, fpos, got, base+rel)
 		}
-	}
-	if !d.json {
-		fmt.Fprintf(d.w, "offset index %s: %d entries checked\n", path, n)
-	}
+	})
 }
 
 // checkTimeIndex verifies that every entry of a segment's time index
 // names a batch that starts at that offset and whose max timestamp is the
 // entry's timestamp.
 func (d *dumper) checkTimeIndex(path string, base int64, batches []batchPos) {
-	data, ok := d.readIndex(path, "time index", timeIndexEntrySize)
-	if !ok {
-		return
-	}
 	byBase := make(map[int64]int64, len(batches))
 	for _, b := range batches {
 		byBase[b.base] = b.maxTimestamp
 	}
-	n := len(data) / timeIndexEntrySize
 	var prevTs, prevRel int64 = -1 << 63, -1
-	for i := 0; i < n; i++ {
-		e := data[i*timeIndexEntrySize:]
+	d.eachIndexEntry(path, "time index", timeIndexEntrySize, func(i int, at int64, e []byte) {
 		ts := int64(binary.BigEndian.Uint64(e))
 		rel := int64(binary.BigEndian.Uint32(e[8:]))
-		at := int64(i * timeIndexEntrySize)
 		if ts <= prevTs || rel < prevRel {
 			d.problem(path, at, "time index entry %d (timestamp %d -> offset %d) does not increase", i, ts, base+rel)
 		}
@@ -538,8 +528,5 @@ func (d *dumper) checkTimeIndex(path string, base int64, batches []batchPos) {
 		case maxTs != ts:
 			d.problem(path, at, "time index entry %d: the batch at offset %d has max timestamp %d, the index says %d", i, base+rel, maxTs, ts)
 		}
-	}
-	if !d.json {
-		fmt.Fprintf(d.w, "time index %s: %d entries checked\n", path, n)
-	}
+	})
 }

@@ -382,13 +382,9 @@ func describeTopic(ctx context.Context, adm *kadm.Client, name string, allConfig
 	if err != nil {
 		return topicDescription{}, err
 	}
-	starts, err := adm.ListStartOffsets(ctx, name)
+	starts, ends, err := listStartsEnds(ctx, adm, name)
 	if err != nil {
-		return topicDescription{}, failure("topic %q: listing start offsets: %s", name, describeErr(err))
-	}
-	ends, err := adm.ListEndOffsets(ctx, name)
-	if err != nil {
-		return topicDescription{}, failure("topic %q: listing end offsets: %s", name, describeErr(err))
+		return topicDescription{}, failure("topic %q: %s", name, err)
 	}
 	d := topicDescription{
 		Name:              name,

@@ -3,11 +3,12 @@ package main
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/syncbuf"
 )
 
 func TestParseFrom(t *testing.T) {
@@ -74,24 +75,6 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the progress goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -111,7 +94,7 @@ func TestProgress(t *testing.T) {
 	var st produceStats
 	st.acked.Store(7)
 
-	var plain syncBuffer
+	var plain syncbuf.Buffer
 	p := startProgress(&plain, false, time.Millisecond, in, 2048, &st)
 	waitFor(t, "a plain progress line", func() bool { return strings.Count(plain.String(), "\n") >= 2 })
 	p.stop()
@@ -124,7 +107,7 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("plain progress uses \\r: %q", plain.String())
 	}
 
-	var tty syncBuffer
+	var tty syncbuf.Buffer
 	p = startProgress(&tty, true, time.Millisecond, in, -1, &st)
 	waitFor(t, "a terminal progress line", func() bool { return strings.Count(tty.String(), "\r") >= 2 })
 	p.stop()
