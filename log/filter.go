@@ -61,7 +61,7 @@ func (x RecordIndex) Filter(b []byte, keep func(offset int64) bool) ([]byte, err
 	case h.Control():
 		return b[:h.Size()], nil
 	}
-	if len(x.pos) != int(h.NumRecords)+1 || int(x.pos[len(x.pos)-1]) != len(data) {
+	if h.NumRecords < 0 || len(x.pos) != int(h.NumRecords)+1 || int(x.pos[len(x.pos)-1]) != len(data) {
 		return nil, fmt.Errorf("%w: record index of another batch", ErrCorruptMessage)
 	}
 	return x.filter(b, h, data, keep)
@@ -87,7 +87,7 @@ func batchData(b []byte) (BatchHeader, []byte, error) {
 // heads. Records are skipped by their length prefix, not parsed: their
 // contents were checked when produced.
 func indexRecords(h BatchHeader, data []byte) (RecordIndex, error) {
-	if h.NumRecords < 0 || int(h.NumRecords) > len(data) {
+	if h.NumRecords < 0 || int(h.NumRecords) > len(data)/minRecordSize {
 		return RecordIndex{}, fmt.Errorf("%w: %d records in %d bytes", ErrCorruptMessage, h.NumRecords, len(data))
 	}
 	x := RecordIndex{pos: make([]int32, h.NumRecords+1)}

@@ -2,6 +2,7 @@ package log
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"testing"
 )
@@ -124,6 +125,19 @@ func TestRecordIndexFilter(t *testing.T) {
 			}
 			if _, err := x.Filter(b, keeps["odd"]); err == nil {
 				t.Fatal("an index of another batch filtered without error")
+			}
+			negative := bytes.Clone(b)
+			binary.BigEndian.PutUint32(negative[offRecordCount:], 0xffffffff)
+			if _, err := (RecordIndex{}).Filter(negative, keeps["odd"]); err == nil {
+				t.Fatal("a batch of -1 records filtered through an empty index without error")
+			}
+			if _, err := IndexBatch(negative); err == nil {
+				t.Fatal("a batch of -1 records was indexed")
+			}
+			huge := bytes.Clone(b)
+			binary.BigEndian.PutUint32(huge[offRecordCount:], 1<<30)
+			if _, err := IndexBatch(huge); err == nil {
+				t.Fatal("a batch claiming 2^30 records in a few hundred bytes was indexed")
 			}
 		})
 	}

@@ -97,9 +97,11 @@ func keyOf(s *Span, o int64) KeyHash {
 
 // register records that the non-terminal in-flight record o has key h.
 // Callers register in ascending offset order, past every record registered
-// before (learnKeys only moves known forward).
+// before (learnKeys only moves known forward); an offset at or below the
+// last slot is ignored, as registering it twice would hold its key back
+// behind itself.
 func (k *keyOrder) register(o int64, h KeyHash) {
-	if h == NullKey {
+	if h == NullKey || len(k.slots) > 0 && o < k.base+int64(len(k.slots)) {
 		return
 	}
 	k.changes++
@@ -189,7 +191,7 @@ func (sp *SharePartition) learnKeys(s *Span) {
 			return false
 		}
 		if !e.state.settled() {
-			for o := max(e.first, s.First); o <= min(e.last, upto); o++ {
+			for o := max(e.first, s.First, from); o <= min(e.last, upto); o++ {
 				ko.register(o, keyOf(s, o))
 			}
 		}

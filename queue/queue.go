@@ -646,7 +646,9 @@ func (sp *SharePartition) Acquire(now time.Time, member string, spans []Span, ma
 spans:
 	for _, s := range spans {
 		if havePrev && s.First <= prevLast {
-			s.First = prevLast + 1 // tolerate overlap
+			// Tolerate overlap; the keys stay aligned with the offsets.
+			s.Keys = s.Keys[min(prevLast+1-s.First, int64(len(s.Keys))):]
+			s.First = prevLast + 1
 		}
 		if s.Last < s.First {
 			continue

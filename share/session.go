@@ -25,7 +25,7 @@ type Session struct {
 	parts map[TopicPart]bool
 	// heldPolls counts the member's consecutive long polls cut short
 	// because it held records of a key-ordered share partition and
-	// acknowledged none in between (see heldPollWait).
+	// acknowledged none in between (see longPollWait).
 	heldPolls int
 }
 
