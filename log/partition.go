@@ -40,7 +40,9 @@ import (
 //
 // Readers access segment files only while holding mu (read), and a segment
 // leaves the list only under mu (write) before its files are closed, so a
-// reader never touches a closed or replaced file.
+// reader never touches a closed or replaced file. A FileSlice (slice.go) is
+// read after mu is released: it pins its segment's log file, which closing
+// the segment then leaves open until the slice is released.
 //
 // Invariants (under mu): len(segs) >= 1; segments are ordered by base and
 // each base >= the previous segment's next offset; leo == last segment's next;
