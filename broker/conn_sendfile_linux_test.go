@@ -7,9 +7,14 @@ import (
 	"hash/crc32"
 	"io"
 	"net"
+	"os"
+	"runtime/debug"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/log"
@@ -201,5 +206,71 @@ func TestSendFileTruncatedFails(t *testing.T) {
 	go io.Copy(io.Discard, client)
 	if err := c.sendFrame(net.Buffers{[]byte("head"), nil}, []log.FileSlice{fs}); !errors.Is(err, errShortFile) {
 		t.Fatalf("send from a truncated file: %v", err)
+	}
+}
+
+// heldFiles counts the process's descriptors open on files whose path
+// contains name.
+func heldFiles(t *testing.T, name string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.Contains(target, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// Fetch responses still to be sent when their client goes away let go of
+// their segment files: once the topic is deleted no descriptor is left on
+// its files.
+func TestFetchFilesReleasedWhenPeerLeaves(t *testing.T) {
+	// An *os.File dropped unclosed is closed when collected: without
+	// collections, only a release closes the files.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	s := startTestServer(t)
+	ctx := testContext(t, 30*time.Second)
+	const topic = "sendfile-released"
+	adm := kadm.NewClient(testClient(t, s))
+	createTopic(t, ctx, adm, 1, topic, nil)
+	prod := testClient(t, s, kgo.DefaultProduceTopic(topic))
+	for i := range 2000 {
+		prod.Produce(ctx, &kgo.Record{Value: bytes.Repeat([]byte{byte(i)}, 1000)}, nil)
+	}
+	if err := prod.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err := net.Dial("tcp", s.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetReadBuffer(4 << 10)
+	body := frameOf(sessionFetch(0, -1, topic, [16]byte{}, 0), 12)
+	frame := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+	for range maxInFlight {
+		if _, err := c.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Read part of the first response, so the broker is sending, then
+	// leave with the rest unread.
+	if _, err := io.ReadFull(c, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := adm.DeleteTopics(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	for heldFiles(t, topic) > 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d descriptors left on the deleted topic's files", heldFiles(t, topic))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
