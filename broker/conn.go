@@ -573,18 +573,18 @@ func (c *conn) writeLoop() {
 	c.cancel()
 	c.nc.Close()
 	dropped := []*slot{sl}
-	for sl := range c.pending {
-		c.finished(sl)
-		dropped = append(dropped, sl)
+	for queued := range c.pending {
+		c.finished(queued)
+		dropped = append(dropped, queued)
 	}
 	// The reader has stopped (it closed pending), so what it answered is
 	// in the slots now: let go of the files of fetch responses never sent.
-	for _, sl := range dropped {
-		if sl == nil {
+	for _, d := range dropped {
+		if d == nil {
 			continue
 		}
 		select {
-		case out := <-sl.done:
+		case out := <-d.done:
 			out.release()
 		default:
 		}
