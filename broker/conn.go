@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/acl"
+	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 	"github.com/shoalmq/shoal/sasl"
 )
@@ -107,6 +108,12 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// plainTCP is set on a TCP connection without TLS: fetch responses
+	// go out with writev, and (sendFiles) their record sets from the
+	// segment files with sendfile. TLS must seal every byte, so it gets
+	// them copied.
+	plainTCP, sendFiles bool
+
 	// pending carries, in request order, the slot each response will be
 	// delivered to; its capacity is the in-flight bound.
 	pending chan *slot
@@ -162,7 +169,18 @@ type slot struct {
 // the same slot.
 type outcome struct {
 	resp net.Buffers
-	wait func()
+	// files are record sets sent from their segment files, in the order
+	// of the nil pieces of resp they stand for (fetchEncoder).
+	files []log.FileSlice
+	wait  func()
+}
+
+// release lets go of the segment files of an outcome once it is sent or
+// will never be.
+func (o *outcome) release() {
+	for i := range o.files {
+		o.files[i].Release()
+	}
 }
 
 func newConn(s *Server, nc net.Conn, listener string) *conn {
@@ -181,6 +199,8 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 		principal: acl.Anonymous,
 		host:      hostOf(nc),
 	}
+	_, c.plainTCP = nc.(*net.TCPConn)
+	c.sendFiles = c.plainTCP && canSendFile
 	c.newSASLSession()
 	c.lastActive.Store(time.Now().UnixNano())
 	return c
@@ -468,13 +488,15 @@ func (c *conn) writeLoop() {
 	// records of its own and sent with a syscall of its own, so the small
 	// pieces between the record data (a length, a partition header) go
 	// through the buffer to share records with their neighbours.
-	_, vectored := c.nc.(*net.TCPConn)
 	var err error
+	// The slot being answered, whose outcome may not be taken yet when
+	// the writer gives up.
+	var sl *slot
 	for {
 		// Flush whenever the next thing to write is not ready yet, so a
 		// response never waits in the buffer behind a slow one (a long
 		// poll) while pipelined ready responses still share a syscall.
-		var sl *slot
+		sl = nil
 		ok := true
 		select {
 		case sl, ok = <-c.pending:
@@ -513,14 +535,21 @@ func (c *conn) writeLoop() {
 			}
 			break
 		}
-		switch resp := out.resp; len(resp) {
-		case 0: // no response (acks=0)
-		case 1:
+		switch resp := out.resp; {
+		case len(out.files) > 0:
+			// Record sets to send from their files: what is
+			// buffered first, then the frame.
+			if err = w.Flush(); err == nil {
+				err = c.sendFrame(resp, out.files)
+			}
+			out.release()
+		case len(resp) == 0: // no response (acks=0)
+		case len(resp) == 1:
 			_, err = w.Write(resp[0])
 		default:
 			// A fetch response with its record data in place: write
 			// what is buffered, then all pieces in one writev.
-			if !vectored {
+			if !c.plainTCP {
 				for _, piece := range resp {
 					if _, err = w.Write(piece); err != nil {
 						break
@@ -543,8 +572,22 @@ func (c *conn) writeLoop() {
 	// already queued.
 	c.cancel()
 	c.nc.Close()
-	for sl := range c.pending {
-		c.finished(sl)
+	dropped := []*slot{sl}
+	for queued := range c.pending {
+		c.finished(queued)
+		dropped = append(dropped, queued)
+	}
+	// The reader has stopped (it closed pending), so what it answered is
+	// in the slots now: let go of the files of fetch responses never sent.
+	for _, d := range dropped {
+		if d == nil {
+			continue
+		}
+		select {
+		case out := <-d.done:
+			out.release()
+		default:
+		}
 	}
 }
 
@@ -736,14 +779,19 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 	c.srv.metrics.responseErrors(resp)
 	f, isFetch := resp.(*kmsg.FetchResponse)
 	var out net.Buffers
+	var files []log.FileSlice
 	if isFetch {
-		out = c.srv.fetchEncoder.encode(rc.header.correlationID, f)
+		out, files = c.srv.fetchEncoder.encode(rc.header.correlationID, f, rc.fetchFiles)
+		rc.fetchFiles = nil
 	} else {
 		out = net.Buffers{encodeResponse(rc.header.correlationID, resp)}
 	}
 	size := 0
 	for _, b := range out {
 		size += len(b)
+	}
+	for _, fs := range files {
+		size += int(fs.Size)
 	}
 	throttle := c.throttle(rc, req, size, rc.busy+time.Since(encoding))
 	// A response may already carry a throttle (the controller's, on a
@@ -761,7 +809,7 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 			out = net.Buffers{encodeResponse(rc.header.correlationID, resp)}
 		}
 	}
-	sl.done <- outcome{resp: out}
+	sl.done <- outcome{resp: out, files: files}
 	c.mute(throttle)
 }
 
@@ -801,6 +849,9 @@ type reqCtx struct {
 	// handler's time spent waiting on another node (forwardAdmin), left
 	// out of busy.
 	busy, remote time.Duration
+	// fetchFiles are a Fetch response's record sets to send from their
+	// segment files (finishFetch), handed to the encoder.
+	fetchFiles []fileRecords
 }
 
 // peerClosed asks the controller to check on the broker whose heartbeats

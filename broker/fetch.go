@@ -39,6 +39,10 @@ func (s *Server) handleFetch(ctx context.Context, rc *reqCtx, req *kmsg.FetchReq
 	if s.readFetchOnce(plan) || maxWait == 0 {
 		return s.finishFetch(rc, plan), nil, nil
 	}
+	// The wait reads again before it parks; until it runs (a connection
+	// closed meanwhile never runs it) no segment file stays held for
+	// this read.
+	plan.releaseSlices()
 	return nil, func() (kmsg.Response, error) {
 		timer := time.NewTimer(maxWait)
 		defer timer.Stop()
@@ -91,6 +95,11 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, int) {
 	for i, part := range plan.fetch.Partitions {
 		pr := &plan.out[i]
 		*pr = kmsg.NewFetchResponseTopicPartition()
+		var fs *log.FileSlice
+		if len(plan.slices) > 0 {
+			fs = &plan.slices[i]
+			fs.Release() // the previous read's, when a long poll reads again
+		}
 		pr.Partition = part.Partition
 		if code := plan.refused[i]; code != 0 {
 			pr.ErrorCode = code
@@ -99,7 +108,7 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, int) {
 			rp := kmsg.FetchRequestTopicPartition{Partition: part.Partition, CurrentLeaderEpoch: part.CurrentLeaderEpoch,
 				FetchOffset: part.FetchOffset, LastFetchedEpoch: part.LastFetchedEpoch, LogStartOffset: part.LogStartOffset,
 				PartitionMaxBytes: part.MaxBytes}
-			n, err := s.readPartition(req, replica, plan.topics[i], rp, pr, budget, size == 0, plan.waiter)
+			n, err := s.readPartition(req, replica, plan.topics[i], rp, pr, fs, budget, size == 0, plan.waiter)
 			if err != nil {
 				pr.ErrorCode = errorCode(err)
 				if replica < 0 || !errors.Is(err, kerr.OffsetOutOfRange) {
@@ -134,7 +143,13 @@ func (s *Server) readFetch(plan *fetchPlan) (int, bool, int) {
 // readPartition fills one partition's part of a fetch response and
 // returns the record bytes read. A non-nil w is registered first on what
 // wakes the read: the HW for a consumer, appends for a follower.
-func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, budget int, first bool, w *log.Waiter) (int, error) {
+//
+// With fs set (a plain TCP connection) the records are read as a range of
+// their segment file into fs, to be sent from there (sendfile), when they
+// go out unchanged: to a follower, or to a read_uncommitted consumer.
+// read_committed reads bytes, as the aborted transactions are found from
+// the batches read.
+func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, fs *log.FileSlice, budget int, first bool, w *log.Waiter) (int, error) {
 	p, ps, kerrv := s.replicas.LeaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 	if kerrv != nil {
 		return 0, kerrv
@@ -144,7 +159,7 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 		if maxBytes <= 0 && first {
 			maxBytes = 1
 		}
-		return s.replicas.ReadForFollower(replica, t, rp, pr, p, ps, maxBytes, w)
+		return s.replicas.ReadForFollower(replica, t, rp, pr, fs, p, ps, maxBytes, w)
 	}
 	if w != nil {
 		p.WatchHighWatermark(w)
@@ -164,7 +179,13 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 	}
 	// read_uncommitted reads up to the HW; read_committed up to the LSO,
 	// with the aborted transactions among what it read.
-	res, err := p.ReadIsolated(rp.FetchOffset, int32(max(maxBytes, 0)), math.MaxInt64, first, log.IsolationLevel(req.IsolationLevel))
+	var res log.ReadResult
+	var err error
+	if fs != nil && req.IsolationLevel == 0 {
+		res, *fs, err = p.ReadSlice(rp.FetchOffset, int32(max(maxBytes, 0)), first, false)
+	} else {
+		res, err = p.ReadIsolated(rp.FetchOffset, int32(max(maxBytes, 0)), math.MaxInt64, first, log.IsolationLevel(req.IsolationLevel))
+	}
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			return 0, kerr.OffsetOutOfRange
@@ -178,6 +199,9 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, replica int32, t *raftmet
 	for _, a := range res.Aborted {
 		pr.AbortedTransactions = append(pr.AbortedTransactions,
 			kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset})
+	}
+	if fs != nil && fs.Size > 0 {
+		return int(fs.Size), nil
 	}
 	return len(res.Data), nil
 }

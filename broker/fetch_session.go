@@ -42,6 +42,10 @@ type fetchPlan struct {
 	refused []int16
 	// out is the last read of each partition.
 	out []kmsg.FetchResponseTopicPartition
+	// slices are the last read's records of each partition read as a
+	// range of its segment file (readPartition), held until sent; empty
+	// on a connection that cannot send from files.
+	slices []log.FileSlice
 	// waiter is the long poll's wake-up, registered on the partitions
 	// read; nil until the fetch parks.
 	waiter *log.Waiter
@@ -68,11 +72,25 @@ func resized[T any](b []T, n int) []T {
 // release returns a plan to the pool once its response is made; the
 // response holds copies of what it needs.
 func (plan *fetchPlan) release() {
+	plan.releaseSlices()
 	plan.parts = plan.fetch.Partitions[:0]
 	clear(plan.out) // the record data
 	clear(plan.topics)
 	plan.req, plan.fetch = nil, nil
 	fetchPlans.Put(plan)
+}
+
+// sliced reports whether partition i's last read is a range of its
+// segment file.
+func (plan *fetchPlan) sliced(i int) bool {
+	return i < len(plan.slices) && plan.slices[i].Size > 0
+}
+
+// releaseSlices lets go of the segment files the last read holds.
+func (plan *fetchPlan) releaseSlices() {
+	for i := range plan.slices {
+		plan.slices[i].Release()
+	}
 }
 
 // planFetch applies a Fetch's session fields, finds the topics of the
@@ -93,6 +111,10 @@ func (s *Server) planFetch(rc *reqCtx, req *kmsg.FetchRequest) *fetchPlan {
 	plan.req, plan.fetch = req, f
 	plan.topics, plan.refused = resized(plan.topics, n), resized(plan.refused, n)
 	plan.out = resized(plan.out, n)
+	plan.slices = plan.slices[:0]
+	if rc.conn.sendFiles {
+		plan.slices = resized(plan.slices, n)
+	}
 	img := s.meta.Image()
 	for i, p := range f.Partitions {
 		t := requestTopic(img, req.Version >= 13, p.Topic, p.TopicID)
@@ -123,7 +145,7 @@ func (s *Server) finishFetch(rc *reqCtx, plan *fetchPlan) *kmsg.FetchResponse {
 		pr := &plan.out[i]
 		results[i] = fetchsession.Result{HighWatermark: pr.HighWatermark, LogStartOffset: pr.LogStartOffset,
 			Errored: pr.ErrorCode != 0,
-			News:    len(pr.RecordBatches) > 0 || pr.DivergingEpoch.Epoch >= 0 || pr.PreferredReadReplica >= 0}
+			News:    len(pr.RecordBatches) > 0 || plan.sliced(i) || pr.DivergingEpoch.Epoch >= 0 || pr.PreferredReadReplica >= 0}
 		errored = errored || pr.ErrorCode != 0
 	}
 	plan.keep = resized(plan.keep, len(plan.out))
@@ -138,7 +160,11 @@ func (s *Server) finishFetch(rc *reqCtx, plan *fetchPlan) *kmsg.FetchResponse {
 		name := part.Topic
 		if t != nil {
 			name = t.Name
-			s.metrics.fetched(t.Name, plan.out[i].RecordBatches)
+			if plan.sliced(i) {
+				s.metrics.fetchedCounted(t.Name, plan.slices[i].Size, plan.slices[i].Records)
+			} else {
+				s.metrics.fetched(t.Name, plan.out[i].RecordBatches)
+			}
 		}
 		if last == nil || last.Topic != name || last.TopicID != part.TopicID {
 			rt := kmsg.NewFetchResponseTopic()
@@ -147,6 +173,12 @@ func (s *Server) finishFetch(rc *reqCtx, plan *fetchPlan) *kmsg.FetchResponse {
 			last = &resp.Topics[len(resp.Topics)-1]
 		}
 		last.Partitions = append(last.Partitions, plan.out[i])
+		if plan.sliced(i) {
+			// The response takes the slice over: released once sent.
+			rc.fetchFiles = append(rc.fetchFiles, fileRecords{topic: len(resp.Topics) - 1,
+				partition: len(last.Partitions) - 1, slice: plan.slices[i]})
+			plan.slices[i] = log.FileSlice{}
+		}
 	}
 	if errored {
 		s.fetchHints(resp, rc.conn.listener)

@@ -7,6 +7,8 @@ import (
 	"net"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/log"
 )
 
 // fetchEncoder writes fetch responses without copying their record data.
@@ -19,8 +21,20 @@ import (
 // prefix (an int32 before v12, a compact uvarint from v12 on) is rewritten
 // for the real length. Markers start with 8 random bytes chosen at start-up,
 // so they cannot collide with topic names or other response fields.
+//
+// A record set read as a range of its segment file (fileRecords) is cut
+// out the same way; its piece is left nil, for the writer to send the
+// range from the file in its place (conn.sendFrame).
 type fetchEncoder struct {
 	prefix [8]byte
+}
+
+// fileRecords is a record set of a fetch response to be sent from its
+// segment file: the range, and the partition it belongs to as indexes in
+// the response's Topics and their Partitions.
+type fileRecords struct {
+	topic, partition int
+	slice            log.FileSlice
 }
 
 func newFetchEncoder() *fetchEncoder {
@@ -36,39 +50,56 @@ func (e *fetchEncoder) marker(i int) []byte {
 	return m
 }
 
-func (e *fetchEncoder) encode(correlationID int32, resp *kmsg.FetchResponse) net.Buffers {
-	var data [][]byte
+// encode frames resp. files, in response order, stand in for the record
+// sets of their partitions; they come back in the order of the nil pieces
+// they fill.
+func (e *fetchEncoder) encode(correlationID int32, resp *kmsg.FetchResponse, files []fileRecords) (net.Buffers, []log.FileSlice) {
+	var data [][]byte // nil for the next of slices
+	var slices []log.FileSlice
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
 			p := &resp.Topics[i].Partitions[j]
-			if len(p.RecordBatches) > 0 {
+			switch {
+			case len(files) > 0 && files[0].topic == i && files[0].partition == j:
+				data = append(data, nil)
+				slices = append(slices, files[0].slice)
+				files = files[1:]
+			case len(p.RecordBatches) > 0:
 				data = append(data, p.RecordBatches)
-				p.RecordBatches = e.marker(len(data) - 1)
+			default:
+				continue
 			}
+			p.RecordBatches = e.marker(len(data) - 1)
 		}
 	}
 	head := encodeResponse(correlationID, resp)
 	if len(data) == 0 {
-		return net.Buffers{head}
+		return net.Buffers{head}, nil
 	}
 	flexible := resp.IsFlexible()
 	out := make(net.Buffers, 0, 3*len(data)+1)
 	rest := head
 	total := len(head) - 4
+	sliced := 0
 	for i, d := range data {
+		size := len(d)
+		if d == nil {
+			size = int(slices[sliced].Size)
+			sliced++
+		}
 		at := bytes.Index(rest, e.marker(i))
 		if flexible {
 			// Compact bytes: uvarint(len+1); 17 fits in one byte.
-			out = append(out, rest[:at-1], binary.AppendUvarint(nil, uint64(len(d))+1))
+			out = append(out, rest[:at-1], binary.AppendUvarint(nil, uint64(size)+1))
 			total += len(out[len(out)-1]) - 1
 		} else {
-			out = append(out, rest[:at-4], binary.BigEndian.AppendUint32(nil, uint32(len(d))))
+			out = append(out, rest[:at-4], binary.BigEndian.AppendUint32(nil, uint32(size)))
 		}
 		out = append(out, d)
-		total += len(d) - 16
+		total += size - 16
 		rest = rest[at+16:]
 	}
 	out = append(out, rest)
 	binary.BigEndian.PutUint32(head, uint32(total))
-	return out
+	return out, slices
 }

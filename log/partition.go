@@ -40,7 +40,9 @@ import (
 //
 // Readers access segment files only while holding mu (read), and a segment
 // leaves the list only under mu (write) before its files are closed, so a
-// reader never touches a closed or replaced file.
+// reader never touches a closed or replaced file. A FileSlice (slice.go) is
+// read after mu is released: it pins its segment's log file, which closing
+// the segment then leaves open until the slice is released.
 //
 // Invariants (under mu): len(segs) >= 1; segments are ordered by base and
 // each base >= the previous segment's next offset; leo == last segment's next;
@@ -402,16 +404,28 @@ func (p *Partition) Read(offset int64, maxBytes int32, maxOffset int64, minOneBa
 
 // readLocked implements Read. mu held (read).
 func (p *Partition) readLocked(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (ReadResult, error) {
+	res, seg, err := p.locateLocked(offset, maxOffset)
+	if seg == nil || err != nil {
+		return res, err
+	}
+	data, err := seg.read(offset, maxBytes, min(maxOffset, p.leo), minOneBatch)
+	res.Data = data
+	return res, err
+}
+
+// locateLocked checks a read at offset against the log's bounds and finds
+// the segment holding its first batch below maxOffset: nil when there is
+// nothing to read. mu held (read).
+func (p *Partition) locateLocked(offset, maxOffset int64) (ReadResult, *segment, error) {
 	if err := p.openErr(); err != nil {
-		return ReadResult{}, err
+		return ReadResult{}, nil, err
 	}
 	res := ReadResult{HighWatermark: p.hw, LastStableOffset: p.lsoLocked(), LogStartOffset: p.logStart}
 	if offset < p.logStart || offset > p.leo {
-		return res, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, p.logStart, p.leo)
+		return res, nil, fmt.Errorf("%w: offset %d outside [%d, %d]", ErrOffsetOutOfRange, offset, p.logStart, p.leo)
 	}
-	maxOffset = min(maxOffset, p.leo)
-	if offset >= maxOffset {
-		return res, nil
+	if offset >= min(maxOffset, p.leo) {
+		return res, nil, nil
 	}
 	for i := p.segmentFor(offset); i < len(p.segs); i++ {
 		seg := p.segs[i]
@@ -421,14 +435,9 @@ func (p *Partition) readLocked(offset int64, maxBytes int32, maxOffset int64, mi
 			// the offsets below it were compacted away).
 			continue
 		}
-		data, err := seg.read(offset, maxBytes, maxOffset, minOneBatch)
-		if err != nil {
-			return res, err
-		}
-		res.Data = data
-		return res, nil
+		return res, seg, nil
 	}
-	return res, nil
+	return res, nil, nil
 }
 
 // segmentFor returns the index of the last segment whose base is <= offset
@@ -440,40 +449,9 @@ func (p *Partition) segmentFor(offset int64) int {
 
 // read implements Read within one segment. Partition.mu is held (read).
 func (s *segment) read(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) ([]byte, error) {
-	start := lookupOffset(s.index, s.base, offset)
-	sc := newHeaderScanner(s.log, start, s.size, lookupWindow)
-	defer sc.release()
-	var first BatchHeader
-	for {
-		h, pos, err := sc.next()
-		if err == io.EOF {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: segment %d at %d: %v", ErrStorage, s.base, pos, err)
-		}
-		if h.LastOffset() >= offset {
-			first, start = h, pos
-			break
-		}
-	}
-	if first.BaseOffset >= maxOffset {
-		return nil, nil
-	}
-	want := min(int64(max(maxBytes, 0)), s.size-start)
-	if maxOffset < s.next {
-		// Batches at or past maxOffset follow in this segment: read only up
-		// to the first of them, not the whole byte budget, when a caller
-		// asks for a short range of a long log.
-		if end, err := s.positionOf(maxOffset, start); err == nil {
-			want = min(want, end-start)
-		}
-	}
-	if int64(first.Size()) > want {
-		if !minOneBatch {
-			return nil, nil
-		}
-		want = int64(first.Size())
+	first, start, want, err := s.extent(offset, maxBytes, maxOffset, minOneBatch)
+	if want == 0 || err != nil {
+		return nil, err
 	}
 	buf := make([]byte, want)
 	if _, err := s.log.ReadAt(buf, start); err != nil {
@@ -489,6 +467,48 @@ func (s *segment) read(offset int64, maxBytes int32, maxOffset int64, minOneBatc
 		end += h.Size()
 	}
 	return buf[:end:end], nil
+}
+
+// extent finds what a read of the segment covers: the first batch (the one
+// holding offset), its position, and how many bytes from there the read
+// may take (0: nothing to read). The whole batches within those bytes and
+// below maxOffset are the read's answer. Partition.mu is held (read).
+func (s *segment) extent(offset int64, maxBytes int32, maxOffset int64, minOneBatch bool) (first BatchHeader, start, want int64, err error) {
+	start = lookupOffset(s.index, s.base, offset)
+	sc := newHeaderScanner(s.log, start, s.size, lookupWindow)
+	defer sc.release()
+	for {
+		h, pos, err := sc.next()
+		if err == io.EOF {
+			return first, 0, 0, nil
+		}
+		if err != nil {
+			return first, 0, 0, fmt.Errorf("%w: segment %d at %d: %v", ErrStorage, s.base, pos, err)
+		}
+		if h.LastOffset() >= offset {
+			first, start = h, pos
+			break
+		}
+	}
+	if first.BaseOffset >= maxOffset {
+		return first, 0, 0, nil
+	}
+	want = min(int64(max(maxBytes, 0)), s.size-start)
+	if maxOffset < s.next {
+		// Batches at or past maxOffset follow in this segment: read only up
+		// to the first of them, not the whole byte budget, when a caller
+		// asks for a short range of a long log.
+		if end, err := s.positionOf(maxOffset, start); err == nil {
+			want = min(want, end-start)
+		}
+	}
+	if int64(first.Size()) > want {
+		if !minOneBatch {
+			return first, 0, 0, nil
+		}
+		want = int64(first.Size())
+	}
+	return first, start, want, nil
 }
 
 // positionOf returns the file position of the first batch of the segment
@@ -700,7 +720,8 @@ func (p *Partition) truncateEpochsFromStartLocked() {
 
 // removeSegments deletes segments already unlinked from the list. flushMu
 // held, so no fsync runs on them; no reader holds them since they left the
-// list under mu.
+// list under mu, and a slice being sent keeps the log file open itself
+// (FileSlice).
 func (p *Partition) removeSegments(gone []*segment) {
 	for _, s := range gone {
 		if err := s.remove(); err != nil {

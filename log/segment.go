@@ -50,6 +50,13 @@ type segment struct {
 	flushedSize         int64 // bytes of log known durable
 	indexFilesTruncated bool
 	indexUnsynced       bool // index bytes written but not yet fsynced
+
+	// Guarded by sendMu: how many FileSlices of log are held, and
+	// whether the segment's files were closed meanwhile, leaving log for
+	// the last Release to close.
+	sendMu     sync.Mutex
+	sends      int
+	closeLater bool
 }
 
 // createSegment makes a new empty segment (and its empty index files).
@@ -102,13 +109,49 @@ func openSegmentFiles(dir string, base int64) (*segment, error) {
 }
 
 func (s *segment) closeFiles() error {
-	var errs []error
-	for _, f := range []*os.File{s.log, s.idxFile, s.tidxFile} {
+	errs := []error{s.closeLog()}
+	for _, f := range []*os.File{s.idxFile, s.tidxFile} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// closeLog closes the log file, or leaves that to the last release of a
+// slice of it still being sent (see FileSlice).
+func (s *segment) closeLog() error {
+	if s.log == nil {
+		return nil
+	}
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.sends > 0 {
+		s.closeLater = true
+		return nil
+	}
+	return s.log.Close()
+}
+
+// pin holds the log file open for a slice. The segment must be in its
+// partition's list (Partition.mu held), so its files are open.
+func (s *segment) pin() {
+	s.sendMu.Lock()
+	s.sends++
+	s.sendMu.Unlock()
+}
+
+// unpin releases a slice's hold, closing the log file if the segment's
+// files were closed while it was held. Its error is dropped: the segment
+// has left the log, and durability was settled by fsync, not by close.
+func (s *segment) unpin() {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.sends--
+	if s.sends == 0 && s.closeLater {
+		s.closeLater = false
+		_ = s.log.Close()
+	}
 }
 
 // remove closes and deletes the segment's files.

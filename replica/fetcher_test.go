@@ -71,7 +71,7 @@ func (lp leaderPeer) Request(ctx context.Context, req kmsg.Request) (kmsg.Respon
 				if kerrv != nil {
 					return nil, kerrv
 				}
-				n, err := m.ReadForFollower(req.ReplicaID, t, rp, &pr, p, ps, int(rp.PartitionMaxBytes), w)
+				n, err := m.ReadForFollower(req.ReplicaID, t, rp, &pr, nil, p, ps, int(rp.PartitionMaxBytes), w)
 				if err != nil {
 					return nil, err
 				}

@@ -180,7 +180,7 @@ func (n *testNode) followerFetch(t *testing.T, offset int64) kmsg.FetchResponseT
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.FetchOffset = offset
 	pr := kmsg.NewFetchResponseTopicPartition()
-	if _, err := n.m.ReadForFollower(2, n.meta.Image().Topics["t"], rp, &pr, p, ps, 1<<20, nil); err != nil {
+	if _, err := n.m.ReadForFollower(2, n.meta.Image().Topics["t"], rp, &pr, nil, p, ps, 1<<20, nil); err != nil {
 		t.Fatal(err)
 	}
 	return pr

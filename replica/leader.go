@@ -206,8 +206,10 @@ func (m *Manager) advanceHighWatermark(p *log.Partition, ps raftmeta.PartitionSt
 // leads (p, as ps says): records up to the log end offset, and the
 // follower's progress recorded for the HW and the ISR. It returns the
 // bytes read. A non-nil w (the fetch's long poll) is registered to be
-// woken by the partition's next append.
-func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, p *log.Partition, ps raftmeta.PartitionState, maxBytes int, w *log.Waiter) (int, error) {
+// woken by the partition's next append. With fs set the records are read
+// into it as a range of their segment file (log.ReadSlice), for the
+// broker to send from there, and pr gets none.
+func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.FetchRequestTopicPartition, pr *kmsg.FetchResponseTopicPartition, fs *log.FileSlice, p *log.Partition, ps raftmeta.PartitionState, maxBytes int, w *log.Waiter) (int, error) {
 	if !slices.Contains(ps.Replicas, replica) {
 		return 0, kerr.NotLeaderForPartition
 	}
@@ -251,7 +253,13 @@ func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetc
 		// Throttled: the follower learns the HW and fetches again.
 		return 0, nil
 	}
-	res, err := p.ReadForReplica(fo, int32(max(maxBytes, 0)))
+	var res log.ReadResult
+	var err error
+	if fs != nil {
+		res, *fs, err = p.ReadSlice(fo, int32(max(maxBytes, 0)), true, true)
+	} else {
+		res, err = p.ReadForReplica(fo, int32(max(maxBytes, 0)))
+	}
 	if err != nil {
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			return 0, kerr.OffsetOutOfRange
@@ -260,12 +268,16 @@ func (m *Manager) ReadForFollower(replica int32, t *raftmeta.Topic, rp kmsg.Fetc
 	}
 	pr.LogStartOffset = res.LogStartOffset
 	pr.RecordBatches = res.Data
+	n := len(res.Data)
+	if fs != nil {
+		n = int(fs.Size)
+	}
 	if listed {
 		// What is read here is sent: a follower's fetch asks for one
 		// byte, so the first read that finds any answers it.
-		m.leaderQuota.Record(float64(len(res.Data)), now)
+		m.leaderQuota.Record(float64(n), now)
 	}
-	return len(res.Data), nil
+	return n, nil
 }
 
 // eligible reports whether a replica may join an ISR: it is registered and

@@ -78,7 +78,7 @@ func TestListOffsetNotAvailableUntilHighWatermarkReachesEpochStart(t *testing.T)
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.FetchOffset = 5
 		pr := kmsg.NewFetchResponseTopicPartition()
-		if _, err := n.m.ReadForFollower(r, n.meta.Image().Topics["t"], rp, &pr, p, ps, 1<<20, nil); err != nil {
+		if _, err := n.m.ReadForFollower(r, n.meta.Image().Topics["t"], rp, &pr, nil, p, ps, 1<<20, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -39,7 +39,7 @@ func (n *testNode) fetchAs(t *testing.T, replica int32, offset int64) int {
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.FetchOffset = offset
 	pr := kmsg.NewFetchResponseTopicPartition()
-	got, err := n.m.ReadForFollower(replica, n.meta.Image().Topics["t"], rp, &pr, p, ps, 1<<20, nil)
+	got, err := n.m.ReadForFollower(replica, n.meta.Image().Topics["t"], rp, &pr, nil, p, ps, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
