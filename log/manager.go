@@ -536,17 +536,10 @@ func (m *Manager) Dirs() []DirInfo {
 // clean-shutdown markers, and releases the dir locks. A dir whose partitions
 // did not all close cleanly gets no marker, so the next Open recovers it.
 func (m *Manager) Close() error {
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
+	ps, wasClosed := m.markClosed()
+	if wasClosed {
 		return nil
 	}
-	m.closed = true
-	ps := make([]*Partition, 0, len(m.parts))
-	for _, p := range m.parts {
-		ps = append(ps, p)
-	}
-	m.mu.Unlock()
 	m.stopMoves()
 
 	failed := map[string]bool{}
@@ -582,16 +575,25 @@ func (m *Manager) Close() error {
 	return errors.Join(errs...)
 }
 
-// crash closes every file without flushing, checkpointing or writing
-// clean-shutdown markers: the state a killed process leaves. For tests.
-func (m *Manager) crash() {
+// markClosed marks m closed and returns the partitions it held, taken under
+// its lock so that the closing runs without it; wasClosed reports that m was
+// closed already.
+func (m *Manager) markClosed() (ps []*Partition, wasClosed bool) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	wasClosed = m.closed
 	m.closed = true
-	ps := make([]*Partition, 0, len(m.parts))
+	ps = make([]*Partition, 0, len(m.parts))
 	for _, p := range m.parts {
 		ps = append(ps, p)
 	}
-	m.mu.Unlock()
+	return ps, wasClosed
+}
+
+// crash closes every file without flushing, checkpointing or writing
+// clean-shutdown markers: the state a killed process leaves. For tests.
+func (m *Manager) crash() {
+	ps, _ := m.markClosed()
 	m.stopMoves()
 	for _, p := range ps {
 		_ = p.close(false, false)
