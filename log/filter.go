@@ -13,18 +13,7 @@ import (
 // one. b itself is returned when every record is kept or b is a control
 // batch, and nil when none is. A batch that does not decode is an error.
 func FilterBatch(b []byte, keep func(offset int64) bool) ([]byte, error) {
-	h, data, err := batchData(b)
-	switch {
-	case err != nil:
-		return nil, err
-	case h.Control():
-		return b[:h.Size()], nil
-	}
-	x, err := indexRecords(h, data)
-	if err != nil {
-		return nil, err
-	}
-	return x.filter(b, h, data, keep)
+	return filterBatch(b, keep, indexRecords)
 }
 
 // RecordIndex is where each record of one v2 batch starts and its offset,
@@ -54,6 +43,18 @@ func IndexBatch(b []byte) (RecordIndex, error) {
 
 // Filter is FilterBatch for b, the batch x indexes.
 func (x RecordIndex) Filter(b []byte, keep func(offset int64) bool) ([]byte, error) {
+	return filterBatch(b, keep, func(h BatchHeader, data []byte) (RecordIndex, error) {
+		if h.NumRecords < 0 || len(x.pos) != int(h.NumRecords)+1 || int(x.pos[len(x.pos)-1]) != len(data) {
+			return RecordIndex{}, fmt.Errorf("%w: record index of another batch", ErrCorruptMessage)
+		}
+		return x, nil
+	})
+}
+
+// filterBatch decodes b once and filters it through the record index that
+// index gives for its header and inflated records; a control batch is
+// returned whole.
+func filterBatch(b []byte, keep func(offset int64) bool, index func(BatchHeader, []byte) (RecordIndex, error)) ([]byte, error) {
 	h, data, err := batchData(b)
 	switch {
 	case err != nil:
@@ -61,8 +62,9 @@ func (x RecordIndex) Filter(b []byte, keep func(offset int64) bool) ([]byte, err
 	case h.Control():
 		return b[:h.Size()], nil
 	}
-	if h.NumRecords < 0 || len(x.pos) != int(h.NumRecords)+1 || int(x.pos[len(x.pos)-1]) != len(data) {
-		return nil, fmt.Errorf("%w: record index of another batch", ErrCorruptMessage)
+	x, err := index(h, data)
+	if err != nil {
+		return nil, err
 	}
 	return x.filter(b, h, data, keep)
 }
