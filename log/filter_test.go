@@ -7,18 +7,27 @@ import (
 	"testing"
 )
 
+// producerBatch builds a batch of n records at offsets 100 on, in codec, from
+// producer 7 (epoch 1, first sequence 3): record i has key k(i%keys), value
+// v(i) and timestamp 1000+i.
+func producerBatch(t *testing.T, codec int8, n, keys int) []byte {
+	t.Helper()
+	var recs []testRec
+	for i := range n {
+		recs = append(recs, testRec{key: fmt.Appendf(nil, "k%d", i%keys), value: fmt.Appendf(nil, "v%d", i), tsDelta: int64(i)})
+	}
+	b := buildBatch(t, batchSpec{recs: recs, baseTs: 1000, codec: codec, pid: 7, epoch: 1, seq: 3})
+	patchBatch(b, 100, 0)
+	return b
+}
+
 // TestFilterBatch checks that a filtered batch keeps exactly the chosen
 // records, at their offsets with their keys, values and timestamps, in the
 // original codec, with a valid CRC and the original offset span.
 func TestFilterBatch(t *testing.T) {
 	for _, codec := range []int8{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd} {
 		t.Run(fmt.Sprint(codec), func(t *testing.T) {
-			var recs []testRec
-			for i := range 10 {
-				recs = append(recs, testRec{key: fmt.Appendf(nil, "k%d", i%3), value: fmt.Appendf(nil, "v%d", i), tsDelta: int64(i)})
-			}
-			b := buildBatch(t, batchSpec{recs: recs, baseTs: 1000, codec: codec, pid: 7, epoch: 1, seq: 3})
-			patchBatch(b, 100, 0)
+			b := producerBatch(t, codec, 10, 3)
 			orig, _ := ParseBatchHeader(b)
 
 			odd := func(o int64) bool { return o%2 == 1 }
@@ -82,12 +91,7 @@ func TestFilterBatchCorrupt(t *testing.T) {
 func TestRecordIndexFilter(t *testing.T) {
 	for _, codec := range []int8{CompressionNone, CompressionGzip, CompressionLZ4} {
 		t.Run(fmt.Sprint(codec), func(t *testing.T) {
-			var recs []testRec
-			for i := range 40 {
-				recs = append(recs, testRec{key: fmt.Appendf(nil, "k%d", i%7), value: fmt.Appendf(nil, "v%d", i), tsDelta: int64(i)})
-			}
-			b := buildBatch(t, batchSpec{recs: recs, baseTs: 1000, codec: codec, pid: 7, epoch: 1, seq: 3})
-			patchBatch(b, 100, 0)
+			b := producerBatch(t, codec, 40, 7)
 			compacted, err := FilterBatch(b, func(o int64) bool { return o%3 != 0 })
 			if err != nil {
 				t.Fatal(err)
