@@ -80,16 +80,26 @@ func encodeTimeEntries(es []timeEntry) []byte {
 	return b
 }
 
-// loadOffsetIndex reads an offset index file and checks it against the log
-// it indexes. Any inconsistency returns an error and the caller rebuilds the
-// index from the log: an index is only an accelerator.
-func loadOffsetIndex(path string, logSize int64) ([]offsetEntry, error) {
+// readIndexFile reads the index file at path, which must hold whole entries
+// of entrySize bytes.
+func readIndexFile(path, kind string, entrySize int) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(b)%offsetEntrySize != 0 {
-		return nil, fmt.Errorf("offset index %s: size %d not a multiple of %d", path, len(b), offsetEntrySize)
+	if len(b)%entrySize != 0 {
+		return nil, fmt.Errorf("%s index %s: size %d not a multiple of %d", kind, path, len(b), entrySize)
+	}
+	return b, nil
+}
+
+// loadOffsetIndex reads an offset index file and checks it against the log
+// it indexes. Any inconsistency returns an error and the caller rebuilds the
+// index from the log: an index is only an accelerator.
+func loadOffsetIndex(path string, logSize int64) ([]offsetEntry, error) {
+	b, err := readIndexFile(path, "offset", offsetEntrySize)
+	if err != nil {
+		return nil, err
 	}
 	es := make([]offsetEntry, len(b)/offsetEntrySize)
 	for i := range es {
@@ -110,12 +120,9 @@ func loadOffsetIndex(path string, logSize int64) ([]offsetEntry, error) {
 
 // loadTimeIndex reads a time index file, checking its ordering invariants.
 func loadTimeIndex(path string, maxRel int64) ([]timeEntry, error) {
-	b, err := os.ReadFile(path)
+	b, err := readIndexFile(path, "time", timeEntrySize)
 	if err != nil {
 		return nil, err
-	}
-	if len(b)%timeEntrySize != 0 {
-		return nil, fmt.Errorf("time index %s: size %d not a multiple of %d", path, len(b), timeEntrySize)
 	}
 	es := make([]timeEntry, len(b)/timeEntrySize)
 	for i := range es {
