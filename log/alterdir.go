@@ -194,20 +194,16 @@ func (mv *move) stop() {
 
 // finished reports whether the move's goroutine has ended. A finished move
 // may stay in m.moves until the next MovePartition of its partition.
-func (mv *move) finished() bool {
-	select {
-	case <-mv.done:
-		return true
-	default:
-		return false
-	}
-}
+func (mv *move) finished() bool { return isClosed(mv.done) }
 
 var errMoveCancelled = errors.New("log: move cancelled")
 
-func (mv *move) cancelled() bool {
+func (mv *move) cancelled() bool { return isClosed(mv.cancel) }
+
+// isClosed reports whether ch, which is only ever closed, has been.
+func isClosed(ch <-chan struct{}) bool {
 	select {
-	case <-mv.cancel:
+	case <-ch:
 		return true
 	default:
 		return false
