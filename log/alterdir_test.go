@@ -275,18 +275,7 @@ func TestMoveCrashAtEachStep(t *testing.T) {
 			wantValues(t, values(t, f.p), n)
 
 			sa, sb := filepath.Join(snap, "a"), filepath.Join(snap, "b")
-			m, err := Open(ManagerConfig{Dirs: []string{sa, sb}, Logger: testLogger(t)})
-			if err != nil {
-				t.Fatalf("opening the crashed dirs: %v", err)
-			}
-			defer m.Close()
-			p := m.Partition("orders", 0)
-			if p == nil {
-				t.Fatal("partition lost")
-			}
-			if want := filepath.Join(snap, tc.movedTo); filepath.Dir(p.Dir()) != want {
-				t.Errorf("partition loaded from %s, want %s", p.Dir(), want)
-			}
+			p := reopenedPartition(t, filepath.Join(snap, tc.movedTo), sa, sb)
 			wantValues(t, values(t, p), n)
 			var copies int
 			for _, d := range []string{sa, sb} {
@@ -505,17 +494,25 @@ func TestMoveSyncFailureAfterRenameKeepsTheOldCopy(t *testing.T) {
 	if err := f.m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(ManagerConfig{Dirs: []string{f.a, f.b}, Logger: testLogger(t)})
+	p := reopenedPartition(t, f.a, f.a, f.b)
+	wantValues(t, values(t, p), n+5)
+}
+
+// reopenedPartition opens a Manager on dirs, closed when the test ends, and
+// returns its partition orders-0, checking that it loaded from the dir want.
+func reopenedPartition(t *testing.T, want string, dirs ...string) *Partition {
+	t.Helper()
+	m, err := Open(ManagerConfig{Dirs: dirs, Logger: testLogger(t)})
 	if err != nil {
-		t.Fatalf("reopening: %v", err)
+		t.Fatalf("reopening %v: %v", dirs, err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
 	p := m.Partition("orders", 0)
 	if p == nil {
 		t.Fatal("partition lost")
 	}
-	if got := filepath.Dir(p.Dir()); got != f.a {
-		t.Errorf("partition loaded from %s, want %s", got, f.a)
+	if got := filepath.Dir(p.Dir()); got != want {
+		t.Errorf("partition loaded from %s, want %s", got, want)
 	}
-	wantValues(t, values(t, p), n+5)
+	return p
 }
