@@ -75,13 +75,7 @@ type hold struct {
 // are never handed out. At the end every record is drained to a terminal
 // state.
 func TestRandomized(t *testing.T) {
-	seeds := 30
-	if testing.Short() {
-		seeds = 5
-	}
-	for seed := int64(1); seed <= int64(seeds); seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, false, false) })
-	}
+	seededRuns(t, 30, func(int64) bool { return false }, false)
 }
 
 // TestRandomizedDeadLetters runs the interleavings with a dead-letter
@@ -92,13 +86,7 @@ func TestRandomized(t *testing.T) {
 // once, and that SPSO never passes a record whose dead letter is not
 // written.
 func TestRandomizedDeadLetters(t *testing.T) {
-	seeds := 15
-	if testing.Short() {
-		seeds = 5
-	}
-	for seed := int64(1); seed <= int64(seeds); seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, seed%2 == 0, true) })
-	}
+	seededRuns(t, 15, func(seed int64) bool { return seed%2 == 0 }, true)
 }
 
 // TestRandomizedKeyOrder runs the same interleavings with
@@ -108,12 +96,17 @@ func TestRandomizedDeadLetters(t *testing.T) {
 // flight), and each key's records are accepted in offset order. The drain
 // at the end shows every record is delivered.
 func TestRandomizedKeyOrder(t *testing.T) {
-	seeds := 15
+	seededRuns(t, 15, func(int64) bool { return true }, false)
+}
+
+// seededRuns runs the randomized interleavings for seeds 1 to n (to 5 with
+// -short), each as a subtest, key-ordered when byKey says so for its seed.
+func seededRuns(t *testing.T, n int, byKey func(seed int64) bool, deadLetter bool) {
 	if testing.Short() {
-		seeds = 5
+		n = 5
 	}
-	for seed := int64(1); seed <= int64(seeds); seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, true, false) })
+	for seed := int64(1); seed <= int64(n); seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { runRandomized(t, seed, 2000, byKey(seed), deadLetter) })
 	}
 }
 
