@@ -34,29 +34,42 @@ func onKfake(t *testing.T) ([]string, context.Context) {
 	return addrs, ctx
 }
 
+// volumeOptions are the options of a run of 20,000 records of 1 KiB over 4
+// partitions of topic, its progress printed to progress.
+func volumeOptions(addrs []string, topic string, progress *bytes.Buffer) Options {
+	return Options{
+		Brokers:    addrs,
+		Topic:      topic,
+		Partitions: 4,
+		Records:    20_000,
+		RecordSize: 1024,
+		Progress:   ProgressPrinter(progress, false),
+	}
+}
+
+// checkVolume logs the result of a run of volumeOptions and checks that it
+// moved all of its records and bytes at a positive rate.
+func checkVolume(t *testing.T, name string, res Result) {
+	t.Helper()
+	t.Log(res)
+	if res.Records != 20_000 || res.Bytes != 20_000*1024 {
+		t.Errorf("%s: %d records, %d bytes; want 20000, %d", name, res.Records, res.Bytes, 20_000*1024)
+	}
+	if res.Elapsed <= 0 || res.RecordsPerSec <= 0 || res.MBPerSec <= 0 {
+		t.Errorf("%s: bad throughput %+v", name, res)
+	}
+}
+
 func TestWorkloadsKfake(t *testing.T) {
 	addrs, ctx := onKfake(t)
 
 	var progress bytes.Buffer
-	opts := Options{
-		Brokers:    addrs,
-		Topic:      "bench-test",
-		Partitions: 4,
-		Records:    20_000,
-		RecordSize: 1024,
-		Progress:   ProgressPrinter(&progress, false),
-	}
+	opts := volumeOptions(addrs, "bench-test", &progress)
 	prod, err := Produce(ctx, opts)
 	if err != nil {
 		t.Fatalf("produce: %v", err)
 	}
-	t.Log(prod)
-	if prod.Records != 20_000 || prod.Bytes != 20_000*1024 {
-		t.Errorf("produce: %d records, %d bytes; want 20000, %d", prod.Records, prod.Bytes, 20_000*1024)
-	}
-	if prod.Elapsed <= 0 || prod.RecordsPerSec <= 0 || prod.MBPerSec <= 0 {
-		t.Errorf("produce: bad throughput %+v", prod)
-	}
+	checkVolume(t, "produce", prod)
 	checkPercentiles(t, "produce", prod.Latency, 20_000)
 
 	cons, err := Consume(ctx, opts)
