@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
+	"github.com/shoalmq/shoal/raftmeta"
 )
 
 // produceKeyed appends one batch of records with the given keys (value
@@ -40,16 +41,23 @@ func sentOffsets(t *testing.T, batches []byte) []int64 {
 	return offs
 }
 
+// keyOrderedHarness is a harness with a one-partition topic, jobs, led
+// here, and a group g that orders delivery by key from the earliest record;
+// tp is the topic's partition.
+func keyOrderedHarness(t *testing.T) (h *harness, topic *raftmeta.Topic, tp TopicPart) {
+	h = newHarness(t)
+	topic = h.addTopic("jobs", 1, 1, self, nil)
+	h.addTopic(StateTopic, 2, 1, self, nil)
+	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
+	return h, topic, TopicPart{ID: topic.ID, Partition: 0}
+}
+
 // With share.delivery.ordering=key a fetch acquires one record per key,
 // scattered over a batch; it must carry just those records, not the whole
 // batch, or the consumer receives and decodes the records it may not have
 // with every fetch (records in flight are few, fetches many).
 func TestKeyOrderedFetchCarriesOnlyAcquiredRecords(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
-	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h, _, tp := keyOrderedHarness(t)
 	keys := make([]string, 100)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("k%d", i%4)
@@ -84,11 +92,7 @@ func TestKeyOrderedFetchCarriesOnlyAcquiredRecords(t *testing.T) {
 // flight is woken by the acknowledgement that lets the key go on, and
 // acquires the successor then, not when its MaxWait runs out.
 func TestKeyOrderedParkedFetchWokenByAcknowledgement(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
-	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h, topic, tp := keyOrderedHarness(t)
 	h.produceKeyed("k", "k")
 	a, b := h.openSession("g", "a", tp), h.openSession("g", "b", tp)
 	if got := h.acquire("g", "a", a).acquired[tp]; !slices.Equal(got, [][2]int64{{0, 0}}) {
@@ -154,11 +158,7 @@ func (h *harness) cachedSpans() [][2]int64 {
 // the batches it read until SPSO passes them, so they are read from the log
 // once, and the records it hands out from them are the log's.
 func TestKeyOrderedBatchesCachedUntilStartPassesThem(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
-	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h, topic, tp := keyOrderedHarness(t)
 	for range 3 {
 		h.produceKeyed("k0", "k1", "k2", "k3", "k0", "k1", "k2", "k3")
 	}
@@ -203,11 +203,7 @@ func TestKeyOrderedBatchesCachedUntilStartPassesThem(t *testing.T) {
 // nothing, starts again. Without key ordering, and for a member holding
 // nothing, the poll waits as Kafka's does.
 func TestKeyOrderedHolderIsNotParked(t *testing.T) {
-	h := newHarness(t)
-	topic := h.addTopic("jobs", 1, 1, self, nil)
-	h.addTopic(StateTopic, 2, 1, self, nil)
-	h.setGroupConfig("g", map[string]string{"share.auto.offset.reset": "earliest", "share.delivery.ordering": "key"})
-	tp := TopicPart{ID: topic.ID, Partition: 0}
+	h, _, tp := keyOrderedHarness(t)
 	h.produceKeyed("k", "k", "k")
 	m1, m2 := h.openSession("g", "m1", tp), h.openSession("g", "m2", tp)
 	if got := h.acquire("g", "m1", m1); len(got.acquired[tp]) != 1 || got.acquired[tp][0] != [2]int64{0, 0} {
