@@ -285,6 +285,15 @@ var zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
 	return e
 })
 
+// writeAndClose writes raw through the compressing writer w and closes it,
+// which flushes the end of the stream.
+func writeAndClose(w io.WriteCloser, raw []byte) error {
+	if _, err := w.Write(raw); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
 // xerialBlockSize is the block size of the Java client's xerial framing.
 const xerialBlockSize = 32 << 10
 
@@ -296,19 +305,11 @@ func compress(codec int8, xerial bool, raw []byte) ([]byte, error) {
 	case CompressionNone:
 		return raw, nil
 	case CompressionGzip:
-		w := gzip.NewWriter(&buf)
-		if _, err := w.Write(raw); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
+		if err := writeAndClose(gzip.NewWriter(&buf), raw); err != nil {
 			return nil, err
 		}
 	case CompressionLZ4:
-		w := lz4.NewWriter(&buf)
-		if _, err := w.Write(raw); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
+		if err := writeAndClose(lz4.NewWriter(&buf), raw); err != nil {
 			return nil, err
 		}
 	case CompressionZstd:
