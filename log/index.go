@@ -2,6 +2,7 @@ package log
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -80,9 +81,12 @@ func encodeTimeEntries(es []timeEntry) []byte {
 	return b
 }
 
-// readIndexFile reads the index file at path, which must hold whole entries
-// of entrySize bytes.
-func readIndexFile(path, kind string, entrySize int) ([]byte, error) {
+// loadIndex reads the index file at path, whole entries of entrySize bytes
+// that decode turns into E. Any inconsistency returns an error and the caller
+// rebuilds the index from the log: an index is only an accelerator. check
+// says what is wrong with an entry on its own, increasing whether an entry
+// may follow the one before it.
+func loadIndex[E any](path, kind string, entrySize int, decode func([]byte) E, check func(E) error, increasing func(prev, e E) bool) ([]E, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -90,53 +94,48 @@ func readIndexFile(path, kind string, entrySize int) ([]byte, error) {
 	if len(b)%entrySize != 0 {
 		return nil, fmt.Errorf("%s index %s: size %d not a multiple of %d", kind, path, len(b), entrySize)
 	}
-	return b, nil
+	es := make([]E, len(b)/entrySize)
+	for i := range es {
+		e := decode(b[i*entrySize:])
+		if err := check(e); err != nil {
+			return nil, fmt.Errorf("%s index %s: entry %d %w", kind, path, i, err)
+		}
+		if i > 0 && !increasing(es[i-1], e) {
+			return nil, fmt.Errorf("%s index %s: entry %d not increasing", kind, path, i)
+		}
+		es[i] = e
+	}
+	return es, nil
 }
 
 // loadOffsetIndex reads an offset index file and checks it against the log
-// it indexes. Any inconsistency returns an error and the caller rebuilds the
-// index from the log: an index is only an accelerator.
+// it indexes.
 func loadOffsetIndex(path string, logSize int64) ([]offsetEntry, error) {
-	b, err := readIndexFile(path, "offset", offsetEntrySize)
-	if err != nil {
-		return nil, err
-	}
-	es := make([]offsetEntry, len(b)/offsetEntrySize)
-	for i := range es {
-		e := offsetEntry{
-			rel: binary.BigEndian.Uint32(b[i*offsetEntrySize:]),
-			pos: binary.BigEndian.Uint32(b[i*offsetEntrySize+4:]),
-		}
+	return loadIndex(path, "offset", offsetEntrySize, func(b []byte) offsetEntry {
+		return offsetEntry{rel: binary.BigEndian.Uint32(b), pos: binary.BigEndian.Uint32(b[4:])}
+	}, func(e offsetEntry) error {
 		if int64(e.pos)+BatchHeaderSize > logSize {
-			return nil, fmt.Errorf("offset index %s: entry %d points at %d past log size %d", path, i, e.pos, logSize)
+			return fmt.Errorf("points at %d past log size %d", e.pos, logSize)
 		}
-		if i > 0 && (e.rel <= es[i-1].rel || e.pos <= es[i-1].pos) {
-			return nil, fmt.Errorf("offset index %s: entry %d not increasing", path, i)
-		}
-		es[i] = e
-	}
-	return es, nil
+		return nil
+	}, func(prev, e offsetEntry) bool {
+		return e.rel > prev.rel && e.pos > prev.pos
+	})
 }
+
+// errBeyondSegment: a time index entry names an offset past its segment.
+var errBeyondSegment = errors.New("beyond the segment")
 
 // loadTimeIndex reads a time index file, checking its ordering invariants.
 func loadTimeIndex(path string, maxRel int64) ([]timeEntry, error) {
-	b, err := readIndexFile(path, "time", timeEntrySize)
-	if err != nil {
-		return nil, err
-	}
-	es := make([]timeEntry, len(b)/timeEntrySize)
-	for i := range es {
-		e := timeEntry{
-			ts:  int64(binary.BigEndian.Uint64(b[i*timeEntrySize:])),
-			rel: binary.BigEndian.Uint32(b[i*timeEntrySize+8:]),
-		}
+	return loadIndex(path, "time", timeEntrySize, func(b []byte) timeEntry {
+		return timeEntry{ts: int64(binary.BigEndian.Uint64(b)), rel: binary.BigEndian.Uint32(b[8:])}
+	}, func(e timeEntry) error {
 		if int64(e.rel) > maxRel {
-			return nil, fmt.Errorf("time index %s: entry %d beyond the segment", path, i)
+			return errBeyondSegment
 		}
-		if i > 0 && (e.ts <= es[i-1].ts || e.rel < es[i-1].rel) {
-			return nil, fmt.Errorf("time index %s: entry %d not increasing", path, i)
-		}
-		es[i] = e
-	}
-	return es, nil
+		return nil
+	}, func(prev, e timeEntry) bool {
+		return e.ts > prev.ts && e.rel >= prev.rel
+	})
 }
