@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 )
@@ -77,26 +78,16 @@ func (r *flushRound) run() {
 		return
 	}
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
-		sem  = make(chan struct{}, maxParallelFsyncs)
 		errs = map[*Partition]error{}
 	)
-	for p := range r.parts {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			err := p.flush()
-			<-sem
-			if err != nil {
-				mu.Lock()
-				errs[p] = err
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(maps.Keys(r.parts), maxParallelFsyncs, func(p *Partition) {
+		if err := p.flush(); err != nil {
+			mu.Lock()
+			errs[p] = err
+			mu.Unlock()
+		}
+	})
 	for p, err := range errs {
 		r.parts[p] = err
 	}

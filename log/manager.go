@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"math"
 	"os"
@@ -185,29 +186,20 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 
 	// Load partitions in parallel: recovery is mostly reading files.
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		errs []error
-		sem  = make(chan struct{}, max(2, runtime.NumCPU()))
 	)
-	for _, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			p, err := loadPartition(m, j.path, j.topic, j.index, j.clean)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("loading %s: %w", j.path, err))
-				return
-			}
-			m.parts[partKey{j.topic, j.index}] = p
-			_ = m.dirOf(j.path).place(p) // no dir is offline before Open returns
-		}()
-	}
-	wg.Wait()
+	inParallel(slices.Values(jobs), max(2, runtime.NumCPU()), func(j job) {
+		p, err := loadPartition(m, j.path, j.topic, j.index, j.clean)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("loading %s: %w", j.path, err))
+			return
+		}
+		m.parts[partKey{j.topic, j.index}] = p
+		_ = m.dirOf(j.path).place(p) // no dir is offline before Open returns
+	})
 	if len(errs) > 0 {
 		for _, p := range m.parts {
 			_ = p.close(false, false)
@@ -545,23 +537,14 @@ func (m *Manager) Close() error {
 	failed := map[string]bool{}
 	var errs []error
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, maxParallelFsyncs)
-	for _, p := range ps {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := p.close(true, false); err != nil {
-				mu.Lock()
-				failed[filepath.Dir(p.Dir())] = true
-				errs = append(errs, fmt.Errorf("closing %s: %w", p.Dir(), err))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	inParallel(slices.Values(ps), maxParallelFsyncs, func(p *Partition) {
+		if err := p.close(true, false); err != nil {
+			mu.Lock()
+			failed[filepath.Dir(p.Dir())] = true
+			errs = append(errs, fmt.Errorf("closing %s: %w", p.Dir(), err))
+			mu.Unlock()
+		}
+	})
 	m.flusher.close()
 	for _, d := range m.dirs {
 		if failed[d.path] || d.offlineErr() != nil {
@@ -573,6 +556,23 @@ func (m *Manager) Close() error {
 	}
 	m.releaseLocks()
 	return errors.Join(errs...)
+}
+
+// inParallel calls do for every item, at most limit calls at a time, and
+// returns once all have returned.
+func inParallel[T any](items iter.Seq[T], limit int, do func(T)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, limit)
+	for it := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			do(it)
+		}()
+	}
+	wg.Wait()
 }
 
 // markClosed marks m closed and returns the partitions it held, taken under
