@@ -225,6 +225,15 @@ func consumerOpts(o Options) []kgo.Opt {
 	)
 }
 
+// validTopic validates o and ensures its topic exists with o.Partitions
+// partitions; it returns the topic's partition count.
+func (o Options) validTopic(ctx context.Context) (int, error) {
+	if err := o.validate(); err != nil {
+		return 0, err
+	}
+	return ensureTopic(ctx, o, o.Topic, o.Partitions)
+}
+
 // ensureTopic creates the topic with the given number of partitions and
 // replication factor 1 unless it already exists. It returns the topic's
 // partition count.

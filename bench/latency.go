@@ -147,12 +147,9 @@ func newLatencyRun(ctx context.Context, o Options, withDefaults func(Options) Op
 		run.duration = DefaultDuration
 	}
 	run.o = withDefaults(o)
-	if err := run.o.validate(); err != nil {
-		return run, err
-	}
 	run.id = rand.Uint64() | 1
 	var err error
-	run.partitions, err = ensureTopic(ctx, run.o, run.o.Topic, run.o.Partitions)
+	run.partitions, err = run.o.validTopic(ctx)
 	return run, err
 }
 

@@ -18,10 +18,7 @@ import (
 // the produce call to the acknowledgement.
 func Produce(ctx context.Context, o Options) (Result, error) {
 	o = o.withDefaults()
-	if err := o.validate(); err != nil {
-		return Result{}, err
-	}
-	if _, err := ensureTopic(ctx, o, o.Topic, o.Partitions); err != nil {
+	if _, err := o.validTopic(ctx); err != nil {
 		return Result{}, err
 	}
 	cl, err := kgo.NewClient(producerOpts(o, o.Linger)...)

@@ -65,10 +65,7 @@ func (o Options) withShareDefaults() Options {
 // every partition once the acknowledgements are in.
 func Share(ctx context.Context, o Options) (Result, error) {
 	o = o.withShareDefaults()
-	if err := o.validate(); err != nil {
-		return Result{}, err
-	}
-	if _, err := ensureTopic(ctx, o, o.Topic, o.Partitions); err != nil {
+	if _, err := o.validTopic(ctx); err != nil {
 		return Result{}, err
 	}
 	avail, err := availableRecords(ctx, o, o.Topic)
