@@ -69,7 +69,7 @@ func newMetrics() *metrics {
 		Name: "shoal_isr_changes_total", Help: "ISR changes this node made as partition leader, by kind (shrink, expand).",
 	}, []string{"kind"})
 	m.recordsOut = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "shoal_topic_records_out_total", Help: "Records returned by Fetch, by topic.",
+		Name: "shoal_topic_records_out_total", Help: "Records returned by Fetch, by topic (for record sets sent from segment files, the offsets their batches span).",
 	}, []string{"topic"})
 	m.expired = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "shoal_share_expired_locks_total", Help: "Share records whose acquisition lock expired before an acknowledgement.",
