@@ -108,7 +108,8 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// plainTCP is set on a TCP connection without TLS: fetch responses
+	// plainTCP is set (by serve, once any TLS handshake has replaced the
+	// socket) on a TCP connection without TLS: fetch responses
 	// go out with writev, and (sendFiles) their record sets from the
 	// segment files with sendfile. TLS must seal every byte, so it gets
 	// them copied.
@@ -199,8 +200,6 @@ func newConn(s *Server, nc net.Conn, listener string) *conn {
 		principal: acl.Anonymous,
 		host:      hostOf(nc),
 	}
-	_, c.plainTCP = nc.(*net.TCPConn)
-	c.sendFiles = c.plainTCP && canSendFile
 	c.newSASLSession()
 	c.lastActive.Store(time.Now().UnixNano())
 	return c
@@ -213,6 +212,10 @@ func (c *conn) serve() {
 		c.cancel()
 		return
 	}
+	// Only now is the socket final: a TLS listener's connection arrives
+	// as TCP and authenticateTLS replaces it by the TLS one.
+	_, c.plainTCP = c.nc.(*net.TCPConn)
+	c.sendFiles = c.plainTCP && canSendFile
 	defer c.startAuthTimer()()
 	// Closing the socket is what unblocks the reader when the server
 	// shuts down (or the writer gives up).
