@@ -812,7 +812,14 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 			out = net.Buffers{encodeResponse(rc.header.correlationID, resp)}
 		}
 	}
-	sl.done <- outcome{resp: out, files: files}
+	o := outcome{resp: out, files: files}
+	if c.ctx.Err() != nil {
+		// The writer has given up on the connection and may already
+		// have drained this slot: nothing will send the files.
+		o.release()
+		o.files = nil
+	}
+	sl.done <- o
 	c.mute(throttle)
 }
 

@@ -301,16 +301,13 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 // loop. A poll that holds nothing, or a request with acknowledgements,
 // starts the count again.
 func (m *Manager) longPollWait(sess *Session, req AcquireRequest, holding bool) time.Duration {
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if !holding || req.Acknowledged {
-		sess.heldPolls = 0
+		sess.heldPolls.Store(0)
 	}
 	if !holding || req.MaxWait <= 0 {
 		return req.MaxWait
 	}
-	n := sess.heldPolls
-	sess.heldPolls++
+	n := sess.heldPolls.Add(1) - 1
 	if n == 0 {
 		return 0
 	}

@@ -1,6 +1,8 @@
 package share
 
 import (
+	"sync/atomic"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/shoalmq/shoal/coordinator"
@@ -25,8 +27,9 @@ type Session struct {
 	parts map[TopicPart]bool
 	// heldPolls counts the member's consecutive long polls cut short
 	// because it held records of a key-ordered share partition and
-	// acknowledged none in between (see longPollWait).
-	heldPolls int
+	// acknowledged none in between (see longPollWait). Atomic rather than
+	// under Manager.mu: only the session's own requests touch it.
+	heldPolls atomic.Int32
 }
 
 // sessions are the share sessions of one broker, keyed by member, and the
