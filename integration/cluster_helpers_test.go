@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/internal/syncbuf"
+	"github.com/shoalmq/shoal/internal/testports"
 )
 
 // clusterSettings make failure detection fast enough for tests: a dead
@@ -155,19 +156,12 @@ func (c *cluster) launchAndWait(all, brokers []*node) {
 	c.waitBrokers(brokers...)
 }
 
-// distinctPorts returns k free ports, all different: the listeners are held
-// open until every port is picked, so that the OS cannot hand one out twice
-// (two nodes given the same port fail to start).
+// distinctPorts returns k free ports, all different.
 func distinctPorts(t *testing.T, k int) []int {
 	t.Helper()
-	var ports []int
-	for range k {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	ports, err := testports.Pick(k)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ports
 }

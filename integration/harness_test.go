@@ -485,15 +485,10 @@ func childEnv(extra []string) []string {
 	return append(env, extra...)
 }
 
-// freePort asks the kernel for a free loopback port.
+// freePort returns a free loopback port no other call returned.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return distinctPorts(t, 1)[0]
 }
 
 // childProc is the test binary run again as a helper process, for a client

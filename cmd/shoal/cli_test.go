@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoalmq/shoal/internal/syncbuf"
+	"github.com/shoalmq/shoal/internal/testports"
 )
 
 // The tests in this package run the real shoal binary: TestMain builds it,
@@ -73,14 +74,13 @@ func runTests(m *testing.M) int {
 	return code
 }
 
-// freePort returns a port that was free a moment ago.
+// freePort returns a free loopback port no other call returned.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := testports.Pick(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 // testBroker is one "shoal serve" process.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -135,13 +136,26 @@ func clusterRemoveBroker(c *cli.Context) error {
 // retriable (the stopped broker may have been the active controller, and
 // a new one is being elected).
 func unregisterBroker(ctx context.Context, cl *kgo.Client, id int32) error {
-	for {
+	return retryUnregister(ctx, id, func(ctx context.Context) (*kmsg.UnregisterBrokerResponse, error) {
 		req := kmsg.NewPtrUnregisterBrokerRequest()
 		req.BrokerID = id
-		resp, err := req.RequestWith(ctx, cl)
+		return req.RequestWith(ctx, cl)
+	})
+}
+
+// retryUnregister is unregisterBroker's loop around send. An attempt that
+// failed retriably may still have taken effect: a controller that loses its
+// leadership while proposing the removal answers NOT_CONTROLLER, and the
+// next leader commits the entry anyway. The retry then finds the broker
+// gone; BROKER_ID_NOT_REGISTERED is the state the command asked for, so it
+// counts as done (the caller saw the broker registered before the first
+// attempt).
+func retryUnregister(ctx context.Context, id int32, send func(context.Context) (*kmsg.UnregisterBrokerResponse, error)) error {
+	for {
+		resp, err := send(ctx)
 		if err == nil {
 			err = kerr.ErrorForCode(resp.ErrorCode)
-			if err == nil {
+			if err == nil || errors.Is(err, kerr.BrokerIDNotRegistered) {
 				return nil
 			}
 			if !kerr.IsRetriable(err) {
