@@ -780,14 +780,18 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 	encoding := time.Now()
 	resp.SetVersion(req.GetVersion())
 	c.srv.metrics.responseErrors(resp)
-	f, isFetch := resp.(*kmsg.FetchResponse)
 	var out net.Buffers
 	var files []log.FileSlice
-	if isFetch {
-		out, files = c.srv.fetchEncoder.encode(rc.header.correlationID, f, rc.fetchFiles)
+	// spliced: the response's record sets are pieces of out of their own.
+	spliced := true
+	switch r := resp.(type) {
+	case *kmsg.FetchResponse:
+		out, files = c.srv.fetchEncoder.encode(rc.header.correlationID, r, rc.fetchFiles)
 		rc.fetchFiles = nil
-	} else {
-		out = net.Buffers{encodeResponse(rc.header.correlationID, resp)}
+	case *kmsg.ShareFetchResponse:
+		out = c.srv.fetchEncoder.encodeShare(rc.header.correlationID, r)
+	default:
+		out, spliced = net.Buffers{encodeResponse(rc.header.correlationID, resp)}, false
 	}
 	size := 0
 	for _, b := range out {
@@ -802,8 +806,8 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 	if t, ok := resp.(kmsg.ThrottleResponse); ok {
 		if ms, _ := t.Throttle(); time.Duration(ms)*time.Millisecond >= throttle {
 			throttle = time.Duration(ms) * time.Millisecond
-		} else if isFetch {
-			setFetchThrottle(out, f.IsFlexible(), throttle)
+		} else if spliced {
+			setFetchThrottle(out, resp.IsFlexible(), throttle)
 		} else {
 			// Rare (the client is over its quota and about to be
 			// muted): encoding again costs less than knowing each

@@ -11,7 +11,8 @@ import (
 	"github.com/shoalmq/shoal/log"
 )
 
-// fetchEncoder writes fetch responses without copying their record data.
+// fetchEncoder writes Fetch and ShareFetch responses without copying their
+// record data.
 //
 // kmsg encodes a response into one buffer, which would copy every record
 // byte read from a segment once more. Instead each partition's record data
@@ -72,9 +73,33 @@ func (e *fetchEncoder) encode(correlationID int32, resp *kmsg.FetchResponse, fil
 			p.RecordBatches = e.marker(len(data) - 1)
 		}
 	}
+	return e.splice(correlationID, resp, data, slices), slices
+}
+
+// encodeShare frames a ShareFetch response the same way; its record sets
+// are the share runtime's batches, never sent from files.
+func (e *fetchEncoder) encodeShare(correlationID int32, resp *kmsg.ShareFetchResponse) net.Buffers {
+	var data [][]byte
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			p := &resp.Topics[i].Partitions[j]
+			if len(p.Records) == 0 {
+				continue
+			}
+			data = append(data, p.Records)
+			p.Records = e.marker(len(data) - 1)
+		}
+	}
+	return e.splice(correlationID, resp, data, nil)
+}
+
+// splice encodes resp, whose record sets are markers 0 to len(data)-1, and
+// cuts the output at the markers, putting data (or, for each nil, the size
+// of the next of slices) in their place.
+func (e *fetchEncoder) splice(correlationID int32, resp kmsg.Response, data [][]byte, slices []log.FileSlice) net.Buffers {
 	head := encodeResponse(correlationID, resp)
 	if len(data) == 0 {
-		return net.Buffers{head}, nil
+		return net.Buffers{head}
 	}
 	flexible := resp.IsFlexible()
 	out := make(net.Buffers, 0, 3*len(data)+1)
@@ -101,5 +126,5 @@ func (e *fetchEncoder) encode(correlationID int32, resp *kmsg.FetchResponse, fil
 	}
 	out = append(out, rest)
 	binary.BigEndian.PutUint32(head, uint32(total))
-	return out, slices
+	return out
 }

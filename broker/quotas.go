@@ -115,9 +115,10 @@ func (c *conn) throttle(rc *reqCtx, req kmsg.Request, responseBytes int, busy ti
 	return d
 }
 
-// setFetchThrottle writes throttle into an encoded Fetch response, whose body
-// starts with throttle_time_ms after the response header (size,
-// correlation id, and from v12 on an empty tagged-field section).
+// setFetchThrottle writes throttle into an encoded Fetch or ShareFetch
+// response, whose body starts with throttle_time_ms after the response
+// header (size, correlation id, and in a flexible version an empty
+// tagged-field section).
 func setFetchThrottle(resp net.Buffers, flexible bool, throttle time.Duration) {
 	off := 8
 	if flexible {
