@@ -13,7 +13,9 @@ import (
 // one. b itself is returned when every record is kept or b is a control
 // batch, and nil when none is. A batch that does not decode is an error.
 func FilterBatch(b []byte, keep func(offset int64) bool) ([]byte, error) {
-	return filterBatch(b, keep, indexRecords)
+	return filterBatch(b, keep, func(h BatchHeader, data []byte) (RecordIndex, error) {
+		return indexRecords(h, data, nil)
+	})
 }
 
 // RecordIndex is where each record of one v2 batch starts and its offset,
@@ -34,11 +36,19 @@ type RecordIndex struct {
 // empty index (RecordIndex.Filter returns it whole); a batch that does not
 // decode is an error.
 func IndexBatch(b []byte) (RecordIndex, error) {
+	return IndexBatchKeys(b, nil)
+}
+
+// IndexBatchKeys is IndexBatch that also hands key, when not nil, the
+// offset and key (nil for a null key) of each record, in offset order, from
+// the same walk over the records: a key-ordered share partition needs both
+// of every batch it reads.
+func IndexBatchKeys(b []byte, key func(offset int64, k []byte)) (RecordIndex, error) {
 	h, data, err := batchData(b)
 	if err != nil || h.Control() {
 		return RecordIndex{}, err
 	}
-	return indexRecords(h, data)
+	return indexRecords(h, data, key)
 }
 
 // Filter is FilterBatch for b, the batch x indexes.
@@ -86,16 +96,23 @@ func batchData(b []byte) (BatchHeader, []byte, error) {
 }
 
 // indexRecords walks the records of data, the record data of the batch h
-// heads. Records are skipped by their length prefix, not parsed: their
-// contents were checked when produced.
-func indexRecords(h BatchHeader, data []byte) (RecordIndex, error) {
+// heads, handing each record's offset and key to key when it is not nil.
+// Records are skipped by their length prefix, not parsed past their key:
+// their contents were checked when produced.
+func indexRecords(h BatchHeader, data []byte, key func(offset int64, k []byte)) (RecordIndex, error) {
 	if h.NumRecords < 0 || int(h.NumRecords) > len(data)/minRecordSize {
 		return RecordIndex{}, fmt.Errorf("%w: %d records in %d bytes", ErrCorruptMessage, h.NumRecords, len(data))
 	}
 	x := RecordIndex{pos: make([]int32, h.NumRecords+1)}
 	pos := 0
 	for i := range h.NumRecords {
-		n, off, ok := recordAt(data[pos:])
+		n, off, rest, ok := recordAt(data[pos:])
+		if ok && key != nil {
+			var k []byte
+			if k, ok = recordKey(rest); ok {
+				key(h.BaseOffset+off, k)
+			}
+		}
 		if !ok {
 			return RecordIndex{}, fmt.Errorf("%w: record %d of the batch at %d", ErrCorruptMessage, i, h.BaseOffset)
 		}
@@ -168,17 +185,31 @@ func (x RecordIndex) filter(b []byte, h BatchHeader, data []byte, keep func(offs
 }
 
 // recordAt reads the record at the start of b: its encoded size (length
-// prefix included) and offset delta, without parsing the rest of it.
-func recordAt(b []byte) (size int, offsetDelta int64, ok bool) {
+// prefix included), offset delta and the record's bytes after it, without
+// parsing those.
+func recordAt(b []byte) (size int, offsetDelta int64, rest []byte, ok bool) {
 	l, k := binary.Varint(b)
 	if k <= 0 || l < 1 || l > int64(len(b)-k) {
-		return 0, 0, false
+		return 0, 0, nil, false
 	}
 	body := b[k : k+int(l)][1:] // after the attributes
 	if _, m := binary.Varint(body); m > 0 {
 		if offsetDelta, n := binary.Varint(body[m:]); n > 0 {
-			return k + int(l), offsetDelta, true
+			return k + int(l), offsetDelta, body[m+n:], true
 		}
 	}
-	return 0, 0, false
+	return 0, 0, nil, false
+}
+
+// recordKey reads the key at the start of rest, a record's bytes after its
+// offset delta: nil for a null key.
+func recordKey(rest []byte) ([]byte, bool) {
+	l, n := binary.Varint(rest)
+	switch {
+	case n <= 0 || l < -1 || l > int64(len(rest)-n):
+		return nil, false
+	case l == -1:
+		return nil, true
+	}
+	return rest[n : n+int(l) : n+int(l)], true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -176,4 +177,52 @@ func BenchmarkFilterKeyOrderedBatch(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestIndexBatchKeys checks that indexing with keys hands every record's
+// offset and key as DecodeRecords reads them (null keys as nil), for whole
+// and compacted batches, and builds the same index as IndexBatch.
+func TestIndexBatchKeys(t *testing.T) {
+	for _, codec := range []int8{CompressionNone, CompressionLZ4} {
+		var recs []testRec
+		for i := range 30 {
+			r := testRec{value: fmt.Appendf(nil, "v%d", i)}
+			if i%4 != 0 {
+				r.key = fmt.Appendf(nil, "key-%d", i%5)
+			}
+			recs = append(recs, r)
+		}
+		b := buildBatch(t, batchSpec{recs: recs, baseTs: 1000, codec: codec})
+		patchBatch(b, 100, 0)
+		compacted, err := FilterBatch(b, func(o int64) bool { return o%3 != 0 })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, batch := range map[string][]byte{"whole": b, "compacted": compacted} {
+			_, want, err := DecodeRecords(batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []Record
+			x, err := IndexBatchKeys(batch, func(o int64, k []byte) { got = append(got, Record{Offset: o, Key: k}) })
+			if err != nil {
+				t.Fatalf("codec %d, %s: %v", codec, name, err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("codec %d, %s: %d keys handed, want %d", codec, name, len(got), len(want))
+			}
+			for i := range want {
+				if got[i].Offset != want[i].Offset || !bytes.Equal(got[i].Key, want[i].Key) || (got[i].Key == nil) != (want[i].Key == nil) {
+					t.Fatalf("codec %d, %s: record %d: offset %d key %q, want %d %q", codec, name, i, got[i].Offset, got[i].Key, want[i].Offset, want[i].Key)
+				}
+			}
+			plain, err := IndexBatch(batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(x.pos, plain.pos) || !slices.Equal(x.delta, plain.delta) {
+				t.Fatalf("codec %d, %s: index with keys differs from IndexBatch's", codec, name)
+			}
+		}
+	}
 }

@@ -407,8 +407,8 @@ func appendBatches(dst, batches []byte) []byte {
 type logBatch struct {
 	data []byte
 	span queue.Span
-	// index locates data's records once it has been cut (ordering by
-	// key); a cached batch is cut on fetch after fetch.
+	// index locates data's records, built with the keys (indexKeys) or
+	// on the first cut; a cached batch is cut on fetch after fetch.
 	index *log.RecordIndex
 }
 
@@ -442,7 +442,7 @@ func readBatches(sp *Part, from, maxOffset int64, maxBytes int32) ([]logBatch, e
 		}
 		lb := logBatch{data: b[:h.Size():h.Size()], span: queue.Span{First: h.BaseOffset, Last: h.LastOffset(), Skip: h.Control() || aborted(h, res.Aborted)}}
 		if byKey && !lb.span.Skip && h.LastOffset() >= keysFrom && h.BaseOffset <= keysTo {
-			lb.span.Keys = batchKeys(lb.data, h)
+			lb.indexKeys()
 		}
 		out = append(out, lb)
 		b = b[h.Size():]
@@ -477,35 +477,28 @@ func aborted(h log.BatchHeader, txns []log.AbortedTxn) bool {
 	return false
 }
 
-// batchKeys hashes the key of each record of one batch, indexed by offset
-// from the batch's base offset, for key-ordered delivery. Only done when the
-// group orders by key: it decodes (and may decompress) the batch the
-// acquisition already read, without reading the log again. A batch that does
-// not decode gives null keys (unordered), as the client could not read it
-// either.
-func batchKeys(batch []byte, h log.BatchHeader) []queue.KeyHash {
-	_, recs, err := log.DecodeRecords(batch)
+// indexKeys walks the records of b's batch once for key-ordered delivery:
+// it hashes the key of each record into the span's Keys, indexed by offset
+// from the batch's base offset, and keeps the record index the batch's cuts
+// use. Only done when the group orders by key, on a batch the acquisition
+// already read. A batch that does not decode gives null keys (unordered),
+// as the client could not read it either.
+func (b *logBatch) indexKeys() {
+	base := b.span.First
+	var keys []queue.KeyHash
+	x, err := log.IndexBatchKeys(b.data, func(o int64, k []byte) {
+		// Sized by the last keyed record, not the batch's offset delta:
+		// a compacted batch may span far more offsets than it holds
+		// records.
+		if i := o - base; k != nil && i >= int64(len(keys)) && i < maxBatchKeys {
+			keys = append(keys, make([]queue.KeyHash, i-int64(len(keys)))...)
+			keys = append(keys, keyHash(k))
+		}
+	})
 	if err != nil {
-		return nil
+		return
 	}
-	// Size by the last keyed record, not the batch's offset delta: a
-	// compacted batch may span far more offsets than it holds records.
-	n := int64(0)
-	for _, r := range recs {
-		if i := r.Offset - h.BaseOffset; r.Key != nil && i >= n && i < maxBatchKeys {
-			n = i + 1
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	keys := make([]queue.KeyHash, n)
-	for _, r := range recs {
-		if i := r.Offset - h.BaseOffset; i >= 0 && i < n && r.Key != nil {
-			keys[i] = keyHash(r.Key)
-		}
-	}
-	return keys
+	b.span.Keys, b.index = keys, &x
 }
 
 // maxBatchKeys bounds the key slice of one batch; a record further than this

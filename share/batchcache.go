@@ -1,7 +1,5 @@
 package share
 
-import "github.com/shoalmq/shoal/log"
-
 // batchCacheBytes bounds the log batches one key-ordered share partition
 // keeps in memory (batchCache).
 const batchCacheBytes = 4 * readBytes
@@ -72,10 +70,7 @@ func (c *batchCache) read(sp *Part, from, maxOffset int64, maxBytes int32) ([]lo
 		readSize := 0
 		for j := range read {
 			if !read[j].span.Skip && read[j].span.Keys == nil {
-				h, err := log.ParseBatchHeader(read[j].data)
-				if err == nil {
-					read[j].span.Keys = batchKeys(read[j].data, h)
-				}
+				read[j].indexKeys()
 			}
 			readSize += len(read[j].data)
 		}
