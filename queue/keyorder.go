@@ -253,19 +253,34 @@ func (sp *SharePartition) lastReady(t int64) int64 {
 }
 
 // readyRuns calls f for each maximal run of records in [a, z] that may be
-// acquired: all of it unless ordering by key.
-func (sp *SharePartition) readyRuns(a, z int64, f func(a, z int64) bool) {
+// acquired: all of it unless ordering by key. Ordering by key, the runs
+// hold at most *keyed records with a key (counted down as runs are
+// formed; null keys are not counted).
+func (sp *SharePartition) readyRuns(a, z int64, keyed *int64, f func(a, z int64) bool) {
 	if sp.cfg.Ordering != OrderKey {
 		f(a, z)
 		return
 	}
-	for o := a; o <= z; {
+	take := func(o int64) bool {
 		if !sp.keys.ready(o) {
+			return false
+		}
+		if sp.keys.slot(o) == nil {
+			return true
+		}
+		if *keyed <= 0 {
+			return false
+		}
+		*keyed--
+		return true
+	}
+	for o := a; o <= z; {
+		if !take(o) {
 			o++
 			continue
 		}
 		end := o
-		for end < z && sp.keys.ready(end+1) {
+		for end < z && take(end+1) {
 			end++
 		}
 		if !f(o, end) {

@@ -239,6 +239,7 @@ func runRandomized(t *testing.T, seed int64, steps int, byKey, deadLetter bool) 
 		if all {
 			maxRecords, batch, strict = total*2, total*2, false
 		}
+		sp.StartFetch(rng.Intn(4))
 		got := sp.Acquire(now, m, spans, maxRecords, batch, strict)
 		n := int64(0)
 		prev := int64(-1)

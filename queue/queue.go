@@ -326,6 +326,10 @@ type SharePartition struct {
 	// are deleted), so that a member's holdings are known without a walk.
 	held map[string]int64
 	keys keyOrder // key mode only
+	// members is how many members ask for the records, and fetchKeyed
+	// how many records with a key the current fetch took (StartFetch).
+	members    int
+	fetchKeyed int64
 	// changes counts the changes of entries (add, remove, modify), for
 	// the memo of nextFetchByKey.
 	changes uint64
@@ -512,6 +516,36 @@ func (sp *SharePartition) Owner(offset int64) (member string, deadline time.Time
 // Held returns how many records member holds ACQUIRED.
 func (sp *SharePartition) Held(member string) int64 { return sp.held[member] }
 
+// StartFetch begins the acquisitions of one fetch, members (the runtime's
+// share sessions that include the partition) asking for its records:
+// ordering by key, the fetch's acquisitions together take at most a fair
+// share of the keys in flight (keyLimit). Acquisitions without it have no
+// such limit.
+func (sp *SharePartition) StartFetch(members int) {
+	sp.members, sp.fetchKeyed = members, 0
+}
+
+// keyLimit is how many more records with a key the fetch begun by
+// StartFetch may acquire: its share of the keys in flight, ceil(keys /
+// members), less what it took. No limit with one member or none.
+//
+// Why: ordering by key, the records a member holds block their keys until
+// it acknowledges them, and the request carrying its acknowledgements
+// acquires next: it would take the successors of the very keys it freed
+// before any other member could, and keep them. With more workers than
+// keys in flight a few members would hold every key for good while the
+// others polled in vain; with processing time per record, throughput
+// would be that of those few. Taking a share per fetch, a member leaves
+// the rest of the freed keys to the members fetching after it.
+func (sp *SharePartition) keyLimit() int64 {
+	if sp.members <= 1 {
+		return math.MaxInt64
+	}
+	members := int64(sp.members)
+	share := (int64(len(sp.keys.byKey)) + members - 1) / members
+	return max(share-sp.fetchKeyed, 0)
+}
+
 // Unsettled is a run of records not yet delivered to the end: AVAILABLE
 // after at least one delivery, ACQUIRED, or DeadLettering (given up on,
 // its dead letter not yet written, so SPSO waits for it). It is what an
@@ -642,6 +676,9 @@ func (sp *SharePartition) Acquire(now time.Time, member string, spans []Span, ma
 		}
 	}
 	prevLast, havePrev := int64(0), false
+	// Ordering by key, keyLimit is how many more records with a key the
+	// fetch may take from the span at hand (keyLimit).
+	keyLimit := int64(math.MaxInt64)
 
 spans:
 	for _, s := range spans {
@@ -672,7 +709,9 @@ spans:
 		if sp.cfg.Ordering == OrderKey {
 			sp.learnKeys(&s)
 			sp.bringInHeld(lo, &s)
+			keyLimit = sp.keyLimit()
 		}
+		keyLimitBefore := keyLimit
 		// Records already in flight.
 		if lo <= sp.end {
 			hi := min(s.Last, sp.end)
@@ -693,7 +732,7 @@ spans:
 				if count < 1<<15-1 {
 					count++
 				}
-				sp.readyRuns(max(c.first, lo), min(c.last, hi), func(a, z int64) bool {
+				sp.readyRuns(max(c.first, lo), min(c.last, hi), &keyLimit, func(a, z int64) bool {
 					if recordLimitMode {
 						z = min(z, a+budget-taken-1)
 					}
@@ -712,6 +751,9 @@ spans:
 					break spans
 				}
 			}
+		}
+		if keyLimitBefore < math.MaxInt64 {
+			sp.fetchKeyed += keyLimitBefore - keyLimit
 		}
 		// New records beyond SPEO (ordering by key, bringInHeld did it).
 		if s.Last > sp.end && sp.cfg.Ordering != OrderKey {

@@ -132,6 +132,12 @@ func runCmd(t *testing.T, spp **SharePartition, dirty *bool, keys string, d *dat
 			}
 			spans = append(spans, Span{First: first, Last: last, Keys: scriptKeys(keys, first, last), Skip: skip})
 		}
+		// members=N starts a fetch among N members (StartFetch).
+		if d.HasArg("members") {
+			var members int
+			d.ScanArgs(t, "members", &members)
+			sp.StartFetch(members)
+		}
 		got := sp.Acquire(at, member, spans, maxRecords, batch, d.HasArg("strict"))
 		if len(got) == 0 {
 			b.WriteString("acquired: none\n")

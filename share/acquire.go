@@ -11,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/crashpoint"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
@@ -203,7 +204,13 @@ func (m *Manager) Acquire(ctx context.Context, in AcquireRequest, sess *Session,
 // worth another pass: each share partition's changes and its log's HW.
 func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []TopicPart, perPart int32, out Sink, w *log.Waiter) (got int, holding bool) {
 	img := m.d.Image()
-	for _, tp := range parts {
+	fetching := make([]int, len(parts))
+	m.mu.Lock()
+	for i, tp := range parts {
+		fetching[i] = m.sessions.fetching[coordinator.ShareKey{Group: req.Group, TopicID: tp.ID, Partition: tp.Partition}]
+	}
+	m.mu.Unlock()
+	for i, tp := range parts {
 		t := img.TopicByID(tp.ID)
 		if t == nil {
 			out.Failed(tp, kerr.UnknownTopicID.Code)
@@ -221,7 +228,7 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 		if got >= req.MaxRecords {
 			break
 		}
-		data, ranges, holds := m.acquireFrom(sp, &req, req.MaxRecords-got, perPart, w)
+		data, ranges, holds := m.acquireFrom(sp, &req, req.MaxRecords-got, perPart, fetching[i], w)
 		holding = holding || holds
 		if len(ranges) == 0 {
 			continue
@@ -237,18 +244,21 @@ func (m *Manager) acquireOnce(ctx context.Context, req AcquireRequest, parts []T
 // acquireFrom reads the log where the share partition wants to continue and
 // acquires from what it read. It returns the batches that hold the acquired
 // records and the ranges. A non-nil w is registered on the share
-// partition's changes and the log's HW before either is read.
+// partition's changes and the log's HW before either is read. members is
+// the number of sessions fetching from the share partition; ordering by
+// key, a member acquires no more than its share of the keys.
 //
 // Ordering by key, a read stops at the last record the share partition can
 // hand out (queue.SharePartition.ReadLimit), and a second read then brings
 // in the new records the window has room for: reading on to the end of the
 // window would fetch mostly records their keys hold back, a megabyte per
 // fetch for a few dozen records handed out.
-func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32, w *log.Waiter) (_ []byte, _ []queue.AcquiredRange, holdsKeys bool) {
+func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, maxBytes int32, members int, w *log.Waiter) (_ []byte, _ []queue.AcquiredRange, holdsKeys bool) {
 	now := m.d.Now()
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	holdsKeys = sp.q.Config().Ordering == queue.OrderKey && sp.q.Held(req.Member) > 0
+	sp.q.StartFetch(members)
 	if w != nil {
 		sp.changed.Add(w)
 		sp.p.WatchHighWatermark(w)

@@ -253,3 +253,63 @@ func TestKeyOrderedHolderIsNotParked(t *testing.T) {
 		t.Fatal("without key ordering a member holding records was not parked")
 	}
 }
+
+// Ordering by key, a member's acknowledgements free its keys and the same
+// request acquires next: without a limit it would take the successors of
+// every key it freed and keep them, fetch after fetch, leaving nothing to
+// the members that joined after it. An acquisition takes at most a fair
+// share of the keys in flight among the sessions fetching the partition,
+// and a member whose session closes no longer counts.
+func TestKeyOrderedKeysSharedAmongMembers(t *testing.T) {
+	h, topic, tp := keyOrderedHarness(t)
+	keys := make([]string, 300)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i%100)
+	}
+	h.produceKeyed(keys...)
+	count := func(c *collect) (n int64) {
+		for _, r := range c.acquired[tp] {
+			n += r[1] - r[0] + 1
+		}
+		return n
+	}
+	ack := func(member string, c *collect) {
+		t.Helper()
+		var batches []queue.AckBatch
+		for _, r := range c.acquired[tp] {
+			batches = append(batches, queue.AckBatch{First: r[0], Last: r[1], Types: []queue.AckType{queue.AckAccept}})
+		}
+		res := h.m.Acknowledge(context.Background(), "g", member, topic, 0, batches, false)
+		if err := res.Settle(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	a := h.openSession("g", "a", tp)
+	first := h.acquire("g", "a", a)
+	if n := count(first); n != 100 {
+		t.Fatalf("a, alone, acquired %d records, want one of each of the 100 keys", n)
+	}
+	b := h.openSession("g", "b", tp)
+	if n := count(h.acquire("g", "b", b)); n != 0 {
+		t.Fatalf("b acquired %d records while a holds every key", n)
+	}
+	ack("a", first)
+	second := h.acquire("g", "a", a)
+	if n := count(second); n != 50 {
+		t.Fatalf("after acknowledging, a acquired %d records, want its share, 50 of the 100 keys", n)
+	}
+	if n := count(h.acquire("g", "b", b)); n != 50 {
+		t.Fatalf("b acquired %d records, want the other 50 keys", n)
+	}
+
+	// b leaves: what it held goes back, and a is the only member.
+	ack("a", second)
+	if _, closing, kerrv := h.m.OpenSession("g", "b", -1, true, h); kerrv != nil || !closing {
+		t.Fatalf("closing b's session: %v", kerrv)
+	}
+	h.m.ReleaseSession("g", "b", b)
+	if n := count(h.acquire("g", "a", a)); n != 100 {
+		t.Fatalf("alone, a acquired %d records, want one of each key again", n)
+	}
+}

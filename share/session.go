@@ -22,6 +22,7 @@ type TopicPart struct {
 // lives as long as the connection (its owner) that opened it. Its fields are
 // guarded by Manager.mu.
 type Session struct {
+	key   SessionKey
 	epoch int32
 	owner any
 	parts map[TopicPart]bool
@@ -37,6 +38,31 @@ type Session struct {
 // Manager calls it under its mu.
 type sessions struct {
 	m map[SessionKey]*Session
+	// fetching counts, per share partition, the sessions whose partitions
+	// include it: the members asking for its records, among which
+	// key-ordered acquisition shares the keys (queue.KeyShare).
+	fetching map[coordinator.ShareKey]int
+}
+
+// count adds delta to the fetching count of each partition of sess.
+func (s *sessions) count(sess *Session, delta int) {
+	if s.fetching == nil {
+		s.fetching = map[coordinator.ShareKey]int{}
+	}
+	for tp := range sess.parts {
+		k := coordinator.ShareKey{Group: sess.key.Group, TopicID: tp.ID, Partition: tp.Partition}
+		if s.fetching[k] += delta; s.fetching[k] <= 0 {
+			delete(s.fetching, k)
+		}
+	}
+}
+
+// drop removes key's session from the table.
+func (s *sessions) drop(key SessionKey) {
+	if sess := s.m[key]; sess != nil {
+		s.count(sess, -1)
+		delete(s.m, key)
+	}
 }
 
 // open applies the share session rules to a request of key carrying epoch,
@@ -62,13 +88,14 @@ func (s *sessions) open(key SessionKey, epoch int32, fetch bool, owner any, limi
 		// A fresh session replaces any old one of the member. Its records
 		// stay acquired: clients reopen sessions after transient errors
 		// while still processing what they hold.
-		sess = &Session{epoch: 0, owner: owner, parts: map[TopicPart]bool{}}
+		s.drop(key)
+		sess = &Session{key: key, epoch: 0, owner: owner, parts: map[TopicPart]bool{}}
 		s.m[key] = sess
 		return sess, false, nil
 	case sess == nil:
 		return nil, false, kerr.ShareSessionNotFound
 	case epoch == -1:
-		delete(s.m, key)
+		s.drop(key)
 		return sess, true, nil
 	case epoch != sess.epoch:
 		return nil, false, kerr.InvalidShareSessionEpoch
@@ -100,8 +127,15 @@ func (m *Manager) OpenSession(group, member string, epoch int32, fetch bool, own
 // manager's lock with the session's partition set.
 func (m *Manager) EditSession(sess *Session, edit func(parts map[TopicPart]bool)) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sessions.m[sess.key] != sess {
+		// Replaced or closed meanwhile: only its own request uses it.
+		edit(sess.parts)
+		return
+	}
+	m.sessions.count(sess, -1)
 	edit(sess.parts)
-	m.mu.Unlock()
+	m.sessions.count(sess, 1)
 }
 
 // EndRequest moves a session to the epoch after the one its request
@@ -152,7 +186,7 @@ func (m *Manager) OnConnClose(owner any) {
 	for k, sess := range m.sessions.m {
 		if sess.owner == owner {
 			closed = append(closed, gone{k, sess})
-			delete(m.sessions.m, k)
+			m.sessions.drop(k)
 		}
 	}
 	m.mu.Unlock()
