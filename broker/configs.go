@@ -212,14 +212,10 @@ func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 	results := s.alterConfigs(ctx, rc, req, forward, req.ValidateOnly, items,
 		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
 		func(r kmsg.Response) []alterResult {
-			return mapSlice(r.(*kmsg.AlterConfigsResponse).Resources, func(x kmsg.AlterConfigsResponseResource) alterResult {
-				return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
-			})
+			return mapSlice(r.(*kmsg.AlterConfigsResponse).Resources, alterResultOf[kmsg.AlterConfigsResponseResource])
 		})
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	resp.Resources = mapSlice(results, func(r alterResult) kmsg.AlterConfigsResponseResource {
-		return kmsg.AlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message}
-	})
+	resp.Resources = mapSlice(results, alterAnswer[kmsg.AlterConfigsResponseResource])
 	return resp, nil
 }
 
@@ -238,6 +234,22 @@ type alterResult struct {
 	name    string
 	code    int16
 	message *string
+}
+
+// alterResource is the answer to one resource of AlterConfigs or of
+// IncrementalAlterConfigs: the two have the same fields, so either
+// converts to the other.
+type alterResource interface {
+	kmsg.AlterConfigsResponseResource | kmsg.IncrementalAlterConfigsResponseResource
+}
+
+func alterResultOf[R alterResource](r R) alterResult {
+	x := kmsg.AlterConfigsResponseResource(r)
+	return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
+}
+
+func alterAnswer[R alterResource](r alterResult) R {
+	return R(kmsg.AlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message})
 }
 
 // alterConfigs is the path both alter APIs take. On the broker the client
@@ -354,14 +366,10 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 	results := s.alterConfigs(ctx, rc, req, forward, req.ValidateOnly, items,
 		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
 		func(r kmsg.Response) []alterResult {
-			return mapSlice(r.(*kmsg.IncrementalAlterConfigsResponse).Resources, func(x kmsg.IncrementalAlterConfigsResponseResource) alterResult {
-				return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
-			})
+			return mapSlice(r.(*kmsg.IncrementalAlterConfigsResponse).Resources, alterResultOf[kmsg.IncrementalAlterConfigsResponseResource])
 		})
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	resp.Resources = mapSlice(results, func(r alterResult) kmsg.IncrementalAlterConfigsResponseResource {
-		return kmsg.IncrementalAlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message}
-	})
+	resp.Resources = mapSlice(results, alterAnswer[kmsg.IncrementalAlterConfigsResponseResource])
 	return resp, nil
 }
 
