@@ -90,9 +90,7 @@ func (s *Server) handleOffsetFetch(_ context.Context, _ *reqCtx, req *kmsg.Offse
 		default:
 			if req.Version >= 10 {
 				for i := range topics {
-					if t := img.Topics[topics[i].Topic]; t != nil {
-						topics[i].TopicID = t.ID
-					}
+					topics[i].TopicID = img.TopicID(topics[i].Topic)
 				}
 			}
 			og.Topics = topics

@@ -112,10 +112,7 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 		}
 		for _, w := range wants {
 			ot := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
-			ot.Topic = w.topic
-			if t := img.Topics[w.topic]; t != nil {
-				ot.TopicID = t.ID
-			}
+			ot.Topic, ot.TopicID = w.topic, img.TopicID(w.topic)
 			for _, part := range w.parts {
 				op := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 				op.Partition = part
@@ -219,10 +216,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	errs := s.shares.ResetStates(ctx, req.GroupID, starts)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewAlterShareGroupOffsetsResponseTopic()
-		ot.Topic = rt.Topic
-		if t := img.Topics[rt.Topic]; t != nil {
-			ot.TopicID = t.ID
-		}
+		ot.Topic, ot.TopicID = rt.Topic, img.TopicID(rt.Topic)
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
