@@ -209,13 +209,11 @@ func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 			return set, del, nil
 		}}
 	}
-	results := s.alterConfigs(ctx, rc, req, forward, req.ValidateOnly, items,
-		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
-		func(r kmsg.Response) []alterResult {
-			return mapSlice(r.(*kmsg.AlterConfigsResponse).Resources, alterResultOf[kmsg.AlterConfigsResponseResource])
-		})
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	resp.Resources = mapSlice(results, alterAnswer[kmsg.AlterConfigsResponseResource])
+	resp.Resources = alterResources(s, ctx, rc, req, forward, req.ValidateOnly, items, &req.Resources,
+		func(r kmsg.Response) []kmsg.AlterConfigsResponseResource {
+			return r.(*kmsg.AlterConfigsResponse).Resources
+		})
 	return resp, nil
 }
 
@@ -241,6 +239,17 @@ type alterResult struct {
 // converts to the other.
 type alterResource interface {
 	kmsg.AlterConfigsResponseResource | kmsg.IncrementalAlterConfigsResponseResource
+}
+
+// alterResources runs items, the resources of req that *resources holds,
+// through alterConfigs and returns their answers; answered picks the
+// answers out of a forwarded request's response.
+func alterResources[T any, R alterResource](s *Server, ctx context.Context, rc *reqCtx, req kmsg.Request, forward forwardFunc,
+	validateOnly bool, items []alterItem, resources *[]T, answered func(kmsg.Response) []R) []R {
+	results := s.alterConfigs(ctx, rc, req, forward, validateOnly, items,
+		func(kept []bool) { *resources = keepIndexes(*resources, kept) },
+		func(r kmsg.Response) []alterResult { return mapSlice(answered(r), alterResultOf[R]) })
+	return mapSlice(results, alterAnswer[R])
 }
 
 func alterResultOf[R alterResource](r R) alterResult {
@@ -363,13 +372,11 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 			return incrementalChanges(current, rr.Configs, lookup, defaults)
 		}}
 	}
-	results := s.alterConfigs(ctx, rc, req, forward, req.ValidateOnly, items,
-		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
-		func(r kmsg.Response) []alterResult {
-			return mapSlice(r.(*kmsg.IncrementalAlterConfigsResponse).Resources, alterResultOf[kmsg.IncrementalAlterConfigsResponseResource])
-		})
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	resp.Resources = mapSlice(results, alterAnswer[kmsg.IncrementalAlterConfigsResponseResource])
+	resp.Resources = alterResources(s, ctx, rc, req, forward, req.ValidateOnly, items, &req.Resources,
+		func(r kmsg.Response) []kmsg.IncrementalAlterConfigsResponseResource {
+			return r.(*kmsg.IncrementalAlterConfigsResponse).Resources
+		})
 	return resp, nil
 }
 

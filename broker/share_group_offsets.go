@@ -178,6 +178,21 @@ func (s *Server) highWatermark(ctx context.Context, topic string, part, leader i
 	return resp.Topics[0].Partitions[0].Offset
 }
 
+// offsetsChangeRefusal is the error code of a request changing a share
+// group's offsets, which needs the group to exist and be empty; kerrv is
+// the error of finding it out. 0 lets the change go on.
+func offsetsChangeRefusal(kerrv *kerr.Error, exists, empty bool) int16 {
+	switch {
+	case kerrv != nil:
+		return kerrv.Code
+	case !exists:
+		return kerr.GroupIDNotFound.Code
+	case !empty:
+		return kerr.NonEmptyGroup.Code
+	}
+	return 0
+}
+
 // handleAlterShareGroupOffsets sets the start offsets of an empty share
 // group's partitions, creating the group if it does not exist: each state is initialized afresh (no record states,
 // the next state epoch) on its share coordinator, and the partitions'
@@ -193,15 +208,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	}
 	var empty, other bool
 	kerrv := s.coord.Groups.Do(req.GroupID, func(sh *coordinator.Shard) { empty, other = sh.EnsureShareGroup(req.GroupID) })
-	switch {
-	case kerrv != nil:
-		resp.ErrorCode = kerrv.Code
-		return resp, nil
-	case other:
-		resp.ErrorCode = kerr.GroupIDNotFound.Code
-		return resp, nil
-	case !empty:
-		resp.ErrorCode = kerr.NonEmptyGroup.Code
+	if resp.ErrorCode = offsetsChangeRefusal(kerrv, !other, empty); resp.ErrorCode != 0 {
 		return resp, nil
 	}
 	img := s.meta.Image()
@@ -250,15 +257,7 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, 
 		return resp, nil
 	}
 	exists, empty, _, kerrv := s.shareGroupInfo(req.GroupID)
-	switch {
-	case kerrv != nil:
-		resp.ErrorCode = kerrv.Code
-		return resp, nil
-	case !exists:
-		resp.ErrorCode = kerr.GroupIDNotFound.Code
-		return resp, nil
-	case !empty:
-		resp.ErrorCode = kerr.NonEmptyGroup.Code
+	if resp.ErrorCode = offsetsChangeRefusal(kerrv, exists, empty); resp.ErrorCode != 0 {
 		return resp, nil
 	}
 	img := s.meta.Image()
