@@ -132,11 +132,6 @@ func markUnstable(sh *coordinator.Shard, group string, topics []kmsg.OffsetFetch
 }
 
 func (s *Server) handleOffsetDelete(_ context.Context, _ *reqCtx, req *kmsg.OffsetDeleteRequest) (kmsg.Response, error) {
-	var resp *kmsg.OffsetDeleteResponse
 	topics := coordruntime.ImageTopics(s.meta.Image())
-	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) { resp = sh.OffsetDelete(req, topics) }); kerrv != nil {
-		resp = req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-		resp.ErrorCode = kerrv.Code
-	}
-	return resp, nil
+	return s.onGroupShard(req.Group, req, func(sh *coordinator.Shard) kmsg.Response { return sh.OffsetDelete(req, topics) })
 }
