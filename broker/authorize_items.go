@@ -213,61 +213,70 @@ func configAccess(t kmsg.ConfigResourceType) (rt acl.ResourceType, denied int16,
 }
 
 // configAllowed checks one config resource.
-func (c *conn) configAllowed(req kmsg.Request, op acl.Operation, t kmsg.ConfigResourceType, name string) (allowed bool, denied int16) {
-	rt, denied, ok := configAccess(t)
+func (c *conn) configAllowed(req kmsg.Request, op acl.Operation, t kmsg.ConfigResourceType, name string) bool {
+	rt, _, ok := configAccess(t)
 	if !ok {
-		return true, 0
+		return true
 	}
 	if rt == acl.ResourceCluster {
 		name = acl.ClusterName
 	}
-	return c.may(req, op, rt, name), denied
+	return c.may(req, op, rt, name)
+}
+
+// gateConfigResources gates the resources of a config API: each needs op
+// on what its type names, and a refused one is answered by refuse with
+// the code of its type.
+func gateConfigResources[T, R any](c *conn, req kmsg.Request, op acl.Operation, items *[]T,
+	id func(T) (kmsg.ConfigResourceType, string), refuse func(rt kmsg.ConfigResourceType, name string, code int16) R,
+	answer func(kmsg.Response) *[]R) func(kmsg.Response) {
+	return splitGate(items, func(res T) bool {
+		rt, name := id(res)
+		return c.configAllowed(req, op, rt, name)
+	}, func(res T) R {
+		rt, name := id(res)
+		_, code, _ := configAccess(rt)
+		return refuse(rt, name, code)
+	}, answer)
 }
 
 func gateDescribeConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
-	r := req.(*kmsg.DescribeConfigsRequest)
-	return splitGate(&r.Resources, func(res kmsg.DescribeConfigsRequestResource) bool {
-		ok, _ := c.configAllowed(req, acl.OpDescribeConfigs, res.ResourceType, res.ResourceName)
-		return ok
-	}, func(res kmsg.DescribeConfigsRequestResource) kmsg.DescribeConfigsResponseResource {
-		_, code, _ := configAccess(res.ResourceType)
-		rr := kmsg.NewDescribeConfigsResponseResource()
-		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
-		rr.Configs = []kmsg.DescribeConfigsResponseResourceConfig{}
-		return rr
-	}, func(resp kmsg.Response) *[]kmsg.DescribeConfigsResponseResource {
-		return &resp.(*kmsg.DescribeConfigsResponse).Resources
-	})
+	return gateConfigResources(c, req, acl.OpDescribeConfigs, &req.(*kmsg.DescribeConfigsRequest).Resources,
+		func(res kmsg.DescribeConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+			return res.ResourceType, res.ResourceName
+		}, func(rt kmsg.ConfigResourceType, name string, code int16) kmsg.DescribeConfigsResponseResource {
+			rr := kmsg.NewDescribeConfigsResponseResource()
+			rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = rt, name, code, authFailed
+			rr.Configs = []kmsg.DescribeConfigsResponseResourceConfig{}
+			return rr
+		}, func(resp kmsg.Response) *[]kmsg.DescribeConfigsResponseResource {
+			return &resp.(*kmsg.DescribeConfigsResponse).Resources
+		})
 }
 
 func gateAlterConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
-	r := req.(*kmsg.AlterConfigsRequest)
-	return splitGate(&r.Resources, func(res kmsg.AlterConfigsRequestResource) bool {
-		ok, _ := c.configAllowed(req, acl.OpAlterConfigs, res.ResourceType, res.ResourceName)
-		return ok
-	}, func(res kmsg.AlterConfigsRequestResource) kmsg.AlterConfigsResponseResource {
-		_, code, _ := configAccess(res.ResourceType)
-		rr := kmsg.NewAlterConfigsResponseResource()
-		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
-		return rr
-	}, func(resp kmsg.Response) *[]kmsg.AlterConfigsResponseResource {
-		return &resp.(*kmsg.AlterConfigsResponse).Resources
-	})
+	return gateConfigResources(c, req, acl.OpAlterConfigs, &req.(*kmsg.AlterConfigsRequest).Resources,
+		func(res kmsg.AlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+			return res.ResourceType, res.ResourceName
+		}, refusedAlter[kmsg.AlterConfigsResponseResource],
+		func(resp kmsg.Response) *[]kmsg.AlterConfigsResponseResource {
+			return &resp.(*kmsg.AlterConfigsResponse).Resources
+		})
 }
 
 func gateIncrementalAlterConfigs(c *conn, req kmsg.Request) func(kmsg.Response) {
-	r := req.(*kmsg.IncrementalAlterConfigsRequest)
-	return splitGate(&r.Resources, func(res kmsg.IncrementalAlterConfigsRequestResource) bool {
-		ok, _ := c.configAllowed(req, acl.OpAlterConfigs, res.ResourceType, res.ResourceName)
-		return ok
-	}, func(res kmsg.IncrementalAlterConfigsRequestResource) kmsg.IncrementalAlterConfigsResponseResource {
-		_, code, _ := configAccess(res.ResourceType)
-		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
-		rr.ResourceType, rr.ResourceName, rr.ErrorCode, rr.ErrorMessage = res.ResourceType, res.ResourceName, code, authFailed
-		return rr
-	}, func(resp kmsg.Response) *[]kmsg.IncrementalAlterConfigsResponseResource {
-		return &resp.(*kmsg.IncrementalAlterConfigsResponse).Resources
-	})
+	return gateConfigResources(c, req, acl.OpAlterConfigs, &req.(*kmsg.IncrementalAlterConfigsRequest).Resources,
+		func(res kmsg.IncrementalAlterConfigsRequestResource) (kmsg.ConfigResourceType, string) {
+			return res.ResourceType, res.ResourceName
+		}, refusedAlter[kmsg.IncrementalAlterConfigsResponseResource],
+		func(resp kmsg.Response) *[]kmsg.IncrementalAlterConfigsResponseResource {
+			return &resp.(*kmsg.IncrementalAlterConfigsResponse).Resources
+		})
+}
+
+// refusedAlter answers an alter resource the principal may not touch.
+func refusedAlter[R alterResource](rt kmsg.ConfigResourceType, name string, code int16) R {
+	return alterAnswer[R](alterResult{rt, name, code, authFailed})
 }
 
 func gateDescribeGroups(c *conn, req kmsg.Request) func(kmsg.Response) {

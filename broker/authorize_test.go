@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
@@ -21,33 +22,40 @@ import (
 
 // itemRefusal is the code an API checked per item answers for the item
 // refusalRequest names.
-var itemRefusal = map[kmsg.Key]int16{
-	kmsg.CreateTopics: kerr.TopicAuthorizationFailed.Code, kmsg.DeleteTopics: kerr.TopicAuthorizationFailed.Code,
-	kmsg.CreatePartitions: kerr.TopicAuthorizationFailed.Code, kmsg.DeleteRecords: kerr.TopicAuthorizationFailed.Code,
-	kmsg.DescribeConfigs: kerr.TopicAuthorizationFailed.Code, kmsg.AlterConfigs: kerr.TopicAuthorizationFailed.Code,
-	kmsg.IncrementalAlterConfigs: kerr.TopicAuthorizationFailed.Code,
-	kmsg.DescribeGroups:          kerr.GroupAuthorizationFailed.Code, kmsg.DeleteGroups: kerr.GroupAuthorizationFailed.Code,
-	kmsg.Produce: kerr.TopicAuthorizationFailed.Code, kmsg.Fetch: kerr.TopicAuthorizationFailed.Code,
-	kmsg.ListOffsets: kerr.TopicAuthorizationFailed.Code, kmsg.Metadata: kerr.TopicAuthorizationFailed.Code,
-	kmsg.OffsetForLeaderEpoch: kerr.TopicAuthorizationFailed.Code,
-	kmsg.OffsetCommit:         kerr.GroupAuthorizationFailed.Code, kmsg.OffsetFetch: kerr.GroupAuthorizationFailed.Code,
-	kmsg.OffsetDelete: kerr.GroupAuthorizationFailed.Code, kmsg.FindCoordinator: kerr.GroupAuthorizationFailed.Code,
-	kmsg.JoinGroup: kerr.GroupAuthorizationFailed.Code, kmsg.SyncGroup: kerr.GroupAuthorizationFailed.Code,
-	kmsg.Heartbeat: kerr.GroupAuthorizationFailed.Code, kmsg.LeaveGroup: kerr.GroupAuthorizationFailed.Code,
-	kmsg.InitProducerID:         kerr.ClusterAuthorizationFailed.Code,
-	kmsg.ConsumerGroupHeartbeat: kerr.GroupAuthorizationFailed.Code, kmsg.ConsumerGroupDescribe: kerr.GroupAuthorizationFailed.Code,
-	kmsg.ShareGroupHeartbeat: kerr.GroupAuthorizationFailed.Code, kmsg.ShareGroupDescribe: kerr.GroupAuthorizationFailed.Code,
-	kmsg.ShareFetch: kerr.GroupAuthorizationFailed.Code, kmsg.ShareAcknowledge: kerr.GroupAuthorizationFailed.Code,
-	kmsg.DescribeShareGroupOffsets: kerr.GroupAuthorizationFailed.Code, kmsg.AlterShareGroupOffsets: kerr.GroupAuthorizationFailed.Code,
-	kmsg.DeleteShareGroupOffsets: kerr.GroupAuthorizationFailed.Code,
-	kmsg.EndTxn:                  kerr.TransactionalIDAuthorizationFailed.Code, kmsg.AddOffsetsToTxn: kerr.TransactionalIDAuthorizationFailed.Code,
-	kmsg.TxnOffsetCommit: kerr.TransactionalIDAuthorizationFailed.Code, kmsg.DescribeProducers: kerr.TopicAuthorizationFailed.Code,
-	kmsg.DescribeTransactions: kerr.TransactionalIDAuthorizationFailed.Code,
-	// From v4 only brokers send AddPartitionsToTxn: CLUSTER_ACTION.
-	kmsg.AddPartitionsToTxn: kerr.ClusterAuthorizationFailed.Code,
-	// ListTransactions names nothing: alice's answer is filtered.
-	kmsg.ListTransactions: 0,
-}
+var itemRefusal = func() map[kmsg.Key]int16 {
+	byCode := map[int16][]kmsg.Key{
+		kerr.TopicAuthorizationFailed.Code: {
+			kmsg.CreateTopics, kmsg.DeleteTopics, kmsg.CreatePartitions, kmsg.DeleteRecords,
+			kmsg.DescribeConfigs, kmsg.AlterConfigs, kmsg.IncrementalAlterConfigs,
+			kmsg.Produce, kmsg.Fetch, kmsg.ListOffsets, kmsg.Metadata, kmsg.OffsetForLeaderEpoch,
+			kmsg.DescribeProducers,
+		},
+		kerr.GroupAuthorizationFailed.Code: {
+			kmsg.DescribeGroups, kmsg.DeleteGroups,
+			kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.OffsetDelete, kmsg.FindCoordinator,
+			kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.LeaveGroup,
+			kmsg.ConsumerGroupHeartbeat, kmsg.ConsumerGroupDescribe,
+			kmsg.ShareGroupHeartbeat, kmsg.ShareGroupDescribe, kmsg.ShareFetch, kmsg.ShareAcknowledge,
+			kmsg.DescribeShareGroupOffsets, kmsg.AlterShareGroupOffsets, kmsg.DeleteShareGroupOffsets,
+		},
+		kerr.TransactionalIDAuthorizationFailed.Code: {
+			kmsg.EndTxn, kmsg.AddOffsetsToTxn, kmsg.TxnOffsetCommit, kmsg.DescribeTransactions,
+		},
+		// InitProducerID without a transactional id needs IDEMPOTENT_WRITE on
+		// the cluster; from v4 only brokers send AddPartitionsToTxn:
+		// CLUSTER_ACTION.
+		kerr.ClusterAuthorizationFailed.Code: {kmsg.InitProducerID, kmsg.AddPartitionsToTxn},
+		// ListTransactions names nothing: alice's answer is filtered.
+		0: {kmsg.ListTransactions},
+	}
+	m := map[kmsg.Key]int16{}
+	for code, keys := range byCode {
+		for _, k := range keys {
+			m[k] = code
+		}
+	}
+	return m
+}()
 
 const plainUsersJAAS = `org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_alice="alice-secret";`
 
@@ -187,6 +195,10 @@ func (c *rawConn) closed() bool {
 func refusalRequest(key int16) kmsg.Request {
 	req := kmsg.RequestForKey(key)
 	switch r := req.(type) {
+	case *kmsg.DeleteRecordsRequest, *kmsg.FetchRequest, *kmsg.ListOffsetsRequest, *kmsg.OffsetForLeaderEpochRequest,
+		*kmsg.InitializeShareGroupStateRequest, *kmsg.ReadShareGroupStateRequest, *kmsg.WriteShareGroupStateRequest,
+		*kmsg.DeleteShareGroupStateRequest, *kmsg.ReadShareGroupStateSummaryRequest:
+		addTopicPartition(reflect.ValueOf(r).Elem().FieldByName("Topics").Addr().Interface())
 	case *kmsg.CreateACLsRequest:
 		c := kmsg.NewCreateACLsRequestCreation()
 		c.ResourceType, c.ResourceName, c.ResourcePatternType = kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeLiteral
@@ -228,11 +240,6 @@ func refusalRequest(key int16) kmsg.Request {
 		t.Topic, t.Partitions = "t", []int32{0}
 		d.Topics = append(d.Topics, t)
 		r.Dirs = append(r.Dirs, d)
-	case *kmsg.DeleteRecordsRequest:
-		t := kmsg.NewDeleteRecordsRequestTopic()
-		t.Topic = "t"
-		t.Partitions = append(t.Partitions, kmsg.NewDeleteRecordsRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
 	case *kmsg.DescribeConfigsRequest:
 		res := kmsg.NewDescribeConfigsRequestResource()
 		res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
@@ -250,35 +257,15 @@ func refusalRequest(key int16) kmsg.Request {
 	case *kmsg.DeleteGroupsRequest:
 		r.Groups = append(r.Groups, "g")
 	case *kmsg.ProduceRequest:
-		t := kmsg.NewProduceRequestTopic()
-		t.Topic = "t"
-		t.Partitions = append(t.Partitions, kmsg.NewProduceRequestTopicPartition())
-		r.Topics, r.Acks, r.TimeoutMillis = append(r.Topics, t), -1, 5000
-	case *kmsg.FetchRequest:
-		t := kmsg.NewFetchRequestTopic()
-		t.Topic = "t"
-		t.Partitions = append(t.Partitions, kmsg.NewFetchRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
-	case *kmsg.ListOffsetsRequest:
-		t := kmsg.NewListOffsetsRequestTopic()
-		t.Topic = "t"
-		t.Partitions = append(t.Partitions, kmsg.NewListOffsetsRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
+		addTopicPartition(&r.Topics)
+		r.Acks, r.TimeoutMillis = -1, 5000
 	case *kmsg.MetadataRequest:
 		t := kmsg.NewMetadataRequestTopic()
 		t.Topic = kmsg.StringPtr("t")
 		r.Topics = append(r.Topics, t)
-	case *kmsg.OffsetForLeaderEpochRequest:
-		t := kmsg.NewOffsetForLeaderEpochRequestTopic()
-		t.Topic = "t"
-		t.Partitions = append(t.Partitions, kmsg.NewOffsetForLeaderEpochRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
 	case *kmsg.OffsetCommitRequest:
 		r.Group = "g"
-		t := kmsg.NewOffsetCommitRequestTopic()
-		t.Topic = "t"
-		t.Partitions = append(t.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
+		addTopicPartition(&r.Topics)
 	case *kmsg.OffsetFetchRequest:
 		r.Group = "g"
 		g := kmsg.NewOffsetFetchRequestGroup()
@@ -322,10 +309,7 @@ func refusalRequest(key int16) kmsg.Request {
 		r.TransactionalID, r.Group = "x", "g"
 	case *kmsg.TxnOffsetCommitRequest:
 		r.TransactionalID, r.Group = "x", "g"
-		t := kmsg.NewTxnOffsetCommitRequestTopic()
-		t.Topic = "t"
-		t.Partitions = append(t.Partitions, kmsg.NewTxnOffsetCommitRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
+		addTopicPartition(&r.Topics)
 	case *kmsg.AddPartitionsToTxnRequest:
 		tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
 		tx.TransactionalID = "x"
@@ -339,32 +323,33 @@ func refusalRequest(key int16) kmsg.Request {
 	case *kmsg.DescribeACLsRequest:
 		r.ResourceType, r.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
 		r.Operation, r.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
-	case *kmsg.InitializeShareGroupStateRequest:
-		t := kmsg.NewInitializeShareGroupStateRequestTopic()
-		t.Partitions = append(t.Partitions, kmsg.NewInitializeShareGroupStateRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
-	case *kmsg.ReadShareGroupStateRequest:
-		t := kmsg.NewReadShareGroupStateRequestTopic()
-		t.Partitions = append(t.Partitions, kmsg.NewReadShareGroupStateRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
-	case *kmsg.WriteShareGroupStateRequest:
-		t := kmsg.NewWriteShareGroupStateRequestTopic()
-		t.Partitions = append(t.Partitions, kmsg.NewWriteShareGroupStateRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
-	case *kmsg.DeleteShareGroupStateRequest:
-		t := kmsg.NewDeleteShareGroupStateRequestTopic()
-		t.Partitions = append(t.Partitions, kmsg.NewDeleteShareGroupStateRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
 	case *kmsg.WriteTxnMarkersRequest:
 		m := kmsg.NewWriteTxnMarkersRequestMarker()
 		m.Topics = append(m.Topics, kmsg.WriteTxnMarkersRequestMarkerTopic{Topic: "t", Partitions: []int32{0}})
 		r.Markers = append(r.Markers, m)
-	case *kmsg.ReadShareGroupStateSummaryRequest:
-		t := kmsg.NewReadShareGroupStateSummaryRequestTopic()
-		t.Partitions = append(t.Partitions, kmsg.NewReadShareGroupStateSummaryRequestTopicPartition())
-		r.Topics = append(r.Topics, t)
 	}
 	return req
+}
+
+// addTopicPartition appends to the request topics *topics points to one
+// naming a single partition, both as their New functions make them, the
+// topic named "t" where it is named.
+func addTopicPartition(topics any) {
+	list := reflect.ValueOf(topics).Elem()
+	t := newDefault(list.Type().Elem())
+	if name := t.FieldByName("Topic"); name.Kind() == reflect.String {
+		name.SetString("t")
+	}
+	ps := t.FieldByName("Partitions")
+	ps.Set(reflect.Append(ps, newDefault(ps.Type().Elem())))
+	list.Set(reflect.Append(list, t))
+}
+
+// newDefault is a value of the kmsg struct type typ with its defaults set.
+func newDefault(typ reflect.Type) reflect.Value {
+	v := reflect.New(typ)
+	v.MethodByName("Default").Call(nil)
+	return v.Elem()
 }
 
 func hasCode(resp kmsg.Response, code int16) bool {

@@ -47,19 +47,9 @@ func (s *Server) handleSyncGroup(ctx context.Context, _ *reqCtx, req *kmsg.SyncG
 }
 
 func (s *Server) handleHeartbeat(_ context.Context, _ *reqCtx, req *kmsg.HeartbeatRequest) (kmsg.Response, error) {
-	var resp *kmsg.HeartbeatResponse
-	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) { resp = sh.Heartbeat(s.now(), req) }); kerrv != nil {
-		resp = req.ResponseKind().(*kmsg.HeartbeatResponse)
-		resp.ErrorCode = kerrv.Code
-	}
-	return resp, nil
+	return s.onGroupShard(req.Group, req, func(sh *coordinator.Shard) kmsg.Response { return sh.Heartbeat(s.now(), req) })
 }
 
 func (s *Server) handleLeaveGroup(_ context.Context, _ *reqCtx, req *kmsg.LeaveGroupRequest) (kmsg.Response, error) {
-	var resp *kmsg.LeaveGroupResponse
-	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) { resp = sh.LeaveGroup(s.now(), req) }); kerrv != nil {
-		resp = req.ResponseKind().(*kmsg.LeaveGroupResponse)
-		resp.ErrorCode = kerrv.Code
-	}
-	return resp, nil
+	return s.onGroupShard(req.Group, req, func(sh *coordinator.Shard) kmsg.Response { return sh.LeaveGroup(s.now(), req) })
 }

@@ -209,17 +209,11 @@ func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 			return set, del, nil
 		}}
 	}
-	results := s.alterConfigs(ctx, rc, req, forward, req.ValidateOnly, items,
-		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
-		func(r kmsg.Response) []alterResult {
-			return mapSlice(r.(*kmsg.AlterConfigsResponse).Resources, func(x kmsg.AlterConfigsResponseResource) alterResult {
-				return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
-			})
-		})
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
-	resp.Resources = mapSlice(results, func(r alterResult) kmsg.AlterConfigsResponseResource {
-		return kmsg.AlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message}
-	})
+	resp.Resources = alterResources(s, ctx, rc, req, forward, req.ValidateOnly, items, &req.Resources,
+		func(r kmsg.Response) []kmsg.AlterConfigsResponseResource {
+			return r.(*kmsg.AlterConfigsResponse).Resources
+		})
 	return resp, nil
 }
 
@@ -238,6 +232,33 @@ type alterResult struct {
 	name    string
 	code    int16
 	message *string
+}
+
+// alterResource is the answer to one resource of AlterConfigs or of
+// IncrementalAlterConfigs: the two have the same fields, so either
+// converts to the other.
+type alterResource interface {
+	kmsg.AlterConfigsResponseResource | kmsg.IncrementalAlterConfigsResponseResource
+}
+
+// alterResources runs items, the resources of req that *resources holds,
+// through alterConfigs and returns their answers; answered picks the
+// answers out of a forwarded request's response.
+func alterResources[T any, R alterResource](s *Server, ctx context.Context, rc *reqCtx, req kmsg.Request, forward forwardFunc,
+	validateOnly bool, items []alterItem, resources *[]T, answered func(kmsg.Response) []R) []R {
+	results := s.alterConfigs(ctx, rc, req, forward, validateOnly, items,
+		func(kept []bool) { *resources = keepIndexes(*resources, kept) },
+		func(r kmsg.Response) []alterResult { return mapSlice(answered(r), alterResultOf[R]) })
+	return mapSlice(results, alterAnswer[R])
+}
+
+func alterResultOf[R alterResource](r R) alterResult {
+	x := kmsg.AlterConfigsResponseResource(r)
+	return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
+}
+
+func alterAnswer[R alterResource](r alterResult) R {
+	return R(kmsg.AlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message})
 }
 
 // alterConfigs is the path both alter APIs take. On the broker the client
@@ -351,17 +372,11 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 			return incrementalChanges(current, rr.Configs, lookup, defaults)
 		}}
 	}
-	results := s.alterConfigs(ctx, rc, req, forward, req.ValidateOnly, items,
-		func(kept []bool) { req.Resources = keepIndexes(req.Resources, kept) },
-		func(r kmsg.Response) []alterResult {
-			return mapSlice(r.(*kmsg.IncrementalAlterConfigsResponse).Resources, func(x kmsg.IncrementalAlterConfigsResponseResource) alterResult {
-				return alterResult{x.ResourceType, x.ResourceName, x.ErrorCode, x.ErrorMessage}
-			})
-		})
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
-	resp.Resources = mapSlice(results, func(r alterResult) kmsg.IncrementalAlterConfigsResponseResource {
-		return kmsg.IncrementalAlterConfigsResponseResource{ResourceType: r.rtype, ResourceName: r.name, ErrorCode: r.code, ErrorMessage: r.message}
-	})
+	resp.Resources = alterResources(s, ctx, rc, req, forward, req.ValidateOnly, items, &req.Resources,
+		func(r kmsg.Response) []kmsg.IncrementalAlterConfigsResponseResource {
+			return r.(*kmsg.IncrementalAlterConfigsResponse).Resources
+		})
 	return resp, nil
 }
 

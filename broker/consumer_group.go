@@ -17,16 +17,11 @@ import (
 )
 
 func (s *Server) handleConsumerGroupHeartbeat(_ context.Context, rc *reqCtx, req *kmsg.ConsumerGroupHeartbeatRequest) (kmsg.Response, error) {
-	var resp *kmsg.ConsumerGroupHeartbeatResponse
 	topics := rc.conn.describeScope(req, coordruntime.ImageTopics(s.meta.Image()))
 	host := rc.conn.remoteHost()
-	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) {
-		resp = sh.ConsumerHeartbeat(s.now(), rc.header.clientID, host, req, topics)
-	}); kerrv != nil {
-		resp = req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-		resp.ErrorCode = kerrv.Code
-	}
-	return resp, nil
+	return s.onGroupShard(req.Group, req, func(sh *coordinator.Shard) kmsg.Response {
+		return sh.ConsumerHeartbeat(s.now(), rc.header.clientID, host, req, topics)
+	})
 }
 
 func (s *Server) handleConsumerGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ConsumerGroupDescribeRequest) (kmsg.Response, error) {

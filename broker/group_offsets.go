@@ -90,9 +90,7 @@ func (s *Server) handleOffsetFetch(_ context.Context, _ *reqCtx, req *kmsg.Offse
 		default:
 			if req.Version >= 10 {
 				for i := range topics {
-					if t := img.Topics[topics[i].Topic]; t != nil {
-						topics[i].TopicID = t.ID
-					}
+					topics[i].TopicID = img.TopicID(topics[i].Topic)
 				}
 			}
 			og.Topics = topics
@@ -134,11 +132,6 @@ func markUnstable(sh *coordinator.Shard, group string, topics []kmsg.OffsetFetch
 }
 
 func (s *Server) handleOffsetDelete(_ context.Context, _ *reqCtx, req *kmsg.OffsetDeleteRequest) (kmsg.Response, error) {
-	var resp *kmsg.OffsetDeleteResponse
 	topics := coordruntime.ImageTopics(s.meta.Image())
-	if kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) { resp = sh.OffsetDelete(req, topics) }); kerrv != nil {
-		resp = req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-		resp.ErrorCode = kerrv.Code
-	}
-	return resp, nil
+	return s.onGroupShard(req.Group, req, func(sh *coordinator.Shard) kmsg.Response { return sh.OffsetDelete(req, topics) })
 }

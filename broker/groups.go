@@ -51,6 +51,19 @@ func describeFailed(id string, code int16) kmsg.DescribeGroupsResponseGroup {
 	return d
 }
 
+// onGroupShard answers req with what do returns on the shard coordinating
+// group or, when that shard cannot take the call (NOT_COORDINATOR,
+// COORDINATOR_LOAD_IN_PROGRESS), with the error response Kafka gives for
+// the code (refusedResponse), so that the client looks its coordinator up
+// again.
+func (s *Server) onGroupShard(group string, req kmsg.Request, do func(*coordinator.Shard) kmsg.Response) (kmsg.Response, error) {
+	var resp kmsg.Response
+	if kerrv := s.coord.Groups.Do(group, func(sh *coordinator.Shard) { resp = do(sh) }); kerrv != nil {
+		return refusedResponse(req, kerrv.Code), nil
+	}
+	return resp, nil
+}
+
 // describeEach describes each group of a Describe request (classic,
 // consumer or share) from its shard; a group this node cannot answer for
 // (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS) gets failed's entry,

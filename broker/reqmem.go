@@ -195,22 +195,20 @@ func (w *wireWalker) length(wide bool) int {
 		w.b = w.b[n:]
 		return int(v) - 1
 	}
+	size := 2
 	if wide {
-		if len(w.b) < 4 {
-			w.fail("a length")
-			return -1
-		}
-		v := int32(binary.BigEndian.Uint32(w.b))
-		w.b = w.b[4:]
-		return int(v)
+		size = 4
 	}
-	if len(w.b) < 2 {
+	if len(w.b) < size {
 		w.fail("a length")
 		return -1
 	}
-	v := int16(binary.BigEndian.Uint16(w.b))
-	w.b = w.b[2:]
-	return int(v)
+	v := int(int16(binary.BigEndian.Uint16(w.b)))
+	if wide {
+		v = int(int32(binary.BigEndian.Uint32(w.b)))
+	}
+	w.b = w.b[size:]
+	return v
 }
 
 // nullableString steps over a string and returns its length.

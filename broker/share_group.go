@@ -17,7 +17,6 @@ import (
 )
 
 func (s *Server) handleShareGroupHeartbeat(ctx context.Context, rc *reqCtx, req *kmsg.ShareGroupHeartbeatRequest) (kmsg.Response, error) {
-	var resp *kmsg.ShareGroupHeartbeatResponse
 	if err := s.coord.ShareState.EnsureTopic(ctx); err != nil {
 		s.log.Warn("creating "+coordruntime.ShareStateTopic, "err", err)
 	}
@@ -25,15 +24,11 @@ func (s *Server) handleShareGroupHeartbeat(ctx context.Context, rc *reqCtx, req 
 	topics := coordruntime.ImageTopics(img)
 	gc := s.cfg.EffectiveGroupConfig(img.GroupConfig(req.GroupID))
 	host := rc.conn.remoteHost()
-	if kerrv := s.coord.Groups.Do(req.GroupID, func(sh *coordinator.Shard) {
-		resp = sh.ShareHeartbeat(s.now(), rc.header.clientID, host, req, topics, func(g *coordinator.ShareGroup) {
+	return s.onGroupShard(req.GroupID, req, func(sh *coordinator.Shard) kmsg.Response {
+		return sh.ShareHeartbeat(s.now(), rc.header.clientID, host, req, topics, func(g *coordinator.ShareGroup) {
 			g.SetOverrides(gc.Millis("share.session.timeout.ms"), gc.Millis("share.heartbeat.interval.ms"))
 		})
-	}); kerrv != nil {
-		resp = req.ResponseKind().(*kmsg.ShareGroupHeartbeatResponse)
-		resp.ErrorCode = kerrv.Code
-	}
-	return resp, nil
+	})
 }
 
 func (s *Server) handleShareGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ShareGroupDescribeRequest) (kmsg.Response, error) {

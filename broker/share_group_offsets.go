@@ -112,10 +112,7 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 		}
 		for _, w := range wants {
 			ot := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopic()
-			ot.Topic = w.topic
-			if t := img.Topics[w.topic]; t != nil {
-				ot.TopicID = t.ID
-			}
+			ot.Topic, ot.TopicID = w.topic, img.TopicID(w.topic)
 			for _, part := range w.parts {
 				op := kmsg.NewDescribeShareGroupOffsetsResponseGroupTopicPartition()
 				op.Partition = part
@@ -181,6 +178,21 @@ func (s *Server) highWatermark(ctx context.Context, topic string, part, leader i
 	return resp.Topics[0].Partitions[0].Offset
 }
 
+// offsetsChangeRefusal is the error code of a request changing a share
+// group's offsets, which needs the group to exist and be empty; kerrv is
+// the error of finding it out. 0 lets the change go on.
+func offsetsChangeRefusal(kerrv *kerr.Error, exists, empty bool) int16 {
+	switch {
+	case kerrv != nil:
+		return kerrv.Code
+	case !exists:
+		return kerr.GroupIDNotFound.Code
+	case !empty:
+		return kerr.NonEmptyGroup.Code
+	}
+	return 0
+}
+
 // handleAlterShareGroupOffsets sets the start offsets of an empty share
 // group's partitions, creating the group if it does not exist: each state is initialized afresh (no record states,
 // the next state epoch) on its share coordinator, and the partitions'
@@ -196,15 +208,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	}
 	var empty, other bool
 	kerrv := s.coord.Groups.Do(req.GroupID, func(sh *coordinator.Shard) { empty, other = sh.EnsureShareGroup(req.GroupID) })
-	switch {
-	case kerrv != nil:
-		resp.ErrorCode = kerrv.Code
-		return resp, nil
-	case other:
-		resp.ErrorCode = kerr.GroupIDNotFound.Code
-		return resp, nil
-	case !empty:
-		resp.ErrorCode = kerr.NonEmptyGroup.Code
+	if resp.ErrorCode = offsetsChangeRefusal(kerrv, !other, empty); resp.ErrorCode != 0 {
 		return resp, nil
 	}
 	img := s.meta.Image()
@@ -219,10 +223,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	errs := s.shares.ResetStates(ctx, req.GroupID, starts)
 	for _, rt := range req.Topics {
 		ot := kmsg.NewAlterShareGroupOffsetsResponseTopic()
-		ot.Topic = rt.Topic
-		if t := img.Topics[rt.Topic]; t != nil {
-			ot.TopicID = t.ID
-		}
+		ot.Topic, ot.TopicID = rt.Topic, img.TopicID(rt.Topic)
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewAlterShareGroupOffsetsResponseTopicPartition()
 			op.Partition = rp.Partition
@@ -256,15 +257,7 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, 
 		return resp, nil
 	}
 	exists, empty, _, kerrv := s.shareGroupInfo(req.GroupID)
-	switch {
-	case kerrv != nil:
-		resp.ErrorCode = kerrv.Code
-		return resp, nil
-	case !exists:
-		resp.ErrorCode = kerr.GroupIDNotFound.Code
-		return resp, nil
-	case !empty:
-		resp.ErrorCode = kerr.NonEmptyGroup.Code
+	if resp.ErrorCode = offsetsChangeRefusal(kerrv, exists, empty); resp.ErrorCode != 0 {
 		return resp, nil
 	}
 	img := s.meta.Image()

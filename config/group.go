@@ -112,23 +112,16 @@ type GroupConfig map[string]Entry
 
 // EffectiveGroupConfig resolves every group key for a group's overrides.
 func (b *Broker) EffectiveGroupConfig(overrides map[string]string) GroupConfig {
-	out := make(GroupConfig, len(GroupDefs))
-	for i := range GroupDefs {
-		d := &GroupDefs[i]
-		e := Entry{Name: d.Name, Type: d.Type, Doc: d.Doc}
+	return effectiveConfig(GroupDefs, func(d *Def) (string, Source) {
 		switch v, ok := overrides[d.Name]; {
 		case ok:
-			e.Value, e.Source = v, SourceDynamicGroup
+			return v, SourceDynamicGroup
 		case d.BrokerKey != "":
-			var set bool
-			e.Value, set = b.Value(d.BrokerKey)
-			e.Source = sourceOf(set)
-		default:
-			e.Value, e.Source = d.Default, SourceDefault
+			v, set := b.Value(d.BrokerKey)
+			return v, sourceOf(set)
 		}
-		out[d.Name] = e
-	}
-	return out
+		return d.Default, SourceDefault
+	})
 }
 
 // Int64 returns a numeric key's value.

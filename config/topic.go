@@ -165,15 +165,22 @@ type TopicConfig map[string]Entry
 // EffectiveTopicConfig resolves every topic key for a topic with the given
 // overrides.
 func (b *Broker) EffectiveTopicConfig(overrides map[string]string) TopicConfig {
-	out := make(TopicConfig, len(TopicDefs))
-	for i := range TopicDefs {
-		d := &TopicDefs[i]
-		e := Entry{Name: d.Name, Type: d.Type, Doc: d.Doc}
+	return effectiveConfig(TopicDefs, func(d *Def) (string, Source) {
 		if v, ok := overrides[d.Name]; ok {
-			e.Value, e.Source = v, SourceDynamicTopic
-		} else {
-			e.Value, e.Source = b.TopicDefault(d.Name)
+			return v, SourceDynamicTopic
 		}
+		return b.TopicDefault(d.Name)
+	})
+}
+
+// effectiveConfig resolves every key of defs to an entry; value gives a
+// key's value and where it comes from.
+func effectiveConfig(defs []Def, value func(d *Def) (string, Source)) map[string]Entry {
+	out := make(map[string]Entry, len(defs))
+	for i := range defs {
+		d := &defs[i]
+		e := Entry{Name: d.Name, Type: d.Type, Doc: d.Doc}
+		e.Value, e.Source = value(d)
 		out[d.Name] = e
 	}
 	return out

@@ -204,6 +204,16 @@ func (e *apiError) Error() string { return e.msg }
 
 func badRequest(msg string) error { return &apiError{http.StatusBadRequest, msg} }
 
+// nameParam is the name query parameter a page about one topic or group
+// requires.
+func nameParam(r *http.Request) (string, error) {
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		return "", badRequest("name is required")
+	}
+	return name, nil
+}
+
 // api wraps a read-only JSON endpoint.
 func (c *Console) api(fn func(ctx context.Context, k *kafkaConn, r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -77,22 +77,12 @@ type groupView struct {
 // group describes a consumer group (KIP-848 or classic) with its
 // committed offsets and lag per partition.
 func (c *Console) group(ctx context.Context, k *kafkaConn, r *http.Request) (any, error) {
-	name := r.URL.Query().Get("name")
-	if name == "" {
-		return nil, badRequest("name is required")
+	name, err := nameParam(r)
+	if err != nil {
+		return nil, err
 	}
 	v := groupView{Name: name, Members: []memberView{}, LagChart: c.hist.get("lag:" + name)}
-	owner := map[string]map[int32]string{}
-	own := func(member string, as map[string][]int32) {
-		for t, ps := range as {
-			if owner[t] == nil {
-				owner[t] = map[int32]string{}
-			}
-			for _, p := range ps {
-				owner[t][p] = member
-			}
-		}
-	}
+	owner := partitionOwners{}
 	cgs, err := k.adm.DescribeConsumerGroups(ctx, name)
 	if g, ok := cgs[name]; err == nil && ok && g.Err == nil {
 		v.Type, v.State, v.Protocol, v.Epoch = "consumer", g.State, g.AssignorName, g.Epoch
@@ -101,7 +91,7 @@ func (c *Console) group(ctx context.Context, k *kafkaConn, r *http.Request) (any
 			if m.InstanceID != nil {
 				mv.InstanceID = *m.InstanceID
 			}
-			own(m.MemberID, mv.Assignment)
+			owner.own(m.MemberID, mv.Assignment)
 			v.Members = append(v.Members, mv)
 		}
 	} else {
@@ -124,7 +114,7 @@ func (c *Console) group(ctx context.Context, k *kafkaConn, r *http.Request) (any
 					mv.Assignment[t.Topic] = t.Partitions
 				}
 			}
-			own(m.MemberID, mv.Assignment)
+			owner.own(m.MemberID, mv.Assignment)
 			v.Members = append(v.Members, mv)
 		}
 	}
@@ -143,6 +133,21 @@ func (c *Console) group(ctx context.Context, k *kafkaConn, r *http.Request) (any
 		v.Offsets = []lagRow{}
 	}
 	return v, nil
+}
+
+// partitionOwners maps each assigned partition, by topic, to the member
+// it is assigned to.
+type partitionOwners map[string]map[int32]string
+
+func (o partitionOwners) own(member string, assignment map[string][]int32) {
+	for t, ps := range assignment {
+		if o[t] == nil {
+			o[t] = map[int32]string{}
+		}
+		for _, p := range ps {
+			o[t][p] = member
+		}
+	}
 }
 
 // groupLag is a group's committed offset, end offset and lag for every

@@ -102,9 +102,9 @@ var shareGroupConfigs = []string{
 // (acquired, acknowledged, delivery counts, lock expiries) are not in any
 // Kafka API, so the page says so rather than guessing.
 func (c *Console) shareGroup(ctx context.Context, k *kafkaConn, r *http.Request) (any, error) {
-	name := r.URL.Query().Get("name")
-	if name == "" {
-		return nil, badRequest("name is required")
+	name, err := nameParam(r)
+	if err != nil {
+		return nil, err
 	}
 	described, err := k.adm.DescribeShareGroups(ctx, name)
 	if err != nil {
@@ -119,17 +119,10 @@ func (c *Console) shareGroup(ctx context.Context, k *kafkaConn, r *http.Request)
 	}
 	v := shareGroupView{Name: name, State: g.GroupState, Epoch: g.GroupEpoch, Assignor: g.Assignor,
 		Members: []memberView{}, Partitions: []sharePartitionRow{}, DeadLettered: map[string]float64{}, DeadLetters: -1}
-	owner := map[string]map[int32]string{}
+	owner := partitionOwners{}
 	for _, m := range g.Members {
 		mv := memberView{ID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Epoch: m.MemberEpoch, Assignment: topicsSetMap(m.Assignment)}
-		for t, ps := range mv.Assignment {
-			if owner[t] == nil {
-				owner[t] = map[int32]string{}
-			}
-			for _, p := range ps {
-				owner[t][p] = m.MemberID
-			}
-		}
+		owner.own(m.MemberID, mv.Assignment)
 		v.Members = append(v.Members, mv)
 	}
 	offs, err := k.adm.DescribeShareGroupOffsets(ctx, name)

@@ -79,9 +79,9 @@ type topicView struct {
 }
 
 func (c *Console) topic(ctx context.Context, k *kafkaConn, r *http.Request) (any, error) {
-	name := r.URL.Query().Get("name")
-	if name == "" {
-		return nil, badRequest("name is required")
+	name, err := nameParam(r)
+	if err != nil {
+		return nil, err
 	}
 	td, err := k.adm.ListTopicsWithInternal(ctx, name)
 	if err != nil {

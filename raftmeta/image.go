@@ -148,6 +148,14 @@ func newImage(clusterID string) *Image {
 // Topic returns the live topic named name, or nil.
 func (img *Image) Topic(name string) *Topic { return img.Topics[name] }
 
+// TopicID returns the id of the live topic named name, or the zero id.
+func (img *Image) TopicID(name string) [16]byte {
+	if t := img.Topics[name]; t != nil {
+		return t.ID
+	}
+	return [16]byte{}
+}
+
 // TopicByID returns the live topic with id, or nil.
 func (img *Image) TopicByID(id [16]byte) *Topic {
 	name, ok := img.TopicIDs[id]
