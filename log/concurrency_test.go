@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,5 +105,85 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if p.LogEndOffset() != 3*batches || p.LogStartOffset() == 0 {
 		t.Fatalf("LEO %d start %d", p.LogEndOffset(), p.LogStartOffset())
+	}
+}
+
+// A new partition's files are written and synced outside the manager's
+// lock: while one is being created, every produce and fetch still looks its
+// partition up, and other partitions are created; a second create of the
+// same partition waits for the first and returns its partition, and a
+// delete of it waits and then deletes it.
+func TestCreatePartitionDoesNotBlockLookups(t *testing.T) {
+	m := openManager(t, t.TempDir())
+	defer m.Close()
+	other, err := m.CreatePartition("other", 0, [16]byte{1}, DefaultPartitionConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Creates of the topics named slow-* stop before writing their files
+	// until released.
+	writing, release := make(chan string, 1), make(chan struct{})
+	m.onCreateFiles = func(topic string) {
+		if strings.HasPrefix(topic, "slow-") {
+			writing <- topic
+			<-release
+		}
+	}
+	create := func(topic string, id byte) <-chan *Partition {
+		created := make(chan *Partition, 1)
+		go func() {
+			p, err := m.CreatePartition(topic, 0, [16]byte{id}, DefaultPartitionConfig())
+			if err != nil {
+				t.Error(err)
+			}
+			created <- p
+		}()
+		return created
+	}
+	within := func(what string, f func()) {
+		t.Helper()
+		done := make(chan struct{})
+		go func() { f(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s blocked while another partition's files were written", what)
+		}
+	}
+
+	first := create("slow-a", 2)
+	<-writing
+	within("a lookup", func() {
+		if m.Partition("other", 0) != other {
+			t.Error("lookup of an existing partition failed")
+		}
+	})
+	within("another create", func() {
+		if _, err := m.CreatePartition("quick", 0, [16]byte{3}, DefaultPartitionConfig()); err != nil {
+			t.Error(err)
+		}
+	})
+	if m.Partition("slow-a", 0) != nil {
+		t.Fatal("a partition is listed before its files are written")
+	}
+	second := create("slow-a", 2)
+	release <- struct{}{}
+	if p1, p2 := <-first, <-second; p1 == nil || p1 != p2 {
+		t.Fatalf("two creates of one partition returned %p and %p, want the same partition", p1, p2)
+	}
+
+	created := create("slow-b", 4)
+	<-writing
+	deleted := make(chan error, 1)
+	go func() { deleted <- m.DeletePartition("slow-b", 0) }()
+	release <- struct{}{}
+	if p := <-created; p == nil {
+		t.Fatal("the create did not finish")
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if m.Partition("slow-b", 0) != nil {
+		t.Fatal("the delete that waited for the create did not delete the partition")
 	}
 }

@@ -48,6 +48,15 @@ type Manager struct {
 	mu     sync.RWMutex
 	parts  map[partKey]*Partition
 	closed bool
+	// creating holds the partitions whose files CreatePartition is
+	// writing outside mu (their directory, segment and syncs take
+	// milliseconds each, and every produce and fetch looks its partition
+	// up under mu): a create or delete of the same partition, and Close,
+	// wait for the channel to close. Guarded by mu.
+	creating map[partKey]chan struct{}
+	// onCreateFiles, when set (by tests), is called with the topic before
+	// a new partition's files are written, without mu.
+	onCreateFiles func(topic string)
 
 	// movesMu guards moves, the moves to another log dir (alterdir.go).
 	movesMu sync.Mutex
@@ -96,7 +105,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	if len(cfg.Dirs) == 0 {
 		return nil, errors.New("log: no log dirs")
 	}
-	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, moves: map[partKey]*move{}, onDirOffline: cfg.OnDirOffline, moveRate: cfg.MoveRate}
+	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, creating: map[partKey]chan struct{}{}, moves: map[partKey]*move{}, onDirOffline: cfg.OnDirOffline, moveRate: cfg.MoveRate}
 	if m.moveRate == nil {
 		m.moveRate = func() int64 { return math.MaxInt64 }
 	}
@@ -326,23 +335,75 @@ func (m *Manager) CreatePartition(topic string, partition int32, topicID [16]byt
 	if !validTopic(topic) || partition < 0 {
 		return nil, fmt.Errorf("%w: %q/%d", ErrInvalidTopic, topic, partition)
 	}
+	k := partKey{topic, partition}
 	m.mu.Lock()
-	p, failed, err := m.createLocked(topic, partition, topicID, cfg)
-	m.mu.Unlock()
-	if failed != nil {
-		m.failDir(failed, err)
+	if !m.waitCreatingLocked(k) {
+		m.mu.Unlock()
+		return nil, ErrClosed
 	}
-	return p, err
+	p, dir, err := m.prepareCreateLocked(k, topicID, cfg)
+	if p != nil || err != nil {
+		m.mu.Unlock()
+		return p, err
+	}
+	done := make(chan struct{})
+	m.creating[k] = done
+	m.mu.Unlock()
+
+	if m.onCreateFiles != nil {
+		m.onCreateFiles(topic)
+	}
+	path := filepath.Join(dir.path, partitionDirName(topic, partition))
+	p, err = createPartition(m, path, topic, partition, topicID, cfg)
+	if err != nil {
+		m.mu.Lock()
+		delete(m.creating, k)
+		close(done)
+		m.mu.Unlock()
+		if errors.Is(err, ErrStorage) {
+			m.failDir(dir, err)
+		}
+		return nil, err
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.creating, k)
+	close(done)
+	if err := dir.place(p); err != nil {
+		// The dir went offline since it was chosen (failDir takes no
+		// Manager lock). The next create picks another dir.
+		_ = p.close(false, true)
+		_ = os.RemoveAll(path)
+		return nil, err
+	}
+	m.parts[k] = p
+	return p, nil
 }
 
-// createLocked implements CreatePartition. m.mu held (write). failed is the
-// dir a storage error came from, for the caller to take offline once m.mu
-// is released.
-func (m *Manager) createLocked(topic string, partition int32, topicID [16]byte, cfg PartitionConfig) (_ *Partition, failed *logDir, _ error) {
-	if m.closed {
-		return nil, nil, ErrClosed
+// waitCreatingLocked waits, releasing m.mu meanwhile, until no create of k
+// is under way; m.mu held (write). It reports false once the Manager is
+// closed.
+func (m *Manager) waitCreatingLocked(k partKey) bool {
+	for {
+		if m.closed {
+			return false
+		}
+		done := m.creating[k]
+		if done == nil {
+			return true
+		}
+		m.mu.Unlock()
+		<-done
+		m.mu.Lock()
 	}
-	k := partKey{topic, partition}
+}
+
+// prepareCreateLocked is the part of CreatePartition under m.mu (write):
+// the existing partition of k if it has topicID (its config updated);
+// otherwise, after deleting a partition of k with another topic id, the
+// log dir to create k in, the one holding the fewest partitions.
+func (m *Manager) prepareCreateLocked(k partKey, topicID [16]byte, cfg PartitionConfig) (*Partition, *logDir, error) {
 	if p := m.parts[k]; p != nil {
 		if p.topicID == topicID {
 			p.SetConfig(cfg)
@@ -366,23 +427,7 @@ func (m *Manager) createLocked(topic string, partition int32, topicID [16]byte, 
 	if dir == nil {
 		return nil, nil, fmt.Errorf("%w: every log directory is offline", ErrStorage)
 	}
-	path := filepath.Join(dir.path, partitionDirName(topic, partition))
-	p, err := createPartition(m, path, topic, partition, topicID, cfg)
-	if err != nil {
-		if errors.Is(err, ErrStorage) {
-			return nil, dir, err
-		}
-		return nil, nil, err
-	}
-	if err := dir.place(p); err != nil {
-		// The dir went offline since it was chosen (failDir takes no
-		// Manager lock). The next create picks another dir.
-		_ = p.close(false, true)
-		_ = os.RemoveAll(path)
-		return nil, nil, err
-	}
-	m.parts[k] = p
-	return p, nil, nil
+	return nil, dir, nil
 }
 
 // createPartition makes a fresh partition directory with one empty segment.
@@ -437,6 +482,7 @@ func newPartition(m *Manager, dir, topic string, index int32, topicID [16]byte) 
 func (m *Manager) DeletePartition(topic string, partition int32) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.waitCreatingLocked(partKey{topic, partition})
 	p := m.parts[partKey{topic, partition}]
 	if p == nil {
 		return nil
@@ -583,6 +629,16 @@ func (m *Manager) markClosed() (ps []*Partition, wasClosed bool) {
 	defer m.mu.Unlock()
 	wasClosed = m.closed
 	m.closed = true
+	// Creates under way finish first: their files are in the dirs Close
+	// marks clean.
+	for len(m.creating) > 0 {
+		for _, done := range m.creating {
+			m.mu.Unlock()
+			<-done
+			m.mu.Lock()
+			break
+		}
+	}
 	ps = make([]*Partition, 0, len(m.parts))
 	for _, p := range m.parts {
 		ps = append(ps, p)
