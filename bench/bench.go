@@ -78,6 +78,10 @@ type Options struct {
 	// Ordering is the share group's share.delivery.ordering for Share
 	// (empty: the broker default, none).
 	Ordering string
+	// Work is how long a share worker of Share spends on each record
+	// before acknowledging it (zero: none), standing in for the
+	// processing a real worker does.
+	Work time.Duration
 	// Progress, if set, is called periodically with the state of the run and
 	// once more with Done set when the workload finishes.
 	Progress func(Progress)

@@ -118,7 +118,7 @@ func Share(ctx context.Context, o Options) (Result, error) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			if err := pollShare(pollCtx, cl, tracker.add); err != nil {
+			if err := pollShare(pollCtx, cl, o.Work, tracker.add); err != nil {
 				failure.set(err)
 				stopPolling()
 			}
@@ -361,9 +361,9 @@ func newShareClients(o Options, group string, acks *ackTracker, extra ...kgo.Opt
 	return clients, nil
 }
 
-// pollShare polls cl until ctx ends, hands every non-empty poll to handle and
-// then marks each of its records ACCEPT.
-func pollShare(ctx context.Context, cl *kgo.Client, handle func(kgo.Fetches)) error {
+// pollShare polls cl until ctx ends, hands every non-empty poll to handle,
+// spends work on each of its records and then marks them ACCEPT.
+func pollShare(ctx context.Context, cl *kgo.Client, work time.Duration, handle func(kgo.Fetches)) error {
 	for {
 		fetches := cl.PollFetches(ctx)
 		var ferr error
@@ -375,8 +375,11 @@ func pollShare(ctx context.Context, cl *kgo.Client, handle func(kgo.Fetches)) er
 		if ferr != nil && ctx.Err() == nil {
 			return ferr
 		}
-		if fetches.NumRecords() > 0 {
+		if n := fetches.NumRecords(); n > 0 {
 			handle(fetches)
+			if work > 0 {
+				time.Sleep(time.Duration(n) * work)
+			}
 			cl.MarkAcks(kgo.AckAccept)
 		}
 		if ctx.Err() != nil {

@@ -107,7 +107,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			if err := pollShare(ctx, cl, handle); err != nil {
+			if err := pollShare(ctx, cl, 0, handle); err != nil {
 				failure.set(err)
 				cancel()
 			}

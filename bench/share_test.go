@@ -37,6 +37,18 @@ func TestShareKfake(t *testing.T) {
 	if again.Records != 20_000 || again.Duplicates != 0 {
 		t.Errorf("second share run: %d records, %d duplicates; want 20000, 0", again.Records, again.Duplicates)
 	}
+
+	// With work per record, the workers together spend at least records
+	// times work before the last acknowledgement.
+	opts.Records, opts.Work = 2000, time.Millisecond
+	opts.Topic = "bench-share-work"
+	worked, err := Share(ctx, opts)
+	if err != nil {
+		t.Fatalf("share with work: %v", err)
+	}
+	if least := time.Duration(worked.Records) * opts.Work / time.Duration(opts.Workers); worked.Records != 2000 || worked.Elapsed < least {
+		t.Errorf("share with work: %d records in %s; want 2000 in at least %s", worked.Records, worked.Elapsed, least)
+	}
 }
 
 func TestShareLatencyKfake(t *testing.T) {

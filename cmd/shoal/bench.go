@@ -88,7 +88,8 @@ Examples:
 				Usage: "drain a topic with a share group (queue) ACCEPTing each record, then measure end-to-end latency " +
 					"through a share group",
 				UsageText: "shoal bench share [--topic shoal-bench] [--partitions 4] [--records 1000000] [--record-size 1024]\n" +
-					"                  [--workers 16] [--rate 5000] [--duration 10s] [--json]",
+					"                  [--workers 16] [--rate 5000] [--duration 10s] [--json]\n" +
+					"shoal bench share --compare-ordering [--keys 1000] [--work 1ms] [--records 100000]",
 				Description: "The topic is filled up to --records records if it holds fewer; then --workers share consumers in a\n" +
 					"new share group read every record it holds from the earliest offset and ACCEPT each one. Throughput\n" +
 					"is timed from the first records handed out to the broker's confirmation of the last acknowledgement;\n" +
@@ -105,6 +106,7 @@ Examples:
 					&cli.DurationFlag{Name: "duration", Value: bench.DefaultDuration, Usage: "how long the latency part sends"},
 					&cli.IntFlag{Name: "keys", Usage: "records filled into the topic get one of this many keys (default: null keys; 1000 with --compare-ordering)"},
 					&cli.BoolFlag{Name: "compare-ordering", Usage: "instead of drain and latency, drain the same records with share.delivery.ordering=none and then =key, and report both and the ratio"},
+					&cli.DurationFlag{Name: "work", Usage: "time a worker of the drain spends on each record before acknowledging it, as a worker processing records would (default: none)"},
 					jsonFlag(),
 				},
 				Action: shareAction,
@@ -300,6 +302,7 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 		Duration:    c.Duration("duration"),
 		Workers:     c.Int("workers"),
 		Keys:        c.Int("keys"),
+		Work:        c.Duration("work"),
 		Progress:    bench.ProgressPrinter(c.App.ErrWriter, isTerminal(c.App.ErrWriter)),
 	}
 	// The same security settings as every other command: TLS and SASL
@@ -322,6 +325,9 @@ func benchOptions(c *cli.Context) (bench.Options, error) {
 	}
 	if c.IsSet("duration") && c.Duration("duration") <= 0 {
 		return bench.Options{}, cli.Exit(name+": --duration must be positive", 1)
+	}
+	if c.IsSet("work") && c.Duration("work") < 0 {
+		return bench.Options{}, cli.Exit(name+": --work must not be negative", 1)
 	}
 	return opts, nil
 }
