@@ -39,7 +39,13 @@ func startMoveSetup(t *testing.T, env []string, load []kgo.Opt, minAcks int, set
 	}})
 	s := &moveSetup{c: c, n: c.node(1), topic: topicName(t, "move")}
 	createTopic(t, kadm.NewClient(c.Client(t)), s.topic, 1, nil)
-	d := s.dirs(t)
+	// The node creates the partition's log once the topic is committed,
+	// after CreateTopics has answered.
+	var d logDirs
+	waitFor(t, opTimeout, "the partition's log in a log dir", func() (bool, string) {
+		d = s.dirs(t)
+		return d.dirOf(s.topic, 0) != "", fmt.Sprintf("%+v", d)
+	})
 	s.from = d.dirOf(s.topic, 0)
 	for dir := range d.parts {
 		if dir != s.from {
