@@ -676,8 +676,9 @@ func (sp *SharePartition) Acquire(now time.Time, member string, spans []Span, ma
 		}
 	}
 	prevLast, havePrev := int64(0), false
-	// Ordering by key, keyLimit is how many more records with a key the
-	// fetch may take from the span at hand (keyLimit).
+	// Ordering by key, keyLimit counts down the records with a key this
+	// fetch may still take (sp.keyLimit, worked out again for each span
+	// once its keys are known).
 	keyLimit := int64(math.MaxInt64)
 
 spans:

@@ -40,7 +40,7 @@ type sessions struct {
 	m map[SessionKey]*Session
 	// fetching counts, per share partition, the sessions whose partitions
 	// include it: the members asking for its records, among which
-	// key-ordered acquisition shares the keys (queue.KeyShare).
+	// key-ordered acquisition shares the keys (queue.SharePartition.StartFetch).
 	fetching map[coordinator.ShareKey]int
 }
 
