@@ -200,17 +200,6 @@ func (sp *SharePartition) learnKeys(s *Span) {
 	ko.known = upto
 }
 
-// KeysWanted is the offsets [first, last] whose keys Acquire can use, so the
-// runtime decodes only the batches that overlap them: those whose key is not
-// known yet, up to where the in-flight window ends. Records already known
-// need no key again. ok is false when not ordering by key.
-func (sp *SharePartition) KeysWanted() (first, last int64, ok bool) {
-	if sp.cfg.Ordering != OrderKey {
-		return 0, 0, false
-	}
-	return sp.keys.known + 1, sp.start + int64(sp.cfg.MaxInFlight) - 1, true
-}
-
 // ReadLimit is the last offset an Acquire can use from a read starting at
 // from (NextFetchOffset's answer): the runtime need not read the log past
 // it. Without key ordering, or while keys are still to be learnt, there is

@@ -436,25 +436,20 @@ func (b *logBatch) cut(keep func(offset int64) bool) ([]byte, error) {
 }
 
 // readBatches reads whole batches of sp's log from offset from, below
-// maxOffset, within maxBytes; sp.mu held. Ordering by key, it hashes the keys
-// of the batches the share partition does not know the keys of yet.
+// maxOffset, within maxBytes; sp.mu held. (Ordering by key, the batch cache
+// reads through it and indexes what it read.)
 func readBatches(sp *Part, from, maxOffset int64, maxBytes int32) ([]logBatch, error) {
 	res, err := sp.p.ReadIsolated(from, maxBytes, maxOffset, true, sp.isolation)
 	if err != nil {
 		return nil, err
 	}
-	keysFrom, keysTo, byKey := sp.q.KeysWanted()
 	var out []logBatch
 	for b := res.Data; len(b) >= log.BatchHeaderSize; {
 		h, err := log.ParseBatchHeader(b)
 		if err != nil || h.Size() > len(b) {
 			break
 		}
-		lb := logBatch{data: b[:h.Size():h.Size()], span: queue.Span{First: h.BaseOffset, Last: h.LastOffset(), Skip: h.Control() || aborted(h, res.Aborted)}}
-		if byKey && !lb.span.Skip && h.LastOffset() >= keysFrom && h.BaseOffset <= keysTo {
-			lb.indexKeys()
-		}
-		out = append(out, lb)
+		out = append(out, logBatch{data: b[:h.Size():h.Size()], span: queue.Span{First: h.BaseOffset, Last: h.LastOffset(), Skip: h.Control() || aborted(h, res.Aborted)}})
 		b = b[h.Size():]
 	}
 	return out, nil

@@ -69,7 +69,7 @@ func (c *batchCache) read(sp *Part, from, maxOffset int64, maxBytes int32) ([]lo
 		}
 		readSize := 0
 		for j := range read {
-			if !read[j].span.Skip && read[j].span.Keys == nil {
+			if !read[j].span.Skip {
 				read[j].indexKeys()
 			}
 			readSize += len(read[j].data)
