@@ -128,22 +128,29 @@ func (r *remoteStore) Enqueue(key coordinator.ShareKey, st *coordinator.ShareSta
 	return done
 }
 
-// writeLoop writes key's newest pending state until none is left.
+// writeLoop writes key's newest pending state until none is left. The
+// writer is retired before the last waiters hear their outcome, so a caller
+// that saw every write it queued answered finds the key idle.
 func (r *remoteStore) writeLoop(key coordinator.ShareKey, w *keyWriter) {
+	r.mu.Lock()
 	for {
-		r.mu.Lock()
 		st, waiters := w.pending, w.waiters
 		w.pending, w.waiters = nil, nil
-		if st == nil {
-			delete(r.writers, key)
-			r.mu.Unlock()
-			return
-		}
 		r.mu.Unlock()
 		err := r.Write(r.ctx, key, st)
+		r.mu.Lock()
+		idle := w.pending == nil
+		if idle {
+			delete(r.writers, key)
+		}
+		r.mu.Unlock()
 		for _, done := range waiters {
 			done <- err
 		}
+		if idle {
+			return
+		}
+		r.mu.Lock()
 	}
 }
 
