@@ -118,6 +118,7 @@ var BrokerDefs = []Def{
 	{Name: "group.share.max.share.sessions", Type: Int, Default: "2000", Doc: "Most share sessions on this broker.", Check: atLeast(1)},
 	{Name: "share.coordinator.state.topic.num.partitions", Type: Int, Default: "50", Doc: "Partitions of __share_group_state.", Check: atLeast(1)},
 	{Name: "share.coordinator.state.topic.replication.factor", Type: Short, Default: "3", Doc: "Replication factor of __share_group_state, capped by the live brokers.", Check: atLeast(1)},
+	{Name: "share.coordinator.state.topic.min.isr", Type: Int, Default: "2", Doc: "min.insync.replicas of __share_group_state, capped by its replication factor: an acknowledgement is answered only once this many replicas hold the state it changed.", Check: atLeast(1)},
 	{Name: "errors.deadletterqueue.topic.name.prefix", Type: String, Default: "dlq.", Doc: "Prefix every dead-letter topic name must have (KIP-1191)."},
 	{Name: "errors.deadletterqueue.auto.create.topics.enable", Type: Boolean, Default: "false", Doc: "Create a share group's dead-letter topic, with errors.deadletterqueue.group.enable=true, the first time a record is dead-lettered to it when it does not exist (KIP-1191). Off: a missing dead-letter topic is logged and its dead letters dropped."},
 	{Name: "broker.session.timeout.ms", Type: Int, Default: "9000", Doc: "How long the active controller waits for a broker's heartbeat before fencing it.", Check: atLeast(1)},

@@ -149,7 +149,8 @@ func ConfigFrom(c *config.Broker) Config {
 		OffsetsTopic: TopicSpec{Partitions: c.OffsetsTopicPartitions,
 			ReplicationFactor: c.OffsetsTopicReplication, SegmentBytes: segment},
 		ShareStateTopic: TopicSpec{Partitions: int32(c.Int("share.coordinator.state.topic.num.partitions")),
-			ReplicationFactor: int16(c.Int("share.coordinator.state.topic.replication.factor")), SegmentBytes: segment},
+			ReplicationFactor: int16(c.Int("share.coordinator.state.topic.replication.factor")), SegmentBytes: segment,
+			MinISR: int(c.Int("share.coordinator.state.topic.min.isr"))},
 		Txns: TxnConfig{
 			State: coordinator.TxnConfig{MaxTimeout: c.Millis("transaction.max.timeout.ms"),
 				IDExpiration: c.Millis("transactional.id.expiration.ms")},

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
@@ -42,6 +43,9 @@ type node struct {
 	markersMu   sync.Mutex
 	markers     []coordinator.TxnMarkers
 	failMarkers atomic.Bool
+
+	// created records the topics the runtime asked to create.
+	created []raftmeta.CreateTopicRequest
 }
 
 const self = 1
@@ -169,6 +173,9 @@ func (n *node) Replica(topic string, idx int32) *log.Partition {
 }
 
 func (n *node) CreateTopic(_ context.Context, req raftmeta.CreateTopicRequest) error {
+	n.mu.Lock()
+	n.created = append(n.created, req)
+	n.mu.Unlock()
 	n.addTopic(req.Name, int(req.NumPartitions), byte(len(n.image().Topics)+1))
 	n.rt.Reconcile(n.image())
 	return nil
@@ -557,4 +564,48 @@ func TestShareStateLeaderClaimFencesThePreviousLeader(t *testing.T) {
 	if st, _, _ := sc.Read(k); st.StartOffset != 11 || st.LeaderEpoch != 2 {
 		t.Fatalf("stored state %+v, want start 11 at leader epoch 2", st)
 	}
+}
+
+// An internal topic is created with its min.insync.replicas capped at the
+// replication factor it gets, so that a small cluster can still write its
+// state; the share-state topic asks for two in-sync replicas by default,
+// as Kafka's share.coordinator.state.topic.min.isr does.
+func TestInternalTopicMinISR(t *testing.T) {
+	if got := ConfigFrom(mustBroker(t)).ShareStateTopic.MinISR; got != 2 {
+		t.Fatalf("default share-state min ISR %d, want 2", got)
+	}
+	for _, tc := range []struct {
+		rf       int16
+		minISR   int
+		wantRF   int16
+		wantConf string
+	}{
+		{rf: 3, minISR: 2, wantRF: 2, wantConf: "2"}, // two brokers: RF 2 keeps min ISR 2
+		{rf: 3, minISR: 3, wantRF: 2, wantConf: "2"}, // capped at the RF it gets
+		{rf: 1, minISR: 2, wantRF: 1, wantConf: "1"},
+	} {
+		n := newNode(t)
+		n.rt.ShareState.topic.spec.ReplicationFactor, n.rt.ShareState.topic.spec.MinISR = tc.rf, tc.minISR
+		n.shareStateReady()
+		n.mu.Lock()
+		created := n.created
+		n.mu.Unlock()
+		if len(created) != 1 || created[0].Name != ShareStateTopic {
+			t.Fatalf("created %+v, want %s once", created, ShareStateTopic)
+		}
+		got := created[0].Configs["min.insync.replicas"]
+		if created[0].ReplicationFactor != tc.wantRF || got == nil || *got != tc.wantConf {
+			t.Fatalf("rf %d min ISR %d: created with RF %d and min.insync.replicas %v, want %d and %s",
+				tc.rf, tc.minISR, created[0].ReplicationFactor, got, tc.wantRF, tc.wantConf)
+		}
+	}
+}
+
+func mustBroker(t *testing.T) *config.Broker {
+	t.Helper()
+	b, err := config.NewBroker(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
