@@ -18,6 +18,13 @@ import (
 // data in a temp dir.
 func startTestServer(t testing.TB, set ...string) *Server {
 	t.Helper()
+	return startTestServerWith(t, Options{}, set...)
+}
+
+// startTestServerWith is startTestServer with opts (a clock, say); a nil
+// Logger discards the node's log.
+func startTestServerWith(t testing.TB, opts Options, set ...string) *Server {
+	t.Helper()
 	dir := t.TempDir()
 	base := []string{
 		"log.dirs=" + dir,
@@ -28,7 +35,10 @@ func startTestServer(t testing.TB, set ...string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Start(cfg, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s, err := Start(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,10 +51,14 @@ func TestActiveControllerFencesAGoneBrokerWithoutWaitingForItsSession(t *testing
 	register(2, refusingAddr(t))
 	register(3, live.ln.Addr().String())
 
+	// The sessions outlast the test, so only a probe can fence. The probe
+	// at takeover gives a dial 100ms to be refused, which a loaded machine
+	// can exceed; the short heartbeat interval has the gone broker probed
+	// again once its heartbeats are late, as a node would.
 	active := NewActiveController(ActiveConfig{
 		NodeID:                1,
 		InterBrokerListener:   "PLAINTEXT",
-		HeartbeatInterval:     time.Hour,
+		HeartbeatInterval:     100 * time.Millisecond,
 		SessionTimeout:        time.Hour,
 		UncleanLeaderElection: func(string) bool { return false },
 		Now:                   time.Now,
