@@ -90,7 +90,18 @@ func TestFullLogDirGoesOffline(t *testing.T) {
 	for p := range int32(4) {
 		c.waitPartition(n1, topic, p, "node 1 leading a full ISR", func(s partitionState) bool { return s.leader == 1 && len(s.isr) == 3 })
 	}
-	dirs := describeLogDirs(t, cl, n1)
+	// The metadata lists a new partition's full ISR before node 1 has
+	// created its log, which it does once the topic is committed.
+	var dirs logDirs
+	waitFor(t, opTimeout, "node 1's logs of the four partitions", func() (bool, string) {
+		dirs = describeLogDirs(t, cl, n1)
+		for p := range int32(4) {
+			if dirs.dirOf(topic, p) == "" {
+				return false, fmt.Sprintf("partition %d in no dir: %+v", p, dirs)
+			}
+		}
+		return true, ""
+	})
 	var onSpill, onData []int32
 	for p := range int32(4) {
 		if d := dirs.dirOf(topic, p); d == filepath.Clean(spill) {

@@ -7,9 +7,17 @@
 // child process's bind (or across a kill and restart of that process) any
 // connection opened on the machine may take the port, and the child fails
 // with "address already in use". Ports picked here come from below that
-// range, where no outgoing connection lands; they are chosen at random so
-// that test processes running side by side rarely try the same one, and one
-// process never hands out a port twice.
+// range, where no outgoing connection lands; they are chosen at random, and
+// one process never hands out a port twice.
+//
+// Test processes run side by side (go test runs packages in parallel, and a
+// machine may run several suites), and a port one of them picked is free
+// from its pick until its child binds it, and again while that child is
+// killed for a restart. Another process picking it then makes one of the
+// two children fail to bind. So every pick is also claimed for the whole
+// life of the picking process with a lock on a file named after the port,
+// under the system's temporary directory; processes skip ports another
+// holds. The kernel drops the locks when a process exits, however it dies.
 package testports
 
 import (
@@ -17,9 +25,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // lowest is the first port considered; below it lie well-known and
@@ -29,6 +39,9 @@ const lowest = 10000
 var (
 	mu    sync.Mutex
 	given = map[int]bool{}
+	// claims are the open, locked claim files: closing one would drop its
+	// lock, so they stay open until the process exits.
+	claims []*os.File
 )
 
 // Pick returns k distinct ports, each free on 127.0.0.1 when picked and
@@ -49,7 +62,7 @@ func Pick(k int) ([]int, error) {
 			return nil, fmt.Errorf("testports: no free port in [%d, %d) after %d tries", lowest, hi, tries)
 		}
 		p := lowest + rand.IntN(hi-lowest)
-		if given[p] {
+		if given[p] || !claim(p) {
 			continue
 		}
 		// Held open until every port is picked, so none is picked twice.
@@ -62,6 +75,31 @@ func Pick(k int) ([]int, error) {
 		ports = append(ports, p)
 	}
 	return ports, nil
+}
+
+// claimDir holds one file per port any test process picked.
+var claimDir = filepath.Join(os.TempDir(), "shoal-testports")
+
+// claim takes port p for this process unless another process holds it. A
+// claim file that cannot be made or locked for another reason (say, the
+// directory belongs to another user) leaves p to the bind check alone, as
+// before claims existed.
+func claim(p int) bool {
+	if err := os.MkdirAll(claimDir, 0o777); err != nil {
+		return true
+	}
+	f, err := os.OpenFile(filepath.Join(claimDir, strconv.Itoa(p)), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return true
+	}
+	// Locks on different opens of one file conflict, within a process as
+	// across processes.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return err != syscall.EWOULDBLOCK
+	}
+	claims = append(claims, f)
+	return true
 }
 
 // ephemeralStart is the first port of the kernel's ephemeral range
