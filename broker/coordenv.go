@@ -18,7 +18,7 @@ func (s *Server) coordEnv() coordruntime.Env {
 		NodeID:   s.cfg.NodeID,
 		Image:    s.meta.Image,
 		Now:      s.now,
-		Logger:   s.log,
+		Logger:   s.log.With("component", "coordinator"),
 		Appender: s.replicas,
 		Replicas: s.replicas,
 		Topics:   coordTopics{s},

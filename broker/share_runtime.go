@@ -19,7 +19,7 @@ func newShareRuntime(s *Server) *share.Manager {
 		Config:      s.cfg,
 		Image:       s.meta.Image,
 		Now:         s.now,
-		Log:         s.log,
+		Log:         s.log.With("component", "share"),
 		Replicas:    s.replicas,
 		Coordinator: s.coord.ShareState,
 		Peers:       sharePeers{s: s, peers: s.peers.Peers(cluster.LaneShare)},

@@ -137,7 +137,7 @@ var BrokerDefs = []Def{
 	{Name: "admin.auth.bearer.token", Type: Password, Default: "", Doc: "When set, the admin listener's /metrics, /ui/ and /debug/pprof/ answer 401 unless the request carries Authorization: Bearer <token> (or the admin.auth.basic credentials); /healthz and /readyz stay open for probes."},
 	{Name: "admin.auth.basic.user", Type: String, Default: "", Doc: "With admin.auth.basic.password, the HTTP basic-auth user the admin listener's /metrics, /ui/ and /debug/pprof/ accept (Prometheus basic_auth)."},
 	{Name: "admin.auth.basic.password", Type: Password, Default: "", Doc: "The password of admin.auth.basic.user."},
-	{Name: "log.level", Type: String, Default: "info", Doc: "Server log level: a default level, then optional component=level overrides, comma separated (info,request=debug,raftmeta=warn). Levels: debug, info, warn, error. Components: request (one line per request at debug), conn (closed connections), raftmeta, raft-transport, log, coordinator.", Check: func(v string) error { _, err := logging.ParseLevels(v); return err }},
+	{Name: "log.level", Type: String, Default: "info", Doc: "Server log level: a default level, then optional component=level overrides, comma separated (info,request=debug,raftmeta=warn). Levels: debug, info, warn, error. Components: request (one line per request at debug), conn (closed connections), raftmeta, raft-transport, log, coordinator, share.", Check: func(v string) error { _, err := logging.ParseLevels(v); return err }},
 	{Name: "log.format", Type: String, Default: "text", Doc: "Server log line format: text (key=value) or json (one object per line).", Check: oneOf("text", "json")},
 }
 

@@ -2,6 +2,8 @@ package coordruntime
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -230,10 +232,13 @@ func (sp *shareStatePart) writeLoop() {
 				if errs[i] = claim(w, cur, ok); errs[i] == nil && w.st != nil {
 					latest[w.key] = i
 				}
+				sp.debug("share state claimed", w.key, w.claim.epoch, cur, ok, errs[i])
 				continue
 			}
 			if errs[i] = fenced(cur, ok, w.st); errs[i] == nil {
 				latest[w.key] = i
+			} else {
+				sp.debug("share state write fenced", w.key, w.st.LeaderEpoch, cur, ok, errs[i])
 			}
 		}
 		sp.mu.Unlock()
@@ -281,6 +286,21 @@ func (sp *shareStatePart) writeLoop() {
 			w.done <- err
 		}
 	}
+}
+
+// debug logs, at debug level, a claim or a refused write of key by the
+// share-partition leader at epoch, over the state it found (cur; ok: there
+// was one). Both are rare (a leader change, a deposed leader still
+// writing), and they say which state a new leader took over: what an
+// operator or a test needs to follow a share partition across failovers.
+func (sp *shareStatePart) debug(msg string, key coordinator.ShareKey, epoch int32, cur coordinator.ShareState, ok bool, kerrv *kerr.Error) {
+	lg := sp.ip.env.Logger
+	if !lg.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	lg.Debug(msg, "state_partition", sp.ip.part, "group", key.Group, "topic_id", fmt.Sprintf("%x", key.TopicID), "partition", key.Partition,
+		"leader_epoch", epoch, "found", ok, "stored_leader_epoch", cur.LeaderEpoch, "start_offset", cur.StartOffset,
+		"state_batches", fmt.Sprint(cur.Batches), "err", kerrv)
 }
 
 // claim answers a claim over the current state cur (ok: there is one):

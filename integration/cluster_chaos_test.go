@@ -89,8 +89,11 @@ func chaosAck(value string, deliveryCount int32) kgo.AckStatus {
 // then drains the share group and checks everything the clients saw.
 func runClusterScenario(t *testing.T, disrupt func(r *chaosRun)) {
 	began := time.Now()
+	// Share-state loads and claims are logged (at debug) so that the node
+	// logs printed with a failure say which state each new share-partition
+	// leader took over.
 	c := startCluster(t, 3, "group.share.heartbeat.interval.ms=500", "group.share.session.timeout.ms=10000",
-		"group.share.min.record.lock.duration.ms=1000")
+		"group.share.min.record.lock.duration.ms=1000", "log.level=info,share=debug,coordinator=debug")
 	topic := topicName(t, "")
 	r := &chaosRun{t: t, c: c, topic: topic, group: topic + "-group", share: topic + "-share", acks: newClusterAcks(), rec: &chaosRecorder{}}
 	r.dlq = "dlq." + r.share

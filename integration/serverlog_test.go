@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -327,5 +328,36 @@ func TestProduceWithoutAutoCreateSaysHow(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("produce said:\n%s\nwant: %s", out, want)
 		}
+	}
+}
+
+// TestServerLogShareStateLoads: with log.level=info,share=debug,
+// coordinator=debug an operator following a share partition across leader
+// changes sees the state its leader loaded and the claim the share
+// coordinator recorded for it, on the components named; at the default
+// level neither is logged (TestServerLogAdminChangesAndQuietRestart covers
+// the default node's silence).
+func TestServerLogShareStateLoads(t *testing.T) {
+	n := startShareNode(t, "log.level=info,share=debug,coordinator=debug")
+	topic, admin := topicName(t, ""), n.Client(t)
+	group := topic + "-g"
+	createTopic(t, kadmOf(admin), topic, 1, nil)
+	setGroupConfigs(t, admin, group, "share.auto.offset.reset=earliest")
+	produceSpread(t, n, topic, 1, 1)
+	seen, stop := acceptValues(t, n, group, topic, 1)
+	select {
+	case <-seen:
+	case <-time.After(opTimeout):
+		t.Fatal("the share consumer got no record")
+	}
+	stop()
+	// The node's output reaches the test through a pipe: wait for it.
+	for _, want := range [][]string{
+		{"level=DEBUG", "component=share", `msg="share partition state loaded"`, "topic=" + topic + " ", "partition=0", "leader_epoch=0"},
+		{"level=DEBUG", "component=coordinator", `msg="share state claimed"`, "group=" + group + " ", "partition=0", "leader_epoch=0"},
+	} {
+		waitFor(t, opTimeout, fmt.Sprintf("a line with %q", want), func() (bool, string) {
+			return len(logLines(n.Output(), want...)) > 0, n.Output()
+		})
 	}
 }

@@ -25,6 +25,7 @@ package share
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -231,6 +232,11 @@ func (m *Manager) part(ctx context.Context, group string, t *raftmeta.Topic, par
 		if err := store.Write(ctx, key, &init); err != nil {
 			return nil, kerr.CoordinatorNotAvailable
 		}
+	}
+	if m.d.Log.Enabled(ctx, slog.LevelDebug) {
+		m.d.Log.Debug("share partition state loaded", "group", group, "topic", t.Name, "partition", partition,
+			"leader_epoch", ps.LeaderEpoch, "found", found, "state_leader_epoch", st.LeaderEpoch,
+			"start_offset", st.StartOffset, "state_batches", fmt.Sprint(st.Batches))
 	}
 	q.OnLogStart(p.LogStartOffset())
 	sp = &Part{key: key, topic: t.Name, p: p, leaderEpoch: ps.LeaderEpoch, q: q}
