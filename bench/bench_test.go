@@ -4,12 +4,41 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/shoalmq/shoal/bench/baseline"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/bench/baseline"
 )
+
+// kfakeBin is the kfakeserver command, built once for the package's tests
+// without the race detector. The baseline runs in a process of its own, as
+// in the whole-system benchmarks: inside a test binary built with -race,
+// on a loaded machine, kfake's share round trips outlasted the client's
+// fetch timeout (its wait plus 5 s), and the client dropped its session.
+var kfakeBin string
+
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "shoal-bench-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	kfakeBin = filepath.Join(dir, "kfakeserver")
+	build := exec.Command("go", "build", "-o", kfakeBin, "github.com/shoalmq/shoal/bench/baseline/kfakeserver")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "bench: building kfakeserver: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
 
 func checkPercentiles(t *testing.T, name string, p Percentiles, count int64) {
 	t.Helper()
@@ -24,10 +53,14 @@ func checkPercentiles(t *testing.T, name string, p Percentiles, count int64) {
 	}
 }
 
-// onKfake starts a kfake cluster of 4 brokers for the test and returns its
-// addresses and a context that bounds the test to two minutes.
+// onKfake starts a kfake broker (4 partitions per auto-created topic) in a
+// process of its own for the test and returns its addresses and a context
+// that bounds the test to two minutes.
 func onKfake(t *testing.T) ([]string, context.Context) {
-	addrs, stop := baseline.StartKfake(4)
+	addrs, stop, err := baseline.StartKfakeProcess(kfakeBin, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
