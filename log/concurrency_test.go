@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,5 +186,41 @@ func TestCreatePartitionDoesNotBlockLookups(t *testing.T) {
 	}
 	if m.Partition("slow-b", 0) != nil {
 		t.Fatal("the delete that waited for the create did not delete the partition")
+	}
+}
+
+// Creates running at once spread over the log dirs: a partition whose files
+// are still being written counts in its dir when another create picks one.
+func TestConcurrentCreatesSpreadOverDirs(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	m := openManager(t, dirs...)
+	defer m.Close()
+	writing, release := make(chan struct{}), make(chan struct{})
+	m.onCreateFiles = func(topic string) {
+		if topic == "slow" {
+			close(writing)
+			<-release
+		}
+	}
+	created := make(chan *Partition, 1)
+	go func() {
+		p, err := m.CreatePartition("slow", 0, [16]byte{1}, DefaultPartitionConfig())
+		if err != nil {
+			t.Error(err)
+		}
+		created <- p
+	}()
+	<-writing
+	quick, err := m.CreatePartition("quick", 0, [16]byte{2}, DefaultPartitionConfig())
+	close(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := <-created
+	if slow == nil {
+		t.Fatal("the slow create failed")
+	}
+	if a, b := filepath.Dir(slow.Dir()), filepath.Dir(quick.Dir()); a == b {
+		t.Fatalf("both partitions created in %s, want one in each of %v", a, dirs)
 	}
 }

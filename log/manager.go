@@ -52,8 +52,9 @@ type Manager struct {
 	// writing outside mu (their directory, segment and syncs take
 	// milliseconds each, and every produce and fetch looks its partition
 	// up under mu): a create or delete of the same partition, and Close,
-	// wait for the channel to close. Guarded by mu.
-	creating map[partKey]chan struct{}
+	// wait for done to close, and the choice of a dir for another create
+	// counts them in theirs. Guarded by mu.
+	creating map[partKey]creation
 	// onCreateFiles, when set (by tests), is called with the topic before
 	// a new partition's files are written, without mu.
 	onCreateFiles func(topic string)
@@ -105,7 +106,7 @@ func Open(cfg ManagerConfig) (*Manager, error) {
 	if len(cfg.Dirs) == 0 {
 		return nil, errors.New("log: no log dirs")
 	}
-	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, creating: map[partKey]chan struct{}{}, moves: map[partKey]*move{}, onDirOffline: cfg.OnDirOffline, moveRate: cfg.MoveRate}
+	m := &Manager{logger: cfg.Logger, parts: map[partKey]*Partition{}, creating: map[partKey]creation{}, moves: map[partKey]*move{}, onDirOffline: cfg.OnDirOffline, moveRate: cfg.MoveRate}
 	if m.moveRate == nil {
 		m.moveRate = func() int64 { return math.MaxInt64 }
 	}
@@ -347,7 +348,7 @@ func (m *Manager) CreatePartition(topic string, partition int32, topicID [16]byt
 		return p, err
 	}
 	done := make(chan struct{})
-	m.creating[k] = done
+	m.creating[k] = creation{done: done, dir: dir.path}
 	m.mu.Unlock()
 
 	if m.onCreateFiles != nil {
@@ -381,6 +382,13 @@ func (m *Manager) CreatePartition(topic string, partition int32, topicID [16]byt
 	return p, nil
 }
 
+// creation is a partition whose files CreatePartition is writing: done
+// closes when it is placed (or failed); dir is the log dir it goes to.
+type creation struct {
+	done chan struct{}
+	dir  string
+}
+
 // waitCreatingLocked waits, releasing m.mu meanwhile, until no create of k
 // is under way; m.mu held (write). It reports false once the Manager is
 // closed.
@@ -389,12 +397,12 @@ func (m *Manager) waitCreatingLocked(k partKey) bool {
 		if m.closed {
 			return false
 		}
-		done := m.creating[k]
-		if done == nil {
+		c, ok := m.creating[k]
+		if !ok {
 			return true
 		}
 		m.mu.Unlock()
-		<-done
+		<-c.done
 		m.mu.Lock()
 	}
 }
@@ -402,7 +410,8 @@ func (m *Manager) waitCreatingLocked(k partKey) bool {
 // prepareCreateLocked is the part of CreatePartition under m.mu (write):
 // the existing partition of k if it has topicID (its config updated);
 // otherwise, after deleting a partition of k with another topic id, the
-// log dir to create k in, the one holding the fewest partitions.
+// log dir to create k in, the one holding the fewest partitions (counting
+// those being created in it).
 func (m *Manager) prepareCreateLocked(k partKey, topicID [16]byte, cfg PartitionConfig) (*Partition, *logDir, error) {
 	if p := m.parts[k]; p != nil {
 		if p.topicID == topicID {
@@ -417,6 +426,9 @@ func (m *Manager) prepareCreateLocked(k partKey, topicID [16]byte, cfg Partition
 	counts := map[string]int{}
 	for _, p := range m.parts {
 		counts[filepath.Dir(p.Dir())]++
+	}
+	for _, c := range m.creating {
+		counts[c.dir]++
 	}
 	var dir *logDir
 	for _, d := range m.dirs {
@@ -632,9 +644,9 @@ func (m *Manager) markClosed() (ps []*Partition, wasClosed bool) {
 	// Creates under way finish first: their files are in the dirs Close
 	// marks clean.
 	for len(m.creating) > 0 {
-		for _, done := range m.creating {
+		for _, c := range m.creating {
 			m.mu.Unlock()
-			<-done
+			<-c.done
 			m.mu.Lock()
 			break
 		}
