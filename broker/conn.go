@@ -93,10 +93,12 @@ func skipTags(b []byte) ([]byte, error) {
 }
 
 // conn serves one client connection. One goroutine reads frames and runs
-// their handlers in request order (see dispatch); a second writes the
-// responses strictly in request order, as Kafka clients require. Only the
-// waiting tail of a request (a long poll, acks=all) runs apart, so a
-// long-polling fetch does not hold up the requests behind it.
+// their handlers in request order (see dispatch); the responses go out
+// strictly in request order, as Kafka clients require. A response ready
+// when nothing before it is still to be written is written by the reader
+// itself (see answer); the others go to a second goroutine, the writer,
+// which also runs the waiting tail of a request (a long poll, acks=all), so
+// a long-polling fetch does not hold up the requests behind it.
 type conn struct {
 	srv *Server
 	// listener is the name of the listener the client connected to.
@@ -115,11 +117,20 @@ type conn struct {
 	// them copied.
 	plainTCP, sendFiles bool
 
-	// pending carries, in request order, the slot each response will be
-	// delivered to; its capacity is the in-flight bound.
+	// pending carries to the writer, in request order, the slot each
+	// queued response is delivered to; its capacity is the in-flight
+	// bound.
 	pending chan *slot
+	// out buffers the responses on their way to the socket. wmu guards it
+	// and every write to the socket: the writer holds it while it writes,
+	// the reader while it writes a response of its own (answer). Neither
+	// holds it while waiting for anything else.
+	wmu sync.Mutex
+	out *bufio.Writer
 
-	// inFlight counts requests read and not yet answered; lastActive
+	// inFlight counts requests read and not yet answered (written, or
+	// abandoned): while the reader handles a request, 1 means no earlier
+	// response is still to be written. lastActive
 	// (unix ns) is when a request last arrived or a response was last
 	// written, by the wall clock the socket deadlines use. Together they
 	// decide when the connection is idle.
@@ -155,9 +166,10 @@ type conn struct {
 	forwarded bool
 }
 
-// slot receives the outcome of one request: its encoded response (nil means
-// no response: acks=0 produce), or the wait to run before the response is
-// ready; a closed channel without value means close the connection.
+// slot receives the outcome of one request queued for the writer: its
+// encoded response (nil means no response: acks=0 produce), or the wait to
+// run before the response is ready; a closed channel without value means
+// close the connection.
 type slot struct {
 	done chan outcome
 	// held is the request memory charged for the request (see reqmem.go),
@@ -216,6 +228,7 @@ func (c *conn) serve() {
 	// as TCP and authenticateTLS replaces it by the TLS one.
 	_, c.plainTCP = c.nc.(*net.TCPConn)
 	c.sendFiles = c.plainTCP && canSendFile
+	c.out = bufio.NewWriterSize(c.nc, 64*1024)
 	defer c.startAuthTimer()()
 	// Closing the socket is what unblocks the reader when the server
 	// shuts down (or the writer gives up).
@@ -303,16 +316,62 @@ func (c *conn) readLoop() error {
 		c.lastActive.Store(time.Now().UnixNano())
 		sl := &slot{done: make(chan outcome, 1), held: held}
 		c.inFlight.Add(1)
-		select {
-		case c.pending <- sl:
-		case <-c.ctx.Done():
-			c.finished(sl)
-			return c.ctx.Err()
-		}
-		if err := c.dispatch(frame, sl); err != nil {
+		out, answered, err := c.dispatch(frame, sl)
+		if !answered {
+			// The writer writes what came before, then abandons the
+			// connection at this slot.
 			close(sl.done)
+			if qerr := c.enqueue(sl); qerr != nil {
+				return qerr
+			}
 			return err
 		}
+		if aerr := c.answer(r, sl, out); aerr != nil {
+			return aerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// answer sends a request's outcome on its way, in request order. A response
+// that is ready (no wait) when every earlier response is written, and with
+// no further request already read into the buffer, is written and flushed
+// by the reader itself: handing it to the writer goroutine would cost a
+// wake-up of that goroutine on the round trip of every request a client
+// sends and awaits (on this loopback, about as long as the round trip
+// itself). The rest is queued for the writer, which also puts the
+// responses of pipelined requests into shared syscalls.
+func (c *conn) answer(r *bufio.Reader, sl *slot, out outcome) error {
+	if out.wait == nil && c.inFlight.Load() == 1 && r.Buffered() == 0 {
+		c.wmu.Lock()
+		err := c.writeOutcome(out)
+		if err == nil {
+			err = c.out.Flush()
+		}
+		c.wmu.Unlock()
+		c.finished(sl)
+		return err
+	}
+	sl.done <- out
+	return c.enqueue(sl)
+}
+
+// enqueue hands a slot to the writer, waiting while the in-flight bound is
+// reached.
+func (c *conn) enqueue(sl *slot) error {
+	select {
+	case c.pending <- sl:
+		return nil
+	case <-c.ctx.Done():
+		select {
+		case out := <-sl.done:
+			out.release()
+		default:
+		}
+		c.finished(sl)
+		return c.ctx.Err()
 	}
 }
 
@@ -485,12 +544,6 @@ func (c *conn) finished(sl *slot) {
 }
 
 func (c *conn) writeLoop() {
-	w := bufio.NewWriterSize(c.nc, 64*1024)
-	// writev moves a fetch response's pieces in one syscall on a plain TCP
-	// connection. A TLS connection has no writev: each Write is sealed as
-	// records of its own and sent with a syscall of its own, so the small
-	// pieces between the record data (a length, a partition header) go
-	// through the buffer to share records with their neighbours.
 	var err error
 	// The slot being answered, whose outcome may not be taken yet when
 	// the writer gives up.
@@ -504,7 +557,7 @@ func (c *conn) writeLoop() {
 		select {
 		case sl, ok = <-c.pending:
 		default:
-			if err = w.Flush(); err == nil {
+			if err = c.flush(); err == nil {
 				sl, ok = <-c.pending
 			}
 		}
@@ -515,7 +568,7 @@ func (c *conn) writeLoop() {
 		select {
 		case out, ok = <-sl.done:
 		default:
-			if err = w.Flush(); err == nil {
+			if err = c.flush(); err == nil {
 				out, ok = <-sl.done
 			}
 		}
@@ -526,7 +579,7 @@ func (c *conn) writeLoop() {
 			// would block on this slot anyway, and a parked fetch
 			// woken by an append goes straight to the socket instead
 			// of through another goroutine.
-			if err = w.Flush(); err == nil {
+			if err = c.flush(); err == nil {
 				out.wait()
 				out, ok = <-sl.done
 			}
@@ -538,37 +591,16 @@ func (c *conn) writeLoop() {
 			}
 			break
 		}
-		switch resp := out.resp; {
-		case len(out.files) > 0:
-			// Record sets to send from their files: what is
-			// buffered first, then the frame.
-			if err = w.Flush(); err == nil {
-				err = c.sendFrame(resp, out.files)
-			}
-			out.release()
-		case len(resp) == 0: // no response (acks=0)
-		case len(resp) == 1:
-			_, err = w.Write(resp[0])
-		default:
-			// A fetch response with its record data in place: write
-			// what is buffered, then all pieces in one writev.
-			if !c.plainTCP {
-				for _, piece := range resp {
-					if _, err = w.Write(piece); err != nil {
-						break
-					}
-				}
-			} else if err = w.Flush(); err == nil {
-				_, err = resp.WriteTo(c.nc)
-			}
-		}
+		c.wmu.Lock()
+		err = c.writeOutcome(out)
+		c.wmu.Unlock()
 		c.finished(sl)
 		if err != nil {
 			break
 		}
 	}
 	if err == nil {
-		w.Flush()
+		c.flush()
 		return
 	}
 	// Abandon the connection: unblock the reader and drain the slots it
@@ -591,6 +623,51 @@ func (c *conn) writeLoop() {
 			out.release()
 		default:
 		}
+	}
+}
+
+// flush sends what is buffered for the socket.
+func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.out.Flush()
+}
+
+// writeOutcome writes one response: into the buffer, or, for a fetch
+// response with its record data in pieces of its own, what is buffered and
+// then the pieces, with writev (plain TCP) or sendfile for the record sets
+// that stay in their segment files. A TLS connection has no writev: each
+// Write is sealed as records of its own and sent with a syscall of its
+// own, so there the small pieces between the record data (a length, a
+// partition header) go through the buffer to share records with their
+// neighbours. c.wmu held.
+func (c *conn) writeOutcome(out outcome) error {
+	w := c.out
+	switch resp := out.resp; {
+	case len(out.files) > 0:
+		defer out.release()
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return c.sendFrame(resp, out.files)
+	case len(resp) == 0: // no response (acks=0)
+		return nil
+	case len(resp) == 1:
+		_, err := w.Write(resp[0])
+		return err
+	case !c.plainTCP:
+		for _, piece := range resp {
+			if _, err := w.Write(piece); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err := resp.WriteTo(c.nc)
+		return err
 	}
 }
 
@@ -623,16 +700,20 @@ var errAbandon = errors.New("connection abandoned by handler")
 // fetch, acquires records only this response hands out. The response of a
 // request with a wait still goes out in request order: the writer waits
 // for its slot before writing later responses.
-func (c *conn) dispatch(frame []byte, sl *slot) error {
+//
+// dispatch returns the request's outcome (answered) or, when it has none,
+// the error that ends the connection; an outcome may come with an error too
+// (a failed authentication's answer), which ends the connection once the
+// outcome is written.
+func (c *conn) dispatch(frame []byte, sl *slot) (out outcome, answered bool, err error) {
 	h, req, err := decodeRequest(c.apis, frame)
 	if errors.Is(err, errUnsupportedApiVersions) {
 		// KIP-511: answer an unknown ApiVersions version with v0 and the
 		// error, so the client can retry with a version we know.
-		sl.done <- outcome{resp: net.Buffers{unsupportedApiVersions(h, c.apis)}}
-		return nil
+		return outcome{resp: net.Buffers{unsupportedApiVersions(h, c.apis)}}, true, nil
 	}
 	if err != nil {
-		return err
+		return outcome{}, false, err
 	}
 	rc := &reqCtx{conn: c, header: h, size: len(frame)}
 	start, began := c.srv.now(), time.Now()
@@ -641,22 +722,16 @@ func (c *conn) dispatch(frame []byte, sl *slot) error {
 	if err != nil {
 		// Stop reading: Kafka closes the connection without
 		// processing what follows (an acks=0 produce that failed).
-		// The reader closes the slot.
-		return fmt.Errorf("%s: %w", kmsg.NameForKey(h.key), err)
+		return outcome{}, false, fmt.Errorf("%s: %w", kmsg.NameForKey(h.key), err)
 	}
-	if wait == nil {
-		// Nothing to wait for: answer from the reader, saving a
-		// goroutine hand-off on the produce latency path.
-		c.deliver(sl, rc, req, start, resp)
-		if c.closeAfterAnswer {
-			// The answer is in its slot; the writer sends it before
-			// the connection closes.
-			return errAuthentication
-		}
-		return nil
+	if wait != nil {
+		return outcome{wait: func() { c.finish(sl, rc, req, start, wait) }}, true, nil
 	}
-	sl.done <- outcome{wait: func() { c.finish(sl, rc, req, start, wait) }}
-	return nil
+	out = c.deliver(rc, req, start, resp)
+	if c.closeAfterAnswer {
+		return out, true, errAuthentication
+	}
+	return out, true, nil
 }
 
 // process authorizes a request as the connection's principal (the whole
@@ -729,7 +804,7 @@ func (c *conn) finish(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, w
 		close(sl.done)
 		return
 	}
-	c.deliver(sl, rc, req, start, resp)
+	sl.done <- c.deliver(rc, req, start, resp)
 }
 
 // errUnsupportedApiVersions marks an ApiVersions request of a version we do
@@ -764,18 +839,17 @@ func decodeRequest(apis map[int16]api, frame []byte) (requestHeader, kmsg.Reques
 	return h, req, nil
 }
 
-// deliver encodes a response into its slot (nil: no response). A request
+// deliver encodes a response (nil: no response) into its outcome. A request
 // over a client quota gets throttle_time_ms set, and the connection is
-// muted for that long once the response is in its slot (quotas.go).
-func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, resp kmsg.Response) {
+// muted for that long (quotas.go): the reader takes no further request
+// until then, while the response goes out at once, as in Kafka (KIP-219).
+func (c *conn) deliver(rc *reqCtx, req kmsg.Request, start time.Time, resp kmsg.Response) outcome {
 	latency := c.srv.now().Sub(start)
 	c.srv.metrics.observe(req.Key(), latency)
 	c.logRequest(rc, resp, latency)
 	if resp == nil {
-		throttle := c.throttle(rc, req, 0, rc.busy)
-		sl.done <- outcome{}
-		c.mute(throttle)
-		return
+		c.mute(c.throttle(rc, req, 0, rc.busy))
+		return outcome{}
 	}
 	encoding := time.Now()
 	resp.SetVersion(req.GetVersion())
@@ -823,8 +897,8 @@ func (c *conn) deliver(sl *slot, rc *reqCtx, req kmsg.Request, start time.Time, 
 		o.release()
 		o.files = nil
 	}
-	sl.done <- o
 	c.mute(throttle)
+	return o
 }
 
 // encodeResponse frames a response: size, correlation id, the tagged-field

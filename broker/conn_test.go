@@ -93,3 +93,124 @@ func TestConnectionHandlesConcurrentlyAnswersInOrder(t *testing.T) {
 		t.Fatalf("second response has correlation id %d, want the produce's (2)", corr)
 	}
 }
+
+// Responses the reader writes itself (nothing before them left to write)
+// and responses queued behind a long poll for the writer go out in request
+// order, whichever way each takes.
+func TestConnectionAnswersInOrderEitherWay(t *testing.T) {
+	s := startTestServer(t)
+	ctx := testContext(t, 20*time.Second)
+	createTopic(t, ctx, kadm.NewClient(testClient(t, s)), 1, "either-way", nil)
+	c, err := net.Dial("tcp", s.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+
+	expect := func(want ...int32) {
+		t.Helper()
+		for _, w := range want {
+			if corr, _ := readCorrelation(t, c); corr != w {
+				t.Fatalf("response with correlation id %d, want %d", corr, w)
+			}
+		}
+	}
+	apiVersions := kmsg.NewPtrApiVersionsRequest()
+	// Alone on the connection: answered by the reader.
+	writeRequest(t, c, 1, apiVersions, 3)
+	expect(1)
+
+	// A long poll with no data, then requests that are ready at once:
+	// they wait for the poll's answer.
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.MaxWaitMillis = 300
+	fetch.MinBytes = 1
+	fetch.MaxBytes = 1 << 20
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	fetch.Topics = []kmsg.FetchRequestTopic{{Topic: "either-way", Partitions: []kmsg.FetchRequestTopicPartition{fp}}}
+	start := time.Now()
+	writeRequest(t, c, 2, fetch, 11)
+	for corr := int32(3); corr <= 5; corr++ {
+		writeRequest(t, c, corr, apiVersions, 3)
+	}
+	expect(2)
+	if waited := time.Since(start); waited < 250*time.Millisecond {
+		t.Fatalf("the long poll was answered after %v, before its 300 ms wait", waited)
+	}
+	expect(3, 4, 5)
+
+	// Requests written together (the reader finds the next one already
+	// buffered), then one alone again once the writer has caught up.
+	for corr := int32(6); corr <= 9; corr++ {
+		writeRequest(t, c, corr, apiVersions, 3)
+	}
+	expect(6, 7, 8, 9)
+	writeRequest(t, c, 10, apiVersions, 3)
+	expect(10)
+}
+
+// BenchmarkSmallRequestRoundTrip: one small request at a time (ApiVersions)
+// on a loopback connection to a real server, against the same round trip
+// through a bare TCP echo in the same run, the floor any broker pays:
+//
+//	go test -run XXX -bench SmallRequestRoundTrip ./broker/
+func BenchmarkSmallRequestRoundTrip(b *testing.B) {
+	body := frameOf(kmsg.NewPtrApiVersionsRequest(), 3)
+	frame := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+	run := func(b *testing.B, c net.Conn) {
+		buf := make([]byte, 64<<10)
+		for b.Loop() {
+			if _, err := c.Write(frame); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf[:4]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf[:binary.BigEndian.Uint32(buf[:4])]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("tcp-echo", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ln.Close()
+		reply := binary.BigEndian.AppendUint32(nil, uint32(len(body)))
+		reply = append(reply, body...)
+		go func() {
+			sc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer sc.Close()
+			in := make([]byte, len(frame))
+			for {
+				if _, err := io.ReadFull(sc, in); err != nil {
+					return
+				}
+				if _, err := sc.Write(reply); err != nil {
+					return
+				}
+			}
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		run(b, c)
+	})
+	b.Run("api-versions", func(b *testing.B) {
+		s := startTestServer(b)
+		c, err := net.Dial("tcp", s.Addrs()[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		run(b, c)
+	})
+}

@@ -60,10 +60,8 @@ func TestDeliverAppliesAnsweredThrottle(t *testing.T) {
 	req := kmsg.NewPtrListPartitionReassignmentsRequest()
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	resp.ThrottleMillis = 500
-	sl := &slot{done: make(chan outcome, 1)}
 	before := time.Now()
-	c.deliver(sl, &reqCtx{conn: c, header: requestHeader{key: req.Key(), correlationID: 3}}, req, s.now(), resp)
-	out := <-sl.done
+	out := c.deliver(&reqCtx{conn: c, header: requestHeader{key: req.Key(), correlationID: 3}}, req, s.now(), resp)
 	got := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
 	got.SetVersion(req.GetVersion())
 	body := out.resp[0][8:] // size, correlation id
