@@ -124,7 +124,9 @@ type conn struct {
 	// out buffers the responses on their way to the socket. wmu guards it
 	// and every write to the socket: the writer holds it while it writes,
 	// the reader while it writes a response of its own (answer). Neither
-	// holds it while waiting for anything else.
+	// holds it while waiting for anything but the socket; the only lock
+	// taken under it is a segment's sendMu, as a sent response lets go of
+	// its files.
 	wmu sync.Mutex
 	out *bufio.Writer
 
