@@ -398,7 +398,7 @@ func (b *Broker) Listener(name string) (Listener, bool) {
 // controller's), with their advertised form.
 func (b *Broker) ClientListeners() (bind, advertised []Listener) {
 	for _, l := range b.Listeners {
-		if contains(b.ControllerListeners, l.Name) {
+		if slices.Contains(b.ControllerListeners, l.Name) {
 			continue
 		}
 		adv := l
@@ -434,15 +434,6 @@ func ParseConnectionOverrides(v string) (map[string]int, error) {
 		out[host] = int(n)
 	}
 	return out, nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func splitList(v string) []string {
