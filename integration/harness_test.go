@@ -573,11 +573,11 @@ func topicName(t *testing.T, suffix string) string {
 	return name
 }
 
-// startNodeWithTopic starts a node with default options and creates a
-// topic named after the test with the given number of partitions.
-func startNodeWithTopic(t *testing.T, partitions int32) (n *node, adm *kadm.Client, topic string, id kadm.TopicID) {
+// startNodeWithTopic starts a node with opts and creates a topic named
+// after the test with the given number of partitions.
+func startNodeWithTopic(t *testing.T, opts nodeOpts, partitions int32) (n *node, adm *kadm.Client, topic string, id kadm.TopicID) {
 	t.Helper()
-	n = startNode(t, nodeOpts{})
+	n = startNode(t, opts)
 	adm = n.Admin(t)
 	topic = topicName(t, "")
 	return n, adm, topic, createTopic(t, adm, topic, partitions, nil).ID
