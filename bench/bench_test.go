@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shoalmq/shoal/bench/baseline"
+	"github.com/shoalmq/shoal/internal/testbin"
 )
 
 // kfakeBin is the kfakeserver command, built once for the package's tests
@@ -31,10 +30,8 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	kfakeBin = filepath.Join(dir, "kfakeserver")
-	build := exec.Command("go", "build", "-o", kfakeBin, "github.com/shoalmq/shoal/bench/baseline/kfakeserver")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "bench: building kfakeserver: %v\n%s", err, out)
+	if kfakeBin, err = testbin.Build(dir, "kfakeserver", "github.com/shoalmq/shoal/bench/baseline/kfakeserver"); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 	return m.Run()

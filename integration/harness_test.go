@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoalmq/shoal/internal/syncbuf"
+	"github.com/shoalmq/shoal/internal/testbin"
 )
 
 // shoalBin is the binary built once by TestMain.
@@ -39,37 +40,19 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		return 1
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: module root not found:", err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "shoal-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := func(name, pkg string) (string, bool) {
-		bin := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "integration: building %s: %v\n%s", name, err, out)
-			return "", false
-		}
-		return bin, true
-	}
-	var ok bool
-	if shoalBin, ok = build("shoal", "./cmd/shoal"); !ok {
+	if shoalBin, err = testbin.Build(dir, "shoal", "github.com/shoalmq/shoal/cmd/shoal"); err != nil {
+		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
 	if os.Getenv("SHOAL_BENCH") == "1" {
-		if kfakeBin, ok = build("kfakeserver", "./bench/baseline/kfakeserver"); !ok {
+		if kfakeBin, err = testbin.Build(dir, "kfakeserver", "github.com/shoalmq/shoal/bench/baseline/kfakeserver"); err != nil {
+			fmt.Fprintln(os.Stderr, "integration:", err)
 			return 1
 		}
 	}

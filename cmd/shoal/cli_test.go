@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoalmq/shoal/internal/syncbuf"
+	"github.com/shoalmq/shoal/internal/testbin"
 	"github.com/shoalmq/shoal/internal/testports"
 )
 
@@ -51,10 +52,8 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 
-	shoalBin = filepath.Join(dir, "shoal")
-	build := exec.Command("go", "build", "-o", shoalBin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building shoal: %v\n%s", err, out)
+	if shoalBin, err = testbin.Build(dir, "shoal", "github.com/shoalmq/shoal/cmd/shoal"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 
