@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,16 +25,13 @@ var kfakeBin string
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "shoal-bench-test-")
+	dir, err := testbin.Build("shoal-bench-test-", "github.com/shoalmq/shoal/bench/baseline/kfakeserver")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if kfakeBin, err = testbin.Build(dir, "kfakeserver", "github.com/shoalmq/shoal/bench/baseline/kfakeserver"); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 1
-	}
+	kfakeBin = filepath.Join(dir, "kfakeserver")
 	return m.Run()
 }
 

@@ -3,7 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -24,13 +26,14 @@ func TestExamples(t *testing.T) {
 		{"replay", `^replay: billing=15 audit=15 replayer=10 total=15$`},
 		{"pipeline", `^pipeline: sent=200 done=192 retried=20 retries=40 dead-lettered=8 duplicates=0$`},
 	}
-	bin := t.TempDir()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			exe, err := testbin.Build(bin, c.name, "github.com/shoalmq/shoal/examples/"+c.name)
+			dir, err := testbin.Build("shoal-example-", "github.com/shoalmq/shoal/examples/"+c.name)
 			if err != nil {
 				t.Fatalf("example: %v", err)
 			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			exe := filepath.Join(dir, c.name)
 			n := startNode(t, nodeOpts{})
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()

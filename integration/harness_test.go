@@ -40,21 +40,20 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "shoal-integration-")
+	pkgs := []string{"github.com/shoalmq/shoal/cmd/shoal"}
+	benchmarks := os.Getenv("SHOAL_BENCH") == "1"
+	if benchmarks {
+		pkgs = append(pkgs, "github.com/shoalmq/shoal/bench/baseline/kfakeserver")
+	}
+	dir, err := testbin.Build("shoal-integration-", pkgs...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if shoalBin, err = testbin.Build(dir, "shoal", "github.com/shoalmq/shoal/cmd/shoal"); err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		return 1
-	}
-	if os.Getenv("SHOAL_BENCH") == "1" {
-		if kfakeBin, err = testbin.Build(dir, "kfakeserver", "github.com/shoalmq/shoal/bench/baseline/kfakeserver"); err != nil {
-			fmt.Fprintln(os.Stderr, "integration:", err)
-			return 1
-		}
+	shoalBin = filepath.Join(dir, "shoal")
+	if benchmarks {
+		kfakeBin = filepath.Join(dir, "kfakeserver")
 	}
 	return m.Run()
 }

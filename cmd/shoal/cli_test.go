@@ -45,17 +45,13 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "shoal-cli-test-")
+	dir, err := testbin.Build("shoal-cli-test-", "github.com/shoalmq/shoal/cmd/shoal")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-
-	if shoalBin, err = testbin.Build(dir, "shoal", "github.com/shoalmq/shoal/cmd/shoal"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
+	shoalBin = filepath.Join(dir, "shoal")
 
 	b, err := startBroker(dir)
 	if err != nil {
