@@ -14,11 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/shoalmq/shoal/internal/commalist"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -339,13 +339,7 @@ func (c *counter) add(records, bytes int64) {
 
 // ParseBrokers splits a comma-separated list of host:port addresses.
 func ParseBrokers(s string) []string {
-	var out []string
-	for _, b := range strings.Split(s, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
+	return commalist.Split(s)
 }
 
 // firstError keeps the first error reported by any goroutine.

@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shoalmq/shoal/bench/baseline"
+	"github.com/shoalmq/shoal/internal/testbin"
 )
 
 // kfakeBin is the kfakeserver command, built once for the package's tests
@@ -25,18 +25,13 @@ var kfakeBin string
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "shoal-bench-test-")
+	dir, err := testbin.Build("shoal-bench-test-", "github.com/shoalmq/shoal/bench/baseline/kfakeserver")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
 	kfakeBin = filepath.Join(dir, "kfakeserver")
-	build := exec.Command("go", "build", "-o", kfakeBin, "github.com/shoalmq/shoal/bench/baseline/kfakeserver")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "bench: building kfakeserver: %v\n%s", err, out)
-		return 1
-	}
 	return m.Run()
 }
 

@@ -37,8 +37,7 @@ func TestHeartbeatsRegisterAgainWhenTheEpochIsStale(t *testing.T) {
 		}
 		return nil
 	})
-	pool := testPool(r) // node 5 is a voter at the responder
-	defer pool.Close()
+	pool := testPool(t, r) // node 5 is a voter at the responder
 	meta := newFakeMeta(5)
 	c := NewControllerClient(Config{
 		NodeID:            7,

@@ -49,7 +49,7 @@ func saslResponder(t *testing.T, authErr int16, lifetime time.Duration) (*respon
 // SaslAuthenticate) before its first request, and only then.
 func TestPeersLogInBeforeTheFirstRequest(t *testing.T) {
 	r, sent := saslResponder(t, 0, 0)
-	pool := testPool(r)
+	pool := testPool(t, r)
 	pool.cfg.Broker.SASL = plain.Auth{User: "broker", Pass: "broker-secret"}.AsMechanism()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -69,7 +69,7 @@ func TestPeersLogInBeforeTheFirstRequest(t *testing.T) {
 // A refused login fails the request without sending it, and names why.
 func TestPeersRefusedLogin(t *testing.T) {
 	r, sent := saslResponder(t, kerr.SaslAuthenticationFailed.Code, 0)
-	pool := testPool(r)
+	pool := testPool(t, r)
 	pool.cfg.Broker.SASL = plain.Auth{User: "broker", Pass: "wrong"}.AsMechanism()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -86,7 +86,7 @@ func TestPeersRefusedLogin(t *testing.T) {
 // before it runs out.
 func TestPeersRenewSessionBeforeItsLifetime(t *testing.T) {
 	r, sent := saslResponder(t, 0, time.Minute)
-	pool := testPool(r)
+	pool := testPool(t, r)
 	pool.cfg.Broker.SASL = plain.Auth{User: "broker", Pass: "broker-secret"}.AsMechanism()
 	clock := time.Unix(1000, 0)
 	pool.now = func() time.Time { return clock }

@@ -106,19 +106,22 @@ func metadataAnswer(_, version int16, corr int32) []byte {
 }
 
 // testPool is a pool for node 7 whose image registers node 2 at the
-// responder's address (and node 5 as a voter there).
-func testPool(r *responder) *Pool {
+// responder's address (and node 5 as a voter there), closed when the test
+// ends.
+func testPool(tb testing.TB, r *responder) *Pool {
 	img := &raftmeta.Image{Brokers: map[int32]*raftmeta.Broker{2: {ID: 2, Endpoints: []raftmeta.Endpoint{
 		{Listener: "EXTERNAL", Host: "127.0.0.1", Port: 1},
 		{Listener: "INTERNAL", Host: "127.0.0.1", Port: r.port()},
 	}}}}
-	return NewPool(PoolConfig{
+	pool := NewPool(PoolConfig{
 		NodeID:              7,
 		Voters:              map[int32]string{5: r.ln.Addr().String()},
 		InterBrokerListener: "INTERNAL",
 		Image:               func() *raftmeta.Image { return img },
 		MaxResponseBytes:    1 << 20,
 	})
+	tb.Cleanup(pool.Close)
+	return pool
 }
 
 func metadataRequest() *kmsg.MetadataRequest {
@@ -138,8 +141,7 @@ func clusterIDOf(t *testing.T, resp kmsg.Response) string {
 
 func TestPeersRequestOverOneConnectionPerLane(t *testing.T) {
 	r := startResponder(t, metadataAnswer)
-	pool := testPool(r)
-	defer pool.Close()
+	pool := testPool(t, r)
 	ctx := context.Background()
 	share := pool.Peers(LaneShare)
 	for i := 1; i <= 3; i++ {
@@ -171,8 +173,7 @@ func TestPeersRequestOverOneConnectionPerLane(t *testing.T) {
 // after Close the next request dials again.
 func TestPeersDialGivesAConnectionOfItsOwn(t *testing.T) {
 	r := startResponder(t, metadataAnswer)
-	pool := testPool(r)
-	defer pool.Close()
+	pool := testPool(t, r)
 	ctx := context.Background()
 	if _, err := pool.Peers(LaneShare).Request(ctx, 2, metadataRequest()); err != nil {
 		t.Fatal(err)
@@ -198,8 +199,7 @@ func TestPeersDialGivesAConnectionOfItsOwn(t *testing.T) {
 
 func TestPeersControllerLanesDialTheVoterAddress(t *testing.T) {
 	r := startResponder(t, metadataAnswer)
-	pool := testPool(r)
-	defer pool.Close()
+	pool := testPool(t, r)
 	ctx := context.Background()
 	// Node 5 is a voter but no registered broker.
 	if _, err := pool.Peers(laneControllerAdmin).Request(ctx, 5, metadataRequest()); err != nil {
@@ -223,8 +223,7 @@ func TestPeersDialAgainAfterAFailure(t *testing.T) {
 		}
 		return metadataAnswer(key, version, corr)
 	})
-	pool := testPool(r)
-	defer pool.Close()
+	pool := testPool(t, r)
 	peers := pool.Peers(LaneShare)
 	ctx := context.Background()
 	if _, err := peers.Request(ctx, 2, metadataRequest()); err != nil {
@@ -272,8 +271,7 @@ func TestPeersRefuseBadResponses(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := startResponder(t, tc.answer)
-			pool := testPool(r)
-			defer pool.Close()
+			pool := testPool(t, r)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if _, err := pool.Peers(LaneShare).Request(ctx, 2, metadataRequest()); err == nil || ctx.Err() != nil {
@@ -291,8 +289,7 @@ func TestPeersRequestReturnsWhenTheContextEnds(t *testing.T) {
 		<-mute
 		return nil
 	})
-	pool := testPool(r)
-	defer pool.Close()
+	pool := testPool(t, r)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
@@ -309,8 +306,7 @@ func TestPeersRequestReturnsWhenTheContextEnds(t *testing.T) {
 // follower's fetcher makes them.
 func BenchmarkPeersRequest(b *testing.B) {
 	r := startResponder(b, metadataAnswer)
-	pool := testPool(r)
-	defer pool.Close()
+	pool := testPool(b, r)
 	conn := pool.Dial(2)
 	defer conn.Close()
 	req := metadataRequest()

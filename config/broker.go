@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"fmt"
+	"github.com/shoalmq/shoal/internal/commalist"
 	"github.com/shoalmq/shoal/logging"
 	"io"
 	"net"
@@ -348,7 +349,7 @@ func (b *Broker) Int(key string) int64 { return b.int64(key) }
 // List returns a list key's values.
 func (b *Broker) List(key string) []string {
 	v, _ := b.Value(key)
-	return splitList(v)
+	return commalist.Split(v)
 }
 
 // Value returns the effective string value of a broker key (set or default)
@@ -398,7 +399,7 @@ func (b *Broker) Listener(name string) (Listener, bool) {
 // controller's), with their advertised form.
 func (b *Broker) ClientListeners() (bind, advertised []Listener) {
 	for _, l := range b.Listeners {
-		if contains(b.ControllerListeners, l.Name) {
+		if slices.Contains(b.ControllerListeners, l.Name) {
 			continue
 		}
 		adv := l
@@ -421,7 +422,7 @@ func (b *Broker) ClientListeners() (bind, advertised []Listener) {
 // host:count pairs separated by commas (an IPv6 host in brackets).
 func ParseConnectionOverrides(v string) (map[string]int, error) {
 	out := map[string]int{}
-	for _, e := range splitList(v) {
+	for _, e := range commalist.Split(v) {
 		i := strings.LastIndexByte(e, ':')
 		if i <= 0 {
 			return nil, fmt.Errorf("%q is not host:count", e)
@@ -434,25 +435,6 @@ func ParseConnectionOverrides(v string) (map[string]int, error) {
 		out[host] = int(n)
 	}
 	return out, nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
-func splitList(v string) []string {
-	var out []string
-	for _, e := range strings.Split(v, ",") {
-		if e = strings.TrimSpace(e); e != "" {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 // NewBroker validates explicitly set keys and derives the typed config.
@@ -482,7 +464,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	}
 	b.NodeID = int32(b.int64("node.id"))
 	roles, _ := b.Value("process.roles")
-	b.Roles = splitList(roles)
+	b.Roles = commalist.Split(roles)
 	if len(b.Roles) == 0 {
 		return nil, fmt.Errorf("process.roles: must name broker, controller or both")
 	}
@@ -500,7 +482,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 		return nil, err
 	}
 	cl, _ := b.Value("controller.listener.names")
-	b.ControllerListeners = splitList(cl)
+	b.ControllerListeners = commalist.Split(cl)
 	if b.InterBrokerListener, err = interBrokerListener(b); err != nil {
 		return nil, err
 	}
@@ -526,7 +508,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	}
 	vv, _ := b.Value("controller.quorum.voters")
 	b.Voters = map[int32]string{}
-	for _, e := range splitList(vv) {
+	for _, e := range commalist.Split(vv) {
 		id, addr, ok := strings.Cut(e, "@")
 		n, perr := strconv.ParseInt(id, 10, 32)
 		if !ok || perr != nil || n < 0 {
@@ -555,7 +537,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	if one, ok := b.Set["log.dir"]; ok && !dirsSet {
 		dirs = one
 	}
-	b.LogDirs = splitList(dirs)
+	b.LogDirs = commalist.Split(dirs)
 	if len(b.LogDirs) == 0 {
 		return nil, fmt.Errorf("log.dirs: empty")
 	}
@@ -618,7 +600,7 @@ func NewBroker(set map[string]string) (*Broker, error) {
 
 func parseListeners(key, v string, protoMap map[string]string) ([]Listener, error) {
 	var out []Listener
-	for _, e := range splitList(v) {
+	for _, e := range commalist.Split(v) {
 		name, hp, ok := strings.Cut(e, "://")
 		if !ok {
 			return nil, fmt.Errorf("%s: %q is not NAME://host:port", key, e)

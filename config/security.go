@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoalmq/shoal/acl"
+	"github.com/shoalmq/shoal/internal/commalist"
 	"github.com/shoalmq/shoal/sasl"
 	"github.com/shoalmq/shoal/tlsconfig"
 )
@@ -207,7 +208,7 @@ func (b *Broker) lookup(listener, mech, key string) string {
 // parseProtocolMap parses listener.security.protocol.map.
 func parseProtocolMap(v string) (map[string]string, error) {
 	m := map[string]string{}
-	for _, e := range splitList(v) {
+	for _, e := range commalist.Split(v) {
 		name, proto, ok := strings.Cut(e, ":")
 		if !ok || name == "" {
 			return nil, fmt.Errorf("listener.security.protocol.map: %q is not NAME:PROTOCOL", e)
@@ -414,7 +415,7 @@ func (b *Broker) listenerSecurity(l Listener) (*ListenerSecurity, error) {
 		return ls, nil
 	}
 	ls.MaxReauth = b.lookupMillis(l.Name, "", "connections.max.reauth.ms")
-	ls.Mechanisms = splitList(b.lookup(l.Name, "", "sasl.enabled.mechanisms"))
+	ls.Mechanisms = commalist.Split(b.lookup(l.Name, "", "sasl.enabled.mechanisms"))
 	if len(ls.Mechanisms) == 0 {
 		return nil, fmt.Errorf("sasl.enabled.mechanisms is empty")
 	}
@@ -494,7 +495,7 @@ func (b *Broker) oauthSettings(listener string) (*OAuthSettings, error) {
 	o := &OAuthSettings{
 		JWKSEndpoint:     b.lookup(listener, mech, "sasl.oauthbearer.jwks.endpoint.url"),
 		JWKSRefresh:      b.lookupMillis(listener, mech, "sasl.oauthbearer.jwks.endpoint.refresh.ms"),
-		ExpectedAudience: splitList(b.lookup(listener, mech, "sasl.oauthbearer.expected.audience")),
+		ExpectedAudience: commalist.Split(b.lookup(listener, mech, "sasl.oauthbearer.expected.audience")),
 		ExpectedIssuer:   b.lookup(listener, mech, "sasl.oauthbearer.expected.issuer"),
 		SubClaim:         b.lookup(listener, mech, "sasl.oauthbearer.sub.claim.name"),
 		ClockSkew:        time.Duration(b.lookupInt(listener, mech, "sasl.oauthbearer.clock.skew.seconds")) * time.Second,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/shoalmq/shoal/internal/commalist"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -82,11 +83,7 @@ func classicList(d *datadriven.TestData, key string) []string {
 		if a.Key == key {
 			var out []string
 			for _, v := range a.Vals {
-				for _, s := range strings.Split(v, ",") {
-					if s = strings.TrimSpace(s); s != "" {
-						out = append(out, s)
-					}
-				}
+				out = append(out, commalist.Split(v)...)
 			}
 			return out
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/internal/testwait"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -181,16 +182,6 @@ func (n *node) CreateTopic(_ context.Context, req raftmeta.CreateTopicRequest) e
 	return nil
 }
 
-// waitFor polls cond until it holds or ten seconds pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 func (n *node) commit(group string, offset int64) *kerr.Error {
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.SetVersion(8)
@@ -240,7 +231,7 @@ func TestGroupShardFailover(t *testing.T) {
 	p := n.logs.Partition(OffsetsTopic, 0)
 	st := n.rt.Groups.topic.store.store
 	// The leader's store catches up with its commits in the background.
-	waitFor(t, "the leader's store to reach the log end", func() bool {
+	testwait.For(t, "the leader's store to reach the log end", func() bool {
 		applied, err := st.Applied(0)
 		return err == nil && applied == p.LogEndOffset()-1
 	})
@@ -273,7 +264,7 @@ func TestGroupShardFailover(t *testing.T) {
 	}
 	p.SetHighWatermarkFollower(p.LogEndOffset())
 	n.rt.FollowerAdvanced(OffsetsTopic)
-	waitFor(t, "the follower store to reach the log end", func() bool {
+	testwait.For(t, "the follower store to reach the log end", func() bool {
 		applied, err := st.Applied(0)
 		n.rt.FollowerAdvanced(OffsetsTopic)
 		return err == nil && applied == p.LogEndOffset()-1
@@ -538,7 +529,7 @@ func TestShareStateLeaderClaimFencesThePreviousLeader(t *testing.T) {
 		st, found, err := sc.ReadAsLeader(ctx, k, 2)
 		claimDone <- claimed{st, found, err}
 	}()
-	waitFor(t, "the claim to be queued", func() bool {
+	testwait.For(t, "the claim to be queued", func() bool {
 		sp, _ := sc.partFor(k)
 		sp.qmu.Lock()
 		defer sp.qmu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/internal/testwait"
 )
 
 func (n *node) NextProducerID() (int64, error) { return n.nextPID.Add(1), nil }
@@ -41,7 +42,7 @@ func (n *node) txnsReady() {
 
 func (n *node) waitTxnsLoaded() {
 	n.t.Helper()
-	waitFor(n.t, "transaction coordinator loaded", func() bool {
+	testwait.For(n.t, "transaction coordinator loaded", func() bool {
 		return n.rt.Txns.Do("x", func(*coordinator.TxnShard) {}) == nil
 	})
 }
@@ -92,7 +93,7 @@ func TestTxnCoordinatorMarkersAndFailover(t *testing.T) {
 		return pid, epoch
 	}
 	pid, epoch := run("a", true)
-	waitFor(t, "CompleteCommit", func() bool { return n.txnState("a") == coordinator.TxnCompleteCommit })
+	testwait.For(t, "CompleteCommit", func() bool { return n.txnState("a") == coordinator.TxnCompleteCommit })
 	if m := n.sentMarkers(); len(m) != 1 || !m[0].Commit || m[0].ProducerID != pid || m[0].ProducerEpoch != epoch || m[0].CoordinatorEpoch != 0 {
 		t.Fatalf("markers %+v", m)
 	}
@@ -110,7 +111,7 @@ func TestTxnCoordinatorMarkersAndFailover(t *testing.T) {
 	}
 	n.failMarkers.Store(false)
 	n.setLeader(TxnStateTopic, 0, self)
-	waitFor(t, "CompleteAbort after failover", func() bool {
+	testwait.For(t, "CompleteAbort after failover", func() bool {
 		return n.rt.Txns.Do("a", func(*coordinator.TxnShard) {}) == nil && n.txnState("a") == coordinator.TxnCompleteAbort
 	})
 	resent := false
@@ -159,7 +160,7 @@ func TestTxnEndWritesMarkersBeforeReturning(t *testing.T) {
 		t.Fatalf("after End with markers failing: %v, want PrepareAbort", st)
 	}
 	n.failMarkers.Store(false)
-	waitFor(t, "CompleteAbort from the background sender", func() bool { return n.txnState("a") == coordinator.TxnCompleteAbort })
+	testwait.For(t, "CompleteAbort from the background sender", func() bool { return n.txnState("a") == coordinator.TxnCompleteAbort })
 }
 
 // addPartition adds orders-part to id's transaction.

@@ -50,10 +50,7 @@ func topicConfig(t *testing.T, adm *kadm.Client, topic, key string) kadm.Config 
 // of its own, as ListOffsets' log start offset shows. A per-broker value
 // beats the cluster default; both survive a restart.
 func TestDynamicBrokerRetention(t *testing.T) {
-	n := startNode(t, nodeOpts{set: []string{"log.retention.check.interval.ms=200"}})
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	createTopic(t, adm, topic, 1, nil)
+	n, adm, topic, _ := startNodeWithTopic(t, nodeOpts{set: []string{"log.retention.check.interval.ms=200"}}, 1)
 	cl := n.Client(t, kgo.DefaultProduceTopic(topic))
 	const records = 20
 	for i := range records {

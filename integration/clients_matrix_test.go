@@ -286,7 +286,7 @@ func runMatrix(t *testing.T, n *node, d matrixDriver) {
 	step(stepListGroups, func(t *testing.T) {
 		groups := d.listGroups(t)
 		for _, want := range []string{group, rgroup} {
-			if !contains(groups, want) {
+			if !slices.Contains(groups, want) {
 				t.Errorf("listed groups %v, want %s among them", groups, want)
 			}
 		}
@@ -601,13 +601,4 @@ func offsetsForTimeTruth(stored []*kgo.Record) (int64, map[int32]int64) {
 		}
 	}
 	return ts, want
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -254,7 +254,7 @@ func TestKill9KeepsAcknowledgedRecords(t *testing.T) {
 // with its original offset, writing nothing) and keep checking sequences.
 func TestIdempotentProducerStateSurvivesCrash(t *testing.T) {
 	t.Parallel()
-	n, adm, topic, id := startNodeWithTopic(t, 1)
+	n, adm, topic, id := startNodeWithTopic(t, nodeOpts{}, 1)
 
 	rc := dialRaw(t, n.Addr())
 	init := kmsg.NewPtrInitProducerIDRequest()

@@ -3,12 +3,15 @@ package integration
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/testbin"
 )
 
 // TestExamples builds each program under examples/ and runs it against a
@@ -23,26 +26,21 @@ func TestExamples(t *testing.T) {
 		{"replay", `^replay: billing=15 audit=15 replayer=10 total=15$`},
 		{"pipeline", `^pipeline: sent=200 done=192 retried=20 retries=40 dead-lettered=8 duplicates=0$`},
 	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := t.TempDir()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			exe := filepath.Join(bin, c.name)
-			build := exec.Command("go", "build", "-o", exe, "./examples/"+c.name)
-			build.Dir = root
-			if out, err := build.CombinedOutput(); err != nil {
-				t.Fatalf("building example %s: %v\n%s", c.name, err, out)
+			dir, err := testbin.Build("shoal-example-", "github.com/shoalmq/shoal/examples/"+c.name)
+			if err != nil {
+				t.Fatalf("example: %v", err)
 			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			exe := filepath.Join(dir, c.name)
 			n := startNode(t, nodeOpts{})
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, exe, "--bootstrap-server", n.Addr())
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
+			err = cmd.Run()
 			if ctx.Err() != nil {
 				t.Fatalf("example %s still running after 3m\nstdout:\n%s\nstderr:\n%s", c.name, stdout.String(), stderr.String())
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoalmq/shoal/internal/syncbuf"
+	"github.com/shoalmq/shoal/internal/testbin"
 )
 
 // shoalBin is the binary built once by TestMain.
@@ -39,39 +40,20 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	root, err := filepath.Abs("..")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "integration:", err)
-		return 1
+	pkgs := []string{"github.com/shoalmq/shoal/cmd/shoal"}
+	benchmarks := os.Getenv("SHOAL_BENCH") == "1"
+	if benchmarks {
+		pkgs = append(pkgs, "github.com/shoalmq/shoal/bench/baseline/kfakeserver")
 	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		fmt.Fprintln(os.Stderr, "integration: module root not found:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "shoal-integration-")
+	dir, err := testbin.Build("shoal-integration-", pkgs...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := func(name, pkg string) (string, bool) {
-		bin := filepath.Join(dir, name)
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "integration: building %s: %v\n%s", name, err, out)
-			return "", false
-		}
-		return bin, true
-	}
-	var ok bool
-	if shoalBin, ok = build("shoal", "./cmd/shoal"); !ok {
-		return 1
-	}
-	if os.Getenv("SHOAL_BENCH") == "1" {
-		if kfakeBin, ok = build("kfakeserver", "./bench/baseline/kfakeserver"); !ok {
-			return 1
-		}
+	shoalBin = filepath.Join(dir, "shoal")
+	if benchmarks {
+		kfakeBin = filepath.Join(dir, "kfakeserver")
 	}
 	return m.Run()
 }
@@ -573,11 +555,11 @@ func topicName(t *testing.T, suffix string) string {
 	return name
 }
 
-// startNodeWithTopic starts a node with default options and creates a
-// topic named after the test with the given number of partitions.
-func startNodeWithTopic(t *testing.T, partitions int32) (n *node, adm *kadm.Client, topic string, id kadm.TopicID) {
+// startNodeWithTopic starts a node with opts and creates a topic named
+// after the test with the given number of partitions.
+func startNodeWithTopic(t *testing.T, opts nodeOpts, partitions int32) (n *node, adm *kadm.Client, topic string, id kadm.TopicID) {
 	t.Helper()
-	n = startNode(t, nodeOpts{})
+	n = startNode(t, opts)
 	adm = n.Admin(t)
 	topic = topicName(t, "")
 	return n, adm, topic, createTopic(t, adm, topic, partitions, nil).ID

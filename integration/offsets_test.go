@@ -15,7 +15,7 @@ import (
 
 func TestListOffsetsByTimestamp(t *testing.T) {
 	t.Parallel()
-	n, adm, topic, _ := startNodeWithTopic(t, 1)
+	n, adm, topic, _ := startNodeWithTopic(t, nodeOpts{}, 1)
 
 	t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
 	at := func(ms int64) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }

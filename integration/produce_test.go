@@ -39,7 +39,7 @@ func (h *codecHook) OnFetchBatchRead(_ kgo.BrokerMetadata, _ string, _ int32, m 
 
 func TestProduceConsumeRoundTrip(t *testing.T) {
 	t.Parallel()
-	n, _, topic, _ := startNodeWithTopic(t, 3)
+	n, _, topic, _ := startNodeWithTopic(t, nodeOpts{}, 3)
 
 	codecs := []struct {
 		name  string
@@ -209,7 +209,7 @@ func (f *fetchWrites) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _
 
 func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 	t.Parallel()
-	n, _, topic, _ := startNodeWithTopic(t, 1)
+	n, _, topic, _ := startNodeWithTopic(t, nodeOpts{}, 1)
 
 	lp := startLongPoll(t, n, topic, 0)
 	producer := n.Client(t)
@@ -222,7 +222,7 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 // appended to.
 func TestFetchLongPollWakesOnlyForItsPartitions(t *testing.T) {
 	t.Parallel()
-	n, _, topic, _ := startNodeWithTopic(t, 3)
+	n, _, topic, _ := startNodeWithTopic(t, nodeOpts{}, 3)
 
 	lp := startLongPoll(t, n, topic, 0, 1)
 	producer := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -347,7 +347,7 @@ func (lp *longPoll) expectWokenBy(producer *kgo.Client, r *kgo.Record) {
 // connection belongs to the next request).
 func TestProduceAcks(t *testing.T) {
 	t.Parallel()
-	n, adm, topic, id := startNodeWithTopic(t, 1)
+	n, adm, topic, id := startNodeWithTopic(t, nodeOpts{}, 1)
 
 	produce := func(cl *kgo.Client, prefix string, count int) {
 		t.Helper()
@@ -405,7 +405,7 @@ func TestProduceAcks(t *testing.T) {
 // must only drop that connection: other clients keep being served.
 func TestProduceAcksZeroFailureClosesConnection(t *testing.T) {
 	t.Parallel()
-	n, _, topic, id := startNodeWithTopic(t, 1)
+	n, _, topic, id := startNodeWithTopic(t, nodeOpts{}, 1)
 
 	rc := dialRaw(t, n.Addr())
 	rc.send(produceRequest(0, topic, id, 7, recordBatch(time.Now().UnixMilli(), []byte("to nowhere"))), -1)

@@ -72,10 +72,7 @@ func produceFlat(ctx context.Context, cl *kgo.Client, topic string, value []byte
 // spans eight windows to keep that within the 20% bound. Batches are kept
 // small (64 KiB) so one acknowledgement is a small step of the measure.
 func TestClientQuotaThrottlesProducer(t *testing.T) {
-	n := startNode(t, nodeOpts{set: []string{"quota.window.num=2", "quota.window.size.seconds=1"}})
-	adm := n.Admin(t)
-	topic := topicName(t, "")
-	createTopic(t, adm, topic, 1, nil)
+	n, adm, topic, _ := startNodeWithTopic(t, nodeOpts{set: []string{"quota.window.num=2", "quota.window.size.seconds=1"}}, 1)
 
 	const quotaRate = 1 << 20
 	slowID := "slow-producer"
@@ -187,7 +184,7 @@ func TestClientQuotasValidateAndDescribe(t *testing.T) {
 // and the connection then takes no request for that long, whether or not
 // the client honours the throttle (KIP-219). The raw connection ignores it.
 func TestClientQuotaMutesConnection(t *testing.T) {
-	n, adm, topic, id := startNodeWithTopic(t, 1)
+	n, adm, topic, id := startNodeWithTopic(t, nodeOpts{}, 1)
 	clientID := "shoal-integration" // the raw connection's
 	res, err := adm.AlterClientQuotas(ctxT(t, opTimeout), []kadm.AlterClientQuotaEntry{{
 		Entity: kadm.ClientQuotaEntity{{Type: "client-id", Name: &clientID}},

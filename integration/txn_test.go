@@ -81,9 +81,7 @@ func readIsolated(t *testing.T, n *node, topic string, committed bool) []string 
 // ListOffsets answers the last stable offset to read_committed.
 func TestTxnCommitAndAbort(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, txnOpts)
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 1, nil)
+	n, _, topic, _ := startNodeWithTopic(t, txnOpts, 1)
 	cl := n.Client(t, kgo.TransactionalID(topic+"-tx"), kgo.DefaultProduceTopic(topic))
 	produceTxn(t, cl, topic, true, "c1", "c2")
 	produceTxn(t, cl, topic, false, "a1", "a2")
@@ -148,9 +146,7 @@ func stableAndEndOffsets(ctx context.Context, adm *kadm.Client, topic string) (l
 // some of them.
 func TestTxnEndAnswersWithMarkersWritten(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, txnOpts)
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 2, nil)
+	n, _, topic, _ := startNodeWithTopic(t, txnOpts, 2)
 	id := topic + "-tx"
 	cl := n.Client(t, kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()))
@@ -198,9 +194,7 @@ func TestTxnEndAnswersWithMarkersWritten(t *testing.T) {
 // the first; the first's later writes fail and none becomes visible.
 func TestTxnZombieFenced(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, txnOpts)
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 1, nil)
+	n, _, topic, _ := startNodeWithTopic(t, txnOpts, 1)
 	id := topic + "-tx"
 	old := n.Client(t, kgo.TransactionalID(id), kgo.DefaultProduceTopic(topic))
 	ctx := ctxT(t, opTimeout)
@@ -239,9 +233,7 @@ func TestTxnZombieFenced(t *testing.T) {
 // then none once it commits, with the producer's epoch and last sequence.
 func TestTxnListPatternAndDescribeProducers(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, txnOpts)
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 1, nil)
+	n, _, topic, _ := startNodeWithTopic(t, txnOpts, 1)
 	produceTxn(t, n.Client(t, kgo.TransactionalID(topic+"-done")), topic, true, "c1")
 	open := n.Client(t, kgo.TransactionalID(topic+"-open"), kgo.DefaultProduceTopic(topic))
 	ctx := ctxT(t, opTimeout)
@@ -340,9 +332,7 @@ func derefOr(s *string, null string) string {
 // transaction's commit makes it visible.
 func TestTxnOffsetCommitVerified(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, txnOpts)
-	topic := topicName(t, "")
-	createTopic(t, n.Admin(t), topic, 1, nil)
+	n, _, topic, _ := startNodeWithTopic(t, txnOpts, 1)
 	// A transactions-version-1 client: TxnOffsetCommit v2, AddPartitionsToTxn
 	// and EndTxn v3.
 	versions := kversion.Stable()

@@ -15,7 +15,7 @@ import (
 // fails on it, so a caught-up consumer of those clients would stall.
 func TestFetchEmptyRecordSetIsNotNull(t *testing.T) {
 	t.Parallel()
-	n, _, topic, id := startNodeWithTopic(t, 2)
+	n, _, topic, id := startNodeWithTopic(t, nodeOpts{}, 2)
 	rc := dialRaw(t, n.Addr())
 	if code, _ := rc.produceRaw(topic, id, 0, recordBatch(time.Now().UnixMilli(), []byte("one"))); code != 0 {
 		t.Fatalf("produce: error %d", code)
@@ -74,7 +74,7 @@ func describeBytes(b []byte) string {
 // commit).
 func TestPipelinedOffsetCommitsApplyInOrder(t *testing.T) {
 	t.Parallel()
-	n, _, topic, id := startNodeWithTopic(t, 1)
+	n, _, topic, id := startNodeWithTopic(t, nodeOpts{}, 1)
 	group := topicName(t, "group")
 	rc := dialRaw(t, n.Addr())
 

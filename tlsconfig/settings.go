@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/shoalmq/shoal/internal/commalist"
 )
 
 // Settings are the ssl.* keys of one listener (or of a client), already
@@ -135,7 +137,7 @@ var protocolVersions = map[string]uint16{
 // range, not a set, so the listed versions must be contiguous.
 func protocols(s string) (lo, hi uint16, err error) {
 	var vs []uint16
-	for _, p := range splitList(s) {
+	for _, p := range commalist.Split(s) {
 		v, ok := protocolVersions[p]
 		if !ok {
 			return 0, 0, fmt.Errorf("ssl.enabled.protocols: unknown protocol %q (want TLSv1.2, TLSv1.3, TLSv1.1 or TLSv1)", p)
@@ -159,7 +161,7 @@ func protocols(s string) (lo, hi uint16, err error) {
 // restrict TLS 1.2 and below only: Go does not make TLS 1.3 suites
 // configurable. Empty means Go's defaults.
 func cipherSuites(s string) ([]uint16, error) {
-	names := splitList(s)
+	names := commalist.Split(s)
 	if len(names) == 0 {
 		return nil, nil
 	}
@@ -179,14 +181,4 @@ func cipherSuites(s string) ([]uint16, error) {
 		ids = append(ids, id)
 	}
 	return ids, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

@@ -243,36 +243,49 @@ func TestProtocolsAndCiphers(t *testing.T) {
 	chain, key := root.Issue(t, pkix.Name{CommonName: "b"}, testcerts.Server)
 	ks := testcerts.WriteFile(t, dir, "s.pem", chain, key)
 	trust := testcerts.WriteFile(t, dir, "ca.pem", root.PEM)
-	srv, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks, "ssl.enabled.protocols": "TLSv1.3"}))
-	if err != nil {
-		t.Fatal(err)
+	// listener serves with the settings and the server certificate.
+	listener := func(settings map[string]string) (string, chan string) {
+		t.Helper()
+		settings["ssl.keystore.location"] = ks
+		st, err := NewStore(FromMap(settings))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return serve(t, st)
 	}
-	addr, results := serve(t, srv)
-	old, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.enabled.protocols": "TLSv1.2"}))
-	if err := dial(addr, old.ClientConfig("localhost")); err == nil {
-		t.Fatal("a TLSv1.2-only client connected to a TLSv1.3-only listener")
+	// client is the client side of the settings, trusting the root.
+	client := func(settings map[string]string) *tls.Config {
+		t.Helper()
+		settings["ssl.truststore.location"] = trust
+		st, err := NewStore(FromMap(settings))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.ClientConfig("localhost")
 	}
-	<-results
+	// refused fails the test with why if cfg's handshake with the listener
+	// at addr succeeds.
+	refused := func(addr string, results chan string, cfg *tls.Config, why string) {
+		t.Helper()
+		if err := dial(addr, cfg); err == nil {
+			t.Fatal(why)
+		}
+		<-results
+	}
 
-	srv12, err := NewStore(FromMap(map[string]string{"ssl.keystore.location": ks, "ssl.enabled.protocols": "TLSv1.2",
-		"ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr12, results12 := serve(t, srv12)
-	tls13, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.enabled.protocols": "TLSv1.3"}))
-	if err := dial(addr12, tls13.ClientConfig("localhost")); err == nil {
-		t.Fatal("a TLSv1.3-only client connected to a TLSv1.2-only listener")
-	}
-	<-results12
-	cli, _ := NewStore(FromMap(map[string]string{"ssl.truststore.location": trust, "ssl.enabled.protocols": "TLSv1.2",
-		"ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}))
-	if err := dial(addr12, cli.ClientConfig("localhost")); err == nil {
-		t.Fatal("no common cipher suite, yet the handshake succeeded")
-	}
-	<-results12
+	addr, results := listener(map[string]string{"ssl.enabled.protocols": "TLSv1.3"})
+	refused(addr, results, client(map[string]string{"ssl.enabled.protocols": "TLSv1.2"}),
+		"a TLSv1.2-only client connected to a TLSv1.3-only listener")
+
+	addr12, results12 := listener(map[string]string{"ssl.enabled.protocols": "TLSv1.2",
+		"ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"})
+	refused(addr12, results12, client(map[string]string{"ssl.enabled.protocols": "TLSv1.3"}),
+		"a TLSv1.3-only client connected to a TLSv1.2-only listener")
+	cfg := client(map[string]string{"ssl.enabled.protocols": "TLSv1.2",
+		"ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"})
+	refused(addr12, results12, cfg, "no common cipher suite, yet the handshake succeeded")
+	// The same client offering every suite agrees on the listener's one.
 	var suite uint16
-	cfg := cli.ClientConfig("localhost")
 	cfg.CipherSuites = nil
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error { suite = cs.CipherSuite; return nil }
 	if err := dial(addr12, cfg); err != nil {

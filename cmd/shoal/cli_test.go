@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoalmq/shoal/internal/syncbuf"
+	"github.com/shoalmq/shoal/internal/testbin"
 	"github.com/shoalmq/shoal/internal/testports"
 )
 
@@ -44,19 +45,13 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "shoal-cli-test-")
+	dir, err := testbin.Build("shoal-cli-test-", "github.com/shoalmq/shoal/cmd/shoal")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-
 	shoalBin = filepath.Join(dir, "shoal")
-	build := exec.Command("go", "build", "-o", shoalBin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building shoal: %v\n%s", err, out)
-		return 1
-	}
 
 	b, err := startBroker(dir)
 	if err != nil {

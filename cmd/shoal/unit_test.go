@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/shoalmq/shoal/internal/syncbuf"
+	"github.com/shoalmq/shoal/internal/testwait"
 )
 
 func TestParseFrom(t *testing.T) {
@@ -75,18 +76,6 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestProgress(t *testing.T) {
 	in := &countingReader{r: strings.NewReader(strings.Repeat("x", 2048))}
 	buf := make([]byte, 1024)
@@ -96,7 +85,7 @@ func TestProgress(t *testing.T) {
 
 	var plain syncbuf.Buffer
 	p := startProgress(&plain, false, time.Millisecond, in, 2048, &st)
-	waitFor(t, "a plain progress line", func() bool { return strings.Count(plain.String(), "\n") >= 2 })
+	testwait.For(t, "a plain progress line", func() bool { return strings.Count(plain.String(), "\n") >= 2 })
 	p.stop()
 	line, _, _ := strings.Cut(plain.String(), "\n")
 	if line != "read 1.0 KiB / 2.0 KiB (50%), 7 records acked, 0 failed, 7000 records/s" &&
@@ -109,7 +98,7 @@ func TestProgress(t *testing.T) {
 
 	var tty syncbuf.Buffer
 	p = startProgress(&tty, true, time.Millisecond, in, -1, &st)
-	waitFor(t, "a terminal progress line", func() bool { return strings.Count(tty.String(), "\r") >= 2 })
+	testwait.For(t, "a terminal progress line", func() bool { return strings.Count(tty.String(), "\r") >= 2 })
 	p.stop()
 	out := tty.String()
 	if strings.Contains(out, "\n") || !strings.HasPrefix(out, "\rread 1.0 KiB, 7 records acked") || !strings.HasSuffix(out, "\r\x1b[K") {
