@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/shoalmq/shoal/config"
+	"github.com/shoalmq/shoal/internal/testwait"
 )
 
 // failingListener fails its first accepts with errs, then accepts from a
@@ -54,12 +55,7 @@ func TestAcceptLoopSurvivesTemporaryErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	select {
-	case nc := <-accepted:
-		nc.Close()
-	case <-time.After(10 * time.Second):
-		t.Fatal("no connection accepted after the temporary errors")
-	}
+	testwait.Recv(t, "a connection to be accepted after the temporary errors", accepted).Close()
 	ln.Close()
 	<-done
 	var got dto.Metric

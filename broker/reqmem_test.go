@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/testwait"
 )
 
 // metadataBomb is a Metadata v4 body claiming count topics in n bytes.
@@ -115,13 +117,8 @@ func TestRequestMemoryWaits(t *testing.T) {
 	got := make(chan error, 1)
 	go func() { got <- p.acquire(ctx, &waiter, 512<<10) }()
 	p.release(&first)
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the waiting request was not woken by the release")
+	if err := testwait.Recv(t, "the waiting request to be woken by the release", got); err != nil {
+		t.Fatal(err)
 	}
 	// Larger than the whole budget: admitted once no other large request
 	// holds memory.

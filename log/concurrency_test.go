@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/testwait"
 )
 
 // TestConcurrentUse runs a writer, readers, retention, DeleteRecords and
@@ -145,11 +147,7 @@ func TestCreatePartitionDoesNotBlockLookups(t *testing.T) {
 		t.Helper()
 		done := make(chan struct{})
 		go func() { f(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("%s blocked while another partition's files were written", what)
-		}
+		testwait.Recv(t, what+" to finish while another partition's files were written", done)
 	}
 
 	first := create("slow-a", 2)

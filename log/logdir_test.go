@@ -12,6 +12,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/testwait"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes under a fresh temp dir and
@@ -112,13 +114,8 @@ func TestFullDiskNeverCorruptsLog(t *testing.T) {
 	}
 	t.Logf("%d batches acknowledged before: %v", len(acked), failure)
 
-	select {
-	case f := <-reported:
-		if f.Path != mnt || len(f.Partitions) != 1 || f.Partitions[0] != full || !errors.Is(f.Cause, ErrStorage) {
-			t.Fatalf("reported failure %+v, want %s with partition full-0", f, mnt)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the offline dir was never reported")
+	if f := testwait.Recv(t, "the offline dir to be reported", reported); f.Path != mnt || len(f.Partitions) != 1 || f.Partitions[0] != full || !errors.Is(f.Cause, ErrStorage) {
+		t.Fatalf("reported failure %+v, want %s with partition full-0", f, mnt)
 	}
 
 	// Nothing in the failed dir answers any more, including a batch small
@@ -259,13 +256,8 @@ func TestDirFailureWhileDeletingDoesNotDeadlock(t *testing.T) {
 	if _, err := appendCopy(bystander, batch, 0); !errors.Is(err, ErrStorage) {
 		t.Fatalf("append to the other partition of the failed dir: %v, want ErrStorage", err)
 	}
-	select {
-	case f := <-reported:
-		if !slices.Contains(f.Partitions, bystander) {
-			t.Fatalf("reported failure %+v does not name bystander-0", f)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the offline dir was never reported")
+	if f := testwait.Recv(t, "the offline dir to be reported", reported); !slices.Contains(f.Partitions, bystander) {
+		t.Fatalf("reported failure %+v does not name bystander-0", f)
 	}
 }
 

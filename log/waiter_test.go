@@ -1,9 +1,12 @@
 package log
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/testwait"
 )
 
 // woken reports whether w holds a wake-up token, consuming it.
@@ -87,11 +90,7 @@ func TestWaiterNoLostWakeup(t *testing.T) {
 	seen := p.HighWatermark()
 	mustAppend(t, p, simpleBatch(t, 1, 0, "v"), 0)
 	p.SetHighWatermark(1)
-	select {
-	case <-w.C():
-	case <-time.After(10 * time.Second):
-		t.Fatalf("an HW move after the check (hw %d) did not wake the parked waiter", seen)
-	}
+	testwait.Recv(t, fmt.Sprintf("an HW move after the check (hw %d) to wake the parked waiter", seen), w.C())
 	w.Release()
 
 	// Concurrent: a reader that registers, checks and parks until it has

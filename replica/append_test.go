@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/shoalmq/shoal/internal/testwait"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
@@ -99,13 +100,8 @@ func TestAppendWaitsForISR(t *testing.T) {
 	if pr.HighWatermark != 2 || p.HighWatermark() != 2 {
 		t.Errorf("after the follower fetched from 2: HW answered %d, partition HW %d; want 2", pr.HighWatermark, p.HighWatermark())
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("acks=all write not acknowledged once the ISR had it")
+	if err := testwait.Recv(t, "the acks=all write to be acknowledged once the ISR had it", done); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -187,13 +183,8 @@ func TestAppendCommittedISRShrankBelowMinISR(t *testing.T) {
 	waitLogEnd(t, p, 1)
 	n.meta.publish(func(img *raftmeta.Image) { img.Topics["t"].Partitions[0].ISR = []int32{1} })
 	n.m.Reconcile()
-	select {
-	case err := <-done:
-		if !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
-			t.Fatalf("AppendCommitted after the ISR shrank to the leader: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("AppendCommitted still waiting after the ISR shrank to the leader")
+	if err := testwait.Recv(t, "AppendCommitted to return after the ISR shrank to the leader", done); !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("AppendCommitted after the ISR shrank to the leader: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
 	}
 }
 

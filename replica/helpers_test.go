@@ -14,6 +14,7 @@ import (
 
 	"github.com/shoalmq/shoal/config"
 	"github.com/shoalmq/shoal/internal/testclock"
+	"github.com/shoalmq/shoal/internal/testwait"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
@@ -189,13 +190,7 @@ func (n *testNode) followerFetch(t *testing.T, offset int64) kmsg.FetchResponseT
 // waitAltered returns the next ISR change sent to the controller.
 func (n *testNode) waitAltered(t *testing.T) raftmeta.AlterPartitionItem {
 	t.Helper()
-	select {
-	case it := <-n.ctrl.altered:
-		return it
-	case <-time.After(10 * time.Second):
-		t.Fatal("no AlterPartition sent")
-		return raftmeta.AlterPartitionItem{}
-	}
+	return testwait.Recv(t, "an AlterPartition to be sent", n.ctrl.altered)
 }
 
 // altering reports whether an ISR change of the partition is in flight.

@@ -18,3 +18,16 @@ func For(t testing.TB, what string, cond func() bool) {
 		}
 	}
 }
+
+// Recv returns the next value sent on ch, failing the test with what if
+// none comes within ten seconds.
+func Recv[T any](t testing.TB, what string, ch <-chan T) T {
+	t.Helper()
+	var v T
+	select {
+	case v = <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	return v
+}
