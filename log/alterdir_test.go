@@ -30,10 +30,7 @@ func newMoveFixture(t *testing.T, n int) *moveFixture {
 	t.Cleanup(func() { f.m.Close() })
 	cfg := DefaultPartitionConfig()
 	cfg.SegmentBytes = 4096 // many segments
-	p, err := f.m.CreatePartition("orders", 0, [16]byte{1}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCreate(t, f.m, "orders", 0, [16]byte{1}, cfg)
 	if filepath.Dir(p.Dir()) != f.a {
 		t.Fatalf("partition created in %s, want %s", p.Dir(), f.a)
 	}

@@ -647,10 +647,7 @@ func TestCompactCrashDuringSwap(t *testing.T) {
 	dir := t.TempDir()
 	cfg := compactConfig()
 	mgr := openManager(t, dir)
-	p, err := mgr.CreatePartition("orders", 0, testTopicID, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCreate(t, mgr, "orders", 0, testTopicID, cfg)
 	var m model
 	rng := rand.New(rand.NewPCG(3, 3))
 	fillOverwrites(t, p, &m, 60, 6, -1, rng)

@@ -119,10 +119,7 @@ func TestConcurrentUse(t *testing.T) {
 func TestCreatePartitionDoesNotBlockLookups(t *testing.T) {
 	m := openManager(t, t.TempDir())
 	defer m.Close()
-	other, err := m.CreatePartition("other", 0, [16]byte{1}, DefaultPartitionConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := mustCreate(t, m, "other", 0, [16]byte{1}, DefaultPartitionConfig())
 	// Creates of the topics named slow-* stop before writing their files
 	// until released.
 	writing, release := make(chan string, 1), make(chan struct{})

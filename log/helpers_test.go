@@ -148,6 +148,16 @@ func openManager(t testing.TB, dirs ...string) *Manager {
 	return m
 }
 
+// mustCreate creates partition of topic in m, failing the test if it cannot.
+func mustCreate(t testing.TB, m *Manager, topic string, partition int32, id [16]byte, cfg PartitionConfig) *Partition {
+	t.Helper()
+	p, err := m.CreatePartition(topic, partition, id, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 var testNow = time.UnixMilli(1_700_000_000_000)
 
 // mustAppend validates and appends a copy of b, returning the result.

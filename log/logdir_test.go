@@ -72,17 +72,11 @@ func TestFullDiskNeverCorruptsLog(t *testing.T) {
 	cfg := DefaultPartitionConfig()
 	cfg.SegmentBytes = 40 << 10
 	cfg.IndexIntervalBytes = 1 // an index entry per batch: index writes fill the disk too
-	full, err := m.CreatePartition("full", 0, testTopicID, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	full := mustCreate(t, m, "full", 0, testTopicID, cfg)
 	if filepath.Dir(full.Dir()) != mnt {
 		t.Fatalf("partition placed in %s, want the tmpfs %s", full.Dir(), mnt)
 	}
-	spare, err := m.CreatePartition("spare", 0, testTopicID, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spare := mustCreate(t, m, "spare", 0, testTopicID, cfg)
 	if filepath.Dir(spare.Dir()) != other {
 		t.Fatalf("second partition placed in %s, want %s", spare.Dir(), other)
 	}
@@ -145,9 +139,7 @@ func TestFullDiskNeverCorruptsLog(t *testing.T) {
 	if got := m.Partition("full", 0); got != full {
 		t.Fatal("the offline partition left the Manager: the broker would recreate it elsewhere")
 	}
-	if _, err := m.CreatePartition("fresh", 0, testTopicID, cfg); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, m, "fresh", 0, testTopicID, cfg)
 	if p := m.Partition("fresh", 0); filepath.Dir(p.Dir()) != other {
 		t.Fatalf("new partition placed in the offline dir: %s", p.Dir())
 	}
@@ -208,14 +200,8 @@ func TestDirFailureWhileDeletingDoesNotDeadlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	doomed, err := m.CreatePartition("doomed", 0, testTopicID, DefaultPartitionConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bystander, err := m.CreatePartition("bystander", 0, testTopicID, DefaultPartitionConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	doomed := mustCreate(t, m, "doomed", 0, testTopicID, DefaultPartitionConfig())
+	bystander := mustCreate(t, m, "bystander", 0, testTopicID, DefaultPartitionConfig())
 	batch := simpleBatch(t, 3, 1000, "v")
 	mustAppend(t, doomed, batch, 0)
 	// The next write fails: its segment file is closed under it.

@@ -19,10 +19,7 @@ func newTestPartition(t *testing.T, cfg PartitionConfig) (*Manager, *Partition, 
 	t.Helper()
 	dir := t.TempDir()
 	m := openManager(t, dir)
-	p, err := m.CreatePartition("orders", 0, testTopicID, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCreate(t, m, "orders", 0, testTopicID, cfg)
 	return m, p, dir
 }
 
@@ -341,10 +338,7 @@ func TestCreatePartitionPlacementAndIdempotence(t *testing.T) {
 	defer m.Close()
 	var ps []*Partition
 	for i := range 4 {
-		p, err := m.CreatePartition("t", int32(i), testTopicID, DefaultPartitionConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustCreate(t, m, "t", int32(i), testTopicID, DefaultPartitionConfig())
 		ps = append(ps, p)
 	}
 	counts := map[string]int{}
@@ -410,10 +404,7 @@ func TestSyncGroupCommit(t *testing.T) {
 	for part := range 8 {
 		cfg := DefaultPartitionConfig()
 		cfg.FlushMessages = 3
-		p, err := m.CreatePartition("t", int32(part), testTopicID, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustCreate(t, m, "t", int32(part), testTopicID, cfg)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

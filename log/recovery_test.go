@@ -101,10 +101,7 @@ func buildCrashedLog(t *testing.T) (string, []storedBatch) {
 	cfg.SegmentBytes = 1200
 	cfg.IndexIntervalBytes = 200
 	m := openManager(t, dir)
-	p, err := m.CreatePartition("crash", 0, testTopicID, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCreate(t, m, "crash", 0, testTopicID, cfg)
 	appendSome := func(n, from int) {
 		for i := range n {
 			k := from + i

@@ -208,14 +208,8 @@ func TestReplicaCopyIsIdentical(t *testing.T) {
 			cfg.MessageTimestampType = tsType
 			ldir, fdir := t.TempDir(), t.TempDir()
 			lm, fm := openManager(t, ldir), openManager(t, fdir)
-			leader, err := lm.CreatePartition("r", 0, testTopicID, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			follower, err := fm.CreatePartition("r", 0, testTopicID, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			leader := mustCreate(t, lm, "r", 0, testTopicID, cfg)
+			follower := mustCreate(t, fm, "r", 0, testTopicID, cfg)
 			rng := rand.New(rand.NewSource(1))
 			var seq int32
 			var idem [][]byte
@@ -340,10 +334,7 @@ func TestReplicaDivergence(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	open := func() (*Manager, *Partition) {
 		m := openManager(t, t.TempDir())
-		p, err := m.CreatePartition("d", 0, testTopicID, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustCreate(t, m, "d", 0, testTopicID, cfg)
 		return m, p
 	}
 	am, a := open()
@@ -437,10 +428,7 @@ func TestReplicaDivergenceUnknownEpoch(t *testing.T) {
 func buildSource(t *testing.T, cfg PartitionConfig) (string, []storedBatch) {
 	dir := t.TempDir()
 	m := openManager(t, dir)
-	p, err := m.CreatePartition("tr", 0, testTopicID, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCreate(t, m, "tr", 0, testTopicID, cfg)
 	rng := rand.New(rand.NewSource(4))
 	var seq int32
 	for _, e := range []int32{0, 1, 1, 4, 6} {
@@ -712,11 +700,7 @@ func leaderAndFollower(t *testing.T, topic string, cfg PartitionConfig) (leader,
 	for i := range ps {
 		m := openManager(t, t.TempDir())
 		t.Cleanup(func() { m.Close() })
-		p, err := m.CreatePartition(topic, 0, testTopicID, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps[i] = p
+		ps[i] = mustCreate(t, m, topic, 0, testTopicID, cfg)
 	}
 	return ps[0], ps[1]
 }

@@ -32,10 +32,7 @@ func (h *txnHarness) open() {
 	h.m = openManager(h.t, h.dir)
 	h.p = h.m.Partition("t", 0)
 	if h.p == nil {
-		var err error
-		if h.p, err = h.m.CreatePartition("t", 0, [16]byte{1}, h.cfg); err != nil {
-			h.t.Fatal(err)
-		}
+		h.p = mustCreate(h.t, h.m, "t", 0, [16]byte{1}, h.cfg)
 	}
 	h.p.SetConfig(h.cfg)
 }
@@ -259,14 +256,8 @@ func (h *txnHarness) state() string {
 func TestTxnFollowerCopiesMarkers(t *testing.T) {
 	m := openManager(t, t.TempDir(), t.TempDir())
 	defer m.Close()
-	leader, err := m.CreatePartition("lead", 0, [16]byte{1}, DefaultPartitionConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	follower, err := m.CreatePartition("follow", 0, [16]byte{2}, DefaultPartitionConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	leader := mustCreate(t, m, "lead", 0, [16]byte{1}, DefaultPartitionConfig())
+	follower := mustCreate(t, m, "follow", 0, [16]byte{2}, DefaultPartitionConfig())
 	txn := func(pid int64, seq int32) []byte {
 		return buildBatch(t, batchSpec{recs: []testRec{{value: []byte("x")}}, baseTs: 1000, pid: pid, seq: seq, txn: true})
 	}
@@ -330,10 +321,7 @@ func TestTxnCompactionKeepsCommittedOverAborted(t *testing.T) {
 	defer m.Close()
 	cfg := DefaultPartitionConfig()
 	cfg.CleanupPolicy = CleanupCompact
-	p, err := m.CreatePartition("c", 0, [16]byte{1}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCreate(t, m, "c", 0, [16]byte{1}, cfg)
 	kv := func(pid int64, seq int32, txn bool, v string) []byte {
 		return buildBatch(t, batchSpec{recs: []testRec{{key: []byte("k"), value: []byte(v)}}, baseTs: 1000, pid: pid, seq: seq, txn: txn})
 	}
@@ -409,10 +397,7 @@ func TestTxnCompactionKeepsCommittedOverAborted(t *testing.T) {
 func TestTxnOpen(t *testing.T) {
 	m := openManager(t, t.TempDir())
 	defer m.Close()
-	p, err := m.CreatePartition("open", 0, [16]byte{1}, DefaultPartitionConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustCreate(t, m, "open", 0, [16]byte{1}, DefaultPartitionConfig())
 	if p.TxnOpen(7, 0) {
 		t.Fatal("open before any batch")
 	}

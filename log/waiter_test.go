@@ -27,10 +27,7 @@ func TestWaiterWakesOnWatchedPartitionsOnly(t *testing.T) {
 	defer m.Close()
 	parts := make([]*Partition, 3)
 	for i := range parts {
-		p, err := m.CreatePartition("orders", int32(i), testTopicID, DefaultPartitionConfig())
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustCreate(t, m, "orders", int32(i), testTopicID, DefaultPartitionConfig())
 		mustAppend(t, p, simpleBatch(t, 2, 0, "v"), 0)
 		parts[i] = p
 	}
