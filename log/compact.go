@@ -908,15 +908,11 @@ func completeCleaning(dir string) (map[int64]bool, error) {
 	var swaps []int64
 	for _, de := range ents {
 		name := de.Name()
-		if stem, ok := strings.CutSuffix(name, logSuffix); ok {
-			if b, err := strconv.ParseInt(stem, 10, 64); err == nil {
-				logs[b] = true
-			}
+		if b, ok := nameOffset(name, logSuffix); ok {
+			logs[b] = true
 		}
-		if stem, ok := strings.CutSuffix(name, logSuffix+swapSuffix); ok {
-			if b, err := strconv.ParseInt(stem, 10, 64); err == nil {
-				swaps = append(swaps, b)
-			}
+		if b, ok := nameOffset(name, logSuffix+swapSuffix); ok {
+			swaps = append(swaps, b)
 		}
 	}
 	for _, de := range ents {

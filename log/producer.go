@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 )
 
 // Idempotent producer state, as Kafka's ProducerStateManager keeps it for
@@ -306,11 +304,7 @@ func listSnapshots(dir string) ([]int64, error) {
 	}
 	var offs []int64
 	for _, de := range ents {
-		name, ok := strings.CutSuffix(de.Name(), snapshotSuffix)
-		if !ok {
-			continue
-		}
-		if off, err := strconv.ParseInt(name, 10, 64); err == nil {
+		if off, ok := nameOffset(de.Name(), snapshotSuffix); ok {
 			offs = append(offs, off)
 		}
 	}

@@ -195,11 +195,9 @@ func scanSegmentFiles(dir string) ([]int64, error) {
 	logs := map[int64]bool{}
 	var bases []int64
 	for _, de := range ents {
-		if name, ok := strings.CutSuffix(de.Name(), logSuffix); ok {
-			if b, err := strconv.ParseInt(name, 10, 64); err == nil && b >= 0 {
-				bases = append(bases, b)
-				logs[b] = true
-			}
+		if b, ok := nameOffset(de.Name(), logSuffix); ok && b >= 0 {
+			bases = append(bases, b)
+			logs[b] = true
 		}
 	}
 	for _, de := range ents {
@@ -209,15 +207,24 @@ func scanSegmentFiles(dir string) ([]int64, error) {
 			continue
 		}
 		for _, suf := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
-			if stem, ok := strings.CutSuffix(name, suf); ok {
-				if b, err := strconv.ParseInt(stem, 10, 64); err == nil && !logs[b] {
-					_ = os.Remove(filepath.Join(dir, name))
-				}
+			if b, ok := nameOffset(name, suf); ok && !logs[b] {
+				_ = os.Remove(filepath.Join(dir, name))
 			}
 		}
 	}
 	slices.Sort(bases)
 	return bases, nil
+}
+
+// nameOffset reads back the offset segmentPath wrote into a file name with
+// suffix; ok is false for a name of another form.
+func nameOffset(name, suffix string) (offset int64, ok bool) {
+	stem, ok := strings.CutSuffix(name, suffix)
+	if !ok {
+		return 0, false
+	}
+	offset, err := strconv.ParseInt(stem, 10, 64)
+	return offset, err == nil
 }
 
 func removeSegmentFiles(dir string, base int64) {
