@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -777,71 +776,53 @@ func TestCompactConcurrentReaders(t *testing.T) {
 	mgr, p, _ := newTestPartition(t, cfg)
 	defer mgr.Close()
 	var stop atomic.Bool
-	var wg sync.WaitGroup
-	errc := make(chan error, 8)
-	fail := func(err error) {
-		select {
-		case errc <- err:
-		default:
-		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	var w workers
+	w.Go(func() error {
 		defer stop.Store(true)
 		for i := range 600 {
 			b := kvBatch(t, int64(i), int8(i%3), kvs(k(fmt.Sprintf("k%d", i%10), fmt.Sprint(i)), k("hot", fmt.Sprint(i))))
 			if _, err := appendCopy(p, b, 0); err != nil {
-				fail(err)
-				return
+				return err
 			}
 			p.SetHighWatermark(p.LogEndOffset())
 		}
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+		return nil
+	})
+	w.Go(func() error {
 		for !stop.Load() {
 			if err := p.CompactNow(testNow); err != nil {
-				fail(err)
-				return
+				return err
 			}
 		}
-	}()
+		return nil
+	})
 	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		w.Go(func() error {
 			for !stop.Load() {
 				hw := p.HighWatermark()
 				for off := int64(0); off < hw; {
 					res, err := p.Read(off, 200, hw, true)
 					if err != nil {
-						fail(err)
-						return
+						return err
 					}
 					if len(res.Data) == 0 {
-						fail(fmt.Errorf("nothing at %d below %d", off, hw))
-						return
+						return fmt.Errorf("nothing at %d below %d", off, hw)
 					}
 					for len(res.Data) > 0 {
 						h, err := ParseBatchHeader(res.Data)
 						if err != nil || h.Size() > len(res.Data) || !VerifyBatchCRC(res.Data) || h.LastOffset() < off {
-							fail(fmt.Errorf("bad batch at %d: %+v %v", off, h, err))
-							return
+							return fmt.Errorf("bad batch at %d: %+v %v", off, h, err)
 						}
 						res.Data = res.Data[h.Size():]
 						off = h.LastOffset() + 1
 					}
 				}
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
-	select {
-	case err := <-errc:
+	if err := w.Wait(); err != nil {
 		t.Fatal(err)
-	default:
 	}
 	mustCompact(t, p)
 	last := map[string]string{}

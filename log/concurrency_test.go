@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,38 +24,26 @@ func TestConcurrentUse(t *testing.T) {
 	const batches = 400
 	var done atomic.Bool
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	errc := make(chan error, 16)
-	fail := func(err error) {
-		select {
-		case errc <- err:
-		default:
-		}
-	}
-	wg.Add(1)
-	go func() { // writer
-		defer wg.Done()
+	var w workers
+	w.Go(func() error { // writer
 		defer close(stop)
 		defer done.Store(true)
 		for i := range batches {
 			res, err := appendCopy(p, simpleBatch(t, 3, int64(i), "c"), int32(i/100))
 			if err != nil {
-				fail(err)
-				return
+				return err
 			}
 			p.SetHighWatermark(res.LastOffset + 1)
 			if i%50 == 0 {
 				if err := p.Sync(res.LastOffset); err != nil {
-					fail(err)
-					return
+					return err
 				}
 			}
 		}
-	}()
+		return nil
+	})
 	for r := range 2 {
-		wg.Add(1)
-		go func() { // readers
-			defer wg.Done()
+		w.Go(func() error { // readers
 			rng := rand.New(rand.NewPCG(uint64(r), 1))
 			for !done.Load() {
 				hw := p.HighWatermark()
@@ -73,22 +60,19 @@ func TestConcurrentUse(t *testing.T) {
 					continue // retention moved the start meanwhile
 				}
 				if err != nil {
-					fail(err)
-					return
+					return err
 				}
 				h, err := ParseBatchHeader(res.Data)
 				if err != nil || h.BaseOffset > off || h.LastOffset() < off || !VerifyBatchCRC(res.Data) {
-					fail(errors.New("read returned the wrong batch"))
-					return
+					return errors.New("read returned the wrong batch")
 				}
 				p.OffsetForTimestamp(rng.Int64N(batches))
 				p.MaxTimestamp()
 			}
-		}()
+			return nil
+		})
 	}
-	wg.Add(1)
-	go func() { // retention and DeleteRecords
-		defer wg.Done()
+	w.Go(func() error { // retention and DeleteRecords
 		for i := 0; !done.Load(); i++ {
 			m.EnforceRetention(time.Now())
 			if i%3 == 0 {
@@ -100,10 +84,9 @@ func TestConcurrentUse(t *testing.T) {
 			case <-stop:
 			}
 		}
-	}()
-	wg.Wait()
-	close(errc)
-	for err := range errc {
+		return nil
+	})
+	if err := w.Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if p.LogEndOffset() != 3*batches || p.LogStartOffset() == 0 {

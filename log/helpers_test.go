@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,6 +157,32 @@ func mustCreate(t testing.TB, m *Manager, topic string, partition int32, id [16]
 		t.Fatal(err)
 	}
 	return p
+}
+
+// workers runs the goroutines of a concurrency test and keeps the first
+// error one of them returns.
+type workers struct {
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	first error
+}
+
+func (w *workers) Go(f func() error) {
+	w.wg.Go(func() {
+		if err := f(); err != nil {
+			w.mu.Lock()
+			if w.first == nil {
+				w.first = err
+			}
+			w.mu.Unlock()
+		}
+	})
+}
+
+// Wait waits for every goroutine and returns the first error.
+func (w *workers) Wait() error {
+	w.wg.Wait()
+	return w.first
 }
 
 var testNow = time.UnixMilli(1_700_000_000_000)
