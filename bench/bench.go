@@ -341,23 +341,3 @@ func (c *counter) add(records, bytes int64) {
 func ParseBrokers(s string) []string {
 	return commalist.Split(s)
 }
-
-// firstError keeps the first error reported by any goroutine.
-type firstError struct {
-	mu  sync.Mutex
-	err error
-}
-
-func (f *firstError) set(err error) {
-	f.mu.Lock()
-	if f.err == nil {
-		f.err = err
-	}
-	f.mu.Unlock()
-}
-
-func (f *firstError) get() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
-}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/firsterr"
 )
 
 // epoch is the origin of the send stamps. Producer and consumer run in this
@@ -57,7 +59,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var failure firstError
+	var failure firsterr.Keeper
 	promise := failOnProduceError(&failure, cancel)
 
 	// The consumer goroutine. A stamp of 0 marks a warm-up record.
@@ -75,7 +77,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 			now := sinceEpoch()
 			fetches.EachError(func(t string, p int32, err error) {
 				if ctx.Err() == nil {
-					failure.set(fmt.Errorf("fetching %s[%d]: %w", t, p, err))
+					failure.Set(fmt.Errorf("fetching %s[%d]: %w", t, p, err))
 					cancel()
 				}
 			})
@@ -107,7 +109,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		producer.Produce(ctx, &kgo.Record{Topic: o.Topic, Partition: int32(p), Value: newValue(0)}, promise)
 	}
 	if err := waitFor(ctx, 30*time.Second, func() bool { return warmed.Load() >= int64(run.partitions) }); err != nil {
-		return Result{}, firstOf(failure.get(), fmt.Errorf("warm-up records not received: %w", err))
+		return Result{}, firstOf(failure.Err(), fmt.Errorf("warm-up records not received: %w", err))
 	}
 
 	start, sent, err := run.measurePaced(ctx, "latency", producer, &received, newValue, promise)
@@ -120,7 +122,7 @@ func Latency(ctx context.Context, o Options) (Result, error) {
 		Bytes:    received.bytes.Load(),
 		Latency:  lat.percentiles(),
 	}, lastReceive.Load(), start)
-	return res, latencyError(res, sent, failure.get(), err)
+	return res, latencyError(res, sent, failure.Err(), err)
 }
 
 // latencyRun is what Latency and ShareLatency settle before they start: the
@@ -190,10 +192,10 @@ func readStamp(r *kgo.Record, runID uint64) (stamp int64, ours bool) {
 
 // failOnProduceError is the produce promise of a latency run: the first
 // failed record becomes the run's failure and ends the run (cancel).
-func failOnProduceError(failure *firstError, cancel context.CancelFunc) func(*kgo.Record, error) {
+func failOnProduceError(failure *firsterr.Keeper, cancel context.CancelFunc) func(*kgo.Record, error) {
 	return func(r *kgo.Record, err error) {
 		if err != nil {
-			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
+			failure.Set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
 			cancel()
 		}
 	}

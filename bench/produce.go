@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/firsterr"
 )
 
 // Produce creates the topic if it is missing and produces o.Records records
@@ -39,7 +41,7 @@ func Produce(ctx context.Context, o Options) (Result, error) {
 		allDone  = make(chan struct{})
 		start    time.Time
 		elapsed  atomic.Int64 // first produce to last ack, set by the last promise
-		failure  firstError
+		failure  firsterr.Keeper
 	)
 	// The record's Timestamp is set just before the produce call; it keeps
 	// the monotonic clock reading, so the promise can compute the latency
@@ -48,7 +50,7 @@ func Produce(ctx context.Context, o Options) (Result, error) {
 	promise := func(r *kgo.Record, err error) {
 		now := time.Now()
 		if err != nil {
-			failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
+			failure.Set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
 			cancel()
 		} else {
 			lat.record(now.Sub(r.Timestamp))
@@ -81,7 +83,7 @@ func Produce(ctx context.Context, o Options) (Result, error) {
 	select {
 	case <-allDone:
 	case <-ctx.Done():
-		failure.set(ctx.Err())
+		failure.Set(ctx.Err())
 	}
 	stopProgress()
 
@@ -100,7 +102,7 @@ func Produce(ctx context.Context, o Options) (Result, error) {
 		o.Progress(Progress{Workload: "produce", Records: res.Records, Bytes: res.Bytes, Target: n,
 			Elapsed: res.Elapsed, Done: true})
 	}
-	if err := failure.get(); err != nil {
+	if err := failure.Err(); err != nil {
 		return res, err
 	}
 	if res.Records != n {

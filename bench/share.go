@@ -12,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/firsterr"
 )
 
 // Defaults of the share-group (queue) workloads, applied to zero-valued
@@ -101,7 +103,7 @@ func Share(ctx context.Context, o Options) (Result, error) {
 
 	var (
 		acks    ackTracker
-		failure firstError
+		failure firsterr.Keeper
 	)
 	clients, err := newShareClients(o, group, &acks, kgo.FetchMaxWait(shareFetchMaxWait))
 	if err != nil {
@@ -119,7 +121,7 @@ func Share(ctx context.Context, o Options) (Result, error) {
 		go func() {
 			defer workers.Done()
 			if err := pollShare(pollCtx, cl, o.Work, tracker.add); err != nil {
-				failure.set(err)
+				failure.Set(err)
 				stopPolling()
 			}
 		}()
@@ -140,7 +142,7 @@ func Share(ctx context.Context, o Options) (Result, error) {
 	drainErr := tracker.wait(pollCtx, shareStallTimeout)
 	stopPolling()
 	workers.Wait()
-	if err := firstOf(failure.get(), drainErr); err != nil {
+	if err := firstOf(failure.Err(), drainErr); err != nil {
 		return tracker.result(0), err
 	}
 
@@ -161,7 +163,7 @@ func Share(ctx context.Context, o Options) (Result, error) {
 	}
 	closeAll(clients)
 	clients = nil
-	if err := acks.err.get(); err != nil {
+	if err := acks.err.Err(); err != nil {
 		return res, fmt.Errorf("%d acknowledgements failed, first: %w", acks.failed.Load(), err)
 	}
 	if err := waitShareOffsets(settleCtx, o, group, o.Topic, window); err != nil {
@@ -320,7 +322,7 @@ func (t *shareTracker) result(elapsed time.Duration) Result {
 type ackTracker struct {
 	last   atomic.Int64 // since epoch: latest successful acknowledgement
 	failed atomic.Int64
-	err    firstError
+	err    firsterr.Keeper
 }
 
 func (a *ackTracker) callback(_ *kgo.Client, results kgo.ShareAckResults) {
@@ -329,7 +331,7 @@ func (a *ackTracker) callback(_ *kgo.Client, results kgo.ShareAckResults) {
 	for _, r := range results {
 		if r.Err != nil {
 			a.failed.Add(1)
-			a.err.set(fmt.Errorf("acknowledging %s[%d]: %w", r.Topic, r.Partition, r.Err))
+			a.err.Set(fmt.Errorf("acknowledging %s[%d]: %w", r.Topic, r.Partition, r.Err))
 		} else {
 			ok = true
 		}
@@ -392,19 +394,19 @@ func pollShare(ctx context.Context, cl *kgo.Client, work time.Duration, handle f
 func flushAll(ctx context.Context, clients []*kgo.Client) error {
 	var (
 		wg      sync.WaitGroup
-		failure firstError
+		failure firsterr.Keeper
 	)
 	for _, cl := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := cl.FlushAcks(ctx); err != nil {
-				failure.set(err)
+				failure.Set(err)
 			}
 		}()
 	}
 	wg.Wait()
-	return failure.get()
+	return failure.Err()
 }
 
 // closeAll closes every client at once: closing a share consumer leaves the

@@ -9,6 +9,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/firsterr"
 )
 
 // shareWarmupWait bounds the warm-up of ShareLatency: every consumer in the
@@ -44,7 +46,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 	defer cancel()
 	var (
 		acks    ackTracker
-		failure firstError
+		failure firsterr.Keeper
 	)
 	clients, err := newShareClients(o, group, &acks, kgo.FetchMaxWait(time.Second))
 	if err != nil {
@@ -108,7 +110,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		go func() {
 			defer workers.Done()
 			if err := pollShare(ctx, cl, 0, handle); err != nil {
-				failure.set(err)
+				failure.Set(err)
 				cancel()
 			}
 		}()
@@ -136,7 +138,7 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		return !cold
 	})
 	if warmupErr != nil {
-		return Result{}, firstOf(failure.get(), fmt.Errorf("share group warm-up: %w", warmupErr))
+		return Result{}, firstOf(failure.Err(), fmt.Errorf("share group warm-up: %w", warmupErr))
 	}
 
 	start, sent, err := run.measurePaced(ctx, "share-e2e", producer, &received, newValue, promise)
@@ -155,10 +157,10 @@ func ShareLatency(ctx context.Context, o Options) (Result, error) {
 		Latency:    lat.percentiles(),
 		Duplicates: duplicates.Load(),
 	}, lastReceive.Load(), start)
-	if err := latencyError(res, sent, failure.get(), err); err != nil {
+	if err := latencyError(res, sent, failure.Err(), err); err != nil {
 		return res, err
 	}
-	if aerr := acks.err.get(); aerr != nil {
+	if aerr := acks.err.Err(); aerr != nil {
 		return res, fmt.Errorf("%d acknowledgements failed, first: %w", acks.failed.Load(), aerr)
 	}
 	return res, nil

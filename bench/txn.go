@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/firsterr"
 )
 
 // DefaultTxnSize is the number of records per transaction of ProduceTxn.
@@ -70,7 +72,7 @@ func ProduceTxn(ctx context.Context, o Options, txnSize, producers int, transact
 	defer cancel()
 	var (
 		acked   counter
-		failure firstError
+		failure firsterr.Keeper
 		wg      sync.WaitGroup
 	)
 	start := time.Now()
@@ -93,13 +95,13 @@ func ProduceTxn(ctx context.Context, o Options, txnSize, producers int, transact
 		go func() {
 			defer wg.Done()
 			if err := p.run(ctx, records); err != nil {
-				failure.set(err)
+				failure.Set(err)
 				cancel()
 			}
 		}()
 	}
 	wg.Wait()
-	if err := failure.get(); err != nil {
+	if err := failure.Err(); err != nil {
 		return Result{}, err
 	}
 	res := Result{Workload: workload, Records: acked.records.Load(), Bytes: acked.bytes.Load(), Elapsed: time.Since(start)}
@@ -115,7 +117,7 @@ type txnProducer struct {
 	partitions    []int32 // written in turn, a group at a time
 	value         []byte
 	acked         *counter
-	failure       *firstError
+	failure       *firsterr.Keeper
 }
 
 // run produces records in groups of txnSize, each group a transaction when
@@ -123,7 +125,7 @@ type txnProducer struct {
 func (p txnProducer) run(ctx context.Context, records int) error {
 	promise := func(r *kgo.Record, err error) {
 		if err != nil {
-			p.failure.set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
+			p.failure.Set(fmt.Errorf("producing to %s[%d]: %w", r.Topic, r.Partition, err))
 			return
 		}
 		p.acked.add(1, int64(len(r.Value)))
@@ -148,7 +150,7 @@ func (p txnProducer) run(ctx context.Context, records int) error {
 				return fmt.Errorf("committing: %w", err)
 			}
 		}
-		if err := p.failure.get(); err != nil {
+		if err := p.failure.Err(); err != nil {
 			return err
 		}
 		sent += n

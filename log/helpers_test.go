@@ -18,6 +18,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/firsterr"
 )
 
 // Test batches are built with kmsg, independently of the package's own
@@ -163,26 +165,17 @@ func mustCreate(t testing.TB, m *Manager, topic string, partition int32, id [16]
 // error one of them returns.
 type workers struct {
 	wg    sync.WaitGroup
-	mu    sync.Mutex
-	first error
+	first firsterr.Keeper
 }
 
 func (w *workers) Go(f func() error) {
-	w.wg.Go(func() {
-		if err := f(); err != nil {
-			w.mu.Lock()
-			if w.first == nil {
-				w.first = err
-			}
-			w.mu.Unlock()
-		}
-	})
+	w.wg.Go(func() { w.first.Set(f()) })
 }
 
 // Wait waits for every goroutine and returns the first error.
 func (w *workers) Wait() error {
 	w.wg.Wait()
-	return w.first
+	return w.first.Err()
 }
 
 var testNow = time.UnixMilli(1_700_000_000_000)
