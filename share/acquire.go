@@ -413,21 +413,23 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 
 // cutSize estimates the bytes of the batches that overlaps reports once cut
 // down to the records of ranges: their bytes per offset times the offsets
-// acquired, and a header each.
+// acquired, and a header each, with an eighth more, as records differ in
+// size and an estimate a few bytes short would have the buffer grown and
+// copied once more.
 func cutSize(batches []logBatch, ranges []queue.AcquiredRange, overlaps func(*logBatch) bool) int {
-	var size, offsets, acquired int64
+	var size, offsets, cut int64
 	for i := range batches {
 		if b := &batches[i]; overlaps(b) {
 			size += int64(len(b.data) - log.BatchHeaderSize)
 			offsets += b.span.Last - b.span.First + 1
-			acquired++
+			cut++
 		}
 	}
-	n := acquired * log.BatchHeaderSize
+	n := cut * log.BatchHeaderSize
 	for _, r := range ranges {
 		n += (r.Last - r.First + 1) * size / max(offsets, 1)
 	}
-	return int(n)
+	return int(n + n/8)
 }
 
 // appendBatches appends batches to dst, taking them without a copy when dst
