@@ -247,30 +247,36 @@ func (c *cut) add(x RecordIndex, i, j int32) {
 // appendBatch appends to dst the batch b (header h, record data data,
 // inflated) holding only c's records, some but not all of b's.
 func (c *cut) appendBatch(dst, b []byte, h BatchHeader, data []byte) ([]byte, error) {
+	var payload []byte
+	size := c.size
+	if h.Compression() != CompressionNone {
+		var err error
+		payload, err = compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), c.appendRecords(make([]byte, 0, c.size), data))
+		if err != nil {
+			return dst, err
+		}
+		size = len(payload)
+	}
+	start := len(dst)
+	dst = append(slices.Grow(dst, BatchHeaderSize+size), make([]byte, BatchHeaderSize)...)
+	if payload != nil {
+		dst = append(dst, payload...)
+	} else {
+		// Uncompressed, the records go straight into the new batch.
+		dst = c.appendRecords(dst, data)
+	}
 	nh := h
 	nh.NumRecords = c.kept
-	start := len(dst)
-	if h.Compression() == CompressionNone {
-		// Uncompressed, the records go straight into the new batch.
-		dst = append(slices.Grow(dst, BatchHeaderSize+c.size), make([]byte, BatchHeaderSize)...)
-		for _, r := range c.runs {
-			dst = append(dst, data[r.from:r.to]...)
-		}
-		sealBatch(dst[start:], nh)
-		return dst, nil
-	}
-	recs := make([]byte, 0, c.size)
-	for _, r := range c.runs {
-		recs = append(recs, data[r.from:r.to]...)
-	}
-	payload, err := compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), recs)
-	if err != nil {
-		return dst, err
-	}
-	dst = append(slices.Grow(dst, BatchHeaderSize+len(payload)), make([]byte, BatchHeaderSize)...)
-	dst = append(dst, payload...)
 	sealBatch(dst[start:], nh)
 	return dst, nil
+}
+
+// appendRecords appends c's records, from the record data data, to dst.
+func (c *cut) appendRecords(dst, data []byte) []byte {
+	for _, r := range c.runs {
+		dst = append(dst, data[r.from:r.to]...)
+	}
+	return dst
 }
 
 // recordAt reads the record at the start of b: its encoded size (length
