@@ -248,17 +248,15 @@ func (c *cut) add(x RecordIndex, i, j int32) {
 // inflated) holding only c's records, some but not all of b's.
 func (c *cut) appendBatch(dst, b []byte, h BatchHeader, data []byte) ([]byte, error) {
 	var payload []byte
-	size := c.size
 	if h.Compression() != CompressionNone {
 		var err error
 		payload, err = compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), c.appendRecords(make([]byte, 0, c.size), data))
 		if err != nil {
 			return dst, err
 		}
-		size = len(payload)
 	}
 	start := len(dst)
-	dst = append(slices.Grow(dst, BatchHeaderSize+size), make([]byte, BatchHeaderSize)...)
+	dst = append(dst, make([]byte, BatchHeaderSize)...)
 	if payload != nil {
 		dst = append(dst, payload...)
 	} else {
