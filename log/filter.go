@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"iter"
 	"math"
 	"slices"
 )
@@ -70,9 +69,12 @@ func (x RecordIndex) check(h BatchHeader, data []byte) error {
 	return nil
 }
 
+// OffsetRange is the offsets First to Last, both included.
+type OffsetRange struct{ First, Last int64 }
+
 // AppendCut appends to dst b's batch, the batch x indexes, cut down to the
-// records whose offsets lie in ranges (ascending, disjoint, inclusive first
-// and last offsets), as Filter cuts it: b whole when every record is in
+// records whose offsets lie in ranges (ascending and disjoint), as Filter
+// cuts it: b whole when every record is in
 // them (or b is a control batch), nothing when none is.
 //
 // Why not Filter: a key-ordered share fetch keeps a few dozen records of a
@@ -80,7 +82,7 @@ func (x RecordIndex) check(h BatchHeader, data []byte) error {
 // records in a range are found here from the index by offset, so a cut
 // costs what it keeps. Appending lets the cuts of one fetch share one
 // buffer rather than each allocating its own to be copied once more.
-func (x RecordIndex) AppendCut(dst, b []byte, ranges iter.Seq2[int64, int64]) ([]byte, error) {
+func (x RecordIndex) AppendCut(dst, b []byte, ranges []OffsetRange) ([]byte, error) {
 	h, data, err := batchData(b)
 	switch {
 	case err != nil:
@@ -92,8 +94,8 @@ func (x RecordIndex) AppendCut(dst, b []byte, ranges iter.Seq2[int64, int64]) ([
 		return dst, err
 	}
 	var c cut
-	for first, last := range ranges {
-		lo, hi := first-h.BaseOffset, last-h.BaseOffset
+	for _, r := range ranges {
+		lo, hi := r.First-h.BaseOffset, r.Last-h.BaseOffset
 		if lo > int64(h.LastOffsetDelta) {
 			break
 		}
@@ -248,14 +250,21 @@ func (c *cut) add(x RecordIndex, i, j int32) {
 // inflated) holding only c's records, some but not all of b's.
 func (c *cut) appendBatch(dst, b []byte, h BatchHeader, data []byte) ([]byte, error) {
 	var payload []byte
+	size := c.size
 	if h.Compression() != CompressionNone {
 		var err error
 		payload, err = compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), c.appendRecords(make([]byte, 0, c.size), data))
 		if err != nil {
 			return dst, err
 		}
+		size = len(payload)
 	}
 	start := len(dst)
+	if need := BatchHeaderSize + size; cap(dst)-start < need {
+		// Grown once, by make rather than slices.Grow, which would
+		// clear memory the runtime may know to be zero already.
+		dst = append(make([]byte, 0, start+need), dst...)
+	}
 	dst = append(dst, make([]byte, BatchHeaderSize)...)
 	if payload != nil {
 		dst = append(dst, payload...)

@@ -390,8 +390,19 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 	// once for all of them.
 	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
 	overlaps := func(b *logBatch) bool { return b.span.Last >= lo && b.span.First <= hi && !b.span.Skip }
+	var offsets []log.OffsetRange
 	if byKey {
-		keep = reserve(keep, cutSize(batches, ranges, overlaps))
+		offsets = make([]log.OffsetRange, len(ranges))
+		for i, r := range ranges {
+			offsets[i] = log.OffsetRange{First: r.First, Last: r.Last}
+		}
+		// make, not slices.Grow: that clears the space it adds every
+		// time, where make leaves memory the runtime knows to be zero
+		// (fresh pages) as it is; for the tens of kilobytes a fetch's
+		// cuts take, the clearing cost more than the copy.
+		if n := cutSize(batches, ranges, overlaps); cap(keep)-len(keep) < n {
+			keep = append(make([]byte, 0, len(keep)+n), keep...)
+		}
 	}
 	for i := range batches {
 		b := &batches[i]
@@ -402,7 +413,7 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 			keep = appendBatches(keep, b.data)
 			continue
 		}
-		cut, err := b.appendCut(keep, ranges)
+		cut, err := b.appendCut(keep, offsets)
 		if err != nil {
 			cut = appendBatches(keep, b.data)
 		}
@@ -430,19 +441,6 @@ func cutSize(batches []logBatch, ranges []queue.AcquiredRange, overlaps func(*lo
 		n += (r.Last - r.First + 1) * size / max(offsets, 1)
 	}
 	return int(n + n/8)
-}
-
-// reserve returns b with room for n more bytes. Not slices.Grow: that
-// clears the new space itself, every time, where make leaves memory the
-// runtime knows to be zero (fresh pages) as it is; for the tens of
-// kilobytes a fetch's cuts take, the clearing cost more than the copy.
-func reserve(b []byte, n int) []byte {
-	if cap(b)-len(b) >= n {
-		return b
-	}
-	grown := make([]byte, len(b), len(b)+n)
-	copy(grown, b)
-	return grown
 }
 
 // appendBatches appends batches to dst, taking them without a copy when dst
@@ -488,20 +486,14 @@ func (b *logBatch) cut(keep func(offset int64) bool) ([]byte, error) {
 	return x.Filter(b.data, keep)
 }
 
-// appendCut appends to dst b's batch holding only the acquired records of
-// ranges (see log.RecordIndex.AppendCut).
-func (b *logBatch) appendCut(dst []byte, ranges []queue.AcquiredRange) ([]byte, error) {
+// appendCut appends to dst b's batch holding only the records of ranges
+// (see log.RecordIndex.AppendCut).
+func (b *logBatch) appendCut(dst []byte, ranges []log.OffsetRange) ([]byte, error) {
 	x, err := b.indexed()
 	if err != nil {
 		return dst, err
 	}
-	return x.AppendCut(dst, b.data, func(yield func(first, last int64) bool) {
-		for _, r := range ranges {
-			if !yield(r.First, r.Last) {
-				return
-			}
-		}
-	})
+	return x.AppendCut(dst, b.data, ranges)
 }
 
 // readBatches reads whole batches of sp's log from offset from, below
