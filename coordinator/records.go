@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -130,28 +131,30 @@ func decodeKey(b []byte) (decodedKey, error) {
 // partition count), so a group lands on the same partition number as it
 // would on Kafka.
 func GroupPartition(group string, partitions int32) int32 {
-	var h int32
-	for _, r := range utf16Units(group) {
+	return absMod(javaHash(0, group), partitions)
+}
+
+// javaHash continues Java's String.hashCode, h so far, over the UTF-16 code
+// units of s (a rune past the BMP is a surrogate pair).
+func javaHash(h int32, s string) int32 {
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			h = 31*h + int32(0xD800+(r>>10))
+			h = 31*h + int32(0xDC00+(r&0x3FF))
+			continue
+		}
 		h = 31*h + int32(r)
 	}
-	if h == -2147483648 {
+	return h
+}
+
+// absMod is Kafka's Utils.abs(h) % partitions.
+func absMod(h, partitions int32) int32 {
+	if h == math.MinInt32 {
 		h = 0 // Kafka's Utils.abs maps MinInt to 0
 	} else if h < 0 {
 		h = -h
 	}
 	return h % partitions
-}
-
-// utf16Units returns the UTF-16 code units Java hashes.
-func utf16Units(s string) []uint16 {
-	out := make([]uint16, 0, len(s))
-	for _, r := range s {
-		if r >= 0x10000 {
-			r -= 0x10000
-			out = append(out, uint16(0xD800+(r>>10)), uint16(0xDC00+(r&0x3FF)))
-			continue
-		}
-		out = append(out, uint16(r))
-	}
-	return out
 }

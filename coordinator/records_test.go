@@ -30,6 +30,24 @@ func TestGroupPartitionMatchesKafka(t *testing.T) {
 	}
 }
 
+// SharePartitionFor hashes a share key as GroupPartition hashes its string
+// "group:topicId:partition", which places it where earlier versions did.
+func TestSharePartitionForHashesTheKeyString(t *testing.T) {
+	id := [16]byte{0x00, 0x1f, 0xa0, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0xee}
+	for _, k := range []ShareKey{
+		{Group: "g", TopicID: id, Partition: 0},
+		{Group: "", Partition: 7},
+		{Group: "orders-workers", TopicID: id, Partition: 2147483647},
+		{Group: "gr\u00fcn-\U0001F600", TopicID: id, Partition: 12},
+	} {
+		for _, n := range []int32{1, 3, 50} {
+			if got, want := SharePartitionFor(k, n), GroupPartition(k.String(), n); got != want {
+				t.Errorf("SharePartitionFor(%v, %d) = %d, want %d", k, n, got, want)
+			}
+		}
+	}
+}
+
 func TestRecordKeysRoundTrip(t *testing.T) {
 	k, err := decodeKey(offsetKey("g", "orders", 7))
 	if err != nil || k.version != keyOffsetCommit || k.group != "g" || k.topic != "orders" || k.partition != 7 {

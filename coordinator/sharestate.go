@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 
 	"github.com/shoalmq/shoal/queue"
 )
@@ -192,7 +194,16 @@ func DecodeShareState(b []byte) (ShareState, error) {
 	return st, nil
 }
 
-// SharePartitionFor maps a share key to its __share_group_state partition.
+// SharePartitionFor maps a share key to its __share_group_state partition:
+// GroupPartition of k.String(), hashed without formatting the string, as
+// every persisted acknowledgement asks it.
 func SharePartitionFor(k ShareKey, partitions int32) int32 {
-	return GroupPartition(k.String(), partitions)
+	var buf [64]byte
+	tail := append(hex.AppendEncode(append(buf[:0], ':'), k.TopicID[:]), ':')
+	tail = strconv.AppendInt(tail, int64(k.Partition), 10)
+	h := javaHash(0, k.Group)
+	for _, c := range tail { // ASCII: one code unit a byte
+		h = 31*h + int32(c)
+	}
+	return absMod(h, partitions)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
+	"slices"
 )
 
 // FilterBatch returns the v2 batch b holding only the records whose offset
@@ -54,11 +56,80 @@ func IndexBatchKeys(b []byte, key func(offset int64, k []byte)) (RecordIndex, er
 // Filter is FilterBatch for b, the batch x indexes.
 func (x RecordIndex) Filter(b []byte, keep func(offset int64) bool) ([]byte, error) {
 	return filterBatch(b, keep, func(h BatchHeader, data []byte) (RecordIndex, error) {
-		if h.NumRecords < 0 || len(x.pos) != int(h.NumRecords)+1 || int(x.pos[len(x.pos)-1]) != len(data) {
-			return RecordIndex{}, fmt.Errorf("%w: record index of another batch", ErrCorruptMessage)
-		}
-		return x, nil
+		return x, x.check(h, data)
 	})
+}
+
+// check refuses x as the index of the batch h heads, whose record data
+// (inflated) is data, when it was built from another batch.
+func (x RecordIndex) check(h BatchHeader, data []byte) error {
+	if h.NumRecords < 0 || len(x.pos) != int(h.NumRecords)+1 || int(x.pos[len(x.pos)-1]) != len(data) {
+		return fmt.Errorf("%w: record index of another batch", ErrCorruptMessage)
+	}
+	return nil
+}
+
+// OffsetRange is the offsets First to Last, both included.
+type OffsetRange struct{ First, Last int64 }
+
+// AppendCut appends to dst b's batch, the batch x indexes, cut down to the
+// records whose offsets lie in ranges (ascending and disjoint), as Filter
+// cuts it: b whole when every record is in
+// them (or b is a control batch), nothing when none is.
+//
+// Why not Filter: a key-ordered share fetch keeps a few dozen records of a
+// batch of a thousand, and Filter asks about every record of the batch; the
+// records in a range are found here from the index by offset, so a cut
+// costs what it keeps. Appending lets the cuts of one fetch share one
+// buffer rather than each allocating its own to be copied once more.
+func (x RecordIndex) AppendCut(dst, b []byte, ranges []OffsetRange) ([]byte, error) {
+	h, data, err := batchData(b)
+	switch {
+	case err != nil:
+		return dst, err
+	case h.Control():
+		return append(dst, b[:h.Size()]...), nil
+	}
+	if err := x.check(h, data); err != nil {
+		return dst, err
+	}
+	var c cut
+	for _, r := range ranges {
+		lo, hi := r.First-h.BaseOffset, r.Last-h.BaseOffset
+		if lo > int64(h.LastOffsetDelta) {
+			break
+		}
+		if hi < 0 {
+			continue
+		}
+		c.add(x, x.recordAt(max(lo, 0)), x.recordAt(min(hi, int64(h.LastOffsetDelta))+1))
+	}
+	switch c.kept {
+	case h.NumRecords:
+		return append(dst, b[:h.Size()]...), nil
+	case 0:
+		return dst, nil
+	}
+	return c.appendBatch(dst, b, h, data)
+}
+
+// recordAt is the index of the first record whose offset delta is d or
+// more (the record count when there is none).
+func (x RecordIndex) recordAt(d int64) int32 {
+	n := int32(len(x.pos) - 1)
+	if x.delta == nil {
+		return int32(min(d, int64(n)))
+	}
+	i, _ := slices.BinarySearch(x.delta, int32(min(d, math.MaxInt32)))
+	return int32(i)
+}
+
+// offset is record i's offset delta.
+func (x RecordIndex) offset(i int32) int64 {
+	if x.delta != nil {
+		return int64(x.delta[i])
+	}
+	return int64(i)
 }
 
 // filterBatch decodes b once and filters it through the record index that
@@ -137,51 +208,82 @@ func indexRecords(h BatchHeader, data []byte, key func(offset int64, k []byte)) 
 
 // filter builds the cut batch: the kept records are copied once, in runs.
 func (x RecordIndex) filter(b []byte, h BatchHeader, data []byte, keep func(offset int64) bool) ([]byte, error) {
-	type run struct{ from, to int32 }
-	var runs []run
-	kept, size := int32(0), 0
+	var c cut
 	for i := range h.NumRecords {
-		off := int64(i)
-		if x.delta != nil {
-			off = int64(x.delta[i])
+		if keep(h.BaseOffset + x.offset(i)) {
+			c.add(x, i, i+1)
 		}
-		if !keep(h.BaseOffset + off) {
-			continue
-		}
-		from, to := x.pos[i], x.pos[i+1]
-		if k := len(runs); k > 0 && runs[k-1].to == from {
-			runs[k-1].to = to
-		} else {
-			runs = append(runs, run{from, to})
-		}
-		kept++
-		size += int(to - from)
 	}
-	switch kept {
+	switch c.kept {
 	case h.NumRecords:
 		return b[:h.Size()], nil
 	case 0:
 		return nil, nil
 	}
+	return c.appendBatch(nil, b, h, data)
+}
+
+// cut is the records a batch is cut down to: runs of consecutive records
+// (spans of the record data), the records kept and their bytes.
+type cut struct {
+	runs []struct{ from, to int32 }
+	kept int32
+	size int
+}
+
+// add keeps records i to j-1 of the batch x indexes.
+func (c *cut) add(x RecordIndex, i, j int32) {
+	if i >= j {
+		return
+	}
+	from, to := x.pos[i], x.pos[j]
+	if k := len(c.runs); k > 0 && c.runs[k-1].to == from {
+		c.runs[k-1].to = to
+	} else {
+		c.runs = append(c.runs, struct{ from, to int32 }{from, to})
+	}
+	c.kept += j - i
+	c.size += int(to - from)
+}
+
+// appendBatch appends to dst the batch b (header h, record data data,
+// inflated) holding only c's records, some but not all of b's.
+func (c *cut) appendBatch(dst, b []byte, h BatchHeader, data []byte) ([]byte, error) {
+	var payload []byte
+	size := c.size
+	if h.Compression() != CompressionNone {
+		var err error
+		payload, err = compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), c.appendRecords(make([]byte, 0, c.size), data))
+		if err != nil {
+			return dst, err
+		}
+		size = len(payload)
+	}
+	start := len(dst)
+	if need := BatchHeaderSize + size; cap(dst)-start < need {
+		// Grown once, by make rather than slices.Grow, which would
+		// clear memory the runtime may know to be zero already.
+		dst = append(make([]byte, 0, start+need), dst...)
+	}
+	dst = append(dst, make([]byte, BatchHeaderSize)...)
+	if payload != nil {
+		dst = append(dst, payload...)
+	} else {
+		// Uncompressed, the records go straight into the new batch.
+		dst = c.appendRecords(dst, data)
+	}
 	nh := h
-	nh.NumRecords = kept
-	// Uncompressed, the records go straight into the new batch.
-	at := 0
-	if h.Compression() == CompressionNone {
-		at = BatchHeaderSize
+	nh.NumRecords = c.kept
+	sealBatch(dst[start:], nh)
+	return dst, nil
+}
+
+// appendRecords appends c's records, from the record data data, to dst.
+func (c *cut) appendRecords(dst, data []byte) []byte {
+	for _, r := range c.runs {
+		dst = append(dst, data[r.from:r.to]...)
 	}
-	recs := make([]byte, at, at+size)
-	for _, r := range runs {
-		recs = append(recs, data[r.from:r.to]...)
-	}
-	if at > 0 {
-		return sealBatch(recs, nh), nil
-	}
-	payload, err := compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), recs)
-	if err != nil {
-		return nil, err
-	}
-	return encodeBatch(nh, payload), nil
+	return dst
 }
 
 // recordAt reads the record at the start of b: its encoded size (length

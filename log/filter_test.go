@@ -122,6 +122,13 @@ func TestRecordIndexFilter(t *testing.T) {
 					if err != nil || !bytes.Equal(got, want) {
 						t.Fatalf("%s batch, keep %s: indexed filter gave %d bytes (err %v), FilterBatch %d", name, kname, len(got), err, len(want))
 					}
+					// The same records as offset ranges, reaching past
+					// both ends of the batch, appended after a prefix.
+					prefix := []byte("prefix")
+					got, err = x.AppendCut(slices.Clip(prefix), batch, keptRanges(keep, 90, 150))
+					if err != nil || !bytes.Equal(got, append(slices.Clip(prefix), want...)) {
+						t.Fatalf("%s batch, keep %s: AppendCut gave %d bytes (err %v), FilterBatch %d after the prefix", name, kname, len(got), err, len(want))
+					}
 				}
 			}
 			x, err := IndexBatch(compacted)
@@ -130,6 +137,9 @@ func TestRecordIndexFilter(t *testing.T) {
 			}
 			if _, err := x.Filter(b, keeps["odd"]); err == nil {
 				t.Fatal("an index of another batch filtered without error")
+			}
+			if _, err := x.AppendCut(nil, b, keptRanges(keeps["odd"], 100, 140)); err == nil {
+				t.Fatal("an index of another batch cut without error")
 			}
 			negative := bytes.Clone(b)
 			binary.BigEndian.PutUint32(negative[offRecordCount:], 0xffffffff)
@@ -148,10 +158,29 @@ func TestRecordIndexFilter(t *testing.T) {
 	}
 }
 
+// keptRanges returns the offsets in [from, to) that keep reports as
+// ascending ranges.
+func keptRanges(keep func(int64) bool, from, to int64) []OffsetRange {
+	var out []OffsetRange
+	for o := from; o < to; o++ {
+		if !keep(o) {
+			continue
+		}
+		r := OffsetRange{First: o, Last: o}
+		for r.Last+1 < to && keep(r.Last+1) {
+			r.Last++
+		}
+		out = append(out, r)
+		o = r.Last
+	}
+	return out
+}
+
 // BenchmarkFilterKeyOrderedBatch cuts a batch of 1,000 1 KiB records down to
 // ten scattered ones, as a key-ordered share fetch does with a producer
 // batch: by decoding every record (FilterBatch) and through the batch's
-// record index, built once. Compare the two ns/op of one run.
+// record index, built once, asking about every record (indexed) or finding
+// the kept ones by offset (ranges). Compare the ns/op of one run.
 func BenchmarkFilterKeyOrderedBatch(b *testing.B) {
 	recs := make([]testRec, 1000)
 	for i := range recs {
@@ -173,6 +202,18 @@ func BenchmarkFilterKeyOrderedBatch(b *testing.B) {
 		}
 		for range b.N {
 			if _, err := x.Filter(batch, keep); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ranges", func(b *testing.B) {
+		x, err := IndexBatch(batch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		every100th := keptRanges(keep, 0, 1000)
+		for range b.N {
+			if _, err := x.AppendCut(nil, batch, every100th); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -280,12 +280,17 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 			break
 		}
 		limit := sp.q.ReadLimit(now, from)
-		data, got, ok := m.readAndAcquire(sp, req, now, from, limit, maxRecords, maxBytes)
-		keep, ranges = appendBatches(keep, data), append(ranges, got...)
+		kept := len(keep)
+		var (
+			got []queue.AcquiredRange
+			ok  bool
+		)
+		keep, got, ok = m.readAndAcquire(sp, req, now, from, limit, maxRecords, maxBytes, keep)
+		ranges = append(ranges, got...)
 		for _, r := range got {
 			maxRecords -= int(r.Last - r.First + 1)
 		}
-		maxBytes -= int32(len(data))
+		maxBytes -= int32(len(keep) - kept)
 		if !ok || limit == math.MaxInt64 {
 			break // the read was not cut short: nothing more to read now
 		}
@@ -335,10 +340,10 @@ const maxReadsPerPass = 2
 
 // readAndAcquire reads the log from offset from through limit (within
 // maxBytes, whole batches) and acquires from what it read; sp.mu held. It
-// returns the batches holding the acquired records and the ranges; ok is
-// false when the read failed. Ordering by key, the batches come from the
-// share partition's batch cache where it has them.
-func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, from, limit int64, maxRecords int, maxBytes int32) ([]byte, []queue.AcquiredRange, bool) {
+// returns keep with the batches holding the acquired records appended, and
+// the ranges; ok is false when the read failed. Ordering by key, the
+// batches come from the share partition's batch cache where it has them.
+func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, from, limit int64, maxRecords int, maxBytes int32, keep []byte) ([]byte, []queue.AcquiredRange, bool) {
 	maxOffset := int64(math.MaxInt64)
 	if limit < math.MaxInt64 {
 		maxOffset = limit + 1
@@ -359,7 +364,7 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			sp.q.OnLogStart(sp.p.LogStartOffset())
 		}
-		return nil, nil, false
+		return keep, nil, false
 	}
 	spans := make([]queue.Span, len(batches))
 	for i := range batches {
@@ -373,7 +378,7 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 	// so a read that only skipped records is followed by the next read.
 	m.applyLocked(sp, false)
 	if len(ranges) == 0 {
-		return nil, nil, true
+		return keep, nil, true
 	}
 	// Keep only the batches that overlap the acquired ranges, without the
 	// skipped ones between them (markers, aborted transactions): a client
@@ -381,24 +386,61 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 	// (one per key), often a few of a batch of hundreds: those batches are
 	// cut down to the acquired records, or every fetch would carry whole
 	// batches mostly of records the consumer may not have, and throughput
-	// would go to shipping and decoding them.
+	// would go to shipping and decoding them. The cuts go into keep, sized
+	// once for all of them.
 	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
-	acquired := rangeCursor{ranges}
-	var keep []byte
+	overlaps := func(b *logBatch) bool { return b.span.Last >= lo && b.span.First <= hi && !b.span.Skip }
+	var offsets []log.OffsetRange
+	if byKey {
+		offsets = make([]log.OffsetRange, len(ranges))
+		for i, r := range ranges {
+			offsets[i] = log.OffsetRange{First: r.First, Last: r.Last}
+		}
+		// make, not slices.Grow: that clears the space it adds every
+		// time, where make leaves memory the runtime knows to be zero
+		// (fresh pages) as it is; for the tens of kilobytes a fetch's
+		// cuts take, the clearing cost more than the copy.
+		if n := cutSize(batches, ranges, overlaps); cap(keep)-len(keep) < n {
+			keep = append(make([]byte, 0, len(keep)+n), keep...)
+		}
+	}
 	for i := range batches {
 		b := &batches[i]
-		if b.span.Last < lo || b.span.First > hi || b.span.Skip {
+		if !overlaps(b) {
 			continue
 		}
-		batch := b.data
-		if byKey {
-			if cut, err := b.cut(acquired.holds); err == nil {
-				batch = cut // nil when it holds no acquired record
-			}
+		if !byKey {
+			keep = appendBatches(keep, b.data)
+			continue
 		}
-		keep = appendBatches(keep, batch)
+		cut, err := b.appendCut(keep, offsets)
+		if err != nil {
+			cut = appendBatches(keep, b.data)
+		}
+		keep = cut
 	}
 	return keep, ranges, true
+}
+
+// cutSize estimates the bytes of the batches that overlaps reports once cut
+// down to the records of ranges: their bytes per offset times the offsets
+// acquired, and a header each, with an eighth more, as records differ in
+// size and an estimate a few bytes short would have the buffer grown and
+// copied once more.
+func cutSize(batches []logBatch, ranges []queue.AcquiredRange, overlaps func(*logBatch) bool) int {
+	var size, offsets, cut int64
+	for i := range batches {
+		if b := &batches[i]; overlaps(b) {
+			size += int64(len(b.data) - log.BatchHeaderSize)
+			offsets += b.span.Last - b.span.First + 1
+			cut++
+		}
+	}
+	n := cut * log.BatchHeaderSize
+	for _, r := range ranges {
+		n += (r.Last - r.First + 1) * size / max(offsets, 1)
+	}
+	return int(n + n/8)
 }
 
 // appendBatches appends batches to dst, taking them without a copy when dst
@@ -422,9 +464,8 @@ type logBatch struct {
 	index *log.RecordIndex
 }
 
-// cut returns b's batch holding only the records keep reports (see
-// log.FilterBatch), indexing its records the first time.
-func (b *logBatch) cut(keep func(offset int64) bool) ([]byte, error) {
+// indexed returns the index of b's records, built the first time.
+func (b *logBatch) indexed() (*log.RecordIndex, error) {
 	if b.index == nil {
 		x, err := log.IndexBatch(b.data)
 		if err != nil {
@@ -432,7 +473,27 @@ func (b *logBatch) cut(keep func(offset int64) bool) ([]byte, error) {
 		}
 		b.index = &x
 	}
-	return b.index.Filter(b.data, keep)
+	return b.index, nil
+}
+
+// cut returns b's batch holding only the records keep reports (see
+// log.FilterBatch).
+func (b *logBatch) cut(keep func(offset int64) bool) ([]byte, error) {
+	x, err := b.indexed()
+	if err != nil {
+		return nil, err
+	}
+	return x.Filter(b.data, keep)
+}
+
+// appendCut appends to dst b's batch holding only the records of ranges
+// (see log.RecordIndex.AppendCut).
+func (b *logBatch) appendCut(dst []byte, ranges []log.OffsetRange) ([]byte, error) {
+	x, err := b.indexed()
+	if err != nil {
+		return dst, err
+	}
+	return x.AppendCut(dst, b.data, ranges)
 }
 
 // readBatches reads whole batches of sp's log from offset from, below
@@ -453,17 +514,6 @@ func readBatches(sp *Part, from, maxOffset int64, maxBytes int32) ([]logBatch, e
 		b = b[h.Size():]
 	}
 	return out, nil
-}
-
-// rangeCursor answers whether offsets, asked in ascending order, are in
-// one of a set of ascending, disjoint acquired ranges.
-type rangeCursor struct{ r []queue.AcquiredRange }
-
-func (c *rangeCursor) holds(o int64) bool {
-	for len(c.r) > 0 && c.r[0].Last < o {
-		c.r = c.r[1:]
-	}
-	return len(c.r) > 0 && c.r[0].First <= o
 }
 
 // aborted reports whether a batch belongs to one of the aborted

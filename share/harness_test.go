@@ -27,7 +27,7 @@ import (
 const self = int32(1)
 
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	clock    *testclock.Clock
 	logs     *log.Manager
 	img      atomic.Pointer[raftmeta.Image]
@@ -37,7 +37,7 @@ type harness struct {
 	m        *Manager
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	logs, err := log.Open(log.ManagerConfig{Dirs: []string{t.TempDir()}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

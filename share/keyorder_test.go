@@ -44,7 +44,7 @@ func sentOffsets(t *testing.T, batches []byte) []int64 {
 // keyOrderedHarness is a harness with a one-partition topic, jobs, led
 // here, and a group g that orders delivery by key from the earliest record;
 // tp is the topic's partition.
-func keyOrderedHarness(t *testing.T) (h *harness, topic *raftmeta.Topic, tp TopicPart) {
+func keyOrderedHarness(t testing.TB) (h *harness, topic *raftmeta.Topic, tp TopicPart) {
 	h = newHarness(t)
 	topic = h.addTopic("jobs", 1, 1, self, nil)
 	h.addTopic(StateTopic, 2, 1, self, nil)
