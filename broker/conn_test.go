@@ -43,6 +43,19 @@ func readCorrelation(t *testing.T, c net.Conn) (int32, []byte) {
 	return int32(binary.BigEndian.Uint32(buf)), buf[4:]
 }
 
+// longPoll is a sessionless fetch of partition 0 of topic from offset 0
+// that waits up to maxWait ms for a byte.
+func longPoll(topic string, maxWait int32) *kmsg.FetchRequest {
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.MaxWaitMillis = maxWait
+	fetch.MinBytes = 1
+	fetch.MaxBytes = 1 << 20
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	fetch.Topics = []kmsg.FetchRequestTopic{{Topic: topic, Partitions: []kmsg.FetchRequestTopicPartition{fp}}}
+	return fetch
+}
+
 // A long-polling fetch must not hold up the requests behind it on the same
 // connection (they are handled concurrently), yet responses come back in
 // request order: here the produce queued behind the fetch is what wakes it.
@@ -58,14 +71,7 @@ func TestConnectionHandlesConcurrentlyAnswersInOrder(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(15 * time.Second))
 
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.MaxWaitMillis = 10_000
-	fetch.MinBytes = 1
-	fetch.MaxBytes = 1 << 20
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	fetch.Topics = []kmsg.FetchRequestTopic{{Topic: "ordered", Partitions: []kmsg.FetchRequestTopicPartition{fp}}}
-	writeRequest(t, c, 1, fetch, 11)
+	writeRequest(t, c, 1, longPoll("ordered", 10_000), 11)
 
 	produce := kmsg.NewPtrProduceRequest()
 	produce.Acks = -1
@@ -123,15 +129,8 @@ func TestConnectionAnswersInOrderEitherWay(t *testing.T) {
 
 	// A long poll with no data, then requests that are ready at once:
 	// they wait for the poll's answer.
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.MaxWaitMillis = 300
-	fetch.MinBytes = 1
-	fetch.MaxBytes = 1 << 20
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	fetch.Topics = []kmsg.FetchRequestTopic{{Topic: "either-way", Partitions: []kmsg.FetchRequestTopicPartition{fp}}}
 	start := time.Now()
-	writeRequest(t, c, 2, fetch, 11)
+	writeRequest(t, c, 2, longPoll("either-way", 300), 11)
 	for corr := int32(3); corr <= 5; corr++ {
 		writeRequest(t, c, corr, apiVersions, 3)
 	}
