@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/internal/testwait"
 	"github.com/shoalmq/shoal/log"
 )
 
@@ -106,7 +107,14 @@ func TestConnectionHandlesConcurrentlyAnswersInOrder(t *testing.T) {
 func TestConnectionAnswersInOrderEitherWay(t *testing.T) {
 	s := startTestServer(t)
 	ctx := testContext(t, 20*time.Second)
-	createTopic(t, ctx, kadm.NewClient(testClient(t, s)), 1, "either-way", nil)
+	adm := kadm.NewClient(testClient(t, s))
+	createTopic(t, ctx, adm, 1, "either-way", nil)
+	// The long poll below must find its partition, not be answered at once
+	// with an error while the partition's files are still being made.
+	testwait.For(t, "the partition's log", func() bool {
+		offs, err := adm.ListEndOffsets(ctx, "either-way")
+		return err == nil && offs.Error() == nil
+	})
 	c, err := net.Dial("tcp", s.Addrs()[0])
 	if err != nil {
 		t.Fatal(err)
