@@ -18,10 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/shoalmq/shoal/internal/commalist"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/shoalmq/shoal/internal/commalist"
 )
 
 // Defaults applied by the workloads to zero-valued Options fields.

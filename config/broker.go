@@ -3,8 +3,6 @@ package config
 import (
 	"bufio"
 	"fmt"
-	"github.com/shoalmq/shoal/internal/commalist"
-	"github.com/shoalmq/shoal/logging"
 	"io"
 	"net"
 	"os"
@@ -14,6 +12,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/commalist"
+	"github.com/shoalmq/shoal/logging"
 )
 
 // BrokerDefs are the broker keys shoal understands. An unknown key stops

@@ -102,7 +102,7 @@ func (x RecordIndex) AppendCut(dst, b []byte, ranges []OffsetRange) ([]byte, err
 		if hi < 0 {
 			continue
 		}
-		c.add(x, x.recordAt(max(lo, 0)), x.recordAt(min(hi, int64(h.LastOffsetDelta))+1))
+		c.add(x, x.firstFrom(max(lo, 0)), x.firstFrom(min(hi, int64(h.LastOffsetDelta))+1))
 	}
 	switch c.kept {
 	case h.NumRecords:
@@ -113,9 +113,9 @@ func (x RecordIndex) AppendCut(dst, b []byte, ranges []OffsetRange) ([]byte, err
 	return c.appendBatch(dst, b, h, data)
 }
 
-// recordAt is the index of the first record whose offset delta is d or
+// firstFrom is the index of the first record whose offset delta is d or
 // more (the record count when there is none).
-func (x RecordIndex) recordAt(d int64) int32 {
+func (x RecordIndex) firstFrom(d int64) int32 {
 	n := int32(len(x.pos) - 1)
 	if x.delta == nil {
 		return int32(min(d, int64(n)))

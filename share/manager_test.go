@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/internal/testwait"
 	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/raftmeta"
@@ -114,7 +115,7 @@ func TestReleaseAndDeadLetter(t *testing.T) {
 		t.Fatal(err)
 	}
 	var batches [][]byte
-	waitUntil(t, "the dead letter is written", func() bool {
+	testwait.For(t, "the dead letter is written", func() bool {
 		h.replicas.mu.Lock()
 		defer h.replicas.mu.Unlock()
 		batches = h.replicas.appended["dlq.jobs"]
@@ -203,18 +204,6 @@ func TestDroppedPartitionIsNotFired(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond until it holds, failing the test after 10 seconds.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // A rejection is answered once the record's new state (waiting for its
 // dead letter) is durable, not when the dead letter is written: with the
 // dead-letter partition's leader unreachable the ack still settles, the
@@ -252,7 +241,7 @@ func TestDeadLetterOffTheAckPath(t *testing.T) {
 	}
 
 	close(gate)
-	waitUntil(t, "the record is archived after its dead letter", func() bool {
+	testwait.For(t, "the record is archived after its dead letter", func() bool {
 		start, _, _ := h.m.Progress(key)
 		return start == 2
 	})
@@ -266,7 +255,7 @@ func TestDeadLetterOffTheAckPath(t *testing.T) {
 	if err != nil || len(recs) != 1 || string(recs[0].Value) != "b" || bh.ProducerID < 0 || bh.BaseSequence != 0 {
 		t.Fatalf("dead letter %+v (producer %d seq %d) %v, want record b from an idempotent producer at 0", recs, bh.ProducerID, bh.BaseSequence, err)
 	}
-	waitUntil(t, "the archived state and the next sequence are persisted", func() bool {
+	testwait.For(t, "the archived state and the next sequence are persisted", func() bool {
 		st := h.coord.last()
 		return st.StartOffset == 2 && st.Producer.ID == bh.ProducerID && st.Producer.Sequence == 1
 	})
