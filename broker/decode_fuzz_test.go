@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -71,5 +72,29 @@ func TestDecodeRequestRejects(t *testing.T) {
 	}
 	if _, _, err := decodeRequest(apis, []byte{0, 18, 0, 99, 0, 0, 0, 1, 0, 0}); err != errUnsupportedApiVersions {
 		t.Errorf("ApiVersions v99: %v, want errUnsupportedApiVersions", err)
+	}
+}
+
+// A tagged-field count the frame cannot back ends decoding at once: a
+// 19-byte Metadata request claiming 2^32-1 tags used to keep its
+// connection's reader looping over the missing tags for about 45 s of CPU,
+// and a handful of such requests would have held every core.
+func TestDecodeRequestRefusesUnbackedTagCount(t *testing.T) {
+	apis := (&Server{}).newAPITables().all
+	// Metadata v12, null client id, no header tags, no topics, two
+	// booleans, then a tag count of 0xffffffff and nothing after it.
+	frame := []byte("\x00\x03\x00\x0c\x00\x00\x9b\x9b\xff\xff\x00\x01\x00\x00\xff\xff\xff\xff\x0f")
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := decodeRequest(apis, frame)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("decoded a request whose tags are missing")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("decoding a 19-byte request still running after 5 s")
 	}
 }
