@@ -447,6 +447,13 @@ func metadataBombFrame(size int) []byte {
 	return frame
 }
 
+// tagCountBombFrame is a 19-byte Metadata v12 request whose body ends in a
+// tagged-field count of 2^32-1 with no tags after it.
+func tagCountBombFrame() []byte {
+	body := []byte("\x00\x03\x00\x0c\x00\x00\x00\x01\xff\xff\x00\x01\x00\x00\xff\xff\xff\xff\x0f")
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
+
 // produceBombFrame is a Produce v9 request of size bytes with one topic
 // whose partition array claims as many elements as there are bytes left.
 func produceBombFrame(size int) []byte {
@@ -505,6 +512,7 @@ func TestHostileOversizedRequests(t *testing.T) {
 		}
 	}
 	sendBombs(bombs, bomb, "Metadata array bomb")
+	sendBombs(bombs, tagCountBombFrame(), "tagged-field count bomb")
 	// Produce frames that announce 100 MB and send 1 MiB: each is held
 	// until the read timeout.
 	for range tricklers {
