@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -120,12 +119,9 @@ func (g *ConsumerGroup) appendMember(b []byte, m *consumerMember) []byte {
 // they were written, and the store loads in key order). It returns the
 // group.
 func restoreConsumerGroupRecord(g *ConsumerGroup, id string, cfg ConsumerConfig, b []byte, now time.Time) (*ConsumerGroup, error) {
-	if len(b) < 2 || b[0] != consumerSnapMagic {
-		return nil, errors.New("consumer group record: bad magic")
-	}
-	version := b[1]
-	if version != consumerSnapVersion && version != consumerSnapVersionWhole {
-		return nil, fmt.Errorf("consumer group record: unsupported version %d", version)
+	version, err := snapVersion(b, consumerSnapMagic, "consumer group record", consumerSnapVersion, consumerSnapVersionWhole)
+	if err != nil {
+		return nil, err
 	}
 	d := &snapDecoder{b: b[2:], maxCount: consumerSnapMaxList}
 	groupEpoch := d.int32()
@@ -161,11 +157,8 @@ func restoreConsumerGroupRecord(g *ConsumerGroup, id string, cfg ConsumerConfig,
 			g.markMember(id)
 		}
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("consumer group record: %w", d.err)
-	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("consumer group record: %d trailing bytes", len(d.b))
+	if err := d.end("consumer group record"); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -180,20 +173,14 @@ func (g *ConsumerGroup) restoreMemberRecord(memberID string, b []byte, now time.
 		g.clearDirtyMembers()
 		return nil
 	}
-	if len(b) < consumerMemberHeaderBytes || b[0] != consumerMemberMagic {
-		return errors.New("consumer member record: bad magic")
-	}
-	if b[1] != consumerMemberVersion {
-		return fmt.Errorf("consumer member record: unsupported version %d", b[1])
+	if _, err := snapVersion(b, consumerMemberMagic, "consumer member record", consumerMemberVersion); err != nil {
+		return err
 	}
 	d := &snapDecoder{b: b[consumerMemberHeaderBytes:], maxCount: consumerSnapMaxList}
 	if err := g.restoreMember(d, memberID, now); err != nil {
 		return err
 	}
-	if len(d.b) != 0 {
-		return fmt.Errorf("consumer member record: %d trailing bytes", len(d.b))
-	}
-	return nil
+	return d.end("consumer member record")
 }
 
 // restoreMember decodes one member body and puts the member in g,

@@ -320,22 +320,37 @@ func (s *Shard) ConsumerHeartbeat(now time.Time, clientID, clientHost string, re
 	if req.Group == "" {
 		return fail(kerr.InvalidRequest, "GroupId can't be empty.")
 	}
-	g := s.groups[req.Group]
-	if g != nil && g.consumer == nil {
+	g, notFound := s.heartbeatGroup(req.Group, "consumer", req.MemberEpoch,
+		func(g *group) bool { return g.consumer != nil },
+		func() *group { return &group{consumer: NewConsumerGroup(req.Group, s.cfg.Consumer)} })
+	if g == nil {
+		return fail(kerr.GroupIDNotFound, notFound)
+	}
+	return g.consumer.HeartbeatFrom(now, clientID, clientHost, req, topics)
+}
+
+// heartbeatGroup returns the group a consumer or share heartbeat names,
+// of kind when ofKind accepts it. An empty group of another kind is
+// replaced, except a share group: no other protocol takes one over. Only a
+// join (member epoch 0) creates a group, with newGroup. A nil group comes
+// with the message of the GROUP_ID_NOT_FOUND to answer.
+func (s *Shard) heartbeatGroup(id, kind string, memberEpoch int32, ofKind func(*group) bool, newGroup func() *group) (*group, string) {
+	g := s.groups[id]
+	if g != nil && !ofKind(g) {
 		if !g.empty() || g.share != nil {
-			return fail(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
+			return nil, "Group " + id + " is not a " + kind + " group."
 		}
 		g = nil
 	}
 	if g == nil {
-		if req.MemberEpoch != 0 {
-			return fail(kerr.GroupIDNotFound, "Group "+req.Group+" not found.")
+		if memberEpoch != 0 {
+			return nil, "Group " + id + " not found."
 		}
-		g = &group{consumer: NewConsumerGroup(req.Group, s.cfg.Consumer)}
-		s.groups[req.Group] = g
+		g = newGroup()
+		s.groups[id] = g
 	}
-	s.touched[req.Group] = true
-	return g.consumer.HeartbeatFrom(now, clientID, clientHost, req, topics)
+	s.touched[id] = true
+	return g, ""
 }
 
 // OffsetCommit handles an OffsetCommit for one group. Topic ids (v10+) are
@@ -688,24 +703,15 @@ func (s *Shard) ShareHeartbeat(now time.Time, clientID, clientHost string, req *
 	if resp := ValidateShareGroupHeartbeat(req); resp != nil {
 		return resp
 	}
-	g := s.groups[req.GroupID]
-	if g != nil && g.share == nil {
-		if !g.empty() {
-			return fail(kerr.GroupIDNotFound, "Group "+req.GroupID+" is not a share group.")
-		}
-		g = nil
-	}
+	g, notFound := s.heartbeatGroup(req.GroupID, "share", req.MemberEpoch,
+		func(g *group) bool { return g.share != nil },
+		func() *group { return &group{share: NewShareGroup(req.GroupID, s.cfg.Share)} })
 	if g == nil {
-		if req.MemberEpoch != 0 {
-			return fail(kerr.GroupIDNotFound, "Group "+req.GroupID+" not found.")
-		}
-		g = &group{share: NewShareGroup(req.GroupID, s.cfg.Share)}
-		s.groups[req.GroupID] = g
+		return fail(kerr.GroupIDNotFound, notFound)
 	}
 	if overrides != nil {
 		overrides(g.share)
 	}
-	s.touched[req.GroupID] = true
 	return g.share.HeartbeatFrom(now, clientID, clientHost, req, topics)
 }
 

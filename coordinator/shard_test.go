@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -119,4 +120,64 @@ func TestReplayGroupRecordsAndTombstones(t *testing.T) {
 	if ls := replayed.ListGroups(nil, nil); len(ls) != 0 {
 		t.Fatalf("groups left after their tombstones: %+v", ls)
 	}
+}
+
+// A consumer or share heartbeat takes over an empty group of another type,
+// except a share group; a group with members keeps its type, and only a
+// join creates a group. Each refusal is GROUP_ID_NOT_FOUND with Kafka's
+// message.
+func TestHeartbeatGroupTypes(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	topics := newFakeTopics()
+	topics.set("t", 1)
+	consumer := func(group string, epoch int32) (int16, string) {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Group, req.MemberID, req.MemberEpoch = group, "m-"+group, epoch
+		req.RebalanceTimeoutMillis, req.SubscribedTopicNames = 30000, []string{"t"}
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		resp := s.ConsumerHeartbeat(now, "c", "/127.0.0.1", req, topics)
+		return resp.ErrorCode, deref(resp.ErrorMessage)
+	}
+	share := func(group string, epoch int32) (int16, string) {
+		req := kmsg.NewPtrShareGroupHeartbeatRequest()
+		req.GroupID, req.MemberID, req.MemberEpoch = group, "s-"+group, epoch
+		req.SubscribedTopicNames = []string{"t"}
+		resp := s.ShareHeartbeat(now, "c", "/127.0.0.1", req, topics, nil)
+		return resp.ErrorCode, deref(resp.ErrorMessage)
+	}
+	s.EnsureShareGroup("empty-share")
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group, commit.Generation = "empty-classic", -1
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}}}
+	s.OffsetCommit(now, commit, topics)
+	notFound := kerr.GroupIDNotFound.Code
+	for _, tc := range []struct {
+		name     string
+		call     func(string, int32) (int16, string)
+		group    string
+		epoch    int32
+		wantCode int16
+		wantMsg  string
+	}{
+		{"consumer join creates", consumer, "c", 0, 0, ""},
+		{"share join creates", share, "s", 0, 0, ""},
+		{"consumer rejoin of a missing group", consumer, "missing", 3, notFound, "Group missing not found."},
+		{"share rejoin of a missing group", share, "missing", 3, notFound, "Group missing not found."},
+		{"share join of a consumer group with members", share, "c", 0, notFound, "Group c is not a share group."},
+		{"consumer join of a share group with members", consumer, "s", 0, notFound, "Group s is not a consumer group."},
+		{"consumer join of an empty share group", consumer, "empty-share", 0, notFound, "Group empty-share is not a consumer group."},
+		{"share join of an empty classic group", share, "empty-classic", 0, 0, ""},
+	} {
+		if code, msg := tc.call(tc.group, tc.epoch); code != tc.wantCode || (tc.wantMsg != "" && msg != tc.wantMsg) {
+			t.Errorf("%s: error %d %q, want %d %q", tc.name, code, msg, tc.wantCode, tc.wantMsg)
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -53,11 +52,8 @@ func (g *ShareGroup) Snapshot() []byte {
 // session starts at now. Decoding is bounded by the input: a corrupt input
 // yields an error, never a large allocation.
 func RestoreShareGroup(id string, cfg ShareConfig, b []byte, now time.Time) (*ShareGroup, error) {
-	if len(b) < 2 || b[0] != sgSnapMagic {
-		return nil, errors.New("share group snapshot: bad magic")
-	}
-	if b[1] != sgSnapVersion {
-		return nil, fmt.Errorf("share group snapshot: unsupported version %d", b[1])
+	if _, err := snapVersion(b, sgSnapMagic, "share group snapshot", sgSnapVersion); err != nil {
+		return nil, err
 	}
 	d := &snapDecoder{b: b[2:]}
 	g := NewShareGroup(id, cfg)
@@ -93,11 +89,8 @@ func RestoreShareGroup(id string, cfg ShareConfig, b []byte, now time.Time) (*Sh
 		g.target[m.id] = target
 		m.lastSeen = now
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("share group snapshot: %w", d.err)
-	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("share group snapshot: %d trailing bytes", len(d.b))
+	if err := d.end("share group snapshot"); err != nil {
+		return nil, err
 	}
 	g.dirty = false
 	return g, nil

@@ -2,8 +2,10 @@ package coordinator
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Building blocks of the group snapshot encodings: a string or byte slice is
@@ -50,6 +52,19 @@ func snapAppendAssignment(b []byte, a map[[16]byte][]int32) []byte {
 	return b
 }
 
+// snapVersion checks the magic byte and the version that open an encoded
+// group record or snapshot (what names it in errors) and returns the
+// version, one of versions.
+func snapVersion(b []byte, magic byte, what string, versions ...byte) (byte, error) {
+	if len(b) < 2 || b[0] != magic {
+		return 0, errors.New(what + ": bad magic")
+	}
+	if !slices.Contains(versions, b[1]) {
+		return 0, fmt.Errorf("%s: unsupported version %d", what, b[1])
+	}
+	return b[1], nil
+}
+
 // snapDecoder reads the snapshot encodings. Every length is checked against
 // the bytes left (each list element takes at least one byte), so a corrupt
 // input cannot make it allocate more than the input's size; the first error
@@ -59,6 +74,18 @@ type snapDecoder struct {
 	err error
 	// maxCount, if positive, caps every list length.
 	maxCount uint64
+}
+
+// end reports the first error of the decoding of what, or the bytes left
+// after it: an encoding read to the end leaves none.
+func (d *snapDecoder) end(what string) error {
+	if d.err != nil {
+		return fmt.Errorf("%s: %w", what, d.err)
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("%s: %d trailing bytes", what, len(d.b))
+	}
+	return nil
 }
 
 func (d *snapDecoder) fail(what string) {

@@ -134,6 +134,28 @@ func (b *browser) fillAndClick(sel, value, button string) {
 		`, document.querySelector(` + strconv.Quote(button) + `).click(), ""`)
 }
 
+// redrive picks the records at offsets on the messages page and asks for
+// their redrive, which opens the confirmation.
+func (b *browser) redrive(what string, offsets ...int) {
+	b.t.Helper()
+	var clicks []chromedp.Action[chromedp.Void]
+	for _, o := range offsets {
+		clicks = append(clicks, chromedp.Click(chromedp.CSS(`#messages tr[data-offset="`+strconv.Itoa(o)+`"] input.pick`)))
+	}
+	b.do(what, append(clicks, chromedp.Click(chromedp.CSS("#redrive")))...)
+}
+
+// confirm answers the open confirmation yes and returns the action's
+// result once ok accepts it.
+func (b *browser) confirm(what string, ok func(string) bool) string {
+	b.t.Helper()
+	b.do("confirm "+what, chromedp.Click(chromedp.CSS("#confirm-yes")))
+	return b.waitText("#action-result", what, ok)
+}
+
+// shown accepts any result: the caller checks what it says.
+func shown(s string) bool { return s != "" }
+
 // number is an element's text as an integer (the page groups digits).
 func (b *browser) number(sel string) int64 {
 	b.t.Helper()
@@ -535,9 +557,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("dead letters newest first: keys %s, want job-4,job-3", got)
 	}
 	b.screenshot("dlq")
-	b.do("select job-3", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
-		chromedp.Click(chromedp.CSS("#confirm-yes")))
-	if got := b.waitText("#action-result", "the refusal", func(s string) bool { return s != "" }); !strings.Contains(got, "admin.ui.allow.writes") {
+	b.redrive("select job-3", 0)
+	if got := b.confirm("the refusal", shown); !strings.Contains(got, "admin.ui.allow.writes") {
 		t.Errorf("redrive with writes off: %q, want a refusal naming admin.ui.allow.writes", got)
 	}
 	if ends := highWatermarks(t, n, f.jobs); ends[0] != 10 {
@@ -554,8 +575,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	b.open("#/topic/"+f.orders, "topic")
 	b.fillAndClick("#delete-at-0", "2", "#delete-0")
-	b.do("confirm the delete of partition 0's records below 2", chromedp.Click(chromedp.CSS("#confirm-yes")))
-	b.waitText("#action-result", "the delete to be done", func(s string) bool { return strings.Contains(s, "log start is now 2") })
+	b.confirm("the delete of partition 0's records below 2", func(s string) bool { return strings.Contains(s, "log start is now 2") })
 	starts, err := adm.ListStartOffsets(ctx, f.orders)
 	if err != nil {
 		t.Fatal(err)
@@ -567,8 +587,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.open("#/group/"+f.group, "group")
 	k := f.orders + "-0"
 	b.fillAndClick("#reset-to-"+k, "latest", "#reset-"+k)
-	b.do("confirm the reset of partition 0 to latest", chromedp.Click(chromedp.CSS("#confirm-yes")))
-	b.waitText("#action-result", "the reset to be done", func(s string) bool { return strings.Contains(s, "Committed offset 10") })
+	b.confirm("the reset of partition 0 to latest", func(s string) bool { return strings.Contains(s, "Committed offset 10") })
 	fetched, err := adm.FetchOffsets(ctx, f.group)
 	if err != nil {
 		t.Fatal(err)
@@ -578,9 +597,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 
 	b.open("#/messages?topic="+f.dlq+"&partition=0", "messages")
-	b.do("redrive job-3", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
-		chromedp.Click(chromedp.CSS("#confirm-yes")))
-	b.waitText("#action-result", "the redrive to be done", func(s string) bool { return strings.Contains(s, "0: redriven → "+f.jobs+"/0") })
+	b.redrive("redrive job-3", 0)
+	b.confirm("the redrive of job-3", func(s string) bool { return strings.Contains(s, "0: redriven → "+f.jobs+"/0") })
 	rd := n.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{f.jobs: {0: kgo.NewOffset().At(10)}}))
 	got := consumeN(t, rd, 1, opTimeout)[0]
 	if string(got.Key) != "job-3" || string(got.Value) != "payload 3" {
@@ -593,9 +611,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	// A second redrive of the same record is not produced again.
 	b.open("#/messages?topic="+f.dlq+"&partition=0", "messages")
-	b.do("redrive job-3 again", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
-		chromedp.Click(chromedp.CSS("#confirm-yes")))
-	b.waitText("#action-result", "the repeat to be refused", func(s string) bool { return strings.Contains(s, "already redriven") })
+	b.redrive("redrive job-3 again", 0)
+	b.confirm("the repeated redrive of job-3", func(s string) bool { return strings.Contains(s, "already redriven") })
 	// Each redrive is a transaction: the record and its commit marker.
 	if ends := highWatermarks(t, n, f.jobs); ends[0] != 12 {
 		t.Errorf("jobs end %d after one redrive, want 12 (job-3 at 10, a commit marker at 11)", ends[0])
@@ -605,10 +622,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	n.Stop()
 	n.Restart()
 	b.open("#/messages?topic="+f.dlq+"&partition=0", "messages")
-	b.do("redrive job-3 and job-4 after a restart", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)),
-		chromedp.Click(chromedp.CSS(`#messages tr[data-offset="1"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
-		chromedp.Click(chromedp.CSS("#confirm-yes")))
-	if got := b.waitText("#action-result", "the redrive after a restart", func(s string) bool { return s != "" }); !strings.Contains(got, "0: already redriven") || !strings.Contains(got, "1: redriven → "+f.jobs+"/0") {
+	b.redrive("redrive job-3 and job-4 after a restart", 0, 1)
+	if got := b.confirm("the redrive after a restart", shown); !strings.Contains(got, "0: already redriven") || !strings.Contains(got, "1: redriven → "+f.jobs+"/0") {
 		t.Errorf("redrive of job-3 and job-4 after a restart: %q, want job-3 already redriven and job-4 redriven", got)
 	}
 	if ends := highWatermarks(t, n, f.jobs); ends[0] != 14 {
@@ -820,14 +835,12 @@ func TestConsoleActsAsTheLoggedInUser(t *testing.T) {
 	b.login("bob", "bob-secret", "group")
 	k := alpha + "-0"
 	b.fillAndClick("#reset-to-"+k, "latest", "#reset-"+k)
-	b.do("confirm the reset as bob", chromedp.Click(chromedp.CSS("#confirm-yes")))
-	if got := b.waitText("#action-result", "the reset refusal", func(s string) bool { return s != "" }); !strings.Contains(got, "GROUP_AUTHORIZATION_FAILED") {
+	if got := b.confirm("the reset as bob", shown); !strings.Contains(got, "GROUP_AUTHORIZATION_FAILED") {
 		t.Errorf("bob resetting %s: %q, want GROUP_AUTHORIZATION_FAILED", group, got)
 	}
 	b.open("#/messages?topic="+dlq+"&partition=0", "messages")
-	b.do("redrive as bob", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
-		chromedp.Click(chromedp.CSS("#confirm-yes")))
-	if got := b.waitText("#action-result", "the redrive refusal", func(s string) bool { return s != "" }); !strings.Contains(got, "AUTHORIZATION_FAILED") {
+	b.redrive("redrive as bob", 0)
+	if got := b.confirm("the redrive as bob", shown); !strings.Contains(got, "AUTHORIZATION_FAILED") {
 		t.Errorf("bob redriving: %q, want the broker's authorization error", got)
 	}
 	b.screenshot("login-refused-redrive")
@@ -846,9 +859,8 @@ func TestConsoleActsAsTheLoggedInUser(t *testing.T) {
 	// alice, with the ACLs a redrive needs, redrives.
 	b.open("#/messages?topic="+dlq+"&partition=0", "login")
 	b.login("alice", "alice-secret", "messages")
-	b.do("redrive as alice", chromedp.Click(chromedp.CSS(`#messages tr[data-offset="0"] input.pick`)), chromedp.Click(chromedp.CSS("#redrive")),
-		chromedp.Click(chromedp.CSS("#confirm-yes")))
-	if got := b.waitText("#action-result", "alice's redrive", func(s string) bool { return s != "" }); !strings.Contains(got, "0: redriven → "+alpha+"/0") {
+	b.redrive("redrive as alice", 0)
+	if got := b.confirm("alice's redrive", shown); !strings.Contains(got, "0: redriven → "+alpha+"/0") {
 		t.Errorf("alice redriving: %q", got)
 	}
 	if !strings.Contains(sn.Output(), `msg="console: redrove dead letter" component=console user=alice`) {

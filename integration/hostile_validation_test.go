@@ -10,14 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/testcompress"
 )
 
 // Kafka error codes the hostile-validation tests expect.
@@ -320,45 +318,13 @@ func recompress(t *testing.T, b []byte, codec int8, xerial bool, payload func([]
 	if payload != nil {
 		body = payload(records)
 	} else {
-		body = compressRecords(t, codec, xerial, records)
+		body = testcompress.Records(t, codec, xerial, records)
 	}
 	out := append(bytes.Clone(b[:headerSize]), body...)
 	out[22] = out[22]&^7 | byte(codec)
 	binary.BigEndian.PutUint32(out[8:], uint32(len(out)-12))
 	fixCRC(out)
 	return out
-}
-
-func compressRecords(t *testing.T, codec int8, xerial bool, raw []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	switch codec {
-	case 1:
-		w := gzip.NewWriter(&buf)
-		w.Write(raw)
-		w.Close()
-	case 2:
-		if !xerial {
-			return snappy.Encode(nil, raw)
-		}
-		buf.Write([]byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0, 0, 0, 0, 1, 0, 0, 0, 1})
-		blk := snappy.Encode(nil, raw)
-		buf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(blk))))
-		buf.Write(blk)
-	case 3:
-		w := lz4.NewWriter(&buf)
-		w.Write(raw)
-		w.Close()
-	case 4:
-		enc, err := zstd.NewWriter(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return enc.EncodeAll(raw, nil)
-	default:
-		t.Fatalf("codec %d", codec)
-	}
-	return buf.Bytes()
 }
 
 // fixCRC recomputes a v2 batch's CRC-32C over attributes..end.

@@ -13,13 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy"
-	"github.com/klauspost/compress/zstd"
-	"github.com/pierrec/lz4/v4"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/internal/firsterr"
+	"github.com/shoalmq/shoal/internal/testcompress"
 )
 
 // Test batches are built with kmsg, independently of the package's own
@@ -53,47 +50,9 @@ func encodeRecords(recs []testRec) []byte {
 	return out
 }
 
-func compressFor(t testing.TB, codec int8, xerial bool, raw []byte) []byte {
-	var buf bytes.Buffer
-	switch codec {
-	case CompressionNone:
-		return raw
-	case CompressionGzip:
-		w := gzip.NewWriter(&buf)
-		w.Write(raw)
-		w.Close()
-	case CompressionSnappy:
-		if !xerial {
-			return snappy.Encode(nil, raw)
-		}
-		buf.Write(xerialMagic)
-		buf.Write([]byte{0, 0, 0, 1, 0, 0, 0, 1})
-		for len(raw) > 0 { // several blocks to exercise the framing
-			n := min(len(raw), 100)
-			blk := snappy.Encode(nil, raw[:n])
-			buf.Write(binary.BigEndian.AppendUint32(nil, uint32(len(blk))))
-			buf.Write(blk)
-			raw = raw[n:]
-		}
-	case CompressionLZ4:
-		w := lz4.NewWriter(&buf)
-		w.Write(raw)
-		w.Close()
-	case CompressionZstd:
-		enc, err := zstd.NewWriter(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return enc.EncodeAll(raw, nil)
-	default:
-		t.Fatalf("codec %d", codec)
-	}
-	return buf.Bytes()
-}
-
 func buildBatch(t testing.TB, s batchSpec) []byte {
 	t.Helper()
-	payload := compressFor(t, s.codec, s.xerial, encodeRecords(s.recs))
+	payload := testcompress.Records(t, s.codec, s.xerial, encodeRecords(s.recs))
 	maxTs := s.baseTs
 	for _, r := range s.recs {
 		maxTs = max(maxTs, s.baseTs+r.tsDelta)

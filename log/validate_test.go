@@ -14,6 +14,8 @@ import (
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/testcompress"
 )
 
 // codecCase is one codec and framing a client may send.
@@ -71,7 +73,7 @@ func TestValidateProduceBatchCodecs(t *testing.T) {
 			if !bytes.Equal(good, stored) {
 				t.Fatal("validation changed the batch bytes")
 			}
-			compress := func(raw []byte) []byte { return compressFor(t, c.codec, c.xerial, raw) }
+			compress := func(raw []byte) []byte { return testcompress.Records(t, c.codec, c.xerial, raw) }
 			check("count above records", withPayload(c.codec, 4, compress(raw)), ErrCorruptMessage)
 			check("count below records", withPayload(c.codec, 2, compress(raw)), ErrCorruptMessage)
 			check("records garbage", withPayload(c.codec, 3, compress(bytes.Repeat([]byte{0x7f}, 64))), ErrCorruptMessage)

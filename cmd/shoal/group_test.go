@@ -62,13 +62,22 @@ func groupName(t *testing.T) string {
 	return topicName(t, "g")
 }
 
+// groupTopic creates a topic for the test with a partition per count,
+// writes that many records to each (produceTo), and returns it with a
+// group name for the test and an admin client.
+func groupTopic(t *testing.T, counts ...int) (topic, group string, adm *kadm.Client) {
+	t.Helper()
+	topic, group = topicName(t, "t"), groupName(t)
+	createTopic(t, topic, len(counts))
+	for p, n := range counts {
+		produceTo(t, topic, int32(p), n)
+	}
+	_, adm = testAdmin(t)
+	return topic, group, adm
+}
+
 func TestGroupDescribeResetDelete(t *testing.T) {
-	topic := topicName(t, "t")
-	group := groupName(t)
-	createTopic(t, topic, 2)
-	produceTo(t, topic, 0, 10)
-	produceTo(t, topic, 1, 5)
-	_, adm := testAdmin(t)
+	topic, group, adm := groupTopic(t, 10, 5)
 
 	// A kgo group member reads everything and commits 6 on partition 0
 	// and 3 on partition 1.
@@ -190,11 +199,7 @@ func TestGroupDescribeResetDelete(t *testing.T) {
 }
 
 func TestConsumeGroup(t *testing.T) {
-	topic := topicName(t, "t")
-	group := groupName(t)
-	createTopic(t, topic, 1)
-	produceTo(t, topic, 0, 10)
-	_, adm := testAdmin(t)
+	topic, group, adm := groupTopic(t, 10)
 
 	r := ok(t, "consume", topic, "--group", group, "--max-records", "4", "--format", `%o:%s\n`)
 	if r.stdout != "0:v0\n1:v1\n2:v2\n3:v3\n" {

@@ -25,12 +25,7 @@ func shareStart(t *testing.T, adm *kadm.Client, group, topic string) map[int32]i
 }
 
 func TestShareDescribeResetDelete(t *testing.T) {
-	topic := topicName(t, "t")
-	group := groupName(t)
-	createTopic(t, topic, 2)
-	produceTo(t, topic, 0, 6)
-	produceTo(t, topic, 1, 4)
-	_, adm := testAdmin(t)
+	topic, group, adm := groupTopic(t, 6, 4)
 
 	r := ok(t, "share", "config", group, "--set", "share.auto.offset.reset=earliest", "--set", "share.record.lock.duration.ms=15000")
 	if !containsLineWith(r.stdout, "share.auto.offset.reset", "earliest", "GROUP_CONFIG") ||
@@ -123,11 +118,7 @@ func TestShareDescribeResetDelete(t *testing.T) {
 }
 
 func TestConsumeShareGroup(t *testing.T) {
-	topic := topicName(t, "t")
-	group := groupName(t)
-	createTopic(t, topic, 1)
-	produceTo(t, topic, 0, 8)
-	_, adm := testAdmin(t)
+	topic, group, adm := groupTopic(t, 8)
 	ok(t, "share", "config", group, "--set", "share.auto.offset.reset=earliest")
 
 	r := ok(t, "consume", topic, "--share-group", group, "--max-records", "3", "--format", `%o:%s\n`)
