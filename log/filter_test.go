@@ -123,11 +123,12 @@ func TestRecordIndexFilter(t *testing.T) {
 						t.Fatalf("%s batch, keep %s: indexed filter gave %d bytes (err %v), FilterBatch %d", name, kname, len(got), err, len(want))
 					}
 					// The same records as offset ranges, reaching past
-					// both ends of the batch, appended after a prefix.
-					prefix := []byte("prefix")
-					got, err = x.AppendCut(slices.Clip(prefix), batch, keptRanges(keep, 90, 150))
-					if err != nil || !bytes.Equal(got, append(slices.Clip(prefix), want...)) {
-						t.Fatalf("%s batch, keep %s: AppendCut gave %d bytes (err %v), FilterBatch %d after the prefix", name, kname, len(got), err, len(want))
+					// both ends of the batch, in pieces appended after
+					// another.
+					prefix := [][]byte{[]byte("prefix")}
+					pieces, err := x.CutPieces(slices.Clip(prefix), batch, keptRanges(keep, 90, 150))
+					if got := bytes.Join(pieces, nil); err != nil || !bytes.Equal(got, append([]byte("prefix"), want...)) {
+						t.Fatalf("%s batch, keep %s: CutPieces gave %d bytes (err %v), FilterBatch %d after the prefix", name, kname, len(got), err, len(want))
 					}
 				}
 			}
@@ -138,7 +139,7 @@ func TestRecordIndexFilter(t *testing.T) {
 			if _, err := x.Filter(b, keeps["odd"]); err == nil {
 				t.Fatal("an index of another batch filtered without error")
 			}
-			if _, err := x.AppendCut(nil, b, keptRanges(keeps["odd"], 100, 140)); err == nil {
+			if _, err := x.CutPieces(nil, b, keptRanges(keeps["odd"], 100, 140)); err == nil {
 				t.Fatal("an index of another batch cut without error")
 			}
 			negative := bytes.Clone(b)
@@ -213,9 +214,11 @@ func BenchmarkFilterKeyOrderedBatch(b *testing.B) {
 		}
 		every100th := keptRanges(keep, 0, 1000)
 		for range b.N {
-			if _, err := x.AppendCut(nil, batch, every100th); err != nil {
+			pieces, err := x.CutPieces(nil, batch, every100th)
+			if err != nil {
 				b.Fatal(err)
 			}
+			_ = bytes.Join(pieces, nil)
 		}
 	})
 }
