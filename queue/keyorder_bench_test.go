@@ -109,3 +109,47 @@ func TestDrainCyclesDeliversEveryRecord(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPersistedKeyOrdered measures Persisted, which runs on every
+// acknowledgement, on a key-ordered window as a drain leaves it: 16
+// members taking turns acknowledging what they hold and acquiring again
+// from a log of 250 keys in batches of 1,000 records, the keys in no order
+// (as a producer partitioning by key hash leaves them), until the window
+// is the patchwork of delivered, acknowledged and held-back records it is
+// mid-drain. It reports the batches of the persisted state.
+func BenchmarkPersistedKeyOrdered(b *testing.B) {
+	const workers, maxRecords, batchLen, keys = 16, 500, 1000, 250
+	spans := func(from int64) []Span {
+		first := from - from%batchLen
+		s := Span{First: first, Last: first + batchLen - 1, Keys: make([]KeyHash, batchLen)}
+		for i := range s.Keys {
+			// A multiplicative hash of the offset scatters the keys.
+			s.Keys[i] = KeyHash(uint64(first+int64(i))*0x9e3779b97f4a7c15>>40%keys + 1)
+		}
+		return []Span{s}
+	}
+	cfg := DefaultConfig()
+	cfg.Ordering = OrderKey
+	sp := New(cfg, 0)
+	held := make([][]AcquiredRange, workers)
+	for turn := range 200 {
+		w := turn % workers
+		member := fmt.Sprint("member-", w)
+		var acks []AckBatch
+		for _, r := range held[w] {
+			acks = append(acks, AckBatch{First: r.First, Last: r.Last, Types: []AckType{AckAccept}})
+		}
+		if err := sp.Acknowledge(base, member, acks, false); err != nil {
+			b.Fatal(err)
+		}
+		held[w] = nil
+		if from := sp.NextFetchOffset(base); from >= 0 {
+			held[w] = sp.Acquire(base, member, spans(from), maxRecords, maxRecords, false)
+		}
+	}
+	var st PersistedState
+	for b.Loop() {
+		st = sp.Persisted()
+	}
+	b.ReportMetric(float64(len(st.Batches)), "batches")
+}

@@ -335,6 +335,14 @@ type SharePartition struct {
 	changes uint64
 	memo    readyMemo
 
+	// persistedLen is how many batches the last Persisted returned; the
+	// next is made room for as many at once. Why: ordering by key the
+	// in-flight window is a patchwork of records delivered, acknowledged
+	// and held back, hundreds of batches rewritten on every
+	// acknowledgement, and growing the slice to them one append at a time
+	// was most of Persisted's cost.
+	persistedLen int
+
 	pivot   entry
 	scratch []*entry // isolate's result
 	cands   []entry  // Acquire's candidates
@@ -1174,6 +1182,9 @@ func (sp *SharePartition) Reset(offset int64) {
 // records that are terminal or were delivered before (ACQUIRED as AVAILABLE).
 func (sp *SharePartition) Persisted() PersistedState {
 	st := PersistedState{StartOffset: sp.start, StateEpoch: sp.epoch, Producer: sp.producer}
+	if sp.persistedLen > 0 {
+		st.Batches = make([]StateBatch, 0, sp.persistedLen+sp.persistedLen/4)
+	}
 	sp.entries.Ascend(func(e *entry) bool {
 		s := e.state
 		switch s {
@@ -1201,6 +1212,10 @@ func (sp *SharePartition) Persisted() PersistedState {
 		st.Batches = append(st.Batches, StateBatch{First: e.first, Last: e.last, State: s, DeliveryCount: e.count})
 		return true
 	})
+	sp.persistedLen = len(st.Batches)
+	if sp.persistedLen == 0 {
+		st.Batches = nil
+	}
 	return st
 }
 
