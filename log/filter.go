@@ -85,8 +85,9 @@ type OffsetRange struct{ First, Last int64 }
 // records in a range are found here from the index by offset, so a cut
 // costs what it keeps. Why pieces: the fetch copies the pieces of all its
 // cuts into its response once, into memory that need not be cleared first
-// (bytes.Join); a buffer made up front for them is cleared by the runtime,
-// which cost about as much as the copy.
+// (bytes.Join); a buffer made up front for them is cleared by the runtime
+// first, and in a broker's CPU profile of key-ordered fetches the clearing
+// took as long as the copy.
 func (x RecordIndex) CutPieces(pieces [][]byte, b []byte, ranges []OffsetRange) ([][]byte, error) {
 	h, data, err := batchData(b)
 	switch {
