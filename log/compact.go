@@ -761,21 +761,27 @@ func encodeBatch(h BatchHeader, payload []byte) []byte {
 // sealBatch writes h's fields into the header space at the start of b, whose
 // payload follows it, with b's length and CRC, and returns b.
 func sealBatch(b []byte, h BatchHeader) []byte {
-	be := binary.BigEndian
-	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
-	be.PutUint32(b[offLength:], uint32(len(b)-lengthFieldEnd))
-	be.PutUint32(b[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
-	b[offMagic] = 2
-	be.PutUint16(b[offAttributes:], uint16(h.Attributes))
-	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
-	be.PutUint64(b[offBaseTimestamp:], uint64(h.BaseTimestamp))
-	be.PutUint64(b[offMaxTimestamp:], uint64(h.MaxTimestamp))
-	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
-	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
-	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
-	be.PutUint32(b[offRecordCount:], uint32(h.NumRecords))
-	be.PutUint32(b[offCRC:], batchCRC(b))
+	putHeader(b, h, len(b))
+	binary.BigEndian.PutUint32(b[offCRC:], batchCRC(b))
 	return b
+}
+
+// putHeader writes h's fields into head, the header of a batch of size
+// bytes, with the batch's length; all but the CRC.
+func putHeader(head []byte, h BatchHeader, size int) {
+	be := binary.BigEndian
+	be.PutUint64(head[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(head[offLength:], uint32(size-lengthFieldEnd))
+	be.PutUint32(head[offLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	head[offMagic] = 2
+	be.PutUint16(head[offAttributes:], uint16(h.Attributes))
+	be.PutUint32(head[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(head[offBaseTimestamp:], uint64(h.BaseTimestamp))
+	be.PutUint64(head[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(head[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(head[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(head[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(head[offRecordCount:], uint32(h.NumRecords))
 }
 
 // checkKeyed rejects a batch holding a record without a key: a compacted

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"slices"
 )
@@ -72,26 +73,31 @@ func (x RecordIndex) check(h BatchHeader, data []byte) error {
 // OffsetRange is the offsets First to Last, both included.
 type OffsetRange struct{ First, Last int64 }
 
-// AppendCut appends to dst b's batch, the batch x indexes, cut down to the
-// records whose offsets lie in ranges (ascending and disjoint), as Filter
-// cuts it: b whole when every record is in
-// them (or b is a control batch), nothing when none is.
+// CutPieces appends to pieces b's batch, the batch x indexes, cut down to
+// the records whose offsets lie in ranges (ascending and disjoint), as
+// Filter cuts it, in pieces that make that batch one after the other: b
+// whole when every record is in them (or b is a control batch), nothing when
+// none is, else a new header followed by the kept records, as spans of b
+// when it is not compressed. The pieces may alias b.
 //
 // Why not Filter: a key-ordered share fetch keeps a few dozen records of a
 // batch of a thousand, and Filter asks about every record of the batch; the
 // records in a range are found here from the index by offset, so a cut
-// costs what it keeps. Appending lets the cuts of one fetch share one
-// buffer rather than each allocating its own to be copied once more.
-func (x RecordIndex) AppendCut(dst, b []byte, ranges []OffsetRange) ([]byte, error) {
+// costs what it keeps. Why pieces: the fetch copies the pieces of all its
+// cuts into its response once, into memory that need not be cleared first
+// (bytes.Join); a buffer made up front for them is cleared by the runtime
+// first, and in a broker's CPU profile of key-ordered fetches the clearing
+// took as long as the copy.
+func (x RecordIndex) CutPieces(pieces [][]byte, b []byte, ranges []OffsetRange) ([][]byte, error) {
 	h, data, err := batchData(b)
 	switch {
 	case err != nil:
-		return dst, err
+		return pieces, err
 	case h.Control():
-		return append(dst, b[:h.Size()]...), nil
+		return append(pieces, b[:h.Size():h.Size()]), nil
 	}
 	if err := x.check(h, data); err != nil {
-		return dst, err
+		return pieces, err
 	}
 	var c cut
 	for _, r := range ranges {
@@ -106,11 +112,11 @@ func (x RecordIndex) AppendCut(dst, b []byte, ranges []OffsetRange) ([]byte, err
 	}
 	switch c.kept {
 	case h.NumRecords:
-		return append(dst, b[:h.Size()]...), nil
+		return append(pieces, b[:h.Size():h.Size()]), nil
 	case 0:
-		return dst, nil
+		return pieces, nil
 	}
-	return c.appendBatch(dst, b, h, data)
+	return c.appendPieces(pieces, b, h, data)
 }
 
 // firstFrom is the index of the first record whose offset delta is d or
@@ -220,7 +226,11 @@ func (x RecordIndex) filter(b []byte, h BatchHeader, data []byte, keep func(offs
 	case 0:
 		return nil, nil
 	}
-	return c.appendBatch(nil, b, h, data)
+	pieces, err := c.appendPieces(nil, b, h, data)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Join(pieces, nil), nil
 }
 
 // cut is the records a batch is cut down to: runs of consecutive records
@@ -246,44 +256,45 @@ func (c *cut) add(x RecordIndex, i, j int32) {
 	c.size += int(to - from)
 }
 
-// appendBatch appends to dst the batch b (header h, record data data,
-// inflated) holding only c's records, some but not all of b's.
-func (c *cut) appendBatch(dst, b []byte, h BatchHeader, data []byte) ([]byte, error) {
-	var payload []byte
-	size := c.size
-	if h.Compression() != CompressionNone {
-		var err error
-		payload, err = compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), c.appendRecords(make([]byte, 0, c.size), data))
-		if err != nil {
-			return dst, err
-		}
-		size = len(payload)
-	}
-	start := len(dst)
-	if need := BatchHeaderSize + size; cap(dst)-start < need {
-		// Grown once, by make rather than slices.Grow, which would
-		// clear memory the runtime may know to be zero already.
-		dst = append(make([]byte, 0, start+need), dst...)
-	}
-	dst = append(dst, make([]byte, BatchHeaderSize)...)
-	if payload != nil {
-		dst = append(dst, payload...)
-	} else {
-		// Uncompressed, the records go straight into the new batch.
-		dst = c.appendRecords(dst, data)
-	}
-	nh := h
-	nh.NumRecords = c.kept
-	sealBatch(dst[start:], nh)
-	return dst, nil
-}
-
 // appendRecords appends c's records, from the record data data, to dst.
 func (c *cut) appendRecords(dst, data []byte) []byte {
 	for _, r := range c.runs {
 		dst = append(dst, data[r.from:r.to]...)
 	}
 	return dst
+}
+
+// appendPieces appends to pieces the batch b (header h, record data data,
+// inflated) holding only c's records, some but not all of b's: a new header,
+// then the records' spans of data, or their payload compressed again.
+func (c *cut) appendPieces(pieces [][]byte, b []byte, h BatchHeader, data []byte) ([][]byte, error) {
+	head := make([]byte, BatchHeaderSize)
+	pieces = append(pieces, head)
+	body := len(pieces)
+	if h.Compression() != CompressionNone {
+		payload, err := compress(h.Compression(), bytes.HasPrefix(b[BatchHeaderSize:], xerialMagic), c.appendRecords(make([]byte, 0, c.size), data))
+		if err != nil {
+			return pieces[:body-1], err
+		}
+		pieces = append(pieces, payload)
+	} else {
+		for _, r := range c.runs {
+			pieces = append(pieces, data[r.from:r.to:r.to])
+		}
+	}
+	size := BatchHeaderSize
+	for _, p := range pieces[body:] {
+		size += len(p)
+	}
+	nh := h
+	nh.NumRecords = c.kept
+	putHeader(head, nh, size)
+	crc := crc32.Checksum(head[offAttributes:], castagnoli)
+	for _, p := range pieces[body:] {
+		crc = crc32.Update(crc, castagnoli, p)
+	}
+	binary.BigEndian.PutUint32(head[offCRC:], crc)
+	return pieces, nil
 }
 
 // recordAt reads the record at the start of b: its encoded size (length

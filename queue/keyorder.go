@@ -174,10 +174,7 @@ func (sp *SharePartition) learnKeys(s *Span) {
 	from := ko.known + 1
 	if s.First > from {
 		blocked := false
-		sp.ascendFrom(from, func(e *entry) bool {
-			if e.first >= s.First {
-				return false
-			}
+		sp.eachIn(from, s.First-1, func(e *entry) bool {
 			blocked = !e.state.settled()
 			return !blocked
 		})
@@ -186,10 +183,7 @@ func (sp *SharePartition) learnKeys(s *Span) {
 		}
 	}
 	upto := min(s.Last, sp.end)
-	sp.ascendFrom(max(from, s.First), func(e *entry) bool {
-		if e.first > upto {
-			return false
-		}
+	sp.eachIn(max(from, s.First), upto, func(e *entry) bool {
 		if !e.state.settled() {
 			for o := max(e.first, s.First, from); o <= min(e.last, upto); o++ {
 				ko.register(o, keyOf(s, o))

@@ -109,3 +109,86 @@ func TestDrainCyclesDeliversEveryRecord(t *testing.T) {
 		}
 	}
 }
+
+// scatteredSpans returns the batch of 1,000 records holding offset from,
+// in a log of 250 keys in no order (as a producer partitioning by key hash
+// leaves them).
+func scatteredSpans(from int64) []Span {
+	const batchLen, keys = 1000, 250
+	first := from - from%batchLen
+	s := Span{First: first, Last: first + batchLen - 1, Keys: make([]KeyHash, batchLen)}
+	for i := range s.Keys {
+		// A multiplicative hash of the offset scatters the keys.
+		s.Keys[i] = KeyHash(uint64(first+int64(i))*0x9e3779b97f4a7c15>>40%keys + 1)
+	}
+	return []Span{s}
+}
+
+// keyOrderedTurns plays turns of 16 members of a key-ordered share
+// partition over scatteredSpans: each turn a member acknowledges (ACCEPT)
+// what it holds and, fetching as one of the 16, acquires again from where
+// the partition wants to continue.
+type keyOrderedTurns struct {
+	sp   *SharePartition
+	held [][]AcquiredRange
+	turn int
+}
+
+func newKeyOrderedTurns() *keyOrderedTurns {
+	cfg := DefaultConfig()
+	cfg.Ordering = OrderKey
+	return &keyOrderedTurns{sp: New(cfg, 0), held: make([][]AcquiredRange, 16)}
+}
+
+func (k *keyOrderedTurns) play(tb testing.TB) {
+	const maxRecords = 500
+	w := k.turn % len(k.held)
+	k.turn++
+	member := fmt.Sprint("member-", w)
+	var acks []AckBatch
+	for _, r := range k.held[w] {
+		acks = append(acks, AckBatch{First: r.First, Last: r.Last, Types: []AckType{AckAccept}})
+	}
+	if err := k.sp.Acknowledge(base, member, acks, false); err != nil {
+		tb.Fatal(err)
+	}
+	k.held[w] = nil
+	k.sp.StartFetch(len(k.held))
+	if from := k.sp.NextFetchOffset(base); from >= 0 {
+		k.held[w] = k.sp.Acquire(base, member, scatteredSpans(from), maxRecords, maxRecords, false)
+	}
+}
+
+// BenchmarkKeyOrderedTurns measures one turn of keyOrderedTurns: the state
+// machine's part of a ShareFetch with piggybacked acknowledgements, ordering
+// by key among 16 members. It reports the records acquired per turn.
+func BenchmarkKeyOrderedTurns(b *testing.B) {
+	k := newKeyOrderedTurns()
+	for range 200 {
+		k.play(b)
+	}
+	acquired := 0
+	for b.Loop() {
+		k.play(b)
+		for _, r := range k.held[(k.turn-1)%len(k.held)] {
+			acquired += int(r.Last - r.First + 1)
+		}
+	}
+	b.ReportMetric(float64(acquired)/float64(b.N), "records/turn")
+}
+
+// BenchmarkPersistedKeyOrdered measures Persisted, which runs on every
+// acknowledgement, on a key-ordered window as keyOrderedTurns leaves it
+// mid-drain: a patchwork of delivered, acknowledged and held-back records.
+// It reports the batches of the persisted state.
+func BenchmarkPersistedKeyOrdered(b *testing.B) {
+	k := newKeyOrderedTurns()
+	for range 200 {
+		k.play(b)
+	}
+	var st PersistedState
+	for b.Loop() {
+		st = k.sp.Persisted()
+	}
+	b.ReportMetric(float64(len(st.Batches)), "batches")
+}

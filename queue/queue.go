@@ -335,6 +335,14 @@ type SharePartition struct {
 	changes uint64
 	memo    readyMemo
 
+	// persistedLen is how many batches the last Persisted returned; the
+	// next is made room for as many at once. Why: ordering by key the
+	// in-flight window is a patchwork of records delivered, acknowledged
+	// and held back, hundreds of batches rewritten on every
+	// acknowledgement, and growing the slice to them one append at a time
+	// was most of Persisted's cost.
+	persistedLen int
+
 	pivot   entry
 	scratch []*entry // isolate's result
 	cands   []entry  // Acquire's candidates
@@ -717,10 +725,7 @@ spans:
 		if lo <= sp.end {
 			hi := min(s.Last, sp.end)
 			cands := sp.cands[:0]
-			sp.ascendFrom(lo, func(e *entry) bool {
-				if e.first > hi {
-					return false
-				}
+			sp.eachIn(lo, hi, func(e *entry) bool {
 				if e.acquirable(t) {
 					cands = append(cands, *e)
 				}
@@ -854,10 +859,7 @@ func (sp *SharePartition) archiveGap(a, z int64) {
 		return
 	}
 	var runs [][2]int64
-	sp.ascendFrom(a, func(e *entry) bool {
-		if e.first > z {
-			return false
-		}
+	sp.eachIn(a, z, func(e *entry) bool {
 		if e.state == Available {
 			runs = append(runs, [2]int64{max(e.first, a), min(e.last, z)})
 		}
@@ -964,10 +966,7 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 			return kerr.InvalidRequest
 		}
 		var err error
-		sp.ascendFrom(max(b.First, sp.start), func(e *entry) bool {
-			if e.first > b.Last {
-				return false
-			}
+		sp.eachIn(max(b.First, sp.start), b.Last, func(e *entry) bool {
 			if e.state != Acquired || e.owner != member || e.deadline <= t {
 				err = kerr.InvalidRecordState
 				return false
@@ -1183,6 +1182,9 @@ func (sp *SharePartition) Reset(offset int64) {
 // records that are terminal or were delivered before (ACQUIRED as AVAILABLE).
 func (sp *SharePartition) Persisted() PersistedState {
 	st := PersistedState{StartOffset: sp.start, StateEpoch: sp.epoch, Producer: sp.producer}
+	if sp.persistedLen > 0 {
+		st.Batches = make([]StateBatch, 0, sp.persistedLen+sp.persistedLen/4)
+	}
 	sp.entries.Ascend(func(e *entry) bool {
 		s := e.state
 		switch s {
@@ -1210,6 +1212,10 @@ func (sp *SharePartition) Persisted() PersistedState {
 		st.Batches = append(st.Batches, StateBatch{First: e.first, Last: e.last, State: s, DeliveryCount: e.count})
 		return true
 	})
+	sp.persistedLen = len(st.Batches)
+	if sp.persistedLen == 0 {
+		st.Batches = nil
+	}
 	return st
 }
 
@@ -1303,41 +1309,72 @@ func (sp *SharePartition) find(offset int64) *entry {
 	return found
 }
 
-// ascendFrom visits entries in offset order starting with the one holding
-// offset (or the first after it).
-func (sp *SharePartition) ascendFrom(offset int64, f func(*entry) bool) {
-	from := offset
-	if e := sp.find(offset); e != nil {
-		from = e.first
+// eachIn visits the entries holding offsets of [a, z] (the one holding a,
+// or the first after it, and those after it that start by z) in offset
+// order until f returns false.
+//
+// Why not one walk from a: the entry holding a is found with one descent of
+// the tree, and a second walk is needed only when [a, z] reaches past it.
+// Ordering by key, records are acquired and acknowledged one by one, and
+// most of the ranges asked about lie within one entry.
+func (sp *SharePartition) eachIn(a, z int64, f func(*entry) bool) {
+	from := a
+	if e := sp.find(a); e != nil {
+		if e.first > z || !f(e) || e.last >= z {
+			return
+		}
+		from = e.last + 1
 	}
-	sp.entries.AscendGreaterOrEqual(&entry{first: from}, f)
+	sp.entries.AscendGreaterOrEqual(&entry{first: from}, func(e *entry) bool {
+		return e.first <= z && f(e)
+	})
 }
 
 // splitAt makes an entry start at offset if offset is inside one.
 func (sp *SharePartition) splitAt(offset int64) {
-	e := sp.find(offset)
-	if e == nil || e.first == offset {
-		return
+	if e := sp.find(offset); e != nil && e.first < offset {
+		sp.split(e, offset)
 	}
+}
+
+// split cuts e, which holds offset past its first, in two and returns the
+// entry that starts at offset.
+func (sp *SharePartition) split(e *entry, offset int64) *entry {
 	right := *e
 	right.first = offset
 	sp.modify(e, func(e *entry) { e.last = offset - 1 })
 	sp.add(&right)
+	return &right
 }
 
 // isolate splits entries so that [a, z] is covered by whole entries and
 // returns them in order. The slice is only valid until the next call.
+//
+// When one entry holds all of [a, z] (ordering by key, a record acquired or
+// acknowledged alone) it is found with one descent of the tree and cut
+// where needed, rather than looked up again for each cut and once more for
+// the result.
 func (sp *SharePartition) isolate(a, z int64) []*entry {
-	sp.splitAt(a)
-	sp.splitAt(z + 1)
 	out := sp.scratch[:0]
-	sp.entries.AscendGreaterOrEqual(&entry{first: a}, func(e *entry) bool {
-		if e.first > z {
-			return false
+	e := sp.find(a)
+	if e != nil && e.first < a {
+		e = sp.split(e, a)
+	}
+	if e != nil && e.last >= z {
+		if e.last > z {
+			sp.split(e, z+1)
 		}
 		out = append(out, e)
-		return true
-	})
+	} else {
+		sp.splitAt(z + 1)
+		sp.entries.AscendGreaterOrEqual(&entry{first: a}, func(e *entry) bool {
+			if e.first > z {
+				return false
+			}
+			out = append(out, e)
+			return true
+		})
+	}
 	sp.scratch = out[:0]
 	return out
 }
@@ -1346,10 +1383,7 @@ func (sp *SharePartition) isolate(a, z int64) []*entry {
 func (sp *SharePartition) coalesce(a, z int64) {
 	var prev *entry
 	var drop []*entry
-	sp.ascendFrom(a-1, func(e *entry) bool {
-		if e.first > z+1 {
-			return false
-		}
+	sp.eachIn(a-1, z+1, func(e *entry) bool {
 		if prev != nil && prev.last+1 == e.first && prev.sameAs(e) {
 			drop = append(drop, e)
 			prev.last = e.last // counts unchanged: same records, same state

@@ -271,7 +271,7 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 		upper = sp.p.LastStableOffset()
 	}
 	var (
-		keep   []byte
+		pieces [][]byte
 		ranges []queue.AcquiredRange
 	)
 	for range maxReadsPerPass {
@@ -280,22 +280,38 @@ func (m *Manager) acquireFrom(sp *Part, req *AcquireRequest, maxRecords int, max
 			break
 		}
 		limit := sp.q.ReadLimit(now, from)
-		kept := len(keep)
+		kept := len(pieces)
 		var (
 			got []queue.AcquiredRange
 			ok  bool
 		)
-		keep, got, ok = m.readAndAcquire(sp, req, now, from, limit, maxRecords, maxBytes, keep)
+		pieces, got, ok = m.readAndAcquire(sp, req, now, from, limit, maxRecords, maxBytes, pieces)
 		ranges = append(ranges, got...)
 		for _, r := range got {
 			maxRecords -= int(r.Last - r.First + 1)
 		}
-		maxBytes -= int32(len(keep) - kept)
+		for _, p := range pieces[kept:] {
+			maxBytes -= int32(len(p))
+		}
 		if !ok || limit == math.MaxInt64 {
 			break // the read was not cut short: nothing more to read now
 		}
 	}
-	return keep, ranges, holdsKeys
+	return join(pieces), ranges, holdsKeys
+}
+
+// join returns pieces one after the other: the piece itself when there is
+// one, as neither the log's read buffers nor the batch cache's batches are
+// written again once read, so a response may hold them; else a copy into
+// memory the runtime does not clear first.
+func join(pieces [][]byte) []byte {
+	switch len(pieces) {
+	case 0:
+		return nil
+	case 1:
+		return pieces[0]
+	}
+	return bytes.Join(pieces, nil)
 }
 
 // longPollWait is how long a ShareFetch that acquired nothing may wait:
@@ -340,10 +356,11 @@ const maxReadsPerPass = 2
 
 // readAndAcquire reads the log from offset from through limit (within
 // maxBytes, whole batches) and acquires from what it read; sp.mu held. It
-// returns keep with the batches holding the acquired records appended, and
-// the ranges; ok is false when the read failed. Ordering by key, the
-// batches come from the share partition's batch cache where it has them.
-func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, from, limit int64, maxRecords int, maxBytes int32, keep []byte) ([]byte, []queue.AcquiredRange, bool) {
+// returns pieces with the batches holding the acquired records appended
+// (in pieces, see join), and the ranges; ok is false when the read failed.
+// Ordering by key, the batches come from the share partition's batch cache
+// where it has them.
+func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, from, limit int64, maxRecords int, maxBytes int32, pieces [][]byte) ([][]byte, []queue.AcquiredRange, bool) {
 	maxOffset := int64(math.MaxInt64)
 	if limit < math.MaxInt64 {
 		maxOffset = limit + 1
@@ -364,7 +381,7 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 		if errors.Is(err, log.ErrOffsetOutOfRange) {
 			sp.q.OnLogStart(sp.p.LogStartOffset())
 		}
-		return keep, nil, false
+		return pieces, nil, false
 	}
 	spans := make([]queue.Span, len(batches))
 	for i := range batches {
@@ -378,7 +395,7 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 	// so a read that only skipped records is followed by the next read.
 	m.applyLocked(sp, false)
 	if len(ranges) == 0 {
-		return keep, nil, true
+		return pieces, nil, true
 	}
 	// Keep only the batches that overlap the acquired ranges, without the
 	// skipped ones between them (markers, aborted transactions): a client
@@ -386,71 +403,31 @@ func (m *Manager) readAndAcquire(sp *Part, req *AcquireRequest, now time.Time, f
 	// (one per key), often a few of a batch of hundreds: those batches are
 	// cut down to the acquired records, or every fetch would carry whole
 	// batches mostly of records the consumer may not have, and throughput
-	// would go to shipping and decoding them. The cuts go into keep, sized
-	// once for all of them.
+	// would go to shipping and decoding them.
 	lo, hi := ranges[0].First, ranges[len(ranges)-1].Last
-	overlaps := func(b *logBatch) bool { return b.span.Last >= lo && b.span.First <= hi && !b.span.Skip }
 	var offsets []log.OffsetRange
 	if byKey {
 		offsets = make([]log.OffsetRange, len(ranges))
 		for i, r := range ranges {
 			offsets[i] = log.OffsetRange{First: r.First, Last: r.Last}
 		}
-		// make, not slices.Grow: that clears the space it adds every
-		// time, where make leaves memory the runtime knows to be zero
-		// (fresh pages) as it is; for the tens of kilobytes a fetch's
-		// cuts take, the clearing cost more than the copy.
-		if n := cutSize(batches, ranges, overlaps); cap(keep)-len(keep) < n {
-			keep = append(make([]byte, 0, len(keep)+n), keep...)
-		}
 	}
 	for i := range batches {
 		b := &batches[i]
-		if !overlaps(b) {
+		if b.span.Last < lo || b.span.First > hi || b.span.Skip {
 			continue
 		}
 		if !byKey {
-			keep = appendBatches(keep, b.data)
+			pieces = append(pieces, b.data)
 			continue
 		}
-		cut, err := b.appendCut(keep, offsets)
+		cut, err := b.cutPieces(pieces, offsets)
 		if err != nil {
-			cut = appendBatches(keep, b.data)
+			cut = append(pieces, b.data)
 		}
-		keep = cut
+		pieces = cut
 	}
-	return keep, ranges, true
-}
-
-// cutSize estimates the bytes of the batches that overlaps reports once cut
-// down to the records of ranges: their bytes per offset times the offsets
-// acquired, and a header each, with an eighth more, as records differ in
-// size and an estimate a few bytes short would have the buffer grown and
-// copied once more.
-func cutSize(batches []logBatch, ranges []queue.AcquiredRange, overlaps func(*logBatch) bool) int {
-	var size, offsets, cut int64
-	for i := range batches {
-		if b := &batches[i]; overlaps(b) {
-			size += int64(len(b.data) - log.BatchHeaderSize)
-			offsets += b.span.Last - b.span.First + 1
-			cut++
-		}
-	}
-	n := cut * log.BatchHeaderSize
-	for _, r := range ranges {
-		n += (r.Last - r.First + 1) * size / max(offsets, 1)
-	}
-	return int(n + n/8)
-}
-
-// appendBatches appends batches to dst, taking them without a copy when dst
-// is empty: neither the log's read buffers nor the batch cache's batches
-// are written again once read, so a response may hold them.
-func appendBatches(dst, batches []byte) []byte {
-	if len(dst) == 0 {
-		return slices.Clip(batches)
-	}
-	return append(dst, batches...)
+	return pieces, ranges, true
 }
 
 // logBatch is one record batch as read from the log, with its span for the
@@ -486,14 +463,14 @@ func (b *logBatch) cut(keep func(offset int64) bool) ([]byte, error) {
 	return x.Filter(b.data, keep)
 }
 
-// appendCut appends to dst b's batch holding only the records of ranges
-// (see log.RecordIndex.AppendCut).
-func (b *logBatch) appendCut(dst []byte, ranges []log.OffsetRange) ([]byte, error) {
+// cutPieces appends to pieces b's batch holding only the records of ranges
+// (see log.RecordIndex.CutPieces).
+func (b *logBatch) cutPieces(pieces [][]byte, ranges []log.OffsetRange) ([][]byte, error) {
 	x, err := b.indexed()
 	if err != nil {
-		return dst, err
+		return pieces, err
 	}
-	return x.AppendCut(dst, b.data, ranges)
+	return x.CutPieces(pieces, b.data, ranges)
 }
 
 // readBatches reads whole batches of sp's log from offset from, below
