@@ -320,33 +320,51 @@ func (s *Shard) ConsumerHeartbeat(now time.Time, clientID, clientHost string, re
 	if req.Group == "" {
 		return fail(kerr.InvalidRequest, "GroupId can't be empty.")
 	}
-	g, notFound := s.heartbeatGroup(req.Group, "consumer", req.MemberEpoch,
-		func(g *group) bool { return g.consumer != nil },
-		func() *group { return &group{consumer: NewConsumerGroup(req.Group, s.cfg.Consumer)} })
+	g, notFound := s.heartbeatGroup(req.Group, req.MemberEpoch, groupKind{
+		of: func(g *group) bool { return g.consumer != nil },
+		// An empty classic group holds no state a consumer group
+		// needs (offsets are kept apart): a join replaces it.
+		takesOver: func(g *group) bool { return g == nil || g.classic != nil && g.empty() },
+		create:    func() *group { return &group{consumer: NewConsumerGroup(req.Group, s.cfg.Consumer)} },
+		notFound:  "Consumer group " + req.Group + " not found.",
+		notOfKind: "Group " + req.Group + " is not a consumer group",
+	})
 	if g == nil {
 		return fail(kerr.GroupIDNotFound, notFound)
 	}
 	return g.consumer.HeartbeatFrom(now, clientID, clientHost, req, topics)
 }
 
-// heartbeatGroup returns the group a consumer or share heartbeat names,
-// of kind when ofKind accepts it. An empty group of another kind is
-// replaced, except a share group: no other protocol takes one over. Only a
-// join (member epoch 0) creates a group, with newGroup. A nil group comes
-// with the message of the GROUP_ID_NOT_FOUND to answer.
-func (s *Shard) heartbeatGroup(id, kind string, memberEpoch int32, ofKind func(*group) bool, newGroup func() *group) (*group, string) {
+// groupKind is what heartbeatGroup needs to know of the kind of group a
+// heartbeat is for. The messages are Kafka's, to the letter (its consumer
+// type message has no full stop).
+type groupKind struct {
+	of func(*group) bool // the group is of this kind
+	// takesOver says whether a join may replace a group of another kind;
+	// nil stands for an id known only by its committed offsets, which
+	// Kafka holds in a "simple" classic group.
+	takesOver func(*group) bool
+	create    func() *group
+	notFound  string // a rejoin names a group that does not exist
+	notOfKind string // the id is held by a group of another kind
+}
+
+// heartbeatGroup returns the group a consumer or share heartbeat names, as
+// Kafka's group coordinator finds it: a group of the heartbeat's kind is
+// used; only a join (member epoch 0) creates one, or takes over a group of
+// another kind where the kind allows it. A nil group comes with the
+// message of the GROUP_ID_NOT_FOUND to answer.
+func (s *Shard) heartbeatGroup(id string, memberEpoch int32, k groupKind) (*group, string) {
 	g := s.groups[id]
-	if g != nil && !ofKind(g) {
-		if !g.empty() || g.share != nil {
-			return nil, "Group " + id + " is not a " + kind + " group."
-		}
-		g = nil
-	}
-	if g == nil {
-		if memberEpoch != 0 {
-			return nil, "Group " + id + " not found."
-		}
-		g = newGroup()
+	held := g != nil || s.offsets[id] != nil
+	switch {
+	case g != nil && k.of(g):
+	case held && (memberEpoch != 0 || !k.takesOver(g)):
+		return nil, k.notOfKind
+	case memberEpoch != 0:
+		return nil, k.notFound
+	default:
+		g = k.create()
 		s.groups[id] = g
 	}
 	s.touched[id] = true
@@ -703,9 +721,15 @@ func (s *Shard) ShareHeartbeat(now time.Time, clientID, clientHost string, req *
 	if resp := ValidateShareGroupHeartbeat(req); resp != nil {
 		return resp
 	}
-	g, notFound := s.heartbeatGroup(req.GroupID, "share", req.MemberEpoch,
-		func(g *group) bool { return g.share != nil },
-		func() *group { return &group{share: NewShareGroup(req.GroupID, s.cfg.Share)} })
+	g, notFound := s.heartbeatGroup(req.GroupID, req.MemberEpoch, groupKind{
+		of: func(g *group) bool { return g.share != nil },
+		// Kafka converts no group of another kind into a share group,
+		// empty or not, nor takes over an id holding committed offsets.
+		takesOver: func(*group) bool { return false },
+		create:    func() *group { return &group{share: NewShareGroup(req.GroupID, s.cfg.Share)} },
+		notFound:  "Share group " + req.GroupID + " not found.",
+		notOfKind: "Group " + req.GroupID + " is not a share group.",
+	})
 	if g == nil {
 		return fail(kerr.GroupIDNotFound, notFound)
 	}

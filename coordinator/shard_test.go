@@ -122,10 +122,12 @@ func TestReplayGroupRecordsAndTombstones(t *testing.T) {
 	}
 }
 
-// A consumer or share heartbeat takes over an empty group of another type,
-// except a share group; a group with members keeps its type, and only a
-// join creates a group. Each refusal is GROUP_ID_NOT_FOUND with Kafka's
-// message.
+// Which groups a consumer or share heartbeat finds, creates or takes over,
+// as Kafka's group coordinator decides: only a join creates a group; a
+// consumer join takes over an empty classic group, including the one Kafka
+// keeps for an id known only by its committed offsets; a share heartbeat
+// takes over no group of another kind, empty or not. Each refusal is
+// GROUP_ID_NOT_FOUND with Kafka's message.
 func TestHeartbeatGroupTypes(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s := NewShard(DefaultConfig())
@@ -147,10 +149,18 @@ func TestHeartbeatGroupTypes(t *testing.T) {
 		return resp.ErrorCode, deref(resp.ErrorMessage)
 	}
 	s.EnsureShareGroup("empty-share")
-	commit := kmsg.NewPtrOffsetCommitRequest()
-	commit.Group, commit.Generation = "empty-classic", -1
-	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}}}
-	s.OffsetCommit(now, commit, topics)
+	for _, id := range []string{"offsets-only", "offsets-only-2"} {
+		commit := kmsg.NewPtrOffsetCommitRequest()
+		commit.Group, commit.Generation = id, -1
+		commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}}}
+		s.OffsetCommit(now, commit, topics)
+	}
+	if code, msg := consumer("left", 0); code != 0 {
+		t.Fatalf("consumer join of a new group: %d %q", code, msg)
+	}
+	if code, msg := consumer("left", -1); code != 0 {
+		t.Fatalf("the only member leaving: %d %q", code, msg)
+	}
 	notFound := kerr.GroupIDNotFound.Code
 	for _, tc := range []struct {
 		name     string
@@ -162,12 +172,15 @@ func TestHeartbeatGroupTypes(t *testing.T) {
 	}{
 		{"consumer join creates", consumer, "c", 0, 0, ""},
 		{"share join creates", share, "s", 0, 0, ""},
-		{"consumer rejoin of a missing group", consumer, "missing", 3, notFound, "Group missing not found."},
-		{"share rejoin of a missing group", share, "missing", 3, notFound, "Group missing not found."},
+		{"consumer rejoin of a missing group", consumer, "missing", 3, notFound, "Consumer group missing not found."},
+		{"share rejoin of a missing group", share, "missing", 3, notFound, "Share group missing not found."},
 		{"share join of a consumer group with members", share, "c", 0, notFound, "Group c is not a share group."},
-		{"consumer join of a share group with members", consumer, "s", 0, notFound, "Group s is not a consumer group."},
-		{"consumer join of an empty share group", consumer, "empty-share", 0, notFound, "Group empty-share is not a consumer group."},
-		{"share join of an empty classic group", share, "empty-classic", 0, 0, ""},
+		{"consumer join of a share group with members", consumer, "s", 0, notFound, "Group s is not a consumer group"},
+		{"consumer join of an empty share group", consumer, "empty-share", 0, notFound, "Group empty-share is not a consumer group"},
+		{"share join of an empty consumer group", share, "left", 0, notFound, "Group left is not a share group."},
+		{"share join of an id known by its committed offsets", share, "offsets-only", 0, notFound, "Group offsets-only is not a share group."},
+		{"consumer rejoin of an id known by its committed offsets", consumer, "offsets-only", 3, notFound, "Group offsets-only is not a consumer group"},
+		{"consumer join of an id known by its committed offsets", consumer, "offsets-only-2", 0, 0, ""},
 	} {
 		if code, msg := tc.call(tc.group, tc.epoch); code != tc.wantCode || (tc.wantMsg != "" && msg != tc.wantMsg) {
 			t.Errorf("%s: error %d %q, want %d %q", tc.name, code, msg, tc.wantCode, tc.wantMsg)
