@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/timeheap"
 )
 
 // TopicsView is the metadata the group needs (from the broker's metadata image).
@@ -124,7 +126,7 @@ type ConsumerGroup struct {
 	owners          map[consumerTP]string // partition -> member holding it (assigned or pending revocation)
 	regexes         map[string][]string   // regex -> resolved topic names
 	metaHash        uint64                // fingerprint of the subscribed metadata last assigned from
-	timers          consumerTimers        // members' timers (consumer_timers.go)
+	timers          timeheap.Heap[string] // members' timers by member id (consumer_timers.go)
 
 	// regexScope holds, per regex, the DescribeScope check of the last
 	// heartbeat that subscribed with it (nil or missing: every topic). It

@@ -1,9 +1,6 @@
 package coordinator
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
 // Member timers of a consumer group, ordered by when they fire.
 //
@@ -18,25 +15,6 @@ import (
 
 const consumerTimersSlack = 4
 
-// consumerTimer is a member's timer as it was when pushed.
-type consumerTimer struct {
-	at     time.Time
-	member string
-}
-
-type consumerTimers []consumerTimer
-
-func (h consumerTimers) Len() int           { return len(h) }
-func (h consumerTimers) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h consumerTimers) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *consumerTimers) Push(x any)        { *h = append(*h, x.(consumerTimer)) }
-func (h *consumerTimers) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
-}
-
 // nextTimer is when Tick must next look at m: its session deadline, or its
 // rebalance deadline if it is revoking and that comes first.
 func (m *consumerMember) nextTimer() time.Time {
@@ -50,24 +28,24 @@ func (m *consumerMember) nextTimer() time.Time {
 // armTimer records m's current timer. Call it after anything that may have
 // moved m's session or rebalance deadline or its state.
 func (g *ConsumerGroup) armTimer(m *consumerMember) {
-	heap.Push(&g.timers, consumerTimer{at: m.nextTimer(), member: m.id})
-	if len(g.timers) > consumerTimersSlack*len(g.members)+64 {
-		g.timers = g.timers[:0]
-		for _, m := range g.members {
-			g.timers = append(g.timers, consumerTimer{at: m.nextTimer(), member: m.id})
-		}
-		heap.Init(&g.timers)
+	g.timers.Push(m.nextTimer(), m.id)
+	if g.timers.Len() > consumerTimersSlack*len(g.members)+64 {
+		g.timers.Rebuild(func(add func(time.Time, string)) {
+			for _, m := range g.members {
+				add(m.nextTimer(), m.id)
+			}
+		})
 	}
 }
 
 // NextDeadline is when Tick next has work to do; zero when there is none.
 func (g *ConsumerGroup) NextDeadline() time.Time {
-	for len(g.timers) > 0 {
-		top := g.timers[0]
-		if m, ok := g.members[top.member]; ok && m.nextTimer().Equal(top.at) {
-			return top.at
+	for g.timers.Len() > 0 {
+		top := g.timers.Top()
+		if m, ok := g.members[top.Value]; ok && m.nextTimer().Equal(top.At) {
+			return top.At
 		}
-		heap.Pop(&g.timers)
+		g.timers.Pop()
 	}
 	return time.Time{}
 }

@@ -1,9 +1,10 @@
 package share
 
 import (
-	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/shoalmq/shoal/internal/timeheap"
 )
 
 // deadlines is the node's one timer structure for share partitions: a heap
@@ -21,29 +22,11 @@ type deadlines struct {
 	fire func(*Part)
 
 	mu   sync.Mutex // a leaf: taken under Part.mu by schedule
-	h    deadlineHeap
+	h    timeheap.Heap[*Part]
 	due  map[*Part]time.Time
 	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
-}
-
-type deadlineEntry struct {
-	at time.Time
-	sp *Part
-}
-
-type deadlineHeap []deadlineEntry
-
-func (h deadlineHeap) Len() int           { return len(h) }
-func (h deadlineHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadlineEntry)) }
-func (h *deadlineHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return e
 }
 
 // newDeadlines starts the loop that calls fire for each partition whose
@@ -66,7 +49,7 @@ func (d *deadlines) schedule(sp *Part, at time.Time) {
 		delete(d.due, sp)
 	} else if cur, ok := d.due[sp]; !ok || !cur.Equal(at) {
 		d.due[sp] = at
-		heap.Push(&d.h, deadlineEntry{at, sp})
+		d.h.Push(at, sp)
 	}
 	d.mu.Unlock()
 	select {
@@ -81,17 +64,17 @@ func (d *deadlines) schedule(sp *Part, at time.Time) {
 func (d *deadlines) popDue(now time.Time, fire []*Part) ([]*Part, time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for d.h.Len() > 0 && !d.h[0].at.After(now) {
-		e := heap.Pop(&d.h).(deadlineEntry)
-		if cur, ok := d.due[e.sp]; ok && cur.Equal(e.at) {
-			delete(d.due, e.sp)
-			fire = append(fire, e.sp)
+	for d.h.Len() > 0 && !d.h.Top().At.After(now) {
+		e := d.h.Pop()
+		if cur, ok := d.due[e.Value]; ok && cur.Equal(e.At) {
+			delete(d.due, e.Value)
+			fire = append(fire, e.Value)
 		}
 	}
 	if d.h.Len() == 0 {
 		return fire, time.Time{}
 	}
-	return fire, d.h[0].at
+	return fire, d.h.Top().At
 }
 
 func (d *deadlines) loop() {

@@ -175,13 +175,7 @@ func (r *fakeReplicas) LeaderPartition(t *raftmeta.Topic, partition int32) (*log
 	// A lock another goroutine holds is released soon; one this goroutine
 	// holds never is. So a lock still held after the deadline is the
 	// caller's (or a deadlock, as bad).
-	r.h.m.mu.Lock()
-	parts := make([]*Part, 0, len(r.h.m.parts))
-	for _, sp := range r.h.m.parts {
-		parts = append(parts, sp)
-	}
-	r.h.m.mu.Unlock()
-	for _, sp := range parts {
+	for _, sp := range r.h.m.loaded() {
 		deadline := time.Now().Add(2 * time.Second)
 		locked := sp.mu.TryLock()
 		for ; !locked && time.Now().Before(deadline); locked = sp.mu.TryLock() {

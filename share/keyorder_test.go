@@ -23,6 +23,16 @@ func (h *harness) produceKeyed(keys ...string) {
 	h.appendBatch(h.img.Load().Topics["jobs"], 0, recs)
 }
 
+// cyclingKeys is n record keys going round k0 to k<distinct-1>, so that
+// each key's records are spread evenly over the batch.
+func cyclingKeys(n, distinct int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("k%d", i%distinct)
+	}
+	return keys
+}
+
 // sentOffsets decodes the record batches a fetch carries and returns the
 // offsets of their records.
 func sentOffsets(t *testing.T, batches []byte) []int64 {
@@ -58,11 +68,7 @@ func keyOrderedHarness(t testing.TB) (h *harness, topic *raftmeta.Topic, tp Topi
 // with every fetch (records in flight are few, fetches many).
 func TestKeyOrderedFetchCarriesOnlyAcquiredRecords(t *testing.T) {
 	h, _, tp := keyOrderedHarness(t)
-	keys := make([]string, 100)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k%d", i%4)
-	}
-	h.produceKeyed(keys...)
+	h.produceKeyed(cyclingKeys(100, 4)...)
 	sess := h.openSession("g", "m1", tp)
 
 	for round := range int64(3) {
@@ -262,11 +268,7 @@ func TestKeyOrderedHolderIsNotParked(t *testing.T) {
 // and a member whose session closes no longer counts.
 func TestKeyOrderedKeysSharedAmongMembers(t *testing.T) {
 	h, topic, tp := keyOrderedHarness(t)
-	keys := make([]string, 300)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("k%d", i%100)
-	}
-	h.produceKeyed(keys...)
+	h.produceKeyed(cyclingKeys(300, 100)...)
 	count := func(c *collect) (n int64) {
 		for _, r := range c.acquired[tp] {
 			n += r[1] - r[0] + 1

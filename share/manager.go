@@ -423,6 +423,18 @@ func (m *Manager) Unsettled(key coordinator.ShareKey, max int) (runs []queue.Uns
 	return sp.q.Unsettled(max), sp.q.Config().DeliveryLimit, true
 }
 
+// loaded lists the loaded share partitions, for callers that then lock
+// each one in turn without holding m.mu through all of them.
+func (m *Manager) loaded() []*Part {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	parts := make([]*Part, 0, len(m.parts))
+	for _, sp := range m.parts {
+		parts = append(parts, sp)
+	}
+	return parts
+}
+
 // PartStats is what the metrics report of one loaded share partition.
 type PartStats struct {
 	Key           coordinator.ShareKey
@@ -434,12 +446,7 @@ type PartStats struct {
 
 // Stats reports every loaded share partition.
 func (m *Manager) Stats() []PartStats {
-	m.mu.Lock()
-	parts := make([]*Part, 0, len(m.parts))
-	for _, sp := range m.parts {
-		parts = append(parts, sp)
-	}
-	m.mu.Unlock()
+	parts := m.loaded()
 	out := make([]PartStats, 0, len(parts))
 	for _, sp := range parts {
 		sp.mu.Lock()

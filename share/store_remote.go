@@ -167,29 +167,20 @@ func (r *remoteStore) Summaries(ctx context.Context, group string, keys []coordi
 		}
 		req.Topics = append(req.Topics, rt)
 	})
-	answers := map[TopicPart]Summary{}
-	if resp, err := r.request(ctx, req); err == nil {
+	missing := Summary{StartOffset: -1, Complete: -1, Err: kerr.CoordinatorNotAvailable}
+	return keyAnswers(ctx, r, keys, req, missing, func(resp kmsg.Response, answer func([16]byte, int32, Summary)) {
 		for _, rt := range resp.(*kmsg.ReadShareGroupStateSummaryResponse).Topics {
 			for _, rp := range rt.Partitions {
 				// A state initialized without a start offset (-1)
 				// still has a leader epoch of 0 or more.
-				answers[TopicPart{rt.TopicID, rp.Partition}] = Summary{
+				answer(rt.TopicID, rp.Partition, Summary{
 					Found:       rp.ErrorCode == 0 && (rp.StartOffset >= 0 || rp.LeaderEpoch >= 0),
 					StartOffset: rp.StartOffset, StateEpoch: rp.StateEpoch,
 					Complete: rp.DeliveryCompleteCount, Err: kerrOf(rp.ErrorCode),
-				}
+				})
 			}
 		}
-	}
-	out := make(map[coordinator.ShareKey]Summary, len(keys))
-	for _, k := range keys {
-		a, ok := answers[TopicPart{k.TopicID, k.Partition}]
-		if !ok {
-			a = Summary{StartOffset: -1, Complete: -1, Err: kerr.CoordinatorNotAvailable}
-		}
-		out[k] = a
-	}
-	return out
+	})
 }
 
 func (r *remoteStore) Initialize(ctx context.Context, group string, states map[coordinator.ShareKey]coordinator.ShareState) map[coordinator.ShareKey]*kerr.Error {
@@ -207,10 +198,10 @@ func (r *remoteStore) Initialize(ctx context.Context, group string, states map[c
 		}
 		req.Topics = append(req.Topics, rt)
 	})
-	return r.keyErrors(ctx, keys, req, func(resp kmsg.Response, answer func([16]byte, int32, int16)) {
+	return keyAnswers(ctx, r, keys, req, kerr.CoordinatorNotAvailable, func(resp kmsg.Response, answer func([16]byte, int32, *kerr.Error)) {
 		for _, rt := range resp.(*kmsg.InitializeShareGroupStateResponse).Topics {
 			for _, rp := range rt.Partitions {
-				answer(rt.TopicID, rp.Partition, rp.ErrorCode)
+				answer(rt.TopicID, rp.Partition, kerrOf(rp.ErrorCode))
 			}
 		}
 	})
@@ -229,10 +220,10 @@ func (r *remoteStore) Delete(ctx context.Context, group string, keys []coordinat
 		}
 		req.Topics = append(req.Topics, rt)
 	})
-	return r.keyErrors(ctx, keys, req, func(resp kmsg.Response, answer func([16]byte, int32, int16)) {
+	return keyAnswers(ctx, r, keys, req, kerr.CoordinatorNotAvailable, func(resp kmsg.Response, answer func([16]byte, int32, *kerr.Error)) {
 		for _, rt := range resp.(*kmsg.DeleteShareGroupStateResponse).Topics {
 			for _, rp := range rt.Partitions {
-				answer(rt.TopicID, rp.Partition, rp.ErrorCode)
+				answer(rt.TopicID, rp.Partition, kerrOf(rp.ErrorCode))
 			}
 		}
 	})
@@ -264,22 +255,22 @@ func byTopic(keys []coordinator.ShareKey, fn func(id [16]byte, parts []int32)) {
 	}
 }
 
-// keyErrors sends req, which names keys, and maps each key to the error
-// its partition was answered with (read from the response by answers); a
-// key without an answer (the node could not be asked) gets
-// COORDINATOR_NOT_AVAILABLE.
-func (r *remoteStore) keyErrors(ctx context.Context, keys []coordinator.ShareKey, req kmsg.Request, answers func(resp kmsg.Response, answer func(topic [16]byte, partition int32, code int16))) map[coordinator.ShareKey]*kerr.Error {
-	got := map[TopicPart]*kerr.Error{}
+// keyAnswers sends req, which names keys, and maps each key to what its
+// partition was answered (read from the response by answers); a key
+// without an answer (the node could not be asked, or left it out) gets
+// missing.
+func keyAnswers[V any](ctx context.Context, r *remoteStore, keys []coordinator.ShareKey, req kmsg.Request, missing V, answers func(resp kmsg.Response, answer func(topic [16]byte, partition int32, v V))) map[coordinator.ShareKey]V {
+	got := map[TopicPart]V{}
 	if resp, err := r.request(ctx, req); err == nil {
-		answers(resp, func(topic [16]byte, partition int32, code int16) { got[TopicPart{topic, partition}] = kerrOf(code) })
+		answers(resp, func(topic [16]byte, partition int32, v V) { got[TopicPart{topic, partition}] = v })
 	}
-	out := make(map[coordinator.ShareKey]*kerr.Error, len(keys))
+	out := make(map[coordinator.ShareKey]V, len(keys))
 	for _, k := range keys {
-		e, ok := got[TopicPart{k.TopicID, k.Partition}]
+		v, ok := got[TopicPart{k.TopicID, k.Partition}]
 		if !ok {
-			e = kerr.CoordinatorNotAvailable
+			v = missing
 		}
-		out[k] = e
+		out[k] = v
 	}
 	return out
 }
