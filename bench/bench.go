@@ -96,9 +96,9 @@ type Result struct {
 	Elapsed       time.Duration `json:"elapsed_ns"`
 	RecordsPerSec float64       `json:"records_per_sec"`
 	MBPerSec      float64       `json:"mb_per_sec"`
-	// Latency is the produce latency (Produce: produce call to ack) or the
-	// end-to-end latency (Latency: scheduled send to receipt). It is zero for
-	// Consume.
+	// Latency is the produce latency (Produce: produce call to ack), the
+	// end-to-end latency (Latency: scheduled send to receipt) or a group's
+	// (ProduceTxn: first produce call to commit). It is zero for Consume.
 	Latency Percentiles `json:"latency"`
 	// Duplicates counts records a share workload was handed more than once
 	// (the records themselves are counted once in Records).

@@ -32,6 +32,9 @@ const DefaultTxnSize = 100
 //
 // Throughput is timed from the first produce to the last commit (or flush)
 // of any producer; a client's connection and producer id are part of it.
+// The result's latency is each group's, from its first produce call to its
+// commit (or, idempotent, to its last acknowledgement): the difference
+// between the two modes is what a transaction adds to a group.
 func ProduceTxn(ctx context.Context, o Options, txnSize, producers int, transactional bool) (Result, error) {
 	o = o.withDefaults()
 	if err := o.validate(); err != nil {
@@ -74,6 +77,7 @@ func ProduceTxn(ctx context.Context, o Options, txnSize, producers int, transact
 		acked   counter
 		failure firsterr.Keeper
 		wg      sync.WaitGroup
+		groups  = newRecorder(o.Records/txnSize + 1)
 	)
 	start := time.Now()
 	stopProgress := startProgress(o.Progress, func() Progress {
@@ -83,7 +87,7 @@ func ProduceTxn(ctx context.Context, o Options, txnSize, producers int, transact
 	defer stopProgress()
 	for i, cl := range clients {
 		p := txnProducer{cl: cl, transactional: transactional, txnSize: txnSize,
-			value: payload(o.RecordSize), acked: &acked, failure: &failure}
+			value: payload(o.RecordSize), acked: &acked, failure: &failure, groups: groups}
 		for part := i; part < o.Partitions; part += producers {
 			p.partitions = append(p.partitions, int32(part))
 		}
@@ -104,7 +108,8 @@ func ProduceTxn(ctx context.Context, o Options, txnSize, producers int, transact
 	if err := failure.Err(); err != nil {
 		return Result{}, err
 	}
-	res := Result{Workload: workload, Records: acked.records.Load(), Bytes: acked.bytes.Load(), Elapsed: time.Since(start)}
+	res := Result{Workload: workload, Records: acked.records.Load(), Bytes: acked.bytes.Load(), Elapsed: time.Since(start),
+		Latency: groups.percentiles()}
 	res.finish()
 	return res, nil
 }
@@ -118,6 +123,7 @@ type txnProducer struct {
 	value         []byte
 	acked         *counter
 	failure       *firsterr.Keeper
+	groups        *recorder // each group's time, first produce to commit
 }
 
 // run produces records in groups of txnSize, each group a transaction when
@@ -133,6 +139,7 @@ func (p txnProducer) run(ctx context.Context, records int) error {
 	for sent, group := 0, 0; sent < records; group++ {
 		n := min(p.txnSize, records-sent)
 		partition := p.partitions[group%len(p.partitions)]
+		begin := time.Now()
 		if p.transactional {
 			if err := p.cl.BeginTransaction(); err != nil {
 				return err
@@ -150,6 +157,7 @@ func (p txnProducer) run(ctx context.Context, records int) error {
 				return fmt.Errorf("committing: %w", err)
 			}
 		}
+		p.groups.record(time.Since(begin))
 		if err := p.failure.Err(); err != nil {
 			return err
 		}

@@ -32,6 +32,10 @@ func TestProduceTxnKfake(t *testing.T) {
 		if res.Records != 1050 || res.Bytes != 1050*16 {
 			t.Errorf("%s: %d records, %d bytes acknowledged; want 1050, %d", topic, res.Records, res.Bytes, 1050*16)
 		}
+		// 525 records a producer: five groups of 100 and one of 25 each.
+		if res.Latency.Count != 12 || res.Latency.P50 <= 0 {
+			t.Errorf("%s: %d group times (median %s), want 12", topic, res.Latency.Count, res.Latency.P50)
+		}
 		cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 		if err != nil {
 			t.Fatal(err)

@@ -27,7 +27,7 @@ import (
 //
 // Each shape runs in rounds, the four workloads of a round in an order that
 // turns every round, so that neither warm-up nor a machine that slows down
-// favours one side; the goals are checked against the median of the
+// favours one side; the goals are compared with the median of the
 // rounds' ratios. It runs only when asked:
 //
 //	SHOAL_BENCH=1 go test -run TestBenchTxnAgainstKfake -v -timeout 30m ./integration/
@@ -38,6 +38,9 @@ func TestBenchTxnAgainstKfake(t *testing.T) {
 	skipUnlessBench(t, "the transaction benchmark")
 	records := benchEnvInt(t, "SHOAL_BENCH_RECORDS", 200_000)
 	rounds := benchEnvInt(t, "SHOAL_BENCH_ROUNDS", 3)
+	if rounds < 1 {
+		t.Fatalf("SHOAL_BENCH_ROUNDS=%d: want at least 1", rounds)
+	}
 	n := startNode(t, nodeOpts{set: benchSettings(), noAdmin: true})
 	base := startKfake(t, 8)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
