@@ -320,51 +320,61 @@ func (s *Shard) ConsumerHeartbeat(now time.Time, clientID, clientHost string, re
 	if req.Group == "" {
 		return fail(kerr.InvalidRequest, "GroupId can't be empty.")
 	}
-	g, notFound := s.heartbeatGroup(req.Group, req.MemberEpoch, groupKind{
-		of: func(g *group) bool { return g.consumer != nil },
-		// An empty classic group holds no state a consumer group
-		// needs (offsets are kept apart): a join replaces it.
-		takesOver: func(g *group) bool { return g == nil || g.classic != nil && g.empty() },
-		create:    func() *group { return &group{consumer: NewConsumerGroup(req.Group, s.cfg.Consumer)} },
-		notFound:  "Consumer group " + req.Group + " not found.",
-		notOfKind: "Group " + req.Group + " is not a consumer group",
-	})
+	g, notFound := s.heartbeatGroup(req.Group, req.MemberEpoch, consumerKind)
 	if g == nil {
 		return fail(kerr.GroupIDNotFound, notFound)
 	}
 	return g.consumer.HeartbeatFrom(now, clientID, clientHost, req, topics)
 }
 
-// groupKind is what heartbeatGroup needs to know of the kind of group a
-// heartbeat is for. The messages are Kafka's, to the letter (its consumer
-// type message has no full stop).
-type groupKind struct {
-	of func(*group) bool // the group is of this kind
-	// takesOver says whether a join may replace a group of another kind;
-	// nil stands for an id known only by its committed offsets, which
-	// Kafka holds in a "simple" classic group.
-	takesOver func(*group) bool
-	create    func() *group
-	notFound  string // a rejoin names a group that does not exist
-	notOfKind string // the id is held by a group of another kind
-}
+// heartbeatKind is the kind of group a heartbeat is for.
+type heartbeatKind uint8
+
+const (
+	consumerKind heartbeatKind = iota // ConsumerGroupHeartbeat
+	shareKind                         // ShareGroupHeartbeat
+)
 
 // heartbeatGroup returns the group a consumer or share heartbeat names, as
 // Kafka's group coordinator finds it: a group of the heartbeat's kind is
-// used; only a join (member epoch 0) creates one, or takes over a group of
-// another kind where the kind allows it. A nil group comes with the
-// message of the GROUP_ID_NOT_FOUND to answer.
-func (s *Shard) heartbeatGroup(id string, memberEpoch int32, k groupKind) (*group, string) {
+// used; only a join (member epoch 0) creates one. A consumer join takes
+// over an empty classic group, which holds nothing a consumer group needs
+// (offsets are kept apart), including the "simple" one Kafka keeps for an
+// id known only by its committed offsets; Kafka converts no group of
+// another kind into a share group, empty or not. A nil group comes with
+// the message of the GROUP_ID_NOT_FOUND to answer, Kafka's to the letter
+// (its consumer type message has no full stop). Heartbeats run often: the
+// messages are made only for a refusal.
+func (s *Shard) heartbeatGroup(id string, memberEpoch int32, kind heartbeatKind) (*group, string) {
 	g := s.groups[id]
+	var ofKind, takesOver bool
+	if g != nil {
+		if kind == consumerKind {
+			ofKind, takesOver = g.consumer != nil, g.classic != nil && g.empty()
+		} else {
+			ofKind = g.share != nil
+		}
+	} else {
+		takesOver = kind == consumerKind // an id known only by its offsets
+	}
 	held := g != nil || s.offsets[id] != nil
 	switch {
-	case g != nil && k.of(g):
-	case held && (memberEpoch != 0 || !k.takesOver(g)):
-		return nil, k.notOfKind
+	case ofKind:
+	case held && (memberEpoch != 0 || !takesOver):
+		if kind == consumerKind {
+			return nil, "Group " + id + " is not a consumer group"
+		}
+		return nil, "Group " + id + " is not a share group."
 	case memberEpoch != 0:
-		return nil, k.notFound
+		if kind == consumerKind {
+			return nil, "Consumer group " + id + " not found."
+		}
+		return nil, "Share group " + id + " not found."
+	case kind == consumerKind:
+		g = &group{consumer: NewConsumerGroup(id, s.cfg.Consumer)}
+		s.groups[id] = g
 	default:
-		g = k.create()
+		g = &group{share: NewShareGroup(id, s.cfg.Share)}
 		s.groups[id] = g
 	}
 	s.touched[id] = true
@@ -721,15 +731,7 @@ func (s *Shard) ShareHeartbeat(now time.Time, clientID, clientHost string, req *
 	if resp := ValidateShareGroupHeartbeat(req); resp != nil {
 		return resp
 	}
-	g, notFound := s.heartbeatGroup(req.GroupID, req.MemberEpoch, groupKind{
-		of: func(g *group) bool { return g.share != nil },
-		// Kafka converts no group of another kind into a share group,
-		// empty or not, nor takes over an id holding committed offsets.
-		takesOver: func(*group) bool { return false },
-		create:    func() *group { return &group{share: NewShareGroup(req.GroupID, s.cfg.Share)} },
-		notFound:  "Share group " + req.GroupID + " not found.",
-		notOfKind: "Group " + req.GroupID + " is not a share group.",
-	})
+	g, notFound := s.heartbeatGroup(req.GroupID, req.MemberEpoch, shareKind)
 	if g == nil {
 		return fail(kerr.GroupIDNotFound, notFound)
 	}
