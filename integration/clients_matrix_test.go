@@ -85,7 +85,9 @@ type mGroup struct {
 // fails t itself (t.Fatal) on a client error; results are checked by the
 // scenario.
 type matrixDriver interface {
-	// skip says why the client cannot do step ("" when it can).
+	// skip says why the client cannot do step ("" when it can). A step
+	// with subtests is asked for by its own name ("produce/zstd") and by
+	// the step's ("produce").
 	skip(step string) string
 	// setsTimestamps reports whether the producer can give each record
 	// its own timestamp.
@@ -203,8 +205,11 @@ func runMatrix(t *testing.T, n *node, d matrixDriver) {
 	// step runs one step as a subtest, or lists it as skipped with the
 	// driver's reason. It reports whether the step ran and passed.
 	step := func(name string, f func(t *testing.T)) bool {
-		base := strings.SplitN(name, "/", 2)[0]
-		if why := d.skip(base); why != "" {
+		why := d.skip(name)
+		if why == "" {
+			why = d.skip(strings.SplitN(name, "/", 2)[0])
+		}
+		if why != "" {
 			t.Run(name+" skipped: "+why, func(t *testing.T) { t.Skip(why) })
 			return false
 		}

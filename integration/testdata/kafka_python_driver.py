@@ -1,6 +1,6 @@
 """Performs one client-matrix step with kafka-python.
 
-Run as: python3 kafka_python_driver.py OP JSON-ARGS. The answer is JSON on
+Run as: python3 kafka_python_driver.py OP < JSON-ARGS. The answer is JSON on
 stdout (one object, or for "member" one line per assignment change); errors
 go to stderr with a non-zero exit.
 """

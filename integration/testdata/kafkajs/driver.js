@@ -1,0 +1,300 @@
+// Performs one client-matrix step (or one transaction scenario) with
+// KafkaJS.
+//
+// Run as: node driver.js OP < JSON-ARGS. The answer is JSON on stdout (one
+// value, or for "member" one line per assignment change); KafkaJS's own log
+// and errors go to stderr, errors with a non-zero exit.
+'use strict';
+
+const {
+  Kafka, CompressionTypes, CompressionCodecs, ConfigResourceTypes, logLevel,
+} = require('kafkajs');
+CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy');
+
+const codecs = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+};
+
+// matrixCommitEvery matches the Go side's: records consumed between commits.
+const matrixCommitEvery = 250;
+
+// out writes v as one line of JSON. A pipe is written asynchronously:
+// main waits for the writes before the process exits.
+const writes = [];
+function out(v) {
+  writes.push(new Promise((resolve) => process.stdout.write(JSON.stringify(v) + '\n', resolve)));
+}
+
+// KafkaJS logs to stdout by default, where the answer goes.
+const toStderr = () => ({ namespace, level, label, log }) => {
+  process.stderr.write(`${label} [${namespace}] ${log.message} ${JSON.stringify(log)}\n`);
+};
+
+function client(a) {
+  return new Kafka({
+    clientId: 'shoal-matrix-kafkajs',
+    brokers: [a.addr],
+    logLevel: logLevel.WARN,
+    logCreator: toStderr,
+    connectionTimeout: 10000,
+    requestTimeout: 30000,
+    retry: { retries: 8 },
+  });
+}
+
+async function withAdmin(a, fn) {
+  const admin = client(a).admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function message(r) {
+  const headers = {};
+  for (const h of r.Headers || []) headers[h.Key] = h.Value;
+  return { key: r.Key, value: r.Value, headers, timestamp: String(r.TimestampMs) };
+}
+
+function record(partition, m) {
+  const headers = Object.entries(m.headers || {}).map(([k, v]) => ({ Key: k, Value: v.toString() }));
+  return {
+    Partition: partition,
+    Offset: Number(m.offset),
+    Key: m.key.toString(),
+    Value: m.value.toString(),
+    Headers: headers.length ? headers : null,
+    TimestampMs: Number(m.timestamp),
+  };
+}
+
+async function produceWith(a, opts, compression) {
+  const producer = client(a).producer(opts);
+  await producer.connect();
+  try {
+    await producer.send({ topic: a.topic, acks: -1, compression, messages: a.records.map(message) });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+// consumeUntil runs consumer on topic from the beginning, calling each for
+// every record, until done() says so; then it waits quietMs more and fails
+// if any record arrives in that time (nothing lies past the end).
+async function consumeUntil(consumer, topic, each, done, quietMs) {
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let finished = false;
+  let extra = null;
+  let resolveDone;
+  const reached = new Promise((resolve) => { resolveDone = resolve; });
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ partition, message: m }) => {
+      if (finished) {
+        extra = extra || `record past the end: ${partition}@${m.offset}`;
+        return;
+      }
+      await each(partition, m);
+      if (await done()) {
+        finished = true;
+        resolveDone();
+      }
+    },
+  });
+  await reached;
+  await new Promise((resolve) => setTimeout(resolve, quietMs));
+  if (extra) throw new Error(extra);
+}
+
+const ops = {
+  async create_topic(a) {
+    await withAdmin(a, (admin) => admin.createTopics({
+      waitForLeaders: true,
+      topics: [{
+        topic: a.topic, numPartitions: a.partitions, replicationFactor: 1,
+        configEntries: Object.entries(a.configs || {}).map(([name, value]) => ({ name, value })),
+      }],
+    }));
+    out({});
+  },
+
+  async produce(a) {
+    await produceWith(a, {}, codecs[a.codec]);
+    out({});
+  },
+
+  async produce_idempotent(a) {
+    await produceWith(a, { idempotent: true, maxInFlightRequests: 1 }, CompressionTypes.None);
+    out({});
+  },
+
+  async consume_group(a) {
+    const consumer = client(a).consumer({
+      groupId: a.group, sessionTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 200,
+    });
+    await consumer.connect();
+    const ends = a.ends;
+    const next = {};
+    const got = [];
+    let sinceCommit = 0;
+    const commit = () => consumer.commitOffsets(Object.entries(next).map(
+      ([partition, offset]) => ({ topic: a.topic, partition: Number(partition), offset: String(offset) })));
+    await consumeUntil(consumer, a.topic, async (partition, m) => {
+      got.push(record(partition, m));
+      next[partition] = Number(m.offset) + 1;
+      if (++sinceCommit >= matrixCommitEvery) {
+        sinceCommit = 0;
+        await commit();
+      }
+    }, async () => {
+      const caughtUp = Object.entries(ends).every(([p, e]) => (next[p] || 0) >= e);
+      if (caughtUp) await commit();
+      return caughtUp;
+    }, 1000);
+    await consumer.disconnect();
+    out(got);
+  },
+
+  async committed(a) {
+    const res = await withAdmin(a, (admin) => admin.fetchOffsets({ groupId: a.group, topics: [a.topic] }));
+    const offsets = {};
+    for (const t of res) {
+      for (const p of t.partitions) offsets[p.partition] = Number(p.offset);
+    }
+    out(offsets);
+  },
+
+  async member(a) {
+    const consumer = client(a).consumer({
+      groupId: a.group, sessionTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 200,
+    });
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      out([...(payload.memberAssignment[a.topic] || [])].sort((x, y) => x - y));
+    });
+    let stopping = false;
+    process.on('SIGTERM', async () => {
+      if (stopping) return;
+      stopping = true;
+      await consumer.disconnect();
+      process.exit(0);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: a.topic, fromBeginning: true });
+    await consumer.run({ eachMessage: async () => {} });
+  },
+
+  async describe_group(a) {
+    const res = await withAdmin(a, (admin) => admin.describeGroups([a.group]));
+    const g = res.groups[0];
+    if (g.errorCode) throw new Error(`describe group: error ${g.errorCode}`);
+    out({ State: g.state, Members: g.members.length });
+  },
+
+  async list_groups(a) {
+    const res = await withAdmin(a, (admin) => admin.listGroups());
+    out(res.groups.map((g) => g.groupId));
+  },
+
+  async offsets_for_time(a) {
+    const res = await withAdmin(a, (admin) => admin.fetchTopicOffsetsByTimestamp(a.topic, a.ms));
+    const offsets = {};
+    for (const p of res) offsets[p.partition] = Number(p.offset);
+    out(offsets);
+  },
+
+  async describe_config(a) {
+    const res = await withAdmin(a, (admin) => admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: a.topic, configNames: [a.key] }],
+    }));
+    const r = res.resources[0];
+    if (r.errorCode) throw new Error(`describe configs: error ${r.errorCode} ${r.errorMessage}`);
+    const e = r.configEntries.find((c) => c.configName === a.key);
+    if (!e) throw new Error(`${a.key} not described`);
+    out(e.configValue);
+  },
+
+  async delete_records(a) {
+    await withAdmin(a, async (admin) => {
+      // deleteTopicRecords looks the leaders up in metadata it does not
+      // load itself ("Topic metadata not loaded" otherwise).
+      await admin.fetchTopicMetadata({ topics: [a.topic] });
+      await admin.deleteTopicRecords({
+        topic: a.topic, partitions: [{ partition: a.partition, offset: String(a.before) }],
+      });
+    });
+    out({});
+  },
+
+  async delete_topic(a) {
+    await withAdmin(a, (admin) => admin.deleteTopics({ topics: [a.topic], timeout: 20000 }));
+    out({});
+  },
+
+  // transact runs one transaction of a transactional producer that
+  // consumes its input in a group: it sends a.records to a.topic, commits
+  // a.offsets (partition -> offset of a.input) for a.group inside the
+  // transaction, and commits it, or aborts it when a.abort is set.
+  async transact(a) {
+    const producer = client(a).producer({
+      transactionalId: a.txnId, idempotent: true, maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    try {
+      const txn = await producer.transaction();
+      await txn.send({ topic: a.topic, messages: a.records.map(message) });
+      await txn.sendOffsets({
+        consumerGroupId: a.group,
+        topics: [{
+          topic: a.input,
+          partitions: Object.entries(a.offsets).map(([partition, offset]) => ({
+            partition: Number(partition), offset: String(offset),
+          })),
+        }],
+      });
+      if (a.abort) await txn.abort();
+      else await txn.commit();
+    } finally {
+      await producer.disconnect();
+    }
+    out({});
+  },
+
+  // read_committed reads a.topic from the beginning with a consumer that
+  // reads only committed records, until it has read a.want records, and
+  // returns them.
+  async read_committed(a) {
+    const consumer = client(a).consumer({
+      groupId: a.group, readUncommitted: false, maxWaitTimeInMs: 200,
+      sessionTimeout: 6000, heartbeatInterval: 300,
+    });
+    await consumer.connect();
+    const got = [];
+    await consumeUntil(consumer, a.topic, async (partition, m) => {
+      got.push(record(partition, m));
+    }, async () => got.length >= a.want, 1000);
+    await consumer.disconnect();
+    out(got);
+  },
+};
+
+async function main() {
+  const op = ops[process.argv[2]];
+  if (!op) throw new Error(`unknown op ${process.argv[2]}`);
+  const chunks = [];
+  for await (const c of process.stdin) chunks.push(c);
+  await op(JSON.parse(Buffer.concat(chunks).toString()));
+}
+
+main().then(async () => {
+  // KafkaJS may leave timers behind: exit once the answer is written.
+  await Promise.all(writes);
+  if (process.argv[2] !== 'member') process.exit(0);
+}, (err) => {
+  process.stderr.write(`${err.stack || err}\n`);
+  process.exit(1);
+});
