@@ -211,7 +211,7 @@ func (sn *secureNode) cli(t *testing.T, user string, args ...string) string {
 }
 
 // TestSecuritySASLSSLWithSCRAMAndACLs: the documented set-up works end to
-// end for franz-go and librdkafka, and refuses a wrong password, a
+// end for franz-go, librdkafka and KafkaJS, and refuses a wrong password, a
 // plaintext client on the TLS port and a user without ACLs on an admin
 // API with Kafka's error codes.
 func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
@@ -322,6 +322,37 @@ func TestSecuritySASLSSLWithSCRAMAndACLs(t *testing.T) {
 		}
 		if got != 10 {
 			t.Fatalf("librdkafka consumed %d of the 10 records (5 from franz-go, 5 its own)", got)
+		}
+	})
+
+	t.Run("KafkaJS", func(t *testing.T) {
+		// KafkaJS's own SCRAM and TLS, in alice's group: it reads on from
+		// what librdkafka committed, or from the start.
+		d := kafkaJSDriver(t, sn.node)
+		args := func(password string) map[string]any {
+			return map[string]any{"topic": topic, "group": group, "prefix": "kafkajs", "count": 5,
+				"ca":      filepath.Join(sn.certDir, "ca.pem"),
+				"sasl":    map[string]string{"mechanism": "scram-sha-512", "username": "alice", "password": password},
+				"retries": 0}
+		}
+		var res struct {
+			Values []string
+			Error  string
+		}
+		d.run(t, "authenticated", args("alice-secret"), &res)
+		var mine []string
+		for _, v := range res.Values {
+			if strings.HasPrefix(v, "kafkajs-") {
+				mine = append(mine, v)
+			}
+		}
+		if res.Error != "" || len(mine) != 5 {
+			t.Fatalf("KafkaJS as alice: read %v of its 5 records, error %q", res.Values, res.Error)
+		}
+		res.Error = ""
+		d.run(t, "authenticated", args("wrong"), &res)
+		if res.Error != "KafkaJSSASLAuthenticationError" {
+			t.Fatalf("KafkaJS with a wrong password: error %q, want KafkaJSSASLAuthenticationError", res.Error)
 		}
 	})
 

@@ -6,6 +6,7 @@
 // and errors go to stderr, errors with a non-zero exit.
 'use strict';
 
+const fs = require('fs');
 const {
   Kafka, CompressionTypes, CompressionCodecs, ConfigResourceTypes, logLevel,
 } = require('kafkajs');
@@ -32,16 +33,24 @@ const toStderr = () => ({ namespace, level, label, log }) => {
   process.stderr.write(`${label} [${namespace}] ${log.message} ${JSON.stringify(log)}\n`);
 };
 
+// client is a KafkaJS client of a.addr; with a.sasl ({mechanism, username,
+// password}) it authenticates over TLS, trusting the CA in the PEM file
+// a.ca.
 function client(a) {
-  return new Kafka({
+  const config = {
     clientId: 'shoal-matrix-kafkajs',
     brokers: [a.addr],
     logLevel: logLevel.WARN,
     logCreator: toStderr,
     connectionTimeout: 10000,
     requestTimeout: 30000,
-    retry: { retries: 8 },
-  });
+    retry: { retries: a.retries === undefined ? 8 : a.retries },
+  };
+  if (a.sasl) {
+    config.ssl = { ca: [fs.readFileSync(a.ca)] };
+    config.sasl = a.sasl;
+  }
+  return new Kafka(config);
 }
 
 async function withAdmin(a, fn) {
@@ -280,6 +289,33 @@ const ops = {
     await consumer.disconnect();
     out(got);
   },
+};
+
+// authenticated performs the security test's part over SASL_SSL (a.sasl,
+// a.ca): it produces a.count records valued a.prefix-i to a.topic, then
+// reads a.topic in a.group until it has read them all, and answers the
+// values it read; or, when the credentials are refused, the error's name.
+ops.authenticated = async (a) => {
+  const producer = client(a).producer();
+  try {
+    await producer.connect();
+  } catch (err) {
+    out({ error: err.name });
+    return;
+  }
+  const messages = [];
+  for (let i = 0; i < a.count; i++) messages.push({ value: `${a.prefix}-${i}` });
+  await producer.send({ topic: a.topic, acks: -1, messages });
+  await producer.disconnect();
+  const consumer = client(a).consumer({ groupId: a.group, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  const values = [];
+  const mine = () => values.filter((v) => v.startsWith(`${a.prefix}-`)).length;
+  await consumeUntil(consumer, a.topic, async (_, m) => {
+    values.push(m.value.toString());
+  }, async () => mine() >= a.count, 0);
+  await consumer.disconnect();
+  out({ values });
 };
 
 async function main() {
