@@ -159,7 +159,7 @@ func (s *Server) addProduceToTxn(req *kmsg.ProduceRequest, img *raftmeta.Image) 
 	out := map[coordinator.TxnPartition]error{}
 	for k, parts := range pending {
 		for tp, code := range s.addToTxn(*req.TransactionID, k.id, k.epoch, parts, !v2, v2) {
-			if err := produceTxnError(code); err != nil {
+			if err := produceTxnError(code, req.Version); err != nil {
 				out[tp] = err
 			}
 		}

@@ -11,7 +11,8 @@ package broker
 // version: v0-v4 (transactions version 1, whose clients add it with
 // AddOffsetsToTxn) verify that it is in the ongoing transaction, so a commit
 // outside a transaction, or after its end, cannot leave pending offsets that
-// no marker will ever decide (INVALID_TXN_STATE); v5+ (version 2) add it, in
+// no marker will ever decide (TRANSACTION_ABORTABLE, INVALID_TXN_STATE
+// before v4); v5+ (version 2) add it, in
 // place of the client's AddOffsetsToTxn. A producer fenced on that
 // partition (a marker of a newer epoch is there) answers
 // INVALID_PRODUCER_EPOCH.
@@ -33,7 +34,7 @@ func (s *Server) handleTxnOffsetCommit(_ context.Context, _ *reqCtx, req *kmsg.T
 		tp := coordinator.TxnPartition{Topic: offsets.Name, Partition: coordinator.GroupPartition(req.Group, int32(len(offsets.Partitions)))}
 		v2 := req.Version >= 5
 		if code := s.addToTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []coordinator.TxnPartition{tp}, !v2, v2)[tp]; code != 0 {
-			return txnOffsetCommitError(req, txnOffsetVerifyError(code)), nil
+			return txnOffsetCommitError(req, txnOffsetVerifyError(code, req.Version)), nil
 		}
 	}
 	kerrv := s.coord.Groups.Do(req.Group, func(sh *coordinator.Shard) {
@@ -52,15 +53,20 @@ func (s *Server) handleTxnOffsetCommit(_ context.Context, _ *reqCtx, req *kmsg.T
 	return resp, nil
 }
 
-// txnOffsetVerifyError is what a TxnOffsetCommit answers when its
-// coordinator refused the offsets partition: Kafka's leaders turn
-// PRODUCER_FENCED into the INVALID_PRODUCER_EPOCH producers expect, and its
-// group coordinator turns errors older clients would not retry into
-// COORDINATOR_NOT_AVAILABLE, which they do.
-func txnOffsetVerifyError(code int16) *kerr.Error {
+// txnOffsetVerifyError is what a TxnOffsetCommit of version v answers when
+// its coordinator refused the offsets partition: Kafka's leaders turn
+// PRODUCER_FENCED into the INVALID_PRODUCER_EPOCH producers expect, and
+// TRANSACTION_ABORTABLE into INVALID_TXN_STATE below v4 (older clients do
+// not know it), and its group coordinator turns errors older clients would
+// not retry into COORDINATOR_NOT_AVAILABLE, which they do.
+func txnOffsetVerifyError(code, v int16) *kerr.Error {
 	switch code {
 	case kerr.ProducerFenced.Code:
 		return kerr.InvalidProducerEpoch
+	case kerr.TransactionAbortable.Code:
+		if v < 4 {
+			return kerr.InvalidTxnState
+		}
 	case kerr.NotEnoughReplicas.Code, kerr.UnknownTopicOrPartition.Code, kerr.RequestTimedOut.Code:
 		return kerr.CoordinatorNotAvailable
 	}

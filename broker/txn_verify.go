@@ -136,19 +136,34 @@ func partitionCodes(t kmsg.AddPartitionsToTxnResponseTransaction) map[coordinato
 	return out
 }
 
-// produceTxnError maps a coordinator's answer to what the produce answers,
-// as Kafka's partition leaders do: coordinator trouble becomes the retriable
-// NOT_ENOUGH_REPLICAS that every client retries, a fenced producer
-// INVALID_PRODUCER_EPOCH, anything else INVALID_TXN_STATE.
-func produceTxnError(code int16) error {
+// produceTxnError maps a coordinator's answer to what a Produce of version
+// v answers, as Kafka's partition leaders do: coordinator trouble becomes
+// the retriable NOT_ENOUGH_REPLICAS that every client retries, a fenced
+// producer INVALID_PRODUCER_EPOCH, a partition not in the transaction
+// TRANSACTION_ABORTABLE from v11 (the clients that know it abort) and
+// INVALID_TXN_STATE before; any other error (an unknown transactional id's
+// INVALID_PRODUCER_ID_MAPPING) is passed on.
+func produceTxnError(code, v int16) error {
 	switch code {
 	case 0:
 		return nil
 	case kerr.CoordinatorNotAvailable.Code, kerr.NotCoordinator.Code, kerr.CoordinatorLoadInProgress.Code,
 		kerr.ConcurrentTransactions.Code, kerr.RequestTimedOut.Code:
-		return &raftmeta.Error{Code: kerr.NotEnoughReplicas, Message: "the transaction coordinator is not available"}
+		return &raftmeta.Error{Code: kerr.NotEnoughReplicas,
+			Message: "Unable to verify the partition has been added to the transaction. Underlying error: " + kerr.TypedErrorForCode(code).Message}
 	case kerr.InvalidProducerEpoch.Code, kerr.ProducerFenced.Code:
 		return &raftmeta.Error{Code: kerr.InvalidProducerEpoch, Message: "the producer's epoch was fenced by its transaction coordinator"}
+	case kerr.TransactionAbortable.Code:
+		if v >= 11 {
+			return kerr.TransactionAbortable
+		}
+		return errNotInTxn
+	case kerr.InvalidTxnState.Code, kerr.ClusterAuthorizationFailed.Code:
+		// Kafka hides a leader's own authorization failure from the
+		// producer: the verification did not complete.
+		return errNotInTxn
 	}
-	return &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Record was not part of an ongoing transaction"}
+	return kerr.ErrorForCode(code)
 }
+
+var errNotInTxn = &raftmeta.Error{Code: kerr.InvalidTxnState, Message: "Partition was not added to the transaction"}

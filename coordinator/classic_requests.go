@@ -499,8 +499,12 @@ func (g *ClassicGroup) NextDeadline() time.Time {
 // assigns partitions itself) is accepted only while the group is Empty. A
 // commit from the current generation during CompletingRebalance gets
 // REBALANCE_IN_PROGRESS: the member has its JoinGroup response but not yet
-// its assignment. Returns nil or a *kerr.Error.
-func (g *ClassicGroup) ValidateOffsetCommit(now time.Time, generation int32, memberID string, instanceID *string) error {
+// its assignment. A transactional commit (TxnOffsetCommit) is checked only
+// for the group metadata it names (clients before KIP-447 name none), and
+// is accepted during CompletingRebalance, as Kafka does: the group's state
+// is not enforced for those, and clients treat REBALANCE_IN_PROGRESS there
+// as fatal. Returns nil or a *kerr.Error.
+func (g *ClassicGroup) ValidateOffsetCommit(now time.Time, generation int32, memberID string, instanceID *string, transactional bool) error {
 	if g.state == classicDead {
 		return kerr.CoordinatorNotAvailable
 	}
@@ -514,10 +518,10 @@ func (g *ClassicGroup) ValidateOffsetCommit(now time.Time, generation int32, mem
 		if generation != g.generation {
 			return kerr.IllegalGeneration
 		}
-	} else if g.state != classicEmpty {
+	} else if !transactional && g.state != classicEmpty {
 		return kerr.UnknownMemberID
 	}
-	if g.state == classicCompletingRebalance {
+	if g.state == classicCompletingRebalance && !transactional {
 		return kerr.RebalanceInProgress
 	}
 	return nil

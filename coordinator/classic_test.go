@@ -345,9 +345,9 @@ func TestClassicDataDriven(t *testing.T) {
 				fmt.Fprintln(&out)
 			case "tick":
 				g.Tick(now)
-			case "commit":
-				err := g.ValidateOffsetCommit(now, int32(classicInt(d, "gen", -1)), classicStr(d, "member", ""), classicOptStr(d, "instance"))
-				fmt.Fprintf(&out, "commit: %v\n", classicErrString(err))
+			case "commit", "txn-commit":
+				err := g.ValidateOffsetCommit(now, int32(classicInt(d, "gen", -1)), classicStr(d, "member", ""), classicOptStr(d, "instance"), d.Cmd == "txn-commit")
+				fmt.Fprintf(&out, "%s: %v\n", d.Cmd, classicErrString(err))
 				quiet = true
 			case "fetch":
 				err := g.ValidateOffsetFetch(classicStr(d, "member", ""), int32(classicInt(d, "gen", -1)))

@@ -397,7 +397,7 @@ func (s *Shard) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest, topic
 			groupErr = kerr.IllegalGeneration
 		}
 	case g.classic != nil:
-		groupErr = g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID)
+		groupErr = g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID, false)
 	case g.consumer != nil:
 		groupErr = g.consumer.ValidateOffsetCommit(req.MemberID, req.Generation)
 	default:

@@ -272,10 +272,12 @@ func (s *TxnShard) InitProducerID(now time.Time, req InitProducerIDRequest) (int
 	case TxnOngoing:
 		// The producer that left the transaction open is a zombie:
 		// fence it and abort its transaction. The new producer retries
-		// and gets its epoch once the abort completes (a second bump,
+		// and gets its epoch once the abort completes (a further bump,
 		// which rotates the producer id if the fence used the last
 		// epoch).
-		s.fence(m, now)
+		if kerrv := s.fence(m, now); kerrv != nil {
+			return -1, -1, kerrv
+		}
 		return -1, -1, kerr.ConcurrentTransactions
 	}
 	// Empty or Complete*: a new epoch, or a new producer id once the
@@ -349,32 +351,14 @@ type AddPartitionsRequest struct {
 
 // AddPartitions adds partitions to the producer's transaction, starting one
 // if none is open. The error applies to every partition. A verification
-// answers per partition: INVALID_TXN_STATE for a partition not in the
-// transaction.
+// answers per partition (see verify).
 func (s *TxnShard) AddPartitions(now time.Time, req AddPartitionsRequest) (map[TxnPartition]*kerr.Error, *kerr.Error) {
-	m := s.txns[req.TransactionalID]
-	if req.VerifyOnly {
-		// Kafka answers a leader's verification with INVALID_PRODUCER_EPOCH
-		// rather than PRODUCER_FENCED, which the leader passes to the
-		// producer's Produce.
-		if m != nil && m.state != TxnDead && m.producerID == req.ProducerID && m.epoch != req.ProducerEpoch {
-			return nil, kerr.InvalidProducerEpoch
-		}
-	}
 	m, kerrv := s.checkProducer(req.TransactionalID, req.ProducerID, req.ProducerEpoch)
 	if kerrv != nil {
 		return nil, kerrv
 	}
 	if req.VerifyOnly {
-		res := make(map[TxnPartition]*kerr.Error, len(req.Partitions))
-		for _, tp := range req.Partitions {
-			if m.state == TxnOngoing && m.partitions[tp] {
-				res[tp] = nil
-			} else {
-				res[tp] = kerr.InvalidTxnState
-			}
-		}
-		return res, nil
+		return verify(m, req.Partitions)
 	}
 	switch m.state {
 	case TxnPrepareCommit, TxnPrepareAbort, TxnPrepareEpochFence:
@@ -408,6 +392,29 @@ func (s *TxnShard) AddPartitions(now time.Time, req AddPartitionsRequest) (map[T
 	return nil, nil
 }
 
+// verify answers a partition leader's verification as Kafka's coordinator
+// does: a transaction writing its markers is CONCURRENT_TRANSACTIONS (the
+// leader retries, then tells the producer to retry), and a partition not
+// in the transaction TRANSACTION_ABORTABLE, which the leader passes on to
+// producers that know it (Produce v11+, TxnOffsetCommit v4+) and turns into
+// INVALID_TXN_STATE for older ones. A stale epoch was answered before as
+// PRODUCER_FENCED, which the leader turns into the INVALID_PRODUCER_EPOCH
+// producers expect from a produce.
+func verify(m *txnMeta, partitions []TxnPartition) (map[TxnPartition]*kerr.Error, *kerr.Error) {
+	switch m.state {
+	case TxnPrepareCommit, TxnPrepareAbort, TxnPrepareEpochFence:
+		return nil, kerr.ConcurrentTransactions
+	}
+	res := make(map[TxnPartition]*kerr.Error, len(partitions))
+	for _, tp := range partitions {
+		res[tp] = nil
+		if !m.partitions[tp] {
+			res[tp] = kerr.TransactionAbortable
+		}
+	}
+	return res, nil
+}
+
 // AddOffsets is AddOffsetsToTxn: it adds the group's __consumer_offsets
 // partition (GroupPartition, computed by the caller, which knows
 // offsets.topic.num.partitions) to the transaction, so the group coordinator gets the marker that makes the
@@ -436,15 +443,8 @@ type EndTxnRequest struct {
 // returns the producer id and epoch the producer continues with (changed
 // only in version 2).
 func (s *TxnShard) EndTxn(now time.Time, req EndTxnRequest) (int64, int16, *kerr.Error) {
-	m := s.txns[req.TransactionalID]
-	if req.V2 && m != nil && m.state != TxnDead && isV2Retry(m, req) {
-		// The producer lost the answer to this very EndTxn: the epoch is
-		// already bumped. The same outcome is success, another is not.
-		if sameOutcome(m.state, req.Commit) {
-			pid, epoch := m.continueWith()
-			return pid, epoch, nil
-		}
-		return -1, -1, kerr.InvalidTxnState
+	if req.V2 {
+		return s.endTxnV2(now, req)
 	}
 	m, kerrv := s.checkProducer(req.TransactionalID, req.ProducerID, req.ProducerEpoch)
 	if kerrv != nil {
@@ -453,62 +453,90 @@ func (s *TxnShard) EndTxn(now time.Time, req EndTxnRequest) (int64, int16, *kerr
 	switch m.state {
 	case TxnOngoing:
 	case TxnPrepareCommit, TxnPrepareAbort:
-		if req.V2 || sameOutcome(m.state, req.Commit) {
+		if sameOutcome(m.state, req.Commit) {
 			return -1, -1, kerr.ConcurrentTransactions // a retry while markers are written
 		}
 		return -1, -1, kerr.InvalidTxnState
 	case TxnPrepareEpochFence:
 		return -1, -1, kerr.ConcurrentTransactions
 	case TxnCompleteCommit, TxnCompleteAbort:
-		if !req.V2 {
+		if sameOutcome(m.state, req.Commit) {
+			return m.producerID, m.epoch, nil // a retry of a completed end
+		}
+		return -1, -1, kerr.InvalidTxnState
+	case TxnEmpty:
+		return -1, -1, kerr.InvalidTxnState
+	}
+	s.prepareEnd(m, req.Commit, false, -1, now)
+	return m.producerID, m.epoch, nil
+}
+
+// endTxnV2 is EndTxn v5+ (transactions version 2), whose every end bumps the
+// epoch. Kafka's table for it: a request from the epoch before the bump
+// (or from the last epoch of the producer id before a rotation) is a retry
+// of the end that made it; a retry of the same outcome is answered with the
+// producer id and epoch to continue with once the transaction is complete,
+// and CONCURRENT_TRANSACTIONS while its markers are written, as a retry of
+// version 1 is; any other epoch is PRODUCER_FENCED. A producer may abort
+// with no transaction open: the epoch still moves on.
+func (s *TxnShard) endTxnV2(now time.Time, req EndTxnRequest) (int64, int16, *kerr.Error) {
+	m := s.txns[req.TransactionalID]
+	if m == nil || m.state == TxnDead {
+		return -1, -1, kerr.InvalidProducerIDMapping
+	}
+	retryOnBump := req.ProducerID == m.producerID && req.ProducerEpoch+1 == m.epoch
+	retryOnRotation := m.prevProducer >= 0 && req.ProducerID == m.prevProducer &&
+		req.ProducerEpoch == math.MaxInt16-1 && m.epoch == 0
+	if req.ProducerID != m.producerID && !retryOnRotation {
+		return -1, -1, kerr.InvalidProducerIDMapping
+	}
+	current := req.ProducerID == m.producerID && req.ProducerEpoch == m.epoch
+	retry := retryOnBump || retryOnRotation
+	var validEpoch bool
+	switch m.state {
+	case TxnPrepareCommit, TxnPrepareAbort:
+		validEpoch = retryOnBump
+	case TxnCompleteCommit, TxnCompleteAbort:
+		validEpoch = retry || current
+	default:
+		validEpoch = current
+	}
+	if !validEpoch {
+		return -1, -1, kerr.ProducerFenced
+	}
+	switch m.state {
+	case TxnPrepareCommit, TxnPrepareAbort:
+		if sameOutcome(m.state, req.Commit) {
+			return -1, -1, kerr.ConcurrentTransactions
+		}
+		return -1, -1, kerr.InvalidTxnState
+	case TxnPrepareEpochFence:
+		return -1, -1, kerr.ConcurrentTransactions
+	case TxnCompleteCommit, TxnCompleteAbort:
+		if retry {
 			if sameOutcome(m.state, req.Commit) {
-				return m.producerID, m.epoch, nil // a retry of a completed end
+				return m.producerID, m.epoch, nil
 			}
 			return -1, -1, kerr.InvalidTxnState
 		}
 		if req.Commit {
 			return -1, -1, kerr.InvalidTxnState
 		}
-		// Version 2 lets a producer abort without a transaction (it may
-		// have added nothing): the epoch still moves on.
 	case TxnEmpty:
-		if !req.V2 || req.Commit {
+		if req.Commit {
 			return -1, -1, kerr.InvalidTxnState
 		}
 	}
-	if req.V2 {
-		m.clientVersion = 2
-	}
-	if kerrv := s.prepareEnd(m, req.Commit, req.V2, now); kerrv != nil {
+	next, kerrv := s.rotation(m.epoch)
+	if kerrv != nil {
 		return -1, -1, kerrv
 	}
-	pid, epoch := m.continueWith()
-	return pid, epoch, nil
-}
-
-// continueWith is the producer id and epoch a producer continues with after
-// an end: the id the rotation in progress moves to, or the current ones.
-func (m *txnMeta) continueWith() (int64, int16) {
+	m.clientVersion = 2
+	s.prepareEnd(m, req.Commit, true, next, now)
 	if m.nextProducer >= 0 {
-		return m.nextProducer, 0
+		return m.nextProducer, 0, nil
 	}
-	return m.producerID, m.epoch
-}
-
-// isV2Retry: a version-2 EndTxn from the epoch before the current one (or
-// from the id before a rotation), while the end it asked for is in progress
-// or done.
-func isV2Retry(m *txnMeta, req EndTxnRequest) bool {
-	switch m.state {
-	case TxnPrepareCommit, TxnPrepareAbort, TxnCompleteCommit, TxnCompleteAbort:
-	default:
-		return false
-	}
-	if m.clientVersion != 2 {
-		return false
-	}
-	return (req.ProducerID == m.producerID && req.ProducerEpoch == m.epoch-1 && m.epoch > 0) ||
-		(req.ProducerID == m.prevProducer && m.producerID != m.prevProducer && m.epoch == 0 && (m.state == TxnCompleteCommit || m.state == TxnCompleteAbort))
+	return m.producerID, m.epoch, nil
 }
 
 func sameOutcome(st TxnState, commit bool) bool {
@@ -518,21 +546,29 @@ func sameOutcome(st TxnState, commit bool) bool {
 	return st == TxnPrepareAbort || st == TxnCompleteAbort
 }
 
+// rotation returns the producer id an end that bumps the epoch from epoch
+// moves to: a new one once the epoch space is used up (Kafka rotates before
+// the epoch reaches MaxInt16), else -1.
+func (s *TxnShard) rotation(epoch int16) (int64, *kerr.Error) {
+	if !epochExhausted(epoch) {
+		return -1, nil
+	}
+	pid, err := s.ids.NextProducerID()
+	if err != nil {
+		return -1, kerr.CoordinatorNotAvailable
+	}
+	return pid, nil
+}
+
 // prepareEnd moves m to PrepareCommit/PrepareAbort and queues its markers;
 // with no partitions the transaction completes at once. bump raises the
-// epoch first (transactions version 2, and every abort the coordinator
-// starts itself), rotating to a new producer id when the epoch space is
-// used up: the markers then carry the old id at its last epoch, and the
-// completion moves to the new id.
-func (s *TxnShard) prepareEnd(m *txnMeta, commit, bump bool, now time.Time) *kerr.Error {
+// epoch first (transactions version 2), remembering the epoch before it as
+// Kafka does, so a KIP-360 InitProducerId from that epoch is a retry; next
+// (from rotation, -1 for none) is the producer id the completion moves to:
+// the markers then carry the old id at its last epoch.
+func (s *TxnShard) prepareEnd(m *txnMeta, commit, bump bool, next int64, now time.Time) {
 	if bump {
-		if epochExhausted(m.epoch) {
-			pid, err := s.ids.NextProducerID()
-			if err != nil {
-				return kerr.CoordinatorNotAvailable
-			}
-			m.nextProducer = pid
-		}
+		m.nextProducer, m.lastEpoch = next, m.epoch
 		if m.epoch < math.MaxInt16 {
 			m.epoch++
 		}
@@ -552,10 +588,9 @@ func (s *TxnShard) prepareEnd(m *txnMeta, commit, bump bool, now time.Time) *ker
 		m.lastUpdateMs = now.UnixMilli()
 		s.out = append(s.out, Record{Key: txnKey(m.id), Value: encodeTxnValue(m)})
 		s.complete(m, now)
-		return nil
+		return
 	}
 	s.transition(m, now)
-	return nil
 }
 
 // fence ends an ongoing transaction the producer abandoned (it timed out,
@@ -564,22 +599,38 @@ func (s *TxnShard) prepareEnd(m *txnMeta, commit, bump bool, now time.Time) *ker
 // epoch is bumped and the transaction enters PrepareEpochFence, so every
 // request of the old producer is refused (PRODUCER_FENCED, or
 // CONCURRENT_TRANSACTIONS for a new producer racing the fence); then the
-// coordinator aborts it with the fenced epoch, which is the epoch its abort
-// markers carry, so the zombie's late batches are fenced at the partitions.
+// coordinator aborts it with the fenced epoch. A version-2 transaction's
+// abort bumps the epoch once more, as every version-2 end does, so the
+// producer's late EndTxn is not taken for a retry of that abort: it is
+// fenced, as in Kafka. The abort markers carry the final epoch, so the
+// zombie's late batches are fenced at the partitions.
 //
 // PrepareEpochFence is not logged: if the PrepareAbort record is not
 // appended, the shard reloads from the log, where the transaction is still
 // Ongoing at the old epoch, and the next InitProducerId or timeout fences it
-// again with a single bump (what Kafka's hasFailedEpochFence ensures).
-func (s *TxnShard) fence(m *txnMeta, now time.Time) {
-	// No rotation here: the epoch epochExhausted keeps in reserve is for
-	// exactly this fence, and the fenced producer's next InitProducerId
-	// rotates. Without a bump prepareEnd cannot fail.
-	if m.epoch < math.MaxInt16 {
-		m.epoch++
+// again (what Kafka's hasFailedEpochFence ensures). The error is that of
+// the producer id a version-2 abort at the end of the epoch space needs;
+// nothing has changed then.
+func (s *TxnShard) fence(m *txnMeta, now time.Time) *kerr.Error {
+	fenced := m.epoch
+	// Version 1 needs no rotation here: the epoch epochExhausted keeps in
+	// reserve is for exactly this fence, and the fenced producer's next
+	// InitProducerId rotates.
+	if fenced < math.MaxInt16 {
+		fenced++
 	}
+	v2 := m.clientVersion == 2
+	next := int64(-1)
+	if v2 {
+		var kerrv *kerr.Error
+		if next, kerrv = s.rotation(fenced); kerrv != nil {
+			return kerrv
+		}
+	}
+	m.epoch, m.lastEpoch = fenced, -1
 	s.moveTo(m, TxnPrepareEpochFence)
-	_ = s.prepareEnd(m, false, false, now)
+	s.prepareEnd(m, false, v2, next, now)
+	return nil
 }
 
 // MarkersWritten reports partitions whose marker for (pid, epoch) is written
@@ -625,7 +676,9 @@ func (s *TxnShard) Tick(now time.Time) {
 		m := s.txns[id]
 		switch {
 		case m.state == TxnOngoing && m.startMs+m.timeout.Milliseconds() < nowMs:
-			s.fence(m, now)
+			// Should the fence fail (no producer id for a rotation),
+			// the next tick tries again.
+			_ = s.fence(m, now)
 		case !m.inProgress() && m.lastUpdateMs+s.cfg.IDExpiration.Milliseconds() <= nowMs:
 			delete(s.txns, id)
 			s.out = append(s.out, Record{Key: txnKey(id), Value: nil})

@@ -171,10 +171,7 @@ func (s *Shard) validateTxnOffsetCommit(now time.Time, req *kmsg.TxnOffsetCommit
 			return kerr.IllegalGeneration
 		}
 	case g.classic != nil:
-		if unchecked {
-			return nil
-		}
-		return g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID)
+		return g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID, true)
 	case g.consumer != nil:
 		if unchecked {
 			return nil

@@ -23,7 +23,7 @@ const (
 	codeCorruptMessage        = 2
 	codeInvalidTopic          = 17
 	codeInvalidRequiredAcks   = 21
-	codeInvalidTxnState       = 48
+	codeInvalidPIDMapping     = 49
 	codeTxnIDAuthFailed       = 53
 	codeUnknownProducerID     = 59
 	codeInvalidRecord         = 87
@@ -114,8 +114,10 @@ func TestHostileValidation(t *testing.T) {
 			t.Errorf("transactional batch without a transactional id: error %d, want %d (TRANSACTIONAL_ID_AUTHORIZATION_FAILED)", code, codeTxnIDAuthFailed)
 		}
 		tid := "tx"
-		if code := produce(-1, &tid, txn(pid)); code != codeInvalidTxnState {
-			t.Errorf("transactional batch outside a transaction: error %d, want %d (INVALID_TXN_STATE)", code, codeInvalidTxnState)
+		// The transaction coordinator knows no producer for the id, and
+		// the leader passes its answer on, as Kafka's do.
+		if code := produce(-1, &tid, txn(pid)); code != codeInvalidPIDMapping {
+			t.Errorf("transactional batch outside a transaction: error %d, want %d (INVALID_PRODUCER_ID_MAPPING)", code, codeInvalidPIDMapping)
 		}
 		if code := produce(-1, &tid, txn(-1)); code != codeInvalidRecord {
 			t.Errorf("transactional batch without a producer id: error %d, want %d (INVALID_RECORD)", code, codeInvalidRecord)
