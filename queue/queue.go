@@ -948,7 +948,7 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 			len(b.Types) > 1 && int64(len(b.Types)) != b.Last-b.First+1 {
 			return kerr.InvalidRequest
 		}
-		if i > 0 && b.First <= batches[i-1].Last {
+		if i > 0 && b.First < batches[i-1].Last {
 			return kerr.InvalidRequest
 		}
 		for _, ty := range b.Types {
@@ -958,12 +958,18 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 		}
 	}
 	t := now.UnixNano()
-	for _, b := range batches {
+	for i, b := range batches {
 		if b.Last < sp.start {
 			continue
 		}
 		if b.Last > sp.end {
 			return kerr.InvalidRequest
+		}
+		// A batch may start on the offset the previous one ended on
+		// (Kafka's request checks allow it), but that record would be
+		// acknowledged twice: the first batch has already moved it on.
+		if i > 0 && b.First == batches[i-1].Last && b.First >= sp.start {
+			return kerr.InvalidRecordState
 		}
 		var err error
 		sp.eachIn(max(b.First, sp.start), b.Last, func(e *entry) bool {
