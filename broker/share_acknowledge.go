@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/share"
 )
 
@@ -21,7 +22,7 @@ import (
 func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *kmsg.ShareAcknowledgeRequest) (kmsg.Response, waitFunc, error) {
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
 	group, member := deref(req.GroupID), deref(req.MemberID)
-	if group == "" || member == "" {
+	if group == "" || !coordinator.ValidShareMemberID(member) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil, nil
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/share"
 )
@@ -44,7 +45,7 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 		return resp, nil, nil
 	}
 	group, member := deref(req.GroupID), deref(req.MemberID)
-	if group == "" || member == "" {
+	if group == "" || !coordinator.ValidShareMemberID(member) {
 		return fail(kerr.InvalidRequest)
 	}
 	if req.IsRenewAck && (req.MaxBytes != 0 || req.MinBytes != 0 || req.MaxRecords != 0 || req.MaxWaitMillis != 0) {

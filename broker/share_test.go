@@ -165,3 +165,49 @@ func TestShareGroupOffsetsUnknownPartitions(t *testing.T) {
 		t.Errorf("DescribeShareGroupOffsets answered %d partitions, want 5", answered)
 	}
 }
+
+// ShareFetch and ShareAcknowledge refuse a member id Kafka refuses (empty
+// or longer than 36 characters) with a top-level INVALID_REQUEST, before
+// any share session is looked at; 36 characters are fine.
+func TestShareRequestsRefuseInvalidMemberID(t *testing.T) {
+	s := startTestServer(t)
+	ctx := testContext(t, 30*time.Second)
+	cl := testClient(t, s)
+	id := createTopic(t, ctx, kadm.NewClient(cl), 1, "jobs", nil)
+	group := "g"
+	for _, tc := range []struct {
+		member string
+		want   int16
+	}{
+		{"", kerr.InvalidRequest.Code},
+		{"0123456789012345678901234567890123456", kerr.InvalidRequest.Code},
+		{"012345678901234567890123456789012345", 0},
+	} {
+		member := tc.member
+		fetch := kmsg.NewPtrShareFetchRequest()
+		fetch.GroupID, fetch.MemberID = &group, &member
+		fetch.MaxRecords, fetch.BatchSize = 10, 10
+		ft := kmsg.NewShareFetchRequestTopic()
+		ft.TopicID = id
+		ft.Partitions = []kmsg.ShareFetchRequestTopicPartition{kmsg.NewShareFetchRequestTopicPartition()}
+		fetch.Topics = append(fetch.Topics, ft)
+		fresp, err := fetch.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fresp.ErrorCode != tc.want {
+			t.Errorf("ShareFetch member id of %d characters: error %d, want %d", len(member), fresp.ErrorCode, tc.want)
+		}
+
+		ack := kmsg.NewPtrShareAcknowledgeRequest()
+		ack.GroupID, ack.MemberID = &group, &member
+		ack.ShareSessionEpoch = 1
+		aresp, err := ack.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aresp.ErrorCode != tc.want {
+			t.Errorf("ShareAcknowledge member id of %d characters: error %d, want %d", len(member), aresp.ErrorCode, tc.want)
+		}
+	}
+}
