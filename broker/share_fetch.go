@@ -61,6 +61,22 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 		return fail(kerr.InvalidRequest)
 	}
 	sess, closing, kerrv := s.shares.OpenSession(group, member, req.ShareSessionEpoch, true, rc.conn)
+	if kerrv == kerr.ShareSessionLimitReached && req.MaxWaitMillis > 0 {
+		// Kafka holds this refusal for the request's wait: a client
+		// retrying its epoch-0 fetch at once would otherwise spin
+		// against the full session cache.
+		resp.ErrorCode = kerrv.Code
+		return nil, func() (kmsg.Response, error) {
+			timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+				return resp, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}, nil
+	}
 	if kerrv != nil {
 		return fail(kerrv)
 	}

@@ -211,3 +211,42 @@ func TestShareRequestsRefuseInvalidMemberID(t *testing.T) {
 		}
 	}
 }
+
+// A ShareFetch refused a share session because the broker holds as many as
+// group.share.max.share.sessions is answered SHARE_SESSION_LIMIT_REACHED
+// only after the request's MaxWaitMillis, as Kafka does: a client that
+// retries at once does not spin against the full cache.
+func TestShareSessionLimitReachedAnsweredAfterMaxWait(t *testing.T) {
+	s := startTestServer(t, "group.share.max.share.sessions=1")
+	ctx := testContext(t, 30*time.Second)
+	cl := testClient(t, s)
+	id := createTopic(t, ctx, kadm.NewClient(cl), 1, "jobs", nil)
+	fetch := func(member string, maxWait int32) (*kmsg.ShareFetchResponse, time.Duration) {
+		t.Helper()
+		group := "g"
+		req := kmsg.NewPtrShareFetchRequest()
+		req.GroupID, req.MemberID = &group, &member
+		req.MaxRecords, req.BatchSize, req.MaxWaitMillis = 10, 10, maxWait
+		ft := kmsg.NewShareFetchRequestTopic()
+		ft.TopicID = id
+		ft.Partitions = []kmsg.ShareFetchRequestTopicPartition{kmsg.NewShareFetchRequestTopicPartition()}
+		req.Topics = append(req.Topics, ft)
+		start := time.Now()
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, time.Since(start)
+	}
+	if resp, _ := fetch("first", 0); resp.ErrorCode != 0 {
+		t.Fatalf("first member's session: error %d", resp.ErrorCode)
+	}
+	const wait = 400 * time.Millisecond
+	resp, took := fetch("second", int32(wait/time.Millisecond))
+	if resp.ErrorCode != kerr.ShareSessionLimitReached.Code {
+		t.Fatalf("second member's session: error %d, want SHARE_SESSION_LIMIT_REACHED (%d)", resp.ErrorCode, kerr.ShareSessionLimitReached.Code)
+	}
+	if took < wait {
+		t.Errorf("SHARE_SESSION_LIMIT_REACHED answered after %v, want at least the request's MaxWaitMillis (%v)", took, wait)
+	}
+}
