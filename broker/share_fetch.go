@@ -141,6 +141,7 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 		}
 	}
 	if len(acks) == 0 && poll == nil {
+		s.shareFetchHints(resp, rc.conn.listener)
 		return resp, nil, nil
 	}
 	return nil, func() (kmsg.Response, error) {
@@ -150,6 +151,7 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 				return nil, err
 			}
 		}
+		s.shareFetchHints(resp, rc.conn.listener)
 		return resp, nil
 	}, nil
 }
