@@ -184,18 +184,7 @@ func TestShareRequestsRefuseInvalidMemberID(t *testing.T) {
 		{"012345678901234567890123456789012345", 0},
 	} {
 		member := tc.member
-		fetch := kmsg.NewPtrShareFetchRequest()
-		fetch.GroupID, fetch.MemberID = &group, &member
-		fetch.MaxRecords, fetch.BatchSize = 10, 10
-		ft := kmsg.NewShareFetchRequestTopic()
-		ft.TopicID = id
-		ft.Partitions = []kmsg.ShareFetchRequestTopicPartition{kmsg.NewShareFetchRequestTopicPartition()}
-		fetch.Topics = append(fetch.Topics, ft)
-		fresp, err := fetch.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fresp.ErrorCode != tc.want {
+		if fresp, _ := openShareSession(t, ctx, cl, group, member, id, 0); fresp.ErrorCode != tc.want {
 			t.Errorf("ShareFetch member id of %d characters: error %d, want %d", len(member), fresp.ErrorCode, tc.want)
 		}
 
@@ -221,32 +210,35 @@ func TestShareSessionLimitReachedAnsweredAfterMaxWait(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s)
 	id := createTopic(t, ctx, kadm.NewClient(cl), 1, "jobs", nil)
-	fetch := func(member string, maxWait int32) (*kmsg.ShareFetchResponse, time.Duration) {
-		t.Helper()
-		group := "g"
-		req := kmsg.NewPtrShareFetchRequest()
-		req.GroupID, req.MemberID = &group, &member
-		req.MaxRecords, req.BatchSize, req.MaxWaitMillis = 10, 10, maxWait
-		ft := kmsg.NewShareFetchRequestTopic()
-		ft.TopicID = id
-		ft.Partitions = []kmsg.ShareFetchRequestTopicPartition{kmsg.NewShareFetchRequestTopicPartition()}
-		req.Topics = append(req.Topics, ft)
-		start := time.Now()
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, time.Since(start)
-	}
-	if resp, _ := fetch("first", 0); resp.ErrorCode != 0 {
+	if resp, _ := openShareSession(t, ctx, cl, "g", "first", id, 0); resp.ErrorCode != 0 {
 		t.Fatalf("first member's session: error %d", resp.ErrorCode)
 	}
 	const wait = 400 * time.Millisecond
-	resp, took := fetch("second", int32(wait/time.Millisecond))
+	resp, took := openShareSession(t, ctx, cl, "g", "second", id, wait)
 	if resp.ErrorCode != kerr.ShareSessionLimitReached.Code {
 		t.Fatalf("second member's session: error %d, want SHARE_SESSION_LIMIT_REACHED (%d)", resp.ErrorCode, kerr.ShareSessionLimitReached.Code)
 	}
 	if took < wait {
 		t.Errorf("SHARE_SESSION_LIMIT_REACHED answered after %v, want at least the request's MaxWaitMillis (%v)", took, wait)
 	}
+}
+
+// openShareSession sends group's member an epoch-0 ShareFetch of partition 0
+// of topic id, waiting up to maxWait, and returns the response and how long
+// it took.
+func openShareSession(t *testing.T, ctx context.Context, cl *kgo.Client, group, member string, id [16]byte, maxWait time.Duration) (*kmsg.ShareFetchResponse, time.Duration) {
+	t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID = &group, &member
+	req.MaxRecords, req.BatchSize, req.MaxWaitMillis = 10, 10, int32(maxWait/time.Millisecond)
+	ft := kmsg.NewShareFetchRequestTopic()
+	ft.TopicID = id
+	ft.Partitions = []kmsg.ShareFetchRequestTopicPartition{kmsg.NewShareFetchRequestTopicPartition()}
+	req.Topics = append(req.Topics, ft)
+	start := time.Now()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, time.Since(start)
 }

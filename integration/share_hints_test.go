@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"testing"
@@ -31,16 +32,22 @@ func TestShareLeaderHintsCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	topicID := [16]byte(md.Topics[topic].ID)
-	leaderAddr := c.node(st.leader).Addr()
 
 	ctx := ctxT(t, opTimeout)
 	onAway := cl.Broker(int(away.id()))
 	group, member := topic+"-g", "0123456789abcdef0123456789abcdef"
-	checkEndpoints := func(what string, ids []int32, hosts []string, ports []int32) {
+	// check compares one answer's partition error, leader hint and
+	// endpoints ("id@host:port") with the leader's.
+	check := func(what string, code int16, leaderID, leaderEpoch int32, endpoints []string) {
 		t.Helper()
-		if len(ids) != 1 || ids[0] != st.leader || net.JoinHostPort(hosts[0], strconv.Itoa(int(ports[0]))) != leaderAddr {
-			t.Errorf("%s: node endpoints %v %v %v, want node %d at %s", what, ids, hosts, ports, st.leader, leaderAddr)
+		want := fmt.Sprintf("%d@%s", st.leader, c.node(st.leader).Addr())
+		if code != kerr.NotLeaderForPartition.Code || leaderID != st.leader || leaderEpoch != st.epoch || len(endpoints) != 1 || endpoints[0] != want {
+			t.Errorf("%s on node %d: partition error %d, current leader %d epoch %d, endpoints %v; want NOT_LEADER_OR_FOLLOWER naming node %d epoch %d, endpoints [%s]",
+				what, away.id(), code, leaderID, leaderEpoch, endpoints, st.leader, st.epoch, want)
 		}
+	}
+	endpoint := func(id int32, host string, port int32) string {
+		return fmt.Sprintf("%d@%s", id, net.JoinHostPort(host, strconv.Itoa(int(port))))
 	}
 
 	fetch := kmsg.NewPtrShareFetchRequest()
@@ -57,17 +64,12 @@ func TestShareLeaderHintsCluster(t *testing.T) {
 	if fresp.ErrorCode != 0 || len(fresp.Topics) != 1 || len(fresp.Topics[0].Partitions) != 1 {
 		t.Fatalf("ShareFetch on node %d: error %d, topics %+v", away.id(), fresp.ErrorCode, fresp.Topics)
 	}
-	fp := fresp.Topics[0].Partitions[0]
-	if fp.ErrorCode != kerr.NotLeaderForPartition.Code || fp.CurrentLeader.LeaderID != st.leader || fp.CurrentLeader.LeaderEpoch != st.epoch {
-		t.Errorf("ShareFetch on node %d: partition error %d, current leader %+v; want NOT_LEADER_OR_FOLLOWER naming node %d epoch %d",
-			away.id(), fp.ErrorCode, fp.CurrentLeader, st.leader, st.epoch)
-	}
-	var ids, ports []int32
-	var hosts []string
+	var endpoints []string
 	for _, e := range fresp.NodeEndpoints {
-		ids, hosts, ports = append(ids, e.NodeID), append(hosts, e.Host), append(ports, e.Port)
+		endpoints = append(endpoints, endpoint(e.NodeID, e.Host, e.Port))
 	}
-	checkEndpoints("ShareFetch", ids, hosts, ports)
+	fp := fresp.Topics[0].Partitions[0]
+	check("ShareFetch", fp.ErrorCode, fp.CurrentLeader.LeaderID, fp.CurrentLeader.LeaderEpoch, endpoints)
 
 	ack := kmsg.NewPtrShareAcknowledgeRequest()
 	ack.GroupID, ack.MemberID = &group, &member
@@ -85,14 +87,10 @@ func TestShareLeaderHintsCluster(t *testing.T) {
 	if aresp.ErrorCode != 0 || len(aresp.Topics) != 1 || len(aresp.Topics[0].Partitions) != 1 {
 		t.Fatalf("ShareAcknowledge on node %d: error %d, topics %+v", away.id(), aresp.ErrorCode, aresp.Topics)
 	}
-	apr := aresp.Topics[0].Partitions[0]
-	if apr.ErrorCode != kerr.NotLeaderForPartition.Code || apr.CurrentLeader.LeaderID != st.leader || apr.CurrentLeader.LeaderEpoch != st.epoch {
-		t.Errorf("ShareAcknowledge on node %d: partition error %d, current leader %+v; want NOT_LEADER_OR_FOLLOWER naming node %d epoch %d",
-			away.id(), apr.ErrorCode, apr.CurrentLeader, st.leader, st.epoch)
-	}
-	ids, hosts, ports = nil, nil, nil
+	endpoints = nil
 	for _, e := range aresp.NodeEndpoints {
-		ids, hosts, ports = append(ids, e.NodeID), append(hosts, e.Host), append(ports, e.Port)
+		endpoints = append(endpoints, endpoint(e.NodeID, e.Host, e.Port))
 	}
-	checkEndpoints("ShareAcknowledge", ids, hosts, ports)
+	ap0 := aresp.Topics[0].Partitions[0]
+	check("ShareAcknowledge", ap0.ErrorCode, ap0.CurrentLeader.LeaderID, ap0.CurrentLeader.LeaderEpoch, endpoints)
 }
