@@ -11,9 +11,9 @@ import (
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
-// Leader hints (KIP-951): a Produce (v10+) or Fetch (v16+) partition that
-// fails because this node does not lead it names the leader the latest
-// metadata knows, and the response carries that leader's endpoint. Clients
+// Leader hints (KIP-951): a Produce (v10+), Fetch (v16+), ShareFetch or
+// ShareAcknowledge partition that fails because this node does not lead it
+// names the leader the latest metadata knows, and the response carries that leader's endpoint. Clients
 // then move to the new leader at once instead of waiting for a metadata
 // refresh, which franz-go rate-limits to one per metadata.min.age (5 s by
 // default): without the hint a controlled shutdown would stall producers
@@ -73,6 +73,24 @@ func (h *leaderHints) endpoints(listener string) []kmsg.MetadataResponseBroker {
 	return out
 }
 
+// set gives a partition answered with code its hint: the leader and epoch
+// go where leaderID and leaderEpoch point.
+func (h *leaderHints) set(code int16, topic string, topicID [16]byte, idx int32, leaderID, leaderEpoch *int32) {
+	if id, epoch, ok := h.hint(code, topic, topicID, idx); ok {
+		*leaderID, *leaderEpoch = id, epoch
+	}
+}
+
+// hintEndpoints lists, on listener, the brokers h named, each made into a
+// response's endpoint type by mk.
+func hintEndpoints[E any](h *leaderHints, listener string, mk func(b kmsg.MetadataResponseBroker) E) []E {
+	var out []E
+	for _, b := range h.endpoints(listener) {
+		out = append(out, mk(b))
+	}
+	return out
+}
+
 // produceHints adds leader hints to a produce response's failed partitions.
 func (s *Server) produceHints(resp *kmsg.ProduceResponse, listener string) {
 	if resp.Version < 10 {
@@ -83,14 +101,12 @@ func (s *Server) produceHints(resp *kmsg.ProduceResponse, listener string) {
 		rt := &resp.Topics[i]
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			if id, epoch, ok := h.hint(rp.ErrorCode, rt.Topic, rt.TopicID, rp.Partition); ok {
-				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
-			}
+			h.set(rp.ErrorCode, rt.Topic, rt.TopicID, rp.Partition, &rp.CurrentLeader.LeaderID, &rp.CurrentLeader.LeaderEpoch)
 		}
 	}
-	for _, b := range h.endpoints(listener) {
-		resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
-	}
+	resp.Brokers = append(resp.Brokers, hintEndpoints(h, listener, func(b kmsg.MetadataResponseBroker) kmsg.ProduceResponseBroker {
+		return kmsg.ProduceResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+	})...)
 }
 
 // fetchHints adds leader hints to a fetch response's failed partitions.
@@ -103,14 +119,30 @@ func (s *Server) fetchHints(resp *kmsg.FetchResponse, listener string) {
 		rt := &resp.Topics[i]
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
-			if id, epoch, ok := h.hint(rp.ErrorCode, rt.Topic, rt.TopicID, rp.Partition); ok {
-				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = id, epoch
-			}
+			h.set(rp.ErrorCode, rt.Topic, rt.TopicID, rp.Partition, &rp.CurrentLeader.LeaderID, &rp.CurrentLeader.LeaderEpoch)
 		}
 	}
-	for _, b := range h.endpoints(listener) {
-		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack})
+	resp.Brokers = append(resp.Brokers, hintEndpoints(h, listener, func(b kmsg.MetadataResponseBroker) kmsg.FetchResponseBroker {
+		return kmsg.FetchResponseBroker{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+	})...)
+}
+
+// shareFetchHints adds leader hints to a ShareFetch response's partitions
+// that failed to fetch (every version carries them): franz-go moves a
+// hinted partition to its leader at once, and without the hint waits for a
+// metadata refresh while the share consumer gets nothing from it.
+func (s *Server) shareFetchHints(resp *kmsg.ShareFetchResponse, listener string) {
+	h := s.newLeaderHints()
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			h.set(rp.ErrorCode, "", rt.TopicID, rp.Partition, &rp.CurrentLeader.LeaderID, &rp.CurrentLeader.LeaderEpoch)
+		}
 	}
+	resp.NodeEndpoints = append(resp.NodeEndpoints, hintEndpoints(h, listener, func(b kmsg.MetadataResponseBroker) kmsg.ShareFetchResponseNodeEndpoint {
+		return kmsg.ShareFetchResponseNodeEndpoint{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+	})...)
 }
 
 // hintClock remembers when a leader hint was last given.

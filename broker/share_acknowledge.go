@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/share"
 )
 
@@ -21,7 +22,7 @@ import (
 func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *kmsg.ShareAcknowledgeRequest) (kmsg.Response, waitFunc, error) {
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
 	group, member := deref(req.GroupID), deref(req.MemberID)
-	if group == "" || member == "" {
+	if group == "" || !coordinator.ValidShareMemberID(member) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil, nil
 	}
@@ -34,8 +35,9 @@ func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *km
 	gc := s.cfg.EffectiveGroupConfig(img.GroupConfig(group))
 	resp.AcquisitionLockTimeoutMillis = int32(gc.Int64("share.record.lock.duration.ms"))
 	type pending struct {
-		rp  *kmsg.ShareAcknowledgeResponseTopicPartition
-		res share.Ack
+		topicID [16]byte
+		rp      *kmsg.ShareAcknowledgeResponseTopicPartition
+		res     share.Ack
 	}
 	var waits []pending
 	resp.Topics = make([]kmsg.ShareAcknowledgeResponseTopic, len(req.Topics))
@@ -56,7 +58,7 @@ func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *km
 			for k, b := range p.AcknowledgementBatches {
 				batches[k] = kmsg.ShareFetchRequestTopicPartitionAcknowledgementBatch{FirstOffset: b.FirstOffset, LastOffset: b.LastOffset, AcknowledgeTypes: b.AcknowledgeTypes}
 			}
-			waits = append(waits, pending{rp, s.shares.Acknowledge(ctx, group, member, img.TopicByID(t.TopicID), p.Partition, ackBatches(batches), req.IsRenewAck)})
+			waits = append(waits, pending{t.TopicID, rp, s.shares.Acknowledge(ctx, group, member, img.TopicByID(t.TopicID), p.Partition, ackBatches(batches), req.IsRenewAck)})
 		}
 	}
 	if closing {
@@ -68,9 +70,16 @@ func (s *Server) handleShareAcknowledge(ctx context.Context, rc *reqCtx, req *km
 		return resp, nil, nil
 	}
 	return nil, func() (kmsg.Response, error) {
+		// A partition led elsewhere names its leader, as in ShareFetch.
+		h := s.newLeaderHints()
 		for i := range waits {
-			waits[i].rp.ErrorCode = errorCode(waits[i].res.Settle(ctx))
+			rp := waits[i].rp
+			rp.ErrorCode = errorCode(waits[i].res.Settle(ctx))
+			h.set(rp.ErrorCode, "", waits[i].topicID, rp.Partition, &rp.CurrentLeader.LeaderID, &rp.CurrentLeader.LeaderEpoch)
 		}
+		resp.NodeEndpoints = hintEndpoints(h, rc.conn.listener, func(b kmsg.MetadataResponseBroker) kmsg.ShareAcknowledgeResponseNodeEndpoint {
+			return kmsg.ShareAcknowledgeResponseNodeEndpoint{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack}
+		})
 		return resp, nil
 	}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/coordinator"
 	"github.com/shoalmq/shoal/queue"
 	"github.com/shoalmq/shoal/share"
 )
@@ -44,7 +45,7 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 		return resp, nil, nil
 	}
 	group, member := deref(req.GroupID), deref(req.MemberID)
-	if group == "" || member == "" {
+	if group == "" || !coordinator.ValidShareMemberID(member) {
 		return fail(kerr.InvalidRequest)
 	}
 	if req.IsRenewAck && (req.MaxBytes != 0 || req.MinBytes != 0 || req.MaxRecords != 0 || req.MaxWaitMillis != 0) {
@@ -60,6 +61,22 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 		return fail(kerr.InvalidRequest)
 	}
 	sess, closing, kerrv := s.shares.OpenSession(group, member, req.ShareSessionEpoch, true, rc.conn)
+	if kerrv == kerr.ShareSessionLimitReached && req.MaxWaitMillis > 0 {
+		// Kafka holds this refusal for the request's wait: a client
+		// retrying its epoch-0 fetch at once would otherwise spin
+		// against the full session cache.
+		resp.ErrorCode = kerrv.Code
+		return nil, func() (kmsg.Response, error) {
+			timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+				return resp, nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}, nil
+	}
 	if kerrv != nil {
 		return fail(kerrv)
 	}
@@ -124,6 +141,7 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 		}
 	}
 	if len(acks) == 0 && poll == nil {
+		s.shareFetchHints(resp, rc.conn.listener)
 		return resp, nil, nil
 	}
 	return nil, func() (kmsg.Response, error) {
@@ -133,6 +151,7 @@ func (s *Server) handleShareFetch(ctx context.Context, rc *reqCtx, req *kmsg.Sha
 				return nil, err
 			}
 		}
+		s.shareFetchHints(resp, rc.conn.listener)
 		return resp, nil
 	}, nil
 }

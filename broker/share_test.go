@@ -165,3 +165,80 @@ func TestShareGroupOffsetsUnknownPartitions(t *testing.T) {
 		t.Errorf("DescribeShareGroupOffsets answered %d partitions, want 5", answered)
 	}
 }
+
+// ShareFetch and ShareAcknowledge refuse a member id Kafka refuses (empty
+// or longer than 36 characters) with a top-level INVALID_REQUEST, before
+// any share session is looked at; 36 characters are fine.
+func TestShareRequestsRefuseInvalidMemberID(t *testing.T) {
+	s := startTestServer(t)
+	ctx := testContext(t, 30*time.Second)
+	cl := testClient(t, s)
+	id := createTopic(t, ctx, kadm.NewClient(cl), 1, "jobs", nil)
+	group := "g"
+	for _, tc := range []struct {
+		member string
+		want   int16
+	}{
+		{"", kerr.InvalidRequest.Code},
+		{"0123456789012345678901234567890123456", kerr.InvalidRequest.Code},
+		{"012345678901234567890123456789012345", 0},
+	} {
+		member := tc.member
+		if fresp, _ := openShareSession(t, ctx, cl, group, member, id, 0); fresp.ErrorCode != tc.want {
+			t.Errorf("ShareFetch member id of %d characters: error %d, want %d", len(member), fresp.ErrorCode, tc.want)
+		}
+
+		ack := kmsg.NewPtrShareAcknowledgeRequest()
+		ack.GroupID, ack.MemberID = &group, &member
+		ack.ShareSessionEpoch = 1
+		aresp, err := ack.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aresp.ErrorCode != tc.want {
+			t.Errorf("ShareAcknowledge member id of %d characters: error %d, want %d", len(member), aresp.ErrorCode, tc.want)
+		}
+	}
+}
+
+// A ShareFetch refused a share session because the broker holds as many as
+// group.share.max.share.sessions is answered SHARE_SESSION_LIMIT_REACHED
+// only after the request's MaxWaitMillis, as Kafka does: a client that
+// retries at once does not spin against the full cache.
+func TestShareSessionLimitReachedAnsweredAfterMaxWait(t *testing.T) {
+	s := startTestServer(t, "group.share.max.share.sessions=1")
+	ctx := testContext(t, 30*time.Second)
+	cl := testClient(t, s)
+	id := createTopic(t, ctx, kadm.NewClient(cl), 1, "jobs", nil)
+	if resp, _ := openShareSession(t, ctx, cl, "g", "first", id, 0); resp.ErrorCode != 0 {
+		t.Fatalf("first member's session: error %d", resp.ErrorCode)
+	}
+	const wait = 400 * time.Millisecond
+	resp, took := openShareSession(t, ctx, cl, "g", "second", id, wait)
+	if resp.ErrorCode != kerr.ShareSessionLimitReached.Code {
+		t.Fatalf("second member's session: error %d, want SHARE_SESSION_LIMIT_REACHED (%d)", resp.ErrorCode, kerr.ShareSessionLimitReached.Code)
+	}
+	if took < wait {
+		t.Errorf("SHARE_SESSION_LIMIT_REACHED answered after %v, want at least the request's MaxWaitMillis (%v)", took, wait)
+	}
+}
+
+// openShareSession sends group's member an epoch-0 ShareFetch of partition 0
+// of topic id, waiting up to maxWait, and returns the response and how long
+// it took.
+func openShareSession(t *testing.T, ctx context.Context, cl *kgo.Client, group, member string, id [16]byte, maxWait time.Duration) (*kmsg.ShareFetchResponse, time.Duration) {
+	t.Helper()
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID = &group, &member
+	req.MaxRecords, req.BatchSize, req.MaxWaitMillis = 10, 10, int32(maxWait/time.Millisecond)
+	ft := kmsg.NewShareFetchRequestTopic()
+	ft.TopicID = id
+	ft.Partitions = []kmsg.ShareFetchRequestTopicPartition{kmsg.NewShareFetchRequestTopicPartition()}
+	req.Topics = append(req.Topics, ft)
+	start := time.Now()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, time.Since(start)
+}

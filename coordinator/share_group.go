@@ -203,6 +203,9 @@ func ValidateShareGroupHeartbeat(req *kmsg.ShareGroupHeartbeatRequest) *kmsg.Sha
 // sgValidate applies Kafka's request checks, in Kafka's order, before any
 // state is touched.
 func sgValidate(req *kmsg.ShareGroupHeartbeatRequest) *sgError {
+	if !ValidShareMemberID(req.MemberID) {
+		return sgErrf(kerr.InvalidRequest, "Invalid member id in the request.")
+	}
 	if sgBlank(req.MemberID) {
 		return sgErrf(kerr.InvalidRequest, "MemberId can't be empty.")
 	}
@@ -221,6 +224,21 @@ func sgValidate(req *kmsg.ShareGroupHeartbeatRequest) *sgError {
 		return sgErrf(kerr.InvalidRequest, "MemberEpoch is invalid.")
 	}
 	return nil
+}
+
+// ValidShareMemberID reports whether id is a member id Kafka accepts in
+// ShareGroupHeartbeat, ShareFetch and ShareAcknowledge: 1 to 36 characters,
+// counted as Java counts a string's length (UTF-16 code units). Clients send
+// a UUID's string form.
+func ValidShareMemberID(id string) bool {
+	n := 0
+	for _, r := range id {
+		n++
+		if r > 0xFFFF {
+			n++ // a surrogate pair
+		}
+	}
+	return n > 0 && n <= 36
 }
 
 // sgNeverCreated reports whether the group has never had a member, which is

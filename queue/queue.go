@@ -936,19 +936,18 @@ func (l *archivedList) add(first, last int64, count int16, reason string) {
 	*l = append(*l, ArchivedRange{First: first, Last: last, DeliveryCount: count, Reason: reason})
 }
 
-// Acknowledge applies one partition's acknowledgement batches for member,
-// all or nothing. Malformed batches (A.10.2) and offsets beyond SPEO give
-// kerr.InvalidRequest; records not ACQUIRED by member with a live lock give
-// kerr.InvalidRecordState. Parts below SPSO are ignored. RENEW is accepted
-// only when renew is set. The records archived by REJECT or by a RELEASE at
-// the delivery limit are reported by Ready.
-func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []AckBatch, renew bool) error {
+// ValidateAcks applies the request checks of one partition's
+// acknowledgement batches (A.10.2), which need no state: kerr.InvalidRequest
+// for a malformed batch, batches out of order or overlapping by more than an
+// offset, or an unknown type (RENEW only when renew is set). Kafka makes
+// them before it looks the share partition up.
+func ValidateAcks(batches []AckBatch, renew bool) error {
 	for i, b := range batches {
 		if b.First < 0 || b.First > b.Last || len(b.Types) == 0 ||
 			len(b.Types) > 1 && int64(len(b.Types)) != b.Last-b.First+1 {
 			return kerr.InvalidRequest
 		}
-		if i > 0 && b.First <= batches[i-1].Last {
+		if i > 0 && b.First < batches[i-1].Last {
 			return kerr.InvalidRequest
 		}
 		for _, ty := range b.Types {
@@ -957,13 +956,32 @@ func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []Ac
 			}
 		}
 	}
+	return nil
+}
+
+// Acknowledge applies one partition's acknowledgement batches for member,
+// all or nothing. Malformed batches (A.10.2) and offsets beyond SPEO give
+// kerr.InvalidRequest; records not ACQUIRED by member with a live lock give
+// kerr.InvalidRecordState. Parts below SPSO are ignored. RENEW is accepted
+// only when renew is set. The records archived by REJECT or by a RELEASE at
+// the delivery limit are reported by Ready.
+func (sp *SharePartition) Acknowledge(now time.Time, member string, batches []AckBatch, renew bool) error {
+	if err := ValidateAcks(batches, renew); err != nil {
+		return err
+	}
 	t := now.UnixNano()
-	for _, b := range batches {
+	for i, b := range batches {
 		if b.Last < sp.start {
 			continue
 		}
 		if b.Last > sp.end {
 			return kerr.InvalidRequest
+		}
+		// A batch may start on the offset the previous one ended on
+		// (Kafka's request checks allow it), but that record would be
+		// acknowledged twice: the first batch has already moved it on.
+		if i > 0 && b.First == batches[i-1].Last && b.First >= sp.start {
+			return kerr.InvalidRecordState
 		}
 		var err error
 		sp.eachIn(max(b.First, sp.start), b.Last, func(e *entry) bool {

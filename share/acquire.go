@@ -51,6 +51,9 @@ func (m *Manager) Acknowledge(ctx context.Context, group, member string, t *raft
 	if t == nil {
 		return Ack{err: kerr.UnknownTopicID}
 	}
+	if err := queue.ValidateAcks(batches, renew); err != nil {
+		return Ack{err: err}
+	}
 	sp, kerrv := m.part(ctx, group, t, partition)
 	if kerrv != nil {
 		if kerrv == kerr.NotLeaderForPartition {

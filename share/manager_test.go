@@ -155,6 +155,8 @@ func TestReleaseAndDeadLetter(t *testing.T) {
 // Acknowledgements of records the member does not hold fail with
 // INVALID_RECORD_STATE and change nothing; an unknown topic is
 // UNKNOWN_TOPIC_ID, a partition led elsewhere NOT_LEADER_OR_FOLLOWER.
+// Malformed batches are INVALID_REQUEST wherever the partition is: Kafka
+// checks them right after the topic id, before looking the partition up.
 func TestAcknowledgeErrors(t *testing.T) {
 	h, topic, tp := jobsHarness(t, nil, "a")
 	away := h.addTopic("away", 4, 1, 2, nil)
@@ -162,13 +164,16 @@ func TestAcknowledgeErrors(t *testing.T) {
 		t.Fatalf("m2 acquired %v", got.acquired)
 	}
 	accept := []queue.AckBatch{{First: 0, Last: 0, Types: []queue.AckType{queue.AckAccept}}}
+	backwards := []queue.AckBatch{{First: 1, Last: 0, Types: []queue.AckType{queue.AckAccept}}}
 	for name, tc := range map[string]struct {
 		ack  Ack
 		want error
 	}{
-		"held by another": {h.m.Acknowledge(context.Background(), "g", "m1", topic, 0, accept, false), kerr.InvalidRecordState},
-		"unknown topic":   {h.m.Acknowledge(context.Background(), "g", "m1", nil, 0, accept, false), kerr.UnknownTopicID},
-		"led elsewhere":   {h.m.Acknowledge(context.Background(), "g", "m1", away, 0, accept, false), kerr.NotLeaderForPartition},
+		"held by another":              {h.m.Acknowledge(context.Background(), "g", "m1", topic, 0, accept, false), kerr.InvalidRecordState},
+		"unknown topic":                {h.m.Acknowledge(context.Background(), "g", "m1", nil, 0, accept, false), kerr.UnknownTopicID},
+		"led elsewhere":                {h.m.Acknowledge(context.Background(), "g", "m1", away, 0, accept, false), kerr.NotLeaderForPartition},
+		"malformed, led elsewhere":     {h.m.Acknowledge(context.Background(), "g", "m1", away, 0, backwards, false), kerr.InvalidRequest},
+		"malformed, no such partition": {h.m.Acknowledge(context.Background(), "g", "m1", topic, 9, backwards, false), kerr.InvalidRequest},
 	} {
 		if err := tc.ack.Settle(context.Background()); err != tc.want {
 			t.Errorf("%s: %v, want %v", name, err, tc.want)
