@@ -7,7 +7,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // kafkaJSDir holds the KafkaJS driver and the packages it runs with
@@ -107,7 +109,7 @@ func TestKafkaJSTransactions(t *testing.T) {
 
 	// read_committed with KafkaJS.
 	var js []mRecord
-	d.run(t, "read_committed", map[string]any{"topic": output, "group": input + "-reader", "want": len(want)}, &js)
+	d.run(t, "read", map[string]any{"topic": output, "group": input + "-reader", "want": len(want)}, &js)
 	got = got[:0]
 	for _, r := range js {
 		got = append(got, r.Value)
@@ -120,4 +122,183 @@ func TestKafkaJSTransactions(t *testing.T) {
 	if c := kadmCommitted(t, adm, group, input); fmt.Sprint(c) != fmt.Sprint(lastOffsets) {
 		t.Errorf("group %s committed %v, want the last committed transaction's %v", group, c, lastOffsets)
 	}
+}
+
+// kafkaJSAdminOpts are the matrix's node settings plus a small transaction
+// log, with the StandardAuthorizer so that ACLs can be created: the
+// PLAINTEXT listener's principal, User:ANONYMOUS, is a super user and may do
+// everything.
+var kafkaJSAdminOpts = nodeOpts{
+	set: slices.Concat(matrixOpts.set, txnOpts.set),
+	configFile: "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n" +
+		"super.users=User:ANONYMOUS\n",
+}
+
+// The KafkaJS admin and consumer calls the client matrix does not make,
+// each checked against what the broker holds, read with kadm. KafkaJS
+// speaks older versions of these APIs than franz-go: Metadata v6,
+// CreatePartitions v1, AlterConfigs v1 (which replaces a topic's whole
+// config set), DescribeConfigs v2, ListOffsets v3, OffsetCommit v5,
+// OffsetFetch v4, DeleteGroups v1, CreateAcls/DescribeAcls/DeleteAcls v1,
+// Fetch v11 without fetch sessions.
+func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, kafkaJSAdminOpts)
+	adm := n.Admin(t)
+	d := kafkaJSDriver(t, n)
+	topic := topicName(t, "")
+	createTopic(t, adm, topic, 2, map[string]*string{"retention.ms": strp("3600000")})
+
+	// Ten records in each partition; the first three of partition 0 are
+	// then deleted, so its log starts at 3.
+	const perPartition = 10
+	produced := map[int32][]string{}
+	pcl := n.Client(t, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for p := range int32(2) {
+		for i := range perPartition {
+			v := fmt.Sprintf("p%d-%d", p, i)
+			produced[p] = append(produced[p], v)
+			if err := pcl.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const logStart0 = 3
+	dr, err := adm.DeleteRecords(ctxT(t, opTimeout), kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: logStart0}}})
+	if err != nil || dr.Error() != nil {
+		t.Fatalf("delete records: %v %v", err, dr.Error())
+	}
+
+	t.Run("topics", func(t *testing.T) {
+		var listed []string
+		d.run(t, "list_topics", map[string]any{}, &listed)
+		topics, err := adm.ListTopicsWithInternal(ctxT(t, opTimeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(listed)
+		if want := topics.Names(); fmt.Sprint(listed) != fmt.Sprint(want) {
+			t.Errorf("listTopics: %v, the broker has %v", listed, want)
+		}
+
+		type partition struct {
+			Partition, Leader int32
+			Replicas, Isr     []int32
+		}
+		var parts []partition
+		d.run(t, "topic_metadata", map[string]any{"topic": topic}, &parts)
+		var want []partition
+		for _, p := range topics[topic].Partitions.Sorted() {
+			want = append(want, partition{p.Partition, p.Leader, p.Replicas, p.ISR})
+		}
+		slices.SortFunc(parts, func(a, b partition) int { return int(a.Partition - b.Partition) })
+		if fmt.Sprint(parts) != fmt.Sprint(want) {
+			t.Errorf("fetchTopicMetadata: %v, the broker has %v", parts, want)
+		}
+
+		var cluster struct {
+			ClusterID  string
+			Controller int32
+			Brokers    []struct {
+				NodeID int32
+				Host   string
+				Port   int32
+			}
+		}
+		d.run(t, "describe_cluster", map[string]any{}, &cluster)
+		md, err := adm.BrokerMetadata(ctxT(t, opTimeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := md.Brokers[0]
+		if cluster.ClusterID != md.Cluster || cluster.Controller != md.Controller || len(cluster.Brokers) != 1 ||
+			cluster.Brokers[0].NodeID != b.NodeID || cluster.Brokers[0].Host != b.Host || cluster.Brokers[0].Port != b.Port {
+			t.Errorf("describeCluster: %+v, the broker has cluster %s controller %d brokers %v", cluster, md.Cluster, md.Controller, md.Brokers)
+		}
+	})
+
+	t.Run("createPartitions", func(t *testing.T) {
+		d.run(t, "create_partitions", map[string]any{"topic": topic, "count": 3}, &struct{}{})
+		topics, err := adm.ListTopics(ctxT(t, opTimeout), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(topics[topic].Partitions); got != 3 {
+			t.Errorf("after createPartitions to 3 the topic has %d partitions", got)
+		}
+	})
+
+	t.Run("offsets", func(t *testing.T) {
+		var got map[int32][2]int64
+		d.run(t, "topic_offsets", map[string]any{"topic": topic}, &got)
+		starts, err := adm.ListStartOffsets(ctxT(t, opTimeout), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ends, err := adm.ListEndOffsets(ctxT(t, opTimeout), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[int32][2]int64{}
+		ends.Each(func(o kadm.ListedOffset) { want[o.Partition] = [2]int64{starts[topic][o.Partition].Offset, o.Offset} })
+		if fmt.Sprint(want) != fmt.Sprint(map[int32][2]int64{0: {logStart0, perPartition}, 1: {0, perPartition}, 2: {0, 0}}) {
+			t.Fatalf("the broker's offsets are %v", want)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("fetchTopicOffsets: %v, the broker has %v", got, want)
+		}
+	})
+
+	t.Run("configs", func(t *testing.T) {
+		// AlterConfigs replaces the topic's config set: retention.ms,
+		// set when the topic was created, returns to its default.
+		d.run(t, "alter_configs", map[string]any{"topic": topic, "configs": map[string]string{"max.message.bytes": "2000000"}}, &struct{}{})
+		rcs, err := adm.DescribeTopicConfigs(ctxT(t, opTimeout), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, err := rcs.On(topic, nil)
+		if err != nil || rc.Err != nil {
+			t.Fatalf("describe %s: %v %v", topic, err, rc.Err)
+		}
+		broker := map[string]kadm.Config{}
+		for _, c := range rc.Configs {
+			broker[c.Key] = c
+		}
+		if c := broker["max.message.bytes"]; c.Source != kmsg.ConfigSourceDynamicTopicConfig || c.MaybeValue() != "2000000" {
+			t.Errorf("after alterConfigs max.message.bytes is %q from %v", c.MaybeValue(), c.Source)
+		}
+		if c := broker["retention.ms"]; c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+			t.Errorf("after alterConfigs without retention.ms it is still the topic's %q", c.MaybeValue())
+		}
+
+		var described map[string]struct {
+			Value   *string
+			Default bool
+		}
+		d.run(t, "describe_configs", map[string]any{"topic": topic}, &described)
+		if len(described) != len(broker) {
+			t.Errorf("describeConfigs described %d configs, the broker %d", len(described), len(broker))
+		}
+		for key, c := range broker {
+			js, ok := described[key]
+			if !ok {
+				t.Errorf("describeConfigs did not describe %s", key)
+				continue
+			}
+			if ptrString(js.Value) != ptrString(c.Value) {
+				t.Errorf("describeConfigs: %s = %v, the broker has %v", key, ptrString(js.Value), ptrString(c.Value))
+			}
+			if js.Default != (c.Source == kmsg.ConfigSourceDefaultConfig) {
+				t.Errorf("describeConfigs: %s default %v, the broker's source is %v", key, js.Default, c.Source)
+			}
+		}
+	})
+}
+
+func ptrString(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
 }

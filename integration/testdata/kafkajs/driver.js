@@ -9,6 +9,7 @@
 const fs = require('fs');
 const {
   Kafka, CompressionTypes, CompressionCodecs, ConfigResourceTypes, logLevel,
+  AclResourceTypes, AclOperationTypes, AclPermissionTypes, ResourcePatternTypes,
 } = require('kafkajs');
 CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy');
 
@@ -273,12 +274,13 @@ const ops = {
     out({});
   },
 
-  // read_committed reads a.topic from the beginning with a consumer that
-  // reads only committed records, until it has read a.want records, and
-  // returns them.
-  async read_committed(a) {
+  // read reads a.topic from the beginning in a.group until it has read
+  // a.want records, and returns them. Its consumer reads only committed
+  // records, or with a.uncommitted those of open and aborted transactions
+  // too.
+  async read(a) {
     const consumer = client(a).consumer({
-      groupId: a.group, readUncommitted: false, maxWaitTimeInMs: 200,
+      groupId: a.group, readUncommitted: Boolean(a.uncommitted), maxWaitTimeInMs: 200,
       sessionTimeout: 6000, heartbeatInterval: 300,
     });
     await consumer.connect();
@@ -289,7 +291,213 @@ const ops = {
     await consumer.disconnect();
     out(got);
   },
+
+  // seek_pause reads a.topic in a.group with partition a.pause paused and
+  // partition a.seek.partition sought to a.seek.offset before the first
+  // fetch; once every other partition has reached its end in a.ends
+  // (partition -> end offset) it resumes a.pause and reads it to its end
+  // too. It answers the records in the order they arrived.
+  async seek_pause(a) {
+    const consumer = client(a).consumer({
+      groupId: a.group, sessionTimeout: 6000, heartbeatInterval: 300, maxWaitTimeInMs: 200,
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: a.topic, fromBeginning: true });
+    const next = {};
+    const reachedEnds = (partitions) => partitions.every((p) => (next[p] || 0) >= a.ends[p]);
+    const all = Object.keys(a.ends);
+    const others = all.filter((p) => Number(p) !== a.pause);
+    next[a.seek.partition] = a.seek.offset;
+    const got = [];
+    let resumed = false;
+    let resolveDone;
+    const done = new Promise((resolve) => { resolveDone = resolve; });
+    const check = () => {
+      if (!resumed && reachedEnds(others)) {
+        resumed = true;
+        consumer.resume([{ topic: a.topic, partitions: [a.pause] }]);
+      }
+      if (resumed && reachedEnds(all)) resolveDone();
+    };
+    const running = consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message: m }) => {
+        got.push(record(partition, m));
+        next[partition] = Number(m.offset) + 1;
+        check();
+      },
+    });
+    // run creates the consumer's group state before its first await, so
+    // the pause and the seek are in place before it joins and fetches.
+    consumer.pause([{ topic: a.topic, partitions: [a.pause] }]);
+    consumer.seek({ topic: a.topic, partition: a.seek.partition, offset: String(a.seek.offset) });
+    await running;
+    check();
+    await done;
+    await consumer.disconnect();
+    out(got);
+  },
 };
+
+// acl is a KafkaJS ACL (or ACL filter) of the Go side's, whose enum
+// fields are named (TOPIC, READ, ALLOW, LITERAL; ANY in a filter).
+function acl(a) {
+  return {
+    resourceType: AclResourceTypes[a.resourceType],
+    resourceName: a.resourceName,
+    resourcePatternType: ResourcePatternTypes[a.patternType],
+    principal: a.principal,
+    host: a.host,
+    operation: AclOperationTypes[a.operation],
+    permissionType: AclPermissionTypes[a.permission],
+  };
+}
+
+// The admin calls the client matrix does not make, one per op; each
+// answers what KafkaJS returned, for the test to hold against the broker.
+Object.assign(ops, {
+  async list_topics(a) {
+    out(await withAdmin(a, (admin) => admin.listTopics()));
+  },
+
+  // topic_metadata answers a.topic's partitions as
+  // {Partition, Leader, Replicas, Isr}.
+  async topic_metadata(a) {
+    const res = await withAdmin(a, (admin) => admin.fetchTopicMetadata({ topics: [a.topic] }));
+    out(res.topics[0].partitions.map((p) => ({
+      Partition: p.partitionId, Leader: p.leader, Replicas: p.replicas, Isr: p.isr,
+    })));
+  },
+
+  async create_partitions(a) {
+    await withAdmin(a, (admin) => admin.createPartitions({
+      topicPartitions: [{ topic: a.topic, count: a.count }],
+    }));
+    out({});
+  },
+
+  // alter_configs sets a.topic's configs to a.configs (AlterConfigs
+  // replaces the whole set: what it leaves out returns to the default).
+  async alter_configs(a) {
+    const res = await withAdmin(a, (admin) => admin.alterConfigs({
+      validateOnly: false,
+      resources: [{
+        type: ConfigResourceTypes.TOPIC,
+        name: a.topic,
+        configEntries: Object.entries(a.configs).map(([name, value]) => ({ name, value })),
+      }],
+    }));
+    const r = res.resources[0];
+    if (r.errorCode) throw new Error(`alter configs: error ${r.errorCode} ${r.errorMessage}`);
+    out({});
+  },
+
+  // describe_configs answers every config of a.topic as name ->
+  // {Value, Default}.
+  async describe_configs(a) {
+    const res = await withAdmin(a, (admin) => admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: a.topic }],
+    }));
+    const r = res.resources[0];
+    if (r.errorCode) throw new Error(`describe configs: error ${r.errorCode} ${r.errorMessage}`);
+    const configs = {};
+    for (const e of r.configEntries) configs[e.configName] = { Value: e.configValue, Default: e.isDefault };
+    out(configs);
+  },
+
+  async describe_cluster(a) {
+    const c = await withAdmin(a, (admin) => admin.describeCluster());
+    out({
+      ClusterID: c.clusterId,
+      Controller: c.controller,
+      Brokers: c.brokers.map((b) => ({ NodeID: b.nodeId, Host: b.host, Port: b.port })),
+    });
+  },
+
+  // topic_offsets answers a.topic's partitions' [low, high] offsets.
+  async topic_offsets(a) {
+    const res = await withAdmin(a, (admin) => admin.fetchTopicOffsets(a.topic));
+    const offsets = {};
+    for (const p of res) offsets[p.partition] = [Number(p.low), Number(p.high)];
+    out(offsets);
+  },
+
+  // set_offsets commits a.offsets (partition -> offset) of a.topic for
+  // a.group, which must have no members.
+  async set_offsets(a) {
+    await withAdmin(a, (admin) => admin.setOffsets({
+      groupId: a.group,
+      topic: a.topic,
+      partitions: Object.entries(a.offsets).map(([partition, offset]) => ({
+        partition: Number(partition), offset: String(offset),
+      })),
+    }));
+    out({});
+  },
+
+  async reset_offsets(a) {
+    await withAdmin(a, (admin) => admin.resetOffsets({ groupId: a.group, topic: a.topic, earliest: a.earliest }));
+    out({});
+  },
+
+  // fetch_offsets answers every offset a.group committed, as topic ->
+  // partition -> offset; with a.resolve, KafkaJS first turns committed
+  // earliest and latest markers into offsets and commits them.
+  async fetch_offsets(a) {
+    const res = await withAdmin(a, (admin) => admin.fetchOffsets({ groupId: a.group, resolveOffsets: a.resolve }));
+    const offsets = {};
+    for (const t of res) {
+      offsets[t.topic] = {};
+      for (const p of t.partitions) offsets[t.topic][p.partition] = Number(p.offset);
+    }
+    out(offsets);
+  },
+
+  // delete_groups answers the error code of each of a.groups (0 when
+  // deleted). When any is not deleted KafkaJS throws a
+  // KafkaJSDeleteGroupsError naming only those.
+  async delete_groups(a) {
+    const codes = {};
+    for (const g of a.groups) codes[g] = 0;
+    try {
+      await withAdmin(a, (admin) => admin.deleteGroups(a.groups));
+    } catch (err) {
+      if (!err.groups) throw err;
+      for (const g of err.groups) codes[g.groupId] = g.errorCode;
+    }
+    out(codes);
+  },
+
+  async create_acls(a) {
+    await withAdmin(a, (admin) => admin.createAcls({ acl: a.acls.map(acl) }));
+    out({});
+  },
+
+  // describe_acls answers the ACLs matching a.filter, one
+  // "resource-type:pattern-type:name principal host operation permission"
+  // line each, the enums by number.
+  async describe_acls(a) {
+    const res = await withAdmin(a, (admin) => admin.describeAcls(acl(a.filter)));
+    const lines = [];
+    for (const r of res.resources) {
+      for (const e of r.acls) {
+        lines.push(`${r.resourceType}:${r.resourcePatternType}:${r.resourceName} ${e.principal} ${e.host} ${e.operation} ${e.permissionType}`);
+      }
+    }
+    out(lines.sort());
+  },
+
+  // delete_acls deletes the ACLs matching a.filters and answers how many
+  // each filter matched.
+  async delete_acls(a) {
+    const res = await withAdmin(a, (admin) => admin.deleteAcls({ filters: a.filters.map(acl) }));
+    out(res.filterResponses.map((f) => {
+      if (f.errorCode) throw new Error(`delete acls: error ${f.errorCode} ${f.errorMessage}`);
+      return f.matchingAcls.length;
+    }));
+  },
+});
 
 // authenticated performs the security test's part over SASL_SSL (a.sasl,
 // a.ca): it produces a.count records valued a.prefix-i to a.topic, then
