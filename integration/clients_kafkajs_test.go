@@ -5,9 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -294,6 +297,96 @@ func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
 			}
 		}
 	})
+
+	setGroup, earliestGroup, latestGroup := topic+"-set", topic+"-earliest", topic+"-latest"
+	// The group, ACL and consumer calls run side by side, each on groups
+	// and resources of its own: setting offsets takes KafkaJS seconds
+	// (testdata/kafkajs/driver.js's set_offsets).
+	t.Run("sideBySide", func(t *testing.T) {
+		t.Run("groupOffsets", func(t *testing.T) {
+			t.Parallel()
+			set := map[int32]int64{0: 5, 1: 7, 2: 0}
+			d.run(t, "set_offsets", map[string]any{"topic": topic, "groups": []map[string]any{
+				{"group": setGroup, "offsets": set},
+				{"group": earliestGroup, "reset": "earliest"},
+				{"group": latestGroup, "reset": "latest"},
+			}}, &struct{}{})
+			// resetOffsets commits the earliest (-2) or latest (-1)
+			// marker; fetchOffsets with resolveOffsets turns them into
+			// the log's start or end offsets and commits those.
+			markers := func(m int64) map[int32]int64 { return map[int32]int64{0: m, 1: m, 2: m} }
+			resolved := map[string]map[int32]int64{
+				setGroup:      set,
+				earliestGroup: {0: logStart0, 1: 0, 2: 0},
+				latestGroup:   {0: perPartition, 1: perPartition, 2: 0},
+			}
+			for group, want := range map[string]map[int32]int64{setGroup: set, earliestGroup: markers(-2), latestGroup: markers(-1)} {
+				if got := kadmCommitted(t, adm, group, topic); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("after setOffsets or resetOffsets %s committed %v, want %v", group, got, want)
+				}
+			}
+			var fetched map[string]map[string]map[int32]int64
+			d.run(t, "fetch_offsets", map[string]any{"groups": []map[string]any{
+				{"group": setGroup, "resolve": false},
+				{"group": earliestGroup, "resolve": true},
+				{"group": latestGroup, "resolve": true},
+			}}, &fetched)
+			for group, want := range resolved {
+				if got := fetched[group]; len(got) != 1 || fmt.Sprint(got[topic]) != fmt.Sprint(want) {
+					t.Errorf("fetchOffsets of %s: %v, want %s: %v", group, got, topic, want)
+				}
+				if got := kadmCommitted(t, adm, group, topic); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("after fetchOffsets %s committed %v, want %v", group, got, want)
+				}
+			}
+		})
+		t.Run("acls", func(t *testing.T) {
+			t.Parallel()
+			kafkaJSACLs(t, d, adm, topic)
+		})
+		t.Run("seekPauseResume", func(t *testing.T) {
+			t.Parallel()
+			kafkaJSSeekPauseResume(t, d, topic, produced)
+		})
+		t.Run("readUncommitted", func(t *testing.T) {
+			t.Parallel()
+			kafkaJSReadUncommitted(t, n, adm, d, topic+"-txn")
+		})
+	})
+
+	t.Run("deleteGroups", func(t *testing.T) {
+		// A group with a member is not deleted; an unknown one is not
+		// found.
+		busy := topic + "-busy"
+		member := n.Client(t, kgo.ConsumerGroup(busy), kgo.ConsumeTopics(topic))
+		waitFor(t, opTimeout, busy+" stable", func() (bool, string) {
+			member.PollRecords(ctxT(t, 100*time.Millisecond), 1)
+			gs, err := adm.DescribeGroups(ctxT(t, opTimeout), busy)
+			if err != nil {
+				return false, err.Error()
+			}
+			return gs[busy].State == "Stable", gs[busy].State
+		})
+		absent := topic + "-absent"
+		var codes map[string]int16
+		d.run(t, "delete_groups", map[string]any{"groups": []string{setGroup, earliestGroup, latestGroup, busy, absent}}, &codes)
+		want := map[string]int16{setGroup: 0, earliestGroup: 0, latestGroup: 0, busy: kerr.NonEmptyGroup.Code, absent: kerr.GroupIDNotFound.Code}
+		if fmt.Sprint(codes) != fmt.Sprint(want) {
+			t.Errorf("deleteGroups answered %v, want %v", codes, want)
+		}
+		listed, err := adm.ListGroups(ctxT(t, opTimeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []string{setGroup, earliestGroup, latestGroup, busy} {
+			if _, ok := listed[g]; ok != (g == busy) {
+				t.Errorf("after deleteGroups the broker lists groups %v: deleted %s %v", listed.Groups(), g, g != busy)
+			}
+		}
+		if got := kadmCommitted(t, adm, setGroup, topic); len(got) != 0 {
+			t.Errorf("deleted group %s still has offsets %v", setGroup, got)
+		}
+	})
 }
 
 func ptrString(s *string) string {
@@ -301,4 +394,141 @@ func ptrString(s *string) string {
 		return "null"
 	}
 	return *s
+}
+
+// kafkaJSACLs creates ACLs with KafkaJS, describes some and deletes one,
+// checking each step against the ACLs kadm describes.
+func kafkaJSACLs(t *testing.T, d *scriptDriver, adm *kadm.Client, topic string) {
+	const alice, bob = "User:alice", "User:bob"
+	acl := func(resource, name, pattern, principal, host, op, permission string) map[string]string {
+		return map[string]string{"resourceType": resource, "resourceName": name, "patternType": pattern,
+			"principal": principal, "host": host, "operation": op, "permission": permission}
+	}
+	d.run(t, "create_acls", map[string]any{"acls": []map[string]string{
+		acl("TOPIC", topic, "LITERAL", alice, "*", "READ", "ALLOW"),
+		acl("GROUP", "app-", "PREFIXED", alice, "*", "READ", "ALLOW"),
+		acl("TOPIC", topic, "LITERAL", bob, "10.0.0.1", "WRITE", "DENY"),
+	}}, &struct{}{})
+	// The ACLs as the driver's describe_acls writes them.
+	aliceACLs := []string{
+		fmt.Sprintf("%d:%d:%s %s * %d %d", kmsg.ACLResourceTypeTopic, kmsg.ACLResourcePatternTypeLiteral, topic, alice, kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow),
+		fmt.Sprintf("%d:%d:app- %s * %d %d", kmsg.ACLResourceTypeGroup, kmsg.ACLResourcePatternTypePrefixed, alice, kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow),
+	}
+	bobACL := fmt.Sprintf("%d:%d:%s %s 10.0.0.1 %d %d", kmsg.ACLResourceTypeTopic, kmsg.ACLResourcePatternTypeLiteral, topic, bob, kmsg.ACLOperationWrite, kmsg.ACLPermissionTypeDeny)
+	checkBroker := func(step string, want []string) {
+		t.Helper()
+		want = slices.Sorted(slices.Values(want))
+		if got := kadmACLs(t, adm); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("after %s the broker has ACLs\n%s\nwant\n%s", step, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	checkBroker("createAcls", append(slices.Clone(aliceACLs), bobACL))
+
+	anyOf := func(principal string) map[string]string {
+		f := acl("ANY", "", "ANY", principal, "", "ANY", "ANY")
+		delete(f, "resourceName")
+		delete(f, "host")
+		return f
+	}
+	var described []string
+	d.run(t, "describe_acls", map[string]any{"filter": anyOf(alice)}, &described)
+	if want := slices.Sorted(slices.Values(aliceACLs)); fmt.Sprint(described) != fmt.Sprint(want) {
+		t.Errorf("describeAcls of %s:\n%s\nwant\n%s", alice, strings.Join(described, "\n"), strings.Join(want, "\n"))
+	}
+
+	var matched []int
+	d.run(t, "delete_acls", map[string]any{"filters": []map[string]string{anyOf(bob), anyOf("User:carol")}}, &matched)
+	if fmt.Sprint(matched) != fmt.Sprint([]int{1, 0}) {
+		t.Errorf("deleteAcls of %s and User:carol matched %v ACLs, want [1 0]", bob, matched)
+	}
+	checkBroker("deleteAcls", aliceACLs)
+}
+
+// kadmACLs are every ACL the broker holds, as the driver's describe_acls
+// writes them, sorted.
+func kadmACLs(t *testing.T, adm *kadm.Client) []string {
+	t.Helper()
+	b := kadm.NewACLs().AnyResource().Allow().AllowHosts().Deny().DenyHosts().
+		Operations(kadm.OpAny).ResourcePatternType(kadm.ACLPatternAny)
+	res, err := adm.DescribeACLs(ctxT(t, opTimeout), b)
+	if err != nil {
+		t.Fatalf("describe ACLs: %v", err)
+	}
+	var lines []string
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("describe ACLs: %v %s", r.Err, r.ErrMessage)
+		}
+		for _, a := range r.Described {
+			lines = append(lines, fmt.Sprintf("%d:%d:%s %s %s %d %d", a.Type, a.Pattern, a.Name, a.Principal, a.Host, a.Operation, a.Permission))
+		}
+	}
+	slices.Sort(lines)
+	return slices.Compact(lines)
+}
+
+// kafkaJSSeekPauseResume reads topic (produced holds its records by
+// partition; partition 0's log starts at 3, and a third partition is
+// empty) with a KafkaJS consumer that seeks partition 0 to offset 5 and
+// pauses partition 1 before its first fetch, and resumes partition 1 once
+// the others are read to their ends.
+func kafkaJSSeekPauseResume(t *testing.T, d *scriptDriver, topic string, produced map[int32][]string) {
+	const seekTo = 5
+	ends := map[int32]int64{0: int64(len(produced[0])), 1: int64(len(produced[1])), 2: 0}
+	var got []mRecord
+	d.run(t, "seek_pause", map[string]any{"topic": topic, "group": topic + "-seek", "ends": ends,
+		"pause": 1, "seek": map[string]any{"partition": 0, "offset": seekTo}}, &got)
+	var want []string
+	for i := seekTo; i < len(produced[0]); i++ {
+		want = append(want, fmt.Sprintf("0@%d=%s", i, produced[0][i]))
+	}
+	for i, v := range produced[1] {
+		want = append(want, fmt.Sprintf("1@%d=%s", i, v))
+	}
+	// Partition 1's records come after all of partition 0's; within a
+	// partition in offset order.
+	var read []string
+	for _, r := range got {
+		read = append(read, fmt.Sprintf("%d@%d=%s", r.Partition, r.Offset, r.Value))
+	}
+	if fmt.Sprint(read) != fmt.Sprint(want) {
+		t.Errorf("seek to 0@%d with 1 paused until 0 was read read\n%v,\nwant\n%v", seekTo, read, want)
+	}
+}
+
+// kafkaJSReadUncommitted reads, with a KafkaJS consumer set to
+// readUncommitted, a topic holding a committed, an aborted and an open
+// transaction: it reads all three, as a read_uncommitted kgo consumer
+// does, where a read_committed one stops before the open transaction.
+func kafkaJSReadUncommitted(t *testing.T, n *node, adm *kadm.Client, d *scriptDriver, topic string) {
+	createTopic(t, adm, topic, 1, nil)
+	txn := n.Client(t, kgo.TransactionalID(topic+"-tx"), kgo.DefaultProduceTopic(topic))
+	produceTxn(t, txn, topic, true, "committed-0", "committed-1", "committed-2")
+	produceTxn(t, txn, topic, false, "aborted-0", "aborted-1")
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"open-0", "open-1"} {
+		if err := txn.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer txn.EndTransaction(ctxT(t, opTimeout), kgo.TryAbort)
+
+	const all = 7
+	cl := n.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var want []string
+	for _, r := range consumeN(t, cl, all, opTimeout) {
+		want = append(want, fmt.Sprintf("%d=%s", r.Offset, r.Value))
+	}
+	var got []mRecord
+	d.run(t, "read", map[string]any{"topic": topic, "group": topic + "-reader", "want": all, "uncommitted": true}, &got)
+	var read []string
+	for _, r := range got {
+		read = append(read, fmt.Sprintf("%d=%s", r.Offset, r.Value))
+	}
+	if fmt.Sprint(read) != fmt.Sprint(want) {
+		t.Errorf("KafkaJS readUncommitted read %v,\nkgo read_uncommitted %v", read, want)
+	}
 }

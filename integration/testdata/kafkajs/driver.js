@@ -75,7 +75,7 @@ function record(partition, m) {
   return {
     Partition: partition,
     Offset: Number(m.offset),
-    Key: m.key.toString(),
+    Key: m.key === null ? '' : m.key.toString(),
     Value: m.value.toString(),
     Headers: headers.length ? headers : null,
     TimestampMs: Number(m.timestamp),
@@ -92,6 +92,20 @@ async function produceWith(a, opts, compression) {
   }
 }
 
+// ending is a promise its second element resolves, rejected when consumer
+// crashes for good: KafkaJS then stops it, and with nothing left to wait
+// for Node would exit without an answer.
+function ending(consumer) {
+  let resolve;
+  const p = new Promise((res, rej) => {
+    resolve = res;
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) rej(payload.error);
+    });
+  });
+  return [p, resolve];
+}
+
 // consumeUntil runs consumer on topic from the beginning, calling each for
 // every record, until done() says so; then it waits quietMs more and fails
 // if any record arrives in that time (nothing lies past the end).
@@ -99,8 +113,7 @@ async function consumeUntil(consumer, topic, each, done, quietMs) {
   await consumer.subscribe({ topic, fromBeginning: true });
   let finished = false;
   let extra = null;
-  let resolveDone;
-  const reached = new Promise((resolve) => { resolveDone = resolve; });
+  const [reached, resolveDone] = ending(consumer);
   await consumer.run({
     autoCommit: false,
     eachMessage: async ({ partition, message: m }) => {
@@ -310,8 +323,7 @@ const ops = {
     next[a.seek.partition] = a.seek.offset;
     const got = [];
     let resumed = false;
-    let resolveDone;
-    const done = new Promise((resolve) => { resolveDone = resolve; });
+    const [done, resolveDone] = ending(consumer);
     const check = () => {
       if (!resumed && reachedEnds(others)) {
         resumed = true;
@@ -423,34 +435,40 @@ Object.assign(ops, {
     out(offsets);
   },
 
-  // set_offsets commits a.offsets (partition -> offset) of a.topic for
-  // a.group, which must have no members.
+  // set_offsets sets the offsets of a.topic of each of a.groups, which
+  // must have no members, all at once: setOffsets commits g.offsets
+  // (partition -> offset), or resetOffsets the earliest or latest marker
+  // when g.reset is "earliest" or "latest". Each takes KafkaJS at least
+  // 5 s: the consumer it commits with pauses every partition, and a fetch
+  // with nothing to fetch waits its default maxWaitTimeInMs.
   async set_offsets(a) {
-    await withAdmin(a, (admin) => admin.setOffsets({
-      groupId: a.group,
-      topic: a.topic,
-      partitions: Object.entries(a.offsets).map(([partition, offset]) => ({
-        partition: Number(partition), offset: String(offset),
-      })),
-    }));
+    await withAdmin(a, (admin) => Promise.all(a.groups.map((g) => {
+      if (g.reset) return admin.resetOffsets({ groupId: g.group, topic: a.topic, earliest: g.reset === 'earliest' });
+      return admin.setOffsets({
+        groupId: g.group,
+        topic: a.topic,
+        partitions: Object.entries(g.offsets).map(([partition, offset]) => ({
+          partition: Number(partition), offset: String(offset),
+        })),
+      });
+    })));
     out({});
   },
 
-  async reset_offsets(a) {
-    await withAdmin(a, (admin) => admin.resetOffsets({ groupId: a.group, topic: a.topic, earliest: a.earliest }));
-    out({});
-  },
-
-  // fetch_offsets answers every offset a.group committed, as topic ->
-  // partition -> offset; with a.resolve, KafkaJS first turns committed
-  // earliest and latest markers into offsets and commits them.
+  // fetch_offsets answers every offset each of a.groups committed, as
+  // group -> topic -> partition -> offset. With g.resolve KafkaJS first
+  // turns committed earliest and latest markers into offsets and commits
+  // those (as set_offsets does, taking 5 s).
   async fetch_offsets(a) {
-    const res = await withAdmin(a, (admin) => admin.fetchOffsets({ groupId: a.group, resolveOffsets: a.resolve }));
     const offsets = {};
-    for (const t of res) {
-      offsets[t.topic] = {};
-      for (const p of t.partitions) offsets[t.topic][p.partition] = Number(p.offset);
-    }
+    await withAdmin(a, (admin) => Promise.all(a.groups.map(async (g) => {
+      const res = await admin.fetchOffsets({ groupId: g.group, resolveOffsets: g.resolve });
+      offsets[g.group] = {};
+      for (const t of res) {
+        offsets[g.group][t.topic] = {};
+        for (const p of t.partitions) offsets[g.group][t.topic][p.partition] = Number(p.offset);
+      }
+    })));
     out(offsets);
   },
 
