@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -188,15 +190,42 @@ func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
 			Partition, Leader int32
 			Replicas, Isr     []int32
 		}
-		var parts []partition
-		d.run(t, "topic_metadata", map[string]any{"topic": topic}, &parts)
+		var described struct {
+			Partitions []partition
+			Error      string
+		}
+		d.run(t, "topic_metadata", map[string]any{"topic": topic}, &described)
 		var want []partition
 		for _, p := range topics[topic].Partitions.Sorted() {
 			want = append(want, partition{p.Partition, p.Leader, p.Replicas, p.ISR})
 		}
-		slices.SortFunc(parts, func(a, b partition) int { return int(a.Partition - b.Partition) })
-		if fmt.Sprint(parts) != fmt.Sprint(want) {
-			t.Errorf("fetchTopicMetadata: %v, the broker has %v", parts, want)
+		got := described.Partitions
+		slices.SortFunc(got, func(a, b partition) int { return int(a.Partition - b.Partition) })
+		if fmt.Sprint(got) != fmt.Sprint(want) || described.Error != "" {
+			t.Errorf("fetchTopicMetadata: %v %s, the broker has %v", got, described.Error, want)
+		}
+
+		// KafkaJS's admin does not let metadata requests create topics;
+		// its producer does (auto.create.topics.enable is on by default).
+		auto := topic + "-auto"
+		described.Partitions = nil
+		d.run(t, "topic_metadata", map[string]any{"topic": auto}, &described)
+		if described.Error != "UNKNOWN_TOPIC_OR_PARTITION" {
+			t.Errorf("fetchTopicMetadata of missing %s answered %+v, want UNKNOWN_TOPIC_OR_PARTITION", auto, described)
+		}
+		if listed, err := adm.ListTopics(ctxT(t, opTimeout), auto); err != nil || !errors.Is(listed[auto].Err, kerr.UnknownTopicOrPartition) {
+			t.Fatalf("after fetchTopicMetadata of missing %s the broker has %+v %v", auto, listed[auto], err)
+		}
+		d.produce(t, auto, "none", []mRecord{{Key: "k", Value: "v", TimestampMs: 1}})
+		created, err := adm.ListTopics(ctxT(t, opTimeout), auto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := created[auto]; c.Err != nil || len(c.Partitions) != 1 {
+			t.Errorf("producing to missing %s: the broker has %+v, want it created with 1 partition", auto, c)
+		}
+		if ends := endOffsets(t, adm, auto); fmt.Sprint(ends) != "map[0:1]" {
+			t.Errorf("producing one record to missing %s: end offsets %v", auto, ends)
 		}
 
 		var cluster struct {
@@ -264,38 +293,32 @@ func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
 		if err != nil || rc.Err != nil {
 			t.Fatalf("describe %s: %v %v", topic, err, rc.Err)
 		}
-		broker := map[string]kadm.Config{}
+		configs := map[string]kadm.Config{}
 		for _, c := range rc.Configs {
-			broker[c.Key] = c
+			configs[c.Key] = c
 		}
-		if c := broker["max.message.bytes"]; c.Source != kmsg.ConfigSourceDynamicTopicConfig || c.MaybeValue() != "2000000" {
+		if c := configs["max.message.bytes"]; c.Source != kmsg.ConfigSourceDynamicTopicConfig || c.MaybeValue() != "2000000" {
 			t.Errorf("after alterConfigs max.message.bytes is %q from %v", c.MaybeValue(), c.Source)
 		}
-		if c := broker["retention.ms"]; c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+		if c := configs["retention.ms"]; c.Source == kmsg.ConfigSourceDynamicTopicConfig {
 			t.Errorf("after alterConfigs without retention.ms it is still the topic's %q", c.MaybeValue())
 		}
 
-		var described map[string]struct {
-			Value   *string
-			Default bool
+		kafkaJSDescribeConfigs(t, d, "TOPIC", topic, rc.Configs)
+		md, err := adm.BrokerMetadata(ctxT(t, opTimeout))
+		if err != nil {
+			t.Fatal(err)
 		}
-		d.run(t, "describe_configs", map[string]any{"topic": topic}, &described)
-		if len(described) != len(broker) {
-			t.Errorf("describeConfigs described %d configs, the broker %d", len(described), len(broker))
+		brokerID := md.Brokers[0].NodeID
+		brcs, err := adm.DescribeBrokerConfigs(ctxT(t, opTimeout), brokerID)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for key, c := range broker {
-			js, ok := described[key]
-			if !ok {
-				t.Errorf("describeConfigs did not describe %s", key)
-				continue
-			}
-			if ptrString(js.Value) != ptrString(c.Value) {
-				t.Errorf("describeConfigs: %s = %v, the broker has %v", key, ptrString(js.Value), ptrString(c.Value))
-			}
-			if js.Default != (c.Source == kmsg.ConfigSourceDefaultConfig) {
-				t.Errorf("describeConfigs: %s default %v, the broker's source is %v", key, js.Default, c.Source)
-			}
+		brc, err := brcs.On(strconv.Itoa(int(brokerID)), nil)
+		if err != nil || brc.Err != nil {
+			t.Fatalf("describe broker configs: %v %v", err, brc.Err)
 		}
+		kafkaJSDescribeConfigs(t, d, "BROKER", brc.Name, brc.Configs)
 	})
 
 	setGroup, earliestGroup, latestGroup := topic+"-set", topic+"-earliest", topic+"-latest"
@@ -346,7 +369,7 @@ func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
 		})
 		t.Run("seekPauseResume", func(t *testing.T) {
 			t.Parallel()
-			kafkaJSSeekPauseResume(t, d, topic, produced)
+			kafkaJSSeekPauseResume(t, d, topic, logStart0, produced)
 		})
 		t.Run("readUncommitted", func(t *testing.T) {
 			t.Parallel()
@@ -387,6 +410,50 @@ func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
 			t.Errorf("deleted group %s still has offsets %v", setGroup, got)
 		}
 	})
+}
+
+// kafkaJSDescribeConfigs describes the resource of type typ ("TOPIC" or
+// "BROKER") named name with KafkaJS and checks that it describes the
+// configs kadm does, want, with their sources and synonyms.
+func kafkaJSDescribeConfigs(t *testing.T, d *scriptDriver, typ, name string, want []kadm.Config) {
+	t.Helper()
+	type synonym struct {
+		Name   string
+		Value  *string
+		Source int8
+	}
+	var described map[string]struct {
+		Value     *string
+		Source    int8
+		Sensitive bool
+		Synonyms  []synonym
+	}
+	d.run(t, "describe_configs", map[string]any{"type": typ, "name": name}, &described)
+	if len(described) != len(want) {
+		t.Errorf("describeConfigs of %s %s described %d configs, kadm %d", typ, name, len(described), len(want))
+	}
+	format := func(value *string, source int8, sensitive bool, synonyms []synonym) string {
+		s := fmt.Sprintf("%s (source %d, sensitive %v), synonyms", ptrString(value), source, sensitive)
+		for _, y := range synonyms {
+			s += fmt.Sprintf(" %s=%s (source %d)", y.Name, ptrString(y.Value), y.Source)
+		}
+		return s
+	}
+	for _, c := range want {
+		js, ok := described[c.Key]
+		if !ok {
+			t.Errorf("describeConfigs of %s %s did not describe %s", typ, name, c.Key)
+			continue
+		}
+		var synonyms []synonym
+		for _, y := range c.Synonyms {
+			synonyms = append(synonyms, synonym{y.Key, y.Value, int8(y.Source)})
+		}
+		got, exp := format(js.Value, js.Source, js.Sensitive, js.Synonyms), format(c.Value, int8(c.Source), c.Sensitive, synonyms)
+		if got != exp {
+			t.Errorf("describeConfigs of %s %s: %s = %s,\nkadm: %s", typ, name, c.Key, got, exp)
+		}
+	}
 }
 
 func ptrString(s *string) string {
@@ -469,30 +536,32 @@ func kadmACLs(t *testing.T, adm *kadm.Client) []string {
 
 // kafkaJSSeekPauseResume reads topic (produced holds its records by
 // partition; partition 0's log starts at 3, and a third partition is
-// empty) with a KafkaJS consumer that seeks partition 0 to offset 5 and
-// pauses partition 1 before its first fetch, and resumes partition 1 once
-// the others are read to their ends.
-func kafkaJSSeekPauseResume(t *testing.T, d *scriptDriver, topic string, produced map[int32][]string) {
-	const seekTo = 5
+// empty) with a KafkaJS consumer that, before its first fetch, pauses
+// partition 1 and seeks it to offset 4, and seeks partition 0 to offset 1,
+// below its log start: the fetch is answered OFFSET_OUT_OF_RANGE, and
+// KafkaJS resets to the earliest offset. It resumes partition 1 once the
+// others are read to their ends.
+func kafkaJSSeekPauseResume(t *testing.T, d *scriptDriver, topic string, logStart0 int, produced map[int32][]string) {
+	const seek1 = 4
 	ends := map[int32]int64{0: int64(len(produced[0])), 1: int64(len(produced[1])), 2: 0}
 	var got []mRecord
 	d.run(t, "seek_pause", map[string]any{"topic": topic, "group": topic + "-seek", "ends": ends,
-		"pause": 1, "seek": map[string]any{"partition": 0, "offset": seekTo}}, &got)
-	var want []string
-	for i := seekTo; i < len(produced[0]); i++ {
-		want = append(want, fmt.Sprintf("0@%d=%s", i, produced[0][i]))
-	}
-	for i, v := range produced[1] {
-		want = append(want, fmt.Sprintf("1@%d=%s", i, v))
-	}
+		"pause": 1, "seek": map[int32]int64{0: 1, 1: seek1}}, &got)
 	// Partition 1's records come after all of partition 0's; within a
 	// partition in offset order.
+	var want []string
+	for i := logStart0; i < len(produced[0]); i++ {
+		want = append(want, fmt.Sprintf("0@%d=%s", i, produced[0][i]))
+	}
+	for i := seek1; i < len(produced[1]); i++ {
+		want = append(want, fmt.Sprintf("1@%d=%s", i, produced[1][i]))
+	}
 	var read []string
 	for _, r := range got {
 		read = append(read, fmt.Sprintf("%d@%d=%s", r.Partition, r.Offset, r.Value))
 	}
 	if fmt.Sprint(read) != fmt.Sprint(want) {
-		t.Errorf("seek to 0@%d with 1 paused until 0 was read read\n%v,\nwant\n%v", seekTo, read, want)
+		t.Errorf("seeking 0@1 and 1@%d with 1 paused until 0 was read read\n%v,\nwant\n%v", seek1, read, want)
 	}
 }
 
@@ -514,6 +583,18 @@ func kafkaJSReadUncommitted(t *testing.T, n *node, adm *kadm.Client, d *scriptDr
 		}
 	}
 	defer txn.EndTransaction(ctxT(t, opTimeout), kgo.TryAbort)
+
+	// KafkaJS's admin lists offsets read_committed: the end is the last
+	// stable offset, where the open transaction starts.
+	stable, err := adm.ListCommittedOffsets(ctxT(t, opTimeout), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offsets map[int32][2]int64
+	d.run(t, "topic_offsets", map[string]any{"topic": topic}, &offsets)
+	if lso := stable[topic][0].Offset; offsets[0] != [2]int64{0, lso} {
+		t.Errorf("fetchTopicOffsets with a transaction open: %v, want [0 %d]", offsets[0], lso)
+	}
 
 	const all = 7
 	cl := n.Client(t, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadUncommitted()),

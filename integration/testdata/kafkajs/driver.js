@@ -306,7 +306,7 @@ const ops = {
   },
 
   // seek_pause reads a.topic in a.group with partition a.pause paused and
-  // partition a.seek.partition sought to a.seek.offset before the first
+  // each partition of a.seek (partition -> offset) sought before the first
   // fetch; once every other partition has reached its end in a.ends
   // (partition -> end offset) it resumes a.pause and reads it to its end
   // too. It answers the records in the order they arrived.
@@ -320,7 +320,6 @@ const ops = {
     const reachedEnds = (partitions) => partitions.every((p) => (next[p] || 0) >= a.ends[p]);
     const all = Object.keys(a.ends);
     const others = all.filter((p) => Number(p) !== a.pause);
-    next[a.seek.partition] = a.seek.offset;
     const got = [];
     let resumed = false;
     const [done, resolveDone] = ending(consumer);
@@ -342,7 +341,9 @@ const ops = {
     // run creates the consumer's group state before its first await, so
     // the pause and the seek are in place before it joins and fetches.
     consumer.pause([{ topic: a.topic, partitions: [a.pause] }]);
-    consumer.seek({ topic: a.topic, partition: a.seek.partition, offset: String(a.seek.offset) });
+    for (const [partition, offset] of Object.entries(a.seek)) {
+      consumer.seek({ topic: a.topic, partition: Number(partition), offset: String(offset) });
+    }
     await running;
     check();
     await done;
@@ -372,13 +373,23 @@ Object.assign(ops, {
     out(await withAdmin(a, (admin) => admin.listTopics()));
   },
 
-  // topic_metadata answers a.topic's partitions as
-  // {Partition, Leader, Replicas, Isr}.
+  // topic_metadata answers a.topic's partitions as {Partitions: [{Partition,
+  // Leader, Replicas, Isr}]}, or the error KafkaJS refused with as {Error:
+  // type}.
   async topic_metadata(a) {
-    const res = await withAdmin(a, (admin) => admin.fetchTopicMetadata({ topics: [a.topic] }));
-    out(res.topics[0].partitions.map((p) => ({
-      Partition: p.partitionId, Leader: p.leader, Replicas: p.replicas, Isr: p.isr,
-    })));
+    let res;
+    try {
+      res = await withAdmin(a, (admin) => admin.fetchTopicMetadata({ topics: [a.topic] }));
+    } catch (err) {
+      if (!err.type) throw err;
+      out({ Error: err.type });
+      return;
+    }
+    out({
+      Partitions: res.topics[0].partitions.map((p) => ({
+        Partition: p.partitionId, Leader: p.leader, Replicas: p.replicas, Isr: p.isr,
+      })),
+    });
   },
 
   async create_partitions(a) {
@@ -404,17 +415,26 @@ Object.assign(ops, {
     out({});
   },
 
-  // describe_configs answers every config of a.topic as name ->
-  // {Value, Default}.
+  // describe_configs answers every config of the resource a.type
+  // ("TOPIC" or "BROKER") named a.name, with its synonyms, as name ->
+  // {Value, Source, ReadOnly, Sensitive, Synonyms: [{Name, Value, Source}]}.
   async describe_configs(a) {
     const res = await withAdmin(a, (admin) => admin.describeConfigs({
-      includeSynonyms: false,
-      resources: [{ type: ConfigResourceTypes.TOPIC, name: a.topic }],
+      includeSynonyms: true,
+      resources: [{ type: ConfigResourceTypes[a.type], name: a.name }],
     }));
     const r = res.resources[0];
     if (r.errorCode) throw new Error(`describe configs: error ${r.errorCode} ${r.errorMessage}`);
     const configs = {};
-    for (const e of r.configEntries) configs[e.configName] = { Value: e.configValue, Default: e.isDefault };
+    for (const e of r.configEntries) {
+      configs[e.configName] = {
+        Value: e.configValue,
+        Source: e.configSource,
+        ReadOnly: e.readOnly,
+        Sensitive: e.isSensitive,
+        Synonyms: e.configSynonyms.map((y) => ({ Name: y.configName, Value: y.configValue, Source: y.configSource })),
+      };
+    }
     out(configs);
   },
 
