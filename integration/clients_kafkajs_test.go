@@ -250,13 +250,26 @@ func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
 	})
 
 	t.Run("createPartitions", func(t *testing.T) {
-		d.run(t, "create_partitions", map[string]any{"topic": topic, "count": 3}, &struct{}{})
-		topics, err := adm.ListTopics(ctxT(t, opTimeout), topic)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := len(topics[topic].Partitions); got != 3 {
-			t.Errorf("after createPartitions to 3 the topic has %d partitions", got)
+		for _, c := range []struct {
+			count        int
+			validateOnly bool
+			err          string
+			want         int
+		}{
+			{4, true, "", 2},
+			{1, false, "INVALID_PARTITIONS", 2},
+			{3, false, "", 3},
+		} {
+			var answer struct{ Error string }
+			d.run(t, "create_partitions", map[string]any{"topic": topic, "count": c.count, "validateOnly": c.validateOnly}, &answer)
+			topics, err := adm.ListTopics(ctxT(t, opTimeout), topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(topics[topic].Partitions); answer.Error != c.err || got != c.want {
+				t.Errorf("createPartitions to %d (validateOnly %v) answered %q and left %d partitions, want %q and %d",
+					c.count, c.validateOnly, answer.Error, got, c.err, c.want)
+			}
 		}
 	})
 
@@ -283,8 +296,15 @@ func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
 
 	t.Run("configs", func(t *testing.T) {
 		// AlterConfigs replaces the topic's config set: retention.ms,
-		// set when the topic was created, returns to its default.
-		d.run(t, "alter_configs", map[string]any{"topic": topic, "configs": map[string]string{"max.message.bytes": "2000000"}}, &struct{}{})
+		// set when the topic was created, returns to its default. The
+		// same call validating only changes nothing.
+		alter := map[string]any{"topic": topic, "configs": map[string]string{"max.message.bytes": "2000000"}, "validateOnly": true}
+		d.run(t, "alter_configs", alter, &struct{}{})
+		if got := topicConfig(t, adm, topic, "retention.ms"); got.MaybeValue() != "3600000" || got.Source != kmsg.ConfigSourceDynamicTopicConfig {
+			t.Errorf("after alterConfigs validating only retention.ms is %q from %v", got.MaybeValue(), got.Source)
+		}
+		alter["validateOnly"] = false
+		d.run(t, "alter_configs", alter, &struct{}{})
 		rcs, err := adm.DescribeTopicConfigs(ctxT(t, opTimeout), topic)
 		if err != nil {
 			t.Fatal(err)
@@ -463,52 +483,90 @@ func ptrString(s *string) string {
 	return *s
 }
 
-// kafkaJSACLs creates ACLs with KafkaJS, describes some and deletes one,
+// jsACL is an ACL binding, or a filter, as the driver's ACL ops take it:
+// the enums by name (TOPIC, LITERAL, READ, ALLOW; ANY in a filter), an
+// empty name, principal or host matching any in a filter.
+type jsACL struct{ resource, name, pattern, principal, host, op, permission string }
+
+func (a jsACL) arg() map[string]string {
+	m := map[string]string{"resourceType": a.resource, "patternType": a.pattern, "operation": a.op, "permission": a.permission}
+	for k, v := range map[string]string{"resourceName": a.name, "principal": a.principal, "host": a.host} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+// line is the binding as the driver's describe_acls writes it.
+func (a jsACL) line(t *testing.T) string {
+	t.Helper()
+	rt, err1 := kmsg.ParseACLResourceType(a.resource)
+	pt, err2 := kmsg.ParseACLResourcePatternType(a.pattern)
+	op, err3 := kmsg.ParseACLOperation(a.op)
+	perm, err4 := kmsg.ParseACLPermissionType(a.permission)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%d:%d:%s %s %s %d %d", rt, pt, a.name, a.principal, a.host, op, perm)
+}
+
+// kafkaJSACLs creates ACLs with KafkaJS, describes some and deletes some,
 // checking each step against the ACLs kadm describes.
 func kafkaJSACLs(t *testing.T, d *scriptDriver, adm *kadm.Client, topic string) {
-	const alice, bob = "User:alice", "User:bob"
-	acl := func(resource, name, pattern, principal, host, op, permission string) map[string]string {
-		return map[string]string{"resourceType": resource, "resourceName": name, "patternType": pattern,
-			"principal": principal, "host": host, "operation": op, "permission": permission}
+	aliceTopic := jsACL{"TOPIC", topic, "LITERAL", "User:alice", "*", "READ", "ALLOW"}
+	aliceGroups := jsACL{"GROUP", "app-", "PREFIXED", "User:alice", "*", "READ", "ALLOW"}
+	bobTopic := jsACL{"TOPIC", topic, "LITERAL", "User:bob", "10.0.0.1", "WRITE", "DENY"}
+	carolPrefix := jsACL{"TOPIC", topic[:len(topic)-3], "PREFIXED", "User:carol", "*", "DESCRIBE", "ALLOW"}
+	carolAll := jsACL{"TOPIC", "*", "LITERAL", "User:carol", "*", "DESCRIBE", "ALLOW"}
+	carolOther := jsACL{"TOPIC", topic + "-other", "LITERAL", "User:carol", "*", "DESCRIBE", "ALLOW"}
+	lines := func(acls ...jsACL) []string {
+		var ls []string
+		for _, a := range acls {
+			ls = append(ls, a.line(t))
+		}
+		slices.Sort(ls)
+		return ls
 	}
-	d.run(t, "create_acls", map[string]any{"acls": []map[string]string{
-		acl("TOPIC", topic, "LITERAL", alice, "*", "READ", "ALLOW"),
-		acl("GROUP", "app-", "PREFIXED", alice, "*", "READ", "ALLOW"),
-		acl("TOPIC", topic, "LITERAL", bob, "10.0.0.1", "WRITE", "DENY"),
-	}}, &struct{}{})
-	// The ACLs as the driver's describe_acls writes them.
-	aliceACLs := []string{
-		fmt.Sprintf("%d:%d:%s %s * %d %d", kmsg.ACLResourceTypeTopic, kmsg.ACLResourcePatternTypeLiteral, topic, alice, kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow),
-		fmt.Sprintf("%d:%d:app- %s * %d %d", kmsg.ACLResourceTypeGroup, kmsg.ACLResourcePatternTypePrefixed, alice, kmsg.ACLOperationRead, kmsg.ACLPermissionTypeAllow),
-	}
-	bobACL := fmt.Sprintf("%d:%d:%s %s 10.0.0.1 %d %d", kmsg.ACLResourceTypeTopic, kmsg.ACLResourcePatternTypeLiteral, topic, bob, kmsg.ACLOperationWrite, kmsg.ACLPermissionTypeDeny)
-	checkBroker := func(step string, want []string) {
+	checkBroker := func(step string, want ...jsACL) {
 		t.Helper()
-		want = slices.Sorted(slices.Values(want))
-		if got := kadmACLs(t, adm); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got, want := kadmACLs(t, adm), lines(want...); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("after %s the broker has ACLs\n%s\nwant\n%s", step, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
-	checkBroker("createAcls", append(slices.Clone(aliceACLs), bobACL))
-
-	anyOf := func(principal string) map[string]string {
-		f := acl("ANY", "", "ANY", principal, "", "ANY", "ANY")
-		delete(f, "resourceName")
-		delete(f, "host")
-		return f
+	var args []map[string]string
+	for _, a := range []jsACL{aliceTopic, aliceGroups, bobTopic, carolPrefix, carolAll, carolOther} {
+		args = append(args, a.arg())
 	}
-	var described []string
-	d.run(t, "describe_acls", map[string]any{"filter": anyOf(alice)}, &described)
-	if want := slices.Sorted(slices.Values(aliceACLs)); fmt.Sprint(described) != fmt.Sprint(want) {
-		t.Errorf("describeAcls of %s:\n%s\nwant\n%s", alice, strings.Join(described, "\n"), strings.Join(want, "\n"))
+	d.run(t, "create_acls", map[string]any{"acls": args}, &struct{}{})
+	checkBroker("createAcls", aliceTopic, aliceGroups, bobTopic, carolPrefix, carolAll, carolOther)
+
+	// A principal's ACLs; a MATCH filter's: those applying to the topic,
+	// literal, prefixed or the wildcard.
+	for _, c := range []struct {
+		filter jsACL
+		want   []string
+	}{
+		{jsACL{"ANY", "", "ANY", "User:alice", "", "ANY", "ANY"}, lines(aliceTopic, aliceGroups)},
+		{jsACL{"TOPIC", topic, "MATCH", "", "", "ANY", "ANY"}, lines(aliceTopic, bobTopic, carolPrefix, carolAll)},
+	} {
+		var described []string
+		d.run(t, "describe_acls", map[string]any{"filter": c.filter.arg()}, &described)
+		if fmt.Sprint(described) != fmt.Sprint(c.want) {
+			t.Errorf("describeAcls %+v:\n%s\nwant\n%s", c.filter, strings.Join(described, "\n"), strings.Join(c.want, "\n"))
+		}
 	}
 
 	var matched []int
-	d.run(t, "delete_acls", map[string]any{"filters": []map[string]string{anyOf(bob), anyOf("User:carol")}}, &matched)
-	if fmt.Sprint(matched) != fmt.Sprint([]int{1, 0}) {
-		t.Errorf("deleteAcls of %s and User:carol matched %v ACLs, want [1 0]", bob, matched)
+	d.run(t, "delete_acls", map[string]any{"filters": []map[string]string{
+		jsACL{"ANY", "", "ANY", "User:bob", "", "ANY", "ANY"}.arg(),
+		jsACL{"TOPIC", topic + "-other", "MATCH", "User:carol", "", "ANY", "ANY"}.arg(),
+		jsACL{"ANY", "", "ANY", "User:dave", "", "ANY", "ANY"}.arg(),
+	}}, &matched)
+	if fmt.Sprint(matched) != fmt.Sprint([]int{1, 3, 0}) {
+		t.Errorf("deleteAcls of bob's, those of carol's applying to %s-other and dave's matched %v ACLs, want [1 3 0]", topic, matched)
 	}
-	checkBroker("deleteAcls", aliceACLs)
+	checkBroker("deleteAcls", aliceTopic, aliceGroups)
 }
 
 // kadmACLs are every ACL the broker holds, as the driver's describe_acls
@@ -590,9 +648,13 @@ func kafkaJSReadUncommitted(t *testing.T, n *node, adm *kadm.Client, d *scriptDr
 	if err != nil {
 		t.Fatal(err)
 	}
+	lso, hw := stable[topic][0].Offset, endOffsets(t, adm, topic)[0]
+	if lso >= hw {
+		t.Fatalf("with a transaction open the last stable offset is %d, the high watermark %d", lso, hw)
+	}
 	var offsets map[int32][2]int64
 	d.run(t, "topic_offsets", map[string]any{"topic": topic}, &offsets)
-	if lso := stable[topic][0].Offset; offsets[0] != [2]int64{0, lso} {
+	if offsets[0] != [2]int64{0, lso} {
 		t.Errorf("fetchTopicOffsets with a transaction open: %v, want [0 %d]", offsets[0], lso)
 	}
 

@@ -392,18 +392,29 @@ Object.assign(ops, {
     });
   },
 
+  // create_partitions grows a.topic to a.count partitions (only checks
+  // that it could with a.validateOnly), answering {} or the error KafkaJS
+  // refused with as {Error: type}.
   async create_partitions(a) {
-    await withAdmin(a, (admin) => admin.createPartitions({
-      topicPartitions: [{ topic: a.topic, count: a.count }],
-    }));
+    try {
+      await withAdmin(a, (admin) => admin.createPartitions({
+        validateOnly: a.validateOnly,
+        topicPartitions: [{ topic: a.topic, count: a.count }],
+      }));
+    } catch (err) {
+      if (!err.type) throw err;
+      out({ Error: err.type });
+      return;
+    }
     out({});
   },
 
   // alter_configs sets a.topic's configs to a.configs (AlterConfigs
-  // replaces the whole set: what it leaves out returns to the default).
+  // replaces the whole set: what it leaves out returns to the default), or
+  // with a.validateOnly only checks that it could.
   async alter_configs(a) {
     const res = await withAdmin(a, (admin) => admin.alterConfigs({
-      validateOnly: false,
+      validateOnly: Boolean(a.validateOnly),
       resources: [{
         type: ConfigResourceTypes.TOPIC,
         name: a.topic,
