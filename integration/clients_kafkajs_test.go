@@ -145,7 +145,11 @@ var kafkaJSAdminOpts = nodeOpts{
 // CreatePartitions v1, AlterConfigs v1 (which replaces a topic's whole
 // config set), DescribeConfigs v2, ListOffsets v3, OffsetCommit v5,
 // OffsetFetch v4, DeleteGroups v1, CreateAcls/DescribeAcls/DeleteAcls v1,
-// Fetch v11 without fetch sessions.
+// Fetch v11 without fetch sessions. Where KafkaJS itself differs from the
+// Java client the test holds it to what Kafka would answer KafkaJS: its
+// admin's metadata requests never create topics, resetOffsets commits the
+// earliest or latest marker (-2, -1) as the offset, and its admin lists
+// offsets read_committed.
 func TestKafkaJSAdminAndConsumerAPIs(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, kafkaJSAdminOpts)

@@ -366,6 +366,13 @@ function acl(a) {
   };
 }
 
+// refused is the answer {Error: type} when the broker refused a call with
+// a protocol error; any other error is rethrown.
+function refused(err) {
+  if (!err.type) throw err;
+  return { Error: err.type };
+}
+
 // The admin calls the client matrix does not make, one per op; each
 // answers what KafkaJS returned, for the test to hold against the broker.
 Object.assign(ops, {
@@ -374,39 +381,22 @@ Object.assign(ops, {
   },
 
   // topic_metadata answers a.topic's partitions as {Partitions: [{Partition,
-  // Leader, Replicas, Isr}]}, or the error KafkaJS refused with as {Error:
-  // type}.
+  // Leader, Replicas, Isr}]}, or {Error} (refused).
   async topic_metadata(a) {
-    let res;
-    try {
-      res = await withAdmin(a, (admin) => admin.fetchTopicMetadata({ topics: [a.topic] }));
-    } catch (err) {
-      if (!err.type) throw err;
-      out({ Error: err.type });
-      return;
-    }
-    out({
+    out(await withAdmin(a, (admin) => admin.fetchTopicMetadata({ topics: [a.topic] })).then((res) => ({
       Partitions: res.topics[0].partitions.map((p) => ({
         Partition: p.partitionId, Leader: p.leader, Replicas: p.replicas, Isr: p.isr,
       })),
-    });
+    }), refused));
   },
 
   // create_partitions grows a.topic to a.count partitions (only checks
-  // that it could with a.validateOnly), answering {} or the error KafkaJS
-  // refused with as {Error: type}.
+  // that it could with a.validateOnly), answering {} or {Error} (refused).
   async create_partitions(a) {
-    try {
-      await withAdmin(a, (admin) => admin.createPartitions({
-        validateOnly: a.validateOnly,
-        topicPartitions: [{ topic: a.topic, count: a.count }],
-      }));
-    } catch (err) {
-      if (!err.type) throw err;
-      out({ Error: err.type });
-      return;
-    }
-    out({});
+    out(await withAdmin(a, (admin) => admin.createPartitions({
+      validateOnly: a.validateOnly,
+      topicPartitions: [{ topic: a.topic, count: a.count }],
+    })).then(() => ({}), refused));
   },
 
   // alter_configs sets a.topic's configs to a.configs (AlterConfigs
