@@ -45,7 +45,7 @@ func (d *scriptDriver) run(t *testing.T, op string, args map[string]any, out any
 		t.Fatalf("%s %s: %v\n%s", d.name, op, err, lastLines(stderr.String(), 15))
 	}
 	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
-		t.Fatalf("%s %s answered %q: %v", d.name, op, stdout.String(), err)
+		t.Fatalf("%s %s answered %q: %v\n%s", d.name, op, stdout.String(), err, lastLines(stderr.String(), 15))
 	}
 }
 
