@@ -386,11 +386,63 @@ func (g *ConsumerGroup) consumerLeave(now time.Time, req *kmsg.ConsumerGroupHear
 		g.markMember(m.id)
 		return nil
 	}
-	g.consumerRemove(m)
+	g.consumerFence([]*consumerMember{m}, topics)
+	return nil
+}
+
+// LeaveClassic handles a classic LeaveGroup sent to the group, as Kafka's
+// coordinator does: each member it names is removed, found by member id or
+// by instance id (the member id then empty, as an admin client removing a
+// static member sends it, or the holder's); any other answers
+// UNKNOWN_MEMBER_ID, or FENCED_INSTANCE_ID for an instance id another
+// member holds. A static member goes for good, not for a temporary leave.
+func (g *ConsumerGroup) LeaveClassic(req *kmsg.LeaveGroupRequest, topics TopicsView) *kmsg.LeaveGroupResponse {
+	resp := kmsg.NewPtrLeaveGroupResponse()
+	resp.Version = req.Version
+	var leaving []*consumerMember
+	for _, l := range leaveGroupMembers(req) {
+		r := kmsg.NewLeaveGroupResponseMember()
+		r.MemberID, r.InstanceID = l.MemberID, l.InstanceID
+		id := l.MemberID
+		if l.InstanceID != nil {
+			holder, ok := g.static[*l.InstanceID]
+			switch {
+			case !ok:
+				id = ""
+			case l.MemberID != "" && l.MemberID != holder:
+				r.ErrorCode = kerr.FencedInstanceID.Code
+			default:
+				id = holder
+			}
+		}
+		if r.ErrorCode == 0 {
+			if m, ok := g.members[id]; ok {
+				leaving = append(leaving, m)
+			} else {
+				r.ErrorCode = kerr.UnknownMemberID.Code
+			}
+		}
+		resp.Members = append(resp.Members, r)
+	}
+	g.consumerFence(leaving, topics)
+	leaveGroupCollapse(resp)
+	return resp
+}
+
+// consumerFence removes members (a leave, an expired session, an admin's
+// removal) and reassigns what they held under a new group epoch.
+func (g *ConsumerGroup) consumerFence(ms []*consumerMember, topics TopicsView) {
+	if len(ms) == 0 {
+		return
+	}
+	for _, m := range ms {
+		if g.members[m.id] == m { // a member named twice goes once
+			g.consumerRemove(m)
+		}
+	}
 	g.consumerBump()
 	g.consumerRefresh(topics)
 	g.consumerComputeTarget(topics)
-	return nil
 }
 
 func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse, topics TopicsView) error {
@@ -938,23 +990,14 @@ func (g *ConsumerGroup) consumerMetaHash(topics TopicsView) uint64 {
 // out, or that did not revoke within its rebalance timeout, is removed; its
 // partitions are freed and the group epoch moves on.
 func (g *ConsumerGroup) Tick(now time.Time, topics TopicsView) {
-	removed := false
+	var expired []*consumerMember
 	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
-		expired := !now.Before(m.sessionDeadline)
-		if m.state == consumerUnrevoked && !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline) {
-			expired = true
-		}
-		if expired {
-			g.consumerRemove(m)
-			removed = true
+		if !now.Before(m.sessionDeadline) || (m.state == consumerUnrevoked && !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline)) {
+			expired = append(expired, m)
 		}
 	}
-	if removed {
-		g.consumerBump()
-		g.consumerRefresh(topics)
-		g.consumerComputeTarget(topics)
-	}
+	g.consumerFence(expired, topics)
 }
 
 // OnMetadata re-resolves regex subscriptions against changed topic metadata
