@@ -266,10 +266,16 @@ func consumerErrf(err *kerr.Error, format string, args ...any) error {
 
 func consumerBlank(s string) bool { return strings.TrimSpace(s) == "" }
 
+// consumerFencedInstance is the FENCED_INSTANCE_ID of a request from member
+// whose instance id holder holds.
+func consumerFencedInstance(member, instance, holder string) error {
+	return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s was fenced by member %s.", member, instance, holder)
+}
+
 // consumerValidate applies Kafka's request checks, in Kafka's order, before
 // any state is touched.
 func (g *ConsumerGroup) consumerValidate(req *kmsg.ConsumerGroupHeartbeatRequest) error {
-	if (req.Version >= 1 || req.MemberEpoch != 0) && consumerBlank(req.MemberID) {
+	if (req.Version >= 1 || req.MemberEpoch > 0 || req.MemberEpoch == consumerLeaveEpoch) && consumerBlank(req.MemberID) {
 		return consumerErrf(kerr.InvalidRequest, "MemberId can't be empty.")
 	}
 	if consumerBlank(req.Group) {
@@ -290,7 +296,7 @@ func (g *ConsumerGroup) consumerValidate(req *kmsg.ConsumerGroupHeartbeatRequest
 			return consumerErrf(kerr.InvalidRequest, "TopicPartitions must be empty when (re-)joining.")
 		}
 		if req.SubscribedTopicNames == nil && req.SubscribedTopicRegex == nil {
-			return consumerErrf(kerr.InvalidRequest, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.")
+			return consumerErrf(kerr.InvalidRequest, "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.")
 		}
 	case req.MemberEpoch == consumerStaticLeaveEpoch:
 		// Kafka insists on the instance id here. Some clients leave it
@@ -351,10 +357,10 @@ func (g *ConsumerGroup) consumerLeave(now time.Time, req *kmsg.ConsumerGroupHear
 		}
 		holder, ok := g.static[inst]
 		if !ok {
-			return consumerErrf(kerr.UnknownMemberID, "Instance id %s of member %s is unknown.", inst, req.MemberID)
+			return consumerErrf(kerr.UnknownMemberID, "Instance id %s is unknown.", inst)
 		}
 		if holder != req.MemberID {
-			return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s is not the member holding that instance id (%s).", req.MemberID, inst, holder)
+			return consumerFencedInstance(req.MemberID, inst, holder)
 		}
 		m = g.members[holder]
 	} else {
@@ -364,7 +370,7 @@ func (g *ConsumerGroup) consumerLeave(now time.Time, req *kmsg.ConsumerGroupHear
 		}
 		if req.InstanceID != nil {
 			if holder, ok := g.static[*req.InstanceID]; ok && holder != m.id {
-				return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s is not the member holding that instance id (%s).", m.id, *req.InstanceID, holder)
+				return consumerFencedInstance(m.id, *req.InstanceID, holder)
 			}
 		}
 	}
@@ -479,14 +485,14 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 		if !ok {
 			if req.InstanceID != nil {
 				if holder, ok := g.static[*req.InstanceID]; ok {
-					return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s is not the member holding that instance id (%s).", req.MemberID, *req.InstanceID, holder)
+					return consumerFencedInstance(req.MemberID, *req.InstanceID, holder)
 				}
 			}
 			return consumerErrf(kerr.UnknownMemberID, "Member %s is not a member of group %s.", req.MemberID, g.id)
 		}
 		if req.InstanceID != nil {
 			if holder, ok := g.static[*req.InstanceID]; ok && holder != m.id {
-				return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s is not the member holding that instance id (%s).", m.id, *req.InstanceID, holder)
+				return consumerFencedInstance(m.id, *req.InstanceID, holder)
 			}
 		}
 		switch {
@@ -589,7 +595,7 @@ func (g *ConsumerGroup) consumerJoin(memberID string, req *kmsg.ConsumerGroupHea
 		if holder, ok := g.static[inst]; ok && holder != memberID {
 			old := g.members[holder]
 			if old.epoch != consumerStaticLeaveEpoch {
-				return nil, false, consumerErrf(kerr.UnreleasedInstanceID, "Static member %s with instance id %s cannot join the group because the instance id is owned by member %s.", memberID, inst, holder)
+				return nil, false, consumerErrf(kerr.UnreleasedInstanceID, "Static member %s with instance id %s cannot join the group because the instance id is owned by %s member.", memberID, inst, holder)
 			}
 			if _, clash := g.members[memberID]; clash {
 				return nil, false, consumerErrf(kerr.UnreleasedInstanceID, "Member %s cannot take over instance id %s because it is already a member of group %s.", memberID, inst, g.id)
