@@ -224,11 +224,13 @@ func (s *Shard) consumerFor(id string) *ConsumerGroup {
 	return nil
 }
 
-// classicForJoin returns the classic group a JoinGroup addresses, creating
-// it if needed. A consumer-protocol group that still has members answers
-// INCONSISTENT_GROUP_PROTOCOL, as Kafka does without a migration policy,
-// and so does a share group; an empty consumer group is replaced.
-func (s *Shard) classicForJoin(id string) (*ClassicGroup, *kerr.Error) {
+// classicForJoin returns the classic group a JoinGroup from memberID
+// addresses, creating it if needed. A consumer-protocol group that still
+// has members answers INCONSISTENT_GROUP_PROTOCOL, as Kafka does without a
+// migration policy, and so does a share group; an empty consumer group is
+// replaced. As in Kafka, only a join without a member id creates a group:
+// one naming a member of a group that is not there is UNKNOWN_MEMBER_ID.
+func (s *Shard) classicForJoin(id, memberID string) (*ClassicGroup, *kerr.Error) {
 	g := s.groups[id]
 	if g != nil && g.classic == nil {
 		if !g.empty() || g.share != nil {
@@ -237,6 +239,9 @@ func (s *Shard) classicForJoin(id string) (*ClassicGroup, *kerr.Error) {
 		g = nil
 	}
 	if g == nil {
+		if memberID != "" {
+			return nil, kerr.UnknownMemberID
+		}
 		g = &group{classic: NewClassicGroup(id, s.cfg.Classic)}
 		s.groups[id] = g
 	}
@@ -280,7 +285,7 @@ func (s *Shard) JoinGroup(now time.Time, clientID, clientHost string, req *kmsg.
 		reply(resp)
 		return
 	}
-	g, kerrv := s.classicForJoin(req.Group)
+	g, kerrv := s.classicForJoin(req.Group, req.MemberID)
 	if kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode = kerrv.Code

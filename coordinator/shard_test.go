@@ -390,3 +390,36 @@ func TestClassicRequestsToModernGroups(t *testing.T) {
 		t.Errorf("leave of a share group: error %d, want UNKNOWN_MEMBER_ID", resp.ErrorCode)
 	}
 }
+
+// A JoinGroup naming a member of a group the coordinator does not have is
+// UNKNOWN_MEMBER_ID and leaves no group behind, as in Kafka, which creates
+// a classic group only for a join without a member id; an empty consumer
+// group such a join names stays what it is.
+func TestJoinGroupOfMissingGroupWithMemberID(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	topics := newFakeTopics()
+	topics.set("t", 1)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Version, hb.Group, hb.MemberID = 1, "left", "m1"
+	hb.RebalanceTimeoutMillis, hb.SubscribedTopicNames = 30000, []string{"t"}
+	hb.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	s.ConsumerHeartbeat(now, "c", "/127.0.0.1", hb, topics)
+	hb.MemberEpoch = -1
+	s.ConsumerHeartbeat(now, "c", "/127.0.0.1", hb, topics)
+	for _, id := range []string{"missing", "left"} {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version, req.Group, req.MemberID, req.ProtocolType = 9, id, "ghost", "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 30000, 30000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1}}}
+		var code int16 = -2
+		s.JoinGroup(now, "c", "/127.0.0.1", req, func(r *kmsg.JoinGroupResponse) { code = r.ErrorCode })
+		if code != kerr.UnknownMemberID.Code {
+			t.Errorf("join of %s by a named member: error %d, want UNKNOWN_MEMBER_ID", id, code)
+		}
+	}
+	ls := s.ListGroups(nil, nil)
+	if len(ls) != 1 || ls[0].Group != "left" || ls[0].GroupType != "consumer" {
+		t.Errorf("groups after the refused joins: %+v, want the empty consumer group alone", ls)
+	}
+}
