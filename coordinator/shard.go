@@ -425,21 +425,7 @@ func (s *Shard) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest, topic
 	case req.Group == "":
 		groupErr = kerr.InvalidGroupID
 	case g == nil:
-		// Kafka keeps offsets of a group no member ever joined ("simple"
-		// consumers, admin tools) only when the commit claims no
-		// generation. An id known by its committed offsets is an Empty
-		// classic group to Kafka, which knows no member of it; an id it
-		// does not know answers GROUP_ID_NOT_FOUND from v9, which both
-		// protocols' clients understand, and ILLEGAL_GENERATION before.
-		switch {
-		case req.Generation < 0:
-		case s.offsets[req.Group] != nil:
-			groupErr = kerr.UnknownMemberID
-		case req.Version >= 9:
-			groupErr = kerr.GroupIDNotFound
-		default:
-			groupErr = kerr.IllegalGeneration
-		}
+		groupErr = s.commitWithoutGroup(req.Group, req.Generation, req.Version >= 9)
 	case g.classic != nil:
 		groupErr = g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID, false)
 	case g.consumer != nil:
@@ -475,6 +461,26 @@ func (s *Shard) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest, topic
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp
+}
+
+// commitWithoutGroup checks a commit, transactional or not, to an id that
+// has no group. Kafka keeps offsets of a group no member ever joined
+// ("simple" consumers, admin tools) only when the commit claims no
+// generation. An id known by its committed offsets is an Empty classic
+// group to Kafka, which knows no member of it; an id it does not know
+// answers GROUP_ID_NOT_FOUND where the request version has it (OffsetCommit
+// v9+, which clients of both protocols understand), ILLEGAL_GENERATION
+// before.
+func (s *Shard) commitWithoutGroup(id string, generation int32, groupNotFound bool) error {
+	switch {
+	case generation < 0:
+		return nil
+	case s.offsets[id] != nil:
+		return kerr.UnknownMemberID
+	case groupNotFound:
+		return kerr.GroupIDNotFound
+	}
+	return kerr.IllegalGeneration
 }
 
 // FetchTopic names the partitions an OffsetFetch asks for.
