@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/coordinator"
+	"github.com/shoalmq/shoal/coordruntime"
 )
 
 // handleJoinGroup registers the join in connection order; the wait for the
@@ -51,5 +52,6 @@ func (s *Server) handleHeartbeat(_ context.Context, _ *reqCtx, req *kmsg.Heartbe
 }
 
 func (s *Server) handleLeaveGroup(_ context.Context, _ *reqCtx, req *kmsg.LeaveGroupRequest) (kmsg.Response, error) {
-	return s.onGroupShard(req.Group, req, func(sh *coordinator.Shard) kmsg.Response { return sh.LeaveGroup(s.now(), req) })
+	topics := coordruntime.ImageTopics(s.meta.Image())
+	return s.onGroupShard(req.Group, req, func(sh *coordinator.Shard) kmsg.Response { return sh.LeaveGroup(s.now(), req, topics) })
 }

@@ -365,12 +365,8 @@ func (g *ClassicGroup) Leave(now time.Time, req *kmsg.LeaveGroupRequest) *kmsg.L
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp
 	}
-	leaving := req.Members
-	if req.Version <= 2 {
-		leaving = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
-	}
 	removed := false
-	for _, l := range leaving {
+	for _, l := range leaveGroupMembers(req) {
 		r := kmsg.NewLeaveGroupResponseMember()
 		r.MemberID = l.MemberID
 		r.InstanceID = l.InstanceID
@@ -402,11 +398,26 @@ func (g *ClassicGroup) Leave(now time.Time, req *kmsg.LeaveGroupRequest) *kmsg.L
 	case classicPreparingRebalance:
 		g.maybeCompleteJoinPhase(now)
 	}
+	leaveGroupCollapse(resp)
+	return resp
+}
+
+// leaveGroupMembers lists the members a LeaveGroup names: before v3 the
+// request names one, by member id.
+func leaveGroupMembers(req *kmsg.LeaveGroupRequest) []kmsg.LeaveGroupRequestMember {
 	if req.Version <= 2 {
+		return []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	return req.Members
+}
+
+// leaveGroupCollapse turns the per-member answers of a LeaveGroup before v3
+// into the one error that version carries.
+func leaveGroupCollapse(resp *kmsg.LeaveGroupResponse) {
+	if resp.Version <= 2 {
 		resp.ErrorCode = resp.Members[0].ErrorCode
 		resp.Members = nil
 	}
-	return resp
 }
 
 func classicHasKey[K comparable, V any](m map[K]V, k K) bool {
@@ -579,20 +590,39 @@ func (g *ClassicGroup) Describe() kmsg.DescribeGroupsResponseGroup {
 // nil when the group is not a consumer group, has no selected protocol, or
 // a member's metadata does not decode (the subscription is then unknown).
 func (g *ClassicGroup) Subscribed() []string {
+	names, _ := g.subscriptions()
+	return names
+}
+
+// subscriptions is Subscribed with whether the subscriptions are known.
+func (g *ClassicGroup) subscriptions() ([]string, bool) {
 	if g.protocolType != "consumer" || g.protocol == "" || len(g.members) == 0 {
-		return nil
+		return nil, false
 	}
 	set := map[string]bool{}
 	for _, m := range g.members {
 		var md kmsg.ConsumerMemberMetadata
 		if err := md.ReadFrom(m.metadata(g.protocol)); err != nil {
-			return nil
+			return nil, false
 		}
 		for _, t := range md.Topics {
 			set[t] = true
 		}
 	}
-	return sortedKeys(set)
+	return sortedKeys(set), true
+}
+
+// OffsetDeleteSubscriptions is Kafka's check of an OffsetDelete on a group
+// with members: one that does not use the consumer protocol refuses it
+// (NON_EMPTY_GROUP); otherwise it returns the topics the members subscribe
+// to, or all when those are not known (no protocol chosen yet, metadata
+// that does not decode), which protects every topic, as Kafka does.
+func (g *ClassicGroup) OffsetDeleteSubscriptions() (names []string, all bool, err *kerr.Error) {
+	if g.protocolType != "consumer" {
+		return nil, false, kerr.NonEmptyGroup
+	}
+	names, known := g.subscriptions()
+	return names, !known, nil
 }
 
 // MarkDead makes the group Dead (DeleteGroups, coordinator unload): parked

@@ -266,10 +266,16 @@ func consumerErrf(err *kerr.Error, format string, args ...any) error {
 
 func consumerBlank(s string) bool { return strings.TrimSpace(s) == "" }
 
+// consumerFencedInstance is the FENCED_INSTANCE_ID of a request from member
+// whose instance id holder holds.
+func consumerFencedInstance(member, instance, holder string) error {
+	return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s was fenced by member %s.", member, instance, holder)
+}
+
 // consumerValidate applies Kafka's request checks, in Kafka's order, before
 // any state is touched.
 func (g *ConsumerGroup) consumerValidate(req *kmsg.ConsumerGroupHeartbeatRequest) error {
-	if (req.Version >= 1 || req.MemberEpoch != 0) && consumerBlank(req.MemberID) {
+	if (req.Version >= 1 || req.MemberEpoch > 0 || req.MemberEpoch == consumerLeaveEpoch) && consumerBlank(req.MemberID) {
 		return consumerErrf(kerr.InvalidRequest, "MemberId can't be empty.")
 	}
 	if consumerBlank(req.Group) {
@@ -290,7 +296,7 @@ func (g *ConsumerGroup) consumerValidate(req *kmsg.ConsumerGroupHeartbeatRequest
 			return consumerErrf(kerr.InvalidRequest, "TopicPartitions must be empty when (re-)joining.")
 		}
 		if req.SubscribedTopicNames == nil && req.SubscribedTopicRegex == nil {
-			return consumerErrf(kerr.InvalidRequest, "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.")
+			return consumerErrf(kerr.InvalidRequest, "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.")
 		}
 	case req.MemberEpoch == consumerStaticLeaveEpoch:
 		// Kafka insists on the instance id here. Some clients leave it
@@ -351,10 +357,10 @@ func (g *ConsumerGroup) consumerLeave(now time.Time, req *kmsg.ConsumerGroupHear
 		}
 		holder, ok := g.static[inst]
 		if !ok {
-			return consumerErrf(kerr.UnknownMemberID, "Instance id %s of member %s is unknown.", inst, req.MemberID)
+			return consumerErrf(kerr.UnknownMemberID, "Instance id %s is unknown.", inst)
 		}
 		if holder != req.MemberID {
-			return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s is not the member holding that instance id (%s).", req.MemberID, inst, holder)
+			return consumerFencedInstance(req.MemberID, inst, holder)
 		}
 		m = g.members[holder]
 	} else {
@@ -364,7 +370,7 @@ func (g *ConsumerGroup) consumerLeave(now time.Time, req *kmsg.ConsumerGroupHear
 		}
 		if req.InstanceID != nil {
 			if holder, ok := g.static[*req.InstanceID]; ok && holder != m.id {
-				return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s is not the member holding that instance id (%s).", m.id, *req.InstanceID, holder)
+				return consumerFencedInstance(m.id, *req.InstanceID, holder)
 			}
 		}
 	}
@@ -386,11 +392,63 @@ func (g *ConsumerGroup) consumerLeave(now time.Time, req *kmsg.ConsumerGroupHear
 		g.markMember(m.id)
 		return nil
 	}
-	g.consumerRemove(m)
+	g.consumerFence([]*consumerMember{m}, topics)
+	return nil
+}
+
+// LeaveClassic handles a classic LeaveGroup sent to the group, as Kafka's
+// coordinator does: each member it names is removed, found by member id or
+// by instance id (the member id then empty, as an admin client removing a
+// static member sends it, or the holder's); any other answers
+// UNKNOWN_MEMBER_ID, or FENCED_INSTANCE_ID for an instance id another
+// member holds. A static member goes for good, not for a temporary leave.
+func (g *ConsumerGroup) LeaveClassic(req *kmsg.LeaveGroupRequest, topics TopicsView) *kmsg.LeaveGroupResponse {
+	resp := kmsg.NewPtrLeaveGroupResponse()
+	resp.Version = req.Version
+	var leaving []*consumerMember
+	for _, l := range leaveGroupMembers(req) {
+		r := kmsg.NewLeaveGroupResponseMember()
+		r.MemberID, r.InstanceID = l.MemberID, l.InstanceID
+		id := l.MemberID
+		if l.InstanceID != nil {
+			holder, ok := g.static[*l.InstanceID]
+			switch {
+			case !ok:
+				id = ""
+			case l.MemberID != "" && l.MemberID != holder:
+				r.ErrorCode = kerr.FencedInstanceID.Code
+			default:
+				id = holder
+			}
+		}
+		if r.ErrorCode == 0 {
+			if m, ok := g.members[id]; ok {
+				leaving = append(leaving, m)
+			} else {
+				r.ErrorCode = kerr.UnknownMemberID.Code
+			}
+		}
+		resp.Members = append(resp.Members, r)
+	}
+	g.consumerFence(leaving, topics)
+	leaveGroupCollapse(resp)
+	return resp
+}
+
+// consumerFence removes members (a leave, an expired session, an admin's
+// removal) and reassigns what they held under a new group epoch.
+func (g *ConsumerGroup) consumerFence(ms []*consumerMember, topics TopicsView) {
+	if len(ms) == 0 {
+		return
+	}
+	for _, m := range ms {
+		if g.members[m.id] == m { // a member named twice goes once
+			g.consumerRemove(m)
+		}
+	}
 	g.consumerBump()
 	g.consumerRefresh(topics)
 	g.consumerComputeTarget(topics)
-	return nil
 }
 
 func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse, topics TopicsView) error {
@@ -427,14 +485,14 @@ func (g *ConsumerGroup) consumerHeartbeat(now time.Time, clientID, clientHost st
 		if !ok {
 			if req.InstanceID != nil {
 				if holder, ok := g.static[*req.InstanceID]; ok {
-					return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s is not the member holding that instance id (%s).", req.MemberID, *req.InstanceID, holder)
+					return consumerFencedInstance(req.MemberID, *req.InstanceID, holder)
 				}
 			}
 			return consumerErrf(kerr.UnknownMemberID, "Member %s is not a member of group %s.", req.MemberID, g.id)
 		}
 		if req.InstanceID != nil {
 			if holder, ok := g.static[*req.InstanceID]; ok && holder != m.id {
-				return consumerErrf(kerr.FencedInstanceID, "Static member %s with instance id %s is not the member holding that instance id (%s).", m.id, *req.InstanceID, holder)
+				return consumerFencedInstance(m.id, *req.InstanceID, holder)
 			}
 		}
 		switch {
@@ -537,7 +595,7 @@ func (g *ConsumerGroup) consumerJoin(memberID string, req *kmsg.ConsumerGroupHea
 		if holder, ok := g.static[inst]; ok && holder != memberID {
 			old := g.members[holder]
 			if old.epoch != consumerStaticLeaveEpoch {
-				return nil, false, consumerErrf(kerr.UnreleasedInstanceID, "Static member %s with instance id %s cannot join the group because the instance id is owned by member %s.", memberID, inst, holder)
+				return nil, false, consumerErrf(kerr.UnreleasedInstanceID, "Static member %s with instance id %s cannot join the group because the instance id is owned by %s member.", memberID, inst, holder)
 			}
 			if _, clash := g.members[memberID]; clash {
 				return nil, false, consumerErrf(kerr.UnreleasedInstanceID, "Member %s cannot take over instance id %s because it is already a member of group %s.", memberID, inst, g.id)
@@ -938,23 +996,14 @@ func (g *ConsumerGroup) consumerMetaHash(topics TopicsView) uint64 {
 // out, or that did not revoke within its rebalance timeout, is removed; its
 // partitions are freed and the group epoch moves on.
 func (g *ConsumerGroup) Tick(now time.Time, topics TopicsView) {
-	removed := false
+	var expired []*consumerMember
 	for _, id := range sortedKeys(g.members) {
 		m := g.members[id]
-		expired := !now.Before(m.sessionDeadline)
-		if m.state == consumerUnrevoked && !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline) {
-			expired = true
-		}
-		if expired {
-			g.consumerRemove(m)
-			removed = true
+		if !now.Before(m.sessionDeadline) || (m.state == consumerUnrevoked && !m.rebalanceDeadline.IsZero() && !now.Before(m.rebalanceDeadline)) {
+			expired = append(expired, m)
 		}
 	}
-	if removed {
-		g.consumerBump()
-		g.consumerRefresh(topics)
-		g.consumerComputeTarget(topics)
-	}
+	g.consumerFence(expired, topics)
 }
 
 // OnMetadata re-resolves regex subscriptions against changed topic metadata

@@ -224,24 +224,51 @@ func (s *Shard) consumerFor(id string) *ConsumerGroup {
 	return nil
 }
 
-// classicFor returns the classic group a classic request addresses,
-// creating it when create is set. A consumer-protocol group that still has
-// members answers INCONSISTENT_GROUP_PROTOCOL, as Kafka does without a
-// migration policy; an empty one is replaced.
-func (s *Shard) classicFor(id string, create bool) (*ClassicGroup, *kerr.Error) {
+// classicForJoin returns the classic group a JoinGroup from memberID
+// addresses, creating it if needed. A consumer-protocol group that still
+// has members answers INCONSISTENT_GROUP_PROTOCOL, as Kafka does without a
+// migration policy, and so does a share group; an empty consumer group is
+// replaced. As in Kafka, only a join without a member id creates a group:
+// one naming a member of a group that is not there is UNKNOWN_MEMBER_ID.
+func (s *Shard) classicForJoin(id, memberID string) (*ClassicGroup, *kerr.Error) {
 	g := s.groups[id]
 	if g != nil && g.classic == nil {
-		if !g.empty() || !create || g.share != nil {
+		if !g.empty() || g.share != nil {
 			return nil, kerr.InconsistentGroupProtocol
 		}
 		g = nil
 	}
 	if g == nil {
-		if !create {
+		if memberID != "" {
 			return nil, kerr.UnknownMemberID
 		}
 		g = &group{classic: NewClassicGroup(id, s.cfg.Classic)}
 		s.groups[id] = g
+	}
+	s.touched[id] = true
+	return g.classic, nil
+}
+
+// classicJoined returns the classic group a SyncGroup or Heartbeat names,
+// or what Kafka's coordinator answers when there is none: the member is
+// unknown to a missing group; a consumer or share group is searched for a
+// member using the classic protocol, and no member here does (a classic
+// member does not join a consumer group), so the member is unknown there
+// too, unless another member holds its instance id, which fences it. Both
+// make a classic client rejoin, where INCONSISTENT_GROUP_PROTOCOL would
+// stop it.
+func (s *Shard) classicJoined(id, memberID string, instanceID *string) (*ClassicGroup, *kerr.Error) {
+	g := s.groups[id]
+	switch {
+	case g == nil:
+		return nil, kerr.UnknownMemberID
+	case g.classic == nil:
+		if g.consumer != nil && instanceID != nil {
+			if holder, ok := g.consumer.static[*instanceID]; ok && holder != memberID {
+				return nil, kerr.FencedInstanceID
+			}
+		}
+		return nil, kerr.UnknownMemberID
 	}
 	s.touched[id] = true
 	return g.classic, nil
@@ -258,7 +285,7 @@ func (s *Shard) JoinGroup(now time.Time, clientID, clientHost string, req *kmsg.
 		reply(resp)
 		return
 	}
-	g, kerrv := s.classicFor(req.Group, true)
+	g, kerrv := s.classicForJoin(req.Group, req.MemberID)
 	if kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 		resp.ErrorCode = kerrv.Code
@@ -272,7 +299,7 @@ func (s *Shard) JoinGroup(now time.Time, clientID, clientHost string, req *kmsg.
 
 // SyncGroup handles a classic SyncGroup.
 func (s *Shard) SyncGroup(now time.Time, req *kmsg.SyncGroupRequest, reply func(*kmsg.SyncGroupResponse)) {
-	g, kerrv := s.classicFor(req.Group, false)
+	g, kerrv := s.classicJoined(req.Group, req.MemberID, req.InstanceID)
 	if kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 		resp.ErrorCode = kerrv.Code
@@ -284,7 +311,7 @@ func (s *Shard) SyncGroup(now time.Time, req *kmsg.SyncGroupRequest, reply func(
 
 // Heartbeat handles a classic Heartbeat.
 func (s *Shard) Heartbeat(now time.Time, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
-	g, kerrv := s.classicFor(req.Group, false)
+	g, kerrv := s.classicJoined(req.Group, req.MemberID, req.InstanceID)
 	if kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 		resp.ErrorCode = kerrv.Code
@@ -293,9 +320,16 @@ func (s *Shard) Heartbeat(now time.Time, req *kmsg.HeartbeatRequest) *kmsg.Heart
 	return g.Heartbeat(now, req)
 }
 
-// LeaveGroup handles a classic LeaveGroup.
-func (s *Shard) LeaveGroup(now time.Time, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
-	g, kerrv := s.classicFor(req.Group, false)
+// LeaveGroup handles a classic LeaveGroup. Sent to a consumer-protocol
+// group it removes the members it names, as Kafka does (an admin client
+// removes members of a consumer group this way); topics is what the group
+// reassigns their partitions from.
+func (s *Shard) LeaveGroup(now time.Time, req *kmsg.LeaveGroupRequest, topics TopicsView) *kmsg.LeaveGroupResponse {
+	if g := s.groups[req.Group]; g != nil && g.consumer != nil {
+		s.touched[req.Group] = true
+		return g.consumer.LeaveClassic(req, topics)
+	}
+	g, kerrv := s.classicJoined(req.Group, "", nil)
 	if kerrv != nil {
 		resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 		resp.ErrorCode = kerrv.Code
@@ -391,11 +425,7 @@ func (s *Shard) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest, topic
 	case req.Group == "":
 		groupErr = kerr.InvalidGroupID
 	case g == nil:
-		// Kafka keeps offsets of a group no member ever joined ("simple"
-		// consumers, admin tools) only when the commit claims no generation.
-		if req.Generation >= 0 {
-			groupErr = kerr.IllegalGeneration
-		}
+		groupErr = s.commitWithoutGroup(req.Group, req.Generation, req.Version >= 9)
 	case g.classic != nil:
 		groupErr = g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID, false)
 	case g.consumer != nil:
@@ -431,6 +461,26 @@ func (s *Shard) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest, topic
 		resp.Topics = append(resp.Topics, ot)
 	}
 	return resp
+}
+
+// commitWithoutGroup checks a commit, transactional or not, to an id that
+// has no group. Kafka keeps offsets of a group no member ever joined
+// ("simple" consumers, admin tools) only when the commit claims no
+// generation. An id known by its committed offsets is an Empty classic
+// group to Kafka, which knows no member of it; an id it does not know
+// answers GROUP_ID_NOT_FOUND where the request version has it (OffsetCommit
+// v9+, which clients of both protocols understand), ILLEGAL_GENERATION
+// before.
+func (s *Shard) commitWithoutGroup(id string, generation int32, groupNotFound bool) error {
+	switch {
+	case generation < 0:
+		return nil
+	case s.offsets[id] != nil:
+		return kerr.UnknownMemberID
+	case groupNotFound:
+		return kerr.GroupIDNotFound
+	}
+	return kerr.IllegalGeneration
 }
 
 // FetchTopic names the partitions an OffsetFetch asks for.
@@ -488,24 +538,31 @@ func (s *Shard) OffsetFetch(groupID, memberID string, memberEpoch int32, topics 
 }
 
 // OffsetDelete deletes committed offsets of a group. Partitions of a topic
-// the group's members still consume answer GROUP_SUBSCRIBED_TO_TOPIC.
+// the group's members still consume answer GROUP_SUBSCRIBED_TO_TOPIC; a
+// classic group whose subscriptions are not known yet counts as subscribed
+// to every topic, as in Kafka. A share group keeps no committed offsets
+// (GROUP_ID_NOT_FOUND), and a classic group with members that does not use
+// the consumer protocol keeps them all (NON_EMPTY_GROUP): the coordinator
+// cannot tell which topics it reads.
 func (s *Shard) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics TopicsView) *kmsg.OffsetDeleteResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	g := s.groups[req.Group]
-	if g == nil && s.offsets[req.Group] == nil {
+	if (g == nil && s.offsets[req.Group] == nil) || (g != nil && g.share != nil) {
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
 		return resp
 	}
 	subscribed := map[string]bool{}
+	all := false
 	if g != nil && !g.empty() {
 		var names []string
-		switch {
-		case g.classic != nil:
-			names = g.classic.Subscribed()
-		case g.consumer != nil:
+		if g.classic != nil {
+			var err *kerr.Error
+			if names, all, err = g.classic.OffsetDeleteSubscriptions(); err != nil {
+				resp.ErrorCode = err.Code
+				return resp
+			}
+		} else {
 			names = g.consumer.Subscribed(topics)
-		default:
-			names = g.share.Subscribed(topics)
 		}
 		for _, n := range names {
 			subscribed[n] = true
@@ -517,7 +574,7 @@ func (s *Shard) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics TopicsView) *
 		for _, rp := range rt.Partitions {
 			op := kmsg.NewOffsetDeleteResponseTopicPartition()
 			op.Partition = rp.Partition
-			if subscribed[rt.Topic] {
+			if all || subscribed[rt.Topic] {
 				op.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			} else if _, ok := s.offsets[req.Group][topicPartition{rt.Topic, rp.Partition}]; ok {
 				s.deleteOffset(req.Group, topicPartition{rt.Topic, rp.Partition})

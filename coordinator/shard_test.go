@@ -194,3 +194,232 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// commitOne commits offset 5 of t-0 for group with the given generation,
+// member and OffsetCommit version, and answers the partition's error.
+func commitOne(s *Shard, now time.Time, group, member string, generation int32, version int16) int16 {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version, req.Group, req.MemberID, req.Generation = version, group, member, generation
+	req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}}}
+	return s.OffsetCommit(now, req, nil).Topics[0].Partitions[0].ErrorCode
+}
+
+// A commit claiming a generation for a group the coordinator does not
+// have: Kafka answers GROUP_ID_NOT_FOUND from OffsetCommit v9 and
+// ILLEGAL_GENERATION before it. An id known only by its committed offsets
+// is an Empty classic group to Kafka, which knows no member of it.
+func TestOffsetCommitWithoutGroup(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	if code := commitOne(s, now, "offsets-only", "", -1, 9); code != 0 {
+		t.Fatalf("simple commit: %d", code)
+	}
+	for _, tc := range []struct {
+		group      string
+		member     string
+		generation int32
+		version    int16
+		want       *kerr.Error
+	}{
+		{"missing", "m", 1, 8, kerr.IllegalGeneration},
+		{"missing", "m", 1, 9, kerr.GroupIDNotFound},
+		{"missing", "m", 0, 9, kerr.GroupIDNotFound},
+		{"offsets-only", "m", 1, 8, kerr.UnknownMemberID},
+		{"offsets-only", "m", 1, 9, kerr.UnknownMemberID},
+		{"offsets-only", "m", -1, 9, nil},
+		{"missing-2", "", -1, 9, nil},
+	} {
+		var want int16
+		if tc.want != nil {
+			want = tc.want.Code
+		}
+		if code := commitOne(s, now, tc.group, tc.member, tc.generation, tc.version); code != want {
+			t.Errorf("v%d commit to %s by %q generation %d: error %d, want %d", tc.version, tc.group, tc.member, tc.generation, code, want)
+		}
+	}
+}
+
+// OffsetDelete refuses what Kafka refuses: a classic group with members
+// that does not use the consumer protocol (NON_EMPTY_GROUP), every topic of
+// a consumer-protocol classic group whose subscriptions are not known yet
+// (GROUP_SUBSCRIBED_TO_TOPIC), and a share group (GROUP_ID_NOT_FOUND).
+func TestOffsetDeleteGroupChecks(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	join := func(group, protocolType string) {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version, req.Group, req.ProtocolType = 3, group, protocolType
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 30000, 30000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1}}}
+		s.JoinGroup(now, "c", "/127.0.0.1", req, func(*kmsg.JoinGroupResponse) {})
+	}
+	for _, id := range []string{"connect", "forming"} {
+		if code := commitOne(s, now, id, "", -1, 9); code != 0 {
+			t.Fatalf("commit to %s: %d", id, code)
+		}
+	}
+	join("connect", "connect")
+	join("forming", "consumer")
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = "share", "s1", []string{"u"}
+	s.ShareHeartbeat(now, "c", "/127.0.0.1", hb, newFakeTopics(), nil)
+
+	del := func(group string) *kmsg.OffsetDeleteResponse {
+		req := kmsg.NewPtrOffsetDeleteRequest()
+		req.Group = group
+		req.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+		return s.OffsetDelete(req, newFakeTopics())
+	}
+	if resp := del("connect"); resp.ErrorCode != kerr.NonEmptyGroup.Code {
+		t.Errorf("connect group with a member: error %d, want NON_EMPTY_GROUP", resp.ErrorCode)
+	}
+	if resp := del("forming"); resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.GroupSubscribedToTopic.Code {
+		t.Errorf("consumer group choosing its protocol: %+v, want GROUP_SUBSCRIBED_TO_TOPIC", resp)
+	}
+	if resp := del("share"); resp.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Errorf("share group: error %d, want GROUP_ID_NOT_FOUND", resp.ErrorCode)
+	}
+	for _, id := range []string{"connect", "forming"} {
+		got, err := s.OffsetFetch(id, "", -1, []FetchTopic{{Topic: "t", Partitions: []int32{0}}})
+		if err != nil || got[0].Partitions[0].Offset != 5 {
+			t.Errorf("%s: offset %+v (%v) after the refused delete, want 5", id, got, err)
+		}
+	}
+}
+
+// Classic Heartbeat, SyncGroup and LeaveGroup sent to a consumer-protocol
+// or share group answer as Kafka's coordinator does: the member is unknown
+// to the classic protocol (UNKNOWN_MEMBER_ID), or its instance id is held
+// by another member (FENCED_INSTANCE_ID); a LeaveGroup naming consumer
+// members removes them, which is how an admin client removes members of a
+// consumer group. A client reading INCONSISTENT_GROUP_PROTOCOL there stops
+// where Kafka's answer makes it rejoin.
+func TestClassicRequestsToModernGroups(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	topics := newFakeTopics()
+	topics.set("t", 2)
+	joinConsumer := func(member string, instance *string) {
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.InstanceID = 1, "c", member, instance
+		req.RebalanceTimeoutMillis, req.SubscribedTopicNames = 30000, []string{"t"}
+		req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		if resp := s.ConsumerHeartbeat(now, "c", "/127.0.0.1", req, topics); resp.ErrorCode != 0 {
+			t.Fatalf("join of %s: %d %s", member, resp.ErrorCode, deref(resp.ErrorMessage))
+		}
+	}
+	inst := "i2"
+	joinConsumer("m1", nil)
+	joinConsumer("m2", &inst)
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.SubscribedTopicNames = "s", "s1", []string{"t"}
+	s.ShareHeartbeat(now, "c", "/127.0.0.1", hb, topics, nil)
+
+	heartbeat := func(group, member string, instance *string) int16 {
+		req := kmsg.NewPtrHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.InstanceID, req.Generation = 4, group, member, instance, 1
+		return s.Heartbeat(now, req).ErrorCode
+	}
+	sync := func(group, member string, instance *string) int16 {
+		req := kmsg.NewPtrSyncGroupRequest()
+		req.Version, req.Group, req.MemberID, req.InstanceID, req.Generation = 5, group, member, instance, 1
+		var code int16 = -2
+		s.SyncGroup(now, req, func(r *kmsg.SyncGroupResponse) { code = r.ErrorCode })
+		return code
+	}
+	other := "i9"
+	unknown, fenced := kerr.UnknownMemberID.Code, kerr.FencedInstanceID.Code
+	for _, tc := range []struct {
+		name     string
+		group    string
+		member   string
+		instance *string
+		want     int16
+	}{
+		{"consumer member", "c", "m1", nil, unknown},
+		{"static consumer member", "c", "m2", &inst, unknown},
+		{"another member with a held instance id", "c", "x", &inst, fenced},
+		{"an unknown instance id", "c", "m1", &other, unknown},
+		{"share member", "s", "s1", nil, unknown},
+	} {
+		if code := heartbeat(tc.group, tc.member, tc.instance); code != tc.want {
+			t.Errorf("heartbeat, %s: error %d, want %d", tc.name, code, tc.want)
+		}
+		if code := sync(tc.group, tc.member, tc.instance); code != tc.want {
+			t.Errorf("sync, %s: error %d, want %d", tc.name, code, tc.want)
+		}
+	}
+
+	leave := kmsg.NewPtrLeaveGroupRequest()
+	leave.Version, leave.Group = 3, "c"
+	leave.Members = []kmsg.LeaveGroupRequestMember{
+		{InstanceID: &inst},
+		{MemberID: "nope"},
+		{MemberID: "x", InstanceID: &inst},
+	}
+	resp := s.LeaveGroup(now, leave, topics)
+	want := []int16{0, unknown, fenced}
+	if resp.ErrorCode != 0 || len(resp.Members) != len(want) {
+		t.Fatalf("leave: %+v", resp)
+	}
+	for i, m := range resp.Members {
+		if m.ErrorCode != want[i] {
+			t.Errorf("leave of member %d: error %d, want %d", i, m.ErrorCode, want[i])
+		}
+	}
+	members := func() []string {
+		var ids []string
+		for _, m := range s.ConsumerDescribe("c", topics, false).Members {
+			ids = append(ids, m.MemberID)
+		}
+		return ids
+	}
+	if got := members(); len(got) != 1 || got[0] != "m1" {
+		t.Fatalf("members after the static member was removed: %v, want [m1]", got)
+	}
+	v0 := kmsg.NewPtrLeaveGroupRequest()
+	v0.Group, v0.MemberID = "c", "m1"
+	if resp := s.LeaveGroup(now, v0, topics); resp.ErrorCode != 0 {
+		t.Errorf("v0 leave of m1: error %d", resp.ErrorCode)
+	}
+	if got := members(); len(got) != 0 {
+		t.Errorf("members after m1 left: %v", got)
+	}
+	leave.Group = "s"
+	if resp := s.LeaveGroup(now, leave, topics); resp.ErrorCode != unknown {
+		t.Errorf("leave of a share group: error %d, want UNKNOWN_MEMBER_ID", resp.ErrorCode)
+	}
+}
+
+// A JoinGroup naming a member of a group the coordinator does not have is
+// UNKNOWN_MEMBER_ID and leaves no group behind, as in Kafka, which creates
+// a classic group only for a join without a member id; an empty consumer
+// group such a join names stays what it is.
+func TestJoinGroupOfMissingGroupWithMemberID(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	topics := newFakeTopics()
+	topics.set("t", 1)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Version, hb.Group, hb.MemberID = 1, "left", "m1"
+	hb.RebalanceTimeoutMillis, hb.SubscribedTopicNames = 30000, []string{"t"}
+	hb.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	s.ConsumerHeartbeat(now, "c", "/127.0.0.1", hb, topics)
+	hb.MemberEpoch = -1
+	s.ConsumerHeartbeat(now, "c", "/127.0.0.1", hb, topics)
+	for _, id := range []string{"missing", "left"} {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version, req.Group, req.MemberID, req.ProtocolType = 9, id, "ghost", "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = 30000, 30000
+		req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1}}}
+		var code int16 = -2
+		s.JoinGroup(now, "c", "/127.0.0.1", req, func(r *kmsg.JoinGroupResponse) { code = r.ErrorCode })
+		if code != kerr.UnknownMemberID.Code {
+			t.Errorf("join of %s by a named member: error %d, want UNKNOWN_MEMBER_ID", id, code)
+		}
+	}
+	ls := s.ListGroups(nil, nil)
+	if len(ls) != 1 || ls[0].Group != "left" || ls[0].GroupType != "consumer" {
+		t.Errorf("groups after the refused joins: %+v, want the empty consumer group alone", ls)
+	}
+}

@@ -167,9 +167,7 @@ func (s *Shard) validateTxnOffsetCommit(now time.Time, req *kmsg.TxnOffsetCommit
 	unchecked := req.Generation < 0 && req.MemberID == "" && classicInstance(req.InstanceID) == ""
 	switch {
 	case g == nil:
-		if req.Generation >= 0 {
-			return kerr.IllegalGeneration
-		}
+		return s.commitWithoutGroup(req.Group, req.Generation, false)
 	case g.classic != nil:
 		return g.classic.ValidateOffsetCommit(now, req.Generation, req.MemberID, req.InstanceID, true)
 	case g.consumer != nil:

@@ -85,7 +85,8 @@ func TestTxnOffsetCommitPendingUntilMarker(t *testing.T) {
 }
 
 // KIP-447: a transactional commit naming a generation of a group that does
-// not exist, or a stale one, is refused.
+// not exist, or a stale one, is refused; an id known by its committed
+// offsets is an Empty classic group, which knows no member.
 func TestTxnOffsetCommitChecksGeneration(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s := NewShard(DefaultConfig())
@@ -93,6 +94,12 @@ func TestTxnOffsetCommitChecksGeneration(t *testing.T) {
 	req.Generation, req.MemberID = 3, "m"
 	if code := s.TxnOffsetCommit(now, req).Topics[0].Partitions[0].ErrorCode; code != kerr.IllegalGeneration.Code {
 		t.Fatalf("unknown group with a generation: code %d", code)
+	}
+	commitOne(s, now, "simple", "", -1, 9)
+	s.Drain()
+	req.Group = "simple"
+	if code := s.TxnOffsetCommit(now, req).Topics[0].Partitions[0].ErrorCode; code != kerr.UnknownMemberID.Code {
+		t.Fatalf("offsets-only group with a generation: code %d", code)
 	}
 	req = txnCommitReq("", 7, 10)
 	if code := s.TxnOffsetCommit(now, req).Topics[0].Partitions[0].ErrorCode; code != kerr.InvalidGroupID.Code {
