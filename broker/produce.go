@@ -69,8 +69,10 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 			la, err := s.appendOne(t, rp, req, txnErrs, now)
 			if err != nil {
 				failed = true
+				pr.BaseOffset = -1
 				pr.ErrorCode = errorCode(err)
 				pr.ErrorMessage = errorMessage(err)
+				pr.ErrorRecords = recordErrors(err)
 				if t != nil {
 					s.log.Debug("produce rejected", "topic", t.Name, "partition", rp.Partition, "err", err)
 				}
@@ -163,6 +165,22 @@ func (s *Server) addProduceToTxn(req *kmsg.ProduceRequest, img *raftmeta.Image) 
 				out[tp] = err
 			}
 		}
+	}
+	return out
+}
+
+// recordErrors lists the records a batch was refused for (answered from
+// Produce v8), when the log named them.
+func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	var re *log.RecordsError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(re.Records))
+	for i, r := range re.Records {
+		out[i] = kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		out[i].RelativeOffset = r.Index
+		out[i].ErrorMessage = &r.Message
 	}
 	return out
 }

@@ -89,6 +89,10 @@ type BatchHeader struct {
 	ProducerEpoch        int16
 	BaseSequence         int32
 	NumRecords           int32
+
+	// deltas is set by ValidateProduceBatch: the records' timestamp
+	// deltas, which the topic's timestamp bounds are checked against.
+	deltas deltaRange
 }
 
 // Size is the number of bytes of the whole batch, header included.
@@ -196,9 +200,11 @@ func ValidateProduceBatch(b []byte, maxMessageBytes int) (BatchHeader, error) {
 	if h.Compression() > CompressionZstd {
 		return h, fmt.Errorf("%w: unknown compression codec %d", ErrCorruptMessage, h.Compression())
 	}
-	if err := checkBatchRecords(h.Compression(), b[BatchHeaderSize:size], h.NumRecords); err != nil {
+	deltas, err := checkBatchRecords(h.Compression(), b[BatchHeaderSize:size], h.NumRecords)
+	if err != nil {
 		return h, err
 	}
+	h.deltas = deltas
 	return h, nil
 }
 

@@ -172,10 +172,8 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes, header says %d", ErrCorruptMessage, len(b), h.Size())
 	}
 	cfg := p.cfg.Load()
-	if cfg.compact() {
-		if err := checkKeyed(b, h); err != nil {
-			return AppendResult{}, err
-		}
+	if err := checkRecordRules(cfg, b, h, now, fmt.Sprintf("%s-%d", p.topic, p.index)); err != nil {
+		return AppendResult{}, err
 	}
 	marker, err := markerOf(b, h)
 	if err != nil {
