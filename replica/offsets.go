@@ -80,3 +80,31 @@ func (m *Manager) ListOffset(p *log.Partition, ps raftmeta.PartitionState, q Off
 	}
 	return -1, -1, notYet
 }
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch for epoch on p, which
+// this node leads as ps says: the largest epoch at or below it in the
+// history and where that epoch ends (log.Partition.EndOffsetForEpoch).
+//
+// Kafka's leader writes its epoch into the history when elected, at its
+// log end; this log records an epoch at its first append in it. Until that
+// append the leader answers as Kafka's does: its own epoch ends at the log
+// end, and an epoch between the last recorded one and its own ends where
+// its own began. Without that, a consumer validating its position with the
+// leader's epoch (which ListOffsets hands out) would be told the epoch is
+// unknown, which it takes for a truncated log and resets its offset.
+func (m *Manager) EndOffsetForEpoch(p *log.Partition, ps raftmeta.PartitionState, epoch int32) (leaderEpoch int32, endOffset int64) {
+	latest, _ := p.LatestEpoch()
+	if epoch <= latest || latest >= ps.LeaderEpoch {
+		return p.EndOffsetForEpoch(epoch)
+	}
+	switch {
+	case epoch > ps.LeaderEpoch:
+		return -1, -1
+	case epoch == ps.LeaderEpoch:
+		return epoch, p.LogEndOffset()
+	case latest < 0:
+		// No older epoch either: Kafka answers the requested one.
+		return epoch, epochStart(p, ps.LeaderEpoch)
+	}
+	return latest, epochStart(p, ps.LeaderEpoch)
+}

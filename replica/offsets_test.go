@@ -91,3 +91,51 @@ func TestListOffsetNotAvailableUntilHighWatermarkReachesEpochStart(t *testing.T)
 	check(caughtUp, OffsetQuery{Timestamp: 5000, Client: true}, answer{-1, -1, nil})
 	check(caughtUp, OffsetQuery{Timestamp: specMaxTimestamp, Client: true}, answer{3, 2000, nil})
 }
+
+// A leader that has not appended in its epoch yet answers
+// OffsetForLeaderEpoch as Kafka's, which recorded the epoch's start when
+// elected: its own epoch ends at the log end, an epoch between the last
+// recorded one and its own ends where its own began, and only an epoch
+// above its own is unknown.
+func TestEndOffsetForEpochBeforeTheLeadersFirstAppend(t *testing.T) {
+	id := [16]byte{2}
+	img := &raftmeta.Image{
+		Brokers:  map[int32]*raftmeta.Broker{1: {ID: 1}},
+		Topics:   map[string]*raftmeta.Topic{"t": {Name: "t", ID: id, Partitions: []raftmeta.PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: -1, LeaderEpoch: 1}}}},
+		TopicIDs: map[[16]byte]string{id: "t"},
+	}
+	n := startTestNode(t, 1, newTestMeta(img), nil)
+	p := n.m.logs.Partition("t", 0)
+	if p == nil {
+		t.Fatal("no replica created")
+	}
+	// Offsets 0-4 were written in epoch 1; the node leads epoch 3.
+	if _, err := p.AppendReplicated(replicatedBatch(0, 1, 5, 1000), n.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	n.meta.publish(func(img *raftmeta.Image) {
+		ps := &img.Topics["t"].Partitions[0]
+		ps.Leader, ps.LeaderEpoch, ps.PartitionEpoch = 1, 3, ps.PartitionEpoch+1
+	})
+	n.m.Reconcile()
+	_, ps := n.leader(t)
+	type answer struct {
+		epoch int32
+		end   int64
+	}
+	check := func(when string, want map[int32]answer) {
+		t.Helper()
+		for epoch, w := range want {
+			if e, end := n.m.EndOffsetForEpoch(p, ps, epoch); e != w.epoch || end != w.end {
+				t.Errorf("%s: epoch %d answered (%d, %d), want (%d, %d)", when, epoch, e, end, w.epoch, w.end)
+			}
+		}
+	}
+	check("before the first append", map[int32]answer{0: {0, 0}, 1: {1, 5}, 2: {1, 5}, 3: {3, 5}, 4: {-1, -1}})
+
+	b, h := testBatch(t, 2)
+	if _, err := n.m.AppendAsLeader(p, ps, b, h, n.clock.Now(), 1); err != nil {
+		t.Fatal(err)
+	}
+	check("after it", map[int32]answer{1: {1, 5}, 2: {1, 5}, 3: {3, 7}, 4: {-1, -1}})
+}
