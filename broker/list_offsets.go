@@ -4,7 +4,8 @@ package broker
 //
 // Earliest, earliest-local, latest (the HW; the last stable offset for
 // read_committed), max-timestamp and by-timestamp lookups on the leader, with
-// KIP-320 leader-epoch checks (replica.Manager.ListOffset). A client's
+// KIP-320 leader-epoch checks (replica.Manager.ListOffset); each offset comes
+// with the leader epoch it was written in. A client's
 // request (replica id -1) sees what it may fetch; a broker's sees the whole
 // log. Right after a leader election, until the new leader's HW reaches the
 // start of its epoch, a client asking for the latest offset (or a time not
@@ -39,11 +40,10 @@ func (s *Server) handleListOffsets(_ context.Context, _ *reqCtx, req *kmsg.ListO
 				ot.Partitions = append(ot.Partitions, op)
 				continue
 			}
-			op.LeaderEpoch = ps.LeaderEpoch
 			q := replica.OffsetQuery{Timestamp: rp.Timestamp, Client: req.ReplicaID == -1, ReadCommitted: req.IsolationLevel == 1}
-			off, ts, err := s.replicas.ListOffset(p, ps, q)
+			off, ts, epoch, err := s.replicas.ListOffset(p, ps, q)
 			if op.ErrorCode = listOffsetsCode(err, req.Version); op.ErrorCode == 0 {
-				op.Offset, op.Timestamp = off, ts
+				op.Offset, op.Timestamp, op.LeaderEpoch = off, ts, epoch
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}

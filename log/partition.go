@@ -642,6 +642,18 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset
 	return p.epochs[i-1].Epoch, p.epochs[i].Start
 }
 
+// EpochForOffset returns the leader epoch offset was written in, as the
+// history says: the last epoch starting at or before it, or -1.
+func (p *Partition) EpochForOffset(offset int64) int32 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	i := sort.Search(len(p.epochs), func(i int) bool { return p.epochs[i].Start > offset })
+	if i == 0 {
+		return -1
+	}
+	return p.epochs[i-1].Epoch
+}
+
 // LeaderEpochs returns a copy of the epoch history (epoch, start offset).
 func (p *Partition) LeaderEpochs() []EpochEntry {
 	p.mu.RLock()

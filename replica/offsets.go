@@ -30,8 +30,12 @@ type OffsetQuery struct {
 	ReadCommitted bool
 }
 
-// ListOffset answers q on p, which this node leads as ps says: the offset
-// and the timestamp found with it, -1 each when there is none.
+// ListOffset answers q on p, which this node leads as ps says: the offset,
+// the timestamp found with it and the leader epoch it was written in, -1
+// each when there is none. The latest offset comes with the leader's epoch,
+// as in Kafka. A consumer positioned by the answer validates it with that
+// epoch after a leader change (OffsetForLeaderEpoch), so an epoch above
+// the record's would hide a truncation below it.
 //
 // A new leader's high watermark is the one it learnt as a follower, which
 // may lie below records the previous leader already acknowledged; it
@@ -41,7 +45,7 @@ type OffsetQuery struct {
 // than an end offset that moved backwards (Kafka's
 // Partition.fetchOffsetForTimestamp). The earliest offsets, and a time
 // found below the HW, are answered meanwhile.
-func (m *Manager) ListOffset(p *log.Partition, ps raftmeta.PartitionState, q OffsetQuery) (offset, timestamp int64, err error) {
+func (m *Manager) ListOffset(p *log.Partition, ps raftmeta.PartitionState, q OffsetQuery) (offset, timestamp int64, epoch int32, err error) {
 	fetchable := p.LogEndOffset()
 	var notYet error
 	if q.Client {
@@ -59,26 +63,37 @@ func (m *Manager) ListOffset(p *log.Partition, ps raftmeta.PartitionState, q Off
 	switch q.Timestamp {
 	case specLatest:
 		if notYet != nil {
-			return -1, -1, notYet
+			return -1, -1, -1, notYet
 		}
-		return fetchable, -1, nil
+		return fetchable, -1, ps.LeaderEpoch, nil
 	case specEarliest, specEarliestLocal:
-		return p.LogStartOffset(), -1, nil
+		start := p.LogStartOffset()
+		return start, -1, epochOf(p, ps, start), nil
 	case specLatestTiered:
 		// No tiered storage: nothing is uploaded.
-		return -1, -1, nil
+		return -1, -1, -1, nil
 	case specMaxTimestamp:
 		offset, timestamp = p.MaxTimestamp()
 		found = offset >= 0
 	default:
 		if offset, timestamp, found, err = p.OffsetForTimestamp(q.Timestamp); err != nil {
-			return -1, -1, err
+			return -1, -1, -1, err
 		}
 	}
 	if found && offset < fetchable {
-		return offset, timestamp, nil
+		return offset, timestamp, epochOf(p, ps, offset), nil
 	}
-	return -1, -1, notYet
+	return -1, -1, -1, notYet
+}
+
+// epochOf is the leader epoch offset was written in, or -1. The leader's
+// own epoch, until its first append records it in the history, starts at
+// the log end (see EndOffsetForEpoch): an empty log's start is in it.
+func epochOf(p *log.Partition, ps raftmeta.PartitionState, offset int64) int32 {
+	if latest, _ := p.LatestEpoch(); latest < ps.LeaderEpoch && offset >= epochStart(p, ps.LeaderEpoch) {
+		return ps.LeaderEpoch
+	}
+	return p.EpochForOffset(offset)
 }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch for epoch on p, which

@@ -55,7 +55,7 @@ func TestListOffsetNotAvailableUntilHighWatermarkReachesEpochStart(t *testing.T)
 	}
 	check := func(when string, q OffsetQuery, want answer) {
 		t.Helper()
-		off, ts, err := n.m.ListOffset(p, ps, q)
+		off, ts, _, err := n.m.ListOffset(p, ps, q)
 		if off != want.offset || ts != want.timestamp || !errors.Is(err, want.err) {
 			t.Errorf("%s: %+v answered offset %d timestamp %d err %v, want %d %d %v", when, q, off, ts, err, want.offset, want.timestamp, want.err)
 		}
@@ -138,4 +138,52 @@ func TestEndOffsetForEpochBeforeTheLeadersFirstAppend(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("after it", map[int32]answer{1: {1, 5}, 2: {1, 5}, 3: {3, 7}, 4: {-1, -1}})
+}
+
+// ListOffsets answers each offset with the epoch it was written in, as
+// Kafka does: the first epoch for the earliest, the found batch's for a
+// time, the leader's for the latest (and for the start of a log nothing
+// was appended to), none when nothing is found.
+func TestListOffsetEpochs(t *testing.T) {
+	id := [16]byte{3}
+	img := &raftmeta.Image{
+		Brokers:  map[int32]*raftmeta.Broker{1: {ID: 1}},
+		Topics:   map[string]*raftmeta.Topic{"t": {Name: "t", ID: id, Partitions: []raftmeta.PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: -1, LeaderEpoch: 1}}}},
+		TopicIDs: map[[16]byte]string{id: "t"},
+	}
+	n := startTestNode(t, 1, newTestMeta(img), nil)
+	p := n.m.logs.Partition("t", 0)
+	if p == nil {
+		t.Fatal("no replica created")
+	}
+	n.meta.publish(func(img *raftmeta.Image) {
+		ps := &img.Topics["t"].Partitions[0]
+		ps.Leader, ps.LeaderEpoch, ps.PartitionEpoch = 1, 4, ps.PartitionEpoch+1
+	})
+	n.m.Reconcile()
+	_, ps := n.leader(t)
+	check := func(when string, spec int64, wantOffset int64, wantEpoch int32) {
+		t.Helper()
+		off, _, epoch, err := n.m.ListOffset(p, ps, OffsetQuery{Timestamp: spec})
+		if err != nil || off != wantOffset || epoch != wantEpoch {
+			t.Errorf("%s: %d answered offset %d epoch %d err %v, want %d %d", when, spec, off, epoch, err, wantOffset, wantEpoch)
+		}
+	}
+	check("empty log", specEarliest, 0, 4)
+	check("empty log", specLatest, 0, 4)
+	check("empty log", 1000, -1, -1)
+
+	// Offsets 0-2 written in epoch 1 at 1000, 3-4 in epoch 2 at 2000.
+	for _, b := range [][]byte{replicatedBatch(0, 1, 3, 1000), replicatedBatch(3, 2, 2, 2000)} {
+		if _, err := p.AppendReplicated(b, n.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("written", specEarliest, 0, 1)
+	check("written", specEarliestLocal, 0, 1)
+	check("written", 1500, 3, 2)
+	check("written", specMaxTimestamp, 3, 2)
+	check("written", specLatest, 5, 4)
+	check("written", 3000, -1, -1)
+	check("written", specLatestTiered, -1, -1)
 }
