@@ -15,7 +15,23 @@ const (
 	specMaxTimestamp  = -3
 	specEarliestLocal = -4
 	specLatestTiered  = -5
+	// specEarliestPendingUpload is the first offset not yet in tiered
+	// storage (KIP-1023).
+	specEarliestPendingUpload = -6
 )
+
+// specVersions is the first ListOffsets version each spec came with.
+var specVersions = map[int64]int16{specLatest: 1, specEarliest: 1, specMaxTimestamp: 7, specEarliestLocal: 8,
+	specLatestTiered: 9, specEarliestPendingUpload: 11}
+
+// SpecSupported reports whether a ListOffsets of version may ask for
+// timestamp: any time, or a spec of that version or older. Kafka answers
+// any other with UNSUPPORTED_VERSION rather than looking a negative time
+// up.
+func SpecSupported(timestamp int64, version int16) bool {
+	v, ok := specVersions[timestamp]
+	return timestamp >= 0 || ok && version >= v
+}
 
 // OffsetQuery is one partition's lookup in a ListOffsets.
 type OffsetQuery struct {
@@ -69,8 +85,8 @@ func (m *Manager) ListOffset(p *log.Partition, ps raftmeta.PartitionState, q Off
 	case specEarliest, specEarliestLocal:
 		start := p.LogStartOffset()
 		return start, -1, epochOf(p, ps, start), nil
-	case specLatestTiered:
-		// No tiered storage: nothing is uploaded.
+	case specLatestTiered, specEarliestPendingUpload:
+		// No tiered storage: nothing is uploaded, or pending.
 		return -1, -1, -1, nil
 	case specMaxTimestamp:
 		offset, timestamp = p.MaxTimestamp()

@@ -186,4 +186,5 @@ func TestListOffsetEpochs(t *testing.T) {
 	check("written", specLatest, 5, 4)
 	check("written", 3000, -1, -1)
 	check("written", specLatestTiered, -1, -1)
+	check("written", specEarliestPendingUpload, -1, -1)
 }
