@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/log"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
@@ -98,27 +99,8 @@ func TestListOffsetNotAvailableUntilHighWatermarkReachesEpochStart(t *testing.T)
 // recorded one and its own ends where its own began, and only an epoch
 // above its own is unknown.
 func TestEndOffsetForEpochBeforeTheLeadersFirstAppend(t *testing.T) {
-	id := [16]byte{2}
-	img := &raftmeta.Image{
-		Brokers:  map[int32]*raftmeta.Broker{1: {ID: 1}},
-		Topics:   map[string]*raftmeta.Topic{"t": {Name: "t", ID: id, Partitions: []raftmeta.PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: -1, LeaderEpoch: 1}}}},
-		TopicIDs: map[[16]byte]string{id: "t"},
-	}
-	n := startTestNode(t, 1, newTestMeta(img), nil)
-	p := n.m.logs.Partition("t", 0)
-	if p == nil {
-		t.Fatal("no replica created")
-	}
 	// Offsets 0-4 were written in epoch 1; the node leads epoch 3.
-	if _, err := p.AppendReplicated(replicatedBatch(0, 1, 5, 1000), n.clock.Now()); err != nil {
-		t.Fatal(err)
-	}
-	n.meta.publish(func(img *raftmeta.Image) {
-		ps := &img.Topics["t"].Partitions[0]
-		ps.Leader, ps.LeaderEpoch, ps.PartitionEpoch = 1, 3, ps.PartitionEpoch+1
-	})
-	n.m.Reconcile()
-	_, ps := n.leader(t)
+	n, p, ps := soleReplicaLeader(t, 3, replicatedBatch(0, 1, 5, 1000))
 	type answer struct {
 		epoch int32
 		end   int64
@@ -145,23 +127,7 @@ func TestEndOffsetForEpochBeforeTheLeadersFirstAppend(t *testing.T) {
 // time, the leader's for the latest (and for the start of a log nothing
 // was appended to), none when nothing is found.
 func TestListOffsetEpochs(t *testing.T) {
-	id := [16]byte{3}
-	img := &raftmeta.Image{
-		Brokers:  map[int32]*raftmeta.Broker{1: {ID: 1}},
-		Topics:   map[string]*raftmeta.Topic{"t": {Name: "t", ID: id, Partitions: []raftmeta.PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: -1, LeaderEpoch: 1}}}},
-		TopicIDs: map[[16]byte]string{id: "t"},
-	}
-	n := startTestNode(t, 1, newTestMeta(img), nil)
-	p := n.m.logs.Partition("t", 0)
-	if p == nil {
-		t.Fatal("no replica created")
-	}
-	n.meta.publish(func(img *raftmeta.Image) {
-		ps := &img.Topics["t"].Partitions[0]
-		ps.Leader, ps.LeaderEpoch, ps.PartitionEpoch = 1, 4, ps.PartitionEpoch+1
-	})
-	n.m.Reconcile()
-	_, ps := n.leader(t)
+	n, p, ps := soleReplicaLeader(t, 4)
 	check := func(when string, spec int64, wantOffset int64, wantEpoch int32) {
 		t.Helper()
 		off, _, epoch, err := n.m.ListOffset(p, ps, OffsetQuery{Timestamp: spec})
@@ -187,4 +153,34 @@ func TestListOffsetEpochs(t *testing.T) {
 	check("written", 3000, -1, -1)
 	check("written", specLatestTiered, -1, -1)
 	check("written", specEarliestPendingUpload, -1, -1)
+}
+
+// soleReplicaLeader starts node 1 as the only replica of partition t-0,
+// gives its log the batches as a follower of an earlier epoch would have
+// copied them, then makes it the leader of epoch.
+func soleReplicaLeader(t *testing.T, epoch int32, batches ...[]byte) (*testNode, *log.Partition, raftmeta.PartitionState) {
+	t.Helper()
+	id := [16]byte{2}
+	img := &raftmeta.Image{
+		Brokers:  map[int32]*raftmeta.Broker{1: {ID: 1}},
+		Topics:   map[string]*raftmeta.Topic{"t": {Name: "t", ID: id, Partitions: []raftmeta.PartitionState{{Replicas: []int32{1}, ISR: []int32{1}, Leader: -1, LeaderEpoch: 1}}}},
+		TopicIDs: map[[16]byte]string{id: "t"},
+	}
+	n := startTestNode(t, 1, newTestMeta(img), nil)
+	p := n.m.logs.Partition("t", 0)
+	if p == nil {
+		t.Fatal("no replica created")
+	}
+	for _, b := range batches {
+		if _, err := p.AppendReplicated(b, n.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.meta.publish(func(img *raftmeta.Image) {
+		ps := &img.Topics["t"].Partitions[0]
+		ps.Leader, ps.LeaderEpoch, ps.PartitionEpoch = 1, epoch, ps.PartitionEpoch+1
+	})
+	n.m.Reconcile()
+	_, ps := n.leader(t)
+	return n, p, ps
 }
