@@ -160,8 +160,9 @@ func batchCRC(b []byte) uint32 {
 // lengths are checked against len(b) before use and inflation is bounded.
 func ValidateProduceBatch(b []byte, maxMessageBytes int) (BatchHeader, error) {
 	// Magic sits at the same place in every message format version, so check
-	// it first: an old client gets UNSUPPORTED_FOR_MESSAGE_FORMAT rather than
-	// a confusing corrupt-message error for a shorter v0/v1 header.
+	// it first: a v0/v1 message is named for its format rather than as a
+	// short v2 header. (The broker's produce path refuses those earlier,
+	// with Kafka's INVALID_RECORD.)
 	if len(b) > offMagic && b[offMagic] != 2 {
 		return BatchHeader{Magic: int8(b[offMagic])}, fmt.Errorf("%w: magic %d", ErrUnsupportedMagic, int8(b[offMagic]))
 	}
