@@ -178,14 +178,26 @@ func ValidateProduceBatch(b []byte, maxMessageBytes int) (BatchHeader, error) {
 		// Kafka v2 rule: a produce carries exactly one batch per partition.
 		return h, fmt.Errorf("%w: %d trailing bytes after the batch (one batch per partition)", ErrInvalidRecord, len(b)-size)
 	}
+	if h.BaseOffset != 0 {
+		// The broker assigns offsets; Kafka refuses a client's batch
+		// claiming any.
+		return h, fmt.Errorf("%w: the baseOffset of the record batch should be 0, but it is %d", ErrInvalidRecord, h.BaseOffset)
+	}
 	if maxMessageBytes > 0 && size > maxMessageBytes {
 		return h, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrMessageTooLarge, size, maxMessageBytes)
 	}
 	if c := batchCRC(b); c != h.CRC {
 		return h, fmt.Errorf("%w: crc %08x, computed %08x", ErrCorruptMessage, h.CRC, c)
 	}
-	if h.NumRecords <= 0 || h.LastOffsetDelta < 0 || int64(h.NumRecords) != int64(h.LastOffsetDelta)+1 {
-		return h, fmt.Errorf("%w: record count %d with last offset delta %d", ErrCorruptMessage, h.NumRecords, h.LastOffsetDelta)
+	// A header whose offsets and count disagree is INVALID_RECORD in
+	// Kafka, not CORRUPT_MESSAGE (which producers retry).
+	switch {
+	case h.LastOffsetDelta < 0:
+		return h, fmt.Errorf("%w: batch has an invalid offset range: [0, %d]", ErrInvalidRecord, h.LastOffsetDelta)
+	case h.NumRecords <= 0:
+		return h, fmt.Errorf("%w: invalid reported count for record batch: %d", ErrInvalidRecord, h.NumRecords)
+	case int64(h.NumRecords) != int64(h.LastOffsetDelta)+1:
+		return h, fmt.Errorf("%w: inconsistent batch offset range [0, %d] and count of records %d", ErrInvalidRecord, h.LastOffsetDelta, h.NumRecords)
 	}
 	if h.Control() {
 		return h, fmt.Errorf("%w: control batch from a client", ErrInvalidRecord)
