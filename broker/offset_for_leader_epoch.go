@@ -2,9 +2,9 @@ package broker
 
 // OffsetForLeaderEpoch (key 23), v2-v4 on every listener.
 //
-// The end offset of a leader epoch on the partition's leader (KIP-101/279),
-// used by clients after a leader change to detect log truncation; the
-// current leader epoch is checked (KIP-320).
+// The end offset of a leader epoch on the partition's leader (KIP-101/279,
+// replica.Manager.EndOffsetForEpoch), used by clients after a leader change
+// to detect log truncation; the current leader epoch is checked (KIP-320).
 
 import (
 	"context"
@@ -23,11 +23,11 @@ func (s *Server) handleOffsetForLeaderEpoch(_ context.Context, _ *reqCtx, req *k
 			op := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			op.Partition = rp.Partition
 			op.LeaderEpoch, op.EndOffset = -1, -1
-			p, _, kerrv := s.replicas.LeaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
+			p, ps, kerrv := s.replicas.LeaderPartitionAt(t, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				op.ErrorCode = kerrv.Code
 			} else {
-				op.LeaderEpoch, op.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
+				op.LeaderEpoch, op.EndOffset = s.replicas.EndOffsetForEpoch(p, ps, rp.LeaderEpoch)
 			}
 			ot.Partitions = append(ot.Partitions, op)
 		}

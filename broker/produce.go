@@ -18,6 +18,7 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -69,8 +70,10 @@ func (s *Server) handleProduce(_ context.Context, rc *reqCtx, req *kmsg.ProduceR
 			la, err := s.appendOne(t, rp, req, txnErrs, now)
 			if err != nil {
 				failed = true
+				pr.BaseOffset = -1
 				pr.ErrorCode = errorCode(err)
 				pr.ErrorMessage = errorMessage(err)
+				pr.ErrorRecords = recordErrors(err)
 				if t != nil {
 					s.log.Debug("produce rejected", "topic", t.Name, "partition", rp.Partition, "err", err)
 				}
@@ -167,6 +170,22 @@ func (s *Server) addProduceToTxn(req *kmsg.ProduceRequest, img *raftmeta.Image) 
 	return out
 }
 
+// recordErrors lists the records a batch was refused for (answered from
+// Produce v8), when the log named them.
+func recordErrors(err error) []kmsg.ProduceResponseTopicPartitionErrorRecord {
+	var re *log.RecordsError
+	if !errors.As(err, &re) {
+		return nil
+	}
+	out := make([]kmsg.ProduceResponseTopicPartitionErrorRecord, len(re.Records))
+	for i, r := range re.Records {
+		out[i] = kmsg.NewProduceResponseTopicPartitionErrorRecord()
+		out[i].RelativeOffset = r.Index
+		out[i].ErrorMessage = &r.Message
+	}
+	return out
+}
+
 // storageErrorMessage is the message a failed produce wait answers with:
 // the cause of a failed fsync, none for a replication wait that failed.
 func storageErrorMessage(err error) *string {
@@ -235,6 +254,11 @@ const producerIDCatchUp = time.Second
 // appendOne validates one partition's batch and appends it on the
 // leader-append path.
 func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest, txnErrs map[coordinator.TxnPartition]error, now time.Time) (replica.Append, error) {
+	if t != nil && t.HasPartition(rp.Partition) {
+		if err := recordsRefusal(rp.Records, req.Version); err != nil {
+			return replica.Append{}, err
+		}
+	}
 	if t != nil && raftmeta.IsInternalTopic(t.Name) {
 		// Only the broker writes its internal topics (Kafka's ReplicaManager
 		// refuses client appends the same way).
@@ -257,6 +281,44 @@ func (s *Server) appendOne(t *raftmeta.Topic, rp kmsg.ProduceRequestTopicPartiti
 		return replica.Append{}, err
 	}
 	return s.replicas.AppendAsLeader(p, ps, rp.Records, h, now, req.Acks)
+}
+
+// recordsRefusal is Kafka's first look at a partition's records, before
+// the partition's leader is looked up (ProduceRequest.validateRecords and
+// the batch iterator under it): bytes that hold no whole batch and a batch
+// of magic 0 or 1 are INVALID_RECORD, a length below any record's or a
+// magic above 2 CORRUPT_MESSAGE (which a Java producer retries), and zstd
+// before Produce v7 UNSUPPORTED_COMPRESSION_TYPE.
+func recordsRefusal(records []byte, version int16) error {
+	const (
+		lengthEnd  = 12 // offset and length fields
+		magicEnd   = 17
+		attributes = 21
+		minLength  = 14 // the smallest record of magic 0
+	)
+	noBatch := &raftmeta.Error{Code: kerr.InvalidRecord, Message: fmt.Sprintf("Produce requests with version %d must have at least one record batch per partition", version)}
+	if len(records) < lengthEnd {
+		return noBatch
+	}
+	length := int32(binary.BigEndian.Uint32(records[8:]))
+	if length < minLength {
+		return &raftmeta.Error{Code: kerr.CorruptMessage, Message: fmt.Sprintf("Record size %d is less than the minimum record overhead (%d)", length, minLength)}
+	}
+	if len(records) < magicEnd {
+		return noBatch
+	}
+	magic := int8(records[magicEnd-1])
+	switch {
+	case magic > 2:
+		return &raftmeta.Error{Code: kerr.CorruptMessage, Message: fmt.Sprintf("Invalid magic found in record: %d", magic)}
+	case int64(length)+lengthEnd > int64(len(records)):
+		return noBatch
+	case magic < 2:
+		return &raftmeta.Error{Code: kerr.InvalidRecord, Message: fmt.Sprintf("Produce requests with version %d are only allowed to contain record batches with magic version 2", version)}
+	case version < 7 && int8(records[attributes+1]&7) == log.CompressionZstd:
+		return &raftmeta.Error{Code: kerr.UnsupportedCompressionType, Message: fmt.Sprintf("Produce requests with version %d are not allowed to use ZStandard compression", version)}
+	}
+	return nil
 }
 
 // checkProducerIDIssued refuses a producer id the cluster never handed out

@@ -55,6 +55,8 @@ var BrokerDefs = []Def{
 	{Name: "log.flush.interval.ms", Type: Long, Default: "", Doc: "Time before a partition's appends are fsynced; unset means never forced.", Check: atLeast(0)},
 	{Name: "log.flush.scheduler.interval.ms", Type: Long, Default: "1000", Doc: "How often flush.ms is checked.", Check: atLeast(1)},
 	{Name: "log.message.timestamp.type", Type: String, Default: "CreateTime", Doc: "CreateTime or LogAppendTime.", Check: oneOf("CreateTime", "LogAppendTime")},
+	{Name: "log.message.timestamp.before.max.ms", Type: Long, Default: maxLong, Doc: "How far in the past of the broker's clock a CreateTime record's timestamp may lie; a produce of a record older than that is refused with INVALID_TIMESTAMP.", Check: atLeast(0)},
+	{Name: "log.message.timestamp.after.max.ms", Type: Long, Default: "3600000", Doc: "How far ahead of the broker's clock a CreateTime record's timestamp may lie; a produce of a record further ahead is refused with INVALID_TIMESTAMP. Kafka 4's default, an hour.", Check: atLeast(0)},
 	{Name: "log.cleanup.policy", Type: List, Default: "delete", Doc: "delete, compact, or both.", Check: listOf("delete", "compact")},
 	{Name: "log.cleaner.delete.retention.ms", Type: Long, Default: "86400000", Doc: "How long tombstones are kept.", Check: atLeast(0)},
 	{Name: "log.cleaner.min.compaction.lag.ms", Type: Long, Default: "0", Doc: "Age below which records are never compacted.", Check: atLeast(0)},

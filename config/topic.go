@@ -22,6 +22,8 @@ var TopicDefs = []Def{
 	{Name: "flush.ms", Type: Long, BrokerKey: "log.flush.interval.ms", Check: atLeast(0)},
 	{Name: "max.message.bytes", Type: Int, BrokerKey: "message.max.bytes", Check: atLeast(0)},
 	{Name: "message.timestamp.type", Type: String, BrokerKey: "log.message.timestamp.type", Check: oneOf("CreateTime", "LogAppendTime")},
+	{Name: "message.timestamp.before.max.ms", Type: Long, BrokerKey: "log.message.timestamp.before.max.ms", Check: atLeast(0)},
+	{Name: "message.timestamp.after.max.ms", Type: Long, BrokerKey: "log.message.timestamp.after.max.ms", Check: atLeast(0)},
 	{Name: "min.insync.replicas", Type: Int, BrokerKey: "min.insync.replicas", Check: atLeast(1)},
 	{Name: "delete.retention.ms", Type: Long, BrokerKey: "log.cleaner.delete.retention.ms", Check: atLeast(0)},
 	{Name: "min.compaction.lag.ms", Type: Long, BrokerKey: "log.cleaner.min.compaction.lag.ms", Check: atLeast(0)},

@@ -142,6 +142,44 @@ func TestBadInput(t *testing.T) {
 		alive("corrupt batches")
 	})
 
+	t.Run("ProduceBatchFraming", func(t *testing.T) {
+		// Kafka looks at a partition's records before its leader:
+		// bytes holding no whole batch and magic 0 or 1 are
+		// INVALID_RECORD (fatal to a producer), a length below any
+		// record's or a magic above 2 CORRUPT_MESSAGE, zstd before
+		// Produce v7 UNSUPPORTED_COMPRESSION_TYPE.
+		rc := dialRaw(t, n.Addr())
+		ts := time.Now().UnixMilli()
+		produceAt := func(v int16, batch []byte) int16 {
+			t.Helper()
+			return rc.request(produceRequest(-1, plain, plainID, 0, batch), v).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+		}
+		withByte := func(at int, b byte) []byte {
+			batch := recordBatch(ts, []byte("v"))
+			batch[at] = b
+			return batch
+		}
+		zstd := withByte(22, 4) // the codec bits; the CRC is not looked at first
+		for _, c := range []struct {
+			name  string
+			v     int16
+			batch []byte
+			code  int16
+		}{
+			{"no records", 9, nil, 87},
+			{"a cut batch", 9, recordBatch(ts, []byte("v"))[:40], 87},
+			{"magic 1", 9, withByte(16, 1), 87},
+			{"magic 3", 9, withByte(16, 3), 2},
+			{"length 5", 9, append(make([]byte, 11), 5), 2},
+			{"zstd at v6", 6, zstd, 76},
+		} {
+			if code := produceAt(c.v, c.batch); code != c.code {
+				t.Errorf("%s: error %d, want %d", c.name, code, c.code)
+			}
+		}
+		alive("badly framed batches")
+	})
+
 	t.Run("ProduceTooLarge", func(t *testing.T) {
 		rc := dialRaw(t, n.Addr())
 		ts := time.Now().UnixMilli()

@@ -22,6 +22,7 @@ import (
 const (
 	codeCorruptMessage        = 2
 	codeInvalidTopic          = 17
+	codeInvalidTimestamp      = 32
 	codeInvalidRequiredAcks   = 21
 	codeInvalidPIDMapping     = 49
 	codeTxnIDAuthFailed       = 53
@@ -139,6 +140,64 @@ func TestHostileValidation(t *testing.T) {
 		}
 		if o, _ := offs.Lookup(topic, 0); o.Offset != 1 {
 			t.Errorf("end offset %d after one accepted batch, want 1", o.Offset)
+		}
+	})
+
+	t.Run("RecordRules", func(t *testing.T) {
+		// Kafka refuses a batch for the records breaking the topic's rules
+		// and names each (RecordErrors), so a producer fails those records
+		// with their own message: a CreateTime timestamp further than
+		// message.timestamp.after.max.ms ahead of the broker's clock (an
+		// hour by default) or message.timestamp.before.max.ms behind it
+		// (KIP-937), a batch the producer stamped LogAppendTime, a record
+		// without a key on a compacted topic.
+		topic := topicName(t, "")
+		id := createTopic(t, adm, topic, 1, map[string]*string{"message.timestamp.before.max.ms": kadm.StringPtr("3600000")}).ID
+		compacted := topicName(t, "compacted")
+		compactedID := createTopic(t, adm, compacted, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}).ID
+		now := time.Now().UnixMilli()
+		hour := time.Hour.Milliseconds()
+		// Stamped LogAppendTime without a time: on a CreateTime topic
+		// Kafka reads a LogAppendTime batch's time as its records' and
+		// checks only the bounds when there is one.
+		lat := recordBatch(-1, []byte("v"))
+		lat[22] |= 0x08 // timestamp type LogAppendTime
+		fixCRC(lat)
+		for _, c := range []struct {
+			name      string
+			topic     string
+			id        [16]byte
+			batch     []byte
+			code      int16
+			message   string
+			index     int32
+			recordMsg string
+		}{
+			{"two hours ahead", topic, id, timedBatch(now, 0, 2*hour), codeInvalidTimestamp,
+				"One or more records have been rejected due to invalid timestamp", 1,
+				fmt.Sprintf("Timestamp %d of message with offset 1 is out of range. The timestamp should be within [", now+2*hour)},
+			{"two hours behind", topic, id, timedBatch(now-2*hour, 0), codeInvalidTimestamp,
+				"One or more records have been rejected due to invalid timestamp", 0,
+				fmt.Sprintf("Timestamp %d of message with offset 0 is out of range. The timestamp should be within [", now-2*hour)},
+			{"stamped LogAppendTime", topic, id, lat, codeInvalidTimestamp,
+				"One or more records have been rejected due to invalid timestamp", 0,
+				"Invalid timestamp type in message with offset 0. Producer should not set timestamp type to LogAppendTime."},
+			{"keyless on a compacted topic", compacted, compactedID, recordBatch(now, []byte("v")), codeInvalidRecord,
+				"One or more records have been rejected due to 1 record errors in total, and only showing the first three errors at most: [RecordError(batchIndex=0, message='Compacted topic cannot accept message without key in topic partition " + compacted + "-0.')]", 0,
+				"Compacted topic cannot accept message without key in topic partition " + compacted + "-0."},
+		} {
+			resp := rc.request(produceRequest(-1, c.topic, c.id, 0, c.batch), -1).(*kmsg.ProduceResponse)
+			p := resp.Topics[0].Partitions[0]
+			if p.ErrorCode != c.code || p.ErrorMessage == nil || *p.ErrorMessage != c.message || p.BaseOffset != -1 {
+				t.Errorf("%s: error %d %v, base offset %d; want %d %q, -1", c.name, p.ErrorCode, derefOr(p.ErrorMessage, "null"), p.BaseOffset, c.code, c.message)
+			}
+			if len(p.ErrorRecords) != 1 || p.ErrorRecords[0].RelativeOffset != c.index || !strings.HasPrefix(derefOr(p.ErrorRecords[0].ErrorMessage, "null"), c.recordMsg) {
+				t.Errorf("%s: record errors %+v, want record %d: %q...", c.name, p.ErrorRecords, c.index, c.recordMsg)
+			}
+		}
+		// Within the bounds, an hour ahead and behind less a minute.
+		if code, off := rc.produceRaw(topic, id, 0, timedBatch(now, 0, hour-60000, -hour+60000)); code != 0 || off != 0 {
+			t.Errorf("records within the bounds: error %d at offset %d, want 0 at 0", code, off)
 		}
 	})
 

@@ -127,6 +127,47 @@ func TestListOffsetsByTimestamp(t *testing.T) {
 	if p := raw(-1); p.ErrorCode != 0 || p.Offset != end {
 		t.Errorf("ListOffsets(latest): error %d offset %d, want 0 %d", p.ErrorCode, p.Offset, end)
 	}
+
+	// Each spec from the version it came with; a negative timestamp
+	// naming none, or a spec asked with an older version, is
+	// UNSUPPORTED_VERSION, and a partition asked twice INVALID_REQUEST,
+	// as Kafka answers. Without tiered storage the earliest offset
+	// pending upload (-6) is -1 with epoch -1.
+	rc := dialRaw(t, n.Addr())
+	rawAt := func(v int16, timestamps ...int64) []kmsg.ListOffsetsResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		for _, ts := range timestamps {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.CurrentLeaderEpoch = -1
+			rp.Timestamp = ts
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		return rc.request(req, v).(*kmsg.ListOffsetsResponse).Topics[0].Partitions
+	}
+	const unsupportedVersion, invalidRequest = 35, 42
+	for _, c := range []struct {
+		v    int16
+		ts   int64
+		code int16
+	}{{6, -3, unsupportedVersion}, {7, -3, 0}, {7, -4, unsupportedVersion}, {8, -4, 0}, {8, -5, unsupportedVersion},
+		{9, -5, 0}, {10, -6, unsupportedVersion}, {11, -6, 0}, {11, -7, unsupportedVersion}, {11, -100, unsupportedVersion}} {
+		if p := rawAt(c.v, c.ts)[0]; p.ErrorCode != c.code {
+			t.Errorf("ListOffsets v%d (%d): error %d, want %d", c.v, c.ts, p.ErrorCode, c.code)
+		}
+	}
+	if p := rawAt(11, -6)[0]; p.Offset != -1 || p.Timestamp != -1 || p.LeaderEpoch != -1 {
+		t.Errorf("ListOffsets(earliest pending upload): offset %d timestamp %d epoch %d, want -1 -1 -1", p.Offset, p.Timestamp, p.LeaderEpoch)
+	}
+	for i, p := range rawAt(11, -1, -2) {
+		if p.ErrorCode != invalidRequest {
+			t.Errorf("ListOffsets of partition 0 twice: answer %d error %d, want %d", i, p.ErrorCode, invalidRequest)
+		}
+	}
 }
 
 func TestDeleteRecordsAndRetention(t *testing.T) {

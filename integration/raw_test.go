@@ -214,10 +214,27 @@ func recordBatch(ts int64, values ...[]byte) []byte {
 
 // producerBatch is recordBatch with the idempotent producer fields set.
 func producerBatch(producerID int64, epoch int16, firstSeq int32, ts int64, values ...[]byte) []byte {
+	return encodeBatch(producerID, epoch, firstSeq, ts, make([]int64, len(values)), values)
+}
+
+// timedBatch is recordBatch of one record per delta, record i stamped
+// ts+deltas[i] with value "v<i>".
+func timedBatch(ts int64, deltas ...int64) []byte {
+	values := make([][]byte, len(deltas))
+	for i := range values {
+		values[i] = fmt.Appendf(nil, "v%d", i)
+	}
+	return encodeBatch(-1, -1, -1, ts, deltas, values)
+}
+
+// encodeBatch encodes a v2 batch of one record per value, record i stamped
+// ts+deltas[i], with no key or headers.
+func encodeBatch(producerID int64, epoch int16, firstSeq int32, ts int64, deltas []int64, values [][]byte) []byte {
 	var recs []byte
+	maxTs := ts
 	for i, v := range values {
 		body := []byte{0} // attributes
-		body = binary.AppendVarint(body, 0)
+		body = binary.AppendVarint(body, deltas[i])
 		body = binary.AppendVarint(body, int64(i))
 		body = binary.AppendVarint(body, -1) // null key
 		body = binary.AppendVarint(body, int64(len(v)))
@@ -225,13 +242,14 @@ func producerBatch(producerID int64, epoch int16, firstSeq int32, ts int64, valu
 		body = binary.AppendVarint(body, 0) // no headers
 		recs = binary.AppendVarint(recs, int64(len(body)))
 		recs = append(recs, body...)
+		maxTs = max(maxTs, ts+deltas[i])
 	}
 	b := kmsg.RecordBatch{
 		PartitionLeaderEpoch: -1,
 		Magic:                2,
 		LastOffsetDelta:      int32(len(values) - 1),
 		FirstTimestamp:       ts,
-		MaxTimestamp:         ts,
+		MaxTimestamp:         maxTs,
 		ProducerID:           producerID,
 		ProducerEpoch:        epoch,
 		FirstSequence:        firstSeq,

@@ -89,6 +89,10 @@ type BatchHeader struct {
 	ProducerEpoch        int16
 	BaseSequence         int32
 	NumRecords           int32
+
+	// deltas is set by ValidateProduceBatch: the records' timestamp
+	// deltas, which the topic's timestamp bounds are checked against.
+	deltas deltaRange
 }
 
 // Size is the number of bytes of the whole batch, header included.
@@ -156,8 +160,9 @@ func batchCRC(b []byte) uint32 {
 // lengths are checked against len(b) before use and inflation is bounded.
 func ValidateProduceBatch(b []byte, maxMessageBytes int) (BatchHeader, error) {
 	// Magic sits at the same place in every message format version, so check
-	// it first: an old client gets UNSUPPORTED_FOR_MESSAGE_FORMAT rather than
-	// a confusing corrupt-message error for a shorter v0/v1 header.
+	// it first: a v0/v1 message is named for its format rather than as a
+	// short v2 header. (The broker's produce path refuses those earlier,
+	// with Kafka's INVALID_RECORD.)
 	if len(b) > offMagic && b[offMagic] != 2 {
 		return BatchHeader{Magic: int8(b[offMagic])}, fmt.Errorf("%w: magic %d", ErrUnsupportedMagic, int8(b[offMagic]))
 	}
@@ -173,14 +178,26 @@ func ValidateProduceBatch(b []byte, maxMessageBytes int) (BatchHeader, error) {
 		// Kafka v2 rule: a produce carries exactly one batch per partition.
 		return h, fmt.Errorf("%w: %d trailing bytes after the batch (one batch per partition)", ErrInvalidRecord, len(b)-size)
 	}
+	if h.BaseOffset != 0 {
+		// The broker assigns offsets; Kafka refuses a client's batch
+		// claiming any.
+		return h, fmt.Errorf("%w: the baseOffset of the record batch should be 0, but it is %d", ErrInvalidRecord, h.BaseOffset)
+	}
 	if maxMessageBytes > 0 && size > maxMessageBytes {
 		return h, fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", ErrMessageTooLarge, size, maxMessageBytes)
 	}
 	if c := batchCRC(b); c != h.CRC {
 		return h, fmt.Errorf("%w: crc %08x, computed %08x", ErrCorruptMessage, h.CRC, c)
 	}
-	if h.NumRecords <= 0 || h.LastOffsetDelta < 0 || int64(h.NumRecords) != int64(h.LastOffsetDelta)+1 {
-		return h, fmt.Errorf("%w: record count %d with last offset delta %d", ErrCorruptMessage, h.NumRecords, h.LastOffsetDelta)
+	// A header whose offsets and count disagree is INVALID_RECORD in
+	// Kafka, not CORRUPT_MESSAGE (which producers retry).
+	switch {
+	case h.LastOffsetDelta < 0:
+		return h, fmt.Errorf("%w: batch has an invalid offset range: [0, %d]", ErrInvalidRecord, h.LastOffsetDelta)
+	case h.NumRecords <= 0:
+		return h, fmt.Errorf("%w: invalid reported count for record batch: %d", ErrInvalidRecord, h.NumRecords)
+	case int64(h.NumRecords) != int64(h.LastOffsetDelta)+1:
+		return h, fmt.Errorf("%w: inconsistent batch offset range [0, %d] and count of records %d", ErrInvalidRecord, h.LastOffsetDelta, h.NumRecords)
 	}
 	if h.Control() {
 		return h, fmt.Errorf("%w: control batch from a client", ErrInvalidRecord)
@@ -196,9 +213,11 @@ func ValidateProduceBatch(b []byte, maxMessageBytes int) (BatchHeader, error) {
 	if h.Compression() > CompressionZstd {
 		return h, fmt.Errorf("%w: unknown compression codec %d", ErrCorruptMessage, h.Compression())
 	}
-	if err := checkBatchRecords(h.Compression(), b[BatchHeaderSize:size], h.NumRecords); err != nil {
+	deltas, err := checkBatchRecords(h.Compression(), b[BatchHeaderSize:size], h.NumRecords)
+	if err != nil {
 		return h, err
 	}
+	h.deltas = deltas
 	return h, nil
 }
 

@@ -32,12 +32,16 @@ func TestValidateProduceBatch(t *testing.T) {
 		{"bad crc", mutate(func(b []byte) []byte { b[len(b)-1] ^= 1; return b }), 1 << 20, ErrCorruptMessage},
 		{"length too small", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[offLength:], 10); return b }), 1 << 20, ErrCorruptMessage},
 		{"huge length", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[offLength:], 1<<31-1); return b }), 1 << 20, ErrCorruptMessage},
-		{"count mismatch", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[offRecordCount:], 2); return recrc(b) }), 1 << 20, ErrCorruptMessage},
+		// Kafka's LogValidator: a header whose count and offsets
+		// disagree, or a base offset a client did not leave at 0, is
+		// INVALID_RECORD (a producer fails it; CORRUPT_MESSAGE it retries).
+		{"count mismatch", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[offRecordCount:], 2); return recrc(b) }), 1 << 20, ErrInvalidRecord},
 		{"zero records", mutate(func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[offRecordCount:], 0)
 			binary.BigEndian.PutUint32(b[offLastOffsetDelta:], 0xffffffff)
 			return recrc(b)
-		}), 1 << 20, ErrCorruptMessage},
+		}), 1 << 20, ErrInvalidRecord},
+		{"base offset 5", mutate(func(b []byte) []byte { binary.BigEndian.PutUint64(b[offBaseOffset:], 5); return b }), 1 << 20, ErrInvalidRecord},
 		{"control", mutate(func(b []byte) []byte { b[offAttributes+1] |= attrControl; return recrc(b) }), 1 << 20, ErrInvalidRecord},
 		{"records garbage", mutate(func(b []byte) []byte { b[BatchHeaderSize] = 0x7f; return recrc(b) }), 1 << 20, ErrCorruptMessage},
 		{"unknown codec", mutate(func(b []byte) []byte { b[offAttributes+1] |= 7; return recrc(b) }), 1 << 20, ErrCorruptMessage},

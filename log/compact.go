@@ -784,27 +784,6 @@ func putHeader(head []byte, h BatchHeader, size int) {
 	be.PutUint32(head[offRecordCount:], uint32(h.NumRecords))
 }
 
-// checkKeyed rejects a batch holding a record without a key: a compacted
-// topic has nothing to compact such records by, and Kafka answers
-// INVALID_RECORD. Compressed batches are inflated to check.
-func checkKeyed(b []byte, h BatchHeader) error {
-	data, err := decompress(h.Compression(), b[BatchHeaderSize:h.Size()])
-	if err != nil {
-		return err
-	}
-	var null bool
-	err = forRecords(h, data, func(_ []byte, rec *rawRecord) {
-		null = null || rec.keyNull
-	})
-	if err != nil {
-		return err
-	}
-	if null {
-		return fmt.Errorf("%w: compacted topic requires a key on every record", ErrInvalidRecord)
-	}
-	return nil
-}
-
 // swapCleaned replaces the group old with the cleaned segment ns (files named
 // .cleaned, fsynced) following the protocol above.
 func (p *Partition) swapCleaned(old []cleanSeg, ns *segment, droppedAborts map[int64]bool) error {

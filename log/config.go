@@ -20,7 +20,12 @@ type PartitionConfig struct {
 	FlushMs              int64  // flush.ms: FlushIfDue syncs partitions unflushed this long
 	MaxMessageBytes      int32  // max.message.bytes: largest batch accepted
 	MessageTimestampType string // message.timestamp.type: "CreateTime" or "LogAppendTime"
-	FileDeleteDelayMs    int64  // file.delete.delay.ms: accepted, segments are deleted at once (readers never see a removed segment)
+	// message.timestamp.before.max.ms and message.timestamp.after.max.ms:
+	// how far a CreateTime record's timestamp may lie before or after the
+	// broker's clock.
+	MessageTimestampBeforeMaxMs int64
+	MessageTimestampAfterMaxMs  int64
+	FileDeleteDelayMs           int64 // file.delete.delay.ms: accepted, segments are deleted at once (readers never see a removed segment)
 
 	// Log compaction (see compact.go).
 	CleanupPolicy          string  // cleanup.policy: "delete", "compact" or "compact,delete"; empty means "delete"
@@ -56,7 +61,10 @@ func DefaultPartitionConfig() PartitionConfig {
 		FlushMs:              math.MaxInt64,
 		MaxMessageBytes:      1048588,
 		MessageTimestampType: TimestampCreateTime,
-		FileDeleteDelayMs:    60000,
+		// Kafka 4's defaults: no bound in the past, an hour ahead.
+		MessageTimestampBeforeMaxMs: math.MaxInt64,
+		MessageTimestampAfterMaxMs:  3600000,
+		FileDeleteDelayMs:           60000,
 
 		CleanupPolicy:          CleanupDelete,
 		DeleteRetentionMs:      24 * 3600 * 1000,

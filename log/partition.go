@@ -172,10 +172,8 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 		return AppendResult{}, fmt.Errorf("%w: batch of %d bytes, header says %d", ErrCorruptMessage, len(b), h.Size())
 	}
 	cfg := p.cfg.Load()
-	if cfg.compact() {
-		if err := checkKeyed(b, h); err != nil {
-			return AppendResult{}, err
-		}
+	if err := checkRecordRules(cfg, b, h, now, fmt.Sprintf("%s-%d", p.topic, p.index)); err != nil {
+		return AppendResult{}, err
 	}
 	marker, err := markerOf(b, h)
 	if err != nil {
@@ -642,6 +640,18 @@ func (p *Partition) EndOffsetForEpoch(epoch int32) (leaderEpoch int32, endOffset
 		return epoch, p.epochs[0].Start
 	}
 	return p.epochs[i-1].Epoch, p.epochs[i].Start
+}
+
+// EpochForOffset returns the leader epoch offset was written in, as the
+// history says: the last epoch starting at or before it, or -1.
+func (p *Partition) EpochForOffset(offset int64) int32 {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	i := sort.Search(len(p.epochs), func(i int) bool { return p.epochs[i].Start > offset })
+	if i == 0 {
+		return -1
+	}
+	return p.epochs[i-1].Epoch
 }
 
 // LeaderEpochs returns a copy of the epoch history (epoch, start offset).

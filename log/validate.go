@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
@@ -65,6 +66,26 @@ type recordWalker struct {
 	budget int64
 	// left is how many bytes of the current record are unread.
 	left int64
+	// deltas collects the records' timestamp deltas.
+	deltas deltaRange
+}
+
+// deltaRange is the smallest and largest timestamp delta of a batch's
+// records, found while its records are validated, so the topic's timestamp
+// bounds are checked without inflating the batch a second time. known is
+// false for a batch whose records were not walked (one the broker encoded).
+type deltaRange struct {
+	min, max int64
+	known    bool
+}
+
+func newDeltaRange() deltaRange {
+	return deltaRange{min: math.MaxInt64, max: math.MinInt64, known: true}
+}
+
+func (r *deltaRange) add(d int64) {
+	r.min = min(r.min, d)
+	r.max = max(r.max, d)
 }
 
 // corrupt wraps a failure of the payload itself. A decoder error (bad gzip
@@ -159,9 +180,11 @@ func (w *recordWalker) walk(n int32) error {
 			return sourceErr(err, "record attributes")
 		}
 		w.left--
-		if _, err := w.varint("timestamp delta"); err != nil {
+		ts, err := w.varint("timestamp delta")
+		if err != nil {
 			return err
 		}
+		w.deltas.add(ts)
 		delta, err := w.varint("offset delta")
 		if err != nil {
 			return err
@@ -206,9 +229,10 @@ func (w *recordWalker) walk(n int32) error {
 }
 
 // checkBatchRecords inflates (if compressed) and walks the records of one
-// batch whose header already passed validation.
-func checkBatchRecords(codec int8, payload []byte, n int32) error {
-	w := recordWalker{budget: maxValidatedInflation()}
+// batch whose header already passed validation, returning the range of
+// their timestamp deltas.
+func checkBatchRecords(codec int8, payload []byte, n int32) (deltaRange, error) {
+	w := recordWalker{budget: maxValidatedInflation(), deltas: newDeltaRange()}
 	switch codec {
 	case CompressionNone:
 		return checkRecords(payload, n)
@@ -218,7 +242,7 @@ func checkBatchRecords(codec int8, payload []byte, n int32) error {
 		out, err := inflateSnappy(payload, (*buf)[:0], w.budget)
 		*buf = out
 		if err != nil {
-			return err
+			return deltaRange{}, err
 		}
 		return checkRecords(out, n)
 	}
@@ -237,7 +261,7 @@ func checkBatchRecords(codec int8, payload []byte, n int32) error {
 			gzipReaders.Put(zr)
 		}()
 		if err := zr.Reset(in); err != nil {
-			return corrupt("gzip: %v", err)
+			return deltaRange{}, corrupt("gzip: %v", err)
 		}
 		br.Reset(zr)
 	case CompressionLZ4:
@@ -255,33 +279,39 @@ func checkBatchRecords(codec int8, payload []byte, n int32) error {
 			zstdReaders.Put(zr)
 		}()
 		if err := zr.Reset(in); err != nil {
-			return corrupt("zstd: %v", err)
+			return deltaRange{}, corrupt("zstd: %v", err)
 		}
 		br.Reset(zr)
 	default:
-		return corrupt("unknown compression codec %d", codec)
+		return deltaRange{}, corrupt("unknown compression codec %d", codec)
 	}
 	w.src = br
-	return w.walk(n)
+	if err := w.walk(n); err != nil {
+		return deltaRange{}, err
+	}
+	return w.deltas, nil
 }
 
 // checkRecords walks records held in memory without allocating, checking
-// that exactly n records fill data and their offset deltas are 0..n-1.
-func checkRecords(data []byte, n int32) error {
+// that exactly n records fill data and their offset deltas are 0..n-1, and
+// returns the range of their timestamp deltas.
+func checkRecords(data []byte, n int32) (deltaRange, error) {
 	r := recReader{b: data}
+	deltas := newDeltaRange()
 	for i := int32(0); i < n; i++ {
 		var rec rawRecord
 		if err := r.next(&rec); err != nil {
-			return err
+			return deltaRange{}, err
 		}
 		if rec.offsetDelta != int64(i) {
-			return corrupt("record %d has offset delta %d", i, rec.offsetDelta)
+			return deltaRange{}, corrupt("record %d has offset delta %d", i, rec.offsetDelta)
 		}
+		deltas.add(rec.timestampDelta)
 	}
 	if len(r.b) != 0 {
-		return corrupt("%d bytes after the last record", len(r.b))
+		return deltaRange{}, corrupt("%d bytes after the last record", len(r.b))
 	}
-	return nil
+	return deltas, nil
 }
 
 // inflateSnappy decodes a snappy payload in either framing clients send:

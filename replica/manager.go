@@ -204,16 +204,18 @@ func partitionConfig(tc config.TopicConfig) log.PartitionConfig {
 		segmentBytes = tc.Int64("internal.segment.bytes")
 	}
 	return log.PartitionConfig{
-		SegmentBytes:         segmentBytes,
-		SegmentMs:            tc.Int64("segment.ms"),
-		SegmentIndexBytes:    int32(tc.Int64("segment.index.bytes")),
-		IndexIntervalBytes:   int32(tc.Int64("index.interval.bytes")),
-		RetentionMs:          tc.Int64("retention.ms"),
-		RetentionBytes:       tc.Int64("retention.bytes"),
-		FlushMessages:        tc.Int64("flush.messages"),
-		FlushMs:              tc.Int64("flush.ms"),
-		MaxMessageBytes:      int32(tc.Int64("max.message.bytes")),
-		MessageTimestampType: tc.String("message.timestamp.type"),
+		SegmentBytes:                segmentBytes,
+		SegmentMs:                   tc.Int64("segment.ms"),
+		SegmentIndexBytes:           int32(tc.Int64("segment.index.bytes")),
+		IndexIntervalBytes:          int32(tc.Int64("index.interval.bytes")),
+		RetentionMs:                 tc.Int64("retention.ms"),
+		RetentionBytes:              tc.Int64("retention.bytes"),
+		FlushMessages:               tc.Int64("flush.messages"),
+		FlushMs:                     tc.Int64("flush.ms"),
+		MaxMessageBytes:             int32(tc.Int64("max.message.bytes")),
+		MessageTimestampType:        tc.String("message.timestamp.type"),
+		MessageTimestampBeforeMaxMs: tc.Int64("message.timestamp.before.max.ms"),
+		MessageTimestampAfterMaxMs:  tc.Int64("message.timestamp.after.max.ms"),
 
 		CleanupPolicy:          tc.String("cleanup.policy"),
 		DeleteRetentionMs:      tc.Int64("delete.retention.ms"),
