@@ -22,11 +22,8 @@ func (s *Server) handleCreateTopics(ctx context.Context, _ *reqCtx, req *kmsg.Cr
 	reqs := make([]raftmeta.CreateTopicRequest, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		ct := raftmeta.CreateTopicRequest{Name: rt.Topic, NumPartitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor}
-		if len(rt.ReplicaAssignment) > 0 {
-			ct.Assignments = make(map[int32][]int32, len(rt.ReplicaAssignment))
-			for _, a := range rt.ReplicaAssignment {
-				ct.Assignments[a.Partition] = a.Replicas
-			}
+		for _, a := range rt.ReplicaAssignment {
+			ct.Assignments = append(ct.Assignments, raftmeta.PartitionAssignment{Partition: a.Partition, Replicas: a.Replicas})
 		}
 		if len(rt.Configs) > 0 {
 			ct.Configs = make(map[string]*string, len(rt.Configs))
