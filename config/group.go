@@ -57,7 +57,7 @@ func GroupDef(name string) *Def { return groupIndex[name] }
 func (b *Broker) ValidateGroupConfig(name string, value *string) error {
 	d := GroupDef(name)
 	if d == nil {
-		return fmt.Errorf("unknown group config %q", name)
+		return fmt.Errorf("Unknown group config name: %s", name)
 	}
 	if value == nil {
 		return nil

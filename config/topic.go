@@ -61,7 +61,7 @@ func TopicDef(name string) *Def { return topicIndex[name] }
 func ValidateTopicConfig(name string, value *string) error {
 	d := TopicDef(name)
 	if d == nil {
-		return fmt.Errorf("unknown topic config %q", name)
+		return fmt.Errorf("Unknown topic config name: %s", name)
 	}
 	if value == nil {
 		return nil
