@@ -4,19 +4,43 @@ package broker
 //
 // The cluster id, the controller id clients should use (clientControllerID)
 // and the brokers with an endpoint on the listener asked through, fenced ones
-// too when v2 asks (KIP-1073). Authorized operations are not computed
+// too when v2 asks (KIP-1073). Only the broker endpoint type (v1+) is
+// served: a node's controller listener does not answer DescribeCluster.
+// Authorized operations are not computed
 // (no authorizer yet): they are answered as Kafka's "not requested" value,
 // math.MinInt32.
 
 import (
 	"context"
 	"math"
+	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Kafka's DescribeCluster endpoint types (v1+): a broker answers only
+// requests for brokers, a controller only those for controllers.
+const (
+	endpointBroker     = 1
+	endpointController = 2
 )
 
 func (s *Server) handleDescribeCluster(_ context.Context, rc *reqCtx, req *kmsg.DescribeClusterRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	// As Kafka's brokers: an admin client that bootstraps from controllers
+	// asks for controllers, and must learn it reached a broker instead.
+	switch req.EndpointType {
+	case endpointBroker:
+	case endpointController:
+		resp.ErrorCode = kerr.MismatchedEndpointType.Code
+		resp.ErrorMessage = kmsg.StringPtr("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER")
+		return resp, nil
+	default:
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		resp.ErrorMessage = kmsg.StringPtr("Unsupported endpoint type " + strconv.Itoa(int(req.EndpointType)))
+		return resp, nil
+	}
 	img := s.meta.Image()
 	resp.ClusterID = img.ClusterID
 	resp.ControllerID = s.clientControllerID(img)
