@@ -851,3 +851,40 @@ func TestRegexSubscriptionMatchesOnlyDescribableTopics(t *testing.T) {
 	ids[createTopic(t, ctx, adm, 1, "orders-jp", nil)] = "orders-jp"
 	heartbeatUntil("orders-eu", "orders-jp")
 }
+
+// A topic created by a principal that may not describe its configs is
+// answered without them, its partition count and replication factor
+// unset and TOPIC_AUTHORIZATION_FAILED in the config error, as Kafka
+// answers it; with DESCRIBE_CONFIGS the configs come back.
+func TestCreateTopicsHidesConfigsWithoutDescribeConfigs(t *testing.T) {
+	s := startSecureServer(t)
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.allow(kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationCreate)
+	admin.allow(kmsg.ACLResourceTypeTopic, "alice-seen", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationDescribeConfigs)
+
+	alice := loggedIn(t, s, "alice", "alice-secret")
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	for _, name := range []string{"alice-hidden", "alice-seen"} {
+		tp := kmsg.NewCreateTopicsRequestTopic()
+		tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 2, 1
+		create.Topics = append(create.Topics, tp)
+	}
+	resp := alice.roundTrip(create, 7).(*kmsg.CreateTopicsResponse)
+	got := map[string]kmsg.CreateTopicsResponseTopic{}
+	for _, tp := range resp.Topics {
+		got[tp.Topic] = tp
+	}
+	hidden, seen := got["alice-hidden"], got["alice-seen"]
+	if hidden.ErrorCode != 0 || hidden.ConfigErrorCode != kerr.TopicAuthorizationFailed.Code || hidden.NumPartitions != -1 || hidden.ReplicationFactor != -1 || len(hidden.Configs) != 0 {
+		t.Errorf("alice-hidden answered code %d, config code %d, %d partitions, rf %d, %d configs; want created with its configuration hidden",
+			hidden.ErrorCode, hidden.ConfigErrorCode, hidden.NumPartitions, hidden.ReplicationFactor, len(hidden.Configs))
+	}
+	if seen.ErrorCode != 0 || seen.ConfigErrorCode != 0 || seen.NumPartitions != 2 || seen.ReplicationFactor != 1 || len(seen.Configs) == 0 {
+		t.Errorf("alice-seen answered code %d, config code %d, %d partitions, rf %d, %d configs; want its configuration",
+			seen.ErrorCode, seen.ConfigErrorCode, seen.NumPartitions, seen.ReplicationFactor, len(seen.Configs))
+	}
+	if s.meta.Image().Topics["alice-hidden"] == nil {
+		t.Fatal("alice-hidden was not created")
+	}
+}
