@@ -6,9 +6,9 @@ package broker
 // and the brokers with an endpoint on the listener asked through, fenced ones
 // too when v2 asks (KIP-1073). Only the broker endpoint type (v1+) is
 // served: a node's controller listener does not answer DescribeCluster.
-// Authorized operations are not computed
-// (no authorizer yet): they are answered as Kafka's "not requested" value,
-// math.MinInt32.
+// The operations the client may perform on the cluster are computed when
+// asked, as Kafka computes them; otherwise they are answered as Kafka's
+// "not requested" value, math.MinInt32.
 
 import (
 	"context"
@@ -17,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/acl"
 )
 
 // Kafka's DescribeCluster endpoint types (v1+): a broker answers only
@@ -45,6 +47,9 @@ func (s *Server) handleDescribeCluster(_ context.Context, rc *reqCtx, req *kmsg.
 	resp.ClusterID = img.ClusterID
 	resp.ControllerID = s.clientControllerID(img)
 	resp.ClusterAuthorizedOperations = math.MinInt32
+	if req.IncludeClusterAuthorizedOperations {
+		resp.ClusterAuthorizedOperations = rc.conn.clusterAuthorizedOperations()
+	}
 	brokers, fenced := s.listBrokers(img, rc.conn.listener, req.IncludeFencedBrokers)
 	for _, b := range brokers {
 		db := kmsg.NewDescribeClusterResponseBroker()
@@ -53,4 +58,26 @@ func (s *Server) handleDescribeCluster(_ context.Context, rc *reqCtx, req *kmsg.
 		resp.Brokers = append(resp.Brokers, db)
 	}
 	return resp, nil
+}
+
+// clusterOperations are the operations Kafka reports on the CLUSTER
+// resource.
+var clusterOperations = []acl.Operation{acl.OpCreate, acl.OpClusterAction, acl.OpDescribeConfigs, acl.OpAlterConfigs, acl.OpIdempotentWrite, acl.OpAlter, acl.OpDescribe}
+
+// clusterAuthorizedOperations is the bit field (1 << operation code) of
+// the cluster operations the connection's principal may perform: none
+// without CLUSTER DESCRIBE, all without an authorizer, as in Kafka. Only
+// the DESCRIBE check's denial is logged.
+func (c *conn) clusterAuthorizedOperations() int32 {
+	const api = "DescribeCluster"
+	if !c.srv.sec.authorize(c.principal, c.host, acl.OpDescribe, clusterResource, api) {
+		return 0
+	}
+	var ops int32
+	for _, op := range clusterOperations {
+		if c.srv.sec.decide(c.principal, c.host, op, clusterResource, api, false) {
+			ops |= 1 << op
+		}
+	}
+	return ops
 }
