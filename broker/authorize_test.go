@@ -888,3 +888,55 @@ func TestCreateTopicsHidesConfigsWithoutDescribeConfigs(t *testing.T) {
 		t.Fatal("alice-hidden was not created")
 	}
 }
+
+// Metadata and DescribeGroups compute the operations the client may
+// perform on each topic and group when asked, as Kafka does: those the
+// ACLs allow (READ implies DESCRIBE), every one without an authorizer.
+func TestDescribeAuthorizedOperations(t *testing.T) {
+	const (
+		read, describe = 1 << 3, 1 << 8
+		allTopicOps    = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+	)
+	metadata := kmsg.NewPtrMetadataRequest()
+	metadata.IncludeTopicAuthorizedOperations = true
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("t")
+	metadata.Topics = append(metadata.Topics, mt)
+	groups := kmsg.NewPtrDescribeGroupsRequest()
+	groups.Groups, groups.IncludeAuthorizedOperations = []string{"g"}, true
+
+	open := startTestServer(t)
+	ctx := testContext(t, 20*time.Second)
+	cl := testClient(t, open)
+	createTopic(t, ctx, kadm.NewClient(cl), 1, "t", nil)
+	if resp, err := metadata.RequestWith(ctx, cl); err != nil || len(resp.Topics) != 1 || resp.Topics[0].AuthorizedOperations != allTopicOps {
+		t.Errorf("Metadata without an authorizer: %+v, %v; want operations %#x", resp, err, allTopicOps)
+	}
+
+	s := startSecureServer(t)
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.createTopic("t")
+	admin.allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationRead)
+	admin.allow(kmsg.ACLResourceTypeGroup, "g", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationDescribe)
+	alice := loggedIn(t, s, "alice", "alice-secret")
+	if r := alice.roundTrip(metadata, 12).(*kmsg.MetadataResponse); len(r.Topics) != 1 || r.Topics[0].AuthorizedOperations != read|describe {
+		t.Errorf("Metadata as alice: %+v, want operations %#x", r.Topics, read|describe)
+	}
+	// FindCoordinator creates the offsets topic, whose coordinator may
+	// still be loading: ask until it answers.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		admin.roundTrip(fc, 3)
+		r := alice.roundTrip(groups, 5).(*kmsg.DescribeGroupsResponse)
+		if len(r.Groups) == 1 && kerr.IsRetriable(kerr.ErrorForCode(r.Groups[0].ErrorCode)) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if len(r.Groups) != 1 || r.Groups[0].ErrorCode != 0 || r.Groups[0].AuthorizedOperations != describe {
+			t.Errorf("DescribeGroups as alice: %+v, want operations %#x", r.Groups, describe)
+		}
+		break
+	}
+}

@@ -48,7 +48,7 @@ func (s *Server) handleDescribeCluster(_ context.Context, rc *reqCtx, req *kmsg.
 	resp.ControllerID = s.clientControllerID(img)
 	resp.ClusterAuthorizedOperations = math.MinInt32
 	if req.IncludeClusterAuthorizedOperations {
-		resp.ClusterAuthorizedOperations = rc.conn.clusterAuthorizedOperations()
+		resp.ClusterAuthorizedOperations = rc.conn.clusterAuthorizedOperations("DescribeCluster")
 	}
 	brokers, fenced := s.listBrokers(img, rc.conn.listener, req.IncludeFencedBrokers)
 	for _, b := range brokers {
@@ -60,24 +60,13 @@ func (s *Server) handleDescribeCluster(_ context.Context, rc *reqCtx, req *kmsg.
 	return resp, nil
 }
 
-// clusterOperations are the operations Kafka reports on the CLUSTER
-// resource.
-var clusterOperations = []acl.Operation{acl.OpCreate, acl.OpClusterAction, acl.OpDescribeConfigs, acl.OpAlterConfigs, acl.OpIdempotentWrite, acl.OpAlter, acl.OpDescribe}
-
-// clusterAuthorizedOperations is the bit field (1 << operation code) of
-// the cluster operations the connection's principal may perform: none
-// without CLUSTER DESCRIBE, all without an authorizer, as in Kafka. Only
-// the DESCRIBE check's denial is logged.
-func (c *conn) clusterAuthorizedOperations() int32 {
-	const api = "DescribeCluster"
+// clusterAuthorizedOperations is the bit field of the cluster operations
+// the connection's principal may perform, for DescribeCluster and Metadata
+// (api): none without CLUSTER DESCRIBE, as in Kafka, whose denial alone is
+// logged.
+func (c *conn) clusterAuthorizedOperations(api string) int32 {
 	if !c.srv.sec.authorize(c.principal, c.host, acl.OpDescribe, clusterResource, api) {
 		return 0
 	}
-	var ops int32
-	for _, op := range clusterOperations {
-		if c.srv.sec.decide(c.principal, c.host, op, clusterResource, api, false) {
-			ops |= 1 << op
-		}
-	}
-	return ops
+	return c.authorizedOperations(clusterResource, api)
 }
