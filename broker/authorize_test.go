@@ -144,14 +144,22 @@ func loggedIn(t *testing.T, s *Server, user, password string) *rawConn {
 // failing the test if it is refused.
 func (c *rawConn) createTopic(name string) {
 	c.t.Helper()
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	tp := kmsg.NewCreateTopicsRequestTopic()
-	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 1, 1
-	create.Topics = append(create.Topics, tp)
-	if r := c.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+	if r := c.roundTrip(createTopicsRequest(1, name), 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
 		c.t.Fatalf("CreateTopics %s: %v", name, kerr.ErrorForCode(r.Topics[0].ErrorCode))
 	}
+}
+
+// createTopicsRequest asks to create topics of partitions partitions and
+// one replica.
+func createTopicsRequest(partitions int32, topics ...string) *kmsg.CreateTopicsRequest {
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	for _, name := range topics {
+		tp := kmsg.NewCreateTopicsRequestTopic()
+		tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, partitions, 1
+		create.Topics = append(create.Topics, tp)
+	}
+	return create
 }
 
 // allow creates the ACL that allows principal op on the resources of type
@@ -509,14 +517,7 @@ func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
 	admin.allow(kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationCreate)
 
 	alice := loggedIn(t, s, "alice", "alice-secret")
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	for _, name := range []string{"alice-orders", "bob-orders"} {
-		tp := kmsg.NewCreateTopicsRequestTopic()
-		tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 1, 1
-		create.Topics = append(create.Topics, tp)
-	}
-	resp := alice.roundTrip(create, 7).(*kmsg.CreateTopicsResponse)
+	resp := alice.roundTrip(createTopicsRequest(1, "alice-orders", "bob-orders"), 7).(*kmsg.CreateTopicsResponse)
 	got := map[string]int16{}
 	for _, tp := range resp.Topics {
 		got[tp.Topic] = tp.ErrorCode
@@ -863,14 +864,7 @@ func TestCreateTopicsHidesConfigsWithoutDescribeConfigs(t *testing.T) {
 	admin.allow(kmsg.ACLResourceTypeTopic, "alice-seen", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationDescribeConfigs)
 
 	alice := loggedIn(t, s, "alice", "alice-secret")
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	for _, name := range []string{"alice-hidden", "alice-seen"} {
-		tp := kmsg.NewCreateTopicsRequestTopic()
-		tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 2, 1
-		create.Topics = append(create.Topics, tp)
-	}
-	resp := alice.roundTrip(create, 7).(*kmsg.CreateTopicsResponse)
+	resp := alice.roundTrip(createTopicsRequest(2, "alice-hidden", "alice-seen"), 7).(*kmsg.CreateTopicsResponse)
 	got := map[string]kmsg.CreateTopicsResponseTopic{}
 	for _, tp := range resp.Topics {
 		got[tp.Topic] = tp

@@ -98,6 +98,24 @@ func TestAlterBrokerConfigsCheckedByTheReceivingBroker(t *testing.T) {
 	}
 }
 
+// alterAnswerOf is what an alter answers for one resource.
+type alterAnswerOf struct {
+	name string
+	code int16
+	msg  string
+}
+
+// alterAnswers is what an AlterConfigs or IncrementalAlterConfigs response
+// answers, resource by resource.
+func alterAnswers[R alterResource](rs []R) []alterAnswerOf {
+	out := make([]alterAnswerOf, 0, len(rs))
+	for _, r := range rs {
+		x := alterResultOf(r)
+		out = append(out, alterAnswerOf{x.name, x.code, deref(x.message)})
+	}
+	return out
+}
+
 // alterConfigOp is one config of an IncrementalAlterConfigs resource.
 func alterConfigOp(name string, op kmsg.IncrementalAlterConfigOp, value *string) kmsg.IncrementalAlterConfigsRequestResourceConfig {
 	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
@@ -125,12 +143,7 @@ func TestAlterConfigsMalformed(t *testing.T) {
 	createTopic(t, ctx, kadm.NewClient(cl), 1, "u", nil)
 	retention := kmsg.StringPtr("2000")
 
-	type answer struct {
-		name string
-		code int16
-		msg  string
-	}
-	incremental := func(resources ...kmsg.IncrementalAlterConfigsRequestResource) []answer {
+	incremental := func(resources ...kmsg.IncrementalAlterConfigsRequestResource) []alterAnswerOf {
 		t.Helper()
 		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
 		req.Resources = resources
@@ -138,25 +151,21 @@ func TestAlterConfigsMalformed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var out []answer
-		for _, r := range resp.Resources {
-			out = append(out, answer{r.ResourceName, r.ErrorCode, deref(r.ErrorMessage)})
-		}
-		return out
+		return alterAnswers(resp.Resources)
 	}
-	check := func(what string, got []answer, want ...answer) {
+	check := func(what string, got []alterAnswerOf, want ...alterAnswerOf) {
 		t.Helper()
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: answered %+v, want %+v", what, got, want)
 		}
 	}
-	invalid := func(name, msg string) answer { return answer{name, kerr.InvalidRequest.Code, msg} }
+	invalid := func(name, msg string) alterAnswerOf { return alterAnswerOf{name, kerr.InvalidRequest.Code, msg} }
 
 	check("a topic named twice", incremental(
 		topicResource("t", alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpSet, retention)),
 		topicResource("u", alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpSet, retention)),
 		topicResource("t", alterConfigOp("segment.ms", kmsg.IncrementalAlterConfigOpSet, retention)),
-	), answer{"u", 0, ""}, invalid("t", "Each resource must appear at most once."), invalid("t", "Each resource must appear at most once."))
+	), alterAnswerOf{"u", 0, ""}, invalid("t", "Each resource must appear at most once."), invalid("t", "Each resource must appear at most once."))
 	check("a key named twice", incremental(topicResource("t",
 		alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpSet, retention),
 		alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpDelete, nil),
@@ -168,10 +177,10 @@ func TestAlterConfigsMalformed(t *testing.T) {
 	)), invalid("t", "Null value not supported for : cleanup.policy, segment.ms"))
 	check("APPEND to a number", incremental(topicResource("t",
 		alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpAppend, retention),
-	)), answer{"t", kerr.InvalidConfig.Code, "Can't APPEND to key retention.ms because its type is not LIST."})
+	)), alterAnswerOf{"t", kerr.InvalidConfig.Code, "Can't APPEND to key retention.ms because its type is not LIST."})
 	check("an unknown key", incremental(topicResource("t",
 		alterConfigOp("no.such.key", kmsg.IncrementalAlterConfigOpSet, retention),
-	)), answer{"t", kerr.InvalidConfig.Code, "Unknown topic config name: no.such.key"})
+	)), alterAnswerOf{"t", kerr.InvalidConfig.Code, "Unknown topic config name: no.such.key"})
 
 	// AlterConfigs replaces every override: a null value was taken for a
 	// deletion, where Kafka refuses the resource.
@@ -193,11 +202,7 @@ func TestAlterConfigsMalformed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []answer
-		for _, r := range resp.Resources {
-			got = append(got, answer{r.ResourceName, r.ErrorCode, deref(r.ErrorMessage)})
-		}
-		check("AlterConfigs", got, invalid("t", c.msg))
+		check("AlterConfigs", alterAnswers(resp.Resources), invalid("t", c.msg))
 	}
 	if got := s.meta.Image().Topics["t"].Configs["retention.ms"]; got != "1000" {
 		t.Fatalf("t's retention.ms is %q after refused changes, want 1000", got)
