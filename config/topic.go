@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -46,9 +47,11 @@ const MinSegmentBytes = 1 << 20
 const legacyRecordOverhead = 14
 
 func ratio(v string) error {
-	f, _ := strconv.ParseFloat(v, 64)
-	if f < 0 || f > 1 {
-		return fmt.Errorf("%s is not between 0 and 1", v)
+	switch f, _ := strconv.ParseFloat(v, 64); {
+	case f < 0:
+		return errors.New("Value must be at least 0")
+	case f > 1:
+		return errors.New("Value must be no more than 1")
 	}
 	return nil
 }
