@@ -168,3 +168,39 @@ func mirrorPartitionErrors(req, resp reflect.Value, code int16) {
 		respTopics.Set(reflect.Append(respTopics, out))
 	}
 }
+
+// reportedOperations are the operations Kafka reports, for each resource
+// type, in the authorized operations of a describe.
+var reportedOperations = map[acl.ResourceType][]acl.Operation{
+	acl.ResourceTopic:   {acl.OpRead, acl.OpWrite, acl.OpCreate, acl.OpDescribe, acl.OpDelete, acl.OpAlter, acl.OpDescribeConfigs, acl.OpAlterConfigs},
+	acl.ResourceGroup:   {acl.OpRead, acl.OpDescribe, acl.OpDelete, acl.OpDescribeConfigs, acl.OpAlterConfigs},
+	acl.ResourceCluster: {acl.OpCreate, acl.OpClusterAction, acl.OpDescribeConfigs, acl.OpAlterConfigs, acl.OpIdempotentWrite, acl.OpAlter, acl.OpDescribe},
+}
+
+// authorizedOperations is the bit field (1 << operation code) of the
+// operations on res the connection's principal may perform, as a describe
+// that asks for them answers: all of them without an authorizer, as in
+// Kafka. Denials are not logged.
+func (c *conn) authorizedOperations(res acl.Resource, api string) int32 {
+	var ops int32
+	for _, op := range reportedOperations[res.Type] {
+		if c.srv.sec.decide(c.principal, c.host, op, res, api, false) {
+			ops |= 1 << op
+		}
+	}
+	return ops
+}
+
+// groupAuthorizedOperations sets, for a describe that asks for them, the
+// authorized operations of each group described without error; ops
+// points at a group's field, id gives its name.
+func groupAuthorizedOperations[G any](c *conn, api string, include bool, groups []G, described func(*G) (id string, ops *int32, ok bool)) {
+	if !include {
+		return
+	}
+	for i := range groups {
+		if id, ops, ok := described(&groups[i]); ok {
+			*ops = c.authorizedOperations(acl.Resource{Type: acl.ResourceGroup, Name: id}, api)
+		}
+	}
+}

@@ -115,20 +115,42 @@ func gateCreateTopics(c *conn, req kmsg.Request) func(kmsg.Response) {
 	r := req.(*kmsg.CreateTopicsRequest)
 	// CLUSTER CREATE allows every topic; without it each needs TOPIC
 	// CREATE. Kafka does not log the cluster check's denial.
-	if c.srv.sec.decide(c.principal, c.host, acl.OpCreate, clusterResource, "CreateTopics", false) {
-		return nil
+	var refuse func(kmsg.Response)
+	if !c.srv.sec.decide(c.principal, c.host, acl.OpCreate, clusterResource, "CreateTopics", false) {
+		refuse = splitGate(&r.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
+			return c.may(req, acl.OpCreate, acl.ResourceTopic, t.Topic)
+		}, func(t kmsg.CreateTopicsRequestTopic) kmsg.CreateTopicsResponseTopic {
+			rt := kmsg.NewCreateTopicsResponseTopic()
+			rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, kerr.TopicAuthorizationFailed.Code, authFailed
+			rt.NumPartitions, rt.ReplicationFactor = -1, -1
+			rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
+			return rt
+		}, func(resp kmsg.Response) *[]kmsg.CreateTopicsResponseTopic {
+			return &resp.(*kmsg.CreateTopicsResponse).Topics
+		})
 	}
-	return splitGate(&r.Topics, func(t kmsg.CreateTopicsRequestTopic) bool {
-		return c.may(req, acl.OpCreate, acl.ResourceTopic, t.Topic)
-	}, func(t kmsg.CreateTopicsRequestTopic) kmsg.CreateTopicsResponseTopic {
-		rt := kmsg.NewCreateTopicsResponseTopic()
-		rt.Topic, rt.ErrorCode, rt.ErrorMessage = t.Topic, kerr.TopicAuthorizationFailed.Code, authFailed
+	return func(resp kmsg.Response) {
+		if refuse != nil {
+			refuse(resp)
+		}
+		hideUndescribableConfigs(c, resp.(*kmsg.CreateTopicsResponse))
+	}
+}
+
+// hideUndescribableConfigs leaves out what a created topic's answer tells
+// of its configuration (its configs, partition count and replication
+// factor) where the principal may not describe the topic's configs, and
+// says so in the config error, as Kafka does; the denial is not logged.
+func hideUndescribableConfigs(c *conn, resp *kmsg.CreateTopicsResponse) {
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		if rt.ErrorCode != 0 || c.srv.sec.decide(c.principal, c.host, acl.OpDescribeConfigs, acl.Resource{Type: acl.ResourceTopic, Name: rt.Topic}, "CreateTopics", false) {
+			continue
+		}
 		rt.NumPartitions, rt.ReplicationFactor = -1, -1
 		rt.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
-		return rt
-	}, func(resp kmsg.Response) *[]kmsg.CreateTopicsResponseTopic {
-		return &resp.(*kmsg.CreateTopicsResponse).Topics
-	})
+		rt.ConfigErrorCode = kerr.TopicAuthorizationFailed.Code
+	}
 }
 
 func gateDeleteTopics(c *conn, req kmsg.Request) func(kmsg.Response) {

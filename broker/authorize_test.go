@@ -144,14 +144,22 @@ func loggedIn(t *testing.T, s *Server, user, password string) *rawConn {
 // failing the test if it is refused.
 func (c *rawConn) createTopic(name string) {
 	c.t.Helper()
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	tp := kmsg.NewCreateTopicsRequestTopic()
-	tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 1, 1
-	create.Topics = append(create.Topics, tp)
-	if r := c.roundTrip(create, 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+	if r := c.roundTrip(createTopicsRequest(1, name), 7).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
 		c.t.Fatalf("CreateTopics %s: %v", name, kerr.ErrorForCode(r.Topics[0].ErrorCode))
 	}
+}
+
+// createTopicsRequest asks to create topics of partitions partitions and
+// one replica.
+func createTopicsRequest(partitions int32, topics ...string) *kmsg.CreateTopicsRequest {
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 5000
+	for _, name := range topics {
+		tp := kmsg.NewCreateTopicsRequestTopic()
+		tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, partitions, 1
+		create.Topics = append(create.Topics, tp)
+	}
+	return create
 }
 
 // allow creates the ACL that allows principal op on the resources of type
@@ -509,14 +517,7 @@ func TestPerItemAuthorizationSplitsARequest(t *testing.T) {
 	admin.allow(kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationCreate)
 
 	alice := loggedIn(t, s, "alice", "alice-secret")
-	create := kmsg.NewPtrCreateTopicsRequest()
-	create.TimeoutMillis = 5000
-	for _, name := range []string{"alice-orders", "bob-orders"} {
-		tp := kmsg.NewCreateTopicsRequestTopic()
-		tp.Topic, tp.NumPartitions, tp.ReplicationFactor = name, 1, 1
-		create.Topics = append(create.Topics, tp)
-	}
-	resp := alice.roundTrip(create, 7).(*kmsg.CreateTopicsResponse)
+	resp := alice.roundTrip(createTopicsRequest(1, "alice-orders", "bob-orders"), 7).(*kmsg.CreateTopicsResponse)
 	got := map[string]int16{}
 	for _, tp := range resp.Topics {
 		got[tp.Topic] = tp.ErrorCode
@@ -850,4 +851,86 @@ func TestRegexSubscriptionMatchesOnlyDescribableTopics(t *testing.T) {
 	ids[createTopic(t, ctx, adm, 1, "orders-asia", nil)] = "orders-asia"
 	ids[createTopic(t, ctx, adm, 1, "orders-jp", nil)] = "orders-jp"
 	heartbeatUntil("orders-eu", "orders-jp")
+}
+
+// A topic created by a principal that may not describe its configs is
+// answered without them, its partition count and replication factor
+// unset and TOPIC_AUTHORIZATION_FAILED in the config error, as Kafka
+// answers it; with DESCRIBE_CONFIGS the configs come back.
+func TestCreateTopicsHidesConfigsWithoutDescribeConfigs(t *testing.T) {
+	s := startSecureServer(t)
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.allow(kmsg.ACLResourceTypeTopic, "alice-", kmsg.ACLResourcePatternTypePrefixed, "User:alice", kmsg.ACLOperationCreate)
+	admin.allow(kmsg.ACLResourceTypeTopic, "alice-seen", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationDescribeConfigs)
+
+	alice := loggedIn(t, s, "alice", "alice-secret")
+	resp := alice.roundTrip(createTopicsRequest(2, "alice-hidden", "alice-seen"), 7).(*kmsg.CreateTopicsResponse)
+	got := map[string]kmsg.CreateTopicsResponseTopic{}
+	for _, tp := range resp.Topics {
+		got[tp.Topic] = tp
+	}
+	hidden, seen := got["alice-hidden"], got["alice-seen"]
+	if hidden.ErrorCode != 0 || hidden.ConfigErrorCode != kerr.TopicAuthorizationFailed.Code || hidden.NumPartitions != -1 || hidden.ReplicationFactor != -1 || len(hidden.Configs) != 0 {
+		t.Errorf("alice-hidden answered code %d, config code %d, %d partitions, rf %d, %d configs; want created with its configuration hidden",
+			hidden.ErrorCode, hidden.ConfigErrorCode, hidden.NumPartitions, hidden.ReplicationFactor, len(hidden.Configs))
+	}
+	if seen.ErrorCode != 0 || seen.ConfigErrorCode != 0 || seen.NumPartitions != 2 || seen.ReplicationFactor != 1 || len(seen.Configs) == 0 {
+		t.Errorf("alice-seen answered code %d, config code %d, %d partitions, rf %d, %d configs; want its configuration",
+			seen.ErrorCode, seen.ConfigErrorCode, seen.NumPartitions, seen.ReplicationFactor, len(seen.Configs))
+	}
+	if s.meta.Image().Topics["alice-hidden"] == nil {
+		t.Fatal("alice-hidden was not created")
+	}
+}
+
+// Metadata and DescribeGroups compute the operations the client may
+// perform on each topic and group when asked, as Kafka does: those the
+// ACLs allow (READ implies DESCRIBE), every one without an authorizer.
+func TestDescribeAuthorizedOperations(t *testing.T) {
+	const (
+		read, describe = 1 << 3, 1 << 8
+		allTopicOps    = 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 | 1<<10 | 1<<11
+	)
+	metadata := kmsg.NewPtrMetadataRequest()
+	metadata.IncludeTopicAuthorizedOperations = true
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("t")
+	metadata.Topics = append(metadata.Topics, mt)
+	groups := kmsg.NewPtrDescribeGroupsRequest()
+	groups.Groups, groups.IncludeAuthorizedOperations = []string{"g"}, true
+
+	open := startTestServer(t)
+	ctx := testContext(t, 20*time.Second)
+	cl := testClient(t, open)
+	createTopic(t, ctx, kadm.NewClient(cl), 1, "t", nil)
+	if resp, err := metadata.RequestWith(ctx, cl); err != nil || len(resp.Topics) != 1 || resp.Topics[0].AuthorizedOperations != allTopicOps {
+		t.Errorf("Metadata without an authorizer: %+v, %v; want operations %#x", resp, err, allTopicOps)
+	}
+
+	s := startSecureServer(t)
+	admin := loggedIn(t, s, "admin", "admin-secret")
+	admin.createTopic("t")
+	admin.allow(kmsg.ACLResourceTypeTopic, "t", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationRead)
+	admin.allow(kmsg.ACLResourceTypeGroup, "g", kmsg.ACLResourcePatternTypeLiteral, "User:alice", kmsg.ACLOperationDescribe)
+	alice := loggedIn(t, s, "alice", "alice-secret")
+	if r := alice.roundTrip(metadata, 12).(*kmsg.MetadataResponse); len(r.Topics) != 1 || r.Topics[0].AuthorizedOperations != read|describe {
+		t.Errorf("Metadata as alice: %+v, want operations %#x", r.Topics, read|describe)
+	}
+	// FindCoordinator creates the offsets topic, whose coordinator may
+	// still be loading: ask until it answers.
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		admin.roundTrip(fc, 3)
+		r := alice.roundTrip(groups, 5).(*kmsg.DescribeGroupsResponse)
+		if len(r.Groups) == 1 && kerr.IsRetriable(kerr.ErrorForCode(r.Groups[0].ErrorCode)) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if len(r.Groups) != 1 || r.Groups[0].ErrorCode != 0 || r.Groups[0].AuthorizedOperations != describe {
+			t.Errorf("DescribeGroups as alice: %+v, want operations %#x", r.Groups, describe)
+		}
+		break
+	}
 }

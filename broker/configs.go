@@ -51,6 +51,10 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 		brokerKeys := false
 		switch rr.ResourceType {
 		case resourceTopic:
+			if err := raftmeta.ValidateTopicName(rr.ResourceName); err != nil {
+				out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
+				break
+			}
 			t := img.Topics[rr.ResourceName]
 			if t == nil {
 				out.ErrorCode = kerr.UnknownTopicOrPartition.Code
@@ -64,7 +68,7 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 			}
 			entries = s.cfg.EffectiveGroupConfig(img.GroupConfig(rr.ResourceName)).Sorted()
 		case resourceBroker:
-			if err := s.checkBrokerResource(rr.ResourceName); err != nil {
+			if err := s.checkBrokerResource(rr.ResourceName, false); err != nil {
 				out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
 				break
 			}
@@ -81,7 +85,9 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 			out.ErrorMessage = strPtr(fmt.Sprintf("resource type %d is not supported", rr.ResourceType))
 		}
 		for _, e := range entries {
-			if rr.ConfigNames != nil && !contains(rr.ConfigNames, e.Name) {
+			// As in Kafka, an empty list of names asks for every config,
+			// as a null one does.
+			if len(rr.ConfigNames) > 0 && !contains(rr.ConfigNames, e.Name) {
 				continue
 			}
 			c := kmsg.NewDescribeConfigsResponseResourceConfig()
@@ -111,14 +117,23 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 	return resp, nil
 }
 
-// checkBrokerResource accepts this broker's id or "" (the cluster default).
-func (s *Server) checkBrokerResource(name string) error {
+// checkBrokerResource accepts this broker's id or "" (the cluster default),
+// refusing others with the messages Kafka gives to a describe or, alter
+// set, to an alter.
+func (s *Server) checkBrokerResource(name string, alter bool) error {
 	if name == "" {
 		return nil
 	}
 	id, err := strconv.ParseInt(name, 10, 32)
-	if err != nil || int32(id) != s.cfg.NodeID {
-		return fmt.Errorf("%w: broker %q is not this broker (%d)", kerr.InvalidRequest, name, s.cfg.NodeID)
+	kind, orEmpty := "Broker", " or empty string"
+	if alter {
+		kind, orEmpty = "Node", ""
+	}
+	if err != nil {
+		return &raftmeta.Error{Code: kerr.InvalidRequest, Message: kind + " id must be an integer, but it is: " + name}
+	}
+	if int32(id) != s.cfg.NodeID {
+		return &raftmeta.Error{Code: kerr.InvalidRequest, Message: fmt.Sprintf("Unexpected broker id, expected %d%s, but received %s", s.cfg.NodeID, orEmpty, name)}
 	}
 	return nil
 }
@@ -148,57 +163,47 @@ func contains(xs []string, x string) bool {
 }
 
 // alterResource applies a config change to one resource. changes turns the
-// resource's current overrides into the keys to set and delete.
+// resource's current overrides into the keys to set and delete; the
+// controller checks them and whether the resource exists.
 func (s *Server) alterResource(ctx context.Context, img *raftmeta.Image, rtype int8, name string, validateOnly bool,
 	changes func(current map[string]string) (map[string]string, []string, error)) error {
+	var current map[string]string
+	var alter func(ctx context.Context, name string, set map[string]string, del []string, validateOnly bool) error
 	switch rtype {
 	case resourceTopic:
+		if t := img.Topics[name]; t != nil {
+			current = t.Configs
+		}
+		alter = s.ctrl.AlterTopicConfigs
 	case resourceGroup:
-		set, del, err := changes(img.GroupConfig(name))
-		if err != nil {
-			return err
-		}
-		return s.ctrl.AlterGroupConfigs(ctx, name, set, del, validateOnly)
+		current, alter = img.GroupConfig(name), s.ctrl.AlterGroupConfigs
 	case resourceBroker:
-		set, del, err := changes(img.BrokerConfig(name))
-		if err != nil {
-			return err
-		}
-		return s.ctrl.AlterBrokerConfigs(ctx, name, set, del, validateOnly)
+		current, alter = img.BrokerConfig(name), s.ctrl.AlterBrokerConfigs
 	default:
-		return fmt.Errorf("%w: resource type %d is not supported", kerr.InvalidRequest, rtype)
+		return &raftmeta.Error{Code: kerr.InvalidRequest, Message: fmt.Sprintf("Unknown resource type %d", rtype)}
 	}
-	t := img.Topics[name]
-	if t == nil {
-		return kerr.UnknownTopicOrPartition
-	}
-	set, del, err := changes(t.Configs)
+	set, del, err := changes(current)
 	if err != nil {
 		return err
 	}
-	for k, v := range set {
-		if err := config.ValidateTopicConfig(k, &v); err != nil {
-			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
-		}
-	}
-	for _, k := range del {
-		if err := config.ValidateTopicConfig(k, nil); err != nil {
-			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
-		}
-	}
-	return s.ctrl.AlterTopicConfigs(ctx, name, set, del, validateOnly)
+	return alter(ctx, name, set, del, validateOnly)
 }
 
 func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.AlterConfigsRequest, forward forwardFunc) (kmsg.Response, error) {
 	items := make([]alterItem, len(req.Resources))
 	for i, rr := range req.Resources {
-		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, changes: func(current map[string]string) (map[string]string, []string, error) {
+		var names, nulls []string
+		for _, c := range rr.Configs {
+			names = append(names, c.Name)
+			if c.Value == nil {
+				nulls = append(nulls, c.Name)
+			}
+		}
+		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, malformed: malformedConfigs(names, nulls), changes: func(current map[string]string) (map[string]string, []string, error) {
 			// AlterConfigs replaces the whole set of overrides.
 			set := map[string]string{}
 			for _, c := range rr.Configs {
-				if c.Value != nil {
-					set[c.Name] = *c.Value
-				}
+				set[c.Name] = *c.Value
 			}
 			var del []string
 			for k := range current {
@@ -219,11 +224,48 @@ func (s *Server) handleAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.A
 
 // alterItem is one resource of an AlterConfigs or IncrementalAlterConfigs
 // request: changes turns the resource's current overrides into the keys
-// to set and delete.
+// to set and delete; malformed, if not nil, refuses the resource before
+// anything else is looked at.
 type alterItem struct {
-	rtype   kmsg.ConfigResourceType
-	name    string
-	changes func(current map[string]string) (map[string]string, []string, error)
+	rtype     kmsg.ConfigResourceType
+	name      string
+	malformed error
+	changes   func(current map[string]string) (map[string]string, []string, error)
+}
+
+// malformedConfigs is Kafka's check of one resource's config list, made by
+// the broker a client reaches: a key named twice, or a value null where
+// the operation needs one (nulls), is INVALID_REQUEST.
+func malformedConfigs(names, nulls []string) error {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			return &raftmeta.Error{Code: kerr.InvalidRequest, Message: "Error due to duplicate config keys"}
+		}
+		seen[n] = true
+	}
+	if len(nulls) > 0 {
+		return &raftmeta.Error{Code: kerr.InvalidRequest, Message: "Null value not supported for : " + strings.Join(nulls, ", ")}
+	}
+	return nil
+}
+
+// repeatedResources marks the items whose resource the request names more
+// than once: Kafka refuses every one of them.
+func repeatedResources(items []alterItem) []bool {
+	type key struct {
+		rtype kmsg.ConfigResourceType
+		name  string
+	}
+	count := map[key]int{}
+	for _, it := range items {
+		count[key{it.rtype, it.name}]++
+	}
+	out := make([]bool, len(items))
+	for i, it := range items {
+		out[i] = count[key{it.rtype, it.name}] > 1
+	}
+	return out
 }
 
 // alterResult is the answer for one resource.
@@ -262,32 +304,41 @@ func alterAnswer[R alterResource](r alterResult) R {
 }
 
 // alterConfigs is the path both alter APIs take. On the broker the client
-// reached, each BROKER resource is checked first (preprocessBroker) and a
-// refused one is dropped from req (keep); the rest is forwarded to the
-// active controller (forward, answered through forwarded) or, on it,
-// applied here.
+// reached, each resource is checked first, as Kafka's brokers do: one
+// named twice, a malformed config list and a BROKER resource this broker
+// refuses (preprocessBroker) are dropped from req (keep); the rest is
+// forwarded to the active controller (forward, answered through forwarded)
+// or, on it, applied here.
 // Refusals are answered after the others.
 func (s *Server) alterConfigs(ctx context.Context, rc *reqCtx, req kmsg.Request, forward forwardFunc, validateOnly bool, items []alterItem,
 	keep func(kept []bool), forwarded func(kmsg.Response) []alterResult) []alterResult {
 	img := s.meta.Image()
 	var refused []alterResult
 	var accepted []brokerAlter
-	if !rc.conn.forwarded {
-		kept := make([]bool, len(items))
-		var rest []alterItem
-		for i, it := range items {
-			a, err := s.preprocessBroker(img, it)
-			if err != nil {
-				refused = append(refused, alterResult{it.rtype, it.name, errorCode(err), errorMessage(err)})
-				continue
-			}
-			accepted = append(accepted, a...)
-			kept[i] = true
-			rest = append(rest, it)
+	kept := make([]bool, len(items))
+	repeated := repeatedResources(items)
+	var rest []alterItem
+	for i, it := range items {
+		var a []brokerAlter
+		err := it.malformed
+		if repeated[i] {
+			err = &raftmeta.Error{Code: kerr.InvalidRequest, Message: "Each resource must appear at most once."}
 		}
-		keep(kept)
-		items = rest
+		// A forwarded request's BROKER resources were checked by the
+		// broker that forwarded it.
+		if err == nil && !rc.conn.forwarded {
+			a, err = s.preprocessBroker(img, it)
+		}
+		if err != nil {
+			refused = append(refused, alterResult{it.rtype, it.name, errorCode(err), errorMessage(err)})
+			continue
+		}
+		accepted = append(accepted, a...)
+		kept[i] = true
+		rest = append(rest, it)
 	}
+	keep(kept)
+	items = rest
 	var results []alterResult
 	if len(items) > 0 {
 		if r, ok := forward(ctx, rc, req); ok {
@@ -361,15 +412,22 @@ const (
 func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, req *kmsg.IncrementalAlterConfigsRequest, forward forwardFunc) (kmsg.Response, error) {
 	items := make([]alterItem, len(req.Resources))
 	for i, rr := range req.Resources {
-		lookup, defaults := config.TopicDef, s.cfg.TopicDefault
+		kind, lookup, defaults := "topic", config.TopicDef, s.cfg.TopicDefault
 		switch rr.ResourceType {
 		case resourceGroup:
-			lookup, defaults = config.GroupDef, s.groupDefault
+			kind, lookup, defaults = "group", config.GroupDef, s.groupDefault
 		case resourceBroker:
-			lookup, defaults = config.BrokerKeyDef, s.brokerDefault
+			kind, lookup, defaults = "broker", config.BrokerKeyDef, s.brokerDefault
 		}
-		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, changes: func(current map[string]string) (map[string]string, []string, error) {
-			return incrementalChanges(current, rr.Configs, lookup, defaults)
+		var names, nulls []string
+		for _, c := range rr.Configs {
+			names = append(names, c.Name)
+			if c.Value == nil && c.Op != opDelete {
+				nulls = append(nulls, c.Name)
+			}
+		}
+		items[i] = alterItem{rtype: rr.ResourceType, name: rr.ResourceName, malformed: malformedConfigs(names, nulls), changes: func(current map[string]string) (map[string]string, []string, error) {
+			return incrementalChanges(current, rr.Configs, kind, lookup, defaults)
 		}}
 	}
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
@@ -380,40 +438,37 @@ func (s *Server) handleIncrementalAlterConfigs(ctx context.Context, rc *reqCtx, 
 	return resp, nil
 }
 
-// incrementalChanges turns SET/DELETE/APPEND/SUBTRACT operations into the
-// overrides to set and delete. APPEND and SUBTRACT work on list keys, on the
-// topic's effective value.
+// incrementalChanges turns SET/DELETE/APPEND/SUBTRACT operations, whose
+// list malformedConfigs accepted, into the overrides to set and delete of
+// a resource of kind (topic, group or broker). APPEND and SUBTRACT work on
+// list keys, on the topic's effective value.
 func incrementalChanges(current map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig,
-	lookup func(string) *config.Def, defaults func(string) (string, config.Source)) (map[string]string, []string, error) {
+	kind string, lookup func(string) *config.Def, defaults func(string) (string, config.Source)) (map[string]string, []string, error) {
 	set := map[string]string{}
 	var del []string
-	seen := map[string]bool{}
 	for _, op := range ops {
-		if seen[op.Name] {
-			return nil, nil, fmt.Errorf("%w: config %s appears twice", kerr.InvalidRequest, op.Name)
-		}
-		seen[op.Name] = true
 		d := lookup(op.Name)
 		if d == nil {
-			return nil, nil, fmt.Errorf("%w: unknown config %q", kerr.InvalidConfig, op.Name)
+			return nil, nil, &raftmeta.Error{Code: kerr.InvalidConfig, Message: fmt.Sprintf("Unknown %s config name: %s", kind, op.Name)}
 		}
 		switch op.Op {
 		case opSet:
-			if op.Value == nil {
-				return nil, nil, fmt.Errorf("%w: SET %s needs a value", kerr.InvalidRequest, op.Name)
-			}
 			set[op.Name] = *op.Value
 		case opDelete:
 			del = append(del, op.Name)
 		case opAppend, opSubtract:
 			if d.Type != config.List {
-				return nil, nil, fmt.Errorf("%w: %s is not a list", kerr.InvalidConfig, op.Name)
+				verb := "APPEND"
+				if op.Op == opSubtract {
+					verb = "SUBTRACT"
+				}
+				return nil, nil, &raftmeta.Error{Code: kerr.InvalidConfig, Message: fmt.Sprintf("Can't %s to key %s because its type is not LIST.", verb, op.Name)}
 			}
 			cur, ok := current[op.Name]
 			if !ok {
 				cur, _ = defaults(op.Name)
 			}
-			set[op.Name] = editList(cur, deref(op.Value), op.Op == opAppend)
+			set[op.Name] = editList(cur, *op.Value, op.Op == opAppend)
 		default:
 			return nil, nil, fmt.Errorf("%w: unknown operation %d", kerr.InvalidRequest, op.Op)
 		}
@@ -451,13 +506,6 @@ func editList(cur, change string, add bool) string {
 	return strings.Join(items, ",")
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // brokerDefault is a broker key's current value, what APPEND and SUBTRACT
 // edit when the resource does not override it.
 func (s *Server) brokerDefault(name string) (string, config.Source) {
@@ -469,4 +517,11 @@ func (s *Server) brokerDefault(name string) (string, config.Source) {
 func (s *Server) groupDefault(name string) (string, config.Source) {
 	e := s.cfg.EffectiveGroupConfig(nil)[name]
 	return e.Value, e.Source
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }

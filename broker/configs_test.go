@@ -1,11 +1,13 @@
 package broker
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -57,6 +59,7 @@ func TestDescribeBrokerConfigsHidesPasswords(t *testing.T) {
 func TestAlterBrokerConfigsCheckedByTheReceivingBroker(t *testing.T) {
 	s := startTestServer(t)
 	cl := testClient(t, s)
+	own := strconv.Itoa(int(s.cfg.NodeID))
 	alter := func(resource, key, value string) *kmsg.IncrementalAlterConfigsResponseResource {
 		t.Helper()
 		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
@@ -78,9 +81,9 @@ func TestAlterBrokerConfigsCheckedByTheReceivingBroker(t *testing.T) {
 		}
 		return &resp.Resources[0]
 	}
-	own := strconv.Itoa(int(s.cfg.NodeID))
 	for _, c := range []struct{ resource, key, value, says string }{
-		{"7", "log.retention.ms", "1000", "not this broker"},
+		{"7", "log.retention.ms", "1000", "Unexpected broker id, expected " + own + ", but received 7"},
+		{"x", "log.retention.ms", "1000", "Node id must be an integer, but it is: x"},
 		{own, "listener.name.plaintext.ssl.keystore.location", "/nonexistent.pem", "no TLS listener"},
 	} {
 		if r := alter(c.resource, c.key, c.value); r.ErrorCode != kerr.InvalidRequest.Code || !strings.Contains(deref(r.ErrorMessage), c.says) {
@@ -92,5 +95,160 @@ func TestAlterBrokerConfigsCheckedByTheReceivingBroker(t *testing.T) {
 	}
 	if len(s.meta.Image().BrokerConfig("7")) != 0 {
 		t.Fatal("the refused change of broker 7 was stored")
+	}
+}
+
+// alterAnswerOf is what an alter answers for one resource.
+type alterAnswerOf struct {
+	name string
+	code int16
+	msg  string
+}
+
+// alterAnswers is what an AlterConfigs or IncrementalAlterConfigs response
+// answers, resource by resource.
+func alterAnswers[R alterResource](rs []R) []alterAnswerOf {
+	out := make([]alterAnswerOf, 0, len(rs))
+	for _, r := range rs {
+		x := alterResultOf(r)
+		out = append(out, alterAnswerOf{x.name, x.code, deref(x.message)})
+	}
+	return out
+}
+
+// alterConfigOp is one config of an IncrementalAlterConfigs resource.
+func alterConfigOp(name string, op kmsg.IncrementalAlterConfigOp, value *string) kmsg.IncrementalAlterConfigsRequestResourceConfig {
+	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	c.Name, c.Op, c.Value = name, op, value
+	return c
+}
+
+// topicResource is an IncrementalAlterConfigs resource of topic with ops.
+func topicResource(topic string, ops ...kmsg.IncrementalAlterConfigsRequestResourceConfig) kmsg.IncrementalAlterConfigsRequestResource {
+	r := kmsg.NewIncrementalAlterConfigsRequestResource()
+	r.ResourceType, r.ResourceName, r.Configs = kmsg.ConfigResourceTypeTopic, topic, ops
+	return r
+}
+
+// Malformed alter requests are refused as Kafka's brokers refuse them
+// before anything is changed: a resource named twice (every occurrence), a
+// key named twice and a null value where the operation needs one are
+// INVALID_REQUEST with Kafka's messages; APPEND to a key that is not a
+// list and an unknown key are INVALID_CONFIG.
+func TestAlterConfigsMalformed(t *testing.T) {
+	s := startTestServer(t)
+	cl := testClient(t, s)
+	ctx := testContext(t, 20*time.Second)
+	createTopic(t, ctx, kadm.NewClient(cl), 1, "t", map[string]*string{"retention.ms": kmsg.StringPtr("1000")})
+	createTopic(t, ctx, kadm.NewClient(cl), 1, "u", nil)
+	retention := kmsg.StringPtr("2000")
+
+	incremental := func(resources ...kmsg.IncrementalAlterConfigsRequestResource) []alterAnswerOf {
+		t.Helper()
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		req.Resources = resources
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return alterAnswers(resp.Resources)
+	}
+	check := func(what string, got []alterAnswerOf, want ...alterAnswerOf) {
+		t.Helper()
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: answered %+v, want %+v", what, got, want)
+		}
+	}
+	invalid := func(name, msg string) alterAnswerOf { return alterAnswerOf{name, kerr.InvalidRequest.Code, msg} }
+
+	check("a topic named twice", incremental(
+		topicResource("t", alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpSet, retention)),
+		topicResource("u", alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpSet, retention)),
+		topicResource("t", alterConfigOp("segment.ms", kmsg.IncrementalAlterConfigOpSet, retention)),
+	), alterAnswerOf{"u", 0, ""}, invalid("t", "Each resource must appear at most once."), invalid("t", "Each resource must appear at most once."))
+	check("a key named twice", incremental(topicResource("t",
+		alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpSet, retention),
+		alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpDelete, nil),
+	)), invalid("t", "Error due to duplicate config keys"))
+	check("null values", incremental(topicResource("t",
+		alterConfigOp("cleanup.policy", kmsg.IncrementalAlterConfigOpAppend, nil),
+		alterConfigOp("segment.ms", kmsg.IncrementalAlterConfigOpSet, nil),
+		alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpDelete, nil),
+	)), invalid("t", "Null value not supported for : cleanup.policy, segment.ms"))
+	check("APPEND to a number", incremental(topicResource("t",
+		alterConfigOp("retention.ms", kmsg.IncrementalAlterConfigOpAppend, retention),
+	)), alterAnswerOf{"t", kerr.InvalidConfig.Code, "Can't APPEND to key retention.ms because its type is not LIST."})
+	check("an unknown key", incremental(topicResource("t",
+		alterConfigOp("no.such.key", kmsg.IncrementalAlterConfigOpSet, retention),
+	)), alterAnswerOf{"t", kerr.InvalidConfig.Code, "Unknown topic config name: no.such.key"})
+
+	// AlterConfigs replaces every override: a null value was taken for a
+	// deletion, where Kafka refuses the resource.
+	legacy := kmsg.NewPtrAlterConfigsRequest()
+	res := kmsg.NewAlterConfigsRequestResource()
+	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "t"
+	for _, name := range []string{"retention.ms", "segment.ms", "segment.ms"} {
+		c := kmsg.NewAlterConfigsRequestResourceConfig()
+		c.Name = name
+		res.Configs = append(res.Configs, c)
+	}
+	legacy.Resources = append(legacy.Resources, res)
+	for _, c := range []struct {
+		configs int
+		msg     string
+	}{{3, "Error due to duplicate config keys"}, {2, "Null value not supported for : retention.ms, segment.ms"}} {
+		legacy.Resources[0].Configs = res.Configs[:c.configs]
+		resp, err := legacy.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("AlterConfigs", alterAnswers(resp.Resources), invalid("t", c.msg))
+	}
+	if got := s.meta.Image().Topics["t"].Configs["retention.ms"]; got != "1000" {
+		t.Fatalf("t's retention.ms is %q after refused changes, want 1000", got)
+	}
+}
+
+// DescribeConfigs answers as Kafka's brokers do: an empty list of names
+// asks for every config, as a null one does; a topic name that cannot be
+// one is INVALID_TOPIC_EXCEPTION; another broker's resource is refused
+// with Kafka's message.
+func TestDescribeConfigsResources(t *testing.T) {
+	s := startTestServer(t)
+	cl := testClient(t, s)
+	ctx := testContext(t, 20*time.Second)
+	createTopic(t, ctx, kadm.NewClient(cl), 1, "t", nil)
+	describe := func(rtype kmsg.ConfigResourceType, name string, names []string) kmsg.DescribeConfigsResponseResource {
+		t.Helper()
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		r := kmsg.NewDescribeConfigsRequestResource()
+		r.ResourceType, r.ResourceName, r.ConfigNames = rtype, name, names
+		req.Resources = append(req.Resources, r)
+		// Sent to this broker whatever the resource names.
+		kr, err := cl.Broker(int(s.cfg.NodeID)).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := kr.(*kmsg.DescribeConfigsResponse)
+		if len(resp.Resources) != 1 {
+			t.Fatalf("describe %s: %+v", name, resp.Resources)
+		}
+		return resp.Resources[0]
+	}
+	all := describe(kmsg.ConfigResourceTypeTopic, "t", nil)
+	if empty := describe(kmsg.ConfigResourceTypeTopic, "t", []string{}); len(all.Configs) == 0 || len(empty.Configs) != len(all.Configs) {
+		t.Errorf("described %d configs for an empty list of names, %d for none", len(empty.Configs), len(all.Configs))
+	}
+	if r := describe(kmsg.ConfigResourceTypeTopic, "bad/name", nil); r.ErrorCode != kerr.InvalidTopicException.Code {
+		t.Errorf("describe bad/name: code %d %q, want INVALID_TOPIC_EXCEPTION", r.ErrorCode, deref(r.ErrorMessage))
+	}
+	own := strconv.Itoa(int(s.cfg.NodeID))
+	for name, want := range map[string]string{
+		"7": "Unexpected broker id, expected " + own + " or empty string, but received 7",
+		"x": "Broker id must be an integer, but it is: x",
+	} {
+		if r := describe(kmsg.ConfigResourceTypeBroker, name, nil); r.ErrorCode != kerr.InvalidRequest.Code || deref(r.ErrorMessage) != want {
+			t.Errorf("describe broker %s: code %d %q, want INVALID_REQUEST %q", name, r.ErrorCode, deref(r.ErrorMessage), want)
+		}
 	}
 }

@@ -24,12 +24,16 @@ func (s *Server) handleConsumerGroupHeartbeat(_ context.Context, rc *reqCtx, req
 	})
 }
 
-func (s *Server) handleConsumerGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ConsumerGroupDescribeRequest) (kmsg.Response, error) {
+func (s *Server) handleConsumerGroupDescribe(_ context.Context, rc *reqCtx, req *kmsg.ConsumerGroupDescribeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	topics := coordruntime.ImageTopics(s.meta.Image())
 	resp.Groups = describeEach(s, req.Groups, func(sh *coordinator.Shard, id string) kmsg.ConsumerGroupDescribeResponseGroup {
 		return sh.ConsumerDescribe(id, topics, req.IncludeAuthorizedOperations)
 	}, consumerDescribeFailed)
+	groupAuthorizedOperations(rc.conn, "ConsumerGroupDescribe", req.IncludeAuthorizedOperations, resp.Groups,
+		func(g *kmsg.ConsumerGroupDescribeResponseGroup) (string, *int32, bool) {
+			return g.Group, &g.AuthorizedOperations, g.ErrorCode == 0
+		})
 	return resp, nil
 }
 

@@ -53,7 +53,7 @@ type brokerAlter struct {
 // checkBrokerAlter is the receiving broker's check of a change of a BROKER
 // resource (see the file comment); it fills in a.reread.
 func (s *Server) checkBrokerAlter(img *raftmeta.Image, a *brokerAlter) error {
-	if err := s.checkBrokerResource(a.name); err != nil {
+	if err := s.checkBrokerResource(a.name, true); err != nil {
 		return err
 	}
 	for _, k := range slices.Sorted(maps.Keys(a.set)) {

@@ -34,7 +34,7 @@ func awaitReply[R kmsg.Response](ctx context.Context, ch chan R) (kmsg.Response,
 	}, nil
 }
 
-func (s *Server) handleDescribeGroups(_ context.Context, _ *reqCtx, req *kmsg.DescribeGroupsRequest) (kmsg.Response, error) {
+func (s *Server) handleDescribeGroups(_ context.Context, rc *reqCtx, req *kmsg.DescribeGroupsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	resp.Groups = describeEach(s, req.Groups, func(sh *coordinator.Shard, id string) kmsg.DescribeGroupsResponseGroup {
 		return sh.DescribeGroup(id)
@@ -42,6 +42,10 @@ func (s *Server) handleDescribeGroups(_ context.Context, _ *reqCtx, req *kmsg.De
 	for i := range resp.Groups {
 		resp.Groups[i].AuthorizedOperations = -2147483648
 	}
+	groupAuthorizedOperations(rc.conn, "DescribeGroups", req.Version >= 3 && req.IncludeAuthorizedOperations, resp.Groups,
+		func(g *kmsg.DescribeGroupsResponseGroup) (string, *int32, bool) {
+			return g.Group, &g.AuthorizedOperations, g.ErrorCode == 0
+		})
 	return resp, nil
 }
 

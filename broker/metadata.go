@@ -15,18 +15,37 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/shoalmq/shoal/acl"
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
 func (s *Server) handleMetadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataRequest) (kmsg.Response, error) {
 	resp := s.metadata(ctx, rc, req)
-	if req.Topics == nil || !s.multiNode() {
-		return resp, nil
-	}
-	if s.controller.AwaitGoneLeaders(ctx, s.meta.Image(), resp) {
+	if req.Topics != nil && s.multiNode() && s.controller.AwaitGoneLeaders(ctx, s.meta.Image(), resp) {
 		resp = s.metadata(ctx, rc, req)
 	}
+	metadataAuthorizedOperations(rc.conn, req, resp)
 	return resp, nil
+}
+
+// metadataAuthorizedOperations answers Metadata v8+ asking for the
+// operations the client may perform on the cluster (v8-v10) or on each
+// topic answered by name, as Kafka does.
+func metadataAuthorizedOperations(c *conn, req *kmsg.MetadataRequest, r *kmsg.MetadataResponse) {
+	if req.Version < 8 {
+		return
+	}
+	if req.Version <= 10 && req.IncludeClusterAuthorizedOperations {
+		r.AuthorizedOperations = c.clusterAuthorizedOperations("Metadata")
+	}
+	if !req.IncludeTopicAuthorizedOperations {
+		return
+	}
+	for i := range r.Topics {
+		if name := r.Topics[i].Topic; name != nil {
+			r.Topics[i].AuthorizedOperations = c.authorizedOperations(acl.Resource{Type: acl.ResourceTopic, Name: *name}, "Metadata")
+		}
+	}
 }
 
 // maxAutoCreatePerRequest bounds the topics one Metadata request may

@@ -31,12 +31,16 @@ func (s *Server) handleShareGroupHeartbeat(ctx context.Context, rc *reqCtx, req 
 	})
 }
 
-func (s *Server) handleShareGroupDescribe(_ context.Context, _ *reqCtx, req *kmsg.ShareGroupDescribeRequest) (kmsg.Response, error) {
+func (s *Server) handleShareGroupDescribe(_ context.Context, rc *reqCtx, req *kmsg.ShareGroupDescribeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ShareGroupDescribeResponse)
 	topics := coordruntime.ImageTopics(s.meta.Image())
 	resp.Groups = describeEach(s, req.GroupIDs, func(sh *coordinator.Shard, id string) kmsg.ShareGroupDescribeResponseGroup {
 		return sh.ShareDescribe(id, topics, req.IncludeAuthorizedOperations)
 	}, shareDescribeFailed)
+	groupAuthorizedOperations(rc.conn, "ShareGroupDescribe", req.IncludeAuthorizedOperations, resp.Groups,
+		func(g *kmsg.ShareGroupDescribeResponseGroup) (string, *int32, bool) {
+			return g.GroupID, &g.AuthorizedOperations, g.ErrorCode == 0
+		})
 	return resp, nil
 }
 

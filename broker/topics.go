@@ -22,11 +22,8 @@ func (s *Server) handleCreateTopics(ctx context.Context, _ *reqCtx, req *kmsg.Cr
 	reqs := make([]raftmeta.CreateTopicRequest, 0, len(req.Topics))
 	for _, rt := range req.Topics {
 		ct := raftmeta.CreateTopicRequest{Name: rt.Topic, NumPartitions: rt.NumPartitions, ReplicationFactor: rt.ReplicationFactor}
-		if len(rt.ReplicaAssignment) > 0 {
-			ct.Assignments = make(map[int32][]int32, len(rt.ReplicaAssignment))
-			for _, a := range rt.ReplicaAssignment {
-				ct.Assignments[a.Partition] = a.Replicas
-			}
+		for _, a := range rt.ReplicaAssignment {
+			ct.Assignments = append(ct.Assignments, raftmeta.PartitionAssignment{Partition: a.Partition, Replicas: a.Replicas})
 		}
 		if len(rt.Configs) > 0 {
 			ct.Configs = make(map[string]*string, len(rt.Configs))
@@ -85,9 +82,14 @@ func (s *Server) handleDeleteTopics(ctx context.Context, _ *reqCtx, req *kmsg.De
 	var ids [][16]byte
 	if req.Version >= 6 {
 		for _, t := range req.Topics {
-			if t.Topic != nil {
+			switch {
+			case t.Topic != nil && t.TopicID != [16]byte{}:
+				resp.Topics = append(resp.Topics, deleteTopicAnswer(t.Topic, t.TopicID, kerr.InvalidRequest.Code, kmsg.StringPtr("You may not specify both topic name and topic id.")))
+			case t.Topic != nil:
 				names = append(names, *t.Topic)
-			} else {
+			case t.TopicID == [16]byte{}:
+				resp.Topics = append(resp.Topics, deleteTopicAnswer(nil, t.TopicID, kerr.InvalidRequest.Code, kmsg.StringPtr("Neither topic name nor id were specified.")))
+			default:
 				ids = append(ids, t.TopicID)
 			}
 		}
@@ -95,11 +97,18 @@ func (s *Server) handleDeleteTopics(ctx context.Context, _ *reqCtx, req *kmsg.De
 		names = req.TopicNames
 	}
 	if !s.cfg.DeleteTopicEnable {
-		for _, n := range names {
-			resp.Topics = append(resp.Topics, deleteTopicAnswer(kmsg.StringPtr(n), [16]byte{}, kerr.TopicDeletionDisabled.Code, nil))
+		// Kafka refuses the whole request, every topic it names; versions
+		// before 3 have no TOPIC_DELETION_DISABLED.
+		code := kerr.TopicDeletionDisabled.Code
+		if req.Version < 3 {
+			code = kerr.InvalidRequest.Code
 		}
-		for _, id := range ids {
-			resp.Topics = append(resp.Topics, deleteTopicAnswer(nil, id, kerr.TopicDeletionDisabled.Code, nil))
+		resp.Topics = resp.Topics[:0]
+		for _, n := range req.TopicNames {
+			resp.Topics = append(resp.Topics, deleteTopicAnswer(kmsg.StringPtr(n), [16]byte{}, code, nil))
+		}
+		for _, t := range req.Topics {
+			resp.Topics = append(resp.Topics, deleteTopicAnswer(t.Topic, t.TopicID, code, nil))
 		}
 		return resp, nil
 	}

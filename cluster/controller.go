@@ -382,9 +382,9 @@ func (c *ControllerClient) CreateTopics(ctx context.Context, reqs []raftmeta.Cre
 	for _, ct := range reqs {
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = ct.Name, ct.NumPartitions, ct.ReplicationFactor
-		for p, replicas := range ct.Assignments {
+		for _, pa := range ct.Assignments {
 			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-			a.Partition, a.Replicas = p, replicas
+			a.Partition, a.Replicas = pa.Partition, pa.Replicas
 			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
 		}
 		for k, v := range ct.Configs {

@@ -6,6 +6,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -45,44 +46,49 @@ type Def struct {
 	Internal bool
 }
 
-// Validate checks that v parses as d's type and passes d's Check.
+// Validate checks that v parses as d's type and passes d's Check. A
+// refusal is worded as Kafka's ConfigException words it: "Invalid value v
+// for configuration name: reason".
 func (d *Def) Validate(v string) error {
 	v = strings.TrimSpace(v)
+	if err := d.check(v); err != nil {
+		return fmt.Errorf("Invalid value %s for configuration %s: %w", v, d.Name, err)
+	}
+	return nil
+}
+
+// check is Validate's reason to refuse v, in Kafka's words where Kafka
+// has them.
+func (d *Def) check(v string) error {
+	integers := map[Type]struct {
+		bits int
+		name string
+	}{Int: {32, "INT"}, Short: {16, "SHORT"}, Long: {64, "LONG"}}
 	switch d.Type {
 	case Boolean:
 		if v != "true" && v != "false" {
-			return fmt.Errorf("%s: %q is not a boolean (true or false)", d.Name, v)
+			return errors.New("Expected value to be either true or false")
 		}
-	case Int:
-		if _, err := strconv.ParseInt(v, 10, 32); err != nil {
-			return fmt.Errorf("%s: %q is not a 32-bit integer", d.Name, v)
-		}
-	case Short:
-		if _, err := strconv.ParseInt(v, 10, 16); err != nil {
-			return fmt.Errorf("%s: %q is not a 16-bit integer", d.Name, v)
-		}
-	case Long:
-		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-			return fmt.Errorf("%s: %q is not a 64-bit integer", d.Name, v)
+	case Int, Short, Long:
+		i := integers[d.Type]
+		if _, err := strconv.ParseInt(v, 10, i.bits); err != nil {
+			return fmt.Errorf("Not a number of type %s", i.name)
 		}
 	case Double:
 		if _, err := strconv.ParseFloat(v, 64); err != nil {
-			return fmt.Errorf("%s: %q is not a number", d.Name, v)
+			return errors.New("Not a number of type DOUBLE")
 		}
 	}
 	if d.Check != nil {
-		if err := d.Check(v); err != nil {
-			return fmt.Errorf("%s: %w", d.Name, err)
-		}
+		return d.Check(v)
 	}
 	return nil
 }
 
 func atLeast(min int64) func(string) error {
 	return func(v string) error {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if n < min {
-			return fmt.Errorf("value %d is below the minimum %d", n, min)
+		if n, _ := strconv.ParseInt(v, 10, 64); n < min {
+			return fmt.Errorf("Value must be at least %d", min)
 		}
 		return nil
 	}
@@ -92,7 +98,7 @@ func atLeast(min int64) func(string) error {
 func minusOneOrAtLeast(min int64) func(string) error {
 	return func(v string) error {
 		if n, _ := strconv.ParseInt(v, 10, 64); n != -1 && n < min {
-			return fmt.Errorf("value %d is neither -1 nor at least %d", n, min)
+			return fmt.Errorf("Value must be -1 or at least %d", min)
 		}
 		return nil
 	}
@@ -105,7 +111,7 @@ func oneOf(allowed ...string) func(string) error {
 				return nil
 			}
 		}
-		return fmt.Errorf("%q is not one of %s", v, strings.Join(allowed, ", "))
+		return fmt.Errorf("String must be one of: %s", strings.Join(allowed, ", "))
 	}
 }
 

@@ -275,3 +275,23 @@ func TestShareAutoOffsetReset(t *testing.T) {
 		}
 	}
 }
+
+// A refused topic config is worded as Kafka's brokers word it, which is
+// what an admin client shows its operator.
+func TestValidateTopicConfigMessages(t *testing.T) {
+	for _, c := range []struct{ key, value, want string }{
+		{"retention.ms", "abc", "Invalid value abc for configuration retention.ms: Not a number of type LONG"},
+		{"min.insync.replicas", "x", "Invalid value x for configuration min.insync.replicas: Not a number of type INT"},
+		{"min.insync.replicas", "0", "Invalid value 0 for configuration min.insync.replicas: Value must be at least 1"},
+		{"unclean.leader.election.enable", "yes", "Invalid value yes for configuration unclean.leader.election.enable: Expected value to be either true or false"},
+		{"min.cleanable.dirty.ratio", "2", "Invalid value 2 for configuration min.cleanable.dirty.ratio: Value must be no more than 1"},
+		{"min.cleanable.dirty.ratio", "x", "Invalid value x for configuration min.cleanable.dirty.ratio: Not a number of type DOUBLE"},
+		{"cleanup.policy", "delete,squash", "Invalid value delete,squash for configuration cleanup.policy: String must be one of: delete, compact"},
+		{"no.such.key", "1", "Unknown topic config name: no.such.key"},
+	} {
+		err := ValidateTopicConfig(c.key, &c.value)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s=%s: %v, want %q", c.key, c.value, err, c.want)
+		}
+	}
+}

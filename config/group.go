@@ -57,7 +57,7 @@ func GroupDef(name string) *Def { return groupIndex[name] }
 func (b *Broker) ValidateGroupConfig(name string, value *string) error {
 	d := GroupDef(name)
 	if d == nil {
-		return fmt.Errorf("unknown group config %q", name)
+		return fmt.Errorf("Unknown group config name: %s", name)
 	}
 	if value == nil {
 		return nil
@@ -94,9 +94,11 @@ func (b *Broker) checkShareLimits() error {
 
 func between(lo, hi int64) func(string) error {
 	return func(v string) error {
-		n := atoi(v)
-		if n < lo || n > hi {
-			return fmt.Errorf("value %d is outside [%d, %d]", n, lo, hi)
+		switch n := atoi(v); {
+		case n < lo:
+			return fmt.Errorf("Value must be at least %d", lo)
+		case n > hi:
+			return fmt.Errorf("Value must be no more than %d", hi)
 		}
 		return nil
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -48,9 +49,11 @@ const MinSegmentBytes = 1 << 20
 const legacyRecordOverhead = 14
 
 func ratio(v string) error {
-	f, _ := strconv.ParseFloat(v, 64)
-	if f < 0 || f > 1 {
-		return fmt.Errorf("%s is not between 0 and 1", v)
+	switch f, _ := strconv.ParseFloat(v, 64); {
+	case f < 0:
+		return errors.New("Value must be at least 0")
+	case f > 1:
+		return errors.New("Value must be no more than 1")
 	}
 	return nil
 }
@@ -63,7 +66,7 @@ func TopicDef(name string) *Def { return topicIndex[name] }
 func ValidateTopicConfig(name string, value *string) error {
 	d := TopicDef(name)
 	if d == nil {
-		return fmt.Errorf("unknown topic config %q", name)
+		return fmt.Errorf("Unknown topic config name: %s", name)
 	}
 	if value == nil {
 		return nil

@@ -33,6 +33,10 @@ func IsInternalTopic(name string) bool {
 	return name == "__consumer_offsets" || name == "__share_group_state" || name == "__transaction_state"
 }
 
+// MetadataTopic is the name Kafka gives its metadata log; no client may
+// create a topic of that name.
+const MetadataTopic = "__cluster_metadata"
+
 // maxTopicNameLen is Kafka's limit: 255 minus room for a partition suffix
 // in directory names.
 const maxTopicNameLen = 249
@@ -138,10 +142,17 @@ type CreateTopicRequest struct {
 	NumPartitions int32
 	// ReplicationFactor is -1 for the default.
 	ReplicationFactor int16
-	// Assignments maps partition id to replicas; when set, NumPartitions and
-	// ReplicationFactor must be -1.
-	Assignments map[int32][]int32
+	// Assignments holds the replicas of each partition, in request order;
+	// when set, NumPartitions and ReplicationFactor must be -1.
+	Assignments []PartitionAssignment
 	Configs     map[string]*string
+}
+
+// PartitionAssignment is the replica list a CreateTopics request gives one
+// partition.
+type PartitionAssignment struct {
+	Partition int32
+	Replicas  []int32
 }
 
 // CreateTopicResult is the outcome for one topic.
@@ -228,6 +239,10 @@ func (d *Decider) CreateTopics(img *Image, reqs []CreateTopicRequest, def Defaul
 			res.Err = errorf(kerr.InvalidRequest, "Duplicate topic name.")
 			continue
 		}
+		if r.Name == MetadataTopic {
+			res.Err = errorf(kerr.InvalidRequest, "Creation of internal topic %s is prohibited.", MetadataTopic)
+			continue
+		}
 		if err := ValidateTopicName(r.Name); err != nil {
 			res.Err = err
 			continue
@@ -240,12 +255,14 @@ func (d *Decider) CreateTopics(img *Image, reqs []CreateTopicRequest, def Defaul
 			res.Err = errorf(kerr.InvalidTopicException, "Topic '%s' collides with existing topic: %s", r.Name, other)
 			continue
 		}
-		parts, err := d.topicPartitions(img, r, def)
+		// As in Kafka, the configs are checked before the partitions are
+		// placed: a bad config is INVALID_CONFIG whatever else is wrong.
+		configs, err := d.topicConfigs(r.Configs)
 		if err != nil {
 			res.Err = err
 			continue
 		}
-		configs, err := d.topicConfigs(r.Configs)
+		parts, err := d.topicPartitions(img, r, def)
 		if err != nil {
 			res.Err = err
 			continue
@@ -269,23 +286,16 @@ func (d *Decider) CreateTopics(img *Image, reqs []CreateTopicRequest, def Defaul
 
 func (d *Decider) topicPartitions(img *Image, r CreateTopicRequest, def Defaults) ([]PartitionState, error) {
 	if len(r.Assignments) > 0 {
-		if r.NumPartitions != -1 {
-			return nil, errorf(kerr.InvalidRequest, "A manual partition assignment was specified, but numPartitions was not set to -1.")
-		}
 		if r.ReplicationFactor != -1 {
 			return nil, errorf(kerr.InvalidRequest, "A manual partition assignment was specified, but replicationFactor was not set to -1.")
+		}
+		if r.NumPartitions != -1 {
+			return nil, errorf(kerr.InvalidRequest, "A manual partition assignment was specified, but numPartitions was not set to -1.")
 		}
 		if len(r.Assignments) > MaxPartitions {
 			return nil, errorf(kerr.InvalidPartitions, "Number of partitions %d exceeds the limit of %d.", len(r.Assignments), MaxPartitions)
 		}
-		assign := make([][]int32, len(r.Assignments))
-		for p, replicas := range r.Assignments {
-			if p < 0 || int(p) >= len(assign) {
-				return nil, errorf(kerr.InvalidReplicaAssignment, "Partitions should be numbered consecutively from 0, but the assignment includes partition %d of %d.", p, len(r.Assignments))
-			}
-			assign[p] = replicas
-		}
-		return manualPartitions(img, assign, 0, -1)
+		return manualPartitions(img, r.Assignments, 0, -1)
 	}
 
 	np, rf := r.NumPartitions, r.ReplicationFactor
@@ -295,14 +305,16 @@ func (d *Decider) topicPartitions(img *Image, r CreateTopicRequest, def Defaults
 	if rf == -1 {
 		rf = def.ReplicationFactor
 	}
+	// Kafka checks the replication factor before the partition count, so a
+	// request wrong in both is INVALID_REPLICATION_FACTOR.
+	if rf <= 0 {
+		return nil, errorf(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
+	}
 	if np <= 0 {
 		return nil, errorf(kerr.InvalidPartitions, "Number of partitions was set to an invalid non-positive value.")
 	}
 	if np > MaxPartitions {
 		return nil, errorf(kerr.InvalidPartitions, "Number of partitions %d exceeds the limit of %d.", np, MaxPartitions)
-	}
-	if rf <= 0 {
-		return nil, errorf(kerr.InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.")
 	}
 	return d.placePartitions(img, int(np), 0, int(rf))
 }
@@ -403,56 +415,75 @@ func nextFollower(brokers []int32, lead, offset int, chosen []int32, used map[st
 	return fallback
 }
 
-// manualPartitions validates an explicit assignment for partitions first..
-// and builds their states. rf, if not -1, is the replica count every
+// manualPartitions validates an explicit assignment of partitions first..,
+// partition by partition in request order as Kafka does, and builds their
+// states in partition order. rf, if not -1, is the replica count every
 // partition must have; otherwise they must agree with each other. The ISR
 // is the unfenced replicas and the leader the first of them.
-func manualPartitions(img *Image, assign [][]int32, first int, rf int) ([]PartitionState, error) {
-	parts := make([]PartitionState, len(assign))
-	for i, replicas := range assign {
-		p := first + i
+func manualPartitions(img *Image, assign []PartitionAssignment, first int32, rf int) ([]PartitionState, error) {
+	byIndex := make(map[int32]PartitionState, len(assign))
+	for _, a := range assign {
+		p, replicas := a.Partition, a.Replicas
+		if _, ok := byIndex[p]; ok {
+			return nil, errorf(kerr.InvalidReplicaAssignment, "Found multiple manual partition assignments for partition %d", p)
+		}
 		if len(replicas) == 0 {
 			return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
+		}
+		// Kafka checks the brokers in id order, then the replica count.
+		sorted := slices.Sorted(slices.Values(replicas))
+		for j, b := range sorted {
+			if _, ok := img.Brokers[b]; !ok {
+				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", b)
+			}
+			if j > 0 && sorted[j-1] == b {
+				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", b)
+			}
 		}
 		if rf == -1 {
 			rf = len(replicas)
 		} else if len(replicas) != rf {
 			return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes a partition with %d replica(s), but this is not consistent with previous partitions, which have %d replica(s).", len(replicas), rf)
 		}
-		seen := map[int32]bool{}
 		var isr []int32
 		for _, b := range replicas {
-			if seen[b] {
-				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", b)
-			}
-			seen[b] = true
-			br, ok := img.Brokers[b]
-			if !ok {
-				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", b)
-			}
-			if !br.Fenced {
+			if !img.Brokers[b].Fenced {
 				isr = append(isr, b)
 			}
 		}
 		if len(isr) == 0 {
-			return nil, errorf(kerr.InvalidReplicaAssignment, "All brokers specified in the manual partition assignment for partition %d are fenced.", p)
+			return nil, errorf(kerr.InvalidReplicaAssignment, "All brokers specified in the manual partition assignment for partition %d are fenced or in controlled shutdown.", p)
 		}
-		parts[i] = PartitionState{Replicas: slices.Clone(replicas), ISR: isr, Leader: isr[0]}
+		byIndex[p] = PartitionState{Replicas: slices.Clone(replicas), ISR: isr, Leader: isr[0]}
+	}
+	parts := make([]PartitionState, len(byIndex))
+	for i := range parts {
+		ps, ok := byIndex[first+int32(i)]
+		if !ok {
+			return nil, errorf(kerr.InvalidReplicaAssignment, "partitions should be a consecutive 0-based integer sequence")
+		}
+		parts[i] = ps
 	}
 	return parts, nil
 }
 
 func (d *Decider) topicConfigs(in map[string]*string) (map[string]string, error) {
+	// Kafka names every null config of the topic before checking values.
+	var null []string
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		if in[k] == nil {
+			null = append(null, k)
+		}
+	}
+	if len(null) > 0 {
+		return nil, errorf(kerr.InvalidConfig, "Null value not supported for topic configs: %s", strings.Join(null, ","))
+	}
 	out := make(map[string]string, len(in))
 	for _, k := range slices.Sorted(maps.Keys(in)) {
-		v := in[k]
-		if v == nil {
-			return nil, errorf(kerr.InvalidConfig, "Null value not supported for topic configs: %s", k)
-		}
-		if err := d.validateConfig(k, v); err != nil {
+		if err := d.validateConfig(k, in[k]); err != nil {
 			return nil, err
 		}
-		out[k] = *v
+		out[k] = *in[k]
 	}
 	return out, nil
 }
@@ -614,9 +645,15 @@ func (d *Decider) createPartitions(img *Image, r CreatePartitionsRequest, load b
 	var err error
 	if r.Assignments != nil {
 		if len(r.Assignments) != add {
-			return nil, errorf(kerr.InvalidReplicaAssignment, "Attempted to add %d additional partition(s), but %d assignment(s) were specified.", add, len(r.Assignments))
+			return nil, errorf(kerr.InvalidReplicaAssignment, "Attempted to add %d additional partition(s), but only %d assignment(s) were specified.", add, len(r.Assignments))
 		}
-		parts, err = manualPartitions(img, r.Assignments, int(have), -1)
+		// New partitions keep the topic's replication factor, as in
+		// Kafka: a manual assignment of another size is refused.
+		assign := make([]PartitionAssignment, add)
+		for i, replicas := range r.Assignments {
+			assign[i] = PartitionAssignment{Partition: have + int32(i), Replicas: replicas}
+		}
+		parts, err = manualPartitions(img, assign, have, int(t.ReplicationFactor()))
 	} else {
 		parts, err = d.placePartitions(img, add, int(have), int(t.ReplicationFactor()))
 	}

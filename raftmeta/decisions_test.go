@@ -253,10 +253,9 @@ func (h *decisionHarness) run(t *testing.T, td *datadriven.TestData) string {
 				r.ReplicationFactor = int16(atoi(t, v))
 			}
 			if v, ok := f["assign"]; ok {
-				r.Assignments = map[int32][]int32{}
 				for _, pa := range strings.Split(v, ";") {
 					p, reps, _ := strings.Cut(pa, ":")
-					r.Assignments[int32(atoi(t, p))] = int32s(t, reps)
+					r.Assignments = append(r.Assignments, PartitionAssignment{Partition: int32(atoi(t, p)), Replicas: int32s(t, reps)})
 				}
 			}
 			if v, ok := f["configs"]; ok {

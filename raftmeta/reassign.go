@@ -160,7 +160,7 @@ func (d *Decider) AlterPartitionReassignments(img *Image, reqs []ReassignRequest
 // startReassignment returns the partition's state once a reassignment to
 // target begins (before completion is tried).
 func startReassignment(img *Image, partition int32, old PartitionState, target []int32) (PartitionState, error) {
-	if _, err := manualPartitions(img, [][]int32{target}, int(partition), -1); err != nil {
+	if _, err := manualPartitions(img, []PartitionAssignment{{Partition: partition, Replicas: target}}, partition, -1); err != nil {
 		return PartitionState{}, err
 	}
 	next := old
