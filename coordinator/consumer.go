@@ -397,11 +397,13 @@ func (g *ConsumerGroup) consumerLeave(now time.Time, req *kmsg.ConsumerGroupHear
 }
 
 // LeaveClassic handles a classic LeaveGroup sent to the group, as Kafka's
-// coordinator does: each member it names is removed, found by member id or
-// by instance id (the member id then empty, as an admin client removing a
-// static member sends it, or the holder's); any other answers
-// UNKNOWN_MEMBER_ID, or FENCED_INSTANCE_ID for an instance id another
-// member holds. A static member goes for good, not for a temporary leave.
+// coordinator does. Its members all use the consumer protocol, which a
+// classic leave cannot end: a member named by its member id answers
+// UNKNOWN_MEMBER_ID. The one removal it allows is an administrator's of a
+// static member, named by instance id with no member id (as an admin
+// client's member removal sends it); an instance id no member holds is
+// UNKNOWN_MEMBER_ID, one another member holds FENCED_INSTANCE_ID. A static
+// member so removed goes for good, not for a temporary leave.
 func (g *ConsumerGroup) LeaveClassic(req *kmsg.LeaveGroupRequest, topics TopicsView) *kmsg.LeaveGroupResponse {
 	resp := kmsg.NewPtrLeaveGroupResponse()
 	resp.Version = req.Version
@@ -409,23 +411,17 @@ func (g *ConsumerGroup) LeaveClassic(req *kmsg.LeaveGroupRequest, topics TopicsV
 	for _, l := range leaveGroupMembers(req) {
 		r := kmsg.NewLeaveGroupResponseMember()
 		r.MemberID, r.InstanceID = l.MemberID, l.InstanceID
-		id := l.MemberID
+		r.ErrorCode = kerr.UnknownMemberID.Code
 		if l.InstanceID != nil {
 			holder, ok := g.static[*l.InstanceID]
+			m := g.members[holder]
 			switch {
-			case !ok:
-				id = ""
+			case !ok || m == nil:
 			case l.MemberID != "" && l.MemberID != holder:
 				r.ErrorCode = kerr.FencedInstanceID.Code
-			default:
-				id = holder
-			}
-		}
-		if r.ErrorCode == 0 {
-			if m, ok := g.members[id]; ok {
+			case l.MemberID == "":
+				r.ErrorCode = 0
 				leaving = append(leaving, m)
-			} else {
-				r.ErrorCode = kerr.UnknownMemberID.Code
 			}
 		}
 		resp.Members = append(resp.Members, r)

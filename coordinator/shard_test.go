@@ -290,10 +290,11 @@ func TestOffsetDeleteGroupChecks(t *testing.T) {
 // Classic Heartbeat, SyncGroup and LeaveGroup sent to a consumer-protocol
 // or share group answer as Kafka's coordinator does: the member is unknown
 // to the classic protocol (UNKNOWN_MEMBER_ID), or its instance id is held
-// by another member (FENCED_INSTANCE_ID); a LeaveGroup naming consumer
-// members removes them, which is how an admin client removes members of a
-// consumer group. A client reading INCONSISTENT_GROUP_PROTOCOL there stops
-// where Kafka's answer makes it rejoin.
+// by another member (FENCED_INSTANCE_ID); a LeaveGroup removes a consumer
+// member only when it names a static one by instance id alone, which is how
+// an admin client removes members of a consumer group. A client reading
+// INCONSISTENT_GROUP_PROTOCOL there stops where Kafka's answer makes it
+// rejoin.
 func TestClassicRequestsToModernGroups(t *testing.T) {
 	now := time.Unix(1000, 0)
 	s := NewShard(DefaultConfig())
@@ -356,9 +357,12 @@ func TestClassicRequestsToModernGroups(t *testing.T) {
 		{InstanceID: &inst},
 		{MemberID: "nope"},
 		{MemberID: "x", InstanceID: &inst},
+		{MemberID: "m2", InstanceID: &inst},
+		{MemberID: "m1"},
+		{InstanceID: &other},
 	}
 	resp := s.LeaveGroup(now, leave, topics)
-	want := []int16{0, unknown, fenced}
+	want := []int16{0, unknown, fenced, unknown, unknown, unknown}
 	if resp.ErrorCode != 0 || len(resp.Members) != len(want) {
 		t.Fatalf("leave: %+v", resp)
 	}
@@ -379,11 +383,11 @@ func TestClassicRequestsToModernGroups(t *testing.T) {
 	}
 	v0 := kmsg.NewPtrLeaveGroupRequest()
 	v0.Group, v0.MemberID = "c", "m1"
-	if resp := s.LeaveGroup(now, v0, topics); resp.ErrorCode != 0 {
-		t.Errorf("v0 leave of m1: error %d", resp.ErrorCode)
+	if resp := s.LeaveGroup(now, v0, topics); resp.ErrorCode != unknown {
+		t.Errorf("v0 leave of consumer member m1: error %d, want UNKNOWN_MEMBER_ID", resp.ErrorCode)
 	}
-	if got := members(); len(got) != 0 {
-		t.Errorf("members after m1 left: %v", got)
+	if got := members(); len(got) != 1 || got[0] != "m1" {
+		t.Errorf("members after the refused leave of m1: %v, want [m1]", got)
 	}
 	leave.Group = "s"
 	if resp := s.LeaveGroup(now, leave, topics); resp.ErrorCode != unknown {
