@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"reflect"
 	"slices"
@@ -915,6 +916,19 @@ func TestDescribeAuthorizedOperations(t *testing.T) {
 	alice := loggedIn(t, s, "alice", "alice-secret")
 	if r := alice.roundTrip(metadata, 12).(*kmsg.MetadataResponse); len(r.Topics) != 1 || r.Topics[0].AuthorizedOperations != read|describe {
 		t.Errorf("Metadata as alice: %+v, want operations %#x", r.Topics, read|describe)
+	}
+	// A topic refused to her is answered with its error alone: its
+	// operations stay "not requested", as Kafka leaves them.
+	admin.createTopic("secret")
+	refused := kmsg.NewMetadataRequestTopic()
+	refused.Topic = kmsg.StringPtr("secret")
+	withRefused := *metadata
+	withRefused.Topics = append(slices.Clone(metadata.Topics), refused)
+	r := alice.roundTrip(&withRefused, 12).(*kmsg.MetadataResponse)
+	for _, rt := range r.Topics {
+		if deref(rt.Topic) == "secret" && (rt.ErrorCode != kerr.TopicAuthorizationFailed.Code || rt.AuthorizedOperations != math.MinInt32) {
+			t.Errorf("Metadata of secret as alice: error %d, operations %#x; want TOPIC_AUTHORIZATION_FAILED and none computed", rt.ErrorCode, rt.AuthorizedOperations)
+		}
 	}
 	// FindCoordinator creates the offsets topic, whose coordinator may
 	// still be loading: ask until it answers.
