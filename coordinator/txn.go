@@ -450,15 +450,10 @@ func (s *TxnShard) EndTxn(now time.Time, req EndTxnRequest) (int64, int16, *kerr
 	if kerrv != nil {
 		return -1, -1, kerrv
 	}
+	if kerrv := endInProgress(m, req.Commit); kerrv != nil {
+		return -1, -1, kerrv
+	}
 	switch m.state {
-	case TxnOngoing:
-	case TxnPrepareCommit, TxnPrepareAbort:
-		if sameOutcome(m.state, req.Commit) {
-			return -1, -1, kerr.ConcurrentTransactions // a retry while markers are written
-		}
-		return -1, -1, kerr.InvalidTxnState
-	case TxnPrepareEpochFence:
-		return -1, -1, kerr.ConcurrentTransactions
 	case TxnCompleteCommit, TxnCompleteAbort:
 		if sameOutcome(m.state, req.Commit) {
 			return m.producerID, m.epoch, nil // a retry of a completed end
@@ -504,14 +499,10 @@ func (s *TxnShard) endTxnV2(now time.Time, req EndTxnRequest) (int64, int16, *ke
 	if !validEpoch {
 		return -1, -1, kerr.ProducerFenced
 	}
+	if kerrv := endInProgress(m, req.Commit); kerrv != nil {
+		return -1, -1, kerrv
+	}
 	switch m.state {
-	case TxnPrepareCommit, TxnPrepareAbort:
-		if sameOutcome(m.state, req.Commit) {
-			return -1, -1, kerr.ConcurrentTransactions
-		}
-		return -1, -1, kerr.InvalidTxnState
-	case TxnPrepareEpochFence:
-		return -1, -1, kerr.ConcurrentTransactions
 	case TxnCompleteCommit, TxnCompleteAbort:
 		if retry {
 			if sameOutcome(m.state, req.Commit) {
@@ -537,6 +528,23 @@ func (s *TxnShard) endTxnV2(now time.Time, req EndTxnRequest) (int64, int16, *ke
 		return m.nextProducer, 0, nil
 	}
 	return m.producerID, m.epoch, nil
+}
+
+// endInProgress is the answer to an EndTxn while m's end is under way, in
+// either version: a retry of the same outcome waits for the markers
+// (CONCURRENT_TRANSACTIONS), the other outcome is INVALID_TXN_STATE, and
+// an end during a fence waits too; nil when no end is under way.
+func endInProgress(m *txnMeta, commit bool) *kerr.Error {
+	switch m.state {
+	case TxnPrepareCommit, TxnPrepareAbort:
+		if sameOutcome(m.state, commit) {
+			return kerr.ConcurrentTransactions
+		}
+		return kerr.InvalidTxnState
+	case TxnPrepareEpochFence:
+		return kerr.ConcurrentTransactions
+	}
+	return nil
 }
 
 func sameOutcome(st TxnState, commit bool) bool {
