@@ -321,9 +321,9 @@ func (s *Shard) Heartbeat(now time.Time, req *kmsg.HeartbeatRequest) *kmsg.Heart
 }
 
 // LeaveGroup handles a classic LeaveGroup. Sent to a consumer-protocol
-// group it removes the members it names, as Kafka does (an admin client
-// removes members of a consumer group this way); topics is what the group
-// reassigns their partitions from.
+// group it removes only the static members an administrator names by
+// instance id, as Kafka does (ConsumerGroup.LeaveClassic); topics is what
+// the group reassigns their partitions from.
 func (s *Shard) LeaveGroup(now time.Time, req *kmsg.LeaveGroupRequest, topics TopicsView) *kmsg.LeaveGroupResponse {
 	if g := s.groups[req.Group]; g != nil && g.consumer != nil {
 		s.touched[req.Group] = true
