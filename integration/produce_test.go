@@ -211,7 +211,7 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 	t.Parallel()
 	n, _, topic, _ := startNodeWithTopic(t, nodeOpts{}, 1)
 
-	lp := startLongPoll(t, n, topic, 0)
+	lp := startLongPoll(t, n, topic)
 	producer := n.Client(t)
 	lp.expectWokenBy(producer, &kgo.Record{Topic: topic, Value: []byte("wake up")})
 }
@@ -220,17 +220,87 @@ func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
 // arrives on one of them, and not when one arrives on a partition it does
 // not read: the broker wakes exactly the fetches parked on the partition
 // appended to.
+//
+// The fetch is sent as one raw request, so that what is parked is known to
+// cover both partitions: a consumer makes each partition fetchable as its
+// start offset loads and may send its first fetch, parked for MaxWait,
+// before the second partition is ready.
 func TestFetchLongPollWakesOnlyForItsPartitions(t *testing.T) {
 	t.Parallel()
-	n, _, topic, _ := startNodeWithTopic(t, nodeOpts{}, 3)
+	n, _, topic, id := startNodeWithTopic(t, nodeOpts{}, 3)
 
-	lp := startLongPoll(t, n, topic, 0, 1)
-	producer := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err := producer.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Topic: topic, Partition: 2, Value: []byte("elsewhere")}).FirstErr(); err != nil {
-		t.Fatalf("produce to partition 2: %v", err)
+	rc := dialRaw(t, n.Addr())
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = int32(longPollWait / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = 1 << 20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, id
+	for _, p := range []int32{0, 1} {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = p, 1<<20
+		rt.Partitions = append(rt.Partitions, rp)
 	}
-	lp.expectParked("after a produce to a partition it does not read")
-	lp.expectWokenBy(producer, &kgo.Record{Topic: topic, Partition: 1, Value: []byte("wake up")})
+	req.Topics = append(req.Topics, rt)
+	corr := rc.send(req, -1)
+	type answer struct {
+		body []byte
+		err  error
+		at   time.Time
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		body, err := rc.readFrame(2 * longPollWait)
+		answered <- answer{body, err, time.Now()}
+	}()
+
+	producer := n.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	produce := func(partition int32, value string) time.Time {
+		t.Helper()
+		if err := producer.ProduceSync(ctxT(t, opTimeout), &kgo.Record{Topic: topic, Partition: partition, Value: []byte(value)}).FirstErr(); err != nil {
+			t.Fatalf("produce to partition %d: %v", partition, err)
+		}
+		return time.Now()
+	}
+	produce(2, "elsewhere")
+	select {
+	case a := <-answered:
+		t.Fatalf("fetch of partitions 0 and 1 answered (error %v) after a produce to partition 2", a.err)
+	case <-time.After(time.Second):
+	}
+
+	producedAt := produce(1, "wake up")
+	var a answer
+	select {
+	case a = <-answered:
+	case <-time.After(2 * longPollWait):
+		t.Fatalf("fetch not answered within %v of producing", 2*longPollWait)
+	}
+	if a.err != nil {
+		t.Fatalf("reading the fetch response: %v", a.err)
+	}
+	if d := a.at.Sub(producedAt); d > 3*time.Second {
+		t.Fatalf("fetch answered %v after the produce; a parked fetch must wake on new data, not wait out MaxWait %v", d, longPollWait)
+	}
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SetVersion(req.GetVersion())
+	rest, err := skipResponseHeader(a.body, corr, resp)
+	if err == nil {
+		err = resp.ReadFrom(rest)
+	}
+	if err != nil {
+		t.Fatalf("decoding the fetch response: %v", err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 2 {
+		t.Fatalf("fetch response has %d topics, want 1 with partitions 0 and 1", len(resp.Topics))
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		hasRecords := len(p.RecordBatches) > 0
+		if p.ErrorCode != 0 || hasRecords != (p.Partition == 1) {
+			t.Errorf("partition %d: error %d, %d record bytes; want records on partition 1 only", p.Partition, p.ErrorCode, len(p.RecordBatches))
+		}
+	}
 }
 
 // longPollWait is the FetchMaxWait of the long-poll tests: far longer than
@@ -245,23 +315,19 @@ type longPoll struct {
 	results <-chan polled
 }
 
-// startLongPoll starts a consumer of topic's partitions, from the start,
+// startLongPoll starts a consumer of topic's partition 0, from the start,
 // with FetchMaxWait longPollWait, and checks that its fetch is parked
 // before anything is produced.
-func startLongPoll(t *testing.T, n *node, topic string, partitions ...int32) *longPoll {
+func startLongPoll(t *testing.T, n *node, topic string) *longPoll {
 	t.Helper()
-	offsets := map[int32]kgo.Offset{}
-	for _, p := range partitions {
-		offsets[p] = kgo.NewOffset().AtStart()
-	}
 	lp := &longPoll{t: t, fw: &fetchWrites{}}
 	consumer := n.Client(t,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchMaxWait(longPollWait),
 		kgo.WithHooks(lp.fw),
 	)
 	lp.results = pollUntilRecords(t, consumer, 2*longPollWait)
-	lp.expectParked("before anything was produced")
+	lp.expectParked()
 	return lp
 }
 
@@ -297,7 +363,7 @@ func pollUntilRecords(t *testing.T, consumer *kgo.Client, limit time.Duration) <
 // its first fetch is on the wire, no poll returns within a second, and the
 // broker answered at most a couple of fetches meanwhile (a broker that
 // ignored MaxWait would answer empty fetches over and over).
-func (lp *longPoll) expectParked(when string) {
+func (lp *longPoll) expectParked() {
 	t, fw := lp.t, lp.fw
 	t.Helper()
 	waitFor(t, opTimeout, "the consumer's first fetch", func() (bool, string) {
@@ -306,11 +372,11 @@ func (lp *longPoll) expectParked(when string) {
 	idleStart := fw.n.Load()
 	select {
 	case p := <-lp.results:
-		t.Fatalf("poll returned %s: %d records, errors %v", when, len(p.recs), p.errs)
+		t.Fatalf("poll returned before anything was produced: %d records, errors %v", len(p.recs), p.errs)
 	case <-time.After(time.Second):
 	}
 	if extra := fw.n.Load() - idleStart; extra > 2 {
-		t.Fatalf("%d fetches were answered within 1s %s with MaxWait %v: the broker is not long-polling", extra, when, longPollWait)
+		t.Fatalf("%d fetches were answered within 1s with MaxWait %v: the broker is not long-polling", extra, longPollWait)
 	}
 }
 
