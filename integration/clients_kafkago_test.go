@@ -103,11 +103,15 @@ func (l *errorLog) all() []string {
 func (d *kafkaGoDriver) consumeGroup(t *testing.T, group, topic string, ends map[int32]int64) []mRecord {
 	errs := &errorLog{}
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           []string{d.n.Addr()},
-		GroupID:           group,
-		Topic:             topic,
-		StartOffset:       kafka.FirstOffset,
-		MaxWait:           200 * time.Millisecond,
+		Brokers:     []string{d.n.Addr()},
+		GroupID:     group,
+		Topic:       topic,
+		StartOffset: kafka.FirstOffset,
+		// kafka-go asks the broker to wait MaxWait less a margin (a
+		// quarter of MaxWait below one second, one second above) and
+		// fails the read at MaxWait: at 200 ms the broker had 50 ms
+		// past its wait to answer, too little on a loaded machine.
+		MaxWait:           2 * time.Second,
 		HeartbeatInterval: 300 * time.Millisecond,
 		SessionTimeout:    6 * time.Second,
 		ErrorLogger:       errs,
