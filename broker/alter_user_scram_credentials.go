@@ -4,14 +4,13 @@ package broker
 // credentials in the metadata quorum. The client sends a salted password,
 // never the password; this node derives the stored and server keys from
 // it (the quorum stores only those), then the active controller decides
-// with Kafka's rules. A node that is not the active controller relays the
-// request to it unchanged.
+// with Kafka's rules (raftmeta's Decider.AlterScramCredentials: one
+// alteration per user and request). A node that is not the active
+// controller relays the request to it unchanged.
 
 import (
 	"context"
-	"slices"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/raftmeta"
@@ -20,56 +19,30 @@ import (
 
 func (s *Server) handleAlterUserScramCredentials(ctx context.Context, _ *reqCtx, req *kmsg.AlterUserSCRAMCredentialsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
-	// A credential that cannot be derived fails its user before the
-	// controller sees any of that user's alterations, as a user with any
-	// failed alteration is altered not at all.
-	failed := map[string]*raftmeta.Error{}
-	var order []string
-	seen := map[string]bool{}
-	note := func(user string) {
-		if !seen[user] {
-			seen[user] = true
-			order = append(order, user)
-		}
+	dels := make([]raftmeta.ScramDeletion, len(req.Deletions))
+	for i, d := range req.Deletions {
+		dels[i] = raftmeta.ScramDeletion{User: d.Name, Mechanism: d.Mechanism}
 	}
-	var upserts []raftmeta.ScramUpsertion
-	for _, u := range req.Upsertions {
-		note(u.Name)
+	upserts := make([]raftmeta.ScramUpsertion, len(req.Upsertions))
+	for i, u := range req.Upsertions {
+		// A credential that cannot be derived still goes to the
+		// controller, which reports why only after the checks Kafka makes
+		// first, and only if this is the user's one alteration.
+		up := raftmeta.ScramUpsertion{User: u.Name, Credential: raftmeta.ScramCredential{Mechanism: u.Mechanism, Salt: u.Salt, Iterations: u.Iterations}}
 		cred, err := sasl.ScramCredentialFromSaltedPassword(sasl.ScramMechanism(u.Mechanism), u.Salt, u.SaltedPassword, int(u.Iterations))
 		if err != nil {
-			code := kerr.UnacceptableCredential
-			if u.Mechanism != int8(sasl.ScramSHA256) && u.Mechanism != int8(sasl.ScramSHA512) {
-				code = kerr.UnsupportedSaslMechanism
-			}
-			if failed[u.Name] == nil {
-				failed[u.Name] = &raftmeta.Error{Code: code, Message: err.Error()}
-			}
-			continue
+			up.Invalid = err.Error()
+		} else {
+			up.Credential.StoredKey, up.Credential.ServerKey = cred.StoredKey, cred.ServerKey
 		}
-		upserts = append(upserts, raftmeta.ScramUpsertion{User: u.Name, Credential: raftmeta.ScramCredential{
-			Mechanism: u.Mechanism, Salt: cred.Salt, StoredKey: cred.StoredKey, ServerKey: cred.ServerKey, Iterations: cred.Iterations,
-		}})
+		upserts[i] = up
 	}
-	var dels []raftmeta.ScramDeletion
-	for _, d := range req.Deletions {
-		note(d.Name)
-		dels = append(dels, raftmeta.ScramDeletion{User: d.Name, Mechanism: d.Mechanism})
+	if len(dels)+len(upserts) == 0 {
+		return resp, nil
 	}
-	dels = slices.DeleteFunc(dels, func(d raftmeta.ScramDeletion) bool { return failed[d.User] != nil })
-	upserts = slices.DeleteFunc(upserts, func(u raftmeta.ScramUpsertion) bool { return failed[u.User] != nil })
-	results := map[string]error{}
-	if len(dels)+len(upserts) > 0 {
-		for _, r := range s.ctrl.AlterScramCredentials(ctx, dels, upserts) {
-			results[r.User] = r.Err
-		}
-	}
-	for _, user := range order {
-		var err error = results[user]
-		if f := failed[user]; f != nil {
-			err = f
-		}
+	for _, r := range s.ctrl.AlterScramCredentials(ctx, dels, upserts) {
 		res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
-		res.User, res.ErrorCode, res.ErrorMessage = user, errorCode(err), errorMessage(err)
+		res.User, res.ErrorCode, res.ErrorMessage = r.User, errorCode(r.Err), errorMessage(r.Err)
 		resp.Results = append(resp.Results, res)
 	}
 	return resp, nil

@@ -188,19 +188,41 @@ func (b *imageBuilder) scram() map[ScramKey]ScramCredential {
 
 // validScram checks a credential as Kafka's ScramControlManager does.
 func validScram(user string, c ScramCredential) *Error {
+	if err := validScramAlteration(user, c.Mechanism, c.Iterations); err != nil {
+		return err
+	}
 	switch {
-	case user == "":
-		return errorf(kerr.UnacceptableCredential, "Username must not be empty")
-	case c.Mechanism != ScramSHA256 && c.Mechanism != ScramSHA512:
-		return errorf(kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism %d", c.Mechanism)
-	case c.Iterations < MinScramIterations:
-		return errorf(kerr.UnacceptableCredential, "Too few iterations")
-	case c.Iterations > MaxScramIterations:
-		return errorf(kerr.UnacceptableCredential, "Too many iterations")
 	case len(c.Salt) == 0:
 		return errorf(kerr.UnacceptableCredential, "Salt must not be empty")
 	case len(c.StoredKey) == 0 || len(c.ServerKey) == 0:
 		return errorf(kerr.UnacceptableCredential, "Stored key and server key must not be empty")
+	}
+	return nil
+}
+
+// validScramUser checks the user name and mechanism of an alteration,
+// with Kafka's messages (clients show them).
+func validScramUser(user string, mechanism int8) *Error {
+	switch {
+	case user == "":
+		return errorf(kerr.UnacceptableCredential, "Username must not be empty")
+	case mechanism != ScramSHA256 && mechanism != ScramSHA512:
+		return errorf(kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism")
+	}
+	return nil
+}
+
+// validScramAlteration is validScramUser and the iteration bounds, the
+// checks Kafka makes of an upsertion before it derives the credential.
+func validScramAlteration(user string, mechanism int8, iterations int32) *Error {
+	if err := validScramUser(user, mechanism); err != nil {
+		return err
+	}
+	switch {
+	case iterations < MinScramIterations:
+		return errorf(kerr.UnacceptableCredential, "Too few iterations")
+	case iterations > MaxScramIterations:
+		return errorf(kerr.UnacceptableCredential, "Too many iterations")
 	}
 	return nil
 }
@@ -333,6 +355,22 @@ type ScramDeletion struct {
 type ScramUpsertion struct {
 	User       string
 	Credential ScramCredential
+	// Invalid is why the front end could not derive the credential
+	// (Credential then holds only the mechanism, iterations and salt). It
+	// fails the upsertion with UNACCEPTABLE_CREDENTIAL once the user name,
+	// mechanism and iterations have passed, the order Kafka checks in.
+	Invalid string
+}
+
+func (up ScramUpsertion) check() *Error {
+	c := up.Credential
+	if err := validScramAlteration(up.User, c.Mechanism, c.Iterations); err != nil {
+		return err
+	}
+	if up.Invalid != "" {
+		return errorf(kerr.UnacceptableCredential, "%s", up.Invalid)
+	}
+	return validScram(up.User, c)
 }
 
 // ScramResult is the outcome for one user of AlterUserScramCredentials.
@@ -341,70 +379,53 @@ type ScramResult struct {
 	Err  error
 }
 
-// AlterScramCredentials decides AlterUserScramCredentials, with Kafka's
-// rules: a user altered twice for the same mechanism in one request fails
-// whole with DUPLICATE_RESOURCE; an invalid credential fails its user with
-// UNACCEPTABLE_CREDENTIAL or UNSUPPORTED_SASL_MECHANISM; deleting a
-// credential that does not exist fails with RESOURCE_NOT_FOUND. A user
-// with any failed alteration gets no records at all. Results come one per
-// user, in order of first appearance.
+// AlterScramCredentials decides AlterUserScramCredentials with the rules
+// of Kafka's ScramControlManager: a request alters each user at most once.
+// The alterations are taken in order, deletions first; a user's first one
+// is checked (UNACCEPTABLE_CREDENTIAL, UNSUPPORTED_SASL_MECHANISM, or
+// RESOURCE_NOT_FOUND for a deletion of a credential that does not exist)
+// and a later one for the same user, whatever its mechanism, fails that
+// user with DUPLICATE_RESOURCE, unless the first had already failed it.
+// A failed user gets no record. Results come one per user, in order of
+// first appearance.
 func (d *Decider) AlterScramCredentials(img *Image, deletions []ScramDeletion, upsertions []ScramUpsertion) ([]Record, []ScramResult) {
 	var order []string
-	errs := map[string]error{}
-	seen := map[ScramKey]bool{}
-	note := func(user string, mech int8) {
-		if _, ok := errs[user]; !ok {
-			order = append(order, user)
-			errs[user] = nil
-		}
-		k := ScramKey{user, mech}
-		if seen[k] {
-			errs[user] = errorf(kerr.DuplicateResource, "A user credential cannot be altered twice in the same request")
-		}
-		seen[k] = true
-	}
-	for _, del := range deletions {
-		note(del.User, del.Mechanism)
-	}
-	for _, up := range upsertions {
-		note(up.User, up.Credential.Mechanism)
-	}
-	setErr := func(user string, err *Error) {
-		if errs[user] == nil {
-			errs[user] = err
-		}
-	}
-	for _, del := range deletions {
-		switch {
-		case del.User == "":
-			setErr(del.User, errorf(kerr.UnacceptableCredential, "Username must not be empty"))
-		case del.Mechanism != ScramSHA256 && del.Mechanism != ScramSHA512:
-			setErr(del.User, errorf(kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism %d", del.Mechanism))
-		default:
-			if _, ok := img.ScramCredential(del.User, del.Mechanism); !ok {
-				setErr(del.User, errorf(kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist"))
+	errs := map[string]*Error{}
+	alteration := map[string]Record{}
+	alter := func(user string, check func() *Error, rec Record) {
+		if err, seen := errs[user]; seen {
+			if err == nil {
+				errs[user] = errorf(kerr.DuplicateResource, "A user credential cannot be altered twice in the same request")
 			}
+			return
 		}
+		order = append(order, user)
+		errs[user] = check()
+		alteration[user] = rec
+	}
+	for _, del := range deletions {
+		alter(del.User, func() *Error {
+			if err := validScramUser(del.User, del.Mechanism); err != nil {
+				return err
+			}
+			if _, ok := img.ScramCredential(del.User, del.Mechanism); !ok {
+				return errorf(kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist")
+			}
+			return nil
+		}, &DeleteScramCredential{User: del.User, Mechanism: del.Mechanism})
 	}
 	for _, up := range upsertions {
-		if err := validScram(up.User, up.Credential); err != nil {
-			setErr(up.User, err)
-		}
+		alter(up.User, up.check, &UpsertScramCredential{User: up.User, Credential: up.Credential})
 	}
 	var recs []Record
-	for _, del := range deletions {
-		if errs[del.User] == nil {
-			recs = append(recs, &DeleteScramCredential{User: del.User, Mechanism: del.Mechanism})
-		}
-	}
-	for _, up := range upsertions {
-		if errs[up.User] == nil {
-			recs = append(recs, &UpsertScramCredential{User: up.User, Credential: up.Credential})
-		}
-	}
 	results := make([]ScramResult, len(order))
 	for i, u := range order {
-		results[i] = ScramResult{User: u, Err: errs[u]}
+		results[i].User = u
+		if err := errs[u]; err != nil {
+			results[i].Err = err
+			continue
+		}
+		recs = append(recs, alteration[u])
 	}
 	return recs, results
 }

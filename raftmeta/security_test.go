@@ -143,60 +143,98 @@ func TestDecideDeleteACLs(t *testing.T) {
 	}
 }
 
+// TestDecideAlterScramCredentials follows Kafka's ScramControlManager: a
+// request alters each user once, whatever the mechanisms; a user's first
+// alteration is the one checked, a valid one followed by another is
+// DUPLICATE_RESOURCE, and the messages are Kafka's.
 func TestDecideAlterScramCredentials(t *testing.T) {
 	d := &Decider{}
-	img := mustApply(t, newImage("c"), 2, &UpsertScramCredential{User: "alice", Credential: sampleCredential})
 	sha512 := sampleCredential
 	sha512.Mechanism = ScramSHA512
+	img := mustApply(t, newImage("c"), 2,
+		&UpsertScramCredential{User: "alice", Credential: sampleCredential},
+		&UpsertScramCredential{User: "dup", Credential: sha512},
+		&UpsertScramCredential{User: "grace", Credential: sampleCredential},
+	)
 	few := sampleCredential
 	few.Iterations = 4095
 	many := sampleCredential
 	many.Iterations = 16385
 	unknownMech := sampleCredential
 	unknownMech.Mechanism = 0
+	underived := ScramCredential{Mechanism: ScramSHA256, Salt: []byte("salt"), Iterations: 4096}
 	recs, results := d.AlterScramCredentials(img,
 		[]ScramDeletion{
-			{User: "alice", Mechanism: ScramSHA256}, // fine
+			{User: "alice", Mechanism: ScramSHA256}, // fine, then upserted too
 			{User: "bob", Mechanism: ScramSHA256},   // does not exist
 			{User: "dup", Mechanism: ScramSHA512},   // altered twice
+			{User: "", Mechanism: ScramSHA256},      // empty, then again
+			{User: "", Mechanism: ScramSHA256},
+			{User: "erin", Mechanism: 10},           // unknown mechanism
+			{User: "erin", Mechanism: ScramSHA256},  // after a failure: ignored
+			{User: "grace", Mechanism: ScramSHA256}, // fine
 		},
 		[]ScramUpsertion{
 			{User: "alice", Credential: sha512},
 			{User: "carol", Credential: few},
 			{User: "dave", Credential: many},
-			{User: "erin", Credential: unknownMech},
 			{User: "dup", Credential: sha512},
+			{User: "dup", Credential: sampleCredential}, // a third time: still DUPLICATE_RESOURCE
 			{User: "", Credential: sampleCredential},
 			{User: "frank", Credential: sampleCredential},
+			{User: "heidi", Credential: underived, Invalid: "salted password is 3 bytes"},
+			{User: "ivan", Credential: unknownMech, Invalid: "unknown SCRAM mechanism 0"},
+			{User: "judy", Credential: sampleCredential},
+			{User: "judy", Credential: sha512}, // another mechanism, same user
 		})
-	want := map[string]*kerr.Error{
-		"alice": nil, "bob": kerr.ResourceNotFound, "dup": kerr.DuplicateResource, "carol": kerr.UnacceptableCredential,
-		"dave": kerr.UnacceptableCredential, "erin": kerr.UnsupportedSaslMechanism, "": kerr.UnacceptableCredential, "frank": nil,
+	type outcome struct {
+		code *kerr.Error
+		msg  string
 	}
-	var order []string
-	for _, r := range results {
-		order = append(order, r.User)
-		if w := want[r.User]; (w == nil) != (r.Err == nil) || (w != nil && !errors.Is(r.Err, w)) {
-			t.Errorf("user %q: err %v, want %v", r.User, r.Err, w)
+	const dupMsg = "A user credential cannot be altered twice in the same request"
+	want := []struct {
+		user string
+		outcome
+	}{
+		{"alice", outcome{kerr.DuplicateResource, dupMsg}},
+		{"bob", outcome{kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist"}},
+		{"dup", outcome{kerr.DuplicateResource, dupMsg}},
+		{"", outcome{kerr.UnacceptableCredential, "Username must not be empty"}},
+		{"erin", outcome{kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism"}},
+		{"grace", outcome{}},
+		{"carol", outcome{kerr.UnacceptableCredential, "Too few iterations"}},
+		{"dave", outcome{kerr.UnacceptableCredential, "Too many iterations"}},
+		{"frank", outcome{}},
+		{"heidi", outcome{kerr.UnacceptableCredential, "salted password is 3 bytes"}},
+		{"ivan", outcome{kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism"}},
+		{"judy", outcome{kerr.DuplicateResource, dupMsg}},
+	}
+	if len(results) != len(want) {
+		t.Fatalf("%d results, want %d: %+v", len(results), len(want), results)
+	}
+	for i, w := range want {
+		r := results[i]
+		var got outcome
+		if r.Err != nil {
+			got.code, got.msg = KafkaError(r.Err)
+		}
+		if r.User != w.user || got != w.outcome {
+			t.Errorf("result %d: user %q %v %q, want user %q %v %q", i, r.User, got.code, got.msg, w.user, w.code, w.msg)
 		}
 	}
-	if !reflect.DeepEqual(order, []string{"alice", "bob", "dup", "carol", "dave", "erin", "", "frank"}) {
-		t.Fatalf("result order %q", order)
-	}
 	wantRecs := []Record{
-		&DeleteScramCredential{User: "alice", Mechanism: ScramSHA256},
-		&UpsertScramCredential{User: "alice", Credential: sha512},
+		&DeleteScramCredential{User: "grace", Mechanism: ScramSHA256},
 		&UpsertScramCredential{User: "frank", Credential: sampleCredential},
 	}
 	if !reflect.DeepEqual(recs, wantRecs) {
 		t.Fatalf("records %+v", recs)
 	}
 	next := mustApply(t, img, 3, recs...)
-	if _, ok := next.ScramCredential("alice", ScramSHA256); ok {
-		t.Fatal("alice's SHA-256 credential survived")
+	if _, ok := next.ScramCredential("grace", ScramSHA256); ok {
+		t.Fatal("grace's credential survived")
 	}
-	if _, ok := next.ScramCredential("alice", ScramSHA512); !ok {
-		t.Fatal("alice has no SHA-512 credential")
+	if _, ok := next.ScramCredential("alice", ScramSHA256); !ok {
+		t.Fatal("alice's credential was deleted by a refused request")
 	}
 }
 
