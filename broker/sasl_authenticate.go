@@ -33,17 +33,25 @@ func (s *Server) handleSaslAuthenticate(ctx context.Context, rc *reqCtx, req *km
 	resp.SessionLifetimeMillis = res.SessionLifetime.Milliseconds()
 	if res.Close {
 		c.log.Info("authentication failed", "listener", c.listener, "mechanism", c.sasl.Mechanism(), "err", res.ErrorMessage)
-		// Slow down password guessing: the failure is answered late.
-		// The connection is finished either way, so its reader may wait.
-		if d := s.sec.failedAuthDelay; d > 0 && res.ErrorCode == kerr.SaslAuthenticationFailed.Code {
-			t := time.NewTimer(d)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
+		s.delayFailedAuthentication(ctx)
 	}
 	c.saslOutcome(res.Close)
 	return resp, nil
+}
+
+// delayFailedAuthentication waits connection.failed.authentication.delay.ms
+// before a failed authentication is answered, as Kafka delays every
+// failure that closes the connection: it slows down password guessing.
+// The connection is finished either way, so its reader may wait.
+func (s *Server) delayFailedAuthentication(ctx context.Context) {
+	d := s.sec.failedAuthDelay
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

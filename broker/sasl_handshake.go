@@ -1,7 +1,9 @@
 package broker
 
 // SaslHandshake (key 17), v1: the client names the SASL mechanism it will
-// authenticate with, first or to re-authenticate (KIP-368). Kafka 4.0
+// authenticate with, first or to re-authenticate (KIP-368). A mechanism
+// the listener does not enable is answered UNSUPPORTED_SASL_MECHANISM with
+// the enabled ones, then the connection closes, as in Kafka. Kafka 4.0
 // dropped v0 (KIP-896), and with it the raw, headerless token frames that
 // followed a v0 handshake, so a v0 request closes the connection like any
 // version outside the table.
@@ -15,7 +17,7 @@ import (
 
 const saslHandshakeKey = 17
 
-func (s *Server) handleSaslHandshake(_ context.Context, rc *reqCtx, req *kmsg.SASLHandshakeRequest) (kmsg.Response, error) {
+func (s *Server) handleSaslHandshake(ctx context.Context, rc *reqCtx, req *kmsg.SASLHandshakeRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	c := rc.conn
 	if c.sasl == nil {
@@ -23,11 +25,16 @@ func (s *Server) handleSaslHandshake(_ context.Context, rc *reqCtx, req *kmsg.SA
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		return resp, nil
 	}
-	res := c.sasl.Handshake(req.Mechanism)
+	res := c.sasl.Handshake(req.Mechanism, s.now())
 	resp.ErrorCode = res.ErrorCode
 	resp.SupportedMechanisms = res.Mechanisms
-	// A handshake out of order fails the session; the connection closes
-	// once the answer is written.
-	c.saslOutcome(res.ErrorCode == kerr.IllegalSaslState.Code)
+	if res.Close {
+		// A handshake out of order, or naming a mechanism the listener
+		// does not enable, fails the session: Kafka answers it late, as
+		// any failed authentication, and closes the connection.
+		c.log.Info("authentication failed", "listener", c.listener, "mechanism", req.Mechanism, "err", kerr.ErrorForCode(res.ErrorCode))
+		s.delayFailedAuthentication(ctx)
+	}
+	c.saslOutcome(res.Close)
 	return resp, nil
 }

@@ -128,7 +128,9 @@ func FuzzSession(f *testing.F) {
 				if op&0x80 != 0 {
 					mech = string(payload)
 				}
-				s.Handshake(mech)
+				if r := s.Handshake(mech, now); r.Close {
+					closed = true
+				}
 			case 1:
 				if r := s.Authenticate(payload, now); r.Close {
 					closed = true

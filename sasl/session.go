@@ -45,7 +45,13 @@ type Session struct {
 	// previous is the mechanism and principal of the session being
 	// re-authenticated, which must not change.
 	prevMechanism, prevPrincipal string
+	// lastReauth is when the last re-authentication started.
+	lastReauth time.Time
 }
+
+// minReauthInterval is how soon after one re-authentication Kafka lets a
+// connection start another (KafkaChannel's one-second floor).
+const minReauthInterval = time.Second
 
 type sessionState int
 
@@ -81,9 +87,11 @@ func (s *Session) Admit(apiKey int16, now time.Time) bool {
 		return false
 	case apiKey == keyApiVersions || apiKey == keySaslHandshake:
 		return true
-	case apiKey == keySaslAuthenticate:
-		return s.state == authenticating || s.state == reauthenticating
+	case apiKey == keySaslAuthenticate && (s.state == authenticating || s.state == reauthenticating):
+		return true
 	case s.state == authenticated || s.state == reauthenticating:
+		// After authentication a SaslAuthenticate is served like any
+		// request (Kafka's handler answers it ILLEGAL_SASL_STATE).
 		if !s.expiry.IsZero() && !now.Before(s.expiry) {
 			s.state = failed
 			return false
@@ -97,31 +105,38 @@ func (s *Session) Admit(apiKey int16, now time.Time) bool {
 type HandshakeResult struct {
 	ErrorCode int16
 	// Mechanisms lists the enabled mechanisms; Kafka returns them with
-	// every answer so a client can pick another.
+	// every answer.
 	Mechanisms []string
+	// Close says the connection must be closed after this answer is sent
+	// (after connection.failed.authentication.delay.ms).
+	Close bool
 }
 
 // Handshake handles SaslHandshake: it selects the mechanism, first or for
 // a re-authentication. A handshake in the middle of an exchange is
-// ILLEGAL_SASL_STATE and fails the session.
-func (s *Session) Handshake(mechanism string) HandshakeResult {
+// ILLEGAL_SASL_STATE, and a mechanism the listener does not enable is
+// UNSUPPORTED_SASL_MECHANISM: either fails the session, as in Kafka,
+// where the client cannot try another mechanism on the same connection.
+// After authentication, a handshake starts a re-authentication only in a
+// session with a lifetime and at most once a second (KIP-368); otherwise
+// it is answered ILLEGAL_SASL_STATE and the session goes on, as Kafka's
+// request handler answers it.
+func (s *Session) Handshake(mechanism string, now time.Time) HandshakeResult {
 	res := HandshakeResult{Mechanisms: slices.Clone(s.enabled)}
 	switch s.state {
-	case unauthenticated, authenticated:
+	case unauthenticated:
+	case authenticated:
+		if s.expiry.IsZero() || (!s.lastReauth.IsZero() && now.Sub(s.lastReauth) < minReauthInterval) {
+			res.ErrorCode = codeIllegalState
+			return res
+		}
+		s.lastReauth = now
 	default:
-		s.state = failed
-		res.ErrorCode = codeIllegalState
-		return res
+		return s.failHandshake(res, codeIllegalState)
 	}
 	m, ok := s.mechs[mechanism]
 	if !ok {
-		// Kafka keeps an unauthenticated connection open so the client can
-		// retry with a listed mechanism; a re-authentication cannot switch.
-		if s.state == authenticated {
-			s.state = failed
-		}
-		res.ErrorCode = codeUnsupportedMechanism
-		return res
+		return s.failHandshake(res, codeUnsupportedMechanism)
 	}
 	if s.state == authenticated {
 		s.prevMechanism, s.prevPrincipal = s.mechanism, s.principal
@@ -131,6 +146,13 @@ func (s *Session) Handshake(mechanism string) HandshakeResult {
 	}
 	s.mechanism = mechanism
 	s.exchange = m.Start()
+	return res
+}
+
+func (s *Session) failHandshake(res HandshakeResult, code int16) HandshakeResult {
+	s.state = failed
+	s.exchange = nil
+	res.ErrorCode, res.Close = code, true
 	return res
 }
 
@@ -149,9 +171,18 @@ type AuthenticateResult struct {
 
 // Authenticate feeds one SaslAuthenticate payload to the exchange.
 func (s *Session) Authenticate(in []byte, now time.Time) AuthenticateResult {
-	if s.state != authenticating && s.state != reauthenticating {
+	switch s.state {
+	case authenticating, reauthenticating:
+	case authenticated:
+		return AuthenticateResult{ErrorCode: codeIllegalState, ErrorMessage: "SaslAuthenticate request received after successful authentication"}
+	default:
 		s.state = failed
 		return AuthenticateResult{ErrorCode: codeIllegalState, ErrorMessage: "SaslAuthenticate before SaslHandshake", Close: true}
+	}
+	if s.state == reauthenticating && s.mechanism != s.prevMechanism {
+		// KIP-368: a re-authentication cannot switch mechanisms; Kafka
+		// refuses its first token without looking at it.
+		return s.fail(nil, fmt.Sprintf("SASL mechanism '%s' requested by client is not supported for re-authentication of mechanism '%s'", s.mechanism, s.prevMechanism))
 	}
 	if s.maxRecv > 0 && len(in) > s.maxRecv {
 		return s.fail(nil, fmt.Sprintf("SASL message of %d bytes is over sasl.server.max.receive.size (%d)", len(in), s.maxRecv))
@@ -165,15 +196,9 @@ func (s *Session) Authenticate(in []byte, now time.Time) AuthenticateResult {
 	}
 	principal, credExpiry := s.exchange.Outcome()
 	s.exchange = nil
-	if s.state == reauthenticating {
-		// KIP-368: a re-authentication proves the same identity again; it
-		// cannot switch identities or mechanisms.
-		if s.mechanism != s.prevMechanism {
-			return s.fail(out, fmt.Sprintf("Re-authentication failed: SASL mechanism changed from %s to %s", s.prevMechanism, s.mechanism))
-		}
-		if principal != s.prevPrincipal {
-			return s.fail(out, fmt.Sprintf("Re-authentication failed: cannot change principals during re-authentication from %s: %s", s.prevPrincipal, principal))
-		}
+	if s.state == reauthenticating && principal != s.prevPrincipal {
+		// KIP-368: a re-authentication proves the same identity again.
+		return s.fail(out, fmt.Sprintf("Cannot change principals during re-authentication from User.%s: User.%s", s.prevPrincipal, principal))
 	}
 	s.state = authenticated
 	s.principal = principal
