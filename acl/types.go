@@ -214,32 +214,35 @@ func (b Binding) String() string {
 		b.Pattern.Type, b.Pattern.PatternType, b.Pattern.Name, b.Entry.Principal, b.Entry.Host, b.Entry.Operation, b.Entry.Permission)
 }
 
-// Validate checks a binding to be created as Kafka's AclControlManager
-// does; its message is what CreateAcls answers with INVALID_REQUEST.
+// Validate checks a binding to be created as Kafka does, in its order
+// and with its messages (what CreateAcls answers with INVALID_REQUEST):
+// the broker's checks of the resource name first, then the controller's
+// of the enums. The principal and host are checked last; Kafka fails a
+// binding whose principal does not parse only when storing it.
 func (b Binding) Validate() error {
+	switch {
+	case b.Pattern.Type == ResourceCluster && b.Pattern.Name != ClusterName:
+		return fmt.Errorf("The only valid name for the CLUSTER resource is %s", ClusterName)
+	case b.Pattern.Name == "":
+		return fmt.Errorf("Invalid empty resource name")
+	}
 	switch b.Pattern.Type {
 	case ResourceTopic, ResourceGroup, ResourceCluster, ResourceTransactionalID, ResourceDelegationToken, ResourceUser:
 	default:
-		return fmt.Errorf("invalid resourceType %s", b.Pattern.Type)
+		return fmt.Errorf("Invalid resourceType %s", b.Pattern.Type)
 	}
 	switch b.Pattern.PatternType {
 	case PatternLiteral, PatternPrefixed:
 	default:
-		return fmt.Errorf("invalid patternType %s", b.Pattern.PatternType)
+		return fmt.Errorf("Invalid patternType %s", b.Pattern.PatternType)
 	}
 	if _, ok := operationNames[b.Entry.Operation]; !ok || b.Entry.Operation == OpAny || b.Entry.Operation == OpUnknown {
-		return fmt.Errorf("invalid operation %s", b.Entry.Operation)
+		return fmt.Errorf("Invalid operation %s", b.Entry.Operation)
 	}
 	switch b.Entry.Permission {
 	case PermissionAllow, PermissionDeny:
 	default:
-		return fmt.Errorf("invalid permissionType %s", b.Entry.Permission)
-	}
-	if b.Pattern.Name == "" {
-		return fmt.Errorf("resource name should not be empty")
-	}
-	if b.Pattern.Type == ResourceCluster && b.Pattern.Name != ClusterName {
-		return fmt.Errorf("the only valid name for the CLUSTER resource is %s", ClusterName)
+		return fmt.Errorf("Invalid permissionType %s", b.Entry.Permission)
 	}
 	if _, err := ParsePrincipal(b.Entry.Principal); err != nil {
 		return err
