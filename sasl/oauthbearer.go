@@ -102,7 +102,8 @@ type oauthExchange struct {
 	v *TokenValidator
 	// awaitingAck is set after an invalid token: RFC 7628 has the server
 	// send a JSON error and the client answer a lone kvsep before the
-	// failure is final.
+	// failure is final. Anything else is, as in Kafka, a new client
+	// initial response: another token.
 	awaitingAck bool
 	failure     string
 }
@@ -115,9 +116,10 @@ func (x *oauthExchange) Step(in []byte) ([]byte, error) {
 		return nil, ErrIllegalState
 	}
 	if x.awaitingAck {
-		// Whatever the client sends, the exchange fails now; a lone kvsep is
-		// the polite form.
-		return nil, x.fail(x.failure)
+		if string(in) == kvsep {
+			return nil, x.fail(x.failure)
+		}
+		x.awaitingAck = false
 	}
 	msg, err := ParseOAuthBearerClientFirst(in)
 	if err != nil {
@@ -132,9 +134,9 @@ func (x *oauthExchange) Step(in []byte) ([]byte, error) {
 		return oauthErrorJSON("invalid_token"), nil
 	}
 	if msg.AuthzID != "" && msg.AuthzID != principal {
-		x.awaitingAck = true
-		x.failure = "Authentication failed: Client requested an authorization id that is different from the token's principal name"
-		return oauthErrorJSON("invalid_authorization_id"), nil
+		// The token is valid but names someone else: Kafka fails at once,
+		// without an error status to acknowledge.
+		return nil, x.fail(fmt.Sprintf("Authentication failed: Client requested an authorization id (%s) that is different from the token's principal name (%s)", msg.AuthzID, principal))
 	}
 	x.succeed(principal, exp)
 	return nil, nil

@@ -54,7 +54,6 @@ func TestOAuthBearer(t *testing.T) {
 	}{
 		{name: "valid", msg: clientFirst("", is.Token(good)), ok: true},
 		{name: "valid with matching authzid", msg: clientFirst("alice", is.Token(good)), ok: true},
-		{name: "authzid of someone else", msg: clientFirst("bob", is.Token(good))},
 		{name: "expired", msg: clientFirst("", is.Token(with("exp", now.Add(-time.Minute))))},
 		{name: "expired within the skew", msg: clientFirst("", is.Token(with("exp", now.Add(-10*time.Second)))), ok: true},
 		{name: "no exp", msg: clientFirst("", is.Token(with("exp", nil)))},
@@ -115,6 +114,28 @@ func TestOAuthBearer(t *testing.T) {
 		}
 		if p, _ := x.Outcome(); p != "svc" {
 			t.Fatalf("principal = %q, want svc", p)
+		}
+	})
+
+	t.Run("authzid of someone else fails at once", func(t *testing.T) {
+		x := m.Start()
+		_, err := x.Step(clientFirst("bob", is.Token(good)))
+		const want = "Authentication failed: Client requested an authorization id (bob) that is different from the token's principal name (alice)"
+		if !IsAuthError(err) || err.Error() != want || !x.Done() {
+			t.Fatalf("err %v, done %v; want %q", err, x.Done(), want)
+		}
+	})
+
+	t.Run("another token after an error status", func(t *testing.T) {
+		x := m.Start()
+		if out, err := x.Step(clientFirst("", is.Token(with("aud", nil)))); err != nil || !strings.Contains(string(out), `"invalid_token"`) {
+			t.Fatalf("bad token: %q, %v", out, err)
+		}
+		if _, err := x.Step(clientFirst("", is.Token(good))); err != nil || !x.Done() {
+			t.Fatalf("good token after the error status: %v, done %v", err, x.Done())
+		}
+		if p, _ := x.Outcome(); p != "alice" {
+			t.Fatalf("principal %q", p)
 		}
 	})
 
