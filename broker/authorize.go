@@ -46,6 +46,15 @@ var wholeRequestChecks = sync.OnceValue(func() map[int16]wholeRequestCheck {
 	return out
 })
 
+// noAuthorizer is Kafka's message when CreateAcls or DeleteAcls reach a
+// node without an authorizer.
+var noAuthorizer = "No Authorizer is configured."
+
+// authorizerOff reports that no authorizer is configured
+// (authorizer.class.name unset): Kafka then keeps no ACLs, and its ACL
+// APIs answer SECURITY_DISABLED.
+func (sec *security) authorizerOff() bool { return sec == nil || !sec.enforce }
+
 // clusterResource is the one CLUSTER resource.
 var clusterResource = acl.Resource{Type: acl.ResourceCluster, Name: acl.ClusterName}
 

@@ -2,17 +2,26 @@ package broker
 
 // DeleteAcls (key 31), v1-v3: removes the bindings each filter selects,
 // answering per filter with the bindings it matched. A node that is not
-// the active controller relays the request to it.
+// the active controller relays the request to it. Without an authorizer
+// every filter is answered SECURITY_DISABLED, as in Kafka.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/acl"
 )
 
 func (s *Server) handleDeleteACLs(ctx context.Context, _ *reqCtx, req *kmsg.DeleteACLsRequest) (kmsg.Response, error) {
+	if s.sec.authorizerOff() {
+		resp := refusedResponse(req, kerr.SecurityDisabled.Code).(*kmsg.DeleteACLsResponse)
+		for i := range resp.Results {
+			resp.Results[i].ErrorMessage = &noAuthorizer
+		}
+		return resp, nil
+	}
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
 	filters := make([]acl.Filter, len(req.Filters))
 	for i, f := range req.Filters {

@@ -2,7 +2,7 @@ package broker
 
 // DescribeAcls (key 29), v1-v3: the ACL bindings a filter selects, from
 // this node's metadata image, grouped by resource pattern as Kafka groups
-// them.
+// them; SECURITY_DISABLED without an authorizer, as in Kafka.
 
 import (
 	"context"
@@ -15,6 +15,11 @@ import (
 
 func (s *Server) handleDescribeACLs(_ context.Context, _ *reqCtx, req *kmsg.DescribeACLsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeACLsResponse)
+	if s.sec.authorizerOff() {
+		resp.ErrorCode = kerr.SecurityDisabled.Code
+		resp.ErrorMessage = kmsg.StringPtr("No Authorizer is configured on the broker")
+		return resp, nil
+	}
 	f := aclFilter(req.ResourceType, req.ResourceName, req.ResourcePatternType, req.Principal, req.Host, req.Operation, req.PermissionType)
 	if err := f.Validate(); err != nil {
 		resp.ErrorCode = kerr.InvalidRequest.Code

@@ -104,11 +104,16 @@ func startBroker(dir string) (*testBroker, error) {
 	ctrl := net.JoinHostPort("127.0.0.1", strconv.Itoa(ctrlPort))
 
 	// The list-valued keys go in a properties file: serve's --set is a
-	// string slice flag, which splits its values at commas.
+	// string slice flag, which splits its values at commas. The acl
+	// commands need an authorizer (without one Kafka keeps no ACLs); the
+	// anonymous principal of the PLAINTEXT listener is a super user, so
+	// nothing else is refused.
 	props := filepath.Join(dir, "server.properties")
 	if err := os.WriteFile(props, []byte(
 		"listeners=PLAINTEXT://"+b.addr+",CONTROLLER://"+ctrl+"\n"+
-			"controller.quorum.voters=1@"+ctrl+"\n"), 0o644); err != nil {
+			"controller.quorum.voters=1@"+ctrl+"\n"+
+			"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"+
+			"super.users=User:ANONYMOUS\n"), 0o644); err != nil {
 		return nil, err
 	}
 	out, err := os.Create(filepath.Join(dir, "broker.log"))
