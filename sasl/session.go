@@ -28,7 +28,7 @@ const (
 // concurrent use: a connection's requests are handled in order.
 //
 //	unauthenticated --Handshake--> authenticating --Authenticate...--> authenticated
-//	authenticated --Handshake--> reauthenticating --Authenticate...--> authenticated
+//	authenticated --Handshake (a session with a lifetime)--> reauthenticating --Authenticate...--> authenticated
 //	any failure --> failed (the connection must be closed)
 type Session struct {
 	mechs     map[string]Mechanism
