@@ -46,6 +46,9 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 		out := kmsg.NewDescribeConfigsResponseResource()
 		out.ResourceType, out.ResourceName = rr.ResourceType, rr.ResourceName
 		var entries []config.Entry
+		// synonyms lists what sets an entry, most specific first: its
+		// source is the first's, as in Kafka.
+		var synonyms func(name string) []config.Synonym
 		// brokerKeys marks a broker's own entries: those that cannot
 		// change at runtime are read-only.
 		brokerKeys := false
@@ -61,12 +64,15 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 				break
 			}
 			entries = s.cfg.EffectiveTopicConfig(t.Configs).Sorted()
+			synonyms = func(name string) []config.Synonym { return s.cfg.TopicSynonyms(name, t.Configs) }
 		case resourceGroup:
 			if rr.ResourceName == "" {
 				out.ErrorCode = kerr.InvalidRequest.Code
 				break
 			}
-			entries = s.cfg.EffectiveGroupConfig(img.GroupConfig(rr.ResourceName)).Sorted()
+			overrides := img.GroupConfig(rr.ResourceName)
+			entries = s.cfg.EffectiveGroupConfig(overrides).Sorted()
+			synonyms = func(name string) []config.Synonym { return s.cfg.GroupSynonyms(name, overrides) }
 		case resourceBroker:
 			if err := s.checkBrokerResource(rr.ResourceName, false); err != nil {
 				out.ErrorCode, out.ErrorMessage = errorCode(err), errorMessage(err)
@@ -76,9 +82,11 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 				// As Kafka: the cluster default resource describes only
 				// the dynamic defaults that are set.
 				entries = clusterDefaultEntries(img.BrokerConfig(""))
+				synonyms = s.clusterDefaultSynonyms
 				break
 			}
 			entries = append(s.cfg.BrokerEntries(), s.cfg.DynamicListenerEntries()...)
+			synonyms = s.cfg.BrokerSynonyms
 			brokerKeys = true
 		default:
 			out.ErrorCode = kerr.InvalidRequest.Code
@@ -100,15 +108,24 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 			}
 			c.Value = value
 			c.ReadOnly = brokerKeys && !config.IsDynamicBrokerKey(e.Name)
-			c.Source = kmsg.ConfigSource(e.Source)
 			c.ConfigType = kmsg.ConfigType(e.Type)
 			if req.IncludeDocumentation && e.Doc != "" {
 				c.Documentation = strPtr(e.Doc)
 			}
+			syns := synonyms(e.Name)
+			c.Source = kmsg.ConfigSourceDefaultConfig
+			if len(syns) > 0 {
+				c.Source = kmsg.ConfigSource(syns[0].Source)
+			}
 			if req.IncludeSynonyms {
-				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				syn.Name, syn.Value, syn.Source = e.Name, value, kmsg.ConfigSource(e.Source)
-				c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+				for _, sy := range syns {
+					syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+					syn.Name, syn.Value, syn.Source = sy.Name, strPtr(sy.Value), kmsg.ConfigSource(sy.Source)
+					if c.IsSensitive {
+						syn.Value = nil
+					}
+					c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+				}
 			}
 			out.Configs = append(out.Configs, c)
 		}
@@ -142,11 +159,23 @@ func (s *Server) checkBrokerResource(name string, alter bool) error {
 func clusterDefaultEntries(overrides map[string]string) []config.Entry {
 	out := make([]config.Entry, 0, len(overrides))
 	for _, k := range slices.Sorted(maps.Keys(overrides)) {
-		e := config.Entry{Name: k, Value: overrides[k], Source: config.SourceDynamicDefaultBroker}
+		e := config.Entry{Name: k, Value: overrides[k]}
 		if d := config.BrokerKeyDef(k); d != nil {
 			e.Type, e.Doc = d.Type, d.Doc
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// clusterDefaultSynonyms are the synonyms of a cluster default: as in
+// Kafka, only the cluster defaults among them.
+func (s *Server) clusterDefaultSynonyms(name string) []config.Synonym {
+	var out []config.Synonym
+	for _, sy := range s.cfg.BrokerSynonyms(name) {
+		if sy.Source == config.SourceDynamicDefaultBroker {
+			out = append(out, sy)
+		}
 	}
 	return out
 }

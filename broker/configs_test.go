@@ -252,3 +252,109 @@ func TestDescribeConfigsResources(t *testing.T) {
 		}
 	}
 }
+
+// DescribeConfigs lists the synonyms of a key as Kafka's brokers do: the
+// layers that set it, most specific first (the topic's or group's own
+// value, this broker's dynamic value, the cluster default, the static
+// configuration, the key's default), each broker key's layers in Kafka's
+// order of synonyms, starting from the key the entry stands for; the
+// entry's source is the first synonym's.
+func TestDescribeConfigsSynonyms(t *testing.T) {
+	s := startTestServer(t, "log.retention.hours=2", "log.cleaner.delete.retention.ms=5000", "group.consumer.session.timeout.ms=50000")
+	cl := testClient(t, s)
+	ctx := testContext(t, 20*time.Second)
+	adm := kadm.NewClient(cl)
+	createTopic(t, ctx, adm, 1, "t", map[string]*string{"delete.retention.ms": strPtr("7000")})
+	// The cluster default, as any broker setting, is set through the
+	// controller; each broker applies it when its image has it.
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	res := kmsg.NewIncrementalAlterConfigsRequestResource()
+	res.ResourceType = kmsg.ConfigResourceTypeBroker
+	res.Configs = []kmsg.IncrementalAlterConfigsRequestResourceConfig{{Name: "log.retention.ms", Op: opSet, Value: strPtr("60000")}}
+	req.Resources = append(req.Resources, res)
+	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("setting the cluster default: %v %+v", err, resp)
+	}
+	for s.meta.Image().BrokerConfig("")["log.retention.ms"] != "60000" {
+		if ctx.Err() != nil {
+			t.Fatal("the cluster default never reached the image")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	setGroupConfig(t, cl, "g", "share.acquire.mode", "record_limit")
+
+	type syn struct {
+		name, value string
+		source      kmsg.ConfigSource
+	}
+	describe := func(rtype kmsg.ConfigResourceType, name string) map[string]kmsg.DescribeConfigsResponseResourceConfig {
+		t.Helper()
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		req.IncludeSynonyms = true
+		r := kmsg.NewDescribeConfigsRequestResource()
+		r.ResourceType, r.ResourceName = rtype, name
+		req.Resources = append(req.Resources, r)
+		kr, err := cl.Broker(int(s.cfg.NodeID)).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := kr.(*kmsg.DescribeConfigsResponse)
+		if len(resp.Resources) != 1 || resp.Resources[0].ErrorCode != 0 {
+			t.Fatalf("describe %q: %+v", name, resp.Resources)
+		}
+		out := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+		for _, c := range resp.Resources[0].Configs {
+			out[c.Name] = c
+		}
+		return out
+	}
+	check := func(what string, got map[string]kmsg.DescribeConfigsResponseResourceConfig, key, value string, source kmsg.ConfigSource, want ...syn) {
+		t.Helper()
+		c, ok := got[key]
+		if !ok {
+			t.Errorf("%s: %s not described", what, key)
+			return
+		}
+		var have []syn
+		for _, sy := range c.ConfigSynonyms {
+			have = append(have, syn{sy.Name, deref(sy.Value), sy.Source})
+		}
+		if deref(c.Value) != value || c.Source != source || !slices.Equal(have, want) {
+			t.Errorf("%s: %s = %q source %v synonyms %v; want %q source %v synonyms %v", what, key, deref(c.Value), c.Source, have, value, source, want)
+		}
+	}
+	const (
+		topic          = kmsg.ConfigSourceDynamicTopicConfig
+		group          = kmsg.ConfigSourceGroupConfig
+		clusterDefault = kmsg.ConfigSourceDynamicDefaultBrokerConfig
+		static         = kmsg.ConfigSourceStaticBrokerConfig
+		dflt           = kmsg.ConfigSourceDefaultConfig
+	)
+
+	tc := describe(kmsg.ConfigResourceTypeTopic, "t")
+	check("topic", tc, "retention.ms", "60000", clusterDefault,
+		syn{"log.retention.ms", "60000", clusterDefault}, syn{"log.retention.hours", "2", static}, syn{"log.retention.hours", "168", dflt})
+	check("topic", tc, "delete.retention.ms", "7000", topic,
+		syn{"delete.retention.ms", "7000", topic}, syn{"log.cleaner.delete.retention.ms", "5000", static}, syn{"log.cleaner.delete.retention.ms", "86400000", dflt})
+	check("topic", tc, "cleanup.policy", "delete", dflt, syn{"log.cleanup.policy", "delete", dflt})
+	// As in Kafka, the layers of a coarser unit are listed only after the
+	// key the topic key stands for: segment.ms, from log.roll.hours'
+	// default, has none.
+	check("topic", tc, "segment.ms", "604800000", dflt)
+	check("topic", tc, "leader.replication.throttled.replicas", "", dflt)
+
+	bc := describe(kmsg.ConfigResourceTypeBroker, strconv.Itoa(int(s.cfg.NodeID)))
+	check("broker", bc, "log.retention.ms", "60000", clusterDefault,
+		syn{"log.retention.ms", "60000", clusterDefault}, syn{"log.retention.hours", "2", static}, syn{"log.retention.hours", "168", dflt})
+	check("broker", bc, "log.retention.hours", "2", static, syn{"log.retention.hours", "2", static}, syn{"log.retention.hours", "168", dflt})
+	check("broker", bc, "log.retention.minutes", "", dflt)
+
+	dc := describe(kmsg.ConfigResourceTypeBroker, "")
+	check("cluster default", dc, "log.retention.ms", "60000", clusterDefault, syn{"log.retention.ms", "60000", clusterDefault})
+
+	gc := describe(kmsg.ConfigResourceType(resourceGroup), "g")
+	check("group", gc, "consumer.session.timeout.ms", "50000", static,
+		syn{"group.consumer.session.timeout.ms", "50000", static}, syn{"group.consumer.session.timeout.ms", "45000", dflt})
+	check("group", gc, "share.acquire.mode", "record_limit", group,
+		syn{"share.acquire.mode", "record_limit", group}, syn{"share.acquire.mode", "batch_optimized", dflt})
+}

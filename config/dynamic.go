@@ -381,3 +381,90 @@ func (b *Broker) DynamicListenerEntries() []Entry {
 	}
 	return out
 }
+
+// Synonym is one setting behind a described config: a key and its value
+// in one layer of the configuration.
+type Synonym struct {
+	Name, Value string
+	Source      Source
+}
+
+// unitSynonyms are the broker keys that set one value in different units,
+// in the order Kafka prefers them when several are set.
+// log.flush.interval.ms has none: Kafka falls back to
+// log.flush.scheduler.interval.ms, but shoal uses that key only as the
+// flusher's period, so flush.ms never takes its value.
+var unitSynonyms = [][]string{
+	{"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
+	{"log.roll.ms", "log.roll.hours"},
+}
+
+// synonymKeys are the broker keys that stand for the same setting as key,
+// in the order they take precedence: its other units, or, for a
+// per-listener key, the key and then the broker-wide key it overrides.
+func synonymKeys(key string) []string {
+	for _, g := range unitSynonyms {
+		if slices.Contains(g, key) {
+			return g
+		}
+	}
+	if base, ok := listenerBase(key); ok {
+		return []string{key, base}
+	}
+	return []string{key}
+}
+
+// listenerBase is the broker-wide key that a per-listener key
+// (listener.name.<listener>.<key>, or
+// listener.name.<listener>.<mechanism>.<sasl key>) overrides.
+func listenerBase(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, "listener.name.")
+	if !ok || brokerKeyDef(key) == nil {
+		return "", false
+	}
+	_, rest, _ = strings.Cut(rest, ".")
+	if _, sasl, ok := strings.Cut(rest, "."); ok && strings.HasPrefix(sasl, "sasl.") && securityIndex[sasl] != nil {
+		return sasl, true
+	}
+	return rest, true
+}
+
+// BrokerSynonyms lists what sets broker key name, as Kafka's
+// DescribeConfigs lists it: layer by layer, most specific first (this
+// broker's dynamic overrides, the cluster default, the static
+// configuration, the keys' defaults), in each layer the keys of
+// synonymKeys that it sets. As in Kafka, what comes before the first
+// setting of name itself is left out: log.retention.hours set above
+// log.retention.ms does not decide log.retention.ms' value, and a
+// coarser unit is listed under retention.ms only when log.retention.ms is
+// set somewhere. The first synonym is where name's value comes from.
+func (b *Broker) BrokerSynonyms(name string) []Synonym {
+	keys := synonymKeys(name)
+	var broker, cluster map[string]string
+	if d := b.dynamic.Load(); d != nil {
+		broker, cluster = d.broker, d.cluster
+	}
+	defaults := map[string]string{}
+	for _, k := range keys {
+		// Kafka's defaults are those of its broker keys; a per-listener
+		// key has none of its own.
+		if d := brokerKeyDef(k); d != nil && d.Default != "" && !strings.HasPrefix(k, "listener.name.") {
+			defaults[k] = d.Default
+		}
+	}
+	var out []Synonym
+	for _, layer := range []struct {
+		set    map[string]string
+		source Source
+	}{{broker, SourceDynamicBroker}, {cluster, SourceDynamicDefaultBroker}, {b.Set, SourceStaticBroker}, {defaults, SourceDefault}} {
+		for _, k := range keys {
+			if v, ok := layer.set[k]; ok {
+				out = append(out, Synonym{Name: k, Value: v, Source: layer.source})
+			}
+		}
+	}
+	for len(out) > 0 && out[0].Name != name {
+		out = out[1:]
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -153,5 +154,59 @@ func TestListenerConnectionLimits(t *testing.T) {
 		if e := entries[name]; e.Value != want.Value || e.Source != want.Source {
 			t.Errorf("%s described as %q (source %d), want %q (source %d)", name, e.Value, e.Source, want.Value, want.Source)
 		}
+	}
+}
+
+// Whatever layers set a topic's or a group's key, the first synonym
+// DescribeConfigs lists is the value the key takes; as in Kafka, a
+// coarser unit is listed under a key only after the key itself.
+func TestSynonymsAgreeWithEffectiveValues(t *testing.T) {
+	setups := []struct {
+		static, broker, cluster, topic map[string]string
+	}{
+		{},
+		{static: map[string]string{"log.retention.hours": "2", "log.roll.hours": "3", "group.consumer.session.timeout.ms": "50000"}},
+		{static: map[string]string{"log.retention.hours": "2"}, cluster: map[string]string{"log.retention.minutes": "5"}},
+		{static: map[string]string{"log.retention.ms": "1000"}, broker: map[string]string{"log.retention.hours": "4", "log.roll.ms": "7000"}},
+		{cluster: map[string]string{"log.retention.ms": "9000", "log.cleaner.delete.retention.ms": "10"}, broker: map[string]string{"log.retention.minutes": "1", "log.segment.bytes": "2097152"}},
+		{static: map[string]string{"log.flush.interval.ms": "100"}, topic: map[string]string{"retention.ms": "1", "segment.ms": "2", "flush.ms": "3", "leader.replication.throttled.replicas": "*"}},
+	}
+	for i, su := range setups {
+		b, err := NewBroker(su.static)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.SetDynamic(1, su.broker, su.cluster)
+		for _, e := range b.EffectiveTopicConfig(su.topic) {
+			syns := b.TopicSynonyms(e.Name, su.topic)
+			if len(syns) > 0 && syns[0].Value != e.Value {
+				t.Errorf("setup %d: topic %s = %s, first synonym %+v", i, e.Name, e.Value, syns[0])
+			}
+		}
+		for _, e := range b.EffectiveGroupConfig(nil) {
+			if syns := b.GroupSynonyms(e.Name, nil); len(syns) == 0 || syns[0].Value != e.Value {
+				t.Errorf("setup %d: group %s = %s, synonyms %+v", i, e.Name, e.Value, syns)
+			}
+		}
+	}
+
+	b, err := NewBroker(map[string]string{"log.retention.hours": "2", "log.retention.ms": "1000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetDynamic(1, map[string]string{"log.retention.minutes": "3"}, nil)
+	want := []Synonym{{"log.retention.ms", "1000", SourceStaticBroker}, {"log.retention.hours", "2", SourceStaticBroker}, {"log.retention.hours", "168", SourceDefault}}
+	if got := b.TopicSynonyms("retention.ms", nil); !slices.Equal(got, want) {
+		t.Errorf("retention.ms synonyms %+v, want %+v", got, want)
+	}
+	// Layers after the first setting of the key are listed whole.
+	want = []Synonym{{"log.retention.minutes", "3", SourceDynamicBroker}, {"log.retention.ms", "1000", SourceStaticBroker}, {"log.retention.hours", "2", SourceStaticBroker}, {"log.retention.hours", "168", SourceDefault}}
+	if got := b.BrokerSynonyms("log.retention.minutes"); !slices.Equal(got, want) {
+		t.Errorf("log.retention.minutes synonyms %+v, want %+v", got, want)
+	}
+	// Unset everywhere, log.roll.ms has no synonym: log.roll.hours' default
+	// is listed under it only after a setting of log.roll.ms.
+	if got := b.TopicSynonyms("segment.ms", nil); len(got) != 0 {
+		t.Errorf("segment.ms synonyms %+v, want none", got)
 	}
 }

@@ -139,3 +139,19 @@ func (c GroupConfig) String(name string) string { return c[name].Value }
 
 // Sorted returns the entries ordered by name.
 func (c GroupConfig) Sorted() []Entry { return TopicConfig(c).Sorted() }
+
+// GroupSynonyms lists what sets group key name for a group with the given
+// overrides, as Kafka's DescribeConfigs does: the group's own value, then
+// the synonyms of the broker key it defaults to or, for a key no broker
+// key backs, its default.
+func (b *Broker) GroupSynonyms(name string, overrides map[string]string) []Synonym {
+	out := ownSynonym(name, overrides, SourceDynamicGroup)
+	switch d := GroupDef(name); {
+	case d == nil:
+	case d.BrokerKey != "":
+		out = append(out, b.BrokerSynonyms(d.BrokerKey)...)
+	default:
+		out = append(out, Synonym{Name: name, Value: d.Default, Source: SourceDefault})
+	}
+	return out
+}

@@ -231,3 +231,23 @@ func (b *Broker) BrokerEntries() []Entry {
 	}
 	return out
 }
+
+// TopicSynonyms lists what sets topic key name for a topic with the given
+// overrides, as Kafka's DescribeConfigs does: the topic's own value, then
+// the synonyms of the broker key it defaults to. A key no broker key
+// backs has none but the topic's value.
+func (b *Broker) TopicSynonyms(name string, overrides map[string]string) []Synonym {
+	out := ownSynonym(name, overrides, SourceDynamicTopic)
+	if d := TopicDef(name); d != nil && d.BrokerKey != "" {
+		out = append(out, b.BrokerSynonyms(d.BrokerKey)...)
+	}
+	return out
+}
+
+// ownSynonym is a resource's own value of name, if overrides sets it.
+func ownSynonym(name string, overrides map[string]string, source Source) []Synonym {
+	if v, ok := overrides[name]; ok {
+		return []Synonym{{Name: name, Value: v, Source: source}}
+	}
+	return nil
+}
