@@ -67,7 +67,7 @@ func (s *Server) handleDescribeConfigs(_ context.Context, _ *reqCtx, req *kmsg.D
 			synonyms = func(name string) []config.Synonym { return s.cfg.TopicSynonyms(name, t.Configs) }
 		case resourceGroup:
 			if rr.ResourceName == "" {
-				out.ErrorCode = kerr.InvalidRequest.Code
+				out.ErrorCode, out.ErrorMessage = kerr.InvalidRequest.Code, strPtr("Group name must not be empty")
 				break
 			}
 			overrides := img.GroupConfig(rr.ResourceName)

@@ -242,6 +242,9 @@ func TestDescribeConfigsResources(t *testing.T) {
 	if r := describe(kmsg.ConfigResourceTypeTopic, "bad/name", nil); r.ErrorCode != kerr.InvalidTopicException.Code {
 		t.Errorf("describe bad/name: code %d %q, want INVALID_TOPIC_EXCEPTION", r.ErrorCode, deref(r.ErrorMessage))
 	}
+	if r := describe(kmsg.ConfigResourceType(resourceGroup), "", nil); r.ErrorCode != kerr.InvalidRequest.Code || deref(r.ErrorMessage) != "Group name must not be empty" {
+		t.Errorf("describe group \"\": code %d %q, want INVALID_REQUEST as Kafka words it", r.ErrorCode, deref(r.ErrorMessage))
+	}
 	own := strconv.Itoa(int(s.cfg.NodeID))
 	for name, want := range map[string]string{
 		"7": "Unexpected broker id, expected " + own + " or empty string, but received 7",
