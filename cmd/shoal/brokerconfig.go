@@ -117,11 +117,19 @@ example: shoal config describe --cluster`,
 				if err != nil {
 					return failure("describe %s configs: %s", brokerLabel(resource), describeErr(err))
 				}
+				// synonym is one layer that sets a config, most specific
+				// first: the first is where the value comes from.
+				type synonym struct {
+					Name   string  `json:"name"`
+					Value  *string `json:"value"`
+					Source string  `json:"source"`
+				}
 				type entry struct {
-					Name      string  `json:"name"`
-					Value     *string `json:"value"`
-					Source    string  `json:"source"`
-					Sensitive bool    `json:"sensitive"`
+					Name      string    `json:"name"`
+					Value     *string   `json:"value"`
+					Source    string    `json:"source"`
+					Sensitive bool      `json:"sensitive"`
+					Synonyms  []synonym `json:"synonyms"`
 				}
 				list := []entry{}
 				for _, r := range rs {
@@ -129,7 +137,11 @@ example: shoal config describe --cluster`,
 						return failure("describe %s configs: %s", brokerLabel(resource), describeErrMsg(r.Err, r.ErrMessage))
 					}
 					for _, cfg := range r.Configs {
-						list = append(list, entry{cfg.Key, cfg.Value, cfg.Source.String(), cfg.Sensitive})
+						e := entry{cfg.Key, cfg.Value, cfg.Source.String(), cfg.Sensitive, []synonym{}}
+						for _, sy := range cfg.Synonyms {
+							e.Synonyms = append(e.Synonyms, synonym{sy.Key, sy.Value, sy.Source.String()})
+						}
+						list = append(list, e)
 					}
 				}
 				return printRows(c.App.Writer, a.out, list, []string{"NAME", "VALUE", "SOURCE"}, func(e entry) []any {

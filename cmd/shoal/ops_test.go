@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -29,12 +30,18 @@ func TestQuotaSetAndList(t *testing.T) {
 }
 
 // shoal config set changes a broker config at runtime; config describe
-// shows where each value comes from.
+// shows where each value comes from, and every layer that sets it.
 func TestConfigSetAndDescribe(t *testing.T) {
-	type entry struct {
+	type synonym struct {
 		Name   string  `json:"name"`
 		Value  *string `json:"value"`
 		Source string  `json:"source"`
+	}
+	type entry struct {
+		Name     string    `json:"name"`
+		Value    *string   `json:"value"`
+		Source   string    `json:"source"`
+		Synonyms []synonym `json:"synonyms"`
 	}
 	ok(t, "--bootstrap-server", brokerAddr, "config", "set", "--cluster", "--set", "log.cleaner.delete.retention.ms=3600000")
 	ok(t, "--bootstrap-server", brokerAddr, "config", "set", "--broker", "1", "--set", "log.cleaner.delete.retention.ms=7200000")
@@ -47,6 +54,13 @@ func TestConfigSetAndDescribe(t *testing.T) {
 		"--bootstrap-server", brokerAddr, "config", "describe", "--broker", "1", "--output", "json")
 	if deref(e.Value) != "7200000" || e.Source != "DYNAMIC_BROKER_CONFIG" {
 		t.Fatalf("broker 1: %s %s", deref(e.Value), e.Source)
+	}
+	var layers []string
+	for _, sy := range e.Synonyms {
+		layers = append(layers, sy.Source+":"+sy.Name+"="+deref(sy.Value))
+	}
+	if want := "DYNAMIC_BROKER_CONFIG:log.cleaner.delete.retention.ms=7200000 DYNAMIC_DEFAULT_BROKER_CONFIG:log.cleaner.delete.retention.ms=3600000 DEFAULT_CONFIG:log.cleaner.delete.retention.ms=86400000"; strings.Join(layers, " ") != want {
+		t.Errorf("broker 1 synonyms: %s, want %s", strings.Join(layers, " "), want)
 	}
 	ok(t, "--bootstrap-server", brokerAddr, "config", "set", "--broker", "1", "--delete", "log.cleaner.delete.retention.ms")
 	e = okJSONListed(t, func(e entry) bool { return e.Name == "log.cleaner.delete.retention.ms" },
