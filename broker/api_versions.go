@@ -211,18 +211,48 @@ func apiVersionKeys(apis map[int16]api) []kmsg.ApiVersionsResponseApiKey {
 
 func (s *Server) handleApiVersions(_ context.Context, rc *reqCtx, req *kmsg.ApiVersionsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = apiVersionKeys(rc.conn.apis)
 	resp.FinalizedFeaturesEpoch = -1
+	if req.Version >= 3 && (!validSoftware(req.ClientSoftwareName) || !validSoftware(req.ClientSoftwareVersion)) {
+		// Kafka answers INVALID_REQUEST and lists no API; the Java client
+		// disconnects on it.
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	}
+	resp.ApiKeys = apiVersionKeys(rc.conn.apis)
 	if req.Version >= 3 {
 		// transaction.version 2 (KIP-890 part 2): clients that know it
 		// (Kafka 4.x, franz-go) bump the epoch at every EndTxn and rely on
 		// the implicit adds of Produce v12+ and TxnOffsetCommit v5+;
 		// others keep version 1.
-		resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "transaction.version", MinVersion: 0, MaxVersion: transactionVersion}}
+		if req.Version >= 4 {
+			// Its supported range starts at level 0, which Java
+			// clients 3.3 to 3.7 (sending v3) refuse, failing the
+			// connection: Kafka lists such a feature from v4 only
+			// (KAFKA-17011).
+			resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{{Name: "transaction.version", MinVersion: 0, MaxVersion: transactionVersion}}
+		}
 		resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{{Name: "transaction.version", MinVersionLevel: transactionVersion, MaxVersionLevel: transactionVersion}}
 		resp.FinalizedFeaturesEpoch = 0
 	}
 	return resp, nil
+}
+
+// validSoftware reports whether a client's software name or version is
+// one Kafka accepts (KIP-511): ASCII letters, digits, '.' and '-', neither
+// first nor last a '.' or '-'.
+func validSoftware(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+		inner := i > 0 && i < len(s)-1 && (c == '.' || c == '-')
+		if !alnum && !inner {
+			return false
+		}
+	}
+	return true
 }
 
 // unsupportedApiVersions answers an ApiVersions request of a version we do

@@ -486,7 +486,7 @@ func TestSASLRefusals(t *testing.T) {
 	}
 
 	c = dialRaw(t, s.Addrs()[0])
-	if r := c.roundTrip(kmsg.NewPtrApiVersionsRequest(), 3).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
+	if r := c.roundTrip(apiVersionsFrom("shoal-test", "1.0"), 3).(*kmsg.ApiVersionsResponse); r.ErrorCode != 0 {
 		t.Fatalf("ApiVersions before authenticating: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
 	c.corr++

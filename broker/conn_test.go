@@ -130,7 +130,7 @@ func TestConnectionAnswersInOrderEitherWay(t *testing.T) {
 			}
 		}
 	}
-	apiVersions := kmsg.NewPtrApiVersionsRequest()
+	apiVersions := apiVersionsFrom("shoal-test", "1.0")
 	// Alone on the connection: answered by the reader.
 	writeRequest(t, c, 1, apiVersions, 3)
 	expect(1)
@@ -164,7 +164,7 @@ func TestConnectionAnswersInOrderEitherWay(t *testing.T) {
 //
 //	go test -run XXX -bench SmallRequestRoundTrip ./broker/
 func BenchmarkSmallRequestRoundTrip(b *testing.B) {
-	body := frameOf(kmsg.NewPtrApiVersionsRequest(), 3)
+	body := frameOf(apiVersionsFrom("shoal-test", "1.0"), 3)
 	frame := append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
 	run := func(b *testing.B, c net.Conn) {
 		buf := make([]byte, 64<<10)
