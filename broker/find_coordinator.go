@@ -52,18 +52,17 @@ func (s *Server) findCoordinator(ctx context.Context, rc *reqCtx, kind int8, key
 		return kerr.InvalidRequest
 	}
 	var topic string
-	var ensure func(context.Context) error
 	switch kind {
 	case coordinatorGroup:
-		topic, ensure = coordruntime.OffsetsTopic, s.coord.Groups.EnsureTopic
+		topic = coordruntime.OffsetsTopic
 	case coordinatorTxn:
-		topic, ensure = coordruntime.TxnStateTopic, s.coord.Txns.EnsureTopic
+		topic = coordruntime.TxnStateTopic
 	case coordinatorShare:
-		topic, ensure = coordruntime.ShareStateTopic, s.coord.ShareState.EnsureTopic
+		topic = coordruntime.ShareStateTopic
 	default:
 		return kerr.InvalidRequest
 	}
-	if err := ensure(ctx); err != nil {
+	if err := s.internalTopicCreator(topic)(ctx); err != nil {
 		s.log.Warn("creating "+topic, "err", err)
 		return kerr.CoordinatorNotAvailable
 	}
@@ -79,4 +78,19 @@ func (s *Server) findCoordinator(ctx context.Context, rc *reqCtx, kind int8, key
 		}
 	}
 	return kerr.CoordinatorNotAvailable
+}
+
+// internalTopicCreator is what creates an internal topic, on first use, as
+// its coordinator needs it (its partition count, compacted); nil for any
+// other name.
+func (s *Server) internalTopicCreator(name string) func(context.Context) error {
+	switch name {
+	case coordruntime.OffsetsTopic:
+		return s.coord.Groups.EnsureTopic
+	case coordruntime.TxnStateTopic:
+		return s.coord.Txns.EnsureTopic
+	case coordruntime.ShareStateTopic:
+		return s.coord.ShareState.EnsureTopic
+	}
+	return nil
 }

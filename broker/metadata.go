@@ -68,23 +68,34 @@ func (s *Server) metadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataReq
 	autoCreate := s.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
 
 	if !all {
-		// Create missing topics first, all in one controller round.
+		// Create missing topics first, all in one controller round. An
+		// internal topic is made by its coordinator, with the partitions
+		// and compaction it needs, as Kafka's auto-creation does.
 		var create []raftmeta.CreateTopicRequest
+		createErrs := map[string]error{}
 		for _, rt := range req.Topics {
-			if rt.Topic != nil && img.Topics[*rt.Topic] == nil && autoCreate &&
-				len(create) < maxAutoCreatePerRequest && !slices.ContainsFunc(create, func(c raftmeta.CreateTopicRequest) bool { return c.Name == *rt.Topic }) {
-				create = append(create, raftmeta.CreateTopicRequest{Name: *rt.Topic, NumPartitions: -1, ReplicationFactor: -1})
+			if !autoCreate || rt.Topic == nil || img.Topics[*rt.Topic] != nil || raftmeta.ValidateTopicName(*rt.Topic) != nil {
+				continue
+			}
+			name := *rt.Topic
+			if ensure := s.internalTopicCreator(name); ensure != nil {
+				if err := ensure(ctx); err != nil {
+					createErrs[name] = err
+				}
+				continue
+			}
+			if len(create) < maxAutoCreatePerRequest && !slices.ContainsFunc(create, func(c raftmeta.CreateTopicRequest) bool { return c.Name == name }) {
+				create = append(create, raftmeta.CreateTopicRequest{Name: name, NumPartitions: -1, ReplicationFactor: -1})
 			}
 		}
-		createErrs := map[string]error{}
 		if len(create) > 0 {
 			for _, r := range s.controller.CreateTopics(ctx, create) {
 				if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 					createErrs[r.Name] = r.Err
 				}
 			}
-			img = s.meta.Image()
 		}
+		img = s.meta.Image()
 		for _, rt := range req.Topics {
 			var t *raftmeta.Topic
 			if rt.Topic != nil {
@@ -99,6 +110,11 @@ func (s *Server) metadata(ctx context.Context, rc *reqCtx, req *kmsg.MetadataReq
 				s.describeTopic(&mt, t)
 			case rt.Topic == nil:
 				mt.ErrorCode = kerr.UnknownTopicID.Code
+			case raftmeta.ValidateTopicName(*rt.Topic) != nil:
+				// Whether or not auto-creation is on, as Kafka
+				// answers: clients give up on this error at once,
+				// where they retry an unknown topic.
+				mt.ErrorCode = kerr.InvalidTopicException.Code
 			case createErrs[*rt.Topic] != nil:
 				mt.ErrorCode = errorCode(createErrs[*rt.Topic])
 			default:
