@@ -4,7 +4,8 @@ package broker
 //
 // Each listener (client, inter-broker, controller) serves its own table and
 // advertises exactly it; an unsupported ApiVersions version is answered v0
-// with UNSUPPORTED_VERSION and the table, as Kafka does.
+// with UNSUPPORTED_VERSION and ApiVersions' own range, as Kafka does: the
+// client retries with a version in it and gets the whole table then.
 
 import (
 	"context"
@@ -256,11 +257,16 @@ func validSoftware(s string) bool {
 }
 
 // unsupportedApiVersions answers an ApiVersions request of a version we do
-// not know: a v0 body with UNSUPPORTED_VERSION and our table (KIP-511).
+// not know: a v0 body with UNSUPPORTED_VERSION listing only the ApiVersions
+// versions we serve (KIP-511).
 func unsupportedApiVersions(h requestHeader, apis map[int16]api) []byte {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(0)
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = apiVersionKeys(apis)
+	for _, k := range apiVersionKeys(apis) {
+		if k.ApiKey == apiVersionsKey {
+			resp.ApiKeys = append(resp.ApiKeys, k)
+		}
+	}
 	return encodeResponse(h.correlationID, resp)
 }
