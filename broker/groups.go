@@ -37,7 +37,7 @@ func awaitReply[R kmsg.Response](ctx context.Context, ch chan R) (kmsg.Response,
 func (s *Server) handleDescribeGroups(_ context.Context, rc *reqCtx, req *kmsg.DescribeGroupsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	resp.Groups = describeEach(s, req.Groups, func(sh *coordinator.Shard, id string) kmsg.DescribeGroupsResponseGroup {
-		return sh.DescribeGroup(id)
+		return sh.DescribeGroup(id, req.Version)
 	}, describeFailed)
 	for i := range resp.Groups {
 		resp.Groups[i].AuthorizedOperations = -2147483648

@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/shoalmq/shoal/coordruntime"
 )
@@ -62,4 +65,45 @@ func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
 		time.Sleep(time.Duration(resp.HeartbeatIntervalMillis) * time.Millisecond / 10)
 	}
 	t.Fatalf("assigned %v (topic id: partitions), want %v: all of %s and orders", assigned, want, coordruntime.OffsetsTopic)
+}
+
+// DescribeGroups answers for a KIP-848 group as Kafka does, whatever
+// version the client speaks: Dead without an error before version 6,
+// GROUP_ID_NOT_FOUND with Kafka's message from it; a missing group alike.
+func TestDescribeGroupsOfConsumerGroupByVersion(t *testing.T) {
+	s := startTestServer(t)
+	ctx := testContext(t, 30*time.Second)
+	cl := testClient(t, s)
+	createTopic(t, ctx, kadm.NewClient(cl), 1, "orders", nil)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = "kip848", "kip848-member0", 30000
+	hb.SubscribedTopicNames, hb.Topics = []string{"orders"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("join: %v %+v", err, resp)
+	}
+	for _, version := range []int16{5, 6} {
+		versions := kversion.Stable()
+		versions.SetMaxKeyVersion(kmsg.DescribeGroups.Int16(), version)
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = []string{"kip848", "missing"}
+		resp, err := req.RequestWith(ctx, testClient(t, s, kgo.MaxVersions(versions)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"kip848": "Group kip848 is not a classic group.", "missing": "Group missing not found."}
+		for _, g := range resp.Groups {
+			var code int16
+			msg := ""
+			if version >= 6 {
+				code, msg = kerr.GroupIDNotFound.Code, want[g.Group]
+			}
+			if g.State != "Dead" || g.ProtocolType != "" || len(g.Members) != 0 || g.ErrorCode != code || deref(g.ErrorMessage) != msg {
+				t.Errorf("v%d %s: state %q protocol type %q, %d members, error %d %q; want Dead, none, error %d %q",
+					version, g.Group, g.State, g.ProtocolType, len(g.Members), g.ErrorCode, deref(g.ErrorMessage), code, msg)
+			}
+		}
+		if len(resp.Groups) != 2 {
+			t.Errorf("v%d: %d groups described, want 2", version, len(resp.Groups))
+		}
+	}
 }

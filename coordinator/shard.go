@@ -587,30 +587,32 @@ func (s *Shard) OffsetDelete(req *kmsg.OffsetDeleteRequest, topics TopicsView) *
 	return resp
 }
 
-// DescribeGroup describes a group for DescribeGroups. A missing group is
-// reported Dead without an error, as Kafka does.
-func (s *Shard) DescribeGroup(id string) kmsg.DescribeGroupsResponseGroup {
+// DescribeGroup describes a group for a DescribeGroups of the given
+// version. DescribeGroups is the classic protocol's: as in Kafka, a
+// consumer or share group is described like a missing one, Dead without
+// members (their own Describe APIs show them), and from version 6
+// (KIP-1043) with GROUP_ID_NOT_FOUND and a message telling the two apart;
+// older clients know no error there.
+func (s *Shard) DescribeGroup(id string, version int16) kmsg.DescribeGroupsResponseGroup {
 	g := s.groups[id]
+	d := kmsg.NewDescribeGroupsResponseGroup()
+	d.Group = id
 	switch {
-	case g == nil && s.offsets[id] != nil:
-		d := kmsg.NewDescribeGroupsResponseGroup()
-		d.Group, d.State = id, "Empty"
-		return d
-	case g == nil:
-		d := kmsg.NewDescribeGroupsResponseGroup()
-		d.Group, d.State = id, "Dead"
-		return d
-	case g.classic != nil:
+	case g != nil && g.classic != nil:
 		return g.classic.Describe()
-	case g.consumer != nil:
-		d := kmsg.NewDescribeGroupsResponseGroup()
-		d.Group, d.State, d.ProtocolType = id, g.consumer.State(), "consumer"
-		return d
-	default:
-		d := kmsg.NewDescribeGroupsResponseGroup()
-		d.Group, d.State, d.ProtocolType = id, g.share.State(), "share"
+	case g == nil && s.offsets[id] != nil:
+		d.State = "Empty"
 		return d
 	}
+	d.State = "Dead"
+	if version >= 6 {
+		msg := "Group " + id + " not found."
+		if g != nil {
+			msg = "Group " + id + " is not a classic group."
+		}
+		d.ErrorCode, d.ErrorMessage = kerr.GroupIDNotFound.Code, &msg
+	}
+	return d
 }
 
 // ConsumerDescribe describes a consumer-protocol group.

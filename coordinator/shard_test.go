@@ -29,7 +29,7 @@ func TestOffsetOnlyGroupIsListedEmpty(t *testing.T) {
 		if len(s.ListGroups([]string{"Stable"}, nil)) != 0 {
 			t.Fatal("an offsets-only group matched the Stable filter")
 		}
-		if d := s.DescribeGroup("simple"); d.State != "Empty" {
+		if d := s.DescribeGroup("simple", 6); d.State != "Empty" {
 			t.Fatalf("described %+v", d)
 		}
 	}
@@ -425,5 +425,71 @@ func TestJoinGroupOfMissingGroupWithMemberID(t *testing.T) {
 	ls := s.ListGroups(nil, nil)
 	if len(ls) != 1 || ls[0].Group != "left" || ls[0].GroupType != "consumer" {
 		t.Errorf("groups after the refused joins: %+v, want the empty consumer group alone", ls)
+	}
+}
+
+// DescribeGroups describes classic groups only, as Kafka's coordinator
+// does: a consumer or share group, with members or not, and a missing id
+// are Dead without members; from version 6 (KIP-1043) they also carry
+// GROUP_ID_NOT_FOUND with Kafka's message, before it no error at all. An id
+// known only by its committed offsets is the Empty classic group Kafka
+// keeps for it.
+func TestDescribeGroupTypes(t *testing.T) {
+	now := time.Unix(1000, 0)
+	cfg := DefaultConfig()
+	s := NewShard(cfg)
+	topics := newFakeTopics()
+	topics.set("t", 1)
+	for _, r := range []Record{
+		{Key: groupKey(keyClassicGroup, "classic"), Value: NewClassicGroup("classic", cfg.Classic).Snapshot()},
+		{Key: groupKey(keyConsumerGroup, "empty-consumer"), Value: NewConsumerGroup("empty-consumer", cfg.Consumer).encodeHeader()},
+		{Key: groupKey(keyShareGroup, "empty-share"), Value: NewShareGroup("empty-share", cfg.Share).Snapshot()},
+	} {
+		if err := s.Replay(now, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis, hb.SubscribedTopicNames = "consumer", "m1", 30000, []string{"t"}
+	hb.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if resp := s.ConsumerHeartbeat(now, "c", "/127.0.0.1", hb, topics); resp.ErrorCode != 0 {
+		t.Fatalf("consumer join: %d %s", resp.ErrorCode, deref(resp.ErrorMessage))
+	}
+	shb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	shb.GroupID, shb.MemberID, shb.SubscribedTopicNames = "share", "s1", []string{"t"}
+	if resp := s.ShareHeartbeat(now, "c", "/127.0.0.1", shb, topics, nil); resp.ErrorCode != 0 {
+		t.Fatalf("share join: %d %s", resp.ErrorCode, deref(resp.ErrorMessage))
+	}
+	if code := commitOne(s, now, "simple", "", -1, 9); code != 0 {
+		t.Fatalf("commit of a simple group: %d", code)
+	}
+	notFound := kerr.GroupIDNotFound.Code
+	for _, tc := range []struct {
+		group, state string
+		v6Msg        string // "" for a classic group, described at every version
+	}{
+		{"classic", "Empty", ""},
+		{"simple", "Empty", ""},
+		{"consumer", "Dead", "Group consumer is not a classic group."},
+		{"empty-consumer", "Dead", "Group empty-consumer is not a classic group."},
+		{"share", "Dead", "Group share is not a classic group."},
+		{"empty-share", "Dead", "Group empty-share is not a classic group."},
+		{"missing", "Dead", "Group missing not found."},
+	} {
+		for _, version := range []int16{0, 5, 6} {
+			d := s.DescribeGroup(tc.group, version)
+			var wantCode int16
+			var wantMsg string
+			if version >= 6 && tc.v6Msg != "" {
+				wantCode, wantMsg = notFound, tc.v6Msg
+			}
+			if d.Group != tc.group || d.State != tc.state || d.ErrorCode != wantCode || deref(d.ErrorMessage) != wantMsg {
+				t.Errorf("%s at v%d: group %q state %q error %d %q; want state %q error %d %q",
+					tc.group, version, d.Group, d.State, d.ErrorCode, deref(d.ErrorMessage), tc.state, wantCode, wantMsg)
+			}
+			if tc.state == "Dead" && (d.ProtocolType != "" || d.Protocol != "" || len(d.Members) != 0) {
+				t.Errorf("%s at v%d: protocol type %q, protocol %q, %d members; want none", tc.group, version, d.ProtocolType, d.Protocol, len(d.Members))
+			}
+		}
 	}
 }
