@@ -50,6 +50,9 @@ func shareKeyIn(img *raftmeta.Image, group, topic string, part int32) (key coord
 // coordinator has state for, found by asking about every partition of every
 // topic (see share.CandidateKeys); a share coordinator that cannot answer then
 // fails the group with its retriable error, as the answer would be partial.
+// As in Kafka, the group itself is not looked up: an id that names no share
+// group (none at all, or a group of another type) is answered without an
+// error, with no partitions or, for those named, no start offsets.
 func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx, req *kmsg.DescribeShareGroupOffsetsRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
 	img := s.meta.Image()
@@ -57,10 +60,7 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 		og := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		og.GroupID = rg.GroupID
 		exists, _, _, kerrv := s.shareGroupInfo(rg.GroupID)
-		if kerrv != nil || !exists {
-			if kerrv == nil {
-				kerrv = kerr.GroupIDNotFound
-			}
+		if kerrv != nil {
 			og.ErrorCode = kerrv.Code
 			resp.Groups = append(resp.Groups, og)
 			continue
@@ -73,7 +73,11 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 			wants []want
 			sums  map[coordinator.ShareKey]share.Summary
 		)
-		if rg.Topics == nil {
+		switch {
+		case rg.Topics == nil && !exists:
+			// Kafka lists the partitions of a group's share metadata, which
+			// only a share group has.
+		case rg.Topics == nil:
 			sums = s.shares.States().Summaries(ctx, rg.GroupID, share.CandidateKeys(img, rg.GroupID))
 			byTopic := map[string][]int32{}
 			for k, sum := range sums {
@@ -98,7 +102,7 @@ func (s *Server) handleDescribeShareGroupOffsets(ctx context.Context, _ *reqCtx,
 				wants = append(wants, want{name, ps})
 			}
 			sort.Slice(wants, func(i, j int) bool { return wants[i].topic < wants[j].topic })
-		} else {
+		default:
 			var keys []coordinator.ShareKey
 			for _, rt := range rg.Topics {
 				wants = append(wants, want{rt.Topic, rt.Partitions})

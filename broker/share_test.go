@@ -242,3 +242,52 @@ func openShareSession(t *testing.T, ctx context.Context, cl *kgo.Client, group, 
 	}
 	return resp, time.Since(start)
 }
+
+// DescribeShareGroupOffsets does not look the group up, as Kafka's group
+// coordinator does not: for an id that names no share group (a missing
+// one, a consumer group) it reports what the share coordinators hold,
+// nothing, without an error. Every partition then has no start offset,
+// and asked for all partitions the group has none.
+func TestDescribeShareGroupOffsetsOfOtherGroups(t *testing.T) {
+	s := startTestServer(t)
+	ctx := testContext(t, 30*time.Second)
+	cl := testClient(t, s)
+	createTopic(t, ctx, kadm.NewClient(cl), 2, "jobs", nil)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = "consumers", "consumers-member0", 30000
+	hb.SubscribedTopicNames, hb.Topics = []string{"jobs"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("consumer join: %v %+v", err, resp)
+	}
+	for _, group := range []string{"missing", "consumers"} {
+		for _, all := range []bool{false, true} {
+			rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+			rg.GroupID = group
+			if !all {
+				rg.Topics = []kmsg.DescribeShareGroupOffsetsRequestGroupTopic{{Topic: "jobs", Partitions: []int32{0, 1}}}
+			}
+			req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+			req.Groups = append(req.Groups, rg)
+			resp, err := req.RequestWith(ctx, cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+				t.Errorf("%s (all partitions %v): %+v, want no error", group, all, resp.Groups)
+				continue
+			}
+			answered := 0
+			for _, rt := range resp.Groups[0].Topics {
+				for _, rp := range rt.Partitions {
+					answered++
+					if rp.ErrorCode != 0 || rp.StartOffset != -1 {
+						t.Errorf("%s %s/%d: error %d, start %d; want no error, -1", group, rt.Topic, rp.Partition, rp.ErrorCode, rp.StartOffset)
+					}
+				}
+			}
+			if want := map[bool]int{false: 2, true: 0}[all]; answered != want {
+				t.Errorf("%s (all partitions %v): %d partitions answered, want %d", group, all, answered, want)
+			}
+		}
+	}
+}
