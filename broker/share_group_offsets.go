@@ -182,19 +182,25 @@ func (s *Server) highWatermark(ctx context.Context, topic string, part, leader i
 	return resp.Topics[0].Partitions[0].Offset
 }
 
-// offsetsChangeRefusal is the error code of a request changing a share
-// group's offsets, which needs the group to exist and be empty; kerrv is
-// the error of finding it out. 0 lets the change go on.
-func offsetsChangeRefusal(kerrv *kerr.Error, exists, empty bool) int16 {
+// offsetsChangeRefusal is the error of a request changing group's share
+// offsets, which needs a share group without members, with Kafka's
+// message; kerrv is the error of finding the group out, other that it is
+// of another type. A zero code lets the change go on.
+func offsetsChangeRefusal(group string, kerrv *kerr.Error, exists, other, empty bool) (int16, *string) {
+	var msg string
 	switch {
 	case kerrv != nil:
-		return kerrv.Code
+		msg = kerrv.Description
+	case other:
+		kerrv, msg = kerr.GroupIDNotFound, "Group "+group+" is not a share group."
 	case !exists:
-		return kerr.GroupIDNotFound.Code
+		kerrv, msg = kerr.GroupIDNotFound, "Group "+group+" not found."
 	case !empty:
-		return kerr.NonEmptyGroup.Code
+		kerrv, msg = kerr.NonEmptyGroup, kerr.NonEmptyGroup.Description
+	default:
+		return 0, nil
 	}
-	return 0
+	return kerrv.Code, &msg
 }
 
 // handleAlterShareGroupOffsets sets the start offsets of an empty share
@@ -212,7 +218,7 @@ func (s *Server) handleAlterShareGroupOffsets(ctx context.Context, _ *reqCtx, re
 	}
 	var empty, other bool
 	kerrv := s.coord.Groups.Do(req.GroupID, func(sh *coordinator.Shard) { empty, other = sh.EnsureShareGroup(req.GroupID) })
-	if resp.ErrorCode = offsetsChangeRefusal(kerrv, !other, empty); resp.ErrorCode != 0 {
+	if resp.ErrorCode, resp.ErrorMessage = offsetsChangeRefusal(req.GroupID, kerrv, !other, other, empty); resp.ErrorCode != 0 {
 		return resp, nil
 	}
 	img := s.meta.Image()
@@ -260,8 +266,8 @@ func (s *Server) handleDeleteShareGroupOffsets(ctx context.Context, rc *reqCtx, 
 		s.shares.ForgetTopics(req.GroupID, names)
 		return resp, nil
 	}
-	exists, empty, _, kerrv := s.shareGroupInfo(req.GroupID)
-	if resp.ErrorCode = offsetsChangeRefusal(kerrv, exists, empty); resp.ErrorCode != 0 {
+	exists, empty, other, kerrv := s.shareGroupInfo(req.GroupID)
+	if resp.ErrorCode, resp.ErrorMessage = offsetsChangeRefusal(req.GroupID, kerrv, exists, other, empty); resp.ErrorCode != 0 {
 		return resp, nil
 	}
 	img := s.meta.Image()

@@ -291,3 +291,62 @@ func TestDescribeShareGroupOffsetsOfOtherGroups(t *testing.T) {
 		}
 	}
 }
+
+// AlterShareGroupOffsets and DeleteShareGroupOffsets refuse a group they
+// cannot change with Kafka's codes and messages: a group of another type,
+// a missing one (Delete; Alter creates it) and a share group with members.
+func TestShareGroupOffsetsChangeRefusals(t *testing.T) {
+	s := startTestServer(t)
+	ctx := testContext(t, 30*time.Second)
+	cl := testClient(t, s)
+	createTopic(t, ctx, kadm.NewClient(cl), 1, "jobs", nil)
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = "consumers", "consumers-member0", 30000
+	hb.SubscribedTopicNames, hb.Topics = []string{"jobs"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("consumer join: %v %+v", err, resp)
+	}
+	shb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	shb.GroupID, shb.MemberID, shb.SubscribedTopicNames = "workers", "workers-member0", []string{"jobs"}
+	if resp, err := shb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("share join: %v %+v", err, resp)
+	}
+	alter := func(group string) (int16, string) {
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = group
+		req.Topics = []kmsg.AlterShareGroupOffsetsRequestTopic{{Topic: "jobs", Partitions: []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0}}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode, deref(resp.ErrorMessage)
+	}
+	del := func(group string) (int16, string) {
+		req := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+		req.GroupID = group
+		req.Topics = []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: "jobs"}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode, deref(resp.ErrorMessage)
+	}
+	notFound, nonEmpty := kerr.GroupIDNotFound.Code, kerr.NonEmptyGroup.Code
+	for _, tc := range []struct {
+		name     string
+		call     func(string) (int16, string)
+		group    string
+		wantCode int16
+		wantMsg  string
+	}{
+		{"alter a consumer group", alter, "consumers", notFound, "Group consumers is not a share group."},
+		{"alter a share group with members", alter, "workers", nonEmpty, "The group is not empty."},
+		{"delete from a consumer group", del, "consumers", notFound, "Group consumers is not a share group."},
+		{"delete from a missing group", del, "missing", notFound, "Group missing not found."},
+		{"delete from a share group with members", del, "workers", nonEmpty, "The group is not empty."},
+	} {
+		if code, msg := tc.call(tc.group); code != tc.wantCode || msg != tc.wantMsg {
+			t.Errorf("%s: error %d %q, want %d %q", tc.name, code, msg, tc.wantCode, tc.wantMsg)
+		}
+	}
+}
