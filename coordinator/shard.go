@@ -391,7 +391,7 @@ func (s *Shard) heartbeatGroup(id string, memberEpoch int32, kind heartbeatKind)
 	} else {
 		takesOver = kind == consumerKind // an id known only by its offsets
 	}
-	held := g != nil || s.offsets[id] != nil
+	held := s.held(id)
 	switch {
 	case ofKind:
 	case held && (memberEpoch != 0 || !takesOver):
@@ -621,7 +621,7 @@ func (s *Shard) ConsumerDescribe(id string, topics TopicsView, authorizedOps boo
 	if g == nil || g.consumer == nil {
 		d := kmsg.NewConsumerGroupDescribeResponseGroup()
 		d.Group = id
-		d.ErrorCode, d.ErrorMessage = describeNotFound(id, g != nil, "consumer")
+		d.ErrorCode, d.ErrorMessage = describeNotFound(id, s.held(id), "consumer")
 		return d
 	}
 	return g.consumer.Describe(topics, authorizedOps)
@@ -806,7 +806,7 @@ func (s *Shard) ShareDescribe(id string, topics TopicsView, authorizedOps bool) 
 	if g == nil || g.share == nil {
 		d := kmsg.NewShareGroupDescribeResponseGroup()
 		d.GroupID = id
-		d.ErrorCode, d.ErrorMessage = describeNotFound(id, g != nil, "share")
+		d.ErrorCode, d.ErrorMessage = describeNotFound(id, s.held(id), "share")
 		return d
 	}
 	return g.share.Describe(topics, authorizedOps)
@@ -824,12 +824,19 @@ func describeNotFound(id string, otherType bool, kind string) (int16, *string) {
 	return kerr.GroupIDNotFound.Code, &msg
 }
 
+// held reports whether id names a group of any type, counting an id known
+// only by its committed offsets: Kafka keeps an Empty classic group for it.
+func (s *Shard) held(id string) bool {
+	return s.groups[id] != nil || s.offsets[id] != nil
+}
+
 // ShareGroupInfo reports whether id is a share group and whether it has
-// members (share offset admin APIs need both).
+// members (share offset admin APIs need both); otherType is an id held by
+// a group of another type.
 func (s *Shard) ShareGroupInfo(id string) (exists, empty bool, otherType bool) {
 	g := s.groups[id]
 	if g == nil {
-		return false, true, false
+		return false, true, s.offsets[id] != nil
 	}
 	if g.share == nil {
 		return false, g.empty(), true
@@ -838,11 +845,11 @@ func (s *Shard) ShareGroupInfo(id string) (exists, empty bool, otherType bool) {
 }
 
 // EnsureShareGroup is ShareGroupInfo for a request that may create the
-// group: when id names no group, an empty share group is created (and
+// group: when nothing holds id, an empty share group is created (and
 // persisted with the next Drain). Kafka (4.2) lets AlterShareGroupOffsets
 // position a share group this way before its first member joins.
 func (s *Shard) EnsureShareGroup(id string) (empty, otherType bool) {
-	if s.groups[id] == nil {
+	if !s.held(id) {
 		g := NewShareGroup(id, s.cfg.Share)
 		g.dirty = true
 		s.groups[id] = &group{share: g}

@@ -493,3 +493,31 @@ func TestDescribeGroupTypes(t *testing.T) {
 		}
 	}
 }
+
+// An id known only by its committed offsets is the Empty classic group
+// Kafka keeps for it, so the describe APIs of the other types call it a
+// group of another type, and the share offset APIs neither take it for a
+// share group nor make one of it (AlterShareGroupOffsets creates a share
+// group only for an id nothing holds).
+func TestOffsetsOnlyIDIsNoOtherType(t *testing.T) {
+	now := time.Unix(1000, 0)
+	s := NewShard(DefaultConfig())
+	if code := commitOne(s, now, "simple", "", -1, 9); code != 0 {
+		t.Fatalf("commit of a simple group: %d", code)
+	}
+	if d := s.ConsumerDescribe("simple", nil, false); deref(d.ErrorMessage) != "Group simple is not a consumer group." {
+		t.Errorf("ConsumerGroupDescribe: error %d %q", d.ErrorCode, deref(d.ErrorMessage))
+	}
+	if d := s.ShareDescribe("simple", nil, false); deref(d.ErrorMessage) != "Group simple is not a share group." {
+		t.Errorf("ShareGroupDescribe: error %d %q", d.ErrorCode, deref(d.ErrorMessage))
+	}
+	if exists, _, other := s.ShareGroupInfo("simple"); exists || !other {
+		t.Errorf("ShareGroupInfo: exists %v, other type %v; want another type", exists, other)
+	}
+	if _, other := s.EnsureShareGroup("simple"); !other {
+		t.Error("EnsureShareGroup took the id for a share group")
+	}
+	if ls := s.ListGroups(nil, nil); len(ls) != 1 || ls[0].GroupType != "classic" {
+		t.Errorf("listed %+v, want the one classic group", ls)
+	}
+}
