@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -75,12 +76,7 @@ func TestDescribeGroupsOfConsumerGroupByVersion(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s)
 	createTopic(t, ctx, kadm.NewClient(cl), 1, "orders", nil)
-	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
-	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = "kip848", "kip848-member0", 30000
-	hb.SubscribedTopicNames, hb.Topics = []string{"orders"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("join: %v %+v", err, resp)
-	}
+	joinConsumerGroup(t, ctx, cl, "kip848", "orders")
 	for _, version := range []int16{5, 6} {
 		versions := kversion.Stable()
 		versions.SetMaxKeyVersion(kmsg.DescribeGroups.Int16(), version)
@@ -105,5 +101,17 @@ func TestDescribeGroupsOfConsumerGroupByVersion(t *testing.T) {
 		if len(resp.Groups) != 2 {
 			t.Errorf("v%d: %d groups described, want 2", version, len(resp.Groups))
 		}
+	}
+}
+
+// joinConsumerGroup makes a KIP-848 group of one member subscribed to
+// topic.
+func joinConsumerGroup(t *testing.T, ctx context.Context, cl *kgo.Client, group, topic string) {
+	t.Helper()
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = group, group+"-member0", 30000
+	hb.SubscribedTopicNames, hb.Topics = []string{topic}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("join of consumer group %s: %v %+v", group, err, resp)
 	}
 }

@@ -253,12 +253,7 @@ func TestDescribeShareGroupOffsetsOfOtherGroups(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s)
 	createTopic(t, ctx, kadm.NewClient(cl), 2, "jobs", nil)
-	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
-	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = "consumers", "consumers-member0", 30000
-	hb.SubscribedTopicNames, hb.Topics = []string{"jobs"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("consumer join: %v %+v", err, resp)
-	}
+	joinConsumerGroup(t, ctx, cl, "consumers", "jobs")
 	for _, group := range []string{"missing", "consumers"} {
 		for _, all := range []bool{false, true} {
 			rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
@@ -300,12 +295,7 @@ func TestShareGroupOffsetsChangeRefusals(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	cl := testClient(t, s)
 	createTopic(t, ctx, kadm.NewClient(cl), 1, "jobs", nil)
-	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
-	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = "consumers", "consumers-member0", 30000
-	hb.SubscribedTopicNames, hb.Topics = []string{"jobs"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("consumer join: %v %+v", err, resp)
-	}
+	joinConsumerGroup(t, ctx, cl, "consumers", "jobs")
 	shb := kmsg.NewPtrShareGroupHeartbeatRequest()
 	shb.GroupID, shb.MemberID, shb.SubscribedTopicNames = "workers", "workers-member0", []string{"jobs"}
 	if resp, err := shb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
