@@ -182,7 +182,7 @@ func (p *Partition) Append(b []byte, h BatchHeader, leaderEpoch int32, now time.
 	if dup, err := p.producers.check(h, marker); err != nil {
 		return AppendResult{}, err
 	} else if dup != nil {
-		return AppendResult{BaseOffset: dup.BaseOffset, LastOffset: dup.LastOffset, LogAppendTime: -1, LogStartOffset: logStart, Duplicate: true}, nil
+		return AppendResult{BaseOffset: dup.BaseOffset, LastOffset: dup.LastOffset, LogAppendTime: dup.Timestamp, LogStartOffset: logStart, Duplicate: true}, nil
 	}
 	if base+int64(h.LastOffsetDelta) < base || base+int64(h.LastOffsetDelta) == math.MaxInt64 {
 		return AppendResult{}, fmt.Errorf("%w: offset overflow", ErrInvalidRecord)

@@ -28,6 +28,9 @@ const maxCachedBatches = 5
 type batchMeta struct {
 	FirstSeq, LastSeq      int32
 	BaseOffset, LastOffset int64
+	// Timestamp is the stored batch's max timestamp (its log append time
+	// on a LogAppendTime topic): Kafka answers a retry with it.
+	Timestamp int64
 }
 
 type producerEntry struct {
@@ -106,32 +109,34 @@ func (s *producerState) check(h BatchHeader, marker *EndTxnMarker) (*batchMeta, 
 	if e == nil {
 		return nil, nil
 	}
-	// Kafka's ProducerAppendInfo: while a transaction is open the producer
-	// may only write transactional batches until its marker.
-	if e.TxnFirstOffset >= 0 && !h.Transactional() && h.ProducerEpoch == e.Epoch {
-		return nil, fmt.Errorf("%w: producer %d has an open transaction and sent a non-transactional batch", ErrInvalidTxnState, h.ProducerID)
-	}
-	switch {
-	case h.ProducerEpoch < e.Epoch:
-		return nil, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.Epoch)
-	case h.ProducerEpoch > e.Epoch:
-		if h.BaseSequence != 0 {
-			return nil, fmt.Errorf("%w: producer %d new epoch %d must start at sequence 0, got %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, h.BaseSequence)
-		}
-		return nil, nil
-	}
+	// Kafka's order: a retry of a stored batch is answered first, then the
+	// epoch, the sequence and the transaction state are checked.
 	last := lastSeqOf(h)
-	for i := range e.Batches {
-		if b := &e.Batches[i]; b.FirstSeq == h.BaseSequence && b.LastSeq == last {
-			dup := *b
-			return &dup, nil
+	if h.ProducerEpoch == e.Epoch {
+		for i := range e.Batches {
+			if b := &e.Batches[i]; b.FirstSeq == h.BaseSequence && b.LastSeq == last {
+				dup := *b
+				return &dup, nil
+			}
 		}
 	}
-	if len(e.Batches) == 0 {
-		return nil, nil
+	if h.ProducerEpoch < e.Epoch {
+		return nil, fmt.Errorf("%w: producer %d epoch %d is older than %d", ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.Epoch)
 	}
-	if want := nextSeq(e.Batches[len(e.Batches)-1].LastSeq); h.BaseSequence != want {
+	// A new epoch starts at sequence 0, and so does the first batch at an
+	// epoch a marker bumped (transactions version 2), which left no batch
+	// to continue from.
+	want := int32(0)
+	if h.ProducerEpoch == e.Epoch && len(e.Batches) > 0 {
+		want = nextSeq(e.Batches[len(e.Batches)-1].LastSeq)
+	}
+	if h.BaseSequence != want {
 		return nil, fmt.Errorf("%w: producer %d epoch %d expected sequence %d, got %d", ErrOutOfOrderSequence, h.ProducerID, h.ProducerEpoch, want, h.BaseSequence)
+	}
+	// While a transaction is open the producer may only write
+	// transactional batches until its marker, whatever its epoch.
+	if e.TxnFirstOffset >= 0 && !h.Transactional() {
+		return nil, fmt.Errorf("%w: producer %d has an open transaction and sent a non-transactional batch", ErrInvalidTxnState, h.ProducerID)
 	}
 	return nil, nil
 }
@@ -190,7 +195,7 @@ func (s *producerState) update(h BatchHeader, marker *EndTxnMarker) *completedTx
 		copy(e.Batches, e.Batches[1:])
 		e.Batches = e.Batches[:maxCachedBatches-1]
 	}
-	e.Batches = append(e.Batches, batchMeta{FirstSeq: h.BaseSequence, LastSeq: lastSeqOf(h), BaseOffset: h.BaseOffset, LastOffset: h.LastOffset()})
+	e.Batches = append(e.Batches, batchMeta{FirstSeq: h.BaseSequence, LastSeq: lastSeqOf(h), BaseOffset: h.BaseOffset, LastOffset: h.LastOffset(), Timestamp: h.MaxTimestamp})
 	e.LastTimestamp = h.MaxTimestamp
 	return nil
 }
@@ -201,14 +206,17 @@ func (s *producerState) update(h BatchHeader, marker *EndTxnMarker) *completedTx
 //	version int16 (1) | count int32 |
 //	count × (producerId int64 | epoch int16 | lastTimestamp int64 |
 //	         coordinatorEpoch int32 | txnFirstOffset int64 |
-//	         n int8 | n × (firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64)) |
+//	         n int8 | n × (firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64 |
+//	                       timestamp int64)) |
 //	crc32c uint32 of everything before it
 //
-// Version 0 (before transactions) lacks coordinatorEpoch and txnFirstOffset;
-// it is still read, so a log written before them reopens without a replay.
-// The open transactions it carries are what lets the last stable offset
-// survive a restart whose replay starts after a transaction's first batch.
-const producerSnapshotVersion = 1
+// Version 0 (before transactions) lacks coordinatorEpoch and txnFirstOffset,
+// versions 0 and 1 the batches' timestamps (the producer's last timestamp
+// stands in, as Kafka's snapshots keep only that); both are still read, so a
+// log written before them reopens without a replay. The open transactions
+// the snapshot carries are what lets the last stable offset survive a
+// restart whose replay starts after a transaction's first batch.
+const producerSnapshotVersion = 2
 
 func (s *producerState) encode() []byte {
 	ids := make([]int64, 0, len(s.m))
@@ -231,6 +239,7 @@ func (s *producerState) encode() []byte {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.LastSeq))
 			b = binary.BigEndian.AppendUint64(b, uint64(m.BaseOffset))
 			b = binary.BigEndian.AppendUint64(b, uint64(m.LastOffset))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.Timestamp))
 		}
 	}
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
@@ -251,6 +260,10 @@ func decodeProducerState(b []byte) (*producerState, error) {
 	entryMin := 8 + 2 + 8 + 1
 	if version >= 1 {
 		entryMin += 4 + 8
+	}
+	batchSize := 24
+	if version >= 2 {
+		batchSize += 8
 	}
 	if n < 0 || n > len(body)/entryMin {
 		return nil, bad
@@ -276,17 +289,22 @@ func decodeProducerState(b []byte) (*producerState, error) {
 		}
 		k := int(body[entryMin-1])
 		body = body[entryMin:]
-		if k > maxCachedBatches || len(body) < k*24 {
+		if k > maxCachedBatches || len(body) < k*batchSize {
 			return nil, bad
 		}
 		for range k {
-			e.Batches = append(e.Batches, batchMeta{
+			m := batchMeta{
 				FirstSeq:   int32(binary.BigEndian.Uint32(body)),
 				LastSeq:    int32(binary.BigEndian.Uint32(body[4:])),
 				BaseOffset: int64(binary.BigEndian.Uint64(body[8:])),
 				LastOffset: int64(binary.BigEndian.Uint64(body[16:])),
-			})
-			body = body[24:]
+				Timestamp:  e.LastTimestamp,
+			}
+			if version >= 2 {
+				m.Timestamp = int64(binary.BigEndian.Uint64(body[24:]))
+			}
+			e.Batches = append(e.Batches, m)
+			body = body[batchSize:]
 		}
 		s.m[id] = e
 	}

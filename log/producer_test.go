@@ -1,11 +1,14 @@
 package log
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"testing"
+	"time"
 )
 
 func TestIdempotentProducer(t *testing.T) {
@@ -105,7 +108,7 @@ func TestSequenceWraparound(t *testing.T) {
 func TestProducerSnapshotCodec(t *testing.T) {
 	s := newProducerState()
 	for i := range 7 {
-		s.update(BatchHeader{ProducerID: int64(i % 3), ProducerEpoch: 1, BaseSequence: int32(i), BaseOffset: int64(i), MaxTimestamp: 9}, nil)
+		s.update(BatchHeader{ProducerID: int64(i % 3), ProducerEpoch: 1, BaseSequence: int32(i), BaseOffset: int64(i), MaxTimestamp: int64(9 + i)}, nil)
 	}
 	// Producer 7 has an open transaction and a coordinator epoch: both must
 	// survive the round trip, since the LSO after a restart depends on them.
@@ -113,7 +116,7 @@ func TestProducerSnapshotCodec(t *testing.T) {
 	s.update(BatchHeader{ProducerID: 7, BaseOffset: 21, Attributes: attrTransactional}, nil)
 	b := s.encode()
 	got, err := decodeProducerState(b)
-	if err != nil || len(got.m) != 4 || len(got.m[0].Batches) != 3 {
+	if err != nil || len(got.m) != 4 || len(got.m[0].Batches) != 3 || got.m[0].Batches[0].Timestamp != 9 {
 		t.Fatalf("%v %+v", err, got)
 	}
 	if e := got.m[7]; e.TxnFirstOffset != 21 || e.CoordinatorEpoch != 4 || got.firstUnstable() != 21 {
@@ -152,8 +155,109 @@ func TestProducerSnapshotVersion0(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := s.m[42]
-	if e == nil || e.Epoch != 3 || e.LastTimestamp != 777 || len(e.Batches) != 1 || e.Batches[0].LastOffset != 104 ||
+	if e == nil || e.Epoch != 3 || e.LastTimestamp != 777 || len(e.Batches) != 1 || e.Batches[0].LastOffset != 104 || e.Batches[0].Timestamp != 777 ||
 		e.TxnFirstOffset != -1 || e.CoordinatorEpoch != -1 || s.firstUnstable() != noUnstable {
 		t.Fatalf("decoded %+v", e)
 	}
+}
+
+// appendAt validates and appends a copy of b at now.
+func appendAt(p *Partition, b []byte, now time.Time) (AppendResult, error) {
+	b = bytes.Clone(b)
+	h, err := ValidateProduceBatch(b, 1<<30)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return p.Append(b, h, 0, now)
+}
+
+// TestDuplicateAnswersStoredTimestamp: Kafka answers a retried batch with
+// the offsets and the timestamp the original got (its log append time on a
+// LogAppendTime topic, its max timestamp otherwise), also after a restart,
+// so the producer reports the same record metadata either way.
+func TestDuplicateAnswersStoredTimestamp(t *testing.T) {
+	for _, tsType := range []string{TimestampCreateTime, TimestampLogAppendTime} {
+		t.Run(tsType, func(t *testing.T) {
+			dir := t.TempDir()
+			m := openManager(t, dir)
+			cfg := DefaultPartitionConfig()
+			cfg.MessageTimestampType = tsType
+			p := mustCreate(t, m, "t", 0, testTopicID, cfg)
+			first := testNow
+			mustAppend(t, p, idemBatch(t, 2, 9, 0, 0), 0) // seq 0..1, offsets 0..1
+			if _, err := appendAt(p, idemBatch(t, 1, 9, 0, 2), first.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			want := int64(1000) // idemBatch's max timestamp
+			if tsType == TimestampLogAppendTime {
+				want = first.UnixMilli()
+			}
+			check := func(p *Partition) {
+				t.Helper()
+				d, err := appendAt(p, idemBatch(t, 2, 9, 0, 0), first.Add(time.Minute))
+				if err != nil || !d.Duplicate || d.BaseOffset != 0 || d.LastOffset != 1 || d.LogAppendTime != want {
+					t.Fatalf("retry answered %+v %v, want offsets 0..1 at %d", d, err, want)
+				}
+			}
+			check(p)
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			m = openManager(t, dir)
+			check(m.Partition("t", 0))
+			m.crash()
+			m = openManager(t, dir)
+			defer m.Close()
+			check(m.Partition("t", 0))
+		})
+	}
+}
+
+// TestSequenceAfterEpochBumpingMarker: a marker written with a bumped epoch
+// (transactions version 2) leaves the producer no batches at that epoch, so
+// its next batch must start at sequence 0, as in Kafka.
+func TestSequenceAfterEpochBumpingMarker(t *testing.T) {
+	m, p, _ := newTestPartition(t, DefaultPartitionConfig())
+	defer m.Close()
+	mustAppend(t, p, txnBatch(t, 2, 5, 0, 0), 0)
+	if _, err := p.AppendMarker(5, 1, EndTxnMarker{Commit: true}, 0, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendCopy(p, txnBatch(t, 1, 5, 1, 2), 0); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("sequence 2 after the bumped marker: %v", err)
+	}
+	mustAppend(t, p, txnBatch(t, 1, 5, 1, 0), 0)
+}
+
+// TestProducerCheckOrder: Kafka checks the epoch, then the sequence, then
+// the transaction state; a retry of a stored batch is answered before any.
+func TestProducerCheckOrder(t *testing.T) {
+	m, p, _ := newTestPartition(t, DefaultPartitionConfig())
+	defer m.Close()
+	mustAppend(t, p, idemBatch(t, 1, 5, 0, 0), 0)
+	mustAppend(t, p, txnBatch(t, 1, 5, 0, 1), 0) // opens a transaction
+	for _, c := range []struct {
+		epoch int16
+		seq   int32
+		want  error
+	}{
+		{0, 0, nil},                   // a retry: the original offsets
+		{0, 5, ErrOutOfOrderSequence}, // out of sequence before not transactional
+		{0, 2, ErrInvalidTxnState},    // in sequence but not transactional
+		{1, 0, ErrInvalidTxnState},    // a new epoch does not end the transaction
+		{1, 3, ErrOutOfOrderSequence}, // a new epoch starts at 0
+	} {
+		d, err := appendCopy(p, idemBatch(t, 1, 5, c.epoch, c.seq), 0)
+		if c.want == nil && (err != nil || !d.Duplicate) || c.want != nil && !errors.Is(err, c.want) {
+			t.Errorf("epoch %d seq %d: %+v %v, want %v", c.epoch, c.seq, d, err, c.want)
+		}
+	}
+}
+
+func txnBatch(t testing.TB, n int, pid int64, epoch int16, seq int32) []byte {
+	recs := make([]testRec, n)
+	for i := range recs {
+		recs[i] = testRec{value: []byte(fmt.Sprintf("v%d", i))}
+	}
+	return buildBatch(t, batchSpec{recs: recs, baseTs: 1000, pid: pid, epoch: epoch, seq: seq, txn: true})
 }
