@@ -2,8 +2,10 @@ package broker
 
 // InitProducerID (key 22), v0-v5 on every listener.
 //
-// Without a transactional id: an idempotent producer id, with epoch 0, from
-// the blocks the controller allocates (cluster.ProducerIDs). With one: the
+// Without a transactional id: a new idempotent producer id, with epoch 0, from
+// the blocks the controller allocates (cluster.ProducerIDs), whatever id and
+// epoch the request names: an idempotent producer bumps its epoch itself
+// (KIP-360) and asks for a new id only once the epoch is exhausted. With one: the
 // transaction coordinator of the id (coordruntime.Txns) bumps its epoch,
 // fencing older producers, with the transaction timeout checked against
 // transaction.max.timeout.ms and, from v3, the producer id and epoch the
@@ -22,6 +24,13 @@ import (
 func (s *Server) handleInitProducerID(ctx context.Context, _ *reqCtx, req *kmsg.InitProducerIDRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	// As Kafka: a producer id without an epoch, or an epoch without an id,
+	// is refused before either kind of request is looked at. (Both fields
+	// are from v3; older requests decode them as -1.)
+	if (req.ProducerID == -1) != (req.ProducerEpoch == -1) {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		return resp, nil
+	}
 	if req.TransactionalID != nil {
 		s.initTransactionalProducer(req, resp)
 		return resp, nil
