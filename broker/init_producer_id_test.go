@@ -2,7 +2,6 @@ package broker
 
 import (
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -14,19 +13,13 @@ import (
 // id and an epoch is INVALID_REQUEST, with or without a transactional id.
 func TestInitProducerIDIdempotent(t *testing.T) {
 	s := startTestServer(t)
-	cl := testClient(t, s)
-	ctx := testContext(t, 30*time.Second)
+	c := dialRaw(t, s.Addrs()[0])
 	init := func(version int16, txnID *string, pid int64, epoch int16) *kmsg.InitProducerIDResponse {
 		t.Helper()
 		req := kmsg.NewPtrInitProducerIDRequest()
-		req.Version = version
 		req.TransactionalID, req.TransactionTimeoutMillis = txnID, 60000
 		req.ProducerID, req.ProducerEpoch = pid, epoch
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
+		return c.roundTrip(req, version).(*kmsg.InitProducerIDResponse)
 	}
 	first := init(5, nil, -1, -1)
 	if first.ErrorCode != 0 || first.ProducerID < 0 || first.ProducerEpoch != 0 {

@@ -1,0 +1,55 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/internal/testwait"
+	"github.com/shoalmq/shoal/log"
+)
+
+// TestProduceRetryAnswersOriginal: a retried idempotent batch is answered
+// with no error and the base offset and timestamp the original got, on
+// every Produce version, as Kafka answers it.
+func TestProduceRetryAnswersOriginal(t *testing.T) {
+	s := startTestServer(t)
+	cl := testClient(t, s)
+	ctx := testContext(t, 30*time.Second)
+	appendTime := "LogAppendTime"
+	createTopic(t, ctx, kadm.NewClient(cl), 1, "idem", map[string]*string{"message.timestamp.type": &appendTime})
+	c := dialRaw(t, s.Addrs()[0])
+	initResp := c.roundTrip(kmsg.NewPtrInitProducerIDRequest(), 4).(*kmsg.InitProducerIDResponse)
+	if initResp.ErrorCode != 0 {
+		t.Fatalf("%+v", initResp)
+	}
+	produce := func(version int16, batch []byte) kmsg.ProduceResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "idem"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return c.roundTrip(req, version).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	}
+	batch := func(seq int32) []byte {
+		return log.EncodeProducerBatch([]log.Record{{Value: []byte("a")}, {Value: []byte("b")}}, time.UnixMilli(1000), initResp.ProducerID, 0, seq)
+	}
+	// The first batch is retried until the new partition has its leader.
+	testwait.For(t, "first batch stored", func() bool { return produce(9, batch(0)).ErrorCode == 0 })
+	orig := produce(9, batch(2))
+	if orig.ErrorCode != 0 || orig.BaseOffset != 2 || orig.LogAppendTime <= 1000 {
+		t.Fatalf("original: %+v", orig)
+	}
+	for _, v := range []int16{3, 7, 9, 11} {
+		got := produce(v, batch(2))
+		if got.ErrorCode != 0 || got.BaseOffset != orig.BaseOffset || got.LogAppendTime != orig.LogAppendTime {
+			t.Errorf("v%d retry: %+v, want base offset %d at %d", v, got, orig.BaseOffset, orig.LogAppendTime)
+		}
+	}
+}
