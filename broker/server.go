@@ -589,11 +589,21 @@ func (s *Server) applyImage() {
 	s.shares.Reconcile(img)
 }
 
-// housekeeping runs retention, time-based flushes and compaction on their
-// intervals.
+// Kafka's defaults for producer.id.expiration.ms and
+// producer.id.expiration.check.interval.ms: an idempotent producer idle for
+// a day is forgotten by the partitions it wrote to.
+const (
+	producerIDExpiration      = 24 * time.Hour
+	producerIDExpirationCheck = 10 * time.Minute
+)
+
+// housekeeping runs retention, time-based flushes, compaction and producer
+// expiry on their intervals.
 func (s *Server) housekeeping() {
 	defer s.wg.Done()
 	retention := time.NewTicker(s.cfg.RetentionCheckInterval)
+	producers := time.NewTicker(producerIDExpirationCheck)
+	defer producers.Stop()
 	flush := time.NewTicker(s.cfg.FlushCheckInterval)
 	backoff := s.cfg.CleanerBackoff
 	cleaner := time.NewTicker(backoff)
@@ -614,6 +624,8 @@ func (s *Server) housekeeping() {
 			s.logs.EnforceRetention(s.now())
 		case <-flush.C:
 			s.logs.FlushIfDue(s.now())
+		case <-producers.C:
+			s.logs.ExpireProducers(s.now(), producerIDExpiration)
 		case <-s.ctx.Done():
 			return
 		}

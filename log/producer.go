@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 )
 
 // Idempotent producer state, as Kafka's ProducerStateManager keeps it for
@@ -139,6 +140,30 @@ func (s *producerState) check(h BatchHeader, marker *EndTxnMarker) (*batchMeta, 
 		return nil, fmt.Errorf("%w: producer %d has an open transaction and sent a non-transactional batch", ErrInvalidTxnState, h.ProducerID)
 	}
 	return nil, nil
+}
+
+// expire forgets the producers without an open transaction whose last
+// write (its timestamp) is at least afterMs old, as Kafka's
+// producer.id.expiration.ms does: the table does not grow with every
+// producer id ever seen, and a forgotten producer's next batch is taken
+// like an unknown one's, at any sequence.
+func (s *producerState) expire(nowMs, afterMs int64) {
+	for id, e := range s.m {
+		if e.TxnFirstOffset < 0 && nowMs-e.LastTimestamp >= afterMs {
+			delete(s.m, id)
+		}
+	}
+}
+
+// ExpireProducers forgets, in every partition, the producers idle for
+// after or longer (see producerState.expire). The broker calls it
+// periodically (Kafka's producer.id.expiration.check.interval.ms).
+func (m *Manager) ExpireProducers(now time.Time, after time.Duration) {
+	for _, p := range m.Partitions() {
+		p.appendMu.Lock()
+		p.producers.expire(now.UnixMilli(), after.Milliseconds())
+		p.appendMu.Unlock()
+	}
 }
 
 // checkMarker fences markers from an older producer epoch or an older

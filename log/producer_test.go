@@ -261,3 +261,34 @@ func txnBatch(t testing.TB, n int, pid int64, epoch int16, seq int32) []byte {
 	}
 	return buildBatch(t, batchSpec{recs: recs, baseTs: 1000, pid: pid, epoch: epoch, seq: seq, txn: true})
 }
+
+// TestProducerExpiry: as Kafka's producer.id.expiration.ms, a producer
+// without an open transaction whose last write is that old is forgotten,
+// so its next batch is taken at any sequence; one with an open
+// transaction is kept, and so is the expiry across a restart.
+func TestProducerExpiry(t *testing.T) {
+	dir := t.TempDir()
+	m := openManager(t, dir)
+	p := mustCreate(t, m, "t", 0, testTopicID, DefaultPartitionConfig())
+	mustAppend(t, p, idemBatch(t, 1, 1, 0, 0), 0) // max timestamp 1000
+	mustAppend(t, p, txnBatch(t, 1, 2, 0, 0), 0)
+	const day = 24 * time.Hour
+	m.ExpireProducers(time.UnixMilli(1000).Add(day-time.Millisecond), day)
+	if _, err := appendCopy(p, idemBatch(t, 1, 1, 0, 7), 0); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("gap before expiry: %v", err)
+	}
+	m.ExpireProducers(time.UnixMilli(1000).Add(day), day)
+	if got := len(p.Producers()); got != 1 {
+		t.Fatalf("%d producers after expiry, want the one with an open transaction", got)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m = openManager(t, dir)
+	defer m.Close()
+	p = m.Partition("t", 0)
+	mustAppend(t, p, idemBatch(t, 1, 1, 0, 7), 0)
+	if _, err := appendCopy(p, txnBatch(t, 1, 2, 0, 3), 0); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("producer with an open transaction: %v", err)
+	}
+}
