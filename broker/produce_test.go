@@ -29,12 +29,7 @@ func TestProduceRetryAnswersOriginal(t *testing.T) {
 		t.Helper()
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks, req.TimeoutMillis = -1, 10000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "idem"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = batch
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "idem", Partitions: []kmsg.ProduceRequestTopicPartition{{Records: batch}}}}
 		return c.roundTrip(req, version).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 	}
 	batch := func(seq int32) []byte {
