@@ -15,14 +15,16 @@ import (
 // non-transactional idempotent producers.
 //
 // Per producer id the partition remembers the current epoch and the last
-// maxCachedBatches batches (sequence range and the offsets they got). A
-// retried batch that matches one of them is answered with the original offsets
-// and not appended again; anything else must continue the sequence.
+// maxCachedBatches batches (sequence range, the offsets and timestamp they
+// got). A retried batch that matches one of them is answered with the
+// original offsets and timestamp and not appended again; anything else must
+// continue the sequence.
 //
-// A producer id the partition has never seen may start at any sequence
-// (Kafka >= 2.5 behaviour: its state may have expired or been deleted with old
-// segments, and rejecting it with UNKNOWN_PRODUCER_ID made clients reset
-// needlessly). ErrUnknownProducerID is therefore never returned by Append.
+// A producer id the partition does not know may start at any sequence
+// (Kafka >= 2.5 behaviour: its state may have expired, see expire, or its
+// batches may be gone with a truncated or fully deleted log, and rejecting it
+// with UNKNOWN_PRODUCER_ID made clients reset needlessly).
+// ErrUnknownProducerID is therefore never returned by Append.
 
 const maxCachedBatches = 5
 
