@@ -37,7 +37,10 @@ func (s *Server) handleInitProducerID(ctx context.Context, _ *reqCtx, req *kmsg.
 	}
 	id, err := s.producerIDs.Next(ctx)
 	if err != nil {
-		resp.ErrorCode = errorCode(err)
+		// Kafka's answer while its next id block is on the way: the
+		// producer retries it, where most other codes are fatal to it.
+		s.log.Warn("no producer id block for InitProducerId", "err", err)
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0

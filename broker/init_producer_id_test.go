@@ -1,10 +1,15 @@
 package broker
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/shoalmq/shoal/cluster"
 )
 
 // TestInitProducerIDIdempotent: without a transactional id every request
@@ -47,5 +52,26 @@ func TestInitProducerIDIdempotent(t *testing.T) {
 		if r.ErrorCode != kerr.InvalidRequest.Code || r.ProducerID != -1 || r.ProducerEpoch != -1 {
 			t.Errorf("producer id %d epoch %d: %+v, want INVALID_REQUEST", c.pid, c.epoch, r)
 		}
+	}
+}
+
+type noProducerIDs struct{}
+
+func (noProducerIDs) AllocateProducerIDs(context.Context, int64) (int64, int64, error) {
+	return 0, 0, errors.New("no active controller")
+}
+
+// TestInitProducerIDWithoutBlock: when no producer id block can be had,
+// Kafka answers COORDINATOR_LOAD_IN_PROGRESS, which producers retry; an
+// UNKNOWN_SERVER_ERROR would be fatal to the Java producer.
+func TestInitProducerIDWithoutBlock(t *testing.T) {
+	s := &Server{producerIDs: cluster.NewProducerIDs(noProducerIDs{}), log: slog.New(slog.DiscardHandler)}
+	resp, err := s.handleInitProducerID(context.Background(), nil, kmsg.NewPtrInitProducerIDRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := resp.(*kmsg.InitProducerIDResponse)
+	if r.ErrorCode != kerr.CoordinatorLoadInProgress.Code || r.ProducerID != -1 || r.ProducerEpoch != -1 {
+		t.Fatalf("%+v, want COORDINATOR_LOAD_IN_PROGRESS", r)
 	}
 }
