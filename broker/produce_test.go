@@ -48,3 +48,38 @@ func TestProduceRetryAnswersOriginal(t *testing.T) {
 		}
 	}
 }
+
+// TestProducerIDExpirationSetting: producer.id.expiration.ms and its check
+// interval are the broker's settings: a producer idle for longer is
+// forgotten by the partition it wrote to, as DescribeProducers shows.
+func TestProducerIDExpirationSetting(t *testing.T) {
+	s := startTestServer(t, "producer.id.expiration.ms=2000", "producer.id.expiration.check.interval.ms=50")
+	cl := testClient(t, s)
+	ctx := testContext(t, 30*time.Second)
+	adm := kadm.NewClient(cl)
+	createTopic(t, ctx, adm, 1, "expiring", nil)
+	c := dialRaw(t, s.Addrs()[0])
+	initResp := c.roundTrip(kmsg.NewPtrInitProducerIDRequest(), 4).(*kmsg.InitProducerIDResponse)
+	if initResp.ErrorCode != 0 {
+		t.Fatalf("%+v", initResp)
+	}
+	batch := log.EncodeProducerBatch([]log.Record{{Value: []byte("a")}}, time.Now(), initResp.ProducerID, 0, 0)
+	testwait.For(t, "batch stored", func() bool {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 10000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "expiring", Partitions: []kmsg.ProduceRequestTopicPartition{{Records: batch}}}}
+		return c.roundTrip(req, 9).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode == 0
+	})
+	producers := func() int {
+		t.Helper()
+		described, err := adm.DescribeProducers(ctx, kadm.TopicsSet{"expiring": {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(described.SortedProducers())
+	}
+	if n := producers(); n != 1 {
+		t.Fatalf("%d producers described after the write, want 1", n)
+	}
+	testwait.For(t, "the idle producer forgotten", func() bool { return producers() == 0 })
+}

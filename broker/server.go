@@ -589,20 +589,12 @@ func (s *Server) applyImage() {
 	s.shares.Reconcile(img)
 }
 
-// Kafka's defaults for producer.id.expiration.ms and
-// producer.id.expiration.check.interval.ms: an idempotent producer idle for
-// a day is forgotten by the partitions it wrote to.
-const (
-	producerIDExpiration      = 24 * time.Hour
-	producerIDExpirationCheck = 10 * time.Minute
-)
-
 // housekeeping runs retention, time-based flushes, compaction and producer
 // expiry on their intervals.
 func (s *Server) housekeeping() {
 	defer s.wg.Done()
 	retention := time.NewTicker(s.cfg.RetentionCheckInterval)
-	producers := time.NewTicker(producerIDExpirationCheck)
+	producers := time.NewTicker(s.cfg.ProducerIDExpirationCheck)
 	defer producers.Stop()
 	flush := time.NewTicker(s.cfg.FlushCheckInterval)
 	backoff := s.cfg.CleanerBackoff
@@ -625,7 +617,7 @@ func (s *Server) housekeeping() {
 		case <-flush.C:
 			s.logs.FlushIfDue(s.now())
 		case <-producers.C:
-			s.logs.ExpireProducers(s.now(), producerIDExpiration)
+			s.logs.ExpireProducers(s.now(), s.cfg.ProducerIDExpiration)
 		case <-s.ctx.Done():
 			return
 		}

@@ -90,6 +90,8 @@ var BrokerDefs = []Def{
 	{Name: "transaction.state.log.min.isr", Type: Int, Default: "2", Doc: "min.insync.replicas of __transaction_state.", Check: atLeast(1)},
 	{Name: "transaction.state.log.load.buffer.size", Type: Int, Default: "5242880", Doc: "Bytes read at a time while loading a __transaction_state partition.", Check: atLeast(1)},
 	{Name: "transaction.max.timeout.ms", Type: Int, Default: "900000", Doc: "Largest transaction.timeout.ms a producer may ask for; InitProducerId above it fails with INVALID_TRANSACTION_TIMEOUT.", Check: atLeast(1)},
+	{Name: "producer.id.expiration.ms", Type: Int, Default: "86400000", Doc: "An idempotent producer with no transaction open that has not written to a partition for this long is forgotten by that partition; its next batch there is taken at any sequence, as a new producer's.", Check: atLeast(1)},
+	{Name: "producer.id.expiration.check.interval.ms", Type: Int, Default: "600000", Doc: "How often partitions forget expired producers.", Check: atLeast(1)},
 	{Name: "transactional.id.expiration.ms", Type: Int, Default: "604800000", Doc: "A transactional id with no transaction in progress and no update for this long is removed.", Check: atLeast(1)},
 	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: "10000", Doc: "How often the transaction coordinator aborts transactions past their timeout.", Check: atLeast(1)},
 	{Name: "add.partitions.to.txn.retry.backoff.ms", Type: Int, Default: "20", Doc: "First backoff of a partition leader retrying, while the producer's previous transaction is still writing its markers, to add a partition to the producer's transaction.", Check: atLeast(1)},
@@ -307,10 +309,13 @@ type Broker struct {
 	AutoCreateTopics       bool
 	DeleteTopicEnable      bool
 	RetentionCheckInterval time.Duration
-	FlushCheckInterval     time.Duration
-	CleanerBackoff         time.Duration
-	MessageMaxBytes        int32
-	SocketRequestMaxBytes  int32
+	// ProducerIDExpiration and ProducerIDExpirationCheck are
+	// producer.id.expiration.ms and its check interval.
+	ProducerIDExpiration, ProducerIDExpirationCheck time.Duration
+	FlushCheckInterval                              time.Duration
+	CleanerBackoff                                  time.Duration
+	MessageMaxBytes                                 int32
+	SocketRequestMaxBytes                           int32
 	// QueuedMaxRequestBytes is queued.max.request.bytes; <= 0 is
 	// unbounded.
 	QueuedMaxRequestBytes int64
@@ -554,6 +559,8 @@ func NewBroker(set map[string]string) (*Broker, error) {
 	b.AutoCreateTopics = b.bool("auto.create.topics.enable")
 	b.DeleteTopicEnable = b.bool("delete.topic.enable")
 	b.RetentionCheckInterval = time.Duration(b.int64("log.retention.check.interval.ms")) * time.Millisecond
+	b.ProducerIDExpiration = b.Millis("producer.id.expiration.ms")
+	b.ProducerIDExpirationCheck = b.Millis("producer.id.expiration.check.interval.ms")
 	b.FlushCheckInterval = time.Duration(b.int64("log.flush.scheduler.interval.ms")) * time.Millisecond
 	b.CleanerBackoff = b.Millis("log.cleaner.backoff.ms")
 	b.MessageMaxBytes = int32(b.int64("message.max.bytes"))
