@@ -72,11 +72,7 @@ func TestConsumerGroupRegexMatchesInternalTopics(t *testing.T) {
 // version the client speaks: Dead without an error before version 6,
 // GROUP_ID_NOT_FOUND with Kafka's message from it; a missing group alike.
 func TestDescribeGroupsOfConsumerGroupByVersion(t *testing.T) {
-	s := startTestServer(t)
-	ctx := testContext(t, 30*time.Second)
-	cl := testClient(t, s)
-	createTopic(t, ctx, kadm.NewClient(cl), 1, "orders", nil)
-	joinConsumerGroup(t, ctx, cl, "kip848", "orders")
+	s, ctx, _ := startWithConsumerGroup(t, "orders", 1, "kip848")
 	for _, version := range []int16{5, 6} {
 		versions := kversion.Stable()
 		versions.SetMaxKeyVersion(kmsg.DescribeGroups.Int16(), version)
@@ -104,14 +100,20 @@ func TestDescribeGroupsOfConsumerGroupByVersion(t *testing.T) {
 	}
 }
 
-// joinConsumerGroup makes a KIP-848 group of one member subscribed to
-// topic.
-func joinConsumerGroup(t *testing.T, ctx context.Context, cl *kgo.Client, group, topic string) {
+// startWithConsumerGroup starts a server with a topic of the given
+// partitions and a KIP-848 group of one member subscribed to it: where the
+// group-type tests start from.
+func startWithConsumerGroup(t *testing.T, topic string, partitions int32, group string) (*Server, context.Context, *kgo.Client) {
 	t.Helper()
+	s := startTestServer(t)
+	ctx := testContext(t, 30*time.Second)
+	cl := testClient(t, s)
+	createTopic(t, ctx, kadm.NewClient(cl), partitions, topic, nil)
 	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	hb.Group, hb.MemberID, hb.RebalanceTimeoutMillis = group, group+"-member0", 30000
 	hb.SubscribedTopicNames, hb.Topics = []string{topic}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
 		t.Fatalf("join of consumer group %s: %v %+v", group, err, resp)
 	}
+	return s, ctx, cl
 }

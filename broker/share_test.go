@@ -249,11 +249,7 @@ func openShareSession(t *testing.T, ctx context.Context, cl *kgo.Client, group, 
 // nothing, without an error. Every partition then has no start offset,
 // and asked for all partitions the group has none.
 func TestDescribeShareGroupOffsetsOfOtherGroups(t *testing.T) {
-	s := startTestServer(t)
-	ctx := testContext(t, 30*time.Second)
-	cl := testClient(t, s)
-	createTopic(t, ctx, kadm.NewClient(cl), 2, "jobs", nil)
-	joinConsumerGroup(t, ctx, cl, "consumers", "jobs")
+	_, ctx, cl := startWithConsumerGroup(t, "jobs", 2, "consumers")
 	for _, group := range []string{"missing", "consumers"} {
 		for _, all := range []bool{false, true} {
 			rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
@@ -291,11 +287,7 @@ func TestDescribeShareGroupOffsetsOfOtherGroups(t *testing.T) {
 // cannot change with Kafka's codes and messages: a group of another type,
 // a missing one (Delete; Alter creates it) and a share group with members.
 func TestShareGroupOffsetsChangeRefusals(t *testing.T) {
-	s := startTestServer(t)
-	ctx := testContext(t, 30*time.Second)
-	cl := testClient(t, s)
-	createTopic(t, ctx, kadm.NewClient(cl), 1, "jobs", nil)
-	joinConsumerGroup(t, ctx, cl, "consumers", "jobs")
+	_, ctx, cl := startWithConsumerGroup(t, "jobs", 1, "consumers")
 	shb := kmsg.NewPtrShareGroupHeartbeatRequest()
 	shb.GroupID, shb.MemberID, shb.SubscribedTopicNames = "workers", "workers-member0", []string{"jobs"}
 	if resp, err := shb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
