@@ -415,6 +415,26 @@ func nextFollower(brokers []int32, lead, offset int, chosen []int32, used map[st
 	return fallback
 }
 
+// validateReplicas checks a manually assigned replica list as Kafka's
+// controller does for new partitions and reassignments alike: not empty,
+// every broker registered (fenced or not), none twice.
+func validateReplicas(img *Image, replicas []int32) error {
+	if len(replicas) == 0 {
+		return errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
+	}
+	// Kafka checks the brokers in id order.
+	sorted := slices.Sorted(slices.Values(replicas))
+	for j, b := range sorted {
+		if _, ok := img.Brokers[b]; !ok {
+			return errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", b)
+		}
+		if j > 0 && sorted[j-1] == b {
+			return errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", b)
+		}
+	}
+	return nil
+}
+
 // manualPartitions validates an explicit assignment of partitions first..,
 // partition by partition in request order as Kafka does, and builds their
 // states in partition order. rf, if not -1, is the replica count every
@@ -427,18 +447,8 @@ func manualPartitions(img *Image, assign []PartitionAssignment, first int32, rf 
 		if _, ok := byIndex[p]; ok {
 			return nil, errorf(kerr.InvalidReplicaAssignment, "Found multiple manual partition assignments for partition %d", p)
 		}
-		if len(replicas) == 0 {
-			return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
-		}
-		// Kafka checks the brokers in id order, then the replica count.
-		sorted := slices.Sorted(slices.Values(replicas))
-		for j, b := range sorted {
-			if _, ok := img.Brokers[b]; !ok {
-				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes broker %d, but no such broker is registered.", b)
-			}
-			if j > 0 && sorted[j-1] == b {
-				return nil, errorf(kerr.InvalidReplicaAssignment, "The manual partition assignment includes the broker %d more than once.", b)
-			}
+		if err := validateReplicas(img, replicas); err != nil {
+			return nil, err
 		}
 		if rf == -1 {
 			rf = len(replicas)

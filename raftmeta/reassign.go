@@ -144,7 +144,7 @@ func (d *Decider) AlterPartitionReassignments(img *Image, reqs []ReassignRequest
 		} else if rf := len(old.TargetReplicas()); r.KeepReplicationFactor && len(r.Replicas) != rf {
 			err = errorf(kerr.InvalidReplicationFactor, "The replication factor is changed from %d to %d", rf, len(r.Replicas))
 		} else {
-			next, err = startReassignment(img, r.Partition, old, r.Replicas)
+			next, err = startReassignment(img, old, r.Replicas)
 		}
 		if err != nil {
 			errs[i] = err
@@ -158,9 +158,11 @@ func (d *Decider) AlterPartitionReassignments(img *Image, reqs []ReassignRequest
 }
 
 // startReassignment returns the partition's state once a reassignment to
-// target begins (before completion is tried).
-func startReassignment(img *Image, partition int32, old PartitionState, target []int32) (PartitionState, error) {
-	if _, err := manualPartitions(img, []PartitionAssignment{{Partition: partition, Replicas: target}}, partition, -1); err != nil {
+// target begins (before completion is tried). Unlike a new partition's
+// assignment, the target may be all fenced brokers: the reassignment
+// waits for them to come back and catch up, as in Kafka.
+func startReassignment(img *Image, old PartitionState, target []int32) (PartitionState, error) {
+	if err := validateReplicas(img, target); err != nil {
 		return PartitionState{}, err
 	}
 	next := old
