@@ -462,8 +462,10 @@ func (d *Decider) ElectLeaders(img *Image, typ ElectionType, parts []TopicPartit
 		res := ElectLeadersResult{Topic: tp.Topic, Partition: tp.Partition}
 		t := img.Topic(tp.Topic)
 		switch {
+		case t == nil:
+			res.Err = errorf(kerr.UnknownTopicOrPartition, "No such topic as %s", tp.Topic)
 		case !t.HasPartition(tp.Partition):
-			res.Err = errorf(kerr.UnknownTopicOrPartition, "The partition %s-%d does not exist.", tp.Topic, tp.Partition)
+			res.Err = errorf(kerr.UnknownTopicOrPartition, "No such partition as %s-%d", tp.Topic, tp.Partition)
 		case done[tp]:
 			res.Err = errorf(kerr.InvalidRequest, "Duplicate partition %s-%d in the request.", tp.Topic, tp.Partition)
 		default:

@@ -132,8 +132,12 @@ func (d *Decider) AlterPartitionReassignments(img *Image, reqs []ReassignRequest
 			continue
 		}
 		t := img.Topic(r.Topic)
+		if t == nil {
+			errs[i] = errorf(kerr.UnknownTopicOrPartition, "Unable to find a topic named %s.", r.Topic)
+			continue
+		}
 		if !t.HasPartition(r.Partition) {
-			errs[i] = errorf(kerr.UnknownTopicOrPartition, "Unable to find partition %s-%d.", r.Topic, r.Partition)
+			errs[i] = errorf(kerr.UnknownTopicOrPartition, "Unable to find partition %s:%d.", r.Topic, r.Partition)
 			continue
 		}
 		old := t.Partitions[r.Partition]
@@ -194,7 +198,7 @@ func startReassignment(img *Image, old PartitionState, target []int32) (Partitio
 // allows it gets.
 func cancelReassignment(topic string, partition int32, old PartitionState, unclean bool) (PartitionState, error) {
 	if !old.Reassigning() {
-		return PartitionState{}, errorf(kerr.NoReassignmentInProgress, "No ongoing reassignment for partition %s-%d.", topic, partition)
+		return PartitionState{}, errorf(kerr.NoReassignmentInProgress, "No partition reassignment is in progress.")
 	}
 	next := old
 	next.Replicas = slices.Clone(old.OriginalReplicas())
@@ -202,7 +206,7 @@ func cancelReassignment(topic string, partition int32, old PartitionState, uncle
 	next.Adding, next.Removing = nil, nil
 	if len(next.ISR) == 0 {
 		if !unclean {
-			return PartitionState{}, errorf(kerr.InvalidReplicaAssignment, "Unable to revert partition assignment for %s-%d because it would require an unclean leader election.", topic, partition)
+			return PartitionState{}, errorf(kerr.InvalidReplicaAssignment, "Unable to revert partition assignment for %s:%d because it would require an unclean leader election.", topic, partition)
 		}
 		next.ISR = []int32{next.Replicas[0]}
 	}

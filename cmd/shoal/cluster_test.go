@@ -279,7 +279,7 @@ func TestTopicReassignCommand(t *testing.T) {
 	}
 	r := shoal(t, "topic", "reassign", "--cancel", "--plan", plan)
 	fails(t, r, "topic reassign --cancel: 2 of 2 partitions not cancelled")
-	if !hasRow(r.stdout, name, "0", "failed: NO_REASSIGNMENT_IN_PROGRESS: No ongoing reassignment for partition "+name+"-0.") {
+	if !hasRow(r.stdout, name, "0", "failed: NO_REASSIGNMENT_IN_PROGRESS: No partition reassignment is in progress.") {
 		t.Errorf("cancel:\n%s", r.stdout)
 	}
 	r = shoal(t, "topic", "reassign", "--generate", "--topics", name, "--broker-list", "1,7")
