@@ -12,20 +12,42 @@ import (
 	"net"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/shoalmq/shoal/raftmeta"
 )
 
+// metadataTopic is the name of the metadata log's one partition (index 0)
+// in DescribeQuorum.
+const metadataTopic = "__cluster_metadata"
+
 func (s *Server) handleDescribeQuorum(ctx context.Context, _ *reqCtx, req *kmsg.DescribeQuorumRequest) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	if !namesMetadataPartition(req) {
+		// Kafka's raft client serves one partition: a request naming
+		// anything else, or more, fails on every partition it names.
+		msg := kerr.UnknownTopicOrPartition.Description
+		for _, t := range req.Topics {
+			rt := kmsg.NewDescribeQuorumResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewDescribeQuorumResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode, rp.ErrorMessage = kerr.UnknownTopicOrPartition.Code, &msg
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil
+	}
 	st, err := s.meta.QuorumStatus(ctx)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
 	rt := kmsg.NewDescribeQuorumResponseTopic()
-	rt.Topic = "__cluster_metadata"
+	rt.Topic = metadataTopic
 	rp := kmsg.NewDescribeQuorumResponseTopicPartition()
 	rp.LeaderID = st.LeaderID
 	rp.LeaderEpoch = int32(st.Term)
@@ -64,4 +86,11 @@ func (s *Server) handleDescribeQuorum(ctx context.Context, _ *reqCtx, req *kmsg.
 		resp.Nodes = append(resp.Nodes, n)
 	}
 	return resp, nil
+}
+
+// namesMetadataPartition reports whether req asks for exactly the metadata
+// log's partition.
+func namesMetadataPartition(req *kmsg.DescribeQuorumRequest) bool {
+	return len(req.Topics) == 1 && req.Topics[0].Topic == metadataTopic &&
+		len(req.Topics[0].Partitions) == 1 && req.Topics[0].Partitions[0].Partition == 0
 }
