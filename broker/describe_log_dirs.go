@@ -5,20 +5,17 @@ package broker
 // Every log directory of this node with its total and usable bytes, and the
 // size of each (requested) partition in it. A log dir that went offline
 // after an I/O error answers KAFKA_STORAGE_ERROR with no partitions, as in
-// Kafka. While AlterReplicaLogDirs moves a partition, its future replica is
+// Kafka; one whose file system cannot tell its size answers
+// UNKNOWN_SERVER_ERROR the same way. While AlterReplicaLogDirs moves a partition, its future replica is
 // listed in the target dir with IsFuture and, as OffsetLag, how many
 // offsets it is behind the current one (Kafka's lag of a future replica);
 // a current replica's OffsetLag is 0.
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/shoalmq/shoal/log"
 )
 
 func (s *Server) handleDescribeLogDirs(_ context.Context, _ *reqCtx, req *kmsg.DescribeLogDirsRequest) (kmsg.Response, error) {
@@ -38,9 +35,11 @@ func (s *Server) handleDescribeLogDirs(_ context.Context, _ *reqCtx, req *kmsg.D
 	for _, d := range s.logs.Dirs() {
 		rd := kmsg.NewDescribeLogDirsResponseDir()
 		rd.Dir = d.Path
-		if errors.Is(d.Err, log.ErrStorage) {
-			// Offline, as Kafka reports it: the error and no partitions.
-			rd.ErrorCode = kerr.KafkaStorageError.Code
+		if d.Err != nil {
+			// Offline (KAFKA_STORAGE_ERROR), or its size unreadable
+			// (UNKNOWN_SERVER_ERROR), as Kafka reports them: the error,
+			// no sizes and no partitions.
+			rd.ErrorCode = errorCode(d.Err)
 		} else {
 			rd.TotalBytes, rd.UsableBytes = d.TotalBytes, d.UsableBytes
 		}
