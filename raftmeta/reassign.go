@@ -145,10 +145,8 @@ func (d *Decider) AlterPartitionReassignments(img *Image, reqs []ReassignRequest
 		var err error
 		if r.Replicas == nil {
 			next, err = cancelReassignment(t.Name, r.Partition, old, unclean.allowed(t.Name))
-		} else if rf := len(old.TargetReplicas()); r.KeepReplicationFactor && len(r.Replicas) != rf {
-			err = errorf(kerr.InvalidReplicationFactor, "The replication factor is changed from %d to %d", rf, len(r.Replicas))
 		} else {
-			next, err = startReassignment(img, old, r.Replicas)
+			next, err = startReassignment(img, old, r.Replicas, r.KeepReplicationFactor)
 		}
 		if err != nil {
 			errs[i] = err
@@ -164,10 +162,15 @@ func (d *Decider) AlterPartitionReassignments(img *Image, reqs []ReassignRequest
 // startReassignment returns the partition's state once a reassignment to
 // target begins (before completion is tried). Unlike a new partition's
 // assignment, the target may be all fenced brokers: the reassignment
-// waits for them to come back and catch up, as in Kafka.
-func startReassignment(img *Image, old PartitionState, target []int32) (PartitionState, error) {
+// waits for them to come back and catch up, as in Kafka. keepRF refuses a
+// target whose size differs from the replica set the partition has or is
+// headed for; Kafka checks that after the target itself.
+func startReassignment(img *Image, old PartitionState, target []int32, keepRF bool) (PartitionState, error) {
 	if err := validateReplicas(img, target); err != nil {
 		return PartitionState{}, err
+	}
+	if rf := len(old.TargetReplicas()); keepRF && len(target) != rf {
+		return PartitionState{}, errorf(kerr.InvalidReplicationFactor, "The replication factor is changed from %d to %d", rf, len(target))
 	}
 	next := old
 	next.Replicas = slices.Clone(target)
