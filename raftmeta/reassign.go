@@ -172,20 +172,13 @@ func startReassignment(img *Image, old PartitionState, target []int32, keepRF bo
 	if rf := len(old.TargetReplicas()); keepRF && len(target) != rf {
 		return PartitionState{}, errorf(kerr.InvalidReplicationFactor, "The replication factor is changed from %d to %d", rf, len(target))
 	}
+	// As Kafka's controller lists them: the replicas being added and
+	// removed in id order, and the replicas the target followed by those
+	// being removed.
 	next := old
-	next.Replicas = slices.Clone(target)
-	next.Adding, next.Removing = nil, nil
-	for _, r := range target {
-		if !slices.Contains(old.Replicas, r) {
-			next.Adding = append(next.Adding, r)
-		}
-	}
-	for _, r := range old.Replicas {
-		if !slices.Contains(target, r) {
-			next.Removing = append(next.Removing, r)
-			next.Replicas = append(next.Replicas, r)
-		}
-	}
+	next.Adding = slices.Sorted(slices.Values(without(target, old.Replicas)))
+	next.Removing = slices.Sorted(slices.Values(without(old.Replicas, target)))
+	next.Replicas = slices.Concat(target, next.Removing)
 	if len(next.Adding) == 0 {
 		// Nothing new to add: replicas the reassignment in progress was
 		// adding and the target keeps are still catching up (Kafka's
