@@ -141,7 +141,7 @@ func TestElectLeadersCommand(t *testing.T) {
 	// A missing partition fails that partition, and the command.
 	r = shoal(t, "cluster", "elect-leaders", "--topic", name, "--partition", "0", "--partition", "9")
 	fails(t, r, "elect leaders: 1 of 2 partitions failed")
-	if r.code != exitFailure || !hasRow(r.stdout, name, "9", "failed: UNKNOWN_TOPIC_OR_PARTITION: The partition") {
+	if r.code != exitFailure || !hasRow(r.stdout, name, "9", "failed: UNKNOWN_TOPIC_OR_PARTITION: No such partition as "+name+"-9") {
 		t.Errorf("exit %d, stdout:\n%s", r.code, r.stdout)
 	}
 	fails(t, shoal(t, "cluster", "elect-leaders", "--topic", "no-such-topic"), `topic "no-such-topic" does not exist`)
