@@ -15,7 +15,8 @@ import (
 //   - A reassignment sets a partition's target replicas. While it is in
 //     progress the partition's Replicas are the target followed by the
 //     replicas being removed, Adding holds the target replicas not yet in
-//     the old set and Removing the old replicas not in the target. The ISR
+//     the old set and Removing the old replicas not in the target (both in
+//     id order). The target may name fenced brokers, even only those. The ISR
 //     is left alone: the new replicas start fetching (every node holds the
 //     replicas the image names) and the leader adds them to the ISR with
 //     AlterPartition once they catch up.
