@@ -230,7 +230,7 @@ func (s *producerState) update(h BatchHeader, marker *EndTxnMarker) *completedTx
 // Snapshot file "%020d.snapshot" named by the offset it is valid at: the state
 // after every batch below that offset. Layout (big endian):
 //
-//	version int16 (1) | count int32 |
+//	version int16 (2) | count int32 |
 //	count × (producerId int64 | epoch int16 | lastTimestamp int64 |
 //	         coordinatorEpoch int32 | txnFirstOffset int64 |
 //	         n int8 | n × (firstSeq int32 | lastSeq int32 | baseOffset int64 | lastOffset int64 |
