@@ -6,10 +6,10 @@ package broker
 // size of each (requested) partition in it. A log dir that went offline
 // after an I/O error answers KAFKA_STORAGE_ERROR with no partitions, as in
 // Kafka; one whose file system cannot tell its size answers
-// UNKNOWN_SERVER_ERROR the same way. While AlterReplicaLogDirs moves a partition, its future replica is
-// listed in the target dir with IsFuture and, as OffsetLag, how many
-// offsets it is behind the current one (Kafka's lag of a future replica);
-// a current replica's OffsetLag is 0.
+// UNKNOWN_SERVER_ERROR the same way. While AlterReplicaLogDirs moves a
+// partition, its future replica is listed in the target dir with IsFuture
+// and, as OffsetLag, how many offsets it is behind the current one
+// (Kafka's lag of a future replica); a current replica's OffsetLag is 0.
 
 import (
 	"context"
